@@ -1,0 +1,1 @@
+"""Generated protobuf code (paycore.v1) and the Python client (paycore.client)."""

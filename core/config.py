@@ -1,0 +1,174 @@
+"""Service configuration: one frozen Settings value, from a TOML file and the environment.
+
+Precedence, lowest to highest: defaults < TOML file (``--config`` or
+``PAYCORE_CONFIG``) < ``PAYCORE_*`` environment variables < CLI flags. Every
+field is documented where it is declared; ``docs/CONFIGURATION.md`` lists them.
+
+With neither ``postgres_dsn`` nor ``redis_url`` set, ``paycore run`` starts an
+embedded PostgreSQL and Redis from pip wheels, keeping their data under
+``data_dir`` (see core/runtime/embedded.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "PAYCORE_"
+
+DEV_FINGERPRINT_KEY = "paycore-dev-fingerprint-key-change-me"
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment holds an invalid value."""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """Rules of the inline risk engine (grows with the risk issue)."""
+
+    max_amount_minor: int = 1_000_000_00
+    """Hard limit per payment, in minor units of any currency (default 1,000,000.00)."""
+    review_amount_minor: int = 10_000_00
+    """Payments above this add to the risk score (default 10,000.00)."""
+    blocked_card_fingerprints: tuple[str, ...] = ()
+    blocked_bins: tuple[str, ...] = ()
+    blocked_customer_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything paycore reads at start-up."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    workers: int = 1
+    """Server processes sharing the port through SO_REUSEPORT."""
+    use_uvloop: bool = True
+    postgres_dsn: str | None = None
+    """External PostgreSQL; None starts the embedded one."""
+    redis_url: str | None = None
+    """External Redis; None starts the embedded one."""
+    data_dir: Path = Path(".data")
+    """Where the embedded PostgreSQL and Redis keep their data."""
+    pg_pool_min: int = 2
+    pg_pool_max: int = 20
+    grace_period_s: float = 10.0
+    """On SIGTERM: how long in-flight RPCs may finish before the server stops."""
+    channel_timeout_s: float = 10.0
+    """How long paycore waits for a channel's answer before treating it as unknown."""
+    idempotency_ttl_s: int = 24 * 3600
+    """How long a request_id is remembered (at least 24 h)."""
+    request_lease_s: float = 60.0
+    """After this long, an unfinished request with the same request_id is treated as crashed."""
+    card_fingerprint_key: str = DEV_FINGERPRINT_KEY
+    """Secret for card fingerprints (HMAC-SHA256). Set it in production."""
+    log_level: str = "INFO"
+    log_format: str = "text"
+    """"text" for people, "json" for log pipelines."""
+    risk: RiskSettings = field(default_factory=RiskSettings)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (CLI flags use this)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    """Convert a TOML or environment value to the type of the field's default."""
+    try:
+        if isinstance(target, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(text)
+        if isinstance(target, int):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if isinstance(target, float):
+            return float(raw)
+        if isinstance(target, Path):
+            return Path(str(raw))
+        if isinstance(target, tuple):
+            if isinstance(raw, str):
+                return tuple(part.strip() for part in raw.split(",") if part.strip())
+            return tuple(str(item) for item in raw)
+        if raw is None or raw == "":
+            return None
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: cannot use {raw!r}") from None
+
+
+def _apply(base: Any, values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(base)}
+    changes: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(raw, Mapping):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            changes[key] = _apply(current, raw, f"{where}.{key}")
+        else:
+            # Optional strings default to None; coerce them as strings.
+            changes[key] = _coerce(f"{where}.{key}", raw, "" if current is None else current)
+    return dataclasses.replace(base, **changes)
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings from defaults, an optional TOML file and ``PAYCORE_*`` variables.
+
+    Environment names are the field names upper-cased (``PAYCORE_PORT``,
+    ``PAYCORE_POSTGRES_DSN``); nested risk fields use ``PAYCORE_RISK__NAME``.
+    """
+    env = os.environ if environ is None else environ
+    settings = Settings()
+    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        settings = _apply(settings, data, str(path))
+    from_env: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if "__" in key:
+            table, _, sub = key.partition("__")
+            from_env.setdefault(table, {})[sub] = value
+        else:
+            from_env[key] = value
+    settings = _apply(settings, from_env, "environment")
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Reject settings that cannot work, with a message naming the field."""
+    if not 0 <= settings.port <= 65535:
+        raise ConfigError("port must be between 0 and 65535")
+    if settings.workers < 1:
+        raise ConfigError("workers must be at least 1")
+    if settings.pg_pool_min < 1 or settings.pg_pool_max < settings.pg_pool_min:
+        raise ConfigError("pg_pool_min must be >= 1 and <= pg_pool_max")
+    if settings.idempotency_ttl_s < 24 * 3600:
+        raise ConfigError("idempotency_ttl_s must be at least 86400 (24 h)")
+    if settings.log_format not in {"text", "json"}:
+        raise ConfigError('log_format must be "text" or "json"')
+    if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
+        raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")

@@ -1,0 +1,65 @@
+"""What paycore asks of a channel, and what a channel answers. Pure data."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from core.domain.money import Money
+from core.domain.payment import Failure
+
+
+class ChannelOperation(enum.Enum):
+    """The money-moving calls a channel adapter serves."""
+
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class AttemptOutcome(enum.Enum):
+    """How a channel call ended, from paycore's point of view."""
+
+    SUCCEEDED = "succeeded"
+    """The channel did it."""
+    DECLINED = "declined"
+    """The channel (issuer) refused; nothing moved."""
+    FAILED = "failed"
+    """The channel could not process it; certainly nothing moved."""
+    UNKNOWN = "unknown"
+    """Timeout or ambiguous answer: the operation may or may not have happened.
+
+    Never retried blindly (that could charge twice): the payment stays PENDING,
+    or keeps its in-flight marker, until a status query settles it.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to one channel, recorded before it is made.
+
+    ``id`` doubles as the idempotency key paycore gives the channel, so a
+    channel that supports idempotency never executes the same attempt twice.
+    """
+
+    id: str
+    merchant_id: str
+    payment_id: str
+    operation: ChannelOperation
+    channel: str
+    amount: Money
+    refund_id: str = ""
+    capture: bool = False
+    """For AUTHORIZE: capture in the same call (a "sale")."""
+    channel_reference: str = ""
+    """For follow-up operations: the channel's reference of the payment."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResult:
+    """A channel's answer to one attempt."""
+
+    outcome: AttemptOutcome
+    reference: str = ""
+    failure: Failure | None = None

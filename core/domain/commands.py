@@ -1,0 +1,108 @@
+"""Validated inputs of the payment service: what a caller asked for, in domain terms.
+
+The API layer builds these from protobuf requests (rejecting malformed ones
+with field violations); the service layer never sees a protobuf message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from core.domain.money import Money
+from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState
+
+
+@dataclass(frozen=True, slots=True)
+class CardInput:
+    """A full card as submitted; held in memory only for the channel call."""
+
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str = ""
+    holder_name: str = ""
+
+    def __repr__(self) -> str:
+        # Never let a full card number or CVC reach a log through repr().
+        return f"CardInput(number='{self.number[:6]}...{self.number[-4:]}', cvc='***')"
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePayment:
+    """Create (and by default authorize) a payment."""
+
+    merchant_id: str
+    amount: Money
+    card: CardInput | None
+    """None only with manual confirmation: ConfirmPayment brings the card."""
+    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
+    confirmation_method: ConfirmationMethod = ConfirmationMethod.AUTOMATIC
+    customer_id: str = ""
+    description: str = ""
+    metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmPayment:
+    """Authorize a payment created with manual confirmation."""
+
+    merchant_id: str
+    payment_id: str
+    card: CardInput
+    """Required: paycore never keeps full card numbers between calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class CapturePayment:
+    """Capture an authorized payment; ``amount`` None captures all of it."""
+
+    merchant_id: str
+    payment_id: str
+    amount: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPayment:
+    """Cancel (void) a payment before capture."""
+
+    merchant_id: str
+    payment_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPayment:
+    """Refund part or all of a captured payment; ``amount`` None refunds the rest."""
+
+    merchant_id: str
+    payment_id: str
+    amount: Money | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePayment:
+    """Change the fields that are not None."""
+
+    merchant_id: str
+    payment_id: str
+    amount: Money | None = None
+    description: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentQuery:
+    """Filters and position of one ListPayments page."""
+
+    merchant_id: str
+    page_size: int
+    states: frozenset[PaymentState] = frozenset()
+    customer_id: str = ""
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    after: tuple[datetime, str] | None = None
+    """Keyset cursor: the (created_at, id) of the last payment already returned."""

@@ -1,0 +1,236 @@
+"""The one catalog of paycore's error reasons, and the exceptions built from it.
+
+Every failure a caller can see has exactly one entry in ``CATALOG``: a stable
+UPPER_SNAKE reason (sent as ``google.rpc.ErrorInfo.reason``), the gRPC status
+code it travels with, whether retrying the same request can help, and a message
+template. ``core.api.status`` is the only place that turns these into gRPC
+statuses; ``protos/paycore/v1/error_reason.proto`` documents the same reasons
+for other languages, and a test keeps the two equal.
+
+The exception tree::
+
+    PaycoreError                       (reason, code, metadata)
+    ├── ValidationError                INVALID_ARGUMENT + field violations
+    ├── NotFoundError                  NOT_FOUND
+    ├── IllegalTransitionError         FAILED_PRECONDITION (a state machine "no")
+    └── ...every other reason          raised as PaycoreError(Reason.X)
+
+This module is pure: it imports nothing from grpc, redis or asyncpg, so the
+domain can raise these and be tested without a server.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Code(enum.Enum):
+    """The gRPC status codes paycore uses, by name (mapped to grpc in core.api)."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    NOT_FOUND = "NOT_FOUND"
+    ABORTED = "ABORTED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonSpec:
+    """One row of the catalog."""
+
+    code: Code
+    retryable: bool
+    template: str
+    """``str.format`` template over the error's metadata."""
+    retry_after_ms: int = 0
+    """When retryable, the delay suggested in google.rpc.RetryInfo."""
+
+
+class Reason(enum.Enum):
+    """Stable machine-readable error reasons (google.rpc.ErrorInfo.reason)."""
+
+    # Client mistakes in the request itself.
+    VALIDATION_FAILED = ReasonSpec(
+        Code.INVALID_ARGUMENT, False, "The request has {violation_count} invalid field(s)."
+    )
+    INVALID_PAGE_TOKEN = ReasonSpec(
+        Code.INVALID_ARGUMENT,
+        False,
+        "The page token is malformed or belongs to a request with other filters.",
+    )
+    IDEMPOTENCY_KEY_REUSED = ReasonSpec(
+        Code.INVALID_ARGUMENT,
+        False,
+        "request_id {request_id} was already used for a different {operation} request.",
+    )
+    CURRENCY_MISMATCH = ReasonSpec(
+        Code.INVALID_ARGUMENT,
+        False,
+        "The amount is in {given}, but the payment is in {expected}.",
+    )
+    # Identity.
+    MERCHANT_IDENTITY_MISSING = ReasonSpec(
+        Code.UNAUTHENTICATED,
+        False,
+        "The call names no merchant: send metadata {header} (letters, digits, _ and -).",
+    )
+    # Resources.
+    PAYMENT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Payment {payment_id} does not exist.")
+    # Illegal transitions: the payment's state does not allow the operation.
+    PAYMENT_NOT_CONFIRMABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is {state}; only a payment requiring confirmation can be confirmed.",
+    )
+    PAYMENT_NOT_CAPTURABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is {state}; only an authorized payment can be captured.",
+    )
+    PAYMENT_NOT_CANCELABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is {state}; only a payment not yet captured can be canceled.",
+    )
+    PAYMENT_NOT_REFUNDABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is {state}; only a captured payment can be refunded.",
+    )
+    AMOUNT_NOT_UPDATABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is {state}; its amount can change only before confirmation.",
+    )
+    CAPTURE_EXCEEDS_AUTHORIZED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Capture of {requested} exceeds the authorized {capturable} of payment {payment_id}.",
+    )
+    REFUND_EXCEEDS_CAPTURED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Refund of {requested} exceeds the {refundable} still refundable on payment {payment_id}.",
+    )
+    CHANNEL_REFUSED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "The channel refused to {operation} payment {payment_id}: {channel_message}",
+    )
+    # Concurrency and infrastructure.
+    PAYMENT_OPERATION_IN_PROGRESS = ReasonSpec(
+        Code.ABORTED,
+        True,
+        "Payment {payment_id} has a {operation} in progress at its channel; retry shortly.",
+        retry_after_ms=1000,
+    )
+    REQUEST_IN_PROGRESS = ReasonSpec(
+        Code.ABORTED,
+        True,
+        "A request with request_id {request_id} is still executing; retry it shortly.",
+        retry_after_ms=500,
+    )
+    SERVICE_UNAVAILABLE = ReasonSpec(
+        Code.UNAVAILABLE,
+        True,
+        "paycore cannot reach {dependency} right now; retry with the same request_id.",
+        retry_after_ms=1000,
+    )
+    INTERNAL_ERROR = ReasonSpec(
+        Code.INTERNAL, False, "An unexpected error happened; it was logged."
+    )
+
+    @property
+    def spec(self) -> ReasonSpec:
+        """The catalog row of this reason."""
+        value: ReasonSpec = self.value
+        return value
+
+
+def _check_catalog_unique() -> None:
+    # enum.Enum silently turns a member whose value equals an earlier one into
+    # an alias, which would make two reasons indistinguishable on the wire.
+    # Refuse that at import time, like asyncpg's error registry does.
+    names = list(Reason.__members__)
+    canonical = [member.name for member in Reason]
+    if names != canonical:
+        aliases = sorted(set(names) - set(canonical))
+        raise RuntimeError(f"error catalog has reasons that share a spec: {aliases}")
+
+
+_check_catalog_unique()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One invalid field of a request (google.rpc.BadRequest.FieldViolation).
+
+    ``field`` is a path in the request message, e.g. ``amount.currency_code`` or
+    ``payment_method.card.number``.
+    """
+
+    field: str
+    description: str
+
+
+class PaycoreError(Exception):
+    """A failure that has a catalog reason. Everything callers see is one of these."""
+
+    def __init__(self, reason: Reason, /, **metadata: object) -> None:
+        self.reason = reason
+        self.metadata: Mapping[str, str] = {k: str(v) for k, v in metadata.items()}
+        try:
+            message = reason.spec.template.format(**self.metadata)
+        except (KeyError, IndexError):
+            message = reason.spec.template
+        self.message = message
+        super().__init__(message)
+
+    @property
+    def code(self) -> Code:
+        """The status code the reason travels with."""
+        return self.reason.spec.code
+
+    @property
+    def retryable(self) -> bool:
+        """Whether repeating the same request may succeed."""
+        return self.reason.spec.retryable
+
+
+class ValidationError(PaycoreError):
+    """The request is malformed; ``violations`` names every bad field."""
+
+    def __init__(self, violations: list[FieldViolation], reason: Reason = Reason.VALIDATION_FAILED) -> None:
+        if not violations:
+            raise ValueError("a ValidationError needs at least one violation")
+        self.violations = tuple(violations)
+        super().__init__(reason, violation_count=len(violations))
+
+
+class NotFoundError(PaycoreError):
+    """The resource does not exist for the caller's merchant."""
+
+
+class IllegalTransitionError(PaycoreError):
+    """The state machine refused an operation in the payment's current state."""
+
+
+@dataclass(slots=True)
+class ViolationCollector:
+    """Gathers field violations so a request reports all its mistakes at once."""
+
+    violations: list[FieldViolation] = field(default_factory=list)
+
+    def add(self, field_path: str, description: str) -> None:
+        """Record one violation."""
+        self.violations.append(FieldViolation(field_path, description))
+
+    def raise_if_any(self, reason: Reason = Reason.VALIDATION_FAILED) -> None:
+        """Raise a ValidationError when anything was recorded."""
+        if self.violations:
+            raise ValidationError(self.violations, reason)

@@ -1,0 +1,323 @@
+"""The payment state machine: the only place that decides which transition is legal.
+
+Every function here is pure: it takes a Payment (and a channel's answer or a
+request's amount) and returns a new Payment or raises a PaycoreError from the
+catalog. The service layer calls these inside a database transaction holding
+the payment's row lock, so a decision and its write are never separated.
+
+Operations that talk to a channel run in two steps, ``begin_*`` (committed
+before the channel is called: it marks the operation in flight) and
+``complete_*`` (committed with the channel's answer). See
+``Payment.operation_in_flight`` for why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.domain.attempt import AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.errors import IllegalTransitionError, PaycoreError, Reason
+from core.domain.money import Money
+from core.domain.payment import (
+    CaptureMethod,
+    Failure,
+    Payment,
+    PaymentState,
+    Refund,
+    RefundState,
+    RiskAssessment,
+    RiskDecision,
+)
+
+S = PaymentState
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    allowed_from: frozenset[PaymentState]
+    reason: Reason
+
+
+# Which states each caller-initiated operation may start from. Outcomes that
+# channels report (PENDING -> AUTHORIZED, ...) are handled by complete_*.
+TRANSITIONS: Mapping[str, _Rule] = {
+    "confirm": _Rule(frozenset({S.REQUIRES_CONFIRMATION}), Reason.PAYMENT_NOT_CONFIRMABLE),
+    "update_amount": _Rule(frozenset({S.REQUIRES_CONFIRMATION}), Reason.AMOUNT_NOT_UPDATABLE),
+    "capture": _Rule(frozenset({S.AUTHORIZED}), Reason.PAYMENT_NOT_CAPTURABLE),
+    "cancel": _Rule(
+        frozenset({S.REQUIRES_CONFIRMATION, S.AUTHORIZED}), Reason.PAYMENT_NOT_CANCELABLE
+    ),
+    "refund": _Rule(frozenset({S.CAPTURED, S.PARTIALLY_REFUNDED}), Reason.PAYMENT_NOT_REFUNDABLE),
+}
+
+
+def require(payment: Payment, operation: str) -> None:
+    """Raise unless ``operation`` may start on ``payment`` now.
+
+    A payment with a channel operation in flight accepts nothing else until
+    that operation's answer is committed (ABORTED, retryable).
+    """
+    rule = TRANSITIONS[operation]
+    if payment.state not in rule.allowed_from:
+        raise IllegalTransitionError(
+            rule.reason, payment_id=payment.id, state=payment.state.name
+        )
+    if payment.operation_in_flight:
+        raise PaycoreError(
+            Reason.PAYMENT_OPERATION_IN_PROGRESS,
+            payment_id=payment.id,
+            operation=payment.operation_in_flight,
+        )
+
+
+def _check_currency(payment: Payment, amount: Money) -> None:
+    if amount.currency != payment.currency:
+        raise PaycoreError(
+            Reason.CURRENCY_MISMATCH, given=amount.currency, expected=payment.currency
+        )
+
+
+# --- confirmation and authorization -----------------------------------------
+
+
+def decline_for_risk(payment: Payment, risk: RiskAssessment, at: datetime) -> Payment:
+    """A payment the risk engine declined: terminal, never sent to a channel."""
+    return dataclasses.replace(
+        payment,
+        state=S.DECLINED,
+        risk=risk,
+        failure=Failure("risk_declined", "The payment was declined by risk screening."),
+        updated_at=at,
+    )
+
+
+def begin_authorization(
+    payment: Payment, risk: RiskAssessment, channel: str, at: datetime
+) -> Payment:
+    """Mark the payment as sent to ``channel``: PENDING with AUTHORIZE in flight."""
+    if risk.decision is RiskDecision.DECLINE:
+        raise ValueError("a declined payment must not be sent to a channel")
+    if payment.state is not S.REQUIRES_CONFIRMATION:
+        raise IllegalTransitionError(
+            Reason.PAYMENT_NOT_CONFIRMABLE, payment_id=payment.id, state=payment.state.name
+        )
+    return dataclasses.replace(
+        payment,
+        state=S.PENDING,
+        risk=risk,
+        channel=channel,
+        operation_in_flight=ChannelOperation.AUTHORIZE.value,
+        updated_at=at,
+    )
+
+
+def complete_authorization(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
+    """Apply a channel's answer to an authorization.
+
+    UNKNOWN leaves the payment PENDING with the operation still marked, so no
+    other operation starts before a status query settles what happened.
+    """
+    if payment.state is not S.PENDING:
+        raise ValueError(f"authorization result for a payment in {payment.state.name}")
+    common: dict[str, object] = {"updated_at": at}
+    if result.reference:
+        common["channel_reference"] = result.reference
+    if result.outcome is AttemptOutcome.UNKNOWN:
+        return dataclasses.replace(payment, **common)  # type: ignore[arg-type]
+    common["operation_in_flight"] = ""
+    if result.outcome is AttemptOutcome.SUCCEEDED:
+        if payment.capture_method is CaptureMethod.AUTOMATIC:
+            return dataclasses.replace(
+                payment, state=S.CAPTURED, amount_captured=payment.amount, **common  # type: ignore[arg-type]
+            )
+        return dataclasses.replace(payment, state=S.AUTHORIZED, **common)  # type: ignore[arg-type]
+    failure = result.failure or Failure(
+        "card_declined" if result.outcome is AttemptOutcome.DECLINED else "processing_error",
+        "The channel did not accept the payment.",
+    )
+    state = S.DECLINED if result.outcome is AttemptOutcome.DECLINED else S.FAILED
+    return dataclasses.replace(payment, state=state, failure=failure, **common)  # type: ignore[arg-type]
+
+
+# --- capture ----------------------------------------------------------------
+
+
+def plan_capture(payment: Payment, requested: Money | None) -> Money:
+    """The amount a capture request takes: all of it when unspecified."""
+    require(payment, "capture")
+    if requested is None:
+        return payment.amount_capturable
+    _check_currency(payment, requested)
+    if requested > payment.amount_capturable:
+        raise IllegalTransitionError(
+            Reason.CAPTURE_EXCEEDS_AUTHORIZED,
+            payment_id=payment.id,
+            requested=requested,
+            capturable=payment.amount_capturable,
+        )
+    return requested
+
+
+def begin_capture(payment: Payment, at: datetime) -> Payment:
+    """Mark a capture in flight (after plan_capture accepted it)."""
+    return dataclasses.replace(
+        payment, operation_in_flight=ChannelOperation.CAPTURE.value, updated_at=at
+    )
+
+
+def complete_capture(
+    payment: Payment, amount: Money, result: ChannelResult, at: datetime
+) -> Payment:
+    """Apply a channel's answer to a capture of ``amount``.
+
+    A partial capture releases the rest of the hold: the payment is CAPTURED
+    with ``amount_captured`` below ``amount``, and nothing more can be captured.
+    A refused capture leaves the payment AUTHORIZED and raises CHANNEL_REFUSED.
+    """
+    if result.outcome is AttemptOutcome.UNKNOWN:
+        return dataclasses.replace(payment, updated_at=at)
+    cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
+    if result.outcome is AttemptOutcome.SUCCEEDED:
+        return dataclasses.replace(cleared, state=S.CAPTURED, amount_captured=amount)
+    return cleared
+
+
+# --- cancel -----------------------------------------------------------------
+
+
+def needs_void(payment: Payment) -> bool:
+    """Whether canceling must ask the channel to release a hold."""
+    require(payment, "cancel")
+    return payment.state is S.AUTHORIZED
+
+
+def cancel_unconfirmed(payment: Payment, at: datetime) -> Payment:
+    """Cancel a payment that never reached a channel."""
+    require(payment, "cancel")
+    if payment.state is not S.REQUIRES_CONFIRMATION:
+        raise ValueError("an authorized payment is canceled through a void")
+    return dataclasses.replace(payment, state=S.CANCELED, updated_at=at)
+
+
+def begin_void(payment: Payment, at: datetime) -> Payment:
+    """Mark a void in flight."""
+    return dataclasses.replace(
+        payment, operation_in_flight=ChannelOperation.VOID.value, updated_at=at
+    )
+
+
+def complete_void(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
+    """Apply a channel's answer to a void: CANCELED, or still AUTHORIZED if refused."""
+    if result.outcome is AttemptOutcome.UNKNOWN:
+        return dataclasses.replace(payment, updated_at=at)
+    cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
+    if result.outcome is AttemptOutcome.SUCCEEDED:
+        return dataclasses.replace(cleared, state=S.CANCELED)
+    return cleared
+
+
+# --- refund -----------------------------------------------------------------
+
+
+def plan_refund(payment: Payment, requested: Money | None) -> Money:
+    """The amount a refund request returns: everything still refundable when unspecified."""
+    require(payment, "refund")
+    refundable = payment.amount_refundable
+    if requested is None:
+        if refundable.is_zero():
+            raise IllegalTransitionError(
+                Reason.REFUND_EXCEEDS_CAPTURED,
+                payment_id=payment.id,
+                requested=refundable,
+                refundable=refundable,
+            )
+        return refundable
+    _check_currency(payment, requested)
+    if requested > refundable:
+        raise IllegalTransitionError(
+            Reason.REFUND_EXCEEDS_CAPTURED,
+            payment_id=payment.id,
+            requested=requested,
+            refundable=refundable,
+        )
+    return requested
+
+
+def begin_refund(payment: Payment, refund: Refund, at: datetime) -> Payment:
+    """Add ``refund`` as PENDING (its amount is reserved) with the refund in flight."""
+    if refund.state is not RefundState.PENDING or refund.amount > payment.amount_refundable:
+        raise ValueError("begin_refund takes a planned, pending refund")
+    return dataclasses.replace(
+        payment,
+        refunds=(*payment.refunds, refund),
+        operation_in_flight=ChannelOperation.REFUND.value,
+        updated_at=at,
+    )
+
+
+def complete_refund(
+    payment: Payment, refund_id: str, result: ChannelResult, at: datetime
+) -> tuple[Payment, Refund]:
+    """Apply a channel's answer to a refund.
+
+    SUCCEEDED adds to ``amount_refunded`` (and makes the payment PARTIALLY_
+    REFUNDED or REFUNDED); DECLINED/FAILED marks the refund FAILED and frees
+    its amount; UNKNOWN keeps it PENDING and reserved until a status query.
+    Either way the payment accepts other operations again: a pending refund's
+    amount is already excluded from what may still be refunded.
+    """
+    (refund,) = (r for r in payment.refunds if r.id == refund_id)
+    if refund.state is not RefundState.PENDING:
+        raise ValueError("refund already settled")
+    if result.outcome is AttemptOutcome.UNKNOWN:
+        new_refund = refund
+    elif result.outcome is AttemptOutcome.SUCCEEDED:
+        new_refund = dataclasses.replace(
+            refund, state=RefundState.SUCCEEDED, channel_reference=result.reference
+        )
+    else:
+        new_refund = dataclasses.replace(
+            refund, state=RefundState.FAILED, channel_reference=result.reference
+        )
+    refunds = tuple(new_refund if r.id == refund_id else r for r in payment.refunds)
+    refunded = payment.amount_refunded
+    state = payment.state
+    if new_refund.state is RefundState.SUCCEEDED:
+        refunded = refunded + refund.amount
+        state = S.REFUNDED if refunded == payment.amount_captured else S.PARTIALLY_REFUNDED
+    updated = dataclasses.replace(
+        payment,
+        refunds=refunds,
+        amount_refunded=refunded,
+        state=state,
+        operation_in_flight="",
+        updated_at=at,
+    )
+    return updated, new_refund
+
+
+# --- update -----------------------------------------------------------------
+
+
+def update_details(
+    payment: Payment,
+    at: datetime,
+    *,
+    amount: Money | None = None,
+    description: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Payment:
+    """Change description and metadata (any state) or amount (before confirmation)."""
+    changes: dict[str, object] = {"updated_at": at}
+    if amount is not None:
+        require(payment, "update_amount")
+        _check_currency(payment, amount)
+        changes["amount"] = amount
+    if description is not None:
+        changes["description"] = description
+    if metadata is not None:
+        changes["metadata"] = metadata
+    return dataclasses.replace(payment, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,188 @@
+"""The payment aggregate: a Payment, its Refunds, and what they carry.
+
+All values are frozen; a change is a new value made by ``core.domain.lifecycle``,
+the only module that decides which transitions are legal.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from core.domain.money import Money
+
+
+class PaymentState(enum.Enum):
+    """Lifecycle states; see protos/paycore/v1/payment.proto for the diagram."""
+
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """No operation can leave this state."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {PaymentState.REFUNDED, PaymentState.CANCELED, PaymentState.DECLINED, PaymentState.FAILED}
+)
+
+
+class CaptureMethod(enum.Enum):
+    """When an authorized payment is captured."""
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class ConfirmationMethod(enum.Enum):
+    """Whether creation also authorizes."""
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class RefundState(enum.Enum):
+    """Lifecycle of one refund."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RiskDecision(enum.Enum):
+    """The risk engine's verdict."""
+
+    APPROVE = "approve"
+    REVIEW = "review"
+    DECLINE = "decline"
+
+
+@dataclass(frozen=True, slots=True)
+class CardSummary:
+    """A card as paycore keeps it: masked, never the full number or the CVC."""
+
+    brand: str
+    bin: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAssessment:
+    """Score 0-100, decision and the ids of the rules that fired."""
+
+    score: int
+    decision: RiskDecision
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a payment was declined or failed: a lower_snake code and a message."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund of part or all of a captured payment."""
+
+    id: str
+    payment_id: str
+    amount: Money
+    state: RefundState
+    reason: str
+    created_at: datetime
+    channel_reference: str = ""
+
+
+def _frozen_metadata(metadata: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One payment of one merchant.
+
+    ``amount_captured`` and ``amount_refunded`` are in the payment's currency;
+    the invariant ``0 <= amount_refunded <= amount_captured <= amount`` holds
+    for every value the lifecycle produces (and PostgreSQL checks it again).
+    """
+
+    id: str
+    merchant_id: str
+    state: PaymentState
+    amount: Money
+    amount_captured: Money
+    amount_refunded: Money
+    capture_method: CaptureMethod
+    confirmation_method: ConfirmationMethod
+    card: CardSummary | None
+    created_at: datetime
+    updated_at: datetime
+    customer_id: str = ""
+    description: str = ""
+    metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    risk: RiskAssessment | None = None
+    failure: Failure | None = None
+    channel: str = ""
+    channel_reference: str = ""
+    refunds: tuple[Refund, ...] = ()
+    operation_in_flight: str = ""
+    """Name of the channel operation currently running on this payment, if any.
+
+    Set (and committed) before paycore talks to a channel, cleared when the
+    answer is committed. While set, no other operation may start: this is what
+    makes a capture racing a cancel end in exactly one legal outcome. If the
+    process dies in between, the marker stays and the payment is resolved by a
+    status query to the channel rather than by a second attempt.
+    """
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))
+        currency = self.amount.currency
+        if not (self.amount_captured.currency == self.amount_refunded.currency == currency):
+            raise ValueError("a payment's amounts must share its currency")
+        if not (
+            0 <= self.amount_refunded.amount
+            <= self.amount_captured.amount
+            <= self.amount.amount
+        ):
+            raise ValueError("payment amounts break refunded <= captured <= amount")
+
+    @property
+    def currency(self) -> str:
+        """The payment's ISO 4217 currency code."""
+        return self.amount.currency
+
+    @property
+    def amount_capturable(self) -> Money:
+        """What CapturePayment may still take."""
+        if self.state is PaymentState.AUTHORIZED:
+            return self.amount
+        return Money.zero(self.currency)
+
+    @property
+    def amount_refundable(self) -> Money:
+        """What RefundPayment may still return.
+
+        Refunds still PENDING at the channel count as spent: if they succeed
+        they are refunded, and a second refund must not have counted on them.
+        """
+        pending = sum(r.amount.amount for r in self.refunds if r.state is RefundState.PENDING)
+        return self.amount_captured - self.amount_refunded - Money(pending, self.currency)
