@@ -12,12 +12,15 @@ embedded PostgreSQL and Redis from pip wheels, keeping their data under
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ENV_PREFIX = "PAYCORE_"
 
@@ -67,7 +70,10 @@ class Settings:
     request_lease_s: float = 60.0
     """After this long, an unfinished request with the same request_id is treated as crashed."""
     card_fingerprint_key: str = DEV_FINGERPRINT_KEY
-    """Secret for card fingerprints (HMAC-SHA256). Set it in production."""
+    """Secret keying card fingerprints and stored request fingerprints (HMAC-SHA256).
+
+    Set it in production, and keep it: changing it changes every fingerprint.
+    """
     log_level: str = "INFO"
     log_format: str = "text"
     """"text" for people, "json" for log pipelines."""
@@ -136,7 +142,9 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     settings = Settings()
-    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    path = config_file or (
+        Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None
+    )
     if path is not None:
         try:
             data = tomllib.loads(path.read_text())
@@ -155,7 +163,8 @@ def load_settings(
             from_env[key] = value
     settings = _apply(settings, from_env, "environment")
     validate(settings)
-    return settings
+    result: Settings = settings
+    return result
 
 
 def validate(settings: Settings) -> None:
@@ -172,3 +181,68 @@ def validate(settings: Settings) -> None:
         raise ConfigError('log_format must be "text" or "json"')
     if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
+    if settings.port == 0 and settings.workers > 1:
+        raise ConfigError("port 0 (any free port) needs workers = 1: each worker would get its own")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Fields whose value is never shown: any name ending in one of these.
+_SECRET_SUFFIXES = ("_key", "_secret", "_password", "_token")
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword=)[^&]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for logs and ``paycore config``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<not a URL; not shown>"
+    if password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        url = urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}"))
+    return _PASSWORD_PARAMETER.sub(r"\1***", url)
+
+
+def settings_as_toml(settings: Settings) -> str:
+    """The settings as a TOML file that ``load_settings`` reads, with secrets redacted.
+
+    Unset optional fields become comments. Passwords in DSNs and URLs read ``***``,
+    and fields named like secrets ``<redacted>``.
+    """
+    lines: list[str] = []
+    tables: list[str] = []
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        if dataclasses.is_dataclass(value):
+            tables += ["", f"[{item.name}]"]
+            tables += [
+                _toml_line(sub.name, getattr(value, sub.name)) for sub in dataclasses.fields(value)
+            ]
+        else:
+            lines.append(_toml_line(item.name, value))
+    return "\n".join(lines + tables) + "\n"
+
+
+def _toml_line(name: str, value: Any) -> str:
+    if value is None:
+        return f"# {name} is not set"
+    if name.endswith(_SECRET_SUFFIXES):
+        value = "<redacted>"
+    elif isinstance(value, str) and name.endswith(("_dsn", "_url")):
+        value = redact_url(value)
+    return f"{name} = {_toml_value(value)}"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    # A JSON string is a TOML basic string (ensure_ascii=False: TOML has no surrogates).
+    return json.dumps(str(value), ensure_ascii=False)

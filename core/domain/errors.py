@@ -95,7 +95,7 @@ class Reason(enum.Enum):
     PAYMENT_NOT_CANCELABLE = ReasonSpec(
         Code.FAILED_PRECONDITION,
         False,
-        "Payment {payment_id} is {state}; only a payment not yet captured can be canceled.",
+        "Payment {payment_id} is {state}; only an unconfirmed or authorized one can be canceled.",
     )
     PAYMENT_NOT_REFUNDABLE = ReasonSpec(
         Code.FAILED_PRECONDITION,
@@ -205,7 +205,9 @@ class PaycoreError(Exception):
 class ValidationError(PaycoreError):
     """The request is malformed; ``violations`` names every bad field."""
 
-    def __init__(self, violations: list[FieldViolation], reason: Reason = Reason.VALIDATION_FAILED) -> None:
+    def __init__(
+        self, violations: list[FieldViolation], reason: Reason = Reason.VALIDATION_FAILED
+    ) -> None:
         if not violations:
             raise ValueError("a ValidationError needs at least one violation")
         self.violations = tuple(violations)

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.domain.attempt import AttemptOutcome, ChannelOperation, ChannelResult
-from core.domain.errors import IllegalTransitionError, PaycoreError, Reason
+from core.domain.errors import (
+    FieldViolation,
+    IllegalTransitionError,
+    PaycoreError,
+    Reason,
+    ValidationError,
+)
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -58,19 +64,23 @@ def require(payment: Payment, operation: str) -> None:
     """Raise unless ``operation`` may start on ``payment`` now.
 
     A payment with a channel operation in flight accepts nothing else until
-    that operation's answer is committed (ABORTED, retryable).
+    that operation's answer is committed (ABORTED, retryable): checked first,
+    because the state it will settle in may well allow the operation.
     """
     rule = TRANSITIONS[operation]
-    if payment.state not in rule.allowed_from:
-        raise IllegalTransitionError(
-            rule.reason, payment_id=payment.id, state=payment.state.name
-        )
     if payment.operation_in_flight:
         raise PaycoreError(
             Reason.PAYMENT_OPERATION_IN_PROGRESS,
             payment_id=payment.id,
             operation=payment.operation_in_flight,
         )
+    if payment.state not in rule.allowed_from:
+        raise IllegalTransitionError(rule.reason, payment_id=payment.id, state=payment.state.name)
+
+
+def _positive(amount: Money) -> None:
+    if amount.is_zero():
+        raise ValidationError([FieldViolation("amount", "must be greater than zero")])
 
 
 def _check_currency(payment: Payment, amount: Money) -> None:
@@ -83,8 +93,16 @@ def _check_currency(payment: Payment, amount: Money) -> None:
 # --- confirmation and authorization -----------------------------------------
 
 
+def _require_confirmable(payment: Payment) -> None:
+    if payment.state is not S.REQUIRES_CONFIRMATION or payment.operation_in_flight:
+        raise IllegalTransitionError(
+            Reason.PAYMENT_NOT_CONFIRMABLE, payment_id=payment.id, state=payment.state.name
+        )
+
+
 def decline_for_risk(payment: Payment, risk: RiskAssessment, at: datetime) -> Payment:
     """A payment the risk engine declined: terminal, never sent to a channel."""
+    _require_confirmable(payment)
     return dataclasses.replace(
         payment,
         state=S.DECLINED,
@@ -94,16 +112,26 @@ def decline_for_risk(payment: Payment, risk: RiskAssessment, at: datetime) -> Pa
     )
 
 
+def fail_unroutable(payment: Payment, risk: RiskAssessment, why: str, at: datetime) -> Payment:
+    """A payment no configured channel can carry: FAILED, nothing moved."""
+    _require_confirmable(payment)
+    return dataclasses.replace(
+        payment,
+        state=S.FAILED,
+        risk=risk,
+        failure=Failure("no_route", why),
+        updated_at=at,
+    )
+
+
 def begin_authorization(
     payment: Payment, risk: RiskAssessment, channel: str, at: datetime
 ) -> Payment:
     """Mark the payment as sent to ``channel``: PENDING with AUTHORIZE in flight."""
-    if risk.decision is RiskDecision.DECLINE:
-        raise ValueError("a declined payment must not be sent to a channel")
-    if payment.state is not S.REQUIRES_CONFIRMATION:
-        raise IllegalTransitionError(
-            Reason.PAYMENT_NOT_CONFIRMABLE, payment_id=payment.id, state=payment.state.name
-        )
+    if risk.decision is not RiskDecision.APPROVE:
+        # DECLINE never reaches a channel; REVIEW waits for a person first.
+        raise ValueError(f"a payment with risk decision {risk.decision.name} must not be sent")
+    _require_confirmable(payment)
     return dataclasses.replace(
         payment,
         state=S.PENDING,
@@ -131,7 +159,10 @@ def complete_authorization(payment: Payment, result: ChannelResult, at: datetime
     if result.outcome is AttemptOutcome.SUCCEEDED:
         if payment.capture_method is CaptureMethod.AUTOMATIC:
             return dataclasses.replace(
-                payment, state=S.CAPTURED, amount_captured=payment.amount, **common  # type: ignore[arg-type]
+                payment,
+                state=S.CAPTURED,
+                amount_captured=payment.amount,
+                **common,  # type: ignore[arg-type]
             )
         return dataclasses.replace(payment, state=S.AUTHORIZED, **common)  # type: ignore[arg-type]
     failure = result.failure or Failure(
@@ -151,6 +182,7 @@ def plan_capture(payment: Payment, requested: Money | None) -> Money:
     if requested is None:
         return payment.amount_capturable
     _check_currency(payment, requested)
+    _positive(requested)
     if requested > payment.amount_capturable:
         raise IllegalTransitionError(
             Reason.CAPTURE_EXCEEDS_AUTHORIZED,
@@ -175,7 +207,8 @@ def complete_capture(
 
     A partial capture releases the rest of the hold: the payment is CAPTURED
     with ``amount_captured`` below ``amount``, and nothing more can be captured.
-    A refused capture leaves the payment AUTHORIZED and raises CHANNEL_REFUSED.
+    A refused capture returns the payment still AUTHORIZED (marker cleared);
+    the service answers the caller with CHANNEL_REFUSED.
     """
     if result.outcome is AttemptOutcome.UNKNOWN:
         return dataclasses.replace(payment, updated_at=at)
@@ -236,6 +269,7 @@ def plan_refund(payment: Payment, requested: Money | None) -> Money:
             )
         return refundable
     _check_currency(payment, requested)
+    _positive(requested)
     if requested > refundable:
         raise IllegalTransitionError(
             Reason.REFUND_EXCEEDS_CAPTURED,
@@ -269,7 +303,10 @@ def complete_refund(
     Either way the payment accepts other operations again: a pending refund's
     amount is already excluded from what may still be refunded.
     """
-    (refund,) = (r for r in payment.refunds if r.id == refund_id)
+    matching = [r for r in payment.refunds if r.id == refund_id]
+    if len(matching) != 1:
+        raise ValueError(f"payment {payment.id} has {len(matching)} refunds with id {refund_id}")
+    (refund,) = matching
     if refund.state is not RefundState.PENDING:
         raise ValueError("refund already settled")
     if result.outcome is AttemptOutcome.UNKNOWN:
@@ -288,12 +325,17 @@ def complete_refund(
     if new_refund.state is RefundState.SUCCEEDED:
         refunded = refunded + refund.amount
         state = S.REFUNDED if refunded == payment.amount_captured else S.PARTIALLY_REFUNDED
+    # Clear the marker only if it is this kind of operation: a refund settled
+    # late (after an unknown outcome) must not unlock someone else's call.
+    in_flight = payment.operation_in_flight
+    if in_flight == ChannelOperation.REFUND.value:
+        in_flight = ""
     updated = dataclasses.replace(
         payment,
         refunds=refunds,
         amount_refunded=refunded,
         state=state,
-        operation_in_flight="",
+        operation_in_flight=in_flight,
         updated_at=at,
     )
     return updated, new_refund

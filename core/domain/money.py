@@ -42,7 +42,13 @@ def currency_exponent(code: str) -> int:
     codes, and for ISO 4217 entries without a minor unit (gold, SDR, test
     codes): those are not something a card can be charged in.
     """
-    if len(code) != 3 or not code.isascii() or not code.isalpha() or not code.isupper():
+    if (
+        not isinstance(code, str)
+        or len(code) != 3
+        or not code.isascii()
+        or not code.isalpha()
+        or not code.isupper()
+    ):
         raise CurrencyError(f"{code!r} is not a three-letter upper-case ISO 4217 code")
     try:
         currency = iso4217.Currency(code)
@@ -64,7 +70,9 @@ class Money:
     def __post_init__(self) -> None:
         # bool is an int subclass; True cents is a bug, not an amount.
         if type(self.amount) is not int:
-            raise AmountError(f"amount must be an int of minor units, got {type(self.amount).__name__}")
+            raise AmountError(
+                f"amount must be an int of minor units, got {type(self.amount).__name__}"
+            )
         if self.amount < 0:
             raise AmountError("amount must not be negative")
         if self.amount > MAX_AMOUNT_MINOR:
@@ -124,6 +132,8 @@ class Money:
         minor unit (e.g. 10.005 USD, or any fraction of a yen).
         """
         exponent = currency_exponent(currency)
+        if type(units) is not int or type(nanos) is not int:
+            raise AmountError("units and nanos must be integers")
         if units < 0 or nanos < 0:
             raise AmountError("amount must not be negative")
         if nanos >= NANOS_PER_UNIT:

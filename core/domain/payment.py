@@ -159,9 +159,7 @@ class Payment:
         if not (self.amount_captured.currency == self.amount_refunded.currency == currency):
             raise ValueError("a payment's amounts must share its currency")
         if not (
-            0 <= self.amount_refunded.amount
-            <= self.amount_captured.amount
-            <= self.amount.amount
+            0 <= self.amount_refunded.amount <= self.amount_captured.amount <= self.amount.amount
         ):
             raise ValueError("payment amounts break refunded <= captured <= amount")
 

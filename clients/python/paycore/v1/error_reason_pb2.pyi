@@ -47,7 +47,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_PAYMENT_NOT_CAPTURABLE: _ErrorReason.ValueType  # 8
     """FAILED_PRECONDITION: only a payment in STATE_AUTHORIZED can be captured."""
     ERROR_REASON_PAYMENT_NOT_CANCELABLE: _ErrorReason.ValueType  # 9
-    """FAILED_PRECONDITION: only a payment not yet captured can be canceled."""
+    """FAILED_PRECONDITION: only a payment in STATE_REQUIRES_CONFIRMATION or
+    STATE_AUTHORIZED can be canceled; a captured one must be refunded.
+    """
     ERROR_REASON_PAYMENT_NOT_REFUNDABLE: _ErrorReason.ValueType  # 10
     """FAILED_PRECONDITION: only a captured (or partially refunded) payment can be refunded."""
     ERROR_REASON_AMOUNT_NOT_UPDATABLE: _ErrorReason.ValueType  # 11
@@ -108,7 +110,9 @@ ERROR_REASON_PAYMENT_NOT_CONFIRMABLE: ErrorReason.ValueType  # 7
 ERROR_REASON_PAYMENT_NOT_CAPTURABLE: ErrorReason.ValueType  # 8
 """FAILED_PRECONDITION: only a payment in STATE_AUTHORIZED can be captured."""
 ERROR_REASON_PAYMENT_NOT_CANCELABLE: ErrorReason.ValueType  # 9
-"""FAILED_PRECONDITION: only a payment not yet captured can be canceled."""
+"""FAILED_PRECONDITION: only a payment in STATE_REQUIRES_CONFIRMATION or
+STATE_AUTHORIZED can be canceled; a captured one must be refunded.
+"""
 ERROR_REASON_PAYMENT_NOT_REFUNDABLE: ErrorReason.ValueType  # 10
 """FAILED_PRECONDITION: only a captured (or partially refunded) payment can be refunded."""
 ERROR_REASON_AMOUNT_NOT_UPDATABLE: ErrorReason.ValueType  # 11

@@ -1,0 +1,96 @@
+# paycore developer commands. On a fresh Linux machine with Python 3.11+ (and venv):
+#
+#   make run      start paycore on 127.0.0.1:50051 (embedded PostgreSQL and Redis
+#                 under .data/ unless PAYCORE_POSTGRES_DSN / PAYCORE_REDIS_URL are set)
+#   make test     the whole test suite (lint included, as a test)
+#
+# Both create .venv and install paycore into it first (again only when
+# pyproject.toml changes). Other targets:
+#
+#   make lint     ruff check, ruff format --check, mypy, buf lint
+#   make fmt      ruff format + ruff check --fix
+#   make proto    regenerate clients/python/paycore/v1 from protos/ (buf generate)
+#   make breaking check protos/ for breaking changes against branch main of this
+#                 clone (.git#branch=main); BASE=<git ref> compares with another
+#                 branch, tag or commit (make breaking BASE=v0.1.0, BASE=HEAD~1), and
+#                 BASE may also be any buf input (BASE='../other-clone/.git#branch=main')
+#   make migrate  apply pending migrations to the configured or embedded database
+#   make clean    remove .venv and caches (keeps .data; `make clean-data` removes it)
+#
+# Pass arguments with ARGS (paycore) or PYTEST_ARGS (pytest):
+#   make run ARGS='--port 6000 --workers 2'
+#   make test PYTEST_ARGS='-k embedded -x'
+# PAYCORE_* environment variables are read by paycore itself (docs/CONFIGURATION.md).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Creates the venv: python3.11 if on PATH, else python3; override with `make PYTHON=...`.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell command -v python3.11 || command -v python3)
+endif
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Installed again when pyproject.toml changes, or a top-level package appears
+# (the editable install maps each top-level package when it is installed).
+STAMP := $(VENV)/.installed
+INSTALL_INPUTS := pyproject.toml $(wildcard */__init__.py clients/python/*/__init__.py)
+# The venv's tools first: buf.gen.yaml runs `python` and `protoc-gen-mypy` by name.
+export PATH := $(BIN):$(PATH)
+
+HASH := \#
+BASE ?=
+# A plain git ref becomes the buf input .git#ref=<ref>; an input with '#' is used as is.
+AGAINST = $(if $(BASE),$(if $(findstring $(HASH),$(BASE)),$(BASE),.git$(HASH)ref=$(BASE)),.git$(HASH)branch=main)
+DATA_DIR ?= .data
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint fmt proto breaking migrate clean clean-data $(VENV)
+
+help:
+	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
+
+$(VENV): $(STAMP)
+
+$(STAMP): $(INSTALL_INPUTS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+		{ echo "paycore needs Python >= 3.11; found '$(PYTHON)'. Try: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) || \
+		{ echo "could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv" >&2; exit 1; }
+	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	@touch $@
+
+run: $(VENV)
+	$(BIN)/paycore run $(ARGS)
+
+test: $(VENV)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: $(VENV)
+	$(BIN)/paycore migrate $(ARGS)
+
+lint: $(VENV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/buf lint
+
+fmt: $(VENV)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+proto: $(VENV)
+	$(BIN)/buf generate
+
+breaking: $(VENV)
+	$(BIN)/buf breaking --against '$(AGAINST)'
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . \( -path ./.git -o -path ./$(DATA_DIR) \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Run it with paycore stopped: a PostgreSQL or Redis still running on these files
+# would lose them (paycore stops its embedded servers when it exits).
+clean-data:
+	rm -rf $(DATA_DIR)

@@ -1,0 +1,64 @@
+"""Typed Python client of paycore's PaymentService, blocking and asyncio.
+
+    from paycore.client import PaycoreClient, card, money
+    from paycore.v1.payment_pb2 import CAPTURE_METHOD_MANUAL
+
+    with PaycoreClient("localhost:50051", merchant_id="acme") as client:
+        payment = client.create_payment(
+            amount=money(1050, "USD"),
+            payment_method=card("4242424242424242", 12, 2030, cvc="123"),
+            capture_method=CAPTURE_METHOD_MANUAL,
+        )
+        client.capture_payment(payment.id)
+
+Methods return the generated protobuf messages (paycore.v1), retry what may
+succeed later with the same request_id, and raise PaycoreError subclasses.
+"""
+
+from ._async import AsyncPaycoreClient
+from ._card import card
+from ._errors import (
+    AbortedError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    FieldViolation,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    PaycoreError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    UnavailableError,
+    UnknownError,
+    from_rpc_error,
+)
+from ._money import money, to_minor
+from ._requests import PaymentFilters
+from ._retry import RetryPolicy, is_retryable
+from ._sync import PaycoreClient
+
+__all__ = [
+    "AbortedError",
+    "AsyncPaycoreClient",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "FieldViolation",
+    "InternalError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PaycoreClient",
+    "PaycoreError",
+    "PaymentFilters",
+    "PermissionDeniedError",
+    "ResourceExhaustedError",
+    "RetryPolicy",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "UnknownError",
+    "card",
+    "from_rpc_error",
+    "is_retryable",
+    "money",
+    "to_minor",
+]

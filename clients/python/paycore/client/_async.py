@@ -1,0 +1,166 @@
+"""AsyncPaycoreClient: paycore's PaymentService over an asyncio gRPC channel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self, TypeVar, Unpack
+
+import grpc
+from google.type.money_pb2 import Money
+
+from paycore.v1 import payment_service_pb2 as pb
+from paycore.v1 import payment_service_pb2_grpc
+from paycore.v1.payment_pb2 import Payment, PaymentMethodData
+
+from . import _requests as build
+from ._call_options import CallOptions
+from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+
+
+class AsyncPaycoreClient:
+    """An asyncio client of paycore's PaymentService, for one merchant.
+
+    It takes the same arguments as PaycoreClient, with a grpc.aio.Channel as
+    ``channel``, and has the same methods, to be awaited (``iter_payments`` is
+    an async iterator). Use it as an async context manager, or await
+    ``close()``, to release the channel. Create it inside the event loop that
+    will use it.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        merchant_id: str,
+        credentials: grpc.ChannelCredentials | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        timeout: float = 10.0,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self._options = CallOptions.build(merchant_id=merchant_id, timeout=timeout, retry=retry)
+        self._owns_channel = channel is None
+        if channel is None:
+            channel = (
+                grpc.aio.insecure_channel(target)
+                if credentials is None
+                else grpc.aio.secure_channel(target, credentials)
+            )
+        self._channel = channel
+        self._stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
+
+    async def close(self) -> None:
+        """Close the channel the client opened; calls in flight are cancelled."""
+        if self._owns_channel:
+            await self._channel.close(None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _call(
+        self, method: grpc.aio.UnaryUnaryMultiCallable[_Request, _Response], request: _Request
+    ) -> _Response:
+        options = self._options
+        backoff = Backoff(options.retry)
+        while True:
+            try:
+                # A write cancelled here (task cancelled, or a caller's own
+                # timeout) may still be committed by paycore: its outcome is
+                # unknown to the caller. Repeating the call with the same
+                # request_id returns the first outcome, which is why callers
+                # that can be cancelled mid-write should pass their own.
+                return await method(request, timeout=options.timeout, metadata=options.metadata)
+            except grpc.RpcError as exc:
+                delay = backoff.after_failure(exc)
+            await asyncio.sleep(delay)
+
+    async def create_payment(
+        self, *, amount: Money, **options: Unpack[build.CreatePaymentOptions]
+    ) -> Payment:
+        """Create a payment and, unless confirmation is manual, authorize it.
+
+        Returns the committed Payment; a decline is not an error but a Payment
+        in STATE_DECLINED with ``failure`` set. See CreatePaymentOptions.
+        """
+        request = build.create_payment(amount, options)
+        return (await self._call(self._stub.CreatePayment, request)).payment
+
+    async def get_payment(self, payment_id: str) -> Payment:
+        """Return one payment of the merchant; NotFoundError if there is none."""
+        return (await self._call(self._stub.GetPayment, build.get_payment(payment_id))).payment
+
+    async def list_payments(
+        self, *, page_size: int = 0, page_token: str = "", **filters: Unpack[build.PaymentFilters]
+    ) -> pb.ListPaymentsResponse:
+        """Return one page (``page_size`` 0 to 100, 0 meaning 20) of payments, newest first.
+
+        ``iter_payments`` follows ``next_page_token`` for you.
+        """
+        request = build.list_payments(page_size, page_token, filters)
+        return await self._call(self._stub.ListPayments, request)
+
+    async def iter_payments(
+        self, *, page_size: int = 0, **filters: Unpack[build.PaymentFilters]
+    ) -> AsyncIterator[Payment]:
+        """Yield every matching payment, newest first, fetching page after page."""
+        request: pb.ListPaymentsRequest | None = build.list_payments(page_size, "", filters)
+        while request is not None:
+            response = await self._call(self._stub.ListPayments, request)
+            for payment in response.payments:
+                yield payment
+            request = build.next_page(request, response)
+
+    async def update_payment(
+        self, payment_id: str, **options: Unpack[build.UpdatePaymentOptions]
+    ) -> Payment:
+        """Change exactly the fields given; return the changed Payment."""
+        request = build.update_payment(payment_id, options)
+        return (await self._call(self._stub.UpdatePayment, request)).payment
+
+    async def confirm_payment(
+        self,
+        payment_id: str,
+        *,
+        payment_method: PaymentMethodData,
+        **options: Unpack[build.WriteOptions],
+    ) -> Payment:
+        """Authorize a payment created with manual confirmation; return the Payment."""
+        request = build.confirm_payment(payment_id, payment_method, options)
+        return (await self._call(self._stub.ConfirmPayment, request)).payment
+
+    async def capture_payment(
+        self, payment_id: str, **options: Unpack[build.CapturePaymentOptions]
+    ) -> Payment:
+        """Capture an authorized payment, all of it or ``amount``; return the Payment."""
+        request = build.capture_payment(payment_id, options)
+        return (await self._call(self._stub.CapturePayment, request)).payment
+
+    async def cancel_payment(
+        self, payment_id: str, **options: Unpack[build.CancelPaymentOptions]
+    ) -> Payment:
+        """Cancel (void) a payment that is not captured yet; return the Payment."""
+        request = build.cancel_payment(payment_id, options)
+        return (await self._call(self._stub.CancelPayment, request)).payment
+
+    async def refund_payment(
+        self, payment_id: str, **options: Unpack[build.RefundPaymentOptions]
+    ) -> pb.RefundPaymentResponse:
+        """Refund a captured payment, all that is left or ``amount``.
+
+        Returns the RefundPaymentResponse: the new ``refund`` and the
+        ``payment`` after it.
+        """
+        request = build.refund_payment(payment_id, options)
+        return await self._call(self._stub.RefundPayment, request)

@@ -1,0 +1,201 @@
+"""The optional arguments of each call, and the request messages built from them.
+
+Both clients take the same keyword arguments; each set is declared once here
+as a TypedDict (``**options: Unpack[CapturePaymentOptions]``), so type checkers
+see every keyword with its type, and the clients only pass them on. Keys are
+the request message's field names.
+
+Each write gets its ``request_id`` here, once per logical call: the client
+sends the very same message on every attempt, so a retry can never become a
+second payment, capture or refund.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TypedDict, TypeVar
+
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type.money_pb2 import Money
+
+from paycore.v1 import payment_service_pb2 as pb
+from paycore.v1.payment_pb2 import (
+    CaptureMethod,
+    ConfirmationMethod,
+    Payment,
+    PaymentMethodData,
+)
+
+
+class WriteOptions(TypedDict, total=False):
+    """What every write (create, update, confirm, capture, cancel, refund) may take."""
+
+    request_id: str
+    """Idempotency key: 1 to 255 printable ASCII characters without spaces.
+
+    Generated (a UUID4) when not given. Give your own to be able to repeat a
+    call whose outcome you did not learn (a crash, a DeadlineExceededError):
+    paycore returns the first outcome instead of executing it again.
+    """
+
+
+class CreatePaymentOptions(WriteOptions, total=False):
+    """Optional arguments of ``create_payment``."""
+
+    payment_method: PaymentMethodData
+    """How to charge (see ``card()``); required unless confirmation is manual."""
+    capture_method: CaptureMethod.ValueType
+    """CAPTURE_METHOD_AUTOMATIC (default) or CAPTURE_METHOD_MANUAL."""
+    confirmation_method: ConfirmationMethod.ValueType
+    """CONFIRMATION_METHOD_AUTOMATIC (default) or CONFIRMATION_METHOD_MANUAL."""
+    customer_id: str
+    """The merchant's reference for the customer, at most 255 characters."""
+    description: str
+    """Free text, at most 1000 characters."""
+    metadata: Mapping[str, str]
+    """At most 50 keys of 1 to 40 characters; values at most 500 characters."""
+
+
+class UpdatePaymentOptions(WriteOptions, total=False):
+    """Fields ``update_payment`` changes: exactly those given, even when empty."""
+
+    amount: Money
+    """New amount, same currency; only in STATE_REQUIRES_CONFIRMATION."""
+    description: str
+    """New description; "" clears it."""
+    metadata: Mapping[str, str]
+    """New metadata, replacing the whole map; {} clears it."""
+
+
+class CapturePaymentOptions(WriteOptions, total=False):
+    """Optional arguments of ``capture_payment``."""
+
+    amount: Money
+    """How much to capture; the whole authorized amount when not given."""
+
+
+class CancelPaymentOptions(WriteOptions, total=False):
+    """Optional arguments of ``cancel_payment``."""
+
+    reason: str
+    """Why, at most 500 characters."""
+
+
+class RefundPaymentOptions(WriteOptions, total=False):
+    """Optional arguments of ``refund_payment``."""
+
+    amount: Money
+    """How much to refund; all that is not refunded yet when not given."""
+    reason: str
+    """Why, at most 500 characters."""
+
+
+class PaymentFilters(TypedDict, total=False):
+    """Filters of ``list_payments`` and ``iter_payments``; all given ones must match."""
+
+    states: Iterable[Payment.State.ValueType]
+    """Only payments in one of these states (e.g. ``Payment.STATE_CAPTURED``)."""
+    customer_id: str
+    """Only payments of this customer reference."""
+    create_time_start: datetime
+    """Only payments created at or after this time (timezone-aware)."""
+    create_time_end: datetime
+    """Only payments created before this time (timezone-aware)."""
+
+
+_Write = TypeVar("_Write", bound=WriteOptions)
+
+
+def _with_request_id(options: _Write) -> _Write:
+    filled = options.copy()
+    if "request_id" not in filled:
+        filled["request_id"] = str(uuid.uuid4())
+    return filled
+
+
+def _timestamp(name: str, value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    # A naive datetime would be read as UTC by protobuf, silently shifting the
+    # window by the caller's UTC offset.
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def create_payment(amount: Money, options: CreatePaymentOptions) -> pb.CreatePaymentRequest:
+    """A CreatePaymentRequest with a request_id."""
+    return pb.CreatePaymentRequest(amount=amount, **_with_request_id(options))
+
+
+def get_payment(payment_id: str) -> pb.GetPaymentRequest:
+    """A GetPaymentRequest."""
+    return pb.GetPaymentRequest(payment_id=payment_id)
+
+
+def list_payments(
+    page_size: int, page_token: str, filters: PaymentFilters
+) -> pb.ListPaymentsRequest:
+    """A ListPaymentsRequest for one page; raises ValueError for a naive datetime."""
+    return pb.ListPaymentsRequest(
+        page_size=page_size,
+        page_token=page_token,
+        states=filters.get("states", ()),
+        customer_id=filters.get("customer_id", ""),
+        create_time_start=_timestamp("create_time_start", filters.get("create_time_start")),
+        create_time_end=_timestamp("create_time_end", filters.get("create_time_end")),
+    )
+
+
+def next_page(
+    request: pb.ListPaymentsRequest, response: pb.ListPaymentsResponse
+) -> pb.ListPaymentsRequest | None:
+    """The request for the page after ``response``, or None after the last page."""
+    if not response.next_page_token:
+        return None
+    following = pb.ListPaymentsRequest()
+    following.CopyFrom(request)
+    following.page_token = response.next_page_token
+    return following
+
+
+def update_payment(payment_id: str, options: UpdatePaymentOptions) -> pb.UpdatePaymentRequest:
+    """An UpdatePaymentRequest whose update mask names exactly the fields given.
+
+    Raises ValueError when no field is given.
+    """
+    mask = [name for name in options if name != "request_id"]
+    if not mask:
+        raise ValueError("give at least one of amount, description, metadata")
+    return pb.UpdatePaymentRequest(
+        payment_id=payment_id, update_mask=FieldMask(paths=mask), **_with_request_id(options)
+    )
+
+
+def confirm_payment(
+    payment_id: str, payment_method: PaymentMethodData, options: WriteOptions
+) -> pb.ConfirmPaymentRequest:
+    """A ConfirmPaymentRequest with a request_id."""
+    return pb.ConfirmPaymentRequest(
+        payment_id=payment_id, payment_method=payment_method, **_with_request_id(options)
+    )
+
+
+def capture_payment(payment_id: str, options: CapturePaymentOptions) -> pb.CapturePaymentRequest:
+    """A CapturePaymentRequest with a request_id."""
+    return pb.CapturePaymentRequest(payment_id=payment_id, **_with_request_id(options))
+
+
+def cancel_payment(payment_id: str, options: CancelPaymentOptions) -> pb.CancelPaymentRequest:
+    """A CancelPaymentRequest with a request_id."""
+    return pb.CancelPaymentRequest(payment_id=payment_id, **_with_request_id(options))
+
+
+def refund_payment(payment_id: str, options: RefundPaymentOptions) -> pb.RefundPaymentRequest:
+    """A RefundPaymentRequest with a request_id."""
+    return pb.RefundPaymentRequest(payment_id=payment_id, **_with_request_id(options))

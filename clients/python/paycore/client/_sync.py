@@ -1,0 +1,168 @@
+"""PaycoreClient: paycore's PaymentService over a blocking gRPC channel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Self, TypeVar, Unpack
+
+import grpc
+from google.type.money_pb2 import Money
+
+from paycore.v1 import payment_service_pb2 as pb
+from paycore.v1 import payment_service_pb2_grpc
+from paycore.v1.payment_pb2 import Payment, PaymentMethodData
+
+from . import _requests as build
+from ._call_options import CallOptions
+from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+
+
+class PaycoreClient:
+    """A blocking client of paycore's PaymentService, for one merchant.
+
+    Every method retries what may succeed later (see RetryPolicy) with the same
+    request_id, and raises a PaycoreError subclass for anything else. Use it as
+    a context manager, or call ``close()``, to release the channel.
+
+    Args:
+        target: paycore's address, e.g. "localhost:50051".
+        merchant_id: The merchant every call acts for (1 to 64 letters,
+            digits, ``_`` or ``-``).
+        credentials: TLS credentials; None for a plaintext channel.
+        retry: When and how patiently failed calls are repeated.
+        timeout: Deadline of each attempt, in seconds.
+        channel: A channel to use instead of opening one to ``target``; the
+            client does not close a channel it was given.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        merchant_id: str,
+        credentials: grpc.ChannelCredentials | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        timeout: float = 10.0,
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        self._options = CallOptions.build(merchant_id=merchant_id, timeout=timeout, retry=retry)
+        self._owns_channel = channel is None
+        if channel is None:
+            channel = (
+                grpc.insecure_channel(target)
+                if credentials is None
+                else grpc.secure_channel(target, credentials)
+            )
+        self._channel = channel
+        self._stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
+
+    def close(self) -> None:
+        """Close the channel the client opened; calls in flight are cancelled."""
+        if self._owns_channel:
+            self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(
+        self, method: grpc.UnaryUnaryMultiCallable[_Request, _Response], request: _Request
+    ) -> _Response:
+        options = self._options
+        backoff = Backoff(options.retry)
+        while True:
+            try:
+                return method(request, timeout=options.timeout, metadata=options.metadata)
+            except grpc.RpcError as exc:
+                delay = backoff.after_failure(exc)
+            time.sleep(delay)
+
+    def create_payment(
+        self, *, amount: Money, **options: Unpack[build.CreatePaymentOptions]
+    ) -> Payment:
+        """Create a payment and, unless confirmation is manual, authorize it.
+
+        Returns the committed Payment; a decline is not an error but a Payment
+        in STATE_DECLINED with ``failure`` set. See CreatePaymentOptions.
+        """
+        request = build.create_payment(amount, options)
+        return self._call(self._stub.CreatePayment, request).payment
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """Return one payment of the merchant; NotFoundError if there is none."""
+        return self._call(self._stub.GetPayment, build.get_payment(payment_id)).payment
+
+    def list_payments(
+        self, *, page_size: int = 0, page_token: str = "", **filters: Unpack[build.PaymentFilters]
+    ) -> pb.ListPaymentsResponse:
+        """Return one page (``page_size`` 0 to 100, 0 meaning 20) of payments, newest first.
+
+        ``iter_payments`` follows ``next_page_token`` for you.
+        """
+        request = build.list_payments(page_size, page_token, filters)
+        return self._call(self._stub.ListPayments, request)
+
+    def iter_payments(
+        self, *, page_size: int = 0, **filters: Unpack[build.PaymentFilters]
+    ) -> Iterator[Payment]:
+        """Yield every matching payment, newest first, fetching page after page."""
+        request: pb.ListPaymentsRequest | None = build.list_payments(page_size, "", filters)
+        while request is not None:
+            response = self._call(self._stub.ListPayments, request)
+            yield from response.payments
+            request = build.next_page(request, response)
+
+    def update_payment(
+        self, payment_id: str, **options: Unpack[build.UpdatePaymentOptions]
+    ) -> Payment:
+        """Change exactly the fields given; return the changed Payment."""
+        request = build.update_payment(payment_id, options)
+        return self._call(self._stub.UpdatePayment, request).payment
+
+    def confirm_payment(
+        self,
+        payment_id: str,
+        *,
+        payment_method: PaymentMethodData,
+        **options: Unpack[build.WriteOptions],
+    ) -> Payment:
+        """Authorize a payment created with manual confirmation; return the Payment."""
+        request = build.confirm_payment(payment_id, payment_method, options)
+        return self._call(self._stub.ConfirmPayment, request).payment
+
+    def capture_payment(
+        self, payment_id: str, **options: Unpack[build.CapturePaymentOptions]
+    ) -> Payment:
+        """Capture an authorized payment, all of it or ``amount``; return the Payment."""
+        request = build.capture_payment(payment_id, options)
+        return self._call(self._stub.CapturePayment, request).payment
+
+    def cancel_payment(
+        self, payment_id: str, **options: Unpack[build.CancelPaymentOptions]
+    ) -> Payment:
+        """Cancel (void) a payment that is not captured yet; return the Payment."""
+        request = build.cancel_payment(payment_id, options)
+        return self._call(self._stub.CancelPayment, request).payment
+
+    def refund_payment(
+        self, payment_id: str, **options: Unpack[build.RefundPaymentOptions]
+    ) -> pb.RefundPaymentResponse:
+        """Refund a captured payment, all that is left or ``amount``.
+
+        Returns the RefundPaymentResponse: the new ``refund`` and the
+        ``payment`` after it.
+        """
+        request = build.refund_payment(payment_id, options)
+        return self._call(self._stub.RefundPayment, request)

@@ -1,0 +1,125 @@
+"""Domain values -> protobuf messages (the reverse direction is core.api.validation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+from google.type import money_pb2
+
+from core.domain.money import Money
+from core.domain.payment import (
+    CaptureMethod,
+    ConfirmationMethod,
+    Payment,
+    PaymentState,
+    Refund,
+    RefundState,
+    RiskDecision,
+)
+from paycore.v1 import payment_pb2 as pb
+
+STATE_TO_PROTO: dict[PaymentState, pb.Payment.State.ValueType] = {
+    PaymentState.REQUIRES_CONFIRMATION: pb.Payment.STATE_REQUIRES_CONFIRMATION,
+    PaymentState.PENDING: pb.Payment.STATE_PENDING,
+    PaymentState.AUTHORIZED: pb.Payment.STATE_AUTHORIZED,
+    PaymentState.CAPTURED: pb.Payment.STATE_CAPTURED,
+    PaymentState.PARTIALLY_REFUNDED: pb.Payment.STATE_PARTIALLY_REFUNDED,
+    PaymentState.REFUNDED: pb.Payment.STATE_REFUNDED,
+    PaymentState.CANCELED: pb.Payment.STATE_CANCELED,
+    PaymentState.DECLINED: pb.Payment.STATE_DECLINED,
+    PaymentState.FAILED: pb.Payment.STATE_FAILED,
+}
+STATE_FROM_PROTO = {value: key for key, value in STATE_TO_PROTO.items()}
+
+CAPTURE_TO_PROTO = {
+    CaptureMethod.AUTOMATIC: pb.CAPTURE_METHOD_AUTOMATIC,
+    CaptureMethod.MANUAL: pb.CAPTURE_METHOD_MANUAL,
+}
+CONFIRMATION_TO_PROTO = {
+    ConfirmationMethod.AUTOMATIC: pb.CONFIRMATION_METHOD_AUTOMATIC,
+    ConfirmationMethod.MANUAL: pb.CONFIRMATION_METHOD_MANUAL,
+}
+_REFUND_STATE = {
+    RefundState.PENDING: pb.Refund.STATE_PENDING,
+    RefundState.SUCCEEDED: pb.Refund.STATE_SUCCEEDED,
+    RefundState.FAILED: pb.Refund.STATE_FAILED,
+}
+_DECISION = {
+    RiskDecision.APPROVE: pb.RiskAssessment.DECISION_APPROVE,
+    RiskDecision.REVIEW: pb.RiskAssessment.DECISION_REVIEW,
+    RiskDecision.DECLINE: pb.RiskAssessment.DECISION_DECLINE,
+}
+
+
+def money_to_proto(money: Money) -> money_pb2.Money:
+    """Minor units -> google.type.Money."""
+    units, nanos = money.to_units_nanos()
+    return money_pb2.Money(currency_code=money.currency, units=units, nanos=nanos)
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    """A datetime as a protobuf Timestamp."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def refund_to_proto(refund: Refund) -> pb.Refund:
+    """A domain refund as its API message."""
+    return pb.Refund(
+        id=refund.id,
+        payment_id=refund.payment_id,
+        amount=money_to_proto(refund.amount),
+        state=_REFUND_STATE[refund.state],
+        reason=refund.reason,
+        channel_reference=refund.channel_reference,
+        create_time=timestamp(refund.created_at),
+    )
+
+
+def payment_to_proto(payment: Payment) -> pb.Payment:
+    """A domain payment as its API message (never a full card number)."""
+    message = pb.Payment(
+        id=payment.id,
+        merchant_id=payment.merchant_id,
+        state=STATE_TO_PROTO[payment.state],
+        amount=money_to_proto(payment.amount),
+        amount_captured=money_to_proto(payment.amount_captured),
+        amount_refunded=money_to_proto(payment.amount_refunded),
+        capture_method=CAPTURE_TO_PROTO[payment.capture_method],
+        confirmation_method=CONFIRMATION_TO_PROTO[payment.confirmation_method],
+        customer_id=payment.customer_id,
+        description=payment.description,
+        metadata=dict(payment.metadata),
+        channel=payment.channel,
+        channel_reference=payment.channel_reference,
+        refunds=[refund_to_proto(refund) for refund in payment.refunds],
+        create_time=timestamp(payment.created_at),
+        update_time=timestamp(payment.updated_at),
+    )
+    if payment.card is not None:
+        card = payment.card
+        message.payment_method.card.CopyFrom(
+            pb.Card(
+                brand=card.brand,
+                bin=card.bin,
+                last4=card.last4,
+                exp_month=card.exp_month,
+                exp_year=card.exp_year,
+                fingerprint=card.fingerprint,
+            )
+        )
+    if payment.risk is not None:
+        message.risk.CopyFrom(
+            pb.RiskAssessment(
+                score=payment.risk.score,
+                decision=_DECISION[payment.risk.decision],
+                reasons=list(payment.risk.reasons),
+            )
+        )
+    if payment.failure is not None:
+        message.failure.CopyFrom(
+            pb.PaymentFailure(code=payment.failure.code, message=payment.failure.message)
+        )
+    return message

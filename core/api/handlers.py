@@ -1,0 +1,196 @@
+"""The PaymentService RPCs: where a payment enters paycore.
+
+Each RPC runs through one pipeline (``_unary``): resolve the caller, parse the
+request bytes, call the handler, and turn any error into a rich status in
+exactly one place. Handlers translate protobuf <-> domain and call the
+service; the service never sees a protobuf message.
+
+Requests are registered without a deserializer so that a malformed message is
+parsed here and answered with INVALID_ARGUMENT (grpc's own deserializer would
+answer INTERNAL). Mutating RPCs return the stored reply bytes as they are, so
+a replayed reply is byte-for-byte the first one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from core.api import convert, validation
+from core.api.identity import Caller, IdentityResolver
+from core.api.status import abort_with, encode_error, internal_error
+from core.domain.errors import FieldViolation, PaycoreError, ValidationError
+from core.domain.payment import Payment, Refund
+from core.service.payments import Encoder, PaymentService, Reply, RequestIdentity
+from paycore.v1 import payment_service_pb2 as svc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "paycore.v1.PaymentService"
+
+M = TypeVar("M", bound=Message)
+
+
+def _serialize(response: bytes | Message) -> bytes:
+    if isinstance(response, bytes):
+        return response
+    return response.SerializeToString(deterministic=True)
+
+
+def _payment_encoder(response_type: Callable[..., Message]) -> Encoder[Payment]:
+    return Encoder(
+        success=lambda payment: _serialize(
+            response_type(payment=convert.payment_to_proto(payment))
+        ),
+        failure=encode_error,
+    )
+
+
+_CREATE = _payment_encoder(svc.CreatePaymentResponse)
+_CONFIRM = _payment_encoder(svc.ConfirmPaymentResponse)
+_CAPTURE = _payment_encoder(svc.CapturePaymentResponse)
+_CANCEL = _payment_encoder(svc.CancelPaymentResponse)
+_UPDATE = _payment_encoder(svc.UpdatePaymentResponse)
+
+
+def _refund_reply(result: tuple[Refund, Payment]) -> bytes:
+    refund, payment = result
+    return _serialize(
+        svc.RefundPaymentResponse(
+            refund=convert.refund_to_proto(refund), payment=convert.payment_to_proto(payment)
+        )
+    )
+
+
+_REFUND: Encoder[tuple[Refund, Payment]] = Encoder(success=_refund_reply, failure=encode_error)
+
+
+class PaymentHandlers:
+    """One method per RPC: validate, call the service, convert the answer."""
+
+    def __init__(
+        self,
+        service: PaymentService,
+        secret: bytes,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self._service = service
+        self._secret = secret  # keys request fingerprints, signs page tokens
+        self._today = today or (lambda: datetime.now(UTC).date())
+
+    def _identity(self, request: Any) -> RequestIdentity:
+        return RequestIdentity(
+            request.request_id, validation.request_fingerprint(request, self._secret)
+        )
+
+    async def create_payment(self, caller: Caller, request: svc.CreatePaymentRequest) -> Reply:
+        command = validation.create_payment(caller.merchant_id, request, self._today())
+        return await self._service.create_payment(command, self._identity(request), _CREATE)
+
+    async def confirm_payment(self, caller: Caller, request: svc.ConfirmPaymentRequest) -> Reply:
+        command = validation.confirm_payment(caller.merchant_id, request, self._today())
+        return await self._service.confirm_payment(command, self._identity(request), _CONFIRM)
+
+    async def capture_payment(self, caller: Caller, request: svc.CapturePaymentRequest) -> Reply:
+        command = validation.capture_payment(caller.merchant_id, request)
+        return await self._service.capture_payment(command, self._identity(request), _CAPTURE)
+
+    async def cancel_payment(self, caller: Caller, request: svc.CancelPaymentRequest) -> Reply:
+        command = validation.cancel_payment(caller.merchant_id, request)
+        return await self._service.cancel_payment(command, self._identity(request), _CANCEL)
+
+    async def refund_payment(self, caller: Caller, request: svc.RefundPaymentRequest) -> Reply:
+        command = validation.refund_payment(caller.merchant_id, request)
+        return await self._service.refund_payment(command, self._identity(request), _REFUND)
+
+    async def update_payment(self, caller: Caller, request: svc.UpdatePaymentRequest) -> Reply:
+        command = validation.update_payment(caller.merchant_id, request)
+        return await self._service.update_payment(command, self._identity(request), _UPDATE)
+
+    async def get_payment(
+        self, caller: Caller, request: svc.GetPaymentRequest
+    ) -> svc.GetPaymentResponse:
+        payment_id = validation.get_payment_id(request)
+        payment = await self._service.get_payment(caller.merchant_id, payment_id)
+        return svc.GetPaymentResponse(payment=convert.payment_to_proto(payment))
+
+    async def list_payments(
+        self, caller: Caller, request: svc.ListPaymentsRequest
+    ) -> svc.ListPaymentsResponse:
+        query = validation.list_payments(caller.merchant_id, request, self._secret)
+        payments, more = await self._service.list_payments(query)
+        token = ""
+        if more and payments:
+            last = payments[-1]
+            token = validation.encode_page_token(request, last.created_at, last.id, self._secret)
+        return svc.ListPaymentsResponse(
+            payments=[convert.payment_to_proto(p) for p in payments], next_page_token=token
+        )
+
+
+Handler = Callable[[Caller, Any], Awaitable["Reply | Message"]]
+
+
+def _unary(
+    request_type: type[Message], handler: Handler, identity: IdentityResolver
+) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message]]:
+    async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes | Message:
+        try:
+            caller = identity.resolve(tuple(context.invocation_metadata() or ()))
+            try:
+                request = request_type.FromString(raw)
+            except DecodeError:
+                raise ValidationError(
+                    [FieldViolation("", f"not a valid {request_type.DESCRIPTOR.full_name}")]
+                ) from None
+            result = await handler(caller, request)
+        except PaycoreError as error:
+            status = encode_error(error)
+        except Exception:
+            log.exception("bug in %s", request_type.DESCRIPTOR.name)
+            status = internal_error()
+        else:
+            if not isinstance(result, Reply):
+                return result
+            if result.ok:
+                return result.body
+            status = result.body
+        await abort_with(context, status)
+        raise AssertionError("unreachable: abort raises")
+
+    return call
+
+
+def generic_handler(
+    handlers: PaymentHandlers, identity: IdentityResolver
+) -> grpc.GenericRpcHandler[Any, Any]:
+    """The PaymentService method table for a grpc.aio server."""
+    table: dict[str, tuple[type[Message], Handler]] = {
+        "CreatePayment": (svc.CreatePaymentRequest, handlers.create_payment),
+        "GetPayment": (svc.GetPaymentRequest, handlers.get_payment),
+        "ListPayments": (svc.ListPaymentsRequest, handlers.list_payments),
+        "UpdatePayment": (svc.UpdatePaymentRequest, handlers.update_payment),
+        "ConfirmPayment": (svc.ConfirmPaymentRequest, handlers.confirm_payment),
+        "CapturePayment": (svc.CapturePaymentRequest, handlers.capture_payment),
+        "CancelPayment": (svc.CancelPaymentRequest, handlers.cancel_payment),
+        "RefundPayment": (svc.RefundPaymentRequest, handlers.refund_payment),
+    }
+    declared = {m.name for m in svc.DESCRIPTOR.services_by_name["PaymentService"].methods}
+    if declared != set(table):
+        raise RuntimeError(
+            f"PaymentService RPCs without a handler: {sorted(declared ^ set(table))}"
+        )
+    methods = {
+        name: grpc.unary_unary_rpc_method_handler(
+            _unary(request_type, handler, identity),
+            request_deserializer=None,
+            response_serializer=_serialize,
+        )
+        for name, (request_type, handler) in table.items()
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, methods)

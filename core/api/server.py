@@ -1,0 +1,112 @@
+"""The gRPC server: PaymentService, health checking, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
+from core.api.identity import IdentityResolver, MetadataMerchantResolver
+from core.app import Services, open_services
+from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 1 << 20
+"""Payment requests are small; a larger message is refused before it is buffered."""
+
+
+class PaycoreServer:
+    """One grpc.aio server process serving paycore (used by ``serve`` and the tests)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        *,
+        reuse_port: bool = False,
+        identity: IdentityResolver | None = None,
+    ) -> None:
+        self._settings = settings
+        self._services = services
+        self._server = grpc.aio.server(
+            options=[
+                # grpc turns SO_REUSEPORT on by default; with one worker that
+                # would let a second paycore silently share the port, so it is
+                # on only in --workers mode.
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
+            ]
+        )
+        handlers = PaymentHandlers(services.payments, settings.card_fingerprint_key.encode())
+        self._server.add_generic_rpc_handlers(
+            (generic_handler(handlers, identity or MetadataMerchantResolver()),)
+        )
+        # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        self.port = 0
+
+    async def start(self) -> int:
+        """Bind, start serving and report SERVING; returns the bound port."""
+        address = f"{self._settings.host}:{self._settings.port}"
+        self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot bind {address}")
+        await self._server.start()
+        for service in ("", SERVICE_NAME):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("paycore serving on %s:%d", self._settings.host, self.port)
+        return self.port
+
+    async def stop(self, grace: float) -> None:
+        """Graceful stop: NOT_SERVING, refuse new RPCs, let in-flight ones finish within ``grace``.
+
+        Operations whose callers already went away keep running to their
+        commit (see PaymentService._execute); they get the same grace.
+        """
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        await self._services.payments.drain(grace)
+        log.info("paycore stopped")
+
+
+async def serve(
+    settings: Settings,
+    *,
+    reuse_port: bool = False,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Run one server process until SIGTERM or SIGINT, then shut down gracefully.
+
+    The database must be migrated (``paycore run`` does it once before the
+    workers start). ``settings.postgres_dsn`` and ``settings.redis_url`` must
+    be resolved.
+    """
+    # Handlers first: a signal that arrives while the server starts must still
+    # lead to the graceful path below, not to the default (die on the spot).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    services = await open_services(settings)
+    try:
+        server = PaycoreServer(settings, services, reuse_port=reuse_port)
+        port = await server.start()
+        if ready is not None:
+            ready(port)
+        await stop.wait()
+        log.info("shutting down: draining for up to %.1fs", settings.grace_period_s)
+        await server.stop(settings.grace_period_s)
+    finally:
+        await services.close()

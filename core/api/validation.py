@@ -1,0 +1,447 @@
+"""Protobuf requests -> validated domain commands.
+
+Every check names the offending field (a path in the request message) and all
+of a request's mistakes are reported together in one INVALID_ARGUMENT. Nothing
+is written for a request that fails here: validation runs before the
+idempotency claim, which is also why validation failures are not stored
+against the request_id (Stripe's rule).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+from google.type import money_pb2
+
+from core.api.convert import STATE_FROM_PROTO
+from core.domain import ids
+from core.domain.cards import is_expired, luhn_valid
+from core.domain.commands import (
+    CancelPayment,
+    CapturePayment,
+    CardInput,
+    ConfirmPayment,
+    CreatePayment,
+    PaymentQuery,
+    RefundPayment,
+    UpdatePayment,
+)
+from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
+from core.domain.money import AmountError, CurrencyError, Money
+from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState
+from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import payment_service_pb2 as svc
+
+MAX_REQUEST_ID = 255
+MAX_CUSTOMER_ID = 255
+MAX_DESCRIPTION = 1000
+MAX_REASON = 500
+MAX_HOLDER_NAME = 200
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY = 40
+MAX_METADATA_VALUE = 500
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+UPDATABLE_FIELDS = ("amount", "description", "metadata")
+
+_CAPTURE = {
+    pb.CAPTURE_METHOD_UNSPECIFIED: CaptureMethod.AUTOMATIC,
+    pb.CAPTURE_METHOD_AUTOMATIC: CaptureMethod.AUTOMATIC,
+    pb.CAPTURE_METHOD_MANUAL: CaptureMethod.MANUAL,
+}
+_CONFIRMATION = {
+    pb.CONFIRMATION_METHOD_UNSPECIFIED: ConfirmationMethod.AUTOMATIC,
+    pb.CONFIRMATION_METHOD_AUTOMATIC: ConfirmationMethod.AUTOMATIC,
+    pb.CONFIRMATION_METHOD_MANUAL: ConfirmationMethod.MANUAL,
+}
+
+
+def request_fingerprint(request: Message, key: bytes) -> bytes:
+    """HMAC-SHA256 of the request without its request_id: equal exactly for equal requests.
+
+    Keyed with a server secret because requests carry card numbers: an
+    unkeyed hash stored next to a card's BIN, last four and expiry could be
+    brute-forced back into the number in a fraction of a second.
+    Deterministic serialization orders map entries, so two equal requests
+    always hash the same whatever order their metadata was built in.
+    """
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")
+    return hmac.new(key, copy.SerializeToString(deterministic=True), hashlib.sha256).digest()
+
+
+# --- field checks ---------------------------------------------------------------
+
+
+def _request_id(v: ViolationCollector, value: str) -> None:
+    if not value:
+        v.add("request_id", "required: an idempotency key unique to this request (e.g. a UUID)")
+    elif len(value) > MAX_REQUEST_ID:
+        v.add("request_id", f"must be at most {MAX_REQUEST_ID} characters")
+    elif not all("!" <= char <= "~" for char in value):
+        v.add("request_id", "must be printable ASCII without spaces")
+
+
+def _payment_id(v: ViolationCollector, value: str, field: str = "payment_id") -> None:
+    if not value:
+        v.add(field, "required")
+    elif not ids.is_valid(ids.PAYMENT, value):
+        v.add(field, "must be a payment id: pay_ followed by 26 base32 characters")
+
+
+def _text(v: ViolationCollector, field: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        v.add(field, f"must be at most {limit} characters")
+    elif "\x00" in value:
+        # PostgreSQL text cannot hold U+0000; refuse it here, not as a storage error.
+        v.add(field, "must not contain the NUL character (U+0000)")
+
+
+def _money(
+    v: ViolationCollector, field: str, message: money_pb2.Money, *, positive: bool = True
+) -> Money | None:
+    try:
+        money = Money.from_units_nanos(message.currency_code, message.units, message.nanos)
+    except CurrencyError as exc:
+        v.add(f"{field}.currency_code", str(exc))
+        return None
+    except AmountError as exc:
+        v.add(field, str(exc))
+        return None
+    if positive and money.is_zero():
+        v.add(field, "must be greater than zero")
+        return None
+    return money
+
+
+def _metadata(v: ViolationCollector, field: str, metadata: Mapping[str, str]) -> Mapping[str, str]:
+    if len(metadata) > MAX_METADATA_KEYS:
+        v.add(field, f"at most {MAX_METADATA_KEYS} keys")
+    for key, value in metadata.items():
+        where = f"{field}[{key[:MAX_METADATA_KEY]!r}]"
+        if not key or len(key) > MAX_METADATA_KEY:
+            v.add(where, f"keys must be 1 to {MAX_METADATA_KEY} characters")
+        elif "\x00" in key:
+            v.add(where, "keys must not contain the NUL character (U+0000)")
+        _text(v, where, value, MAX_METADATA_VALUE)
+    return MappingProxyType(dict(metadata))
+
+
+def _card(
+    v: ViolationCollector, field: str, method: pb.PaymentMethodData, today: date
+) -> CardInput | None:
+    if method.WhichOneof("kind") != "card":
+        v.add(field, "required: a payment method (card)")
+        return None
+    card = method.card
+    ok = True
+    if not (card.number.isdigit() and 12 <= len(card.number) <= 19):
+        v.add(f"{field}.card.number", "must be 12 to 19 digits without spaces")
+        ok = False
+    elif not luhn_valid(card.number):
+        v.add(f"{field}.card.number", "is not a valid card number (Luhn check failed)")
+        ok = False
+    month_ok = 1 <= card.exp_month <= 12
+    if not month_ok:
+        v.add(f"{field}.card.exp_month", "must be 1 to 12")
+        ok = False
+    if not 2000 <= card.exp_year <= 2100:
+        v.add(f"{field}.card.exp_year", "must be a four-digit year")
+        ok = False
+    elif month_ok and is_expired(card.exp_month, card.exp_year, today):
+        v.add(f"{field}.card.exp_year", "the card has expired")
+        ok = False
+    if card.cvc and not (card.cvc.isdigit() and len(card.cvc) in (3, 4)):
+        v.add(f"{field}.card.cvc", "must be 3 or 4 digits")
+        ok = False
+    holder_violations = len(v.violations)
+    _text(v, f"{field}.card.holder_name", card.holder_name, MAX_HOLDER_NAME)
+    if len(v.violations) > holder_violations:
+        ok = False
+    if not ok:
+        return None
+    return CardInput(card.number, card.exp_month, card.exp_year, card.cvc, card.holder_name)
+
+
+def _enum(v: ViolationCollector, field: str, value: int, known: Mapping[Any, object]) -> None:
+    if value not in known:
+        v.add(field, f"unknown value {value}")
+
+
+# --- requests ---------------------------------------------------------------------
+
+
+def create_payment(
+    merchant_id: str, request: svc.CreatePaymentRequest, today: date
+) -> CreatePayment:
+    """Validate a CreatePaymentRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    amount = None
+    if not request.HasField("amount"):
+        v.add("amount", "required")
+    else:
+        amount = _money(v, "amount", request.amount)
+    _enum(v, "capture_method", request.capture_method, _CAPTURE)
+    _enum(v, "confirmation_method", request.confirmation_method, _CONFIRMATION)
+    confirmation = _CONFIRMATION.get(request.confirmation_method, ConfirmationMethod.AUTOMATIC)
+    card = None
+    if request.HasField("payment_method") or confirmation is ConfirmationMethod.AUTOMATIC:
+        card = _card(v, "payment_method", request.payment_method, today)
+    _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
+    _text(v, "description", request.description, MAX_DESCRIPTION)
+    metadata = _metadata(v, "metadata", request.metadata)
+    v.raise_if_any()
+    assert amount is not None
+    return CreatePayment(
+        merchant_id=merchant_id,
+        amount=amount,
+        card=card,
+        capture_method=_CAPTURE[request.capture_method],
+        confirmation_method=confirmation,
+        customer_id=request.customer_id,
+        description=request.description,
+        metadata=metadata,
+    )
+
+
+def confirm_payment(
+    merchant_id: str, request: svc.ConfirmPaymentRequest, today: date
+) -> ConfirmPayment:
+    """Validate a ConfirmPaymentRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _payment_id(v, request.payment_id)
+    card = _card(v, "payment_method", request.payment_method, today)
+    v.raise_if_any()
+    assert card is not None
+    return ConfirmPayment(merchant_id, request.payment_id, card)
+
+
+def capture_payment(merchant_id: str, request: svc.CapturePaymentRequest) -> CapturePayment:
+    """Validate a CapturePaymentRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _payment_id(v, request.payment_id)
+    amount = _money(v, "amount", request.amount) if request.HasField("amount") else None
+    v.raise_if_any()
+    return CapturePayment(merchant_id, request.payment_id, amount)
+
+
+def cancel_payment(merchant_id: str, request: svc.CancelPaymentRequest) -> CancelPayment:
+    """Validate a CancelPaymentRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _payment_id(v, request.payment_id)
+    _text(v, "reason", request.reason, MAX_REASON)
+    v.raise_if_any()
+    return CancelPayment(merchant_id, request.payment_id, request.reason)
+
+
+def refund_payment(merchant_id: str, request: svc.RefundPaymentRequest) -> RefundPayment:
+    """Validate a RefundPaymentRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _payment_id(v, request.payment_id)
+    amount = _money(v, "amount", request.amount) if request.HasField("amount") else None
+    _text(v, "reason", request.reason, MAX_REASON)
+    v.raise_if_any()
+    return RefundPayment(merchant_id, request.payment_id, amount, request.reason)
+
+
+def update_payment(merchant_id: str, request: svc.UpdatePaymentRequest) -> UpdatePayment:
+    """Validate an UpdatePaymentRequest; an empty mask means every field that is set."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _payment_id(v, request.payment_id)
+    paths = list(request.update_mask.paths)
+    for path in paths:
+        if path not in UPDATABLE_FIELDS:
+            v.add(
+                "update_mask",
+                f"unknown or read-only field {path!r}; use {', '.join(UPDATABLE_FIELDS)}",
+            )
+    if not paths:
+        paths = [
+            name
+            for name, is_set in (
+                ("amount", request.HasField("amount")),
+                ("description", bool(request.description)),
+                ("metadata", bool(request.metadata)),
+            )
+            if is_set
+        ]
+        if not paths:
+            v.add("update_mask", "nothing to update: set a field or name it in update_mask")
+    amount = None
+    if "amount" in paths:
+        if request.HasField("amount"):
+            amount = _money(v, "amount", request.amount)
+        else:
+            v.add("amount", "required when update_mask names it")
+    _text(v, "description", request.description, MAX_DESCRIPTION)
+    metadata = _metadata(v, "metadata", request.metadata)
+    v.raise_if_any()
+    return UpdatePayment(
+        merchant_id,
+        request.payment_id,
+        amount=amount,
+        description=request.description if "description" in paths else None,
+        metadata=metadata if "metadata" in paths else None,
+    )
+
+
+def get_payment_id(request: svc.GetPaymentRequest) -> str:
+    """Validate a GetPaymentRequest; returns the payment id."""
+    v = ViolationCollector()
+    _payment_id(v, request.payment_id)
+    v.raise_if_any()
+    return request.payment_id
+
+
+# --- pagination -------------------------------------------------------------------
+
+
+def _filter_hash(request: svc.ListPaymentsRequest) -> str:
+    """Identifies a request's filters, so a page token cannot be reused with others."""
+    copy = svc.ListPaymentsRequest()
+    copy.CopyFrom(request)
+    copy.ClearField("page_token")
+    copy.ClearField("page_size")  # AIP-158: page size may change between pages
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def _sign(payload: bytes, key: bytes) -> str:
+    digest = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def encode_page_token(
+    request: svc.ListPaymentsRequest, last_time: datetime, last_id: str, key: bytes
+) -> str:
+    """An opaque, signed token naming the last payment returned and the request's filters.
+
+    Signed with the server secret so that a token cannot be forged or edited:
+    what comes back is exactly what paycore issued (merchant scoping makes a
+    forged token harmless, but answering it would invite guessing).
+    """
+    payload = json.dumps(
+        {"t": last_time.isoformat(), "id": last_id, "f": _filter_hash(request)},
+        separators=(",", ":"),
+    ).encode()
+    body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    return f"{body}.{_sign(payload, key)}"
+
+
+# Payments are created "now"; a token time outside this range was not issued by paycore.
+_TOKEN_TIMES = (datetime(2000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+
+def _decode_page_token(request: svc.ListPaymentsRequest, key: bytes) -> tuple[datetime, str]:
+    def invalid(why: str) -> ValidationError:
+        return ValidationError([FieldViolation("page_token", why)], Reason.INVALID_PAGE_TOKEN)
+
+    body, _, signature = request.page_token.partition(".")
+    try:
+        raw = base64.urlsafe_b64decode(body.encode("ascii") + b"=" * (-len(body) % 4))
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        raise invalid("malformed: pass next_page_token unchanged") from None
+    if not hmac.compare_digest(signature, _sign(raw, key)):
+        raise invalid("not issued by this service: pass next_page_token unchanged")
+    try:
+        payload = json.loads(raw)
+        issued_time = datetime.fromisoformat(payload["t"])
+        if issued_time.tzinfo is None:
+            raise ValueError("naive time")
+        last_time = issued_time.astimezone(UTC)
+        last_id = payload["id"]
+        filters = payload["f"]
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        OverflowError,
+        UnicodeEncodeError,
+        binascii.Error,
+    ):
+        raise invalid("malformed: pass next_page_token unchanged") from None
+    if (
+        not isinstance(last_id, str)
+        or not ids.is_valid(ids.PAYMENT, last_id)
+        or not _TOKEN_TIMES[0] <= last_time < _TOKEN_TIMES[1]
+    ):
+        raise invalid("malformed: pass next_page_token unchanged")
+    if filters != _filter_hash(request):
+        raise invalid("was issued for a request with different filters")
+    return last_time, last_id
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _exact_bound(stamp: timestamp_pb2.Timestamp) -> datetime | None:
+    """A time filter bound as a datetime, or None if it is not a valid Timestamp.
+
+    Rounded UP to the microsecond: paycore stores times in whole
+    microseconds, so for both an inclusive start and an exclusive end,
+    rounding up selects exactly the payments the nanosecond bound selects
+    (Timestamp.ToDatetime would round down and include one too many).
+    """
+    if not 0 <= stamp.nanos < 1_000_000_000 or not -62135596800 <= stamp.seconds <= 253402300799:
+        return None
+    try:
+        return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=-(-stamp.nanos // 1000))
+    except OverflowError:
+        return None
+
+
+def list_payments(
+    merchant_id: str, request: svc.ListPaymentsRequest, token_key: bytes
+) -> PaymentQuery:
+    """Validate a ListPaymentsRequest (``token_key`` verifies its page token)."""
+    v = ViolationCollector()
+    if request.page_size < 0:
+        v.add("page_size", "must not be negative")
+    states: set[PaymentState] = set()
+    for index, state in enumerate(request.states):
+        if state not in STATE_FROM_PROTO:
+            v.add(f"states[{index}]", f"unknown or unspecified state {state}")
+        else:
+            states.add(STATE_FROM_PROTO[state])
+    _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
+    start = end = None
+    for name in ("create_time_start", "create_time_end"):
+        if request.HasField(name):
+            stamp = getattr(request, name)
+            moment = _exact_bound(stamp)
+            if moment is None:
+                v.add(name, "is not a valid timestamp")
+            elif name == "create_time_start":
+                start = moment
+            else:
+                end = moment
+    if start is not None and end is not None and start >= end:
+        v.add("create_time_end", "must be after create_time_start")
+    v.raise_if_any()
+    after = _decode_page_token(request, token_key) if request.page_token else None
+    size = request.page_size or DEFAULT_PAGE_SIZE
+    return PaymentQuery(
+        merchant_id=merchant_id,
+        page_size=min(size, MAX_PAGE_SIZE),
+        states=frozenset(states),
+        customer_id=request.customer_id,
+        created_from=start,
+        created_before=end,
+        after=after,
+    )

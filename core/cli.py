@@ -1,0 +1,166 @@
+"""The ``paycore`` command: ``run`` the server, ``migrate`` the database, show the ``config``.
+
+Settings come from defaults < TOML file (``--config`` / ``PAYCORE_CONFIG``) <
+``PAYCORE_*`` environment variables < the flags here (see core/config.py).
+Exit codes: 0 done, 1 failed, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+
+from core.config import ConfigError, Settings, load_settings, settings_as_toml, validate
+from core.runtime.embedded import EmbeddedServiceError, start_embedded
+from core.runtime.logging import configure_logging
+from core.runtime.loop import run
+from core.runtime.supervisor import run_workers
+from core.storage.migrate import migrate
+
+log = logging.getLogger("core.cli")
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+# On SIGTERM a worker gets grace_period_s to drain, and this much more to exit.
+_STOP_MARGIN_S = 10.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``paycore`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"paycore: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    command: Callable[[Settings], int] = args.command
+    if command is not _show_config:
+        configure_logging(settings)
+    try:
+        return command(settings)
+    except EmbeddedServiceError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML settings file (default: $PAYCORE_CONFIG)")
+    common.add_argument(
+        "--data-dir", type=Path, help="where embedded PostgreSQL and Redis keep data"
+    )
+    server = argparse.ArgumentParser(add_help=False)
+    server.add_argument("--host", help="address to listen on")
+    server.add_argument("--port", type=int, help="port to listen on")
+    server.add_argument("--workers", type=int, help="server processes sharing the port")
+    server.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop")
+
+    parser = argparse.ArgumentParser(prog="paycore", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", parents=[common, server], help="serve the gRPC API")
+    run.set_defaults(command=_run)
+    migrate = commands.add_parser("migrate", parents=[common], help="apply pending migrations")
+    migrate.set_defaults(command=_migrate)
+    config = commands.add_parser(
+        "config", parents=[common, server], help="print the effective settings (secrets redacted)"
+    )
+    config.set_defaults(command=_show_config)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from file and environment, then the flags given on the command line."""
+    settings = load_settings(config_file=args.config)
+    flags = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "workers": getattr(args, "workers", None),
+        "data_dir": args.data_dir,
+    }
+    changes = {name: value for name, value in flags.items() if value is not None}
+    if getattr(args, "no_uvloop", False):
+        changes["use_uvloop"] = False
+    settings = settings.replace(**changes)
+    validate(settings)
+    return settings
+
+
+def _run(settings: Settings) -> int:
+    """Start embedded services if needed, migrate once, then serve from the workers."""
+    with _sigterm_exits():
+        services = start_embedded(settings)
+        try:
+            resolved = settings.replace(
+                postgres_dsn=services.postgres_dsn, redis_url=services.redis_url
+            )
+            # Once, here, rather than racing in every worker. asyncio.run leaves no
+            # loop or connection behind, so forking afterwards is safe.
+            _apply_migrations(resolved)
+            code = run_workers(
+                settings.workers,
+                functools.partial(_serve, resolved),
+                stop_timeout_s=settings.grace_period_s + _STOP_MARGIN_S,
+            )
+        finally:
+            services.stop()
+    log.info("paycore exits with code %d", code)
+    return code
+
+
+def _serve(settings: Settings, index: int) -> None:
+    """Body of worker ``index``: one event loop, one gRPC server, until SIGTERM."""
+    # gRPC is imported only now, in the worker, after any fork (see supervisor.py).
+    from core.api.server import serve  # noqa: PLC0415
+
+    run(serve(settings, reuse_port=settings.workers > 1), settings.use_uvloop)
+
+
+def _migrate(settings: Settings) -> int:
+    """Apply pending migrations to the configured (or embedded) database and list them."""
+    with start_embedded(settings) as services:
+        applied = _apply_migrations(settings.replace(postgres_dsn=services.postgres_dsn))
+    print("\n".join(f"applied {name}" for name in applied) or "no pending migrations")
+    return 0
+
+
+def _apply_migrations(settings: Settings) -> list[str]:
+    assert settings.postgres_dsn is not None
+    applied = asyncio.run(migrate(settings.postgres_dsn))
+    log.info("migrations applied: %s", ", ".join(applied) or "none pending")
+    return applied
+
+
+def _show_config(settings: Settings) -> int:
+    sys.stdout.write(settings_as_toml(settings))
+    return 0
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """Make SIGTERM raise SystemExit, so ``finally`` blocks stop the embedded services.
+
+    Python's default for SIGTERM is to die on the spot. This covers the start-up
+    (embedded services, migrations); the server and the supervisor install their
+    own handlers while they run.
+    """
+
+    def exit_now(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,532 @@
+"""The payment service: where a payment is scored, routed, sent to a channel and stored.
+
+Request path of every mutating operation (see ``_execute``)::
+
+    claim request_id ─┬─ replay / in progress / mismatch      (transaction 1)
+                      └─ decide with core.domain.lifecycle
+                           ├─ no channel needed: store + reply, commit
+                           └─ mark operation in flight + record attempt, commit
+    call the channel (no transaction, no connection held)
+    apply the channel's answer + store reply, commit             (transaction 2)
+
+The reply of every request that started executing (success or business
+error) is stored with the change it reports, so a retry with the same
+request_id replays it exactly; see core/storage/repository.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from core.domain import ids, lifecycle
+from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.cards import summarize
+from core.domain.commands import (
+    CancelPayment,
+    CapturePayment,
+    CardInput,
+    ConfirmPayment,
+    CreatePayment,
+    PaymentQuery,
+    RefundPayment,
+    UpdatePayment,
+)
+from core.domain.errors import NotFoundError, PaycoreError, Reason
+from core.domain.money import Money
+from core.domain.payment import (
+    CaptureMethod,
+    ConfirmationMethod,
+    Failure,
+    Payment,
+    PaymentState,
+    Refund,
+    RefundState,
+    RiskDecision,
+)
+from core.storage.repository import (
+    ClaimStatus,
+    PaymentRepository,
+    PaymentTransaction,
+    RequestKey,
+)
+from riskengine import RiskEngine, Transaction
+from router import Router, RoutingError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_COMMIT_RETRIES = 8
+"""Tries of the commit after a channel call while PostgreSQL is unreachable (~15 s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The outcome of a mutating request, exactly as it is (or was) sent to the caller.
+
+    ``ok`` says whether ``body`` is the encoded success response or an encoded
+    error status; the API layer owns both encodings (see ``Encoder``).
+    """
+
+    ok: bool
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Encoder(Generic[T]):
+    """How the API layer turns a result or a business error into reply bytes.
+
+    The service stores these bytes with the change, inside the transaction,
+    without knowing that they are protobuf.
+    """
+
+    success: Callable[[T], bytes]
+    failure: Callable[[PaycoreError], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestIdentity:
+    """The idempotency identity of one request: its request_id and its fingerprint."""
+
+    request_id: str
+    fingerprint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What the payment service needs from configuration."""
+
+    fingerprint_key: str
+    request_lease_s: float = 60.0
+    idempotency_ttl_s: int = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class _Dispatch(Generic[T]):
+    """A channel call to make after the first transaction commits, and how to apply its answer."""
+
+    attempt: Attempt
+    card: CardInput | None
+    complete: Callable[[Payment, ChannelResult, datetime], tuple[Payment, T | PaycoreError]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan(Generic[T]):
+    """What transaction 1 decided: a final result, or a channel call to make."""
+
+    resource_id: str
+    result: T | None = None
+    dispatch: _Dispatch[T] | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PaymentService:
+    """Create, confirm, capture, cancel, refund, update, get and list payments."""
+
+    def __init__(
+        self,
+        repository: PaymentRepository,
+        risk: RiskEngine,
+        router: Router,
+        settings: ServiceSettings,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._repo = repository
+        self._risk = risk
+        self._router = router
+        self._settings = settings
+        self._clock = clock
+        self._in_flight: set[asyncio.Task[Reply]] = set()
+
+    # --- reads ----------------------------------------------------------------
+
+    async def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
+        """One payment of the merchant; NOT_FOUND for unknown ids and other merchants' payments."""
+        payment = await self._repo.get_payment(merchant_id, payment_id)
+        if payment is None:
+            raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=payment_id)
+        return payment
+
+    async def list_payments(self, query: PaymentQuery) -> tuple[list[Payment], bool]:
+        """A page of the merchant's payments, newest first, and whether more follow."""
+        rows = await self._repo.list_payments(
+            dataclasses.replace(query, page_size=query.page_size + 1)
+        )
+        return rows[: query.page_size], len(rows) > query.page_size
+
+    # --- writes ---------------------------------------------------------------
+
+    async def create_payment(
+        self, command: CreatePayment, request: RequestIdentity, encoder: Encoder[Payment]
+    ) -> Reply:
+        """Record a payment and, unless confirmation is manual, authorize it."""
+        now = self._clock()
+        payment = Payment(
+            id=ids.new_id(ids.PAYMENT),
+            merchant_id=command.merchant_id,
+            state=PaymentState.REQUIRES_CONFIRMATION,
+            amount=command.amount,
+            amount_captured=Money.zero(command.amount.currency),
+            amount_refunded=Money.zero(command.amount.currency),
+            capture_method=command.capture_method,
+            confirmation_method=command.confirmation_method,
+            card=summarize(command.card, self._settings.fingerprint_key) if command.card else None,
+            customer_id=command.customer_id,
+            description=command.description,
+            metadata=command.metadata,
+            created_at=now,
+            updated_at=now,
+        )
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> _Plan[Payment]:
+            if command.confirmation_method is ConfirmationMethod.MANUAL or command.card is None:
+                # Validation guarantees a card with automatic confirmation;
+                # with manual confirmation ConfirmPayment brings the card.
+                await tx.insert_payment(payment)
+                return _Plan(payment.id, result=payment)
+            return await self._authorize(tx, payment, command.card, at, new=True)
+
+        key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
+        return await self._execute(key, request, encoder, plan)
+
+    async def confirm_payment(
+        self, command: ConfirmPayment, request: RequestIdentity, encoder: Encoder[Payment]
+    ) -> Reply:
+        """Score, route and authorize a payment waiting for confirmation."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> _Plan[Payment]:
+            payment = await self._locked(tx, command.merchant_id, command.payment_id)
+            lifecycle.require(payment, "confirm")
+            with_card = dataclasses.replace(
+                payment, card=summarize(command.card, self._settings.fingerprint_key)
+            )
+            return await self._authorize(tx, with_card, command.card, at, new=False)
+
+        key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)
+        return await self._execute(key, request, encoder, plan)
+
+    async def capture_payment(
+        self, command: CapturePayment, request: RequestIdentity, encoder: Encoder[Payment]
+    ) -> Reply:
+        """Capture all or part of an authorized payment."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> _Plan[Payment]:
+            payment = await self._locked(tx, command.merchant_id, command.payment_id)
+            amount = lifecycle.plan_capture(payment, command.amount)
+            await tx.save_payment(lifecycle.begin_capture(payment, at))
+            attempt = self._attempt(payment, ChannelOperation.CAPTURE, amount)
+            await tx.record_attempt(attempt, at)
+
+            def complete(
+                current: Payment, result: ChannelResult, when: datetime
+            ) -> tuple[Payment, Payment | PaycoreError]:
+                updated = lifecycle.complete_capture(current, amount, result, when)
+                return updated, _refused_or(updated, result, "capture")
+
+            return _Plan(payment.id, dispatch=_Dispatch(attempt, None, complete))
+
+        key = RequestKey(command.merchant_id, "CapturePayment", request.request_id)
+        return await self._execute(key, request, encoder, plan)
+
+    async def cancel_payment(
+        self, command: CancelPayment, request: RequestIdentity, encoder: Encoder[Payment]
+    ) -> Reply:
+        """Cancel before capture: directly if never sent, through a void if authorized."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> _Plan[Payment]:
+            payment = await self._locked(tx, command.merchant_id, command.payment_id)
+            if not lifecycle.needs_void(payment):
+                canceled = lifecycle.cancel_unconfirmed(payment, at)
+                await tx.save_payment(canceled)
+                return _Plan(payment.id, result=canceled)
+            await tx.save_payment(lifecycle.begin_void(payment, at))
+            attempt = self._attempt(payment, ChannelOperation.VOID, payment.amount)
+            await tx.record_attempt(attempt, at)
+
+            def complete(
+                current: Payment, result: ChannelResult, when: datetime
+            ) -> tuple[Payment, Payment | PaycoreError]:
+                updated = lifecycle.complete_void(current, result, when)
+                return updated, _refused_or(updated, result, "void")
+
+            return _Plan(payment.id, dispatch=_Dispatch(attempt, None, complete))
+
+        key = RequestKey(command.merchant_id, "CancelPayment", request.request_id)
+        return await self._execute(key, request, encoder, plan)
+
+    async def refund_payment(
+        self,
+        command: RefundPayment,
+        request: RequestIdentity,
+        encoder: Encoder[tuple[Refund, Payment]],
+    ) -> Reply:
+        """Refund part or all of what is captured and not yet refunded."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> _Plan[tuple[Refund, Payment]]:
+            payment = await self._locked(tx, command.merchant_id, command.payment_id)
+            amount = lifecycle.plan_refund(payment, command.amount)
+            refund = Refund(
+                id=ids.new_id(ids.REFUND),
+                payment_id=payment.id,
+                amount=amount,
+                state=RefundState.PENDING,
+                reason=command.reason,
+                created_at=at,
+            )
+            await tx.save_payment(lifecycle.begin_refund(payment, refund, at))
+            attempt = dataclasses.replace(
+                self._attempt(payment, ChannelOperation.REFUND, amount), refund_id=refund.id
+            )
+            await tx.record_attempt(attempt, at)
+
+            def complete(
+                current: Payment, result: ChannelResult, when: datetime
+            ) -> tuple[Payment, tuple[Refund, Payment] | PaycoreError]:
+                updated, settled = lifecycle.complete_refund(current, refund.id, result, when)
+                return updated, (settled, updated)
+
+            return _Plan(payment.id, dispatch=_Dispatch(attempt, None, complete))
+
+        key = RequestKey(command.merchant_id, "RefundPayment", request.request_id)
+        return await self._execute(key, request, encoder, plan)
+
+    async def update_payment(
+        self, command: UpdatePayment, request: RequestIdentity, encoder: Encoder[Payment]
+    ) -> Reply:
+        """Change description/metadata, or the amount before confirmation."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> _Plan[Payment]:
+            payment = await self._locked(tx, command.merchant_id, command.payment_id)
+            updated = lifecycle.update_details(
+                payment,
+                at,
+                amount=command.amount,
+                description=command.description,
+                metadata=command.metadata,
+            )
+            await tx.save_payment(updated)
+            return _Plan(payment.id, result=updated)
+
+        key = RequestKey(command.merchant_id, "UpdatePayment", request.request_id)
+        return await self._execute(key, request, encoder, plan)
+
+    async def drain(self, within_s: float) -> None:
+        """Wait (up to ``within_s`` seconds) for operations whose callers went away to commit."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=within_s)
+
+    # --- the engine -------------------------------------------------------------
+
+    async def _authorize(
+        self, tx: PaymentTransaction, payment: Payment, card: CardInput, at: datetime, *, new: bool
+    ) -> _Plan[Payment]:
+        """Decide an authorization and store the decision (and the attempt, if any)."""
+        decided, dispatch = self._plan_authorization(payment, card, at)
+        if new:
+            await tx.insert_payment(decided)
+        else:
+            await tx.save_payment(decided)
+        if dispatch is not None:
+            await tx.record_attempt(dispatch.attempt, at)
+        return _Plan(decided.id, result=decided, dispatch=dispatch)
+
+    def _plan_authorization(
+        self, payment: Payment, card: CardInput, at: datetime
+    ) -> tuple[Payment, _Dispatch[Payment] | None]:
+        """Risk-score and route a payment; the result is final or needs a channel call."""
+        risk = self._risk.assess(
+            Transaction(
+                merchant_id=payment.merchant_id,
+                amount=payment.amount,
+                card=payment.card,
+                customer_id=payment.customer_id,
+            )
+        )
+        if risk.decision is RiskDecision.DECLINE:
+            return lifecycle.decline_for_risk(payment, risk, at), None
+        brand = payment.card.brand if payment.card else "unknown"
+        try:
+            channel = self._router.route(payment.currency, brand)
+        except RoutingError as exc:
+            return lifecycle.fail_unroutable(payment, risk, str(exc), at), None
+        pending = lifecycle.begin_authorization(payment, risk, channel, at)
+        attempt = Attempt(
+            id=ids.new_id(ids.ATTEMPT),
+            merchant_id=payment.merchant_id,
+            payment_id=payment.id,
+            operation=ChannelOperation.AUTHORIZE,
+            channel=channel,
+            amount=payment.amount,
+            capture=payment.capture_method is CaptureMethod.AUTOMATIC,
+        )
+
+        def complete(
+            current: Payment, result: ChannelResult, when: datetime
+        ) -> tuple[Payment, Payment | PaycoreError]:
+            updated = lifecycle.complete_authorization(current, result, when)
+            return updated, updated
+
+        return pending, _Dispatch(attempt, card, complete)
+
+    @staticmethod
+    def _attempt(payment: Payment, operation: ChannelOperation, amount: Money) -> Attempt:
+        return Attempt(
+            id=ids.new_id(ids.ATTEMPT),
+            merchant_id=payment.merchant_id,
+            payment_id=payment.id,
+            operation=operation,
+            channel=payment.channel,
+            amount=amount,
+            channel_reference=payment.channel_reference,
+        )
+
+    @staticmethod
+    async def _locked(tx: PaymentTransaction, merchant_id: str, payment_id: str) -> Payment:
+        payment = await tx.lock_payment(merchant_id, payment_id)
+        if payment is None:
+            raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=payment_id)
+        return payment
+
+    async def _execute(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[_Plan[T]]],
+    ) -> Reply:
+        # Shielded: if the caller cancels (deadline, disconnect, shutdown), the
+        # operation still runs to its commit. Abandoning it between "attempt
+        # recorded" and "answer committed" would leave money in an unclear
+        # state for a status query to sort out; finishing it means the caller's
+        # retry simply replays the committed reply.
+        task = asyncio.ensure_future(self._execute_to_commit(key, request, encoder, plan))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return await asyncio.shield(task)
+
+    async def _execute_to_commit(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[_Plan[T]]],
+    ) -> Reply:
+        settings = self._settings
+        now = self._clock()
+        async with self._repo.transaction() as tx:
+            claim = await tx.claim_request(
+                key, request.fingerprint, now, settings.request_lease_s, settings.idempotency_ttl_s
+            )
+            if claim.status is ClaimStatus.COMPLETED:
+                return Reply(claim.reply_ok, claim.reply)
+            if claim.status is ClaimStatus.MISMATCH:
+                raise PaycoreError(
+                    Reason.IDEMPOTENCY_KEY_REUSED,
+                    request_id=key.request_id,
+                    operation=key.operation,
+                )
+            if claim.status is ClaimStatus.IN_PROGRESS:
+                raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
+            try:
+                planned = await plan(tx, now)
+            except PaycoreError as error:
+                if error.retryable:
+                    # "Busy, try again" is not this request's outcome: roll
+                    # the claim back with everything else so the retry runs.
+                    raise
+                # The request started executing, so its business error is its
+                # reply (Stripe's rule): stored, and replayed on retry. A
+                # savepoint is not needed: plan() raises before writing.
+                body = encoder.failure(error)
+                await tx.complete_request(key, False, body, "", now)
+                return Reply(False, body)
+            if planned.dispatch is None:
+                assert planned.result is not None
+                body = encoder.success(planned.result)
+                await tx.complete_request(key, True, body, planned.resource_id, now)
+                return Reply(True, body)
+            await tx.set_request_resource(key, planned.resource_id)
+            dispatch = planned.dispatch
+
+        # Committed: the payment shows the operation in flight and the attempt
+        # row exists. If this process dies from here until the next commit, the
+        # request_id stays in progress and the attempt stays 'started'; the
+        # channel is then asked what happened (status query), never called a
+        # second time for the same attempt.
+        result = await self._router.execute(dispatch.attempt, dispatch.card)
+        if result.outcome is AttemptOutcome.UNKNOWN:
+            log.warning(
+                "attempt %s on %s ended unknown; payment %s awaits a status query",
+                dispatch.attempt.id,
+                dispatch.attempt.channel,
+                dispatch.attempt.payment_id,
+            )
+
+        return await self._commit_channel_answer(key, encoder, dispatch, result)
+
+    async def _commit_channel_answer(
+        self,
+        key: RequestKey,
+        encoder: Encoder[T],
+        dispatch: _Dispatch[T],
+        result: ChannelResult,
+    ) -> Reply:
+        """Transaction 2: apply the channel's answer, retrying while PostgreSQL is unreachable.
+
+        The answer exists only in memory until this commits; losing it would
+        leave the payment to a status query. So a brief database outage is
+        waited out (about fifteen seconds) rather than given up at once.
+        """
+        delay = 0.1
+        for _ in range(_COMMIT_RETRIES):
+            try:
+                return await self._apply_channel_answer(key, encoder, dispatch, result)
+            except PaycoreError as error:
+                if error.reason is not Reason.SERVICE_UNAVAILABLE:
+                    raise
+                log.warning("commit of attempt %s failed; retrying", dispatch.attempt.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return await self._apply_channel_answer(key, encoder, dispatch, result)
+
+    async def _apply_channel_answer(
+        self,
+        key: RequestKey,
+        encoder: Encoder[T],
+        dispatch: _Dispatch[T],
+        result: ChannelResult,
+    ) -> Reply:
+        at = self._clock()
+        async with self._repo.transaction() as tx:
+            await tx.complete_attempt(key.merchant_id, dispatch.attempt.id, result, at)
+            current = await self._locked(tx, key.merchant_id, dispatch.attempt.payment_id)
+            updated, value = dispatch.complete(current, result, at)
+            await tx.save_payment(updated)
+            if isinstance(value, PaycoreError):
+                body, ok = encoder.failure(value), False
+            else:
+                body, ok = encoder.success(value), True
+            await tx.complete_request(key, ok, body, updated.id, at)
+        return Reply(ok, body)
+
+
+def _refused_or(payment: Payment, result: ChannelResult, operation: str) -> Payment | PaycoreError:
+    """The payment, or CHANNEL_REFUSED when the channel said no to a capture or void."""
+    if result.outcome in (AttemptOutcome.DECLINED, AttemptOutcome.FAILED):
+        failure = result.failure or Failure("refused", "The channel refused the operation.")
+        return PaycoreError(
+            Reason.CHANNEL_REFUSED,
+            operation=operation,
+            payment_id=payment.id,
+            channel_message=failure.message,
+        )
+    return payment

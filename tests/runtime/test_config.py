@@ -1,0 +1,172 @@
+"""Settings from defaults, a TOML file and PAYCORE_* variables; errors name the field."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from core.config import (
+    ConfigError,
+    RiskSettings,
+    Settings,
+    load_settings,
+    redact_url,
+    settings_as_toml,
+)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_apply_without_file_or_environment() -> None:
+    assert load_settings(environ={}) == Settings()
+
+
+def test_file_overrides_defaults_and_environment_overrides_file(tmp_path: Path) -> None:
+    config = write(tmp_path / "paycore.toml", 'port = 6000\nworkers = 2\nhost = "0.0.0.0"\n')
+
+    settings = load_settings(config, environ={"PAYCORE_PORT": "7000"})
+
+    assert settings.port == 7000
+    assert settings.workers == 2
+    assert settings.host == "0.0.0.0"
+
+
+def test_config_file_can_be_named_by_paycore_config(tmp_path: Path) -> None:
+    config = write(tmp_path / "paycore.toml", "workers = 3\n")
+
+    assert load_settings(environ={"PAYCORE_CONFIG": str(config)}).workers == 3
+
+
+def test_nested_risk_settings_come_from_a_table_and_double_underscore_variables(
+    tmp_path: Path,
+) -> None:
+    config = write(tmp_path / "paycore.toml", '[risk]\nblocked_bins = ["411111"]\n')
+
+    settings = load_settings(config, environ={"PAYCORE_RISK__MAX_AMOUNT_MINOR": "500"})
+
+    assert settings.risk.blocked_bins == ("411111",)
+    assert settings.risk.max_amount_minor == 500
+
+
+def test_types_are_coerced_from_environment_text() -> None:
+    settings = load_settings(
+        environ={
+            "PAYCORE_USE_UVLOOP": "off",
+            "PAYCORE_GRACE_PERIOD_S": "2.5",
+            "PAYCORE_DATA_DIR": "/var/lib/paycore",
+            "PAYCORE_RISK__BLOCKED_BINS": "411111, 522222",
+        }
+    )
+
+    assert settings.use_uvloop is False
+    assert settings.grace_period_s == 2.5
+    assert settings.data_dir == Path("/var/lib/paycore")
+    assert settings.risk.blocked_bins == ("411111", "522222")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("PAYCORE_PORT", "http", "port"),
+        ("PAYCORE_USE_UVLOOP", "maybe", "use_uvloop"),
+        ("PAYCORE_PORT", "70000", "port"),
+        ("PAYCORE_WORKERS", "0", "workers"),
+        ("PAYCORE_LOG_FORMAT", "xml", "log_format"),
+        ("PAYCORE_LOG_LEVEL", "LOUD", "log_level"),
+        ("PAYCORE_IDEMPOTENCY_TTL_S", "60", "idempotency_ttl_s"),
+    ],
+)
+def test_bad_environment_value_is_rejected_naming_the_field(
+    variable: str, value: str, field: str
+) -> None:
+    with pytest.raises(ConfigError, match=field):
+        load_settings(environ={variable: value})
+
+
+def test_any_free_port_is_refused_with_several_workers() -> None:
+    with pytest.raises(ConfigError, match="port 0"):
+        load_settings(environ={"PAYCORE_PORT": "0", "PAYCORE_WORKERS": "2"})
+    assert load_settings(environ={"PAYCORE_PORT": "0"}).port == 0
+
+
+def test_bad_file_value_is_rejected_naming_the_file_and_field(tmp_path: Path) -> None:
+    config = write(tmp_path / "paycore.toml", 'workers = "many"\n')
+
+    with pytest.raises(ConfigError, match=r"paycore\.toml\.workers"):
+        load_settings(config, environ={})
+
+
+def test_unknown_keys_are_rejected_in_file_table_and_environment(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'prot'"):
+        load_settings(write(tmp_path / "a.toml", "prot = 1\n"), environ={})
+    with pytest.raises(ConfigError, match="'max_amount'"):
+        load_settings(write(tmp_path / "b.toml", "[risk]\nmax_amount = 1\n"), environ={})
+    with pytest.raises(ConfigError, match="'prot'"):
+        load_settings(environ={"PAYCORE_PROT": "1"})
+
+
+def test_unreadable_or_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.toml"):
+        load_settings(tmp_path / "missing.toml", environ={})
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
+        load_settings(write(tmp_path / "broken.toml", "port = \n"), environ={})
+
+
+def test_settings_as_toml_reads_back_and_hides_secrets(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "PAYCORE_POSTGRES_DSN": "postgresql://paycore:s3cret@db:5432/paycore",
+            "PAYCORE_CARD_FINGERPRINT_KEY": "fingerprint-secret",
+            "PAYCORE_RISK__BLOCKED_BINS": "411111",
+        }
+    )
+
+    text = settings_as_toml(settings)
+
+    assert "s3cret" not in text
+    assert "fingerprint-secret" not in text
+    assert "# redis_url is not set" in text
+    data = tomllib.loads(text)
+    assert data["postgres_dsn"] == "postgresql://paycore:***@db:5432/paycore"
+    assert data["card_fingerprint_key"] == "<redacted>"
+    assert data["risk"]["blocked_bins"] == ["411111"]
+    reread = load_settings(write(tmp_path / "back.toml", text), environ={})
+    assert reread.replace(postgres_dsn=settings.postgres_dsn, card_fingerprint_key="x") == (
+        settings.replace(card_fingerprint_key="x")
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@db:5432/x", "postgresql://u:***@db:5432/x"),
+        ("postgresql://u@db/x", "postgresql://u@db/x"),
+        ("redis://:pw@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("postgresql://db/x?user=u&password=pw", "postgresql://db/x?user=u&password=***"),
+        ("unix:///data/redis.sock", "unix:///data/redis.sock"),
+    ],
+)
+def test_redact_url_hides_only_the_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_every_setting_is_documented_with_its_environment_variable() -> None:
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md").read_text()
+    rows = {
+        (f"`{field.name}`", f"`PAYCORE_{field.name.upper()}`")
+        for field in dataclasses.fields(Settings)
+        if field.name != "risk"
+    } | {
+        (f"`risk.{field.name}`", f"`PAYCORE_RISK__{field.name.upper()}`")
+        for field in dataclasses.fields(RiskSettings)
+    }
+
+    missing = [row for row in rows if f"| {row[0]} | {row[1]} |" not in documented]
+
+    assert not missing, f"docs/CONFIGURATION.md lacks rows for {sorted(missing)}"

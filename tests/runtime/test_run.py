@@ -1,0 +1,137 @@
+"""``paycore run`` end to end: embedded services, gRPC health SERVING, clean SIGTERM shutdown."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+from google.type import money_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import payment_service_pb2 as svc
+from paycore.v1 import payment_service_pb2_grpc
+
+from .conftest import Spawn
+from .processes import Background, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def health(port: int) -> int:
+    """The overall health status, or -1 while nothing answers."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=2
+            )
+        except grpc.RpcError:
+            return -1
+        return int(response.status)
+
+
+def start_paycore(spawn: Spawn, data_dir: Path, *args: str) -> tuple[Background, int]:
+    port = free_port()
+    server = spawn("-m", "core.cli", "run", "--port", str(port), "--data-dir", str(data_dir), *args)
+    wait_for(
+        lambda: (
+            server.process.poll() is not None
+            or health(port) == health_pb2.HealthCheckResponse.SERVING
+        ),
+        timeout=90,
+        what="paycore to serve",
+    )
+    assert server.process.poll() is None, server.output()
+    return server, port
+
+
+def serving_pids(output: str) -> set[str]:
+    return set(re.findall(r"\[(\d+)\] core\.api\.server: paycore serving on", output))
+
+
+def test_run_serves_until_sigterm_then_stops_cleanly(spawn: Spawn, data_dir: Path) -> None:
+    server, port = start_paycore(spawn, data_dir)
+
+    assert server.stop(signal.SIGTERM) == 0, server.output()
+
+    output = server.output()
+    assert "Traceback" not in output
+    assert "core.storage.migrate: applied migration" in output
+    assert "shutting down" in output
+    assert "stopped PostgreSQL" in output and "stopped Redis" in output
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+    assert health(port) == -1
+
+
+def payments(port: int) -> payment_service_pb2_grpc.PaymentServiceStub:
+    return payment_service_pb2_grpc.PaymentServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+
+MERCHANT = (("x-paycore-merchant-id", "m_restart"),)
+
+
+def test_a_restarted_service_on_the_same_data_dir_still_has_every_payment(
+    spawn: Spawn, data_dir: Path
+) -> None:
+    first, port = start_paycore(spawn, data_dir)
+    created = (
+        payments(port)
+        .CreatePayment(
+            svc.CreatePaymentRequest(
+                request_id=str(uuid.uuid4()),
+                amount=money_pb2.Money(currency_code="USD", units=42),
+                payment_method=pb.PaymentMethodData(
+                    card=pb.CardData(number="4242424242424242", exp_month=1, exp_year=2099)
+                ),
+            ),
+            metadata=MERCHANT,
+            timeout=30,
+        )
+        .payment
+    )
+    assert created.state == pb.Payment.STATE_CAPTURED
+    assert first.stop(signal.SIGINT) == 0, first.output()
+
+    second, port = start_paycore(spawn, data_dir)
+    again = (
+        payments(port)
+        .GetPayment(svc.GetPaymentRequest(payment_id=created.id), metadata=MERCHANT, timeout=30)
+        .payment
+    )
+
+    assert again == created
+    assert "applied migration" not in second.output()
+    assert second.stop(signal.SIGTERM) == 0, second.output()
+
+
+def test_a_second_service_cannot_take_a_port_already_served(spawn: Spawn, data_dir: Path) -> None:
+    first, port = start_paycore(spawn, data_dir)
+    second = spawn("-m", "core.cli", "run", "--port", str(port), "--data-dir", str(data_dir))
+
+    assert second.process.wait(timeout=120) != 0
+    assert health(port) == health_pb2.HealthCheckResponse.SERVING  # the first one is unharmed
+    assert first.stop(signal.SIGTERM) == 0, first.output()
+
+
+def test_two_workers_both_serve_and_stop_on_sigterm(spawn: Spawn, data_dir: Path) -> None:
+    server, _ = start_paycore(spawn, data_dir, "--workers", "2")
+    wait_for(lambda: len(serving_pids(server.output())) == 2, what="both workers to serve")
+
+    assert server.stop(signal.SIGTERM) == 0, server.output()
+
+    output = server.output()
+    assert "Traceback" not in output
+    assert output.count("paycore stopped") == 2  # each worker's server drained
+    assert "stopped PostgreSQL" in output
