@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from core.config import Settings
+from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from riskengine import RiskEngine
@@ -23,7 +25,8 @@ class Services:
     """Everything a server process holds open; ``close()`` releases it."""
 
     pool: asyncpg.Pool
-    redis: aioredis.Redis
+    redis: RedisClient
+    gate: RedisRequestGate
     payments: PaymentService
 
     async def close(self) -> None:
@@ -32,31 +35,45 @@ class Services:
         await self.pool.close()
 
 
+def connect_redis(settings: Settings) -> RedisClient:
+    """A Redis client (or Redis Cluster client) with timeouts short enough to fail open."""
+    assert settings.redis_url is not None
+    timeouts = {
+        "socket_timeout": settings.redis_timeout_s,
+        "socket_connect_timeout": settings.redis_timeout_s,
+    }
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **timeouts)
+    return aioredis.from_url(settings.redis_url, **timeouts)
+
+
 async def open_services(settings: Settings) -> Services:
     """Connect to PostgreSQL and Redis and build the payment service.
 
     ``settings.postgres_dsn`` and ``settings.redis_url`` must be resolved
-    (embedded servers are started by the CLI before this).
+    (embedded servers are started by the CLI before this). PostgreSQL must be
+    reachable; Redis need not be: the gate fails open until it is.
     """
     if not settings.postgres_dsn or not settings.redis_url:
         raise ValueError("open_services needs resolved postgres_dsn and redis_url")
     pool = await create_pool(settings.postgres_dsn, settings.pg_pool_min, settings.pg_pool_max)
-    redis = aioredis.from_url(settings.redis_url)
-    try:
-        # Fail at start-up, not on the first payment, if Redis is unreachable.
-        await redis.ping()
-    except Exception:
-        await pool.close()
-        await redis.aclose()
-        raise
+    redis = connect_redis(settings)
+    gate = RedisRequestGate(
+        redis,
+        settings.rate_limits,
+        marker_ttl_s=settings.request_lease_s,
+        retry_interval_s=settings.redis_retry_interval_s,
+    )
+    await gate.prepare()
     payments = PaymentService(
-        PostgresPaymentRepository(pool),
-        RiskEngine.from_settings(settings.risk),
-        Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s),
-        ServiceSettings(
+        repository=PostgresPaymentRepository(pool),
+        gate=gate,
+        risk=RiskEngine.from_settings(settings.risk),
+        router=Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s),
+        settings=ServiceSettings(
             fingerprint_key=settings.card_fingerprint_key,
             request_lease_s=settings.request_lease_s,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         ),
     )
-    return Services(pool=pool, redis=redis, payments=payments)
+    return Services(pool=pool, redis=redis, gate=gate, payments=payments)

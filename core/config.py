@@ -45,6 +45,30 @@ class RiskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """Requests per second (average) and burst, per merchant and RPC class.
+
+    ``merchants`` overrides any of the four numbers for one merchant, from the
+    TOML file: ``[rate_limits.merchants.acme] writes_per_s = 500``.
+    """
+
+    writes_per_s: float = 100.0
+    """Mutating RPCs (create, confirm, capture, cancel, refund, update) per second."""
+    writes_burst: int = 20
+    reads_per_s: float = 500.0
+    """GetPayment and ListPayments per second."""
+    reads_burst: int = 100
+    merchants: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def for_merchant(self, merchant_id: str) -> RateLimitSettings:
+        """The limits of one merchant: the defaults with its overrides applied."""
+        overrides = self.merchants.get(merchant_id)
+        if not overrides:
+            return self
+        return dataclasses.replace(self, merchants={}, **overrides)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything paycore reads at start-up."""
 
@@ -78,6 +102,13 @@ class Settings:
     log_format: str = "text"
     """"text" for people, "json" for log pipelines."""
     risk: RiskSettings = field(default_factory=RiskSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    redis_cluster: bool = False
+    """Treat ``redis_url`` as a seed node of a Redis Cluster."""
+    redis_timeout_s: float = 0.5
+    """Connect and command timeout for Redis; beyond it paycore carries on without Redis."""
+    redis_retry_interval_s: float = 1.0
+    """After a Redis failure, how long paycore works without Redis before trying it again."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (CLI flags use this)."""
@@ -122,7 +153,9 @@ def _apply(base: Any, values: Mapping[str, Any], where: str) -> Any:
         if key not in known:
             raise ConfigError(f"{where}: unknown setting {key!r}")
         current = getattr(base, key)
-        if dataclasses.is_dataclass(current):
+        if key == "merchants" and isinstance(base, RateLimitSettings):
+            changes[key] = _merchant_limits(raw, f"{where}.{key}")
+        elif dataclasses.is_dataclass(current):
             if not isinstance(raw, Mapping):
                 raise ConfigError(f"{where}: [{key}] must be a table")
             changes[key] = _apply(current, raw, f"{where}.{key}")
@@ -130,6 +163,26 @@ def _apply(base: Any, values: Mapping[str, Any], where: str) -> Any:
             # Optional strings default to None; coerce them as strings.
             changes[key] = _coerce(f"{where}.{key}", raw, "" if current is None else current)
     return dataclasses.replace(base, **changes)
+
+
+_MERCHANT_LIMIT_FIELDS = ("writes_per_s", "writes_burst", "reads_per_s", "reads_burst")
+
+
+def _merchant_limits(raw: Any, where: str) -> Mapping[str, Mapping[str, float]]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table of merchant tables")
+    parsed: dict[str, Mapping[str, float]] = {}
+    defaults = RateLimitSettings()
+    for merchant_id, table in raw.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}.{merchant_id} must be a table")
+        values: dict[str, float] = {}
+        for name, value in table.items():
+            if name not in _MERCHANT_LIMIT_FIELDS:
+                raise ConfigError(f"{where}.{merchant_id}: unknown setting {name!r}")
+            values[name] = _coerce(f"{where}.{merchant_id}.{name}", value, getattr(defaults, name))
+        parsed[str(merchant_id)] = values
+    return parsed
 
 
 def load_settings(
@@ -185,6 +238,16 @@ def validate(settings: Settings) -> None:
         raise ConfigError("port 0 (any free port) needs workers = 1: each worker would get its own")
     if settings.log_level.upper() not in LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    if settings.redis_timeout_s <= 0 or settings.redis_retry_interval_s < 0:
+        raise ConfigError("redis_timeout_s must be > 0 and redis_retry_interval_s >= 0")
+    limits = settings.rate_limits
+    for merchant in ("", *limits.merchants):
+        own = limits.for_merchant(merchant)
+        where = f"rate_limits.merchants.{merchant}" if merchant else "rate_limits"
+        if own.writes_per_s <= 0 or own.reads_per_s <= 0:
+            raise ConfigError(f"{where}: *_per_s must be positive")
+        if own.writes_burst < 1 or own.reads_burst < 1:
+            raise ConfigError(f"{where}: *_burst must be at least 1")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -219,9 +282,16 @@ def settings_as_toml(settings: Settings) -> str:
         value = getattr(settings, item.name)
         if dataclasses.is_dataclass(value):
             tables += ["", f"[{item.name}]"]
-            tables += [
-                _toml_line(sub.name, getattr(value, sub.name)) for sub in dataclasses.fields(value)
-            ]
+            subtables: list[str] = []
+            for sub in dataclasses.fields(value):
+                sub_value = getattr(value, sub.name)
+                if isinstance(sub_value, Mapping):  # rate_limits.merchants: one table each
+                    for name, table in sub_value.items():
+                        subtables += ["", f"[{item.name}.{sub.name}.{_toml_value(name)}]"]
+                        subtables += [_toml_line(k, v) for k, v in table.items()]
+                else:
+                    tables.append(_toml_line(sub.name, sub_value))
+            tables += subtables
         else:
             lines.append(_toml_line(item.name, value))
     return "\n".join(lines + tables) + "\n"

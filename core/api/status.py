@@ -15,7 +15,7 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from core.domain.errors import PaycoreError, Reason, ValidationError
+from core.domain.errors import PaycoreError, RateLimitedError, Reason, ValidationError
 
 DOMAIN = "paycore"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -48,9 +48,19 @@ def to_status(error: PaycoreError) -> status_pb2.Status:
                 ]
             )
         )
-    if spec.retryable and spec.retry_after_ms:
+    if isinstance(error, RateLimitedError):
+        attach(
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=error.quota_subject, description=error.message
+                    )
+                ]
+            )
+        )
+    if error.retry_after_ms:
         delay = duration_pb2.Duration()
-        delay.FromMilliseconds(spec.retry_after_ms)
+        delay.FromMilliseconds(error.retry_after_ms)
         attach(error_details_pb2.RetryInfo(retry_delay=delay))
     return status_pb2.Status(
         code=grpc.StatusCode[spec.code.value].value[0], message=error.message, details=details

@@ -13,6 +13,7 @@ The exception tree::
     ├── ValidationError                INVALID_ARGUMENT + field violations
     ├── NotFoundError                  NOT_FOUND
     ├── IllegalTransitionError         FAILED_PRECONDITION (a state machine "no")
+    ├── RateLimitedError               RESOURCE_EXHAUSTED + QuotaFailure + RetryInfo
     └── ...every other reason          raised as PaycoreError(Reason.X)
 
 This module is pure: it imports nothing from grpc, redis or asyncpg, so the
@@ -135,6 +136,12 @@ class Reason(enum.Enum):
         "A request with request_id {request_id} is still executing; retry it shortly.",
         retry_after_ms=500,
     )
+    RATE_LIMITED = ReasonSpec(
+        Code.RESOURCE_EXHAUSTED,
+        True,
+        "Merchant {merchant_id} is over its {rpc_class} limit of {limit}; retry later.",
+        retry_after_ms=1000,
+    )
     SERVICE_UNAVAILABLE = ReasonSpec(
         Code.UNAVAILABLE,
         True,
@@ -201,6 +208,11 @@ class PaycoreError(Exception):
         """Whether repeating the same request may succeed."""
         return self.reason.spec.retryable
 
+    @property
+    def retry_after_ms(self) -> int:
+        """The delay to suggest in google.rpc.RetryInfo (0: none)."""
+        return self.reason.spec.retry_after_ms if self.retryable else 0
+
 
 class ValidationError(PaycoreError):
     """The request is malformed; ``violations`` names every bad field."""
@@ -212,6 +224,22 @@ class ValidationError(PaycoreError):
             raise ValueError("a ValidationError needs at least one violation")
         self.violations = tuple(violations)
         super().__init__(reason, violation_count=len(violations))
+
+
+class RateLimitedError(PaycoreError):
+    """The merchant spent its request budget; ``retry_after_ms`` says when it refills."""
+
+    def __init__(self, merchant_id: str, rpc_class: str, limit: str, retry_after_ms: int) -> None:
+        super().__init__(
+            Reason.RATE_LIMITED, merchant_id=merchant_id, rpc_class=rpc_class, limit=limit
+        )
+        self._retry_after_ms = max(1, retry_after_ms)
+        self.quota_subject = f"merchant:{merchant_id}:{rpc_class}"
+
+    @property
+    def retry_after_ms(self) -> int:
+        """Exactly how long until the next request of this class would be allowed."""
+        return self._retry_after_ms
 
 
 class NotFoundError(PaycoreError):

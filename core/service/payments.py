@@ -49,6 +49,7 @@ from core.domain.payment import (
     RefundState,
     RiskDecision,
 )
+from core.gate import Admission, GateClaim, RequestGate, RpcClass
 from core.storage.repository import (
     ClaimStatus,
     PaymentRepository,
@@ -134,13 +135,16 @@ class PaymentService:
 
     def __init__(
         self,
+        *,
         repository: PaymentRepository,
+        gate: RequestGate,
         risk: RiskEngine,
         router: Router,
         settings: ServiceSettings,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._repo = repository
+        self._gate = gate
         self._risk = risk
         self._router = router
         self._settings = settings
@@ -151,6 +155,7 @@ class PaymentService:
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
         """One payment of the merchant; NOT_FOUND for unknown ids and other merchants' payments."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
         payment = await self._repo.get_payment(merchant_id, payment_id)
         if payment is None:
             raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=payment_id)
@@ -158,6 +163,7 @@ class PaymentService:
 
     async def list_payments(self, query: PaymentQuery) -> tuple[list[Payment], bool]:
         """A page of the merchant's payments, newest first, and whether more follow."""
+        await self._gate.admit(query.merchant_id, RpcClass.READS, None)
         rows = await self._repo.list_payments(
             dataclasses.replace(query, page_size=query.page_size + 1)
         )
@@ -414,6 +420,46 @@ class PaymentService:
         return await asyncio.shield(task)
 
     async def _execute_to_commit(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[_Plan[T]]],
+    ) -> Reply:
+        # One Redis round trip: spend the rate limit and look for the request_id.
+        claim = GateClaim(key.operation, key.request_id, request.fingerprint)
+        admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim)
+        if admission is Admission.CONFLICT:
+            raise PaycoreError(
+                Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
+            )
+        if admission is Admission.SEEN:
+            return await self._answer_repeat(key, request)
+        try:
+            return await self._claim_and_execute(key, request, encoder, plan)
+        except Exception:
+            # Nothing of this request committed (or its record says "in
+            # progress"): drop the marker so the caller's retry reaches
+            # PostgreSQL instead of waiting out the marker's lease.
+            if admission is Admission.NEW:
+                await self._gate.release(key.merchant_id, claim)
+            raise
+
+    async def _answer_repeat(self, key: RequestKey, request: RequestIdentity) -> Reply:
+        """A request the gate saw moments ago: PostgreSQL's record says what to answer."""
+        stored = await self._repo.find_request(key)
+        fresh_after = self._clock().timestamp() - self._settings.idempotency_ttl_s
+        if stored is None or not stored.completed or stored.created_at.timestamp() < fresh_after:
+            # Not committed yet (or an expired record about to be replaced):
+            # the first request is still executing.
+            raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
+        if stored.fingerprint != request.fingerprint:
+            raise PaycoreError(
+                Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
+            )
+        return Reply(stored.reply_ok, stored.reply)
+
+    async def _claim_and_execute(
         self,
         key: RequestKey,
         request: RequestIdentity,

@@ -31,7 +31,7 @@ from core.domain.payment import (
     RiskAssessment,
     RiskDecision,
 )
-from core.storage.repository import Claim, ClaimStatus, RequestKey
+from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 
 _PAYMENT_COLUMNS = """
     p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
@@ -432,6 +432,27 @@ class PostgresPaymentRepository:
             payment_id,
         )
         return None if row is None else _payment_from_row(row)
+
+    async def find_request(self, key: RequestKey) -> StoredRequest | None:
+        async with _unavailable_as_error():
+            row = await self._pool.fetchrow(
+                """
+                SELECT fingerprint, state, reply_ok, reply, create_time FROM idempotency_keys
+                WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
+                """,
+                key.merchant_id,
+                key.operation,
+                key.request_id,
+            )
+        if row is None:
+            return None
+        return StoredRequest(
+            fingerprint=bytes(row["fingerprint"]),
+            completed=row["state"] == "completed",
+            reply_ok=bool(row["reply_ok"]),
+            reply=bytes(row["reply"] or b""),
+            created_at=row["create_time"],
+        )
 
     async def list_payments(self, query: PaymentQuery) -> list[Payment]:
         async with _unavailable_as_error():

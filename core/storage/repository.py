@@ -51,6 +51,17 @@ class Claim:
     resource_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """What PostgreSQL holds for a request_id (read without claiming it)."""
+
+    fingerprint: bytes
+    completed: bool
+    reply_ok: bool
+    reply: bytes
+    created_at: datetime
+
+
 class PaymentTransaction(Protocol):
     """Operations available inside one database transaction."""
 
@@ -102,6 +113,10 @@ class PaymentRepository(Protocol):
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
         """One payment of one merchant, with its refunds."""
+        ...
+
+    async def find_request(self, key: RequestKey) -> StoredRequest | None:
+        """The committed record of a request_id, if any (no lock, no claim)."""
         ...
 
     async def list_payments(self, query: PaymentQuery) -> list[Payment]:

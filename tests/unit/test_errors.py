@@ -76,6 +76,7 @@ def test_retryable_reasons_are_the_transient_ones() -> None:
     assert retryable == {
         Reason.PAYMENT_OPERATION_IN_PROGRESS,
         Reason.REQUEST_IN_PROGRESS,
+        Reason.RATE_LIMITED,
         Reason.SERVICE_UNAVAILABLE,
     }
     assert all(r.spec.code in {Code.ABORTED, Code.UNAVAILABLE} for r in retryable)

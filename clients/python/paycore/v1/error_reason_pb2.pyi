@@ -70,6 +70,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """ABORTED (retryable): a request with this `request_id` is still executing.
     Retry after the RetryInfo delay; the retry gets the first request's outcome.
     """
+    ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
+    """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
+    this class of RPC (writes or reads). google.rpc.QuotaFailure names the
+    limit; google.rpc.RetryInfo says exactly when the next call is allowed.
+    """
     ERROR_REASON_SERVICE_UNAVAILABLE: _ErrorReason.ValueType  # 15
     """UNAVAILABLE (retryable): a dependency (database, cache) is unreachable.
     Retry with the same `request_id`.
@@ -132,6 +137,11 @@ at its channel. Retry after the RetryInfo delay.
 ERROR_REASON_REQUEST_IN_PROGRESS: ErrorReason.ValueType  # 14
 """ABORTED (retryable): a request with this `request_id` is still executing.
 Retry after the RetryInfo delay; the retry gets the first request's outcome.
+"""
+ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
+"""RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
+this class of RPC (writes or reads). google.rpc.QuotaFailure names the
+limit; google.rpc.RetryInfo says exactly when the next call is allowed.
 """
 ERROR_REASON_SERVICE_UNAVAILABLE: ErrorReason.ValueType  # 15
 """UNAVAILABLE (retryable): a dependency (database, cache) is unreachable.

@@ -1,0 +1,188 @@
+"""The request gate on Redis: rate limit and idempotency marker in one round trip.
+
+One Lua script, run with EVALSHA, does both steps atomically on the Redis node
+that owns the merchant:
+
+1. GCRA rate limit on ``paycore:{<merchant>}:rl:<class>``
+   (see core/gate/limits.py for the arithmetic; the clock is Redis' own TIME,
+   so every paycore process shares one clock per merchant);
+2. for writes, ``SET NX`` of ``paycore:{<merchant>}:req:<rpc>:<request_id>``
+   holding the request's keyed fingerprint, for ``request_lease_s``.
+
+Every key of a merchant carries the hash tag ``{<merchant>}``, so in a Redis
+Cluster they live in one slot and the script can touch them together.
+
+When Redis cannot be reached (error or timeout), the gate fails open: rate
+limits fall back to an in-process limiter and requests go on UNCHECKED, with
+PostgreSQL alone guarding idempotency. The gate then leaves Redis alone for
+``redis_retry_interval_s`` so that an outage does not add a timeout to every
+request, and logs the fallback at most once per ``log_interval_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from core.config import RateLimitSettings
+from core.domain.errors import RateLimitedError
+from core.gate.gate import Admission, GateClaim
+from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
+
+log = logging.getLogger(__name__)
+
+RedisClient = aioredis.Redis | RedisCluster
+
+_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if (not tat) or tat < now then tat = now end
+if tat - now > tolerance then
+  return {0, tat - now - tolerance}
+end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
+           'PX', math.ceil((next_tat - now) / 1000) + 1)
+if #KEYS < 2 then return {1, 0} end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {1, 1} end
+if redis.call('GET', KEYS[2]) == ARGV[3] then return {1, 2} end
+return {1, 3}
+"""
+_ADMISSIONS = {0: Admission.UNCHECKED, 1: Admission.NEW, 2: Admission.SEEN, 3: Admission.CONFLICT}
+
+
+def rate_key(merchant_id: str, rpc_class: RpcClass) -> str:
+    """Where a merchant's GCRA state for one RPC class lives."""
+    return f"paycore:{{{merchant_id}}}:rl:{rpc_class.value}"
+
+
+def request_key(merchant_id: str, claim: GateClaim) -> str:
+    """Where a request_id's in-flight marker lives."""
+    return f"paycore:{{{merchant_id}}}:req:{claim.operation}:{claim.request_id}"
+
+
+@dataclass(slots=True)
+class GateStats:
+    """Counters an operator (and the observability issue's metrics) can read."""
+
+    redis_round_trips: int = 0
+    redis_failures: int = 0
+    fail_open_decisions: int = 0
+    rate_limited: int = 0
+
+
+def _limits(settings: RateLimitSettings, rpc_class: RpcClass) -> RateLimit:
+    if rpc_class is RpcClass.WRITES:
+        return RateLimit(settings.writes_per_s, settings.writes_burst)
+    return RateLimit(settings.reads_per_s, settings.reads_burst)
+
+
+def _describe(limit: RateLimit) -> str:
+    return f"{limit.rate_per_s:g}/s (burst {limit.burst})"
+
+
+class RedisRequestGate:
+    """RequestGate on Redis (a single server or a Cluster), failing open when Redis is away."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        limits: RateLimitSettings,
+        *,
+        marker_ttl_s: float,
+        retry_interval_s: float,
+        log_interval_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._script = client.register_script(_SCRIPT)
+        self._settings = limits
+        self._by_merchant: dict[tuple[str, RpcClass], RateLimit] = {}
+        self._marker_ms = max(1, round(marker_ttl_s * 1000))
+        self._retry_interval_s = retry_interval_s
+        self._log_interval_s = log_interval_s
+        self._monotonic = monotonic
+        self._local = LocalLimiter(lambda: round(monotonic() * MICROS))
+        self._redis_away_until = 0.0
+        self._last_log = float("-inf")
+        self.stats = GateStats()
+
+    async def prepare(self) -> None:
+        """Load the script now, so the first request costs one round trip like all others."""
+        try:
+            await self._client.script_load(_SCRIPT)
+        except (RedisError, OSError) as exc:
+            self._note_failure(exc)
+
+    def limit_for(self, merchant_id: str, rpc_class: RpcClass) -> RateLimit:
+        """The merchant's limit for a class of RPC (defaults with its overrides)."""
+        key = (merchant_id, rpc_class)
+        limit = self._by_merchant.get(key)
+        if limit is None:
+            limit = _limits(self._settings.for_merchant(merchant_id), rpc_class)
+            if len(self._by_merchant) < 100_000:
+                self._by_merchant[key] = limit
+        return limit
+
+    async def admit(
+        self, merchant_id: str, rpc_class: RpcClass, claim: GateClaim | None
+    ) -> Admission:
+        limit = self.limit_for(merchant_id, rpc_class)
+        if self._monotonic() >= self._redis_away_until:
+            keys = [rate_key(merchant_id, rpc_class)]
+            args: list[str | int] = [limit.interval_us, limit.tolerance_us]
+            if claim is not None:
+                keys.append(request_key(merchant_id, claim))
+                args += [claim.fingerprint.hex(), self._marker_ms]
+            try:
+                self.stats.redis_round_trips += 1
+                allowed, value = await self._script(keys=keys, args=args)
+            except (RedisError, OSError) as exc:
+                self._note_failure(exc)
+            else:
+                if not allowed:
+                    self._refuse(merchant_id, rpc_class, limit, int(value))
+                return _ADMISSIONS[int(value)] if claim is not None else Admission.UNCHECKED
+        self.stats.fail_open_decisions += 1
+        verdict = self._local.check(merchant_id, rpc_class, limit)
+        if not verdict.allowed:
+            self._refuse(merchant_id, rpc_class, limit, verdict.retry_after_us)
+        return Admission.UNCHECKED
+
+    async def release(self, merchant_id: str, claim: GateClaim) -> None:
+        if self._monotonic() < self._redis_away_until:
+            return  # the marker expires with its lease anyway
+        try:
+            await self._client.delete(request_key(merchant_id, claim))
+        except (RedisError, OSError) as exc:
+            self._note_failure(exc)
+
+    def _refuse(
+        self, merchant_id: str, rpc_class: RpcClass, limit: RateLimit, retry_after_us: int
+    ) -> None:
+        self.stats.rate_limited += 1
+        raise RateLimitedError(
+            merchant_id, rpc_class.value, _describe(limit), -(-retry_after_us // 1000)
+        )
+
+    def _note_failure(self, exc: BaseException) -> None:
+        self.stats.redis_failures += 1
+        now = self._monotonic()
+        self._redis_away_until = now + self._retry_interval_s
+        if now - self._last_log >= self._log_interval_s:
+            self._last_log = now
+            log.warning(
+                "Redis unavailable (%s: %s): rate limits are per process and idempotency"
+                " is checked by PostgreSQL alone until it is back",
+                type(exc).__name__,
+                exc,
+            )
