@@ -25,6 +25,7 @@ def error(
         (grpc.StatusCode.DEADLINE_EXCEEDED, ""),
         (grpc.StatusCode.ABORTED, "REQUEST_IN_PROGRESS"),
         (grpc.StatusCode.ABORTED, "PAYMENT_OPERATION_IN_PROGRESS"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED"),
     ],
 )
 def test_transient_failures_are_retryable(code: grpc.StatusCode, reason: str) -> None:
@@ -41,6 +42,7 @@ def test_transient_failures_are_retryable(code: grpc.StatusCode, reason: str) ->
         (grpc.StatusCode.UNAUTHENTICATED, "MERCHANT_IDENTITY_MISSING"),
         (grpc.StatusCode.INTERNAL, "INTERNAL_ERROR"),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE"),
     ],
 )
 def test_failures_that_would_repeat_are_not_retryable(code: grpc.StatusCode, reason: str) -> None:

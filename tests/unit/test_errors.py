@@ -79,7 +79,9 @@ def test_retryable_reasons_are_the_transient_ones() -> None:
         Reason.RATE_LIMITED,
         Reason.SERVICE_UNAVAILABLE,
     }
-    assert all(r.spec.code in {Code.ABORTED, Code.UNAVAILABLE} for r in retryable)
+    assert all(
+        r.spec.code in {Code.ABORTED, Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED} for r in retryable
+    )
 
 
 def test_client_mistakes_travel_as_invalid_argument_and_state_refusals_as_failed_precondition() -> (

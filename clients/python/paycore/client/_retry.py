@@ -29,6 +29,8 @@ from ._errors import PaycoreError, from_rpc_error
 
 _ALWAYS_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _RETRYABLE_ABORTED_REASONS = frozenset({"REQUEST_IN_PROGRESS", "PAYMENT_OPERATION_IN_PROGRESS"})
+# Over the rate limit: the server's RetryInfo says exactly when to come back.
+_RETRYABLE_EXHAUSTED_REASONS = frozenset({"RATE_LIMITED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ def is_retryable(error: PaycoreError) -> bool:
     """Whether repeating the same request (same request_id) may succeed."""
     if error.code in _ALWAYS_RETRYABLE:
         return True
+    if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return error.reason in _RETRYABLE_EXHAUSTED_REASONS
     return error.code == grpc.StatusCode.ABORTED and error.reason in _RETRYABLE_ABORTED_REASONS
 
 

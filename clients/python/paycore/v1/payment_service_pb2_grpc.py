@@ -39,6 +39,11 @@ class PaymentServiceStub:
     IDEMPOTENCY_KEY_REUSED); while the first request is still executing, a
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
+    Rate limits: each merchant has a budget of writes (mutating RPCs) and of
+    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
+    and a google.rpc.RetryInfo that says when the next call will be accepted.
+
     Errors (AIP-193) carry a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "paycore", `reason` from ErrorReason without
     its prefix), plus google.rpc.BadRequest field violations for
@@ -106,6 +111,11 @@ class PaymentServiceServicer:
     different request fails with INVALID_ARGUMENT (reason
     IDEMPOTENCY_KEY_REUSED); while the first request is still executing, a
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
+
+    Rate limits: each merchant has a budget of writes (mutating RPCs) and of
+    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
+    and a google.rpc.RetryInfo that says when the next call will be accepted.
 
     Errors (AIP-193) carry a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "paycore", `reason` from ErrorReason without
@@ -243,6 +253,11 @@ class PaymentService:
     different request fails with INVALID_ARGUMENT (reason
     IDEMPOTENCY_KEY_REUSED); while the first request is still executing, a
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
+
+    Rate limits: each merchant has a budget of writes (mutating RPCs) and of
+    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
+    and a google.rpc.RetryInfo that says when the next call will be accepted.
 
     Errors (AIP-193) carry a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "paycore", `reason` from ErrorReason without

@@ -40,6 +40,11 @@ class PaymentServiceStub:
     IDEMPOTENCY_KEY_REUSED); while the first request is still executing, a
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
+    Rate limits: each merchant has a budget of writes (mutating RPCs) and of
+    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
+    and a google.rpc.RetryInfo that says when the next call will be accepted.
+
     Errors (AIP-193) carry a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "paycore", `reason` from ErrorReason without
     its prefix), plus google.rpc.BadRequest field violations for
@@ -99,6 +104,11 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     IDEMPOTENCY_KEY_REUSED); while the first request is still executing, a
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
+    Rate limits: each merchant has a budget of writes (mutating RPCs) and of
+    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
+    and a google.rpc.RetryInfo that says when the next call will be accepted.
+
     Errors (AIP-193) carry a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "paycore", `reason` from ErrorReason without
     its prefix), plus google.rpc.BadRequest field violations for
@@ -153,6 +163,11 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     different request fails with INVALID_ARGUMENT (reason
     IDEMPOTENCY_KEY_REUSED); while the first request is still executing, a
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
+
+    Rate limits: each merchant has a budget of writes (mutating RPCs) and of
+    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
+    and a google.rpc.RetryInfo that says when the next call will be accepted.
 
     Errors (AIP-193) carry a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "paycore", `reason` from ErrorReason without
