@@ -2,6 +2,9 @@
 
 Request path of every mutating operation (see ``_execute``)::
 
+    gate: rate limit + request_id marker          (one Redis round trip, core/gate)
+      ├─ marker seen: answer from PostgreSQL's record of the request_id
+      └─ new (or Redis unavailable):
     claim request_id ─┬─ replay / in progress / mismatch      (transaction 1)
                       └─ decide with core.domain.lifecycle
                            ├─ no channel needed: store + reply, commit
@@ -11,7 +14,8 @@ Request path of every mutating operation (see ``_execute``)::
 
 The reply of every request that started executing (success or business
 error) is stored with the change it reports, so a retry with the same
-request_id replays it exactly; see core/storage/repository.py.
+request_id replays it exactly; see core/storage/repository.py. Redis only
+makes repeats cheaper: PostgreSQL's unique request record is the guarantee.
 """
 
 from __future__ import annotations
