@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import asyncpg
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
@@ -43,7 +45,9 @@ def connect_redis(settings: Settings) -> RedisClient:
         "socket_connect_timeout": settings.redis_timeout_s,
     }
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **timeouts)
+        # One retry at most: the gate fails open instead, so a hung cluster
+        # should cost about one timeout, not a round of reinitialisations.
+        return RedisCluster.from_url(settings.redis_url, retry=Retry(NoBackoff(), 1), **timeouts)
     return aioredis.from_url(settings.redis_url, **timeouts)
 
 

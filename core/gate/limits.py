@@ -87,9 +87,18 @@ class LocalLimiter:
         now = self._clock_us()
         verdict = gcra(limit, self._tats.get(key), now)
         if verdict.allowed:
-            if len(self._tats) >= self._max_keys:
-                # Bound memory: forget keys whose TAT is in the past (they are
-                # indistinguishable from never-seen keys anyway).
-                self._tats = {k: t for k, t in self._tats.items() if t > now}
+            if key not in self._tats and len(self._tats) >= self._max_keys:
+                self._make_room(now)
             self._tats[key] = verdict.tat_us
         return verdict
+
+    def _make_room(self, now: int) -> None:
+        # Keys whose TAT is past are indistinguishable from never-seen keys:
+        # forget them first. If that is not enough, forget the oldest half
+        # (insertion order), which errs towards allowing: this limiter is the
+        # fail-open fallback, and a bound on memory matters more than
+        # exactness for a few merchants. Halving keeps this O(1) amortized.
+        self._tats = {k: t for k, t in self._tats.items() if t > now}
+        if len(self._tats) >= self._max_keys:
+            keep = list(self._tats.items())[len(self._tats) // 2 :]
+            self._tats = dict(keep)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from core.config import RateLimitSettings
 from core.domain.errors import RateLimitedError
@@ -38,6 +38,10 @@ from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
 log = logging.getLogger(__name__)
 
 RedisClient = aioredis.Redis | RedisCluster
+
+# Everything that means "Redis could not answer": redis-py's cluster client
+# raises RedisClusterException (not a RedisError) when no node is reachable.
+REDIS_UNAVAILABLE = (RedisError, RedisClusterException, OSError)
 
 _SCRIPT = """
 local clock = redis.call('TIME')
@@ -113,6 +117,7 @@ class RedisRequestGate:
         self._monotonic = monotonic
         self._local = LocalLimiter(lambda: round(monotonic() * MICROS))
         self._redis_away_until = 0.0
+        self._stale_connections = False
         self._last_log = float("-inf")
         self.stats = GateStats()
 
@@ -120,7 +125,7 @@ class RedisRequestGate:
         """Load the script now, so the first request costs one round trip like all others."""
         try:
             await self._client.script_load(_SCRIPT)
-        except (RedisError, OSError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
 
     def limit_for(self, merchant_id: str, rpc_class: RpcClass) -> RateLimit:
@@ -138,6 +143,8 @@ class RedisRequestGate:
     ) -> Admission:
         limit = self.limit_for(merchant_id, rpc_class)
         if self._monotonic() >= self._redis_away_until:
+            if self._stale_connections:
+                await self._drop_connections()
             keys = [rate_key(merchant_id, rpc_class)]
             args: list[str | int] = [limit.interval_us, limit.tolerance_us]
             if claim is not None:
@@ -146,7 +153,7 @@ class RedisRequestGate:
             try:
                 self.stats.redis_round_trips += 1
                 allowed, value = await self._script(keys=keys, args=args)
-            except (RedisError, OSError) as exc:
+            except REDIS_UNAVAILABLE as exc:
                 self._note_failure(exc)
             else:
                 if not allowed:
@@ -163,7 +170,7 @@ class RedisRequestGate:
             return  # the marker expires with its lease anyway
         try:
             await self._client.delete(request_key(merchant_id, claim))
-        except (RedisError, OSError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
 
     def _refuse(
@@ -174,7 +181,22 @@ class RedisRequestGate:
             merchant_id, rpc_class.value, _describe(limit), -(-retry_after_us // 1000)
         )
 
+    async def _drop_connections(self) -> None:
+        # After an outage the pool holds sockets to the old server; each would
+        # fail once and send the gate back to fail-open for another interval.
+        # Closing them all before the first probe makes recovery one step.
+        self._stale_connections = False
+        try:
+            if isinstance(self._client, RedisCluster):
+                for node in self._client.get_nodes():
+                    await node.disconnect()
+            else:
+                await self._client.connection_pool.disconnect()
+        except REDIS_UNAVAILABLE as exc:
+            self._note_failure(exc)
+
     def _note_failure(self, exc: BaseException) -> None:
+        self._stale_connections = True
         self.stats.redis_failures += 1
         now = self._monotonic()
         self._redis_away_until = now + self._retry_interval_s

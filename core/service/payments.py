@@ -433,12 +433,8 @@ class PaymentService:
         # One Redis round trip: spend the rate limit and look for the request_id.
         claim = GateClaim(key.operation, key.request_id, request.fingerprint)
         admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim)
-        if admission is Admission.CONFLICT:
-            raise PaycoreError(
-                Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
-            )
-        if admission is Admission.SEEN:
-            return await self._answer_repeat(key, request)
+        if admission in (Admission.SEEN, Admission.CONFLICT):
+            return await self._answer_repeat(key, request, admission)
         try:
             return await self._claim_and_execute(key, request, encoder, plan)
         except Exception:
@@ -449,19 +445,35 @@ class PaymentService:
                 await self._gate.release(key.merchant_id, claim)
             raise
 
-    async def _answer_repeat(self, key: RequestKey, request: RequestIdentity) -> Reply:
-        """A request the gate saw moments ago: PostgreSQL's record says what to answer."""
+    async def _answer_repeat(
+        self, key: RequestKey, request: RequestIdentity, admission: Admission
+    ) -> Reply:
+        """A request_id the gate saw moments ago: PostgreSQL's record says what to answer.
+
+        The gate's marker is only a hint. After Redis lost markers (flush,
+        failover, expiry) another request may hold this request_id's marker
+        while PostgreSQL holds this request's own stored reply, so a CONFLICT
+        is checked against PostgreSQL too before it refuses anything.
+        """
         stored = await self._repo.find_request(key)
         fresh_after = self._clock().timestamp() - self._settings.idempotency_ttl_s
-        if stored is None or not stored.completed or stored.created_at.timestamp() < fresh_after:
-            # Not committed yet (or an expired record about to be replaced):
-            # the first request is still executing.
-            raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
-        if stored.fingerprint != request.fingerprint:
+        if stored is not None and stored.created_at.timestamp() >= fresh_after:
+            if stored.fingerprint != request.fingerprint:
+                raise PaycoreError(
+                    Reason.IDEMPOTENCY_KEY_REUSED,
+                    request_id=key.request_id,
+                    operation=key.operation,
+                )
+            if stored.completed:
+                return Reply(stored.reply_ok, stored.reply)
+        elif admission is Admission.CONFLICT:
+            # Nothing committed yet, and a different request holds the marker.
             raise PaycoreError(
                 Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
             )
-        return Reply(stored.reply_ok, stored.reply)
+        # This very request is still executing (or an expired record of an
+        # older use of the id is about to be replaced by it).
+        raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
 
     async def _claim_and_execute(
         self,

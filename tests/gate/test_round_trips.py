@@ -1,0 +1,90 @@
+"""The Redis work of a request is ONE round trip (issue 3), counted by the server itself.
+
+Redis' INFO commandstats counts every command it executes, those a script calls
+included; after ``prepare()`` (which loads the script), N admitted requests must
+add exactly N EVALSHA calls, the script's own commands, and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from core.config import RateLimitSettings
+from core.gate import Admission
+from tests.support.redis_cluster import RedisClusterHandle, RedisServerHandle
+
+from .conftest import GateBackend, MakeGate
+from .helpers import READS, WRITES, admit_all
+
+REQUESTS = 50
+UNLIMITED = RateLimitSettings(
+    writes_per_s=1e6, writes_burst=REQUESTS, reads_per_s=1e6, reads_burst=REQUESTS
+)
+
+
+def scripted_commands(writes: int, reads: int) -> Counter[str]:
+    """What the gate's script calls inside Redis, which commandstats counts as well.
+
+    Every request: TIME, GET and SET of the rate key; a write's claim adds a
+    SET NX of its marker (and a GET when the marker exists).
+    """
+    return Counter(time=writes + reads, get=writes + reads, set=2 * writes + reads)
+
+
+class CommandCounts:
+    """Calls per command on ``nodes``, summed, read over one connection per node.
+
+    The connections are opened by the first ``read()`` (their HELLO and CLIENT
+    commands precede its INFO), so a later read adds only other clients'
+    commands and the earlier INFO calls.
+    """
+
+    def __init__(self, nodes: Sequence[RedisServerHandle]) -> None:
+        self._connections = [node.client() for node in nodes]
+
+    def read(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for connection in self._connections:
+            for name, stats in connection.info("commandstats").items():
+                counts[name.removeprefix("cmdstat_")] += stats["calls"]
+        return counts
+
+    def close(self) -> None:
+        for connection in self._connections:
+            connection.close()
+
+
+async def _assert_one_evalsha_per_request(
+    backend: GateBackend, nodes: Sequence[RedisServerHandle], make_gate: MakeGate, merchant_id: str
+) -> None:
+    gate = await make_gate(backend, limits=UNLIMITED)
+    counts = CommandCounts(nodes)
+    try:
+        before = counts.read()
+        writes = await admit_all(gate, merchant_id, WRITES, REQUESTS)
+        reads = await admit_all(gate, merchant_id, READS, REQUESTS)
+        executed = counts.read() - before
+    finally:
+        counts.close()
+
+    assert set(writes) == {Admission.NEW}
+    assert set(reads) == {Admission.UNCHECKED}
+    # From the network: one EVALSHA per request, and our first INFO per node.
+    sent = Counter(evalsha=2 * REQUESTS, info=len(nodes))
+    assert executed == sent + scripted_commands(writes=REQUESTS, reads=REQUESTS)
+    assert gate.stats.redis_round_trips == 2 * REQUESTS
+
+
+async def test_each_request_is_one_evalsha_on_a_single_redis(
+    private_redis: RedisServerHandle, make_gate: MakeGate, merchant_id: str
+) -> None:
+    backend = GateBackend(private_redis.url, cluster=False)
+    await _assert_one_evalsha_per_request(backend, [private_redis], make_gate, merchant_id)
+
+
+async def test_each_request_is_one_evalsha_on_a_redis_cluster(
+    redis_cluster: RedisClusterHandle, make_gate: MakeGate, merchant_id: str
+) -> None:
+    backend = GateBackend(redis_cluster.url, cluster=True)
+    await _assert_one_evalsha_per_request(backend, redis_cluster.nodes, make_gate, merchant_id)

@@ -1,0 +1,1 @@
+"""Test support shared by several suites (import as ``tests.support...``)."""
