@@ -30,6 +30,7 @@ from core.config import RateLimitSettings, Settings
 from core.runtime.embedded import start_embedded
 from core.storage.migrate import migrate
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.redis_cluster import RedisClusterHandle, start_cluster
 
 MERCHANT_HEADER = "x-paycore-merchant-id"
 
@@ -99,6 +100,13 @@ async def postgres_dsn(_embedded: tuple[str, str]) -> AsyncIterator[str]:
 def redis_url(_embedded: tuple[str, str]) -> str:
     """The Redis the suite uses."""
     return _embedded[1]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterHandle]:
+    """A real 3-master Redis Cluster on loopback ports (started on first use)."""
+    with start_cluster(masters=3) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from core.gate.redis_gate import RedisClient, RedisRequestGate
 from tests.support.redis_cluster import (
     RedisClusterHandle,
     RedisServerHandle,
-    start_cluster,
     start_redis,
 )
 
@@ -48,13 +47,6 @@ class MakeGate(Protocol):
         log_interval_s: float = ...,
         monotonic: Callable[[], float] = ...,
     ) -> RedisRequestGate: ...
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisClusterHandle]:
-    """A real 3-master Redis Cluster on loopback ports, shared by the session."""
-    with start_cluster(masters=3) as cluster:
-        yield cluster
 
 
 @pytest.fixture
