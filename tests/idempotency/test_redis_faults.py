@@ -224,24 +224,24 @@ async def test_redis_stopped_mid_run_never_duplicates_and_never_fails_a_call(
     )
 
 
-async def test_a_hung_redis_costs_one_timeout_and_executes_once(
+async def test_a_hung_redis_is_given_up_on_once_and_the_request_executes_once(
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack(**FAST_RECOVERY)
     merchant = new_merchant()
     await stack.api(merchant).create()  # the gate's connection is open
     request = create_request()
+    failures_before = stack.stats.redis_failures
 
     stack.redis.pause()  # connections are accepted, nothing is answered
     try:
-        started = time.monotonic()
         first = await stack.answer(merchant, request)
-        elapsed = time.monotonic() - started
     finally:
         stack.redis.resume()  # Redis now runs the script it had queued: the marker appears
 
     assert first.ok, first
-    assert elapsed < stack.settings.redis_timeout_s + 1.0
+    # One timeout, then on without Redis: no retry of the script, no second wait.
+    assert stack.stats.redis_failures - failures_before == 1
     assert stack.stats.fail_open_decisions == 1
     assert await stack.answer(merchant, request) == first
     assert await stack.count("payments", merchant) == 2
