@@ -15,6 +15,7 @@ from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.postgres import PostgresPaymentRepository, create_pool
+from core.telemetry import Telemetry
 from riskengine import RiskEngine
 from router import Router
 from router.channels.sandbox import SandboxCardChannel
@@ -37,6 +38,17 @@ class Services:
         await self.pool.close()
 
 
+def _redis_pool_sample(client: RedisClient) -> tuple[int, int, int]:
+    """(in use, idle, max) connections of a single-node client's pool (cluster: not sampled)."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:
+        return 0, 0, 0
+    # redis-py exposes these only as private attributes; read them defensively.
+    in_use = len(getattr(pool, "_in_use_connections", ()))
+    idle = len(getattr(pool, "_available_connections", ()))
+    return in_use, idle, int(getattr(pool, "max_connections", 0) or 0)
+
+
 def connect_redis(settings: Settings) -> RedisClient:
     """A Redis client (or Redis Cluster client) with timeouts short enough to fail open."""
     assert settings.redis_url is not None
@@ -51,13 +63,15 @@ def connect_redis(settings: Settings) -> RedisClient:
     return aioredis.from_url(settings.redis_url, **timeouts)
 
 
-async def open_services(settings: Settings) -> Services:
+async def open_services(settings: Settings, telemetry: Telemetry | None = None) -> Services:
     """Connect to PostgreSQL and Redis and build the payment service.
 
     ``settings.postgres_dsn`` and ``settings.redis_url`` must be resolved
     (embedded servers are started by the CLI before this). PostgreSQL must be
     reachable; Redis need not be: the gate fails open until it is.
+    ``telemetry`` defaults to recording nothing.
     """
+    telemetry = telemetry or Telemetry.disabled()
     if not settings.postgres_dsn or not settings.redis_url:
         raise ValueError("open_services needs resolved postgres_dsn and redis_url")
     pool = await create_pool(settings.postgres_dsn, settings.pg_pool_min, settings.pg_pool_max)
@@ -67,13 +81,20 @@ async def open_services(settings: Settings) -> Services:
         settings.rate_limits,
         marker_ttl_s=settings.request_lease_s,
         retry_interval_s=settings.redis_retry_interval_s,
+        telemetry=telemetry,
     )
     await gate.prepare()
+    telemetry.observe_pool(
+        "postgresql",
+        lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
+    )
+    telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
     payments = PaymentService(
         repository=PostgresPaymentRepository(pool),
         gate=gate,
         risk=RiskEngine.from_settings(settings.risk),
         router=Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s),
+        telemetry=telemetry,
         settings=ServiceSettings(
             fingerprint_key=settings.card_fingerprint_key,
             request_lease_s=settings.request_lease_s,

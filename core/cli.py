@@ -120,7 +120,10 @@ def _serve(settings: Settings, index: int) -> None:
     # gRPC is imported only now, in the worker, after any fork (see supervisor.py).
     from core.api.server import serve  # noqa: PLC0415
 
-    run(serve(settings, reuse_port=settings.workers > 1), settings.use_uvloop)
+    run(
+        serve(settings, reuse_port=settings.workers > 1, worker_index=index),
+        settings.use_uvloop,
+    )
 
 
 def _migrate(settings: Settings) -> int:

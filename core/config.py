@@ -109,6 +109,21 @@ class Settings:
     """Connect and command timeout for Redis; beyond it paycore carries on without Redis."""
     redis_retry_interval_s: float = 1.0
     """After a Redis failure, how long paycore works without Redis before trying it again."""
+    trace_exporter: str = "none"
+    """Where spans go: "none", "console" (stdout) or "otlp" (``otlp_endpoint``)."""
+    trace_sample_ratio: float = 0.1
+    """Share of new traces recorded (0..1); a sampled incoming traceparent is always followed."""
+    metrics_exporter: str = "prometheus"
+    """How metrics leave: "none", "prometheus" (``/metrics`` on the HTTP port), "console" or
+    "otlp"."""
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    """OTLP/gRPC receiver (a Collector); ``http://`` is plaintext, ``https://`` uses TLS."""
+    http_host: str = "127.0.0.1"
+    """Address of the HTTP port (``/metrics``, ``/healthz``)."""
+    http_port: int = 9464
+    """HTTP port of worker 0; worker ``i`` listens on ``http_port + i``. 0 picks free ports."""
+    service_name: str = "paycore"
+    """OpenTelemetry ``service.name`` of every span and metric."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (CLI flags use this)."""
@@ -240,6 +255,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
     if settings.redis_timeout_s <= 0 or settings.redis_retry_interval_s < 0:
         raise ConfigError("redis_timeout_s must be > 0 and redis_retry_interval_s >= 0")
+    _validate_telemetry(settings)
     limits = settings.rate_limits
     for merchant in ("", *limits.merchants):
         own = limits.for_merchant(merchant)
@@ -248,6 +264,35 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{where}: *_per_s must be positive")
         if own.writes_burst < 1 or own.reads_burst < 1:
             raise ConfigError(f"{where}: *_burst must be at least 1")
+
+
+TRACE_EXPORTERS = ("none", "console", "otlp")
+METRICS_EXPORTERS = ("none", "prometheus", "console", "otlp")
+
+
+def _validate_telemetry(settings: Settings) -> None:
+    if settings.trace_exporter not in TRACE_EXPORTERS:
+        raise ConfigError(f"trace_exporter must be one of {', '.join(TRACE_EXPORTERS)}")
+    if not 0.0 <= settings.trace_sample_ratio <= 1.0:  # also refuses NaN
+        raise ConfigError("trace_sample_ratio must be between 0 and 1")
+    if settings.metrics_exporter not in METRICS_EXPORTERS:
+        raise ConfigError(f"metrics_exporter must be one of {', '.join(METRICS_EXPORTERS)}")
+    try:
+        endpoint = urlsplit(settings.otlp_endpoint)
+        # .port raises ValueError when out of range; None (the default port) is fine.
+        usable = endpoint.scheme in {"http", "https"} and bool(endpoint.hostname)
+        usable = usable and endpoint.port != 0
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ConfigError("otlp_endpoint must be an http:// or https:// URL with a host")
+    last_http_port = settings.http_port + settings.workers - 1
+    if settings.http_port < 0 or last_http_port > 65535:
+        raise ConfigError("http_port must be >= 0, and http_port + workers - 1 at most 65535")
+    if settings.http_port and settings.http_port <= settings.port <= last_http_port:
+        raise ConfigError(f"http_port: the workers' HTTP ports would include port {settings.port}")
+    if not settings.service_name.strip():
+        raise ConfigError("service_name must not be empty")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

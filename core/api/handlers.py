@@ -13,20 +13,27 @@ a replayed reply is byte-for-byte the first one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from core.api import convert, validation
 from core.api.identity import Caller, IdentityResolver
-from core.api.status import abort_with, encode_error, internal_error
+from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.domain.errors import FieldViolation, PaycoreError, ValidationError
 from core.domain.payment import Payment, Refund
 from core.service.payments import Encoder, PaymentService, Reply, RequestIdentity
+from core.telemetry import Telemetry
+from core.telemetry import context as log_context
+from core.telemetry.instruments import GRPC_STATUS, MERCHANT, REQUEST_ID, RPC_METHOD, RPC_SERVICE
 from paycore.v1 import payment_service_pb2 as svc
 
 log = logging.getLogger(__name__)
@@ -136,38 +143,94 @@ class PaymentHandlers:
 Handler = Callable[[Caller, Any], Awaitable["Reply | Message"]]
 
 
+# gRPC codes that mean the server failed (OpenTelemetry's rule for server spans).
+_SERVER_FAULTS = frozenset(
+    {"UNKNOWN", "DEADLINE_EXCEEDED", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"}
+)
+
+
 def _unary(
-    request_type: type[Message], handler: Handler, identity: IdentityResolver
+    method: str,
+    request_type: type[Message],
+    handler: Handler,
+    identity: IdentityResolver,
+    telemetry: Telemetry,
 ) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message]]:
+    span_name = f"{SERVICE_NAME}/{method}"
+    span_attributes = {"rpc.system": "grpc", RPC_SERVICE: SERVICE_NAME, RPC_METHOD: method}
+
     async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes | Message:
-        try:
-            caller = identity.resolve(tuple(context.invocation_metadata() or ()))
+        metadata = tuple(context.invocation_metadata() or ())
+        # Continue the caller's trace (W3C traceparent/tracestate in metadata).
+        parent = propagate.extract(
+            {key: value for key, value in metadata if isinstance(value, str)}
+        )
+        started = time.perf_counter()
+        code = "OK"
+        method_token = log_context.rpc_method.set(method)
+        merchant_token = request_token = None
+        # Status and exceptions are recorded by hand below: grpc's abort raises,
+        # and a client mistake must not mark the span as a server error.
+        with telemetry.tracer.start_as_current_span(
+            span_name,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=span_attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
             try:
-                request = request_type.FromString(raw)
-            except DecodeError:
-                raise ValidationError(
-                    [FieldViolation("", f"not a valid {request_type.DESCRIPTOR.full_name}")]
-                ) from None
-            result = await handler(caller, request)
-        except PaycoreError as error:
-            status = encode_error(error)
-        except Exception:
-            log.exception("bug in %s", request_type.DESCRIPTOR.name)
-            status = internal_error()
-        else:
-            if not isinstance(result, Reply):
-                return result
-            if result.ok:
-                return result.body
-            status = result.body
-        await abort_with(context, status)
-        raise AssertionError("unreachable: abort raises")
+                try:
+                    with telemetry.stage("auth"):
+                        caller = identity.resolve(metadata)
+                    span.set_attribute(MERCHANT, caller.merchant_id)
+                    merchant_token = log_context.merchant_id.set(caller.merchant_id)
+                    try:
+                        request = request_type.FromString(raw)
+                    except DecodeError:
+                        raise ValidationError(
+                            [FieldViolation("", f"not a valid {request_type.DESCRIPTOR.full_name}")]
+                        ) from None
+                    request_id = getattr(request, "request_id", "")
+                    if request_id:
+                        span.set_attribute(REQUEST_ID, request_id)
+                        request_token = log_context.request_id.set(request_id)
+                    result = await handler(caller, request)
+                except PaycoreError as error:
+                    status = encode_error(error)
+                except Exception:
+                    log.exception("bug in %s", method)
+                    status = internal_error()
+                else:
+                    if not isinstance(result, Reply):
+                        return result
+                    if result.ok:
+                        return result.body
+                    status = result.body
+                code = status_code_name(status)
+                if code in _SERVER_FAULTS:
+                    span.set_status(Status(StatusCode.ERROR, code))
+                await abort_with(context, status)
+                raise AssertionError("unreachable: abort raises")
+            except asyncio.CancelledError:
+                code = "CANCELLED"  # the caller went away; shielded work still commits
+                raise
+            finally:
+                span.set_attribute(GRPC_STATUS, code)
+                telemetry.rpc_finished(method, code, time.perf_counter() - started)
+                for var, token in (
+                    (log_context.request_id, request_token),
+                    (log_context.merchant_id, merchant_token),
+                ):
+                    if token is not None:
+                        var.reset(token)
+                log_context.rpc_method.reset(method_token)
 
     return call
 
 
 def generic_handler(
-    handlers: PaymentHandlers, identity: IdentityResolver
+    handlers: PaymentHandlers, identity: IdentityResolver, telemetry: Telemetry | None = None
 ) -> grpc.GenericRpcHandler[Any, Any]:
     """The PaymentService method table for a grpc.aio server."""
     table: dict[str, tuple[type[Message], Handler]] = {
@@ -187,7 +250,7 @@ def generic_handler(
         )
     methods = {
         name: grpc.unary_unary_rpc_method_handler(
-            _unary(request_type, handler, identity),
+            _unary(name, request_type, handler, identity, telemetry or Telemetry.disabled()),
             request_deserializer=None,
             response_serializer=_serialize,
         )

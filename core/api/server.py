@@ -15,6 +15,8 @@ from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.identity import IdentityResolver, MetadataMerchantResolver
 from core.app import Services, open_services
 from core.config import Settings
+from core.telemetry import Telemetry
+from core.telemetry.setup import build_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class PaycoreServer:
         *,
         reuse_port: bool = False,
         identity: IdentityResolver | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._settings = settings
         self._services = services
@@ -47,7 +50,7 @@ class PaycoreServer:
         )
         handlers = PaymentHandlers(services.payments, settings.card_fingerprint_key.encode())
         self._server.add_generic_rpc_handlers(
-            (generic_handler(handlers, identity or MetadataMerchantResolver()),)
+            (generic_handler(handlers, identity or MetadataMerchantResolver(), telemetry),)
         )
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -86,12 +89,14 @@ async def serve(
     *,
     reuse_port: bool = False,
     ready: Callable[[int], None] | None = None,
+    worker_index: int = 0,
 ) -> None:
     """Run one server process until SIGTERM or SIGINT, then shut down gracefully.
 
     The database must be migrated (``paycore run`` does it once before the
     workers start). ``settings.postgres_dsn`` and ``settings.redis_url`` must
-    be resolved.
+    be resolved. Worker ``worker_index`` serves its HTTP port (metrics, health)
+    on ``settings.http_port + worker_index``.
     """
     # Handlers first: a signal that arrives while the server starts must still
     # lead to the graceful path below, not to the default (die on the spot).
@@ -99,14 +104,22 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    services = await open_services(settings)
+    runtime = build_telemetry(settings, worker_index)
     try:
-        server = PaycoreServer(settings, services, reuse_port=reuse_port)
-        port = await server.start()
-        if ready is not None:
-            ready(port)
-        await stop.wait()
-        log.info("shutting down: draining for up to %.1fs", settings.grace_period_s)
-        await server.stop(settings.grace_period_s)
+        await runtime.start_http()
+        services = await open_services(settings, telemetry=runtime.telemetry)
+        try:
+            server = PaycoreServer(
+                settings, services, reuse_port=reuse_port, telemetry=runtime.telemetry
+            )
+            port = await server.start()
+            if ready is not None:
+                ready(port)
+            await stop.wait()
+            log.info("shutting down: draining for up to %.1fs", settings.grace_period_s)
+            await server.stop(settings.grace_period_s)
+        finally:
+            await services.close()
     finally:
-        await services.close()
+        # Last: spans and metrics of the drain are flushed, and /healthz answers until the end.
+        await runtime.close()

@@ -78,6 +78,11 @@ def internal_error() -> bytes:
     return encode_error(PaycoreError(Reason.INTERNAL_ERROR))
 
 
+def status_code_name(status_bytes: bytes) -> str:
+    """The gRPC code name (INVALID_ARGUMENT, ...) of an encoded google.rpc.Status."""
+    return _BY_NUMBER[status_pb2.Status.FromString(status_bytes).code].name
+
+
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status_bytes: bytes) -> None:
     """End the call with an encoded google.rpc.Status (raises grpc's AbortError)."""
     status = status_pb2.Status.FromString(status_bytes)

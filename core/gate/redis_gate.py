@@ -34,6 +34,7 @@ from core.config import RateLimitSettings
 from core.domain.errors import RateLimitedError
 from core.gate.gate import Admission, GateClaim
 from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
+from core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,9 @@ class RedisRequestGate:
         retry_interval_s: float,
         log_interval_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry.disabled()
         self._client = client
         self._script = client.register_script(_SCRIPT)
         self._settings = limits
@@ -160,6 +163,7 @@ class RedisRequestGate:
                     self._refuse(merchant_id, rpc_class, limit, int(value))
                 return _ADMISSIONS[int(value)] if claim is not None else Admission.UNCHECKED
         self.stats.fail_open_decisions += 1
+        self._telemetry.gate_failed_open()
         verdict = self._local.check(merchant_id, rpc_class, limit)
         if not verdict.allowed:
             self._refuse(merchant_id, rpc_class, limit, verdict.retry_after_us)
@@ -177,6 +181,7 @@ class RedisRequestGate:
         self, merchant_id: str, rpc_class: RpcClass, limit: RateLimit, retry_after_us: int
     ) -> None:
         self.stats.rate_limited += 1
+        self._telemetry.rate_limited(rpc_class.value)
         raise RateLimitedError(
             merchant_id, rpc_class.value, _describe(limit), -(-retry_after_us // 1000)
         )

@@ -23,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
+
+from opentelemetry import trace
 
 from core.domain import ids, lifecycle
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
@@ -60,6 +63,7 @@ from core.storage.repository import (
     PaymentTransaction,
     RequestKey,
 )
+from core.telemetry import Telemetry, instruments
 from riskengine import RiskEngine, Transaction
 from router import Router, RoutingError
 
@@ -134,6 +138,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _annotate_payment(payment_id: str) -> None:
+    """Name the payment on the RPC's span (the current span when called outside a stage)."""
+    trace.get_current_span().set_attribute(instruments.PAYMENT_ID, payment_id)
+
+
 class PaymentService:
     """Create, confirm, capture, cancel, refund, update, get and list payments."""
 
@@ -146,7 +155,9 @@ class PaymentService:
         router: Router,
         settings: ServiceSettings,
         clock: Callable[[], datetime] = _utcnow,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry.disabled()
         self._repo = repository
         self._gate = gate
         self._risk = risk
@@ -159,7 +170,9 @@ class PaymentService:
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
         """One payment of the merchant; NOT_FOUND for unknown ids and other merchants' payments."""
-        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        _annotate_payment(payment_id)
+        with self._telemetry.stage("gate"):
+            await self._gate.admit(merchant_id, RpcClass.READS, None)
         payment = await self._repo.get_payment(merchant_id, payment_id)
         if payment is None:
             raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=payment_id)
@@ -167,7 +180,8 @@ class PaymentService:
 
     async def list_payments(self, query: PaymentQuery) -> tuple[list[Payment], bool]:
         """A page of the merchant's payments, newest first, and whether more follow."""
-        await self._gate.admit(query.merchant_id, RpcClass.READS, None)
+        with self._telemetry.stage("gate"):
+            await self._gate.admit(query.merchant_id, RpcClass.READS, None)
         rows = await self._repo.list_payments(
             dataclasses.replace(query, page_size=query.page_size + 1)
         )
@@ -353,21 +367,27 @@ class PaymentService:
         self, payment: Payment, card: CardInput, at: datetime
     ) -> tuple[Payment, _Dispatch[Payment] | None]:
         """Risk-score and route a payment; the result is final or needs a channel call."""
-        risk = self._risk.assess(
-            Transaction(
-                merchant_id=payment.merchant_id,
-                amount=payment.amount,
-                card=payment.card,
-                customer_id=payment.customer_id,
+        with self._telemetry.stage("risk") as span:
+            risk = self._risk.assess(
+                Transaction(
+                    merchant_id=payment.merchant_id,
+                    amount=payment.amount,
+                    card=payment.card,
+                    customer_id=payment.customer_id,
+                )
             )
-        )
+            span.set_attribute(instruments.DECISION, risk.decision.value)
+            span.set_attribute(instruments.SCORE, risk.score)
+        self._telemetry.risk_assessed(risk.decision.value, risk.score)
         if risk.decision is RiskDecision.DECLINE:
             return lifecycle.decline_for_risk(payment, risk, at), None
         brand = payment.card.brand if payment.card else "unknown"
-        try:
-            channel = self._router.route(payment.currency, brand)
-        except RoutingError as exc:
-            return lifecycle.fail_unroutable(payment, risk, str(exc), at), None
+        with self._telemetry.stage("route") as span:
+            try:
+                channel = self._router.route(payment.currency, brand)
+            except RoutingError as exc:
+                return lifecycle.fail_unroutable(payment, risk, str(exc), at), None
+            span.set_attribute(instruments.CHANNEL, channel)
         pending = lifecycle.begin_authorization(payment, risk, channel, at)
         attempt = Attempt(
             id=ids.new_id(ids.ATTEMPT),
@@ -432,7 +452,9 @@ class PaymentService:
     ) -> Reply:
         # One Redis round trip: spend the rate limit and look for the request_id.
         claim = GateClaim(key.operation, key.request_id, request.fingerprint)
-        admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim)
+        with self._telemetry.stage("gate") as span:
+            admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim)
+            span.set_attribute(instruments.ADMISSION, admission.value)
         if admission in (Admission.SEEN, Admission.CONFLICT):
             return await self._answer_repeat(key, request, admission)
         try:
@@ -459,20 +481,24 @@ class PaymentService:
         fresh_after = self._clock().timestamp() - self._settings.idempotency_ttl_s
         if stored is not None and stored.created_at.timestamp() >= fresh_after:
             if stored.fingerprint != request.fingerprint:
+                self._telemetry.request_repeated("conflict")
                 raise PaycoreError(
                     Reason.IDEMPOTENCY_KEY_REUSED,
                     request_id=key.request_id,
                     operation=key.operation,
                 )
             if stored.completed:
+                self._telemetry.request_repeated("replay")
                 return Reply(stored.reply_ok, stored.reply)
         elif admission is Admission.CONFLICT:
             # Nothing committed yet, and a different request holds the marker.
+            self._telemetry.request_repeated("conflict")
             raise PaycoreError(
                 Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
             )
         # This very request is still executing (or an expired record of an
         # older use of the id is about to be replaced by it).
+        self._telemetry.request_repeated("in_progress")
         raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
 
     async def _claim_and_execute(
@@ -482,6 +508,33 @@ class PaymentService:
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[_Plan[T]]],
     ) -> Reply:
+        with self._telemetry.stage("db.claim"):
+            resource_id, claimed = await self._claim_and_plan(key, request, encoder, plan)
+        if resource_id:
+            _annotate_payment(resource_id)  # on the RPC's span, now current again
+        if isinstance(claimed, Reply):
+            return claimed
+        dispatch = claimed
+
+        # Committed: the payment shows the operation in flight and the attempt
+        # row exists. If this process dies from here until the next commit, the
+        # request_id stays in progress and the attempt stays 'started'; the
+        # channel is then asked what happened (status query), never called a
+        # second time for the same attempt.
+        result = await self._call_channel(dispatch)
+        return await self._commit_channel_answer(key, encoder, dispatch, result)
+
+    async def _claim_and_plan(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[_Plan[T]]],
+    ) -> tuple[str, Reply | _Dispatch[T]]:
+        """Transaction 1: claim the request_id and decide.
+
+        Returns the payment's id (when known) and a Reply, or the channel call to make.
+        """
         settings = self._settings
         now = self._clock()
         async with self._repo.transaction() as tx:
@@ -489,14 +542,17 @@ class PaymentService:
                 key, request.fingerprint, now, settings.request_lease_s, settings.idempotency_ttl_s
             )
             if claim.status is ClaimStatus.COMPLETED:
-                return Reply(claim.reply_ok, claim.reply)
+                self._telemetry.request_repeated("replay")
+                return claim.resource_id, Reply(claim.reply_ok, claim.reply)
             if claim.status is ClaimStatus.MISMATCH:
+                self._telemetry.request_repeated("conflict")
                 raise PaycoreError(
                     Reason.IDEMPOTENCY_KEY_REUSED,
                     request_id=key.request_id,
                     operation=key.operation,
                 )
             if claim.status is ClaimStatus.IN_PROGRESS:
+                self._telemetry.request_repeated("in_progress")
                 raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
             try:
                 planned = await plan(tx, now)
@@ -508,32 +564,40 @@ class PaymentService:
                 # The request started executing, so its business error is its
                 # reply (Stripe's rule): stored, and replayed on retry. A
                 # savepoint is not needed: plan() raises before writing.
+                trace.get_current_span().set_attribute(instruments.ERROR_REASON, error.reason.name)
                 body = encoder.failure(error)
                 await tx.complete_request(key, False, body, "", now)
-                return Reply(False, body)
+                return "", Reply(False, body)
             if planned.dispatch is None:
                 assert planned.result is not None
                 body = encoder.success(planned.result)
                 await tx.complete_request(key, True, body, planned.resource_id, now)
-                return Reply(True, body)
+                return planned.resource_id, Reply(True, body)
             await tx.set_request_resource(key, planned.resource_id)
-            dispatch = planned.dispatch
+            return planned.resource_id, planned.dispatch
 
-        # Committed: the payment shows the operation in flight and the attempt
-        # row exists. If this process dies from here until the next commit, the
-        # request_id stays in progress and the attempt stays 'started'; the
-        # channel is then asked what happened (status query), never called a
-        # second time for the same attempt.
-        result = await self._router.execute(dispatch.attempt, dispatch.card)
+    async def _call_channel(self, dispatch: _Dispatch[T]) -> ChannelResult:
+        """Make the recorded attempt in its own span, and count how it ended."""
+        attempt = dispatch.attempt
+        with self._telemetry.stage(
+            f"channel.{attempt.operation.value}",
+            **{instruments.CHANNEL: attempt.channel, instruments.ATTEMPT_ID: attempt.id},
+        ) as span:
+            started = time.perf_counter()
+            result = await self._router.execute(attempt, dispatch.card)
+            elapsed = time.perf_counter() - started
+            span.set_attribute(instruments.OUTCOME, result.outcome.value)
+        self._telemetry.channel_called(
+            attempt.channel, attempt.operation.value, result.outcome.value, elapsed
+        )
         if result.outcome is AttemptOutcome.UNKNOWN:
             log.warning(
                 "attempt %s on %s ended unknown; payment %s awaits a status query",
-                dispatch.attempt.id,
-                dispatch.attempt.channel,
-                dispatch.attempt.payment_id,
+                attempt.id,
+                attempt.channel,
+                attempt.payment_id,
             )
-
-        return await self._commit_channel_answer(key, encoder, dispatch, result)
+        return result
 
     async def _commit_channel_answer(
         self,
@@ -568,6 +632,17 @@ class PaymentService:
         result: ChannelResult,
     ) -> Reply:
         at = self._clock()
+        with self._telemetry.stage("db.commit"):
+            return await self._store_channel_answer(key, encoder, dispatch, result, at)
+
+    async def _store_channel_answer(
+        self,
+        key: RequestKey,
+        encoder: Encoder[T],
+        dispatch: _Dispatch[T],
+        result: ChannelResult,
+        at: datetime,
+    ) -> Reply:
         async with self._repo.transaction() as tx:
             await tx.complete_attempt(key.merchant_id, dispatch.attempt.id, result, at)
             current = await self._locked(tx, key.merchant_id, dispatch.attempt.payment_id)

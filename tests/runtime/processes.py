@@ -23,6 +23,9 @@ def clean_environment(**variables: str) -> dict[str, str]:
     # paycore is not installed, as in a bare virtualenv.
     paths = [str(REPO_ROOT), str(REPO_ROOT / "clients" / "python"), env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
+    # Any free port for the metrics/health HTTP endpoint, so a test never
+    # collides with another process on the default 9464.
+    env["PAYCORE_HTTP_PORT"] = "0"
     env.update(variables)
     return env
 

@@ -1,0 +1,58 @@
+"""bench/RESULTS.md: each figure with the date, the commit and the command that produced it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def git_revision() -> str:
+    """The checked-out commit's short hash, ``-dirty`` when tracked files have changes."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
+
+
+def command_line(module: str, argv: Sequence[str]) -> str:
+    """How to run ``python -m module argv`` again from the repository root."""
+    words = ["python", "-m", module, *argv]
+    python_path = os.environ.get("PYTHONPATH")
+    prefix = f"PYTHONPATH={shlex.quote(python_path)} " if python_path else ""
+    return prefix + shlex.join(words)
+
+
+def markdown_row(cells: Sequence[str]) -> str:
+    """One table row; a ``|`` inside a cell is escaped."""
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def append_row(heading: str, row: str, path: Path = RESULTS) -> None:
+    """Add ``row`` after the last row of the first table below ``heading`` (a whole line)."""
+    lines = path.read_text().splitlines()
+    try:
+        at = lines.index(heading) + 1
+    except ValueError:
+        raise ValueError(f"{path}: no line {heading!r}") from None
+    while at < len(lines) and not lines[at].startswith("|"):
+        at += 1
+    if at == len(lines):
+        raise ValueError(f"{path}: no table below {heading!r}")
+    while at < len(lines) and lines[at].startswith("|"):
+        at += 1
+    lines.insert(at, row)
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,200 @@
+"""Every span name and metric instrument paycore emits, in one place.
+
+Components receive a ``Telemetry`` and call it; nothing else creates
+instruments. With the default ``Telemetry.disabled()`` every call is a no-op
+of the OpenTelemetry API, so code paths are identical with telemetry off.
+
+Span tree of one mutating RPC::
+
+    paycore.v1.PaymentService/CreatePayment   (SERVER; continues a W3C traceparent)
+    ├── auth
+    ├── gate                                   (rate limit + request_id marker, Redis)
+    ├── db.claim                               (transaction 1)
+    │   ├── risk                               (score, decision)
+    │   └── route                              (channel chosen)
+    ├── channel.authorize                      (one per channel attempt)
+    └── db.commit                              (transaction 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Status, StatusCode
+
+from core.domain.errors import Code, PaycoreError
+
+SCOPE = "paycore"
+
+# Attribute keys (OpenTelemetry semantic conventions where one exists).
+MERCHANT = "paycore.merchant_id"
+REQUEST_ID = "paycore.request_id"
+PAYMENT_ID = "paycore.payment_id"
+DECISION = "paycore.risk.decision"
+SCORE = "paycore.risk.score"
+CHANNEL = "paycore.channel"
+OPERATION = "paycore.channel.operation"
+OUTCOME = "paycore.channel.outcome"
+ATTEMPT_ID = "paycore.attempt_id"
+ADMISSION = "paycore.gate.admission"
+RPC_METHOD = "rpc.method"
+RPC_SERVICE = "rpc.service"
+GRPC_STATUS = "rpc.grpc.status_code"
+ERROR_REASON = "paycore.error.reason"
+
+
+@dataclass(frozen=True, slots=True)
+class _Instruments:
+    rpc_requests: metrics.Counter
+    rpc_duration: metrics.Histogram
+    risk_decisions: metrics.Counter
+    risk_score: metrics.Histogram
+    channel_attempts: metrics.Counter
+    channel_duration: metrics.Histogram
+    idempotency: metrics.Counter
+    rate_limited: metrics.Counter
+    gate_fail_open: metrics.Counter
+
+
+def _instruments(meter: metrics.Meter) -> _Instruments:
+    return _Instruments(
+        rpc_requests=meter.create_counter(
+            "paycore.rpc.requests", unit="{request}", description="RPCs by method and status code"
+        ),
+        rpc_duration=meter.create_histogram(
+            "paycore.rpc.duration", unit="s", description="RPC latency by method and status code"
+        ),
+        risk_decisions=meter.create_counter(
+            "paycore.risk.decisions", unit="{decision}", description="Risk decisions by outcome"
+        ),
+        risk_score=meter.create_histogram(
+            "paycore.risk.score", unit="1", description="Distribution of risk scores (0-100)"
+        ),
+        channel_attempts=meter.create_counter(
+            "paycore.channel.attempts",
+            unit="{attempt}",
+            description="Channel calls by channel, operation and outcome",
+        ),
+        channel_duration=meter.create_histogram(
+            "paycore.channel.duration", unit="s", description="Channel call latency"
+        ),
+        idempotency=meter.create_counter(
+            "paycore.idempotency.repeats",
+            unit="{request}",
+            description="Repeated request_ids by how they were answered",
+        ),
+        rate_limited=meter.create_counter(
+            "paycore.ratelimit.rejections", unit="{request}", description="Requests over a limit"
+        ),
+        gate_fail_open=meter.create_counter(
+            "paycore.ratelimit.fail_open",
+            unit="{request}",
+            description="Requests decided without Redis (local limiter, PostgreSQL idempotency)",
+        ),
+    )
+
+
+class Telemetry:
+    """The tracer and the metric instruments of one paycore process."""
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self.tracer_provider = tracer_provider or trace.NoOpTracerProvider()
+        self.meter_provider = meter_provider or metrics.NoOpMeterProvider()
+        self.tracer = self.tracer_provider.get_tracer(SCOPE)
+        self.meter = self.meter_provider.get_meter(SCOPE)
+        self._m = _instruments(self.meter)
+        self._pools: list[tuple[str, Callable[[], tuple[int, int, int]]]] = []
+
+    @classmethod
+    def disabled(cls) -> Telemetry:
+        """Telemetry that records nothing (the API's no-op implementations)."""
+        return cls()
+
+    # --- traces ---------------------------------------------------------------
+
+    @contextmanager
+    def stage(self, name: str, **attributes: str | int) -> Iterator[trace.Span]:
+        """A child span for one stage of a request (auth, gate, risk, route, db.*, channel.*).
+
+        A stage that ends in a paycore error keeps its reason as an attribute;
+        only faults (bugs, unavailable dependencies) mark the span as an error,
+        so a trace search for errors finds incidents, not declined requests.
+        """
+        with self.tracer.start_as_current_span(
+            name, attributes=attributes, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield span
+            except PaycoreError as error:
+                span.set_attribute(ERROR_REASON, error.reason.name)
+                if error.code in (Code.INTERNAL, Code.UNAVAILABLE):
+                    span.set_status(Status(StatusCode.ERROR, error.reason.name))
+                raise
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+
+    # --- metrics --------------------------------------------------------------
+
+    def rpc_finished(self, method: str, code: str, duration_s: float) -> None:
+        """One RPC ended with a gRPC status code name (OK, INVALID_ARGUMENT, ...)."""
+        attributes = {RPC_METHOD: method, GRPC_STATUS: code}
+        self._m.rpc_requests.add(1, attributes)
+        self._m.rpc_duration.record(duration_s, attributes)
+
+    def risk_assessed(self, decision: str, score: int) -> None:
+        """The risk engine decided."""
+        self._m.risk_decisions.add(1, {DECISION: decision})
+        self._m.risk_score.record(score, {DECISION: decision})
+
+    def channel_called(self, channel: str, operation: str, outcome: str, duration_s: float) -> None:
+        """One channel attempt ended."""
+        attributes = {CHANNEL: channel, OPERATION: operation, OUTCOME: outcome}
+        self._m.channel_attempts.add(1, attributes)
+        self._m.channel_duration.record(duration_s, attributes)
+
+    def request_repeated(self, answer: str) -> None:
+        """A request_id was seen again: answer is replay, conflict or in_progress."""
+        self._m.idempotency.add(1, {"paycore.idempotency.answer": answer})
+
+    def rate_limited(self, rpc_class: str) -> None:
+        """A request was refused by the rate limiter."""
+        self._m.rate_limited.add(1, {"paycore.ratelimit.class": rpc_class})
+
+    def gate_failed_open(self) -> None:
+        """A request was decided without Redis."""
+        self._m.gate_fail_open.add(1)
+
+    def observe_pool(self, name: str, sample: Callable[[], tuple[int, int, int]]) -> None:
+        """Export a connection pool's (in use, idle, max) connections as gauges.
+
+        All pools share one instrument (an SDK keeps only the first instrument
+        of a name), told apart by the ``paycore.pool`` attribute.
+        """
+        self._pools.append((name, sample))
+        if len(self._pools) > 1:
+            return
+
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            for pool_name, pool_sample in self._pools:
+                in_use, idle, maximum = pool_sample()
+                pool = {"paycore.pool": pool_name}
+                yield Observation(in_use, {**pool, "state": "in_use"})
+                yield Observation(idle, {**pool, "state": "idle"})
+                yield Observation(maximum, {**pool, "state": "max"})
+
+        self.meter.create_observable_gauge(
+            "paycore.pool.connections",
+            callbacks=[observe],
+            unit="{connection}",
+            description="Connections of PostgreSQL and Redis pools by state",
+        )
