@@ -13,6 +13,7 @@ from redis.backoff import NoBackoff
 
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
+from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.telemetry import Telemetry
@@ -30,6 +31,7 @@ class Services:
     pool: asyncpg.Pool
     redis: RedisClient
     gate: RedisRequestGate
+    executor: RequestExecutor
     payments: PaymentService
 
     async def close(self) -> None:
@@ -89,16 +91,25 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
-    payments = PaymentService(
-        repository=PostgresPaymentRepository(pool),
+    router = Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s)
+    repository = PostgresPaymentRepository(pool)
+    executor = RequestExecutor(
+        repository=repository,
         gate=gate,
-        risk=RiskEngine.from_settings(settings.risk),
-        router=Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s),
-        telemetry=telemetry,
-        settings=ServiceSettings(
-            fingerprint_key=settings.card_fingerprint_key,
+        router=router,
+        settings=ExecutorSettings(
             request_lease_s=settings.request_lease_s,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         ),
+        telemetry=telemetry,
     )
-    return Services(pool=pool, redis=redis, gate=gate, payments=payments)
+    payments = PaymentService(
+        executor=executor,
+        repository=repository,
+        gate=gate,
+        risk=RiskEngine.from_settings(settings.risk),
+        router=router,
+        settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
+        telemetry=telemetry,
+    )
+    return Services(pool=pool, redis=redis, gate=gate, executor=executor, payments=payments)

@@ -30,7 +30,8 @@ from core.api.identity import Caller, IdentityResolver
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.domain.errors import FieldViolation, PaycoreError, ValidationError
 from core.domain.payment import Payment, Refund
-from core.service.payments import Encoder, PaymentService, Reply, RequestIdentity
+from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.payments import PaymentService
 from core.telemetry import Telemetry
 from core.telemetry import context as log_context
 from core.telemetry.instruments import GRPC_STATUS, MERCHANT, REQUEST_ID, RPC_METHOD, RPC_SERVICE

@@ -80,7 +80,7 @@ class PaycoreServer:
         """
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
-        await self._services.payments.drain(grace)
+        await self._services.executor.drain(grace)
         log.info("paycore stopped")
 
 

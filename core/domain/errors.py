@@ -82,6 +82,9 @@ class Reason(enum.Enum):
     )
     # Resources.
     PAYMENT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Payment {payment_id} does not exist.")
+    CARD_TOKEN_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "Card token {token_id} does not exist."
+    )
     # Illegal transitions: the payment's state does not allow the operation.
     PAYMENT_NOT_CONFIRMABLE = ReasonSpec(
         Code.FAILED_PRECONDITION,

@@ -70,6 +70,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """ABORTED (retryable): a request with this `request_id` is still executing.
     Retry after the RetryInfo delay; the retry gets the first request's outcome.
     """
+    ERROR_REASON_CARD_TOKEN_NOT_FOUND: _ErrorReason.ValueType  # 20
+    """NOT_FOUND: no such card token for the caller's merchant."""
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -138,6 +140,8 @@ ERROR_REASON_REQUEST_IN_PROGRESS: ErrorReason.ValueType  # 14
 """ABORTED (retryable): a request with this `request_id` is still executing.
 Retry after the RetryInfo delay; the retry gets the first request's outcome.
 """
+ERROR_REASON_CARD_TOKEN_NOT_FOUND: ErrorReason.ValueType  # 20
+"""NOT_FOUND: no such card token for the caller's merchant."""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the

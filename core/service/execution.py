@@ -1,0 +1,379 @@
+"""The idempotent request engine: how every mutating request runs, once.
+
+Request path (see ``RequestExecutor.execute``)::
+
+    gate: rate limit + request_id marker          (one Redis round trip, core/gate)
+      ├─ marker seen: answer from PostgreSQL's record of the request_id
+      └─ new (or Redis unavailable):
+    claim request_id ─┬─ replay / in progress / mismatch      (transaction 1)
+                      └─ plan: decide with core.domain.lifecycle and write
+                           ├─ no channel needed: store + reply, commit
+                           └─ mark operation in flight + record attempt, commit
+    call the channel (no transaction, no connection held)
+    apply the channel's answer + store reply, commit             (transaction 2)
+
+The reply of every request that started executing (success or business
+error) is stored with the change it reports, so a retry with the same
+request_id replays it exactly; see core/storage/repository.py. Redis only
+makes repeats cheaper: PostgreSQL's unique request record is the guarantee.
+Services (payments, the card vault) supply the ``plan``; this module owns
+the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from opentelemetry import trace
+
+from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
+from core.domain.commands import CardInput
+from core.domain.errors import PaycoreError, Reason
+from core.domain.payment import Payment
+from core.gate import Admission, GateClaim, RequestGate, RpcClass
+from core.storage.repository import (
+    ClaimStatus,
+    PaymentRepository,
+    PaymentTransaction,
+    RequestKey,
+)
+from core.telemetry import Telemetry, instruments
+from router import Router
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_COMMIT_RETRIES = 8
+"""Tries of the commit after a channel call while PostgreSQL is unreachable (~15 s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The outcome of a mutating request, exactly as it is (or was) sent to the caller.
+
+    ``ok`` says whether ``body`` is the encoded success response or an encoded
+    error status; the API layer owns both encodings (see ``Encoder``).
+    """
+
+    ok: bool
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Encoder(Generic[T]):
+    """How the API layer turns a result or a business error into reply bytes.
+
+    The service stores these bytes with the change, inside the transaction,
+    without knowing that they are protobuf.
+    """
+
+    success: Callable[[T], bytes]
+    failure: Callable[[PaycoreError], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestIdentity:
+    """The idempotency identity of one request: its request_id and its fingerprint."""
+
+    request_id: str
+    fingerprint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch(Generic[T]):
+    """A channel call to make after the first transaction commits, and how to apply its answer."""
+
+    attempt: Attempt
+    card: CardInput | None
+    complete: Callable[[Payment, ChannelResult, datetime], tuple[Payment, T | PaycoreError]]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan(Generic[T]):
+    """What transaction 1 decided: a final result, or a channel call to make."""
+
+    resource_id: str
+    result: T | None = None
+    dispatch: Dispatch[T] | None = None
+
+
+def annotate_resource(payment_id: str) -> None:
+    """Name the payment on the RPC's span (the current span when called outside a stage)."""
+    trace.get_current_span().set_attribute(instruments.PAYMENT_ID, payment_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSettings:
+    """How long request_ids are leased and remembered."""
+
+    request_lease_s: float = 60.0
+    idempotency_ttl_s: int = 24 * 3600
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RequestExecutor:
+    """Runs mutating requests exactly once per request_id; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        repository: PaymentRepository,
+        gate: RequestGate,
+        router: Router,
+        settings: ExecutorSettings,
+        clock: Callable[[], datetime] = _utcnow,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._repo = repository
+        self._gate = gate
+        self._router = router
+        self._settings = settings
+        self._clock = clock
+        self._telemetry = telemetry or Telemetry.disabled()
+        self._in_flight: set[asyncio.Task[Reply]] = set()
+
+    async def drain(self, within_s: float) -> None:
+        """Wait (up to ``within_s`` seconds) for operations whose callers went away to commit."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=within_s)
+
+    async def execute(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+    ) -> Reply:
+        # Shielded: if the caller cancels (deadline, disconnect, shutdown), the
+        # operation still runs to its commit. Abandoning it between "attempt
+        # recorded" and "answer committed" would leave money in an unclear
+        # state for a status query to sort out; finishing it means the caller's
+        # retry simply replays the committed reply.
+        task = asyncio.ensure_future(self._execute_to_commit(key, request, encoder, plan))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return await asyncio.shield(task)
+
+    async def _execute_to_commit(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+    ) -> Reply:
+        # One Redis round trip: spend the rate limit and look for the request_id.
+        claim = GateClaim(key.operation, key.request_id, request.fingerprint)
+        with self._telemetry.stage("gate") as span:
+            admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim)
+            span.set_attribute(instruments.ADMISSION, admission.value)
+        if admission in (Admission.SEEN, Admission.CONFLICT):
+            return await self._answer_repeat(key, request, admission)
+        try:
+            return await self._claim_and_execute(key, request, encoder, plan)
+        except Exception:
+            # Nothing of this request committed (or its record says "in
+            # progress"): drop the marker so the caller's retry reaches
+            # PostgreSQL instead of waiting out the marker's lease.
+            if admission is Admission.NEW:
+                await self._gate.release(key.merchant_id, claim)
+            raise
+
+    async def _answer_repeat(
+        self, key: RequestKey, request: RequestIdentity, admission: Admission
+    ) -> Reply:
+        """A request_id the gate saw moments ago: PostgreSQL's record says what to answer.
+
+        The gate's marker is only a hint. After Redis lost markers (flush,
+        failover, expiry) another request may hold this request_id's marker
+        while PostgreSQL holds this request's own stored reply, so a CONFLICT
+        is checked against PostgreSQL too before it refuses anything.
+        """
+        stored = await self._repo.find_request(key)
+        fresh_after = self._clock().timestamp() - self._settings.idempotency_ttl_s
+        if stored is not None and stored.created_at.timestamp() >= fresh_after:
+            if stored.fingerprint != request.fingerprint:
+                self._telemetry.request_repeated("conflict")
+                raise PaycoreError(
+                    Reason.IDEMPOTENCY_KEY_REUSED,
+                    request_id=key.request_id,
+                    operation=key.operation,
+                )
+            if stored.completed:
+                self._telemetry.request_repeated("replay")
+                return Reply(stored.reply_ok, stored.reply)
+        elif admission is Admission.CONFLICT:
+            # Nothing committed yet, and a different request holds the marker.
+            self._telemetry.request_repeated("conflict")
+            raise PaycoreError(
+                Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
+            )
+        # This very request is still executing (or an expired record of an
+        # older use of the id is about to be replaced by it).
+        self._telemetry.request_repeated("in_progress")
+        raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
+
+    async def _claim_and_execute(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+    ) -> Reply:
+        with self._telemetry.stage("db.claim"):
+            resource_id, claimed = await self._claim_and_plan(key, request, encoder, plan)
+        if resource_id:
+            annotate_resource(resource_id)  # on the RPC's span, now current again
+        if isinstance(claimed, Reply):
+            return claimed
+        dispatch = claimed
+
+        # Committed: the payment shows the operation in flight and the attempt
+        # row exists. If this process dies from here until the next commit, the
+        # request_id stays in progress and the attempt stays 'started'; the
+        # channel is then asked what happened (status query), never called a
+        # second time for the same attempt.
+        result = await self._call_channel(dispatch)
+        return await self._commit_channel_answer(key, encoder, dispatch, result)
+
+    async def _claim_and_plan(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+    ) -> tuple[str, Reply | Dispatch[T]]:
+        """Transaction 1: claim the request_id and decide.
+
+        Returns the payment's id (when known) and a Reply, or the channel call to make.
+        """
+        settings = self._settings
+        now = self._clock()
+        async with self._repo.transaction() as tx:
+            claim = await tx.claim_request(
+                key, request.fingerprint, now, settings.request_lease_s, settings.idempotency_ttl_s
+            )
+            if claim.status is ClaimStatus.COMPLETED:
+                self._telemetry.request_repeated("replay")
+                return claim.resource_id, Reply(claim.reply_ok, claim.reply)
+            if claim.status is ClaimStatus.MISMATCH:
+                self._telemetry.request_repeated("conflict")
+                raise PaycoreError(
+                    Reason.IDEMPOTENCY_KEY_REUSED,
+                    request_id=key.request_id,
+                    operation=key.operation,
+                )
+            if claim.status is ClaimStatus.IN_PROGRESS:
+                self._telemetry.request_repeated("in_progress")
+                raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
+            try:
+                planned = await plan(tx, now)
+            except PaycoreError as error:
+                if error.retryable:
+                    # "Busy, try again" is not this request's outcome: roll
+                    # the claim back with everything else so the retry runs.
+                    raise
+                # The request started executing, so its business error is its
+                # reply (Stripe's rule): stored, and replayed on retry. A
+                # savepoint is not needed: plan() raises before writing.
+                trace.get_current_span().set_attribute(instruments.ERROR_REASON, error.reason.name)
+                body = encoder.failure(error)
+                await tx.complete_request(key, False, body, "", now)
+                return "", Reply(False, body)
+            if planned.dispatch is None:
+                assert planned.result is not None
+                body = encoder.success(planned.result)
+                await tx.complete_request(key, True, body, planned.resource_id, now)
+                return planned.resource_id, Reply(True, body)
+            await tx.set_request_resource(key, planned.resource_id)
+            return planned.resource_id, planned.dispatch
+
+    async def _call_channel(self, dispatch: Dispatch[T]) -> ChannelResult:
+        """Make the recorded attempt in its own span, and count how it ended."""
+        attempt = dispatch.attempt
+        with self._telemetry.stage(
+            f"channel.{attempt.operation.value}",
+            **{instruments.CHANNEL: attempt.channel, instruments.ATTEMPT_ID: attempt.id},
+        ) as span:
+            started = time.perf_counter()
+            result = await self._router.execute(attempt, dispatch.card)
+            elapsed = time.perf_counter() - started
+            span.set_attribute(instruments.OUTCOME, result.outcome.value)
+        self._telemetry.channel_called(
+            attempt.channel, attempt.operation.value, result.outcome.value, elapsed
+        )
+        if result.outcome is AttemptOutcome.UNKNOWN:
+            log.warning(
+                "attempt %s on %s ended unknown; payment %s awaits a status query",
+                attempt.id,
+                attempt.channel,
+                attempt.payment_id,
+            )
+        return result
+
+    async def _commit_channel_answer(
+        self,
+        key: RequestKey,
+        encoder: Encoder[T],
+        dispatch: Dispatch[T],
+        result: ChannelResult,
+    ) -> Reply:
+        """Transaction 2: apply the channel's answer, retrying while PostgreSQL is unreachable.
+
+        The answer exists only in memory until this commits; losing it would
+        leave the payment to a status query. So a brief database outage is
+        waited out (about fifteen seconds) rather than given up at once.
+        """
+        delay = 0.1
+        for _ in range(_COMMIT_RETRIES):
+            try:
+                return await self._apply_channel_answer(key, encoder, dispatch, result)
+            except PaycoreError as error:
+                if error.reason is not Reason.SERVICE_UNAVAILABLE:
+                    raise
+                log.warning("commit of attempt %s failed; retrying", dispatch.attempt.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return await self._apply_channel_answer(key, encoder, dispatch, result)
+
+    async def _apply_channel_answer(
+        self,
+        key: RequestKey,
+        encoder: Encoder[T],
+        dispatch: Dispatch[T],
+        result: ChannelResult,
+    ) -> Reply:
+        at = self._clock()
+        with self._telemetry.stage("db.commit"):
+            return await self._store_channel_answer(key, encoder, dispatch, result, at)
+
+    async def _store_channel_answer(
+        self,
+        key: RequestKey,
+        encoder: Encoder[T],
+        dispatch: Dispatch[T],
+        result: ChannelResult,
+        at: datetime,
+    ) -> Reply:
+        async with self._repo.transaction() as tx:
+            await tx.complete_attempt(key.merchant_id, dispatch.attempt.id, result, at)
+            current = await tx.lock_payment(key.merchant_id, dispatch.attempt.payment_id)
+            if current is None:  # the row was written by transaction 1 and is never deleted
+                raise LookupError(f"payment {dispatch.attempt.payment_id} vanished")
+            updated, value = dispatch.complete(current, result, at)
+            await tx.save_payment(updated)
+            if isinstance(value, PaycoreError):
+                body, ok = encoder.failure(value), False
+            else:
+                body, ok = encoder.success(value), True
+            await tx.complete_request(key, ok, body, updated.id, at)
+        return Reply(ok, body)
