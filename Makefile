@@ -46,7 +46,7 @@ DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt proto breaking migrate clean clean-data $(VENV)
+.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs $(VENV)
 
 help:
 	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
@@ -94,3 +94,9 @@ clean:
 # would lose them (paycore stops its embedded servers when it exits).
 clean-data:
 	rm -rf $(DATA_DIR)
+
+# A local CA, a server certificate and a client certificate for TLS and mutual TLS, in
+# $(DATA_DIR)/certs (CERTS_DIR=... elsewhere; HOSTS=a,b for other server names than
+# 127.0.0.1,localhost). For development and tests only.
+dev-certs: $(VENV)
+	$(BIN)/python tools/make_dev_certs.py $(or $(CERTS_DIR),$(DATA_DIR)/certs) $(if $(HOSTS),--hosts $(HOSTS))

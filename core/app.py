@@ -1,4 +1,4 @@
-"""The composition root: opens PostgreSQL and Redis and assembles the payment service."""
+"""The composition root: opens PostgreSQL and Redis and assembles the payment service and vault."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.telemetry import Telemetry
+from core.vault.keyring import Keyring
+from core.vault.service import CardVault
 from riskengine import RiskEngine
 from router import Router
 from router.channels.sandbox import SandboxCardChannel
@@ -33,6 +35,7 @@ class Services:
     gate: RedisRequestGate
     executor: RequestExecutor
     payments: PaymentService
+    vault: CardVault
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
@@ -103,6 +106,14 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         ),
         telemetry=telemetry,
     )
+    vault = CardVault(
+        executor=executor,
+        repository=repository,
+        gate=gate,
+        keyring=Keyring.from_config(settings.vault_keys, settings.vault_active_key_id or ""),
+        fingerprint_key=settings.card_fingerprint_key,
+        telemetry=telemetry,
+    )
     payments = PaymentService(
         executor=executor,
         repository=repository,
@@ -110,6 +121,9 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         risk=RiskEngine.from_settings(settings.risk),
         router=router,
         settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
+        vault=vault,
         telemetry=telemetry,
     )
-    return Services(pool=pool, redis=redis, gate=gate, executor=executor, payments=payments)
+    return Services(
+        pool=pool, redis=redis, gate=gate, executor=executor, payments=payments, vault=vault
+    )

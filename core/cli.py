@@ -1,4 +1,5 @@
-"""The ``paycore`` command: ``run`` the server, ``migrate`` the database, show the ``config``.
+"""The ``paycore`` command: ``run`` the server, ``migrate`` the database, show the ``config``,
+``vault rotate`` stored cards to the active key.
 
 Settings come from defaults < TOML file (``--config`` / ``PAYCORE_CONFIG``) <
 ``PAYCORE_*`` environment variables < the flags here (see core/config.py).
@@ -73,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         "config", parents=[common, server], help="print the effective settings (secrets redacted)"
     )
     config.set_defaults(command=_show_config)
+    vault = commands.add_parser("vault", help="card vault maintenance")
+    vault_commands = vault.add_subparsers(title="vault commands", required=True, metavar="COMMAND")
+    rotate = vault_commands.add_parser(
+        "rotate", parents=[common], help="re-wrap every stored card under the active vault key"
+    )
+    rotate.set_defaults(command=_vault_rotate)
     return parser
 
 
@@ -139,6 +146,38 @@ def _apply_migrations(settings: Settings) -> list[str]:
     applied = asyncio.run(migrate(settings.postgres_dsn))
     log.info("migrations applied: %s", ", ".join(applied) or "none pending")
     return applied
+
+
+_ROTATE_BATCH = 500
+
+
+def _vault_rotate(settings: Settings) -> int:
+    """Move every stored card to ``vault_active_key_id``, batch by batch; print the count."""
+    with start_embedded(settings) as services:
+        resolved = settings.replace(
+            postgres_dsn=services.postgres_dsn, redis_url=services.redis_url
+        )
+        try:
+            moved = asyncio.run(_rotate_vault(resolved))
+        except LookupError as exc:  # UnknownKeyError: a card's key is not configured
+            log.error("vault rotation stopped: %s", exc)
+            return EXIT_FAILED
+    print(f"rewrapped {moved} cards under vault key {resolved.vault_active_key_id or 'dev'}")
+    return 0
+
+
+async def _rotate_vault(settings: Settings) -> int:
+    # Imported here, like the server: the CLI's other commands need none of it.
+    from core.app import open_services  # noqa: PLC0415
+
+    services = await open_services(settings)
+    try:
+        total = 0
+        while moved := await services.vault.rotate(_ROTATE_BATCH):
+            total += moved
+        return total
+    finally:
+        await services.close()
 
 
 def _show_config(settings: Settings) -> int:

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from core.vault.keyring import KeyringError
+from core.vault.keyring import parse_config as parse_vault_config
+
 ENV_PREFIX = "PAYCORE_"
 
 DEV_FINGERPRINT_KEY = "paycore-dev-fingerprint-key-change-me"
@@ -98,6 +101,13 @@ class Settings:
 
     Set it in production, and keep it: changing it changes every fingerprint.
     """
+    vault_keys: tuple[str, ...] = ()
+    """Card vault key-encryption keys, ``"<key_id>:<base64 of 32 bytes>"`` each (secret).
+
+    Empty: a public development key ``dev`` is used (with a warning).
+    """
+    vault_active_key_id: str | None = None
+    """The key of ``vault_keys`` that seals new cards; ``paycore vault rotate`` moves the rest."""
     log_level: str = "INFO"
     log_format: str = "text"
     """"text" for people, "json" for log pipelines."""
@@ -124,6 +134,12 @@ class Settings:
     """HTTP port of worker 0; worker ``i`` listens on ``http_port + i``. 0 picks free ports."""
     service_name: str = "paycore"
     """OpenTelemetry ``service.name`` of every span and metric."""
+    tls_cert_file: str | None = None
+    """PEM certificate chain of the gRPC server; with ``tls_key_file``, the server speaks TLS."""
+    tls_key_file: str | None = None
+    """PEM private key of ``tls_cert_file`` (the path is shown, the key never)."""
+    tls_client_ca_file: str | None = None
+    """PEM CA certificates; when set, clients must present a certificate they signed (mTLS)."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (CLI flags use this)."""
@@ -256,6 +272,8 @@ def validate(settings: Settings) -> None:
     if settings.redis_timeout_s <= 0 or settings.redis_retry_interval_s < 0:
         raise ConfigError("redis_timeout_s must be > 0 and redis_retry_interval_s >= 0")
     _validate_telemetry(settings)
+    _validate_vault(settings)
+    _validate_tls(settings)
     limits = settings.rate_limits
     for merchant in ("", *limits.merchants):
         own = limits.for_merchant(merchant)
@@ -295,10 +313,48 @@ def _validate_telemetry(settings: Settings) -> None:
         raise ConfigError("service_name must not be empty")
 
 
+def _validate_tls(settings: Settings) -> None:
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        missing = "tls_key_file" if settings.tls_cert_file else "tls_cert_file"
+        raise ConfigError(f"{missing} must be set too: tls_cert_file and tls_key_file go together")
+    if settings.tls_client_ca_file and not settings.tls_cert_file:
+        raise ConfigError(
+            "tls_client_ca_file needs tls_cert_file and tls_key_file: mutual TLS is TLS first"
+        )
+    for name, marker in _TLS_PEM_MARKERS.items():
+        path = getattr(settings, name)
+        if not path:
+            continue
+        # The path only: a key file's contents never reach a message or a log.
+        try:
+            with open(path, "rb") as pem:
+                content = pem.read()
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot read {path!r} ({exc.strerror})") from None
+        # grpc would only say "Failed to bind" for a file that is not PEM.
+        if marker not in content:
+            raise ConfigError(f"{name}: {path!r} holds no PEM {marker.decode().strip('-')}")
+
+
+_TLS_PEM_MARKERS = {
+    "tls_cert_file": b"-----BEGIN CERTIFICATE-----",
+    "tls_key_file": b"PRIVATE KEY-----",
+    "tls_client_ca_file": b"-----BEGIN CERTIFICATE-----",
+}
+
+
+def _validate_vault(settings: Settings) -> None:
+    # The keyring's own checks, so that a bad key stops start-up with exit code 2.
+    try:
+        parse_vault_config(settings.vault_keys, settings.vault_active_key_id or "")
+    except KeyringError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Fields whose value is never shown: any name ending in one of these.
-_SECRET_SUFFIXES = ("_key", "_secret", "_password", "_token")
+_SECRET_SUFFIXES = ("_key", "_keys", "_secret", "_password", "_token")
 _PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword=)[^&]*")
 
 
@@ -345,7 +401,7 @@ def settings_as_toml(settings: Settings) -> str:
 def _toml_line(name: str, value: Any) -> str:
     if value is None:
         return f"# {name} is not set"
-    if name.endswith(_SECRET_SUFFIXES):
+    if name.endswith(_SECRET_SUFFIXES) and value:  # an empty one reveals nothing, reads back
         value = "<redacted>"
     elif isinstance(value, str) and name.endswith(("_dsn", "_url")):
         value = redact_url(value)

@@ -10,6 +10,7 @@ from google.type import money_pb2
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
+    CardSummary,
     ConfirmationMethod,
     Payment,
     PaymentState,
@@ -65,6 +66,18 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
+def card_to_proto(card: CardSummary) -> pb.Card:
+    """A stored card as shown on the API: masked, never the full number."""
+    return pb.Card(
+        brand=card.brand,
+        bin=card.bin,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        fingerprint=card.fingerprint,
+    )
+
+
 def refund_to_proto(refund: Refund) -> pb.Refund:
     """A domain refund as its API message."""
     return pb.Refund(
@@ -99,17 +112,7 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
         update_time=timestamp(payment.updated_at),
     )
     if payment.card is not None:
-        card = payment.card
-        message.payment_method.card.CopyFrom(
-            pb.Card(
-                brand=card.brand,
-                bin=card.bin,
-                last4=card.last4,
-                exp_month=card.exp_month,
-                exp_year=card.exp_year,
-                fingerprint=card.fingerprint,
-            )
-        )
+        message.payment_method.card.CopyFrom(card_to_proto(payment.card))
     if payment.risk is not None:
         message.risk.CopyFrom(
             pb.RiskAssessment(

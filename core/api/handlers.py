@@ -1,4 +1,4 @@
-"""The PaymentService RPCs: where a payment enters paycore.
+"""The PaymentService RPCs: where a payment enters paycore (and the pipeline every RPC uses).
 
 Each RPC runs through one pipeline (``_unary``): resolve the caller, parse the
 request bytes, call the handler, and turn any error into a rich status in
@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -156,9 +157,11 @@ def _unary(
     handler: Handler,
     identity: IdentityResolver,
     telemetry: Telemetry,
+    *,
+    service: str,
 ) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message]]:
-    span_name = f"{SERVICE_NAME}/{method}"
-    span_attributes = {"rpc.system": "grpc", RPC_SERVICE: SERVICE_NAME, RPC_METHOD: method}
+    span_name = f"{service}/{method}"
+    span_attributes = {"rpc.system": "grpc", RPC_SERVICE: service, RPC_METHOD: method}
 
     async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes | Message:
         metadata = tuple(context.invocation_metadata() or ())
@@ -244,17 +247,40 @@ def generic_handler(
         "CancelPayment": (svc.CancelPaymentRequest, handlers.cancel_payment),
         "RefundPayment": (svc.RefundPaymentRequest, handlers.refund_payment),
     }
-    declared = {m.name for m in svc.DESCRIPTOR.services_by_name["PaymentService"].methods}
+    return service_handler(
+        svc.DESCRIPTOR.services_by_name["PaymentService"], table, identity, telemetry
+    )
+
+
+def service_handler(
+    service: ServiceDescriptor,
+    table: Mapping[str, tuple[type[Message], Handler]],
+    identity: IdentityResolver,
+    telemetry: Telemetry | None = None,
+) -> grpc.GenericRpcHandler[Any, Any]:
+    """A grpc.aio method table running every RPC of ``service`` through ``_unary``.
+
+    ``table`` maps each RPC name to its request type and handler; an RPC of
+    the proto without a handler (or the reverse) is refused at start-up.
+    """
+    declared = {m.name for m in service.methods}
     if declared != set(table):
         raise RuntimeError(
-            f"PaymentService RPCs without a handler: {sorted(declared ^ set(table))}"
+            f"{service.name} RPCs without a handler: {sorted(declared ^ set(table))}"
         )
     methods = {
         name: grpc.unary_unary_rpc_method_handler(
-            _unary(name, request_type, handler, identity, telemetry or Telemetry.disabled()),
+            _unary(
+                name,
+                request_type,
+                handler,
+                identity,
+                telemetry or Telemetry.disabled(),
+                service=service.full_name,
+            ),
             request_deserializer=None,
             response_serializer=_serialize,
         )
         for name, (request_type, handler) in table.items()
     }
-    return grpc.method_handlers_generic_handler(SERVICE_NAME, methods)
+    return grpc.method_handlers_generic_handler(service.full_name, methods)

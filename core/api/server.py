@@ -13,6 +13,9 @@ from grpc_reflection.v1alpha import reflection
 
 from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.identity import IdentityResolver, MetadataMerchantResolver
+from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
+from core.api.vault_handlers import CardVaultHandlers
+from core.api.vault_handlers import generic_handler as vault_generic_handler
 from core.app import Services, open_services
 from core.config import Settings
 from core.telemetry import Telemetry
@@ -22,6 +25,36 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1 << 20
 """Payment requests are small; a larger message is refused before it is buffered."""
+
+
+def transport_security(settings: Settings) -> str:
+    """What the gRPC port speaks: "plaintext", "TLS" or "mutual TLS"."""
+    if not settings.tls_cert_file:
+        return "plaintext"
+    return "mutual TLS" if settings.tls_client_ca_file else "TLS"
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the configured PEM files; None when TLS is not configured.
+
+    With ``tls_client_ca_file`` the handshake refuses any client that does not
+    present a certificate signed by one of those CAs (mutual TLS).
+    """
+    if not settings.tls_cert_file:
+        return None
+    if not settings.tls_key_file:  # validate() refuses this; Settings built in code may not
+        raise ValueError("tls_key_file must be set with tls_cert_file")
+    client_ca = _read_pem(settings.tls_client_ca_file) if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(_read_pem(settings.tls_key_file), _read_pem(settings.tls_cert_file))],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+def _read_pem(path: str) -> bytes:
+    with open(path, "rb") as pem:
+        return pem.read()
 
 
 class PaycoreServer:
@@ -48,28 +81,44 @@ class PaycoreServer:
                 ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
             ]
         )
-        handlers = PaymentHandlers(services.payments, settings.card_fingerprint_key.encode())
+        secret = settings.card_fingerprint_key.encode()
+        resolver = identity or MetadataMerchantResolver()
+        payments = PaymentHandlers(services.payments, secret)
+        vault = CardVaultHandlers(services.vault, secret)
         self._server.add_generic_rpc_handlers(
-            (generic_handler(handlers, identity or MetadataMerchantResolver(), telemetry),)
+            (
+                generic_handler(payments, resolver, telemetry),
+                vault_generic_handler(vault, resolver, telemetry),
+            )
         )
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+            (SERVICE_NAME, VAULT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            self._server,
         )
         self.port = 0
 
     async def start(self) -> int:
         """Bind, start serving and report SERVING; returns the bound port."""
         address = f"{self._settings.host}:{self._settings.port}"
-        self.port = self._server.add_insecure_port(address)
+        credentials = server_credentials(self._settings)
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"cannot bind {address}")
         await self._server.start()
-        for service in ("", SERVICE_NAME):
+        for service in ("", SERVICE_NAME, VAULT_SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("paycore serving on %s:%d", self._settings.host, self.port)
+        log.info(
+            "paycore serving on %s:%d (%s)",
+            self._settings.host,
+            self.port,
+            transport_security(self._settings),
+        )
         return self.port
 
     async def stop(self, grace: float) -> None:

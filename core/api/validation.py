@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -34,11 +35,13 @@ from core.domain.commands import (
     CreatePayment,
     PaymentQuery,
     RefundPayment,
+    TokenizeCard,
     UpdatePayment,
 )
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import AmountError, CurrencyError, Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState
+from paycore.v1 import card_vault_service_pb2 as vault_svc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
@@ -138,35 +141,50 @@ def _metadata(v: ViolationCollector, field: str, metadata: Mapping[str, str]) ->
     return MappingProxyType(dict(metadata))
 
 
-def _card(
+def _token_id(v: ViolationCollector, field: str, value: str) -> None:
+    if not value:
+        v.add(field, "required")
+    elif not ids.is_valid(ids.TOKEN, value):
+        v.add(field, "must be a card token: tok_ followed by 26 base32 characters")
+
+
+def _payment_method(
     v: ViolationCollector, field: str, method: pb.PaymentMethodData, today: date
-) -> CardInput | None:
-    if method.WhichOneof("kind") != "card":
-        v.add(field, "required: a payment method (card)")
-        return None
-    card = method.card
+) -> tuple[CardInput | None, str]:
+    """(card, "") for a full card, (None, token id) for a vault token."""
+    kind = method.WhichOneof("kind")
+    if kind == "card_token":
+        _token_id(v, f"{field}.card_token", method.card_token)
+        return None, method.card_token
+    if kind != "card":
+        v.add(field, "required: a payment method (card or card_token)")
+        return None, ""
+    return _card(v, f"{field}.card", method.card, today), ""
+
+
+def _card(v: ViolationCollector, field: str, card: pb.CardData, today: date) -> CardInput | None:
     ok = True
     if not (card.number.isdigit() and 12 <= len(card.number) <= 19):
-        v.add(f"{field}.card.number", "must be 12 to 19 digits without spaces")
+        v.add(f"{field}.number", "must be 12 to 19 digits without spaces")
         ok = False
     elif not luhn_valid(card.number):
-        v.add(f"{field}.card.number", "is not a valid card number (Luhn check failed)")
+        v.add(f"{field}.number", "is not a valid card number (Luhn check failed)")
         ok = False
     month_ok = 1 <= card.exp_month <= 12
     if not month_ok:
-        v.add(f"{field}.card.exp_month", "must be 1 to 12")
+        v.add(f"{field}.exp_month", "must be 1 to 12")
         ok = False
     if not 2000 <= card.exp_year <= 2100:
-        v.add(f"{field}.card.exp_year", "must be a four-digit year")
+        v.add(f"{field}.exp_year", "must be a four-digit year")
         ok = False
     elif month_ok and is_expired(card.exp_month, card.exp_year, today):
-        v.add(f"{field}.card.exp_year", "the card has expired")
+        v.add(f"{field}.exp_year", "the card has expired")
         ok = False
     if card.cvc and not (card.cvc.isdigit() and len(card.cvc) in (3, 4)):
-        v.add(f"{field}.card.cvc", "must be 3 or 4 digits")
+        v.add(f"{field}.cvc", "must be 3 or 4 digits")
         ok = False
     holder_violations = len(v.violations)
-    _text(v, f"{field}.card.holder_name", card.holder_name, MAX_HOLDER_NAME)
+    _text(v, f"{field}.holder_name", card.holder_name, MAX_HOLDER_NAME)
     if len(v.violations) > holder_violations:
         ok = False
     if not ok:
@@ -196,9 +214,9 @@ def create_payment(
     _enum(v, "capture_method", request.capture_method, _CAPTURE)
     _enum(v, "confirmation_method", request.confirmation_method, _CONFIRMATION)
     confirmation = _CONFIRMATION.get(request.confirmation_method, ConfirmationMethod.AUTOMATIC)
-    card = None
+    card, card_token = None, ""
     if request.HasField("payment_method") or confirmation is ConfirmationMethod.AUTOMATIC:
-        card = _card(v, "payment_method", request.payment_method, today)
+        card, card_token = _payment_method(v, "payment_method", request.payment_method, today)
     _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
     _text(v, "description", request.description, MAX_DESCRIPTION)
     metadata = _metadata(v, "metadata", request.metadata)
@@ -213,6 +231,7 @@ def create_payment(
         customer_id=request.customer_id,
         description=request.description,
         metadata=metadata,
+        card_token=card_token,
     )
 
 
@@ -223,10 +242,9 @@ def confirm_payment(
     v = ViolationCollector()
     _request_id(v, request.request_id)
     _payment_id(v, request.payment_id)
-    card = _card(v, "payment_method", request.payment_method, today)
+    card, card_token = _payment_method(v, "payment_method", request.payment_method, today)
     v.raise_if_any()
-    assert card is not None
-    return ConfirmPayment(merchant_id, request.payment_id, card)
+    return ConfirmPayment(merchant_id, request.payment_id, card, card_token)
 
 
 def capture_payment(merchant_id: str, request: svc.CapturePaymentRequest) -> CapturePayment:
@@ -308,6 +326,30 @@ def get_payment_id(request: svc.GetPaymentRequest) -> str:
     _payment_id(v, request.payment_id)
     v.raise_if_any()
     return request.payment_id
+
+
+def tokenize_card(
+    merchant_id: str, request: vault_svc.TokenizeCardRequest, today: date
+) -> TokenizeCard:
+    """Validate a TokenizeCardRequest. The CVC is checked for shape, then dropped."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    card = None
+    if not request.HasField("card"):
+        v.add("card", "required")
+    else:
+        card = _card(v, "card", request.card, today)
+    v.raise_if_any()
+    assert card is not None
+    return TokenizeCard(merchant_id, dataclasses.replace(card, cvc=""))
+
+
+def get_card_token_id(request: vault_svc.GetCardTokenRequest) -> str:
+    """Validate a GetCardTokenRequest; returns the token id."""
+    v = ViolationCollector()
+    _token_id(v, "token_id", request.token_id)
+    v.raise_if_any()
+    return request.token_id
 
 
 # --- pagination -------------------------------------------------------------------

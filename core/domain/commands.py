@@ -37,12 +37,14 @@ class CreatePayment:
     merchant_id: str
     amount: Money
     card: CardInput | None
-    """None only with manual confirmation: ConfirmPayment brings the card."""
+    """None with a ``card_token``, or with manual confirmation (ConfirmPayment brings the card)."""
     capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
     confirmation_method: ConfirmationMethod = ConfirmationMethod.AUTOMATIC
     customer_id: str = ""
     description: str = ""
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    card_token: str = ""
+    """A card vault token (``tok_...``) instead of ``card``; resolved by the service."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +53,17 @@ class ConfirmPayment:
 
     merchant_id: str
     payment_id: str
+    card: CardInput | None
+    """The card, unless ``card_token`` names a stored one (exactly one of the two)."""
+    card_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizeCard:
+    """Store a card in the vault; its CVC is checked by validation and then dropped."""
+
+    merchant_id: str
     card: CardInput
-    """Required: paycore never keeps full card numbers between calls."""
 
 
 @dataclass(frozen=True, slots=True)

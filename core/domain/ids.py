@@ -9,9 +9,12 @@ from ulid import ULID
 PAYMENT = "pay"
 REFUND = "re"
 ATTEMPT = "att"
+TOKEN = "tok"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
-_PATTERNS = {prefix: re.compile(rf"{prefix}_{_ULID_BODY}") for prefix in (PAYMENT, REFUND, ATTEMPT)}
+_PATTERNS = {
+    prefix: re.compile(rf"{prefix}_{_ULID_BODY}") for prefix in (PAYMENT, REFUND, ATTEMPT, TOKEN)
+}
 
 
 def new_id(prefix: str) -> str:

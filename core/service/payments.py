@@ -31,6 +31,7 @@ from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
+    CardSummary,
     ConfirmationMethod,
     Failure,
     Payment,
@@ -55,6 +56,7 @@ from core.storage.repository import (
     RequestKey,
 )
 from core.telemetry import Telemetry, instruments
+from core.vault.service import CardVault
 from riskengine import RiskEngine, Transaction
 from router import Router, RoutingError
 
@@ -80,9 +82,11 @@ class PaymentService:
         risk: RiskEngine,
         router: Router,
         settings: ServiceSettings,
+        vault: CardVault,
         telemetry: Telemetry | None = None,
     ) -> None:
         self._executor = executor
+        self._vault = vault
         self._telemetry = telemetry or Telemetry.disabled()
         self._repo = repository
         self._gate = gate
@@ -117,7 +121,9 @@ class PaymentService:
         self, command: CreatePayment, request: RequestIdentity, encoder: Encoder[Payment]
     ) -> Reply:
         """Record a payment and, unless confirmation is manual, authorize it."""
-        card = summarize(command.card, self._settings.fingerprint_key) if command.card else None
+        card_input, card = await self._card_to_use(
+            command.merchant_id, command.card, command.card_token
+        )
         payment_id = ids.new_id(ids.PAYMENT)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
@@ -137,12 +143,12 @@ class PaymentService:
                 created_at=at,
                 updated_at=at,
             )
-            if command.confirmation_method is ConfirmationMethod.MANUAL or command.card is None:
-                # Validation guarantees a card with automatic confirmation;
+            if command.confirmation_method is ConfirmationMethod.MANUAL or card_input is None:
+                # Validation guarantees a card or token with automatic confirmation;
                 # with manual confirmation ConfirmPayment brings the card.
                 await tx.insert_payment(payment)
                 return Plan(payment.id, result=payment)
-            return await self._authorize(tx, payment, command.card, at, new=True)
+            return await self._authorize(tx, payment, card_input, at, new=True)
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
@@ -151,14 +157,16 @@ class PaymentService:
         self, command: ConfirmPayment, request: RequestIdentity, encoder: Encoder[Payment]
     ) -> Reply:
         """Score, route and authorize a payment waiting for confirmation."""
+        card_input, card = await self._card_to_use(
+            command.merchant_id, command.card, command.card_token
+        )
+        assert card_input is not None  # validation requires a card or a token
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             payment = await self._locked(tx, command.merchant_id, command.payment_id)
             lifecycle.require(payment, "confirm")
-            with_card = dataclasses.replace(
-                payment, card=summarize(command.card, self._settings.fingerprint_key)
-            )
-            return await self._authorize(tx, with_card, command.card, at, new=False)
+            with_card = dataclasses.replace(payment, card=card)
+            return await self._authorize(tx, with_card, card_input, at, new=False)
 
         key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
@@ -269,6 +277,23 @@ class PaymentService:
         return await self._executor.execute(key, request, encoder, plan)
 
     # --- the engine -------------------------------------------------------------
+
+    async def _card_to_use(
+        self, merchant_id: str, card: CardInput | None, card_token: str
+    ) -> tuple[CardInput | None, CardSummary | None]:
+        """The card to pay with and its masked form; a token is revealed by the vault.
+
+        Resolved before the request_id is claimed: an unknown token (or another
+        merchant's) is refused with NOT_FOUND like a validation error, and
+        stores nothing. The revealed number stays in this request's memory,
+        for the channel call only; the payment keeps the token's masked card.
+        """
+        if card_token:
+            token, revealed = await self._vault.reveal(merchant_id, card_token)
+            return revealed, token.card
+        if card is None:
+            return None, None
+        return card, summarize(card, self._settings.fingerprint_key)
 
     async def _authorize(
         self, tx: PaymentTransaction, payment: Payment, card: CardInput, at: datetime, *, new: bool

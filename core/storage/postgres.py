@@ -8,7 +8,7 @@ exits describes data that survives a crash of this process or of PostgreSQL.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ from core.domain.payment import (
     RiskDecision,
 )
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
+from core.vault.envelope import Sealed
+from core.vault.records import CardToken, StoredCard
 
 _PAYMENT_COLUMNS = """
     p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
@@ -135,6 +137,39 @@ def _risk_json(risk: RiskAssessment | None) -> dict[str, Any] | None:
 
 def _failure_json(failure: Failure | None) -> dict[str, str] | None:
     return None if failure is None else {"code": failure.code, "message": failure.message}
+
+
+_CARD_TOKEN_COLUMNS = """
+    merchant_id, id, brand, bin, last4, exp_month, exp_year, fingerprint,
+    key_id, wrapped_dek, dek_nonce, nonce, ciphertext, create_time
+"""
+
+
+def _sealed_from_row(row: asyncpg.Record) -> Sealed:
+    return Sealed(
+        key_id=row["key_id"],
+        wrapped_dek=bytes(row["wrapped_dek"]),
+        dek_nonce=bytes(row["dek_nonce"]),
+        nonce=bytes(row["nonce"]),
+        ciphertext=bytes(row["ciphertext"]),
+    )
+
+
+def _stored_card_from_row(row: asyncpg.Record) -> StoredCard:
+    token = CardToken(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        card=CardSummary(
+            brand=row["brand"],
+            bin=row["bin"],
+            last4=row["last4"],
+            exp_month=row["exp_month"],
+            exp_year=row["exp_year"],
+            fingerprint=row["fingerprint"],
+        ),
+        created_at=row["create_time"],
+    )
+    return StoredCard(token, _sealed_from_row(row))
 
 
 class PostgresTransaction:
@@ -378,6 +413,29 @@ class PostgresTransaction:
             at,
         )
 
+    async def insert_card_token(self, stored: StoredCard) -> None:
+        token, card, sealed = stored.token, stored.token.card, stored.sealed
+        await self._c.execute(
+            f"""
+            INSERT INTO card_tokens ({_CARD_TOKEN_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            """,
+            token.merchant_id,
+            token.id,
+            card.brand,
+            card.bin,
+            card.last4,
+            card.exp_month,
+            card.exp_year,
+            card.fingerprint,
+            sealed.key_id,
+            sealed.wrapped_dek,
+            sealed.dek_nonce,
+            sealed.nonce,
+            sealed.ciphertext,
+            token.created_at,
+        )
+
 
 # Errors that mean "PostgreSQL is not reachable or not accepting work right
 # now": the request did not commit and retrying it (same request_id) is safe.
@@ -485,3 +543,53 @@ class PostgresPaymentRepository:
         )
         rows = await self._pool.fetch(sql, *args)
         return [_payment_from_row(row) for row in rows]
+
+    async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        async with _unavailable_as_error():
+            row = await self._pool.fetchrow(
+                f"SELECT {_CARD_TOKEN_COLUMNS} FROM card_tokens WHERE merchant_id = $1 AND id = $2",
+                merchant_id,
+                token_id,
+            )
+        return None if row is None else _stored_card_from_row(row)
+
+    async def rewrap_card_tokens(
+        self, active_key_id: str, batch_size: int, rewrap: Callable[[Sealed], Sealed]
+    ) -> int:
+        # SKIP LOCKED: several rotations at once share the work instead of
+        # queueing on the same rows; a row is rewrapped and committed once.
+        async with (
+            _unavailable_as_error(),
+            self._pool.acquire() as connection,
+            connection.transaction(),
+        ):
+            rows = await connection.fetch(
+                """
+                SELECT merchant_id, id, key_id, wrapped_dek, dek_nonce, nonce, ciphertext
+                FROM card_tokens WHERE key_id <> $1
+                LIMIT $2 FOR UPDATE SKIP LOCKED
+                """,
+                active_key_id,
+                batch_size,
+            )
+            updates = []
+            for row in rows:
+                sealed = rewrap(_sealed_from_row(row))
+                updates.append(
+                    (
+                        row["merchant_id"],
+                        row["id"],
+                        sealed.key_id,
+                        sealed.wrapped_dek,
+                        sealed.dek_nonce,
+                    )
+                )
+            if updates:
+                await connection.executemany(
+                    """
+                    UPDATE card_tokens SET key_id = $3, wrapped_dek = $4, dek_nonce = $5
+                    WHERE merchant_id = $1 AND id = $2
+                    """,
+                    updates,
+                )
+        return len(updates)

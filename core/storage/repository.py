@@ -9,6 +9,7 @@ together or not at all.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,8 @@ from typing import Protocol
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.commands import PaymentQuery
 from core.domain.payment import Payment
+from core.vault.envelope import Sealed
+from core.vault.records import StoredCard
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,10 @@ class PaymentTransaction(Protocol):
         """Record a channel's answer to an attempt."""
         ...
 
+    async def insert_card_token(self, stored: StoredCard) -> None:
+        """Store a new vault row (the card vault's tokenize)."""
+        ...
+
 
 class PaymentRepository(Protocol):
     """Durable payments, scoped by merchant."""
@@ -121,4 +128,18 @@ class PaymentRepository(Protocol):
 
     async def list_payments(self, query: PaymentQuery) -> list[Payment]:
         """Up to ``query.page_size`` payments, newest first, after the cursor."""
+        ...
+
+    async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """One vault row of one merchant."""
+        ...
+
+    async def rewrap_card_tokens(
+        self, active_key_id: str, batch_size: int, rewrap: Callable[[Sealed], Sealed]
+    ) -> int:
+        """Re-wrap up to ``batch_size`` rows not under ``active_key_id``, in one transaction.
+
+        ``rewrap`` returns the row's sealed card under the active key; the
+        number of rows changed is returned (0 when none are left).
+        """
         ...

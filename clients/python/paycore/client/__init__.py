@@ -37,6 +37,7 @@ from ._money import money, to_minor
 from ._requests import PaymentFilters
 from ._retry import RetryPolicy, is_retryable
 from ._sync import PaycoreClient
+from ._tls import tls_credentials
 
 __all__ = [
     "AbortedError",
@@ -60,5 +61,6 @@ __all__ = [
     "from_rpc_error",
     "is_retryable",
     "money",
+    "tls_credentials",
     "to_minor",
 ]

@@ -1,0 +1,146 @@
+"""CardVault: store cards under a token, show them masked, reveal them only to pay.
+
+A full card number crosses the API once, in TokenizeCard. It is sealed with
+``core.vault.envelope`` (a fresh data key per card, wrapped by the active KEK)
+before it reaches storage, and comes back out of storage only through
+``reveal``, which the payment service calls right before a channel call; the
+number then lives in memory for that call alone. The CVC is never stored: a
+payment by token carries none.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from core.domain import ids
+from core.domain.cards import summarize
+from core.domain.commands import CardInput, TokenizeCard
+from core.domain.errors import NotFoundError, Reason
+from core.gate import RequestGate, RpcClass
+from core.service.execution import (
+    Encoder,
+    Plan,
+    Reply,
+    RequestExecutor,
+    RequestIdentity,
+    annotate_resource,
+)
+from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
+from core.telemetry import Telemetry
+from core.vault.envelope import Sealed, open_sealed, rewrap, seal
+from core.vault.keyring import Keyring
+from core.vault.records import CardToken, StoredCard
+
+
+def record_aad(merchant_id: str, token_id: str) -> bytes:
+    """Associated data of a card's ciphertext: it opens only in its own row."""
+    return json.dumps(["paycore.vault.card/v1", merchant_id, token_id]).encode()
+
+
+def _card_plaintext(card: CardInput) -> bytes:
+    # Deliberately not the CVC: what is sealed is what may be kept.
+    return json.dumps(
+        {
+            "number": card.number,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "holder_name": card.holder_name,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _card_from_plaintext(plaintext: bytes) -> CardInput:
+    data = json.loads(plaintext)
+    return CardInput(
+        number=data["number"],
+        exp_month=data["exp_month"],
+        exp_year=data["exp_year"],
+        holder_name=data["holder_name"],
+    )
+
+
+class CardVault:
+    """Tokenize, read, reveal (for a payment) and rotate stored cards."""
+
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        repository: PaymentRepository,
+        gate: RequestGate,
+        keyring: Keyring,
+        fingerprint_key: str,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._executor = executor
+        self._repo = repository
+        self._gate = gate
+        self._keyring = keyring
+        self._fingerprint_key = fingerprint_key
+        self._telemetry = telemetry or Telemetry.disabled()
+
+    async def tokenize(
+        self, command: TokenizeCard, request: RequestIdentity, encoder: Encoder[CardToken]
+    ) -> Reply:
+        """Seal and store a card; idempotent by request_id like every mutating RPC."""
+        token_id = ids.new_id(ids.TOKEN)
+        summary = summarize(command.card, self._fingerprint_key)
+        keyring = self._keyring
+        sealed = seal(
+            _card_plaintext(command.card),
+            keyring.active_id,
+            keyring.active_kek,
+            record_aad(command.merchant_id, token_id),
+        )
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[CardToken]:
+            token = CardToken(token_id, command.merchant_id, summary, at)
+            await tx.insert_card_token(StoredCard(token, sealed))
+            return Plan(token_id, result=token)
+
+        key = RequestKey(command.merchant_id, "TokenizeCard", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def get_token(self, merchant_id: str, token_id: str) -> CardToken:
+        """One token of the merchant, masked; NOT_FOUND for unknown and other merchants' tokens."""
+        annotate_resource(token_id)
+        with self._telemetry.stage("gate"):
+            await self._gate.admit(merchant_id, RpcClass.READS, None)
+        return (await self._stored(merchant_id, token_id)).token
+
+    async def reveal(self, merchant_id: str, token_id: str) -> tuple[CardToken, CardInput]:
+        """The token and its full card, to pay with: keep the card in memory for one call only.
+
+        NOT_FOUND (CARD_TOKEN_NOT_FOUND) for unknown and other merchants'
+        tokens. A row that does not open (tampered, or its key not configured)
+        is a server fault and raises EnvelopeError / UnknownKeyError.
+        """
+        stored = await self._stored(merchant_id, token_id)
+        sealed = stored.sealed
+        plaintext = open_sealed(
+            sealed, self._keyring.kek(sealed.key_id), record_aad(merchant_id, token_id)
+        )
+        return stored.token, _card_from_plaintext(plaintext)
+
+    async def rotate(self, batch_size: int = 500) -> int:
+        """Re-wrap one batch of cards not under the active key; returns how many (0: done).
+
+        Only the data keys are re-encrypted; card numbers are never decrypted.
+        Each batch commits on its own, so an interrupted rotation resumes where
+        it stopped. A card under a key that is no longer configured stops the
+        rotation with UnknownKeyError: configure that key again to move it.
+        """
+        keyring = self._keyring
+
+        def to_active(sealed: Sealed) -> Sealed:
+            return rewrap(sealed, keyring.kek(sealed.key_id), keyring.active_id, keyring.active_kek)
+
+        return await self._repo.rewrap_card_tokens(keyring.active_id, batch_size, to_active)
+
+    async def _stored(self, merchant_id: str, token_id: str) -> StoredCard:
+        stored = await self._repo.get_card_token(merchant_id, token_id)
+        if stored is None:
+            raise NotFoundError(Reason.CARD_TOKEN_NOT_FOUND, token_id=token_id)
+        return stored
