@@ -27,9 +27,9 @@ async def test_benchmark_serves_both_configurations_and_computes_the_ratio(
 
     assert [r.configuration for r in result.rounds] == ["off", "on"]
     for summary in (result.off, result.on):
-        assert summary.ok > 0
+        assert summary.ok > 0  # calls completed (a count, not a speed)
         assert summary.errors == 0
-        assert summary.throughput > 0
+        assert len(summary.throughputs) == 1
         assert 0 < summary.p50_ms <= summary.p95_ms <= summary.p99_ms
     assert math.isclose(result.ratio, result.on.throughput / result.off.throughput)
     assert math.isclose(result.cost_percent, (1 - result.ratio) * 100)
