@@ -121,12 +121,12 @@ class PaymentService:
         self, command: CreatePayment, request: RequestIdentity, encoder: Encoder[Payment]
     ) -> Reply:
         """Record a payment and, unless confirmation is manual, authorize it."""
-        card_input, card = await self._card_to_use(
-            command.merchant_id, command.card, command.card_token
-        )
         payment_id = ids.new_id(ids.PAYMENT)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
+            card_input, card = await self._card_to_use(
+                command.merchant_id, command.card, command.card_token
+            )
             payment = Payment(
                 id=payment_id,
                 merchant_id=command.merchant_id,
@@ -157,14 +157,14 @@ class PaymentService:
         self, command: ConfirmPayment, request: RequestIdentity, encoder: Encoder[Payment]
     ) -> Reply:
         """Score, route and authorize a payment waiting for confirmation."""
-        card_input, card = await self._card_to_use(
-            command.merchant_id, command.card, command.card_token
-        )
-        assert card_input is not None  # validation requires a card or a token
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             payment = await self._locked(tx, command.merchant_id, command.payment_id)
             lifecycle.require(payment, "confirm")
+            card_input, card = await self._card_to_use(
+                command.merchant_id, command.card, command.card_token
+            )
+            assert card_input is not None  # validation requires a card or a token
             with_card = dataclasses.replace(payment, card=card)
             return await self._authorize(tx, with_card, card_input, at, new=False)
 
@@ -283,10 +283,12 @@ class PaymentService:
     ) -> tuple[CardInput | None, CardSummary | None]:
         """The card to pay with and its masked form; a token is revealed by the vault.
 
-        Resolved before the request_id is claimed: an unknown token (or another
-        merchant's) is refused with NOT_FOUND like a validation error, and
-        stores nothing. The revealed number stays in this request's memory,
-        for the channel call only; the payment keeps the token's masked card.
+        Called inside the plan, so after the rate limit and the request_id
+        claim: a refused or replayed request never reads or decrypts a card.
+        An unknown token (or another merchant's) is NOT_FOUND, stored as the
+        request's outcome like any error once execution has begun. The
+        revealed number stays in this request's memory for the channel call
+        only; the payment keeps the token's masked card.
         """
         if card_token:
             token, revealed = await self._vault.reveal(merchant_id, card_token)

@@ -51,6 +51,13 @@ _PAYMENT_COLUMNS = """
 """
 
 
+# A request_id's record, read after a conflicting claim and by repeats.
+_SELECT_REQUEST = """
+    SELECT fingerprint, state, reply_ok, reply, resource_id, create_time FROM idempotency_keys
+    WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
+"""
+
+
 async def _init_connection(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec(
         "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
@@ -207,13 +214,7 @@ class PostgresTransaction:
         if row is not None:
             return Claim(ClaimStatus.NEW)
         existing = await self._c.fetchrow(
-            """
-            SELECT fingerprint, state, reply_ok, reply, resource_id FROM idempotency_keys
-            WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
-            """,
-            key.merchant_id,
-            key.operation,
-            key.request_id,
+            _SELECT_REQUEST, key.merchant_id, key.operation, key.request_id
         )
         assert existing is not None  # the conflicting row is committed and not expired
         if bytes(existing["fingerprint"]) != fingerprint:
@@ -494,13 +495,7 @@ class PostgresPaymentRepository:
     async def find_request(self, key: RequestKey) -> StoredRequest | None:
         async with _unavailable_as_error():
             row = await self._pool.fetchrow(
-                """
-                SELECT fingerprint, state, reply_ok, reply, create_time FROM idempotency_keys
-                WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
-                """,
-                key.merchant_id,
-                key.operation,
-                key.request_id,
+                _SELECT_REQUEST, key.merchant_id, key.operation, key.request_id
             )
         if row is None:
             return None
