@@ -33,6 +33,7 @@ from paycore.v1 import payment_service_pb2_grpc
 from tests.support.redis_cluster import RedisClusterHandle, start_cluster
 
 MERCHANT_HEADER = "x-paycore-merchant-id"
+ROLE_HEADER = "x-paycore-role"
 
 
 async def _create_database(admin_dsn: str) -> tuple[str, str]:
@@ -170,5 +171,21 @@ def merchant_id() -> str:
 
 @pytest.fixture
 def metadata(merchant_id: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata naming the test's merchant."""
+    """Call metadata of a merchant-role caller of the test's merchant.
+
+    Tests name callers only through ``metadata``, ``admin_metadata`` and
+    ``superadmin_metadata``, so how a caller authenticates is decided here.
+    """
     return ((MERCHANT_HEADER, merchant_id),)
+
+
+@pytest.fixture
+def admin_metadata(merchant_id: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata of an admin-role caller (back office) of the test's merchant."""
+    return ((MERCHANT_HEADER, merchant_id), (ROLE_HEADER, "admin"))
+
+
+@pytest.fixture
+def superadmin_metadata(merchant_id: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata of a superadmin (platform operator) acting for the test's merchant."""
+    return ((MERCHANT_HEADER, merchant_id), (ROLE_HEADER, "superadmin"))

@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from core.api import convert, validation
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
+from core.auth import policy
 from core.domain.errors import FieldViolation, PaycoreError, ValidationError
 from core.domain.payment import Payment, Refund
 from core.service.execution import Encoder, Reply, RequestIdentity
@@ -151,6 +152,15 @@ _SERVER_FAULTS = frozenset(
 )
 
 
+def _parse(request_type: type[M], raw: bytes) -> M:
+    try:
+        return request_type.FromString(raw)
+    except DecodeError:
+        raise ValidationError(
+            [FieldViolation("", f"not a valid {request_type.DESCRIPTOR.full_name}")]
+        ) from None
+
+
 def _unary(
     method: str,
     request_type: type[Message],
@@ -160,7 +170,7 @@ def _unary(
     *,
     service: str,
 ) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message]]:
-    span_name = f"{service}/{method}"
+    span_name = full_method = f"{service}/{method}"
     span_attributes = {"rpc.system": "grpc", RPC_SERVICE: service, RPC_METHOD: method}
 
     async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes | Message:
@@ -186,15 +196,11 @@ def _unary(
             try:
                 try:
                     with telemetry.stage("auth"):
-                        caller = identity.resolve(metadata)
+                        caller = await identity.authenticate(metadata, context.peer())
+                        policy.authorize(caller.role, full_method)
                     span.set_attribute(MERCHANT, caller.merchant_id)
                     merchant_token = log_context.merchant_id.set(caller.merchant_id)
-                    try:
-                        request = request_type.FromString(raw)
-                    except DecodeError:
-                        raise ValidationError(
-                            [FieldViolation("", f"not a valid {request_type.DESCRIPTOR.full_name}")]
-                        ) from None
+                    request = _parse(request_type, raw)
                     request_id = getattr(request, "request_id", "")
                     if request_id:
                         span.set_attribute(REQUEST_ID, request_id)
@@ -268,6 +274,10 @@ def service_handler(
         raise RuntimeError(
             f"{service.name} RPCs without a handler: {sorted(declared ^ set(table))}"
         )
+    unguarded = [m for m in declared if policy.required_role(f"{service.full_name}/{m}") is None]
+    if unguarded:
+        # Deny by default is not enough: an RPC nobody decided about is a bug.
+        raise RuntimeError(f"{service.name} RPCs without a policy entry: {sorted(unguarded)}")
     methods = {
         name: grpc.unary_unary_rpc_method_handler(
             _unary(

@@ -1,9 +1,9 @@
-"""Who is calling: the one place that turns call metadata into a merchant identity.
+"""Who is calling: the one place that turns call metadata into a ``Caller``.
 
-Until API keys exist (security issue), the merchant is named by the
-``x-paycore-merchant-id`` metadata entry. Key-based identity replaces
-``MetadataMerchantResolver`` with a resolver that looks the key up; nothing
-else changes, because handlers only ever see a ``Caller``.
+Handlers only ever see a ``Caller`` (merchant and role); how it was
+established is this module's business. ``MetadataMerchantResolver`` trusts
+the ``x-paycore-merchant-id`` (and ``x-paycore-role``) metadata; API key
+authentication replaces it without changing anything downstream.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.auth.policy import Role
 from core.domain.errors import PaycoreError, Reason
 
 MERCHANT_HEADER = "x-paycore-merchant-id"
+ROLE_HEADER = "x-paycore-role"
 _MERCHANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 Metadata = Sequence[tuple[str, str | bytes]]
@@ -26,26 +28,38 @@ class Caller:
     """The authenticated caller of one RPC."""
 
     merchant_id: str
+    role: Role = Role.MERCHANT
+    key_id: str | None = None
+    """The API key that authenticated the call (None before API keys)."""
 
 
 class IdentityResolver(Protocol):
     """Turns call metadata into a Caller, or raises UNAUTHENTICATED."""
 
-    def resolve(self, metadata: Metadata) -> Caller:
-        """The caller, from the call's metadata."""
+    async def authenticate(self, metadata: Metadata, peer: str) -> Caller:
+        """The caller, from the call's metadata; ``peer`` is grpc's ``context.peer()``."""
         ...
 
 
-class MetadataMerchantResolver:
-    """Trusts the merchant id in metadata (internal callers, before API keys)."""
+def single_value(metadata: Metadata, key: str) -> str | None:
+    """The one str value of ``key`` in ``metadata``; None when absent, repeated or binary."""
+    values = [value for name, value in metadata if name == key]
+    if len(values) != 1 or not isinstance(values[0], str):
+        return None
+    return values[0]
 
-    def resolve(self, metadata: Metadata) -> Caller:
-        """The merchant named by ``x-paycore-merchant-id``."""
-        values = [value for key, value in metadata if key == MERCHANT_HEADER]
-        if (
-            len(values) != 1
-            or not isinstance(values[0], str)
-            or not _MERCHANT_ID.fullmatch(values[0])
-        ):
+
+class MetadataMerchantResolver:
+    """Trusts the merchant id (and role) in metadata (internal callers, before API keys)."""
+
+    async def authenticate(self, metadata: Metadata, peer: str) -> Caller:
+        """The merchant named by ``x-paycore-merchant-id``, with the role of ``x-paycore-role``."""
+        merchant_id = single_value(metadata, MERCHANT_HEADER)
+        if merchant_id is None or not _MERCHANT_ID.fullmatch(merchant_id):
             raise PaycoreError(Reason.MERCHANT_IDENTITY_MISSING, header=MERCHANT_HEADER)
-        return Caller(merchant_id=values[0])
+        role_label = single_value(metadata, ROLE_HEADER)
+        try:
+            role = Role.parse(role_label) if role_label else Role.MERCHANT
+        except ValueError:
+            raise PaycoreError(Reason.MERCHANT_IDENTITY_MISSING, header=ROLE_HEADER) from None
+        return Caller(merchant_id=merchant_id, role=role)

@@ -35,6 +35,7 @@ class Code(enum.Enum):
     NOT_FOUND = "NOT_FOUND"
     ABORTED = "ABORTED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
@@ -79,6 +80,11 @@ class Reason(enum.Enum):
         Code.UNAUTHENTICATED,
         False,
         "The call names no merchant: send metadata {header} (letters, digits, _ and -).",
+    )
+    PERMISSION_DENIED = ReasonSpec(
+        Code.PERMISSION_DENIED,
+        False,
+        "A {role} key may not call {method}; it needs the {required} role.",
     )
     # Resources.
     PAYMENT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Payment {payment_id} does not exist.")

@@ -40,6 +40,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: the amount's currency differs from the payment's."""
     ERROR_REASON_MERCHANT_IDENTITY_MISSING: _ErrorReason.ValueType  # 5
     """UNAUTHENTICATED: the call does not say which merchant it acts for."""
+    ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 21
+    """PERMISSION_DENIED: the caller's role may not call this RPC (merchant <
+    admin < superadmin; see the policy table in core/auth/policy.py).
+    """
     ERROR_REASON_PAYMENT_NOT_FOUND: _ErrorReason.ValueType  # 6
     """NOT_FOUND: no such payment for the caller's merchant."""
     ERROR_REASON_PAYMENT_NOT_CONFIRMABLE: _ErrorReason.ValueType  # 7
@@ -110,6 +114,10 @@ ERROR_REASON_CURRENCY_MISMATCH: ErrorReason.ValueType  # 4
 """INVALID_ARGUMENT: the amount's currency differs from the payment's."""
 ERROR_REASON_MERCHANT_IDENTITY_MISSING: ErrorReason.ValueType  # 5
 """UNAUTHENTICATED: the call does not say which merchant it acts for."""
+ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 21
+"""PERMISSION_DENIED: the caller's role may not call this RPC (merchant <
+admin < superadmin; see the policy table in core/auth/policy.py).
+"""
 ERROR_REASON_PAYMENT_NOT_FOUND: ErrorReason.ValueType  # 6
 """NOT_FOUND: no such payment for the caller's merchant."""
 ERROR_REASON_PAYMENT_NOT_CONFIRMABLE: ErrorReason.ValueType  # 7

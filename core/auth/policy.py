@@ -1,0 +1,80 @@
+"""The one table that says which role may call which RPC (pure: no grpc, no I/O).
+
+Roles are ordered: a superadmin may do everything an admin may, and an admin
+everything a merchant may.
+
+- ``MERCHANT``: a merchant's own payments, cards and accounts.
+- ``ADMIN``: a merchant's back office: review queues, refund approvals,
+  blocklists, the merchant's settings.
+- ``SUPERADMIN``: the platform operator: merchants, API keys and roles.
+
+Every RPC paycore serves must have a row in ``POLICY``: the server refuses to
+start otherwise (``core.api.handlers.service_handler``), so a new RPC cannot
+ship without a decision about who may call it. An RPC missing from the table
+is denied, never allowed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from core.domain.errors import PaycoreError, Reason
+
+
+class Role(enum.IntEnum):
+    """What an API key may do; a higher role includes every lower one."""
+
+    MERCHANT = 1
+    ADMIN = 2
+    SUPERADMIN = 3
+
+    @property
+    def label(self) -> str:
+        """The role's lower-case name, as stored and shown (``merchant``, ``admin``...)."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, label: str) -> Role:
+        """The role named ``label`` (``merchant``, ``admin`` or ``superadmin``)."""
+        try:
+            return cls[label.upper()]
+        except KeyError:
+            raise ValueError(f"unknown role {label!r}") from None
+
+
+_PAYMENTS = "paycore.v1.PaymentService"
+_VAULT = "paycore.v1.CardVaultService"
+
+POLICY: Mapping[str, Role] = {
+    # Payments: a merchant's own.
+    f"{_PAYMENTS}/CreatePayment": Role.MERCHANT,
+    f"{_PAYMENTS}/GetPayment": Role.MERCHANT,
+    f"{_PAYMENTS}/ListPayments": Role.MERCHANT,
+    f"{_PAYMENTS}/UpdatePayment": Role.MERCHANT,
+    f"{_PAYMENTS}/ConfirmPayment": Role.MERCHANT,
+    f"{_PAYMENTS}/CapturePayment": Role.MERCHANT,
+    f"{_PAYMENTS}/CancelPayment": Role.MERCHANT,
+    f"{_PAYMENTS}/RefundPayment": Role.MERCHANT,
+    # Card vault: the one way a card number enters paycore.
+    f"{_VAULT}/TokenizeCard": Role.MERCHANT,
+    f"{_VAULT}/GetCardToken": Role.MERCHANT,
+}
+"""Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
+
+
+def required_role(full_method: str) -> Role | None:
+    """The least role that may call ``full_method``; None when the RPC has no policy."""
+    return POLICY.get(full_method)
+
+
+def authorize(role: Role, full_method: str) -> None:
+    """Raise PERMISSION_DENIED unless ``role`` may call ``full_method``."""
+    needed = POLICY.get(full_method)
+    if needed is None or role < needed:
+        raise PaycoreError(
+            Reason.PERMISSION_DENIED,
+            role=role.label,
+            method=full_method,
+            required=needed.label if needed is not None else "a policy entry",
+        )
