@@ -31,6 +31,7 @@ class Services:
     """Everything a server process holds open; ``close()`` releases it."""
 
     pool: asyncpg.Pool
+    repository: PostgresPaymentRepository
     redis: RedisClient
     gate: RedisRequestGate
     executor: RequestExecutor
@@ -125,5 +126,11 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         telemetry=telemetry,
     )
     return Services(
-        pool=pool, redis=redis, gate=gate, executor=executor, payments=payments, vault=vault
+        pool=pool,
+        repository=repository,
+        redis=redis,
+        gate=gate,
+        executor=executor,
+        payments=payments,
+        vault=vault,
     )

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.domain.attempt import Attempt, ChannelResult
+from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery
 from core.domain.payment import Payment
 from core.vault.envelope import Sealed
@@ -108,6 +109,10 @@ class PaymentTransaction(Protocol):
 
     async def insert_card_token(self, stored: StoredCard) -> None:
         """Store a new vault row (the card vault's tokenize)."""
+        ...
+
+    async def record_audit(self, record: AuditRecord) -> None:
+        """Append an admin action to the audit trail (commits with the change it describes)."""
         ...
 
 
