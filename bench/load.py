@@ -1,8 +1,8 @@
 """Closed-loop CreatePayment load, run in a process of its own.
 
 The generator must not share the server's event loop (or its GIL): ``run_load``
-is the entry point of a spawned process. Each of ``concurrency`` tasks is one
-merchant sending CreatePayment (automatic capture, sandbox Visa) and waiting for
+is the entry point of a spawned process. Each of the tasks is one
+merchant (one API key) sending CreatePayment (automatic capture, sandbox Visa) and waiting for
 the answer before sending the next, over a few shared gRPC channels.
 
 Only calls that *complete* inside the measured window count, after a warm-up in
@@ -18,14 +18,17 @@ import statistics
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 import grpc
 from google.type import money_pb2
 
-from core.api.identity import MERCHANT_HEADER
+from core.auth.policy import Role
 from core.runtime.loop import run
+from core.storage.access import issue_key
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
@@ -87,14 +90,32 @@ def load_process_ready() -> int:
     return os.getpid()
 
 
-def run_load(
-    target: str, *, seconds: float, warmup_s: float, concurrency: int, merchant_prefix: str
-) -> LoadResult:
-    """Send CreatePayment from ``concurrency`` merchants for ``warmup_s + seconds``.
+async def issue_bench_keys(pool: asyncpg.Pool, merchant_prefix: str, count: int) -> list[str]:
+    """A merchant key for each merchant ``{merchant_prefix}_{i}`` (created; raw cards allowed)."""
+    keys = []
+    async with pool.acquire() as connection:
+        for index in range(count):
+            merchant_id = f"{merchant_prefix}_{index}"
+            issued = await issue_key(
+                connection,
+                role=Role.MERCHANT,
+                merchant_id=merchant_id,
+                description="bench",
+                merchant_name=merchant_id,
+                raw_card_data_allowed=True,  # the load pays with the sandbox's test card
+            )
+            keys.append(issued.secret)
+    return keys
 
-    ``target`` is ``host:port``; merchant ids are ``{merchant_prefix}_{task}``.
+
+def run_load(
+    target: str, *, seconds: float, warmup_s: float, api_keys: Sequence[str]
+) -> LoadResult:
+    """Send CreatePayment from one task per API key for ``warmup_s + seconds``.
+
+    ``target`` is ``host:port``; ``issue_bench_keys`` makes the keys (one per merchant).
     """
-    return run(_load(target, seconds, warmup_s, concurrency, merchant_prefix), use_uvloop=True)
+    return run(_load(target, seconds, warmup_s, tuple(api_keys)), use_uvloop=True)
 
 
 @dataclass(slots=True)
@@ -116,8 +137,9 @@ class _Tally:
 
 
 async def _load(
-    target: str, seconds: float, warmup_s: float, concurrency: int, merchant_prefix: str
+    target: str, seconds: float, warmup_s: float, api_keys: Sequence[str]
 ) -> LoadResult:
+    concurrency = len(api_keys)
     count = max(1, min(MAX_CHANNELS, concurrency // TASKS_PER_CHANNEL))
     channels = [grpc.aio.insecure_channel(target) for _ in range(count)]
     try:
@@ -129,7 +151,7 @@ async def _load(
         tally = _Tally(measure_from=measure_from, until=measure_from + seconds)
         await asyncio.gather(
             *(
-                _merchant_loop(stubs[task % count], f"{merchant_prefix}_{task}", tally)
+                _merchant_loop(stubs[task % count], api_keys[task], tally)
                 for task in range(concurrency)
             )
         )
@@ -145,9 +167,9 @@ async def _load(
 
 
 async def _merchant_loop(
-    stub: payment_service_pb2_grpc.PaymentServiceAsyncStub, merchant_id: str, tally: _Tally
+    stub: payment_service_pb2_grpc.PaymentServiceAsyncStub, api_key: str, tally: _Tally
 ) -> None:
-    metadata = ((MERCHANT_HEADER, merchant_id),)
+    metadata = (("authorization", f"Bearer {api_key}"),)
     while (started := time.perf_counter()) < tally.until:
         try:
             await stub.CreatePayment(

@@ -47,7 +47,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from prometheus_client import generate_latest
 
-from bench.load import LoadResult, latency_percentiles_ms, load_process_ready, run_load
+from bench.load import (
+    LoadResult,
+    issue_bench_keys,
+    latency_percentiles_ms,
+    load_process_ready,
+    run_load,
+)
 from bench.record import append_row, command_line, git_revision, markdown_row
 from core.api.server import PaycoreServer
 from core.app import open_services
@@ -270,6 +276,7 @@ async def _serve_round(
         try:
             server = PaycoreServer(settings, services, telemetry=telemetry)
             port = await server.start()
+            api_keys = await issue_bench_keys(services.pool, merchant_prefix, options.concurrency)
             try:
                 load = asyncio.get_running_loop().run_in_executor(
                     load_process,
@@ -278,8 +285,7 @@ async def _serve_round(
                         f"127.0.0.1:{port}",
                         seconds=options.seconds,
                         warmup_s=options.warmup_s,
-                        concurrency=options.concurrency,
-                        merchant_prefix=merchant_prefix,
+                        api_keys=api_keys,
                     ),
                 )
                 if telemetry_on is not None:

@@ -11,10 +11,13 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from core.auth.authenticator import Authenticator, LockoutPolicy
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
+from core.service.access import AccessService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.payments import PaymentService, ServiceSettings
+from core.storage.access import PostgresAccessStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
@@ -37,6 +40,8 @@ class Services:
     executor: RequestExecutor
     payments: PaymentService
     vault: CardVault
+    authenticator: Authenticator
+    access: AccessService
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
@@ -125,6 +130,15 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         vault=vault,
         telemetry=telemetry,
     )
+    directory = PostgresAccessStore(pool)
+    auth = settings.auth
+    authenticator = Authenticator(
+        directory,
+        gate,
+        policy=LockoutPolicy(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s),
+        cache_s=auth.key_cache_s,
+    )
+    access = AccessService(executor=executor, directory=directory, authenticator=authenticator)
     return Services(
         pool=pool,
         repository=repository,
@@ -133,4 +147,6 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         executor=executor,
         payments=payments,
         vault=vault,
+        authenticator=authenticator,
+        access=access,
     )

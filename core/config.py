@@ -72,6 +72,24 @@ class RateLimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """API key authentication: caching of verified keys and the failed-authentication lockout."""
+
+    key_cache_s: float = 5.0
+    """How long a process trusts a verified key without reading it again.
+
+    A revocation takes effect at once in the process that made it and within
+    this delay in every other process.
+    """
+    lockout_failures: int = 10
+    """Failed authentications from one peer (or with one key prefix) that trigger a lockout."""
+    lockout_window_s: float = 60.0
+    """The window in which those failures are counted."""
+    lockout_s: float = 300.0
+    """How long a locked peer or key prefix is refused."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything paycore reads at start-up."""
 
@@ -113,6 +131,7 @@ class Settings:
     """"text" for people, "json" for log pipelines."""
     risk: RiskSettings = field(default_factory=RiskSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     redis_cluster: bool = False
     """Treat ``redis_url`` as a seed node of a Redis Cluster."""
     redis_timeout_s: float = 0.5
@@ -271,6 +290,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
     if settings.redis_timeout_s <= 0 or settings.redis_retry_interval_s < 0:
         raise ConfigError("redis_timeout_s must be > 0 and redis_retry_interval_s >= 0")
+    auth = settings.auth
+    if auth.key_cache_s < 0 or auth.lockout_failures < 1:
+        raise ConfigError("auth.key_cache_s must be >= 0 and auth.lockout_failures >= 1")
+    if auth.lockout_window_s <= 0 or auth.lockout_s <= 0:
+        raise ConfigError("auth.lockout_window_s and auth.lockout_s must be positive")
     _validate_telemetry(settings)
     _validate_vault(settings)
     _validate_tls(settings)

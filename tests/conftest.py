@@ -26,14 +26,13 @@ import pytest
 
 from core.api.server import PaycoreServer
 from core.app import Services, open_services
-from core.config import RateLimitSettings, Settings
+from core.auth.policy import Role
+from core.config import AuthSettings, RateLimitSettings, Settings
 from core.runtime.embedded import start_embedded
 from core.storage.migrate import migrate
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.auth import Metadata, merchant_metadata, platform_metadata
 from tests.support.redis_cluster import RedisClusterHandle, start_cluster
-
-MERCHANT_HEADER = "x-paycore-merchant-id"
-ROLE_HEADER = "x-paycore-role"
 
 
 async def _create_database(admin_dsn: str) -> tuple[str, str]:
@@ -126,6 +125,11 @@ def settings(postgres_dsn: str, redis_url: str) -> Settings:
         rate_limits=RateLimitSettings(
             writes_per_s=1_000_000, writes_burst=100_000, reads_per_s=1_000_000, reads_burst=100_000
         ),
+        # Nor lockouts (tests/security is): every test calls from 127.0.0.1,
+        # and the tests of bad keys would lock the whole suite out.
+        # Keys verified once stay trusted for a minute in the test server:
+        # tests that count Redis round trips must not meet a re-verification.
+        auth=AuthSettings(lockout_failures=1_000_000, key_cache_s=60.0),
     )
 
 
@@ -170,22 +174,23 @@ def merchant_id() -> str:
 
 
 @pytest.fixture
-def metadata(merchant_id: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata of a merchant-role caller of the test's merchant.
+async def metadata(services: Services, merchant_id: str) -> Metadata:
+    """Call metadata with a merchant-role API key of the test's merchant.
 
     Tests name callers only through ``metadata``, ``admin_metadata`` and
-    ``superadmin_metadata``, so how a caller authenticates is decided here.
+    ``superadmin_metadata`` (or tests/support/auth.py), never by hand.
     """
-    return ((MERCHANT_HEADER, merchant_id),)
+    return await merchant_metadata(services.pool, merchant_id)
 
 
 @pytest.fixture
-def admin_metadata(merchant_id: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata of an admin-role caller (back office) of the test's merchant."""
-    return ((MERCHANT_HEADER, merchant_id), (ROLE_HEADER, "admin"))
+async def admin_metadata(services: Services, merchant_id: str) -> Metadata:
+    """Call metadata with an admin-role key (back office) of the test's merchant."""
+    return await merchant_metadata(services.pool, merchant_id, Role.ADMIN)
 
 
 @pytest.fixture
-def superadmin_metadata(merchant_id: str) -> tuple[tuple[str, str], ...]:
-    """Call metadata of a superadmin (platform operator) acting for the test's merchant."""
-    return ((MERCHANT_HEADER, merchant_id), (ROLE_HEADER, "superadmin"))
+async def superadmin_metadata(services: Services, merchant_id: str) -> Metadata:
+    """Call metadata with a platform (superadmin) key acting for the test's merchant."""
+    await merchant_metadata(services.pool, merchant_id)  # the merchant exists, as in real life
+    return await platform_metadata(services.pool, acting_for=merchant_id)

@@ -30,7 +30,7 @@ from core.api import convert, validation
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.auth import policy
-from core.domain.errors import FieldViolation, PaycoreError, ValidationError
+from core.domain.errors import FieldViolation, PaycoreError, Reason, ValidationError
 from core.domain.payment import Payment, Refund
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.service.payments import PaymentService
@@ -80,6 +80,17 @@ def _refund_reply(result: tuple[Refund, Payment]) -> bytes:
 _REFUND: Encoder[tuple[Refund, Payment]] = Encoder(success=_refund_reply, failure=encode_error)
 
 
+def _check_card_data(
+    caller: Caller, request: svc.CreatePaymentRequest | svc.ConfirmPaymentRequest
+) -> None:
+    """Full card numbers only from merchants allowed to send them (else: tokenize first)."""
+    has_card = request.HasField("payment_method") and (
+        request.payment_method.WhichOneof("kind") == "card"
+    )
+    if has_card and not caller.raw_card_data_allowed:
+        raise PaycoreError(Reason.RAW_CARD_DATA_NOT_ALLOWED)
+
+
 class PaymentHandlers:
     """One method per RPC: validate, call the service, convert the answer."""
 
@@ -99,10 +110,12 @@ class PaymentHandlers:
         )
 
     async def create_payment(self, caller: Caller, request: svc.CreatePaymentRequest) -> Reply:
+        _check_card_data(caller, request)
         command = validation.create_payment(caller.merchant_id, request, self._today())
         return await self._service.create_payment(command, self._identity(request), _CREATE)
 
     async def confirm_payment(self, caller: Caller, request: svc.ConfirmPaymentRequest) -> Reply:
+        _check_card_data(caller, request)
         command = validation.confirm_payment(caller.merchant_id, request, self._today())
         return await self._service.confirm_payment(command, self._identity(request), _CONFIRM)
 
@@ -197,7 +210,7 @@ def _unary(
                 try:
                     with telemetry.stage("auth"):
                         caller = await identity.authenticate(metadata, context.peer())
-                        policy.authorize(caller.role, full_method)
+                        policy.authorize(caller.role, full_method, caller.merchant_id)
                     span.set_attribute(MERCHANT, caller.merchant_id)
                     merchant_token = log_context.merchant_id.set(caller.merchant_id)
                     request = _parse(request_type, raw)

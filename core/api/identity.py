@@ -1,36 +1,29 @@
-"""Who is calling: the one place that turns call metadata into a ``Caller``.
+"""Who is calling: the one place that turns gRPC call metadata into a ``Caller``.
 
-Handlers only ever see a ``Caller`` (merchant and role); how it was
-established is this module's business. ``MetadataMerchantResolver`` trusts
-the ``x-paycore-merchant-id`` (and ``x-paycore-role``) metadata; API key
-authentication replaces it without changing anything downstream.
+Callers send their API key as ``authorization: Bearer <key>``; a platform
+(superadmin) key may add ``x-paycore-merchant-id: <merchant>`` to act for that
+merchant. The checks themselves live in ``core.auth.authenticator``; this
+module only reads metadata and the peer address. Handlers only ever see a
+``Caller``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from core.auth.policy import Role
+from core.auth.authenticator import MERCHANT_HEADER, Authenticator, Credentials
+from core.auth.caller import Caller
 from core.domain.errors import PaycoreError, Reason
 
-MERCHANT_HEADER = "x-paycore-merchant-id"
-ROLE_HEADER = "x-paycore-role"
-_MERCHANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+__all__ = ["AUTHORIZATION_HEADER", "MERCHANT_HEADER", "ApiKeyIdentity", "Caller", "Metadata"]
+
+AUTHORIZATION_HEADER = "authorization"
+_BEARER = re.compile(r"[Bb]earer +(\S+) *")
+_PEER = re.compile(r"(?:ipv4:(?P<v4>[^:]+)|ipv6:\[(?P<v6>[^\]]+)\]):\d+")
 
 Metadata = Sequence[tuple[str, str | bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The authenticated caller of one RPC."""
-
-    merchant_id: str
-    role: Role = Role.MERCHANT
-    key_id: str | None = None
-    """The API key that authenticated the call (None before API keys)."""
 
 
 class IdentityResolver(Protocol):
@@ -41,25 +34,46 @@ class IdentityResolver(Protocol):
         ...
 
 
-def single_value(metadata: Metadata, key: str) -> str | None:
-    """The one str value of ``key`` in ``metadata``; None when absent, repeated or binary."""
-    values = [value for name, value in metadata if name == key]
-    if len(values) != 1 or not isinstance(values[0], str):
-        return None
-    return values[0]
+def _values(metadata: Metadata, key: str) -> list[str | bytes]:
+    return [value for name, value in metadata if name == key]
 
 
-class MetadataMerchantResolver:
-    """Trusts the merchant id (and role) in metadata (internal callers, before API keys)."""
+def peer_address(peer: str) -> str:
+    """The address in grpc's ``context.peer()`` without its port.
+
+    ``ipv4:10.0.0.7:5123`` -> ``10.0.0.7``, ``ipv6:[::1]:5123`` -> ``::1``.
+    """
+    match = _PEER.fullmatch(peer)
+    if match:
+        return match.group("v4") or match.group("v6")
+    return peer.partition(":")[0] or "unknown"  # unix sockets and the like: one subject
+
+
+class ApiKeyIdentity:
+    """IdentityResolver over API keys."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
 
     async def authenticate(self, metadata: Metadata, peer: str) -> Caller:
-        """The merchant named by ``x-paycore-merchant-id``, with the role of ``x-paycore-role``."""
-        merchant_id = single_value(metadata, MERCHANT_HEADER)
-        if merchant_id is None or not _MERCHANT_ID.fullmatch(merchant_id):
+        """The caller behind the call's API key (see the module docstring)."""
+        merchants = _values(metadata, MERCHANT_HEADER)
+        if len(merchants) > 1 or (merchants and not isinstance(merchants[0], str)):
             raise PaycoreError(Reason.MERCHANT_IDENTITY_MISSING, header=MERCHANT_HEADER)
-        role_label = single_value(metadata, ROLE_HEADER)
-        try:
-            role = Role.parse(role_label) if role_label else Role.MERCHANT
-        except ValueError:
-            raise PaycoreError(Reason.MERCHANT_IDENTITY_MISSING, header=ROLE_HEADER) from None
-        return Caller(merchant_id=merchant_id, role=role)
+        named = merchants[0] if merchants else None
+        assert named is None or isinstance(named, str)
+        return await self._authenticator.authenticate(
+            Credentials(_api_key(metadata), named, peer_address(peer))
+        )
+
+
+def _api_key(metadata: Metadata) -> str | None:
+    values = _values(metadata, AUTHORIZATION_HEADER)
+    if not values:
+        return None
+    # Anything present but unusable (two headers, binary, no "Bearer ") is an
+    # invalid key, not a missing one: it counts toward the lockout.
+    if len(values) > 1 or not isinstance(values[0], str):
+        return "\x00malformed"
+    match = _BEARER.fullmatch(values[0])
+    return match.group(1) if match else "\x00malformed"

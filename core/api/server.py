@@ -11,8 +11,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from core.api.access_handlers import SERVICE_NAME as ACCESS_SERVICE_NAME
+from core.api.access_handlers import AccessHandlers
+from core.api.access_handlers import generic_handler as access_generic_handler
 from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
-from core.api.identity import IdentityResolver, MetadataMerchantResolver
+from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -82,20 +85,28 @@ class PaycoreServer:
             ]
         )
         secret = settings.card_fingerprint_key.encode()
-        resolver = identity or MetadataMerchantResolver()
+        resolver = identity or ApiKeyIdentity(services.authenticator)
         payments = PaymentHandlers(services.payments, secret)
         vault = CardVaultHandlers(services.vault, secret)
+        access = AccessHandlers(services.access, secret)
         self._server.add_generic_rpc_handlers(
             (
                 generic_handler(payments, resolver, telemetry),
                 vault_generic_handler(vault, resolver, telemetry),
+                access_generic_handler(access, resolver, telemetry),
             )
         )
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, VAULT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                VAULT_SERVICE_NAME,
+                ACCESS_SERVICE_NAME,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
             self._server,
         )
         self.port = 0
@@ -111,7 +122,7 @@ class PaycoreServer:
         if self.port == 0:
             raise OSError(f"cannot bind {address}")
         await self._server.start()
-        for service in ("", SERVICE_NAME, VAULT_SERVICE_NAME):
+        for service in ("", SERVICE_NAME, VAULT_SERVICE_NAME, ACCESS_SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "paycore serving on %s:%d (%s)",

@@ -25,6 +25,8 @@ from google.protobuf.message import Message
 from google.type import money_pb2
 
 from core.api.convert import STATE_FROM_PROTO
+from core.auth.keys import MERCHANT_ID_SHAPE, PREFIX_SHAPE
+from core.auth.policy import Role
 from core.domain import ids
 from core.domain.cards import is_expired, luhn_valid
 from core.domain.commands import (
@@ -41,6 +43,8 @@ from core.domain.commands import (
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import AmountError, CurrencyError, Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState
+from core.service.access import MAX_ROTATION_OVERLAP, NewApiKey, NewMerchant
+from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
@@ -350,6 +354,139 @@ def get_card_token_id(request: vault_svc.GetCardTokenRequest) -> str:
     _token_id(v, "token_id", request.token_id)
     v.raise_if_any()
     return request.token_id
+
+
+# --- platform administration (AccessService) ---------------------------------------
+
+_ROLES = {
+    access_pb.ApiKey.ROLE_MERCHANT: Role.MERCHANT,
+    access_pb.ApiKey.ROLE_ADMIN: Role.ADMIN,
+    access_pb.ApiKey.ROLE_SUPERADMIN: Role.SUPERADMIN,
+}
+
+
+def _merchant_id(v: ViolationCollector, field: str, value: str) -> None:
+    if not value:
+        v.add(field, "required")
+    elif not MERCHANT_ID_SHAPE.fullmatch(value):
+        v.add(field, "must be 1 to 64 letters, digits, '_' or '-'")
+
+
+def _key_prefix(v: ViolationCollector, value: str) -> None:
+    if not value:
+        v.add("prefix", "required")
+    elif not PREFIX_SHAPE.fullmatch(value):
+        v.add("prefix", "must be a key prefix: pck_ followed by 12 base32 characters")
+
+
+def create_merchant(request: access_pb.CreateMerchantRequest) -> NewMerchant:
+    """Validate a CreateMerchantRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _merchant_id(v, "merchant_id", request.merchant_id)
+    if not request.display_name.strip():
+        v.add("display_name", "required")
+    _text(v, "display_name", request.display_name, 200)
+    v.raise_if_any()
+    return NewMerchant(request.merchant_id, request.display_name, request.raw_card_data_allowed)
+
+
+def merchant_id_of(request: access_pb.GetMerchantRequest) -> str:
+    """Validate a GetMerchantRequest; returns the merchant id."""
+    v = ViolationCollector()
+    _merchant_id(v, "merchant_id", request.merchant_id)
+    v.raise_if_any()
+    return request.merchant_id
+
+
+def create_api_key(request: access_pb.CreateApiKeyRequest) -> NewApiKey:
+    """Validate a CreateApiKeyRequest: superadmin keys have no merchant, the others one."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    role = _ROLES.get(request.role)
+    if role is None:
+        v.add("role", "required: ROLE_MERCHANT, ROLE_ADMIN or ROLE_SUPERADMIN")
+    elif role is Role.SUPERADMIN:
+        if request.merchant_id:
+            v.add("merchant_id", "must be empty for a superadmin (platform) key")
+    else:
+        _merchant_id(v, "merchant_id", request.merchant_id)
+    _text(v, "description", request.description, 200)
+    v.raise_if_any()
+    assert role is not None
+    return NewApiKey(request.merchant_id or None, role, request.description)
+
+
+def list_api_keys_of(request: access_pb.ListApiKeysRequest) -> str | None:
+    """Validate a ListApiKeysRequest; the merchant id, or None for the platform's keys."""
+    v = ViolationCollector()
+    if request.merchant_id:
+        _merchant_id(v, "merchant_id", request.merchant_id)
+    v.raise_if_any()
+    return request.merchant_id or None
+
+
+def revoke_api_key(request: access_pb.RevokeApiKeyRequest) -> str:
+    """Validate a RevokeApiKeyRequest; returns the prefix."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _key_prefix(v, request.prefix)
+    v.raise_if_any()
+    return request.prefix
+
+
+def rotate_api_key(request: access_pb.RotateApiKeyRequest) -> tuple[str, timedelta]:
+    """Validate a RotateApiKeyRequest; returns the prefix and the overlap."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _key_prefix(v, request.prefix)
+    overlap = timedelta(0)
+    duration = request.overlap
+    if duration.nanos % 1_000_000 or duration.seconds < 0 or duration.nanos < 0:
+        v.add("overlap", "must be a non-negative whole number of milliseconds")
+    else:
+        overlap = timedelta(seconds=duration.seconds, microseconds=duration.nanos // 1000)
+        if overlap > MAX_ROTATION_OVERLAP:
+            v.add("overlap", "must be at most 7 days")
+    v.raise_if_any()
+    return request.prefix, overlap
+
+
+def cursor_page(page_size: int, page_token: str, key: bytes, scope: str) -> tuple[int, str]:
+    """Validate a page size and a signed cursor token (from ``encode_cursor``) of ``scope``.
+
+    Returns (page size, cursor; "" for the first page).
+    """
+    v = ViolationCollector()
+    if not 0 <= page_size <= MAX_PAGE_SIZE:
+        v.add("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
+    v.raise_if_any()
+    cursor = ""
+    if page_token:
+        body, _, signature = page_token.partition(".")
+        try:
+            raw = base64.urlsafe_b64decode(body.encode("ascii") + b"=" * (-len(body) % 4))
+        except (ValueError, UnicodeEncodeError, binascii.Error):
+            raw = b""
+        if not raw or not hmac.compare_digest(signature, _cursor_signature(scope, raw, key)):
+            raise ValidationError(
+                [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
+                Reason.INVALID_PAGE_TOKEN,
+            )
+        cursor = raw.decode()
+    return page_size or DEFAULT_PAGE_SIZE, cursor
+
+
+def encode_cursor(cursor: str, key: bytes, scope: str) -> str:
+    """A signed page token for ``cursor`` (opaque to callers), valid only for ``scope``."""
+    raw = cursor.encode()
+    body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{body}.{_cursor_signature(scope, raw, key)}"
+
+
+def _cursor_signature(scope: str, raw: bytes, key: bytes) -> str:
+    # The scope is signed too: a token of one listing is refused by another.
+    return _sign(scope.encode() + b"\0" + raw, key)
 
 
 # --- pagination -------------------------------------------------------------------

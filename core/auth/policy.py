@@ -45,6 +45,7 @@ class Role(enum.IntEnum):
 
 _PAYMENTS = "paycore.v1.PaymentService"
 _VAULT = "paycore.v1.CardVaultService"
+_ACCESS = "paycore.v1.AccessService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -59,6 +60,14 @@ POLICY: Mapping[str, Role] = {
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,
+    # Platform administration: merchants, keys and roles.
+    f"{_ACCESS}/CreateMerchant": Role.SUPERADMIN,
+    f"{_ACCESS}/GetMerchant": Role.SUPERADMIN,
+    f"{_ACCESS}/ListMerchants": Role.SUPERADMIN,
+    f"{_ACCESS}/CreateApiKey": Role.SUPERADMIN,
+    f"{_ACCESS}/ListApiKeys": Role.SUPERADMIN,
+    f"{_ACCESS}/RevokeApiKey": Role.SUPERADMIN,
+    f"{_ACCESS}/RotateApiKey": Role.SUPERADMIN,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 
@@ -68,8 +77,15 @@ def required_role(full_method: str) -> Role | None:
     return POLICY.get(full_method)
 
 
-def authorize(role: Role, full_method: str) -> None:
-    """Raise PERMISSION_DENIED unless ``role`` may call ``full_method``."""
+def authorize(role: Role, full_method: str, merchant_id: str | None = None) -> None:
+    """Raise unless ``role`` may call ``full_method`` for ``merchant_id``.
+
+    PERMISSION_DENIED when the role is below the RPC's. RPCs open to merchants
+    and admins act on one merchant's data, so a platform (superadmin) key must
+    name that merchant: ``merchant_id == ""`` means it named none
+    (UNAUTHENTICATED, MERCHANT_IDENTITY_MISSING). Superadmin-only RPCs take
+    the merchant from the request instead. ``merchant_id=None`` skips that check.
+    """
     needed = POLICY.get(full_method)
     if needed is None or role < needed:
         raise PaycoreError(
@@ -78,3 +94,5 @@ def authorize(role: Role, full_method: str) -> None:
             method=full_method,
             required=needed.label if needed is not None else "a policy entry",
         )
+    if merchant_id == "" and needed < Role.SUPERADMIN:
+        raise PaycoreError(Reason.MERCHANT_IDENTITY_MISSING, header="x-paycore-merchant-id")

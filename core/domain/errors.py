@@ -14,6 +14,7 @@ The exception tree::
     ├── NotFoundError                  NOT_FOUND
     ├── IllegalTransitionError         FAILED_PRECONDITION (a state machine "no")
     ├── RateLimitedError               RESOURCE_EXHAUSTED + QuotaFailure + RetryInfo
+    ├── AuthenticationLockedError      RESOURCE_EXHAUSTED + RetryInfo (failed-auth lockout)
     └── ...every other reason          raised as PaycoreError(Reason.X)
 
 This module is pure: it imports nothing from grpc, redis or asyncpg, so the
@@ -36,6 +37,7 @@ class Code(enum.Enum):
     ABORTED = "ABORTED"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
@@ -81,15 +83,50 @@ class Reason(enum.Enum):
         False,
         "The call names no merchant: send metadata {header} (letters, digits, _ and -).",
     )
+    API_KEY_MISSING = ReasonSpec(
+        Code.UNAUTHENTICATED,
+        False,
+        "The call carries no API key: send metadata 'authorization: Bearer <key>'.",
+    )
+    API_KEY_INVALID = ReasonSpec(
+        Code.UNAUTHENTICATED,
+        False,
+        "The API key is not valid: unknown, malformed, revoked or expired.",
+    )
+    AUTHENTICATION_LOCKED = ReasonSpec(
+        Code.RESOURCE_EXHAUSTED,
+        True,
+        "Too many failed authentications from this {subject}; try again after the delay.",
+        retry_after_ms=1000,  # the error carries the lock's real remaining time
+    )
     PERMISSION_DENIED = ReasonSpec(
         Code.PERMISSION_DENIED,
         False,
         "A {role} key may not call {method}; it needs the {required} role.",
     )
+    MERCHANT_MISMATCH = ReasonSpec(
+        Code.PERMISSION_DENIED,
+        False,
+        "This key acts for merchant {key_merchant}; it cannot act for merchant {merchant_id}.",
+    )
+    RAW_CARD_DATA_NOT_ALLOWED = ReasonSpec(
+        Code.PERMISSION_DENIED,
+        False,
+        "Full card numbers are accepted only by CardVaultService.TokenizeCard for this merchant;"
+        " pay with payment_method.card_token.",
+    )
     # Resources.
     PAYMENT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Payment {payment_id} does not exist.")
     CARD_TOKEN_NOT_FOUND = ReasonSpec(
         Code.NOT_FOUND, False, "Card token {token_id} does not exist."
+    )
+    MERCHANT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Merchant {merchant_id} does not exist.")
+    API_KEY_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "API key {prefix} does not exist.")
+    MERCHANT_ALREADY_EXISTS = ReasonSpec(
+        Code.ALREADY_EXISTS, False, "Merchant {merchant_id} already exists."
+    )
+    API_KEY_REVOKED = ReasonSpec(
+        Code.FAILED_PRECONDITION, False, "API key {prefix} is revoked; it cannot be rotated."
     )
     # Illegal transitions: the payment's state does not allow the operation.
     PAYMENT_NOT_CONFIRMABLE = ReasonSpec(
@@ -248,6 +285,19 @@ class RateLimitedError(PaycoreError):
     @property
     def retry_after_ms(self) -> int:
         """Exactly how long until the next request of this class would be allowed."""
+        return self._retry_after_ms
+
+
+class AuthenticationLockedError(PaycoreError):
+    """Too many failed authentications from a peer or key prefix; locked for ``retry_after_ms``."""
+
+    def __init__(self, subject: str, retry_after_ms: int) -> None:
+        super().__init__(Reason.AUTHENTICATION_LOCKED, subject=subject)
+        self._retry_after_ms = max(1, retry_after_ms)
+
+    @property
+    def retry_after_ms(self) -> int:
+        """How long the lock still holds."""
         return self._retry_after_ms
 
 

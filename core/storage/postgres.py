@@ -8,13 +8,14 @@ exits describes data that survives a crash of this process or of PostgreSQL.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery
@@ -32,6 +33,8 @@ from core.domain.payment import (
     RiskAssessment,
     RiskDecision,
 )
+from core.storage import access
+from core.storage.audit import insert_audit
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.vault.envelope import Sealed
 from core.vault.records import CardToken, StoredCard
@@ -441,31 +444,17 @@ class PostgresTransaction:
     async def record_audit(self, record: AuditRecord) -> None:
         await insert_audit(self._c, record)
 
+    async def insert_merchant(self, merchant: Merchant) -> bool:
+        return await access.insert_merchant(self._c, merchant)
 
-async def insert_audit(connection: asyncpg.Connection, record: AuditRecord) -> None:
-    """Append ``record`` to audit_events on ``connection`` (inside the caller's transaction)."""
-    await connection.execute(
-        """
-        INSERT INTO audit_events (at, actor_role, actor_key_id, actor_merchant, action,
-                                  resource_type, resource_id, merchant_id, before, after, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb)
-        """,
-        record.at,
-        record.actor.role,
-        record.actor.key_id,
-        record.actor.merchant_id,
-        record.action,
-        record.resource_type,
-        record.resource_id,
-        record.merchant_id,
-        _json_or_null(record.before),
-        _json_or_null(record.after),
-        json.dumps(dict(record.details), sort_keys=True, default=str),
-    )
+    async def insert_api_key(self, key: ApiKey, secret_hash: bytes) -> None:
+        await access.insert_api_key(self._c, key, secret_hash)
 
+    async def lock_api_key(self, prefix: str) -> ApiKey | None:
+        return await access.lock_api_key(self._c, prefix)
 
-def _json_or_null(value: Mapping[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(dict(value), sort_keys=True, default=str)
+    async def save_api_key(self, key: ApiKey) -> None:
+        await access.save_api_key(self._c, key)
 
 
 # Errors that mean "PostgreSQL is not reachable or not accepting work right

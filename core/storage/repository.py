@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery
@@ -113,6 +114,22 @@ class PaymentTransaction(Protocol):
 
     async def record_audit(self, record: AuditRecord) -> None:
         """Append an admin action to the audit trail (commits with the change it describes)."""
+        ...
+
+    async def insert_merchant(self, merchant: Merchant) -> bool:
+        """Store a new merchant; False when its id is taken."""
+        ...
+
+    async def insert_api_key(self, key: ApiKey, secret_hash: bytes) -> None:
+        """Store a new API key (its hash only)."""
+        ...
+
+    async def lock_api_key(self, prefix: str) -> ApiKey | None:
+        """Read an API key and lock it until the transaction ends."""
+        ...
+
+    async def save_api_key(self, key: ApiKey) -> None:
+        """Store an API key's expiry, revocation and successor."""
         ...
 
 

@@ -14,7 +14,8 @@ from .scripted_paycore import ScriptedPaymentService, ServerThread
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.004)
 """Real retries, with waits too short to slow the suite."""
 
-MERCHANT_ID = "merchant_test-1"
+API_KEY = "pck_TESTKEY00000_" + "k" * 43
+"""Any key: the scripted server records metadata, it does not authenticate."""
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +47,8 @@ async def client(
 ) -> AsyncIterator[EitherClient]:
     """Each test using this runs twice: with PaycoreClient and with AsyncPaycoreClient."""
     if request.param == "sync":
-        with PaycoreClient(target, merchant_id=MERCHANT_ID, retry=FAST_RETRY) as sync_client:
+        with PaycoreClient(target, api_key=API_KEY, retry=FAST_RETRY) as sync_client:
             yield EitherClient(sync_client)
     else:
-        async with AsyncPaycoreClient(
-            target, merchant_id=MERCHANT_ID, retry=FAST_RETRY
-        ) as async_client:
+        async with AsyncPaycoreClient(target, api_key=API_KEY, retry=FAST_RETRY) as async_client:
             yield EitherClient(async_client)

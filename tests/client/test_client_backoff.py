@@ -39,7 +39,7 @@ def test_transient_failures_are_retryable(code: grpc.StatusCode, reason: str) ->
         (grpc.StatusCode.INVALID_ARGUMENT, "IDEMPOTENCY_KEY_REUSED"),
         (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_NOT_CAPTURABLE"),
         (grpc.StatusCode.NOT_FOUND, "PAYMENT_NOT_FOUND"),
-        (grpc.StatusCode.UNAUTHENTICATED, "MERCHANT_IDENTITY_MISSING"),
+        (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID"),
         (grpc.StatusCode.INTERNAL, "INTERNAL_ERROR"),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE"),

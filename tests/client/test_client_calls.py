@@ -12,29 +12,45 @@ from paycore.client import AsyncPaycoreClient, PaycoreClient, card, money
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import CAPTURE_METHOD_MANUAL, Payment
 
-from .conftest import MERCHANT_ID
+from .conftest import API_KEY
 from .either_client import EitherClient
 from .scripted_paycore import ScriptedPaymentService
 
 VISA = card("4242424242424242", 12, 2030, cvc="123", holder_name="Ada Lovelace")
 
 
-async def test_every_call_names_the_merchant(
+async def test_every_call_carries_the_api_key(
     client: EitherClient, paycore: ScriptedPaymentService
 ) -> None:
     await client.get_payment("pay_1")
     await client.capture_payment("pay_1")
 
-    assert [call.metadata["x-paycore-merchant-id"] for call in paycore.calls] == [
-        MERCHANT_ID,
-        MERCHANT_ID,
+    assert [call.metadata["authorization"] for call in paycore.calls] == [
+        f"Bearer {API_KEY}",
+        f"Bearer {API_KEY}",
     ]
+    assert all("x-paycore-merchant-id" not in call.metadata for call in paycore.calls)
+
+
+async def test_a_platform_key_names_the_merchant_it_acts_for(
+    paycore: ScriptedPaymentService, target: str
+) -> None:
+    with PaycoreClient(target, api_key=API_KEY, merchant_id="acme") as client:
+        client.get_payment("pay_1")
+
+    assert paycore.calls[0].metadata["x-paycore-merchant-id"] == "acme"
 
 
 @pytest.mark.parametrize("merchant_id", ["", "a" * 65, "acme corp", "acme/1"])
 def test_a_malformed_merchant_id_is_refused_before_any_call(merchant_id: str) -> None:
     with pytest.raises(ValueError, match="merchant_id"):
-        PaycoreClient("127.0.0.1:1", merchant_id=merchant_id)
+        PaycoreClient("127.0.0.1:1", api_key=API_KEY, merchant_id=merchant_id)
+
+
+@pytest.mark.parametrize("api_key", ["", "two words", "k" * 201])
+def test_a_malformed_api_key_is_refused_before_any_call(api_key: str) -> None:
+    with pytest.raises(ValueError, match="api_key"):
+        PaycoreClient("127.0.0.1:1", api_key=api_key)
 
 
 async def test_create_payment_sends_every_field_and_returns_the_payment(
@@ -199,14 +215,14 @@ def test_the_sync_client_does_not_close_a_channel_it_was_given(
     paycore: ScriptedPaymentService, target: str
 ) -> None:
     with grpc.insecure_channel(target) as channel:
-        with PaycoreClient(target, merchant_id=MERCHANT_ID, channel=channel) as client:
+        with PaycoreClient(target, api_key=API_KEY, channel=channel) as client:
             client.get_payment("pay_1")
-        with PaycoreClient(target, merchant_id=MERCHANT_ID, channel=channel) as client:
+        with PaycoreClient(target, api_key=API_KEY, channel=channel) as client:
             assert client.get_payment("pay_2").id == "pay_2"
 
 
 def test_the_sync_client_closes_its_own_channel(target: str) -> None:
-    with PaycoreClient(target, merchant_id=MERCHANT_ID) as client:
+    with PaycoreClient(target, api_key=API_KEY) as client:
         pass
 
     with pytest.raises(ValueError, match="closed channel"):
@@ -217,7 +233,7 @@ async def test_the_async_client_does_not_close_a_channel_it_was_given(
     paycore: ScriptedPaymentService, target: str
 ) -> None:
     async with grpc.aio.insecure_channel(target) as channel:
-        async with AsyncPaycoreClient(target, merchant_id=MERCHANT_ID, channel=channel) as client:
+        async with AsyncPaycoreClient(target, api_key=API_KEY, channel=channel) as client:
             await client.get_payment("pay_1")
-        async with AsyncPaycoreClient(target, merchant_id=MERCHANT_ID, channel=channel) as client:
+        async with AsyncPaycoreClient(target, api_key=API_KEY, channel=channel) as client:
             assert (await client.get_payment("pay_2")).id == "pay_2"

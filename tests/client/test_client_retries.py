@@ -20,7 +20,7 @@ from paycore.client import (
     money,
 )
 
-from .conftest import FAST_RETRY, MERCHANT_ID
+from .conftest import API_KEY, FAST_RETRY
 from .either_client import EitherClient
 from .scripted_paycore import ScriptedPaymentService, Stall, paycore_status, unavailable
 
@@ -180,7 +180,7 @@ async def test_giving_up_reports_the_servers_retry_delay(
     paycore.script("CapturePayment", request_in_progress(retry_delay=0.5))
     once = RetryPolicy(max_attempts=1)
 
-    async with AsyncPaycoreClient(target, merchant_id=MERCHANT_ID, retry=once) as client:
+    async with AsyncPaycoreClient(target, api_key=API_KEY, retry=once) as client:
         started = time.monotonic()
         with pytest.raises(AbortedError) as raised:
             await client.capture_payment("pay_1")
@@ -195,7 +195,7 @@ def test_a_write_that_ran_out_of_time_is_repeated_with_the_same_request_id(
 ) -> None:
     paycore.script("CapturePayment", Stall(1.0))
 
-    with PaycoreClient(target, merchant_id=MERCHANT_ID, retry=FAST_RETRY, timeout=0.2) as client:
+    with PaycoreClient(target, api_key=API_KEY, retry=FAST_RETRY, timeout=0.2) as client:
         payment = client.capture_payment("pay_1")
 
     assert payment.id == "pay_1"
@@ -208,9 +208,7 @@ async def test_an_async_write_that_ran_out_of_time_is_repeated_with_the_same_req
 ) -> None:
     paycore.script("CreatePayment", Stall(1.0))
 
-    async with AsyncPaycoreClient(
-        target, merchant_id=MERCHANT_ID, retry=FAST_RETRY, timeout=0.2
-    ) as client:
+    async with AsyncPaycoreClient(target, api_key=API_KEY, retry=FAST_RETRY, timeout=0.2) as client:
         await client.create_payment(amount=money(1, "USD"))
 
     first, second = paycore.requests("CreatePayment")
@@ -226,7 +224,7 @@ def _closed_port_target() -> str:
 def test_an_unreachable_server_raises_unavailable_without_a_reason() -> None:
     retry = RetryPolicy(max_attempts=2, initial_backoff=0.001, max_backoff=0.001)
 
-    client = PaycoreClient(_closed_port_target(), merchant_id=MERCHANT_ID, retry=retry)
+    client = PaycoreClient(_closed_port_target(), api_key=API_KEY, retry=retry)
     with client, pytest.raises(UnavailableError) as raised:
         client.get_payment("pay_1")
 

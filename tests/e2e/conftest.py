@@ -9,21 +9,26 @@ import asyncpg
 import grpc
 import pytest
 
+from core.app import Services
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.auth import Metadata, merchant_metadata
 
 from .helpers import Api
 
 
 @pytest.fixture
-def api(stub: payment_service_pb2_grpc.PaymentServiceStub, merchant_id: str) -> Api:
+def api(
+    stub: payment_service_pb2_grpc.PaymentServiceStub, merchant_id: str, metadata: Metadata
+) -> Api:
     """The test's merchant."""
-    return Api(stub, merchant_id)
+    return Api(stub, merchant_id, metadata)
 
 
 @pytest.fixture
-def other_api(stub: payment_service_pb2_grpc.PaymentServiceStub) -> Api:
+async def other_api(stub: payment_service_pb2_grpc.PaymentServiceStub, services: Services) -> Api:
     """A second merchant, for isolation tests."""
-    return Api(stub, f"m_{uuid.uuid4().hex[:16]}")
+    other = f"m_{uuid.uuid4().hex[:16]}"
+    return Api(stub, other, await merchant_metadata(services.pool, other))
 
 
 @pytest.fixture(scope="session")

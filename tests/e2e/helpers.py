@@ -31,7 +31,6 @@ from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 
-MERCHANT_HEADER = "x-paycore-merchant-id"
 DOMAIN = "paycore"
 
 # Sandbox test cards (router/channels/sandbox.py).
@@ -56,6 +55,7 @@ FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 ABORTED = grpc.StatusCode.ABORTED
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 M = TypeVar("M", bound=Message)
 
@@ -169,11 +169,8 @@ class Api:
 
     stub: payment_service_pb2_grpc.PaymentServiceStub
     merchant_id: str
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """Call metadata naming this merchant."""
-        return ((MERCHANT_HEADER, self.merchant_id),)
+    metadata: tuple[tuple[str, str], ...]
+    """Call metadata with an API key of this merchant (tests/support/auth.py)."""
 
     async def call(self, rpc: str, request: Message) -> Any:
         """Any RPC by name, as this merchant; returns the whole response."""

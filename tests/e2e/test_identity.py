@@ -1,4 +1,4 @@
-"""Who is calling: a call must name its merchant, and sees only that merchant's payments."""
+"""Who is calling: a call must carry a valid API key, and sees only its merchant's payments."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Any
 import grpc
 import pytest
 
+from core.app import Services
 from paycore.v1 import payment_service_pb2 as svc
+from tests.support.auth import MERCHANT_HEADER, merchant_metadata
 
 from .helpers import (
-    MERCHANT_HEADER,
     NOT_FOUND,
     PAYMENT_RPCS,
+    PERMISSION_DENIED,
     UNAUTHENTICATED,
     Api,
     create_request,
@@ -34,51 +36,77 @@ async def _call(stub: Any, rpc: str, metadata: Any) -> Any:
 
 
 @pytest.mark.parametrize("rpc", sorted(ALL_RPCS))
-async def test_call_without_merchant_is_unauthenticated(stub: Any, rpc: str) -> None:
-    error = await expect_error(_call(stub, rpc, None), UNAUTHENTICATED, "MERCHANT_IDENTITY_MISSING")
-
-    assert error_info(error).metadata["header"] == MERCHANT_HEADER
+async def test_call_without_api_key_is_unauthenticated(stub: Any, rpc: str) -> None:
+    await expect_error(_call(stub, rpc, None), UNAUTHENTICATED, "API_KEY_MISSING")
 
 
-MALFORMED_MERCHANTS = {
-    "empty": "",
-    "65 characters": "m" * 65,
-    "space": "merchant one",
-    "slash": "m/1",
-    "dot": "m.1",
-    "percent": "m%41",
+UNKNOWN_KEY = "pck_0000000000ZZ_" + "A" * 43
+BAD_AUTHORIZATION = {
+    "no scheme": UNKNOWN_KEY,
+    "basic scheme": f"Basic {UNKNOWN_KEY}",
+    "bearer without key": "Bearer ",
+    "not a key": "Bearer hunter2",
+    "unknown key": f"Bearer {UNKNOWN_KEY}",
 }
 
 
-@pytest.mark.parametrize("merchant", MALFORMED_MERCHANTS.values(), ids=MALFORMED_MERCHANTS)
+@pytest.mark.parametrize("value", BAD_AUTHORIZATION.values(), ids=BAD_AUTHORIZATION)
 @pytest.mark.parametrize("rpc", ["CreatePayment", "GetPayment", "ListPayments"])
-async def test_malformed_merchant_is_unauthenticated(stub: Any, rpc: str, merchant: str) -> None:
+async def test_invalid_api_key_is_unauthenticated(stub: Any, rpc: str, value: str) -> None:
     await expect_error(
-        _call(stub, rpc, ((MERCHANT_HEADER, merchant),)),
-        UNAUTHENTICATED,
-        "MERCHANT_IDENTITY_MISSING",
+        _call(stub, rpc, (("authorization", value),)), UNAUTHENTICATED, "API_KEY_INVALID"
     )
 
 
-async def test_two_merchant_headers_are_unauthenticated(
-    stub: Any, api: Api, other_api: Api
-) -> None:
+async def test_right_prefix_with_wrong_secret_is_unauthenticated(stub: Any, api: Api) -> None:
+    secret = api.metadata[0][1].removeprefix("Bearer ")
+    forged = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
+
+    await expect_error(
+        _call(stub, "ListPayments", (("authorization", f"Bearer {forged}"),)),
+        UNAUTHENTICATED,
+        "API_KEY_INVALID",
+    )
+
+
+async def test_two_api_keys_are_unauthenticated(stub: Any, api: Api, other_api: Api) -> None:
     metadata = (*api.metadata, *other_api.metadata)
 
-    await expect_error(
-        _call(stub, "CreatePayment", metadata), UNAUTHENTICATED, "MERCHANT_IDENTITY_MISSING"
-    )
+    await expect_error(_call(stub, "CreatePayment", metadata), UNAUTHENTICATED, "API_KEY_INVALID")
 
     assert list((await api.list()).payments) == []
     assert list((await other_api.list()).payments) == []
 
 
-async def test_merchant_id_of_64_characters_is_accepted(stub: Any) -> None:
-    api = Api(stub, "M-_9" * 16)
+async def test_merchant_key_cannot_act_for_another_merchant(api: Api, other_api: Api) -> None:
+    metadata = (*api.metadata, (MERCHANT_HEADER, other_api.merchant_id))
+
+    error = await expect_error(
+        _call(api.stub, "CreatePayment", metadata),
+        PERMISSION_DENIED,
+        "MERCHANT_MISMATCH",
+    )
+
+    assert error_info(error).metadata["merchant_id"] == other_api.merchant_id
+    assert list((await other_api.list()).payments) == []
+    assert list((await api.list()).payments) == []
+
+
+async def test_merchant_key_may_name_its_own_merchant(api: Api) -> None:
+    metadata = (*api.metadata, (MERCHANT_HEADER, api.merchant_id))
+
+    response = await _call(api.stub, "CreatePayment", metadata)
+
+    assert response.payment.merchant_id == api.merchant_id
+
+
+async def test_merchant_id_of_64_characters_is_accepted(stub: Any, services: Services) -> None:
+    merchant = "M-_9" * 16
+    api = Api(stub, merchant, await merchant_metadata(services.pool, merchant))
 
     payment = await api.create()
 
-    assert payment.merchant_id == "M-_9" * 16
+    assert payment.merchant_id == merchant
 
 
 async def test_unauthenticated_garbage_is_unauthenticated_not_invalid(raw_rpc: Any) -> None:

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from google.protobuf import timestamp_pb2
 
+from core.app import Services
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.auth import merchant_metadata
 
 from .helpers import Api, S, card, expect_invalid, manual_capture, usd, wire
 
@@ -77,10 +79,11 @@ async def test_no_payments_lists_nothing(api: Api) -> None:
 
 @pytest.fixture(scope="module")
 async def busy_merchant(
-    stub: payment_service_pb2_grpc.PaymentServiceStub,
+    stub: payment_service_pb2_grpc.PaymentServiceStub, services: Services
 ) -> AsyncIterator[Api]:
     """A merchant with 101 payments (waiting for confirmation: cheap to make)."""
-    api = Api(stub, f"m_{uuid.uuid4().hex[:16]}")
+    merchant = f"m_{uuid.uuid4().hex[:16]}"
+    api = Api(stub, merchant, await merchant_metadata(services.pool, merchant))
     await asyncio.gather(*(api.requires_confirmation() for _ in range(101)))
     yield api
 

@@ -30,7 +30,8 @@ from core.config import Settings
 from core.gate.redis_gate import GateStats
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import MERCHANT_HEADER, Api, create_request, new_request_id, wire
+from tests.e2e.helpers import Api, create_request, new_request_id, wire
+from tests.support.auth import Metadata, merchant_metadata
 from tests.support.redis_cluster import RedisServerHandle
 
 SERVICE = "/paycore.v1.PaymentService"
@@ -125,15 +126,23 @@ class Stack:
     """The server's PostgreSQL, to check what was committed."""
     merchant: str = dataclasses.field(default_factory=new_merchant)
     """A merchant of this stack's own (tests may add others with new_merchant())."""
+    keys: dict[str, Metadata] = dataclasses.field(default_factory=dict)
+    """Call metadata (an API key) of each merchant used so far."""
 
     @property
     def stats(self) -> GateStats:
         """The gate's counters (round trips, failures, fail-open decisions, refusals)."""
         return self.services.gate.stats
 
-    def api(self, merchant_id: str) -> Api:
+    async def metadata(self, merchant_id: str) -> Metadata:
+        """Call metadata with an API key of ``merchant_id`` (issued on first use)."""
+        if merchant_id not in self.keys:
+            self.keys[merchant_id] = await merchant_metadata(self.db, merchant_id)
+        return self.keys[merchant_id]
+
+    async def api(self, merchant_id: str) -> Api:
         """One merchant's view of the API (tests/e2e/helpers.py)."""
-        return Api(self.stub, merchant_id)
+        return Api(self.stub, merchant_id, await self.metadata(merchant_id))
 
     async def answer(self, merchant_id: str, request: Message) -> Answer:
         """Send ``request`` as ``merchant_id`` and return the exact bytes that came back."""
@@ -143,7 +152,7 @@ class Stack:
             response_deserializer=None,
         )
         try:
-            body = await method(wire(request), metadata=((MERCHANT_HEADER, merchant_id),))
+            body = await method(wire(request), metadata=await self.metadata(merchant_id))
         except grpc.aio.AioRpcError as error:
             trailers: Any = error.trailing_metadata() or ()
             status = dict(trailers).get(DETAILS_KEY)
@@ -160,7 +169,7 @@ class Stack:
 
     async def capture_to_send(self) -> tuple[str, svc.CapturePaymentRequest]:
         """(merchant, request): a capture of a fresh authorized payment, not sent yet."""
-        payment = await self.api(self.merchant).authorized()
+        payment = await (await self.api(self.merchant)).authorized()
         return self.merchant, svc.CapturePaymentRequest(
             request_id=new_request_id(), payment_id=payment.id
         )

@@ -31,6 +31,7 @@ from tests.e2e.helpers import (
     usd,
     wire,
 )
+from tests.support.auth import merchant_metadata
 from tests.support.redis_cluster import RedisClusterHandle
 
 from .conftest import GENEROUS
@@ -113,13 +114,13 @@ async def limited_stack(
         yield started
 
 
-def _merchant() -> tuple[str, tuple[tuple[str, str], ...]]:
+async def _merchant(services: Services) -> tuple[str, tuple[tuple[str, str], ...]]:
     merchant_id = f"mc_{uuid.uuid4().hex[:12]}"
-    return merchant_id, (("x-paycore-merchant-id", merchant_id),)
+    return merchant_id, await merchant_metadata(services.pool, merchant_id)
 
 
 async def test_concurrent_identical_creates_on_a_cluster_charge_once(stack: ClusterStack) -> None:
-    merchant_id, metadata = _merchant()
+    merchant_id, metadata = await _merchant(stack.services)
     request = create_request()
 
     async def call() -> bytes | grpc.aio.AioRpcError:
@@ -145,7 +146,7 @@ async def test_concurrent_identical_creates_on_a_cluster_charge_once(stack: Clus
 async def test_a_reused_request_id_with_other_parameters_is_refused_on_a_cluster(
     stack: ClusterStack,
 ) -> None:
-    merchant_id, metadata = _merchant()
+    merchant_id, metadata = await _merchant(stack.services)
     request = create_request()
     await stack.stub.CreatePayment(request, metadata=metadata)
     other = create_request(request_id=request.request_id, amount=usd(99))
@@ -162,7 +163,7 @@ async def test_a_reused_request_id_with_other_parameters_is_refused_on_a_cluster
 async def test_flushing_every_node_between_a_call_and_its_retry_still_charges_once(
     stack: ClusterStack,
 ) -> None:
-    merchant_id, metadata = _merchant()
+    merchant_id, metadata = await _merchant(stack.services)
     request = create_request()
     first = wire(await stack.stub.CreatePayment(request, metadata=metadata))
 
@@ -177,7 +178,7 @@ async def test_flushing_every_node_between_a_call_and_its_retry_still_charges_on
 async def test_rate_limits_on_a_cluster_refuse_with_quota_failure_and_retry_info(
     limited_stack: ClusterStack,
 ) -> None:
-    merchant_id, metadata = _merchant()
+    merchant_id, metadata = await _merchant(limited_stack.services)
     for _ in range(3):  # the burst
         await limited_stack.stub.CreatePayment(create_request(), metadata=metadata)
 
@@ -191,14 +192,14 @@ async def test_rate_limits_on_a_cluster_refuse_with_quota_failure_and_retry_info
     assert quota.violations[0].subject == f"merchant:{merchant_id}:writes"
     delay = retry_delay_s(error)
     assert delay is not None and 0 < delay <= 0.2
-    other_merchant, other_metadata = _merchant()
+    other_merchant, other_metadata = await _merchant(limited_stack.services)
     await limited_stack.stub.CreatePayment(create_request(), metadata=other_metadata)
     assert await limited_stack.payments_of(merchant_id) == 3
     assert await limited_stack.payments_of(other_merchant) == 1
 
 
 async def test_each_create_on_a_cluster_is_one_redis_round_trip(stack: ClusterStack) -> None:
-    _, metadata = _merchant()
+    _, metadata = await _merchant(stack.services)
     await stack.stub.CreatePayment(create_request(), metadata=metadata)  # warm: script loaded
     before = await stack.evalsha_calls()
     trips_before = stack.services.gate.stats.redis_round_trips

@@ -36,7 +36,7 @@ async def test_200_concurrent_identical_creates_make_one_payment_and_one_channel
     assert await stack.count("idempotency_keys", merchant) == 1
     # Once it is done, a retry gets the very same bytes.
     assert await stack.answer(merchant, request) == reply
-    assert [p.id for p in await stack.api(merchant).list_all()] == [payment.id]
+    assert [p.id for p in await (await stack.api(merchant)).list_all()] == [payment.id]
 
 
 async def test_50_concurrent_identical_captures_capture_once(private_stack: StartStack) -> None:
@@ -53,7 +53,7 @@ async def test_50_concurrent_identical_captures_capture_once(private_stack: Star
 async def test_50_concurrent_identical_refunds_refund_once(private_stack: StartStack) -> None:
     stack = await private_stack()
     merchant = new_merchant()
-    api = stack.api(merchant)
+    api = await stack.api(merchant)
     payment = await api.captured()
     refund = request_for("RefundPayment", payment.id)
 

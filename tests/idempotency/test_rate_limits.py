@@ -56,7 +56,7 @@ async def test_over_the_write_limit_is_resource_exhausted_with_quota_failure_and
     assert stack.stats.rate_limited == len(refused)
     # A refused create wrote nothing: no payment, no request record.
     created = sorted(a.response(CREATE).payment.id for a in accepted)
-    assert sorted(p.id for p in await stack.api(merchant).list_all()) == created
+    assert sorted(p.id for p in await (await stack.api(merchant)).list_all()) == created
     assert await stack.count("idempotency_keys", merchant) == WRITES_BURST
     # After the advertised delay, the next write goes through.
     await asyncio.sleep(max(delays))

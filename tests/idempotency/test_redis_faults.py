@@ -159,7 +159,7 @@ async def test_redis_stopped_mid_run_never_duplicates_and_never_fails_a_call(
 ) -> None:
     stack = await private_stack(**FAST_RECOVERY)
     merchant = new_merchant()
-    api = stack.api(merchant)
+    api = await stack.api(merchant)
     firsts: dict[str, Answer] = {}  # request_id -> its first answer
     done: list[svc.CreatePaymentRequest] = []  # requests answered, to retry
     wrong: list[str] = []
@@ -229,7 +229,7 @@ async def test_a_hung_redis_is_given_up_on_once_and_the_request_executes_once(
 ) -> None:
     stack = await private_stack(**FAST_RECOVERY)
     merchant = new_merchant()
-    await stack.api(merchant).create()  # the gate's connection is open
+    await (await stack.api(merchant)).create()  # the gate's connection is open
     request = create_request()
     failures_before = stack.stats.redis_failures
 

@@ -44,7 +44,7 @@ async def round_trips(stack: Stack, calls: int, call: Callable[[], Awaitable[Any
 async def test_one_redis_round_trip_per_create_and_per_read(private_stack: StartStack) -> None:
     stack = await private_stack()
     merchant = new_merchant()
-    api = stack.api(merchant)
+    api = await stack.api(merchant)
     payment = await api.create()  # warm: the gate's connection is open
 
     async def create() -> None:

@@ -166,7 +166,7 @@ async def test_a_decline_is_replayed_identically(private_stack: StartStack) -> N
 async def test_a_business_error_is_replayed_identically(private_stack: StartStack) -> None:
     stack = await private_stack(request_lease_s=SHORT_LEASE_S)
     merchant = new_merchant()
-    payment = await stack.api(merchant).authorized(payment_method=card(CAPTURE_REFUSED))
+    payment = await (await stack.api(merchant)).authorized(payment_method=card(CAPTURE_REFUSED))
     capture = request_for("CapturePayment", payment.id)
 
     first = await stack.answer(merchant, capture)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -13,12 +15,13 @@ import pytest
 from google.type import money_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from paycore.v1 import access_service_pb2 as access_pb
+from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from paycore.v1 import payment_service_pb2_grpc
 
 from .conftest import Spawn
-from .processes import Background, wait_for
+from .processes import REPO_ROOT, Background, clean_environment, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -75,17 +78,54 @@ def test_run_serves_until_sigterm_then_stops_cleanly(spawn: Spawn, data_dir: Pat
     assert health(port) == -1
 
 
+def access(port: int) -> access_service_pb2_grpc.AccessServiceStub:
+    return access_service_pb2_grpc.AccessServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+
 def payments(port: int) -> payment_service_pb2_grpc.PaymentServiceStub:
     return payment_service_pb2_grpc.PaymentServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
 
 
-MERCHANT = (("x-paycore-merchant-id", "m_restart"),)
+def issue_key(data_dir: Path, *args: str) -> tuple[int, str, str]:
+    """``paycore keys ...`` on the data dir of a running paycore: (exit code, stdout, stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "keys", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        env=clean_environment(),
+        check=False,
+    )
+    return done.returncode, done.stdout.strip(), done.stderr
+
+
+def test_keys_bootstrap_prints_one_superadmin_key_once(spawn: Spawn, data_dir: Path) -> None:
+    server, port = start_paycore(spawn, data_dir)
+    code, key, err = issue_key(data_dir, "bootstrap")
+    assert code == 0, err
+    again, second, err_again = issue_key(data_dir, "bootstrap")
+
+    listed = access(port).ListApiKeys(
+        access_pb.ListApiKeysRequest(), metadata=(("authorization", f"Bearer {key}"),), timeout=30
+    )
+
+    assert key.startswith("pck_") and "only time" in err
+    assert again == 1 and second == "" and "exists already" in err_again
+    assert [k.role for k in listed.api_keys] == [access_pb.ApiKey.ROLE_SUPERADMIN]
+    assert listed.api_keys[0].prefix == key[: len(listed.api_keys[0].prefix)]
+    assert server.stop(signal.SIGTERM) == 0, server.output()
 
 
 def test_a_restarted_service_on_the_same_data_dir_still_has_every_payment(
     spawn: Spawn, data_dir: Path
 ) -> None:
     first, port = start_paycore(spawn, data_dir)
+    code, key, err = issue_key(
+        data_dir, "create", "--merchant", "m_restart", "--create-merchant", "R", "--raw-card-data"
+    )
+    assert code == 0, err
+    MERCHANT = (("authorization", f"Bearer {key}"),)  # noqa: N806
     created = (
         payments(port)
         .CreatePayment(

@@ -27,6 +27,7 @@ from paycore.client import (
     tls_credentials,
 )
 from paycore.v1.payment_pb2 import Payment
+from tests.support.auth import merchant_metadata
 from tools.make_dev_certs import DevCerts, write_dev_certs
 
 UNKNOWN_PAYMENT = "pay_" + "0" * 26
@@ -50,6 +51,13 @@ def foreign_certs() -> Iterator[DevCerts]:
     out_dir = Path(tempfile.mkdtemp(prefix="paycore-tls-foreign-"))
     yield write_dev_certs(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def api_key(services: Services, merchant_id: str) -> str:
+    """A merchant key of the test's merchant (the secret itself, for the client)."""
+    metadata = await merchant_metadata(services.pool, merchant_id)
+    return metadata[0][1].removeprefix("Bearer ")
 
 
 async def _started(settings: Settings, services: Services) -> PaycoreServer:
@@ -91,10 +99,10 @@ async def mtls_target(
 
 
 def _client(
-    target: str, merchant_id: str, credentials: grpc.ChannelCredentials | None
+    target: str, api_key: str, credentials: grpc.ChannelCredentials | None
 ) -> AsyncPaycoreClient:
     return AsyncPaycoreClient(
-        target, merchant_id=merchant_id, credentials=credentials, retry=NO_RETRY, timeout=10.0
+        target, api_key=api_key, credentials=credentials, retry=NO_RETRY, timeout=10.0
     )
 
 
@@ -107,10 +115,10 @@ async def _create_and_read_back(client: AsyncPaycoreClient) -> None:
 
 
 async def _assert_refused(
-    target: str, merchant_id: str, credentials: grpc.ChannelCredentials | None
+    target: str, api_key: str, credentials: grpc.ChannelCredentials | None
 ) -> None:
     """The handshake fails, so the call never reaches paycore: UNAVAILABLE."""
-    async with _client(target, merchant_id, credentials) as client:
+    async with _client(target, api_key, credentials) as client:
         with pytest.raises(UnavailableError):
             await client.get_payment(UNKNOWN_PAYMENT)
 
@@ -119,66 +127,64 @@ async def _assert_refused(
 
 
 async def test_tls_client_trusting_the_ca_can_create_and_get_payments(
-    tls_target: str, certs: DevCerts, merchant_id: str
+    tls_target: str, certs: DevCerts, api_key: str
 ) -> None:
     credentials = grpc.ssl_channel_credentials(root_certificates=certs.ca_cert.read_bytes())
-    async with _client(tls_target, merchant_id, credentials) as client:
+    async with _client(tls_target, api_key, credentials) as client:
         await _create_and_read_back(client)
         with pytest.raises(NotFoundError):
             await client.get_payment(UNKNOWN_PAYMENT)
 
 
-async def test_plaintext_client_is_refused_by_a_tls_server(
-    tls_target: str, merchant_id: str
-) -> None:
-    await _assert_refused(tls_target, merchant_id, None)
+async def test_plaintext_client_is_refused_by_a_tls_server(tls_target: str, api_key: str) -> None:
+    await _assert_refused(tls_target, api_key, None)
 
 
 async def test_client_not_trusting_the_ca_refuses_the_server_certificate(
-    tls_target: str, foreign_certs: DevCerts, merchant_id: str
+    tls_target: str, foreign_certs: DevCerts, api_key: str
 ) -> None:
     credentials = tls_credentials(ca_file=foreign_certs.ca_cert)
-    await _assert_refused(tls_target, merchant_id, credentials)
+    await _assert_refused(tls_target, api_key, credentials)
 
 
 # --- mutual TLS --------------------------------------------------------------------------
 
 
 async def test_mtls_client_with_a_ca_signed_certificate_is_served(
-    mtls_target: str, certs: DevCerts, merchant_id: str
+    mtls_target: str, certs: DevCerts, api_key: str
 ) -> None:
     credentials = tls_credentials(
         ca_file=certs.ca_cert, cert_file=certs.client_cert, key_file=certs.client_key
     )
-    async with _client(mtls_target, merchant_id, credentials) as client:
+    async with _client(mtls_target, api_key, credentials) as client:
         await _create_and_read_back(client)
 
 
 async def test_mtls_client_without_a_certificate_is_refused(
-    mtls_target: str, certs: DevCerts, merchant_id: str
+    mtls_target: str, certs: DevCerts, api_key: str
 ) -> None:
-    await _assert_refused(mtls_target, merchant_id, tls_credentials(certs.ca_cert))
+    await _assert_refused(mtls_target, api_key, tls_credentials(certs.ca_cert))
 
 
 async def test_mtls_client_certificate_signed_by_another_ca_is_refused(
-    mtls_target: str, certs: DevCerts, foreign_certs: DevCerts, merchant_id: str
+    mtls_target: str, certs: DevCerts, foreign_certs: DevCerts, api_key: str
 ) -> None:
     credentials = tls_credentials(
         ca_file=certs.ca_cert,
         cert_file=foreign_certs.client_cert,
         key_file=foreign_certs.client_key,
     )
-    await _assert_refused(mtls_target, merchant_id, credentials)
+    await _assert_refused(mtls_target, api_key, credentials)
 
 
 async def test_plaintext_client_is_refused_by_an_mtls_server(
-    mtls_target: str, merchant_id: str
+    mtls_target: str, api_key: str
 ) -> None:
-    await _assert_refused(mtls_target, merchant_id, None)
+    await _assert_refused(mtls_target, api_key, None)
 
 
 async def test_blocking_client_works_over_mtls(
-    mtls_target: str, certs: DevCerts, merchant_id: str
+    mtls_target: str, certs: DevCerts, api_key: str
 ) -> None:
     credentials = tls_credentials(
         ca_file=str(certs.ca_cert), cert_file=str(certs.client_cert), key_file=str(certs.client_key)
@@ -187,7 +193,7 @@ async def test_blocking_client_works_over_mtls(
     def call() -> None:
         with (
             PaycoreClient(
-                mtls_target, merchant_id=merchant_id, credentials=credentials, retry=NO_RETRY
+                mtls_target, api_key=api_key, credentials=credentials, retry=NO_RETRY
             ) as client,
             pytest.raises(NotFoundError),
         ):  # NOT_FOUND: the call reached paycore

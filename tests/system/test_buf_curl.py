@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from core.api.server import PaycoreServer
+from tests.support.auth import Metadata
 
 M = TypeVar("M", bound=Message)
 
@@ -29,7 +30,7 @@ def _buf() -> str:
 
 
 async def _buf_curl(
-    server: PaycoreServer, merchant_id: str, method: str, body: dict[str, object]
+    server: PaycoreServer, metadata: Metadata, method: str, body: dict[str, object]
 ) -> tuple[int, str, str]:
     # The server runs on this test's event loop, so buf must run as an asyncio
     # subprocess: a blocking subprocess.run would stall the server it calls.
@@ -39,8 +40,7 @@ async def _buf_curl(
         "--protocol",
         "grpc",
         "--http2-prior-knowledge",
-        "-H",
-        f"x-paycore-merchant-id: {merchant_id}",
+        *(arg for name, value in metadata for arg in ("-H", f"{name}: {value}")),
         "-d",
         json.dumps(body),
         f"http://127.0.0.1:{server.port}/paycore.v1.PaymentService/{method}",
@@ -53,11 +53,11 @@ async def _buf_curl(
 
 
 async def test_buf_curl_takes_a_payment_through_its_life_using_reflection(
-    server: PaycoreServer, merchant_id: str
+    server: PaycoreServer, metadata: Metadata
 ) -> None:
     code, out, err = await _buf_curl(
         server,
-        merchant_id,
+        metadata,
         "CreatePayment",
         {
             "requestId": str(uuid.uuid4()),
@@ -75,7 +75,7 @@ async def test_buf_curl_takes_a_payment_through_its_life_using_reflection(
 
     code, out, err = await _buf_curl(
         server,
-        merchant_id,
+        metadata,
         "CapturePayment",
         {"requestId": str(uuid.uuid4()), "paymentId": payment["id"]},
     )
@@ -84,7 +84,7 @@ async def test_buf_curl_takes_a_payment_through_its_life_using_reflection(
 
     code, out, err = await _buf_curl(
         server,
-        merchant_id,
+        metadata,
         "RefundPayment",
         {
             "requestId": str(uuid.uuid4()),
@@ -98,9 +98,7 @@ async def test_buf_curl_takes_a_payment_through_its_life_using_reflection(
     assert refunded["payment"]["state"] == "STATE_PARTIALLY_REFUNDED"
     assert refunded["payment"]["amountRefunded"] == {"currencyCode": "EUR", "units": "5"}
 
-    code, out, err = await _buf_curl(
-        server, merchant_id, "GetPayment", {"paymentId": payment["id"]}
-    )
+    code, out, err = await _buf_curl(server, metadata, "GetPayment", {"paymentId": payment["id"]})
     assert code == 0, err
     assert len(json.loads(out)["payment"]["refunds"]) == 1
 
@@ -114,11 +112,11 @@ def _detail(error: dict[str, object], type_name: str, message_type: type[M]) -> 
 
 
 async def test_buf_curl_shows_a_client_mistake_as_invalid_argument_with_field_violations(
-    server: PaycoreServer, merchant_id: str
+    server: PaycoreServer, metadata: Metadata
 ) -> None:
     code, _, err = await _buf_curl(
         server,
-        merchant_id,
+        metadata,
         "CreatePayment",
         {"requestId": "r-1", "amount": {"currencyCode": "JPY", "units": "100", "nanos": 5}},
     )

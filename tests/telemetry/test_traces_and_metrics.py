@@ -6,6 +6,7 @@ everything in memory, so the tests read exactly what would be exported.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from core.config import Settings
 from core.telemetry import Telemetry
 from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import card, create_request, request_for, usd
+from tests.support.auth import merchant_metadata
 
 # A W3C traceparent as a caller's tracing library would send it.
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -44,6 +46,18 @@ class Observed:
 
     def finished(self) -> list[ReadableSpan]:
         return list(self.spans.get_finished_spans())
+
+    async def finished_through(self, root: str) -> list[ReadableSpan]:
+        """The finished spans once the RPC span ``root`` has ended.
+
+        The client can see an error status a moment before the server's RPC
+        span closes (the status is sent from inside it), so wait for it.
+        """
+        deadline = asyncio.get_running_loop().time() + 5
+        while not any(span.name == root for span in self.finished()):
+            assert asyncio.get_running_loop().time() < deadline, f"no span {root}"
+            await asyncio.sleep(0.01)
+        return self.finished()
 
     def points(self, name: str) -> list[tuple[dict[str, Any], float]]:
         """(attributes, value) of every data point of one metric."""
@@ -84,9 +98,9 @@ async def observed(settings: Settings) -> AsyncIterator[Observed]:
         await services.close()
 
 
-def _merchant() -> tuple[str, tuple[tuple[str, str], ...]]:
+async def _merchant(services: Services) -> tuple[str, tuple[tuple[str, str], ...]]:
     merchant_id = f"mt_{uuid.uuid4().hex[:12]}"
-    return merchant_id, (("x-paycore-merchant-id", merchant_id),)
+    return merchant_id, await merchant_metadata(services.pool, merchant_id)
 
 
 def _by_name(spans: list[ReadableSpan]) -> dict[str, ReadableSpan]:
@@ -96,7 +110,7 @@ def _by_name(spans: list[ReadableSpan]) -> dict[str, ReadableSpan]:
 
 
 async def test_one_create_is_one_trace_with_a_span_per_stage(observed: Observed) -> None:
-    merchant_id, metadata = _merchant()
+    merchant_id, metadata = await _merchant(observed.services)
     request = create_request()
 
     reply = await observed.stub.CreatePayment(
@@ -154,7 +168,7 @@ async def test_one_create_is_one_trace_with_a_span_per_stage(observed: Observed)
 
 
 async def test_a_call_without_a_traceparent_starts_a_new_trace(observed: Observed) -> None:
-    _, metadata = _merchant()
+    _, metadata = await _merchant(observed.services)
 
     await observed.stub.CreatePayment(create_request(), metadata=metadata)
 
@@ -166,12 +180,12 @@ async def test_a_call_without_a_traceparent_starts_a_new_trace(observed: Observe
 async def test_a_client_mistake_is_recorded_with_its_code_but_not_as_a_server_error(
     observed: Observed,
 ) -> None:
-    _, metadata = _merchant()
+    _, metadata = await _merchant(observed.services)
 
     with pytest.raises(grpc.aio.AioRpcError):
         await observed.stub.CreatePayment(create_request(amount=usd(0)), metadata=metadata)
 
-    spans = _by_name(observed.finished())
+    spans = _by_name(await observed.finished_through("paycore.v1.PaymentService/CreatePayment"))
     root = spans["paycore.v1.PaymentService/CreatePayment"]
     assert (root.attributes or {})["rpc.grpc.status_code"] == "INVALID_ARGUMENT"
     assert all(span.status.status_code.name == "UNSET" for span in spans.values())
@@ -180,7 +194,7 @@ async def test_a_client_mistake_is_recorded_with_its_code_but_not_as_a_server_er
 async def test_an_illegal_transition_names_its_reason_on_the_stage_without_an_error(
     observed: Observed,
 ) -> None:
-    _, metadata = _merchant()
+    _, metadata = await _merchant(observed.services)
     captured = await observed.stub.CreatePayment(create_request(), metadata=metadata)
     observed.spans.clear()
 
@@ -189,7 +203,7 @@ async def test_an_illegal_transition_names_its_reason_on_the_stage_without_an_er
             request_for("CancelPayment", captured.payment.id), metadata=metadata
         )
 
-    spans = _by_name(observed.finished())
+    spans = _by_name(await observed.finished_through("paycore.v1.PaymentService/CancelPayment"))
     claim = spans["db.claim"]
     assert (claim.attributes or {})["paycore.error.reason"] == "PAYMENT_NOT_CANCELABLE"
     assert claim.status.status_code.name == "UNSET"
@@ -198,7 +212,7 @@ async def test_an_illegal_transition_names_its_reason_on_the_stage_without_an_er
 
 
 async def test_metrics_after_a_scripted_scenario(observed: Observed) -> None:
-    _, metadata = _merchant()
+    _, metadata = await _merchant(observed.services)
     approved = create_request()
     await observed.stub.CreatePayment(approved, metadata=metadata)  # approved, captured
     await observed.stub.CreatePayment(approved, metadata=metadata)  # a replay
@@ -257,7 +271,7 @@ async def test_rate_limit_rejections_are_counted(settings: Settings) -> None:
     services = await open_services(limited, telemetry)
     server = PaycoreServer(limited, services, telemetry=telemetry)
     await server.start()
-    _, metadata = _merchant()
+    _, metadata = await _merchant(services)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = payment_service_pb2_grpc.PaymentServiceStub(channel)

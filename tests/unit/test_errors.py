@@ -77,6 +77,7 @@ def test_retryable_reasons_are_the_transient_ones() -> None:
         Reason.PAYMENT_OPERATION_IN_PROGRESS,
         Reason.REQUEST_IN_PROGRESS,
         Reason.RATE_LIMITED,
+        Reason.AUTHENTICATION_LOCKED,
         Reason.SERVICE_UNAVAILABLE,
     }
     assert all(

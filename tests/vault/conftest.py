@@ -10,12 +10,14 @@ from typing import Any
 import grpc
 import pytest
 
+from core.app import Services
 from core.domain.cards import luhn_valid
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 from paycore.v1 import card_vault_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.e2e.conftest import api, db  # noqa: F401  # shared fixtures
-from tests.e2e.helpers import EXP_YEAR, MERCHANT_HEADER, Api, new_request_id
+from tests.e2e.helpers import EXP_YEAR, Api, new_request_id
+from tests.support.auth import Metadata, merchant_metadata
 
 
 def luhn_complete(prefix: str) -> str:
@@ -60,11 +62,8 @@ class Vault:
 
     stub: card_vault_service_pb2_grpc.CardVaultServiceAsyncStub
     merchant_id: str
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """Call metadata naming this merchant."""
-        return ((MERCHANT_HEADER, self.merchant_id),)
+    metadata: tuple[tuple[str, str], ...]
+    """Call metadata with an API key of this merchant."""
 
     async def tokenize_request(
         self, request: vault_svc.TokenizeCardRequest
@@ -95,19 +94,24 @@ def vault_stub(
 
 @pytest.fixture
 def vault(
-    vault_stub: card_vault_service_pb2_grpc.CardVaultServiceAsyncStub, merchant_id: str
+    vault_stub: card_vault_service_pb2_grpc.CardVaultServiceAsyncStub,
+    merchant_id: str,
+    metadata: Metadata,
 ) -> Vault:
     """The test's merchant's vault."""
-    return Vault(vault_stub, merchant_id)
+    return Vault(vault_stub, merchant_id, metadata)
 
 
 @pytest.fixture
-def other_vault(vault_stub: card_vault_service_pb2_grpc.CardVaultServiceAsyncStub) -> Vault:
+async def other_vault(
+    vault_stub: card_vault_service_pb2_grpc.CardVaultServiceAsyncStub, services: Services
+) -> Vault:
     """A second merchant's vault, for isolation tests."""
-    return Vault(vault_stub, f"m_{uuid.uuid4().hex[:16]}")
+    other = f"m_{uuid.uuid4().hex[:16]}"
+    return Vault(vault_stub, other, await merchant_metadata(services.pool, other))
 
 
 @pytest.fixture
 def other_api(stub: Any, other_vault: Vault) -> Api:
     """The second merchant's PaymentService."""
-    return Api(stub, other_vault.merchant_id)
+    return Api(stub, other_vault.merchant_id, other_vault.metadata)

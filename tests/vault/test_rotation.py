@@ -24,6 +24,7 @@ from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.conftest import _create_database, _drop_database
 from tests.e2e.helpers import Api
+from tests.support.auth import merchant_metadata
 
 from .conftest import Vault, by_token, distinctive_pan
 
@@ -58,11 +59,14 @@ async def running(settings: Settings, merchant_id: str) -> AsyncIterator[Running
     services = await open_services(settings)
     server = PaycoreServer(settings, services)
     await server.start()
+    metadata = await merchant_metadata(services.pool, merchant_id)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             yield Running(
-                Vault(card_vault_service_pb2_grpc.CardVaultServiceStub(channel), merchant_id),
-                Api(payment_service_pb2_grpc.PaymentServiceStub(channel), merchant_id),
+                Vault(
+                    card_vault_service_pb2_grpc.CardVaultServiceStub(channel), merchant_id, metadata
+                ),
+                Api(payment_service_pb2_grpc.PaymentServiceStub(channel), merchant_id, metadata),
                 services.vault,
             )
     finally:

@@ -1,12 +1,13 @@
 """Typed Python client of paycore's PaymentService, blocking and asyncio.
 
-    from paycore.client import PaycoreClient, card, money
+    from paycore.client import PaycoreClient, card, card_token, money
     from paycore.v1.payment_pb2 import CAPTURE_METHOD_MANUAL
 
-    with PaycoreClient("localhost:50051", merchant_id="acme") as client:
+    with PaycoreClient("localhost:50051", api_key="pck_...") as client:
+        token = client.tokenize_card(card("4242424242424242", 12, 2030, cvc="123"))
         payment = client.create_payment(
             amount=money(1050, "USD"),
-            payment_method=card("4242424242424242", 12, 2030, cvc="123"),
+            payment_method=card_token(token.id),
             capture_method=CAPTURE_METHOD_MANUAL,
         )
         client.capture_payment(payment.id)
@@ -16,7 +17,7 @@ succeed later with the same request_id, and raise PaycoreError subclasses.
 """
 
 from ._async import AsyncPaycoreClient
-from ._card import card
+from ._card import card, card_token
 from ._errors import (
     AbortedError,
     DeadlineExceededError,
@@ -58,6 +59,7 @@ __all__ = [
     "UnavailableError",
     "UnknownError",
     "card",
+    "card_token",
     "from_rpc_error",
     "is_retryable",
     "money",

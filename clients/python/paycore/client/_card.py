@@ -27,3 +27,8 @@ def card(
             holder_name=holder_name,
         )
     )
+
+
+def card_token(token_id: str) -> PaymentMethodData:
+    """A stored card (``tok_...`` from ``tokenize_card``) as the ``payment_method`` to pay with."""
+    return PaymentMethodData(card_token=token_id)

@@ -21,6 +21,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.money_pb2 import Money
 
+from paycore.v1 import card_vault_service_pb2 as vault_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import (
     CaptureMethod,
@@ -199,3 +200,10 @@ def cancel_payment(payment_id: str, options: CancelPaymentOptions) -> pb.CancelP
 def refund_payment(payment_id: str, options: RefundPaymentOptions) -> pb.RefundPaymentRequest:
     """A RefundPaymentRequest with a request_id."""
     return pb.RefundPaymentRequest(payment_id=payment_id, **_with_request_id(options))
+
+
+def tokenize_card(card: PaymentMethodData, options: WriteOptions) -> vault_pb.TokenizeCardRequest:
+    """A TokenizeCardRequest with a request_id, for the card of ``card(...)``."""
+    if card.WhichOneof("kind") != "card":
+        raise ValueError("tokenize_card takes a full card: card(number, exp_month, exp_year, ...)")
+    return vault_pb.TokenizeCardRequest(card=card.card, **_with_request_id(options))

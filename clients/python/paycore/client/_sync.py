@@ -10,8 +10,9 @@ from typing import Self, TypeVar, Unpack
 import grpc
 from google.type.money_pb2 import Money
 
+from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as pb
-from paycore.v1 import payment_service_pb2_grpc
+from paycore.v1.card_vault_service_pb2 import CardToken
 from paycore.v1.payment_pb2 import Payment, PaymentMethodData
 
 from . import _requests as build
@@ -31,8 +32,10 @@ class PaycoreClient:
 
     Args:
         target: paycore's address, e.g. "localhost:50051".
-        merchant_id: The merchant every call acts for (1 to 64 letters,
-            digits, ``_`` or ``-``).
+        api_key: The API key paycore issued (``pck_...``); sent as
+            ``authorization: Bearer <key>`` on every call.
+        merchant_id: Only with a platform (superadmin) key: the merchant every
+            call acts for (1 to 64 letters, digits, ``_`` or ``-``).
         credentials: TLS credentials; None for a plaintext channel.
         retry: When and how patiently failed calls are repeated.
         timeout: Deadline of each attempt, in seconds.
@@ -44,13 +47,16 @@ class PaycoreClient:
         self,
         target: str,
         *,
-        merchant_id: str,
+        api_key: str,
+        merchant_id: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         retry: RetryPolicy = DEFAULT_RETRY_POLICY,
         timeout: float = 10.0,
         channel: grpc.Channel | None = None,
     ) -> None:
-        self._options = CallOptions.build(merchant_id=merchant_id, timeout=timeout, retry=retry)
+        self._options = CallOptions.build(
+            api_key=api_key, merchant_id=merchant_id, timeout=timeout, retry=retry
+        )
         self._owns_channel = channel is None
         if channel is None:
             channel = (
@@ -60,6 +66,7 @@ class PaycoreClient:
             )
         self._channel = channel
         self._stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
+        self._vault = card_vault_service_pb2_grpc.CardVaultServiceStub(channel)
 
     def close(self) -> None:
         """Close the channel the client opened; calls in flight are cancelled."""
@@ -166,3 +173,15 @@ class PaycoreClient:
         """
         request = build.refund_payment(payment_id, options)
         return self._call(self._stub.RefundPayment, request)
+
+    def tokenize_card(
+        self, card: PaymentMethodData, **options: Unpack[build.WriteOptions]
+    ) -> CardToken:
+        """Store a card in paycore's vault; pay with ``card_token(token.id)`` afterwards.
+
+        ``card`` is ``card(number, exp_month, exp_year, cvc=...)``. This is the
+        one call that sends a full card number (unless the merchant is allowed
+        raw card data); the CVC is checked and never stored.
+        """
+        request = build.tokenize_card(card, options)
+        return (self._call(self._vault.TokenizeCard, request)).token

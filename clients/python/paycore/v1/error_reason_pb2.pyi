@@ -39,7 +39,37 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_CURRENCY_MISMATCH: _ErrorReason.ValueType  # 4
     """INVALID_ARGUMENT: the amount's currency differs from the payment's."""
     ERROR_REASON_MERCHANT_IDENTITY_MISSING: _ErrorReason.ValueType  # 5
-    """UNAUTHENTICATED: the call does not say which merchant it acts for."""
+    """UNAUTHENTICATED: the call does not say which merchant it acts for (a
+    superadmin key must name one in `x-paycore-merchant-id` to call a
+    merchant's RPCs), or names it malformed or more than once.
+    """
+    ERROR_REASON_API_KEY_MISSING: _ErrorReason.ValueType  # 22
+    """UNAUTHENTICATED: the call has no `authorization: Bearer <key>` metadata."""
+    ERROR_REASON_API_KEY_INVALID: _ErrorReason.ValueType  # 23
+    """UNAUTHENTICATED: the API key is unknown, malformed, revoked or expired.
+    Repeated failures lock the peer and the key prefix out for a while.
+    """
+    ERROR_REASON_AUTHENTICATION_LOCKED: _ErrorReason.ValueType  # 24
+    """RESOURCE_EXHAUSTED (retryable): too many failed authentications from this
+    peer or key prefix; every call that needs its key verified is refused
+    until the lock expires (google.rpc.RetryInfo says when).
+    """
+    ERROR_REASON_MERCHANT_MISMATCH: _ErrorReason.ValueType  # 25
+    """PERMISSION_DENIED: a merchant or admin key named another merchant in
+    `x-paycore-merchant-id`.
+    """
+    ERROR_REASON_RAW_CARD_DATA_NOT_ALLOWED: _ErrorReason.ValueType  # 26
+    """PERMISSION_DENIED: the merchant may not send full card numbers to
+    CreatePayment/ConfirmPayment; tokenize with CardVaultService.TokenizeCard.
+    """
+    ERROR_REASON_MERCHANT_NOT_FOUND: _ErrorReason.ValueType  # 27
+    """NOT_FOUND: no such merchant."""
+    ERROR_REASON_API_KEY_NOT_FOUND: _ErrorReason.ValueType  # 28
+    """NOT_FOUND: no such API key."""
+    ERROR_REASON_MERCHANT_ALREADY_EXISTS: _ErrorReason.ValueType  # 29
+    """ALREADY_EXISTS: a merchant with this id exists."""
+    ERROR_REASON_API_KEY_REVOKED: _ErrorReason.ValueType  # 30
+    """FAILED_PRECONDITION: a revoked API key cannot be rotated."""
     ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 21
     """PERMISSION_DENIED: the caller's role may not call this RPC (merchant <
     admin < superadmin; see the policy table in core/auth/policy.py).
@@ -113,7 +143,37 @@ different request of the same RPC. Nothing was executed.
 ERROR_REASON_CURRENCY_MISMATCH: ErrorReason.ValueType  # 4
 """INVALID_ARGUMENT: the amount's currency differs from the payment's."""
 ERROR_REASON_MERCHANT_IDENTITY_MISSING: ErrorReason.ValueType  # 5
-"""UNAUTHENTICATED: the call does not say which merchant it acts for."""
+"""UNAUTHENTICATED: the call does not say which merchant it acts for (a
+superadmin key must name one in `x-paycore-merchant-id` to call a
+merchant's RPCs), or names it malformed or more than once.
+"""
+ERROR_REASON_API_KEY_MISSING: ErrorReason.ValueType  # 22
+"""UNAUTHENTICATED: the call has no `authorization: Bearer <key>` metadata."""
+ERROR_REASON_API_KEY_INVALID: ErrorReason.ValueType  # 23
+"""UNAUTHENTICATED: the API key is unknown, malformed, revoked or expired.
+Repeated failures lock the peer and the key prefix out for a while.
+"""
+ERROR_REASON_AUTHENTICATION_LOCKED: ErrorReason.ValueType  # 24
+"""RESOURCE_EXHAUSTED (retryable): too many failed authentications from this
+peer or key prefix; every call that needs its key verified is refused
+until the lock expires (google.rpc.RetryInfo says when).
+"""
+ERROR_REASON_MERCHANT_MISMATCH: ErrorReason.ValueType  # 25
+"""PERMISSION_DENIED: a merchant or admin key named another merchant in
+`x-paycore-merchant-id`.
+"""
+ERROR_REASON_RAW_CARD_DATA_NOT_ALLOWED: ErrorReason.ValueType  # 26
+"""PERMISSION_DENIED: the merchant may not send full card numbers to
+CreatePayment/ConfirmPayment; tokenize with CardVaultService.TokenizeCard.
+"""
+ERROR_REASON_MERCHANT_NOT_FOUND: ErrorReason.ValueType  # 27
+"""NOT_FOUND: no such merchant."""
+ERROR_REASON_API_KEY_NOT_FOUND: ErrorReason.ValueType  # 28
+"""NOT_FOUND: no such API key."""
+ERROR_REASON_MERCHANT_ALREADY_EXISTS: ErrorReason.ValueType  # 29
+"""ALREADY_EXISTS: a merchant with this id exists."""
+ERROR_REASON_API_KEY_REVOKED: ErrorReason.ValueType  # 30
+"""FAILED_PRECONDITION: a revoked API key cannot be rotated."""
 ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 21
 """PERMISSION_DENIED: the caller's role may not call this RPC (merchant <
 admin < superadmin; see the policy table in core/auth/policy.py).

@@ -1,0 +1,257 @@
+"""Platform administration: merchants and API keys (create, list, revoke, rotate, bootstrap).
+
+Mutations run through the RequestExecutor like payments (idempotent by
+request_id, scoped to the platform instead of a merchant) and append an
+audit record in the same transaction. A key's secret is generated inside the
+plan and returned to the caller once, beside the stored reply: the stored
+reply (replayed on retries) never contains it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from core.auth.authenticator import Authenticator
+from core.auth.keys import ApiKey, IssuedKey, Merchant, generate_key
+from core.auth.policy import Role
+from core.domain.audit import Actor, AuditRecord
+from core.domain.errors import IllegalTransitionError, NotFoundError, PaycoreError, Reason
+from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.storage.repository import PaymentTransaction, RequestKey
+
+PLATFORM_SCOPE = "*platform"
+"""The request_id scope (and rate-limit bucket) of platform RPCs; '*' is never in a merchant id."""
+
+MAX_ROTATION_OVERLAP = timedelta(days=7)
+
+
+class AccessDirectory(Protocol):
+    """Reads of merchants and keys (core.storage.access.PostgresAccessStore)."""
+
+    async def get_merchant(self, merchant_id: str) -> Merchant | None:
+        """One merchant, or None."""
+        ...
+
+    async def list_merchants(self, after_id: str, limit: int) -> list[Merchant]:
+        """Merchants ordered by id after ``after_id``."""
+        ...
+
+    async def get_key(self, prefix: str) -> ApiKey | None:
+        """One key, or None."""
+        ...
+
+    async def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
+        """A merchant's keys (None: the platform's)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewMerchant:
+    """CreateMerchant, validated."""
+
+    merchant_id: str
+    display_name: str
+    raw_card_data_allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    """CreateApiKey, validated."""
+
+    merchant_id: str | None
+    role: Role
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """RotateApiKey's result: the new key and the old one with its expiry."""
+
+    new: ApiKey
+    previous: ApiKey
+
+
+class AccessService:
+    """Merchants and API keys, for superadmin callers."""
+
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        directory: AccessDirectory,
+        authenticator: Authenticator,
+    ) -> None:
+        self._executor = executor
+        self._directory = directory
+        self._authenticator = authenticator
+
+    async def create_merchant(
+        self,
+        actor: Actor,
+        command: NewMerchant,
+        request: RequestIdentity,
+        encoder: Encoder[Merchant],
+    ) -> Reply:
+        """Create a merchant; ALREADY_EXISTS when its id is taken."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Merchant]:
+            merchant = Merchant(
+                command.merchant_id, command.display_name, at, command.raw_card_data_allowed
+            )
+            if not await tx.insert_merchant(merchant):
+                raise PaycoreError(Reason.MERCHANT_ALREADY_EXISTS, merchant_id=merchant.id)
+            await tx.record_audit(
+                AuditRecord(
+                    actor,
+                    "merchant.create",
+                    "merchant",
+                    merchant.id,
+                    merchant.id,
+                    at,
+                    before=None,
+                    after=merchant.audit_view(),
+                )
+            )
+            return Plan(merchant.id, result=merchant)
+
+        key = RequestKey(PLATFORM_SCOPE, "CreateMerchant", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def get_merchant(self, merchant_id: str) -> Merchant:
+        """One merchant; NOT_FOUND when unknown."""
+        merchant = await self._directory.get_merchant(merchant_id)
+        if merchant is None:
+            raise NotFoundError(Reason.MERCHANT_NOT_FOUND, merchant_id=merchant_id)
+        return merchant
+
+    async def list_merchants(self, after_id: str, limit: int) -> list[Merchant]:
+        """Up to ``limit`` merchants after ``after_id``, ordered by id."""
+        return await self._directory.list_merchants(after_id, limit)
+
+    async def create_api_key(
+        self,
+        actor: Actor,
+        command: NewApiKey,
+        request: RequestIdentity,
+        encoder: Encoder[ApiKey],
+    ) -> tuple[Reply, IssuedKey | None]:
+        """Create a key; the IssuedKey (with the secret) only when this call created it."""
+        if command.merchant_id is not None:
+            await self.get_merchant(command.merchant_id)  # NOT_FOUND before anything is claimed
+        issued = generate_key()
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[ApiKey]:
+            api_key = ApiKey(
+                issued.prefix, command.merchant_id, command.role, command.description, at
+            )
+            await tx.insert_api_key(api_key, issued.secret_hash)
+            await tx.record_audit(
+                AuditRecord(
+                    actor,
+                    "api_key.create",
+                    "api_key",
+                    api_key.prefix,
+                    command.merchant_id,
+                    at,
+                    before=None,
+                    after=api_key.audit_view(),
+                )
+            )
+            return Plan(api_key.prefix, result=api_key)
+
+        key = RequestKey(PLATFORM_SCOPE, "CreateApiKey", request.request_id)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        return reply, issued
+
+    async def list_api_keys(self, merchant_id: str | None) -> list[ApiKey]:
+        """A merchant's keys, or the platform's (None); NOT_FOUND for an unknown merchant."""
+        if merchant_id is not None:
+            await self.get_merchant(merchant_id)
+        return await self._directory.list_keys(merchant_id)
+
+    async def revoke_api_key(
+        self, actor: Actor, prefix: str, request: RequestIdentity, encoder: Encoder[ApiKey]
+    ) -> Reply:
+        """Revoke a key now (a revoked key stays revoked; revoking again changes nothing)."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[ApiKey]:
+            current = await _locked_key(tx, prefix)
+            revoked = current.revoked(at)
+            if revoked != current:
+                await tx.save_api_key(revoked)
+                await tx.record_audit(
+                    AuditRecord(
+                        actor,
+                        "api_key.revoke",
+                        "api_key",
+                        prefix,
+                        current.merchant_id,
+                        at,
+                        before=current.audit_view(),
+                        after=revoked.audit_view(),
+                    )
+                )
+            return Plan(prefix, result=revoked)
+
+        key = RequestKey(PLATFORM_SCOPE, "RevokeApiKey", request.request_id)
+        try:
+            return await self._executor.execute(key, request, encoder, plan)
+        finally:
+            self._authenticator.forget(prefix)  # other processes: within auth.key_cache_s
+
+    async def rotate_api_key(
+        self,
+        actor: Actor,
+        prefix: str,
+        overlap: timedelta,
+        request: RequestIdentity,
+        encoder: Encoder[Rotation],
+    ) -> tuple[Reply, IssuedKey | None]:
+        """Replace a key by a new one; the old one works for ``overlap`` more."""
+        issued = generate_key()
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Rotation]:
+            current = await _locked_key(tx, prefix)
+            if current.revoked_at is not None:
+                raise IllegalTransitionError(Reason.API_KEY_REVOKED, prefix=prefix)
+            new = ApiKey(issued.prefix, current.merchant_id, current.role, current.description, at)
+            previous = current.rotated(new.prefix, at + overlap)
+            await tx.insert_api_key(new, issued.secret_hash)
+            await tx.save_api_key(previous)
+            await tx.record_audit(
+                AuditRecord(
+                    actor,
+                    "api_key.rotate",
+                    "api_key",
+                    prefix,
+                    current.merchant_id,
+                    at,
+                    before=current.audit_view(),
+                    after=previous.audit_view(),
+                )
+            )
+            return Plan(new.prefix, result=Rotation(new, previous))
+
+        key = RequestKey(PLATFORM_SCOPE, "RotateApiKey", request.request_id)
+        try:
+            reply = await self._executor.execute(key, request, encoder, plan)
+        finally:
+            self._authenticator.forget(prefix)
+        return reply, issued
+
+
+async def _locked_key(tx: PaymentTransaction, prefix: str) -> ApiKey:
+    current = await tx.lock_api_key(prefix)
+    if current is None:
+        raise NotFoundError(Reason.API_KEY_NOT_FOUND, prefix=prefix)
+    return current
+
+
+def overlap_from_ms(milliseconds: int) -> timedelta:
+    """A rotation overlap, bounded to 0..7 days (ValueError outside)."""
+    overlap = timedelta(milliseconds=milliseconds)
+    if not timedelta(0) <= overlap <= MAX_ROTATION_OVERLAP:
+        raise ValueError("overlap must be between 0 and 7 days")
+    return overlap

@@ -1,0 +1,37 @@
+"""Appending to the audit trail (audit_events, append-only; see 0003_audit.sql)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from core.domain.audit import AuditRecord
+
+
+async def insert_audit(connection: asyncpg.Connection, record: AuditRecord) -> None:
+    """Append ``record`` to audit_events on ``connection`` (inside the caller's transaction)."""
+    await connection.execute(
+        """
+        INSERT INTO audit_events (at, actor_role, actor_key_id, actor_merchant, action,
+                                  resource_type, resource_id, merchant_id, before, after, details)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb)
+        """,
+        record.at,
+        record.actor.role,
+        record.actor.key_id,
+        record.actor.merchant_id,
+        record.action,
+        record.resource_type,
+        record.resource_id,
+        record.merchant_id,
+        _json_or_null(record.before),
+        _json_or_null(record.after),
+        json.dumps(dict(record.details), sort_keys=True, default=str),
+    )
+
+
+def _json_or_null(value: Mapping[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value), sort_keys=True, default=str)
