@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.service.execution import ExecutorSettings, RequestExecutor
+from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.telemetry import Telemetry
@@ -37,6 +38,7 @@ class Services:
     executor: RequestExecutor
     payments: PaymentService
     vault: CardVault
+    merchant_settings: MerchantSettingsService
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
@@ -133,4 +135,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         executor=executor,
         payments=payments,
         vault=vault,
+        merchant_settings=MerchantSettingsService(
+            executor=executor, repository=repository, gate=gate
+        ),
     )

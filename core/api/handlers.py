@@ -30,6 +30,7 @@ from core.api import convert, validation
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.auth import policy
+from core.domain.audit import Actor
 from core.domain.errors import FieldViolation, PaycoreError, ValidationError
 from core.domain.payment import Payment, Refund
 from core.service.execution import Encoder, Reply, RequestIdentity
@@ -68,16 +69,26 @@ _CANCEL = _payment_encoder(svc.CancelPaymentResponse)
 _UPDATE = _payment_encoder(svc.UpdatePaymentResponse)
 
 
-def _refund_reply(result: tuple[Refund, Payment]) -> bytes:
-    refund, payment = result
-    return _serialize(
-        svc.RefundPaymentResponse(
-            refund=convert.refund_to_proto(refund), payment=convert.payment_to_proto(payment)
+def _refund_encoder(response_type: Callable[..., Message]) -> Encoder[tuple[Refund, Payment]]:
+    def success(result: tuple[Refund, Payment]) -> bytes:
+        refund, payment = result
+        return _serialize(
+            response_type(
+                refund=convert.refund_to_proto(refund), payment=convert.payment_to_proto(payment)
+            )
         )
-    )
+
+    return Encoder(success=success, failure=encode_error)
 
 
-_REFUND: Encoder[tuple[Refund, Payment]] = Encoder(success=_refund_reply, failure=encode_error)
+_REFUND = _refund_encoder(svc.RefundPaymentResponse)
+_APPROVE_REFUND = _refund_encoder(svc.ApproveRefundResponse)
+_REJECT_REFUND = _refund_encoder(svc.RejectRefundResponse)
+
+
+def actor(caller: Caller) -> Actor:
+    """Who the audit trail names for an action by ``caller``."""
+    return Actor(role=caller.role.label, key_id=caller.key_id, merchant_id=caller.merchant_id)
 
 
 class PaymentHandlers:
@@ -121,6 +132,31 @@ class PaymentHandlers:
     async def update_payment(self, caller: Caller, request: svc.UpdatePaymentRequest) -> Reply:
         command = validation.update_payment(caller.merchant_id, request)
         return await self._service.update_payment(command, self._identity(request), _UPDATE)
+
+    async def approve_refund(self, caller: Caller, request: svc.ApproveRefundRequest) -> Reply:
+        command = validation.approve_refund(caller.merchant_id, request)
+        return await self._service.approve_refund(
+            command, actor(caller), self._identity(request), _APPROVE_REFUND
+        )
+
+    async def reject_refund(self, caller: Caller, request: svc.RejectRefundRequest) -> Reply:
+        command = validation.reject_refund(caller.merchant_id, request)
+        return await self._service.reject_refund(
+            command, actor(caller), self._identity(request), _REJECT_REFUND
+        )
+
+    async def list_refunds(
+        self, caller: Caller, request: svc.ListRefundsRequest
+    ) -> svc.ListRefundsResponse:
+        query = validation.list_refunds(caller.merchant_id, request, self._secret)
+        refunds, more = await self._service.list_refunds(query)
+        token = ""
+        if more and refunds:
+            last = refunds[-1]
+            token = validation.encode_page_token(request, last.created_at, last.id, self._secret)
+        return svc.ListRefundsResponse(
+            refunds=[convert.refund_to_proto(r) for r in refunds], next_page_token=token
+        )
 
     async def get_payment(
         self, caller: Caller, request: svc.GetPaymentRequest
@@ -252,6 +288,9 @@ def generic_handler(
         "CapturePayment": (svc.CapturePaymentRequest, handlers.capture_payment),
         "CancelPayment": (svc.CancelPaymentRequest, handlers.cancel_payment),
         "RefundPayment": (svc.RefundPaymentRequest, handlers.refund_payment),
+        "ListRefunds": (svc.ListRefundsRequest, handlers.list_refunds),
+        "ApproveRefund": (svc.ApproveRefundRequest, handlers.approve_refund),
+        "RejectRefund": (svc.RejectRefundRequest, handlers.reject_refund),
     }
     return service_handler(
         svc.DESCRIPTOR.services_by_name["PaymentService"], table, identity, telemetry

@@ -17,8 +17,9 @@ import asyncpg
 
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
-from core.domain.commands import PaymentQuery
+from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.errors import PaycoreError, Reason
+from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -36,17 +37,23 @@ from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredReques
 from core.vault.envelope import Sealed
 from core.vault.records import CardToken, StoredCard
 
-_PAYMENT_COLUMNS = """
+# One refund row as JSON (decoded by _refund_from_json): inside a payment's
+# refunds, and as each row of ListRefunds.
+_REFUND_JSON = """
+    jsonb_build_object(
+        'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
+        'channel_reference', r.channel_reference, 'rejection_reason', r.rejection_reason,
+        'create_time', to_jsonb(r.create_time)
+    )
+"""
+
+_PAYMENT_COLUMNS = f"""
     p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
     p.capture_method, p.confirmation_method, p.card, p.customer_id, p.description, p.metadata,
     p.risk, p.failure, p.channel, p.channel_reference, p.operation_in_flight,
     p.create_time, p.update_time,
     COALESCE((
-        SELECT jsonb_agg(jsonb_build_object(
-            'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
-            'channel_reference', r.channel_reference,
-            'create_time', to_jsonb(r.create_time)
-        ) ORDER BY r.create_time, r.id)
+        SELECT jsonb_agg({_REFUND_JSON} ORDER BY r.create_time, r.id)
         FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
     ), '[]'::jsonb) AS refunds
 """
@@ -78,22 +85,24 @@ def _card_from_json(data: dict[str, Any] | None) -> CardSummary | None:
     return CardSummary(**data) if data else None
 
 
+def _refund_from_json(item: Mapping[str, Any], payment_id: str, currency: str) -> Refund:
+    return Refund(
+        id=item["id"],
+        payment_id=payment_id,
+        amount=Money(int(item["amount"]), currency),
+        state=RefundState(item["state"]),
+        reason=item["reason"],
+        channel_reference=item["channel_reference"],
+        rejection_reason=item["rejection_reason"],
+        created_at=datetime.fromisoformat(item["create_time"]),
+    )
+
+
 def _payment_from_row(row: asyncpg.Record) -> Payment:
     currency = row["currency"]
     risk = row["risk"]
     failure = row["failure"]
-    refunds = tuple(
-        Refund(
-            id=item["id"],
-            payment_id=row["id"],
-            amount=Money(int(item["amount"]), currency),
-            state=RefundState(item["state"]),
-            reason=item["reason"],
-            channel_reference=item["channel_reference"],
-            created_at=datetime.fromisoformat(item["create_time"]),
-        )
-        for item in row["refunds"]
-    )
+    refunds = tuple(_refund_from_json(item, row["id"], currency) for item in row["refunds"])
     return Payment(
         id=row["id"],
         merchant_id=row["merchant_id"],
@@ -349,13 +358,14 @@ class PostgresTransaction:
         await self._c.executemany(
             """
             INSERT INTO refunds (merchant_id, id, payment_id, amount, currency, state, reason,
-                                 channel_reference, create_time, update_time)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                 channel_reference, create_time, update_time, rejection_reason)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             ON CONFLICT (merchant_id, id) DO UPDATE
                 SET state = EXCLUDED.state, channel_reference = EXCLUDED.channel_reference,
+                    rejection_reason = EXCLUDED.rejection_reason,
                     update_time = EXCLUDED.update_time
-                -- Only a pending refund changes; a settled one is final.
-                WHERE refunds.state = 'pending'
+                -- Only a pending (or held) refund changes; a settled one is final.
+                WHERE refunds.state IN ('pending', 'pending_review')
                   AND (refunds.state IS DISTINCT FROM EXCLUDED.state
                        OR refunds.channel_reference IS DISTINCT FROM EXCLUDED.channel_reference)
             """,
@@ -371,6 +381,7 @@ class PostgresTransaction:
                     refund.channel_reference,
                     refund.created_at,
                     payment.updated_at,
+                    refund.rejection_reason,
                 )
                 for refund in payment.refunds
             ],
@@ -440,6 +451,66 @@ class PostgresTransaction:
 
     async def record_audit(self, record: AuditRecord) -> None:
         await insert_audit(self._c, record)
+
+    async def refund_payment_id(self, merchant_id: str, refund_id: str) -> str | None:
+        # A refund never moves to another payment, so this needs no lock; the
+        # caller locks the payment next and reads the refund's state there.
+        value: str | None = await self._c.fetchval(
+            "SELECT payment_id FROM refunds WHERE merchant_id = $1 AND id = $2",
+            merchant_id,
+            refund_id,
+        )
+        return value
+
+    async def merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        return await _merchant_settings(self._c, merchant_id, "")
+
+    async def lock_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        # Make sure the row exists so that FOR UPDATE has something to lock:
+        # two first-ever updates then queue like any two updates, and each
+        # audit record's "before" is what the other committed.
+        await self._c.execute(
+            "INSERT INTO merchant_settings (merchant_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            merchant_id,
+        )
+        return await _merchant_settings(self._c, merchant_id, "FOR UPDATE")
+
+    async def save_merchant_settings(self, settings: MerchantSettings) -> None:
+        await self._c.execute(
+            """
+            INSERT INTO merchant_settings (merchant_id, refund_review_thresholds, update_time)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (merchant_id) DO UPDATE
+                SET refund_review_thresholds = EXCLUDED.refund_review_thresholds,
+                    update_time = EXCLUDED.update_time
+            """,
+            settings.merchant_id,
+            [
+                {"currency": t.currency, "amount": t.amount}
+                for t in settings.refund_review_thresholds
+            ],
+            settings.updated_at,
+        )
+
+
+async def _merchant_settings(
+    connection: asyncpg.Connection | asyncpg.Pool, merchant_id: str, lock: str
+) -> MerchantSettings:
+    """A merchant's settings; the defaults when it has no row."""
+    row = await connection.fetchrow(
+        "SELECT refund_review_thresholds, update_time FROM merchant_settings"
+        f" WHERE merchant_id = $1 {lock}",
+        merchant_id,
+    )
+    if row is None:
+        return MerchantSettings(merchant_id)
+    return MerchantSettings(
+        merchant_id=merchant_id,
+        refund_review_thresholds=tuple(
+            Money(int(item["amount"]), item["currency"]) for item in row["refund_review_thresholds"]
+        ),
+        updated_at=row["update_time"],
+    )
 
 
 async def insert_audit(connection: asyncpg.Connection, record: AuditRecord) -> None:
@@ -568,6 +639,41 @@ class PostgresPaymentRepository:
         )
         rows = await self._pool.fetch(sql, *args)
         return [_payment_from_row(row) for row in rows]
+
+    async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        async with _unavailable_as_error():
+            return await _merchant_settings(self._pool, merchant_id, "")
+
+    async def list_refunds(self, query: RefundQuery) -> list[Refund]:
+        async with _unavailable_as_error():
+            return await self._list_refunds(query)
+
+    async def _list_refunds(self, query: RefundQuery) -> list[Refund]:
+        conditions = ["r.merchant_id = $1"]
+        args: list[Any] = [query.merchant_id]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.states:
+            conditions.append(
+                f"r.state = ANY({arg(sorted(s.value for s in query.states))}::text[])"
+            )
+        if query.payment_id:
+            conditions.append(f"r.payment_id = {arg(query.payment_id)}")
+        if query.after is not None:
+            after_time, after_id = query.after
+            conditions.append(f"(r.create_time, r.id) < ({arg(after_time)}, {arg(after_id)})")
+        sql = (
+            f"SELECT r.payment_id, r.currency, {_REFUND_JSON} AS refund FROM refunds r"
+            f" WHERE {' AND '.join(conditions)}"
+            f" ORDER BY r.create_time DESC, r.id DESC LIMIT {arg(query.page_size)}"
+        )
+        rows = await self._pool.fetch(sql, *args)
+        return [
+            _refund_from_json(row["refund"], row["payment_id"], row["currency"]) for row in rows
+        ]
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
         async with _unavailable_as_error():

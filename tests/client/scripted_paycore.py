@@ -176,6 +176,36 @@ class ScriptedPaymentService(payment_service_pb2_grpc.PaymentServiceServicer):
             payment=Payment(id=request.payment_id, state=Payment.STATE_REFUNDED),
         )
 
+    async def ListRefunds(
+        self, request: pb.ListRefundsRequest, context: _Context
+    ) -> pb.ListRefundsResponse:
+        await self._play("ListRefunds", request, context)
+        return pb.ListRefundsResponse(
+            refunds=[Refund(id="re_1", state=Refund.STATE_PENDING_REVIEW)]
+        )
+
+    async def ApproveRefund(
+        self, request: pb.ApproveRefundRequest, context: _Context
+    ) -> pb.ApproveRefundResponse:
+        await self._play("ApproveRefund", request, context)
+        return pb.ApproveRefundResponse(
+            refund=Refund(id=request.refund_id, state=Refund.STATE_SUCCEEDED),
+            payment=Payment(id="pay_1", state=Payment.STATE_REFUNDED),
+        )
+
+    async def RejectRefund(
+        self, request: pb.RejectRefundRequest, context: _Context
+    ) -> pb.RejectRefundResponse:
+        await self._play("RejectRefund", request, context)
+        return pb.RejectRefundResponse(
+            refund=Refund(
+                id=request.refund_id,
+                state=Refund.STATE_REJECTED,
+                rejection_reason=request.reason,
+            ),
+            payment=Payment(id="pay_1", state=Payment.STATE_CAPTURED),
+        )
+
 
 class ServerThread:
     """Runs a grpc.aio server on 127.0.0.1 (any free port) in a thread of its own."""

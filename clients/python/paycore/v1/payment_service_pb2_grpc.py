@@ -96,6 +96,21 @@ class PaymentServiceStub:
                 request_serializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentResponse.FromString,
                 _registered_method=True)
+        self.ListRefunds = channel.unary_unary(
+                '/paycore.v1.PaymentService/ListRefunds',
+                request_serializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsResponse.FromString,
+                _registered_method=True)
+        self.ApproveRefund = channel.unary_unary(
+                '/paycore.v1.PaymentService/ApproveRefund',
+                request_serializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundResponse.FromString,
+                _registered_method=True)
+        self.RejectRefund = channel.unary_unary(
+                '/paycore.v1.PaymentService/RejectRefund',
+                request_serializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -189,6 +204,35 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRefunds(self, request, context):
+        """Lists the caller's refunds, newest first, with filters and pagination
+        (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+        review queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveRefund(self, request, context):
+        """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+        sends it to the channel like any refund: the reply carries it
+        STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+        another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectRefund(self, request, context):
+        """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+        becomes STATE_REJECTED, is never sent, and its amount is refundable
+        again. A refund in another state fails with FAILED_PRECONDITION
+        (REFUND_NOT_IN_REVIEW).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -231,6 +275,21 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.RefundPayment,
                     request_deserializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentResponse.SerializeToString,
+            ),
+            'ListRefunds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRefunds,
+                    request_deserializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsResponse.SerializeToString,
+            ),
+            'ApproveRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveRefund,
+                    request_deserializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundResponse.SerializeToString,
+            ),
+            'RejectRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectRefund,
+                    request_deserializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -471,6 +530,87 @@ class PaymentService:
             '/paycore.v1.PaymentService/RefundPayment',
             paycore_dot_v1_dot_payment__service__pb2.RefundPaymentRequest.SerializeToString,
             paycore_dot_v1_dot_payment__service__pb2.RefundPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRefunds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.PaymentService/ListRefunds',
+            paycore_dot_v1_dot_payment__service__pb2.ListRefundsRequest.SerializeToString,
+            paycore_dot_v1_dot_payment__service__pb2.ListRefundsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.PaymentService/ApproveRefund',
+            paycore_dot_v1_dot_payment__service__pb2.ApproveRefundRequest.SerializeToString,
+            paycore_dot_v1_dot_payment__service__pb2.ApproveRefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.PaymentService/RejectRefund',
+            paycore_dot_v1_dot_payment__service__pb2.RejectRefundRequest.SerializeToString,
+            paycore_dot_v1_dot_payment__service__pb2.RejectRefundResponse.FromString,
             options,
             channel_credentials,
             insecure,

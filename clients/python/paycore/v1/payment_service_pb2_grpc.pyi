@@ -88,6 +88,23 @@ class PaymentServiceStub:
     """Refunds (part of) a captured payment. Several refunds may be made; their
     total never exceeds the captured amount.
     """
+    ListRefunds: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.ListRefundsRequest, _payment_service_pb2.ListRefundsResponse]
+    """Lists the caller's refunds, newest first, with filters and pagination
+    (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+    review queue.
+    """
+    ApproveRefund: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.ApproveRefundRequest, _payment_service_pb2.ApproveRefundResponse]
+    """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+    sends it to the channel like any refund: the reply carries it
+    STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+    another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+    """
+    RejectRefund: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.RejectRefundRequest, _payment_service_pb2.RejectRefundResponse]
+    """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+    becomes STATE_REJECTED, is never sent, and its amount is refundable
+    again. A refund in another state fails with FAILED_PRECONDITION
+    (REFUND_NOT_IN_REVIEW).
+    """
 
 @_typing.type_check_only
 class PaymentServiceAsyncStub(PaymentServiceStub):
@@ -148,6 +165,23 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     RefundPayment: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.RefundPaymentRequest, _payment_service_pb2.RefundPaymentResponse]  # type: ignore[assignment]
     """Refunds (part of) a captured payment. Several refunds may be made; their
     total never exceeds the captured amount.
+    """
+    ListRefunds: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.ListRefundsRequest, _payment_service_pb2.ListRefundsResponse]  # type: ignore[assignment]
+    """Lists the caller's refunds, newest first, with filters and pagination
+    (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+    review queue.
+    """
+    ApproveRefund: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.ApproveRefundRequest, _payment_service_pb2.ApproveRefundResponse]  # type: ignore[assignment]
+    """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+    sends it to the channel like any refund: the reply carries it
+    STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+    another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+    """
+    RejectRefund: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.RejectRefundRequest, _payment_service_pb2.RejectRefundResponse]  # type: ignore[assignment]
+    """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+    becomes STATE_REJECTED, is never sent, and its amount is refundable
+    again. A refund in another state fails with FAILED_PRECONDITION
+    (REFUND_NOT_IN_REVIEW).
     """
 
 class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -254,6 +288,41 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_payment_service_pb2.RefundPaymentResponse, _abc.Awaitable[_payment_service_pb2.RefundPaymentResponse]]:
         """Refunds (part of) a captured payment. Several refunds may be made; their
         total never exceeds the captured amount.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRefunds(
+        self,
+        request: _payment_service_pb2.ListRefundsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_service_pb2.ListRefundsResponse, _abc.Awaitable[_payment_service_pb2.ListRefundsResponse]]:
+        """Lists the caller's refunds, newest first, with filters and pagination
+        (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+        review queue.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveRefund(
+        self,
+        request: _payment_service_pb2.ApproveRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_service_pb2.ApproveRefundResponse, _abc.Awaitable[_payment_service_pb2.ApproveRefundResponse]]:
+        """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+        sends it to the channel like any refund: the reply carries it
+        STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+        another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+        """
+
+    @_abc_1.abstractmethod
+    def RejectRefund(
+        self,
+        request: _payment_service_pb2.RejectRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_service_pb2.RejectRefundResponse, _abc.Awaitable[_payment_service_pb2.RejectRefundResponse]]:
+        """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+        becomes STATE_REJECTED, is never sent, and its amount is refundable
+        again. A refund in another state fails with FAILED_PRECONDITION
+        (REFUND_NOT_IN_REVIEW).
         """
 
 def add_PaymentServiceServicer_to_server(servicer: PaymentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
