@@ -21,12 +21,14 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.money_pb2 import Money
 
+from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import (
     CaptureMethod,
     ConfirmationMethod,
     Payment,
     PaymentMethodData,
+    Refund,
 )
 
 
@@ -93,6 +95,29 @@ class RefundPaymentOptions(WriteOptions, total=False):
     """Why, at most 500 characters."""
 
 
+class RejectRefundOptions(WriteOptions, total=False):
+    """Optional arguments of ``reject_refund``."""
+
+    reason: str
+    """Why, at most 500 characters; kept on the refund as ``rejection_reason``."""
+
+
+class MerchantSettingsOptions(WriteOptions, total=False):
+    """Settings ``update_merchant_settings`` changes: exactly those given, even when empty."""
+
+    refund_review_thresholds: Iterable[Money]
+    """At most one per currency; a refund of more waits for review. [] removes them all."""
+
+
+class RefundFilters(TypedDict, total=False):
+    """Filters of ``list_refunds`` and ``iter_refunds``; all given ones must match."""
+
+    states: Iterable[Refund.State.ValueType]
+    """Only refunds in one of these states (``Refund.STATE_PENDING_REVIEW``: the review queue)."""
+    payment_id: str
+    """Only refunds of this payment."""
+
+
 class PaymentFilters(TypedDict, total=False):
     """Filters of ``list_payments`` and ``iter_payments``; all given ones must match."""
 
@@ -152,13 +177,26 @@ def list_payments(
     )
 
 
+_List = TypeVar("_List", pb.ListPaymentsRequest, pb.ListRefundsRequest)
+
+
+def list_refunds(page_size: int, page_token: str, filters: RefundFilters) -> pb.ListRefundsRequest:
+    """A ListRefundsRequest for one page."""
+    return pb.ListRefundsRequest(
+        page_size=page_size,
+        page_token=page_token,
+        states=filters.get("states", ()),
+        payment_id=filters.get("payment_id", ""),
+    )
+
+
 def next_page(
-    request: pb.ListPaymentsRequest, response: pb.ListPaymentsResponse
-) -> pb.ListPaymentsRequest | None:
+    request: _List, response: pb.ListPaymentsResponse | pb.ListRefundsResponse
+) -> _List | None:
     """The request for the page after ``response``, or None after the last page."""
     if not response.next_page_token:
         return None
-    following = pb.ListPaymentsRequest()
+    following = type(request)()
     following.CopyFrom(request)
     following.page_token = response.next_page_token
     return following
@@ -199,3 +237,33 @@ def cancel_payment(payment_id: str, options: CancelPaymentOptions) -> pb.CancelP
 def refund_payment(payment_id: str, options: RefundPaymentOptions) -> pb.RefundPaymentRequest:
     """A RefundPaymentRequest with a request_id."""
     return pb.RefundPaymentRequest(payment_id=payment_id, **_with_request_id(options))
+
+
+def approve_refund(refund_id: str, options: WriteOptions) -> pb.ApproveRefundRequest:
+    """An ApproveRefundRequest with a request_id."""
+    return pb.ApproveRefundRequest(refund_id=refund_id, **_with_request_id(options))
+
+
+def reject_refund(refund_id: str, options: RejectRefundOptions) -> pb.RejectRefundRequest:
+    """A RejectRefundRequest with a request_id."""
+    return pb.RejectRefundRequest(refund_id=refund_id, **_with_request_id(options))
+
+
+def update_merchant_settings(
+    options: MerchantSettingsOptions,
+) -> settings_pb.UpdateMerchantSettingsRequest:
+    """An UpdateMerchantSettingsRequest whose update mask names exactly the settings given.
+
+    Raises ValueError when no setting is given.
+    """
+    filled = _with_request_id(options)
+    mask = [name for name in filled if name != "request_id"]
+    if not mask:
+        raise ValueError("give at least one setting: refund_review_thresholds")
+    return settings_pb.UpdateMerchantSettingsRequest(
+        request_id=filled["request_id"],
+        settings=settings_pb.MerchantSettings(
+            refund_review_thresholds=filled.get("refund_review_thresholds", ())
+        ),
+        update_mask=FieldMask(paths=mask),
+    )
