@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -150,13 +150,19 @@ class PaymentHandlers:
     ) -> svc.ListRefundsResponse:
         query = validation.list_refunds(caller.merchant_id, request, self._secret)
         refunds, more = await self._service.list_refunds(query)
-        token = ""
-        if more and refunds:
-            last = refunds[-1]
-            token = validation.encode_page_token(request, last.created_at, last.id, self._secret)
         return svc.ListRefundsResponse(
-            refunds=[convert.refund_to_proto(r) for r in refunds], next_page_token=token
+            refunds=[convert.refund_to_proto(r) for r in refunds],
+            next_page_token=self._next_page_token(request, refunds, more),
         )
+
+    def _next_page_token(
+        self, request: Message, page: Sequence[Payment] | Sequence[Refund], more: bool
+    ) -> str:
+        """The token of the page after ``page`` (empty on the last page)."""
+        if not (more and page):
+            return ""
+        last = page[-1]
+        return validation.encode_page_token(request, last.created_at, last.id, self._secret)
 
     async def get_payment(
         self, caller: Caller, request: svc.GetPaymentRequest
@@ -170,12 +176,9 @@ class PaymentHandlers:
     ) -> svc.ListPaymentsResponse:
         query = validation.list_payments(caller.merchant_id, request, self._secret)
         payments, more = await self._service.list_payments(query)
-        token = ""
-        if more and payments:
-            last = payments[-1]
-            token = validation.encode_page_token(request, last.created_at, last.id, self._secret)
         return svc.ListPaymentsResponse(
-            payments=[convert.payment_to_proto(p) for p in payments], next_page_token=token
+            payments=[convert.payment_to_proto(p) for p in payments],
+            next_page_token=self._next_page_token(request, payments, more),
         )
 
 

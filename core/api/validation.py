@@ -59,7 +59,6 @@ MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-UPDATABLE_FIELDS = ("amount", "description", "metadata")
 
 _CAPTURE = {
     pb.CAPTURE_METHOD_UNSPECIFIED: CaptureMethod.AUTOMATIC,
@@ -282,30 +281,38 @@ def refund_payment(merchant_id: str, request: svc.RefundPaymentRequest) -> Refun
     return RefundPayment(merchant_id, request.payment_id, amount, request.reason)
 
 
+def _update_paths(
+    v: ViolationCollector, mask: Iterable[str], is_set: Mapping[str, bool]
+) -> list[str]:
+    """The fields an update changes (AIP-134): the mask's, or with no mask every field set.
+
+    ``is_set`` names every updatable field and whether the request sets it.
+    """
+    paths = list(mask)
+    for path in paths:
+        if path not in is_set:
+            v.add("update_mask", f"unknown or read-only field {path!r}; use {', '.join(is_set)}")
+    if not paths:
+        paths = [name for name, given in is_set.items() if given]
+        if not paths:
+            v.add("update_mask", "nothing to update: set a field or name it in update_mask")
+    return paths
+
+
 def update_payment(merchant_id: str, request: svc.UpdatePaymentRequest) -> UpdatePayment:
     """Validate an UpdatePaymentRequest; an empty mask means every field that is set."""
     v = ViolationCollector()
     _request_id(v, request.request_id)
     _payment_id(v, request.payment_id)
-    paths = list(request.update_mask.paths)
-    for path in paths:
-        if path not in UPDATABLE_FIELDS:
-            v.add(
-                "update_mask",
-                f"unknown or read-only field {path!r}; use {', '.join(UPDATABLE_FIELDS)}",
-            )
-    if not paths:
-        paths = [
-            name
-            for name, is_set in (
-                ("amount", request.HasField("amount")),
-                ("description", bool(request.description)),
-                ("metadata", bool(request.metadata)),
-            )
-            if is_set
-        ]
-        if not paths:
-            v.add("update_mask", "nothing to update: set a field or name it in update_mask")
+    paths = _update_paths(
+        v,
+        request.update_mask.paths,
+        {
+            "amount": request.HasField("amount"),
+            "description": bool(request.description),
+            "metadata": bool(request.metadata),
+        },
+    )
     amount = None
     if "amount" in paths:
         if request.HasField("amount"):
@@ -586,17 +593,11 @@ def update_merchant_settings(
     """Validate an UpdateMerchantSettingsRequest; an empty mask means every non-empty field."""
     v = ViolationCollector()
     _request_id(v, request.request_id)
-    paths = list(request.update_mask.paths)
-    for path in paths:
-        if path not in SETTINGS_FIELDS:
-            v.add(
-                "update_mask",
-                f"unknown or read-only field {path!r}; use {', '.join(SETTINGS_FIELDS)}",
-            )
-    if not paths:
-        paths = [name for name in SETTINGS_FIELDS if getattr(request.settings, name)]
-        if not paths:
-            v.add("update_mask", "nothing to update: set a field or name it in update_mask")
+    paths = _update_paths(
+        v,
+        request.update_mask.paths,
+        {name: bool(getattr(request.settings, name)) for name in SETTINGS_FIELDS},
+    )
     field = "settings.refund_review_thresholds"
     thresholds = _thresholds(v, field, request.settings.refund_review_thresholds)
     v.raise_if_any()

@@ -276,28 +276,7 @@ class PaymentService:
         encoder: Encoder[tuple[Refund, Payment]],
     ) -> Reply:
         """Send a refund held for review to its channel, as RefundPayment would have."""
-
-        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[tuple[Refund, Payment]]:
-            payment = await self._payment_of_refund(tx, command.merchant_id, command.refund_id)
-            held = _refund_by_id(payment, command.refund_id)
-            approved_payment, approved = lifecycle.approve_refund(payment, command.refund_id, at)
-            # Audited with the decision (this transaction); the channel's answer
-            # then settles the refund like any other, on the refund itself.
-            await tx.record_audit(
-                _refund_audit(
-                    "refund.approve",
-                    actor,
-                    before=held,
-                    after=approved,
-                    at=at,
-                    request=request,
-                    command=command,
-                )
-            )
-            return await self._send_refund(tx, approved_payment, approved, at)
-
-        key = RequestKey(command.merchant_id, "ApproveRefund", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        return await self._review_refund(command, actor, request, encoder, approve=True)
 
     async def reject_refund(
         self,
@@ -307,28 +286,52 @@ class PaymentService:
         encoder: Encoder[tuple[Refund, Payment]],
     ) -> Reply:
         """Reject a refund held for review: REJECTED, never sent, its amount freed."""
+        return await self._review_refund(command, actor, request, encoder, approve=False)
+
+    async def _review_refund(
+        self,
+        command: ReviewRefund,
+        actor: Actor,
+        request: RequestIdentity,
+        encoder: Encoder[tuple[Refund, Payment]],
+        *,
+        approve: bool,
+    ) -> Reply:
+        """An admin's decision on a held refund, audited in the transaction that makes it.
+
+        Two decisions racing on one refund queue on the payment's row lock;
+        the second finds the refund decided and fails REFUND_NOT_IN_REVIEW.
+        """
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[tuple[Refund, Payment]]:
             payment = await self._payment_of_refund(tx, command.merchant_id, command.refund_id)
-            held = _refund_by_id(payment, command.refund_id)
-            updated, rejected = lifecycle.reject_refund(
-                payment, command.refund_id, command.reason, at
-            )
-            await tx.save_payment(updated)
+            before = next(r for r in payment.refunds if r.id == command.refund_id)
+            if approve:
+                updated, after = lifecycle.approve_refund(payment, command.refund_id, at)
+            else:
+                updated, after = lifecycle.reject_refund(
+                    payment, command.refund_id, command.reason, at
+                )
+            # An approval is audited with the decision; the channel's answer
+            # then settles the refund like any other, on the refund itself.
             await tx.record_audit(
                 _refund_audit(
-                    "refund.reject",
+                    "refund.approve" if approve else "refund.reject",
                     actor,
-                    before=held,
-                    after=rejected,
+                    before=before,
+                    after=after,
                     at=at,
                     request=request,
                     command=command,
                 )
             )
-            return Plan(payment.id, result=(rejected, updated))
+            if approve:
+                return await self._send_refund(tx, updated, after, at)
+            await tx.save_payment(updated)
+            return Plan(payment.id, result=(after, updated))
 
-        key = RequestKey(command.merchant_id, "RejectRefund", request.request_id)
+        rpc = "ApproveRefund" if approve else "RejectRefund"
+        key = RequestKey(command.merchant_id, rpc, request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
 
     async def list_refunds(self, query: RefundQuery) -> tuple[list[Refund], bool]:
@@ -489,10 +492,6 @@ class PaymentService:
         if payment is None:
             raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=payment_id)
         return payment
-
-
-def _refund_by_id(payment: Payment, refund_id: str) -> Refund:
-    return next(r for r in payment.refunds if r.id == refund_id)
 
 
 def _refund_audit(

@@ -7,8 +7,9 @@ exits describes data that survives a crash of this process or of PostgreSQL.
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -567,6 +568,47 @@ async def _unavailable_as_error() -> AsyncIterator[None]:
         raise PaycoreError(Reason.SERVICE_UNAVAILABLE, dependency="PostgreSQL") from exc
 
 
+class _Page:
+    """The WHERE/ORDER/LIMIT of one List page over a table aliased ``alias``.
+
+    Scoped by merchant first, newest first, keyset-paginated on
+    (create_time, id); arguments are numbered as conditions are added.
+    """
+
+    def __init__(self, alias: str, merchant_id: str) -> None:
+        self._alias = alias
+        self.args: list[Any] = [merchant_id]
+        self._conditions = [f"{alias}.merchant_id = $1"]
+
+    def arg(self, value: Any) -> str:
+        """A placeholder for ``value``."""
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def where(self, condition: str) -> None:
+        """AND ``condition`` (built with ``arg``)."""
+        self._conditions.append(condition)
+
+    def in_states(self, states: Iterable[enum.Enum]) -> None:
+        """Only rows whose ``state`` is one of ``states`` (all when empty)."""
+        values = sorted(str(state.value) for state in states)
+        if values:
+            self.where(f"{self._alias}.state = ANY({self.arg(values)}::text[])")
+
+    def clauses(self, after: tuple[datetime, str] | None, page_size: int) -> str:
+        """WHERE ... ORDER BY ... LIMIT ..., after the cursor ``after`` when given."""
+        a = self._alias
+        if after is not None:
+            after_time, after_id = after
+            self.where(
+                f"({a}.create_time, {a}.id) < ({self.arg(after_time)}, {self.arg(after_id)})"
+            )
+        return (
+            f"WHERE {' AND '.join(self._conditions)}"
+            f" ORDER BY {a}.create_time DESC, {a}.id DESC LIMIT {self.arg(page_size)}"
+        )
+
+
 class PostgresPaymentRepository:
     """PaymentRepository over an asyncpg pool."""
 
@@ -616,31 +658,18 @@ class PostgresPaymentRepository:
             return await self._list_payments(query)
 
     async def _list_payments(self, query: PaymentQuery) -> list[Payment]:
-        conditions = ["p.merchant_id = $1"]
-        args: list[Any] = [query.merchant_id]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.states:
-            conditions.append(
-                f"p.state = ANY({arg(sorted(s.value for s in query.states))}::text[])"
-            )
+        page = _Page("p", query.merchant_id)
+        page.in_states(query.states)
         if query.customer_id:
-            conditions.append(f"p.customer_id = {arg(query.customer_id)}")
+            page.where(f"p.customer_id = {page.arg(query.customer_id)}")
         if query.created_from is not None:
-            conditions.append(f"p.create_time >= {arg(query.created_from)}")
+            page.where(f"p.create_time >= {page.arg(query.created_from)}")
         if query.created_before is not None:
-            conditions.append(f"p.create_time < {arg(query.created_before)}")
-        if query.after is not None:
-            after_time, after_id = query.after
-            conditions.append(f"(p.create_time, p.id) < ({arg(after_time)}, {arg(after_id)})")
-        sql = (
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE {' AND '.join(conditions)}"
-            f" ORDER BY p.create_time DESC, p.id DESC LIMIT {arg(query.page_size)}"
+            page.where(f"p.create_time < {page.arg(query.created_before)}")
+        clauses = page.clauses(query.after, query.page_size)
+        rows = await self._pool.fetch(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments p {clauses}", *page.args
         )
-        rows = await self._pool.fetch(sql, *args)
         return [_payment_from_row(row) for row in rows]
 
     async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
@@ -652,28 +681,15 @@ class PostgresPaymentRepository:
             return await self._list_refunds(query)
 
     async def _list_refunds(self, query: RefundQuery) -> list[Refund]:
-        conditions = ["r.merchant_id = $1"]
-        args: list[Any] = [query.merchant_id]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.states:
-            conditions.append(
-                f"r.state = ANY({arg(sorted(s.value for s in query.states))}::text[])"
-            )
+        page = _Page("r", query.merchant_id)
+        page.in_states(query.states)
         if query.payment_id:
-            conditions.append(f"r.payment_id = {arg(query.payment_id)}")
-        if query.after is not None:
-            after_time, after_id = query.after
-            conditions.append(f"(r.create_time, r.id) < ({arg(after_time)}, {arg(after_id)})")
-        sql = (
-            f"SELECT r.payment_id, r.currency, {_REFUND_JSON} AS refund FROM refunds r"
-            f" WHERE {' AND '.join(conditions)}"
-            f" ORDER BY r.create_time DESC, r.id DESC LIMIT {arg(query.page_size)}"
+            page.where(f"r.payment_id = {page.arg(query.payment_id)}")
+        clauses = page.clauses(query.after, query.page_size)
+        rows = await self._pool.fetch(
+            f"SELECT r.payment_id, r.currency, {_REFUND_JSON} AS refund FROM refunds r {clauses}",
+            *page.args,
         )
-        rows = await self._pool.fetch(sql, *args)
         return [
             _refund_from_json(row["refund"], row["payment_id"], row["currency"]) for row in rows
         ]

@@ -536,7 +536,8 @@ class RefundPaymentRequest(_message.Message):
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """How much to refund, in the payment's currency. Unset refunds everything
-        not refunded yet. Must not exceed captured minus already refunded.
+        not refunded yet. Must not exceed captured minus already refunded (or
+        reserved by refunds pending at the channel or pending review).
         """
 
     def __init__(

@@ -40,7 +40,7 @@ class PaymentServiceStub:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -128,7 +128,7 @@ class PaymentServiceServicer:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -198,7 +198,10 @@ class PaymentServiceServicer:
 
     def RefundPayment(self, request, context):
         """Refunds (part of) a captured payment. Several refunds may be made; their
-        total never exceeds the captured amount.
+        total never exceeds the captured amount. A refund above the merchant's
+        review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+        it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+        an admin calls ApproveRefund or RejectRefund.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -314,7 +317,7 @@ class PaymentService:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 

@@ -41,7 +41,7 @@ class PaymentServiceStub:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -86,7 +86,10 @@ class PaymentServiceStub:
     """
     RefundPayment: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.RefundPaymentRequest, _payment_service_pb2.RefundPaymentResponse]
     """Refunds (part of) a captured payment. Several refunds may be made; their
-    total never exceeds the captured amount.
+    total never exceeds the captured amount. A refund above the merchant's
+    review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+    it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+    an admin calls ApproveRefund or RejectRefund.
     """
     ListRefunds: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.ListRefundsRequest, _payment_service_pb2.ListRefundsResponse]
     """Lists the caller's refunds, newest first, with filters and pagination
@@ -122,7 +125,7 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -164,7 +167,10 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     """
     RefundPayment: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.RefundPaymentRequest, _payment_service_pb2.RefundPaymentResponse]  # type: ignore[assignment]
     """Refunds (part of) a captured payment. Several refunds may be made; their
-    total never exceeds the captured amount.
+    total never exceeds the captured amount. A refund above the merchant's
+    review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+    it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+    an admin calls ApproveRefund or RejectRefund.
     """
     ListRefunds: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.ListRefundsRequest, _payment_service_pb2.ListRefundsResponse]  # type: ignore[assignment]
     """Lists the caller's refunds, newest first, with filters and pagination
@@ -199,7 +205,7 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -287,7 +293,10 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_service_pb2.RefundPaymentResponse, _abc.Awaitable[_payment_service_pb2.RefundPaymentResponse]]:
         """Refunds (part of) a captured payment. Several refunds may be made; their
-        total never exceeds the captured amount.
+        total never exceeds the captured amount. A refund above the merchant's
+        review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+        it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+        an admin calls ApproveRefund or RejectRefund.
         """
 
     @_abc_1.abstractmethod
