@@ -18,10 +18,20 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.type import money_pb2
 
+from core.app import Services
+from core.config import Settings
+from core.domain.commands import RefundPayment
+from core.domain.money import Money
+from core.domain.payment import Payment, Refund
+from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.payments import PaymentService, ServiceSettings
 from paycore.v1 import merchant_settings_service_pb2 as settings_svc
 from paycore.v1 import merchant_settings_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
+from riskengine import RiskEngine
+from router import Router
+from router.channels.sandbox import SandboxCardChannel
 
 from .helpers import (
     FAILED_PRECONDITION,
@@ -269,6 +279,45 @@ async def test_unknown_and_other_merchants_refunds_are_not_found(
     for refund_id in (unknown, theirs):
         await expect_error(admin.approve(refund_id), NOT_FOUND, "REFUND_NOT_FOUND")
         await expect_error(admin.reject(refund_id), NOT_FOUND, "REFUND_NOT_FOUND")
+
+
+class FlagEveryRefund:
+    """A risk engine that wants a person to look at every refund."""
+
+    def flags_refund(self, payment: Payment, amount: Money) -> bool:
+        return True
+
+
+async def test_a_refund_the_risk_engine_flags_is_held_whatever_its_amount(
+    api: Api, services: Services, settings: Settings, db: asyncpg.Pool
+) -> None:
+    # The same service as the server's, but with a risk engine that flags
+    # refunds (the seam RefundRiskCheck, default: flags nothing).
+    flagging = PaymentService(
+        executor=services.executor,
+        repository=services.repository,
+        gate=services.gate,
+        risk=RiskEngine.from_settings(settings.risk),
+        router=Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s),
+        settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
+        vault=services.vault,
+        refund_risk=FlagEveryRefund(),
+    )
+    payment = await api.captured(amount=usd(100))
+    state_of_refund: Encoder[tuple[Refund, Payment]] = Encoder(
+        success=lambda result: result[0].state.value.encode(),
+        failure=lambda error: error.reason.name.encode(),
+    )
+
+    reply = await flagging.refund_payment(
+        RefundPayment(api.merchant_id, payment.id, Money(100, "USD")),
+        RequestIdentity(new_request_id(), b"fingerprint"),
+        state_of_refund,
+    )
+
+    assert reply == Reply(True, b"pending_review")  # 1.00 USD, no threshold: held by risk alone
+    assert (await api.get(payment.id)).refunds[0].state == R.STATE_PENDING_REVIEW
+    assert await refund_attempts(db, api.merchant_id) == []
 
 
 # --- idempotency and races ------------------------------------------------------------------
