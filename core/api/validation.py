@@ -462,6 +462,26 @@ def _exact_bound(stamp: timestamp_pb2.Timestamp) -> datetime | None:
         return None
 
 
+_State = TypeVar("_State")
+
+
+def _states(
+    v: ViolationCollector, values: Iterable[int], known: Mapping[Any, _State]
+) -> set[_State]:
+    """The domain states a List request filters on (``states`` field), each one known."""
+    states: set[_State] = set()
+    for index, state in enumerate(values):
+        if state not in known:
+            v.add(f"states[{index}]", f"unknown or unspecified state {state}")
+        else:
+            states.add(known[state])
+    return states
+
+
+def _page_size(requested: int) -> int:
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
 def list_payments(
     merchant_id: str, request: svc.ListPaymentsRequest, token_key: bytes
 ) -> PaymentQuery:
@@ -495,24 +515,6 @@ def list_payments(
         created_before=end,
         after=after,
     )
-
-
-S = TypeVar("S")
-
-
-def _states(v: ViolationCollector, values: Iterable[int], known: Mapping[Any, S]) -> set[S]:
-    """The domain states a List request filters on (``states`` field), each one known."""
-    states: set[S] = set()
-    for index, state in enumerate(values):
-        if state not in known:
-            v.add(f"states[{index}]", f"unknown or unspecified state {state}")
-        else:
-            states.add(known[state])
-    return states
-
-
-def _page_size(requested: int) -> int:
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 def list_refunds(
