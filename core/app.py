@@ -16,6 +16,7 @@ from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.service.access import AccessService
 from core.service.execution import ExecutorSettings, RequestExecutor
+from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.access import PostgresAccessStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
@@ -42,6 +43,7 @@ class Services:
     vault: CardVault
     authenticator: Authenticator
     access: AccessService
+    merchant_settings: MerchantSettingsService
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
@@ -149,4 +151,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         vault=vault,
         authenticator=authenticator,
         access=access,
+        merchant_settings=MerchantSettingsService(
+            executor=executor, repository=repository, gate=gate
+        ),
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from google.protobuf import timestamp_pb2
 from google.type import money_pb2
 
+from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -18,6 +19,7 @@ from core.domain.payment import (
     RefundState,
     RiskDecision,
 )
+from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_pb2 as pb
 
 STATE_TO_PROTO: dict[PaymentState, pb.Payment.State.ValueType] = {
@@ -41,11 +43,14 @@ CONFIRMATION_TO_PROTO = {
     ConfirmationMethod.AUTOMATIC: pb.CONFIRMATION_METHOD_AUTOMATIC,
     ConfirmationMethod.MANUAL: pb.CONFIRMATION_METHOD_MANUAL,
 }
-_REFUND_STATE = {
+REFUND_STATE_TO_PROTO: dict[RefundState, pb.Refund.State.ValueType] = {
     RefundState.PENDING: pb.Refund.STATE_PENDING,
     RefundState.SUCCEEDED: pb.Refund.STATE_SUCCEEDED,
     RefundState.FAILED: pb.Refund.STATE_FAILED,
+    RefundState.PENDING_REVIEW: pb.Refund.STATE_PENDING_REVIEW,
+    RefundState.REJECTED: pb.Refund.STATE_REJECTED,
 }
+REFUND_STATE_FROM_PROTO = {value: key for key, value in REFUND_STATE_TO_PROTO.items()}
 _DECISION = {
     RiskDecision.APPROVE: pb.RiskAssessment.DECISION_APPROVE,
     RiskDecision.REVIEW: pb.RiskAssessment.DECISION_REVIEW,
@@ -84,9 +89,10 @@ def refund_to_proto(refund: Refund) -> pb.Refund:
         id=refund.id,
         payment_id=refund.payment_id,
         amount=money_to_proto(refund.amount),
-        state=_REFUND_STATE[refund.state],
+        state=REFUND_STATE_TO_PROTO[refund.state],
         reason=refund.reason,
         channel_reference=refund.channel_reference,
+        rejection_reason=refund.rejection_reason,
         create_time=timestamp(refund.created_at),
     )
 
@@ -125,4 +131,14 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
         message.failure.CopyFrom(
             pb.PaymentFailure(code=payment.failure.code, message=payment.failure.message)
         )
+    return message
+
+
+def merchant_settings_to_proto(settings: MerchantSettings) -> settings_pb.MerchantSettings:
+    """A merchant's settings as their API message."""
+    message = settings_pb.MerchantSettings(
+        refund_review_thresholds=[money_to_proto(t) for t in settings.refund_review_thresholds]
+    )
+    if settings.updated_at is not None:
+        message.update_time.CopyFrom(timestamp(settings.updated_at))
     return message

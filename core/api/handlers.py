@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -68,16 +68,21 @@ _CANCEL = _payment_encoder(svc.CancelPaymentResponse)
 _UPDATE = _payment_encoder(svc.UpdatePaymentResponse)
 
 
-def _refund_reply(result: tuple[Refund, Payment]) -> bytes:
-    refund, payment = result
-    return _serialize(
-        svc.RefundPaymentResponse(
-            refund=convert.refund_to_proto(refund), payment=convert.payment_to_proto(payment)
+def _refund_encoder(response_type: Callable[..., Message]) -> Encoder[tuple[Refund, Payment]]:
+    def success(result: tuple[Refund, Payment]) -> bytes:
+        refund, payment = result
+        return _serialize(
+            response_type(
+                refund=convert.refund_to_proto(refund), payment=convert.payment_to_proto(payment)
+            )
         )
-    )
+
+    return Encoder(success=success, failure=encode_error)
 
 
-_REFUND: Encoder[tuple[Refund, Payment]] = Encoder(success=_refund_reply, failure=encode_error)
+_REFUND = _refund_encoder(svc.RefundPaymentResponse)
+_APPROVE_REFUND = _refund_encoder(svc.ApproveRefundResponse)
+_REJECT_REFUND = _refund_encoder(svc.RejectRefundResponse)
 
 
 def _check_card_data(
@@ -135,6 +140,37 @@ class PaymentHandlers:
         command = validation.update_payment(caller.merchant_id, request)
         return await self._service.update_payment(command, self._identity(request), _UPDATE)
 
+    async def approve_refund(self, caller: Caller, request: svc.ApproveRefundRequest) -> Reply:
+        command = validation.approve_refund(caller.merchant_id, request)
+        return await self._service.approve_refund(
+            command, caller.actor, self._identity(request), _APPROVE_REFUND
+        )
+
+    async def reject_refund(self, caller: Caller, request: svc.RejectRefundRequest) -> Reply:
+        command = validation.reject_refund(caller.merchant_id, request)
+        return await self._service.reject_refund(
+            command, caller.actor, self._identity(request), _REJECT_REFUND
+        )
+
+    async def list_refunds(
+        self, caller: Caller, request: svc.ListRefundsRequest
+    ) -> svc.ListRefundsResponse:
+        query = validation.list_refunds(caller.merchant_id, request, self._secret)
+        refunds, more = await self._service.list_refunds(query)
+        return svc.ListRefundsResponse(
+            refunds=[convert.refund_to_proto(r) for r in refunds],
+            next_page_token=self._next_page_token(request, refunds, more),
+        )
+
+    def _next_page_token(
+        self, request: Message, page: Sequence[Payment] | Sequence[Refund], more: bool
+    ) -> str:
+        """The token of the page after ``page`` (empty on the last page)."""
+        if not (more and page):
+            return ""
+        last = page[-1]
+        return validation.encode_page_token(request, last.created_at, last.id, self._secret)
+
     async def get_payment(
         self, caller: Caller, request: svc.GetPaymentRequest
     ) -> svc.GetPaymentResponse:
@@ -147,12 +183,9 @@ class PaymentHandlers:
     ) -> svc.ListPaymentsResponse:
         query = validation.list_payments(caller.merchant_id, request, self._secret)
         payments, more = await self._service.list_payments(query)
-        token = ""
-        if more and payments:
-            last = payments[-1]
-            token = validation.encode_page_token(request, last.created_at, last.id, self._secret)
         return svc.ListPaymentsResponse(
-            payments=[convert.payment_to_proto(p) for p in payments], next_page_token=token
+            payments=[convert.payment_to_proto(p) for p in payments],
+            next_page_token=self._next_page_token(request, payments, more),
         )
 
 
@@ -265,6 +298,9 @@ def generic_handler(
         "CapturePayment": (svc.CapturePaymentRequest, handlers.capture_payment),
         "CancelPayment": (svc.CancelPaymentRequest, handlers.cancel_payment),
         "RefundPayment": (svc.RefundPaymentRequest, handlers.refund_payment),
+        "ListRefunds": (svc.ListRefundsRequest, handlers.list_refunds),
+        "ApproveRefund": (svc.ApproveRefundRequest, handlers.approve_refund),
+        "RejectRefund": (svc.RejectRefundRequest, handlers.reject_refund),
     }
     return service_handler(
         svc.DESCRIPTOR.services_by_name["PaymentService"], table, identity, telemetry

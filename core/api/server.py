@@ -16,6 +16,9 @@ from core.api.access_handlers import AccessHandlers
 from core.api.access_handlers import generic_handler as access_generic_handler
 from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.identity import ApiKeyIdentity, IdentityResolver
+from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
+from core.api.merchant_settings_handlers import MerchantSettingsHandlers
+from core.api.merchant_settings_handlers import generic_handler as settings_generic_handler
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -89,11 +92,13 @@ class PaycoreServer:
         payments = PaymentHandlers(services.payments, secret)
         vault = CardVaultHandlers(services.vault, secret)
         access = AccessHandlers(services.access, secret)
+        merchant_settings = MerchantSettingsHandlers(services.merchant_settings, secret)
         self._server.add_generic_rpc_handlers(
             (
                 generic_handler(payments, resolver, telemetry),
                 vault_generic_handler(vault, resolver, telemetry),
                 access_generic_handler(access, resolver, telemetry),
+                settings_generic_handler(merchant_settings, resolver, telemetry),
             )
         )
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
@@ -104,6 +109,7 @@ class PaycoreServer:
                 SERVICE_NAME,
                 VAULT_SERVICE_NAME,
                 ACCESS_SERVICE_NAME,
+                SETTINGS_SERVICE_NAME,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,
             ),
@@ -122,7 +128,13 @@ class PaycoreServer:
         if self.port == 0:
             raise OSError(f"cannot bind {address}")
         await self._server.start()
-        for service in ("", SERVICE_NAME, VAULT_SERVICE_NAME, ACCESS_SERVICE_NAME):
+        for service in (
+            "",
+            SERVICE_NAME,
+            VAULT_SERVICE_NAME,
+            ACCESS_SERVICE_NAME,
+            SETTINGS_SERVICE_NAME,
+        ):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "paycore serving on %s:%d (%s)",

@@ -15,16 +15,16 @@ import dataclasses
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from google.type import money_pb2
 
-from core.api.convert import STATE_FROM_PROTO
+from core.api.convert import REFUND_STATE_FROM_PROTO, STATE_FROM_PROTO
 from core.auth.keys import MERCHANT_ID_SHAPE, PREFIX_SHAPE
 from core.auth.policy import Role
 from core.domain import ids
@@ -37,15 +37,19 @@ from core.domain.commands import (
     CreatePayment,
     PaymentQuery,
     RefundPayment,
+    RefundQuery,
+    ReviewRefund,
     TokenizeCard,
     UpdatePayment,
 )
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
+from core.domain.merchant_settings import MerchantSettingsUpdate
 from core.domain.money import AmountError, CurrencyError, Money
-from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState
+from core.domain.payment import CaptureMethod, ConfirmationMethod
 from core.service.access import MAX_ROTATION_OVERLAP, NewApiKey, NewMerchant
 from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import card_vault_service_pb2 as vault_svc
+from paycore.v1 import merchant_settings_service_pb2 as settings_svc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
@@ -59,7 +63,6 @@ MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-UPDATABLE_FIELDS = ("amount", "description", "metadata")
 
 _CAPTURE = {
     pb.CAPTURE_METHOD_UNSPECIFIED: CaptureMethod.AUTOMATIC,
@@ -282,30 +285,38 @@ def refund_payment(merchant_id: str, request: svc.RefundPaymentRequest) -> Refun
     return RefundPayment(merchant_id, request.payment_id, amount, request.reason)
 
 
+def _update_paths(
+    v: ViolationCollector, mask: Iterable[str], is_set: Mapping[str, bool]
+) -> list[str]:
+    """The fields an update changes (AIP-134): the mask's, or with no mask every field set.
+
+    ``is_set`` names every updatable field and whether the request sets it.
+    """
+    paths = list(mask)
+    for path in paths:
+        if path not in is_set:
+            v.add("update_mask", f"unknown or read-only field {path!r}; use {', '.join(is_set)}")
+    if not paths:
+        paths = [name for name, given in is_set.items() if given]
+        if not paths:
+            v.add("update_mask", "nothing to update: set a field or name it in update_mask")
+    return paths
+
+
 def update_payment(merchant_id: str, request: svc.UpdatePaymentRequest) -> UpdatePayment:
     """Validate an UpdatePaymentRequest; an empty mask means every field that is set."""
     v = ViolationCollector()
     _request_id(v, request.request_id)
     _payment_id(v, request.payment_id)
-    paths = list(request.update_mask.paths)
-    for path in paths:
-        if path not in UPDATABLE_FIELDS:
-            v.add(
-                "update_mask",
-                f"unknown or read-only field {path!r}; use {', '.join(UPDATABLE_FIELDS)}",
-            )
-    if not paths:
-        paths = [
-            name
-            for name, is_set in (
-                ("amount", request.HasField("amount")),
-                ("description", bool(request.description)),
-                ("metadata", bool(request.metadata)),
-            )
-            if is_set
-        ]
-        if not paths:
-            v.add("update_mask", "nothing to update: set a field or name it in update_mask")
+    paths = _update_paths(
+        v,
+        request.update_mask.paths,
+        {
+            "amount": request.HasField("amount"),
+            "description": bool(request.description),
+            "metadata": bool(request.metadata),
+        },
+    )
     amount = None
     if "amount" in paths:
         if request.HasField("amount"):
@@ -492,9 +503,9 @@ def _cursor_signature(scope: str, raw: bytes, key: bytes) -> str:
 # --- pagination -------------------------------------------------------------------
 
 
-def _filter_hash(request: svc.ListPaymentsRequest) -> str:
+def _filter_hash(request: Message) -> str:
     """Identifies a request's filters, so a page token cannot be reused with others."""
-    copy = svc.ListPaymentsRequest()
+    copy = type(request)()
     copy.CopyFrom(request)
     copy.ClearField("page_token")
     copy.ClearField("page_size")  # AIP-158: page size may change between pages
@@ -506,10 +517,11 @@ def _sign(payload: bytes, key: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def encode_page_token(
-    request: svc.ListPaymentsRequest, last_time: datetime, last_id: str, key: bytes
-) -> str:
-    """An opaque, signed token naming the last payment returned and the request's filters.
+def encode_page_token(request: Message, last_time: datetime, last_id: str, key: bytes) -> str:
+    """An opaque, signed token naming the last item returned and the request's filters.
+
+    ``request`` is a List request (ListPayments, ListRefunds); its filters
+    are hashed into the token, and the request type with them.
 
     Signed with the server secret so that a token cannot be forged or edited:
     what comes back is exactly what paycore issued (merchant scoping makes a
@@ -527,7 +539,9 @@ def encode_page_token(
 _TOKEN_TIMES = (datetime(2000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
 
 
-def _decode_page_token(request: svc.ListPaymentsRequest, key: bytes) -> tuple[datetime, str]:
+def _decode_page_token(
+    request: svc.ListPaymentsRequest | svc.ListRefundsRequest, key: bytes, id_prefix: str
+) -> tuple[datetime, str]:
     def invalid(why: str) -> ValidationError:
         return ValidationError([FieldViolation("page_token", why)], Reason.INVALID_PAGE_TOKEN)
 
@@ -557,7 +571,7 @@ def _decode_page_token(request: svc.ListPaymentsRequest, key: bytes) -> tuple[da
         raise invalid("malformed: pass next_page_token unchanged") from None
     if (
         not isinstance(last_id, str)
-        or not ids.is_valid(ids.PAYMENT, last_id)
+        or not ids.is_valid(id_prefix, last_id)
         or not _TOKEN_TIMES[0] <= last_time < _TOKEN_TIMES[1]
     ):
         raise invalid("malformed: pass next_page_token unchanged")
@@ -585,6 +599,26 @@ def _exact_bound(stamp: timestamp_pb2.Timestamp) -> datetime | None:
         return None
 
 
+_State = TypeVar("_State")
+
+
+def _states(
+    v: ViolationCollector, values: Iterable[int], known: Mapping[Any, _State]
+) -> set[_State]:
+    """The domain states a List request filters on (``states`` field), each one known."""
+    states: set[_State] = set()
+    for index, state in enumerate(values):
+        if state not in known:
+            v.add(f"states[{index}]", f"unknown or unspecified state {state}")
+        else:
+            states.add(known[state])
+    return states
+
+
+def _page_size(requested: int) -> int:
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
 def list_payments(
     merchant_id: str, request: svc.ListPaymentsRequest, token_key: bytes
 ) -> PaymentQuery:
@@ -592,12 +626,7 @@ def list_payments(
     v = ViolationCollector()
     if request.page_size < 0:
         v.add("page_size", "must not be negative")
-    states: set[PaymentState] = set()
-    for index, state in enumerate(request.states):
-        if state not in STATE_FROM_PROTO:
-            v.add(f"states[{index}]", f"unknown or unspecified state {state}")
-        else:
-            states.add(STATE_FROM_PROTO[state])
+    states = _states(v, request.states, STATE_FROM_PROTO)
     _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
     start = end = None
     for name in ("create_time_start", "create_time_end"):
@@ -613,14 +642,105 @@ def list_payments(
     if start is not None and end is not None and start >= end:
         v.add("create_time_end", "must be after create_time_start")
     v.raise_if_any()
-    after = _decode_page_token(request, token_key) if request.page_token else None
-    size = request.page_size or DEFAULT_PAGE_SIZE
+    after = _decode_page_token(request, token_key, ids.PAYMENT) if request.page_token else None
     return PaymentQuery(
         merchant_id=merchant_id,
-        page_size=min(size, MAX_PAGE_SIZE),
+        page_size=_page_size(request.page_size),
         states=frozenset(states),
         customer_id=request.customer_id,
         created_from=start,
         created_before=end,
         after=after,
+    )
+
+
+def list_refunds(
+    merchant_id: str, request: svc.ListRefundsRequest, token_key: bytes
+) -> RefundQuery:
+    """Validate a ListRefundsRequest (``token_key`` verifies its page token)."""
+    v = ViolationCollector()
+    if request.page_size < 0:
+        v.add("page_size", "must not be negative")
+    states = _states(v, request.states, REFUND_STATE_FROM_PROTO)
+    if request.payment_id:
+        _payment_id(v, request.payment_id)
+    v.raise_if_any()
+    after = _decode_page_token(request, token_key, ids.REFUND) if request.page_token else None
+    return RefundQuery(
+        merchant_id=merchant_id,
+        page_size=_page_size(request.page_size),
+        states=frozenset(states),
+        payment_id=request.payment_id,
+        after=after,
+    )
+
+
+# --- refund review and merchant settings -------------------------------------------
+
+
+def _refund_id(v: ViolationCollector, value: str) -> None:
+    if not value:
+        v.add("refund_id", "required")
+    elif not ids.is_valid(ids.REFUND, value):
+        v.add("refund_id", "must be a refund id: re_ followed by 26 base32 characters")
+
+
+def approve_refund(merchant_id: str, request: svc.ApproveRefundRequest) -> ReviewRefund:
+    """Validate an ApproveRefundRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _refund_id(v, request.refund_id)
+    v.raise_if_any()
+    return ReviewRefund(merchant_id, request.refund_id)
+
+
+def reject_refund(merchant_id: str, request: svc.RejectRefundRequest) -> ReviewRefund:
+    """Validate a RejectRefundRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _refund_id(v, request.refund_id)
+    _text(v, "reason", request.reason, MAX_REASON)
+    v.raise_if_any()
+    return ReviewRefund(merchant_id, request.refund_id, request.reason)
+
+
+SETTINGS_FIELDS = ("refund_review_thresholds",)
+
+
+def _thresholds(
+    v: ViolationCollector, field: str, values: Iterable[money_pb2.Money]
+) -> tuple[Money, ...]:
+    """Refund review thresholds: known currencies, non-negative, one per currency."""
+    thresholds: list[Money] = []
+    seen: set[str] = set()
+    for index, message in enumerate(values):
+        where = f"{field}[{index}]"
+        threshold = _money(v, where, message, positive=False)
+        if threshold is None:
+            continue
+        if threshold.currency in seen:
+            v.add(f"{where}.currency_code", f"a second threshold for {threshold.currency}")
+            continue
+        seen.add(threshold.currency)
+        thresholds.append(threshold)
+    return tuple(thresholds)
+
+
+def update_merchant_settings(
+    merchant_id: str, request: settings_svc.UpdateMerchantSettingsRequest
+) -> MerchantSettingsUpdate:
+    """Validate an UpdateMerchantSettingsRequest; an empty mask means every non-empty field."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    paths = _update_paths(
+        v,
+        request.update_mask.paths,
+        {name: bool(getattr(request.settings, name)) for name in SETTINGS_FIELDS},
+    )
+    field = "settings.refund_review_thresholds"
+    thresholds = _thresholds(v, field, request.settings.refund_review_thresholds)
+    v.raise_if_any()
+    return MerchantSettingsUpdate(
+        merchant_id,
+        refund_review_thresholds=thresholds if "refund_review_thresholds" in paths else None,
     )

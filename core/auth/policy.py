@@ -46,6 +46,7 @@ class Role(enum.IntEnum):
 _PAYMENTS = "paycore.v1.PaymentService"
 _VAULT = "paycore.v1.CardVaultService"
 _ACCESS = "paycore.v1.AccessService"
+_SETTINGS = "paycore.v1.MerchantSettingsService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -57,6 +58,13 @@ POLICY: Mapping[str, Role] = {
     f"{_PAYMENTS}/CapturePayment": Role.MERCHANT,
     f"{_PAYMENTS}/CancelPayment": Role.MERCHANT,
     f"{_PAYMENTS}/RefundPayment": Role.MERCHANT,
+    f"{_PAYMENTS}/ListRefunds": Role.MERCHANT,
+    # Refund review: the back office decides on held refunds.
+    f"{_PAYMENTS}/ApproveRefund": Role.ADMIN,
+    f"{_PAYMENTS}/RejectRefund": Role.ADMIN,
+    # Merchant settings (refund review thresholds...): the back office's.
+    f"{_SETTINGS}/GetMerchantSettings": Role.ADMIN,
+    f"{_SETTINGS}/UpdateMerchantSettings": Role.ADMIN,
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,

@@ -12,7 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from core.domain.money import Money
-from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState
+from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState, RefundState
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +117,25 @@ class PaymentQuery:
     created_before: datetime | None = None
     after: tuple[datetime, str] | None = None
     """Keyset cursor: the (created_at, id) of the last payment already returned."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundQuery:
+    """Filters and position of one ListRefunds page."""
+
+    merchant_id: str
+    page_size: int
+    states: frozenset[RefundState] = frozenset()
+    payment_id: str = ""
+    after: tuple[datetime, str] | None = None
+    """Keyset cursor: the (created_at, id) of the last refund already returned."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRefund:
+    """An admin's decision on a refund held for review (ApproveRefund / RejectRefund)."""
+
+    merchant_id: str
+    refund_id: str
+    reason: str = ""
+    """Why it was rejected (RejectRefund only)."""

@@ -128,6 +128,7 @@ class Reason(enum.Enum):
     API_KEY_REVOKED = ReasonSpec(
         Code.FAILED_PRECONDITION, False, "API key {prefix} is revoked; it cannot be rotated."
     )
+    REFUND_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Refund {refund_id} does not exist.")
     # Illegal transitions: the payment's state does not allow the operation.
     PAYMENT_NOT_CONFIRMABLE = ReasonSpec(
         Code.FAILED_PRECONDITION,
@@ -163,6 +164,11 @@ class Reason(enum.Enum):
         Code.FAILED_PRECONDITION,
         False,
         "Refund of {requested} exceeds the {refundable} still refundable on payment {payment_id}.",
+    )
+    REFUND_NOT_IN_REVIEW = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Refund {refund_id} is {state}; only a refund pending review can be approved or rejected.",
     )
     CHANNEL_REFUSED = ReasonSpec(
         Code.FAILED_PRECONDITION,

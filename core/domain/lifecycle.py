@@ -292,6 +292,66 @@ def begin_refund(payment: Payment, refund: Refund, at: datetime) -> Payment:
     )
 
 
+def hold_refund(payment: Payment, refund: Refund, at: datetime) -> Payment:
+    """Add ``refund`` as PENDING_REVIEW: its amount is reserved, nothing is sent.
+
+    The payment keeps its state (CAPTURED or PARTIALLY_REFUNDED, as a Stripe
+    or Adyen user would expect: no money moved) and takes other operations,
+    including more refunds of what is still unreserved.
+    """
+    if refund.state is not RefundState.PENDING_REVIEW or refund.amount > payment.amount_refundable:
+        raise ValueError("hold_refund takes a planned refund pending review")
+    return dataclasses.replace(payment, refunds=(*payment.refunds, refund), updated_at=at)
+
+
+def _refund_in_review(payment: Payment, refund_id: str) -> Refund:
+    """The refund ``refund_id`` of ``payment``; FAILED_PRECONDITION unless it awaits review."""
+    matching = [r for r in payment.refunds if r.id == refund_id]
+    if len(matching) != 1:
+        raise ValueError(f"payment {payment.id} has {len(matching)} refunds with id {refund_id}")
+    (refund,) = matching
+    if refund.state is not RefundState.PENDING_REVIEW:
+        raise IllegalTransitionError(
+            Reason.REFUND_NOT_IN_REVIEW, refund_id=refund_id, state=refund.state.name
+        )
+    return refund
+
+
+def _replace_refund(payment: Payment, refund: Refund, at: datetime, **changes: object) -> Payment:
+    refunds = tuple(refund if r.id == refund.id else r for r in payment.refunds)
+    return dataclasses.replace(payment, refunds=refunds, updated_at=at, **changes)  # type: ignore[arg-type]
+
+
+def approve_refund(payment: Payment, refund_id: str, at: datetime) -> tuple[Payment, Refund]:
+    """An admin approved a held refund: PENDING_REVIEW -> PENDING, with the refund in flight.
+
+    From here it is an ordinary refund: ``complete_refund`` applies the
+    channel's answer. Its amount stays reserved throughout, so nothing can
+    have taken it while it waited. Another channel operation in flight on
+    the payment makes this ABORTED (retryable), exactly as for RefundPayment.
+    """
+    refund = _refund_in_review(payment, refund_id)
+    require(payment, "refund")
+    approved = dataclasses.replace(refund, state=RefundState.PENDING)
+    updated = _replace_refund(
+        payment, approved, at, operation_in_flight=ChannelOperation.REFUND.value
+    )
+    return updated, approved
+
+
+def reject_refund(
+    payment: Payment, refund_id: str, why: str, at: datetime
+) -> tuple[Payment, Refund]:
+    """An admin rejected a held refund: PENDING_REVIEW -> REJECTED, its amount freed.
+
+    Final: a rejected refund is never sent; the merchant may ask for a new one.
+    Needs no channel, so it is allowed while another operation is in flight.
+    """
+    refund = _refund_in_review(payment, refund_id)
+    rejected = dataclasses.replace(refund, state=RefundState.REJECTED, rejection_reason=why)
+    return _replace_refund(payment, rejected, at), rejected
+
+
 def complete_refund(
     payment: Payment, refund_id: str, result: ChannelResult, at: datetime
 ) -> tuple[Payment, Refund]:

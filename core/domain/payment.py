@@ -54,11 +54,29 @@ class ConfirmationMethod(enum.Enum):
 
 
 class RefundState(enum.Enum):
-    """Lifecycle of one refund."""
+    """Lifecycle of one refund.
+
+    ::
+
+        PENDING_REVIEW --approve--> PENDING --channel--> SUCCEEDED | FAILED
+              |
+              +--reject--> REJECTED
+
+    A refund is created PENDING (sent to the channel at once) or, when it
+    needs a person's look first, PENDING_REVIEW (not sent). Both reserve
+    their amount; SUCCEEDED spends it; FAILED and REJECTED free it.
+    """
 
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    PENDING_REVIEW = "pending_review"
+    REJECTED = "rejected"
+
+    @property
+    def reserves_amount(self) -> bool:
+        """Whether a refund in this state counts against what may still be refunded."""
+        return self in (RefundState.PENDING, RefundState.PENDING_REVIEW)
 
 
 class RiskDecision(enum.Enum):
@@ -109,6 +127,8 @@ class Refund:
     reason: str
     created_at: datetime
     channel_reference: str = ""
+    rejection_reason: str = ""
+    """Why an admin rejected the refund (REJECTED only; may be empty)."""
 
 
 def _frozen_metadata(metadata: Mapping[str, str]) -> Mapping[str, str]:
@@ -181,6 +201,8 @@ class Payment:
 
         Refunds still PENDING at the channel count as spent: if they succeed
         they are refunded, and a second refund must not have counted on them.
+        So do refunds waiting in PENDING_REVIEW: an approval must never find
+        the money already promised to another refund.
         """
-        pending = sum(r.amount.amount for r in self.refunds if r.state is RefundState.PENDING)
+        pending = sum(r.amount.amount for r in self.refunds if r.state.reserves_amount)
         return self.amount_captured - self.amount_refunded - Money(pending, self.currency)

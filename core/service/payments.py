@@ -16,6 +16,7 @@ from datetime import datetime
 
 from core.domain import ids, lifecycle
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.audit import Actor, AuditRecord
 from core.domain.cards import summarize
 from core.domain.commands import (
     CancelPayment,
@@ -25,6 +26,8 @@ from core.domain.commands import (
     CreatePayment,
     PaymentQuery,
     RefundPayment,
+    RefundQuery,
+    ReviewRefund,
     UpdatePayment,
 )
 from core.domain.errors import NotFoundError, PaycoreError, Reason
@@ -40,6 +43,7 @@ from core.domain.payment import (
     RefundState,
     RiskDecision,
 )
+from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
 from core.service.execution import (
     Dispatch,
@@ -84,8 +88,10 @@ class PaymentService:
         settings: ServiceSettings,
         vault: CardVault,
         telemetry: Telemetry | None = None,
+        refund_risk: RefundRiskCheck | None = None,
     ) -> None:
         self._executor = executor
+        self._refund_risk: RefundRiskCheck = refund_risk or NoRefundRiskFlags()
         self._vault = vault
         self._telemetry = telemetry or Telemetry.disabled()
         self._repo = repository
@@ -226,35 +232,116 @@ class PaymentService:
         request: RequestIdentity,
         encoder: Encoder[tuple[Refund, Payment]],
     ) -> Reply:
-        """Refund part or all of what is captured and not yet refunded."""
+        """Refund part or all of what is captured and not yet refunded.
+
+        A refund above the merchant's review threshold (or flagged by risk)
+        is held in PENDING_REVIEW instead: reserved, not sent, answered at once.
+        """
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[tuple[Refund, Payment]]:
             payment = await self._locked(tx, command.merchant_id, command.payment_id)
             amount = lifecycle.plan_refund(payment, command.amount)
+            # Read inside the payment's lock: a threshold committed before this
+            # refund was planned applies to it.
+            settings = await tx.merchant_settings(command.merchant_id)
+            held = refund_needs_review(
+                amount,
+                settings.refund_review_threshold(payment.currency),
+                self._refund_risk.flags_refund(payment, amount),
+            )
             refund = Refund(
                 id=ids.new_id(ids.REFUND),
                 payment_id=payment.id,
                 amount=amount,
-                state=RefundState.PENDING,
+                state=RefundState.PENDING_REVIEW if held else RefundState.PENDING,
                 reason=command.reason,
                 created_at=at,
             )
-            await tx.save_payment(lifecycle.begin_refund(payment, refund, at))
-            attempt = dataclasses.replace(
-                self._attempt(payment, ChannelOperation.REFUND, amount), refund_id=refund.id
+            if held:
+                waiting = lifecycle.hold_refund(payment, refund, at)
+                await tx.save_payment(waiting)
+                return Plan(payment.id, result=(refund, waiting))
+            return await self._send_refund(
+                tx, lifecycle.begin_refund(payment, refund, at), refund, at
             )
-            await tx.record_attempt(attempt, at)
-
-            def complete(
-                current: Payment, result: ChannelResult, when: datetime
-            ) -> tuple[Payment, tuple[Refund, Payment] | PaycoreError]:
-                updated, settled = lifecycle.complete_refund(current, refund.id, result, when)
-                return updated, (settled, updated)
-
-            return Plan(payment.id, dispatch=Dispatch(attempt, None, complete))
 
         key = RequestKey(command.merchant_id, "RefundPayment", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
+
+    async def approve_refund(
+        self,
+        command: ReviewRefund,
+        actor: Actor,
+        request: RequestIdentity,
+        encoder: Encoder[tuple[Refund, Payment]],
+    ) -> Reply:
+        """Send a refund held for review to its channel, as RefundPayment would have."""
+        return await self._review_refund(command, actor, request, encoder, approve=True)
+
+    async def reject_refund(
+        self,
+        command: ReviewRefund,
+        actor: Actor,
+        request: RequestIdentity,
+        encoder: Encoder[tuple[Refund, Payment]],
+    ) -> Reply:
+        """Reject a refund held for review: REJECTED, never sent, its amount freed."""
+        return await self._review_refund(command, actor, request, encoder, approve=False)
+
+    async def _review_refund(
+        self,
+        command: ReviewRefund,
+        actor: Actor,
+        request: RequestIdentity,
+        encoder: Encoder[tuple[Refund, Payment]],
+        *,
+        approve: bool,
+    ) -> Reply:
+        """An admin's decision on a held refund, audited in the transaction that makes it.
+
+        Two decisions racing on one refund queue on the payment's row lock;
+        the second finds the refund decided and fails REFUND_NOT_IN_REVIEW.
+        """
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[tuple[Refund, Payment]]:
+            payment = await self._payment_of_refund(tx, command.merchant_id, command.refund_id)
+            before = next(r for r in payment.refunds if r.id == command.refund_id)
+            if approve:
+                updated, after = lifecycle.approve_refund(payment, command.refund_id, at)
+            else:
+                updated, after = lifecycle.reject_refund(
+                    payment, command.refund_id, command.reason, at
+                )
+            # An approval is audited with the decision; the channel's answer
+            # then settles the refund like any other, on the refund itself.
+            await tx.record_audit(
+                _refund_audit(
+                    "refund.approve" if approve else "refund.reject",
+                    actor,
+                    before=before,
+                    after=after,
+                    at=at,
+                    request=request,
+                    command=command,
+                )
+            )
+            if approve:
+                return await self._send_refund(tx, updated, after, at)
+            await tx.save_payment(updated)
+            return Plan(payment.id, result=(after, updated))
+
+        rpc = "ApproveRefund" if approve else "RejectRefund"
+        key = RequestKey(command.merchant_id, rpc, request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def list_refunds(self, query: RefundQuery) -> tuple[list[Refund], bool]:
+        """A page of the merchant's refunds, newest first, and whether more follow."""
+        with self._telemetry.stage("gate"):
+            await self._gate.admit(query.merchant_id, RpcClass.READS, None)
+        rows = await self._repo.list_refunds(
+            dataclasses.replace(query, page_size=query.page_size + 1)
+        )
+        return rows[: query.page_size], len(rows) > query.page_size
 
     async def update_payment(
         self, command: UpdatePayment, request: RequestIdentity, encoder: Encoder[Payment]
@@ -354,6 +441,39 @@ class PaymentService:
 
         return pending, Dispatch(attempt, card, complete)
 
+    async def _send_refund(
+        self, tx: PaymentTransaction, payment: Payment, refund: Refund, at: datetime
+    ) -> Plan[tuple[Refund, Payment]]:
+        """Store ``payment`` with ``refund`` PENDING and in flight, and plan its channel call.
+
+        The one refund path to a channel: RefundPayment and ApproveRefund both
+        end here, so an approved refund is recorded, shielded and settled
+        exactly like one that never waited.
+        """
+        await tx.save_payment(payment)
+        attempt = dataclasses.replace(
+            self._attempt(payment, ChannelOperation.REFUND, refund.amount), refund_id=refund.id
+        )
+        await tx.record_attempt(attempt, at)
+
+        def complete(
+            current: Payment, result: ChannelResult, when: datetime
+        ) -> tuple[Payment, tuple[Refund, Payment] | PaycoreError]:
+            updated, settled = lifecycle.complete_refund(current, refund.id, result, when)
+            return updated, (settled, updated)
+
+        return Plan(payment.id, dispatch=Dispatch(attempt, None, complete))
+
+    async def _payment_of_refund(
+        self, tx: PaymentTransaction, merchant_id: str, refund_id: str
+    ) -> Payment:
+        """The locked payment a refund belongs to; NOT_FOUND for unknown (or others') refunds."""
+        payment_id = await tx.refund_payment_id(merchant_id, refund_id)
+        payment = None if payment_id is None else await tx.lock_payment(merchant_id, payment_id)
+        if payment is None:
+            raise NotFoundError(Reason.REFUND_NOT_FOUND, refund_id=refund_id)
+        return payment
+
     @staticmethod
     def _attempt(payment: Payment, operation: ChannelOperation, amount: Money) -> Attempt:
         return Attempt(
@@ -372,6 +492,42 @@ class PaymentService:
         if payment is None:
             raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=payment_id)
         return payment
+
+
+def _refund_audit(
+    action: str,
+    actor: Actor,
+    *,
+    before: Refund,
+    after: Refund,
+    at: datetime,
+    request: RequestIdentity,
+    command: ReviewRefund,
+) -> AuditRecord:
+    """The audit record of an admin's decision on a held refund."""
+
+    def snapshot(refund: Refund) -> dict[str, object]:
+        return {
+            "state": refund.state.value,
+            "amount_minor": refund.amount.amount,
+            "currency": refund.amount.currency,
+            "payment_id": refund.payment_id,
+        }
+
+    details: dict[str, object] = {"request_id": request.request_id}
+    if command.reason:
+        details["reason"] = command.reason
+    return AuditRecord(
+        actor=actor,
+        action=action,
+        resource_type="refund",
+        resource_id=before.id,
+        merchant_id=command.merchant_id,
+        at=at,
+        before=snapshot(before),
+        after=snapshot(after),
+        details=details,
+    )
 
 
 def _refused_or(payment: Payment, result: ChannelResult, operation: str) -> Payment | PaycoreError:

@@ -17,8 +17,11 @@ async def insert_audit(connection: asyncpg.Connection, record: AuditRecord) -> N
         """
         INSERT INTO audit_events (at, actor_role, actor_key_id, actor_merchant, action,
                                   resource_type, resource_id, merchant_id, before, after, details)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10::text::jsonb, $11::text::jsonb)
         """,
+        # ::text first: the values are JSON text already, and the pool's jsonb
+        # codec would encode them a second time (storing a JSON string, not an
+        # object that before->>'state' can read).
         record.at,
         record.actor.role,
         record.actor.key_id,

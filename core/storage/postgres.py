@@ -7,8 +7,9 @@ exits describes data that survives a crash of this process or of PostgreSQL.
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,8 +19,9 @@ import asyncpg
 from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
-from core.domain.commands import PaymentQuery
+from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.errors import PaycoreError, Reason
+from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -39,17 +41,23 @@ from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredReques
 from core.vault.envelope import Sealed
 from core.vault.records import CardToken, StoredCard
 
-_PAYMENT_COLUMNS = """
+# One refund row as JSON (decoded by _refund_from_json): inside a payment's
+# refunds, and as each row of ListRefunds.
+_REFUND_JSON = """
+    jsonb_build_object(
+        'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
+        'channel_reference', r.channel_reference, 'rejection_reason', r.rejection_reason,
+        'create_time', to_jsonb(r.create_time)
+    )
+"""
+
+_PAYMENT_COLUMNS = f"""
     p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
     p.capture_method, p.confirmation_method, p.card, p.customer_id, p.description, p.metadata,
     p.risk, p.failure, p.channel, p.channel_reference, p.operation_in_flight,
     p.create_time, p.update_time,
     COALESCE((
-        SELECT jsonb_agg(jsonb_build_object(
-            'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
-            'channel_reference', r.channel_reference,
-            'create_time', to_jsonb(r.create_time)
-        ) ORDER BY r.create_time, r.id)
+        SELECT jsonb_agg({_REFUND_JSON} ORDER BY r.create_time, r.id)
         FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
     ), '[]'::jsonb) AS refunds
 """
@@ -81,22 +89,24 @@ def _card_from_json(data: dict[str, Any] | None) -> CardSummary | None:
     return CardSummary(**data) if data else None
 
 
+def _refund_from_json(item: Mapping[str, Any], payment_id: str, currency: str) -> Refund:
+    return Refund(
+        id=item["id"],
+        payment_id=payment_id,
+        amount=Money(int(item["amount"]), currency),
+        state=RefundState(item["state"]),
+        reason=item["reason"],
+        channel_reference=item["channel_reference"],
+        rejection_reason=item["rejection_reason"],
+        created_at=datetime.fromisoformat(item["create_time"]),
+    )
+
+
 def _payment_from_row(row: asyncpg.Record) -> Payment:
     currency = row["currency"]
     risk = row["risk"]
     failure = row["failure"]
-    refunds = tuple(
-        Refund(
-            id=item["id"],
-            payment_id=row["id"],
-            amount=Money(int(item["amount"]), currency),
-            state=RefundState(item["state"]),
-            reason=item["reason"],
-            channel_reference=item["channel_reference"],
-            created_at=datetime.fromisoformat(item["create_time"]),
-        )
-        for item in row["refunds"]
-    )
+    refunds = tuple(_refund_from_json(item, row["id"], currency) for item in row["refunds"])
     return Payment(
         id=row["id"],
         merchant_id=row["merchant_id"],
@@ -352,13 +362,14 @@ class PostgresTransaction:
         await self._c.executemany(
             """
             INSERT INTO refunds (merchant_id, id, payment_id, amount, currency, state, reason,
-                                 channel_reference, create_time, update_time)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                 channel_reference, create_time, update_time, rejection_reason)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             ON CONFLICT (merchant_id, id) DO UPDATE
                 SET state = EXCLUDED.state, channel_reference = EXCLUDED.channel_reference,
+                    rejection_reason = EXCLUDED.rejection_reason,
                     update_time = EXCLUDED.update_time
-                -- Only a pending refund changes; a settled one is final.
-                WHERE refunds.state = 'pending'
+                -- Only a pending (or held) refund changes; a settled one is final.
+                WHERE refunds.state IN ('pending', 'pending_review')
                   AND (refunds.state IS DISTINCT FROM EXCLUDED.state
                        OR refunds.channel_reference IS DISTINCT FROM EXCLUDED.channel_reference)
             """,
@@ -374,6 +385,7 @@ class PostgresTransaction:
                     refund.channel_reference,
                     refund.created_at,
                     payment.updated_at,
+                    refund.rejection_reason,
                 )
                 for refund in payment.refunds
             ],
@@ -450,11 +462,71 @@ class PostgresTransaction:
     async def insert_api_key(self, key: ApiKey, secret_hash: bytes) -> None:
         await access.insert_api_key(self._c, key, secret_hash)
 
+    async def refund_payment_id(self, merchant_id: str, refund_id: str) -> str | None:
+        # A refund never moves to another payment, so this needs no lock; the
+        # caller locks the payment next and reads the refund's state there.
+        value: str | None = await self._c.fetchval(
+            "SELECT payment_id FROM refunds WHERE merchant_id = $1 AND id = $2",
+            merchant_id,
+            refund_id,
+        )
+        return value
+
+    async def merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        return await _merchant_settings(self._c, merchant_id, "")
+
+    async def lock_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        # Make sure the row exists so that FOR UPDATE has something to lock:
+        # two first-ever updates then queue like any two updates, and each
+        # audit record's "before" is what the other committed.
+        await self._c.execute(
+            "INSERT INTO merchant_settings (merchant_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            merchant_id,
+        )
+        return await _merchant_settings(self._c, merchant_id, "FOR UPDATE")
+
+    async def save_merchant_settings(self, settings: MerchantSettings) -> None:
+        await self._c.execute(
+            """
+            INSERT INTO merchant_settings (merchant_id, refund_review_thresholds, update_time)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (merchant_id) DO UPDATE
+                SET refund_review_thresholds = EXCLUDED.refund_review_thresholds,
+                    update_time = EXCLUDED.update_time
+            """,
+            settings.merchant_id,
+            [
+                {"currency": t.currency, "amount": t.amount}
+                for t in settings.refund_review_thresholds
+            ],
+            settings.updated_at,
+        )
+
     async def lock_api_key(self, prefix: str) -> ApiKey | None:
         return await access.lock_api_key(self._c, prefix)
 
     async def save_api_key(self, key: ApiKey) -> None:
         await access.save_api_key(self._c, key)
+
+
+async def _merchant_settings(
+    connection: asyncpg.Connection | asyncpg.Pool, merchant_id: str, lock: str
+) -> MerchantSettings:
+    """A merchant's settings; the defaults when it has no row."""
+    row = await connection.fetchrow(
+        "SELECT refund_review_thresholds, update_time FROM merchant_settings"
+        f" WHERE merchant_id = $1 {lock}",
+        merchant_id,
+    )
+    if row is None:
+        return MerchantSettings(merchant_id)
+    return MerchantSettings(
+        merchant_id=merchant_id,
+        refund_review_thresholds=tuple(
+            Money(int(item["amount"]), item["currency"]) for item in row["refund_review_thresholds"]
+        ),
+        updated_at=row["update_time"],
+    )
 
 
 # Errors that mean "PostgreSQL is not reachable or not accepting work right
@@ -480,6 +552,47 @@ async def _unavailable_as_error() -> AsyncIterator[None]:
         yield
     except _UNAVAILABLE as exc:
         raise PaycoreError(Reason.SERVICE_UNAVAILABLE, dependency="PostgreSQL") from exc
+
+
+class _Page:
+    """The WHERE/ORDER/LIMIT of one List page over a table aliased ``alias``.
+
+    Scoped by merchant first, newest first, keyset-paginated on
+    (create_time, id); arguments are numbered as conditions are added.
+    """
+
+    def __init__(self, alias: str, merchant_id: str) -> None:
+        self._alias = alias
+        self.args: list[Any] = [merchant_id]
+        self._conditions = [f"{alias}.merchant_id = $1"]
+
+    def arg(self, value: Any) -> str:
+        """A placeholder for ``value``."""
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def where(self, condition: str) -> None:
+        """AND ``condition`` (built with ``arg``)."""
+        self._conditions.append(condition)
+
+    def in_states(self, states: Iterable[enum.Enum]) -> None:
+        """Only rows whose ``state`` is one of ``states`` (all when empty)."""
+        values = sorted(str(state.value) for state in states)
+        if values:
+            self.where(f"{self._alias}.state = ANY({self.arg(values)}::text[])")
+
+    def clauses(self, after: tuple[datetime, str] | None, page_size: int) -> str:
+        """WHERE ... ORDER BY ... LIMIT ..., after the cursor ``after`` when given."""
+        a = self._alias
+        if after is not None:
+            after_time, after_id = after
+            self.where(
+                f"({a}.create_time, {a}.id) < ({self.arg(after_time)}, {self.arg(after_id)})"
+            )
+        return (
+            f"WHERE {' AND '.join(self._conditions)}"
+            f" ORDER BY {a}.create_time DESC, {a}.id DESC LIMIT {self.arg(page_size)}"
+        )
 
 
 class PostgresPaymentRepository:
@@ -531,32 +644,41 @@ class PostgresPaymentRepository:
             return await self._list_payments(query)
 
     async def _list_payments(self, query: PaymentQuery) -> list[Payment]:
-        conditions = ["p.merchant_id = $1"]
-        args: list[Any] = [query.merchant_id]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.states:
-            conditions.append(
-                f"p.state = ANY({arg(sorted(s.value for s in query.states))}::text[])"
-            )
+        page = _Page("p", query.merchant_id)
+        page.in_states(query.states)
         if query.customer_id:
-            conditions.append(f"p.customer_id = {arg(query.customer_id)}")
+            page.where(f"p.customer_id = {page.arg(query.customer_id)}")
         if query.created_from is not None:
-            conditions.append(f"p.create_time >= {arg(query.created_from)}")
+            page.where(f"p.create_time >= {page.arg(query.created_from)}")
         if query.created_before is not None:
-            conditions.append(f"p.create_time < {arg(query.created_before)}")
-        if query.after is not None:
-            after_time, after_id = query.after
-            conditions.append(f"(p.create_time, p.id) < ({arg(after_time)}, {arg(after_id)})")
-        sql = (
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE {' AND '.join(conditions)}"
-            f" ORDER BY p.create_time DESC, p.id DESC LIMIT {arg(query.page_size)}"
+            page.where(f"p.create_time < {page.arg(query.created_before)}")
+        clauses = page.clauses(query.after, query.page_size)
+        rows = await self._pool.fetch(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments p {clauses}", *page.args
         )
-        rows = await self._pool.fetch(sql, *args)
         return [_payment_from_row(row) for row in rows]
+
+    async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        async with _unavailable_as_error():
+            return await _merchant_settings(self._pool, merchant_id, "")
+
+    async def list_refunds(self, query: RefundQuery) -> list[Refund]:
+        async with _unavailable_as_error():
+            return await self._list_refunds(query)
+
+    async def _list_refunds(self, query: RefundQuery) -> list[Refund]:
+        page = _Page("r", query.merchant_id)
+        page.in_states(query.states)
+        if query.payment_id:
+            page.where(f"r.payment_id = {page.arg(query.payment_id)}")
+        clauses = page.clauses(query.after, query.page_size)
+        rows = await self._pool.fetch(
+            f"SELECT r.payment_id, r.currency, {_REFUND_JSON} AS refund FROM refunds r {clauses}",
+            *page.args,
+        )
+        return [
+            _refund_from_json(row["refund"], row["payment_id"], row["currency"]) for row in rows
+        ]
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
         async with _unavailable_as_error():

@@ -18,8 +18,9 @@ from typing import Protocol
 from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
-from core.domain.commands import PaymentQuery
-from core.domain.payment import Payment
+from core.domain.commands import PaymentQuery, RefundQuery
+from core.domain.merchant_settings import MerchantSettings
+from core.domain.payment import Payment, Refund
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
 
@@ -132,6 +133,22 @@ class PaymentTransaction(Protocol):
         """Store an API key's expiry, revocation and successor."""
         ...
 
+    async def refund_payment_id(self, merchant_id: str, refund_id: str) -> str | None:
+        """The payment a refund of the merchant belongs to; None for an unknown refund."""
+        ...
+
+    async def merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        """A merchant's settings as committed (the defaults when never changed); no lock."""
+        ...
+
+    async def lock_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        """A merchant's settings, locked until the transaction ends (for an update)."""
+        ...
+
+    async def save_merchant_settings(self, settings: MerchantSettings) -> None:
+        """Store a merchant's settings (after ``lock_merchant_settings``)."""
+        ...
+
 
 class PaymentRepository(Protocol):
     """Durable payments, scoped by merchant."""
@@ -150,6 +167,14 @@ class PaymentRepository(Protocol):
 
     async def list_payments(self, query: PaymentQuery) -> list[Payment]:
         """Up to ``query.page_size`` payments, newest first, after the cursor."""
+        ...
+
+    async def list_refunds(self, query: RefundQuery) -> list[Refund]:
+        """Up to ``query.page_size`` refunds, newest first, after the cursor."""
+        ...
+
+    async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        """A merchant's settings (the defaults when never changed)."""
         ...
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:

@@ -22,8 +22,9 @@ from google.rpc.error_details_pb2 import BadRequest, ErrorInfo, RetryInfo
 from google.rpc.status_pb2 import Status
 from grpc_status import rpc_status
 
+from paycore.v1 import merchant_settings_service_pb2 as settings_pb
+from paycore.v1 import merchant_settings_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as pb
-from paycore.v1 import payment_service_pb2_grpc
 from paycore.v1.payment_pb2 import Payment, Refund
 
 _Context = grpc.aio.ServicerContext[Any, Any]
@@ -78,8 +79,14 @@ class ReceivedCall:
 
 
 @dataclass
-class ScriptedPaymentService(payment_service_pb2_grpc.PaymentServiceServicer):
-    """PaymentService answering from a script; records every request it receives."""
+class ScriptedPaymentService(
+    payment_service_pb2_grpc.PaymentServiceServicer,
+    merchant_settings_service_pb2_grpc.MerchantSettingsServiceServicer,
+):
+    """PaymentService (and MerchantSettingsService) answering from a script.
+
+    Records every request it receives.
+    """
 
     calls: list[ReceivedCall] = field(default_factory=list)
     payments: list[Payment] = field(default_factory=list)
@@ -176,6 +183,48 @@ class ScriptedPaymentService(payment_service_pb2_grpc.PaymentServiceServicer):
             payment=Payment(id=request.payment_id, state=Payment.STATE_REFUNDED),
         )
 
+    async def ListRefunds(
+        self, request: pb.ListRefundsRequest, context: _Context
+    ) -> pb.ListRefundsResponse:
+        await self._play("ListRefunds", request, context)
+        return pb.ListRefundsResponse(
+            refunds=[Refund(id="re_1", state=Refund.STATE_PENDING_REVIEW)]
+        )
+
+    async def ApproveRefund(
+        self, request: pb.ApproveRefundRequest, context: _Context
+    ) -> pb.ApproveRefundResponse:
+        await self._play("ApproveRefund", request, context)
+        return pb.ApproveRefundResponse(
+            refund=Refund(id=request.refund_id, state=Refund.STATE_SUCCEEDED),
+            payment=Payment(id="pay_1", state=Payment.STATE_REFUNDED),
+        )
+
+    async def RejectRefund(
+        self, request: pb.RejectRefundRequest, context: _Context
+    ) -> pb.RejectRefundResponse:
+        await self._play("RejectRefund", request, context)
+        return pb.RejectRefundResponse(
+            refund=Refund(
+                id=request.refund_id,
+                state=Refund.STATE_REJECTED,
+                rejection_reason=request.reason,
+            ),
+            payment=Payment(id="pay_1", state=Payment.STATE_CAPTURED),
+        )
+
+    async def GetMerchantSettings(
+        self, request: settings_pb.GetMerchantSettingsRequest, context: _Context
+    ) -> settings_pb.GetMerchantSettingsResponse:
+        await self._play("GetMerchantSettings", request, context)
+        return settings_pb.GetMerchantSettingsResponse(settings=settings_pb.MerchantSettings())
+
+    async def UpdateMerchantSettings(
+        self, request: settings_pb.UpdateMerchantSettingsRequest, context: _Context
+    ) -> settings_pb.UpdateMerchantSettingsResponse:
+        await self._play("UpdateMerchantSettings", request, context)
+        return settings_pb.UpdateMerchantSettingsResponse(settings=request.settings)
+
 
 class ServerThread:
     """Runs a grpc.aio server on 127.0.0.1 (any free port) in a thread of its own."""
@@ -207,6 +256,9 @@ class ServerThread:
     async def _serve(self) -> None:
         server = grpc.aio.server()
         payment_service_pb2_grpc.add_PaymentServiceServicer_to_server(self._servicer, server)
+        merchant_settings_service_pb2_grpc.add_MerchantSettingsServiceServicer_to_server(
+            self._servicer, server
+        )
         self.port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         self._loop = asyncio.get_running_loop()

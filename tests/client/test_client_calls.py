@@ -10,7 +10,7 @@ import pytest
 
 from paycore.client import AsyncPaycoreClient, PaycoreClient, card, money
 from paycore.v1 import payment_service_pb2 as pb
-from paycore.v1.payment_pb2 import CAPTURE_METHOD_MANUAL, Payment
+from paycore.v1.payment_pb2 import CAPTURE_METHOD_MANUAL, Payment, Refund
 
 from .conftest import API_KEY
 from .either_client import EitherClient
@@ -237,3 +237,64 @@ async def test_the_async_client_does_not_close_a_channel_it_was_given(
             await client.get_payment("pay_1")
         async with AsyncPaycoreClient(target, api_key=API_KEY, channel=channel) as client:
             assert (await client.get_payment("pay_2")).id == "pay_2"
+
+
+# --- refund review --------------------------------------------------------------------------
+
+
+async def test_refund_review_calls_send_their_requests(
+    client: EitherClient, paycore: ScriptedPaymentService
+) -> None:
+    approved = await client.approve_refund("re_1", request_id="approve-1")
+    rejected = await client.reject_refund("re_2", reason="duplicate")
+
+    assert approved.refund.state == Refund.STATE_SUCCEEDED
+    assert (rejected.refund.state, rejected.refund.rejection_reason) == (
+        Refund.STATE_REJECTED,
+        "duplicate",
+    )
+    [approve] = paycore.requests("ApproveRefund")
+    [reject] = paycore.requests("RejectRefund")
+    assert (approve.refund_id, approve.request_id) == ("re_1", "approve-1")
+    assert (reject.refund_id, reject.reason) == ("re_2", "duplicate")
+    assert reject.request_id  # generated once per call
+
+
+async def test_list_refunds_sends_the_review_queue_filter(
+    client: EitherClient, paycore: ScriptedPaymentService
+) -> None:
+    page = await client.list_refunds(
+        page_size=5, states=[Refund.STATE_PENDING_REVIEW], payment_id="pay_1"
+    )
+
+    assert [r.id for r in page.refunds] == ["re_1"]
+    [sent] = paycore.requests("ListRefunds")
+    assert (sent.page_size, list(sent.states), sent.payment_id) == (
+        5,
+        [Refund.STATE_PENDING_REVIEW],
+        "pay_1",
+    )
+
+
+async def test_update_merchant_settings_masks_exactly_the_settings_given(
+    client: EitherClient, paycore: ScriptedPaymentService
+) -> None:
+    settings = await client.update_merchant_settings(refund_review_thresholds=[money(5000, "USD")])
+    cleared = await client.update_merchant_settings(refund_review_thresholds=[])
+    current = await client.get_merchant_settings()
+
+    assert list(settings.refund_review_thresholds) == [money(5000, "USD")]
+    assert list(cleared.refund_review_thresholds) == []
+    assert list(current.refund_review_thresholds) == []
+    first, second = paycore.requests("UpdateMerchantSettings")
+    assert (
+        list(first.update_mask.paths)
+        == list(second.update_mask.paths)
+        == ["refund_review_thresholds"]
+    )
+    assert first.request_id and first.request_id != second.request_id
+
+
+def test_update_merchant_settings_needs_a_setting() -> None:
+    with PaycoreClient("127.0.0.1:1", api_key=API_KEY) as client, pytest.raises(ValueError):
+        client.update_merchant_settings()

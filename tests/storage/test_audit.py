@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -42,9 +41,10 @@ async def test_audit_record_commits_with_its_transaction(
         "key_test",
         "refund.approve",
     )
-    assert json.loads(row["before"]) == {"state": "PENDING_REVIEW"}
-    assert json.loads(row["after"]) == {"state": "SUCCEEDED"}
-    assert json.loads(row["details"]) == {"note": "checked with the customer"}
+    # The pool decodes jsonb: objects come back as dicts, not as JSON strings.
+    assert row["before"] == {"state": "PENDING_REVIEW"}
+    assert row["after"] == {"state": "SUCCEEDED"}
+    assert row["details"] == {"note": "checked with the customer"}
 
 
 async def test_audit_record_rolls_back_with_a_failed_change(

@@ -35,7 +35,7 @@ from ._errors import (
     from_rpc_error,
 )
 from ._money import money, to_minor
-from ._requests import PaymentFilters
+from ._requests import PaymentFilters, RefundFilters
 from ._retry import RetryPolicy, is_retryable
 from ._sync import PaycoreClient
 from ._tls import tls_credentials
@@ -53,6 +53,7 @@ __all__ = [
     "PaycoreError",
     "PaymentFilters",
     "PermissionDeniedError",
+    "RefundFilters",
     "ResourceExhaustedError",
     "RetryPolicy",
     "UnauthenticatedError",

@@ -10,10 +10,15 @@ from typing import Self, TypeVar, Unpack
 import grpc
 from google.type.money_pb2 import Money
 
-from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
+from paycore.v1 import (
+    card_vault_service_pb2_grpc,
+    merchant_settings_service_pb2_grpc,
+    payment_service_pb2_grpc,
+)
+from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.card_vault_service_pb2 import CardToken
-from paycore.v1.payment_pb2 import Payment, PaymentMethodData
+from paycore.v1.payment_pb2 import Payment, PaymentMethodData, Refund
 
 from . import _requests as build
 from ._call_options import CallOptions
@@ -57,6 +62,9 @@ class AsyncPaycoreClient:
         self._channel = channel
         self._stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
         self._vault = card_vault_service_pb2_grpc.CardVaultServiceStub(channel)
+        self._settings_stub = merchant_settings_service_pb2_grpc.MerchantSettingsServiceStub(
+            channel
+        )
 
     async def close(self) -> None:
         """Close the channel the client opened; calls in flight are cancelled."""
@@ -181,3 +189,58 @@ class AsyncPaycoreClient:
         """
         request = build.tokenize_card(card, options)
         return (await self._call(self._vault.TokenizeCard, request)).token
+
+    # Refund review. Approving, rejecting and settings need a key with the
+    # admin role; a merchant key gets PermissionDeniedError.
+
+    async def list_refunds(
+        self, *, page_size: int = 0, page_token: str = "", **filters: Unpack[build.RefundFilters]
+    ) -> pb.ListRefundsResponse:
+        """Return one page (``page_size`` 0 to 100, 0 meaning 20) of refunds, newest first.
+
+        ``states=[Refund.STATE_PENDING_REVIEW]`` lists the review queue;
+        ``iter_refunds`` follows ``next_page_token`` for you.
+        """
+        request = build.list_refunds(page_size, page_token, filters)
+        return await self._call(self._stub.ListRefunds, request)
+
+    async def iter_refunds(
+        self, *, page_size: int = 0, **filters: Unpack[build.RefundFilters]
+    ) -> AsyncIterator[Refund]:
+        """Yield every matching refund, newest first, fetching page after page."""
+        request: pb.ListRefundsRequest | None = build.list_refunds(page_size, "", filters)
+        while request is not None:
+            response = await self._call(self._stub.ListRefunds, request)
+            for refund in response.refunds:
+                yield refund
+            request = build.next_page(request, response)
+
+    async def approve_refund(
+        self, refund_id: str, **options: Unpack[build.WriteOptions]
+    ) -> pb.ApproveRefundResponse:
+        """Approve a refund held for review: it is sent to the channel.
+
+        Returns the ApproveRefundResponse: the ``refund`` (SUCCEEDED or
+        FAILED) and the ``payment`` after it.
+        """
+        request = build.approve_refund(refund_id, options)
+        return await self._call(self._stub.ApproveRefund, request)
+
+    async def reject_refund(
+        self, refund_id: str, **options: Unpack[build.RejectRefundOptions]
+    ) -> pb.RejectRefundResponse:
+        """Reject a refund held for review: REJECTED, never sent, its amount freed."""
+        request = build.reject_refund(refund_id, options)
+        return await self._call(self._stub.RejectRefund, request)
+
+    async def get_merchant_settings(self) -> settings_pb.MerchantSettings:
+        """Return the merchant's settings (the defaults if never changed)."""
+        request = settings_pb.GetMerchantSettingsRequest()
+        return (await self._call(self._settings_stub.GetMerchantSettings, request)).settings
+
+    async def update_merchant_settings(
+        self, **options: Unpack[build.MerchantSettingsOptions]
+    ) -> settings_pb.MerchantSettings:
+        """Replace exactly the settings given; return the settings after the change."""
+        request = build.update_merchant_settings(options)
+        return (await self._call(self._settings_stub.UpdateMerchantSettings, request)).settings

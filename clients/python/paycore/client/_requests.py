@@ -22,12 +22,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.money_pb2 import Money
 
 from paycore.v1 import card_vault_service_pb2 as vault_pb
+from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import (
     CaptureMethod,
     ConfirmationMethod,
     Payment,
     PaymentMethodData,
+    Refund,
 )
 
 
@@ -94,6 +96,29 @@ class RefundPaymentOptions(WriteOptions, total=False):
     """Why, at most 500 characters."""
 
 
+class RejectRefundOptions(WriteOptions, total=False):
+    """Optional arguments of ``reject_refund``."""
+
+    reason: str
+    """Why, at most 500 characters; kept on the refund as ``rejection_reason``."""
+
+
+class MerchantSettingsOptions(WriteOptions, total=False):
+    """Settings ``update_merchant_settings`` changes: exactly those given, even when empty."""
+
+    refund_review_thresholds: Iterable[Money]
+    """At most one per currency; a refund of more waits for review. [] removes them all."""
+
+
+class RefundFilters(TypedDict, total=False):
+    """Filters of ``list_refunds`` and ``iter_refunds``; all given ones must match."""
+
+    states: Iterable[Refund.State.ValueType]
+    """Only refunds in one of these states (``Refund.STATE_PENDING_REVIEW``: the review queue)."""
+    payment_id: str
+    """Only refunds of this payment."""
+
+
 class PaymentFilters(TypedDict, total=False):
     """Filters of ``list_payments`` and ``iter_payments``; all given ones must match."""
 
@@ -153,13 +178,26 @@ def list_payments(
     )
 
 
+_List = TypeVar("_List", pb.ListPaymentsRequest, pb.ListRefundsRequest)
+
+
+def list_refunds(page_size: int, page_token: str, filters: RefundFilters) -> pb.ListRefundsRequest:
+    """A ListRefundsRequest for one page."""
+    return pb.ListRefundsRequest(
+        page_size=page_size,
+        page_token=page_token,
+        states=filters.get("states", ()),
+        payment_id=filters.get("payment_id", ""),
+    )
+
+
 def next_page(
-    request: pb.ListPaymentsRequest, response: pb.ListPaymentsResponse
-) -> pb.ListPaymentsRequest | None:
+    request: _List, response: pb.ListPaymentsResponse | pb.ListRefundsResponse
+) -> _List | None:
     """The request for the page after ``response``, or None after the last page."""
     if not response.next_page_token:
         return None
-    following = pb.ListPaymentsRequest()
+    following = type(request)()
     following.CopyFrom(request)
     following.page_token = response.next_page_token
     return following
@@ -207,3 +245,33 @@ def tokenize_card(card: PaymentMethodData, options: WriteOptions) -> vault_pb.To
     if card.WhichOneof("kind") != "card":
         raise ValueError("tokenize_card takes a full card: card(number, exp_month, exp_year, ...)")
     return vault_pb.TokenizeCardRequest(card=card.card, **_with_request_id(options))
+
+
+def approve_refund(refund_id: str, options: WriteOptions) -> pb.ApproveRefundRequest:
+    """An ApproveRefundRequest with a request_id."""
+    return pb.ApproveRefundRequest(refund_id=refund_id, **_with_request_id(options))
+
+
+def reject_refund(refund_id: str, options: RejectRefundOptions) -> pb.RejectRefundRequest:
+    """A RejectRefundRequest with a request_id."""
+    return pb.RejectRefundRequest(refund_id=refund_id, **_with_request_id(options))
+
+
+def update_merchant_settings(
+    options: MerchantSettingsOptions,
+) -> settings_pb.UpdateMerchantSettingsRequest:
+    """An UpdateMerchantSettingsRequest whose update mask names exactly the settings given.
+
+    Raises ValueError when no setting is given.
+    """
+    filled = _with_request_id(options)
+    mask = [name for name in filled if name != "request_id"]
+    if not mask:
+        raise ValueError("give at least one setting: refund_review_thresholds")
+    return settings_pb.UpdateMerchantSettingsRequest(
+        request_id=filled["request_id"],
+        settings=settings_pb.MerchantSettings(
+            refund_review_thresholds=filled.get("refund_review_thresholds", ())
+        ),
+        update_mask=FieldMask(paths=mask),
+    )

@@ -106,6 +106,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_CARD_TOKEN_NOT_FOUND: _ErrorReason.ValueType  # 20
     """NOT_FOUND: no such card token for the caller's merchant."""
+    ERROR_REASON_REFUND_NOT_FOUND: _ErrorReason.ValueType  # 40
+    """NOT_FOUND: no such refund for the caller's merchant."""
+    ERROR_REASON_REFUND_NOT_IN_REVIEW: _ErrorReason.ValueType  # 41
+    """FAILED_PRECONDITION: only a refund in Refund.STATE_PENDING_REVIEW can be
+    approved or rejected; it was already approved or rejected (or never held).
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -210,6 +216,12 @@ Retry after the RetryInfo delay; the retry gets the first request's outcome.
 """
 ERROR_REASON_CARD_TOKEN_NOT_FOUND: ErrorReason.ValueType  # 20
 """NOT_FOUND: no such card token for the caller's merchant."""
+ERROR_REASON_REFUND_NOT_FOUND: ErrorReason.ValueType  # 40
+"""NOT_FOUND: no such refund for the caller's merchant."""
+ERROR_REASON_REFUND_NOT_IN_REVIEW: ErrorReason.ValueType  # 41
+"""FAILED_PRECONDITION: only a refund in Refund.STATE_PENDING_REVIEW can be
+approved or rejected; it was already approved or rejected (or never held).
+"""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the

@@ -556,6 +556,16 @@ class Refund(_message.Message):
         """The money was returned."""
         STATE_FAILED: Refund._State.ValueType  # 3
         """The channel refused the refund; the amount is refundable again."""
+        STATE_PENDING_REVIEW: Refund._State.ValueType  # 4
+        """Held for an admin's review (the amount is above the merchant's refund
+        review threshold, or risk flagged it); not sent to the channel yet. Its
+        amount is reserved: it counts against what may still be refunded. The
+        payment keeps its state until a refund succeeds.
+        """
+        STATE_REJECTED: Refund._State.ValueType  # 5
+        """An admin rejected the held refund (see `rejection_reason`); it was
+        never sent to the channel and its amount is refundable again. Final.
+        """
 
     class State(_State, metaclass=_StateEnumTypeWrapper):
         """State of a refund."""
@@ -568,6 +578,16 @@ class Refund(_message.Message):
     """The money was returned."""
     STATE_FAILED: Refund.State.ValueType  # 3
     """The channel refused the refund; the amount is refundable again."""
+    STATE_PENDING_REVIEW: Refund.State.ValueType  # 4
+    """Held for an admin's review (the amount is above the merchant's refund
+    review threshold, or risk flagged it); not sent to the channel yet. Its
+    amount is reserved: it counts against what may still be refunded. The
+    payment keeps its state until a refund succeeds.
+    """
+    STATE_REJECTED: Refund.State.ValueType  # 5
+    """An admin rejected the held refund (see `rejection_reason`); it was
+    never sent to the channel and its amount is refundable again. Final.
+    """
 
     ID_FIELD_NUMBER: _builtins.int
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
@@ -576,6 +596,7 @@ class Refund(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     CHANNEL_REFERENCE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    REJECTION_REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `re_` followed by a 26-character ULID."""
     payment_id: _builtins.str
@@ -586,6 +607,8 @@ class Refund(_message.Message):
     """The caller's reason, at most 500 characters."""
     channel_reference: _builtins.str
     """The channel's own reference for the refund."""
+    rejection_reason: _builtins.str
+    """Why an admin rejected it (STATE_REJECTED only; may be empty)."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The refunded amount, in the payment's currency."""
@@ -604,10 +627,11 @@ class Refund(_message.Message):
         reason: _builtins.str = ...,
         channel_reference: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        rejection_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel_reference", b"channel_reference", "create_time", b"create_time", "id", b"id", "payment_id", b"payment_id", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel_reference", b"channel_reference", "create_time", b"create_time", "id", b"id", "payment_id", b"payment_id", "reason", b"reason", "rejection_reason", b"rejection_reason", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -536,7 +536,8 @@ class RefundPaymentRequest(_message.Message):
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """How much to refund, in the payment's currency. Unset refunds everything
-        not refunded yet. Must not exceed captured minus already refunded.
+        not refunded yet. Must not exceed captured minus already refunded (or
+        reserved by refunds pending at the channel or pending review).
         """
 
     def __init__(
@@ -584,3 +585,185 @@ class RefundPaymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RefundPaymentResponse: _TypeAlias = RefundPaymentResponse  # noqa: Y015
+
+@_typing.final
+class ListRefundsRequest(_message.Message):
+    """Request for PaymentService.ListRefunds. All filters combine with AND."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Maximum number of refunds to return, 0 to 100; 0 means 20."""
+    page_token: _builtins.str
+    """`next_page_token` of a previous response. The other fields must be the
+    same as in that request, or the call fails with INVALID_ARGUMENT.
+    """
+    payment_id: _builtins.str
+    """Only refunds of this payment."""
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[_payment_pb2.Refund.State.ValueType]:
+        """Only refunds in one of these states. Empty means any state."""
+
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        states: _abc.Iterable[_payment_pb2.Refund.State.ValueType] | None = ...,
+        payment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "payment_id", b"payment_id", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRefundsRequest: _TypeAlias = ListRefundsRequest  # noqa: Y015
+
+@_typing.final
+class ListRefundsResponse(_message.Message):
+    """Response for PaymentService.ListRefunds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUNDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty on the last page."""
+    @_builtins.property
+    def refunds(self) -> _containers.RepeatedCompositeFieldContainer[_payment_pb2.Refund]:
+        """The page of refunds, newest first."""
+
+    def __init__(
+        self,
+        *,
+        refunds: _abc.Iterable[_payment_pb2.Refund] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "refunds", b"refunds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRefundsResponse: _TypeAlias = ListRefundsResponse  # noqa: Y015
+
+@_typing.final
+class ApproveRefundRequest(_message.Message):
+    """Request for PaymentService.ApproveRefund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key, as on CreatePaymentRequest. Required."""
+    refund_id: _builtins.str
+    """The refund to approve (`re_...`). Required."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        refund_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refund_id", b"refund_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveRefundRequest: _TypeAlias = ApproveRefundRequest  # noqa: Y015
+
+@_typing.final
+class ApproveRefundResponse(_message.Message):
+    """Response for PaymentService.ApproveRefund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refund(self) -> _payment_pb2.Refund:
+        """The refund after the channel's answer."""
+
+    @_builtins.property
+    def payment(self) -> _payment_pb2.Payment:
+        """The payment after the refund."""
+
+    def __init__(
+        self,
+        *,
+        refund: _payment_pb2.Refund | None = ...,
+        payment: _payment_pb2.Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveRefundResponse: _TypeAlias = ApproveRefundResponse  # noqa: Y015
+
+@_typing.final
+class RejectRefundRequest(_message.Message):
+    """Request for PaymentService.RejectRefund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key, as on CreatePaymentRequest. Required."""
+    refund_id: _builtins.str
+    """The refund to reject (`re_...`). Required."""
+    reason: _builtins.str
+    """Why, at most 500 characters; kept on the refund as `rejection_reason`."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        refund_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "refund_id", b"refund_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectRefundRequest: _TypeAlias = RejectRefundRequest  # noqa: Y015
+
+@_typing.final
+class RejectRefundResponse(_message.Message):
+    """Response for PaymentService.RejectRefund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFUND_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def refund(self) -> _payment_pb2.Refund:
+        """The rejected refund."""
+
+    @_builtins.property
+    def payment(self) -> _payment_pb2.Payment:
+        """The payment, its amount no longer reserved by the refund."""
+
+    def __init__(
+        self,
+        *,
+        refund: _payment_pb2.Refund | None = ...,
+        payment: _payment_pb2.Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectRefundResponse: _TypeAlias = RejectRefundResponse  # noqa: Y015

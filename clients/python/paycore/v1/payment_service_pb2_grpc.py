@@ -40,7 +40,7 @@ class PaymentServiceStub:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -96,6 +96,21 @@ class PaymentServiceStub:
                 request_serializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentResponse.FromString,
                 _registered_method=True)
+        self.ListRefunds = channel.unary_unary(
+                '/paycore.v1.PaymentService/ListRefunds',
+                request_serializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsResponse.FromString,
+                _registered_method=True)
+        self.ApproveRefund = channel.unary_unary(
+                '/paycore.v1.PaymentService/ApproveRefund',
+                request_serializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundResponse.FromString,
+                _registered_method=True)
+        self.RejectRefund = channel.unary_unary(
+                '/paycore.v1.PaymentService/RejectRefund',
+                request_serializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -113,7 +128,7 @@ class PaymentServiceServicer:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -183,7 +198,39 @@ class PaymentServiceServicer:
 
     def RefundPayment(self, request, context):
         """Refunds (part of) a captured payment. Several refunds may be made; their
-        total never exceeds the captured amount.
+        total never exceeds the captured amount. A refund above the merchant's
+        review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+        it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+        an admin calls ApproveRefund or RejectRefund.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRefunds(self, request, context):
+        """Lists the caller's refunds, newest first, with filters and pagination
+        (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+        review queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveRefund(self, request, context):
+        """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+        sends it to the channel like any refund: the reply carries it
+        STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+        another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectRefund(self, request, context):
+        """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+        becomes STATE_REJECTED, is never sent, and its amount is refundable
+        again. A refund in another state fails with FAILED_PRECONDITION
+        (REFUND_NOT_IN_REVIEW).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -232,6 +279,21 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     request_deserializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentResponse.SerializeToString,
             ),
+            'ListRefunds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRefunds,
+                    request_deserializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_payment__service__pb2.ListRefundsResponse.SerializeToString,
+            ),
+            'ApproveRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveRefund,
+                    request_deserializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_payment__service__pb2.ApproveRefundResponse.SerializeToString,
+            ),
+            'RejectRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectRefund,
+                    request_deserializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_payment__service__pb2.RejectRefundResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'paycore.v1.PaymentService', rpc_method_handlers)
@@ -255,7 +317,7 @@ class PaymentService:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -471,6 +533,87 @@ class PaymentService:
             '/paycore.v1.PaymentService/RefundPayment',
             paycore_dot_v1_dot_payment__service__pb2.RefundPaymentRequest.SerializeToString,
             paycore_dot_v1_dot_payment__service__pb2.RefundPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRefunds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.PaymentService/ListRefunds',
+            paycore_dot_v1_dot_payment__service__pb2.ListRefundsRequest.SerializeToString,
+            paycore_dot_v1_dot_payment__service__pb2.ListRefundsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.PaymentService/ApproveRefund',
+            paycore_dot_v1_dot_payment__service__pb2.ApproveRefundRequest.SerializeToString,
+            paycore_dot_v1_dot_payment__service__pb2.ApproveRefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.PaymentService/RejectRefund',
+            paycore_dot_v1_dot_payment__service__pb2.RejectRefundRequest.SerializeToString,
+            paycore_dot_v1_dot_payment__service__pb2.RejectRefundResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,7 +41,7 @@ class PaymentServiceStub:
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -86,7 +86,27 @@ class PaymentServiceStub:
     """
     RefundPayment: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.RefundPaymentRequest, _payment_service_pb2.RefundPaymentResponse]
     """Refunds (part of) a captured payment. Several refunds may be made; their
-    total never exceeds the captured amount.
+    total never exceeds the captured amount. A refund above the merchant's
+    review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+    it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+    an admin calls ApproveRefund or RejectRefund.
+    """
+    ListRefunds: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.ListRefundsRequest, _payment_service_pb2.ListRefundsResponse]
+    """Lists the caller's refunds, newest first, with filters and pagination
+    (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+    review queue.
+    """
+    ApproveRefund: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.ApproveRefundRequest, _payment_service_pb2.ApproveRefundResponse]
+    """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+    sends it to the channel like any refund: the reply carries it
+    STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+    another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+    """
+    RejectRefund: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.RejectRefundRequest, _payment_service_pb2.RejectRefundResponse]
+    """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+    becomes STATE_REJECTED, is never sent, and its amount is refundable
+    again. A refund in another state fails with FAILED_PRECONDITION
+    (REFUND_NOT_IN_REVIEW).
     """
 
 @_typing.type_check_only
@@ -105,7 +125,7 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -147,7 +167,27 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     """
     RefundPayment: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.RefundPaymentRequest, _payment_service_pb2.RefundPaymentResponse]  # type: ignore[assignment]
     """Refunds (part of) a captured payment. Several refunds may be made; their
-    total never exceeds the captured amount.
+    total never exceeds the captured amount. A refund above the merchant's
+    review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+    it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+    an admin calls ApproveRefund or RejectRefund.
+    """
+    ListRefunds: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.ListRefundsRequest, _payment_service_pb2.ListRefundsResponse]  # type: ignore[assignment]
+    """Lists the caller's refunds, newest first, with filters and pagination
+    (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+    review queue.
+    """
+    ApproveRefund: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.ApproveRefundRequest, _payment_service_pb2.ApproveRefundResponse]  # type: ignore[assignment]
+    """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+    sends it to the channel like any refund: the reply carries it
+    STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+    another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+    """
+    RejectRefund: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.RejectRefundRequest, _payment_service_pb2.RejectRefundResponse]  # type: ignore[assignment]
+    """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+    becomes STATE_REJECTED, is never sent, and its amount is refundable
+    again. A refund in another state fails with FAILED_PRECONDITION
+    (REFUND_NOT_IN_REVIEW).
     """
 
 class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -165,7 +205,7 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     repeat fails with ABORTED (reason REQUEST_IN_PROGRESS) and a RetryInfo.
 
     Rate limits: each merchant has a budget of writes (mutating RPCs) and of
-    reads (GetPayment, ListPayments) per second. Beyond it a call fails with
+    reads (GetPayment, ListPayments, ListRefunds) per second. Beyond it a call fails with
     RESOURCE_EXHAUSTED (reason RATE_LIMITED) carrying google.rpc.QuotaFailure
     and a google.rpc.RetryInfo that says when the next call will be accepted.
 
@@ -253,7 +293,45 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_service_pb2.RefundPaymentResponse, _abc.Awaitable[_payment_service_pb2.RefundPaymentResponse]]:
         """Refunds (part of) a captured payment. Several refunds may be made; their
-        total never exceeds the captured amount.
+        total never exceeds the captured amount. A refund above the merchant's
+        review threshold (MerchantSettings.refund_review_thresholds) is not sent:
+        it is returned in Refund.STATE_PENDING_REVIEW, its amount reserved, until
+        an admin calls ApproveRefund or RejectRefund.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRefunds(
+        self,
+        request: _payment_service_pb2.ListRefundsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_service_pb2.ListRefundsResponse, _abc.Awaitable[_payment_service_pb2.ListRefundsResponse]]:
+        """Lists the caller's refunds, newest first, with filters and pagination
+        (AIP-158). Filtering on Refund.STATE_PENDING_REVIEW gives the refund
+        review queue.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveRefund(
+        self,
+        request: _payment_service_pb2.ApproveRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_service_pb2.ApproveRefundResponse, _abc.Awaitable[_payment_service_pb2.ApproveRefundResponse]]:
+        """Admin only: approves a refund held in Refund.STATE_PENDING_REVIEW and
+        sends it to the channel like any refund: the reply carries it
+        STATE_SUCCEEDED or STATE_FAILED (FAILED frees its amount). A refund in
+        another state fails with FAILED_PRECONDITION (REFUND_NOT_IN_REVIEW).
+        """
+
+    @_abc_1.abstractmethod
+    def RejectRefund(
+        self,
+        request: _payment_service_pb2.RejectRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_service_pb2.RejectRefundResponse, _abc.Awaitable[_payment_service_pb2.RejectRefundResponse]]:
+        """Admin only: rejects a refund held in Refund.STATE_PENDING_REVIEW: it
+        becomes STATE_REJECTED, is never sent, and its amount is refundable
+        again. A refund in another state fails with FAILED_PRECONDITION
+        (REFUND_NOT_IN_REVIEW).
         """
 
 def add_PaymentServiceServicer_to_server(servicer: PaymentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
