@@ -7,9 +7,12 @@ other: the stored reply, which retries replay, holds the key without it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from core.api import convert, validation
@@ -18,6 +21,7 @@ from core.api.identity import Caller, IdentityResolver
 from core.api.status import encode_error
 from core.auth.keys import ApiKey, IssuedKey, Merchant
 from core.auth.policy import Role
+from core.domain.audit import StoredAudit
 from core.service.access import AccessService, Rotation
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.telemetry import Telemetry
@@ -57,6 +61,33 @@ def api_key_to_proto(key: ApiKey) -> pb.ApiKey:
     if key.revoked_at is not None:
         message.revoke_time.CopyFrom(convert.timestamp(key.revoked_at))
     return message
+
+
+def _struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct | None:
+    if value is None:
+        return None
+    message = struct_pb2.Struct()
+    message.update(json.loads(json.dumps(dict(value), default=str)))
+    return message
+
+
+def audit_event_to_proto(stored: StoredAudit) -> pb.AuditEvent:
+    """An audit record as its API message."""
+    record = stored.record
+    return pb.AuditEvent(
+        id=stored.id,
+        time=convert.timestamp(record.at),
+        actor_role=record.actor.role,
+        actor_key_prefix=record.actor.key_id or "",
+        actor_merchant_id=record.actor.merchant_id or "",
+        action=record.action,
+        resource_type=record.resource_type,
+        resource_id=record.resource_id,
+        merchant_id=record.merchant_id or "",
+        before=_struct(record.before),
+        after=_struct(record.after),
+        details=_struct(record.details),
+    )
 
 
 def _bytes(message: Message) -> bytes:
@@ -137,6 +168,24 @@ class AccessHandlers:
             merchants=[merchant_to_proto(m) for m in merchants], next_page_token=token
         )
 
+    async def list_audit_events(
+        self, caller: Caller, request: pb.ListAuditEventsRequest
+    ) -> pb.ListAuditEventsResponse:
+        where = validation.audit_filter(request)
+        # The filters are part of the token's scope: a token of one listing is refused by another.
+        scope = f"ListAuditEvents:{where}"
+        size, cursor = validation.cursor_page(
+            request.page_size, request.page_token, self._secret, scope
+        )
+        events = await self._service.list_audit(where, int(cursor) if cursor else None, size + 1)
+        token = ""
+        if len(events) > size:
+            events = events[:size]
+            token = validation.encode_cursor(str(events[-1].id), self._secret, scope)
+        return pb.ListAuditEventsResponse(
+            events=[audit_event_to_proto(e) for e in events], next_page_token=token
+        )
+
     async def create_api_key(self, caller: Caller, request: pb.CreateApiKeyRequest) -> Reply:
         command = validation.create_api_key(request)
         reply, issued = await self._service.create_api_key(
@@ -176,6 +225,7 @@ def generic_handler(
         "ListApiKeys": (pb.ListApiKeysRequest, handlers.list_api_keys),
         "RevokeApiKey": (pb.RevokeApiKeyRequest, handlers.revoke_api_key),
         "RotateApiKey": (pb.RotateApiKeyRequest, handlers.rotate_api_key),
+        "ListAuditEvents": (pb.ListAuditEventsRequest, handlers.list_audit_events),
     }
     return service_handler(
         pb.DESCRIPTOR.services_by_name["AccessService"], table, identity, telemetry

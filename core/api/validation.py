@@ -28,6 +28,7 @@ from core.api.convert import REFUND_STATE_FROM_PROTO, STATE_FROM_PROTO
 from core.auth.keys import MERCHANT_ID_SHAPE, PREFIX_SHAPE
 from core.auth.policy import Role
 from core.domain import ids
+from core.domain.audit import AuditFilter
 from core.domain.cards import is_expired, luhn_valid
 from core.domain.commands import (
     CancelPayment,
@@ -435,6 +436,19 @@ def list_api_keys_of(request: access_pb.ListApiKeysRequest) -> str | None:
         _merchant_id(v, "merchant_id", request.merchant_id)
     v.raise_if_any()
     return request.merchant_id or None
+
+
+def audit_filter(request: access_pb.ListAuditEventsRequest) -> AuditFilter:
+    """Validate a ListAuditEventsRequest's filters."""
+    v = ViolationCollector()
+    if request.merchant_id:
+        _merchant_id(v, "merchant_id", request.merchant_id)
+    for name in ("resource_type", "resource_id", "action"):
+        _text(v, name, getattr(request, name), 200)
+    v.raise_if_any()
+    return AuditFilter(
+        request.merchant_id, request.resource_type, request.resource_id, request.action
+    )
 
 
 def revoke_api_key(request: access_pb.RevokeApiKeyRequest) -> str:

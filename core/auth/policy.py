@@ -76,6 +76,7 @@ POLICY: Mapping[str, Role] = {
     f"{_ACCESS}/ListApiKeys": Role.SUPERADMIN,
     f"{_ACCESS}/RevokeApiKey": Role.SUPERADMIN,
     f"{_ACCESS}/RotateApiKey": Role.SUPERADMIN,
+    f"{_ACCESS}/ListAuditEvents": Role.SUPERADMIN,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

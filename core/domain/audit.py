@@ -48,3 +48,21 @@ class AuditRecord:
     after: Mapping[str, Any] | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     """Anything else worth keeping (a reason given, a request_id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit events to list (empty strings match everything)."""
+
+    merchant_id: str = ""
+    resource_type: str = ""
+    resource_id: str = ""
+    action: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAudit:
+    """An audit record with its position in the trail."""
+
+    id: int
+    record: AuditRecord

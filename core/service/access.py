@@ -16,7 +16,7 @@ from typing import Protocol
 from core.auth.authenticator import Authenticator
 from core.auth.keys import ApiKey, IssuedKey, Merchant, generate_key
 from core.auth.policy import Role
-from core.domain.audit import Actor, AuditRecord
+from core.domain.audit import Actor, AuditFilter, AuditRecord, StoredAudit
 from core.domain.errors import IllegalTransitionError, NotFoundError, PaycoreError, Reason
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.repository import PaymentTransaction, RequestKey
@@ -44,6 +44,12 @@ class AccessDirectory(Protocol):
 
     async def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
         """A merchant's keys (None: the platform's)."""
+        ...
+
+    async def list_audit(
+        self, where: AuditFilter, before_id: int | None, limit: int
+    ) -> list[StoredAudit]:
+        """Audit events matching ``where``, newest first, older than ``before_id``."""
         ...
 
 
@@ -170,6 +176,12 @@ class AccessService:
         if merchant_id is not None:
             await self.get_merchant(merchant_id)
         return await self._directory.list_keys(merchant_id)
+
+    async def list_audit(
+        self, where: AuditFilter, before_id: int | None, limit: int
+    ) -> list[StoredAudit]:
+        """Audit events, newest first (the trail is append-only: pages never shift)."""
+        return await self._directory.list_audit(where, before_id, limit)
 
     async def revoke_api_key(
         self, actor: Actor, prefix: str, request: RequestIdentity, encoder: Encoder[ApiKey]

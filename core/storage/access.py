@@ -24,7 +24,7 @@ from core.auth.keys import (
     generate_key,
 )
 from core.auth.policy import Role
-from core.domain.audit import Actor, AuditRecord
+from core.domain.audit import Actor, AuditFilter, AuditRecord, StoredAudit
 from core.domain.errors import PaycoreError, Reason
 from core.storage.audit import insert_audit
 
@@ -234,6 +234,44 @@ class PostgresAccessStore:
                 f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = $1", prefix
             )
         return _key(row) if row else None
+
+    async def list_audit(
+        self, where: AuditFilter, before_id: int | None, limit: int
+    ) -> list[StoredAudit]:
+        """Up to ``limit`` events matching ``where``, newest first, older than ``before_id``."""
+        async with _reachable():
+            rows = await self._pool.fetch(
+                """
+                SELECT * FROM audit_events
+                WHERE ($1 = '' OR merchant_id = $1) AND ($2 = '' OR resource_type = $2)
+                  AND ($3 = '' OR resource_id = $3) AND ($4 = '' OR action = $4)
+                  AND ($5::bigint IS NULL OR id < $5)
+                ORDER BY id DESC LIMIT $6
+                """,
+                where.merchant_id,
+                where.resource_type,
+                where.resource_id,
+                where.action,
+                before_id,
+                limit,
+            )
+        return [
+            StoredAudit(
+                row["id"],
+                AuditRecord(
+                    actor=Actor(row["actor_role"], row["actor_key_id"], row["actor_merchant"]),
+                    action=row["action"],
+                    resource_type=row["resource_type"],
+                    resource_id=row["resource_id"],
+                    merchant_id=row["merchant_id"],
+                    at=row["at"],
+                    before=row["before"],
+                    after=row["after"],
+                    details=row["details"] or {},
+                ),
+            )
+            for row in rows
+        ]
 
     async def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
         """Every key of a merchant (None: the platform's superadmin keys), oldest first."""

@@ -477,3 +477,42 @@ async def test_an_unknown_key_never_reaches_the_payment_service(
         )
         == 0
     )
+
+
+async def test_the_audit_trail_is_listed_newest_first_by_filter_and_page(
+    access: Any, platform: Metadata
+) -> None:
+    merchant_id = await _new_merchant(access, platform)
+    key = await _new_key(access, platform, merchant_id)
+    await access.RevokeApiKey(
+        pb.RevokeApiKeyRequest(request_id=_new_id(), prefix=key.api_key.prefix), metadata=platform
+    )
+
+    first = await access.ListAuditEvents(
+        pb.ListAuditEventsRequest(merchant_id=merchant_id, page_size=2), metadata=platform
+    )
+    rest = await access.ListAuditEvents(
+        pb.ListAuditEventsRequest(
+            merchant_id=merchant_id, page_size=2, page_token=first.next_page_token
+        ),
+        metadata=platform,
+    )
+    only_revokes = await access.ListAuditEvents(
+        pb.ListAuditEventsRequest(resource_id=key.api_key.prefix, action="api_key.revoke"),
+        metadata=platform,
+    )
+
+    actions = [e.action for e in (*first.events, *rest.events)]
+    assert actions == ["api_key.revoke", "api_key.create", "merchant.create"]
+    assert rest.next_page_token == ""
+    (revoke,) = only_revokes.events
+    assert revoke.before["revoked_at"] is None and revoke.after["revoked_at"]
+    assert revoke.actor_role == "superadmin" and revoke.actor_key_prefix
+    await expect_error(
+        access.ListAuditEvents(
+            pb.ListAuditEventsRequest(action="merchant.create", page_token=first.next_page_token),
+            metadata=platform,
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_PAGE_TOKEN",
+    )

@@ -23,50 +23,57 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaycore/v1/access_service.proto\x12\npaycore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x01\n\x08Merchant\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x31\n\x15raw_card_data_allowed\x18\x03 \x01(\x08R\x12rawCardDataAllowed\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\xbc\x03\n\x06\x41piKey\x12\x16\n\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12+\n\x04role\x18\x03 \x01(\x0e\x32\x17.paycore.v1.ApiKey.RoleR\x04role\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\x12;\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12;\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nrevokeTime\x12\x1d\n\nrotated_to\x18\x08 \x01(\tR\trotatedTo\"T\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_MERCHANT\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x12\x13\n\x0fROLE_SUPERADMIN\x10\x03\"\xad\x01\n\x15\x43reateMerchantRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12!\n\x0c\x64isplay_name\x18\x03 \x01(\tR\x0b\x64isplayName\x12\x31\n\x15raw_card_data_allowed\x18\x04 \x01(\x08R\x12rawCardDataAllowed\"J\n\x16\x43reateMerchantResponse\x12\x30\n\x08merchant\x18\x01 \x01(\x0b\x32\x14.paycore.v1.MerchantR\x08merchant\"5\n\x12GetMerchantRequest\x12\x1f\n\x0bmerchant_id\x18\x01 \x01(\tR\nmerchantId\"G\n\x13GetMerchantResponse\x12\x30\n\x08merchant\x18\x01 \x01(\x0b\x32\x14.paycore.v1.MerchantR\x08merchant\"R\n\x14ListMerchantsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"s\n\x15ListMerchantsResponse\x12\x32\n\tmerchants\x18\x01 \x03(\x0b\x32\x14.paycore.v1.MerchantR\tmerchants\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa4\x01\n\x13\x43reateApiKeyRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12+\n\x04role\x18\x03 \x01(\x0e\x32\x17.paycore.v1.ApiKey.RoleR\x04role\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\"[\n\x14\x43reateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x06\x61piKey\x12\x16\n\x06secret\x18\x02 \x01(\tR\x06secret\"5\n\x12ListApiKeysRequest\x12\x1f\n\x0bmerchant_id\x18\x01 \x01(\tR\nmerchantId\"D\n\x13ListApiKeysResponse\x12-\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.paycore.v1.ApiKeyR\x07\x61piKeys\"L\n\x13RevokeApiKeyRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x16\n\x06prefix\x18\x02 \x01(\tR\x06prefix\"C\n\x14RevokeApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x06\x61piKey\"\x81\x01\n\x13RotateApiKeyRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x16\n\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x33\n\x07overlap\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07overlap\"\x8b\x01\n\x14RotateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x06\x61piKey\x12\x16\n\x06secret\x18\x02 \x01(\tR\x06secret\x12.\n\x08previous\x18\x03 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x08previous2\xd7\x04\n\rAccessService\x12W\n\x0e\x43reateMerchant\x12!.paycore.v1.CreateMerchantRequest\x1a\".paycore.v1.CreateMerchantResponse\x12N\n\x0bGetMerchant\x12\x1e.paycore.v1.GetMerchantRequest\x1a\x1f.paycore.v1.GetMerchantResponse\x12T\n\rListMerchants\x12 .paycore.v1.ListMerchantsRequest\x1a!.paycore.v1.ListMerchantsResponse\x12Q\n\x0c\x43reateApiKey\x12\x1f.paycore.v1.CreateApiKeyRequest\x1a .paycore.v1.CreateApiKeyResponse\x12N\n\x0bListApiKeys\x12\x1e.paycore.v1.ListApiKeysRequest\x1a\x1f.paycore.v1.ListApiKeysResponse\x12Q\n\x0cRevokeApiKey\x12\x1f.paycore.v1.RevokeApiKeyRequest\x1a .paycore.v1.RevokeApiKeyResponse\x12Q\n\x0cRotateApiKey\x12\x1f.paycore.v1.RotateApiKeyRequest\x1a .paycore.v1.RotateApiKeyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpaycore/v1/access_service.proto\x12\npaycore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x03\n\nAuditEvent\x12\x0e\n\x02id\x18\x01 \x01(\x03R\x02id\x12.\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n\nactor_role\x18\x03 \x01(\tR\tactorRole\x12(\n\x10\x61\x63tor_key_prefix\x18\x04 \x01(\tR\x0e\x61\x63torKeyPrefix\x12*\n\x11\x61\x63tor_merchant_id\x18\x05 \x01(\tR\x0f\x61\x63torMerchantId\x12\x16\n\x06\x61\x63tion\x18\x06 \x01(\tR\x06\x61\x63tion\x12#\n\rresource_type\x18\x07 \x01(\tR\x0cresourceType\x12\x1f\n\x0bresource_id\x18\x08 \x01(\tR\nresourceId\x12\x1f\n\x0bmerchant_id\x18\t \x01(\tR\nmerchantId\x12/\n\x06\x62\x65\x66ore\x18\n \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x62\x65\x66ore\x12-\n\x05\x61\x66ter\x18\x0b \x01(\x0b\x32\x17.google.protobuf.StructR\x05\x61\x66ter\x12\x31\n\x07\x64\x65tails\x18\x0c \x01(\x0b\x32\x17.google.protobuf.StructR\x07\x64\x65tails\"\xd3\x01\n\x16ListAuditEventsRequest\x12\x1f\n\x0bmerchant_id\x18\x01 \x01(\tR\nmerchantId\x12#\n\rresource_type\x18\x02 \x01(\tR\x0cresourceType\x12\x1f\n\x0bresource_id\x18\x03 \x01(\tR\nresourceId\x12\x16\n\x06\x61\x63tion\x18\x04 \x01(\tR\x06\x61\x63tion\x12\x1b\n\tpage_size\x18\x05 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x06 \x01(\tR\tpageToken\"q\n\x17ListAuditEventsResponse\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.paycore.v1.AuditEventR\x06\x65vents\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xad\x01\n\x08Merchant\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x31\n\x15raw_card_data_allowed\x18\x03 \x01(\x08R\x12rawCardDataAllowed\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\xbc\x03\n\x06\x41piKey\x12\x16\n\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12+\n\x04role\x18\x03 \x01(\x0e\x32\x17.paycore.v1.ApiKey.RoleR\x04role\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\x12;\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12;\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nrevokeTime\x12\x1d\n\nrotated_to\x18\x08 \x01(\tR\trotatedTo\"T\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_MERCHANT\x10\x01\x12\x0e\n\nROLE_ADMIN\x10\x02\x12\x13\n\x0fROLE_SUPERADMIN\x10\x03\"\xad\x01\n\x15\x43reateMerchantRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12!\n\x0c\x64isplay_name\x18\x03 \x01(\tR\x0b\x64isplayName\x12\x31\n\x15raw_card_data_allowed\x18\x04 \x01(\x08R\x12rawCardDataAllowed\"J\n\x16\x43reateMerchantResponse\x12\x30\n\x08merchant\x18\x01 \x01(\x0b\x32\x14.paycore.v1.MerchantR\x08merchant\"5\n\x12GetMerchantRequest\x12\x1f\n\x0bmerchant_id\x18\x01 \x01(\tR\nmerchantId\"G\n\x13GetMerchantResponse\x12\x30\n\x08merchant\x18\x01 \x01(\x0b\x32\x14.paycore.v1.MerchantR\x08merchant\"R\n\x14ListMerchantsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"s\n\x15ListMerchantsResponse\x12\x32\n\tmerchants\x18\x01 \x03(\x0b\x32\x14.paycore.v1.MerchantR\tmerchants\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa4\x01\n\x13\x43reateApiKeyRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12+\n\x04role\x18\x03 \x01(\x0e\x32\x17.paycore.v1.ApiKey.RoleR\x04role\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\"[\n\x14\x43reateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x06\x61piKey\x12\x16\n\x06secret\x18\x02 \x01(\tR\x06secret\"5\n\x12ListApiKeysRequest\x12\x1f\n\x0bmerchant_id\x18\x01 \x01(\tR\nmerchantId\"D\n\x13ListApiKeysResponse\x12-\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.paycore.v1.ApiKeyR\x07\x61piKeys\"L\n\x13RevokeApiKeyRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x16\n\x06prefix\x18\x02 \x01(\tR\x06prefix\"C\n\x14RevokeApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x06\x61piKey\"\x81\x01\n\x13RotateApiKeyRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x16\n\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x33\n\x07overlap\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07overlap\"\x8b\x01\n\x14RotateApiKeyResponse\x12+\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x06\x61piKey\x12\x16\n\x06secret\x18\x02 \x01(\tR\x06secret\x12.\n\x08previous\x18\x03 \x01(\x0b\x32\x12.paycore.v1.ApiKeyR\x08previous2\xb3\x05\n\rAccessService\x12W\n\x0e\x43reateMerchant\x12!.paycore.v1.CreateMerchantRequest\x1a\".paycore.v1.CreateMerchantResponse\x12N\n\x0bGetMerchant\x12\x1e.paycore.v1.GetMerchantRequest\x1a\x1f.paycore.v1.GetMerchantResponse\x12T\n\rListMerchants\x12 .paycore.v1.ListMerchantsRequest\x1a!.paycore.v1.ListMerchantsResponse\x12Q\n\x0c\x43reateApiKey\x12\x1f.paycore.v1.CreateApiKeyRequest\x1a .paycore.v1.CreateApiKeyResponse\x12N\n\x0bListApiKeys\x12\x1e.paycore.v1.ListApiKeysRequest\x1a\x1f.paycore.v1.ListApiKeysResponse\x12Q\n\x0cRevokeApiKey\x12\x1f.paycore.v1.RevokeApiKeyRequest\x1a .paycore.v1.RevokeApiKeyResponse\x12Q\n\x0cRotateApiKey\x12\x1f.paycore.v1.RotateApiKeyRequest\x1a .paycore.v1.RotateApiKeyResponse\x12Z\n\x0fListAuditEvents\x12\".paycore.v1.ListAuditEventsRequest\x1a#.paycore.v1.ListAuditEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paycore.v1.access_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MERCHANT']._serialized_start=113
-  _globals['_MERCHANT']._serialized_end=286
-  _globals['_APIKEY']._serialized_start=289
-  _globals['_APIKEY']._serialized_end=733
-  _globals['_APIKEY_ROLE']._serialized_start=649
-  _globals['_APIKEY_ROLE']._serialized_end=733
-  _globals['_CREATEMERCHANTREQUEST']._serialized_start=736
-  _globals['_CREATEMERCHANTREQUEST']._serialized_end=909
-  _globals['_CREATEMERCHANTRESPONSE']._serialized_start=911
-  _globals['_CREATEMERCHANTRESPONSE']._serialized_end=985
-  _globals['_GETMERCHANTREQUEST']._serialized_start=987
-  _globals['_GETMERCHANTREQUEST']._serialized_end=1040
-  _globals['_GETMERCHANTRESPONSE']._serialized_start=1042
-  _globals['_GETMERCHANTRESPONSE']._serialized_end=1113
-  _globals['_LISTMERCHANTSREQUEST']._serialized_start=1115
-  _globals['_LISTMERCHANTSREQUEST']._serialized_end=1197
-  _globals['_LISTMERCHANTSRESPONSE']._serialized_start=1199
-  _globals['_LISTMERCHANTSRESPONSE']._serialized_end=1314
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1317
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1481
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1483
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1574
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1576
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1629
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1631
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1699
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1701
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1777
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1779
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1846
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1849
-  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1978
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1981
-  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=2120
-  _globals['_ACCESSSERVICE']._serialized_start=2123
-  _globals['_ACCESSSERVICE']._serialized_end=2722
+  _globals['_AUDITEVENT']._serialized_start=143
+  _globals['_AUDITEVENT']._serialized_end=610
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=613
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=824
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=826
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=939
+  _globals['_MERCHANT']._serialized_start=942
+  _globals['_MERCHANT']._serialized_end=1115
+  _globals['_APIKEY']._serialized_start=1118
+  _globals['_APIKEY']._serialized_end=1562
+  _globals['_APIKEY_ROLE']._serialized_start=1478
+  _globals['_APIKEY_ROLE']._serialized_end=1562
+  _globals['_CREATEMERCHANTREQUEST']._serialized_start=1565
+  _globals['_CREATEMERCHANTREQUEST']._serialized_end=1738
+  _globals['_CREATEMERCHANTRESPONSE']._serialized_start=1740
+  _globals['_CREATEMERCHANTRESPONSE']._serialized_end=1814
+  _globals['_GETMERCHANTREQUEST']._serialized_start=1816
+  _globals['_GETMERCHANTREQUEST']._serialized_end=1869
+  _globals['_GETMERCHANTRESPONSE']._serialized_start=1871
+  _globals['_GETMERCHANTRESPONSE']._serialized_end=1942
+  _globals['_LISTMERCHANTSREQUEST']._serialized_start=1944
+  _globals['_LISTMERCHANTSREQUEST']._serialized_end=2026
+  _globals['_LISTMERCHANTSRESPONSE']._serialized_start=2028
+  _globals['_LISTMERCHANTSRESPONSE']._serialized_end=2143
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=2146
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=2310
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=2312
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=2403
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=2405
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=2458
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=2460
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=2528
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=2530
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=2606
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=2608
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=2675
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=2678
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=2807
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=2810
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=2949
+  _globals['_ACCESSSERVICE']._serialized_start=2952
+  _globals['_ACCESSSERVICE']._serialized_end=3643
 # @@protoc_insertion_point(module_scope)

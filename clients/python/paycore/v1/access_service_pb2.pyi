@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -20,6 +21,150 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class AuditEvent(_message.Message):
+    """One admin or superadmin action, as the append-only audit trail keeps it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    ACTOR_ROLE_FIELD_NUMBER: _builtins.int
+    ACTOR_KEY_PREFIX_FIELD_NUMBER: _builtins.int
+    ACTOR_MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    RESOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    RESOURCE_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """Position in the trail (increasing)."""
+    actor_role: _builtins.str
+    """The actor's role: merchant, admin, superadmin, or system (a CLI command)."""
+    actor_key_prefix: _builtins.str
+    """The prefix of the actor's API key; empty for system actions."""
+    actor_merchant_id: _builtins.str
+    """The merchant the actor's key belongs to; empty for platform keys and system."""
+    action: _builtins.str
+    """What was done, e.g. `api_key.revoke`, `refund.approve`, `merchant_settings.update`."""
+    resource_type: _builtins.str
+    """The kind of resource changed, e.g. `api_key`, `refund`, `merchant`."""
+    resource_id: _builtins.str
+    """The changed resource's id."""
+    merchant_id: _builtins.str
+    """The merchant whose resource changed; empty for platform resources."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When the action committed."""
+
+    @_builtins.property
+    def before(self) -> _struct_pb2.Struct:
+        """The resource before the action (unset when it did not exist)."""
+
+    @_builtins.property
+    def after(self) -> _struct_pb2.Struct:
+        """The resource after the action (unset when it no longer exists)."""
+
+    @_builtins.property
+    def details(self) -> _struct_pb2.Struct:
+        """Anything else kept with the action (a reason given, the request_id)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        actor_role: _builtins.str = ...,
+        actor_key_prefix: _builtins.str = ...,
+        actor_merchant_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        resource_type: _builtins.str = ...,
+        resource_id: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        before: _struct_pb2.Struct | None = ...,
+        after: _struct_pb2.Struct | None = ...,
+        details: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "details", b"details", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_key_prefix", b"actor_key_prefix", "actor_merchant_id", b"actor_merchant_id", "actor_role", b"actor_role", "after", b"after", "before", b"before", "details", b"details", "id", b"id", "merchant_id", b"merchant_id", "resource_id", b"resource_id", "resource_type", b"resource_type", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditEvent: _TypeAlias = AuditEvent  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsRequest(_message.Message):
+    """Request for AccessService.ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    RESOURCE_TYPE_FIELD_NUMBER: _builtins.int
+    RESOURCE_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    merchant_id: _builtins.str
+    """Only this merchant's events; empty for all."""
+    resource_type: _builtins.str
+    """Only events on this kind of resource; empty for all."""
+    resource_id: _builtins.str
+    """Only events on this resource id; empty for all."""
+    action: _builtins.str
+    """Only this action; empty for all."""
+    page_size: _builtins.int
+    """Maximum events to return, 1 to 100; 0 means 20."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page (same filters); empty for the first."""
+    def __init__(
+        self,
+        *,
+        merchant_id: _builtins.str = ...,
+        resource_type: _builtins.str = ...,
+        resource_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "merchant_id", b"merchant_id", "page_size", b"page_size", "page_token", b"page_token", "resource_id", b"resource_id", "resource_type", b"resource_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsRequest: _TypeAlias = ListAuditEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListAuditEventsResponse(_message.Message):
+    """Response for AccessService.ListAuditEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty when this is the last."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]:
+        """The events, newest first."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___AuditEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
 
 @_typing.final
 class Merchant(_message.Message):

@@ -74,6 +74,11 @@ class AccessServiceStub:
                 request_serializer=paycore_dot_v1_dot_access__service__pb2.RotateApiKeyRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_access__service__pb2.RotateApiKeyResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/paycore.v1.AccessService/ListAuditEvents',
+                request_serializer=paycore_dot_v1_dot_access__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_access__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class AccessServiceServicer:
@@ -138,6 +143,14 @@ class AccessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists the audit trail (admin and superadmin actions), newest first,
+        optionally for one merchant, resource or action.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -175,6 +188,11 @@ def add_AccessServiceServicer_to_server(servicer, server):
                     servicer.RotateApiKey,
                     request_deserializer=paycore_dot_v1_dot_access__service__pb2.RotateApiKeyRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_access__service__pb2.RotateApiKeyResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=paycore_dot_v1_dot_access__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_access__service__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -371,6 +389,33 @@ class AccessService:
             '/paycore.v1.AccessService/RotateApiKey',
             paycore_dot_v1_dot_access__service__pb2.RotateApiKeyRequest.SerializeToString,
             paycore_dot_v1_dot_access__service__pb2.RotateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccessService/ListAuditEvents',
+            paycore_dot_v1_dot_access__service__pb2.ListAuditEventsRequest.SerializeToString,
+            paycore_dot_v1_dot_access__service__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,10 @@ class AccessServiceStub:
     keeps working for `overlap` (0 = stops at once), so callers can switch
     without downtime. The new secret is returned once.
     """
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_access_service_pb2.ListAuditEventsRequest, _access_service_pb2.ListAuditEventsResponse]
+    """Lists the audit trail (admin and superadmin actions), newest first,
+    optionally for one merchant, resource or action.
+    """
 
 @_typing.type_check_only
 class AccessServiceAsyncStub(AccessServiceStub):
@@ -92,6 +96,10 @@ class AccessServiceAsyncStub(AccessServiceStub):
     """Replaces a key by a new one with the same merchant and role. The old key
     keeps working for `overlap` (0 = stops at once), so callers can switch
     without downtime. The new secret is returned once.
+    """
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_access_service_pb2.ListAuditEventsRequest, _access_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the audit trail (admin and superadmin actions), newest first,
+    optionally for one merchant, resource or action.
     """
 
 class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -164,6 +172,16 @@ class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
         """Replaces a key by a new one with the same merchant and role. The old key
         keeps working for `overlap` (0 = stops at once), so callers can switch
         without downtime. The new secret is returned once.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _access_service_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_access_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_access_service_pb2.ListAuditEventsResponse]]:
+        """Lists the audit trail (admin and superadmin actions), newest first,
+        optionally for one merchant, resource or action.
         """
 
 def add_AccessServiceServicer_to_server(servicer: AccessServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
