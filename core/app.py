@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -13,13 +16,17 @@ from redis.backoff import NoBackoff
 
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
+from core.risk.rules_file import RulesFile, default_rules_path
+from core.risk.screen import RiskScreen
+from core.risk.service import RiskService
+from core.risk.velocity import RedisVelocity
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.postgres import PostgresPaymentRepository, create_pool
+from core.storage.risk import PostgresRiskStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.service import CardVault
-from riskengine import RiskEngine
 from router import Router
 from router.channels.sandbox import SandboxCardChannel
 
@@ -37,9 +44,18 @@ class Services:
     executor: RequestExecutor
     payments: PaymentService
     vault: CardVault
+    risk: RiskService
+    risk_screen: RiskScreen
+    rules: RulesFile
+    """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
+        for task in self.background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.redis.aclose()
         await self.pool.close()
 
@@ -115,16 +131,39 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         fingerprint_key=settings.card_fingerprint_key,
         telemetry=telemetry,
     )
+    rules = RulesFile(
+        Path(settings.risk.rules_file) if settings.risk.rules_file else default_rules_path()
+    )
+    velocity = RedisVelocity(redis, retry_interval_s=settings.redis_retry_interval_s)
+    await velocity.prepare()
+    screen = RiskScreen(
+        engine=rules.engine,
+        velocity=velocity,
+        store=PostgresRiskStore(pool),
+        vault=vault,
+        settings=settings.risk,
+    )
     payments = PaymentService(
         executor=executor,
         repository=repository,
         gate=gate,
-        risk=RiskEngine.from_settings(settings.risk),
+        risk=screen,
         router=router,
         settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
         vault=vault,
         telemetry=telemetry,
     )
+    risk = RiskService(
+        executor=executor,
+        gate=gate,
+        screen=screen,
+        payments=payments,
+        vault=vault,
+        fingerprint_key=settings.card_fingerprint_key,
+    )
+    background = []
+    if settings.risk.rules_poll_interval_s > 0:
+        background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
     return Services(
         pool=pool,
         repository=repository,
@@ -133,4 +172,8 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         executor=executor,
         payments=payments,
         vault=vault,
+        risk=risk,
+        risk_screen=screen,
+        rules=rules,
+        background=background,
     )

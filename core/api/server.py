@@ -13,6 +13,9 @@ from grpc_reflection.v1alpha import reflection
 
 from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.identity import IdentityResolver, MetadataMerchantResolver
+from core.api.risk_handlers import SERVICE_NAME as RISK_SERVICE_NAME
+from core.api.risk_handlers import RiskHandlers
+from core.api.risk_handlers import generic_handler as risk_generic_handler
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -85,17 +88,25 @@ class PaycoreServer:
         resolver = identity or MetadataMerchantResolver()
         payments = PaymentHandlers(services.payments, secret)
         vault = CardVaultHandlers(services.vault, secret)
+        risk = RiskHandlers(services.risk, secret)
         self._server.add_generic_rpc_handlers(
             (
                 generic_handler(payments, resolver, telemetry),
                 vault_generic_handler(vault, resolver, telemetry),
+                risk_generic_handler(risk, resolver, telemetry),
             )
         )
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, VAULT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                VAULT_SERVICE_NAME,
+                RISK_SERVICE_NAME,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
             self._server,
         )
         self.port = 0
@@ -111,7 +122,7 @@ class PaycoreServer:
         if self.port == 0:
             raise OSError(f"cannot bind {address}")
         await self._server.start()
-        for service in ("", SERVICE_NAME, VAULT_SERVICE_NAME):
+        for service in ("", SERVICE_NAME, VAULT_SERVICE_NAME, RISK_SERVICE_NAME):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "paycore serving on %s:%d (%s)",
@@ -157,6 +168,8 @@ async def serve(
     try:
         await runtime.start_http()
         services = await open_services(settings, telemetry=runtime.telemetry)
+        # SIGHUP reloads the risk rules file now (it is also polled for changes).
+        loop.add_signal_handler(signal.SIGHUP, services.rules.reload)
         try:
             server = PaycoreServer(
                 settings, services, reuse_port=reuse_port, telemetry=runtime.telemetry

@@ -45,6 +45,7 @@ class Role(enum.IntEnum):
 
 _PAYMENTS = "paycore.v1.PaymentService"
 _VAULT = "paycore.v1.CardVaultService"
+_RISK = "paycore.v1.RiskService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -59,6 +60,14 @@ POLICY: Mapping[str, Role] = {
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,
+    # Risk back office: review queue, dry runs, block/allow lists.
+    f"{_RISK}/ScoreTransaction": Role.ADMIN,
+    f"{_RISK}/ListReviews": Role.ADMIN,
+    f"{_RISK}/ApproveReview": Role.ADMIN,
+    f"{_RISK}/RejectReview": Role.ADMIN,
+    f"{_RISK}/AddBlocklistEntry": Role.ADMIN,
+    f"{_RISK}/RemoveBlocklistEntry": Role.ADMIN,
+    f"{_RISK}/ListBlocklistEntries": Role.ADMIN,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

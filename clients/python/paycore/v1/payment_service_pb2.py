@@ -28,7 +28,7 @@ from google.type import money_pb2 as google_dot_type_dot_money__pb2
 from paycore.v1 import payment_pb2 as paycore_dot_v1_dot_payment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paycore/v1/payment_service.proto\x12\npaycore.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x18paycore/v1/payment.proto\"\x86\x04\n\x14\x43reatePaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12*\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x44\n\x0epayment_method\x18\x03 \x01(\x0b\x32\x1d.paycore.v1.PaymentMethodDataR\rpaymentMethod\x12@\n\x0e\x63\x61pture_method\x18\x04 \x01(\x0e\x32\x19.paycore.v1.CaptureMethodR\rcaptureMethod\x12O\n\x13\x63onfirmation_method\x18\x05 \x01(\x0e\x32\x1e.paycore.v1.ConfirmationMethodR\x12\x63onfirmationMethod\x12\x1f\n\x0b\x63ustomer_id\x18\x06 \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x07 \x01(\tR\x0b\x64\x65scription\x12J\n\x08metadata\x18\x08 \x03(\x0b\x32..paycore.v1.CreatePaymentRequest.MetadataEntryR\x08metadata\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"F\n\x15\x43reatePaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"2\n\x11GetPaymentRequest\x12\x1d\n\npayment_id\x18\x01 \x01(\tR\tpaymentId\"C\n\x12GetPaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\xb1\x02\n\x13ListPaymentsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x31\n\x06states\x18\x03 \x03(\x0e\x32\x19.paycore.v1.Payment.StateR\x06states\x12\x1f\n\x0b\x63ustomer_id\x18\x04 \x01(\tR\ncustomerId\x12\x46\n\x11\x63reate_time_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0f\x63reateTimeStart\x12\x42\n\x0f\x63reate_time_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rcreateTimeEnd\"o\n\x14ListPaymentsResponse\x12/\n\x08payments\x18\x01 \x03(\x0b\x32\x13.paycore.v1.PaymentR\x08payments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x02\n\x14UpdatePaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\x12J\n\x08metadata\x18\x05 \x03(\x0b\x32..paycore.v1.UpdatePaymentRequest.MetadataEntryR\x08metadata\x12;\n\x0bupdate_mask\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"F\n\x15UpdatePaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\x9b\x01\n\x15\x43onfirmPaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12\x44\n\x0epayment_method\x18\x03 \x01(\x0b\x32\x1d.paycore.v1.PaymentMethodDataR\rpaymentMethod\"G\n\x16\x43onfirmPaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\x81\x01\n\x15\x43\x61pturePaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\"G\n\x16\x43\x61pturePaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"l\n\x14\x43\x61ncelPaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"F\n\x15\x43\x61ncelPaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\x98\x01\n\x14RefundPaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\"r\n\x15RefundPaymentResponse\x12*\n\x06refund\x18\x01 \x01(\x0b\x32\x12.paycore.v1.RefundR\x06refund\x12-\n\x07payment\x18\x02 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment2\xba\x05\n\x0ePaymentService\x12T\n\rCreatePayment\x12 .paycore.v1.CreatePaymentRequest\x1a!.paycore.v1.CreatePaymentResponse\x12K\n\nGetPayment\x12\x1d.paycore.v1.GetPaymentRequest\x1a\x1e.paycore.v1.GetPaymentResponse\x12Q\n\x0cListPayments\x12\x1f.paycore.v1.ListPaymentsRequest\x1a .paycore.v1.ListPaymentsResponse\x12T\n\rUpdatePayment\x12 .paycore.v1.UpdatePaymentRequest\x1a!.paycore.v1.UpdatePaymentResponse\x12W\n\x0e\x43onfirmPayment\x12!.paycore.v1.ConfirmPaymentRequest\x1a\".paycore.v1.ConfirmPaymentResponse\x12W\n\x0e\x43\x61pturePayment\x12!.paycore.v1.CapturePaymentRequest\x1a\".paycore.v1.CapturePaymentResponse\x12T\n\rCancelPayment\x12 .paycore.v1.CancelPaymentRequest\x1a!.paycore.v1.CancelPaymentResponse\x12T\n\rRefundPayment\x12 .paycore.v1.RefundPaymentRequest\x1a!.paycore.v1.RefundPaymentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paycore/v1/payment_service.proto\x12\npaycore.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x18paycore/v1/payment.proto\"\xc2\x04\n\x14\x43reatePaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12*\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x44\n\x0epayment_method\x18\x03 \x01(\x0b\x32\x1d.paycore.v1.PaymentMethodDataR\rpaymentMethod\x12@\n\x0e\x63\x61pture_method\x18\x04 \x01(\x0e\x32\x19.paycore.v1.CaptureMethodR\rcaptureMethod\x12O\n\x13\x63onfirmation_method\x18\x05 \x01(\x0e\x32\x1e.paycore.v1.ConfirmationMethodR\x12\x63onfirmationMethod\x12\x1f\n\x0b\x63ustomer_id\x18\x06 \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x07 \x01(\tR\x0b\x64\x65scription\x12J\n\x08metadata\x18\x08 \x03(\x0b\x32..paycore.v1.CreatePaymentRequest.MetadataEntryR\x08metadata\x12:\n\x0crisk_context\x18\t \x01(\x0b\x32\x17.paycore.v1.RiskContextR\x0briskContext\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"F\n\x15\x43reatePaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"2\n\x11GetPaymentRequest\x12\x1d\n\npayment_id\x18\x01 \x01(\tR\tpaymentId\"C\n\x12GetPaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\xb1\x02\n\x13ListPaymentsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x31\n\x06states\x18\x03 \x03(\x0e\x32\x19.paycore.v1.Payment.StateR\x06states\x12\x1f\n\x0b\x63ustomer_id\x18\x04 \x01(\tR\ncustomerId\x12\x46\n\x11\x63reate_time_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0f\x63reateTimeStart\x12\x42\n\x0f\x63reate_time_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rcreateTimeEnd\"o\n\x14ListPaymentsResponse\x12/\n\x08payments\x18\x01 \x03(\x0b\x32\x13.paycore.v1.PaymentR\x08payments\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe8\x02\n\x14UpdatePaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\x12J\n\x08metadata\x18\x05 \x03(\x0b\x32..paycore.v1.UpdatePaymentRequest.MetadataEntryR\x08metadata\x12;\n\x0bupdate_mask\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"F\n\x15UpdatePaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\x9b\x01\n\x15\x43onfirmPaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12\x44\n\x0epayment_method\x18\x03 \x01(\x0b\x32\x1d.paycore.v1.PaymentMethodDataR\rpaymentMethod\"G\n\x16\x43onfirmPaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\x81\x01\n\x15\x43\x61pturePaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\"G\n\x16\x43\x61pturePaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"l\n\x14\x43\x61ncelPaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"F\n\x15\x43\x61ncelPaymentResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\x98\x01\n\x14RefundPaymentRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\"r\n\x15RefundPaymentResponse\x12*\n\x06refund\x18\x01 \x01(\x0b\x32\x12.paycore.v1.RefundR\x06refund\x12-\n\x07payment\x18\x02 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment2\xba\x05\n\x0ePaymentService\x12T\n\rCreatePayment\x12 .paycore.v1.CreatePaymentRequest\x1a!.paycore.v1.CreatePaymentResponse\x12K\n\nGetPayment\x12\x1d.paycore.v1.GetPaymentRequest\x1a\x1e.paycore.v1.GetPaymentResponse\x12Q\n\x0cListPayments\x12\x1f.paycore.v1.ListPaymentsRequest\x1a .paycore.v1.ListPaymentsResponse\x12T\n\rUpdatePayment\x12 .paycore.v1.UpdatePaymentRequest\x1a!.paycore.v1.UpdatePaymentResponse\x12W\n\x0e\x43onfirmPayment\x12!.paycore.v1.ConfirmPaymentRequest\x1a\".paycore.v1.ConfirmPaymentResponse\x12W\n\x0e\x43\x61pturePayment\x12!.paycore.v1.CapturePaymentRequest\x1a\".paycore.v1.CapturePaymentResponse\x12T\n\rCancelPayment\x12 .paycore.v1.CancelPaymentRequest\x1a!.paycore.v1.CancelPaymentResponse\x12T\n\rRefundPayment\x12 .paycore.v1.RefundPaymentRequest\x1a!.paycore.v1.RefundPaymentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,41 +40,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEPAYMENTREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_UPDATEPAYMENTREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_CREATEPAYMENTREQUEST']._serialized_start=167
-  _globals['_CREATEPAYMENTREQUEST']._serialized_end=685
-  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_start=626
-  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_end=685
-  _globals['_CREATEPAYMENTRESPONSE']._serialized_start=687
-  _globals['_CREATEPAYMENTRESPONSE']._serialized_end=757
-  _globals['_GETPAYMENTREQUEST']._serialized_start=759
-  _globals['_GETPAYMENTREQUEST']._serialized_end=809
-  _globals['_GETPAYMENTRESPONSE']._serialized_start=811
-  _globals['_GETPAYMENTRESPONSE']._serialized_end=878
-  _globals['_LISTPAYMENTSREQUEST']._serialized_start=881
-  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1186
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1188
-  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1299
-  _globals['_UPDATEPAYMENTREQUEST']._serialized_start=1302
-  _globals['_UPDATEPAYMENTREQUEST']._serialized_end=1662
-  _globals['_UPDATEPAYMENTREQUEST_METADATAENTRY']._serialized_start=626
-  _globals['_UPDATEPAYMENTREQUEST_METADATAENTRY']._serialized_end=685
-  _globals['_UPDATEPAYMENTRESPONSE']._serialized_start=1664
-  _globals['_UPDATEPAYMENTRESPONSE']._serialized_end=1734
-  _globals['_CONFIRMPAYMENTREQUEST']._serialized_start=1737
-  _globals['_CONFIRMPAYMENTREQUEST']._serialized_end=1892
-  _globals['_CONFIRMPAYMENTRESPONSE']._serialized_start=1894
-  _globals['_CONFIRMPAYMENTRESPONSE']._serialized_end=1965
-  _globals['_CAPTUREPAYMENTREQUEST']._serialized_start=1968
-  _globals['_CAPTUREPAYMENTREQUEST']._serialized_end=2097
-  _globals['_CAPTUREPAYMENTRESPONSE']._serialized_start=2099
-  _globals['_CAPTUREPAYMENTRESPONSE']._serialized_end=2170
-  _globals['_CANCELPAYMENTREQUEST']._serialized_start=2172
-  _globals['_CANCELPAYMENTREQUEST']._serialized_end=2280
-  _globals['_CANCELPAYMENTRESPONSE']._serialized_start=2282
-  _globals['_CANCELPAYMENTRESPONSE']._serialized_end=2352
-  _globals['_REFUNDPAYMENTREQUEST']._serialized_start=2355
-  _globals['_REFUNDPAYMENTREQUEST']._serialized_end=2507
-  _globals['_REFUNDPAYMENTRESPONSE']._serialized_start=2509
-  _globals['_REFUNDPAYMENTRESPONSE']._serialized_end=2623
-  _globals['_PAYMENTSERVICE']._serialized_start=2626
-  _globals['_PAYMENTSERVICE']._serialized_end=3324
+  _globals['_CREATEPAYMENTREQUEST']._serialized_end=745
+  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_start=686
+  _globals['_CREATEPAYMENTREQUEST_METADATAENTRY']._serialized_end=745
+  _globals['_CREATEPAYMENTRESPONSE']._serialized_start=747
+  _globals['_CREATEPAYMENTRESPONSE']._serialized_end=817
+  _globals['_GETPAYMENTREQUEST']._serialized_start=819
+  _globals['_GETPAYMENTREQUEST']._serialized_end=869
+  _globals['_GETPAYMENTRESPONSE']._serialized_start=871
+  _globals['_GETPAYMENTRESPONSE']._serialized_end=938
+  _globals['_LISTPAYMENTSREQUEST']._serialized_start=941
+  _globals['_LISTPAYMENTSREQUEST']._serialized_end=1246
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=1248
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=1359
+  _globals['_UPDATEPAYMENTREQUEST']._serialized_start=1362
+  _globals['_UPDATEPAYMENTREQUEST']._serialized_end=1722
+  _globals['_UPDATEPAYMENTREQUEST_METADATAENTRY']._serialized_start=686
+  _globals['_UPDATEPAYMENTREQUEST_METADATAENTRY']._serialized_end=745
+  _globals['_UPDATEPAYMENTRESPONSE']._serialized_start=1724
+  _globals['_UPDATEPAYMENTRESPONSE']._serialized_end=1794
+  _globals['_CONFIRMPAYMENTREQUEST']._serialized_start=1797
+  _globals['_CONFIRMPAYMENTREQUEST']._serialized_end=1952
+  _globals['_CONFIRMPAYMENTRESPONSE']._serialized_start=1954
+  _globals['_CONFIRMPAYMENTRESPONSE']._serialized_end=2025
+  _globals['_CAPTUREPAYMENTREQUEST']._serialized_start=2028
+  _globals['_CAPTUREPAYMENTREQUEST']._serialized_end=2157
+  _globals['_CAPTUREPAYMENTRESPONSE']._serialized_start=2159
+  _globals['_CAPTUREPAYMENTRESPONSE']._serialized_end=2230
+  _globals['_CANCELPAYMENTREQUEST']._serialized_start=2232
+  _globals['_CANCELPAYMENTREQUEST']._serialized_end=2340
+  _globals['_CANCELPAYMENTRESPONSE']._serialized_start=2342
+  _globals['_CANCELPAYMENTRESPONSE']._serialized_end=2412
+  _globals['_REFUNDPAYMENTREQUEST']._serialized_start=2415
+  _globals['_REFUNDPAYMENTREQUEST']._serialized_end=2567
+  _globals['_REFUNDPAYMENTRESPONSE']._serialized_start=2569
+  _globals['_REFUNDPAYMENTRESPONSE']._serialized_end=2683
+  _globals['_PAYMENTSERVICE']._serialized_start=2686
+  _globals['_PAYMENTSERVICE']._serialized_end=3384
 # @@protoc_insertion_point(module_scope)
