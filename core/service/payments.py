@@ -341,8 +341,8 @@ class PaymentService:
         self._telemetry.risk_assessed(risk.decision.value, risk.score)
         dispatch: Dispatch[Payment] | None = None
         if risk.decision is RiskDecision.DECLINE:
+            # Not counted as a decline for card testing: only issuers' answers are.
             decided = lifecycle.decline_for_risk(payment, risk, at)
-            self._risk.note_outcome(transaction, decided)
         elif risk.decision is RiskDecision.REVIEW:
             decided = lifecycle.hold_for_review(payment, risk, at)
         else:
