@@ -32,6 +32,7 @@ from riskengine.features import (
     FeatureValue,
     MerchantLists,
     Transaction,
+    Velocity,
     compute_features,
 )
 
@@ -50,6 +51,27 @@ class Screening:
 
     verdict: Verdict
     features: dict[str, FeatureValue]
+
+
+def screen(
+    engine: RiskEngine,
+    settings: RiskSettings,
+    transaction: Transaction,
+    velocity: Velocity,
+    lists: MerchantLists,
+) -> Screening:
+    """Features and verdict of one transaction, given what Redis and the lists said (pure)."""
+    features = compute_features(
+        transaction,
+        velocity,
+        lists,
+        FeatureSettings(
+            max_amount_minor=settings.max_amount_minor,
+            review_amount_minor=settings.review_amount_minor,
+            bin_countries=engine.rules.bin_countries,
+        ),
+    )
+    return Screening(engine.assess(features), features)
 
 
 def static_lists(settings: RiskSettings) -> MerchantLists:
@@ -108,26 +130,15 @@ class RiskScreen:
         """Score ``transaction``; ``write`` False is a dry run (velocity read, not counted)."""
         read = await self.velocity.read_and_count(transaction, member, write=write, now_ms=now_ms)
         lists = await self.lists_for(transaction.merchant_id, read.list_version)
-        rules = self.engine.rules
-        features = compute_features(
-            transaction,
-            read.velocity,
-            lists,
-            FeatureSettings(
-                max_amount_minor=self._settings.max_amount_minor,
-                review_amount_minor=self._settings.review_amount_minor,
-                bin_countries=rules.bin_countries,
-            ),
-        )
-        verdict = self.engine.assess(features)
-        if verdict.shadow:
+        screening = screen(self.engine, self._settings, transaction, read.velocity, lists)
+        if screening.verdict.shadow:
             log.info(
                 "risk shadow rules fired for %s: %s (live decision %s)",
                 member,
-                ",".join(verdict.shadow),
-                verdict.assessment.decision.name,
+                ",".join(screening.verdict.shadow),
+                screening.verdict.assessment.decision.name,
             )
-        return Screening(verdict, features)
+        return screening
 
     async def lists_for(self, merchant_id: str, version: int | None) -> MerchantLists:
         """The merchant's lists (with the configured ones), reloaded when ``version`` moved."""

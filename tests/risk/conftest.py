@@ -24,8 +24,9 @@ Metadata = tuple[tuple[str, str], ...]
 class Shop:
     """One merchant: its payments (merchant role) and its risk back office (admin role)."""
 
-    payments: payment_service_pb2_grpc.PaymentServiceStub
-    risk: risk_service_pb2_grpc.RiskServiceStub
+    # grpc-stubs types the stubs as synchronous; these are grpc.aio stubs.
+    payments: Any
+    risk: Any
     metadata: Metadata
     admin: Metadata
 
@@ -94,6 +95,7 @@ def shop(
 @pytest.fixture(scope="session")
 async def db(postgres_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """Direct access to the server's PostgreSQL, to check what was committed."""
+
     async def jsonb_as_python(connection: asyncpg.Connection) -> None:
         await connection.set_type_codec(
             "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"

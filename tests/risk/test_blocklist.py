@@ -42,9 +42,12 @@ async def test_a_blocked_card_is_declined_and_approved_again_once_removed(
     assert audit_json(audit[0]["after"])["value"] == entry.value
     assert audit_json(audit[1]["before"])["value"] == entry.value
     assert audit[1]["after"] is None
-    assert {r["merchant_id"] for r in await db.fetch(
-        "SELECT merchant_id FROM audit_events WHERE resource_id = $1", entry.id
-    )} == {merchant_id}
+    assert {
+        r["merchant_id"]
+        for r in await db.fetch(
+            "SELECT merchant_id FROM audit_events WHERE resource_id = $1", entry.id
+        )
+    } == {merchant_id}
 
 
 async def test_email_ip_device_and_bin_entries_block_matching_payments(shop: Shop) -> None:
@@ -98,10 +101,14 @@ async def test_bad_entries_are_refused_with_field_violations(shop: Shop) -> None
 
     await expect_invalid(add(kind=Entry.KIND_EMAIL, value="x@y.z"), "list")
     await expect_invalid(add(list=Entry.LIST_BLOCK, value="x"), "kind")
-    await expect_invalid(add(list=Entry.LIST_BLOCK, kind=Entry.KIND_IP_ADDRESS, value="1.2.3"), "value")
+    await expect_invalid(
+        add(list=Entry.LIST_BLOCK, kind=Entry.KIND_IP_ADDRESS, value="1.2.3"), "value"
+    )
     await expect_invalid(add(list=Entry.LIST_BLOCK, kind=Entry.KIND_BIN, value="41x"), "value")
     await expect_invalid(add(list=Entry.LIST_BLOCK, kind=Entry.KIND_EMAIL, value="nobody"), "value")
-    await expect_invalid(add(list=Entry.LIST_BLOCK, kind=Entry.KIND_EMAIL, value="a@b", request_id=""), "request_id")
+    await expect_invalid(
+        add(list=Entry.LIST_BLOCK, kind=Entry.KIND_EMAIL, value="a@b", request_id=""), "request_id"
+    )
     missing = build(risk_svc.RemoveBlocklistEntryRequest, entry_id="rle_01JD0Z8W7X6V5T4S3R2Q1P0N9M")
     await expect_error(
         shop.risk.RemoveBlocklistEntry(missing, metadata=shop.admin),

@@ -8,11 +8,15 @@ import asyncpg
 import grpc
 
 from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import risk_service_pb2 as risk_svc
 from tests.e2e.helpers import (
+    AMEX,
     CARD_DECLINED,
     FAILED_PRECONDITION,
+    MASTERCARD,
     NOT_FOUND,
+    VISA,
     build,
     card,
     expect_error,
@@ -135,20 +139,17 @@ async def test_a_payment_never_held_is_not_a_review(shop: Shop) -> None:
 
 async def test_the_merchant_may_cancel_a_held_payment(shop: Shop) -> None:
     payment = await shop.pay(**held_fields())
-    request = build(pb_cancel_request(), payment_id=payment.id)
+    request = build(svc.CancelPaymentRequest, payment_id=payment.id)
     canceled = (await shop.payments.CancelPayment(request, metadata=shop.metadata)).payment
     assert canceled.state == S.STATE_CANCELED
     assert (await shop.reviews()).reviews == []
 
 
-def pb_cancel_request() -> type:
-    from paycore.v1 import payment_service_pb2 as svc
-
-    return svc.CancelPaymentRequest
-
-
 async def test_the_review_queue_pages_oldest_first(shop: Shop) -> None:
-    held = [(await shop.pay(**held_fields())).id for _ in range(3)]
+    # Three cards: one card paying for three new customers within the hour is declined.
+    held = [
+        (await shop.pay(**held_fields(payment_method=card(n)))).id for n in (VISA, MASTERCARD, AMEX)
+    ]
     first = await shop.reviews(page_size=2)
     assert [r.payment.id for r in first.reviews] == held[:2]
     assert first.next_page_token
@@ -169,7 +170,9 @@ async def test_a_merchant_role_may_call_no_risk_rpc(shop: Shop) -> None:
         "RemoveBlocklistEntry": build(risk_svc.RemoveBlocklistEntryRequest),
         "ListBlocklistEntries": risk_svc.ListBlocklistEntriesRequest(),
     }
-    assert set(calls) == {m.name for m in risk_svc.DESCRIPTOR.services_by_name["RiskService"].methods}
+    assert set(calls) == {
+        m.name for m in risk_svc.DESCRIPTOR.services_by_name["RiskService"].methods
+    }
     for rpc, request in calls.items():
         await expect_error(
             getattr(shop.risk, rpc)(request, metadata=shop.metadata),

@@ -147,7 +147,7 @@ score = 10
     table = dataclasses.replace(SETTINGS, bin_countries=engine.rules.bin_countries)
 
     def score(**fields: str) -> int:
-        return engine.assess(features(settings=table, **fields)).assessment.score
+        return engine.assess(features(1000, None, table, **fields)).assessment.score
 
     assert score(ip_address="1.1.1.1", ip_country="US") == 10
     assert score(ip_address="1.1.1.1", ip_country="GB") == 0
@@ -158,7 +158,10 @@ score = 10
     ("body", "problem"),
     [
         ('[[rule]]\nid = "x"\nwhen = [["amout", ">", 1]]\nscore = 1', "unknown feature 'amout'"),
-        ('[[rule]]\nid = "x"\nwhen = [["amount", ">", "1"]]\nscore = 1', "compared with an integer"),
+        (
+            '[[rule]]\nid = "x"\nwhen = [["amount", ">", "1"]]\nscore = 1',
+            "compared with an integer",
+        ),
         ('[[rule]]\nid = "x"\nwhen = [["currency", ">", "A"]]\nscore = 1', "needs an integer"),
         ('[[rule]]\nid = "x"\nwhen = [["amount", "~", 1]]\nscore = 1', "unknown operator"),
         ('[[rule]]\nid = "x"\nwhen = [["has_ip", "==", 1]]\nscore = 1', "true or false"),
@@ -174,7 +177,7 @@ score = 10
             '[[rule]]\nid = "x"\nwhen = [["amount", ">", 2]]\nscore = 1',
             "duplicate id",
         ),
-        ('[thresholds]\nreview = 90\ndecline = 10\n', "0 < review <= decline"),
+        ("[thresholds]\nreview = 90\ndecline = 10\n", "0 < review <= decline"),
         ('[bin_countries]\n"42" = "usa"\n', "two-letter"),
         ("rule = [", "not valid TOML"),
         ("", "no [[rule]] entries"),

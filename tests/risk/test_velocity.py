@@ -44,7 +44,10 @@ async def test_windows_count_and_sum_what_happened_before_in_one_script(
     merchant = f"m_{uuid.uuid4().hex[:12]}"
     for i, ago in enumerate([25 * HOUR, 23 * HOUR, 30 * MINUTE, 30_000]):
         await velocity.read_and_count(
-            transaction(merchant, 100 * (i + 1), device_id="d"), f"p{i}", write=True, now_ms=NOW - ago
+            transaction(merchant, 100 * (i + 1), device_id="d"),
+            f"p{i}",
+            write=True,
+            now_ms=NOW - ago,
         )
     rounds = velocity.stats.round_trips
     read = await velocity.read_and_count(
@@ -132,7 +135,9 @@ async def test_an_unreachable_redis_fails_open_and_is_left_alone_for_a_while() -
 async def test_declines_reported_by_the_channel_feed_card_testing_rules(shop: Shop) -> None:
     context = pb.RiskContext(device_id=f"dev-{uuid.uuid4().hex[:6]}", ip_address="192.0.2.44")
     for _ in range(3):
-        payment = await shop.pay(amount=usd(50), payment_method=card(CARD_DECLINED), risk_context=context)
+        payment = await shop.pay(
+            amount=usd(50), payment_method=card(CARD_DECLINED), risk_context=context
+        )
         assert payment.state == pb.Payment.STATE_DECLINED
         assert payment.failure.code == "card_declined"
     # The decline counters are written after the reply, off its path: poll briefly.
@@ -150,7 +155,9 @@ async def test_declines_reported_by_the_channel_feed_card_testing_rules(shop: Sh
     assert nosy.channel == ""
 
 
-async def test_payments_are_scored_without_velocity_while_redis_is_away(shop: Shop, services) -> None:
+async def test_payments_are_scored_without_velocity_while_redis_is_away(
+    shop: Shop, services
+) -> None:
     velocity = services.risk_screen.velocity
     away = velocity._away_until
     velocity._away_until = time.monotonic() + 60.0  # as after a failure
