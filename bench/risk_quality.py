@@ -17,16 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from bench.record import append_row, command_line, git_revision, markdown_row
+from bench.record import append_result
 from core.config import RiskSettings, Settings
 from core.domain.payment import RiskDecision
 from core.risk.rules_file import default_rules_path, load_rules
@@ -152,21 +152,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.no_record:
         return
-    argv_used = argv if argv is not None else os.sys.argv[1:]  # type: ignore[attr-defined]
-    append_row(
+    argv_used = argv if argv is not None else sys.argv[1:]
+    append_result(
         HEADING,
-        markdown_row(
-            [
-                datetime.now(UTC).date().isoformat(),
-                f"`{git_revision()}`",
-                f"`{command_line('bench.risk_quality', argv_used)}`",
-                f"{fraud + legit} ({fraud} fraud)",
-                f"{quality.precision:.3f}",
-                f"{quality.recall:.3f}",
-                f"{quality.false_positive_rate:.4f}",
-                f"flagged: {per_pattern}; decisions {dict(quality.decisions)}",
-            ]
-        ),
+        "bench.risk_quality",
+        argv_used,
+        [
+            f"{fraud + legit} ({fraud} fraud)",
+            f"{quality.precision:.3f}",
+            f"{quality.recall:.3f}",
+            f"{quality.false_positive_rate:.4f}",
+            f"flagged: {per_pattern}; decisions {dict(quality.decisions)}",
+        ],
     )
 
 

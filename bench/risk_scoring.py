@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from bench.record import append_row, command_line, git_revision, markdown_row
+from bench.record import append_result
 from core.config import RiskSettings
 from core.risk.rules_file import default_rules_path, load_rules
 from core.risk.screen import screen
@@ -110,22 +109,19 @@ def main(argv: list[str] | None = None) -> None:
     print(line)
     if args.no_record:
         return
-    argv_used = argv if argv is not None else os.sys.argv[1:]  # type: ignore[attr-defined]
-    append_row(
+    argv_used = argv if argv is not None else sys.argv[1:]
+    append_result(
         HEADING,
-        markdown_row(
-            [
-                datetime.now(UTC).date().isoformat(),
-                f"`{git_revision()}`",
-                f"`{command_line('bench.risk_scoring', argv_used)}`",
-                str(rules),
-                f"{_p(full, 50):.4f} ms",
-                f"{_p(full, 99):.4f} ms",
-                f"{_p(baseline, 99):.4f} ms",
-                f"{_p(full, 99) / _p(baseline, 99):.2f}",
-                f"max {max(full):.3f} ms; GC disabled while timing; one call at a time",
-            ]
-        ),
+        "bench.risk_scoring",
+        argv_used,
+        [
+            str(rules),
+            f"{_p(full, 50):.4f} ms",
+            f"{_p(full, 99):.4f} ms",
+            f"{_p(baseline, 99):.4f} ms",
+            f"{_p(full, 99) / _p(baseline, 99):.2f}",
+            f"max {max(full):.3f} ms; GC disabled while timing; one call at a time",
+        ],
     )
 
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 
+from core.app import Services
+from core.config import RiskSettings
+from core.domain.money import Money
+from core.domain.payment import RiskDecision
+from core.risk.screen import RiskScreen
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import risk_service_pb2 as risk_svc
+from riskengine.features import Transaction
 from tests.e2e.helpers import NOT_FOUND, build, card, expect_error, expect_invalid, usd
 
 from .conftest import Shop, audit_json
@@ -117,3 +123,28 @@ async def test_bad_entries_are_refused_with_field_violations(shop: Shop) -> None
     )
     bad_id = build(risk_svc.RemoveBlocklistEntryRequest, entry_id="42")
     await expect_invalid(shop.risk.RemoveBlocklistEntry(bad_id, metadata=shop.admin), "entry_id")
+
+
+async def test_another_process_sees_a_list_change_on_its_next_payment(
+    shop: Shop, services: Services, merchant_id: str
+) -> None:
+    # A second paycore process: its own lists cache, the same Redis and PostgreSQL.
+    mine = services.risk_screen
+    other = RiskScreen(
+        engine=mine.engine,
+        velocity=mine.velocity,
+        store=mine.store,
+        vault=services.vault,
+        settings=RiskSettings(),
+    )
+    customer = Transaction(merchant_id, Money(1000, "USD"), None, customer_id="eve")
+    before = await other.assess(customer, "p1", write=False)
+    assert before.features["blocked_customer"] is False  # now cached in "other"
+
+    entry = await shop.block(Entry.KIND_CUSTOMER_ID, "eve")  # through this process
+    after = await other.assess(customer, "p2", write=False)
+    assert after.features["blocked_customer"] is True
+    assert after.verdict.assessment.decision is RiskDecision.DECLINE
+
+    await shop.unblock(entry.id)
+    assert (await other.assess(customer, "p3", write=False)).features["blocked_customer"] is False

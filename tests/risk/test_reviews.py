@@ -22,6 +22,7 @@ from tests.e2e.helpers import (
     expect_error,
     expect_invalid,
     manual_capture,
+    manual_confirmation,
     usd,
 )
 
@@ -179,3 +180,14 @@ async def test_a_merchant_role_may_call_no_risk_rpc(shop: Shop) -> None:
             grpc.StatusCode.PERMISSION_DENIED,
             "PERMISSION_DENIED",
         )
+
+
+async def test_a_confirmed_payment_can_be_held_and_approved_with_a_stored_card(
+    shop: Shop,
+) -> None:
+    created = await shop.pay(**held_fields(**manual_confirmation()))
+    assert created.state == S.STATE_REQUIRES_CONFIRMATION
+    request = build(svc.ConfirmPaymentRequest, payment_id=created.id, payment_method=card())
+    held = (await shop.payments.ConfirmPayment(request, metadata=shop.metadata)).payment
+    assert held.state == S.STATE_REQUIRES_REVIEW
+    assert (await approve(shop, held.id)).state == S.STATE_CAPTURED
