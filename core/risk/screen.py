@@ -126,10 +126,11 @@ class RiskScreen:
         *,
         write: bool = True,
         now_ms: int | None = None,
+        tx: PaymentTransaction | None = None,
     ) -> Screening:
         """Score ``transaction``; ``write`` False is a dry run (velocity read, not counted)."""
         read = await self.velocity.read_and_count(transaction, member, write=write, now_ms=now_ms)
-        lists = await self.lists_for(transaction.merchant_id, read.list_version)
+        lists = await self.lists_for(transaction.merchant_id, read.list_version, tx)
         screening = screen(self.engine, self._settings, transaction, read.velocity, lists)
         if screening.verdict.shadow:
             log.info(
@@ -140,7 +141,9 @@ class RiskScreen:
             )
         return screening
 
-    async def lists_for(self, merchant_id: str, version: int | None) -> MerchantLists:
+    async def lists_for(
+        self, merchant_id: str, version: int | None, tx: PaymentTransaction | None = None
+    ) -> MerchantLists:
         """The merchant's lists (with the configured ones), reloaded when ``version`` moved."""
         now = self._monotonic()
         cached = self._lists.get(merchant_id)
@@ -151,7 +154,7 @@ class RiskScreen:
                     return lists
             elif version is None and now - loaded < LIST_CACHE_TTL_BLIND_S:
                 return lists
-        lists = _merge(self._static, await self.store.merchant_lists(merchant_id))
+        lists = _merge(self._static, await self.store.merchant_lists(merchant_id, tx))
         if len(self._lists) >= _MAX_CACHED_MERCHANTS:
             self._lists.clear()
         self._lists[merchant_id] = (version, now, lists)

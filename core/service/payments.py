@@ -335,7 +335,8 @@ class PaymentService:
             method="card_token" if card_token else "card",
         )
         with self._telemetry.stage("risk") as span:
-            risk = (await self._risk.assess(transaction, payment.id)).verdict.assessment
+            screening = await self._risk.assess(transaction, payment.id, tx=tx)
+            risk = screening.verdict.assessment
             span.set_attribute(instruments.DECISION, risk.decision.value)
             span.set_attribute(instruments.SCORE, risk.score)
         self._telemetry.risk_assessed(risk.decision.value, risk.score)

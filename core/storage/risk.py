@@ -116,13 +116,21 @@ class PostgresRiskStore:
             )
         return [_entry(row) for row in rows]
 
-    async def merchant_lists(self, merchant_id: str) -> MerchantLists:
-        """Every entry of the merchant, as the sets the risk engine matches against."""
+    async def merchant_lists(
+        self, merchant_id: str, tx: PaymentTransaction | None = None
+    ) -> MerchantLists:
+        """Every entry of the merchant, as the sets the risk engine matches against.
+
+        Inside a request's transaction pass ``tx``: a second pool connection
+        per request could deadlock the pool when every connection is held by a
+        request waiting for one more.
+        """
+        sql = "SELECT list, kind, value FROM risk_list_entries WHERE merchant_id = $1"
         async with _unavailable_as_error():
-            rows = await self._pool.fetch(
-                "SELECT list, kind, value FROM risk_list_entries WHERE merchant_id = $1",
-                merchant_id,
-            )
+            if tx is not None:
+                rows = await _connection(tx).fetch(sql, merchant_id)
+            else:
+                rows = await self._pool.fetch(sql, merchant_id)
         sets: dict[str, dict[str, set[str]]] = {
             "block": defaultdict(set),
             "allow": defaultdict(set),
