@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -56,3 +57,16 @@ def append_row(heading: str, row: str, path: Path = RESULTS) -> None:
         at += 1
     lines.insert(at, row)
     path.write_text("\n".join(lines) + "\n")
+
+
+def append_result(
+    heading: str, module: str, argv: Sequence[str], cells: Sequence[str], path: Path = RESULTS
+) -> None:
+    """Append a row of today's date, this commit, the command and then ``cells``."""
+    row = [
+        datetime.now(UTC).date().isoformat(),
+        f"`{git_revision()}`",
+        f"`{command_line(module, argv)}`",
+        *cells,
+    ]
+    append_row(heading, markdown_row(row), path)

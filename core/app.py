@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -14,16 +17,20 @@ from redis.backoff import NoBackoff
 from core.auth.authenticator import Authenticator, LockoutPolicy
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
+from core.risk.rules_file import RulesFile, default_rules_path
+from core.risk.screen import RiskScreen
+from core.risk.service import RiskService
+from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.access import PostgresAccessStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
+from core.storage.risk import PostgresRiskStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.service import CardVault
-from riskengine import RiskEngine
 from router import Router
 from router.channels.sandbox import SandboxCardChannel
 
@@ -44,9 +51,18 @@ class Services:
     authenticator: Authenticator
     access: AccessService
     merchant_settings: MerchantSettingsService
+    risk: RiskService
+    risk_screen: RiskScreen
+    rules: RulesFile
+    """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
+        for task in self.background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.redis.aclose()
         await self.pool.close()
 
@@ -122,11 +138,23 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         fingerprint_key=settings.card_fingerprint_key,
         telemetry=telemetry,
     )
+    rules = RulesFile(
+        Path(settings.risk.rules_file) if settings.risk.rules_file else default_rules_path()
+    )
+    velocity = RedisVelocity(redis, retry_interval_s=settings.redis_retry_interval_s)
+    await velocity.prepare()
+    screen = RiskScreen(
+        engine=rules.engine,
+        velocity=velocity,
+        store=PostgresRiskStore(pool),
+        vault=vault,
+        settings=settings.risk,
+    )
     payments = PaymentService(
         executor=executor,
         repository=repository,
         gate=gate,
-        risk=RiskEngine.from_settings(settings.risk),
+        risk=screen,
         router=router,
         settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
         vault=vault,
@@ -141,6 +169,17 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         cache_s=auth.key_cache_s,
     )
     access = AccessService(executor=executor, directory=directory, authenticator=authenticator)
+    risk = RiskService(
+        executor=executor,
+        gate=gate,
+        screen=screen,
+        payments=payments,
+        vault=vault,
+        fingerprint_key=settings.card_fingerprint_key,
+    )
+    background = []
+    if settings.risk.rules_poll_interval_s > 0:
+        background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
     return Services(
         pool=pool,
         repository=repository,
@@ -154,4 +193,8 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         merchant_settings=MerchantSettingsService(
             executor=executor, repository=repository, gate=gate
         ),
+        risk=risk,
+        risk_screen=screen,
+        rules=rules,
+        background=background,
     )

@@ -45,6 +45,10 @@ class RiskSettings:
     blocked_card_fingerprints: tuple[str, ...] = ()
     blocked_bins: tuple[str, ...] = ()
     blocked_customer_ids: tuple[str, ...] = ()
+    rules_file: str | None = None
+    """The rules file (TOML, see riskengine/README.md); unset: the shipped default rules."""
+    rules_poll_interval_s: float = 2.0
+    """How often the rules file's modification time is checked for a reload (0: never)."""
 
 
 @dataclass(frozen=True, slots=True)

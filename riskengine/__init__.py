@@ -1,10 +1,26 @@
 """Inline risk scoring: every payment is scored before the router may send it anywhere.
 
-``RiskEngine.assess`` is a pure function of the transaction and the rules; it
-imports no I/O. The risk issue grows it with velocity features (from Redis),
-a declarative rules file and a review queue.
+Pure: features (``riskengine.features``), the rules file compiled to closures
+(``riskengine.rules``) and the decision (``riskengine.engine``) import no I/O.
+Velocity comes from Redis and lists from PostgreSQL through core/risk/; the
+shipped rules are ``riskengine/default_rules.toml``. See riskengine/README.md.
 """
 
-from riskengine.engine import RiskEngine, Transaction
+from riskengine.engine import RiskEngine, Verdict
+from riskengine.features import FEATURES, MerchantLists, Transaction, Velocity, compute_features
+from riskengine.rules import Action, Rule, RulesError, RuleSet, parse_rules
 
-__all__ = ["RiskEngine", "Transaction"]
+__all__ = [
+    "FEATURES",
+    "Action",
+    "MerchantLists",
+    "RiskEngine",
+    "Rule",
+    "RuleSet",
+    "RulesError",
+    "Transaction",
+    "Velocity",
+    "Verdict",
+    "compute_features",
+    "parse_rules",
+]

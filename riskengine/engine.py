@@ -1,86 +1,83 @@
-"""The risk engine: rules over one transaction -> score, decision, reasons."""
+"""The risk engine: compiled rules over one transaction's features -> score, decision, reasons.
+
+Pure: no I/O. ``RiskEngine.assess`` runs every rule of the current RuleSet
+over a feature dict (``riskengine.features``) and decides:
+
+1. a live rule with action ``block`` fired -> DECLINE;
+2. else a live ``allow`` rule fired (an allowlisted customer, card...) -> APPROVE;
+3. else a live ``review`` rule fired -> REVIEW (or DECLINE if the score says so);
+4. else by score (sum of live rules' scores, capped to 0-100): at or above
+   the decline threshold DECLINE, at or above the review threshold REVIEW.
+
+Shadow rules are evaluated exactly like live ones but only reported
+(``Verdict.shadow``), never counted. The rule set is swapped atomically by
+``replace`` (one attribute assignment), so a reload never mixes two files
+within one assessment.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.config import RiskSettings
-from core.domain.money import Money
-from core.domain.payment import CardSummary, RiskAssessment, RiskDecision
-
-DECLINE_SCORE = 80
-"""A score at or above this declines even without a hard rule."""
+from core.domain.payment import RiskAssessment, RiskDecision
+from riskengine.rules import Action, Features, RuleSet
 
 
 @dataclass(frozen=True, slots=True)
-class Transaction:
-    """What the risk engine sees of a payment."""
+class Verdict:
+    """An assessment plus what shadow rules would have done."""
 
-    merchant_id: str
-    amount: Money
-    card: CardSummary | None
-    customer_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One rule: when ``applies``, add ``score`` (and decline outright if ``hard``)."""
-
-    id: str
-    applies: Callable[[Transaction], bool]
-    score: int
-    hard: bool = False
-
-
-def default_rules(settings: RiskSettings) -> tuple[Rule, ...]:
-    """The foundation rule set: amount limits and blocklists."""
-    blocked_cards = frozenset(settings.blocked_card_fingerprints)
-    blocked_bins = tuple(settings.blocked_bins)
-    blocked_customers = frozenset(settings.blocked_customer_ids)
-    return (
-        Rule("amount_over_limit", lambda t: t.amount.amount > settings.max_amount_minor, 100, True),
-        Rule(
-            "blocked_card",
-            lambda t: t.card is not None and t.card.fingerprint in blocked_cards,
-            100,
-            True,
-        ),
-        Rule(
-            "blocked_bin",
-            lambda t: (
-                t.card is not None and bool(blocked_bins) and t.card.bin.startswith(blocked_bins)
-            ),
-            100,
-            True,
-        ),
-        Rule("blocked_customer", lambda t: t.customer_id in blocked_customers, 100, True),
-        Rule("large_amount", lambda t: t.amount.amount > settings.review_amount_minor, 40),
-        Rule("unknown_card_brand", lambda t: t.card is not None and t.card.brand == "unknown", 20),
-    )
+    assessment: RiskAssessment
+    shadow: tuple[str, ...] = ()
+    """Ids of shadow rules that fired (not part of the decision)."""
 
 
 class RiskEngine:
-    """Scores transactions against a fixed, precompiled rule set."""
+    """Scores feature dicts against the current rule set."""
 
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
+    def __init__(self, rules: RuleSet) -> None:
         self._rules = rules
 
-    @classmethod
-    def from_settings(cls, settings: RiskSettings) -> RiskEngine:
-        """The engine with the default rules configured by ``settings``."""
-        return cls(default_rules(settings))
+    @property
+    def rules(self) -> RuleSet:
+        """The rule set in use."""
+        return self._rules
 
-    def assess(self, transaction: Transaction) -> RiskAssessment:
-        """Score 0-100 (capped), DECLINE on a hard rule or a score of 80+, else APPROVE."""
+    def replace(self, rules: RuleSet) -> None:
+        """Use ``rules`` from the next assessment on (a reload)."""
+        self._rules = rules
+
+    def assess(self, features: Features) -> Verdict:
+        """Run every rule and decide; see the module docstring for the order."""
+        rules = self._rules  # one snapshot for the whole assessment
         score = 0
-        hard = False
         reasons: list[str] = []
-        for rule in self._rules:
-            if rule.applies(transaction):
-                reasons.append(rule.id)
-                score += rule.score
-                hard = hard or rule.hard
-        score = min(score, 100)
-        decision = RiskDecision.DECLINE if hard or score >= DECLINE_SCORE else RiskDecision.APPROVE
-        return RiskAssessment(score=score, decision=decision, reasons=tuple(reasons))
+        shadow: list[str] = []
+        block = allow = review = False
+        for rule in rules.rules:
+            if not rule.applies(features):
+                continue
+            if rule.shadow:
+                shadow.append(rule.id)
+                continue
+            reasons.append(rule.id)
+            score += rule.score
+            action = rule.action
+            if action is Action.BLOCK:
+                block = True
+            elif action is Action.ALLOW:
+                allow = True
+            elif action is Action.REVIEW:
+                review = True
+        score = max(0, min(score, 100))
+        if block:
+            decision = RiskDecision.DECLINE
+        elif allow:
+            decision = RiskDecision.APPROVE
+        elif score >= rules.decline_threshold:
+            decision = RiskDecision.DECLINE
+        elif review or score >= rules.review_threshold:
+            decision = RiskDecision.REVIEW
+        else:
+            decision = RiskDecision.APPROVE
+        return Verdict(RiskAssessment(score, decision, tuple(reasons)), tuple(shadow))

@@ -17,6 +17,7 @@ from core.domain.payment import (
     PaymentState,
     Refund,
     RefundState,
+    RiskAssessment,
     RiskDecision,
 )
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
@@ -24,6 +25,7 @@ from paycore.v1 import payment_pb2 as pb
 
 STATE_TO_PROTO: dict[PaymentState, pb.Payment.State.ValueType] = {
     PaymentState.REQUIRES_CONFIRMATION: pb.Payment.STATE_REQUIRES_CONFIRMATION,
+    PaymentState.REQUIRES_REVIEW: pb.Payment.STATE_REQUIRES_REVIEW,
     PaymentState.PENDING: pb.Payment.STATE_PENDING,
     PaymentState.AUTHORIZED: pb.Payment.STATE_AUTHORIZED,
     PaymentState.CAPTURED: pb.Payment.STATE_CAPTURED,
@@ -69,6 +71,13 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def risk_to_proto(risk: RiskAssessment) -> pb.RiskAssessment:
+    """A risk assessment as its API message."""
+    return pb.RiskAssessment(
+        score=risk.score, decision=_DECISION[risk.decision], reasons=list(risk.reasons)
+    )
 
 
 def card_to_proto(card: CardSummary) -> pb.Card:
@@ -120,13 +129,7 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
     if payment.card is not None:
         message.payment_method.card.CopyFrom(card_to_proto(payment.card))
     if payment.risk is not None:
-        message.risk.CopyFrom(
-            pb.RiskAssessment(
-                score=payment.risk.score,
-                decision=_DECISION[payment.risk.decision],
-                reasons=list(payment.risk.reasons),
-            )
-        )
+        message.risk.CopyFrom(risk_to_proto(payment.risk))
     if payment.failure is not None:
         message.failure.CopyFrom(
             pb.PaymentFailure(code=payment.failure.code, message=payment.failure.message)

@@ -19,6 +19,9 @@ from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
 from core.api.merchant_settings_handlers import MerchantSettingsHandlers
 from core.api.merchant_settings_handlers import generic_handler as settings_generic_handler
+from core.api.risk_handlers import SERVICE_NAME as RISK_SERVICE_NAME
+from core.api.risk_handlers import RiskHandlers
+from core.api.risk_handlers import generic_handler as risk_generic_handler
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -93,12 +96,14 @@ class PaycoreServer:
         vault = CardVaultHandlers(services.vault, secret)
         access = AccessHandlers(services.access, secret)
         merchant_settings = MerchantSettingsHandlers(services.merchant_settings, secret)
+        risk = RiskHandlers(services.risk, secret)
         self._server.add_generic_rpc_handlers(
             (
                 generic_handler(payments, resolver, telemetry),
                 vault_generic_handler(vault, resolver, telemetry),
                 access_generic_handler(access, resolver, telemetry),
                 settings_generic_handler(merchant_settings, resolver, telemetry),
+                risk_generic_handler(risk, resolver, telemetry),
             )
         )
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
@@ -110,6 +115,7 @@ class PaycoreServer:
                 VAULT_SERVICE_NAME,
                 ACCESS_SERVICE_NAME,
                 SETTINGS_SERVICE_NAME,
+                RISK_SERVICE_NAME,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,
             ),
@@ -134,6 +140,7 @@ class PaycoreServer:
             VAULT_SERVICE_NAME,
             ACCESS_SERVICE_NAME,
             SETTINGS_SERVICE_NAME,
+            RISK_SERVICE_NAME,
         ):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(
@@ -180,6 +187,8 @@ async def serve(
     try:
         await runtime.start_http()
         services = await open_services(settings, telemetry=runtime.telemetry)
+        # SIGHUP reloads the risk rules file now (it is also polled for changes).
+        loop.add_signal_handler(signal.SIGHUP, services.rules.reload)
         try:
             server = PaycoreServer(
                 settings, services, reuse_port=reuse_port, telemetry=runtime.telemetry

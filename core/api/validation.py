@@ -14,6 +14,7 @@ import binascii
 import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -46,7 +47,7 @@ from core.domain.commands import (
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.merchant_settings import MerchantSettingsUpdate
 from core.domain.money import AmountError, CurrencyError, Money
-from core.domain.payment import CaptureMethod, ConfirmationMethod
+from core.domain.payment import CaptureMethod, ConfirmationMethod, RiskContext
 from core.service.access import MAX_ROTATION_OVERLAP, NewApiKey, NewMerchant
 from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import card_vault_service_pb2 as vault_svc
@@ -200,6 +201,40 @@ def _card(v: ViolationCollector, field: str, card: pb.CardData, today: date) -> 
     return CardInput(card.number, card.exp_month, card.exp_year, card.cvc, card.holder_name)
 
 
+MAX_EMAIL = 254
+MAX_DEVICE_ID = 255
+
+
+def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> RiskContext:
+    """Validate the optional customer signals for risk scoring."""
+    email = context.customer_email.strip()
+    if email and (len(email) > MAX_EMAIL or "@" not in email.strip("@") or " " in email):
+        v.add(
+            f"{field}.customer_email", f"must be an email address of at most {MAX_EMAIL} characters"
+        )
+    if context.ip_address:
+        try:
+            ipaddress.ip_address(context.ip_address)
+        except ValueError:
+            v.add(f"{field}.ip_address", "must be an IPv4 or IPv6 address")
+    if context.ip_country and not (
+        len(context.ip_country) == 2
+        and context.ip_country.isascii()
+        and context.ip_country.isupper()
+    ):
+        v.add(f"{field}.ip_country", "must be an ISO 3166-1 alpha-2 code, upper case (e.g. US)")
+    if len(context.device_id) > MAX_DEVICE_ID or not all(
+        "!" <= char <= "~" for char in context.device_id
+    ):
+        v.add(f"{field}.device_id", f"must be at most {MAX_DEVICE_ID} printable ASCII characters")
+    return RiskContext(
+        customer_email=email.lower(),
+        ip_address=context.ip_address,
+        ip_country=context.ip_country,
+        device_id=context.device_id,
+    )
+
+
 def _enum(v: ViolationCollector, field: str, value: int, known: Mapping[Any, object]) -> None:
     if value not in known:
         v.add(field, f"unknown value {value}")
@@ -228,6 +263,7 @@ def create_payment(
     _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
     _text(v, "description", request.description, MAX_DESCRIPTION)
     metadata = _metadata(v, "metadata", request.metadata)
+    context = risk_context(v, "risk_context", request.risk_context)
     v.raise_if_any()
     assert amount is not None
     return CreatePayment(
@@ -240,6 +276,7 @@ def create_payment(
         description=request.description,
         metadata=metadata,
         card_token=card_token,
+        risk_context=context,
     )
 
 

@@ -47,6 +47,7 @@ _PAYMENTS = "paycore.v1.PaymentService"
 _VAULT = "paycore.v1.CardVaultService"
 _ACCESS = "paycore.v1.AccessService"
 _SETTINGS = "paycore.v1.MerchantSettingsService"
+_RISK = "paycore.v1.RiskService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -77,6 +78,14 @@ POLICY: Mapping[str, Role] = {
     f"{_ACCESS}/RevokeApiKey": Role.SUPERADMIN,
     f"{_ACCESS}/RotateApiKey": Role.SUPERADMIN,
     f"{_ACCESS}/ListAuditEvents": Role.SUPERADMIN,
+    # Risk back office: review queue, dry runs, block/allow lists.
+    f"{_RISK}/ScoreTransaction": Role.ADMIN,
+    f"{_RISK}/ListReviews": Role.ADMIN,
+    f"{_RISK}/ApproveReview": Role.ADMIN,
+    f"{_RISK}/RejectReview": Role.ADMIN,
+    f"{_RISK}/AddBlocklistEntry": Role.ADMIN,
+    f"{_RISK}/RemoveBlocklistEntry": Role.ADMIN,
+    f"{_RISK}/ListBlocklistEntries": Role.ADMIN,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

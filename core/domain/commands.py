@@ -12,7 +12,13 @@ from datetime import datetime
 from types import MappingProxyType
 
 from core.domain.money import Money
-from core.domain.payment import CaptureMethod, ConfirmationMethod, PaymentState, RefundState
+from core.domain.payment import (
+    CaptureMethod,
+    ConfirmationMethod,
+    PaymentState,
+    RefundState,
+    RiskContext,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,8 @@ class CreatePayment:
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     card_token: str = ""
     """A card vault token (``tok_...``) instead of ``card``; resolved by the service."""
+    risk_context: RiskContext = field(default_factory=RiskContext)
+    """Customer signals for risk scoring (email, IP, device)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,7 +129,19 @@ class Reason(enum.Enum):
         Code.FAILED_PRECONDITION, False, "API key {prefix} is revoked; it cannot be rotated."
     )
     REFUND_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Refund {refund_id} does not exist.")
+    REVIEW_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "Payment {payment_id} was never held for risk review."
+    )
+    RISK_LIST_ENTRY_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "Risk list entry {entry_id} does not exist."
+    )
     # Illegal transitions: the payment's state does not allow the operation.
+    PAYMENT_NOT_IN_REVIEW = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is {state}; only a payment held for review can be approved"
+        " or rejected.",
+    )
     PAYMENT_NOT_CONFIRMABLE = ReasonSpec(
         Code.FAILED_PRECONDITION,
         False,

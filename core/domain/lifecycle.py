@@ -54,8 +54,10 @@ TRANSITIONS: Mapping[str, _Rule] = {
     "update_amount": _Rule(frozenset({S.REQUIRES_CONFIRMATION}), Reason.AMOUNT_NOT_UPDATABLE),
     "capture": _Rule(frozenset({S.AUTHORIZED}), Reason.PAYMENT_NOT_CAPTURABLE),
     "cancel": _Rule(
-        frozenset({S.REQUIRES_CONFIRMATION, S.AUTHORIZED}), Reason.PAYMENT_NOT_CANCELABLE
+        frozenset({S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW, S.AUTHORIZED}),
+        Reason.PAYMENT_NOT_CANCELABLE,
     ),
+    "decide_review": _Rule(frozenset({S.REQUIRES_REVIEW}), Reason.PAYMENT_NOT_IN_REVIEW),
     "refund": _Rule(frozenset({S.CAPTURED, S.PARTIALLY_REFUNDED}), Reason.PAYMENT_NOT_REFUNDABLE),
 }
 
@@ -93,8 +95,10 @@ def _check_currency(payment: Payment, amount: Money) -> None:
 # --- confirmation and authorization -----------------------------------------
 
 
-def _require_confirmable(payment: Payment) -> None:
-    if payment.state is not S.REQUIRES_CONFIRMATION or payment.operation_in_flight:
+def _require_confirmable(payment: Payment, *, reviewed: bool = False) -> None:
+    # A payment held for review is sent on only once a person approved it.
+    expected = S.REQUIRES_REVIEW if reviewed else S.REQUIRES_CONFIRMATION
+    if payment.state is not expected or payment.operation_in_flight:
         raise IllegalTransitionError(
             Reason.PAYMENT_NOT_CONFIRMABLE, payment_id=payment.id, state=payment.state.name
         )
@@ -112,9 +116,30 @@ def decline_for_risk(payment: Payment, risk: RiskAssessment, at: datetime) -> Pa
     )
 
 
-def fail_unroutable(payment: Payment, risk: RiskAssessment, why: str, at: datetime) -> Payment:
-    """A payment no configured channel can carry: FAILED, nothing moved."""
+def hold_for_review(payment: Payment, risk: RiskAssessment, at: datetime) -> Payment:
+    """A payment the risk engine wants a person to look at: held, never sent until approved."""
+    if risk.decision is not RiskDecision.REVIEW:
+        raise ValueError(f"only a REVIEW decision holds a payment, not {risk.decision.name}")
     _require_confirmable(payment)
+    return dataclasses.replace(payment, state=S.REQUIRES_REVIEW, risk=risk, updated_at=at)
+
+
+def reject_review(payment: Payment, note: str, at: datetime) -> Payment:
+    """A held payment an admin rejected: DECLINED, never sent to a channel."""
+    require(payment, "decide_review")
+    return dataclasses.replace(
+        payment,
+        state=S.DECLINED,
+        failure=Failure("risk_rejected", note or "The payment was rejected by risk review."),
+        updated_at=at,
+    )
+
+
+def fail_unroutable(
+    payment: Payment, risk: RiskAssessment, why: str, at: datetime, *, reviewed: bool = False
+) -> Payment:
+    """A payment no configured channel can carry: FAILED, nothing moved."""
+    _require_confirmable(payment, reviewed=reviewed)
     return dataclasses.replace(
         payment,
         state=S.FAILED,
@@ -125,13 +150,18 @@ def fail_unroutable(payment: Payment, risk: RiskAssessment, why: str, at: dateti
 
 
 def begin_authorization(
-    payment: Payment, risk: RiskAssessment, channel: str, at: datetime
+    payment: Payment, risk: RiskAssessment, channel: str, at: datetime, *, reviewed: bool = False
 ) -> Payment:
-    """Mark the payment as sent to ``channel``: PENDING with AUTHORIZE in flight."""
-    if risk.decision is not RiskDecision.APPROVE:
+    """Mark the payment as sent to ``channel``: PENDING with AUTHORIZE in flight.
+
+    ``reviewed``: a payment held for review that an admin approved (its
+    assessment stays the REVIEW one, as the record of what risk said).
+    """
+    allowed = RiskDecision.REVIEW if reviewed else RiskDecision.APPROVE
+    if risk.decision is not allowed:
         # DECLINE never reaches a channel; REVIEW waits for a person first.
         raise ValueError(f"a payment with risk decision {risk.decision.name} must not be sent")
-    _require_confirmable(payment)
+    _require_confirmable(payment, reviewed=reviewed)
     return dataclasses.replace(
         payment,
         state=S.PENDING,
@@ -230,7 +260,7 @@ def needs_void(payment: Payment) -> bool:
 def cancel_unconfirmed(payment: Payment, at: datetime) -> Payment:
     """Cancel a payment that never reached a channel."""
     require(payment, "cancel")
-    if payment.state is not S.REQUIRES_CONFIRMATION:
+    if payment.state not in (S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW):
         raise ValueError("an authorized payment is canceled through a void")
     return dataclasses.replace(payment, state=S.CANCELED, updated_at=at)
 

@@ -19,6 +19,8 @@ class PaymentState(enum.Enum):
     """Lifecycle states; see protos/paycore/v1/payment.proto for the diagram."""
 
     REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_REVIEW = "requires_review"
+    """Held by a REVIEW risk decision until an admin approves or rejects it."""
     PENDING = "pending"
     AUTHORIZED = "authorized"
     CAPTURED = "captured"
@@ -106,6 +108,17 @@ class RiskAssessment:
     score: int
     decision: RiskDecision
     reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RiskContext:
+    """What the merchant tells the risk engine about the customer (all optional)."""
+
+    customer_email: str = ""
+    ip_address: str = ""
+    ip_country: str = ""
+    """ISO 3166-1 alpha-2, upper case, as the merchant's edge geolocated ``ip_address``."""
+    device_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

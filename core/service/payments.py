@@ -41,10 +41,13 @@ from core.domain.payment import (
     PaymentState,
     Refund,
     RefundState,
+    RiskAssessment,
+    RiskContext,
     RiskDecision,
 )
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
+from core.risk.screen import RiskScreen
 from core.service.execution import (
     Dispatch,
     Encoder,
@@ -61,7 +64,7 @@ from core.storage.repository import (
 )
 from core.telemetry import Telemetry, instruments
 from core.vault.service import CardVault
-from riskengine import RiskEngine, Transaction
+from riskengine.features import Transaction
 from router import Router, RoutingError
 
 log = logging.getLogger(__name__)
@@ -83,7 +86,7 @@ class PaymentService:
         executor: RequestExecutor,
         repository: PaymentRepository,
         gate: RequestGate,
-        risk: RiskEngine,
+        risk: RiskScreen,
         router: Router,
         settings: ServiceSettings,
         vault: CardVault,
@@ -154,7 +157,15 @@ class PaymentService:
                 # with manual confirmation ConfirmPayment brings the card.
                 await tx.insert_payment(payment)
                 return Plan(payment.id, result=payment)
-            return await self._authorize(tx, payment, card_input, at, new=True)
+            return await self._authorize(
+                tx,
+                payment,
+                card_input,
+                at,
+                new=True,
+                card_token=command.card_token,
+                context=command.risk_context,
+            )
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
@@ -172,7 +183,9 @@ class PaymentService:
             )
             assert card_input is not None  # validation requires a card or a token
             with_card = dataclasses.replace(payment, card=card)
-            return await self._authorize(tx, with_card, card_input, at, new=False)
+            return await self._authorize(
+                tx, with_card, card_input, at, new=False, card_token=command.card_token
+            )
 
         key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
@@ -385,44 +398,84 @@ class PaymentService:
         return card, summarize(card, self._settings.fingerprint_key)
 
     async def _authorize(
-        self, tx: PaymentTransaction, payment: Payment, card: CardInput, at: datetime, *, new: bool
+        self,
+        tx: PaymentTransaction,
+        payment: Payment,
+        card: CardInput,
+        at: datetime,
+        *,
+        new: bool,
+        card_token: str = "",
+        context: RiskContext | None = None,
     ) -> Plan[Payment]:
-        """Decide an authorization and store the decision (and the attempt, if any)."""
-        decided, dispatch = self._plan_authorization(payment, card, at)
+        """Score, then decline, hold for review or route; store the decision (and attempt)."""
+        context = context or RiskContext()
+        transaction = Transaction(
+            merchant_id=payment.merchant_id,
+            amount=payment.amount,
+            card=payment.card,
+            customer_id=payment.customer_id,
+            customer_email=context.customer_email,
+            ip_address=context.ip_address,
+            ip_country=context.ip_country,
+            device_id=context.device_id,
+            method="card_token" if card_token else "card",
+        )
+        with self._telemetry.stage("risk") as span:
+            screening = await self._risk.assess(transaction, payment.id, tx=tx)
+            risk = screening.verdict.assessment
+            span.set_attribute(instruments.DECISION, risk.decision.value)
+            span.set_attribute(instruments.SCORE, risk.score)
+        self._telemetry.risk_assessed(risk.decision.value, risk.score)
+        dispatch: Dispatch[Payment] | None = None
+        if risk.decision is RiskDecision.DECLINE:
+            # Not counted as a decline for card testing: only issuers' answers are.
+            decided = lifecycle.decline_for_risk(payment, risk, at)
+        elif risk.decision is RiskDecision.REVIEW:
+            decided = lifecycle.hold_for_review(payment, risk, at)
+        else:
+            decided, dispatch = self._route(payment, risk, card, at, transaction)
         if new:
             await tx.insert_payment(decided)
         else:
             await tx.save_payment(decided)
+        if decided.state is PaymentState.REQUIRES_REVIEW:
+            await self._risk.hold(tx, decided, card, card_token, at)
         if dispatch is not None:
             await tx.record_attempt(dispatch.attempt, at)
         return Plan(decided.id, result=decided, dispatch=dispatch)
 
-    def _plan_authorization(
-        self, payment: Payment, card: CardInput, at: datetime
+    async def dispatch_reviewed(
+        self, tx: PaymentTransaction, payment: Payment, card: CardInput, at: datetime
+    ) -> Plan[Payment]:
+        """Send a held payment an admin approved, through the normal authorization path."""
+        assert payment.risk is not None  # held payments were scored
+        decided, dispatch = self._route(payment, payment.risk, card, at, None, reviewed=True)
+        await tx.save_payment(decided)
+        if dispatch is not None:
+            await tx.record_attempt(dispatch.attempt, at)
+        return Plan(decided.id, result=decided, dispatch=dispatch)
+
+    def _route(
+        self,
+        payment: Payment,
+        risk: RiskAssessment,
+        card: CardInput,
+        at: datetime,
+        transaction: Transaction | None,
+        *,
+        reviewed: bool = False,
     ) -> tuple[Payment, Dispatch[Payment] | None]:
-        """Risk-score and route a payment; the result is final or needs a channel call."""
-        with self._telemetry.stage("risk") as span:
-            risk = self._risk.assess(
-                Transaction(
-                    merchant_id=payment.merchant_id,
-                    amount=payment.amount,
-                    card=payment.card,
-                    customer_id=payment.customer_id,
-                )
-            )
-            span.set_attribute(instruments.DECISION, risk.decision.value)
-            span.set_attribute(instruments.SCORE, risk.score)
-        self._telemetry.risk_assessed(risk.decision.value, risk.score)
-        if risk.decision is RiskDecision.DECLINE:
-            return lifecycle.decline_for_risk(payment, risk, at), None
+        """Route a payment risk let through; the result is final or needs a channel call."""
         brand = payment.card.brand if payment.card else "unknown"
         with self._telemetry.stage("route") as span:
             try:
                 channel = self._router.route(payment.currency, brand)
             except RoutingError as exc:
-                return lifecycle.fail_unroutable(payment, risk, str(exc), at), None
+                failed = lifecycle.fail_unroutable(payment, risk, str(exc), at, reviewed=reviewed)
+                return failed, None
             span.set_attribute(instruments.CHANNEL, channel)
-        pending = lifecycle.begin_authorization(payment, risk, channel, at)
+        pending = lifecycle.begin_authorization(payment, risk, channel, at, reviewed=reviewed)
         attempt = Attempt(
             id=ids.new_id(ids.ATTEMPT),
             merchant_id=payment.merchant_id,
@@ -437,6 +490,9 @@ class PaymentService:
             current: Payment, result: ChannelResult, when: datetime
         ) -> tuple[Payment, Payment | PaycoreError]:
             updated = lifecycle.complete_authorization(current, result, when)
+            if transaction is not None:
+                # Card testing shows as declines: counted off the reply path.
+                self._risk.note_outcome(transaction, updated)
             return updated, updated
 
         return pending, Dispatch(attempt, card, complete)

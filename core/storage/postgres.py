@@ -199,6 +199,11 @@ class PostgresTransaction:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._c = connection
 
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """This transaction's connection, for other components' tables (core/storage/risk.py)."""
+        return self._c
+
     async def claim_request(
         self, key: RequestKey, fingerprint: bytes, at: datetime, lease_s: float, ttl_s: int
     ) -> Claim:

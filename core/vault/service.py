@@ -85,23 +85,29 @@ class CardVault:
         self, command: TokenizeCard, request: RequestIdentity, encoder: Encoder[CardToken]
     ) -> Reply:
         """Seal and store a card; idempotent by request_id like every mutating RPC."""
-        token_id = ids.new_id(ids.TOKEN)
-        summary = summarize(command.card, self._fingerprint_key)
-        keyring = self._keyring
-        sealed = seal(
-            _card_plaintext(command.card),
-            keyring.active_id,
-            keyring.active_kek,
-            record_aad(command.merchant_id, token_id),
-        )
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[CardToken]:
-            token = CardToken(token_id, command.merchant_id, summary, at)
-            await tx.insert_card_token(StoredCard(token, sealed))
-            return Plan(token_id, result=token)
+            token = await self.keep(tx, command.merchant_id, command.card, at)
+            return Plan(token.id, result=token)
 
         key = RequestKey(command.merchant_id, "TokenizeCard", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
+
+    async def keep(
+        self, tx: PaymentTransaction, merchant_id: str, card: CardInput, at: datetime
+    ) -> CardToken:
+        """Seal and store ``card`` inside ``tx`` (tokenize, or a payment held for review)."""
+        token_id = ids.new_id(ids.TOKEN)
+        keyring = self._keyring
+        sealed = seal(
+            _card_plaintext(card),
+            keyring.active_id,
+            keyring.active_kek,
+            record_aad(merchant_id, token_id),
+        )
+        token = CardToken(token_id, merchant_id, summarize(card, self._fingerprint_key), at)
+        await tx.insert_card_token(StoredCard(token, sealed))
+        return token
 
     async def get_token(self, merchant_id: str, token_id: str) -> CardToken:
         """One token of the merchant, masked; NOT_FOUND for unknown and other merchants' tokens."""

@@ -29,7 +29,6 @@ from paycore.v1 import merchant_settings_service_pb2 as settings_svc
 from paycore.v1 import merchant_settings_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from riskengine import RiskEngine
 from router import Router
 from router.channels.sandbox import SandboxCardChannel
 
@@ -299,7 +298,7 @@ async def test_a_refund_the_risk_engine_flags_is_held_whatever_its_amount(
         executor=services.executor,
         repository=services.repository,
         gate=services.gate,
-        risk=RiskEngine.from_settings(settings.risk),
+        risk=services.risk_screen,
         router=Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s),
         settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
         vault=services.vault,

@@ -198,15 +198,22 @@ async def test_rate_limits_on_a_cluster_refuse_with_quota_failure_and_retry_info
     assert await limited_stack.payments_of(other_merchant) == 1
 
 
-async def test_each_create_on_a_cluster_is_one_redis_round_trip(stack: ClusterStack) -> None:
+async def test_each_create_on_a_cluster_is_one_gate_and_one_velocity_round_trip(
+    stack: ClusterStack,
+) -> None:
     _, metadata = await _merchant(stack.services)
     await stack.stub.CreatePayment(create_request(), metadata=metadata)  # warm: script loaded
     before = await stack.evalsha_calls()
     trips_before = stack.services.gate.stats.redis_round_trips
+    velocity = stack.services.risk_screen.velocity.stats
+    velocity_before = velocity.round_trips
 
     for _ in range(20):
         await stack.stub.CreatePayment(create_request(), metadata=metadata)
 
-    assert await stack.evalsha_calls() - before == 20
+    # Each create: the gate's script and risk velocity's (both in the merchant's slot).
+    assert await stack.evalsha_calls() - before == 40
     assert stack.services.gate.stats.redis_round_trips - trips_before == 20
+    assert velocity.round_trips - velocity_before == 20
+    assert (velocity.failures, velocity.fail_open) == (0, 0)
     assert stack.services.gate.stats.fail_open_decisions == 0

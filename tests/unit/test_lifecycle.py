@@ -121,7 +121,11 @@ EXPECTED_TRANSITIONS: Mapping[str, tuple[frozenset[PaymentState], Reason]] = {
     "confirm": (frozenset({S.REQUIRES_CONFIRMATION}), Reason.PAYMENT_NOT_CONFIRMABLE),
     "update_amount": (frozenset({S.REQUIRES_CONFIRMATION}), Reason.AMOUNT_NOT_UPDATABLE),
     "capture": (frozenset({S.AUTHORIZED}), Reason.PAYMENT_NOT_CAPTURABLE),
-    "cancel": (frozenset({S.REQUIRES_CONFIRMATION, S.AUTHORIZED}), Reason.PAYMENT_NOT_CANCELABLE),
+    "cancel": (
+        frozenset({S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW, S.AUTHORIZED}),
+        Reason.PAYMENT_NOT_CANCELABLE,
+    ),
+    "decide_review": (frozenset({S.REQUIRES_REVIEW}), Reason.PAYMENT_NOT_IN_REVIEW),
     "refund": (frozenset({S.CAPTURED, S.PARTIALLY_REFUNDED}), Reason.PAYMENT_NOT_REFUNDABLE),
 }
 

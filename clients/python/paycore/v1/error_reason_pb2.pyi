@@ -112,6 +112,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: only a refund in Refund.STATE_PENDING_REVIEW can be
     approved or rejected; it was already approved or rejected (or never held).
     """
+    ERROR_REASON_REVIEW_NOT_FOUND: _ErrorReason.ValueType  # 50
+    """NOT_FOUND: the payment was never held for risk review (RiskService)."""
+    ERROR_REASON_RISK_LIST_ENTRY_NOT_FOUND: _ErrorReason.ValueType  # 51
+    """NOT_FOUND: no such block/allow list entry for the caller's merchant."""
+    ERROR_REASON_PAYMENT_NOT_IN_REVIEW: _ErrorReason.ValueType  # 52
+    """FAILED_PRECONDITION: only a payment in STATE_REQUIRES_REVIEW can be
+    approved or rejected (it was decided already, or canceled).
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -221,6 +229,14 @@ ERROR_REASON_REFUND_NOT_FOUND: ErrorReason.ValueType  # 40
 ERROR_REASON_REFUND_NOT_IN_REVIEW: ErrorReason.ValueType  # 41
 """FAILED_PRECONDITION: only a refund in Refund.STATE_PENDING_REVIEW can be
 approved or rejected; it was already approved or rejected (or never held).
+"""
+ERROR_REASON_REVIEW_NOT_FOUND: ErrorReason.ValueType  # 50
+"""NOT_FOUND: the payment was never held for risk review (RiskService)."""
+ERROR_REASON_RISK_LIST_ENTRY_NOT_FOUND: ErrorReason.ValueType  # 51
+"""NOT_FOUND: no such block/allow list entry for the caller's merchant."""
+ERROR_REASON_PAYMENT_NOT_IN_REVIEW: ErrorReason.ValueType  # 52
+"""FAILED_PRECONDITION: only a payment in STATE_REQUIRES_REVIEW can be
+approved or rejected (it was decided already, or canceled).
 """
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for

@@ -122,6 +122,12 @@ class Payment(_message.Message):
         """The channel could not process the payment (a processing error, not a
         decline); no money moved. Terminal.
         """
+        STATE_REQUIRES_REVIEW: Payment._State.ValueType  # 10
+        """Held by a risk decision of DECISION_REVIEW: not sent to any channel
+        until an admin approves it (RiskService.ApproveReview), rejects it
+        (RiskService.RejectReview, then STATE_DECLINED with failure code
+        "risk_rejected"), or the merchant cancels it.
+        """
 
     class State(_State, metaclass=_StateEnumTypeWrapper):
         """The lifecycle of a payment. Every legal transition is listed here; any
@@ -129,6 +135,10 @@ class Payment(_message.Message):
 
           REQUIRES_CONFIRMATION --confirm--> AUTHORIZED | CAPTURED | PENDING | DECLINED | FAILED
           REQUIRES_CONFIRMATION --cancel---> CANCELED
+          REQUIRES_CONFIRMATION --confirm--> REQUIRES_REVIEW   (risk decision REVIEW)
+          REQUIRES_REVIEW       --RiskService.ApproveReview--> PENDING | AUTHORIZED | CAPTURED | DECLINED | FAILED
+          REQUIRES_REVIEW       --RiskService.RejectReview---> DECLINED
+          REQUIRES_REVIEW       --cancel---> CANCELED
           PENDING               --channel--> AUTHORIZED | CAPTURED | DECLINED | FAILED
           AUTHORIZED            --capture--> CAPTURED
           AUTHORIZED            --cancel---> CANCELED
@@ -163,6 +173,12 @@ class Payment(_message.Message):
     STATE_FAILED: Payment.State.ValueType  # 9
     """The channel could not process the payment (a processing error, not a
     decline); no money moved. Terminal.
+    """
+    STATE_REQUIRES_REVIEW: Payment.State.ValueType  # 10
+    """Held by a risk decision of DECISION_REVIEW: not sent to any channel
+    until an admin approves it (RiskService.ApproveReview), rejects it
+    (RiskService.RejectReview, then STATE_DECLINED with failure code
+    "risk_rejected"), or the merchant cancels it.
     """
 
     @_typing.final
@@ -508,6 +524,48 @@ class RiskAssessment(_message.Message):
 Global___RiskAssessment: _TypeAlias = RiskAssessment  # noqa: Y015
 
 @_typing.final
+class RiskContext(_message.Message):
+    """What the merchant knows about the customer, for risk scoring. Every field
+    is optional; the more are given, the better fraud is told from good
+    customers (velocity is counted per email, IP and device as well as per card
+    and customer).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_EMAIL_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    IP_COUNTRY_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    customer_email: _builtins.str
+    """The customer's email address, at most 254 characters, with an `@`."""
+    ip_address: _builtins.str
+    """The customer's IP address (IPv4 or IPv6, textual form)."""
+    ip_country: _builtins.str
+    """ISO 3166-1 alpha-2 country of `ip_address` (upper case, e.g. "US"), as
+    geolocated by the merchant's edge; compared with the card's issuer country.
+    """
+    device_id: _builtins.str
+    """A stable identifier of the customer's device or browser (a device
+    fingerprint from the merchant's checkout), 1 to 255 printable characters.
+    """
+    def __init__(
+        self,
+        *,
+        customer_email: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        ip_country: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_email", b"customer_email", "device_id", b"device_id", "ip_address", b"ip_address", "ip_country", b"ip_country"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskContext: _TypeAlias = RiskContext  # noqa: Y015
+
+@_typing.final
 class PaymentFailure(_message.Message):
     """Why a payment was declined or failed."""
 
@@ -518,7 +576,7 @@ class PaymentFailure(_message.Message):
     code: _builtins.str
     """Stable machine-readable code, lower snake case: for example
     "card_declined", "insufficient_funds", "expired_card", "processing_error",
-    "risk_declined".
+    "risk_declined", "risk_rejected" (held for review and rejected).
     """
     message: _builtins.str
     """Human-readable explanation, not for parsing."""

@@ -56,6 +56,7 @@ class CreatePaymentRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    RISK_CONTEXT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key (AIP-155), unique per merchant and request: 1 to 255
     printable ASCII characters without spaces; a UUID is a good choice.
@@ -85,6 +86,12 @@ class CreatePaymentRequest(_message.Message):
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """At most 50 keys; keys 1 to 40 characters, values at most 500 characters."""
 
+    @_builtins.property
+    def risk_context(self) -> _payment_pb2.RiskContext:
+        """Optional customer signals for risk scoring (email, IP, device). Used
+        when the payment is scored: at creation with CONFIRMATION_METHOD_AUTOMATIC.
+        """
+
     def __init__(
         self,
         *,
@@ -96,10 +103,11 @@ class CreatePaymentRequest(_message.Message):
         customer_id: _builtins.str = ...,
         description: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        risk_context: _payment_pb2.RiskContext | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_method", b"payment_method"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_method", b"payment_method", "risk_context", b"risk_context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "capture_method", b"capture_method", "confirmation_method", b"confirmation_method", "customer_id", b"customer_id", "description", b"description", "metadata", b"metadata", "payment_method", b"payment_method", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "capture_method", b"capture_method", "confirmation_method", b"confirmation_method", "customer_id", b"customer_id", "description", b"description", "metadata", b"metadata", "payment_method", b"payment_method", "request_id", b"request_id", "risk_context", b"risk_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

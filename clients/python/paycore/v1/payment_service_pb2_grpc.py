@@ -143,7 +143,8 @@ class PaymentServiceServicer:
         payment is scored, routed and authorized (and with CAPTURE_METHOD_AUTOMATIC
         captured) before the reply, and the reply is sent only after the outcome is
         committed. A decline is not an RPC error: the payment is returned in
-        STATE_DECLINED with `failure` set.
+        STATE_DECLINED with `failure` set. A payment risk scoring wants a person
+        to look at is returned in STATE_REQUIRES_REVIEW, not sent to a channel.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -60,7 +60,8 @@ class PaymentServiceStub:
     payment is scored, routed and authorized (and with CAPTURE_METHOD_AUTOMATIC
     captured) before the reply, and the reply is sent only after the outcome is
     committed. A decline is not an RPC error: the payment is returned in
-    STATE_DECLINED with `failure` set.
+    STATE_DECLINED with `failure` set. A payment risk scoring wants a person
+    to look at is returned in STATE_REQUIRES_REVIEW, not sent to a channel.
     """
     GetPayment: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.GetPaymentRequest, _payment_service_pb2.GetPaymentResponse]
     """Returns one payment of the caller's merchant."""
@@ -141,7 +142,8 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     payment is scored, routed and authorized (and with CAPTURE_METHOD_AUTOMATIC
     captured) before the reply, and the reply is sent only after the outcome is
     committed. A decline is not an RPC error: the payment is returned in
-    STATE_DECLINED with `failure` set.
+    STATE_DECLINED with `failure` set. A payment risk scoring wants a person
+    to look at is returned in STATE_REQUIRES_REVIEW, not sent to a channel.
     """
     GetPayment: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.GetPaymentRequest, _payment_service_pb2.GetPaymentResponse]  # type: ignore[assignment]
     """Returns one payment of the caller's merchant."""
@@ -225,7 +227,8 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         payment is scored, routed and authorized (and with CAPTURE_METHOD_AUTOMATIC
         captured) before the reply, and the reply is sent only after the outcome is
         committed. A decline is not an RPC error: the payment is returned in
-        STATE_DECLINED with `failure` set.
+        STATE_DECLINED with `failure` set. A payment risk scoring wants a person
+        to look at is returned in STATE_REQUIRES_REVIEW, not sent to a channel.
         """
 
     @_abc_1.abstractmethod

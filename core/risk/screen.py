@@ -1,0 +1,192 @@
+"""Risk screening of a payment: velocity (Redis) + lists (PostgreSQL, cached) + rules.
+
+``RiskScreen.assess`` is what PaymentService calls before a payment may be
+routed: one Redis round trip reads and updates the velocity counters (and
+returns the merchant's list version), the merchant's block/allow lists come
+from an in-process cache that is reloaded when that version moves, and the
+pure engine (riskengine/) decides. ``hold`` queues a payment the engine sent
+to REVIEW; ``note_outcome`` counts declines for card-testing rules, off the
+reply path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.config import RiskSettings
+from core.domain.commands import CardInput
+from core.domain.payment import Payment, PaymentState
+from core.risk.records import Review, ReviewStatus
+from core.risk.velocity import RedisVelocity
+from core.storage.repository import PaymentTransaction
+from core.storage.risk import PostgresRiskStore
+from core.vault.service import CardVault
+from riskengine.engine import RiskEngine, Verdict
+from riskengine.features import (
+    FeatureSettings,
+    FeatureValue,
+    MerchantLists,
+    Transaction,
+    Velocity,
+    compute_features,
+)
+
+log = logging.getLogger(__name__)
+
+LIST_CACHE_TTL_S = 60.0
+"""How long cached lists are trusted while Redis confirms their version."""
+LIST_CACHE_TTL_BLIND_S = 2.0
+"""How long they are trusted while Redis is away (no version to compare)."""
+_MAX_CACHED_MERCHANTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """The verdict and the features it was computed from (the dry run shows both)."""
+
+    verdict: Verdict
+    features: dict[str, FeatureValue]
+
+
+def screen(
+    engine: RiskEngine,
+    settings: RiskSettings,
+    transaction: Transaction,
+    velocity: Velocity,
+    lists: MerchantLists,
+) -> Screening:
+    """Features and verdict of one transaction, given what Redis and the lists said (pure)."""
+    features = compute_features(
+        transaction,
+        velocity,
+        lists,
+        FeatureSettings(
+            max_amount_minor=settings.max_amount_minor,
+            review_amount_minor=settings.review_amount_minor,
+            bin_countries=engine.rules.bin_countries,
+        ),
+    )
+    return Screening(engine.assess(features), features)
+
+
+def static_lists(settings: RiskSettings) -> MerchantLists:
+    """The blocklists of the configuration file, applied to every merchant."""
+    blocked = {
+        "card_fingerprint": frozenset(settings.blocked_card_fingerprints),
+        "bin": frozenset(settings.blocked_bins),
+        "customer": frozenset(settings.blocked_customer_ids),
+    }
+    return MerchantLists(blocked={k: v for k, v in blocked.items() if v})
+
+
+def _merge(first: MerchantLists, second: MerchantLists) -> MerchantLists:
+    def union(
+        a: dict[str, frozenset[str]], b: dict[str, frozenset[str]]
+    ) -> dict[str, frozenset[str]]:
+        return {k: a.get(k, frozenset()) | b.get(k, frozenset()) for k in a.keys() | b.keys()}
+
+    return MerchantLists(
+        blocked=union(dict(first.blocked), dict(second.blocked)),
+        allowed=union(dict(first.allowed), dict(second.allowed)),
+    )
+
+
+class RiskScreen:
+    """Scores payments; holds the ones sent to review."""
+
+    def __init__(
+        self,
+        *,
+        engine: RiskEngine,
+        velocity: RedisVelocity,
+        store: PostgresRiskStore,
+        vault: CardVault,
+        settings: RiskSettings,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.velocity = velocity
+        self.store = store
+        self._vault = vault
+        self._settings = settings
+        self._static = static_lists(settings)
+        self._monotonic = monotonic
+        self._lists: dict[str, tuple[int | None, float, MerchantLists]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def assess(
+        self,
+        transaction: Transaction,
+        member: str,
+        *,
+        write: bool = True,
+        now_ms: int | None = None,
+        tx: PaymentTransaction | None = None,
+    ) -> Screening:
+        """Score ``transaction``; ``write`` False is a dry run (velocity read, not counted)."""
+        read = await self.velocity.read_and_count(transaction, member, write=write, now_ms=now_ms)
+        lists = await self.lists_for(transaction.merchant_id, read.list_version, tx)
+        screening = screen(self.engine, self._settings, transaction, read.velocity, lists)
+        if screening.verdict.shadow:
+            log.info(
+                "risk shadow rules fired for %s: %s (live decision %s)",
+                member,
+                ",".join(screening.verdict.shadow),
+                screening.verdict.assessment.decision.name,
+            )
+        return screening
+
+    async def lists_for(
+        self, merchant_id: str, version: int | None, tx: PaymentTransaction | None = None
+    ) -> MerchantLists:
+        """The merchant's lists (with the configured ones), reloaded when ``version`` moved."""
+        now = self._monotonic()
+        cached = self._lists.get(merchant_id)
+        if cached is not None:
+            cached_version, loaded, lists = cached
+            if version is not None and cached_version == version:
+                if now - loaded < LIST_CACHE_TTL_S:
+                    return lists
+            elif version is None and now - loaded < LIST_CACHE_TTL_BLIND_S:
+                return lists
+        lists = _merge(self._static, await self.store.merchant_lists(merchant_id, tx))
+        if len(self._lists) >= _MAX_CACHED_MERCHANTS:
+            self._lists.clear()
+        self._lists[merchant_id] = (version, now, lists)
+        return lists
+
+    async def lists_changed(self, merchant_id: str) -> None:
+        """A list entry was added or removed (and committed): reload everywhere."""
+        self._lists.pop(merchant_id, None)
+        await self.velocity.bump_list_version(merchant_id)
+
+    async def hold(
+        self,
+        tx: PaymentTransaction,
+        payment: Payment,
+        card: CardInput,
+        card_token: str,
+        at: datetime,
+    ) -> None:
+        """Queue a payment held for review, keeping its card sealed in the vault until then."""
+        if not card_token:
+            card_token = (await self._vault.keep(tx, payment.merchant_id, card, at)).id
+        await self.store.insert_review(
+            tx,
+            Review(payment.merchant_id, payment.id, card_token, ReviewStatus.PENDING, at),
+        )
+
+    def note_outcome(self, transaction: Transaction, payment: Payment) -> None:
+        """Count a declined payment for card-testing rules, in the background."""
+        if payment.state is not PaymentState.DECLINED:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.velocity.record_decline(transaction, payment.id)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

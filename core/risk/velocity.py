@@ -1,0 +1,313 @@
+"""Velocity counters in Redis: read and updated in ONE round trip (one Lua script, EVALSHA).
+
+Per merchant and entity (customer, email, IP, device, card fingerprint) a
+sorted set holds the merchant's recent transactions as ``<id>:<amount>``
+scored by time (ms): ``paycore:{<merchant>}:risk:v:<entity>:<digest>``.
+The script trims what is older than 24 h, counts and sums the 1 min, 1 h
+and 24 h windows, and (unless it is a dry run) adds the transaction, all
+atomically, so two concurrent payments of one card each see the other or
+not, never half of it. Each set is capped at ``MAX_EVENTS`` members (the
+oldest are dropped): counts saturate there, far above any rule threshold,
+and a flood cannot grow a key without bound.
+
+Declines per card and device (card testing) are sorted sets too, written
+after the outcome by ``record_decline`` (off the reply path), and read by
+the same script. A customer's all-time history (count and sum of amounts,
+kept 90 days after the last payment) answers "first seen?" and "how does
+this amount compare?". The merchant's list version (``risk:lv``), bumped on
+every block/allow list change, comes back in the same reply so every
+paycore process notices a list change on its next payment.
+
+Every key carries the hash tag ``{<merchant>}``, so on a Redis Cluster they
+all live in the merchant's slot and one script may touch them together.
+Entity values are hashed (SHA-256, truncated): emails and IPs never sit in
+Redis in clear.
+
+Like the request gate (core/gate/redis_gate.py), velocity FAILS OPEN: when
+Redis cannot answer, the transaction is scored with zero velocity and the
+feature ``velocity_unavailable`` set (rules may act on it), Redis is left
+alone for ``retry_interval_s``, and the fallback is logged at most once per
+``log_interval_s``. A payment is never refused because Redis is away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.gate.redis_gate import REDIS_UNAVAILABLE, RedisClient
+from riskengine.features import (
+    DECLINE_ENTITIES,
+    DECLINE_WINDOWS,
+    UNAVAILABLE,
+    WINDOWS,
+    Transaction,
+    Velocity,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS = 1000
+"""Members kept per velocity set (the most recent)."""
+HISTORY_TTL_MS = 90 * 86_400_000
+
+# KEYS: velocity sets (ARGV[4] of them), decline sets (ARGV[5]), the customer's
+# history hash (if ARGV[6] == '1'), the list version key (always last).
+# ARGV: 1 write ('1'/'0'), 2 amount, 3 member id, 4 #velocity, 5 #declines,
+#       6 has history, 7 now in ms ('' = Redis' own clock), 8 cap, 9 history TTL ms.
+_SCRIPT = """
+local now
+if ARGV[7] ~= '' then
+  now = tonumber(ARGV[7])
+else
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+local write = ARGV[1] == '1'
+local amount = tonumber(ARGV[2])
+local nv = tonumber(ARGV[4])
+local nd = tonumber(ARGV[5])
+local cap = tonumber(ARGV[8])
+local day = 86400000
+local out = {}
+for i = 1, nv do
+  local key = KEYS[i]
+  local c1, s1, c2, s2, c3, s3 = 0, 0, 0, 0, 0, 0
+  local items = redis.call('ZRANGEBYSCORE', key, now - day, '+inf', 'WITHSCORES')
+  for j = 1, #items, 2 do
+    local at = tonumber(items[j + 1])
+    if at <= now then
+      local value = tonumber(string.match(items[j], ':(%d+)$')) or 0
+      c3 = c3 + 1
+      s3 = s3 + value
+      if at > now - 3600000 then
+        c2 = c2 + 1
+        s2 = s2 + value
+        if at > now - 60000 then
+          c1 = c1 + 1
+          s1 = s1 + value
+        end
+      end
+    end
+  end
+  table.insert(out, c1) table.insert(out, s1)
+  table.insert(out, c2) table.insert(out, s2)
+  table.insert(out, c3) table.insert(out, s3)
+  if write then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - day)
+    redis.call('ZADD', key, now, ARGV[3] .. ':' .. ARGV[2])
+    local size = redis.call('ZCARD', key)
+    if size > cap then redis.call('ZREMRANGEBYRANK', key, 0, size - cap - 1) end
+    redis.call('PEXPIRE', key, day)
+  end
+end
+for i = nv + 1, nv + nd do
+  table.insert(out, redis.call('ZCOUNT', KEYS[i], now - 3600000, now))
+  table.insert(out, redis.call('ZCOUNT', KEYS[i], now - day, now))
+end
+if ARGV[6] == '1' then
+  local key = KEYS[nv + nd + 1]
+  local history = redis.call('HMGET', key, 'count', 'sum')
+  table.insert(out, tonumber(history[1]) or 0)
+  table.insert(out, tonumber(history[2]) or 0)
+  if write then
+    redis.call('HINCRBY', key, 'count', 1)
+    redis.call('HINCRBY', key, 'sum', amount)
+    redis.call('PEXPIRE', key, ARGV[9])
+  end
+end
+table.insert(out, tonumber(redis.call('GET', KEYS[#KEYS])) or 0)
+return out
+"""
+
+_DECLINE_SCRIPT = """
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+local cap = tonumber(ARGV[3])
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - 86400000)
+  redis.call('ZADD', KEYS[i], now, ARGV[2])
+  local size = redis.call('ZCARD', KEYS[i])
+  if size > cap then redis.call('ZREMRANGEBYRANK', KEYS[i], 0, size - cap - 1) end
+  redis.call('PEXPIRE', KEYS[i], 86400000)
+end
+return #KEYS
+"""
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:24]
+
+
+def velocity_key(merchant_id: str, entity: str, value: str) -> str:
+    """The sorted set of one entity's recent transactions."""
+    return f"paycore:{{{merchant_id}}}:risk:v:{entity}:{_digest(value)}"
+
+
+def decline_key(merchant_id: str, entity: str, value: str) -> str:
+    """The sorted set of one card's or device's recent declines."""
+    return f"paycore:{{{merchant_id}}}:risk:d:{entity}:{_digest(value)}"
+
+
+def history_key(merchant_id: str, customer_id: str) -> str:
+    """A customer's payment count and amount sum."""
+    return f"paycore:{{{merchant_id}}}:risk:h:{_digest(customer_id)}"
+
+
+def list_version_key(merchant_id: str) -> str:
+    """Bumped on every change of the merchant's block/allow lists."""
+    return f"paycore:{{{merchant_id}}}:risk:lv"
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityRead:
+    """What one script run returned: the counters, and the merchant's list version."""
+
+    velocity: Velocity
+    list_version: int | None
+    """None when Redis could not be asked."""
+
+
+@dataclass(slots=True)
+class VelocityStats:
+    """Counters for operators and tests."""
+
+    round_trips: int = 0
+    failures: int = 0
+    fail_open: int = 0
+
+
+class RedisVelocity:
+    """Velocity counters on Redis (single server or Cluster), failing open."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        retry_interval_s: float,
+        log_interval_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._script = client.register_script(_SCRIPT)
+        self._decline_script = client.register_script(_DECLINE_SCRIPT)
+        self._retry_interval_s = retry_interval_s
+        self._log_interval_s = log_interval_s
+        self._monotonic = monotonic
+        self._away_until = 0.0
+        self._last_log = float("-inf")
+        self.stats = VelocityStats()
+
+    async def prepare(self) -> None:
+        """Load the scripts now, so the first payment costs one round trip like the rest."""
+        try:
+            await self._client.script_load(_SCRIPT)
+            await self._client.script_load(_DECLINE_SCRIPT)
+        except REDIS_UNAVAILABLE as exc:
+            self._note_failure(exc)
+
+    async def read_and_count(
+        self, transaction: Transaction, member: str, *, write: bool, now_ms: int | None = None
+    ) -> VelocityRead:
+        """Counters before ``transaction``, adding it (``write``) in the same round trip.
+
+        ``member`` identifies the transaction (its payment id); ``now_ms``
+        replaces Redis' clock (replaying a recorded stream; None in service).
+        """
+        if self._monotonic() < self._away_until:
+            self.stats.fail_open += 1
+            return VelocityRead(UNAVAILABLE, None)
+        merchant = transaction.merchant_id
+        entities = transaction.entity_values()
+        names = list(entities)
+        keys = [velocity_key(merchant, name, entities[name]) for name in names]
+        declines = [name for name in DECLINE_ENTITIES if name in entities]
+        keys += [decline_key(merchant, name, entities[name]) for name in declines]
+        has_history = "customer" in entities
+        if has_history:
+            keys.append(history_key(merchant, entities["customer"]))
+        keys.append(list_version_key(merchant))
+        args: list[str | int] = [
+            "1" if write else "0",
+            transaction.amount.amount,
+            member,
+            len(names),
+            len(declines),
+            "1" if has_history else "0",
+            "" if now_ms is None else now_ms,
+            MAX_EVENTS,
+            HISTORY_TTL_MS,
+        ]
+        try:
+            self.stats.round_trips += 1
+            reply = [int(v) for v in await self._script(keys=keys, args=args)]
+        except REDIS_UNAVAILABLE as exc:
+            self._note_failure(exc)
+            self.stats.fail_open += 1
+            return VelocityRead(UNAVAILABLE, None)
+        counters: dict[str, int] = {}
+        position = 0
+        for name in names:
+            for window in WINDOWS:
+                counters[f"{name}_count_{window}"] = reply[position]
+                counters[f"{name}_sum_{window}"] = reply[position + 1]
+                position += 2
+        for name in declines:
+            for window in DECLINE_WINDOWS:
+                counters[f"{name}_declines_{window}"] = reply[position]
+                position += 1
+        count = total = 0
+        if has_history:
+            count, total = reply[position], reply[position + 1]
+            position += 2
+        velocity = Velocity(counters, customer_tx_count=count, customer_amount_sum=total)
+        return VelocityRead(velocity, reply[position])
+
+    async def record_decline(
+        self, transaction: Transaction, member: str, *, now_ms: int | None = None
+    ) -> None:
+        """Count a declined transaction against its card and device (card testing)."""
+        if self._monotonic() < self._away_until:
+            return
+        entities = transaction.entity_values()
+        keys = [
+            decline_key(transaction.merchant_id, name, entities[name])
+            for name in DECLINE_ENTITIES
+            if name in entities
+        ]
+        if not keys:
+            return
+        try:
+            await self._decline_script(
+                keys=keys, args=["" if now_ms is None else now_ms, member, MAX_EVENTS]
+            )
+        except REDIS_UNAVAILABLE as exc:
+            self._note_failure(exc)
+
+    async def bump_list_version(self, merchant_id: str) -> None:
+        """Tell every process that the merchant's lists changed (best effort)."""
+        try:
+            await self._client.incr(list_version_key(merchant_id))
+        except REDIS_UNAVAILABLE as exc:
+            self._note_failure(exc)
+
+    def _note_failure(self, exc: BaseException) -> None:
+        self.stats.failures += 1
+        now = self._monotonic()
+        self._away_until = now + self._retry_interval_s
+        if now - self._last_log >= self._log_interval_s:
+            self._last_log = now
+            log.warning(
+                "Redis unavailable for risk velocity (%s: %s): payments are scored without"
+                " velocity (fail open) until it is back",
+                type(exc).__name__,
+                exc,
+            )
