@@ -159,6 +159,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
         vault=vault,
         telemetry=telemetry,
+        refund_risk=screen,
     )
     directory = PostgresAccessStore(pool)
     auth = settings.auth

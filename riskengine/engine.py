@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.domain.payment import RiskAssessment, RiskDecision
+from core.domain.payment import Payment, RiskAssessment, RiskDecision
 from riskengine.rules import Action, Features, RuleSet
 
 
@@ -81,3 +81,17 @@ class RiskEngine:
         else:
             decision = RiskDecision.APPROVE
         return Verdict(RiskAssessment(score, decision, tuple(reasons)), tuple(shadow))
+
+
+def refund_needs_a_look(payment: Payment, review_threshold: int) -> bool:
+    """Whether a refund on ``payment`` should wait for a person (refund review).
+
+    Refunding a payment the risk engine doubted is how refund fraud cashes out
+    (pay with a stolen card, ask for the money back elsewhere): a refund on a
+    payment that was held for review, or scored at or above the review
+    threshold, waits for an admin whatever its amount.
+    """
+    risk = payment.risk
+    if risk is None:
+        return False
+    return risk.decision is RiskDecision.REVIEW or risk.score >= review_threshold

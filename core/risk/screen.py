@@ -20,13 +20,14 @@ from datetime import datetime
 
 from core.config import RiskSettings
 from core.domain.commands import CardInput
+from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
 from core.risk.records import Review, ReviewStatus
 from core.risk.velocity import RedisVelocity
 from core.storage.repository import PaymentTransaction
 from core.storage.risk import PostgresRiskStore
 from core.vault.service import CardVault
-from riskengine.engine import RiskEngine, Verdict
+from riskengine.engine import RiskEngine, Verdict, refund_needs_a_look
 from riskengine.features import (
     FeatureSettings,
     FeatureValue,
@@ -118,6 +119,10 @@ class RiskScreen:
         self._monotonic = monotonic
         self._lists: dict[str, tuple[int | None, float, MerchantLists]] = {}
         self._background: set[asyncio.Task[None]] = set()
+
+    def flags_refund(self, payment: Payment, amount: Money) -> bool:
+        """RefundRiskCheck: refunds on payments the risk engine doubted wait for review."""
+        return refund_needs_a_look(payment, self.engine.rules.review_threshold)
 
     async def assess(
         self,

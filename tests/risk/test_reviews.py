@@ -191,3 +191,29 @@ async def test_a_confirmed_payment_can_be_held_and_approved_with_a_stored_card(
     held = (await shop.payments.ConfirmPayment(request, metadata=shop.metadata)).payment
     assert held.state == S.STATE_REQUIRES_REVIEW
     assert (await approve(shop, held.id)).state == S.STATE_CAPTURED
+
+
+async def test_a_refund_on_a_payment_risk_held_waits_for_review_whatever_its_amount(
+    shop: Shop, db: asyncpg.Pool, merchant_id: str
+) -> None:
+    held = await shop.pay(**held_fields())
+    captured = await approve(shop, held.id)
+    assert captured.state == S.STATE_CAPTURED
+    plain = await shop.pay(amount=usd(30))  # scored low: its refunds go straight through
+
+    refund = build(svc.RefundPaymentRequest, payment_id=captured.id, amount=usd(1))
+    risky = await shop.payments.RefundPayment(refund, metadata=shop.metadata)
+    normal = await shop.payments.RefundPayment(
+        build(svc.RefundPaymentRequest, payment_id=plain.id, amount=usd(1)),
+        metadata=shop.metadata,
+    )
+
+    assert risky.refund.state == pb.Refund.STATE_PENDING_REVIEW
+    assert normal.refund.state == pb.Refund.STATE_SUCCEEDED
+    sent = await db.fetchval(
+        "SELECT count(*) FROM channel_attempts WHERE merchant_id = $1 AND payment_id = $2"
+        " AND operation = 'refund'",
+        merchant_id,
+        captured.id,
+    )
+    assert sent == 0
