@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from core.auth.authenticator import Authenticator, LockoutPolicy
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
-from core.risk.rules_file import RulesFile, default_rules_path
+from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
 from core.risk.service import RiskService
 from core.risk.velocity import RedisVelocity
@@ -139,7 +139,8 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         telemetry=telemetry,
     )
     rules = RulesFile(
-        Path(settings.risk.rules_file) if settings.risk.rules_file else default_rules_path()
+        Path(settings.risk.rules_file) if settings.risk.rules_file else default_rules_path(),
+        on_change=audit_to(pool),
     )
     velocity = RedisVelocity(redis, retry_interval_s=settings.redis_retry_interval_s)
     await velocity.prepare()

@@ -188,7 +188,12 @@ async def serve(
         await runtime.start_http()
         services = await open_services(settings, telemetry=runtime.telemetry)
         # SIGHUP reloads the risk rules file now (it is also polled for changes).
-        loop.add_signal_handler(signal.SIGHUP, services.rules.reload)
+        loop.add_signal_handler(
+            signal.SIGHUP,
+            lambda: services.background.append(
+                asyncio.ensure_future(services.rules.reload_and_report())
+            ),
+        )
         try:
             server = PaycoreServer(
                 settings, services, reuse_port=reuse_port, telemetry=runtime.telemetry

@@ -13,9 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+import asyncpg
+
+from core.domain.audit import Actor, AuditRecord
+from core.storage.audit import insert_audit
 from riskengine.engine import RiskEngine
 from riskengine.rules import RulesError, RuleSet, parse_rules
 
@@ -32,11 +38,67 @@ def load_rules(path: Path) -> RuleSet:
     return parse_rules(path.read_text(encoding="utf-8"), source=str(path))
 
 
+def rules_view(rules: RuleSet) -> dict[str, object]:
+    """A rule set as an audit snapshot: thresholds and every rule's id, weight and mode."""
+    return {
+        "source": rules.source,
+        "review_threshold": rules.review_threshold,
+        "decline_threshold": rules.decline_threshold,
+        "rules": [
+            {
+                "id": rule.id,
+                "score": rule.score,
+                "action": rule.action.name.lower(),
+                "shadow": rule.shadow,
+            }
+            for rule in rules.rules
+        ],
+    }
+
+
+RulesChanged = Callable[[RuleSet, RuleSet], Awaitable[None]]
+"""Called with (before, after) once a reload put new rules in use (the audit trail)."""
+
+
+def audit_to(pool: asyncpg.Pool) -> RulesChanged:
+    """An ``on_change`` that appends each rules change to the audit trail (actor ``system``).
+
+    Every server process adopts a changed file on its own, so each appends
+    its own row (``details.pid`` says which): the trail shows when every
+    process started using which rules.
+    """
+
+    async def record(before: RuleSet, after: RuleSet) -> None:
+        async with pool.acquire() as connection:
+            await insert_audit(
+                connection,
+                AuditRecord(
+                    actor=Actor(role="system", key_id=None, merchant_id=None),
+                    action="risk_rules.reload",
+                    resource_type="risk_rules",
+                    resource_id=after.source,
+                    merchant_id=None,
+                    at=datetime.now(UTC),
+                    before=rules_view(before),
+                    after=rules_view(after),
+                    details={"pid": os.getpid()},
+                ),
+            )
+
+    return record
+
+
 class RulesFile:
     """One rules file feeding one engine."""
 
-    def __init__(self, path: Path, engine: RiskEngine | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        engine: RiskEngine | None = None,
+        on_change: RulesChanged | None = None,
+    ) -> None:
         self.path = path
+        self._on_change = on_change
         self._stamp = self._stat()
         # Start-up: a file that does not load is a configuration error.
         rules = load_rules(path)
@@ -73,7 +135,27 @@ class RulesFile:
         return self.reload()
 
     async def watch(self, interval_s: float) -> None:
-        """Poll forever (cancel the task to stop)."""
+        """Poll forever (cancel the task to stop); report every change to ``on_change``."""
         while True:
             await asyncio.sleep(interval_s)
-            self.poll()
+            await self.poll_and_report()
+
+    async def poll_and_report(self) -> bool | None:
+        """``poll``, then hand a successful change to ``on_change`` (errors logged, not raised)."""
+        return await self._reported(self.poll)
+
+    async def reload_and_report(self) -> None:
+        """``reload`` (SIGHUP), then hand a successful change to ``on_change``."""
+        await self._reported(self.reload)
+
+    async def _reported(self, load: Callable[[], bool | None]) -> bool | None:
+        before = self.engine.rules
+        changed = load()
+        if changed and self._on_change is not None:
+            try:
+                await self._on_change(before, self.engine.rules)
+            except Exception:
+                # The new rules are in use either way; a missing audit row is
+                # worth an ERROR line, not a crashed watcher.
+                log.exception("risk rules reloaded but the change was not audited")
+        return changed

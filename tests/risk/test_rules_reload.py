@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.app import Services
-from core.risk.rules_file import RulesFile, default_rules_path
+from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from paycore.v1 import payment_pb2 as pb
 from riskengine.rules import RulesError
 from tests.e2e.helpers import usd
@@ -82,3 +82,24 @@ async def test_the_server_reloads_its_rules_and_survives_a_bad_edit(
         rules.path = shipped
         assert rules.reload() is True
     assert "marker_amount" not in (await shop.score(amount=usd(42, 42))).assessment.reasons
+
+
+async def test_a_rules_change_is_audited_and_a_refused_edit_is_not(
+    services: Services, tmp_path: Path
+) -> None:
+    path = tmp_path / "audited.toml"
+    write(path, default_rules_path().read_text())
+    rules = RulesFile(path, on_change=audit_to(services.pool))
+
+    write(path, default_rules_path().read_text() + MARKER)
+    assert await rules.poll_and_report() is True
+    write(path, "this is [not toml")
+    assert await rules.poll_and_report() is False
+
+    rows = await services.pool.fetch(
+        "SELECT * FROM audit_events WHERE resource_id = $1 ORDER BY id", str(path)
+    )
+    assert [(r["action"], r["actor_role"]) for r in rows] == [("risk_rules.reload", "system")]
+    before_ids = {rule["id"] for rule in rows[0]["before"]["rules"]}
+    after_ids = {rule["id"] for rule in rows[0]["after"]["rules"]}
+    assert after_ids - before_ids == {"marker_amount"}
