@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -12,10 +13,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core.config import Settings
+from core.events.relay import RelaySettings, WebhookRelay
+from core.events.schedule import parse_schedule
+from core.events.service import EventStreams, WebhookService
+from core.events.snapshot import payment_snapshot
+from core.events.stream import EventNotifier
 from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.payments import PaymentService, ServiceSettings
+from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
+from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.service import CardVault
@@ -37,11 +45,44 @@ class Services:
     executor: RequestExecutor
     payments: PaymentService
     vault: CardVault
+    notifications: Notifications | None = field(default=None)
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
+        if self.notifications is not None:
+            await self.notifications.close()
         await self.redis.aclose()
         await self.pool.close()
+
+
+@dataclass(slots=True)
+class Notifications:
+    """Merchant notifications (issue 7): endpoints, the event stream, the webhook relay."""
+
+    webhooks: WebhookService
+    streams: EventStreams
+    notifier: EventNotifier
+    store: PostgresWebhookStore
+    relay_settings: RelaySettings
+
+    def relay(self) -> WebhookRelay:
+        """A relay worker for this process (``start()`` it; ``stop()`` it before close)."""
+        return WebhookRelay(self.store, self.relay_settings)
+
+    async def close(self) -> None:
+        """End the event streams and stop listening."""
+        await self.notifier.close()
+
+
+def relay_settings(settings: Settings) -> RelaySettings:
+    """The relay worker's settings from the ``webhook_*`` fields."""
+    return RelaySettings(
+        schedule_s=parse_schedule(settings.webhook_retry_schedule),
+        timeout_s=settings.webhook_timeout_s,
+        endpoint_concurrency=settings.webhook_endpoint_concurrency,
+        max_in_flight=settings.webhook_max_in_flight,
+        poll_interval_s=settings.webhook_poll_interval_s,
+    )
 
 
 def _redis_pool_sample(client: RedisClient) -> tuple[int, int, int]:
@@ -96,7 +137,8 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
     router = Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s)
-    repository = PostgresPaymentRepository(pool)
+    # The outbox: every payment write appends its events in the same transaction.
+    repository = PostgresPaymentRepository(pool, PaymentOutbox(payment_snapshot))
     executor = RequestExecutor(
         repository=repository,
         gate=gate,
@@ -125,7 +167,24 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         vault=vault,
         telemetry=telemetry,
     )
+    events = PostgresEventStore(pool)
+    webhook_store = PostgresWebhookStore(pool)
+    notifier = EventNotifier(settings.postgres_dsn, settings.event_stream_poll_s)
+    notifications = Notifications(
+        webhooks=WebhookService(
+            executor=executor,
+            store=webhook_store,
+            events=events,
+            gate=gate,
+            default_overlap=timedelta(seconds=settings.webhook_secret_overlap_s),
+        ),
+        streams=EventStreams(events=events, notifier=notifier, gate=gate),
+        notifier=notifier,
+        store=webhook_store,
+        relay_settings=relay_settings(settings),
+    )
     return Services(
+        notifications=notifications,
         pool=pool,
         repository=repository,
         redis=redis,

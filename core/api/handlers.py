@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -161,6 +161,14 @@ def _parse(request_type: type[M], raw: bytes) -> M:
         ) from None
 
 
+StreamHandler = Callable[[Caller, Any], AsyncIterator[Message]]
+"""A server-streaming RPC: yields the response messages (see ``service_handler``)."""
+
+Invoke = Callable[
+    [Caller, Any, grpc.aio.ServicerContext[Any, Any]], Awaitable["Reply | Message | None"]
+]
+
+
 def _unary(
     method: str,
     request_type: type[Message],
@@ -169,11 +177,56 @@ def _unary(
     telemetry: Telemetry,
     *,
     service: str,
-) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message]]:
+) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message | None]]:
+    """A unary RPC through the pipeline: the handler's result is the response."""
+
+    async def invoke(
+        caller: Caller, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Reply | Message:
+        return await handler(caller, request)
+
+    return _pipeline(method, request_type, invoke, identity, telemetry, service=service)
+
+
+def _server_stream(
+    method: str,
+    request_type: type[Message],
+    handler: StreamHandler,
+    identity: IdentityResolver,
+    telemetry: Telemetry,
+    *,
+    service: str,
+) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message | None]]:
+    """A server-streaming RPC through the same pipeline (auth, policy, parse, error mapping).
+
+    Messages are written as the handler yields them; an error raised before
+    or between messages ends the call with its rich status, like a unary RPC.
+    """
+
+    async def invoke(
+        caller: Caller, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        async for message in handler(caller, request):
+            await context.write(message)
+
+    return _pipeline(method, request_type, invoke, identity, telemetry, service=service)
+
+
+def _pipeline(
+    method: str,
+    request_type: type[Message],
+    invoke: Invoke,
+    identity: IdentityResolver,
+    telemetry: Telemetry,
+    *,
+    service: str,
+) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message | None]]:
     span_name = full_method = f"{service}/{method}"
     span_attributes = {"rpc.system": "grpc", RPC_SERVICE: service, RPC_METHOD: method}
 
-    async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes | Message:
+    async def call(
+        raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes | Message | None:
         metadata = tuple(context.invocation_metadata() or ())
         # Continue the caller's trace (W3C traceparent/tracestate in metadata).
         parent = propagate.extract(
@@ -205,14 +258,14 @@ def _unary(
                     if request_id:
                         span.set_attribute(REQUEST_ID, request_id)
                         request_token = log_context.request_id.set(request_id)
-                    result = await handler(caller, request)
+                    result = await invoke(caller, request, context)
                 except PaycoreError as error:
                     status = encode_error(error)
                 except Exception:
                     log.exception("bug in %s", method)
                     status = internal_error()
                 else:
-                    if not isinstance(result, Reply):
+                    if result is None or not isinstance(result, Reply):
                         return result
                     if result.ok:
                         return result.body
@@ -263,16 +316,20 @@ def service_handler(
     table: Mapping[str, tuple[type[Message], Handler]],
     identity: IdentityResolver,
     telemetry: Telemetry | None = None,
+    streams: Mapping[str, tuple[type[Message], StreamHandler]] | None = None,
 ) -> grpc.GenericRpcHandler[Any, Any]:
-    """A grpc.aio method table running every RPC of ``service`` through ``_unary``.
+    """A grpc.aio method table running every RPC of ``service`` through the pipeline.
 
-    ``table`` maps each RPC name to its request type and handler; an RPC of
-    the proto without a handler (or the reverse) is refused at start-up.
+    ``table`` maps each unary RPC name to its request type and handler, and
+    ``streams`` each server-streaming one; an RPC of the proto without a
+    handler (or the reverse) is refused at start-up.
     """
+    streams = streams or {}
     declared = {m.name for m in service.methods}
-    if declared != set(table):
+    if declared != set(table) | set(streams) or set(table) & set(streams):
         raise RuntimeError(
-            f"{service.name} RPCs without a handler: {sorted(declared ^ set(table))}"
+            f"{service.name} RPCs without a handler: "
+            f"{sorted(declared ^ (set(table) | set(streams)))}"
         )
     unguarded = [m for m in declared if policy.required_role(f"{service.full_name}/{m}") is None]
     if unguarded:
@@ -293,4 +350,17 @@ def service_handler(
         )
         for name, (request_type, handler) in table.items()
     }
+    for name, (request_type, stream_handler) in streams.items():
+        methods[name] = grpc.unary_stream_rpc_method_handler(
+            _server_stream(
+                name,
+                request_type,
+                stream_handler,
+                identity,
+                telemetry or Telemetry.disabled(),
+                service=service.full_name,
+            ),
+            request_deserializer=None,
+            response_serializer=_serialize,
+        )
     return grpc.method_handlers_generic_handler(service.full_name, methods)

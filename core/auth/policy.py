@@ -45,6 +45,8 @@ class Role(enum.IntEnum):
 
 _PAYMENTS = "paycore.v1.PaymentService"
 _VAULT = "paycore.v1.CardVaultService"
+_WEBHOOKS = "paycore.v1.WebhookService"
+_EVENTS = "paycore.v1.EventService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -59,6 +61,19 @@ POLICY: Mapping[str, Role] = {
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,
+    # Notifications: a merchant's own endpoints and events. RedeliverEvent is
+    # MERCHANT too: it only re-sends the merchant's own events to its own
+    # endpoints, and merchants recovering from their own outage need it
+    # without calling the back office.
+    f"{_WEBHOOKS}/CreateWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/GetWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/ListWebhookEndpoints": Role.MERCHANT,
+    f"{_WEBHOOKS}/UpdateWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/DeleteWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/RotateWebhookSecret": Role.MERCHANT,
+    f"{_WEBHOOKS}/ListWebhookDeliveries": Role.MERCHANT,
+    f"{_WEBHOOKS}/RedeliverEvent": Role.MERCHANT,
+    f"{_EVENTS}/StreamEvents": Role.MERCHANT,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

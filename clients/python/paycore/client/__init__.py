@@ -38,6 +38,7 @@ from ._requests import PaymentFilters
 from ._retry import RetryPolicy, is_retryable
 from ._sync import PaycoreClient
 from ._tls import tls_credentials
+from .webhooks import WebhookSignatureError, verify_webhook_signature
 
 __all__ = [
     "AbortedError",
@@ -57,10 +58,12 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnknownError",
+    "WebhookSignatureError",
     "card",
     "from_rpc_error",
     "is_retryable",
     "money",
     "tls_credentials",
     "to_minor",
+    "verify_webhook_signature",
 ]
