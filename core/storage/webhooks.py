@@ -319,7 +319,7 @@ class PostgresWebhookStore:
                     WHERE id = ANY($1)
                     RETURNING id, merchant_id, endpoint_id, event_sequence, attempts, round_start
                 )
-                SELECT l.id, l.attempts, l.round_start, {_ENDPOINT_COLUMNS},
+                SELECT l.id AS delivery_id, l.attempts, l.round_start, {_ENDPOINT_COLUMNS},
                        ev.merchant_id AS ev_merchant_id, ev.sequence, ev.id AS ev_id, ev.type,
                        ev.resource_type, ev.resource_id, ev.refund_id, ev.snapshot,
                        ev.create_time AS ev_create_time
@@ -334,7 +334,7 @@ class PostgresWebhookStore:
             )
         return [
             LeasedDelivery(
-                id=row["id"],
+                id=row["delivery_id"],
                 lease_token=str(token),
                 attempt=row["attempts"],
                 round_attempt=row["attempts"] - row["round_start"],
