@@ -1,6 +1,6 @@
 """The PaymentService RPCs: where a payment enters paycore (and the pipeline every RPC uses).
 
-Each RPC runs through one pipeline (``_unary``): resolve the caller, parse the
+Each RPC runs through one pipeline (``_pipeline``): resolve the caller, parse the
 request bytes, call the handler, and turn any error into a rich status in
 exactly one place. Handlers translate protobuf <-> domain and call the
 service; the service never sees a protobuf message.
@@ -169,38 +169,22 @@ Invoke = Callable[
 ]
 
 
-def _unary(
-    method: str,
-    request_type: type[Message],
-    handler: Handler,
-    identity: IdentityResolver,
-    telemetry: Telemetry,
-    *,
-    service: str,
-) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message | None]]:
-    """A unary RPC through the pipeline: the handler's result is the response."""
+def _respond(handler: Handler) -> Invoke:
+    """A unary handler as pipeline work: what it returns is the response."""
 
     async def invoke(
         caller: Caller, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Reply | Message:
         return await handler(caller, request)
 
-    return _pipeline(method, request_type, invoke, identity, telemetry, service=service)
+    return invoke
 
 
-def _server_stream(
-    method: str,
-    request_type: type[Message],
-    handler: StreamHandler,
-    identity: IdentityResolver,
-    telemetry: Telemetry,
-    *,
-    service: str,
-) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message | None]]:
-    """A server-streaming RPC through the same pipeline (auth, policy, parse, error mapping).
+def _write_stream(handler: StreamHandler) -> Invoke:
+    """A server-streaming handler as pipeline work: each message is written as it is yielded.
 
-    Messages are written as the handler yields them; an error raised before
-    or between messages ends the call with its rich status, like a unary RPC.
+    An error raised before or between messages ends the call with its rich
+    status through the pipeline's one error mapping, exactly like a unary RPC.
     """
 
     async def invoke(
@@ -209,7 +193,7 @@ def _server_stream(
         async for message in handler(caller, request):
             await context.write(message)
 
-    return _pipeline(method, request_type, invoke, identity, telemetry, service=service)
+    return invoke
 
 
 def _pipeline(
@@ -335,32 +319,20 @@ def service_handler(
     if unguarded:
         # Deny by default is not enough: an RPC nobody decided about is a bug.
         raise RuntimeError(f"{service.name} RPCs without a policy entry: {sorted(unguarded)}")
-    methods = {
-        name: grpc.unary_unary_rpc_method_handler(
-            _unary(
-                name,
-                request_type,
-                handler,
-                identity,
-                telemetry or Telemetry.disabled(),
-                service=service.full_name,
-            ),
-            request_deserializer=None,
-            response_serializer=_serialize,
-        )
+    telemetry = telemetry or Telemetry.disabled()
+    work: list[tuple[str, type[Message], Invoke, Callable[..., Any]]] = [
+        (name, request_type, _respond(handler), grpc.unary_unary_rpc_method_handler)
         for name, (request_type, handler) in table.items()
-    }
-    for name, (request_type, stream_handler) in streams.items():
-        methods[name] = grpc.unary_stream_rpc_method_handler(
-            _server_stream(
-                name,
-                request_type,
-                stream_handler,
-                identity,
-                telemetry or Telemetry.disabled(),
-                service=service.full_name,
-            ),
+    ] + [
+        (name, request_type, _write_stream(handler), grpc.unary_stream_rpc_method_handler)
+        for name, (request_type, handler) in streams.items()
+    ]
+    methods = {
+        name: method_handler(
+            _pipeline(name, request_type, invoke, identity, telemetry, service=service.full_name),
             request_deserializer=None,
             response_serializer=_serialize,
         )
+        for name, request_type, invoke, method_handler in work
+    }
     return grpc.method_handlers_generic_handler(service.full_name, methods)

@@ -37,6 +37,11 @@ _ENDPOINT_COLUMNS = """
     e.previous_secret, e.previous_until, e.create_time, e.update_time
 """
 
+_ENDPOINT_BY_ID = f"""
+    SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints e
+    WHERE e.merchant_id = $1 AND e.id = $2 AND NOT e.deleted
+"""
+
 
 def _endpoint_from_row(row: asyncpg.Record) -> WebhookEndpoint:
     return WebhookEndpoint(
@@ -124,12 +129,7 @@ class PostgresWebhookStore:
     ) -> WebhookEndpoint | None:
         """A live endpoint, locked until the transaction ends."""
         row = await connection.fetchrow(
-            f"""
-            SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints e
-            WHERE e.merchant_id = $1 AND e.id = $2 AND NOT e.deleted FOR NO KEY UPDATE
-            """,
-            merchant_id,
-            endpoint_id,
+            f"{_ENDPOINT_BY_ID} FOR NO KEY UPDATE", merchant_id, endpoint_id
         )
         return None if row is None else _endpoint_from_row(row)
 
@@ -182,14 +182,7 @@ class PostgresWebhookStore:
 
     async def get_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         """One live endpoint of the merchant."""
-        row = await self._pool.fetchrow(
-            f"""
-            SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints e
-            WHERE e.merchant_id = $1 AND e.id = $2 AND NOT e.deleted
-            """,
-            merchant_id,
-            endpoint_id,
-        )
+        row = await self._pool.fetchrow(_ENDPOINT_BY_ID, merchant_id, endpoint_id)
         return None if row is None else _endpoint_from_row(row)
 
     async def list_endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:

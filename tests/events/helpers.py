@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
 from core.events.relay import RelaySettings
 from paycore.v1 import payment_service_pb2 as svc
-from paycore.v1 import payment_service_pb2_grpc, webhook_service_pb2, webhook_service_pb2_grpc
-from tests.e2e.helpers import create_request
+from paycore.v1 import webhook_service_pb2
+from tests.e2e.helpers import create_request, new_request_id
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -79,9 +78,8 @@ class Receiver:
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
         if not self.port:
-            server = site._server
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            server = cast(asyncio.Server, site._server)
+            self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Stop listening: connections are refused until ``start()``."""
@@ -105,7 +103,7 @@ FAST = RelaySettings(
 
 
 async def eventually(check: Callable[[], Any], within_s: float = 10.0, what: str = "") -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy, or fail after ``within_s``."""
+    """Poll ``check`` (sync or async) until it returns something truthy; fail after ``within_s``."""
     deadline = time.monotonic() + within_s
     while True:
         result = check()
@@ -119,7 +117,7 @@ async def eventually(check: Callable[[], Any], within_s: float = 10.0, what: str
 
 
 async def create_endpoint(
-    webhooks: webhook_service_pb2_grpc.WebhookServiceStub,
+    webhooks: Any,
     metadata: Metadata,
     url: str,
     event_types: list[str] | None = None,
@@ -127,15 +125,13 @@ async def create_endpoint(
     """Register an endpoint; returns the response (with the secret)."""
     return await webhooks.CreateWebhookEndpoint(
         webhook_service_pb2.CreateWebhookEndpointRequest(
-            request_id=str(uuid.uuid4()), url=url, event_types=event_types or []
+            request_id=new_request_id(), url=url, event_types=event_types or []
         ),
         metadata=metadata,
     )
 
 
-async def pay(
-    stub: payment_service_pb2_grpc.PaymentServiceStub, metadata: Metadata, **fields: Any
-) -> svc.CreatePaymentResponse:
+async def pay(stub: Any, metadata: Metadata, **fields: Any) -> svc.CreatePaymentResponse:
     """CreatePayment (10.00 USD, Visa, captured at once unless ``fields`` say otherwise)."""
     request = create_request(**fields)
     return await stub.CreatePayment(request, metadata=metadata)

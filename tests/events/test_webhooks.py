@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 from google.protobuf import duration_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from core.events.relay import RelaySettings
 from paycore.client import WebhookSignatureError, verify_webhook_signature
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import FAILED_PRECONDITION, NOT_FOUND, expect_error, manual_capture
+from tests.e2e.helpers import (
+    FAILED_PRECONDITION,
+    NOT_FOUND,
+    expect_error,
+    manual_capture,
+    new_request_id,
+)
 
 from .helpers import FAST, Receiver, create_endpoint, eventually, pay
 
@@ -104,7 +110,7 @@ async def test_dead_letter_after_the_last_attempt_then_redeliver(
 
     receiver.status = 200
     again = await webhooks.RedeliverEvent(
-        wh.RedeliverEventRequest(request_id=str(uuid.uuid4()), event_id=row.event_id),
+        wh.RedeliverEventRequest(request_id=new_request_id(), event_id=row.event_id),
         metadata=metadata,
     )
     assert [(d.id, d.state) for d in again.deliveries] == [(row.id, D.STATE_PENDING)]
@@ -120,7 +126,7 @@ async def test_dead_letter_after_the_last_attempt_then_redeliver(
     await expect_error(
         webhooks.RedeliverEvent(
             wh.RedeliverEventRequest(
-                request_id=str(uuid.uuid4()), event_id="evt_01JD0Z8W7X6V5T4S3R2Q1P0N9M"
+                request_id=new_request_id(), event_id="evt_01JD0Z8W7X6V5T4S3R2Q1P0N9M"
             ),
             metadata=metadata,
         ),
@@ -129,12 +135,12 @@ async def test_dead_letter_after_the_last_attempt_then_redeliver(
     )
     receiver.hold = asyncio.Event()  # keep the next one pending
     await webhooks.RedeliverEvent(
-        wh.RedeliverEventRequest(request_id=str(uuid.uuid4()), event_id=row.event_id),
+        wh.RedeliverEventRequest(request_id=new_request_id(), event_id=row.event_id),
         metadata=metadata,
     )
     await expect_error(
         webhooks.RedeliverEvent(
-            wh.RedeliverEventRequest(request_id=str(uuid.uuid4()), event_id=row.event_id),
+            wh.RedeliverEventRequest(request_id=new_request_id(), event_id=row.event_id),
             metadata=metadata,
         ),
         FAILED_PRECONDITION,
@@ -152,7 +158,7 @@ async def test_secret_rotation_signs_with_both_secrets_during_the_overlap(
 
     rotated = await webhooks.RotateWebhookSecret(
         wh.RotateWebhookSecretRequest(
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             endpoint_id=endpoint_id,
             overlap=duration_pb2.Duration(seconds=3600),
         ),
@@ -169,7 +175,7 @@ async def test_secret_rotation_signs_with_both_secrets_during_the_overlap(
 
     ended = await webhooks.RotateWebhookSecret(
         wh.RotateWebhookSecretRequest(
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             endpoint_id=endpoint_id,
             overlap=duration_pb2.Duration(seconds=0),
         ),
@@ -236,10 +242,10 @@ async def test_an_endpoint_gets_only_its_event_types_and_a_disabled_one_nothing(
     off = await create_endpoint(webhooks, metadata, disabled.url)
     await webhooks.UpdateWebhookEndpoint(
         wh.UpdateWebhookEndpointRequest(
-            request_id=str(uuid.uuid4()),
+            request_id=new_request_id(),
             endpoint_id=off.endpoint.id,
             enabled=False,
-            update_mask={"paths": ["enabled"]},
+            update_mask=FieldMask(paths=["enabled"]),
         ),
         metadata=metadata,
     )
