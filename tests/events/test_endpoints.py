@@ -173,7 +173,9 @@ async def test_another_merchant_sees_none_of_my_endpoints_deliveries_or_events(
         )
     await expect_error(
         webhooks.RedeliverEvent(
-            wh.RedeliverEventRequest(request_id=new_request_id(), event_id=my_deliveries[0].event_id),
+            wh.RedeliverEventRequest(
+                request_id=new_request_id(), event_id=my_deliveries[0].event_id
+            ),
             metadata=other_metadata,
         ),
         NOT_FOUND,
