@@ -37,6 +37,14 @@ _ENDPOINT_COLUMNS = """
     e.previous_secret, e.previous_until, e.create_time, e.update_time
 """
 
+# Deliveries of endpoint ``e`` that are due and not leased (a lease that
+# expired counts as not leased: its worker died).
+_DUE = """
+    SELECT 1 FROM webhook_deliveries d
+    WHERE d.merchant_id = e.merchant_id AND d.endpoint_id = e.id AND d.state = 'pending'
+      AND d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until <= now())
+"""
+
 _ENDPOINT_BY_ID = f"""
     SELECT {_ENDPOINT_COLUMNS} FROM webhook_endpoints e
     WHERE e.merchant_id = $1 AND e.id = $2 AND NOT e.deleted
@@ -254,63 +262,53 @@ class PostgresWebhookStore:
     ) -> list[LeasedDelivery]:
         """Lease up to ``capacity`` due deliveries, ``endpoint_limit`` in flight per endpoint.
 
-        The per-endpoint limit holds across processes: the endpoints' rows
-        are locked (in id order, so two claimers cannot deadlock) while the
-        deliveries already leased to them are counted.
+        Two statements in one transaction. The first locks the endpoints that
+        have due work, earliest due first, ``SKIP LOCKED``: a concurrent worker
+        takes other endpoints instead of waiting, and two workers never count
+        and lease for the same endpoint at once. The second, with a snapshot
+        taken after those locks (so it sees every lease committed before),
+        takes from each endpoint only as many as its limit leaves free. Each
+        endpoint is limited on its own, so one with a large backlog (a slow or
+        dead one) cannot fill the batch and delay the others.
         """
         async with self._pool.acquire() as connection, connection.transaction():
-            candidates = await connection.fetch(
-                """
-                SELECT d.id, d.merchant_id, d.endpoint_id FROM webhook_deliveries d
-                JOIN webhook_endpoints e ON e.merchant_id = d.merchant_id AND e.id = d.endpoint_id
-                WHERE d.state = 'pending' AND d.next_attempt_at <= now()
-                  AND (d.lease_until IS NULL OR d.lease_until <= now())
-                  AND e.enabled AND NOT e.deleted
-                ORDER BY d.next_attempt_at, d.id
+            endpoints = await connection.fetch(
+                f"""
+                SELECT e.merchant_id, e.id FROM webhook_endpoints e
+                WHERE e.enabled AND NOT e.deleted AND EXISTS ({_DUE} LIMIT 1)
+                ORDER BY ({_DUE.replace("SELECT 1", "SELECT min(d.next_attempt_at)")})
                 LIMIT $1
-                FOR UPDATE OF d SKIP LOCKED
+                FOR NO KEY UPDATE SKIP LOCKED
                 """,
                 capacity,
             )
-            if not candidates:
+            if not endpoints:
                 return []
-            endpoints = sorted({(r["merchant_id"], r["endpoint_id"]) for r in candidates})
-            await connection.execute(
-                """
-                SELECT 1 FROM webhook_endpoints e
-                JOIN unnest($1::text[], $2::text[]) AS k(merchant_id, id)
-                  ON e.merchant_id = k.merchant_id AND e.id = k.id
-                ORDER BY e.merchant_id, e.id FOR NO KEY UPDATE OF e
-                """,
-                [m for m, _ in endpoints],
-                [i for _, i in endpoints],
-            )
-            busy = {
-                row["endpoint_id"]: row["n"]
-                for row in await connection.fetch(
-                    """
-                    SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
-                    WHERE state = 'pending' AND lease_until > now() AND endpoint_id = ANY($1)
-                    GROUP BY endpoint_id
-                    """,
-                    [i for _, i in endpoints],
-                )
-            }
-            chosen: list[int] = []
-            for row in candidates:
-                in_flight = busy.get(row["endpoint_id"], 0)
-                if in_flight < endpoint_limit:
-                    busy[row["endpoint_id"]] = in_flight + 1
-                    chosen.append(row["id"])
             token = uuid.uuid4()
             rows = await connection.fetch(
                 f"""
-                WITH leased AS (
-                    UPDATE webhook_deliveries SET lease_token = $2,
-                        lease_until = now() + $3 * interval '1 second',
-                        attempts = attempts + 1
-                    WHERE id = ANY($1)
-                    RETURNING id, merchant_id, endpoint_id, event_sequence, attempts, round_start
+                WITH chosen AS (
+                    SELECT x.id FROM unnest($1::text[], $2::text[]) AS e(merchant_id, id)
+                    CROSS JOIN LATERAL (
+                        {_DUE.replace("SELECT 1", "SELECT d.id, d.next_attempt_at")}
+                        ORDER BY d.next_attempt_at, d.id
+                        LIMIT GREATEST($3 - (
+                            SELECT count(*) FROM webhook_deliveries b
+                            WHERE b.merchant_id = e.merchant_id AND b.endpoint_id = e.id
+                              AND b.state = 'pending' AND b.lease_until > now()), 0)
+                    ) x
+                    ORDER BY x.next_attempt_at LIMIT $4
+                ), leased AS (
+                    UPDATE webhook_deliveries d SET lease_token = $5,
+                        lease_until = now() + $6 * interval '1 second',
+                        attempts = d.attempts + 1
+                    FROM chosen
+                    -- Rechecked on the current row if another transaction
+                    -- changed it meanwhile (a late outcome, a deletion).
+                    WHERE d.id = chosen.id AND d.state = 'pending'
+                      AND (d.lease_until IS NULL OR d.lease_until <= now())
+                    RETURNING d.id, d.merchant_id, d.endpoint_id, d.event_sequence, d.attempts,
+                              d.round_start
                 )
                 SELECT l.id AS delivery_id, l.attempts, l.round_start, {_ENDPOINT_COLUMNS},
                        ev.merchant_id AS ev_merchant_id, ev.sequence, ev.id AS ev_id, ev.type,
@@ -321,7 +319,10 @@ class PostgresWebhookStore:
                 JOIN events ev ON ev.merchant_id = l.merchant_id AND ev.sequence = l.event_sequence
                 ORDER BY l.id
                 """,
-                chosen,
+                [row["merchant_id"] for row in endpoints],
+                [row["id"] for row in endpoints],
+                endpoint_limit,
+                capacity,
                 token,
                 lease_s,
             )

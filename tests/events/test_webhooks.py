@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 from google.protobuf import duration_pb2
@@ -194,24 +195,27 @@ async def test_secret_rotation_signs_with_both_secrets_during_the_overlap(
         raise AssertionError("a retired secret still verifies")
 
 
-async def test_a_slow_endpoint_does_not_delay_another(
+async def test_a_slow_endpoint_with_a_backlog_does_not_delay_another(
     stub, webhooks, metadata, make_receiver, start_relay
 ) -> None:
     slow, fast = await make_receiver(), await make_receiver()
     slow.hold = asyncio.Event()
     await create_endpoint(webhooks, metadata, slow.url)
-    await create_endpoint(webhooks, metadata, fast.url)
-    await start_relay()  # FAST: at most 2 POSTs in flight per endpoint
-
-    for _ in range(4):
+    for _ in range(4):  # a backlog for the slow endpoint only, due before anything else
         await pay(stub, metadata)
+    await create_endpoint(webhooks, metadata, fast.url)
+    for _ in range(2):
+        await pay(stub, metadata)
+    # Room for 4 POSTs in this worker, 2 per endpoint: the slow endpoint's
+    # backlog must not take the fast endpoint's turn.
+    await start_relay(dataclasses.replace(FAST, max_in_flight=4))
 
-    await eventually(lambda: len(set(fast.delivered())) == 8, what="fast endpoint served")
+    await eventually(lambda: len(set(fast.delivered())) == 4, what="fast endpoint served")
     assert slow.delivered() == []  # every POST to it is still held
     assert slow.in_flight <= FAST.endpoint_concurrency
 
     slow.hold.set()
-    await eventually(lambda: len(set(slow.delivered())) == 8, what="slow endpoint caught up")
+    await eventually(lambda: len(set(slow.delivered())) == 12, what="slow endpoint caught up")
     assert slow.max_in_flight <= FAST.endpoint_concurrency
 
 

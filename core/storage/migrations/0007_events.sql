@@ -83,9 +83,9 @@ CREATE TABLE webhook_deliveries (
     FOREIGN KEY (merchant_id, endpoint_id) REFERENCES webhook_endpoints (merchant_id, id),
     FOREIGN KEY (merchant_id, event_sequence) REFERENCES events (merchant_id, sequence)
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
-CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (endpoint_id, lease_until)
-    WHERE state = 'pending' AND lease_until IS NOT NULL;
+-- The relay's reads: an endpoint's due deliveries, and its leased ones.
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries
+    (merchant_id, endpoint_id, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (merchant_id, event_sequence);
 
 CREATE TABLE webhook_attempts (
