@@ -69,55 +69,49 @@ class PaymentOutbox:
         drafts = derive_events(before, after)
         if not drafts:
             return
-        merchant_id = after.merchant_id
-        # Takes (and holds until commit) the merchant's sequence row lock: see
-        # the module docstring for why this is what keeps cursors gap-free.
-        last = await connection.fetchval(
-            """
-            INSERT INTO event_sequences AS s (merchant_id, last_value) VALUES ($1, $2)
-            ON CONFLICT (merchant_id) DO UPDATE SET last_value = s.last_value + EXCLUDED.last_value
-            RETURNING last_value
-            """,
-            merchant_id,
-            len(drafts),
-        )
-        first = last - len(drafts) + 1
-        sequences = list(range(first, last + 1))
-        types = [draft.type for draft in drafts]
-        await connection.executemany(
-            f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [
-                (
-                    merchant_id,
-                    sequence,
-                    ids.new_id(EVENT_ID_PREFIX),
-                    draft.type,
-                    draft.resource_type,
-                    draft.resource_id,
-                    draft.refund_id,
-                    self._snapshot(draft.payment),
-                    after.updated_at,
-                )
-                for sequence, draft in zip(sequences, drafts, strict=True)
-            ],
-        )
-        # Fan out in the same transaction: an endpoint subscribed when the
-        # change commits gets the event, whatever happens to paycore after.
+        # One statement, one round trip: number, append, fan out, announce.
+        # Numbering upserts the merchant's event_sequences row and so takes
+        # (and holds until commit) its lock: see the module docstring for why
+        # this is what keeps cursors gap-free. The deliveries reference events
+        # inserted by the same statement; foreign keys are checked at its end.
         await connection.execute(
-            """
-            INSERT INTO webhook_deliveries
-                (merchant_id, endpoint_id, event_sequence, next_attempt_at,
-                 create_time, update_time)
-            SELECT $1, e.id, s.sequence, now(), now(), now()
-            FROM webhook_endpoints e, unnest($2::bigint[], $3::text[]) AS s(sequence, type)
-            WHERE e.merchant_id = $1 AND e.enabled AND NOT e.deleted
-              AND (cardinality(e.event_types) = 0 OR s.type = ANY(e.event_types))
+            f"""
+            WITH numbered AS (
+                INSERT INTO event_sequences AS s (merchant_id, last_value) VALUES ($1, $2)
+                ON CONFLICT (merchant_id) DO UPDATE
+                    SET last_value = s.last_value + EXCLUDED.last_value
+                RETURNING last_value
+            ), appended AS (
+                INSERT INTO events ({_EVENT_COLUMNS})
+                SELECT $1, numbered.last_value - $2 + d.n, d.id, d.type, d.resource_type,
+                       d.resource_id, d.refund_id, d.snapshot, $3
+                FROM numbered, unnest($4::text[], $5::text[], $6::text[], $7::text[],
+                                      $8::text[], $9::bytea[])
+                    WITH ORDINALITY AS d(id, type, resource_type, resource_id, refund_id,
+                                         snapshot, n)
+                RETURNING sequence, type
+            ), fanned_out AS (
+                -- An endpoint subscribed when the change commits gets the event,
+                -- whatever happens to paycore after.
+                INSERT INTO webhook_deliveries (merchant_id, endpoint_id, event_sequence,
+                                                next_attempt_at, create_time, update_time)
+                SELECT $1, e.id, a.sequence, now(), now(), now()
+                FROM webhook_endpoints e, appended a
+                WHERE e.merchant_id = $1 AND e.enabled AND NOT e.deleted
+                  AND (cardinality(e.event_types) = 0 OR a.type = ANY(e.event_types))
+            )
+            SELECT pg_notify('{EVENTS_CHANNEL}', $1)
             """,
-            merchant_id,
-            sequences,
-            types,
+            after.merchant_id,
+            len(drafts),
+            after.updated_at,
+            [ids.new_id(EVENT_ID_PREFIX) for _ in drafts],
+            [draft.type for draft in drafts],
+            [draft.resource_type for draft in drafts],
+            [draft.resource_id for draft in drafts],
+            [draft.refund_id for draft in drafts],
+            [self._snapshot(draft.payment) for draft in drafts],
         )
-        await connection.execute("SELECT pg_notify($1, $2)", EVENTS_CHANNEL, merchant_id)
 
 
 class PostgresEventStore:
