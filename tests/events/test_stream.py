@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+import pytest
 
+from core.api.server import PaycoreServer
+from core.app import open_services
+from core.config import Settings
 from paycore.v1 import event_service_pb2 as ev
+from paycore.v1 import event_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
 from tests.e2e.helpers import (
     INVALID_ARGUMENT,
@@ -14,6 +19,7 @@ from tests.e2e.helpers import (
     assert_invalid,
     build,
     card,
+    error_info,
     manual_capture,
     usd,
 )
@@ -146,3 +152,39 @@ async def test_refunds_and_cancels_stream_with_the_payment_snapshot(
     assert succeeded.state == succeeded.STATE_PARTIALLY_REFUNDED
     assert succeeded.amount_refunded.units == 4
     assert events[2].payment.refunds[0].state == events[2].payment.refunds[0].STATE_PENDING
+
+
+async def test_the_stream_runs_the_rpc_pipeline_an_unnamed_caller_is_refused(event_stub) -> None:
+    call = event_stub.StreamEvents(ev.StreamEventsRequest())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await read(call, 1)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(caught.value).reason == "MERCHANT_IDENTITY_MISSING"
+
+
+async def test_a_server_shutting_down_ends_its_streams_and_the_cursor_resumes_elsewhere(
+    settings: Settings, stub, event_stub, metadata
+) -> None:
+    services = await open_services(settings)
+    leaving = PaycoreServer(settings, services)
+    port = await leaving.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = event_service_pb2_grpc.EventServiceStub(channel).StreamEvents(
+                ev.StreamEventsRequest(), metadata=metadata
+            )
+            await pay(stub, metadata)
+            before = await read(call, 2)
+            await leaving.stop(grace=30.0)
+            assert [m async for m in call] == []  # ended, not hung until the grace
+            assert await call.code() == grpc.StatusCode.OK
+    finally:
+        await services.close()
+
+    after = (await pay(stub, metadata)).payment
+    resumed = event_stub.StreamEvents(
+        ev.StreamEventsRequest(after_sequence=before[-1].sequence), metadata=metadata
+    )
+    events = await read(resumed, 2)
+    resumed.cancel()
+    assert [(e.sequence, e.payment.id) for e in events] == [(3, after.id), (4, after.id)]
