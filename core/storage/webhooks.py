@@ -124,9 +124,18 @@ class PostgresWebhookStore:
 
     @staticmethod
     async def count_endpoints(connection: asyncpg.Connection, merchant_id: str) -> int:
-        """How many live endpoints the merchant has (locks the merchant's endpoint rows)."""
+        """How many live endpoints the merchant has.
+
+        The rows are locked FOR NO KEY UPDATE, which does not block payments
+        fanning events out to them (their foreign keys take KEY SHARE). Two
+        concurrent creates may each miss the other's row: the limit is a guard
+        against runaway registrations, not an exact quota.
+        """
         rows = await connection.fetch(
-            "SELECT 1 FROM webhook_endpoints WHERE merchant_id = $1 AND NOT deleted FOR UPDATE",
+            """
+            SELECT 1 FROM webhook_endpoints
+            WHERE merchant_id = $1 AND NOT deleted FOR NO KEY UPDATE
+            """,
             merchant_id,
         )
         return len(rows)
