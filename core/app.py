@@ -169,7 +169,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
     )
     events = PostgresEventStore(pool)
     webhook_store = PostgresWebhookStore(pool)
-    notifier = EventNotifier(settings.postgres_dsn, settings.event_stream_poll_s)
+    notifier = EventNotifier(events, settings.event_stream_poll_s)
     notifications = Notifications(
         webhooks=WebhookService(
             executor=executor,

@@ -156,8 +156,8 @@ class Settings:
     """How often an idle relay worker looks for due deliveries."""
     webhook_secret_overlap_s: int = 24 * 3600
     """Default time the previous secret keeps signing after RotateWebhookSecret."""
-    event_stream_poll_s: float = 5.0
-    """Event streams re-read at least this often (LISTEN/NOTIFY wakes them sooner)."""
+    event_stream_poll_s: float = 0.2
+    """How often each process checks for new events of the merchants it streams to."""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (CLI flags use this)."""

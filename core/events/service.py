@@ -297,4 +297,4 @@ class EventStreams:
                     yield event
                     cursor = event.sequence
                 if len(batch) < STREAM_BATCH:
-                    await self._notifier.wait(woken)
+                    await woken.wait()

@@ -1,13 +1,18 @@
-"""Live wake-ups for event streams: one LISTEN connection per process (asyncpg).
+"""Live wake-ups for event streams: one short poll per process, not LISTEN/NOTIFY.
 
-Why LISTEN/NOTIFY rather than polling alone: the outbox NOTIFYs in the
-event's own transaction, and PostgreSQL delivers a notification only when
-that transaction commits, so a stream wakes within milliseconds of a commit
-at the cost of one idle connection per process (instead of a query per open
-stream every poll interval). Correctness never depends on it: a stream always
-reads ``sequence > cursor`` from the table, so a lost notification (the
-listening connection dropped and is being reopened) costs latency only:
-streams also re-read every ``fallback_poll_s``.
+Why polling: a NOTIFY in the event's transaction would wake streams at
+commit, but PostgreSQL serializes the commits of every transaction that
+NOTIFYs (one lock on the notification queue for the whole database); measured
+on the payment write path (bench/outbox_overhead.py) that cost more than all
+of the rest of the outbox together. Instead each process runs one query every
+``poll_s`` for the merchants it has open streams for, reading their committed
+``event_sequences.last_value`` (primary key lookups), and wakes the streams of
+any merchant whose value moved. The write path pays nothing, the database
+sees one cheap query per process per interval however many streams are open,
+and a live event reaches its streams within about ``poll_s``.
+
+Correctness never depends on a wake-up: a stream always reads
+``sequence > cursor`` from the events table (see EventStreams.stream).
 """
 
 from __future__ import annotations
@@ -16,24 +21,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 
-from core.storage.events import EVENTS_CHANNEL
+from core.storage.events import PostgresEventStore
 
 log = logging.getLogger(__name__)
 
 
 class EventNotifier:
-    """Wakes a merchant's streams when its events commit."""
+    """Wakes a merchant's streams when its latest event number moves."""
 
-    def __init__(self, dsn: str, fallback_poll_s: float = 5.0) -> None:
-        self._dsn = dsn
-        self.fallback_poll_s = fallback_poll_s
-        self._connection: asyncpg.Connection | None = None
-        self._opening = asyncio.Lock()
+    def __init__(self, events: PostgresEventStore, poll_s: float = 0.2) -> None:
+        self._events = events
+        self.poll_s = poll_s
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._seen: dict[str, int] = {}
+        self._poller: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
@@ -41,41 +45,14 @@ class EventNotifier:
         """True after ``close()``: streams should end (their callers reconnect)."""
         return self._closed
 
-    async def _ensure_listening(self) -> None:
-        if self._closed or (self._connection is not None and not self._connection.is_closed()):
-            return
-        async with self._opening:
-            if self._connection is not None and not self._connection.is_closed():
-                return
-            try:
-                connection = await asyncpg.connect(self._dsn)
-                await connection.add_listener(EVENTS_CHANNEL, self._notified)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                # Streams keep working on the fallback poll; retried on next wait.
-                log.warning(
-                    "event stream: cannot LISTEN; polling every %.1fs", self.fallback_poll_s
-                )
-                return
-            self._connection = connection
-            # Anything committed while no one was listening: wake everyone once.
-            self._wake_all()
-
-    def _notified(self, connection: Any, pid: int, channel: str, merchant_id: str) -> None:
-        for waiter in self._waiters.get(merchant_id, ()):
-            waiter.set()
-
-    def _wake_all(self) -> None:
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                waiter.set()
-
     @contextlib.asynccontextmanager
     async def subscribe(self, merchant_id: str) -> AsyncIterator[asyncio.Event]:
-        """An Event set whenever the merchant's events commit (clear it before each read)."""
+        """An Event set when the merchant's events may have moved (clear it before each read)."""
         waiter = asyncio.Event()
         self._waiters.setdefault(merchant_id, set()).add(waiter)
+        if self._poller is None and not self._closed:
+            self._poller = asyncio.create_task(self._poll(), name="event-stream-poller")
         try:
-            await self._ensure_listening()
             yield waiter
         finally:
             waiters = self._waiters.get(merchant_id)
@@ -83,18 +60,34 @@ class EventNotifier:
                 waiters.discard(waiter)
                 if not waiters:
                     del self._waiters[merchant_id]
+                    self._seen.pop(merchant_id, None)
 
-    async def wait(self, waiter: asyncio.Event) -> None:
-        """Until ``waiter`` is set, the fallback poll interval passes, or the notifier closes."""
-        await self._ensure_listening()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter.wait(), self.fallback_poll_s)
+    async def _poll(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.poll_s)
+            merchants = list(self._waiters)
+            if not merchants:
+                continue
+            try:
+                latest = await self._events.last_sequences(merchants)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                # Streams wait a little longer; the next poll tries again.
+                log.warning("event stream poll failed; retrying", exc_info=True)
+                continue
+            for merchant_id, value in latest.items():
+                if self._seen.get(merchant_id) != value:
+                    self._seen[merchant_id] = value
+                    for waiter in self._waiters.get(merchant_id, ()):
+                        waiter.set()
 
     async def close(self) -> None:
-        """Stop listening and wake every stream so it ends."""
+        """Stop polling and wake every stream so it ends."""
         self._closed = True
-        self._wake_all()
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close()
-            self._connection = None
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.set()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None

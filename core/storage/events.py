@@ -4,8 +4,7 @@ Appending happens inside the transaction of the change (``PaymentOutbox.record``
 is called by ``PostgresTransaction.insert_payment`` / ``save_payment``), so an
 event exists if and only if its change committed. In the same statements the
 event is fanned out to the merchant's subscribed webhook endpoints (one
-``webhook_deliveries`` row each) and announced with NOTIFY, which PostgreSQL
-delivers only at commit.
+``webhook_deliveries`` row each). Nothing is NOTIFYed: see core/events/stream.py.
 
 Ordering, and why a stream reader can never skip an event: numbers come from
 ``event_sequences``, one row per merchant, taken with an UPDATE. The row lock
@@ -30,9 +29,6 @@ from core.domain import ids
 from core.domain.payment import Payment
 from core.events.derive import derive_events
 from core.events.model import StoredEvent
-
-EVENTS_CHANNEL = "paycore_events"
-"""NOTIFY channel; the payload is the merchant id whose events committed."""
 
 EVENT_ID_PREFIX = "evt"
 
@@ -69,7 +65,7 @@ class PaymentOutbox:
         drafts = derive_events(before, after)
         if not drafts:
             return
-        # One statement, one round trip: number, append, fan out, announce.
+        # One statement, one round trip: number, append, fan out.
         # Numbering upserts the merchant's event_sequences row and so takes
         # (and holds until commit) its lock: see the module docstring for why
         # this is what keeps cursors gap-free. The deliveries reference events
@@ -100,7 +96,7 @@ class PaymentOutbox:
                 WHERE e.merchant_id = $1 AND e.enabled AND NOT e.deleted
                   AND (cardinality(e.event_types) = 0 OR a.type = ANY(e.event_types))
             )
-            SELECT pg_notify('{EVENTS_CHANNEL}', $1)
+            SELECT 1
             """,
             after.merchant_id,
             len(drafts),
@@ -147,9 +143,10 @@ class PostgresEventStore:
         )
         return None if row is None else event_from_row(row)
 
-    async def last_sequence(self, merchant_id: str) -> int:
-        """The merchant's latest committed sequence number (0: no events yet)."""
-        value = await self._pool.fetchval(
-            "SELECT last_value FROM event_sequences WHERE merchant_id = $1", merchant_id
+    async def last_sequences(self, merchant_ids: Sequence[str]) -> dict[str, int]:
+        """The latest committed sequence number of each merchant that has events."""
+        rows = await self._pool.fetch(
+            "SELECT merchant_id, last_value FROM event_sequences WHERE merchant_id = ANY($1)",
+            list(merchant_ids),
         )
-        return int(value or 0)
+        return {row["merchant_id"]: row["last_value"] for row in rows}
