@@ -16,7 +16,12 @@ event with a smaller number can commit after a reader has passed it. (A global
 identity column would not do: ids are drawn at insert and commit in any order,
 and reading past an in-flight id would lose it for good.) The cost is that
 event-producing transactions of *one* merchant serialize from the event insert
-to their commit, the last few statements of the transaction.
+to their commit (the last statements and the commit's WAL flush). Different
+merchants never wait for each other. Measured (bench/RESULTS.md, "Outbox
+overhead"): one merchant's payment writes top out near one commit per WAL
+flush. Should a single merchant need more, number events after commit instead
+(a sequencer assigning per-merchant numbers to committed events below
+``pg_snapshot_xmin``), keeping the same contract for readers.
 """
 
 from __future__ import annotations
