@@ -130,6 +130,21 @@ async def _subscribe(pool: asyncpg.Pool, merchants: Sequence[str]) -> None:
     )
 
 
+async def _unsubscribe(pool: asyncpg.Pool, merchants: Sequence[str]) -> None:
+    # The endpoints are fictitious: leave nothing for a relay to try to POST.
+    await pool.execute(
+        """
+        UPDATE webhook_deliveries SET state = 'dead', last_error = 'benchmark'
+        WHERE merchant_id = ANY($1) AND state = 'pending'
+        """,
+        list(merchants),
+    )
+    await pool.execute(
+        "UPDATE webhook_endpoints SET deleted = true, enabled = false WHERE merchant_id = ANY($1)",
+        list(merchants),
+    )
+
+
 async def _window(
     repository: PostgresPaymentRepository,
     merchants: Sequence[str],
@@ -164,9 +179,12 @@ async def measure(options: BenchOptions, postgres_dsn: str) -> list[Window]:
         }
         await _window(repositories["on"], merchants, dataclasses.replace(options, seconds=0.5), "")
         windows = []
-        for _ in range(options.rounds):
-            for name in ("off", "on"):
-                windows.append(await _window(repositories[name], merchants, options, name))
+        try:
+            for _ in range(options.rounds):
+                for name in ("off", "on"):
+                    windows.append(await _window(repositories[name], merchants, options, name))
+        finally:
+            await _unsubscribe(pool, merchants)
         return windows
     finally:
         await pool.close()
