@@ -25,8 +25,6 @@ MAX_PAGE_SIZE = 200
 UPDATABLE_FIELDS = ("url", "description", "event_types", "enabled")
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
-_ENDPOINT_ID = re.compile(rf"whe_{_ULID_BODY}")
-_EVENT_ID = re.compile(rf"evt_{_ULID_BODY}")
 
 DELIVERY_STATE_FROM_PROTO = {
     wh.WebhookDelivery.STATE_PENDING: DeliveryState.PENDING,
@@ -35,20 +33,22 @@ DELIVERY_STATE_FROM_PROTO = {
 }
 
 
-def _endpoint_id(v: ViolationCollector, value: str, *, required: bool = True) -> None:
+def _resource_id(
+    v: ViolationCollector, field: str, value: str, prefix: str, *, required: bool
+) -> None:
     if not value:
         if required:
-            v.add("endpoint_id", "required")
-    elif not _ENDPOINT_ID.fullmatch(value):
-        v.add("endpoint_id", "must be an endpoint id: whe_ followed by 26 base32 characters")
+            v.add(field, "required")
+    elif not re.fullmatch(rf"{prefix}_{_ULID_BODY}", value):
+        v.add(field, f"must be an id: {prefix}_ followed by 26 base32 characters")
+
+
+def _endpoint_id(v: ViolationCollector, value: str, *, required: bool = True) -> None:
+    _resource_id(v, "endpoint_id", value, "whe", required=required)
 
 
 def _event_id(v: ViolationCollector, value: str, *, required: bool = True) -> None:
-    if not value:
-        if required:
-            v.add("event_id", "required")
-    elif not _EVENT_ID.fullmatch(value):
-        v.add("event_id", "must be an event id: evt_ followed by 26 base32 characters")
+    _resource_id(v, "event_id", value, "evt", required=required)
 
 
 def _url(v: ViolationCollector, value: str) -> None:

@@ -158,7 +158,7 @@ class WebhookService:
                 created_at=at,
                 updated_at=at,
             )
-            await self._store.insert_endpoint(connection, endpoint)
+            await self._store.save_endpoint(connection, endpoint)
             return Plan(endpoint_id, result=EndpointWithSecret(endpoint, secret))
 
         key = RequestKey(command.merchant_id, "CreateWebhookEndpoint", request.request_id)

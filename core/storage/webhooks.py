@@ -103,26 +103,6 @@ class PostgresWebhookStore:
     # --- endpoints (RPC writes run on the request's connection) ---------------
 
     @staticmethod
-    async def insert_endpoint(connection: asyncpg.Connection, endpoint: WebhookEndpoint) -> None:
-        """Store a new endpoint."""
-        await connection.execute(
-            """
-            INSERT INTO webhook_endpoints (merchant_id, id, url, description, event_types, enabled,
-                                           secret, create_time, update_time)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            """,
-            endpoint.merchant_id,
-            endpoint.id,
-            endpoint.url,
-            endpoint.description,
-            list(endpoint.event_types),
-            endpoint.enabled,
-            endpoint.secret,
-            endpoint.created_at,
-            endpoint.updated_at,
-        )
-
-    @staticmethod
     async def count_endpoints(connection: asyncpg.Connection, merchant_id: str) -> int:
         """How many live endpoints the merchant has.
 
@@ -152,13 +132,17 @@ class PostgresWebhookStore:
 
     @staticmethod
     async def save_endpoint(connection: asyncpg.Connection, endpoint: WebhookEndpoint) -> None:
-        """Store every mutable field of an endpoint."""
+        """Store a new endpoint, or every mutable field of an existing one."""
         await connection.execute(
             """
-            UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5,
-                enabled = $6, secret = $7, previous_secret = $8, previous_until = $9,
-                update_time = $10
-            WHERE merchant_id = $1 AND id = $2
+            INSERT INTO webhook_endpoints AS w (merchant_id, id, url, description, event_types,
+                enabled, secret, previous_secret, previous_until, create_time, update_time)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (merchant_id, id) DO UPDATE SET url = EXCLUDED.url,
+                description = EXCLUDED.description, event_types = EXCLUDED.event_types,
+                enabled = EXCLUDED.enabled, secret = EXCLUDED.secret,
+                previous_secret = EXCLUDED.previous_secret,
+                previous_until = EXCLUDED.previous_until, update_time = EXCLUDED.update_time
             """,
             endpoint.merchant_id,
             endpoint.id,
@@ -169,6 +153,7 @@ class PostgresWebhookStore:
             endpoint.secret,
             endpoint.previous_secret,
             endpoint.previous_until,
+            endpoint.created_at,
             endpoint.updated_at,
         )
 

@@ -69,7 +69,9 @@ async def test_receiver_down_for_a_while_then_up_gets_every_event(
     await create_endpoint(webhooks, metadata, receiver.url)
     await receiver.stop()  # connections refused from here on
     payments = [(await pay(stub, metadata)).payment.id for _ in range(5)]
-    await start_relay()
+    # Retries every 0.1 s for about 10 s: the outage must end before the
+    # schedule does, however slowly this machine runs the test.
+    await start_relay(dataclasses.replace(FAST, schedule_s=(0.1,) * 100))
 
     async def failed_attempts_recorded() -> bool:
         rows = await deliveries(webhooks, metadata)
@@ -81,7 +83,7 @@ async def test_receiver_down_for_a_while_then_up_gets_every_event(
     await eventually(failed_attempts_recorded, what="first attempts fail while down")
     await receiver.start()  # same port
 
-    await eventually(lambda: len(set(receiver.delivered())) == 10, what="all 10 events")
+    await eventually(lambda: len(set(receiver.delivered())) == 10, 30, what="all 10 events")
     rows = await deliveries(webhooks, metadata)
     assert {row.state for row in rows} == {D.STATE_SUCCEEDED}
     assert set(receiver.delivered()) == {row.event_id for row in rows}
@@ -207,8 +209,9 @@ async def test_a_slow_endpoint_with_a_backlog_does_not_delay_another(
     for _ in range(2):
         await pay(stub, metadata)
     # Room for 4 POSTs in this worker, 2 per endpoint: the slow endpoint's
-    # backlog must not take the fast endpoint's turn.
-    await start_relay(dataclasses.replace(FAST, max_in_flight=4))
+    # backlog must not take the fast endpoint's turn. (A long timeout: held
+    # POSTs must stay held, not time out and come again, however slow the run.)
+    await start_relay(dataclasses.replace(FAST, max_in_flight=4, timeout_s=60.0))
 
     await eventually(lambda: len(set(fast.delivered())) == 4, what="fast endpoint served")
     assert slow.delivered() == []  # every POST to it is still held
