@@ -7,6 +7,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from paycore.v1 import webhook_service_pb2 as wh
 from tests.e2e.helpers import (
+    FAILED_PRECONDITION,
     INVALID_ARGUMENT,
     NOT_FOUND,
     assert_invalid,
@@ -220,3 +221,30 @@ async def test_deliveries_page_newest_first(stub, webhooks, metadata, receiver) 
         "INVALID_PAGE_TOKEN",
     )
     assert_invalid(error, ["page_token"], "INVALID_PAGE_TOKEN")
+
+
+async def test_a_deleted_endpoint_gets_nothing_more(stub, webhooks, metadata) -> None:
+    # No relay runs: the delivery waits, pending, when the endpoint goes away.
+    created = await create_endpoint(webhooks, metadata, URL, ["payment.succeeded"])
+    await pay(stub, metadata)
+    await webhooks.DeleteWebhookEndpoint(
+        wh.DeleteWebhookEndpointRequest(
+            request_id=new_request_id(), endpoint_id=created.endpoint.id
+        ),
+        metadata=metadata,
+    )
+    await pay(stub, metadata)
+
+    listed = await webhooks.ListWebhookDeliveries(
+        wh.ListWebhookDeliveriesRequest(), metadata=metadata
+    )
+    (ended,) = listed.deliveries  # none for the payment after the deletion
+    assert ended.state == ended.STATE_DEAD and not ended.attempts
+    await expect_error(
+        webhooks.RedeliverEvent(
+            wh.RedeliverEventRequest(request_id=new_request_id(), event_id=ended.event_id),
+            metadata=metadata,
+        ),
+        FAILED_PRECONDITION,
+        "NOTHING_TO_REDELIVER",
+    )

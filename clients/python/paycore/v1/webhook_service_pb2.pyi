@@ -473,7 +473,9 @@ class WebhookDelivery(_message.Message):
         STATE_SUCCEEDED: WebhookDelivery._State.ValueType  # 2
         """The endpoint answered 2xx."""
         STATE_DEAD: WebhookDelivery._State.ValueType  # 3
-        """Every scheduled attempt failed: dead-lettered until RedeliverEvent."""
+        """Every scheduled attempt failed: dead-lettered until RedeliverEvent. Also
+        the end of a delivery still pending when its endpoint was deleted.
+        """
 
     class State(_State, metaclass=_StateEnumTypeWrapper):
         """Where a delivery stands."""
@@ -485,7 +487,9 @@ class WebhookDelivery(_message.Message):
     STATE_SUCCEEDED: WebhookDelivery.State.ValueType  # 2
     """The endpoint answered 2xx."""
     STATE_DEAD: WebhookDelivery.State.ValueType  # 3
-    """Every scheduled attempt failed: dead-lettered until RedeliverEvent."""
+    """Every scheduled attempt failed: dead-lettered until RedeliverEvent. Also
+    the end of a delivery still pending when its endpoint was deleted.
+    """
 
     ID_FIELD_NUMBER: _builtins.int
     ENDPOINT_ID_FIELD_NUMBER: _builtins.int
