@@ -70,7 +70,7 @@ class Notifications:
         return WebhookRelay(self.store, self.relay_settings)
 
     async def close(self) -> None:
-        """End the event streams and stop listening."""
+        """End the event streams and stop polling for them."""
         await self.notifier.close()
 
 

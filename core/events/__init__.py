@@ -5,7 +5,7 @@
 - ``schedule`` (pure): the retry schedule of webhook deliveries.
 - ``signing`` (pure): the ``Paycore-Signature`` header.
 - ``relay``: workers that deliver webhooks over HTTP (aiohttp), safe in many processes.
-- ``stream``: live wake-ups for EventService.StreamEvents (LISTEN/NOTIFY).
+- ``stream``: live wake-ups for EventService.StreamEvents (one short poll per process).
 - ``service``: endpoint management, delivery queries and redelivery.
 
 Events are written by the storage layer in the same transaction as the change
