@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +17,11 @@ from redis.backoff import NoBackoff
 
 from core.auth.authenticator import Authenticator, LockoutPolicy
 from core.config import Settings
+from core.events.relay import RelaySettings, WebhookRelay
+from core.events.schedule import parse_schedule
+from core.events.service import EventStreams, WebhookService
+from core.events.snapshot import payment_snapshot
+from core.events.stream import EventNotifier
 from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
@@ -26,8 +32,10 @@ from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.access import PostgresAccessStore
+from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.storage.risk import PostgresRiskStore
+from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.service import CardVault
@@ -56,6 +64,7 @@ class Services:
     rules: RulesFile
     """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    notifications: Notifications | None = field(default=None)
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
@@ -63,8 +72,40 @@ class Services:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.notifications is not None:
+            await self.notifications.close()
         await self.redis.aclose()
         await self.pool.close()
+
+
+@dataclass(slots=True)
+class Notifications:
+    """Merchant notifications (issue 7): endpoints, the event stream, the webhook relay."""
+
+    webhooks: WebhookService
+    streams: EventStreams
+    notifier: EventNotifier
+    store: PostgresWebhookStore
+    relay_settings: RelaySettings
+
+    def relay(self) -> WebhookRelay:
+        """A relay worker for this process (``start()`` it; ``stop()`` it before close)."""
+        return WebhookRelay(self.store, self.relay_settings)
+
+    async def close(self) -> None:
+        """End the event streams and stop polling for them."""
+        await self.notifier.close()
+
+
+def relay_settings(settings: Settings) -> RelaySettings:
+    """The relay worker's settings from the ``webhook_*`` fields."""
+    return RelaySettings(
+        schedule_s=parse_schedule(settings.webhook_retry_schedule),
+        timeout_s=settings.webhook_timeout_s,
+        endpoint_concurrency=settings.webhook_endpoint_concurrency,
+        max_in_flight=settings.webhook_max_in_flight,
+        poll_interval_s=settings.webhook_poll_interval_s,
+    )
 
 
 def _redis_pool_sample(client: RedisClient) -> tuple[int, int, int]:
@@ -119,7 +160,8 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
     router = Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s)
-    repository = PostgresPaymentRepository(pool)
+    # The outbox: every payment write appends its events in the same transaction.
+    repository = PostgresPaymentRepository(pool, PaymentOutbox(payment_snapshot))
     executor = RequestExecutor(
         repository=repository,
         gate=gate,
@@ -182,7 +224,24 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
     background = []
     if settings.risk.rules_poll_interval_s > 0:
         background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
+    events = PostgresEventStore(pool)
+    webhook_store = PostgresWebhookStore(pool)
+    notifier = EventNotifier(events, settings.event_stream_poll_s)
+    notifications = Notifications(
+        webhooks=WebhookService(
+            executor=executor,
+            store=webhook_store,
+            events=events,
+            gate=gate,
+            default_overlap=timedelta(seconds=settings.webhook_secret_overlap_s),
+        ),
+        streams=EventStreams(events=events, notifier=notifier, gate=gate),
+        notifier=notifier,
+        store=webhook_store,
+        relay_settings=relay_settings(settings),
+    )
     return Services(
+        notifications=notifications,
         pool=pool,
         repository=repository,
         redis=redis,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from core.events.schedule import DEFAULT_SCHEDULE, parse_schedule
 from core.vault.keyring import KeyringError
 from core.vault.keyring import parse_config as parse_vault_config
 
@@ -164,6 +165,23 @@ class Settings:
     tls_client_ca_file: str | None = None
     """PEM CA certificates; when set, clients must present a certificate they signed (mTLS)."""
 
+    webhook_relay: bool = True
+    """Run a webhook relay worker in each server process (any number may run at once)."""
+    webhook_retry_schedule: tuple[str, ...] = DEFAULT_SCHEDULE
+    """Delays between webhook attempts (``30s``, ``5m``, ``6h``...); after the last, dead letter."""
+    webhook_timeout_s: float = 10.0
+    """How long one webhook POST may take, connect to last byte."""
+    webhook_endpoint_concurrency: int = 4
+    """Webhook POSTs in flight per endpoint, across all processes."""
+    webhook_max_in_flight: int = 64
+    """Webhook POSTs in flight per process."""
+    webhook_poll_interval_s: float = 1.0
+    """How often an idle relay worker looks for due deliveries."""
+    webhook_secret_overlap_s: int = 24 * 3600
+    """Default time the previous secret keeps signing after RotateWebhookSecret."""
+    event_stream_poll_s: float = 0.2
+    """How often each process checks for new events of the merchants it streams to."""
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (CLI flags use this)."""
         return dataclasses.replace(self, **changes)
@@ -300,6 +318,7 @@ def validate(settings: Settings) -> None:
     if auth.lockout_window_s <= 0 or auth.lockout_s <= 0:
         raise ConfigError("auth.lockout_window_s and auth.lockout_s must be positive")
     _validate_telemetry(settings)
+    _validate_webhooks(settings)
     _validate_vault(settings)
     _validate_tls(settings)
     limits = settings.rate_limits
@@ -339,6 +358,19 @@ def _validate_telemetry(settings: Settings) -> None:
         raise ConfigError(f"http_port: the workers' HTTP ports would include port {settings.port}")
     if not settings.service_name.strip():
         raise ConfigError("service_name must not be empty")
+
+
+def _validate_webhooks(settings: Settings) -> None:
+    try:
+        parse_schedule(settings.webhook_retry_schedule)
+    except ValueError as exc:
+        raise ConfigError(f"webhook_retry_schedule: {exc}") from None
+    if settings.webhook_timeout_s <= 0 or settings.webhook_poll_interval_s <= 0:
+        raise ConfigError("webhook_timeout_s and webhook_poll_interval_s must be > 0")
+    if settings.webhook_endpoint_concurrency < 1 or settings.webhook_max_in_flight < 1:
+        raise ConfigError("webhook_endpoint_concurrency and webhook_max_in_flight must be >= 1")
+    if settings.webhook_secret_overlap_s < 0 or settings.event_stream_poll_s <= 0:
+        raise ConfigError("webhook_secret_overlap_s must be >= 0 and event_stream_poll_s > 0")
 
 
 def _validate_tls(settings: Settings) -> None:

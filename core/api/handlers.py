@@ -1,6 +1,6 @@
 """The PaymentService RPCs: where a payment enters paycore (and the pipeline every RPC uses).
 
-Each RPC runs through one pipeline (``_unary``): resolve the caller, parse the
+Each RPC runs through one pipeline (``_pipeline``): resolve the caller, parse the
 request bytes, call the handler, and turn any error into a rich status in
 exactly one place. Handlers translate protobuf <-> domain and call the
 service; the service never sees a protobuf message.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -207,19 +207,56 @@ def _parse(request_type: type[M], raw: bytes) -> M:
         ) from None
 
 
-def _unary(
+StreamHandler = Callable[[Caller, Any], AsyncIterator[Message]]
+"""A server-streaming RPC: yields the response messages (see ``service_handler``)."""
+
+Invoke = Callable[
+    [Caller, Any, grpc.aio.ServicerContext[Any, Any]], Awaitable["Reply | Message | None"]
+]
+
+
+def _respond(handler: Handler) -> Invoke:
+    """A unary handler as pipeline work: what it returns is the response."""
+
+    async def invoke(
+        caller: Caller, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Reply | Message:
+        return await handler(caller, request)
+
+    return invoke
+
+
+def _write_stream(handler: StreamHandler) -> Invoke:
+    """A server-streaming handler as pipeline work: each message is written as it is yielded.
+
+    An error raised before or between messages ends the call with its rich
+    status through the pipeline's one error mapping, exactly like a unary RPC.
+    """
+
+    async def invoke(
+        caller: Caller, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        async for message in handler(caller, request):
+            await context.write(message)
+
+    return invoke
+
+
+def _pipeline(
     method: str,
     request_type: type[Message],
-    handler: Handler,
+    invoke: Invoke,
     identity: IdentityResolver,
     telemetry: Telemetry,
     *,
     service: str,
-) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message]]:
+) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message | None]]:
     span_name = full_method = f"{service}/{method}"
     span_attributes = {"rpc.system": "grpc", RPC_SERVICE: service, RPC_METHOD: method}
 
-    async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes | Message:
+    async def call(
+        raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes | Message | None:
         metadata = tuple(context.invocation_metadata() or ())
         # Continue the caller's trace (W3C traceparent/tracestate in metadata).
         parent = propagate.extract(
@@ -251,14 +288,14 @@ def _unary(
                     if request_id:
                         span.set_attribute(REQUEST_ID, request_id)
                         request_token = log_context.request_id.set(request_id)
-                    result = await handler(caller, request)
+                    result = await invoke(caller, request, context)
                 except PaycoreError as error:
                     status = encode_error(error)
                 except Exception:
                     log.exception("bug in %s", method)
                     status = internal_error()
                 else:
-                    if not isinstance(result, Reply):
+                    if result is None or not isinstance(result, Reply):
                         return result
                     if result.ok:
                         return result.body
@@ -312,34 +349,39 @@ def service_handler(
     table: Mapping[str, tuple[type[Message], Handler]],
     identity: IdentityResolver,
     telemetry: Telemetry | None = None,
+    streams: Mapping[str, tuple[type[Message], StreamHandler]] | None = None,
 ) -> grpc.GenericRpcHandler[Any, Any]:
-    """A grpc.aio method table running every RPC of ``service`` through ``_unary``.
+    """A grpc.aio method table running every RPC of ``service`` through the pipeline.
 
-    ``table`` maps each RPC name to its request type and handler; an RPC of
-    the proto without a handler (or the reverse) is refused at start-up.
+    ``table`` maps each unary RPC name to its request type and handler, and
+    ``streams`` each server-streaming one; an RPC of the proto without a
+    handler (or the reverse) is refused at start-up.
     """
+    streams = streams or {}
     declared = {m.name for m in service.methods}
-    if declared != set(table):
+    if declared != set(table) | set(streams) or set(table) & set(streams):
         raise RuntimeError(
-            f"{service.name} RPCs without a handler: {sorted(declared ^ set(table))}"
+            f"{service.name} RPCs without a handler: "
+            f"{sorted(declared ^ (set(table) | set(streams)))}"
         )
     unguarded = [m for m in declared if policy.required_role(f"{service.full_name}/{m}") is None]
     if unguarded:
         # Deny by default is not enough: an RPC nobody decided about is a bug.
         raise RuntimeError(f"{service.name} RPCs without a policy entry: {sorted(unguarded)}")
+    telemetry = telemetry or Telemetry.disabled()
+    work: list[tuple[str, type[Message], Invoke, Callable[..., Any]]] = [
+        (name, request_type, _respond(handler), grpc.unary_unary_rpc_method_handler)
+        for name, (request_type, handler) in table.items()
+    ] + [
+        (name, request_type, _write_stream(handler), grpc.unary_stream_rpc_method_handler)
+        for name, (request_type, handler) in streams.items()
+    ]
     methods = {
-        name: grpc.unary_unary_rpc_method_handler(
-            _unary(
-                name,
-                request_type,
-                handler,
-                identity,
-                telemetry or Telemetry.disabled(),
-                service=service.full_name,
-            ),
+        name: method_handler(
+            _pipeline(name, request_type, invoke, identity, telemetry, service=service.full_name),
             request_deserializer=None,
             response_serializer=_serialize,
         )
-        for name, (request_type, handler) in table.items()
+        for name, request_type, invoke, method_handler in work
     }
     return grpc.method_handlers_generic_handler(service.full_name, methods)

@@ -25,6 +25,14 @@ from core.api.risk_handlers import generic_handler as risk_generic_handler
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
+from core.api.webhook_handlers import (
+    EVENT_SERVICE_NAME,
+    WEBHOOK_SERVICE_NAME,
+    EventHandlers,
+    WebhookHandlers,
+    event_generic_handler,
+    webhook_generic_handler,
+)
 from core.app import Services, open_services
 from core.config import Settings
 from core.telemetry import Telemetry
@@ -106,6 +114,18 @@ class PaycoreServer:
                 risk_generic_handler(risk, resolver, telemetry),
             )
         )
+        notifications = services.notifications
+        if notifications is not None:
+            self._server.add_generic_rpc_handlers(
+                (
+                    webhook_generic_handler(
+                        WebhookHandlers(notifications.webhooks, secret), resolver, telemetry
+                    ),
+                    event_generic_handler(
+                        EventHandlers(notifications.streams), resolver, telemetry
+                    ),
+                )
+            )
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -116,6 +136,8 @@ class PaycoreServer:
                 ACCESS_SERVICE_NAME,
                 SETTINGS_SERVICE_NAME,
                 RISK_SERVICE_NAME,
+                WEBHOOK_SERVICE_NAME,
+                EVENT_SERVICE_NAME,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,
             ),
@@ -141,6 +163,8 @@ class PaycoreServer:
             ACCESS_SERVICE_NAME,
             SETTINGS_SERVICE_NAME,
             RISK_SERVICE_NAME,
+            WEBHOOK_SERVICE_NAME,
+            EVENT_SERVICE_NAME,
         ):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(
@@ -158,6 +182,10 @@ class PaycoreServer:
         commit (see PaymentService._execute); they get the same grace.
         """
         await self._health.enter_graceful_shutdown()
+        if self._services.notifications is not None:
+            # Event streams never finish on their own: end them now (callers
+            # resume from their cursor elsewhere) instead of holding the grace.
+            await self._services.notifications.close()
         await self._server.stop(grace)
         await self._services.executor.drain(grace)
         log.info("paycore stopped")
@@ -199,11 +227,19 @@ async def serve(
                 settings, services, reuse_port=reuse_port, telemetry=runtime.telemetry
             )
             port = await server.start()
+            relay = None
+            if settings.webhook_relay and services.notifications is not None:
+                relay = services.notifications.relay()
+                await relay.start()
             if ready is not None:
                 ready(port)
             await stop.wait()
             log.info("shutting down: draining for up to %.1fs", settings.grace_period_s)
             await server.stop(settings.grace_period_s)
+            if relay is not None:
+                # POSTs still in flight after the grace keep their leases until
+                # they expire; another worker then sends them again.
+                await relay.stop(settings.grace_period_s)
         finally:
             await services.close()
     finally:

@@ -48,6 +48,8 @@ _VAULT = "paycore.v1.CardVaultService"
 _ACCESS = "paycore.v1.AccessService"
 _SETTINGS = "paycore.v1.MerchantSettingsService"
 _RISK = "paycore.v1.RiskService"
+_WEBHOOKS = "paycore.v1.WebhookService"
+_EVENTS = "paycore.v1.EventService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -86,6 +88,19 @@ POLICY: Mapping[str, Role] = {
     f"{_RISK}/AddBlocklistEntry": Role.ADMIN,
     f"{_RISK}/RemoveBlocklistEntry": Role.ADMIN,
     f"{_RISK}/ListBlocklistEntries": Role.ADMIN,
+    # Notifications: a merchant's own endpoints and events. RedeliverEvent is
+    # MERCHANT too: it only re-sends the merchant's own events to its own
+    # endpoints, and merchants recovering from their own outage need it
+    # without calling the back office.
+    f"{_WEBHOOKS}/CreateWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/GetWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/ListWebhookEndpoints": Role.MERCHANT,
+    f"{_WEBHOOKS}/UpdateWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/DeleteWebhookEndpoint": Role.MERCHANT,
+    f"{_WEBHOOKS}/RotateWebhookSecret": Role.MERCHANT,
+    f"{_WEBHOOKS}/ListWebhookDeliveries": Role.MERCHANT,
+    f"{_WEBHOOKS}/RedeliverEvent": Role.MERCHANT,
+    f"{_EVENTS}/StreamEvents": Role.MERCHANT,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

@@ -135,6 +135,20 @@ class Reason(enum.Enum):
     RISK_LIST_ENTRY_NOT_FOUND = ReasonSpec(
         Code.NOT_FOUND, False, "Risk list entry {entry_id} does not exist."
     )
+    WEBHOOK_ENDPOINT_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "Webhook endpoint {endpoint_id} does not exist."
+    )
+    EVENT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Event {event_id} does not exist.")
+    WEBHOOK_ENDPOINT_LIMIT_REACHED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "The merchant already has {limit} webhook endpoints; delete one first.",
+    )
+    NOTHING_TO_REDELIVER = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Event {event_id} has no finished or dead-lettered delivery{to_endpoint} to send again.",
+    )
     # Illegal transitions: the payment's state does not allow the operation.
     PAYMENT_NOT_IN_REVIEW = ReasonSpec(
         Code.FAILED_PRECONDITION,

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -40,6 +40,9 @@ from core.storage.audit import insert_audit
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.vault.envelope import Sealed
 from core.vault.records import CardToken, StoredCard
+
+if TYPE_CHECKING:
+    from core.storage.events import PaymentOutbox
 
 # One refund row as JSON (decoded by _refund_from_json): inside a payment's
 # refunds, and as each row of ListRefunds.
@@ -194,14 +197,21 @@ def _stored_card_from_row(row: asyncpg.Record) -> StoredCard:
 
 
 class PostgresTransaction:
-    """PaymentTransaction on one asyncpg connection inside a transaction."""
+    """PaymentTransaction on one asyncpg connection inside a transaction.
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    With an ``outbox``, every payment written also appends its events in this
+    transaction (core/storage/events.py): the payment as locked here is the
+    "before", the payment written the "after".
+    """
+
+    def __init__(self, connection: asyncpg.Connection, outbox: PaymentOutbox | None = None) -> None:
         self._c = connection
+        self._outbox = outbox
+        self._seen: dict[tuple[str, str], Payment] = {}
 
     @property
     def connection(self) -> asyncpg.Connection:
-        """This transaction's connection, for other components' tables (core/storage/risk.py)."""
+        """This transaction's connection, for other components' tables written in it."""
         return self._c
 
     async def claim_request(
@@ -296,7 +306,17 @@ class PostgresTransaction:
             merchant_id,
             payment_id,
         )
-        return None if row is None else _payment_from_row(row)
+        if row is None:
+            return None
+        payment = _payment_from_row(row)
+        self._seen[(merchant_id, payment_id)] = payment
+        return payment
+
+    async def _record_events(self, before: Payment | None, after: Payment) -> None:
+        if self._outbox is None:
+            return
+        await self._outbox.record(self._c, before, after)
+        self._seen[(after.merchant_id, after.id)] = after
 
     async def insert_payment(self, payment: Payment) -> None:
         await self._c.execute(
@@ -331,8 +351,15 @@ class PostgresTransaction:
             payment.updated_at,
         )
         await self._save_refunds(payment)
+        await self._record_events(None, payment)
 
     async def save_payment(self, payment: Payment) -> None:
+        key = (payment.merchant_id, payment.id)
+        if self._outbox is not None and key not in self._seen:
+            # Saved without being locked first in this transaction: lock and
+            # read it now, so the events compare against what is committed.
+            await self.lock_payment(payment.merchant_id, payment.id)
+        before = self._seen.get(key)
         status = await self._c.execute(
             """
             UPDATE payments SET
@@ -360,6 +387,8 @@ class PostgresTransaction:
         if status != "UPDATE 1":
             raise LookupError(f"payment {payment.id} vanished while locked")
         await self._save_refunds(payment)
+        if before is not None:
+            await self._record_events(before, payment)
 
     async def _save_refunds(self, payment: Payment) -> None:
         if not payment.refunds:
@@ -603,8 +632,9 @@ class _Page:
 class PostgresPaymentRepository:
     """PaymentRepository over an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, outbox: PaymentOutbox | None = None) -> None:
         self._pool = pool
+        self._outbox = outbox  # None: no events (tools, tests of storage alone)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
@@ -615,7 +645,7 @@ class PostgresPaymentRepository:
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
-            yield PostgresTransaction(connection)
+            yield PostgresTransaction(connection, self._outbox)
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
         async with _unavailable_as_error():

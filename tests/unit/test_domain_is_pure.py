@@ -19,6 +19,11 @@ DOMAIN_MODULES = [
     "core.domain.errors",
     "core.domain.attempt",
     "core.domain.commands",
+    # Merchant notifications' decisions (issue 7).
+    "core.events.derive",
+    "core.events.model",
+    "core.events.schedule",
+    "core.events.signing",
 ]
 
 FORBIDDEN = (

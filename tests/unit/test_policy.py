@@ -6,12 +6,22 @@ import pytest
 
 from core.auth.policy import POLICY, Role, authorize, required_role
 from core.domain.errors import Code, PaycoreError, Reason
-from paycore.v1 import card_vault_service_pb2, payment_service_pb2
+from paycore.v1 import (
+    card_vault_service_pb2,
+    event_service_pb2,
+    payment_service_pb2,
+    webhook_service_pb2,
+)
 
 
 def _served_methods() -> list[str]:
     methods = []
-    for module in (payment_service_pb2, card_vault_service_pb2):
+    for module in (
+        payment_service_pb2,
+        card_vault_service_pb2,
+        webhook_service_pb2,
+        event_service_pb2,
+    ):
         for service in module.DESCRIPTOR.services_by_name.values():
             methods += [f"{service.full_name}/{m.name}" for m in service.methods]
     return methods

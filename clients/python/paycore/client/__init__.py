@@ -39,6 +39,7 @@ from ._requests import PaymentFilters, RefundFilters
 from ._retry import RetryPolicy, is_retryable
 from ._sync import PaycoreClient
 from ._tls import tls_credentials
+from .webhooks import WebhookSignatureError, verify_webhook_signature
 
 __all__ = [
     "AbortedError",
@@ -59,6 +60,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnknownError",
+    "WebhookSignatureError",
     "card",
     "card_token",
     "from_rpc_error",
@@ -66,4 +68,5 @@ __all__ = [
     "money",
     "tls_credentials",
     "to_minor",
+    "verify_webhook_signature",
 ]

@@ -120,6 +120,18 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: only a payment in STATE_REQUIRES_REVIEW can be
     approved or rejected (it was decided already, or canceled).
     """
+    ERROR_REASON_WEBHOOK_ENDPOINT_NOT_FOUND: _ErrorReason.ValueType  # 70
+    """NOT_FOUND: no such webhook endpoint for the caller's merchant."""
+    ERROR_REASON_EVENT_NOT_FOUND: _ErrorReason.ValueType  # 71
+    """NOT_FOUND: no such event for the caller's merchant."""
+    ERROR_REASON_WEBHOOK_ENDPOINT_LIMIT_REACHED: _ErrorReason.ValueType  # 72
+    """FAILED_PRECONDITION: the merchant has the maximum number of webhook
+    endpoints; delete one before creating another.
+    """
+    ERROR_REASON_NOTHING_TO_REDELIVER: _ErrorReason.ValueType  # 73
+    """FAILED_PRECONDITION: RedeliverEvent found no delivery of the event that
+    is finished or dead-lettered (pending ones are already being retried).
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -237,6 +249,18 @@ ERROR_REASON_RISK_LIST_ENTRY_NOT_FOUND: ErrorReason.ValueType  # 51
 ERROR_REASON_PAYMENT_NOT_IN_REVIEW: ErrorReason.ValueType  # 52
 """FAILED_PRECONDITION: only a payment in STATE_REQUIRES_REVIEW can be
 approved or rejected (it was decided already, or canceled).
+"""
+ERROR_REASON_WEBHOOK_ENDPOINT_NOT_FOUND: ErrorReason.ValueType  # 70
+"""NOT_FOUND: no such webhook endpoint for the caller's merchant."""
+ERROR_REASON_EVENT_NOT_FOUND: ErrorReason.ValueType  # 71
+"""NOT_FOUND: no such event for the caller's merchant."""
+ERROR_REASON_WEBHOOK_ENDPOINT_LIMIT_REACHED: ErrorReason.ValueType  # 72
+"""FAILED_PRECONDITION: the merchant has the maximum number of webhook
+endpoints; delete one before creating another.
+"""
+ERROR_REASON_NOTHING_TO_REDELIVER: ErrorReason.ValueType  # 73
+"""FAILED_PRECONDITION: RedeliverEvent found no delivery of the event that
+is finished or dead-lettered (pending ones are already being retried).
 """
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for

@@ -1,0 +1,204 @@
+"""WebhookService and EventService requests -> validated commands (see core.api.validation)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from core.api.validation import _request_id, _text
+from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
+from core.events.derive import EVENT_TYPES
+from core.events.model import DeliveryState
+from core.events.service import CreateEndpoint, RotateSecret, UpdateEndpoint
+from core.storage.webhooks import DeliveryQuery
+from paycore.v1 import event_service_pb2 as event_svc
+from paycore.v1 import webhook_service_pb2 as wh
+
+MAX_URL = 2048
+MAX_ENDPOINT_DESCRIPTION = 500
+MAX_OVERLAP = timedelta(days=7)
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+UPDATABLE_FIELDS = ("url", "description", "event_types", "enabled")
+
+_ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
+
+DELIVERY_STATE_FROM_PROTO = {
+    wh.WebhookDelivery.STATE_PENDING: DeliveryState.PENDING,
+    wh.WebhookDelivery.STATE_SUCCEEDED: DeliveryState.SUCCEEDED,
+    wh.WebhookDelivery.STATE_DEAD: DeliveryState.DEAD,
+}
+
+
+def _resource_id(
+    v: ViolationCollector, field: str, value: str, prefix: str, *, required: bool
+) -> None:
+    if not value:
+        if required:
+            v.add(field, "required")
+    elif not re.fullmatch(rf"{prefix}_{_ULID_BODY}", value):
+        v.add(field, f"must be an id: {prefix}_ followed by 26 base32 characters")
+
+
+def _endpoint_id(v: ViolationCollector, value: str, *, required: bool = True) -> None:
+    _resource_id(v, "endpoint_id", value, "whe", required=required)
+
+
+def _event_id(v: ViolationCollector, value: str, *, required: bool = True) -> None:
+    _resource_id(v, "event_id", value, "evt", required=required)
+
+
+def _url(v: ViolationCollector, value: str) -> None:
+    if not value:
+        v.add("url", "required")
+        return
+    if len(value) > MAX_URL:
+        v.add("url", f"must be at most {MAX_URL} characters")
+        return
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in {"http", "https"} and bool(parts.hostname)
+        _ = parts.port  # raises for a port out of range
+    except ValueError:
+        usable = False
+    if not usable or any(c.isspace() for c in value):
+        v.add("url", "must be an http:// or https:// URL with a host")
+
+
+def _event_types(v: ViolationCollector, field: str, values: list[str]) -> tuple[str, ...]:
+    for index, value in enumerate(values):
+        if value not in EVENT_TYPES:
+            v.add(f"{field}[{index}]", f"unknown event type; one of {', '.join(EVENT_TYPES)}")
+    return tuple(sorted(set(values)))
+
+
+def create_endpoint(merchant_id: str, request: wh.CreateWebhookEndpointRequest) -> CreateEndpoint:
+    """Validate a CreateWebhookEndpointRequest."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _url(v, request.url)
+    _text(v, "description", request.description, MAX_ENDPOINT_DESCRIPTION)
+    types = _event_types(v, "event_types", list(request.event_types))
+    v.raise_if_any()
+    return CreateEndpoint(merchant_id, request.url, request.description, types)
+
+
+def update_endpoint(merchant_id: str, request: wh.UpdateWebhookEndpointRequest) -> UpdateEndpoint:
+    """Validate an UpdateWebhookEndpointRequest: only the fields named in update_mask change."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _endpoint_id(v, request.endpoint_id)
+    paths = list(request.update_mask.paths)
+    if not paths:
+        v.add("update_mask", f"required: name the fields to change ({', '.join(UPDATABLE_FIELDS)})")
+    for path in paths:
+        if path not in UPDATABLE_FIELDS:
+            v.add("update_mask", f"cannot update {path!r}; only {', '.join(UPDATABLE_FIELDS)}")
+    if "url" in paths:
+        _url(v, request.url)
+    if "description" in paths:
+        _text(v, "description", request.description, MAX_ENDPOINT_DESCRIPTION)
+    types = _event_types(v, "event_types", list(request.event_types))
+    v.raise_if_any()
+    return UpdateEndpoint(
+        merchant_id,
+        request.endpoint_id,
+        url=request.url if "url" in paths else None,
+        description=request.description if "description" in paths else None,
+        event_types=types if "event_types" in paths else None,
+        enabled=request.enabled if "enabled" in paths else None,
+    )
+
+
+def endpoint_id_of(
+    request: wh.GetWebhookEndpointRequest | wh.DeleteWebhookEndpointRequest,
+) -> str:
+    """Validate a request naming one endpoint (and, for Delete, its request_id)."""
+    v = ViolationCollector()
+    if isinstance(request, wh.DeleteWebhookEndpointRequest):
+        _request_id(v, request.request_id)
+    _endpoint_id(v, request.endpoint_id)
+    v.raise_if_any()
+    return request.endpoint_id
+
+
+def rotate_secret(merchant_id: str, request: wh.RotateWebhookSecretRequest) -> RotateSecret:
+    """Validate a RotateWebhookSecretRequest (overlap 0 to 7 days; unset: the default)."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _endpoint_id(v, request.endpoint_id)
+    overlap: timedelta | None = None
+    if request.HasField("overlap"):
+        overlap = request.overlap.ToTimedelta()
+        if not timedelta(0) <= overlap <= MAX_OVERLAP:
+            v.add("overlap", "must be between 0 and 7 days")
+    v.raise_if_any()
+    return RotateSecret(merchant_id, request.endpoint_id, overlap)
+
+
+def redeliver_event(request: wh.RedeliverEventRequest) -> tuple[str, str]:
+    """Validate a RedeliverEventRequest; returns (event_id, endpoint_id or "")."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _event_id(v, request.event_id)
+    _endpoint_id(v, request.endpoint_id, required=False)
+    v.raise_if_any()
+    return request.event_id, request.endpoint_id
+
+
+def _page_token(token: str) -> int | None:
+    if not token:
+        return None
+    try:
+        before = int(base64.urlsafe_b64decode(token.encode("ascii") + b"==").decode())
+    except (ValueError, UnicodeError, binascii.Error):
+        before = 0
+    if before <= 0:
+        raise ValidationError(
+            [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
+            Reason.INVALID_PAGE_TOKEN,
+        )
+    return before
+
+
+def encode_delivery_page_token(last_id: int) -> str:
+    """The opaque token for the page after delivery ``last_id`` (ids only go down; scoped by
+    merchant, so a forged token shows nothing the caller could not list anyway)."""
+    return base64.urlsafe_b64encode(str(last_id).encode()).decode().rstrip("=")
+
+
+def list_deliveries(merchant_id: str, request: wh.ListWebhookDeliveriesRequest) -> DeliveryQuery:
+    """Validate a ListWebhookDeliveriesRequest."""
+    v = ViolationCollector()
+    _endpoint_id(v, request.endpoint_id, required=False)
+    _event_id(v, request.event_id, required=False)
+    states: list[DeliveryState] = []
+    for index, state in enumerate(request.states):
+        if state not in DELIVERY_STATE_FROM_PROTO:
+            v.add(f"states[{index}]", "unknown state")
+        else:
+            states.append(DELIVERY_STATE_FROM_PROTO[state])
+    if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+        v.add("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
+    v.raise_if_any()
+    return DeliveryQuery(
+        merchant_id=merchant_id,
+        endpoint_id=request.endpoint_id,
+        event_id=request.event_id,
+        states=tuple(states),
+        before_id=_page_token(request.page_token),
+        page_size=request.page_size or DEFAULT_PAGE_SIZE,
+    )
+
+
+def stream_events(request: event_svc.StreamEventsRequest) -> tuple[int, tuple[str, ...]]:
+    """Validate a StreamEventsRequest; returns (after_sequence, event types)."""
+    v = ViolationCollector()
+    if request.after_sequence < 0:
+        v.add("after_sequence", "must not be negative (0 streams from the first event)")
+    types = _event_types(v, "event_types", list(request.event_types))
+    v.raise_if_any()
+    return request.after_sequence, types

@@ -1,0 +1,300 @@
+"""Webhook endpoint management, delivery queries, redelivery and the event stream.
+
+Mutations (create, update, delete, rotate, redeliver) are plans run by the
+request engine (core/service/execution.py), like payments: once per
+request_id, their reply stored with the change. Everything is scoped to the
+caller's merchant: another merchant's endpoint or event is NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from core.domain import ids
+from core.domain.errors import NotFoundError, PaycoreError, Reason
+from core.events.model import Delivery, StoredEvent, WebhookEndpoint
+from core.events.stream import EventNotifier
+from core.gate import RequestGate, RpcClass
+from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.storage.events import PostgresEventStore
+from core.storage.postgres import PostgresTransaction
+from core.storage.repository import PaymentTransaction, RequestKey
+from core.storage.webhooks import DeliveryQuery, PostgresWebhookStore
+
+ENDPOINT_ID_PREFIX = "whe"
+SECRET_PREFIX = "whsec_"
+MAX_ENDPOINTS = 20
+"""Endpoints per merchant; more is almost always a leak of test endpoints."""
+STREAM_BATCH = 100
+"""Events read per query while a stream catches up."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEndpoint:
+    """CreateWebhookEndpoint, validated."""
+
+    merchant_id: str
+    url: str
+    description: str
+    event_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateEndpoint:
+    """UpdateWebhookEndpoint, validated: None leaves a field as it is."""
+
+    merchant_id: str
+    endpoint_id: str
+    url: str | None = None
+    description: str | None = None
+    event_types: tuple[str, ...] | None = None
+    enabled: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RotateSecret:
+    """RotateWebhookSecret, validated."""
+
+    merchant_id: str
+    endpoint_id: str
+    overlap: timedelta | None
+    """None: the configured default."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointWithSecret:
+    """An endpoint and its (new) secret: the one time a secret is shown."""
+
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+def new_secret() -> str:
+    """A fresh signing secret: 32 random bytes, URL-safe base64, ``whsec_`` prefixed."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def _connection(tx: PaymentTransaction) -> asyncpg.Connection:
+    # Webhook rows are written on the request's own transaction so they commit
+    # with its idempotency record; only the PostgreSQL transaction has one.
+    if not isinstance(tx, PostgresTransaction):
+        raise TypeError("webhook storage needs a PostgreSQL transaction")
+    return tx.connection
+
+
+class WebhookService:
+    """Endpoints, deliveries and redelivery for one merchant at a time."""
+
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        store: PostgresWebhookStore,
+        events: PostgresEventStore,
+        gate: RequestGate,
+        default_overlap: timedelta,
+    ) -> None:
+        self._executor = executor
+        self._store = store
+        self._events = events
+        self._gate = gate
+        self._default_overlap = default_overlap
+
+    # --- reads ----------------------------------------------------------------
+
+    async def get_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+        """One endpoint; NOT_FOUND for unknown, deleted and other merchants' endpoints."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        endpoint = await self._store.get_endpoint(merchant_id, endpoint_id)
+        if endpoint is None:
+            raise NotFoundError(Reason.WEBHOOK_ENDPOINT_NOT_FOUND, endpoint_id=endpoint_id)
+        return endpoint
+
+    async def list_endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:
+        """The merchant's endpoints, oldest first."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        return await self._store.list_endpoints(merchant_id)
+
+    async def list_deliveries(self, query: DeliveryQuery) -> tuple[list[Delivery], bool]:
+        """A page of deliveries, newest first, and whether more follow."""
+        await self._gate.admit(query.merchant_id, RpcClass.READS, None)
+        rows = await self._store.list_deliveries(
+            dataclasses.replace(query, page_size=query.page_size + 1)
+        )
+        return rows[: query.page_size], len(rows) > query.page_size
+
+    # --- writes ---------------------------------------------------------------
+
+    async def create_endpoint(
+        self,
+        command: CreateEndpoint,
+        request: RequestIdentity,
+        encoder: Encoder[EndpointWithSecret],
+    ) -> Reply:
+        """Register an endpoint with a fresh secret (at most MAX_ENDPOINTS per merchant)."""
+        endpoint_id = ids.new_id(ENDPOINT_ID_PREFIX)
+        secret = new_secret()
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[EndpointWithSecret]:
+            connection = _connection(tx)
+            if await self._store.count_endpoints(connection, command.merchant_id) >= MAX_ENDPOINTS:
+                raise PaycoreError(Reason.WEBHOOK_ENDPOINT_LIMIT_REACHED, limit=MAX_ENDPOINTS)
+            endpoint = WebhookEndpoint(
+                id=endpoint_id,
+                merchant_id=command.merchant_id,
+                url=command.url,
+                description=command.description,
+                event_types=command.event_types,
+                enabled=True,
+                secret=secret,
+                previous_secret="",
+                previous_until=None,
+                created_at=at,
+                updated_at=at,
+            )
+            await self._store.save_endpoint(connection, endpoint)
+            return Plan(endpoint_id, result=EndpointWithSecret(endpoint, secret))
+
+        key = RequestKey(command.merchant_id, "CreateWebhookEndpoint", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def update_endpoint(
+        self, command: UpdateEndpoint, request: RequestIdentity, encoder: Encoder[WebhookEndpoint]
+    ) -> Reply:
+        """Change url, description, event types or enabled."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[WebhookEndpoint]:
+            connection = _connection(tx)
+            endpoint = await self._locked(connection, command.merchant_id, command.endpoint_id)
+            changes: dict[str, object] = {"updated_at": at}
+            for name in ("url", "description", "event_types", "enabled"):
+                value = getattr(command, name)
+                if value is not None:
+                    changes[name] = value
+            updated = dataclasses.replace(endpoint, **changes)  # type: ignore[arg-type]
+            await self._store.save_endpoint(connection, updated)
+            return Plan(endpoint.id, result=updated)
+
+        key = RequestKey(command.merchant_id, "UpdateWebhookEndpoint", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def delete_endpoint(
+        self,
+        merchant_id: str,
+        endpoint_id: str,
+        request: RequestIdentity,
+        encoder: Encoder[WebhookEndpoint],
+    ) -> Reply:
+        """Delete an endpoint; its pending deliveries end (dead, "endpoint deleted")."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[WebhookEndpoint]:
+            connection = _connection(tx)
+            endpoint = await self._locked(connection, merchant_id, endpoint_id)
+            await self._store.delete_endpoint(connection, merchant_id, endpoint_id, at)
+            return Plan(endpoint.id, result=endpoint)
+
+        key = RequestKey(merchant_id, "DeleteWebhookEndpoint", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def rotate_secret(
+        self, command: RotateSecret, request: RequestIdentity, encoder: Encoder[EndpointWithSecret]
+    ) -> Reply:
+        """A new secret; the current one keeps signing too until the overlap ends."""
+        secret = new_secret()
+        overlap = self._default_overlap if command.overlap is None else command.overlap
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[EndpointWithSecret]:
+            connection = _connection(tx)
+            endpoint = await self._locked(connection, command.merchant_id, command.endpoint_id)
+            rotated = dataclasses.replace(
+                endpoint,
+                secret=secret,
+                previous_secret=endpoint.secret if overlap > timedelta(0) else "",
+                previous_until=at + overlap if overlap > timedelta(0) else None,
+                updated_at=at,
+            )
+            await self._store.save_endpoint(connection, rotated)
+            return Plan(endpoint.id, result=EndpointWithSecret(rotated, secret))
+
+        key = RequestKey(command.merchant_id, "RotateWebhookSecret", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def redeliver_event(
+        self,
+        merchant_id: str,
+        event_id: str,
+        endpoint_id: str,
+        request: RequestIdentity,
+        encoder: Encoder[list[Delivery]],
+    ) -> Reply:
+        """Schedule the event again to endpoints where its delivery is dead or finished."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[list[Delivery]]:
+            event = await self._events.get_event(merchant_id, event_id)
+            if event is None:
+                raise NotFoundError(Reason.EVENT_NOT_FOUND, event_id=event_id)
+            connection = _connection(tx)
+            if endpoint_id:
+                await self._locked(connection, merchant_id, endpoint_id)
+            again = await self._store.redeliver(
+                connection, merchant_id, event.sequence, endpoint_id
+            )
+            if not again:
+                raise PaycoreError(
+                    Reason.NOTHING_TO_REDELIVER,
+                    event_id=event_id,
+                    to_endpoint=f" to {endpoint_id}" if endpoint_id else "",
+                )
+            return Plan(event_id, result=again)
+
+        key = RequestKey(merchant_id, "RedeliverEvent", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def _locked(
+        self, connection: asyncpg.Connection, merchant_id: str, endpoint_id: str
+    ) -> WebhookEndpoint:
+        endpoint = await self._store.lock_endpoint(connection, merchant_id, endpoint_id)
+        if endpoint is None:
+            raise NotFoundError(Reason.WEBHOOK_ENDPOINT_NOT_FOUND, endpoint_id=endpoint_id)
+        return endpoint
+
+
+class EventStreams:
+    """EventService.StreamEvents: the backlog after a cursor, then live events."""
+
+    def __init__(
+        self, *, events: PostgresEventStore, notifier: EventNotifier, gate: RequestGate
+    ) -> None:
+        self._events = events
+        self._notifier = notifier
+        self._gate = gate
+
+    async def stream(
+        self, merchant_id: str, after_sequence: int, types: Sequence[str]
+    ) -> AsyncIterator[StoredEvent]:
+        """Events with sequence > ``after_sequence``, oldest first, until the caller stops.
+
+        Complete and in order because sequences commit in order without gaps
+        (core/storage/events.py): once this has read up to n, nothing below n
+        can appear later. So resuming with the last sequence received repeats
+        nothing and loses nothing.
+        """
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        cursor = after_sequence
+        async with self._notifier.subscribe(merchant_id) as woken:
+            while not self._notifier.closed:
+                # Clear before reading: a commit that lands after this read sets
+                # it again, so the wait below cannot miss it.
+                woken.clear()
+                batch = await self._events.events_after(merchant_id, cursor, types, STREAM_BATCH)
+                for event in batch:
+                    yield event
+                    cursor = event.sequence
+                if len(batch) < STREAM_BATCH:
+                    await woken.wait()

@@ -1,0 +1,38 @@
+"""Events as the API shows them: the ``paycore.v1.Event`` message and its webhook JSON.
+
+The stored snapshot is the serialized ``paycore.v1.Payment`` made when the
+change committed (``payment_snapshot``), so an event shows the payment as
+GetPayment showed it then, however the payment changes later.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import json_format
+
+from core.api import convert
+from core.domain.payment import Payment
+from core.events.model import StoredEvent
+from paycore.v1 import event_service_pb2 as event_pb
+from paycore.v1 import payment_pb2
+
+
+def payment_snapshot(payment: Payment) -> bytes:
+    """The payment as its API message, serialized (what an event keeps)."""
+    return convert.payment_to_proto(payment).SerializeToString(deterministic=True)
+
+
+def event_to_proto(event: StoredEvent) -> event_pb.Event:
+    """A stored event as its API message (stream and webhook alike)."""
+    return event_pb.Event(
+        id=event.id,
+        sequence=event.sequence,
+        type=event.type,
+        create_time=convert.timestamp(event.created_at),
+        payment=payment_pb2.Payment.FromString(event.snapshot),
+        refund_id=event.refund_id,
+    )
+
+
+def webhook_body(event: StoredEvent) -> bytes:
+    """The JSON body POSTed to webhook endpoints: the Event in proto3 JSON (lowerCamelCase)."""
+    return json_format.MessageToJson(event_to_proto(event), indent=None).encode()

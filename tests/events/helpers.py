@@ -1,0 +1,137 @@
+"""What the notification tests share: a real HTTP receiver, polling, a few request builders."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from aiohttp import web
+
+from core.events.relay import RelaySettings
+from paycore.v1 import payment_service_pb2 as svc
+from paycore.v1 import webhook_service_pb2
+from tests.e2e.helpers import create_request, new_request_id
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class Received:
+    """One POST the receiver got."""
+
+    event_id: str
+    signature: str
+    body: bytes
+    status: int
+
+
+@dataclass
+class Receiver:
+    """A merchant's webhook endpoint: a real aiohttp server on loopback.
+
+    ``status`` is what it answers; ``hold`` (when set) makes it wait until
+    released before answering (a slow endpoint); ``stop()`` and ``start()``
+    take it off the network and back on the same port (an outage).
+    """
+
+    status: int = 200
+    hold: asyncio.Event | None = None
+    received: list[Received] = field(default_factory=list)
+    port: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL to register."""
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.hold is not None:
+                await self.hold.wait()
+        finally:
+            self.in_flight -= 1
+        self.received.append(
+            Received(
+                request.headers.get("Paycore-Event-Id", ""),
+                request.headers.get("Paycore-Signature", ""),
+                body,
+                self.status,
+            )
+        )
+        return web.Response(status=self.status, text="ok")
+
+    async def start(self) -> None:
+        """Listen (again) on ``port`` (any free port the first time)."""
+        app = web.Application()
+        app.router.add_post("/hooks", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        await site.start()
+        if not self.port:
+            server = cast(asyncio.Server, site._server)
+            self.port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening: connections are refused until ``start()``."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def delivered(self) -> list[str]:
+        """Event ids of the POSTs answered 2xx, in arrival order (duplicates kept)."""
+        return [r.event_id for r in self.received if 200 <= r.status < 300]
+
+
+FAST = RelaySettings(
+    schedule_s=(0.05, 0.05, 0.1, 0.2, 0.2, 0.3, 0.3, 0.5, 0.5, 0.5),
+    timeout_s=2.0,
+    endpoint_concurrency=2,
+    max_in_flight=16,
+    poll_interval_s=0.02,
+)
+"""A retry schedule of about 2.7 s in all (the real one spans a day)."""
+
+
+async def eventually(check: Callable[[], Any], within_s: float = 10.0, what: str = "") -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy; fail after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within_s}s: {what or check}")
+        await asyncio.sleep(0.02)
+
+
+async def create_endpoint(
+    webhooks: Any,
+    metadata: Metadata,
+    url: str,
+    event_types: list[str] | None = None,
+) -> webhook_service_pb2.CreateWebhookEndpointResponse:
+    """Register an endpoint; returns the response (with the secret)."""
+    return await webhooks.CreateWebhookEndpoint(
+        webhook_service_pb2.CreateWebhookEndpointRequest(
+            request_id=new_request_id(), url=url, event_types=event_types or []
+        ),
+        metadata=metadata,
+    )
+
+
+async def pay(stub: Any, metadata: Metadata, **fields: Any) -> svc.CreatePaymentResponse:
+    """CreatePayment (10.00 USD, Visa, captured at once unless ``fields`` say otherwise)."""
+    request = create_request(**fields)
+    return await stub.CreatePayment(request, metadata=metadata)
