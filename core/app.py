@@ -105,6 +105,7 @@ def relay_settings(settings: Settings) -> RelaySettings:
         endpoint_concurrency=settings.webhook_endpoint_concurrency,
         max_in_flight=settings.webhook_max_in_flight,
         poll_interval_s=settings.webhook_poll_interval_s,
+        allow_private_networks=settings.webhook_allow_private_networks,
     )
 
 
@@ -234,6 +235,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
             events=events,
             gate=gate,
             default_overlap=timedelta(seconds=settings.webhook_secret_overlap_s),
+            require_https=settings.webhook_require_https,
         ),
         streams=EventStreams(events=events, notifier=notifier, gate=gate),
         notifier=notifier,

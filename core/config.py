@@ -177,6 +177,10 @@ class Settings:
     """Webhook POSTs in flight per process."""
     webhook_poll_interval_s: float = 1.0
     """How often an idle relay worker looks for due deliveries."""
+    webhook_require_https: bool = True
+    """Refuse webhook URLs that are not https:// (turn off for local development)."""
+    webhook_allow_private_networks: bool = False
+    """Deliver to loopback, private and link-local addresses too (local development only)."""
     webhook_secret_overlap_s: int = 24 * 3600
     """Default time the previous secret keeps signing after RotateWebhookSecret."""
     event_stream_poll_s: float = 0.2

@@ -130,6 +130,10 @@ def settings(postgres_dsn: str, redis_url: str) -> Settings:
         # Keys verified once stay trusted for a minute in the test server:
         # tests that count Redis round trips must not meet a re-verification.
         auth=AuthSettings(lockout_failures=1_000_000, key_cache_s=60.0),
+        # Webhook receivers in tests listen on http://127.0.0.1 (tests/events/test_egress.py
+        # checks the production defaults, which refuse exactly that).
+        webhook_require_https=False,
+        webhook_allow_private_networks=True,
     )
 
 

@@ -16,10 +16,10 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from core.api import convert, validation
-from core.api.handlers import Handler, service_handler
+from core.api.handlers import Handler, reveal_once, service_handler
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import encode_error
-from core.auth.keys import ApiKey, IssuedKey, Merchant
+from core.auth.keys import ApiKey, Merchant
 from core.auth.policy import Role
 from core.domain.audit import StoredAudit
 from core.service.access import AccessService, Rotation
@@ -118,17 +118,6 @@ _ROTATED: Encoder[Rotation] = Encoder(
 _MERCHANTS_SCOPE = "ListMerchants"
 
 
-def _with_secret(reply: Reply, issued: IssuedKey | None, response_type: type[Any]) -> Reply:
-    """The reply, with the secret added when this very call created the key it names."""
-    if not reply.ok or issued is None:
-        return reply
-    response = response_type.FromString(reply.body)
-    if response.api_key.prefix != issued.prefix:
-        return reply  # a replay: another execution made this key; its secret is gone
-    response.secret = issued.secret
-    return Reply(True, _bytes(response))
-
-
 class AccessHandlers:
     """One method per AccessService RPC."""
 
@@ -191,7 +180,7 @@ class AccessHandlers:
         reply, issued = await self._service.create_api_key(
             caller.actor, command, self._identity(request), _CREATED_KEY
         )
-        return _with_secret(reply, issued, pb.CreateApiKeyResponse)
+        return reveal_once(reply, pb.CreateApiKeyResponse, issued.secret if issued else None)
 
     async def list_api_keys(
         self, caller: Caller, request: pb.ListApiKeysRequest
@@ -210,7 +199,7 @@ class AccessHandlers:
         reply, issued = await self._service.rotate_api_key(
             caller.actor, prefix, overlap, self._identity(request), _ROTATED
         )
-        return _with_secret(reply, issued, pb.RotateApiKeyResponse)
+        return reveal_once(reply, pb.RotateApiKeyResponse, issued.secret if issued else None)
 
 
 def generic_handler(

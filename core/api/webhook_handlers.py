@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from core.api import convert
 from core.api import webhook_validation as validation
-from core.api.handlers import Handler, StreamHandler, service_handler
+from core.api.handlers import Handler, StreamHandler, reveal_once, service_handler
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import encode_error
 from core.api.validation import request_fingerprint
@@ -86,19 +86,17 @@ def _bytes(message: Message) -> bytes:
     return message.SerializeToString(deterministic=True)
 
 
+# Stored replies carry no secret (replays must not show it again); the handler
+# adds it to the live reply of the call that made it (reveal_once).
 _CREATE: Encoder[EndpointWithSecret] = Encoder(
     success=lambda made: _bytes(
-        wh.CreateWebhookEndpointResponse(
-            endpoint=endpoint_to_proto(made.endpoint), secret=made.secret
-        )
+        wh.CreateWebhookEndpointResponse(endpoint=endpoint_to_proto(made.endpoint))
     ),
     failure=encode_error,
 )
 _ROTATE: Encoder[EndpointWithSecret] = Encoder(
     success=lambda made: _bytes(
-        wh.RotateWebhookSecretResponse(
-            endpoint=endpoint_to_proto(made.endpoint), secret=made.secret
-        )
+        wh.RotateWebhookSecretResponse(endpoint=endpoint_to_proto(made.endpoint))
     ),
     failure=encode_error,
 )
@@ -133,7 +131,10 @@ class WebhookHandlers:
         self, caller: Caller, request: wh.CreateWebhookEndpointRequest
     ) -> Reply:
         command = validation.create_endpoint(caller.merchant_id, request)
-        return await self._service.create_endpoint(command, self._identity(request), _CREATE)
+        reply, secret = await self._service.create_endpoint(
+            command, self._identity(request), _CREATE
+        )
+        return reveal_once(reply, wh.CreateWebhookEndpointResponse, secret)
 
     async def get_webhook_endpoint(
         self, caller: Caller, request: wh.GetWebhookEndpointRequest
@@ -166,7 +167,8 @@ class WebhookHandlers:
         self, caller: Caller, request: wh.RotateWebhookSecretRequest
     ) -> Reply:
         command = validation.rotate_secret(caller.merchant_id, request)
-        return await self._service.rotate_secret(command, self._identity(request), _ROTATE)
+        reply, secret = await self._service.rotate_secret(command, self._identity(request), _ROTATE)
+        return reveal_once(reply, wh.RotateWebhookSecretResponse, secret)
 
     async def list_webhook_deliveries(
         self, caller: Caller, request: wh.ListWebhookDeliveriesRequest

@@ -23,9 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from core.events.egress import PublicOnlyResolver, check_literal_host
 from core.events.model import LeasedDelivery
 from core.events.schedule import retry_delay
 from core.events.signing import signature_header
@@ -53,6 +55,8 @@ class RelaySettings:
     """Deliveries in flight in this worker."""
     poll_interval_s: float = 1.0
     """How often an idle worker looks for due deliveries."""
+    allow_private_networks: bool = False
+    """POST to loopback and private addresses too (development and tests only)."""
 
     @property
     def lease_s(self) -> float:
@@ -86,9 +90,13 @@ class WebhookRelay:
         """Start the lease-and-send loop in the background."""
         if self._loop_task is not None:
             return
+        guarded = not self._settings.allow_private_networks
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s),
             headers={"User-Agent": "paycore-webhooks/1"},
+            # Merchants choose the URLs: only public addresses, checked when
+            # each connection is made (see core/events/egress.py).
+            connector=aiohttp.TCPConnector(resolver=PublicOnlyResolver()) if guarded else None,
         )
         self._loop_task = asyncio.create_task(self._run(), name="webhook-relay")
 
@@ -182,6 +190,8 @@ class WebhookRelay:
         }
         started = time.perf_counter()
         try:
+            if not self._settings.allow_private_networks:
+                check_literal_host(urlsplit(delivery.endpoint.url).hostname or "")
             async with self._session.post(
                 delivery.endpoint.url, data=body, headers=headers, allow_redirects=False
             ) as response:

@@ -13,11 +13,18 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from core.domain import ids
-from core.domain.errors import NotFoundError, PaycoreError, Reason
+from core.domain.errors import (
+    FieldViolation,
+    NotFoundError,
+    PaycoreError,
+    Reason,
+    ValidationError,
+)
 from core.events.model import Delivery, StoredEvent, WebhookEndpoint
 from core.events.stream import EventNotifier
 from core.gate import RequestGate, RpcClass
@@ -99,12 +106,21 @@ class WebhookService:
         events: PostgresEventStore,
         gate: RequestGate,
         default_overlap: timedelta,
+        require_https: bool = True,
     ) -> None:
         self._executor = executor
         self._store = store
         self._events = events
         self._gate = gate
         self._default_overlap = default_overlap
+        self._require_https = require_https
+
+    def _check_scheme(self, url: str | None) -> None:
+        # Event payloads describe payments: not over plaintext in production.
+        if url is not None and self._require_https and urlsplit(url).scheme != "https":
+            raise ValidationError(
+                [FieldViolation("url", "must be an https:// URL (webhook_require_https)")]
+            )
 
     # --- reads ----------------------------------------------------------------
 
@@ -136,8 +152,14 @@ class WebhookService:
         command: CreateEndpoint,
         request: RequestIdentity,
         encoder: Encoder[EndpointWithSecret],
-    ) -> Reply:
-        """Register an endpoint with a fresh secret (at most MAX_ENDPOINTS per merchant)."""
+    ) -> tuple[Reply, str | None]:
+        """Register an endpoint with a fresh secret (at most MAX_ENDPOINTS per merchant).
+
+        Returns the reply and, only when this call created the endpoint, its
+        secret: the encoder must leave the secret out of the stored reply, so
+        that a replay of the request_id never shows it again.
+        """
+        self._check_scheme(command.url)
         endpoint_id = ids.new_id(ENDPOINT_ID_PREFIX)
         secret = new_secret()
 
@@ -159,15 +181,19 @@ class WebhookService:
                 updated_at=at,
             )
             await self._store.save_endpoint(connection, endpoint)
+            executed.append(True)
             return Plan(endpoint_id, result=EndpointWithSecret(endpoint, secret))
 
+        executed: list[bool] = []
         key = RequestKey(command.merchant_id, "CreateWebhookEndpoint", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        return reply, secret if executed and reply.ok else None
 
     async def update_endpoint(
         self, command: UpdateEndpoint, request: RequestIdentity, encoder: Encoder[WebhookEndpoint]
     ) -> Reply:
         """Change url, description, event types or enabled."""
+        self._check_scheme(command.url)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[WebhookEndpoint]:
             connection = _connection(tx)
@@ -204,8 +230,12 @@ class WebhookService:
 
     async def rotate_secret(
         self, command: RotateSecret, request: RequestIdentity, encoder: Encoder[EndpointWithSecret]
-    ) -> Reply:
-        """A new secret; the current one keeps signing too until the overlap ends."""
+    ) -> tuple[Reply, str | None]:
+        """A new secret; the current one keeps signing too until the overlap ends.
+
+        Like ``create_endpoint``: the new secret is returned only by the call
+        that made it, never from the stored reply.
+        """
         secret = new_secret()
         overlap = self._default_overlap if command.overlap is None else command.overlap
 
@@ -220,10 +250,13 @@ class WebhookService:
                 updated_at=at,
             )
             await self._store.save_endpoint(connection, rotated)
+            executed.append(True)
             return Plan(endpoint.id, result=EndpointWithSecret(rotated, secret))
 
+        executed: list[bool] = []
         key = RequestKey(command.merchant_id, "RotateWebhookSecret", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        return reply, secret if executed and reply.ok else None
 
     async def redeliver_event(
         self,

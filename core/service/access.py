@@ -143,7 +143,7 @@ class AccessService:
         request: RequestIdentity,
         encoder: Encoder[ApiKey],
     ) -> tuple[Reply, IssuedKey | None]:
-        """Create a key; the IssuedKey (with the secret) only when this call created it."""
+        """Create a key; the IssuedKey (with the secret) only when this very call created it."""
         if command.merchant_id is not None:
             await self.get_merchant(command.merchant_id)  # NOT_FOUND before anything is claimed
         issued = generate_key()
@@ -153,6 +153,7 @@ class AccessService:
                 issued.prefix, command.merchant_id, command.role, command.description, at
             )
             await tx.insert_api_key(api_key, issued.secret_hash)
+            executed.append(True)
             await tx.record_audit(
                 AuditRecord(
                     actor,
@@ -167,9 +168,10 @@ class AccessService:
             )
             return Plan(api_key.prefix, result=api_key)
 
+        executed: list[bool] = []
         key = RequestKey(PLATFORM_SCOPE, "CreateApiKey", request.request_id)
         reply = await self._executor.execute(key, request, encoder, plan)
-        return reply, issued
+        return reply, issued if executed and reply.ok else None
 
     async def list_api_keys(self, merchant_id: str | None) -> list[ApiKey]:
         """A merchant's keys, or the platform's (None); NOT_FOUND for an unknown merchant."""
@@ -231,6 +233,7 @@ class AccessService:
             new = ApiKey(issued.prefix, current.merchant_id, current.role, current.description, at)
             previous = current.rotated(new.prefix, at + overlap)
             await tx.insert_api_key(new, issued.secret_hash)
+            executed.append(True)
             await tx.save_api_key(previous)
             await tx.record_audit(
                 AuditRecord(
@@ -246,12 +249,13 @@ class AccessService:
             )
             return Plan(new.prefix, result=Rotation(new, previous))
 
+        executed: list[bool] = []
         key = RequestKey(PLATFORM_SCOPE, "RotateApiKey", request.request_id)
         try:
             reply = await self._executor.execute(key, request, encoder, plan)
         finally:
             self._authenticator.forget(prefix)
-        return reply, issued
+        return reply, issued if executed and reply.ok else None
 
 
 async def _locked_key(tx: PaymentTransaction, prefix: str) -> ApiKey:

@@ -72,12 +72,22 @@ async def test_update_changes_only_the_masked_fields_and_delete_removes(webhooks
     assert list(listed.endpoints) == []
 
 
-async def test_create_is_idempotent_by_request_id(webhooks, metadata) -> None:
+async def test_create_is_idempotent_by_request_id(webhooks, metadata, services) -> None:
+    db = services.pool
     request = wh.CreateWebhookEndpointRequest(request_id=new_request_id(), url=URL)
     first = await webhooks.CreateWebhookEndpoint(request, metadata=metadata)
     again = await webhooks.CreateWebhookEndpoint(request, metadata=metadata)
 
-    assert again == first  # the same endpoint and secret, not a second endpoint
+    # The same endpoint, not a second one; its secret is shown by the first call only
+    # (stored replies never hold it).
+    assert again.endpoint == first.endpoint
+    assert first.secret.startswith("whsec_") and again.secret == ""
+    stored = await db.fetchval(
+        "SELECT string_agg(encode(reply, 'escape'), '') FROM idempotency_keys"
+        " WHERE request_id = $1",
+        request.request_id,
+    )
+    assert first.secret not in stored
     listed = await webhooks.ListWebhookEndpoints(
         wh.ListWebhookEndpointsRequest(), metadata=metadata
     )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from core.app import Services
-from core.events.relay import RelaySettings
 from core.storage.webhooks import AttemptOutcome
 from paycore.v1 import webhook_service_pb2 as wh
 
-from .helpers import Receiver, create_endpoint, eventually, pay
+from .helpers import FAST, Receiver, create_endpoint, eventually, pay
 
 
 async def test_a_delivery_leased_by_a_worker_that_died_is_sent_after_its_lease_expires(
@@ -29,7 +29,7 @@ async def test_a_delivery_leased_by_a_worker_that_died_is_sent_after_its_lease_e
         ]
 
     (crashed,) = await eventually(leased_mine, what="the delivery leased")
-    await start_relay(RelaySettings(schedule_s=(0.05,), poll_interval_s=0.02))
+    await start_relay(dataclasses.replace(FAST, schedule_s=(0.05,)))
 
     await eventually(lambda: receiver.delivered() == [crashed.event.id], what="sent by another")
     # The dead worker wakes up and reports: its lease is gone, nothing changes.

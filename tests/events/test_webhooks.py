@@ -9,7 +9,6 @@ import json
 from google.protobuf import duration_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from core.events.relay import RelaySettings
 from paycore.client import WebhookSignatureError, verify_webhook_signature
 from paycore.v1 import webhook_service_pb2 as wh
 from tests.e2e.helpers import (
@@ -96,7 +95,7 @@ async def test_dead_letter_after_the_last_attempt_then_redeliver(
 ) -> None:
     await create_endpoint(webhooks, metadata, receiver.url, ["payment.succeeded"])
     receiver.status = 500
-    await start_relay(RelaySettings(schedule_s=(0.02, 0.02), poll_interval_s=0.02))
+    await start_relay(dataclasses.replace(FAST, schedule_s=(0.02, 0.02)))
     await pay(stub, metadata)
 
     async def dead() -> list[wh.WebhookDelivery]:
