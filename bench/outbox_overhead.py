@@ -120,11 +120,13 @@ async def _write(repository: PostgresPaymentRepository, merchant_id: str) -> Non
 
 
 async def _subscribe(pool: asyncpg.Pool, merchants: Sequence[str]) -> None:
+    # Fictitious endpoints that are never posted to: no secret (real ones are
+    # stored sealed by PostgresWebhookStore.save_endpoint).
     now = datetime.now(UTC)
     await pool.executemany(
         """
         INSERT INTO webhook_endpoints (merchant_id, id, url, secret, create_time, update_time)
-        VALUES ($1, $2, 'https://bench.invalid/hooks', 'whsec_bench', $3, $3)
+        VALUES ($1, $2, 'https://bench.invalid/hooks', '', $3, $3)
         """,
         [(m, ids.new_id("whe"), now) for m in merchants],
     )

@@ -38,6 +38,7 @@ from core.storage.risk import PostgresRiskStore
 from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
+from core.vault.secrets import SecretSealer
 from core.vault.service import CardVault
 from router import Router
 from router.channels.sandbox import SandboxCardChannel
@@ -173,11 +174,12 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         ),
         telemetry=telemetry,
     )
+    keyring = Keyring.from_config(settings.vault_keys, settings.vault_active_key_id or "")
     vault = CardVault(
         executor=executor,
         repository=repository,
         gate=gate,
-        keyring=Keyring.from_config(settings.vault_keys, settings.vault_active_key_id or ""),
+        keyring=keyring,
         fingerprint_key=settings.card_fingerprint_key,
         telemetry=telemetry,
     )
@@ -226,7 +228,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
     if settings.risk.rules_poll_interval_s > 0:
         background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
     events = PostgresEventStore(pool)
-    webhook_store = PostgresWebhookStore(pool)
+    webhook_store = PostgresWebhookStore(pool, SecretSealer(keyring))
     notifier = EventNotifier(events, settings.event_stream_poll_s)
     notifications = Notifications(
         webhooks=WebhookService(

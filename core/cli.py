@@ -208,6 +208,11 @@ async def _rotate_vault(settings: Settings) -> int:
         total = 0
         while moved := await services.vault.rotate(_ROTATE_BATCH):
             total += moved
+        # Webhook signing secrets are sealed under the same keys.
+        if services.notifications is not None:
+            store = services.notifications.store
+            while resealed := await store.reseal_secrets(_ROTATE_BATCH):
+                log.info("re-wrapped the signing secrets of %d webhook endpoints", resealed)
         return total
     finally:
         await services.close()

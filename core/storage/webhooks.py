@@ -15,6 +15,7 @@ costs at most a duplicate POST (at-least-once), never a lost one.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ from core.events.model import (
     WebhookEndpoint,
 )
 from core.storage.events import event_from_row
+from core.vault.envelope import EnvelopeError
+from core.vault.secrets import SecretSealer
+
+log = logging.getLogger(__name__)
 
 _ENDPOINT_COLUMNS = """
     e.merchant_id, e.id, e.url, e.description, e.event_types, e.enabled, e.secret,
@@ -51,20 +56,9 @@ _ENDPOINT_BY_ID = f"""
 """
 
 
-def _endpoint_from_row(row: asyncpg.Record) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        id=row["id"],
-        merchant_id=row["merchant_id"],
-        url=row["url"],
-        description=row["description"],
-        event_types=tuple(row["event_types"]),
-        enabled=row["enabled"],
-        secret=row["secret"],
-        previous_secret=row["previous_secret"],
-        previous_until=row["previous_until"],
-        created_at=row["create_time"],
-        updated_at=row["update_time"],
-    )
+def _owner(merchant_id: str, endpoint_id: str) -> str:
+    # Associated data of an endpoint's sealed secrets: they open for this endpoint only.
+    return f"webhook-endpoint/{merchant_id}/{endpoint_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +91,58 @@ class DeliveryQuery:
 class PostgresWebhookStore:
     """Endpoints, deliveries and attempts."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, sealer: SecretSealer) -> None:
         self._pool = pool
+        self._sealer = sealer  # signing secrets are stored sealed (core/vault/secrets.py)
+
+    def _endpoint_from_row(self, row: asyncpg.Record) -> WebhookEndpoint:
+        owner = _owner(row["merchant_id"], row["id"])
+        return WebhookEndpoint(
+            id=row["id"],
+            merchant_id=row["merchant_id"],
+            url=row["url"],
+            description=row["description"],
+            event_types=tuple(row["event_types"]),
+            enabled=row["enabled"],
+            secret=self._sealer.open(row["secret"], owner),
+            previous_secret=self._sealer.open(row["previous_secret"], owner),
+            previous_until=row["previous_until"],
+            created_at=row["create_time"],
+            updated_at=row["update_time"],
+        )
+
+    def _needs_reseal(self, row: asyncpg.Record) -> bool:
+        try:
+            return not (
+                self._sealer.under_active_key(row["secret"])
+                and self._sealer.under_active_key(row["previous_secret"])
+            )
+        except EnvelopeError:
+            # Not a sealed value: nothing to re-wrap; say so rather than stop the rotation.
+            log.error("webhook endpoint %s has a secret that is not sealed; skipped", row["id"])
+            return False
+
+    async def reseal_secrets(self, batch_size: int) -> int:
+        """Re-wrap up to ``batch_size`` endpoints' secrets under the active vault key (rotation).
+
+        Returns how many endpoints changed (0: none left). Secrets are not opened.
+        """
+        sealer = self._sealer
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                "SELECT merchant_id, id, secret, previous_secret FROM webhook_endpoints FOR UPDATE"
+            )
+            stale = [row for row in rows if self._needs_reseal(row)][:batch_size]
+            for row in stale:
+                await connection.execute(
+                    "UPDATE webhook_endpoints SET secret = $3, previous_secret = $4"
+                    " WHERE merchant_id = $1 AND id = $2",
+                    row["merchant_id"],
+                    row["id"],
+                    sealer.rewrapped(row["secret"]),
+                    sealer.rewrapped(row["previous_secret"]),
+                )
+        return len(stale)
 
     # --- endpoints (RPC writes run on the request's connection) ---------------
 
@@ -120,19 +164,20 @@ class PostgresWebhookStore:
         )
         return len(rows)
 
-    @staticmethod
     async def lock_endpoint(
-        connection: asyncpg.Connection, merchant_id: str, endpoint_id: str
+        self, connection: asyncpg.Connection, merchant_id: str, endpoint_id: str
     ) -> WebhookEndpoint | None:
         """A live endpoint, locked until the transaction ends."""
         row = await connection.fetchrow(
             f"{_ENDPOINT_BY_ID} FOR NO KEY UPDATE", merchant_id, endpoint_id
         )
-        return None if row is None else _endpoint_from_row(row)
+        return None if row is None else self._endpoint_from_row(row)
 
-    @staticmethod
-    async def save_endpoint(connection: asyncpg.Connection, endpoint: WebhookEndpoint) -> None:
-        """Store a new endpoint, or every mutable field of an existing one."""
+    async def save_endpoint(
+        self, connection: asyncpg.Connection, endpoint: WebhookEndpoint
+    ) -> None:
+        """Store a new endpoint, or every mutable field of an existing one (secrets sealed)."""
+        owner = _owner(endpoint.merchant_id, endpoint.id)
         await connection.execute(
             """
             INSERT INTO webhook_endpoints AS w (merchant_id, id, url, description, event_types,
@@ -150,8 +195,8 @@ class PostgresWebhookStore:
             endpoint.description,
             list(endpoint.event_types),
             endpoint.enabled,
-            endpoint.secret,
-            endpoint.previous_secret,
+            self._sealer.seal(endpoint.secret, owner),
+            self._sealer.seal(endpoint.previous_secret, owner),
             endpoint.previous_until,
             endpoint.created_at,
             endpoint.updated_at,
@@ -185,7 +230,7 @@ class PostgresWebhookStore:
     async def get_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         """One live endpoint of the merchant."""
         row = await self._pool.fetchrow(_ENDPOINT_BY_ID, merchant_id, endpoint_id)
-        return None if row is None else _endpoint_from_row(row)
+        return None if row is None else self._endpoint_from_row(row)
 
     async def list_endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:
         """The merchant's live endpoints, oldest first."""
@@ -196,7 +241,7 @@ class PostgresWebhookStore:
             """,
             merchant_id,
         )
-        return [_endpoint_from_row(row) for row in rows]
+        return [self._endpoint_from_row(row) for row in rows]
 
     # --- deliveries: queries and redelivery -----------------------------------
 
@@ -326,7 +371,7 @@ class PostgresWebhookStore:
                 lease_token=str(token),
                 attempt=row["attempts"],
                 round_attempt=row["attempts"] - row["round_start"],
-                endpoint=_endpoint_from_row(row),
+                endpoint=self._endpoint_from_row(row),
                 event=event_from_row(
                     {
                         "merchant_id": row["ev_merchant_id"],
