@@ -25,7 +25,8 @@ from core.vault.keyring import Keyring
 from core.vault.service import CardVault
 from riskengine import RiskEngine
 from router import Router
-from router.channels.sandbox import SandboxCardChannel
+from router.channels.simulated import builtin_card_channels
+from router.config import load_routing_file
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,12 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
-    router = Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s)
+    channels = builtin_card_channels()
+    router = Router(
+        channels,
+        timeout_s=settings.channel_timeout_s,
+        table=load_routing_file(settings.routing_file, frozenset(c.name for c in channels)),
+    )
     repository = PostgresPaymentRepository(pool)
     executor = RequestExecutor(
         repository=repository,

@@ -110,6 +110,8 @@ class Settings:
     """On SIGTERM: how long in-flight RPCs may finish before the server stops."""
     channel_timeout_s: float = 10.0
     """How long paycore waits for a channel's answer before treating it as unknown."""
+    routing_file: str | None = None
+    """TOML file with each merchant's routing strategies (README "Channels and routing")."""
     idempotency_ttl_s: int = 24 * 3600
     """How long a request_id is remembered (at least 24 h)."""
     request_lease_s: float = 60.0

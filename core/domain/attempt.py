@@ -63,3 +63,7 @@ class ChannelResult:
     outcome: AttemptOutcome
     reference: str = ""
     failure: Failure | None = None
+    not_processed: bool = False
+    """FAILED because the channel certainly never processed it (connection
+    refused, an explicit "not processed" answer): the only ending after which
+    the router may try the next channel for the same payment."""

@@ -142,6 +142,21 @@ def begin_authorization(
     )
 
 
+def reroute_authorization(payment: Payment, channel: str, at: datetime) -> Payment:
+    """Fail over: the previous channel certainly did not process the authorization.
+
+    The payment stays PENDING with AUTHORIZE in flight and moves to ``channel``.
+    Only legal after an answer proving nothing happened (see
+    ``ChannelResult.not_processed``); after a timeout it would risk a double charge.
+    """
+    if (
+        payment.state is not S.PENDING
+        or payment.operation_in_flight != ChannelOperation.AUTHORIZE.value
+    ):
+        raise ValueError(f"cannot reroute a payment in {payment.state.name}")
+    return dataclasses.replace(payment, channel=channel, channel_reference="", updated_at=at)
+
+
 def complete_authorization(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
     """Apply a channel's answer to an authorization.
 

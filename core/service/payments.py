@@ -42,6 +42,7 @@ from core.domain.payment import (
     Refund,
     RefundState,
     RiskDecision,
+    RoutingRecord,
 )
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
@@ -62,7 +63,8 @@ from core.storage.repository import (
 from core.telemetry import Telemetry, instruments
 from core.vault.service import CardVault
 from riskengine import RiskEngine, Transaction
-from router import Router, RoutingError
+from router import Router
+from router.routing import RouteRequest
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +395,8 @@ class PaymentService:
             await tx.insert_payment(decided)
         else:
             await tx.save_payment(decided)
+        if decided.routing is not None:
+            await tx.record_routing(decided.merchant_id, decided.id, decided.routing)
         if dispatch is not None:
             await tx.record_attempt(dispatch.attempt, at)
         return Plan(decided.id, result=decided, dispatch=dispatch)
@@ -415,20 +419,33 @@ class PaymentService:
         self._telemetry.risk_assessed(risk.decision.value, risk.score)
         if risk.decision is RiskDecision.DECLINE:
             return lifecycle.decline_for_risk(payment, risk, at), None
-        brand = payment.card.brand if payment.card else "unknown"
         with self._telemetry.stage("route") as span:
-            try:
-                channel = self._router.route(payment.currency, brand)
-            except RoutingError as exc:
-                return lifecycle.fail_unroutable(payment, risk, str(exc), at), None
-            span.set_attribute(instruments.CHANNEL, channel)
-        pending = lifecycle.begin_authorization(payment, risk, channel, at)
+            decision = self._router.decide(route_request(payment))
+            if decision.channel is None:
+                why = "no channel can carry the payment (" + "; ".join(decision.steps) + ")"
+                return lifecycle.fail_unroutable(payment, risk, why, at), None
+            span.set_attribute(instruments.CHANNEL, decision.channel)
+        pending = dataclasses.replace(
+            lifecycle.begin_authorization(payment, risk, decision.channel, at),
+            routing=RoutingRecord(decision.candidates, decision.steps),
+        )
+        return pending, self._authorization(pending, card, decision.candidates)
+
+    def _authorization(
+        self, payment: Payment, card: CardInput, candidates: tuple[str, ...]
+    ) -> Dispatch[Payment]:
+        """The authorization call on ``payment.channel``, failing over along ``candidates``.
+
+        Failover happens only after an answer proving the channel did nothing
+        (see Dispatch.failover); the next candidate gets a new attempt with a
+        new idempotency key, recorded before it is called.
+        """
         attempt = Attempt(
             id=ids.new_id(ids.ATTEMPT),
             merchant_id=payment.merchant_id,
             payment_id=payment.id,
             operation=ChannelOperation.AUTHORIZE,
-            channel=channel,
+            channel=payment.channel,
             amount=payment.amount,
             capture=payment.capture_method is CaptureMethod.AUTOMATIC,
         )
@@ -439,7 +456,14 @@ class PaymentService:
             updated = lifecycle.complete_authorization(current, result, when)
             return updated, updated
 
-        return pending, Dispatch(attempt, card, complete)
+        def failover(current: Payment, when: datetime) -> tuple[Payment, Dispatch[Payment]] | None:
+            remaining = candidates[candidates.index(current.channel) + 1 :]
+            if not remaining:
+                return None
+            moved = lifecycle.reroute_authorization(current, remaining[0], when)
+            return moved, self._authorization(moved, card, candidates)
+
+        return Dispatch(attempt, card, complete, failover)
 
     async def _send_refund(
         self, tx: PaymentTransaction, payment: Payment, refund: Refund, at: datetime
@@ -527,6 +551,20 @@ def _refund_audit(
         before=snapshot(before),
         after=snapshot(after),
         details=details,
+    )
+
+
+def route_request(payment: Payment) -> RouteRequest:
+    """What routing needs to know about a card payment."""
+    card = payment.card
+    return RouteRequest(
+        merchant_id=payment.merchant_id,
+        method="card",
+        currency=payment.currency,
+        amount_minor=payment.amount.amount,
+        brand=card.brand if card else "unknown",
+        bin=card.bin if card else "",
+        split_key=payment.id,
     )
 
 
