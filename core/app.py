@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -18,13 +19,15 @@ from core.service.access import AccessService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
+from core.service.status_query import StatusQueryScheduler
 from core.storage.access import PostgresAccessStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
+from core.storage.status_queries import PostgresStatusQueryStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.service import CardVault
 from riskengine import RiskEngine
-from router import Router
+from router import Channel, Router
 from router.channels.simulated import builtin_card_channels
 from router.config import load_routing_file
 
@@ -45,6 +48,8 @@ class Services:
     authenticator: Authenticator
     access: AccessService
     merchant_settings: MerchantSettingsService
+    router: Router
+    status_queries: StatusQueryScheduler
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
@@ -77,8 +82,16 @@ def connect_redis(settings: Settings) -> RedisClient:
     return aioredis.from_url(settings.redis_url, **timeouts)
 
 
-async def open_services(settings: Settings, telemetry: Telemetry | None = None) -> Services:
+async def open_services(
+    settings: Settings,
+    telemetry: Telemetry | None = None,
+    *,
+    channels: Sequence[Channel] | None = None,
+) -> Services:
     """Connect to PostgreSQL and Redis and build the payment service.
+
+    ``channels`` replaces the built-in simulated channels (tests inject
+    channels with failure behaviour of their own).
 
     ``settings.postgres_dsn`` and ``settings.redis_url`` must be resolved
     (embedded servers are started by the CLI before this). PostgreSQL must be
@@ -103,7 +116,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
-    channels = builtin_card_channels()
+    channels = list(channels) if channels is not None else builtin_card_channels()
     router = Router(
         channels,
         timeout_s=settings.channel_timeout_s,
@@ -159,5 +172,9 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         access=access,
         merchant_settings=MerchantSettingsService(
             executor=executor, repository=repository, gate=gate
+        ),
+        router=router,
+        status_queries=StatusQueryScheduler(
+            store=PostgresStatusQueryStore(pool), router=router, settings=settings.status_query
         ),
     )

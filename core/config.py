@@ -90,6 +90,31 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusQuerySettings:
+    """The scheduler that asks channels about attempts that ended unknown."""
+
+    enabled: bool = True
+    """Run the scheduler in every server process (leases keep workers from colliding)."""
+    schedule_s: str = "60,300,300,300,300,300"
+    """Seconds before each status query of an attempt: the first after the attempt ended
+    unknown, each next after the previous query; when the last one still cannot tell,
+    the attempt is marked for manual attention."""
+    started_grace_s: float = 120.0
+    """An attempt with no recorded answer at all (its process died mid-call) is first
+    queried this long after it was recorded."""
+    lease_s: float = 30.0
+    """How long a worker holds the attempts it picked (another worker takes them after)."""
+    batch_size: int = 50
+    poll_interval_s: float = 5.0
+    """How often the scheduler looks for due attempts when the last batch was not full."""
+
+    @property
+    def delays_s(self) -> tuple[float, ...]:
+        """``schedule_s`` as numbers."""
+        return tuple(float(part) for part in self.schedule_s.split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything paycore reads at start-up."""
 
@@ -134,6 +159,7 @@ class Settings:
     risk: RiskSettings = field(default_factory=RiskSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    status_query: StatusQuerySettings = field(default_factory=StatusQuerySettings)
     redis_cluster: bool = False
     """Treat ``redis_url`` as a seed node of a Redis Cluster."""
     redis_timeout_s: float = 0.5
@@ -286,6 +312,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError('log_format must be "text" or "json"')
     if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
+    _validate_status_query(settings.status_query)
     if settings.port == 0 and settings.workers > 1:
         raise ConfigError("port 0 (any free port) needs workers = 1: each worker would get its own")
     if settings.log_level.upper() not in LOG_LEVELS:
@@ -312,6 +339,17 @@ def validate(settings: Settings) -> None:
 
 TRACE_EXPORTERS = ("none", "console", "otlp")
 METRICS_EXPORTERS = ("none", "prometheus", "console", "otlp")
+
+
+def _validate_status_query(status: StatusQuerySettings) -> None:
+    try:
+        delays = status.delays_s
+    except ValueError:
+        raise ConfigError(f"status_query.schedule_s: cannot use {status.schedule_s!r}") from None
+    if not delays or min(delays) < 0:
+        raise ConfigError("status_query.schedule_s needs at least one delay, none negative")
+    if status.lease_s <= 0 or status.batch_size < 1 or status.poll_interval_s <= 0:
+        raise ConfigError("status_query: lease_s and poll_interval_s > 0, batch_size >= 1")
 
 
 def _validate_telemetry(settings: Settings) -> None:

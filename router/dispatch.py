@@ -42,6 +42,11 @@ class Router:
         self._clock = clock
         self._health = {name: ChannelHealth(breaker) for name in self._channels}
 
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """The channels this router has adapters for, in priority order."""
+        return tuple(self._channels)
+
     def channel(self, name: str) -> Channel:
         """The channel called ``name`` (KeyError for an unknown one)."""
         return self._channels[name]

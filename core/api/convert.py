@@ -154,6 +154,7 @@ def attempt_to_proto(attempt: AttemptRecord) -> pb.ChannelAttempt:
         channel_reference=attempt.channel_reference,
         refund_id=attempt.refund_id,
         create_time=timestamp(attempt.created_at),
+        needs_attention=attempt.needs_attention,
     )
     if attempt.completed_at is not None:
         message.complete_time.CopyFrom(timestamp(attempt.completed_at))

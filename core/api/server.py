@@ -116,6 +116,8 @@ class PaycoreServer:
             self._server,
         )
         self.port = 0
+        self._stopping = asyncio.Event()
+        self._background: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         """Bind, start serving and report SERVING; returns the bound port."""
@@ -128,6 +130,10 @@ class PaycoreServer:
         if self.port == 0:
             raise OSError(f"cannot bind {address}")
         await self._server.start()
+        if self._settings.status_query.enabled:
+            self._background = asyncio.create_task(
+                self._services.status_queries.run(self._stopping), name="status-queries"
+            )
         for service in (
             "",
             SERVICE_NAME,
@@ -153,6 +159,9 @@ class PaycoreServer:
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
         await self._services.executor.drain(grace)
+        self._stopping.set()
+        if self._background is not None:
+            await self._background
         log.info("paycore stopped")
 
 

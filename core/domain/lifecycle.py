@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.domain.attempt import AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.errors import (
     FieldViolation,
     IllegalTransitionError,
@@ -414,6 +414,37 @@ def complete_refund(
         updated_at=at,
     )
     return updated, new_refund
+
+
+# --- late answers (status query, channel notification) ---------------------
+
+
+def resolve_attempt(
+    payment: Payment, attempt: Attempt, result: ChannelResult, at: datetime
+) -> Payment:
+    """Apply a definitive late answer to an attempt whose call ended UNKNOWN (or never ended).
+
+    The caller holds the attempt's row lock and has checked that the attempt
+    is still unresolved, so each attempt is settled exactly once. An answer
+    that is still UNKNOWN changes nothing. A "not found" answer (FAILED, not
+    processed) settles the attempt as failed: nothing moved, and the payment
+    is not sent elsewhere automatically (a person or the merchant decides).
+    """
+    if result.outcome is AttemptOutcome.UNKNOWN:
+        return payment
+    operation = attempt.operation
+    if operation is ChannelOperation.REFUND:
+        return complete_refund(payment, attempt.refund_id, result, at)[0]
+    if payment.operation_in_flight != operation.value:
+        raise ValueError(
+            f"payment {payment.id} has {payment.operation_in_flight or 'nothing'} in flight,"
+            f" not {operation.value}"
+        )
+    if operation is ChannelOperation.AUTHORIZE:
+        return complete_authorization(payment, result, at)
+    if operation is ChannelOperation.CAPTURE:
+        return complete_capture(payment, attempt.amount, result, at)
+    return complete_void(payment, result, at)
 
 
 # --- update -----------------------------------------------------------------

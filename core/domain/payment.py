@@ -154,6 +154,8 @@ class AttemptRecord:
     channel_reference: str = ""
     refund_id: str = ""
     completed_at: datetime | None = None
+    needs_attention: bool = False
+    """Status queries could not settle it: a person must find out what happened."""
 
 
 def _frozen_metadata(metadata: Mapping[str, str]) -> Mapping[str, str]:

@@ -59,7 +59,7 @@ _ATTEMPT_JSON = """
         'id', a.id, 'operation', a.operation, 'channel', a.channel, 'amount', a.amount,
         'outcome', a.outcome, 'failure_code', a.failure_code, 'refund_id', a.refund_id,
         'channel_reference', a.channel_reference, 'create_time', to_jsonb(a.create_time),
-        'complete_time', to_jsonb(a.complete_time)
+        'complete_time', to_jsonb(a.complete_time), 'needs_attention', a.needs_attention
     )
 """
 
@@ -132,6 +132,7 @@ def _attempt_from_json(item: Mapping[str, Any], currency: str) -> AttemptRecord:
         refund_id=item["refund_id"],
         created_at=datetime.fromisoformat(item["create_time"]),
         completed_at=datetime.fromisoformat(completed) if completed else None,
+        needs_attention=item["needs_attention"],
     )
 
 

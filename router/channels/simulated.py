@@ -3,8 +3,8 @@
 Every simulated acquirer answers the sandbox test cards (router/channels/sandbox.py)
 the same way; on top of that each one has its own profile (currencies,
 brands, fees, amount limit) and its own declines, and all of them react to
-these amount triggers (the amount in minor units, modulo 100000, on any
-operation), so failures are reproducible from a test or a curl:
+these amount triggers (the payment amount in minor units, modulo 100000, on
+authorization), so failures are reproducible from a test or a curl:
 
 =================  =================================================================
 amount ends in     what the channel does
@@ -171,6 +171,8 @@ class SimulatedAcquirer:
         self._clock = clock
         self.ledger: dict[str, LedgerEntry] = {}
         """Every processed attempt by id (public for tests and settlement reports)."""
+        self.queries = 0
+        """Status queries answered (for tests)."""
 
     def charges(self, payment_id: str) -> int:
         """How many successful authorizations the provider made for ``payment_id``."""
@@ -222,6 +224,7 @@ class SimulatedAcquirer:
     async def query(self, attempt: Attempt) -> ChannelResult:
         """The recorded result of ``attempt``, or NOT_FOUND (nothing was processed)."""
         await asyncio.sleep(self.behaviour.latency_s)
+        self.queries += 1
         entry = self.ledger.get(attempt.id)
         return NOT_FOUND if entry is None else entry.result
 
@@ -254,7 +257,11 @@ class SimulatedAcquirer:
             return done.result
         behaviour = self.behaviour
         await asyncio.sleep(behaviour.latency_s)
-        trigger = _trigger(attempt.amount.amount)
+        trigger = (
+            _trigger(attempt.amount.amount)
+            if attempt.operation is ChannelOperation.AUTHORIZE
+            else _Trigger.NONE
+        )
         if trigger is _Trigger.REFUSE or self._draw(behaviour.refuse_rate):
             raise ChannelNotProcessed(f"{self.name}: connection refused")
         if trigger is _Trigger.NOT_PROCESSED or self._draw(behaviour.not_processed_rate):

@@ -369,6 +369,7 @@ class ChannelAttempt(_message.Message):
     REFUND_ID_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     COMPLETE_TIME_FIELD_NUMBER: _builtins.int
+    NEEDS_ATTENTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The attempt's id, also the idempotency key paycore gave the channel."""
     operation: _builtins.str
@@ -385,6 +386,10 @@ class ChannelAttempt(_message.Message):
     """The channel's reference, if it gave one."""
     refund_id: _builtins.str
     """The refund this call was for (refunds only)."""
+    needs_attention: _builtins.bool
+    """True when status queries could not settle an unknown outcome and a
+    person must find out what happened at the channel.
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The amount of the call."""
@@ -410,10 +415,11 @@ class ChannelAttempt(_message.Message):
         refund_id: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         complete_time: _timestamp_pb2.Timestamp | None = ...,
+        needs_attention: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "complete_time", b"complete_time", "create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "channel_reference", b"channel_reference", "complete_time", b"complete_time", "create_time", b"create_time", "failure_code", b"failure_code", "id", b"id", "operation", b"operation", "outcome", b"outcome", "refund_id", b"refund_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "channel_reference", b"channel_reference", "complete_time", b"complete_time", "create_time", b"create_time", "failure_code", b"failure_code", "id", b"id", "needs_attention", b"needs_attention", "operation", b"operation", "outcome", b"outcome", "refund_id", b"refund_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
