@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
+from core.domain.attempt import Attempt, ChannelResult
 from core.domain.commands import CardInput
 from router.routing import ChannelProfile
 
@@ -18,9 +18,8 @@ class Notification:
     event_id: str
     """The channel's id of the notification: the same id twice is one notification."""
     attempt_id: str
-    outcome: AttemptOutcome
-    reference: str = ""
-    failure_code: str = ""
+    result: ChannelResult
+    """What became of the attempt (UNKNOWN: the channel says it is still pending)."""
 
 
 class Channel(Protocol):

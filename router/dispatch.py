@@ -17,6 +17,9 @@ from router.routing import RouteRequest, RoutingContext, RoutingDecision, decide
 
 log = logging.getLogger(__name__)
 
+_NO_ANSWER = frozenset({"channel_unavailable", "channel_timeout", "channel_error"})
+"""Failure codes the dispatcher gives when the channel did not answer at all."""
+
 
 class Router:
     """The router: the channels in priority order, each merchant's routing chain, channel health.
@@ -88,8 +91,16 @@ class Router:
         return await self._timed(attempt, call)
 
     async def query(self, attempt: Attempt) -> ChannelResult:
-        """Ask the channel what became of ``attempt`` (a status query); never raises."""
-        return await self._timed(attempt, lambda: self._channels[attempt.channel].query(attempt))
+        """Ask the channel what became of ``attempt`` (a status query); never raises.
+
+        Only an answer of the channel's status API says anything about the
+        attempt: a query that could not be made (refused connection, timeout)
+        is UNKNOWN, never "not processed", or a charged payment would be failed.
+        """
+        result = await self._timed(attempt, lambda: self._channels[attempt.channel].query(attempt))
+        if result.failure is not None and result.failure.code in _NO_ANSWER:
+            return ChannelResult(AttemptOutcome.UNKNOWN, failure=result.failure)
+        return result
 
     async def _timed(
         self, attempt: Attempt, call: Callable[[], Awaitable[ChannelResult]]

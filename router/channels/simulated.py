@@ -56,6 +56,7 @@ from router.channels.sandbox import (
 )
 from router.routing import ChannelProfile
 from router.signing import verify
+from router.simulator.wire import notification_from_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,14 +234,7 @@ class SimulatedAcquirer:
         if not self._secret:
             raise BadSignature(f"channel {self.name} sends no notifications")
         verify(self._secret, headers, body, self._clock(), self._tolerance_s)
-        data = json.loads(body)
-        return Notification(
-            event_id=str(data["event_id"]),
-            attempt_id=str(data["attempt_id"]),
-            outcome=AttemptOutcome(data["outcome"]),
-            reference=str(data.get("reference", "")),
-            failure_code=str(data.get("failure_code", "")),
-        )
+        return notification_from_wire(json.loads(body))
 
     def _follow_up(self, attempt: Attempt, refused_code: str) -> ChannelResult:
         if reference_flags(attempt.channel_reference) == CAPTURE_REFUSED:
