@@ -13,6 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core.auth.authenticator import Authenticator, LockoutPolicy
+from core.callbacks.ingress import CallbackIngress
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.service.access import AccessService
@@ -50,6 +51,7 @@ class Services:
     merchant_settings: MerchantSettingsService
     router: Router
     status_queries: StatusQueryScheduler
+    callbacks: CallbackIngress
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
@@ -123,6 +125,7 @@ async def open_services(
         table=load_routing_file(settings.routing_file, frozenset(c.name for c in channels)),
     )
     repository = PostgresPaymentRepository(pool)
+    attempts = PostgresStatusQueryStore(pool)
     executor = RequestExecutor(
         repository=repository,
         gate=gate,
@@ -175,6 +178,7 @@ async def open_services(
         ),
         router=router,
         status_queries=StatusQueryScheduler(
-            store=PostgresStatusQueryStore(pool), router=router, settings=settings.status_query
+            store=attempts, router=router, settings=settings.status_query
         ),
+        callbacks=CallbackIngress(router=router, store=attempts),
     )

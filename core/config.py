@@ -137,6 +137,11 @@ class Settings:
     """How long paycore waits for a channel's answer before treating it as unknown."""
     routing_file: str | None = None
     """TOML file with each merchant's routing strategies (README "Channels and routing")."""
+    callbacks_enabled: bool = False
+    """Serve the channel notifications ingress (``POST /callbacks/<channel>``)."""
+    callbacks_host: str = "127.0.0.1"
+    callbacks_port: int = 9480
+    """Notifications ingress port of worker 0; worker ``i`` uses ``+ i``. 0: any free port."""
     idempotency_ttl_s: int = 24 * 3600
     """How long a request_id is remembered (at least 24 h)."""
     request_lease_s: float = 60.0

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from core.config import StatusQuerySettings
-from core.domain import lifecycle
-from core.domain.attempt import AttemptOutcome, ChannelResult
+from core.domain.attempt import ChannelResult
+from core.service.settlement import Settled, settle_attempt
 from core.storage.status_queries import (
     DueAttempt,
     LeaseTerms,
@@ -89,35 +89,11 @@ class StatusQueryScheduler:
         return len(due)
 
     async def _settle(self, due: DueAttempt, result: ChannelResult) -> None:
-        attempt = due.attempt
         now = self._clock()
         async with self._store.settlement() as tx:
-            if not await tx.lock_unresolved_attempt(attempt.merchant_id, attempt.id):
-                return  # settled meanwhile (a notification, or another worker's late round)
-            if result.outcome is AttemptOutcome.UNKNOWN:
+            settled = await settle_attempt(tx, due.attempt, result, now)
+            if settled is Settled.STILL_UNKNOWN:
                 await self._reschedule(tx, due, now)
-                return
-            payment = await tx.lock_payment(attempt.merchant_id, attempt.payment_id)
-            if payment is None:  # attempts reference their payment; payments are never deleted
-                raise LookupError(f"payment {attempt.payment_id} vanished")
-            try:
-                settled = lifecycle.resolve_attempt(payment, attempt, result, now)
-            except ValueError:
-                # The payment no longer matches the attempt: never guess with
-                # money; hand it to a person.
-                log.exception("attempt %s cannot be settled automatically", attempt.id)
-                await tx.reschedule_attempt(attempt.merchant_id, attempt.id, None)
-                return
-            await tx.complete_attempt(attempt.merchant_id, attempt.id, result, now)
-            await tx.save_payment(settled)
-        log.info(
-            "attempt %s on %s settled by status query: %s (payment %s is %s)",
-            attempt.id,
-            attempt.channel,
-            result.outcome.value,
-            attempt.payment_id,
-            settled.state.value,
-        )
 
     async def _reschedule(self, tx: PostgresSettlement, due: DueAttempt, now: datetime) -> None:
         """The channel could not tell: query again later, or give up to a person."""

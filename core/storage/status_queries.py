@@ -45,6 +45,19 @@ class LeaseTerms:
     """Only attempts on these channels (the ones this worker has adapters for)."""
 
 
+def _attempt_from_row(row: asyncpg.Record) -> Attempt:
+    return Attempt(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        payment_id=row["payment_id"],
+        operation=ChannelOperation(row["operation"]),
+        channel=row["channel"],
+        amount=Money(row["amount"], row["currency"]),
+        refund_id=row["refund_id"],
+        channel_reference=row["channel_reference"],
+    )
+
+
 class PostgresSettlement(PostgresTransaction):
     """A payment transaction that can also lock and reschedule channel attempts."""
 
@@ -110,22 +123,17 @@ class PostgresStatusQueryStore:
                 timedelta(seconds=terms.lease_s),
                 list(terms.channels),
             )
-        return [
-            DueAttempt(
-                Attempt(
-                    id=row["id"],
-                    merchant_id=row["merchant_id"],
-                    payment_id=row["payment_id"],
-                    operation=ChannelOperation(row["operation"]),
-                    channel=row["channel"],
-                    amount=Money(row["amount"], row["currency"]),
-                    refund_id=row["refund_id"],
-                    channel_reference=row["channel_reference"],
-                ),
-                row["query_count"],
+        return [DueAttempt(_attempt_from_row(row), row["query_count"]) for row in rows]
+
+    async def find_attempt(self, channel: str, attempt_id: str) -> tuple[Attempt, str] | None:
+        """The attempt ``attempt_id`` on ``channel`` and its recorded outcome, if any."""
+        async with _unavailable_as_error():
+            row = await self._pool.fetchrow(
+                "SELECT * FROM channel_attempts WHERE id = $1 AND channel = $2",
+                attempt_id,
+                channel,
             )
-            for row in rows
-        ]
+        return None if row is None else (_attempt_from_row(row), row["outcome"])
 
     @asynccontextmanager
     async def settlement(self) -> AsyncIterator[PostgresSettlement]:

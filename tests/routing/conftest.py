@@ -19,7 +19,13 @@ from core.api.server import PaycoreServer
 from core.app import Services, open_services
 from core.config import Settings, StatusQuerySettings
 from paycore.v1 import payment_service_pb2_grpc
-from router.channels.simulated import ACQUIRER_A, ACQUIRER_B, AcquirerSpec, SimulatedAcquirer
+from router.channels.simulated import (
+    ACQUIRER_A,
+    ACQUIRER_B,
+    AcquirerSpec,
+    Behaviour,
+    SimulatedAcquirer,
+)
 from tests.e2e.helpers import Api
 from tests.support.auth import merchant_metadata
 
@@ -27,6 +33,9 @@ from tests.support.auth import merchant_metadata
 def renamed(spec: AcquirerSpec, name: str) -> AcquirerSpec:
     """``spec`` under another channel name."""
     return dataclasses.replace(spec, profile=dataclasses.replace(spec.profile, name=name))
+
+
+CALLBACK_SECRET = b"callback-secret"
 
 
 @dataclass
@@ -37,6 +46,8 @@ class Stack:
     api: Api
     a: SimulatedAcquirer
     b: SimulatedAcquirer
+    callbacks_url: str
+    """Base URL of the notifications ingress (``/callbacks/<channel>`` below it)."""
 
 
 def routing_toml(a: str, b: str) -> str:
@@ -60,13 +71,17 @@ channels = ["{a}", "{b}"]
 async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
     """Services and a started server with acquirers ``a`` (first) and ``b``; timeout 0.5 s."""
     suffix = uuid.uuid4().hex[:8]
-    a = SimulatedAcquirer(renamed(ACQUIRER_A, f"a_{suffix}"))
-    b = SimulatedAcquirer(renamed(ACQUIRER_B, f"b_{suffix}"))
+    a = SimulatedAcquirer(
+        renamed(ACQUIRER_A, f"a_{suffix}"), Behaviour(hang_s=1.0), callback_secret=CALLBACK_SECRET
+    )
+    b = SimulatedAcquirer(renamed(ACQUIRER_B, f"b_{suffix}"), callback_secret=CALLBACK_SECRET)
     routing = tmp_path / "routing.toml"
     routing.write_text(routing_toml(a.name, b.name))
     own = settings.replace(
         channel_timeout_s=0.5,
         routing_file=str(routing),
+        callbacks_enabled=True,
+        callbacks_port=0,
         # Compressed schedule; rounds are run by the tests themselves.
         status_query=StatusQuerySettings(
             enabled=False, schedule_s="0,0,0", started_grace_s=0.0, lease_s=30.0
@@ -83,7 +98,7 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
                 merchant_id,
                 await merchant_metadata(services.pool, merchant_id),
             )
-            yield Stack(services, api, a, b)
+            yield Stack(services, api, a, b, f"http://127.0.0.1:{server.callbacks_port}")
     finally:
         await server.stop(grace=0.5)
         await services.close()

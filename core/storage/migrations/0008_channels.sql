@@ -11,3 +11,7 @@ ALTER TABLE channel_attempts
     ADD COLUMN next_query_time  timestamptz,
     ADD COLUMN lease_until      timestamptz,
     ADD COLUMN needs_attention  boolean     NOT NULL DEFAULT false;
+
+-- Channel notifications name an attempt by its id alone (the id is the
+-- idempotency key paycore gave the channel; ids are globally unique).
+CREATE INDEX channel_attempts_by_id ON channel_attempts (id);
