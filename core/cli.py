@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,8 @@ from core.runtime.logging import configure_logging
 from core.runtime.loop import run
 from core.runtime.supervisor import run_workers
 from core.storage.migrate import migrate
+from router.channels.simulated import SPECS, Behaviour, SimulatedAcquirer
+from router.simulator.app import ChannelSimulator, HttpFaults, serve_simulator
 
 log = logging.getLogger("core.cli")
 
@@ -84,7 +87,52 @@ def _parser() -> argparse.ArgumentParser:
     )
     rotate.set_defaults(command=_vault_rotate)
     _key_commands(commands, common)
+    _simulator_command(commands, common)
     return parser
+
+
+def _simulator_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    simulator = commands.add_parser(
+        "simulator",
+        parents=[common],
+        help="run the HTTP channel simulator (a simulated acquirer behind a real socket)",
+    )
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=9600, help="0: any free port")
+    simulator.add_argument(
+        "--channel", choices=["sandbox_card", "acquirer_a", "acquirer_b"], default="acquirer_a"
+    )
+    simulator.add_argument(
+        "--secret-env",
+        default="CHANNEL_SIMULATOR_SECRET",
+        help="environment variable holding the shared HMAC secret (never a flag: ps shows flags)",
+    )
+    simulator.add_argument("--notify-url", default="", help="paycore's /callbacks/<channel> URL")
+    simulator.add_argument("--latency-s", type=float, default=0.0)
+    simulator.add_argument("--refuse-rate", type=float, default=0.0)
+    simulator.add_argument("--error-5xx-rate", type=float, default=0.0)
+    simulator.add_argument("--seed", type=int, default=0)
+    simulator.set_defaults(command=_simulator, with_args=True)
+
+
+def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        print(f"paycore: set {args.secret_env} to the shared secret", file=sys.stderr)
+        return EXIT_CONFIG
+    behaviour = Behaviour(latency_s=args.latency_s, refuse_rate=args.refuse_rate, seed=args.seed)
+    simulator = ChannelSimulator(
+        SimulatedAcquirer(SPECS[args.channel], behaviour),
+        secret.encode(),
+        faults=HttpFaults(error_5xx_rate=args.error_5xx_rate, seed=args.seed),
+        notify_url=args.notify_url,
+    )
+    asyncio.run(serve_simulator(simulator, args.host, args.port, ready=_announce_port))
+    return 0
+
+
+def _announce_port(port: int) -> None:
+    print(f"simulator listening on port {port}", flush=True)
 
 
 def _key_commands(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -150,6 +150,10 @@ ACQUIRER_B = AcquirerSpec(
 """Dearer, every brand, six currencies, no amount limit."""
 
 
+SPECS = {spec.profile.name: spec for spec in (SANDBOX, ACQUIRER_A, ACQUIRER_B)}
+"""The built-in simulated acquirers by channel name."""
+
+
 class SimulatedAcquirer:
     """A card acquirer's test mode, in process (see the module docstring)."""
 

@@ -20,7 +20,9 @@ import contextlib
 import json
 import logging
 import random
+import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
@@ -162,3 +164,21 @@ async def start_simulator(
     simulator.install(endpoint.app)
     await endpoint.start()
     return endpoint
+
+
+async def serve_simulator(
+    simulator: ChannelSimulator, host: str, port: int, ready: Callable[[int], None] | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT (the ``paycore simulator`` command)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    endpoint = await start_simulator(simulator, host, port)
+    log.info("channel simulator %s on %s:%d", simulator.acquirer.name, host, endpoint.port)
+    if ready is not None:
+        ready(endpoint.port)
+    try:
+        await stop.wait()
+    finally:
+        await endpoint.stop()
