@@ -46,6 +46,7 @@ from types import MappingProxyType
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.payment import Failure
+from core.domain.reconciliation import SettlementLine
 from router.channel import BadSignature, ChannelNotProcessed, Notification
 from router.channels.sandbox import (
     CAPTURE_REFUSED,
@@ -188,6 +189,15 @@ class SimulatedAcquirer:
             and e.operation is ChannelOperation.AUTHORIZE
             and e.result.outcome is AttemptOutcome.SUCCEEDED
         )
+
+    def settlement_report(self) -> list[SettlementLine]:
+        """The provider's settlement report: every processed attempt (CSV: settlement_csv)."""
+        return [
+            SettlementLine(
+                e.attempt_id, e.operation.value, e.amount_minor, e.currency, e.result.outcome.value
+            )
+            for e in self.ledger.values()
+        ]
 
     async def authorize(self, attempt: Attempt, card: CardInput) -> ChannelResult:
         """Decide by card number (sandbox table, then this acquirer's own declines)."""
