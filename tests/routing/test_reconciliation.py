@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from core.config import Settings
 from core.domain.errors import ValidationError
 from core.domain.reconciliation import (
     MismatchKind,
@@ -98,3 +104,36 @@ async def test_a_channels_report_is_reconciled_against_paycores_attempts(stack: 
         (K.STATUS_MISMATCH, pending.attempts[0].id),
         (K.MISSING_IN_PAYCORE, "att_foreign"),
     }
+
+
+async def test_the_reconcile_command_prints_mismatches_and_exits_1(
+    stack: Stack, settings: Settings, tmp_path: Path
+) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    kept, dropped = await stack.api.create(amount=usd(7)), await stack.api.create(amount=usd(8))
+    report = [e for e in stack.a.settlement_report() if e.attempt_id == kept.attempts[0].id]
+    csv_file = tmp_path / "settlement.csv"
+    csv_file.write_text(settlement_csv(report))
+    until = datetime.now(UTC) + timedelta(minutes=1)
+    assert settings.postgres_dsn and settings.redis_url
+
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "core.cli", "reconcile", "--channel", stack.a.name),
+        *("--file", str(csv_file), "--since", since.isoformat(), "--until", until.isoformat()),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={
+            **os.environ,
+            "PAYCORE_POSTGRES_DSN": settings.postgres_dsn,
+            "PAYCORE_REDIS_URL": settings.redis_url,
+        },
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 1, err.decode()
+    (printed,) = [json.loads(row) for row in out.decode().splitlines()]
+    assert (printed["kind"], printed["attempt_id"]) == (
+        "missing_at_channel",
+        dropped.attempts[0].id,
+    )
+    assert printed["paycore"]["amount_minor"] == 800
