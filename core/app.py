@@ -180,5 +180,9 @@ async def open_services(
         status_queries=StatusQueryScheduler(
             store=attempts, router=router, settings=settings.status_query
         ),
-        callbacks=CallbackIngress(router=router, store=attempts),
+        callbacks=CallbackIngress(
+            router=router,
+            store=attempts,
+            started_grace_s=settings.status_query.started_grace_s,
+        ),
     )

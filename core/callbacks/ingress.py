@@ -4,6 +4,10 @@ Answers, as PSPs expect (they retry anything but a 2xx):
 
 - 401: missing, wrong or stale signature (logged with the channel and why);
 - 404: unknown channel, or an attempt paycore never made on it;
+- 503: the attempt's own request is still running (no answer recorded yet,
+  younger than ``started_grace_s``): the channel retries later, when the
+  request has committed its own answer. Settling it now would race the
+  request's commit of the same answer;
 - 200 ``[accepted]``: verified and applied, or verified and nothing to do.
 
 Applying is idempotent and order-safe (core/service/settlement.py): the
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -43,10 +47,12 @@ class CallbackIngress:
         *,
         router: Router,
         store: PostgresStatusQueryStore,
+        started_grace_s: float,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._router = router
         self._store = store
+        self._started_grace = timedelta(seconds=started_grace_s)
         self._clock = clock
 
     def install(self, app: web.Application) -> None:
@@ -67,10 +73,13 @@ class CallbackIngress:
         if found is None:
             log.warning("callback for unknown attempt %s on %s", notification.attempt_id, name)
             return web.Response(status=404, text="unknown attempt")
-        attempt, recorded = found
+        attempt, recorded = found.attempt, found.outcome
+        now = self._clock()
+        if recorded == "started" and now - found.created_at < self._started_grace:
+            return web.Response(status=503, text="attempt in progress, retry later")
         result = notification.result
         async with self._store.settlement() as tx:
-            settled = await settle_attempt(tx, attempt, result, self._clock())
+            settled = await settle_attempt(tx, attempt, result, now)
         if (
             settled is Settled.ALREADY_SETTLED
             and result.outcome is not AttemptOutcome.UNKNOWN

@@ -34,6 +34,15 @@ class DueAttempt:
 
 
 @dataclass(frozen=True, slots=True)
+class FoundAttempt:
+    """An attempt looked up by id, as recorded."""
+
+    attempt: Attempt
+    outcome: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseTerms:
     """Which attempts are due and for how long a worker holds them."""
 
@@ -125,15 +134,17 @@ class PostgresStatusQueryStore:
             )
         return [DueAttempt(_attempt_from_row(row), row["query_count"]) for row in rows]
 
-    async def find_attempt(self, channel: str, attempt_id: str) -> tuple[Attempt, str] | None:
-        """The attempt ``attempt_id`` on ``channel`` and its recorded outcome, if any."""
+    async def find_attempt(self, channel: str, attempt_id: str) -> FoundAttempt | None:
+        """The attempt ``attempt_id`` on ``channel``, with its recorded outcome and age."""
         async with _unavailable_as_error():
             row = await self._pool.fetchrow(
                 "SELECT * FROM channel_attempts WHERE id = $1 AND channel = $2",
                 attempt_id,
                 channel,
             )
-        return None if row is None else (_attempt_from_row(row), row["outcome"])
+        if row is None:
+            return None
+        return FoundAttempt(_attempt_from_row(row), row["outcome"], row["create_time"])
 
     @asynccontextmanager
     async def settlement(self) -> AsyncIterator[PostgresSettlement]:

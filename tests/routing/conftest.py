@@ -84,7 +84,7 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
         callbacks_port=0,
         # Compressed schedule; rounds are run by the tests themselves.
         status_query=StatusQuerySettings(
-            enabled=False, schedule_s="0,0,0", started_grace_s=0.0, lease_s=30.0
+            enabled=False, schedule_s="0,0,0", started_grace_s=30.0, lease_s=30.0
         ),
     )
     services = await open_services(own, channels=[a, b])

@@ -184,3 +184,28 @@ async def test_the_simulator_notifies_paycore_of_a_charge_whose_answer_was_lost(
     finally:
         await adapter.close()
         await endpoint.stop()
+
+
+async def test_a_notification_racing_its_own_request_is_deferred_until_the_request_commits(
+    stack: Stack, http_client: ClientSession
+) -> None:
+    payment = await pending_payment(stack)
+    attempt = payment.attempts[0].id
+    # As if the request were still waiting for the channel's HTTP answer.
+    pool = stack.services.pool
+    await pool.execute(
+        "UPDATE channel_attempts SET outcome = 'started', create_time = now() WHERE id = $1",
+        attempt,
+    )
+    body = notification(attempt, AttemptOutcome.SUCCEEDED)
+
+    assert (await post(http_client, stack, stack.a.name, body))[0] == 503
+    assert (await stack.api.get(payment.id)).state == S.STATE_PENDING
+
+    # The request never came back (its process died): past the grace, it is settled.
+    await pool.execute(
+        "UPDATE channel_attempts SET create_time = now() - interval '1 hour' WHERE id = $1",
+        attempt,
+    )
+    assert (await post(http_client, stack, stack.a.name, body))[0] == 200
+    assert (await stack.api.get(payment.id)).state == S.STATE_CAPTURED
