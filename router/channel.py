@@ -36,8 +36,11 @@ class Channel(Protocol):
     profile: ChannelProfile
     """What the channel can carry and what it costs (read by routing)."""
 
-    async def authorize(self, attempt: Attempt, card: CardInput) -> ChannelResult:
-        """Authorize (and with ``attempt.capture`` also capture) ``attempt.amount``."""
+    async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
+        """Authorize (and with ``attempt.capture`` also capture) ``attempt.amount``.
+
+        ``card`` is the card for card channels, None for other methods.
+        """
         ...
 
     async def capture(self, attempt: Attempt) -> ChannelResult:

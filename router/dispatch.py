@@ -79,8 +79,6 @@ class Router:
 
         async def call() -> ChannelResult:
             if attempt.operation is ChannelOperation.AUTHORIZE:
-                if card is None:
-                    raise ValueError("authorize needs the card")
                 return await channel.authorize(attempt, card)
             if attempt.operation is ChannelOperation.CAPTURE:
                 return await channel.capture(attempt)

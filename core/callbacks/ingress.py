@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from core.domain.attempt import AttemptOutcome
 from core.service.settlement import Settled, settle_attempt
 from core.storage.status_queries import PostgresStatusQueryStore
 from router import Router
@@ -82,7 +81,7 @@ class CallbackIngress:
             settled = await settle_attempt(tx, attempt, result, now)
         if (
             settled is Settled.ALREADY_SETTLED
-            and result.outcome is not AttemptOutcome.UNKNOWN
+            and result.outcome.is_final
             and result.outcome.value != recorded
         ):
             log.error(

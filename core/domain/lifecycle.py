@@ -160,15 +160,16 @@ def reroute_authorization(payment: Payment, channel: str, at: datetime) -> Payme
 def complete_authorization(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
     """Apply a channel's answer to an authorization.
 
-    UNKNOWN leaves the payment PENDING with the operation still marked, so no
-    other operation starts before a status query settles what happened.
+    UNKNOWN (or PENDING, an asynchronous method's "answer later") leaves the
+    payment PENDING with the operation still marked, so no other operation
+    starts before a status query or the channel's notification settles it.
     """
     if payment.state is not S.PENDING:
         raise ValueError(f"authorization result for a payment in {payment.state.name}")
     common: dict[str, object] = {"updated_at": at}
     if result.reference:
         common["channel_reference"] = result.reference
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return dataclasses.replace(payment, **common)  # type: ignore[arg-type]
     common["operation_in_flight"] = ""
     if result.outcome is AttemptOutcome.SUCCEEDED:
@@ -225,7 +226,7 @@ def complete_capture(
     A refused capture returns the payment still AUTHORIZED (marker cleared);
     the service answers the caller with CHANNEL_REFUSED.
     """
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return dataclasses.replace(payment, updated_at=at)
     cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
     if result.outcome is AttemptOutcome.SUCCEEDED:
@@ -259,7 +260,7 @@ def begin_void(payment: Payment, at: datetime) -> Payment:
 
 def complete_void(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
     """Apply a channel's answer to a void: CANCELED, or still AUTHORIZED if refused."""
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return dataclasses.replace(payment, updated_at=at)
     cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
     if result.outcome is AttemptOutcome.SUCCEEDED:
@@ -384,7 +385,7 @@ def complete_refund(
     (refund,) = matching
     if refund.state is not RefundState.PENDING:
         raise ValueError("refund already settled")
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         new_refund = refund
     elif result.outcome is AttemptOutcome.SUCCEEDED:
         new_refund = dataclasses.replace(
@@ -430,7 +431,7 @@ def resolve_attempt(
     processed) settles the attempt as failed: nothing moved, and the payment
     is not sent elsewhere automatically (a person or the merchant decides).
     """
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return payment
     operation = attempt.operation
     if operation is ChannelOperation.REFUND:

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 
 from core.domain import lifecycle
-from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
+from core.domain.attempt import Attempt, ChannelResult
 from core.storage.status_queries import PostgresSettlement
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ async def settle_attempt(
     recorded = await tx.lock_unresolved_attempt(attempt.merchant_id, attempt.id)
     if not recorded:
         return Settled.ALREADY_SETTLED
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return Settled.STILL_UNKNOWN
     payment = await tx.lock_payment(attempt.merchant_id, attempt.payment_id)
     if payment is None:  # attempts reference their payment; payments are never deleted

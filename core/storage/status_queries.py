@@ -23,6 +23,8 @@ from core.domain.money import Money
 from core.storage.postgres import PostgresTransaction, _unavailable_as_error
 
 _UNRESOLVED = "('started', 'unknown')"
+"""What status queries poll. A 'pending' attempt (an asynchronous method) waits
+for the channel's notification instead; see the README for what is not done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ class PostgresSettlement(PostgresTransaction):
             merchant_id,
             attempt_id,
         )
-        return outcome in ("started", "unknown")
+        return outcome in ("started", "unknown", "pending")
 
     async def reschedule_attempt(
         self, merchant_id: str, attempt_id: str, next_query: datetime | None

@@ -69,7 +69,7 @@ class HttpAcquirer:
             self._session = ClientSession(timeout=ClientTimeout(total=60))
         return self._session
 
-    async def authorize(self, attempt: Attempt, card: CardInput) -> ChannelResult:
+    async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
         """POST /v1/authorize."""
         return await self._call("authorize", attempt_to_wire(attempt, card))
 

@@ -199,8 +199,14 @@ class SimulatedAcquirer:
             for e in self.ledger.values()
         ]
 
-    async def authorize(self, attempt: Attempt, card: CardInput) -> ChannelResult:
+    async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
         """Decide by card number (sandbox table, then this acquirer's own declines)."""
+        if card is None:  # a card channel asked to carry another method: nothing done
+            return ChannelResult(
+                AttemptOutcome.FAILED,
+                failure=Failure("card_required", "This channel only takes cards."),
+                not_processed=True,
+            )
 
         def decide() -> ChannelResult:
             if card.number in self._spec.declines:

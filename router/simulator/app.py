@@ -25,14 +25,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import web
 
-from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.attempt import Attempt, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
 from core.telemetry.http import HttpEndpoint
 from router.channel import BadSignature, ChannelNotProcessed
 from router.channels.simulated import SimulatedAcquirer
-from router.signing import SIGNATURE_HEADER, sign, verify
+from router.signing import sign, verify
+from router.simulator.notify import post_until_accepted
 from router.simulator.wire import (
     attempt_from_wire,
     notification_to_wire,
@@ -122,7 +123,7 @@ class ChannelSimulator:
         return await acquirer.refund(attempt)
 
     def _notify(self, attempt_id: str, result: ChannelResult) -> None:
-        if result.outcome is AttemptOutcome.UNKNOWN:
+        if not result.outcome.is_final:
             return
         task = asyncio.create_task(self._deliver(attempt_id, result))
         self._notifications.add(task)
@@ -131,23 +132,11 @@ class ChannelSimulator:
     async def _deliver(self, attempt_id: str, result: ChannelResult) -> None:
         """Post the notification until paycore acknowledges it with a 2xx."""
         body = json.dumps(notification_to_wire(f"ev_{attempt_id}", attempt_id, result)).encode()
-        delay = 0.05
-        async with ClientSession(timeout=ClientTimeout(total=5)) as session:
-            for _ in range(20):
-                headers = {
-                    SIGNATURE_HEADER: sign(self._secret, body, int(time.time())),
-                    "Content-Type": "application/json",
-                }
-                try:
-                    async with session.post(self.notify_url, data=body, headers=headers) as answer:
-                        if 200 <= answer.status < 300:
-                            self.notifications_delivered += 1
-                            return
-                        log.warning("notification of %s refused: %d", attempt_id, answer.status)
-                except (ClientError, TimeoutError) as exc:
-                    log.warning("notification of %s not delivered: %s", attempt_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        secret = self._secret
+        if await post_until_accepted(
+            self.notify_url, body, lambda data, at: sign(secret, data, at)
+        ):
+            self.notifications_delivered += 1
 
     async def _cancel_notifications(self, app: web.Application) -> None:
         for task in list(self._notifications):

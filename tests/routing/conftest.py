@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from core.api.server import PaycoreServer
 from core.app import Services, open_services
 from core.config import Settings, StatusQuerySettings
 from paycore.v1 import payment_service_pb2_grpc
+from router.channel import Channel
 from router.channels.simulated import (
     ACQUIRER_A,
     ACQUIRER_B,
@@ -67,27 +69,34 @@ channels = ["{a}", "{b}"]
 """
 
 
-@pytest.fixture
-async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
-    """Services and a started server with acquirers ``a`` (first) and ``b``; timeout 0.5 s."""
-    suffix = uuid.uuid4().hex[:8]
-    a = SimulatedAcquirer(
-        renamed(ACQUIRER_A, f"a_{suffix}"), Behaviour(hang_s=1.0), callback_secret=CALLBACK_SECRET
-    )
-    b = SimulatedAcquirer(renamed(ACQUIRER_B, f"b_{suffix}"), callback_secret=CALLBACK_SECRET)
-    routing = tmp_path / "routing.toml"
-    routing.write_text(routing_toml(a.name, b.name))
+@dataclass
+class Served:
+    """A started paycore with its own channels, and one merchant's API of it."""
+
+    services: Services
+    api: Api
+    callbacks_url: str
+
+
+@asynccontextmanager
+async def serve(
+    settings: Settings, channels: list[Channel], routing: Path
+) -> AsyncIterator[Served]:
+    """Services and a started server over ``channels``; channel timeout 0.5 s.
+
+    The notifications ingress listens on a free port; status-query rounds
+    are run by the tests themselves, on a compressed schedule.
+    """
     own = settings.replace(
         channel_timeout_s=0.5,
         routing_file=str(routing),
         callbacks_enabled=True,
         callbacks_port=0,
-        # Compressed schedule; rounds are run by the tests themselves.
         status_query=StatusQuerySettings(
             enabled=False, schedule_s="0,0,0", started_grace_s=30.0, lease_s=30.0
         ),
     )
-    services = await open_services(own, channels=[a, b])
+    services = await open_services(own, channels=channels)
     server = PaycoreServer(own, services)
     try:
         await server.start()
@@ -98,7 +107,21 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
                 merchant_id,
                 await merchant_metadata(services.pool, merchant_id),
             )
-            yield Stack(services, api, a, b, f"http://127.0.0.1:{server.callbacks_port}")
+            yield Served(services, api, f"http://127.0.0.1:{server.callbacks_port}")
     finally:
         await server.stop(grace=0.5)
         await services.close()
+
+
+@pytest.fixture
+async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
+    """A paycore over acquirers ``a`` (first) and ``b``, with names unique to the test."""
+    suffix = uuid.uuid4().hex[:8]
+    a = SimulatedAcquirer(
+        renamed(ACQUIRER_A, f"a_{suffix}"), Behaviour(hang_s=1.0), callback_secret=CALLBACK_SECRET
+    )
+    b = SimulatedAcquirer(renamed(ACQUIRER_B, f"b_{suffix}"), callback_secret=CALLBACK_SECRET)
+    routing = tmp_path / "routing.toml"
+    routing.write_text(routing_toml(a.name, b.name))
+    async with serve(settings, [a, b], routing) as served:
+        yield Stack(served.services, served.api, a, b, served.callbacks_url)
