@@ -377,8 +377,9 @@ class ChannelAttempt(_message.Message):
     channel: _builtins.str
     """The channel called."""
     outcome: _builtins.str
-    """"started" (no answer recorded yet), "succeeded", "declined", "failed" or
-    "unknown" (timeout or ambiguous answer, awaiting a status query).
+    """"started" (no answer recorded yet), "succeeded", "declined", "failed",
+    "unknown" (timeout or ambiguous answer, awaiting a status query) or
+    "pending" (accepted by an asynchronous channel, awaiting its notification).
     """
     failure_code: _builtins.str
     """The channel's failure code, if it did not succeed."""
