@@ -36,7 +36,7 @@ def sign(secret: bytes, body: bytes, timestamp: int) -> str:
 def verify(
     secret: bytes, headers: Mapping[str, str], body: bytes, now: float, tolerance_s: float
 ) -> None:
-    """Raise BadSignature unless ``body`` carries a valid HMAC signature, fresh to ``tolerance_s``."""
+    """Raise BadSignature unless ``body`` has a valid HMAC signature at most ``tolerance_s`` old."""
     timestamp, given = _signature(headers, "v1")
     expected = sign(secret, body, timestamp).partition(",v1=")[2]
     if not hmac.compare_digest(given, expected):
