@@ -29,7 +29,7 @@ from core.vault.keyring import Keyring
 from core.vault.service import CardVault
 from riskengine import RiskEngine
 from router import Channel, Router
-from router.channels.simulated import builtin_card_channels
+from router.channels.builtin import builtin_channels
 from router.config import load_routing_file
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class Services:
 
     async def close(self) -> None:
         """Close the connection pools (after in-flight work has drained)."""
+        await self.router.close()
         await self.redis.aclose()
         await self.pool.close()
 
@@ -118,7 +119,15 @@ async def open_services(
         lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
-    channels = list(channels) if channels is not None else builtin_card_channels()
+    if channels is None:
+        simulators = settings.channels
+        channels = builtin_channels(
+            {
+                "acquirer_a": simulators.acquirer_a_url or "",
+                "acquirer_b": simulators.acquirer_b_url or "",
+            },
+            (simulators.http_secret or "").encode(),
+        )
     router = Router(
         channels,
         timeout_s=settings.channel_timeout_s,

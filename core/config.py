@@ -90,6 +90,18 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """Where the built-in acquirers run: in process (default) or behind a channel simulator."""
+
+    acquirer_a_url: str | None = None
+    """Base URL of a ``paycore simulator --channel acquirer_a``; None: simulated in process."""
+    acquirer_b_url: str | None = None
+    """The same for ``acquirer_b``."""
+    http_secret: str | None = None
+    """Shared HMAC secret of those simulators (requests and notifications); required with a URL."""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusQuerySettings:
     """The scheduler that asks channels about attempts that ended unknown."""
 
@@ -165,6 +177,7 @@ class Settings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     status_query: StatusQuerySettings = field(default_factory=StatusQuerySettings)
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
     redis_cluster: bool = False
     """Treat ``redis_url`` as a seed node of a Redis Cluster."""
     redis_timeout_s: float = 0.5
@@ -318,6 +331,9 @@ def validate(settings: Settings) -> None:
     if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
     _validate_status_query(settings.status_query)
+    channels = settings.channels
+    if (channels.acquirer_a_url or channels.acquirer_b_url) and not channels.http_secret:
+        raise ConfigError("channels.http_secret is required with a channel simulator URL")
     if settings.port == 0 and settings.workers > 1:
         raise ConfigError("port 0 (any free port) needs workers = 1: each worker would get its own")
     if settings.log_level.upper() not in LOG_LEVELS:

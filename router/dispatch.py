@@ -45,6 +45,13 @@ class Router:
         self._clock = clock
         self._health = {name: ChannelHealth(breaker) for name in self._channels}
 
+    async def close(self) -> None:
+        """Close the channels that hold connections (HTTP adapters)."""
+        for channel in self._channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
+
     @property
     def channel_names(self) -> tuple[str, ...]:
         """The channels this router has adapters for, in priority order."""

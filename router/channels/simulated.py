@@ -304,14 +304,3 @@ class SimulatedAcquirer:
 
     def _draw(self, rate: float) -> bool:
         return rate > 0 and self._random.random() < rate
-
-
-def builtin_card_channels(
-    behaviours: Mapping[str, Behaviour] | None = None,
-) -> list[SimulatedAcquirer]:
-    """The built-in card channels in priority order: sandbox_card, acquirer_a, acquirer_b."""
-    behaviours = behaviours or {}
-    return [
-        SimulatedAcquirer(spec, behaviours.get(spec.profile.name))
-        for spec in (SANDBOX, ACQUIRER_A, ACQUIRER_B)
-    ]

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -80,12 +81,16 @@ class Served:
 
 @asynccontextmanager
 async def serve(
-    settings: Settings, channels: list[Channel], routing: Path
+    settings: Settings,
+    channels: list[Channel] | None,
+    routing: Path,
+    changes: dict[str, Any] | None = None,
 ) -> AsyncIterator[Served]:
     """Services and a started server over ``channels``; channel timeout 0.5 s.
 
     The notifications ingress listens on a free port; status-query rounds
-    are run by the tests themselves, on a compressed schedule.
+    are run by the tests themselves, on a compressed schedule. ``channels``
+    None: the built-in ones, as configured by ``changes`` (to the settings).
     """
     own = settings.replace(
         channel_timeout_s=0.5,
@@ -95,6 +100,7 @@ async def serve(
         status_query=StatusQuerySettings(
             enabled=False, schedule_s="0,0,0", started_grace_s=30.0, lease_s=30.0
         ),
+        **(changes or {}),
     )
     services = await open_services(own, channels=channels)
     server = PaycoreServer(own, services)

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from core.config import ChannelSettings, Settings
 from core.domain.attempt import AttemptOutcome, ChannelOperation
 from core.domain.commands import CardInput
 from core.telemetry.http import HttpEndpoint
+from paycore.v1 import payment_pb2 as pb
 from router import Router
 from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import ACQUIRER_A, Behaviour, SimulatedAcquirer
 from router.simulator.app import ChannelSimulator, HttpFaults, start_simulator
+from tests.e2e.helpers import usd
+from tests.routing.conftest import serve
 from tests.routing.test_channels import VISA, authorize
+
+S = pb.Payment
 
 SECRET = b"simulator-secret"
 
@@ -137,3 +146,39 @@ async def test_a_status_query_that_cannot_reach_the_channel_stays_unknown(http: 
     answer = await http.router.query(authorize("acquirer_a"))
 
     assert answer.outcome is AttemptOutcome.UNKNOWN  # never "not processed": it was charged
+
+
+async def test_paycore_configured_with_a_simulator_url_pays_over_http(
+    settings: Settings, tmp_path: Path
+) -> None:
+    simulator = ChannelSimulator(SimulatedAcquirer(ACQUIRER_A), SECRET)
+    endpoint = await start_simulator(simulator)
+    routing = tmp_path / "routing.toml"
+    routing.write_text(
+        '[default]\nstrategies = ["rules"]\n[[default.rules]]\nname = "a"\n'
+        'channels = ["acquirer_a"]\n'
+    )
+    try:
+        async with serve(
+            settings,
+            None,
+            routing,
+            {
+                "channels": ChannelSettings(
+                    acquirer_a_url=f"http://127.0.0.1:{endpoint.port}", http_secret=SECRET.decode()
+                )
+            },
+        ) as served:
+            simulator.notify_url = f"{served.callbacks_url}/callbacks/acquirer_a"
+            payment = await served.api.create(amount=usd(12))
+
+            assert (payment.state, payment.channel) == (S.STATE_CAPTURED, "acquirer_a")
+            assert {e.payment_id for e in simulator.acquirer.ledger.values()} == {payment.id}
+            # The simulator's notification of the same charge is acknowledged and changes nothing.
+            deadline = time.monotonic() + 10
+            while simulator.notifications_delivered < 1:
+                assert time.monotonic() < deadline, "notification never acknowledged"
+                await asyncio.sleep(0.05)
+            assert await served.api.get(payment.id) == payment
+    finally:
+        await endpoint.stop()
