@@ -111,6 +111,9 @@ class StatusQuerySettings:
     """Seconds before each status query of an attempt: the first after the attempt ended
     unknown, each next after the previous query; when the last one still cannot tell,
     the attempt is marked for manual attention."""
+    pending_schedule_s: str = "3600,21600,86400,86400,86400"
+    """The same for attempts an asynchronous channel answered "pending" (bank transfers):
+    they settle by notification, and these queries catch a notification that never came."""
     started_grace_s: float = 120.0
     """An attempt with no recorded answer at all (its process died mid-call) is first
     queried this long after it was recorded."""
@@ -123,7 +126,16 @@ class StatusQuerySettings:
     @property
     def delays_s(self) -> tuple[float, ...]:
         """``schedule_s`` as numbers."""
-        return tuple(float(part) for part in self.schedule_s.split(",") if part.strip())
+        return _seconds(self.schedule_s)
+
+    @property
+    def pending_delays_s(self) -> tuple[float, ...]:
+        """``pending_schedule_s`` as numbers."""
+        return _seconds(self.pending_schedule_s)
+
+
+def _seconds(schedule: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in schedule.split(",") if part.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,12 +375,15 @@ METRICS_EXPORTERS = ("none", "prometheus", "console", "otlp")
 
 
 def _validate_status_query(status: StatusQuerySettings) -> None:
-    try:
-        delays = status.delays_s
-    except ValueError:
-        raise ConfigError(f"status_query.schedule_s: cannot use {status.schedule_s!r}") from None
-    if not delays or min(delays) < 0:
-        raise ConfigError("status_query.schedule_s needs at least one delay, none negative")
+    for name in ("schedule_s", "pending_schedule_s"):
+        try:
+            delays = _seconds(getattr(status, name))
+        except ValueError:
+            raise ConfigError(
+                f"status_query.{name}: cannot use {getattr(status, name)!r}"
+            ) from None
+        if not delays or min(delays) < 0:
+            raise ConfigError(f"status_query.{name} needs at least one delay, none negative")
     if status.lease_s <= 0 or status.batch_size < 1 or status.poll_interval_s <= 0:
         raise ConfigError("status_query: lease_s and poll_interval_s > 0, batch_size >= 1")
 

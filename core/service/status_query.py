@@ -2,16 +2,18 @@
 
 A timeout or an ambiguous answer leaves a payment PENDING (or an operation in
 flight) with its attempt 'unknown'; a process that died mid-call leaves it
-'started'. Nothing ever sends such an attempt again (that could charge
-twice): this scheduler asks the channel what happened, on a backoff
-schedule, and applies the answer through core.domain.lifecycle::
+'started'; an asynchronous channel's "answer later" leaves it 'pending' (its
+notification normally settles it; a slower schedule covers a lost one).
+Nothing ever sends such an attempt again (that could charge twice): this
+scheduler asks the channel what happened, on a backoff schedule, and applies
+the answer through core.domain.lifecycle::
 
     lease due attempts (FOR UPDATE SKIP LOCKED, lease_until)   one statement
     query each channel (no transaction held)
     per attempt, one transaction:
         attempt row locked and still unresolved?  no -> someone settled it; done
         answer definitive -> attempt + payment settled
-        still unknown     -> next query scheduled, or needs_attention when the
+        still not final   -> next query scheduled, or needs_attention when the
                              schedule ran out (a person takes over)
 
 Workers may run this concurrently: leases keep their batches disjoint, and
@@ -59,6 +61,7 @@ class StatusQueryScheduler:
         self._router = router
         self._settings = settings
         self._delays = settings.delays_s
+        self._pending_delays = settings.pending_delays_s
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -77,6 +80,7 @@ class StatusQueryScheduler:
         """One round: lease due attempts, query their channels, settle; returns how many."""
         terms = LeaseTerms(
             first_delay_s=self._delays[0],
+            pending_first_delay_s=self._pending_delays[0],
             started_grace_s=self._settings.started_grace_s,
             lease_s=self._settings.lease_s,
             batch_size=self._settings.batch_size,
@@ -98,14 +102,15 @@ class StatusQueryScheduler:
     async def _reschedule(self, tx: PostgresSettlement, due: DueAttempt, now: datetime) -> None:
         """The channel could not tell: query again later, or give up to a person."""
         attempt = due.attempt
+        delays = self._pending_delays if due.outcome == "pending" else self._delays
         following = due.query_count + 1
-        if following < len(self._delays):
+        if following < len(delays):
             await tx.reschedule_attempt(
-                attempt.merchant_id, attempt.id, now + timedelta(seconds=self._delays[following])
+                attempt.merchant_id, attempt.id, now + timedelta(seconds=delays[following])
             )
             return
         log.warning(
-            "attempt %s on %s still unknown after %d status queries: needs manual attention"
+            "attempt %s on %s still not settled after %d status queries: needs manual attention"
             " (payment %s)",
             attempt.id,
             attempt.channel,

@@ -22,9 +22,7 @@ from core.domain.attempt import Attempt, ChannelOperation
 from core.domain.money import Money
 from core.storage.postgres import PostgresTransaction, _unavailable_as_error
 
-_UNRESOLVED = "('started', 'unknown')"
-"""What status queries poll. A 'pending' attempt (an asynchronous method) waits
-for the channel's notification instead; see the README for what is not done."""
+_UNRESOLVED = "('started', 'unknown', 'pending')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +30,8 @@ class DueAttempt:
     """An unresolved attempt leased to this worker, and how many queries it already had."""
 
     attempt: Attempt
+    outcome: str
+    """'started', 'unknown' or 'pending' (each has its own schedule)."""
     query_count: int
 
 
@@ -49,6 +49,7 @@ class LeaseTerms:
     """Which attempts are due and for how long a worker holds them."""
 
     first_delay_s: float
+    pending_first_delay_s: float
     started_grace_s: float
     lease_s: float
     batch_size: int
@@ -117,8 +118,9 @@ class PostgresStatusQueryStore:
                       AND (lease_until IS NULL OR lease_until < $1)
                       AND COALESCE(
                             next_query_time,
-                            CASE WHEN outcome = 'started' THEN create_time + $2
-                                 ELSE complete_time + $3 END) <= $1
+                            CASE outcome WHEN 'started' THEN create_time + $2
+                                         WHEN 'pending' THEN complete_time + $7
+                                         ELSE complete_time + $3 END) <= $1
                     ORDER BY create_time
                     LIMIT $4
                     FOR UPDATE SKIP LOCKED
@@ -133,8 +135,11 @@ class PostgresStatusQueryStore:
                 terms.batch_size,
                 timedelta(seconds=terms.lease_s),
                 list(terms.channels),
+                timedelta(seconds=terms.pending_first_delay_s),
             )
-        return [DueAttempt(_attempt_from_row(row), row["query_count"]) for row in rows]
+        return [
+            DueAttempt(_attempt_from_row(row), row["outcome"], row["query_count"]) for row in rows
+        ]
 
     async def find_attempt(self, channel: str, attempt_id: str) -> FoundAttempt | None:
         """The attempt ``attempt_id`` on ``channel``, with its recorded outcome and age."""

@@ -98,7 +98,11 @@ async def serve(
         callbacks_enabled=True,
         callbacks_port=0,
         status_query=StatusQuerySettings(
-            enabled=False, schedule_s="0,0,0", started_grace_s=30.0, lease_s=30.0
+            enabled=False,
+            schedule_s="0,0,0",
+            pending_schedule_s="0,0",
+            started_grace_s=30.0,
+            lease_s=30.0,
         ),
         **(changes or {}),
     )

@@ -160,17 +160,36 @@ async def test_a_rejected_transfer_fails_the_payment(bank_stack: BankStack) -> N
     assert await settled_state(bank_stack, reply.id) is PaymentState.FAILED
 
 
-async def test_pending_transfers_are_left_to_the_notification_not_polled(
+async def test_a_lost_notification_is_caught_by_the_pending_schedule(
     bank_stack: BankStack,
 ) -> None:
     bank_stack.bank.notify_url = ""  # the bank settles but never tells
     reply = await pay_by_transfer(bank_stack, 2500)
+    deadline = time.monotonic() + 10
+    while bank_stack.bank.transfers[reply.attempts[0].id].outcome is AttemptOutcome.PENDING:
+        assert time.monotonic() < deadline, "the simulated bank never settled"
+        await asyncio.sleep(0.02)  # it settles after 50 ms
 
-    assert await bank_stack.served.services.status_queries.run_once() == 0
+    assert await bank_stack.served.services.status_queries.run_once() == 1
+
+    assert await settled_state(bank_stack, reply.id) is PaymentState.CAPTURED
+
+
+async def test_a_transfer_pending_past_its_schedule_needs_attention(
+    bank_stack: BankStack,
+) -> None:
+    bank_stack.bank._settle_after_s = 3600.0  # the money does not arrive during the test
+    reply = await pay_by_transfer(bank_stack, 2500)
+    scheduler = bank_stack.served.services.status_queries
+
+    rounds = [await scheduler.run_once() for _ in range(3)]
+
+    assert rounds == [1, 1, 0]  # the compressed pending schedule "0,0": two queries
     payment = await bank_stack.served.services.repository.get_payment(
         bank_stack.served.api.merchant_id, reply.id
     )
     assert payment is not None and payment.state is PaymentState.PENDING
+    assert [(a.outcome, a.needs_attention) for a in payment.attempts] == [("pending", True)]
 
 
 async def test_the_bank_channel_takes_only_its_own_rsa_signature(bank_stack: BankStack) -> None:
