@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core.auth.authenticator import Authenticator, LockoutPolicy
+from core.callbacks.ingress import CallbackIngress
 from core.config import Settings
 from core.events.relay import RelaySettings, WebhookRelay
 from core.events.schedule import parse_schedule
@@ -31,17 +33,20 @@ from core.service.access import AccessService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
+from core.service.status_query import StatusQueryScheduler
 from core.storage.access import PostgresAccessStore
 from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.storage.risk import PostgresRiskStore
+from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from core.vault.service import CardVault
-from router import Router
-from router.channels.sandbox import SandboxCardChannel
+from router import Channel, Router
+from router.channels.builtin import builtin_channels
+from router.config import load_routing_file
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,9 @@ class Services:
     risk_screen: RiskScreen
     rules: RulesFile
     """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
+    router: Router
+    status_queries: StatusQueryScheduler
+    callbacks: CallbackIngress
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
@@ -75,6 +83,7 @@ class Services:
                 await task
         if self.notifications is not None:
             await self.notifications.close()
+        await self.router.close()
         await self.redis.aclose()
         await self.pool.close()
 
@@ -135,8 +144,16 @@ def connect_redis(settings: Settings) -> RedisClient:
     return aioredis.from_url(settings.redis_url, **timeouts)
 
 
-async def open_services(settings: Settings, telemetry: Telemetry | None = None) -> Services:
+async def open_services(
+    settings: Settings,
+    telemetry: Telemetry | None = None,
+    *,
+    channels: Sequence[Channel] | None = None,
+) -> Services:
     """Connect to PostgreSQL and Redis and build the payment service.
+
+    ``channels`` replaces the built-in simulated channels (tests inject
+    channels with failure behaviour of their own).
 
     ``settings.postgres_dsn`` and ``settings.redis_url`` must be resolved
     (embedded servers are started by the CLI before this). PostgreSQL must be
@@ -161,9 +178,23 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
-    router = Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s)
+    if channels is None:
+        simulators = settings.channels
+        channels = builtin_channels(
+            {
+                "acquirer_a": simulators.acquirer_a_url or "",
+                "acquirer_b": simulators.acquirer_b_url or "",
+            },
+            (simulators.http_secret or "").encode(),
+        )
+    router = Router(
+        channels,
+        timeout_s=settings.channel_timeout_s,
+        table=load_routing_file(settings.routing_file, frozenset(c.name for c in channels)),
+    )
     # The outbox: every payment write appends its events in the same transaction.
     repository = PostgresPaymentRepository(pool, PaymentOutbox(payment_snapshot))
+    attempts = PostgresStatusQueryStore(pool)
     executor = RequestExecutor(
         repository=repository,
         gate=gate,
@@ -261,5 +292,14 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         risk=risk,
         risk_screen=screen,
         rules=rules,
+        router=router,
+        status_queries=StatusQueryScheduler(
+            store=attempts, router=router, settings=settings.status_query
+        ),
+        callbacks=CallbackIngress(
+            router=router,
+            store=attempts,
+            started_grace_s=settings.status_query.started_grace_s,
+        ),
         background=background,
     )

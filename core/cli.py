@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
+import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -84,7 +88,110 @@ def _parser() -> argparse.ArgumentParser:
     )
     rotate.set_defaults(command=_vault_rotate)
     _key_commands(commands, common)
+    _simulator_command(commands, common)
     return parser
+
+
+def _simulator_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    simulator = commands.add_parser(
+        "simulator",
+        parents=[common],
+        help="run the HTTP channel simulator (a simulated acquirer behind a real socket)",
+    )
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=9600, help="0: any free port")
+    simulator.add_argument(
+        "--channel", choices=["sandbox_card", "acquirer_a", "acquirer_b"], default="acquirer_a"
+    )
+    simulator.add_argument(
+        "--secret-env",
+        default="CHANNEL_SIMULATOR_SECRET",
+        help="environment variable holding the shared HMAC secret (never a flag: ps shows flags)",
+    )
+    simulator.add_argument("--notify-url", default="", help="paycore's /callbacks/<channel> URL")
+    simulator.add_argument("--latency-s", type=float, default=0.0)
+    simulator.add_argument("--refuse-rate", type=float, default=0.0)
+    simulator.add_argument("--error-5xx-rate", type=float, default=0.0)
+    simulator.add_argument("--seed", type=int, default=0)
+    simulator.set_defaults(command=_simulator, with_args=True)
+    reconcile = commands.add_parser(
+        "reconcile",
+        parents=[common],
+        help="compare a channel's settlement CSV with paycore's attempts; exit 1 on mismatches",
+    )
+    reconcile.add_argument("--channel", required=True)
+    reconcile.add_argument("--file", type=Path, required=True, help="settlement CSV")
+    reconcile.add_argument("--since", type=datetime.fromisoformat, required=True)
+    reconcile.add_argument("--until", type=datetime.fromisoformat, required=True)
+    reconcile.set_defaults(command=_reconcile, with_args=True)
+
+
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from core.domain.errors import ValidationError  # noqa: PLC0415
+    from core.domain.reconciliation import parse_settlement_csv  # noqa: PLC0415
+
+    try:
+        lines = parse_settlement_csv(args.file.read_text())
+    except (OSError, ValidationError) as exc:
+        print(f"paycore: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    with start_embedded(settings) as services:
+        mismatches = asyncio.run(
+            _reconcile_async(services.postgres_dsn, args.channel, lines, args.since, args.until)
+        )
+    for mismatch in mismatches:
+        print(json.dumps(mismatch, sort_keys=True))
+    return 1 if mismatches else 0
+
+
+async def _reconcile_async(
+    dsn: str, channel: str, lines: Any, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    from core.service.reconciliation import reconcile_channel  # noqa: PLC0415
+    from core.storage.postgres import create_pool  # noqa: PLC0415
+
+    pool = await create_pool(dsn, 1, 2)
+    try:
+        found = await reconcile_channel(pool, channel, lines, since, until)
+    finally:
+        await pool.close()
+    return [
+        {
+            "kind": m.kind.value,
+            "attempt_id": m.attempt_id,
+            "channel": dataclasses.asdict(m.channel_line) if m.channel_line else None,
+            "paycore": dataclasses.asdict(m.recorded) if m.recorded else None,
+        }
+        for m in found
+    ]
+
+
+def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: the CLI's other commands need none of it.
+    from router.channels.simulated import SPECS, Behaviour, SimulatedAcquirer  # noqa: PLC0415
+    from router.simulator.app import (  # noqa: PLC0415
+        ChannelSimulator,
+        HttpFaults,
+        serve_simulator,
+    )
+
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        print(f"paycore: set {args.secret_env} to the shared secret", file=sys.stderr)
+        return EXIT_CONFIG
+    behaviour = Behaviour(latency_s=args.latency_s, refuse_rate=args.refuse_rate, seed=args.seed)
+    simulator = ChannelSimulator(
+        SimulatedAcquirer(SPECS[args.channel], behaviour),
+        secret.encode(),
+        faults=HttpFaults(error_5xx_rate=args.error_5xx_rate, seed=args.seed),
+        notify_url=args.notify_url,
+    )
+    asyncio.run(serve_simulator(simulator, args.host, args.port, ready=_announce_port))
+    return 0
+
+
+def _announce_port(port: int) -> None:
+    print(f"simulator listening on port {port}", flush=True)
 
 
 def _key_commands(commands: Any, common: argparse.ArgumentParser) -> None:

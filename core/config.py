@@ -95,6 +95,55 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """Where the built-in acquirers run: in process (default) or behind a channel simulator."""
+
+    acquirer_a_url: str | None = None
+    """Base URL of a ``paycore simulator --channel acquirer_a``; None: simulated in process."""
+    acquirer_b_url: str | None = None
+    """The same for ``acquirer_b``."""
+    http_secret: str | None = None
+    """Shared HMAC secret of those simulators (requests and notifications); required with a URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuerySettings:
+    """The scheduler that asks channels about attempts that ended unknown."""
+
+    enabled: bool = True
+    """Run the scheduler in every server process (leases keep workers from colliding)."""
+    schedule_s: str = "60,300,300,300,300,300"
+    """Seconds before each status query of an attempt: the first after the attempt ended
+    unknown, each next after the previous query; when the last one still cannot tell,
+    the attempt is marked for manual attention."""
+    pending_schedule_s: str = "3600,21600,86400,86400,86400"
+    """The same for attempts an asynchronous channel answered "pending" (bank transfers):
+    they settle by notification, and these queries catch a notification that never came."""
+    started_grace_s: float = 120.0
+    """An attempt with no recorded answer at all (its process died mid-call) is first
+    queried this long after it was recorded."""
+    lease_s: float = 30.0
+    """How long a worker holds the attempts it picked (another worker takes them after)."""
+    batch_size: int = 50
+    poll_interval_s: float = 5.0
+    """How often the scheduler looks for due attempts when the last batch was not full."""
+
+    @property
+    def delays_s(self) -> tuple[float, ...]:
+        """``schedule_s`` as numbers."""
+        return _seconds(self.schedule_s)
+
+    @property
+    def pending_delays_s(self) -> tuple[float, ...]:
+        """``pending_schedule_s`` as numbers."""
+        return _seconds(self.pending_schedule_s)
+
+
+def _seconds(schedule: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in schedule.split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything paycore reads at start-up."""
 
@@ -115,6 +164,13 @@ class Settings:
     """On SIGTERM: how long in-flight RPCs may finish before the server stops."""
     channel_timeout_s: float = 10.0
     """How long paycore waits for a channel's answer before treating it as unknown."""
+    routing_file: str | None = None
+    """TOML file with each merchant's routing strategies (README "Channels and routing")."""
+    callbacks_enabled: bool = False
+    """Serve the channel notifications ingress (``POST /callbacks/<channel>``)."""
+    callbacks_host: str = "127.0.0.1"
+    callbacks_port: int = 9480
+    """Notifications ingress port of worker 0; worker ``i`` uses ``+ i``. 0: any free port."""
     idempotency_ttl_s: int = 24 * 3600
     """How long a request_id is remembered (at least 24 h)."""
     request_lease_s: float = 60.0
@@ -137,6 +193,8 @@ class Settings:
     risk: RiskSettings = field(default_factory=RiskSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    status_query: StatusQuerySettings = field(default_factory=StatusQuerySettings)
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
     redis_cluster: bool = False
     """Treat ``redis_url`` as a seed node of a Redis Cluster."""
     redis_timeout_s: float = 0.5
@@ -310,6 +368,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError('log_format must be "text" or "json"')
     if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
+    _validate_status_query(settings.status_query)
+    channels = settings.channels
+    if (channels.acquirer_a_url or channels.acquirer_b_url) and not channels.http_secret:
+        raise ConfigError("channels.http_secret is required with a channel simulator URL")
     if settings.port == 0 and settings.workers > 1:
         raise ConfigError("port 0 (any free port) needs workers = 1: each worker would get its own")
     if settings.log_level.upper() not in LOG_LEVELS:
@@ -337,6 +399,20 @@ def validate(settings: Settings) -> None:
 
 TRACE_EXPORTERS = ("none", "console", "otlp")
 METRICS_EXPORTERS = ("none", "prometheus", "console", "otlp")
+
+
+def _validate_status_query(status: StatusQuerySettings) -> None:
+    for name in ("schedule_s", "pending_schedule_s"):
+        try:
+            delays = _seconds(getattr(status, name))
+        except ValueError:
+            raise ConfigError(
+                f"status_query.{name}: cannot use {getattr(status, name)!r}"
+            ) from None
+        if not delays or min(delays) < 0:
+            raise ConfigError(f"status_query.{name} needs at least one delay, none negative")
+    if status.lease_s <= 0 or status.batch_size < 1 or status.poll_interval_s <= 0:
+        raise ConfigError("status_query: lease_s and poll_interval_s > 0, batch_size >= 1")
 
 
 def _validate_telemetry(settings: Settings) -> None:

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.commands import CardInput
+from router.routing import ChannelProfile
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A channel's verified notification about one attempt (a bank callback)."""
+
+    event_id: str
+    """The channel's id of the notification: the same id twice is one notification."""
+    attempt_id: str
+    result: ChannelResult
+    """What became of the attempt (UNKNOWN: the channel says it is still pending)."""
 
 
 class Channel(Protocol):
@@ -19,13 +33,14 @@ class Channel(Protocol):
     """
 
     name: str
+    profile: ChannelProfile
+    """What the channel can carry and what it costs (read by routing)."""
 
-    def supports(self, currency: str, brand: str) -> bool:
-        """Whether this channel can carry a payment in that currency and card brand."""
-        ...
+    async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
+        """Authorize (and with ``attempt.capture`` also capture) ``attempt.amount``.
 
-    async def authorize(self, attempt: Attempt, card: CardInput) -> ChannelResult:
-        """Authorize (and with ``attempt.capture`` also capture) ``attempt.amount``."""
+        ``card`` is the card for card channels, None for other methods.
+        """
         ...
 
     async def capture(self, attempt: Attempt) -> ChannelResult:
@@ -40,6 +55,25 @@ class Channel(Protocol):
         """Refund ``attempt.amount`` of the capture ``attempt.channel_reference``."""
         ...
 
+    async def query(self, attempt: Attempt) -> ChannelResult:
+        """What became of ``attempt`` at the provider (status query by idempotency key).
+
+        FAILED with ``not_processed`` when the provider has no trace of it;
+        UNKNOWN when the provider cannot say yet.
+        """
+        ...
+
+    def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Notification:
+        """Verify a notification's signature and freshness and decode it.
+
+        Raises ``BadSignature`` for a missing, wrong or stale signature.
+        """
+        ...
+
 
 class ChannelNotProcessed(Exception):  # noqa: N818 - a fact, not a failure of ours
     """The provider certainly did not process the request (e.g. connection refused)."""
+
+
+class BadSignature(Exception):  # noqa: N818 - names what was found
+    """A channel notification whose signature is missing, wrong or stale."""

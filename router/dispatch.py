@@ -1,65 +1,138 @@
-"""Runs channel calls: picks the channel, bounds the wait, classifies every ending."""
+"""Runs channel calls: decides the route, bounds the wait, classifies each ending, tracks health."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.payment import Failure
 from router.channel import Channel, ChannelNotProcessed
-from router.routing import choose_channel
+from router.config import RoutingTable
+from router.health import BreakerSettings, ChannelHealth
+from router.routing import RouteRequest, RoutingContext, RoutingDecision, decide
 
 log = logging.getLogger(__name__)
 
-
-class RoutingError(LookupError):
-    """No configured channel can carry the payment."""
+_NO_ANSWER = frozenset({"channel_unavailable", "channel_timeout", "channel_error"})
+"""Failure codes the dispatcher gives when the channel did not answer at all."""
 
 
 class Router:
-    """The router: holds the channels in priority order and talks to them."""
+    """The router: the channels in priority order, each merchant's routing chain, channel health.
 
-    def __init__(self, channels: Sequence[Channel], timeout_s: float) -> None:
+    Health lives in this process's memory (one view per worker): it steers
+    routing and opens circuits, it never decides whether money moved.
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[Channel],
+        timeout_s: float,
+        *,
+        table: RoutingTable | None = None,
+        breaker: BreakerSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not channels:
             raise ValueError("the router needs at least one channel")
         self._channels = {channel.name: channel for channel in channels}
-        self._ordered = tuple(channels)
+        self._table = table or RoutingTable()
         self._timeout_s = timeout_s
+        self._clock = clock
+        self._health = {name: ChannelHealth(breaker) for name in self._channels}
 
-    def route(self, currency: str, brand: str) -> str:
-        """The channel that will carry a payment (raises RoutingError if none can)."""
-        name = choose_channel(self._ordered, currency, brand)
-        if name is None:
-            raise RoutingError(f"no channel supports {currency} {brand} cards")
-        return name
+    async def close(self) -> None:
+        """Close the channels that hold connections (HTTP adapters)."""
+        for channel in self._channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """The channels this router has adapters for, in priority order."""
+        return tuple(self._channels)
+
+    def channel(self, name: str) -> Channel:
+        """The channel called ``name`` (KeyError for an unknown one)."""
+        return self._channels[name]
+
+    def health(self, name: str) -> ChannelHealth:
+        """The channel's health tracker (for inspection and tests)."""
+        return self._health[name]
+
+    def decide(self, request: RouteRequest) -> RoutingDecision:
+        """Which channels may carry the payment, in order (empty: none can)."""
+        now = self._clock()
+        context = RoutingContext(
+            profiles={name: channel.profile for name, channel in self._channels.items()},
+            health={name: health.view(now) for name, health in self._health.items()},
+        )
+        return decide(request, self._table.chain_for(request.merchant_id), context)
 
     async def execute(self, attempt: Attempt, card: CardInput | None = None) -> ChannelResult:
         """Make the call ``attempt`` describes and classify the ending.
 
         A timeout or any unexpected error means the provider may have acted:
         that is UNKNOWN, never FAILED, so nobody retries a call that might have
-        moved money. Only ChannelNotProcessed proves nothing happened.
+        moved money. Only ChannelNotProcessed (or an explicit "not processed"
+        answer) proves nothing happened; only then may another channel be tried.
         """
         channel = self._channels[attempt.channel]
+
+        async def call() -> ChannelResult:
+            if attempt.operation is ChannelOperation.AUTHORIZE:
+                return await channel.authorize(attempt, card)
+            if attempt.operation is ChannelOperation.CAPTURE:
+                return await channel.capture(attempt)
+            if attempt.operation is ChannelOperation.VOID:
+                return await channel.void(attempt)
+            return await channel.refund(attempt)
+
+        return await self._timed(attempt, call)
+
+    async def query(self, attempt: Attempt) -> ChannelResult:
+        """Ask the channel what became of ``attempt`` (a status query); never raises.
+
+        Only an answer of the channel's status API says anything about the
+        attempt: a query that could not be made (refused connection, timeout)
+        is UNKNOWN, never "not processed", or a charged payment would be failed.
+        """
+        result = await self._timed(attempt, lambda: self._channels[attempt.channel].query(attempt))
+        if result.failure is not None and result.failure.code in _NO_ANSWER:
+            return ChannelResult(AttemptOutcome.UNKNOWN, failure=result.failure)
+        return result
+
+    async def _timed(
+        self, attempt: Attempt, call: Callable[[], Awaitable[ChannelResult]]
+    ) -> ChannelResult:
+        health = self._health[attempt.channel]
+        started = self._clock()
+        health.started(started)
+        result = await self._classified(attempt, call)
+        answered = result.outcome is not AttemptOutcome.UNKNOWN and not result.not_processed
+        health.record(answered, self._clock() - started, self._clock())
+        return result
+
+    async def _classified(
+        self, attempt: Attempt, call: Callable[[], Awaitable[ChannelResult]]
+    ) -> ChannelResult:
         try:
             async with asyncio.timeout(self._timeout_s):
-                if attempt.operation is ChannelOperation.AUTHORIZE:
-                    if card is None:
-                        raise ValueError("authorize needs the card")
-                    return await channel.authorize(attempt, card)
-                if attempt.operation is ChannelOperation.CAPTURE:
-                    return await channel.capture(attempt)
-                if attempt.operation is ChannelOperation.VOID:
-                    return await channel.void(attempt)
-                return await channel.refund(attempt)
+                return await call()
         except ChannelNotProcessed as exc:
             return ChannelResult(
-                AttemptOutcome.FAILED, failure=Failure("channel_unavailable", str(exc))
+                AttemptOutcome.FAILED,
+                failure=Failure("channel_unavailable", str(exc)),
+                not_processed=True,
             )
         except TimeoutError:
+            # The call is cancelled here, but the provider may have acted on
+            # it: UNKNOWN, resolved later by a status query.
             log.warning("channel %s timed out on %s", attempt.channel, attempt.id)
             return ChannelResult(
                 AttemptOutcome.UNKNOWN, failure=Failure("channel_timeout", "No answer in time.")

@@ -10,6 +10,7 @@ from google.type import money_pb2
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
+    AttemptRecord,
     CaptureMethod,
     CardSummary,
     ConfirmationMethod,
@@ -134,6 +135,32 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
         message.failure.CopyFrom(
             pb.PaymentFailure(code=payment.failure.code, message=payment.failure.message)
         )
+    if payment.routing is not None:
+        message.routing.CopyFrom(
+            pb.RoutingDecision(
+                candidates=list(payment.routing.candidates), steps=list(payment.routing.steps)
+            )
+        )
+    message.attempts.extend(attempt_to_proto(attempt) for attempt in payment.attempts)
+    return message
+
+
+def attempt_to_proto(attempt: AttemptRecord) -> pb.ChannelAttempt:
+    """A recorded channel attempt as its API message."""
+    message = pb.ChannelAttempt(
+        id=attempt.id,
+        operation=attempt.operation,
+        channel=attempt.channel,
+        amount=money_to_proto(attempt.amount),
+        outcome=attempt.outcome,
+        failure_code=attempt.failure_code,
+        channel_reference=attempt.channel_reference,
+        refund_id=attempt.refund_id,
+        create_time=timestamp(attempt.created_at),
+        needs_attention=attempt.needs_attention,
+    )
+    if attempt.completed_at is not None:
+        message.complete_time.CopyFrom(timestamp(attempt.completed_at))
     return message
 
 

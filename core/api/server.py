@@ -36,6 +36,7 @@ from core.api.webhook_handlers import (
 from core.app import Services, open_services
 from core.config import Settings
 from core.telemetry import Telemetry
+from core.telemetry.http import HttpEndpoint
 from core.telemetry.setup import build_telemetry
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,11 @@ class PaycoreServer:
             self._server,
         )
         self.port = 0
+        self._stopping = asyncio.Event()
+        self._background: asyncio.Task[None] | None = None
+        self._callbacks: HttpEndpoint | None = None
+        self.callbacks_port = 0
+        """The bound port of the channel notifications ingress (0 when not served)."""
 
     async def start(self) -> int:
         """Bind, start serving and report SERVING; returns the bound port."""
@@ -156,6 +162,15 @@ class PaycoreServer:
         if self.port == 0:
             raise OSError(f"cannot bind {address}")
         await self._server.start()
+        if self._settings.callbacks_enabled:
+            endpoint = HttpEndpoint(self._settings.callbacks_host, self._settings.callbacks_port)
+            self._services.callbacks.install(endpoint.app)
+            self.callbacks_port = await endpoint.start()
+            self._callbacks = endpoint
+        if self._settings.status_query.enabled:
+            self._background = asyncio.create_task(
+                self._services.status_queries.run(self._stopping), name="status-queries"
+            )
         for service in (
             "",
             SERVICE_NAME,
@@ -188,6 +203,11 @@ class PaycoreServer:
             await self._services.notifications.close()
         await self._server.stop(grace)
         await self._services.executor.drain(grace)
+        self._stopping.set()
+        if self._background is not None:
+            await self._background
+        if self._callbacks is not None:
+            await self._callbacks.stop()
         log.info("paycore stopped")
 
 
@@ -223,6 +243,8 @@ async def serve(
             ),
         )
         try:
+            if settings.callbacks_port:  # one ingress port per worker, like the HTTP port
+                settings = settings.replace(callbacks_port=settings.callbacks_port + worker_index)
             server = PaycoreServer(
                 settings, services, reuse_port=reuse_port, telemetry=runtime.telemetry
             )

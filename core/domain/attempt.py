@@ -33,6 +33,15 @@ class AttemptOutcome(enum.Enum):
     Never retried blindly (that could charge twice): the payment stays PENDING,
     or keeps its in-flight marker, until a status query settles it.
     """
+    PENDING = "pending"
+    """The channel accepted the request and will answer later (asynchronous
+    methods such as bank transfers): the payment stays PENDING, with the
+    operation in flight, until the channel's notification settles it."""
+
+    @property
+    def is_final(self) -> bool:
+        """Whether this answer settles the attempt (UNKNOWN and PENDING do not)."""
+        return self not in (AttemptOutcome.UNKNOWN, AttemptOutcome.PENDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +72,7 @@ class ChannelResult:
     outcome: AttemptOutcome
     reference: str = ""
     failure: Failure | None = None
+    not_processed: bool = False
+    """FAILED because the channel certainly never processed it (connection
+    refused, an explicit "not processed" answer): the only ending after which
+    the router may try the next channel for the same payment."""

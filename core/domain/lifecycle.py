@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.domain.attempt import AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.errors import (
     FieldViolation,
     IllegalTransitionError,
@@ -172,18 +172,34 @@ def begin_authorization(
     )
 
 
+def reroute_authorization(payment: Payment, channel: str, at: datetime) -> Payment:
+    """Fail over: the previous channel certainly did not process the authorization.
+
+    The payment stays PENDING with AUTHORIZE in flight and moves to ``channel``.
+    Only legal after an answer proving nothing happened (see
+    ``ChannelResult.not_processed``); after a timeout it would risk a double charge.
+    """
+    if (
+        payment.state is not S.PENDING
+        or payment.operation_in_flight != ChannelOperation.AUTHORIZE.value
+    ):
+        raise ValueError(f"cannot reroute a payment in {payment.state.name}")
+    return dataclasses.replace(payment, channel=channel, channel_reference="", updated_at=at)
+
+
 def complete_authorization(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
     """Apply a channel's answer to an authorization.
 
-    UNKNOWN leaves the payment PENDING with the operation still marked, so no
-    other operation starts before a status query settles what happened.
+    UNKNOWN (or PENDING, an asynchronous method's "answer later") leaves the
+    payment PENDING with the operation still marked, so no other operation
+    starts before a status query or the channel's notification settles it.
     """
     if payment.state is not S.PENDING:
         raise ValueError(f"authorization result for a payment in {payment.state.name}")
     common: dict[str, object] = {"updated_at": at}
     if result.reference:
         common["channel_reference"] = result.reference
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return dataclasses.replace(payment, **common)  # type: ignore[arg-type]
     common["operation_in_flight"] = ""
     if result.outcome is AttemptOutcome.SUCCEEDED:
@@ -240,7 +256,7 @@ def complete_capture(
     A refused capture returns the payment still AUTHORIZED (marker cleared);
     the service answers the caller with CHANNEL_REFUSED.
     """
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return dataclasses.replace(payment, updated_at=at)
     cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
     if result.outcome is AttemptOutcome.SUCCEEDED:
@@ -274,7 +290,7 @@ def begin_void(payment: Payment, at: datetime) -> Payment:
 
 def complete_void(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
     """Apply a channel's answer to a void: CANCELED, or still AUTHORIZED if refused."""
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         return dataclasses.replace(payment, updated_at=at)
     cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
     if result.outcome is AttemptOutcome.SUCCEEDED:
@@ -399,7 +415,7 @@ def complete_refund(
     (refund,) = matching
     if refund.state is not RefundState.PENDING:
         raise ValueError("refund already settled")
-    if result.outcome is AttemptOutcome.UNKNOWN:
+    if not result.outcome.is_final:
         new_refund = refund
     elif result.outcome is AttemptOutcome.SUCCEEDED:
         new_refund = dataclasses.replace(
@@ -429,6 +445,37 @@ def complete_refund(
         updated_at=at,
     )
     return updated, new_refund
+
+
+# --- late answers (status query, channel notification) ---------------------
+
+
+def resolve_attempt(
+    payment: Payment, attempt: Attempt, result: ChannelResult, at: datetime
+) -> Payment:
+    """Apply a definitive late answer to an attempt whose call ended UNKNOWN (or never ended).
+
+    The caller holds the attempt's row lock and has checked that the attempt
+    is still unresolved, so each attempt is settled exactly once. An answer
+    that is still UNKNOWN changes nothing. A "not found" answer (FAILED, not
+    processed) settles the attempt as failed: nothing moved, and the payment
+    is not sent elsewhere automatically (a person or the merchant decides).
+    """
+    if not result.outcome.is_final:
+        return payment
+    operation = attempt.operation
+    if operation is ChannelOperation.REFUND:
+        return complete_refund(payment, attempt.refund_id, result, at)[0]
+    if payment.operation_in_flight != operation.value:
+        raise ValueError(
+            f"payment {payment.id} has {payment.operation_in_flight or 'nothing'} in flight,"
+            f" not {operation.value}"
+        )
+    if operation is ChannelOperation.AUTHORIZE:
+        return complete_authorization(payment, result, at)
+    if operation is ChannelOperation.CAPTURE:
+        return complete_capture(payment, attempt.amount, result, at)
+    return complete_void(payment, result, at)
 
 
 # --- update -----------------------------------------------------------------

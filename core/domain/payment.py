@@ -144,6 +144,33 @@ class Refund:
     """Why an admin rejected the refund (REJECTED only; may be empty)."""
 
 
+@dataclass(frozen=True, slots=True)
+class RoutingRecord:
+    """How a payment was routed: the candidate channels in order, and each strategy's note."""
+
+    candidates: tuple[str, ...]
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One call paycore made to a channel for a payment, as recorded (read-only history)."""
+
+    id: str
+    operation: str
+    channel: str
+    amount: Money
+    outcome: str
+    """"started", "succeeded", "declined", "failed" or "unknown"."""
+    created_at: datetime
+    failure_code: str = ""
+    channel_reference: str = ""
+    refund_id: str = ""
+    completed_at: datetime | None = None
+    needs_attention: bool = False
+    """Status queries could not settle it: a person must find out what happened."""
+
+
 def _frozen_metadata(metadata: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(metadata))
 
@@ -185,6 +212,10 @@ class Payment:
     process dies in between, the marker stays and the payment is resolved by a
     status query to the channel rather than by a second attempt.
     """
+    routing: RoutingRecord | None = None
+    """The routing decision, set when the payment was sent to a channel."""
+    attempts: tuple[AttemptRecord, ...] = ()
+    """Every channel call made for the payment, oldest first (read from storage, never saved)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))

@@ -93,6 +93,10 @@ class Dispatch(Generic[T]):
     attempt: Attempt
     card: CardInput | None
     complete: Callable[[Payment, ChannelResult, datetime], tuple[Payment, T | PaycoreError]]
+    failover: Callable[[Payment, datetime], tuple[Payment, Dispatch[T]] | None] | None = None
+    """After an answer proving the channel did nothing (``ChannelResult.not_processed``):
+    the payment moved to the next channel and the call to make there, or None
+    when no channel is left. Never consulted after an UNKNOWN answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +247,14 @@ class RequestExecutor:
         # channel is then asked what happened (status query), never called a
         # second time for the same attempt.
         result = await self._call_channel(dispatch)
-        return await self._commit_channel_answer(key, encoder, dispatch, result)
+        committed = await self._commit_channel_answer(key, encoder, dispatch, result)
+        while isinstance(committed, Dispatch):
+            # Failover: the channel certainly did nothing, and the next
+            # channel's attempt is recorded and committed; same rules again.
+            dispatch = committed
+            result = await self._call_channel(dispatch)
+            committed = await self._commit_channel_answer(key, encoder, dispatch, result)
+        return committed
 
     async def _claim_and_plan(
         self,
@@ -326,7 +337,7 @@ class RequestExecutor:
         encoder: Encoder[T],
         dispatch: Dispatch[T],
         result: ChannelResult,
-    ) -> Reply:
+    ) -> Reply | Dispatch[T]:
         """Transaction 2: apply the channel's answer, retrying while PostgreSQL is unreachable.
 
         The answer exists only in memory until this commits; losing it would
@@ -351,7 +362,7 @@ class RequestExecutor:
         encoder: Encoder[T],
         dispatch: Dispatch[T],
         result: ChannelResult,
-    ) -> Reply:
+    ) -> Reply | Dispatch[T]:
         at = self._clock()
         with self._telemetry.stage("db.commit"):
             return await self._store_channel_answer(key, encoder, dispatch, result, at)
@@ -363,12 +374,19 @@ class RequestExecutor:
         dispatch: Dispatch[T],
         result: ChannelResult,
         at: datetime,
-    ) -> Reply:
+    ) -> Reply | Dispatch[T]:
         async with self._repo.transaction() as tx:
             await tx.complete_attempt(key.merchant_id, dispatch.attempt.id, result, at)
             current = await tx.lock_payment(key.merchant_id, dispatch.attempt.payment_id)
             if current is None:  # the row was written by transaction 1 and is never deleted
                 raise LookupError(f"payment {dispatch.attempt.payment_id} vanished")
+            if result.not_processed and dispatch.failover is not None:
+                rerouted = dispatch.failover(current, at)
+                if rerouted is not None:
+                    moved, following = rerouted
+                    await tx.save_payment(moved)
+                    await tx.record_attempt(following.attempt, at)
+                    return following
             updated, value = dispatch.complete(current, result, at)
             await tx.save_payment(updated)
             if isinstance(value, PaycoreError):

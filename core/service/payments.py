@@ -44,6 +44,7 @@ from core.domain.payment import (
     RiskAssessment,
     RiskContext,
     RiskDecision,
+    RoutingRecord,
 )
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
@@ -65,7 +66,8 @@ from core.storage.repository import (
 from core.telemetry import Telemetry, instruments
 from core.vault.service import CardVault
 from riskengine.features import Transaction
-from router import Router, RoutingError
+from router import Router
+from router.routing import RouteRequest
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +443,8 @@ class PaymentService:
             await tx.save_payment(decided)
         if decided.state is PaymentState.REQUIRES_REVIEW:
             await self._risk.hold(tx, decided, card, card_token, at)
+        if decided.routing is not None:
+            await tx.record_routing(decided.merchant_id, decided.id, decided.routing)
         if dispatch is not None:
             await tx.record_attempt(dispatch.attempt, at)
         return Plan(decided.id, result=decided, dispatch=dispatch)
@@ -452,6 +456,8 @@ class PaymentService:
         assert payment.risk is not None  # held payments were scored
         decided, dispatch = self._route(payment, payment.risk, card, at, None, reviewed=True)
         await tx.save_payment(decided)
+        if decided.routing is not None:
+            await tx.record_routing(decided.merchant_id, decided.id, decided.routing)
         if dispatch is not None:
             await tx.record_attempt(dispatch.attempt, at)
         return Plan(decided.id, result=decided, dispatch=dispatch)
@@ -467,21 +473,38 @@ class PaymentService:
         reviewed: bool = False,
     ) -> tuple[Payment, Dispatch[Payment] | None]:
         """Route a payment risk let through; the result is final or needs a channel call."""
-        brand = payment.card.brand if payment.card else "unknown"
         with self._telemetry.stage("route") as span:
-            try:
-                channel = self._router.route(payment.currency, brand)
-            except RoutingError as exc:
-                failed = lifecycle.fail_unroutable(payment, risk, str(exc), at, reviewed=reviewed)
+            decision = self._router.decide(route_request(payment))
+            if decision.channel is None:
+                why = "no channel can carry the payment (" + "; ".join(decision.steps) + ")"
+                failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
                 return failed, None
-            span.set_attribute(instruments.CHANNEL, channel)
-        pending = lifecycle.begin_authorization(payment, risk, channel, at, reviewed=reviewed)
+            span.set_attribute(instruments.CHANNEL, decision.channel)
+        pending = dataclasses.replace(
+            lifecycle.begin_authorization(payment, risk, decision.channel, at, reviewed=reviewed),
+            routing=RoutingRecord(decision.candidates, decision.steps),
+        )
+        return pending, self._authorization(pending, card, decision.candidates, transaction)
+
+    def _authorization(
+        self,
+        payment: Payment,
+        card: CardInput,
+        candidates: tuple[str, ...],
+        transaction: Transaction | None,
+    ) -> Dispatch[Payment]:
+        """The authorization call on ``payment.channel``, failing over along ``candidates``.
+
+        Failover happens only after an answer proving the channel did nothing
+        (see Dispatch.failover); the next candidate gets a new attempt with a
+        new idempotency key, recorded before it is called.
+        """
         attempt = Attempt(
             id=ids.new_id(ids.ATTEMPT),
             merchant_id=payment.merchant_id,
             payment_id=payment.id,
             operation=ChannelOperation.AUTHORIZE,
-            channel=channel,
+            channel=payment.channel,
             amount=payment.amount,
             capture=payment.capture_method is CaptureMethod.AUTOMATIC,
         )
@@ -495,7 +518,14 @@ class PaymentService:
                 self._risk.note_outcome(transaction, updated)
             return updated, updated
 
-        return pending, Dispatch(attempt, card, complete)
+        def failover(current: Payment, when: datetime) -> tuple[Payment, Dispatch[Payment]] | None:
+            remaining = candidates[candidates.index(current.channel) + 1 :]
+            if not remaining:
+                return None
+            moved = lifecycle.reroute_authorization(current, remaining[0], when)
+            return moved, self._authorization(moved, card, candidates, transaction)
+
+        return Dispatch(attempt, card, complete, failover)
 
     async def _send_refund(
         self, tx: PaymentTransaction, payment: Payment, refund: Refund, at: datetime
@@ -583,6 +613,20 @@ def _refund_audit(
         before=snapshot(before),
         after=snapshot(after),
         details=details,
+    )
+
+
+def route_request(payment: Payment) -> RouteRequest:
+    """What routing needs to know about a card payment."""
+    card = payment.card
+    return RouteRequest(
+        merchant_id=payment.merchant_id,
+        method="card",
+        currency=payment.currency,
+        amount_minor=payment.amount.amount,
+        brand=card.brand if card else "unknown",
+        bin=card.bin if card else "",
+        split_key=payment.id,
     )
 
 

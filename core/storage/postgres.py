@@ -24,6 +24,7 @@ from core.domain.errors import PaycoreError, Reason
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
+    AttemptRecord,
     CaptureMethod,
     CardSummary,
     ConfirmationMethod,
@@ -34,6 +35,7 @@ from core.domain.payment import (
     RefundState,
     RiskAssessment,
     RiskDecision,
+    RoutingRecord,
 )
 from core.storage import access
 from core.storage.audit import insert_audit
@@ -54,6 +56,16 @@ _REFUND_JSON = """
     )
 """
 
+# One channel attempt as JSON (decoded by _attempt_from_json), inside a payment.
+_ATTEMPT_JSON = """
+    jsonb_build_object(
+        'id', a.id, 'operation', a.operation, 'channel', a.channel, 'amount', a.amount,
+        'outcome', a.outcome, 'failure_code', a.failure_code, 'refund_id', a.refund_id,
+        'channel_reference', a.channel_reference, 'create_time', to_jsonb(a.create_time),
+        'complete_time', to_jsonb(a.complete_time), 'needs_attention', a.needs_attention
+    )
+"""
+
 _PAYMENT_COLUMNS = f"""
     p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
     p.capture_method, p.confirmation_method, p.card, p.customer_id, p.description, p.metadata,
@@ -62,7 +74,12 @@ _PAYMENT_COLUMNS = f"""
     COALESCE((
         SELECT jsonb_agg({_REFUND_JSON} ORDER BY r.create_time, r.id)
         FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
-    ), '[]'::jsonb) AS refunds
+    ), '[]'::jsonb) AS refunds,
+    p.routing,
+    COALESCE((
+        SELECT jsonb_agg({_ATTEMPT_JSON} ORDER BY a.create_time, a.id)
+        FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
+    ), '[]'::jsonb) AS attempts
 """
 
 
@@ -105,6 +122,29 @@ def _refund_from_json(item: Mapping[str, Any], payment_id: str, currency: str) -
     )
 
 
+def _attempt_from_json(item: Mapping[str, Any], currency: str) -> AttemptRecord:
+    completed = item["complete_time"]
+    return AttemptRecord(
+        id=item["id"],
+        operation=item["operation"],
+        channel=item["channel"],
+        amount=Money(int(item["amount"]), currency),
+        outcome=item["outcome"],
+        failure_code=item["failure_code"],
+        channel_reference=item["channel_reference"],
+        refund_id=item["refund_id"],
+        created_at=datetime.fromisoformat(item["create_time"]),
+        completed_at=datetime.fromisoformat(completed) if completed else None,
+        needs_attention=item["needs_attention"],
+    )
+
+
+def _routing_from_json(data: Mapping[str, Any] | None) -> RoutingRecord | None:
+    if not data:
+        return None
+    return RoutingRecord(tuple(data["candidates"]), tuple(data["steps"]))
+
+
 def _payment_from_row(row: asyncpg.Record) -> Payment:
     currency = row["currency"]
     risk = row["risk"]
@@ -137,6 +177,8 @@ def _payment_from_row(row: asyncpg.Record) -> Payment:
         refunds=refunds,
         created_at=row["create_time"],
         updated_at=row["update_time"],
+        routing=_routing_from_json(row["routing"]),
+        attempts=tuple(_attempt_from_json(item, currency) for item in row["attempts"]),
     )
 
 
@@ -462,6 +504,16 @@ class PostgresTransaction:
             result.reference,
             result.failure.code if result.failure else "",
             at,
+        )
+
+    async def record_routing(
+        self, merchant_id: str, payment_id: str, routing: RoutingRecord
+    ) -> None:
+        await self._c.execute(
+            "UPDATE payments SET routing = $3 WHERE merchant_id = $1 AND id = $2",
+            merchant_id,
+            payment_id,
+            {"candidates": list(routing.candidates), "steps": list(routing.steps)},
         )
 
     async def insert_card_token(self, stored: StoredCard) -> None:

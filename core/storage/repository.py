@@ -20,7 +20,7 @@ from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
-from core.domain.payment import Payment, Refund
+from core.domain.payment import Payment, Refund, RoutingRecord
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
 
@@ -107,6 +107,12 @@ class PaymentTransaction(Protocol):
         self, merchant_id: str, attempt_id: str, result: ChannelResult, at: datetime
     ) -> None:
         """Record a channel's answer to an attempt."""
+        ...
+
+    async def record_routing(
+        self, merchant_id: str, payment_id: str, routing: RoutingRecord
+    ) -> None:
+        """Store a payment's routing decision (shown by GetPayment)."""
         ...
 
     async def insert_card_token(self, stored: StoredCard) -> None:

@@ -1,11 +1,10 @@
-"""The sandbox card channel: a PSP test mode with deterministic outcomes by card number.
+"""The sandbox test cards: deterministic outcomes by card number, on every simulated acquirer.
 
-It answers in-process, so it needs no network and no state: the behaviour of a
-test card on later operations (a refund that will fail, a capture that will be
-refused) travels inside the channel reference it returns at authorization,
-exactly as a real provider would look it up by reference.
+The behaviour of a test card on later operations (a refund that will fail, a
+capture that will be refused) travels inside the channel reference returned
+at authorization, exactly as a real provider would look it up by reference.
 
-Test cards (any future expiry, any CVC):
+Test cards (any future expiry, any CVC), on every simulated card channel:
 
 ==================  =========================================================
 number              outcome
@@ -22,13 +21,15 @@ number              outcome
 4000000000000259    authorized; capture and void are refused (capture_refused)
 any other valid     authorized
 ==================  =========================================================
+
+Acquirer-specific cards and the amount triggers are in router/channels/simulated.py.
 """
 
 from __future__ import annotations
 
-from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
-from core.domain.commands import CardInput
+from core.domain.attempt import AttemptOutcome
 from core.domain.payment import Failure
+from router.routing import ChannelProfile
 
 _DECLINES = {
     "4000000000000002": ("card_declined", "The card was declined."),
@@ -39,65 +40,25 @@ _DECLINES = {
 _FAILS = {"4000000000000119": ("processing_error", "The card could not be processed.")}
 
 # Behaviour flags carried in the channel reference, for later operations.
-_REFUND_FAILS = "rf"
-_CAPTURE_REFUSED = "cr"
-_FLAGS_BY_CARD = {"4000000000005126": _REFUND_FAILS, "4000000000000259": _CAPTURE_REFUSED}
+REFUND_FAILS = "rf"
+CAPTURE_REFUSED = "cr"
+_FLAGS_BY_CARD = {"4000000000005126": REFUND_FAILS, "4000000000000259": CAPTURE_REFUSED}
+
+SANDBOX_PROFILE = ChannelProfile(name="sandbox_card")
+"""The sandbox takes every currency and brand, free of charge."""
 
 
-class SandboxCardChannel:
-    """Deterministic card acquirer test mode (see the module docstring for test cards)."""
+def card_outcome(number: str) -> tuple[AttemptOutcome, Failure | None, str]:
+    """The outcome of authorizing ``number``, its failure, and the flags for later operations."""
+    if number in _DECLINES:
+        code, message = _DECLINES[number]
+        return AttemptOutcome.DECLINED, Failure(code, message), ""
+    if number in _FAILS:
+        code, message = _FAILS[number]
+        return AttemptOutcome.FAILED, Failure(code, message), ""
+    return AttemptOutcome.SUCCEEDED, None, _FLAGS_BY_CARD.get(number, "")
 
-    def __init__(self, name: str = "sandbox_card") -> None:
-        self.name = name
 
-    def supports(self, currency: str, brand: str) -> bool:
-        """The sandbox takes every currency and brand."""
-        return True
-
-    async def authorize(self, attempt: Attempt, card: CardInput) -> ChannelResult:
-        """Decide by card number; the reference encodes later-operation behaviour."""
-        if card.number in _DECLINES:
-            code, message = _DECLINES[card.number]
-            return ChannelResult(AttemptOutcome.DECLINED, failure=Failure(code, message))
-        if card.number in _FAILS:
-            code, message = _FAILS[card.number]
-            return ChannelResult(AttemptOutcome.FAILED, failure=Failure(code, message))
-        flags = _FLAGS_BY_CARD.get(card.number, "")
-        reference = f"sbx_{attempt.id.removeprefix('att_')}"
-        return ChannelResult(
-            AttemptOutcome.SUCCEEDED, reference=f"{reference}.{flags}" if flags else reference
-        )
-
-    @staticmethod
-    def _flags(attempt: Attempt) -> str:
-        _, _, flags = attempt.channel_reference.partition(".")
-        return flags
-
-    async def capture(self, attempt: Attempt) -> ChannelResult:
-        """Capture succeeds unless the card was 4000000000000259."""
-        if self._flags(attempt) == _CAPTURE_REFUSED:
-            return ChannelResult(
-                AttemptOutcome.DECLINED,
-                failure=Failure("capture_refused", "The acquirer refused the capture."),
-            )
-        return ChannelResult(AttemptOutcome.SUCCEEDED, reference=attempt.channel_reference)
-
-    async def void(self, attempt: Attempt) -> ChannelResult:
-        """Void succeeds unless the card was 4000000000000259."""
-        if self._flags(attempt) == _CAPTURE_REFUSED:
-            return ChannelResult(
-                AttemptOutcome.DECLINED,
-                failure=Failure("void_refused", "The acquirer refused to release the hold."),
-            )
-        return ChannelResult(AttemptOutcome.SUCCEEDED, reference=attempt.channel_reference)
-
-    async def refund(self, attempt: Attempt) -> ChannelResult:
-        """Refund succeeds unless the card was 4000000000005126."""
-        if self._flags(attempt) == _REFUND_FAILS:
-            return ChannelResult(
-                AttemptOutcome.FAILED,
-                failure=Failure("refund_failed", "The acquirer could not refund the card."),
-            )
-        return ChannelResult(
-            AttemptOutcome.SUCCEEDED, reference=f"sbxr_{attempt.id.removeprefix('att_')}"
-        )
+def reference_flags(reference: str) -> str:
+    """The behaviour flags a reference carries (after its first dot)."""
+    return reference.partition(".")[2]

@@ -370,10 +370,13 @@ async def expect_invalid(
 def same_payment(before: pb.Payment, after: pb.Payment, *, but_update_time: bool = False) -> None:
     """Assert nothing about a payment changed (a refused request wrote nothing).
 
-    ``but_update_time`` allows only ``update_time`` to differ (an operation was
-    tried at a channel, which refused it).
+    ``but_update_time`` allows only ``update_time`` to differ and attempts to
+    be added (operations were tried at a channel, which refused them: each
+    refused call stays in the payment's attempt history).
     """
     if but_update_time:
         after = type(after).FromString(wire(after))
         after.update_time.CopyFrom(before.update_time)
+        assert len(after.attempts) > len(before.attempts)
+        del after.attempts[len(before.attempts) :]
     assert wire(after) == wire(before), f"payment changed:\n{before}\n->\n{after}"

@@ -30,7 +30,7 @@ from paycore.v1 import merchant_settings_service_pb2_grpc, payment_service_pb2_g
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from router import Router
-from router.channels.sandbox import SandboxCardChannel
+from router.channels.simulated import SANDBOX, SimulatedAcquirer
 
 from .helpers import (
     FAILED_PRECONDITION,
@@ -299,7 +299,7 @@ async def test_a_refund_the_risk_engine_flags_is_held_whatever_its_amount(
         repository=services.repository,
         gate=services.gate,
         risk=services.risk_screen,
-        router=Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s),
+        router=Router([SimulatedAcquirer(SANDBOX)], timeout_s=settings.channel_timeout_s),
         settings=ServiceSettings(fingerprint_key=settings.card_fingerprint_key),
         vault=services.vault,
         refund_risk=FlagEveryRefund(),

@@ -19,6 +19,7 @@ DOMAIN_MODULES = [
     "core.domain.errors",
     "core.domain.attempt",
     "core.domain.commands",
+    "core.domain.reconciliation",
     # Merchant notifications' decisions (issue 7).
     "core.events.derive",
     "core.events.model",

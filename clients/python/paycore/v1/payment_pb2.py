@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paycore/v1/payment.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\x80\n\n\x07Payment\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12/\n\x05state\x18\x03 \x01(\x0e\x32\x19.paycore.v1.Payment.StateR\x05state\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12;\n\x0f\x61mount_captured\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountCaptured\x12;\n\x0f\x61mount_refunded\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountRefunded\x12@\n\x0e\x63\x61pture_method\x18\x07 \x01(\x0e\x32\x19.paycore.v1.CaptureMethodR\rcaptureMethod\x12O\n\x13\x63onfirmation_method\x18\x08 \x01(\x0e\x32\x1e.paycore.v1.ConfirmationMethodR\x12\x63onfirmationMethod\x12@\n\x0epayment_method\x18\t \x01(\x0b\x32\x19.paycore.v1.PaymentMethodR\rpaymentMethod\x12\x1f\n\x0b\x63ustomer_id\x18\n \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x0b \x01(\tR\x0b\x64\x65scription\x12=\n\x08metadata\x18\x0c \x03(\x0b\x32!.paycore.v1.Payment.MetadataEntryR\x08metadata\x12.\n\x04risk\x18\r \x01(\x0b\x32\x1a.paycore.v1.RiskAssessmentR\x04risk\x12\x34\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1a.paycore.v1.PaymentFailureR\x07\x66\x61ilure\x12\x18\n\x07\x63hannel\x18\x0f \x01(\tR\x07\x63hannel\x12+\n\x11\x63hannel_reference\x18\x10 \x01(\tR\x10\x63hannelReference\x12,\n\x07refunds\x18\x11 \x03(\x0b\x32\x12.paycore.v1.RefundR\x07refunds\x12;\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x83\x02\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSTATE_REQUIRES_CONFIRMATION\x10\x01\x12\x11\n\rSTATE_PENDING\x10\x02\x12\x14\n\x10STATE_AUTHORIZED\x10\x03\x12\x12\n\x0eSTATE_CAPTURED\x10\x04\x12\x1c\n\x18STATE_PARTIALLY_REFUNDED\x10\x05\x12\x12\n\x0eSTATE_REFUNDED\x10\x06\x12\x12\n\x0eSTATE_CANCELED\x10\x07\x12\x12\n\x0eSTATE_DECLINED\x10\x08\x12\x10\n\x0cSTATE_FAILED\x10\t\x12\x19\n\x15STATE_REQUIRES_REVIEW\x10\n\"h\n\x11PaymentMethodData\x12*\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x14.paycore.v1.CardDataH\x00R\x04\x63\x61rd\x12\x1f\n\ncard_token\x18\x02 \x01(\tH\x00R\tcardTokenB\x06\n\x04kind\"\x8d\x01\n\x08\x43\x61rdData\x12\x16\n\x06number\x18\x01 \x01(\tR\x06number\x12\x1b\n\texp_month\x18\x02 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x03 \x01(\x05R\x07\x65xpYear\x12\x10\n\x03\x63vc\x18\x04 \x01(\tR\x03\x63vc\x12\x1f\n\x0bholder_name\x18\x05 \x01(\tR\nholderName\"?\n\rPaymentMethod\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x10.paycore.v1.CardH\x00R\x04\x63\x61rdB\x06\n\x04kind\"\x9e\x01\n\x04\x43\x61rd\x12\x14\n\x05\x62rand\x18\x01 \x01(\tR\x05\x62rand\x12\x10\n\x03\x62in\x18\x02 \x01(\tR\x03\x62in\x12\x14\n\x05last4\x18\x03 \x01(\tR\x05last4\x12\x1b\n\texp_month\x18\x04 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x05 \x01(\x05R\x07\x65xpYear\x12 \n\x0b\x66ingerprint\x18\x06 \x01(\tR\x0b\x66ingerprint\"\xe8\x01\n\x0eRiskAssessment\x12\x14\n\x05score\x18\x01 \x01(\x05R\x05score\x12?\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32#.paycore.v1.RiskAssessment.DecisionR\x08\x64\x65\x63ision\x12\x18\n\x07reasons\x18\x03 \x03(\tR\x07reasons\"e\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_APPROVE\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x14\n\x10\x44\x45\x43ISION_DECLINE\x10\x03\"\x8f\x01\n\x0bRiskContext\x12%\n\x0e\x63ustomer_email\x18\x01 \x01(\tR\rcustomerEmail\x12\x1d\n\nip_address\x18\x02 \x01(\tR\tipAddress\x12\x1d\n\nip_country\x18\x03 \x01(\tR\tipCountry\x12\x1b\n\tdevice_id\x18\x04 \x01(\tR\x08\x64\x65viceId\">\n\x0ePaymentFailure\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xc9\x03\n\x06Refund\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x18.paycore.v1.Refund.StateR\x05state\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12+\n\x11\x63hannel_reference\x18\x06 \x01(\tR\x10\x63hannelReference\x12;\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12)\n\x10rejection_reason\x18\x08 \x01(\tR\x0frejectionReason\"\x86\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x18\n\x14STATE_PENDING_REVIEW\x10\x04\x12\x12\n\x0eSTATE_REJECTED\x10\x05*h\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PTURE_METHOD_AUTOMATIC\x10\x01\x12\x19\n\x15\x43\x41PTURE_METHOD_MANUAL\x10\x02*|\n\x12\x43onfirmationMethod\x12#\n\x1f\x43ONFIRMATION_METHOD_UNSPECIFIED\x10\x00\x12!\n\x1d\x43ONFIRMATION_METHOD_AUTOMATIC\x10\x01\x12\x1e\n\x1a\x43ONFIRMATION_METHOD_MANUAL\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paycore/v1/payment.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xef\n\n\x07Payment\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12/\n\x05state\x18\x03 \x01(\x0e\x32\x19.paycore.v1.Payment.StateR\x05state\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12;\n\x0f\x61mount_captured\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountCaptured\x12;\n\x0f\x61mount_refunded\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountRefunded\x12@\n\x0e\x63\x61pture_method\x18\x07 \x01(\x0e\x32\x19.paycore.v1.CaptureMethodR\rcaptureMethod\x12O\n\x13\x63onfirmation_method\x18\x08 \x01(\x0e\x32\x1e.paycore.v1.ConfirmationMethodR\x12\x63onfirmationMethod\x12@\n\x0epayment_method\x18\t \x01(\x0b\x32\x19.paycore.v1.PaymentMethodR\rpaymentMethod\x12\x1f\n\x0b\x63ustomer_id\x18\n \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x0b \x01(\tR\x0b\x64\x65scription\x12=\n\x08metadata\x18\x0c \x03(\x0b\x32!.paycore.v1.Payment.MetadataEntryR\x08metadata\x12.\n\x04risk\x18\r \x01(\x0b\x32\x1a.paycore.v1.RiskAssessmentR\x04risk\x12\x34\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1a.paycore.v1.PaymentFailureR\x07\x66\x61ilure\x12\x18\n\x07\x63hannel\x18\x0f \x01(\tR\x07\x63hannel\x12+\n\x11\x63hannel_reference\x18\x10 \x01(\tR\x10\x63hannelReference\x12,\n\x07refunds\x18\x11 \x03(\x0b\x32\x12.paycore.v1.RefundR\x07refunds\x12;\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x35\n\x07routing\x18\x1e \x01(\x0b\x32\x1b.paycore.v1.RoutingDecisionR\x07routing\x12\x36\n\x08\x61ttempts\x18\x1f \x03(\x0b\x32\x1a.paycore.v1.ChannelAttemptR\x08\x61ttempts\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x83\x02\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSTATE_REQUIRES_CONFIRMATION\x10\x01\x12\x11\n\rSTATE_PENDING\x10\x02\x12\x14\n\x10STATE_AUTHORIZED\x10\x03\x12\x12\n\x0eSTATE_CAPTURED\x10\x04\x12\x1c\n\x18STATE_PARTIALLY_REFUNDED\x10\x05\x12\x12\n\x0eSTATE_REFUNDED\x10\x06\x12\x12\n\x0eSTATE_CANCELED\x10\x07\x12\x12\n\x0eSTATE_DECLINED\x10\x08\x12\x10\n\x0cSTATE_FAILED\x10\t\x12\x19\n\x15STATE_REQUIRES_REVIEW\x10\n\"G\n\x0fRoutingDecision\x12\x1e\n\ncandidates\x18\x01 \x03(\tR\ncandidates\x12\x14\n\x05steps\x18\x02 \x03(\tR\x05steps\"\xb2\x03\n\x0e\x43hannelAttempt\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n\toperation\x18\x02 \x01(\tR\toperation\x12\x18\n\x07\x63hannel\x18\x03 \x01(\tR\x07\x63hannel\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x18\n\x07outcome\x18\x05 \x01(\tR\x07outcome\x12!\n\x0c\x66\x61ilure_code\x18\x06 \x01(\tR\x0b\x66\x61ilureCode\x12+\n\x11\x63hannel_reference\x18\x07 \x01(\tR\x10\x63hannelReference\x12\x1b\n\trefund_id\x18\x08 \x01(\tR\x08refundId\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12?\n\rcomplete_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63ompleteTime\x12\'\n\x0fneeds_attention\x18\x0b \x01(\x08R\x0eneedsAttention\"h\n\x11PaymentMethodData\x12*\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x14.paycore.v1.CardDataH\x00R\x04\x63\x61rd\x12\x1f\n\ncard_token\x18\x02 \x01(\tH\x00R\tcardTokenB\x06\n\x04kind\"\x8d\x01\n\x08\x43\x61rdData\x12\x16\n\x06number\x18\x01 \x01(\tR\x06number\x12\x1b\n\texp_month\x18\x02 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x03 \x01(\x05R\x07\x65xpYear\x12\x10\n\x03\x63vc\x18\x04 \x01(\tR\x03\x63vc\x12\x1f\n\x0bholder_name\x18\x05 \x01(\tR\nholderName\"?\n\rPaymentMethod\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x10.paycore.v1.CardH\x00R\x04\x63\x61rdB\x06\n\x04kind\"\x9e\x01\n\x04\x43\x61rd\x12\x14\n\x05\x62rand\x18\x01 \x01(\tR\x05\x62rand\x12\x10\n\x03\x62in\x18\x02 \x01(\tR\x03\x62in\x12\x14\n\x05last4\x18\x03 \x01(\tR\x05last4\x12\x1b\n\texp_month\x18\x04 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x05 \x01(\x05R\x07\x65xpYear\x12 \n\x0b\x66ingerprint\x18\x06 \x01(\tR\x0b\x66ingerprint\"\xe8\x01\n\x0eRiskAssessment\x12\x14\n\x05score\x18\x01 \x01(\x05R\x05score\x12?\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32#.paycore.v1.RiskAssessment.DecisionR\x08\x64\x65\x63ision\x12\x18\n\x07reasons\x18\x03 \x03(\tR\x07reasons\"e\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_APPROVE\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x14\n\x10\x44\x45\x43ISION_DECLINE\x10\x03\"\x8f\x01\n\x0bRiskContext\x12%\n\x0e\x63ustomer_email\x18\x01 \x01(\tR\rcustomerEmail\x12\x1d\n\nip_address\x18\x02 \x01(\tR\tipAddress\x12\x1d\n\nip_country\x18\x03 \x01(\tR\tipCountry\x12\x1b\n\tdevice_id\x18\x04 \x01(\tR\x08\x64\x65viceId\">\n\x0ePaymentFailure\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xc9\x03\n\x06Refund\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x18.paycore.v1.Refund.StateR\x05state\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12+\n\x11\x63hannel_reference\x18\x06 \x01(\tR\x10\x63hannelReference\x12;\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12)\n\x10rejection_reason\x18\x08 \x01(\tR\x0frejectionReason\"\x86\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x18\n\x14STATE_PENDING_REVIEW\x10\x04\x12\x12\n\x0eSTATE_REJECTED\x10\x05*h\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PTURE_METHOD_AUTOMATIC\x10\x01\x12\x19\n\x15\x43\x41PTURE_METHOD_MANUAL\x10\x02*|\n\x12\x43onfirmationMethod\x12#\n\x1f\x43ONFIRMATION_METHOD_UNSPECIFIED\x10\x00\x12!\n\x1d\x43ONFIRMATION_METHOD_AUTOMATIC\x10\x01\x12\x1e\n\x1a\x43ONFIRMATION_METHOD_MANUAL\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,34 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PAYMENT_METADATAENTRY']._loaded_options = None
   _globals['_PAYMENT_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_CAPTUREMETHOD']._serialized_start=2762
-  _globals['_CAPTUREMETHOD']._serialized_end=2866
-  _globals['_CONFIRMATIONMETHOD']._serialized_start=2868
-  _globals['_CONFIRMATIONMETHOD']._serialized_end=2992
+  _globals['_CAPTUREMETHOD']._serialized_start=3383
+  _globals['_CAPTUREMETHOD']._serialized_end=3487
+  _globals['_CONFIRMATIONMETHOD']._serialized_start=3489
+  _globals['_CONFIRMATIONMETHOD']._serialized_end=3613
   _globals['_PAYMENT']._serialized_start=99
-  _globals['_PAYMENT']._serialized_end=1379
-  _globals['_PAYMENT_METADATAENTRY']._serialized_start=1058
-  _globals['_PAYMENT_METADATAENTRY']._serialized_end=1117
-  _globals['_PAYMENT_STATE']._serialized_start=1120
-  _globals['_PAYMENT_STATE']._serialized_end=1379
-  _globals['_PAYMENTMETHODDATA']._serialized_start=1381
-  _globals['_PAYMENTMETHODDATA']._serialized_end=1485
-  _globals['_CARDDATA']._serialized_start=1488
-  _globals['_CARDDATA']._serialized_end=1629
-  _globals['_PAYMENTMETHOD']._serialized_start=1631
-  _globals['_PAYMENTMETHOD']._serialized_end=1694
-  _globals['_CARD']._serialized_start=1697
-  _globals['_CARD']._serialized_end=1855
-  _globals['_RISKASSESSMENT']._serialized_start=1858
-  _globals['_RISKASSESSMENT']._serialized_end=2090
-  _globals['_RISKASSESSMENT_DECISION']._serialized_start=1989
-  _globals['_RISKASSESSMENT_DECISION']._serialized_end=2090
-  _globals['_RISKCONTEXT']._serialized_start=2093
-  _globals['_RISKCONTEXT']._serialized_end=2236
-  _globals['_PAYMENTFAILURE']._serialized_start=2238
-  _globals['_PAYMENTFAILURE']._serialized_end=2300
-  _globals['_REFUND']._serialized_start=2303
-  _globals['_REFUND']._serialized_end=2760
-  _globals['_REFUND_STATE']._serialized_start=2626
-  _globals['_REFUND_STATE']._serialized_end=2760
+  _globals['_PAYMENT']._serialized_end=1490
+  _globals['_PAYMENT_METADATAENTRY']._serialized_start=1169
+  _globals['_PAYMENT_METADATAENTRY']._serialized_end=1228
+  _globals['_PAYMENT_STATE']._serialized_start=1231
+  _globals['_PAYMENT_STATE']._serialized_end=1490
+  _globals['_ROUTINGDECISION']._serialized_start=1492
+  _globals['_ROUTINGDECISION']._serialized_end=1563
+  _globals['_CHANNELATTEMPT']._serialized_start=1566
+  _globals['_CHANNELATTEMPT']._serialized_end=2000
+  _globals['_PAYMENTMETHODDATA']._serialized_start=2002
+  _globals['_PAYMENTMETHODDATA']._serialized_end=2106
+  _globals['_CARDDATA']._serialized_start=2109
+  _globals['_CARDDATA']._serialized_end=2250
+  _globals['_PAYMENTMETHOD']._serialized_start=2252
+  _globals['_PAYMENTMETHOD']._serialized_end=2315
+  _globals['_CARD']._serialized_start=2318
+  _globals['_CARD']._serialized_end=2476
+  _globals['_RISKASSESSMENT']._serialized_start=2479
+  _globals['_RISKASSESSMENT']._serialized_end=2711
+  _globals['_RISKASSESSMENT_DECISION']._serialized_start=2610
+  _globals['_RISKASSESSMENT_DECISION']._serialized_end=2711
+  _globals['_RISKCONTEXT']._serialized_start=2714
+  _globals['_RISKCONTEXT']._serialized_end=2857
+  _globals['_PAYMENTFAILURE']._serialized_start=2859
+  _globals['_PAYMENTFAILURE']._serialized_end=2921
+  _globals['_REFUND']._serialized_start=2924
+  _globals['_REFUND']._serialized_end=3381
+  _globals['_REFUND_STATE']._serialized_start=3247
+  _globals['_REFUND_STATE']._serialized_end=3381
 # @@protoc_insertion_point(module_scope)

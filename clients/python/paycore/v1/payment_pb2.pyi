@@ -220,6 +220,8 @@ class Payment(_message.Message):
     REFUNDS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ROUTING_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `pay_` followed by 26 characters of Crockford
     base32 (a ULID, so identifiers sort by creation time).
@@ -289,6 +291,16 @@ class Payment(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the payment last changed."""
 
+    @_builtins.property
+    def routing(self) -> Global___RoutingDecision:
+        """How the payment was routed; set once it was sent to a channel."""
+
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelAttempt]:
+        """Every call paycore made to a channel for this payment, oldest first
+        (authorizations, failovers, captures, voids, refunds).
+        """
+
     def __init__(
         self,
         *,
@@ -311,14 +323,124 @@ class Payment(_message.Message):
         refunds: _abc.Iterable[Global___Refund] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        routing: Global___RoutingDecision | None = ...,
+        attempts: _abc.Iterable[Global___ChannelAttempt] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "create_time", b"create_time", "failure", b"failure", "payment_method", b"payment_method", "risk", b"risk", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "create_time", b"create_time", "failure", b"failure", "payment_method", b"payment_method", "risk", b"risk", "routing", b"routing", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "capture_method", b"capture_method", "channel", b"channel", "channel_reference", b"channel_reference", "confirmation_method", b"confirmation_method", "create_time", b"create_time", "customer_id", b"customer_id", "description", b"description", "failure", b"failure", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "payment_method", b"payment_method", "refunds", b"refunds", "risk", b"risk", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "capture_method", b"capture_method", "channel", b"channel", "channel_reference", b"channel_reference", "confirmation_method", b"confirmation_method", "create_time", b"create_time", "customer_id", b"customer_id", "description", b"description", "failure", b"failure", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "payment_method", b"payment_method", "refunds", b"refunds", "risk", b"risk", "routing", b"routing", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Payment: _TypeAlias = Payment  # noqa: Y015
+
+@_typing.final
+class RoutingDecision(_message.Message):
+    """The router's decision for a payment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The channels that could carry the payment, in the order they may be
+        tried: the first carried it; the next ones are used only after a channel
+        certainly did not process it (failover).
+        """
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What each routing strategy did, in order (e.g. "capable:a,b",
+        "rule:eur-to-b", "cost:a=35,b=59", "health:ok").
+        """
+
+    def __init__(
+        self,
+        *,
+        candidates: _abc.Iterable[_builtins.str] | None = ...,
+        steps: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutingDecision: _TypeAlias = RoutingDecision  # noqa: Y015
+
+@_typing.final
+class ChannelAttempt(_message.Message):
+    """One call paycore made to a channel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    FAILURE_CODE_FIELD_NUMBER: _builtins.int
+    CHANNEL_REFERENCE_FIELD_NUMBER: _builtins.int
+    REFUND_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    COMPLETE_TIME_FIELD_NUMBER: _builtins.int
+    NEEDS_ATTENTION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The attempt's id, also the idempotency key paycore gave the channel."""
+    operation: _builtins.str
+    """"authorize", "capture", "void" or "refund"."""
+    channel: _builtins.str
+    """The channel called."""
+    outcome: _builtins.str
+    """"started" (no answer recorded yet), "succeeded", "declined", "failed",
+    "unknown" (timeout or ambiguous answer, awaiting a status query) or
+    "pending" (accepted by an asynchronous channel, awaiting its notification).
+    """
+    failure_code: _builtins.str
+    """The channel's failure code, if it did not succeed."""
+    channel_reference: _builtins.str
+    """The channel's reference, if it gave one."""
+    refund_id: _builtins.str
+    """The refund this call was for (refunds only)."""
+    needs_attention: _builtins.bool
+    """True when status queries could not settle an unknown outcome and a
+    person must find out what happened at the channel.
+    """
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """The amount of the call."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the attempt was recorded (before the call was made)."""
+
+    @_builtins.property
+    def complete_time(self) -> _timestamp_pb2.Timestamp:
+        """When its outcome was recorded; unset while it is started."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        operation: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        outcome: _builtins.str = ...,
+        failure_code: _builtins.str = ...,
+        channel_reference: _builtins.str = ...,
+        refund_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        complete_time: _timestamp_pb2.Timestamp | None = ...,
+        needs_attention: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "complete_time", b"complete_time", "create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel", b"channel", "channel_reference", b"channel_reference", "complete_time", b"complete_time", "create_time", b"create_time", "failure_code", b"failure_code", "id", b"id", "needs_attention", b"needs_attention", "operation", b"operation", "outcome", b"outcome", "refund_id", b"refund_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChannelAttempt: _TypeAlias = ChannelAttempt  # noqa: Y015
 
 @_typing.final
 class PaymentMethodData(_message.Message):

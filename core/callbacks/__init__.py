@@ -1,0 +1,1 @@
+"""The channel notifications ingress: an HTTP port of its own where channels post callbacks."""

@@ -1,0 +1,120 @@
+"""Active status queries: settling channel attempts that ended unknown, by asking the channel.
+
+A timeout or an ambiguous answer leaves a payment PENDING (or an operation in
+flight) with its attempt 'unknown'; a process that died mid-call leaves it
+'started'; an asynchronous channel's "answer later" leaves it 'pending' (its
+notification normally settles it; a slower schedule covers a lost one).
+Nothing ever sends such an attempt again (that could charge twice): this
+scheduler asks the channel what happened, on a backoff schedule, and applies
+the answer through core.domain.lifecycle::
+
+    lease due attempts (FOR UPDATE SKIP LOCKED, lease_until)   one statement
+    query each channel (no transaction held)
+    per attempt, one transaction:
+        attempt row locked and still unresolved?  no -> someone settled it; done
+        answer definitive -> attempt + payment settled
+        still not final   -> next query scheduled, or needs_attention when the
+                             schedule ran out (a person takes over)
+
+Workers may run this concurrently: leases keep their batches disjoint, and
+the locked re-check makes a late duplicate harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from core.config import StatusQuerySettings
+from core.domain.attempt import ChannelResult
+from core.service.settlement import Settled, settle_attempt
+from core.storage.status_queries import (
+    DueAttempt,
+    LeaseTerms,
+    PostgresSettlement,
+    PostgresStatusQueryStore,
+)
+from router import Router
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StatusQueryScheduler:
+    """Polls channels about unresolved attempts (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        store: PostgresStatusQueryStore,
+        router: Router,
+        settings: StatusQuerySettings,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._store = store
+        self._router = router
+        self._settings = settings
+        self._delays = settings.delays_s
+        self._pending_delays = settings.pending_delays_s
+        self._clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; a failed round is logged and retried next round."""
+        while not stop.is_set():
+            handled = 0
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("status query round failed; retrying in the next round")
+            if handled < self._settings.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._settings.poll_interval_s)
+
+    async def run_once(self) -> int:
+        """One round: lease due attempts, query their channels, settle; returns how many."""
+        terms = LeaseTerms(
+            first_delay_s=self._delays[0],
+            pending_first_delay_s=self._pending_delays[0],
+            started_grace_s=self._settings.started_grace_s,
+            lease_s=self._settings.lease_s,
+            batch_size=self._settings.batch_size,
+            channels=self._router.channel_names,
+        )
+        due = await self._store.lease_due(self._clock(), terms)
+        results = await asyncio.gather(*(self._router.query(d.attempt) for d in due))
+        for item, result in zip(due, results, strict=True):
+            await self._settle(item, result)
+        return len(due)
+
+    async def _settle(self, due: DueAttempt, result: ChannelResult) -> None:
+        now = self._clock()
+        async with self._store.settlement() as tx:
+            settled = await settle_attempt(tx, due.attempt, result, now)
+            if settled is Settled.STILL_UNKNOWN:
+                await self._reschedule(tx, due, now)
+
+    async def _reschedule(self, tx: PostgresSettlement, due: DueAttempt, now: datetime) -> None:
+        """The channel could not tell: query again later, or give up to a person."""
+        attempt = due.attempt
+        delays = self._pending_delays if due.outcome == "pending" else self._delays
+        following = due.query_count + 1
+        if following < len(delays):
+            await tx.reschedule_attempt(
+                attempt.merchant_id, attempt.id, now + timedelta(seconds=delays[following])
+            )
+            return
+        log.warning(
+            "attempt %s on %s still not settled after %d status queries: needs manual attention"
+            " (payment %s)",
+            attempt.id,
+            attempt.channel,
+            following,
+            attempt.payment_id,
+        )
+        await tx.reschedule_attempt(attempt.merchant_id, attempt.id, None)

@@ -1,0 +1,148 @@
+"""The bank-transfer channel: asynchronous, with RSA-signed notifications.
+
+Authorization only registers the transfer: the bank answers PENDING (with
+a reference the customer pays to), and the payment stays PENDING until the
+bank posts a notification that the money arrived (or that the transfer was
+rejected). Notifications are signed with the bank's RSA key (router/signing.py);
+paycore holds only the public key.
+
+``SimulatedBank`` plays the bank (in process): it settles each transfer after
+``settle_after_s`` and posts the notification. Outcome by amount:
+
+================  ==========================================
+amount ends in    the bank reports
+================  ==========================================
+...99 (minor)     failed: ``transfer_rejected``
+anything else     succeeded (the money arrived)
+================  ==========================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.commands import CardInput
+from core.domain.payment import Failure
+from router.channel import Notification
+from router.channels.simulated import NOT_FOUND
+from router.routing import ChannelProfile
+from router.signing import sign_rsa, verify_rsa
+from router.simulator.notify import post_until_accepted
+from router.simulator.wire import notification_from_wire, notification_to_wire
+
+BANK_TRANSFER_PROFILE = ChannelProfile(
+    name="bank_transfer",
+    methods=frozenset({"bank_transfer"}),
+    currencies=frozenset({"EUR", "GBP", "USD"}),
+    fee_fixed_minor=25,
+)
+
+
+class SimulatedBank:
+    """The bank behind the channel: registers transfers and notifies their settlement."""
+
+    def __init__(
+        self, private_key: RSAPrivateKey, *, notify_url: str = "", settle_after_s: float = 0.0
+    ) -> None:
+        self._key = private_key
+        self.notify_url = notify_url
+        self._settle_after_s = settle_after_s
+        self.transfers: dict[str, ChannelResult] = {}
+        """Every registered transfer by attempt id, as the bank sees it now."""
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def register(self, attempt: Attempt) -> ChannelResult:
+        """Register a transfer (idempotent by attempt id); it settles later."""
+        if attempt.id not in self.transfers:
+            pending = ChannelResult(
+                AttemptOutcome.PENDING, reference=f"bt_{attempt.id.removeprefix('att_')}"
+            )
+            self.transfers[attempt.id] = pending
+            task = asyncio.create_task(self._settle(attempt, pending.reference))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return self.transfers[attempt.id]
+
+    async def _settle(self, attempt: Attempt, reference: str) -> None:
+        await asyncio.sleep(self._settle_after_s)
+        if attempt.amount.amount % 100 == 99:
+            result = ChannelResult(
+                AttemptOutcome.FAILED,
+                reference=reference,
+                failure=Failure("transfer_rejected", "The bank rejected the transfer."),
+            )
+        else:
+            result = ChannelResult(AttemptOutcome.SUCCEEDED, reference=reference)
+        self.transfers[attempt.id] = result
+        if self.notify_url:
+            body = json.dumps(notification_to_wire(f"ev_{attempt.id}", attempt.id, result))
+            key = self._key
+            await post_until_accepted(
+                self.notify_url, body.encode(), lambda data, at: sign_rsa(key, data, at)
+            )
+
+    async def close(self) -> None:
+        """Stop settling (pending notifications are dropped, as in a bank outage)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class BankTransferChannel:
+    """Channel adapter of the bank: PENDING at authorization, settled by notification."""
+
+    def __init__(
+        self,
+        bank: SimulatedBank,
+        public_key: RSAPublicKey,
+        *,
+        profile: ChannelProfile = BANK_TRANSFER_PROFILE,
+        tolerance_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = profile.name
+        self.profile = profile
+        self._bank = bank
+        self._public_key = public_key
+        self._tolerance_s = tolerance_s
+        self._clock = clock
+
+    async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
+        """Register the transfer: PENDING until the bank's notification."""
+        return self._bank.register(attempt)
+
+    async def capture(self, attempt: Attempt) -> ChannelResult:
+        """Transfers are captured when they arrive: nothing to do."""
+        return _unsupported(attempt.operation)
+
+    async def void(self, attempt: Attempt) -> ChannelResult:
+        """A registered transfer cannot be recalled from paycore's side."""
+        return _unsupported(attempt.operation)
+
+    async def refund(self, attempt: Attempt) -> ChannelResult:
+        """The bank sends the money back."""
+        return ChannelResult(
+            AttemptOutcome.SUCCEEDED, reference=f"btr_{attempt.id.removeprefix('att_')}"
+        )
+
+    async def query(self, attempt: Attempt) -> ChannelResult:
+        """The transfer's state at the bank (PENDING until it settles)."""
+        return self._bank.transfers.get(attempt.id, NOT_FOUND)
+
+    def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Notification:
+        """Verify the bank's RSA signature (and its age) and decode the notification."""
+        verify_rsa(self._public_key, headers, body, self._clock(), self._tolerance_s)
+        return notification_from_wire(json.loads(body))
+
+
+def _unsupported(operation: ChannelOperation) -> ChannelResult:
+    return ChannelResult(
+        AttemptOutcome.DECLINED,
+        failure=Failure("not_supported", f"Bank transfers do not support {operation.value}."),
+    )

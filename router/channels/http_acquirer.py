@@ -1,0 +1,140 @@
+"""A card acquirer reached over HTTP (the channel simulator's API, router/simulator/wire.py).
+
+How every ending of an HTTP call is classified (money safety first):
+
+- could not connect (refused, unreachable): the request never left, so
+  ChannelNotProcessed: the router may fail over;
+- 200: the channel's answer;
+- 503 with ``not_processed``, or 401 (our signature refused before
+  processing): FAILED and not processed;
+- anything else (5xx, a reset or a timeout mid-request, an unreadable body):
+  raised, so the dispatcher records UNKNOWN and a status query settles it.
+
+A status query only trusts a 200: if the status API cannot be reached, the
+attempt stays unknown (see Router.query).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import ClientConnectorError, ClientSession, ClientTimeout
+
+from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
+from core.domain.commands import CardInput
+from core.domain.payment import Failure
+from router.channel import BadSignature, ChannelNotProcessed, Notification
+from router.routing import ChannelProfile
+from router.signing import SIGNATURE_HEADER, sign, verify
+from router.simulator.wire import attempt_to_wire, notification_from_wire, result_from_wire
+
+
+class AmbiguousAnswer(Exception):  # noqa: N818 - names what was received
+    """An HTTP answer that does not say whether the channel acted."""
+
+
+class HttpAcquirer:
+    """Channel adapter for an acquirer speaking the simulator's HTTP API."""
+
+    def __init__(
+        self,
+        profile: ChannelProfile,
+        base_url: str,
+        secret: bytes,
+        *,
+        callback_tolerance_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = profile.name
+        self.profile = profile
+        self._base_url = base_url.rstrip("/")
+        self._secret = secret
+        self._tolerance_s = callback_tolerance_s
+        self._clock = clock
+        self._session: ClientSession | None = None
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _client(self) -> ClientSession:
+        # Created on first use, inside the running event loop. The router
+        # bounds every call with its own timeout; this one is a backstop.
+        if self._session is None:
+            self._session = ClientSession(timeout=ClientTimeout(total=60))
+        return self._session
+
+    async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
+        """POST /v1/authorize."""
+        return await self._call("authorize", attempt_to_wire(attempt, card))
+
+    async def capture(self, attempt: Attempt) -> ChannelResult:
+        """POST /v1/capture."""
+        return await self._call("capture", attempt_to_wire(attempt))
+
+    async def void(self, attempt: Attempt) -> ChannelResult:
+        """POST /v1/void."""
+        return await self._call("void", attempt_to_wire(attempt))
+
+    async def refund(self, attempt: Attempt) -> ChannelResult:
+        """POST /v1/refund."""
+        return await self._call("refund", attempt_to_wire(attempt))
+
+    async def query(self, attempt: Attempt) -> ChannelResult:
+        """POST /v1/query: only a 200 answer counts."""
+        status, payload = await self._post("query", attempt_to_wire(attempt))
+        if status != 200:
+            raise AmbiguousAnswer(f"status query answered HTTP {status}")
+        return result_from_wire(payload)
+
+    def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Notification:
+        """Verify the HMAC signature (and its age) and decode the notification."""
+        verify(self._secret, headers, body, self._clock(), self._tolerance_s)
+        try:
+            return notification_from_wire(json.loads(body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadSignature(f"signed but unreadable notification: {exc}") from None
+
+    async def _call(self, operation: str, body: dict[str, Any]) -> ChannelResult:
+        status, payload = await self._post(operation, body)
+        if status == 200:
+            return result_from_wire(payload)
+        if status == 503 and payload.get("not_processed"):
+            return ChannelResult(
+                AttemptOutcome.FAILED,
+                failure=Failure("not_processed", "The channel did not process the request."),
+                not_processed=True,
+            )
+        if status == 401:
+            return ChannelResult(
+                AttemptOutcome.FAILED,
+                failure=Failure("channel_auth_failed", "The channel refused our signature."),
+                not_processed=True,
+            )
+        raise AmbiguousAnswer(f"{operation} answered HTTP {status}")
+
+    async def _post(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        data = json.dumps(body).encode()
+        headers = {
+            SIGNATURE_HEADER: sign(self._secret, data, int(self._clock())),
+            "Content-Type": "application/json",
+        }
+        try:
+            async with self._client().post(
+                f"{self._base_url}/v1/{operation}", data=data, headers=headers
+            ) as answer:
+                text = await answer.text()
+                status = answer.status
+        except ClientConnectorError as exc:
+            # The connection was never established: nothing was sent.
+            raise ChannelNotProcessed(f"{self.name}: cannot connect: {exc}") from exc
+        try:
+            payload = json.loads(text) if text else {}
+        except ValueError:
+            payload = {}
+        return status, payload if isinstance(payload, dict) else {}

@@ -1,0 +1,137 @@
+"""A paycore server of its own over two simulated acquirers, with names unique to the test.
+
+Unique channel names keep each test's status-query rounds to its own attempts
+(a scheduler only leases attempts on channels it has adapters for).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from core.api.server import PaycoreServer
+from core.app import Services, open_services
+from core.config import Settings, StatusQuerySettings
+from paycore.v1 import payment_service_pb2_grpc
+from router.channel import Channel
+from router.channels.simulated import (
+    ACQUIRER_A,
+    ACQUIRER_B,
+    AcquirerSpec,
+    Behaviour,
+    SimulatedAcquirer,
+)
+from tests.e2e.helpers import Api
+from tests.support.auth import merchant_metadata
+
+
+def renamed(spec: AcquirerSpec, name: str) -> AcquirerSpec:
+    """``spec`` under another channel name."""
+    return dataclasses.replace(spec, profile=dataclasses.replace(spec.profile, name=name))
+
+
+CALLBACK_SECRET = b"callback-secret"
+
+
+@dataclass
+class Stack:
+    """One test's paycore: its services, a merchant's API, and the two acquirers."""
+
+    services: Services
+    api: Api
+    a: SimulatedAcquirer
+    b: SimulatedAcquirer
+    callbacks_url: str
+    """Base URL of the notifications ingress (``/callbacks/<channel>`` below it)."""
+
+
+def routing_toml(a: str, b: str) -> str:
+    """The test routing: EUR goes to b first; everything else a then b, skipping open circuits."""
+    return f"""
+[default]
+strategies = ["rules", "health"]
+
+[[default.rules]]
+name = "eur-to-b"
+channels = ["{b}", "{a}"]
+currencies = ["EUR"]
+
+[[default.rules]]
+name = "rest"
+channels = ["{a}", "{b}"]
+"""
+
+
+@dataclass
+class Served:
+    """A started paycore with its own channels, and one merchant's API of it."""
+
+    services: Services
+    api: Api
+    callbacks_url: str
+
+
+@asynccontextmanager
+async def serve(
+    settings: Settings,
+    channels: list[Channel] | None,
+    routing: Path,
+    changes: dict[str, Any] | None = None,
+) -> AsyncIterator[Served]:
+    """Services and a started server over ``channels``; channel timeout 0.5 s.
+
+    The notifications ingress listens on a free port; status-query rounds
+    are run by the tests themselves, on a compressed schedule. ``channels``
+    None: the built-in ones, as configured by ``changes`` (to the settings).
+    """
+    own = settings.replace(
+        channel_timeout_s=0.5,
+        routing_file=str(routing),
+        callbacks_enabled=True,
+        callbacks_port=0,
+        status_query=StatusQuerySettings(
+            enabled=False,
+            schedule_s="0,0,0",
+            pending_schedule_s="0,0",
+            started_grace_s=30.0,
+            lease_s=30.0,
+        ),
+        **(changes or {}),
+    )
+    services = await open_services(own, channels=channels)
+    server = PaycoreServer(own, services)
+    try:
+        await server.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            merchant_id = f"m_{uuid.uuid4().hex[:16]}"
+            api = Api(
+                payment_service_pb2_grpc.PaymentServiceStub(channel),
+                merchant_id,
+                await merchant_metadata(services.pool, merchant_id),
+            )
+            yield Served(services, api, f"http://127.0.0.1:{server.callbacks_port}")
+    finally:
+        await server.stop(grace=0.5)
+        await services.close()
+
+
+@pytest.fixture
+async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
+    """A paycore over acquirers ``a`` (first) and ``b``, with names unique to the test."""
+    suffix = uuid.uuid4().hex[:8]
+    a = SimulatedAcquirer(
+        renamed(ACQUIRER_A, f"a_{suffix}"), Behaviour(hang_s=1.0), callback_secret=CALLBACK_SECRET
+    )
+    b = SimulatedAcquirer(renamed(ACQUIRER_B, f"b_{suffix}"), callback_secret=CALLBACK_SECRET)
+    routing = tmp_path / "routing.toml"
+    routing.write_text(routing_toml(a.name, b.name))
+    async with serve(settings, [a, b], routing) as served:
+        yield Stack(served.services, served.api, a, b, served.callbacks_url)
