@@ -16,6 +16,8 @@
 #                 BASE may also be any buf input (BASE='../other-clone/.git#branch=main')
 #   make migrate  apply pending migrations to the configured or embedded database
 #   make clean    remove .venv and caches (keeps .data; `make clean-data` removes it)
+#   make locust   headless locust load test against a running paycore (LOCUST_ARGS,
+#                 TARGET; needs PAYCORE_SUPERADMIN_KEY, see bench/locustfile.py)
 #
 # Pass arguments with ARGS (paycore) or PYTEST_ARGS (pytest):
 #   make run ARGS='--port 6000 --workers 2'
@@ -46,7 +48,7 @@ DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs $(VENV)
+.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust $(VENV)
 
 help:
 	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
@@ -98,5 +100,13 @@ clean-data:
 # A local CA, a server certificate and a client certificate for TLS and mutual TLS, in
 # $(DATA_DIR)/certs (CERTS_DIR=... elsewhere; HOSTS=a,b for other server names than
 # 127.0.0.1,localhost). For development and tests only.
+# A headless locust run against a running paycore (see bench/locustfile.py); needs
+# PAYCORE_SUPERADMIN_KEY (from `paycore keys bootstrap`). CSVs go to bench/out/.
+LOCUST_ARGS ?= -u 50 -r 10 -t 60s
+locust: $(VENV)
+	@mkdir -p bench/out
+	$(BIN)/locust -f bench/locustfile.py --headless -H $(or $(TARGET),127.0.0.1:50051) \
+		--csv bench/out/locust $(LOCUST_ARGS)
+
 dev-certs: $(VENV)
 	$(BIN)/python tools/make_dev_certs.py $(or $(CERTS_DIR),$(DATA_DIR)/certs) $(if $(HOSTS),--hosts $(HOSTS))
