@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from google.type import money_pb2
 
@@ -488,6 +488,26 @@ def audit_filter(request: access_pb.ListAuditEventsRequest) -> AuditFilter:
     )
 
 
+def duration_within(
+    v: ViolationCollector, field: str, duration: duration_pb2.Duration, maximum: timedelta
+) -> timedelta:
+    """A Duration of whole milliseconds from 0 to ``maximum`` (a violation, and 0, otherwise).
+
+    Checked on the raw seconds first: a timedelta overflows for the huge values
+    a Duration can carry (found by tests/security/test_fuzz_rpcs.py).
+    """
+    if duration.nanos % 1_000_000 or duration.seconds < 0 or duration.nanos < 0:
+        v.add(field, "must be a non-negative whole number of milliseconds")
+    elif duration.seconds > maximum.total_seconds():
+        v.add(field, f"must be at most {maximum}")
+    else:
+        value = timedelta(seconds=duration.seconds, microseconds=duration.nanos // 1000)
+        if value <= maximum:
+            return value
+        v.add(field, f"must be at most {maximum}")
+    return timedelta(0)
+
+
 def revoke_api_key(request: access_pb.RevokeApiKeyRequest) -> str:
     """Validate a RevokeApiKeyRequest; returns the prefix."""
     v = ViolationCollector()
@@ -502,14 +522,7 @@ def rotate_api_key(request: access_pb.RotateApiKeyRequest) -> tuple[str, timedel
     v = ViolationCollector()
     _request_id(v, request.request_id)
     _key_prefix(v, request.prefix)
-    overlap = timedelta(0)
-    duration = request.overlap
-    if duration.nanos % 1_000_000 or duration.seconds < 0 or duration.nanos < 0:
-        v.add("overlap", "must be a non-negative whole number of milliseconds")
-    else:
-        overlap = timedelta(seconds=duration.seconds, microseconds=duration.nanos // 1000)
-        if overlap > MAX_ROTATION_OVERLAP:
-            v.add("overlap", "must be at most 7 days")
+    overlap = duration_within(v, "overlap", request.overlap, MAX_ROTATION_OVERLAP)
     v.raise_if_any()
     return request.prefix, overlap
 

@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from core.api.validation import _request_id, _text
+from core.api.validation import _request_id, _text, duration_within
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.events.derive import EVENT_TYPES
 from core.events.model import DeliveryState
@@ -132,9 +132,7 @@ def rotate_secret(merchant_id: str, request: wh.RotateWebhookSecretRequest) -> R
     _endpoint_id(v, request.endpoint_id)
     overlap: timedelta | None = None
     if request.HasField("overlap"):
-        overlap = request.overlap.ToTimedelta()
-        if not timedelta(0) <= overlap <= MAX_OVERLAP:
-            v.add("overlap", "must be between 0 and 7 days")
+        overlap = duration_within(v, "overlap", request.overlap, MAX_OVERLAP)
     v.raise_if_any()
     return RotateSecret(merchant_id, request.endpoint_id, overlap)
 
