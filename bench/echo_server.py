@@ -1,0 +1,95 @@
+"""The ceiling: a bare grpc.aio server on uvloop that answers CreatePayment with fixed bytes.
+
+Same stack as paycore (grpc.aio, uvloop, one process), same method path and
+message sizes (the answer is a realistic CreatePaymentResponse, built once),
+and no work at all: what it serves per second is the most this stack can
+serve on this machine with the same load generator. bench/harness.py
+compares paycore's durable CreatePayment with it.
+
+    python -m bench.echo_server --port 50061
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.type import money_pb2
+
+from core.runtime.loop import run
+from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import payment_service_pb2 as svc
+
+PATH = "/paycore.v1.PaymentService/CreatePayment"
+
+
+def sample_response() -> bytes:
+    """A CreatePaymentResponse as big as paycore's answer to the load's request."""
+    now = datetime.now(UTC)
+    payment = pb.Payment(
+        id="pay_01JD0Z8W7X6V5T4S3R2Q1P0N9M",
+        merchant_id="bench_00000000_0_0",
+        state=pb.Payment.STATE_CAPTURED,
+        amount=money_pb2.Money(currency_code="USD", units=10),
+        amount_captured=money_pb2.Money(currency_code="USD", units=10),
+        amount_refunded=money_pb2.Money(currency_code="USD"),
+        capture_method=pb.CAPTURE_METHOD_AUTOMATIC,
+        confirmation_method=pb.CONFIRMATION_METHOD_AUTOMATIC,
+        channel="sandbox_card",
+        channel_reference="sbx_01JD0Z8W7X6V5T4S3R2Q1P0N9M",
+    )
+    payment.payment_method.card.brand = "visa"
+    payment.payment_method.card.bin = "424242"
+    payment.payment_method.card.last4 = "4242"
+    payment.payment_method.card.exp_month = 12
+    payment.payment_method.card.exp_year = now.year + 3
+    payment.payment_method.card.fingerprint = "f" * 43
+    payment.risk.score = 0
+    payment.create_time.FromDatetime(now)
+    payment.update_time.FromDatetime(now)
+    return svc.CreatePaymentResponse(payment=payment).SerializeToString()
+
+
+async def serve(port: int) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    body = sample_response()
+
+    async def create(request: bytes, context: Any) -> bytes:
+        return body
+
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    handler = grpc.unary_unary_rpc_method_handler(
+        create, request_deserializer=None, response_serializer=None
+    )
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "paycore.v1.PaymentService", {"CreatePayment": handler}
+            ),
+        )
+    )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop(0.5)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m bench.echo_server --port N``."""
+    parser = argparse.ArgumentParser(prog="python -m bench.echo_server")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    run(serve(args.port), use_uvloop=True)
+
+
+if __name__ == "__main__":
+    main()
