@@ -22,10 +22,12 @@ from core.risk.screen import RiskScreen
 from core.risk.service import RiskService
 from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
+from core.service.accounts import AccountService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.storage.access import PostgresAccessStore
+from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.storage.risk import PostgresRiskStore
 from core.telemetry import Telemetry
@@ -55,6 +57,7 @@ class Services:
     risk_screen: RiskScreen
     rules: RulesFile
     """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
+    accounts: AccountService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -198,5 +201,6 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         risk=risk,
         risk_screen=screen,
         rules=rules,
+        accounts=AccountService(executor=executor, store=PostgresLedgerStore(pool), gate=gate),
         background=background,
     )

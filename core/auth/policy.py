@@ -48,6 +48,7 @@ _VAULT = "paycore.v1.CardVaultService"
 _ACCESS = "paycore.v1.AccessService"
 _SETTINGS = "paycore.v1.MerchantSettingsService"
 _RISK = "paycore.v1.RiskService"
+_ACCOUNTS = "paycore.v1.AccountService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -86,6 +87,11 @@ POLICY: Mapping[str, Role] = {
     f"{_RISK}/AddBlocklistEntry": Role.ADMIN,
     f"{_RISK}/RemoveBlocklistEntry": Role.ADMIN,
     f"{_RISK}/ListBlocklistEntries": Role.ADMIN,
+    # Accounts and the ledger: a merchant's own wallets, balances and statements.
+    f"{_ACCOUNTS}/CreateAccount": Role.MERCHANT,
+    f"{_ACCOUNTS}/GetAccount": Role.MERCHANT,
+    f"{_ACCOUNTS}/TransferFunds": Role.MERCHANT,
+    f"{_ACCOUNTS}/ListAccountEntries": Role.MERCHANT,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

@@ -135,6 +135,24 @@ class Reason(enum.Enum):
     RISK_LIST_ENTRY_NOT_FOUND = ReasonSpec(
         Code.NOT_FOUND, False, "Risk list entry {entry_id} does not exist."
     )
+    ACCOUNT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Account {account_id} does not exist.")
+    # Ledger: what an account's kind, currency or balance does not allow.
+    INSUFFICIENT_FUNDS = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Account {account_id} has {available} available; {requested} cannot be taken from it.",
+    )
+    ACCOUNT_NOT_TRANSFERABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Account {account_id} is a {kind} account; only customer wallets and the available"
+        " balance move by transfer.",
+    )
+    ACCOUNT_CURRENCY_MISMATCH = ReasonSpec(
+        Code.INVALID_ARGUMENT,
+        False,
+        "The amount is in {given}, but account {account_id} is in {expected}.",
+    )
     # Illegal transitions: the payment's state does not allow the operation.
     PAYMENT_NOT_IN_REVIEW = ReasonSpec(
         Code.FAILED_PRECONDITION,

@@ -36,6 +36,7 @@ from core.domain.payment import (
     RiskDecision,
 )
 from core.storage import access
+from core.storage import ledger as ledger_storage
 from core.storage.audit import insert_audit
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.vault.envelope import Sealed
@@ -198,6 +199,8 @@ class PostgresTransaction:
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._c = connection
+        self._ledger_before: dict[str, Payment] = {}
+        """Each payment as this transaction last read or wrote it: the ledger hook's ``before``."""
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -296,7 +299,11 @@ class PostgresTransaction:
             merchant_id,
             payment_id,
         )
-        return None if row is None else _payment_from_row(row)
+        if row is None:
+            return None
+        payment = _payment_from_row(row)
+        self._ledger_before[payment.id] = payment
+        return payment
 
     async def insert_payment(self, payment: Payment) -> None:
         await self._c.execute(
@@ -331,8 +338,10 @@ class PostgresTransaction:
             payment.updated_at,
         )
         await self._save_refunds(payment)
+        await self._post_to_ledger(None, payment)
 
     async def save_payment(self, payment: Payment) -> None:
+        before = self._ledger_before.get(payment.id) or await self._read_locked(payment)
         status = await self._c.execute(
             """
             UPDATE payments SET
@@ -360,6 +369,17 @@ class PostgresTransaction:
         if status != "UPDATE 1":
             raise LookupError(f"payment {payment.id} vanished while locked")
         await self._save_refunds(payment)
+        await self._post_to_ledger(before, payment)
+
+    async def _read_locked(self, payment: Payment) -> Payment | None:
+        # A save without lock_payment in this transaction (insert then save):
+        # read the row as this transaction sees it, before the UPDATE.
+        return await self.lock_payment(payment.merchant_id, payment.id)
+
+    async def _post_to_ledger(self, before: Payment | None, after: Payment) -> None:
+        """Journal entries for what this save moved, in this same transaction (issue 6)."""
+        await ledger_storage.post_payment_change(self._c, before, after)
+        self._ledger_before[after.id] = after
 
     async def _save_refunds(self, payment: Payment) -> None:
         if not payment.refunds:

@@ -120,6 +120,18 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: only a payment in STATE_REQUIRES_REVIEW can be
     approved or rejected (it was decided already, or canceled).
     """
+    ERROR_REASON_ACCOUNT_NOT_FOUND: _ErrorReason.ValueType  # 110
+    """NOT_FOUND: no such ledger account for the caller's merchant."""
+    ERROR_REASON_INSUFFICIENT_FUNDS: _ErrorReason.ValueType  # 111
+    """FAILED_PRECONDITION: the account (a customer wallet without overdraft)
+    has less available than the amount to take from it. Nothing moved.
+    """
+    ERROR_REASON_ACCOUNT_NOT_TRANSFERABLE: _ErrorReason.ValueType  # 112
+    """FAILED_PRECONDITION: only customer wallets and the merchant's available
+    balance move by TransferFunds; the others move by paycore's own postings.
+    """
+    ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: _ErrorReason.ValueType  # 113
+    """INVALID_ARGUMENT: the amount's currency is not the account's."""
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -238,6 +250,18 @@ ERROR_REASON_PAYMENT_NOT_IN_REVIEW: ErrorReason.ValueType  # 52
 """FAILED_PRECONDITION: only a payment in STATE_REQUIRES_REVIEW can be
 approved or rejected (it was decided already, or canceled).
 """
+ERROR_REASON_ACCOUNT_NOT_FOUND: ErrorReason.ValueType  # 110
+"""NOT_FOUND: no such ledger account for the caller's merchant."""
+ERROR_REASON_INSUFFICIENT_FUNDS: ErrorReason.ValueType  # 111
+"""FAILED_PRECONDITION: the account (a customer wallet without overdraft)
+has less available than the amount to take from it. Nothing moved.
+"""
+ERROR_REASON_ACCOUNT_NOT_TRANSFERABLE: ErrorReason.ValueType  # 112
+"""FAILED_PRECONDITION: only customer wallets and the merchant's available
+balance move by TransferFunds; the others move by paycore's own postings.
+"""
+ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: ErrorReason.ValueType  # 113
+"""INVALID_ARGUMENT: the amount's currency is not the account's."""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the

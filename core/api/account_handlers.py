@@ -1,0 +1,172 @@
+"""The AccountService RPCs: wallets, balances, transfers and statements.
+
+Runs through the same pipeline as PaymentService (``core.api.handlers``):
+caller, policy, parsing, one error mapping. Validation is in
+``core.api.account_validation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from google.type import money_pb2
+
+from core.api import account_validation as validation
+from core.api import convert
+from core.api.handlers import Handler, service_handler
+from core.api.identity import Caller, IdentityResolver
+from core.api.status import encode_error
+from core.api.validation import encode_cursor, request_fingerprint
+from core.domain.money import Money
+from core.ledger.accounts import Account, AccountKind
+from core.ledger.journal import Phase, TransactionKind
+from core.service.accounts import AccountService, Transferred
+from core.service.execution import Encoder, Reply, RequestIdentity
+from core.storage.ledger import StatementLine
+from core.telemetry import Telemetry
+from paycore.v1 import account_service_pb2 as account_svc
+
+SERVICE_NAME = "paycore.v1.AccountService"
+
+_KIND = {
+    AccountKind.CUSTOMER_WALLET: account_svc.Account.KIND_CUSTOMER_WALLET,
+    AccountKind.MERCHANT_PENDING: account_svc.Account.KIND_MERCHANT_PENDING,
+    AccountKind.MERCHANT_AVAILABLE: account_svc.Account.KIND_MERCHANT_AVAILABLE,
+    AccountKind.CHANNEL_CLEARING: account_svc.Account.KIND_CHANNEL_CLEARING,
+    AccountKind.FEE_REVENUE: account_svc.Account.KIND_FEE_REVENUE,
+}
+_ENTRY_KIND = {
+    TransactionKind.AUTHORIZATION: account_svc.AccountEntry.KIND_AUTHORIZATION,
+    TransactionKind.CAPTURE: account_svc.AccountEntry.KIND_CAPTURE,
+    TransactionKind.VOID: account_svc.AccountEntry.KIND_VOID,
+    TransactionKind.REFUND: account_svc.AccountEntry.KIND_REFUND,
+    TransactionKind.TRANSFER: account_svc.AccountEntry.KIND_TRANSFER,
+    TransactionKind.SETTLEMENT: account_svc.AccountEntry.KIND_SETTLEMENT,
+    TransactionKind.ADJUSTMENT: account_svc.AccountEntry.KIND_ADJUSTMENT,
+}
+_PHASE = {
+    Phase.POSTED: account_svc.AccountEntry.PHASE_POSTED,
+    Phase.PENDING: account_svc.AccountEntry.PHASE_PENDING,
+    Phase.POST_PENDING: account_svc.AccountEntry.PHASE_POST_PENDING,
+}
+
+
+def signed_money(amount: int, currency: str) -> money_pb2.Money:
+    """Signed minor units as google.type.Money (a negative amount: units and nanos both <= 0)."""
+    wire = convert.money_to_proto(Money(abs(amount), currency))
+    if amount < 0:
+        wire.units, wire.nanos = -wire.units, -wire.nanos
+    return wire
+
+
+def account_to_proto(account: Account) -> account_svc.Account:
+    """An account and its balance as its API message."""
+    b, currency = account.balance, account.currency
+    return account_svc.Account(
+        id=account.id,
+        kind=_KIND[account.kind],
+        currency_code=currency,
+        customer_id=account.customer_id,
+        description=account.description,
+        allow_overdraft=account.allow_overdraft,
+        balance=account_svc.AccountBalance(
+            posted=signed_money(b.posted, currency),
+            available=signed_money(b.available, currency),
+            pending_credits=signed_money(b.credits_pending, currency),
+            pending_debits=signed_money(b.debits_pending, currency),
+        ),
+        create_time=convert.timestamp(account.created_at),
+    )
+
+
+def entry_to_proto(line: StatementLine) -> account_svc.AccountEntry:
+    """One statement line as its API message."""
+    return account_svc.AccountEntry(
+        transaction_id=line.transaction_id,
+        kind=_ENTRY_KIND[line.kind],
+        phase=_PHASE[line.phase],
+        amount=signed_money(line.amount, line.currency),
+        reference=line.reference,
+        description=line.description,
+        hold_state=line.hold_state,
+        create_time=convert.timestamp(line.created_at),
+    )
+
+
+_CREATE: Encoder[Account] = Encoder(
+    success=lambda account: account_svc.CreateAccountResponse(
+        account=account_to_proto(account)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+_TRANSFER: Encoder[Transferred] = Encoder(
+    success=lambda done: account_svc.TransferFundsResponse(
+        transaction_id=done.transaction_id,
+        from_account=account_to_proto(done.from_account),
+        to_account=account_to_proto(done.to_account),
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+
+
+class AccountHandlers:
+    """One method per AccountService RPC: validate, call the service, convert the answer."""
+
+    def __init__(self, service: AccountService, secret: bytes) -> None:
+        self._service = service
+        self._secret = secret  # keys request fingerprints, signs page tokens
+
+    def _identity(self, request: Any) -> RequestIdentity:
+        return RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+
+    async def create_account(
+        self, caller: Caller, request: account_svc.CreateAccountRequest
+    ) -> Reply:
+        command = validation.create_account(caller.merchant_id, request)
+        return await self._service.open_wallet(command, self._identity(request), _CREATE)
+
+    async def get_account(
+        self, caller: Caller, request: account_svc.GetAccountRequest
+    ) -> account_svc.GetAccountResponse:
+        account_id = validation.account_id_of(request)
+        account = await self._service.get_account(caller.merchant_id, account_id)
+        return account_svc.GetAccountResponse(account=account_to_proto(account))
+
+    async def transfer_funds(
+        self, caller: Caller, request: account_svc.TransferFundsRequest
+    ) -> Reply:
+        command = validation.transfer_funds(caller.merchant_id, request)
+        return await self._service.transfer(command, self._identity(request), _TRANSFER)
+
+    async def list_account_entries(
+        self, caller: Caller, request: account_svc.ListAccountEntriesRequest
+    ) -> account_svc.ListAccountEntriesResponse:
+        query = validation.list_account_entries(caller.merchant_id, request, self._secret)
+        lines = await self._service.statement(query)
+        token = ""
+        if len(lines) == query.page_size:
+            scope = validation.statement_scope(query.account_id)
+            token = encode_cursor(str(lines[-1].seq), self._secret, scope)
+        return account_svc.ListAccountEntriesResponse(
+            entries=[entry_to_proto(line) for line in lines], next_page_token=token
+        )
+
+
+def generic_handler(
+    handlers: AccountHandlers, identity: IdentityResolver, telemetry: Telemetry | None = None
+) -> grpc.GenericRpcHandler[Any, Any]:
+    """The AccountService method table for a grpc.aio server."""
+    table: dict[str, tuple[type[Message], Handler]] = {
+        "CreateAccount": (account_svc.CreateAccountRequest, handlers.create_account),
+        "GetAccount": (account_svc.GetAccountRequest, handlers.get_account),
+        "TransferFunds": (account_svc.TransferFundsRequest, handlers.transfer_funds),
+        "ListAccountEntries": (
+            account_svc.ListAccountEntriesRequest,
+            handlers.list_account_entries,
+        ),
+    }
+    return service_handler(
+        account_svc.DESCRIPTOR.services_by_name["AccountService"], table, identity, telemetry
+    )

@@ -1,0 +1,102 @@
+"""Validation of the AccountService requests (field violations, as in core/api/validation.py)."""
+
+from __future__ import annotations
+
+import re
+
+from core.api.validation import (
+    MAX_CUSTOMER_ID,
+    MAX_DESCRIPTION,
+    _money,
+    _request_id,
+    _text,
+    cursor_page,
+)
+from core.domain import ids
+from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
+from core.domain.money import CurrencyError, currency_exponent
+from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds
+from paycore.v1 import account_service_pb2 as account_svc
+
+_SYSTEM_ACCOUNT = re.compile(
+    r"(merchant_pending|merchant_available|fee_revenue|clearing\.[a-z0-9_-]{1,40})\.[A-Z]{3}"
+)
+
+
+def _account_id(v: ViolationCollector, field: str, value: str) -> None:
+    if not value:
+        v.add(field, "required")
+    elif not (ids.is_valid(ids.ACCOUNT, value) or _SYSTEM_ACCOUNT.fullmatch(value)):
+        v.add(
+            field,
+            "must be an account id: acct_ and 26 base32 characters, or a system account"
+            " such as merchant_available.USD",
+        )
+
+
+def create_account(merchant_id: str, request: account_svc.CreateAccountRequest) -> OpenWallet:
+    """CreateAccount -> OpenWallet."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    try:
+        currency_exponent(request.currency_code)
+    except CurrencyError as exc:
+        v.add("currency_code", str(exc))
+    _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
+    _text(v, "description", request.description, MAX_DESCRIPTION)
+    v.raise_if_any()
+    return OpenWallet(merchant_id, request.currency_code, request.customer_id, request.description)
+
+
+def account_id_of(request: account_svc.GetAccountRequest) -> str:
+    """GetAccount's account id."""
+    v = ViolationCollector()
+    _account_id(v, "account_id", request.account_id)
+    v.raise_if_any()
+    return request.account_id
+
+
+def transfer_funds(merchant_id: str, request: account_svc.TransferFundsRequest) -> TransferFunds:
+    """TransferFunds -> TransferFunds command."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _account_id(v, "from_account_id", request.from_account_id)
+    _account_id(v, "to_account_id", request.to_account_id)
+    if request.from_account_id and request.from_account_id == request.to_account_id:
+        v.add("to_account_id", "must differ from from_account_id")
+    amount = None
+    if not request.HasField("amount"):
+        v.add("amount", "required")
+    else:
+        amount = _money(v, "amount", request.amount)
+    _text(v, "description", request.description, MAX_DESCRIPTION)
+    v.raise_if_any()
+    assert amount is not None
+    return TransferFunds(
+        merchant_id, request.from_account_id, request.to_account_id, amount, request.description
+    )
+
+
+def statement_scope(account_id: str) -> str:
+    """The page-token scope of one account's statement (a token of another is refused)."""
+    return f"AccountService.ListAccountEntries:{account_id}"
+
+
+def list_account_entries(
+    merchant_id: str, request: account_svc.ListAccountEntriesRequest, token_key: bytes
+) -> StatementQuery:
+    """ListAccountEntries -> StatementQuery (the cursor is the last entry's sequence number)."""
+    v = ViolationCollector()
+    _account_id(v, "account_id", request.account_id)
+    v.raise_if_any()
+    page_size, cursor = cursor_page(
+        request.page_size, request.page_token, token_key, statement_scope(request.account_id)
+    )
+    if cursor and not cursor.isdigit():  # signed by us, so only a bug gets here
+        raise ValidationError(
+            [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
+            Reason.INVALID_PAGE_TOKEN,
+        )
+    return StatementQuery(
+        merchant_id, request.account_id, page_size, int(cursor) if cursor else None
+    )

@@ -1,0 +1,69 @@
+-- Accounts and a double-entry ledger (issue 6).
+--
+-- Every money movement is one row of ledger_transactions with entries in
+-- ledger_entries that sum to zero per currency (checked by paycore before
+-- writing, and by the invariant tests after). Balances are kept alongside the
+-- entries in four non-negative sums per account (TigerBeetle's layout), each
+-- changed in the same transaction as the entries that explain it, so a balance
+-- is always the sum of its entries.
+
+CREATE TABLE ledger_accounts (
+    merchant_id      text        NOT NULL,
+    id               text        NOT NULL,
+    kind             text        NOT NULL,
+    currency         text        NOT NULL,
+    customer_id      text        NOT NULL DEFAULT '',
+    description      text        NOT NULL DEFAULT '',
+    allow_overdraft  boolean     NOT NULL,
+    debits_posted    bigint      NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_posted   bigint      NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    debits_pending   bigint      NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    credits_pending  bigint      NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    create_time      timestamptz NOT NULL,
+    PRIMARY KEY (merchant_id, id),
+    -- The last line of defence for "a wallet never goes below zero": paycore
+    -- checks with a conditional UPDATE first (to answer INSUFFICIENT_FUNDS).
+    CONSTRAINT ledger_accounts_no_overdraft
+        CHECK (allow_overdraft OR credits_posted - debits_posted - debits_pending >= 0)
+);
+
+-- phase: posted | pending | post_pending | void_pending.
+-- hold_state: for pending rows, open until a post_pending or void_pending
+-- names it ('posted' / 'voided'); '' for every other phase.
+-- settlement_id: set on captures and refunds once a settlement counted them.
+CREATE TABLE ledger_transactions (
+    merchant_id    text        NOT NULL,
+    id             text        NOT NULL,
+    kind           text        NOT NULL,
+    phase          text        NOT NULL,
+    currency       text        NOT NULL,
+    pending_id     text        NOT NULL DEFAULT '',
+    hold_state     text        NOT NULL DEFAULT '',
+    reference      text        NOT NULL DEFAULT '',
+    method         text        NOT NULL DEFAULT '',
+    description    text        NOT NULL DEFAULT '',
+    settlement_id  text        NOT NULL DEFAULT '',
+    create_time    timestamptz NOT NULL,
+    PRIMARY KEY (merchant_id, id)
+);
+
+-- Settlement looks for what it has not counted yet.
+CREATE INDEX ledger_transactions_unsettled ON ledger_transactions (merchant_id, currency, create_time)
+    WHERE settlement_id = '' AND kind IN ('capture', 'refund');
+
+-- amount: signed minor units, credit positive, debit negative.
+-- seq orders a statement (newest first) and is its page cursor.
+CREATE TABLE ledger_entries (
+    seq             bigserial   PRIMARY KEY,
+    merchant_id     text        NOT NULL,
+    transaction_id  text        NOT NULL,
+    account_id      text        NOT NULL,
+    amount          bigint      NOT NULL CHECK (amount <> 0),
+    currency        text        NOT NULL,
+    create_time     timestamptz NOT NULL,
+    FOREIGN KEY (merchant_id, transaction_id) REFERENCES ledger_transactions (merchant_id, id),
+    FOREIGN KEY (merchant_id, account_id) REFERENCES ledger_accounts (merchant_id, id)
+);
+
+CREATE INDEX ledger_entries_by_account ON ledger_entries (merchant_id, account_id, seq DESC);
+CREATE INDEX ledger_entries_by_transaction ON ledger_entries (merchant_id, transaction_id);
