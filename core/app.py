@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from core.auth.authenticator import Authenticator, LockoutPolicy
 from core.config import Settings
 from core.gate.redis_gate import RedisClient, RedisRequestGate
+from core.ledger.fees import FeeRule
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
 from core.risk.service import RiskService
@@ -26,6 +27,7 @@ from core.service.accounts import AccountService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
+from core.service.settlement import SettlementService
 from core.storage.access import PostgresAccessStore
 from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
@@ -58,6 +60,7 @@ class Services:
     rules: RulesFile
     """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
     accounts: AccountService
+    settlement: SettlementService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -182,9 +185,19 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         vault=vault,
         fingerprint_key=settings.card_fingerprint_key,
     )
+    ledger_store = PostgresLedgerStore(pool)
+    ledger = settings.ledger
+    settlement = SettlementService(
+        executor=executor,
+        store=ledger_store,
+        gate=gate,
+        default_fee=FeeRule(ledger.fee_bps, ledger.fee_fixed_minor),
+    )
     background = []
     if settings.risk.rules_poll_interval_s > 0:
         background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
+    if ledger.settlement_poll_interval_s > 0:
+        background.append(asyncio.create_task(settlement.watch(ledger.settlement_poll_interval_s)))
     return Services(
         pool=pool,
         repository=repository,
@@ -201,6 +214,7 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         risk=risk,
         risk_screen=screen,
         rules=rules,
-        accounts=AccountService(executor=executor, store=PostgresLedgerStore(pool), gate=gate),
+        accounts=AccountService(executor=executor, store=ledger_store, gate=gate),
+        settlement=settlement,
         background=background,
     )

@@ -7,6 +7,8 @@ caller, policy, parsing, one error mapping. Validation is in
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import grpc
@@ -22,9 +24,11 @@ from core.api.validation import encode_cursor, request_fingerprint
 from core.domain.money import Money
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.journal import Phase, TransactionKind
+from core.ledger.settlement import settlement_csv_rows
 from core.service.accounts import AccountService, Transferred
 from core.service.execution import Encoder, Reply, RequestIdentity
-from core.storage.ledger import StatementLine
+from core.service.settlement import SettlementService
+from core.storage.ledger import SettlementRecord, StatementLine
 from core.telemetry import Telemetry
 from paycore.v1 import account_service_pb2 as account_svc
 
@@ -111,11 +115,62 @@ _TRANSFER: Encoder[Transferred] = Encoder(
 )
 
 
+def settlement_to_proto(record: SettlementRecord) -> account_svc.SettlementReport:
+    """A settlement and its lines as its API message."""
+    figures = record.figures
+    currency = figures.currency
+
+    def money(amount: int) -> money_pb2.Money:
+        return signed_money(amount, currency)
+
+    return account_svc.SettlementReport(
+        id=record.id,
+        currency_code=currency,
+        business_date=figures.business_date.isoformat(),
+        captured=money(figures.captured),
+        refunded=money(figures.refunded),
+        fees=money(figures.fees),
+        net=money(figures.net),
+        settled=record.settled,
+        journal_transaction_id=record.journal_id,
+        lines=[
+            account_svc.SettlementLine(
+                transaction_id=line.item.transaction_id,
+                kind=_ENTRY_KIND[line.item.kind],
+                payment_id=line.item.reference,
+                method=line.item.method,
+                amount=money(line.item.amount),
+                fee=money(line.fee),
+            )
+            for line in figures.lines
+        ],
+        create_time=convert.timestamp(record.created_at),
+    )
+
+
+def settlement_csv(record: SettlementRecord) -> str:
+    """The settlement as CSV text (core/ledger/settlement.py says which columns)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(settlement_csv_rows(record.figures))
+    return out.getvalue()
+
+
+_RUN_SETTLEMENT: Encoder[SettlementRecord] = Encoder(
+    success=lambda record: account_svc.RunSettlementResponse(
+        report=settlement_to_proto(record)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+
+
 class AccountHandlers:
     """One method per AccountService RPC: validate, call the service, convert the answer."""
 
-    def __init__(self, service: AccountService, secret: bytes) -> None:
+    def __init__(
+        self, service: AccountService, settlement: SettlementService, secret: bytes
+    ) -> None:
         self._service = service
+        self._settlement = settlement
         self._secret = secret  # keys request fingerprints, signs page tokens
 
     def _identity(self, request: Any) -> RequestIdentity:
@@ -153,6 +208,32 @@ class AccountHandlers:
             entries=[entry_to_proto(line) for line in lines], next_page_token=token
         )
 
+    async def run_settlement(
+        self, caller: Caller, request: account_svc.RunSettlementRequest
+    ) -> Reply:
+        day = validation.settlement_day(caller.merchant_id, request)
+        return await self._settlement.run(
+            day, caller.actor, self._identity(request), _RUN_SETTLEMENT
+        )
+
+    async def get_settlement_report(
+        self, caller: Caller, request: account_svc.GetSettlementReportRequest
+    ) -> account_svc.GetSettlementReportResponse:
+        record = await self._settlement.report(
+            validation.settlement_day(caller.merchant_id, request)
+        )
+        return account_svc.GetSettlementReportResponse(report=settlement_to_proto(record))
+
+    async def export_settlement_report(
+        self, caller: Caller, request: account_svc.ExportSettlementReportRequest
+    ) -> account_svc.ExportSettlementReportResponse:
+        day = validation.settlement_day(caller.merchant_id, request)
+        record = await self._settlement.report(day)
+        name = f"settlement-{day.merchant_id}-{day.currency}-{day.business_date.isoformat()}.csv"
+        return account_svc.ExportSettlementReportResponse(
+            file_name=name, csv=settlement_csv(record)
+        )
+
 
 def generic_handler(
     handlers: AccountHandlers, identity: IdentityResolver, telemetry: Telemetry | None = None
@@ -165,6 +246,15 @@ def generic_handler(
         "ListAccountEntries": (
             account_svc.ListAccountEntriesRequest,
             handlers.list_account_entries,
+        ),
+        "RunSettlement": (account_svc.RunSettlementRequest, handlers.run_settlement),
+        "GetSettlementReport": (
+            account_svc.GetSettlementReportRequest,
+            handlers.get_settlement_report,
+        ),
+        "ExportSettlementReport": (
+            account_svc.ExportSettlementReportRequest,
+            handlers.export_settlement_report,
         ),
     }
     return service_handler(

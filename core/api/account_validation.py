@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from core.api.validation import (
     MAX_CUSTOMER_ID,
@@ -16,6 +17,7 @@ from core.domain import ids
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import CurrencyError, currency_exponent
 from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds
+from core.ledger.settlement import SettlementDay
 from paycore.v1 import account_service_pb2 as account_svc
 
 _SYSTEM_ACCOUNT = re.compile(
@@ -38,10 +40,7 @@ def create_account(merchant_id: str, request: account_svc.CreateAccountRequest) 
     """CreateAccount -> OpenWallet."""
     v = ViolationCollector()
     _request_id(v, request.request_id)
-    try:
-        currency_exponent(request.currency_code)
-    except CurrencyError as exc:
-        v.add("currency_code", str(exc))
+    _currency(v, request.currency_code)
     _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
     _text(v, "description", request.description, MAX_DESCRIPTION)
     v.raise_if_any()
@@ -100,3 +99,41 @@ def list_account_entries(
     return StatementQuery(
         merchant_id, request.account_id, page_size, int(cursor) if cursor else None
     )
+
+
+def _business_date(v: ViolationCollector, value: str) -> date | None:
+    if not value:
+        v.add("business_date", "required: a day as YYYY-MM-DD (UTC)")
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        day = None
+    if day is None or len(value) != 10:
+        v.add("business_date", "must be a day as YYYY-MM-DD (UTC)")
+        return None
+    return day
+
+
+def _currency(v: ViolationCollector, value: str) -> None:
+    try:
+        currency_exponent(value)
+    except CurrencyError as exc:
+        v.add("currency_code", str(exc))
+
+
+def settlement_day(
+    merchant_id: str,
+    request: account_svc.RunSettlementRequest
+    | account_svc.GetSettlementReportRequest
+    | account_svc.ExportSettlementReportRequest,
+) -> SettlementDay:
+    """RunSettlement / GetSettlementReport / ExportSettlementReport -> the day they name."""
+    v = ViolationCollector()
+    if isinstance(request, account_svc.RunSettlementRequest):
+        _request_id(v, request.request_id)
+    _currency(v, request.currency_code)
+    day = _business_date(v, request.business_date)
+    v.raise_if_any()
+    assert day is not None
+    return SettlementDay(merchant_id, request.currency_code, day)

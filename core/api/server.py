@@ -100,7 +100,7 @@ class PaycoreServer:
         access = AccessHandlers(services.access, secret)
         merchant_settings = MerchantSettingsHandlers(services.merchant_settings, secret)
         risk = RiskHandlers(services.risk, secret)
-        accounts = AccountHandlers(services.accounts, secret)
+        accounts = AccountHandlers(services.accounts, services.settlement, secret)
         self._server.add_generic_rpc_handlers(
             (
                 generic_handler(payments, resolver, telemetry),

@@ -92,6 +92,10 @@ POLICY: Mapping[str, Role] = {
     f"{_ACCOUNTS}/GetAccount": Role.MERCHANT,
     f"{_ACCOUNTS}/TransferFunds": Role.MERCHANT,
     f"{_ACCOUNTS}/ListAccountEntries": Role.MERCHANT,
+    # Settlement reports and runs: the back office's (finance).
+    f"{_ACCOUNTS}/RunSettlement": Role.ADMIN,
+    f"{_ACCOUNTS}/GetSettlementReport": Role.ADMIN,
+    f"{_ACCOUNTS}/ExportSettlementReport": Role.ADMIN,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

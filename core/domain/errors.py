@@ -136,6 +136,9 @@ class Reason(enum.Enum):
         Code.NOT_FOUND, False, "Risk list entry {entry_id} does not exist."
     )
     ACCOUNT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Account {account_id} does not exist.")
+    SETTLEMENT_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "No {currency} settlement for {business_date} exists."
+    )
     # Ledger: what an account's kind, currency or balance does not allow.
     INSUFFICIENT_FUNDS = ReasonSpec(
         Code.FAILED_PRECONDITION,

@@ -16,16 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 
+from core.domain import ids
 from core.domain.errors import NotFoundError, Reason
 from core.domain.payment import Payment
-from core.ledger.accounts import Account, AccountKind, Balance, system_account
+from core.ledger.accounts import (
+    Account,
+    AccountKind,
+    Balance,
+    system_account,
+    system_account_id,
+)
 from core.ledger.balances import apply
+from core.ledger.fees import FeeRule, FeeSchedule
 from core.ledger.journal import Entry, JournalTransaction, Phase, TransactionKind
 from core.ledger.postings import postings_for
+from core.ledger.settlement import (
+    SettlementDay,
+    SettlementFigures,
+    SettlementItem,
+    SettlementLine,
+    compute_settlement,
+    settlement_transaction,
+)
 
 _ACCOUNT_COLUMNS = """
     merchant_id, id, kind, currency, customer_id, description, allow_overdraft,
@@ -281,3 +297,198 @@ async def statement(
         )
         for row in rows
     ]
+
+
+# --- settlement -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRecord:
+    """A stored settlement: its figures and whether (and by which journal transaction) it moved."""
+
+    id: str
+    figures: SettlementFigures
+    settled: bool
+    """False when the net was negative: the items roll into the next settlement."""
+    journal_id: str
+    created_at: datetime
+
+
+def settlement_cutoff(business_date: date) -> datetime:
+    """The end of a business day (UTC): a settlement counts what was written before it."""
+    return datetime.combine(business_date + timedelta(days=1), time(), tzinfo=UTC)
+
+
+async def _fee_schedule(
+    connection: asyncpg.Connection, merchant_id: str, default: FeeRule
+) -> FeeSchedule:
+    rows = await connection.fetch(
+        "SELECT method, bps, fixed_minor FROM ledger_fee_rules WHERE merchant_id = $1",
+        merchant_id,
+    )
+    rules = {row["method"]: FeeRule(row["bps"], row["fixed_minor"]) for row in rows}
+    return FeeSchedule(default, rules)
+
+
+async def settle(
+    connection: asyncpg.Connection, day: SettlementDay, default_fee: FeeRule, at: datetime
+) -> SettlementRecord:
+    """Settle one merchant's currency for ``business_date`` (inside the caller's transaction).
+
+    Idempotent and safe with several workers: the settlement row is claimed
+    first by its unique (merchant, currency, date) key; a second worker's
+    INSERT waits for the first transaction and then finds its row, which is
+    returned unchanged. The items are locked (FOR UPDATE) and marked with the
+    settlement's id in the same transaction as the journal entries.
+    """
+    merchant_id, currency, business_date = day.merchant_id, day.currency, day.business_date
+    claimed = await connection.fetchval(
+        """
+        INSERT INTO ledger_settlements (merchant_id, id, currency, business_date, create_time)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (merchant_id, currency, business_date) DO NOTHING RETURNING id
+        """,
+        merchant_id,
+        ids.new_id(ids.SETTLEMENT),
+        currency,
+        business_date,
+        at,
+    )
+    if claimed is None:
+        existing = await settlement_record(connection, day)
+        assert existing is not None  # the conflicting row is committed
+        return existing
+    rows = await connection.fetch(
+        """
+        SELECT t.id, t.kind, t.reference, t.method, abs(e.amount) AS amount
+        FROM ledger_transactions t
+        JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.transaction_id = t.id
+        WHERE t.merchant_id = $1 AND t.currency = $2 AND t.settlement_id = ''
+          AND t.kind IN ('capture', 'refund') AND t.create_time < $3 AND e.account_id = $4
+        ORDER BY t.id FOR UPDATE OF t
+        """,
+        merchant_id,
+        currency,
+        settlement_cutoff(business_date),
+        system_account_id(AccountKind.MERCHANT_PENDING, currency),
+    )
+    items = [
+        SettlementItem(
+            r["id"], TransactionKind(r["kind"]), r["reference"], r["method"], r["amount"]
+        )
+        for r in rows
+    ]
+    fees = await _fee_schedule(connection, merchant_id, default_fee)
+    figures = compute_settlement(merchant_id, currency, business_date, items, fees)
+    journal_id = ""
+    if figures.settles:
+        if figures.moves:
+            journal_id = f"{claimed}:journal"
+            await post(connection, settlement_transaction(journal_id, figures), at)
+        await connection.execute(
+            """
+            UPDATE ledger_transactions SET settlement_id = $3
+            WHERE merchant_id = $1 AND id = ANY($2::text[])
+            """,
+            merchant_id,
+            [item.transaction_id for item in items],
+            claimed,
+        )
+    await connection.executemany(
+        """
+        INSERT INTO ledger_settlement_lines (merchant_id, settlement_id, transaction_id, kind,
+                                             reference, method, amount, fee)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        """,
+        [
+            (
+                merchant_id,
+                claimed,
+                line.item.transaction_id,
+                line.item.kind.value,
+                line.item.reference,
+                line.item.method,
+                line.item.amount,
+                line.fee,
+            )
+            for line in figures.lines
+        ],
+    )
+    await connection.execute(
+        """
+        UPDATE ledger_settlements SET captured = $3, refunded = $4, fees = $5, net = $6,
+            settled = $7, journal_id = $8
+        WHERE merchant_id = $1 AND id = $2
+        """,
+        merchant_id,
+        claimed,
+        figures.captured,
+        figures.refunded,
+        figures.fees,
+        figures.net,
+        figures.settles,
+        journal_id,
+    )
+    return SettlementRecord(claimed, figures, figures.settles, journal_id, at)
+
+
+async def settlement_record(
+    connection: asyncpg.Connection | asyncpg.Pool, day: SettlementDay
+) -> SettlementRecord | None:
+    """The stored settlement of a merchant's currency and day, with its lines."""
+    merchant_id, currency, business_date = day.merchant_id, day.currency, day.business_date
+    row = await connection.fetchrow(
+        """
+        SELECT id, settled, journal_id, create_time FROM ledger_settlements
+        WHERE merchant_id = $1 AND currency = $2 AND business_date = $3
+        """,
+        merchant_id,
+        currency,
+        business_date,
+    )
+    if row is None:
+        return None
+    lines = await connection.fetch(
+        """
+        SELECT transaction_id, kind, reference, method, amount, fee FROM ledger_settlement_lines
+        WHERE merchant_id = $1 AND settlement_id = $2 ORDER BY transaction_id
+        """,
+        merchant_id,
+        row["id"],
+    )
+    figures = SettlementFigures(
+        merchant_id,
+        currency,
+        business_date,
+        tuple(
+            SettlementLine(
+                SettlementItem(
+                    r["transaction_id"],
+                    TransactionKind(r["kind"]),
+                    r["reference"],
+                    r["method"],
+                    r["amount"],
+                ),
+                r["fee"],
+            )
+            for r in lines
+        ),
+    )
+    return SettlementRecord(
+        row["id"], figures, row["settled"], row["journal_id"], row["create_time"]
+    )
+
+
+async def unsettled_merchants(
+    connection: asyncpg.Connection | asyncpg.Pool, business_date: date
+) -> list[tuple[str, str]]:
+    """(merchant, currency) pairs with unsettled captures or refunds from before the cutoff."""
+    rows = await connection.fetch(
+        """
+        SELECT DISTINCT merchant_id, currency FROM ledger_transactions
+        WHERE settlement_id = '' AND kind IN ('capture', 'refund') AND create_time < $1
+        ORDER BY merchant_id, currency
+        """,
+        settlement_cutoff(business_date),
+    )
+    return [(row["merchant_id"], row["currency"]) for row in rows]

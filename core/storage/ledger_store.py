@@ -7,15 +7,17 @@ error mapping.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 import asyncpg
 
 from core.ledger.accounts import Account
+from core.ledger.fees import FeeRule
 from core.ledger.journal import JournalTransaction
+from core.ledger.settlement import SettlementDay
 from core.storage import ledger
-from core.storage.ledger import StatementLine
+from core.storage.ledger import SettlementRecord, StatementLine
 from core.storage.postgres import _unavailable_as_error
 
 
@@ -66,3 +68,30 @@ class PostgresLedgerStore:
             return await ledger.statement(
                 self._pool, merchant_id, account_id, page_size, before_seq
             )
+
+    async def settle(
+        self, tx: object, day: SettlementDay, fee: FeeRule, at: datetime
+    ) -> SettlementRecord:
+        """Settle ``day`` inside ``tx``; see core/storage/ledger.py ``settle``."""
+        return await ledger.settle(_connection(tx), day, fee, at)
+
+    async def settle_alone(
+        self, day: SettlementDay, fee: FeeRule, at: datetime
+    ) -> SettlementRecord:
+        """Settle ``day`` in a transaction of its own (the daily job)."""
+        async with (
+            _unavailable_as_error(),
+            self._pool.acquire() as connection,
+            connection.transaction(),
+        ):
+            return await ledger.settle(connection, day, fee, at)
+
+    async def settlement(self, day: SettlementDay) -> SettlementRecord | None:
+        """The stored settlement of ``day``, with its lines."""
+        async with _unavailable_as_error():
+            return await ledger.settlement_record(self._pool, day)
+
+    async def unsettled(self, business_date: date) -> list[tuple[str, str]]:
+        """(merchant, currency) pairs the daily job should settle for ``business_date``."""
+        async with _unavailable_as_error():
+            return await ledger.unsettled_merchants(self._pool, business_date)

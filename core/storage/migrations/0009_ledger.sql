@@ -67,3 +67,48 @@ CREATE TABLE ledger_entries (
 
 CREATE INDEX ledger_entries_by_account ON ledger_entries (merchant_id, account_id, seq DESC);
 CREATE INDEX ledger_entries_by_transaction ON ledger_entries (merchant_id, transaction_id);
+
+-- Fee rules of one merchant, replacing the configured default of a method
+-- (core/ledger/fees.py). No row: the defaults from [ledger] in the config.
+CREATE TABLE ledger_fee_rules (
+    merchant_id  text    NOT NULL,
+    method       text    NOT NULL,
+    bps          integer NOT NULL CHECK (bps BETWEEN 0 AND 10000),
+    fixed_minor  bigint  NOT NULL CHECK (fixed_minor >= 0),
+    PRIMARY KEY (merchant_id, method)
+);
+
+-- One settlement per merchant, currency and business day. The unique key is
+-- what makes the job safe with several workers: a second worker's INSERT
+-- waits for the first one's transaction, then finds the row and does nothing.
+-- journal_id is '' when nothing moved (no items, or a negative net carried
+-- over to the next settlement: then its items stay unsettled).
+CREATE TABLE ledger_settlements (
+    merchant_id    text        NOT NULL,
+    id             text        NOT NULL,
+    currency       text        NOT NULL,
+    business_date  date        NOT NULL,
+    captured       bigint      NOT NULL DEFAULT 0,
+    refunded       bigint      NOT NULL DEFAULT 0,
+    fees           bigint      NOT NULL DEFAULT 0,
+    net            bigint      NOT NULL DEFAULT 0,
+    settled        boolean     NOT NULL DEFAULT false,
+    journal_id     text        NOT NULL DEFAULT '',
+    create_time    timestamptz NOT NULL,
+    PRIMARY KEY (merchant_id, id),
+    UNIQUE (merchant_id, currency, business_date)
+);
+
+-- The report's lines: each capture or refund a settlement counted, with its fee.
+CREATE TABLE ledger_settlement_lines (
+    merchant_id     text   NOT NULL,
+    settlement_id   text   NOT NULL,
+    transaction_id  text   NOT NULL,
+    kind            text   NOT NULL,
+    reference       text   NOT NULL,
+    method          text   NOT NULL,
+    amount          bigint NOT NULL,
+    fee             bigint NOT NULL,
+    PRIMARY KEY (merchant_id, settlement_id, transaction_id),
+    FOREIGN KEY (merchant_id, settlement_id) REFERENCES ledger_settlements (merchant_id, id)
+);

@@ -22,6 +22,287 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class SettlementReport(_message.Message):
+    """One settlement: what a merchant's day of captures and refunds added up to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    CAPTURED_FIELD_NUMBER: _builtins.int
+    REFUNDED_FIELD_NUMBER: _builtins.int
+    FEES_FIELD_NUMBER: _builtins.int
+    NET_FIELD_NUMBER: _builtins.int
+    SETTLED_FIELD_NUMBER: _builtins.int
+    JOURNAL_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """`stl_` and a ULID."""
+    currency_code: _builtins.str
+    """ISO 4217 code of the settled currency."""
+    business_date: _builtins.str
+    """The business day (UTC), `YYYY-MM-DD`."""
+    settled: _builtins.bool
+    """False when the net was negative: nothing moved and the lines roll into
+    the next settlement.
+    """
+    journal_transaction_id: _builtins.str
+    """The journal transaction that moved the money (on the statements of
+    `merchant_pending`, `fee_revenue` and `merchant_available`); empty when
+    nothing moved.
+    """
+    @_builtins.property
+    def captured(self) -> _money_pb2.Money:
+        """Sum of the captures counted."""
+
+    @_builtins.property
+    def refunded(self) -> _money_pb2.Money:
+        """Sum of the refunds counted."""
+
+    @_builtins.property
+    def fees(self) -> _money_pb2.Money:
+        """Sum of the fees (on captures)."""
+
+    @_builtins.property
+    def net(self) -> _money_pb2.Money:
+        """captured - refunded - fees; what moved to `merchant_available`."""
+
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementLine]:
+        """Each capture and refund counted."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the settlement ran."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        currency_code: _builtins.str = ...,
+        business_date: _builtins.str = ...,
+        captured: _money_pb2.Money | None = ...,
+        refunded: _money_pb2.Money | None = ...,
+        fees: _money_pb2.Money | None = ...,
+        net: _money_pb2.Money | None = ...,
+        settled: _builtins.bool = ...,
+        journal_transaction_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___SettlementLine] | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured", b"captured", "create_time", b"create_time", "fees", b"fees", "net", b"net", "refunded", b"refunded"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "captured", b"captured", "create_time", b"create_time", "currency_code", b"currency_code", "fees", b"fees", "id", b"id", "journal_transaction_id", b"journal_transaction_id", "lines", b"lines", "net", b"net", "refunded", b"refunded", "settled", b"settled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettlementReport: _TypeAlias = SettlementReport  # noqa: Y015
+
+@_typing.final
+class SettlementLine(_message.Message):
+    """One capture or refund of a settlement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    FEE_FIELD_NUMBER: _builtins.int
+    transaction_id: _builtins.str
+    """The journal transaction (e.g. `pay_...:capture`)."""
+    kind: Global___AccountEntry.Kind.ValueType
+    """KIND_CAPTURE or KIND_REFUND."""
+    payment_id: _builtins.str
+    """The payment."""
+    method: _builtins.str
+    """How it was paid (`card`...): the fee schedule's key."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """The captured or refunded amount (positive)."""
+
+    @_builtins.property
+    def fee(self) -> _money_pb2.Money:
+        """The fee on it (captures only)."""
+
+    def __init__(
+        self,
+        *,
+        transaction_id: _builtins.str = ...,
+        kind: Global___AccountEntry.Kind.ValueType = ...,
+        payment_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        fee: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "fee", b"fee"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "fee", b"fee", "kind", b"kind", "method", b"method", "payment_id", b"payment_id", "transaction_id", b"transaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SettlementLine: _TypeAlias = SettlementLine  # noqa: Y015
+
+@_typing.final
+class RunSettlementRequest(_message.Message):
+    """Request for AccountService.RunSettlement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key, as on CreatePaymentRequest. Required."""
+    currency_code: _builtins.str
+    """ISO 4217 code of the currency to settle. Required."""
+    business_date: _builtins.str
+    """The business day (UTC), `YYYY-MM-DD`. Required."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        currency_code: _builtins.str = ...,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "currency_code", b"currency_code", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunSettlementRequest: _TypeAlias = RunSettlementRequest  # noqa: Y015
+
+@_typing.final
+class RunSettlementResponse(_message.Message):
+    """Response for AccountService.RunSettlement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___SettlementReport:
+        """The settlement."""
+
+    def __init__(
+        self,
+        *,
+        report: Global___SettlementReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunSettlementResponse: _TypeAlias = RunSettlementResponse  # noqa: Y015
+
+@_typing.final
+class GetSettlementReportRequest(_message.Message):
+    """Request for AccountService.GetSettlementReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    currency_code: _builtins.str
+    """ISO 4217 code of the settled currency. Required."""
+    business_date: _builtins.str
+    """The business day (UTC), `YYYY-MM-DD`. Required."""
+    def __init__(
+        self,
+        *,
+        currency_code: _builtins.str = ...,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "currency_code", b"currency_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSettlementReportRequest: _TypeAlias = GetSettlementReportRequest  # noqa: Y015
+
+@_typing.final
+class GetSettlementReportResponse(_message.Message):
+    """Response for AccountService.GetSettlementReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___SettlementReport:
+        """The settlement."""
+
+    def __init__(
+        self,
+        *,
+        report: Global___SettlementReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSettlementReportResponse: _TypeAlias = GetSettlementReportResponse  # noqa: Y015
+
+@_typing.final
+class ExportSettlementReportRequest(_message.Message):
+    """Request for AccountService.ExportSettlementReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    currency_code: _builtins.str
+    """ISO 4217 code of the settled currency. Required."""
+    business_date: _builtins.str
+    """The business day (UTC), `YYYY-MM-DD`. Required."""
+    def __init__(
+        self,
+        *,
+        currency_code: _builtins.str = ...,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "currency_code", b"currency_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportSettlementReportRequest: _TypeAlias = ExportSettlementReportRequest  # noqa: Y015
+
+@_typing.final
+class ExportSettlementReportResponse(_message.Message):
+    """Response for AccountService.ExportSettlementReport."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    CSV_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    """A file name for the CSV (`settlement-<merchant>-<currency>-<date>.csv`)."""
+    csv: _builtins.str
+    """The CSV text (RFC 4180, header line first)."""
+    def __init__(
+        self,
+        *,
+        file_name: _builtins.str = ...,
+        csv: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["csv", b"csv", "file_name", b"file_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportSettlementReportResponse: _TypeAlias = ExportSettlementReportResponse  # noqa: Y015
+
+@_typing.final
 class Account(_message.Message):
     """One ledger account."""
 

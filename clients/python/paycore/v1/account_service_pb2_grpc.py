@@ -65,6 +65,21 @@ class AccountServiceStub:
                 request_serializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesResponse.FromString,
                 _registered_method=True)
+        self.RunSettlement = channel.unary_unary(
+                '/paycore.v1.AccountService/RunSettlement',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.RunSettlementRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.RunSettlementResponse.FromString,
+                _registered_method=True)
+        self.GetSettlementReport = channel.unary_unary(
+                '/paycore.v1.AccountService/GetSettlementReport',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.GetSettlementReportRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.GetSettlementReportResponse.FromString,
+                _registered_method=True)
+        self.ExportSettlementReport = channel.unary_unary(
+                '/paycore.v1.AccountService/ExportSettlementReport',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.ExportSettlementReportRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.ExportSettlementReportResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -112,6 +127,32 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunSettlement(self, request, context):
+        """Settles one currency and business day (UTC) of the caller's merchant now:
+        captures minus refunds minus fees move from `merchant_pending` to
+        `merchant_available` (fees to `fee_revenue`). A settlement already made
+        for that day is returned unchanged. The daily job does the same for the
+        previous day on its own. Admin only; audited. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSettlementReport(self, request, context):
+        """Returns the settlement of a currency and business day. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportSettlementReport(self, request, context):
+        """Returns the settlement of a currency and business day as CSV, one line
+        per capture or refund and a TOTAL line, amounts in minor units. Admin only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +175,21 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.ListAccountEntries,
                     request_deserializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesResponse.SerializeToString,
+            ),
+            'RunSettlement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunSettlement,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.RunSettlementRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.RunSettlementResponse.SerializeToString,
+            ),
+            'GetSettlementReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettlementReport,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.GetSettlementReportRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.GetSettlementReportResponse.SerializeToString,
+            ),
+            'ExportSettlementReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportSettlementReport,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.ExportSettlementReportRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.ExportSettlementReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -255,6 +311,87 @@ class AccountService:
             '/paycore.v1.AccountService/ListAccountEntries',
             paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesRequest.SerializeToString,
             paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunSettlement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/RunSettlement',
+            paycore_dot_v1_dot_account__service__pb2.RunSettlementRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.RunSettlementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettlementReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/GetSettlementReport',
+            paycore_dot_v1_dot_account__service__pb2.GetSettlementReportRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.GetSettlementReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportSettlementReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/ExportSettlementReport',
+            paycore_dot_v1_dot_account__service__pb2.ExportSettlementReportRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.ExportSettlementReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,19 @@ class AccountServiceStub:
     """
     ListAccountEntries: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.ListAccountEntriesRequest, _account_service_pb2.ListAccountEntriesResponse]
     """Lists an account's entries, newest first (its statement)."""
+    RunSettlement: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]
+    """Settles one currency and business day (UTC) of the caller's merchant now:
+    captures minus refunds minus fees move from `merchant_pending` to
+    `merchant_available` (fees to `fee_revenue`). A settlement already made
+    for that day is returned unchanged. The daily job does the same for the
+    previous day on its own. Admin only; audited. Idempotent by request_id.
+    """
+    GetSettlementReport: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.GetSettlementReportRequest, _account_service_pb2.GetSettlementReportResponse]
+    """Returns the settlement of a currency and business day. Admin only."""
+    ExportSettlementReport: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.ExportSettlementReportRequest, _account_service_pb2.ExportSettlementReportResponse]
+    """Returns the settlement of a currency and business day as CSV, one line
+    per capture or refund and a TOTAL line, amounts in minor units. Admin only.
+    """
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
@@ -85,6 +98,19 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """
     ListAccountEntries: _aio.UnaryUnaryMultiCallable[_account_service_pb2.ListAccountEntriesRequest, _account_service_pb2.ListAccountEntriesResponse]  # type: ignore[assignment]
     """Lists an account's entries, newest first (its statement)."""
+    RunSettlement: _aio.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]  # type: ignore[assignment]
+    """Settles one currency and business day (UTC) of the caller's merchant now:
+    captures minus refunds minus fees move from `merchant_pending` to
+    `merchant_available` (fees to `fee_revenue`). A settlement already made
+    for that day is returned unchanged. The daily job does the same for the
+    previous day on its own. Admin only; audited. Idempotent by request_id.
+    """
+    GetSettlementReport: _aio.UnaryUnaryMultiCallable[_account_service_pb2.GetSettlementReportRequest, _account_service_pb2.GetSettlementReportResponse]  # type: ignore[assignment]
+    """Returns the settlement of a currency and business day. Admin only."""
+    ExportSettlementReport: _aio.UnaryUnaryMultiCallable[_account_service_pb2.ExportSettlementReportRequest, _account_service_pb2.ExportSettlementReportResponse]  # type: ignore[assignment]
+    """Returns the settlement of a currency and business day as CSV, one line
+    per capture or refund and a TOTAL line, amounts in minor units. Admin only.
+    """
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """Accounts and the double-entry ledger behind them. Every money movement
@@ -135,5 +161,36 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.ListAccountEntriesResponse, _abc.Awaitable[_account_service_pb2.ListAccountEntriesResponse]]:
         """Lists an account's entries, newest first (its statement)."""
+
+    @_abc_1.abstractmethod
+    def RunSettlement(
+        self,
+        request: _account_service_pb2.RunSettlementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.RunSettlementResponse, _abc.Awaitable[_account_service_pb2.RunSettlementResponse]]:
+        """Settles one currency and business day (UTC) of the caller's merchant now:
+        captures minus refunds minus fees move from `merchant_pending` to
+        `merchant_available` (fees to `fee_revenue`). A settlement already made
+        for that day is returned unchanged. The daily job does the same for the
+        previous day on its own. Admin only; audited. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSettlementReport(
+        self,
+        request: _account_service_pb2.GetSettlementReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.GetSettlementReportResponse, _abc.Awaitable[_account_service_pb2.GetSettlementReportResponse]]:
+        """Returns the settlement of a currency and business day. Admin only."""
+
+    @_abc_1.abstractmethod
+    def ExportSettlementReport(
+        self,
+        request: _account_service_pb2.ExportSettlementReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.ExportSettlementReportResponse, _abc.Awaitable[_account_service_pb2.ExportSettlementReportResponse]]:
+        """Returns the settlement of a currency and business day as CSV, one line
+        per capture or refund and a TOTAL line, amounts in minor units. Admin only.
+        """
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -132,6 +132,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: _ErrorReason.ValueType  # 113
     """INVALID_ARGUMENT: the amount's currency is not the account's."""
+    ERROR_REASON_SETTLEMENT_NOT_FOUND: _ErrorReason.ValueType  # 114
+    """NOT_FOUND: no settlement of that currency and business date was run."""
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -262,6 +264,8 @@ balance move by TransferFunds; the others move by paycore's own postings.
 """
 ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: ErrorReason.ValueType  # 113
 """INVALID_ARGUMENT: the amount's currency is not the account's."""
+ERROR_REASON_SETTLEMENT_NOT_FOUND: ErrorReason.ValueType  # 114
+"""NOT_FOUND: no settlement of that currency and business date was run."""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the
