@@ -28,6 +28,7 @@ from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.service.settlement import SettlementService
+from core.service.wallet_channel import WalletChannel
 from core.storage.access import PostgresAccessStore
 from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
@@ -124,7 +125,10 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
     )
     telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
-    router = Router([SandboxCardChannel()], timeout_s=settings.channel_timeout_s)
+    router = Router(
+        [SandboxCardChannel(), WalletChannel()],  # wallet: refunds of wallet payments
+        timeout_s=settings.channel_timeout_s,
+    )
     repository = PostgresPaymentRepository(pool)
     executor = RequestExecutor(
         repository=repository,
@@ -214,7 +218,9 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         risk=risk,
         risk_screen=screen,
         rules=rules,
-        accounts=AccountService(executor=executor, store=ledger_store, gate=gate),
+        accounts=AccountService(
+            executor=executor, store=ledger_store, gate=gate, payments=payments
+        ),
         settlement=settlement,
         background=background,
     )

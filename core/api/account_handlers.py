@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -21,7 +22,9 @@ from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import encode_error
 from core.api.validation import encode_cursor, request_fingerprint
+from core.domain.errors import PaycoreError, Reason
 from core.domain.money import Money
+from core.domain.payment import Payment
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.journal import Phase, TransactionKind
 from core.ledger.settlement import settlement_csv_rows
@@ -163,6 +166,20 @@ _RUN_SETTLEMENT: Encoder[SettlementRecord] = Encoder(
 )
 
 
+_TOP_UP: Encoder[Payment] = Encoder(
+    success=lambda payment: account_svc.TopUpWalletResponse(
+        payment=convert.payment_to_proto(payment)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+_PAY_FROM_WALLET: Encoder[Payment] = Encoder(
+    success=lambda payment: account_svc.PayFromWalletResponse(
+        payment=convert.payment_to_proto(payment)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+
+
 class AccountHandlers:
     """One method per AccountService RPC: validate, call the service, convert the answer."""
 
@@ -208,6 +225,24 @@ class AccountHandlers:
             entries=[entry_to_proto(line) for line in lines], next_page_token=token
         )
 
+    async def top_up_wallet(self, caller: Caller, request: account_svc.TopUpWalletRequest) -> Reply:
+        if request.payment_method.WhichOneof("kind") == "card" and not (
+            caller.raw_card_data_allowed
+        ):
+            raise PaycoreError(Reason.RAW_CARD_DATA_NOT_ALLOWED)
+        account_id, command = validation.top_up_wallet(
+            caller.merchant_id, request, datetime.now(UTC).date()
+        )
+        return await self._service.top_up(account_id, command, self._identity(request), _TOP_UP)
+
+    async def pay_from_wallet(
+        self, caller: Caller, request: account_svc.PayFromWalletRequest
+    ) -> Reply:
+        command = validation.pay_from_wallet(caller.merchant_id, request)
+        return await self._service.pay_from_wallet(
+            command, self._identity(request), _PAY_FROM_WALLET
+        )
+
     async def run_settlement(
         self, caller: Caller, request: account_svc.RunSettlementRequest
     ) -> Reply:
@@ -247,6 +282,8 @@ def generic_handler(
             account_svc.ListAccountEntriesRequest,
             handlers.list_account_entries,
         ),
+        "TopUpWallet": (account_svc.TopUpWalletRequest, handlers.top_up_wallet),
+        "PayFromWallet": (account_svc.PayFromWalletRequest, handlers.pay_from_wallet),
         "RunSettlement": (account_svc.RunSettlementRequest, handlers.run_settlement),
         "GetSettlementReport": (
             account_svc.GetSettlementReportRequest,

@@ -11,14 +11,17 @@ from core.api.validation import (
     _money,
     _request_id,
     _text,
+    create_payment,
     cursor_page,
 )
 from core.domain import ids
+from core.domain.commands import CreatePayment
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import CurrencyError, currency_exponent
-from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds
+from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds, WalletPayment
 from core.ledger.settlement import SettlementDay
 from paycore.v1 import account_service_pb2 as account_svc
+from paycore.v1 import payment_service_pb2 as svc
 
 _SYSTEM_ACCOUNT = re.compile(
     r"(merchant_pending|merchant_available|fee_revenue|clearing\.[a-z0-9_-]{1,40})\.[A-Z]{3}"
@@ -137,3 +140,41 @@ def settlement_day(
     v.raise_if_any()
     assert day is not None
     return SettlementDay(merchant_id, request.currency_code, day)
+
+
+def top_up_wallet(
+    merchant_id: str, request: account_svc.TopUpWalletRequest, today: date
+) -> tuple[str, CreatePayment]:
+    """TopUpWallet -> (wallet id, the CreatePayment it makes), validated like CreatePayment."""
+    v = ViolationCollector()
+    _account_id(v, "account_id", request.account_id)
+    as_payment = svc.CreatePaymentRequest(
+        request_id=request.request_id,
+        payment_method=request.payment_method,
+        risk_context=request.risk_context,
+        description=request.description,
+    )
+    if request.HasField("amount"):
+        as_payment.amount.CopyFrom(request.amount)
+    try:
+        command = create_payment(merchant_id, as_payment, today)
+    except ValidationError as error:
+        v.violations.extend(error.violations)
+    v.raise_if_any()
+    return request.account_id, command
+
+
+def pay_from_wallet(merchant_id: str, request: account_svc.PayFromWalletRequest) -> WalletPayment:
+    """PayFromWallet -> WalletPayment."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _account_id(v, "account_id", request.account_id)
+    amount = None
+    if not request.HasField("amount"):
+        v.add("amount", "required")
+    else:
+        amount = _money(v, "amount", request.amount)
+    _text(v, "description", request.description, MAX_DESCRIPTION)
+    v.raise_if_any()
+    assert amount is not None
+    return WalletPayment(merchant_id, request.account_id, amount, request.description)

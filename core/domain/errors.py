@@ -151,6 +151,16 @@ class Reason(enum.Enum):
         "Account {account_id} is a {kind} account; only customer wallets and the available"
         " balance move by transfer.",
     )
+    ACCOUNT_NOT_A_WALLET = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Account {account_id} is a {kind} account; only a customer wallet pays or is topped up.",
+    )
+    TOP_UP_NOT_REFUNDABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} topped up a wallet; its money leaves the wallet, not the card.",
+    )
     ACCOUNT_CURRENCY_MISMATCH = ReasonSpec(
         Code.INVALID_ARGUMENT,
         False,

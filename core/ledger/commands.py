@@ -37,3 +37,13 @@ class StatementQuery:
     page_size: int
     before_seq: int | None = None
     """The page cursor: only entries older than this sequence number."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPayment:
+    """PayFromWallet: ``amount`` from a customer wallet to the merchant."""
+
+    merchant_id: str
+    account_id: str
+    amount: Money
+    description: str = ""

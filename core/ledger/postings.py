@@ -10,6 +10,16 @@ is None for a new one) and returns the money movements between them::
     captured at once (automatic) clearing -> merchant_pending    (POSTED)
     refund succeeded             merchant_pending -> clearing    (POSTED)
 
+Which accounts: a card payment moves money from the channel's clearing
+account to the merchant's pending balance. Two kinds of payment name a
+customer wallet in their metadata (keys only paycore sets; merchants cannot,
+see core/api/validation.py):
+
+- ``paycore.wallet_account_id``: a payment FROM the wallet (PayFromWallet):
+  the wallet takes the channel's place (its hold reserves the wallet's money);
+- ``paycore.top_up_account_id``: a card payment INTO the wallet (TopUpWallet):
+  the wallet takes the merchant's place (a top-up is the customer's money).
+
 Fees are not posted here: they are charged at settlement from the fee
 schedule (core/ledger/settlement.py), as Adyen's settlement batches do, so a
 payment's postings never depend on configuration.
@@ -25,9 +35,28 @@ from core.domain.payment import Payment, PaymentState, RefundState
 from core.ledger.accounts import AccountKind, clearing_account_id, system_account_id
 from core.ledger.journal import JournalTransaction, Phase, TransactionKind, transfer
 
+WALLET_KEY = "paycore.wallet_account_id"
+"""Metadata naming the wallet a payment is paid from."""
+TOP_UP_KEY = "paycore.top_up_account_id"
+"""Metadata naming the wallet a card payment tops up."""
+RESERVED_PREFIX = "paycore."
+"""Metadata keys paycore sets itself; a merchant's request may not use them."""
+
 
 def _method(payment: Payment) -> str:
+    if WALLET_KEY in payment.metadata:
+        return "wallet"
     return "card" if payment.card is not None else "other"
+
+
+def payment_accounts(payment: Payment) -> tuple[str, str]:
+    """(source, destination): the accounts a payment's capture debits and credits."""
+    currency = payment.currency
+    source = payment.metadata.get(WALLET_KEY) or clearing_account_id(payment.channel, currency)
+    destination = payment.metadata.get(TOP_UP_KEY) or system_account_id(
+        AccountKind.MERCHANT_PENDING, currency
+    )
+    return source, destination
 
 
 def _holds(payment: Payment | None) -> bool:
@@ -61,9 +90,9 @@ def postings_for(before: Payment | None, after: Payment) -> list[JournalTransact
         phase: Phase = Phase.POSTED,
         pending_id: str = "",
     ) -> JournalTransaction:
-        debit, credit = clearing, pending
+        debit, credit = source, destination
         if kind is TransactionKind.REFUND:
-            debit, credit = pending, clearing
+            debit, credit = destination, source
         return transfer(
             f"{after.id}:{suffix}",
             after.merchant_id,
@@ -78,8 +107,7 @@ def postings_for(before: Payment | None, after: Payment) -> list[JournalTransact
             pending_id=pending_id,
         )
 
-    clearing = clearing_account_id(after.channel, currency)
-    pending = system_account_id(AccountKind.MERCHANT_PENDING, currency)
+    source, destination = payment_accounts(after)
     hold_id = f"{after.id}:hold"
     out: list[JournalTransaction] = []
     if _holds(after) and not _holds(before):

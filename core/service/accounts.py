@@ -9,17 +9,24 @@ postings are written by the payment save itself (core/storage/postgres.py).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from core.domain import ids
+from core.domain.commands import CreatePayment
 from core.domain.errors import IllegalTransitionError, NotFoundError, PaycoreError, Reason
+from core.domain.money import Money
+from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
 from core.gate import RequestGate, RpcClass
 from core.ledger.accounts import Account, AccountKind, system_account
-from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds
+from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds, WalletPayment
 from core.ledger.journal import JournalTransaction, TransactionKind, transfer
+from core.ledger.postings import TOP_UP_KEY, WALLET_KEY
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payments import PaymentService
+from core.service.wallet_channel import WALLET_CHANNEL
 from core.storage.ledger import StatementLine
 from core.storage.repository import PaymentTransaction, RequestKey
 
@@ -45,6 +52,12 @@ class LedgerStore(Protocol):
         """One account of one merchant."""
         ...
 
+    async def lock_account(
+        self, tx: PaymentTransaction, merchant_id: str, account_id: str
+    ) -> Account | None:
+        """An account, locked until ``tx`` ends."""
+        ...
+
     async def statement(
         self, merchant_id: str, account_id: str, page_size: int, before_seq: int | None
     ) -> list[StatementLine]:
@@ -64,10 +77,18 @@ class Transferred:
 class AccountService:
     """CreateAccount, GetAccount, TransferFunds and ListAccountEntries."""
 
-    def __init__(self, *, executor: RequestExecutor, store: LedgerStore, gate: RequestGate) -> None:
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        store: LedgerStore,
+        gate: RequestGate,
+        payments: PaymentService,
+    ) -> None:
         self._executor = executor
         self._store = store
         self._gate = gate
+        self._payments = payments
 
     async def open_wallet(
         self, command: OpenWallet, request: RequestIdentity, encoder: Encoder[Account]
@@ -147,9 +168,92 @@ class AccountService:
                 expected=account.currency,
             )
 
+    async def top_up(
+        self,
+        account_id: str,
+        command: CreatePayment,
+        request: RequestIdentity,
+        encoder: Encoder[Payment],
+    ) -> Reply:
+        """Top up a wallet from a card: CreatePayment, its capture crediting the wallet.
+
+        Reuses PaymentService's whole authorization path (risk screening,
+        routing, the channel call, unknown outcomes), so a top-up is scored
+        and recorded like any payment; the wallet is named in the payment's
+        metadata, which is how its postings credit the wallet.
+        """
+        wallet = await self.get_account(command.merchant_id, account_id)
+        _check_wallet(wallet, account_id, command.amount)
+        metadata = {**command.metadata, TOP_UP_KEY: account_id}
+        top_up = dataclasses.replace(
+            command, capture_method=CaptureMethod.AUTOMATIC, metadata=metadata
+        )
+        return await self._payments.create_payment(top_up, request, encoder)
+
+    async def pay_from_wallet(
+        self, command: WalletPayment, request: RequestIdentity, encoder: Encoder[Payment]
+    ) -> Reply:
+        """A payment funded by a wallet, captured at once in one transaction with its debit."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
+            # Locked: the funds check below and the posting of insert_payment
+            # happen under the same row lock, so parallel payments from one
+            # wallet cannot both pass the check. Checked BEFORE anything is
+            # written: a refused payment leaves no payment row behind.
+            wallet = await self._store.lock_account(tx, command.merchant_id, command.account_id)
+            _check_wallet(wallet, command.account_id, command.amount)
+            assert wallet is not None
+            if wallet.balance.available < command.amount.amount:
+                raise IllegalTransitionError(
+                    Reason.INSUFFICIENT_FUNDS,
+                    account_id=wallet.id,
+                    available=Money(max(wallet.balance.available, 0), wallet.currency),
+                    requested=command.amount,
+                )
+            zero = Money.zero(command.amount.currency)
+            payment = Payment(
+                id=ids.new_id(ids.PAYMENT),
+                merchant_id=command.merchant_id,
+                state=PaymentState.CAPTURED,
+                amount=command.amount,
+                amount_captured=command.amount,
+                amount_refunded=zero,
+                capture_method=CaptureMethod.AUTOMATIC,
+                confirmation_method=ConfirmationMethod.AUTOMATIC,
+                card=None,
+                created_at=at,
+                updated_at=at,
+                customer_id=wallet.customer_id,
+                description=command.description,
+                metadata={WALLET_KEY: wallet.id},
+                channel=WALLET_CHANNEL,
+            )
+            await tx.insert_payment(payment)  # posts wallet -> merchant_pending with it
+            return Plan(payment.id, result=payment)
+
+        key = RequestKey(command.merchant_id, "PayFromWallet", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
     async def statement(self, query: StatementQuery) -> list[StatementLine]:
         """A page of the account's entries, newest first; NOT_FOUND as for ``get_account``."""
         await self.get_account(query.merchant_id, query.account_id)
         return await self._store.statement(
             query.merchant_id, query.account_id, query.page_size, query.before_seq
+        )
+
+
+def _check_wallet(account: Account | None, account_id: str, amount: Money) -> None:
+    """Raise unless ``account`` (read as ``account_id``) is a wallet in ``amount``'s currency."""
+    if account is None:  # another merchant's account reads as None too
+        raise NotFoundError(Reason.ACCOUNT_NOT_FOUND, account_id=account_id)
+    if account.kind is not AccountKind.CUSTOMER_WALLET:
+        raise IllegalTransitionError(
+            Reason.ACCOUNT_NOT_A_WALLET, account_id=account.id, kind=account.kind.value
+        )
+    if account.currency != amount.currency:
+        raise PaycoreError(
+            Reason.ACCOUNT_CURRENCY_MISMATCH,
+            given=amount.currency,
+            account_id=account.id,
+            expected=account.currency,
         )

@@ -102,9 +102,10 @@ async def _insert_system_accounts(
     )
 
 
-async def _lock_accounts(
+async def lock_accounts(
     connection: asyncpg.Connection, merchant_id: str, account_ids: list[str]
 ) -> dict[str, Account]:
+    """The accounts that exist of ``account_ids``, locked in id order until the transaction ends."""
     rows = await connection.fetch(
         f"""
         SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts
@@ -151,7 +152,7 @@ async def post(connection: asyncpg.Connection, txn: JournalTransaction, at: date
     merchant_id = txn.merchant_id
     hold = await _hold_entries(connection, merchant_id, txn.pending_id) if txn.pending_id else ()
     account_ids = sorted({e.account_id for e in (*txn.entries, *hold)})
-    accounts = await _lock_accounts(connection, merchant_id, account_ids)
+    accounts = await lock_accounts(connection, merchant_id, account_ids)
     unopened = {}
     for account_id in account_ids:
         if account_id not in accounts:
@@ -166,7 +167,7 @@ async def post(connection: asyncpg.Connection, txn: JournalTransaction, at: date
         # Opened now; another transaction may have opened (and moved) one in
         # the meantime, so decide again on the rows as locked.
         await _insert_system_accounts(connection, unopened.values())
-        accounts = await _lock_accounts(connection, merchant_id, account_ids)
+        accounts = await lock_accounts(connection, merchant_id, account_ids)
         changed = apply(txn, accounts, hold)
     await connection.executemany(
         """

@@ -51,6 +51,11 @@ class PostgresLedgerStore:
         """An account as ``tx`` sees it (no lock: ``post`` locks what it moves)."""
         return await ledger.get_account(_connection(tx), merchant_id, account_id)
 
+    async def lock_account(self, tx: object, merchant_id: str, account_id: str) -> Account | None:
+        """An account, locked until ``tx`` ends (a spend checked and made under the lock)."""
+        accounts = await ledger.lock_accounts(_connection(tx), merchant_id, [account_id])
+        return accounts.get(account_id)
+
     async def post(self, tx: object, txn: JournalTransaction, at: datetime) -> None:
         """Write ``txn`` inside ``tx``; see ``post``."""
         await ledger.post(_connection(tx), txn, at)

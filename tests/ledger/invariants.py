@@ -14,8 +14,9 @@ async def assert_ledger_consistent(db: asyncpg.Pool, merchant_id: str) -> None:
       (posted: posted and post_pending transactions; pending: open holds);
     - no account without overdraft is below zero (available, holds counted);
     - every payment has captured >= refunded, and the ledger agrees with it:
-      what it captured and refunded is on merchant_pending, and it has an
-      open hold exactly while it is authorized.
+      what it captured and refunded was posted (to merchant_pending, or to
+      the wallet it tops up), and it has an open hold exactly while it is
+      authorized.
     """
     unbalanced = await db.fetch(
         """
@@ -72,12 +73,14 @@ async def assert_ledger_consistent(db: asyncpg.Pool, merchant_id: str) -> None:
         """
         WITH moved AS (
             SELECT t.reference,
-                COALESCE(sum(e.amount) FILTER (WHERE t.kind = 'capture'), 0) AS captured,
-                COALESCE(-sum(e.amount) FILTER (WHERE t.kind = 'refund'), 0) AS refunded,
+                COALESCE(sum(e.amount) FILTER (WHERE t.kind = 'capture' AND e.amount > 0), 0)
+                    AS captured,
+                COALESCE(sum(e.amount) FILTER (WHERE t.kind = 'refund' AND e.amount > 0), 0)
+                    AS refunded,
                 bool_or(t.hold_state = 'open') AS holds
             FROM ledger_transactions t
             JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.transaction_id = t.id
-            WHERE t.merchant_id = $1 AND e.account_id LIKE 'merchant_pending.%'
+            WHERE t.merchant_id = $1 AND t.reference <> ''
             GROUP BY t.reference
         )
         SELECT p.id, p.state, p.amount_captured, p.amount_refunded, m.captured, m.refunded, m.holds

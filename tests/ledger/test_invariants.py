@@ -67,6 +67,8 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("fund"), _pick, _cents),
     st.tuples(st.just("transfer"), _pick, _cents),
     st.tuples(st.just("settle"), st.integers(min_value=0, max_value=1), st.just(0)),
+    st.tuples(st.just("top_up"), _pick, _cents),
+    st.tuples(st.just("pay_from_wallet"), _pick, _cents),
 )
 
 
@@ -77,6 +79,13 @@ class Model:
     authorized: list[pb.Payment] = field(default_factory=list)
     captured: list[pb.Payment] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=lambda: {AVAILABLE: 0})
+    paid_from: dict[str, str] = field(default_factory=dict)
+    """Payment id -> the wallet that paid it (its refunds credit that wallet)."""
+
+    def wallet(self, number: int) -> str | None:
+        """The ``number``-th wallet (cyclically), if any."""
+        wallets = sorted(w for w in self.balances if w != AVAILABLE)
+        return wallets[number % len(wallets)] if wallets else None
 
 
 def _cents_of(money: Any) -> int:
@@ -108,9 +117,42 @@ async def _run(
     elif name == "refund" and model.captured:
         payment = model.captured[number % len(model.captured)]
         try:
-            await api.refund(payment.id, usd(*divmod(extra, 100)))
+            refund = await api.refund(payment.id, usd(*divmod(extra, 100)))
         except grpc.aio.AioRpcError as error:
-            assert error_info(error).reason in ("REFUND_EXCEEDS_CAPTURED", "PAYMENT_NOT_REFUNDABLE")
+            assert error_info(error).reason in (
+                "REFUND_EXCEEDS_CAPTURED",
+                "PAYMENT_NOT_REFUNDABLE",
+                "TOP_UP_NOT_REFUNDABLE",
+            )
+        else:
+            wallet = model.paid_from.get(payment.id)
+            if wallet and refund.refund.state == pb.Refund.STATE_SUCCEEDED:
+                model.balances[wallet] += extra
+    elif name == "top_up" and (wallet := model.wallet(number)):
+        request = acc.TopUpWalletRequest(
+            request_id=new_request_id(),
+            account_id=wallet,
+            amount=usd(*divmod(extra, 100)),
+            payment_method=card(),
+        )
+        payment = (await accounts.TopUpWallet(request, metadata=meta)).payment
+        assert payment.state == pb.Payment.STATE_CAPTURED
+        model.balances[wallet] += extra
+        model.captured.append(payment)  # refusing its refund is part of the test
+    elif name == "pay_from_wallet" and (wallet := model.wallet(number)):
+        pay = acc.PayFromWalletRequest(
+            request_id=new_request_id(), account_id=wallet, amount=usd(*divmod(extra, 100))
+        )
+        try:
+            paid = (await accounts.PayFromWallet(pay, metadata=meta)).payment
+        except grpc.aio.AioRpcError as error:
+            assert error_info(error).reason == "INSUFFICIENT_FUNDS"
+            assert model.balances[wallet] < extra, "refused a payment the wallet could pay"
+        else:
+            assert model.balances[wallet] >= extra, "a wallet paid beyond its balance"
+            model.balances[wallet] -= extra
+            model.paid_from[paid.id] = wallet
+            model.captured.append(paid)
     elif name == "wallet":
         opening = acc.CreateAccountRequest(request_id=new_request_id(), currency_code="USD")
         account = (await accounts.CreateAccount(opening, metadata=meta)).account

@@ -24,59 +24,68 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
+from paycore.v1 import payment_pb2 as paycore_dot_v1_dot_payment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paycore/v1/account_service.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xd9\x03\n\x10SettlementReport\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12#\n\rcurrency_code\x18\x02 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x03 \x01(\tR\x0c\x62usinessDate\x12.\n\x08\x63\x61ptured\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x08\x63\x61ptured\x12.\n\x08refunded\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x08refunded\x12&\n\x04\x66\x65\x65s\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x04\x66\x65\x65s\x12$\n\x03net\x18\x07 \x01(\x0b\x32\x12.google.type.MoneyR\x03net\x12\x18\n\x07settled\x18\x08 \x01(\x08R\x07settled\x12\x34\n\x16journal_transaction_id\x18\t \x01(\tR\x14journalTransactionId\x12\x30\n\x05lines\x18\n \x03(\x0b\x32\x1a.paycore.v1.SettlementLineR\x05lines\x12;\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\xf3\x01\n\x0eSettlementLine\x12%\n\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.paycore.v1.AccountEntry.KindR\x04kind\x12\x1d\n\npayment_id\x18\x03 \x01(\tR\tpaymentId\x12\x16\n\x06method\x18\x04 \x01(\tR\x06method\x12*\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12$\n\x03\x66\x65\x65\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x03\x66\x65\x65\"\x7f\n\x14RunSettlementRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12#\n\rcurrency_code\x18\x02 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x03 \x01(\tR\x0c\x62usinessDate\"M\n\x15RunSettlementResponse\x12\x34\n\x06report\x18\x01 \x01(\x0b\x32\x1c.paycore.v1.SettlementReportR\x06report\"f\n\x1aGetSettlementReportRequest\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x02 \x01(\tR\x0c\x62usinessDate\"S\n\x1bGetSettlementReportResponse\x12\x34\n\x06report\x18\x01 \x01(\x0b\x32\x1c.paycore.v1.SettlementReportR\x06report\"i\n\x1d\x45xportSettlementReportRequest\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x02 \x01(\tR\x0c\x62usinessDate\"O\n\x1e\x45xportSettlementReportResponse\x12\x1b\n\tfile_name\x18\x01 \x01(\tR\x08\x66ileName\x12\x10\n\x03\x63sv\x18\x02 \x01(\tR\x03\x63sv\"\xed\x03\n\x07\x41\x63\x63ount\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x18.paycore.v1.Account.KindR\x04kind\x12#\n\rcurrency_code\x18\x03 \x01(\tR\x0c\x63urrencyCode\x12\x1f\n\x0b\x63ustomer_id\x18\x04 \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\'\n\x0f\x61llow_overdraft\x18\x06 \x01(\x08R\x0e\x61llowOverdraft\x12\x34\n\x07\x62\x61lance\x18\x07 \x01(\x0b\x32\x1a.paycore.v1.AccountBalanceR\x07\x62\x61lance\x12;\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\x9f\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14KIND_CUSTOMER_WALLET\x10\x01\x12\x19\n\x15KIND_MERCHANT_PENDING\x10\x02\x12\x1b\n\x17KIND_MERCHANT_AVAILABLE\x10\x03\x12\x19\n\x15KIND_CHANNEL_CLEARING\x10\x04\x12\x14\n\x10KIND_FEE_REVENUE\x10\x05\"\xe6\x01\n\x0e\x41\x63\x63ountBalance\x12*\n\x06posted\x18\x01 \x01(\x0b\x32\x12.google.type.MoneyR\x06posted\x12\x30\n\tavailable\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyR\tavailable\x12;\n\x0fpending_credits\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x0ependingCredits\x12\x39\n\x0epending_debits\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\rpendingDebits\"\xe9\x04\n\x0c\x41\x63\x63ountEntry\x12%\n\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.paycore.v1.AccountEntry.KindR\x04kind\x12\x34\n\x05phase\x18\x03 \x01(\x0e\x32\x1e.paycore.v1.AccountEntry.PhaseR\x05phase\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x1c\n\treference\x18\x05 \x01(\tR\treference\x12 \n\x0b\x64\x65scription\x18\x06 \x01(\tR\x0b\x64\x65scription\x12\x1d\n\nhold_state\x18\x07 \x01(\tR\tholdState\x12;\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\xa3\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12KIND_AUTHORIZATION\x10\x01\x12\x10\n\x0cKIND_CAPTURE\x10\x02\x12\r\n\tKIND_VOID\x10\x03\x12\x0f\n\x0bKIND_REFUND\x10\x04\x12\x11\n\rKIND_TRANSFER\x10\x05\x12\x13\n\x0fKIND_SETTLEMENT\x10\x06\x12\x13\n\x0fKIND_ADJUSTMENT\x10\x07\"[\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x10\n\x0cPHASE_POSTED\x10\x01\x12\x11\n\rPHASE_PENDING\x10\x02\x12\x16\n\x12PHASE_POST_PENDING\x10\x03\"\x9d\x01\n\x14\x43reateAccountRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12#\n\rcurrency_code\x18\x02 \x01(\tR\x0c\x63urrencyCode\x12\x1f\n\x0b\x63ustomer_id\x18\x03 \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\"F\n\x15\x43reateAccountResponse\x12-\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x13.paycore.v1.AccountR\x07\x61\x63\x63ount\"2\n\x11GetAccountRequest\x12\x1d\n\naccount_id\x18\x01 \x01(\tR\taccountId\"C\n\x12GetAccountResponse\x12-\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x13.paycore.v1.AccountR\x07\x61\x63\x63ount\"\xcf\x01\n\x14TransferFundsRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12&\n\x0f\x66rom_account_id\x18\x02 \x01(\tR\rfromAccountId\x12\"\n\rto_account_id\x18\x03 \x01(\tR\x0btoAccountId\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\"\xaa\x01\n\x15TransferFundsResponse\x12%\n\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x36\n\x0c\x66rom_account\x18\x02 \x01(\x0b\x32\x13.paycore.v1.AccountR\x0b\x66romAccount\x12\x32\n\nto_account\x18\x03 \x01(\x0b\x32\x13.paycore.v1.AccountR\ttoAccount\"v\n\x19ListAccountEntriesRequest\x12\x1d\n\naccount_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"x\n\x1aListAccountEntriesResponse\x12\x32\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.paycore.v1.AccountEntryR\x07\x65ntries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x9d\x05\n\x0e\x41\x63\x63ountService\x12T\n\rCreateAccount\x12 .paycore.v1.CreateAccountRequest\x1a!.paycore.v1.CreateAccountResponse\x12K\n\nGetAccount\x12\x1d.paycore.v1.GetAccountRequest\x1a\x1e.paycore.v1.GetAccountResponse\x12T\n\rTransferFunds\x12 .paycore.v1.TransferFundsRequest\x1a!.paycore.v1.TransferFundsResponse\x12\x63\n\x12ListAccountEntries\x12%.paycore.v1.ListAccountEntriesRequest\x1a&.paycore.v1.ListAccountEntriesResponse\x12T\n\rRunSettlement\x12 .paycore.v1.RunSettlementRequest\x1a!.paycore.v1.RunSettlementResponse\x12\x66\n\x13GetSettlementReport\x12&.paycore.v1.GetSettlementReportRequest\x1a\'.paycore.v1.GetSettlementReportResponse\x12o\n\x16\x45xportSettlementReport\x12).paycore.v1.ExportSettlementReportRequest\x1a*.paycore.v1.ExportSettlementReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paycore/v1/account_service.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x18paycore/v1/payment.proto\"\xa2\x02\n\x12TopUpWalletRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\naccount_id\x18\x02 \x01(\tR\taccountId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x44\n\x0epayment_method\x18\x04 \x01(\x0b\x32\x1d.paycore.v1.PaymentMethodDataR\rpaymentMethod\x12:\n\x0crisk_context\x18\x05 \x01(\x0b\x32\x17.paycore.v1.RiskContextR\x0briskContext\x12 \n\x0b\x64\x65scription\x18\x06 \x01(\tR\x0b\x64\x65scription\"D\n\x13TopUpWalletResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\xa2\x01\n\x14PayFromWalletRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\naccount_id\x18\x02 \x01(\tR\taccountId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\"F\n\x15PayFromWalletResponse\x12-\n\x07payment\x18\x01 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\"\xd9\x03\n\x10SettlementReport\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12#\n\rcurrency_code\x18\x02 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x03 \x01(\tR\x0c\x62usinessDate\x12.\n\x08\x63\x61ptured\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x08\x63\x61ptured\x12.\n\x08refunded\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x08refunded\x12&\n\x04\x66\x65\x65s\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x04\x66\x65\x65s\x12$\n\x03net\x18\x07 \x01(\x0b\x32\x12.google.type.MoneyR\x03net\x12\x18\n\x07settled\x18\x08 \x01(\x08R\x07settled\x12\x34\n\x16journal_transaction_id\x18\t \x01(\tR\x14journalTransactionId\x12\x30\n\x05lines\x18\n \x03(\x0b\x32\x1a.paycore.v1.SettlementLineR\x05lines\x12;\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\xf3\x01\n\x0eSettlementLine\x12%\n\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.paycore.v1.AccountEntry.KindR\x04kind\x12\x1d\n\npayment_id\x18\x03 \x01(\tR\tpaymentId\x12\x16\n\x06method\x18\x04 \x01(\tR\x06method\x12*\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12$\n\x03\x66\x65\x65\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x03\x66\x65\x65\"\x7f\n\x14RunSettlementRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12#\n\rcurrency_code\x18\x02 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x03 \x01(\tR\x0c\x62usinessDate\"M\n\x15RunSettlementResponse\x12\x34\n\x06report\x18\x01 \x01(\x0b\x32\x1c.paycore.v1.SettlementReportR\x06report\"f\n\x1aGetSettlementReportRequest\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x02 \x01(\tR\x0c\x62usinessDate\"S\n\x1bGetSettlementReportResponse\x12\x34\n\x06report\x18\x01 \x01(\x0b\x32\x1c.paycore.v1.SettlementReportR\x06report\"i\n\x1d\x45xportSettlementReportRequest\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12#\n\rbusiness_date\x18\x02 \x01(\tR\x0c\x62usinessDate\"O\n\x1e\x45xportSettlementReportResponse\x12\x1b\n\tfile_name\x18\x01 \x01(\tR\x08\x66ileName\x12\x10\n\x03\x63sv\x18\x02 \x01(\tR\x03\x63sv\"\xed\x03\n\x07\x41\x63\x63ount\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x18.paycore.v1.Account.KindR\x04kind\x12#\n\rcurrency_code\x18\x03 \x01(\tR\x0c\x63urrencyCode\x12\x1f\n\x0b\x63ustomer_id\x18\x04 \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\'\n\x0f\x61llow_overdraft\x18\x06 \x01(\x08R\x0e\x61llowOverdraft\x12\x34\n\x07\x62\x61lance\x18\x07 \x01(\x0b\x32\x1a.paycore.v1.AccountBalanceR\x07\x62\x61lance\x12;\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\x9f\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14KIND_CUSTOMER_WALLET\x10\x01\x12\x19\n\x15KIND_MERCHANT_PENDING\x10\x02\x12\x1b\n\x17KIND_MERCHANT_AVAILABLE\x10\x03\x12\x19\n\x15KIND_CHANNEL_CLEARING\x10\x04\x12\x14\n\x10KIND_FEE_REVENUE\x10\x05\"\xe6\x01\n\x0e\x41\x63\x63ountBalance\x12*\n\x06posted\x18\x01 \x01(\x0b\x32\x12.google.type.MoneyR\x06posted\x12\x30\n\tavailable\x18\x02 \x01(\x0b\x32\x12.google.type.MoneyR\tavailable\x12;\n\x0fpending_credits\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x0ependingCredits\x12\x39\n\x0epending_debits\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\rpendingDebits\"\xe9\x04\n\x0c\x41\x63\x63ountEntry\x12%\n\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x31\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.paycore.v1.AccountEntry.KindR\x04kind\x12\x34\n\x05phase\x18\x03 \x01(\x0e\x32\x1e.paycore.v1.AccountEntry.PhaseR\x05phase\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x1c\n\treference\x18\x05 \x01(\tR\treference\x12 \n\x0b\x64\x65scription\x18\x06 \x01(\tR\x0b\x64\x65scription\x12\x1d\n\nhold_state\x18\x07 \x01(\tR\tholdState\x12;\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\xa3\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12KIND_AUTHORIZATION\x10\x01\x12\x10\n\x0cKIND_CAPTURE\x10\x02\x12\r\n\tKIND_VOID\x10\x03\x12\x0f\n\x0bKIND_REFUND\x10\x04\x12\x11\n\rKIND_TRANSFER\x10\x05\x12\x13\n\x0fKIND_SETTLEMENT\x10\x06\x12\x13\n\x0fKIND_ADJUSTMENT\x10\x07\"[\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x10\n\x0cPHASE_POSTED\x10\x01\x12\x11\n\rPHASE_PENDING\x10\x02\x12\x16\n\x12PHASE_POST_PENDING\x10\x03\"\x9d\x01\n\x14\x43reateAccountRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12#\n\rcurrency_code\x18\x02 \x01(\tR\x0c\x63urrencyCode\x12\x1f\n\x0b\x63ustomer_id\x18\x03 \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x04 \x01(\tR\x0b\x64\x65scription\"F\n\x15\x43reateAccountResponse\x12-\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x13.paycore.v1.AccountR\x07\x61\x63\x63ount\"2\n\x11GetAccountRequest\x12\x1d\n\naccount_id\x18\x01 \x01(\tR\taccountId\"C\n\x12GetAccountResponse\x12-\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x13.paycore.v1.AccountR\x07\x61\x63\x63ount\"\xcf\x01\n\x14TransferFundsRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12&\n\x0f\x66rom_account_id\x18\x02 \x01(\tR\rfromAccountId\x12\"\n\rto_account_id\x18\x03 \x01(\tR\x0btoAccountId\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\"\xaa\x01\n\x15TransferFundsResponse\x12%\n\x0etransaction_id\x18\x01 \x01(\tR\rtransactionId\x12\x36\n\x0c\x66rom_account\x18\x02 \x01(\x0b\x32\x13.paycore.v1.AccountR\x0b\x66romAccount\x12\x32\n\nto_account\x18\x03 \x01(\x0b\x32\x13.paycore.v1.AccountR\ttoAccount\"v\n\x19ListAccountEntriesRequest\x12\x1d\n\naccount_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"x\n\x1aListAccountEntriesResponse\x12\x32\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.paycore.v1.AccountEntryR\x07\x65ntries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc3\x06\n\x0e\x41\x63\x63ountService\x12T\n\rCreateAccount\x12 .paycore.v1.CreateAccountRequest\x1a!.paycore.v1.CreateAccountResponse\x12K\n\nGetAccount\x12\x1d.paycore.v1.GetAccountRequest\x1a\x1e.paycore.v1.GetAccountResponse\x12T\n\rTransferFunds\x12 .paycore.v1.TransferFundsRequest\x1a!.paycore.v1.TransferFundsResponse\x12\x63\n\x12ListAccountEntries\x12%.paycore.v1.ListAccountEntriesRequest\x1a&.paycore.v1.ListAccountEntriesResponse\x12N\n\x0bTopUpWallet\x12\x1e.paycore.v1.TopUpWalletRequest\x1a\x1f.paycore.v1.TopUpWalletResponse\x12T\n\rPayFromWallet\x12 .paycore.v1.PayFromWalletRequest\x1a!.paycore.v1.PayFromWalletResponse\x12T\n\rRunSettlement\x12 .paycore.v1.RunSettlementRequest\x1a!.paycore.v1.RunSettlementResponse\x12\x66\n\x13GetSettlementReport\x12&.paycore.v1.GetSettlementReportRequest\x1a\'.paycore.v1.GetSettlementReportResponse\x12o\n\x16\x45xportSettlementReport\x12).paycore.v1.ExportSettlementReportRequest\x1a*.paycore.v1.ExportSettlementReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paycore.v1.account_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SETTLEMENTREPORT']._serialized_start=107
-  _globals['_SETTLEMENTREPORT']._serialized_end=580
-  _globals['_SETTLEMENTLINE']._serialized_start=583
-  _globals['_SETTLEMENTLINE']._serialized_end=826
-  _globals['_RUNSETTLEMENTREQUEST']._serialized_start=828
-  _globals['_RUNSETTLEMENTREQUEST']._serialized_end=955
-  _globals['_RUNSETTLEMENTRESPONSE']._serialized_start=957
-  _globals['_RUNSETTLEMENTRESPONSE']._serialized_end=1034
-  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_start=1036
-  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_end=1138
-  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_start=1140
-  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_end=1223
-  _globals['_EXPORTSETTLEMENTREPORTREQUEST']._serialized_start=1225
-  _globals['_EXPORTSETTLEMENTREPORTREQUEST']._serialized_end=1330
-  _globals['_EXPORTSETTLEMENTREPORTRESPONSE']._serialized_start=1332
-  _globals['_EXPORTSETTLEMENTREPORTRESPONSE']._serialized_end=1411
-  _globals['_ACCOUNT']._serialized_start=1414
-  _globals['_ACCOUNT']._serialized_end=1907
-  _globals['_ACCOUNT_KIND']._serialized_start=1748
-  _globals['_ACCOUNT_KIND']._serialized_end=1907
-  _globals['_ACCOUNTBALANCE']._serialized_start=1910
-  _globals['_ACCOUNTBALANCE']._serialized_end=2140
-  _globals['_ACCOUNTENTRY']._serialized_start=2143
-  _globals['_ACCOUNTENTRY']._serialized_end=2760
-  _globals['_ACCOUNTENTRY_KIND']._serialized_start=2504
-  _globals['_ACCOUNTENTRY_KIND']._serialized_end=2667
-  _globals['_ACCOUNTENTRY_PHASE']._serialized_start=2669
-  _globals['_ACCOUNTENTRY_PHASE']._serialized_end=2760
-  _globals['_CREATEACCOUNTREQUEST']._serialized_start=2763
-  _globals['_CREATEACCOUNTREQUEST']._serialized_end=2920
-  _globals['_CREATEACCOUNTRESPONSE']._serialized_start=2922
-  _globals['_CREATEACCOUNTRESPONSE']._serialized_end=2992
-  _globals['_GETACCOUNTREQUEST']._serialized_start=2994
-  _globals['_GETACCOUNTREQUEST']._serialized_end=3044
-  _globals['_GETACCOUNTRESPONSE']._serialized_start=3046
-  _globals['_GETACCOUNTRESPONSE']._serialized_end=3113
-  _globals['_TRANSFERFUNDSREQUEST']._serialized_start=3116
-  _globals['_TRANSFERFUNDSREQUEST']._serialized_end=3323
-  _globals['_TRANSFERFUNDSRESPONSE']._serialized_start=3326
-  _globals['_TRANSFERFUNDSRESPONSE']._serialized_end=3496
-  _globals['_LISTACCOUNTENTRIESREQUEST']._serialized_start=3498
-  _globals['_LISTACCOUNTENTRIESREQUEST']._serialized_end=3616
-  _globals['_LISTACCOUNTENTRIESRESPONSE']._serialized_start=3618
-  _globals['_LISTACCOUNTENTRIESRESPONSE']._serialized_end=3738
-  _globals['_ACCOUNTSERVICE']._serialized_start=3741
-  _globals['_ACCOUNTSERVICE']._serialized_end=4410
+  _globals['_TOPUPWALLETREQUEST']._serialized_start=133
+  _globals['_TOPUPWALLETREQUEST']._serialized_end=423
+  _globals['_TOPUPWALLETRESPONSE']._serialized_start=425
+  _globals['_TOPUPWALLETRESPONSE']._serialized_end=493
+  _globals['_PAYFROMWALLETREQUEST']._serialized_start=496
+  _globals['_PAYFROMWALLETREQUEST']._serialized_end=658
+  _globals['_PAYFROMWALLETRESPONSE']._serialized_start=660
+  _globals['_PAYFROMWALLETRESPONSE']._serialized_end=730
+  _globals['_SETTLEMENTREPORT']._serialized_start=733
+  _globals['_SETTLEMENTREPORT']._serialized_end=1206
+  _globals['_SETTLEMENTLINE']._serialized_start=1209
+  _globals['_SETTLEMENTLINE']._serialized_end=1452
+  _globals['_RUNSETTLEMENTREQUEST']._serialized_start=1454
+  _globals['_RUNSETTLEMENTREQUEST']._serialized_end=1581
+  _globals['_RUNSETTLEMENTRESPONSE']._serialized_start=1583
+  _globals['_RUNSETTLEMENTRESPONSE']._serialized_end=1660
+  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_start=1662
+  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_end=1764
+  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_start=1766
+  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_end=1849
+  _globals['_EXPORTSETTLEMENTREPORTREQUEST']._serialized_start=1851
+  _globals['_EXPORTSETTLEMENTREPORTREQUEST']._serialized_end=1956
+  _globals['_EXPORTSETTLEMENTREPORTRESPONSE']._serialized_start=1958
+  _globals['_EXPORTSETTLEMENTREPORTRESPONSE']._serialized_end=2037
+  _globals['_ACCOUNT']._serialized_start=2040
+  _globals['_ACCOUNT']._serialized_end=2533
+  _globals['_ACCOUNT_KIND']._serialized_start=2374
+  _globals['_ACCOUNT_KIND']._serialized_end=2533
+  _globals['_ACCOUNTBALANCE']._serialized_start=2536
+  _globals['_ACCOUNTBALANCE']._serialized_end=2766
+  _globals['_ACCOUNTENTRY']._serialized_start=2769
+  _globals['_ACCOUNTENTRY']._serialized_end=3386
+  _globals['_ACCOUNTENTRY_KIND']._serialized_start=3130
+  _globals['_ACCOUNTENTRY_KIND']._serialized_end=3293
+  _globals['_ACCOUNTENTRY_PHASE']._serialized_start=3295
+  _globals['_ACCOUNTENTRY_PHASE']._serialized_end=3386
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=3389
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=3546
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_start=3548
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_end=3618
+  _globals['_GETACCOUNTREQUEST']._serialized_start=3620
+  _globals['_GETACCOUNTREQUEST']._serialized_end=3670
+  _globals['_GETACCOUNTRESPONSE']._serialized_start=3672
+  _globals['_GETACCOUNTRESPONSE']._serialized_end=3739
+  _globals['_TRANSFERFUNDSREQUEST']._serialized_start=3742
+  _globals['_TRANSFERFUNDSREQUEST']._serialized_end=3949
+  _globals['_TRANSFERFUNDSRESPONSE']._serialized_start=3952
+  _globals['_TRANSFERFUNDSRESPONSE']._serialized_end=4122
+  _globals['_LISTACCOUNTENTRIESREQUEST']._serialized_start=4124
+  _globals['_LISTACCOUNTENTRIESREQUEST']._serialized_end=4242
+  _globals['_LISTACCOUNTENTRIESRESPONSE']._serialized_start=4244
+  _globals['_LISTACCOUNTENTRIESRESPONSE']._serialized_end=4364
+  _globals['_ACCOUNTSERVICE']._serialized_start=4367
+  _globals['_ACCOUNTSERVICE']._serialized_end=5202
 # @@protoc_insertion_point(module_scope)

@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import money_pb2 as _money_pb2
+from paycore.v1 import payment_pb2 as _payment_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,6 +21,138 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class TopUpWalletRequest(_message.Message):
+    """Request for AccountService.TopUpWallet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
+    RISK_CONTEXT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key, as on CreatePaymentRequest. Required."""
+    account_id: _builtins.str
+    """The wallet to credit (`acct_...`). Required."""
+    description: _builtins.str
+    """Free text (up to 1000 characters), kept on the payment."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """Positive, in the wallet's currency. Required."""
+
+    @_builtins.property
+    def payment_method(self) -> _payment_pb2.PaymentMethodData:
+        """The card paying, as on CreatePaymentRequest. Required."""
+
+    @_builtins.property
+    def risk_context(self) -> _payment_pb2.RiskContext:
+        """Customer signals for risk scoring, as on CreatePaymentRequest."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        payment_method: _payment_pb2.PaymentMethodData | None = ...,
+        risk_context: _payment_pb2.RiskContext | None = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_method", b"payment_method", "risk_context", b"risk_context"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "description", b"description", "payment_method", b"payment_method", "request_id", b"request_id", "risk_context", b"risk_context"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TopUpWalletRequest: _TypeAlias = TopUpWalletRequest  # noqa: Y015
+
+@_typing.final
+class TopUpWalletResponse(_message.Message):
+    """Response for AccountService.TopUpWallet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payment(self) -> _payment_pb2.Payment:
+        """The top-up's payment (STATE_CAPTURED when the card paid)."""
+
+    def __init__(
+        self,
+        *,
+        payment: _payment_pb2.Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TopUpWalletResponse: _TypeAlias = TopUpWalletResponse  # noqa: Y015
+
+@_typing.final
+class PayFromWalletRequest(_message.Message):
+    """Request for AccountService.PayFromWallet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key, as on CreatePaymentRequest. Required."""
+    account_id: _builtins.str
+    """The paying wallet (`acct_...`). Required."""
+    description: _builtins.str
+    """Free text (up to 1000 characters), kept on the payment."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """Positive, in the wallet's currency. Required."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "description", b"description", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayFromWalletRequest: _TypeAlias = PayFromWalletRequest  # noqa: Y015
+
+@_typing.final
+class PayFromWalletResponse(_message.Message):
+    """Response for AccountService.PayFromWallet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payment(self) -> _payment_pb2.Payment:
+        """The payment, STATE_CAPTURED; refund it with PaymentService.RefundPayment."""
+
+    def __init__(
+        self,
+        *,
+        payment: _payment_pb2.Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayFromWalletResponse: _TypeAlias = PayFromWalletResponse  # noqa: Y015
 
 @_typing.final
 class SettlementReport(_message.Message):

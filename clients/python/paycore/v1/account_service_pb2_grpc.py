@@ -65,6 +65,16 @@ class AccountServiceStub:
                 request_serializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesResponse.FromString,
                 _registered_method=True)
+        self.TopUpWallet = channel.unary_unary(
+                '/paycore.v1.AccountService/TopUpWallet',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.TopUpWalletRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.TopUpWalletResponse.FromString,
+                _registered_method=True)
+        self.PayFromWallet = channel.unary_unary(
+                '/paycore.v1.AccountService/PayFromWallet',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletResponse.FromString,
+                _registered_method=True)
         self.RunSettlement = channel.unary_unary(
                 '/paycore.v1.AccountService/RunSettlement',
                 request_serializer=paycore_dot_v1_dot_account__service__pb2.RunSettlementRequest.SerializeToString,
@@ -127,6 +137,30 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TopUpWallet(self, request, context):
+        """Tops up a customer wallet from a card: a payment (automatic capture)
+        through the normal authorization path (risk screening, routing, the
+        sandbox card channel) whose captured amount credits the wallet instead
+        of the merchant. Returns the payment; the wallet's balance shows the
+        money once it is captured. A top-up cannot be refunded to the card
+        (TOP_UP_NOT_REFUNDABLE). Idempotent by request_id (which shares
+        CreatePayment's namespace).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PayFromWallet(self, request, context):
+        """Pays the merchant from a customer wallet: a payment, captured at once,
+        funded by the wallet in the same transaction (FAILED_PRECONDITION /
+        INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
+        PaymentService.RefundPayment refunds it back into the wallet, and it is
+        settled like any payment (fee method `wallet`). Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RunSettlement(self, request, context):
         """Settles one currency and business day (UTC) of the caller's merchant now:
         captures minus refunds minus fees move from `merchant_pending` to
@@ -175,6 +209,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.ListAccountEntries,
                     request_deserializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesResponse.SerializeToString,
+            ),
+            'TopUpWallet': grpc.unary_unary_rpc_method_handler(
+                    servicer.TopUpWallet,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.TopUpWalletRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.TopUpWalletResponse.SerializeToString,
+            ),
+            'PayFromWallet': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayFromWallet,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletResponse.SerializeToString,
             ),
             'RunSettlement': grpc.unary_unary_rpc_method_handler(
                     servicer.RunSettlement,
@@ -311,6 +355,60 @@ class AccountService:
             '/paycore.v1.AccountService/ListAccountEntries',
             paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesRequest.SerializeToString,
             paycore_dot_v1_dot_account__service__pb2.ListAccountEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TopUpWallet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/TopUpWallet',
+            paycore_dot_v1_dot_account__service__pb2.TopUpWalletRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.TopUpWalletResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayFromWallet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/PayFromWallet',
+            paycore_dot_v1_dot_account__service__pb2.PayFromWalletRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.PayFromWalletResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,22 @@ class AccountServiceStub:
     """
     ListAccountEntries: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.ListAccountEntriesRequest, _account_service_pb2.ListAccountEntriesResponse]
     """Lists an account's entries, newest first (its statement)."""
+    TopUpWallet: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.TopUpWalletRequest, _account_service_pb2.TopUpWalletResponse]
+    """Tops up a customer wallet from a card: a payment (automatic capture)
+    through the normal authorization path (risk screening, routing, the
+    sandbox card channel) whose captured amount credits the wallet instead
+    of the merchant. Returns the payment; the wallet's balance shows the
+    money once it is captured. A top-up cannot be refunded to the card
+    (TOP_UP_NOT_REFUNDABLE). Idempotent by request_id (which shares
+    CreatePayment's namespace).
+    """
+    PayFromWallet: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.PayFromWalletRequest, _account_service_pb2.PayFromWalletResponse]
+    """Pays the merchant from a customer wallet: a payment, captured at once,
+    funded by the wallet in the same transaction (FAILED_PRECONDITION /
+    INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
+    PaymentService.RefundPayment refunds it back into the wallet, and it is
+    settled like any payment (fee method `wallet`). Idempotent by request_id.
+    """
     RunSettlement: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -98,6 +114,22 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """
     ListAccountEntries: _aio.UnaryUnaryMultiCallable[_account_service_pb2.ListAccountEntriesRequest, _account_service_pb2.ListAccountEntriesResponse]  # type: ignore[assignment]
     """Lists an account's entries, newest first (its statement)."""
+    TopUpWallet: _aio.UnaryUnaryMultiCallable[_account_service_pb2.TopUpWalletRequest, _account_service_pb2.TopUpWalletResponse]  # type: ignore[assignment]
+    """Tops up a customer wallet from a card: a payment (automatic capture)
+    through the normal authorization path (risk screening, routing, the
+    sandbox card channel) whose captured amount credits the wallet instead
+    of the merchant. Returns the payment; the wallet's balance shows the
+    money once it is captured. A top-up cannot be refunded to the card
+    (TOP_UP_NOT_REFUNDABLE). Idempotent by request_id (which shares
+    CreatePayment's namespace).
+    """
+    PayFromWallet: _aio.UnaryUnaryMultiCallable[_account_service_pb2.PayFromWalletRequest, _account_service_pb2.PayFromWalletResponse]  # type: ignore[assignment]
+    """Pays the merchant from a customer wallet: a payment, captured at once,
+    funded by the wallet in the same transaction (FAILED_PRECONDITION /
+    INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
+    PaymentService.RefundPayment refunds it back into the wallet, and it is
+    settled like any payment (fee method `wallet`). Idempotent by request_id.
+    """
     RunSettlement: _aio.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]  # type: ignore[assignment]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -161,6 +193,34 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.ListAccountEntriesResponse, _abc.Awaitable[_account_service_pb2.ListAccountEntriesResponse]]:
         """Lists an account's entries, newest first (its statement)."""
+
+    @_abc_1.abstractmethod
+    def TopUpWallet(
+        self,
+        request: _account_service_pb2.TopUpWalletRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.TopUpWalletResponse, _abc.Awaitable[_account_service_pb2.TopUpWalletResponse]]:
+        """Tops up a customer wallet from a card: a payment (automatic capture)
+        through the normal authorization path (risk screening, routing, the
+        sandbox card channel) whose captured amount credits the wallet instead
+        of the merchant. Returns the payment; the wallet's balance shows the
+        money once it is captured. A top-up cannot be refunded to the card
+        (TOP_UP_NOT_REFUNDABLE). Idempotent by request_id (which shares
+        CreatePayment's namespace).
+        """
+
+    @_abc_1.abstractmethod
+    def PayFromWallet(
+        self,
+        request: _account_service_pb2.PayFromWalletRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.PayFromWalletResponse, _abc.Awaitable[_account_service_pb2.PayFromWalletResponse]]:
+        """Pays the merchant from a customer wallet: a payment, captured at once,
+        funded by the wallet in the same transaction (FAILED_PRECONDITION /
+        INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
+        PaymentService.RefundPayment refunds it back into the wallet, and it is
+        settled like any payment (fee method `wallet`). Idempotent by request_id.
+        """
 
     @_abc_1.abstractmethod
     def RunSettlement(

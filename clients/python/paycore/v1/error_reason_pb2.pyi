@@ -134,6 +134,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: the amount's currency is not the account's."""
     ERROR_REASON_SETTLEMENT_NOT_FOUND: _ErrorReason.ValueType  # 114
     """NOT_FOUND: no settlement of that currency and business date was run."""
+    ERROR_REASON_ACCOUNT_NOT_A_WALLET: _ErrorReason.ValueType  # 115
+    """FAILED_PRECONDITION: PayFromWallet and TopUpWallet take a customer wallet."""
+    ERROR_REASON_TOP_UP_NOT_REFUNDABLE: _ErrorReason.ValueType  # 116
+    """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -266,6 +270,10 @@ ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: ErrorReason.ValueType  # 113
 """INVALID_ARGUMENT: the amount's currency is not the account's."""
 ERROR_REASON_SETTLEMENT_NOT_FOUND: ErrorReason.ValueType  # 114
 """NOT_FOUND: no settlement of that currency and business date was run."""
+ERROR_REASON_ACCOUNT_NOT_A_WALLET: ErrorReason.ValueType  # 115
+"""FAILED_PRECONDITION: PayFromWallet and TopUpWallet take a customer wallet."""
+ERROR_REASON_TOP_UP_NOT_REFUNDABLE: ErrorReason.ValueType  # 116
+"""FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the
