@@ -17,7 +17,7 @@ from core.api.validation import (
 from core.domain import ids
 from core.domain.commands import CreatePayment
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
-from core.domain.money import CurrencyError, currency_exponent
+from core.domain.money import CurrencyError, Money, currency_exponent
 from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds, WalletPayment
 from core.ledger.settlement import SettlementDay
 from paycore.v1 import account_service_pb2 as account_svc
@@ -58,14 +58,11 @@ def account_id_of(request: account_svc.GetAccountRequest) -> str:
     return request.account_id
 
 
-def transfer_funds(merchant_id: str, request: account_svc.TransferFundsRequest) -> TransferFunds:
-    """TransferFunds -> TransferFunds command."""
-    v = ViolationCollector()
-    _request_id(v, request.request_id)
-    _account_id(v, "from_account_id", request.from_account_id)
-    _account_id(v, "to_account_id", request.to_account_id)
-    if request.from_account_id and request.from_account_id == request.to_account_id:
-        v.add("to_account_id", "must differ from from_account_id")
+def _amount_and_description(
+    v: ViolationCollector,
+    request: account_svc.TransferFundsRequest | account_svc.PayFromWalletRequest,
+) -> Money:
+    """The request's required positive ``amount`` (its ``description`` checked too)."""
     amount = None
     if not request.HasField("amount"):
         v.add("amount", "required")
@@ -74,6 +71,18 @@ def transfer_funds(merchant_id: str, request: account_svc.TransferFundsRequest) 
     _text(v, "description", request.description, MAX_DESCRIPTION)
     v.raise_if_any()
     assert amount is not None
+    return amount
+
+
+def transfer_funds(merchant_id: str, request: account_svc.TransferFundsRequest) -> TransferFunds:
+    """TransferFunds -> TransferFunds command."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _account_id(v, "from_account_id", request.from_account_id)
+    _account_id(v, "to_account_id", request.to_account_id)
+    if request.from_account_id and request.from_account_id == request.to_account_id:
+        v.add("to_account_id", "must differ from from_account_id")
+    amount = _amount_and_description(v, request)
     return TransferFunds(
         merchant_id, request.from_account_id, request.to_account_id, amount, request.description
     )
@@ -169,12 +178,5 @@ def pay_from_wallet(merchant_id: str, request: account_svc.PayFromWalletRequest)
     v = ViolationCollector()
     _request_id(v, request.request_id)
     _account_id(v, "account_id", request.account_id)
-    amount = None
-    if not request.HasField("amount"):
-        v.add("amount", "required")
-    else:
-        amount = _money(v, "amount", request.amount)
-    _text(v, "description", request.description, MAX_DESCRIPTION)
-    v.raise_if_any()
-    assert amount is not None
+    amount = _amount_and_description(v, request)
     return WalletPayment(merchant_id, request.account_id, amount, request.description)
