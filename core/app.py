@@ -219,7 +219,11 @@ async def open_services(settings: Settings, telemetry: Telemetry | None = None) 
         risk_screen=screen,
         rules=rules,
         accounts=AccountService(
-            executor=executor, store=ledger_store, gate=gate, payments=payments
+            executor=executor,
+            store=ledger_store,
+            gate=gate,
+            payments=payments,
+            repository=repository,
         ),
         settlement=settlement,
         background=background,

@@ -28,6 +28,7 @@ from core.domain.payment import Payment
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.journal import Phase, TransactionKind
 from core.ledger.settlement import settlement_csv_rows
+from core.ledger.withdrawals import Withdrawal, WithdrawalState
 from core.service.accounts import AccountService, Transferred
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.service.settlement import SettlementService
@@ -52,6 +53,7 @@ _ENTRY_KIND = {
     TransactionKind.TRANSFER: account_svc.AccountEntry.KIND_TRANSFER,
     TransactionKind.SETTLEMENT: account_svc.AccountEntry.KIND_SETTLEMENT,
     TransactionKind.ADJUSTMENT: account_svc.AccountEntry.KIND_ADJUSTMENT,
+    TransactionKind.WITHDRAWAL: account_svc.AccountEntry.KIND_WITHDRAWAL,
 }
 _PHASE = {
     Phase.POSTED: account_svc.AccountEntry.PHASE_POSTED,
@@ -180,6 +182,35 @@ _PAY_FROM_WALLET: Encoder[Payment] = Encoder(
 )
 
 
+_WITHDRAWAL_STATE = {
+    WithdrawalState.PENDING: account_svc.Withdrawal.STATE_PENDING,
+    WithdrawalState.SUCCEEDED: account_svc.Withdrawal.STATE_SUCCEEDED,
+    WithdrawalState.FAILED: account_svc.Withdrawal.STATE_FAILED,
+}
+
+
+def withdrawal_to_proto(withdrawal: Withdrawal) -> account_svc.Withdrawal:
+    """A withdrawal as its API message (the bank account masked to its last four)."""
+    return account_svc.Withdrawal(
+        id=withdrawal.id,
+        account_id=withdrawal.account_id,
+        amount=convert.money_to_proto(withdrawal.amount),
+        bank_account_last4=withdrawal.bank_account[-4:],
+        state=_WITHDRAWAL_STATE[withdrawal.state],
+        description=withdrawal.description,
+        create_time=convert.timestamp(withdrawal.created_at),
+        update_time=convert.timestamp(withdrawal.updated_at),
+    )
+
+
+_WITHDRAW: Encoder[Withdrawal] = Encoder(
+    success=lambda withdrawal: account_svc.WithdrawFundsResponse(
+        withdrawal=withdrawal_to_proto(withdrawal)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+
+
 class AccountHandlers:
     """One method per AccountService RPC: validate, call the service, convert the answer."""
 
@@ -243,6 +274,19 @@ class AccountHandlers:
             command, self._identity(request), _PAY_FROM_WALLET
         )
 
+    async def withdraw_funds(
+        self, caller: Caller, request: account_svc.WithdrawFundsRequest
+    ) -> Reply:
+        command = validation.withdraw_funds(caller.merchant_id, request)
+        return await self._service.withdraw(command, self._identity(request), _WITHDRAW)
+
+    async def get_withdrawal(
+        self, caller: Caller, request: account_svc.GetWithdrawalRequest
+    ) -> account_svc.GetWithdrawalResponse:
+        withdrawal_id = validation.withdrawal_id_of(request)
+        withdrawal = await self._service.get_withdrawal(caller.merchant_id, withdrawal_id)
+        return account_svc.GetWithdrawalResponse(withdrawal=withdrawal_to_proto(withdrawal))
+
     async def run_settlement(
         self, caller: Caller, request: account_svc.RunSettlementRequest
     ) -> Reply:
@@ -284,6 +328,8 @@ def generic_handler(
         ),
         "TopUpWallet": (account_svc.TopUpWalletRequest, handlers.top_up_wallet),
         "PayFromWallet": (account_svc.PayFromWalletRequest, handlers.pay_from_wallet),
+        "WithdrawFunds": (account_svc.WithdrawFundsRequest, handlers.withdraw_funds),
+        "GetWithdrawal": (account_svc.GetWithdrawalRequest, handlers.get_withdrawal),
         "RunSettlement": (account_svc.RunSettlementRequest, handlers.run_settlement),
         "GetSettlementReport": (
             account_svc.GetSettlementReportRequest,

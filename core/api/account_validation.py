@@ -18,7 +18,13 @@ from core.domain import ids
 from core.domain.commands import CreatePayment
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import CurrencyError, Money, currency_exponent
-from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds, WalletPayment
+from core.ledger.commands import (
+    OpenWallet,
+    StatementQuery,
+    TransferFunds,
+    WalletPayment,
+    WithdrawFunds,
+)
 from core.ledger.settlement import SettlementDay
 from paycore.v1 import account_service_pb2 as account_svc
 from paycore.v1 import payment_service_pb2 as svc
@@ -60,7 +66,9 @@ def account_id_of(request: account_svc.GetAccountRequest) -> str:
 
 def _amount_and_description(
     v: ViolationCollector,
-    request: account_svc.TransferFundsRequest | account_svc.PayFromWalletRequest,
+    request: account_svc.TransferFundsRequest
+    | account_svc.PayFromWalletRequest
+    | account_svc.WithdrawFundsRequest,
 ) -> Money:
     """The request's required positive ``amount`` (its ``description`` checked too)."""
     amount = None
@@ -180,3 +188,28 @@ def pay_from_wallet(merchant_id: str, request: account_svc.PayFromWalletRequest)
     _account_id(v, "account_id", request.account_id)
     amount = _amount_and_description(v, request)
     return WalletPayment(merchant_id, request.account_id, amount, request.description)
+
+
+_BANK_ACCOUNT = re.compile(r"[A-Z0-9]{8,34}")
+
+
+def withdraw_funds(merchant_id: str, request: account_svc.WithdrawFundsRequest) -> WithdrawFunds:
+    """WithdrawFunds -> WithdrawFunds command."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    _account_id(v, "account_id", request.account_id)
+    if not _BANK_ACCOUNT.fullmatch(request.bank_account):
+        v.add("bank_account", "required: an IBAN or account number, 8 to 34 capitals and digits")
+    amount = _amount_and_description(v, request)
+    return WithdrawFunds(
+        merchant_id, request.account_id, amount, request.bank_account, request.description
+    )
+
+
+def withdrawal_id_of(request: account_svc.GetWithdrawalRequest) -> str:
+    """GetWithdrawal's withdrawal id."""
+    v = ViolationCollector()
+    if not ids.is_valid(ids.WITHDRAWAL, request.withdrawal_id):
+        v.add("withdrawal_id", "must be a withdrawal id: wd_ followed by 26 base32 characters")
+    v.raise_if_any()
+    return request.withdrawal_id

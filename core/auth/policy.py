@@ -94,6 +94,8 @@ POLICY: Mapping[str, Role] = {
     f"{_ACCOUNTS}/ListAccountEntries": Role.MERCHANT,
     f"{_ACCOUNTS}/TopUpWallet": Role.MERCHANT,
     f"{_ACCOUNTS}/PayFromWallet": Role.MERCHANT,
+    f"{_ACCOUNTS}/WithdrawFunds": Role.MERCHANT,
+    f"{_ACCOUNTS}/GetWithdrawal": Role.MERCHANT,
     # Settlement reports and runs: the back office's (finance).
     f"{_ACCOUNTS}/RunSettlement": Role.ADMIN,
     f"{_ACCOUNTS}/GetSettlementReport": Role.ADMIN,

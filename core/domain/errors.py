@@ -161,6 +161,9 @@ class Reason(enum.Enum):
         False,
         "Payment {payment_id} topped up a wallet; its money leaves the wallet, not the card.",
     )
+    WITHDRAWAL_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "Withdrawal {withdrawal_id} does not exist."
+    )
     ACCOUNT_CURRENCY_MISMATCH = ReasonSpec(
         Code.INVALID_ARGUMENT,
         False,

@@ -47,3 +47,14 @@ class WalletPayment:
     account_id: str
     amount: Money
     description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawFunds:
+    """WithdrawFunds: ``amount`` from a wallet or the available balance to a bank account."""
+
+    merchant_id: str
+    account_id: str
+    amount: Money
+    bank_account: str
+    description: str = ""

@@ -31,6 +31,7 @@ class TransactionKind(enum.Enum):
     REFUND = "refund"
     TRANSFER = "transfer"
     SETTLEMENT = "settlement"
+    WITHDRAWAL = "withdrawal"
     ADJUSTMENT = "adjustment"
     """Money booked by an operator or a test fixture (e.g. opening balances)."""
 

@@ -10,8 +10,10 @@ postings are written by the payment save itself (core/storage/postgres.py).
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from core.domain import ids
@@ -21,14 +23,32 @@ from core.domain.money import Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
 from core.gate import RequestGate, RpcClass
 from core.ledger.accounts import Account, AccountKind, system_account
-from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds, WalletPayment
+from core.ledger.commands import (
+    OpenWallet,
+    StatementQuery,
+    TransferFunds,
+    WalletPayment,
+    WithdrawFunds,
+)
 from core.ledger.journal import JournalTransaction, TransactionKind, transfer
 from core.ledger.postings import TOP_UP_KEY, WALLET_KEY
+from core.ledger.withdrawals import (
+    Withdrawal,
+    WithdrawalState,
+    withdrawal_hold,
+    withdrawal_outcome,
+)
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.storage.ledger import StatementLine
-from core.storage.repository import PaymentTransaction, RequestKey
+from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class LedgerStore(Protocol):
@@ -58,11 +78,57 @@ class LedgerStore(Protocol):
         """An account, locked until ``tx`` ends."""
         ...
 
+    async def insert_withdrawal(self, tx: PaymentTransaction, withdrawal: Withdrawal) -> None:
+        """Store a new withdrawal inside ``tx``."""
+        ...
+
+    async def lock_withdrawal(
+        self, tx: PaymentTransaction, merchant_id: str, withdrawal_id: str
+    ) -> Withdrawal | None:
+        """A withdrawal, locked until ``tx`` ends."""
+        ...
+
+    async def save_withdrawal_state(self, tx: PaymentTransaction, withdrawal: Withdrawal) -> None:
+        """Store a withdrawal's new state inside ``tx``."""
+        ...
+
+    async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal | None:
+        """One withdrawal of one merchant."""
+        ...
+
     async def statement(
         self, merchant_id: str, account_id: str, page_size: int, before_seq: int | None
     ) -> list[StatementLine]:
         """A page of an account's entries, newest first."""
         ...
+
+
+class PayoutChannel(Protocol):
+    """Where withdrawals go: the asynchronous bank-transfer channel (issue 5).
+
+    ``submit`` hands a PENDING withdrawal to the bank and returns at once; the
+    bank's answer comes later and is applied with
+    ``AccountService.complete_withdrawal`` (the channel's callback or status
+    query calls it). ``submit`` must be idempotent by ``withdrawal.id``: after a
+    crash between commit and submit, a withdrawal may be submitted again.
+    """
+
+    async def submit(self, withdrawal: Withdrawal) -> None:
+        """Send ``withdrawal`` to the bank (answer arrives via complete_withdrawal)."""
+        ...
+
+
+class UnwiredPayoutChannel:
+    """The PayoutChannel until the bank channel (issue 5) lands: keeps withdrawals PENDING.
+
+    The money is reserved (held) and nothing is sent; an operator (or the bank
+    channel, once wired in core/app.py) resolves each withdrawal with
+    ``AccountService.complete_withdrawal``.
+    """
+
+    async def submit(self, withdrawal: Withdrawal) -> None:
+        """Log that nothing was sent."""
+        log.warning("withdrawal %s stays pending: no bank channel is wired yet", withdrawal.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +150,17 @@ class AccountService:
         store: LedgerStore,
         gate: RequestGate,
         payments: PaymentService,
+        repository: PaymentRepository,
+        payouts: PayoutChannel | None = None,
+        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._executor = executor
         self._store = store
         self._gate = gate
         self._payments = payments
+        self._repo = repository
+        self._payouts = payouts or UnwiredPayoutChannel()
+        self._clock = clock
 
     async def open_wallet(
         self, command: OpenWallet, request: RequestIdentity, encoder: Encoder[Account]
@@ -233,6 +305,85 @@ class AccountService:
 
         key = RequestKey(command.merchant_id, "PayFromWallet", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
+
+    async def withdraw(
+        self, command: WithdrawFunds, request: RequestIdentity, encoder: Encoder[Withdrawal]
+    ) -> Reply:
+        """Reserve ``amount`` on the account and send it to the bank; answers PENDING."""
+        created: list[Withdrawal] = []  # set when this call (not a replay) made it
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Withdrawal]:
+            account = await self._store.lock_account(tx, command.merchant_id, command.account_id)
+            if account is None:
+                raise NotFoundError(Reason.ACCOUNT_NOT_FOUND, account_id=command.account_id)
+            if not account.kind.transferable:
+                raise IllegalTransitionError(
+                    Reason.ACCOUNT_NOT_TRANSFERABLE,
+                    account_id=account.id,
+                    kind=account.kind.value,
+                )
+            withdrawal = Withdrawal(
+                id=ids.new_id(ids.WITHDRAWAL),
+                merchant_id=command.merchant_id,
+                account_id=account.id,
+                amount=command.amount,
+                bank_account=command.bank_account,
+                state=WithdrawalState.PENDING,
+                created_at=at,
+                updated_at=at,
+                description=command.description,
+            )
+            if account.currency != command.amount.currency:
+                raise PaycoreError(
+                    Reason.ACCOUNT_CURRENCY_MISMATCH,
+                    given=command.amount.currency,
+                    account_id=account.id,
+                    expected=account.currency,
+                )
+            # The hold is decided before anything is written (INSUFFICIENT_FUNDS
+            # leaves no withdrawal behind) and reserves the money at once.
+            await self._store.post(tx, withdrawal_hold(withdrawal), at)
+            await self._store.insert_withdrawal(tx, withdrawal)
+            created.append(withdrawal)
+            return Plan(withdrawal.id, result=withdrawal)
+
+        key = RequestKey(command.merchant_id, "WithdrawFunds", request.request_id)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        if reply.ok and created:
+            # After the commit, never inside it: the bank must not hear of a
+            # withdrawal that did not commit. A crash in between leaves it
+            # PENDING with its hold, for the bank channel's reconciliation.
+            await self._payouts.submit(created[0])
+        return reply
+
+    async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal:
+        """One withdrawal; NOT_FOUND for unknown ids and other merchants' withdrawals."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        withdrawal = await self._store.get_withdrawal(merchant_id, withdrawal_id)
+        if withdrawal is None:
+            raise NotFoundError(Reason.WITHDRAWAL_NOT_FOUND, withdrawal_id=withdrawal_id)
+        return withdrawal
+
+    async def complete_withdrawal(
+        self, merchant_id: str, withdrawal_id: str, succeeded: bool
+    ) -> Withdrawal:
+        """Apply the bank's answer: post the hold (paid out) or release it (refused).
+
+        Idempotent: a withdrawal already answered keeps its first answer (a
+        bank callback delivered twice changes nothing).
+        """
+        at = self._clock()
+        async with self._repo.transaction() as tx:
+            withdrawal = await self._store.lock_withdrawal(tx, merchant_id, withdrawal_id)
+            if withdrawal is None:
+                raise NotFoundError(Reason.WITHDRAWAL_NOT_FOUND, withdrawal_id=withdrawal_id)
+            if withdrawal.state is not WithdrawalState.PENDING:
+                return withdrawal
+            await self._store.post(tx, withdrawal_outcome(withdrawal, succeeded), at)
+            state = WithdrawalState.SUCCEEDED if succeeded else WithdrawalState.FAILED
+            done = dataclasses.replace(withdrawal, state=state, updated_at=at)
+            await self._store.save_withdrawal_state(tx, done)
+        return done
 
     async def statement(self, query: StatementQuery) -> list[StatementLine]:
         """A page of the account's entries, newest first; NOT_FOUND as for ``get_account``."""

@@ -22,6 +22,7 @@ import asyncpg
 
 from core.domain import ids
 from core.domain.errors import NotFoundError, Reason
+from core.domain.money import Money
 from core.domain.payment import Payment
 from core.ledger.accounts import (
     Account,
@@ -42,6 +43,7 @@ from core.ledger.settlement import (
     compute_settlement,
     settlement_transaction,
 )
+from core.ledger.withdrawals import Withdrawal, WithdrawalState
 
 _ACCOUNT_COLUMNS = """
     merchant_id, id, kind, currency, customer_id, description, allow_overdraft,
@@ -493,3 +495,72 @@ async def unsettled_merchants(
         settlement_cutoff(business_date),
     )
     return [(row["merchant_id"], row["currency"]) for row in rows]
+
+
+# --- withdrawals ------------------------------------------------------------------
+
+_WITHDRAWAL_COLUMNS = """
+    merchant_id, id, account_id, amount, currency, bank_account, description, state,
+    create_time, update_time
+"""
+
+
+def _withdrawal_from_row(row: asyncpg.Record) -> Withdrawal:
+    return Withdrawal(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        account_id=row["account_id"],
+        amount=Money(row["amount"], row["currency"]),
+        bank_account=row["bank_account"],
+        state=WithdrawalState(row["state"]),
+        created_at=row["create_time"],
+        updated_at=row["update_time"],
+        description=row["description"],
+    )
+
+
+async def insert_withdrawal(connection: asyncpg.Connection, withdrawal: Withdrawal) -> None:
+    """Store a new withdrawal (its hold is posted by the caller in the same transaction)."""
+    await connection.execute(
+        f"INSERT INTO ledger_withdrawals ({_WITHDRAWAL_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        withdrawal.merchant_id,
+        withdrawal.id,
+        withdrawal.account_id,
+        withdrawal.amount.amount,
+        withdrawal.amount.currency,
+        withdrawal.bank_account,
+        withdrawal.description,
+        withdrawal.state.value,
+        withdrawal.created_at,
+        withdrawal.updated_at,
+    )
+
+
+async def get_withdrawal(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    merchant_id: str,
+    withdrawal_id: str,
+    *,
+    lock: bool = False,
+) -> Withdrawal | None:
+    """One withdrawal of one merchant (locked until the transaction ends with ``lock``)."""
+    row = await connection.fetchrow(
+        f"SELECT {_WITHDRAWAL_COLUMNS} FROM ledger_withdrawals WHERE merchant_id = $1 AND id = $2"
+        + (" FOR UPDATE" if lock else ""),
+        merchant_id,
+        withdrawal_id,
+    )
+    return None if row is None else _withdrawal_from_row(row)
+
+
+async def save_withdrawal_state(connection: asyncpg.Connection, withdrawal: Withdrawal) -> None:
+    """Store a withdrawal's new state (after ``get_withdrawal(lock=True)``)."""
+    await connection.execute(
+        "UPDATE ledger_withdrawals SET state = $3, update_time = $4"
+        " WHERE merchant_id = $1 AND id = $2",
+        withdrawal.merchant_id,
+        withdrawal.id,
+        withdrawal.state.value,
+        withdrawal.updated_at,
+    )

@@ -16,6 +16,7 @@ from core.ledger.accounts import Account
 from core.ledger.fees import FeeRule
 from core.ledger.journal import JournalTransaction
 from core.ledger.settlement import SettlementDay
+from core.ledger.withdrawals import Withdrawal
 from core.storage import ledger
 from core.storage.ledger import SettlementRecord, StatementLine
 from core.storage.postgres import _unavailable_as_error
@@ -100,3 +101,22 @@ class PostgresLedgerStore:
         """(merchant, currency) pairs the daily job should settle for ``business_date``."""
         async with _unavailable_as_error():
             return await ledger.unsettled_merchants(self._pool, business_date)
+
+    async def insert_withdrawal(self, tx: object, withdrawal: Withdrawal) -> None:
+        """Store a new withdrawal inside ``tx``."""
+        await ledger.insert_withdrawal(_connection(tx), withdrawal)
+
+    async def lock_withdrawal(
+        self, tx: object, merchant_id: str, withdrawal_id: str
+    ) -> Withdrawal | None:
+        """A withdrawal, locked until ``tx`` ends."""
+        return await ledger.get_withdrawal(_connection(tx), merchant_id, withdrawal_id, lock=True)
+
+    async def save_withdrawal_state(self, tx: object, withdrawal: Withdrawal) -> None:
+        """Store a withdrawal's new state inside ``tx``."""
+        await ledger.save_withdrawal_state(_connection(tx), withdrawal)
+
+    async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal | None:
+        """One withdrawal of one merchant."""
+        async with _unavailable_as_error():
+            return await ledger.get_withdrawal(self._pool, merchant_id, withdrawal_id)

@@ -112,3 +112,20 @@ CREATE TABLE ledger_settlement_lines (
     PRIMARY KEY (merchant_id, settlement_id, transaction_id),
     FOREIGN KEY (merchant_id, settlement_id) REFERENCES ledger_settlements (merchant_id, id)
 );
+
+-- Withdrawals to a bank account: a hold on the account until the bank channel
+-- answers (post on success, void on failure). state: pending | succeeded | failed.
+CREATE TABLE ledger_withdrawals (
+    merchant_id   text        NOT NULL,
+    id            text        NOT NULL,
+    account_id    text        NOT NULL,
+    amount        bigint      NOT NULL CHECK (amount > 0),
+    currency      text        NOT NULL,
+    bank_account  text        NOT NULL,
+    description   text        NOT NULL DEFAULT '',
+    state         text        NOT NULL,
+    create_time   timestamptz NOT NULL,
+    update_time   timestamptz NOT NULL,
+    PRIMARY KEY (merchant_id, id),
+    FOREIGN KEY (merchant_id, account_id) REFERENCES ledger_accounts (merchant_id, id)
+);

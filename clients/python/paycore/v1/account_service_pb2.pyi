@@ -155,6 +155,199 @@ class PayFromWalletResponse(_message.Message):
 Global___PayFromWalletResponse: _TypeAlias = PayFromWalletResponse  # noqa: Y015
 
 @_typing.final
+class Withdrawal(_message.Message):
+    """Money leaving an account for a bank account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _State:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Withdrawal._State.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATE_UNSPECIFIED: Withdrawal._State.ValueType  # 0
+        """Never sent."""
+        STATE_PENDING: Withdrawal._State.ValueType  # 1
+        """Held on the account, sent to (or waiting for) the bank."""
+        STATE_SUCCEEDED: Withdrawal._State.ValueType  # 2
+        """The bank paid it out; the hold was posted."""
+        STATE_FAILED: Withdrawal._State.ValueType  # 3
+        """The bank refused it; the hold was released."""
+
+    class State(_State, metaclass=_StateEnumTypeWrapper):
+        """Where a withdrawal is."""
+
+    STATE_UNSPECIFIED: Withdrawal.State.ValueType  # 0
+    """Never sent."""
+    STATE_PENDING: Withdrawal.State.ValueType  # 1
+    """Held on the account, sent to (or waiting for) the bank."""
+    STATE_SUCCEEDED: Withdrawal.State.ValueType  # 2
+    """The bank paid it out; the hold was posted."""
+    STATE_FAILED: Withdrawal.State.ValueType  # 3
+    """The bank refused it; the hold was released."""
+
+    ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    BANK_ACCOUNT_LAST4_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """`wd_` and a ULID."""
+    account_id: _builtins.str
+    """The account debited."""
+    bank_account_last4: _builtins.str
+    """The last four characters of the bank account."""
+    state: Global___Withdrawal.State.ValueType
+    """Where it is."""
+    description: _builtins.str
+    """Free text given with the request."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """The amount."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was requested."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When its state last changed."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        bank_account_last4: _builtins.str = ...,
+        state: Global___Withdrawal.State.ValueType = ...,
+        description: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "bank_account_last4", b"bank_account_last4", "create_time", b"create_time", "description", b"description", "id", b"id", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Withdrawal: _TypeAlias = Withdrawal  # noqa: Y015
+
+@_typing.final
+class WithdrawFundsRequest(_message.Message):
+    """Request for AccountService.WithdrawFunds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    BANK_ACCOUNT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key, as on CreatePaymentRequest. Required."""
+    account_id: _builtins.str
+    """A customer wallet or `merchant_available.<CUR>`. Required."""
+    bank_account: _builtins.str
+    """The destination: an IBAN or account number, 8 to 34 letters and digits. Required."""
+    description: _builtins.str
+    """Free text (up to 1000 characters)."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """Positive, in the account's currency. Required."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        bank_account: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "bank_account", b"bank_account", "description", b"description", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WithdrawFundsRequest: _TypeAlias = WithdrawFundsRequest  # noqa: Y015
+
+@_typing.final
+class WithdrawFundsResponse(_message.Message):
+    """Response for AccountService.WithdrawFunds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def withdrawal(self) -> Global___Withdrawal:
+        """The withdrawal (STATE_PENDING)."""
+
+    def __init__(
+        self,
+        *,
+        withdrawal: Global___Withdrawal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WithdrawFundsResponse: _TypeAlias = WithdrawFundsResponse  # noqa: Y015
+
+@_typing.final
+class GetWithdrawalRequest(_message.Message):
+    """Request for AccountService.GetWithdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_ID_FIELD_NUMBER: _builtins.int
+    withdrawal_id: _builtins.str
+    """The withdrawal's id. Required."""
+    def __init__(
+        self,
+        *,
+        withdrawal_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["withdrawal_id", b"withdrawal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWithdrawalRequest: _TypeAlias = GetWithdrawalRequest  # noqa: Y015
+
+@_typing.final
+class GetWithdrawalResponse(_message.Message):
+    """Response for AccountService.GetWithdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def withdrawal(self) -> Global___Withdrawal:
+        """The withdrawal."""
+
+    def __init__(
+        self,
+        *,
+        withdrawal: Global___Withdrawal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWithdrawalResponse: _TypeAlias = GetWithdrawalResponse  # noqa: Y015
+
+@_typing.final
 class SettlementReport(_message.Message):
     """One settlement: what a merchant's day of captures and refunds added up to."""
 
@@ -594,6 +787,8 @@ class AccountEntry(_message.Message):
         """A settlement (pending to available, fees)."""
         KIND_ADJUSTMENT: AccountEntry._Kind.ValueType  # 7
         """Booked by an operator."""
+        KIND_WITHDRAWAL: AccountEntry._Kind.ValueType  # 8
+        """A withdrawal to a bank account (a hold until the bank answers)."""
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
         """What caused a journal transaction."""
@@ -614,6 +809,8 @@ class AccountEntry(_message.Message):
     """A settlement (pending to available, fees)."""
     KIND_ADJUSTMENT: AccountEntry.Kind.ValueType  # 7
     """Booked by an operator."""
+    KIND_WITHDRAWAL: AccountEntry.Kind.ValueType  # 8
+    """A withdrawal to a bank account (a hold until the bank answers)."""
 
     class _Phase:
         ValueType = _typing.NewType("ValueType", _builtins.int)

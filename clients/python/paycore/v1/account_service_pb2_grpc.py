@@ -75,6 +75,16 @@ class AccountServiceStub:
                 request_serializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletResponse.FromString,
                 _registered_method=True)
+        self.WithdrawFunds = channel.unary_unary(
+                '/paycore.v1.AccountService/WithdrawFunds',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.WithdrawFundsRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.WithdrawFundsResponse.FromString,
+                _registered_method=True)
+        self.GetWithdrawal = channel.unary_unary(
+                '/paycore.v1.AccountService/GetWithdrawal',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalResponse.FromString,
+                _registered_method=True)
         self.RunSettlement = channel.unary_unary(
                 '/paycore.v1.AccountService/RunSettlement',
                 request_serializer=paycore_dot_v1_dot_account__service__pb2.RunSettlementRequest.SerializeToString,
@@ -161,6 +171,24 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WithdrawFunds(self, request, context):
+        """Withdraws from a customer wallet or the merchant's available balance to
+        a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
+        nothing, when the account lacks it) and the withdrawal is STATE_PENDING
+        until the bank channel answers: then the hold is posted (SUCCEEDED) or
+        released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWithdrawal(self, request, context):
+        """Returns a withdrawal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RunSettlement(self, request, context):
         """Settles one currency and business day (UTC) of the caller's merchant now:
         captures minus refunds minus fees move from `merchant_pending` to
@@ -219,6 +247,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.PayFromWallet,
                     request_deserializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_account__service__pb2.PayFromWalletResponse.SerializeToString,
+            ),
+            'WithdrawFunds': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawFunds,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.WithdrawFundsRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.WithdrawFundsResponse.SerializeToString,
+            ),
+            'GetWithdrawal': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWithdrawal,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalResponse.SerializeToString,
             ),
             'RunSettlement': grpc.unary_unary_rpc_method_handler(
                     servicer.RunSettlement,
@@ -409,6 +447,60 @@ class AccountService:
             '/paycore.v1.AccountService/PayFromWallet',
             paycore_dot_v1_dot_account__service__pb2.PayFromWalletRequest.SerializeToString,
             paycore_dot_v1_dot_account__service__pb2.PayFromWalletResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawFunds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/WithdrawFunds',
+            paycore_dot_v1_dot_account__service__pb2.WithdrawFundsRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.WithdrawFundsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWithdrawal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/GetWithdrawal',
+            paycore_dot_v1_dot_account__service__pb2.GetWithdrawalRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.GetWithdrawalResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -72,6 +72,15 @@ class AccountServiceStub:
     PaymentService.RefundPayment refunds it back into the wallet, and it is
     settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
+    WithdrawFunds: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]
+    """Withdraws from a customer wallet or the merchant's available balance to
+    a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
+    nothing, when the account lacks it) and the withdrawal is STATE_PENDING
+    until the bank channel answers: then the hold is posted (SUCCEEDED) or
+    released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+    """
+    GetWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]
+    """Returns a withdrawal."""
     RunSettlement: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -130,6 +139,15 @@ class AccountServiceAsyncStub(AccountServiceStub):
     PaymentService.RefundPayment refunds it back into the wallet, and it is
     settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
+    WithdrawFunds: _aio.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]  # type: ignore[assignment]
+    """Withdraws from a customer wallet or the merchant's available balance to
+    a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
+    nothing, when the account lacks it) and the withdrawal is STATE_PENDING
+    until the bank channel answers: then the hold is posted (SUCCEEDED) or
+    released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+    """
+    GetWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]  # type: ignore[assignment]
+    """Returns a withdrawal."""
     RunSettlement: _aio.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]  # type: ignore[assignment]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -221,6 +239,27 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         PaymentService.RefundPayment refunds it back into the wallet, and it is
         settled like any payment (fee method `wallet`). Idempotent by request_id.
         """
+
+    @_abc_1.abstractmethod
+    def WithdrawFunds(
+        self,
+        request: _account_service_pb2.WithdrawFundsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.WithdrawFundsResponse, _abc.Awaitable[_account_service_pb2.WithdrawFundsResponse]]:
+        """Withdraws from a customer wallet or the merchant's available balance to
+        a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
+        nothing, when the account lacks it) and the withdrawal is STATE_PENDING
+        until the bank channel answers: then the hold is posted (SUCCEEDED) or
+        released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def GetWithdrawal(
+        self,
+        request: _account_service_pb2.GetWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.GetWithdrawalResponse, _abc.Awaitable[_account_service_pb2.GetWithdrawalResponse]]:
+        """Returns a withdrawal."""
 
     @_abc_1.abstractmethod
     def RunSettlement(
