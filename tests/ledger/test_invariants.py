@@ -72,6 +72,8 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("settle"), st.integers(min_value=0, max_value=1), st.just(0)),
     st.tuples(st.just("top_up"), _pick, _cents),
     st.tuples(st.just("pay_from_wallet"), _pick, _cents),
+    st.tuples(st.just("withdraw"), _pick, _cents),
+    st.tuples(st.just("bank_answer"), _pick, st.booleans()),
 )
 
 
@@ -82,6 +84,8 @@ class Model:
     authorized: list[pb.Payment] = field(default_factory=list)
     captured: list[pb.Payment] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=lambda: {AVAILABLE: 0})
+    withdrawals: list[tuple[str, str, int]] = field(default_factory=list)
+    """Pending withdrawals: (id, account, cents)."""
     paid_from: dict[str, str] = field(default_factory=dict)
     """Payment id -> the wallet that paid it (its refunds credit that wallet)."""
 
@@ -176,6 +180,28 @@ async def _run(
         )
         if before is None and record.settled:
             model.balances[AVAILABLE] += record.figures.net
+    elif name == "withdraw":
+        source = sorted(model.balances)[number % len(model.balances)]
+        withdraw = acc.WithdrawFundsRequest(
+            request_id=new_request_id(),
+            account_id=source,
+            amount=usd(*divmod(extra, 100)),
+            bank_account="DE89370400440532013000",
+        )
+        try:
+            made = (await accounts.WithdrawFunds(withdraw, metadata=meta)).withdrawal
+        except grpc.aio.AioRpcError as error:
+            assert error_info(error).reason in ("INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND")
+            assert model.balances[source] < extra, "refused a withdrawal the account could pay"
+        else:
+            assert model.balances[source] >= extra, "withdrew beyond the balance"
+            model.balances[source] -= extra  # held at once
+            model.withdrawals.append((made.id, source, extra))
+    elif name == "bank_answer" and model.withdrawals:
+        withdrawal_id, source, cents = model.withdrawals.pop(number % len(model.withdrawals))
+        await services.accounts.complete_withdrawal(api.merchant_id, withdrawal_id, bool(extra))
+        if not extra:
+            model.balances[source] += cents  # the hold is released
     elif name == "transfer" and len(model.balances) > 1:
         ids = sorted(model.balances)
         source, target = ids[number % len(ids)], ids[(number + 1) % len(ids)]

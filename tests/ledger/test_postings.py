@@ -30,6 +30,12 @@ from core.ledger import (
 )
 from core.ledger.balances import apply
 from core.ledger.journal import TransactionKind, transfer
+from core.ledger.withdrawals import (
+    Withdrawal,
+    WithdrawalState,
+    withdrawal_hold,
+    withdrawal_outcome,
+)
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)
 CARD = CardSummary("visa", "424242", "4242", 12, 2030, "fp")
@@ -229,3 +235,36 @@ def test_holds_count_against_what_a_wallet_may_spend() -> None:
     )
     with pytest.raises(ValueError, match="more than hold"):
         apply(too_much, accounts, hold.entries)
+
+
+def test_wallet_payments_and_top_ups_route_through_the_wallet() -> None:
+    pending = _payment(capture_method=CaptureMethod.AUTOMATIC)
+    captured = dataclasses.replace(
+        pending, state=PaymentState.CAPTURED, amount_captured=pending.amount
+    )
+    wallet = {"paycore.wallet_account_id": "acct_w"}
+    paid = dataclasses.replace(captured, metadata=wallet)
+    (capture,) = postings_for(dataclasses.replace(pending, metadata=wallet), paid)
+    assert (capture.entries[0].account_id, capture.method) == ("acct_w", "wallet")
+    target = {"paycore.top_up_account_id": "acct_w"}
+    top_up = dataclasses.replace(captured, metadata=target)
+    (credit,) = postings_for(dataclasses.replace(pending, metadata=target), top_up)
+    assert credit.entries == (
+        Entry("clearing.sandbox.USD", -1000, "USD"),
+        Entry("acct_w", 1000, "USD"),
+    )
+
+
+def test_a_withdrawal_is_a_hold_posted_or_voided() -> None:
+    withdrawal = Withdrawal(
+        "wd_1", "m1", "acct_w", Money(500, "USD"), "DE89", WithdrawalState.PENDING, AT, AT
+    )
+    hold = withdrawal_hold(withdrawal)
+    assert (hold.phase, hold.entries[1].account_id) == (Phase.PENDING, "clearing.bank_transfer.USD")
+    posted = withdrawal_outcome(withdrawal, succeeded=True)
+    assert (posted.phase, posted.pending_id, posted.entries) == (
+        Phase.POST_PENDING,
+        hold.id,
+        hold.entries,
+    )
+    assert withdrawal_outcome(withdrawal, succeeded=False).phase is Phase.VOID_PENDING
