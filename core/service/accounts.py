@@ -226,19 +226,7 @@ class AccountService:
         account = await self._store.account_in(tx, command.merchant_id, account_id)
         # The available balance exists before its first movement, as an empty account.
         account = account or system_account(command.merchant_id, account_id, at)
-        if account is None:
-            raise NotFoundError(Reason.ACCOUNT_NOT_FOUND, account_id=account_id)
-        if not account.kind.transferable:
-            raise IllegalTransitionError(
-                Reason.ACCOUNT_NOT_TRANSFERABLE, account_id=account_id, kind=account.kind.value
-            )
-        if account.currency != command.amount.currency:
-            raise PaycoreError(
-                Reason.ACCOUNT_CURRENCY_MISMATCH,
-                given=command.amount.currency,
-                account_id=account_id,
-                expected=account.currency,
-            )
+        _check_account(account, account_id, command.amount, wallet_only=False)
 
     async def top_up(
         self,
@@ -255,7 +243,7 @@ class AccountService:
         metadata, which is how its postings credit the wallet.
         """
         wallet = await self.get_account(command.merchant_id, account_id)
-        _check_wallet(wallet, account_id, command.amount)
+        _check_account(wallet, account_id, command.amount, wallet_only=True)
         metadata = {**command.metadata, TOP_UP_KEY: account_id}
         top_up = dataclasses.replace(
             command, capture_method=CaptureMethod.AUTOMATIC, metadata=metadata
@@ -273,8 +261,7 @@ class AccountService:
             # wallet cannot both pass the check. Checked BEFORE anything is
             # written: a refused payment leaves no payment row behind.
             wallet = await self._store.lock_account(tx, command.merchant_id, command.account_id)
-            _check_wallet(wallet, command.account_id, command.amount)
-            assert wallet is not None
+            wallet = _check_account(wallet, command.account_id, command.amount, wallet_only=True)
             if wallet.balance.available < command.amount.amount:
                 raise IllegalTransitionError(
                     Reason.INSUFFICIENT_FUNDS,
@@ -314,14 +301,7 @@ class AccountService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Withdrawal]:
             account = await self._store.lock_account(tx, command.merchant_id, command.account_id)
-            if account is None:
-                raise NotFoundError(Reason.ACCOUNT_NOT_FOUND, account_id=command.account_id)
-            if not account.kind.transferable:
-                raise IllegalTransitionError(
-                    Reason.ACCOUNT_NOT_TRANSFERABLE,
-                    account_id=account.id,
-                    kind=account.kind.value,
-                )
+            account = _check_account(account, command.account_id, command.amount, wallet_only=False)
             withdrawal = Withdrawal(
                 id=ids.new_id(ids.WITHDRAWAL),
                 merchant_id=command.merchant_id,
@@ -333,13 +313,6 @@ class AccountService:
                 updated_at=at,
                 description=command.description,
             )
-            if account.currency != command.amount.currency:
-                raise PaycoreError(
-                    Reason.ACCOUNT_CURRENCY_MISMATCH,
-                    given=command.amount.currency,
-                    account_id=account.id,
-                    expected=account.currency,
-                )
             # The hold is decided before anything is written (INSUFFICIENT_FUNDS
             # leaves no withdrawal behind) and reserves the money at once.
             await self._store.post(tx, withdrawal_hold(withdrawal), at)
@@ -393,13 +366,25 @@ class AccountService:
         )
 
 
-def _check_wallet(account: Account | None, account_id: str, amount: Money) -> None:
-    """Raise unless ``account`` (read as ``account_id``) is a wallet in ``amount``'s currency."""
-    if account is None:  # another merchant's account reads as None too
+def _check_account(
+    account: Account | None, account_id: str, amount: Money, *, wallet_only: bool
+) -> Account:
+    """``account`` (read as ``account_id``) if it may move ``amount``; raise otherwise.
+
+    NOT_FOUND for a missing account (another merchant's reads as missing too);
+    FAILED_PRECONDITION when its kind does not move this way (``wallet_only``:
+    only a customer wallet; otherwise wallets and the available balance);
+    INVALID_ARGUMENT when the currencies differ.
+    """
+    if account is None:
         raise NotFoundError(Reason.ACCOUNT_NOT_FOUND, account_id=account_id)
-    if account.kind is not AccountKind.CUSTOMER_WALLET:
+    if wallet_only and account.kind is not AccountKind.CUSTOMER_WALLET:
         raise IllegalTransitionError(
             Reason.ACCOUNT_NOT_A_WALLET, account_id=account.id, kind=account.kind.value
+        )
+    if not account.kind.transferable:
+        raise IllegalTransitionError(
+            Reason.ACCOUNT_NOT_TRANSFERABLE, account_id=account.id, kind=account.kind.value
         )
     if account.currency != amount.currency:
         raise PaycoreError(
@@ -408,3 +393,4 @@ def _check_wallet(account: Account | None, account_id: str, amount: Money) -> No
             account_id=account.id,
             expected=account.currency,
         )
+    return account
