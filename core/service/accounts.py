@@ -259,7 +259,9 @@ class AccountService:
             # Locked: the funds check below and the posting of insert_payment
             # happen under the same row lock, so parallel payments from one
             # wallet cannot both pass the check. Checked BEFORE anything is
-            # written: a refused payment leaves no payment row behind.
+            # written: a refused payment leaves no payment row behind. (Lock
+            # order stays the global id order: wallet ids, acct_..., sort
+            # before every system account the posting locks next.)
             wallet = await self._store.lock_account(tx, command.merchant_id, command.account_id)
             wallet = _check_account(wallet, command.account_id, command.amount, wallet_only=True)
             if wallet.balance.available < command.amount.amount:
@@ -300,7 +302,10 @@ class AccountService:
         created: list[Withdrawal] = []  # set when this call (not a replay) made it
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Withdrawal]:
-            account = await self._store.lock_account(tx, command.merchant_id, command.account_id)
+            # Not locked here: ``post`` locks the account with the clearing
+            # account in id order (locking this one first could deadlock with
+            # a bank answer, which locks them in that order) and checks funds.
+            account = await self._store.account_in(tx, command.merchant_id, command.account_id)
             account = _check_account(account, command.account_id, command.amount, wallet_only=False)
             withdrawal = Withdrawal(
                 id=ids.new_id(ids.WITHDRAWAL),
