@@ -7,7 +7,7 @@ real gRPC API. After the sequence, ``assert_ledger_consistent`` checks every
 invariant of issue 6, and a plain model of the wallets checks that every
 transfer was refused exactly when the source lacked the money.
 
-The suite runs a modest number of examples; bench/ledger_soak.py runs many
+The suite runs a modest number of examples (25 sequences of up to 15 operations); bench/ledger_soak.py runs many
 more (LEDGER_EXAMPLES / LEDGER_STEPS override the counts).
 """
 
@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 
     Stub = account_service_pb2_grpc.AccountServiceAsyncStub
 
-EXAMPLES = int(os.environ.get("LEDGER_EXAMPLES", "12"))
-STEPS = int(os.environ.get("LEDGER_STEPS", "10"))
+EXAMPLES = int(os.environ.get("LEDGER_EXAMPLES", "25"))
+STEPS = int(os.environ.get("LEDGER_STEPS", "15"))
 STATS_FILE = os.environ.get("LEDGER_STATS_FILE", "")
 """bench/ledger_soak.py: append one line per example (operations run) to this file."""
 AVAILABLE = "merchant_available.USD"
