@@ -7,8 +7,9 @@ real gRPC API. After the sequence, ``assert_ledger_consistent`` checks every
 invariant of issue 6, and a plain model of the wallets checks that every
 transfer was refused exactly when the source lacked the money.
 
-The suite runs a modest number of examples (25 sequences of up to 15 operations); bench/ledger_soak.py runs many
-more (LEDGER_EXAMPLES / LEDGER_STEPS override the counts).
+The suite runs a modest number of examples (25 sequences of up to 15
+operations); bench/ledger_soak.py runs many more (LEDGER_EXAMPLES /
+LEDGER_STEPS override the counts).
 """
 
 from __future__ import annotations
