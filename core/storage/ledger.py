@@ -14,6 +14,7 @@ the accounts second; nothing locks them the other way round.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -228,9 +229,28 @@ async def post(connection: asyncpg.Connection, txn: JournalTransaction, at: date
 async def post_payment_change(
     connection: asyncpg.Connection, before: Payment | None, after: Payment
 ) -> None:
-    """The ledger hook of a payment save: post what ``before`` -> ``after`` moved, if anything."""
-    for txn in postings_for(before, after):
+    """The ledger hook of a payment save: post what ``before`` -> ``after`` moved, if anything.
+
+    A payment authorized before the ledger existed (migration 0009) has no
+    hold to resolve: its capture is posted outright and its void posts
+    nothing, so payments in flight across the upgrade keep working.
+    """
+    for planned in postings_for(before, after):
+        txn = planned
+        if planned.pending_id and not await _hold_exists(connection, planned):
+            if planned.phase is Phase.VOID_PENDING:
+                continue
+            txn = dataclasses.replace(planned, phase=Phase.POSTED, pending_id="")
         await post(connection, txn, after.updated_at)
+
+
+async def _hold_exists(connection: asyncpg.Connection, txn: JournalTransaction) -> bool:
+    found = await connection.fetchval(
+        "SELECT 1 FROM ledger_transactions WHERE merchant_id = $1 AND id = $2",
+        txn.merchant_id,
+        txn.pending_id,
+    )
+    return found is not None
 
 
 async def get_account(

@@ -78,3 +78,23 @@ async def test_declined_and_unconfirmed_payments_move_nothing(
     except grpc.aio.AioRpcError as error:
         assert error.code() == grpc.StatusCode.NOT_FOUND
     await assert_ledger_consistent(db, api.merchant_id)
+
+
+async def test_payments_authorized_before_the_ledger_still_capture_and_void(
+    api: Api, accounts_stub: Stub, metadata: Metadata, db: asyncpg.Pool
+) -> None:
+    """Payments in flight across the upgrade to migration 0009 have no hold to resolve."""
+    to_capture = await api.authorized()
+    to_void = await api.authorized()
+    # As if both were authorized before the ledger existed: no holds at all.
+    await db.execute("DELETE FROM ledger_entries WHERE merchant_id = $1", api.merchant_id)
+    await db.execute("DELETE FROM ledger_transactions WHERE merchant_id = $1", api.merchant_id)
+    await db.execute(
+        "UPDATE ledger_accounts SET credits_pending = 0, debits_pending = 0 WHERE merchant_id = $1",
+        api.merchant_id,
+    )
+    await api.capture(to_capture.id)
+    await api.cancel(to_void.id)
+    balance = await _balance(accounts_stub, metadata, PENDING)
+    assert (balance.posted, balance.pending_credits) == (usd(10), usd(0))
+    await assert_ledger_consistent(db, api.merchant_id)
