@@ -25,17 +25,22 @@ from core.events.service import EventStreams, WebhookService
 from core.events.snapshot import payment_snapshot
 from core.events.stream import EventNotifier
 from core.gate.redis_gate import RedisClient, RedisRequestGate
+from core.ledger.fees import FeeRule
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
 from core.risk.service import RiskService
 from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
+from core.service.accounts import AccountService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
+from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
+from core.service.wallet_channel import WalletChannel
 from core.storage.access import PostgresAccessStore
 from core.storage.events import PaymentOutbox, PostgresEventStore
+from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.storage.risk import PostgresRiskStore
 from core.storage.status_queries import PostgresStatusQueryStore
@@ -72,6 +77,8 @@ class Services:
     router: Router
     status_queries: StatusQueryScheduler
     callbacks: CallbackIngress
+    accounts: AccountService
+    settlement: SettlementService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
@@ -187,6 +194,9 @@ async def open_services(
             },
             (simulators.http_secret or "").encode(),
         )
+    if all(channel.name != WalletChannel.name for channel in channels):
+        # Refunds of wallet payments (PayFromWallet) go to the wallet "channel".
+        channels = [*channels, WalletChannel()]
     router = Router(
         channels,
         timeout_s=settings.channel_timeout_s,
@@ -255,6 +265,14 @@ async def open_services(
         vault=vault,
         fingerprint_key=settings.card_fingerprint_key,
     )
+    ledger_store = PostgresLedgerStore(pool)
+    ledger = settings.ledger
+    settlement = SettlementService(
+        executor=executor,
+        store=ledger_store,
+        gate=gate,
+        default_fee=FeeRule(ledger.fee_bps, ledger.fee_fixed_minor),
+    )
     background = []
     if settings.risk.rules_poll_interval_s > 0:
         background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
@@ -275,6 +293,8 @@ async def open_services(
         store=webhook_store,
         relay_settings=relay_settings(settings),
     )
+    if ledger.settlement_poll_interval_s > 0:
+        background.append(asyncio.create_task(settlement.watch(ledger.settlement_poll_interval_s)))
     return Services(
         notifications=notifications,
         pool=pool,
@@ -301,5 +321,13 @@ async def open_services(
             store=attempts,
             started_grace_s=settings.status_query.started_grace_s,
         ),
+        accounts=AccountService(
+            executor=executor,
+            store=ledger_store,
+            gate=gate,
+            payments=payments,
+            repository=repository,
+        ),
+        settlement=settlement,
         background=background,
     )

@@ -53,6 +53,18 @@ class RiskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    """Fees and settlement of the ledger (core/ledger, issue 6)."""
+
+    fee_bps: int = 290
+    """Default fee on a capture, in basis points of its amount (290: 2.9 %)."""
+    fee_fixed_minor: int = 30
+    """Default fixed fee on a capture, in minor units of its currency (30: 0.30 USD)."""
+    settlement_poll_interval_s: float = 300.0
+    """How often the daily settlement job looks for yesterday's unsettled merchants (0: never)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RateLimitSettings:
     """Requests per second (average) and burst, per merchant and RPC class.
 
@@ -195,6 +207,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     status_query: StatusQuerySettings = field(default_factory=StatusQuerySettings)
     channels: ChannelSettings = field(default_factory=ChannelSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     redis_cluster: bool = False
     """Treat ``redis_url`` as a seed node of a Redis Cluster."""
     redis_timeout_s: float = 0.5
@@ -383,6 +396,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("auth.key_cache_s must be >= 0 and auth.lockout_failures >= 1")
     if auth.lockout_window_s <= 0 or auth.lockout_s <= 0:
         raise ConfigError("auth.lockout_window_s and auth.lockout_s must be positive")
+    ledger = settings.ledger
+    if not 0 <= ledger.fee_bps <= 10_000 or ledger.fee_fixed_minor < 0:
+        raise ConfigError("ledger.fee_bps must be 0..10000 and ledger.fee_fixed_minor >= 0")
+    if ledger.settlement_poll_interval_s < 0:
+        raise ConfigError("ledger.settlement_poll_interval_s must be >= 0")
     _validate_telemetry(settings)
     _validate_webhooks(settings)
     _validate_vault(settings)

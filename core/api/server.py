@@ -14,6 +14,9 @@ from grpc_reflection.v1alpha import reflection
 from core.api.access_handlers import SERVICE_NAME as ACCESS_SERVICE_NAME
 from core.api.access_handlers import AccessHandlers
 from core.api.access_handlers import generic_handler as access_generic_handler
+from core.api.account_handlers import SERVICE_NAME as ACCOUNT_SERVICE_NAME
+from core.api.account_handlers import AccountHandlers
+from core.api.account_handlers import generic_handler as account_generic_handler
 from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
@@ -106,6 +109,7 @@ class PaycoreServer:
         access = AccessHandlers(services.access, secret)
         merchant_settings = MerchantSettingsHandlers(services.merchant_settings, secret)
         risk = RiskHandlers(services.risk, secret)
+        accounts = AccountHandlers(services.accounts, services.settlement, secret)
         self._server.add_generic_rpc_handlers(
             (
                 generic_handler(payments, resolver, telemetry),
@@ -113,6 +117,7 @@ class PaycoreServer:
                 access_generic_handler(access, resolver, telemetry),
                 settings_generic_handler(merchant_settings, resolver, telemetry),
                 risk_generic_handler(risk, resolver, telemetry),
+                account_generic_handler(accounts, resolver, telemetry),
             )
         )
         notifications = services.notifications
@@ -139,6 +144,7 @@ class PaycoreServer:
                 RISK_SERVICE_NAME,
                 WEBHOOK_SERVICE_NAME,
                 EVENT_SERVICE_NAME,
+                ACCOUNT_SERVICE_NAME,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,
             ),
@@ -180,6 +186,7 @@ class PaycoreServer:
             RISK_SERVICE_NAME,
             WEBHOOK_SERVICE_NAME,
             EVENT_SERVICE_NAME,
+            ACCOUNT_SERVICE_NAME,
         ):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(

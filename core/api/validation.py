@@ -48,6 +48,7 @@ from core.domain.errors import FieldViolation, Reason, ValidationError, Violatio
 from core.domain.merchant_settings import MerchantSettingsUpdate
 from core.domain.money import AmountError, CurrencyError, Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, RiskContext
+from core.ledger.postings import RESERVED_PREFIX
 from core.service.access import MAX_ROTATION_OVERLAP, NewApiKey, NewMerchant
 from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import card_vault_service_pb2 as vault_svc
@@ -146,6 +147,8 @@ def _metadata(v: ViolationCollector, field: str, metadata: Mapping[str, str]) ->
             v.add(where, f"keys must be 1 to {MAX_METADATA_KEY} characters")
         elif "\x00" in key:
             v.add(where, "keys must not contain the NUL character (U+0000)")
+        elif key.startswith(RESERVED_PREFIX):
+            v.add(where, f"keys starting with {RESERVED_PREFIX!r} are set by paycore only")
         _text(v, where, value, MAX_METADATA_VALUE)
     return MappingProxyType(dict(metadata))
 

@@ -50,6 +50,7 @@ _SETTINGS = "paycore.v1.MerchantSettingsService"
 _RISK = "paycore.v1.RiskService"
 _WEBHOOKS = "paycore.v1.WebhookService"
 _EVENTS = "paycore.v1.EventService"
+_ACCOUNTS = "paycore.v1.AccountService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -101,6 +102,19 @@ POLICY: Mapping[str, Role] = {
     f"{_WEBHOOKS}/ListWebhookDeliveries": Role.MERCHANT,
     f"{_WEBHOOKS}/RedeliverEvent": Role.MERCHANT,
     f"{_EVENTS}/StreamEvents": Role.MERCHANT,
+    # Accounts and the ledger: a merchant's own wallets, balances and statements.
+    f"{_ACCOUNTS}/CreateAccount": Role.MERCHANT,
+    f"{_ACCOUNTS}/GetAccount": Role.MERCHANT,
+    f"{_ACCOUNTS}/TransferFunds": Role.MERCHANT,
+    f"{_ACCOUNTS}/ListAccountEntries": Role.MERCHANT,
+    f"{_ACCOUNTS}/TopUpWallet": Role.MERCHANT,
+    f"{_ACCOUNTS}/PayFromWallet": Role.MERCHANT,
+    f"{_ACCOUNTS}/WithdrawFunds": Role.MERCHANT,
+    f"{_ACCOUNTS}/GetWithdrawal": Role.MERCHANT,
+    # Settlement reports and runs: the back office's (finance).
+    f"{_ACCOUNTS}/RunSettlement": Role.ADMIN,
+    f"{_ACCOUNTS}/GetSettlementReport": Role.ADMIN,
+    f"{_ACCOUNTS}/ExportSettlementReport": Role.ADMIN,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

@@ -10,7 +10,7 @@ Answers, as PSPs expect (they retry anything but a 2xx):
   request's commit of the same answer;
 - 200 ``[accepted]``: verified and applied, or verified and nothing to do.
 
-Applying is idempotent and order-safe (core/service/settlement.py): the
+Applying is idempotent and order-safe (core/service/attempt_resolution.py): the
 first definitive answer settles the attempt; the same notification again, a
 late "pending" after "succeeded", or an answer contradicting the recorded
 outcome change nothing (the contradiction is logged for a person).
@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from core.service.settlement import Settled, settle_attempt
+from core.service.attempt_resolution import Settled, settle_attempt
 from core.storage.status_queries import PostgresStatusQueryStore
 from router import Router
 from router.channel import BadSignature

@@ -149,6 +149,40 @@ class Reason(enum.Enum):
         False,
         "Event {event_id} has no finished or dead-lettered delivery{to_endpoint} to send again.",
     )
+    ACCOUNT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Account {account_id} does not exist.")
+    SETTLEMENT_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "No {currency} settlement for {business_date} exists."
+    )
+    # Ledger: what an account's kind, currency or balance does not allow.
+    INSUFFICIENT_FUNDS = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Account {account_id} has {available} available; {requested} cannot be taken from it.",
+    )
+    ACCOUNT_NOT_TRANSFERABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Account {account_id} is a {kind} account; only customer wallets and the available"
+        " balance move by transfer.",
+    )
+    ACCOUNT_NOT_A_WALLET = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Account {account_id} is a {kind} account; only a customer wallet pays or is topped up.",
+    )
+    TOP_UP_NOT_REFUNDABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} topped up a wallet; its money leaves the wallet, not the card.",
+    )
+    WITHDRAWAL_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "Withdrawal {withdrawal_id} does not exist."
+    )
+    ACCOUNT_CURRENCY_MISMATCH = ReasonSpec(
+        Code.INVALID_ARGUMENT,
+        False,
+        "The amount is in {given}, but account {account_id} is in {expected}.",
+    )
     # Illegal transitions: the payment's state does not allow the operation.
     PAYMENT_NOT_IN_REVIEW = ReasonSpec(
         Code.FAILED_PRECONDITION,

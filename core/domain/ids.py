@@ -10,10 +10,15 @@ PAYMENT = "pay"
 REFUND = "re"
 ATTEMPT = "att"
 TOKEN = "tok"
+ACCOUNT = "acct"
+JOURNAL = "jtx"
+SETTLEMENT = "stl"
+WITHDRAWAL = "wd"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
 _PATTERNS = {
-    prefix: re.compile(rf"{prefix}_{_ULID_BODY}") for prefix in (PAYMENT, REFUND, ATTEMPT, TOKEN)
+    prefix: re.compile(rf"{prefix}_{_ULID_BODY}")
+    for prefix in (PAYMENT, REFUND, ATTEMPT, TOKEN, ACCOUNT, JOURNAL, SETTLEMENT, WITHDRAWAL)
 }
 
 

@@ -37,6 +37,7 @@ from core.domain.payment import (
     RiskAssessment,
     RiskDecision,
 )
+from core.ledger.postings import TOP_UP_KEY
 
 S = PaymentState
 
@@ -304,6 +305,10 @@ def complete_void(payment: Payment, result: ChannelResult, at: datetime) -> Paym
 def plan_refund(payment: Payment, requested: Money | None) -> Money:
     """The amount a refund request returns: everything still refundable when unspecified."""
     require(payment, "refund")
+    if TOP_UP_KEY in payment.metadata:
+        # The money is the customer's wallet balance now, possibly spent:
+        # it leaves the wallet by a withdrawal, never by a card refund.
+        raise IllegalTransitionError(Reason.TOP_UP_NOT_REFUNDABLE, payment_id=payment.id)
     refundable = payment.amount_refundable
     if requested is None:
         if refundable.is_zero():

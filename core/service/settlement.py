@@ -1,64 +1,157 @@
-"""Settling one channel attempt with a late answer (a status query's or a notification's).
+"""Settlement: the daily job and the back-office RPCs over core/ledger/settlement.py.
 
-Used inside a transaction of core/storage/status_queries.py. The attempt's
-row is locked first and re-checked, so whichever late answer arrives first
-settles it and every later one (a duplicate notification, a stale "pending",
-a second worker's query) changes nothing.
+The job (``run_due`` / ``watch``) settles the previous UTC day of every
+merchant and currency with unsettled captures or refunds, each in its own
+transaction. Every worker may run it: the settlement row's unique key
+(merchant, currency, day) lets exactly one transaction settle a day; the
+others find its row and move on (core/storage/ledger.py ``settle``).
+
+RunSettlement (admin) settles one day on demand, through the RequestExecutor
+(idempotent by request_id) with an audit record in the same transaction.
 """
 
 from __future__ import annotations
 
-import enum
+import asyncio
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
-from core.domain import lifecycle
-from core.domain.attempt import Attempt, ChannelResult
-from core.storage.status_queries import PostgresSettlement
+from core.domain.audit import Actor, AuditRecord
+from core.domain.errors import NotFoundError, Reason
+from core.gate import RequestGate, RpcClass
+from core.ledger.fees import FeeRule
+from core.ledger.settlement import SettlementDay
+from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.storage.ledger import SettlementRecord
+from core.storage.repository import PaymentTransaction, RequestKey
 
 log = logging.getLogger(__name__)
 
 
-class Settled(enum.Enum):
-    """What a late answer did."""
+class SettlementStore(Protocol):
+    """Settlement storage (core/storage/ledger_store.py)."""
 
-    SETTLED = "settled"
-    """The attempt and its payment now carry the answer."""
-    ALREADY_SETTLED = "already_settled"
-    """Someone settled the attempt first; nothing changed."""
-    STILL_UNKNOWN = "still_unknown"
-    """The answer was not definitive ("pending", or the channel could not tell)."""
-    NEEDS_ATTENTION = "needs_attention"
-    """The payment no longer matches the attempt: marked for a person."""
+    async def settle(
+        self, tx: PaymentTransaction, day: SettlementDay, fee: FeeRule, at: datetime
+    ) -> SettlementRecord:
+        """Settle ``day`` inside ``tx`` (or return the settlement already made)."""
+        ...
+
+    async def settle_alone(
+        self, day: SettlementDay, fee: FeeRule, at: datetime
+    ) -> SettlementRecord:
+        """Settle ``day`` in a transaction of its own."""
+        ...
+
+    async def settlement(self, day: SettlementDay) -> SettlementRecord | None:
+        """The stored settlement of ``day``."""
+        ...
+
+    async def unsettled(self, business_date: date) -> list[tuple[str, str]]:
+        """(merchant, currency) pairs with items written before the day's end, not settled."""
+        ...
 
 
-async def settle_attempt(
-    tx: PostgresSettlement, attempt: Attempt, result: ChannelResult, at: datetime
-) -> Settled:
-    """Apply ``result`` to ``attempt`` and its payment, once (see the module docstring)."""
-    recorded = await tx.lock_unresolved_attempt(attempt.merchant_id, attempt.id)
-    if not recorded:
-        return Settled.ALREADY_SETTLED
-    if not result.outcome.is_final:
-        return Settled.STILL_UNKNOWN
-    payment = await tx.lock_payment(attempt.merchant_id, attempt.payment_id)
-    if payment is None:  # attempts reference their payment; payments are never deleted
-        raise LookupError(f"payment {attempt.payment_id} vanished")
-    try:
-        updated = lifecycle.resolve_attempt(payment, attempt, result, at)
-    except ValueError:
-        # Never guess with money: a person finds out what happened.
-        log.exception("attempt %s cannot be settled automatically", attempt.id)
-        await tx.reschedule_attempt(attempt.merchant_id, attempt.id, None)
-        return Settled.NEEDS_ATTENTION
-    await tx.complete_attempt(attempt.merchant_id, attempt.id, result, at)
-    await tx.save_payment(updated)
-    log.info(
-        "attempt %s on %s settled late: %s (payment %s is %s)",
-        attempt.id,
-        attempt.channel,
-        result.outcome.value,
-        payment.id,
-        updated.state.value,
-    )
-    return Settled.SETTLED
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _snapshot(record: SettlementRecord) -> dict[str, object]:
+    figures = record.figures
+    return {
+        "settlement_id": record.id,
+        "currency": figures.currency,
+        "business_date": figures.business_date.isoformat(),
+        "captured": figures.captured,
+        "refunded": figures.refunded,
+        "fees": figures.fees,
+        "net": figures.net,
+        "settled": record.settled,
+        "journal_id": record.journal_id,
+    }
+
+
+class SettlementService:
+    """RunSettlement, GetSettlementReport, and the daily job."""
+
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        store: SettlementStore,
+        gate: RequestGate,
+        default_fee: FeeRule,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._executor = executor
+        self._store = store
+        self._gate = gate
+        self._fee = default_fee
+        self._clock = clock
+
+    async def run(
+        self,
+        day: SettlementDay,
+        actor: Actor,
+        request: RequestIdentity,
+        encoder: Encoder[SettlementRecord],
+    ) -> Reply:
+        """Settle one day now (or answer the settlement already made), audited."""
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[SettlementRecord]:
+            record = await self._store.settle(tx, day, self._fee, at)
+            await tx.record_audit(
+                AuditRecord(
+                    actor=actor,
+                    action="settlement.run",
+                    resource_type="settlement",
+                    resource_id=record.id,
+                    merchant_id=day.merchant_id,
+                    at=at,
+                    before={},
+                    after=_snapshot(record),
+                    details={"request_id": request.request_id},
+                )
+            )
+            return Plan(record.id, result=record)
+
+        key = RequestKey(day.merchant_id, "RunSettlement", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def report(self, day: SettlementDay) -> SettlementRecord:
+        """The settlement of ``day``; NOT_FOUND (SETTLEMENT_NOT_FOUND) when none was run."""
+        await self._gate.admit(day.merchant_id, RpcClass.READS, None)
+        record = await self._store.settlement(day)
+        if record is None:
+            raise NotFoundError(
+                Reason.SETTLEMENT_NOT_FOUND,
+                currency=day.currency,
+                business_date=day.business_date.isoformat(),
+            )
+        return record
+
+    async def run_due(self) -> int:
+        """Settle the previous UTC day wherever it is due; returns how many days were looked at."""
+        now = self._clock()
+        yesterday = now.date() - timedelta(days=1)
+        pairs = await self._store.unsettled(yesterday)
+        for merchant_id, currency in pairs:
+            day = SettlementDay(merchant_id, currency, yesterday)
+            # One transaction per merchant and currency: a failure (or a
+            # crash) leaves the others settled and this one for the next poll.
+            try:
+                await self._store.settle_alone(day, self._fee, now)
+            except Exception:
+                log.exception("settlement of %s failed; retried at the next poll", day)
+        return len(pairs)
+
+    async def watch(self, interval_s: float) -> None:
+        """Run ``run_due`` every ``interval_s`` seconds until cancelled."""
+        while True:
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("settlement job failed; retried at the next poll")
+            await asyncio.sleep(interval_s)

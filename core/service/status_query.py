@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.config import StatusQuerySettings
 from core.domain.attempt import ChannelResult
-from core.service.settlement import Settled, settle_attempt
+from core.service.attempt_resolution import Settled, settle_attempt
 from core.storage.status_queries import (
     DueAttempt,
     LeaseTerms,

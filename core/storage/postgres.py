@@ -38,6 +38,7 @@ from core.domain.payment import (
     RoutingRecord,
 )
 from core.storage import access
+from core.storage import ledger as ledger_storage
 from core.storage.audit import insert_audit
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.vault.envelope import Sealed
@@ -250,6 +251,7 @@ class PostgresTransaction:
         self._c = connection
         self._outbox = outbox
         self._seen: dict[tuple[str, str], Payment] = {}
+        """Each payment as this transaction last read or wrote it: the hooks' "before"."""
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -354,10 +356,16 @@ class PostgresTransaction:
         self._seen[(merchant_id, payment_id)] = payment
         return payment
 
-    async def _record_events(self, before: Payment | None, after: Payment) -> None:
-        if self._outbox is None:
-            return
-        await self._outbox.record(self._c, before, after)
+    async def _payment_changed(self, before: Payment | None, after: Payment) -> None:
+        """The one hook of every payment write, in this same transaction.
+
+        The journal entries of the money it moved (issue 6, core/storage/ledger.py)
+        and its events (issue 7, the outbox) are both derived from ``before`` and
+        ``after`` here, so a new path that saves a payment gets both for free.
+        """
+        await ledger_storage.post_payment_change(self._c, before, after)
+        if self._outbox is not None:
+            await self._outbox.record(self._c, before, after)
         self._seen[(after.merchant_id, after.id)] = after
 
     async def insert_payment(self, payment: Payment) -> None:
@@ -393,15 +401,14 @@ class PostgresTransaction:
             payment.updated_at,
         )
         await self._save_refunds(payment)
-        await self._record_events(None, payment)
+        await self._payment_changed(None, payment)
 
     async def save_payment(self, payment: Payment) -> None:
-        key = (payment.merchant_id, payment.id)
-        if self._outbox is not None and key not in self._seen:
+        before = self._seen.get((payment.merchant_id, payment.id))
+        if before is None:
             # Saved without being locked first in this transaction: lock and
-            # read it now, so the events compare against what is committed.
-            await self.lock_payment(payment.merchant_id, payment.id)
-        before = self._seen.get(key)
+            # read it now, so the hooks compare against what is committed.
+            before = await self.lock_payment(payment.merchant_id, payment.id)
         status = await self._c.execute(
             """
             UPDATE payments SET
@@ -429,8 +436,7 @@ class PostgresTransaction:
         if status != "UPDATE 1":
             raise LookupError(f"payment {payment.id} vanished while locked")
         await self._save_refunds(payment)
-        if before is not None:
-            await self._record_events(before, payment)
+        await self._payment_changed(before, payment)
 
     async def _save_refunds(self, payment: Payment) -> None:
         if not payment.refunds:

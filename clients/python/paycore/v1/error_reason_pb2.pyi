@@ -132,6 +132,26 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: RedeliverEvent found no delivery of the event that
     is finished or dead-lettered (pending ones are already being retried).
     """
+    ERROR_REASON_ACCOUNT_NOT_FOUND: _ErrorReason.ValueType  # 110
+    """NOT_FOUND: no such ledger account for the caller's merchant."""
+    ERROR_REASON_INSUFFICIENT_FUNDS: _ErrorReason.ValueType  # 111
+    """FAILED_PRECONDITION: the account (a customer wallet without overdraft)
+    has less available than the amount to take from it. Nothing moved.
+    """
+    ERROR_REASON_ACCOUNT_NOT_TRANSFERABLE: _ErrorReason.ValueType  # 112
+    """FAILED_PRECONDITION: only customer wallets and the merchant's available
+    balance move by TransferFunds; the others move by paycore's own postings.
+    """
+    ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: _ErrorReason.ValueType  # 113
+    """INVALID_ARGUMENT: the amount's currency is not the account's."""
+    ERROR_REASON_SETTLEMENT_NOT_FOUND: _ErrorReason.ValueType  # 114
+    """NOT_FOUND: no settlement of that currency and business date was run."""
+    ERROR_REASON_ACCOUNT_NOT_A_WALLET: _ErrorReason.ValueType  # 115
+    """FAILED_PRECONDITION: PayFromWallet and TopUpWallet take a customer wallet."""
+    ERROR_REASON_TOP_UP_NOT_REFUNDABLE: _ErrorReason.ValueType  # 116
+    """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
+    ERROR_REASON_WITHDRAWAL_NOT_FOUND: _ErrorReason.ValueType  # 117
+    """NOT_FOUND: no such withdrawal for the caller's merchant."""
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -262,6 +282,26 @@ ERROR_REASON_NOTHING_TO_REDELIVER: ErrorReason.ValueType  # 73
 """FAILED_PRECONDITION: RedeliverEvent found no delivery of the event that
 is finished or dead-lettered (pending ones are already being retried).
 """
+ERROR_REASON_ACCOUNT_NOT_FOUND: ErrorReason.ValueType  # 110
+"""NOT_FOUND: no such ledger account for the caller's merchant."""
+ERROR_REASON_INSUFFICIENT_FUNDS: ErrorReason.ValueType  # 111
+"""FAILED_PRECONDITION: the account (a customer wallet without overdraft)
+has less available than the amount to take from it. Nothing moved.
+"""
+ERROR_REASON_ACCOUNT_NOT_TRANSFERABLE: ErrorReason.ValueType  # 112
+"""FAILED_PRECONDITION: only customer wallets and the merchant's available
+balance move by TransferFunds; the others move by paycore's own postings.
+"""
+ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: ErrorReason.ValueType  # 113
+"""INVALID_ARGUMENT: the amount's currency is not the account's."""
+ERROR_REASON_SETTLEMENT_NOT_FOUND: ErrorReason.ValueType  # 114
+"""NOT_FOUND: no settlement of that currency and business date was run."""
+ERROR_REASON_ACCOUNT_NOT_A_WALLET: ErrorReason.ValueType  # 115
+"""FAILED_PRECONDITION: PayFromWallet and TopUpWallet take a customer wallet."""
+ERROR_REASON_TOP_UP_NOT_REFUNDABLE: ErrorReason.ValueType  # 116
+"""FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
+ERROR_REASON_WITHDRAWAL_NOT_FOUND: ErrorReason.ValueType  # 117
+"""NOT_FOUND: no such withdrawal for the caller's merchant."""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the

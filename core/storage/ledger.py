@@ -1,0 +1,586 @@
+"""The ledger's tables in PostgreSQL (asyncpg): accounts, journal transactions, entries.
+
+Writes run on the connection of the caller's transaction (the payment save,
+or a RequestExecutor plan), so entries commit together with the change that
+caused them or not at all.
+
+Locking: ``post`` locks every account it touches with one ``SELECT ... ORDER
+BY id FOR UPDATE``, so two postings over the same accounts queue in the same
+order and cannot deadlock; the balance check and the write happen under those
+locks, which is what makes concurrent spends from one wallet unable to
+overdraw it. Payment postings lock the payment row first (lock_payment) and
+the accounts second; nothing locks them the other way round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import asyncpg
+
+from core.domain import ids
+from core.domain.errors import NotFoundError, Reason
+from core.domain.money import Money
+from core.domain.payment import Payment
+from core.ledger.accounts import (
+    Account,
+    AccountKind,
+    Balance,
+    system_account,
+    system_account_id,
+)
+from core.ledger.balances import apply
+from core.ledger.fees import FeeRule, FeeSchedule
+from core.ledger.journal import Entry, JournalTransaction, Phase, TransactionKind
+from core.ledger.postings import postings_for
+from core.ledger.settlement import (
+    SettlementDay,
+    SettlementFigures,
+    SettlementItem,
+    SettlementLine,
+    compute_settlement,
+    settlement_transaction,
+)
+from core.ledger.withdrawals import Withdrawal, WithdrawalState
+
+_ACCOUNT_COLUMNS = """
+    merchant_id, id, kind, currency, customer_id, description, allow_overdraft,
+    debits_posted, credits_posted, debits_pending, credits_pending, create_time
+"""
+
+
+def _account_from_row(row: asyncpg.Record) -> Account:
+    return Account(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        kind=AccountKind(row["kind"]),
+        currency=row["currency"],
+        allow_overdraft=row["allow_overdraft"],
+        created_at=row["create_time"],
+        customer_id=row["customer_id"],
+        description=row["description"],
+        balance=Balance(
+            debits_posted=row["debits_posted"],
+            credits_posted=row["credits_posted"],
+            debits_pending=row["debits_pending"],
+            credits_pending=row["credits_pending"],
+        ),
+    )
+
+
+async def insert_account(connection: asyncpg.Connection, account: Account) -> None:
+    """Store a new account with a zero balance."""
+    await connection.execute(
+        """
+        INSERT INTO ledger_accounts (merchant_id, id, kind, currency, customer_id, description,
+                                     allow_overdraft, create_time)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        """,
+        account.merchant_id,
+        account.id,
+        account.kind.value,
+        account.currency,
+        account.customer_id,
+        account.description,
+        account.allow_overdraft,
+        account.created_at,
+    )
+
+
+async def _insert_system_accounts(
+    connection: asyncpg.Connection, accounts: Iterable[Account]
+) -> None:
+    await connection.executemany(
+        """
+        INSERT INTO ledger_accounts (merchant_id, id, kind, currency, allow_overdraft, create_time)
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+        """,
+        [
+            (a.merchant_id, a.id, a.kind.value, a.currency, a.allow_overdraft, a.created_at)
+            for a in accounts
+        ],
+    )
+
+
+async def lock_accounts(
+    connection: asyncpg.Connection, merchant_id: str, account_ids: list[str]
+) -> dict[str, Account]:
+    """The accounts that exist of ``account_ids``, locked in id order until the transaction ends."""
+    rows = await connection.fetch(
+        f"""
+        SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts
+        WHERE merchant_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE
+        """,
+        merchant_id,
+        account_ids,
+    )
+    return {row["id"]: _account_from_row(row) for row in rows}
+
+
+async def _hold_entries(
+    connection: asyncpg.Connection, merchant_id: str, pending_id: str
+) -> tuple[Entry, ...]:
+    state = await connection.fetchval(
+        """
+        SELECT hold_state FROM ledger_transactions
+        WHERE merchant_id = $1 AND id = $2 AND phase = 'pending' FOR UPDATE
+        """,
+        merchant_id,
+        pending_id,
+    )
+    if state != "open":
+        raise ValueError(f"hold {pending_id} is {state or 'missing'}, not open")
+    rows = await connection.fetch(
+        """
+        SELECT account_id, amount, currency FROM ledger_entries
+        WHERE merchant_id = $1 AND transaction_id = $2
+        """,
+        merchant_id,
+        pending_id,
+    )
+    return tuple(Entry(r["account_id"], r["amount"], r["currency"]) for r in rows)
+
+
+async def post(connection: asyncpg.Connection, txn: JournalTransaction, at: datetime) -> None:
+    """Write ``txn`` and move the balances it moves (inside the caller's transaction).
+
+    Raises FAILED_PRECONDITION INSUFFICIENT_FUNDS before writing anything when
+    a wallet would go below zero, and NOT_FOUND ACCOUNT_NOT_FOUND for an entry
+    on a wallet that does not exist. A second posting of the same id fails on
+    the primary key (asyncpg.UniqueViolationError): a bug, never a double post.
+    """
+    merchant_id = txn.merchant_id
+    hold = await _hold_entries(connection, merchant_id, txn.pending_id) if txn.pending_id else ()
+    account_ids = sorted({e.account_id for e in (*txn.entries, *hold)})
+    accounts = await lock_accounts(connection, merchant_id, account_ids)
+    unopened = {}
+    for account_id in account_ids:
+        if account_id not in accounts:
+            opened = system_account(merchant_id, account_id, at)
+            if opened is None:
+                raise NotFoundError(Reason.ACCOUNT_NOT_FOUND, account_id=account_id)
+            unopened[account_id] = opened
+    # Decide on the accounts as they would be opened first, so that a refused
+    # posting (INSUFFICIENT_FUNDS) writes nothing at all, not even an account.
+    changed = apply(txn, {**accounts, **unopened}, hold)
+    if unopened:
+        # Opened now; another transaction may have opened (and moved) one in
+        # the meantime, so decide again on the rows as locked.
+        await _insert_system_accounts(connection, unopened.values())
+        accounts = await lock_accounts(connection, merchant_id, account_ids)
+        changed = apply(txn, accounts, hold)
+    await connection.executemany(
+        """
+        UPDATE ledger_accounts SET debits_posted = $3, credits_posted = $4,
+            debits_pending = $5, credits_pending = $6
+        WHERE merchant_id = $1 AND id = $2
+        """,
+        [
+            (
+                merchant_id,
+                account_id,
+                b.debits_posted,
+                b.credits_posted,
+                b.debits_pending,
+                b.credits_pending,
+            )
+            for account_id, b in sorted(changed.items())
+        ],
+    )
+    await connection.execute(
+        """
+        INSERT INTO ledger_transactions (merchant_id, id, kind, phase, currency, pending_id,
+            hold_state, reference, method, description, create_time)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        """,
+        merchant_id,
+        txn.id,
+        txn.kind.value,
+        txn.phase.value,
+        txn.currency or (hold[0].currency if hold else ""),
+        txn.pending_id,
+        "open" if txn.phase is Phase.PENDING else "",
+        txn.reference,
+        txn.method,
+        txn.description,
+        at,
+    )
+    if txn.pending_id:
+        await connection.execute(
+            "UPDATE ledger_transactions SET hold_state = $3 WHERE merchant_id = $1 AND id = $2",
+            merchant_id,
+            txn.pending_id,
+            "posted" if txn.phase is Phase.POST_PENDING else "voided",
+        )
+    if txn.entries:
+        await connection.executemany(
+            """
+            INSERT INTO ledger_entries (merchant_id, transaction_id, account_id, amount,
+                                        currency, create_time)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """,
+            [(merchant_id, txn.id, e.account_id, e.amount, e.currency, at) for e in txn.entries],
+        )
+
+
+async def post_payment_change(
+    connection: asyncpg.Connection, before: Payment | None, after: Payment
+) -> None:
+    """The ledger hook of a payment save: post what ``before`` -> ``after`` moved, if anything.
+
+    A payment authorized before the ledger existed (migration 0009) has no
+    hold to resolve: its capture is posted outright and its void posts
+    nothing, so payments in flight across the upgrade keep working.
+    """
+    for planned in postings_for(before, after):
+        txn = planned
+        if planned.pending_id and not await _hold_exists(connection, planned):
+            if planned.phase is Phase.VOID_PENDING:
+                continue
+            txn = dataclasses.replace(planned, phase=Phase.POSTED, pending_id="")
+        await post(connection, txn, after.updated_at)
+
+
+async def _hold_exists(connection: asyncpg.Connection, txn: JournalTransaction) -> bool:
+    found = await connection.fetchval(
+        "SELECT 1 FROM ledger_transactions WHERE merchant_id = $1 AND id = $2",
+        txn.merchant_id,
+        txn.pending_id,
+    )
+    return found is not None
+
+
+async def get_account(
+    connection: asyncpg.Connection | asyncpg.Pool, merchant_id: str, account_id: str
+) -> Account | None:
+    """One account of one merchant with its balance (no lock)."""
+    row = await connection.fetchrow(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE merchant_id = $1 AND id = $2",
+        merchant_id,
+        account_id,
+    )
+    return None if row is None else _account_from_row(row)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One entry of an account's statement, with what its transaction was."""
+
+    seq: int
+    transaction_id: str
+    kind: TransactionKind
+    phase: Phase
+    amount: int
+    currency: str
+    reference: str
+    description: str
+    created_at: datetime
+    hold_state: str = ""
+    """For a hold's entry: ``open``, ``posted`` or ``voided``."""
+
+
+async def statement(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    merchant_id: str,
+    account_id: str,
+    page_size: int,
+    before_seq: int | None,
+) -> list[StatementLine]:
+    """Up to ``page_size`` entries of an account, newest first, older than ``before_seq``."""
+    rows = await connection.fetch(
+        """
+        SELECT e.seq, e.transaction_id, e.amount, e.currency, e.create_time,
+               t.kind, t.phase, t.reference, t.description, t.hold_state
+        FROM ledger_entries e
+        JOIN ledger_transactions t
+          ON t.merchant_id = e.merchant_id AND t.id = e.transaction_id
+        WHERE e.merchant_id = $1 AND e.account_id = $2 AND ($3::bigint IS NULL OR e.seq < $3)
+        ORDER BY e.seq DESC LIMIT $4
+        """,
+        merchant_id,
+        account_id,
+        before_seq,
+        page_size,
+    )
+    return [
+        StatementLine(
+            seq=row["seq"],
+            transaction_id=row["transaction_id"],
+            kind=TransactionKind(row["kind"]),
+            phase=Phase(row["phase"]),
+            amount=row["amount"],
+            currency=row["currency"],
+            reference=row["reference"],
+            description=row["description"],
+            created_at=row["create_time"],
+            hold_state=row["hold_state"],
+        )
+        for row in rows
+    ]
+
+
+# --- settlement -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRecord:
+    """A stored settlement: its figures and whether (and by which journal transaction) it moved."""
+
+    id: str
+    figures: SettlementFigures
+    settled: bool
+    """False when the net was negative: the items roll into the next settlement."""
+    journal_id: str
+    created_at: datetime
+
+
+def settlement_cutoff(business_date: date) -> datetime:
+    """The end of a business day (UTC): a settlement counts what was written before it."""
+    return datetime.combine(business_date + timedelta(days=1), time(), tzinfo=UTC)
+
+
+async def _fee_schedule(
+    connection: asyncpg.Connection, merchant_id: str, default: FeeRule
+) -> FeeSchedule:
+    rows = await connection.fetch(
+        "SELECT method, bps, fixed_minor FROM ledger_fee_rules WHERE merchant_id = $1",
+        merchant_id,
+    )
+    rules = {row["method"]: FeeRule(row["bps"], row["fixed_minor"]) for row in rows}
+    return FeeSchedule(default, rules)
+
+
+async def settle(
+    connection: asyncpg.Connection, day: SettlementDay, default_fee: FeeRule, at: datetime
+) -> SettlementRecord:
+    """Settle one merchant's currency for ``business_date`` (inside the caller's transaction).
+
+    Idempotent and safe with several workers: the settlement row is claimed
+    first by its unique (merchant, currency, date) key; a second worker's
+    INSERT waits for the first transaction and then finds its row, which is
+    returned unchanged. The items are locked (FOR UPDATE) and marked with the
+    settlement's id in the same transaction as the journal entries.
+    """
+    merchant_id, currency, business_date = day.merchant_id, day.currency, day.business_date
+    claimed = await connection.fetchval(
+        """
+        INSERT INTO ledger_settlements (merchant_id, id, currency, business_date, create_time)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (merchant_id, currency, business_date) DO NOTHING RETURNING id
+        """,
+        merchant_id,
+        ids.new_id(ids.SETTLEMENT),
+        currency,
+        business_date,
+        at,
+    )
+    if claimed is None:
+        existing = await settlement_record(connection, day)
+        assert existing is not None  # the conflicting row is committed
+        return existing
+    rows = await connection.fetch(
+        """
+        SELECT t.id, t.kind, t.reference, t.method, abs(e.amount) AS amount
+        FROM ledger_transactions t
+        JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.transaction_id = t.id
+        WHERE t.merchant_id = $1 AND t.currency = $2 AND t.settlement_id = ''
+          AND t.kind IN ('capture', 'refund') AND t.create_time < $3 AND e.account_id = $4
+        ORDER BY t.id FOR UPDATE OF t
+        """,
+        merchant_id,
+        currency,
+        settlement_cutoff(business_date),
+        system_account_id(AccountKind.MERCHANT_PENDING, currency),
+    )
+    items = [
+        SettlementItem(
+            r["id"], TransactionKind(r["kind"]), r["reference"], r["method"], r["amount"]
+        )
+        for r in rows
+    ]
+    fees = await _fee_schedule(connection, merchant_id, default_fee)
+    figures = compute_settlement(merchant_id, currency, business_date, items, fees)
+    journal_id = ""
+    if figures.settles:
+        if figures.moves:
+            journal_id = f"{claimed}:journal"
+            await post(connection, settlement_transaction(journal_id, figures), at)
+        await connection.execute(
+            """
+            UPDATE ledger_transactions SET settlement_id = $3
+            WHERE merchant_id = $1 AND id = ANY($2::text[])
+            """,
+            merchant_id,
+            [item.transaction_id for item in items],
+            claimed,
+        )
+    await connection.executemany(
+        """
+        INSERT INTO ledger_settlement_lines (merchant_id, settlement_id, transaction_id, kind,
+                                             reference, method, amount, fee)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        """,
+        [
+            (
+                merchant_id,
+                claimed,
+                line.item.transaction_id,
+                line.item.kind.value,
+                line.item.reference,
+                line.item.method,
+                line.item.amount,
+                line.fee,
+            )
+            for line in figures.lines
+        ],
+    )
+    await connection.execute(
+        """
+        UPDATE ledger_settlements SET captured = $3, refunded = $4, fees = $5, net = $6,
+            settled = $7, journal_id = $8
+        WHERE merchant_id = $1 AND id = $2
+        """,
+        merchant_id,
+        claimed,
+        figures.captured,
+        figures.refunded,
+        figures.fees,
+        figures.net,
+        figures.settles,
+        journal_id,
+    )
+    return SettlementRecord(claimed, figures, figures.settles, journal_id, at)
+
+
+async def settlement_record(
+    connection: asyncpg.Connection | asyncpg.Pool, day: SettlementDay
+) -> SettlementRecord | None:
+    """The stored settlement of a merchant's currency and day, with its lines."""
+    merchant_id, currency, business_date = day.merchant_id, day.currency, day.business_date
+    row = await connection.fetchrow(
+        """
+        SELECT id, settled, journal_id, create_time FROM ledger_settlements
+        WHERE merchant_id = $1 AND currency = $2 AND business_date = $3
+        """,
+        merchant_id,
+        currency,
+        business_date,
+    )
+    if row is None:
+        return None
+    lines = await connection.fetch(
+        """
+        SELECT transaction_id, kind, reference, method, amount, fee FROM ledger_settlement_lines
+        WHERE merchant_id = $1 AND settlement_id = $2 ORDER BY transaction_id
+        """,
+        merchant_id,
+        row["id"],
+    )
+    figures = SettlementFigures(
+        merchant_id,
+        currency,
+        business_date,
+        tuple(
+            SettlementLine(
+                SettlementItem(
+                    r["transaction_id"],
+                    TransactionKind(r["kind"]),
+                    r["reference"],
+                    r["method"],
+                    r["amount"],
+                ),
+                r["fee"],
+            )
+            for r in lines
+        ),
+    )
+    return SettlementRecord(
+        row["id"], figures, row["settled"], row["journal_id"], row["create_time"]
+    )
+
+
+async def unsettled_merchants(
+    connection: asyncpg.Connection | asyncpg.Pool, business_date: date
+) -> list[tuple[str, str]]:
+    """(merchant, currency) pairs with unsettled captures or refunds from before the cutoff."""
+    rows = await connection.fetch(
+        """
+        SELECT DISTINCT merchant_id, currency FROM ledger_transactions
+        WHERE settlement_id = '' AND kind IN ('capture', 'refund') AND create_time < $1
+        ORDER BY merchant_id, currency
+        """,
+        settlement_cutoff(business_date),
+    )
+    return [(row["merchant_id"], row["currency"]) for row in rows]
+
+
+# --- withdrawals ------------------------------------------------------------------
+
+_WITHDRAWAL_COLUMNS = """
+    merchant_id, id, account_id, amount, currency, bank_account, description, state,
+    create_time, update_time
+"""
+
+
+def _withdrawal_from_row(row: asyncpg.Record) -> Withdrawal:
+    return Withdrawal(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        account_id=row["account_id"],
+        amount=Money(row["amount"], row["currency"]),
+        bank_account=row["bank_account"],
+        state=WithdrawalState(row["state"]),
+        created_at=row["create_time"],
+        updated_at=row["update_time"],
+        description=row["description"],
+    )
+
+
+async def insert_withdrawal(connection: asyncpg.Connection, withdrawal: Withdrawal) -> None:
+    """Store a new withdrawal (its hold is posted by the caller in the same transaction)."""
+    await connection.execute(
+        f"INSERT INTO ledger_withdrawals ({_WITHDRAWAL_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        withdrawal.merchant_id,
+        withdrawal.id,
+        withdrawal.account_id,
+        withdrawal.amount.amount,
+        withdrawal.amount.currency,
+        withdrawal.bank_account,
+        withdrawal.description,
+        withdrawal.state.value,
+        withdrawal.created_at,
+        withdrawal.updated_at,
+    )
+
+
+async def get_withdrawal(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    merchant_id: str,
+    withdrawal_id: str,
+    *,
+    lock: bool = False,
+) -> Withdrawal | None:
+    """One withdrawal of one merchant (locked until the transaction ends with ``lock``)."""
+    row = await connection.fetchrow(
+        f"SELECT {_WITHDRAWAL_COLUMNS} FROM ledger_withdrawals WHERE merchant_id = $1 AND id = $2"
+        + (" FOR UPDATE" if lock else ""),
+        merchant_id,
+        withdrawal_id,
+    )
+    return None if row is None else _withdrawal_from_row(row)
+
+
+async def save_withdrawal_state(connection: asyncpg.Connection, withdrawal: Withdrawal) -> None:
+    """Store a withdrawal's new state (after ``get_withdrawal(lock=True)``)."""
+    await connection.execute(
+        "UPDATE ledger_withdrawals SET state = $3, update_time = $4"
+        " WHERE merchant_id = $1 AND id = $2",
+        withdrawal.merchant_id,
+        withdrawal.id,
+        withdrawal.state.value,
+        withdrawal.updated_at,
+    )

@@ -1,0 +1,236 @@
+"""Settlement: fees, the report and its CSV, the daily job, and several workers at once."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import grpc
+
+from core.app import Services
+from core.ledger.fees import FeeRule, FeeSchedule
+from core.ledger.journal import TransactionKind
+from core.ledger.settlement import (
+    SettlementDay,
+    SettlementItem,
+    compute_settlement,
+    settlement_csv_rows,
+    settlement_transaction,
+)
+from core.service.settlement import SettlementService
+from core.storage.ledger_store import PostgresLedgerStore
+from paycore.v1 import account_service_pb2 as acc
+from tests.e2e.helpers import Api, expect_error, expect_invalid, new_request_id, usd
+from tests.support.auth import Metadata
+
+from .invariants import assert_ledger_consistent
+
+if TYPE_CHECKING:
+    from paycore.v1 import account_service_pb2_grpc
+
+    Stub = account_service_pb2_grpc.AccountServiceAsyncStub
+
+CARD_FEE = FeeRule(bps=290, fixed_minor=30)
+TODAY = datetime.now(UTC).date()
+
+
+def _item(kind: TransactionKind, amount: int, n: int = 1) -> SettlementItem:
+    return SettlementItem(f"pay_{n}:{kind.value}", kind, f"pay_{n}", "card", amount)
+
+
+def test_fee_is_fixed_plus_basis_points_rounded_half_up() -> None:
+    assert CARD_FEE.fee(1000) == 30 + 29
+    assert CARD_FEE.fee(600) == 30 + 17  # 17.4
+    assert FeeRule(bps=50).fee(100) == 1  # 0.5 rounds up
+    assert CARD_FEE.fee(10) == 10  # never more than the capture
+    schedule = FeeSchedule(CARD_FEE, {"wallet": FeeRule()})
+    assert (schedule.fee("card", 1000), schedule.fee("wallet", 1000)) == (59, 0)
+
+
+def test_settlement_nets_captures_refunds_and_fees() -> None:
+    items = [
+        _item(TransactionKind.CAPTURE, 1000, 1),
+        _item(TransactionKind.CAPTURE, 600, 2),
+        _item(TransactionKind.REFUND, 300, 1),
+    ]
+    figures = compute_settlement("m1", "USD", TODAY, items, FeeSchedule(CARD_FEE))
+    assert (figures.captured, figures.refunded, figures.fees, figures.net) == (1600, 300, 106, 1194)
+    assert sum(line.net for line in figures.lines) == figures.net
+    txn = settlement_transaction("stl_1:journal", figures)
+    assert {(e.account_id, e.amount) for e in txn.entries} == {
+        ("merchant_pending.USD", -1300),
+        ("fee_revenue.USD", 106),
+        ("merchant_available.USD", 1194),
+    }
+    rows = settlement_csv_rows(figures)
+    assert rows[0][0] == "transaction_id" and rows[-1][0] == "TOTAL"
+    assert rows[-1][4:] == ("1300", "106", "1194")
+
+
+def test_a_negative_day_settles_nothing() -> None:
+    items = [_item(TransactionKind.CAPTURE, 1000, 1), _item(TransactionKind.REFUND, 1000, 1)]
+    figures = compute_settlement("m1", "USD", TODAY, items, FeeSchedule(CARD_FEE))
+    assert figures.net == -59
+    assert not figures.settles
+
+
+def _cents(money: object) -> int:
+    return int(money.units) * 100 + int(money.nanos) // 10_000_000  # type: ignore[attr-defined]
+
+
+async def _run(stub: Stub, metadata: Metadata, day: date = TODAY) -> acc.SettlementReport:
+    request = acc.RunSettlementRequest(
+        request_id=new_request_id(), currency_code="USD", business_date=day.isoformat()
+    )
+    return (await stub.RunSettlement(request, metadata=metadata)).report
+
+
+async def _available(stub: Stub, metadata: Metadata, account_id: str) -> int:
+    request = acc.GetAccountRequest(account_id=account_id)
+    return _cents((await stub.GetAccount(request, metadata=metadata)).account.balance.available)
+
+
+async def test_run_settlement_moves_pending_to_available_and_reports_it(
+    api: Api, accounts_stub: Stub, metadata: Metadata, admin_metadata: Metadata, services: Services
+) -> None:
+    first = await api.captured()  # 10.00
+    second = await api.authorized()
+    await api.capture(second.id, usd(6))
+    await api.refund(first.id, usd(3))
+    report = await _run(accounts_stub, admin_metadata)
+    assert report.settled
+    assert [_cents(m) for m in (report.captured, report.refunded, report.fees, report.net)] == [
+        1600,
+        300,
+        106,
+        1194,
+    ]
+    assert {line.payment_id for line in report.lines} == {first.id, second.id}
+    assert await _available(accounts_stub, metadata, "merchant_available.USD") == 1194
+    assert await _available(accounts_stub, metadata, "fee_revenue.USD") == 106
+    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == 0
+    await assert_ledger_consistent(services.pool, api.merchant_id)
+
+    again = await _run(accounts_stub, admin_metadata)
+    assert again == report  # a day settles once
+    request = acc.GetSettlementReportRequest(currency_code="USD", business_date=TODAY.isoformat())
+    got = await accounts_stub.GetSettlementReport(request, metadata=admin_metadata)
+    assert got.report == report
+    audited = await services.pool.fetchval(
+        "SELECT count(*) FROM audit_events WHERE merchant_id = $1 AND action = 'settlement.run'",
+        api.merchant_id,
+    )
+    assert audited == 2
+
+
+async def test_the_csv_export_adds_up_to_the_report(
+    api: Api, accounts_stub: Stub, admin_metadata: Metadata
+) -> None:
+    await api.captured()
+    report = await _run(accounts_stub, admin_metadata)
+    export = await accounts_stub.ExportSettlementReport(
+        acc.ExportSettlementReportRequest(currency_code="USD", business_date=TODAY.isoformat()),
+        metadata=admin_metadata,
+    )
+    assert export.file_name == f"settlement-{api.merchant_id}-USD-{TODAY.isoformat()}.csv"
+    rows = list(csv.DictReader(io.StringIO(export.csv)))
+    *lines, total = rows
+    assert total["transaction_id"] == "TOTAL"
+    assert sum(int(r["net_minor"]) for r in lines) == int(total["net_minor"]) == _cents(report.net)
+    assert sum(int(r["fee_minor"]) for r in lines) == _cents(report.fees)
+    assert [r["transaction_id"] for r in lines] == [line.transaction_id for line in report.lines]
+
+
+async def test_settlement_is_for_admins_and_checks_its_input(
+    accounts_stub: Stub, metadata: Metadata, admin_metadata: Metadata
+) -> None:
+    await expect_error(
+        _run(accounts_stub, metadata), grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"
+    )
+    await expect_invalid(
+        accounts_stub.RunSettlement(
+            acc.RunSettlementRequest(currency_code="usd", business_date="2026-13-01"),
+            metadata=admin_metadata,
+        ),
+        "request_id",
+        "currency_code",
+        "business_date",
+    )
+    await expect_error(
+        accounts_stub.GetSettlementReport(
+            acc.GetSettlementReportRequest(currency_code="USD", business_date="2001-01-01"),
+            metadata=admin_metadata,
+        ),
+        grpc.StatusCode.NOT_FOUND,
+        "SETTLEMENT_NOT_FOUND",
+    )
+
+
+async def test_a_merchant_fee_rule_replaces_the_default(
+    api: Api, accounts_stub: Stub, admin_metadata: Metadata, services: Services
+) -> None:
+    await services.pool.execute(
+        "INSERT INTO ledger_fee_rules (merchant_id, method, bps, fixed_minor)"
+        " VALUES ($1, 'card', 100, 0)",
+        api.merchant_id,
+    )
+    await api.captured()
+    report = await _run(accounts_stub, admin_metadata)
+    assert _cents(report.fees) == 10
+
+
+async def test_several_workers_settle_a_day_once(api: Api, services: Services) -> None:
+    await api.captured()
+    await api.captured()
+    store = PostgresLedgerStore(services.pool)
+    day = SettlementDay(api.merchant_id, "USD", TODAY)
+    now = datetime.now(UTC)
+    records = await asyncio.gather(*(store.settle_alone(day, CARD_FEE, now) for _ in range(6)))
+    assert len({r.id for r in records}) == 1
+    assert {r.figures.net for r in records} == {2 * (1000 - 59)}
+    journals = await services.pool.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE merchant_id = $1 AND kind = 'settlement'",
+        api.merchant_id,
+    )
+    assert journals == 1
+    await assert_ledger_consistent(services.pool, api.merchant_id)
+
+
+async def test_the_daily_job_settles_yesterday(api: Api, services: Services) -> None:
+    await api.captured()
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    job = SettlementService(
+        executor=services.executor,
+        store=PostgresLedgerStore(services.pool),
+        gate=services.gate,
+        default_fee=CARD_FEE,
+        clock=lambda: tomorrow,  # so that today is "yesterday"
+    )
+    assert await job.run_due() >= 1
+    record = await PostgresLedgerStore(services.pool).settlement(
+        SettlementDay(api.merchant_id, "USD", TODAY)
+    )
+    assert record is not None and record.settled
+    assert record.figures.net == 1000 - 59
+    await assert_ledger_consistent(services.pool, api.merchant_id)
+
+
+async def test_a_negative_day_carries_its_items_to_the_next_settlement(
+    api: Api, accounts_stub: Stub, admin_metadata: Metadata, services: Services
+) -> None:
+    payment = await api.captured()
+    await api.refund(payment.id)
+    report = await _run(accounts_stub, admin_metadata, TODAY - timedelta(days=1))
+    assert not report.lines  # nothing was written before yesterday's end
+    today = await _run(accounts_stub, admin_metadata)
+    assert (today.settled, _cents(today.net), today.journal_transaction_id) == (False, -59, "")
+    unsettled = await services.pool.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE merchant_id = $1"
+        " AND kind IN ('capture', 'refund') AND settlement_id = ''",
+        api.merchant_id,
+    )
+    assert unsettled == 2
+    await assert_ledger_consistent(services.pool, api.merchant_id)
