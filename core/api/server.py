@@ -78,6 +78,19 @@ def _read_pem(path: str) -> bytes:
         return pem.read()
 
 
+PAYCORE_SERVICES = (
+    SERVICE_NAME,
+    VAULT_SERVICE_NAME,
+    ACCESS_SERVICE_NAME,
+    SETTINGS_SERVICE_NAME,
+    RISK_SERVICE_NAME,
+    WEBHOOK_SERVICE_NAME,
+    EVENT_SERVICE_NAME,
+    ACCOUNT_SERVICE_NAME,
+)
+"""Every paycore gRPC service: reflected, and reported by the health service."""
+
+
 class PaycoreServer:
     """One grpc.aio server process serving paycore (used by ``serve`` and the tests)."""
 
@@ -136,18 +149,7 @@ class PaycoreServer:
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (
-                SERVICE_NAME,
-                VAULT_SERVICE_NAME,
-                ACCESS_SERVICE_NAME,
-                SETTINGS_SERVICE_NAME,
-                RISK_SERVICE_NAME,
-                WEBHOOK_SERVICE_NAME,
-                EVENT_SERVICE_NAME,
-                ACCOUNT_SERVICE_NAME,
-                health.SERVICE_NAME,
-                reflection.SERVICE_NAME,
-            ),
+            (*PAYCORE_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME),
             self._server,
         )
         self.port = 0
@@ -177,17 +179,7 @@ class PaycoreServer:
             self._background = asyncio.create_task(
                 self._services.status_queries.run(self._stopping), name="status-queries"
             )
-        for service in (
-            "",
-            SERVICE_NAME,
-            VAULT_SERVICE_NAME,
-            ACCESS_SERVICE_NAME,
-            SETTINGS_SERVICE_NAME,
-            RISK_SERVICE_NAME,
-            WEBHOOK_SERVICE_NAME,
-            EVENT_SERVICE_NAME,
-            ACCOUNT_SERVICE_NAME,
-        ):
+        for service in ("", *PAYCORE_SERVICES):
             await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "paycore serving on %s:%d (%s)",

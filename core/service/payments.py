@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from core.domain import ids, lifecycle
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
@@ -69,6 +71,20 @@ from riskengine.features import Transaction
 from router import Router
 from router.routing import RouteRequest
 
+
+class _PageQuery(Protocol):
+    """What every listing's query has (PaymentQuery, RefundQuery)."""
+
+    @property
+    def merchant_id(self) -> str: ...
+
+    @property
+    def page_size(self) -> int: ...
+
+
+Q = TypeVar("Q", bound=_PageQuery)
+R = TypeVar("R")
+
 log = logging.getLogger(__name__)
 
 
@@ -119,11 +135,18 @@ class PaymentService:
 
     async def list_payments(self, query: PaymentQuery) -> tuple[list[Payment], bool]:
         """A page of the merchant's payments, newest first, and whether more follow."""
+        return await self._page(query, self._repo.list_payments)
+
+    async def _page(
+        self, query: Q, fetch: Callable[[Q], Awaitable[list[R]]]
+    ) -> tuple[list[R], bool]:
+        """One page of a listing (a read, rate limited) and whether more follow.
+
+        One row more than the page is read: its presence is the "more" answer.
+        """
         with self._telemetry.stage("gate"):
             await self._gate.admit(query.merchant_id, RpcClass.READS, None)
-        rows = await self._repo.list_payments(
-            dataclasses.replace(query, page_size=query.page_size + 1)
-        )
+        rows = await fetch(dataclasses.replace(query, page_size=query.page_size + 1))  # type: ignore[type-var]
         return rows[: query.page_size], len(rows) > query.page_size
 
     # --- writes ---------------------------------------------------------------
@@ -351,12 +374,7 @@ class PaymentService:
 
     async def list_refunds(self, query: RefundQuery) -> tuple[list[Refund], bool]:
         """A page of the merchant's refunds, newest first, and whether more follow."""
-        with self._telemetry.stage("gate"):
-            await self._gate.admit(query.merchant_id, RpcClass.READS, None)
-        rows = await self._repo.list_refunds(
-            dataclasses.replace(query, page_size=query.page_size + 1)
-        )
-        return rows[: query.page_size], len(rows) > query.page_size
+        return await self._page(query, self._repo.list_refunds)
 
     async def update_payment(
         self, command: UpdatePayment, request: RequestIdentity, encoder: Encoder[Payment]
