@@ -33,7 +33,7 @@ from core.events.model import (
 )
 from core.storage.events import event_from_row
 from core.vault.envelope import EnvelopeError
-from core.vault.secrets import SecretSealer
+from core.vault.secrets import SecretSealer, is_sealed
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ class PostgresWebhookStore:
             description=row["description"],
             event_types=tuple(row["event_types"]),
             enabled=row["enabled"],
-            secret=self._sealer.open(row["secret"], owner),
-            previous_secret=self._sealer.open(row["previous_secret"], owner),
+            secret=self._sealer.open_or_keep(row["secret"], owner),
+            previous_secret=self._sealer.open_or_keep(row["previous_secret"], owner),
             previous_until=row["previous_until"],
             created_at=row["create_time"],
             updated_at=row["update_time"],
@@ -365,29 +365,39 @@ class PostgresWebhookStore:
                 token,
                 lease_s,
             )
-        return [
-            LeasedDelivery(
-                id=row["delivery_id"],
-                lease_token=str(token),
-                attempt=row["attempts"],
-                round_attempt=row["attempts"] - row["round_start"],
-                endpoint=self._endpoint_from_row(row),
-                event=event_from_row(
-                    {
-                        "merchant_id": row["ev_merchant_id"],
-                        "sequence": row["sequence"],
-                        "id": row["ev_id"],
-                        "type": row["type"],
-                        "resource_type": row["resource_type"],
-                        "resource_id": row["resource_id"],
-                        "refund_id": row["refund_id"],
-                        "snapshot": row["snapshot"],
-                        "create_time": row["ev_create_time"],
-                    }
-                ),
+        leased = []
+        for row in rows:
+            endpoint = self._endpoint_from_row(row)
+            if is_sealed(endpoint.secret) or is_sealed(endpoint.previous_secret):
+                # A secret that does not open (its vault key is no longer
+                # configured) must not stop every other endpoint's deliveries,
+                # nor be signed with: this one keeps its lease and is tried
+                # again when the lease expires.
+                log.error("webhook endpoint %s: signing secret unreadable", endpoint.id)
+                continue
+            leased.append(
+                LeasedDelivery(
+                    id=row["delivery_id"],
+                    lease_token=str(token),
+                    attempt=row["attempts"],
+                    round_attempt=row["attempts"] - row["round_start"],
+                    endpoint=endpoint,
+                    event=event_from_row(
+                        {
+                            "merchant_id": row["ev_merchant_id"],
+                            "sequence": row["sequence"],
+                            "id": row["ev_id"],
+                            "type": row["type"],
+                            "resource_type": row["resource_type"],
+                            "resource_id": row["resource_id"],
+                            "refund_id": row["refund_id"],
+                            "snapshot": row["snapshot"],
+                            "create_time": row["ev_create_time"],
+                        }
+                    ),
+                )
             )
-            for row in rows
-        ]
+        return leased
 
     async def record_attempt(
         self,

@@ -40,6 +40,11 @@ def _decode(stored: str) -> Sealed:
     return Sealed(key_id.decode(), wrapped, dek_nonce, nonce, ciphertext)
 
 
+def is_sealed(value: str) -> bool:
+    """Whether ``value`` is a sealed secret (as stored), not a secret."""
+    return value.startswith(PREFIX + ".")
+
+
 class SecretSealer:
     """Seals and opens short secrets under the vault keyring."""
 
@@ -47,9 +52,13 @@ class SecretSealer:
         self._keyring = keyring
 
     def seal(self, secret: str, owner: str) -> str:
-        """``secret`` sealed for storage, bound to ``owner`` ("" stays "")."""
-        if not secret:
-            return ""
+        """``secret`` sealed for storage, bound to ``owner`` ("" stays "").
+
+        A value that is sealed already (one ``open_or_keep`` could not open) is
+        returned as it is, so saving a record never loses a secret.
+        """
+        if not secret or is_sealed(secret):
+            return secret
         keyring = self._keyring
         return _encode(seal(secret.encode(), keyring.active_id, keyring.active_kek, owner.encode()))
 
@@ -59,6 +68,18 @@ class SecretSealer:
             return ""
         sealed = _decode(stored)
         return open_sealed(sealed, self._keyring.kek(sealed.key_id), owner.encode()).decode()
+
+    def open_or_keep(self, stored: str, owner: str) -> str:
+        """The secret, or the sealed value itself when it does not open (its key is gone).
+
+        For reads that do not need the secret (listing, deleting, changing the
+        URL): they keep working, and ``is_sealed`` tells a caller that does
+        need it (signing) that it is not there.
+        """
+        try:
+            return self.open(stored, owner)
+        except (EnvelopeError, LookupError):
+            return stored
 
     def under_active_key(self, stored: str) -> bool:
         """Whether a stored value is empty or already sealed under the active key."""

@@ -14,6 +14,8 @@ from core.vault.envelope import EnvelopeError
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from paycore.client import verify_webhook_signature
+from paycore.v1 import webhook_service_pb2 as wh
+from tests.e2e.helpers import new_request_id
 
 from .helpers import FAST, Receiver, create_endpoint, eventually, pay
 
@@ -50,22 +52,64 @@ async def test_the_stored_secret_is_sealed_and_deliveries_still_verify_after_rot
     )
     assert created.secret not in stored and stored.startswith("sealed1.")
 
-    # Rotate the vault: a store whose active key is new re-wraps the secret.
-    assert services.notifications is not None
+    # Rotate the vault: a store whose active key is new re-wraps every secret
+    # of the (shared) database; the finally block moves them all back, so the
+    # other tests' servers, which know only the old key, can still sign.
     old_keyring = services.vault._keyring
-    newer = PostgresWebhookStore(
-        services.pool,
-        SecretSealer(Keyring({**old_keyring.keys, "k_new": os.urandom(32)}, "k_new")),
-    )
-    while await newer.reseal_secrets(100):
-        pass
+    keys = {**old_keyring.keys, "k_new": os.urandom(32)}
+    newer = PostgresWebhookStore(services.pool, SecretSealer(Keyring(keys, "k_new")))
+    back = PostgresWebhookStore(services.pool, SecretSealer(Keyring(keys, old_keyring.active_id)))
     relay = WebhookRelay(newer, FAST)
-    await relay.start()
     try:
+        while await newer.reseal_secrets(100):
+            pass
+        moved = await services.pool.fetchval(
+            "SELECT secret FROM webhook_endpoints WHERE id = $1", created.endpoint.id
+        )
+        assert moved != stored
+        assert SecretSealer(Keyring(keys, "k_new")).under_active_key(moved)
+        await relay.start()
         await pay(stub, metadata)
         await eventually(lambda: len(receiver.delivered()) >= 2, what="deliveries")
     finally:
         await relay.stop(grace_s=0.5)
+        while await back.reseal_secrets(100):
+            pass
 
     for request in receiver.received:
         verify_webhook_signature(request.body, request.signature, created.secret)
+
+
+async def test_an_endpoint_whose_secret_does_not_open_holds_up_no_other(
+    stub, webhooks, metadata, make_receiver, services: Services
+) -> None:
+    good, stuck = await make_receiver(), await make_receiver()
+    await create_endpoint(webhooks, metadata, good.url)
+    broken = await create_endpoint(webhooks, metadata, stuck.url)
+    # Its secret sealed under a key this server does not have (a key dropped too early).
+    foreign = SecretSealer(Keyring({"k_gone": os.urandom(32)}, "k_gone"))
+    assert services.notifications is not None
+    relay = WebhookRelay(services.notifications.store, FAST)
+    try:
+        merchant_id = await services.pool.fetchval(
+            "SELECT merchant_id FROM webhook_endpoints WHERE id = $1", broken.endpoint.id
+        )
+        owner = f"webhook-endpoint/{merchant_id}/{broken.endpoint.id}"
+        await services.pool.execute(
+            "UPDATE webhook_endpoints SET secret = $2 WHERE id = $1",
+            broken.endpoint.id,
+            foreign.seal(broken.secret, owner),
+        )
+        await relay.start()
+        await pay(stub, metadata)
+        await eventually(lambda: len(good.delivered()) >= 2, what="the other endpoint's events")
+        assert stuck.received == []  # never signed with a secret it cannot read
+    finally:
+        await relay.stop(grace_s=0.5)
+        # Deleting works without the secret (nothing left for the next tests' relays).
+        await webhooks.DeleteWebhookEndpoint(
+            wh.DeleteWebhookEndpointRequest(
+                request_id=new_request_id(), endpoint_id=broken.endpoint.id
+            ),
+            metadata=metadata,
+        )
