@@ -35,6 +35,7 @@ from core.service.accounts import AccountService
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
+from core.service.payouts import SimulatedBankPayouts
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
 from core.service.wallet_channel import WalletChannel
@@ -79,6 +80,7 @@ class Services:
     callbacks: CallbackIngress
     accounts: AccountService
     settlement: SettlementService
+    payouts: SimulatedBankPayouts
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
@@ -90,6 +92,7 @@ class Services:
                 await task
         if self.notifications is not None:
             await self.notifications.close()
+        await self.payouts.close()
         await self.router.close()
         await self.redis.aclose()
         await self.pool.close()
@@ -295,6 +298,18 @@ async def open_services(
     )
     if ledger.settlement_poll_interval_s > 0:
         background.append(asyncio.create_task(settlement.watch(ledger.settlement_poll_interval_s)))
+    # Withdrawals go to the bank's payout side (its test mode here), whose
+    # answers come back through AccountService.complete_withdrawal.
+    payouts = SimulatedBankPayouts(settle_after_s=settings.ledger.payout_settle_after_s)
+    accounts = AccountService(
+        executor=executor,
+        store=ledger_store,
+        gate=gate,
+        payments=payments,
+        repository=repository,
+        payouts=payouts,
+    )
+    payouts.answer_with(accounts.complete_withdrawal)
     return Services(
         notifications=notifications,
         pool=pool,
@@ -321,13 +336,8 @@ async def open_services(
             store=attempts,
             started_grace_s=settings.status_query.started_grace_s,
         ),
-        accounts=AccountService(
-            executor=executor,
-            store=ledger_store,
-            gate=gate,
-            payments=payments,
-            repository=repository,
-        ),
+        accounts=accounts,
         settlement=settlement,
+        payouts=payouts,
         background=background,
     )

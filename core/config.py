@@ -62,6 +62,8 @@ class LedgerSettings:
     """Default fixed fee on a capture, in minor units of its currency (30: 0.30 USD)."""
     settlement_poll_interval_s: float = 300.0
     """How often the daily settlement job looks for yesterday's unsettled merchants (0: never)."""
+    payout_settle_after_s: float = 2.0
+    """When the (simulated) bank answers a withdrawal's payout (core/service/payouts.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +393,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
     if settings.redis_timeout_s <= 0 or settings.redis_retry_interval_s < 0:
         raise ConfigError("redis_timeout_s must be > 0 and redis_retry_interval_s >= 0")
+    if settings.ledger.payout_settle_after_s < 0:
+        raise ConfigError("ledger.payout_settle_after_s must be >= 0")
     auth = settings.auth
     if auth.key_cache_s < 0 or auth.lockout_failures < 1:
         raise ConfigError("auth.key_cache_s must be >= 0 and auth.lockout_failures >= 1")

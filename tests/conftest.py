@@ -27,7 +27,7 @@ import pytest
 from core.api.server import PaycoreServer
 from core.app import Services, open_services
 from core.auth.policy import Role
-from core.config import AuthSettings, RateLimitSettings, Settings
+from core.config import AuthSettings, LedgerSettings, RateLimitSettings, Settings
 from core.runtime.embedded import start_embedded
 from core.storage.migrate import migrate
 from paycore.v1 import payment_service_pb2_grpc
@@ -134,6 +134,9 @@ def settings(postgres_dsn: str, redis_url: str) -> Settings:
         # checks the production defaults, which refuse exactly that).
         webhook_require_https=False,
         webhook_allow_private_networks=True,
+        # The bank answers payouts only when a test says so (complete_withdrawal);
+        # tests/ledger/test_payouts.py runs a bank that answers by itself.
+        ledger=LedgerSettings(payout_settle_after_s=1e9),
     )
 
 

@@ -7,6 +7,7 @@ the relay workers it needs with a compressed retry schedule (``FAST``).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -73,7 +74,8 @@ async def start_relay(
         yield start
     finally:
         for relay in started:
-            await relay.stop(grace_s=0.5)
+            # Bounded: a relay that does not stop fails its test, not the whole run.
+            await asyncio.wait_for(relay.stop(grace_s=0.5), timeout=20)
 
 
 @pytest.fixture

@@ -73,7 +73,8 @@ class Receiver:
         """Listen (again) on ``port`` (any free port the first time)."""
         app = web.Application()
         app.router.add_post("/hooks", self._handle)
-        self._runner = web.AppRunner(app)
+        # A short shutdown: a test's receiver never waits a minute for a held request.
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
         await site.start()
