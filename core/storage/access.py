@@ -8,8 +8,7 @@ request_id's stored reply.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +24,8 @@ from core.auth.keys import (
 )
 from core.auth.policy import Role
 from core.domain.audit import Actor, AuditFilter, AuditRecord, StoredAudit
-from core.domain.errors import PaycoreError, Reason
 from core.storage.audit import insert_audit
+from core.storage.unavailable import unavailable_as_error
 
 _KEY_COLUMNS = (
     "prefix, merchant_id, role, description, create_time, expire_time, revoke_time, rotated_to"
@@ -179,14 +178,6 @@ async def issue_key(
     return issued
 
 
-@asynccontextmanager
-async def _reachable() -> AsyncIterator[None]:
-    try:
-        yield
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-        raise PaycoreError(Reason.SERVICE_UNAVAILABLE, dependency="PostgreSQL") from exc
-
-
 class PostgresAccessStore:
     """Reads of merchants and keys over the pool (outside any request transaction)."""
 
@@ -195,7 +186,7 @@ class PostgresAccessStore:
 
     async def find_key(self, prefix: str) -> KeyLookup | None:
         """The key with ``prefix``, its hash and its merchant's flags (None: no such key)."""
-        async with _reachable():
+        async with unavailable_as_error():
             row = await self._pool.fetchrow(
                 f"""
                 SELECT {", ".join("k." + c.strip() for c in _KEY_COLUMNS.split(","))},
@@ -211,7 +202,7 @@ class PostgresAccessStore:
 
     async def get_merchant(self, merchant_id: str) -> Merchant | None:
         """One merchant, or None."""
-        async with _reachable():
+        async with unavailable_as_error():
             row = await self._pool.fetchrow(
                 f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE id = $1", merchant_id
             )
@@ -219,7 +210,7 @@ class PostgresAccessStore:
 
     async def list_merchants(self, after_id: str, limit: int) -> list[Merchant]:
         """Up to ``limit`` merchants ordered by id, after ``after_id``."""
-        async with _reachable():
+        async with unavailable_as_error():
             rows = await self._pool.fetch(
                 f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE id > $1 ORDER BY id LIMIT $2",
                 after_id,
@@ -229,7 +220,7 @@ class PostgresAccessStore:
 
     async def get_key(self, prefix: str) -> ApiKey | None:
         """One key (no hash), or None."""
-        async with _reachable():
+        async with unavailable_as_error():
             row = await self._pool.fetchrow(
                 f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = $1", prefix
             )
@@ -239,7 +230,7 @@ class PostgresAccessStore:
         self, where: AuditFilter, before_id: int | None, limit: int
     ) -> list[StoredAudit]:
         """Up to ``limit`` events matching ``where``, newest first, older than ``before_id``."""
-        async with _reachable():
+        async with unavailable_as_error():
             rows = await self._pool.fetch(
                 """
                 SELECT * FROM audit_events
@@ -275,7 +266,7 @@ class PostgresAccessStore:
 
     async def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
         """Every key of a merchant (None: the platform's superadmin keys), oldest first."""
-        async with _reachable():
+        async with unavailable_as_error():
             rows: list[Any] = await self._pool.fetch(
                 f"SELECT {_KEY_COLUMNS} FROM api_keys"
                 " WHERE merchant_id IS NOT DISTINCT FROM $1 ORDER BY create_time, prefix",

@@ -19,7 +19,7 @@ from core.ledger.settlement import SettlementDay
 from core.ledger.withdrawals import Withdrawal
 from core.storage import ledger
 from core.storage.ledger import SettlementRecord, StatementLine
-from core.storage.postgres import _unavailable_as_error
+from core.storage.unavailable import unavailable_as_error
 
 
 @runtime_checkable
@@ -63,14 +63,14 @@ class PostgresLedgerStore:
 
     async def get_account(self, merchant_id: str, account_id: str) -> Account | None:
         """One account of one merchant, with its balance."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await ledger.get_account(self._pool, merchant_id, account_id)
 
     async def statement(
         self, merchant_id: str, account_id: str, page_size: int, before_seq: int | None
     ) -> list[StatementLine]:
         """A page of an account's entries, newest first."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await ledger.statement(
                 self._pool, merchant_id, account_id, page_size, before_seq
             )
@@ -86,7 +86,7 @@ class PostgresLedgerStore:
     ) -> SettlementRecord:
         """Settle ``day`` in a transaction of its own (the daily job)."""
         async with (
-            _unavailable_as_error(),
+            unavailable_as_error(),
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
@@ -94,12 +94,12 @@ class PostgresLedgerStore:
 
     async def settlement(self, day: SettlementDay) -> SettlementRecord | None:
         """The stored settlement of ``day``, with its lines."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await ledger.settlement_record(self._pool, day)
 
     async def unsettled(self, business_date: date) -> list[tuple[str, str]]:
         """(merchant, currency) pairs the daily job should settle for ``business_date``."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await ledger.unsettled_merchants(self._pool, business_date)
 
     async def insert_withdrawal(self, tx: object, withdrawal: Withdrawal) -> None:
@@ -118,5 +118,5 @@ class PostgresLedgerStore:
 
     async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal | None:
         """One withdrawal of one merchant."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await ledger.get_withdrawal(self._pool, merchant_id, withdrawal_id)

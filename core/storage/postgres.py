@@ -20,7 +20,6 @@ from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
-from core.domain.errors import PaycoreError, Reason
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
@@ -41,6 +40,7 @@ from core.storage import access
 from core.storage import ledger as ledger_storage
 from core.storage.audit import insert_audit
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
+from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
 from core.vault.records import CardToken, StoredCard
 
@@ -621,31 +621,6 @@ async def _merchant_settings(
     )
 
 
-# Errors that mean "PostgreSQL is not reachable or not accepting work right
-# now": the request did not commit and retrying it (same request_id) is safe.
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    # Lost a race that PostgreSQL detected; nothing committed.
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-)
-
-
-@asynccontextmanager
-async def _unavailable_as_error() -> AsyncIterator[None]:
-    try:
-        yield
-    except _UNAVAILABLE as exc:
-        raise PaycoreError(Reason.SERVICE_UNAVAILABLE, dependency="PostgreSQL") from exc
-
-
 class _Page:
     """The WHERE/ORDER/LIMIT of one List page over a table aliased ``alias``.
 
@@ -699,14 +674,14 @@ class PostgresPaymentRepository:
         # If the connection breaks mid-transaction, PostgreSQL rolls it back:
         # nothing of the request is committed, so the caller's retry is safe.
         async with (
-            _unavailable_as_error(),
+            unavailable_as_error(),
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
             yield PostgresTransaction(connection, self._outbox)
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await self._get_payment(merchant_id, payment_id)
 
     async def _get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
@@ -718,7 +693,7 @@ class PostgresPaymentRepository:
         return None if row is None else _payment_from_row(row)
 
     async def find_request(self, key: RequestKey) -> StoredRequest | None:
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             row = await self._pool.fetchrow(
                 _SELECT_REQUEST, key.merchant_id, key.operation, key.request_id
             )
@@ -733,7 +708,7 @@ class PostgresPaymentRepository:
         )
 
     async def list_payments(self, query: PaymentQuery) -> list[Payment]:
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await self._list_payments(query)
 
     async def _list_payments(self, query: PaymentQuery) -> list[Payment]:
@@ -752,11 +727,11 @@ class PostgresPaymentRepository:
         return [_payment_from_row(row) for row in rows]
 
     async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await _merchant_settings(self._pool, merchant_id, "")
 
     async def list_refunds(self, query: RefundQuery) -> list[Refund]:
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             return await self._list_refunds(query)
 
     async def _list_refunds(self, query: RefundQuery) -> list[Refund]:
@@ -774,7 +749,7 @@ class PostgresPaymentRepository:
         ]
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             row = await self._pool.fetchrow(
                 f"SELECT {_CARD_TOKEN_COLUMNS} FROM card_tokens WHERE merchant_id = $1 AND id = $2",
                 merchant_id,
@@ -788,7 +763,7 @@ class PostgresPaymentRepository:
         # SKIP LOCKED: several rotations at once share the work instead of
         # queueing on the same rows; a row is rewrapped and committed once.
         async with (
-            _unavailable_as_error(),
+            unavailable_as_error(),
             self._pool.acquire() as connection,
             connection.transaction(),
         ):

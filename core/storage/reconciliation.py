@@ -7,14 +7,14 @@ from datetime import datetime
 import asyncpg
 
 from core.domain.reconciliation import RecordedAttempt
-from core.storage.postgres import _unavailable_as_error
+from core.storage.unavailable import unavailable_as_error
 
 
 async def recorded_attempts(
     pool: asyncpg.Pool, channel: str, since: datetime, until: datetime
 ) -> list[RecordedAttempt]:
     """Every attempt on ``channel`` recorded in ``[since, until)``, of every merchant."""
-    async with _unavailable_as_error():
+    async with unavailable_as_error():
         rows = await pool.fetch(
             """
             SELECT id, payment_id, operation, amount, currency, outcome FROM channel_attempts

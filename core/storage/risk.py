@@ -18,9 +18,9 @@ from core.storage.postgres import (
     _PAYMENT_COLUMNS,
     PostgresTransaction,
     _payment_from_row,
-    _unavailable_as_error,
 )
 from core.storage.repository import PaymentTransaction
+from core.storage.unavailable import unavailable_as_error
 from riskengine.features import MerchantLists
 
 
@@ -106,7 +106,7 @@ class PostgresRiskStore:
 
     async def list_entries(self, merchant_id: str, after_id: str, limit: int) -> list[ListEntry]:
         """Up to ``limit`` entries after ``after_id`` (ids are time-ordered ULIDs)."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             rows = await self._pool.fetch(
                 f"""SELECT {_ENTRY_COLUMNS} FROM risk_list_entries
                 WHERE merchant_id = $1 AND id > $2 ORDER BY id LIMIT $3""",
@@ -126,7 +126,7 @@ class PostgresRiskStore:
         request waiting for one more.
         """
         sql = "SELECT list, kind, value FROM risk_list_entries WHERE merchant_id = $1"
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             if tx is not None:
                 rows = await _connection(tx).fetch(sql, merchant_id)
             else:
@@ -188,7 +188,7 @@ class PostgresRiskStore:
         review_columns = ", ".join(
             f"r.{c.strip()} AS r_{c.strip()}" for c in _REVIEW_COLUMNS.split(",")
         )
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             rows = await self._pool.fetch(
                 f"""
                 SELECT {review_columns}, {_PAYMENT_COLUMNS}

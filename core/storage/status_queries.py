@@ -20,7 +20,8 @@ import asyncpg
 
 from core.domain.attempt import Attempt, ChannelOperation
 from core.domain.money import Money
-from core.storage.postgres import PostgresTransaction, _unavailable_as_error
+from core.storage.postgres import PostgresTransaction
+from core.storage.unavailable import unavailable_as_error
 
 _UNRESOLVED = "('started', 'unknown', 'pending')"
 
@@ -108,7 +109,7 @@ class PostgresStatusQueryStore:
 
     async def lease_due(self, now: datetime, terms: LeaseTerms) -> list[DueAttempt]:
         """Lease up to ``terms.batch_size`` due attempts to this worker (oldest first)."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             rows = await self._pool.fetch(
                 f"""
                 WITH due AS (
@@ -143,7 +144,7 @@ class PostgresStatusQueryStore:
 
     async def find_attempt(self, channel: str, attempt_id: str) -> FoundAttempt | None:
         """The attempt ``attempt_id`` on ``channel``, with its recorded outcome and age."""
-        async with _unavailable_as_error():
+        async with unavailable_as_error():
             row = await self._pool.fetchrow(
                 "SELECT * FROM channel_attempts WHERE id = $1 AND channel = $2",
                 attempt_id,
@@ -157,7 +158,7 @@ class PostgresStatusQueryStore:
     async def settlement(self) -> AsyncIterator[PostgresSettlement]:
         """A transaction to settle one attempt (commits on normal exit)."""
         async with (
-            _unavailable_as_error(),
+            unavailable_as_error(),
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
