@@ -1,8 +1,8 @@
 """The event outbox in PostgreSQL: append a payment change's events, read them back.
 
-Appending happens inside the transaction of the change (``PaymentOutbox.record``
-is called by ``PostgresTransaction.insert_payment`` / ``save_payment``), so an
-event exists if and only if its change committed. In the same statements the
+Appending happens inside the statement that writes the change (``PaymentOutbox.parts``
+is used by ``PostgresTransaction.insert_payment`` / ``save_payment``), so an
+event exists if and only if its change committed. In the same statement the
 event is fanned out to the merchant's subscribed webhook endpoints (one
 ``webhook_deliveries`` row each). Nothing is NOTIFYed: see core/events/stream.py.
 
@@ -27,6 +27,8 @@ flush. Should a single merchant need more, number events after commit instead
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -58,51 +60,28 @@ def event_from_row(row: asyncpg.Record) -> StoredEvent:
 
 
 class PaymentOutbox:
-    """Writes the events of a payment change on the change's own connection and transaction."""
+    """The events of a payment change, as parts of the statement that writes the change.
+
+    ``PostgresTransaction`` puts these parts into the one statement that stores
+    the payment row (core/storage/postgres.py), so a change and its events
+    cost one round trip together and commit together.
+    """
 
     def __init__(self, snapshot: Callable[[Payment], bytes]) -> None:
         self._snapshot = snapshot  # the payment as the API shows it (bytes of the proto)
 
-    async def record(
-        self, connection: asyncpg.Connection, before: Payment | None, after: Payment
-    ) -> None:
-        """Append the events of ``before`` -> ``after`` (see core.events.derive)."""
+    def parts(self, before: Payment | None, after: Payment) -> OutboxParts | None:
+        """The CTEs appending the events of ``before`` -> ``after``; None when there are none.
+
+        Numbering upserts the merchant's event_sequences row and so takes (and
+        holds until commit) its lock: see the module docstring for why this is
+        what keeps cursors gap-free. The deliveries reference events inserted
+        by the same statement; foreign keys are checked at its end.
+        """
         drafts = derive_events(before, after)
         if not drafts:
-            return
-        # One statement, one round trip: number, append, fan out.
-        # Numbering upserts the merchant's event_sequences row and so takes
-        # (and holds until commit) its lock: see the module docstring for why
-        # this is what keeps cursors gap-free. The deliveries reference events
-        # inserted by the same statement; foreign keys are checked at its end.
-        await connection.execute(
-            f"""
-            WITH numbered AS (
-                INSERT INTO event_sequences AS s (merchant_id, last_value) VALUES ($1, $2)
-                ON CONFLICT (merchant_id) DO UPDATE
-                    SET last_value = s.last_value + EXCLUDED.last_value
-                RETURNING last_value
-            ), appended AS (
-                INSERT INTO events ({_EVENT_COLUMNS})
-                SELECT $1, numbered.last_value - $2 + d.n, d.id, d.type, d.resource_type,
-                       d.resource_id, d.refund_id, d.snapshot, $3
-                FROM numbered, unnest($4::text[], $5::text[], $6::text[], $7::text[],
-                                      $8::text[], $9::bytea[])
-                    WITH ORDINALITY AS d(id, type, resource_type, resource_id, refund_id,
-                                         snapshot, n)
-                RETURNING sequence, type
-            ), fanned_out AS (
-                -- An endpoint subscribed when the change commits gets the event,
-                -- whatever happens to paycore after.
-                INSERT INTO webhook_deliveries (merchant_id, endpoint_id, event_sequence,
-                                                next_attempt_at, create_time, update_time)
-                SELECT $1, e.id, a.sequence, now(), now(), now()
-                FROM webhook_endpoints e, appended a
-                WHERE e.merchant_id = $1 AND e.enabled AND NOT e.deleted
-                  AND (cardinality(e.event_types) = 0 OR a.type = ANY(e.event_types))
-            )
-            SELECT 1
-            """,
+            return None
+        args = (
             after.merchant_id,
             len(drafts),
             after.updated_at,
@@ -113,6 +92,55 @@ class PaymentOutbox:
             [draft.refund_id for draft in drafts],
             [self._snapshot(draft.payment) for draft in drafts],
         )
+        return OutboxParts(_OUTBOX_CTES, args)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxParts:
+    """Named CTEs (SQL numbered ``$1``.. over ``args``) that number, append and fan out events.
+
+    Their names start with ``outbox_``; a statement holds at most one outbox.
+    """
+
+    ctes: tuple[tuple[str, str], ...]
+    args: tuple[Any, ...]
+
+
+_OUTBOX_CTES: tuple[tuple[str, str], ...] = (
+    (
+        "outbox_numbered",
+        """
+        INSERT INTO event_sequences AS s (merchant_id, last_value) VALUES ($1, $2)
+        ON CONFLICT (merchant_id) DO UPDATE SET last_value = s.last_value + EXCLUDED.last_value
+        RETURNING last_value
+        """,
+    ),
+    (
+        "outbox_appended",
+        f"""
+        INSERT INTO events ({_EVENT_COLUMNS})
+        SELECT $1, n.last_value - $2 + d.n, d.id, d.type, d.resource_type,
+               d.resource_id, d.refund_id, d.snapshot, $3
+        FROM outbox_numbered n, unnest($4::text[], $5::text[], $6::text[], $7::text[],
+                                       $8::text[], $9::bytea[])
+            WITH ORDINALITY AS d(id, type, resource_type, resource_id, refund_id, snapshot, n)
+        RETURNING sequence, type
+        """,
+    ),
+    (
+        # An endpoint subscribed when the change commits gets the event,
+        # whatever happens to paycore after.
+        "outbox_fanned_out",
+        """
+        INSERT INTO webhook_deliveries (merchant_id, endpoint_id, event_sequence,
+                                        next_attempt_at, create_time, update_time)
+        SELECT $1, e.id, a.sequence, now(), now(), now()
+        FROM webhook_endpoints e, outbox_appended a
+        WHERE e.merchant_id = $1 AND e.enabled AND NOT e.deleted
+          AND (cardinality(e.event_types) = 0 OR a.type = ANY(e.event_types))
+        """,
+    ),
+)
 
 
 class PostgresEventStore:

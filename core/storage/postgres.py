@@ -3,14 +3,26 @@
 Durability: every write runs in a transaction that commits with the server's
 default ``synchronous_commit = on``, so a reply sent after ``transaction()``
 exits describes data that survives a crash of this process or of PostgreSQL.
+
+Round trips: each statement costs one, and on the request path they are most
+of paycore's work, so writes are folded together (``_Statement``). A payment
+row, its events and its fan-out are one statement. Writes whose result nobody
+reads (channel attempts, the request_id's record) wait in the transaction
+(``PostgresTransaction._pending``) and ride along, as CTEs, with its next
+statement, or with one last statement just before COMMIT. Data-modifying CTEs
+all run, exactly once, whatever the statement carrying them reads; they see
+the statement's snapshot, so a write is only carried by a statement that does
+not read its table, and two writes of one table never share a statement.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -97,13 +109,64 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool.
+
+    asyncpg's default reset is one more round trip per checkout (advisory
+    unlock, CLOSE ALL, UNLISTEN, RESET ALL). paycore leaves no session state on
+    pooled connections: no SET, LISTEN, cursors outside a transaction or
+    session advisory locks (migrations take theirs on a connection of their
+    own). asyncpg still rolls back a transaction left open before this runs.
+    """
+
+
 async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
     """A connection pool whose connections decode jsonb to Python values."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
     )
     assert pool is not None
     return pool
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A write whose result nobody reads: named CTEs over ``args`` (numbered ``$1``..)."""
+
+    table: str
+    ctes: tuple[tuple[str, str], ...]
+    args: tuple[Any, ...]
+
+
+class _Statement:
+    """One SQL statement assembled from CTEs with their own ``$1``.. numbering, and a query."""
+
+    def __init__(self) -> None:
+        self._ctes: list[str] = []
+        self._args: list[Any] = []
+
+    def add(self, ctes: Sequence[tuple[str, str]], args: Sequence[Any]) -> None:
+        """CTEs sharing ``args`` (their parameters renumbered after those already added)."""
+        offset = len(self._args)
+        for name, sql in ctes:
+            self._ctes.append(f"{name} AS ({_renumbered(sql, offset)})")
+        self._args.extend(args)
+
+    def build(self, query: str, *args: Any) -> tuple[str, list[Any]]:
+        """The statement ending in ``query`` (numbered ``$1``.. over ``args``) and its arguments."""
+        text = _renumbered(query, len(self._args))
+        if self._ctes:
+            text = f"WITH {', '.join(self._ctes)} {text}"
+        return text, [*self._args, *args]
+
+
+def _renumbered(sql: str, offset: int) -> str:
+    if not offset:
+        return sql
+    return _PARAMETER.sub(lambda match: f"${int(match.group(1)) + offset}", sql)
 
 
 def _card_from_json(data: dict[str, Any] | None) -> CardSummary | None:
@@ -206,6 +269,41 @@ def _failure_json(failure: Failure | None) -> dict[str, str] | None:
     return None if failure is None else {"code": failure.code, "message": failure.message}
 
 
+def _routing_json(routing: RoutingRecord | None) -> dict[str, list[str]] | None:
+    if routing is None:
+        return None
+    return {"candidates": list(routing.candidates), "steps": list(routing.steps)}
+
+
+# What a save may change, in the order of ``_row_values`` ($3..$16 after merchant and id).
+_MUTABLE_COLUMNS = """
+    state, amount, amount_captured, amount_refunded, card, description, metadata, risk,
+    failure, channel, channel_reference, operation_in_flight, update_time, routing
+"""
+
+
+def _row_values(payment: Payment) -> tuple[Any, ...]:
+    """The merchant, the id, then the values of ``_MUTABLE_COLUMNS``."""
+    return (
+        payment.merchant_id,
+        payment.id,
+        payment.state.value,
+        payment.amount.amount,
+        payment.amount_captured.amount,
+        payment.amount_refunded.amount,
+        _card_json(payment.card),
+        payment.description,
+        dict(payment.metadata),
+        _risk_json(payment.risk),
+        _failure_json(payment.failure),
+        payment.channel,
+        payment.channel_reference,
+        payment.operation_in_flight,
+        payment.updated_at,
+        _routing_json(payment.routing),
+    )
+
+
 _CARD_TOKEN_COLUMNS = """
     merchant_id, id, brand, bin, last4, exp_month, exp_year, fingerprint,
     key_id, wrapped_dek, dek_nonce, nonce, ciphertext, create_time
@@ -247,16 +345,57 @@ class PostgresTransaction:
     "before", the payment written the "after".
     """
 
-    def __init__(self, connection: asyncpg.Connection, outbox: PaymentOutbox | None = None) -> None:
+    def __init__(
+        self,
+        connection: asyncpg.Connection,
+        outbox: PaymentOutbox | None = None,
+        *,
+        defer_writes: bool = False,
+    ) -> None:
         self._c = connection
         self._outbox = outbox
         self._seen: dict[tuple[str, str], Payment] = {}
         """Each payment as this transaction last read or wrote it: the hooks' "before"."""
+        self._defer = defer_writes
+        self._pending: list[_Write] = []
+        """Writes waiting for this transaction's next statement (see the module docstring).
+
+        Only attempts and request records wait: no component reading through
+        ``connection`` reads those tables or references them, so it cannot tell.
+        """
 
     @property
     def connection(self) -> asyncpg.Connection:
         """This transaction's connection, for other components' tables written in it."""
         return self._c
+
+    def _carried(self, reads: frozenset[str]) -> _Statement:
+        """A statement carrying the pending writes (taken off the queue); none on ``reads``."""
+        statement = _Statement()
+        kept = []
+        for write in self._pending:
+            if write.table in reads:
+                kept.append(write)
+            else:
+                statement.add(write.ctes, write.args)
+        self._pending = kept
+        return statement
+
+    async def _write(self, table: str, sql: str, *args: Any) -> None:
+        """Run a write whose result nobody reads now, or keep it for the next statement."""
+        if not self._defer:
+            await self._c.execute(sql, *args)
+            return
+        if any(write.table == table for write in self._pending):
+            await self.flush()  # one statement never writes a table twice
+        name = f"pending_{table}"
+        self._pending.append(_Write(table, ((name, sql),), args))
+
+    async def flush(self) -> None:
+        """Run the pending writes now (in one statement); the transaction's last step."""
+        if self._pending:
+            sql, args = self._carried(frozenset()).build("SELECT 1")
+            await self._c.execute(sql, *args)
 
     async def claim_request(
         self, key: RequestKey, fingerprint: bytes, at: datetime, lease_s: float, ttl_s: int
@@ -264,6 +403,7 @@ class PostgresTransaction:
         # INSERT first: the unique key makes a concurrent claim of the same
         # request_id wait for this transaction, then see our row. A row older
         # than the TTL is forgotten and taken over in the same statement.
+        await self.flush()
         row = await self._c.fetchrow(
             """
             INSERT INTO idempotency_keys AS k
@@ -304,7 +444,8 @@ class PostgresTransaction:
     async def complete_request(
         self, key: RequestKey, ok: bool, reply: bytes, resource_id: str, at: datetime
     ) -> None:
-        await self._c.execute(
+        await self._write(
+            "idempotency_keys",
             """
             UPDATE idempotency_keys
             SET state = 'completed', reply_ok = $4, reply = $5, resource_id = $6, complete_time = $7
@@ -320,7 +461,8 @@ class PostgresTransaction:
         )
 
     async def set_request_resource(self, key: RequestKey, resource_id: str) -> None:
-        await self._c.execute(
+        await self._write(
+            "idempotency_keys",
             """
             UPDATE idempotency_keys SET resource_id = $4
             WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
@@ -338,13 +480,17 @@ class PostgresTransaction:
         # the lock holder would be read back as PENDING and written back so.
         # Locking first and then reading in a new statement (a new snapshot
         # under READ COMMITTED) sees the payment and its refunds as committed.
-        locked = await self._c.fetchval(
+        # The lock carries the pending writes (it reads payments only), so
+        # the read after it sees them: a completed attempt shows as such.
+        sql, args = self._carried(frozenset({"payments"})).build(
             "SELECT 1 FROM payments WHERE merchant_id = $1 AND id = $2 FOR UPDATE",
             merchant_id,
             payment_id,
         )
+        locked = await self._c.fetchval(sql, *args)
         if locked is None:
             return None
+        await self.flush()
         row = await self._c.fetchrow(
             f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE p.merchant_id = $1 AND p.id = $2",
             merchant_id,
@@ -356,52 +502,52 @@ class PostgresTransaction:
         self._seen[(merchant_id, payment_id)] = payment
         return payment
 
-    async def _payment_changed(self, before: Payment | None, after: Payment) -> None:
-        """The one hook of every payment write, in this same transaction.
+    async def _write_payment(
+        self, before: Payment | None, after: Payment, sql: str, args: Sequence[Any]
+    ) -> None:
+        """The one path of every payment write: ``sql`` stores the row, in this transaction.
 
         The journal entries of the money it moved (issue 6, core/storage/ledger.py)
         and its events (issue 7, the outbox) are both derived from ``before`` and
         ``after`` here, so a new path that saves a payment gets both for free.
+        The ledger goes first (it reads and writes only its own tables, and a
+        refused posting then leaves nothing written); the row, its events and
+        the pending writes are then one statement.
         """
         await ledger_storage.post_payment_change(self._c, before, after)
+        statement = self._carried(frozenset({"payments"}))
+        statement.add((("payment_row", sql),), args)
         if self._outbox is not None:
-            await self._outbox.record(self._c, before, after)
+            events = self._outbox.parts(before, after)
+            if events is not None:
+                statement.add(events.ctes, events.args)
+        text, values = statement.build("SELECT count(*) FROM payment_row")
+        written = await self._c.fetchval(text, *values)
+        if written != 1:
+            raise LookupError(f"payment {after.id} vanished while locked")
+        await self._save_refunds(after)
         self._seen[(after.merchant_id, after.id)] = after
 
     async def insert_payment(self, payment: Payment) -> None:
-        await self._c.execute(
-            """
-            INSERT INTO payments (
-                merchant_id, id, state, currency, amount, amount_captured, amount_refunded,
-                capture_method, confirmation_method, card, customer_id, description, metadata,
-                risk, failure, channel, channel_reference, operation_in_flight,
-                create_time, update_time)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18, $19, $20)
+        await self._write_payment(
+            None,
+            payment,
+            f"""
+            INSERT INTO payments (merchant_id, id, {_MUTABLE_COLUMNS},
+                currency, capture_method, confirmation_method, customer_id, create_time)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    $17, $18, $19, $20, $21)
+            RETURNING 1
             """,
-            payment.merchant_id,
-            payment.id,
-            payment.state.value,
-            payment.currency,
-            payment.amount.amount,
-            payment.amount_captured.amount,
-            payment.amount_refunded.amount,
-            payment.capture_method.value,
-            payment.confirmation_method.value,
-            _card_json(payment.card),
-            payment.customer_id,
-            payment.description,
-            dict(payment.metadata),
-            _risk_json(payment.risk),
-            _failure_json(payment.failure),
-            payment.channel,
-            payment.channel_reference,
-            payment.operation_in_flight,
-            payment.created_at,
-            payment.updated_at,
+            (
+                *_row_values(payment),
+                payment.currency,
+                payment.capture_method.value,
+                payment.confirmation_method.value,
+                payment.customer_id,
+                payment.created_at,
+            ),
         )
-        await self._save_refunds(payment)
-        await self._payment_changed(None, payment)
 
     async def save_payment(self, payment: Payment) -> None:
         before = self._seen.get((payment.merchant_id, payment.id))
@@ -409,34 +555,18 @@ class PostgresTransaction:
             # Saved without being locked first in this transaction: lock and
             # read it now, so the hooks compare against what is committed.
             before = await self.lock_payment(payment.merchant_id, payment.id)
-        status = await self._c.execute(
-            """
-            UPDATE payments SET
-                state = $3, amount = $4, amount_captured = $5, amount_refunded = $6, card = $7,
-                description = $8, metadata = $9, risk = $10, failure = $11, channel = $12,
-                channel_reference = $13, operation_in_flight = $14, update_time = $15
+        # A routing decision, once stored, stays (a save without one keeps it).
+        await self._write_payment(
+            before,
+            payment,
+            f"""
+            UPDATE payments SET ({_MUTABLE_COLUMNS}) =
+                ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, COALESCE($16, routing))
             WHERE merchant_id = $1 AND id = $2
+            RETURNING 1
             """,
-            payment.merchant_id,
-            payment.id,
-            payment.state.value,
-            payment.amount.amount,
-            payment.amount_captured.amount,
-            payment.amount_refunded.amount,
-            _card_json(payment.card),
-            payment.description,
-            dict(payment.metadata),
-            _risk_json(payment.risk),
-            _failure_json(payment.failure),
-            payment.channel,
-            payment.channel_reference,
-            payment.operation_in_flight,
-            payment.updated_at,
+            _row_values(payment),
         )
-        if status != "UPDATE 1":
-            raise LookupError(f"payment {payment.id} vanished while locked")
-        await self._save_refunds(payment)
-        await self._payment_changed(before, payment)
 
     async def _save_refunds(self, payment: Payment) -> None:
         if not payment.refunds:
@@ -474,7 +604,8 @@ class PostgresTransaction:
         )
 
     async def record_attempt(self, attempt: Attempt, at: datetime) -> None:
-        await self._c.execute(
+        await self._write(
+            "channel_attempts",
             """
             INSERT INTO channel_attempts (
                 merchant_id, id, payment_id, refund_id, operation, channel,
@@ -496,7 +627,8 @@ class PostgresTransaction:
     async def complete_attempt(
         self, merchant_id: str, attempt_id: str, result: ChannelResult, at: datetime
     ) -> None:
-        await self._c.execute(
+        await self._write(
+            "channel_attempts",
             """
             UPDATE channel_attempts
             SET outcome = $3,
@@ -515,11 +647,14 @@ class PostgresTransaction:
     async def record_routing(
         self, merchant_id: str, payment_id: str, routing: RoutingRecord
     ) -> None:
+        written = self._seen.get((merchant_id, payment_id))
+        if written is not None and written.routing == routing:
+            return  # stored with the payment's row
         await self._c.execute(
             "UPDATE payments SET routing = $3 WHERE merchant_id = $1 AND id = $2",
             merchant_id,
             payment_id,
-            {"candidates": list(routing.candidates), "steps": list(routing.steps)},
+            _routing_json(routing),
         )
 
     async def insert_card_token(self, stored: StoredCard) -> None:
@@ -678,7 +813,11 @@ class PostgresPaymentRepository:
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
-            yield PostgresTransaction(connection, self._outbox)
+            tx = PostgresTransaction(connection, self._outbox, defer_writes=True)
+            yield tx
+            # Reached only when the body ended normally: its waiting writes
+            # go in one statement, then COMMIT. An exception skips both.
+            await tx.flush()
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
         async with unavailable_as_error():
