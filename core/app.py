@@ -231,8 +231,11 @@ async def open_services(
         Path(settings.risk.rules_file) if settings.risk.rules_file else default_rules_path(),
         on_change=audit_to(pool),
     )
-    velocity = RedisVelocity(redis, retry_interval_s=settings.redis_retry_interval_s)
+    velocity = RedisVelocity(
+        redis, retry_interval_s=settings.redis_retry_interval_s, availability=gate.availability
+    )
     await velocity.prepare()
+    await gate.prepare(velocity.lua)  # the gate's script with velocity riding along
     screen = RiskScreen(
         engine=rules.engine,
         velocity=velocity,

@@ -42,15 +42,36 @@ class GateClaim:
     fingerprint: bytes
 
 
+@dataclass(slots=True)
+class Rider:
+    """Redis work of the merchant that rides in the gate's round trip of a NEW write.
+
+    ``lua`` defines ``local function rider(KEYS, ARGV)`` returning an array;
+    every key carries the merchant's hash tag (one Cluster slot with the
+    gate's keys). ``reply`` is that array once the gate ran it; it stays None
+    when the request was refused, repeated, or Redis was not asked.
+    """
+
+    lua: str
+    keys: list[str]
+    args: list[str | int]
+    reply: list[int] | None = None
+
+
 class RequestGate(Protocol):
     """Admits or refuses requests; raises RateLimitedError when over the limit."""
 
     async def admit(
-        self, merchant_id: str, rpc_class: RpcClass, claim: GateClaim | None
+        self,
+        merchant_id: str,
+        rpc_class: RpcClass,
+        claim: GateClaim | None,
+        rider: Rider | None = None,
     ) -> Admission:
         """Spend one request of the merchant's budget and, for writes, check the request_id.
 
-        Reads pass ``claim=None`` and get UNCHECKED back when allowed.
+        Reads pass ``claim=None`` and get UNCHECKED back when allowed. A
+        write's ``rider`` runs in the same round trip when the answer is NEW.
         """
         ...
 

@@ -12,9 +12,15 @@ that owns the merchant:
 Every key of a merchant carries the hash tag ``{<merchant>}``, so in a Redis
 Cluster they live in one slot and the script can touch them together.
 
+A write may bring a ``Rider``: more Redis work of the same merchant (risk
+velocity, core/risk/velocity.py) that runs in the same script, only when the
+request is NEW (a refused or repeated request counts nothing), so a payment
+costs one round trip in all.
+
 When Redis cannot be reached (error or timeout), the gate fails open: rate
 limits fall back to an in-process limiter and requests go on UNCHECKED, with
-PostgreSQL alone guarding idempotency. The gate then leaves Redis alone for
+PostgreSQL alone guarding idempotency. ``RedisAvailability`` then keeps every
+user of Redis (the gate, risk velocity) away from it for
 ``redis_retry_interval_s`` so that an outage does not add a timeout to every
 request, and logs the fallback at most once per ``log_interval_s``.
 """
@@ -28,11 +34,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
 from core.config import RateLimitSettings
 from core.domain.errors import RateLimitedError
-from core.gate.gate import Admission, GateClaim
+from core.gate.gate import Admission, GateClaim, Rider
 from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
 from core.telemetry import Telemetry
 
@@ -58,10 +65,14 @@ local next_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
            'PX', math.ceil((next_tat - now) / 1000) + 1)
 if #KEYS < 2 then return {1, 0} end
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return {1, 1} end
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
+  if RIDER then return {1, 1, rider({unpack(KEYS, 3)}, {unpack(ARGV, 5)})} end
+  return {1, 1}
+end
 if redis.call('GET', KEYS[2]) == ARGV[3] then return {1, 2} end
 return {1, 3}
 """
+_PLAIN_SCRIPT = "local RIDER = false\n" + _SCRIPT
 
 # Failed-authentication lockout. Keys come in (counter, lock) pairs, one pair
 # per subject (the peer address, and the key prefix when the key had one).
@@ -109,6 +120,54 @@ def request_key(merchant_id: str, claim: GateClaim) -> str:
     return f"paycore:{{{merchant_id}}}:req:{claim.operation}:{claim.request_id}"
 
 
+def _with_rider(rider_lua: str) -> str:
+    """The gate's script running ``rider_lua`` (it defines ``rider(KEYS, ARGV)``) for NEW writes."""
+    return f"{rider_lua}\nlocal RIDER = true\n{_SCRIPT}"
+
+
+class RedisAvailability:
+    """Whether Redis is worth asking now: one view shared by every user of one Redis.
+
+    After a failure everyone (the gate, risk velocity) leaves Redis alone for
+    ``retry_interval_s`` and the fallback is logged at most once per
+    ``log_interval_s``; the first call after that is the probe.
+    """
+
+    def __init__(
+        self,
+        *,
+        retry_interval_s: float,
+        log_interval_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._retry_interval_s = retry_interval_s
+        self._log_interval_s = log_interval_s
+        self._monotonic = monotonic
+        self._away_until = 0.0
+        self._last_log = float("-inf")
+        self.stale_connections = False
+        """Set by a failure: pooled sockets may lead to the old server (the gate drops them)."""
+
+    def away(self) -> bool:
+        """True while Redis is left alone after a failure."""
+        return self._monotonic() < self._away_until
+
+    def note_failure(self, exc: BaseException) -> None:
+        """Redis did not answer: stay away for a while, and say so (rate-limited)."""
+        self.stale_connections = True
+        now = self._monotonic()
+        self._away_until = now + self._retry_interval_s
+        if now - self._last_log >= self._log_interval_s:
+            self._last_log = now
+            log.warning(
+                "Redis unavailable (%s: %s): rate limits are per process, idempotency is"
+                " checked by PostgreSQL alone and payments are scored without velocity"
+                " until it is back",
+                type(exc).__name__,
+                exc,
+            )
+
+
 @dataclass(slots=True)
 class GateStats:
     """Counters an operator (and the observability issue's metrics) can read."""
@@ -145,27 +204,40 @@ class RedisRequestGate:
     ) -> None:
         self._telemetry = telemetry or Telemetry.disabled()
         self._client = client
-        self._script = client.register_script(_SCRIPT)
+        self._script = client.register_script(_PLAIN_SCRIPT)
+        self._ridden: dict[str, AsyncScript] = {}
         self._record_failure = client.register_script(_RECORD_AUTH_FAILURE)
         self._lock_remaining = client.register_script(_AUTH_LOCK_REMAINING)
         self._settings = limits
         self._by_merchant: dict[tuple[str, RpcClass], RateLimit] = {}
         self._marker_ms = max(1, round(marker_ttl_s * 1000))
-        self._retry_interval_s = retry_interval_s
-        self._log_interval_s = log_interval_s
         self._monotonic = monotonic
         self._local = LocalLimiter(lambda: round(monotonic() * MICROS))
-        self._redis_away_until = 0.0
-        self._stale_connections = False
-        self._last_log = float("-inf")
+        self.availability = RedisAvailability(
+            retry_interval_s=retry_interval_s, log_interval_s=log_interval_s, monotonic=monotonic
+        )
+        """Shared with the other users of this Redis (risk velocity) in core/app.py."""
         self.stats = GateStats()
 
-    async def prepare(self) -> None:
-        """Load the script now, so the first request costs one round trip like all others."""
+    async def prepare(self, *riders: str) -> None:
+        """Load the scripts (also with each of ``riders``) so first requests cost one round trip."""
         try:
-            await self._client.script_load(_SCRIPT)
+            await self._client.script_load(_PLAIN_SCRIPT)
+            for rider_lua in riders:
+                await self._client.script_load(self._script_with(rider_lua).script)
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
+
+    @property
+    def client(self) -> RedisClient:
+        """The gate's Redis client (risk velocity uses the same one)."""
+        return self._client
+
+    def _script_with(self, rider_lua: str) -> AsyncScript:
+        script = self._ridden.get(rider_lua)
+        if script is None:
+            script = self._ridden[rider_lua] = self._client.register_script(_with_rider(rider_lua))
+        return script
 
     def limit_for(self, merchant_id: str, rpc_class: RpcClass) -> RateLimit:
         """The merchant's limit for a class of RPC (defaults with its overrides)."""
@@ -178,25 +250,36 @@ class RedisRequestGate:
         return limit
 
     async def admit(
-        self, merchant_id: str, rpc_class: RpcClass, claim: GateClaim | None
+        self,
+        merchant_id: str,
+        rpc_class: RpcClass,
+        claim: GateClaim | None,
+        rider: Rider | None = None,
     ) -> Admission:
         limit = self.limit_for(merchant_id, rpc_class)
-        if self._monotonic() >= self._redis_away_until:
-            if self._stale_connections:
+        if not self.availability.away():
+            if self.availability.stale_connections:
                 await self._drop_connections()
             keys = [rate_key(merchant_id, rpc_class)]
             args: list[str | int] = [limit.interval_us, limit.tolerance_us]
+            script = self._script
             if claim is not None:
                 keys.append(request_key(merchant_id, claim))
                 args += [claim.fingerprint.hex(), self._marker_ms]
+                if rider is not None:
+                    keys += rider.keys
+                    args += rider.args
+                    script = self._script_with(rider.lua)
             try:
                 self.stats.redis_round_trips += 1
-                allowed, value = await self._script(keys=keys, args=args)
+                allowed, value, *ridden = await script(keys=keys, args=args)
             except REDIS_UNAVAILABLE as exc:
                 self._note_failure(exc)
             else:
                 if not allowed:
                     self._refuse(merchant_id, rpc_class, limit, int(value))
+                if rider is not None and ridden:
+                    rider.reply = [int(item) for item in ridden[0]]
                 return _ADMISSIONS[int(value)] if claim is not None else Admission.UNCHECKED
         self.stats.fail_open_decisions += 1
         self._telemetry.gate_failed_open()
@@ -207,7 +290,7 @@ class RedisRequestGate:
 
     async def auth_lock_ms(self, peer: str, prefix: str | None) -> int:
         """How long the peer or key prefix stays locked out (0: not locked; Redis away: 0)."""
-        if self._monotonic() < self._redis_away_until:
+        if self.availability.away():
             return 0
         try:
             remaining = await self._lock_remaining(keys=_auth_keys("lock", peer, prefix))
@@ -223,7 +306,7 @@ class RedisRequestGate:
 
         Fails open: without Redis nobody is locked out (and nothing is counted).
         """
-        if self._monotonic() < self._redis_away_until:
+        if self.availability.away():
             return 0
         counters = _auth_keys("fail", peer, prefix)
         locks = _auth_keys("lock", peer, prefix)
@@ -236,7 +319,7 @@ class RedisRequestGate:
             return 0
 
     async def release(self, merchant_id: str, claim: GateClaim) -> None:
-        if self._monotonic() < self._redis_away_until:
+        if self.availability.away():
             return  # the marker expires with its lease anyway
         try:
             await self._client.delete(request_key(merchant_id, claim))
@@ -256,7 +339,7 @@ class RedisRequestGate:
         # After an outage the pool holds sockets to the old server; each would
         # fail once and send the gate back to fail-open for another interval.
         # Closing them all before the first probe makes recovery one step.
-        self._stale_connections = False
+        self.availability.stale_connections = False
         try:
             if isinstance(self._client, RedisCluster):
                 for node in self._client.get_nodes():
@@ -267,15 +350,5 @@ class RedisRequestGate:
             self._note_failure(exc)
 
     def _note_failure(self, exc: BaseException) -> None:
-        self._stale_connections = True
         self.stats.redis_failures += 1
-        now = self._monotonic()
-        self._redis_away_until = now + self._retry_interval_s
-        if now - self._last_log >= self._log_interval_s:
-            self._last_log = now
-            log.warning(
-                "Redis unavailable (%s: %s): rate limits are per process and idempotency"
-                " is checked by PostgreSQL alone until it is back",
-                type(exc).__name__,
-                exc,
-            )
+        self.availability.note_failure(exc)

@@ -23,7 +23,7 @@ from core.domain.commands import CardInput
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
 from core.risk.records import Review, ReviewStatus
-from core.risk.velocity import RedisVelocity
+from core.risk.velocity import RedisVelocity, VelocityRead
 from core.storage.repository import PaymentTransaction
 from core.storage.risk import PostgresRiskStore
 from core.vault.service import CardVault
@@ -132,9 +132,15 @@ class RiskScreen:
         write: bool = True,
         now_ms: int | None = None,
         tx: PaymentTransaction | None = None,
+        counted: VelocityRead | None = None,
     ) -> Screening:
-        """Score ``transaction``; ``write`` False is a dry run (velocity read, not counted)."""
-        read = await self.velocity.read_and_count(transaction, member, write=write, now_ms=now_ms)
+        """Score ``transaction``; ``write`` False is a dry run (velocity read, not counted).
+
+        ``counted``: the velocity already read and counted for it (a gate rider).
+        """
+        read = counted or await self.velocity.read_and_count(
+            transaction, member, write=write, now_ms=now_ms
+        )
         lists = await self.lists_for(transaction.merchant_id, read.list_version, tx)
         screening = screen(self.engine, self._settings, transaction, read.velocity, lists)
         if screening.verdict.shadow:

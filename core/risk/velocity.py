@@ -23,11 +23,17 @@ all live in the merchant's slot and one script may touch them together.
 Entity values are hashed (SHA-256, truncated): emails and IPs never sit in
 Redis in clear.
 
-Like the request gate (core/gate/redis_gate.py), velocity FAILS OPEN: when
-Redis cannot answer, the transaction is scored with zero velocity and the
-feature ``velocity_unavailable`` set (rules may act on it), Redis is left
-alone for ``retry_interval_s``, and the fallback is logged at most once per
-``log_interval_s``. A payment is never refused because Redis is away.
+On the request path the script does not cost a round trip of its own: a
+new payment's velocity is a ``Rider`` of the request gate's script
+(``RedisVelocity.rider``), run in the same EVALSHA right after the gate
+admitted the request as NEW. Only when that could not be (a card token, whose
+fingerprint is known after the request_id is claimed) is it run on its own.
+
+Like the request gate, velocity FAILS OPEN: when Redis cannot answer, the
+transaction is scored with zero velocity and the feature
+``velocity_unavailable`` set (rules may act on it). Whether Redis is worth
+asking is the gate's ``RedisAvailability`` (one view of one Redis, shared in
+core/app.py). A payment is never refused because Redis is away.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.gate.redis_gate import REDIS_UNAVAILABLE, RedisClient
+from core.gate import Rider
+from core.gate.redis_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
 from riskengine.features import (
     DECLINE_ENTITIES,
     DECLINE_WINDOWS,
@@ -58,7 +65,8 @@ HISTORY_TTL_MS = 90 * 86_400_000
 # history hash (if ARGV[6] == '1'), the list version key (always last).
 # ARGV: 1 write ('1'/'0'), 2 amount, 3 member id, 4 #velocity, 5 #declines,
 #       6 has history, 7 now in ms ('' = Redis' own clock), 8 cap, 9 history TTL ms.
-_SCRIPT = """
+_FUNCTION = """
+local function rider(KEYS, ARGV)
 local now
 if ARGV[7] ~= '' then
   now = tonumber(ARGV[7])
@@ -121,7 +129,9 @@ if ARGV[6] == '1' then
 end
 table.insert(out, tonumber(redis.call('GET', KEYS[#KEYS])) or 0)
 return out
+end
 """
+_SCRIPT = _FUNCTION + "return rider(KEYS, ARGV)\n"
 
 _DECLINE_SCRIPT = """
 local now
@@ -185,8 +195,81 @@ class VelocityStats:
     fail_open: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Which counters a script reply holds, in order."""
+
+    names: tuple[str, ...]
+    declines: tuple[str, ...]
+    has_history: bool
+
+    def decode(self, reply: list[int]) -> VelocityRead:
+        counters: dict[str, int] = {}
+        position = 0
+        for name in self.names:
+            for window in WINDOWS:
+                counters[f"{name}_count_{window}"] = reply[position]
+                counters[f"{name}_sum_{window}"] = reply[position + 1]
+                position += 2
+        for name in self.declines:
+            for window in DECLINE_WINDOWS:
+                counters[f"{name}_declines_{window}"] = reply[position]
+                position += 1
+        count = total = 0
+        if self.has_history:
+            count, total = reply[position], reply[position + 1]
+            position += 2
+        velocity = Velocity(counters, customer_tx_count=count, customer_amount_sum=total)
+        return VelocityRead(velocity, reply[position])
+
+
+class VelocityRider(Rider):
+    """A payment's velocity read-and-count, riding in the request gate's round trip."""
+
+    __slots__ = ("_layout",)
+
+    def __init__(self, keys: list[str], args: list[str | int], layout: _Layout) -> None:
+        super().__init__(_FUNCTION, keys, args)
+        self._layout = layout
+
+    def read(self) -> VelocityRead | None:
+        """The counters, when the gate ran the script (None: score it the usual way)."""
+        return None if self.reply is None else self._layout.decode(self.reply)
+
+
+def _script_input(
+    transaction: Transaction, member: str, *, write: bool, now_ms: int | None
+) -> tuple[list[str], list[str | int], _Layout]:
+    """The script's keys and arguments for ``transaction``, and how to read its reply."""
+    merchant = transaction.merchant_id
+    entities = transaction.entity_values()
+    names = list(entities)
+    keys = [velocity_key(merchant, name, entities[name]) for name in names]
+    declines = [name for name in DECLINE_ENTITIES if name in entities]
+    keys += [decline_key(merchant, name, entities[name]) for name in declines]
+    has_history = "customer" in entities
+    if has_history:
+        keys.append(history_key(merchant, entities["customer"]))
+    keys.append(list_version_key(merchant))
+    args: list[str | int] = [
+        "1" if write else "0",
+        transaction.amount.amount,
+        member,
+        len(names),
+        len(declines),
+        "1" if has_history else "0",
+        "" if now_ms is None else now_ms,
+        MAX_EVENTS,
+        HISTORY_TTL_MS,
+    ]
+    return keys, args, _Layout(tuple(names), tuple(declines), has_history)
+
+
 class RedisVelocity:
     """Velocity counters on Redis (single server or Cluster), failing open."""
+
+    lua = _FUNCTION
+    """What a rider of this kind runs (for ``RedisRequestGate.prepare``)."""
 
     def __init__(
         self,
@@ -195,15 +278,14 @@ class RedisVelocity:
         retry_interval_s: float,
         log_interval_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        availability: RedisAvailability | None = None,
     ) -> None:
         self._client = client
         self._script = client.register_script(_SCRIPT)
         self._decline_script = client.register_script(_DECLINE_SCRIPT)
-        self._retry_interval_s = retry_interval_s
-        self._log_interval_s = log_interval_s
-        self._monotonic = monotonic
-        self._away_until = 0.0
-        self._last_log = float("-inf")
+        self._availability = availability or RedisAvailability(
+            retry_interval_s=retry_interval_s, log_interval_s=log_interval_s, monotonic=monotonic
+        )
         self.stats = VelocityStats()
 
     async def prepare(self) -> None:
@@ -214,6 +296,11 @@ class RedisVelocity:
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
 
+    def rider(self, transaction: Transaction, member: str) -> VelocityRider:
+        """The read-and-count of a new payment, to ride in the request gate's round trip."""
+        keys, args, layout = _script_input(transaction, member, write=True, now_ms=None)
+        return VelocityRider(keys, args, layout)
+
     async def read_and_count(
         self, transaction: Transaction, member: str, *, write: bool, now_ms: int | None = None
     ) -> VelocityRead:
@@ -222,30 +309,10 @@ class RedisVelocity:
         ``member`` identifies the transaction (its payment id); ``now_ms``
         replaces Redis' clock (replaying a recorded stream; None in service).
         """
-        if self._monotonic() < self._away_until:
+        if self._availability.away():
             self.stats.fail_open += 1
             return VelocityRead(UNAVAILABLE, None)
-        merchant = transaction.merchant_id
-        entities = transaction.entity_values()
-        names = list(entities)
-        keys = [velocity_key(merchant, name, entities[name]) for name in names]
-        declines = [name for name in DECLINE_ENTITIES if name in entities]
-        keys += [decline_key(merchant, name, entities[name]) for name in declines]
-        has_history = "customer" in entities
-        if has_history:
-            keys.append(history_key(merchant, entities["customer"]))
-        keys.append(list_version_key(merchant))
-        args: list[str | int] = [
-            "1" if write else "0",
-            transaction.amount.amount,
-            member,
-            len(names),
-            len(declines),
-            "1" if has_history else "0",
-            "" if now_ms is None else now_ms,
-            MAX_EVENTS,
-            HISTORY_TTL_MS,
-        ]
+        keys, args, layout = _script_input(transaction, member, write=write, now_ms=now_ms)
         try:
             self.stats.round_trips += 1
             reply = [int(v) for v in await self._script(keys=keys, args=args)]
@@ -253,29 +320,13 @@ class RedisVelocity:
             self._note_failure(exc)
             self.stats.fail_open += 1
             return VelocityRead(UNAVAILABLE, None)
-        counters: dict[str, int] = {}
-        position = 0
-        for name in names:
-            for window in WINDOWS:
-                counters[f"{name}_count_{window}"] = reply[position]
-                counters[f"{name}_sum_{window}"] = reply[position + 1]
-                position += 2
-        for name in declines:
-            for window in DECLINE_WINDOWS:
-                counters[f"{name}_declines_{window}"] = reply[position]
-                position += 1
-        count = total = 0
-        if has_history:
-            count, total = reply[position], reply[position + 1]
-            position += 2
-        velocity = Velocity(counters, customer_tx_count=count, customer_amount_sum=total)
-        return VelocityRead(velocity, reply[position])
+        return layout.decode(reply)
 
     async def record_decline(
         self, transaction: Transaction, member: str, *, now_ms: int | None = None
     ) -> None:
         """Count a declined transaction against its card and device (card testing)."""
-        if self._monotonic() < self._away_until:
+        if self._availability.away():
             return
         entities = transaction.entity_values()
         keys = [
@@ -301,13 +352,4 @@ class RedisVelocity:
 
     def _note_failure(self, exc: BaseException) -> None:
         self.stats.failures += 1
-        now = self._monotonic()
-        self._away_until = now + self._retry_interval_s
-        if now - self._last_log >= self._log_interval_s:
-            self._last_log = now
-            log.warning(
-                "Redis unavailable for risk velocity (%s: %s): payments are scored without"
-                " velocity (fail open) until it is back",
-                type(exc).__name__,
-                exc,
-            )
+        self._availability.note_failure(exc)

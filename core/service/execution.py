@@ -36,7 +36,7 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError, Reason
 from core.domain.payment import Payment
-from core.gate import Admission, GateClaim, RequestGate, RpcClass
+from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
 from core.storage.repository import (
     ClaimStatus,
     PaymentRepository,
@@ -157,13 +157,15 @@ class RequestExecutor:
         request: RequestIdentity,
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        rider: Rider | None = None,
     ) -> Reply:
+        """Run ``plan`` once for ``key``; ``rider`` goes along in the gate's round trip."""
         # Shielded: if the caller cancels (deadline, disconnect, shutdown), the
         # operation still runs to its commit. Abandoning it between "attempt
         # recorded" and "answer committed" would leave money in an unclear
         # state for a status query to sort out; finishing it means the caller's
         # retry simply replays the committed reply.
-        task = asyncio.ensure_future(self._execute_to_commit(key, request, encoder, plan))
+        task = asyncio.ensure_future(self._execute_to_commit(key, request, encoder, plan, rider))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         return await asyncio.shield(task)
@@ -174,11 +176,13 @@ class RequestExecutor:
         request: RequestIdentity,
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        rider: Rider | None,
     ) -> Reply:
-        # One Redis round trip: spend the rate limit and look for the request_id.
+        # One Redis round trip: spend the rate limit and look for the request_id
+        # (and, for a new payment, read and count its risk velocity).
         claim = GateClaim(key.operation, key.request_id, request.fingerprint)
         with self._telemetry.stage("gate") as span:
-            admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim)
+            admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim, rider)
             span.set_attribute(instruments.ADMISSION, admission.value)
         if admission in (Admission.SEEN, Admission.CONFLICT):
             return await self._answer_repeat(key, request, admission)

@@ -51,6 +51,7 @@ from core.domain.payment import (
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
 from core.risk.screen import RiskScreen
+from core.risk.velocity import VelocityRead, VelocityRider
 from core.service.execution import (
     Dispatch,
     Encoder,
@@ -156,6 +157,7 @@ class PaymentService:
     ) -> Reply:
         """Record a payment and, unless confirmation is manual, authorize it."""
         payment_id = ids.new_id(ids.PAYMENT)
+        velocity = self._velocity_rider(command, payment_id)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             card_input, card = await self._card_to_use(
@@ -190,10 +192,25 @@ class PaymentService:
                 new=True,
                 card_token=command.card_token,
                 context=command.risk_context,
+                counted=velocity.read() if velocity else None,
             )
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        return await self._executor.execute(key, request, encoder, plan, velocity)
+
+    def _velocity_rider(self, command: CreatePayment, payment_id: str) -> VelocityRider | None:
+        """The new payment's risk velocity, to ride in the gate's round trip (one in all).
+
+        Only for a card in the request: a token's card is known once the plan
+        has claimed the request_id, so its velocity is read and counted there.
+        """
+        if command.card is None or command.confirmation_method is ConfirmationMethod.MANUAL:
+            return None
+        card = summarize(command.card, self._settings.fingerprint_key)
+        transaction = risk_transaction(
+            command.merchant_id, command.amount, card, command.customer_id, command.risk_context
+        )
+        return self._risk.velocity.rider(transaction, payment_id)
 
     async def confirm_payment(
         self, command: ConfirmPayment, request: RequestIdentity, encoder: Encoder[Payment]
@@ -427,22 +444,22 @@ class PaymentService:
         new: bool,
         card_token: str = "",
         context: RiskContext | None = None,
+        counted: VelocityRead | None = None,
     ) -> Plan[Payment]:
-        """Score, then decline, hold for review or route; store the decision (and attempt)."""
-        context = context or RiskContext()
-        transaction = Transaction(
-            merchant_id=payment.merchant_id,
-            amount=payment.amount,
-            card=payment.card,
-            customer_id=payment.customer_id,
-            customer_email=context.customer_email,
-            ip_address=context.ip_address,
-            ip_country=context.ip_country,
-            device_id=context.device_id,
-            method="card_token" if card_token else "card",
+        """Score, then decline, hold for review or route; store the decision (and attempt).
+
+        ``counted``: the payment's velocity, already read and counted by the gate.
+        """
+        transaction = risk_transaction(
+            payment.merchant_id,
+            payment.amount,
+            payment.card,
+            payment.customer_id,
+            context or RiskContext(),
+            card_token=card_token,
         )
         with self._telemetry.stage("risk") as span:
-            screening = await self._risk.assess(transaction, payment.id, tx=tx)
+            screening = await self._risk.assess(transaction, payment.id, tx=tx, counted=counted)
             risk = screening.verdict.assessment
             span.set_attribute(instruments.DECISION, risk.decision.value)
             span.set_attribute(instruments.SCORE, risk.score)
@@ -631,6 +648,26 @@ def _refund_audit(
         before=snapshot(before),
         after=snapshot(after),
         details=details,
+    )
+
+
+def risk_transaction(  # noqa: PLR0917
+    merchant_id: str,
+    amount: Money,
+    card: CardSummary | None,
+    customer_id: str,
+    context: RiskContext,
+    card_token: str = "",
+) -> Transaction:
+    """What the risk engine scores of a payment (the same before and inside the plan)."""
+    signals = dataclasses.asdict(context)  # the customer's signals, named as Transaction names them
+    return Transaction(
+        merchant_id,
+        amount,
+        card,
+        customer_id,
+        **signals,
+        method="card_token" if card_token else "card",
     )
 
 

@@ -158,13 +158,14 @@ async def test_declines_reported_by_the_channel_feed_card_testing_rules(shop: Sh
 async def test_payments_are_scored_without_velocity_while_redis_is_away(
     shop: Shop, services
 ) -> None:
-    velocity = services.risk_screen.velocity
-    away = velocity._away_until
-    velocity._away_until = time.monotonic() + 60.0  # as after a failure
+    # One view of Redis for the gate and velocity (core/app.py): away for both.
+    availability = services.gate.availability
+    away = availability._away_until
+    availability._away_until = time.monotonic() + 60.0  # as after a failure
     try:
         answer = await shop.score(amount=usd(10), payment_method=card())
         assert answer.features["velocity_unavailable"] == "true"
         payment = await shop.pay()
         assert payment.state == pb.Payment.STATE_CAPTURED  # fail open
     finally:
-        velocity._away_until = away
+        availability._away_until = away
