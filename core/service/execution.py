@@ -392,10 +392,12 @@ class RequestExecutor:
                     await tx.record_attempt(following.attempt, at)
                     return following
             updated, value = dispatch.complete(current, result, at)
-            await tx.save_payment(updated)
             if isinstance(value, PaycoreError):
                 body, ok = encoder.failure(value), False
             else:
                 body, ok = encoder.success(value), True
+            # The reply is stored first so that it rides in the payment's own
+            # statement (core/storage/postgres.py); both commit together.
             await tx.complete_request(key, ok, body, updated.id, at)
+            await tx.save_payment(updated)
         return Reply(ok, body)
