@@ -1,4 +1,5 @@
-"""Measured: Redis round trips per request, from Redis' own command statistics.
+"""Measured: Redis round trips per request, from Redis' own command statistics
+(and PostgreSQL statements per CreatePayment, from asyncpg's query logger).
 
 After CONFIG RESETSTAT, INFO commandstats counts every command the private
 Redis ran, including the commands the gate's script runs inside Redis (TIME,
@@ -87,3 +88,53 @@ async def test_a_repeated_create_costs_one_round_trip_too(private_stack: StartSt
 
     print(f"\nRedis round trips: {per_repeat:g} per repeated CreatePayment (N={N})")
     assert per_repeat == 1
+
+
+async def test_a_create_costs_ten_postgresql_statements_besides_the_ledgers(
+    private_stack: StartStack,
+) -> None:
+    """PostgreSQL round trips of a CreatePayment, from asyncpg's query logger on the pool.
+
+    BEGIN, the request_id claim, the payment row with its events, the attempt
+    with the request record, COMMIT; then (after the channel) BEGIN, the lock
+    carrying the attempt's outcome, the read, the payment row with its events
+    and the stored reply, COMMIT. The ledger's postings (core/storage/ledger.py)
+    are counted apart: they are the ledger's to shape.
+    """
+    stack = await private_stack(pg_pool_min=1, pg_pool_max=1)
+    merchant = new_merchant()
+    await stack.answer(merchant, create_request())  # warm: the connection exists
+    statements: list[str] = []
+    (holder,) = stack.services.pool._holders
+    holder._con.add_query_logger(lambda record: statements.append(record.query))
+
+    assert (await stack.answer(merchant, create_request())).ok
+
+    # One connection: a transaction's statements are contiguous. Background
+    # pollers share it between the request's transactions; theirs never
+    # touch request records.
+    ours = [
+        query
+        for transaction in _transactions(statements)
+        if any("idempotency_keys" in query for query in transaction)
+        for query in transaction
+        if "ledger_" not in query
+    ]
+    print(f"\nPostgreSQL statements per CreatePayment: {len(ours)} besides the ledger's")
+    assert len(ours) == 10, ours
+    assert ours.count("BEGIN;") == ours.count("COMMIT;") == 2
+
+
+def _transactions(statements: list[str]) -> list[list[str]]:
+    """The BEGIN ... COMMIT runs of ``statements`` (statements outside them dropped)."""
+    runs: list[list[str]] = []
+    current: list[str] | None = None
+    for query in statements:
+        if query == "BEGIN;":
+            current = [query]
+        elif current is not None:
+            current.append(query)
+            if query == "COMMIT;":
+                runs.append(current)
+                current = None
+    return runs
