@@ -51,6 +51,7 @@ from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from core.vault.service import CardVault
 from router import Channel, Router
+from router.channels.bank_transfer import simulated_bank_channel
 from router.channels.builtin import builtin_channels
 from router.config import load_routing_file
 
@@ -197,6 +198,8 @@ async def open_services(
             },
             (simulators.http_secret or "").encode(),
         )
+        # Bank transfers: the simulated bank, notifying this process's own ingress.
+        channels.append(simulated_bank_channel(settle_after_s=simulators.bank_settle_after_s))
     if all(channel.name != WalletChannel.name for channel in channels):
         # Refunds of wallet payments (PayFromWallet) go to the wallet "channel".
         channels = [*channels, WalletChannel()]
@@ -206,8 +209,9 @@ async def open_services(
         table=load_routing_file(settings.routing_file, frozenset(c.name for c in channels)),
     )
     # The outbox: every payment write appends its events in the same transaction.
-    repository = PostgresPaymentRepository(pool, PaymentOutbox(payment_snapshot))
-    attempts = PostgresStatusQueryStore(pool)
+    outbox = PaymentOutbox(payment_snapshot)
+    repository = PostgresPaymentRepository(pool, outbox)
+    attempts = PostgresStatusQueryStore(pool, outbox)
     executor = RequestExecutor(
         repository=repository,
         gate=gate,

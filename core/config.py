@@ -118,6 +118,9 @@ class ChannelSettings:
     """The same for ``acquirer_b``."""
     http_secret: str | None = None
     """Shared HMAC secret of those simulators (requests and notifications); required with a URL."""
+    bank_settle_after_s: float = 2.0
+    """When the simulated bank (channel ``bank_transfer``) reports a transfer: this long after
+    it was registered; the notification reaches paycore only with ``callbacks_enabled``."""
 
 
 @dataclass(frozen=True, slots=True)

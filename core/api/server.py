@@ -174,6 +174,7 @@ class PaycoreServer:
             endpoint = HttpEndpoint(self._settings.callbacks_host, self._settings.callbacks_port)
             self._services.callbacks.install(endpoint.app)
             self.callbacks_port = await endpoint.start()
+            self._services.callbacks.announce(self._settings.callbacks_host, self.callbacks_port)
             self._callbacks = endpoint
         if self._settings.status_query.enabled:
             self._background = asyncio.create_task(
