@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -33,6 +33,7 @@ from core.domain.commands import (
     UpdatePayment,
 )
 from core.domain.errors import NotFoundError, PaycoreError, Reason
+from core.domain.issuers import issuer_country
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -496,7 +497,8 @@ class PaymentService:
     ) -> tuple[Payment, Dispatch[Payment] | None]:
         """Route a payment risk let through; the result is final or needs a channel call."""
         with self._telemetry.stage("route") as span:
-            decision = self._router.decide(route_request(payment))
+            countries = self._risk.engine.rules.bin_countries
+            decision = self._router.decide(route_request(payment, countries))
             if decision.channel is None:
                 why = "no channel can carry the payment (" + "; ".join(decision.steps) + ")"
                 failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
@@ -638,8 +640,10 @@ def _refund_audit(
     )
 
 
-def route_request(payment: Payment) -> RouteRequest:
-    """What routing needs to know about a payment: its method and, for a card, brand and BIN."""
+def route_request(payment: Payment, bin_countries: Mapping[str, str]) -> RouteRequest:
+    """What routing needs to know about a payment: its method and, for a card, brand, BIN
+    and issuer country (from ``bin_countries``, the risk rules' table: one table for both).
+    """
     card = payment.card
     return RouteRequest(
         merchant_id=payment.merchant_id,
@@ -648,6 +652,7 @@ def route_request(payment: Payment) -> RouteRequest:
         amount_minor=payment.amount.amount,
         brand=card.brand if card else "",
         bin=card.bin if card else "",
+        country=issuer_country(bin_countries, card.bin) if card else "",
         split_key=payment.id,
     )
 
