@@ -33,6 +33,7 @@ from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.execution import ExecutorSettings, RequestExecutor
+from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.service.payouts import SimulatedBankPayouts
@@ -44,6 +45,7 @@ from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.storage.risk import PostgresRiskStore
+from core.storage.routing import PostgresRoutingStore
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
@@ -82,6 +84,7 @@ class Services:
     accounts: AccountService
     settlement: SettlementService
     payouts: SimulatedBankPayouts
+    merchant_routing: MerchantRoutingService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
@@ -153,6 +156,25 @@ def connect_redis(settings: Settings) -> RedisClient:
         # should cost about one timeout, not a round of reinitialisations.
         return RedisCluster.from_url(settings.redis_url, retry=Retry(NoBackoff(), 1), **timeouts)
     return aioredis.from_url(settings.redis_url, **timeouts)
+
+
+async def _merchant_routing(
+    settings: Settings,
+    *,
+    executor: RequestExecutor,
+    pool: asyncpg.Pool,
+    gate: RedisRequestGate,
+    router: Router,
+    background: list[asyncio.Task[None]],
+) -> MerchantRoutingService:
+    """Merchants' own routing chains (RoutingService), loaded into ``router`` and kept fresh."""
+    service = MerchantRoutingService(
+        executor=executor, store=PostgresRoutingStore(pool), gate=gate, router=router
+    )
+    await service.refresh()
+    if settings.routing_refresh_s > 0:
+        background.append(asyncio.create_task(service.watch(settings.routing_refresh_s)))
+    return service
 
 
 async def open_services(
@@ -314,6 +336,9 @@ async def open_services(
         payouts=payouts,
     )
     payouts.answer_with(accounts.complete_withdrawal)
+    merchant_routing = await _merchant_routing(
+        settings, executor=executor, pool=pool, gate=gate, router=router, background=background
+    )
     return Services(
         notifications=notifications,
         pool=pool,
@@ -343,5 +368,6 @@ async def open_services(
         accounts=accounts,
         settlement=settlement,
         payouts=payouts,
+        merchant_routing=merchant_routing,
         background=background,
     )

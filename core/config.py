@@ -183,6 +183,10 @@ class Settings:
     """How long paycore waits for a channel's answer before treating it as unknown."""
     routing_file: str | None = None
     """TOML file with each merchant's routing strategies (README "Channels and routing")."""
+    routing_refresh_s: float = 5.0
+    """How often each process reloads merchants' own routing chains (RoutingService): a change
+    applies in every process within this time (at once in the one that made it). 0: only at
+    start-up and on changes made in this process."""
     callbacks_enabled: bool = False
     """Serve the channel notifications ingress (``POST /callbacks/<channel>``)."""
     callbacks_host: str = "127.0.0.1"
