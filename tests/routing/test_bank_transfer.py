@@ -14,18 +14,27 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import asyncpg
+import grpc
 import pytest
 from aiohttp import ClientSession
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.type import money_pb2
 
+from core.api.account_validation import top_up_wallet
+from core.auth.policy import Role
 from core.config import ChannelSettings, Settings
 from core.domain.attempt import AttemptOutcome, ChannelResult
+from core.domain.errors import ValidationError
 from core.domain.payment import Failure
+from paycore.v1 import account_service_pb2 as account_svc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
+from paycore.v1 import risk_service_pb2 as risk_svc
+from paycore.v1 import risk_service_pb2_grpc
 from router.channel import BadSignature
 from router.channels.bank_transfer import (
     BANK_TRANSFER_PROFILE,
@@ -45,12 +54,13 @@ from tests.e2e.helpers import (
     same_payment,
 )
 from tests.routing.conftest import Served, serve
+from tests.support.auth import merchant_metadata
 
 BANK_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 S = pb.Payment
 
 
-def eur(cents: int) -> object:
+def eur(cents: int) -> money_pb2.Money:
     """Euros from cents, as google.type.Money."""
     return money(cents // 100, (cents % 100) * 10_000_000, "EUR")
 
@@ -392,3 +402,37 @@ async def test_the_built_in_bank_notifies_the_servers_own_ingress(
         payment = await settled(served.api, reply.id)
 
     assert payment.state == S.STATE_CAPTURED
+
+
+# --- a transfer held by risk ------------------------------------------------------
+
+
+async def test_a_transfer_held_for_review_is_sent_to_the_bank_once_approved(
+    bank_stack: BankStack,
+) -> None:
+    api = bank_stack.api
+    admin = await merchant_metadata(bank_stack.served.services.pool, api.merchant_id, Role.ADMIN)
+    # The shipped rules hold a never-seen customer spending 3,000.00 or more.
+    held = await pay_by_transfer(api, 300_000, customer_id=f"c_{uuid.uuid4().hex[:8]}")
+    assert held.state == S.STATE_REQUIRES_REVIEW
+    assert held.attempts == [] and not held.payment_method.bank_transfer.reference
+
+    async with grpc.aio.insecure_channel(bank_stack.served.target) as channel:
+        risk = risk_service_pb2_grpc.RiskServiceStub(channel)
+        request = build(risk_svc.ApproveReviewRequest, payment_id=held.id, note="known payer")
+        approved = (await risk.ApproveReview(request, metadata=admin)).payment
+
+    assert approved.state == S.STATE_PENDING
+    assert approved.payment_method.bank_transfer.reference.startswith("bt_")
+    assert (await settled(api, held.id)).state == S.STATE_CAPTURED
+
+
+def test_a_wallet_top_up_takes_no_bank_transfer() -> None:
+    request = account_svc.TopUpWalletRequest(
+        request_id="r1", account_id="acct_x", amount=eur(1000), payment_method=transfer()
+    )
+
+    with pytest.raises(ValidationError) as raised:
+        top_up_wallet("m_1", request, date.today())
+
+    assert "payment_method.bank_transfer" in [v.field for v in raised.value.violations]
