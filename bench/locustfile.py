@@ -14,7 +14,8 @@ Merchants are created at the start of the run with a superadmin key
 CreateApiKey do the rest), so each run has fresh merchants and no data of
 another run. Headless, writing CSVs (the service must be running, e.g. ``make run``)::
 
-    export PAYCORE_SUPERADMIN_KEY=$(.venv/bin/paycore keys bootstrap)   # once per database
+    .venv/bin/paycore keys bootstrap > .data/superadmin.key   # once per database: refused later
+    export PAYCORE_SUPERADMIN_KEY=$(cat .data/superadmin.key)
     .venv/bin/locust -f bench/locustfile.py --headless -u 50 -r 10 -t 60s \\
         -H 127.0.0.1:50051 --csv bench/out/locust
 
