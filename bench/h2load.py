@@ -98,15 +98,17 @@ def run_h2load(
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if finished.returncode != 0:
             raise RuntimeError(f"h2load failed ({finished.returncode}): {finished.stderr[-2000:]}")
-        ok, errors, latencies = read_log(log.read_text())
+        read = read_log(log.read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return LoadResult(
-        ok=ok,
-        errors=errors,
+        ok=read.ok,
+        errors=read.errors,
         window_s=seconds,
-        latencies_s=latencies,
-        generator_cpu_s=cpu,
-        generator_wall_s=wall,
+        latencies_s=read.latencies_s,
+        # getrusage covers the whole run: the window's share, at the same pace throughout.
+        generator_cpu_s=cpu * seconds / wall,
+        window_start=read.first_start,
+        window_end=read.last_end,
     )
 
 
@@ -115,8 +117,21 @@ def _duration(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def read_log(text: str) -> tuple[int, dict[str, int], tuple[float, ...]]:
-    """(ok, errors by HTTP status, latencies) from h2load's ``--log-file``.
+@dataclass(frozen=True, slots=True)
+class H2loadLog:
+    """What h2load's per-request log says about its measured window."""
+
+    ok: int
+    errors: dict[str, int]
+    latencies_s: tuple[float, ...]
+    first_start: float
+    """The first request's start, seconds since the epoch (0 without requests)."""
+    last_end: float
+    """The last response's end, seconds since the epoch."""
+
+
+def read_log(text: str) -> H2loadLog:
+    """Requests of h2load's ``--log-file``: 2xx is OK, the rest counted by status.
 
     Each line: start (µs since the epoch), HTTP status (-1: the stream failed),
     µs to the end of the response. h2load logs only the measured window (not the
@@ -125,14 +140,17 @@ def read_log(text: str) -> tuple[int, dict[str, int], tuple[float, ...]]:
     ok = 0
     errors: dict[str, int] = {}
     latencies = []
+    first, last = 0, 0
     for line in text.splitlines():
         if not line:
             continue
-        _, status, took = line.split("\t")[:3]
-        if 200 <= int(status) < 300:
+        start, status, took = (int(word) for word in line.split("\t")[:3])
+        first = min(first, start) if first else start
+        last = max(last, start + took)
+        if 200 <= status < 300:
             ok += 1
-            latencies.append(int(took) / 1_000_000)
+            latencies.append(took / 1_000_000)
         else:
             name = f"HTTP {status}"
             errors[name] = errors.get(name, 0) + 1
-    return ok, errors, tuple(latencies)
+    return H2loadLog(ok, errors, tuple(latencies), first / 1_000_000, last / 1_000_000)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import math
 import multiprocessing
 import os
@@ -49,6 +50,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -72,7 +74,7 @@ from bench.load import (
     run_load,
     run_open_load,
 )
-from bench.record import append_result
+from bench.record import append_result, git_revision
 from bench.telemetry_overhead import bench_databases
 from core.storage.migrate import migrate
 from paycore.v1 import payment_service_pb2_grpc
@@ -88,9 +90,9 @@ class ServerUse:
     """What a server's process tree used during one window."""
 
     cpu_s: float
-    """CPU time of the tree while the load ran (its warm-up included)."""
+    """CPU time of the tree during the load's measured window."""
     wall_s: float
-    """How long the load ran (warm-up and generator start-up included)."""
+    """That window, from the first generator's start to the last one's end."""
     rss_mb: tuple[float, ...]
     """Peak RSS (VmHWM) of each process of the tree, parent first."""
 
@@ -261,15 +263,51 @@ def _in_processes(jobs: Sequence[Callable[[], LoadResult]]) -> LoadResult:
         return merge_results([future.result() for future in futures])
 
 
+class _CpuSamples:
+    """The CPU time of some processes, sampled every ``every_s`` by a thread meanwhile.
+
+    The load runs in other processes whose windows start after their own start-up and
+    warm-up; sampling lets the server's CPU be read over exactly those windows.
+    """
+
+    def __init__(self, pids: Sequence[int], every_s: float = 0.1) -> None:
+        self._pids = list(pids)
+        self._every_s = every_s
+        self._samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _CpuSamples:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self._samples.append((time.time(), _cpu_s(self._pids)))
+            if self._stop.wait(self._every_s):
+                self._samples.append((time.time(), _cpu_s(self._pids)))
+                return
+
+    def at(self, when: float) -> float:
+        """CPU seconds at ``when`` (seconds since the epoch), linearly interpolated."""
+        times = [t for t, _ in self._samples]
+        i = min(max(bisect.bisect_left(times, when), 1), len(times) - 1)
+        (t0, c0), (t1, c1) = self._samples[i - 1], self._samples[i]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
+
+
 def _watched(process: subprocess.Popen[bytes], drive: Callable[[], LoadResult]) -> Measured:
-    """Run ``drive`` and measure the server's process tree meanwhile."""
+    """Run ``drive`` and measure the server's process tree over the load's window."""
     pids = _tree(process.pid)
-    before, started = _cpu_s(pids), time.perf_counter()
-    load = drive()
-    wall = time.perf_counter() - started
-    pids = _tree(process.pid)
-    cpu = _cpu_s(pids) - before
-    return Measured(load, ServerUse(cpu, wall, tuple(map(_peak_rss_mb, pids))))
+    with _CpuSamples(pids) as samples:
+        load = drive()
+    wall = load.window_end - load.window_start
+    cpu = samples.at(load.window_end) - samples.at(load.window_start)
+    return Measured(load, ServerUse(cpu, wall, tuple(map(_peak_rss_mb, _tree(process.pid)))))
 
 
 def _measure_server(
@@ -556,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Measure, print, plot, and append a row per worker count to bench/RESULTS.md."""
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(argv)
+    revision = git_revision()  # before the plot and the rows change tracked files
     runs = measure(options)
     for run in runs:
         print(f"--- {run.workers} worker(s)")
@@ -579,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"plot: {options.plot}")
     if not options.no_record:
         for run in runs:
-            append_result(HEADING, MODULE, argv, result_cells(run, options))
+            append_result(HEADING, MODULE, argv, result_cells(run, options), revision=revision)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ generator) that stalls therefore shows the stall in every call that should have
 been sent meanwhile, instead of sending fewer calls and hiding it (coordinated
 omission). Calls scheduled inside the window count, however late they finish.
 
-Both report the generator's own CPU time, so a run shows whether the generator was
-close to a core (and so possibly the bottleneck).
+Both report the generator's own CPU time in the window, so a run shows whether the
+generator was close to a core (and so possibly the bottleneck), and the window's
+wall-clock bounds, so a caller can read a server's CPU over the same window.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -64,11 +65,13 @@ class LoadResult:
     latencies_s: tuple[float, ...]
     """Latency of every OK call, in seconds."""
     generator_cpu_s: float = 0.0
-    """CPU time the generator process(es) used, warm-up included."""
-    generator_wall_s: float = 0.0
-    """Wall time of the generator run(s), warm-up included (summed over processes)."""
+    """CPU time the generator used in its window (summed over its processes)."""
     send_lag_p99_s: float = 0.0
     """Open loop: p99 of how late calls left against their schedule (0 for closed loop)."""
+    window_start: float = 0.0
+    """When the window began, seconds since the epoch (the earliest, over processes)."""
+    window_end: float = 0.0
+    """When it ended (the latest, over processes): server CPU is read over these bounds."""
 
     @property
     def throughput(self) -> float:
@@ -77,8 +80,8 @@ class LoadResult:
 
     @property
     def generator_cores(self) -> float:
-        """Cores the generator kept busy on average (CPU time over wall time, per process)."""
-        return self.generator_cpu_s / self.generator_wall_s if self.generator_wall_s else 0.0
+        """Cores the generator kept busy in its window (1.0 per process: it set the pace)."""
+        return self.generator_cpu_s / self.window_s
 
 
 def merge_results(parts: Sequence[LoadResult]) -> LoadResult:
@@ -92,9 +95,9 @@ def merge_results(parts: Sequence[LoadResult]) -> LoadResult:
         window_s=max(p.window_s for p in parts),
         latencies_s=tuple(lat for p in parts for lat in p.latencies_s),
         generator_cpu_s=sum(p.generator_cpu_s for p in parts),
-        # Processes run side by side: the wall time is one process's, not the sum.
-        generator_wall_s=max(p.generator_wall_s for p in parts),
         send_lag_p99_s=max(p.send_lag_p99_s for p in parts),
+        window_start=min(p.window_start for p in parts),
+        window_end=max(p.window_end for p in parts),
     )
 
 
@@ -154,7 +157,7 @@ def run_load(
 
     ``target`` is ``host:port``; ``issue_bench_keys`` makes the keys (one per merchant).
     """
-    return _timed(lambda: run(_load(target, seconds, warmup_s, tuple(api_keys)), use_uvloop=True))
+    return run(_load(target, seconds, warmup_s, tuple(api_keys)), use_uvloop=True)
 
 
 def run_open_load(
@@ -166,19 +169,7 @@ def run_open_load(
     """
     if rate <= 0:
         raise ValueError("rate must be positive")
-    return _timed(
-        lambda: run(_open_load(target, rate, seconds, warmup_s, tuple(api_keys)), use_uvloop=True)
-    )
-
-
-def _timed(body: Callable[[], LoadResult]) -> LoadResult:
-    cpu, wall = time.process_time(), time.perf_counter()
-    result = body()
-    return replace(
-        result,
-        generator_cpu_s=time.process_time() - cpu,
-        generator_wall_s=time.perf_counter() - wall,
-    )
+    return run(_open_load(target, rate, seconds, warmup_s, tuple(api_keys)), use_uvloop=True)
 
 
 @dataclass(slots=True)
@@ -188,6 +179,15 @@ class _Tally:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latencies_s: list[float] = field(default_factory=list)
+    cpu_from: float = 0.0
+    cpu_until: float = 0.0
+
+    async def watch_cpu(self) -> None:
+        """This process's CPU time at the window's two ends (not its start-up or warm-up)."""
+        await asyncio.sleep(max(0.0, self.measure_from - time.perf_counter()))
+        self.cpu_from = self.cpu_until = time.process_time()
+        await asyncio.sleep(max(0.0, self.until - time.perf_counter()))
+        self.cpu_until = time.process_time()
 
     def add(self, started: float, counted_at: float, code: str, finished: float = 0.0) -> None:
         """Count a call if ``counted_at`` is in the window; latency to ``finished`` (or it)."""
@@ -199,13 +199,17 @@ class _Tally:
         else:
             self.errors[code] += 1
 
-    def result(self, window_s: float, send_lag_p99_s: float = 0.0) -> LoadResult:
+    def result(self, send_lag_p99_s: float = 0.0) -> LoadResult:
+        to_epoch = time.time() - time.perf_counter()
         return LoadResult(
             ok=self.ok,
             errors=dict(self.errors),
-            window_s=window_s,
+            window_s=self.until - self.measure_from,
             latencies_s=tuple(self.latencies_s),
+            generator_cpu_s=self.cpu_until - self.cpu_from,
             send_lag_p99_s=send_lag_p99_s,
+            window_start=self.measure_from + to_epoch,
+            window_end=self.until + to_epoch,
         )
 
 
@@ -233,12 +237,13 @@ async def _load(
         measure_from = time.perf_counter() + warmup_s
         tally = _Tally(measure_from=measure_from, until=measure_from + seconds)
         await asyncio.gather(
+            tally.watch_cpu(),
             *(
                 _merchant_loop(stubs[task % len(stubs)], key, tally)
                 for task, key in enumerate(api_keys)
-            )
+            ),
         )
-    return tally.result(seconds)
+    return tally.result()
 
 
 async def _merchant_loop(
@@ -268,6 +273,7 @@ async def _open_load(
         start = time.perf_counter() + 0.05
         measure_from = start + warmup_s
         tally = _Tally(measure_from=measure_from, until=measure_from + seconds)
+        watcher = asyncio.create_task(tally.watch_cpu())
         lags: list[float] = []
         calls: set[asyncio.Task[None]] = set()
         sent = 0
@@ -293,10 +299,11 @@ async def _open_load(
                 sent += 1
             if sent < total:
                 await asyncio.sleep(max(0.0, start + sent * interval - time.perf_counter()))
+        await watcher
         if calls:
             await asyncio.wait(calls, timeout=CALL_TIMEOUT_S)
     lag_p99_s = latency_percentiles_ms(tuple(lags))[2] / 1000 if len(lags) > 1 else 0.0
-    return tally.result(seconds, send_lag_p99_s=lag_p99_s)
+    return tally.result(send_lag_p99_s=lag_p99_s)
 
 
 async def _scheduled_call(

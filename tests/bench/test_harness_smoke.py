@@ -30,6 +30,7 @@ def _check_shape(run: WorkerRun, workers: int, with_h2load: bool) -> None:
             assert measured.load.errors == {}
             assert measured.use.cpu_s > 0
             assert measured.use.cores > 0
+            assert measured.use.wall_s >= 1.0 - 1e-6  # the union of the processes' windows
             assert measured.per_core > 0
             assert all(mb > 0 for mb in measured.use.rss_mb)
             # One process, or a supervisor and one per worker.
@@ -78,11 +79,13 @@ def _table_header(text: str, heading: str) -> str:
 def test_h2load_log_lines_count_2xx_as_ok_and_the_rest_by_status() -> None:
     log = "1700000000000000\t200\t1500\n1700000000000100\t200\t2500\n1700000000000200\t-1\t9\n"
 
-    ok, errors, latencies = h2load.read_log(log)
+    read = h2load.read_log(log)
 
-    assert ok == 2
-    assert errors == {"HTTP -1": 1}
-    assert latencies == (0.0015, 0.0025)
+    assert read.ok == 2
+    assert read.errors == {"HTTP -1": 1}
+    assert read.latencies_s == (0.0015, 0.0025)
+    assert read.first_start == 1_700_000_000.0
+    assert read.last_end == pytest.approx(1_700_000_000.0026)
 
 
 def test_a_grpc_frame_is_the_message_behind_flag_and_big_endian_length() -> None:
