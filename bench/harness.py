@@ -465,8 +465,11 @@ def describe(name: str, run: ServerRun) -> list[str]:
     return lines
 
 
-def result_cells(run: WorkerRun, options: argparse.Namespace) -> list[str]:
-    """The RESULTS.md cells after date, commit and command."""
+def result_cells(
+    run: WorkerRun, options: argparse.Namespace, load_before: float | None = None
+) -> list[str]:
+    """The RESULTS.md cells after date, commit and command (``load_before``: the 1-min
+    load average when the run began; the one at its end is read now)."""
     ceiling, paycore = run.ceiling, run.paycore
     notes = [
         f"per server core at saturation: ceiling {ceiling.saturation.per_core:.0f},"
@@ -500,7 +503,8 @@ def result_cells(run: WorkerRun, options: argparse.Namespace) -> list[str]:
     notes.append(
         f"closed loop concurrency {options.concurrency}, {options.processes} generator processes"
     )
-    notes.append(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    began = "" if load_before is None else f"{load_before:.1f} at start, "
+    notes.append(f"load average {began}{os.getloadavg()[0]:.1f} at end, on {os.cpu_count()} CPUs")
     return [
         str(run.workers),
         f"{ceiling.saturation.load.throughput:.0f}",
@@ -510,7 +514,7 @@ def result_cells(run: WorkerRun, options: argparse.Namespace) -> list[str]:
         _percentiles(paycore.open_loop),
         f"{ceiling.saturation.use.cores:.2f} cores / {ceiling.saturation.use.peak_rss_mb:.0f} MB;"
         f" {paycore.saturation.use.cores:.2f} cores / {paycore.saturation.use.peak_rss_mb:.0f} MB"
-        f" ({paycore.saturation.use.processes} processes)",
+        f" ({paycore.saturation.use.processes} process(es))",
         f"{ceiling.saturation.load.generator_cores:.2f}"
         f" / {paycore.saturation.load.generator_cores:.2f} cores",
         "; ".join(notes),
@@ -595,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(argv)
     revision = git_revision()  # before the plot and the rows change tracked files
+    load_before = os.getloadavg()[0]
     runs = measure(options)
     for run in runs:
         print(f"--- {run.workers} worker(s)")
@@ -618,7 +623,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"plot: {options.plot}")
     if not options.no_record:
         for run in runs:
-            append_result(HEADING, MODULE, argv, result_cells(run, options), revision=revision)
+            cells = result_cells(run, options, load_before)
+            append_result(HEADING, MODULE, argv, cells, revision=revision)
 
 
 if __name__ == "__main__":
