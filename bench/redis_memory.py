@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -76,16 +77,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-record", action="store_true", help="print only")
     options = parser.parse_args(argv)
     redis_url = os.environ.get("PAYCORE_BENCH_REDIS_URL")
+    data = Path(tempfile.mkdtemp(prefix="paycore-bench-memory-"))
     embedded = None
-    if not redis_url:
-        data = Path(tempfile.mkdtemp(prefix="paycore-bench-memory-"))
-        embedded = start_embedded(Settings(data_dir=data, postgres_dsn="postgresql://unused"))
-        redis_url = embedded.redis_url
     try:
+        if not redis_url:
+            embedded = start_embedded(Settings(data_dir=data, postgres_dsn="postgresql://unused"))
+            redis_url = embedded.redis_url
         use = asyncio.run(measure(redis_url, options.customers))
     finally:
         if embedded is not None:
             embedded.stop()
+        shutil.rmtree(data, ignore_errors=True)
     print(
         f"payments {use.payments}, keys {use.keys}, used_memory +{use.bytes_added} bytes: "
         f"{use.bytes_per_payment:.0f} bytes per payment"
