@@ -33,6 +33,7 @@ from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.execution import ExecutorSettings, RequestExecutor
+from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.service.payouts import SimulatedBankPayouts
@@ -44,6 +45,7 @@ from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.storage.risk import PostgresRiskStore
+from core.storage.routing import PostgresRoutingStore
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
@@ -51,6 +53,7 @@ from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from core.vault.service import CardVault
 from router import Channel, Router
+from router.channels.bank_transfer import simulated_bank_channel
 from router.channels.builtin import builtin_channels
 from router.config import load_routing_file
 
@@ -81,6 +84,7 @@ class Services:
     accounts: AccountService
     settlement: SettlementService
     payouts: SimulatedBankPayouts
+    merchant_routing: MerchantRoutingService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
@@ -154,6 +158,25 @@ def connect_redis(settings: Settings) -> RedisClient:
     return aioredis.from_url(settings.redis_url, **timeouts)
 
 
+async def _merchant_routing(
+    settings: Settings,
+    *,
+    executor: RequestExecutor,
+    pool: asyncpg.Pool,
+    gate: RedisRequestGate,
+    router: Router,
+    background: list[asyncio.Task[None]],
+) -> MerchantRoutingService:
+    """Merchants' own routing chains (RoutingService), loaded into ``router`` and kept fresh."""
+    service = MerchantRoutingService(
+        executor=executor, store=PostgresRoutingStore(pool), gate=gate, router=router
+    )
+    await service.refresh()
+    if settings.routing_refresh_s > 0:
+        background.append(asyncio.create_task(service.watch(settings.routing_refresh_s)))
+    return service
+
+
 async def open_services(
     settings: Settings,
     telemetry: Telemetry | None = None,
@@ -197,6 +220,8 @@ async def open_services(
             },
             (simulators.http_secret or "").encode(),
         )
+        # Bank transfers: the simulated bank, notifying this process's own ingress.
+        channels.append(simulated_bank_channel(settle_after_s=simulators.bank_settle_after_s))
     if all(channel.name != WalletChannel.name for channel in channels):
         # Refunds of wallet payments (PayFromWallet) go to the wallet "channel".
         channels = [*channels, WalletChannel()]
@@ -206,8 +231,9 @@ async def open_services(
         table=load_routing_file(settings.routing_file, frozenset(c.name for c in channels)),
     )
     # The outbox: every payment write appends its events in the same transaction.
-    repository = PostgresPaymentRepository(pool, PaymentOutbox(payment_snapshot))
-    attempts = PostgresStatusQueryStore(pool)
+    outbox = PaymentOutbox(payment_snapshot)
+    repository = PostgresPaymentRepository(pool, outbox)
+    attempts = PostgresStatusQueryStore(pool, outbox)
     executor = RequestExecutor(
         repository=repository,
         gate=gate,
@@ -313,6 +339,9 @@ async def open_services(
         payouts=payouts,
     )
     payouts.answer_with(accounts.complete_withdrawal)
+    merchant_routing = await _merchant_routing(
+        settings, executor=executor, pool=pool, gate=gate, router=router, background=background
+    )
     return Services(
         notifications=notifications,
         pool=pool,
@@ -342,5 +371,6 @@ async def open_services(
         accounts=accounts,
         settlement=settlement,
         payouts=payouts,
+        merchant_routing=merchant_routing,
         background=background,
     )

@@ -178,6 +178,12 @@ class Reason(enum.Enum):
     WITHDRAWAL_NOT_FOUND = ReasonSpec(
         Code.NOT_FOUND, False, "Withdrawal {withdrawal_id} does not exist."
     )
+    BANK_TRANSFER_PENDING = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is a bank transfer the bank has not reported yet; nothing can"
+        " be done on it until the money arrives (then it is refundable) or the transfer fails.",
+    )
     ACCOUNT_CURRENCY_MISMATCH = ReasonSpec(
         Code.INVALID_ARGUMENT,
         False,

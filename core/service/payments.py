@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -33,6 +33,7 @@ from core.domain.commands import (
     UpdatePayment,
 )
 from core.domain.errors import NotFoundError, PaycoreError, Reason
+from core.domain.issuers import issuer_country
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -178,10 +179,11 @@ class PaymentService:
                 metadata=command.metadata,
                 created_at=at,
                 updated_at=at,
+                bank_transfer=command.bank_transfer,
             )
-            if command.confirmation_method is ConfirmationMethod.MANUAL or card_input is None:
-                # Validation guarantees a card or token with automatic confirmation;
-                # with manual confirmation ConfirmPayment brings the card.
+            if command.confirmation_method is ConfirmationMethod.MANUAL or not payment.method:
+                # Validation guarantees a payment method with automatic confirmation;
+                # with manual confirmation ConfirmPayment brings it.
                 await tx.insert_payment(payment)
                 return Plan(payment.id, result=payment)
             return await self._authorize(
@@ -204,11 +206,20 @@ class PaymentService:
         Only for a card in the request: a token's card is known once the plan
         has claimed the request_id, so its velocity is read and counted there.
         """
-        if command.card is None or command.confirmation_method is ConfirmationMethod.MANUAL:
+        if (
+            command.card is None
+            or command.bank_transfer is not None
+            or command.confirmation_method is ConfirmationMethod.MANUAL
+        ):
             return None
         card = summarize(command.card, self._settings.fingerprint_key)
         transaction = risk_transaction(
-            command.merchant_id, command.amount, card, command.customer_id, command.risk_context
+            command.merchant_id,
+            command.amount,
+            card,
+            command.customer_id,
+            command.risk_context,
+            "card",  # as _risk_method names a card in the request
         )
         return self._risk.velocity.rider(transaction, payment_id)
 
@@ -223,10 +234,13 @@ class PaymentService:
             card_input, card = await self._card_to_use(
                 command.merchant_id, command.card, command.card_token
             )
-            assert card_input is not None  # validation requires a card or a token
-            with_card = dataclasses.replace(payment, card=card)
+            # Validation requires a card, a token or a bank transfer.
+            assert card_input is not None or command.bank_transfer is not None
+            with_method = dataclasses.replace(
+                payment, card=card, bank_transfer=command.bank_transfer
+            )
             return await self._authorize(
-                tx, with_card, card_input, at, new=False, card_token=command.card_token
+                tx, with_method, card_input, at, new=False, card_token=command.card_token
             )
 
         key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)
@@ -438,7 +452,7 @@ class PaymentService:
         self,
         tx: PaymentTransaction,
         payment: Payment,
-        card: CardInput,
+        card: CardInput | None,
         at: datetime,
         *,
         new: bool,
@@ -456,7 +470,7 @@ class PaymentService:
             payment.card,
             payment.customer_id,
             context or RiskContext(),
-            card_token=card_token,
+            _risk_method(payment, card_token),
         )
         with self._telemetry.stage("risk") as span:
             screening = await self._risk.assess(transaction, payment.id, tx=tx, counted=counted)
@@ -485,7 +499,7 @@ class PaymentService:
         return Plan(decided.id, result=decided, dispatch=dispatch)
 
     async def dispatch_reviewed(
-        self, tx: PaymentTransaction, payment: Payment, card: CardInput, at: datetime
+        self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
     ) -> Plan[Payment]:
         """Send a held payment an admin approved, through the normal authorization path."""
         assert payment.risk is not None  # held payments were scored
@@ -501,7 +515,7 @@ class PaymentService:
         self,
         payment: Payment,
         risk: RiskAssessment,
-        card: CardInput,
+        card: CardInput | None,
         at: datetime,
         transaction: Transaction | None,
         *,
@@ -509,7 +523,8 @@ class PaymentService:
     ) -> tuple[Payment, Dispatch[Payment] | None]:
         """Route a payment risk let through; the result is final or needs a channel call."""
         with self._telemetry.stage("route") as span:
-            decision = self._router.decide(route_request(payment))
+            countries = self._risk.engine.rules.bin_countries
+            decision = self._router.decide(route_request(payment, countries))
             if decision.channel is None:
                 why = "no channel can carry the payment (" + "; ".join(decision.steps) + ")"
                 failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
@@ -524,7 +539,7 @@ class PaymentService:
     def _authorization(
         self,
         payment: Payment,
-        card: CardInput,
+        card: CardInput | None,
         candidates: tuple[str, ...],
         transaction: Transaction | None,
     ) -> Dispatch[Payment]:
@@ -657,32 +672,35 @@ def risk_transaction(  # noqa: PLR0917
     card: CardSummary | None,
     customer_id: str,
     context: RiskContext,
-    card_token: str = "",
+    method: str,
 ) -> Transaction:
     """What the risk engine scores of a payment (the same before and inside the plan)."""
     signals = dataclasses.asdict(context)  # the customer's signals, named as Transaction names them
-    return Transaction(
-        merchant_id,
-        amount,
-        card,
-        customer_id,
-        **signals,
-        method="card_token" if card_token else "card",
-    )
+    return Transaction(merchant_id, amount, card, customer_id, **signals, method=method)
 
 
-def route_request(payment: Payment) -> RouteRequest:
-    """What routing needs to know about a card payment."""
+def route_request(payment: Payment, bin_countries: Mapping[str, str]) -> RouteRequest:
+    """What routing needs to know about a payment: its method and, for a card, brand, BIN
+    and issuer country (from ``bin_countries``, the risk rules' table: one table for both).
+    """
     card = payment.card
     return RouteRequest(
         merchant_id=payment.merchant_id,
-        method="card",
+        method=payment.method,
         currency=payment.currency,
         amount_minor=payment.amount.amount,
-        brand=card.brand if card else "unknown",
+        brand=card.brand if card else "",
         bin=card.bin if card else "",
+        country=issuer_country(bin_countries, card.bin) if card else "",
         split_key=payment.id,
     )
+
+
+def _risk_method(payment: Payment, card_token: str) -> str:
+    """The ``method`` feature risk rules see: "card", "card_token" or "bank_transfer"."""
+    if payment.bank_transfer is not None:
+        return "bank_transfer"
+    return "card_token" if card_token else "card"
 
 
 def _refused_or(payment: Payment, result: ChannelResult, operation: str) -> Payment | PaycoreError:

@@ -51,6 +51,7 @@ from core.domain.payment import (
 from core.storage import access
 from core.storage import ledger as ledger_storage
 from core.storage.audit import insert_audit
+from core.storage.payment_methods import bank_transfer_from_json, bank_transfer_json
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
@@ -88,7 +89,7 @@ _PAYMENT_COLUMNS = f"""
         SELECT jsonb_agg({_REFUND_JSON} ORDER BY r.create_time, r.id)
         FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
     ), '[]'::jsonb) AS refunds,
-    p.routing,
+    p.routing, p.bank_transfer,
     COALESCE((
         SELECT jsonb_agg({_ATTEMPT_JSON} ORDER BY a.create_time, a.id)
         FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
@@ -243,6 +244,7 @@ def _payment_from_row(row: asyncpg.Record) -> Payment:
         updated_at=row["update_time"],
         routing=_routing_from_json(row["routing"]),
         attempts=tuple(_attempt_from_json(item, currency) for item in row["attempts"]),
+        bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
     )
 
 
@@ -275,10 +277,10 @@ def _routing_json(routing: RoutingRecord | None) -> dict[str, list[str]] | None:
     return {"candidates": list(routing.candidates), "steps": list(routing.steps)}
 
 
-# What a save may change, in the order of ``_row_values`` ($3..$16 after merchant and id).
+# What a save may change, in the order of ``_row_values`` ($3..$17 after merchant and id).
 _MUTABLE_COLUMNS = """
     state, amount, amount_captured, amount_refunded, card, description, metadata, risk,
-    failure, channel, channel_reference, operation_in_flight, update_time, routing
+    failure, channel, channel_reference, operation_in_flight, update_time, bank_transfer, routing
 """
 
 
@@ -300,6 +302,7 @@ def _row_values(payment: Payment) -> tuple[Any, ...]:
         payment.channel_reference,
         payment.operation_in_flight,
         payment.updated_at,
+        bank_transfer_json(payment.bank_transfer),
         _routing_json(payment.routing),
     )
 
@@ -536,7 +539,7 @@ class PostgresTransaction:
             INSERT INTO payments (merchant_id, id, {_MUTABLE_COLUMNS},
                 currency, capture_method, confirmation_method, customer_id, create_time)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18, $19, $20, $21)
+                    $17, $18, $19, $20, $21, $22)
             RETURNING 1
             """,
             (
@@ -560,8 +563,8 @@ class PostgresTransaction:
             before,
             payment,
             f"""
-            UPDATE payments SET ({_MUTABLE_COLUMNS}) =
-                ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, COALESCE($16, routing))
+            UPDATE payments SET ({_MUTABLE_COLUMNS}) = ($3, $4, $5, $6, $7, $8, $9, $10, $11,
+                $12, $13, $14, $15, $16, COALESCE($17, routing))
             WHERE merchant_id = $1 AND id = $2
             RETURNING 1
             """,

@@ -152,6 +152,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
     ERROR_REASON_WITHDRAWAL_NOT_FOUND: _ErrorReason.ValueType  # 117
     """NOT_FOUND: no such withdrawal for the caller's merchant."""
+    ERROR_REASON_BANK_TRANSFER_PENDING: _ErrorReason.ValueType  # 90
+    """FAILED_PRECONDITION: the payment is a bank transfer the bank has not
+    reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
+    until the money arrived (then it is CAPTURED and refundable) or the
+    transfer failed.
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -302,6 +308,12 @@ ERROR_REASON_TOP_UP_NOT_REFUNDABLE: ErrorReason.ValueType  # 116
 """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
 ERROR_REASON_WITHDRAWAL_NOT_FOUND: ErrorReason.ValueType  # 117
 """NOT_FOUND: no such withdrawal for the caller's merchant."""
+ERROR_REASON_BANK_TRANSFER_PENDING: ErrorReason.ValueType  # 90
+"""FAILED_PRECONDITION: the payment is a bank transfer the bank has not
+reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
+until the money arrived (then it is CAPTURED and refundable) or the
+transfer failed.
+"""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the
