@@ -81,6 +81,28 @@ class AccountServiceStub:
     """
     GetWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]
     """Returns a withdrawal."""
+    ApproveWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.ApproveWithdrawalRequest, _account_service_pb2.ApproveWithdrawalResponse]
+    """Sends a withdrawal the risk engine held for review (STATE_REQUIRES_REVIEW)
+    to the bank: it becomes STATE_PENDING. FAILED_PRECONDITION /
+    WITHDRAWAL_NOT_IN_REVIEW for any other state. Admin only; audited.
+    Idempotent by request_id.
+    """
+    RejectWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.RejectWithdrawalRequest, _account_service_pb2.RejectWithdrawalResponse]
+    """Rejects a withdrawal held for review: its hold is released and it ends
+    STATE_DECLINED (failure `risk_rejected`); the bank never hears of it.
+    Admin only; audited. Idempotent by request_id.
+    """
+    SetFeeRules: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]
+    """Sets the merchant's fee rules, one per payment method (`card`, `wallet`),
+    replacing all of its previous rules; a method without a rule pays the
+    platform default. Settlement charges them on each capture. Superadmin
+    only (the platform sets prices), naming the merchant with
+    x-paycore-merchant-id; audited. Idempotent by request_id.
+    """
+    GetFeeRules: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.GetFeeRulesRequest, _account_service_pb2.GetFeeRulesResponse]
+    """Returns the merchant's fee schedule: its own rules and the platform
+    default. Admin only.
+    """
     RunSettlement: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -148,6 +170,28 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """
     GetWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]  # type: ignore[assignment]
     """Returns a withdrawal."""
+    ApproveWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.ApproveWithdrawalRequest, _account_service_pb2.ApproveWithdrawalResponse]  # type: ignore[assignment]
+    """Sends a withdrawal the risk engine held for review (STATE_REQUIRES_REVIEW)
+    to the bank: it becomes STATE_PENDING. FAILED_PRECONDITION /
+    WITHDRAWAL_NOT_IN_REVIEW for any other state. Admin only; audited.
+    Idempotent by request_id.
+    """
+    RejectWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.RejectWithdrawalRequest, _account_service_pb2.RejectWithdrawalResponse]  # type: ignore[assignment]
+    """Rejects a withdrawal held for review: its hold is released and it ends
+    STATE_DECLINED (failure `risk_rejected`); the bank never hears of it.
+    Admin only; audited. Idempotent by request_id.
+    """
+    SetFeeRules: _aio.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]  # type: ignore[assignment]
+    """Sets the merchant's fee rules, one per payment method (`card`, `wallet`),
+    replacing all of its previous rules; a method without a rule pays the
+    platform default. Settlement charges them on each capture. Superadmin
+    only (the platform sets prices), naming the merchant with
+    x-paycore-merchant-id; audited. Idempotent by request_id.
+    """
+    GetFeeRules: _aio.UnaryUnaryMultiCallable[_account_service_pb2.GetFeeRulesRequest, _account_service_pb2.GetFeeRulesResponse]  # type: ignore[assignment]
+    """Returns the merchant's fee schedule: its own rules and the platform
+    default. Admin only.
+    """
     RunSettlement: _aio.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]  # type: ignore[assignment]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -260,6 +304,52 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.GetWithdrawalResponse, _abc.Awaitable[_account_service_pb2.GetWithdrawalResponse]]:
         """Returns a withdrawal."""
+
+    @_abc_1.abstractmethod
+    def ApproveWithdrawal(
+        self,
+        request: _account_service_pb2.ApproveWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.ApproveWithdrawalResponse, _abc.Awaitable[_account_service_pb2.ApproveWithdrawalResponse]]:
+        """Sends a withdrawal the risk engine held for review (STATE_REQUIRES_REVIEW)
+        to the bank: it becomes STATE_PENDING. FAILED_PRECONDITION /
+        WITHDRAWAL_NOT_IN_REVIEW for any other state. Admin only; audited.
+        Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectWithdrawal(
+        self,
+        request: _account_service_pb2.RejectWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.RejectWithdrawalResponse, _abc.Awaitable[_account_service_pb2.RejectWithdrawalResponse]]:
+        """Rejects a withdrawal held for review: its hold is released and it ends
+        STATE_DECLINED (failure `risk_rejected`); the bank never hears of it.
+        Admin only; audited. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def SetFeeRules(
+        self,
+        request: _account_service_pb2.SetFeeRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.SetFeeRulesResponse, _abc.Awaitable[_account_service_pb2.SetFeeRulesResponse]]:
+        """Sets the merchant's fee rules, one per payment method (`card`, `wallet`),
+        replacing all of its previous rules; a method without a rule pays the
+        platform default. Settlement charges them on each capture. Superadmin
+        only (the platform sets prices), naming the merchant with
+        x-paycore-merchant-id; audited. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFeeRules(
+        self,
+        request: _account_service_pb2.GetFeeRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.GetFeeRulesResponse, _abc.Awaitable[_account_service_pb2.GetFeeRulesResponse]]:
+        """Returns the merchant's fee schedule: its own rules and the platform
+        default. Admin only.
+        """
 
     @_abc_1.abstractmethod
     def RunSettlement(

@@ -152,6 +152,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
     ERROR_REASON_WITHDRAWAL_NOT_FOUND: _ErrorReason.ValueType  # 117
     """NOT_FOUND: no such withdrawal for the caller's merchant."""
+    ERROR_REASON_WITHDRAWAL_NOT_IN_REVIEW: _ErrorReason.ValueType  # 118
+    """FAILED_PRECONDITION: only a withdrawal the risk engine held for review
+    (STATE_REQUIRES_REVIEW) can be approved or rejected.
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -302,6 +306,10 @@ ERROR_REASON_TOP_UP_NOT_REFUNDABLE: ErrorReason.ValueType  # 116
 """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
 ERROR_REASON_WITHDRAWAL_NOT_FOUND: ErrorReason.ValueType  # 117
 """NOT_FOUND: no such withdrawal for the caller's merchant."""
+ERROR_REASON_WITHDRAWAL_NOT_IN_REVIEW: ErrorReason.ValueType  # 118
+"""FAILED_PRECONDITION: only a withdrawal the risk engine held for review
+(STATE_REQUIRES_REVIEW) can be approved or rejected.
+"""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
 this class of RPC (writes or reads). google.rpc.QuotaFailure names the
