@@ -155,10 +155,11 @@ class SimulatedPayoutDesk:
         self.payouts[payout.id] = answer
         if self.notify_url:
             body = json.dumps(answer_to_wire(answer)).encode()
-            key = self._key
-            await post_until_accepted(
-                self.notify_url, body, lambda data, at: sign_rsa(key, data, at)
-            )
+            await post_until_accepted(self.notify_url, body, self.sign)
+
+    def sign(self, body: bytes, timestamp: int) -> str:
+        """The bank's signature header value of a notification ``body`` sent at ``timestamp``."""
+        return sign_rsa(self._key, body, timestamp)
 
     async def close(self) -> None:
         """Stop settling and notifying (unsent notifications are lost, as in a bank outage)."""

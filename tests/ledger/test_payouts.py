@@ -140,8 +140,7 @@ async def test_a_notification_is_applied_once_and_in_any_order(notified: Bank) -
         return (await notified.get(withdrawal.id)).state == W.STATE_SUCCEEDED
 
     await eventually(done, what="the bank's notification")
-    desk = notified.services.payouts.desk
-    key = desk._key  # the bank's own key: these are genuine notifications
+    desk = notified.services.payouts.desk  # genuine notifications, signed by the bank
     m = notified.merchant_id
     late = [
         PayoutAnswer(withdrawal.id, m, PayoutStatus.PAID, reference="po_again"),  # duplicate
@@ -150,7 +149,7 @@ async def test_a_notification_is_applied_once_and_in_any_order(notified: Bank) -
     ]
     for answer in late:
         body = json.dumps(answer_to_wire(answer)).encode()
-        assert await notified.post(body, sign_rsa(key, body, int(time.time()))) == (
+        assert await notified.post(body, desk.sign(body, int(time.time()))) == (
             200,
             "[accepted]",
         )
@@ -166,15 +165,15 @@ async def test_a_badly_signed_or_unknown_notification_changes_nothing(queried: B
     body = json.dumps(answer_to_wire(answer)).encode()
     now = int(time.time())
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key = queried.services.payouts.desk._key
+    bank = queried.services.payouts.desk
     assert (await queried.post(body, sign_rsa(forger, body, now)))[0] == 401
     assert (await queried.post(body, "t=1,rsa=AAAA"))[0] == 401
-    assert (await queried.post(body, sign_rsa(key, body, now - 3600)))[0] == 401  # stale
+    assert (await queried.post(body, bank.sign(body, now - 3600)))[0] == 401  # stale
     tampered = body.replace(b"refused", b"paid")
-    assert (await queried.post(tampered, sign_rsa(key, body, now)))[0] == 401
+    assert (await queried.post(tampered, bank.sign(body, now)))[0] == 401
     stranger = PayoutAnswer("wd_01JC0000000000000000000000", queried.merchant_id, PayoutStatus.PAID)
     unknown = json.dumps(answer_to_wire(stranger)).encode()
-    assert (await queried.post(unknown, sign_rsa(key, unknown, now)))[0] == 404
+    assert (await queried.post(unknown, bank.sign(unknown, now)))[0] == 404
     assert (await queried.get(withdrawal.id)).state == W.STATE_PENDING
     assert await queried.available() == (7_000, 3_000)  # still held
 
