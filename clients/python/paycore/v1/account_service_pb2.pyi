@@ -139,7 +139,9 @@ class PayFromWalletResponse(_message.Message):
     PAYMENT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def payment(self) -> _payment_pb2.Payment:
-        """The payment, STATE_CAPTURED; refund it with PaymentService.RefundPayment."""
+        """The payment, STATE_CAPTURED (or STATE_DECLINED by risk); refund it with
+        PaymentService.RefundPayment.
+        """
 
     def __init__(
         self,
@@ -561,7 +563,7 @@ class WithdrawFundsResponse(_message.Message):
     WITHDRAWAL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def withdrawal(self) -> Global___Withdrawal:
-        """The withdrawal (STATE_PENDING)."""
+        """The withdrawal (STATE_PENDING, or STATE_REQUIRES_REVIEW / STATE_DECLINED by risk)."""
 
     def __init__(
         self,

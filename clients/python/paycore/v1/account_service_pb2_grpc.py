@@ -184,8 +184,10 @@ class AccountServiceServicer:
         """Pays the merchant from a customer wallet: a payment, captured at once,
         funded by the wallet in the same transaction (FAILED_PRECONDITION /
         INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-        PaymentService.RefundPayment refunds it back into the wallet, and it is
-        settled like any payment (fee method `wallet`). Idempotent by request_id.
+        Scored by the risk engine first (feature `method` = "wallet"): declined,
+        or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
+        moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+        is settled like any payment (fee method `wallet`). Idempotent by request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -193,10 +195,14 @@ class AccountServiceServicer:
 
     def WithdrawFunds(self, request, context):
         """Withdraws from a customer wallet or the merchant's available balance to
-        a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-        nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-        until the bank channel answers: then the hold is posted (SUCCEEDED) or
-        released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+        a bank account. Scored by the risk engine first (feature `method` =
+        "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+        review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+        the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+        account lacks it) and the withdrawal is STATE_PENDING until the bank
+        channel answers (its signed notification, or a status query): then the
+        hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+        Idempotent by request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -69,15 +69,21 @@ class AccountServiceStub:
     """Pays the merchant from a customer wallet: a payment, captured at once,
     funded by the wallet in the same transaction (FAILED_PRECONDITION /
     INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-    PaymentService.RefundPayment refunds it back into the wallet, and it is
-    settled like any payment (fee method `wallet`). Idempotent by request_id.
+    Scored by the risk engine first (feature `method` = "wallet"): declined,
+    or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
+    moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+    is settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
     WithdrawFunds: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]
     """Withdraws from a customer wallet or the merchant's available balance to
-    a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-    nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-    until the bank channel answers: then the hold is posted (SUCCEEDED) or
-    released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+    a bank account. Scored by the risk engine first (feature `method` =
+    "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+    review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+    the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+    account lacks it) and the withdrawal is STATE_PENDING until the bank
+    channel answers (its signed notification, or a status query): then the
+    hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+    Idempotent by request_id.
     """
     GetWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]
     """Returns a withdrawal."""
@@ -158,15 +164,21 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """Pays the merchant from a customer wallet: a payment, captured at once,
     funded by the wallet in the same transaction (FAILED_PRECONDITION /
     INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-    PaymentService.RefundPayment refunds it back into the wallet, and it is
-    settled like any payment (fee method `wallet`). Idempotent by request_id.
+    Scored by the risk engine first (feature `method` = "wallet"): declined,
+    or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
+    moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+    is settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
     WithdrawFunds: _aio.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]  # type: ignore[assignment]
     """Withdraws from a customer wallet or the merchant's available balance to
-    a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-    nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-    until the bank channel answers: then the hold is posted (SUCCEEDED) or
-    released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+    a bank account. Scored by the risk engine first (feature `method` =
+    "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+    review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+    the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+    account lacks it) and the withdrawal is STATE_PENDING until the bank
+    channel answers (its signed notification, or a status query): then the
+    hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+    Idempotent by request_id.
     """
     GetWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]  # type: ignore[assignment]
     """Returns a withdrawal."""
@@ -280,8 +292,10 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         """Pays the merchant from a customer wallet: a payment, captured at once,
         funded by the wallet in the same transaction (FAILED_PRECONDITION /
         INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-        PaymentService.RefundPayment refunds it back into the wallet, and it is
-        settled like any payment (fee method `wallet`). Idempotent by request_id.
+        Scored by the risk engine first (feature `method` = "wallet"): declined,
+        or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
+        moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+        is settled like any payment (fee method `wallet`). Idempotent by request_id.
         """
 
     @_abc_1.abstractmethod
@@ -291,10 +305,14 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.WithdrawFundsResponse, _abc.Awaitable[_account_service_pb2.WithdrawFundsResponse]]:
         """Withdraws from a customer wallet or the merchant's available balance to
-        a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-        nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-        until the bank channel answers: then the hold is posted (SUCCEEDED) or
-        released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+        a bank account. Scored by the risk engine first (feature `method` =
+        "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+        review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+        the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+        account lacks it) and the withdrawal is STATE_PENDING until the bank
+        channel answers (its signed notification, or a status query): then the
+        hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+        Idempotent by request_id.
         """
 
     @_abc_1.abstractmethod
