@@ -22,7 +22,6 @@ is idempotent at the bank by withdrawal id, so submitting again is safe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Protocol
 
 from core.domain.payment import Failure
 from core.ledger.withdrawals import Withdrawal
+from core.service.status_query import poll_rounds
 from core.storage.ledger import DueWithdrawal
 from router.channels.bank_payouts import Payout, PayoutAnswer, PayoutStatus
 
@@ -153,15 +153,10 @@ class PayoutStatusQueries:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; a failed round is logged and retried next round."""
-        while not stop.is_set():
-            handled = 0
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("payout status query round failed; retrying in the next round")
-            if handled < self._settings.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._settings.poll_interval_s)
+        settings = self._settings
+        await poll_rounds(
+            stop, self.run_once, settings.batch_size, settings.poll_interval_s, "payout query"
+        )
 
     async def run_once(self) -> int:
         """One round: lease due withdrawals, ask the bank, apply; returns how many."""
