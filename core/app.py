@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -371,6 +372,12 @@ async def open_services(
     )
 
 
+@functools.cache
+def _simulated_bank_key() -> rsa.RSAPrivateKey:
+    """The simulated bank's signing key: made once per process (a real bank's is its own)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def _accounts(
     settings: Settings,
     *,
@@ -383,12 +390,12 @@ def _accounts(
 ) -> tuple[AccountService, Payouts]:
     """AccountService, with withdrawals going to the bank's payout side (its test mode).
 
-    The simulated bank signs its notifications with a key of its own, made
-    here; paycore verifies them with its public half, as with a real bank.
+    The simulated bank signs its notifications with a key of its own;
+    paycore verifies them with its public half, as with a real bank.
     """
     ledger = settings.ledger
     delays = ledger.payout_query_delays_s
-    bank_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    bank_key = _simulated_bank_key()
     desk = SimulatedPayoutDesk(bank_key, settle_after_s=ledger.payout_settle_after_s)
     channel = BankPayoutChannel(desk, bank_key.public_key())
     accounts = AccountService(
