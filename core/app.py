@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -37,6 +35,7 @@ from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.execution import ExecutorSettings, RequestExecutor
+from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
 from core.service.payouts import (
@@ -52,6 +51,7 @@ from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.postgres import PostgresPaymentRepository, create_pool
 from core.storage.risk import PostgresRiskStore
+from core.storage.routing import PostgresRoutingStore
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
@@ -60,6 +60,7 @@ from core.vault.secrets import SecretSealer
 from core.vault.service import CardVault
 from router import Channel, Router
 from router.channels.bank_payouts import PAYOUTS_PATH, BankPayoutChannel, SimulatedPayoutDesk
+from router.channels.bank_transfer import process_bank_key, simulated_bank_channel
 from router.channels.builtin import builtin_channels
 from router.config import load_routing_file
 
@@ -90,6 +91,7 @@ class Services:
     accounts: AccountService
     settlement: SettlementService
     payouts: Payouts
+    merchant_routing: MerchantRoutingService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
@@ -119,9 +121,10 @@ class Payouts:
         """Serve the bank's payout notifications on the callbacks endpoint ``app``."""
         self.ingress.install(app)
 
-    def notify_to(self, base_url: str) -> None:
-        """Where the (simulated) bank posts its notifications: the callbacks endpoint."""
-        self.desk.notify_url = base_url + PAYOUTS_PATH
+    def notify_to(self, host: str, port: int) -> None:
+        """Where the (simulated) bank posts its notifications: this process's callbacks port."""
+        reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        self.desk.notify_url = f"http://{reachable}:{port}{PAYOUTS_PATH}"
 
     async def close(self) -> None:
         """Stop the bank's pending answers (their withdrawals stay PENDING, money held)."""
@@ -184,6 +187,25 @@ def connect_redis(settings: Settings) -> RedisClient:
     return aioredis.from_url(settings.redis_url, **timeouts)
 
 
+async def _merchant_routing(
+    settings: Settings,
+    *,
+    executor: RequestExecutor,
+    pool: asyncpg.Pool,
+    gate: RedisRequestGate,
+    router: Router,
+    background: list[asyncio.Task[None]],
+) -> MerchantRoutingService:
+    """Merchants' own routing chains (RoutingService), loaded into ``router`` and kept fresh."""
+    service = MerchantRoutingService(
+        executor=executor, store=PostgresRoutingStore(pool), gate=gate, router=router
+    )
+    await service.refresh()
+    if settings.routing_refresh_s > 0:
+        background.append(asyncio.create_task(service.watch(settings.routing_refresh_s)))
+    return service
+
+
 async def open_services(
     settings: Settings,
     telemetry: Telemetry | None = None,
@@ -227,6 +249,8 @@ async def open_services(
             },
             (simulators.http_secret or "").encode(),
         )
+        # Bank transfers: the simulated bank, notifying this process's own ingress.
+        channels.append(simulated_bank_channel(settle_after_s=simulators.bank_settle_after_s))
     if all(channel.name != WalletChannel.name for channel in channels):
         # Refunds of wallet payments (PayFromWallet) go to the wallet "channel".
         channels = [*channels, WalletChannel()]
@@ -236,8 +260,9 @@ async def open_services(
         table=load_routing_file(settings.routing_file, frozenset(c.name for c in channels)),
     )
     # The outbox: every payment write appends its events in the same transaction.
-    repository = PostgresPaymentRepository(pool, PaymentOutbox(payment_snapshot))
-    attempts = PostgresStatusQueryStore(pool)
+    outbox = PaymentOutbox(payment_snapshot)
+    repository = PostgresPaymentRepository(pool, outbox)
+    attempts = PostgresStatusQueryStore(pool, outbox)
     executor = RequestExecutor(
         repository=repository,
         gate=gate,
@@ -339,6 +364,9 @@ async def open_services(
     )
     if ledger.payout_poll_interval_s > 0:
         background.append(asyncio.create_task(payouts.queries.run(asyncio.Event())))
+    merchant_routing = await _merchant_routing(
+        settings, executor=executor, pool=pool, gate=gate, router=router, background=background
+    )
     return Services(
         notifications=notifications,
         pool=pool,
@@ -368,14 +396,9 @@ async def open_services(
         accounts=accounts,
         settlement=settlement,
         payouts=payouts,
+        merchant_routing=merchant_routing,
         background=background,
     )
-
-
-@functools.cache
-def _simulated_bank_key() -> rsa.RSAPrivateKey:
-    """The simulated bank's signing key: made once per process (a real bank's is its own)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def _accounts(
@@ -390,12 +413,13 @@ def _accounts(
 ) -> tuple[AccountService, Payouts]:
     """AccountService, with withdrawals going to the bank's payout side (its test mode).
 
-    The simulated bank signs its notifications with a key of its own;
-    paycore verifies them with its public half, as with a real bank.
+    The simulated bank signs payout notifications with the key its
+    bank-transfer notifications use (one bank, one key per process); paycore
+    verifies them with its public half, as with a real bank.
     """
     ledger = settings.ledger
     delays = ledger.payout_query_delays_s
-    bank_key = _simulated_bank_key()
+    bank_key = process_bank_key()
     desk = SimulatedPayoutDesk(bank_key, settle_after_s=ledger.payout_settle_after_s)
     channel = BankPayoutChannel(desk, bank_key.public_key())
     accounts = AccountService(

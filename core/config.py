@@ -129,6 +129,9 @@ class ChannelSettings:
     """The same for ``acquirer_b``."""
     http_secret: str | None = None
     """Shared HMAC secret of those simulators (requests and notifications); required with a URL."""
+    bank_settle_after_s: float = 2.0
+    """When the simulated bank (channel ``bank_transfer``) reports a transfer: this long after
+    it was registered; the notification reaches paycore only with ``callbacks_enabled``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,10 @@ class Settings:
     """How long paycore waits for a channel's answer before treating it as unknown."""
     routing_file: str | None = None
     """TOML file with each merchant's routing strategies (README "Channels and routing")."""
+    routing_refresh_s: float = 5.0
+    """How often each process reloads merchants' own routing chains (RoutingService): a change
+    applies in every process within this time (at once in the one that made it). 0: only at
+    start-up and on changes made in this process."""
     callbacks_enabled: bool = False
     """Serve the channel notifications ingress (``POST /callbacks/<channel>``)."""
     callbacks_host: str = "127.0.0.1"

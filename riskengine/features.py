@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from core.domain.issuers import issuer_country
 from core.domain.money import Money
 from core.domain.payment import CardSummary
 
@@ -163,15 +164,6 @@ class FeatureSettings:
     """BIN prefix -> ISO 3166 country of the issuer (longest prefix wins)."""
 
 
-def card_country(bin_countries: Mapping[str, str], card_bin: str) -> str:
-    """The issuer country of a BIN by longest known prefix, or ``""``."""
-    for length in range(len(card_bin), 0, -1):
-        country = bin_countries.get(card_bin[:length])
-        if country:
-            return country
-    return ""
-
-
 def compute_features(
     transaction: Transaction,
     velocity: Velocity,
@@ -184,7 +176,7 @@ def compute_features(
     entities = transaction.entity_values()
     email = entities.get("email", "")
     card_bin = card.bin if card else ""
-    issuer = card_country(settings.bin_countries, card_bin) if card_bin else ""
+    issuer = issuer_country(settings.bin_countries, card_bin)
     ip_country = transaction.ip_country.upper()
     history_count = velocity.customer_tx_count
     average = velocity.customer_amount_sum // history_count if history_count else 0

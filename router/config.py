@@ -30,6 +30,7 @@ configured priority order, skipping open circuits.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +43,16 @@ DEFAULT_CHAIN: tuple[Strategy, ...] = (HealthBased(),)
 
 
 class RoutingConfigError(ValueError):
-    """The routing configuration cannot be used (the message names the offending key)."""
+    """The routing configuration cannot be used.
+
+    ``field`` is the dotted path of the offending key (``merchants.m_1.rules[0].channels``),
+    ``problem`` what is wrong with it; the message is both.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +71,12 @@ def parse_routing(raw: Mapping[str, Any], channels: frozenset[str]) -> RoutingTa
     """Build a RoutingTable from decoded TOML; every named channel must exist."""
     unknown = set(raw) - {"default", "merchants"}
     if unknown:
-        raise RoutingConfigError(f"unknown routing keys: {sorted(unknown)}")
-    default = _chain(raw["default"], "default", channels) if "default" in raw else DEFAULT_CHAIN
+        raise RoutingConfigError("routing", f"unknown routing keys: {sorted(unknown)}")
+    default = (
+        parse_chain(raw["default"], "default", channels) if "default" in raw else DEFAULT_CHAIN
+    )
     merchants = {
-        str(merchant): _chain(table, f"merchants.{merchant}", channels)
+        str(merchant): parse_chain(table, f"merchants.{merchant}", channels)
         for merchant, table in dict(raw.get("merchants", {})).items()
     }
     return RoutingTable(default=default, merchants=merchants)
@@ -77,44 +89,14 @@ def load_routing_file(path: str | None, channels: frozenset[str]) -> RoutingTabl
     try:
         raw = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise RoutingConfigError(f"routing file {path}: {exc}") from None
+        raise RoutingConfigError(f"routing file {path}", str(exc)) from None
     return parse_routing(raw, channels)
 
 
-def _chain(table: Any, where: str, channels: frozenset[str]) -> tuple[Strategy, ...]:
-    if not isinstance(table, Mapping):
-        raise RoutingConfigError(f"{where}: expected a table")
-    names = table.get("strategies", ["health"])
-    chain: list[Strategy] = []
-    for name in names:
-        if name == "rules":
-            chain.append(Rules(tuple(_rule(r, f"{where}.rules", channels) for r in table["rules"])))
-        elif name == "split":
-            weights = {str(k): int(v) for k, v in dict(table.get("split", {})).items()}
-            _known(weights, f"{where}.split", channels)
-            if any(w < 0 for w in weights.values()) or not sum(weights.values()):
-                raise RoutingConfigError(f"{where}.split: weights must be >= 0, not all 0")
-            chain.append(WeightedSplit(weights))
-        elif name == "cost":
-            chain.append(CostBased())
-        elif name == "health":
-            health = dict(table.get("health", {}))
-            chain.append(
-                HealthBased(
-                    min_samples=int(health.get("min_samples", 5)),
-                    min_success_rate=float(health.get("min_success_rate", 0.9)),
-                    max_latency_ms=float(health.get("max_latency_ms", 0.0)),
-                )
-            )
-        else:
-            raise RoutingConfigError(f"{where}.strategies: unknown strategy {name!r}")
-    return tuple(chain)
-
-
-def _rule(raw: Any, where: str, channels: frozenset[str]) -> Rule:
-    if not isinstance(raw, Mapping) or not raw.get("channels"):
-        raise RoutingConfigError(f"{where}: each rule needs a name and channels")
-    known = {
+CHAIN_KEYS = frozenset({"strategies", "rules", "split", "health"})
+"""The keys of one chain's table (``[default]``, ``[merchants."<id>"]``)."""
+_RULE_KEYS = frozenset(
+    {
         "name",
         "channels",
         "methods",
@@ -125,24 +107,128 @@ def _rule(raw: Any, where: str, channels: frozenset[str]) -> Rule:
         "countries",
         "merchants",
     }
-    if set(raw) - known:
-        raise RoutingConfigError(f"{where}: unknown keys {sorted(set(raw) - known)}")
-    rule_channels = tuple(str(c) for c in raw["channels"])
-    _known(rule_channels, where, channels)
+)
+_HEALTH_KEYS = frozenset({"min_samples", "min_success_rate", "max_latency_ms"})
+
+
+def parse_chain(table: Any, where: str, channels: frozenset[str]) -> tuple[Strategy, ...]:
+    """One merchant's (or the default) chain from its table; ``where`` prefixes error fields.
+
+    The routing file's tables and MerchantRoutingService's stored chains both
+    come through here, so both have exactly the same format and checks.
+    """
+    if not isinstance(table, Mapping):
+        raise RoutingConfigError(where, "expected a table")
+    unknown = set(table) - CHAIN_KEYS
+    if unknown:
+        raise RoutingConfigError(where, f"unknown keys {sorted(unknown)}")
+    names = _strings(table.get("strategies", ["health"]), f"{where}.strategies")
+    chain: list[Strategy] = []
+    for name in names:
+        if name == "rules":
+            raw_rules = table.get("rules")
+            if not isinstance(raw_rules, list) or not raw_rules:
+                raise RoutingConfigError(f"{where}.rules", 'the "rules" strategy needs rules')
+            chain.append(
+                Rules(
+                    tuple(
+                        _rule(r, f"{where}.rules[{i}]", channels) for i, r in enumerate(raw_rules)
+                    )
+                )
+            )
+        elif name == "split":
+            chain.append(
+                WeightedSplit(_weights(table.get("split", {}), f"{where}.split", channels))
+            )
+        elif name == "cost":
+            chain.append(CostBased())
+        elif name == "health":
+            chain.append(_health(table.get("health", {}), f"{where}.health"))
+        else:
+            raise RoutingConfigError(f"{where}.strategies", f"unknown strategy {name!r}")
+    return tuple(chain)
+
+
+def _weights(raw: Any, where: str, channels: frozenset[str]) -> dict[str, int]:
+    if not isinstance(raw, Mapping):
+        raise RoutingConfigError(where, "expected a table of channel = weight")
+    weights = {str(k): _integer(v, f"{where}.{k}") for k, v in raw.items()}
+    _known(weights, where, channels)
+    if any(w < 0 for w in weights.values()) or not sum(weights.values()):
+        raise RoutingConfigError(where, "weights must be >= 0, not all 0")
+    return weights
+
+
+def _health(raw: Any, where: str) -> HealthBased:
+    if not isinstance(raw, Mapping):
+        raise RoutingConfigError(where, "expected a table")
+    if set(raw) - _HEALTH_KEYS:
+        raise RoutingConfigError(where, f"unknown keys {sorted(set(raw) - _HEALTH_KEYS)}")
+    min_samples = _integer(raw.get("min_samples", 5), f"{where}.min_samples")
+    rate = _number(raw.get("min_success_rate", 0.9), f"{where}.min_success_rate")
+    latency = _number(raw.get("max_latency_ms", 0.0), f"{where}.max_latency_ms")
+    if min_samples < 0:
+        raise RoutingConfigError(f"{where}.min_samples", "must be >= 0")
+    if not 0.0 <= rate <= 1.0:
+        raise RoutingConfigError(f"{where}.min_success_rate", "must be 0 to 1")
+    if latency < 0:
+        raise RoutingConfigError(f"{where}.max_latency_ms", "must be >= 0 (0: no bound)")
+    return HealthBased(min_samples=min_samples, min_success_rate=rate, max_latency_ms=latency)
+
+
+def _rule(raw: Any, where: str, channels: frozenset[str]) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise RoutingConfigError(where, "expected a table")
+    if set(raw) - _RULE_KEYS:
+        raise RoutingConfigError(where, f"unknown keys {sorted(set(raw) - _RULE_KEYS)}")
+    rule_channels = tuple(_strings(raw.get("channels", []), f"{where}.channels"))
+    if not rule_channels:
+        raise RoutingConfigError(f"{where}.channels", "required: the channels the rule allows")
+    _known(rule_channels, f"{where}.channels", channels)
+    low = _integer(raw.get("min_amount_minor", 0), f"{where}.min_amount_minor")
+    high = _integer(raw.get("max_amount_minor", 0), f"{where}.max_amount_minor")
+    if low < 0 or high < 0:
+        raise RoutingConfigError(f"{where}.min_amount_minor", "amounts must be >= 0")
+    if high and low > high:
+        raise RoutingConfigError(f"{where}.max_amount_minor", "must be >= min_amount_minor")
+    bins = _strings(raw.get("bins", []), f"{where}.bins")
+    if any(not (b.isdigit() and 1 <= len(b) <= 8) for b in bins):
+        raise RoutingConfigError(f"{where}.bins", "each must be 1 to 8 digits (a BIN prefix)")
+    countries = _strings(raw.get("countries", []), f"{where}.countries")
+    if any(not (len(c) == 2 and c.isascii() and c.isalpha() and c.isupper()) for c in countries):
+        raise RoutingConfigError(f"{where}.countries", "each must be ISO 3166 alpha-2, upper case")
     return Rule(
         name=str(raw.get("name", "")),
         channels=rule_channels,
-        methods=frozenset(raw.get("methods", ())),
-        currencies=frozenset(raw.get("currencies", ())),
-        min_amount_minor=int(raw.get("min_amount_minor", 0)),
-        max_amount_minor=int(raw.get("max_amount_minor", 0)),
-        bins=tuple(str(b) for b in raw.get("bins", ())),
-        countries=frozenset(raw.get("countries", ())),
-        merchants=frozenset(raw.get("merchants", ())),
+        methods=frozenset(_strings(raw.get("methods", []), f"{where}.methods")),
+        currencies=frozenset(_strings(raw.get("currencies", []), f"{where}.currencies")),
+        min_amount_minor=low,
+        max_amount_minor=high,
+        bins=tuple(bins),
+        countries=frozenset(countries),
+        merchants=frozenset(_strings(raw.get("merchants", []), f"{where}.merchants")),
     )
+
+
+def _strings(raw: Any, where: str) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise RoutingConfigError(where, "expected a list of strings")
+    return list(raw)
+
+
+def _integer(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise RoutingConfigError(where, "expected an integer")
+    return raw
+
+
+def _number(raw: Any, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise RoutingConfigError(where, "expected a finite number")
+    return float(raw)
 
 
 def _known(names: Any, where: str, channels: frozenset[str]) -> None:
     missing = sorted(set(names) - channels)
     if missing:
-        raise RoutingConfigError(f"{where}: unknown channels {missing}")
+        raise RoutingConfigError(where, f"unknown channels {missing}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
@@ -13,7 +13,7 @@ from core.domain.payment import Failure
 from router.channel import Channel, ChannelNotProcessed
 from router.config import RoutingTable
 from router.health import BreakerSettings, ChannelHealth
-from router.routing import RouteRequest, RoutingContext, RoutingDecision, decide
+from router.routing import RouteRequest, RoutingContext, RoutingDecision, Strategy, decide
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Router:
         self._timeout_s = timeout_s
         self._clock = clock
         self._health = {name: ChannelHealth(breaker) for name in self._channels}
+        self._merchant_chains: Mapping[str, tuple[Strategy, ...]] = {}
 
     async def close(self) -> None:
         """Close the channels that hold connections (HTTP adapters)."""
@@ -72,7 +73,19 @@ class Router:
             profiles={name: channel.profile for name, channel in self._channels.items()},
             health={name: health.view(now) for name, health in self._health.items()},
         )
-        return decide(request, self._table.chain_for(request.merchant_id), context)
+        return decide(request, self.chain_for(request.merchant_id), context)
+
+    def chain_for(self, merchant_id: str) -> tuple[Strategy, ...]:
+        """The merchant's chain: its own (set through the API), else the routing file's."""
+        own = self._merchant_chains.get(merchant_id)
+        return self._table.chain_for(merchant_id) if own is None else own
+
+    def use_merchant_chains(self, chains: Mapping[str, tuple[Strategy, ...]]) -> None:
+        """Replace every merchant's own chain (MerchantRoutingService loads them from storage).
+
+        They take precedence over the routing file, which stays the default.
+        """
+        self._merchant_chains = dict(chains)
 
     async def execute(self, attempt: Attempt, card: CardInput | None = None) -> ChannelResult:
         """Make the call ``attempt`` describes and classify the ending.

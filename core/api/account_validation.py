@@ -177,6 +177,9 @@ def top_up_wallet(
     )
     if request.HasField("amount"):
         as_payment.amount.CopyFrom(request.amount)
+    if request.payment_method.WhichOneof("kind") == "bank_transfer":
+        # A top-up credits the wallet at once; a transfer may take days or never come.
+        v.add("payment_method.bank_transfer", "a top-up takes a card or card_token")
     try:
         command = create_payment(merchant_id, as_payment, today)
     except ValidationError as error:

@@ -11,6 +11,7 @@ from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
     AttemptRecord,
+    BankTransferDetails,
     CaptureMethod,
     CardSummary,
     ConfirmationMethod,
@@ -93,6 +94,20 @@ def card_to_proto(card: CardSummary) -> pb.Card:
     )
 
 
+def bank_transfer_to_proto(transfer: BankTransferDetails) -> pb.BankTransfer:
+    """A bank transfer as shown on the API: the payer and what they need to pay."""
+    message = pb.BankTransfer(
+        payer_name=transfer.payer_name,
+        payer_email=transfer.payer_email,
+        reference=transfer.reference,
+    )
+    if transfer.pay_to is not None:
+        message.iban = transfer.pay_to.iban
+        message.bic = transfer.pay_to.bic
+        message.account_holder = transfer.pay_to.holder
+    return message
+
+
 def refund_to_proto(refund: Refund) -> pb.Refund:
     """A domain refund as its API message."""
     return pb.Refund(
@@ -129,6 +144,8 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
     )
     if payment.card is not None:
         message.payment_method.card.CopyFrom(card_to_proto(payment.card))
+    if payment.bank_transfer is not None:
+        message.payment_method.bank_transfer.CopyFrom(bank_transfer_to_proto(payment.bank_transfer))
     if payment.risk is not None:
         message.risk.CopyFrom(risk_to_proto(payment.risk))
     if payment.failure is not None:

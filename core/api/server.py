@@ -25,6 +25,9 @@ from core.api.merchant_settings_handlers import generic_handler as settings_gene
 from core.api.risk_handlers import SERVICE_NAME as RISK_SERVICE_NAME
 from core.api.risk_handlers import RiskHandlers
 from core.api.risk_handlers import generic_handler as risk_generic_handler
+from core.api.routing_handlers import SERVICE_NAME as ROUTING_SERVICE_NAME
+from core.api.routing_handlers import RoutingHandlers
+from core.api.routing_handlers import generic_handler as routing_generic_handler
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -87,6 +90,7 @@ PAYCORE_SERVICES = (
     WEBHOOK_SERVICE_NAME,
     EVENT_SERVICE_NAME,
     ACCOUNT_SERVICE_NAME,
+    ROUTING_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
 
@@ -131,6 +135,9 @@ class PaycoreServer:
                 settings_generic_handler(merchant_settings, resolver, telemetry),
                 risk_generic_handler(risk, resolver, telemetry),
                 account_generic_handler(accounts, resolver, telemetry),
+                routing_generic_handler(
+                    RoutingHandlers(services.merchant_routing, secret), resolver, telemetry
+                ),
             )
         )
         notifications = services.notifications
@@ -175,8 +182,8 @@ class PaycoreServer:
             self._services.callbacks.install(endpoint.app)
             self._services.payouts.install(endpoint.app)  # the bank's payout answers
             self.callbacks_port = await endpoint.start()
-            host = self._settings.callbacks_host
-            self._services.payouts.notify_to(f"http://{host}:{self.callbacks_port}")
+            self._services.callbacks.announce(self._settings.callbacks_host, self.callbacks_port)
+            self._services.payouts.notify_to(self._settings.callbacks_host, self.callbacks_port)
             self._callbacks = endpoint
         if self._settings.status_query.enabled:
             self._background = asyncio.create_task(

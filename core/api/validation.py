@@ -47,7 +47,7 @@ from core.domain.commands import (
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.merchant_settings import MerchantSettingsUpdate
 from core.domain.money import AmountError, CurrencyError, Money
-from core.domain.payment import CaptureMethod, ConfirmationMethod, RiskContext
+from core.domain.payment import BankTransferDetails, CaptureMethod, ConfirmationMethod, RiskContext
 from core.ledger.postings import RESERVED_PREFIX
 from core.service.access import MAX_ROTATION_OVERLAP, NewApiKey, NewMerchant
 from paycore.v1 import access_service_pb2 as access_pb
@@ -163,15 +163,45 @@ def _token_id(v: ViolationCollector, field: str, value: str) -> None:
 def _payment_method(
     v: ViolationCollector, field: str, method: pb.PaymentMethodData, today: date
 ) -> tuple[CardInput | None, str]:
-    """(card, "") for a full card, (None, token id) for a vault token."""
+    """(card, "") for a full card, (None, token id) for a vault token (cards only)."""
+    card, token, transfer = _any_payment_method(v, field, method, today)
+    if transfer is not None:
+        v.add(f"{field}.bank_transfer", "not accepted here: a card or card_token is required")
+    return card, token
+
+
+def _any_payment_method(
+    v: ViolationCollector, field: str, method: pb.PaymentMethodData, today: date
+) -> tuple[CardInput | None, str, BankTransferDetails | None]:
+    """(card, token id, bank transfer): the one the request gave is set."""
     kind = method.WhichOneof("kind")
     if kind == "card_token":
         _token_id(v, f"{field}.card_token", method.card_token)
-        return None, method.card_token
+        return None, method.card_token, None
+    if kind == "bank_transfer":
+        return None, "", _bank_transfer(v, f"{field}.bank_transfer", method.bank_transfer)
     if kind != "card":
-        v.add(field, "required: a payment method (card or card_token)")
-        return None, ""
-    return _card(v, f"{field}.card", method.card, today), ""
+        v.add(field, "required: a payment method (card, card_token or bank_transfer)")
+        return None, "", None
+    return _card(v, f"{field}.card", method.card, today), "", None
+
+
+def _bank_transfer(
+    v: ViolationCollector, field: str, transfer: pb.BankTransferData
+) -> BankTransferDetails:
+    name = transfer.payer_name.strip()
+    if not name:
+        v.add(f"{field}.payer_name", "required: the payer's name as on their bank account")
+    else:
+        _text(v, f"{field}.payer_name", name, MAX_HOLDER_NAME)
+    email = transfer.payer_email.strip()
+    if email and not _is_email(email):
+        v.add(f"{field}.payer_email", f"must be an email address of at most {MAX_EMAIL} characters")
+    return BankTransferDetails(payer_name=name, payer_email=email.lower())
+
+
+def _is_email(email: str) -> bool:
+    return len(email) <= MAX_EMAIL and "@" in email.strip("@") and " " not in email
 
 
 def _card(v: ViolationCollector, field: str, card: pb.CardData, today: date) -> CardInput | None:
@@ -211,7 +241,7 @@ MAX_DEVICE_ID = 255
 def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> RiskContext:
     """Validate the optional customer signals for risk scoring."""
     email = context.customer_email.strip()
-    if email and (len(email) > MAX_EMAIL or "@" not in email.strip("@") or " " in email):
+    if email and not _is_email(email):
         v.add(
             f"{field}.customer_email", f"must be an email address of at most {MAX_EMAIL} characters"
         )
@@ -260,9 +290,16 @@ def create_payment(
     _enum(v, "capture_method", request.capture_method, _CAPTURE)
     _enum(v, "confirmation_method", request.confirmation_method, _CONFIRMATION)
     confirmation = _CONFIRMATION.get(request.confirmation_method, ConfirmationMethod.AUTOMATIC)
-    card, card_token = None, ""
+    card, card_token, transfer = None, "", None
     if request.HasField("payment_method") or confirmation is ConfirmationMethod.AUTOMATIC:
-        card, card_token = _payment_method(v, "payment_method", request.payment_method, today)
+        card, card_token, transfer = _any_payment_method(
+            v, "payment_method", request.payment_method, today
+        )
+    if transfer is not None and request.capture_method == pb.CAPTURE_METHOD_MANUAL:
+        v.add(
+            "capture_method",
+            "a bank transfer is captured when the money arrives: use CAPTURE_METHOD_AUTOMATIC",
+        )
     _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
     _text(v, "description", request.description, MAX_DESCRIPTION)
     metadata = _metadata(v, "metadata", request.metadata)
@@ -280,6 +317,7 @@ def create_payment(
         metadata=metadata,
         card_token=card_token,
         risk_context=context,
+        bank_transfer=transfer,
     )
 
 
@@ -290,9 +328,11 @@ def confirm_payment(
     v = ViolationCollector()
     _request_id(v, request.request_id)
     _payment_id(v, request.payment_id)
-    card, card_token = _payment_method(v, "payment_method", request.payment_method, today)
+    card, card_token, transfer = _any_payment_method(
+        v, "payment_method", request.payment_method, today
+    )
     v.raise_if_any()
-    return ConfirmPayment(merchant_id, request.payment_id, card, card_token)
+    return ConfirmPayment(merchant_id, request.payment_id, card, card_token, transfer)
 
 
 def capture_payment(merchant_id: str, request: svc.CapturePaymentRequest) -> CapturePayment:

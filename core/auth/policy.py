@@ -51,6 +51,7 @@ _RISK = "paycore.v1.RiskService"
 _WEBHOOKS = "paycore.v1.WebhookService"
 _EVENTS = "paycore.v1.EventService"
 _ACCOUNTS = "paycore.v1.AccountService"
+_ROUTING = "paycore.v1.RoutingService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -69,6 +70,9 @@ POLICY: Mapping[str, Role] = {
     # Merchant settings (refund review thresholds...): the back office's.
     f"{_SETTINGS}/GetMerchantSettings": Role.ADMIN,
     f"{_SETTINGS}/UpdateMerchantSettings": Role.ADMIN,
+    # A merchant's own routing chain (issue 5): the back office's.
+    f"{_ROUTING}/GetMerchantRouting": Role.ADMIN,
+    f"{_ROUTING}/SetMerchantRouting": Role.ADMIN,
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,

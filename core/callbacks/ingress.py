@@ -58,6 +58,18 @@ class CallbackIngress:
         """Add ``POST /callbacks/{channel}`` to ``app``."""
         app.router.add_post("/callbacks/{channel}", self._handle)
 
+    def announce(self, host: str, port: int) -> None:
+        """Tell in-process simulated channels (the bank) where this ingress listens.
+
+        A channel that posts its own notifications has ``set_notify_url``; real
+        providers are given the URL in their dashboards instead.
+        """
+        reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        for name in self._router.channel_names:
+            set_notify_url = getattr(self._router.channel(name), "set_notify_url", None)
+            if set_notify_url is not None:
+                set_notify_url(f"http://{reachable}:{port}/callbacks/{name}")
+
     async def _handle(self, request: web.Request) -> web.Response:
         name = request.match_info["channel"]
         if name not in self._router.channel_names:

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from core.domain.money import Money
-from core.domain.payment import Failure
+from core.domain.payment import BankAccount, Failure
 
 
 class ChannelOperation(enum.Enum):
@@ -76,3 +76,6 @@ class ChannelResult:
     """FAILED because the channel certainly never processed it (connection
     refused, an explicit "not processed" answer): the only ending after which
     the router may try the next channel for the same payment."""
+    pay_to: BankAccount | None = None
+    """A bank-transfer channel's answer to an authorization: where the customer pays
+    (quoting ``reference``)."""

@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 from core.domain.money import Money
 from core.domain.payment import (
+    BankTransferDetails,
     CaptureMethod,
     ConfirmationMethod,
     PaymentState,
@@ -53,6 +54,8 @@ class CreatePayment:
     """A card vault token (``tok_...``) instead of ``card``; resolved by the service."""
     risk_context: RiskContext = field(default_factory=RiskContext)
     """Customer signals for risk scoring (email, IP, device)."""
+    bank_transfer: BankTransferDetails | None = None
+    """Pay by bank transfer (the payer's details) instead of a card."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +65,9 @@ class ConfirmPayment:
     merchant_id: str
     payment_id: str
     card: CardInput | None
-    """The card, unless ``card_token`` names a stored one (exactly one of the two)."""
+    """The card, unless ``card_token`` or ``bank_transfer`` gives the method (exactly one)."""
     card_token: str = ""
+    bank_transfer: BankTransferDetails | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,12 @@ class Reason(enum.Enum):
         "Withdrawal {withdrawal_id} is {state}; only a withdrawal held for review can be"
         " approved or rejected.",
     )
+    BANK_TRANSFER_PENDING = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is a bank transfer the bank has not reported yet; nothing can"
+        " be done on it until the money arrives (then it is refundable) or the transfer fails.",
+    )
     ACCOUNT_CURRENCY_MISMATCH = ReasonSpec(
         Code.INVALID_ARGUMENT,
         False,

@@ -68,9 +68,14 @@ def require(payment: Payment, operation: str) -> None:
 
     A payment with a channel operation in flight accepts nothing else until
     that operation's answer is committed (ABORTED, retryable): checked first,
-    because the state it will settle in may well allow the operation.
+    because the state it will settle in may well allow the operation. A bank
+    transfer the bank registered but has not reported is FAILED_PRECONDITION
+    (BANK_TRANSFER_PENDING) instead: retrying would not help for days.
     """
     rule = TRANSITIONS[operation]
+    if payment.awaits_bank_transfer:
+        # Not "in progress, retry": the money may take days, or never come.
+        raise IllegalTransitionError(Reason.BANK_TRANSFER_PENDING, payment_id=payment.id)
     if payment.operation_in_flight:
         raise PaycoreError(
             Reason.PAYMENT_OPERATION_IN_PROGRESS,
@@ -200,6 +205,11 @@ def complete_authorization(payment: Payment, result: ChannelResult, at: datetime
     common: dict[str, object] = {"updated_at": at}
     if result.reference:
         common["channel_reference"] = result.reference
+    if payment.bank_transfer is not None and result.pay_to is not None:
+        # The bank registered the transfer: what the customer needs to pay.
+        common["bank_transfer"] = dataclasses.replace(
+            payment.bank_transfer, reference=result.reference, pay_to=result.pay_to
+        )
     if not result.outcome.is_final:
         return dataclasses.replace(payment, **common)  # type: ignore[arg-type]
     common["operation_in_flight"] = ""

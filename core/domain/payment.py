@@ -102,6 +102,30 @@ class CardSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class BankAccount:
+    """An account a customer sends a bank transfer to (the bank's collection account)."""
+
+    iban: str
+    bic: str
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class BankTransferDetails:
+    """A payment by bank transfer: who pays, and (once the bank registered it) how.
+
+    ``reference`` and ``pay_to`` come from the bank's answer to the
+    authorization; until then they are empty.
+    """
+
+    payer_name: str
+    payer_email: str = ""
+    reference: str = ""
+    """What the customer quotes in the transfer (the bank's reference of it)."""
+    pay_to: BankAccount | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RiskAssessment:
     """Score 0-100, decision and the ids of the rules that fired."""
 
@@ -216,6 +240,8 @@ class Payment:
     """The routing decision, set when the payment was sent to a channel."""
     attempts: tuple[AttemptRecord, ...] = ()
     """Every channel call made for the payment, oldest first (read from storage, never saved)."""
+    bank_transfer: BankTransferDetails | None = None
+    """Set when the payment method is a bank transfer (then ``card`` is None)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))
@@ -231,6 +257,25 @@ class Payment:
     def currency(self) -> str:
         """The payment's ISO 4217 currency code."""
         return self.amount.currency
+
+    @property
+    def method(self) -> str:
+        """The payment method as routing names it: "card", "bank_transfer" ("": none yet)."""
+        if self.bank_transfer is not None:
+            return "bank_transfer"
+        return "card" if self.card is not None else ""
+
+    @property
+    def awaits_bank_transfer(self) -> bool:
+        """A bank transfer the bank registered and has not reported yet (the money is on its way).
+
+        Nothing may start on it: the customer may be sending the money right now.
+        """
+        return (
+            self.bank_transfer is not None
+            and self.state is PaymentState.PENDING
+            and bool(self.bank_transfer.reference)
+        )
 
     @property
     def amount_capturable(self) -> Money:

@@ -46,7 +46,7 @@ RESERVED_PREFIX = "paycore."
 def _method(payment: Payment) -> str:
     if WALLET_KEY in payment.metadata:
         return "wallet"
-    return "card" if payment.card is not None else "other"
+    return payment.method or "other"  # "card", "bank_transfer" (fee rules per method)
 
 
 def payment_accounts(payment: Payment) -> tuple[str, str]:

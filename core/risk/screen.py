@@ -174,12 +174,12 @@ class RiskScreen:
         self,
         tx: PaymentTransaction,
         payment: Payment,
-        card: CardInput,
+        card: CardInput | None,
         card_token: str,
         at: datetime,
     ) -> None:
-        """Queue a payment held for review, keeping its card sealed in the vault until then."""
-        if not card_token:
+        """Queue a payment held for review, keeping its card (if any) sealed in the vault."""
+        if not card_token and card is not None:
             card_token = (await self._vault.keep(tx, payment.merchant_id, card, at)).id
         await self.store.insert_review(
             tx,

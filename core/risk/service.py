@@ -149,7 +149,9 @@ class RiskService:
             payment = await self._held(tx, command)
             review = await self._store.lock_review(tx, command.merchant_id, payment.id)
             assert review is not None  # _held checked it
-            _, card = await self._vault.reveal(command.merchant_id, review.card_token)
+            card = None  # a bank transfer is held with no card
+            if review.card_token:
+                _, card = await self._vault.reveal(command.merchant_id, review.card_token)
             await self._store.save_review(
                 tx,
                 dataclasses.replace(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -33,6 +33,7 @@ from core.domain.commands import (
     UpdatePayment,
 )
 from core.domain.errors import NotFoundError, PaycoreError, Reason
+from core.domain.issuers import issuer_country
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -176,10 +177,11 @@ class PaymentService:
                 metadata=command.metadata,
                 created_at=at,
                 updated_at=at,
+                bank_transfer=command.bank_transfer,
             )
-            if command.confirmation_method is ConfirmationMethod.MANUAL or card_input is None:
-                # Validation guarantees a card or token with automatic confirmation;
-                # with manual confirmation ConfirmPayment brings the card.
+            if command.confirmation_method is ConfirmationMethod.MANUAL or not payment.method:
+                # Validation guarantees a payment method with automatic confirmation;
+                # with manual confirmation ConfirmPayment brings it.
                 await tx.insert_payment(payment)
                 return Plan(payment.id, result=payment)
             return await self._authorize(
@@ -206,10 +208,13 @@ class PaymentService:
             card_input, card = await self._card_to_use(
                 command.merchant_id, command.card, command.card_token
             )
-            assert card_input is not None  # validation requires a card or a token
-            with_card = dataclasses.replace(payment, card=card)
+            # Validation requires a card, a token or a bank transfer.
+            assert card_input is not None or command.bank_transfer is not None
+            with_method = dataclasses.replace(
+                payment, card=card, bank_transfer=command.bank_transfer
+            )
             return await self._authorize(
-                tx, with_card, card_input, at, new=False, card_token=command.card_token
+                tx, with_method, card_input, at, new=False, card_token=command.card_token
             )
 
         key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)
@@ -421,7 +426,7 @@ class PaymentService:
         self,
         tx: PaymentTransaction,
         payment: Payment,
-        card: CardInput,
+        card: CardInput | None,
         at: datetime,
         *,
         new: bool,
@@ -439,7 +444,7 @@ class PaymentService:
             ip_address=context.ip_address,
             ip_country=context.ip_country,
             device_id=context.device_id,
-            method="card_token" if card_token else "card",
+            method=_risk_method(payment, card_token),
         )
         with self._telemetry.stage("risk") as span:
             screening = await self._risk.assess(transaction, payment.id, tx=tx)
@@ -468,7 +473,7 @@ class PaymentService:
         return Plan(decided.id, result=decided, dispatch=dispatch)
 
     async def dispatch_reviewed(
-        self, tx: PaymentTransaction, payment: Payment, card: CardInput, at: datetime
+        self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
     ) -> Plan[Payment]:
         """Send a held payment an admin approved, through the normal authorization path."""
         assert payment.risk is not None  # held payments were scored
@@ -484,7 +489,7 @@ class PaymentService:
         self,
         payment: Payment,
         risk: RiskAssessment,
-        card: CardInput,
+        card: CardInput | None,
         at: datetime,
         transaction: Transaction | None,
         *,
@@ -492,7 +497,8 @@ class PaymentService:
     ) -> tuple[Payment, Dispatch[Payment] | None]:
         """Route a payment risk let through; the result is final or needs a channel call."""
         with self._telemetry.stage("route") as span:
-            decision = self._router.decide(route_request(payment))
+            countries = self._risk.engine.rules.bin_countries
+            decision = self._router.decide(route_request(payment, countries))
             if decision.channel is None:
                 why = "no channel can carry the payment (" + "; ".join(decision.steps) + ")"
                 failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
@@ -507,7 +513,7 @@ class PaymentService:
     def _authorization(
         self,
         payment: Payment,
-        card: CardInput,
+        card: CardInput | None,
         candidates: tuple[str, ...],
         transaction: Transaction | None,
     ) -> Dispatch[Payment]:
@@ -634,18 +640,28 @@ def _refund_audit(
     )
 
 
-def route_request(payment: Payment) -> RouteRequest:
-    """What routing needs to know about a card payment."""
+def route_request(payment: Payment, bin_countries: Mapping[str, str]) -> RouteRequest:
+    """What routing needs to know about a payment: its method and, for a card, brand, BIN
+    and issuer country (from ``bin_countries``, the risk rules' table: one table for both).
+    """
     card = payment.card
     return RouteRequest(
         merchant_id=payment.merchant_id,
-        method="card",
+        method=payment.method,
         currency=payment.currency,
         amount_minor=payment.amount.amount,
-        brand=card.brand if card else "unknown",
+        brand=card.brand if card else "",
         bin=card.bin if card else "",
+        country=issuer_country(bin_countries, card.bin) if card else "",
         split_key=payment.id,
     )
+
+
+def _risk_method(payment: Payment, card_token: str) -> str:
+    """The ``method`` feature risk rules see: "card", "card_token" or "bank_transfer"."""
+    if payment.bank_transfer is not None:
+        return "bank_transfer"
+    return "card_token" if card_token else "card"
 
 
 def _refused_or(payment: Payment, result: ChannelResult, operation: str) -> Payment | PaycoreError:

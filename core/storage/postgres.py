@@ -39,6 +39,7 @@ from core.domain.payment import (
 from core.storage import access
 from core.storage import ledger as ledger_storage
 from core.storage.audit import insert_audit
+from core.storage.payment_methods import bank_transfer_from_json, bank_transfer_json
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
@@ -76,7 +77,7 @@ _PAYMENT_COLUMNS = f"""
         SELECT jsonb_agg({_REFUND_JSON} ORDER BY r.create_time, r.id)
         FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
     ), '[]'::jsonb) AS refunds,
-    p.routing,
+    p.routing, p.bank_transfer,
     COALESCE((
         SELECT jsonb_agg({_ATTEMPT_JSON} ORDER BY a.create_time, a.id)
         FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
@@ -180,6 +181,7 @@ def _payment_from_row(row: asyncpg.Record) -> Payment:
         updated_at=row["update_time"],
         routing=_routing_from_json(row["routing"]),
         attempts=tuple(_attempt_from_json(item, currency) for item in row["attempts"]),
+        bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
     )
 
 
@@ -375,9 +377,9 @@ class PostgresTransaction:
                 merchant_id, id, state, currency, amount, amount_captured, amount_refunded,
                 capture_method, confirmation_method, card, customer_id, description, metadata,
                 risk, failure, channel, channel_reference, operation_in_flight,
-                create_time, update_time)
+                create_time, update_time, bank_transfer)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18, $19, $20)
+                    $18, $19, $20, $21)
             """,
             payment.merchant_id,
             payment.id,
@@ -399,6 +401,7 @@ class PostgresTransaction:
             payment.operation_in_flight,
             payment.created_at,
             payment.updated_at,
+            bank_transfer_json(payment.bank_transfer),
         )
         await self._save_refunds(payment)
         await self._payment_changed(None, payment)
@@ -414,7 +417,8 @@ class PostgresTransaction:
             UPDATE payments SET
                 state = $3, amount = $4, amount_captured = $5, amount_refunded = $6, card = $7,
                 description = $8, metadata = $9, risk = $10, failure = $11, channel = $12,
-                channel_reference = $13, operation_in_flight = $14, update_time = $15
+                channel_reference = $13, operation_in_flight = $14, update_time = $15,
+                bank_transfer = $16
             WHERE merchant_id = $1 AND id = $2
             """,
             payment.merchant_id,
@@ -432,6 +436,7 @@ class PostgresTransaction:
             payment.channel_reference,
             payment.operation_in_flight,
             payment.updated_at,
+            bank_transfer_json(payment.bank_transfer),
         )
         if status != "UPDATE 1":
             raise LookupError(f"payment {payment.id} vanished while locked")

@@ -20,6 +20,7 @@ import asyncpg
 
 from core.domain.attempt import Attempt, ChannelOperation
 from core.domain.money import Money
+from core.storage.events import PaymentOutbox
 from core.storage.postgres import PostgresTransaction
 from core.storage.unavailable import unavailable_as_error
 
@@ -104,8 +105,10 @@ class PostgresSettlement(PostgresTransaction):
 class PostgresStatusQueryStore:
     """Unresolved channel attempts over an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, outbox: PaymentOutbox | None = None) -> None:
         self._pool = pool
+        # Late answers change payments like any request does: with their events.
+        self._outbox = outbox
 
     async def lease_due(self, now: datetime, terms: LeaseTerms) -> list[DueAttempt]:
         """Lease up to ``terms.batch_size`` due attempts to this worker (oldest first)."""
@@ -162,4 +165,4 @@ class PostgresStatusQueryStore:
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
-            yield PostgresSettlement(connection)
+            yield PostgresSettlement(connection, self._outbox)

@@ -6,8 +6,13 @@ bank posts a notification that the money arrived (or that the transfer was
 rejected). Notifications are signed with the bank's RSA key (router/signing.py);
 paycore holds only the public key.
 
-``SimulatedBank`` plays the bank (in process): it settles each transfer after
-``settle_after_s`` and posts the notification. Outcome by amount:
+``SimulatedBank`` plays the bank (in process): it answers each authorization
+with a reference (``bt_...``) and its collection account (``TEST_COLLECTION_ACCOUNT``),
+settles the transfer after ``settle_after_s`` and posts the notification to
+``notify_url`` (paycore's own ingress when started by ``paycore run`` with
+``callbacks_enabled``). Being in process, it forgets its transfers on restart:
+a status query about one it forgot answers "not found" and fails the payment,
+as a real bank would for a transfer it never registered. Outcome by amount:
 
 ================  ==========================================
 amount ends in    the bank reports
@@ -20,15 +25,17 @@ anything else     succeeded (the money arrived)
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
-from core.domain.payment import Failure
+from core.domain.payment import BankAccount, Failure
 from router.channel import Notification
 from router.channels.simulated import NOT_FOUND
 from router.routing import ChannelProfile
@@ -42,6 +49,11 @@ BANK_TRANSFER_PROFILE = ChannelProfile(
     currencies=frozenset({"EUR", "GBP", "USD"}),
     fee_fixed_minor=25,
 )
+
+TEST_COLLECTION_ACCOUNT = BankAccount(
+    iban="DE89370400440532013000", bic="COBADEFFXXX", holder="paycore test collections"
+)
+"""Where customers of the simulated bank send their transfers (a well-known test IBAN)."""
 
 
 class SimulatedBank:
@@ -61,7 +73,9 @@ class SimulatedBank:
         """Register a transfer (idempotent by attempt id); it settles later."""
         if attempt.id not in self.transfers:
             pending = ChannelResult(
-                AttemptOutcome.PENDING, reference=f"bt_{attempt.id.removeprefix('att_')}"
+                AttemptOutcome.PENDING,
+                reference=f"bt_{attempt.id.removeprefix('att_')}",
+                pay_to=TEST_COLLECTION_ACCOUNT,
             )
             self.transfers[attempt.id] = pending
             task = asyncio.create_task(self._settle(attempt, pending.reference))
@@ -108,14 +122,15 @@ class BankTransferChannel:
     ) -> None:
         self.name = profile.name
         self.profile = profile
-        self._bank = bank
+        self.bank = bank
+        """The bank behind the channel (its ``notify_url`` is where notifications go)."""
         self._public_key = public_key
         self._tolerance_s = tolerance_s
         self._clock = clock
 
     async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
         """Register the transfer: PENDING until the bank's notification."""
-        return self._bank.register(attempt)
+        return self.bank.register(attempt)
 
     async def capture(self, attempt: Attempt) -> ChannelResult:
         """Transfers are captured when they arrive: nothing to do."""
@@ -133,12 +148,39 @@ class BankTransferChannel:
 
     async def query(self, attempt: Attempt) -> ChannelResult:
         """The transfer's state at the bank (PENDING until it settles)."""
-        return self._bank.transfers.get(attempt.id, NOT_FOUND)
+        return self.bank.transfers.get(attempt.id, NOT_FOUND)
+
+    def set_notify_url(self, url: str) -> None:
+        """Where the bank posts its notifications, unless it was given a URL already."""
+        if not self.bank.notify_url:
+            self.bank.notify_url = url
+
+    async def close(self) -> None:
+        """Stop the bank's pending settlements (the router closes its channels)."""
+        await self.bank.close()
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify the bank's RSA signature (and its age) and decode the notification."""
         verify_rsa(self._public_key, headers, body, self._clock(), self._tolerance_s)
         return notification_from_wire(json.loads(body))
+
+
+@functools.cache
+def process_bank_key() -> RSAPrivateKey:
+    """The simulated bank's signing key (payments and payouts alike)."""
+    # Made once per process (2048-bit generation is slow), never written anywhere.
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def simulated_bank_channel(*, settle_after_s: float = 2.0) -> BankTransferChannel:
+    """The built-in bank channel in its test mode, with a key pair of its own.
+
+    The key pair is made per process: the bank of a process notifies that
+    process's own ingress (each worker has its own callbacks port).
+    ``notify_url`` is set by the server once its ingress listens.
+    """
+    key = process_bank_key()
+    return BankTransferChannel(SimulatedBank(key, settle_after_s=settle_after_s), key.public_key())
 
 
 def _unsupported(operation: ChannelOperation) -> ChannelResult:

@@ -77,6 +77,8 @@ class Served:
     services: Services
     api: Api
     callbacks_url: str
+    target: str = ""
+    """The gRPC server's address (for stubs of other services)."""
 
 
 @asynccontextmanager
@@ -117,7 +119,12 @@ async def serve(
                 merchant_id,
                 await merchant_metadata(services.pool, merchant_id),
             )
-            yield Served(services, api, f"http://127.0.0.1:{server.callbacks_port}")
+            yield Served(
+                services,
+                api,
+                f"http://127.0.0.1:{server.callbacks_port}",
+                f"127.0.0.1:{server.port}",
+            )
     finally:
         await server.stop(grace=0.5)
         await services.close()

@@ -1,47 +1,75 @@
-"""The bank-transfer channel: PENDING at authorization, settled by an RSA-signed notification.
+"""Bank transfer through the public API: PENDING with instructions, settled by the bank.
 
-Bank transfers have no API method yet (the next landing adds one to
-PaymentMethodData), so these tests send a card-less payment through the real
-request engine with a hand-written plan, exactly as PaymentService does.
+Every payment here is made with gRPC CreatePayment / ConfirmPayment and
+settled by the SimulatedBank's RSA-signed notification arriving at the real
+callbacks ingress (or, when it never arrives, by a status query).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
+import asyncpg
+import grpc
 import pytest
 from aiohttp import ClientSession
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.type import money_pb2
 
-from core.config import Settings
-from core.domain import ids, lifecycle
-from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
-from core.domain.errors import PaycoreError
-from core.domain.money import Money
-from core.domain.payment import (
-    CaptureMethod,
-    ConfirmationMethod,
-    Payment,
-    PaymentState,
-    RiskAssessment,
-    RiskDecision,
-)
-from core.service.execution import Dispatch, Encoder, Plan, RequestIdentity
-from core.storage.repository import PaymentTransaction, RequestKey
+from core.api.account_validation import top_up_wallet
+from core.auth.policy import Role
+from core.config import ChannelSettings, Settings
+from core.domain.attempt import AttemptOutcome, ChannelResult
+from core.domain.errors import ValidationError
+from core.domain.payment import Failure
+from paycore.v1 import account_service_pb2 as account_svc
+from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import payment_service_pb2 as svc
+from paycore.v1 import risk_service_pb2 as risk_svc
+from paycore.v1 import risk_service_pb2_grpc
 from router.channel import BadSignature
-from router.channels.bank_transfer import BankTransferChannel, SimulatedBank
-from router.routing import RouteRequest
+from router.channels.bank_transfer import (
+    BANK_TRANSFER_PROFILE,
+    TEST_COLLECTION_ACCOUNT,
+    BankTransferChannel,
+    SimulatedBank,
+)
 from router.signing import SIGNATURE_HEADER, sign, sign_rsa
 from router.simulator.wire import notification_to_wire
+from tests.e2e.helpers import (
+    FAILED_PRECONDITION,
+    Api,
+    build,
+    expect_error,
+    expect_invalid,
+    money,
+    same_payment,
+)
 from tests.routing.conftest import Served, serve
+from tests.support.auth import merchant_metadata
 
 BANK_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+S = pb.Payment
+
+
+def eur(cents: int) -> money_pb2.Money:
+    """Euros from cents, as google.type.Money."""
+    return money(cents // 100, (cents % 100) * 10_000_000, "EUR")
+
+
+def transfer(payer_name: str = "Grace Hopper", payer_email: str = "") -> pb.PaymentMethodData:
+    """A bank-transfer payment method."""
+    return pb.PaymentMethodData(
+        bank_transfer=pb.BankTransferData(payer_name=payer_name, payer_email=payer_email)
+    )
 
 
 @dataclass
@@ -50,121 +78,288 @@ class BankStack:
     bank: SimulatedBank
     channel: BankTransferChannel
 
+    @property
+    def api(self) -> Api:
+        return self.served.api
+
+    @property
+    def notify_url(self) -> str:
+        return f"{self.served.callbacks_url}/callbacks/{self.channel.name}"
+
 
 @pytest.fixture
 async def bank_stack(settings: Settings, tmp_path: Path) -> AsyncIterator[BankStack]:
+    """paycore over one bank channel named for this test (status-query rounds stay its own)."""
     bank = SimulatedBank(BANK_KEY, settle_after_s=0.05)
-    channel = BankTransferChannel(bank, BANK_KEY.public_key())
+    profile = dataclasses.replace(BANK_TRANSFER_PROFILE, name=f"bank_{uuid.uuid4().hex[:8]}")
+    channel = BankTransferChannel(bank, BANK_KEY.public_key(), profile=profile)
     routing = tmp_path / "routing.toml"
     routing.write_text('[default]\nstrategies = ["health"]\n')
     async with serve(settings, [channel], routing) as served:
-        bank.notify_url = f"{served.callbacks_url}/callbacks/{channel.name}"
+        # The server announced its ingress to the channel when it started.
+        assert bank.notify_url == f"{served.callbacks_url}/callbacks/{channel.name}"
         try:
             yield BankStack(served, bank, channel)
         finally:
             await bank.close()
 
 
-async def pay_by_transfer(stack: BankStack, amount_minor: int) -> Payment:
-    """A EUR payment by bank transfer, through the request engine; returns its first reply."""
-    services = stack.served.services
-    merchant_id = stack.served.api.merchant_id
-    decision = services.router.decide(
-        RouteRequest(merchant_id, "bank_transfer", "EUR", amount_minor, split_key="x")
+async def pay_by_transfer(api: Api, cents: int, **fields: object) -> pb.Payment:
+    """CreatePayment by bank transfer in EUR; the first reply."""
+    request = build(
+        svc.CreatePaymentRequest, amount=eur(cents), payment_method=transfer(), **fields
     )
-    assert decision.channel == stack.channel.name
-    payment_id = ids.new_id(ids.PAYMENT)
-    replies: list[Payment] = []
-
-    async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
-        created = Payment(
-            id=payment_id,
-            merchant_id=merchant_id,
-            state=PaymentState.REQUIRES_CONFIRMATION,
-            amount=Money(amount_minor, "EUR"),
-            amount_captured=Money.zero("EUR"),
-            amount_refunded=Money.zero("EUR"),
-            capture_method=CaptureMethod.AUTOMATIC,
-            confirmation_method=ConfirmationMethod.AUTOMATIC,
-            card=None,
-            created_at=at,
-            updated_at=at,
-        )
-        approved = RiskAssessment(0, RiskDecision.APPROVE)
-        pending = lifecycle.begin_authorization(created, approved, stack.channel.name, at)
-        attempt = Attempt(
-            id=ids.new_id(ids.ATTEMPT),
-            merchant_id=merchant_id,
-            payment_id=payment_id,
-            operation=ChannelOperation.AUTHORIZE,
-            channel=stack.channel.name,
-            amount=created.amount,
-            capture=True,
-        )
-        await tx.insert_payment(pending)
-        await tx.record_attempt(attempt, at)
-
-        def complete(
-            current: Payment, result: ChannelResult, when: datetime
-        ) -> tuple[Payment, Payment | PaycoreError]:
-            updated = lifecycle.complete_authorization(current, result, when)
-            replies.append(updated)
-            return updated, updated
-
-        return Plan(payment_id, dispatch=Dispatch(attempt, None, complete))
-
-    encoder: Encoder[Payment] = Encoder(success=lambda p: p.id.encode(), failure=lambda e: b"")
-    await services.executor.execute(
-        RequestKey(merchant_id, "CreatePayment", ids.new_id("req")),
-        RequestIdentity("r", b"f"),
-        encoder,
-        plan,
-    )
-    (reply,) = replies
-    return reply
+    return (await api.call("CreatePayment", request)).payment
 
 
-async def settled_state(stack: BankStack, payment_id: str) -> PaymentState:
-    """The payment's state once the bank's notification settled it (polls with a deadline)."""
-    repository = stack.served.services.repository
-    merchant_id = stack.served.api.merchant_id
+async def settled(api: Api, payment_id: str) -> pb.Payment:
+    """The payment once it left PENDING (polls GetPayment with a deadline)."""
     deadline = time.monotonic() + 10
     while True:
-        payment = await repository.get_payment(merchant_id, payment_id)
-        assert payment is not None
-        if payment.state is not PaymentState.PENDING:
-            return payment.state
+        payment = await api.get(payment_id)
+        if payment.state != S.STATE_PENDING:
+            return payment
         assert time.monotonic() < deadline, "the bank's notification never settled the payment"
         await asyncio.sleep(0.05)
 
 
-async def test_a_transfer_is_pending_until_the_bank_notifies_its_arrival(
+async def balances(pool: asyncpg.Pool, merchant_id: str) -> dict[str, int]:
+    """Posted ledger balance (sum of entries) of each of the merchant's accounts."""
+    rows = await pool.fetch(
+        "SELECT account_id, sum(amount)::bigint AS total FROM ledger_entries"
+        " WHERE merchant_id = $1 GROUP BY account_id",
+        merchant_id,
+    )
+    return {row["account_id"]: row["total"] for row in rows if row["total"]}
+
+
+async def event_types(pool: asyncpg.Pool, merchant_id: str, payment_id: str) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT type FROM events WHERE merchant_id = $1 AND resource_id = $2 ORDER BY sequence",
+        merchant_id,
+        payment_id,
+    )
+    return [row["type"] for row in rows]
+
+
+async def notify(stack: BankStack, attempt_id: str, result: ChannelResult, event: str) -> int:
+    """Post a notification signed with the bank's key; the ingress's status code."""
+    body = json.dumps(notification_to_wire(event, attempt_id, result)).encode()
+    header = sign_rsa(BANK_KEY, body, int(time.time()))
+    async with (
+        ClientSession() as client,
+        client.post(stack.notify_url, data=body, headers={SIGNATURE_HEADER: header}) as answer,
+    ):
+        return answer.status
+
+
+# --- the happy path and the rejected transfer ------------------------------------------
+
+
+async def test_a_transfer_is_pending_with_instructions_until_the_money_arrives(
     bank_stack: BankStack,
 ) -> None:
-    reply = await pay_by_transfer(bank_stack, 2500)
+    api, pool = bank_stack.api, bank_stack.served.services.pool
 
-    assert reply.state is PaymentState.PENDING  # the request answered: waiting for the bank
-    assert reply.channel_reference.startswith("bt_")
-    assert await settled_state(bank_stack, reply.id) is PaymentState.CAPTURED
-    payment = await bank_stack.served.services.repository.get_payment(
-        bank_stack.served.api.merchant_id, reply.id
+    reply = await pay_by_transfer(api, 2500)
+
+    assert reply.state == S.STATE_PENDING  # answered: waiting for the customer's money
+    shown = reply.payment_method.bank_transfer
+    assert shown.payer_name == "Grace Hopper"
+    assert shown.reference.startswith("bt_") and shown.reference == reply.channel_reference
+    assert (shown.iban, shown.bic, shown.account_holder) == (
+        TEST_COLLECTION_ACCOUNT.iban,
+        TEST_COLLECTION_ACCOUNT.bic,
+        TEST_COLLECTION_ACCOUNT.holder,
     )
-    assert payment is not None
-    assert [a.outcome for a in payment.attempts] == ["succeeded"]
-    assert payment.amount_captured == Money(2500, "EUR")
+    assert list(reply.routing.candidates) == [bank_stack.channel.name]
+    assert await balances(pool, api.merchant_id) == {}  # nothing moved yet
+
+    payment = await settled(api, reply.id)
+
+    assert payment.state == S.STATE_CAPTURED
+    assert payment.amount_captured == eur(2500)
+    assert [(a.operation, a.outcome) for a in payment.attempts] == [("authorize", "succeeded")]
+    assert payment.payment_method.bank_transfer.reference == shown.reference
+    assert await balances(pool, api.merchant_id) == {
+        f"clearing.{bank_stack.channel.name}.EUR": -2500,
+        "merchant_pending.EUR": 2500,
+    }
+    assert await event_types(pool, api.merchant_id, reply.id) == [
+        "payment.created",
+        "payment.succeeded",
+    ]
 
 
-async def test_a_rejected_transfer_fails_the_payment(bank_stack: BankStack) -> None:
-    reply = await pay_by_transfer(bank_stack, 2599)
+async def test_a_rejected_transfer_fails_the_payment_and_moves_nothing(
+    bank_stack: BankStack,
+) -> None:
+    api, pool = bank_stack.api, bank_stack.served.services.pool
+    reply = await pay_by_transfer(api, 2599)  # the simulated bank rejects ...99
 
-    assert await settled_state(bank_stack, reply.id) is PaymentState.FAILED
+    payment = await settled(api, reply.id)
+
+    assert payment.state == S.STATE_FAILED
+    assert payment.failure.code == "transfer_rejected"
+    assert await balances(pool, api.merchant_id) == {}
+    assert (await event_types(pool, api.merchant_id, reply.id))[-1] == "payment.failed"
+
+
+async def test_manual_confirmation_brings_the_transfer_later(bank_stack: BankStack) -> None:
+    api = bank_stack.api
+    created = await api.create(
+        amount=eur(1000),
+        confirmation_method=pb.CONFIRMATION_METHOD_MANUAL,
+        payment_method=None,
+    )
+    request = build(svc.ConfirmPaymentRequest, payment_id=created.id, payment_method=transfer())
+
+    confirmed = (await api.call("ConfirmPayment", request)).payment
+
+    assert confirmed.state == S.STATE_PENDING
+    assert confirmed.payment_method.bank_transfer.reference.startswith("bt_")
+    assert (await settled(api, created.id)).state == S.STATE_CAPTURED
+
+
+# --- what may be done with a transfer ---------------------------------------------------
+
+
+async def test_a_pending_transfer_cannot_be_captured_canceled_or_refunded(
+    bank_stack: BankStack,
+) -> None:
+    bank_stack.bank._settle_after_s = 3600.0  # the money does not arrive during the test
+    api = bank_stack.api
+    reply = await pay_by_transfer(api, 2500)
+    before = await api.get(reply.id)
+
+    for call in (
+        api.capture(reply.id),
+        api.cancel(reply.id),
+        api.refund(reply.id),
+    ):
+        await expect_error(call, FAILED_PRECONDITION, "BANK_TRANSFER_PENDING")
+
+    same_payment(before, await api.get(reply.id))
+
+
+async def test_an_arrived_transfer_is_refunded_like_any_payment_and_not_canceled(
+    bank_stack: BankStack,
+) -> None:
+    api, pool = bank_stack.api, bank_stack.served.services.pool
+    payment = await settled(api, (await pay_by_transfer(api, 2500)).id)
+
+    refunded = await api.refund(payment.id, eur(1000))
+
+    assert refunded.refund.state == pb.Refund.STATE_SUCCEEDED
+    assert refunded.payment.state == S.STATE_PARTIALLY_REFUNDED
+    assert (await balances(pool, api.merchant_id))["merchant_pending.EUR"] == 1500
+    await expect_error(api.cancel(payment.id), FAILED_PRECONDITION, "PAYMENT_NOT_CANCELABLE")
+    await expect_error(api.capture(payment.id), FAILED_PRECONDITION, "PAYMENT_NOT_CAPTURABLE")
+
+
+async def test_bad_bank_transfer_requests_are_refused_with_field_violations(
+    bank_stack: BankStack,
+) -> None:
+    api = bank_stack.api
+
+    def create(**fields: object) -> Awaitable[svc.CreatePaymentResponse]:
+        values = {"amount": eur(1000), "payment_method": transfer(), **fields}
+        return api.call("CreatePayment", build(svc.CreatePaymentRequest, **values))
+
+    await expect_invalid(
+        create(payment_method=transfer(payer_name="  ")), "payment_method.bank_transfer.payer_name"
+    )
+    await expect_invalid(
+        create(payment_method=transfer(payer_name="x" * 201)),
+        "payment_method.bank_transfer.payer_name",
+    )
+    await expect_invalid(
+        create(payment_method=transfer(payer_email="not-an-email")),
+        "payment_method.bank_transfer.payer_email",
+    )
+    await expect_invalid(create(capture_method=pb.CAPTURE_METHOD_MANUAL), "capture_method")
+    assert (await api.list()).payments == []  # nothing was created
+
+
+async def test_a_currency_the_bank_does_not_take_is_not_routed(bank_stack: BankStack) -> None:
+    reply = await bank_stack.api.create(amount=money(1000, 0, "JPY"), payment_method=transfer())
+
+    assert reply.state == S.STATE_FAILED
+    assert reply.failure.code == "no_route"
+    assert reply.attempts == []
+
+
+# --- notifications: duplicates, order, signatures -----------------------------------
+
+
+async def test_duplicate_late_and_contradicting_notifications_change_nothing(
+    bank_stack: BankStack,
+) -> None:
+    bank_stack.bank._settle_after_s = 3600.0  # the bank stays silent: the test posts
+    api, pool = bank_stack.api, bank_stack.served.services.pool
+    reply = await pay_by_transfer(api, 2500)
+    attempt_id = reply.attempts[0].id
+    arrived = ChannelResult(AttemptOutcome.SUCCEEDED, reference=reply.channel_reference)
+
+    statuses = [
+        await notify(bank_stack, attempt_id, ChannelResult(AttemptOutcome.PENDING), "ev_0"),
+        await notify(bank_stack, attempt_id, arrived, "ev_1"),
+        await notify(bank_stack, attempt_id, arrived, "ev_1"),  # the bank retried
+        await notify(bank_stack, attempt_id, ChannelResult(AttemptOutcome.PENDING), "ev_0"),
+        await notify(
+            bank_stack,
+            attempt_id,
+            ChannelResult(AttemptOutcome.FAILED, failure=Failure("transfer_rejected", "late")),
+            "ev_2",
+        ),
+    ]
+
+    assert statuses == [200] * 5
+    payment = await api.get(reply.id)
+    assert payment.state == S.STATE_CAPTURED
+    assert payment.amount_captured == eur(2500)
+    assert await balances(pool, api.merchant_id) == {
+        f"clearing.{bank_stack.channel.name}.EUR": -2500,
+        "merchant_pending.EUR": 2500,
+    }  # posted once
+    assert (await event_types(pool, api.merchant_id, reply.id)).count("payment.succeeded") == 1
+
+
+async def test_the_bank_channel_takes_only_its_own_fresh_rsa_signature(
+    bank_stack: BankStack,
+) -> None:
+    bank_stack.bank._settle_after_s = 3600.0
+    reply = await pay_by_transfer(bank_stack.api, 2500)
+    body = json.dumps(
+        notification_to_wire("ev_x", reply.attempts[0].id, ChannelResult(AttemptOutcome.SUCCEEDED))
+    ).encode()
+    impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+
+    async with ClientSession() as client:
+        for header in (
+            sign_rsa(impostor, body, now),
+            sign(b"hmac-secret", body, now),
+            sign_rsa(BANK_KEY, body, now - 3600),  # stale
+        ):
+            headers = {SIGNATURE_HEADER: header}
+            async with client.post(bank_stack.notify_url, data=body, headers=headers) as answer:
+                assert answer.status == 401
+    assert (await bank_stack.api.get(reply.id)).state == S.STATE_PENDING
+    with pytest.raises(BadSignature, match="stale"):
+        bank_stack.channel.parse_callback(
+            {SIGNATURE_HEADER: sign_rsa(BANK_KEY, body, now - 3600)}, body
+        )
+
+
+# --- a notification that never comes ----------------------------------------------
 
 
 async def test_a_lost_notification_is_caught_by_the_pending_schedule(
     bank_stack: BankStack,
 ) -> None:
     bank_stack.bank.notify_url = ""  # the bank settles but never tells
-    reply = await pay_by_transfer(bank_stack, 2500)
+    reply = await pay_by_transfer(bank_stack.api, 2500)
     deadline = time.monotonic() + 10
     while bank_stack.bank.transfers[reply.attempts[0].id].outcome is AttemptOutcome.PENDING:
         assert time.monotonic() < deadline, "the simulated bank never settled"
@@ -172,42 +367,72 @@ async def test_a_lost_notification_is_caught_by_the_pending_schedule(
 
     assert await bank_stack.served.services.status_queries.run_once() == 1
 
-    assert await settled_state(bank_stack, reply.id) is PaymentState.CAPTURED
+    assert (await settled(bank_stack.api, reply.id)).state == S.STATE_CAPTURED
 
 
 async def test_a_transfer_pending_past_its_schedule_needs_attention(
     bank_stack: BankStack,
 ) -> None:
-    bank_stack.bank._settle_after_s = 3600.0  # the money does not arrive during the test
-    reply = await pay_by_transfer(bank_stack, 2500)
+    bank_stack.bank._settle_after_s = 3600.0
+    reply = await pay_by_transfer(bank_stack.api, 2500)
     scheduler = bank_stack.served.services.status_queries
 
     rounds = [await scheduler.run_once() for _ in range(3)]
 
     assert rounds == [1, 1, 0]  # the compressed pending schedule "0,0": two queries
-    payment = await bank_stack.served.services.repository.get_payment(
-        bank_stack.served.api.merchant_id, reply.id
-    )
-    assert payment is not None and payment.state is PaymentState.PENDING
+    payment = await bank_stack.api.get(reply.id)
+    assert payment.state == S.STATE_PENDING
     assert [(a.outcome, a.needs_attention) for a in payment.attempts] == [("pending", True)]
 
 
-async def test_the_bank_channel_takes_only_its_own_rsa_signature(bank_stack: BankStack) -> None:
-    reply = await pay_by_transfer(bank_stack, 2500)
-    bank_stack.bank.notify_url = ""
-    attempt = reply.id  # any id: the signature is checked first
-    body = json.dumps(
-        notification_to_wire("ev_x", attempt, ChannelResult(AttemptOutcome.SUCCEEDED))
-    ).encode()
-    impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = int(time.time())
-    url = f"{bank_stack.served.callbacks_url}/callbacks/{bank_stack.channel.name}"
+# --- the built-in bank of a started server ----------------------------------------
 
-    async with ClientSession() as client:
-        for header in (sign_rsa(impostor, body, now), sign(b"hmac-secret", body, now)):
-            async with client.post(url, data=body, headers={SIGNATURE_HEADER: header}) as answer:
-                assert answer.status == 401
-    with pytest.raises(BadSignature, match="stale"):
-        bank_stack.channel.parse_callback(
-            {SIGNATURE_HEADER: sign_rsa(BANK_KEY, body, now - 3600)}, body
-        )
+
+async def test_the_built_in_bank_notifies_the_servers_own_ingress(
+    settings: Settings, tmp_path: Path
+) -> None:
+    routing = tmp_path / "routing.toml"
+    routing.write_text('[default]\nstrategies = ["health"]\n')
+    changes = {"channels": ChannelSettings(bank_settle_after_s=0.05)}
+    async with serve(settings, None, routing, changes) as served:
+        reply = await pay_by_transfer(served.api, 4200)
+        assert reply.state == S.STATE_PENDING
+        assert reply.channel == "bank_transfer"
+
+        payment = await settled(served.api, reply.id)
+
+    assert payment.state == S.STATE_CAPTURED
+
+
+# --- a transfer held by risk ------------------------------------------------------
+
+
+async def test_a_transfer_held_for_review_is_sent_to_the_bank_once_approved(
+    bank_stack: BankStack,
+) -> None:
+    api = bank_stack.api
+    admin = await merchant_metadata(bank_stack.served.services.pool, api.merchant_id, Role.ADMIN)
+    # The shipped rules hold a never-seen customer spending 3,000.00 or more.
+    held = await pay_by_transfer(api, 300_000, customer_id=f"c_{uuid.uuid4().hex[:8]}")
+    assert held.state == S.STATE_REQUIRES_REVIEW
+    assert held.attempts == [] and not held.payment_method.bank_transfer.reference
+
+    async with grpc.aio.insecure_channel(bank_stack.served.target) as channel:
+        risk = risk_service_pb2_grpc.RiskServiceStub(channel)
+        request = build(risk_svc.ApproveReviewRequest, payment_id=held.id, note="known payer")
+        approved = (await risk.ApproveReview(request, metadata=admin)).payment
+
+    assert approved.state == S.STATE_PENDING
+    assert approved.payment_method.bank_transfer.reference.startswith("bt_")
+    assert (await settled(api, held.id)).state == S.STATE_CAPTURED
+
+
+def test_a_wallet_top_up_takes_no_bank_transfer() -> None:
+    request = account_svc.TopUpWalletRequest(
+        request_id="r1", account_id="acct_x", amount=eur(1000), payment_method=transfer()
+    )
+
+    with pytest.raises(ValidationError) as raised:
+        top_up_wallet("m_1", request, date.today())
+
+    assert "payment_method.bank_transfer" in [v.field for v in raised.value.violations]

@@ -224,6 +224,10 @@ def test_without_a_routing_file_every_merchant_routes_by_priority_and_health() -
             "unknown keys",
         ),
         ({"defaults": {}}, "unknown routing keys"),
+        ({"default": {"strategies": ["rules"]}}, "needs rules"),
+        ({"default": {"strategies": "cost"}}, "list of strings"),
+        ({"default": {"health": {"min_success_rate": float("nan")}}}, "finite number"),
+        ({"merchants": {"m_1": {"stratgies": ["cost"]}}}, r"merchants.m_1: unknown keys"),
     ],
 )
 def test_a_bad_routing_file_is_refused_with_the_offending_key(

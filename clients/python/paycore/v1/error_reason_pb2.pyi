@@ -156,6 +156,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: only a withdrawal the risk engine held for review
     (STATE_REQUIRES_REVIEW) can be approved or rejected.
     """
+    ERROR_REASON_BANK_TRANSFER_PENDING: _ErrorReason.ValueType  # 90
+    """FAILED_PRECONDITION: the payment is a bank transfer the bank has not
+    reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
+    until the money arrived (then it is CAPTURED and refundable) or the
+    transfer failed.
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -309,6 +315,12 @@ ERROR_REASON_WITHDRAWAL_NOT_FOUND: ErrorReason.ValueType  # 117
 ERROR_REASON_WITHDRAWAL_NOT_IN_REVIEW: ErrorReason.ValueType  # 118
 """FAILED_PRECONDITION: only a withdrawal the risk engine held for review
 (STATE_REQUIRES_REVIEW) can be approved or rejected.
+"""
+ERROR_REASON_BANK_TRANSFER_PENDING: ErrorReason.ValueType  # 90
+"""FAILED_PRECONDITION: the payment is a bank transfer the bank has not
+reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
+until the money arrived (then it is CAPTURED and refundable) or the
+transfer failed.
 """
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for

@@ -452,6 +452,7 @@ class PaymentMethodData(_message.Message):
 
     CARD_FIELD_NUMBER: _builtins.int
     CARD_TOKEN_FIELD_NUMBER: _builtins.int
+    BANK_TRANSFER_FIELD_NUMBER: _builtins.int
     card_token: _builtins.str
     """A card stored earlier with CardVaultService.TokenizeCard (`tok_...`), of
     the same merchant. The card is decrypted only for the channel call.
@@ -460,21 +461,66 @@ class PaymentMethodData(_message.Message):
     def card(self) -> Global___CardData:
         """A card, submitted in full."""
 
+    @_builtins.property
+    def bank_transfer(self) -> Global___BankTransferData:
+        """A bank transfer the customer makes from their own bank (a push
+        payment). The payment stays STATE_PENDING after CreatePayment /
+        ConfirmPayment, with `payment_method.bank_transfer` saying where to
+        send the money and which reference to quote; the bank's notification
+        then makes it STATE_CAPTURED (the money arrived) or STATE_FAILED
+        (failure code "transfer_rejected"). Only CAPTURE_METHOD_AUTOMATIC: a
+        transfer is captured when it arrives. While it is pending it cannot be
+        captured, canceled or refunded (FAILED_PRECONDITION,
+        ERROR_REASON_BANK_TRANSFER_PENDING); once captured it is refunded like
+        any payment.
+        """
+
     def __init__(
         self,
         *,
         card: Global___CardData | None = ...,
         card_token: _builtins.str = ...,
+        bank_transfer: Global___BankTransferData | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "card_token"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "card_token", "bank_transfer"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___PaymentMethodData: _TypeAlias = PaymentMethodData  # noqa: Y015
+
+@_typing.final
+class BankTransferData(_message.Message):
+    """A bank transfer as requested: who will pay."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYER_NAME_FIELD_NUMBER: _builtins.int
+    PAYER_EMAIL_FIELD_NUMBER: _builtins.int
+    payer_name: _builtins.str
+    """The payer's name as on their bank account, 1 to 200 characters; the
+    bank matches incoming transfers with it and the reference.
+    """
+    payer_email: _builtins.str
+    """Where the customer may be sent the transfer instructions: optional, at
+    most 254 characters, with an `@`.
+    """
+    def __init__(
+        self,
+        *,
+        payer_name: _builtins.str = ...,
+        payer_email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payer_email", b"payer_email", "payer_name", b"payer_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BankTransferData: _TypeAlias = BankTransferData  # noqa: Y015
 
 @_typing.final
 class CardData(_message.Message):
@@ -523,24 +569,78 @@ class PaymentMethod(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CARD_FIELD_NUMBER: _builtins.int
+    BANK_TRANSFER_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def card(self) -> Global___Card:
         """A card."""
+
+    @_builtins.property
+    def bank_transfer(self) -> Global___BankTransfer:
+        """A bank transfer, with the instructions to show the customer."""
 
     def __init__(
         self,
         *,
         card: Global___Card | None = ...,
+        bank_transfer: Global___BankTransfer | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "kind", b"kind"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "bank_transfer"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___PaymentMethod: _TypeAlias = PaymentMethod  # noqa: Y015
+
+@_typing.final
+class BankTransfer(_message.Message):
+    """A bank transfer as shown on a payment: the payer and what they need to pay.
+    The customer transfers the payment's `amount` to `iban` / `bic` (account
+    holder `account_holder`) quoting `reference`; the instructions are set once
+    the bank registered the transfer (STATE_PENDING after CreatePayment).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYER_NAME_FIELD_NUMBER: _builtins.int
+    PAYER_EMAIL_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    IBAN_FIELD_NUMBER: _builtins.int
+    BIC_FIELD_NUMBER: _builtins.int
+    ACCOUNT_HOLDER_FIELD_NUMBER: _builtins.int
+    payer_name: _builtins.str
+    """The payer's name, as given on the request."""
+    payer_email: _builtins.str
+    """The payer's email, as given on the request (may be empty)."""
+    reference: _builtins.str
+    """The reference the customer must quote in the transfer (the bank's
+    reference, `bt_...`; also the payment's `channel_reference`).
+    """
+    iban: _builtins.str
+    """The account to pay to: its IBAN."""
+    bic: _builtins.str
+    """The account to pay to: its bank's BIC."""
+    account_holder: _builtins.str
+    """The holder of the account to pay to."""
+    def __init__(
+        self,
+        *,
+        payer_name: _builtins.str = ...,
+        payer_email: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        iban: _builtins.str = ...,
+        bic: _builtins.str = ...,
+        account_holder: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_holder", b"account_holder", "bic", b"bic", "iban", b"iban", "payer_email", b"payer_email", "payer_name", b"payer_name", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BankTransfer: _TypeAlias = BankTransfer  # noqa: Y015
 
 @_typing.final
 class Card(_message.Message):
