@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-FEE_METHODS = ("card", "wallet", "other")
+FEE_METHODS = ("card", "bank_transfer", "wallet", "other")
 """The methods a fee rule can name: what a capture's journal transaction records as its
-method (core/ledger/postings.py): ``card``, ``wallet`` (PayFromWallet), ``other``."""
+method (core/ledger/postings.py): ``card``, ``bank_transfer``, ``wallet`` (PayFromWallet),
+``other``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,9 +235,9 @@ class AccountServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetFeeRules(self, request, context):
-        """Sets the merchant's fee rules, one per payment method (`card`, `wallet`),
-        replacing all of its previous rules; a method without a rule pays the
-        platform default. Settlement charges them on each capture. Superadmin
+        """Sets the merchant's fee rules, one per payment method (`card`,
+        `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+        a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
         only (the platform sets prices), naming the merchant with
         x-paycore-merchant-id; audited. Idempotent by request_id.
         """

@@ -99,9 +99,9 @@ class AccountServiceStub:
     Admin only; audited. Idempotent by request_id.
     """
     SetFeeRules: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]
-    """Sets the merchant's fee rules, one per payment method (`card`, `wallet`),
-    replacing all of its previous rules; a method without a rule pays the
-    platform default. Settlement charges them on each capture. Superadmin
+    """Sets the merchant's fee rules, one per payment method (`card`,
+    `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+    a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
     only (the platform sets prices), naming the merchant with
     x-paycore-merchant-id; audited. Idempotent by request_id.
     """
@@ -194,9 +194,9 @@ class AccountServiceAsyncStub(AccountServiceStub):
     Admin only; audited. Idempotent by request_id.
     """
     SetFeeRules: _aio.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]  # type: ignore[assignment]
-    """Sets the merchant's fee rules, one per payment method (`card`, `wallet`),
-    replacing all of its previous rules; a method without a rule pays the
-    platform default. Settlement charges them on each capture. Superadmin
+    """Sets the merchant's fee rules, one per payment method (`card`,
+    `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+    a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
     only (the platform sets prices), naming the merchant with
     x-paycore-merchant-id; audited. Idempotent by request_id.
     """
@@ -352,9 +352,9 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _account_service_pb2.SetFeeRulesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.SetFeeRulesResponse, _abc.Awaitable[_account_service_pb2.SetFeeRulesResponse]]:
-        """Sets the merchant's fee rules, one per payment method (`card`, `wallet`),
-        replacing all of its previous rules; a method without a rule pays the
-        platform default. Settlement charges them on each capture. Superadmin
+        """Sets the merchant's fee rules, one per payment method (`card`,
+        `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+        a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
         only (the platform sets prices), naming the merchant with
         x-paycore-merchant-id; audited. Idempotent by request_id.
         """
