@@ -327,14 +327,18 @@ class AccountService:
                 risk=risk,
             )
             if risk.decision is not RiskDecision.APPROVE:
-                # Nothing moves: a wallet payment cannot wait for a person
-                # the way a card authorization can (its money would have to
-                # stay held with no capture to come), so review declines too.
+                # Nothing moves. A wallet payment is captured in this very
+                # transaction and has no channel to send it to later, so one
+                # risk wants reviewed is declined too, saying so
+                # (risk_review_required): the merchant may ask again after a
+                # person cleared the customer (an allow list entry).
+                failure = (
+                    _RISK_DECLINED
+                    if risk.decision is RiskDecision.DECLINE
+                    else _RISK_REVIEW_REQUIRED
+                )
                 payment = dataclasses.replace(
-                    payment,
-                    state=PaymentState.DECLINED,
-                    amount_captured=zero,
-                    failure=_RISK_DECLINED,
+                    payment, state=PaymentState.DECLINED, amount_captured=zero, failure=failure
                 )
             await tx.insert_payment(payment)  # a capture posts wallet -> merchant_pending
             return Plan(payment.id, result=payment)
@@ -539,6 +543,10 @@ class AccountService:
 
 
 _RISK_DECLINED = Failure("risk_declined", "Declined by risk screening.")
+_RISK_REVIEW_REQUIRED = Failure(
+    "risk_review_required",
+    "Risk screening wants a person to look at this wallet payment; it was not made.",
+)
 _BANK_REFUSED = Failure("payout_refused", "The bank refused the payout.")
 
 

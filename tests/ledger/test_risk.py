@@ -2,7 +2,8 @@
 
 A server of its own with a rules file that holds withdrawals of 50.00 or more
 for review, declines those of 90.00 or more, and declines wallet payments of
-90.00 or more (method ``withdrawal`` and ``wallet`` in the rules' features).
+90.00 or more and reviews those of 50.00 or more (method ``withdrawal`` and
+``wallet`` in the rules' features).
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ description = "A withdrawal of 90.00 or more"
 when = [["method", "==", "withdrawal"], ["amount", ">=", 9000]]
 score = 100
 action = "block"
+
+[[rule]]
+id = "large_wallet_payment"
+description = "A wallet payment of 50.00 or more: a person would look first"
+when = [["method", "==", "wallet"], ["amount", ">=", 5000]]
+score = 10
+action = "review"
 
 [[rule]]
 id = "huge_wallet_payment"
@@ -177,7 +185,7 @@ async def test_a_withdrawal_held_for_review_is_held_until_an_admin_decides(
     await assert_ledger_consistent(scored.services.pool, scored.merchant_id)
 
 
-async def test_a_wallet_payment_risk_declines_moves_nothing(scored: Scored) -> None:
+async def test_a_wallet_payment_risk_declines_or_reviews_moves_nothing(scored: Scored) -> None:
     created = await scored.stub.CreateAccount(
         acc.CreateAccountRequest(request_id=new_request_id(), currency_code="USD"),
         metadata=scored.metadata,
@@ -191,9 +199,14 @@ async def test_a_wallet_payment_risk_declines_moves_nothing(scored: Scored) -> N
         )
         return (await scored.stub.PayFromWallet(request, metadata=scored.metadata)).payment
 
-    declined, paid = await pay(95), await pay(30)
+    declined, reviewed, paid = await pay(95), await pay(60), await pay(30)
     assert (declined.state, declined.failure.code) == (pb.Payment.STATE_DECLINED, "risk_declined")
     assert declined.risk.decision == pb.RiskAssessment.DECISION_DECLINE
+    assert (reviewed.state, reviewed.failure.code) == (
+        pb.Payment.STATE_DECLINED,
+        "risk_review_required",
+    )
+    assert reviewed.risk.decision == pb.RiskAssessment.DECISION_REVIEW
     assert paid.state == pb.Payment.STATE_CAPTURED
     account = await scored.stub.GetAccount(
         acc.GetAccountRequest(account_id=wallet), metadata=scored.metadata

@@ -185,8 +185,8 @@ class AccountServiceServicer:
         funded by the wallet in the same transaction (FAILED_PRECONDITION /
         INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
         Scored by the risk engine first (feature `method` = "wallet"): declined,
-        or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
-        moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+        or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+        `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
         is settled like any payment (fee method `wallet`). Idempotent by request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

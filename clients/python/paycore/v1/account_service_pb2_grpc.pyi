@@ -70,8 +70,8 @@ class AccountServiceStub:
     funded by the wallet in the same transaction (FAILED_PRECONDITION /
     INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
     Scored by the risk engine first (feature `method` = "wallet"): declined,
-    or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
-    moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+    or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+    `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
     is settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
     WithdrawFunds: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]
@@ -165,8 +165,8 @@ class AccountServiceAsyncStub(AccountServiceStub):
     funded by the wallet in the same transaction (FAILED_PRECONDITION /
     INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
     Scored by the risk engine first (feature `method` = "wallet"): declined,
-    or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
-    moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+    or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+    `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
     is settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
     WithdrawFunds: _aio.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]  # type: ignore[assignment]
@@ -293,8 +293,8 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         funded by the wallet in the same transaction (FAILED_PRECONDITION /
         INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
         Scored by the risk engine first (feature `method` = "wallet"): declined,
-        or sent to review, it is STATE_DECLINED (`risk_declined`) and nothing
-        moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+        or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+        `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
         is settled like any payment (fee method `wallet`). Idempotent by request_id.
         """
 
