@@ -18,6 +18,9 @@
 #   make clean    remove .venv and caches (keeps .data; `make clean-data` removes it)
 #   make locust   headless locust load test against a running paycore (LOCUST_ARGS,
 #                 TARGET; needs PAYCORE_SUPERADMIN_KEY, see bench/locustfile.py)
+#   make bench    the throughput harness (bench/harness.py): paycore vs the gRPC
+#                 ceiling, open-loop latency at half of peak, 1 vs 2 workers; a row
+#                 in bench/RESULTS.md and bench/harness_latency.png (BENCH_ARGS)
 #
 # Pass arguments with ARGS (paycore) or PYTEST_ARGS (pytest):
 #   make run ARGS='--port 6000 --workers 2'
@@ -48,7 +51,7 @@ DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust $(VENV)
+.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust bench $(VENV)
 
 help:
 	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
@@ -107,6 +110,12 @@ locust: $(VENV)
 	@mkdir -p bench/out
 	$(BIN)/locust -f bench/locustfile.py --headless -H $(or $(TARGET),127.0.0.1:50051) \
 		--csv bench/out/locust $(LOCUST_ARGS)
+
+# Starts its own PostgreSQL and Redis (or PAYCORE_BENCH_POSTGRES_DSN / _REDIS_URL) and
+# both servers; nothing else needs to run. --h2load only when h2load is installed.
+BENCH_ARGS ?= --seconds 10 --workers 1 2 $(if $(shell command -v h2load),--h2load)
+bench: $(VENV)
+	PYTHONPATH=clients/python:. $(BIN)/python -m bench.harness $(BENCH_ARGS)
 
 dev-certs: $(VENV)
 	$(BIN)/python tools/make_dev_certs.py $(or $(CERTS_DIR),$(DATA_DIR)/certs) $(if $(HOSTS),--hosts $(HOSTS))

@@ -1,19 +1,26 @@
 """The ceiling: a bare grpc.aio server on uvloop that answers CreatePayment with fixed bytes.
 
-Same stack as paycore (grpc.aio, uvloop, one process), same method path and
-message sizes (the answer is a realistic CreatePaymentResponse, built once),
-and no work at all: what it serves per second is the most this stack can
-serve on this machine with the same load generator. bench/harness.py
-compares paycore's durable CreatePayment with it.
+Same stack as paycore (grpc.aio, uvloop), same method path and message sizes
+(the answer is a realistic CreatePaymentResponse, built once), and no work at
+all: what it serves per second is the most this stack can serve on this machine
+with the same load generator. bench/harness.py compares paycore's durable
+CreatePayment with it.
 
-    python -m bench.echo_server --port 50061
+``--workers N`` runs N processes on the port exactly as ``paycore run --workers N``
+does: forked by core.runtime.supervisor before any gRPC object exists, each with
+its own event loop and server bound with SO_REUSEPORT, so the kernel spreads the
+connections over them.
+
+    python -m bench.echo_server --port 50061 [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import signal
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +29,7 @@ import grpc
 from google.type import money_pb2
 
 from core.runtime.loop import run
+from core.runtime.supervisor import run_workers
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
@@ -55,14 +63,14 @@ def sample_response() -> bytes:
     return svc.CreatePaymentResponse(payment=payment).SerializeToString()
 
 
-async def serve(port: int) -> None:
-    """Serve until SIGTERM or SIGINT."""
+async def serve(port: int, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT (``reuse_port``: one of several processes on ``port``)."""
     body = sample_response()
 
     async def create(request: bytes, context: Any) -> bytes:
         return body
 
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
     handler = grpc.unary_unary_rpc_method_handler(
         create, request_deserializer=None, response_serializer=None
     )
@@ -83,12 +91,17 @@ async def serve(port: int) -> None:
     await server.stop(0.5)
 
 
+def _serve_worker(port: int, workers: int, index: int) -> None:
+    run(serve(port, reuse_port=workers > 1), use_uvloop=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m bench.echo_server --port N``."""
+    """``python -m bench.echo_server --port N [--workers W]``."""
     parser = argparse.ArgumentParser(prog="python -m bench.echo_server")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="server processes on the port")
     args = parser.parse_args(argv)
-    run(serve(args.port), use_uvloop=True)
+    sys.exit(run_workers(args.workers, functools.partial(_serve_worker, args.port, args.workers)))
 
 
 if __name__ == "__main__":

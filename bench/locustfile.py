@@ -14,9 +14,11 @@ Merchants are created at the start of the run with a superadmin key
 CreateApiKey do the rest), so each run has fresh merchants and no data of
 another run. Headless, writing CSVs (the service must be running, e.g. ``make run``)::
 
-    export PAYCORE_SUPERADMIN_KEY=$(.venv/bin/paycore keys bootstrap)   # once per database
-    .venv/bin/locust -f bench/locustfile.py --headless -u 50 -r 10 -t 60s \\
-        -H 127.0.0.1:50051 --csv bench/out/locust
+    .venv/bin/paycore keys bootstrap > .data/superadmin.key   # once per database: refused later
+    PAYCORE_SUPERADMIN_KEY=$(cat .data/superadmin.key) .venv/bin/locust -f bench/locustfile.py \\
+        --headless -u 50 -r 10 -t 60s -H 127.0.0.1:50051 --csv bench/out/locust
+
+(Not ``export``: ``paycore`` refuses to start with a ``PAYCORE_*`` variable it does not know.)
 
 ``make locust`` runs exactly that (``LOCUST_ARGS`` overrides users, rate, time).
 Options (flags or environment): ``--paycore-superadmin-key``

@@ -60,12 +60,22 @@ def append_row(heading: str, row: str, path: Path = RESULTS) -> None:
 
 
 def append_result(
-    heading: str, module: str, argv: Sequence[str], cells: Sequence[str], path: Path = RESULTS
+    heading: str,
+    module: str,
+    argv: Sequence[str],
+    cells: Sequence[str],
+    path: Path = RESULTS,
+    *,
+    revision: str | None = None,
 ) -> None:
-    """Append a row of today's date, this commit, the command and then ``cells``."""
+    """Append a row of today's date, this commit, the command and then ``cells``.
+
+    ``revision``: the commit measured, when taken before the run wrote any file
+    (its plot, an earlier row), which would make ``git_revision()`` say ``-dirty``.
+    """
     row = [
         datetime.now(UTC).date().isoformat(),
-        f"`{git_revision()}`",
+        f"`{revision or git_revision()}`",
         f"`{command_line(module, argv)}`",
         *cells,
     ]
