@@ -195,7 +195,7 @@ class PaymentService:
             )
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        return await self._executor.execute(key, request, encoder, plan, settled_payment)
 
     async def confirm_payment(
         self, command: ConfirmPayment, request: RequestIdentity, encoder: Encoder[Payment]
@@ -218,7 +218,7 @@ class PaymentService:
             )
 
         key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        return await self._executor.execute(key, request, encoder, plan, settled_payment)
 
     async def capture_payment(
         self, command: CapturePayment, request: RequestIdentity, encoder: Encoder[Payment]
@@ -638,6 +638,25 @@ def _refund_audit(
         after=snapshot(after),
         details=details,
     )
+
+
+async def settled_payment(
+    tx: PaymentTransaction, merchant_id: str, payment_id: str
+) -> Payment | None:
+    """The payment a crashed CreatePayment/ConfirmPayment left, once its outcome is known.
+
+    The ``resume`` of those requests (see ``RequestExecutor.execute``): their
+    whole outcome is the payment's state (authorized, captured, failed with
+    its failure...), so once a status query or a notification settled the
+    channel call, the payment as it is now is the answer. Capture, cancel and
+    refund have no resume: their reply is an error when the channel refused,
+    which the payment alone does not tell; a retry of those gets
+    REQUEST_IN_PROGRESS (GetPayment shows the outcome).
+    """
+    payment = await tx.lock_payment(merchant_id, payment_id)
+    if payment is None or payment.operation_in_flight:
+        return None
+    return payment
 
 
 def route_request(payment: Payment, bin_countries: Mapping[str, str]) -> RouteRequest:
