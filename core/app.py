@@ -12,12 +12,14 @@ from pathlib import Path
 
 import asyncpg
 import redis.asyncio as aioredis
+from aiohttp import web
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from core.auth.authenticator import Authenticator, LockoutPolicy
 from core.callbacks.ingress import CallbackIngress
+from core.callbacks.payouts import PayoutIngress
 from core.config import Settings
 from core.events.relay import RelaySettings, WebhookRelay
 from core.events.schedule import parse_schedule
@@ -36,7 +38,11 @@ from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments import PaymentService, ServiceSettings
-from core.service.payouts import SimulatedBankPayouts
+from core.service.payouts import (
+    BankPayouts,
+    PayoutQuerySettings,
+    PayoutStatusQueries,
+)
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
 from core.service.wallet_channel import WalletChannel
@@ -53,7 +59,8 @@ from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from core.vault.service import CardVault
 from router import Channel, Router
-from router.channels.bank_transfer import simulated_bank_channel
+from router.channels.bank_payouts import PAYOUTS_PATH, BankPayoutChannel, SimulatedPayoutDesk
+from router.channels.bank_transfer import process_bank_key, simulated_bank_channel
 from router.channels.builtin import builtin_channels
 from router.config import load_routing_file
 
@@ -83,7 +90,7 @@ class Services:
     callbacks: CallbackIngress
     accounts: AccountService
     settlement: SettlementService
-    payouts: SimulatedBankPayouts
+    payouts: Payouts
     merchant_routing: MerchantRoutingService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
@@ -100,6 +107,28 @@ class Services:
         await self.router.close()
         await self.redis.aclose()
         await self.pool.close()
+
+
+@dataclass(slots=True)
+class Payouts:
+    """Withdrawals' way to the bank: its payout desk (test mode), notifications, status queries."""
+
+    desk: SimulatedPayoutDesk
+    ingress: PayoutIngress
+    queries: PayoutStatusQueries
+
+    def install(self, app: web.Application) -> None:
+        """Serve the bank's payout notifications on the callbacks endpoint ``app``."""
+        self.ingress.install(app)
+
+    def notify_to(self, host: str, port: int) -> None:
+        """Where the (simulated) bank posts its notifications: this process's callbacks port."""
+        reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        self.desk.notify_url = f"http://{reachable}:{port}{PAYOUTS_PATH}"
+
+    async def close(self) -> None:
+        """Stop the bank's pending answers (their withdrawals stay PENDING, money held)."""
+        await self.desk.close()
 
 
 @dataclass(slots=True)
@@ -327,18 +356,17 @@ async def open_services(
     )
     if ledger.settlement_poll_interval_s > 0:
         background.append(asyncio.create_task(settlement.watch(ledger.settlement_poll_interval_s)))
-    # Withdrawals go to the bank's payout side (its test mode here), whose
-    # answers come back through AccountService.complete_withdrawal.
-    payouts = SimulatedBankPayouts(settle_after_s=settings.ledger.payout_settle_after_s)
-    accounts = AccountService(
+    accounts, payouts = _accounts(
+        settings,
         executor=executor,
         store=ledger_store,
         gate=gate,
         payments=payments,
         repository=repository,
-        payouts=payouts,
+        screen=screen,
     )
-    payouts.answer_with(accounts.complete_withdrawal)
+    if ledger.payout_poll_interval_s > 0:
+        background.append(asyncio.create_task(payouts.queries.run(asyncio.Event())))
     merchant_routing = await _merchant_routing(
         settings, executor=executor, pool=pool, gate=gate, router=router, background=background
     )
@@ -374,3 +402,45 @@ async def open_services(
         merchant_routing=merchant_routing,
         background=background,
     )
+
+
+def _accounts(
+    settings: Settings,
+    *,
+    executor: RequestExecutor,
+    store: PostgresLedgerStore,
+    gate: RedisRequestGate,
+    payments: PaymentService,
+    repository: PostgresPaymentRepository,
+    screen: RiskScreen,
+) -> tuple[AccountService, Payouts]:
+    """AccountService, with withdrawals going to the bank's payout side (its test mode).
+
+    The simulated bank signs payout notifications with the key its
+    bank-transfer notifications use (one bank, one key per process); paycore
+    verifies them with its public half, as with a real bank.
+    """
+    ledger = settings.ledger
+    delays = ledger.payout_query_delays_s
+    bank_key = process_bank_key()
+    desk = SimulatedPayoutDesk(bank_key, settle_after_s=ledger.payout_settle_after_s)
+    channel = BankPayoutChannel(desk, bank_key.public_key())
+    accounts = AccountService(
+        executor=executor,
+        store=store,
+        gate=gate,
+        payments=payments,
+        repository=repository,
+        risk=screen,
+        payouts=BankPayouts(channel, first_query_after_s=delays[0]),
+    )
+    queries = PayoutStatusQueries(
+        store=store,
+        bank=channel,
+        complete=accounts.complete_withdrawal,
+        settings=PayoutQuerySettings(delays, poll_interval_s=ledger.payout_poll_interval_s),
+    )
+    ingress = PayoutIngress(
+        channel=channel, withdrawals=store, complete=accounts.complete_withdrawal
+    )
+    return accounts, Payouts(desk, ingress, queries)

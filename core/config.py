@@ -63,7 +63,18 @@ class LedgerSettings:
     settlement_poll_interval_s: float = 300.0
     """How often the daily settlement job looks for yesterday's unsettled merchants (0: never)."""
     payout_settle_after_s: float = 2.0
-    """When the (simulated) bank answers a withdrawal's payout (core/service/payouts.py)."""
+    """When the (simulated) bank answers a withdrawal's payout (router/channels/bank_payouts.py)."""
+    payout_query_schedule_s: str = "60,300,3600,21600,86400"
+    """Seconds before each status query of a withdrawal whose bank notification has not
+    come: the first after it was sent, each next after the previous query; when the last
+    one still cannot tell, the withdrawal is marked for manual attention."""
+    payout_poll_interval_s: float = 5.0
+    """How often payout status queries look for due withdrawals (0: never)."""
+
+    @property
+    def payout_query_delays_s(self) -> tuple[float, ...]:
+        """``payout_query_schedule_s`` as numbers."""
+        return _seconds(self.payout_query_schedule_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +413,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("redis_timeout_s must be > 0 and redis_retry_interval_s >= 0")
     if settings.ledger.payout_settle_after_s < 0:
         raise ConfigError("ledger.payout_settle_after_s must be >= 0")
+    delays = settings.ledger.payout_query_delays_s
+    if not delays or min(delays) < 0 or settings.ledger.payout_poll_interval_s < 0:
+        raise ConfigError(
+            "ledger.payout_query_schedule_s needs at least one delay, none negative;"
+            " ledger.payout_poll_interval_s must be >= 0"
+        )
     auth = settings.auth
     if auth.key_cache_s < 0 or auth.lockout_failures < 1:
         raise ConfigError("auth.key_cache_s must be >= 0 and auth.lockout_failures >= 1")

@@ -134,9 +134,10 @@ def settings(postgres_dsn: str, redis_url: str) -> Settings:
         # checks the production defaults, which refuse exactly that).
         webhook_require_https=False,
         webhook_allow_private_networks=True,
-        # The bank answers payouts only when a test says so (complete_withdrawal);
-        # tests/ledger/test_payouts.py runs a bank that answers by itself.
-        ledger=LedgerSettings(payout_settle_after_s=1e9),
+        # The bank answers payouts only when a test says so (complete_withdrawal),
+        # and no status query asks it; tests/ledger/test_payouts.py runs banks
+        # that answer by themselves.
+        ledger=LedgerSettings(payout_settle_after_s=1e9, payout_poll_interval_s=0),
     )
 
 

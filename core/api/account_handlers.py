@@ -24,8 +24,9 @@ from core.api.status import encode_error
 from core.api.validation import encode_cursor, request_fingerprint
 from core.domain.errors import PaycoreError, Reason
 from core.domain.money import Money
-from core.domain.payment import Payment
+from core.domain.payment import Payment, RiskAssessment, RiskDecision
 from core.ledger.accounts import Account, AccountKind
+from core.ledger.fees import FeeSchedule
 from core.ledger.journal import Phase, TransactionKind
 from core.ledger.settlement import settlement_csv_rows
 from core.ledger.withdrawals import Withdrawal, WithdrawalState
@@ -35,6 +36,7 @@ from core.service.settlement import SettlementService
 from core.storage.ledger import SettlementRecord, StatementLine
 from core.telemetry import Telemetry
 from paycore.v1 import account_service_pb2 as account_svc
+from paycore.v1 import payment_pb2
 
 SERVICE_NAME = "paycore.v1.AccountService"
 
@@ -186,6 +188,8 @@ _WITHDRAWAL_STATE = {
     WithdrawalState.PENDING: account_svc.Withdrawal.STATE_PENDING,
     WithdrawalState.SUCCEEDED: account_svc.Withdrawal.STATE_SUCCEEDED,
     WithdrawalState.FAILED: account_svc.Withdrawal.STATE_FAILED,
+    WithdrawalState.REQUIRES_REVIEW: account_svc.Withdrawal.STATE_REQUIRES_REVIEW,
+    WithdrawalState.DECLINED: account_svc.Withdrawal.STATE_DECLINED,
 }
 
 
@@ -200,12 +204,56 @@ def withdrawal_to_proto(withdrawal: Withdrawal) -> account_svc.Withdrawal:
         description=withdrawal.description,
         create_time=convert.timestamp(withdrawal.created_at),
         update_time=convert.timestamp(withdrawal.updated_at),
+        failure=(
+            payment_pb2.PaymentFailure(
+                code=withdrawal.failure.code, message=withdrawal.failure.message
+            )
+            if withdrawal.failure
+            else None
+        ),
+        bank_reference=withdrawal.bank_reference,
+        risk=(
+            convert.risk_to_proto(
+                RiskAssessment(withdrawal.risk_score, RiskDecision(withdrawal.risk_decision))
+            )
+            if withdrawal.risk_decision
+            else None
+        ),
+        needs_attention=withdrawal.needs_attention,
     )
 
 
 _WITHDRAW: Encoder[Withdrawal] = Encoder(
     success=lambda withdrawal: account_svc.WithdrawFundsResponse(
         withdrawal=withdrawal_to_proto(withdrawal)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+_APPROVE_WITHDRAWAL: Encoder[Withdrawal] = Encoder(
+    success=lambda withdrawal: account_svc.ApproveWithdrawalResponse(
+        withdrawal=withdrawal_to_proto(withdrawal)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+_REJECT_WITHDRAWAL: Encoder[Withdrawal] = Encoder(
+    success=lambda withdrawal: account_svc.RejectWithdrawalResponse(
+        withdrawal=withdrawal_to_proto(withdrawal)
+    ).SerializeToString(deterministic=True),
+    failure=encode_error,
+)
+
+
+def fee_rules_to_proto(schedule: FeeSchedule) -> list[account_svc.FeeRule]:
+    """A merchant's own fee rules as API messages, by method."""
+    return [
+        account_svc.FeeRule(method=method, bps=rule.bps, fixed_minor=rule.fixed_minor)
+        for method, rule in sorted(schedule.merchant.items())
+    ]
+
+
+_SET_FEE_RULES: Encoder[FeeSchedule] = Encoder(
+    success=lambda schedule: account_svc.SetFeeRulesResponse(
+        rules=fee_rules_to_proto(schedule)
     ).SerializeToString(deterministic=True),
     failure=encode_error,
 )
@@ -287,6 +335,38 @@ class AccountHandlers:
         withdrawal = await self._service.get_withdrawal(caller.merchant_id, withdrawal_id)
         return account_svc.GetWithdrawalResponse(withdrawal=withdrawal_to_proto(withdrawal))
 
+    async def approve_withdrawal(
+        self, caller: Caller, request: account_svc.ApproveWithdrawalRequest
+    ) -> Reply:
+        decision = validation.withdrawal_review(caller.merchant_id, request, approve=True)
+        return await self._service.decide_withdrawal_review(
+            caller.actor, decision, self._identity(request), _APPROVE_WITHDRAWAL
+        )
+
+    async def reject_withdrawal(
+        self, caller: Caller, request: account_svc.RejectWithdrawalRequest
+    ) -> Reply:
+        decision = validation.withdrawal_review(caller.merchant_id, request, approve=False)
+        return await self._service.decide_withdrawal_review(
+            caller.actor, decision, self._identity(request), _REJECT_WITHDRAWAL
+        )
+
+    async def set_fee_rules(self, caller: Caller, request: account_svc.SetFeeRulesRequest) -> Reply:
+        command = validation.set_fee_rules(caller.merchant_id, request)
+        return await self._settlement.set_fee_rules(
+            command, caller.actor, self._identity(request), _SET_FEE_RULES
+        )
+
+    async def get_fee_rules(
+        self, caller: Caller, request: account_svc.GetFeeRulesRequest
+    ) -> account_svc.GetFeeRulesResponse:
+        schedule = await self._settlement.fee_schedule(caller.merchant_id)
+        default = schedule.default
+        return account_svc.GetFeeRulesResponse(
+            rules=fee_rules_to_proto(schedule),
+            default_rule=account_svc.FeeRule(bps=default.bps, fixed_minor=default.fixed_minor),
+        )
+
     async def run_settlement(
         self, caller: Caller, request: account_svc.RunSettlementRequest
     ) -> Reply:
@@ -330,6 +410,10 @@ def generic_handler(
         "PayFromWallet": (account_svc.PayFromWalletRequest, handlers.pay_from_wallet),
         "WithdrawFunds": (account_svc.WithdrawFundsRequest, handlers.withdraw_funds),
         "GetWithdrawal": (account_svc.GetWithdrawalRequest, handlers.get_withdrawal),
+        "ApproveWithdrawal": (account_svc.ApproveWithdrawalRequest, handlers.approve_withdrawal),
+        "RejectWithdrawal": (account_svc.RejectWithdrawalRequest, handlers.reject_withdrawal),
+        "SetFeeRules": (account_svc.SetFeeRulesRequest, handlers.set_fee_rules),
+        "GetFeeRules": (account_svc.GetFeeRulesRequest, handlers.get_fee_rules),
         "RunSettlement": (account_svc.RunSettlementRequest, handlers.run_settlement),
         "GetSettlementReport": (
             account_svc.GetSettlementReportRequest,

@@ -19,12 +19,16 @@ from core.domain.commands import CreatePayment
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import CurrencyError, Money, currency_exponent
 from core.ledger.commands import (
+    FeeRuleChange,
     OpenWallet,
+    SetFeeRules,
     StatementQuery,
     TransferFunds,
     WalletPayment,
+    WithdrawalReviewDecision,
     WithdrawFunds,
 )
+from core.ledger.fees import FEE_METHODS
 from core.ledger.settlement import SettlementDay
 from paycore.v1 import account_service_pb2 as account_svc
 from paycore.v1 import payment_service_pb2 as svc
@@ -216,3 +220,42 @@ def withdrawal_id_of(request: account_svc.GetWithdrawalRequest) -> str:
         v.add("withdrawal_id", "must be a withdrawal id: wd_ followed by 26 base32 characters")
     v.raise_if_any()
     return request.withdrawal_id
+
+
+def withdrawal_review(
+    merchant_id: str,
+    request: account_svc.ApproveWithdrawalRequest | account_svc.RejectWithdrawalRequest,
+    *,
+    approve: bool,
+) -> WithdrawalReviewDecision:
+    """ApproveWithdrawal / RejectWithdrawal -> the admin's decision."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    if not ids.is_valid(ids.WITHDRAWAL, request.withdrawal_id):
+        v.add("withdrawal_id", "must be a withdrawal id: wd_ followed by 26 base32 characters")
+    _text(v, "note", request.note, MAX_DESCRIPTION)
+    v.raise_if_any()
+    return WithdrawalReviewDecision(merchant_id, request.withdrawal_id, approve, request.note)
+
+
+def set_fee_rules(merchant_id: str, request: account_svc.SetFeeRulesRequest) -> SetFeeRules:
+    """SetFeeRules -> the merchant's new rules (one per known method, within bounds)."""
+    v = ViolationCollector()
+    _request_id(v, request.request_id)
+    seen: set[str] = set()
+    for i, rule in enumerate(request.rules):
+        field = f"rules[{i}]"
+        if rule.method not in FEE_METHODS:
+            v.add(f"{field}.method", f"must be one of {', '.join(FEE_METHODS)}")
+        elif rule.method in seen:
+            v.add(f"{field}.method", "at most one rule per method")
+        seen.add(rule.method)
+        if not 0 <= rule.bps <= 10_000:
+            v.add(f"{field}.bps", "must be 0 to 10000 basis points")
+        if not 0 <= rule.fixed_minor <= 1_000_000_00:
+            v.add(f"{field}.fixed_minor", "must be 0 to 100000000 minor units")
+    v.raise_if_any()
+    return SetFeeRules(
+        merchant_id,
+        tuple(FeeRuleChange(r.method, r.bps, r.fixed_minor) for r in request.rules),
+    )

@@ -180,8 +180,10 @@ class PaycoreServer:
         if self._settings.callbacks_enabled:
             endpoint = HttpEndpoint(self._settings.callbacks_host, self._settings.callbacks_port)
             self._services.callbacks.install(endpoint.app)
+            self._services.payouts.install(endpoint.app)  # the bank's payout answers
             self.callbacks_port = await endpoint.start()
             self._services.callbacks.announce(self._settings.callbacks_host, self.callbacks_port)
+            self._services.payouts.notify_to(self._settings.callbacks_host, self.callbacks_port)
             self._callbacks = endpoint
         if self._settings.status_query.enabled:
             self._background = asyncio.create_task(

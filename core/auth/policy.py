@@ -119,6 +119,12 @@ POLICY: Mapping[str, Role] = {
     f"{_ACCOUNTS}/RunSettlement": Role.ADMIN,
     f"{_ACCOUNTS}/GetSettlementReport": Role.ADMIN,
     f"{_ACCOUNTS}/ExportSettlementReport": Role.ADMIN,
+    # Withdrawals the risk engine held: the back office decides, like payment reviews.
+    f"{_ACCOUNTS}/ApproveWithdrawal": Role.ADMIN,
+    f"{_ACCOUNTS}/RejectWithdrawal": Role.ADMIN,
+    # Fees are the platform's prices: only the platform sets them; finance reads them.
+    f"{_ACCOUNTS}/SetFeeRules": Role.SUPERADMIN,
+    f"{_ACCOUNTS}/GetFeeRules": Role.ADMIN,
 }
 """Full RPC name (``package.Service/Method``) -> the least role allowed to call it."""
 

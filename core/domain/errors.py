@@ -178,6 +178,12 @@ class Reason(enum.Enum):
     WITHDRAWAL_NOT_FOUND = ReasonSpec(
         Code.NOT_FOUND, False, "Withdrawal {withdrawal_id} does not exist."
     )
+    WITHDRAWAL_NOT_IN_REVIEW = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Withdrawal {withdrawal_id} is {state}; only a withdrawal held for review can be"
+        " approved or rejected.",
+    )
     BANK_TRANSFER_PENDING = ReasonSpec(
         Code.FAILED_PRECONDITION,
         False,

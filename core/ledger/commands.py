@@ -58,3 +58,30 @@ class WithdrawFunds:
     amount: Money
     bank_account: str
     description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalReviewDecision:
+    """ApproveWithdrawal / RejectWithdrawal: an admin's decision on a withdrawal held by risk."""
+
+    merchant_id: str
+    withdrawal_id: str
+    approve: bool
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRuleChange:
+    """One method's fee rule in SetFeeRules (``bps`` 0..10000, ``fixed_minor`` >= 0)."""
+
+    method: str
+    bps: int
+    fixed_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetFeeRules:
+    """SetFeeRules: a merchant's fee rules, replacing all of its previous ones."""
+
+    merchant_id: str
+    rules: tuple[FeeRuleChange, ...]

@@ -12,6 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+FEE_METHODS = ("card", "bank_transfer", "wallet", "other")
+"""The methods a fee rule can name: what a capture's journal transaction records as its
+method (core/ledger/postings.py): ``card``, ``bank_transfer``, ``wallet`` (PayFromWallet),
+``other``."""
+
 
 @dataclass(frozen=True, slots=True)
 class FeeRule:

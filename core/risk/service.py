@@ -26,7 +26,7 @@ from core.gate import RequestGate, RpcClass
 from core.risk.records import ListEntry, ListName, QueuedReview, ReviewStatus
 from core.risk.screen import RiskScreen, Screening
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.service.payments import PaymentService
+from core.service.payments import PaymentService, settled_payment
 from core.storage.repository import PaymentTransaction, RequestKey
 from core.vault.service import CardVault
 from riskengine.features import Transaction
@@ -166,7 +166,7 @@ class RiskService:
             return planned
 
         key = RequestKey(command.merchant_id, "ApproveReview", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        return await self._executor.execute(key, request, encoder, plan, settled_payment)
 
     async def reject_review(
         self,

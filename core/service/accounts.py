@@ -13,14 +13,23 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from core.domain import ids
+from core.domain.audit import Actor, AuditRecord
 from core.domain.commands import CreatePayment
 from core.domain.errors import IllegalTransitionError, NotFoundError, PaycoreError, Reason
 from core.domain.money import Money
-from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
+from core.domain.payment import (
+    CaptureMethod,
+    ConfirmationMethod,
+    Failure,
+    Payment,
+    PaymentState,
+    RiskAssessment,
+    RiskDecision,
+)
 from core.gate import RequestGate, RpcClass
 from core.ledger.accounts import Account, AccountKind, system_account
 from core.ledger.commands import (
@@ -28,6 +37,7 @@ from core.ledger.commands import (
     StatementQuery,
     TransferFunds,
     WalletPayment,
+    WithdrawalReviewDecision,
     WithdrawFunds,
 )
 from core.ledger.journal import JournalTransaction, TransactionKind, transfer
@@ -35,14 +45,18 @@ from core.ledger.postings import TOP_UP_KEY, WALLET_KEY
 from core.ledger.withdrawals import (
     Withdrawal,
     WithdrawalState,
+    release_hold,
+    require_review,
     withdrawal_hold,
     withdrawal_outcome,
 )
+from core.risk.screen import Screening
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.storage.ledger import StatementLine
 from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
+from riskengine.features import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +92,10 @@ class LedgerStore(Protocol):
         """An account, locked until ``tx`` ends."""
         ...
 
-    async def insert_withdrawal(self, tx: PaymentTransaction, withdrawal: Withdrawal) -> None:
-        """Store a new withdrawal inside ``tx``."""
+    async def insert_withdrawal(
+        self, tx: PaymentTransaction, withdrawal: Withdrawal, first_query: datetime | None = None
+    ) -> None:
+        """Store a new withdrawal inside ``tx`` (``first_query``: its first status query)."""
         ...
 
     async def lock_withdrawal(
@@ -88,8 +104,10 @@ class LedgerStore(Protocol):
         """A withdrawal, locked until ``tx`` ends."""
         ...
 
-    async def save_withdrawal_state(self, tx: PaymentTransaction, withdrawal: Withdrawal) -> None:
-        """Store a withdrawal's new state inside ``tx``."""
+    async def save_withdrawal_state(
+        self, tx: PaymentTransaction, withdrawal: Withdrawal, first_query: datetime | None = None
+    ) -> None:
+        """Store a withdrawal's new state inside ``tx`` (``first_query`` once sent to the bank)."""
         ...
 
     async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal | None:
@@ -104,31 +122,45 @@ class LedgerStore(Protocol):
 
 
 class PayoutChannel(Protocol):
-    """Where withdrawals go: the asynchronous bank-transfer channel (issue 5).
+    """Where withdrawals go: the bank channel's payout side (core/service/payouts.py).
 
     ``submit`` hands a PENDING withdrawal to the bank and returns at once; the
-    bank's answer comes later and is applied with
-    ``AccountService.complete_withdrawal`` (the channel's callback or status
-    query calls it). ``submit`` must be idempotent by ``withdrawal.id``: after a
-    crash between commit and submit, a withdrawal may be submitted again.
+    bank's answer comes later (its signed notification, or a status query)
+    and is applied with ``AccountService.complete_withdrawal``. ``submit``
+    must be idempotent by ``withdrawal.id``: after a crash between commit and
+    submit, the status query submits it again.
     """
 
+    first_query_after_s: float
+    """When a status query first asks the bank about a withdrawal submitted now."""
+
     async def submit(self, withdrawal: Withdrawal) -> None:
-        """Send ``withdrawal`` to the bank (answer arrives via complete_withdrawal)."""
+        """Send ``withdrawal`` to the bank (its answer arrives via complete_withdrawal)."""
         ...
 
 
 class UnwiredPayoutChannel:
-    """The PayoutChannel until the bank channel (issue 5) lands: keeps withdrawals PENDING.
+    """A PayoutChannel that sends nothing: withdrawals stay PENDING, their money held.
 
-    The money is reserved (held) and nothing is sent; an operator (or the bank
-    channel, once wired in core/app.py) resolves each withdrawal with
-    ``AccountService.complete_withdrawal``.
+    For services built without a bank (tests of other parts); an operator
+    resolves each withdrawal with ``AccountService.complete_withdrawal``.
     """
+
+    first_query_after_s = 3600.0
 
     async def submit(self, withdrawal: Withdrawal) -> None:
         """Log that nothing was sent."""
-        log.warning("withdrawal %s stays pending: no bank channel is wired yet", withdrawal.id)
+        log.warning("withdrawal %s stays pending: no bank channel is wired", withdrawal.id)
+
+
+class Screener(Protocol):
+    """The risk engine as withdrawals and wallet payments use it (core/risk/screen.py)."""
+
+    async def assess(
+        self, transaction: Transaction, member: str, *, tx: PaymentTransaction | None = None
+    ) -> Screening:
+        """Score ``transaction`` (counted in velocity under ``member``)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +173,7 @@ class Transferred:
 
 
 class AccountService:
-    """CreateAccount, GetAccount, TransferFunds and ListAccountEntries."""
+    """Wallets, balances, transfers, statements, wallet payments and withdrawals."""
 
     def __init__(
         self,
@@ -151,6 +183,7 @@ class AccountService:
         gate: RequestGate,
         payments: PaymentService,
         repository: PaymentRepository,
+        risk: Screener,
         payouts: PayoutChannel | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -159,6 +192,7 @@ class AccountService:
         self._gate = gate
         self._payments = payments
         self._repo = repository
+        self._risk = risk
         self._payouts = payouts or UnwiredPayoutChannel()
         self._clock = clock
 
@@ -272,8 +306,10 @@ class AccountService:
                     requested=command.amount,
                 )
             zero = Money.zero(command.amount.currency)
+            payment_id = ids.new_id(ids.PAYMENT)
+            risk = await self._score(tx, command, wallet, payment_id, method="wallet")
             payment = Payment(
-                id=ids.new_id(ids.PAYMENT),
+                id=payment_id,
                 merchant_id=command.merchant_id,
                 state=PaymentState.CAPTURED,
                 amount=command.amount,
@@ -288,8 +324,23 @@ class AccountService:
                 description=command.description,
                 metadata={WALLET_KEY: wallet.id},
                 channel=WALLET_CHANNEL,
+                risk=risk,
             )
-            await tx.insert_payment(payment)  # posts wallet -> merchant_pending with it
+            if risk.decision is not RiskDecision.APPROVE:
+                # Nothing moves. A wallet payment is captured in this very
+                # transaction and has no channel to send it to later, so one
+                # risk wants reviewed is declined too, saying so
+                # (risk_review_required): the merchant may ask again after a
+                # person cleared the customer (an allow list entry).
+                failure = (
+                    _RISK_DECLINED
+                    if risk.decision is RiskDecision.DECLINE
+                    else _RISK_REVIEW_REQUIRED
+                )
+                payment = dataclasses.replace(
+                    payment, state=PaymentState.DECLINED, amount_captured=zero, failure=failure
+                )
+            await tx.insert_payment(payment)  # a capture posts wallet -> merchant_pending
             return Plan(payment.id, result=payment)
 
         key = RequestKey(command.merchant_id, "PayFromWallet", request.request_id)
@@ -298,8 +349,12 @@ class AccountService:
     async def withdraw(
         self, command: WithdrawFunds, request: RequestIdentity, encoder: Encoder[Withdrawal]
     ) -> Reply:
-        """Reserve ``amount`` on the account and send it to the bank; answers PENDING."""
-        created: list[Withdrawal] = []  # set when this call (not a replay) made it
+        """Score, reserve ``amount`` on the account and send it to the bank; answers at once.
+
+        Risk DECLINE: DECLINED, nothing held. REVIEW: REQUIRES_REVIEW, held,
+        not sent until an admin approves. ALLOW: PENDING, held, sent.
+        """
+        sent: list[Withdrawal] = []  # set when this call (not a replay) must submit it
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Withdrawal]:
             # Not locked here: ``post`` locks the account with the clearing
@@ -307,32 +362,134 @@ class AccountService:
             # a bank answer, which locks them in that order) and checks funds.
             account = await self._store.account_in(tx, command.merchant_id, command.account_id)
             account = _check_account(account, command.account_id, command.amount, wallet_only=False)
+            withdrawal_id = ids.new_id(ids.WITHDRAWAL)
+            risk = await self._score(tx, command, account, withdrawal_id, method="withdrawal")
+            state = {
+                RiskDecision.APPROVE: WithdrawalState.PENDING,
+                RiskDecision.REVIEW: WithdrawalState.REQUIRES_REVIEW,
+                RiskDecision.DECLINE: WithdrawalState.DECLINED,
+            }[risk.decision]
             withdrawal = Withdrawal(
-                id=ids.new_id(ids.WITHDRAWAL),
+                id=withdrawal_id,
                 merchant_id=command.merchant_id,
                 account_id=account.id,
                 amount=command.amount,
                 bank_account=command.bank_account,
-                state=WithdrawalState.PENDING,
+                state=state,
                 created_at=at,
                 updated_at=at,
                 description=command.description,
+                failure=_RISK_DECLINED if state is WithdrawalState.DECLINED else None,
+                risk_decision=risk.decision.value,
+                risk_score=risk.score,
             )
-            # The hold is decided before anything is written (INSUFFICIENT_FUNDS
-            # leaves no withdrawal behind) and reserves the money at once.
-            await self._store.post(tx, withdrawal_hold(withdrawal), at)
-            await self._store.insert_withdrawal(tx, withdrawal)
-            created.append(withdrawal)
+            if state is not WithdrawalState.DECLINED:
+                # The hold is decided before anything is written (INSUFFICIENT_FUNDS
+                # leaves no withdrawal behind) and reserves the money at once.
+                await self._store.post(tx, withdrawal_hold(withdrawal), at)
+            first_query = self._first_query(at) if state is WithdrawalState.PENDING else None
+            await self._store.insert_withdrawal(tx, withdrawal, first_query)
+            if state is WithdrawalState.PENDING:
+                sent.append(withdrawal)
             return Plan(withdrawal.id, result=withdrawal)
 
         key = RequestKey(command.merchant_id, "WithdrawFunds", request.request_id)
         reply = await self._executor.execute(key, request, encoder, plan)
-        if reply.ok and created:
-            # After the commit, never inside it: the bank must not hear of a
-            # withdrawal that did not commit. A crash in between leaves it
-            # PENDING with its hold, for the bank channel's reconciliation.
-            await self._payouts.submit(created[0])
+        await self._submit(reply, sent)
         return reply
+
+    async def decide_withdrawal_review(
+        self,
+        actor: Actor,
+        decision: WithdrawalReviewDecision,
+        request: RequestIdentity,
+        encoder: Encoder[Withdrawal],
+    ) -> Reply:
+        """Approve (send to the bank) or reject (release the hold) a withdrawal held by risk."""
+        sent: list[Withdrawal] = []
+        rpc = "ApproveWithdrawal" if decision.approve else "RejectWithdrawal"
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Withdrawal]:
+            held = await self._store.lock_withdrawal(
+                tx, decision.merchant_id, decision.withdrawal_id
+            )
+            if held is None:
+                raise NotFoundError(
+                    Reason.WITHDRAWAL_NOT_FOUND, withdrawal_id=decision.withdrawal_id
+                )
+            require_review(held)
+            if decision.approve:
+                done = dataclasses.replace(held, state=WithdrawalState.PENDING, updated_at=at)
+                await self._store.save_withdrawal_state(tx, done, self._first_query(at))
+                sent.append(done)
+            else:
+                await self._store.post(tx, release_hold(held), at)
+                failure = Failure(
+                    "risk_rejected", decision.note or "The withdrawal was rejected in review."
+                )
+                done = dataclasses.replace(
+                    held, state=WithdrawalState.DECLINED, failure=failure, updated_at=at
+                )
+                await self._store.save_withdrawal_state(tx, done)
+            await tx.record_audit(
+                AuditRecord(
+                    actor=actor,
+                    action="withdrawal_review.approve"
+                    if decision.approve
+                    else ("withdrawal_review.reject"),
+                    resource_type="withdrawal",
+                    resource_id=held.id,
+                    merchant_id=held.merchant_id,
+                    at=at,
+                    before=_withdrawal_snapshot(held),
+                    after=_withdrawal_snapshot(done),
+                    details={"request_id": request.request_id, "note": decision.note},
+                )
+            )
+            return Plan(done.id, result=done)
+
+        key = RequestKey(decision.merchant_id, rpc, request.request_id)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        await self._submit(reply, sent)
+        return reply
+
+    async def _submit(self, reply: Reply, sent: list[Withdrawal]) -> None:
+        if reply.ok and sent:
+            # After the commit, never inside it: the bank must not hear of a
+            # withdrawal that did not commit. A crash (or a failed submit) in
+            # between leaves it PENDING with its hold; its status query finds
+            # the bank never got it and submits it again.
+            try:
+                await self._payouts.submit(sent[0])
+            except Exception:
+                log.exception("payout %s not submitted; its status query retries", sent[0].id)
+
+    def _first_query(self, at: datetime) -> datetime:
+        return at + timedelta(seconds=self._payouts.first_query_after_s)
+
+    async def _score(
+        self,
+        tx: PaymentTransaction,
+        command: WalletPayment | WithdrawFunds,
+        account: Account,
+        member: str,
+        *,
+        method: str,
+    ) -> RiskAssessment:
+        """The risk engine's verdict on money leaving ``account``, scored like a payment.
+
+        Velocity counts it under the account's customer (a wallet's), so a
+        customer draining a wallet in many small steps is seen as one.
+        """
+        transaction = Transaction(
+            merchant_id=command.merchant_id,
+            amount=command.amount,
+            card=None,
+            customer_id=account.customer_id,
+            method=method,
+        )
+        screening = await self._risk.assess(transaction, member, tx=tx)
+        return screening.verdict.assessment
 
     async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal:
         """One withdrawal; NOT_FOUND for unknown ids and other merchants' withdrawals."""
@@ -343,12 +500,20 @@ class AccountService:
         return withdrawal
 
     async def complete_withdrawal(
-        self, merchant_id: str, withdrawal_id: str, succeeded: bool
+        self,
+        merchant_id: str,
+        withdrawal_id: str,
+        succeeded: bool,
+        *,
+        failure: Failure | None = None,
+        bank_reference: str = "",
     ) -> Withdrawal:
         """Apply the bank's answer: post the hold (paid out) or release it (refused).
 
-        Idempotent: a withdrawal already answered keeps its first answer (a
-        bank callback delivered twice changes nothing).
+        Idempotent and order-safe: only a PENDING withdrawal changes; one
+        already answered keeps its first answer (a notification delivered
+        twice, or a status query racing it, changes nothing), and one held
+        for review was never sent, so no bank answer applies to it.
         """
         at = self._clock()
         async with self._repo.transaction() as tx:
@@ -358,8 +523,14 @@ class AccountService:
             if withdrawal.state is not WithdrawalState.PENDING:
                 return withdrawal
             await self._store.post(tx, withdrawal_outcome(withdrawal, succeeded), at)
-            state = WithdrawalState.SUCCEEDED if succeeded else WithdrawalState.FAILED
-            done = dataclasses.replace(withdrawal, state=state, updated_at=at)
+            done = dataclasses.replace(
+                withdrawal,
+                state=WithdrawalState.SUCCEEDED if succeeded else WithdrawalState.FAILED,
+                failure=None if succeeded else failure or _BANK_REFUSED,
+                bank_reference=bank_reference or withdrawal.bank_reference,
+                needs_attention=False,
+                updated_at=at,
+            )
             await self._store.save_withdrawal_state(tx, done)
         return done
 
@@ -369,6 +540,25 @@ class AccountService:
         return await self._store.statement(
             query.merchant_id, query.account_id, query.page_size, query.before_seq
         )
+
+
+_RISK_DECLINED = Failure("risk_declined", "Declined by risk screening.")
+_RISK_REVIEW_REQUIRED = Failure(
+    "risk_review_required",
+    "Risk screening wants a person to look at this wallet payment; it was not made.",
+)
+_BANK_REFUSED = Failure("payout_refused", "The bank refused the payout.")
+
+
+def _withdrawal_snapshot(withdrawal: Withdrawal) -> dict[str, object]:
+    return {
+        "state": withdrawal.state.value,
+        "amount_minor": withdrawal.amount.amount,
+        "currency": withdrawal.amount.currency,
+        "account_id": withdrawal.account_id,
+        "risk_decision": withdrawal.risk_decision,
+        "risk_score": withdrawal.risk_score,
+    }
 
 
 def _check_account(

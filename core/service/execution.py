@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+_RESUME_AFTER_S = 2.0
+"""Age of an "in progress" request record after which a repeat checks whether it died."""
+
 _COMMIT_RETRIES = 8
 """Tries of the commit after a channel call while PostgreSQL is unreachable (~15 s)."""
 
@@ -108,6 +111,15 @@ class Plan(Generic[T]):
     dispatch: Dispatch[T] | None = None
 
 
+Resume = Callable[[PaymentTransaction, str, str], Awaitable[T | None]]
+"""Answers a request whose executor died mid-way: ``(tx, merchant_id, resource_id)``.
+
+Returns the result to reply with, or None while the resource is still
+unresolved (its channel operation not yet settled by a status query or a
+notification). See ``RequestExecutor.execute``.
+"""
+
+
 def annotate_resource(payment_id: str) -> None:
     """Name the payment on the RPC's span (the current span when called outside a stage)."""
     trace.get_current_span().set_attribute(instruments.PAYMENT_ID, payment_id)
@@ -157,15 +169,28 @@ class RequestExecutor:
         request: RequestIdentity,
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        resume: Resume[T] | None = None,
+        *,
         rider: Rider | None = None,
     ) -> Reply:
-        """Run ``plan`` once for ``key``; ``rider`` goes along in the gate's round trip."""
+        """Run ``plan`` once per request_id and reply; repeats replay the stored reply.
+
+        ``resume`` covers a request cut short by a crash after it sent the
+        channel call (its record stays "in progress"): once the channel's
+        answer reached the resource by another way (status query, bank
+        notification), a retry gets the resource as it now is, and that
+        answer is stored as the request's reply. Without ``resume`` such a
+        retry gets REQUEST_IN_PROGRESS until the record expires. ``rider``
+        goes along in the gate's round trip (a new payment's risk velocity).
+        """
         # Shielded: if the caller cancels (deadline, disconnect, shutdown), the
         # operation still runs to its commit. Abandoning it between "attempt
         # recorded" and "answer committed" would leave money in an unclear
         # state for a status query to sort out; finishing it means the caller's
         # retry simply replays the committed reply.
-        task = asyncio.ensure_future(self._execute_to_commit(key, request, encoder, plan, rider))
+        task = asyncio.ensure_future(
+            self._execute_to_commit(key, request, encoder, plan, resume, rider=rider)
+        )
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         return await asyncio.shield(task)
@@ -176,6 +201,8 @@ class RequestExecutor:
         request: RequestIdentity,
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        resume: Resume[T] | None,
+        *,
         rider: Rider | None,
     ) -> Reply:
         # One Redis round trip: spend the rate limit and look for the request_id
@@ -185,9 +212,11 @@ class RequestExecutor:
             admission = await self._gate.admit(key.merchant_id, RpcClass.WRITES, claim, rider)
             span.set_attribute(instruments.ADMISSION, admission.value)
         if admission in (Admission.SEEN, Admission.CONFLICT):
-            return await self._answer_repeat(key, request, admission)
+            return await self._answer_repeat(
+                key, request, admission, encoder=encoder, plan=plan, resume=resume
+            )
         try:
-            return await self._claim_and_execute(key, request, encoder, plan)
+            return await self._claim_and_execute(key, request, encoder, plan, resume)
         except Exception:
             # Nothing of this request committed (or its record says "in
             # progress"): drop the marker so the caller's retry reaches
@@ -197,7 +226,14 @@ class RequestExecutor:
             raise
 
     async def _answer_repeat(
-        self, key: RequestKey, request: RequestIdentity, admission: Admission
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        admission: Admission,
+        *,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        resume: Resume[T] | None,
     ) -> Reply:
         """A request_id the gate saw moments ago: PostgreSQL's record says what to answer.
 
@@ -225,6 +261,11 @@ class RequestExecutor:
             raise PaycoreError(
                 Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
             )
+        if stored is not None and resume is not None and self._may_have_died(stored.created_at):
+            # Still "in progress" a while after it began: perhaps its executor
+            # died after the channel call. The claim (a transaction) tells, and
+            # resumes it if so.
+            return await self._claim_and_execute(key, request, encoder, plan, resume)
         # This very request is still executing (or an expired record of an
         # older use of the id is about to be replaced by it).
         self._telemetry.request_repeated("in_progress")
@@ -236,9 +277,10 @@ class RequestExecutor:
         request: RequestIdentity,
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        resume: Resume[T] | None,
     ) -> Reply:
         with self._telemetry.stage("db.claim"):
-            resource_id, claimed = await self._claim_and_plan(key, request, encoder, plan)
+            resource_id, claimed = await self._claim_and_plan(key, request, encoder, plan, resume)
         if resource_id:
             annotate_resource(resource_id)  # on the RPC's span, now current again
         if isinstance(claimed, Reply):
@@ -266,6 +308,7 @@ class RequestExecutor:
         request: RequestIdentity,
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        resume: Resume[T] | None,
     ) -> tuple[str, Reply | Dispatch[T]]:
         """Transaction 1: claim the request_id and decide.
 
@@ -288,6 +331,17 @@ class RequestExecutor:
                     operation=key.operation,
                 )
             if claim.status is ClaimStatus.IN_PROGRESS:
+                resumed = await self._resumed(
+                    tx,
+                    key,
+                    claim.resource_id,
+                    claim.created_at,
+                    encoder=encoder,
+                    resume=resume,
+                    now=now,
+                )
+                if resumed is not None:
+                    return claim.resource_id, resumed
                 self._telemetry.request_repeated("in_progress")
                 raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
             try:
@@ -311,6 +365,48 @@ class RequestExecutor:
                 return planned.resource_id, Reply(True, body)
             await tx.set_request_resource(key, planned.resource_id)
             return planned.resource_id, planned.dispatch
+
+    def _may_have_died(self, claimed_at: datetime | None) -> bool:
+        """Whether a request claimed at ``claimed_at`` may have lost its executor.
+
+        Younger records are surely being executed: a burst of repeats of a
+        request still in its first transaction would otherwise each hold a
+        connection waiting on that request's row locks, and starve the pool
+        the request itself needs to finish.
+        """
+        if claimed_at is None:
+            return False
+        return claimed_at.timestamp() <= self._clock().timestamp() - _RESUME_AFTER_S
+
+    async def _resumed(
+        self,
+        tx: PaymentTransaction,
+        key: RequestKey,
+        resource_id: str,
+        claimed_at: datetime | None,
+        *,
+        encoder: Encoder[T],
+        resume: Resume[T] | None,
+        now: datetime,
+    ) -> Reply | None:
+        """The reply of a request whose executor died, once its resource is settled.
+
+        A live executor clears the resource's operation in flight and completes
+        the request in one transaction (transaction 2), so "request in progress
+        but resource settled" can only mean its executor is gone and a status
+        query or a notification applied the channel's answer. ``resume`` reads
+        the resource under its row lock, so it cannot race that resolution.
+        """
+        if resume is None or not resource_id or not self._may_have_died(claimed_at):
+            return None
+        value = await resume(tx, key.merchant_id, resource_id)
+        if value is None:
+            return None
+        body = encoder.success(value)
+        await tx.complete_request(key, True, body, resource_id, now)
+        self._telemetry.request_repeated("resumed")
+        log.info("request %s resumed after its executor died: %s", key.request_id, resource_id)
+        return Reply(True, body)
 
     async def _call_channel(self, dispatch: Dispatch[T]) -> ChannelResult:
         """Make the recorded attempt in its own span, and count how it ended."""

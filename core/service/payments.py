@@ -198,7 +198,9 @@ class PaymentService:
             )
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan, velocity)
+        return await self._executor.execute(
+            key, request, encoder, plan, settled_payment, rider=velocity
+        )
 
     def _velocity_rider(self, command: CreatePayment, payment_id: str) -> VelocityRider | None:
         """The new payment's risk velocity, to ride in the gate's round trip (one in all).
@@ -244,7 +246,7 @@ class PaymentService:
             )
 
         key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        return await self._executor.execute(key, request, encoder, plan, settled_payment)
 
     async def capture_payment(
         self, command: CapturePayment, request: RequestIdentity, encoder: Encoder[Payment]
@@ -677,6 +679,25 @@ def risk_transaction(  # noqa: PLR0917
     """What the risk engine scores of a payment (the same before and inside the plan)."""
     signals = dataclasses.asdict(context)  # the customer's signals, named as Transaction names them
     return Transaction(merchant_id, amount, card, customer_id, **signals, method=method)
+
+
+async def settled_payment(
+    tx: PaymentTransaction, merchant_id: str, payment_id: str
+) -> Payment | None:
+    """The payment a crashed CreatePayment/ConfirmPayment left, once its outcome is known.
+
+    The ``resume`` of those requests (see ``RequestExecutor.execute``): their
+    whole outcome is the payment's state (authorized, captured, failed with
+    its failure...), so once a status query or a notification settled the
+    channel call, the payment as it is now is the answer. Capture, cancel and
+    refund have no resume: their reply is an error when the channel refused,
+    which the payment alone does not tell; a retry of those gets
+    REQUEST_IN_PROGRESS (GetPayment shows the outcome).
+    """
+    payment = await tx.lock_payment(merchant_id, payment_id)
+    if payment is None or payment.operation_in_flight:
+        return None
+    return payment
 
 
 def route_request(payment: Payment, bin_countries: Mapping[str, str]) -> RouteRequest:

@@ -8,20 +8,23 @@ others find its row and move on (core/storage/ledger.py ``settle``).
 
 RunSettlement (admin) settles one day on demand, through the RequestExecutor
 (idempotent by request_id) with an audit record in the same transaction.
+SetFeeRules (superadmin) replaces a merchant's fee rules the same way; each
+settlement reads the rules in force when it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from core.domain.audit import Actor, AuditRecord
 from core.domain.errors import NotFoundError, Reason
 from core.gate import RequestGate, RpcClass
-from core.ledger.fees import FeeRule
+from core.ledger.commands import SetFeeRules
+from core.ledger.fees import FeeRule, FeeSchedule
 from core.ledger.settlement import SettlementDay
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.ledger import SettlementRecord
@@ -53,9 +56,26 @@ class SettlementStore(Protocol):
         """(merchant, currency) pairs with items written before the day's end, not settled."""
         ...
 
+    async def fee_rules(self, merchant_id: str) -> dict[str, FeeRule]:
+        """The merchant's own fee rules, by method."""
+        ...
+
+    async def replace_fee_rules(
+        self, tx: PaymentTransaction, merchant_id: str, rules: dict[str, FeeRule]
+    ) -> dict[str, FeeRule]:
+        """Replace the merchant's fee rules inside ``tx``; returns the previous ones."""
+        ...
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _rules_snapshot(rules: Mapping[str, FeeRule]) -> dict[str, object]:
+    return {
+        method: {"bps": rule.bps, "fixed_minor": rule.fixed_minor}
+        for method, rule in sorted(rules.items())
+    }
 
 
 def _snapshot(record: SettlementRecord) -> dict[str, object]:
@@ -131,6 +151,41 @@ class SettlementService:
                 business_date=day.business_date.isoformat(),
             )
         return record
+
+    async def set_fee_rules(
+        self,
+        command: SetFeeRules,
+        actor: Actor,
+        request: RequestIdentity,
+        encoder: Encoder[FeeSchedule],
+    ) -> Reply:
+        """Replace the merchant's fee rules (settlements from now on charge them), audited."""
+        rules = {r.method: FeeRule(r.bps, r.fixed_minor) for r in command.rules}
+
+        async def plan(tx: PaymentTransaction, at: datetime) -> Plan[FeeSchedule]:
+            before = await self._store.replace_fee_rules(tx, command.merchant_id, rules)
+            await tx.record_audit(
+                AuditRecord(
+                    actor=actor,
+                    action="fee_rules.set",
+                    resource_type="fee_rules",
+                    resource_id=command.merchant_id,
+                    merchant_id=command.merchant_id,
+                    at=at,
+                    before=_rules_snapshot(before),
+                    after=_rules_snapshot(rules),
+                    details={"request_id": request.request_id},
+                )
+            )
+            return Plan(command.merchant_id, result=FeeSchedule(self._fee, rules))
+
+        key = RequestKey(command.merchant_id, "SetFeeRules", request.request_id)
+        return await self._executor.execute(key, request, encoder, plan)
+
+    async def fee_schedule(self, merchant_id: str) -> FeeSchedule:
+        """The merchant's fee schedule: its own rules over the platform default."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        return FeeSchedule(self._fee, await self._store.fee_rules(merchant_id))
 
     async def run_due(self) -> int:
         """Settle the previous UTC day wherever it is due; returns how many days were looked at."""

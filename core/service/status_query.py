@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from core.config import StatusQuerySettings
@@ -44,6 +44,26 @@ log = logging.getLogger(__name__)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def poll_rounds(
+    stop: asyncio.Event,
+    run_once: Callable[[], Awaitable[int]],
+    batch_size: int,
+    interval_s: float,
+    what: str,
+) -> None:
+    """Run rounds until ``stop`` is set: at once while a round handled a full batch, else
+    after ``interval_s``; a failed round is logged and the next one tries again."""
+    while not stop.is_set():
+        handled = 0
+        try:
+            handled = await run_once()
+        except Exception:
+            log.exception("%s round failed; retrying in the next round", what)
+        if handled < batch_size:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
 
 class StatusQueryScheduler:
@@ -66,15 +86,10 @@ class StatusQueryScheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; a failed round is logged and retried next round."""
-        while not stop.is_set():
-            handled = 0
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("status query round failed; retrying in the next round")
-            if handled < self._settings.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._settings.poll_interval_s)
+        settings = self._settings
+        await poll_rounds(
+            stop, self.run_once, settings.batch_size, settings.poll_interval_s, "status query"
+        )
 
     async def run_once(self) -> int:
         """One round: lease due attempts, query their channels, settle; returns how many."""

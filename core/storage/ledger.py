@@ -24,7 +24,7 @@ import asyncpg
 from core.domain import ids
 from core.domain.errors import NotFoundError, Reason
 from core.domain.money import Money
-from core.domain.payment import Payment
+from core.domain.payment import Failure, Payment
 from core.ledger.accounts import (
     Account,
     AccountKind,
@@ -342,15 +342,43 @@ def settlement_cutoff(business_date: date) -> datetime:
     return datetime.combine(business_date + timedelta(days=1), time(), tzinfo=UTC)
 
 
+async def fee_rules(
+    connection: asyncpg.Connection | asyncpg.Pool, merchant_id: str
+) -> dict[str, FeeRule]:
+    """The merchant's own fee rules, by method."""
+    rows = await connection.fetch(
+        "SELECT method, bps, fixed_minor FROM ledger_fee_rules WHERE merchant_id = $1"
+        " ORDER BY method",
+        merchant_id,
+    )
+    return {row["method"]: FeeRule(row["bps"], row["fixed_minor"]) for row in rows}
+
+
+async def replace_fee_rules(
+    connection: asyncpg.Connection, merchant_id: str, rules: dict[str, FeeRule]
+) -> dict[str, FeeRule]:
+    """Replace the merchant's fee rules (inside the caller's transaction); returns the old ones.
+
+    An advisory lock per merchant comes first, so two changes of one merchant's rules
+    apply one after the other and each audit record's "before" is exact.
+    """
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('ledger_fee_rules:' || $1))", merchant_id
+    )
+    before = await fee_rules(connection, merchant_id)
+    await connection.execute("DELETE FROM ledger_fee_rules WHERE merchant_id = $1", merchant_id)
+    await connection.executemany(
+        "INSERT INTO ledger_fee_rules (merchant_id, method, bps, fixed_minor)"
+        " VALUES ($1, $2, $3, $4)",
+        [(merchant_id, method, r.bps, r.fixed_minor) for method, r in sorted(rules.items())],
+    )
+    return before
+
+
 async def _fee_schedule(
     connection: asyncpg.Connection, merchant_id: str, default: FeeRule
 ) -> FeeSchedule:
-    rows = await connection.fetch(
-        "SELECT method, bps, fixed_minor FROM ledger_fee_rules WHERE merchant_id = $1",
-        merchant_id,
-    )
-    rules = {row["method"]: FeeRule(row["bps"], row["fixed_minor"]) for row in rows}
-    return FeeSchedule(default, rules)
+    return FeeSchedule(default, await fee_rules(connection, merchant_id))
 
 
 async def settle(
@@ -521,11 +549,13 @@ async def unsettled_merchants(
 
 _WITHDRAWAL_COLUMNS = """
     merchant_id, id, account_id, amount, currency, bank_account, description, state,
-    create_time, update_time
+    create_time, update_time, failure_code, failure_message, bank_reference, risk_decision,
+    risk_score, needs_attention
 """
 
 
 def _withdrawal_from_row(row: asyncpg.Record) -> Withdrawal:
+    code = row["failure_code"]
     return Withdrawal(
         id=row["id"],
         merchant_id=row["merchant_id"],
@@ -536,14 +566,26 @@ def _withdrawal_from_row(row: asyncpg.Record) -> Withdrawal:
         created_at=row["create_time"],
         updated_at=row["update_time"],
         description=row["description"],
+        failure=Failure(code, row["failure_message"]) if code else None,
+        bank_reference=row["bank_reference"],
+        risk_decision=row["risk_decision"],
+        risk_score=row["risk_score"],
+        needs_attention=row["needs_attention"],
     )
 
 
-async def insert_withdrawal(connection: asyncpg.Connection, withdrawal: Withdrawal) -> None:
-    """Store a new withdrawal (its hold is posted by the caller in the same transaction)."""
+async def insert_withdrawal(
+    connection: asyncpg.Connection, withdrawal: Withdrawal, first_query: datetime | None = None
+) -> None:
+    """Store a new withdrawal (its hold is posted by the caller in the same transaction).
+
+    ``first_query``: when the payout status queries first ask the bank about
+    it (a PENDING withdrawal whose notification never comes).
+    """
+    failure = withdrawal.failure
     await connection.execute(
-        f"INSERT INTO ledger_withdrawals ({_WITHDRAWAL_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        f"INSERT INTO ledger_withdrawals ({_WITHDRAWAL_COLUMNS}, next_query_time)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         withdrawal.merchant_id,
         withdrawal.id,
         withdrawal.account_id,
@@ -554,6 +596,13 @@ async def insert_withdrawal(connection: asyncpg.Connection, withdrawal: Withdraw
         withdrawal.state.value,
         withdrawal.created_at,
         withdrawal.updated_at,
+        failure.code if failure else "",
+        failure.message if failure else "",
+        withdrawal.bank_reference,
+        withdrawal.risk_decision,
+        withdrawal.risk_score,
+        withdrawal.needs_attention,
+        first_query,
     )
 
 
@@ -574,13 +623,83 @@ async def get_withdrawal(
     return None if row is None else _withdrawal_from_row(row)
 
 
-async def save_withdrawal_state(connection: asyncpg.Connection, withdrawal: Withdrawal) -> None:
-    """Store a withdrawal's new state (after ``get_withdrawal(lock=True)``)."""
+async def save_withdrawal_state(
+    connection: asyncpg.Connection, withdrawal: Withdrawal, first_query: datetime | None = None
+) -> None:
+    """Store a withdrawal's new state (after ``get_withdrawal(lock=True)``).
+
+    A final state ends its status queries; ``first_query`` schedules the
+    first one of a withdrawal that has just been sent to the bank.
+    """
+    failure = withdrawal.failure
     await connection.execute(
-        "UPDATE ledger_withdrawals SET state = $3, update_time = $4"
-        " WHERE merchant_id = $1 AND id = $2",
+        """
+        UPDATE ledger_withdrawals SET state = $3, update_time = $4, failure_code = $5,
+            failure_message = $6, bank_reference = $7, needs_attention = $8,
+            next_query_time = $9, lease_until = NULL
+        WHERE merchant_id = $1 AND id = $2
+        """,
         withdrawal.merchant_id,
         withdrawal.id,
         withdrawal.state.value,
         withdrawal.updated_at,
+        failure.code if failure else "",
+        failure.message if failure else "",
+        withdrawal.bank_reference,
+        withdrawal.needs_attention,
+        None if withdrawal.state.is_final else first_query,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DueWithdrawal:
+    """A PENDING withdrawal leased to this worker for a status query."""
+
+    withdrawal: Withdrawal
+    query_count: int
+
+
+async def lease_due_withdrawals(
+    pool: asyncpg.Pool, now: datetime, lease: timedelta, batch_size: int
+) -> list[DueWithdrawal]:
+    """Lease up to ``batch_size`` PENDING withdrawals whose next status query is due.
+
+    One statement with ``FOR UPDATE SKIP LOCKED``: workers polling at once
+    take disjoint batches; a lease that ran out (its worker died) is taken again.
+    """
+    rows = await pool.fetch(
+        f"""
+        WITH due AS (
+            SELECT merchant_id, id FROM ledger_withdrawals
+            WHERE state = 'pending' AND NOT needs_attention AND next_query_time <= $1
+              AND (lease_until IS NULL OR lease_until < $1)
+            ORDER BY next_query_time LIMIT $3
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE ledger_withdrawals w SET lease_until = $1 + $2
+        FROM due WHERE w.merchant_id = due.merchant_id AND w.id = due.id
+        RETURNING {", ".join("w." + c.strip() for c in _WITHDRAWAL_COLUMNS.split(","))},
+            w.query_count
+        """,
+        now,
+        lease,
+        batch_size,
+    )
+    return [DueWithdrawal(_withdrawal_from_row(row), row["query_count"]) for row in rows]
+
+
+async def reschedule_withdrawal_query(
+    pool: asyncpg.Pool, merchant_id: str, withdrawal_id: str, next_query: datetime | None
+) -> None:
+    """Count a query that could not tell; ``next_query`` None marks it for a person."""
+    await pool.execute(
+        """
+        UPDATE ledger_withdrawals
+        SET query_count = query_count + 1, lease_until = NULL,
+            next_query_time = $3::timestamptz, needs_attention = $3::timestamptz IS NULL
+        WHERE merchant_id = $1 AND id = $2 AND state = 'pending'
+        """,
+        merchant_id,
+        withdrawal_id,
+        next_query,
     )

@@ -7,7 +7,7 @@ error mapping.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import asyncpg
@@ -18,7 +18,7 @@ from core.ledger.journal import JournalTransaction
 from core.ledger.settlement import SettlementDay
 from core.ledger.withdrawals import Withdrawal
 from core.storage import ledger
-from core.storage.ledger import SettlementRecord, StatementLine
+from core.storage.ledger import DueWithdrawal, SettlementRecord, StatementLine
 from core.storage.unavailable import unavailable_as_error
 
 
@@ -102,9 +102,22 @@ class PostgresLedgerStore:
         async with unavailable_as_error():
             return await ledger.unsettled_merchants(self._pool, business_date)
 
-    async def insert_withdrawal(self, tx: object, withdrawal: Withdrawal) -> None:
-        """Store a new withdrawal inside ``tx``."""
-        await ledger.insert_withdrawal(_connection(tx), withdrawal)
+    async def fee_rules(self, merchant_id: str) -> dict[str, FeeRule]:
+        """The merchant's own fee rules, by method."""
+        async with unavailable_as_error():
+            return await ledger.fee_rules(self._pool, merchant_id)
+
+    async def replace_fee_rules(
+        self, tx: object, merchant_id: str, rules: dict[str, FeeRule]
+    ) -> dict[str, FeeRule]:
+        """Replace the merchant's fee rules inside ``tx``; returns the previous ones."""
+        return await ledger.replace_fee_rules(_connection(tx), merchant_id, rules)
+
+    async def insert_withdrawal(
+        self, tx: object, withdrawal: Withdrawal, first_query: datetime | None = None
+    ) -> None:
+        """Store a new withdrawal inside ``tx`` (``first_query``: its first status query)."""
+        await ledger.insert_withdrawal(_connection(tx), withdrawal, first_query)
 
     async def lock_withdrawal(
         self, tx: object, merchant_id: str, withdrawal_id: str
@@ -112,9 +125,27 @@ class PostgresLedgerStore:
         """A withdrawal, locked until ``tx`` ends."""
         return await ledger.get_withdrawal(_connection(tx), merchant_id, withdrawal_id, lock=True)
 
-    async def save_withdrawal_state(self, tx: object, withdrawal: Withdrawal) -> None:
-        """Store a withdrawal's new state inside ``tx``."""
-        await ledger.save_withdrawal_state(_connection(tx), withdrawal)
+    async def save_withdrawal_state(
+        self, tx: object, withdrawal: Withdrawal, first_query: datetime | None = None
+    ) -> None:
+        """Store a withdrawal's new state inside ``tx`` (``first_query`` once sent to the bank)."""
+        await ledger.save_withdrawal_state(_connection(tx), withdrawal, first_query)
+
+    async def lease_due_withdrawals(
+        self, now: datetime, lease: timedelta, batch_size: int
+    ) -> list[DueWithdrawal]:
+        """PENDING withdrawals whose status query is due, leased to this worker."""
+        async with unavailable_as_error():
+            return await ledger.lease_due_withdrawals(self._pool, now, lease, batch_size)
+
+    async def reschedule_withdrawal_query(
+        self, merchant_id: str, withdrawal_id: str, next_query: datetime | None
+    ) -> None:
+        """Count a status query that could not tell; None: needs a person."""
+        async with unavailable_as_error():
+            await ledger.reschedule_withdrawal_query(
+                self._pool, merchant_id, withdrawal_id, next_query
+            )
 
     async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal | None:
         """One withdrawal of one merchant."""

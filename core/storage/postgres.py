@@ -442,7 +442,11 @@ class PostgresTransaction:
                 reply=bytes(existing["reply"]),
                 resource_id=existing["resource_id"],
             )
-        return Claim(ClaimStatus.IN_PROGRESS, resource_id=existing["resource_id"])
+        return Claim(
+            ClaimStatus.IN_PROGRESS,
+            resource_id=existing["resource_id"],
+            created_at=existing["create_time"],
+        )
 
     async def complete_request(
         self, key: RequestKey, ok: bool, reply: bytes, resource_id: str, at: datetime

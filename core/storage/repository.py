@@ -55,6 +55,8 @@ class Claim:
     reply_ok: bool = False
     reply: bytes = b""
     resource_id: str = ""
+    created_at: datetime | None = None
+    """When the request_id was claimed (IN_PROGRESS only)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,7 +163,7 @@ class Telemetry:
         self._m.channel_duration.record(duration_s, attributes)
 
     def request_repeated(self, answer: str) -> None:
-        """A request_id was seen again: answer is replay, conflict or in_progress."""
+        """A request_id was seen again: answer is replay, conflict, in_progress or resumed."""
         self._m.idempotency.add(1, {"paycore.idempotency.answer": answer})
 
     def rate_limited(self, rpc_class: str) -> None:

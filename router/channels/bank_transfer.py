@@ -166,7 +166,8 @@ class BankTransferChannel:
 
 
 @functools.cache
-def _process_bank_key() -> RSAPrivateKey:
+def process_bank_key() -> RSAPrivateKey:
+    """The simulated bank's signing key (payments and payouts alike)."""
     # Made once per process (2048-bit generation is slow), never written anywhere.
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -178,7 +179,7 @@ def simulated_bank_channel(*, settle_after_s: float = 2.0) -> BankTransferChanne
     process's own ingress (each worker has its own callbacks port).
     ``notify_url`` is set by the server once its ingress listens.
     """
-    key = _process_bank_key()
+    key = process_bank_key()
     return BankTransferChannel(SimulatedBank(key, settle_after_s=settle_after_s), key.public_key())
 
 

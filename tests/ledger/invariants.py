@@ -16,7 +16,10 @@ async def assert_ledger_consistent(db: asyncpg.Pool, merchant_id: str) -> None:
     - every payment has captured >= refunded, and the ledger agrees with it:
       what it captured and refunded was posted (to merchant_pending, or to
       the wallet it tops up), and it has an open hold exactly while it is
-      authorized.
+      authorized;
+    - every withdrawal agrees with its hold: open while PENDING or held for
+      review, posted once SUCCEEDED, released once FAILED (or DECLINED after
+      a review), absent when risk DECLINED it outright.
     """
     unbalanced = await db.fetch(
         """
@@ -94,3 +97,16 @@ async def assert_ledger_consistent(db: asyncpg.Pool, merchant_id: str) -> None:
         merchant_id,
     )
     assert not disagreeing, f"payments and ledger disagree: {disagreeing}"
+    withdrawals = await db.fetch(
+        """
+        SELECT w.id, w.state, t.hold_state FROM ledger_withdrawals w
+        LEFT JOIN ledger_transactions t ON t.merchant_id = w.merchant_id AND t.id = w.id || ':hold'
+        WHERE w.merchant_id = $1 AND NOT COALESCE(
+            (w.state IN ('pending', 'requires_review') AND t.hold_state = 'open')
+            OR (w.state = 'succeeded' AND t.hold_state = 'posted')
+            OR (w.state = 'failed' AND t.hold_state = 'voided')
+            OR (w.state = 'declined' AND (t.id IS NULL OR t.hold_state = 'voided')), false)
+        """,
+        merchant_id,
+    )
+    assert not withdrawals, f"withdrawals and ledger disagree: {withdrawals}"

@@ -2,10 +2,15 @@
 
 Each example is a fresh merchant running a random sequence of payments
 (automatic and manual capture, partial captures, voids, refunds that succeed
-or fail, declines), wallets, opening balances and transfers, through the
-real gRPC API. After the sequence, ``assert_ledger_consistent`` checks every
-invariant of issue 6, and a plain model of the wallets checks that every
-transfer was refused exactly when the source lacked the money.
+or fail, declines), wallets, opening balances, transfers, top-ups, wallet
+payments and withdrawals, through the real gRPC API. Withdrawals and wallet
+payments are scored by the risk engine (a wallet's customer may be put on
+the blocklist: declined; a large first withdrawal is held for review, then
+approved or rejected), and the bank answers withdrawals with RSA-signed
+notifications posted to the real payout ingress, sometimes twice or
+contradicting itself. After the sequence, ``assert_ledger_consistent``
+checks every invariant of issue 6, and a plain model of the accounts checks
+that every spend was refused exactly when the source lacked the money.
 
 The suite runs a modest number of examples (25 sequences of up to 15
 operations); bench/ledger_soak.py runs many more (LEDGER_EXAMPLES /
@@ -15,23 +20,39 @@ LEDGER_STEPS override the counts).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import pytest
+from aiohttp import ClientSession
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.app import Services
+from core.auth.policy import Role
 from core.ledger.fees import FeeRule
 from core.ledger.settlement import SettlementDay
 from core.storage.ledger_store import PostgresLedgerStore
+from core.telemetry.http import HttpEndpoint
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import payment_pb2 as pb
-from paycore.v1 import payment_service_pb2_grpc
+from paycore.v1 import payment_service_pb2_grpc, risk_service_pb2_grpc
+from paycore.v1 import risk_service_pb2 as risk_pb
+from router.channels.bank_payouts import (
+    PAYOUTS_PATH,
+    PayoutAnswer,
+    PayoutStatus,
+    SimulatedPayoutDesk,
+    answer_to_wire,
+)
+from router.signing import SIGNATURE_HEADER
 from tests.e2e.helpers import (
     CARD_DECLINED,
     REFUND_FAILS,
@@ -43,7 +64,7 @@ from tests.e2e.helpers import (
     new_request_id,
     usd,
 )
-from tests.support.auth import merchant_metadata
+from tests.support.auth import Metadata, merchant_metadata
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent
@@ -58,6 +79,7 @@ STEPS = int(os.environ.get("LEDGER_STEPS", "15"))
 STATS_FILE = os.environ.get("LEDGER_STATS_FILE", "")
 """bench/ledger_soak.py: append one line per example (operations run) to this file."""
 AVAILABLE = "merchant_available.USD"
+W = acc.Withdrawal
 
 _cents = st.integers(min_value=1, max_value=3_000)
 _pick = st.integers(min_value=0, max_value=50)
@@ -74,7 +96,11 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("top_up"), _pick, _cents),
     st.tuples(st.just("pay_from_wallet"), _pick, _cents),
     st.tuples(st.just("withdraw"), _pick, _cents),
+    st.tuples(st.just("big_withdraw"), _pick, st.integers(min_value=250_000, max_value=260_000)),
     st.tuples(st.just("bank_answer"), _pick, st.booleans()),
+    st.tuples(st.just("bank_replay"), _pick, st.booleans()),
+    st.tuples(st.just("review"), _pick, st.booleans()),
+    st.tuples(st.just("block"), _pick, st.just(0)),
 )
 
 
@@ -86,7 +112,17 @@ class Model:
     captured: list[pb.Payment] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=lambda: {AVAILABLE: 0})
     withdrawals: list[tuple[str, str, int]] = field(default_factory=list)
-    """Pending withdrawals: (id, account, cents)."""
+    """Pending withdrawals (sent to the bank): (id, account, cents)."""
+    in_review: list[tuple[str, str, int]] = field(default_factory=list)
+    """Withdrawals held by risk for review: (id, account, cents)."""
+    answered: list[str] = field(default_factory=list)
+    """Withdrawals the bank answered (a replay of an answer must change nothing)."""
+    customers: dict[str, str] = field(default_factory=dict)
+    """Wallet -> its customer id."""
+    blocked: set[str] = field(default_factory=set)
+    """Wallets whose customer is on the merchant's blocklist."""
+    admin: Metadata = ()
+    """The merchant's admin key (reviews, blocklist)."""
     paid_from: dict[str, str] = field(default_factory=dict)
     """Payment id -> the wallet that paid it (its refunds credit that wallet)."""
 
@@ -100,8 +136,50 @@ def _cents_of(money: Any) -> int:
     return int(money.units) * 100 + int(money.nanos) // 10_000_000
 
 
+async def _open_wallet(accounts: Stub, meta: Metadata, model: Model) -> str:
+    """A new wallet of a new customer."""
+    customer = f"cus_{uuid.uuid4().hex[:12]}"
+    opening = acc.CreateAccountRequest(
+        request_id=new_request_id(), currency_code="USD", customer_id=customer
+    )
+    account = (await accounts.CreateAccount(opening, metadata=meta)).account
+    model.balances[account.id] = 0
+    model.customers[account.id] = customer
+    return account.id
+
+
+@dataclass
+class Context:
+    """What a sequence calls besides the merchant's own API: the back office, the bank."""
+
+    risk: Any
+    """RiskService stub (the blocklist)."""
+    ingress_url: str
+    """The payout notifications ingress (core/callbacks/payouts.py), served over HTTP."""
+    desk: SimulatedPayoutDesk
+    """The bank, whose key signs the notifications."""
+
+    async def notify(self, merchant_id: str, withdrawal_id: str, *, paid: bool) -> None:
+        """Post the bank's signed answer about a withdrawal; the ingress accepts it."""
+        status = PayoutStatus.PAID if paid else PayoutStatus.REFUSED
+        answer = PayoutAnswer(withdrawal_id, merchant_id, status, reference=f"po_{withdrawal_id}")
+        body = json.dumps(answer_to_wire(answer)).encode()
+        headers = {SIGNATURE_HEADER: self.desk.sign(body, int(time.time()))}
+        async with (
+            ClientSession() as session,
+            session.post(self.ingress_url, data=body, headers=headers) as reply,
+        ):
+            assert (reply.status, await reply.text()) == (200, "[accepted]")
+
+
 async def _run(
-    op: tuple[str, int, Any], api: Api, accounts: Stub, services: Services, model: Model
+    op: tuple[str, int, Any],
+    api: Api,
+    accounts: Stub,
+    services: Services,
+    model: Model,
+    *,
+    ctx: Context,
 ) -> None:
     name, number, extra = op
     meta = api.metadata
@@ -158,13 +236,24 @@ async def _run(
             assert model.balances[wallet] < extra, "refused a payment the wallet could pay"
         else:
             assert model.balances[wallet] >= extra, "a wallet paid beyond its balance"
+            if paid.state == pb.Payment.STATE_DECLINED:
+                assert paid.failure.code == "risk_declined"
+                return  # nothing moved
+            assert wallet not in model.blocked, "a blocked customer's wallet paid"
             model.balances[wallet] -= extra
             model.paid_from[paid.id] = wallet
             model.captured.append(paid)
     elif name == "wallet":
-        opening = acc.CreateAccountRequest(request_id=new_request_id(), currency_code="USD")
-        account = (await accounts.CreateAccount(opening, metadata=meta)).account
-        model.balances[account.id] = 0
+        await _open_wallet(accounts, meta, model)
+    elif name == "block" and (wallet := model.wallet(number)):
+        entry = risk_pb.AddBlocklistEntryRequest(
+            request_id=new_request_id(),
+            list=risk_pb.BlocklistEntry.LIST_BLOCK,
+            kind=risk_pb.BlocklistEntry.KIND_CUSTOMER_ID,
+            value=model.customers[wallet],
+        )
+        await ctx.risk.AddBlocklistEntry(entry, metadata=model.admin)
+        model.blocked.add(wallet)
     elif name == "fund":
         target = sorted(model.balances)[number % len(model.balances)]
         await book_opening_balance(services.pool, api.merchant_id, target, extra)
@@ -181,8 +270,12 @@ async def _run(
         )
         if before is None and record.settled:
             model.balances[AVAILABLE] += record.figures.net
-    elif name == "withdraw":
+    elif name in ("withdraw", "big_withdraw"):
         source = sorted(model.balances)[number % len(model.balances)]
+        if name == "big_withdraw":  # a new customer's first 2,500.00 or more: held for review
+            source = await _open_wallet(accounts, meta, model)
+            await book_opening_balance(services.pool, api.merchant_id, source, extra)
+            model.balances[source] += extra
         withdraw = acc.WithdrawFundsRequest(
             request_id=new_request_id(),
             account_id=source,
@@ -194,15 +287,43 @@ async def _run(
         except grpc.aio.AioRpcError as error:
             assert error_info(error).reason in ("INSUFFICIENT_FUNDS", "ACCOUNT_NOT_FOUND")
             assert model.balances[source] < extra, "refused a withdrawal the account could pay"
+            assert source not in model.blocked, "risk should have declined it first"
+            return
+        if source in model.blocked:
+            assert (made.state, made.failure.code) == (W.STATE_DECLINED, "risk_declined")
+        if made.state == W.STATE_DECLINED:
+            return  # declined by risk: nothing held
+        assert model.balances[source] >= extra, "withdrew beyond the balance"
+        model.balances[source] -= extra  # held at once
+        if made.state == W.STATE_REQUIRES_REVIEW:
+            model.in_review.append((made.id, source, extra))
         else:
-            assert model.balances[source] >= extra, "withdrew beyond the balance"
-            model.balances[source] -= extra  # held at once
+            assert made.state == W.STATE_PENDING
             model.withdrawals.append((made.id, source, extra))
+    elif name == "review" and model.in_review:
+        withdrawal_id, source, cents = model.in_review.pop(number % len(model.in_review))
+        if extra:
+            approve = acc.ApproveWithdrawalRequest(
+                request_id=new_request_id(), withdrawal_id=withdrawal_id
+            )
+            await accounts.ApproveWithdrawal(approve, metadata=model.admin)
+            model.withdrawals.append((withdrawal_id, source, cents))
+        else:
+            reject = acc.RejectWithdrawalRequest(
+                request_id=new_request_id(), withdrawal_id=withdrawal_id
+            )
+            await accounts.RejectWithdrawal(reject, metadata=model.admin)
+            model.balances[source] += cents  # the hold is released
     elif name == "bank_answer" and model.withdrawals:
         withdrawal_id, source, cents = model.withdrawals.pop(number % len(model.withdrawals))
-        await services.accounts.complete_withdrawal(api.merchant_id, withdrawal_id, bool(extra))
+        await ctx.notify(api.merchant_id, withdrawal_id, paid=bool(extra))
+        model.answered.append(withdrawal_id)
         if not extra:
             model.balances[source] += cents  # the hold is released
+    elif name == "bank_replay" and model.answered:
+        # The bank sends an answer again, or a contradicting one: nothing changes.
+        withdrawal_id = model.answered[number % len(model.answered)]
+        await ctx.notify(api.merchant_id, withdrawal_id, paid=bool(extra))
     elif name == "transfer" and len(model.balances) > 1:
         ids = sorted(model.balances)
         source, target = ids[number % len(ids)], ids[(number + 1) % len(ids)]
@@ -223,6 +344,23 @@ async def _run(
             model.balances[target] += extra
 
 
+@pytest.fixture(scope="session")
+async def outside(grpc_channel: grpc.aio.Channel, services: Services) -> AsyncIterator[Context]:
+    """The back office and the bank; the shared services' payout ingress is served on an
+    HTTP port of its own (the test server's callbacks port is off)."""
+    endpoint = HttpEndpoint("127.0.0.1", 0)
+    services.payouts.install(endpoint.app)
+    port = await endpoint.start()
+    try:
+        yield Context(
+            risk=risk_service_pb2_grpc.RiskServiceStub(grpc_channel),
+            ingress_url=f"http://127.0.0.1:{port}{PAYOUTS_PATH}",
+            desk=services.payouts.desk,
+        )
+    finally:
+        await endpoint.stop()
+
+
 def _record_stats(operations: int) -> None:
     with open(STATS_FILE, "a") as stats:
         stats.write(f"{operations}\n")
@@ -238,13 +376,14 @@ async def test_random_sequences_keep_every_ledger_invariant(
     operations: list[tuple[str, int, Any]],
     stub: payment_service_pb2_grpc.PaymentServiceStub,
     accounts_stub: Stub,
+    outside: Context,
     services: Services,
 ) -> None:
     merchant_id = f"m_{uuid.uuid4().hex[:16]}"  # a fresh merchant per example
     api = Api(stub, merchant_id, await merchant_metadata(services.pool, merchant_id))
-    model = Model()
+    model = Model(admin=await merchant_metadata(services.pool, merchant_id, Role.ADMIN))
     for op in operations:
-        await _run(op, api, accounts_stub, services, model)
+        await _run(op, api, accounts_stub, services, model, ctx=outside)
     await assert_ledger_consistent(services.pool, merchant_id)
     if STATS_FILE:
         await asyncio.to_thread(_record_stats, len(operations))

@@ -6,7 +6,7 @@ import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -24,8 +24,9 @@ from core.service.settlement import SettlementService
 from core.storage.ledger_store import PostgresLedgerStore
 from paycore.v1 import account_service_pb2 as acc
 from tests.e2e.helpers import Api, expect_error, expect_invalid, new_request_id, usd
-from tests.support.auth import Metadata
+from tests.support.auth import Metadata, platform_metadata
 
+from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent
 
 if TYPE_CHECKING:
@@ -169,17 +170,114 @@ async def test_settlement_is_for_admins_and_checks_its_input(
     )
 
 
-async def test_a_merchant_fee_rule_replaces_the_default(
-    api: Api, accounts_stub: Stub, admin_metadata: Metadata, services: Services
+async def _set_fees(stub: Stub, metadata: Metadata, *rules: acc.FeeRule, **fields: Any) -> Any:
+    fields.setdefault("request_id", new_request_id())
+    return await stub.SetFeeRules(acc.SetFeeRulesRequest(rules=rules, **fields), metadata=metadata)
+
+
+async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_them(
+    api: Api,
+    accounts_stub: Stub,
+    metadata: Metadata,
+    admin_metadata: Metadata,
+    services: Services,
 ) -> None:
-    await services.pool.execute(
-        "INSERT INTO ledger_fee_rules (merchant_id, method, bps, fixed_minor)"
-        " VALUES ($1, 'card', 100, 0)",
+    superadmin_metadata = await platform_metadata(services.pool, api.merchant_id)
+    card, wallet = acc.FeeRule(method="card", bps=100, fixed_minor=5), acc.FeeRule(method="wallet")
+    await expect_error(
+        _set_fees(accounts_stub, admin_metadata, card),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "PERMISSION_DENIED",
+    )
+    request_id = new_request_id()
+    set_rules = await _set_fees(
+        accounts_stub, superadmin_metadata, card, wallet, request_id=request_id
+    )
+    assert list(set_rules.rules) == [card, wallet]
+    replay = await _set_fees(
+        accounts_stub, superadmin_metadata, card, wallet, request_id=request_id
+    )
+    assert replay == set_rules
+    got = await accounts_stub.GetFeeRules(acc.GetFeeRulesRequest(), metadata=admin_metadata)
+    assert (list(got.rules), got.default_rule) == (
+        [card, wallet],
+        acc.FeeRule(bps=290, fixed_minor=30),
+    )
+    audit = await services.pool.fetchrow(
+        "SELECT before, after FROM audit_events"
+        " WHERE merchant_id = $1 AND action = 'fee_rules.set'",
         api.merchant_id,
     )
+    assert audit is not None
+    assert (audit["before"], audit["after"]) == (
+        {},
+        {"card": {"bps": 100, "fixed_minor": 5}, "wallet": {"bps": 0, "fixed_minor": 0}},
+    )
+
+    # A card payment of 10.00 (fee 1 % + 0.05 = 0.15) and a wallet payment of 4.00 (no fee).
     await api.captured()
+    created = await accounts_stub.CreateAccount(
+        acc.CreateAccountRequest(request_id=new_request_id(), currency_code="USD"),
+        metadata=metadata,
+    )
+    await book_opening_balance(services.pool, api.merchant_id, created.account.id, 500)
+    await accounts_stub.PayFromWallet(
+        acc.PayFromWalletRequest(
+            request_id=new_request_id(), account_id=created.account.id, amount=usd(4)
+        ),
+        metadata=metadata,
+    )
     report = await _run(accounts_stub, admin_metadata)
-    assert _cents(report.fees) == 10
+    assert sorted((line.method, _cents(line.fee)) for line in report.lines) == [
+        ("card", 15),
+        ("wallet", 0),
+    ]
+    # The report against the ledger: its captures are the captures posted to
+    # merchant_pending, its net is what reached merchant_available, its fees
+    # what fee_revenue holds.
+    posted = await services.pool.fetch(
+        """
+        SELECT t.id, e.amount FROM ledger_transactions t JOIN ledger_entries e
+          ON e.merchant_id = t.merchant_id AND e.transaction_id = t.id
+        WHERE t.merchant_id = $1 AND t.kind = 'capture' AND e.account_id = 'merchant_pending.USD'
+        """,
+        api.merchant_id,
+    )
+    assert {(r["id"], r["amount"]) for r in posted} == {
+        (line.transaction_id, _cents(line.amount)) for line in report.lines
+    }
+    assert _cents(report.captured) == sum(r["amount"] for r in posted) == 1400
+    assert (
+        await _available(accounts_stub, metadata, "merchant_available.USD")
+        == _cents(report.net)
+        == 1400 - 15
+    )
+    assert await _available(accounts_stub, metadata, "fee_revenue.USD") == _cents(report.fees)
+    await assert_ledger_consistent(services.pool, api.merchant_id)
+
+
+async def test_fee_rules_are_checked_and_a_bad_request_changes_nothing(
+    api: Api, accounts_stub: Stub, superadmin_metadata: Metadata, services: Services
+) -> None:
+    await expect_invalid(
+        _set_fees(
+            accounts_stub,
+            superadmin_metadata,
+            acc.FeeRule(method="crypto"),
+            acc.FeeRule(method="card", bps=10_001),
+            acc.FeeRule(method="card", fixed_minor=-1),
+            request_id="",
+        ),
+        "request_id",
+        "rules[0].method",
+        "rules[1].bps",
+        "rules[2].method",
+        "rules[2].fixed_minor",
+    )
+    kept = await services.pool.fetchval(
+        "SELECT count(*) FROM ledger_fee_rules WHERE merchant_id = $1", api.merchant_id
+    )
+    assert kept == 0
 
 
 async def test_several_workers_settle_a_day_once(api: Api, services: Services) -> None:

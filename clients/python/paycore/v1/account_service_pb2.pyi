@@ -139,7 +139,9 @@ class PayFromWalletResponse(_message.Message):
     PAYMENT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def payment(self) -> _payment_pb2.Payment:
-        """The payment, STATE_CAPTURED; refund it with PaymentService.RefundPayment."""
+        """The payment, STATE_CAPTURED (or STATE_DECLINED by risk); refund it with
+        PaymentService.RefundPayment.
+        """
 
     def __init__(
         self,
@@ -173,7 +175,15 @@ class Withdrawal(_message.Message):
         STATE_SUCCEEDED: Withdrawal._State.ValueType  # 2
         """The bank paid it out; the hold was posted."""
         STATE_FAILED: Withdrawal._State.ValueType  # 3
-        """The bank refused it; the hold was released."""
+        """The bank refused it; the hold was released (`failure` says why)."""
+        STATE_REQUIRES_REVIEW: Withdrawal._State.ValueType  # 4
+        """Held by the risk engine for a person to look at: the amount is held,
+        the bank has not been told. ApproveWithdrawal / RejectWithdrawal.
+        """
+        STATE_DECLINED: Withdrawal._State.ValueType  # 5
+        """Declined by risk screening (`risk_declined`, nothing was held) or
+        rejected in review (`risk_rejected`, the hold was released).
+        """
 
     class State(_State, metaclass=_StateEnumTypeWrapper):
         """Where a withdrawal is."""
@@ -185,7 +195,15 @@ class Withdrawal(_message.Message):
     STATE_SUCCEEDED: Withdrawal.State.ValueType  # 2
     """The bank paid it out; the hold was posted."""
     STATE_FAILED: Withdrawal.State.ValueType  # 3
-    """The bank refused it; the hold was released."""
+    """The bank refused it; the hold was released (`failure` says why)."""
+    STATE_REQUIRES_REVIEW: Withdrawal.State.ValueType  # 4
+    """Held by the risk engine for a person to look at: the amount is held,
+    the bank has not been told. ApproveWithdrawal / RejectWithdrawal.
+    """
+    STATE_DECLINED: Withdrawal.State.ValueType  # 5
+    """Declined by risk screening (`risk_declined`, nothing was held) or
+    rejected in review (`risk_rejected`, the hold was released).
+    """
 
     ID_FIELD_NUMBER: _builtins.int
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
@@ -195,6 +213,10 @@ class Withdrawal(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
+    BANK_REFERENCE_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
+    NEEDS_ATTENTION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`wd_` and a ULID."""
     account_id: _builtins.str
@@ -205,6 +227,12 @@ class Withdrawal(_message.Message):
     """Where it is."""
     description: _builtins.str
     """Free text given with the request."""
+    bank_reference: _builtins.str
+    """The bank's reference of the payout, once the bank answered."""
+    needs_attention: _builtins.bool
+    """True when the bank has not answered within the status-query schedule:
+    the money stays held until a person settles it with the bank.
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The amount."""
@@ -217,6 +245,14 @@ class Withdrawal(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When its state last changed."""
 
+    @_builtins.property
+    def failure(self) -> _payment_pb2.PaymentFailure:
+        """Why it was declined or refused (STATE_DECLINED, STATE_FAILED)."""
+
+    @_builtins.property
+    def risk(self) -> _payment_pb2.RiskAssessment:
+        """How the risk engine scored it (score and decision)."""
+
     def __init__(
         self,
         *,
@@ -228,14 +264,255 @@ class Withdrawal(_message.Message):
         description: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        failure: _payment_pb2.PaymentFailure | None = ...,
+        bank_reference: _builtins.str = ...,
+        risk: _payment_pb2.RiskAssessment | None = ...,
+        needs_attention: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "failure", b"failure", "risk", b"risk", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "bank_account_last4", b"bank_account_last4", "create_time", b"create_time", "description", b"description", "id", b"id", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "bank_account_last4", b"bank_account_last4", "bank_reference", b"bank_reference", "create_time", b"create_time", "description", b"description", "failure", b"failure", "id", b"id", "needs_attention", b"needs_attention", "risk", b"risk", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Withdrawal: _TypeAlias = Withdrawal  # noqa: Y015
+
+@_typing.final
+class ApproveWithdrawalRequest(_message.Message):
+    """Request for AccountService.ApproveWithdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    WITHDRAWAL_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key. Required."""
+    withdrawal_id: _builtins.str
+    """The withdrawal held for review. Required."""
+    note: _builtins.str
+    """Why (up to 1000 characters), kept in the audit trail."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        withdrawal_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "request_id", b"request_id", "withdrawal_id", b"withdrawal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveWithdrawalRequest: _TypeAlias = ApproveWithdrawalRequest  # noqa: Y015
+
+@_typing.final
+class ApproveWithdrawalResponse(_message.Message):
+    """Response for AccountService.ApproveWithdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def withdrawal(self) -> Global___Withdrawal:
+        """The withdrawal, STATE_PENDING (sent to the bank)."""
+
+    def __init__(
+        self,
+        *,
+        withdrawal: Global___Withdrawal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveWithdrawalResponse: _TypeAlias = ApproveWithdrawalResponse  # noqa: Y015
+
+@_typing.final
+class RejectWithdrawalRequest(_message.Message):
+    """Request for AccountService.RejectWithdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    WITHDRAWAL_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key. Required."""
+    withdrawal_id: _builtins.str
+    """The withdrawal held for review. Required."""
+    note: _builtins.str
+    """Why (up to 1000 characters), kept as the failure's message."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        withdrawal_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "request_id", b"request_id", "withdrawal_id", b"withdrawal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectWithdrawalRequest: _TypeAlias = RejectWithdrawalRequest  # noqa: Y015
+
+@_typing.final
+class RejectWithdrawalResponse(_message.Message):
+    """Response for AccountService.RejectWithdrawal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def withdrawal(self) -> Global___Withdrawal:
+        """The withdrawal, STATE_DECLINED (its hold released)."""
+
+    def __init__(
+        self,
+        *,
+        withdrawal: Global___Withdrawal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["withdrawal", b"withdrawal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectWithdrawalResponse: _TypeAlias = RejectWithdrawalResponse  # noqa: Y015
+
+@_typing.final
+class FeeRule(_message.Message):
+    """A fee on each capture: `bps` basis points of its amount plus `fixed_minor`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METHOD_FIELD_NUMBER: _builtins.int
+    BPS_FIELD_NUMBER: _builtins.int
+    FIXED_MINOR_FIELD_NUMBER: _builtins.int
+    method: _builtins.str
+    """The payment method it applies to: `card`, `bank_transfer`, `wallet` or `other`."""
+    bps: _builtins.int
+    """Basis points of the captured amount, 0 to 10000 (290 = 2.9 %)."""
+    fixed_minor: _builtins.int
+    """Fixed part in minor units of the capture's currency, 0 or more."""
+    def __init__(
+        self,
+        *,
+        method: _builtins.str = ...,
+        bps: _builtins.int = ...,
+        fixed_minor: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bps", b"bps", "fixed_minor", b"fixed_minor", "method", b"method"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeeRule: _TypeAlias = FeeRule  # noqa: Y015
+
+@_typing.final
+class SetFeeRulesRequest(_message.Message):
+    """Request for AccountService.SetFeeRules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key. Required."""
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeeRule]:
+        """The merchant's rules, at most one per method; empty: back to the default."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        rules: _abc.Iterable[Global___FeeRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFeeRulesRequest: _TypeAlias = SetFeeRulesRequest  # noqa: Y015
+
+@_typing.final
+class SetFeeRulesResponse(_message.Message):
+    """Response for AccountService.SetFeeRules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeeRule]:
+        """The merchant's rules, by method."""
+
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___FeeRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFeeRulesResponse: _TypeAlias = SetFeeRulesResponse  # noqa: Y015
+
+@_typing.final
+class GetFeeRulesRequest(_message.Message):
+    """Request for AccountService.GetFeeRules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFeeRulesRequest: _TypeAlias = GetFeeRulesRequest  # noqa: Y015
+
+@_typing.final
+class GetFeeRulesResponse(_message.Message):
+    """Response for AccountService.GetFeeRules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_FIELD_NUMBER: _builtins.int
+    DEFAULT_RULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeeRule]:
+        """The merchant's own rules, by method."""
+
+    @_builtins.property
+    def default_rule(self) -> Global___FeeRule:
+        """The platform default, for every method without a rule (`method` empty)."""
+
+    def __init__(
+        self,
+        *,
+        rules: _abc.Iterable[Global___FeeRule] | None = ...,
+        default_rule: Global___FeeRule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["default_rule", b"default_rule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_rule", b"default_rule", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFeeRulesResponse: _TypeAlias = GetFeeRulesResponse  # noqa: Y015
 
 @_typing.final
 class WithdrawFundsRequest(_message.Message):
@@ -286,7 +563,7 @@ class WithdrawFundsResponse(_message.Message):
     WITHDRAWAL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def withdrawal(self) -> Global___Withdrawal:
-        """The withdrawal (STATE_PENDING)."""
+        """The withdrawal (STATE_PENDING, or STATE_REQUIRES_REVIEW / STATE_DECLINED by risk)."""
 
     def __init__(
         self,

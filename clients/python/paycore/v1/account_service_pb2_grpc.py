@@ -85,6 +85,26 @@ class AccountServiceStub:
                 request_serializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalResponse.FromString,
                 _registered_method=True)
+        self.ApproveWithdrawal = channel.unary_unary(
+                '/paycore.v1.AccountService/ApproveWithdrawal',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.ApproveWithdrawalRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.ApproveWithdrawalResponse.FromString,
+                _registered_method=True)
+        self.RejectWithdrawal = channel.unary_unary(
+                '/paycore.v1.AccountService/RejectWithdrawal',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.RejectWithdrawalRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.RejectWithdrawalResponse.FromString,
+                _registered_method=True)
+        self.SetFeeRules = channel.unary_unary(
+                '/paycore.v1.AccountService/SetFeeRules',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.SetFeeRulesRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.SetFeeRulesResponse.FromString,
+                _registered_method=True)
+        self.GetFeeRules = channel.unary_unary(
+                '/paycore.v1.AccountService/GetFeeRules',
+                request_serializer=paycore_dot_v1_dot_account__service__pb2.GetFeeRulesRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_account__service__pb2.GetFeeRulesResponse.FromString,
+                _registered_method=True)
         self.RunSettlement = channel.unary_unary(
                 '/paycore.v1.AccountService/RunSettlement',
                 request_serializer=paycore_dot_v1_dot_account__service__pb2.RunSettlementRequest.SerializeToString,
@@ -164,8 +184,10 @@ class AccountServiceServicer:
         """Pays the merchant from a customer wallet: a payment, captured at once,
         funded by the wallet in the same transaction (FAILED_PRECONDITION /
         INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-        PaymentService.RefundPayment refunds it back into the wallet, and it is
-        settled like any payment (fee method `wallet`). Idempotent by request_id.
+        Scored by the risk engine first (feature `method` = "wallet"): declined,
+        or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+        `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+        is settled like any payment (fee method `wallet`). Idempotent by request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -173,10 +195,14 @@ class AccountServiceServicer:
 
     def WithdrawFunds(self, request, context):
         """Withdraws from a customer wallet or the merchant's available balance to
-        a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-        nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-        until the bank channel answers: then the hold is posted (SUCCEEDED) or
-        released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+        a bank account. Scored by the risk engine first (feature `method` =
+        "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+        review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+        the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+        account lacks it) and the withdrawal is STATE_PENDING until the bank
+        channel answers (its signed notification, or a status query): then the
+        hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+        Idempotent by request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,6 +210,44 @@ class AccountServiceServicer:
 
     def GetWithdrawal(self, request, context):
         """Returns a withdrawal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveWithdrawal(self, request, context):
+        """Sends a withdrawal the risk engine held for review (STATE_REQUIRES_REVIEW)
+        to the bank: it becomes STATE_PENDING. FAILED_PRECONDITION /
+        WITHDRAWAL_NOT_IN_REVIEW for any other state. Admin only; audited.
+        Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectWithdrawal(self, request, context):
+        """Rejects a withdrawal held for review: its hold is released and it ends
+        STATE_DECLINED (failure `risk_rejected`); the bank never hears of it.
+        Admin only; audited. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFeeRules(self, request, context):
+        """Sets the merchant's fee rules, one per payment method (`card`,
+        `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+        a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
+        only (the platform sets prices), naming the merchant with
+        x-paycore-merchant-id; audited. Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFeeRules(self, request, context):
+        """Returns the merchant's fee schedule: its own rules and the platform
+        default. Admin only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,6 +321,26 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GetWithdrawal,
                     request_deserializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_account__service__pb2.GetWithdrawalResponse.SerializeToString,
+            ),
+            'ApproveWithdrawal': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveWithdrawal,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.ApproveWithdrawalRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.ApproveWithdrawalResponse.SerializeToString,
+            ),
+            'RejectWithdrawal': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectWithdrawal,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.RejectWithdrawalRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.RejectWithdrawalResponse.SerializeToString,
+            ),
+            'SetFeeRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFeeRules,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.SetFeeRulesRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.SetFeeRulesResponse.SerializeToString,
+            ),
+            'GetFeeRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFeeRules,
+                    request_deserializer=paycore_dot_v1_dot_account__service__pb2.GetFeeRulesRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_account__service__pb2.GetFeeRulesResponse.SerializeToString,
             ),
             'RunSettlement': grpc.unary_unary_rpc_method_handler(
                     servicer.RunSettlement,
@@ -501,6 +585,114 @@ class AccountService:
             '/paycore.v1.AccountService/GetWithdrawal',
             paycore_dot_v1_dot_account__service__pb2.GetWithdrawalRequest.SerializeToString,
             paycore_dot_v1_dot_account__service__pb2.GetWithdrawalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveWithdrawal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/ApproveWithdrawal',
+            paycore_dot_v1_dot_account__service__pb2.ApproveWithdrawalRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.ApproveWithdrawalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectWithdrawal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/RejectWithdrawal',
+            paycore_dot_v1_dot_account__service__pb2.RejectWithdrawalRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.RejectWithdrawalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFeeRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/SetFeeRules',
+            paycore_dot_v1_dot_account__service__pb2.SetFeeRulesRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.SetFeeRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFeeRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.AccountService/GetFeeRules',
+            paycore_dot_v1_dot_account__service__pb2.GetFeeRulesRequest.SerializeToString,
+            paycore_dot_v1_dot_account__service__pb2.GetFeeRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

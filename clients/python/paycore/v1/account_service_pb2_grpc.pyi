@@ -69,18 +69,46 @@ class AccountServiceStub:
     """Pays the merchant from a customer wallet: a payment, captured at once,
     funded by the wallet in the same transaction (FAILED_PRECONDITION /
     INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-    PaymentService.RefundPayment refunds it back into the wallet, and it is
-    settled like any payment (fee method `wallet`). Idempotent by request_id.
+    Scored by the risk engine first (feature `method` = "wallet"): declined,
+    or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+    `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+    is settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
     WithdrawFunds: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]
     """Withdraws from a customer wallet or the merchant's available balance to
-    a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-    nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-    until the bank channel answers: then the hold is posted (SUCCEEDED) or
-    released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+    a bank account. Scored by the risk engine first (feature `method` =
+    "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+    review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+    the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+    account lacks it) and the withdrawal is STATE_PENDING until the bank
+    channel answers (its signed notification, or a status query): then the
+    hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+    Idempotent by request_id.
     """
     GetWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]
     """Returns a withdrawal."""
+    ApproveWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.ApproveWithdrawalRequest, _account_service_pb2.ApproveWithdrawalResponse]
+    """Sends a withdrawal the risk engine held for review (STATE_REQUIRES_REVIEW)
+    to the bank: it becomes STATE_PENDING. FAILED_PRECONDITION /
+    WITHDRAWAL_NOT_IN_REVIEW for any other state. Admin only; audited.
+    Idempotent by request_id.
+    """
+    RejectWithdrawal: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.RejectWithdrawalRequest, _account_service_pb2.RejectWithdrawalResponse]
+    """Rejects a withdrawal held for review: its hold is released and it ends
+    STATE_DECLINED (failure `risk_rejected`); the bank never hears of it.
+    Admin only; audited. Idempotent by request_id.
+    """
+    SetFeeRules: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]
+    """Sets the merchant's fee rules, one per payment method (`card`,
+    `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+    a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
+    only (the platform sets prices), naming the merchant with
+    x-paycore-merchant-id; audited. Idempotent by request_id.
+    """
+    GetFeeRules: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.GetFeeRulesRequest, _account_service_pb2.GetFeeRulesResponse]
+    """Returns the merchant's fee schedule: its own rules and the platform
+    default. Admin only.
+    """
     RunSettlement: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -136,18 +164,46 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """Pays the merchant from a customer wallet: a payment, captured at once,
     funded by the wallet in the same transaction (FAILED_PRECONDITION /
     INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-    PaymentService.RefundPayment refunds it back into the wallet, and it is
-    settled like any payment (fee method `wallet`). Idempotent by request_id.
+    Scored by the risk engine first (feature `method` = "wallet"): declined,
+    or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+    `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+    is settled like any payment (fee method `wallet`). Idempotent by request_id.
     """
     WithdrawFunds: _aio.UnaryUnaryMultiCallable[_account_service_pb2.WithdrawFundsRequest, _account_service_pb2.WithdrawFundsResponse]  # type: ignore[assignment]
     """Withdraws from a customer wallet or the merchant's available balance to
-    a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-    nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-    until the bank channel answers: then the hold is posted (SUCCEEDED) or
-    released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+    a bank account. Scored by the risk engine first (feature `method` =
+    "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+    review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+    the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+    account lacks it) and the withdrawal is STATE_PENDING until the bank
+    channel answers (its signed notification, or a status query): then the
+    hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+    Idempotent by request_id.
     """
     GetWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.GetWithdrawalRequest, _account_service_pb2.GetWithdrawalResponse]  # type: ignore[assignment]
     """Returns a withdrawal."""
+    ApproveWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.ApproveWithdrawalRequest, _account_service_pb2.ApproveWithdrawalResponse]  # type: ignore[assignment]
+    """Sends a withdrawal the risk engine held for review (STATE_REQUIRES_REVIEW)
+    to the bank: it becomes STATE_PENDING. FAILED_PRECONDITION /
+    WITHDRAWAL_NOT_IN_REVIEW for any other state. Admin only; audited.
+    Idempotent by request_id.
+    """
+    RejectWithdrawal: _aio.UnaryUnaryMultiCallable[_account_service_pb2.RejectWithdrawalRequest, _account_service_pb2.RejectWithdrawalResponse]  # type: ignore[assignment]
+    """Rejects a withdrawal held for review: its hold is released and it ends
+    STATE_DECLINED (failure `risk_rejected`); the bank never hears of it.
+    Admin only; audited. Idempotent by request_id.
+    """
+    SetFeeRules: _aio.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]  # type: ignore[assignment]
+    """Sets the merchant's fee rules, one per payment method (`card`,
+    `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+    a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
+    only (the platform sets prices), naming the merchant with
+    x-paycore-merchant-id; audited. Idempotent by request_id.
+    """
+    GetFeeRules: _aio.UnaryUnaryMultiCallable[_account_service_pb2.GetFeeRulesRequest, _account_service_pb2.GetFeeRulesResponse]  # type: ignore[assignment]
+    """Returns the merchant's fee schedule: its own rules and the platform
+    default. Admin only.
+    """
     RunSettlement: _aio.UnaryUnaryMultiCallable[_account_service_pb2.RunSettlementRequest, _account_service_pb2.RunSettlementResponse]  # type: ignore[assignment]
     """Settles one currency and business day (UTC) of the caller's merchant now:
     captures minus refunds minus fees move from `merchant_pending` to
@@ -236,8 +292,10 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         """Pays the merchant from a customer wallet: a payment, captured at once,
         funded by the wallet in the same transaction (FAILED_PRECONDITION /
         INSUFFICIENT_FUNDS, creating nothing, when the wallet lacks the money).
-        PaymentService.RefundPayment refunds it back into the wallet, and it is
-        settled like any payment (fee method `wallet`). Idempotent by request_id.
+        Scored by the risk engine first (feature `method` = "wallet"): declined,
+        or sent to review, it is STATE_DECLINED (failure `risk_declined` or
+        `risk_review_required`) and nothing moves. PaymentService.RefundPayment refunds it back into the wallet, and it
+        is settled like any payment (fee method `wallet`). Idempotent by request_id.
         """
 
     @_abc_1.abstractmethod
@@ -247,10 +305,14 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.WithdrawFundsResponse, _abc.Awaitable[_account_service_pb2.WithdrawFundsResponse]]:
         """Withdraws from a customer wallet or the merchant's available balance to
-        a bank account. The amount is held at once (INSUFFICIENT_FUNDS, creating
-        nothing, when the account lacks it) and the withdrawal is STATE_PENDING
-        until the bank channel answers: then the hold is posted (SUCCEEDED) or
-        released (FAILED). Poll with GetWithdrawal. Idempotent by request_id.
+        a bank account. Scored by the risk engine first (feature `method` =
+        "withdrawal"): declined, it is STATE_DECLINED and nothing is held; sent to
+        review, it is STATE_REQUIRES_REVIEW, held, until an admin decides. Otherwise
+        the amount is held at once (INSUFFICIENT_FUNDS, creating nothing, when the
+        account lacks it) and the withdrawal is STATE_PENDING until the bank
+        channel answers (its signed notification, or a status query): then the
+        hold is posted (SUCCEEDED) or released (FAILED). Poll with GetWithdrawal.
+        Idempotent by request_id.
         """
 
     @_abc_1.abstractmethod
@@ -260,6 +322,52 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.GetWithdrawalResponse, _abc.Awaitable[_account_service_pb2.GetWithdrawalResponse]]:
         """Returns a withdrawal."""
+
+    @_abc_1.abstractmethod
+    def ApproveWithdrawal(
+        self,
+        request: _account_service_pb2.ApproveWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.ApproveWithdrawalResponse, _abc.Awaitable[_account_service_pb2.ApproveWithdrawalResponse]]:
+        """Sends a withdrawal the risk engine held for review (STATE_REQUIRES_REVIEW)
+        to the bank: it becomes STATE_PENDING. FAILED_PRECONDITION /
+        WITHDRAWAL_NOT_IN_REVIEW for any other state. Admin only; audited.
+        Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectWithdrawal(
+        self,
+        request: _account_service_pb2.RejectWithdrawalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.RejectWithdrawalResponse, _abc.Awaitable[_account_service_pb2.RejectWithdrawalResponse]]:
+        """Rejects a withdrawal held for review: its hold is released and it ends
+        STATE_DECLINED (failure `risk_rejected`); the bank never hears of it.
+        Admin only; audited. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def SetFeeRules(
+        self,
+        request: _account_service_pb2.SetFeeRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.SetFeeRulesResponse, _abc.Awaitable[_account_service_pb2.SetFeeRulesResponse]]:
+        """Sets the merchant's fee rules, one per payment method (`card`,
+        `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+        a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
+        only (the platform sets prices), naming the merchant with
+        x-paycore-merchant-id; audited. Idempotent by request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFeeRules(
+        self,
+        request: _account_service_pb2.GetFeeRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.GetFeeRulesResponse, _abc.Awaitable[_account_service_pb2.GetFeeRulesResponse]]:
+        """Returns the merchant's fee schedule: its own rules and the platform
+        default. Admin only.
+        """
 
     @_abc_1.abstractmethod
     def RunSettlement(

@@ -152,6 +152,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
     ERROR_REASON_WITHDRAWAL_NOT_FOUND: _ErrorReason.ValueType  # 117
     """NOT_FOUND: no such withdrawal for the caller's merchant."""
+    ERROR_REASON_WITHDRAWAL_NOT_IN_REVIEW: _ErrorReason.ValueType  # 118
+    """FAILED_PRECONDITION: only a withdrawal the risk engine held for review
+    (STATE_REQUIRES_REVIEW) can be approved or rejected.
+    """
     ERROR_REASON_BANK_TRANSFER_PENDING: _ErrorReason.ValueType  # 90
     """FAILED_PRECONDITION: the payment is a bank transfer the bank has not
     reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
@@ -308,6 +312,10 @@ ERROR_REASON_TOP_UP_NOT_REFUNDABLE: ErrorReason.ValueType  # 116
 """FAILED_PRECONDITION: a wallet top-up cannot be refunded to the card."""
 ERROR_REASON_WITHDRAWAL_NOT_FOUND: ErrorReason.ValueType  # 117
 """NOT_FOUND: no such withdrawal for the caller's merchant."""
+ERROR_REASON_WITHDRAWAL_NOT_IN_REVIEW: ErrorReason.ValueType  # 118
+"""FAILED_PRECONDITION: only a withdrawal the risk engine held for review
+(STATE_REQUIRES_REVIEW) can be approved or rejected.
+"""
 ERROR_REASON_BANK_TRANSFER_PENDING: ErrorReason.ValueType  # 90
 """FAILED_PRECONDITION: the payment is a bank transfer the bank has not
 reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
