@@ -68,9 +68,10 @@ async def test_receiver_down_for_a_while_then_up_gets_every_event(
     await create_endpoint(webhooks, metadata, receiver.url)
     await receiver.stop()  # connections refused from here on
     payments = [(await pay(stub, metadata)).payment.id for _ in range(5)]
-    # Retries every 0.1 s for about 10 s: the outage must end before the
-    # schedule does, however slowly this machine runs the test.
-    await start_relay(dataclasses.replace(FAST, schedule_s=(0.1,) * 100))
+    # Retries every 0.1 s for about 60 s: the outage must end before the
+    # schedule does, however slowly this machine runs the test (a loaded
+    # 2-core box took over 10 s to see the first failures recorded).
+    await start_relay(dataclasses.replace(FAST, schedule_s=(0.1,) * 600))
 
     async def failed_attempts_recorded() -> bool:
         rows = await deliveries(webhooks, metadata)

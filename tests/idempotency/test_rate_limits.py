@@ -15,12 +15,14 @@ from .conftest import GENEROUS, StartStack
 from .stack import CREATE, Answer, Stack, new_merchant
 
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
-WRITES_PER_S, WRITES_BURST = 5.0, 3
+# One write a second: a burst spread out by a busy machine (the suite shares
+# two cores with PostgreSQL and Redis) still lands within one emission interval.
+WRITES_PER_S, WRITES_BURST = 1.0, 3
 TIGHT_WRITES = RateLimitSettings(
     writes_per_s=WRITES_PER_S, writes_burst=WRITES_BURST, reads_per_s=1000, reads_burst=1000
 )
 BURST = 10
-"""Creates sent at once: all reach the gate well within one emission interval (200 ms)."""
+"""Creates sent at once: all reach the gate well within one emission interval (1 s)."""
 
 
 def assert_rate_limited(answer: Answer, merchant_id: str, rpc_class: str) -> float:
