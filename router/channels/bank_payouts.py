@@ -23,7 +23,6 @@ anything else     paid (the money left)
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import time
@@ -31,11 +30,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from core.domain.money import Money
-from router.signing import sign_rsa, verify_rsa
-from router.simulator.notify import post_until_accepted
+from router.channels.bank_desk import BankBook
+from router.signing import verify_rsa
 
 PAYOUTS_PATH = "/callbacks/bank_transfer/payouts"
 """Where the bank posts payout notifications (the callbacks ingress port)."""
@@ -102,70 +101,44 @@ def answer_from_wire(body: Mapping[str, Any]) -> PayoutAnswer:
     )
 
 
-class SimulatedPayoutDesk:
+class SimulatedPayoutDesk(BankBook[PayoutAnswer]):
     """The bank's payout desk (in process): registers payouts, settles and notifies them."""
 
-    def __init__(
-        self, private_key: RSAPrivateKey, *, notify_url: str = "", settle_after_s: float = 0.0
-    ) -> None:
-        self._key = private_key
-        self.notify_url = notify_url
-        """Where to post notifications; '' posts none (status queries find the answers)."""
-        self._settle_after_s = settle_after_s
-        self.payouts: dict[str, PayoutAnswer] = {}
+    @property
+    def payouts(self) -> dict[str, PayoutAnswer]:
         """Every payout received, by id, as the bank sees it now."""
-        self._tasks: set[asyncio.Task[None]] = set()
+        return self.entries
 
     def register(self, payout: Payout) -> PayoutAnswer:
         """Receive a payout (idempotent by id: a second submit changes nothing)."""
-        if payout.id not in self.payouts:
-            pending = PayoutAnswer(
-                payout.id,
-                payout.merchant_id,
-                PayoutStatus.PENDING,
-                reference=f"po_{payout.id.removeprefix('wd_')}",
+        reference = f"po_{payout.id.removeprefix('wd_')}"
+        pending = PayoutAnswer(
+            payout.id, payout.merchant_id, PayoutStatus.PENDING, reference=reference
+        )
+
+        def settled() -> PayoutAnswer:
+            if payout.amount.amount % 100 == 99:
+                return PayoutAnswer(
+                    payout.id,
+                    payout.merchant_id,
+                    PayoutStatus.REFUSED,
+                    reference=reference,
+                    failure_code="payout_refused",
+                    failure_message="The bank refused the payout.",
+                )
+            return PayoutAnswer(
+                payout.id, payout.merchant_id, PayoutStatus.PAID, reference=reference
             )
-            self.payouts[payout.id] = pending
-            task = asyncio.create_task(self._settle(payout, pending), name=f"payout-{payout.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return self.payouts[payout.id]
+
+        return self.open(
+            payout.id, pending, settled, lambda a: json.dumps(answer_to_wire(a)).encode()
+        )
 
     def query(self, payout_id: str, merchant_id: str) -> PayoutAnswer:
         """The payout as the bank sees it (UNKNOWN when never received)."""
         return self.payouts.get(
             payout_id, PayoutAnswer(payout_id, merchant_id, PayoutStatus.UNKNOWN)
         )
-
-    async def _settle(self, payout: Payout, pending: PayoutAnswer) -> None:
-        await asyncio.sleep(self._settle_after_s)
-        if payout.amount.amount % 100 == 99:
-            answer = PayoutAnswer(
-                payout.id,
-                payout.merchant_id,
-                PayoutStatus.REFUSED,
-                reference=pending.reference,
-                failure_code="payout_refused",
-                failure_message="The bank refused the payout.",
-            )
-        else:
-            answer = PayoutAnswer(
-                payout.id, payout.merchant_id, PayoutStatus.PAID, reference=pending.reference
-            )
-        self.payouts[payout.id] = answer
-        if self.notify_url:
-            body = json.dumps(answer_to_wire(answer)).encode()
-            await post_until_accepted(self.notify_url, body, self.sign)
-
-    def sign(self, body: bytes, timestamp: int) -> str:
-        """The bank's signature header value of a notification ``body`` sent at ``timestamp``."""
-        return sign_rsa(self._key, body, timestamp)
-
-    async def close(self) -> None:
-        """Stop settling and notifying (unsent notifications are lost, as in a bank outage)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class BankPayoutChannel:

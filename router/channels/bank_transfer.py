@@ -24,7 +24,6 @@ anything else     succeeded (the money arrived)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import time
@@ -37,10 +36,10 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, Chann
 from core.domain.commands import CardInput
 from core.domain.payment import BankAccount, Failure
 from router.channel import Notification
+from router.channels.bank_desk import BankBook
 from router.channels.simulated import NOT_FOUND
 from router.routing import ChannelProfile
-from router.signing import sign_rsa, verify_rsa
-from router.simulator.notify import post_until_accepted
+from router.signing import verify_rsa
 from router.simulator.wire import notification_from_wire, notification_to_wire
 
 BANK_TRANSFER_PROFILE = ChannelProfile(
@@ -56,56 +55,31 @@ TEST_COLLECTION_ACCOUNT = BankAccount(
 """Where customers of the simulated bank send their transfers (a well-known test IBAN)."""
 
 
-class SimulatedBank:
+class SimulatedBank(BankBook[ChannelResult]):
     """The bank behind the channel: registers transfers and notifies their settlement."""
 
-    def __init__(
-        self, private_key: RSAPrivateKey, *, notify_url: str = "", settle_after_s: float = 0.0
-    ) -> None:
-        self._key = private_key
-        self.notify_url = notify_url
-        self._settle_after_s = settle_after_s
-        self.transfers: dict[str, ChannelResult] = {}
+    @property
+    def transfers(self) -> dict[str, ChannelResult]:
         """Every registered transfer by attempt id, as the bank sees it now."""
-        self._tasks: set[asyncio.Task[None]] = set()
+        return self.entries
 
     def register(self, attempt: Attempt) -> ChannelResult:
         """Register a transfer (idempotent by attempt id); it settles later."""
-        if attempt.id not in self.transfers:
-            pending = ChannelResult(
-                AttemptOutcome.PENDING,
-                reference=f"bt_{attempt.id.removeprefix('att_')}",
-                pay_to=TEST_COLLECTION_ACCOUNT,
-            )
-            self.transfers[attempt.id] = pending
-            task = asyncio.create_task(self._settle(attempt, pending.reference))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return self.transfers[attempt.id]
+        reference = f"bt_{attempt.id.removeprefix('att_')}"
+        pending = ChannelResult(
+            AttemptOutcome.PENDING, reference=reference, pay_to=TEST_COLLECTION_ACCOUNT
+        )
 
-    async def _settle(self, attempt: Attempt, reference: str) -> None:
-        await asyncio.sleep(self._settle_after_s)
-        if attempt.amount.amount % 100 == 99:
-            result = ChannelResult(
-                AttemptOutcome.FAILED,
-                reference=reference,
-                failure=Failure("transfer_rejected", "The bank rejected the transfer."),
-            )
-        else:
-            result = ChannelResult(AttemptOutcome.SUCCEEDED, reference=reference)
-        self.transfers[attempt.id] = result
-        if self.notify_url:
-            body = json.dumps(notification_to_wire(f"ev_{attempt.id}", attempt.id, result))
-            key = self._key
-            await post_until_accepted(
-                self.notify_url, body.encode(), lambda data, at: sign_rsa(key, data, at)
-            )
+        def settled() -> ChannelResult:
+            if attempt.amount.amount % 100 == 99:
+                failure = Failure("transfer_rejected", "The bank rejected the transfer.")
+                return ChannelResult(AttemptOutcome.FAILED, reference=reference, failure=failure)
+            return ChannelResult(AttemptOutcome.SUCCEEDED, reference=reference)
 
-    async def close(self) -> None:
-        """Stop settling (pending notifications are dropped, as in a bank outage)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        def wire(result: ChannelResult) -> bytes:
+            return json.dumps(notification_to_wire(f"ev_{attempt.id}", attempt.id, result)).encode()
+
+        return self.open(attempt.id, pending, settled, wire)
 
 
 class BankTransferChannel:

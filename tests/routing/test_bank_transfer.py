@@ -227,7 +227,7 @@ async def test_manual_confirmation_brings_the_transfer_later(bank_stack: BankSta
 async def test_a_pending_transfer_cannot_be_captured_canceled_or_refunded(
     bank_stack: BankStack,
 ) -> None:
-    bank_stack.bank._settle_after_s = 3600.0  # the money does not arrive during the test
+    bank_stack.bank.settle_after_s = 3600.0  # the money does not arrive during the test
     api = bank_stack.api
     reply = await pay_by_transfer(api, 2500)
     before = await api.get(reply.id)
@@ -295,7 +295,7 @@ async def test_a_currency_the_bank_does_not_take_is_not_routed(bank_stack: BankS
 async def test_duplicate_late_and_contradicting_notifications_change_nothing(
     bank_stack: BankStack,
 ) -> None:
-    bank_stack.bank._settle_after_s = 3600.0  # the bank stays silent: the test posts
+    bank_stack.bank.settle_after_s = 3600.0  # the bank stays silent: the test posts
     api, pool = bank_stack.api, bank_stack.served.services.pool
     reply = await pay_by_transfer(api, 2500)
     attempt_id = reply.attempts[0].id
@@ -328,7 +328,7 @@ async def test_duplicate_late_and_contradicting_notifications_change_nothing(
 async def test_the_bank_channel_takes_only_its_own_fresh_rsa_signature(
     bank_stack: BankStack,
 ) -> None:
-    bank_stack.bank._settle_after_s = 3600.0
+    bank_stack.bank.settle_after_s = 3600.0
     reply = await pay_by_transfer(bank_stack.api, 2500)
     body = json.dumps(
         notification_to_wire("ev_x", reply.attempts[0].id, ChannelResult(AttemptOutcome.SUCCEEDED))
@@ -373,7 +373,7 @@ async def test_a_lost_notification_is_caught_by_the_pending_schedule(
 async def test_a_transfer_pending_past_its_schedule_needs_attention(
     bank_stack: BankStack,
 ) -> None:
-    bank_stack.bank._settle_after_s = 3600.0
+    bank_stack.bank.settle_after_s = 3600.0
     reply = await pay_by_transfer(bank_stack.api, 2500)
     scheduler = bank_stack.served.services.status_queries
 
