@@ -90,11 +90,31 @@ class Scenario:
 
 
 @pytest.fixture
-async def scenario(profile: Profile) -> AsyncIterator[Scenario]:
+def simulator_args() -> tuple[str, ...] | None:
+    """Flags of a channel simulator every payment is routed to (None: the in-process sandbox).
+
+    A scenario module overrides this fixture to put a channel on the network.
+    """
+    return None
+
+
+@pytest.fixture
+def paycore_settings() -> dict[str, str]:
+    """PAYCORE_* settings a scenario module adds to FAULT_TOLERANT (override the fixture)."""
+    return {}
+
+
+@pytest.fixture
+async def scenario(
+    profile: Profile, simulator_args: tuple[str, ...] | None, paycore_settings: dict[str, str]
+) -> AsyncIterator[Scenario]:
     """A private PostgreSQL, Redis and ``paycore run``, and a merchant with an API key."""
     stack = await asyncio.to_thread(FaultStack.start)
     try:
-        await asyncio.to_thread(stack.run_paycore)
+        settings = dict(paycore_settings)
+        if simulator_args is not None:
+            settings |= await asyncio.to_thread(stack.run_simulator, *simulator_args)
+        await asyncio.to_thread(stack.run_paycore, **settings)
         merchant_id = f"m_{uuid.uuid4().hex[:16]}"
         metadata = await dsn_merchant_metadata(stack.postgres_dsn, merchant_id)
         db = await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=4)

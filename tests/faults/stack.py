@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,9 @@ FAULT_TOLERANT = {
 """The settings every fault stack runs paycore with (``run_paycore`` adds to them)."""
 
 
+SIMULATOR_SECRET = "faults-simulator-secret"
+
+
 class FaultStackError(RuntimeError):
     """paycore did not come up (the message ends with its log)."""
 
@@ -88,6 +92,8 @@ class FaultStack:
     overrides: dict[str, str] = field(default_factory=dict)
     """PAYCORE_* variables given to ``run_paycore`` so far (kept for restarts)."""
     starts: int = 0
+    simulator: subprocess.Popen[bytes] | None = None
+    simulator_port: int = field(default_factory=free_port)
 
     @classmethod
     def start(cls) -> FaultStack:
@@ -170,6 +176,47 @@ class FaultStack:
         time.sleep(down_s)
         self.postgres = start_embedded(_postgres_only(self.directory))
 
+    def run_simulator(self, *args: str) -> dict[str, str]:
+        """Start ``paycore simulator --channel acquirer_a`` (``args`` add its fault flags).
+
+        Returns the PAYCORE_* settings that route every payment to it over HTTP (give
+        them to ``run_paycore``); it keeps its port across ``stop_simulator`` and a new
+        ``run_simulator``, so paycore need not be told twice.
+        """
+        if self.simulator is not None and self.simulator.poll() is None:
+            raise FaultStackError("the simulator is already running")
+        with (self.directory / "simulator.log").open("ab") as output:
+            self.simulator = subprocess.Popen(
+                [sys.executable, "-m", "core.cli", "simulator", "--channel", "acquirer_a"]
+                + ["--port", str(self.simulator_port), *args],
+                cwd=REPO_ROOT,
+                env=clean_environment(CHANNEL_SIMULATOR_SECRET=SIMULATOR_SECRET),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + SERVE_TIMEOUT_S
+        while not _listening(self.simulator_port):
+            if self.simulator.poll() is not None or time.monotonic() > deadline:
+                raise FaultStackError("the channel simulator did not start")
+            time.sleep(0.05)
+        routing = self.directory / "routing.toml"
+        routing.write_text(
+            '[default]\nstrategies = ["rules", "health"]\n\n'
+            '[[default.rules]]\nname = "all-to-the-simulator"\nchannels = ["acquirer_a"]\n'
+        )
+        return {
+            "PAYCORE_CHANNELS__ACQUIRER_A_URL": f"http://127.0.0.1:{self.simulator_port}",
+            "PAYCORE_CHANNELS__HTTP_SECRET": SIMULATOR_SECRET,
+            "PAYCORE_ROUTING_FILE": str(routing),
+        }
+
+    def stop_simulator(self) -> None:
+        """Kill the channel simulator (what it charged is gone with it)."""
+        if self.simulator is not None and self.simulator.poll() is None:
+            self.simulator.send_signal(signal.SIGKILL)
+            self.simulator.wait(30)
+
     def output(self) -> str:
         """Everything paycore printed so far."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -177,9 +224,15 @@ class FaultStack:
     def stop(self) -> None:
         """Stop paycore, Redis and PostgreSQL and remove the folder (idempotent)."""
         self.kill_paycore()
+        self.stop_simulator()
         self.redis.stop()
         self.postgres.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _postgres_only(directory: Path) -> Settings:
