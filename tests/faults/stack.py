@@ -73,6 +73,7 @@ FAULT_TOLERANT = {
 
 
 SIMULATOR_SECRET = "faults-simulator-secret"
+SIMULATOR_COMMAND = (sys.executable, "-m", "core.cli", "simulator", "--channel", "acquirer_a")
 
 
 class FaultStackError(RuntimeError):
@@ -187,8 +188,7 @@ class FaultStack:
             raise FaultStackError("the simulator is already running")
         with (self.directory / "simulator.log").open("ab") as output:
             self.simulator = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "simulator", "--channel", "acquirer_a"]
-                + ["--port", str(self.simulator_port), *args],
+                [*SIMULATOR_COMMAND, "--port", str(self.simulator_port), *args],
                 cwd=REPO_ROOT,
                 env=clean_environment(CHANNEL_SIMULATOR_SECRET=SIMULATOR_SECRET),
                 stdin=subprocess.DEVNULL,
