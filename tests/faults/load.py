@@ -94,7 +94,7 @@ class Journal:
         retry_for_s: float,
     ) -> Answer | None:
         """Send ``request`` until answered (None if ``retry_for_s`` runs out first)."""
-        request_id: str = getattr(request, "request_id")  # noqa: B009 (every mutating request)
+        request_id = request_id_of(request)
         self.requests[request_id] = request
         deadline = time.monotonic() + retry_for_s
         delay = 0.05
@@ -125,6 +125,12 @@ class Journal:
 
         answered = [r for rid, r in self.requests.items() if self.answered(rid)]
         await asyncio.gather(*(again(request) for request in answered))
+
+
+def request_id_of(request: Message) -> str:
+    """The request_id every mutating request carries."""
+    request_id: str = getattr(request, "request_id")  # noqa: B009 (Message does not declare it)
+    return request_id
 
 
 def _payment_of(request: Message, answer: Answer) -> pb.Payment:

@@ -16,7 +16,7 @@ from paycore.v1 import payment_service_pb2 as svc
 from tests.e2e.helpers import create_request, manual_capture, new_request_id, usd
 
 from .conftest import Scenario
-from .load import Journal
+from .load import Journal, request_id_of
 
 AMOUNT_USD = 30
 REFUND_USD = 10
@@ -71,7 +71,7 @@ async def test_capture_cancel_refund_races_end_in_one_legal_outcome(scenario: Sc
     outcomes = {"capture": 0, "cancel": 0}
     for payment_id, contenders in zip(payments, races, strict=True):
         won = {
-            kind: [r for r in contenders[kind] if journal.answered(r.request_id)[0].ok]
+            kind: [r for r in contenders[kind] if journal.answered(request_id_of(r))[0].ok]
             for kind in contenders
         }
         assert len(won["capture"]) + len(won["cancel"]) == 1, (payment_id, won)
