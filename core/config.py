@@ -176,6 +176,14 @@ class Settings:
     pg_pool_max: int = 20
     grace_period_s: float = 10.0
     """On SIGTERM: how long in-flight RPCs may finish before the server stops."""
+    grpc_max_message_bytes: int = 1 << 20
+    """Largest request accepted (replies may be 4x); a larger one is refused
+    RESOURCE_EXHAUSTED before it is buffered. Payment requests are a few hundred bytes."""
+    grpc_max_concurrent_rpcs: int = 1000
+    """RPCs one worker runs at once; the next is refused RESOURCE_EXHAUSTED at once
+    rather than queued, so a flood (or slow clients) cannot pin memory without bound."""
+    grpc_max_concurrent_streams: int = 100
+    """Calls one client connection (HTTP/2) may have open at once; more wait client-side."""
     channel_timeout_s: float = 10.0
     """How long paycore waits for a channel's answer before treating it as unknown."""
     routing_file: str | None = None
@@ -381,6 +389,15 @@ def validate(settings: Settings) -> None:
         raise ConfigError("idempotency_ttl_s must be at least 86400 (24 h)")
     if settings.log_format not in {"text", "json"}:
         raise ConfigError('log_format must be "text" or "json"')
+    if (
+        min(
+            settings.grpc_max_message_bytes,
+            settings.grpc_max_concurrent_rpcs,
+            settings.grpc_max_concurrent_streams,
+        )
+        < 1
+    ):
+        raise ConfigError("grpc_max_message_bytes, _concurrent_rpcs, _concurrent_streams: >= 1")
     if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
     _validate_status_query(settings.status_query)
