@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -17,11 +18,15 @@ import pytest
 from core.api.server import PaycoreServer
 from core.app import Services, open_services
 from core.config import Settings
+from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import Api, create_request, new_request_id, usd
 from tests.idempotency.stack import payment_row, still_waiting
 from tests.support.auth import Metadata
+
+if TYPE_CHECKING:
+    from paycore.v1.payment_service_pb2_grpc import PaymentServiceAsyncStub as AsyncStub
 
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 Stub = payment_service_pb2_grpc.PaymentServiceStub
@@ -57,6 +62,22 @@ def capture(payment_id: str) -> svc.CapturePaymentRequest:
     return svc.CapturePaymentRequest(request_id=new_request_id(), payment_id=payment_id)
 
 
+async def authorized(
+    channel: grpc.aio.Channel, merchant_id: str, metadata: Metadata
+) -> tuple[AsyncStub, pb.Payment, svc.GetPaymentRequest]:
+    """A stub on ``channel``, an authorized payment, and a read of it."""
+    stub = Stub(channel)
+    payment = await Api(stub, merchant_id, metadata).authorized()
+    return stub, payment, svc.GetPaymentRequest(payment_id=payment.id)
+
+
+async def held_capture(
+    stub: AsyncStub, payment: pb.Payment, metadata: Metadata
+) -> asyncio.Task[Any]:
+    """A capture of ``payment`` sent while its row is locked: still running when this returns."""
+    return await still_waiting(stub.CapturePayment(capture(payment.id), metadata=metadata))
+
+
 async def code_of(call: Awaitable[object]) -> grpc.StatusCode:
     try:
         await call
@@ -87,15 +108,10 @@ async def test_rpcs_beyond_the_concurrent_limit_are_refused_until_some_finish(
     settings: Settings, services: Services, metadata: Metadata, merchant_id: str
 ) -> None:
     async with serving(settings, services, grpc_max_concurrent_rpcs=2) as connect:
-        stub = Stub(connect())
-        payment = await Api(stub, merchant_id, metadata).authorized()
-        read = svc.GetPaymentRequest(payment_id=payment.id)
+        stub, payment, read = await authorized(connect(), merchant_id, metadata)
 
         async with payment_row(services.pool, merchant_id, payment.id):
-            held = [
-                await still_waiting(stub.CapturePayment(capture(payment.id), metadata=metadata))
-                for _ in range(2)
-            ]
+            held = [await held_capture(stub, payment, metadata) for _ in range(2)]
             refused = await code_of(stub.GetPayment(read, metadata=metadata, timeout=5))
         finished = [await code_of(call) for call in held]
         after = await stub.GetPayment(read, metadata=metadata, timeout=10)
@@ -110,12 +126,10 @@ async def test_a_connection_runs_at_most_the_stream_limit_at_once(
     settings: Settings, services: Services, metadata: Metadata, merchant_id: str
 ) -> None:
     async with serving(settings, services, grpc_max_concurrent_streams=1) as connect:
-        stub = Stub(connect())
-        payment = await Api(stub, merchant_id, metadata).authorized()
-        read = svc.GetPaymentRequest(payment_id=payment.id)
+        stub, payment, read = await authorized(connect(), merchant_id, metadata)
 
         async with payment_row(services.pool, merchant_id, payment.id):
-            held = await still_waiting(stub.CapturePayment(capture(payment.id), metadata=metadata))
+            held = await held_capture(stub, payment, metadata)
             # The same connection: the call waits for a stream (its deadline passes);
             # another connection is served.
             queued = await code_of(stub.GetPayment(read, metadata=metadata, timeout=1))
