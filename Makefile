@@ -18,6 +18,8 @@
 #   make clean    remove .venv and caches (keeps .data; `make clean-data` removes it)
 #   make locust   headless locust load test against a running paycore (LOCUST_ARGS,
 #                 TARGET; needs PAYCORE_SUPERADMIN_KEY, see bench/locustfile.py)
+#   make faults   the fault-injection suite (tests/faults) in its LONG profile: more
+#                 clients, every fault injected several times (make test runs it short)
 #
 # Pass arguments with ARGS (paycore) or PYTEST_ARGS (pytest):
 #   make run ARGS='--port 6000 --workers 2'
@@ -48,7 +50,7 @@ DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust $(VENV)
+.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust faults $(VENV)
 
 help:
 	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
@@ -110,3 +112,9 @@ locust: $(VENV)
 
 dev-certs: $(VENV)
 	$(BIN)/python tools/make_dev_certs.py $(or $(CERTS_DIR),$(DATA_DIR)/certs) $(if $(HOSTS),--hosts $(HOSTS))
+
+# The fault scenarios of README "Reliability" with PAYCORE_FAULTS_PROFILE=long; each
+# prints its books as a BOOKS line (-s). PYTEST_ARGS='-k kill' runs one of them.
+faults: $(VENV)
+	PAYCORE_FAULTS_PROFILE=long $(BIN)/python -m pytest tests/faults -s -p no:cacheprovider \
+		--timeout 1800 $(PYTEST_ARGS)
