@@ -182,8 +182,10 @@ class Settings:
     grpc_max_concurrent_rpcs: int = 1000
     """RPCs one worker runs at once; the next is refused RESOURCE_EXHAUSTED at once
     rather than queued, so a flood (or slow clients) cannot pin memory without bound."""
-    grpc_max_concurrent_streams: int = 100
-    """Calls one client connection (HTTP/2) may have open at once; more wait client-side."""
+    grpc_max_concurrent_streams: int = 500
+    """Calls one client connection (HTTP/2) may have open at once; more wait client-side.
+    Generous: a burst above it on a new connection, before the client has the limit,
+    is refused UNAVAILABLE (HTTP/2 REFUSED_STREAM)."""
     channel_timeout_s: float = 10.0
     """How long paycore waits for a channel's answer before treating it as unknown."""
     routing_file: str | None = None
