@@ -21,6 +21,8 @@
 #   make bench    the throughput harness (bench/harness.py): paycore vs the gRPC
 #                 ceiling, open-loop latency at half of peak, 1 vs 2 workers; a row
 #                 in bench/RESULTS.md and bench/harness_latency.png (BENCH_ARGS)
+#   make faults   the fault-injection suite (tests/faults) in its LONG profile: more
+#                 clients, every fault injected several times (make test runs it short)
 #
 # Pass arguments with ARGS (paycore) or PYTEST_ARGS (pytest):
 #   make run ARGS='--port 6000 --workers 2'
@@ -51,7 +53,8 @@ DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust bench $(VENV)
+.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust bench \
+	faults $(VENV)
 
 help:
 	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
@@ -119,3 +122,9 @@ bench: $(VENV)
 
 dev-certs: $(VENV)
 	$(BIN)/python tools/make_dev_certs.py $(or $(CERTS_DIR),$(DATA_DIR)/certs) $(if $(HOSTS),--hosts $(HOSTS))
+
+# The fault scenarios of README "Reliability" with PAYCORE_FAULTS_PROFILE=long; each
+# prints its books as a BOOKS line (-s). PYTEST_ARGS='-k kill' runs one of them.
+faults: $(VENV)
+	PAYCORE_FAULTS_PROFILE=long $(BIN)/python -m pytest tests/faults -s -p no:cacheprovider \
+		--timeout 1800 $(PYTEST_ARGS)

@@ -190,6 +190,16 @@ class Settings:
     pg_pool_max: int = 20
     grace_period_s: float = 10.0
     """On SIGTERM: how long in-flight RPCs may finish before the server stops."""
+    grpc_max_message_bytes: int = 1 << 20
+    """Largest request accepted (replies may be 4x); a larger one is refused
+    RESOURCE_EXHAUSTED before it is buffered. Payment requests are a few hundred bytes."""
+    grpc_max_concurrent_rpcs: int = 1000
+    """RPCs one worker runs at once; the next is refused RESOURCE_EXHAUSTED at once
+    rather than queued, so a flood (or slow clients) cannot pin memory without bound."""
+    grpc_max_concurrent_streams: int = 500
+    """Calls one client connection (HTTP/2) may have open at once; more wait client-side.
+    Generous: a burst above it on a new connection, before the client has the limit,
+    is refused UNAVAILABLE (HTTP/2 REFUSED_STREAM)."""
     channel_timeout_s: float = 10.0
     """How long paycore waits for a channel's answer before treating it as unknown."""
     routing_file: str | None = None
@@ -399,6 +409,15 @@ def validate(settings: Settings) -> None:
         raise ConfigError("idempotency_ttl_s must be at least 86400 (24 h)")
     if settings.log_format not in {"text", "json"}:
         raise ConfigError('log_format must be "text" or "json"')
+    if (
+        min(
+            settings.grpc_max_message_bytes,
+            settings.grpc_max_concurrent_rpcs,
+            settings.grpc_max_concurrent_streams,
+        )
+        < 1
+    ):
+        raise ConfigError("grpc_max_message_bytes, _concurrent_rpcs, _concurrent_streams: >= 1")
     if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
     _validate_status_query(settings.status_query)
@@ -411,24 +430,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
     if settings.redis_timeout_s <= 0 or settings.redis_retry_interval_s < 0:
         raise ConfigError("redis_timeout_s must be > 0 and redis_retry_interval_s >= 0")
-    if settings.ledger.payout_settle_after_s < 0:
-        raise ConfigError("ledger.payout_settle_after_s must be >= 0")
-    delays = settings.ledger.payout_query_delays_s
-    if not delays or min(delays) < 0 or settings.ledger.payout_poll_interval_s < 0:
-        raise ConfigError(
-            "ledger.payout_query_schedule_s needs at least one delay, none negative;"
-            " ledger.payout_poll_interval_s must be >= 0"
-        )
     auth = settings.auth
     if auth.key_cache_s < 0 or auth.lockout_failures < 1:
         raise ConfigError("auth.key_cache_s must be >= 0 and auth.lockout_failures >= 1")
     if auth.lockout_window_s <= 0 or auth.lockout_s <= 0:
         raise ConfigError("auth.lockout_window_s and auth.lockout_s must be positive")
-    ledger = settings.ledger
-    if not 0 <= ledger.fee_bps <= 10_000 or ledger.fee_fixed_minor < 0:
-        raise ConfigError("ledger.fee_bps must be 0..10000 and ledger.fee_fixed_minor >= 0")
-    if ledger.settlement_poll_interval_s < 0:
-        raise ConfigError("ledger.settlement_poll_interval_s must be >= 0")
+    _validate_ledger(settings.ledger)
     _validate_telemetry(settings)
     _validate_webhooks(settings)
     _validate_vault(settings)
@@ -445,6 +452,21 @@ def validate(settings: Settings) -> None:
 
 TRACE_EXPORTERS = ("none", "console", "otlp")
 METRICS_EXPORTERS = ("none", "prometheus", "console", "otlp")
+
+
+def _validate_ledger(ledger: LedgerSettings) -> None:
+    if not 0 <= ledger.fee_bps <= 10_000 or ledger.fee_fixed_minor < 0:
+        raise ConfigError("ledger.fee_bps must be 0..10000 and ledger.fee_fixed_minor >= 0")
+    if ledger.settlement_poll_interval_s < 0:
+        raise ConfigError("ledger.settlement_poll_interval_s must be >= 0")
+    if ledger.payout_settle_after_s < 0:
+        raise ConfigError("ledger.payout_settle_after_s must be >= 0")
+    delays = ledger.payout_query_delays_s
+    if not delays or min(delays) < 0 or ledger.payout_poll_interval_s < 0:
+        raise ConfigError(
+            "ledger.payout_query_schedule_s needs at least one delay, none negative;"
+            " ledger.payout_poll_interval_s must be >= 0"
+        )
 
 
 def _validate_status_query(status: StatusQuerySettings) -> None:

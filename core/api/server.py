@@ -47,9 +47,6 @@ from core.telemetry.setup import build_telemetry
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 1 << 20
-"""Payment requests are small; a larger message is refused before it is buffered."""
-
 
 def transport_security(settings: Settings) -> str:
     """What the gRPC port speaks: "plaintext", "TLS" or "mutual TLS"."""
@@ -115,9 +112,12 @@ class PaycoreServer:
                 # would let a second paycore silently share the port, so it is
                 # on only in --workers mode.
                 ("grpc.so_reuseport", 1 if reuse_port else 0),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
-            ]
+                # Resource limits (Settings.grpc_*): beyond them RESOURCE_EXHAUSTED.
+                ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+                ("grpc.max_send_message_length", 4 * settings.grpc_max_message_bytes),
+                ("grpc.max_concurrent_streams", settings.grpc_max_concurrent_streams),
+            ],
+            maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         )
         secret = settings.card_fingerprint_key.encode()
         resolver = identity or ApiKeyIdentity(services.authenticator)

@@ -108,15 +108,14 @@ class WebhookRelay:
         """
         if self._loop_task is not None:
             self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await _cancelled_within({self._loop_task}, "lease loop")
             self._loop_task = None
         if self._sends:
             await asyncio.wait(set(self._sends), timeout=grace_s)
         for task in list(self._sends):
             task.cancel()
         if self._sends:
-            await asyncio.gather(*self._sends, return_exceptions=True)
+            await _cancelled_within(set(self._sends), "POSTs")
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -202,6 +201,27 @@ class WebhookRelay:
             return AttemptOutcome(0, _elapsed_ms(started), _describe(exc))
         error = "" if 200 <= status < 300 else f"HTTP {status}"
         return AttemptOutcome(status, _elapsed_ms(started), error)
+
+
+_STOP_BOUND_S = 5.0
+"""How long stop() waits for cancelled tasks to end before it gives up on them."""
+
+
+async def _cancelled_within(tasks: set[asyncio.Task[None]], what: str) -> None:
+    """Wait (bounded) for cancelled ``tasks`` to end.
+
+    Shutdown must not hang on a task stuck in a library call that ignores
+    cancellation for a while (a database call awaiting a lost connection): the
+    relay stops anyway, and the leases it held expire for another worker.
+    """
+    _, pending = await asyncio.wait(tasks, timeout=_STOP_BOUND_S)
+    if pending:
+        log.error(
+            "webhook relay: %d %s still running %.0f s after cancel",
+            len(pending),
+            what,
+            _STOP_BOUND_S,
+        )
 
 
 def _elapsed_ms(started: float) -> int:

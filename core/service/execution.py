@@ -454,7 +454,26 @@ class RequestExecutor:
                 log.warning("commit of attempt %s failed; retrying", dispatch.attempt.id)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                # The commit may have happened with only its acknowledgement lost (the
+                # connection dropped after COMMIT, or while it went back to the pool):
+                # then the stored reply is the answer, and applying the channel's answer
+                # again would find the attempt settled (found by tests/faults).
+                committed = await self._committed_reply(key)
+                if committed is not None:
+                    return committed
         return await self._apply_channel_answer(key, encoder, dispatch, result)
+
+    async def _committed_reply(self, key: RequestKey) -> Reply | None:
+        """The request's stored reply if it is completed; None if not, or unknown yet."""
+        try:
+            stored = await self._repo.find_request(key)
+        except PaycoreError as error:
+            if error.reason is not Reason.SERVICE_UNAVAILABLE:
+                raise
+            return None
+        if stored is None or not stored.completed:
+            return None
+        return Reply(stored.reply_ok, stored.reply)
 
     async def _apply_channel_answer(
         self,

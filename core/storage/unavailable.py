@@ -24,6 +24,9 @@ UNAVAILABLE = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    # A connection the server dropped mid-query is left in a query state; giving it
+    # back to the pool (its reset) then fails with this, after a rollback (tests/faults).
+    asyncpg.InternalClientError,
     # Lost a race that PostgreSQL detected; nothing committed.
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,

@@ -6,6 +6,7 @@ these tests check the production defaults on services and relays of their own.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -90,10 +91,13 @@ async def test_the_relay_refuses_to_post_to_a_private_address_by_default(
     )
     await guarded.start()
     try:
-        await pay(stub, metadata)
-        attempts = await eventually(
-            lambda: _attempt_errors(services, endpoint.endpoint.id), what="a refused attempt"
-        )
+        # Bounded: this relay leases every due delivery of the shared database,
+        # so it must never outlive the test (it would refuse other tests' posts).
+        async with asyncio.timeout(60):
+            await pay(stub, metadata)
+            attempts = await eventually(
+                lambda: _attempt_errors(services, endpoint.endpoint.id), what="a refused attempt"
+            )
     finally:
         await guarded.stop(grace_s=0.5)
 

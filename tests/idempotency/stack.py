@@ -110,6 +110,26 @@ def rpc_name(request: Message) -> str:
     return request.DESCRIPTOR.name.removesuffix("Request")
 
 
+async def answer_of(
+    channel: grpc.aio.Channel, metadata: Metadata, request: Message, deadline_s: float | None = None
+) -> Answer:
+    """Send ``request`` (a PaymentService request) and return the exact bytes that came back.
+
+    An error without a rich status (one from the transport: UNAVAILABLE while nothing
+    listens, DEADLINE_EXCEEDED) has an empty body.
+    """
+    method = channel.unary_unary(
+        f"{SERVICE}/{rpc_name(request)}", request_serializer=None, response_deserializer=None
+    )
+    try:
+        body = await method(wire(request), metadata=metadata, timeout=deadline_s)
+    except grpc.aio.AioRpcError as error:
+        trailers: Any = error.trailing_metadata() or ()
+        status = dict(trailers).get(DETAILS_KEY)
+        return Answer(error.code(), status if isinstance(status, bytes) else b"")
+    return Answer(OK, body)
+
+
 @dataclass
 class Stack:
     """A paycore server on the shared PostgreSQL and a private Redis."""
@@ -146,19 +166,9 @@ class Stack:
 
     async def answer(self, merchant_id: str, request: Message) -> Answer:
         """Send ``request`` as ``merchant_id`` and return the exact bytes that came back."""
-        method = self.channel.unary_unary(
-            f"{SERVICE}/{rpc_name(request)}",
-            request_serializer=None,
-            response_deserializer=None,
-        )
-        try:
-            body = await method(wire(request), metadata=await self.metadata(merchant_id))
-        except grpc.aio.AioRpcError as error:
-            trailers: Any = error.trailing_metadata() or ()
-            status = dict(trailers).get(DETAILS_KEY)
-            assert isinstance(status, bytes), f"no rich status on {error.code()}"
-            return Answer(error.code(), status)
-        return Answer(OK, body)
+        answer = await answer_of(self.channel, await self.metadata(merchant_id), request)
+        assert answer.ok or answer.body, f"no rich status on {answer.code}"
+        return answer
 
     async def first_create(self, **fields: Any) -> tuple[str, svc.CreatePaymentRequest, Answer]:
         """(merchant, request, answer) of a create the stack's merchant made, answered OK."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -13,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.type import money_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
@@ -21,28 +20,9 @@ from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
 from .conftest import Spawn
-from .processes import REPO_ROOT, Background, clean_environment, wait_for
+from .processes import REPO_ROOT, Background, clean_environment, free_port, health, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def health(port: int) -> int:
-    """The overall health status, or -1 while nothing answers."""
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=2
-            )
-        except grpc.RpcError:
-            return -1
-        return int(response.status)
 
 
 def start_paycore(spawn: Spawn, data_dir: Path, *args: str) -> tuple[Background, int]:

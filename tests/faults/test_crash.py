@@ -1,0 +1,84 @@
+"""Scenario 1: paycore is killed with SIGKILL mid-load, started again; clients retry."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import payment_service_pb2 as svc
+from tests.e2e.helpers import create_request
+from tests.events.helpers import eventually
+from tests.idempotency.stack import answer_of
+
+from .conftest import Scenario
+
+
+async def test_kill_9_mid_load_loses_and_doubles_nothing(scenario: Scenario) -> None:
+    profile = scenario.profile
+    load = scenario.load()
+    for round_ in range(profile.rounds):
+        await load.until_journeys(profile.journeys * (2 * round_ + 1))
+        await scenario.restart_paycore()
+        await load.until_journeys(profile.journeys * (2 * round_ + 2))
+    journal = await load.stop()
+
+    books = await scenario.books(journal, "kill -9")
+
+    assert scenario.stack.starts == profile.rounds + 1
+    assert books.acknowledged >= profile.journeys
+    # The clients saw the server gone (retried), and got through after the restart.
+    assert journal.codes["UNAVAILABLE"] > 0
+
+
+@pytest.fixture
+def simulator_args(request: pytest.FixtureRequest) -> tuple[str, ...] | None:
+    # Only the in-flight test needs a slow channel; the load test uses the sandbox.
+    return ("--latency-s", "3") if "in_flight" in request.node.name else None
+
+
+@pytest.fixture
+def paycore_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    # No request is left to race the status query after the crash: ask at once.
+    in_flight = {
+        "PAYCORE_STATUS_QUERY__STARTED_GRACE_S": "1",
+        "PAYCORE_STATUS_QUERY__SCHEDULE_S": "1,1,1",
+        "PAYCORE_STATUS_QUERY__POLL_INTERVAL_S": "0.5",
+    }
+    return in_flight if "in_flight" in request.node.name else {}
+
+
+async def test_a_retry_of_a_request_in_flight_at_the_crash_gets_the_settled_payment(
+    scenario: Scenario,
+) -> None:
+    request = create_request()
+    first = asyncio.ensure_future(
+        answer_of(scenario.channel, scenario.metadata, request, deadline_s=30)
+    )
+    # Killed once the attempt is committed, while paycore waits for the
+    # simulator's answer (3 s): the channel got the call, paycore never hears back.
+    await eventually(
+        lambda: scenario.db.fetchval(
+            "SELECT 1 FROM channel_attempts WHERE merchant_id = $1", scenario.merchant_id
+        ),
+        within_s=20,
+        what="the attempt is committed",
+    )
+    await scenario.restart_paycore()
+    assert (await first).code == grpc.StatusCode.UNAVAILABLE
+    settled = await eventually(
+        lambda: scenario.db.fetchval(
+            "SELECT state FROM payments WHERE merchant_id = $1 AND state <> 'pending'",
+            scenario.merchant_id,
+        ),
+        within_s=30,
+        what="a status query settles the payment",
+    )
+    assert settled == "captured"
+
+    retry = await answer_of(scenario.channel, scenario.metadata, request, deadline_s=10)
+
+    assert retry.ok, retry
+    assert retry.response(svc.CreatePaymentResponse).payment.state == pb.Payment.STATE_CAPTURED
