@@ -75,5 +75,13 @@ class ChannelNotProcessed(Exception):  # noqa: N818 - a fact, not a failure of o
     """The provider certainly did not process the request (e.g. connection refused)."""
 
 
+class AmbiguousAnswer(Exception):  # noqa: N818 - names what was received
+    """An answer that does not say whether the provider acted (e.g. an HTTP 500).
+
+    Expected in normal operation: the dispatcher records the attempt UNKNOWN
+    and a status query settles it, never a second attempt.
+    """
+
+
 class BadSignature(Exception):  # noqa: N818 - names what was found
     """A channel notification whose signature is missing, wrong or stale."""

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.payment import Failure
-from router.channel import Channel, ChannelNotProcessed
+from router.channel import AmbiguousAnswer, Channel, ChannelNotProcessed
 from router.config import RoutingTable
 from router.health import BreakerSettings, ChannelHealth
 from router.routing import RouteRequest, RoutingContext, RoutingDecision, Strategy, decide
@@ -152,8 +152,14 @@ class Router:
             )
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("channel %s failed unexpectedly on %s", attempt.channel, attempt.id)
+        except Exception as exc:
+            if isinstance(exc, AmbiguousAnswer):
+                # A provider's 5xx and the like: expected, no traceback to read.
+                log.warning(
+                    "channel %s: ambiguous answer on %s: %s", attempt.channel, attempt.id, exc
+                )
+            else:
+                log.exception("channel %s failed unexpectedly on %s", attempt.channel, attempt.id)
             return ChannelResult(
                 AttemptOutcome.UNKNOWN, failure=Failure("channel_error", "Ambiguous channel error.")
             )

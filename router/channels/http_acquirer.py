@@ -26,14 +26,10 @@ from aiohttp import ClientConnectorError, ClientSession, ClientTimeout
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.payment import Failure
-from router.channel import BadSignature, ChannelNotProcessed, Notification
+from router.channel import AmbiguousAnswer, BadSignature, ChannelNotProcessed, Notification
 from router.routing import ChannelProfile
 from router.signing import SIGNATURE_HEADER, sign, verify
 from router.simulator.wire import attempt_to_wire, notification_from_wire, result_from_wire
-
-
-class AmbiguousAnswer(Exception):  # noqa: N818 - names what was received
-    """An HTTP answer that does not say whether the channel acted."""
 
 
 class HttpAcquirer:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -128,12 +126,5 @@ async def scenario(
         # Shown with a failure (pytest captures it otherwise): what paycore logged as errors.
         errors = [line for line in stack.output().splitlines() if "ERROR" in line]
         print(f"paycore logged {len(errors)} ERROR lines; last ones:", *errors[-20:], sep="\n")
-        if keep := os.environ.get("PAYCORE_FAULTS_KEEP_LOGS"):
-            await asyncio.to_thread(_keep_log, stack, Path(keep))
+        await asyncio.to_thread(stack.keep_log)
         await asyncio.to_thread(stack.stop)
-
-
-def _keep_log(stack: FaultStack, folder: Path) -> None:
-    """Copy paycore's log to ``folder`` (PAYCORE_FAULTS_KEEP_LOGS), to read after the run."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(stack.log, folder / f"{stack.directory.name}.log")

@@ -21,6 +21,7 @@ bench/soak.py runs its server with the same class.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -228,6 +229,12 @@ class FaultStack:
     def output(self) -> str:
         """Everything paycore printed so far."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def keep_log(self) -> None:
+        """Copy paycore's log to $PAYCORE_FAULTS_KEEP_LOGS (if set), to read after the run."""
+        if folder := os.environ.get("PAYCORE_FAULTS_KEEP_LOGS"):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.log, Path(folder) / f"{self.directory.name}.log")
 
     def stop(self) -> None:
         """Stop paycore, Redis and PostgreSQL and remove the folder (idempotent)."""
