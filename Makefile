@@ -4,8 +4,9 @@
 #                 under .data/ unless PAYCORE_POSTGRES_DSN / PAYCORE_REDIS_URL are set)
 #   make test     the whole test suite (lint included, as a test)
 #
-# Both create .venv and install paycore into it first (again only when
-# pyproject.toml changes). Other targets:
+# Both create .venv and install into it exactly the committed lock first
+# (requirements/run.lock for make run, requirements/dev.lock for the rest; again only
+# when a lock changes). Other targets:
 #
 #   make lint     ruff check, ruff format --check, mypy, buf lint
 #   make fmt      ruff format + ruff check --fix
@@ -15,6 +16,8 @@
 #                 branch, tag or commit (make breaking BASE=v0.1.0, BASE=HEAD~1), and
 #                 BASE may also be any buf input (BASE='../other-clone/.git#branch=main')
 #   make migrate  apply pending migrations to the configured or embedded database
+#   make lock     update requirements/*.lock to the newest versions pyproject.toml
+#                 allows (then `make proto` if grpcio-tools moved, and `make test`)
 #   make clean    remove .venv and caches (keeps .data; `make clean-data` removes it)
 #   make locust   headless locust load test against a running paycore (LOCUST_ARGS,
 #                 TARGET; needs PAYCORE_SUPERADMIN_KEY, see bench/locustfile.py)
@@ -38,10 +41,15 @@ PYTHON := $(shell command -v python3.11 || command -v python3)
 endif
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-# Installed again when pyproject.toml changes, or a top-level package appears
-# (the editable install maps each top-level package when it is installed).
-STAMP := $(VENV)/.installed
-INSTALL_INPUTS := pyproject.toml $(wildcard */__init__.py clients/python/*/__init__.py)
+# What gets installed comes from the committed locks in requirements/ (every package
+# pinned with its hashes, for every platform; `make lock` writes them): run.lock is what
+# the service needs (make run), dev.lock adds the tools and tests (make test, lint...).
+# Each is installed again when its lock changes or a top-level package appears (the
+# editable install maps each top-level package when it is installed).
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+PACKAGE_INPUTS := pyproject.toml $(wildcard */__init__.py clients/python/*/__init__.py)
+PIP := $(VENV)/bin/python -m pip --disable-pip-version-check --quiet
 # The venv's tools first: buf.gen.yaml runs `python` and `protoc-gen-mypy` by name.
 export PATH := $(BIN):$(PATH)
 
@@ -54,28 +62,53 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust bench \
-	faults $(VENV)
+	faults lock $(VENV)
 
 help:
 	@sed -n '1,/^$$/p' $(MAKEFILE_LIST) | sed 's/^# \{0,1\}//'
 
-$(VENV): $(STAMP)
+$(VENV): $(DEV_STAMP)
 
-$(STAMP): $(INSTALL_INPUTS)
+$(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
 		{ echo "paycore needs Python >= 3.11; found '$(PYTHON)'. Try: make PYTHON=python3.11 ..." >&2; exit 1; }
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) || \
+	@$(PYTHON) -m venv $(VENV) || \
 		{ echo "could not create $(VENV); on Debian/Ubuntu: apt-get install python3-venv" >&2; exit 1; }
-	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
-	@touch $@
 
-run: $(VENV)
+# --require-hashes: a package missing from the lock, or a file whose hash differs, fails
+# the install instead of bringing in whatever is newest today. paycore itself goes in
+# editable, with no dependencies of its own resolution and the locked setuptools.
+define install_lock
+	$(PIP) install --require-hashes -r $(1)
+	$(PIP) install --no-deps --no-build-isolation -e .
+	@touch $(2)
+endef
+
+$(RUN_STAMP): requirements/run.lock $(PACKAGE_INPUTS) | $(VENV)/bin/python
+	$(call install_lock,requirements/run.lock,$@)
+
+$(DEV_STAMP): requirements/dev.lock $(PACKAGE_INPUTS) | $(VENV)/bin/python
+	$(call install_lock,requirements/dev.lock,$@)
+	@touch $(RUN_STAMP)
+
+# Writes requirements/dev.lock from pyproject.toml (newest versions its ranges allow),
+# then run.lock as the service's subset of it, so both agree on every shared package.
+# Then `make proto` if grpcio-tools moved (tests/contract checks the generated code).
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock'
+lock: $(DEV_STAMP)
+	$(UV_COMPILE) --upgrade pyproject.toml requirements/build.in --extra dev \
+		-o requirements/dev.lock
+	$(UV_COMPILE) pyproject.toml requirements/build.in -c requirements/dev.lock \
+		-o requirements/run.lock
+
+run: $(RUN_STAMP)
 	$(BIN)/paycore run $(ARGS)
 
 test: $(VENV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-migrate: $(VENV)
+migrate: $(RUN_STAMP)
 	$(BIN)/paycore migrate $(ARGS)
 
 lint: $(VENV)

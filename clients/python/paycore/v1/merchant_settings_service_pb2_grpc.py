@@ -5,7 +5,7 @@ import warnings
 
 from paycore.v1 import merchant_settings_service_pb2 as paycore_dot_v1_dot_merchant__settings__service__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
