@@ -25,7 +25,9 @@ class Router:
     """The router: the channels in priority order, each merchant's routing chain, channel health.
 
     Health lives in this process's memory (one view per worker): it steers
-    routing and opens circuits, it never decides whether money moved.
+    routing and opens circuits, it never decides whether money moved. Calls
+    whose answer a channel's test mode simulates (its ``test_amounts``) are
+    not counted: they are no evidence of the channel's health.
     """
 
     def __init__(
@@ -123,6 +125,13 @@ class Router:
     async def _timed(
         self, attempt: Attempt, call: Callable[[], Awaitable[ChannelResult]]
     ) -> ChannelResult:
+        if self._simulated(attempt):
+            # A test trigger amount (999.03...): the channel plays the ending
+            # the test asked for. Like a PSP's test mode, kept apart from live
+            # traffic: it neither feeds the shared breaker (one merchant's
+            # tests would close the channel to every merchant) nor takes a
+            # half-open probe slot (its answer would prove nothing).
+            return await self._classified(attempt, call)
         health = self._health[attempt.channel]
         started = self._clock()
         health.started(started)
@@ -130,6 +139,12 @@ class Router:
         answered = result.outcome is not AttemptOutcome.UNKNOWN and not result.not_processed
         health.record(answered, self._clock() - started, self._clock())
         return result
+
+    def _simulated(self, attempt: Attempt) -> bool:
+        """Whether the channel simulates this call's answer (a test mode trigger amount)."""
+        return attempt.operation is ChannelOperation.AUTHORIZE and self._channels[
+            attempt.channel
+        ].profile.simulates(attempt.amount.amount)
 
     async def _classified(
         self, attempt: Attempt, call: Callable[[], Awaitable[ChannelResult]]

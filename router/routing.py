@@ -6,11 +6,13 @@ with a note saying what it did; the notes and the final order are the
 ``RoutingDecision`` recorded on the payment (and shown by GetPayment)::
 
     capabilities (always first: method, currency, brand, amount limit)
+      -> open breakers   (always) a channel whose circuit is open is dropped,
+                         whatever the merchant's chain: nobody sends to a dead channel
       -> rules           first matching rule names the allowed channels, in order
       -> weighted split  a stable share of payments goes first to each channel
       -> cost            cheapest channel for this amount first
-      -> health          channels whose circuit is open are dropped; degraded
-                         ones (rolling success rate, latency) go last
+      -> health          degraded channels (rolling success rate, latency) go
+                         last; it only orders what the breakers left
 
 The first candidate carries the payment; the others are failover targets,
 used only when the one before *certainly* did not process the payment (see
@@ -44,6 +46,10 @@ class RouteRequest:
     """Stable key (the payment id) so a weighted split sends a payment the same way every time."""
 
 
+TEST_AMOUNT_MODULUS = 100_000
+"""Test trigger amounts are matched on the amount's last five minor-unit digits."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelProfile:
     """What a channel can carry and what it costs, as routing sees it.
@@ -60,6 +66,16 @@ class ChannelProfile:
     """0: no limit."""
     fee_bps: int = 0
     fee_fixed_minor: int = 0
+    test_amounts: frozenset[int] = frozenset()
+    """The magic amounts of the channel's test mode, in minor units modulo
+    ``TEST_AMOUNT_MODULUS`` (99903: any amount ending in 999.03), whose
+    authorization answer the channel simulates instead of processing: how such
+    a call ends is what the test asked for, so it says nothing of the channel's
+    health. Empty for a live channel (which has no magic amounts)."""
+
+    def simulates(self, amount_minor: int) -> bool:
+        """Whether authorizing ``amount_minor`` gets a simulated (test trigger) answer."""
+        return amount_minor % TEST_AMOUNT_MODULUS in self.test_amounts
 
     def supports(self, request: RouteRequest) -> bool:
         """Whether the channel can carry this payment at all."""
@@ -216,7 +232,7 @@ class CostBased:
 
 @dataclass(frozen=True, slots=True)
 class HealthBased:
-    """Drop channels whose circuit is open; move degraded channels behind healthy ones.
+    """Move degraded channels behind healthy ones (open circuits are gone already: ``decide``).
 
     A channel is degraded when, over at least ``min_samples`` recent calls, its
     success rate is below ``min_success_rate`` or its mean latency above
@@ -237,26 +253,31 @@ class HealthBased:
     def apply(
         self, request: RouteRequest, candidates: tuple[str, ...], context: RoutingContext
     ) -> tuple[tuple[str, ...], str]:
-        """Filter by breaker, then healthy before degraded."""
-        open_ = [c for c in candidates if not context.health_of(c).available]
-        alive = [c for c in candidates if context.health_of(c).available]
-        healthy = [c for c in alive if not self._degraded(context.health_of(c))]
+        """Healthy channels first, in the order they came; degraded ones after, best first."""
+        healthy = [c for c in candidates if not self._degraded(context.health_of(c))]
         degraded = sorted(
-            (c for c in alive if self._degraded(context.health_of(c))),
+            (c for c in candidates if self._degraded(context.health_of(c))),
             key=lambda c: (-context.health_of(c).success_rate, context.health_of(c).latency_ms),
         )
-        notes = [f"open={','.join(open_)}"] if open_ else []
-        if degraded:
-            notes.append(f"degraded={','.join(degraded)}")
-        return (*healthy, *degraded), "health:" + (";".join(notes) or "ok")
+        return (*healthy, *degraded), "health:" + (
+            f"degraded={','.join(degraded)}" if degraded else "ok"
+        )
 
 
 def decide(
     request: RouteRequest, strategies: Sequence[Strategy], context: RoutingContext
 ) -> RoutingDecision:
-    """Run the chain: capabilities first, then each strategy in order."""
-    candidates = tuple(name for name, p in context.profiles.items() if p.supports(request))
-    steps = ["capable:" + (",".join(candidates) or "none")]
+    """Run the chain: capabilities and open breakers first, then each strategy in order.
+
+    An open circuit removes its channel here, before any strategy, so no
+    merchant's chain (one without ``health``, a rule naming the channel) can
+    send to a channel the breaker has taken out.
+    """
+    capable = tuple(name for name, p in context.profiles.items() if p.supports(request))
+    steps = ["capable:" + (",".join(capable) or "none")]
+    candidates = tuple(c for c in capable if context.health_of(c).available)
+    if candidates != capable:
+        steps.append("open:" + ",".join(c for c in capable if c not in candidates))
     for strategy in strategies:
         if not candidates:
             break

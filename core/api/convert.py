@@ -15,6 +15,7 @@ from core.domain.payment import (
     CaptureMethod,
     CardSummary,
     ConfirmationMethod,
+    Failure,
     Payment,
     PaymentState,
     Refund,
@@ -22,6 +23,7 @@ from core.domain.payment import (
     RiskAssessment,
     RiskDecision,
 )
+from core.ledger.postings import WALLET_KEY
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_pb2 as pb
 
@@ -108,9 +110,14 @@ def bank_transfer_to_proto(transfer: BankTransferDetails) -> pb.BankTransfer:
     return message
 
 
+def failure_to_proto(failure: Failure) -> pb.PaymentFailure:
+    """Why a payment or a refund was declined or failed, as its API message."""
+    return pb.PaymentFailure(code=failure.code, message=failure.message)
+
+
 def refund_to_proto(refund: Refund) -> pb.Refund:
     """A domain refund as its API message."""
-    return pb.Refund(
+    message = pb.Refund(
         id=refund.id,
         payment_id=refund.payment_id,
         amount=money_to_proto(refund.amount),
@@ -120,6 +127,9 @@ def refund_to_proto(refund: Refund) -> pb.Refund:
         rejection_reason=refund.rejection_reason,
         create_time=timestamp(refund.created_at),
     )
+    if refund.failure is not None:
+        message.failure.CopyFrom(failure_to_proto(refund.failure))
+    return message
 
 
 def payment_to_proto(payment: Payment) -> pb.Payment:
@@ -146,12 +156,13 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
         message.payment_method.card.CopyFrom(card_to_proto(payment.card))
     if payment.bank_transfer is not None:
         message.payment_method.bank_transfer.CopyFrom(bank_transfer_to_proto(payment.bank_transfer))
+    wallet = payment.metadata.get(WALLET_KEY)
+    if wallet:  # PayFromWallet: the wallet is the payment method
+        message.payment_method.wallet.account_id = wallet
     if payment.risk is not None:
         message.risk.CopyFrom(risk_to_proto(payment.risk))
     if payment.failure is not None:
-        message.failure.CopyFrom(
-            pb.PaymentFailure(code=payment.failure.code, message=payment.failure.message)
-        )
+        message.failure.CopyFrom(failure_to_proto(payment.failure))
     if payment.routing is not None:
         message.routing.CopyFrom(
             pb.RoutingDecision(

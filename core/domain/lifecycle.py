@@ -41,6 +41,9 @@ from core.ledger.postings import TOP_UP_KEY
 
 S = PaymentState
 
+_REFUND_REFUSED = Failure("refund_failed", "The channel did not accept the refund.")
+"""A refund's failure when the channel refused it without saying why."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
@@ -438,7 +441,10 @@ def complete_refund(
         )
     else:
         new_refund = dataclasses.replace(
-            refund, state=RefundState.FAILED, channel_reference=result.reference
+            refund,
+            state=RefundState.FAILED,
+            channel_reference=result.reference,
+            failure=result.failure or _REFUND_REFUSED,
         )
     refunds = tuple(new_refund if r.id == refund_id else r for r in payment.refunds)
     refunded = payment.amount_refunded

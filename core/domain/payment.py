@@ -166,6 +166,8 @@ class Refund:
     channel_reference: str = ""
     rejection_reason: str = ""
     """Why an admin rejected the refund (REJECTED only; may be empty)."""
+    failure: Failure | None = None
+    """Why the channel refused the refund (FAILED only)."""
 
 
 @dataclass(frozen=True, slots=True)

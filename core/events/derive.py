@@ -55,7 +55,9 @@ REFUND_STATE_EVENTS: dict[str, str | None] = {
     "failed": "refund.failed",
     # Refund review (a state being added in parallel).
     "pending_review": "refund.requires_review",
-    "rejected": "refund.failed",
+    # An admin's rejection of a held refund is not a channel failure: the
+    # refund never reached a channel (its rejection_reason says why).
+    "rejected": "refund.rejected",
 }
 
 EVENT_TYPES: tuple[str, ...] = tuple(

@@ -22,15 +22,26 @@ def payment_snapshot(payment: Payment) -> bytes:
 
 
 def event_to_proto(event: StoredEvent) -> event_pb.Event:
-    """A stored event as its API message (stream and webhook alike)."""
-    return event_pb.Event(
+    """A stored event as its API message (stream and webhook alike).
+
+    A refund event carries its refund as well, taken from the same snapshot
+    (so it is the refund as it was right after the change, like the payment).
+    """
+    payment = payment_pb2.Payment.FromString(event.snapshot)
+    message = event_pb.Event(
         id=event.id,
         sequence=event.sequence,
         type=event.type,
         create_time=convert.timestamp(event.created_at),
-        payment=payment_pb2.Payment.FromString(event.snapshot),
+        payment=payment,
         refund_id=event.refund_id,
     )
+    if event.refund_id:
+        for refund in payment.refunds:
+            if refund.id == event.refund_id:
+                message.refund.CopyFrom(refund)
+                break
+    return message
 
 
 def webhook_body(event: StoredEvent) -> bytes:

@@ -66,7 +66,7 @@ _REFUND_JSON = """
     jsonb_build_object(
         'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
         'channel_reference', r.channel_reference, 'rejection_reason', r.rejection_reason,
-        'create_time', to_jsonb(r.create_time)
+        'failure', r.failure, 'create_time', to_jsonb(r.create_time)
     )
 """
 
@@ -183,6 +183,7 @@ def _refund_from_json(item: Mapping[str, Any], payment_id: str, currency: str) -
         reason=item["reason"],
         channel_reference=item["channel_reference"],
         rejection_reason=item["rejection_reason"],
+        failure=Failure(**item["failure"]) if item.get("failure") else None,
         created_at=datetime.fromisoformat(item["create_time"]),
     )
 
@@ -581,11 +582,12 @@ class PostgresTransaction:
         await self._c.executemany(
             """
             INSERT INTO refunds (merchant_id, id, payment_id, amount, currency, state, reason,
-                                 channel_reference, create_time, update_time, rejection_reason)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                 channel_reference, create_time, update_time, rejection_reason,
+                                 failure)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (merchant_id, id) DO UPDATE
                 SET state = EXCLUDED.state, channel_reference = EXCLUDED.channel_reference,
-                    rejection_reason = EXCLUDED.rejection_reason,
+                    rejection_reason = EXCLUDED.rejection_reason, failure = EXCLUDED.failure,
                     update_time = EXCLUDED.update_time
                 -- Only a pending (or held) refund changes; a settled one is final.
                 WHERE refunds.state IN ('pending', 'pending_review')
@@ -605,6 +607,7 @@ class PostgresTransaction:
                     refund.created_at,
                     payment.updated_at,
                     refund.rejection_reason,
+                    _failure_json(refund.failure),
                 )
                 for refund in payment.refunds
             ],

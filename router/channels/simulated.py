@@ -17,6 +17,12 @@ amount ends in     what the channel does
 ...999.05 (99905)  processes the call, then resets the connection (ambiguous)
 =================  =================================================================
 
+These are test mode: the answer is the one the amount asked for, not news of
+the channel's health. Every simulated acquirer's profile declares them
+(``test_amounts``), and the router keeps them out of the circuit breaker, so one
+merchant's test payments never take a channel away from anyone
+(router/dispatch.py).
+
 Acquirer-specific test cards:
 
 ==================  ============================  ============================
@@ -40,7 +46,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
@@ -55,7 +61,7 @@ from router.channels.sandbox import (
     card_outcome,
     reference_flags,
 )
-from router.routing import ChannelProfile
+from router.routing import TEST_AMOUNT_MODULUS, ChannelProfile
 from router.signing import verify
 from router.simulator.wire import notification_from_wire
 
@@ -87,9 +93,13 @@ class _Trigger(enum.Enum):
     RESET_AFTER_PROCESSING = 99_905
 
 
+TEST_AMOUNTS = frozenset(t.value for t in _Trigger if t is not _Trigger.NONE)
+"""The trigger amounts, as every simulated acquirer's profile declares them (``test_amounts``)."""
+
+
 def _trigger(amount_minor: int) -> _Trigger:
     try:
-        return _Trigger(amount_minor % 100_000)
+        return _Trigger(amount_minor % TEST_AMOUNT_MODULUS)
     except ValueError:
         return _Trigger.NONE
 
@@ -122,7 +132,7 @@ class AcquirerSpec:
     declines: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
 
 
-SANDBOX = AcquirerSpec(SANDBOX_PROFILE, "sbx")
+SANDBOX = AcquirerSpec(replace(SANDBOX_PROFILE, test_amounts=TEST_AMOUNTS), "sbx")
 ACQUIRER_A = AcquirerSpec(
     ChannelProfile(
         name="acquirer_a",
@@ -131,6 +141,7 @@ ACQUIRER_A = AcquirerSpec(
         max_amount_minor=5_000_000,
         fee_bps=150,
         fee_fixed_minor=20,
+        test_amounts=TEST_AMOUNTS,
     ),
     "aqa",
     MappingProxyType(
@@ -144,6 +155,7 @@ ACQUIRER_B = AcquirerSpec(
         currencies=frozenset({"USD", "EUR", "GBP", "JPY", "CAD", "AUD"}),
         fee_bps=290,
         fee_fixed_minor=30,
+        test_amounts=TEST_AMOUNTS,
     ),
     "aqb",
     MappingProxyType({"4000000000000341": ("do_not_honor", "The issuer did not honor the card.")}),

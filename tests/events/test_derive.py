@@ -116,6 +116,14 @@ def test_a_refund_is_created_then_settles_and_the_payment_state_rides_along() ->
     assert derive_events(pending, done)[0].payment is done  # the snapshot is the "after"
 
 
+def test_an_admins_rejection_of_a_held_refund_is_refund_rejected_not_refund_failed() -> None:
+    in_review = captured(refunds=(refund(RefundState.PENDING_REVIEW),))
+    rejected = dataclasses.replace(in_review, refunds=(refund(RefundState.REJECTED),))
+
+    assert types(in_review, rejected) == ["refund.rejected"]
+    assert "refund.rejected" in EVENT_TYPES  # endpoints may subscribe to it
+
+
 def test_states_added_later_produce_events_without_more_wiring() -> None:
     # Stand-ins for states other branches are adding (the risk REVIEW hold,
     # refund review): derivation goes by the stored value, so it needs no

@@ -51,6 +51,8 @@ class Stack:
     b: SimulatedAcquirer
     callbacks_url: str
     """Base URL of the notifications ingress (``/callbacks/<channel>`` below it)."""
+    target: str = ""
+    """The gRPC server's address (for other merchants' or services' stubs)."""
 
 
 def routing_toml(a: str, b: str) -> str:
@@ -141,4 +143,4 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
     routing = tmp_path / "routing.toml"
     routing.write_text(routing_toml(a.name, b.name))
     async with serve(settings, [a, b], routing) as served:
-        yield Stack(served.services, served.api, a, b, served.callbacks_url)
+        yield Stack(served.services, served.api, a, b, served.callbacks_url, served.target)

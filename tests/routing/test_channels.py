@@ -152,6 +152,36 @@ async def test_refusals_open_the_circuit_and_routing_skips_the_channel_until_it_
     assert router.health("acquirer_a").state(now[0]) is BreakerState.CLOSED
 
 
+async def test_trigger_amounts_neither_count_in_the_breaker_nor_take_its_probe_slot() -> None:
+    now = [0.0]
+    sandbox = SimulatedAcquirer(SANDBOX, Behaviour(hang_s=0.2))
+    router = Router(
+        [sandbox],
+        timeout_s=0.05,
+        breaker=BreakerSettings(consecutive_failures_to_open=2, open_for_s=10),
+        clock=lambda: now[0],
+    )
+    for i, amount in enumerate((99_901, 99_902, 99_903, 99_904, 99_905) * 2):
+        triggered = authorize("sandbox_card", amount, f"att_t{i}")
+        await router.execute(triggered, VISA)
+        await router.query(triggered)  # a status query of it is test traffic too
+    assert router.health("sandbox_card").state(now[0]) is BreakerState.CLOSED
+    assert router.health("sandbox_card").view(now[0]).samples == 0
+
+    # Live failures still open it; half-open, a trigger call takes no probe slot.
+    sandbox.behaviour = Behaviour(refuse_rate=1.0)
+    for i in range(2):
+        await router.execute(authorize("sandbox_card", attempt_id=f"att_live{i}"), VISA)
+    assert router.health("sandbox_card").state(now[0]) is BreakerState.OPEN
+    now[0] = 10.0
+    sandbox.behaviour = Behaviour()
+    await router.execute(authorize("sandbox_card", 99_904, "att_t_half"), VISA)
+    assert router.health("sandbox_card").allows(now[0])
+    probe = await router.execute(authorize("sandbox_card", attempt_id="att_probe"), VISA)
+    assert probe.outcome is AttemptOutcome.SUCCEEDED
+    assert router.health("sandbox_card").state(now[0]) is BreakerState.CLOSED
+
+
 # --- notification signatures ---------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from router.routing import (
     RoutingContext,
     Rule,
     Rules,
+    Strategy,
     WeightedSplit,
     decide,
 )
@@ -172,7 +173,7 @@ def test_fees_round_up_to_a_whole_minor_unit() -> None:
 # --- health ---------------------------------------------------------------------------
 
 
-def test_health_drops_open_circuits_and_moves_degraded_channels_last() -> None:
+def test_health_moves_degraded_channels_last_after_open_circuits_are_dropped() -> None:
     context = RoutingContext(
         PROFILES,
         health={
@@ -185,7 +186,7 @@ def test_health_drops_open_circuits_and_moves_degraded_channels_last() -> None:
     decision = decide(request(), (HealthBased(),), context)
 
     assert decision.candidates == ("c", "a")
-    assert decision.steps[-1] == "health:open=b;degraded=a"
+    assert decision.steps == ("capable:a,b,c", "open:b", "health:degraded=a")
 
 
 def test_health_ignores_channels_with_too_few_samples_and_can_bound_latency() -> None:
@@ -214,7 +215,40 @@ def test_strategies_compose_in_order_and_every_step_is_recorded() -> None:
     assert decision.candidates == ("b", "c")
     assert decision.steps == (
         "capable:a,b,c",
+        "open:a",
         "rule:usd",
-        "cost:a=35,b=59,c=110",
-        "health:open=a",
+        "cost:b=59,c=110",
+        "health:ok",
     )
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        (),
+        (CostBased(),),
+        (Rules((Rule("a-only", ("a", "b")),)),),
+        (WeightedSplit({"a": 100}),),
+        (HealthBased(),),
+    ],
+    ids=["no strategy", "cost", "rules", "split", "health"],
+)
+def test_an_open_breaker_removes_its_channel_whatever_the_merchants_chain(
+    chain: tuple[Strategy, ...],
+) -> None:
+    context = RoutingContext(PROFILES, health={"a": HealthView(available=False)})
+
+    decision = decide(request(), chain, context)
+
+    assert "a" not in decision.candidates
+    assert decision.channel in {"b", "c"}
+    assert decision.steps[1] == "open:a"
+
+
+def test_when_every_capable_channel_is_open_nothing_carries_the_payment() -> None:
+    closed = {name: HealthView(available=False) for name in PROFILES}
+
+    decision = decide(request(), (CostBased(),), RoutingContext(PROFILES, health=closed))
+
+    assert decision.channel is None
+    assert decision.steps == ("capable:a,b,c", "open:a,b,c")

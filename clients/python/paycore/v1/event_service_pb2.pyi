@@ -88,6 +88,7 @@ class Event(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     PAYMENT_FIELD_NUMBER: _builtins.int
     REFUND_ID_FIELD_NUMBER: _builtins.int
+    REFUND_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `evt_` followed by a 26-character ULID. The
     same on every webhook retry: deduplicate by it.
@@ -100,8 +101,10 @@ class Event(_message.Message):
     """What happened: payment.created, payment.authorized, payment.succeeded
     (captured), payment.failed (declined or failed), payment.canceled,
     payment.requires_review, payment.updated (a state without its own type),
-    refund.created, refund.succeeded, refund.failed, refund.requires_review,
-    refund.updated.
+    refund.created, refund.succeeded, refund.failed (the channel refused the
+    refund: `refund.failure` says why), refund.requires_review (held for an
+    admin), refund.rejected (an admin rejected the held refund; it never
+    reached a channel: `refund.rejection_reason` says why), refund.updated.
     """
     refund_id: _builtins.str
     """For refund.* events: the refund of `payment.refunds` the event is about."""
@@ -115,6 +118,14 @@ class Event(_message.Message):
         showed it then (with its refunds).
         """
 
+    @_builtins.property
+    def refund(self) -> _payment_pb2.Refund:
+        """For refund.* events: that refund itself, as it was right after the
+        change (its state, amount, and `failure` or `rejection_reason`); the same
+        as the entry of `payment.refunds` with id `refund_id`. Unset for payment.*
+        events.
+        """
+
     def __init__(
         self,
         *,
@@ -124,10 +135,11 @@ class Event(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         payment: _payment_pb2.Payment | None = ...,
         refund_id: _builtins.str = ...,
+        refund: _payment_pb2.Refund | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "payment", b"payment"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "payment", b"payment", "refund", b"refund"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "id", b"id", "payment", b"payment", "refund_id", b"refund_id", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "id", b"id", "payment", b"payment", "refund", b"refund", "refund_id", b"refund_id", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -351,8 +351,9 @@ class RoutingDecision(_message.Message):
 
     @_builtins.property
     def steps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """What each routing strategy did, in order (e.g. "capable:a,b",
-        "rule:eur-to-b", "cost:a=35,b=59", "health:ok").
+        """What each routing step did, in order (e.g. "capable:a,b", "open:c" (a
+        channel whose circuit breaker is open, dropped whatever the merchant's
+        routing chain), "rule:eur-to-b", "cost:a=35,b=59", "health:ok").
         """
 
     def __init__(
@@ -570,6 +571,7 @@ class PaymentMethod(_message.Message):
 
     CARD_FIELD_NUMBER: _builtins.int
     BANK_TRANSFER_FIELD_NUMBER: _builtins.int
+    WALLET_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def card(self) -> Global___Card:
         """A card."""
@@ -578,21 +580,48 @@ class PaymentMethod(_message.Message):
     def bank_transfer(self) -> Global___BankTransfer:
         """A bank transfer, with the instructions to show the customer."""
 
+    @_builtins.property
+    def wallet(self) -> Global___Wallet:
+        """A customer wallet of the merchant (AccountService.PayFromWallet)."""
+
     def __init__(
         self,
         *,
         card: Global___Card | None = ...,
         bank_transfer: Global___BankTransfer | None = ...,
+        wallet: Global___Wallet | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "wallet", b"wallet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "wallet", b"wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "bank_transfer"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "bank_transfer", "wallet"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___PaymentMethod: _TypeAlias = PaymentMethod  # noqa: Y015
+
+@_typing.final
+class Wallet(_message.Message):
+    """A customer wallet as the payment method of a payment paid from it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """The wallet's account id (`acct_...`, AccountService.GetAccount)."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Wallet: _TypeAlias = Wallet  # noqa: Y015
 
 @_typing.final
 class BankTransfer(_message.Message):
@@ -789,7 +818,7 @@ Global___RiskContext: _TypeAlias = RiskContext  # noqa: Y015
 
 @_typing.final
 class PaymentFailure(_message.Message):
-    """Why a payment was declined or failed."""
+    """Why a payment (or a refund) was declined or failed."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -798,7 +827,8 @@ class PaymentFailure(_message.Message):
     code: _builtins.str
     """Stable machine-readable code, lower snake case: for example
     "card_declined", "insufficient_funds", "expired_card", "processing_error",
-    "risk_declined", "risk_rejected" (held for review and rejected).
+    "risk_declined", "risk_rejected" (held for review and rejected); on a
+    refund, the channel's code (for example "refund_failed").
     """
     message: _builtins.str
     """Human-readable explanation, not for parsing."""
@@ -877,6 +907,7 @@ class Refund(_message.Message):
     CHANNEL_REFERENCE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     REJECTION_REASON_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `re_` followed by a 26-character ULID."""
     payment_id: _builtins.str
@@ -897,6 +928,12 @@ class Refund(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the refund was created."""
 
+    @_builtins.property
+    def failure(self) -> Global___PaymentFailure:
+        """Why the channel refused it (STATE_FAILED only): the channel's code and
+        message. Unset in every other state.
+        """
+
     def __init__(
         self,
         *,
@@ -908,10 +945,11 @@ class Refund(_message.Message):
         channel_reference: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         rejection_reason: _builtins.str = ...,
+        failure: Global___PaymentFailure | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "create_time", b"create_time", "failure", b"failure"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel_reference", b"channel_reference", "create_time", b"create_time", "id", b"id", "payment_id", b"payment_id", "reason", b"reason", "rejection_reason", b"rejection_reason", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "channel_reference", b"channel_reference", "create_time", b"create_time", "failure", b"failure", "id", b"id", "payment_id", b"payment_id", "reason", b"reason", "rejection_reason", b"rejection_reason", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
