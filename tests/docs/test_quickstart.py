@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.slow
 
 README = REPO_ROOT / "README.md"
 API_GUIDE = REPO_ROOT / "docs" / "API_GUIDE.md"
+LEDGER = REPO_ROOT / "docs" / "LEDGER.md"
 
 
 def printed_as_shown(shown: str) -> list[re.Pattern[str]]:
@@ -71,18 +73,42 @@ def test_the_api_guides_python_example_runs_after_its_shell_commands(
     assert re.fullmatch(r"STATE_CAPTURED pay_\w+\s*", done.stdout), done.stdout
 
 
+def _buf_installed(paycore: DocsPaycore) -> None:
+    if shutil.which("buf", path=str(paycore.workdir / ".venv" / "bin")) is None:
+        pytest.skip("buf is not installed beside this Python (it comes with the dev extra)")
+
+
+def _journey(path: Path, name: str) -> tuple[str, str]:
+    """The block marked ``<!-- doc-test: name -->`` and the output block after it."""
+    journey = marked(path, f"doc-test: {name}")
+    shown = next(b for b in code_blocks(path) if b.language == "text" and b.line > journey.line)
+    return journey.text, shown.text
+
+
 def test_the_api_guides_buf_curl_journey_runs_with_ids_flowing_between_commands(
     docs_paycore: DocsPaycore,
 ) -> None:
-    if shutil.which("buf", path=str(docs_paycore.workdir / ".venv" / "bin")) is None:
-        pytest.skip("buf is not installed beside this Python (it comes with the dev extra)")
+    _buf_installed(docs_paycore)
     key, _ = _api_guide_key_and_python()
-    journey = marked(API_GUIDE, "doc-test: buf-curl")
-    shown = next(
-        b.text for b in code_blocks(API_GUIDE) if b.language == "text" and b.line > journey.line
-    )
+    journey, shown = _journey(API_GUIDE, "buf-curl")
 
-    done = docs_paycore.shell(f"{key}\n{journey.text}")
+    done = docs_paycore.shell(f"{key}\n{journey}")
 
     assert done.returncode == 0, done.stderr
     assert_prints(done.stdout, shown)
+
+
+def test_the_ledger_guides_wallet_journey_runs_after_the_api_guides(
+    docs_paycore: DocsPaycore,
+) -> None:
+    _buf_installed(docs_paycore)
+    key, _ = _api_guide_key_and_python()
+    card_journey, _ = _journey(API_GUIDE, "buf-curl")
+    wallet_journey, shown = _journey(LEDGER, "wallet")
+
+    done = docs_paycore.shell(f"{key}\n{card_journey}\n{wallet_journey}")
+
+    assert done.returncode == 0, done.stderr
+    lines = iter(done.stdout.splitlines()[3:])  # after the card journey's own three lines
+    for pattern in printed_as_shown(shown):  # in this order, between the JSON answers
+        assert any(pattern.fullmatch(line) for line in lines), (pattern.pattern, done.stdout)
