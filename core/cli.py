@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from core.cli_keys import add_key_commands
 from core.config import ConfigError, Settings, load_settings, settings_as_toml, validate
 from core.runtime.embedded import EmbeddedServiceError, start_embedded
 from core.runtime.logging import configure_logging
@@ -87,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "rotate", parents=[common], help="re-wrap every stored card under the active vault key"
     )
     rotate.set_defaults(command=_vault_rotate)
-    _key_commands(commands, common)
+    add_key_commands(commands, common)
     _simulator_command(commands, common)
     return parser
 
@@ -194,35 +195,6 @@ def _announce_port(port: int) -> None:
     print(f"simulator listening on port {port}", flush=True)
 
 
-def _key_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    keys = commands.add_parser("keys", help="issue API keys without the API")
-    key_commands = keys.add_subparsers(title="keys commands", required=True, metavar="COMMAND")
-    bootstrap = key_commands.add_parser(
-        "bootstrap",
-        parents=[common],
-        help="create the first superadmin key (refused once one exists); prints it once",
-    )
-    bootstrap.add_argument("--description", default="bootstrap superadmin key")
-    bootstrap.set_defaults(command=_keys_bootstrap, with_args=True)
-    create = key_commands.add_parser(
-        "create", parents=[common], help="create a merchant or admin key; prints it once"
-    )
-    create.add_argument("--merchant", required=True, help="the merchant the key acts for")
-    create.add_argument("--role", choices=["merchant", "admin"], default="merchant")
-    create.add_argument("--description", default="created with paycore keys create")
-    create.add_argument(
-        "--create-merchant",
-        metavar="NAME",
-        help="create the merchant with this display name if it does not exist",
-    )
-    create.add_argument(
-        "--raw-card-data",
-        action="store_true",
-        help="with --create-merchant: allow full card numbers outside TokenizeCard",
-    )
-    create.set_defaults(command=_keys_create, with_args=True)
-
-
 def _settings(args: argparse.Namespace) -> Settings:
     """Settings from file and environment, then the flags given on the command line."""
     settings = load_settings(config_file=args.config)
@@ -323,77 +295,6 @@ async def _rotate_vault(settings: Settings) -> int:
         return total
     finally:
         await services.close()
-
-
-def _keys_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
-    """Print a new superadmin key, unless one exists already (exit 1 then)."""
-    from core.storage.access import BootstrapRefusedError  # noqa: PLC0415
-
-    try:
-        secret = _issue_key(
-            settings,
-            role="superadmin",
-            merchant_id=None,
-            description=args.description,
-            only_if_no_superadmin=True,
-        )
-    except BootstrapRefusedError:
-        log.error("a superadmin key exists already: create more with AccessService.CreateApiKey")
-        return EXIT_FAILED
-    _print_secret(secret)
-    return 0
-
-
-def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    """Print a new merchant or admin key (creating the merchant on request)."""
-    import asyncpg  # noqa: PLC0415
-
-    try:
-        secret = _issue_key(
-            settings,
-            role=args.role,
-            merchant_id=args.merchant,
-            description=args.description,
-            merchant_name=args.create_merchant,
-            raw_card_data_allowed=args.raw_card_data,
-        )
-    except (ValueError, asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
-        log.error("cannot create the key (%s); does merchant %r exist?", exc, args.merchant)
-        return EXIT_FAILED
-    _print_secret(secret)
-    return 0
-
-
-def _issue_key(settings: Settings, **fields: Any) -> str:
-    from core.auth.policy import Role  # noqa: PLC0415
-
-    fields["role"] = Role.parse(fields["role"])
-    with start_embedded(settings) as services:
-        resolved = settings.replace(postgres_dsn=services.postgres_dsn)
-        _apply_migrations(resolved)  # a fresh machine may run this before `paycore run`
-        assert resolved.postgres_dsn is not None
-        return asyncio.run(_issue_key_async(resolved.postgres_dsn, fields))
-
-
-async def _issue_key_async(dsn: str, fields: dict[str, Any]) -> str:
-    import asyncpg  # noqa: PLC0415
-
-    from core.storage.access import issue_key  # noqa: PLC0415
-
-    connection = await asyncpg.connect(dsn)
-    try:
-        issued = await issue_key(connection, **fields)
-    finally:
-        await connection.close()
-    return issued.secret
-
-
-def _print_secret(secret: str) -> None:
-    print(secret)
-    print(
-        "paycore: this is the only time the key is shown; send it as 'authorization: Bearer <key>'",
-        file=sys.stderr,
-    )
 
 
 def _show_config(settings: Settings) -> int:

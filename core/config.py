@@ -203,7 +203,7 @@ class Settings:
     channel_timeout_s: float = 10.0
     """How long paycore waits for a channel's answer before treating it as unknown."""
     routing_file: str | None = None
-    """TOML file with each merchant's routing strategies (README "Channels and routing")."""
+    """TOML file with each merchant's routing strategies (docs/ROUTING.md)."""
     routing_refresh_s: float = 5.0
     """How often each process reloads merchants' own routing chains (RoutingService): a change
     applies in every process within this time (at once in the one that made it). 0: only at

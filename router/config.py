@@ -1,6 +1,6 @@
 """Routing configuration: the strategy chain of each merchant, parsed from a TOML table.
 
-Format (the README's "Channels and routing" section has a full example)::
+Format (docs/ROUTING.md, "Routing configuration", has a full example)::
 
     [default]                       # every merchant without its own table
     strategies = ["rules", "split", "cost", "health"]   # any subset, in this order or another

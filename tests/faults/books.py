@@ -31,7 +31,7 @@ from .load import Journal
 S = pb.Payment
 
 _NEXT: dict[str, set[str]] = {
-    # The lifecycle of README.md ("Lifecycle"): what may follow each state.
+    # The lifecycle of docs/PAYMENTS.md ("Lifecycle"): what may follow each state.
     "requires_confirmation": {"pending", "requires_review", "canceled"},
     "requires_review": {"pending", "declined", "canceled"},
     "pending": {"authorized", "captured", "declined", "failed"},
@@ -58,7 +58,7 @@ def state_name(state: int) -> str:
 
 @dataclass(frozen=True)
 class Books:
-    """What the check saw (the scenario's result line in the README)."""
+    """What the check saw (the scenario's result line in docs/RELIABILITY.md)."""
 
     payments: int
     acknowledged: int
@@ -70,7 +70,7 @@ class Books:
     codes: dict[str, int]
 
     def line(self) -> str:
-        """One line for the test log and the README."""
+        """One line for the test log and docs/RELIABILITY.md."""
         codes = ", ".join(f"{name} {count}" for name, count in sorted(self.codes.items()))
         return (
             f"{self.payments} payments ({self.acknowledged} acknowledged), {self.requests}"

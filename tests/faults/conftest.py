@@ -5,7 +5,7 @@ each scenario to a few seconds of load and one fault; ``long`` (``make faults``)
 runs more clients, more journeys and every fault several times.
 
 Each scenario's books (tests/faults/books.py) are printed as one ``BOOKS`` line
-(``pytest -s`` shows them; README "Reliability" quotes the last run).
+(``pytest -s`` shows them; docs/RELIABILITY.md quotes the last run).
 """
 
 from __future__ import annotations

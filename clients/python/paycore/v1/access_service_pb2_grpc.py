@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class AccessServiceStub:
     """Platform administration: merchants and their API keys. Every RPC needs a
-    superadmin key (see README "Security"). API keys are sent by every caller
+    superadmin key (see docs/SECURITY.md). API keys are sent by every caller
     as metadata `authorization: Bearer <key>`; paycore stores only their
     SHA-256, and a key's secret is returned exactly once, by the RPC that
     creates it.
@@ -83,7 +83,7 @@ class AccessServiceStub:
 
 class AccessServiceServicer:
     """Platform administration: merchants and their API keys. Every RPC needs a
-    superadmin key (see README "Security"). API keys are sent by every caller
+    superadmin key (see docs/SECURITY.md). API keys are sent by every caller
     as metadata `authorization: Bearer <key>`; paycore stores only their
     SHA-256, and a key's secret is returned exactly once, by the RPC that
     creates it.
@@ -204,7 +204,7 @@ def add_AccessServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AccessService:
     """Platform administration: merchants and their API keys. Every RPC needs a
-    superadmin key (see README "Security"). API keys are sent by every caller
+    superadmin key (see docs/SECURITY.md). API keys are sent by every caller
     as metadata `authorization: Bearer <key>`; paycore stores only their
     SHA-256, and a key's secret is returned exactly once, by the RPC that
     creates it.

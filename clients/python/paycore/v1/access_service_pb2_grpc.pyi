@@ -28,7 +28,7 @@ GRPC_VERSION: str
 
 class AccessServiceStub:
     """Platform administration: merchants and their API keys. Every RPC needs a
-    superadmin key (see README "Security"). API keys are sent by every caller
+    superadmin key (see docs/SECURITY.md). API keys are sent by every caller
     as metadata `authorization: Bearer <key>`; paycore stores only their
     SHA-256, and a key's secret is returned exactly once, by the RPC that
     creates it.
@@ -68,7 +68,7 @@ class AccessServiceStub:
 @_typing.type_check_only
 class AccessServiceAsyncStub(AccessServiceStub):
     """Platform administration: merchants and their API keys. Every RPC needs a
-    superadmin key (see README "Security"). API keys are sent by every caller
+    superadmin key (see docs/SECURITY.md). API keys are sent by every caller
     as metadata `authorization: Bearer <key>`; paycore stores only their
     SHA-256, and a key's secret is returned exactly once, by the RPC that
     creates it.
@@ -104,7 +104,7 @@ class AccessServiceAsyncStub(AccessServiceStub):
 
 class AccessServiceServicer(metaclass=_abc_1.ABCMeta):
     """Platform administration: merchants and their API keys. Every RPC needs a
-    superadmin key (see README "Security"). API keys are sent by every caller
+    superadmin key (see docs/SECURITY.md). API keys are sent by every caller
     as metadata `authorization: Bearer <key>`; paycore stores only their
     SHA-256, and a key's secret is returned exactly once, by the RPC that
     creates it.

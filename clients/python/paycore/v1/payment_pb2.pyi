@@ -536,7 +536,7 @@ class CardData(_message.Message):
     HOLDER_NAME_FIELD_NUMBER: _builtins.int
     number: _builtins.str
     """The primary account number: 12 to 19 digits passing the Luhn check, no
-    spaces. Sandbox test numbers are listed in the README.
+    spaces. Sandbox test numbers are listed in docs/ROUTING.md.
     """
     exp_month: _builtins.int
     """Expiry month, 1 to 12."""

@@ -28,9 +28,11 @@ if _version_not_supported:
 class PaymentServiceStub:
     """Takes money: authorize, capture, cancel, refund, read and list payments.
 
-    Caller identity: until API keys exist, the caller's merchant is named by the
-    `x-paycore-merchant-id` metadata entry (1 to 64 characters of letters,
-    digits, `_` and `-`). A call without it fails with UNAUTHENTICATED.
+    Caller identity: every call carries an API key as metadata
+    `authorization: Bearer <key>`. A merchant or admin key belongs to one
+    merchant, and the call acts for that merchant: requests never name it.
+    A call without a valid key fails with UNAUTHENTICATED; a platform
+    (superadmin) key is described in docs/SECURITY.md.
 
     Idempotency (AIP-155): every mutating RPC takes a `request_id`. Repeating a
     request with the same `request_id` (per merchant and RPC) never executes it
@@ -116,9 +118,11 @@ class PaymentServiceStub:
 class PaymentServiceServicer:
     """Takes money: authorize, capture, cancel, refund, read and list payments.
 
-    Caller identity: until API keys exist, the caller's merchant is named by the
-    `x-paycore-merchant-id` metadata entry (1 to 64 characters of letters,
-    digits, `_` and `-`). A call without it fails with UNAUTHENTICATED.
+    Caller identity: every call carries an API key as metadata
+    `authorization: Bearer <key>`. A merchant or admin key belongs to one
+    merchant, and the call acts for that merchant: requests never name it.
+    A call without a valid key fails with UNAUTHENTICATED; a platform
+    (superadmin) key is described in docs/SECURITY.md.
 
     Idempotency (AIP-155): every mutating RPC takes a `request_id`. Repeating a
     request with the same `request_id` (per merchant and RPC) never executes it
@@ -306,9 +310,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
 class PaymentService:
     """Takes money: authorize, capture, cancel, refund, read and list payments.
 
-    Caller identity: until API keys exist, the caller's merchant is named by the
-    `x-paycore-merchant-id` metadata entry (1 to 64 characters of letters,
-    digits, `_` and `-`). A call without it fails with UNAUTHENTICATED.
+    Caller identity: every call carries an API key as metadata
+    `authorization: Bearer <key>`. A merchant or admin key belongs to one
+    merchant, and the call acts for that merchant: requests never name it.
+    A call without a valid key fails with UNAUTHENTICATED; a platform
+    (superadmin) key is described in docs/SECURITY.md.
 
     Idempotency (AIP-155): every mutating RPC takes a `request_id`. Repeating a
     request with the same `request_id` (per merchant and RPC) never executes it

@@ -29,9 +29,11 @@ GRPC_VERSION: str
 class PaymentServiceStub:
     """Takes money: authorize, capture, cancel, refund, read and list payments.
 
-    Caller identity: until API keys exist, the caller's merchant is named by the
-    `x-paycore-merchant-id` metadata entry (1 to 64 characters of letters,
-    digits, `_` and `-`). A call without it fails with UNAUTHENTICATED.
+    Caller identity: every call carries an API key as metadata
+    `authorization: Bearer <key>`. A merchant or admin key belongs to one
+    merchant, and the call acts for that merchant: requests never name it.
+    A call without a valid key fails with UNAUTHENTICATED; a platform
+    (superadmin) key is described in docs/SECURITY.md.
 
     Idempotency (AIP-155): every mutating RPC takes a `request_id`. Repeating a
     request with the same `request_id` (per merchant and RPC) never executes it
@@ -114,9 +116,11 @@ class PaymentServiceStub:
 class PaymentServiceAsyncStub(PaymentServiceStub):
     """Takes money: authorize, capture, cancel, refund, read and list payments.
 
-    Caller identity: until API keys exist, the caller's merchant is named by the
-    `x-paycore-merchant-id` metadata entry (1 to 64 characters of letters,
-    digits, `_` and `-`). A call without it fails with UNAUTHENTICATED.
+    Caller identity: every call carries an API key as metadata
+    `authorization: Bearer <key>`. A merchant or admin key belongs to one
+    merchant, and the call acts for that merchant: requests never name it.
+    A call without a valid key fails with UNAUTHENTICATED; a platform
+    (superadmin) key is described in docs/SECURITY.md.
 
     Idempotency (AIP-155): every mutating RPC takes a `request_id`. Repeating a
     request with the same `request_id` (per merchant and RPC) never executes it
@@ -195,9 +199,11 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
 class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     """Takes money: authorize, capture, cancel, refund, read and list payments.
 
-    Caller identity: until API keys exist, the caller's merchant is named by the
-    `x-paycore-merchant-id` metadata entry (1 to 64 characters of letters,
-    digits, `_` and `-`). A call without it fails with UNAUTHENTICATED.
+    Caller identity: every call carries an API key as metadata
+    `authorization: Bearer <key>`. A merchant or admin key belongs to one
+    merchant, and the call acts for that merchant: requests never name it.
+    A call without a valid key fails with UNAUTHENTICATED; a platform
+    (superadmin) key is described in docs/SECURITY.md.
 
     Idempotency (AIP-155): every mutating RPC takes a `request_id`. Repeating a
     request with the same `request_id` (per merchant and RPC) never executes it

@@ -31,7 +31,7 @@ class RoutingServiceStub:
     payments may take (admin role only; the caller's merchant).
 
     A chain has the same format and meaning as a `[merchants."<id>"]` table of
-    the routing file (README "Channels and routing"): `strategies` in order,
+    the routing file (docs/ROUTING.md): `strategies` in order,
     `rules` (first match wins), `split` weights and `health` tuning. A merchant
     without a chain of its own uses the routing file's (its own table there, or
     `[default]`). A change applies to payments routed after it: at once in the
@@ -59,7 +59,7 @@ class RoutingServiceAsyncStub(RoutingServiceStub):
     payments may take (admin role only; the caller's merchant).
 
     A chain has the same format and meaning as a `[merchants."<id>"]` table of
-    the routing file (README "Channels and routing"): `strategies` in order,
+    the routing file (docs/ROUTING.md): `strategies` in order,
     `rules` (first match wins), `split` weights and `health` tuning. A merchant
     without a chain of its own uses the routing file's (its own table there, or
     `[default]`). A change applies to payments routed after it: at once in the
@@ -83,7 +83,7 @@ class RoutingServiceServicer(metaclass=_abc_1.ABCMeta):
     payments may take (admin role only; the caller's merchant).
 
     A chain has the same format and meaning as a `[merchants."<id>"]` table of
-    the routing file (README "Channels and routing"): `strategies` in order,
+    the routing file (docs/ROUTING.md): `strategies` in order,
     `rules` (first match wins), `split` weights and `health` tuning. A merchant
     without a chain of its own uses the routing file's (its own table there, or
     `[default]`). A change applies to payments routed after it: at once in the
