@@ -140,7 +140,7 @@ clean-data:
 # $(DATA_DIR)/certs (CERTS_DIR=... elsewhere; HOSTS=a,b for other server names than
 # 127.0.0.1,localhost). For development and tests only.
 # A headless locust run against a running paycore (see bench/locustfile.py); needs
-# PAYCORE_SUPERADMIN_KEY (from `paycore keys bootstrap`). CSVs go to bench/out/.
+# PAYCORE_SUPERADMIN_KEY (from `paycore keys bootstrap --out .data/superadmin.key`). CSVs go to bench/out/.
 LOCUST_ARGS ?= -u 50 -r 10 -t 60s
 locust: $(VENV)
 	@mkdir -p bench/out
@@ -156,7 +156,7 @@ bench: $(VENV)
 dev-certs: $(VENV)
 	$(BIN)/python tools/make_dev_certs.py $(or $(CERTS_DIR),$(DATA_DIR)/certs) $(if $(HOSTS),--hosts $(HOSTS))
 
-# The fault scenarios of README "Reliability" with PAYCORE_FAULTS_PROFILE=long; each
+# The fault scenarios of docs/RELIABILITY.md with PAYCORE_FAULTS_PROFILE=long; each
 # prints its books as a BOOKS line (-s). PYTEST_ARGS='-k kill' runs one of them.
 faults: $(VENV)
 	PAYCORE_FAULTS_PROFILE=long $(BIN)/python -m pytest tests/faults -s -p no:cacheprovider \

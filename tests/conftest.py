@@ -56,6 +56,12 @@ async def _drop_database(admin_dsn: str, name: str) -> None:
         await connection.close()
 
 
+# Read once and taken out of the environment: paycore refuses PAYCORE_* variables it does
+# not know, so a `paycore` process a test starts must not inherit the suite's own.
+_EXTERNAL_POSTGRES_DSN = os.environ.pop("PAYCORE_TEST_POSTGRES_DSN", "") or None
+_EXTERNAL_REDIS_URL = os.environ.pop("PAYCORE_TEST_REDIS_URL", "") or None
+
+
 @pytest.fixture(scope="session")
 def embedded_data_dir() -> Iterator[Path]:
     """Where the suite's embedded servers keep their data.
@@ -72,8 +78,8 @@ def embedded_data_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def _embedded(embedded_data_dir: Path) -> Iterator[tuple[str, str]]:
     """Resolved (postgres_dsn, redis_url): external ones from the environment, else embedded."""
-    external_pg = os.environ.get("PAYCORE_TEST_POSTGRES_DSN") or None
-    external_redis = os.environ.get("PAYCORE_TEST_REDIS_URL") or None
+    external_pg = _EXTERNAL_POSTGRES_DSN
+    external_redis = _EXTERNAL_REDIS_URL
     settings = Settings(
         data_dir=embedded_data_dir, postgres_dsn=external_pg, redis_url=external_redis
     )
