@@ -9,12 +9,10 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.auth.policy import Role
-from core.config import AuthSettings, Settings
 from paycore.v1 import access_service_pb2 as pb
-from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
+from paycore.v1 import access_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
 from tests.e2e.helpers import (
     card,
@@ -202,31 +200,6 @@ async def test_a_revoked_key_is_refused_at_once(access: Any, platform: Metadata,
 
     assert revoked.api_key.HasField("revoke_time")
     await expect_error(_list(stub, bearer(key.secret)), UNAUTHENTICATED, "API_KEY_INVALID")
-
-
-async def test_a_revocation_reaches_another_server_process(
-    access: Any, platform: Metadata, settings: Settings
-) -> None:
-    merchant_id = await _new_merchant(access, platform)
-    key = await _new_key(access, platform, merchant_id)
-    other_settings = settings.replace(auth=AuthSettings(lockout_failures=1_000_000, key_cache_s=0))
-    other = await open_services(other_settings)
-    server = PaycoreServer(other_settings, other)
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            elsewhere = payment_service_pb2_grpc.PaymentServiceStub(channel)
-            await _list(elsewhere, bearer(key.secret))
-            await access.RevokeApiKey(
-                pb.RevokeApiKeyRequest(request_id=_new_id(), prefix=key.api_key.prefix),
-                metadata=platform,
-            )
-            await expect_error(
-                _list(elsewhere, bearer(key.secret)), UNAUTHENTICATED, "API_KEY_INVALID"
-            )
-    finally:
-        await server.stop(grace=0.5)
-        await other.close()
 
 
 async def test_rotation_with_overlap_keeps_both_keys_working_then_only_the_new(
