@@ -70,9 +70,9 @@ class RedisKeyRevocations:
 
         Never raises: with Redis away, other processes trust the key for at
         most ``key_cache_s`` more (and drop everything once they resubscribe).
+        Tried even while the gate stays away from Redis: a revocation is rare,
+        and the other processes' subscriptions may well be fine.
         """
-        if self._availability.away():
-            return
         try:
             await self._client.publish(CHANNEL, prefix)
         except REDIS_UNAVAILABLE as exc:
@@ -93,6 +93,11 @@ class RedisKeyRevocations:
                         type(exc).__name__,
                         exc,
                     )
+                self._lost = True
+            except Exception:
+                # Never let the listener die quietly: the process would be deaf
+                # to revocations for good. Log it and start over.
+                log.exception("the key revocation listener failed; subscribing again")
                 self._lost = True
             finally:
                 # Closing a broken connection may itself fail; the next round starts afresh.
