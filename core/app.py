@@ -26,6 +26,8 @@ from core.events.schedule import parse_schedule
 from core.events.service import EventStreams, WebhookService
 from core.events.snapshot import payment_snapshot
 from core.events.stream import EventNotifier
+from core.gate.auth_throttle import RedisGuessThrottle
+from core.gate.key_revocations import RedisKeyRevocations
 from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.ledger.fees import FeeRule
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
@@ -206,6 +208,30 @@ async def _merchant_routing(
     return service
 
 
+def _access(
+    settings: Settings, pool: asyncpg.Pool, gate: RedisRequestGate, executor: RequestExecutor
+) -> tuple[Authenticator, AccessService, RedisKeyRevocations]:
+    """API key authentication, key administration, and the broadcast of key changes.
+
+    The caller runs ``key_changes.listen(authenticator)`` for the process's lifetime.
+    """
+    directory = PostgresAccessStore(pool)
+    auth = settings.auth
+    authenticator = Authenticator(
+        directory,
+        RedisGuessThrottle(gate.client, gate.availability),
+        policy=LockoutPolicy(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s),
+        cache_s=auth.key_cache_s,
+    )
+    key_changes = RedisKeyRevocations(
+        gate.client, gate.availability, retry_interval_s=settings.redis_retry_interval_s
+    )
+    access = AccessService(
+        executor=executor, directory=directory, authenticator=authenticator, key_changes=key_changes
+    )
+    return authenticator, access, key_changes
+
+
 async def open_services(
     settings: Settings,
     telemetry: Telemetry | None = None,
@@ -309,15 +335,7 @@ async def open_services(
         telemetry=telemetry,
         refund_risk=screen,
     )
-    directory = PostgresAccessStore(pool)
-    auth = settings.auth
-    authenticator = Authenticator(
-        directory,
-        gate,
-        policy=LockoutPolicy(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s),
-        cache_s=auth.key_cache_s,
-    )
-    access = AccessService(executor=executor, directory=directory, authenticator=authenticator)
+    authenticator, access, key_changes = _access(settings, pool, gate, executor)
     risk = RiskService(
         executor=executor,
         gate=gate,
@@ -334,7 +352,7 @@ async def open_services(
         gate=gate,
         default_fee=FeeRule(ledger.fee_bps, ledger.fee_fixed_minor),
     )
-    background = []
+    background = [asyncio.create_task(key_changes.listen(authenticator))]
     if settings.risk.rules_poll_interval_s > 0:
         background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
     events = PostgresEventStore(pool)

@@ -103,20 +103,25 @@ class RateLimitSettings:
 
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
-    """API key authentication: caching of verified keys and the failed-authentication lockout."""
+    """API key authentication: caching of verified keys and the guess throttle.
+
+    The throttle counts failed authentications only and refuses failed ones
+    only: a key that verifies is always accepted (core/auth/authenticator.py).
+    """
 
     key_cache_s: float = 5.0
-    """How long a process trusts a verified key without reading it again.
+    """How long a process trusts a verified key without reading it again (never past its expiry).
 
-    A revocation takes effect at once in the process that made it and within
-    this delay in every other process.
+    Revocations and rotations are broadcast to every process over Redis and
+    take effect within a round trip; this is the bound only while a process's
+    subscription to that broadcast is down.
     """
     lockout_failures: int = 10
-    """Failed authentications from one peer (or with one key prefix) that trigger a lockout."""
+    """Failed authentications from one source address (or with one key prefix) that lock it."""
     lockout_window_s: float = 60.0
     """The window in which those failures are counted."""
     lockout_s: float = 300.0
-    """How long a locked peer or key prefix is refused."""
+    """How long a locked source or key prefix gets RESOURCE_EXHAUSTED for its *failed* keys."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,40 +74,7 @@ return {1, 3}
 """
 _PLAIN_SCRIPT = "local RIDER = false\n" + _SCRIPT
 
-# Failed-authentication lockout. Keys come in (counter, lock) pairs, one pair
-# per subject (the peer address, and the key prefix when the key had one).
-# A counter lives for the window from its first failure; reaching the
-# threshold sets the lock for lockout_ms and starts counting afresh.
-_RECORD_AUTH_FAILURE = """
-local locked = 0
-for i = 1, #KEYS, 2 do
-  local failures = redis.call('INCR', KEYS[i])
-  if failures == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-  if failures >= tonumber(ARGV[2]) then
-    redis.call('SET', KEYS[i + 1], '1', 'PX', ARGV[3])
-    redis.call('DEL', KEYS[i])
-    locked = tonumber(ARGV[3])
-  end
-end
-return locked
-"""
-_AUTH_LOCK_REMAINING = """
-local longest = 0
-for i = 1, #KEYS do
-  local ttl = redis.call('PTTL', KEYS[i])
-  if ttl > longest then longest = ttl end
-end
-return longest
-"""
-
 _ADMISSIONS = {0: Admission.UNCHECKED, 1: Admission.NEW, 2: Admission.SEEN, 3: Admission.CONFLICT}
-
-
-def _auth_keys(kind: str, peer: str, prefix: str | None) -> list[str]:
-    # One hash tag for every auth key: both subjects of a call live in one
-    # slot, so a single script reads or updates them on a Redis Cluster too.
-    subjects = [f"peer:{peer}"] + ([f"key:{prefix}"] if prefix else [])
-    return [f"paycore:{{auth}}:{kind}:{subject}" for subject in subjects]
 
 
 def rate_key(merchant_id: str, rpc_class: RpcClass) -> str:
@@ -206,8 +173,6 @@ class RedisRequestGate:
         self._client = client
         self._script = client.register_script(_PLAIN_SCRIPT)
         self._ridden: dict[str, AsyncScript] = {}
-        self._record_failure = client.register_script(_RECORD_AUTH_FAILURE)
-        self._lock_remaining = client.register_script(_AUTH_LOCK_REMAINING)
         self._settings = limits
         self._by_merchant: dict[tuple[str, RpcClass], RateLimit] = {}
         self._marker_ms = max(1, round(marker_ttl_s * 1000))
@@ -287,36 +252,6 @@ class RedisRequestGate:
         if not verdict.allowed:
             self._refuse(merchant_id, rpc_class, limit, verdict.retry_after_us)
         return Admission.UNCHECKED
-
-    async def auth_lock_ms(self, peer: str, prefix: str | None) -> int:
-        """How long the peer or key prefix stays locked out (0: not locked; Redis away: 0)."""
-        if self.availability.away():
-            return 0
-        try:
-            remaining = await self._lock_remaining(keys=_auth_keys("lock", peer, prefix))
-        except REDIS_UNAVAILABLE as exc:
-            self._note_failure(exc)
-            return 0
-        return int(remaining)
-
-    async def note_auth_failure(
-        self, peer: str, prefix: str | None, *, threshold: int, window_s: float, lockout_s: float
-    ) -> int:
-        """Count a failed authentication; returns the lockout in ms when it starts one (else 0).
-
-        Fails open: without Redis nobody is locked out (and nothing is counted).
-        """
-        if self.availability.away():
-            return 0
-        counters = _auth_keys("fail", peer, prefix)
-        locks = _auth_keys("lock", peer, prefix)
-        keys = [key for pair in zip(counters, locks, strict=True) for key in pair]
-        args = [max(1, round(window_s * 1000)), threshold, max(1, round(lockout_s * 1000))]
-        try:
-            return int(await self._record_failure(keys=keys, args=args))
-        except REDIS_UNAVAILABLE as exc:
-            self._note_failure(exc)
-            return 0
 
     async def release(self, merchant_id: str, claim: GateClaim) -> None:
         if self.availability.away():

@@ -27,6 +27,14 @@ PLATFORM_SCOPE = "*platform"
 MAX_ROTATION_OVERLAP = timedelta(days=7)
 
 
+class KeyChanges(Protocol):
+    """Where a key's revocation or rotation is announced to every process (Redis pub/sub)."""
+
+    async def publish(self, prefix: str) -> None:
+        """Have every process drop ``prefix`` from its cache (never raises)."""
+        ...
+
+
 class AccessDirectory(Protocol):
     """Reads of merchants and keys (core.storage.access.PostgresAccessStore)."""
 
@@ -88,10 +96,12 @@ class AccessService:
         executor: RequestExecutor,
         directory: AccessDirectory,
         authenticator: Authenticator,
+        key_changes: KeyChanges,
     ) -> None:
         self._executor = executor
         self._directory = directory
         self._authenticator = authenticator
+        self._key_changes = key_changes
 
     async def create_merchant(
         self,
@@ -213,7 +223,7 @@ class AccessService:
         try:
             return await self._executor.execute(key, request, encoder, plan)
         finally:
-            self._authenticator.forget(prefix)  # other processes: within auth.key_cache_s
+            await self._announce(prefix)
 
     async def rotate_api_key(
         self,
@@ -254,8 +264,19 @@ class AccessService:
         try:
             reply = await self._executor.execute(key, request, encoder, plan)
         finally:
-            self._authenticator.forget(prefix)
+            await self._announce(prefix)
         return reply, issued if executed and reply.ok else None
+
+    async def _announce(self, prefix: str) -> None:
+        """Make a key change take effect in every process's cache.
+
+        Only after the change committed (``execute`` returned, or failed with
+        the outcome unknown): a process that dropped the key earlier could
+        read it again, unchanged, and trust it for ``auth.key_cache_s``. Also
+        when the request failed or was a replay: a needless drop costs one read.
+        """
+        self._authenticator.forget(prefix)  # this process: at once, even with Redis away
+        await self._key_changes.publish(prefix)
 
 
 async def _locked_key(tx: PaymentTransaction, prefix: str) -> ApiKey:

@@ -25,9 +25,13 @@ from .processes import REPO_ROOT, Background, clean_environment, free_port, heal
 pytestmark = pytest.mark.slow
 
 
-def start_paycore(spawn: Spawn, data_dir: Path, *args: str) -> tuple[Background, int]:
+def start_paycore(
+    spawn: Spawn, data_dir: Path, *args: str, **variables: str
+) -> tuple[Background, int]:
+    """``paycore run ARGS`` (environment: ``variables``) on a free port, once it serves."""
     port = free_port()
-    server = spawn("-m", "core.cli", "run", "--port", str(port), "--data-dir", str(data_dir), *args)
+    run = ("-m", "core.cli", "run", "--port", str(port), "--data-dir", str(data_dir))
+    server = spawn(*run, *args, **variables)
     wait_for(
         lambda: (
             server.process.poll() is not None

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.auth.policy import Role
-from core.config import AuthSettings, Settings
 from paycore.v1 import access_service_pb2 as pb
-from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
+from paycore.v1 import access_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
 from tests.e2e.helpers import (
     card,
@@ -24,7 +20,6 @@ from tests.e2e.helpers import (
     error_info,
     expect_error,
     expect_invalid,
-    retry_delay_s,
 )
 from tests.support.auth import (
     MERCHANT_HEADER,
@@ -33,7 +28,6 @@ from tests.support.auth import (
     merchant_metadata,
     platform_metadata,
 )
-from tests.support.redis_cluster import start_redis
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
@@ -208,31 +202,6 @@ async def test_a_revoked_key_is_refused_at_once(access: Any, platform: Metadata,
     await expect_error(_list(stub, bearer(key.secret)), UNAUTHENTICATED, "API_KEY_INVALID")
 
 
-async def test_a_revocation_reaches_another_server_process(
-    access: Any, platform: Metadata, settings: Settings
-) -> None:
-    merchant_id = await _new_merchant(access, platform)
-    key = await _new_key(access, platform, merchant_id)
-    other_settings = settings.replace(auth=AuthSettings(lockout_failures=1_000_000, key_cache_s=0))
-    other = await open_services(other_settings)
-    server = PaycoreServer(other_settings, other)
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            elsewhere = payment_service_pb2_grpc.PaymentServiceStub(channel)
-            await _list(elsewhere, bearer(key.secret))
-            await access.RevokeApiKey(
-                pb.RevokeApiKeyRequest(request_id=_new_id(), prefix=key.api_key.prefix),
-                metadata=platform,
-            )
-            await expect_error(
-                _list(elsewhere, bearer(key.secret)), UNAUTHENTICATED, "API_KEY_INVALID"
-            )
-    finally:
-        await server.stop(grace=0.5)
-        await other.close()
-
-
 async def test_rotation_with_overlap_keeps_both_keys_working_then_only_the_new(
     access: Any, platform: Metadata, stub: Any
 ) -> None:
@@ -374,93 +343,6 @@ async def test_an_admin_of_one_merchant_sees_nothing_of_another(
         "PAYMENT_NOT_FOUND",
     )
     assert list((await _list(stub, other_admin)).payments) == []
-
-
-# --- lockout -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def strict(settings: Settings) -> AsyncIterator[tuple[Any, Services]]:
-    """A server locking a peer or key prefix out after 3 failures, on a Redis of its own."""
-    redis = start_redis()
-    strict_settings = settings.replace(
-        redis_url=redis.url,
-        auth=AuthSettings(lockout_failures=3, lockout_window_s=60, lockout_s=120, key_cache_s=0),
-    )
-    services = await open_services(strict_settings)
-    server = PaycoreServer(strict_settings, services)
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield payment_service_pb2_grpc.PaymentServiceStub(channel), services
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
-        redis.stop()
-
-
-async def test_repeated_failures_lock_the_peer_out_even_with_a_valid_key(
-    strict: tuple[Any, Services], merchant_id: str
-) -> None:
-    stub, services = strict
-    valid = await merchant_metadata(services.pool, merchant_id)
-    guess = bearer("pck_0000000000ZZ_" + "A" * 43)
-
-    for _ in range(2):
-        await expect_error(_list(stub, guess), UNAUTHENTICATED, "API_KEY_INVALID")
-    third = await expect_error(
-        _list(stub, guess), grpc.StatusCode.RESOURCE_EXHAUSTED, "AUTHENTICATION_LOCKED"
-    )
-    locked = await expect_error(
-        _list(stub, valid), grpc.StatusCode.RESOURCE_EXHAUSTED, "AUTHENTICATION_LOCKED"
-    )
-
-    for error in (third, locked):
-        delay = retry_delay_s(error)
-        assert delay is not None and 0 < delay <= 120
-    assert "Too many failed authentications" in (locked.details() or "")
-
-
-async def test_lockout_counts_per_peer_and_per_key_prefix_in_redis(
-    strict: tuple[Any, Services],
-) -> None:
-    _, services = strict
-    gate = services.gate
-
-    for _ in range(3):
-        await gate.note_auth_failure(
-            "10.0.0.1", "pck_AAAAAAAAAAAA", threshold=3, window_s=60, lockout_s=120
-        )
-
-    assert await gate.auth_lock_ms("10.0.0.1", None) > 0  # the peer
-    assert await gate.auth_lock_ms("10.9.9.9", "pck_AAAAAAAAAAAA") > 0  # the prefix, anywhere
-    assert await gate.auth_lock_ms("10.9.9.9", "pck_BBBBBBBBBBBB") == 0
-    assert await gate.auth_lock_ms("10.9.9.9", None) == 0
-
-
-async def test_failures_spread_beyond_the_window_do_not_lock(
-    strict: tuple[Any, Services],
-) -> None:
-    _, services = strict
-    gate = services.gate
-
-    for _ in range(5):
-        await gate.note_auth_failure("10.0.0.2", None, threshold=3, window_s=0.001, lockout_s=120)
-        await asyncio.sleep(0.01)  # each failure outlives the 1 ms window
-
-    assert await gate.auth_lock_ms("10.0.0.2", None) == 0
-
-
-async def test_a_missing_key_is_not_counted_as_a_guess(
-    strict: tuple[Any, Services], merchant_id: str
-) -> None:
-    stub, services = strict
-    valid = await merchant_metadata(services.pool, merchant_id)
-
-    for _ in range(5):
-        await expect_error(_list(stub, ()), UNAUTHENTICATED, "API_KEY_MISSING")
-
-    assert list((await _list(stub, valid)).payments) == []
 
 
 async def test_an_unknown_key_never_reaches_the_payment_service(
