@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from core.api.digits import iso_day
 from core.api.validation import (
     MAX_CUSTOMER_ID,
     MAX_DESCRIPTION,
@@ -129,14 +130,7 @@ def _business_date(v: ViolationCollector, value: str) -> date | None:
     if not value:
         v.add("business_date", "required: a day as YYYY-MM-DD (UTC)")
         return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        day = None
-    if day is None or len(value) != 10:
-        v.add("business_date", "must be a day as YYYY-MM-DD (UTC)")
-        return None
-    return day
+    return iso_day(v, "business_date", value, "a day as YYYY-MM-DD (UTC)")
 
 
 def _currency(v: ViolationCollector, value: str) -> None:

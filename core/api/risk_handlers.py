@@ -18,6 +18,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from core.api import convert, validation
+from core.api.digits import digits
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import encode_error
@@ -167,8 +168,7 @@ def _list_value(v: ViolationCollector, kind: str, value: str) -> str:
         except ValueError:
             v.add("value", "must be an IPv4 or IPv6 address")
     elif kind == "bin":
-        if not (value.isdigit() and 1 <= len(value) <= 8):
-            v.add("value", "a BIN prefix is 1 to 8 digits")
+        digits(v, "value", value, min_length=1, max_length=8, shape="a BIN prefix of 1 to 8 digits")
     elif len(value) > MAX_LIST_VALUE or not all("!" <= c <= "~" for c in value):
         v.add("value", f"must be at most {MAX_LIST_VALUE} printable ASCII characters")
     return value
