@@ -48,8 +48,6 @@ from tests.e2e.helpers import EXP_YEAR, VISA, card, create_request, expect_inval
 from tests.support.auth import Metadata, merchant_metadata
 
 EXAMPLES_PER_FIELD = 25
-NUMBER_CATEGORIES = ("Nd", "Nl", "No")
-"""Every character where str.isdigit() or str.isnumeric() is true is in one of these."""
 
 PAYMENT_ID = "pay_" + "0" * 26  # well formed: validation runs before any lookup
 ACCOUNT_ID = "acct_" + "0" * 26
@@ -180,7 +178,8 @@ FIELDS = [
     ),
 ]
 
-_NUMBERS = st.characters(categories=NUMBER_CATEGORIES, exclude_characters=ASCII_DIGITS)
+# Every character where str.isdigit() or str.isnumeric() is true is in one of Nd, Nl, No.
+_NUMBERS = st.characters(categories=["Nd", "Nl", "No"], exclude_characters=ASCII_DIGITS)
 _DECIMAL_DIGITS = st.characters(categories=["Nd"], exclude_characters=ASCII_DIGITS)
 
 
