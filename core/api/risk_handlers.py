@@ -7,7 +7,6 @@ service is here, built from ``core.api.validation``'s field checks.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from core.api import convert, validation
+from core.api.addresses import canonical_ip
 from core.api.digits import digits
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
@@ -163,10 +163,7 @@ def _list_value(v: ViolationCollector, kind: str, value: str) -> str:
         if "@" not in value.strip("@") or len(value) > validation.MAX_EMAIL:
             v.add("value", "must be an email address")
     elif kind == "ip":
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            v.add("value", "must be an IPv4 or IPv6 address")
+        value = canonical_ip(v, "value", value)
     elif kind == "bin":
         digits(v, "value", value, min_length=1, max_length=8, shape="a BIN prefix of 1 to 8 digits")
     elif len(value) > MAX_LIST_VALUE or not all("!" <= c <= "~" for c in value):

@@ -14,7 +14,6 @@ import binascii
 import dataclasses
 import hashlib
 import hmac
-import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from google.type import money_pb2
 
+from core.api.addresses import canonical_ip
 from core.api.convert import REFUND_STATE_FROM_PROTO, STATE_FROM_PROTO
 from core.api.digits import digits
 from core.auth.keys import MERCHANT_ID_SHAPE, PREFIX_SHAPE
@@ -256,11 +256,9 @@ def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> 
         v.add(
             f"{field}.customer_email", f"must be an email address of at most {MAX_EMAIL} characters"
         )
+    ip_address = ""
     if context.ip_address:
-        try:
-            ipaddress.ip_address(context.ip_address)
-        except ValueError:
-            v.add(f"{field}.ip_address", "must be an IPv4 or IPv6 address")
+        ip_address = canonical_ip(v, f"{field}.ip_address", context.ip_address)
     if context.ip_country and not _COUNTRY.fullmatch(context.ip_country):
         v.add(f"{field}.ip_country", "must be an ISO 3166-1 alpha-2 code, upper case (e.g. US)")
     if len(context.device_id) > MAX_DEVICE_ID or not all(
@@ -269,7 +267,7 @@ def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> 
         v.add(f"{field}.device_id", f"must be at most {MAX_DEVICE_ID} printable ASCII characters")
     return RiskContext(
         customer_email=email.lower(),
-        ip_address=context.ip_address,
+        ip_address=ip_address,
         ip_country=context.ip_country,
         device_id=context.device_id,
     )

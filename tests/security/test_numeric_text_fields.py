@@ -15,6 +15,7 @@ server runs on the test's event loop (as in test_fuzz_rpcs.py).
 from __future__ import annotations
 
 import asyncio
+import base64
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,12 +39,14 @@ from paycore.v1 import (
     card_vault_service_pb2_grpc,
     payment_service_pb2_grpc,
     risk_service_pb2_grpc,
+    webhook_service_pb2_grpc,
 )
 from paycore.v1 import card_vault_service_pb2 as vault
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import risk_service_pb2 as risk
 from paycore.v1 import routing_service_pb2 as routing
+from paycore.v1 import webhook_service_pb2 as wh
 from tests.e2e.helpers import EXP_YEAR, VISA, card, create_request, expect_invalid, new_request_id
 from tests.support.auth import Metadata, merchant_metadata
 
@@ -334,4 +337,20 @@ async def test_settling_the_last_representable_day_is_a_field_violation(
                 metadata=admin_metadata,
             ),
             "business_date",
+        )
+
+
+async def test_a_delivery_page_token_spelling_its_number_another_way_is_refused(
+    grpc_channel: grpc.aio.Channel, metadata: Metadata
+) -> None:
+    # The token is unsigned (base64 of a delivery id): what comes back is client text.
+    webhooks: Any = webhook_service_pb2_grpc.WebhookServiceStub(grpc_channel)
+    for number in ("99999999999999999999", "\u0661\u0662", " 12", "1_2", "+12"):
+        token = base64.urlsafe_b64encode(number.encode()).decode().rstrip("=")
+        await expect_invalid(
+            webhooks.ListWebhookDeliveries(
+                wh.ListWebhookDeliveriesRequest(page_token=token), metadata=metadata
+            ),
+            "page_token",
+            reason="INVALID_PAGE_TOKEN",
         )
