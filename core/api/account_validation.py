@@ -17,6 +17,7 @@ from core.api.validation import (
 )
 from core.domain import ids
 from core.domain.commands import CreatePayment
+from core.domain.digits import is_ascii_digits
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import CurrencyError, Money, currency_exponent
 from core.ledger.commands import (
@@ -116,7 +117,7 @@ def list_account_entries(
     page_size, cursor = cursor_page(
         request.page_size, request.page_token, token_key, statement_scope(request.account_id)
     )
-    if cursor and not cursor.isdigit():  # signed by us, so only a bug gets here
+    if cursor and not is_ascii_digits(cursor):  # signed by us, so only a bug gets here
         raise ValidationError(
             [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
             Reason.INVALID_PAGE_TOKEN,

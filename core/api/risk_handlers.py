@@ -7,6 +7,7 @@ service is here, built from ``core.api.validation``'s field checks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -54,6 +55,7 @@ _KINDS = {
 }
 _KINDS_TO_PROTO = {v: k for k, v in _KINDS.items()}
 MAX_LIST_VALUE = 255
+_FINGERPRINT = re.compile("[0-9a-f]{32}")  # core/domain/cards.py fingerprint()
 
 
 def _serialize(message: Message) -> bytes:
@@ -164,6 +166,11 @@ def _list_value(v: ViolationCollector, kind: str, value: str) -> str:
             v.add("value", "must be an email address")
     elif kind == "ip":
         value = canonical_ip(v, "value", value)
+    elif kind == "card_fingerprint":
+        # As GetPayment shows it: 32 lower-case hex digits (an upper-case copy would never match).
+        value = value.lower()
+        if not _FINGERPRINT.fullmatch(value):
+            v.add("value", "a card fingerprint is 32 hex digits, as payment_method.card shows it")
     elif kind == "bin":
         digits(v, "value", value, min_length=1, max_length=8, shape="a BIN prefix of 1 to 8 digits")
     elif len(value) > MAX_LIST_VALUE or not all("!" <= c <= "~" for c in value):

@@ -161,3 +161,13 @@ async def test_a_blocked_ip_address_is_declined_however_either_side_spells_it(sh
         assert payment.state == S.STATE_DECLINED, (blocked, sent)
         assert "blocked_ip" in payment.risk.reasons
         await shop.unblock(entry.id)
+
+
+async def test_a_card_fingerprint_entry_matches_in_any_case_and_must_be_one(shop: Shop) -> None:
+    first = await shop.pay()
+    fingerprint = first.payment_method.card.fingerprint
+    entry = await shop.block(Entry.KIND_CARD_FINGERPRINT, fingerprint.upper())
+
+    assert entry.value == fingerprint
+    assert "blocked_card" in (await shop.pay()).risk.reasons
+    await expect_invalid(shop.block(Entry.KIND_CARD_FINGERPRINT, "not-a-fingerprint"), "value")
