@@ -131,6 +131,17 @@ FIELDS = [
         ),
     ),
     NumericField(
+        "AccountService/WithdrawFunds",
+        "bank_account",
+        "DE89370400440532013000",
+        lambda iban: acc.WithdrawFundsRequest(
+            request_id=new_request_id(),
+            account_id=ACCOUNT_ID,
+            amount=create_request().amount,
+            bank_account=iban,
+        ),
+    ),
+    NumericField(
         "RiskService/ScoreTransaction",
         "payment_method.card.number",
         VISA,
