@@ -365,3 +365,17 @@ async def test_a_delivery_page_token_spelling_its_number_another_way_is_refused(
             "page_token",
             reason="INVALID_PAGE_TOKEN",
         )
+
+
+async def test_an_ip_country_with_a_digit_in_it_is_a_field_violation(
+    grpc_channel: grpc.aio.Channel, metadata: Metadata
+) -> None:
+    # "U1".isupper() is True: a country code is checked as two ASCII capitals instead.
+    payments: Any = payment_service_pb2_grpc.PaymentServiceStub(grpc_channel)
+    for country in ("U1", "U\uff33"):
+        await expect_invalid(
+            payments.CreatePayment(
+                create_request(risk_context=pb.RiskContext(ip_country=country)), metadata=metadata
+            ),
+            "risk_context.ip_country",
+        )
