@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -232,16 +232,23 @@ def _access(
     return authenticator, access, key_changes
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 async def open_services(
     settings: Settings,
     telemetry: Telemetry | None = None,
     *,
     channels: Sequence[Channel] | None = None,
+    clock: Callable[[], datetime] = _utcnow,
 ) -> Services:
     """Connect to PostgreSQL and Redis and build the payment service.
 
     ``channels`` replaces the built-in simulated channels (tests inject
-    channels with failure behaviour of their own).
+    channels with failure behaviour of their own). ``clock`` is the time by
+    which settlement decides which business days are over (tests pass one
+    they control).
 
     ``settings.postgres_dsn`` and ``settings.redis_url`` must be resolved
     (embedded servers are started by the CLI before this). PostgreSQL must be
@@ -351,6 +358,8 @@ async def open_services(
         store=ledger_store,
         gate=gate,
         default_fee=FeeRule(ledger.fee_bps, ledger.fee_fixed_minor),
+        grace=timedelta(seconds=ledger.settlement_grace_s),
+        clock=clock,
     )
     background = [asyncio.create_task(key_changes.listen(authenticator))]
     if settings.risk.rules_poll_interval_s > 0:

@@ -61,7 +61,10 @@ class LedgerSettings:
     fee_fixed_minor: int = 30
     """Default fixed fee on a capture, in minor units of its currency (30: 0.30 USD)."""
     settlement_poll_interval_s: float = 300.0
-    """How often the daily settlement job looks for yesterday's unsettled merchants (0: never)."""
+    """How often the settlement job looks for closed days with unsettled items (0: never)."""
+    settlement_grace_s: float = 300.0
+    """How long after its end (midnight UTC) a business day stays open: it can be settled only
+    then, so that a capture stamped just before midnight has committed (0 to 21600)."""
     payout_settle_after_s: float = 2.0
     """When the (simulated) bank answers a withdrawal's payout (router/channels/bank_payouts.py)."""
     payout_query_schedule_s: str = "60,300,3600,21600,86400"
@@ -459,11 +462,17 @@ TRACE_EXPORTERS = ("none", "console", "otlp")
 METRICS_EXPORTERS = ("none", "prometheus", "console", "otlp")
 
 
+MAX_SETTLEMENT_GRACE_S = 21_600.0
+"""Six hours: a business day of 9999-12-30 still closes at a time a datetime can hold."""
+
+
 def _validate_ledger(ledger: LedgerSettings) -> None:
     if not 0 <= ledger.fee_bps <= 10_000 or ledger.fee_fixed_minor < 0:
         raise ConfigError("ledger.fee_bps must be 0..10000 and ledger.fee_fixed_minor >= 0")
     if ledger.settlement_poll_interval_s < 0:
         raise ConfigError("ledger.settlement_poll_interval_s must be >= 0")
+    if not 0 <= ledger.settlement_grace_s <= MAX_SETTLEMENT_GRACE_S:
+        raise ConfigError(f"ledger.settlement_grace_s must be 0 to {MAX_SETTLEMENT_GRACE_S}")
     if ledger.payout_settle_after_s < 0:
         raise ConfigError("ledger.payout_settle_after_s must be >= 0")
     delays = ledger.payout_query_delays_s

@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.domain.digits import is_ascii_digits
 from riskengine.features import FEATURES, FeatureValue
 
 Features = Mapping[str, FeatureValue]
@@ -244,8 +245,8 @@ def _bin_countries(raw: Any, problems: list[str]) -> dict[str, str]:
         return {}
     table: dict[str, str] = {}
     for prefix, country in raw.items():
-        if not (prefix.isdigit() and 1 <= len(prefix) <= 8):
-            problems.append(f"bin_countries: {prefix!r} is not 1 to 8 digits")
+        if not is_ascii_digits(prefix, 1, 8):
+            problems.append(f"bin_countries: {prefix!r} is not 1 to 8 ASCII digits 0-9")
         elif not (isinstance(country, str) and _COUNTRY.fullmatch(country)):
             problems.append(f"bin_countries: {prefix} needs a two-letter upper-case country")
         else:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.domain.digits import is_ascii_digits
 from router.routing import CostBased, HealthBased, Rule, Rules, Strategy, WeightedSplit
 
 DEFAULT_CHAIN: tuple[Strategy, ...] = (HealthBased(),)
@@ -192,8 +193,10 @@ def _rule(raw: Any, where: str, channels: frozenset[str]) -> Rule:
     if high and low > high:
         raise RoutingConfigError(f"{where}.max_amount_minor", "must be >= min_amount_minor")
     bins = _strings(raw.get("bins", []), f"{where}.bins")
-    if any(not (b.isdigit() and 1 <= len(b) <= 8) for b in bins):
-        raise RoutingConfigError(f"{where}.bins", "each must be 1 to 8 digits (a BIN prefix)")
+    if any(not is_ascii_digits(b, 1, 8) for b in bins):
+        raise RoutingConfigError(
+            f"{where}.bins", "each must be 1 to 8 ASCII digits 0-9 (a BIN prefix)"
+        )
     countries = _strings(raw.get("countries", []), f"{where}.countries")
     if any(not (len(c) == 2 and c.isascii() and c.isalpha() and c.isupper()) for c in countries):
         raise RoutingConfigError(f"{where}.countries", "each must be ISO 3166 alpha-2, upper case")

@@ -32,6 +32,7 @@ from core.runtime.embedded import start_embedded
 from core.storage.migrate import migrate
 from paycore.v1 import payment_service_pb2_grpc
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
+from tests.support.clock import TestClock
 from tests.support.redis_cluster import RedisClusterHandle, start_cluster
 
 
@@ -148,9 +149,15 @@ def settings(postgres_dsn: str, redis_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def services(settings: Settings) -> AsyncIterator[Services]:
+def clock() -> TestClock:
+    """The clock the test server's settlement reads: real time unless a test sets it."""
+    return TestClock()
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings, clock: TestClock) -> AsyncIterator[Services]:
     """The payment service with its pools, shared by the session."""
-    opened = await open_services(settings)
+    opened = await open_services(settings, clock=clock)
     try:
         yield opened
     finally:

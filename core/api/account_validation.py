@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from core.api.digits import iso_day
 from core.api.validation import (
     MAX_CUSTOMER_ID,
     MAX_DESCRIPTION,
@@ -16,6 +17,7 @@ from core.api.validation import (
 )
 from core.domain import ids
 from core.domain.commands import CreatePayment
+from core.domain.digits import is_ascii_digits
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.money import CurrencyError, Money, currency_exponent
 from core.ledger.commands import (
@@ -115,7 +117,7 @@ def list_account_entries(
     page_size, cursor = cursor_page(
         request.page_size, request.page_token, token_key, statement_scope(request.account_id)
     )
-    if cursor and not cursor.isdigit():  # signed by us, so only a bug gets here
+    if cursor and not is_ascii_digits(cursor):  # signed by us, so only a bug gets here
         raise ValidationError(
             [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
             Reason.INVALID_PAGE_TOKEN,
@@ -129,14 +131,7 @@ def _business_date(v: ViolationCollector, value: str) -> date | None:
     if not value:
         v.add("business_date", "required: a day as YYYY-MM-DD (UTC)")
         return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        day = None
-    if day is None or len(value) != 10:
-        v.add("business_date", "must be a day as YYYY-MM-DD (UTC)")
-        return None
-    return day
+    return iso_day(v, "business_date", value, "a day as YYYY-MM-DD (UTC)")
 
 
 def _currency(v: ViolationCollector, value: str) -> None:

@@ -7,7 +7,7 @@ service is here, built from ``core.api.validation``'s field checks.
 
 from __future__ import annotations
 
-import ipaddress
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,6 +18,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from core.api import convert, validation
+from core.api.addresses import canonical_ip
+from core.api.digits import digits
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import encode_error
@@ -53,6 +55,7 @@ _KINDS = {
 }
 _KINDS_TO_PROTO = {v: k for k, v in _KINDS.items()}
 MAX_LIST_VALUE = 255
+_FINGERPRINT = re.compile("[0-9a-f]{32}")  # core/domain/cards.py fingerprint()
 
 
 def _serialize(message: Message) -> bytes:
@@ -162,13 +165,14 @@ def _list_value(v: ViolationCollector, kind: str, value: str) -> str:
         if "@" not in value.strip("@") or len(value) > validation.MAX_EMAIL:
             v.add("value", "must be an email address")
     elif kind == "ip":
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            v.add("value", "must be an IPv4 or IPv6 address")
+        value = canonical_ip(v, "value", value)
+    elif kind == "card_fingerprint":
+        # As GetPayment shows it: 32 lower-case hex digits (an upper-case copy would never match).
+        value = value.lower()
+        if not _FINGERPRINT.fullmatch(value):
+            v.add("value", "a card fingerprint is 32 hex digits, as payment_method.card shows it")
     elif kind == "bin":
-        if not (value.isdigit() and 1 <= len(value) <= 8):
-            v.add("value", "a BIN prefix is 1 to 8 digits")
+        digits(v, "value", value, min_length=1, max_length=8, shape="a BIN prefix of 1 to 8 digits")
     elif len(value) > MAX_LIST_VALUE or not all("!" <= c <= "~" for c in value):
         v.add("value", f"must be at most {MAX_LIST_VALUE} printable ASCII characters")
     return value

@@ -14,8 +14,8 @@ import binascii
 import dataclasses
 import hashlib
 import hmac
-import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
@@ -25,7 +25,9 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.message import Message
 from google.type import money_pb2
 
+from core.api.addresses import canonical_ip
 from core.api.convert import REFUND_STATE_FROM_PROTO, STATE_FROM_PROTO
+from core.api.digits import digits
 from core.auth.keys import MERCHANT_ID_SHAPE, PREFIX_SHAPE
 from core.auth.policy import Role
 from core.domain import ids
@@ -206,11 +208,18 @@ def _is_email(email: str) -> bool:
 
 def _card(v: ViolationCollector, field: str, card: pb.CardData, today: date) -> CardInput | None:
     ok = True
-    if not (card.number.isdigit() and 12 <= len(card.number) <= 19):
-        v.add(f"{field}.number", "must be 12 to 19 digits without spaces")
+    number_field = f"{field}.number"
+    if not digits(
+        v,
+        number_field,
+        card.number,
+        min_length=12,
+        max_length=19,
+        shape="12 to 19 digits without spaces",
+    ):
         ok = False
     elif not luhn_valid(card.number):
-        v.add(f"{field}.number", "is not a valid card number (Luhn check failed)")
+        v.add(number_field, "is not a valid card number (Luhn check failed)")
         ok = False
     month_ok = 1 <= card.exp_month <= 12
     if not month_ok:
@@ -222,8 +231,9 @@ def _card(v: ViolationCollector, field: str, card: pb.CardData, today: date) -> 
     elif month_ok and is_expired(card.exp_month, card.exp_year, today):
         v.add(f"{field}.exp_year", "the card has expired")
         ok = False
-    if card.cvc and not (card.cvc.isdigit() and len(card.cvc) in (3, 4)):
-        v.add(f"{field}.cvc", "must be 3 or 4 digits")
+    if card.cvc and not digits(
+        v, f"{field}.cvc", card.cvc, min_length=3, max_length=4, shape="3 or 4 digits"
+    ):
         ok = False
     holder_violations = len(v.violations)
     _text(v, f"{field}.holder_name", card.holder_name, MAX_HOLDER_NAME)
@@ -236,6 +246,7 @@ def _card(v: ViolationCollector, field: str, card: pb.CardData, today: date) -> 
 
 MAX_EMAIL = 254
 MAX_DEVICE_ID = 255
+_COUNTRY = re.compile("[A-Z]{2}")  # a class, not isupper(): "U1".isupper() is True
 
 
 def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> RiskContext:
@@ -245,16 +256,10 @@ def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> 
         v.add(
             f"{field}.customer_email", f"must be an email address of at most {MAX_EMAIL} characters"
         )
+    ip_address = ""
     if context.ip_address:
-        try:
-            ipaddress.ip_address(context.ip_address)
-        except ValueError:
-            v.add(f"{field}.ip_address", "must be an IPv4 or IPv6 address")
-    if context.ip_country and not (
-        len(context.ip_country) == 2
-        and context.ip_country.isascii()
-        and context.ip_country.isupper()
-    ):
+        ip_address = canonical_ip(v, f"{field}.ip_address", context.ip_address)
+    if context.ip_country and not _COUNTRY.fullmatch(context.ip_country):
         v.add(f"{field}.ip_country", "must be an ISO 3166-1 alpha-2 code, upper case (e.g. US)")
     if len(context.device_id) > MAX_DEVICE_ID or not all(
         "!" <= char <= "~" for char in context.device_id
@@ -262,7 +267,7 @@ def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> 
         v.add(f"{field}.device_id", f"must be at most {MAX_DEVICE_ID} printable ASCII characters")
     return RiskContext(
         customer_email=email.lower(),
-        ip_address=context.ip_address,
+        ip_address=ip_address,
         ip_country=context.ip_country,
         device_id=context.device_id,
     )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from core.api.validation import _request_id, _text, duration_within
+from core.domain.digits import is_ascii_digits
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.events.derive import EVENT_TYPES
 from core.events.model import DeliveryState
@@ -151,9 +152,12 @@ def _page_token(token: str) -> int | None:
     if not token:
         return None
     try:
-        before = int(base64.urlsafe_b64decode(token.encode("ascii") + b"==").decode())
+        text = base64.urlsafe_b64decode(token.encode("ascii") + b"==").decode()
     except (ValueError, UnicodeError, binascii.Error):
-        before = 0
+        text = ""
+    # Unsigned, so checked as the client's text: int() would take "١٢", " 12", "1_2" and
+    # numbers beyond bigint that PostgreSQL then refuses as a server fault.
+    before = int(text) if is_ascii_digits(text, 1, 18) else 0
     if before <= 0:
         raise ValidationError(
             [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],

@@ -12,12 +12,13 @@ import hmac
 from datetime import date
 
 from core.domain.commands import CardInput
+from core.domain.digits import is_ascii_digits
 from core.domain.payment import CardSummary
 
 
 def luhn_valid(number: str) -> bool:
-    """The Luhn (mod 10) check every card number passes."""
-    if not number.isdigit():
+    """The Luhn (mod 10) check every card number passes (ASCII digits only, see digits.py)."""
+    if not is_ascii_digits(number):
         return False
     total = 0
     for position, char in enumerate(reversed(number)):

@@ -153,6 +153,12 @@ class Reason(enum.Enum):
     SETTLEMENT_NOT_FOUND = ReasonSpec(
         Code.NOT_FOUND, False, "No {currency} settlement for {business_date} exists."
     )
+    BUSINESS_DAY_NOT_CLOSED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Business day {business_date} is not over: it can be settled from {settleable_from}"
+        " (its end in {time_zone} plus the cut-off grace of {grace_s} s).",
+    )
     # Ledger: what an account's kind, currency or balance does not allow.
     INSUFFICIENT_FUNDS = ReasonSpec(
         Code.FAILED_PRECONDITION,

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from core.ledger.accounts import AccountKind, system_account_id
 from core.ledger.fees import FeeSchedule
 from core.ledger.journal import Entry, JournalTransaction, Phase, TransactionKind
+
+SETTLEMENT_TIME_ZONE: tzinfo = UTC
+"""Where business days begin and end: a capture at 23:59:59 UTC belongs to that UTC day."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,36 @@ class SettlementDay:
     merchant_id: str
     currency: str
     business_date: date
+
+
+def day_start(business_date: date) -> datetime:
+    """The first instant of a business day; its items were written from then on."""
+    return datetime.combine(business_date, time(), tzinfo=SETTLEMENT_TIME_ZONE)
+
+
+def day_end(business_date: date) -> datetime:
+    """The end of a business day (the next midnight): its items were written before it."""
+    return day_start(business_date + timedelta(days=1))
+
+
+def day_of(moment: datetime) -> date:
+    """The business day an item written at ``moment`` belongs to."""
+    return moment.astimezone(SETTLEMENT_TIME_ZONE).date()
+
+
+def is_closed(business_date: date, now: datetime, grace: timedelta) -> bool:
+    """Whether ``business_date`` is over: ended, and ``grace`` has passed since.
+
+    The grace lets writes stamped just before midnight commit before the day
+    is counted (a request's time is taken before its transaction commits).
+    Computed from ``now`` back, so no day (not even 9999-12-31) overflows.
+    """
+    return day_of(now - grace) > business_date
+
+
+def last_closed_day(now: datetime, grace: timedelta) -> date:
+    """The latest business day that is over at ``now``."""
+    return day_of(now - grace) - timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)

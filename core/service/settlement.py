@@ -1,13 +1,23 @@
 """Settlement: the daily job and the back-office RPCs over core/ledger/settlement.py.
 
-The job (``run_due`` / ``watch``) settles the previous UTC day of every
-merchant and currency with unsettled captures or refunds, each in its own
-transaction. Every worker may run it: the settlement row's unique key
+Only a closed business day is settled: one that has ended in the settlement
+time zone (UTC) and whose cut-off grace (``ledger.settlement_grace_s``) has
+passed, by the clock the service is given (tests pass one they control).
+Settling an open day would file its captures so far under a report that
+later ones can no longer join, and make money available early.
+
+The job (``run_due`` / ``watch``) settles every closed day that has unsettled
+captures or refunds of its own, for every merchant and currency, each in its
+own transaction (and the last closed day for items carried over from days
+settled already). Every worker may run it: the settlement row's unique key
 (merchant, currency, day) lets exactly one transaction settle a day; the
 others find its row and move on (core/storage/ledger.py ``settle``).
 
-RunSettlement (admin) settles one day on demand, through the RequestExecutor
-(idempotent by request_id) with an audit record in the same transaction.
+RunSettlement (admin) settles one closed day on demand (an open or future one
+is FAILED_PRECONDITION BUSINESS_DAY_NOT_CLOSED, not remembered against the
+request_id, so the same request succeeds once the day is over), through the
+RequestExecutor (idempotent by request_id) with an audit record in the same
+transaction.
 SetFeeRules (superadmin) replaces a merchant's fee rules the same way; each
 settlement reads the rules in force when it runs.
 """
@@ -21,11 +31,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from core.domain.audit import Actor, AuditRecord
-from core.domain.errors import NotFoundError, Reason
+from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.gate import RequestGate, RpcClass
 from core.ledger.commands import SetFeeRules
 from core.ledger.fees import FeeRule, FeeSchedule
-from core.ledger.settlement import SettlementDay
+from core.ledger.settlement import (
+    SETTLEMENT_TIME_ZONE,
+    SettlementDay,
+    day_end,
+    is_closed,
+    last_closed_day,
+)
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.ledger import SettlementRecord
 from core.storage.repository import PaymentTransaction, RequestKey
@@ -52,8 +68,8 @@ class SettlementStore(Protocol):
         """The stored settlement of ``day``."""
         ...
 
-    async def unsettled(self, business_date: date) -> list[tuple[str, str]]:
-        """(merchant, currency) pairs with items written before the day's end, not settled."""
+    async def due_settlements(self, last_closed: date) -> list[SettlementDay]:
+        """The days with unsettled items up to ``last_closed`` that have no settlement yet."""
         ...
 
     async def fee_rules(self, merchant_id: str) -> dict[str, FeeRule]:
@@ -103,13 +119,27 @@ class SettlementService:
         store: SettlementStore,
         gate: RequestGate,
         default_fee: FeeRule,
+        grace: timedelta,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._executor = executor
         self._store = store
         self._gate = gate
         self._fee = default_fee
+        self._grace = grace
         self._clock = clock
+
+    def _require_closed(self, day: SettlementDay) -> None:
+        """FAILED_PRECONDITION unless ``day`` is over (ended, and the grace has passed)."""
+        business_date = day.business_date
+        if not is_closed(business_date, self._clock(), self._grace):
+            raise PaycoreError(
+                Reason.BUSINESS_DAY_NOT_CLOSED,
+                business_date=business_date.isoformat(),
+                settleable_from=(day_end(business_date) + self._grace).isoformat(),
+                time_zone=str(SETTLEMENT_TIME_ZONE),
+                grace_s=int(self._grace.total_seconds()),
+            )
 
     async def run(
         self,
@@ -118,7 +148,8 @@ class SettlementService:
         request: RequestIdentity,
         encoder: Encoder[SettlementRecord],
     ) -> Reply:
-        """Settle one day now (or answer the settlement already made), audited."""
+        """Settle one closed day now (or answer the settlement already made), audited."""
+        self._require_closed(day)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[SettlementRecord]:
             record = await self._store.settle(tx, day, self._fee, at)
@@ -188,19 +219,17 @@ class SettlementService:
         return FeeSchedule(self._fee, await self._store.fee_rules(merchant_id))
 
     async def run_due(self) -> int:
-        """Settle the previous UTC day wherever it is due; returns how many days were looked at."""
+        """Settle every closed day that is due, oldest first; returns how many were due."""
         now = self._clock()
-        yesterday = now.date() - timedelta(days=1)
-        pairs = await self._store.unsettled(yesterday)
-        for merchant_id, currency in pairs:
-            day = SettlementDay(merchant_id, currency, yesterday)
-            # One transaction per merchant and currency: a failure (or a
+        due = await self._store.due_settlements(last_closed_day(now, self._grace))
+        for day in due:
+            # One transaction per merchant, currency and day: a failure (or a
             # crash) leaves the others settled and this one for the next poll.
             try:
                 await self._store.settle_alone(day, self._fee, now)
             except Exception:
                 log.exception("settlement of %s failed; retried at the next poll", day)
-        return len(pairs)
+        return len(due)
 
     async def watch(self, interval_s: float) -> None:
         """Run ``run_due`` every ``interval_s`` seconds until cancelled."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
@@ -37,11 +37,14 @@ from core.ledger.fees import FeeRule, FeeSchedule
 from core.ledger.journal import Entry, JournalTransaction, Phase, TransactionKind
 from core.ledger.postings import postings_for
 from core.ledger.settlement import (
+    SETTLEMENT_TIME_ZONE,
     SettlementDay,
     SettlementFigures,
     SettlementItem,
     SettlementLine,
     compute_settlement,
+    day_end,
+    day_start,
     settlement_transaction,
 )
 from core.ledger.withdrawals import Withdrawal, WithdrawalState
@@ -337,11 +340,6 @@ class SettlementRecord:
     created_at: datetime
 
 
-def settlement_cutoff(business_date: date) -> datetime:
-    """The end of a business day (UTC): a settlement counts what was written before it."""
-    return datetime.combine(business_date + timedelta(days=1), time(), tzinfo=UTC)
-
-
 async def fee_rules(
     connection: asyncpg.Connection | asyncpg.Pool, merchant_id: str
 ) -> dict[str, FeeRule]:
@@ -386,6 +384,11 @@ async def settle(
 ) -> SettlementRecord:
     """Settle one merchant's currency for ``business_date`` (inside the caller's transaction).
 
+    It counts the day's own unsettled captures and refunds, and those of
+    earlier days that were settled already (a negative day's, carried over;
+    one committed after its day was settled): never an earlier day's that
+    still awaits its own settlement, never a later day's.
+
     Idempotent and safe with several workers: the settlement row is claimed
     first by its unique (merchant, currency, date) key; a second worker's
     INSERT waits for the first transaction and then finds its row, which is
@@ -416,12 +419,18 @@ async def settle(
         JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.transaction_id = t.id
         WHERE t.merchant_id = $1 AND t.currency = $2 AND t.settlement_id = ''
           AND t.kind IN ('capture', 'refund') AND t.create_time < $3 AND e.account_id = $4
+          AND (t.create_time >= $5 OR EXISTS (
+            SELECT 1 FROM ledger_settlements s
+            WHERE s.merchant_id = t.merchant_id AND s.currency = t.currency
+              AND s.business_date = (t.create_time AT TIME ZONE $6::text)::date))
         ORDER BY t.id FOR UPDATE OF t
         """,
         merchant_id,
         currency,
-        settlement_cutoff(business_date),
+        day_end(business_date),
         system_account_id(AccountKind.MERCHANT_PENDING, currency),
+        day_start(business_date),
+        str(SETTLEMENT_TIME_ZONE),
     )
     items = [
         SettlementItem(
@@ -530,19 +539,39 @@ async def settlement_record(
     )
 
 
-async def unsettled_merchants(
-    connection: asyncpg.Connection | asyncpg.Pool, business_date: date
-) -> list[tuple[str, str]]:
-    """(merchant, currency) pairs with unsettled captures or refunds from before the cutoff."""
+async def due_settlements(
+    connection: asyncpg.Connection | asyncpg.Pool, last_closed: date
+) -> list[SettlementDay]:
+    """The settlements the daily job owes, up to ``last_closed``, oldest first.
+
+    Each unsettled item's own day, when that day has no settlement yet; for an
+    item whose day was settled already (carried over), ``last_closed``.
+    """
     rows = await connection.fetch(
         """
-        SELECT DISTINCT merchant_id, currency FROM ledger_transactions
-        WHERE settlement_id = '' AND kind IN ('capture', 'refund') AND create_time < $1
-        ORDER BY merchant_id, currency
+        WITH items AS (
+            SELECT DISTINCT t.merchant_id, t.currency,
+                   (t.create_time AT TIME ZONE $2::text)::date AS own_day
+            FROM ledger_transactions t
+            WHERE t.settlement_id = '' AND t.kind IN ('capture', 'refund') AND t.create_time < $1
+        ), due AS (
+            SELECT DISTINCT i.merchant_id, i.currency,
+                   CASE WHEN s.id IS NULL THEN i.own_day ELSE $3::date END AS business_date
+            FROM items i LEFT JOIN ledger_settlements s
+              ON s.merchant_id = i.merchant_id AND s.currency = i.currency
+             AND s.business_date = i.own_day
+        )
+        SELECT d.merchant_id, d.currency, d.business_date FROM due d
+        WHERE NOT EXISTS (
+            SELECT 1 FROM ledger_settlements s WHERE s.merchant_id = d.merchant_id
+              AND s.currency = d.currency AND s.business_date = d.business_date)
+        ORDER BY d.business_date, d.merchant_id, d.currency
         """,
-        settlement_cutoff(business_date),
+        day_end(last_closed),
+        str(SETTLEMENT_TIME_ZONE),
+        last_closed,
     )
-    return [(row["merchant_id"], row["currency"]) for row in rows]
+    return [SettlementDay(r["merchant_id"], r["currency"], r["business_date"]) for r in rows]
 
 
 # --- withdrawals ------------------------------------------------------------------

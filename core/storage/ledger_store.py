@@ -97,10 +97,10 @@ class PostgresLedgerStore:
         async with unavailable_as_error():
             return await ledger.settlement_record(self._pool, day)
 
-    async def unsettled(self, business_date: date) -> list[tuple[str, str]]:
-        """(merchant, currency) pairs the daily job should settle for ``business_date``."""
+    async def due_settlements(self, last_closed: date) -> list[SettlementDay]:
+        """The settlements the daily job owes up to ``last_closed``; see core/storage/ledger.py."""
         async with unavailable_as_error():
-            return await ledger.unsettled_merchants(self._pool, business_date)
+            return await ledger.due_settlements(self._pool, last_closed)
 
     async def fee_rules(self, merchant_id: str) -> dict[str, FeeRule]:
         """The merchant's own fee rules, by method."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -15,6 +16,7 @@ from core.storage import ledger
 from paycore.v1 import account_service_pb2_grpc, payment_service_pb2_grpc
 from tests.e2e.helpers import Api
 from tests.support.auth import Metadata
+from tests.support.clock import TestClock
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +61,46 @@ async def book_opening_balance(
 def db(services: Services) -> asyncpg.Pool:
     """The server's own pool, to check what was committed."""
     return services.pool
+
+
+@pytest.fixture
+def settlement_clock(clock: TestClock) -> Iterator[TestClock]:
+    """The test server's clock, for this test to set; real time again afterwards."""
+    try:
+        yield clock
+    finally:
+        clock.reset()
+
+
+async def book_card_item(
+    pool: asyncpg.Pool,
+    merchant_id: str,
+    kind: TransactionKind,
+    amount: int,
+    *,
+    at: datetime,
+    payment_id: str,
+    currency: str = "USD",
+) -> str:
+    """Post a card capture or refund on the merchant's pending balance, stamped ``at``.
+
+    The ledger's side of a capture (or refund) without its payment: what
+    settlement counts, written at a time of the test's choosing.
+    """
+    pending, clearing = f"merchant_pending.{currency}", f"clearing.test.{currency}"
+    capture = kind is TransactionKind.CAPTURE
+    txn = transfer(
+        f"{payment_id}:{kind.value}:{uuid.uuid4().hex[:8]}",
+        merchant_id,
+        kind,
+        debit=clearing if capture else pending,
+        credit=pending if capture else clearing,
+        amount=amount,
+        currency=currency,
+        reference=payment_id,
+        method="card",
+        description=f"test {kind.value}",
+    )
+    async with pool.acquire() as connection, connection.transaction():
+        await ledger.post(connection, txn, at)
+    return txn.id

@@ -11,22 +11,25 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from core.app import Services
+from core.config import Settings
 from core.ledger.fees import FeeRule, FeeSchedule
 from core.ledger.journal import TransactionKind
 from core.ledger.settlement import (
     SettlementDay,
     SettlementItem,
     compute_settlement,
+    day_end,
     settlement_csv_rows,
     settlement_transaction,
 )
 from core.service.settlement import SettlementService
 from core.storage.ledger_store import PostgresLedgerStore
 from paycore.v1 import account_service_pb2 as acc
-from tests.e2e.helpers import Api, expect_error, expect_invalid, new_request_id, usd
+from tests.e2e.helpers import Api, error_info, expect_error, expect_invalid, new_request_id, usd
 from tests.support.auth import Metadata, platform_metadata
+from tests.support.clock import TestClock
 
-from .conftest import book_opening_balance
+from .conftest import book_card_item, book_opening_balance
 from .invariants import assert_ledger_consistent
 
 if TYPE_CHECKING:
@@ -36,6 +39,15 @@ if TYPE_CHECKING:
 
 CARD_FEE = FeeRule(bps=290, fixed_minor=30)
 TODAY = datetime.now(UTC).date()
+
+
+def _grace(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.ledger.settlement_grace_s)
+
+
+def _close(clock: TestClock, settings: Settings, day: date = TODAY) -> None:
+    """Set the server's clock to the moment ``day`` is over (its end plus the grace)."""
+    clock.set(day_end(day) + _grace(settings))
 
 
 def _item(kind: TransactionKind, amount: int, n: int = 1) -> SettlementItem:
@@ -95,12 +107,20 @@ async def _available(stub: Stub, metadata: Metadata, account_id: str) -> int:
 
 
 async def test_run_settlement_moves_pending_to_available_and_reports_it(
-    api: Api, accounts_stub: Stub, metadata: Metadata, admin_metadata: Metadata, services: Services
+    *,
+    api: Api,
+    accounts_stub: Stub,
+    metadata: Metadata,
+    admin_metadata: Metadata,
+    services: Services,
+    settlement_clock: TestClock,
+    settings: Settings,
 ) -> None:
     first = await api.captured()  # 10.00
     second = await api.authorized()
     await api.capture(second.id, usd(6))
     await api.refund(first.id, usd(3))
+    _close(settlement_clock, settings)
     report = await _run(accounts_stub, admin_metadata)
     assert report.settled
     assert [_cents(m) for m in (report.captured, report.refunded, report.fees, report.net)] == [
@@ -128,9 +148,14 @@ async def test_run_settlement_moves_pending_to_available_and_reports_it(
 
 
 async def test_the_csv_export_adds_up_to_the_report(
-    api: Api, accounts_stub: Stub, admin_metadata: Metadata
+    api: Api,
+    accounts_stub: Stub,
+    admin_metadata: Metadata,
+    settlement_clock: TestClock,
+    settings: Settings,
 ) -> None:
     await api.captured()
+    _close(settlement_clock, settings)
     report = await _run(accounts_stub, admin_metadata)
     export = await accounts_stub.ExportSettlementReport(
         acc.ExportSettlementReportRequest(currency_code="USD", business_date=TODAY.isoformat()),
@@ -176,11 +201,14 @@ async def _set_fees(stub: Stub, metadata: Metadata, *rules: acc.FeeRule, **field
 
 
 async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_them(
+    *,
     api: Api,
     accounts_stub: Stub,
     metadata: Metadata,
     admin_metadata: Metadata,
     services: Services,
+    settlement_clock: TestClock,
+    settings: Settings,
 ) -> None:
     superadmin_metadata = await platform_metadata(services.pool, api.merchant_id)
     card, wallet = acc.FeeRule(method="card", bps=100, fixed_minor=5), acc.FeeRule(method="wallet")
@@ -227,6 +255,7 @@ async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_th
         ),
         metadata=metadata,
     )
+    _close(settlement_clock, settings)
     report = await _run(accounts_stub, admin_metadata)
     assert sorted((line.method, _cents(line.fee)) for line in report.lines) == [
         ("card", 15),
@@ -297,16 +326,24 @@ async def test_several_workers_settle_a_day_once(api: Api, services: Services) -
     await assert_ledger_consistent(services.pool, api.merchant_id)
 
 
-async def test_the_daily_job_settles_yesterday(api: Api, services: Services) -> None:
-    await api.captured()
-    tomorrow = datetime.now(UTC) + timedelta(days=1)
-    job = SettlementService(
+def _job(services: Services, settings: Settings, clock: TestClock) -> SettlementService:
+    return SettlementService(
         executor=services.executor,
         store=PostgresLedgerStore(services.pool),
         gate=services.gate,
         default_fee=CARD_FEE,
-        clock=lambda: tomorrow,  # so that today is "yesterday"
+        grace=_grace(settings),
+        clock=clock,
     )
+
+
+async def test_the_daily_job_settles_yesterday(
+    api: Api, services: Services, settings: Settings
+) -> None:
+    await api.captured()
+    clock = TestClock()
+    _close(clock, settings)  # tomorrow, once today is over: today is "yesterday"
+    job = _job(services, settings, clock)
     assert await job.run_due() >= 1
     record = await PostgresLedgerStore(services.pool).settlement(
         SettlementDay(api.merchant_id, "USD", TODAY)
@@ -317,10 +354,17 @@ async def test_the_daily_job_settles_yesterday(api: Api, services: Services) -> 
 
 
 async def test_a_negative_day_carries_its_items_to_the_next_settlement(
-    api: Api, accounts_stub: Stub, admin_metadata: Metadata, services: Services
+    *,
+    api: Api,
+    accounts_stub: Stub,
+    admin_metadata: Metadata,
+    services: Services,
+    settlement_clock: TestClock,
+    settings: Settings,
 ) -> None:
     payment = await api.captured()
     await api.refund(payment.id)
+    _close(settlement_clock, settings)
     report = await _run(accounts_stub, admin_metadata, TODAY - timedelta(days=1))
     assert not report.lines  # nothing was written before yesterday's end
     today = await _run(accounts_stub, admin_metadata)
@@ -332,3 +376,167 @@ async def test_a_negative_day_carries_its_items_to_the_next_settlement(
     )
     assert unsettled == 2
     await assert_ledger_consistent(services.pool, api.merchant_id)
+
+
+# --- only a closed business day is settled, and every item in its own day's report ---------
+
+
+async def _settlement_rows(services: Services, merchant_id: str) -> int:
+    count: int = await services.pool.fetchval(
+        "SELECT count(*) FROM ledger_settlements WHERE merchant_id = $1", merchant_id
+    )
+    return count
+
+
+async def test_an_open_or_future_business_day_cannot_be_settled_and_nothing_moves(
+    *,
+    api: Api,
+    accounts_stub: Stub,
+    metadata: Metadata,
+    admin_metadata: Metadata,
+    services: Services,
+    settlement_clock: TestClock,
+) -> None:
+    settlement_clock.reset()  # real time: today is not over
+    await api.captured()
+    pending = await _available(accounts_stub, metadata, "merchant_pending.USD")
+
+    for day in (TODAY, TODAY + timedelta(days=1), date(TODAY.year + 4, 1, 1)):
+        await expect_error(
+            _run(accounts_stub, admin_metadata, day),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "BUSINESS_DAY_NOT_CLOSED",
+        )
+
+    assert await _settlement_rows(services, api.merchant_id) == 0
+    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == pending
+    await expect_error(
+        _available(accounts_stub, metadata, "merchant_available.USD"),
+        grpc.StatusCode.NOT_FOUND,
+        "ACCOUNT_NOT_FOUND",
+    )  # nothing was ever made available
+    audited = await services.pool.fetchval(
+        "SELECT count(*) FROM audit_events WHERE merchant_id = $1 AND action = 'settlement.run'",
+        api.merchant_id,
+    )
+    assert audited == 0
+
+
+async def test_a_day_closes_once_its_cut_off_grace_has_passed_and_the_same_request_then_runs(
+    api: Api,
+    accounts_stub: Stub,
+    admin_metadata: Metadata,
+    settlement_clock: TestClock,
+    settings: Settings,
+) -> None:
+    payment = await api.captured()
+    closes = day_end(TODAY) + _grace(settings)
+    request = acc.RunSettlementRequest(
+        request_id=new_request_id(), currency_code="USD", business_date=TODAY.isoformat()
+    )
+    settlement_clock.set(closes - timedelta(microseconds=1))
+
+    error = await expect_error(
+        accounts_stub.RunSettlement(request, metadata=admin_metadata),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "BUSINESS_DAY_NOT_CLOSED",
+    )
+    info = error_info(error).metadata
+    assert (info["business_date"], info["settleable_from"]) == (
+        TODAY.isoformat(),
+        closes.isoformat(),
+    )
+
+    settlement_clock.set(closes)
+    report = (await accounts_stub.RunSettlement(request, metadata=admin_metadata)).report
+    assert report.settled
+    assert [line.payment_id for line in report.lines] == [payment.id]
+
+
+async def test_every_capture_and_refund_lands_in_its_own_days_report_whatever_the_order(
+    api: Api, accounts_stub: Stub, admin_metadata: Metadata, services: Services
+) -> None:
+    first, second, third = date(2021, 3, 1), date(2021, 3, 2), date(2021, 3, 3)
+    tick = timedelta(microseconds=1)
+    capture, refund = TransactionKind.CAPTURE, TransactionKind.REFUND
+    pool, merchant = services.pool, api.merchant_id
+
+    async def book(kind: TransactionKind, amount: int, at: datetime, payment_id: str) -> str:
+        return await book_card_item(pool, merchant, kind, amount, at=at, payment_id=payment_id)
+
+    expected = {
+        first: {await book(capture, 1000, day_end(first) - tick, "p1")},  # its last instant
+        second: {
+            await book(capture, 2000, day_end(first), "p2"),  # its first instant
+            await book(refund, 500, day_end(first) + timedelta(hours=12), "p2"),
+            await book(capture, 700, day_end(second) - tick, "p3"),
+        },
+        third: {await book(capture, 400, day_end(second), "p4")},
+    }
+
+    # The middle day first: it must not take the first day's capture with it.
+    reports = {
+        day: await _run(accounts_stub, admin_metadata, day) for day in (second, first, third)
+    }
+
+    for day, report in reports.items():
+        assert report.settled, day
+        assert {line.transaction_id for line in report.lines} == expected[day], day
+    assert [_cents(reports[second].captured), _cents(reports[second].refunded)] == [2700, 500]
+    unsettled = await pool.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE merchant_id = $1"
+        " AND kind IN ('capture', 'refund') AND settlement_id = ''",
+        merchant,
+    )
+    assert unsettled == 0
+
+
+async def test_a_negative_days_items_are_settled_by_the_next_settlement_with_their_day_noted(
+    api: Api, accounts_stub: Stub, admin_metadata: Metadata, services: Services
+) -> None:
+    negative, next_day = date(2021, 4, 1), date(2021, 4, 2)
+    pool, merchant = services.pool, api.merchant_id
+    capture, refund = TransactionKind.CAPTURE, TransactionKind.REFUND
+    at = day_end(negative) - timedelta(hours=12)
+    await book_card_item(pool, merchant, capture, 1000, at=at, payment_id="p1")
+    await book_card_item(pool, merchant, refund, 1000, at=at, payment_id="p1")
+    at = day_end(next_day) - timedelta(hours=12)
+    await book_card_item(pool, merchant, capture, 2000, at=at, payment_id="p2")
+
+    first = await _run(accounts_stub, admin_metadata, negative)
+    second = await _run(accounts_stub, admin_metadata, next_day)
+
+    assert (first.settled, _cents(first.net)) == (False, -59)
+    assert second.settled
+    assert (_cents(second.captured), _cents(second.refunded)) == (3000, 1000)
+    await assert_ledger_consistent(pool, merchant)
+
+
+async def test_the_job_settles_each_closed_day_into_its_own_report_once_its_grace_is_over(
+    api: Api, services: Services, settings: Settings
+) -> None:
+    first, second = date(2021, 5, 1), date(2021, 5, 2)
+    pool, merchant = services.pool, api.merchant_id
+    capture, noon = TransactionKind.CAPTURE, timedelta(hours=12)
+    one = await book_card_item(
+        pool, merchant, capture, 1000, at=day_end(first) - noon, payment_id="p1"
+    )
+    two = await book_card_item(
+        pool, merchant, capture, 2000, at=day_end(second) - noon, payment_id="p2"
+    )
+    clock = TestClock()
+    job = _job(services, settings, clock)
+    store = PostgresLedgerStore(pool)
+
+    clock.set(day_end(second) + _grace(settings) - timedelta(seconds=1))  # the second is open
+    await job.run_due()
+    settled_first = await store.settlement(SettlementDay(merchant, "USD", first))
+    assert settled_first is not None
+    assert [line.item.transaction_id for line in settled_first.figures.lines] == [one]
+    assert await store.settlement(SettlementDay(merchant, "USD", second)) is None
+
+    clock.set(day_end(second) + _grace(settings))
+    await job.run_due()
+    settled_second = await store.settlement(SettlementDay(merchant, "USD", second))
+    assert settled_second is not None
+    assert [line.item.transaction_id for line in settled_second.figures.lines] == [two]

@@ -148,3 +148,26 @@ async def test_another_process_sees_a_list_change_on_its_next_payment(
 
     await shop.unblock(entry.id)
     assert (await other.assess(customer, "p3", write=False)).features["blocked_customer"] is False
+
+
+async def test_a_blocked_ip_address_is_declined_however_either_side_spells_it(shop: Shop) -> None:
+    for blocked, sent in [
+        ("2001:DB8::1", "2001:db8:0:0::1"),
+        ("203.0.113.77", "::ffff:203.0.113.77"),
+        ("::FFFF:198.51.100.7", "198.51.100.7"),
+    ]:
+        entry = await shop.block(Entry.KIND_IP_ADDRESS, blocked)
+        payment = await shop.pay(amount=usd(50), risk_context=pb.RiskContext(ip_address=sent))
+        assert payment.state == S.STATE_DECLINED, (blocked, sent)
+        assert "blocked_ip" in payment.risk.reasons
+        await shop.unblock(entry.id)
+
+
+async def test_a_card_fingerprint_entry_matches_in_any_case_and_must_be_one(shop: Shop) -> None:
+    first = await shop.pay()
+    fingerprint = first.payment_method.card.fingerprint
+    entry = await shop.block(Entry.KIND_CARD_FINGERPRINT, fingerprint.upper())
+
+    assert entry.value == fingerprint
+    assert "blocked_card" in (await shop.pay()).risk.reasons
+    await expect_invalid(shop.block(Entry.KIND_CARD_FINGERPRINT, "not-a-fingerprint"), "value")

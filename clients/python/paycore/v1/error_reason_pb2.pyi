@@ -146,6 +146,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: the amount's currency is not the account's."""
     ERROR_REASON_SETTLEMENT_NOT_FOUND: _ErrorReason.ValueType  # 114
     """NOT_FOUND: no settlement of that currency and business date was run."""
+    ERROR_REASON_BUSINESS_DAY_NOT_CLOSED: _ErrorReason.ValueType  # 119
+    """FAILED_PRECONDITION: RunSettlement named a business day that is not over
+    (today, or a day in the future): a day can be settled once it has ended
+    in the settlement time zone (UTC) and the cut-off grace has passed. The
+    metadata's `settleable_from` says when; retry then with the same request.
+    """
     ERROR_REASON_ACCOUNT_NOT_A_WALLET: _ErrorReason.ValueType  # 115
     """FAILED_PRECONDITION: PayFromWallet and TopUpWallet take a customer wallet."""
     ERROR_REASON_TOP_UP_NOT_REFUNDABLE: _ErrorReason.ValueType  # 116
@@ -306,6 +312,12 @@ ERROR_REASON_ACCOUNT_CURRENCY_MISMATCH: ErrorReason.ValueType  # 113
 """INVALID_ARGUMENT: the amount's currency is not the account's."""
 ERROR_REASON_SETTLEMENT_NOT_FOUND: ErrorReason.ValueType  # 114
 """NOT_FOUND: no settlement of that currency and business date was run."""
+ERROR_REASON_BUSINESS_DAY_NOT_CLOSED: ErrorReason.ValueType  # 119
+"""FAILED_PRECONDITION: RunSettlement named a business day that is not over
+(today, or a day in the future): a day can be settled once it has ended
+in the settlement time zone (UTC) and the cut-off grace has passed. The
+metadata's `settleable_from` says when; retry then with the same request.
+"""
 ERROR_REASON_ACCOUNT_NOT_A_WALLET: ErrorReason.ValueType  # 115
 """FAILED_PRECONDITION: PayFromWallet and TopUpWallet take a customer wallet."""
 ERROR_REASON_TOP_UP_NOT_REFUNDABLE: ErrorReason.ValueType  # 116
