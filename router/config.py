@@ -201,7 +201,7 @@ def _rule(raw: Any, where: str, channels: frozenset[str]) -> Rule:
     if any(not (len(c) == 2 and c.isascii() and c.isalpha() and c.isupper()) for c in countries):
         raise RoutingConfigError(f"{where}.countries", "each must be ISO 3166 alpha-2, upper case")
     return Rule(
-        name=str(raw.get("name", "")),
+        name=_text(raw.get("name", ""), f"{where}.name"),
         channels=rule_channels,
         methods=frozenset(_strings(raw.get("methods", []), f"{where}.methods")),
         currencies=frozenset(_strings(raw.get("currencies", []), f"{where}.currencies")),
@@ -216,7 +216,17 @@ def _rule(raw: Any, where: str, channels: frozenset[str]) -> Rule:
 def _strings(raw: Any, where: str) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise RoutingConfigError(where, "expected a list of strings")
-    return list(raw)
+    return [_text(item, where) for item in raw]
+
+
+def _text(raw: Any, where: str) -> str:
+    # A stored chain is jsonb, which cannot hold U+0000: refused here, with the
+    # field named, rather than as a database error after the checks passed.
+    if not isinstance(raw, str):
+        raise RoutingConfigError(where, "expected a string")
+    if "\x00" in raw:
+        raise RoutingConfigError(where, "must not contain the NUL character (U+0000)")
+    return raw
 
 
 def _integer(raw: Any, where: str) -> int:

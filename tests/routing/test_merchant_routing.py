@@ -157,6 +157,10 @@ async def test_a_bad_chain_is_refused_naming_the_field_and_changes_nothing(
         ({"min_amount_minor": 500, "max_amount_minor": 100}, "chain.rules[1].max_amount_minor"),
         ({"countries": ["gb"]}, "chain.rules[1].countries"),
         ({"bins": ["42x"]}, "chain.rules[1].bins"),
+        # A stored chain is jsonb, which cannot hold U+0000 (this was INTERNAL).
+        ({"name": "b\x00d"}, "chain.rules[1].name"),
+        ({"currencies": ["EU\x00"]}, "chain.rules[1].currencies"),
+        ({"merchants": ["m\x00"]}, "chain.rules[1].merchants"),
     ],
 )
 async def test_rule_conditions_are_checked_like_the_routing_files(
@@ -166,7 +170,7 @@ async def test_rule_conditions_are_checked_like_the_routing_files(
         strategies=["rules", "split"],
         rules=[
             pb.RoutingRule(name="fine", channels=[admin.a], countries=["GB"]),
-            pb.RoutingRule(name="bad", channels=[admin.b], **rule),
+            pb.RoutingRule(**{"name": "bad", "channels": [admin.b], **rule}),
         ],
         split={admin.a: 1},
     )
