@@ -123,6 +123,11 @@ async def test_buf_curl_shows_a_client_mistake_as_invalid_argument_with_field_vi
     assert code != 0
     error = json.loads(err)
     assert error["code"] == "invalid_argument"
+    # buf curl prints details as base64 (it decodes Any only for types compiled into
+    # buf itself), so the message must say what is wrong on its own.
+    assert error["message"].startswith("The request has 2 invalid field(s): ")
+    assert "amount: JPY has 0 decimal place(s)" in error["message"]
+    assert "payment_method: required" in error["message"]
     info = _detail(error, "google.rpc.ErrorInfo", error_details_pb2.ErrorInfo)
     assert (info.reason, info.domain) == ("VALIDATION_FAILED", "paycore")
     bad = _detail(error, "google.rpc.BadRequest", error_details_pb2.BadRequest)
