@@ -5,28 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
-import sys
 import uuid
-from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from core.api.server import PaycoreServer
 from tests.support.auth import Metadata
+from tests.support.buf import buf_executable
 
 M = TypeVar("M", bound=Message)
-
-
-def _buf() -> str:
-    beside_python = Path(sys.executable).parent / "buf"
-    found = str(beside_python) if beside_python.exists() else shutil.which("buf")
-    if found is None:
-        pytest.fail("buf is not installed (it comes with the dev extra: buf-bin)")
-    return found
 
 
 async def _buf_curl(
@@ -35,7 +24,7 @@ async def _buf_curl(
     # The server runs on this test's event loop, so buf must run as an asyncio
     # subprocess: a blocking subprocess.run would stall the server it calls.
     process = await asyncio.create_subprocess_exec(
-        _buf(),
+        buf_executable(),
         "curl",
         "--protocol",
         "grpc",
