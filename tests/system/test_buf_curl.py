@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import uuid
+from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -16,6 +17,7 @@ from tests.support.auth import Metadata
 from tests.support.buf import buf_executable
 
 M = TypeVar("M", bound=Message)
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def _buf_curl(
@@ -121,3 +123,35 @@ async def test_buf_curl_shows_a_client_mistake_as_invalid_argument_with_field_vi
     assert (info.reason, info.domain) == ("VALIDATION_FAILED", "paycore")
     bad = _detail(error, "google.rpc.BadRequest", error_details_pb2.BadRequest)
     assert {v.field for v in bad.field_violations} == {"amount", "payment_method"}
+
+
+async def test_buf_curl_error_details_decode_offline_with_the_vendored_protos(
+    server: PaycoreServer, metadata: Metadata
+) -> None:
+    # The recipe of docs/CLIENTS.md: the base64 detail, decoded by `buf convert`
+    # with protos/vendor/google/rpc/error_details.proto, no server involved.
+    _, _, err = await _buf_curl(server, metadata, "CreatePayment", {"requestId": "r-2"})
+    (value,) = [
+        d["value"] for d in json.loads(err)["details"] if d["type"] == "google.rpc.BadRequest"
+    ]
+    process = await asyncio.create_subprocess_exec(
+        buf_executable(),
+        "convert",
+        ".",
+        "--type",
+        "google.rpc.BadRequest",
+        "--from",
+        "-#format=binpb",
+        "--to",
+        "-#format=json",
+        cwd=REPO,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, errors = await asyncio.wait_for(
+        process.communicate(base64.b64decode(value + "=" * (-len(value) % 4))), timeout=60
+    )
+    assert process.returncode == 0, errors.decode()
+    violations = json.loads(out)["fieldViolations"]
+    assert {v["field"] for v in violations} == {"amount", "payment_method"}
