@@ -12,9 +12,10 @@
 #   make fmt      ruff format + ruff check --fix
 #   make proto    regenerate clients/python/paycore/v1 from protos/ (buf generate)
 #   make breaking check protos/ for breaking changes against branch main of this
-#                 clone (.git#branch=main); BASE=<git ref> compares with another
-#                 branch, tag or commit (make breaking BASE=v0.1.0, BASE=HEAD~1), and
-#                 BASE may also be any buf input (BASE='../other-clone/.git#branch=main')
+#                 clone (.git#branch=main); BASE=release compares with the last
+#                 release (protos/last-release.txt, as `make test` does),
+#                 BASE=<git ref> with another branch, tag or commit (BASE=HEAD~1),
+#                 and BASE may be any buf input (BASE='../other-clone/.git#branch=main')
 #   make migrate  apply pending migrations to the configured or embedded database
 #   make lock     update requirements/*.lock to the newest versions pyproject.toml
 #                 allows (then `make proto` if grpcio-tools moved, and `make test`)
@@ -55,8 +56,11 @@ export PATH := $(BIN):$(PATH)
 
 HASH := \#
 BASE ?=
+# The full commit of the last release: a fresh clone has it without tags.
+RELEASE_REF := $(shell awk '!/^$(HASH)/ && NF {print $$2; exit}' protos/last-release.txt)
 # A plain git ref becomes the buf input .git#ref=<ref>; an input with '#' is used as is.
-AGAINST = $(if $(BASE),$(if $(findstring $(HASH),$(BASE)),$(BASE),.git$(HASH)ref=$(BASE)),.git$(HASH)branch=main)
+BASE_REF = $(if $(filter release,$(BASE)),$(RELEASE_REF),$(BASE))
+AGAINST = $(if $(BASE),$(if $(findstring $(HASH),$(BASE)),$(BASE),.git$(HASH)ref=$(BASE_REF)),.git$(HASH)branch=main)
 DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=

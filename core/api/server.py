@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from core.api.access_handlers import SERVICE_NAME as ACCESS_SERVICE_NAME
 from core.api.access_handlers import AccessHandlers
@@ -22,6 +21,7 @@ from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
 from core.api.merchant_settings_handlers import MerchantSettingsHandlers
 from core.api.merchant_settings_handlers import generic_handler as settings_generic_handler
+from core.api.reflection import enable_reflection
 from core.api.risk_handlers import SERVICE_NAME as RISK_SERVICE_NAME
 from core.api.risk_handlers import RiskHandlers
 from core.api.risk_handlers import generic_handler as risk_generic_handler
@@ -155,10 +155,7 @@ class PaycoreServer:
         # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection(
-            (*PAYCORE_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME),
-            self._server,
-        )
+        enable_reflection(self._server, (*PAYCORE_SERVICES, health.SERVICE_NAME))
         self.port = 0
         self._stopping = asyncio.Event()
         self._background: asyncio.Task[None] | None = None

@@ -24,7 +24,7 @@ domain can raise these and be tested without a server.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -315,6 +315,31 @@ class FieldViolation:
     description: str
 
 
+MESSAGE_BUDGET = 400
+"""Characters of field descriptions a validation message carries; past it, fields are only named."""
+
+
+def describe_violations(violations: Sequence[FieldViolation]) -> str:
+    """``field: what to fix; ...`` naming every violation, short enough for a status line.
+
+    Descriptions are included while they fit in ``MESSAGE_BUDGET``; the fields
+    after that are listed by name (BadRequest still carries every description).
+    """
+    described: list[str] = []
+    named: list[str] = []
+    used = 0
+    for violation in violations:
+        text = f"{violation.field or '(request)'}: {violation.description}"
+        if not named and used + len(text) <= MESSAGE_BUDGET:
+            described.append(text)
+            used += len(text) + 2
+        else:
+            named.append(violation.field or "(request)")
+    if named:
+        described.append("also invalid: " + ", ".join(named))
+    return "; ".join(described)
+
+
 class PaycoreError(Exception):
     """A failure that has a catalog reason. Everything callers see is one of these."""
 
@@ -354,6 +379,10 @@ class ValidationError(PaycoreError):
             raise ValueError("a ValidationError needs at least one violation")
         self.violations = tuple(violations)
         super().__init__(reason, violation_count=len(violations))
+        # The status message is all that grpcurl, buf curl and logs show without
+        # decoding BadRequest, so it names every bad field and what to fix.
+        self.message = f"{self.message.removesuffix('.')}: {describe_violations(self.violations)}"
+        self.args = (self.message,)
 
 
 class RateLimitedError(PaycoreError):

@@ -7,10 +7,7 @@ under a second.
 from __future__ import annotations
 
 import difflib
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,41 +15,12 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from core.domain.errors import Reason
+from tests.support.buf import output, run_buf
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATED = Path("clients/python/paycore/v1")
-VENV_BIN = Path(sys.executable).parent
 
 F = descriptor_pb2.FieldDescriptorProto
-
-
-def buf_executable() -> str:
-    beside_python = VENV_BIN / "buf"
-    if beside_python.is_file():
-        return str(beside_python)
-    found = shutil.which("buf")
-    if found is None:
-        pytest.fail("buf is not installed; install the dev extra (buf-bin)")
-    return found
-
-
-def run_buf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # Plugins in buf.gen.yaml are looked up on PATH (python, protoc-gen-mypy):
-    # use the ones of the interpreter running the tests.
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(
-        [buf_executable(), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def output(process: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {process.returncode}\n--- stdout\n{process.stdout}\n--- stderr\n{process.stderr}"
 
 
 @pytest.fixture(scope="module")

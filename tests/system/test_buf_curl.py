@@ -5,28 +5,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
-import sys
 import uuid
 from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from core.api.server import PaycoreServer
 from tests.support.auth import Metadata
+from tests.support.buf import buf_executable
 
 M = TypeVar("M", bound=Message)
-
-
-def _buf() -> str:
-    beside_python = Path(sys.executable).parent / "buf"
-    found = str(beside_python) if beside_python.exists() else shutil.which("buf")
-    if found is None:
-        pytest.fail("buf is not installed (it comes with the dev extra: buf-bin)")
-    return found
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def _buf_curl(
@@ -35,7 +26,7 @@ async def _buf_curl(
     # The server runs on this test's event loop, so buf must run as an asyncio
     # subprocess: a blocking subprocess.run would stall the server it calls.
     process = await asyncio.create_subprocess_exec(
-        _buf(),
+        buf_executable(),
         "curl",
         "--protocol",
         "grpc",
@@ -123,7 +114,44 @@ async def test_buf_curl_shows_a_client_mistake_as_invalid_argument_with_field_vi
     assert code != 0
     error = json.loads(err)
     assert error["code"] == "invalid_argument"
+    # buf curl prints details as base64 (it decodes Any only for types compiled into
+    # buf itself), so the message must say what is wrong on its own.
+    assert error["message"].startswith("The request has 2 invalid field(s): ")
+    assert "amount: JPY has 0 decimal place(s)" in error["message"]
+    assert "payment_method: required" in error["message"]
     info = _detail(error, "google.rpc.ErrorInfo", error_details_pb2.ErrorInfo)
     assert (info.reason, info.domain) == ("VALIDATION_FAILED", "paycore")
     bad = _detail(error, "google.rpc.BadRequest", error_details_pb2.BadRequest)
     assert {v.field for v in bad.field_violations} == {"amount", "payment_method"}
+
+
+async def test_buf_curl_error_details_decode_offline_with_the_vendored_protos(
+    server: PaycoreServer, metadata: Metadata
+) -> None:
+    # The recipe of docs/CLIENTS.md: the base64 detail, decoded by `buf convert`
+    # with protos/vendor/google/rpc/error_details.proto, no server involved.
+    _, _, err = await _buf_curl(server, metadata, "CreatePayment", {"requestId": "r-2"})
+    (value,) = [
+        d["value"] for d in json.loads(err)["details"] if d["type"] == "google.rpc.BadRequest"
+    ]
+    process = await asyncio.create_subprocess_exec(
+        buf_executable(),
+        "convert",
+        ".",
+        "--type",
+        "google.rpc.BadRequest",
+        "--from",
+        "-#format=binpb",
+        "--to",
+        "-#format=json",
+        cwd=REPO,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, errors = await asyncio.wait_for(
+        process.communicate(base64.b64decode(value + "=" * (-len(value) % 4))), timeout=60
+    )
+    assert process.returncode == 0, errors.decode()
+    violations = json.loads(out)["fieldViolations"]
+    assert {v["field"] for v in violations} == {"amount", "payment_method"}

@@ -192,8 +192,33 @@ def test_validation_error_keeps_every_violation_in_order() -> None:
     assert error.violations == tuple(violations)
     assert error.reason is Reason.VALIDATION_FAILED
     assert error.code is Code.INVALID_ARGUMENT
-    assert error.message == "The request has 2 invalid field(s)."
+    assert error.message == (
+        "The request has 2 invalid field(s): amount.currency_code: must be an ISO 4217 code; "
+        "payment_method.card.number: fails the Luhn check"
+    )
+    assert str(error) == error.message
     assert error.metadata["violation_count"] == "2"
+
+
+def test_validation_message_names_every_field_even_when_descriptions_do_not_fit() -> None:
+    violations = [FieldViolation(f"metadata.key{i}", "x" * 60) for i in range(20)]
+    message = ValidationError(violations).message
+    assert all(f"metadata.key{i}" in message for i in range(20))
+    assert "also invalid: " in message
+    assert len(message) < errors.MESSAGE_BUDGET + 20 * len("metadata.keyNN, ") + 80
+
+
+def test_validation_message_names_the_whole_request_when_it_cannot_be_parsed() -> None:
+    error = ValidationError([FieldViolation("", "not a valid paycore.v1.CreatePaymentRequest")])
+    assert error.message.endswith(": (request): not a valid paycore.v1.CreatePaymentRequest")
+
+
+def test_invalid_page_token_message_says_what_to_do() -> None:
+    error = ValidationError(
+        [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
+        Reason.INVALID_PAGE_TOKEN,
+    )
+    assert error.message.endswith("page_token: malformed: pass next_page_token unchanged")
 
 
 def test_validation_error_is_not_changed_by_later_edits_of_the_list() -> None:
