@@ -20,7 +20,15 @@ from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
 from .conftest import Spawn
-from .processes import REPO_ROOT, Background, clean_environment, free_port, health, wait_for
+from .processes import (
+    REPO_ROOT,
+    Background,
+    clean_environment,
+    free_port,
+    health,
+    wait_for,
+    wait_until_serving,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +36,7 @@ pytestmark = pytest.mark.slow
 def start_paycore(spawn: Spawn, data_dir: Path, *args: str) -> tuple[Background, int]:
     port = free_port()
     server = spawn("-m", "core.cli", "run", "--port", str(port), "--data-dir", str(data_dir), *args)
-    wait_for(
-        lambda: (
-            server.process.poll() is not None
-            or health(port) == health_pb2.HealthCheckResponse.SERVING
-        ),
-        timeout=90,
-        what="paycore to serve",
-    )
-    assert server.process.poll() is None, server.output()
+    wait_until_serving(server, port)
     return server, port
 
 
