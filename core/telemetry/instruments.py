@@ -50,6 +50,7 @@ RPC_SERVICE = "rpc.service"
 GRPC_STATUS = "rpc.grpc.status_code"
 ERROR_REASON = "paycore.error.reason"
 BREAKER_STATE = "paycore.channel.breaker_state"
+DECLINE_REASON = "paycore.decline.reason"
 WEBHOOK_RESULT = "paycore.webhook.result"
 
 
@@ -64,6 +65,7 @@ class _Instruments:
     idempotency: metrics.Counter
     rate_limited: metrics.Counter
     gate_fail_open: metrics.Counter
+    declines: metrics.Counter
     webhook_attempts: metrics.Counter
     webhook_duration: metrics.Histogram
     outbox_lag: metrics.Histogram
@@ -103,6 +105,11 @@ def _instruments(meter: metrics.Meter) -> _Instruments:
             "paycore.ratelimit.fail_open",
             unit="{request}",
             description="Requests decided without Redis (local limiter, PostgreSQL idempotency)",
+        ),
+        declines=meter.create_counter(
+            "paycore.declines",
+            unit="{decline}",
+            description="Declines by reason: the channel's failure code, or risk_declined",
         ),
         webhook_attempts=meter.create_counter(
             "paycore.webhook.attempts",
@@ -190,15 +197,21 @@ class Telemetry:
             )
 
     def risk_assessed(self, decision: str, score: int) -> None:
-        """The risk engine decided."""
+        """The risk engine decided (a ``decline`` is also a decline, reason risk_declined)."""
         self._m.risk_decisions.add(1, {DECISION: decision})
         self._m.risk_score.record(score, {DECISION: decision})
+        if decision == "decline":
+            self._m.declines.add(1, {DECLINE_REASON: "risk_declined", OPERATION: "authorize"})
 
-    def channel_called(self, channel: str, operation: str, outcome: str, duration_s: float) -> None:
-        """One channel attempt ended."""
+    def channel_called(
+        self, channel: str, operation: str, outcome: str, duration_s: float, reason: str = ""
+    ) -> None:
+        """One channel attempt ended; a ``declined`` one is a decline for ``reason`` too."""
         attributes = {CHANNEL: channel, OPERATION: operation, OUTCOME: outcome}
         self._m.channel_attempts.add(1, attributes)
         self._m.channel_duration.record(duration_s, attributes)
+        if outcome == "declined":
+            self._m.declines.add(1, {DECLINE_REASON: reason or "declined", OPERATION: operation})
 
     def request_repeated(self, answer: str) -> None:
         """A request_id was seen again: answer is replay, conflict, in_progress or resumed."""
