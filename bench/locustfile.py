@@ -129,10 +129,9 @@ def _judge(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
-    counts = {
-        outcome: environment.stats.get(f"{CREATE} {outcome}", "grpc").num_requests
-        for outcome in OUTCOMES
-    }
+    # Read, not stats.get(): get() would add an empty row for each outcome not seen.
+    requests = {name: entry.num_requests for (name, _), entry in environment.stats.entries.items()}
+    counts = {outcome: requests.get(f"{CREATE} {outcome}", 0) for outcome in OUTCOMES}
     total = sum(counts.values())
     shares = ", ".join(f"{k} {v / total:.1%}" for k, v in counts.items() if v) if total else "-"
     log.info("CreatePayment outcomes (%d): %s", total, shares)
