@@ -21,7 +21,8 @@
 #                 allows (then `make proto` if grpcio-tools moved, and `make test`)
 #   make clean    remove .venv and caches (keeps .data; `make clean-data` removes it)
 #   make locust   headless locust load test against a running paycore (LOCUST_ARGS,
-#                 TARGET; needs PAYCORE_SUPERADMIN_KEY, see bench/locustfile.py)
+#                 TARGET; needs PAYCORE_SUPERADMIN_KEY, see bench/locustfile.py); fails
+#                 on any error or an unusual decline rate. make locust-ui: the web UI
 #   make bench    the throughput harness (bench/harness.py): paycore vs the gRPC
 #                 ceiling, open-loop latency at half of peak, 1 vs 2 workers; a row
 #                 in bench/RESULTS.md and bench/harness_latency.png (BENCH_ARGS)
@@ -65,7 +66,7 @@ DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust bench \
+.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust locust-ui bench \
 	faults lock $(VENV)
 
 help:
@@ -143,13 +144,19 @@ clean-data:
 # A local CA, a server certificate and a client certificate for TLS and mutual TLS, in
 # $(DATA_DIR)/certs (CERTS_DIR=... elsewhere; HOSTS=a,b for other server names than
 # 127.0.0.1,localhost). For development and tests only.
-# A headless locust run against a running paycore (see bench/locustfile.py); needs
-# PAYCORE_SUPERADMIN_KEY (from `paycore keys bootstrap --out .data/superadmin.key`). CSVs go to bench/out/.
+# Locust against a running paycore (see bench/locustfile.py); needs PAYCORE_SUPERADMIN_KEY
+# (from `paycore keys bootstrap --out .data/superadmin.key`). `make locust` runs headless, writes CSVs to bench/out/
+# and exits 1 when a request failed or more payments were declined than a shop sees;
+# `make locust-ui` serves locust's web UI on http://127.0.0.1:8089.
 LOCUST_ARGS ?= -u 50 -r 10 -t 60s
+LOCUST = PYTHONPATH=$(CURDIR):$(CURDIR)/clients/python $(BIN)/locust -f bench/locustfile.py \
+	-H $(or $(TARGET),127.0.0.1:50051)
 locust: $(VENV)
 	@mkdir -p bench/out
-	$(BIN)/locust -f bench/locustfile.py --headless -H $(or $(TARGET),127.0.0.1:50051) \
-		--csv bench/out/locust $(LOCUST_ARGS)
+	$(LOCUST) --headless --csv bench/out/locust $(LOCUST_ARGS)
+
+locust-ui: $(VENV)
+	$(LOCUST) --web-host 127.0.0.1 $(LOCUST_UI_ARGS)
 
 # Starts its own PostgreSQL and Redis (or PAYCORE_BENCH_POSTGRES_DSN / _REDIS_URL) and
 # both servers; nothing else needs to run. --h2load only when h2load is installed.
@@ -157,6 +164,9 @@ BENCH_ARGS ?= --seconds 10 --workers 1 2 $(if $(shell command -v h2load),--h2loa
 bench: $(VENV)
 	PYTHONPATH=clients/python:. $(BIN)/python -m bench.harness $(BENCH_ARGS)
 
+# A local CA, a server certificate and a client certificate for TLS and mutual TLS, in
+# $(DATA_DIR)/certs (CERTS_DIR=... elsewhere; HOSTS=a,b for other server names than
+# 127.0.0.1,localhost). For development and tests only.
 dev-certs: $(VENV)
 	$(BIN)/python tools/make_dev_certs.py $(or $(CERTS_DIR),$(DATA_DIR)/certs) $(if $(HOSTS),--hosts $(HOSTS))
 

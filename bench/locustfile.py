@@ -1,33 +1,52 @@
-"""paycore under locust: gRPC users with a realistic mix of payment traffic.
+"""paycore under locust: a shop's checkout traffic, with its outcomes counted and judged.
 
-Each simulated user is a merchant's checkout: it tokenizes a few sandbox cards
-when it starts, then, with weights, creates payments captured at once, creates
-and later captures, refunds, reads, lists, repeats a create with the same
-request_id (a client retry: it must get the same payment back) and sends
-risky traffic (a large first payment of a new customer, which the risk engine
-holds for review or declines). Every call is reported to locust as a request
-of type ``grpc`` named by its RPC, so the web UI and the CSV files show
-per-RPC latency and failures.
+Each simulated user is a merchant's checkout and back office. Payments come
+from many shoppers (bench/shoppers.py): mostly new ones, each with a card of
+their own (stored in the vault first), an email, an IP and a device sent in
+``risk_context``; some come back with the same card and device. A few cards
+are ones the sandbox issuer declines, and a few new customers make a large
+first payment, which the risk engine holds for review or declines. The rest
+of the mix: capture later, refund, read, list, retry with the same request_id
+(it must get the same payment back).
+
+What a merchant would recognise, and what the run is judged by (at exit):
+
+=====================  ==========  =========================================
+outcome of creates     expected    the run fails (exit code 1) when
+=====================  ==========  =========================================
+captured/authorized    ~97 %
+card declined          ~2 %        all declines together exceed 10 %
+risk declined or held  ~1-3 %      risk declines and holds exceed 5 %
+errors (any RPC)       0           there is any failure
+=====================  ==========  =========================================
+
+Every CreatePayment is reported to locust as a request named by its outcome
+(``CreatePayment captured``, ``... authorized``, ``... card_declined``,
+``... risk_declined``, ``... risk_held``, ``... failed``, ``... pending``), so
+locust's own statistics (web UI, ``--csv`` files) count the outcomes next to
+their latency; a gRPC error is a failure of the RPC's request (``CreatePayment``,
+``GetPayment``...). The thresholds are options (below).
 
 Merchants are created at the start of the run with a superadmin key
 (``paycore keys bootstrap`` prints one; AccessService.CreateMerchant and
 CreateApiKey do the rest), so each run has fresh merchants and no data of
-another run. Headless, writing CSVs (the service must be running, e.g. ``make run``)::
+another run. With paycore running (``make run``)::
 
-    .venv/bin/paycore keys bootstrap > .data/superadmin.key   # once per database: refused later
-    PAYCORE_SUPERADMIN_KEY=$(cat .data/superadmin.key) .venv/bin/locust -f bench/locustfile.py \\
-        --headless -u 50 -r 10 -t 60s -H 127.0.0.1:50051 --csv bench/out/locust
+    PAYCORE_SUPERADMIN_KEY=$(cat .data/superadmin.key) make locust      # headless, CSVs
+    PAYCORE_SUPERADMIN_KEY=$(cat .data/superadmin.key) make locust-ui   # web UI on :8089
 
 (Not ``export``: ``paycore`` refuses to start with a ``PAYCORE_*`` variable it does not know.)
 
-``make locust`` runs exactly that (``LOCUST_ARGS`` overrides users, rate, time).
 Options (flags or environment): ``--paycore-superadmin-key``
 (``PAYCORE_SUPERADMIN_KEY``), ``--paycore-merchants`` (``PAYCORE_LOCUST_MERCHANTS``,
-default 20), ``--paycore-customers`` (per merchant, default 500).
+default 20), ``--paycore-max-risk-share`` (``PAYCORE_LOCUST_MAX_RISK_SHARE``,
+default 0.05), ``--paycore-max-decline-share`` (``PAYCORE_LOCUST_MAX_DECLINE_SHARE``,
+default 0.10).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -46,6 +65,8 @@ from google.type import money_pb2
 from locust import User, between, events, task
 from locust.env import Environment
 
+from bench.outcomes import OUTCOMES, outcome_of, verdict
+from bench.shoppers import Shopper, Shoppers
 from paycore.v1 import access_service_pb2 as access
 from paycore.v1 import (
     access_service_pb2_grpc,
@@ -58,9 +79,10 @@ from paycore.v1 import payment_service_pb2 as svc
 
 grpc_gevent.init_gevent()
 
-CARDS = ("4242424242424242", "5555555555554444", "378282246310005")
-DECLINED_CARD = "4000000000000002"
+log = logging.getLogger("paycore.locust")
+
 CALL_TIMEOUT_S = 30.0
+CREATE = "CreatePayment"
 
 _merchant_keys: list[tuple[str, str]] = []
 """(merchant id, API key) of the merchants of this run, made at test start."""
@@ -82,16 +104,46 @@ def _options(parser: Any) -> None:
         help="merchants created for the run (users share them round robin)",
     )
     parser.add_argument(
-        "--paycore-customers",
-        type=int,
-        env_var="PAYCORE_LOCUST_CUSTOMERS",
-        default=500,
-        help="customers per merchant",
+        "--paycore-max-risk-share",
+        type=float,
+        env_var="PAYCORE_LOCUST_MAX_RISK_SHARE",
+        default=0.05,
+        help="fail the run when more creates than this are risk declined or held",
+    )
+    parser.add_argument(
+        "--paycore-max-decline-share",
+        type=float,
+        env_var="PAYCORE_LOCUST_MAX_DECLINE_SHARE",
+        default=0.10,
+        help="fail the run when more creates than this are declined (card or risk)",
     )
 
 
 def _money(minor: int, currency: str = "USD") -> money_pb2.Money:
     return money_pb2.Money(currency_code=currency, units=minor // 100, nanos=minor % 100 * 10**7)
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _judge(environment: Environment, **_: Any) -> None:
+    """Exit code 1 when requests failed or the decline rate is not what a shop sees."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    # Read, not stats.get(): get() would add an empty row for each outcome not seen.
+    requests = {name: entry.num_requests for (name, _), entry in environment.stats.entries.items()}
+    counts = {outcome: requests.get(f"{CREATE} {outcome}", 0) for outcome in OUTCOMES}
+    total = sum(counts.values())
+    shares = ", ".join(f"{k} {v / total:.1%}" for k, v in counts.items() if v) if total else "-"
+    log.info("CreatePayment outcomes (%d): %s", total, shares)
+    reason = verdict(
+        counts,
+        environment.stats.total.num_failures,
+        options.paycore_max_risk_share,
+        options.paycore_max_decline_share,
+    )
+    if reason:
+        log.error("paycore load run FAILED: %s", reason)
+        environment.process_exit_code = 1
 
 
 @events.test_start.add_listener  # type: ignore[untyped-decorator]
@@ -136,7 +188,7 @@ class PaycoreUser(User):
     _next_merchant = 0
 
     def on_start(self) -> None:
-        """Connect, pick a merchant, store its cards."""
+        """Connect and pick a merchant."""
         merchant_id, key = _merchant_keys[PaycoreUser._next_merchant % len(_merchant_keys)]
         PaycoreUser._next_merchant += 1
         self.merchant_id = merchant_id
@@ -144,10 +196,9 @@ class PaycoreUser(User):
         self.channel = grpc.insecure_channel(self.host or "127.0.0.1:50051")
         self.payments = payment_service_pb2_grpc.PaymentServiceStub(self.channel)
         self.vault = card_vault_service_pb2_grpc.CardVaultServiceStub(self.channel)
-        options = self.environment.parsed_options
-        self.customers = options.paycore_customers if options else 500
-        self.tokens = [self._tokenize(number) for number in CARDS]
-        self.declining_token = self._tokenize(DECLINED_CARD)
+        self.shoppers = Shoppers(random.Random())
+        self.tokens: dict[str, str] = {}
+        """Card token of each shopper's stored card, by card number (bounded below)."""
         self.captured: deque[str] = deque(maxlen=200)
         self.recent: deque[str] = deque(maxlen=200)
 
@@ -165,6 +216,9 @@ class PaycoreUser(User):
             response = method(request, metadata=self.metadata, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as error:
             failure = error
+        if name == CREATE and response is not None:
+            name = f"{CREATE} {outcome_of(response.payment)}"
+            self._remember(response.payment)
         self.environment.events.request.fire(
             request_type="grpc",
             name=name,
@@ -175,58 +229,67 @@ class PaycoreUser(User):
         )
         return response
 
-    def _tokenize(self, number: str) -> str:
-        request = vault.TokenizeCardRequest(
-            request_id=str(uuid.uuid4()),
-            card=pb.CardData(number=number, exp_month=12, exp_year=datetime.now(UTC).year + 3),
-        )
-        response = self._call("TokenizeCard", self.vault.TokenizeCard, request)
-        return str(response.token.id) if response is not None else ""
+    def _token(self, shopper: Shopper) -> str:
+        """The shopper's stored card (tokenized at their first checkout)."""
+        token = self.tokens.get(shopper.card_number)
+        if token is None:
+            request = vault.TokenizeCardRequest(
+                request_id=str(uuid.uuid4()),
+                card=pb.CardData(
+                    number=shopper.card_number,
+                    exp_month=12,
+                    exp_year=datetime.now(UTC).year + 3,
+                ),
+            )
+            response = self._call("TokenizeCard", self.vault.TokenizeCard, request)
+            token = str(response.token.id) if response is not None else ""
+            if len(self.tokens) >= 1000:  # forgotten shoppers' cards
+                self.tokens.pop(next(iter(self.tokens)))
+            self.tokens[shopper.card_number] = token
+        return token
 
-    def _create(self, **fields: Any) -> svc.CreatePaymentRequest:
-        customer = f"cus_{random.randrange(self.customers)}"
+    def _create(self, shopper: Shopper | None = None, **fields: Any) -> svc.CreatePaymentRequest:
+        if shopper is None:
+            shopper, _ = self.shoppers.next()
         defaults: dict[str, Any] = {
             "request_id": str(uuid.uuid4()),
-            "amount": _money(random.randrange(500, 20_000)),
-            "payment_method": pb.PaymentMethodData(card_token=random.choice(self.tokens)),
-            "customer_id": customer,
+            "amount": _money(self.shoppers.amount_minor()),
+            "payment_method": pb.PaymentMethodData(card_token=self._token(shopper)),
+            "customer_id": shopper.customer_id,
             "risk_context": pb.RiskContext(
-                customer_email=f"{customer}@example.com",
-                ip_address=f"203.0.113.{random.randrange(1, 255)}",
-                device_id=f"dev_{customer}",
+                customer_email=shopper.email,
+                ip_address=shopper.ip_address,
+                ip_country=shopper.ip_country,
+                device_id=shopper.device_id,
             ),
         }
         return svc.CreatePaymentRequest(**{**defaults, **fields})
 
-    def _remember(self, payment: pb.Payment | None) -> None:
-        if payment is None:
-            return
+    def _remember(self, payment: pb.Payment) -> None:
         self.recent.append(payment.id)
         if payment.state == pb.Payment.STATE_CAPTURED:
             self.captured.append(payment.id)
 
     # --- the mix ----------------------------------------------------------------
 
-    @task(6)
+    @task(60)
     def create_captured_at_once(self) -> None:
         """Checkout: authorize and capture in one call."""
-        response = self._call("CreatePayment", self.payments.CreatePayment, self._create())
-        self._remember(response.payment if response else None)
+        self._call(CREATE, self.payments.CreatePayment, self._create())
 
-    @task(2)
+    @task(20)
     def create_then_capture(self) -> None:
         """Ship later: authorize now, capture after."""
         request = self._create(capture_method=pb.CAPTURE_METHOD_MANUAL)
-        created = self._call("CreatePayment", self.payments.CreatePayment, request)
+        created = self._call(CREATE, self.payments.CreatePayment, request)
         if created is None or created.payment.state != pb.Payment.STATE_AUTHORIZED:
             return
         capture = svc.CapturePaymentRequest(
             request_id=str(uuid.uuid4()), payment_id=created.payment.id
         )
-        captured = self._call("CapturePayment", self.payments.CapturePayment, capture)
-        self._remember(captured.payment if captured else None)
+        self._call("CapturePayment", self.payments.CapturePayment, capture)
 
-    @task(1)
+    @task(5)
     def refund_part(self) -> None:
         """Customer service: refund 1.00 of a captured payment."""
         if not self.captured:
@@ -236,26 +299,26 @@ class PaycoreUser(User):
         )
         self._call("RefundPayment", self.payments.RefundPayment, request)
 
-    @task(3)
+    @task(30)
     def get_payment(self) -> None:
         """Order page: read a recent payment."""
         if self.recent:
             request = svc.GetPaymentRequest(payment_id=random.choice(self.recent))
             self._call("GetPayment", self.payments.GetPayment, request)
 
-    @task(1)
+    @task(5)
     def list_payments(self) -> None:
         """Back office: the newest payments."""
         self._call(
             "ListPayments", self.payments.ListPayments, svc.ListPaymentsRequest(page_size=20)
         )
 
-    @task(1)
+    @task(5)
     def retry_with_the_same_request_id(self) -> None:
         """A client retry: the same request twice must answer the same payment."""
         request = self._create()
-        first = self._call("CreatePayment", self.payments.CreatePayment, request)
-        again = self._call("CreatePayment (retry)", self.payments.CreatePayment, request)
+        first = self._call(CREATE, self.payments.CreatePayment, request)
+        again = self._call(f"{CREATE} (retry)", self.payments.CreatePayment, request)
         if first is not None and again is not None and first.payment.id != again.payment.id:
             self.environment.events.request.fire(
                 request_type="check",
@@ -266,15 +329,9 @@ class PaycoreUser(User):
             )
 
     @task(1)
-    def risky_or_declined(self) -> None:
-        """Risky traffic: a new customer's large payment, or a card the issuer declines."""
-        if random.random() < 0.5:
-            request = self._create(
-                amount=_money(random.randrange(300_000, 900_000)),
-                customer_id=f"new_{uuid.uuid4().hex[:10]}",
-            )
-        else:
-            request = self._create(
-                payment_method=pb.PaymentMethodData(card_token=self.declining_token)
-            )
-        self._call("CreatePayment (risky)", self.payments.CreatePayment, request)
+    def large_first_payment(self) -> None:
+        """Risky traffic: a new customer's first payment of 2,500.00 or more (held or declined)."""
+        request = self._create(
+            self.shoppers.new(), amount=_money(random.randrange(2_500_00, 9_000_00))
+        )
+        self._call(CREATE, self.payments.CreatePayment, request)

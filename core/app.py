@@ -65,6 +65,7 @@ from router.channels.bank_payouts import PAYOUTS_PATH, BankPayoutChannel, Simula
 from router.channels.bank_transfer import process_bank_key, simulated_bank_channel
 from router.channels.builtin import builtin_channels
 from router.config import load_routing_file
+from router.health import BreakerState
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,11 @@ class Notifications:
     notifier: EventNotifier
     store: PostgresWebhookStore
     relay_settings: RelaySettings
+    telemetry: Telemetry = field(default_factory=Telemetry.disabled)
 
     def relay(self) -> WebhookRelay:
         """A relay worker for this process (``start()`` it; ``stop()`` it before close)."""
-        return WebhookRelay(self.store, self.relay_settings)
+        return WebhookRelay(self.store, self.relay_settings, telemetry=self.telemetry)
 
     async def close(self) -> None:
         """End the event streams and stop polling for them."""
@@ -162,6 +164,16 @@ def relay_settings(settings: Settings) -> RelaySettings:
         poll_interval_s=settings.webhook_poll_interval_s,
         allow_private_networks=settings.webhook_allow_private_networks,
     )
+
+
+def _observe(telemetry: Telemetry, pool: asyncpg.Pool, redis: RedisClient, router: Router) -> None:
+    """Export the gauges sampled at each collection: pools and circuit breakers."""
+    telemetry.observe_pool(
+        "postgresql",
+        lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
+    )
+    telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
+    telemetry.observe_breakers([state.value for state in BreakerState], router.breaker_states)
 
 
 def _redis_pool_sample(client: RedisClient) -> tuple[int, int, int]:
@@ -268,11 +280,6 @@ async def open_services(
         telemetry=telemetry,
     )
     await gate.prepare()
-    telemetry.observe_pool(
-        "postgresql",
-        lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(), pool.get_max_size()),
-    )
-    telemetry.observe_pool("redis", lambda: _redis_pool_sample(redis))
     if channels is None:
         simulators = settings.channels
         channels = builtin_channels(
@@ -292,6 +299,7 @@ async def open_services(
         timeout_s=settings.channel_timeout_s,
         table=load_routing_file(settings.routing_file, frozenset(c.name for c in channels)),
     )
+    _observe(telemetry, pool, redis, router)
     # The outbox: every payment write appends its events in the same transaction.
     outbox = PaymentOutbox(payment_snapshot)
     repository = PostgresPaymentRepository(pool, outbox)
@@ -380,6 +388,7 @@ async def open_services(
         notifier=notifier,
         store=webhook_store,
         relay_settings=relay_settings(settings),
+        telemetry=telemetry,
     )
     if ledger.settlement_poll_interval_s > 0:
         background.append(asyncio.create_task(settlement.watch(ledger.settlement_poll_interval_s)))

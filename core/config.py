@@ -238,8 +238,9 @@ class Settings:
     vault_active_key_id: str | None = None
     """The key of ``vault_keys`` that seals new cards; ``paycore vault rotate`` moves the rest."""
     log_level: str = "INFO"
-    log_format: str = "text"
-    """"text" for people, "json" for log pipelines."""
+    log_format: str = "auto"
+    """"text" for people, "json" for log pipelines; "auto" is json unless stderr, where
+    the logs go, is a terminal (so a container or a service manager gets json)."""
     risk: RiskSettings = field(default_factory=RiskSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -415,8 +416,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("pg_pool_min must be >= 1 and <= pg_pool_max")
     if settings.idempotency_ttl_s < 24 * 3600:
         raise ConfigError("idempotency_ttl_s must be at least 86400 (24 h)")
-    if settings.log_format not in {"text", "json"}:
-        raise ConfigError('log_format must be "text" or "json"')
+    if settings.log_format not in {"auto", "text", "json"}:
+        raise ConfigError('log_format must be "auto", "text" or "json"')
     if (
         min(
             settings.grpc_max_message_bytes,

@@ -68,6 +68,11 @@ class Router:
         """The channel's health tracker (for inspection and tests)."""
         return self._health[name]
 
+    def breaker_states(self) -> dict[str, str]:
+        """Each channel's circuit breaker state now (``BreakerState`` values), by channel."""
+        now = self._clock()
+        return {name: health.state(now).value for name, health in self._health.items()}
+
     def decide(self, request: RouteRequest) -> RoutingDecision:
         """Which channels may carry the payment, in order (empty: none can)."""
         now = self._clock()

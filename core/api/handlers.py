@@ -324,7 +324,7 @@ def _pipeline(
                 raise
             finally:
                 span.set_attribute(GRPC_STATUS, code)
-                telemetry.rpc_finished(method, code, time.perf_counter() - started)
+                telemetry.rpc_finished(method, code, time.perf_counter() - started, service)
                 for var, token in (
                     (log_context.request_id, request_token),
                     (log_context.merchant_id, merchant_token),

@@ -17,6 +17,7 @@ from core.api.account_handlers import SERVICE_NAME as ACCOUNT_SERVICE_NAME
 from core.api.account_handlers import AccountHandlers
 from core.api.account_handlers import generic_handler as account_generic_handler
 from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
+from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
 from core.api.merchant_settings_handlers import MerchantSettingsHandlers
@@ -152,8 +153,8 @@ class PaycoreServer:
                     ),
                 )
             )
-        # grpc-stubs does not know the asyncio health servicer (grpc_health >= 1.50).
-        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        # Not grpc_health's servicer: its Watch streams would hold shutdown (core/api/health.py).
+        self._health = HealthService()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         enable_reflection(self._server, (*PAYCORE_SERVICES, health.SERVICE_NAME))
         self.port = 0

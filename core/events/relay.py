@@ -33,6 +33,7 @@ from core.events.schedule import retry_delay
 from core.events.signing import signature_header
 from core.events.snapshot import webhook_body
 from core.storage.webhooks import AttemptOutcome, PostgresWebhookStore
+from core.telemetry import Telemetry
 from paycore.client.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,12 @@ class WebhookRelay:
         settings: RelaySettings,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
+        self._telemetry = telemetry or Telemetry.disabled()
         self._sends: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -153,10 +156,15 @@ class WebhookRelay:
         self._wake.set()  # a slot is free: look for more work at once
 
     async def _deliver(self, delivery: LeasedDelivery) -> None:
+        if delivery.attempt == 1:
+            lag = self._clock() - delivery.event.created_at
+            self._telemetry.outbox_lagged(lag.total_seconds())
         outcome = await self._post(delivery)
         delay = (
             None if outcome.ok else retry_delay(self._settings.schedule_s, delivery.round_attempt)
         )
+        result = "delivered" if outcome.ok else "retry" if delay is not None else "dead"
+        self._telemetry.webhook_attempted(result, outcome.latency_ms / 1000)
         try:
             kept = await self._store.record_attempt(delivery, self._clock(), outcome, delay)
         except Exception:

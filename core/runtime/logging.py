@@ -1,5 +1,9 @@
 """Process-wide logging from ``Settings.log_level`` and ``Settings.log_format``.
 
+``auto`` (the default) is ``json`` when stderr is not a terminal (a container, a
+service manager, a pipe) and ``text`` on a terminal. Every RPC writes one line of
+the access log (logger ``paycore.access``, core/telemetry/instruments.py).
+
 ``text`` is for people; the request context follows the message when there is one::
 
     2025-01-02 03:04:05,678 INFO [4711] core.runtime.embedded: PostgreSQL: embedded in ...
@@ -25,7 +29,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from opentelemetry import trace
 
@@ -246,6 +250,13 @@ class TextFormatter(logging.Formatter):
         return scrub(super().format(record))
 
 
+def writes_json(log_format: str, stream: IO[str]) -> bool:
+    """Whether ``log_format`` means JSON on ``stream``: "auto" is JSON off a terminal."""
+    if log_format == "auto":
+        return not (hasattr(stream, "isatty") and stream.isatty())
+    return log_format == "json"
+
+
 def configure_logging(settings: Settings) -> None:
     """Send all logging to stderr at ``settings.log_level`` in ``settings.log_format``.
 
@@ -255,7 +266,8 @@ def configure_logging(settings: Settings) -> None:
     handler = _PaycoreHandler(sys.stderr)
     # On the handler, not a logger: logger filters do not see records from child loggers.
     handler.addFilter(RequestContextFilter())
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    json_lines = writes_json(settings.log_format, sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root = logging.getLogger()
     for old in root.handlers[:]:
         if isinstance(old, _PaycoreHandler):

@@ -420,7 +420,11 @@ class RequestExecutor:
             elapsed = time.perf_counter() - started
             span.set_attribute(instruments.OUTCOME, result.outcome.value)
         self._telemetry.channel_called(
-            attempt.channel, attempt.operation.value, result.outcome.value, elapsed
+            attempt.channel,
+            attempt.operation.value,
+            result.outcome.value,
+            elapsed,
+            reason=result.failure.code if result.failure else "",
         )
         if result.outcome is AttemptOutcome.UNKNOWN:
             log.warning(

@@ -18,7 +18,8 @@ Span tree of one mutating RPC::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,6 +30,9 @@ from opentelemetry.trace import Status, StatusCode
 from core.domain.errors import Code, PaycoreError
 
 SCOPE = "paycore"
+
+access_log = logging.getLogger("paycore.access")
+"""One INFO line per RPC served (``Telemetry.rpc_finished``): the access log."""
 
 # Attribute keys (OpenTelemetry semantic conventions where one exists).
 MERCHANT = "paycore.merchant_id"
@@ -45,6 +49,9 @@ RPC_METHOD = "rpc.method"
 RPC_SERVICE = "rpc.service"
 GRPC_STATUS = "rpc.grpc.status_code"
 ERROR_REASON = "paycore.error.reason"
+BREAKER_STATE = "paycore.channel.breaker_state"
+DECLINE_REASON = "paycore.decline.reason"
+WEBHOOK_RESULT = "paycore.webhook.result"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,10 @@ class _Instruments:
     idempotency: metrics.Counter
     rate_limited: metrics.Counter
     gate_fail_open: metrics.Counter
+    declines: metrics.Counter
+    webhook_attempts: metrics.Counter
+    webhook_duration: metrics.Histogram
+    outbox_lag: metrics.Histogram
 
 
 def _instruments(meter: metrics.Meter) -> _Instruments:
@@ -94,6 +105,24 @@ def _instruments(meter: metrics.Meter) -> _Instruments:
             "paycore.ratelimit.fail_open",
             unit="{request}",
             description="Requests decided without Redis (local limiter, PostgreSQL idempotency)",
+        ),
+        declines=meter.create_counter(
+            "paycore.declines",
+            unit="{decline}",
+            description="Declines by reason: the channel's failure code, or risk_declined",
+        ),
+        webhook_attempts=meter.create_counter(
+            "paycore.webhook.attempts",
+            unit="{attempt}",
+            description="Webhook POSTs by result: delivered, retry (failed, retried later), dead",
+        ),
+        webhook_duration=meter.create_histogram(
+            "paycore.webhook.duration", unit="s", description="Webhook POST latency"
+        ),
+        outbox_lag=meter.create_histogram(
+            "paycore.outbox.lag",
+            unit="s",
+            description="From an event's commit to the start of its first webhook POST",
         ),
     )
 
@@ -145,22 +174,44 @@ class Telemetry:
 
     # --- metrics --------------------------------------------------------------
 
-    def rpc_finished(self, method: str, code: str, duration_s: float) -> None:
-        """One RPC ended with a gRPC status code name (OK, INVALID_ARGUMENT, ...)."""
+    def rpc_finished(self, method: str, code: str, duration_s: float, service: str = "") -> None:
+        """One RPC of ``service`` ended with a gRPC status code name (OK, INVALID_ARGUMENT...).
+
+        Counted and timed, and written to the access log (logger ``paycore.access``)
+        with ``grpc_method`` (``/paycore.v1.PaymentService/CreatePayment``),
+        ``grpc_code`` and ``duration_ms``; the log handler adds the merchant,
+        request_id and trace_id of the RPC, so this must run inside its span.
+        """
         attributes = {RPC_METHOD: method, GRPC_STATUS: code}
         self._m.rpc_requests.add(1, attributes)
         self._m.rpc_duration.record(duration_s, attributes)
+        if access_log.isEnabledFor(logging.INFO):
+            full_method = f"/{service}/{method}" if service else method
+            duration_ms = round(duration_s * 1000, 3)
+            access_log.info(
+                "%s %s %.1f ms",
+                full_method,
+                code,
+                duration_ms,
+                extra={"grpc_method": full_method, "grpc_code": code, "duration_ms": duration_ms},
+            )
 
     def risk_assessed(self, decision: str, score: int) -> None:
-        """The risk engine decided."""
+        """The risk engine decided (a ``decline`` is also a decline, reason risk_declined)."""
         self._m.risk_decisions.add(1, {DECISION: decision})
         self._m.risk_score.record(score, {DECISION: decision})
+        if decision == "decline":
+            self._m.declines.add(1, {DECLINE_REASON: "risk_declined", OPERATION: "authorize"})
 
-    def channel_called(self, channel: str, operation: str, outcome: str, duration_s: float) -> None:
-        """One channel attempt ended."""
+    def channel_called(
+        self, channel: str, operation: str, outcome: str, duration_s: float, reason: str = ""
+    ) -> None:
+        """One channel attempt ended; a ``declined`` one is a decline for ``reason`` too."""
         attributes = {CHANNEL: channel, OPERATION: operation, OUTCOME: outcome}
         self._m.channel_attempts.add(1, attributes)
         self._m.channel_duration.record(duration_s, attributes)
+        if outcome == "declined":
+            self._m.declines.add(1, {DECLINE_REASON: reason or "declined", OPERATION: operation})
 
     def request_repeated(self, answer: str) -> None:
         """A request_id was seen again: answer is replay, conflict, in_progress or resumed."""
@@ -173,6 +224,37 @@ class Telemetry:
     def gate_failed_open(self) -> None:
         """A request was decided without Redis."""
         self._m.gate_fail_open.add(1)
+
+    def webhook_attempted(self, result: str, duration_s: float) -> None:
+        """One webhook POST ended: ``delivered``, ``retry`` (to be sent again) or ``dead``."""
+        self._m.webhook_attempts.add(1, {WEBHOOK_RESULT: result})
+        self._m.webhook_duration.record(duration_s, {WEBHOOK_RESULT: result})
+
+    def outbox_lagged(self, lag_s: float) -> None:
+        """An event's first webhook POST starts ``lag_s`` after the event was committed."""
+        self._m.outbox_lag.record(max(lag_s, 0.0))
+
+    def observe_breakers(
+        self, states: Sequence[str], sample: Callable[[], Mapping[str, str]]
+    ) -> None:
+        """Export each channel's circuit breaker state: 1 for its state, 0 for the others.
+
+        ``sample`` returns the state (one of ``states``) by channel name. One
+        series per channel and state, so a panel can sum or graph any of them.
+        """
+
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            for channel, current in sample().items():
+                for state in states:
+                    value = 1 if state == current else 0
+                    yield Observation(value, {CHANNEL: channel, BREAKER_STATE: state})
+
+        self.meter.create_observable_gauge(
+            "paycore.channel.breaker",
+            callbacks=[observe],
+            unit="1",
+            description="Circuit breaker state per channel (1 for the current state)",
+        )
 
     def observe_pool(self, name: str, sample: Callable[[], tuple[int, int, int]]) -> None:
         """Export a connection pool's (in use, idle, max) connections as gauges.

@@ -29,6 +29,8 @@ def clean_environment(**variables: str) -> dict[str, str]:
     # Any free port for the metrics/health HTTP endpoint, so a test never
     # collides with another process on the default 9464.
     env["PAYCORE_HTTP_PORT"] = "0"
+    # The tests read the log as people do (log_format "auto" would write JSON to a file).
+    env["PAYCORE_LOG_FORMAT"] = "text"
     env.update(variables)
     return env
 
@@ -74,6 +76,19 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30, what: str = "co
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+def wait_until_serving(server: Background, port: int) -> None:
+    """Wait until paycore answers SERVING on ``port``; fail with its output if it exited."""
+    wait_for(
+        lambda: (
+            server.process.poll() is not None
+            or health(port) == health_pb2.HealthCheckResponse.SERVING
+        ),
+        timeout=90,
+        what="paycore to serve",
+    )
+    assert server.process.poll() is None, server.output()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.config import Settings
-from core.runtime.logging import configure_logging
+from core.runtime.logging import configure_logging, writes_json
 
 
 @pytest.fixture
@@ -65,3 +66,16 @@ def test_reconfiguring_replaces_the_handler_and_honours_the_level(
     assert "hidden" not in err
     assert err.count("shown") == 1
     assert "WARNING" in err and "paycore.test: shown" in err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_auto_log_format_is_json_off_a_terminal_and_text_on_one() -> None:
+    assert Settings().log_format == "auto"
+    assert writes_json("auto", io.StringIO()) is True
+    assert writes_json("auto", _Terminal()) is False
+    assert writes_json("text", io.StringIO()) is False
+    assert writes_json("json", _Terminal()) is True

@@ -20,7 +20,15 @@ from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
 from .conftest import Spawn
-from .processes import REPO_ROOT, Background, clean_environment, free_port, health, wait_for
+from .processes import (
+    REPO_ROOT,
+    Background,
+    clean_environment,
+    free_port,
+    health,
+    wait_for,
+    wait_until_serving,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,17 +38,18 @@ def start_paycore(
 ) -> tuple[Background, int]:
     """``paycore run ARGS`` (environment: ``variables``) on a free port, once it serves."""
     port = free_port()
-    run = ("-m", "core.cli", "run", "--port", str(port), "--data-dir", str(data_dir))
-    server = spawn(*run, *args, **variables)
-    wait_for(
-        lambda: (
-            server.process.poll() is not None
-            or health(port) == health_pb2.HealthCheckResponse.SERVING
-        ),
-        timeout=90,
-        what="paycore to serve",
+    server = spawn(
+        "-m",
+        "core.cli",
+        "run",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        *args,
+        **variables,
     )
-    assert server.process.poll() is None, server.output()
+    wait_until_serving(server, port)
     return server, port
 
 
