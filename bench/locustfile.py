@@ -28,7 +28,7 @@ their latency; a gRPC error is a failure of the RPC's request (``CreatePayment``
 ``GetPayment``...). The thresholds are options (below).
 
 Merchants are created at the start of the run with a superadmin key
-(``paycore keys bootstrap`` prints one; AccessService.CreateMerchant and
+(``paycore keys bootstrap --out .data/superadmin.key`` writes one; AccessService.CreateMerchant and
 CreateApiKey do the rest), so each run has fresh merchants and no data of
 another run. With paycore running (``make run``)::
 
@@ -152,7 +152,9 @@ def _create_merchants(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     superadmin = options.paycore_superadmin_key if options else ""
     if options is None or not superadmin:
-        raise SystemExit("set PAYCORE_SUPERADMIN_KEY (paycore keys bootstrap prints one)")
+        raise SystemExit(
+            "set PAYCORE_SUPERADMIN_KEY (paycore keys bootstrap --out .data/superadmin.key)"
+        )
     run = uuid.uuid4().hex[:8]
     metadata = (("authorization", f"Bearer {superadmin}"),)
     with grpc.insecure_channel(environment.host or "127.0.0.1:50051") as channel:
