@@ -147,7 +147,28 @@ def parse_chain(table: Any, where: str, channels: frozenset[str]) -> tuple[Strat
             chain.append(_health(table.get("health", {}), f"{where}.health"))
         else:
             raise RoutingConfigError(f"{where}.strategies", f"unknown strategy {name!r}")
+    _check_unused_sections(table, names, where, channels)
     return tuple(chain)
+
+
+def _check_unused_sections(
+    table: Mapping[str, Any], names: list[str], where: str, channels: frozenset[str]
+) -> None:
+    """Sections the chain does not use are still stored, so they are checked all the same.
+
+    A merchant may set rules before switching the "rules" strategy on; what is kept
+    must be what the strategy would accept then (and what jsonb can hold).
+    """
+    if "rules" not in names and "rules" in table:
+        raw_rules = table["rules"]
+        if not isinstance(raw_rules, list):
+            raise RoutingConfigError(f"{where}.rules", "expected a list of rules")
+        for i, raw in enumerate(raw_rules):
+            _rule(raw, f"{where}.rules[{i}]", channels)
+    if "split" not in names and table.get("split"):
+        _weights(table["split"], f"{where}.split", channels)
+    if "health" not in names and "health" in table:
+        _health(table["health"], f"{where}.health")
 
 
 def _weights(raw: Any, where: str, channels: frozenset[str]) -> dict[str, int]:

@@ -180,6 +180,23 @@ async def test_rule_conditions_are_checked_like_the_routing_files(
     assert not (await admin.get()).custom
 
 
+async def test_sections_the_chain_does_not_use_are_checked_before_they_are_stored(
+    admin: Admin,
+) -> None:
+    # Rules kept for later (no "rules" strategy yet) were stored unchecked: a NUL in
+    # one reached jsonb and the call was INTERNAL.
+    chain = pb.RoutingChain(
+        strategies=["health"], rules=[pb.RoutingRule(name="later\x00", channels=[admin.b])]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await admin.set(chain=chain)
+    assert_invalid(caught.value, ("chain.rules[0].name",), "VALIDATION_FAILED")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await admin.set(chain=pb.RoutingChain(strategies=["health"], split={"acquirer_z": 1}))
+    assert_invalid(caught.value, ("chain.split",), "VALIDATION_FAILED")
+    assert not (await admin.get()).custom
+
+
 async def test_a_change_reaches_another_process_within_its_refresh_interval(
     admin: Admin, settings: Settings
 ) -> None:
