@@ -37,6 +37,7 @@ from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError, Reason
 from core.domain.payment import Payment
 from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
+from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
 from core.storage.repository import (
     ClaimStatus,
     PaymentRepository,
@@ -52,9 +53,6 @@ T = TypeVar("T")
 
 _RESUME_AFTER_S = 2.0
 """Age of an "in progress" request record after which a repeat checks whether it died."""
-
-_COMMIT_RETRIES = 8
-"""Tries of the commit after a channel call while PostgreSQL is unreachable (~15 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,10 +421,12 @@ class RequestExecutor:
             attempt.channel, attempt.operation.value, result.outcome.value, elapsed
         )
         if result.outcome is AttemptOutcome.UNKNOWN:
+            # Expected (a timeout, a reset, a 5xx): one WARNING line, no traceback.
             log.warning(
-                "attempt %s on %s ended unknown; payment %s awaits a status query",
+                "attempt %s on %s ended unknown (%s); payment %s awaits a status query",
                 attempt.id,
                 attempt.channel,
+                result.failure.code if result.failure else "no answer",
                 attempt.payment_id,
             )
         return result
@@ -442,10 +442,9 @@ class RequestExecutor:
 
         The answer exists only in memory until this commits; losing it would
         leave the payment to a status query. So a brief database outage is
-        waited out (about fifteen seconds) rather than given up at once.
+        waited out (``COMMIT_RETRY_WINDOW_S``) rather than given up at once.
         """
-        delay = 0.1
-        for _ in range(_COMMIT_RETRIES):
+        for delay in COMMIT_RETRY_DELAYS_S:
             try:
                 return await self._apply_channel_answer(key, encoder, dispatch, result)
             except PaycoreError as error:
@@ -453,7 +452,6 @@ class RequestExecutor:
                     raise
                 log.warning("commit of attempt %s failed; retrying", dispatch.attempt.id)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
                 # The commit may have happened with only its acknowledgement lost (the
                 # connection dropped after COMMIT, or while it went back to the pool):
                 # then the stored reply is the answer, and applying the channel's answer
