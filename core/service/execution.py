@@ -27,11 +27,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from opentelemetry import trace
 
+from core.domain import clock as wall_clock
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError, Reason
@@ -131,10 +132,6 @@ class ExecutorSettings:
     idempotency_ttl_s: int = 24 * 3600
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class RequestExecutor:
     """Runs mutating requests exactly once per request_id; see the module docstring."""
 
@@ -145,7 +142,7 @@ class RequestExecutor:
         gate: RequestGate,
         router: Router,
         settings: ExecutorSettings,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = wall_clock.now,
         telemetry: Telemetry | None = None,
     ) -> None:
         self._repo = repository

@@ -49,9 +49,7 @@ async def test_a_statement_cancelled_by_postgresql_is_unavailable_and_the_retry_
             api.merchant_id,
             request.request_id,
         )
-        call: asyncio.Future[Any] = asyncio.ensure_future(
-            api.stub.CreatePayment(request, metadata=api.metadata)
-        )
+        call: asyncio.Future[Any] = asyncio.ensure_future(api.call("CreatePayment", request))
         waiting = await _blocked_behind(db, blocker.get_server_pid())
         assert await db.fetchval("SELECT pg_cancel_backend($1)", waiting)
 
@@ -59,7 +57,7 @@ async def test_a_statement_cancelled_by_postgresql_is_unavailable_and_the_retry_
         await transaction.rollback()
 
     assert retry_delay_s(error)
-    retried = await api.stub.CreatePayment(request, metadata=api.metadata)
+    retried = await api.call("CreatePayment", request)
     assert retried.payment.state == pb.Payment.STATE_CAPTURED
     count = await db.fetchval(
         "SELECT count(*) FROM payments WHERE merchant_id = $1", api.merchant_id
