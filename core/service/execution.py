@@ -33,6 +33,7 @@ from typing import Generic, TypeVar
 from opentelemetry import trace
 
 from core.domain import clock as wall_clock
+from core.domain import lifecycle
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError, Reason
@@ -494,6 +495,13 @@ class RequestExecutor:
             current = await tx.lock_payment(key.merchant_id, dispatch.attempt.payment_id)
             if current is None:  # the row was written by transaction 1 and is never deleted
                 raise LookupError(f"payment {dispatch.attempt.payment_id} vanished")
+            if not lifecycle.awaits_answer(current, dispatch.attempt):
+                # A status query or a notification settled the attempt while this
+                # request waited (its commit retried past status_query.started_grace_s):
+                # the channel's answer is in the payment already, and applying it twice
+                # could move money twice. Roll back; the caller retries, and a
+                # CreatePayment retry then resumes with the payment as settled.
+                raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
             if result.not_processed and dispatch.failover is not None:
                 rerouted = dispatch.failover(current, at)
                 if rerouted is not None:
