@@ -107,12 +107,15 @@ async def _channel_disagreements(scenario: Scenario) -> list[str]:
     return [line for line in found if line]
 
 
+@pytest.mark.timeout(300)  # waits out status_query.started_grace_s after each kill
 async def test_kill_9_with_slow_channel_calls_in_flight_charges_once_and_settles_the_rest(
     scenario: Scenario,
 ) -> None:
     profile = scenario.profile
-    # Retries of a cut request wait out the grace before a status query settles it.
-    load = scenario.load(call_timeout_s=10.0, retry_for_s=90.0)
+    # A CreatePayment cut by the kill is answered once a status query settled it (the
+    # grace, the restart, a poll): its retries go on for that long. A cut capture or
+    # refund is never resumed, so its client gives up after as long.
+    load = scenario.load(call_timeout_s=10.0, retry_for_s=40.0)
     cut: set[str] = set()
     for round_ in range(profile.rounds):
         await load.until_journeys(profile.journeys * (2 * round_ + 1), within_s=180)
