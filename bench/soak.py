@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from google.rpc import error_details_pb2
 from google.type import money_pb2
+from grpc_status import rpc_status
 
 from bench.load import create_payment_request, latency_percentiles_ms
 from bench.record import append_result
@@ -46,6 +48,9 @@ class Soak:
     """What one soak saw."""
 
     codes: Counter[str] = field(default_factory=Counter)
+    unexplained: list[str] = field(default_factory=list)
+    """Each UNKNOWN or INTERNAL answer: its RPC, its paycore ErrorInfo reason (absent: gRPC
+    itself made the status, not paycore's error mapping) and its message."""
     latencies_s: list[float] = field(default_factory=list)
     skipped: int = 0
     samples: list[tuple[float, float]] = field(default_factory=list)
@@ -71,9 +76,11 @@ async def _pay(
     soak: Soak,
 ) -> None:
     started = time.perf_counter()
+    rpc = "CreatePayment"
     try:
         created = await stub.CreatePayment(create_payment_request(), metadata=metadata, timeout=30)
         if refund:
+            rpc = "RefundPayment"
             await stub.RefundPayment(
                 svc.RefundPaymentRequest(
                     request_id=f"soak-refund-{created.payment.id}",
@@ -85,9 +92,21 @@ async def _pay(
             )
     except grpc.aio.AioRpcError as error:
         soak.codes[error.code().name] += 1
+        if error.code() in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+            soak.unexplained.append(f"{rpc} {error.code().name} {_origin(error)}")
         return
     soak.codes["OK"] += 1
     soak.latencies_s.append(time.perf_counter() - started)
+
+
+def _origin(error: grpc.aio.AioRpcError) -> str:
+    """Who made an error status: paycore's mapping (its ErrorInfo reason) or gRPC itself."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # stubs predate grpc.aio
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return f"reason={info.reason} ({error.details()})"
+    return f"no paycore ErrorInfo: made by gRPC, not by paycore ({error.details()})"
 
 
 async def _soak(stack: FaultStack, options: argparse.Namespace) -> Soak:
@@ -180,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
     print(summary)
+    for line in soak.unexplained:  # with paycore's log (PAYCORE_FAULTS_KEEP_LOGS): why
+        print("unexplained answer:", line)
     if not options.no_record:
         append_result(
             HEADING,
@@ -190,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{warm:.0f} -> {last:.0f} MB",
                 f"{last - warm:+.1f} MB",
                 f"{p50:.1f} / {p99:.1f} ms",
-                f"{codes}; {soak.skipped} skipped; peak {peak:.0f} MB; {options.note}".strip(),
+                f"{codes}; {soak.skipped} skipped; peak {peak:.0f} MB; {options.note}".strip()
+                + "".join(f"; {line}" for line in soak.unexplained),
             ],
         )
     return 1 if soak.codes["UNKNOWN"] or soak.codes["INTERNAL"] else 0

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from core.events.schedule import DEFAULT_SCHEDULE, parse_schedule
+from core.service.commit_retry import COMMIT_RETRY_WINDOW_S
 from core.vault.keyring import KeyringError
 from core.vault.keyring import parse_config as parse_vault_config
 
@@ -157,7 +158,9 @@ class StatusQuerySettings:
     they settle by notification, and these queries catch a notification that never came."""
     started_grace_s: float = 120.0
     """An attempt with no recorded answer at all (its process died mid-call) is first
-    queried this long after it was recorded."""
+    queried this long after it was recorded. Must exceed ``channel_timeout_s`` plus the
+    commit retries (``minimum_started_grace_s``): a shorter grace lets a status query
+    settle an attempt whose request is still waiting for the channel or for PostgreSQL."""
     lease_s: float = 30.0
     """How long a worker holds the attempts it picked (another worker takes them after)."""
     batch_size: int = 50
@@ -430,6 +433,7 @@ def validate(settings: Settings) -> None:
     if settings.grace_period_s < 0 or settings.channel_timeout_s <= 0:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
     _validate_status_query(settings.status_query)
+    _validate_started_grace(settings)
     channels = settings.channels
     if (channels.acquirer_a_url or channels.acquirer_b_url) and not channels.http_secret:
         raise ConfigError("channels.http_secret is required with a channel simulator URL")
@@ -496,6 +500,27 @@ def _validate_status_query(status: StatusQuerySettings) -> None:
             raise ConfigError(f"status_query.{name} needs at least one delay, none negative")
     if status.lease_s <= 0 or status.batch_size < 1 or status.poll_interval_s <= 0:
         raise ConfigError("status_query: lease_s and poll_interval_s > 0, batch_size >= 1")
+
+
+def minimum_started_grace_s(settings: Settings) -> float:
+    """The shortest ``status_query.started_grace_s`` that no live request can race.
+
+    A live request keeps its attempt 'started' while it waits for the channel
+    (up to ``channel_timeout_s``) and then while it retries its commit through a
+    PostgreSQL outage (``COMMIT_RETRY_WINDOW_S``).
+    """
+    return settings.channel_timeout_s + COMMIT_RETRY_WINDOW_S
+
+
+def _validate_started_grace(settings: Settings) -> None:
+    grace, floor = settings.status_query.started_grace_s, minimum_started_grace_s(settings)
+    if not grace > floor:  # also refuses NaN
+        raise ConfigError(
+            f"status_query.started_grace_s ({grace:g} s) must exceed channel_timeout_s plus"
+            f" the commit retries ({settings.channel_timeout_s:g} + {COMMIT_RETRY_WINDOW_S:g}"
+            f" = {floor:g} s): a status query would race a request still waiting for its"
+            " channel's answer"
+        )
 
 
 def _validate_telemetry(settings: Settings) -> None:

@@ -166,20 +166,23 @@ class Router:
         except TimeoutError:
             # The call is cancelled here, but the provider may have acted on
             # it: UNKNOWN, resolved later by a status query.
-            log.warning("channel %s timed out on %s", attempt.channel, attempt.id)
+            log.info("channel %s timed out on %s", attempt.channel, attempt.id)
             return ChannelResult(
                 AttemptOutcome.UNKNOWN, failure=Failure("channel_timeout", "No answer in time.")
             )
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            if isinstance(exc, AmbiguousAnswer):
-                # A provider's 5xx and the like: expected, no traceback to read.
-                log.warning(
-                    "channel %s: ambiguous answer on %s: %s", attempt.channel, attempt.id, exc
-                )
-            else:
-                log.exception("channel %s failed unexpectedly on %s", attempt.channel, attempt.id)
+        except (AmbiguousAnswer, ConnectionError) as exc:
+            # A provider's 5xx, a reset mid-answer: expected, no traceback to read.
+            # INFO only: the caller logs the one WARNING of an unknown ending (the
+            # executor names the payment; a status query's own schedule follows).
+            log.info("channel %s: ambiguous answer on %s: %s", attempt.channel, attempt.id, exc)
+            return ChannelResult(
+                AttemptOutcome.UNKNOWN, failure=Failure("channel_error", "Ambiguous channel error.")
+            )
+        except Exception:
+            # A bug in an adapter: the traceback is what someone needs to read.
+            log.exception("channel %s failed unexpectedly on %s", attempt.channel, attempt.id)
             return ChannelResult(
                 AttemptOutcome.UNKNOWN, failure=Failure("channel_error", "Ambiguous channel error.")
             )

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from core.domain import clock as wall_clock
 from core.service.attempt_resolution import Settled, settle_attempt
 from core.storage.status_queries import PostgresStatusQueryStore
 from router import Router
@@ -32,10 +33,6 @@ from router.channel import BadSignature
 log = logging.getLogger(__name__)
 
 ACCEPTED = "[accepted]"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class CallbackIngress:
@@ -47,7 +44,7 @@ class CallbackIngress:
         router: Router,
         store: PostgresStatusQueryStore,
         started_grace_s: float,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = wall_clock.now,
     ) -> None:
         self._router = router
         self._store = store

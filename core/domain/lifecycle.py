@@ -471,6 +471,19 @@ def complete_refund(
 # --- late answers (status query, channel notification) ---------------------
 
 
+def awaits_answer(payment: Payment, attempt: Attempt) -> bool:
+    """Whether ``payment`` still waits for ``attempt``'s answer (nobody settled it yet).
+
+    False once a status query or a notification applied the channel's answer:
+    the operation is no longer in flight (a refund is no longer pending).
+    """
+    if attempt.operation is ChannelOperation.REFUND:
+        return any(
+            r.id == attempt.refund_id and r.state is RefundState.PENDING for r in payment.refunds
+        )
+    return bool(payment.operation_in_flight == attempt.operation.value)
+
+
 def resolve_attempt(
     payment: Payment, attempt: Attempt, result: ChannelResult, at: datetime
 ) -> Payment:

@@ -27,16 +27,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from opentelemetry import trace
 
+from core.domain import clock as wall_clock
+from core.domain import lifecycle
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError, Reason
 from core.domain.payment import Payment
 from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
+from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
 from core.storage.repository import (
     ClaimStatus,
     PaymentRepository,
@@ -52,9 +55,6 @@ T = TypeVar("T")
 
 _RESUME_AFTER_S = 2.0
 """Age of an "in progress" request record after which a repeat checks whether it died."""
-
-_COMMIT_RETRIES = 8
-"""Tries of the commit after a channel call while PostgreSQL is unreachable (~15 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +133,6 @@ class ExecutorSettings:
     idempotency_ttl_s: int = 24 * 3600
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class RequestExecutor:
     """Runs mutating requests exactly once per request_id; see the module docstring."""
 
@@ -147,7 +143,7 @@ class RequestExecutor:
         gate: RequestGate,
         router: Router,
         settings: ExecutorSettings,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = wall_clock.now,
         telemetry: Telemetry | None = None,
     ) -> None:
         self._repo = repository
@@ -427,10 +423,12 @@ class RequestExecutor:
             reason=result.failure.code if result.failure else "",
         )
         if result.outcome is AttemptOutcome.UNKNOWN:
+            # Expected (a timeout, a reset, a 5xx): one WARNING line, no traceback.
             log.warning(
-                "attempt %s on %s ended unknown; payment %s awaits a status query",
+                "attempt %s on %s ended unknown (%s); payment %s awaits a status query",
                 attempt.id,
                 attempt.channel,
+                result.failure.code if result.failure else "no answer",
                 attempt.payment_id,
             )
         return result
@@ -446,10 +444,9 @@ class RequestExecutor:
 
         The answer exists only in memory until this commits; losing it would
         leave the payment to a status query. So a brief database outage is
-        waited out (about fifteen seconds) rather than given up at once.
+        waited out (``COMMIT_RETRY_WINDOW_S``) rather than given up at once.
         """
-        delay = 0.1
-        for _ in range(_COMMIT_RETRIES):
+        for delay in COMMIT_RETRY_DELAYS_S:
             try:
                 return await self._apply_channel_answer(key, encoder, dispatch, result)
             except PaycoreError as error:
@@ -457,7 +454,6 @@ class RequestExecutor:
                     raise
                 log.warning("commit of attempt %s failed; retrying", dispatch.attempt.id)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
                 # The commit may have happened with only its acknowledgement lost (the
                 # connection dropped after COMMIT, or while it went back to the pool):
                 # then the stored reply is the answer, and applying the channel's answer
@@ -503,6 +499,13 @@ class RequestExecutor:
             current = await tx.lock_payment(key.merchant_id, dispatch.attempt.payment_id)
             if current is None:  # the row was written by transaction 1 and is never deleted
                 raise LookupError(f"payment {dispatch.attempt.payment_id} vanished")
+            if not lifecycle.awaits_answer(current, dispatch.attempt):
+                # A status query or a notification settled the attempt while this
+                # request waited (its commit retried past status_query.started_grace_s):
+                # the channel's answer is in the payment already, and applying it twice
+                # could move money twice. Roll back; the caller retries, and a
+                # CreatePayment retry then resumes with the payment as settled.
+                raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
             if result.not_processed and dispatch.failover is not None:
                 rerouted = dispatch.failover(current, at)
                 if rerouted is not None:

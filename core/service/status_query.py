@@ -26,9 +26,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from core.config import StatusQuerySettings
+from core.domain import clock as wall_clock
 from core.domain.attempt import ChannelResult
 from core.service.attempt_resolution import Settled, settle_attempt
 from core.storage.status_queries import (
@@ -40,10 +41,6 @@ from core.storage.status_queries import (
 from router import Router
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 async def poll_rounds(
@@ -75,7 +72,7 @@ class StatusQueryScheduler:
         store: PostgresStatusQueryStore,
         router: Router,
         settings: StatusQuerySettings,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = wall_clock.now,
     ) -> None:
         self._store = store
         self._router = router

@@ -8,7 +8,9 @@ How every ending of an HTTP call is classified (money safety first):
 - 503 with ``not_processed``, or 401 (our signature refused before
   processing): FAILED and not processed;
 - anything else (5xx, a reset or a timeout mid-request, an unreadable body):
-  raised, so the dispatcher records UNKNOWN and a status query settles it.
+  raised as ``AmbiguousAnswer``, so the dispatcher records UNKNOWN, logs one
+  WARNING line (an expected outcome, not a bug: no traceback) and a status
+  query settles it.
 
 A status query only trusts a 200: if the status API cannot be reached, the
 attempt stays unknown (see Router.query).
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import ClientConnectorError, ClientSession, ClientTimeout
+from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTimeout
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
@@ -124,13 +126,20 @@ class HttpAcquirer:
             async with self._client().post(
                 f"{self._base_url}/v1/{operation}", data=data, headers=headers
             ) as answer:
-                text = await answer.text()
+                body_bytes = await answer.read()
                 status = answer.status
         except ClientConnectorError as exc:
             # The connection was never established: nothing was sent.
             raise ChannelNotProcessed(f"{self.name}: cannot connect: {exc}") from exc
+        except ClientError as exc:
+            # Sent, then the connection reset or closed before a full answer: the
+            # acquirer may have acted. Ambiguous, never "not processed".
+            raise AmbiguousAnswer(
+                f"{operation}: connection lost before an answer ({type(exc).__name__}: {exc})"
+            ) from exc
         try:
-            payload = json.loads(text) if text else {}
+            # ValueError covers bytes that are not UTF-8 too (UnicodeDecodeError).
+            payload = json.loads(body_bytes) if body_bytes else {}
         except ValueError:
             payload = {}
         return status, payload if isinstance(payload, dict) else {}

@@ -79,10 +79,12 @@ class Scenario:
         self.stack.kill_paycore()
         await asyncio.to_thread(self.stack.run_paycore, **variables)
 
-    async def books(self, journal: Journal, name: str) -> Books:
+    async def books(
+        self, journal: Journal, name: str, *, forgotten: frozenset[str] = frozenset()
+    ) -> Books:
         """Replay every answered request, then check the books; prints the BOOKS line."""
         await journal.replay(self.channel, self.metadata)
-        books = await check_books(self.db, self.merchant_id, journal)
+        books = await check_books(self.db, self.merchant_id, journal, forgotten=forgotten)
         print(f"\nBOOKS {name} [{self.profile.name}]: {books.line()}")
         return books
 
@@ -103,12 +105,30 @@ def paycore_settings() -> dict[str, str]:
 
 
 @pytest.fixture
+def moved_clock() -> bool:
+    """Whether paycore runs on a clock the scenario moves (``FaultStack.advance_clock``)."""
+    return False
+
+
+@pytest.fixture
+def redis_cluster() -> bool:
+    """Whether paycore uses a Redis Cluster with replicas (``FaultStack.cluster``)."""
+    return False
+
+
+@pytest.fixture
 async def scenario(
-    profile: Profile, simulator_args: tuple[str, ...] | None, paycore_settings: dict[str, str]
+    profile: Profile,
+    simulator_args: tuple[str, ...] | None,
+    paycore_settings: dict[str, str],
+    moved_clock: bool,
+    redis_cluster: bool,
 ) -> AsyncIterator[Scenario]:
     """A private PostgreSQL, Redis and ``paycore run``, and a merchant with an API key."""
-    stack = await asyncio.to_thread(FaultStack.start)
+    stack = await asyncio.to_thread(FaultStack.start, redis_cluster=redis_cluster)
     try:
+        if moved_clock:
+            stack.use_clock()
         settings = dict(paycore_settings)
         if simulator_args is not None:
             settings |= await asyncio.to_thread(stack.run_simulator, *simulator_args)

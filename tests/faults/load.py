@@ -114,6 +114,18 @@ class Journal:
         self, channel: grpc.aio.Channel, metadata: Metadata, *, retry_for_s: float = 30.0
     ) -> None:
         """Send every answered request again (16 at a time); answers are recorded."""
+        answered = [r for rid, r in self.requests.items() if self.answered(rid)]
+        await self.send_all(channel, metadata, answered, retry_for_s=retry_for_s)
+
+    async def send_all(
+        self,
+        channel: grpc.aio.Channel,
+        metadata: Metadata,
+        requests: list[Message],
+        *,
+        retry_for_s: float = 30.0,
+    ) -> None:
+        """Send each of ``requests`` until answered, 16 at a time (counted as replayed)."""
         limit = asyncio.Semaphore(16)
 
         async def again(request: Message) -> None:
@@ -123,8 +135,7 @@ class Journal:
                 )
                 self.replayed += 1
 
-        answered = [r for rid, r in self.requests.items() if self.answered(rid)]
-        await asyncio.gather(*(again(request) for request in answered))
+        await asyncio.gather(*(again(request) for request in requests))
 
 
 def request_id_of(request: Message) -> str:

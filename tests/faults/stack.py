@@ -37,7 +37,12 @@ from grpc_health.v1 import health_pb2
 from core.config import Settings
 from core.runtime.embedded import EmbeddedServiceError, EmbeddedServices, start_embedded
 from tests.runtime.processes import REPO_ROOT, clean_environment, free_port, health
-from tests.support.redis_cluster import RedisServerHandle, start_redis
+from tests.support.redis_cluster import (
+    RedisClusterHandle,
+    RedisServerHandle,
+    start_cluster,
+    start_redis,
+)
 
 SERVE_TIMEOUT_S = 90.0
 """How long ``paycore run`` may take to serve (imports, migrations) on a busy machine."""
@@ -96,19 +101,32 @@ class FaultStack:
     starts: int = 0
     simulator: subprocess.Popen[bytes] | None = None
     simulator_port: int = field(default_factory=free_port)
+    cluster: RedisClusterHandle | None = None
+    """With ``start(redis_cluster=True)``: the Redis Cluster paycore uses (``redis`` idles)."""
+    clock_file: Path | None = None
+    """Set by ``advance_clock``: paycore then runs on tests/faults/clocked.py's clock."""
 
     @classmethod
-    def start(cls) -> FaultStack:
-        """A fresh PostgreSQL cluster and Redis (paycore is started by ``run_paycore``)."""
+    def start(cls, *, redis_cluster: bool = False) -> FaultStack:
+        """A fresh PostgreSQL cluster and Redis (paycore is started by ``run_paycore``).
+
+        ``redis_cluster``: paycore uses a Redis Cluster of 3 masters with a replica
+        each, which takes over within about a second of its master going silent.
+        """
         directory = Path(tempfile.mkdtemp(prefix="paycore-faults-"))
         redis = start_redis()
+        cluster = None
         try:
+            if redis_cluster:
+                cluster = start_cluster(3, replicas=1, node_timeout_ms=1000)
             postgres = start_embedded(_postgres_only(directory))
         except BaseException:
             redis.stop()
+            if cluster is not None:
+                cluster.stop()
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        return cls(directory, postgres, redis)
+        return cls(directory, postgres, redis, cluster=cluster)
 
     @property
     def postgres_dsn(self) -> str:
@@ -133,16 +151,21 @@ class FaultStack:
         if self.paycore is not None and self.paycore.poll() is None:
             raise FaultStackError("paycore is already running")
         self.overrides.update(variables)
+        redis = self.cluster or self.redis
         environment = {
             **FAULT_TOLERANT,
             "PAYCORE_POSTGRES_DSN": self.postgres_dsn,
-            "PAYCORE_REDIS_URL": self.redis.url,
+            "PAYCORE_REDIS_URL": redis.url,
+            "PAYCORE_REDIS_CLUSTER": str(self.cluster is not None).lower(),
             "PAYCORE_PORT": str(self.port),
             **self.overrides,
         }
+        command = ["-m", "core.cli"]
+        if self.clock_file is not None:
+            command = ["-m", "tests.faults.clocked", str(self.clock_file)]
         with self.log.open("ab") as output:
             self.paycore = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "run", "--data-dir", str(self.directory)],
+                [sys.executable, *command, "run", "--data-dir", str(self.directory)],
                 cwd=REPO_ROOT,
                 env=clean_environment(**environment),
                 stdin=subprocess.DEVNULL,
@@ -155,6 +178,20 @@ class FaultStack:
             if self.paycore.poll() is not None or time.monotonic() > deadline:
                 raise FaultStackError(f"paycore did not serve:\n{self.output()[-4000:]}")
             time.sleep(0.1)
+
+    def use_clock(self) -> None:
+        """Run paycore (from its next start) on a clock ``advance_clock`` moves."""
+        self.clock_file = self.directory / "clock_offset_s"
+        self.clock_file.write_text("0")
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move paycore's clock ``seconds`` ahead (after ``use_clock``); it sees it at once."""
+        assert self.clock_file is not None, "use_clock() before run_paycore()"
+        offset = float(self.clock_file.read_text() or 0) + seconds
+        # A new file, renamed over the old: paycore never reads half a number.
+        written = self.clock_file.with_suffix(".new")
+        written.write_text(repr(offset))
+        written.replace(self.clock_file)
 
     def kill_paycore(self) -> None:
         """SIGKILL: no shutdown, no flush, connections cut mid-request."""
@@ -241,6 +278,8 @@ class FaultStack:
         self.kill_paycore()
         self.stop_simulator()
         self.redis.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         self.postgres.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -41,9 +41,11 @@ def simulator_args(request: pytest.FixtureRequest) -> tuple[str, ...] | None:
 
 @pytest.fixture
 def paycore_settings(request: pytest.FixtureRequest) -> dict[str, str]:
-    # No request is left to race the status query after the crash: ask at once.
+    # The shortest grace paycore accepts (above the channel timeout plus the commit
+    # retries, core/config.py): the status query asks soon after the crash.
     in_flight = {
-        "PAYCORE_STATUS_QUERY__STARTED_GRACE_S": "1",
+        "PAYCORE_CHANNEL_TIMEOUT_S": "4",
+        "PAYCORE_STATUS_QUERY__STARTED_GRACE_S": "21",
         "PAYCORE_STATUS_QUERY__SCHEDULE_S": "1,1,1",
         "PAYCORE_STATUS_QUERY__POLL_INTERVAL_S": "0.5",
     }
@@ -77,7 +79,7 @@ async def test_a_retry_of_a_request_in_flight_at_the_crash_gets_the_settled_paym
             "SELECT state FROM payments WHERE merchant_id = $1 AND state <> 'pending'",
             scenario.merchant_id,
         ),
-        within_s=30,
+        within_s=60,
         what="a status query settles the payment",
     )
     assert settled in {"captured", "failed"}

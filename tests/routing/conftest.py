@@ -90,26 +90,26 @@ async def serve(
     routing: Path,
     changes: dict[str, Any] | None = None,
 ) -> AsyncIterator[Served]:
-    """Services and a started server over ``channels``; channel timeout 0.5 s.
+    """Services and a started server over ``channels``; channel timeout 0.5 s (unless changed).
 
     The notifications ingress listens on a free port; status-query rounds
     are run by the tests themselves, on a compressed schedule. ``channels``
     None: the built-in ones, as configured by ``changes`` (to the settings).
     """
-    own = settings.replace(
-        channel_timeout_s=0.5,
-        routing_file=str(routing),
-        callbacks_enabled=True,
-        callbacks_port=0,
-        status_query=StatusQuerySettings(
+    defaults: dict[str, Any] = {
+        "channel_timeout_s": 0.5,
+        "routing_file": str(routing),
+        "callbacks_enabled": True,
+        "callbacks_port": 0,
+        "status_query": StatusQuerySettings(
             enabled=False,
             schedule_s="0,0,0",
             pending_schedule_s="0,0",
             started_grace_s=30.0,
             lease_s=30.0,
         ),
-        **(changes or {}),
-    )
+    }
+    own = settings.replace(**(defaults | (changes or {})))
     services = await open_services(own, channels=channels)
     server = PaycoreServer(own, services)
     try:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from core.cli import EXIT_CONFIG, main
 from core.config import (
     ConfigError,
     Settings,
     load_settings,
+    minimum_started_grace_s,
     redact_url,
     settings_as_toml,
 )
@@ -178,3 +180,36 @@ def test_every_setting_is_documented_with_its_environment_variable() -> None:
     missing = [row for row in rows if f"| {row[0]} | {row[1]} |" not in documented]
 
     assert not missing, f"docs/CONFIGURATION.md lacks rows for {sorted(missing)}"
+
+
+def test_a_started_grace_that_a_live_request_could_outlast_is_refused_at_start() -> None:
+    # A live request keeps its attempt 'started' for up to the channel timeout plus
+    # the commit retries; a status query before that would race it.
+    floor = minimum_started_grace_s(Settings(channel_timeout_s=4))
+
+    with pytest.raises(ConfigError, match=r"status_query\.started_grace_s"):
+        load_settings(
+            environ={
+                "PAYCORE_CHANNEL_TIMEOUT_S": "4",
+                "PAYCORE_STATUS_QUERY__STARTED_GRACE_S": str(floor),
+            }
+        )
+    accepted = load_settings(
+        environ={
+            "PAYCORE_CHANNEL_TIMEOUT_S": "4",
+            "PAYCORE_STATUS_QUERY__STARTED_GRACE_S": str(floor + 1),
+        }
+    )
+    assert accepted.status_query.started_grace_s == floor + 1
+    assert floor > 4 + 15  # the channel timeout and about fifteen seconds of commit retries
+
+
+def test_paycore_run_refuses_a_started_grace_shorter_than_a_live_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PAYCORE_STATUS_QUERY__STARTED_GRACE_S", "1")
+
+    code = main(["run", "--data-dir", str(tmp_path)])
+
+    assert code == EXIT_CONFIG  # before anything starts
+    assert "status_query.started_grace_s" in capsys.readouterr().err
