@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +21,7 @@ from core.auth.authenticator import Authenticator, LockoutPolicy
 from core.callbacks.ingress import CallbackIngress
 from core.callbacks.payouts import PayoutIngress
 from core.config import Settings
+from core.domain import clock as wall_clock
 from core.events.relay import RelaySettings, WebhookRelay
 from core.events.schedule import parse_schedule
 from core.events.service import EventStreams, WebhookService
@@ -244,23 +245,19 @@ def _access(
     return authenticator, access, key_changes
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 async def open_services(
     settings: Settings,
     telemetry: Telemetry | None = None,
     *,
     channels: Sequence[Channel] | None = None,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = wall_clock.now,
 ) -> Services:
     """Connect to PostgreSQL and Redis and build the payment service.
 
     ``channels`` replaces the built-in simulated channels (tests inject
     channels with failure behaviour of their own). ``clock`` is the time by
-    which settlement decides which business days are over (tests pass one
-    they control).
+    which settlement decides which business days are over: the process-wide
+    wall clock (core/domain/clock.py) unless a test passes one it controls.
 
     ``settings.postgres_dsn`` and ``settings.redis_url`` must be resolved
     (embedded servers are started by the CLI before this). PostgreSQL must be
