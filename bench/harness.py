@@ -209,11 +209,18 @@ def _peak_rss_mb(pid: int) -> float:
 
 @contextmanager
 def _server(
-    args: Sequence[str], env: dict[str, str], port: int, workers: int
+    args: Sequence[str],
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    *,
+    python: str = sys.executable,
+    cwd: Path = REPOSITORY,
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """``python args`` in ``cwd`` (another checkout: bench/versus.py), until it listens."""
     process = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=REPOSITORY,
+        [python, *args],
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -246,9 +253,9 @@ def _expected(workers: int) -> int:
     return 1 if workers == 1 else workers + 1
 
 
-def _environment(**extra: str) -> dict[str, str]:
+def _environment(repository: Path = REPOSITORY, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYCORE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "clients" / "python")])
+    env["PYTHONPATH"] = os.pathsep.join([str(repository), str(repository / "clients" / "python")])
     env.update(extra)
     return env
 
@@ -412,7 +419,22 @@ def _measure_workers(
         ceiling = _measure_server(echo, target, keys, options, job)
     port = _free_port()
     target = f"127.0.0.1:{port}"
+    with paycore_server(dsn, redis_url, port, workers) as paycore:
+        job = None
+        if options.h2load:
+            replayed = asyncio.run(_replay_request(target, keys[0]))
+            job = _h2load_job(target, replayed, keys[0], options)
+        service = _measure_server(paycore, target, keys, options, job)
+    return WorkerRun(workers, ceiling, service)
+
+
+@contextmanager
+def paycore_server(
+    dsn: str, redis_url: str, port: int, workers: int, repository: Path = REPOSITORY
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``paycore run`` of the checkout at ``repository`` (its own .venv unless it is this one)."""
     env = _environment(
+        repository,
         PAYCORE_POSTGRES_DSN=dsn,
         PAYCORE_REDIS_URL=redis_url,
         PAYCORE_HTTP_PORT="0",
@@ -421,14 +443,10 @@ def _measure_workers(
         PAYCORE_RATE_LIMITS__WRITES_PER_S="1000000",
         PAYCORE_RATE_LIMITS__WRITES_BURST="1000000",
     )
-    paycore_args = ["-m", "core.cli", "run", "--port", str(port), "--workers", str(workers)]
-    with _server(paycore_args, env, port, workers) as paycore:
-        job = None
-        if options.h2load:
-            replayed = asyncio.run(_replay_request(target, keys[0]))
-            job = _h2load_job(target, replayed, keys[0], options)
-        service = _measure_server(paycore, target, keys, options, job)
-    return WorkerRun(workers, ceiling, service)
+    python = sys.executable if repository == REPOSITORY else str(repository / ".venv/bin/python")
+    args = ["-m", "core.cli", "run", "--port", str(port), "--workers", str(workers)]
+    with _server(args, env, port, workers, python=python, cwd=repository) as process:
+        yield process
 
 
 def _percentiles(measured: Measured) -> str:
