@@ -6,8 +6,14 @@ trips, N socket writes and reads, and N pool checkouts. ``AutoPipeline``
 queues the commands issued while the event loop runs its ready callbacks and
 sends them as ONE non-transactional redis-py pipeline as soon as those have run
 (``loop.call_soon`` when the first command of a batch is queued): no timer, so
-an idle server adds no latency, and a busy one batches as many commands as
-arrived in one tick.
+an idle server adds no latency.
+
+While a pipeline is in flight, the commands of the following ticks wait for its
+reply and leave together right after it (one pipeline in flight at a time).
+Measured on the 2-core development machine at 64 concurrent creates, per tick
+alone batched 1.07 commands per pipeline (requests rarely reach the gate in the
+same tick); waiting for the one in flight, 2.0-2.4. The wait is at most one
+Redis round trip, and only when another batch is already out.
 
 Each caller awaits its own command's reply, exactly as with a direct call:
 
@@ -15,7 +21,9 @@ Each caller awaits its own command's reply, exactly as with a direct call:
   rest of the batch is answered normally;
 - a pipeline that fails as a whole (Redis down, a timeout) raises the same
   exception to every caller of the batch, the one a direct call would have
-  raised, so the fail-open paths of the gate and velocity are unchanged;
+  raised, so the fail-open paths of the gate and velocity are unchanged; the
+  commands queued behind it get it too (Redis did not answer their batch's
+  predecessor in time either), so none waits for a second timeout;
 - a caller cancelled before the batch left is not sent; one cancelled while it
   is in flight is simply not answered: the batch is its own task, which the
   cancellation of a caller never reaches.
@@ -36,9 +44,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisClusterException
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
+# A pipeline that failed with one of these got no answer from Redis at all.
+_UNANSWERED = (RedisConnectionError, RedisTimeoutError, RedisClusterException, OSError)
 _Queued = tuple[tuple[EncodableT, ...], "asyncio.Future[Any]"]
 
 
@@ -53,7 +65,7 @@ class PipelineStats:
 
 
 class AutoPipeline:
-    """Sends the commands of one event-loop tick to Redis as one pipeline."""
+    """Sends the commands of one event-loop tick (or of the ticks one was out) as a pipeline."""
 
     def __init__(self, client: aioredis.Redis | RedisCluster) -> None:
         self._client = client
@@ -65,9 +77,10 @@ class AutoPipeline:
         """Run one Redis command (``"DEL", key``) in this tick's pipeline; its reply."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._queued:
+        if not self._queued and not self._in_flight:
             # After the callbacks already ready in this tick (the other requests
-            # that are about to queue their commands) have run.
+            # that are about to queue their commands) have run. With a batch in
+            # flight, its end sends this one (_sent).
             loop.call_soon(self._flush)
         self._queued.append((args, future))
         return await future
@@ -96,7 +109,12 @@ class AutoPipeline:
             task = asyncio.get_running_loop().create_task(self._send(batch))
             # The loop keeps only weak references to tasks: hold it until it ends.
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._queued:
+            self._flush()
 
     async def _send(self, batch: list[_Queued]) -> None:
         stats = self.stats
@@ -114,6 +132,9 @@ class AutoPipeline:
                 future.cancel()
             raise
         except Exception as exc:  # each caller handles it as a direct call would have
+            if isinstance(exc, _UNANSWERED):
+                batch += self._queued  # they would wait a timeout more for the same answer
+                self._queued = []
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

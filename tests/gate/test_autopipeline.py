@@ -1,4 +1,5 @@
-"""Concurrent requests' Redis commands leave as one pipeline per event-loop tick (issue 18).
+"""Concurrent requests' Redis commands leave as one pipeline per event-loop tick (issue 18),
+and while one pipeline is out, the commands of the ticks that follow leave together after it.
 
 Counted on both sides: the auto-pipeline's own counter, and Redis' INFO
 (``total_reads_processed``: how many times the server read a client socket, so
@@ -17,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.config import RateLimitSettings
 from core.gate import Admission
@@ -192,3 +194,55 @@ async def test_a_script_redis_forgot_is_loaded_again_for_a_whole_batch(
 
     assert admissions == [Admission.NEW] * 5  # NOSCRIPT went to each caller, who reloaded
     assert gate.stats.redis_failures == 0
+
+
+async def test_commands_queued_while_a_pipeline_is_out_leave_together_after_it(
+    private_redis: RedisServerHandle,
+) -> None:
+    client = aioredis.from_url(private_redis.url)
+    pipeline = AutoPipeline(client)
+    key = f"k_{uuid.uuid4().hex}"
+    try:
+        await client.ping()  # connected before Redis is paused
+        private_redis.pause()  # the first pipeline stays out until resume()
+        try:
+            first = asyncio.create_task(pipeline.execute("INCR", key))
+            while pipeline.stats.pipelines == 0:  # noqa: ASYNC110 (no event to wait on)
+                await asyncio.sleep(0)
+            later = []
+            for _ in range(10):  # one per tick
+                later.append(asyncio.create_task(pipeline.execute("INCR", key)))
+                await asyncio.sleep(0)
+            assert pipeline.stats.pipelines == 1  # none left while the first was out
+        finally:
+            private_redis.resume()
+        replies = [await first] + [await task for task in later]
+    finally:
+        await client.aclose()
+
+    assert replies == list(range(1, 12))  # in order: the pipeline keeps it
+    assert pipeline.stats.pipelines == 2
+    assert pipeline.stats.largest == 10
+
+
+async def test_a_pipeline_timing_out_fails_the_commands_queued_behind_it_too(
+    private_redis: RedisServerHandle,
+) -> None:
+    client = aioredis.from_url(private_redis.url, socket_timeout=0.5)
+    pipeline = AutoPipeline(client)
+    try:
+        await client.ping()
+        private_redis.pause()
+        try:
+            first = asyncio.create_task(pipeline.execute("GET", "k"))
+            while pipeline.stats.pipelines == 0:  # noqa: ASYNC110 (no event to wait on)
+                await asyncio.sleep(0)
+            behind = [asyncio.create_task(pipeline.execute("GET", "k")) for _ in range(3)]
+            outcomes = await asyncio.gather(first, *behind, return_exceptions=True)
+        finally:
+            private_redis.resume()
+    finally:
+        await client.aclose()
+
+    assert all(isinstance(outcome, RedisTimeoutError) for outcome in outcomes), outcomes
+    assert pipeline.stats.pipelines == 1  # those behind were not sent to time out again
