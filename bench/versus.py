@@ -45,7 +45,8 @@ from pathlib import Path
 import asyncpg
 import redis
 
-from bench.harness import REPOSITORY, _CpuSamples, _free_port, _watched, paycore_server
+from bench.cpu import CpuSamples
+from bench.harness import REPOSITORY, _free_port, _watched, paycore_server
 from bench.load import LoadResult, issue_bench_keys, latency_percentiles_ms, merge_results, run_load
 from bench.record import append_result, git_revision
 from bench.telemetry_overhead import bench_databases
@@ -144,7 +145,7 @@ def measure_side(
         with paycore_server(dsn, redis_url, port, 1, repository) as server:
             created = asyncio.run(_payments(dsn, prefix))
             commands, reads = counts.read()
-            with _CpuSamples([counts.pid]) as redis_cpu:
+            with CpuSamples([counts.pid]) as redis_cpu:
                 measured = _watched(
                     server, partial(_closed_loop, f"127.0.0.1:{port}", keys, options)
                 )
