@@ -179,6 +179,7 @@ def summarise(rounds: Sequence[tuple[Window, Window]]) -> tuple[list[str], list[
     base = [b for b, _ in rounds]
     this = [t for _, t in rounds]
     ratios = [t.throughput / b.throughput if b.throughput else 0.0 for b, t in rounds]
+    cpu_ratios = [t.server_cpu_ms / b.server_cpu_ms if b.server_cpu_ms else 0.0 for b, t in rounds]
     fields = ("throughput", "server_cpu_ms", "redis_cpu_us", "redis_commands", "redis_reads")
     medians = {f: (_median(base, f), _median(this, f)) for f in fields}
     lines = [
@@ -187,6 +188,7 @@ def summarise(rounds: Sequence[tuple[Window, Window]]) -> tuple[list[str], list[
         if b
     ]
     lines.append("per-round req/s ratios: " + ", ".join(f"{r:.3f}" for r in ratios))
+    lines.append("per-round CPU/create ratios: " + ", ".join(f"{r:.3f}" for r in cpu_ratios))
 
     def pair(field: str, digits: int) -> str:
         b, t = medians[field]
@@ -201,6 +203,9 @@ def summarise(rounds: Sequence[tuple[Window, Window]]) -> tuple[list[str], list[
         pair("redis_reads", 2),
         "rounds req/s (baseline/this): "
         + ", ".join(f"{b.throughput:.0f}/{t.throughput:.0f}" for b, t in rounds)
+        + "; server CPU ms/create: "
+        + ", ".join(f"{b.server_cpu_ms:.2f}/{t.server_cpu_ms:.2f}" for b, t in rounds)
+        + f" (median of per-round ratios {statistics.median(cpu_ratios):.3f})"
         + "; p99 ms: "
         + ", ".join(f"{b.p99_ms:.0f}/{t.p99_ms:.0f}" for b, t in rounds)
         + f"; errors {sum(b.errors for b in base)}/{sum(t.errors for t in this)}",
