@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import math
 import multiprocessing
 import os
@@ -50,7 +49,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -64,6 +62,7 @@ import asyncpg
 import grpc
 
 from bench import h2load
+from bench.cpu import CpuSamples, process_tree
 from bench.echo_server import PATH as CREATE_PATH
 from bench.load import (
     LoadResult,
@@ -166,37 +165,6 @@ def _free_port() -> int:
         return port
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and every descendant, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop(0)
-        found.append(current)
-        todo += sorted(children.get(current, []))
-    return found
-
-
-def _cpu_s(pids: Sequence[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / ticks
-
-
 def _peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -209,11 +177,18 @@ def _peak_rss_mb(pid: int) -> float:
 
 @contextmanager
 def _server(
-    args: Sequence[str], env: dict[str, str], port: int, workers: int
+    args: Sequence[str],
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    *,
+    python: str = sys.executable,
+    cwd: Path = REPOSITORY,
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """``python args`` in ``cwd`` (another checkout: bench/versus.py), until it listens."""
     process = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=REPOSITORY,
+        [python, *args],
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -223,7 +198,7 @@ def _server(
         deadline = time.monotonic() + 90
         # Listening is not enough with several workers: each binds on its own, so
         # wait until the tree has them all (the parent plus one per worker).
-        while not (_listening(port) and len(_tree(process.pid)) >= _expected(workers)):
+        while not (_listening(port) and len(process_tree(process.pid)) >= _expected(workers)):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{args} did not start (exit {process.poll()})")
             time.sleep(0.2)
@@ -246,9 +221,9 @@ def _expected(workers: int) -> int:
     return 1 if workers == 1 else workers + 1
 
 
-def _environment(**extra: str) -> dict[str, str]:
+def _environment(repository: Path = REPOSITORY, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYCORE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY), str(REPOSITORY / "clients" / "python")])
+    env["PYTHONPATH"] = os.pathsep.join([str(repository), str(repository / "clients" / "python")])
     env.update(extra)
     return env
 
@@ -263,51 +238,14 @@ def _in_processes(jobs: Sequence[Callable[[], LoadResult]]) -> LoadResult:
         return merge_results([future.result() for future in futures])
 
 
-class _CpuSamples:
-    """The CPU time of some processes, sampled every ``every_s`` by a thread meanwhile.
-
-    The load runs in other processes whose windows start after their own start-up and
-    warm-up; sampling lets the server's CPU be read over exactly those windows.
-    """
-
-    def __init__(self, pids: Sequence[int], every_s: float = 0.1) -> None:
-        self._pids = list(pids)
-        self._every_s = every_s
-        self._samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> _CpuSamples:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while True:
-            self._samples.append((time.time(), _cpu_s(self._pids)))
-            if self._stop.wait(self._every_s):
-                self._samples.append((time.time(), _cpu_s(self._pids)))
-                return
-
-    def at(self, when: float) -> float:
-        """CPU seconds at ``when`` (seconds since the epoch), linearly interpolated."""
-        times = [t for t, _ in self._samples]
-        i = min(max(bisect.bisect_left(times, when), 1), len(times) - 1)
-        (t0, c0), (t1, c1) = self._samples[i - 1], self._samples[i]
-        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
-
-
 def _watched(process: subprocess.Popen[bytes], drive: Callable[[], LoadResult]) -> Measured:
     """Run ``drive`` and measure the server's process tree over the load's window."""
-    pids = _tree(process.pid)
-    with _CpuSamples(pids) as samples:
+    pids = process_tree(process.pid)
+    with CpuSamples(pids) as samples:
         load = drive()
     wall = load.window_end - load.window_start
     cpu = samples.at(load.window_end) - samples.at(load.window_start)
-    return Measured(load, ServerUse(cpu, wall, tuple(map(_peak_rss_mb, _tree(process.pid)))))
+    return Measured(load, ServerUse(cpu, wall, tuple(map(_peak_rss_mb, process_tree(process.pid)))))
 
 
 def _measure_server(
@@ -412,7 +350,22 @@ def _measure_workers(
         ceiling = _measure_server(echo, target, keys, options, job)
     port = _free_port()
     target = f"127.0.0.1:{port}"
+    with paycore_server(dsn, redis_url, port, workers) as paycore:
+        job = None
+        if options.h2load:
+            replayed = asyncio.run(_replay_request(target, keys[0]))
+            job = _h2load_job(target, replayed, keys[0], options)
+        service = _measure_server(paycore, target, keys, options, job)
+    return WorkerRun(workers, ceiling, service)
+
+
+@contextmanager
+def paycore_server(
+    dsn: str, redis_url: str, port: int, workers: int, repository: Path = REPOSITORY
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``paycore run`` of the checkout at ``repository`` (its own .venv unless it is this one)."""
     env = _environment(
+        repository,
         PAYCORE_POSTGRES_DSN=dsn,
         PAYCORE_REDIS_URL=redis_url,
         PAYCORE_HTTP_PORT="0",
@@ -421,14 +374,10 @@ def _measure_workers(
         PAYCORE_RATE_LIMITS__WRITES_PER_S="1000000",
         PAYCORE_RATE_LIMITS__WRITES_BURST="1000000",
     )
-    paycore_args = ["-m", "core.cli", "run", "--port", str(port), "--workers", str(workers)]
-    with _server(paycore_args, env, port, workers) as paycore:
-        job = None
-        if options.h2load:
-            replayed = asyncio.run(_replay_request(target, keys[0]))
-            job = _h2load_job(target, replayed, keys[0], options)
-        service = _measure_server(paycore, target, keys, options, job)
-    return WorkerRun(workers, ceiling, service)
+    python = sys.executable if repository == REPOSITORY else str(repository / ".venv/bin/python")
+    args = ["-m", "core.cli", "run", "--port", str(port), "--workers", str(workers)]
+    with _server(args, env, port, workers, python=python, cwd=repository) as process:
+        yield process
 
 
 def _percentiles(measured: Measured) -> str:

@@ -47,6 +47,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from prometheus_client import generate_latest
 
+from bench.cpu import CpuSamples
 from bench.load import (
     LoadResult,
     issue_bench_keys,
@@ -102,6 +103,13 @@ class RoundResult:
     """Spans the batch processor handed to the exporter (0 with telemetry off)."""
     scrape_bytes: int
     """Size of the round's Prometheus scrape (0 with telemetry off)."""
+    server_cpu_s: float = 0.0
+    """CPU time of this process (the server, its threads included) over the load's window."""
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        """Server CPU per OK call, in ms: steadier than req/s on a machine shared with others."""
+        return self.server_cpu_s / max(self.load.ok, 1) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +125,24 @@ class ConfigurationSummary:
     p95_ms: float
     p99_ms: float
     """Latency percentiles over every OK call of every round."""
+    cpu_ms_per_call: tuple[float, ...] = ()
+    """Server CPU per OK call, per round."""
 
     @property
     def throughput(self) -> float:
         """Median throughput over the rounds."""
         return statistics.median(self.throughputs)
 
+    @property
+    def cpu_ms(self) -> float:
+        """Median server CPU per OK call over the rounds, in ms."""
+        return statistics.median(self.cpu_ms_per_call) if self.cpu_ms_per_call else 0.0
+
     @classmethod
     def of(cls, name: str, rounds: Sequence[RoundResult]) -> ConfigurationSummary:
         """Summarise the rounds of configuration ``name``."""
-        mine = [result.load for result in rounds if result.configuration == name]
+        own = [result for result in rounds if result.configuration == name]
+        mine = [result.load for result in own]
         latencies = tuple(latency for load in mine for latency in load.latencies_s)
         p50, p95, p99 = latency_percentiles_ms(latencies)
         return cls(
@@ -137,6 +153,7 @@ class ConfigurationSummary:
             p50_ms=p50,
             p95_ms=p95,
             p99_ms=p99,
+            cpu_ms_per_call=tuple(result.cpu_ms_per_call for result in own),
         )
 
 
@@ -167,6 +184,11 @@ class OverheadResult:
         return tuple(
             on / off for off, on in zip(self.off.throughputs, self.on.throughputs, strict=True)
         )
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Median server CPU per call with telemetry on divided by off (1.0: no cost)."""
+        return self.on.cpu_ms / self.off.cpu_ms if self.off.cpu_ms else 0.0
 
     @property
     def spans_exported(self) -> int:
@@ -288,11 +310,12 @@ async def _serve_round(
                         api_keys=api_keys,
                     ),
                 )
-                if telemetry_on is not None:
-                    # Mid-window, on the event loop, while the load runs.
-                    await asyncio.wait([load], timeout=options.warmup_s + options.seconds / 2)
-                    scrape_bytes = telemetry_on.scrape()
-                measured = await load
+                with CpuSamples([os.getpid()]) as cpu:
+                    if telemetry_on is not None:
+                        # Mid-window, on the event loop, while the load runs.
+                        await asyncio.wait([load], timeout=options.warmup_s + options.seconds / 2)
+                        scrape_bytes = telemetry_on.scrape()
+                    measured = await load
             finally:
                 await server.stop(grace=settings.grace_period_s)
         finally:
@@ -305,6 +328,7 @@ async def _serve_round(
         load=measured,
         spans_exported=telemetry_on.spans.exported if telemetry_on else 0,
         scrape_bytes=scrape_bytes,
+        server_cpu_s=cpu.at(measured.window_end) - cpu.at(measured.window_start),
     )
 
 
@@ -314,7 +338,8 @@ def _progress(index: int, rounds: int, result: RoundResult) -> None:
     errors = sum(load.errors.values())
     print(
         f"round {index + 1}/{rounds} {result.configuration:>3}: {load.throughput:8.1f} req/s"
-        f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}",
+        f"  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}"
+        f"  server CPU {result.cpu_ms_per_call:.2f} ms/call",
         file=sys.stderr,
         flush=True,
     )
@@ -340,7 +365,11 @@ def result_cells(result: OverheadResult, revision: str, command: str) -> list[st
         f"rounds off {per_round(off)}, on {per_round(on)} req/s "
         f"(on/off {'/'.join(f'{ratio:.2f}' for ratio in result.pair_ratios)}); "
         f"p50 {off.p50_ms:.1f}/{on.p50_ms:.1f} ms, p95 {off.p95_ms:.1f}/{on.p95_ms:.1f} ms "
-        f"(off/on); errors {off.errors}/{on.errors}; spans exported {result.spans_exported}"
+        f"(off/on); errors {off.errors}/{on.errors}; spans exported {result.spans_exported}; "
+        f"server CPU per call off/on {off.cpu_ms:.2f}/{on.cpu_ms:.2f} ms "
+        f"(on/off {result.cpu_ratio:.3f}; rounds "
+        f"{'/'.join(f'{a:.2f}' for a in off.cpu_ms_per_call)} off, "
+        f"{'/'.join(f'{a:.2f}' for a in on.cpu_ms_per_call)} on)"
     )
     return [
         datetime.now(UTC).date().isoformat(),
@@ -417,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("no call succeeded in one configuration; nothing recorded")
     row = markdown_row(result_cells(result, git_revision(), command_line(MODULE, argv)))
     print(f"on/off = {result.ratio:.3f} (cost {result.cost_percent:.1f} %)")
+    print(f"server CPU per call on/off = {result.cpu_ratio:.3f}")
     print(TABLE_HEADER)
     print(row)
     append_row(RESULTS_HEADING, row)

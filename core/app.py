@@ -325,7 +325,10 @@ async def open_services(
         on_change=audit_to(pool),
     )
     velocity = RedisVelocity(
-        redis, retry_interval_s=settings.redis_retry_interval_s, availability=gate.availability
+        redis,
+        retry_interval_s=settings.redis_retry_interval_s,
+        availability=gate.availability,
+        pipeline=gate.pipeline,  # a card token's velocity leaves with the gates' scripts
     )
     await velocity.prepare()
     await gate.prepare(velocity.lua)  # the gate's script with velocity riding along

@@ -23,8 +23,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
-from opentelemetry import propagate
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from core.api import convert, validation
 from core.api.identity import Caller, IdentityResolver
@@ -272,24 +271,14 @@ def _pipeline(
         raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
     ) -> bytes | Message | None:
         metadata = tuple(context.invocation_metadata() or ())
-        # Continue the caller's trace (W3C traceparent/tracestate in metadata).
-        parent = propagate.extract(
-            {key: value for key, value in metadata if isinstance(value, str)}
-        )
         started = time.perf_counter()
         code = "OK"
         method_token = log_context.rpc_method.set(method)
         merchant_token = request_token = None
         # Status and exceptions are recorded by hand below: grpc's abort raises,
         # and a client mistake must not mark the span as a server error.
-        with telemetry.tracer.start_as_current_span(
-            span_name,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=span_attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        # Continues the caller's trace (W3C traceparent/tracestate in metadata).
+        with telemetry.rpc_span(span_name, metadata, span_attributes) as span:
             try:
                 try:
                     with telemetry.stage("auth"):

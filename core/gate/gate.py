@@ -46,7 +46,8 @@ class GateClaim:
 class Rider:
     """Redis work of the merchant that rides in the gate's round trip of a NEW write.
 
-    ``lua`` defines ``local function rider(KEYS, ARGV)`` returning an array;
+    ``lua`` defines ``local function rider(KEYS, ARGV, clock_us)`` returning an array
+    (``clock_us``: Redis' TIME in microseconds, as the gate's script read it);
     every key carries the merchant's hash tag (one Cluster slot with the
     gate's keys). ``reply`` is that array once the gate ran it; it stays None
     when the request was refused, repeated, or Redis was not asked.

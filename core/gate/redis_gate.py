@@ -17,6 +17,10 @@ velocity, core/risk/velocity.py) that runs in the same script, only when the
 request is NEW (a refused or repeated request counts nothing), so a payment
 costs one round trip in all.
 
+The scripts of concurrent requests leave together: ``AutoPipeline``
+(core/gate/autopipeline.py) sends every command queued in one event-loop tick
+as one pipeline, so N concurrent requests cost one round trip, not N.
+
 When Redis cannot be reached (error or timeout), the gate fails open: rate
 limits fall back to an in-process limiter and requests go on UNCHECKED, with
 PostgreSQL alone guarding idempotency. ``RedisAvailability`` then keeps every
@@ -39,6 +43,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from core.config import RateLimitSettings
 from core.domain.errors import RateLimitedError
+from core.gate.autopipeline import AutoPipeline
 from core.gate.gate import Admission, GateClaim, Rider
 from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
 from core.telemetry import Telemetry
@@ -66,7 +71,7 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
            'PX', math.ceil((next_tat - now) / 1000) + 1)
 if #KEYS < 2 then return {1, 0} end
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
-  if RIDER then return {1, 1, rider({unpack(KEYS, 3)}, {unpack(ARGV, 5)})} end
+  if RIDER then return {1, 1, rider({unpack(KEYS, 3)}, {unpack(ARGV, 5)}, now)} end
   return {1, 1}
 end
 if redis.call('GET', KEYS[2]) == ARGV[3] then return {1, 2} end
@@ -88,7 +93,7 @@ def request_key(merchant_id: str, claim: GateClaim) -> str:
 
 
 def _with_rider(rider_lua: str) -> str:
-    """The gate's script running ``rider_lua`` (it defines ``rider(KEYS, ARGV)``) for NEW writes."""
+    """The gate's script running ``rider_lua`` (defining ``rider(KEYS, ARGV, clock_us)``)."""
     return f"{rider_lua}\nlocal RIDER = true\n{_SCRIPT}"
 
 
@@ -183,6 +188,8 @@ class RedisRequestGate:
         )
         """Shared with the other users of this Redis (risk velocity) in core/app.py."""
         self.stats = GateStats()
+        self.pipeline = AutoPipeline(client)
+        """Batches this gate's commands per loop tick; shared with risk velocity (core/app.py)."""
 
     async def prepare(self, *riders: str) -> None:
         """Load the scripts (also with each of ``riders``) so first requests cost one round trip."""
@@ -237,7 +244,7 @@ class RedisRequestGate:
                     script = self._script_with(rider.lua)
             try:
                 self.stats.redis_round_trips += 1
-                allowed, value, *ridden = await script(keys=keys, args=args)
+                allowed, value, *ridden = await self.pipeline.run_script(script, keys, args)
             except REDIS_UNAVAILABLE as exc:
                 self._note_failure(exc)
             else:
@@ -257,7 +264,7 @@ class RedisRequestGate:
         if self.availability.away():
             return  # the marker expires with its lease anyway
         try:
-            await self._client.delete(request_key(merchant_id, claim))
+            await self.pipeline.execute("DEL", request_key(merchant_id, claim))
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
 

@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.gate import Rider
+from core.gate.autopipeline import AutoPipeline
 from core.gate.redis_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
 from riskengine.features import (
     DECLINE_ENTITIES,
@@ -65,11 +66,21 @@ HISTORY_TTL_MS = 90 * 86_400_000
 # history hash (if ARGV[6] == '1'), the list version key (always last).
 # ARGV: 1 write ('1'/'0'), 2 amount, 3 member id, 4 #velocity, 5 #declines,
 #       6 has history, 7 now in ms ('' = Redis' own clock), 8 cap, 9 history TTL ms.
+# clock_us: Redis' clock as the gate's script already read it (riding), or nil.
+#
+# Redis commands per velocity set: ZRANGE (the whole set: what fell out of the
+# day is trimmed on every write, so it is the day's members and the few that
+# aged out since the last payment), ZADD, PEXPIRE, and a ZREMRANGEBYRANK only
+# when members fell out of the day or the set is full: the day's oldest members
+# are its lowest ranks, so one rank range drops both. A decline set costs one
+# ZCOUNT when it has nothing in the day (the common case), two otherwise.
 _FUNCTION = """
-local function rider(KEYS, ARGV)
+local function rider(KEYS, ARGV, clock_us)
 local now
 if ARGV[7] ~= '' then
   now = tonumber(ARGV[7])
+elseif clock_us then
+  now = math.floor(clock_us / 1000)
 else
   local clock = redis.call('TIME')
   now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -84,10 +95,12 @@ local out = {}
 for i = 1, nv do
   local key = KEYS[i]
   local c1, s1, c2, s2, c3, s3 = 0, 0, 0, 0, 0, 0
-  local items = redis.call('ZRANGEBYSCORE', key, now - day, '+inf', 'WITHSCORES')
+  local expired = 0
+  local items = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
   for j = 1, #items, 2 do
     local at = tonumber(items[j + 1])
-    if at <= now then
+    if at <= now - day then expired = expired + 1 end
+    if at >= now - day and at <= now then
       local value = tonumber(string.match(items[j], ':(%d+)$')) or 0
       c3 = c3 + 1
       s3 = s3 + value
@@ -105,16 +118,25 @@ for i = 1, nv do
   table.insert(out, c2) table.insert(out, s2)
   table.insert(out, c3) table.insert(out, s3)
   if write then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - day)
-    redis.call('ZADD', key, now, ARGV[3] .. ':' .. ARGV[2])
-    local size = redis.call('ZCARD', key)
-    if size > cap then redis.call('ZREMRANGEBYRANK', key, 0, size - cap - 1) end
+    if redis.call('ZADD', key, now, ARGV[3] .. ':' .. ARGV[2]) == 1 then
+      local drop = math.max(expired, #items / 2 + 1 - cap)
+      if drop > 0 then redis.call('ZREMRANGEBYRANK', key, 0, drop - 1) end
+    else
+      -- The member was there (the same payment counted again) and has moved
+      -- in rank: trim by score and size instead.
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - day)
+      local size = redis.call('ZCARD', key)
+      if size > cap then redis.call('ZREMRANGEBYRANK', key, 0, size - cap - 1) end
+    end
     redis.call('PEXPIRE', key, day)
   end
 end
 for i = nv + 1, nv + nd do
-  table.insert(out, redis.call('ZCOUNT', KEYS[i], now - 3600000, now))
-  table.insert(out, redis.call('ZCOUNT', KEYS[i], now - day, now))
+  local in_day = redis.call('ZCOUNT', KEYS[i], now - day, now)
+  local in_hour = 0
+  if in_day > 0 then in_hour = redis.call('ZCOUNT', KEYS[i], now - 3600000, now) end
+  table.insert(out, in_hour)
+  table.insert(out, in_day)
 end
 if ARGV[6] == '1' then
   local key = KEYS[nv + nd + 1]
@@ -279,8 +301,12 @@ class RedisVelocity:
         log_interval_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
         availability: RedisAvailability | None = None,
+        pipeline: AutoPipeline | None = None,
     ) -> None:
+        """``availability`` and ``pipeline``: the gate's, to share one view of Redis and its
+        batches (core/app.py); by default this instance's own."""
         self._client = client
+        self._pipeline = pipeline or AutoPipeline(client)
         self._script = client.register_script(_SCRIPT)
         self._decline_script = client.register_script(_DECLINE_SCRIPT)
         self._availability = availability or RedisAvailability(
@@ -315,7 +341,7 @@ class RedisVelocity:
         keys, args, layout = _script_input(transaction, member, write=write, now_ms=now_ms)
         try:
             self.stats.round_trips += 1
-            reply = [int(v) for v in await self._script(keys=keys, args=args)]
+            reply = [int(v) for v in await self._pipeline.run_script(self._script, keys, args)]
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
             self.stats.fail_open += 1
@@ -337,8 +363,8 @@ class RedisVelocity:
         if not keys:
             return
         try:
-            await self._decline_script(
-                keys=keys, args=["" if now_ms is None else now_ms, member, MAX_EVENTS]
+            await self._pipeline.run_script(
+                self._decline_script, keys, ["" if now_ms is None else now_ms, member, MAX_EVENTS]
             )
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
@@ -346,7 +372,7 @@ class RedisVelocity:
     async def bump_list_version(self, merchant_id: str) -> None:
         """Tell every process that the merchant's lists changed (best effort)."""
         try:
-            await self._client.incr(list_version_key(merchant_id))
+            await self._pipeline.execute("INCR", list_version_key(merchant_id))
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
 

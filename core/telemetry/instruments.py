@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import Attributes
 
 from core.domain.errors import Code, PaycoreError
 
@@ -54,9 +55,28 @@ DECLINE_REASON = "paycore.decline.reason"
 WEBHOOK_RESULT = "paycore.webhook.result"
 
 
+class _NoSpan(AbstractContextManager[trace.Span]):
+    """What a stage is when nothing would be recorded: the invalid span, no context change.
+
+    One shared instance: with tracing off, or inside an unsampled trace, a stage
+    costs one method call instead of a span, a context attach and a generator.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> trace.Span:
+        return trace.INVALID_SPAN
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+TRACEPARENT = "traceparent"
+
+
 @dataclass(frozen=True, slots=True)
 class _Instruments:
-    rpc_requests: metrics.Counter
     rpc_duration: metrics.Histogram
     risk_decisions: metrics.Counter
     risk_score: metrics.Histogram
@@ -73,9 +93,7 @@ class _Instruments:
 
 def _instruments(meter: metrics.Meter) -> _Instruments:
     return _Instruments(
-        rpc_requests=meter.create_counter(
-            "paycore.rpc.requests", unit="{request}", description="RPCs by method and status code"
-        ),
+        # One histogram per RPC: its count is the request count (no separate counter).
         rpc_duration=meter.create_histogram(
             "paycore.rpc.duration", unit="s", description="RPC latency by method and status code"
         ),
@@ -140,6 +158,11 @@ class Telemetry:
         self.tracer = self.tracer_provider.get_tracer(SCOPE)
         self.meter = self.meter_provider.get_meter(SCOPE)
         self._m = _instruments(self.meter)
+        self.tracing = not isinstance(self.tracer_provider, trace.NoOpTracerProvider)
+        """False: every span is the API's no-op, so none is started at all."""
+        self._metering = not isinstance(self.meter_provider, metrics.NoOpMeterProvider)
+        # Metric attributes by their values, built once: hot paths record with a lookup.
+        self._attributes: dict[tuple[str, ...], Attributes] = {}
         self._pools: list[tuple[str, Callable[[], tuple[int, int, int]]]] = []
 
     @classmethod
@@ -149,14 +172,47 @@ class Telemetry:
 
     # --- traces ---------------------------------------------------------------
 
-    @contextmanager
-    def stage(self, name: str, **attributes: str | int) -> Iterator[trace.Span]:
+    def rpc_span(
+        self, name: str, metadata: Sequence[tuple[str, str | bytes]], attributes: Attributes
+    ) -> AbstractContextManager[trace.Span]:
+        """The SERVER span of one RPC, continuing the caller's W3C traceparent from ``metadata``.
+
+        With tracing off and no traceparent sent, nothing is extracted or started.
+        A traceparent is still followed with tracing off, so log lines carry the
+        caller's trace id. Status and exceptions are left to the caller to record.
+        """
+        if not self.tracing and all(key != TRACEPARENT for key, _ in metadata):
+            return _NO_SPAN
+        parent = propagate.extract(
+            {key: value for key, value in metadata if isinstance(value, str)}
+        )
+        return self.tracer.start_as_current_span(
+            name,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    def stage(self, name: str, **attributes: str | int) -> AbstractContextManager[trace.Span]:
         """A child span for one stage of a request (auth, gate, risk, route, db.*, channel.*).
 
         A stage that ends in a paycore error keeps its reason as an attribute;
         only faults (bugs, unavailable dependencies) mark the span as an error,
         so a trace search for errors finds incidents, not declined requests.
+        No span is made with tracing off, nor inside a trace that is not sampled
+        (its children would not be either: the sampler is parent-based).
         """
+        if not self.tracing:
+            return _NO_SPAN
+        current = trace.get_current_span()
+        if not current.is_recording() and current.get_span_context().is_valid:
+            return _NO_SPAN
+        return self._stage(name, attributes)
+
+    @contextmanager
+    def _stage(self, name: str, attributes: Attributes) -> Iterator[trace.Span]:
         with self.tracer.start_as_current_span(
             name, attributes=attributes, record_exception=False, set_status_on_exception=False
         ) as span:
@@ -174,17 +230,28 @@ class Telemetry:
 
     # --- metrics --------------------------------------------------------------
 
+    def _cached(self, *pairs: str) -> Attributes:
+        """``{pairs[0]: pairs[1], ...}``, built on first use and shared after."""
+        attributes = self._attributes.get(pairs)
+        if attributes is None:
+            attributes = dict(zip(pairs[::2], pairs[1::2], strict=True))
+            if len(self._attributes) < 10_000:  # bounded: values come from closed sets
+                self._attributes[pairs] = attributes
+        return attributes
+
     def rpc_finished(self, method: str, code: str, duration_s: float, service: str = "") -> None:
         """One RPC of ``service`` ended with a gRPC status code name (OK, INVALID_ARGUMENT...).
 
-        Counted and timed, and written to the access log (logger ``paycore.access``)
-        with ``grpc_method`` (``/paycore.v1.PaymentService/CreatePayment``),
-        ``grpc_code`` and ``duration_ms``; the log handler adds the merchant,
-        request_id and trace_id of the RPC, so this must run inside its span.
+        Timed (the histogram's count is the request count), and written to the
+        access log (logger ``paycore.access``) with ``grpc_method``
+        (``/paycore.v1.PaymentService/CreatePayment``), ``grpc_code`` and
+        ``duration_ms``; the log handler adds the merchant, request_id and
+        trace_id of the RPC, so this must run inside its span.
         """
-        attributes = {RPC_METHOD: method, GRPC_STATUS: code}
-        self._m.rpc_requests.add(1, attributes)
-        self._m.rpc_duration.record(duration_s, attributes)
+        if self._metering:
+            self._m.rpc_duration.record(
+                duration_s, self._cached(RPC_METHOD, method, GRPC_STATUS, code)
+            )
         if access_log.isEnabledFor(logging.INFO):
             full_method = f"/{service}/{method}" if service else method
             duration_ms = round(duration_s * 1000, 3)
@@ -198,20 +265,27 @@ class Telemetry:
 
     def risk_assessed(self, decision: str, score: int) -> None:
         """The risk engine decided (a ``decline`` is also a decline, reason risk_declined)."""
-        self._m.risk_decisions.add(1, {DECISION: decision})
-        self._m.risk_score.record(score, {DECISION: decision})
-        if decision == "decline":
-            self._m.declines.add(1, {DECLINE_REASON: "risk_declined", OPERATION: "authorize"})
+        if self._metering:
+            attributes = self._cached(DECISION, decision)
+            self._m.risk_decisions.add(1, attributes)
+            self._m.risk_score.record(score, attributes)
+            if decision == "decline":
+                self._m.declines.add(
+                    1, self._cached(DECLINE_REASON, "risk_declined", OPERATION, "authorize")
+                )
 
     def channel_called(
         self, channel: str, operation: str, outcome: str, duration_s: float, reason: str = ""
     ) -> None:
         """One channel attempt ended; a ``declined`` one is a decline for ``reason`` too."""
-        attributes = {CHANNEL: channel, OPERATION: operation, OUTCOME: outcome}
-        self._m.channel_attempts.add(1, attributes)
-        self._m.channel_duration.record(duration_s, attributes)
-        if outcome == "declined":
-            self._m.declines.add(1, {DECLINE_REASON: reason or "declined", OPERATION: operation})
+        if self._metering:
+            attributes = self._cached(CHANNEL, channel, OPERATION, operation, OUTCOME, outcome)
+            self._m.channel_attempts.add(1, attributes)
+            self._m.channel_duration.record(duration_s, attributes)
+            if outcome == "declined":
+                self._m.declines.add(
+                    1, self._cached(DECLINE_REASON, reason or "declined", OPERATION, operation)
+                )
 
     def request_repeated(self, answer: str) -> None:
         """A request_id was seen again: answer is replay, conflict, in_progress or resumed."""

@@ -31,6 +31,7 @@ async def test_benchmark_serves_both_configurations_and_computes_the_ratio(
         assert summary.errors == 0
         assert len(summary.throughputs) == 1
         assert 0 < summary.p50_ms <= summary.p95_ms <= summary.p99_ms
+        assert summary.cpu_ms > 0  # the server's CPU was read over the window
     assert math.isclose(result.ratio, result.on.throughput / result.off.throughput)
     assert math.isclose(result.cost_percent, (1 - result.ratio) * 100)
     assert result.pair_ratios == (result.ratio,)

@@ -11,11 +11,15 @@ from collections import Counter
 from collections.abc import Sequence
 
 from core.config import RateLimitSettings
+from core.domain.money import Money
+from core.domain.payment import CardSummary
 from core.gate import Admission
+from core.risk.velocity import RedisVelocity
+from riskengine.features import Transaction
 from tests.support.redis_cluster import RedisClusterHandle, RedisServerHandle
 
 from .conftest import GateBackend, MakeGate
-from .helpers import READS, WRITES, admit_all
+from .helpers import READS, WRITES, admit_all, new_claim
 
 REQUESTS = 50
 UNLIMITED = RateLimitSettings(
@@ -88,3 +92,30 @@ async def test_each_request_is_one_evalsha_on_a_redis_cluster(
 ) -> None:
     backend = GateBackend(redis_cluster.url, cluster=True)
     await _assert_one_evalsha_per_request(backend, redis_cluster.nodes, make_gate, merchant_id)
+
+
+async def test_a_new_card_payment_runs_nine_redis_commands_in_its_one_evalsha(
+    private_redis: RedisServerHandle, make_gate: MakeGate, merchant_id: str
+) -> None:
+    """The gate's four (TIME, GET and SET of the rate, SET NX of the marker) and its
+    velocity's five: ZRANGE, ZADD and PEXPIRE of the card's set, one ZCOUNT of its
+    declines (none in the day: the hour is not asked) and the GET of the list
+    version. The velocity reads no clock of its own: it uses the gate's TIME."""
+    gate = await make_gate(GateBackend(private_redis.url, cluster=False), limits=UNLIMITED)
+    velocity = RedisVelocity(
+        gate.client, retry_interval_s=1.0, availability=gate.availability, pipeline=gate.pipeline
+    )
+    await gate.prepare(velocity.lua)
+    card = CardSummary("visa", "424242", "4242", 12, 2030, "fp_nine")
+    rider = velocity.rider(Transaction(merchant_id, Money(1500, "USD"), card), "pay_1")
+    counts = CommandCounts([private_redis])
+    try:
+        before = counts.read()
+        assert await gate.admit(merchant_id, WRITES, new_claim(), rider) is Admission.NEW
+        executed = counts.read() - before
+    finally:
+        counts.close()
+
+    scripted = Counter(time=1, get=2, set=2, zrange=1, zadd=1, pexpire=1, zcount=1)
+    assert sum(scripted.values()) == 9
+    assert executed == Counter(evalsha=1, info=1) + scripted

@@ -93,7 +93,7 @@ def test_the_dashboard_has_the_panels_an_operator_needs() -> None:
     queries = " ".join(expr for _, expr in panel_queries())
 
     for metric in (
-        "paycore_rpc_requests_total",
+        "paycore_rpc_duration_seconds_count",
         "paycore_rpc_duration_seconds_bucket",
         "paycore_declines_total",
         "paycore_channel_breaker",

@@ -61,7 +61,7 @@ async def test_metrics_endpoint_shows_rpc_counts_with_method_and_status_labels()
 
     assert status == 200
     assert content_type.startswith("text/plain; version=")
-    requests = series(body, "paycore_rpc_requests_total")
+    requests = series(body, "paycore_rpc_duration_seconds_count")  # the histogram counts RPCs
     assert any(
         'rpc_method="CreatePayment"' in line and 'rpc_grpc_status_code="OK"' in line
         for line in requests
@@ -97,8 +97,8 @@ async def test_two_runtimes_in_one_process_keep_their_metrics_apart() -> None:
         _, _, second_body = await get(second, "/metrics")
 
     assert first.http.port != second.http.port
-    assert series(first_body, "paycore_rpc_requests_total")
-    assert not series(second_body, "paycore_rpc_requests_total")
+    assert series(first_body, "paycore_rpc_duration_seconds_count")
+    assert not series(second_body, "paycore_rpc_duration_seconds_count")
 
 
 async def test_none_exporters_record_nothing_and_serve_no_metrics() -> None:
@@ -189,7 +189,7 @@ async def test_otlp_exporters_send_spans_and_metrics_to_the_collector_when_closi
         for scope_metrics in resource_metrics.scope_metrics
         for metric in scope_metrics.metrics
     }
-    assert "paycore.rpc.requests" in names
+    assert "paycore.rpc.duration" in names
 
 
 async def test_otlp_exporters_build_without_a_collector_running() -> None:

@@ -1,0 +1,272 @@
+"""paycore against a baseline checkout of itself: CreatePayment, alternating in one run.
+
+Issue 18 asks for before/after figures of each throughput step. One run starts
+PostgreSQL and Redis once (``PAYCORE_BENCH_*`` or embedded ones, as the other
+benchmarks), then, round after round, serves ``paycore run --workers 1`` from
+the baseline checkout and from this one in turn (the order flips every round,
+so a drift of the shared machine does not favour either), each on a fresh
+server, and drives it with ``bench.load``'s closed loop (``--concurrency``
+callers, one merchant each, in ``--processes`` generator processes).
+
+Per window it reads:
+
+- CreatePayment req/s (calls answered OK in the window) and p50/p99;
+- the server's CPU per create (its process tree, from /proc, over the window);
+- Redis' CPU per create (the Redis server process, from /proc, over the window):
+  meaningful with the embedded Redis, which serves nobody else;
+- Redis commands per create (INFO commandstats, the commands scripts run inside
+  Redis included) and Redis socket reads per create (INFO ``total_reads_processed``:
+  one per round trip that reached Redis, so batching shows as < 1), both over the
+  whole window including its warm-up, per payment created then.
+
+The baseline is a checkout with its own ``.venv`` (``make .venv`` in it), e.g.
+``git worktree add /tmp/base <commit> && make -C /tmp/base .venv``::
+
+    PYTHONPATH=clients/python:. python -m bench.versus --baseline /tmp/base --seconds 5 --rounds 3
+
+The row in RESULTS.md has the medians of each side and their ratio (this / baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import asyncpg
+import redis
+
+from bench.cpu import CpuSamples
+from bench.harness import REPOSITORY, _free_port, _watched, paycore_server
+from bench.load import LoadResult, issue_bench_keys, latency_percentiles_ms, merge_results, run_load
+from bench.record import append_result, git_revision
+from bench.telemetry_overhead import bench_databases
+from core.storage.migrate import migrate
+
+MODULE = "bench.versus"
+HEADING = "## Throughput issue 18: telemetry and Redis batching"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One server (a checkout) under the closed loop for one window."""
+
+    side: str
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu_ms: float
+    """Server CPU per create answered in the window, in ms."""
+    redis_cpu_us: float
+    """Redis server CPU per create answered in the window, in microseconds."""
+    redis_commands: float
+    """Commands Redis ran per payment created (warm-up included)."""
+    redis_reads: float
+    """Client socket reads by Redis per payment created: round trips that reached it."""
+
+    def line(self) -> str:
+        return (
+            f"{self.side:>8}: {self.throughput:6.0f} req/s, p50/p99 {self.p50_ms:.1f}/"
+            f"{self.p99_ms:.1f} ms, errors {self.errors}; server CPU {self.server_cpu_ms:.2f} "
+            f"ms/create; Redis CPU {self.redis_cpu_us:.0f} us, {self.redis_commands:.1f} "
+            f"commands, {self.redis_reads:.2f} reads per create"
+        )
+
+
+class RedisCounts:
+    """Redis' own counters, read over one connection."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url)
+        self.pid = int(self._client.info("server")["process_id"])
+
+    def read(self) -> tuple[int, int]:
+        """(commands run, client socket reads) so far."""
+        commands = sum(int(s["calls"]) for s in self._client.info("commandstats").values())
+        return commands, int(self._client.info("stats")["total_reads_processed"])
+
+    def close(self) -> None:
+        self._client.close()
+
+
+async def _payments(dsn: str, prefix: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM payments WHERE merchant_id LIKE $1", f"{prefix}%"
+        )
+        return count
+    finally:
+        await connection.close()
+
+
+def _closed_loop(target: str, keys: Sequence[str], options: argparse.Namespace) -> LoadResult:
+    shares = [list(keys[i :: options.processes]) for i in range(options.processes)]
+    context = multiprocessing.get_context("spawn")  # see harness._in_processes
+    with ProcessPoolExecutor(max_workers=len(shares), mp_context=context) as pool:
+        futures = [
+            pool.submit(
+                partial(
+                    run_load,
+                    target,
+                    seconds=options.seconds,
+                    warmup_s=options.warmup,
+                    api_keys=share,
+                )
+            )
+            for share in shares
+        ]
+        return merge_results([future.result() for future in futures])
+
+
+def measure_side(
+    side: str,
+    repository: Path,
+    databases: tuple[str, str],
+    merchants: tuple[str, Sequence[str]],
+    options: argparse.Namespace,
+) -> Window:
+    """Serve ``repository``'s paycore and drive it for one window."""
+    dsn, redis_url = databases
+    prefix, keys = merchants
+    port = _free_port()
+    counts = RedisCounts(redis_url)
+    try:
+        with paycore_server(dsn, redis_url, port, 1, repository) as server:
+            created = asyncio.run(_payments(dsn, prefix))
+            commands, reads = counts.read()
+            with CpuSamples([counts.pid]) as redis_cpu:
+                measured = _watched(
+                    server, partial(_closed_loop, f"127.0.0.1:{port}", keys, options)
+                )
+            created = asyncio.run(_payments(dsn, prefix)) - created
+            commands_after, reads_after = counts.read()
+    finally:
+        counts.close()
+    load = measured.load
+    redis_cpu_s = redis_cpu.at(load.window_end) - redis_cpu.at(load.window_start)
+    p50, _, p99 = latency_percentiles_ms(load.latencies_s)
+    answered = max(load.ok, 1)
+    return Window(
+        side,
+        load.throughput,
+        p50,
+        p99,
+        sum(load.errors.values()),
+        measured.use.cpu_s / answered * 1000,
+        redis_cpu_s / answered * 1e6,
+        (commands_after - commands) / max(created, 1),
+        (reads_after - reads) / max(created, 1),
+    )
+
+
+def _median(windows: Sequence[Window], field: str) -> float:
+    return statistics.median(float(getattr(w, field)) for w in windows)
+
+
+def summarise(rounds: Sequence[tuple[Window, Window]]) -> tuple[list[str], list[str]]:
+    """Printed lines and RESULTS.md cells from (baseline, this) windows per round."""
+    base = [b for b, _ in rounds]
+    this = [t for _, t in rounds]
+    ratios = [t.throughput / b.throughput if b.throughput else 0.0 for b, t in rounds]
+    cpu_ratios = [t.server_cpu_ms / b.server_cpu_ms if b.server_cpu_ms else 0.0 for b, t in rounds]
+    fields = ("throughput", "server_cpu_ms", "redis_cpu_us", "redis_commands", "redis_reads")
+    medians = {f: (_median(base, f), _median(this, f)) for f in fields}
+    lines = [
+        f"median {name}: baseline {b:.2f}, this {t:.2f} (this/baseline {t / b:.3f})"
+        for name, (b, t) in medians.items()
+        if b
+    ]
+    lines.append("per-round req/s ratios: " + ", ".join(f"{r:.3f}" for r in ratios))
+    lines.append("per-round CPU/create ratios: " + ", ".join(f"{r:.3f}" for r in cpu_ratios))
+
+    def pair(field: str, digits: int) -> str:
+        b, t = medians[field]
+        return f"{b:.{digits}f} -> {t:.{digits}f}"
+
+    cells = [
+        pair("throughput", 0),
+        f"{statistics.median(ratios):.3f}",
+        pair("server_cpu_ms", 2),
+        pair("redis_cpu_us", 0),
+        pair("redis_commands", 1),
+        pair("redis_reads", 2),
+        "rounds req/s (baseline/this): "
+        + ", ".join(f"{b.throughput:.0f}/{t.throughput:.0f}" for b, t in rounds)
+        + "; server CPU ms/create: "
+        + ", ".join(f"{b.server_cpu_ms:.2f}/{t.server_cpu_ms:.2f}" for b, t in rounds)
+        + f" (median of per-round ratios {statistics.median(cpu_ratios):.3f})"
+        + "; p99 ms: "
+        + ", ".join(f"{b.p99_ms:.0f}/{t.p99_ms:.0f}" for b, t in rounds)
+        + f"; errors {sum(b.errors for b in base)}/{sum(t.errors for t in this)}",
+    ]
+    return lines, cells
+
+
+def parse_options(argv: Sequence[str]) -> argparse.Namespace:
+    """The command-line options."""
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
+    parser.add_argument("--baseline", type=Path, required=True, help="checkout with a .venv")
+    parser.add_argument("--seconds", type=float, default=5.0, help="each measured window")
+    parser.add_argument("--warmup", type=float, default=2.0, help="uncounted load before each")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline and this, per round")
+    parser.add_argument("--concurrency", type=int, default=64, help="closed-loop callers")
+    parser.add_argument("--processes", type=int, default=1, help="generator processes")
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    options = parser.parse_args(argv)
+    if not (options.baseline / ".venv" / "bin" / "python").exists():
+        parser.error(f"--baseline {options.baseline}: no .venv (run make .venv there)")
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Alternate baseline and this checkout, print every window, record the medians."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = parse_options(argv)
+    revision = git_revision()
+    baseline = subprocess.run(
+        ["git", "-C", str(options.baseline), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    rounds: list[tuple[Window, Window]] = []
+    with bench_databases() as databases:
+        dsn = databases[0]
+        asyncio.run(migrate(dsn))
+        prefix = f"versus_{uuid.uuid4().hex[:8]}"
+        keys = asyncio.run(_issue_keys(dsn, prefix, options.concurrency))
+        sides = [("baseline", options.baseline), ("this", REPOSITORY)]
+        for index in range(options.rounds):
+            measured = {}
+            for side, repository in sides if index % 2 == 0 else sides[::-1]:
+                window = measure_side(side, repository, databases, (prefix, keys), options)
+                print(f"round {index + 1} {window.line()}", flush=True)
+                measured[side] = window
+            rounds.append((measured["baseline"], measured["this"]))
+    lines, cells = summarise(rounds)
+    print("\n".join(lines))
+    if not options.no_record:
+        append_result(HEADING, MODULE, argv, [f"`{baseline}`", *cells], revision=revision)
+
+
+async def _issue_keys(dsn: str, prefix: str, count: int) -> list[str]:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        return await issue_bench_keys(pool, prefix, count)
+    finally:
+        await pool.close()
+
+
+if __name__ == "__main__":
+    main()
