@@ -210,8 +210,11 @@ class PaycoreServer:
             # Event streams never finish on their own: end them now (callers
             # resume from their cursor elsewhere) instead of holding the grace.
             await self._services.notifications.close()
+        # One grace for both: RPCs still running at its end are cancelled, and
+        # operations whose callers went away get only what is left of it.
+        deadline = asyncio.get_running_loop().time() + grace
         await self._server.stop(grace)
-        await self._services.executor.drain(grace)
+        await self._services.executor.drain(deadline - asyncio.get_running_loop().time())
         self._stopping.set()
         if self._background is not None:
             await self._background

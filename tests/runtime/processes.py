@@ -29,6 +29,9 @@ def clean_environment(**variables: str) -> dict[str, str]:
     # Any free port for the metrics/health HTTP endpoint, so a test never
     # collides with another process on the default 9464.
     env["PAYCORE_HTTP_PORT"] = "0"
+    # As in the in-process test server (tests/conftest.py): a task that holds a
+    # pooled connection and asks for another fails instead of deadlocking later.
+    env["PAYCORE_PG_REFUSE_NESTED_ACQUIRE"] = "true"
     env.update(variables)
     return env
 
