@@ -96,7 +96,7 @@ class Services:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
-    async def close(self, pool_within_s: float = 2.0) -> None:
+    async def close(self, pool_within_s: float = 1.0) -> None:
         """Close the connection pools (after in-flight work has drained).
 
         Connections still in use ``pool_within_s`` seconds later (a request
