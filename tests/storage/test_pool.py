@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -78,11 +79,9 @@ async def test_fifty_concurrent_token_payments_on_a_pool_of_two_all_complete_onc
             for _ in range(CONCURRENT_PAYMENTS)
         ]
 
+        stub: Any = server.api.stub  # async (typed as the sync stub)
         replies = await asyncio.gather(
-            *(
-                server.api.stub.CreatePayment(request, metadata=metadata, timeout=90)
-                for request in requests
-            )
+            *(stub.CreatePayment(request, metadata=metadata, timeout=90) for request in requests)
         )
         stored = await server.pool.fetch(
             "SELECT id, state FROM payments WHERE merchant_id = $1", merchant_id
@@ -123,11 +122,12 @@ async def test_an_exhausted_pool_answers_unavailable_with_retry_info_and_changes
     async with small_pool(settings, merchant_id, metadata, pg_acquire_timeout_s=0.2) as server:
         await server.api.captured()  # the API key is verified (and cached) before the pool fills
         request = create_request(request_id=new_request_id())
+        stub: Any = server.api.stub
 
         async with every_connection_taken(server.pool):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await server.api.stub.CreatePayment(request, metadata=metadata, timeout=60)
-        retried = await server.api.stub.CreatePayment(request, metadata=metadata, timeout=60)
+                await stub.CreatePayment(request, metadata=metadata, timeout=60)
+        retried = await stub.CreatePayment(request, metadata=metadata, timeout=60)
         payments = await server.pool.fetchval(
             "SELECT count(*) FROM payments WHERE merchant_id = $1", merchant_id
         )
@@ -137,7 +137,11 @@ async def test_an_exhausted_pool_answers_unavailable_with_retry_info_and_changes
         grpc.StatusCode.UNAVAILABLE,
         "SERVICE_UNAVAILABLE",
     )
-    (retry,) = [detail for detail in rich_status(error).details if detail.Is(RETRY_INFO.DESCRIPTOR)]
+    (retry,) = [
+        detail
+        for detail in rich_status(error).details
+        if detail.Is(RETRY_INFO.DESCRIPTOR)  # type: ignore[arg-type]  # upb descriptors
+    ]
     delay = RETRY_INFO()
     retry.Unpack(delay)
     assert delay.retry_delay.ToMilliseconds() > 0
