@@ -167,9 +167,15 @@ class PostgresEventStore:
         )
         return [event_from_row(row) for row in rows]
 
-    async def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None:
-        """One event of the merchant by id."""
-        row = await self._pool.fetchrow(
+    async def get_event(
+        self, merchant_id: str, event_id: str, connection: asyncpg.Connection | None = None
+    ) -> StoredEvent | None:
+        """One event of the merchant by id.
+
+        Inside a transaction pass its ``connection``: a second pooled connection
+        taken while the transaction holds one can deadlock the pool.
+        """
+        row = await (connection or self._pool).fetchrow(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE merchant_id = $1 AND id = $2",
             merchant_id,
             event_id,

@@ -21,14 +21,21 @@ from google.rpc import error_details_pb2
 from core.api.server import PaycoreServer
 from core.app import Services, open_services
 from core.config import Settings
+from core.domain import ids
 from core.storage.pool import NestedAcquireError, PaycorePool, create_pool
-from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
+from paycore.v1 import (
+    card_vault_service_pb2_grpc,
+    payment_service_pb2_grpc,
+    webhook_service_pb2_grpc,
+)
 from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import webhook_service_pb2 as wh
 from tests.e2e.helpers import Api, create_request, error_info, new_request_id, rich_status
 from tests.support.auth import Metadata
 from tests.vault.conftest import Vault, by_token, distinctive_pan
 
 CONCURRENT_PAYMENTS = 50
+CONCURRENT_REDELIVERIES = 10
 RETRY_INFO = error_details_pb2.RetryInfo
 
 
@@ -39,6 +46,8 @@ class SmallPool:
     services: Services
     api: Api
     vault: Vault
+    webhooks: Any
+    """WebhookService stub (async; its generated stubs type it as the sync one)."""
 
     @property
     def pool(self) -> PaycorePool:
@@ -60,6 +69,7 @@ async def small_pool(
             services,
             Api(payment_service_pb2_grpc.PaymentServiceStub(channel), merchant_id, metadata),
             Vault(card_vault_service_pb2_grpc.CardVaultServiceStub(channel), merchant_id, metadata),
+            webhook_service_pb2_grpc.WebhookServiceStub(channel),
         )
         assert not services.pool.nested_acquires, services.pool.nested_acquires[0]
     finally:
@@ -93,6 +103,35 @@ async def test_fifty_concurrent_token_payments_on_a_pool_of_two_all_complete_onc
     assert len(paid) == CONCURRENT_PAYMENTS  # one payment per request
     assert {row["id"] for row in stored} == paid  # and no other
     assert {row["state"] for row in stored} == {"captured"}
+
+
+async def test_concurrent_redeliveries_on_a_pool_of_two_all_answer(
+    settings: Settings, merchant_id: str, metadata: Metadata
+) -> None:
+    # RedeliverEvent read its event on a second connection inside its transaction: two
+    # at once on a pool of two held both connections and waited for a third for ever.
+    async with small_pool(settings, merchant_id, metadata, pg_acquire_timeout_s=60.0) as server:
+        answers = await asyncio.gather(
+            *(
+                server.webhooks.RedeliverEvent(
+                    wh.RedeliverEventRequest(
+                        request_id=new_request_id(), event_id=ids.new_id("evt")
+                    ),
+                    metadata=metadata,
+                    timeout=90,
+                )
+                for _ in range(CONCURRENT_REDELIVERIES)
+            ),
+            return_exceptions=True,
+        )
+
+    reasons = {
+        (answer.code(), error_info(answer).reason)
+        for answer in answers
+        if isinstance(answer, grpc.aio.AioRpcError)
+    }
+    assert len(answers) == CONCURRENT_REDELIVERIES
+    assert reasons == {(grpc.StatusCode.NOT_FOUND, "EVENT_NOT_FOUND")}
 
 
 @asynccontextmanager
