@@ -36,6 +36,7 @@ from core.domain import ids
 from core.domain.payment import Payment
 from core.events.derive import derive_events
 from core.events.model import StoredEvent
+from core.storage.unavailable import unavailable_as_error
 
 EVENT_ID_PREFIX = "evt"
 
@@ -149,6 +150,7 @@ class PostgresEventStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
     async def events_after(
         self, merchant_id: str, after_sequence: int, types: Sequence[str], limit: int
     ) -> list[StoredEvent]:

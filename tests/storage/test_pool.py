@@ -9,7 +9,7 @@ of hanging. Real gRPC, real PostgreSQL, servers of their own with tiny pools.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,7 @@ from paycore.v1 import (
     webhook_service_pb2_grpc,
 )
 from paycore.v1 import payment_pb2 as pb
+from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import webhook_service_pb2 as wh
 from tests.e2e.helpers import Api, create_request, error_info, new_request_id, rich_status
 from tests.support.auth import Metadata
@@ -155,27 +156,8 @@ async def every_connection_taken(pool: PaycorePool) -> AsyncIterator[None]:
         await asyncio.gather(*holders)
 
 
-async def test_an_exhausted_pool_answers_unavailable_with_retry_info_and_changes_nothing(
-    settings: Settings, merchant_id: str, metadata: Metadata
-) -> None:
-    async with small_pool(settings, merchant_id, metadata, pg_acquire_timeout_s=0.2) as server:
-        await server.api.captured()  # the API key is verified (and cached) before the pool fills
-        request = create_request(request_id=new_request_id())
-        stub: Any = server.api.stub
-
-        async with every_connection_taken(server.pool):
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.CreatePayment(request, metadata=metadata, timeout=60)
-        retried = await stub.CreatePayment(request, metadata=metadata, timeout=60)
-        payments = await server.pool.fetchval(
-            "SELECT count(*) FROM payments WHERE merchant_id = $1", merchant_id
-        )
-
-    error = refused.value
-    assert (error.code(), error_info(error).reason) == (
-        grpc.StatusCode.UNAVAILABLE,
-        "SERVICE_UNAVAILABLE",
-    )
+def retry_delay_ms(error: grpc.aio.AioRpcError) -> int:
+    """The delay of the error's one RetryInfo."""
     (retry,) = [
         detail
         for detail in rich_status(error).details
@@ -183,8 +165,49 @@ async def test_an_exhausted_pool_answers_unavailable_with_retry_info_and_changes
     ]
     delay = RETRY_INFO()
     retry.Unpack(delay)
-    assert delay.retry_delay.ToMilliseconds() > 0
-    # The refused request left nothing behind: its retry (same request_id) ran once.
+    milliseconds: int = delay.retry_delay.ToMilliseconds()
+    return milliseconds
+
+
+async def refusal(call: Awaitable[object]) -> grpc.aio.AioRpcError:
+    """The error ``call`` fails with."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    return refused.value
+
+
+async def test_an_exhausted_pool_answers_unavailable_with_retry_info_and_changes_nothing(
+    settings: Settings, merchant_id: str, metadata: Metadata
+) -> None:
+    async with small_pool(settings, merchant_id, metadata, pg_acquire_timeout_s=0.2) as server:
+        paid = await server.api.captured()  # the API key is verified (and cached) before
+        request = create_request(request_id=new_request_id())
+        stub: Any = server.api.stub
+
+        async with every_connection_taken(server.pool):
+            errors = [
+                await refusal(stub.CreatePayment(request, metadata=metadata, timeout=60)),
+                await refusal(
+                    stub.GetPayment(
+                        svc.GetPaymentRequest(payment_id=paid.id), metadata=metadata, timeout=60
+                    )
+                ),
+                await refusal(
+                    server.webhooks.ListWebhookEndpoints(
+                        wh.ListWebhookEndpointsRequest(), metadata=metadata, timeout=60
+                    )
+                ),
+            ]
+        retried = await stub.CreatePayment(request, metadata=metadata, timeout=60)
+        payments = await server.pool.fetchval(
+            "SELECT count(*) FROM payments WHERE merchant_id = $1", merchant_id
+        )
+
+    assert [(error.code(), error_info(error).reason) for error in errors] == [
+        (grpc.StatusCode.UNAVAILABLE, "SERVICE_UNAVAILABLE")
+    ] * len(errors)
+    assert all(retry_delay_ms(error) > 0 for error in errors)
+    # The refused create left nothing behind: its retry (same request_id) ran once.
     assert retried.payment.state == pb.Payment.STATE_CAPTURED
     assert payments == 2
 
