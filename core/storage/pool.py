@@ -90,7 +90,10 @@ class PaycorePool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
                 "(the transaction's connection) or before taking it"
             )
         limit = self.acquire_timeout_s if timeout is None else timeout
-        return _Checkout(self, super().acquire(timeout=limit), task, limit)
+        # The limit is applied by _Checkout, not by asyncpg: asyncpg's timeout is
+        # asyncio.wait_for, which on Python 3.11 can swallow a cancellation that
+        # arrives as the connection comes (a stopped relay then kept leasing).
+        return _Checkout(self, super().acquire(), task, limit)
 
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 (asyncpg's signature)
         """Give ``connection`` back (what leaving ``async with pool.acquire()`` does)."""
@@ -128,7 +131,8 @@ class _Checkout:
 
     async def __aenter__(self) -> asyncpg.Connection:
         try:
-            connection = await self._inner.__aenter__()
+            async with asyncio.timeout(self._limit):
+                connection = await self._inner.__aenter__()
         except TimeoutError as exc:
             raise self._exhausted() from exc
         self._pool._note_holder(connection, self._task)
@@ -193,7 +197,8 @@ async def close_pool(pool: asyncpg.Pool, within_s: float) -> None:
     call already recorded is settled by the status queries, as after a crash).
     """
     try:
-        await asyncio.wait_for(pool.close(), timeout=within_s)
+        async with asyncio.timeout(within_s):
+            await pool.close()
     except TimeoutError:
         # close() terminates every connection when it is cancelled.
         log.warning("connections still in use %.1f s after the drain; cut them", within_s)
