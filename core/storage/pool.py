@@ -130,11 +130,14 @@ class _Checkout:
         self._limit = limit
 
     async def __aenter__(self) -> asyncpg.Connection:
+        deadline = asyncio.timeout(self._limit)
         try:
-            async with asyncio.timeout(self._limit):
+            async with deadline:
                 connection = await self._inner.__aenter__()
         except TimeoutError as exc:
-            raise self._exhausted() from exc
+            if deadline.expired():  # not, say, a new connection's own connect timeout
+                raise self._exhausted() from exc
+            raise
         self._pool._note_holder(connection, self._task)
         return connection
 
@@ -152,7 +155,7 @@ class _Checkout:
     def _exhausted(self) -> PoolExhaustedError:
         return PoolExhaustedError(
             f"no PostgreSQL connection free within {self._limit:g} s"
-            f" (all {self._pool.get_max_size()} in use)"
+            f" (a pool of {self._pool.get_max_size()})"
         )
 
 
