@@ -9,7 +9,7 @@
 
 Both run as daemons in a session of their own (pg_ctl and redis-server call
 setsid), so a Ctrl-C or SIGTERM aimed at paycore never reaches them directly.
-paycore stops them with their own clean shutdown (``pg_ctl stop -m fast``; SIGTERM
+paycore stops them with their own clean shutdown (SIGINT to the postmaster, its fast shutdown; SIGTERM
 to redis, which flushes its AOF and writes its RDB) when the last paycore process
 using the data dir leaves. If paycore dies without stopping them (SIGKILL, OOM),
 they keep running with their data intact, and the next ``start_embedded`` on the
@@ -309,9 +309,11 @@ def _start_postgres(pgdata: Path) -> str:
                 str(pgdata / "server.log"),
                 "-o",
                 options,
-                "-w",
-                "-t",
-                str(int(START_TIMEOUT_S)),
+                # -W: pg_ctl only launches the server; the wait below reads
+                # postmaster.pid itself. The wheel's pg_ctl sometimes died by SIGSEGV
+                # in its own wait (exit -11 on a busy 2-core machine), failing a start
+                # that had worked.
+                "-W",
                 "start",
             ],
             user,
@@ -352,20 +354,24 @@ def _initialise_cluster(pgdata: Path) -> None:
 
 
 def _stop_postgres(pgdata: Path) -> None:
-    """Clean shutdown (``-m fast``: roll back open transactions, checkpoint, exit)."""
+    """Clean shutdown ("fast": roll back open transactions, checkpoint, exit).
+
+    SIGINT to the postmaster is PostgreSQL's own fast shutdown, which is what
+    ``pg_ctl stop -m fast`` sends; signalling it directly and watching the pid go
+    spares the wheel's pg_ctl, which sometimes died by SIGSEGV while it waited and
+    then left a server running that the caller believed stopped.
+    """
     postmaster = _Postmaster.read(pgdata)
     if postmaster is None or not _works_in(postmaster.pid, pgdata):
         return
     try:
-        _run_postgres_program(
-            "pg_ctl",
-            ["-D", str(pgdata), "-m", "fast", "-w", "-t", str(int(STOP_TIMEOUT_S)), "stop"],
-            _postgres_user(),
-        )
-    except EmbeddedServiceError as exc:
-        log.error("%s", exc)
-    else:
+        os.kill(postmaster.pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    if _wait_until(lambda: not _works_in(postmaster.pid, pgdata), STOP_TIMEOUT_S):
         log.info("stopped PostgreSQL in %s", pgdata)
+    else:
+        log.error("PostgreSQL in %s did not stop within %.0f s", pgdata, STOP_TIMEOUT_S)
 
 
 def _postgres_user() -> str | None:
