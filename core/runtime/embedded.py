@@ -9,8 +9,8 @@
 
 Both run as daemons in a session of their own (pg_ctl and redis-server call
 setsid), so a Ctrl-C or SIGTERM aimed at paycore never reaches them directly.
-paycore stops them with their own clean shutdown (SIGINT to the postmaster, its fast shutdown; SIGTERM
-to redis, which flushes its AOF and writes its RDB) when the last paycore process
+paycore stops them with their own clean shutdown (SIGINT to the postmaster, its fast
+shutdown; SIGTERM to redis, which flushes its AOF and writes its RDB) when the last paycore process
 using the data dir leaves. If paycore dies without stopping them (SIGKILL, OOM),
 they keep running with their data intact, and the next ``start_embedded`` on the
 same data dir adopts them. Stale ``postmaster.pid`` / ``redis.pid`` files left by a
