@@ -41,7 +41,8 @@ from core.events.snapshot import payment_snapshot
 from core.runtime.loop import run
 from core.storage.events import PaymentOutbox
 from core.storage.migrate import migrate
-from core.storage.postgres import PostgresPaymentRepository, create_pool
+from core.storage.pool import create_pool
+from core.storage.postgres import PostgresPaymentRepository
 
 MODULE = "bench.outbox_overhead"
 RESULTS_HEADING = "## Outbox overhead"
@@ -170,7 +171,7 @@ async def _window(
 
 async def measure(options: BenchOptions, postgres_dsn: str) -> list[Window]:
     """Alternate off/on windows for ``options.rounds`` rounds; returns every window."""
-    pool = await create_pool(postgres_dsn, 2, options.concurrency + 2)
+    pool = await create_pool(postgres_dsn, 2, options.concurrency + 2, acquire_timeout_s=60.0)
     try:
         count = options.merchants or options.concurrency
         merchants = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(count)]

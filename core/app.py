@@ -52,7 +52,8 @@ from core.service.wallet_channel import WalletChannel
 from core.storage.access import PostgresAccessStore
 from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.ledger_store import PostgresLedgerStore
-from core.storage.postgres import PostgresPaymentRepository, create_pool
+from core.storage.pool import PaycorePool, close_pool, create_pool
+from core.storage.postgres import PostgresPaymentRepository
 from core.storage.risk import PostgresRiskStore
 from core.storage.routing import PostgresRoutingStore
 from core.storage.status_queries import PostgresStatusQueryStore
@@ -75,7 +76,7 @@ log = logging.getLogger(__name__)
 class Services:
     """Everything a server process holds open; ``close()`` releases it."""
 
-    pool: asyncpg.Pool
+    pool: PaycorePool
     repository: PostgresPaymentRepository
     redis: RedisClient
     gate: RedisRequestGate
@@ -99,8 +100,12 @@ class Services:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
-    async def close(self) -> None:
-        """Close the connection pools (after in-flight work has drained)."""
+    async def close(self, pool_within_s: float = 1.0) -> None:
+        """Close the connection pools (after in-flight work has drained).
+
+        Connections still in use ``pool_within_s`` seconds later (a request
+        stuck past the drain) are cut rather than waited for.
+        """
         for task in self.background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,7 +115,7 @@ class Services:
         await self.payouts.close()
         await self.router.close()
         await self.redis.aclose()
-        await self.pool.close()
+        await close_pool(self.pool, pool_within_s)
 
 
 @dataclass(slots=True)
@@ -267,7 +272,13 @@ async def open_services(
     telemetry = telemetry or Telemetry.disabled()
     if not settings.postgres_dsn or not settings.redis_url:
         raise ValueError("open_services needs resolved postgres_dsn and redis_url")
-    pool = await create_pool(settings.postgres_dsn, settings.pg_pool_min, settings.pg_pool_max)
+    pool = await create_pool(
+        settings.postgres_dsn,
+        settings.pg_pool_min,
+        settings.pg_pool_max,
+        acquire_timeout_s=settings.pg_acquire_timeout_s,
+        refuse_nested=settings.pg_refuse_nested_acquire,
+    )
     redis = connect_redis(settings)
     gate = RedisRequestGate(
         redis,

@@ -138,7 +138,14 @@ def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     with start_embedded(settings) as services:
         mismatches = asyncio.run(
-            _reconcile_async(services.postgres_dsn, args.channel, lines, args.since, args.until)
+            _reconcile_async(
+                services.postgres_dsn,
+                args.channel,
+                lines,
+                args.since,
+                args.until,
+                acquire_timeout_s=settings.pg_acquire_timeout_s,
+            )
         )
     for mismatch in mismatches:
         print(json.dumps(mismatch, sort_keys=True))
@@ -146,12 +153,18 @@ def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _reconcile_async(
-    dsn: str, channel: str, lines: Any, since: datetime, until: datetime
+    dsn: str,
+    channel: str,
+    lines: Any,
+    since: datetime,
+    until: datetime,
+    *,
+    acquire_timeout_s: float,
 ) -> list[dict[str, Any]]:
     from core.service.reconciliation import reconcile_channel  # noqa: PLC0415
-    from core.storage.postgres import create_pool  # noqa: PLC0415
+    from core.storage.pool import create_pool  # noqa: PLC0415
 
-    pool = await create_pool(dsn, 1, 2)
+    pool = await create_pool(dsn, 1, 2, acquire_timeout_s=acquire_timeout_s)
     try:
         found = await reconcile_channel(pool, channel, lines, since, until)
     finally:

@@ -199,6 +199,13 @@ class Settings:
     """Where the embedded PostgreSQL and Redis keep their data."""
     pg_pool_min: int = 2
     pg_pool_max: int = 20
+    pg_acquire_timeout_s: float = 5.0
+    """Longest wait for a free PostgreSQL connection; then the request is refused
+    UNAVAILABLE with RetryInfo (retrying with the same request_id is safe), never left hanging."""
+    pg_refuse_nested_acquire: bool = False
+    """Fail (NestedAcquireError) when a task holding a pooled connection asks for a second
+    one, the shape that deadlocks a busy pool. For tests and staging (the test suite turns
+    it on); off, it costs nothing."""
     grace_period_s: float = 10.0
     """On SIGTERM: how long in-flight RPCs may finish before the server stops."""
     grpc_max_message_bytes: int = 1 << 20
@@ -417,6 +424,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("workers must be at least 1")
     if settings.pg_pool_min < 1 or settings.pg_pool_max < settings.pg_pool_min:
         raise ConfigError("pg_pool_min must be >= 1 and <= pg_pool_max")
+    if settings.pg_acquire_timeout_s <= 0:
+        raise ConfigError("pg_acquire_timeout_s must be > 0")
     if settings.idempotency_ttl_s < 24 * 3600:
         raise ConfigError("idempotency_ttl_s must be at least 86400 (24 h)")
     if settings.log_format not in {"auto", "text", "json"}:

@@ -126,6 +126,9 @@ def settings(postgres_dsn: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         pg_pool_min=2,
         pg_pool_max=20,
+        # Every suite also proves that no request holds one pooled connection
+        # while asking for another (the shape that deadlocked token payments).
+        pg_refuse_nested_acquire=True,
         grace_period_s=2.0,
         # The shared server is not where rate limits are tested (tests/gate
         # is); its tests fire bursts that the defaults would refuse.
@@ -162,6 +165,20 @@ async def services(settings: Settings, clock: TestClock) -> AsyncIterator[Servic
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_nested_acquires(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if the shared server's pool refused a nested checkout during it.
+
+    The refusal already fails the request that made it; this also catches one
+    made by background work (relays, status queries) that only logs its errors.
+    """
+    yield
+    if "services" in request.fixturenames:
+        refused = request.getfixturevalue("services").pool.nested_acquires
+        found, refused[:] = list(refused), []
+        assert not found, "a task holding a pooled connection asked for another:\n" + found[0]
 
 
 @pytest.fixture(scope="session")

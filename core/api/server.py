@@ -208,8 +208,12 @@ class PaycoreServer:
             # Event streams never finish on their own: end them now (callers
             # resume from their cursor elsewhere) instead of holding the grace.
             await self._services.notifications.close()
+        # One grace for both: RPCs still running at its end are cancelled, and
+        # operations whose callers went away get only what is left of it.
+        loop = asyncio.get_running_loop()
+        drained_by = loop.time() + grace
         await self._server.stop(grace)
-        await self._services.executor.drain(grace)
+        await self._services.executor.drain(max(0.0, drained_by - loop.time()))
         self._stopping.set()
         if self._background is not None:
             await self._background
@@ -264,11 +268,12 @@ async def serve(
                 ready(port)
             await stop.wait()
             log.info("shutting down: draining for up to %.1fs", settings.grace_period_s)
+            drained_by = loop.time() + settings.grace_period_s
             await server.stop(settings.grace_period_s)
             if relay is not None:
                 # POSTs still in flight after the grace keep their leases until
                 # they expire; another worker then sends them again.
-                await relay.stop(settings.grace_period_s)
+                await relay.stop(max(0.0, drained_by - loop.time()))
         finally:
             await services.close()
     finally:

@@ -135,8 +135,12 @@ class WebhookRelay:
             if leased and free > 0:
                 continue  # more may be due right now
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancel that comes as its timeout fires, and a stopped relay then
+            # kept leasing (and failing) other tests' deliveries.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
+                async with asyncio.timeout(self._settings.poll_interval_s):
+                    await self._wake.wait()
 
     async def dispatch_due(self) -> int:
         """Lease what is due (within this worker's free capacity) and start sending it."""

@@ -269,10 +269,10 @@ class WebhookService:
         """Schedule the event again to endpoints where its delivery is dead or finished."""
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[list[Delivery]]:
-            event = await self._events.get_event(merchant_id, event_id)
+            connection = _connection(tx)
+            event = await self._events.get_event(merchant_id, event_id, connection)
             if event is None:
                 raise NotFoundError(Reason.EVENT_NOT_FOUND, event_id=event_id)
-            connection = _connection(tx)
             if endpoint_id:
                 await self._locked(connection, merchant_id, endpoint_id)
             again = await self._store.redeliver(

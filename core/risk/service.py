@@ -151,7 +151,7 @@ class RiskService:
             assert review is not None  # _held checked it
             card = None  # a bank transfer is held with no card
             if review.card_token:
-                _, card = await self._vault.reveal(command.merchant_id, review.card_token)
+                _, card = await self._vault.reveal(tx, command.merchant_id, review.card_token)
             await self._store.save_review(
                 tx,
                 dataclasses.replace(

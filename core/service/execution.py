@@ -56,6 +56,15 @@ T = TypeVar("T")
 _RESUME_AFTER_S = 2.0
 """Age of an "in progress" request record after which a repeat checks whether it died."""
 
+<<<<<<< HEAD
+=======
+_CANCEL_WAIT_S = 1.0
+"""At shutdown, how long cancelled operations may take to let their connections go."""
+
+_COMMIT_RETRIES = 8
+"""Tries of the commit after a channel call while PostgreSQL is unreachable (~15 s)."""
+
+>>>>>>> wip/deadlock
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -155,9 +164,24 @@ class RequestExecutor:
         self._in_flight: set[asyncio.Task[Reply]] = set()
 
     async def drain(self, within_s: float) -> None:
-        """Wait (up to ``within_s`` seconds) for operations whose callers went away to commit."""
+        """Wait (up to ``within_s`` seconds) for operations whose callers went away to commit.
+
+        Whatever is still running then is cancelled (shutdown has no more time
+        to give): a transaction cut short rolls back, so its request left
+        nothing and its retry runs afresh; a channel call already recorded
+        stays "started" and a status query settles it, exactly as after a crash.
+        """
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=within_s)
+        left = set(self._in_flight)
+        if not left:
+            return
+        log.warning("cancelling %d operations still running after the drain", len(left))
+        for task in left:
+            task.cancel()
+        # Cancelling a query waits for PostgreSQL to acknowledge it; a connection
+        # that cannot is cut when the pool closes (core/storage/pool.py).
+        await asyncio.wait(left, timeout=_CANCEL_WAIT_S)
 
     async def execute(
         self,

@@ -162,7 +162,7 @@ class PaymentService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             card_input, card = await self._card_to_use(
-                command.merchant_id, command.card, command.card_token
+                tx, command.merchant_id, command.card, command.card_token
             )
             payment = Payment(
                 id=payment_id,
@@ -234,7 +234,7 @@ class PaymentService:
             payment = await self._locked(tx, command.merchant_id, command.payment_id)
             lifecycle.require(payment, "confirm")
             card_input, card = await self._card_to_use(
-                command.merchant_id, command.card, command.card_token
+                tx, command.merchant_id, command.card, command.card_token
             )
             # Validation requires a card, a token or a bank transfer.
             assert card_input is not None or command.bank_transfer is not None
@@ -432,19 +432,20 @@ class PaymentService:
     # --- the engine -------------------------------------------------------------
 
     async def _card_to_use(
-        self, merchant_id: str, card: CardInput | None, card_token: str
+        self, tx: PaymentTransaction, merchant_id: str, card: CardInput | None, card_token: str
     ) -> tuple[CardInput | None, CardSummary | None]:
         """The card to pay with and its masked form; a token is revealed by the vault.
 
         Called inside the plan, so after the rate limit and the request_id
         claim: a refused or replayed request never reads or decrypts a card.
+        The token is read on ``tx``'s connection, never on a second one.
         An unknown token (or another merchant's) is NOT_FOUND, stored as the
         request's outcome like any error once execution has begun. The
         revealed number stays in this request's memory for the channel call
         only; the payment keeps the token's masked card.
         """
         if card_token:
-            token, revealed = await self._vault.reveal(merchant_id, card_token)
+            token, revealed = await self._vault.reveal(tx, merchant_id, card_token)
             return revealed, token.card
         if card is None:
             return None, None

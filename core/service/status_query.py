@@ -59,8 +59,9 @@ async def poll_rounds(
         except Exception:
             log.exception("%s round failed; retrying in the next round", what)
         if handled < batch_size:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: see core/events/relay.py
+                async with asyncio.timeout(interval_s):
+                    await stop.wait()
 
 
 class StatusQueryScheduler:

@@ -36,6 +36,7 @@ from core.domain import ids
 from core.domain.payment import Payment
 from core.events.derive import derive_events
 from core.events.model import StoredEvent
+from core.storage.unavailable import unavailable_as_error
 
 EVENT_ID_PREFIX = "evt"
 
@@ -149,6 +150,7 @@ class PostgresEventStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
     async def events_after(
         self, merchant_id: str, after_sequence: int, types: Sequence[str], limit: int
     ) -> list[StoredEvent]:
@@ -167,9 +169,15 @@ class PostgresEventStore:
         )
         return [event_from_row(row) for row in rows]
 
-    async def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None:
-        """One event of the merchant by id."""
-        row = await self._pool.fetchrow(
+    async def get_event(
+        self, merchant_id: str, event_id: str, connection: asyncpg.Connection | None = None
+    ) -> StoredEvent | None:
+        """One event of the merchant by id.
+
+        Inside a transaction pass its ``connection``: a second pooled connection
+        taken while the transaction holds one can deadlock the pool.
+        """
+        row = await (connection or self._pool).fetchrow(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE merchant_id = $1 AND id = $2",
             merchant_id,
             event_id,

@@ -18,7 +18,6 @@ not read its table, and two writes of one table never share a statement.
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -48,14 +47,14 @@ from core.domain.payment import (
     RiskDecision,
     RoutingRecord,
 )
-from core.storage import access
+from core.storage import access, card_tokens
 from core.storage import ledger as ledger_storage
 from core.storage.audit import insert_audit
 from core.storage.payment_methods import bank_transfer_from_json, bank_transfer_json
 from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
-from core.vault.records import CardToken, StoredCard
+from core.vault.records import StoredCard
 
 if TYPE_CHECKING:
     from core.storage.events import PaymentOutbox
@@ -102,32 +101,6 @@ _SELECT_REQUEST = """
     SELECT fingerprint, state, reply_ok, reply, resource_id, create_time FROM idempotency_keys
     WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
 """
-
-
-async def _init_connection(connection: asyncpg.Connection) -> None:
-    await connection.set_type_codec(
-        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-    )
-
-
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Nothing to reset when a connection goes back to the pool.
-
-    asyncpg's default reset is one more round trip per checkout (advisory
-    unlock, CLOSE ALL, UNLISTEN, RESET ALL). paycore leaves no session state on
-    pooled connections: no SET, LISTEN, cursors outside a transaction or
-    session advisory locks (migrations take theirs on a connection of their
-    own). asyncpg still rolls back a transaction left open before this runs.
-    """
-
-
-async def create_pool(dsn: str, min_size: int, max_size: int) -> asyncpg.Pool:
-    """A connection pool whose connections decode jsonb to Python values."""
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
-    )
-    assert pool is not None
-    return pool
 
 
 _PARAMETER = re.compile(r"\$(\d+)")
@@ -306,39 +279,6 @@ def _row_values(payment: Payment) -> tuple[Any, ...]:
         bank_transfer_json(payment.bank_transfer),
         _routing_json(payment.routing),
     )
-
-
-_CARD_TOKEN_COLUMNS = """
-    merchant_id, id, brand, bin, last4, exp_month, exp_year, fingerprint,
-    key_id, wrapped_dek, dek_nonce, nonce, ciphertext, create_time
-"""
-
-
-def _sealed_from_row(row: asyncpg.Record) -> Sealed:
-    return Sealed(
-        key_id=row["key_id"],
-        wrapped_dek=bytes(row["wrapped_dek"]),
-        dek_nonce=bytes(row["dek_nonce"]),
-        nonce=bytes(row["nonce"]),
-        ciphertext=bytes(row["ciphertext"]),
-    )
-
-
-def _stored_card_from_row(row: asyncpg.Record) -> StoredCard:
-    token = CardToken(
-        id=row["id"],
-        merchant_id=row["merchant_id"],
-        card=CardSummary(
-            brand=row["brand"],
-            bin=row["bin"],
-            last4=row["last4"],
-            exp_month=row["exp_month"],
-            exp_year=row["exp_year"],
-            fingerprint=row["fingerprint"],
-        ),
-        created_at=row["create_time"],
-    )
-    return StoredCard(token, _sealed_from_row(row))
 
 
 class PostgresTransaction:
@@ -668,27 +608,10 @@ class PostgresTransaction:
         )
 
     async def insert_card_token(self, stored: StoredCard) -> None:
-        token, card, sealed = stored.token, stored.token.card, stored.sealed
-        await self._c.execute(
-            f"""
-            INSERT INTO card_tokens ({_CARD_TOKEN_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-            """,
-            token.merchant_id,
-            token.id,
-            card.brand,
-            card.bin,
-            card.last4,
-            card.exp_month,
-            card.exp_year,
-            card.fingerprint,
-            sealed.key_id,
-            sealed.wrapped_dek,
-            sealed.dek_nonce,
-            sealed.nonce,
-            sealed.ciphertext,
-            token.created_at,
-        )
+        await card_tokens.insert_card_token(self._c, stored)
+
+    async def card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        return await card_tokens.find_card_token(self._c, merchant_id, token_id)
 
     async def record_audit(self, record: AuditRecord) -> None:
         await insert_audit(self._c, record)
@@ -899,50 +822,16 @@ class PostgresPaymentRepository:
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
         async with unavailable_as_error():
-            row = await self._pool.fetchrow(
-                f"SELECT {_CARD_TOKEN_COLUMNS} FROM card_tokens WHERE merchant_id = $1 AND id = $2",
-                merchant_id,
-                token_id,
-            )
-        return None if row is None else _stored_card_from_row(row)
+            return await card_tokens.find_card_token(self._pool, merchant_id, token_id)
 
     async def rewrap_card_tokens(
         self, active_key_id: str, batch_size: int, rewrap: Callable[[Sealed], Sealed]
     ) -> int:
-        # SKIP LOCKED: several rotations at once share the work instead of
-        # queueing on the same rows; a row is rewrapped and committed once.
         async with (
             unavailable_as_error(),
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
-            rows = await connection.fetch(
-                """
-                SELECT merchant_id, id, key_id, wrapped_dek, dek_nonce, nonce, ciphertext
-                FROM card_tokens WHERE key_id <> $1
-                LIMIT $2 FOR UPDATE SKIP LOCKED
-                """,
-                active_key_id,
-                batch_size,
+            return await card_tokens.rewrap_card_tokens(
+                connection, active_key_id, batch_size, rewrap
             )
-            updates = []
-            for row in rows:
-                sealed = rewrap(_sealed_from_row(row))
-                updates.append(
-                    (
-                        row["merchant_id"],
-                        row["id"],
-                        sealed.key_id,
-                        sealed.wrapped_dek,
-                        sealed.dek_nonce,
-                    )
-                )
-            if updates:
-                await connection.executemany(
-                    """
-                    UPDATE card_tokens SET key_id = $3, wrapped_dek = $4, dek_nonce = $5
-                    WHERE merchant_id = $1 AND id = $2
-                    """,
-                    updates,
-                )
-        return len(updates)

@@ -121,6 +121,10 @@ class PaymentTransaction(Protocol):
         """Store a new vault row (the card vault's tokenize)."""
         ...
 
+    async def card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """One vault row of one merchant, read in this transaction (a payment by token)."""
+        ...
+
     async def record_audit(self, record: AuditRecord) -> None:
         """Append an admin action to the audit trail (commits with the change it describes)."""
         ...
@@ -186,7 +190,11 @@ class PaymentRepository(Protocol):
         ...
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
-        """One vault row of one merchant."""
+        """One vault row of one merchant, outside any transaction (GetCardToken).
+
+        Inside a transaction use ``PaymentTransaction.card_token``: a second
+        connection taken while the transaction holds one can deadlock the pool.
+        """
         ...
 
     async def rewrap_card_tokens(

@@ -32,6 +32,7 @@ from core.events.model import (
     WebhookEndpoint,
 )
 from core.storage.events import event_from_row
+from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import EnvelopeError
 from core.vault.secrets import SecretSealer, is_sealed
 
@@ -227,11 +228,13 @@ class PostgresWebhookStore:
             at,
         )
 
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
     async def get_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         """One live endpoint of the merchant."""
         row = await self._pool.fetchrow(_ENDPOINT_BY_ID, merchant_id, endpoint_id)
         return None if row is None else self._endpoint_from_row(row)
 
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
     async def list_endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:
         """The merchant's live endpoints, oldest first."""
         rows = await self._pool.fetch(
@@ -245,6 +248,7 @@ class PostgresWebhookStore:
 
     # --- deliveries: queries and redelivery -----------------------------------
 
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
     async def list_deliveries(self, query: DeliveryQuery) -> list[Delivery]:
         """Deliveries matching ``query``, newest first, with their attempts."""
         conditions = ["d.merchant_id = $1"]

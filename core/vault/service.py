@@ -116,14 +116,19 @@ class CardVault:
             await self._gate.admit(merchant_id, RpcClass.READS, None)
         return (await self._stored(merchant_id, token_id)).token
 
-    async def reveal(self, merchant_id: str, token_id: str) -> tuple[CardToken, CardInput]:
+    async def reveal(
+        self, tx: PaymentTransaction, merchant_id: str, token_id: str
+    ) -> tuple[CardToken, CardInput]:
         """The token and its full card, to pay with: keep the card in memory for one call only.
 
+        Read in the request's transaction ``tx``, on its connection: a second
+        pooled connection taken while ``tx`` holds one deadlocks the pool once
+        as many token payments run at once as it has connections (issue 16).
         NOT_FOUND (CARD_TOKEN_NOT_FOUND) for unknown and other merchants'
         tokens. A row that does not open (tampered, or its key not configured)
         is a server fault and raises EnvelopeError / UnknownKeyError.
         """
-        stored = await self._stored(merchant_id, token_id)
+        stored = _found(await tx.card_token(merchant_id, token_id), token_id)
         sealed = stored.sealed
         plaintext = open_sealed(
             sealed, self._keyring.kek(sealed.key_id), record_aad(merchant_id, token_id)
@@ -146,7 +151,11 @@ class CardVault:
         return await self._repo.rewrap_card_tokens(keyring.active_id, batch_size, to_active)
 
     async def _stored(self, merchant_id: str, token_id: str) -> StoredCard:
-        stored = await self._repo.get_card_token(merchant_id, token_id)
-        if stored is None:
-            raise NotFoundError(Reason.CARD_TOKEN_NOT_FOUND, token_id=token_id)
-        return stored
+        return _found(await self._repo.get_card_token(merchant_id, token_id), token_id)
+
+
+def _found(stored: StoredCard | None, token_id: str) -> StoredCard:
+    """The vault row read for ``token_id``; NOT_FOUND when there is none."""
+    if stored is None:
+        raise NotFoundError(Reason.CARD_TOKEN_NOT_FOUND, token_id=token_id)
+    return stored

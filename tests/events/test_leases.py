@@ -32,6 +32,16 @@ async def test_a_delivery_leased_by_a_worker_that_died_is_sent_after_its_lease_e
     await start_relay(dataclasses.replace(FAST, schedule_s=(0.05,)))
 
     await eventually(lambda: receiver.delivered() == [crashed.event.id], what="sent by another")
+
+    async def recorded_succeeded() -> list[wh.WebhookDelivery]:
+        # The receiver sees the POST just before the relay commits its outcome.
+        response = await webhooks.ListWebhookDeliveries(
+            wh.ListWebhookDeliveriesRequest(endpoint_id=endpoint.endpoint.id), metadata=metadata
+        )
+        done = [d for d in response.deliveries if d.state == d.STATE_SUCCEEDED]
+        return list(response.deliveries) if done else []
+
+    await eventually(recorded_succeeded, what="the POST's outcome recorded")
     # The dead worker wakes up and reports: its lease is gone, nothing changes.
     late = AttemptOutcome(status_code=500, latency_ms=1, error="HTTP 500")
     assert not await store.record_attempt(crashed, datetime.now(UTC), late, retry_in_s=None)

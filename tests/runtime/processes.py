@@ -31,6 +31,9 @@ def clean_environment(**variables: str) -> dict[str, str]:
     env["PAYCORE_HTTP_PORT"] = "0"
     # The tests read the log as people do (log_format "auto" would write JSON to a file).
     env["PAYCORE_LOG_FORMAT"] = "text"
+    # As in the in-process test server (tests/conftest.py): a task that holds a
+    # pooled connection and asks for another fails instead of deadlocking later.
+    env["PAYCORE_PG_REFUSE_NESTED_ACQUIRE"] = "true"
     env.update(variables)
     return env
 

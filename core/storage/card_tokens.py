@@ -1,0 +1,122 @@
+"""The card vault's rows in PostgreSQL (asyncpg): sealed cards under their tokens.
+
+Every function takes the connection to run on. Inside a request's transaction
+that is the transaction's own connection (``PostgresTransaction``): a payment
+by token reads its card there, never on a second pooled connection, which
+would deadlock a busy pool (core/storage/pool.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from core.domain.payment import CardSummary
+from core.vault.envelope import Sealed
+from core.vault.records import CardToken, StoredCard
+
+_CARD_TOKEN_COLUMNS = """
+    merchant_id, id, brand, bin, last4, exp_month, exp_year, fingerprint,
+    key_id, wrapped_dek, dek_nonce, nonce, ciphertext, create_time
+"""
+
+
+def _sealed_from_row(row: asyncpg.Record) -> Sealed:
+    return Sealed(
+        key_id=row["key_id"],
+        wrapped_dek=bytes(row["wrapped_dek"]),
+        dek_nonce=bytes(row["dek_nonce"]),
+        nonce=bytes(row["nonce"]),
+        ciphertext=bytes(row["ciphertext"]),
+    )
+
+
+def _stored_card_from_row(row: asyncpg.Record) -> StoredCard:
+    token = CardToken(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        card=CardSummary(
+            brand=row["brand"],
+            bin=row["bin"],
+            last4=row["last4"],
+            exp_month=row["exp_month"],
+            exp_year=row["exp_year"],
+            fingerprint=row["fingerprint"],
+        ),
+        created_at=row["create_time"],
+    )
+    return StoredCard(token, _sealed_from_row(row))
+
+
+async def insert_card_token(connection: asyncpg.Connection, stored: StoredCard) -> None:
+    """Store a new vault row."""
+    token, card, sealed = stored.token, stored.token.card, stored.sealed
+    await connection.execute(
+        f"""
+        INSERT INTO card_tokens ({_CARD_TOKEN_COLUMNS})
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        """,
+        token.merchant_id,
+        token.id,
+        card.brand,
+        card.bin,
+        card.last4,
+        card.exp_month,
+        card.exp_year,
+        card.fingerprint,
+        sealed.key_id,
+        sealed.wrapped_dek,
+        sealed.dek_nonce,
+        sealed.nonce,
+        sealed.ciphertext,
+        token.created_at,
+    )
+
+
+async def find_card_token(
+    connection: asyncpg.Connection | asyncpg.Pool, merchant_id: str, token_id: str
+) -> StoredCard | None:
+    """One vault row of one merchant (None for unknown tokens and other merchants')."""
+    row = await connection.fetchrow(
+        f"SELECT {_CARD_TOKEN_COLUMNS} FROM card_tokens WHERE merchant_id = $1 AND id = $2",
+        merchant_id,
+        token_id,
+    )
+    return None if row is None else _stored_card_from_row(row)
+
+
+async def rewrap_card_tokens(
+    connection: asyncpg.Connection,
+    active_key_id: str,
+    batch_size: int,
+    rewrap: Callable[[Sealed], Sealed],
+) -> int:
+    """Re-wrap up to ``batch_size`` rows not under ``active_key_id``, inside the caller's
+    transaction; returns how many."""
+    # SKIP LOCKED: several rotations at once share the work instead of
+    # queueing on the same rows; a row is rewrapped and committed once.
+    rows = await connection.fetch(
+        """
+        SELECT merchant_id, id, key_id, wrapped_dek, dek_nonce, nonce, ciphertext
+        FROM card_tokens WHERE key_id <> $1
+        LIMIT $2 FOR UPDATE SKIP LOCKED
+        """,
+        active_key_id,
+        batch_size,
+    )
+    updates = []
+    for row in rows:
+        sealed = rewrap(_sealed_from_row(row))
+        updates.append(
+            (row["merchant_id"], row["id"], sealed.key_id, sealed.wrapped_dek, sealed.dek_nonce)
+        )
+    if updates:
+        await connection.executemany(
+            """
+            UPDATE card_tokens SET key_id = $3, wrapped_dek = $4, dek_nonce = $5
+            WHERE merchant_id = $1 AND id = $2
+            """,
+            updates,
+        )
+    return len(updates)
