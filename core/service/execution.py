@@ -56,15 +56,9 @@ T = TypeVar("T")
 _RESUME_AFTER_S = 2.0
 """Age of an "in progress" request record after which a repeat checks whether it died."""
 
-<<<<<<< HEAD
-=======
 _CANCEL_WAIT_S = 1.0
 """At shutdown, how long cancelled operations may take to let their connections go."""
 
-_COMMIT_RETRIES = 8
-"""Tries of the commit after a channel call while PostgreSQL is unreachable (~15 s)."""
-
->>>>>>> wip/deadlock
 
 @dataclass(frozen=True, slots=True)
 class Reply:
