@@ -321,6 +321,7 @@ async def open_services(
             idempotency_ttl_s=settings.idempotency_ttl_s,
         ),
         telemetry=telemetry,
+        claims=repository,  # group commit of new payments' first transactions
     )
     keyring = Keyring.from_config(settings.vault_keys, settings.vault_active_key_id or "")
     vault = CardVault(

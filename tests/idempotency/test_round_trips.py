@@ -12,6 +12,7 @@ after the marker), in one round trip (run with ``-s`` to see the figures).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -91,16 +92,18 @@ async def test_a_repeated_create_costs_one_round_trip_too(private_stack: StartSt
     assert per_repeat == 1
 
 
-async def test_a_create_costs_eleven_postgresql_statements_one_of_them_the_ledgers(
+async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_committed(
     private_stack: StartStack,
 ) -> None:
     """PostgreSQL round trips of a CreatePayment, from asyncpg's query logger on the pool.
 
-    BEGIN, the request_id claim, the payment row with its events, the attempt
-    with the request record, COMMIT; then (after the channel) BEGIN, the lock
-    carrying the attempt's outcome, the read, the capture's posting (one
-    statement: core/storage/ledger_append.py; it was four before issue 18), the
-    payment row with its events and the stored reply, COMMIT.
+    Transaction 1 is one statement, shared with the other creates ready in the
+    same loop turn (core/storage/claim_batch.py; alone here): the claim, the
+    payment with its events and the attempt, committed by itself. Transaction
+    2 (after the channel): BEGIN, the lock carrying the attempt's outcome, the
+    read, the capture's posting (one statement: core/storage/ledger_append.py),
+    the payment row with its events and the stored reply, COMMIT. Before
+    issue 18: 14 statements in all, 5 of transaction 1 and 4 of the ledger.
     """
     stack = await private_stack(pg_pool_min=1, pg_pool_max=1)
     merchant = new_merchant()
@@ -114,17 +117,49 @@ async def test_a_create_costs_eleven_postgresql_statements_one_of_them_the_ledge
     # One connection: a transaction's statements are contiguous. Background
     # pollers share it between the request's transactions; theirs never
     # touch request records.
-    ours = [
+    claims = [query for query in statements if "INSERT INTO idempotency_keys" in query]
+    second = [
         query
         for transaction in _transactions(statements)
         if any("idempotency_keys" in query for query in transaction)
         for query in transaction
     ]
-    ledgers = [query for query in ours if "ledger_" in query]
-    print(f"\nPostgreSQL statements per CreatePayment: {len(ours)}, {len(ledgers)} the ledger's")
-    assert len(ours) == 11, ours
+    ledgers = [query for query in second if "ledger_" in query]
+    print(
+        f"\nPostgreSQL statements per CreatePayment: {len(claims) + len(second)}, "
+        f"{len(claims)} group-committed, {len(ledgers)} the ledger's"
+    )
+    assert len(claims) == 1, claims
+    assert "claimed AS" in claims[0]  # the group commit's statement, not a claim in a transaction
+    assert len(second) == 6, second
     assert len(ledgers) == 1, ledgers
-    assert ours.count("BEGIN;") == ours.count("COMMIT;") == 2
+    assert second.count("BEGIN;") == second.count("COMMIT;") == 1
+
+
+async def test_creates_ready_together_share_statements_and_each_is_answered_committed(
+    private_stack: StartStack,
+) -> None:
+    stack = await private_stack()
+    writer = stack.services.executor.claim_writer
+    assert writer is not None
+    merchants = [new_merchant() for _ in range(16)]
+    for merchant in merchants:  # warm: the merchants' keys, lists and connections
+        assert (await stack.answer(merchant, create_request())).ok
+    batches, claims = writer.batches, writer.claims
+
+    answers = await asyncio.gather(
+        *(stack.answer(m, create_request()) for m in merchants for _ in range(4))
+    )
+
+    assert all(answer.ok for answer in answers)
+    sent = writer.claims - claims
+    statements = writer.batches - batches
+    print(f"\n64 concurrent creates: {sent} claims in {statements} statements")
+    assert sent == 64  # none fell back to a transaction of its own
+    payments = await stack.services.pool.fetchval(
+        "SELECT count(*) FROM payments WHERE merchant_id = ANY($1)", merchants
+    )
+    assert payments == 16 + 64
 
 
 def _transactions(statements: list[str]) -> list[list[str]]:
