@@ -24,6 +24,7 @@ batch's statement returned, i.e. committed (``synchronous_commit`` on).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -41,6 +42,11 @@ _MAX_BATCH = 128
 
 _MAX_IN_FLIGHT = 2
 """Statements under way at once; claims arriving meanwhile wait and go together."""
+
+
+_OWN_CONTEXT = contextvars.Context()
+"""The flushes' context: not the request's that happened to schedule one (its span, its
+pool checkouts), since the statement serves every request of the batch."""
 
 
 class NotBatchableError(Exception):
@@ -147,7 +153,7 @@ class ClaimWriter:
         self._keys.add(key)
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush, context=_OWN_CONTEXT)
         try:
             return await future
         except NotBatchableError:
@@ -162,7 +168,7 @@ class ClaimWriter:
             self._keys.discard((claim.key.merchant_id, claim.key.operation, claim.key.request_id))
         if self._waiting:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush, context=_OWN_CONTEXT)
         if not batch:
             return
         task = asyncio.ensure_future(self._commit(batch))
@@ -192,7 +198,7 @@ class ClaimWriter:
                 self._flushes.discard(this)
             if self._waiting and not self._scheduled:
                 self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+                asyncio.get_running_loop().call_soon(self._flush, context=_OWN_CONTEXT)
             for index, (_, future) in enumerate(batch):
                 if future.done():  # its request was cancelled (shutdown)
                     continue
