@@ -136,6 +136,35 @@ async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_comm
     assert second.count("BEGIN;") == second.count("COMMIT;") == 1
 
 
+async def test_without_group_commit_a_create_costs_eleven_statements_in_two_transactions(
+    private_stack: StartStack,
+) -> None:
+    """``pg_group_commit = false``: transaction 1 is the ordinary one again.
+
+    BEGIN, the claim, the payment row with its events, the attempt with the
+    request record, COMMIT; then transaction 2 as with group commit.
+    """
+    stack = await private_stack(pg_pool_min=1, pg_pool_max=1, pg_group_commit=False)
+    assert stack.services.executor.claim_writer is None
+    merchant = new_merchant()
+    await stack.answer(merchant, create_request())  # warm: the connection exists
+    statements: list[str] = []
+    (holder,) = stack.services.pool._holders
+    holder._con.add_query_logger(lambda record: statements.append(record.query))
+
+    assert (await stack.answer(merchant, create_request())).ok
+
+    ours = [
+        query
+        for transaction in _transactions(statements)
+        if any("idempotency_keys" in query for query in transaction)
+        for query in transaction
+    ]
+    assert len(ours) == 11, ours
+    assert len([query for query in ours if "ledger_" in query]) == 1
+    assert ours.count("BEGIN;") == ours.count("COMMIT;") == 2
+
+
 async def test_creates_ready_together_share_statements_and_each_is_answered_committed(
     private_stack: StartStack,
 ) -> None:
