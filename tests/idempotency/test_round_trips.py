@@ -106,24 +106,10 @@ async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_comm
     issue 18: 14 statements in all, 5 of transaction 1 and 4 of the ledger.
     """
     stack = await private_stack(pg_pool_min=1, pg_pool_max=1)
-    merchant = new_merchant()
-    await stack.answer(merchant, create_request())  # warm: the connection exists
-    statements: list[str] = []
-    (holder,) = stack.services.pool._holders
-    holder._con.add_query_logger(lambda record: statements.append(record.query))
+    statements = await statements_of_one_create(stack)
 
-    assert (await stack.answer(merchant, create_request())).ok
-
-    # One connection: a transaction's statements are contiguous. Background
-    # pollers share it between the request's transactions; theirs never
-    # touch request records.
     claims = [query for query in statements if "INSERT INTO idempotency_keys" in query]
-    second = [
-        query
-        for transaction in _transactions(statements)
-        if any("idempotency_keys" in query for query in transaction)
-        for query in transaction
-    ]
+    second = _in_request_transactions(statements)
     ledgers = [query for query in second if "ledger_" in query]
     print(
         f"\nPostgreSQL statements per CreatePayment: {len(claims) + len(second)}, "
@@ -146,20 +132,7 @@ async def test_without_group_commit_a_create_costs_eleven_statements_in_two_tran
     """
     stack = await private_stack(pg_pool_min=1, pg_pool_max=1, pg_group_commit=False)
     assert stack.services.executor.claim_writer is None
-    merchant = new_merchant()
-    await stack.answer(merchant, create_request())  # warm: the connection exists
-    statements: list[str] = []
-    (holder,) = stack.services.pool._holders
-    holder._con.add_query_logger(lambda record: statements.append(record.query))
-
-    assert (await stack.answer(merchant, create_request())).ok
-
-    ours = [
-        query
-        for transaction in _transactions(statements)
-        if any("idempotency_keys" in query for query in transaction)
-        for query in transaction
-    ]
+    ours = _in_request_transactions(await statements_of_one_create(stack))
     assert len(ours) == 11, ours
     assert len([query for query in ours if "ledger_" in query]) == 1
     assert ours.count("BEGIN;") == ours.count("COMMIT;") == 2
@@ -189,6 +162,32 @@ async def test_creates_ready_together_share_statements_and_each_is_answered_comm
         "SELECT count(*) FROM payments WHERE merchant_id = ANY($1)", merchants
     )
     assert payments == 16 + 64
+
+
+async def statements_of_one_create(stack: Stack) -> list[str]:
+    """Every statement the stack's only pooled connection ran while one create was answered."""
+    merchant = new_merchant()
+    await stack.answer(merchant, create_request())  # warm: the connection exists
+    statements: list[str] = []
+    (holder,) = stack.services.pool._holders
+    holder._con.add_query_logger(lambda record: statements.append(record.query))
+    assert (await stack.answer(merchant, create_request())).ok
+    return statements
+
+
+def _in_request_transactions(statements: list[str]) -> list[str]:
+    """The statements of the BEGIN ... COMMIT runs that touch request records.
+
+    One connection: a transaction's statements are contiguous. Background
+    pollers share it between the request's transactions; theirs never touch
+    request records.
+    """
+    return [
+        query
+        for transaction in _transactions(statements)
+        if any("idempotency_keys" in query for query in transaction)
+        for query in transaction
+    ]
 
 
 def _transactions(statements: list[str]) -> list[list[str]]:
