@@ -437,6 +437,10 @@ class RequestExecutor:
             attempt=attempt,
             reply=None if answered is None else (answered.ok, answered.body),
         )
+        # Cancelled here (only at shutdown: this task is shielded from its caller), the
+        # batch still commits or fails as a whole; if it committed, the request is left
+        # "in progress" with its attempt never sent, as by a crash between the two
+        # transactions, and a status query settles it (see ClaimWriter.claim).
         if not await writer.claim(claim):
             return None  # not claimed, or its batch failed: nothing of it was written
         if answered is not None:
