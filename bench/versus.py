@@ -17,7 +17,16 @@ Per window it reads:
 - Redis commands per create (INFO commandstats, the commands scripts run inside
   Redis included) and Redis socket reads per create (INFO ``total_reads_processed``:
   one per round trip that reached Redis, so batching shows as < 1), both over the
-  whole window including its warm-up, per payment created then.
+  whole window including its warm-up, per payment created then;
+- PostgreSQL write transactions (commits) per create over the same span: the
+  transaction ids PostgreSQL assigned (``pg_current_snapshot()``'s xmax moves by one
+  per transaction that writes; read-only ones take none), background jobs included:
+  exact with the embedded PostgreSQL (``PAYCORE_BENCH_POSTGRES_DSN`` unset), which
+  serves nobody else; unlike ``pg_stat_database`` it does not lag.
+
+``--section`` names the RESULTS.md table the row goes to: ``redis`` (telemetry and
+Redis batching, the first steps) or ``group-commit`` (the write path: that table
+has the commits column).
 
 The baseline is a checkout with its own ``.venv`` (``make .venv`` in it), e.g.
 ``git worktree add /tmp/base <commit> && make -C /tmp/base .venv``::
@@ -53,7 +62,10 @@ from bench.telemetry_overhead import bench_databases
 from core.storage.migrate import migrate
 
 MODULE = "bench.versus"
-HEADING = "## Throughput issue 18: telemetry and Redis batching"
+HEADINGS = {
+    "redis": "## Throughput issue 18: telemetry and Redis batching",
+    "group-commit": "## Throughput issue 18: group commit",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +85,16 @@ class Window:
     """Commands Redis ran per payment created (warm-up included)."""
     redis_reads: float
     """Client socket reads by Redis per payment created: round trips that reached it."""
+    pg_commits: float
+    """PostgreSQL commits per payment created (warm-up and background jobs included)."""
 
     def line(self) -> str:
         return (
             f"{self.side:>8}: {self.throughput:6.0f} req/s, p50/p99 {self.p50_ms:.1f}/"
             f"{self.p99_ms:.1f} ms, errors {self.errors}; server CPU {self.server_cpu_ms:.2f} "
             f"ms/create; Redis CPU {self.redis_cpu_us:.0f} us, {self.redis_commands:.1f} "
-            f"commands, {self.redis_reads:.2f} reads per create"
+            f"commands, {self.redis_reads:.2f} reads per create; PostgreSQL "
+            f"{self.pg_commits:.2f} commits per create"
         )
 
 
@@ -99,13 +114,17 @@ class RedisCounts:
         self._client.close()
 
 
-async def _payments(dsn: str, prefix: str) -> int:
+async def _payments(dsn: str, prefix: str) -> tuple[int, int]:
+    """(payments of the bench's merchants, transaction ids assigned) so far."""
     connection = await asyncpg.connect(dsn)
     try:
         count: int = await connection.fetchval(
             "SELECT count(*) FROM payments WHERE merchant_id LIKE $1", f"{prefix}%"
         )
-        return count
+        commits: int = await connection.fetchval(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+        )
+        return count, commits
     finally:
         await connection.close()
 
@@ -143,13 +162,14 @@ def measure_side(
     counts = RedisCounts(redis_url)
     try:
         with paycore_server(dsn, redis_url, port, 1, repository) as server:
-            created = asyncio.run(_payments(dsn, prefix))
+            created, commits = asyncio.run(_payments(dsn, prefix))
             commands, reads = counts.read()
             with CpuSamples([counts.pid]) as redis_cpu:
                 measured = _watched(
                     server, partial(_closed_loop, f"127.0.0.1:{port}", keys, options)
                 )
-            created = asyncio.run(_payments(dsn, prefix)) - created
+            created_after, commits_after = asyncio.run(_payments(dsn, prefix))
+            created = created_after - created
             commands_after, reads_after = counts.read()
     finally:
         counts.close()
@@ -167,6 +187,7 @@ def measure_side(
         redis_cpu_s / answered * 1e6,
         (commands_after - commands) / max(created, 1),
         (reads_after - reads) / max(created, 1),
+        (commits_after - commits) / max(created, 1),
     )
 
 
@@ -174,13 +195,22 @@ def _median(windows: Sequence[Window], field: str) -> float:
     return statistics.median(float(getattr(w, field)) for w in windows)
 
 
-def summarise(rounds: Sequence[tuple[Window, Window]]) -> tuple[list[str], list[str]]:
-    """Printed lines and RESULTS.md cells from (baseline, this) windows per round."""
+def summarise(
+    rounds: Sequence[tuple[Window, Window]], section: str = "redis"
+) -> tuple[list[str], list[str]]:
+    """Printed lines and RESULTS.md cells (of the table of ``section``) per round."""
     base = [b for b, _ in rounds]
     this = [t for _, t in rounds]
     ratios = [t.throughput / b.throughput if b.throughput else 0.0 for b, t in rounds]
     cpu_ratios = [t.server_cpu_ms / b.server_cpu_ms if b.server_cpu_ms else 0.0 for b, t in rounds]
-    fields = ("throughput", "server_cpu_ms", "redis_cpu_us", "redis_commands", "redis_reads")
+    fields = (
+        "throughput",
+        "server_cpu_ms",
+        "redis_cpu_us",
+        "redis_commands",
+        "redis_reads",
+        "pg_commits",
+    )
     medians = {f: (_median(base, f), _median(this, f)) for f in fields}
     lines = [
         f"median {name}: baseline {b:.2f}, this {t:.2f} (this/baseline {t / b:.3f})"
@@ -201,6 +231,7 @@ def summarise(rounds: Sequence[tuple[Window, Window]]) -> tuple[list[str], list[
         pair("redis_cpu_us", 0),
         pair("redis_commands", 1),
         pair("redis_reads", 2),
+        *([pair("pg_commits", 2)] if section == "group-commit" else []),
         "rounds req/s (baseline/this): "
         + ", ".join(f"{b.throughput:.0f}/{t.throughput:.0f}" for b, t in rounds)
         + "; server CPU ms/create: "
@@ -223,6 +254,9 @@ def parse_options(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="closed-loop callers")
     parser.add_argument("--processes", type=int, default=1, help="generator processes")
     parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument(
+        "--section", choices=sorted(HEADINGS), default="redis", help="RESULTS.md table"
+    )
     options = parser.parse_args(argv)
     if not (options.baseline / ".venv" / "bin" / "python").exists():
         parser.error(f"--baseline {options.baseline}: no .venv (run make .venv there)")
@@ -254,10 +288,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"round {index + 1} {window.line()}", flush=True)
                 measured[side] = window
             rounds.append((measured["baseline"], measured["this"]))
-    lines, cells = summarise(rounds)
+    lines, cells = summarise(rounds, options.section)
     print("\n".join(lines))
     if not options.no_record:
-        append_result(HEADING, MODULE, argv, [f"`{baseline}`", *cells], revision=revision)
+        append_result(
+            HEADINGS[options.section], MODULE, argv, [f"`{baseline}`", *cells], revision=revision
+        )
 
 
 async def _issue_keys(dsn: str, prefix: str, count: int) -> list[str]:

@@ -206,6 +206,9 @@ class Settings:
     """Fail (NestedAcquireError) when a task holding a pooled connection asks for a second
     one, the shape that deadlocks a busy pool. For tests and staging (the test suite turns
     it on); off, it costs nothing."""
+    pg_group_commit: bool = True
+    """Commit the first transaction of concurrent CreatePayments together, one statement
+    per batch (issue 18); off, each request commits its own (the behaviour before)."""
     grace_period_s: float = 10.0
     """On SIGTERM: how long in-flight RPCs may finish before the server stops."""
     grpc_max_message_bytes: int = 1 << 20

@@ -20,11 +20,12 @@ from core.api import account_validation as validation
 from core.api import convert
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.serialized import payment_encoder
 from core.api.status import encode_error
 from core.api.validation import encode_cursor, request_fingerprint
 from core.domain.errors import PaycoreError, Reason
 from core.domain.money import Money
-from core.domain.payment import Payment, RiskAssessment, RiskDecision
+from core.domain.payment import RiskAssessment, RiskDecision
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.fees import FeeSchedule
 from core.ledger.journal import Phase, TransactionKind
@@ -170,18 +171,8 @@ _RUN_SETTLEMENT: Encoder[SettlementRecord] = Encoder(
 )
 
 
-_TOP_UP: Encoder[Payment] = Encoder(
-    success=lambda payment: account_svc.TopUpWalletResponse(
-        payment=convert.payment_to_proto(payment)
-    ).SerializeToString(deterministic=True),
-    failure=encode_error,
-)
-_PAY_FROM_WALLET: Encoder[Payment] = Encoder(
-    success=lambda payment: account_svc.PayFromWalletResponse(
-        payment=convert.payment_to_proto(payment)
-    ).SerializeToString(deterministic=True),
-    failure=encode_error,
-)
+_TOP_UP = payment_encoder(account_svc.TopUpWalletResponse)
+_PAY_FROM_WALLET = payment_encoder(account_svc.PayFromWalletResponse)
 
 
 _WITHDRAWAL_STATE = {

@@ -27,6 +27,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from core.api import convert, validation
 from core.api.identity import Caller, IdentityResolver
+from core.api.serialized import payment_encoder
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.auth import policy
 from core.domain.errors import FieldViolation, PaycoreError, Reason, ValidationError
@@ -51,20 +52,11 @@ def _serialize(response: bytes | Message) -> bytes:
     return response.SerializeToString(deterministic=True)
 
 
-def _payment_encoder(response_type: Callable[..., Message]) -> Encoder[Payment]:
-    return Encoder(
-        success=lambda payment: _serialize(
-            response_type(payment=convert.payment_to_proto(payment))
-        ),
-        failure=encode_error,
-    )
-
-
-_CREATE = _payment_encoder(svc.CreatePaymentResponse)
-_CONFIRM = _payment_encoder(svc.ConfirmPaymentResponse)
-_CAPTURE = _payment_encoder(svc.CapturePaymentResponse)
-_CANCEL = _payment_encoder(svc.CancelPaymentResponse)
-_UPDATE = _payment_encoder(svc.UpdatePaymentResponse)
+_CREATE = payment_encoder(svc.CreatePaymentResponse)
+_CONFIRM = payment_encoder(svc.ConfirmPaymentResponse)
+_CAPTURE = payment_encoder(svc.CapturePaymentResponse)
+_CANCEL = payment_encoder(svc.CancelPaymentResponse)
+_UPDATE = payment_encoder(svc.UpdatePaymentResponse)
 
 
 def _refund_encoder(response_type: Callable[..., Message]) -> Encoder[tuple[Refund, Payment]]:

@@ -22,11 +22,11 @@ from core.api.addresses import canonical_ip
 from core.api.digits import digits
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.serialized import payment_encoder
 from core.api.status import encode_error
 from core.domain import ids
 from core.domain.audit import Actor
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
-from core.domain.payment import Payment
 from core.risk.records import ListEntry, ListName
 from core.risk.service import (
     AddListEntry,
@@ -74,15 +74,6 @@ def entry_to_proto(entry: ListEntry) -> risk_svc.BlocklistEntry:
     )
 
 
-def _payment_encoder(response_type: Callable[..., Message]) -> Encoder[Payment]:
-    return Encoder(
-        success=lambda payment: _serialize(
-            response_type(payment=convert.payment_to_proto(payment))
-        ),
-        failure=encode_error,
-    )
-
-
 def _entry_encoder(response_type: Callable[..., Message]) -> Encoder[ListEntry]:
     return Encoder(
         success=lambda entry: _serialize(response_type(entry=entry_to_proto(entry))),
@@ -90,8 +81,8 @@ def _entry_encoder(response_type: Callable[..., Message]) -> Encoder[ListEntry]:
     )
 
 
-_APPROVE = _payment_encoder(risk_svc.ApproveReviewResponse)
-_REJECT = _payment_encoder(risk_svc.RejectReviewResponse)
+_APPROVE = payment_encoder(risk_svc.ApproveReviewResponse)
+_REJECT = payment_encoder(risk_svc.RejectReviewResponse)
 _ADD = _entry_encoder(risk_svc.AddBlocklistEntryResponse)
 _REMOVE = _entry_encoder(risk_svc.RemoveBlocklistEntryResponse)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from google.protobuf import json_format
 
 from core.api import convert
+from core.api.serialized import payment_bytes
 from core.domain.payment import Payment
 from core.events.model import StoredEvent
 from paycore.v1 import event_service_pb2 as event_pb
@@ -17,8 +18,11 @@ from paycore.v1 import payment_pb2
 
 
 def payment_snapshot(payment: Payment) -> bytes:
-    """The payment as its API message, serialized (what an event keeps)."""
-    return convert.payment_to_proto(payment).SerializeToString(deterministic=True)
+    """The payment as its API message, serialized (what an event keeps).
+
+    The same bytes as the reply's (core/api/serialized.py): built once per change.
+    """
+    return payment_bytes(payment)
 
 
 def event_to_proto(event: StoredEvent) -> event_pb.Event:

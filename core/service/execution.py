@@ -27,8 +27,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Generic, TypeVar
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar, cast
 
 from opentelemetry import trace
 
@@ -40,8 +40,10 @@ from core.domain.errors import PaycoreError, Reason
 from core.domain.payment import Payment
 from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
 from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
+from core.service.group_commit import ClaimBatches, ClaimWriter, PlannedWrites
 from core.storage.repository import (
     ClaimStatus,
+    NewClaim,
     PaymentRepository,
     PaymentTransaction,
     RequestKey,
@@ -148,7 +150,10 @@ class RequestExecutor:
         settings: ExecutorSettings,
         clock: Callable[[], datetime] = wall_clock.now,
         telemetry: Telemetry | None = None,
+        claims: ClaimBatches | None = None,
     ) -> None:
+        """``claims``: storage that group-commits new payments' first transactions
+        (core/service/group_commit.py); without it every request runs on its own."""
         self._repo = repository
         self._gate = gate
         self._router = router
@@ -156,6 +161,8 @@ class RequestExecutor:
         self._clock = clock
         self._telemetry = telemetry or Telemetry.disabled()
         self._in_flight: set[asyncio.Task[Reply]] = set()
+        ttl = timedelta(seconds=settings.idempotency_ttl_s)
+        self.claim_writer = None if claims is None else ClaimWriter(claims, lambda at: at - ttl)
 
     async def drain(self, within_s: float) -> None:
         """Wait (up to ``within_s`` seconds) for operations whose callers went away to commit.
@@ -186,6 +193,7 @@ class RequestExecutor:
         resume: Resume[T] | None = None,
         *,
         rider: Rider | None = None,
+        batch: bool = False,
     ) -> Reply:
         """Run ``plan`` once per request_id and reply; repeats replay the stored reply.
 
@@ -196,6 +204,8 @@ class RequestExecutor:
         answer is stored as the request's reply. Without ``resume`` such a
         retry gets REQUEST_IN_PROGRESS until the record expires. ``rider``
         goes along in the gate's round trip (a new payment's risk velocity).
+        ``batch``: ``plan`` is a new payment's, which may run before the claim
+        and be group-committed (core/service/group_commit.py).
         """
         # Shielded: if the caller cancels (deadline, disconnect, shutdown), the
         # operation still runs to its commit. Abandoning it between "attempt
@@ -203,7 +213,7 @@ class RequestExecutor:
         # state for a status query to sort out; finishing it means the caller's
         # retry simply replays the committed reply.
         task = asyncio.ensure_future(
-            self._execute_to_commit(key, request, encoder, plan, resume, rider=rider)
+            self._execute_to_commit(key, request, encoder, plan, resume, rider=rider, batch=batch)
         )
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -218,6 +228,7 @@ class RequestExecutor:
         resume: Resume[T] | None,
         *,
         rider: Rider | None,
+        batch: bool,
     ) -> Reply:
         # One Redis round trip: spend the rate limit and look for the request_id
         # (and, for a new payment, read and count its risk velocity).
@@ -230,7 +241,7 @@ class RequestExecutor:
                 key, request, admission, encoder=encoder, plan=plan, resume=resume
             )
         try:
-            return await self._claim_and_execute(key, request, encoder, plan, resume)
+            return await self._claim_and_execute(key, request, encoder, plan, resume, batch=batch)
         except Exception:
             # Nothing of this request committed (or its record says "in
             # progress"): drop the marker so the caller's retry reaches
@@ -292,9 +303,14 @@ class RequestExecutor:
         encoder: Encoder[T],
         plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
         resume: Resume[T] | None,
+        *,
+        batch: bool = False,
     ) -> Reply:
         with self._telemetry.stage("db.claim"):
-            resource_id, claimed = await self._claim_and_plan(key, request, encoder, plan, resume)
+            batched = await self._claim_in_batch(key, request, encoder, plan) if batch else None
+            if batched is None:
+                batched = await self._claim_and_plan(key, request, encoder, plan, resume)
+            resource_id, claimed = batched
         if resource_id:
             annotate_resource(resource_id)  # on the RPC's span, now current again
         if isinstance(claimed, Reply):
@@ -379,6 +395,58 @@ class RequestExecutor:
                 return planned.resource_id, Reply(True, body)
             await tx.set_request_resource(key, planned.resource_id)
             return planned.resource_id, planned.dispatch
+
+    async def _claim_in_batch(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+    ) -> tuple[str, Reply | Dispatch[T]] | None:
+        """Transaction 1 of a new payment, group-committed; None: take the ordinary path.
+
+        The plan runs first, on recorded writes; the claim and the writes then
+        commit together with other requests' (core/service/group_commit.py).
+        Nothing is written unless the claim succeeds, so falling back to the
+        ordinary path (which plans again, after its own claim) is always safe.
+        """
+        writer = self.claim_writer
+        if writer is None:
+            return None
+        now = self._clock()
+        writes = PlannedWrites()
+        try:
+            planned = await plan(cast(PaymentTransaction, writes), now)
+        except Exception:
+            return None
+        payment, attempt, dispatch = writes.payment, writes.attempt, planned.dispatch
+        if payment is None or payment.id != planned.resource_id:
+            return None
+        if (dispatch.attempt if dispatch is not None else None) is not attempt:
+            return None
+        answered: Reply | None = None
+        if dispatch is None:
+            assert planned.result is not None
+            answered = Reply(True, encoder.success(planned.result))
+        claim = NewClaim(
+            key=key,
+            fingerprint=request.fingerprint,
+            at=now,
+            lease_until=now + timedelta(seconds=self._settings.request_lease_s),
+            payment=payment,
+            attempt=attempt,
+            reply=None if answered is None else (answered.ok, answered.body),
+        )
+        # Cancelled here (only at shutdown: this task is shielded from its caller), the
+        # batch still commits or fails as a whole; if it committed, the request is left
+        # "in progress" with its attempt never sent, as by a crash between the two
+        # transactions, and a status query settles it (see ClaimWriter.claim).
+        if not await writer.claim(claim):
+            return None  # not claimed, or its batch failed: nothing of it was written
+        if answered is not None:
+            return payment.id, answered
+        assert dispatch is not None
+        return payment.id, dispatch
 
     def _may_have_died(self, claimed_at: datetime | None) -> bool:
         """Whether a request claimed at ``claimed_at`` may have lost its executor.

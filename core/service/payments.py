@@ -199,7 +199,7 @@ class PaymentService:
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
         return await self._executor.execute(
-            key, request, encoder, plan, settled_payment, rider=velocity
+            key, request, encoder, plan, settled_payment, rider=velocity, batch=True
         )
 
     def _velocity_rider(self, command: CreatePayment, payment_id: str) -> VelocityRider | None:

@@ -71,6 +71,10 @@ class PaymentOutbox:
     def __init__(self, snapshot: Callable[[Payment], bytes]) -> None:
         self._snapshot = snapshot  # the payment as the API shows it (bytes of the proto)
 
+    def snapshot(self, payment: Payment) -> bytes:
+        """What an event keeps of ``payment``: the payment as the API shows it, serialized."""
+        return self._snapshot(payment)
+
     def parts(self, before: Payment | None, after: Payment) -> OutboxParts | None:
         """The CTEs appending the events of ``before`` -> ``after``; None when there are none.
 

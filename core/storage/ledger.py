@@ -48,6 +48,7 @@ from core.ledger.settlement import (
     settlement_transaction,
 )
 from core.ledger.withdrawals import Withdrawal, WithdrawalState
+from core.storage import ledger_append
 
 _ACCOUNT_COLUMNS = """
     merchant_id, id, kind, currency, customer_id, description, allow_overdraft,
@@ -238,7 +239,12 @@ async def post_payment_change(
     hold to resolve: its capture is posted outright and its void posts
     nothing, so payments in flight across the upgrade keep working.
     """
-    for planned in postings_for(before, after):
+    postings = postings_for(before, after)
+    if postings and ledger_append.appendable(after.merchant_id, postings):
+        # System accounts only, nothing to refuse: one statement (issue 18).
+        await ledger_append.post_appended(connection, after.merchant_id, postings, after.updated_at)
+        return
+    for planned in postings:
         txn = planned
         if planned.pending_id and not await _hold_exists(connection, planned):
             if planned.phase is Phase.VOID_PENDING:

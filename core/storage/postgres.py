@@ -18,6 +18,7 @@ not read its table, and two writes of one table never share a statement.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -47,11 +48,12 @@ from core.domain.payment import (
     RiskDecision,
     RoutingRecord,
 )
-from core.storage import access, card_tokens
+from core.storage import access, card_tokens, claim_batch
 from core.storage import ledger as ledger_storage
 from core.storage.audit import insert_audit
-from core.storage.payment_methods import bank_transfer_from_json, bank_transfer_json
-from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
+from core.storage.payment_methods import bank_transfer_from_json
+from core.storage.payment_rows import MUTABLE_COLUMNS, failure_json, routing_json, row_values
+from core.storage.repository import Claim, ClaimStatus, NewClaim, RequestKey, StoredRequest
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
@@ -137,7 +139,10 @@ class _Statement:
         return text, [*self._args, *args]
 
 
+@functools.lru_cache(maxsize=1024)
 def _renumbered(sql: str, offset: int) -> str:
+    # Cached: the texts are the module's constants and offsets few, and the
+    # substitution ran on every CTE of every statement (issue 18's profile).
     if not offset:
         return sql
     return _PARAMETER.sub(lambda match: f"${int(match.group(1)) + offset}", sql)
@@ -219,65 +224,6 @@ def _payment_from_row(row: asyncpg.Record) -> Payment:
         routing=_routing_from_json(row["routing"]),
         attempts=tuple(_attempt_from_json(item, currency) for item in row["attempts"]),
         bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
-    )
-
-
-def _card_json(card: CardSummary | None) -> dict[str, Any] | None:
-    if card is None:
-        return None
-    return {
-        "brand": card.brand,
-        "bin": card.bin,
-        "last4": card.last4,
-        "exp_month": card.exp_month,
-        "exp_year": card.exp_year,
-        "fingerprint": card.fingerprint,
-    }
-
-
-def _risk_json(risk: RiskAssessment | None) -> dict[str, Any] | None:
-    if risk is None:
-        return None
-    return {"score": risk.score, "decision": risk.decision.value, "reasons": list(risk.reasons)}
-
-
-def _failure_json(failure: Failure | None) -> dict[str, str] | None:
-    return None if failure is None else {"code": failure.code, "message": failure.message}
-
-
-def _routing_json(routing: RoutingRecord | None) -> dict[str, list[str]] | None:
-    if routing is None:
-        return None
-    return {"candidates": list(routing.candidates), "steps": list(routing.steps)}
-
-
-# What a save may change, in the order of ``_row_values`` ($3..$17 after merchant and id).
-_MUTABLE_COLUMNS = """
-    state, amount, amount_captured, amount_refunded, card, description, metadata, risk,
-    failure, channel, channel_reference, operation_in_flight, update_time, bank_transfer, routing
-"""
-
-
-def _row_values(payment: Payment) -> tuple[Any, ...]:
-    """The merchant, the id, then the values of ``_MUTABLE_COLUMNS``."""
-    return (
-        payment.merchant_id,
-        payment.id,
-        payment.state.value,
-        payment.amount.amount,
-        payment.amount_captured.amount,
-        payment.amount_refunded.amount,
-        _card_json(payment.card),
-        payment.description,
-        dict(payment.metadata),
-        _risk_json(payment.risk),
-        _failure_json(payment.failure),
-        payment.channel,
-        payment.channel_reference,
-        payment.operation_in_flight,
-        payment.updated_at,
-        bank_transfer_json(payment.bank_transfer),
-        _routing_json(payment.routing),
     )
 
 
@@ -481,14 +427,14 @@ class PostgresTransaction:
             None,
             payment,
             f"""
-            INSERT INTO payments (merchant_id, id, {_MUTABLE_COLUMNS},
+            INSERT INTO payments (merchant_id, id, {MUTABLE_COLUMNS},
                 currency, capture_method, confirmation_method, customer_id, create_time)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                     $17, $18, $19, $20, $21, $22)
             RETURNING 1
             """,
             (
-                *_row_values(payment),
+                *row_values(payment),
                 payment.currency,
                 payment.capture_method.value,
                 payment.confirmation_method.value,
@@ -508,12 +454,12 @@ class PostgresTransaction:
             before,
             payment,
             f"""
-            UPDATE payments SET ({_MUTABLE_COLUMNS}) = ($3, $4, $5, $6, $7, $8, $9, $10, $11,
+            UPDATE payments SET ({MUTABLE_COLUMNS}) = ($3, $4, $5, $6, $7, $8, $9, $10, $11,
                 $12, $13, $14, $15, $16, COALESCE($17, routing))
             WHERE merchant_id = $1 AND id = $2
             RETURNING 1
             """,
-            _row_values(payment),
+            row_values(payment),
         )
 
     async def _save_refunds(self, payment: Payment) -> None:
@@ -547,7 +493,7 @@ class PostgresTransaction:
                     refund.created_at,
                     payment.updated_at,
                     refund.rejection_reason,
-                    _failure_json(refund.failure),
+                    failure_json(refund.failure),
                 )
                 for refund in payment.refunds
             ],
@@ -604,7 +550,7 @@ class PostgresTransaction:
             "UPDATE payments SET routing = $3 WHERE merchant_id = $1 AND id = $2",
             merchant_id,
             payment_id,
-            _routing_json(routing),
+            routing_json(routing),
         )
 
     async def insert_card_token(self, stored: StoredCard) -> None:
@@ -751,6 +697,21 @@ class PostgresPaymentRepository:
             # Reached only when the body ended normally: its waiting writes
             # go in one statement, then COMMIT. An exception skips both.
             await tx.flush()
+
+    async def commit_new_claims(
+        self, claims: Sequence[NewClaim], expired_before: datetime
+    ) -> list[bool] | None:
+        """Group commit of new payments' first transactions (core/storage/claim_batch.py).
+
+        Whether each was claimed, and so committed; None without an outbox
+        (storage tools and tests), where batches are not used.
+        """
+        if self._outbox is None:
+            return None
+        async with unavailable_as_error():
+            return await claim_batch.commit_new_claims(
+                self._pool, self._outbox, claims, expired_before
+            )
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
         async with unavailable_as_error():

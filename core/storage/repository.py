@@ -70,6 +70,26 @@ class StoredRequest:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewClaim:
+    """The first transaction of a new payment's request, decided before its claim.
+
+    Committed with others in one statement (core/storage/claim_batch.py):
+    the request_id's record (in progress, or completed with ``reply``), the
+    payment, its attempt and its events, all or nothing, and only if the
+    request_id could be claimed.
+    """
+
+    key: RequestKey
+    fingerprint: bytes
+    at: datetime
+    lease_until: datetime
+    payment: Payment
+    attempt: Attempt | None
+    reply: tuple[bool, bytes] | None
+    """(ok, body) when the request is answered already (no channel call); None: in progress."""
+
+
 class PaymentTransaction(Protocol):
     """Operations available inside one database transaction."""
 

@@ -14,7 +14,7 @@ import pytest
 from bench.harness import REPOSITORY
 from bench.load import issue_bench_keys
 from bench.record import RESULTS
-from bench.versus import HEADING, measure_side, parse_options, summarise
+from bench.versus import HEADINGS, measure_side, parse_options, summarise
 
 pytestmark = pytest.mark.slow
 
@@ -41,9 +41,13 @@ async def test_a_window_measures_throughput_and_the_costs_per_create(
     assert window.server_cpu_ms > 0
     assert window.redis_commands > 0  # the gate's script and what it runs, at least
     assert window.redis_reads > 0
-    lines, cells = summarise([(window, window)])
-    assert any(line.startswith("median throughput") for line in lines)
+    assert window.pg_commits > 0  # each create commits twice, at least
     results = RESULTS.read_text().splitlines()
-    header = next(line for line in results[results.index(HEADING) :] if line.startswith("| Date"))
-    # Date, commit, command and baseline come from main(); the rest from summarise().
-    assert len(cells) + 4 == header.count("|") - 1
+    for section, heading in HEADINGS.items():
+        lines, cells = summarise([(window, window)], section)
+        assert any(line.startswith("median throughput") for line in lines)
+        header = next(
+            line for line in results[results.index(heading) :] if line.startswith("| Date")
+        )
+        # Date, commit, command and baseline come from main(); the rest from summarise().
+        assert len(cells) + 4 == header.count("|") - 1, section

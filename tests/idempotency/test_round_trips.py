@@ -12,6 +12,7 @@ after the marker), in one round trip (run with ``-s`` to see the figures).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -91,39 +92,102 @@ async def test_a_repeated_create_costs_one_round_trip_too(private_stack: StartSt
     assert per_repeat == 1
 
 
-async def test_a_create_costs_ten_postgresql_statements_besides_the_ledgers(
+async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_committed(
     private_stack: StartStack,
 ) -> None:
     """PostgreSQL round trips of a CreatePayment, from asyncpg's query logger on the pool.
 
-    BEGIN, the request_id claim, the payment row with its events, the attempt
-    with the request record, COMMIT; then (after the channel) BEGIN, the lock
-    carrying the attempt's outcome, the read, the payment row with its events
-    and the stored reply, COMMIT. The ledger's postings (core/storage/ledger.py)
-    are counted apart: they are the ledger's to shape.
+    Transaction 1 is one statement, shared with the other creates ready in the
+    same loop turn (core/storage/claim_batch.py; alone here): the claim, the
+    payment with its events and the attempt, committed by itself. Transaction
+    2 (after the channel): BEGIN, the lock carrying the attempt's outcome, the
+    read, the capture's posting (one statement: core/storage/ledger_append.py),
+    the payment row with its events and the stored reply, COMMIT. Before
+    issue 18: 14 statements in all, 5 of transaction 1 and 4 of the ledger.
     """
     stack = await private_stack(pg_pool_min=1, pg_pool_max=1)
+    statements = await statements_of_one_create(stack)
+
+    claims = [query for query in statements if "INSERT INTO idempotency_keys" in query]
+    second = _in_request_transactions(statements)
+    ledgers = [query for query in second if "ledger_" in query]
+    print(
+        f"\nPostgreSQL statements per CreatePayment: {len(claims) + len(second)}, "
+        f"{len(claims)} group-committed, {len(ledgers)} the ledger's"
+    )
+    assert len(claims) == 1, claims
+    assert "claimed AS" in claims[0]  # the group commit's statement, not a claim in a transaction
+    assert len(second) == 6, second
+    assert len(ledgers) == 1, ledgers
+    assert second.count("BEGIN;") == second.count("COMMIT;") == 1
+
+
+async def test_without_group_commit_a_create_costs_eleven_statements_in_two_transactions(
+    private_stack: StartStack,
+) -> None:
+    """``pg_group_commit = false``: transaction 1 is the ordinary one again.
+
+    BEGIN, the claim, the payment row with its events, the attempt with the
+    request record, COMMIT; then transaction 2 as with group commit.
+    """
+    stack = await private_stack(pg_pool_min=1, pg_pool_max=1, pg_group_commit=False)
+    assert stack.services.executor.claim_writer is None
+    ours = _in_request_transactions(await statements_of_one_create(stack))
+    assert len(ours) == 11, ours
+    assert len([query for query in ours if "ledger_" in query]) == 1
+    assert ours.count("BEGIN;") == ours.count("COMMIT;") == 2
+
+
+async def test_creates_ready_together_share_statements_and_each_is_answered_committed(
+    private_stack: StartStack,
+) -> None:
+    stack = await private_stack()
+    writer = stack.services.executor.claim_writer
+    assert writer is not None
+    merchants = [new_merchant() for _ in range(16)]
+    for merchant in merchants:  # warm: the merchants' keys, lists and connections
+        assert (await stack.answer(merchant, create_request())).ok
+    batches, claims = writer.batches, writer.claims
+
+    answers = await asyncio.gather(
+        *(stack.answer(m, create_request()) for m in merchants for _ in range(4))
+    )
+
+    assert all(answer.ok for answer in answers)
+    sent = writer.claims - claims
+    statements = writer.batches - batches
+    print(f"\n64 concurrent creates: {sent} claims in {statements} statements")
+    assert sent == 64  # none fell back to a transaction of its own
+    payments = await stack.services.pool.fetchval(
+        "SELECT count(*) FROM payments WHERE merchant_id = ANY($1)", merchants
+    )
+    assert payments == 16 + 64
+
+
+async def statements_of_one_create(stack: Stack) -> list[str]:
+    """Every statement the stack's only pooled connection ran while one create was answered."""
     merchant = new_merchant()
     await stack.answer(merchant, create_request())  # warm: the connection exists
     statements: list[str] = []
     (holder,) = stack.services.pool._holders
     holder._con.add_query_logger(lambda record: statements.append(record.query))
-
     assert (await stack.answer(merchant, create_request())).ok
+    return statements
 
-    # One connection: a transaction's statements are contiguous. Background
-    # pollers share it between the request's transactions; theirs never
-    # touch request records.
-    ours = [
+
+def _in_request_transactions(statements: list[str]) -> list[str]:
+    """The statements of the BEGIN ... COMMIT runs that touch request records.
+
+    One connection: a transaction's statements are contiguous. Background
+    pollers share it between the request's transactions; theirs never touch
+    request records.
+    """
+    return [
         query
         for transaction in _transactions(statements)
         if any("idempotency_keys" in query for query in transaction)
         for query in transaction
-        if "ledger_" not in query
     ]
-    print(f"\nPostgreSQL statements per CreatePayment: {len(ours)} besides the ledger's")
-    assert len(ours) == 10, ours
-    assert ours.count("BEGIN;") == ours.count("COMMIT;") == 2
 
 
 def _transactions(statements: list[str]) -> list[list[str]]:

@@ -1,0 +1,213 @@
+"""Group commit of new payments' first transactions: many requests, one statement (issue 18).
+
+``commit_new_claims`` writes the first transaction of many CreatePayment
+requests in ONE statement, run outside an explicit transaction (a statement
+is its own transaction: atomic, one commit, one WAL flush for the batch):
+
+- ``claimed``: the request_id records, inserted in key order; a record that
+  exists and has not expired is left alone (``ON CONFLICT ... WHERE``), and its
+  request is simply not in ``RETURNING``: that request, and only it, is not
+  claimed here (the caller runs it through the ordinary path, which replays,
+  refuses or waits as a claim there decides);
+- the payments, their attempts and their events, each a multi-row insert of
+  the claimed requests' rows only (joined on ``claimed``);
+- the events numbered per merchant: one ``event_sequences`` upsert per
+  merchant of the batch, in merchant order (the lock is held to the commit, so
+  numbers still become visible in order and without gaps; see events.py),
+  then fanned out to the merchants' webhook endpoints as the outbox does.
+
+Any failure of the statement (a unique violation, a deadlock, PostgreSQL away)
+rolls all of it back and raises: nothing of any request of the batch was
+written, and each runs through the ordinary path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from core.domain import ids
+from core.events.derive import derive_events
+from core.storage.events import EVENT_ID_PREFIX, PaymentOutbox
+from core.storage.payment_rows import MUTABLE_COLUMNS, row_values
+from core.storage.repository import NewClaim
+
+_JSON_COLUMNS = frozenset({6, 8, 9, 10, 15, 16})
+"""Positions in ``row_values`` of jsonb columns (card, metadata, risk, failure, bank, routing)."""
+
+_COMMIT = f"""
+WITH claims AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[],
+                         $6::boolean[], $7::bytea[], $8::text[], $9::timestamptz[],
+                         $10::timestamptz[], $11::timestamptz[])
+        AS c(merchant_id, operation, request_id, fingerprint, state, reply_ok, reply,
+             resource_id, create_time, lease_until, complete_time)
+), claimed AS (
+    INSERT INTO idempotency_keys AS k (merchant_id, operation, request_id, fingerprint, state,
+        reply_ok, reply, resource_id, create_time, lease_until, complete_time)
+    SELECT * FROM claims ORDER BY merchant_id, operation, request_id
+    ON CONFLICT (merchant_id, operation, request_id) DO UPDATE
+        SET fingerprint = EXCLUDED.fingerprint, state = EXCLUDED.state,
+            reply_ok = EXCLUDED.reply_ok, reply = EXCLUDED.reply,
+            resource_id = EXCLUDED.resource_id, create_time = EXCLUDED.create_time,
+            lease_until = EXCLUDED.lease_until, complete_time = EXCLUDED.complete_time
+        WHERE k.create_time < $12
+    RETURNING merchant_id, resource_id
+), payment_rows AS (
+    INSERT INTO payments (merchant_id, id, {MUTABLE_COLUMNS},
+        currency, capture_method, confirmation_method, customer_id, create_time)
+    SELECT p.merchant_id, p.id, p.state, p.amount, p.amount_captured, p.amount_refunded,
+        p.card::jsonb, p.description, p.metadata::jsonb, p.risk::jsonb, p.failure::jsonb,
+        p.channel, p.channel_reference, p.operation_in_flight, p.update_time,
+        p.bank_transfer::jsonb, p.routing::jsonb, p.currency, p.capture_method,
+        p.confirmation_method, p.customer_id, p.create_time
+    FROM unnest($13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[],
+                $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
+                $24::text[], $25::text[], $26::text[], $27::timestamptz[], $28::text[],
+                $29::text[], $30::text[], $31::text[], $32::text[], $33::text[],
+                $34::timestamptz[])
+        AS p(merchant_id, id, state, amount, amount_captured, amount_refunded, card,
+             description, metadata, risk, failure, channel, channel_reference,
+             operation_in_flight, update_time, bank_transfer, routing, currency,
+             capture_method, confirmation_method, customer_id, create_time)
+    JOIN claimed USING (merchant_id) WHERE claimed.resource_id = p.id
+), attempts AS (
+    INSERT INTO channel_attempts (merchant_id, id, payment_id, refund_id, operation, channel,
+                                  amount, currency, channel_reference, create_time)
+    SELECT a.merchant_id, a.id, a.payment_id, a.refund_id, a.operation, a.channel, a.amount,
+           a.currency, a.channel_reference, a.create_time
+    FROM unnest($35::text[], $36::text[], $37::text[], $38::text[], $39::text[], $40::text[],
+                $41::bigint[], $42::text[], $43::text[], $44::timestamptz[])
+        AS a(merchant_id, id, payment_id, refund_id, operation, channel, amount, currency,
+             channel_reference, create_time)
+    JOIN claimed USING (merchant_id) WHERE claimed.resource_id = a.payment_id
+), drafts AS (
+    SELECT d.* FROM unnest($45::text[], $46::text[], $47::text[], $48::text[], $49::text[],
+                           $50::text[], $51::text[], $52::bytea[], $53::timestamptz[])
+        WITH ORDINALITY AS d(merchant_id, payment_id, id, type, resource_type, resource_id,
+                             refund_id, snapshot, create_time, n)
+    JOIN claimed USING (merchant_id) WHERE claimed.resource_id = d.payment_id
+), numbered AS (
+    INSERT INTO event_sequences AS s (merchant_id, last_value)
+    SELECT merchant_id, count(*) FROM drafts GROUP BY merchant_id ORDER BY merchant_id
+    ON CONFLICT (merchant_id) DO UPDATE SET last_value = s.last_value + EXCLUDED.last_value
+    RETURNING merchant_id, last_value
+), appended AS (
+    INSERT INTO events (merchant_id, sequence, id, type, resource_type, resource_id, refund_id,
+                        snapshot, create_time)
+    SELECT d.merchant_id,
+           n.last_value - count(*) OVER w + row_number() OVER (w ORDER BY d.n),
+           d.id, d.type, d.resource_type, d.resource_id, d.refund_id, d.snapshot, d.create_time
+    FROM drafts d JOIN numbered n USING (merchant_id)
+    WINDOW w AS (PARTITION BY d.merchant_id)
+    RETURNING merchant_id, sequence, type
+), fanned_out AS (
+    -- As the outbox's: an endpoint subscribed when the batch commits gets the event.
+    INSERT INTO webhook_deliveries (merchant_id, endpoint_id, event_sequence,
+                                    next_attempt_at, create_time, update_time)
+    SELECT a.merchant_id, e.id, a.sequence, now(), now(), now()
+    FROM appended a JOIN webhook_endpoints e ON e.merchant_id = a.merchant_id
+    WHERE e.enabled AND NOT e.deleted
+      AND (cardinality(e.event_types) = 0 OR a.type = ANY(e.event_types))
+)
+SELECT merchant_id, resource_id FROM claimed
+"""
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """``rows`` (each ``width`` values) as ``width`` columns: the arrays ``unnest`` takes."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+async def commit_new_claims(
+    pool: asyncpg.Pool,
+    outbox: PaymentOutbox,
+    claims: Sequence[NewClaim],
+    expired_before: datetime,
+) -> list[bool]:
+    """Commit ``claims`` in one statement; whether each was claimed (and so committed).
+
+    Payment ids are unique, so ``(merchant_id, resource_id)`` names a claim.
+    ``expired_before``: a record created earlier is forgotten and taken over.
+    """
+    keys, payments, attempts, events = [], [], [], []
+    for claim in claims:
+        payment = claim.payment
+        ok, reply = claim.reply if claim.reply is not None else (None, None)
+        keys.append(
+            (
+                claim.key.merchant_id,
+                claim.key.operation,
+                claim.key.request_id,
+                claim.fingerprint,
+                "completed" if claim.reply is not None else "in_progress",
+                ok,
+                reply,
+                payment.id,
+                claim.at,
+                claim.lease_until,
+                claim.at if claim.reply is not None else None,
+            )
+        )
+        values = [
+            _json(value) if i in _JSON_COLUMNS else value
+            for i, value in enumerate(row_values(payment))
+        ]
+        payments.append(
+            (
+                *values,
+                payment.currency,
+                payment.capture_method.value,
+                payment.confirmation_method.value,
+                payment.customer_id,
+                payment.created_at,
+            )
+        )
+        if claim.attempt is not None:
+            a = claim.attempt
+            attempts.append(
+                (
+                    a.merchant_id,
+                    a.id,
+                    a.payment_id,
+                    a.refund_id,
+                    a.operation.value,
+                    a.channel,
+                    a.amount.amount,
+                    a.amount.currency,
+                    a.channel_reference,
+                    claim.at,
+                )
+            )
+        for draft in derive_events(None, payment):
+            events.append(
+                (
+                    payment.merchant_id,
+                    payment.id,
+                    ids.new_id(EVENT_ID_PREFIX),
+                    draft.type,
+                    draft.resource_type,
+                    draft.resource_id,
+                    draft.refund_id,
+                    outbox.snapshot(draft.payment),
+                    payment.updated_at,
+                )
+            )
+    rows = await pool.fetch(
+        _COMMIT,
+        *_columns(keys, 11),
+        expired_before,
+        *_columns(payments, 22),
+        *_columns(attempts, 10),
+        *_columns(events, 9),
+    )
+    done = {(row["merchant_id"], row["resource_id"]) for row in rows}
+    return [(c.key.merchant_id, c.payment.id) in done for c in claims]

@@ -1,0 +1,76 @@
+"""A payment as the values of its row in ``payments`` (the jsonb columns as Python values).
+
+Shared by every statement writing payment rows: the one-at-a-time writes of
+core/storage/postgres.py and the batched first transactions of
+core/storage/claim_batch.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.domain.payment import CardSummary, Failure, Payment, RiskAssessment, RoutingRecord
+from core.storage.payment_methods import bank_transfer_json
+
+
+def card_json(card: CardSummary | None) -> dict[str, Any] | None:
+    """The card column's value."""
+    if card is None:
+        return None
+    return {
+        "brand": card.brand,
+        "bin": card.bin,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+    }
+
+
+def risk_json(risk: RiskAssessment | None) -> dict[str, Any] | None:
+    """The risk column's value."""
+    if risk is None:
+        return None
+    return {"score": risk.score, "decision": risk.decision.value, "reasons": list(risk.reasons)}
+
+
+def failure_json(failure: Failure | None) -> dict[str, str] | None:
+    """A failure column's value (payments and refunds)."""
+    return None if failure is None else {"code": failure.code, "message": failure.message}
+
+
+def routing_json(routing: RoutingRecord | None) -> dict[str, list[str]] | None:
+    """The routing column's value."""
+    if routing is None:
+        return None
+    return {"candidates": list(routing.candidates), "steps": list(routing.steps)}
+
+
+# What a save may change, in the order of ``row_values`` ($3..$17 after merchant and id).
+MUTABLE_COLUMNS = """
+    state, amount, amount_captured, amount_refunded, card, description, metadata, risk,
+    failure, channel, channel_reference, operation_in_flight, update_time, bank_transfer, routing
+"""
+
+
+def row_values(payment: Payment) -> tuple[Any, ...]:
+    """The merchant, the id, then the values of ``MUTABLE_COLUMNS``."""
+    return (
+        payment.merchant_id,
+        payment.id,
+        payment.state.value,
+        payment.amount.amount,
+        payment.amount_captured.amount,
+        payment.amount_refunded.amount,
+        card_json(payment.card),
+        payment.description,
+        dict(payment.metadata),
+        risk_json(payment.risk),
+        failure_json(payment.failure),
+        payment.channel,
+        payment.channel_reference,
+        payment.operation_in_flight,
+        payment.updated_at,
+        bank_transfer_json(payment.bank_transfer),
+        routing_json(payment.routing),
+    )

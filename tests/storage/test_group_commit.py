@@ -1,0 +1,145 @@
+"""Group commit of new payments' first transactions (issue 18): one statement, per-row outcomes.
+
+Against the real PostgreSQL: a request_id already claimed fails alone, not its
+batch; the others' payments, attempts, request records and events commit, the
+events numbered per merchant without gaps. (Creates sharing statements through
+the real server: tests/idempotency/test_round_trips.py.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from core.app import Services
+from core.domain import ids
+from core.domain.attempt import Attempt, ChannelOperation
+from core.domain.money import Money
+from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
+from core.storage.repository import NewClaim, RequestKey
+
+AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def new_claim(merchant_id: str, request_id: str, *, answered: bool = False) -> NewClaim:
+    """A new payment in flight (with its attempt), or one answered at once (no attempt)."""
+    payment = Payment(
+        id=ids.new_id(ids.PAYMENT),
+        merchant_id=merchant_id,
+        state=PaymentState.FAILED if answered else PaymentState.PENDING,
+        amount=Money(700, "EUR"),
+        amount_captured=Money(0, "EUR"),
+        amount_refunded=Money(0, "EUR"),
+        capture_method=CaptureMethod.AUTOMATIC,
+        confirmation_method=ConfirmationMethod.AUTOMATIC,
+        card=None,
+        metadata={"order": request_id},
+        channel="" if answered else "sandbox",
+        operation_in_flight="" if answered else "authorize",
+        created_at=AT,
+        updated_at=AT,
+    )
+    attempt = Attempt(
+        id=ids.new_id(ids.ATTEMPT),
+        merchant_id=merchant_id,
+        payment_id=payment.id,
+        operation=ChannelOperation.AUTHORIZE,
+        channel="sandbox",
+        amount=payment.amount,
+    )
+    return NewClaim(
+        key=RequestKey(merchant_id, "CreatePayment", request_id),
+        fingerprint=request_id.encode(),
+        at=AT,
+        lease_until=AT + timedelta(seconds=60),
+        payment=payment,
+        attempt=None if answered else attempt,
+        reply=(True, b"answered") if answered else None,
+    )
+
+
+async def test_a_request_id_already_claimed_fails_alone_not_its_batch(
+    services: Services,
+) -> None:
+    merchant, other = f"gc_{uuid.uuid4().hex[:10]}", f"gc_{uuid.uuid4().hex[:10]}"
+    taken = new_claim(merchant, "taken")
+    assert await services.repository.commit_new_claims([taken], AT - timedelta(days=1)) == [True]
+    batch = [
+        new_claim(merchant, "first"),
+        new_claim(merchant, "taken"),  # the same request_id again: a retry, or a reuse
+        new_claim(other, "second", answered=True),
+        new_claim(merchant, "third"),
+    ]
+
+    outcomes = await services.repository.commit_new_claims(batch, AT - timedelta(days=1))
+
+    assert outcomes == [True, False, True, True]
+    pool = services.pool
+    stored = {
+        r["id"]
+        for r in await pool.fetch(
+            "SELECT id FROM payments WHERE merchant_id = ANY($1)", [merchant, other]
+        )
+    }
+    assert stored == {
+        taken.payment.id,
+        batch[0].payment.id,
+        batch[2].payment.id,
+        batch[3].payment.id,
+    }
+    record = await pool.fetchrow(
+        "SELECT resource_id, state FROM idempotency_keys"
+        " WHERE merchant_id = $1 AND request_id = $2",
+        merchant,
+        "taken",
+    )
+    assert (record["resource_id"], record["state"]) == (taken.payment.id, "in_progress")
+    answered = await pool.fetchrow(
+        "SELECT state, reply_ok, reply FROM idempotency_keys WHERE merchant_id = $1",
+        other,
+    )
+    assert (answered["state"], answered["reply_ok"], bytes(answered["reply"])) == (
+        "completed",
+        True,
+        b"answered",
+    )
+    attempts = await pool.fetch(
+        "SELECT payment_id FROM channel_attempts WHERE merchant_id = $1", merchant
+    )
+    assert {a["payment_id"] for a in attempts} == {
+        taken.payment.id,
+        batch[0].payment.id,
+        batch[3].payment.id,
+    }
+    # Numbered per merchant, without gaps, in the batch's order.
+    events = await pool.fetch(
+        "SELECT merchant_id, sequence, resource_id FROM events"
+        " WHERE merchant_id = ANY($1) ORDER BY merchant_id, sequence",
+        [merchant, other],
+    )
+    numbered = [(e["merchant_id"], e["sequence"], e["resource_id"]) for e in events]
+    assert [(n, r) for m, n, r in numbered if m == merchant] == [
+        (1, taken.payment.id),
+        (2, batch[0].payment.id),
+        (3, batch[3].payment.id),
+    ]
+    # Created and failed at once: two events, numbered 1 and 2.
+    assert [(n, r) for m, n, r in numbered if m == other] == [
+        (1, batch[2].payment.id),
+        (2, batch[2].payment.id),
+    ]
+
+
+async def test_an_expired_record_is_taken_over_by_the_batch(services: Services) -> None:
+    merchant = f"gc_{uuid.uuid4().hex[:10]}"
+    old = new_claim(merchant, "reused")
+    assert await services.repository.commit_new_claims([old], AT - timedelta(days=1)) == [True]
+    again = new_claim(merchant, "reused")
+
+    # The old record was created at AT: expired for anything created before AT + 1 s.
+    assert await services.repository.commit_new_claims([again], AT + timedelta(seconds=1)) == [True]
+
+    record = await services.pool.fetchrow(
+        "SELECT resource_id FROM idempotency_keys WHERE merchant_id = $1", merchant
+    )
+    assert record["resource_id"] == again.payment.id

@@ -1,0 +1,146 @@
+"""The group commit's writer (core/service/group_commit.py) over an in-memory ClaimBatches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import pytest
+
+from core.service.group_commit import ClaimWriter, NotBatchableError, PlannedWrites
+from core.storage.repository import NewClaim
+from tests.storage.test_group_commit import AT, new_claim
+
+
+class Storage:
+    """Claims request_ids in memory; ``fail`` makes the next statement fail."""
+
+    def __init__(self) -> None:
+        self.statements: list[list[str]] = []
+        self.claimed: set[str] = set()
+        self.fail = False
+        self.release: asyncio.Event | None = None
+
+    async def commit_new_claims(
+        self, claims: Sequence[NewClaim], expired_before: datetime
+    ) -> list[bool] | None:
+        self.statements.append([c.key.request_id for c in claims])
+        if self.release is not None:
+            await self.release.wait()
+        if self.fail:
+            raise ConnectionResetError("PostgreSQL went away")
+        outcomes = [c.key.request_id not in self.claimed for c in claims]
+        self.claimed.update(c.key.request_id for c in claims)
+        return outcomes
+
+
+async def turns(count: int = 5) -> None:
+    """Let the loop run ``count`` turns (flushes, statements starting)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+def writer(storage: Storage) -> ClaimWriter:
+    return ClaimWriter(storage, lambda at: at - timedelta(days=1))
+
+
+async def test_claims_ready_in_one_loop_turn_share_one_statement() -> None:
+    storage = Storage()
+    claims = [new_claim("m", f"r{i}") for i in range(5)]
+
+    outcomes = await asyncio.gather(*(writer(storage).claim(c) for c in claims[:1]))
+    shared = writer(storage)
+    together = await asyncio.gather(*(shared.claim(c) for c in claims[1:]))
+
+    assert outcomes == [True]
+    assert together == [True] * 4
+    assert storage.statements == [["r0"], ["r1", "r2", "r3", "r4"]]
+    assert (shared.batches, shared.claims) == (1, 4)
+
+
+async def test_a_claimed_request_id_fails_alone() -> None:
+    storage = Storage()
+    storage.claimed.add("taken")
+    shared = writer(storage)
+
+    outcomes = await asyncio.gather(
+        shared.claim(new_claim("m", "a")),
+        shared.claim(new_claim("m", "taken")),
+        shared.claim(new_claim("m", "b")),
+    )
+
+    assert list(outcomes) == [True, False, True]
+
+
+async def test_the_same_request_id_twice_in_one_batch_leaves_the_second_out() -> None:
+    storage = Storage()
+    shared = writer(storage)
+
+    outcomes = list(
+        await asyncio.gather(
+            shared.claim(new_claim("m", "twice")), shared.claim(new_claim("m", "twice"))
+        )
+    )
+
+    assert outcomes == [True, False]
+    assert storage.statements == [["twice"]]
+
+
+async def test_a_failed_statement_sends_every_claim_of_it_the_ordinary_way() -> None:
+    storage = Storage()
+    storage.fail = True
+    shared = writer(storage)
+
+    outcomes = await asyncio.gather(*(shared.claim(new_claim("m", f"r{i}")) for i in range(3)))
+
+    assert outcomes == [None, None, None]
+    storage.fail = False
+    assert await shared.claim(new_claim("m", "r0")) is True  # the writer goes on
+
+
+async def test_claims_arriving_while_statements_run_leave_together() -> None:
+    storage = Storage()
+    storage.release = asyncio.Event()
+    shared = writer(storage)
+    first = [asyncio.ensure_future(shared.claim(new_claim("m", f"a{i}"))) for i in range(2)]
+    await turns()
+    second = asyncio.ensure_future(shared.claim(new_claim("m", "b")))
+    await turns()
+    later = [asyncio.ensure_future(shared.claim(new_claim("m", f"c{i}"))) for i in range(3)]
+    await turns()
+
+    assert storage.statements == [["a0", "a1"], ["b"]]  # two under way; the rest wait
+    storage.release.set()
+    assert await asyncio.gather(*first, second, *later) == [True] * 6
+    assert storage.statements == [["a0", "a1"], ["b"], ["c0", "c1", "c2"]]
+
+
+async def test_a_cancelled_request_does_not_break_its_batch() -> None:
+    storage = Storage()
+    storage.release = asyncio.Event()
+    shared = writer(storage)
+    cancelled = asyncio.ensure_future(shared.claim(new_claim("m", "gone")))
+    kept = asyncio.ensure_future(shared.claim(new_claim("m", "kept")))
+    await turns()
+
+    cancelled.cancel()
+    storage.release.set()
+
+    assert await kept is True
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert storage.claimed == {"gone", "kept"}  # committed as a whole (see ClaimWriter.claim)
+
+
+async def test_planned_writes_refuse_anything_but_a_new_payments_writes() -> None:
+    writes = PlannedWrites()
+    claim = new_claim("m", "r")
+
+    with pytest.raises(NotBatchableError):
+        await writes.lock_payment("m", claim.payment.id)
+    await writes.insert_payment(claim.payment)
+    assert claim.attempt is not None
+    await writes.record_attempt(claim.attempt, AT)
+
+    assert (writes.payment, writes.attempt) == (claim.payment, claim.attempt)
