@@ -51,7 +51,7 @@ from core.domain.payment import (
 )
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
-from core.risk.screen import RiskScreen
+from core.risk.screen import RiskScreen, Screening
 from core.risk.velocity import VelocityRead, VelocityRider
 from core.service.execution import (
     Dispatch,
@@ -62,6 +62,7 @@ from core.service.execution import (
     RequestIdentity,
     annotate_resource,
 )
+from core.service.group_commit import NotBatchableError, PlannedWrites
 from core.storage.repository import (
     PaymentRepository,
     PaymentTransaction,
@@ -159,6 +160,10 @@ class PaymentService:
         """Record a payment and, unless confirmation is manual, authorize it."""
         payment_id = ids.new_id(ids.PAYMENT)
         velocity = self._velocity_rider(command, payment_id)
+        # The plan may run twice: recorded for a group commit, then for real when the
+        # batch cannot take it. Risk scores it once: the second run reuses the verdict,
+        # so velocity, metrics and spans count the payment once.
+        scored: list[Screening] = []
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             card_input, card = await self._card_to_use(
@@ -195,6 +200,7 @@ class PaymentService:
                 card_token=command.card_token,
                 context=command.risk_context,
                 counted=velocity.read() if velocity else None,
+                scored=scored,
             )
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
@@ -462,11 +468,18 @@ class PaymentService:
         card_token: str = "",
         context: RiskContext | None = None,
         counted: VelocityRead | None = None,
+        scored: list[Screening] | None = None,
     ) -> Plan[Payment]:
         """Score, then decline, hold for review or route; store the decision (and attempt).
 
         ``counted``: the payment's velocity, already read and counted by the gate.
+        ``scored``: where an earlier run of the same plan left its screening (reused).
         """
+        recording = isinstance(tx, PlannedWrites)
+        if recording and counted is None:
+            # Scoring would count the payment's velocity before the batch decides
+            # whether this request_id is new: a repeat would be counted again.
+            raise NotBatchableError
         transaction = risk_transaction(
             payment.merchant_id,
             payment.amount,
@@ -475,12 +488,21 @@ class PaymentService:
             context or RiskContext(),
             _risk_method(payment, card_token),
         )
-        with self._telemetry.stage("risk") as span:
-            screening = await self._risk.assess(transaction, payment.id, tx=tx, counted=counted)
-            risk = screening.verdict.assessment
-            span.set_attribute(instruments.DECISION, risk.decision.value)
-            span.set_attribute(instruments.SCORE, risk.score)
-        self._telemetry.risk_assessed(risk.decision.value, risk.score)
+        if scored:
+            risk = scored[0].verdict.assessment
+        else:
+            with self._telemetry.stage("risk") as span:
+                # A recorded plan holds no connection, so the lists (when not cached)
+                # are read from the pool, not through the recorder.
+                screening = await self._risk.assess(
+                    transaction, payment.id, tx=None if recording else tx, counted=counted
+                )
+                risk = screening.verdict.assessment
+                span.set_attribute(instruments.DECISION, risk.decision.value)
+                span.set_attribute(instruments.SCORE, risk.score)
+            self._telemetry.risk_assessed(risk.decision.value, risk.score)
+            if scored is not None:
+                scored.append(screening)
         dispatch: Dispatch[Payment] | None = None
         if risk.decision is RiskDecision.DECLINE:
             # Not counted as a decline for card testing: only issuers' answers are.
