@@ -321,8 +321,10 @@ async def open_services(
             idempotency_ttl_s=settings.idempotency_ttl_s,
         ),
         telemetry=telemetry,
-        # Group commit of new payments' first transactions (core/service/group_commit.py).
+        # Group commit of new payments' first transactions and of their channel answers
+        # (core/service/group_commit.py, core/service/answer_commit.py).
         claims=repository if settings.pg_group_commit else None,
+        answers=repository if settings.pg_group_commit else None,
     )
     keyring = Keyring.from_config(settings.vault_keys, settings.vault_active_key_id or "")
     vault = CardVault(

@@ -28,28 +28,43 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar, cast
+from typing import TypeVar
 
 from opentelemetry import trace
 
 from core.domain import clock as wall_clock
 from core.domain import lifecycle
-from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
-from core.domain.commands import CardInput
+from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.errors import PaycoreError, Reason
-from core.domain.payment import Payment
 from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
+from core.service.answer_commit import AnswerBatches, AnswerWriter
+from core.service.batching import BatchFailedError
 from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
-from core.service.group_commit import ClaimBatches, ClaimWriter, PlannedWrites
+from core.service.group_commit import ClaimBatches, ClaimWriter
+
+# The request's types live in core/service/requests.py (shared with the group
+# commits); services and handlers import them from here.
+from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity, Resume
 from core.storage.repository import (
     ClaimStatus,
-    NewClaim,
     PaymentRepository,
     PaymentTransaction,
     RequestKey,
 )
 from core.telemetry import Telemetry, instruments
 from router import Router
+
+__all__ = [
+    "Dispatch",
+    "Encoder",
+    "ExecutorSettings",
+    "Plan",
+    "Reply",
+    "RequestExecutor",
+    "RequestIdentity",
+    "Resume",
+    "annotate_resource",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,69 +75,6 @@ _RESUME_AFTER_S = 2.0
 
 _CANCEL_WAIT_S = 1.0
 """At shutdown, how long cancelled operations may take to let their connections go."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The outcome of a mutating request, exactly as it is (or was) sent to the caller.
-
-    ``ok`` says whether ``body`` is the encoded success response or an encoded
-    error status; the API layer owns both encodings (see ``Encoder``).
-    """
-
-    ok: bool
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Encoder(Generic[T]):
-    """How the API layer turns a result or a business error into reply bytes.
-
-    The service stores these bytes with the change, inside the transaction,
-    without knowing that they are protobuf.
-    """
-
-    success: Callable[[T], bytes]
-    failure: Callable[[PaycoreError], bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class RequestIdentity:
-    """The idempotency identity of one request: its request_id and its fingerprint."""
-
-    request_id: str
-    fingerprint: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Dispatch(Generic[T]):
-    """A channel call to make after the first transaction commits, and how to apply its answer."""
-
-    attempt: Attempt
-    card: CardInput | None
-    complete: Callable[[Payment, ChannelResult, datetime], tuple[Payment, T | PaycoreError]]
-    failover: Callable[[Payment, datetime], tuple[Payment, Dispatch[T]] | None] | None = None
-    """After an answer proving the channel did nothing (``ChannelResult.not_processed``):
-    the payment moved to the next channel and the call to make there, or None
-    when no channel is left. Never consulted after an UNKNOWN answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class Plan(Generic[T]):
-    """What transaction 1 decided: a final result, or a channel call to make."""
-
-    resource_id: str
-    result: T | None = None
-    dispatch: Dispatch[T] | None = None
-
-
-Resume = Callable[[PaymentTransaction, str, str], Awaitable[T | None]]
-"""Answers a request whose executor died mid-way: ``(tx, merchant_id, resource_id)``.
-
-Returns the result to reply with, or None while the resource is still
-unresolved (its channel operation not yet settled by a status query or a
-notification). See ``RequestExecutor.execute``.
-"""
 
 
 def annotate_resource(payment_id: str) -> None:
@@ -151,9 +103,11 @@ class RequestExecutor:
         clock: Callable[[], datetime] = wall_clock.now,
         telemetry: Telemetry | None = None,
         claims: ClaimBatches | None = None,
+        answers: AnswerBatches | None = None,
     ) -> None:
-        """``claims``: storage that group-commits new payments' first transactions
-        (core/service/group_commit.py); without it every request runs on its own."""
+        """``claims``, ``answers``: storage that group-commits new payments' first
+        transactions (core/service/group_commit.py) and their channel answers
+        (core/service/answer_commit.py); without them every request runs on its own."""
         self._repo = repository
         self._gate = gate
         self._router = router
@@ -163,6 +117,7 @@ class RequestExecutor:
         self._in_flight: set[asyncio.Task[Reply]] = set()
         ttl = timedelta(seconds=settings.idempotency_ttl_s)
         self.claim_writer = None if claims is None else ClaimWriter(claims, lambda at: at - ttl)
+        self.answer_writer = None if answers is None else AnswerWriter(answers)
 
     async def drain(self, within_s: float) -> None:
         """Wait (up to ``within_s`` seconds) for operations whose callers went away to commit.
@@ -307,7 +262,17 @@ class RequestExecutor:
         batch: bool = False,
     ) -> Reply:
         with self._telemetry.stage("db.claim"):
-            batched = await self._claim_in_batch(key, request, encoder, plan) if batch else None
+            batched = None
+            writer = self.claim_writer
+            if batch and writer is not None:
+                batched = await writer.claim_planned(
+                    key,
+                    request,
+                    encoder,
+                    plan,
+                    now=self._clock(),
+                    lease_s=self._settings.request_lease_s,
+                )
             if batched is None:
                 batched = await self._claim_and_plan(key, request, encoder, plan, resume)
             resource_id, claimed = batched
@@ -323,7 +288,11 @@ class RequestExecutor:
         # channel is then asked what happened (status query), never called a
         # second time for the same attempt.
         result = await self._call_channel(dispatch)
-        committed = await self._commit_channel_answer(key, encoder, dispatch, result)
+        committed: Reply | Dispatch[T] | None = None
+        if batch:
+            committed = await self._answer_in_batch(key, encoder, dispatch, result)
+        if committed is None:
+            committed = await self._commit_channel_answer(key, encoder, dispatch, result)
         while isinstance(committed, Dispatch):
             # Failover: the channel certainly did nothing, and the next
             # channel's attempt is recorded and committed; same rules again.
@@ -396,58 +365,6 @@ class RequestExecutor:
             await tx.set_request_resource(key, planned.resource_id)
             return planned.resource_id, planned.dispatch
 
-    async def _claim_in_batch(
-        self,
-        key: RequestKey,
-        request: RequestIdentity,
-        encoder: Encoder[T],
-        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
-    ) -> tuple[str, Reply | Dispatch[T]] | None:
-        """Transaction 1 of a new payment, group-committed; None: take the ordinary path.
-
-        The plan runs first, on recorded writes; the claim and the writes then
-        commit together with other requests' (core/service/group_commit.py).
-        Nothing is written unless the claim succeeds, so falling back to the
-        ordinary path (which plans again, after its own claim) is always safe.
-        """
-        writer = self.claim_writer
-        if writer is None:
-            return None
-        now = self._clock()
-        writes = PlannedWrites()
-        try:
-            planned = await plan(cast(PaymentTransaction, writes), now)
-        except Exception:
-            return None
-        payment, attempt, dispatch = writes.payment, writes.attempt, planned.dispatch
-        if payment is None or payment.id != planned.resource_id:
-            return None
-        if (dispatch.attempt if dispatch is not None else None) is not attempt:
-            return None
-        answered: Reply | None = None
-        if dispatch is None:
-            assert planned.result is not None
-            answered = Reply(True, encoder.success(planned.result))
-        claim = NewClaim(
-            key=key,
-            fingerprint=request.fingerprint,
-            at=now,
-            lease_until=now + timedelta(seconds=self._settings.request_lease_s),
-            payment=payment,
-            attempt=attempt,
-            reply=None if answered is None else (answered.ok, answered.body),
-        )
-        # Cancelled here (only at shutdown: this task is shielded from its caller), the
-        # batch still commits or fails as a whole; if it committed, the request is left
-        # "in progress" with its attempt never sent, as by a crash between the two
-        # transactions, and a status query settles it (see ClaimWriter.claim).
-        if not await writer.claim(claim):
-            return None  # not claimed, or its batch failed: nothing of it was written
-        if answered is not None:
-            return payment.id, answered
-        assert dispatch is not None
-        return payment.id, dispatch
-
     def _may_have_died(self, claimed_at: datetime | None) -> bool:
         """Whether a request claimed at ``claimed_at`` may have lost its executor.
 
@@ -518,6 +435,23 @@ class RequestExecutor:
                 attempt.payment_id,
             )
         return result
+
+    async def _answer_in_batch(
+        self, key: RequestKey, encoder: Encoder[T], dispatch: Dispatch[T], result: ChannelResult
+    ) -> Reply | None:
+        """Transaction 2 of a new payment, group-committed; None: take the ordinary path."""
+        writer = self.answer_writer
+        if writer is None:
+            return None
+        with self._telemetry.stage("db.commit"):
+            try:
+                return await writer.answer(key, encoder, dispatch, result, self._clock())
+            except BatchFailedError:
+                # Rolled back, or committed with only the acknowledgement lost: the
+                # stored reply tells which. None (or unknown yet): the ordinary path
+                # applies the answer; it finds the payment as it is, and retries
+                # while PostgreSQL is away, checking for a stored reply again.
+                return await self._committed_reply(key)
 
     async def _commit_channel_answer(
         self,

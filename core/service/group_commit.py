@@ -23,30 +23,21 @@ batch's statement returned, i.e. committed (``synchronous_commit`` on).
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, NoReturn, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from core.domain.attempt import Attempt
 from core.domain.payment import Payment, RoutingRecord
 from core.ledger.postings import postings_for
-from core.storage.repository import NewClaim
+from core.service.batching import Batcher, BatchFailedError
+from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity
+from core.storage.repository import NewClaim, PaymentTransaction, RequestKey
 
 log = logging.getLogger(__name__)
 
-_MAX_BATCH = 128
-"""Requests per statement at most; more wait for the next one (the same loop turn)."""
-
-_MAX_IN_FLIGHT = 2
-"""Statements under way at once; claims arriving meanwhile wait and go together."""
-
-
-_OWN_CONTEXT = contextvars.Context()
-"""The flushes' context: not the request's that happened to schedule one (its span, its
-pool checkouts), since the statement serves every request of the batch."""
+T = TypeVar("T")
 
 
 class NotBatchableError(Exception):
@@ -111,12 +102,8 @@ class PlannedWrites:
 class ClaimWriter:
     """Collects new claims and commits those ready in one loop turn as one statement.
 
-    The first claim of a turn schedules the flush with ``call_soon``: it runs
-    once the callbacks already ready have run, so when the process is idle a
-    claim waits for nothing. Under load, while ``_MAX_IN_FLIGHT`` statements
-    are under way, claims queue and leave together as soon as one of them
-    returns: the batch grows with the load (the ~1 ms window of issue 18 is
-    the statement's own time). Each statement takes a pooled connection only
+    The batching (when a batch leaves, how many at once) is ``Batcher``'s
+    (core/service/batching.py); each statement takes a pooled connection only
     for itself, never across a request's awaits.
     """
 
@@ -125,14 +112,70 @@ class ClaimWriter:
     ) -> None:
         self._storage = storage
         self._expired_before = expired_before
-        self._waiting: list[tuple[NewClaim, asyncio.Future[bool]]] = []
         self._keys: set[tuple[str, str, str]] = set()
-        self._scheduled = False
-        self._flushes: set[asyncio.Task[None]] = set()
-        self.batches = 0
+        self._batcher: Batcher[NewClaim, bool] = Batcher(self._commit, leaving=self._left)
+
+    @property
+    def batches(self) -> int:
         """Statements sent (for benchmarks and tests)."""
-        self.claims = 0
+        return self._batcher.batches
+
+    @property
+    def claims(self) -> int:
         """Claims sent in them."""
+        return self._batcher.items
+
+    async def claim_planned(
+        self,
+        key: RequestKey,
+        request: RequestIdentity,
+        encoder: Encoder[T],
+        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
+        *,
+        now: datetime,
+        lease_s: float,
+    ) -> tuple[str, Reply | Dispatch[T]] | None:
+        """Transaction 1 of a new payment, group-committed; None: take the ordinary path.
+
+        The plan runs first, on recorded writes; the claim and the writes then
+        commit together with other requests' (``claim``). Nothing is written
+        unless the claim succeeds, so falling back to the ordinary path (which
+        plans again, after its own claim) is always safe. Returns the payment's
+        id and its reply, or the channel call to make, as the ordinary path does.
+        """
+        writes = PlannedWrites()
+        try:
+            planned = await plan(cast(PaymentTransaction, writes), now)
+        except Exception:
+            return None
+        payment, attempt, dispatch = writes.payment, writes.attempt, planned.dispatch
+        if payment is None or payment.id != planned.resource_id:
+            return None
+        if (dispatch.attempt if dispatch is not None else None) is not attempt:
+            return None
+        answered: Reply | None = None
+        if dispatch is None:
+            assert planned.result is not None
+            answered = Reply(True, encoder.success(planned.result))
+        claim = NewClaim(
+            key=key,
+            fingerprint=request.fingerprint,
+            at=now,
+            lease_until=now + timedelta(seconds=lease_s),
+            payment=payment,
+            attempt=attempt,
+            reply=None if answered is None else (answered.ok, answered.body),
+        )
+        # Cancelled here (only at shutdown: the request's task is shielded from its
+        # caller), the batch still commits or fails as a whole; if it committed, the
+        # request is left "in progress" with its attempt never sent, as by a crash
+        # between the two transactions, and a status query settles it (see ``claim``).
+        if not await self.claim(claim):
+            return None  # not claimed, or its batch failed: nothing of it was written
+        if answered is not None:
+            return payment.id, answered
+        assert dispatch is not None
+        return payment.id, dispatch
 
     async def claim(self, claim: NewClaim) -> bool | None:
         """Commit ``claim`` with its batch: True claimed, False not claimed, None batch failed.
@@ -148,61 +191,24 @@ class ClaimWriter:
         key = (claim.key.merchant_id, claim.key.operation, claim.key.request_id)
         if key in self._keys:
             return False  # twice in one batch: ON CONFLICT may not touch a row twice
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((claim, future))
         self._keys.add(key)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush, context=_OWN_CONTEXT)
         try:
-            return await future
-        except NotBatchableError:
+            return await self._batcher.submit(claim)
+        except BatchFailedError:
             return None
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        if len(self._flushes) >= _MAX_IN_FLIGHT:
-            return  # the statement returning first flushes what waits (``_commit``)
-        batch, self._waiting = self._waiting[:_MAX_BATCH], self._waiting[_MAX_BATCH:]
-        for claim, _ in batch:
+    def _left(self, claims: list[NewClaim]) -> None:
+        for claim in claims:
             self._keys.discard((claim.key.merchant_id, claim.key.operation, claim.key.request_id))
-        if self._waiting:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush, context=_OWN_CONTEXT)
-        if not batch:
-            return
-        task = asyncio.ensure_future(self._commit(batch))
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
 
-    async def _commit(self, batch: list[tuple[NewClaim, asyncio.Future[bool]]]) -> None:
-        claims = [claim for claim, _ in batch]
-        outcomes: list[bool] | None = None
-        try:
-            outcomes = await self._storage.commit_new_claims(
-                claims, self._expired_before(min(claim.at for claim in claims))
-            )
-        except Exception as error:
-            # The statement failed: it wrote nothing (a statement is atomic). If
-            # only its acknowledgement was lost (PostgreSQL gone after COMMIT),
-            # the ordinary path's claim finds the records in progress and the
-            # request is treated as one interrupted by a crash (see ``claim``).
-            log.info("group commit of %d claims failed: %r", len(batch), error)
-        finally:
-            # Also when this task is cancelled (the loop closing): every waiting
-            # request learns that its batch is not known to have committed.
-            self.batches += 1
-            self.claims += len(batch)
-            this = asyncio.current_task()
-            if this is not None:
-                self._flushes.discard(this)
-            if self._waiting and not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush, context=_OWN_CONTEXT)
-            for index, (_, future) in enumerate(batch):
-                if future.done():  # its request was cancelled (shutdown)
-                    continue
-                if outcomes is None:
-                    future.set_exception(NotBatchableError())
-                else:
-                    future.set_result(outcomes[index])
+    async def _commit(self, claims: list[NewClaim]) -> list[bool]:
+        # If the statement fails, it wrote nothing (a statement is atomic). If
+        # only its acknowledgement was lost (PostgreSQL gone after COMMIT), the
+        # ordinary path's claim finds the records in progress and the request
+        # is treated as one interrupted by a crash (see ``claim``).
+        outcomes = await self._storage.commit_new_claims(
+            claims, self._expired_before(min(claim.at for claim in claims))
+        )
+        if outcomes is None:
+            raise NotBatchableError
+        return outcomes

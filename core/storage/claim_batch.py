@@ -23,21 +23,14 @@ written, and each runs through the ordinary path.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from core.domain import ids
-from core.events.derive import derive_events
-from core.storage.events import EVENT_ID_PREFIX, PaymentOutbox
-from core.storage.payment_rows import MUTABLE_COLUMNS, row_values
+from core.storage.events import BATCH_EVENT_CTES, PaymentOutbox, ctes_text, event_drafts
+from core.storage.payment_rows import MUTABLE_COLUMNS, columns, row_texts
 from core.storage.repository import NewClaim
-
-_JSON_COLUMNS = frozenset({6, 8, 9, 10, 15, 16})
-"""Positions in ``row_values`` of jsonb columns (card, metadata, risk, failure, bank, routing)."""
 
 _COMMIT = f"""
 WITH claims AS (
@@ -85,46 +78,15 @@ WITH claims AS (
         AS a(merchant_id, id, payment_id, refund_id, operation, channel, amount, currency,
              channel_reference, create_time)
     JOIN claimed USING (merchant_id) WHERE claimed.resource_id = a.payment_id
-), drafts AS (
+), event_drafts AS (
     SELECT d.* FROM unnest($45::text[], $46::text[], $47::text[], $48::text[], $49::text[],
                            $50::text[], $51::text[], $52::bytea[], $53::timestamptz[])
         WITH ORDINALITY AS d(merchant_id, payment_id, id, type, resource_type, resource_id,
                              refund_id, snapshot, create_time, n)
     JOIN claimed USING (merchant_id) WHERE claimed.resource_id = d.payment_id
-), numbered AS (
-    INSERT INTO event_sequences AS s (merchant_id, last_value)
-    SELECT merchant_id, count(*) FROM drafts GROUP BY merchant_id ORDER BY merchant_id
-    ON CONFLICT (merchant_id) DO UPDATE SET last_value = s.last_value + EXCLUDED.last_value
-    RETURNING merchant_id, last_value
-), appended AS (
-    INSERT INTO events (merchant_id, sequence, id, type, resource_type, resource_id, refund_id,
-                        snapshot, create_time)
-    SELECT d.merchant_id,
-           n.last_value - count(*) OVER w + row_number() OVER (w ORDER BY d.n),
-           d.id, d.type, d.resource_type, d.resource_id, d.refund_id, d.snapshot, d.create_time
-    FROM drafts d JOIN numbered n USING (merchant_id)
-    WINDOW w AS (PARTITION BY d.merchant_id)
-    RETURNING merchant_id, sequence, type
-), fanned_out AS (
-    -- As the outbox's: an endpoint subscribed when the batch commits gets the event.
-    INSERT INTO webhook_deliveries (merchant_id, endpoint_id, event_sequence,
-                                    next_attempt_at, create_time, update_time)
-    SELECT a.merchant_id, e.id, a.sequence, now(), now(), now()
-    FROM appended a JOIN webhook_endpoints e ON e.merchant_id = a.merchant_id
-    WHERE e.enabled AND NOT e.deleted
-      AND (cardinality(e.event_types) = 0 OR a.type = ANY(e.event_types))
-)
+), {ctes_text(BATCH_EVENT_CTES)}
 SELECT merchant_id, resource_id FROM claimed
 """
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """``rows`` (each ``width`` values) as ``width`` columns: the arrays ``unnest`` takes."""
-    return [[row[i] for row in rows] for i in range(width)]
 
 
 async def commit_new_claims(
@@ -157,13 +119,9 @@ async def commit_new_claims(
                 claim.at if claim.reply is not None else None,
             )
         )
-        values = [
-            _json(value) if i in _JSON_COLUMNS else value
-            for i, value in enumerate(row_values(payment))
-        ]
         payments.append(
             (
-                *values,
+                *row_texts(payment),
                 payment.currency,
                 payment.capture_method.value,
                 payment.confirmation_method.value,
@@ -187,27 +145,14 @@ async def commit_new_claims(
                     claim.at,
                 )
             )
-        for draft in derive_events(None, payment):
-            events.append(
-                (
-                    payment.merchant_id,
-                    payment.id,
-                    ids.new_id(EVENT_ID_PREFIX),
-                    draft.type,
-                    draft.resource_type,
-                    draft.resource_id,
-                    draft.refund_id,
-                    outbox.snapshot(draft.payment),
-                    payment.updated_at,
-                )
-            )
+        events.extend(event_drafts(outbox, None, payment))
     rows = await pool.fetch(
         _COMMIT,
-        *_columns(keys, 11),
+        *columns(keys, 11),
         expired_before,
-        *_columns(payments, 22),
-        *_columns(attempts, 10),
-        *_columns(events, 9),
+        *columns(payments, 22),
+        *columns(attempts, 10),
+        *columns(events, 9),
     )
     done = {(row["merchant_id"], row["resource_id"]) for row in rows}
     return [(c.key.merchant_id, c.payment.id) in done for c in claims]

@@ -148,6 +148,78 @@ _OUTBOX_CTES: tuple[tuple[str, str], ...] = (
 )
 
 
+BATCH_EVENT_CTES: tuple[tuple[str, str], ...] = (
+    (
+        "event_numbered",
+        """
+        INSERT INTO event_sequences AS s (merchant_id, last_value)
+        SELECT merchant_id, count(*) FROM event_drafts GROUP BY merchant_id ORDER BY merchant_id
+        ON CONFLICT (merchant_id) DO UPDATE SET last_value = s.last_value + EXCLUDED.last_value
+        RETURNING merchant_id, last_value
+        """,
+    ),
+    (
+        "event_appended",
+        f"""
+        INSERT INTO events ({_EVENT_COLUMNS})
+        SELECT d.merchant_id,
+               n.last_value - count(*) OVER w + row_number() OVER (w ORDER BY d.n),
+               d.id, d.type, d.resource_type, d.resource_id, d.refund_id, d.snapshot,
+               d.create_time
+        FROM event_drafts d JOIN event_numbered n USING (merchant_id)
+        WINDOW w AS (PARTITION BY d.merchant_id)
+        RETURNING merchant_id, sequence, type
+        """,
+    ),
+    (
+        # As the outbox's: an endpoint subscribed when the batch commits gets the event.
+        "event_fanned_out",
+        """
+        INSERT INTO webhook_deliveries (merchant_id, endpoint_id, event_sequence,
+                                        next_attempt_at, create_time, update_time)
+        SELECT a.merchant_id, e.id, a.sequence, now(), now(), now()
+        FROM event_appended a JOIN webhook_endpoints e ON e.merchant_id = a.merchant_id
+        WHERE e.enabled AND NOT e.deleted
+          AND (cardinality(e.event_types) = 0 OR a.type = ANY(e.event_types))
+        """,
+    ),
+)
+"""The events of many changes, several merchants' (group commit, issue 18), in one statement.
+
+They read a CTE ``event_drafts(merchant_id, payment_id, id, type, resource_type,
+resource_id, refund_id, snapshot, create_time, n)`` (rows of ``event_drafts``; ``n``:
+the order within the batch) and number each merchant's events with ONE upsert of
+its ``event_sequences`` row, merchants in id order: the row lock is held to the
+commit as the outbox's is, so numbers still become visible in order and without
+gaps.
+"""
+
+
+def event_drafts(
+    outbox: PaymentOutbox, before: Payment | None, after: Payment
+) -> list[tuple[Any, ...]]:
+    """The rows of the CTE ``event_drafts`` (without ``n``) for ``before`` -> ``after``."""
+    return [
+        (
+            after.merchant_id,
+            after.id,
+            ids.new_id(EVENT_ID_PREFIX),
+            draft.type,
+            draft.resource_type,
+            draft.resource_id,
+            draft.refund_id,
+            outbox.snapshot(draft.payment),
+            after.updated_at,
+        )
+        for draft in derive_events(before, after)
+    ]
+
+
+def ctes_text(ctes: Sequence[tuple[str, str]]) -> str:
+    """``ctes`` as the text of a WITH list (for statements written out whole)."""
+    return ", ".join(f"{name} AS ({sql})" for name, sql in ctes)
+
+
 class PostgresEventStore:
     """Reads of committed events, always scoped to one merchant."""
 

@@ -28,45 +28,63 @@ so concurrent postings commute and none is lost.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
 from core.ledger.accounts import system_account
 from core.ledger.journal import JournalTransaction, Phase
+from core.storage.statement import Statement
 
 _NO_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 """Any time: ``system_account`` is asked only what an id names, never to open one."""
 
-_APPEND = """
-WITH moved AS (
-    INSERT INTO ledger_accounts AS a (merchant_id, id, kind, currency, allow_overdraft,
-                                      debits_posted, credits_posted, create_time)
-    SELECT $1, m.id, m.kind, m.currency, true, m.debits, m.credits, $7
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-        AS m(id, kind, currency, debits, credits)
-    ORDER BY m.id
-    ON CONFLICT (merchant_id, id) DO UPDATE
-        SET debits_posted = a.debits_posted + EXCLUDED.debits_posted,
-            credits_posted = a.credits_posted + EXCLUDED.credits_posted
-        -- Only an account that may be overdrawn: anything else is a bug here.
-        WHERE a.allow_overdraft
-    RETURNING 1
-), journaled AS (
-    INSERT INTO ledger_transactions (merchant_id, id, kind, phase, currency, reference, method,
-                                     description, create_time)
-    SELECT $1, t.id, t.kind, 'posted', t.currency, t.reference, t.method, t.description, $7
-    FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-        AS t(id, kind, currency, reference, method, description)
-), entered AS (
-    INSERT INTO ledger_entries (merchant_id, transaction_id, account_id, amount, currency,
-                                create_time)
-    SELECT $1, e.transaction_id, e.account_id, e.amount, e.currency, $7
-    FROM unnest($14::text[], $15::text[], $16::bigint[], $17::text[])
-        AS e(transaction_id, account_id, amount, currency)
+APPEND_CTES: tuple[tuple[str, str], ...] = (
+    (
+        "ledger_moved",
+        """
+        INSERT INTO ledger_accounts AS a (merchant_id, id, kind, currency, allow_overdraft,
+                                          debits_posted, credits_posted, create_time)
+        SELECT m.merchant_id, m.id, m.kind, m.currency, true, m.debits, m.credits, m.at
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                    $6::bigint[], $7::timestamptz[])
+            AS m(merchant_id, id, kind, currency, debits, credits, at)
+        ORDER BY m.merchant_id, m.id
+        ON CONFLICT (merchant_id, id) DO UPDATE
+            SET debits_posted = a.debits_posted + EXCLUDED.debits_posted,
+                credits_posted = a.credits_posted + EXCLUDED.credits_posted
+            -- Only an account that may be overdrawn: anything else is a bug here.
+            WHERE a.allow_overdraft
+        RETURNING 1
+        """,
+    ),
+    (
+        "ledger_journaled",
+        """
+        INSERT INTO ledger_transactions (merchant_id, id, kind, phase, currency, reference,
+                                         method, description, create_time)
+        SELECT t.merchant_id, t.id, t.kind, 'posted', t.currency, t.reference, t.method,
+               t.description, t.at
+        FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                    $13::text[], $14::text[], $15::timestamptz[])
+            AS t(merchant_id, id, kind, currency, reference, method, description, at)
+        """,
+    ),
+    (
+        "ledger_entered",
+        """
+        INSERT INTO ledger_entries (merchant_id, transaction_id, account_id, amount, currency,
+                                    create_time)
+        SELECT e.merchant_id, e.transaction_id, e.account_id, e.amount, e.currency, e.at
+        FROM unnest($16::text[], $17::text[], $18::text[], $19::bigint[], $20::text[],
+                    $21::timestamptz[])
+            AS e(merchant_id, transaction_id, account_id, amount, currency, at)
+        """,
+    ),
 )
-SELECT count(*) FROM moved
-"""
+"""The CTEs writing appended postings (``append_args``); ``ledger_moved`` has a row per account."""
 
 
 def appendable(merchant_id: str, postings: list[JournalTransaction]) -> bool:
@@ -87,6 +105,68 @@ def appendable(merchant_id: str, postings: list[JournalTransaction]) -> bool:
     return True
 
 
+def append_args(
+    postings: Sequence[tuple[str, datetime, JournalTransaction]],
+) -> tuple[list[Any], int]:
+    """``APPEND_CTES``' arguments for ``(merchant_id, at, posting)``s, and how many accounts.
+
+    The postings may be of several merchants (a batch of changes): each
+    account's increments are summed, so it is upserted once per statement.
+    """
+    debits: dict[tuple[str, str], int] = defaultdict(int)
+    credits: dict[tuple[str, str], int] = defaultdict(int)
+    opened: dict[tuple[str, str], tuple[str, datetime]] = {}
+    txns: list[list[Any]] = [[] for _ in range(8)]
+    entries: list[list[Any]] = [[] for _ in range(6)]
+    for merchant_id, at, txn in postings:
+        for column, value in zip(
+            txns,
+            (
+                merchant_id,
+                txn.id,
+                txn.kind.value,
+                txn.currency,
+                txn.reference,
+                txn.method,
+                txn.description,
+                at,
+            ),
+            strict=True,
+        ):
+            column.append(value)
+        for entry in txn.entries:
+            account = (merchant_id, entry.account_id)
+            if entry.amount > 0:
+                credits[account] += entry.amount
+            else:
+                debits[account] -= entry.amount
+            opened.setdefault(account, (entry.currency, at))
+            for column, entry_value in zip(
+                entries,
+                (merchant_id, txn.id, entry.account_id, entry.amount, entry.currency, at),
+                strict=True,
+            ):
+                column.append(entry_value)
+    accounts = sorted(opened)
+    kinds = []
+    for merchant_id, account_id in accounts:
+        system = system_account(merchant_id, account_id, _NO_TIME)
+        assert system is not None  # appendable() checked
+        kinds.append(system.kind.value)
+    args: list[Any] = [
+        [merchant_id for merchant_id, _ in accounts],
+        [account_id for _, account_id in accounts],
+        kinds,
+        [opened[a][0] for a in accounts],
+        [debits[a] for a in accounts],
+        [credits[a] for a in accounts],
+        [opened[a][1] for a in accounts],
+        *txns,
+        *entries,
+    ]
+    return args, len(accounts)
+
+
 async def post_appended(
     connection: asyncpg.Connection,
     merchant_id: str,
@@ -94,48 +174,12 @@ async def post_appended(
     at: datetime,
 ) -> None:
     """Write ``postings`` (``appendable`` ones) and their balances in one statement."""
-    debits: dict[str, int] = defaultdict(int)
-    credits: dict[str, int] = defaultdict(int)
-    currencies: dict[str, str] = {}
-    entry_txn, entry_account, entry_amount, entry_currency = [], [], [], []
-    for txn in postings:
-        for entry in txn.entries:
-            if entry.amount > 0:
-                credits[entry.account_id] += entry.amount
-            else:
-                debits[entry.account_id] -= entry.amount
-            currencies[entry.account_id] = entry.currency
-            entry_txn.append(txn.id)
-            entry_account.append(entry.account_id)
-            entry_amount.append(entry.amount)
-            entry_currency.append(entry.currency)
-    accounts = sorted(currencies)
-    kinds = []
-    for account_id in accounts:
-        opened = system_account(merchant_id, account_id, _NO_TIME)
-        assert opened is not None  # appendable() checked
-        kinds.append(opened.kind.value)
-    moved = await connection.fetchval(
-        _APPEND,
-        merchant_id,
-        accounts,
-        kinds,
-        [currencies[a] for a in accounts],
-        [debits[a] for a in accounts],
-        [credits[a] for a in accounts],
-        at,
-        [txn.id for txn in postings],
-        [txn.kind.value for txn in postings],
-        [txn.currency for txn in postings],
-        [txn.reference for txn in postings],
-        [txn.method for txn in postings],
-        [txn.description for txn in postings],
-        entry_txn,
-        entry_account,
-        entry_amount,
-        entry_currency,
-    )
-    if moved != len(accounts):
+    args, accounts = append_args([(merchant_id, at, txn) for txn in postings])
+    statement = Statement()
+    statement.add(APPEND_CTES, args)
+    sql, values = statement.build("SELECT count(*) FROM ledger_moved")
+    moved = await connection.fetchval(sql, *values)
+    if moved != accounts:
         # A row under a system account's id that may not be overdrawn: never
         # written by paycore. Raising rolls the whole change back.
-        raise ValueError(f"ledger accounts {accounts} of {merchant_id} are not all overdraftable")
+        raise ValueError(f"ledger accounts of {merchant_id} are not all overdraftable")

@@ -7,6 +7,8 @@ core/storage/claim_batch.py.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from core.domain.payment import CardSummary, Failure, Payment, RiskAssessment, RoutingRecord
@@ -74,3 +76,23 @@ def row_values(payment: Payment) -> tuple[Any, ...]:
         bank_transfer_json(payment.bank_transfer),
         routing_json(payment.routing),
     )
+
+
+_JSON_COLUMNS = frozenset({6, 8, 9, 10, 15, 16})
+"""Positions in ``row_values`` of jsonb columns (card, metadata, risk, failure, bank, routing)."""
+
+
+def row_texts(payment: Payment) -> list[Any]:
+    """``row_values`` with the jsonb columns as JSON text: one row of a batch's ``unnest``.
+
+    (Arrays of text cast ``::jsonb`` in SQL: asyncpg has no codec for ``jsonb[]``.)
+    """
+    return [
+        (None if value is None else json.dumps(value)) if i in _JSON_COLUMNS else value
+        for i, value in enumerate(row_values(payment))
+    ]
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """``rows`` (each ``width`` values) as ``width`` columns: the arrays ``unnest`` takes."""
+    return [[row[i] for row in rows] for i in range(width)]

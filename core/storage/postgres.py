@@ -5,7 +5,7 @@ default ``synchronous_commit = on``, so a reply sent after ``transaction()``
 exits describes data that survives a crash of this process or of PostgreSQL.
 
 Round trips: each statement costs one, and on the request path they are most
-of paycore's work, so writes are folded together (``_Statement``). A payment
+of paycore's work, so writes are folded together (``Statement``). A payment
 row, its events and its fan-out are one statement. Writes whose result nobody
 reads (channel attempts, the request_id's record) wait in the transaction
 (``PostgresTransaction._pending``) and ride along, as CTEs, with its next
@@ -18,9 +18,7 @@ not read its table, and two writes of one table never share a statement.
 from __future__ import annotations
 
 import enum
-import functools
-import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,25 +33,30 @@ from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
-    AttemptRecord,
-    CaptureMethod,
-    CardSummary,
-    ConfirmationMethod,
-    Failure,
     Payment,
-    PaymentState,
     Refund,
-    RefundState,
-    RiskAssessment,
-    RiskDecision,
     RoutingRecord,
 )
 from core.storage import access, card_tokens, claim_batch
 from core.storage import ledger as ledger_storage
+from core.storage.answer_batch import PostgresAnswerBatch
 from core.storage.audit import insert_audit
-from core.storage.payment_methods import bank_transfer_from_json
+from core.storage.payment_reads import (
+    PAYMENT_COLUMNS,
+    REFUND_JSON,
+    payment_from_row,
+    refund_from_json,
+)
 from core.storage.payment_rows import MUTABLE_COLUMNS, failure_json, routing_json, row_values
-from core.storage.repository import Claim, ClaimStatus, NewClaim, RequestKey, StoredRequest
+from core.storage.repository import (
+    AnswerBatch,
+    Claim,
+    ClaimStatus,
+    NewClaim,
+    RequestKey,
+    StoredRequest,
+)
+from core.storage.statement import Statement
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
@@ -61,51 +64,11 @@ from core.vault.records import StoredCard
 if TYPE_CHECKING:
     from core.storage.events import PaymentOutbox
 
-# One refund row as JSON (decoded by _refund_from_json): inside a payment's
-# refunds, and as each row of ListRefunds.
-_REFUND_JSON = """
-    jsonb_build_object(
-        'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
-        'channel_reference', r.channel_reference, 'rejection_reason', r.rejection_reason,
-        'failure', r.failure, 'create_time', to_jsonb(r.create_time)
-    )
-"""
-
-# One channel attempt as JSON (decoded by _attempt_from_json), inside a payment.
-_ATTEMPT_JSON = """
-    jsonb_build_object(
-        'id', a.id, 'operation', a.operation, 'channel', a.channel, 'amount', a.amount,
-        'outcome', a.outcome, 'failure_code', a.failure_code, 'refund_id', a.refund_id,
-        'channel_reference', a.channel_reference, 'create_time', to_jsonb(a.create_time),
-        'complete_time', to_jsonb(a.complete_time), 'needs_attention', a.needs_attention
-    )
-"""
-
-_PAYMENT_COLUMNS = f"""
-    p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
-    p.capture_method, p.confirmation_method, p.card, p.customer_id, p.description, p.metadata,
-    p.risk, p.failure, p.channel, p.channel_reference, p.operation_in_flight,
-    p.create_time, p.update_time,
-    COALESCE((
-        SELECT jsonb_agg({_REFUND_JSON} ORDER BY r.create_time, r.id)
-        FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
-    ), '[]'::jsonb) AS refunds,
-    p.routing, p.bank_transfer,
-    COALESCE((
-        SELECT jsonb_agg({_ATTEMPT_JSON} ORDER BY a.create_time, a.id)
-        FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
-    ), '[]'::jsonb) AS attempts
-"""
-
-
 # A request_id's record, read after a conflicting claim and by repeats.
 _SELECT_REQUEST = """
     SELECT fingerprint, state, reply_ok, reply, resource_id, create_time FROM idempotency_keys
     WHERE merchant_id = $1 AND operation = $2 AND request_id = $3
 """
-
-
-_PARAMETER = re.compile(r"\$(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,116 +78,6 @@ class _Write:
     table: str
     ctes: tuple[tuple[str, str], ...]
     args: tuple[Any, ...]
-
-
-class _Statement:
-    """One SQL statement assembled from CTEs with their own ``$1``.. numbering, and a query."""
-
-    def __init__(self) -> None:
-        self._ctes: list[str] = []
-        self._args: list[Any] = []
-
-    def add(self, ctes: Sequence[tuple[str, str]], args: Sequence[Any]) -> None:
-        """CTEs sharing ``args`` (their parameters renumbered after those already added)."""
-        offset = len(self._args)
-        for name, sql in ctes:
-            self._ctes.append(f"{name} AS ({_renumbered(sql, offset)})")
-        self._args.extend(args)
-
-    def build(self, query: str, *args: Any) -> tuple[str, list[Any]]:
-        """The statement ending in ``query`` (numbered ``$1``.. over ``args``) and its arguments."""
-        text = _renumbered(query, len(self._args))
-        if self._ctes:
-            text = f"WITH {', '.join(self._ctes)} {text}"
-        return text, [*self._args, *args]
-
-
-@functools.lru_cache(maxsize=1024)
-def _renumbered(sql: str, offset: int) -> str:
-    # Cached: the texts are the module's constants and offsets few, and the
-    # substitution ran on every CTE of every statement (issue 18's profile).
-    if not offset:
-        return sql
-    return _PARAMETER.sub(lambda match: f"${int(match.group(1)) + offset}", sql)
-
-
-def _card_from_json(data: dict[str, Any] | None) -> CardSummary | None:
-    return CardSummary(**data) if data else None
-
-
-def _refund_from_json(item: Mapping[str, Any], payment_id: str, currency: str) -> Refund:
-    return Refund(
-        id=item["id"],
-        payment_id=payment_id,
-        amount=Money(int(item["amount"]), currency),
-        state=RefundState(item["state"]),
-        reason=item["reason"],
-        channel_reference=item["channel_reference"],
-        rejection_reason=item["rejection_reason"],
-        failure=Failure(**item["failure"]) if item.get("failure") else None,
-        created_at=datetime.fromisoformat(item["create_time"]),
-    )
-
-
-def _attempt_from_json(item: Mapping[str, Any], currency: str) -> AttemptRecord:
-    completed = item["complete_time"]
-    return AttemptRecord(
-        id=item["id"],
-        operation=item["operation"],
-        channel=item["channel"],
-        amount=Money(int(item["amount"]), currency),
-        outcome=item["outcome"],
-        failure_code=item["failure_code"],
-        channel_reference=item["channel_reference"],
-        refund_id=item["refund_id"],
-        created_at=datetime.fromisoformat(item["create_time"]),
-        completed_at=datetime.fromisoformat(completed) if completed else None,
-        needs_attention=item["needs_attention"],
-    )
-
-
-def _routing_from_json(data: Mapping[str, Any] | None) -> RoutingRecord | None:
-    if not data:
-        return None
-    return RoutingRecord(tuple(data["candidates"]), tuple(data["steps"]))
-
-
-def _payment_from_row(row: asyncpg.Record) -> Payment:
-    currency = row["currency"]
-    risk = row["risk"]
-    failure = row["failure"]
-    refunds = tuple(_refund_from_json(item, row["id"], currency) for item in row["refunds"])
-    return Payment(
-        id=row["id"],
-        merchant_id=row["merchant_id"],
-        state=PaymentState(row["state"]),
-        amount=Money(row["amount"], currency),
-        amount_captured=Money(row["amount_captured"], currency),
-        amount_refunded=Money(row["amount_refunded"], currency),
-        capture_method=CaptureMethod(row["capture_method"]),
-        confirmation_method=ConfirmationMethod(row["confirmation_method"]),
-        card=_card_from_json(row["card"]),
-        customer_id=row["customer_id"],
-        description=row["description"],
-        metadata=row["metadata"],
-        risk=RiskAssessment(
-            score=risk["score"],
-            decision=RiskDecision(risk["decision"]),
-            reasons=tuple(risk["reasons"]),
-        )
-        if risk
-        else None,
-        failure=Failure(**failure) if failure else None,
-        channel=row["channel"],
-        channel_reference=row["channel_reference"],
-        operation_in_flight=row["operation_in_flight"],
-        refunds=refunds,
-        created_at=row["create_time"],
-        updated_at=row["update_time"],
-        routing=_routing_from_json(row["routing"]),
-        attempts=tuple(_attempt_from_json(item, currency) for item in row["attempts"]),
-        bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
-    )
 
 
 class PostgresTransaction:
@@ -259,9 +112,9 @@ class PostgresTransaction:
         """This transaction's connection, for other components' tables written in it."""
         return self._c
 
-    def _carried(self, reads: frozenset[str]) -> _Statement:
+    def _carried(self, reads: frozenset[str]) -> Statement:
         """A statement carrying the pending writes (taken off the queue); none on ``reads``."""
-        statement = _Statement()
+        statement = Statement()
         kept = []
         for write in self._pending:
             if write.table in reads:
@@ -386,13 +239,13 @@ class PostgresTransaction:
             return None
         await self.flush()
         row = await self._c.fetchrow(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE p.merchant_id = $1 AND p.id = $2",
+            f"SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.merchant_id = $1 AND p.id = $2",
             merchant_id,
             payment_id,
         )
         if row is None:
             return None
-        payment = _payment_from_row(row)
+        payment = payment_from_row(row)
         self._seen[(merchant_id, payment_id)] = payment
         return payment
 
@@ -713,17 +566,33 @@ class PostgresPaymentRepository:
                 self._pool, self._outbox, claims, expired_before
             )
 
+    @asynccontextmanager
+    async def answer_batch(self) -> AsyncIterator[AnswerBatch | None]:
+        """A transaction settling many channel answers (core/storage/answer_batch.py).
+
+        None without an outbox (storage tools and tests), where batches are not used.
+        """
+        if self._outbox is None:
+            yield None
+            return
+        async with (
+            unavailable_as_error(),
+            self._pool.acquire() as connection,
+            connection.transaction(),
+        ):
+            yield PostgresAnswerBatch(connection, self._outbox)
+
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
         async with unavailable_as_error():
             return await self._get_payment(merchant_id, payment_id)
 
     async def _get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
         row = await self._pool.fetchrow(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE p.merchant_id = $1 AND p.id = $2",
+            f"SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.merchant_id = $1 AND p.id = $2",
             merchant_id,
             payment_id,
         )
-        return None if row is None else _payment_from_row(row)
+        return None if row is None else payment_from_row(row)
 
     async def find_request(self, key: RequestKey) -> StoredRequest | None:
         async with unavailable_as_error():
@@ -755,9 +624,9 @@ class PostgresPaymentRepository:
             page.where(f"p.create_time < {page.arg(query.created_before)}")
         clauses = page.clauses(query.after, query.page_size)
         rows = await self._pool.fetch(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments p {clauses}", *page.args
+            f"SELECT {PAYMENT_COLUMNS} FROM payments p {clauses}", *page.args
         )
-        return [_payment_from_row(row) for row in rows]
+        return [payment_from_row(row) for row in rows]
 
     async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
         async with unavailable_as_error():
@@ -774,12 +643,10 @@ class PostgresPaymentRepository:
             page.where(f"r.payment_id = {page.arg(query.payment_id)}")
         clauses = page.clauses(query.after, query.page_size)
         rows = await self._pool.fetch(
-            f"SELECT r.payment_id, r.currency, {_REFUND_JSON} AS refund FROM refunds r {clauses}",
+            f"SELECT r.payment_id, r.currency, {REFUND_JSON} AS refund FROM refunds r {clauses}",
             *page.args,
         )
-        return [
-            _refund_from_json(row["refund"], row["payment_id"], row["currency"]) for row in rows
-        ]
+        return [refund_from_json(row["refund"], row["payment_id"], row["currency"]) for row in rows]
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
         async with unavailable_as_error():

@@ -9,7 +9,7 @@ together or not at all.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,6 +88,45 @@ class NewClaim:
     attempt: Attempt | None
     reply: tuple[bool, bytes] | None
     """(ok, body) when the request is answered already (no channel call); None: in progress."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAnswer:
+    """A channel's answer to a recorded attempt, settled with others in one batch.
+
+    (core/storage/answer_batch.py; ``at``: when the answer is recorded.)
+    """
+
+    merchant_id: str
+    attempt_id: str
+    payment_id: str
+    result: ChannelResult
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredChange:
+    """What a settled answer changes: the payment, and the request's stored reply."""
+
+    key: RequestKey
+    before: Payment
+    """The payment as the batch read it, locked."""
+    after: Payment
+    ok: bool
+    reply: bytes
+    at: datetime
+
+
+class AnswerBatch(Protocol):
+    """One transaction settling many channel answers (core/storage/answer_batch.py)."""
+
+    async def settle(self, answers: Sequence[ChannelAnswer]) -> list[Payment | None]:
+        """Record the answers and lock and read their payments; None: not settled here."""
+        ...
+
+    async def write(self, changes: Sequence[AnsweredChange | None]) -> list[bool]:
+        """Write the changes (one per settled answer; None leaves it out); which were written."""
+        ...
 
 
 class PaymentTransaction(Protocol):

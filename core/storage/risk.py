@@ -14,11 +14,8 @@ from typing import Any
 import asyncpg
 
 from core.risk.records import ListEntry, ListName, QueuedReview, Review, ReviewStatus
-from core.storage.postgres import (
-    _PAYMENT_COLUMNS,
-    PostgresTransaction,
-    _payment_from_row,
-)
+from core.storage.payment_reads import PAYMENT_COLUMNS, payment_from_row
+from core.storage.postgres import PostgresTransaction
 from core.storage.repository import PaymentTransaction
 from core.storage.unavailable import unavailable_as_error
 from riskengine.features import MerchantLists
@@ -191,7 +188,7 @@ class PostgresRiskStore:
         async with unavailable_as_error():
             rows = await self._pool.fetch(
                 f"""
-                SELECT {review_columns}, {_PAYMENT_COLUMNS}
+                SELECT {review_columns}, {PAYMENT_COLUMNS}
                 FROM risk_reviews r JOIN payments p
                   ON p.merchant_id = r.merchant_id AND p.id = r.payment_id
                 WHERE r.merchant_id = $1 AND r.status = 'pending'
@@ -207,5 +204,5 @@ class PostgresRiskStore:
             # asyncpg Records iterate over values: the names come from keys().
             columns = {n[2:]: row[n] for n in row.keys() if n.startswith("r_")}  # noqa: SIM118
             review = _review(columns)
-            queued.append(QueuedReview(review, _payment_from_row(row)))
+            queued.append(QueuedReview(review, payment_from_row(row)))
         return queued

@@ -92,7 +92,7 @@ async def test_a_repeated_create_costs_one_round_trip_too(private_stack: StartSt
     assert per_repeat == 1
 
 
-async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_committed(
+async def test_a_create_costs_six_postgresql_statements_all_of_them_group_committed(
     private_stack: StartStack,
 ) -> None:
     """PostgreSQL round trips of a CreatePayment, from asyncpg's query logger on the pool.
@@ -100,10 +100,12 @@ async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_comm
     Transaction 1 is one statement, shared with the other creates ready in the
     same loop turn (core/storage/claim_batch.py; alone here): the claim, the
     payment with its events and the attempt, committed by itself. Transaction
-    2 (after the channel): BEGIN, the lock carrying the attempt's outcome, the
-    read, the capture's posting (one statement: core/storage/ledger_append.py),
-    the payment row with its events and the stored reply, COMMIT. Before
-    issue 18: 14 statements in all, 5 of transaction 1 and 4 of the ledger.
+    2 (after the channel), shared the same way (core/storage/answer_batch.py):
+    BEGIN, the attempts' outcomes with their payments' locks, the read, one
+    statement with the payment rows, their events, the capture's posting
+    (core/storage/ledger_append.py) and the stored replies, COMMIT. Before
+    issue 18: 14 statements in all, 5 of transaction 1 and 4 of the ledger;
+    before the answers' group commit, 7 (transaction 2 had its own 6).
     """
     stack = await private_stack(pg_pool_min=1, pg_pool_max=1)
     statements = await statements_of_one_create(stack)
@@ -113,11 +115,12 @@ async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_comm
     ledgers = [query for query in second if "ledger_" in query]
     print(
         f"\nPostgreSQL statements per CreatePayment: {len(claims) + len(second)}, "
-        f"{len(claims)} group-committed, {len(ledgers)} the ledger's"
+        f"{len(claims)} of transaction 1, {len(second)} of transaction 2 (both group-committed)"
     )
     assert len(claims) == 1, claims
     assert "claimed AS" in claims[0]  # the group commit's statement, not a claim in a transaction
-    assert len(second) == 6, second
+    assert len(second) == 5, second
+    assert "answers AS" in second[1]  # the answers' group commit, not a transaction of its own
     assert len(ledgers) == 1, ledgers
     assert second.count("BEGIN;") == second.count("COMMIT;") == 1
 
@@ -125,13 +128,16 @@ async def test_a_create_costs_seven_postgresql_statements_one_of_them_group_comm
 async def test_without_group_commit_a_create_costs_eleven_statements_in_two_transactions(
     private_stack: StartStack,
 ) -> None:
-    """``pg_group_commit = false``: transaction 1 is the ordinary one again.
+    """``pg_group_commit = false``: both transactions are the ordinary ones again.
 
     BEGIN, the claim, the payment row with its events, the attempt with the
-    request record, COMMIT; then transaction 2 as with group commit.
+    request record, COMMIT; then BEGIN, the lock carrying the attempt's
+    outcome, the read, the capture's posting, the payment row with its events
+    and the stored reply, COMMIT.
     """
     stack = await private_stack(pg_pool_min=1, pg_pool_max=1, pg_group_commit=False)
     assert stack.services.executor.claim_writer is None
+    assert stack.services.executor.answer_writer is None
     ours = _in_request_transactions(await statements_of_one_create(stack))
     assert len(ours) == 11, ours
     assert len([query for query in ours if "ledger_" in query]) == 1
@@ -143,11 +149,14 @@ async def test_creates_ready_together_share_statements_and_each_is_answered_comm
 ) -> None:
     stack = await private_stack()
     writer = stack.services.executor.claim_writer
+    answer_writer = stack.services.executor.answer_writer
     assert writer is not None
+    assert answer_writer is not None
     merchants = [new_merchant() for _ in range(16)]
     for merchant in merchants:  # warm: the merchants' keys, lists and connections
         assert (await stack.answer(merchant, create_request())).ok
     batches, claims = writer.batches, writer.claims
+    answer_batches, answered = answer_writer.batches, answer_writer.answers
 
     answers = await asyncio.gather(
         *(stack.answer(m, create_request()) for m in merchants for _ in range(4))
@@ -156,12 +165,19 @@ async def test_creates_ready_together_share_statements_and_each_is_answered_comm
     assert all(answer.ok for answer in answers)
     sent = writer.claims - claims
     statements = writer.batches - batches
-    print(f"\n64 concurrent creates: {sent} claims in {statements} statements")
-    assert sent == 64  # none fell back to a transaction of its own
-    payments = await stack.services.pool.fetchval(
-        "SELECT count(*) FROM payments WHERE merchant_id = ANY($1)", merchants
+    answers_sent = answer_writer.answers - answered
+    transactions = answer_writer.batches - answer_batches
+    print(
+        f"\n64 concurrent creates: {sent} claims in {statements} statements,"
+        f" {answers_sent} channel answers in {transactions} transactions"
     )
-    assert payments == 16 + 64
+    assert sent == 64  # none fell back to a transaction of its own
+    assert answers_sent == 64
+    captured = await stack.services.pool.fetchval(
+        "SELECT count(*) FROM payments WHERE merchant_id = ANY($1) AND state = 'captured'",
+        merchants,
+    )
+    assert captured == 16 + 64
 
 
 async def statements_of_one_create(stack: Stack) -> list[str]:

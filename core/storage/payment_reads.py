@@ -1,0 +1,146 @@
+"""A payment read back from PostgreSQL: the columns to select and the domain object they make.
+
+Shared by every read of payments: the transactions of core/storage/postgres.py,
+the review queue of core/storage/risk.py and the batches of channel answers
+(core/storage/answer_batch.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from core.domain.money import Money
+from core.domain.payment import (
+    AttemptRecord,
+    CaptureMethod,
+    CardSummary,
+    ConfirmationMethod,
+    Failure,
+    Payment,
+    PaymentState,
+    Refund,
+    RefundState,
+    RiskAssessment,
+    RiskDecision,
+    RoutingRecord,
+)
+from core.storage.payment_methods import bank_transfer_from_json
+
+# One refund row as JSON (decoded by refund_from_json): inside a payment's
+# refunds, and as each row of ListRefunds.
+REFUND_JSON = """
+    jsonb_build_object(
+        'id', r.id, 'amount', r.amount, 'state', r.state, 'reason', r.reason,
+        'channel_reference', r.channel_reference, 'rejection_reason', r.rejection_reason,
+        'failure', r.failure, 'create_time', to_jsonb(r.create_time)
+    )
+"""
+
+# One channel attempt as JSON (decoded by attempt_from_json), inside a payment.
+ATTEMPT_JSON = """
+    jsonb_build_object(
+        'id', a.id, 'operation', a.operation, 'channel', a.channel, 'amount', a.amount,
+        'outcome', a.outcome, 'failure_code', a.failure_code, 'refund_id', a.refund_id,
+        'channel_reference', a.channel_reference, 'create_time', to_jsonb(a.create_time),
+        'complete_time', to_jsonb(a.complete_time), 'needs_attention', a.needs_attention
+    )
+"""
+
+PAYMENT_COLUMNS = f"""
+    p.merchant_id, p.id, p.state, p.currency, p.amount, p.amount_captured, p.amount_refunded,
+    p.capture_method, p.confirmation_method, p.card, p.customer_id, p.description, p.metadata,
+    p.risk, p.failure, p.channel, p.channel_reference, p.operation_in_flight,
+    p.create_time, p.update_time,
+    COALESCE((
+        SELECT jsonb_agg({REFUND_JSON} ORDER BY r.create_time, r.id)
+        FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
+    ), '[]'::jsonb) AS refunds,
+    p.routing, p.bank_transfer,
+    COALESCE((
+        SELECT jsonb_agg({ATTEMPT_JSON} ORDER BY a.create_time, a.id)
+        FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
+    ), '[]'::jsonb) AS attempts
+"""
+
+
+def card_from_json(data: dict[str, Any] | None) -> CardSummary | None:
+    return CardSummary(**data) if data else None
+
+
+def refund_from_json(item: Mapping[str, Any], payment_id: str, currency: str) -> Refund:
+    return Refund(
+        id=item["id"],
+        payment_id=payment_id,
+        amount=Money(int(item["amount"]), currency),
+        state=RefundState(item["state"]),
+        reason=item["reason"],
+        channel_reference=item["channel_reference"],
+        rejection_reason=item["rejection_reason"],
+        failure=Failure(**item["failure"]) if item.get("failure") else None,
+        created_at=datetime.fromisoformat(item["create_time"]),
+    )
+
+
+def attempt_from_json(item: Mapping[str, Any], currency: str) -> AttemptRecord:
+    completed = item["complete_time"]
+    return AttemptRecord(
+        id=item["id"],
+        operation=item["operation"],
+        channel=item["channel"],
+        amount=Money(int(item["amount"]), currency),
+        outcome=item["outcome"],
+        failure_code=item["failure_code"],
+        channel_reference=item["channel_reference"],
+        refund_id=item["refund_id"],
+        created_at=datetime.fromisoformat(item["create_time"]),
+        completed_at=datetime.fromisoformat(completed) if completed else None,
+        needs_attention=item["needs_attention"],
+    )
+
+
+def routing_from_json(data: Mapping[str, Any] | None) -> RoutingRecord | None:
+    if not data:
+        return None
+    return RoutingRecord(tuple(data["candidates"]), tuple(data["steps"]))
+
+
+def payment_from_row(row: asyncpg.Record) -> Payment:
+    currency = row["currency"]
+    risk = row["risk"]
+    failure = row["failure"]
+    refunds = tuple(refund_from_json(item, row["id"], currency) for item in row["refunds"])
+    return Payment(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        state=PaymentState(row["state"]),
+        amount=Money(row["amount"], currency),
+        amount_captured=Money(row["amount_captured"], currency),
+        amount_refunded=Money(row["amount_refunded"], currency),
+        capture_method=CaptureMethod(row["capture_method"]),
+        confirmation_method=ConfirmationMethod(row["confirmation_method"]),
+        card=card_from_json(row["card"]),
+        customer_id=row["customer_id"],
+        description=row["description"],
+        metadata=row["metadata"],
+        risk=RiskAssessment(
+            score=risk["score"],
+            decision=RiskDecision(risk["decision"]),
+            reasons=tuple(risk["reasons"]),
+        )
+        if risk
+        else None,
+        failure=Failure(**failure) if failure else None,
+        channel=row["channel"],
+        channel_reference=row["channel_reference"],
+        operation_in_flight=row["operation_in_flight"],
+        refunds=refunds,
+        created_at=row["create_time"],
+        updated_at=row["update_time"],
+        routing=routing_from_json(row["routing"]),
+        attempts=tuple(attempt_from_json(item, currency) for item in row["attempts"]),
+        bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
+    )
