@@ -21,12 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import redis
+
+from bench.cpu import CpuSamples
+from bench.load import LoadResult
+from bench.scenarios import Context
+from bench.servers import Measured, watched
 
 STATS_DELAY_S = 1.2
 """PostgreSQL backends publish their counters at most once a second (PGSTAT_MIN_INTERVAL)."""
@@ -120,3 +128,73 @@ def batch_rows(metrics_url: str | None) -> tuple[float, float] | None:
             return None
         found[suffix] = sum(values)
     return found["sum"], found["count"]
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """What one paycore window cost outside paycore's processes."""
+
+    calls: int
+    """Calls answered OK over the whole run, warm-up included (the counters' divisor)."""
+    postgres_cpu_s: float | None
+    """CPU of PostgreSQL's processes over the window (None: not on this machine)."""
+    redis_cpu_s: float
+    commits: int
+    statements: int | None
+    redis_commands: int
+    redis_reads: int
+    batches: tuple[float, float] | None = None
+    """(rows, batches) committed by a group-commit writer, if paycore exports them."""
+
+
+@dataclass(slots=True)
+class Probes:
+    """The counters outside paycore, and what paycore's calls refer to."""
+
+    postgres: PostgresCounts
+    redis: RedisCounts
+    contexts: list[Context] = field(default_factory=list)
+
+
+def measure_costs(
+    process: subprocess.Popen[bytes], drive: Callable[[], LoadResult],
+    probes: Probes | None, metrics: Sequence[str],
+) -> tuple[Measured, Costs | None]:  # fmt: skip
+    """``drive`` measured on ``process``; with ``probes``, what it cost PostgreSQL and Redis."""
+    if probes is None:
+        return watched(process, drive), None
+    postgres_before, redis_before = probes.postgres.read(), probes.redis.read()
+    batches_before = _batches(metrics)
+    pg_root = probes.postgres.postmaster_pid
+    pg_samples = CpuSamples(tree_of=pg_root) if pg_root else CpuSamples()
+    with pg_samples as pg_cpu, CpuSamples([probes.redis.pid]) as redis_cpu:
+        measured = watched(process, drive)
+    time.sleep(STATS_DELAY_S)  # PostgreSQL publishes its counters up to a second late
+    postgres_after, redis_after = probes.postgres.read(), probes.redis.read()
+    batches_after = _batches(metrics)
+    start, end = measured.load.window_start, measured.load.window_end
+    statements = None
+    if postgres_after.statements is not None and postgres_before.statements is not None:
+        statements = postgres_after.statements - postgres_before.statements
+    costs = Costs(
+        calls=measured.load.total_ok,
+        postgres_cpu_s=pg_cpu.at(end) - pg_cpu.at(start) if pg_root else None,
+        redis_cpu_s=redis_cpu.at(end) - redis_cpu.at(start),
+        commits=postgres_after.commits - postgres_before.commits,
+        statements=statements,
+        redis_commands=redis_after[0] - redis_before[0],
+        redis_reads=redis_after[1] - redis_before[1],
+        batches=(
+            (batches_after[0] - batches_before[0], batches_after[1] - batches_before[1])
+            if batches_after and batches_before
+            else None
+        ),
+    )
+    return measured, costs
+
+
+def _batches(metrics: Sequence[str]) -> tuple[float, float] | None:
+    readings = [batch_rows(url) for url in metrics]
+    if not readings or any(r is None for r in readings):
+        return None
+    return sum(r[0] for r in readings if r), sum(r[1] for r in readings if r)

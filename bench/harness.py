@@ -45,15 +45,20 @@ from functools import partial
 from pathlib import Path
 
 import asyncpg
-import grpc
 
 from bench import curve, h2load, report
-from bench.counters import STATS_DELAY_S, PostgresCounts, RedisCounts, batch_rows
-from bench.cpu import CpuSamples
+from bench.counters import Costs, PostgresCounts, Probes, RedisCounts, measure_costs
 from bench.echo_server import PATH as CREATE_PATH
 from bench.load import LoadResult, issue_bench_keys, run_load, run_open_load
 from bench.record import append_result, git_revision
-from bench.scenarios import DEFAULT_SCENARIOS, SCENARIOS, Context, create_payment_request, prepare
+from bench.scenarios import (
+    DEFAULT_SCENARIOS,
+    SCENARIOS,
+    Context,
+    create_payment_request,
+    prepare,
+    replayed_request,
+)
 from bench.servers import (
     REPOSITORY,
     Measured,
@@ -65,31 +70,13 @@ from bench.servers import (
 )
 from bench.telemetry_overhead import bench_databases
 from core.storage.migrate import migrate
-from paycore.v1 import payment_service_pb2_grpc
 
-__all__ = ["REPOSITORY", "measure", "measure_on", "parse_options"]
+__all__ = ["REPOSITORY", "Costs", "measure", "measure_on", "parse_options"]
 
 MODULE = "bench.harness"
 HEADING = "## Throughput issue 18: measurements"
 DEFAULT_PLOT = Path(__file__).with_name("harness_latency.png")
 DEFAULT_CURVE_PLOT = Path(__file__).with_name("harness_curve.png")
-
-
-@dataclass(frozen=True, slots=True)
-class Costs:
-    """What one paycore window cost outside paycore's processes."""
-
-    calls: int
-    """Calls answered OK over the whole run, warm-up included (the counters' divisor)."""
-    postgres_cpu_s: float | None
-    """CPU of PostgreSQL's processes over the window (None: not on this machine)."""
-    redis_cpu_s: float
-    commits: int
-    statements: int | None
-    redis_commands: int
-    redis_reads: int
-    batches: tuple[float, float] | None = None
-    """(rows, batches) committed by a group-commit writer, if paycore exports them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +133,6 @@ class WorkerRun:
         return statistics.median(r.ratio(scenario) for r in self.rounds)
 
 
-@dataclass(slots=True)
-class _Probes:
-    """The counters outside paycore, and what paycore's calls refer to."""
-
-    postgres: PostgresCounts
-    redis: RedisCounts
-    contexts: list[Context] = field(default_factory=list)
-
-
 def _drive(
     target: str, keys: Sequence[str], contexts: Sequence[Context], scenario: str, *,
     options: argparse.Namespace, rate: float | None = None, seconds: float | None = None,
@@ -177,60 +155,16 @@ def _drive(
     return partial(in_processes, jobs)
 
 
-def _window(
-    process: subprocess.Popen[bytes], drive: Callable[[], LoadResult],
-    probes: _Probes | None, metrics: Sequence[str],
-) -> tuple[Measured, Costs | None]:  # fmt: skip
-    """``drive`` measured; with ``probes``, what it cost PostgreSQL and Redis too."""
-    if probes is None:
-        return watched(process, drive), None
-    postgres_before, redis_before = probes.postgres.read(), probes.redis.read()
-    batches_before = _batches(metrics)
-    pg_root = probes.postgres.postmaster_pid
-    pg_samples = CpuSamples(tree_of=pg_root) if pg_root else CpuSamples()
-    with pg_samples as pg_cpu, CpuSamples([probes.redis.pid]) as redis_cpu:
-        measured = watched(process, drive)
-    time.sleep(STATS_DELAY_S)  # PostgreSQL publishes its counters up to a second late
-    postgres_after, redis_after = probes.postgres.read(), probes.redis.read()
-    batches_after = _batches(metrics)
-    start, end = measured.load.window_start, measured.load.window_end
-    statements = None
-    if postgres_after.statements is not None and postgres_before.statements is not None:
-        statements = postgres_after.statements - postgres_before.statements
-    costs = Costs(
-        calls=measured.load.total_ok,
-        postgres_cpu_s=pg_cpu.at(end) - pg_cpu.at(start) if pg_root else None,
-        redis_cpu_s=redis_cpu.at(end) - redis_cpu.at(start),
-        commits=postgres_after.commits - postgres_before.commits,
-        statements=statements,
-        redis_commands=redis_after[0] - redis_before[0],
-        redis_reads=redis_after[1] - redis_before[1],
-        batches=(
-            (batches_after[0] - batches_before[0], batches_after[1] - batches_before[1])
-            if batches_after and batches_before
-            else None
-        ),
-    )
-    return measured, costs
-
-
-def _batches(metrics: Sequence[str]) -> tuple[float, float] | None:
-    readings = [batch_rows(url) for url in metrics]
-    if not readings or any(r is None for r in readings):
-        return None
-    return sum(r[0] for r in readings if r), sum(r[1] for r in readings if r)
-
-
 def _server_round(
     process: subprocess.Popen[bytes], target: str, keys: Sequence[str], *,
-    options: argparse.Namespace, contexts: Sequence[Context], probes: _Probes | None,
+    options: argparse.Namespace, contexts: Sequence[Context], probes: Probes | None,
     metrics: Sequence[str] = (), replay: Callable[[], LoadResult] | None = None,
 ) -> ServerRound:  # fmt: skip
     """Each scenario's window, then the open loops (``probes``: paycore's costs too)."""
     windows = {}
     for scenario in options.scenarios:
         drive = _drive(target, keys, contexts, scenario, options=options)
-        measured, costs = _window(process, drive, probes, metrics)
+        measured, costs = measure_costs(process, drive, probes, metrics)
         windows[scenario] = Window(scenario, measured, costs)
     open_loops = {}
     for scenario in options.open_scenarios:
@@ -250,33 +184,14 @@ async def _keys(dsn: str, count: int) -> list[str]:
         await pool.close()
 
 
-async def _replay_request(target: str, api_key: str) -> bytes:
-    """A CreatePayment that paycore has answered OK once: h2load then replays it."""
-    request = create_payment_request()
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
-        metadata = (("authorization", f"Bearer {api_key}"),)
-        first = await stub.CreatePayment(request, metadata=metadata, timeout=30)
-        again = await stub.CreatePayment(request, metadata=metadata, timeout=30)
-    if again.payment.id != first.payment.id:
-        raise RuntimeError("a replay did not answer the same payment: h2load would measure junk")
-    return request.SerializeToString()
-
-
 def _h2load_job(
     target: str, message: bytes, api_key: str, options: argparse.Namespace
 ) -> Callable[[], LoadResult] | None:
     if not options.h2load:
         return None
-    shape = h2load.H2loadShape(
-        threads=options.processes,
-        clients=options.processes * 2,
-        streams=max(1, options.concurrency // (options.processes * 2)),
-    )
-    headers = [("authorization", f"Bearer {api_key}")]
-    return partial(
-        h2load.run_h2load, target, CREATE_PATH, message, headers=headers,
-        seconds=options.seconds, warmup_s=options.warmup, shape=shape,
+    return h2load.job(
+        target, CREATE_PATH, message, api_key, processes=options.processes,
+        concurrency=options.concurrency, seconds=options.seconds, warmup_s=options.warmup,
     )  # fmt: skip
 
 
@@ -289,7 +204,7 @@ def measure(options: argparse.Namespace) -> list[WorkerRun]:
 def measure_on(options: argparse.Namespace, dsn: str, redis_url: str) -> list[WorkerRun]:
     """Alternating rounds of echo and paycore for each worker count, on these databases."""
     keys = asyncio.run(_keys(dsn, options.concurrency))
-    probes = _Probes(PostgresCounts(dsn), RedisCounts(redis_url))
+    probes = Probes(PostgresCounts(dsn), RedisCounts(redis_url))
     try:
         plan = _Plan(options, keys, probes, (dsn, redis_url))
         return [_measure_workers(plan, workers) for workers in options.workers]
@@ -303,7 +218,7 @@ class _Plan:
 
     options: argparse.Namespace
     keys: Sequence[str]
-    probes: _Probes
+    probes: Probes
     databases: tuple[str, str]
 
 
@@ -341,7 +256,7 @@ def _serve_round(plan: _Plan, name: str, workers: int) -> ServerRound:
             probes.contexts = asyncio.run(prepare(target, keys))
         job = None
         if options.h2load:
-            replayed = asyncio.run(_replay_request(target, keys[0]))
+            replayed = asyncio.run(replayed_request(target, keys[0]))
             job = _h2load_job(target, replayed, keys[0], options)
         return _server_round(
             paycore, target, keys, options=options, contexts=probes.contexts, probes=probes,

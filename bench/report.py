@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from bench.load import latency_percentiles_ms
 
 if TYPE_CHECKING:
-    from bench.harness import Costs, Round, ServerRound, WorkerRun
+    from bench.counters import Costs
+    from bench.harness import Round, ServerRound, WorkerRun
 
 
 def _median(values: Sequence[float | None]) -> float | None:

@@ -154,3 +154,16 @@ async def prepare(target: str, api_keys: Sequence[str]) -> list[Context]:
             return Context(card_token=token.token.id, payment_id=first)
 
         return list(await asyncio.gather(*(one(key) for key in api_keys)))
+
+
+async def replayed_request(target: str, api_key: str) -> bytes:
+    """A CreatePayment that paycore has answered OK once: h2load then replays it."""
+    request = create_payment_request()
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
+        metadata = (("authorization", f"Bearer {api_key}"),)
+        first = await stub.CreatePayment(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
+        again = await stub.CreatePayment(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
+    if again.payment.id != first.payment.id:
+        raise RuntimeError("a replay did not answer the same payment: h2load would measure junk")
+    return request.SerializeToString()

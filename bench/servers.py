@@ -175,6 +175,8 @@ def paycore_server(
         # Saturation is the point: no rate limit in the way.
         PAYCORE_RATE_LIMITS__WRITES_PER_S="1000000",
         PAYCORE_RATE_LIMITS__WRITES_BURST="1000000",
+        PAYCORE_RATE_LIMITS__READS_PER_S="1000000",
+        PAYCORE_RATE_LIMITS__READS_BURST="1000000",
     )
     python = sys.executable if repository == REPOSITORY else str(repository / ".venv/bin/python")
     args = ["-m", "core.cli", "run", "--port", str(port), "--workers", str(workers)]
