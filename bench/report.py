@@ -112,7 +112,12 @@ def round_line(workers: int, index: int, round_: Round, scenarios: Sequence[str]
     for scenario in scenarios:
         echo = round_.echo.windows[scenario].measured.load.throughput
         paycore = round_.paycore.windows[scenario].measured.load.throughput
-        parts.append(f"{scenario} {echo:.0f}/{paycore:.0f} ({round_.ratio(scenario):.3f})")
+        errors = {
+            **round_.echo.windows[scenario].measured.load.errors,
+            **round_.paycore.windows[scenario].measured.load.errors,
+        }
+        failed = f" errors {errors}" if errors else ""
+        parts.append(f"{scenario} {echo:.0f}/{paycore:.0f} ({round_.ratio(scenario):.3f}){failed}")
     return f"{workers} worker(s), round {index + 1}, echo/paycore req/s: " + ", ".join(parts)
 
 

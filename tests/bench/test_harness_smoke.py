@@ -23,7 +23,7 @@ from bench.servers import Measured
 
 pytestmark = pytest.mark.slow
 
-SCENARIOS = ("create", "create-token", "get", "list")
+SCENARIOS = ("create", "get", "list", "create-token")
 
 
 def _check_measured(measured: Measured, workers: int) -> None:
