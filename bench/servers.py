@@ -123,7 +123,7 @@ def serve(
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=60)
+            process.wait(timeout=20)  # a stalled server (issue 16's pool deadlock) may not drain
         except subprocess.TimeoutExpired:
             process.kill()
 
