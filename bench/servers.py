@@ -69,8 +69,8 @@ class Measured:
 
     @property
     def cpu_ms_per_call(self) -> float:
-        """Server CPU per call answered OK in the window, in ms."""
-        return self.use.cpu_s / self.load.ok * 1000 if self.load.ok else 0.0
+        """Server CPU per call answered OK in the window, in ms (NaN when none was)."""
+        return self.use.cpu_s / self.load.ok * 1000 if self.load.ok else float("nan")
 
 
 def free_port() -> int:
