@@ -24,8 +24,9 @@
 #                 TARGET; needs PAYCORE_SUPERADMIN_KEY, see bench/locustfile.py); fails
 #                 on any error or an unusual decline rate. make locust-ui: the web UI
 #   make bench    the throughput harness (bench/harness.py): paycore vs the gRPC
-#                 ceiling, open-loop latency at half of peak, 1 vs 2 workers; a row
-#                 in bench/RESULTS.md and bench/harness_latency.png (BENCH_ARGS)
+#                 echo per RPC in alternating rounds, costs per request, open-loop
+#                 latency at half of peak; rows in bench/RESULTS.md and
+#                 bench/harness_latency.png (BENCH_ARGS: --workers 1 2, --curve)
 #   make faults   the fault-injection suite (tests/faults) in its LONG profile: more
 #                 clients, every fault injected several times (make test runs it short)
 #
@@ -160,7 +161,9 @@ locust-ui: $(VENV)
 
 # Starts its own PostgreSQL and Redis (or PAYCORE_BENCH_POSTGRES_DSN / _REDIS_URL) and
 # both servers; nothing else needs to run. --h2load only when h2load is installed.
-BENCH_ARGS ?= --seconds 10 --workers 1 2 $(if $(shell command -v h2load),--h2load)
+# The defaults (1 worker, 3 rounds of 4 s windows, every scenario) take about 5 minutes;
+# BENCH_ARGS='--workers 1 2 --curve' adds 2 workers and the load curve (about 15).
+BENCH_ARGS ?= $(if $(shell command -v h2load),--h2load)
 bench: $(VENV)
 	PYTHONPATH=clients/python:. $(BIN)/python -m bench.harness $(BENCH_ARGS)
 

@@ -47,10 +47,18 @@ class CpuSamples:
 
     The load runs in other processes whose windows start after their own start-up and
     warm-up; sampling lets the server's CPU be read over exactly those windows.
+
+    ``tree_of``: instead of fixed ``pids``, that process and its descendants at each
+    sample (PostgreSQL starts a backend per connection as a pool grows); a process
+    that exits keeps counting with its last reading.
     """
 
-    def __init__(self, pids: Sequence[int], every_s: float = 0.1) -> None:
+    def __init__(
+        self, pids: Sequence[int] = (), every_s: float = 0.1, *, tree_of: int | None = None
+    ) -> None:
         self._pids = list(pids)
+        self._tree_of = tree_of
+        self._last: dict[int, float] = {}
         self._every_s = every_s
         self._samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
@@ -64,11 +72,18 @@ class CpuSamples:
         self._stop.set()
         self._thread.join()
 
+    def _cpu(self) -> float:
+        if self._tree_of is None:
+            return cpu_seconds(self._pids)
+        for pid in process_tree(self._tree_of):
+            self._last[pid] = max(self._last.get(pid, 0.0), cpu_seconds([pid]))
+        return sum(self._last.values())
+
     def _sample(self) -> None:
         while True:
-            self._samples.append((time.time(), cpu_seconds(self._pids)))
+            self._samples.append((time.time(), self._cpu()))
             if self._stop.wait(self._every_s):
-                self._samples.append((time.time(), cpu_seconds(self._pids)))
+                self._samples.append((time.time(), self._cpu()))
                 return
 
     def at(self, when: float) -> float:

@@ -1,7 +1,8 @@
-"""The ceiling: a bare grpc.aio server on uvloop that answers CreatePayment with fixed bytes.
+"""The ceiling: a bare grpc.aio server on uvloop that answers PaymentService with fixed bytes.
 
-Same stack as paycore (grpc.aio, uvloop), same method path and message sizes
-(the answer is a realistic CreatePaymentResponse, built once), and no work at
+Same stack as paycore (grpc.aio, uvloop), same method paths and message sizes
+(CreatePayment, GetPayment and ListPayments answer a realistic response, built
+once; ListPayments a page of ``bench.scenarios.LIST_PAGE`` payments), and no work at
 all: what it serves per second is the most this stack can serve on this machine
 with the same load generator. bench/harness.py compares paycore's durable
 CreatePayment with it.
@@ -21,13 +22,14 @@ import asyncio
 import functools
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from google.type import money_pb2
 
+from bench.scenarios import LIST_PAGE
 from core.runtime.loop import run
 from core.runtime.supervisor import run_workers
 from paycore.v1 import payment_pb2 as pb
@@ -36,8 +38,8 @@ from paycore.v1 import payment_service_pb2 as svc
 PATH = "/paycore.v1.PaymentService/CreatePayment"
 
 
-def sample_response() -> bytes:
-    """A CreatePaymentResponse as big as paycore's answer to the load's request."""
+def sample_payment() -> pb.Payment:
+    """A payment as big as paycore's answer to the load's CreatePayment."""
     now = datetime.now(UTC)
     payment = pb.Payment(
         id="pay_01JD0Z8W7X6V5T4S3R2Q1P0N9M",
@@ -60,26 +62,37 @@ def sample_response() -> bytes:
     payment.risk.score = 0
     payment.create_time.FromDatetime(now)
     payment.update_time.FromDatetime(now)
-    return svc.CreatePaymentResponse(payment=payment).SerializeToString()
+    return payment
+
+
+def sample_responses() -> dict[str, bytes]:
+    """The fixed answer of each method the echo serves, by method name."""
+    payment = sample_payment()
+    return {
+        "CreatePayment": svc.CreatePaymentResponse(payment=payment).SerializeToString(),
+        "GetPayment": svc.GetPaymentResponse(payment=payment).SerializeToString(),
+        "ListPayments": svc.ListPaymentsResponse(
+            payments=[payment] * LIST_PAGE, next_page_token="n" * 40
+        ).SerializeToString(),
+    }
+
+
+def sample_response() -> bytes:
+    """A CreatePaymentResponse as big as paycore's answer to the load's request."""
+    return sample_responses()["CreatePayment"]
 
 
 async def serve(port: int, *, reuse_port: bool = False) -> None:
     """Serve until SIGTERM or SIGINT (``reuse_port``: one of several processes on ``port``)."""
-    body = sample_response()
-
-    async def create(request: bytes, context: Any) -> bytes:
-        return body
-
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
-    handler = grpc.unary_unary_rpc_method_handler(
-        create, request_deserializer=None, response_serializer=None
-    )
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "paycore.v1.PaymentService", {"CreatePayment": handler}
-            ),
+    handlers = {
+        method: grpc.unary_unary_rpc_method_handler(
+            _answer(body), request_deserializer=None, response_serializer=None
         )
+        for method, body in sample_responses().items()
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("paycore.v1.PaymentService", handlers),)
     )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -89,6 +102,13 @@ async def serve(port: int, *, reuse_port: bool = False) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await server.stop(0.5)
+
+
+def _answer(body: bytes) -> Callable[[bytes, Any], Awaitable[bytes]]:
+    async def answer(request: bytes, context: Any) -> bytes:
+        return body
+
+    return answer
 
 
 def _serve_worker(port: int, workers: int, index: int) -> None:

@@ -28,8 +28,9 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.load import LoadResult
@@ -110,6 +111,30 @@ def run_h2load(
         window_start=read.first_start,
         window_end=read.last_end,
     )
+
+
+def job(
+    target: str,
+    path: str,
+    message: bytes,
+    api_key: str,
+    *,
+    processes: int,
+    concurrency: int,
+    seconds: float,
+    warmup_s: float,
+) -> Callable[[], LoadResult]:
+    """``run_h2load`` of ``message`` as ``api_key`` shaped like the Python generator."""
+    shape = H2loadShape(
+        threads=processes,
+        clients=processes * 2,
+        streams=max(1, concurrency // (processes * 2)),
+    )
+    headers = [("authorization", f"Bearer {api_key}")]
+    return partial(
+        run_h2load, target, path, message, headers=headers, seconds=seconds,
+        warmup_s=warmup_s, shape=shape,
+    )  # fmt: skip
 
 
 def _duration(seconds: float) -> str:

@@ -1,283 +1,179 @@
-"""The figure issue 10 steers by: paycore's durable CreatePayment against the stack's ceiling.
+"""The figures issue 18 steers by: paycore against the gRPC echo, per RPC, in one run.
 
-In ONE run, for each worker count of ``--workers`` (``--workers 1 2``: the
-1-vs-2-workers comparison), with the same generator, message sizes and worker
-count for both servers:
+For each worker count of ``--workers`` and each of ``--rounds`` rounds, the echo
+(bench/echo_server.py: bare grpc.aio on uvloop, fixed answers) and paycore
+(``paycore run --workers N`` on PostgreSQL and Redis) are served one after the
+other, the order flipping every round, and each is driven, with the same
+generator and requests, through every scenario of ``--scenarios``
+(bench/scenarios.py: CreatePayment with a raw card and with a card token,
+GetPayment, ListPayments):
 
-1. the ceiling: ``bench.echo_server --workers N`` (bare grpc.aio on uvloop, fixed
-   answer, N processes on one port with SO_REUSEPORT, like paycore's workers);
-2. paycore: ``paycore run --workers N`` on real PostgreSQL and Redis, serving the
-   full durable CreatePayment: auth, rate limit and idempotency gate, risk
-   scoring with velocity, routing, the sandbox channel, the PostgreSQL commits
-   with the outbox.
+- at saturation: ``bench.load``'s closed loop (``--concurrency`` callers, one
+  merchant each, in ``--processes`` generator processes): req/s, p50/p95/p99;
+- then, for ``--open-scenarios`` (CreatePayment by default), open loop at
+  ``--open-fraction`` (0.5) of the peak just measured: requests leave on a fixed
+  schedule and are timed from it (no coordinated omission).
 
-Each server is measured twice:
+Per window it reads the server's process tree's CPU (from /proc, over exactly the
+window) and, for paycore, what the window cost elsewhere (bench/counters.py):
+the PostgreSQL server's CPU, Redis' CPU, PostgreSQL commits and statements per
+call, Redis commands and reads per call, and rows per group-committed batch if
+paycore's /metrics has them. The figures are medians over rounds; a ratio is
+paycore over the echo of the same round.
 
-- at saturation: ``bench.load``'s closed loop (``--concurrency`` callers) gives
-  its peak (req/s) and p50/p95/p99 at that peak; the ratio is paycore/ceiling;
-- at half of its own peak, open loop: ``bench.load.run_open_load`` sends on a
-  fixed schedule at ``--open-fraction`` (0.5) of the peak just measured and
-  times each call from its scheduled send, so stalls are not hidden by the
-  generator waiting (coordinated omission); p50/p95/p99 there are the latency
-  a user sees at a sane load.
+``--curve`` then adds latency against offered load (bench/curve.py) for the
+echo and paycore, up to saturation, drawn as a PNG. ``--h2load`` adds h2load
+(a C generator) against the echo and paycore's idempotent replay as a
+cross-check that the Python generator is not the limit.
 
-For each window the harness reads the server's whole process tree from /proc
-(CPU seconds, hence cores busy and req/s per server core; peak RSS of each
-process, VmHWM) and each generator's own CPU time. The generator is
-``--processes`` processes of its own, with requests built before the clock
-starts (open loop); with ``--h2load`` (Debian's nghttp2-client)
-the run adds h2load, a C generator, against the echo server and against
-paycore's idempotent *replay* (same request, answered from the idempotency
-record), as a cross-check that the Python generator is not the limit.
-
-The run prints every figure, writes a latency plot (``--plot``, default
-bench/harness_latency.png) and appends one row per worker count to
-bench/RESULTS.md. Servers are measured one after the other in one run, so
-ratios hold when the machine is noisy (the absolute numbers do not).
-
-    PYTHONPATH=clients/python:. python -m bench.harness --seconds 10 --workers 1 2 --h2load
+    PYTHONPATH=clients/python:. python -m bench.harness --workers 1 2 --rounds 3 --curve
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import multiprocessing
 import os
-import signal
-import socket
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import asyncpg
-import grpc
 
-from bench import h2load
-from bench.cpu import CpuSamples, process_tree
+from bench import curve, h2load, report
+from bench.counters import Costs, PostgresCounts, Probes, RedisCounts, measure_costs
 from bench.echo_server import PATH as CREATE_PATH
-from bench.load import (
-    LoadResult,
-    create_payment_request,
-    issue_bench_keys,
-    latency_percentiles_ms,
-    merge_results,
-    run_load,
-    run_open_load,
-)
+from bench.load import LoadResult, issue_bench_keys, run_load, run_open_load
 from bench.record import append_result, git_revision
+from bench.scenarios import (
+    DEFAULT_SCENARIOS,
+    SCENARIOS,
+    Context,
+    create_payment_request,
+    prepare,
+    replayed_request,
+)
+from bench.servers import (
+    REPOSITORY,
+    Measured,
+    echo_server,
+    free_port,
+    in_processes,
+    paycore_server,
+    watched,
+)
 from bench.telemetry_overhead import bench_databases
 from core.storage.migrate import migrate
-from paycore.v1 import payment_service_pb2_grpc
+
+__all__ = ["REPOSITORY", "Costs", "measure", "measure_on", "parse_options"]
 
 MODULE = "bench.harness"
-HEADING = "## Throughput, open-loop latency and workers: paycore vs the gRPC ceiling"
-REPOSITORY = Path(__file__).resolve().parents[1]
+HEADING = "## Throughput issue 18: measurements"
 DEFAULT_PLOT = Path(__file__).with_name("harness_latency.png")
+DEFAULT_CURVE_PLOT = Path(__file__).with_name("harness_curve.png")
 
 
 @dataclass(frozen=True, slots=True)
-class ServerUse:
-    """What a server's process tree used during one window."""
+class Window:
+    """One server under one scenario's closed loop."""
 
-    cpu_s: float
-    """CPU time of the tree during the load's measured window."""
-    wall_s: float
-    """That window, from the first generator's start to the last one's end."""
-    rss_mb: tuple[float, ...]
-    """Peak RSS (VmHWM) of each process of the tree, parent first."""
-
-    @property
-    def cores(self) -> float:
-        """Cores the server kept busy on average."""
-        return self.cpu_s / self.wall_s if self.wall_s else 0.0
-
-    @property
-    def processes(self) -> int:
-        """Processes in the tree."""
-        return len(self.rss_mb)
-
-    @property
-    def peak_rss_mb(self) -> float:
-        """The largest process's peak RSS."""
-        return max(self.rss_mb, default=0.0)
+    scenario: str
+    measured: Measured
+    costs: Costs | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Measured:
-    """One server under one load."""
+class OpenLoop:
+    """One server open loop at a fraction of its peak in the same round."""
 
-    load: LoadResult
-    use: ServerUse
-
-    @property
-    def per_core(self) -> float:
-        """Calls served per second per server core busy (the figure docs/SCALING.md uses)."""
-        return self.load.throughput / self.use.cores if self.use.cores else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ServerRun:
-    """One server at saturation, then open loop at a fraction of that peak."""
-
-    saturation: Measured
+    scenario: str
     offered_rate: float
-    open_loop: Measured
+    measured: Measured
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRound:
+    """One server, one round: a window per scenario, then the open loops."""
+
+    windows: dict[str, Window]
+    open_loops: dict[str, OpenLoop] = field(default_factory=dict)
     h2load: Measured | None = None
-    """h2load at saturation (echo: the same call; paycore: the idempotent replay)."""
+    """h2load at saturation (echo: CreatePayment; paycore: the idempotent replay)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """Both servers with the same worker count, one after the other."""
+
+    echo: ServerRound
+    paycore: ServerRound
+
+    def ratio(self, scenario: str) -> float:
+        """paycore's req/s over the echo's for ``scenario`` in this round."""
+        echo = self.echo.windows[scenario].measured.load.throughput
+        return self.paycore.windows[scenario].measured.load.throughput / echo if echo else 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerRun:
-    """Both servers with one worker count."""
+    """Every round with one worker count, and the optional load curves."""
 
     workers: int
-    ceiling: ServerRun
-    paycore: ServerRun
+    rounds: tuple[Round, ...]
+    curves: tuple[curve.Curve, ...] = ()
 
-    @property
-    def ratio(self) -> float:
-        """paycore's peak over the ceiling's."""
-        peak = self.ceiling.saturation.load.throughput
-        return self.paycore.saturation.load.throughput / peak if peak else 0.0
-
-    @property
-    def h2load_ratio(self) -> float | None:
-        """paycore replay over echo, both driven by h2load (None without --h2load)."""
-        echo, replay = self.ceiling.h2load, self.paycore.h2load
-        if echo is None or replay is None or not echo.load.ok:
-            return None
-        return replay.load.throughput / echo.load.throughput
+    def median_ratio(self, scenario: str) -> float:
+        """The median over rounds of paycore/echo for ``scenario``."""
+        return statistics.median(r.ratio(scenario) for r in self.rounds)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def _drive(
+    target: str, keys: Sequence[str], contexts: Sequence[Context], scenario: str, *,
+    options: argparse.Namespace, rate: float | None = None, seconds: float | None = None,
+) -> Callable[[], LoadResult]:  # fmt: skip
+    """The load of one window: closed loop, or open loop at ``rate`` req/s in all."""
+    processes = options.processes
+    shares = [list(range(len(keys)))[i::processes] for i in range(processes)]
+    common = {"seconds": seconds or options.seconds, "warmup_s": options.warmup}
+    jobs = [
+        partial(
+            run_load if rate is None else partial(run_open_load, rate=rate / processes),
+            target,
+            api_keys=[keys[i] for i in share],
+            scenario=scenario,
+            contexts=[contexts[i] for i in share] if contexts else (),
+            **common,
+        )
+        for share in shares
+    ]
+    return partial(in_processes, jobs)
 
 
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-@contextmanager
-def _server(
-    args: Sequence[str],
-    env: dict[str, str],
-    port: int,
-    workers: int,
-    *,
-    python: str = sys.executable,
-    cwd: Path = REPOSITORY,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``python args`` in ``cwd`` (another checkout: bench/versus.py), until it listens."""
-    process = subprocess.Popen(
-        [python, *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        # Listening is not enough with several workers: each binds on its own, so
-        # wait until the tree has them all (the parent plus one per worker).
-        while not (_listening(port) and len(process_tree(process.pid)) >= _expected(workers)):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{args} did not start (exit {process.poll()})")
-            time.sleep(0.2)
-        time.sleep(1.0 + workers)  # let start-up work settle before measuring
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _expected(workers: int) -> int:
-    return 1 if workers == 1 else workers + 1
-
-
-def _environment(repository: Path = REPOSITORY, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYCORE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(repository), str(repository / "clients" / "python")])
-    env.update(extra)
-    return env
-
-
-def _in_processes(jobs: Sequence[Callable[[], LoadResult]]) -> LoadResult:
-    """Each job in a generator process of its own, all at once; their results merged."""
-    # Spawned, not forked: this process has used gRPC (the replay check), and a
-    # fork after that inherits gRPC's threads' locks (see core/runtime/supervisor.py).
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context) as pool:
-        futures = [pool.submit(job) for job in jobs]
-        return merge_results([future.result() for future in futures])
-
-
-def _watched(process: subprocess.Popen[bytes], drive: Callable[[], LoadResult]) -> Measured:
-    """Run ``drive`` and measure the server's process tree over the load's window."""
-    pids = process_tree(process.pid)
-    with CpuSamples(pids) as samples:
-        load = drive()
-    wall = load.window_end - load.window_start
-    cpu = samples.at(load.window_end) - samples.at(load.window_start)
-    return Measured(load, ServerUse(cpu, wall, tuple(map(_peak_rss_mb, process_tree(process.pid)))))
-
-
-def _measure_server(
-    process: subprocess.Popen[bytes],
-    target: str,
-    keys: Sequence[str],
-    options: argparse.Namespace,
-    replay: Callable[[], LoadResult] | None,
-) -> ServerRun:
-    shares = [list(keys[i :: options.processes]) for i in range(options.processes)]
-    seconds, warmup = options.seconds, options.warmup
-
-    def closed() -> LoadResult:
-        return _in_processes(
-            [partial(run_load, target, seconds=seconds, warmup_s=warmup, api_keys=share)
-             for share in shares]
-        )  # fmt: skip
-
-    saturation = _watched(process, closed)
-    rate = max(1.0, saturation.load.throughput * options.open_fraction)
-
-    def opened() -> LoadResult:
-        each = rate / len(shares)
-        return _in_processes(
-            [partial(run_open_load, target, rate=each, seconds=seconds, warmup_s=warmup,
-                     api_keys=share)
-             for share in shares]
-        )  # fmt: skip
-
-    open_loop = _watched(process, opened)
-    extra = _watched(process, replay) if replay is not None else None
-    return ServerRun(saturation, rate, open_loop, extra)
+def _server_round(
+    process: subprocess.Popen[bytes], target: str, keys: Sequence[str], *,
+    options: argparse.Namespace, contexts: Sequence[Context], probes: Probes | None,
+    metrics: Sequence[str] = (), replay: Callable[[], LoadResult] | None = None,
+) -> ServerRound:  # fmt: skip
+    """Each scenario's window, and its open loop right after (``probes``: paycore's costs too)."""
+    windows, open_loops = {}, {}
+    for scenario in options.scenarios:
+        drive = _drive(target, keys, contexts, scenario, options=options)
+        measured, costs = measure_costs(process, drive, probes, metrics)
+        windows[scenario] = Window(scenario, measured, costs)
+        if scenario in options.open_scenarios:
+            # Right after its peak: a later scenario that stalls the server (token
+            # creates, issue 16) must not stall this one too.
+            rate = max(1.0, measured.load.throughput * options.open_fraction)
+            drive = _drive(target, keys, contexts, scenario, options=options, rate=rate)
+            open_loops[scenario] = OpenLoop(scenario, rate, watched(process, drive))
+    extra = watched(process, replay) if replay is not None else None
+    return ServerRound(windows, open_loops, extra)
 
 
 async def _keys(dsn: str, count: int) -> list[str]:
@@ -289,40 +185,15 @@ async def _keys(dsn: str, count: int) -> list[str]:
         await pool.close()
 
 
-async def _replay_request(target: str, api_key: str) -> bytes:
-    """A CreatePayment that paycore has answered OK once: h2load then replays it."""
-    request = create_payment_request()
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
-        metadata = (("authorization", f"Bearer {api_key}"),)
-        first = await stub.CreatePayment(request, metadata=metadata, timeout=30)
-        again = await stub.CreatePayment(request, metadata=metadata, timeout=30)
-    if again.payment.id != first.payment.id:
-        raise RuntimeError("a replay did not answer the same payment: h2load would measure junk")
-    return request.SerializeToString()
-
-
 def _h2load_job(
     target: str, message: bytes, api_key: str, options: argparse.Namespace
-) -> Callable[[], LoadResult]:
-    shape = h2load.H2loadShape(
-        threads=options.processes,
-        clients=options.processes * 2,
-        streams=max(1, options.concurrency // (options.processes * 2)),
-    )
-
-    def job() -> LoadResult:
-        return h2load.run_h2load(
-            target,
-            CREATE_PATH,
-            message,
-            headers=[("authorization", f"Bearer {api_key}")],
-            seconds=options.seconds,
-            warmup_s=options.warmup,
-            shape=shape,
-        )
-
-    return job
+) -> Callable[[], LoadResult] | None:
+    if not options.h2load:
+        return None
+    return h2load.job(
+        target, CREATE_PATH, message, api_key, processes=options.processes,
+        concurrency=options.concurrency, seconds=options.seconds, warmup_s=options.warmup,
+    )  # fmt: skip
 
 
 def measure(options: argparse.Namespace) -> list[WorkerRun]:
@@ -332,248 +203,160 @@ def measure(options: argparse.Namespace) -> list[WorkerRun]:
 
 
 def measure_on(options: argparse.Namespace, dsn: str, redis_url: str) -> list[WorkerRun]:
-    """Ceiling then paycore for each worker count, with the same generator, on these databases."""
+    """Alternating rounds of echo and paycore for each worker count, on these databases."""
     keys = asyncio.run(_keys(dsn, options.concurrency))
-    return [_measure_workers(options, workers, keys, dsn, redis_url) for workers in options.workers]
+    probes = Probes(PostgresCounts(dsn), RedisCounts(redis_url))
+    try:
+        plan = _Plan(options, keys, probes, (dsn, redis_url))
+        return [_measure_workers(plan, workers) for workers in options.workers]
+    finally:
+        probes.redis.close()
 
 
-def _measure_workers(
-    options: argparse.Namespace, workers: int, keys: Sequence[str], dsn: str, redis_url: str
-) -> WorkerRun:
-    port = _free_port()
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What every round of a run shares."""
+
+    options: argparse.Namespace
+    keys: Sequence[str]
+    probes: Probes
+    databases: tuple[str, str]
+
+
+def _measure_workers(plan: _Plan, workers: int) -> WorkerRun:
+    options = plan.options
+    rounds = []
+    for index in range(options.rounds):
+        # paycore first in the first round: it makes what the reads need (prepare).
+        order = ("paycore", "echo") if index % 2 == 0 else ("echo", "paycore")
+        measured = {name: _serve_round(plan, name, workers) for name in order}
+        rounds.append(Round(measured["echo"], measured["paycore"]))
+        print(report.round_line(workers, index, rounds[-1], options.scenarios), flush=True)
+    curves: tuple[curve.Curve, ...] = ()
+    if options.curve:
+        curves = tuple(_curve(plan, name, workers, rounds) for name in ("echo", "paycore"))
+    return WorkerRun(workers, tuple(rounds), curves)
+
+
+def _serve_round(plan: _Plan, name: str, workers: int) -> ServerRound:
+    options, keys, probes = plan.options, plan.keys, plan.probes
+    port = free_port()
     target = f"127.0.0.1:{port}"
-    echo_args = ["-m", "bench.echo_server", "--port", str(port), "--workers", str(workers)]
-    with _server(echo_args, _environment(), port, workers) as echo:
-        # The echo ignores the request: any CreatePayment will do.
-        message = create_payment_request().SerializeToString()
-        job = _h2load_job(target, message, keys[0], options) if options.h2load else None
-        ceiling = _measure_server(echo, target, keys, options, job)
-    port = _free_port()
-    target = f"127.0.0.1:{port}"
-    with paycore_server(dsn, redis_url, port, workers) as paycore:
+    if name == "echo":
+        with echo_server(port, workers) as echo:
+            message = create_payment_request().SerializeToString()  # the echo ignores it
+            job = _h2load_job(target, message, keys[0], options)
+            return _server_round(
+                echo, target, keys, options=options, contexts=probes.contexts, probes=None,
+                replay=job,
+            )  # fmt: skip
+    http_port = free_port()
+    metrics = [f"http://127.0.0.1:{http_port + i}/metrics" for i in range(workers)]
+    with paycore_server(*plan.databases, port, workers, http_port=http_port) as paycore:
+        if not probes.contexts and set(options.scenarios) - {"create"}:
+            probes.contexts = asyncio.run(prepare(target, keys))
         job = None
         if options.h2load:
-            replayed = asyncio.run(_replay_request(target, keys[0]))
+            replayed = asyncio.run(replayed_request(target, keys[0]))
             job = _h2load_job(target, replayed, keys[0], options)
-        service = _measure_server(paycore, target, keys, options, job)
-    return WorkerRun(workers, ceiling, service)
+        return _server_round(
+            paycore, target, keys, options=options, contexts=probes.contexts, probes=probes,
+            metrics=metrics, replay=job,
+        )  # fmt: skip
 
 
-@contextmanager
-def paycore_server(
-    dsn: str, redis_url: str, port: int, workers: int, repository: Path = REPOSITORY
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``paycore run`` of the checkout at ``repository`` (its own .venv unless it is this one)."""
-    env = _environment(
-        repository,
-        PAYCORE_POSTGRES_DSN=dsn,
-        PAYCORE_REDIS_URL=redis_url,
-        PAYCORE_HTTP_PORT="0",
-        PAYCORE_LOG_LEVEL="WARNING",
-        # Saturation is the point: no rate limit in the way.
-        PAYCORE_RATE_LIMITS__WRITES_PER_S="1000000",
-        PAYCORE_RATE_LIMITS__WRITES_BURST="1000000",
+def _curve(plan: _Plan, name: str, workers: int, rounds: Sequence[Round]) -> curve.Curve:
+    options = plan.options
+    scenario = options.curve_scenario
+    server = [getattr(r, name) for r in rounds]
+    peak = statistics.median(s.windows[scenario].measured.load.throughput for s in server)
+    port = free_port()
+    target = f"127.0.0.1:{port}"
+    started = (
+        echo_server(port, workers)
+        if name == "echo"
+        else paycore_server(*plan.databases, port, workers)
     )
-    python = sys.executable if repository == REPOSITORY else str(repository / ".venv/bin/python")
-    args = ["-m", "core.cli", "run", "--port", str(port), "--workers", str(workers)]
-    with _server(args, env, port, workers, python=python, cwd=repository) as process:
-        yield process
+    with started as process:
 
+        def at(rate: float) -> Measured:
+            drive = _drive(
+                target, plan.keys, plan.probes.contexts, scenario, options=options, rate=rate,
+                seconds=options.curve_seconds,
+            )  # fmt: skip
+            return watched(process, drive)
 
-def _percentiles(measured: Measured) -> str:
-    p50, p95, p99 = latency_percentiles_ms(measured.load.latencies_s)
-    return f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"
-
-
-def _use(use: ServerUse) -> str:
-    rss = "+".join(f"{mb:.0f}" for mb in use.rss_mb)
-    return f"CPU {use.cpu_s:.1f} s ({use.cores:.2f} cores), peak RSS {rss} MB"
-
-
-def _generator(load: LoadResult) -> str:
-    return f"{load.generator_cpu_s:.1f} s CPU ({load.generator_cores:.2f} cores)"
-
-
-def describe(name: str, run: ServerRun) -> list[str]:
-    """Lines describing one server's windows."""
-    lines = []
-    for label, measured in (
-        ("saturation", run.saturation),
-        (f"open loop at {run.offered_rate:.0f}/s", run.open_loop),
-        ("h2load", run.h2load),
-    ):
-        if measured is None:
-            continue
-        load = measured.load
-        lag = f", send lag p99 {load.send_lag_p99_s * 1000:.1f} ms" if load.send_lag_p99_s else ""
-        lines.append(
-            f"{name} {label}: {load.throughput:.0f} req/s, p50/p95/p99 {_percentiles(measured)}, "
-            f"errors {load.errors or 0}; server {_use(measured.use)}; "
-            f"generator {_generator(load)}{lag}"
+        return curve.measure_curve(
+            name, workers, scenario, peak=peak, steps=options.curve_steps, at=at
         )
-    return lines
-
-
-def result_cells(
-    run: WorkerRun, options: argparse.Namespace, load_before: float | None = None
-) -> list[str]:
-    """The RESULTS.md cells after date, commit and command (``load_before``: the 1-min
-    load average when the run began; the one at its end is read now)."""
-    ceiling, paycore = run.ceiling, run.paycore
-    notes = [
-        f"per server core at saturation: ceiling {ceiling.saturation.per_core:.0f},"
-        f" paycore {paycore.saturation.per_core:.0f} req/s",
-        f"open loop at {options.open_fraction:.0%} of each peak:"
-        f" {ceiling.offered_rate:.0f} / {paycore.offered_rate:.0f} req/s offered,"
-        f" {ceiling.open_loop.load.throughput:.0f}"
-        f" / {paycore.open_loop.load.throughput:.0f} served",
-        f"saturation p99 {latency_percentiles_ms(ceiling.saturation.load.latencies_s)[2]:.1f}"
-        f" / {latency_percentiles_ms(paycore.saturation.load.latencies_s)[2]:.1f} ms",
-    ]
-    h2 = run.h2load_ratio
-    if h2 is not None and ceiling.h2load and paycore.h2load:
-        notes.append(
-            f"h2load: echo {ceiling.h2load.load.throughput:.0f}, paycore replay"
-            f" {paycore.h2load.load.throughput:.0f} req/s (ratio {h2:.3f}), h2load CPU"
-            f" {ceiling.h2load.load.generator_cores:.2f}"
-            f" / {paycore.h2load.load.generator_cores:.2f} cores"
-        )
-    errors = {
-        name: measured.load.errors
-        for name, measured in (
-            ("ceiling", ceiling.saturation),
-            ("paycore", paycore.saturation),
-            ("ceiling open", ceiling.open_loop),
-            ("paycore open", paycore.open_loop),
-        )
-        if measured.load.errors
-    }
-    notes.append(f"errors {errors or 0}")
-    notes.append(
-        f"closed loop concurrency {options.concurrency}, {options.processes} generator processes"
-    )
-    began = "" if load_before is None else f"{load_before:.1f} at start, "
-    notes.append(f"load average {began}{os.getloadavg()[0]:.1f} at end, on {os.cpu_count()} CPUs")
-    return [
-        str(run.workers),
-        f"{ceiling.saturation.load.throughput:.0f}",
-        f"{paycore.saturation.load.throughput:.0f}",
-        f"{run.ratio:.3f}",
-        _percentiles(ceiling.open_loop),
-        _percentiles(paycore.open_loop),
-        f"{ceiling.saturation.use.cores:.2f} cores / {ceiling.saturation.use.peak_rss_mb:.0f} MB;"
-        f" {paycore.saturation.use.cores:.2f} cores / {paycore.saturation.use.peak_rss_mb:.0f} MB"
-        f" ({paycore.saturation.use.processes} process(es))",
-        f"{ceiling.saturation.load.generator_cores:.2f}"
-        f" / {paycore.saturation.load.generator_cores:.2f} cores",
-        "; ".join(notes),
-    ]
-
-
-def plot(runs: Sequence[WorkerRun], path: Path, title: str, open_fraction: float = 0.5) -> None:
-    """Open-loop p50/p95/p99 (log scale) and peak throughput per server and worker count."""
-    import matplotlib  # noqa: PLC0415  # only the plot needs it, and it is slow to import
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    labels, latencies, peaks = [], [], []
-    for run in runs:
-        for name, server in (("ceiling", run.ceiling), ("paycore", run.paycore)):
-            labels.append(f"{name}\n{run.workers} worker{'s' if run.workers > 1 else ''}")
-            latencies.append(latency_percentiles_ms(server.open_loop.load.latencies_s))
-            peaks.append(server.saturation.load.throughput)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    width = 0.27
-    for index, name in enumerate(("p50", "p95", "p99")):
-        values = [row[index] if not math.isnan(row[index]) else 0.0 for row in latencies]
-        left.bar([x + (index - 1) * width for x in range(len(labels))], values, width, label=name)
-    left.set_yscale("log")
-    left.set_ylabel("latency, ms (log)")
-    left.set_title(f"open loop at {open_fraction:.0%} of each server's peak")
-    left.set_xticks(range(len(labels)), labels)
-    left.legend()
-    right.bar(range(len(labels)), peaks, color=["tab:gray", "tab:blue"] * len(runs))
-    right.set_ylabel("req/s")
-    right.set_title("peak (closed loop, saturation)")
-    right.set_xticks(range(len(labels)), labels)
-    for x, peak in enumerate(peaks):
-        right.annotate(f"{peak:.0f}", (x, peak), ha="center", va="bottom")
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def parse_options(argv: Sequence[str]) -> argparse.Namespace:
     """The harness's command-line options."""
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
-    parser.add_argument("--seconds", type=float, default=10.0, help="each measured window")
-    parser.add_argument("--warmup", type=float, default=3.0, help="uncounted load before each")
-    parser.add_argument("--concurrency", type=int, default=64, help="closed-loop callers")
-    parser.add_argument("--processes", type=int, default=2, help="generator processes")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        nargs="+",
-        default=[1],
-        help="server processes for both servers; several values: one measurement each",
-    )
-    parser.add_argument(
-        "--open-fraction",
-        type=float,
-        default=0.5,
-        help="open-loop offered load as a fraction of each server's measured peak",
-    )
-    parser.add_argument(
-        "--h2load", action="store_true", help="also drive echo and paycore replay with h2load"
-    )
-    parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="latency plot PNG")
-    parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--no-record", action="store_true", help="print only")
+    add = parser.add_argument
+    add("--seconds", type=float, default=4.0, help="each measured window")
+    add("--warmup", type=float, default=1.5, help="uncounted load before each")
+    add("--rounds", type=int, default=3, help="alternating rounds of echo and paycore")
+    add("--concurrency", type=int, default=64, help="closed-loop callers (one merchant each)")
+    add("--processes", type=int, default=2, help="generator processes")
+    add("--workers", type=int, nargs="+", default=[1], help="server processes; one run each")
+    add("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=list(DEFAULT_SCENARIOS))
+    add("--open-scenarios", nargs="*", choices=sorted(SCENARIOS), default=["create"],
+        help="measured open loop at --open-fraction of the round's peak")  # fmt: skip
+    add("--open-fraction", type=float, default=0.5, help="open-loop load, fraction of the peak")
+    add("--h2load", action="store_true", help="also drive echo and paycore replay with h2load")
+    add("--curve", action="store_true", help="latency against offered load, echo and paycore")
+    add("--curve-scenario", choices=sorted(SCENARIOS), default="create")
+    add("--curve-steps", type=float, nargs="+", default=list(curve.DEFAULT_STEPS),
+        help="offered loads of the curve, as fractions of the median peak")  # fmt: skip
+    add("--curve-seconds", type=float, default=3.0, help="each step of the curve")
+    add("--curve-plot", type=Path, default=DEFAULT_CURVE_PLOT, help="the curve's PNG")
+    add("--plot", type=Path, default=DEFAULT_PLOT, help="latency plot PNG")
+    add("--no-plot", action="store_true")
+    add("--no-record", action="store_true", help="print only")
     options = parser.parse_args(argv)
     if min(options.workers) < 1 or options.processes < 1 or options.concurrency < 1:
         parser.error("--workers, --processes and --concurrency must be at least 1")
+    if options.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if options.concurrency < options.processes:
         parser.error("--concurrency must be at least --processes (a key per caller)")
     if not 0 < options.open_fraction <= 1:
         parser.error("--open-fraction must be in (0, 1]")
+    if not set(options.open_scenarios) <= set(options.scenarios):
+        parser.error("--open-scenarios must be among --scenarios (their peak sets the rate)")
+    if options.curve and options.curve_scenario not in options.scenarios:
+        parser.error("--curve-scenario must be among --scenarios (its peak sets the steps)")
     if options.h2load and not h2load.available():
         parser.error("--h2load: h2load is not on PATH (apt-get install nghttp2-client)")
     return options
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Measure, print, plot, and append a row per worker count to bench/RESULTS.md."""
+    """Measure, print, plot, and append a row per worker count and scenario to RESULTS.md."""
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_options(argv)
     revision = git_revision()  # before the plot and the rows change tracked files
     load_before = os.getloadavg()[0]
     runs = measure(options)
     for run in runs:
-        print(f"--- {run.workers} worker(s)")
-        print("\n".join(describe("ceiling (echo)", run.ceiling)))
-        print("\n".join(describe("paycore CreatePayment", run.paycore)))
-        print(f"ratio paycore/ceiling: {run.ratio:.3f}")
-        print(
-            f"per server core: ceiling {run.ceiling.saturation.per_core:.0f},"
-            f" paycore {run.paycore.saturation.per_core:.0f} req/s"
-        )
-        if run.h2load_ratio is not None:
-            print(f"h2load ratio paycore replay/echo: {run.h2load_ratio:.3f}")
-    if len(runs) > 1:
-        first = runs[0].paycore.saturation.load.throughput
-        for run in runs[1:]:
-            scale = run.paycore.saturation.load.throughput / first if first else 0.0
-            print(f"paycore {run.workers} workers / {runs[0].workers}: {scale:.2f}x")
+        print("\n".join(report.describe(run, options)))
     if not options.no_plot:
-        title = f"paycore vs gRPC ceiling ({time.strftime('%Y-%m-%d')})"
-        plot(runs, options.plot, title, options.open_fraction)
+        title = f"paycore vs gRPC echo ({time.strftime('%Y-%m-%d')})"
+        report.plot(runs, options.plot, title, options)
         print(f"plot: {options.plot}")
+        curves = [c for run in runs for c in run.curves]
+        if curves:
+            curve.plot_curves(curves, options.curve_plot, f"latency vs offered load ({title})")
+            print(f"curve: {options.curve_plot}")
     if not options.no_record:
         for run in runs:
-            cells = result_cells(run, options, load_before)
-            append_result(HEADING, MODULE, argv, cells, revision=revision)
+            for scenario in options.scenarios:
+                cells = report.result_cells(run, scenario, options, load_before)
+                append_result(HEADING, MODULE, argv, cells, revision=revision)
+            for line in curve.result_lines(run.curves):
+                append_result(curve.HEADING, MODULE, argv, line, revision=revision)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""CreatePayment load, closed or open loop, run in a process of its own.
+"""Load of one scenario (bench/scenarios.py), closed or open loop, in a process of its own.
 
 The generator must not share the server's event loop (or its GIL): ``run_load``
 and ``run_open_load`` are entry points of a spawned process.
 
 Closed loop (``run_load``, the peak): each of the tasks is one merchant (one API key)
-sending CreatePayment (automatic capture, sandbox Visa) and waiting for the answer
-before sending the next, over a few shared gRPC channels. Only calls that *complete*
-inside the measured window count, after a warm-up in which channels connect and
-pools fill; the window's completions per second are the throughput.
+sending its scenario's call (by default CreatePayment, automatic capture, sandbox
+Visa) and waiting for the answer before sending the next, over a few shared gRPC
+channels. Only calls that *complete* inside the measured window count, after a
+warm-up in which channels connect and pools fill; the window's completions per
+second are the throughput.
 
 Open loop (``run_open_load``, latency at a given load): requests, built before the
 run, leave on a fixed schedule (``rate`` per second) whether or not earlier ones were
@@ -27,26 +28,21 @@ import asyncio
 import os
 import statistics
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import asyncpg
 import grpc
-from google.type import money_pb2
+from google.protobuf.message import Message
 
+from bench.scenarios import Context, build_request, call
 from core.auth.policy import Role
 from core.runtime.loop import run
 from core.storage.access import issue_key
-from paycore.v1 import payment_pb2 as pb
-from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 
-SANDBOX_VISA = "4242424242424242"
-"""Always authorized and captured by the sandbox channel (router/channels/sandbox.py)."""
 TASKS_PER_CHANNEL = 8
 """grpc multiplexes calls on one HTTP/2 connection; a few connections spread the work."""
 MAX_CHANNELS = 4
@@ -72,6 +68,9 @@ class LoadResult:
     """When the window began, seconds since the epoch (the earliest, over processes)."""
     window_end: float = 0.0
     """When it ended (the latest, over processes): server CPU is read over these bounds."""
+    total_ok: int = 0
+    """Calls answered OK over the whole run, warm-up included: what server-side counters
+    read around the run (commits, statements) are divided by."""
 
     @property
     def throughput(self) -> float:
@@ -98,6 +97,7 @@ def merge_results(parts: Sequence[LoadResult]) -> LoadResult:
         send_lag_p99_s=max(p.send_lag_p99_s for p in parts),
         window_start=min(p.window_start for p in parts),
         window_end=max(p.window_end for p in parts),
+        total_ok=sum(p.total_ok for p in parts),
     )
 
 
@@ -107,24 +107,6 @@ def latency_percentiles_ms(latencies_s: tuple[float, ...]) -> tuple[float, float
         return float("nan"), float("nan"), float("nan")
     cuts = statistics.quantiles(latencies_s, n=100, method="inclusive")
     return cuts[49] * 1000, cuts[94] * 1000, cuts[98] * 1000
-
-
-def create_payment_request() -> svc.CreatePaymentRequest:
-    """10.00 USD on the sandbox Visa, captured at once, with a fresh request_id."""
-    return svc.CreatePaymentRequest(
-        request_id=str(uuid.uuid4()),
-        amount=money_pb2.Money(currency_code="USD", units=10),
-        capture_method=pb.CAPTURE_METHOD_AUTOMATIC,
-        payment_method=pb.PaymentMethodData(
-            card=pb.CardData(
-                number=SANDBOX_VISA,
-                exp_month=12,
-                exp_year=datetime.now(UTC).year + 3,
-                cvc="123",
-                holder_name="Bench Mark",
-            )
-        ),
-    )
 
 
 def load_process_ready() -> int:
@@ -150,26 +132,60 @@ async def issue_bench_keys(pool: asyncpg.Pool, merchant_prefix: str, count: int)
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What the calls are: a scenario and, per API key, what its requests refer to."""
+
+    api_keys: tuple[str, ...]
+    scenario: str = "create"
+    contexts: tuple[Context, ...] = ()
+    """One per API key (same order), from ``bench.scenarios.prepare``; empty for ``create``."""
+
+    def request(self, index: int) -> Message:
+        """A request of the caller ``index`` (an index into ``api_keys``)."""
+        context = self.contexts[index % len(self.contexts)] if self.contexts else Context()
+        return build_request(self.scenario, context)
+
+    def metadata(self, index: int) -> tuple[tuple[str, str], ...]:
+        """The caller's credentials."""
+        return (("authorization", f"Bearer {self.api_keys[index % len(self.api_keys)]}"),)
+
+
 def run_load(
-    target: str, *, seconds: float, warmup_s: float, api_keys: Sequence[str]
+    target: str,
+    *,
+    seconds: float,
+    warmup_s: float,
+    api_keys: Sequence[str],
+    scenario: str = "create",
+    contexts: Sequence[Context] = (),
 ) -> LoadResult:
-    """Send CreatePayment from one task per API key for ``warmup_s + seconds``.
+    """Send ``scenario``'s call from one task per API key for ``warmup_s + seconds``.
 
     ``target`` is ``host:port``; ``issue_bench_keys`` makes the keys (one per merchant).
     """
-    return run(_load(target, seconds, warmup_s, tuple(api_keys)), use_uvloop=True)
+    work = Workload(tuple(api_keys), scenario, tuple(contexts))
+    return run(_load(target, seconds, warmup_s, work), use_uvloop=True)
 
 
 def run_open_load(
-    target: str, *, rate: float, seconds: float, warmup_s: float, api_keys: Sequence[str]
+    target: str,
+    *,
+    rate: float,
+    seconds: float,
+    warmup_s: float,
+    api_keys: Sequence[str],
+    scenario: str = "create",
+    contexts: Sequence[Context] = (),
 ) -> LoadResult:
-    """Send CreatePayment at ``rate`` per second for ``warmup_s + seconds``, open loop.
+    """Send ``scenario``'s call at ``rate`` per second for ``warmup_s + seconds``, open loop.
 
     Calls go round robin over ``api_keys``; latency is from each call's scheduled time.
     """
     if rate <= 0:
         raise ValueError("rate must be positive")
-    return run(_open_load(target, rate, seconds, warmup_s, tuple(api_keys)), use_uvloop=True)
+    work = Workload(tuple(api_keys), scenario, tuple(contexts))
+    return run(_open_load(target, rate, seconds, warmup_s, work), use_uvloop=True)
 
 
 @dataclass(slots=True)
@@ -181,6 +197,7 @@ class _Tally:
     latencies_s: list[float] = field(default_factory=list)
     cpu_from: float = 0.0
     cpu_until: float = 0.0
+    total_ok: int = 0
 
     async def watch_cpu(self) -> None:
         """This process's CPU time at the window's two ends (not its start-up or warm-up)."""
@@ -191,6 +208,7 @@ class _Tally:
 
     def add(self, started: float, counted_at: float, code: str, finished: float = 0.0) -> None:
         """Count a call if ``counted_at`` is in the window; latency to ``finished`` (or it)."""
+        self.total_ok += code == "OK"
         if not self.measure_from <= counted_at <= self.until:
             return
         if code == "OK":
@@ -210,6 +228,7 @@ class _Tally:
             send_lag_p99_s=send_lag_p99_s,
             window_start=self.measure_from + to_epoch,
             window_end=self.until + to_epoch,
+            total_ok=self.total_ok,
         )
 
 
@@ -230,46 +249,40 @@ async def _stubs(
             await channel.close(None)
 
 
-async def _load(
-    target: str, seconds: float, warmup_s: float, api_keys: Sequence[str]
-) -> LoadResult:
-    async with _stubs(target, len(api_keys)) as stubs:
+async def _load(target: str, seconds: float, warmup_s: float, work: Workload) -> LoadResult:
+    async with _stubs(target, len(work.api_keys)) as stubs:
         measure_from = time.perf_counter() + warmup_s
         tally = _Tally(measure_from=measure_from, until=measure_from + seconds)
         await asyncio.gather(
             tally.watch_cpu(),
             *(
-                _merchant_loop(stubs[task % len(stubs)], key, tally)
-                for task, key in enumerate(api_keys)
+                _merchant_loop(stubs[task % len(stubs)], work, task, tally)
+                for task in range(len(work.api_keys))
             ),
         )
     return tally.result()
 
 
 async def _merchant_loop(
-    stub: payment_service_pb2_grpc.PaymentServiceAsyncStub, api_key: str, tally: _Tally
+    stub: payment_service_pb2_grpc.PaymentServiceAsyncStub,
+    work: Workload,
+    task: int,
+    tally: _Tally,
 ) -> None:
-    metadata = (("authorization", f"Bearer {api_key}"),)
+    metadata = work.metadata(task)
     while (started := time.perf_counter()) < tally.until:
-        try:
-            await stub.CreatePayment(
-                create_payment_request(), metadata=metadata, timeout=CALL_TIMEOUT_S
-            )
-            code = "OK"
-        except grpc.aio.AioRpcError as error:
-            code = error.code().name
+        code = await call(stub, work.scenario, work.request(task), metadata)
         tally.add(started, time.perf_counter(), code)
 
 
 async def _open_load(
-    target: str, rate: float, seconds: float, warmup_s: float, api_keys: Sequence[str]
+    target: str, rate: float, seconds: float, warmup_s: float, work: Workload
 ) -> LoadResult:
-    async with _stubs(target, len(api_keys)) as stubs:
-        metadata = [(("authorization", f"Bearer {key}"),) for key in api_keys]
+    async with _stubs(target, len(work.api_keys)) as stubs:
         interval = 1.0 / rate
         total = int((warmup_s + seconds) * rate)
         # Built before the clock starts: the schedule must not wait on protobuf.
-        requests = [create_payment_request() for _ in range(total)]
+        requests = [(work.request(i), work.metadata(i)) for i in range(total)]
         start = time.perf_counter() + 0.05
         measure_from = start + warmup_s
         tally = _Tally(measure_from=measure_from, until=measure_from + seconds)
@@ -285,11 +298,7 @@ async def _open_load(
             while sent < total and (scheduled := start + sent * interval) <= now:
                 call = asyncio.create_task(
                     _scheduled_call(
-                        stubs[sent % len(stubs)],
-                        requests[sent],
-                        metadata[sent % len(metadata)],
-                        scheduled,
-                        tally,
+                        stubs[sent % len(stubs)], work.scenario, requests[sent], scheduled, tally
                     )
                 )
                 calls.add(call)
@@ -308,16 +317,12 @@ async def _open_load(
 
 async def _scheduled_call(
     stub: payment_service_pb2_grpc.PaymentServiceAsyncStub,
-    request: svc.CreatePaymentRequest,
-    metadata: tuple[tuple[str, str], ...],
+    scenario: str,
+    request: tuple[Message, tuple[tuple[str, str], ...]],
     scheduled: float,
     tally: _Tally,
 ) -> None:
-    try:
-        await stub.CreatePayment(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
-        code = "OK"
-    except grpc.aio.AioRpcError as error:
-        code = error.code().name
+    code = await call(stub, scenario, *request)
     # Counted by when it was due, not when it finished: every call scheduled in
     # the window is in, however long it took.
     tally.add(scheduled, scheduled, code, finished=time.perf_counter())

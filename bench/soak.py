@@ -33,8 +33,9 @@ from google.rpc import error_details_pb2
 from google.type import money_pb2
 from grpc_status import rpc_status
 
-from bench.load import create_payment_request, latency_percentiles_ms
+from bench.load import latency_percentiles_ms
 from bench.record import append_result
+from bench.scenarios import create_payment_request
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 from tests.faults.stack import FaultStack

@@ -40,24 +40,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import statistics
 import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import asyncpg
-import redis
 
+from bench.counters import RedisCounts
 from bench.cpu import CpuSamples
-from bench.harness import REPOSITORY, _free_port, _watched, paycore_server
-from bench.load import LoadResult, issue_bench_keys, latency_percentiles_ms, merge_results, run_load
+from bench.load import LoadResult, issue_bench_keys, latency_percentiles_ms, run_load
 from bench.record import append_result, git_revision
+from bench.servers import REPOSITORY, free_port, in_processes, paycore_server, watched
 from bench.telemetry_overhead import bench_databases
 from core.storage.migrate import migrate
 
@@ -98,22 +96,6 @@ class Window:
         )
 
 
-class RedisCounts:
-    """Redis' own counters, read over one connection."""
-
-    def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(url)
-        self.pid = int(self._client.info("server")["process_id"])
-
-    def read(self) -> tuple[int, int]:
-        """(commands run, client socket reads) so far."""
-        commands = sum(int(s["calls"]) for s in self._client.info("commandstats").values())
-        return commands, int(self._client.info("stats")["total_reads_processed"])
-
-    def close(self) -> None:
-        self._client.close()
-
-
 async def _payments(dsn: str, prefix: str) -> tuple[int, int]:
     """(payments of the bench's merchants, transaction ids assigned) so far."""
     connection = await asyncpg.connect(dsn)
@@ -131,21 +113,13 @@ async def _payments(dsn: str, prefix: str) -> tuple[int, int]:
 
 def _closed_loop(target: str, keys: Sequence[str], options: argparse.Namespace) -> LoadResult:
     shares = [list(keys[i :: options.processes]) for i in range(options.processes)]
-    context = multiprocessing.get_context("spawn")  # see harness._in_processes
-    with ProcessPoolExecutor(max_workers=len(shares), mp_context=context) as pool:
-        futures = [
-            pool.submit(
-                partial(
-                    run_load,
-                    target,
-                    seconds=options.seconds,
-                    warmup_s=options.warmup,
-                    api_keys=share,
-                )
-            )
+    return in_processes(
+        [
+            partial(run_load, target, seconds=options.seconds, warmup_s=options.warmup,
+                    api_keys=share)
             for share in shares
         ]
-        return merge_results([future.result() for future in futures])
+    )  # fmt: skip
 
 
 def measure_side(
@@ -158,14 +132,14 @@ def measure_side(
     """Serve ``repository``'s paycore and drive it for one window."""
     dsn, redis_url = databases
     prefix, keys = merchants
-    port = _free_port()
+    port = free_port()
     counts = RedisCounts(redis_url)
     try:
         with paycore_server(dsn, redis_url, port, 1, repository) as server:
             created, commits = asyncio.run(_payments(dsn, prefix))
             commands, reads = counts.read()
             with CpuSamples([counts.pid]) as redis_cpu:
-                measured = _watched(
+                measured = watched(
                     server, partial(_closed_loop, f"127.0.0.1:{port}", keys, options)
                 )
             created_after, commits_after = asyncio.run(_payments(dsn, prefix))
