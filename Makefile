@@ -5,7 +5,7 @@
 #   make test     the whole test suite (lint included, as a test)
 #
 # Both create .venv and install into it exactly the committed lock first
-# (requirements/run.lock for make run, requirements/dev.lock for the rest; again only
+# (requirements/run.txt for make run, requirements/dev.txt for the rest; again only
 # when a lock changes). Other targets:
 #
 #   make lint     ruff check, ruff format --check, mypy, buf lint
@@ -17,7 +17,7 @@
 #                 BASE=<git ref> with another branch, tag or commit (BASE=HEAD~1),
 #                 and BASE may be any buf input (BASE='../other-clone/.git#branch=main')
 #   make migrate  apply pending migrations to the configured or embedded database
-#   make lock     update requirements/*.lock to the newest versions pyproject.toml
+#   make lock     update the locks requirements/*.txt to the newest versions pyproject.toml
 #                 allows (then `make proto` if grpcio-tools moved, and `make test`)
 #   make clean    remove .venv and caches (keeps .data; `make clean-data` removes it)
 #   make locust   headless locust load test against a running paycore (LOCUST_ARGS,
@@ -45,8 +45,8 @@ endif
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # What gets installed comes from the committed locks in requirements/ (every package
-# pinned with its hashes, for every platform; `make lock` writes them): run.lock is what
-# the service needs (make run), dev.lock adds the tools and tests (make test, lint...).
+# pinned with its hashes, for every platform; `make lock` writes them): run.txt is what
+# the service needs (make run), dev.txt adds the tools and tests (make test, lint...).
 # Each is installed again when its lock changes or a top-level package appears (the
 # editable install maps each top-level package when it is installed).
 RUN_STAMP := $(VENV)/.installed-run
@@ -90,23 +90,23 @@ define install_lock
 	@touch $(2)
 endef
 
-$(RUN_STAMP): requirements/run.lock $(PACKAGE_INPUTS) | $(VENV)/bin/python
-	$(call install_lock,requirements/run.lock,$@)
+$(RUN_STAMP): requirements/run.txt $(PACKAGE_INPUTS) | $(VENV)/bin/python
+	$(call install_lock,requirements/run.txt,$@)
 
-$(DEV_STAMP): requirements/dev.lock $(PACKAGE_INPUTS) | $(VENV)/bin/python
-	$(call install_lock,requirements/dev.lock,$@)
+$(DEV_STAMP): requirements/dev.txt $(PACKAGE_INPUTS) | $(VENV)/bin/python
+	$(call install_lock,requirements/dev.txt,$@)
 	@touch $(RUN_STAMP)
 
-# Writes requirements/dev.lock from pyproject.toml (newest versions its ranges allow),
-# then run.lock as the service's subset of it, so both agree on every shared package.
+# Writes requirements/dev.txt from pyproject.toml (newest versions its ranges allow),
+# then run.txt as the service's subset of it, so both agree on every shared package.
 # Then `make proto` if grpcio-tools moved (tests/contract checks the generated code).
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock'
 lock: $(DEV_STAMP)
 	$(UV_COMPILE) --upgrade pyproject.toml requirements/build.in --extra dev \
-		-o requirements/dev.lock
-	$(UV_COMPILE) pyproject.toml requirements/build.in -c requirements/dev.lock \
-		-o requirements/run.lock
+		-o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml requirements/build.in -c requirements/dev.txt \
+		-o requirements/run.txt
 
 run: $(RUN_STAMP)
 	$(BIN)/paycore run $(ARGS)

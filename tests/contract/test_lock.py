@@ -1,6 +1,6 @@
 """The committed locks are what a fresh machine installs, so they must stay true.
 
-``make`` installs ``requirements/run.lock`` (the service) or ``requirements/dev.lock``
+``make`` installs ``requirements/run.txt`` (the service) or ``requirements/dev.txt``
 (tools and tests) with ``--require-hashes``; these tests fail when pyproject.toml was
 changed without ``make lock``, when the running environment drifted from the lock, or
 when the generated gRPC code was made by another grpcio-tools than the locked one.
@@ -18,8 +18,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_LOCK = ROOT / "requirements" / "run.lock"
-DEV_LOCK = ROOT / "requirements" / "dev.lock"
+RUN_LOCK = ROOT / "requirements" / "run.txt"
+DEV_LOCK = ROOT / "requirements" / "dev.txt"
 
 # One pinned requirement line of a uv/pip-tools lock: `name==version ; marker \`.
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
@@ -88,7 +88,7 @@ def test_run_lock_is_the_service_subset_of_dev_lock() -> None:
     differing = {
         name: (version, dev.get(name)) for name, version in run.items() if dev.get(name) != version
     }
-    assert not differing, f"run.lock and dev.lock disagree: {differing}"
+    assert not differing, f"run.txt and dev.txt disagree: {differing}"
 
 
 @pytest.mark.parametrize("tool", ["mypy", "ruff", "pytest", "locust", "matplotlib", "grpcio-tools"])
@@ -97,7 +97,7 @@ def test_the_service_lock_installs_no_development_tools(tool: str) -> None:
 
 
 def test_the_environment_is_exactly_the_dev_lock() -> None:
-    """What the tests run on is what a fresh machine gets (make installs dev.lock)."""
+    """What the tests run on is what a fresh machine gets (make installs dev.txt)."""
     drift = {}
     for name, version in _pins(DEV_LOCK).items():
         try:
@@ -107,7 +107,7 @@ def test_the_environment_is_exactly_the_dev_lock() -> None:
         if installed != version:
             drift[name] = (version, installed)
     assert not drift, (
-        f"installed packages differ from requirements/dev.lock (locked, installed): {drift}"
+        f"installed packages differ from requirements/dev.txt (locked, installed): {drift}"
     )
 
 
