@@ -407,13 +407,29 @@ def _grant_postgres_access(pgdata: Path) -> None:
 
 def _run_postgres_program(program: str, args: list[str], user: str | None) -> None:
     """Run one of the wheel's PostgreSQL programs; raise with its output if it fails."""
-    executable = _wheel_file("pgserver", f"pginstall/bin/{program}")
+    command = [str(_wheel_file("pgserver", f"pginstall/bin/{program}")), *args]
+    setpriv = shutil.which("setpriv") if user is not None else None
+    if user is not None and setpriv is not None:
+        # The account switch happens in setpriv, after exec, not in a fork of this
+        # process (subprocess's user=): forking a process full of threads (gRPC's)
+        # and running code in the copy before exec crashed now and then (SIGSEGV or
+        # SIGBUS in the child, seen as initdb or pg_ctl "failed (-11)"); without
+        # user= Python starts the program with vfork and execs at once.
+        account = pwd.getpwnam(user)
+        command = [
+            setpriv,
+            f"--reuid={account.pw_uid}",
+            f"--regid={account.pw_gid}",
+            "--clear-groups",
+            *command,
+        ]
+        user = None
     # Output goes to a file, not a pipe: ``pg_ctl start`` leaves the server holding the
     # stdout it was given, and a pipe would then never reach end-of-file.
     with tempfile.TemporaryFile("w+") as output:
         try:
             result = subprocess.run(
-                [str(executable), *args],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
