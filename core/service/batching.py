@@ -32,6 +32,11 @@ pool checkouts), since the batch serves every request in it."""
 class BatchFailedError(Exception):
     """The item's batch failed: not known to have committed (see ``Batcher.submit``)."""
 
+    def __init__(self, cause: BaseException | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        """What ``commit`` raised (None: its task was cancelled)."""
+
 
 class Batcher(Generic[I, O]):
     """Collects items and commits those ready in one loop turn with one ``commit`` call.
@@ -98,9 +103,11 @@ class Batcher(Generic[I, O]):
 
     async def _commit(self, batch: list[tuple[I, asyncio.Future[O]]]) -> None:
         outcomes: list[O] | None = None
+        failure: BaseException | None = None
         try:
             outcomes = await self._commit_items([item for item, _ in batch])
         except Exception as error:
+            failure = error
             # Failed: rolled back, or (PostgreSQL gone after COMMIT) only its
             # acknowledgement lost; each caller's fallback copes with both.
             log.info("group commit of %d items failed: %r", len(batch), error)
@@ -118,6 +125,6 @@ class Batcher(Generic[I, O]):
                 if future.done():  # its request was cancelled (shutdown)
                     continue
                 if outcomes is None:
-                    future.set_exception(BatchFailedError())
+                    future.set_exception(BatchFailedError(failure))
                 else:
                     future.set_result(outcomes[index])

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from core.domain.attempt import Attempt
+from core.domain.errors import PaycoreError
 from core.domain.payment import Payment, RoutingRecord
 from core.ledger.postings import postings_for
 from core.service.batching import Batcher, BatchFailedError
@@ -194,7 +195,14 @@ class ClaimWriter:
         self._keys.add(key)
         try:
             return await self._batcher.submit(claim)
-        except BatchFailedError:
+        except BatchFailedError as failed:
+            if isinstance(failed.cause, PaycoreError):
+                # PostgreSQL said "not now" (a cancelled statement, a lock or
+                # statement timeout, a read-only standby...): the answer the ordinary
+                # path would give, and nothing was sent to a channel yet, so the
+                # request answers it (UNAVAILABLE, retryable) instead of claiming
+                # again, which would only wait on the same lock.
+                raise failed.cause from None
             return None
 
     def _left(self, claims: list[NewClaim]) -> None:
