@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import grpc
@@ -12,6 +13,7 @@ import pytest
 
 from core.app import Services
 from core.ledger.journal import TransactionKind, transfer
+from core.ledger.settlement import day_end, day_of
 from core.storage import ledger
 from paycore.v1 import account_service_pb2_grpc, payment_service_pb2_grpc
 from tests.e2e.helpers import Api
@@ -55,6 +57,26 @@ async def book_opening_balance(
     )
     async with pool.acquire() as connection, connection.transaction():
         await ledger.post(connection, txn, datetime.now(UTC))
+
+
+# Longer than any one settlement test runs: its payments and its business day must agree.
+_MIDNIGHT_MARGIN = timedelta(minutes=2)
+
+
+@pytest.fixture
+async def today() -> date:
+    """The business day this test's payments are written on, never one about to end.
+
+    The server stamps a payment's ledger items with real time, and a test that
+    settles "today" expects them in that day. Near the settlement day's end the
+    fixture waits for the next day to begin, so a run that crosses midnight
+    (CI did, once) does not write the payments on one day and settle another.
+    """
+    now = datetime.now(UTC)
+    left = day_end(day_of(now)) - now
+    if left < _MIDNIGHT_MARGIN:
+        await asyncio.sleep(left.total_seconds() + 1)
+    return day_of(datetime.now(UTC))
 
 
 @pytest.fixture

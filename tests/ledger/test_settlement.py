@@ -38,14 +38,14 @@ if TYPE_CHECKING:
     Stub = account_service_pb2_grpc.AccountServiceAsyncStub
 
 CARD_FEE = FeeRule(bps=290, fixed_minor=30)
-TODAY = datetime.now(UTC).date()
+A_DAY = date(2026, 3, 2)  # any day: the pure tests below only label their figures with it
 
 
 def _grace(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.ledger.settlement_grace_s)
 
 
-def _close(clock: TestClock, settings: Settings, day: date = TODAY) -> None:
+def _close(clock: TestClock, settings: Settings, day: date) -> None:
     """Set the server's clock to the moment ``day`` is over (its end plus the grace)."""
     clock.set(day_end(day) + _grace(settings))
 
@@ -69,7 +69,7 @@ def test_settlement_nets_captures_refunds_and_fees() -> None:
         _item(TransactionKind.CAPTURE, 600, 2),
         _item(TransactionKind.REFUND, 300, 1),
     ]
-    figures = compute_settlement("m1", "USD", TODAY, items, FeeSchedule(CARD_FEE))
+    figures = compute_settlement("m1", "USD", A_DAY, items, FeeSchedule(CARD_FEE))
     assert (figures.captured, figures.refunded, figures.fees, figures.net) == (1600, 300, 106, 1194)
     assert sum(line.net for line in figures.lines) == figures.net
     txn = settlement_transaction("stl_1:journal", figures)
@@ -85,7 +85,7 @@ def test_settlement_nets_captures_refunds_and_fees() -> None:
 
 def test_a_negative_day_settles_nothing() -> None:
     items = [_item(TransactionKind.CAPTURE, 1000, 1), _item(TransactionKind.REFUND, 1000, 1)]
-    figures = compute_settlement("m1", "USD", TODAY, items, FeeSchedule(CARD_FEE))
+    figures = compute_settlement("m1", "USD", A_DAY, items, FeeSchedule(CARD_FEE))
     assert figures.net == -59
     assert not figures.settles
 
@@ -94,7 +94,7 @@ def _cents(money: object) -> int:
     return int(money.units) * 100 + int(money.nanos) // 10_000_000  # type: ignore[attr-defined]
 
 
-async def _run(stub: Stub, metadata: Metadata, day: date = TODAY) -> acc.SettlementReport:
+async def _run(stub: Stub, metadata: Metadata, day: date) -> acc.SettlementReport:
     request = acc.RunSettlementRequest(
         request_id=new_request_id(), currency_code="USD", business_date=day.isoformat()
     )
@@ -115,13 +115,14 @@ async def test_run_settlement_moves_pending_to_available_and_reports_it(
     services: Services,
     settlement_clock: TestClock,
     settings: Settings,
+    today: date,
 ) -> None:
     first = await api.captured()  # 10.00
     second = await api.authorized()
     await api.capture(second.id, usd(6))
     await api.refund(first.id, usd(3))
-    _close(settlement_clock, settings)
-    report = await _run(accounts_stub, admin_metadata)
+    _close(settlement_clock, settings, today)
+    report = await _run(accounts_stub, admin_metadata, today)
     assert report.settled
     assert [_cents(m) for m in (report.captured, report.refunded, report.fees, report.net)] == [
         1600,
@@ -135,9 +136,9 @@ async def test_run_settlement_moves_pending_to_available_and_reports_it(
     assert await _available(accounts_stub, metadata, "merchant_pending.USD") == 0
     await assert_ledger_consistent(services.pool, api.merchant_id)
 
-    again = await _run(accounts_stub, admin_metadata)
+    again = await _run(accounts_stub, admin_metadata, today)
     assert again == report  # a day settles once
-    request = acc.GetSettlementReportRequest(currency_code="USD", business_date=TODAY.isoformat())
+    request = acc.GetSettlementReportRequest(currency_code="USD", business_date=today.isoformat())
     got = await accounts_stub.GetSettlementReport(request, metadata=admin_metadata)
     assert got.report == report
     audited = await services.pool.fetchval(
@@ -148,20 +149,22 @@ async def test_run_settlement_moves_pending_to_available_and_reports_it(
 
 
 async def test_the_csv_export_adds_up_to_the_report(
+    *,
     api: Api,
     accounts_stub: Stub,
     admin_metadata: Metadata,
     settlement_clock: TestClock,
     settings: Settings,
+    today: date,
 ) -> None:
     await api.captured()
-    _close(settlement_clock, settings)
-    report = await _run(accounts_stub, admin_metadata)
+    _close(settlement_clock, settings, today)
+    report = await _run(accounts_stub, admin_metadata, today)
     export = await accounts_stub.ExportSettlementReport(
-        acc.ExportSettlementReportRequest(currency_code="USD", business_date=TODAY.isoformat()),
+        acc.ExportSettlementReportRequest(currency_code="USD", business_date=today.isoformat()),
         metadata=admin_metadata,
     )
-    assert export.file_name == f"settlement-{api.merchant_id}-USD-{TODAY.isoformat()}.csv"
+    assert export.file_name == f"settlement-{api.merchant_id}-USD-{today.isoformat()}.csv"
     rows = list(csv.DictReader(io.StringIO(export.csv)))
     *lines, total = rows
     assert total["transaction_id"] == "TOTAL"
@@ -171,10 +174,10 @@ async def test_the_csv_export_adds_up_to_the_report(
 
 
 async def test_settlement_is_for_admins_and_checks_its_input(
-    accounts_stub: Stub, metadata: Metadata, admin_metadata: Metadata
+    accounts_stub: Stub, metadata: Metadata, admin_metadata: Metadata, today: date
 ) -> None:
     await expect_error(
-        _run(accounts_stub, metadata), grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"
+        _run(accounts_stub, metadata, today), grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"
     )
     await expect_invalid(
         accounts_stub.RunSettlement(
@@ -209,6 +212,7 @@ async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_th
     services: Services,
     settlement_clock: TestClock,
     settings: Settings,
+    today: date,
 ) -> None:
     superadmin_metadata = await platform_metadata(services.pool, api.merchant_id)
     card, wallet = acc.FeeRule(method="card", bps=100, fixed_minor=5), acc.FeeRule(method="wallet")
@@ -255,8 +259,8 @@ async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_th
         ),
         metadata=metadata,
     )
-    _close(settlement_clock, settings)
-    report = await _run(accounts_stub, admin_metadata)
+    _close(settlement_clock, settings, today)
+    report = await _run(accounts_stub, admin_metadata, today)
     assert sorted((line.method, _cents(line.fee)) for line in report.lines) == [
         ("card", 15),
         ("wallet", 0),
@@ -309,11 +313,11 @@ async def test_fee_rules_are_checked_and_a_bad_request_changes_nothing(
     assert kept == 0
 
 
-async def test_several_workers_settle_a_day_once(api: Api, services: Services) -> None:
+async def test_several_workers_settle_a_day_once(api: Api, services: Services, today: date) -> None:
     await api.captured()
     await api.captured()
     store = PostgresLedgerStore(services.pool)
-    day = SettlementDay(api.merchant_id, "USD", TODAY)
+    day = SettlementDay(api.merchant_id, "USD", today)
     now = datetime.now(UTC)
     records = await asyncio.gather(*(store.settle_alone(day, CARD_FEE, now) for _ in range(6)))
     assert len({r.id for r in records}) == 1
@@ -338,15 +342,15 @@ def _job(services: Services, settings: Settings, clock: TestClock) -> Settlement
 
 
 async def test_the_daily_job_settles_yesterday(
-    api: Api, services: Services, settings: Settings
+    api: Api, services: Services, settings: Settings, today: date
 ) -> None:
     await api.captured()
     clock = TestClock()
-    _close(clock, settings)  # tomorrow, once today is over: today is "yesterday"
+    _close(clock, settings, today)  # tomorrow, once today is over: today is "yesterday"
     job = _job(services, settings, clock)
     assert await job.run_due() >= 1
     record = await PostgresLedgerStore(services.pool).settlement(
-        SettlementDay(api.merchant_id, "USD", TODAY)
+        SettlementDay(api.merchant_id, "USD", today)
     )
     assert record is not None and record.settled
     assert record.figures.net == 1000 - 59
@@ -361,14 +365,19 @@ async def test_a_negative_day_carries_its_items_to_the_next_settlement(
     services: Services,
     settlement_clock: TestClock,
     settings: Settings,
+    today: date,
 ) -> None:
     payment = await api.captured()
     await api.refund(payment.id)
-    _close(settlement_clock, settings)
-    report = await _run(accounts_stub, admin_metadata, TODAY - timedelta(days=1))
+    _close(settlement_clock, settings, today)
+    report = await _run(accounts_stub, admin_metadata, today - timedelta(days=1))
     assert not report.lines  # nothing was written before yesterday's end
-    today = await _run(accounts_stub, admin_metadata)
-    assert (today.settled, _cents(today.net), today.journal_transaction_id) == (False, -59, "")
+    current = await _run(accounts_stub, admin_metadata, today)
+    assert (current.settled, _cents(current.net), current.journal_transaction_id) == (
+        False,
+        -59,
+        "",
+    )
     unsettled = await services.pool.fetchval(
         "SELECT count(*) FROM ledger_transactions WHERE merchant_id = $1"
         " AND kind IN ('capture', 'refund') AND settlement_id = ''",
@@ -396,12 +405,13 @@ async def test_an_open_or_future_business_day_cannot_be_settled_and_nothing_move
     admin_metadata: Metadata,
     services: Services,
     settlement_clock: TestClock,
+    today: date,
 ) -> None:
     settlement_clock.reset()  # real time: today is not over
     await api.captured()
     pending = await _available(accounts_stub, metadata, "merchant_pending.USD")
 
-    for day in (TODAY, TODAY + timedelta(days=1), date(TODAY.year + 4, 1, 1)):
+    for day in (today, today + timedelta(days=1), date(today.year + 4, 1, 1)):
         await expect_error(
             _run(accounts_stub, admin_metadata, day),
             grpc.StatusCode.FAILED_PRECONDITION,
@@ -423,16 +433,18 @@ async def test_an_open_or_future_business_day_cannot_be_settled_and_nothing_move
 
 
 async def test_a_day_closes_once_its_cut_off_grace_has_passed_and_the_same_request_then_runs(
+    *,
     api: Api,
     accounts_stub: Stub,
     admin_metadata: Metadata,
     settlement_clock: TestClock,
     settings: Settings,
+    today: date,
 ) -> None:
     payment = await api.captured()
-    closes = day_end(TODAY) + _grace(settings)
+    closes = day_end(today) + _grace(settings)
     request = acc.RunSettlementRequest(
-        request_id=new_request_id(), currency_code="USD", business_date=TODAY.isoformat()
+        request_id=new_request_id(), currency_code="USD", business_date=today.isoformat()
     )
     settlement_clock.set(closes - timedelta(microseconds=1))
 
@@ -443,7 +455,7 @@ async def test_a_day_closes_once_its_cut_off_grace_has_passed_and_the_same_reque
     )
     info = error_info(error).metadata
     assert (info["business_date"], info["settleable_from"]) == (
-        TODAY.isoformat(),
+        today.isoformat(),
         closes.isoformat(),
     )
 
