@@ -115,7 +115,7 @@ async def test_a_merchant_override_limits_only_that_merchant(private_stack: Star
 async def test_reads_have_their_own_budget(private_stack: StartStack) -> None:
     stack = await private_stack(
         rate_limits=RateLimitSettings(
-            writes_per_s=WRITES_PER_S, writes_burst=WRITES_BURST, reads_per_s=5, reads_burst=3
+            writes_per_s=WRITES_PER_S, writes_burst=WRITES_BURST, reads_per_s=1, reads_burst=3
         )
     )
     merchant = new_merchant()

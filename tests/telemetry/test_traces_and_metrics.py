@@ -265,7 +265,7 @@ async def test_rate_limit_rejections_are_counted(settings: Settings) -> None:
     reader = InMemoryMetricReader()
     telemetry = Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
     limited = settings.replace(
-        rate_limits=settings.rate_limits.__class__(writes_per_s=1, writes_burst=1)
+        rate_limits=settings.rate_limits.__class__(writes_per_s=0.1, writes_burst=1)
     )
     services = await open_services(limited, telemetry)
     server = PaycoreServer(limited, services, telemetry=telemetry)
