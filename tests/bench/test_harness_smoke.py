@@ -71,6 +71,8 @@ def _check_round(round_: Round, workers: int, with_h2load: bool) -> None:
         assert round_.ratio(scenario) > 0
 
 
+# Two servers, four scenarios and a curve: minutes on a busy 2-CPU runner.
+@pytest.mark.timeout(600)
 async def test_the_harness_measures_every_scenario_on_both_servers_per_worker_count(
     postgres_dsn: str, redis_url: str, tmp_path: Path
 ) -> None:

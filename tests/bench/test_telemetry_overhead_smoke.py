@@ -21,7 +21,8 @@ from bench.telemetry_overhead import (
 async def test_benchmark_serves_both_configurations_and_computes_the_ratio(
     postgres_dsn: str, redis_url: str
 ) -> None:
-    options = BenchOptions(seconds=0.5, rounds=1, concurrency=4, sample_ratio=1.0, warmup_s=0.2)
+    # A window long enough for calls to complete on a loaded runner (0.5 s once saw none).
+    options = BenchOptions(seconds=2.0, rounds=1, concurrency=4, sample_ratio=1.0, warmup_s=0.5)
 
     result = await measure_overhead(options, postgres_dsn, redis_url)
 

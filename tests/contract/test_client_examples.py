@@ -32,6 +32,10 @@ OFFLINE = ("ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNREFUSED", "ECONNRESET", 
 DEBIAN_GOPATH = Path("/usr/share/gocode")
 GO_PACKAGES = "apt-get install golang-go protoc-gen-go golang-google-protobuf-dev"
 
+# Building an example (npm ci, buf generate, tsc or go build) runs in the first
+# test that asks for it: minutes on a busy 2-CPU runner, more than the default.
+pytestmark = pytest.mark.timeout(720)
+
 
 @dataclass(frozen=True)
 class Example:
