@@ -555,8 +555,12 @@ class PaymentService:
                 failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
                 return failed, None
             span.set_attribute(instruments.CHANNEL, decision.channel)
-        pending = dataclasses.replace(
-            lifecycle.begin_authorization(payment, risk, decision.channel, at, reviewed=reviewed),
+        pending = lifecycle.begin_authorization(
+            payment,
+            risk,
+            decision.channel,
+            at,
+            reviewed=reviewed,
             routing=RoutingRecord(decision.candidates, decision.steps),
         )
         return pending, self._authorization(pending, card, decision.candidates, transaction)
