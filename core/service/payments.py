@@ -704,7 +704,7 @@ def risk_transaction(  # noqa: PLR0917
     method: str,
 ) -> Transaction:
     """What the risk engine scores of a payment (the same before and inside the plan)."""
-    signals = dataclasses.asdict(context)  # the customer's signals, named as Transaction names them
+    signals = context.signals()  # the customer's signals, named as Transaction names them
     return Transaction(merchant_id, amount, card, customer_id, **signals, method=method)
 
 
