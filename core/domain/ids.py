@@ -58,11 +58,15 @@ class _Generator:
     _POOL_BYTES = 4096
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
-        """Forget the last id and the unread random bytes (a new process)."""
+        """Forget the last id and the unread random bytes (a new process).
+
+        The lock is new too: a child forked while another thread held it
+        would otherwise wait for it forever.
+        """
+        self._lock = threading.Lock()
         self._ms = -1
         self._randomness = 0
         self._pool = b""
