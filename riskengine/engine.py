@@ -54,9 +54,9 @@ class RiskEngine:
         reasons: list[str] = []
         shadow: list[str] = []
         block = allow = review = False
-        for rule in rules.rules:
-            if not rule.applies(features):
-                continue
+        # Few rules fire: find them in one comprehension, then read only those.
+        fired = [rule for rule in rules.rules if rule.applies(features)]
+        for rule in fired:
             if rule.shadow:
                 shadow.append(rule.id)
                 continue

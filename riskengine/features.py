@@ -76,6 +76,15 @@ def _catalogue() -> dict[str, type]:
 FEATURES: Mapping[str, type] = MappingProxyType(_catalogue())
 """Every feature a rule may name, with its type (int, str or bool)."""
 
+# Feature names spelled once, not formatted again for every transaction scored.
+_VELOCITY_NAMES = tuple(
+    (entity, tuple((f"{entity}_count_{w}", f"{entity}_sum_{w}") for w in WINDOWS))
+    for entity in ENTITIES
+)
+_DECLINE_NAMES = tuple(f"{e}_declines_{w}" for e in DECLINE_ENTITIES for w in DECLINE_WINDOWS)
+_BLOCKED_NAMES = tuple((kind, f"blocked_{kind}") for kind in LIST_KINDS)
+_NOTHING_BLOCKED = MappingProxyType({name: False for _, name in _BLOCKED_NAMES})
+
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
@@ -141,13 +150,17 @@ class MerchantLists:
 
     def blocked_kinds(self, values: Mapping[str, str]) -> dict[str, bool]:
         """``blocked_<kind>`` for each list kind, given the transaction's value of each kind."""
+        if not self.blocked:  # most merchants block nothing
+            return dict(_NOTHING_BLOCKED)
         return {
-            f"blocked_{kind}": self._matches(self.blocked, kind, values.get(kind, ""))
-            for kind in LIST_KINDS
+            name: self._matches(self.blocked, kind, values.get(kind, ""))
+            for kind, name in _BLOCKED_NAMES
         }
 
     def allows(self, values: Mapping[str, str]) -> bool:
         """Whether any of the transaction's values is on the allow list."""
+        if not self.allowed:
+            return False
         return any(self._matches(self.allowed, kind, values.get(kind, "")) for kind in LIST_KINDS)
 
 
@@ -203,18 +216,17 @@ def compute_features(
         "velocity_unavailable": not velocity.available,
     }
     counters = velocity.counters
-    for entity in ENTITIES:
-        present = entity in entities
-        for window in WINDOWS:
-            count = f"{entity}_count_{window}"
-            total = f"{entity}_sum_{window}"
-            # The transaction being scored counts in its own windows.
-            features[count] = counters.get(count, 0) + 1 if present else 0
-            features[total] = counters.get(total, 0) + amount if present else 0
-    for entity in DECLINE_ENTITIES:
-        for window in DECLINE_WINDOWS:
-            name = f"{entity}_declines_{window}"
-            features[name] = counters.get(name, 0)
+    for entity, names in _VELOCITY_NAMES:
+        if entity in entities:
+            for count, total in names:
+                # The transaction being scored counts in its own windows.
+                features[count] = counters.get(count, 0) + 1
+                features[total] = counters.get(total, 0) + amount
+        else:
+            for count, total in names:
+                features[count] = features[total] = 0
+    for name in _DECLINE_NAMES:
+        features[name] = counters.get(name, 0)
     list_values = {
         "card_fingerprint": card.fingerprint if card else "",
         "email": email,

@@ -55,6 +55,9 @@ class ChannelHealth:
         self._state = BreakerState.CLOSED
         self._opened_at = 0.0
         self._probes_out = 0
+        # The window's figures as an available channel's view, made when routing first
+        # asks after the window changed: every payment routed reads all channels' views.
+        self._view: HealthView | None = None
 
     def state(self, now: float) -> BreakerState:
         """The breaker's state at ``now`` (an open circuit half-opens once its time is up)."""
@@ -89,9 +92,9 @@ class ChannelHealth:
                 self._consecutive_failures = 0
             else:
                 self._open(now)
-            self._calls.append((answered, latency_s))
+            self._append(answered, latency_s)
             return
-        self._calls.append((answered, latency_s))
+        self._append(answered, latency_s)
         self._consecutive_failures = 0 if answered else self._consecutive_failures + 1
         if state is BreakerState.CLOSED and (
             self._consecutive_failures >= settings.consecutive_failures_to_open
@@ -101,6 +104,10 @@ class ChannelHealth:
             )
         ):
             self._open(now)
+
+    def _append(self, answered: bool, latency_s: float) -> None:
+        self._calls.append((answered, latency_s))
+        self._view = None
 
     def _open(self, now: float) -> None:
         self._state = BreakerState.OPEN
@@ -112,11 +119,23 @@ class ChannelHealth:
 
     def view(self, now: float) -> HealthView:
         """A snapshot for routing."""
+        view = self._view
+        if view is None:
+            view = self._view = self._window_view()
+        if self.allows(now):
+            return view
+        return HealthView(
+            available=False,
+            success_rate=view.success_rate,
+            latency_ms=view.latency_ms,
+            samples=view.samples,
+        )
+
+    def _window_view(self) -> HealthView:
         calls = list(self._calls)
         if not calls:
-            return HealthView(available=self.allows(now))
+            return HealthView()
         return HealthView(
-            available=self.allows(now),
             success_rate=sum(1 for ok, _ in calls if ok) / len(calls),
             latency_ms=1000 * sum(latency for _, latency in calls) / len(calls),
             samples=len(calls),

@@ -103,6 +103,10 @@ class HealthView:
     samples: int = 0
 
 
+_NEVER_CALLED = HealthView()
+"""The health of a channel without calls (one shared value: it is frozen)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RoutingContext:
     """Everything strategies may consult besides the payment."""
@@ -112,7 +116,7 @@ class RoutingContext:
 
     def health_of(self, channel: str) -> HealthView:
         """The channel's health; a channel never called is assumed healthy."""
-        return self.health.get(channel, HealthView())
+        return self.health.get(channel, _NEVER_CALLED)
 
 
 @dataclass(frozen=True, slots=True)

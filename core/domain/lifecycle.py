@@ -13,7 +13,6 @@ before the channel is called: it marks the operation in flight) and
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +25,7 @@ from core.domain.errors import (
     Reason,
     ValidationError,
 )
+from core.domain.evolve import evolve
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -36,6 +36,7 @@ from core.domain.payment import (
     RefundState,
     RiskAssessment,
     RiskDecision,
+    RoutingRecord,
 )
 from core.ledger.postings import TOP_UP_KEY
 
@@ -116,7 +117,7 @@ def _require_confirmable(payment: Payment, *, reviewed: bool = False) -> None:
 def decline_for_risk(payment: Payment, risk: RiskAssessment, at: datetime) -> Payment:
     """A payment the risk engine declined: terminal, never sent to a channel."""
     _require_confirmable(payment)
-    return dataclasses.replace(
+    return evolve(
         payment,
         state=S.DECLINED,
         risk=risk,
@@ -130,13 +131,13 @@ def hold_for_review(payment: Payment, risk: RiskAssessment, at: datetime) -> Pay
     if risk.decision is not RiskDecision.REVIEW:
         raise ValueError(f"only a REVIEW decision holds a payment, not {risk.decision.name}")
     _require_confirmable(payment)
-    return dataclasses.replace(payment, state=S.REQUIRES_REVIEW, risk=risk, updated_at=at)
+    return evolve(payment, state=S.REQUIRES_REVIEW, risk=risk, updated_at=at)
 
 
 def reject_review(payment: Payment, note: str, at: datetime) -> Payment:
     """A held payment an admin rejected: DECLINED, never sent to a channel."""
     require(payment, "decide_review")
-    return dataclasses.replace(
+    return evolve(
         payment,
         state=S.DECLINED,
         failure=Failure("risk_rejected", note or "The payment was rejected by risk review."),
@@ -149,7 +150,7 @@ def fail_unroutable(
 ) -> Payment:
     """A payment no configured channel can carry: FAILED, nothing moved."""
     _require_confirmable(payment, reviewed=reviewed)
-    return dataclasses.replace(
+    return evolve(
         payment,
         state=S.FAILED,
         risk=risk,
@@ -159,25 +160,34 @@ def fail_unroutable(
 
 
 def begin_authorization(
-    payment: Payment, risk: RiskAssessment, channel: str, at: datetime, *, reviewed: bool = False
+    payment: Payment,
+    risk: RiskAssessment,
+    channel: str,
+    at: datetime,
+    *,
+    reviewed: bool = False,
+    routing: RoutingRecord | None = None,
 ) -> Payment:
     """Mark the payment as sent to ``channel``: PENDING with AUTHORIZE in flight.
 
     ``reviewed``: a payment held for review that an admin approved (its
     assessment stays the REVIEW one, as the record of what risk said).
+    ``routing``: how the channel was chosen, recorded on the payment (else
+    it keeps the record it has).
     """
     allowed = RiskDecision.REVIEW if reviewed else RiskDecision.APPROVE
     if risk.decision is not allowed:
         # DECLINE never reaches a channel; REVIEW waits for a person first.
         raise ValueError(f"a payment with risk decision {risk.decision.name} must not be sent")
     _require_confirmable(payment, reviewed=reviewed)
-    return dataclasses.replace(
+    return evolve(
         payment,
         state=S.PENDING,
         risk=risk,
         channel=channel,
         operation_in_flight=ChannelOperation.AUTHORIZE.value,
         updated_at=at,
+        routing=routing or payment.routing,
     )
 
 
@@ -193,7 +203,7 @@ def reroute_authorization(payment: Payment, channel: str, at: datetime) -> Payme
         or payment.operation_in_flight != ChannelOperation.AUTHORIZE.value
     ):
         raise ValueError(f"cannot reroute a payment in {payment.state.name}")
-    return dataclasses.replace(payment, channel=channel, channel_reference="", updated_at=at)
+    return evolve(payment, channel=channel, channel_reference="", updated_at=at)
 
 
 def complete_authorization(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
@@ -210,27 +220,27 @@ def complete_authorization(payment: Payment, result: ChannelResult, at: datetime
         common["channel_reference"] = result.reference
     if payment.bank_transfer is not None and result.pay_to is not None:
         # The bank registered the transfer: what the customer needs to pay.
-        common["bank_transfer"] = dataclasses.replace(
+        common["bank_transfer"] = evolve(
             payment.bank_transfer, reference=result.reference, pay_to=result.pay_to
         )
     if not result.outcome.is_final:
-        return dataclasses.replace(payment, **common)  # type: ignore[arg-type]
+        return evolve(payment, **common)
     common["operation_in_flight"] = ""
     if result.outcome is AttemptOutcome.SUCCEEDED:
         if payment.capture_method is CaptureMethod.AUTOMATIC:
-            return dataclasses.replace(
+            return evolve(
                 payment,
                 state=S.CAPTURED,
                 amount_captured=payment.amount,
-                **common,  # type: ignore[arg-type]
+                **common,
             )
-        return dataclasses.replace(payment, state=S.AUTHORIZED, **common)  # type: ignore[arg-type]
+        return evolve(payment, state=S.AUTHORIZED, **common)
     failure = result.failure or Failure(
         "card_declined" if result.outcome is AttemptOutcome.DECLINED else "processing_error",
         "The channel did not accept the payment.",
     )
     state = S.DECLINED if result.outcome is AttemptOutcome.DECLINED else S.FAILED
-    return dataclasses.replace(payment, state=state, failure=failure, **common)  # type: ignore[arg-type]
+    return evolve(payment, state=state, failure=failure, **common)
 
 
 # --- capture ----------------------------------------------------------------
@@ -255,9 +265,7 @@ def plan_capture(payment: Payment, requested: Money | None) -> Money:
 
 def begin_capture(payment: Payment, at: datetime) -> Payment:
     """Mark a capture in flight (after plan_capture accepted it)."""
-    return dataclasses.replace(
-        payment, operation_in_flight=ChannelOperation.CAPTURE.value, updated_at=at
-    )
+    return evolve(payment, operation_in_flight=ChannelOperation.CAPTURE.value, updated_at=at)
 
 
 def complete_capture(
@@ -271,10 +279,10 @@ def complete_capture(
     the service answers the caller with CHANNEL_REFUSED.
     """
     if not result.outcome.is_final:
-        return dataclasses.replace(payment, updated_at=at)
-    cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
+        return evolve(payment, updated_at=at)
+    cleared = evolve(payment, operation_in_flight="", updated_at=at)
     if result.outcome is AttemptOutcome.SUCCEEDED:
-        return dataclasses.replace(cleared, state=S.CAPTURED, amount_captured=amount)
+        return evolve(cleared, state=S.CAPTURED, amount_captured=amount)
     return cleared
 
 
@@ -292,23 +300,21 @@ def cancel_unconfirmed(payment: Payment, at: datetime) -> Payment:
     require(payment, "cancel")
     if payment.state not in (S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW):
         raise ValueError("an authorized payment is canceled through a void")
-    return dataclasses.replace(payment, state=S.CANCELED, updated_at=at)
+    return evolve(payment, state=S.CANCELED, updated_at=at)
 
 
 def begin_void(payment: Payment, at: datetime) -> Payment:
     """Mark a void in flight."""
-    return dataclasses.replace(
-        payment, operation_in_flight=ChannelOperation.VOID.value, updated_at=at
-    )
+    return evolve(payment, operation_in_flight=ChannelOperation.VOID.value, updated_at=at)
 
 
 def complete_void(payment: Payment, result: ChannelResult, at: datetime) -> Payment:
     """Apply a channel's answer to a void: CANCELED, or still AUTHORIZED if refused."""
     if not result.outcome.is_final:
-        return dataclasses.replace(payment, updated_at=at)
-    cleared = dataclasses.replace(payment, operation_in_flight="", updated_at=at)
+        return evolve(payment, updated_at=at)
+    cleared = evolve(payment, operation_in_flight="", updated_at=at)
     if result.outcome is AttemptOutcome.SUCCEEDED:
-        return dataclasses.replace(cleared, state=S.CANCELED)
+        return evolve(cleared, state=S.CANCELED)
     return cleared
 
 
@@ -348,7 +354,7 @@ def begin_refund(payment: Payment, refund: Refund, at: datetime) -> Payment:
     """Add ``refund`` as PENDING (its amount is reserved) with the refund in flight."""
     if refund.state is not RefundState.PENDING or refund.amount > payment.amount_refundable:
         raise ValueError("begin_refund takes a planned, pending refund")
-    return dataclasses.replace(
+    return evolve(
         payment,
         refunds=(*payment.refunds, refund),
         operation_in_flight=ChannelOperation.REFUND.value,
@@ -365,7 +371,7 @@ def hold_refund(payment: Payment, refund: Refund, at: datetime) -> Payment:
     """
     if refund.state is not RefundState.PENDING_REVIEW or refund.amount > payment.amount_refundable:
         raise ValueError("hold_refund takes a planned refund pending review")
-    return dataclasses.replace(payment, refunds=(*payment.refunds, refund), updated_at=at)
+    return evolve(payment, refunds=(*payment.refunds, refund), updated_at=at)
 
 
 def _refund_in_review(payment: Payment, refund_id: str) -> Refund:
@@ -383,7 +389,7 @@ def _refund_in_review(payment: Payment, refund_id: str) -> Refund:
 
 def _replace_refund(payment: Payment, refund: Refund, at: datetime, **changes: object) -> Payment:
     refunds = tuple(refund if r.id == refund.id else r for r in payment.refunds)
-    return dataclasses.replace(payment, refunds=refunds, updated_at=at, **changes)  # type: ignore[arg-type]
+    return evolve(payment, refunds=refunds, updated_at=at, **changes)
 
 
 def approve_refund(payment: Payment, refund_id: str, at: datetime) -> tuple[Payment, Refund]:
@@ -396,7 +402,7 @@ def approve_refund(payment: Payment, refund_id: str, at: datetime) -> tuple[Paym
     """
     refund = _refund_in_review(payment, refund_id)
     require(payment, "refund")
-    approved = dataclasses.replace(refund, state=RefundState.PENDING)
+    approved = evolve(refund, state=RefundState.PENDING)
     updated = _replace_refund(
         payment, approved, at, operation_in_flight=ChannelOperation.REFUND.value
     )
@@ -412,7 +418,7 @@ def reject_refund(
     Needs no channel, so it is allowed while another operation is in flight.
     """
     refund = _refund_in_review(payment, refund_id)
-    rejected = dataclasses.replace(refund, state=RefundState.REJECTED, rejection_reason=why)
+    rejected = evolve(refund, state=RefundState.REJECTED, rejection_reason=why)
     return _replace_refund(payment, rejected, at), rejected
 
 
@@ -436,11 +442,9 @@ def complete_refund(
     if not result.outcome.is_final:
         new_refund = refund
     elif result.outcome is AttemptOutcome.SUCCEEDED:
-        new_refund = dataclasses.replace(
-            refund, state=RefundState.SUCCEEDED, channel_reference=result.reference
-        )
+        new_refund = evolve(refund, state=RefundState.SUCCEEDED, channel_reference=result.reference)
     else:
-        new_refund = dataclasses.replace(
+        new_refund = evolve(
             refund,
             state=RefundState.FAILED,
             channel_reference=result.reference,
@@ -457,7 +461,7 @@ def complete_refund(
     in_flight = payment.operation_in_flight
     if in_flight == ChannelOperation.REFUND.value:
         in_flight = ""
-    updated = dataclasses.replace(
+    updated = evolve(
         payment,
         refunds=refunds,
         amount_refunded=refunded,
@@ -533,4 +537,4 @@ def update_details(
         changes["description"] = description
     if metadata is not None:
         changes["metadata"] = metadata
-    return dataclasses.replace(payment, **changes)  # type: ignore[arg-type]
+    return evolve(payment, **changes)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 
@@ -143,6 +143,13 @@ class RiskContext:
     ip_country: str = ""
     """ISO 3166-1 alpha-2, upper case, as the merchant's edge geolocated ``ip_address``."""
     device_id: str = ""
+
+    def signals(self) -> dict[str, str]:
+        """The fields by name (``dataclasses.asdict`` without its deep copy: all are str)."""
+        return {name: getattr(self, name) for name in _RISK_SIGNALS}
+
+
+_RISK_SIGNALS = tuple(f.name for f in fields(RiskContext))
 
 
 @dataclass(frozen=True, slots=True)

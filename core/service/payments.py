@@ -555,8 +555,12 @@ class PaymentService:
                 failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
                 return failed, None
             span.set_attribute(instruments.CHANNEL, decision.channel)
-        pending = dataclasses.replace(
-            lifecycle.begin_authorization(payment, risk, decision.channel, at, reviewed=reviewed),
+        pending = lifecycle.begin_authorization(
+            payment,
+            risk,
+            decision.channel,
+            at,
+            reviewed=reviewed,
             routing=RoutingRecord(decision.candidates, decision.steps),
         )
         return pending, self._authorization(pending, card, decision.candidates, transaction)
@@ -700,7 +704,7 @@ def risk_transaction(  # noqa: PLR0917
     method: str,
 ) -> Transaction:
     """What the risk engine scores of a payment (the same before and inside the plan)."""
-    signals = dataclasses.asdict(context)  # the customer's signals, named as Transaction names them
+    signals = context.signals()  # the customer's signals, named as Transaction names them
     return Transaction(merchant_id, amount, card, customer_id, **signals, method=method)
 
 

@@ -155,6 +155,26 @@ score = 10
 
 
 @pytest.mark.parametrize(
+    ("op", "fires_at"),
+    [
+        ("==", {1000}),
+        ("!=", {999, 1001}),
+        ("<", {999}),
+        ("<=", {999, 1000}),
+        (">", {1001}),
+        (">=", {1000, 1001}),
+        ("in", {1000}),
+        ("not_in", {999, 1001}),
+    ],
+)
+def test_each_operator_compares_a_feature_with_a_literal(op: str, fires_at: set[int]) -> None:
+    operand = "[1000]" if op in ("in", "not_in") else "1000"
+    engine = rules(f'[[rule]]\nid = "x"\nwhen = [["amount", "{op}", {operand}]]\nscore = 10')
+    fired = {a for a in (999, 1000, 1001) if engine.assess(features(a)).assessment.score == 10}
+    assert fired == fires_at
+
+
+@pytest.mark.parametrize(
     ("body", "problem"),
     [
         ('[[rule]]\nid = "x"\nwhen = [["amout", ">", 1]]\nscore = 1', "unknown feature 'amout'"),

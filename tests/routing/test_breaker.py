@@ -80,3 +80,35 @@ def test_a_failed_probe_opens_the_circuit_again_for_a_full_period() -> None:
 
     assert health.state(60) is BreakerState.OPEN
     assert health.state(61) is BreakerState.HALF_OPEN
+
+
+def test_the_view_follows_every_call_recorded_after_it_was_taken() -> None:
+    health = ChannelHealth(SETTINGS)
+    assert (health.view(0).samples, health.view(0).success_rate) == (0, 1.0)
+    health.record(True, 0.2, 0)
+    health.record(True, 0.4, 0)
+    first = health.view(0)
+    assert (first.samples, first.success_rate, round(first.latency_ms)) == (2, 1.0, 300)
+
+    health.record(False, 0.3, 0)
+
+    second = health.view(0)
+    assert (second.samples, round(second.success_rate, 3), round(second.latency_ms)) == (
+        3,
+        0.667,
+        300,
+    )
+    assert second.available
+
+
+def test_the_view_of_an_open_circuit_keeps_the_window_figures() -> None:
+    health = ChannelHealth(SETTINGS)
+    health.record(True, 0.1, 0)
+    assert health.view(0).available
+    failing(health, 3)
+
+    view = health.view(0)
+
+    assert not view.available
+    assert (view.samples, view.success_rate) == (4, 0.25)
+    assert health.view(30).available  # half-open: the probe may go

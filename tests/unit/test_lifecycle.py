@@ -31,6 +31,7 @@ from core.domain.payment import (
     RefundState,
     RiskAssessment,
     RiskDecision,
+    RoutingRecord,
 )
 
 S = PaymentState
@@ -202,6 +203,16 @@ def test_begin_authorization_marks_the_payment_pending_with_authorize_in_flight(
     assert payment.channel == "sandbox"
     assert payment.risk == APPROVED
     assert payment.updated_at == T1
+
+
+def test_begin_authorization_records_the_routing_it_is_given() -> None:
+    routing = RoutingRecord(("sandbox", "backup"), ("capable:sandbox,backup", "health:ok"))
+    payment = lifecycle.begin_authorization(
+        make_payment(), APPROVED, "sandbox", T1, routing=routing
+    )
+    assert payment.routing == routing
+    again = dataclasses.replace(make_payment(), routing=routing)
+    assert lifecycle.begin_authorization(again, APPROVED, "sandbox", T1).routing == routing
 
 
 def test_a_risk_declined_payment_is_never_sent_to_a_channel() -> None:
