@@ -24,6 +24,7 @@ Per request, the outcome is one of:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 from core.domain import lifecycle
 from core.domain.attempt import ChannelResult
 from core.domain.errors import PaycoreError
+from core.domain.payment import Payment
 from core.service.batching import Batcher
 from core.service.requests import Dispatch, Encoder, Reply
 from core.storage.repository import AnsweredChange, RequestKey
@@ -82,7 +84,7 @@ class AnswerWriter:
         written = dispatch.written
         if written is None:
             return None  # claimed the ordinary way: its payment is not known here
-        before = written.payment
+        before = _recorded(written.payment, dispatch.attempt.id, result, at)
         if (
             # Settled already (never, for the payment as its claim wrote it; the
             # statement checks the row is still that).
@@ -106,3 +108,26 @@ class AnswerWriter:
         # The statement returned: every written change is committed (and durable).
         written = await self._storage.commit_answers(batch)
         return [False] * len(batch) if written is None else written
+
+
+def _recorded(payment: Payment, attempt_id: str, result: ChannelResult, at: datetime) -> Payment:
+    """``payment`` as read once the attempt's outcome is recorded, as the ordinary path reads it.
+
+    (``complete_attempt`` then ``lock_payment``: the reply and the events show
+    the attempt settled.) The statement records the outcome the same way.
+    """
+    return dataclasses.replace(
+        payment,
+        attempts=tuple(
+            dataclasses.replace(
+                record,
+                outcome=result.outcome.value,
+                failure_code=result.failure.code if result.failure else "",
+                channel_reference=result.reference or record.channel_reference,
+                completed_at=at,
+            )
+            if record.id == attempt_id
+            else record
+            for record in payment.attempts
+        ),
+    )

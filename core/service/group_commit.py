@@ -31,7 +31,7 @@ from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from core.domain.attempt import Attempt
 from core.domain.errors import PaycoreError
-from core.domain.payment import Payment, RoutingRecord
+from core.domain.payment import AttemptRecord, Payment, RoutingRecord
 from core.ledger.postings import postings_for
 from core.service.batching import Batcher, BatchFailedError
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity
@@ -186,7 +186,22 @@ class ClaimWriter:
         if answered is not None:
             return payment.id, answered
         assert dispatch is not None
-        return payment.id, dataclasses.replace(dispatch, written=WrittenPayment(payment, version))
+        if attempt is None or payment.attempts:
+            return payment.id, dispatch
+        # The payment as a read returns it now (with its attempt, started): what
+        # the ordinary path's second transaction would start from.
+        started = AttemptRecord(
+            id=attempt.id,
+            operation=attempt.operation.value,
+            channel=attempt.channel,
+            amount=attempt.amount,
+            outcome="started",  # channel_attempts.outcome until an answer is recorded
+            created_at=now,
+            channel_reference=attempt.channel_reference,
+            refund_id=attempt.refund_id,
+        )
+        written = WrittenPayment(dataclasses.replace(payment, attempts=(started,)), version)
+        return payment.id, dataclasses.replace(dispatch, written=written)
 
     async def claim(self, claim: NewClaim) -> bool | None:
         """Commit ``claim`` with its batch: True claimed, False not claimed, None batch failed.

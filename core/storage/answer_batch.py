@@ -132,16 +132,18 @@ _EVENT_CTES = (
 )
 
 
-def storable(change: AnsweredChange) -> bool:
-    """Whether ``commit_answers`` may take ``change``; False: only the ordinary path may.
+def storable_postings(change: AnsweredChange) -> list[JournalTransaction] | None:
+    """The postings of ``change`` if ``commit_answers`` may take it; None: only the ordinary path.
 
     Refunds are saved row by row there; a posting that may be refused needs
     ``ledger.post``'s checks on locked balances.
     """
     if change.before.refunds or change.after.refunds:
-        return False
+        return None
     moved = postings_for(change.before, change.after)
-    return not moved or ledger_append.appendable(change.after.merchant_id, moved)
+    if moved and not ledger_append.appendable(change.after.merchant_id, moved):
+        return None
+    return moved
 
 
 async def commit_answers(
@@ -149,7 +151,7 @@ async def commit_answers(
 ) -> list[bool]:
     """Commit ``changes`` in one statement; whether each was written (and so committed).
 
-    A change not ``storable``, or whose attempt or payment moved on (see the
+    A change not storable (``storable_postings``), or whose attempt or payment moved on (see the
     module docstring), is not written, and nothing of it is; nor is a second
     change of one payment (its "before" would be stale).
     """
@@ -159,7 +161,8 @@ async def commit_answers(
     payments: set[tuple[str, str]] = set()
     for change in changes:
         after = change.after
-        if not storable(change):
+        moved = storable_postings(change)
+        if moved is None:
             continue
         if (after.merchant_id, after.id) in payments:
             continue  # the second's "before" would be stale (and a row is updated once)
@@ -183,10 +186,7 @@ async def commit_answers(
             )
         )
         events.extend(event_drafts(outbox, change.before, after))
-        postings.extend(
-            (after.merchant_id, after.id, after.updated_at, txn)
-            for txn in postings_for(change.before, after)
-        )
+        postings.extend((after.merchant_id, after.id, after.updated_at, txn) for txn in moved)
     if not rows:
         return [False] * len(changes)
     statement = Statement()

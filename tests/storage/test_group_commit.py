@@ -79,6 +79,7 @@ async def test_a_request_id_already_claimed_fails_alone_not_its_batch(
     ]
 
     outcomes = await services.repository.commit_new_claims(batch, AT - timedelta(days=1))
+    assert outcomes is not None
 
     assert [version is not None for version in outcomes] == [True, False, True, True]
     # Each claimed payment's version is its row's xmin: what its answer's statement

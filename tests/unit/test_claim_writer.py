@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -10,7 +11,7 @@ import pytest
 
 from core.service.group_commit import ClaimWriter, NotBatchableError, PlannedWrites
 from core.service.requests import Dispatch, Encoder, Plan, RequestIdentity
-from core.storage.repository import NewClaim, PaymentTransaction, WrittenPayment
+from core.storage.repository import NewClaim, PaymentTransaction
 from tests.storage.test_group_commit import AT, new_claim
 
 
@@ -175,5 +176,10 @@ async def test_a_planned_call_carries_its_payment_as_committed_and_its_version()
     assert resource_id == claim.payment.id
     assert isinstance(call, Dispatch)
     assert call.attempt is attempt
-    # What its answer's one statement checks the payment's row against.
-    assert call.written == WrittenPayment(claim.payment, 1)
+    # What its answer's one statement checks the payment's row against: the
+    # version, and the payment as a read returns it now (its attempt started).
+    assert call.written is not None
+    assert call.written.version == 1
+    (started,) = call.written.payment.attempts
+    assert (started.id, started.outcome, started.created_at) == (attempt.id, "started", AT)
+    assert dataclasses.replace(call.written.payment, attempts=()) == claim.payment
