@@ -1,67 +1,61 @@
 """Group commit of channel answers: the second transaction of many requests as one (issue 18).
 
 After its channel call, a request hands the answer to ``AnswerWriter``; the
-answers ready in the same turn of the event loop are applied in one
-transaction (core/storage/answer_batch.py: settle the attempts and lock their
-payments, read the payments, one statement writing everything, COMMIT).
-What to write is decided here, per request, exactly as the ordinary path
-(``RequestExecutor._store_channel_answer``) decides it: the payment must still
-await this attempt's answer, and ``Dispatch.complete`` gives the payment after
-it and the reply.
+answers ready in the same turn of the event loop are written in one statement
+(core/storage/answer_batch.py). What to write is decided here, per request,
+before the batch, exactly as the ordinary path
+(``RequestExecutor._store_channel_answer``) decides it, but from the payment as
+the request's group-committed first transaction wrote it (``Dispatch.written``):
+the payment must await this attempt's answer, and ``Dispatch.complete`` gives
+the payment after it and the reply. The statement writes a change only where
+the payment's row is still that version and the attempt still ``started``, so
+a change computed from a stale payment is never written.
 
 Per request, the outcome is one of:
 - a Reply: committed with its batch (a reply still means committed);
-- None: nothing of it was written (its attempt no longer started, its payment
-  moved on, a failover to make, or a change the batch's statement cannot
-  take): the ordinary path applies the answer, or finds out why not, alone;
-- BatchFailedError: the batch failed, rolled back or with only its COMMIT's
-  acknowledgement lost; the caller reads the request's stored reply to know
-  which, then goes the ordinary path if there is none.
+- None: nothing of it was written (claimed the ordinary way, its attempt no
+  longer started, its payment moved on, a failover to make, or a change the
+  batch's statement cannot take): the ordinary path applies the answer, or
+  finds out why not, alone;
+- BatchFailedError: the batch's statement failed, so nothing of it was written,
+  or only its acknowledgement was lost; the caller reads the request's stored
+  reply to know which, then goes the ordinary path if there is none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from core.domain import lifecycle
 from core.domain.attempt import ChannelResult
 from core.domain.errors import PaycoreError
+from core.domain.payment import Payment
 from core.service.batching import Batcher
 from core.service.requests import Dispatch, Encoder, Reply
-from core.storage.repository import AnswerBatch, AnsweredChange, ChannelAnswer, RequestKey
+from core.storage.repository import AnsweredChange, RequestKey
 
 
 class AnswerBatches(Protocol):
-    """Storage that settles many channel answers in one transaction."""
+    """Storage that commits many channel answers in one statement."""
 
-    def answer_batch(self) -> AbstractAsyncContextManager[AnswerBatch | None]:
-        """The batch's transaction; None: not supported here."""
+    async def commit_answers(self, changes: Sequence[AnsweredChange]) -> list[bool] | None:
+        """Whether each change was written (and committed); None: not supported here."""
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    key: RequestKey
-    encoder: Encoder[Any]
-    dispatch: Dispatch[Any]
-    result: ChannelResult
-    at: datetime
-
-
 class AnswerWriter:
-    """Collects channel answers and commits those ready in one loop turn as one transaction."""
+    """Collects channel answers and commits those ready in one loop turn as one statement."""
 
     def __init__(self, storage: AnswerBatches) -> None:
         self._storage = storage
-        self._batcher: Batcher[_Answer, Reply | None] = Batcher(self._commit)
+        self._batcher: Batcher[AnsweredChange, bool] = Batcher(self._commit)
 
     @property
     def batches(self) -> int:
-        """Transactions sent (for benchmarks and tests)."""
+        """Statements sent (for benchmarks and tests)."""
         return self._batcher.batches
 
     @property
@@ -87,57 +81,53 @@ class AnswerWriter:
         stored reply. Not committed, it is as after a crash before: the
         attempt stays "started" and a status query settles it.
         """
-        return await self._batcher.submit(_Answer(key, encoder, dispatch, result, at))
-
-    async def _commit(self, batch: list[_Answer]) -> list[Reply | None]:
-        async with self._storage.answer_batch() as tx:
-            if tx is None:
-                return [None] * len(batch)
-            current = await tx.settle(
-                [
-                    ChannelAnswer(
-                        item.key.merchant_id,
-                        item.dispatch.attempt.id,
-                        item.dispatch.attempt.payment_id,
-                        item.result,
-                        item.at,
-                    )
-                    for item in batch
-                ]
-            )
-            changes = _decided(batch, current)
-            written = await tx.write([change for change, _ in changes])
-        # Left the ``async with`` normally: COMMIT returned, so every written reply is durable.
-        return [reply if done else None for (_, reply), done in zip(changes, written, strict=True)]
-
-
-def _decided(
-    batch: Sequence[_Answer], current: Sequence[Any]
-) -> list[tuple[AnsweredChange | None, Reply | None]]:
-    """Each answer's change and reply, as the ordinary path decides them; None: left out."""
-    decided: list[tuple[AnsweredChange | None, Reply | None]] = []
-    payments: set[tuple[str, str]] = set()
-    for item, payment in zip(batch, current, strict=True):
-        attempt = item.dispatch.attempt
+        written = dispatch.written
+        if written is None:
+            return None  # claimed the ordinary way: its payment is not known here
+        before = _recorded(written.payment, dispatch.attempt.id, result, at)
         if (
-            payment is None
-            # Two answers for one payment: the second's "before" would be stale.
-            or (payment.merchant_id, payment.id) in payments
-            # Settled meanwhile by a status query or a notification: the ordinary
-            # path rolls back and says REQUEST_IN_PROGRESS, as it always did.
-            or not lifecycle.awaits_answer(payment, attempt)
+            # Settled already (never, for the payment as its claim wrote it; the
+            # statement checks the row is still that).
+            not lifecycle.awaits_answer(before, dispatch.attempt)
             # A failover records the next attempt: the ordinary path's work.
-            or (item.result.not_processed and item.dispatch.failover is not None)
+            or (result.not_processed and dispatch.failover is not None)
         ):
-            decided.append((None, None))
-            continue
-        payments.add((payment.merchant_id, payment.id))
-        updated, value = item.dispatch.complete(payment, item.result, item.at)
+            return None
+        after, value = dispatch.complete(before, result, at)
         if isinstance(value, PaycoreError):
-            ok, body = False, item.encoder.failure(value)
+            reply = Reply(False, encoder.failure(value))
         else:
-            ok, body = True, item.encoder.success(value)
-        decided.append(
-            (AnsweredChange(item.key, payment, updated, ok, body, item.at), Reply(ok, body))
+            reply = Reply(True, encoder.success(value))
+        attempt_id, version = dispatch.attempt.id, written.version
+        change = AnsweredChange(
+            key, attempt_id, result, version, before, after, reply.ok, reply.body, at
         )
-    return decided
+        return reply if await self._batcher.submit(change) else None
+
+    async def _commit(self, batch: list[AnsweredChange]) -> list[bool]:
+        # The statement returned: every written change is committed (and durable).
+        written = await self._storage.commit_answers(batch)
+        return [False] * len(batch) if written is None else written
+
+
+def _recorded(payment: Payment, attempt_id: str, result: ChannelResult, at: datetime) -> Payment:
+    """``payment`` as read once the attempt's outcome is recorded, as the ordinary path reads it.
+
+    (``complete_attempt`` then ``lock_payment``: the reply and the events show
+    the attempt settled.) The statement records the outcome the same way.
+    """
+    return dataclasses.replace(
+        payment,
+        attempts=tuple(
+            dataclasses.replace(
+                record,
+                outcome=result.outcome.value,
+                failure_code=result.failure.code if result.failure else "",
+                channel_reference=result.reference or record.channel_reference,
+                completed_at=at,
+            )
+            if record.id == attempt_id
+            else record
+            for record in payment.attempts
+        ),
+    )

@@ -23,6 +23,7 @@ batch's statement returned, i.e. committed (``synchronous_commit`` on).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -30,11 +31,11 @@ from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from core.domain.attempt import Attempt
 from core.domain.errors import PaycoreError
-from core.domain.payment import Payment, RoutingRecord
+from core.domain.payment import AttemptRecord, Payment, RoutingRecord
 from core.ledger.postings import postings_for
 from core.service.batching import Batcher, BatchFailedError
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity
-from core.storage.repository import NewClaim, PaymentTransaction, RequestKey
+from core.storage.repository import NewClaim, PaymentTransaction, RequestKey, WrittenPayment
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,11 @@ class ClaimBatches(Protocol):
 
     async def commit_new_claims(
         self, claims: Sequence[NewClaim], expired_before: datetime
-    ) -> list[bool] | None:
-        """Whether each claim was claimed (and committed); None: not supported here."""
+    ) -> list[int | None] | None:
+        """Each claim's payment row version if claimed (and committed), else None.
+
+        None instead of the list: not supported here.
+        """
         ...
 
 
@@ -114,7 +118,7 @@ class ClaimWriter:
         self._storage = storage
         self._expired_before = expired_before
         self._keys: set[tuple[str, str, str]] = set()
-        self._batcher: Batcher[NewClaim, bool] = Batcher(self._commit, leaving=self._left)
+        self._batcher: Batcher[NewClaim, int | None] = Batcher(self._commit, leaving=self._left)
 
     @property
     def batches(self) -> int:
@@ -142,7 +146,9 @@ class ClaimWriter:
         commit together with other requests' (``claim``). Nothing is written
         unless the claim succeeds, so falling back to the ordinary path (which
         plans again, after its own claim) is always safe. Returns the payment's
-        id and its reply, or the channel call to make, as the ordinary path does.
+        id and its reply, or the channel call to make, as the ordinary path does;
+        that call carries the payment as committed (``Dispatch.written``), so its
+        answer may be group-committed in one statement (core/service/answer_commit.py).
         """
         writes = PlannedWrites()
         try:
@@ -171,12 +177,31 @@ class ClaimWriter:
         # caller), the batch still commits or fails as a whole; if it committed, the
         # request is left "in progress" with its attempt never sent, as by a crash
         # between the two transactions, and a status query settles it (see ``claim``).
-        if not await self.claim(claim):
-            return None  # not claimed, or its batch failed: nothing of it was written
+        try:
+            version = await self._submit(claim)
+        except BatchFailedError:
+            return None  # its batch failed: nothing of it was written
+        if version is None:
+            return None  # not claimed: nothing of it was written
         if answered is not None:
             return payment.id, answered
         assert dispatch is not None
-        return payment.id, dispatch
+        if attempt is None or payment.attempts:
+            return payment.id, dispatch
+        # The payment as a read returns it now (with its attempt, started): what
+        # the ordinary path's second transaction would start from.
+        started = AttemptRecord(
+            id=attempt.id,
+            operation=attempt.operation.value,
+            channel=attempt.channel,
+            amount=attempt.amount,
+            outcome="started",  # channel_attempts.outcome until an answer is recorded
+            created_at=now,
+            channel_reference=attempt.channel_reference,
+            refund_id=attempt.refund_id,
+        )
+        written = WrittenPayment(dataclasses.replace(payment, attempts=(started,)), version)
+        return payment.id, dataclasses.replace(dispatch, written=written)
 
     async def claim(self, claim: NewClaim) -> bool | None:
         """Commit ``claim`` with its batch: True claimed, False not claimed, None batch failed.
@@ -189,9 +214,20 @@ class ClaimWriter:
         two transactions: a status query settles the attempt and a retry then
         gets the payment as it ended (``settled_payment``).
         """
+        try:
+            return await self._submit(claim) is not None
+        except BatchFailedError:
+            return None
+
+    async def _submit(self, claim: NewClaim) -> int | None:
+        """``claim``'s payment row version once committed, None if not claimed.
+
+        Raises BatchFailedError when its batch failed (the cause re-raised
+        instead when PostgreSQL said "not now", see below).
+        """
         key = (claim.key.merchant_id, claim.key.operation, claim.key.request_id)
         if key in self._keys:
-            return False  # twice in one batch: ON CONFLICT may not touch a row twice
+            return None  # twice in one batch: ON CONFLICT may not touch a row twice
         self._keys.add(key)
         try:
             return await self._batcher.submit(claim)
@@ -203,13 +239,13 @@ class ClaimWriter:
                 # request answers it (UNAVAILABLE, retryable) instead of claiming
                 # again, which would only wait on the same lock.
                 raise failed.cause from None
-            return None
+            raise
 
     def _left(self, claims: list[NewClaim]) -> None:
         for claim in claims:
             self._keys.discard((claim.key.merchant_id, claim.key.operation, claim.key.request_id))
 
-    async def _commit(self, claims: list[NewClaim]) -> list[bool]:
+    async def _commit(self, claims: list[NewClaim]) -> list[int | None]:
         # If the statement fails, it wrote nothing (a statement is atomic). If
         # only its acknowledgement was lost (PostgreSQL gone after COMMIT), the
         # ordinary path's claim finds the records in progress and the request

@@ -16,7 +16,7 @@ from core.domain.attempt import Attempt, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
-from core.storage.repository import PaymentTransaction
+from core.storage.repository import PaymentTransaction, WrittenPayment
 
 T = TypeVar("T")
 
@@ -64,6 +64,10 @@ class Dispatch(Generic[T]):
     """After an answer proving the channel did nothing (``ChannelResult.not_processed``):
     the payment moved to the next channel and the call to make there, or None
     when no channel is left. Never consulted after an UNKNOWN answer."""
+    written: WrittenPayment | None = None
+    """The payment as a group-committed first transaction wrote it (set by
+    core/service/group_commit.py): its answer may then be group-committed in one
+    statement (core/service/answer_commit.py). None: claimed the ordinary way."""
 
 
 @dataclass(frozen=True, slots=True)

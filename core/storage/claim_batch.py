@@ -49,7 +49,7 @@ WITH claims AS (
             resource_id = EXCLUDED.resource_id, create_time = EXCLUDED.create_time,
             lease_until = EXCLUDED.lease_until, complete_time = EXCLUDED.complete_time
         WHERE k.create_time < $12
-    RETURNING merchant_id, resource_id
+    RETURNING merchant_id, resource_id, xmin
 ), payment_rows AS (
     INSERT INTO payments (merchant_id, id, {MUTABLE_COLUMNS},
         currency, capture_method, confirmation_method, customer_id, create_time)
@@ -85,7 +85,7 @@ WITH claims AS (
                              refund_id, snapshot, create_time, n)
     JOIN claimed USING (merchant_id) WHERE claimed.resource_id = d.payment_id
 ), {ctes_text(BATCH_EVENT_CTES)}
-SELECT merchant_id, resource_id FROM claimed
+SELECT merchant_id, resource_id, xmin::text::bigint AS version FROM claimed
 """
 
 
@@ -94,9 +94,11 @@ async def commit_new_claims(
     outbox: PaymentOutbox,
     claims: Sequence[NewClaim],
     expired_before: datetime,
-) -> list[bool]:
-    """Commit ``claims`` in one statement; whether each was claimed (and so committed).
+) -> list[int | None]:
+    """Commit ``claims`` in one statement; each one's payment row version if it was claimed.
 
+    None: not claimed (nothing of it written). The version is the statement's
+    transaction id, the ``xmin`` of every row it wrote (``WrittenPayment``).
     Payment ids are unique, so ``(merchant_id, resource_id)`` names a claim.
     ``expired_before``: a record created earlier is forgotten and taken over.
     """
@@ -154,5 +156,5 @@ async def commit_new_claims(
         *columns(attempts, 10),
         *columns(events, 9),
     )
-    done = {(row["merchant_id"], row["resource_id"]) for row in rows}
-    return [(c.key.merchant_id, c.payment.id) in done for c in claims]
+    done = {(row["merchant_id"], row["resource_id"]): row["version"] for row in rows}
+    return [done.get((c.key.merchant_id, c.payment.id)) for c in claims]

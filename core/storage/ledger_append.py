@@ -27,7 +27,7 @@ so concurrent postings commute and none is lost.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -41,22 +41,72 @@ from core.storage.statement import Statement
 _NO_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 """Any time: ``system_account`` is asked only what an id names, never to open one."""
 
+_DRAFT_CTES = (
+    (
+        "ledger_txn_drafts",
+        """
+        SELECT t.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                               $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+            AS t(merchant_id, owner_id, id, kind, currency, reference, method, description, at)
+        {kept}
+        """,
+    ),
+    (
+        "ledger_entry_drafts",
+        """
+        SELECT e.* FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                               $15::bigint[], $16::text[], $17::timestamptz[])
+            AS e(merchant_id, owner_id, transaction_id, account_id, account_kind, amount,
+                 currency, at)
+        {kept}
+        """,
+    ),
+)
+
+
+@functools.lru_cache(maxsize=8)
+def draft_ctes(kept: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The CTEs of the postings to write (``draft_args``), read by ``APPEND_CTES``.
+
+    ``kept``: the name of a CTE with columns ``(merchant_id, id)``: only the
+    postings of those owners (payments) are written; None: all of them.
+    """
+    if kept is None:
+        return tuple((name, sql.replace("{kept}", "")) for name, sql in _DRAFT_CTES)
+    return tuple(
+        (
+            name,
+            sql.replace(
+                "{kept}",
+                f"JOIN {kept} ON {kept}.merchant_id = {alias}.merchant_id"
+                f" AND {kept}.id = {alias}.owner_id",
+            ),
+        )
+        for (name, sql), alias in zip(_DRAFT_CTES, ("t", "e"), strict=True)
+    )
+
+
 APPEND_CTES: tuple[tuple[str, str], ...] = (
     (
+        # One upsert per account, increments summed (a batch may post to one
+        # account several times); accounts in id order, as ``ledger.post`` locks them.
         "ledger_moved",
         """
         INSERT INTO ledger_accounts AS a (merchant_id, id, kind, currency, allow_overdraft,
                                           debits_posted, credits_posted, create_time)
-        SELECT m.merchant_id, m.id, m.kind, m.currency, true, m.debits, m.credits, m.at
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                    $6::bigint[], $7::timestamptz[])
-            AS m(merchant_id, id, kind, currency, debits, credits, at)
-        ORDER BY m.merchant_id, m.id
+        SELECT e.merchant_id, e.account_id, min(e.account_kind), min(e.currency), true,
+               sum(greatest(-e.amount, 0)), sum(greatest(e.amount, 0)), min(e.at)
+        FROM ledger_entry_drafts e
+        GROUP BY e.merchant_id, e.account_id
+        ORDER BY e.merchant_id, e.account_id
         ON CONFLICT (merchant_id, id) DO UPDATE
-            SET debits_posted = a.debits_posted + EXCLUDED.debits_posted,
-                credits_posted = a.credits_posted + EXCLUDED.credits_posted
-            -- Only an account that may be overdrawn: anything else is a bug here.
-            WHERE a.allow_overdraft
+            -- Only an account that may be overdrawn: anything else is a bug here, and
+            -- NULL breaks the column's NOT NULL, failing the whole statement (which
+            -- may be a transaction of its own: no check after it could undo it).
+            SET debits_posted = CASE WHEN a.allow_overdraft
+                                     THEN a.debits_posted + EXCLUDED.debits_posted END,
+                credits_posted = CASE WHEN a.allow_overdraft
+                                      THEN a.credits_posted + EXCLUDED.credits_posted END
         RETURNING 1
         """,
     ),
@@ -67,9 +117,7 @@ APPEND_CTES: tuple[tuple[str, str], ...] = (
                                          method, description, create_time)
         SELECT t.merchant_id, t.id, t.kind, 'posted', t.currency, t.reference, t.method,
                t.description, t.at
-        FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                    $13::text[], $14::text[], $15::timestamptz[])
-            AS t(merchant_id, id, kind, currency, reference, method, description, at)
+        FROM ledger_txn_drafts t
         """,
     ),
     (
@@ -78,13 +126,11 @@ APPEND_CTES: tuple[tuple[str, str], ...] = (
         INSERT INTO ledger_entries (merchant_id, transaction_id, account_id, amount, currency,
                                     create_time)
         SELECT e.merchant_id, e.transaction_id, e.account_id, e.amount, e.currency, e.at
-        FROM unnest($16::text[], $17::text[], $18::text[], $19::bigint[], $20::text[],
-                    $21::timestamptz[])
-            AS e(merchant_id, transaction_id, account_id, amount, currency, at)
+        FROM ledger_entry_drafts e
         """,
     ),
 )
-"""The CTEs writing appended postings (``append_args``); ``ledger_moved`` has a row per account."""
+"""The CTEs writing appended postings (read ``draft_ctes``); ``ledger_moved``: a row per account."""
 
 
 def appendable(merchant_id: str, postings: list[JournalTransaction]) -> bool:
@@ -105,24 +151,21 @@ def appendable(merchant_id: str, postings: list[JournalTransaction]) -> bool:
     return True
 
 
-def append_args(
-    postings: Sequence[tuple[str, datetime, JournalTransaction]],
-) -> tuple[list[Any], int]:
-    """``APPEND_CTES``' arguments for ``(merchant_id, at, posting)``s, and how many accounts.
+def draft_args(postings: Sequence[tuple[str, str, datetime, JournalTransaction]]) -> list[Any]:
+    """``draft_ctes``' arguments for ``(merchant_id, owner_id, at, posting)``s.
 
-    The postings may be of several merchants (a batch of changes): each
-    account's increments are summed, so it is upserted once per statement.
+    The postings may be of several merchants and owners (a batch of changes);
+    ``owner_id`` names what they belong to (a payment), for ``draft_ctes``' ``kept``.
     """
-    debits: dict[tuple[str, str], int] = defaultdict(int)
-    credits: dict[tuple[str, str], int] = defaultdict(int)
-    opened: dict[tuple[str, str], tuple[str, datetime]] = {}
-    txns: list[list[Any]] = [[] for _ in range(8)]
-    entries: list[list[Any]] = [[] for _ in range(6)]
-    for merchant_id, at, txn in postings:
+    txns: list[list[Any]] = [[] for _ in range(9)]
+    entries: list[list[Any]] = [[] for _ in range(8)]
+    kinds: dict[tuple[str, str], str] = {}
+    for merchant_id, owner_id, at, txn in postings:
         for column, value in zip(
             txns,
             (
                 merchant_id,
+                owner_id,
                 txn.id,
                 txn.kind.value,
                 txn.currency,
@@ -135,36 +178,27 @@ def append_args(
         ):
             column.append(value)
         for entry in txn.entries:
-            account = (merchant_id, entry.account_id)
-            if entry.amount > 0:
-                credits[account] += entry.amount
-            else:
-                debits[account] -= entry.amount
-            opened.setdefault(account, (entry.currency, at))
+            kind = kinds.get((merchant_id, entry.account_id))
+            if kind is None:
+                system = system_account(merchant_id, entry.account_id, _NO_TIME)
+                assert system is not None  # appendable() checked
+                kind = kinds[merchant_id, entry.account_id] = system.kind.value
             for column, entry_value in zip(
                 entries,
-                (merchant_id, txn.id, entry.account_id, entry.amount, entry.currency, at),
+                (
+                    merchant_id,
+                    owner_id,
+                    txn.id,
+                    entry.account_id,
+                    kind,
+                    entry.amount,
+                    entry.currency,
+                    at,
+                ),
                 strict=True,
             ):
                 column.append(entry_value)
-    accounts = sorted(opened)
-    kinds = []
-    for merchant_id, account_id in accounts:
-        system = system_account(merchant_id, account_id, _NO_TIME)
-        assert system is not None  # appendable() checked
-        kinds.append(system.kind.value)
-    args: list[Any] = [
-        [merchant_id for merchant_id, _ in accounts],
-        [account_id for _, account_id in accounts],
-        kinds,
-        [opened[a][0] for a in accounts],
-        [debits[a] for a in accounts],
-        [credits[a] for a in accounts],
-        [opened[a][1] for a in accounts],
-        *txns,
-        *entries,
-    ]
-    return args, len(accounts)
+    return [*txns, *entries]
 
 
 async def post_appended(
@@ -173,13 +207,13 @@ async def post_appended(
     postings: list[JournalTransaction],
     at: datetime,
 ) -> None:
-    """Write ``postings`` (``appendable`` ones) and their balances in one statement."""
-    args, accounts = append_args([(merchant_id, at, txn) for txn in postings])
+    """Write ``postings`` (``appendable`` ones) and their balances in one statement.
+
+    An account under a system account's id that may not be overdrawn (never
+    written by paycore) fails the statement, and so the whole change.
+    """
     statement = Statement()
-    statement.add(APPEND_CTES, args)
+    statement.add(draft_ctes(), draft_args([(merchant_id, "", at, txn) for txn in postings]))
+    statement.add(APPEND_CTES, ())
     sql, values = statement.build("SELECT count(*) FROM ledger_moved")
-    moved = await connection.fetchval(sql, *values)
-    if moved != accounts:
-        # A row under a system account's id that may not be overdrawn: never
-        # written by paycore. Raising rolls the whole change back.
-        raise ValueError(f"ledger accounts of {merchant_id} are not all overdraftable")
+    await connection.fetchval(sql, *values)

@@ -1,8 +1,7 @@
 """A payment read back from PostgreSQL: the columns to select and the domain object they make.
 
-Shared by every read of payments: the transactions of core/storage/postgres.py,
-the review queue of core/storage/risk.py and the batches of channel answers
-(core/storage/answer_batch.py).
+Shared by every read of payments: the transactions of core/storage/postgres.py
+and the review queue of core/storage/risk.py.
 """
 
 from __future__ import annotations

@@ -37,9 +37,8 @@ from core.domain.payment import (
     Refund,
     RoutingRecord,
 )
-from core.storage import access, card_tokens, claim_batch
+from core.storage import access, answer_batch, card_tokens, claim_batch
 from core.storage import ledger as ledger_storage
-from core.storage.answer_batch import PostgresAnswerBatch
 from core.storage.audit import insert_audit
 from core.storage.payment_reads import (
     PAYMENT_COLUMNS,
@@ -49,7 +48,7 @@ from core.storage.payment_reads import (
 )
 from core.storage.payment_rows import MUTABLE_COLUMNS, failure_json, routing_json, row_values
 from core.storage.repository import (
-    AnswerBatch,
+    AnsweredChange,
     Claim,
     ClaimStatus,
     NewClaim,
@@ -553,10 +552,11 @@ class PostgresPaymentRepository:
 
     async def commit_new_claims(
         self, claims: Sequence[NewClaim], expired_before: datetime
-    ) -> list[bool] | None:
+    ) -> list[int | None] | None:
         """Group commit of new payments' first transactions (core/storage/claim_batch.py).
 
-        Whether each was claimed, and so committed; None without an outbox
+        Each claim's payment row version if it was claimed, and so committed
+        (None: not claimed); None without an outbox
         (storage tools and tests), where batches are not used.
         """
         if self._outbox is None:
@@ -566,21 +566,16 @@ class PostgresPaymentRepository:
                 self._pool, self._outbox, claims, expired_before
             )
 
-    @asynccontextmanager
-    async def answer_batch(self) -> AsyncIterator[AnswerBatch | None]:
-        """A transaction settling many channel answers (core/storage/answer_batch.py).
+    async def commit_answers(self, changes: Sequence[AnsweredChange]) -> list[bool] | None:
+        """Group commit of channel answers in one statement (core/storage/answer_batch.py).
 
-        None without an outbox (storage tools and tests), where batches are not used.
+        Whether each was written, and so committed; None without an outbox
+        (storage tools and tests), where batches are not used.
         """
         if self._outbox is None:
-            yield None
-            return
-        async with (
-            unavailable_as_error(),
-            self._pool.acquire() as connection,
-            connection.transaction(),
-        ):
-            yield PostgresAnswerBatch(connection, self._outbox)
+            return None
+        async with unavailable_as_error():
+            return await answer_batch.commit_answers(self._pool, self._outbox, changes)
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
         async with unavailable_as_error():

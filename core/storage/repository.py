@@ -9,7 +9,7 @@ together or not at all.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,42 +91,40 @@ class NewClaim:
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelAnswer:
-    """A channel's answer to a recorded attempt, settled with others in one batch.
+class WrittenPayment:
+    """A payment as a group-committed first transaction wrote it, and that row's version.
 
-    (core/storage/answer_batch.py; ``at``: when the answer is recorded.)
+    ``version``: the row's ``xmin`` (the writing transaction's id). Any later
+    change of the row by another transaction gives it another ``xmin`` (a row
+    lock does not), so "the row's xmin is still ``version``" means "the row is
+    still exactly ``payment``" (core/storage/answer_batch.py relies on it).
     """
 
-    merchant_id: str
-    attempt_id: str
-    payment_id: str
-    result: ChannelResult
-    at: datetime
+    payment: Payment
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
 class AnsweredChange:
-    """What a settled answer changes: the payment, and the request's stored reply."""
+    """A channel's answer applied to the payment as its first transaction wrote it.
+
+    Committed with others in one statement (core/storage/answer_batch.py),
+    only if the attempt is still ``started`` and the payment's row still
+    ``version``: the attempt's outcome, the payment ``after``, the request's
+    stored reply, the events and postings of ``before`` -> ``after``.
+    """
 
     key: RequestKey
+    attempt_id: str
+    result: ChannelResult
+    version: int
+    """``before``'s row version (``WrittenPayment.version``)."""
     before: Payment
-    """The payment as the batch read it, locked."""
     after: Payment
     ok: bool
     reply: bytes
     at: datetime
-
-
-class AnswerBatch(Protocol):
-    """One transaction settling many channel answers (core/storage/answer_batch.py)."""
-
-    async def settle(self, answers: Sequence[ChannelAnswer]) -> list[Payment | None]:
-        """Record the answers and lock and read their payments; None: not settled here."""
-        ...
-
-    async def write(self, changes: Sequence[AnsweredChange | None]) -> list[bool]:
-        """Write the changes (one per settled answer; None leaves it out); which were written."""
-        ...
+    """When the answer is recorded (the attempt's completion, the request's)."""
 
 
 class PaymentTransaction(Protocol):

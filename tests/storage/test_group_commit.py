@@ -58,12 +58,19 @@ def new_claim(merchant_id: str, request_id: str, *, answered: bool = False) -> N
     )
 
 
+def claimed(outcomes: list[int | None] | None) -> bool:
+    """Whether ``commit_new_claims`` claimed its one claim (a version: claimed)."""
+    assert outcomes is not None
+    (version,) = outcomes
+    return version is not None
+
+
 async def test_a_request_id_already_claimed_fails_alone_not_its_batch(
     services: Services,
 ) -> None:
     merchant, other = f"gc_{uuid.uuid4().hex[:10]}", f"gc_{uuid.uuid4().hex[:10]}"
     taken = new_claim(merchant, "taken")
-    assert await services.repository.commit_new_claims([taken], AT - timedelta(days=1)) == [True]
+    assert claimed(await services.repository.commit_new_claims([taken], AT - timedelta(days=1)))
     batch = [
         new_claim(merchant, "first"),
         new_claim(merchant, "taken"),  # the same request_id again: a retry, or a reuse
@@ -72,8 +79,21 @@ async def test_a_request_id_already_claimed_fails_alone_not_its_batch(
     ]
 
     outcomes = await services.repository.commit_new_claims(batch, AT - timedelta(days=1))
+    assert outcomes is not None
 
-    assert outcomes == [True, False, True, True]
+    assert [version is not None for version in outcomes] == [True, False, True, True]
+    # Each claimed payment's version is its row's xmin: what its answer's statement
+    # checks (core/storage/answer_batch.py).
+    versions = await services.pool.fetch(
+        "SELECT id, xmin::text::bigint AS version FROM payments WHERE merchant_id = ANY($1)",
+        [merchant, other],
+    )
+    found = {r["id"]: r["version"] for r in versions}
+    assert [found.get(c.payment.id) for c in batch if c.key.request_id != "taken"] == [
+        outcomes[0],
+        outcomes[2],
+        outcomes[3],
+    ]
     pool = services.pool
     stored = {
         r["id"]
@@ -133,11 +153,11 @@ async def test_a_request_id_already_claimed_fails_alone_not_its_batch(
 async def test_an_expired_record_is_taken_over_by_the_batch(services: Services) -> None:
     merchant = f"gc_{uuid.uuid4().hex[:10]}"
     old = new_claim(merchant, "reused")
-    assert await services.repository.commit_new_claims([old], AT - timedelta(days=1)) == [True]
+    assert claimed(await services.repository.commit_new_claims([old], AT - timedelta(days=1)))
     again = new_claim(merchant, "reused")
 
     # The old record was created at AT: expired for anything created before AT + 1 s.
-    assert await services.repository.commit_new_claims([again], AT + timedelta(seconds=1)) == [True]
+    assert claimed(await services.repository.commit_new_claims([again], AT + timedelta(seconds=1)))
 
     record = await services.pool.fetchrow(
         "SELECT resource_id FROM idempotency_keys WHERE merchant_id = $1", merchant

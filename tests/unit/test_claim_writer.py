@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
 
 from core.service.group_commit import ClaimWriter, NotBatchableError, PlannedWrites
-from core.storage.repository import NewClaim
+from core.service.requests import Dispatch, Encoder, Plan, RequestIdentity
+from core.storage.repository import NewClaim, PaymentTransaction
 from tests.storage.test_group_commit import AT, new_claim
 
 
@@ -24,13 +26,15 @@ class Storage:
 
     async def commit_new_claims(
         self, claims: Sequence[NewClaim], expired_before: datetime
-    ) -> list[bool] | None:
+    ) -> list[int | None] | None:
         self.statements.append([c.key.request_id for c in claims])
         if self.release is not None:
             await self.release.wait()
         if self.fail:
             raise ConnectionResetError("PostgreSQL went away")
-        outcomes = [c.key.request_id not in self.claimed for c in claims]
+        # A claimed payment's row version (the statement's number), None: not claimed.
+        version = len(self.statements)
+        outcomes = [None if c.key.request_id in self.claimed else version for c in claims]
         self.claimed.update(c.key.request_id for c in claims)
         return outcomes
 
@@ -144,3 +148,38 @@ async def test_planned_writes_refuse_anything_but_a_new_payments_writes() -> Non
     await writes.record_attempt(claim.attempt, AT)
 
     assert (writes.payment, writes.attempt) == (claim.payment, claim.attempt)
+
+
+async def test_a_planned_call_carries_its_payment_as_committed_and_its_version() -> None:
+    storage = Storage()
+    claim = new_claim("m", "r")
+    attempt = claim.attempt
+    assert attempt is not None
+    dispatch: Dispatch[str] = Dispatch(attempt, None, lambda p, r, at: (p, "done"))
+
+    async def plan(tx: PaymentTransaction, now: datetime) -> Plan[str]:
+        await tx.insert_payment(claim.payment)
+        await tx.record_attempt(attempt, now)
+        return Plan(claim.payment.id, dispatch=dispatch)
+
+    planned = await writer(storage).claim_planned(
+        claim.key,
+        RequestIdentity("r", b"r"),
+        Encoder(str.encode, lambda error: b"failed"),
+        plan,
+        now=AT,
+        lease_s=60,
+    )
+
+    assert planned is not None
+    resource_id, call = planned
+    assert resource_id == claim.payment.id
+    assert isinstance(call, Dispatch)
+    assert call.attempt is attempt
+    # What its answer's one statement checks the payment's row against: the
+    # version, and the payment as a read returns it now (its attempt started).
+    assert call.written is not None
+    assert call.written.version == 1
+    (started,) = call.written.payment.attempts
+    assert (started.id, started.outcome, started.created_at) == (attempt.id, "started", AT)
+    assert dataclasses.replace(call.written.payment, attempts=()) == claim.payment
