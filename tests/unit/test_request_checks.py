@@ -1,9 +1,10 @@
-"""The per-request checks of the API edge: fingerprints and the request_id's characters."""
+"""Per-request work of a create: fingerprints, request_id characters, risk's transaction."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import fields
 from datetime import date
 
 import pytest
@@ -11,6 +12,9 @@ from google.type import money_pb2
 
 from core.api import validation
 from core.domain.errors import ValidationError
+from core.domain.money import Money
+from core.domain.payment import RiskContext
+from core.service.payments import risk_transaction
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
@@ -56,7 +60,7 @@ def test_fingerprint_ignores_the_request_id_only() -> None:
     assert validation.request_fingerprint(_request("a", description="x"), KEY) != fingerprint
 
 
-@pytest.mark.parametrize("request_id", ["has space", "tab\there", "caf\u00e9", "nul\x00", "del\x7f"])
+@pytest.mark.parametrize("request_id", ["a space", "tab\there", "caf\u00e9", "nul\x00", "\x7f"])
 def test_request_id_outside_visible_ascii_is_refused(request_id: str) -> None:
     with pytest.raises(ValidationError) as raised:
         validation.create_payment("m_1", _request(request_id), TODAY)
@@ -66,3 +70,11 @@ def test_request_id_outside_visible_ascii_is_refused(request_id: str) -> None:
 def test_request_id_may_use_every_visible_ascii_character() -> None:
     every = "".join(chr(code) for code in range(ord("!"), ord("~") + 1))
     assert validation.create_payment("m_1", _request(every), TODAY).amount.amount == 1000
+
+
+def test_risk_transaction_carries_every_customer_signal() -> None:
+    signals = {field.name: f"value of {field.name}" for field in fields(RiskContext)}
+    transaction = risk_transaction(
+        "m_1", Money(1000, "USD"), None, "cus_1", RiskContext(**signals), "card"
+    )
+    assert {name: getattr(transaction, name) for name in signals} == signals
