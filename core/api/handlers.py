@@ -14,6 +14,7 @@ a replayed reply is byte-for-byte the first one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -220,9 +221,9 @@ def _pipeline(
     method: str,
     request_type: type[Message],
     handler: Handler | StreamHandler,
+    *,
     identity: IdentityResolver,
     telemetry: Telemetry,
-    *,
     service: str,
     streaming: bool,
 ) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | None]]:
@@ -344,34 +345,21 @@ def service_handler(
         # Deny by default is not enough: an RPC nobody decided about is a bug.
         raise RuntimeError(f"{service.name} RPCs without a policy entry: {sorted(unguarded)}")
     telemetry = telemetry or Telemetry.disabled()
+    pipeline = functools.partial(
+        _pipeline, identity=identity, telemetry=telemetry, service=service.full_name
+    )
     methods = {
         # Unary answers leave the pipeline as bytes (no serializer call by grpc);
         # streamed messages are serialized by grpc as they are written.
         name: grpc.unary_unary_rpc_method_handler(
-            _pipeline(
-                name,
-                request_type,
-                handler,
-                identity,
-                telemetry,
-                service=service.full_name,
-                streaming=False,
-            ),
+            pipeline(name, request_type, handler, streaming=False),
             request_deserializer=None,
             response_serializer=None,
         )
         for name, (request_type, handler) in table.items()
     } | {
         name: grpc.unary_stream_rpc_method_handler(
-            _pipeline(
-                name,
-                request_type,
-                stream,
-                identity,
-                telemetry,
-                service=service.full_name,
-                streaming=True,
-            ),
+            pipeline(name, request_type, stream, streaming=True),
             request_deserializer=None,
             response_serializer=_serialize,
         )
