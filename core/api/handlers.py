@@ -14,6 +14,7 @@ a replayed reply is byte-for-byte the first one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -215,53 +216,28 @@ def _parse(request_type: type[M], raw: bytes) -> M:
 StreamHandler = Callable[[Caller, Any], AsyncIterator[Message]]
 """A server-streaming RPC: yields the response messages (see ``service_handler``)."""
 
-Invoke = Callable[
-    [Caller, Any, grpc.aio.ServicerContext[Any, Any]], Awaitable["Reply | Message | None"]
-]
-
-
-def _respond(handler: Handler) -> Invoke:
-    """A unary handler as pipeline work: what it returns is the response."""
-
-    async def invoke(
-        caller: Caller, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Reply | Message:
-        return await handler(caller, request)
-
-    return invoke
-
-
-def _write_stream(handler: StreamHandler) -> Invoke:
-    """A server-streaming handler as pipeline work: each message is written as it is yielded.
-
-    An error raised before or between messages ends the call with its rich
-    status through the pipeline's one error mapping, exactly like a unary RPC.
-    """
-
-    async def invoke(
-        caller: Caller, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> None:
-        async for message in handler(caller, request):
-            await context.write(message)
-
-    return invoke
-
 
 def _pipeline(
     method: str,
     request_type: type[Message],
-    invoke: Invoke,
+    handler: Handler | StreamHandler,
+    *,
     identity: IdentityResolver,
     telemetry: Telemetry,
-    *,
     service: str,
-) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | Message | None]]:
+    streaming: bool,
+) -> Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[bytes | None]]:
+    """The one path of every RPC: the caller, the request, ``handler``, the status.
+
+    A unary RPC answers the bytes of what ``handler`` returns (grpc is given no
+    serializer); a streaming one writes each message ``handler`` yields as it
+    comes. An error raised before or between messages ends either with its
+    rich status through the one error mapping below.
+    """
     span_name = full_method = f"{service}/{method}"
     span_attributes = {"rpc.system": "grpc", RPC_SERVICE: service, RPC_METHOD: method}
 
-    async def call(
-        raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> bytes | Message | None:
+    async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes | None:
         metadata = tuple(context.invocation_metadata() or ())
         started = time.perf_counter()
         code = "OK"
@@ -283,15 +259,20 @@ def _pipeline(
                     if request_id:
                         span.set_attribute(REQUEST_ID, request_id)
                         request_token = log_context.request_id.set(request_id)
-                    result = await invoke(caller, request, context)
+                    if streaming:
+                        async for message in handler(caller, request):  # type: ignore[union-attr]
+                            await context.write(message)
+                        return None
+                    # Awaited here, not through a wrapper: one coroutine less per RPC.
+                    result = await handler(caller, request)  # type: ignore[misc]
                 except PaycoreError as error:
                     status = encode_error(error)
                 except Exception:
                     log.exception("bug in %s", method)
                     status = internal_error()
                 else:
-                    if result is None or not isinstance(result, Reply):
-                        return result
+                    if not isinstance(result, Reply):
+                        return _serialize(result)
                     if result.ok:
                         return result.body
                     status = result.body
@@ -364,19 +345,24 @@ def service_handler(
         # Deny by default is not enough: an RPC nobody decided about is a bug.
         raise RuntimeError(f"{service.name} RPCs without a policy entry: {sorted(unguarded)}")
     telemetry = telemetry or Telemetry.disabled()
-    work: list[tuple[str, type[Message], Invoke, Callable[..., Any]]] = [
-        (name, request_type, _respond(handler), grpc.unary_unary_rpc_method_handler)
-        for name, (request_type, handler) in table.items()
-    ] + [
-        (name, request_type, _write_stream(handler), grpc.unary_stream_rpc_method_handler)
-        for name, (request_type, handler) in streams.items()
-    ]
+    pipeline = functools.partial(
+        _pipeline, identity=identity, telemetry=telemetry, service=service.full_name
+    )
     methods = {
-        name: method_handler(
-            _pipeline(name, request_type, invoke, identity, telemetry, service=service.full_name),
+        # Unary answers leave the pipeline as bytes (no serializer call by grpc);
+        # streamed messages are serialized by grpc as they are written.
+        name: grpc.unary_unary_rpc_method_handler(
+            pipeline(name, request_type, handler, streaming=False),
+            request_deserializer=None,
+            response_serializer=None,
+        )
+        for name, (request_type, handler) in table.items()
+    } | {
+        name: grpc.unary_stream_rpc_method_handler(
+            pipeline(name, request_type, stream, streaming=True),
             request_deserializer=None,
             response_serializer=_serialize,
         )
-        for name, request_type, invoke, method_handler in work
+        for name, (request_type, stream) in streams.items()
     }
     return grpc.method_handlers_generic_handler(service.full_name, methods)

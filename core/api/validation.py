@@ -90,10 +90,15 @@ def request_fingerprint(request: Message, key: bytes) -> bytes:
     Deterministic serialization orders map entries, so two equal requests
     always hash the same whatever order their metadata was built in.
     """
-    copy = type(request)()
-    copy.CopyFrom(request)
-    copy.ClearField("request_id")
-    return hmac.new(key, copy.SerializeToString(deterministic=True), hashlib.sha256).digest()
+    # Cleared on the request itself and put back (no copy of the whole message):
+    # a proto3 string without presence serialises the same cleared or empty.
+    request_id = request.request_id  # type: ignore[attr-defined]
+    request.ClearField("request_id")
+    try:
+        data = request.SerializeToString(deterministic=True)
+    finally:
+        request.request_id = request_id  # type: ignore[attr-defined]
+    return hmac.new(key, data, hashlib.sha256).digest()
 
 
 # --- field checks ---------------------------------------------------------------
@@ -104,8 +109,17 @@ def _request_id(v: ViolationCollector, value: str) -> None:
         v.add("request_id", "required: an idempotency key unique to this request (e.g. a UUID)")
     elif len(value) > MAX_REQUEST_ID:
         v.add("request_id", f"must be at most {MAX_REQUEST_ID} characters")
-    elif not all("!" <= char <= "~" for char in value):
+    elif not _visible_ascii(value):
         v.add("request_id", "must be printable ASCII without spaces")
+
+
+def _visible_ascii(value: str) -> bool:
+    """Whether every character is printable ASCII other than the space (``!`` to ``~``).
+
+    str methods instead of a loop over the characters: among ASCII, only the
+    space is printable and outside ``!``..``~``.
+    """
+    return value.isascii() and value.isprintable() and " " not in value
 
 
 def _payment_id(v: ViolationCollector, value: str, field: str = "payment_id") -> None:
@@ -261,9 +275,7 @@ def risk_context(v: ViolationCollector, field: str, context: pb.RiskContext) -> 
         ip_address = canonical_ip(v, f"{field}.ip_address", context.ip_address)
     if context.ip_country and not _COUNTRY.fullmatch(context.ip_country):
         v.add(f"{field}.ip_country", "must be an ISO 3166-1 alpha-2 code, upper case (e.g. US)")
-    if len(context.device_id) > MAX_DEVICE_ID or not all(
-        "!" <= char <= "~" for char in context.device_id
-    ):
+    if len(context.device_id) > MAX_DEVICE_ID or not _visible_ascii(context.device_id):
         v.add(f"{field}.device_id", f"must be at most {MAX_DEVICE_ID} printable ASCII characters")
     return RiskContext(
         customer_email=email.lower(),

@@ -167,7 +167,9 @@ class RequestExecutor:
         # recorded" and "answer committed" would leave money in an unclear
         # state for a status query to sort out; finishing it means the caller's
         # retry simply replays the committed reply.
-        task = asyncio.ensure_future(
+        # The loop's create_task directly: ensure_future is the same, after Python-level
+        # checks of what it was given (a coroutine, always, here).
+        task = asyncio.get_running_loop().create_task(
             self._execute_to_commit(key, request, encoder, plan, resume, rider=rider, batch=batch)
         )
         self._in_flight.add(task)

@@ -52,7 +52,7 @@ from core.domain.payment import (
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
 from core.risk.screen import RiskScreen, Screening
-from core.risk.velocity import VelocityRead, VelocityRider
+from core.risk.velocity import VelocityRead
 from core.service.execution import (
     Dispatch,
     Encoder,
@@ -159,16 +159,25 @@ class PaymentService:
     ) -> Reply:
         """Record a payment and, unless confirmation is manual, authorize it."""
         payment_id = ids.new_id(ids.PAYMENT)
-        velocity = self._velocity_rider(command, payment_id)
+        # A card in the request is summarised (an HMAC of its number) and described to
+        # risk once, for the gate's velocity rider and for every run of the plan.
+        card_key = self._settings.fingerprint_key
+        summary = None if command.card is None else summarize(command.card, card_key)
+        transaction = self._velocity_transaction(command, summary)
+        velocity = None
+        if transaction is not None:
+            velocity = self._risk.velocity.rider(transaction, payment_id)
         # The plan may run twice: recorded for a group commit, then for real when the
         # batch cannot take it. Risk scores it once: the second run reuses the verdict,
         # so velocity, metrics and spans count the payment once.
         scored: list[Screening] = []
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
-            card_input, card = await self._card_to_use(
-                tx, command.merchant_id, command.card, command.card_token
-            )
+            card_input, card = command.card, summary  # a card and a token are exclusive
+            if command.card_token:
+                card_input, card = await self._card_to_use(
+                    tx, command.merchant_id, None, command.card_token
+                )
             payment = Payment(
                 id=payment_id,
                 merchant_id=command.merchant_id,
@@ -201,6 +210,7 @@ class PaymentService:
                 context=command.risk_context,
                 counted=velocity.read() if velocity else None,
                 scored=scored,
+                transaction=transaction,
             )
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
@@ -208,20 +218,24 @@ class PaymentService:
             key, request, encoder, plan, settled_payment, rider=velocity, batch=True
         )
 
-    def _velocity_rider(self, command: CreatePayment, payment_id: str) -> VelocityRider | None:
-        """The new payment's risk velocity, to ride in the gate's round trip (one in all).
+    @staticmethod
+    def _velocity_transaction(
+        command: CreatePayment, card: CardSummary | None
+    ) -> Transaction | None:
+        """What risk scores of a new payment whose velocity rides in the gate's round trip.
 
-        Only for a card in the request: a token's card is known once the plan
-        has claimed the request_id, so its velocity is read and counted there.
+        Only for a card in the request (``card``: its summary): a token's card is
+        known once the plan has claimed the request_id, so its velocity is read
+        and counted there. The plan's scoring reuses it: the payment it builds
+        has exactly these values.
         """
         if (
-            command.card is None
+            card is None
             or command.bank_transfer is not None
             or command.confirmation_method is ConfirmationMethod.MANUAL
         ):
             return None
-        card = summarize(command.card, self._settings.fingerprint_key)
-        transaction = risk_transaction(
+        return risk_transaction(
             command.merchant_id,
             command.amount,
             card,
@@ -229,7 +243,6 @@ class PaymentService:
             command.risk_context,
             "card",  # as _risk_method names a card in the request
         )
-        return self._risk.velocity.rider(transaction, payment_id)
 
     async def confirm_payment(
         self, command: ConfirmPayment, request: RequestIdentity, encoder: Encoder[Payment]
@@ -469,25 +482,28 @@ class PaymentService:
         context: RiskContext | None = None,
         counted: VelocityRead | None = None,
         scored: list[Screening] | None = None,
+        transaction: Transaction | None = None,
     ) -> Plan[Payment]:
         """Score, then decline, hold for review or route; store the decision (and attempt).
 
         ``counted``: the payment's velocity, already read and counted by the gate.
         ``scored``: where an earlier run of the same plan left its screening (reused).
+        ``transaction``: what risk scores of ``payment``, when already built.
         """
         recording = isinstance(tx, PlannedWrites)
         if recording and counted is None:
             # Scoring would count the payment's velocity before the batch decides
             # whether this request_id is new: a repeat would be counted again.
             raise NotBatchableError
-        transaction = risk_transaction(
-            payment.merchant_id,
-            payment.amount,
-            payment.card,
-            payment.customer_id,
-            context or RiskContext(),
-            _risk_method(payment, card_token),
-        )
+        if transaction is None:
+            transaction = risk_transaction(
+                payment.merchant_id,
+                payment.amount,
+                payment.card,
+                payment.customer_id,
+                context or RiskContext(),
+                _risk_method(payment, card_token),
+            )
         if scored:
             risk = scored[0].verdict.assessment
         else:
