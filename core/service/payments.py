@@ -443,8 +443,10 @@ class PaymentService:
         """The card to pay with and its masked form; a token is revealed by the vault.
 
         Called inside the plan, so after the rate limit and the request_id
-        claim: a refused or replayed request never reads or decrypts a card.
-        The token is read on ``tx``'s connection, never on a second one.
+        check: a refused or replayed request never reads or decrypts a card
+        (a new payment's plan recorded for group commit runs before its claim in
+        PostgreSQL, see core/service/group_commit.py). The token is read through
+        ``tx``: on its connection, never on a second one.
         An unknown token (or another merchant's) is NOT_FOUND, stored as the
         request's outcome like any error once execution has begun. The
         revealed number stays in this request's memory for the channel call
