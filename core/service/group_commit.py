@@ -6,14 +6,8 @@ gate has admitted it as new: so its plan runs first, against ``PlannedWrites``
 (which records the writes instead of sending them), and the writes of every
 request that is ready in the same turn of the event loop go to PostgreSQL
 together, as one statement and one commit (``ClaimWriter``). A plan that needs
-to read or write anything else (a risk list not cached, a hold for review)
-raises ``NotBatchableError`` and its request takes the ordinary path. The one
-read it may do is a card token's (a payment by token): on a pooled connection
-of its own, shared with the concurrent plans' token reads (the plan holds no
-connection, so this cannot deadlock the pool). Such a card is read and
-decrypted before the claim: a request that then turns out not to be claimed
-(a repeat Redis did not know of) drops it unused, and its ordinary path reads it
-again after its own claim.
+to read or write anything else (a card token, a risk list not cached, a hold
+for review) raises ``NotBatchableError`` and its request takes the ordinary path.
 
 Per request, the outcome is one of:
 - claimed: committed with its batch; the executor goes on (channel call...);
@@ -41,7 +35,6 @@ from core.ledger.postings import postings_for
 from core.service.batching import Batcher, BatchFailedError
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity
 from core.storage.repository import NewClaim, PaymentTransaction, RequestKey
-from core.vault.records import StoredCard
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +54,18 @@ class ClaimBatches(Protocol):
         """Whether each claim was claimed (and committed); None: not supported here."""
         ...
 
-    async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
-        """One vault row, read on a connection of its own (no transaction holds one here)."""
-        ...
-
 
 class PlannedWrites:
     """A PaymentTransaction that records a new payment's writes instead of running them.
 
     Only what a new payment's plan writes is recorded (the payment, its
-    attempt, its routing, which rides in the payment's row) and only a card
-    token is read; any other call raises NotBatchableError. Nothing is written
-    anywhere, so dropping it leaves nothing.
+    attempt, its routing, which rides in the payment's row); any other call
+    raises NotBatchableError. Nothing is sent anywhere, so dropping it leaves nothing.
     """
 
-    def __init__(self, storage: ClaimBatches) -> None:
+    def __init__(self) -> None:
         self.payment: Payment | None = None
         self.attempt: Attempt | None = None
-        self._storage = storage
-
-    async def card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
-        """The vault row of a payment by token (read on the pool, batched with others)."""
-        return await self._storage.get_card_token(merchant_id, token_id)
 
     async def insert_payment(self, payment: Payment) -> None:
         """Record the new payment (one per plan; none that posts to the ledger)."""
@@ -161,7 +144,7 @@ class ClaimWriter:
         plans again, after its own claim) is always safe. Returns the payment's
         id and its reply, or the channel call to make, as the ordinary path does.
         """
-        writes = PlannedWrites(self._storage)
+        writes = PlannedWrites()
         try:
             planned = await plan(cast(PaymentTransaction, writes), now)
         except Exception:

@@ -69,6 +69,7 @@ from core.storage.repository import (
     RequestKey,
 )
 from core.telemetry import Telemetry, instruments
+from core.vault.records import StoredCard
 from core.vault.service import CardVault
 from riskengine.features import Transaction
 from router import Router
@@ -159,7 +160,8 @@ class PaymentService:
     ) -> Reply:
         """Record a payment and, unless confirmation is manual, authorize it."""
         payment_id = ids.new_id(ids.PAYMENT)
-        velocity = self._velocity_rider(command, payment_id)
+        stored = await self._token_row(command)
+        velocity = self._velocity_rider(command, payment_id, stored)
         # The plan may run twice: recorded for a group commit, then for real when the
         # batch cannot take it. Risk scores it once: the second run reuses the verdict,
         # so velocity, metrics and spans count the payment once.
@@ -167,7 +169,7 @@ class PaymentService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             card_input, card = await self._card_to_use(
-                tx, command.merchant_id, command.card, command.card_token
+                tx, command.merchant_id, command.card, command.card_token, stored
             )
             payment = Payment(
                 id=payment_id,
@@ -208,26 +210,47 @@ class PaymentService:
             key, request, encoder, plan, settled_payment, rider=velocity, batch=True
         )
 
-    def _velocity_rider(self, command: CreatePayment, payment_id: str) -> VelocityRider | None:
+    async def _token_row(self, command: CreatePayment) -> StoredCard | None:
+        """The vault row of a payment by token that is authorized at once, read before the gate.
+
+        Its masked card makes the velocity rider, so that a payment by token,
+        like one by card, costs one Redis round trip and can be group-committed
+        (its plan then reads nothing). Read on a connection of its own, shared
+        with concurrent requests' reads, while this request holds none; nothing
+        is decrypted before the plan (after the rate limit and the request_id
+        check). An unknown token reads None here and is NOT_FOUND in the plan,
+        as before.
+        """
+        if not command.card_token or command.confirmation_method is ConfirmationMethod.MANUAL:
+            return None
+        return await self._vault.find(command.merchant_id, command.card_token)
+
+    def _velocity_rider(
+        self, command: CreatePayment, payment_id: str, stored: StoredCard | None
+    ) -> VelocityRider | None:
         """The new payment's risk velocity, to ride in the gate's round trip (one in all).
 
-        Only for a card in the request: a token's card is known once the plan
-        has claimed the request_id, so its velocity is read and counted there.
+        For a card in the request, or a token whose row was read before the
+        gate (``stored``); without one the velocity is read and counted by the plan.
         """
-        if (
-            command.card is None
-            or command.bank_transfer is not None
-            or command.confirmation_method is ConfirmationMethod.MANUAL
+        if command.bank_transfer is not None or command.confirmation_method is (
+            ConfirmationMethod.MANUAL
         ):
             return None
-        card = summarize(command.card, self._settings.fingerprint_key)
+        # The method as _risk_method names it (a bank transfer has no rider).
+        if command.card is not None:
+            card, method = summarize(command.card, self._settings.fingerprint_key), "card"
+        elif stored is not None:
+            card, method = stored.token.card, "card_token"
+        else:
+            return None
         transaction = risk_transaction(
             command.merchant_id,
             command.amount,
             card,
             command.customer_id,
             command.risk_context,
-            "card",  # as _risk_method names a card in the request
+            method,
         )
         return self._risk.velocity.rider(transaction, payment_id)
 
@@ -438,22 +461,26 @@ class PaymentService:
     # --- the engine -------------------------------------------------------------
 
     async def _card_to_use(
-        self, tx: PaymentTransaction, merchant_id: str, card: CardInput | None, card_token: str
+        self,
+        tx: PaymentTransaction,
+        merchant_id: str,
+        card: CardInput | None,
+        card_token: str,
+        stored: StoredCard | None = None,
     ) -> tuple[CardInput | None, CardSummary | None]:
         """The card to pay with and its masked form; a token is revealed by the vault.
 
         Called inside the plan, so after the rate limit and the request_id
-        check: a refused or replayed request never reads or decrypts a card
-        (a new payment's plan recorded for group commit runs before its claim in
-        PostgreSQL, see core/service/group_commit.py). The token is read through
-        ``tx``: on its connection, never on a second one.
+        claim: a refused or replayed request never reads or decrypts a card.
+        The token is read on ``tx``'s connection, never on a second one, unless
+        its row was read before the transaction (``stored``).
         An unknown token (or another merchant's) is NOT_FOUND, stored as the
         request's outcome like any error once execution has begun. The
         revealed number stays in this request's memory for the channel call
         only; the payment keeps the token's masked card.
         """
         if card_token:
-            token, revealed = await self._vault.reveal(tx, merchant_id, card_token)
+            token, revealed = await self._vault.reveal(tx, merchant_id, card_token, stored)
             return revealed, token.card
         if card is None:
             return None, None

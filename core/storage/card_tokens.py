@@ -14,6 +14,7 @@ looked up together with ``unnest``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Sequence
 
 import asyncpg
@@ -97,6 +98,9 @@ _FIND_MANY = f"""
     WHERE (merchant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 
+_OWN_CONTEXT = contextvars.Context()
+"""The statements' context: not that of the request that happened to ask first."""
+
 TokenKey = tuple[str, str]
 """(merchant_id, token_id)."""
 
@@ -131,7 +135,7 @@ class CardTokenReads:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[StoredCard | None] = loop.create_future()
         if not self._waiting:
-            loop.call_soon(self._flush)
+            loop.call_soon(self._flush, context=_OWN_CONTEXT)
         self._waiting.setdefault((merchant_id, token_id), []).append(future)
         return await future
 

@@ -10,7 +10,6 @@ import pytest
 
 from core.service.group_commit import ClaimWriter, NotBatchableError, PlannedWrites
 from core.storage.repository import NewClaim
-from core.vault.records import StoredCard
 from tests.storage.test_group_commit import AT, new_claim
 
 
@@ -22,12 +21,6 @@ class Storage:
         self.claimed: set[str] = set()
         self.fail = False
         self.release: asyncio.Event | None = None
-        self.tokens: dict[tuple[str, str], StoredCard] = {}
-        self.token_reads: list[tuple[str, str]] = []
-
-    async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
-        self.token_reads.append((merchant_id, token_id))
-        return self.tokens.get((merchant_id, token_id))
 
     async def commit_new_claims(
         self, claims: Sequence[NewClaim], expired_before: datetime
@@ -140,20 +133,8 @@ async def test_a_cancelled_request_does_not_break_its_batch() -> None:
     assert storage.claimed == {"gone", "kept"}  # committed as a whole (see ClaimWriter.claim)
 
 
-async def test_planned_writes_read_a_card_token_from_storage_outside_any_transaction() -> None:
-    storage = Storage()
-    stored = object()
-    storage.tokens[("m", "tok_1")] = stored  # type: ignore[assignment]
-    writes = PlannedWrites(storage)
-
-    assert await writes.card_token("m", "tok_1") is stored
-    assert await writes.card_token("other", "tok_1") is None
-    assert storage.token_reads == [("m", "tok_1"), ("other", "tok_1")]
-    assert storage.statements == []  # reading writes nothing
-
-
 async def test_planned_writes_refuse_anything_but_a_new_payments_writes() -> None:
-    writes = PlannedWrites(Storage())
+    writes = PlannedWrites()
     claim = new_claim("m", "r")
 
     with pytest.raises(NotBatchableError):
