@@ -471,7 +471,8 @@ class PaymentService:
         """The card to pay with and its masked form; a token is revealed by the vault.
 
         Called inside the plan, so after the rate limit and the request_id
-        claim: a refused or replayed request never reads or decrypts a card.
+        claim: a refused or replayed request never decrypts a card (it may
+        have read a token's sealed row before the gate: ``_token_row``).
         The token is read on ``tx``'s connection, never on a second one, unless
         its row was read before the transaction (``stored``).
         An unknown token (or another merchant's) is NOT_FOUND, stored as the

@@ -46,32 +46,39 @@ def _attempt(number: int, currency: str, **fields: object) -> AttemptRecord:
     return AttemptRecord(**values)  # type: ignore[arg-type]
 
 
+def _payment(**fields: object) -> Payment:
+    """A payment of ``fields``; by default nothing captured, automatic, no card, made at AT."""
+    amount = fields["amount"]
+    assert isinstance(amount, Money)
+    values: dict[str, object] = {
+        "amount_captured": Money(0, amount.currency),
+        "amount_refunded": Money(0, amount.currency),
+        "capture_method": CaptureMethod.AUTOMATIC,
+        "confirmation_method": ConfirmationMethod.AUTOMATIC,
+        "card": None,
+        "created_at": AT,
+        "updated_at": AT,
+    }
+    values.update(fields)
+    return Payment(**values)  # type: ignore[arg-type]
+
+
 def samples() -> dict[str, Payment]:
     """Named payments covering every optional part of the Payment message."""
-    base = Payment(
+    base = _payment(
         id="pay_01",
         merchant_id="m_1",
         state=PaymentState.REQUIRES_CONFIRMATION,
         amount=Money(1500, "USD"),
-        amount_captured=Money(0, "USD"),
-        amount_refunded=Money(0, "USD"),
-        capture_method=CaptureMethod.AUTOMATIC,
         confirmation_method=ConfirmationMethod.MANUAL,
-        card=None,
-        created_at=AT,
-        updated_at=AT,
     )
-    captured = Payment(
+    captured = _payment(
         id="pay_02",
         merchant_id="m_1",
         state=PaymentState.CAPTURED,
         amount=Money(123456789, "USD"),
         amount_captured=Money(123456789, "USD"),
-        amount_refunded=Money(0, "USD"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
         card=CARD,
-        created_at=AT,
         updated_at=LATER,
         customer_id="cus_9",
         description="Order #42 — café",
@@ -105,7 +112,7 @@ def samples() -> dict[str, Payment]:
         ),
         Refund("ref_4", "pay_03", Money(1, "JPY"), RefundState.PENDING_REVIEW, "other", LATER),
     )
-    refunded = Payment(
+    refunded = _payment(
         id="pay_03",
         merchant_id="m_2",
         state=PaymentState.PARTIALLY_REFUNDED,
@@ -113,9 +120,7 @@ def samples() -> dict[str, Payment]:
         amount_captured=Money(900, "JPY"),
         amount_refunded=Money(100, "JPY"),
         capture_method=CaptureMethod.MANUAL,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
         card=CARD,
-        created_at=AT,
         updated_at=LATER,
         refunds=refunds,
         attempts=(
@@ -132,16 +137,11 @@ def samples() -> dict[str, Payment]:
             ),
         ),
     )
-    transfer = Payment(
+    transfer = _payment(
         id="pay_04",
         merchant_id="m_3",
         state=PaymentState.PENDING,
         amount=Money(123456, "BHD"),
-        amount_captured=Money(0, "BHD"),
-        amount_refunded=Money(0, "BHD"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
-        card=None,
         created_at=datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5))),
         updated_at=datetime(2038, 1, 19, 3, 14, 8, 1, tzinfo=UTC),
         bank_transfer=BankTransferDetails(
@@ -162,31 +162,19 @@ def samples() -> dict[str, Payment]:
             ),
         ),
     )
-    transfer_unregistered = Payment(
+    transfer_unregistered = _payment(
         id="pay_05",
         merchant_id="m_3",
         state=PaymentState.PENDING,
         amount=Money(5, "EUR"),
-        amount_captured=Money(0, "EUR"),
-        amount_refunded=Money(0, "EUR"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
-        card=None,
-        created_at=AT,
-        updated_at=AT,
         bank_transfer=BankTransferDetails("Grace Hopper"),
     )
-    declined = Payment(
+    declined = _payment(
         id="pay_06",
         merchant_id="m_1",
         state=PaymentState.DECLINED,
         amount=Money(999, "USD"),
-        amount_captured=Money(0, "USD"),
-        amount_refunded=Money(0, "USD"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
         card=CARD,
-        created_at=AT,
         updated_at=LATER,
         failure=Failure("card_declined", "Do not honor"),
         risk=RiskAssessment(88, RiskDecision.DECLINE, ("blocked_bin",)),
@@ -196,48 +184,31 @@ def samples() -> dict[str, Payment]:
             ),
         ),
     )
-    review = Payment(
+    review = _payment(
         id="pay_07",
         merchant_id="m_1",
         state=PaymentState.REQUIRES_REVIEW,
         amount=Money(1, "USD"),
-        amount_captured=Money(0, "USD"),
-        amount_refunded=Money(0, "USD"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
         card=CARD,
-        created_at=AT,
-        updated_at=AT,
         risk=RiskAssessment(50, RiskDecision.REVIEW),
     )
-    wallet = Payment(
+    wallet = _payment(
         id="pay_08",
         merchant_id="m_4",
         state=PaymentState.AUTHORIZED,
         amount=Money(0, "USD"),
-        amount_captured=Money(0, "USD"),
-        amount_refunded=Money(0, "USD"),
         capture_method=CaptureMethod.MANUAL,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
-        card=None,
-        created_at=AT,
-        updated_at=AT,
         metadata={"paycore.wallet_account_id": "acc_7"},
         failure=Failure("", ""),
     )
     others = {
-        f"state_{state.name.lower()}": Payment(
+        f"state_{state.name.lower()}": _payment(
             id=f"pay_s{index}",
             merchant_id="m_5",
             state=state,
             amount=Money(10, "USD"),
-            amount_captured=Money(0, "USD"),
-            amount_refunded=Money(0, "USD"),
-            capture_method=CaptureMethod.AUTOMATIC,
-            confirmation_method=ConfirmationMethod.AUTOMATIC,
             card=CARD,
             created_at=AT.replace(microsecond=0),
-            updated_at=AT,
         )
         for index, state in enumerate(PaymentState)
     }
