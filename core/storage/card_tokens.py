@@ -5,16 +5,17 @@ that is the transaction's own connection (``PostgresTransaction``): a payment
 by token reads its card there, never on a second pooled connection, which
 would deadlock a busy pool (core/storage/pool.py).
 
-Outside a transaction (a new payment planned for group commit, GetCardToken)
+Outside a transaction (a payment by token before its gate, GetCardToken)
 ``CardTokenReads`` reads on the pool, and concurrent reads share one
 statement: the (merchant, token) pairs asked in one turn of the event loop are
-looked up together with ``unnest``.
+looked up together with ``unnest``; rows found are remembered for a while.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable, Sequence
 
 import asyncpg
@@ -121,17 +122,40 @@ class CardTokenReads:
     server waits for nothing. Each statement takes a pooled connection for
     itself only: callers must hold none while they wait (core/storage/pool.py).
     A failed statement raises its error to every caller of its batch.
+
+    Rows found are remembered for ``remember_s``: a row is never deleted and
+    never changes but for a rotation re-wrapping its data key, after which the
+    remembered row still opens under its old key as long as that key is
+    configured (removing a key from the configuration restarts the process).
+    What is remembered is sealed: no card number is ever held in the clear.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        remember_s: float = 60.0,
+        max_remembered: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._pool = pool
         self._waiting: dict[TokenKey, list[asyncio.Future[StoredCard | None]]] = {}
         self._flushes: set[asyncio.Task[None]] = set()
+        self._remembered: dict[TokenKey, tuple[float, StoredCard]] = {}
+        self._remember_s = remember_s
+        self._max_remembered = max_remembered
+        self._monotonic = monotonic
         self.statements = 0
         """Statements sent (for benchmarks and tests)."""
 
     async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
         """One vault row of one merchant (None for unknown tokens and other merchants')."""
+        key = (merchant_id, token_id)
+        remembered = self._remembered.get(key)
+        if remembered is not None:
+            if self._monotonic() < remembered[0]:
+                return remembered[1]
+            del self._remembered[key]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[StoredCard | None] = loop.create_future()
         if not self._waiting:
@@ -160,6 +184,11 @@ class CardTokenReads:
             if not isinstance(exc, Exception):
                 raise
             return
+        until = self._monotonic() + self._remember_s
+        for key, stored in found.items():
+            if len(self._remembered) >= self._max_remembered:
+                del self._remembered[next(iter(self._remembered))]  # the oldest
+            self._remembered[key] = (until, stored)
         for key, futures in batch.items():
             for future in futures:
                 if not future.done():  # its caller may have been cancelled

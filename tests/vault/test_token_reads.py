@@ -1,8 +1,9 @@
 """Card tokens read outside a transaction: one statement for the reads of a loop turn (issue 18).
 
-A payment by token is planned for group commit like one by card: its token is
-read on the pool (its plan holds no connection) and the token reads of
-concurrent payments share one SELECT (core/storage/card_tokens.py).
+A payment by token reads its token's row before its gate, on the pool (it holds
+no connection then), so that it is planned for group commit like one by card;
+the token reads of concurrent payments share one SELECT, and rows found are
+remembered for a while (core/storage/card_tokens.py).
 """
 
 from __future__ import annotations
@@ -47,17 +48,25 @@ async def test_concurrent_reads_share_one_statement_and_keep_merchants_apart(
     assert found[0].sealed.ciphertext  # the sealed card, to reveal
 
 
-async def test_reads_of_separate_turns_are_separate_statements(
+async def test_a_row_found_is_remembered_for_a_while_an_unknown_one_is_not(
     services: Services, vault: Vault
 ) -> None:
     token = await vault.tokenize(distinctive_pan())
-    reads = CardTokenReads(services.pool)
+    unknown = "tok_" + "0" * 26
+    now = [0.0]
+    reads = CardTokenReads(services.pool, remember_s=60.0, monotonic=lambda: now[0])
 
     first = await reads.find(vault.merchant_id, token.id)
-    second = await reads.find(vault.merchant_id, token.id)
-
-    assert first is not None and second is not None
-    assert reads.statements == 2
+    again = await reads.find(vault.merchant_id, token.id)
+    assert first is not None and again is first
+    assert reads.statements == 1
+    assert await reads.find(vault.merchant_id, unknown) is None
+    assert await reads.find(vault.merchant_id, unknown) is None
+    assert reads.statements == 3  # not found: asked each time
+    now[0] = 60.0
+    later = await reads.find(vault.merchant_id, token.id)
+    assert later is not None and later is not first
+    assert reads.statements == 4
 
 
 async def test_payments_by_token_are_group_committed(
