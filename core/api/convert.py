@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 from google.type import money_pb2
@@ -70,11 +70,22 @@ def money_to_proto(money: Money) -> money_pb2.Money:
     return money_pb2.Money(currency_code=money.currency, units=units, nanos=nanos)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    """A datetime as a protobuf Timestamp."""
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    """A datetime as a protobuf Timestamp (a naive one is taken as UTC).
+
+    The same fields as ``Timestamp.FromDatetime`` gives, in integer arithmetic:
+    that goes through ``utctimetuple`` and ``calendar.timegm``, several times
+    slower, and a payment has four timestamps or more.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=delta.days * 86_400 + delta.seconds, nanos=value.microsecond * 1000
+    )
 
 
 def risk_to_proto(risk: RiskAssessment) -> pb.RiskAssessment:

@@ -28,7 +28,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from core.api import convert, validation
 from core.api.identity import Caller, IdentityResolver
-from core.api.serialized import payment_encoder
+from core.api.serialized import payment_encoder, payments_field
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.auth import policy
 from core.domain.errors import FieldViolation, PaycoreError, Reason, ValidationError
@@ -177,22 +177,19 @@ class PaymentHandlers:
         last = page[-1]
         return validation.encode_page_token(request, last.created_at, last.id, self._secret)
 
-    async def get_payment(
-        self, caller: Caller, request: svc.GetPaymentRequest
-    ) -> svc.GetPaymentResponse:
+    async def get_payment(self, caller: Caller, request: svc.GetPaymentRequest) -> Reply:
         payment_id = validation.get_payment_id(request)
         payment = await self._service.get_payment(caller.merchant_id, payment_id)
-        return svc.GetPaymentResponse(payment=convert.payment_to_proto(payment))
+        return Reply(True, payments_field(svc.GetPaymentResponse, "payment", [payment]))
 
-    async def list_payments(
-        self, caller: Caller, request: svc.ListPaymentsRequest
-    ) -> svc.ListPaymentsResponse:
+    async def list_payments(self, caller: Caller, request: svc.ListPaymentsRequest) -> Reply:
         query = validation.list_payments(caller.merchant_id, request, self._secret)
         payments, more = await self._service.list_payments(query)
-        return svc.ListPaymentsResponse(
-            payments=[convert.payment_to_proto(p) for p in payments],
-            next_page_token=self._next_page_token(request, payments, more),
-        )
+        token = self._next_page_token(request, payments, more)
+        # payments (field 1), then next_page_token (2): the order of a deterministic
+        # serialization of the whole response.
+        tail = svc.ListPaymentsResponse(next_page_token=token).SerializeToString(deterministic=True)
+        return Reply(True, payments_field(svc.ListPaymentsResponse, "payments", payments) + tail)
 
 
 Handler = Callable[[Caller, Any], Awaitable["Reply | Message"]]

@@ -14,7 +14,7 @@ to each value it holds so that an ``id`` is never reused while remembered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from google.protobuf.message import Message
 
@@ -56,6 +56,24 @@ def payment_reply(response_type: Callable[..., Message]) -> Callable[[Payment], 
         return b"".join((key, _varint(len(data)), data))
 
     return encode
+
+
+def payments_field(response_type: type[Message], field: str, payments: Iterable[Payment]) -> bytes:
+    """``response_type(<field>=payments)`` serialized, byte for byte, with nothing else set.
+
+    For reads: each payment is converted and serialized once, straight into the
+    reply, instead of being copied into a response message that is serialized
+    again (and, unlike ``payment_bytes``, not remembered: a read's Payment is
+    never encoded twice). Append other fields' bytes after it only in field
+    number order (deterministic serialization orders fields by number).
+    """
+    number = response_type.DESCRIPTOR.fields_by_name[field].number
+    key = _varint(number << 3 | 2)  # wire type 2: length-delimited
+    parts: list[bytes] = []
+    for payment in payments:
+        data = convert.payment_to_proto(payment).SerializeToString(deterministic=True)
+        parts += (key, _varint(len(data)), data)
+    return b"".join(parts)
 
 
 def payment_encoder(response_type: Callable[..., Message]) -> Encoder[Payment]:

@@ -9,6 +9,10 @@ that owns the merchant:
 2. for writes, ``SET NX`` of ``paycore:{<merchant>}:req:<rpc>:<request_id>``
    holding the request's keyed fingerprint, for ``request_lease_s``.
 
+Reads (no claim) do not pay that round trip each: the process leases a few of
+the merchant's read tokens from the same GCRA state at once and spends them
+locally (core/gate/read_leases.py, which bounds the over-admission).
+
 Every key of a merchant carries the hash tag ``{<merchant>}``, so in a Redis
 Cluster they live in one slot and the script can touch them together.
 
@@ -46,6 +50,7 @@ from core.domain.errors import RateLimitedError
 from core.gate.autopipeline import AutoPipeline
 from core.gate.gate import Admission, GateClaim, Rider
 from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
+from core.gate.read_leases import LEASE_SCRIPT, LeasedBudgets
 from core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -69,7 +74,6 @@ end
 local next_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
            'PX', math.ceil((next_tat - now) / 1000) + 1)
-if #KEYS < 2 then return {1, 0} end
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
   if RIDER then return {1, 1, rider({unpack(KEYS, 3)}, {unpack(ARGV, 5)}, now)} end
   return {1, 1}
@@ -177,6 +181,7 @@ class RedisRequestGate:
         self._telemetry = telemetry or Telemetry.disabled()
         self._client = client
         self._script = client.register_script(_PLAIN_SCRIPT)
+        self._lease_script = client.register_script(LEASE_SCRIPT)
         self._ridden: dict[str, AsyncScript] = {}
         self._settings = limits
         self._by_merchant: dict[tuple[str, RpcClass], RateLimit] = {}
@@ -190,11 +195,14 @@ class RedisRequestGate:
         self.stats = GateStats()
         self.pipeline = AutoPipeline(client)
         """Batches this gate's commands per loop tick; shared with risk velocity (core/app.py)."""
+        self.reads = LeasedBudgets(self._lease, monotonic)
+        """The read tokens this process leased (requests without a claim spend them)."""
 
     async def prepare(self, *riders: str) -> None:
         """Load the scripts (also with each of ``riders``) so first requests cost one round trip."""
         try:
             await self._client.script_load(_PLAIN_SCRIPT)
+            await self._client.script_load(LEASE_SCRIPT)
             for rider_lua in riders:
                 await self._client.script_load(self._script_with(rider_lua).script)
         except REDIS_UNAVAILABLE as exc:
@@ -232,16 +240,20 @@ class RedisRequestGate:
         if not self.availability.away():
             if self.availability.stale_connections:
                 await self._drop_connections()
-            keys = [rate_key(merchant_id, rpc_class)]
-            args: list[str | int] = [limit.interval_us, limit.tolerance_us]
+            if claim is None:
+                return await self._admit_read(merchant_id, rpc_class, limit)
+            keys = [rate_key(merchant_id, rpc_class), request_key(merchant_id, claim)]
+            args: list[str | int] = [
+                limit.interval_us,
+                limit.tolerance_us,
+                claim.fingerprint.hex(),
+                self._marker_ms,
+            ]
             script = self._script
-            if claim is not None:
-                keys.append(request_key(merchant_id, claim))
-                args += [claim.fingerprint.hex(), self._marker_ms]
-                if rider is not None:
-                    keys += rider.keys
-                    args += rider.args
-                    script = self._script_with(rider.lua)
+            if rider is not None:
+                keys += rider.keys
+                args += rider.args
+                script = self._script_with(rider.lua)
             try:
                 self.stats.redis_round_trips += 1
                 allowed, value, *ridden = await self.pipeline.run_script(script, keys, args)
@@ -252,7 +264,34 @@ class RedisRequestGate:
                     self._refuse(merchant_id, rpc_class, limit, int(value))
                 if rider is not None and ridden:
                     rider.reply = [int(item) for item in ridden[0]]
-                return _ADMISSIONS[int(value)] if claim is not None else Admission.UNCHECKED
+                return _ADMISSIONS[int(value)]
+        return self._fail_open(merchant_id, rpc_class, limit)
+
+    async def _admit_read(
+        self, merchant_id: str, rpc_class: RpcClass, limit: RateLimit
+    ) -> Admission:
+        """A read: one of this process' leased tokens, leasing more when none is left."""
+        try:
+            retry_after_us = await self.reads.spend(merchant_id, rpc_class, limit)
+        except REDIS_UNAVAILABLE as exc:
+            self._note_failure(exc)
+            return self._fail_open(merchant_id, rpc_class, limit)
+        if retry_after_us:
+            self._refuse(merchant_id, rpc_class, limit, retry_after_us)
+        return Admission.UNCHECKED
+
+    async def _lease(
+        self, merchant_id: str, rpc_class: RpcClass, limit: RateLimit, want: int
+    ) -> tuple[int, int]:
+        self.stats.redis_round_trips += 1
+        granted, retry_after_us = await self.pipeline.run_script(
+            self._lease_script,
+            [rate_key(merchant_id, rpc_class)],
+            [limit.interval_us, limit.tolerance_us, want],
+        )
+        return int(granted), int(retry_after_us)
+
+    def _fail_open(self, merchant_id: str, rpc_class: RpcClass, limit: RateLimit) -> Admission:
         self.stats.fail_open_decisions += 1
         self._telemetry.gate_failed_open()
         verdict = self._local.check(merchant_id, rpc_class, limit)

@@ -69,6 +69,7 @@ from core.storage.repository import (
     RequestKey,
 )
 from core.telemetry import Telemetry, instruments
+from core.vault.records import StoredCard
 from core.vault.service import CardVault
 from riskengine.features import Transaction
 from router import Router
@@ -163,7 +164,8 @@ class PaymentService:
         # risk once, for the gate's velocity rider and for every run of the plan.
         card_key = self._settings.fingerprint_key
         summary = None if command.card is None else summarize(command.card, card_key)
-        transaction = self._velocity_transaction(command, summary)
+        stored = await self._token_row(command)
+        transaction = self._velocity_transaction(command, summary, stored)
         velocity = None
         if transaction is not None:
             velocity = self._risk.velocity.rider(transaction, payment_id)
@@ -176,7 +178,7 @@ class PaymentService:
             card_input, card = command.card, summary  # a card and a token are exclusive
             if command.card_token:
                 card_input, card = await self._card_to_use(
-                    tx, command.merchant_id, None, command.card_token
+                    tx, command.merchant_id, None, command.card_token, stored
                 )
             payment = Payment(
                 id=payment_id,
@@ -218,22 +220,42 @@ class PaymentService:
             key, request, encoder, plan, settled_payment, rider=velocity, batch=True
         )
 
+    async def _token_row(self, command: CreatePayment) -> StoredCard | None:
+        """The vault row of a payment by token that is authorized at once, read before the gate.
+
+        Its masked card makes the velocity rider, so that a payment by token,
+        like one by card, costs one Redis round trip and can be group-committed
+        (its plan then reads nothing). Read on a connection of its own, shared
+        with concurrent requests' reads, while this request holds none; nothing
+        is decrypted before the plan (after the rate limit and the request_id
+        check). An unknown token reads None here and is NOT_FOUND in the plan,
+        as before.
+        """
+        if not command.card_token or command.confirmation_method is ConfirmationMethod.MANUAL:
+            return None
+        return await self._vault.find(command.merchant_id, command.card_token)
+
     @staticmethod
     def _velocity_transaction(
-        command: CreatePayment, card: CardSummary | None
+        command: CreatePayment, summary: CardSummary | None, stored: StoredCard | None
     ) -> Transaction | None:
         """What risk scores of a new payment whose velocity rides in the gate's round trip.
 
-        Only for a card in the request (``card``: its summary): a token's card is
-        known once the plan has claimed the request_id, so its velocity is read
-        and counted there. The plan's scoring reuses it: the payment it builds
-        has exactly these values.
+        For a card in the request (``summary``: its masked form) or a token whose
+        row was read before the gate (``stored``); without one the velocity is
+        read and counted by the plan. The plan's scoring reuses it: the payment
+        it builds has exactly these values.
         """
-        if (
-            card is None
-            or command.bank_transfer is not None
-            or command.confirmation_method is ConfirmationMethod.MANUAL
+        if command.bank_transfer is not None or command.confirmation_method is (
+            ConfirmationMethod.MANUAL
         ):
+            return None
+        # The method as _risk_method names it (a bank transfer has no rider).
+        if summary is not None:
+            card, method = summary, "card"
+        elif stored is not None:
+            card, method = stored.token.card, "card_token"
+        else:
             return None
         return risk_transaction(
             command.merchant_id,
@@ -241,7 +263,7 @@ class PaymentService:
             card,
             command.customer_id,
             command.risk_context,
-            "card",  # as _risk_method names a card in the request
+            method,
         )
 
     async def confirm_payment(
@@ -451,20 +473,27 @@ class PaymentService:
     # --- the engine -------------------------------------------------------------
 
     async def _card_to_use(
-        self, tx: PaymentTransaction, merchant_id: str, card: CardInput | None, card_token: str
+        self,
+        tx: PaymentTransaction,
+        merchant_id: str,
+        card: CardInput | None,
+        card_token: str,
+        stored: StoredCard | None = None,
     ) -> tuple[CardInput | None, CardSummary | None]:
         """The card to pay with and its masked form; a token is revealed by the vault.
 
         Called inside the plan, so after the rate limit and the request_id
-        claim: a refused or replayed request never reads or decrypts a card.
-        The token is read on ``tx``'s connection, never on a second one.
+        claim: a refused or replayed request never decrypts a card (it may
+        have read a token's sealed row before the gate: ``_token_row``).
+        The token is read on ``tx``'s connection, never on a second one, unless
+        its row was read before the transaction (``stored``).
         An unknown token (or another merchant's) is NOT_FOUND, stored as the
         request's outcome like any error once execution has begun. The
         revealed number stays in this request's memory for the channel call
         only; the payment keeps the token's masked card.
         """
         if card_token:
-            token, revealed = await self._vault.reveal(tx, merchant_id, card_token)
+            token, revealed = await self._vault.reveal(tx, merchant_id, card_token, stored)
             return revealed, token.card
         if card is None:
             return None, None

@@ -4,11 +4,19 @@ Every function takes the connection to run on. Inside a request's transaction
 that is the transaction's own connection (``PostgresTransaction``): a payment
 by token reads its card there, never on a second pooled connection, which
 would deadlock a busy pool (core/storage/pool.py).
+
+Outside a transaction (a payment by token before its gate, GetCardToken)
+``CardTokenReads`` reads on the pool, and concurrent reads share one
+statement: the (merchant, token) pairs asked in one turn of the event loop are
+looked up together with ``unnest``; rows found are remembered for a while.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextvars
+import time
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -84,6 +92,107 @@ async def find_card_token(
         token_id,
     )
     return None if row is None else _stored_card_from_row(row)
+
+
+_FIND_MANY = f"""
+    SELECT {_CARD_TOKEN_COLUMNS} FROM card_tokens
+    WHERE (merchant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+"""
+
+_OWN_CONTEXT = contextvars.Context()
+"""The statements' context: not that of the request that happened to ask first."""
+
+TokenKey = tuple[str, str]
+"""(merchant_id, token_id)."""
+
+
+async def find_card_tokens(
+    pool: asyncpg.Pool, keys: Sequence[TokenKey]
+) -> dict[TokenKey, StoredCard]:
+    """The vault rows of ``keys`` that exist, in one statement (on a connection of its own)."""
+    rows = await pool.fetch(_FIND_MANY, [k[0] for k in keys], [k[1] for k in keys])
+    return {(row["merchant_id"], row["id"]): _stored_card_from_row(row) for row in rows}
+
+
+class CardTokenReads:
+    """Reads vault rows on the pool; the reads of one event-loop turn share one statement.
+
+    The first read of a turn schedules the statement with ``call_soon``, after
+    the callbacks already ready (the other requests about to ask), so an idle
+    server waits for nothing. Each statement takes a pooled connection for
+    itself only: callers must hold none while they wait (core/storage/pool.py).
+    A failed statement raises its error to every caller of its batch.
+
+    Rows found are remembered for ``remember_s``: a row is never deleted and
+    never changes but for a rotation re-wrapping its data key, after which the
+    remembered row still opens under its old key as long as that key is
+    configured (removing a key from the configuration restarts the process).
+    What is remembered is sealed: no card number is ever held in the clear.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        remember_s: float = 60.0,
+        max_remembered: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pool = pool
+        self._waiting: dict[TokenKey, list[asyncio.Future[StoredCard | None]]] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._remembered: dict[TokenKey, tuple[float, StoredCard]] = {}
+        self._remember_s = remember_s
+        self._max_remembered = max_remembered
+        self._monotonic = monotonic
+        self.statements = 0
+        """Statements sent (for benchmarks and tests)."""
+
+    async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """One vault row of one merchant (None for unknown tokens and other merchants')."""
+        key = (merchant_id, token_id)
+        remembered = self._remembered.get(key)
+        if remembered is not None:
+            if self._monotonic() < remembered[0]:
+                return remembered[1]
+            del self._remembered[key]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[StoredCard | None] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush, context=_OWN_CONTEXT)
+        self._waiting.setdefault((merchant_id, token_id), []).append(future)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._waiting = self._waiting, {}
+        task = asyncio.get_running_loop().create_task(self._read(batch))
+        self._flushes.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(self._flushes.discard)
+
+    async def _read(self, batch: dict[TokenKey, list[asyncio.Future[StoredCard | None]]]) -> None:
+        self.statements += 1
+        try:
+            found = await find_card_tokens(self._pool, list(batch))
+        except BaseException as exc:  # each caller handles it as its own read's error
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        if isinstance(exc, asyncio.CancelledError):
+                            future.cancel()
+                        else:
+                            future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        until = self._monotonic() + self._remember_s
+        for key, stored in found.items():
+            if len(self._remembered) >= self._max_remembered:
+                del self._remembered[next(iter(self._remembered))]  # the oldest
+            self._remembered[key] = (until, stored)
+        for key, futures in batch.items():
+            for future in futures:
+                if not future.done():  # its caller may have been cancelled
+                    future.set_result(found.get(key))
 
 
 async def rewrap_card_tokens(

@@ -534,6 +534,7 @@ class PostgresPaymentRepository:
     def __init__(self, pool: asyncpg.Pool, outbox: PaymentOutbox | None = None) -> None:
         self._pool = pool
         self._outbox = outbox  # None: no events (tools, tests of storage alone)
+        self._card_tokens = card_tokens.CardTokenReads(pool)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
@@ -645,7 +646,7 @@ class PostgresPaymentRepository:
 
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
         async with unavailable_as_error():
-            return await card_tokens.find_card_token(self._pool, merchant_id, token_id)
+            return await self._card_tokens.find(merchant_id, token_id)
 
     async def rewrap_card_tokens(
         self, active_key_id: str, batch_size: int, rewrap: Callable[[Sealed], Sealed]

@@ -116,19 +116,37 @@ class CardVault:
             await self._gate.admit(merchant_id, RpcClass.READS, None)
         return (await self._stored(merchant_id, token_id)).token
 
+    async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """A token's sealed row, read before any transaction (None: unknown to the merchant).
+
+        Read on a pooled connection of its own, in one statement with the
+        concurrent requests' reads: the caller must hold no pooled connection
+        (a payment reads it before its transaction; see ``reveal``). Nothing
+        is decrypted here.
+        """
+        return await self._repo.get_card_token(merchant_id, token_id)
+
     async def reveal(
-        self, tx: PaymentTransaction, merchant_id: str, token_id: str
+        self,
+        tx: PaymentTransaction,
+        merchant_id: str,
+        token_id: str,
+        stored: StoredCard | None = None,
     ) -> tuple[CardToken, CardInput]:
         """The token and its full card, to pay with: keep the card in memory for one call only.
 
-        Read in the request's transaction ``tx``, on its connection: a second
-        pooled connection taken while ``tx`` holds one deadlocks the pool once
-        as many token payments run at once as it has connections (issue 16).
+        ``stored``: the token's row as ``find`` read it before the transaction
+        (rows are never deleted, and a rotation re-wraps only the data key, so
+        it still opens). Without it the row is read in the request's
+        transaction ``tx``, on its connection: a second pooled connection taken
+        while ``tx`` holds one deadlocks the pool once as many token payments
+        run at once as it has connections (issue 16).
         NOT_FOUND (CARD_TOKEN_NOT_FOUND) for unknown and other merchants'
         tokens. A row that does not open (tampered, or its key not configured)
         is a server fault and raises EnvelopeError / UnknownKeyError.
         """
-        stored = _found(await tx.card_token(merchant_id, token_id), token_id)
+        if stored is None:
+            stored = _found(await tx.card_token(merchant_id, token_id), token_id)
         sealed = stored.sealed
         plaintext = open_sealed(
             sealed, self._keyring.kek(sealed.key_id), record_aad(merchant_id, token_id)

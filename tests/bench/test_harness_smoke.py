@@ -62,8 +62,13 @@ def _check_round(round_: Round, workers: int, with_h2load: bool) -> None:
         costs = window.costs
         assert costs is not None
         assert costs.calls >= window.measured.load.ok
-        assert costs.redis_cpu_s > 0
         assert costs.redis_commands > 0  # the gate's script, reads included
+        if scenario.startswith("create"):
+            assert costs.redis_cpu_s > 0
+        else:
+            # Reads lease their tokens a few at a time (core/gate/read_leases.py): a
+            # short window's few scripts may cost Redis less than one CPU clock tick.
+            assert costs.redis_cpu_s >= 0
         assert costs.batches is None  # no group-commit writer on this branch yet
         if scenario.startswith("create"):
             # Two transactions per create at least (a write, then the capture).

@@ -1,8 +1,10 @@
 """The Redis work of a request is ONE round trip (issue 3), counted by the server itself.
 
 Redis' INFO commandstats counts every command it executes, those a script calls
-included; after ``prepare()`` (which loads the script), N admitted requests must
-add exactly N EVALSHA calls, the script's own commands, and nothing else.
+included; after ``prepare()`` (which loads the script), N admitted writes must
+add exactly N EVALSHA calls, the script's own commands, and nothing else. Reads
+are cheaper still: one EVALSHA per lease of tokens (issue 18,
+core/gate/read_leases.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from core.config import RateLimitSettings
 from core.domain.money import Money
 from core.domain.payment import CardSummary
 from core.gate import Admission
+from core.gate.limits import RateLimit
+from core.gate.read_leases import lease_size
 from core.risk.velocity import RedisVelocity
 from riskengine.features import Transaction
 from tests.support.redis_cluster import RedisClusterHandle, RedisServerHandle
@@ -30,8 +34,9 @@ UNLIMITED = RateLimitSettings(
 def scripted_commands(writes: int, reads: int) -> Counter[str]:
     """What the gate's script calls inside Redis, which commandstats counts as well.
 
-    Every request: TIME, GET and SET of the rate key; a write's claim adds a
-    SET NX of its marker (and a GET when the marker exists).
+    Every write and every lease of reads: TIME, GET and SET of the rate key; a
+    write's claim adds a SET NX of its marker (and a GET when the marker exists).
+    ``reads``: the leases.
     """
     return Counter(time=writes + reads, get=writes + reads, set=2 * writes + reads)
 
@@ -74,10 +79,14 @@ async def _assert_one_evalsha_per_request(
 
     assert set(writes) == {Admission.NEW}
     assert set(reads) == {Admission.UNCHECKED}
-    # From the network: one EVALSHA per request, and our first INFO per node.
-    sent = Counter(evalsha=2 * REQUESTS, info=len(nodes))
-    assert executed == sent + scripted_commands(writes=REQUESTS, reads=REQUESTS)
-    assert gate.stats.redis_round_trips == 2 * REQUESTS
+    # From the network: one EVALSHA per write and per lease of reads, and our
+    # first INFO per node.
+    lease = lease_size(RateLimit(UNLIMITED.reads_per_s, UNLIMITED.reads_burst))
+    leases = -(-REQUESTS // lease)
+    assert 1 < leases < REQUESTS
+    sent = Counter(evalsha=REQUESTS + leases, info=len(nodes))
+    assert executed == sent + scripted_commands(writes=REQUESTS, reads=leases)
+    assert gate.stats.redis_round_trips == REQUESTS + leases
 
 
 async def test_each_request_is_one_evalsha_on_a_single_redis(
