@@ -7,6 +7,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -14,7 +15,7 @@ import pytest
 from cryptography import x509
 
 from core.api.server import PaycoreServer, transport_security
-from core.app import Services
+from core.app import Services, open_services
 from core.config import ConfigError, Settings, load_settings, settings_as_toml, validate
 from paycore.client import (
     AsyncPaycoreClient,
@@ -60,42 +61,42 @@ async def api_key(services: Services, merchant_id: str) -> str:
     return metadata[0][1].removeprefix("Bearer ")
 
 
-async def _started(settings: Settings, services: Services) -> PaycoreServer:
+@asynccontextmanager
+async def _serving(settings: Settings) -> AsyncIterator[str]:
+    """The address of a paycore on ``settings`` with services of its own.
+
+    Not the session's: stopping a server ends its services' event streams and
+    drains their executor, which would end the streams of every later test
+    that shares them (tests/events/test_stream.py after this module).
+    """
+    services = await open_services(settings)
     server = PaycoreServer(settings, services)
     await server.start()
-    return server
+    try:
+        yield f"127.0.0.1:{server.port}"
+    finally:
+        await server.stop(grace=1.0)
+        await services.close()
 
 
 @pytest.fixture(scope="module")
-async def tls_target(settings: Settings, services: Services, certs: DevCerts) -> AsyncIterator[str]:
+async def tls_target(settings: Settings, certs: DevCerts) -> AsyncIterator[str]:
     """Address of a paycore serving TLS (no client certificate asked)."""
-    server = await _started(
-        settings.replace(tls_cert_file=str(certs.server_cert), tls_key_file=str(certs.server_key)),
-        services,
-    )
-    try:
-        yield f"127.0.0.1:{server.port}"
-    finally:
-        await server.stop(grace=1.0)
+    tls = settings.replace(tls_cert_file=str(certs.server_cert), tls_key_file=str(certs.server_key))
+    async with _serving(tls) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")
-async def mtls_target(
-    settings: Settings, services: Services, certs: DevCerts
-) -> AsyncIterator[str]:
+async def mtls_target(settings: Settings, certs: DevCerts) -> AsyncIterator[str]:
     """Address of a paycore requiring a client certificate signed by the test CA."""
-    server = await _started(
-        settings.replace(
-            tls_cert_file=str(certs.server_cert),
-            tls_key_file=str(certs.server_key),
-            tls_client_ca_file=str(certs.ca_cert),
-        ),
-        services,
+    mtls = settings.replace(
+        tls_cert_file=str(certs.server_cert),
+        tls_key_file=str(certs.server_key),
+        tls_client_ca_file=str(certs.ca_cert),
     )
-    try:
-        yield f"127.0.0.1:{server.port}"
-    finally:
-        await server.stop(grace=1.0)
+    async with _serving(mtls) as target:
+        yield target
 
 
 def _client(
