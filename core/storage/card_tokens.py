@@ -14,13 +14,13 @@ looked up together with ``unnest``; rows found are remembered for a while.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 from collections.abc import Callable, Sequence
 
 import asyncpg
 
 from core.domain.payment import CardSummary
+from core.service.batching import Batcher, BatchFailedError
 from core.vault.envelope import Sealed
 from core.vault.records import CardToken, StoredCard
 
@@ -99,9 +99,6 @@ _FIND_MANY = f"""
     WHERE (merchant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 
-_OWN_CONTEXT = contextvars.Context()
-"""The statements' context: not that of the request that happened to ask first."""
-
 TokenKey = tuple[str, str]
 """(merchant_id, token_id)."""
 
@@ -117,11 +114,12 @@ async def find_card_tokens(
 class CardTokenReads:
     """Reads vault rows on the pool; the reads of one event-loop turn share one statement.
 
-    The first read of a turn schedules the statement with ``call_soon``, after
-    the callbacks already ready (the other requests about to ask), so an idle
-    server waits for nothing. Each statement takes a pooled connection for
-    itself only: callers must hold none while they wait (core/storage/pool.py).
-    A failed statement raises its error to every caller of its batch.
+    The batching is ``Batcher``'s (core/service/batching.py): the first read of
+    a turn schedules the statement after the callbacks already ready (the other
+    requests about to ask), so an idle server waits for nothing. Each statement
+    takes a pooled connection for itself only: callers must hold none while
+    they wait (core/storage/pool.py). A failed statement raises its own error
+    to every caller of its batch, as a read of its own would have.
 
     Rows found are remembered for ``remember_s``: a row is never deleted and
     never changes but for a rotation re-wrapping its data key, after which the
@@ -139,14 +137,16 @@ class CardTokenReads:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
-        self._waiting: dict[TokenKey, list[asyncio.Future[StoredCard | None]]] = {}
-        self._flushes: set[asyncio.Task[None]] = set()
+        self._batcher: Batcher[TokenKey, StoredCard | None] = Batcher(self._read)
         self._remembered: dict[TokenKey, tuple[float, StoredCard]] = {}
         self._remember_s = remember_s
         self._max_remembered = max_remembered
         self._monotonic = monotonic
-        self.statements = 0
+
+    @property
+    def statements(self) -> int:
         """Statements sent (for benchmarks and tests)."""
+        return self._batcher.batches
 
     async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
         """One vault row of one merchant (None for unknown tokens and other merchants')."""
@@ -156,43 +156,23 @@ class CardTokenReads:
             if self._monotonic() < remembered[0]:
                 return remembered[1]
             del self._remembered[key]
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[StoredCard | None] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._flush, context=_OWN_CONTEXT)
-        self._waiting.setdefault((merchant_id, token_id), []).append(future)
-        return await future
-
-    def _flush(self) -> None:
-        batch, self._waiting = self._waiting, {}
-        task = asyncio.get_running_loop().create_task(self._read(batch))
-        self._flushes.add(task)  # the loop holds tasks weakly
-        task.add_done_callback(self._flushes.discard)
-
-    async def _read(self, batch: dict[TokenKey, list[asyncio.Future[StoredCard | None]]]) -> None:
-        self.statements += 1
         try:
-            found = await find_card_tokens(self._pool, list(batch))
-        except BaseException as exc:  # each caller handles it as its own read's error
-            for futures in batch.values():
-                for future in futures:
-                    if not future.done():
-                        if isinstance(exc, asyncio.CancelledError):
-                            future.cancel()
-                        else:
-                            future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
+            return await self._batcher.submit(key)
+        except BatchFailedError as failed:
+            # A read changes nothing: its caller maps the statement's own error
+            # (PostgreSQL "not now" -> UNAVAILABLE...), not "not known to commit".
+            if failed.cause is None:
+                raise asyncio.CancelledError from failed
+            raise failed.cause from None
+
+    async def _read(self, keys: list[TokenKey]) -> list[StoredCard | None]:
+        found = await find_card_tokens(self._pool, list(dict.fromkeys(keys)))
         until = self._monotonic() + self._remember_s
         for key, stored in found.items():
             if len(self._remembered) >= self._max_remembered:
                 del self._remembered[next(iter(self._remembered))]  # the oldest
             self._remembered[key] = (until, stored)
-        for key, futures in batch.items():
-            for future in futures:
-                if not future.done():  # its caller may have been cancelled
-                    future.set_result(found.get(key))
+        return [found.get(key) for key in keys]
 
 
 async def rewrap_card_tokens(
