@@ -2,7 +2,7 @@
 
 Every part is a process of its own, so a fault is a real one:
 
-- PostgreSQL: an embedded cluster (core/runtime/embedded.py) in a temporary data dir,
+- PostgreSQL: an embedded cluster (core/runtime/embedded/) in a temporary data dir,
   stopped and started with its own clean shutdown (``pg_ctl -m fast`` drops every
   connection) at the same socket, so the DSN paycore holds stays valid;
 - Redis: a private ``redis-server`` (tests/support/redis_cluster.py) on a fixed port,
