@@ -34,6 +34,7 @@ from paycore.v1 import payment_service_pb2_grpc
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
 from tests.support.clock import TestClock
 from tests.support.redis_cluster import RedisClusterHandle, start_cluster
+from tests.support.serving import Serving, serve_paycore
 
 
 async def _create_database(admin_dsn: str) -> tuple[str, str]:
@@ -182,21 +183,22 @@ def _no_nested_acquires(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-async def server(settings: Settings, services: Services) -> AsyncIterator[PaycoreServer]:
-    """A started paycore gRPC server in this process."""
-    running = PaycoreServer(settings, services)
-    await running.start()
-    try:
+async def serving(settings: Settings, services: Services) -> AsyncIterator[Serving]:
+    """The session's paycore gRPC server in this process, on the shared services."""
+    async with serve_paycore(settings, services=services, grace_s=1.0) as running:
         yield running
-    finally:
-        await running.stop(grace=1.0)
 
 
 @pytest.fixture(scope="session")
-async def grpc_channel(server: PaycoreServer) -> AsyncIterator[grpc.aio.Channel]:
+def server(serving: Serving) -> PaycoreServer:
+    """The session's started paycore gRPC server."""
+    return serving.server
+
+
+@pytest.fixture(scope="session")
+def grpc_channel(serving: Serving) -> grpc.aio.Channel:
     """A real gRPC channel to the test server."""
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield channel
+    return serving.channel
 
 
 @pytest.fixture(scope="session")

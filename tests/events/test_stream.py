@@ -7,8 +7,6 @@ from typing import Any
 import grpc
 import pytest
 
-from core.api.server import PaycoreServer
-from core.app import open_services
 from core.config import Settings
 from paycore.v1 import event_service_pb2 as ev
 from paycore.v1 import event_service_pb2_grpc
@@ -23,6 +21,7 @@ from tests.e2e.helpers import (
     manual_capture,
     usd,
 )
+from tests.support.serving import serve_paycore
 
 from .helpers import pay
 
@@ -167,21 +166,15 @@ async def test_the_stream_runs_the_rpc_pipeline_a_caller_without_a_key_is_refuse
 async def test_a_server_shutting_down_ends_its_streams_and_the_cursor_resumes_elsewhere(
     settings: Settings, stub, event_stub, metadata
 ) -> None:
-    services = await open_services(settings)
-    leaving = PaycoreServer(settings, services)
-    port = await leaving.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = event_service_pb2_grpc.EventServiceStub(channel).StreamEvents(
-                ev.StreamEventsRequest(), metadata=metadata
-            )
-            await pay(stub, metadata)
-            before = await read(call, 2)
-            await leaving.stop(grace=30.0)
-            assert [m async for m in call] == []  # ended, not hung until the grace
-            assert await call.code() == grpc.StatusCode.OK
-    finally:
-        await services.close()
+    async with serve_paycore(settings) as leaving:
+        call = leaving.stub(event_service_pb2_grpc.EventServiceStub).StreamEvents(
+            ev.StreamEventsRequest(), metadata=metadata
+        )
+        await pay(stub, metadata)
+        before = await read(call, 2)
+        await leaving.stop(grace_s=30.0)
+        assert [m async for m in call] == []  # ended, not hung until the grace
+        assert await call.code() == grpc.StatusCode.OK
 
     after = (await pay(stub, metadata)).payment
     resumed = event_stub.StreamEvents(

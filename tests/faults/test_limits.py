@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 
-from core.api.server import PaycoreServer
 from core.app import Services, open_services
 from core.config import Settings
 from paycore.v1 import payment_pb2 as pb
@@ -24,6 +23,7 @@ from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import Api, create_request, new_request_id, usd
 from tests.idempotency.stack import payment_row, still_waiting
 from tests.support.auth import Metadata
+from tests.support.serving import serve_paycore
 
 if TYPE_CHECKING:
     from paycore.v1.payment_service_pb2_grpc import PaymentServiceAsyncStub as AsyncStub
@@ -34,28 +34,30 @@ Stub = payment_service_pb2_grpc.PaymentServiceStub
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, services: Services, **limits: int
+    settings: Settings, services: Services | None = None, **limits: int
 ) -> AsyncIterator[Callable[[], grpc.aio.Channel]]:
-    """A server with ``limits`` (Settings fields); yields a factory of new channels to it."""
-    server = PaycoreServer(settings.replace(**limits), services)
-    await server.start()
+    """A server with ``limits`` (Settings fields); yields a factory of new channels to it.
+
+    Services of its own unless ``services`` are given: stopping a server ends the event
+    streams of the services it served, so it must not serve the session's.
+    """
     channels: list[grpc.aio.Channel] = []
+    async with serve_paycore(settings.replace(**limits), services=services) as paycore:
 
-    def connect() -> grpc.aio.Channel:
-        # A local subchannel pool: each channel is a connection of its own.
-        channels.append(
-            grpc.aio.insecure_channel(
-                f"127.0.0.1:{server.port}", options=[("grpc.use_local_subchannel_pool", 1)]
+        def connect() -> grpc.aio.Channel:
+            # A local subchannel pool: each channel is a connection of its own.
+            channels.append(
+                grpc.aio.insecure_channel(
+                    paycore.target, options=[("grpc.use_local_subchannel_pool", 1)]
+                )
             )
-        )
-        return channels[-1]
+            return channels[-1]
 
-    try:
-        yield connect
-    finally:
-        for channel in channels:
-            await channel.close(grace=None)
-        await server.stop(grace=0.5)
+        try:
+            yield connect
+        finally:
+            for channel in channels:
+                await channel.close(grace=None)
 
 
 def capture(payment_id: str) -> svc.CapturePaymentRequest:
@@ -89,7 +91,7 @@ async def code_of(call: Awaitable[object]) -> grpc.StatusCode:
 async def test_a_request_above_the_message_limit_is_refused_and_changes_nothing(
     settings: Settings, services: Services, metadata: Metadata, merchant_id: str
 ) -> None:
-    async with serving(settings, services, grpc_max_message_bytes=4096) as connect:
+    async with serving(settings, grpc_max_message_bytes=4096) as connect:
         stub = Stub(connect())
         request = create_request(description="x" * 5000)
 
@@ -107,7 +109,7 @@ async def test_a_request_above_the_message_limit_is_refused_and_changes_nothing(
 async def test_rpcs_beyond_the_concurrent_limit_are_refused_until_some_finish(
     settings: Settings, services: Services, metadata: Metadata, merchant_id: str
 ) -> None:
-    async with serving(settings, services, grpc_max_concurrent_rpcs=2) as connect:
+    async with serving(settings, grpc_max_concurrent_rpcs=2) as connect:
         stub, payment, read = await authorized(connect(), merchant_id, metadata)
 
         async with payment_row(services.pool, merchant_id, payment.id):
@@ -125,7 +127,7 @@ async def test_rpcs_beyond_the_concurrent_limit_are_refused_until_some_finish(
 async def test_a_connection_runs_at_most_the_stream_limit_at_once(
     settings: Settings, services: Services, metadata: Metadata, merchant_id: str
 ) -> None:
-    async with serving(settings, services, grpc_max_concurrent_streams=1) as connect:
+    async with serving(settings, grpc_max_concurrent_streams=1) as connect:
         stub, payment, read = await authorized(connect(), merchant_id, metadata)
 
         async with payment_row(services.pool, merchant_id, payment.id):

@@ -9,21 +9,20 @@ never flushed or stopped. Everything is torn down after the test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
-import grpc
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError
 
-from core.api.server import PaycoreServer
-from core.app import open_services
 from core.config import RateLimitSettings, Settings
 from paycore.v1 import payment_service_pb2_grpc
 from tests.support.redis_cluster import start_redis
+from tests.support.serving import serve_paycore
 
 from .stack import Stack
 
@@ -41,44 +40,40 @@ async def private_stack(settings: Settings) -> AsyncIterator[StartStack]:
     Keyword arguments override Settings fields; rate limits are generous
     unless ``rate_limits`` is given.
     """
-    closers: list[Callable[[], Awaitable[object]]] = []
+    # Closed in reverse order of opening: clients, then the server, then Redis.
+    async with contextlib.AsyncExitStack() as opened:
 
-    async def start(**overrides: object) -> Stack:
-        redis = await asyncio.to_thread(start_redis)
-        closers.append(lambda: asyncio.to_thread(redis.stop))
-        own = settings.replace(**{"rate_limits": GENEROUS, **overrides, "redis_url": redis.url})
-        services = await open_services(own)
-        closers.append(services.close)
-        server = PaycoreServer(own, services)
-        await server.start()
-        closers.append(lambda: server.stop(grace=0.5))
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        closers.append(lambda: channel.close(grace=None))
-        # The test's own client reconnects after a restart (the server's does what it does).
-        admin = aioredis.from_url(
-            redis.url,
-            decode_responses=True,
-            retry=Retry(NoBackoff(), 3),
-            retry_on_error=[ConnectionError],
-        )
-        closers.append(admin.aclose)
-        assert own.postgres_dsn is not None
-        db = await asyncpg.create_pool(own.postgres_dsn, min_size=1, max_size=4)
-        assert db is not None
-        closers.append(db.close)
-        return Stack(
-            settings=own,
-            services=services,
-            server=server,
-            channel=channel,
-            stub=payment_service_pb2_grpc.PaymentServiceStub(channel),
-            redis=redis,
-            admin=admin,
-            db=db,
-        )
+        async def start(**overrides: object) -> Stack:
+            redis = await asyncio.to_thread(start_redis)
+            opened.push_async_callback(asyncio.to_thread, redis.stop)
+            paycore = await opened.enter_async_context(
+                serve_paycore(
+                    settings.replace(
+                        **{"rate_limits": GENEROUS, **overrides, "redis_url": redis.url}
+                    )
+                )
+            )
+            # The test's own client reconnects after a restart (the server's does what it does).
+            admin = aioredis.from_url(
+                redis.url,
+                decode_responses=True,
+                retry=Retry(NoBackoff(), 3),
+                retry_on_error=[ConnectionError],
+            )
+            opened.push_async_callback(admin.aclose)
+            assert paycore.settings.postgres_dsn is not None
+            db = await asyncpg.create_pool(paycore.settings.postgres_dsn, min_size=1, max_size=4)
+            assert db is not None
+            opened.push_async_callback(db.close)
+            return Stack(
+                settings=paycore.settings,
+                services=paycore.services,
+                server=paycore.server,
+                channel=paycore.channel,
+                stub=paycore.stub(payment_service_pb2_grpc.PaymentServiceStub),
+                redis=redis,
+                admin=admin,
+                db=db,
+            )
 
-    try:
         yield start
-    finally:
-        for close in reversed(closers):
-            await close()

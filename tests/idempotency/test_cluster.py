@@ -18,8 +18,7 @@ import pytest
 from google.rpc import error_details_pb2
 from redis.asyncio.cluster import RedisCluster
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.config import RateLimitSettings, Settings
 from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import (
@@ -33,6 +32,7 @@ from tests.e2e.helpers import (
 )
 from tests.support.auth import merchant_metadata
 from tests.support.redis_cluster import RedisClusterHandle
+from tests.support.serving import serve_paycore
 
 from .conftest import GENEROUS
 
@@ -75,24 +75,21 @@ async def _start(
     settings: Settings, cluster: RedisClusterHandle, limits: RateLimitSettings
 ) -> AsyncIterator[ClusterStack]:
     own = settings.replace(redis_url=cluster.url, redis_cluster=True, rate_limits=limits)
-    services = await open_services(own)
-    server = PaycoreServer(own, services)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    admin = RedisCluster.from_url(cluster.url, decode_responses=True)
-    assert own.postgres_dsn is not None
-    db = await asyncpg.create_pool(own.postgres_dsn, min_size=1, max_size=4)
-    assert db is not None
-    try:
-        yield ClusterStack(
-            payment_service_pb2_grpc.PaymentServiceStub(channel), services, admin, db
-        )
-    finally:
-        await db.close()
-        await admin.aclose()
-        await channel.close(grace=None)
-        await server.stop(grace=0.5)
-        await services.close()
+    async with serve_paycore(own) as paycore:
+        admin = RedisCluster.from_url(cluster.url, decode_responses=True)
+        assert paycore.settings.postgres_dsn is not None
+        db = await asyncpg.create_pool(paycore.settings.postgres_dsn, min_size=1, max_size=4)
+        assert db is not None
+        try:
+            yield ClusterStack(
+                paycore.stub(payment_service_pb2_grpc.PaymentServiceStub),
+                paycore.services,
+                admin,
+                db,
+            )
+        finally:
+            await db.close()
+            await admin.aclose()
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import pytest
 from aiohttp import ClientSession
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.config import LedgerSettings, Settings
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
@@ -28,6 +27,7 @@ from router.signing import SIGNATURE_HEADER, sign_rsa
 from tests.e2e.helpers import new_request_id, usd
 from tests.events.helpers import eventually
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.serving import serve_paycore
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent
@@ -85,18 +85,12 @@ async def _bank(settings: Settings, merchant_id: str, **ledger: Any) -> AsyncIte
         callbacks_enabled=True,
         callbacks_port=0,
     )
-    services = await open_services(own)
-    server = PaycoreServer(own, services)
-    await server.start()
-    try:
+    async with serve_paycore(own) as paycore:
+        services = paycore.services
         metadata = await merchant_metadata(services.pool, merchant_id)
         await book_opening_balance(services.pool, merchant_id, AVAILABLE, 10_000)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stub = account_service_pb2_grpc.AccountServiceStub(channel)
-            yield Bank(stub, services, server, metadata, merchant_id)
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
+        stub = paycore.stub(account_service_pb2_grpc.AccountServiceStub)
+        yield Bank(stub, services, paycore.server, metadata, merchant_id)
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.auth.policy import Role
 from core.config import RiskSettings, Settings
 from paycore.v1 import account_service_pb2 as acc
@@ -25,6 +24,7 @@ from paycore.v1 import account_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.e2e.helpers import expect_error, new_request_id, usd
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.serving import serve_paycore
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent
@@ -99,20 +99,14 @@ def _cents(money: Any) -> int:
 async def scored(settings: Settings, merchant_id: str, tmp_path: Path) -> AsyncIterator[Scored]:
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
-    own = settings.replace(risk=RiskSettings(rules_file=str(rules), rules_poll_interval_s=0))
-    services = await open_services(own)
-    server = PaycoreServer(own, services)
-    await server.start()
-    try:
+    risk = RiskSettings(rules_file=str(rules), rules_poll_interval_s=0)
+    async with serve_paycore(settings.replace(risk=risk)) as paycore:
+        services = paycore.services
         metadata = await merchant_metadata(services.pool, merchant_id)
         admin = await merchant_metadata(services.pool, merchant_id, Role.ADMIN)
         await book_opening_balance(services.pool, merchant_id, AVAILABLE, 50_000)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stub = account_service_pb2_grpc.AccountServiceStub(channel)
-            yield Scored(stub, services, metadata, admin, merchant_id)
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
+        stub = paycore.stub(account_service_pb2_grpc.AccountServiceStub)
+        yield Scored(stub, services, metadata, admin, merchant_id)
 
 
 async def test_a_withdrawal_risk_declines_holds_nothing_and_never_reaches_the_bank(

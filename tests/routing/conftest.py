@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.config import Settings, StatusQuerySettings
 from paycore.v1 import payment_service_pb2_grpc
 from router.channel import Channel
@@ -31,6 +29,7 @@ from router.channels.simulated import (
 )
 from tests.e2e.helpers import Api
 from tests.support.auth import merchant_metadata
+from tests.support.serving import serve_paycore
 
 
 def renamed(spec: AcquirerSpec, name: str) -> AcquirerSpec:
@@ -110,26 +109,19 @@ async def serve(
         ),
     }
     own = settings.replace(**(defaults | (changes or {})))
-    services = await open_services(own, channels=channels)
-    server = PaycoreServer(own, services)
-    try:
-        await server.start()
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            merchant_id = f"m_{uuid.uuid4().hex[:16]}"
-            api = Api(
-                payment_service_pb2_grpc.PaymentServiceStub(channel),
-                merchant_id,
-                await merchant_metadata(services.pool, merchant_id),
-            )
-            yield Served(
-                services,
-                api,
-                f"http://127.0.0.1:{server.callbacks_port}",
-                f"127.0.0.1:{server.port}",
-            )
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
+    async with serve_paycore(own, channels=channels) as paycore:
+        merchant_id = f"m_{uuid.uuid4().hex[:16]}"
+        api = Api(
+            paycore.stub(payment_service_pb2_grpc.PaymentServiceStub),
+            merchant_id,
+            await merchant_metadata(paycore.services.pool, merchant_id),
+        )
+        yield Served(
+            paycore.services,
+            api,
+            f"http://127.0.0.1:{paycore.server.callbacks_port}",
+            paycore.target,
+        )
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,7 @@ import pytest
 from core.config import Settings
 from core.runtime.embedded import start_embedded
 
-from .processes import REPO_ROOT, Background, clean_environment
-
-Spawn = Callable[..., Background]
+from .processes import REPO_ROOT, Background, Spawn, clean_environment
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ import json
 import re
 from typing import Any
 
-from .conftest import Spawn
-from .processes import Background, free_port, wait_until_serving
+from .processes import Background, Spawn, start_paycore
 
 
 def start_operated(
@@ -17,16 +16,14 @@ def start_operated(
 
     The log format is left to paycore: ``auto`` writes JSON, the output being a file.
     """
-    port = free_port()
-    server = spawn(
-        "-m", "core.cli", "run", "--port", str(port),
+    return start_paycore(
+        spawn,
+        data_dir=None,  # the databases are the test's, not embedded ones
         PAYCORE_POSTGRES_DSN=postgres_dsn,
         PAYCORE_REDIS_URL=redis_url,
         PAYCORE_LOG_FORMAT="auto",
         **variables,
-    )  # fmt: skip
-    wait_until_serving(server, port)
-    return server, port
+    )
 
 
 def log_lines(server: Background) -> list[dict[str, Any]]:

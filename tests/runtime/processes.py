@@ -18,6 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+Spawn = Callable[..., "Background"]
+"""The ``spawn`` fixture (tests/runtime/conftest.py): ``python ARGS`` in the background."""
+
 
 def clean_environment(**variables: str) -> dict[str, str]:
     """This process's environment without PAYCORE_* settings, plus ``variables``."""
@@ -79,6 +82,22 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30, what: str = "co
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+def start_paycore(
+    spawn: Spawn, *args: str, data_dir: Path | None = None, **variables: str
+) -> tuple[Background, int]:
+    """``paycore run ARGS`` as a process of its own on a free port, once it serves.
+
+    PostgreSQL and Redis are embedded under ``data_dir`` unless ``variables`` name
+    others (``PAYCORE_POSTGRES_DSN``, ``PAYCORE_REDIS_URL``); any ``PAYCORE_*``
+    variable overrides a setting. In this process instead: tests/support/serving.py.
+    """
+    port = free_port()
+    where = ("--data-dir", str(data_dir)) if data_dir is not None else ()
+    server = spawn("-m", "core.cli", "run", "--port", str(port), *where, *args, **variables)
+    wait_until_serving(server, port)
+    return server, port
 
 
 def wait_until_serving(server: Background, port: int) -> None:

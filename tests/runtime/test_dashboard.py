@@ -32,9 +32,8 @@ from paycore.v1 import payment_service_pb2_grpc, webhook_service_pb2_grpc
 from paycore.v1 import webhook_service_pb2 as hooks
 from tests.support.auth import Metadata, dsn_merchant_metadata
 
-from .conftest import Spawn
 from .operated import http_port, start_operated
-from .processes import wait_for
+from .processes import Spawn, wait_for
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "paycore.json"
 FAULT_ONLY = frozenset({"paycore_ratelimit_fail_open_total"})

@@ -26,8 +26,7 @@ from tests.e2e.helpers import Api, new_request_id
 from tests.idempotency.stack import payment_row
 from tests.support.auth import merchant_metadata
 
-from .conftest import Spawn
-from .processes import free_port, health, wait_for
+from .processes import Spawn, free_port, health, wait_for
 
 pytestmark = pytest.mark.slow
 

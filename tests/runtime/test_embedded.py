@@ -16,8 +16,7 @@ import redis
 from core.config import Settings
 from core.runtime.embedded import EmbeddedServices, start_embedded
 
-from .conftest import Spawn
-from .processes import wait_for
+from .processes import Spawn, wait_for
 
 Start = Callable[..., EmbeddedServices]
 

@@ -25,9 +25,8 @@ from paycore.v1 import payment_service_pb2 as svc
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
 from tests.support.redis_cluster import RedisServerHandle, start_redis
 
-from .conftest import Spawn
-from .processes import Background, wait_for
-from .test_run import serving_pids, start_paycore
+from .processes import Background, Spawn, start_paycore, wait_for
+from .test_run import serving_pids
 
 pytestmark = pytest.mark.slow
 
@@ -91,13 +90,13 @@ def test_a_revoked_key_is_refused_by_every_worker_within_a_second_or_so(
 ) -> None:
     server, port = start_paycore(
         spawn,
-        data_dir,
         "--workers",
         "2",
         PAYCORE_POSTGRES_DSN=postgres_dsn,
         PAYCORE_REDIS_URL=redis.url,
         PAYCORE_AUTH__KEY_CACHE_S="60",
         PAYCORE_AUTH__LOCKOUT_FAILURES="1000000",
+        data_dir=data_dir,
     )
     wait_for(lambda: len(serving_pids(server.output())) == 2, what="both workers to serve")
     key, platform = asyncio.run(_keys(postgres_dsn, merchant_id))

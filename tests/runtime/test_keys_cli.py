@@ -9,8 +9,8 @@ from pathlib import Path
 from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import payment_service_pb2 as svc
 
-from .conftest import Spawn
-from .test_run import access, issue_key, payments, start_paycore
+from .processes import Spawn, start_paycore
+from .test_run import access, issue_key, payments
 
 
 def superadmin_keys(port: int, key: str) -> list[access_pb.ApiKey]:
@@ -24,7 +24,7 @@ def superadmin_keys(port: int, key: str) -> list[access_pb.ApiKey]:
 def test_bootstrap_run_twice_with_out_leaves_the_first_key_in_its_file_and_usable(
     spawn: Spawn, data_dir: Path
 ) -> None:
-    server, port = start_paycore(spawn, data_dir)
+    server, port = start_paycore(spawn, data_dir=data_dir)
     key_file = data_dir / "superadmin.key"
 
     code, out, err = issue_key(data_dir, "bootstrap", "--out", str(key_file))
@@ -45,7 +45,7 @@ def test_bootstrap_run_twice_with_out_leaves_the_first_key_in_its_file_and_usabl
 def test_bootstrap_into_an_existing_file_issues_no_key_and_leaves_the_file_untouched(
     spawn: Spawn, data_dir: Path
 ) -> None:
-    server, port = start_paycore(spawn, data_dir)
+    server, port = start_paycore(spawn, data_dir=data_dir)
     taken = data_dir / "taken.key"
     taken.write_text("someone else's file\n")
 
@@ -61,7 +61,7 @@ def test_bootstrap_into_an_existing_file_issues_no_key_and_leaves_the_file_untou
 
 
 def test_a_refused_bootstrap_leaves_no_empty_key_file_behind(spawn: Spawn, data_dir: Path) -> None:
-    server, _ = start_paycore(spawn, data_dir)
+    server, _ = start_paycore(spawn, data_dir=data_dir)
     assert issue_key(data_dir, "bootstrap")[0] == 0  # a superadmin exists now
     key_file = data_dir / "second.key"
 
@@ -73,7 +73,7 @@ def test_a_refused_bootstrap_leaves_no_empty_key_file_behind(spawn: Spawn, data_
 
 
 def test_keys_create_with_out_writes_a_working_merchant_key(spawn: Spawn, data_dir: Path) -> None:
-    server, port = start_paycore(spawn, data_dir)
+    server, port = start_paycore(spawn, data_dir=data_dir)
     key_file = data_dir / "keys" / "acme.key"  # a folder that does not exist yet
 
     code, out, err = issue_key(

@@ -18,8 +18,8 @@ from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 from tests.support.auth import dsn_merchant_metadata
 
-from .conftest import Spawn
 from .operated import log_lines, start_operated
+from .processes import Spawn
 
 pytestmark = pytest.mark.slow
 

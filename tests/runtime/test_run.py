@@ -19,38 +19,16 @@ from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
-from .conftest import Spawn
 from .processes import (
     REPO_ROOT,
-    Background,
+    Spawn,
     clean_environment,
-    free_port,
     health,
+    start_paycore,
     wait_for,
-    wait_until_serving,
 )
 
 pytestmark = pytest.mark.slow
-
-
-def start_paycore(
-    spawn: Spawn, data_dir: Path, *args: str, **variables: str
-) -> tuple[Background, int]:
-    """``paycore run ARGS`` (environment: ``variables``) on a free port, once it serves."""
-    port = free_port()
-    server = spawn(
-        "-m",
-        "core.cli",
-        "run",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        *args,
-        **variables,
-    )
-    wait_until_serving(server, port)
-    return server, port
 
 
 def serving_pids(output: str) -> set[str]:
@@ -58,7 +36,7 @@ def serving_pids(output: str) -> set[str]:
 
 
 def test_run_serves_until_sigterm_then_stops_cleanly(spawn: Spawn, data_dir: Path) -> None:
-    server, port = start_paycore(spawn, data_dir)
+    server, port = start_paycore(spawn, data_dir=data_dir)
 
     assert server.stop(signal.SIGTERM) == 0, server.output()
 
@@ -94,7 +72,7 @@ def issue_key(data_dir: Path, *args: str) -> tuple[int, str, str]:
 
 
 def test_keys_bootstrap_prints_one_superadmin_key_once(spawn: Spawn, data_dir: Path) -> None:
-    server, port = start_paycore(spawn, data_dir)
+    server, port = start_paycore(spawn, data_dir=data_dir)
     code, key, err = issue_key(data_dir, "bootstrap")
     assert code == 0, err
     again, second, err_again = issue_key(data_dir, "bootstrap")
@@ -113,7 +91,7 @@ def test_keys_bootstrap_prints_one_superadmin_key_once(spawn: Spawn, data_dir: P
 def test_a_restarted_service_on_the_same_data_dir_still_has_every_payment(
     spawn: Spawn, data_dir: Path
 ) -> None:
-    first, port = start_paycore(spawn, data_dir)
+    first, port = start_paycore(spawn, data_dir=data_dir)
     code, key, err = issue_key(
         data_dir, "create", "--merchant", "m_restart", "--create-merchant", "R", "--raw-card-data"
     )
@@ -137,7 +115,7 @@ def test_a_restarted_service_on_the_same_data_dir_still_has_every_payment(
     assert created.state == pb.Payment.STATE_CAPTURED
     assert first.stop(signal.SIGINT) == 0, first.output()
 
-    second, port = start_paycore(spawn, data_dir)
+    second, port = start_paycore(spawn, data_dir=data_dir)
     again = (
         payments(port)
         .GetPayment(svc.GetPaymentRequest(payment_id=created.id), metadata=MERCHANT, timeout=30)
@@ -150,7 +128,7 @@ def test_a_restarted_service_on_the_same_data_dir_still_has_every_payment(
 
 
 def test_a_second_service_cannot_take_a_port_already_served(spawn: Spawn, data_dir: Path) -> None:
-    first, port = start_paycore(spawn, data_dir)
+    first, port = start_paycore(spawn, data_dir=data_dir)
     second = spawn("-m", "core.cli", "run", "--port", str(port), "--data-dir", str(data_dir))
 
     assert second.process.wait(timeout=120) != 0
@@ -159,7 +137,7 @@ def test_a_second_service_cannot_take_a_port_already_served(spawn: Spawn, data_d
 
 
 def test_two_workers_both_serve_and_stop_on_sigterm(spawn: Spawn, data_dir: Path) -> None:
-    server, _ = start_paycore(spawn, data_dir, "--workers", "2")
+    server, _ = start_paycore(spawn, "--workers", "2", data_dir=data_dir)
     wait_for(lambda: len(serving_pids(server.output())) == 2, what="both workers to serve")
 
     assert server.stop(signal.SIGTERM) == 0, server.output()

@@ -10,8 +10,7 @@ import pytest
 
 from core.runtime.supervisor import run_workers
 
-from .conftest import Spawn
-from .processes import run_python, wait_for
+from .processes import Spawn, run_python, wait_for
 
 SCENARIOS = "tests/runtime/supervised.py"
 

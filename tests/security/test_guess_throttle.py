@@ -14,8 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.auth.authenticator import LockoutPolicy
 from core.config import AuthSettings, Settings
 from core.gate.auth_throttle import RedisGuessThrottle
@@ -24,6 +23,7 @@ from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import expect_error, retry_delay_s
 from tests.support.auth import Metadata, bearer, merchant_metadata
 from tests.support.redis_cluster import start_redis
+from tests.support.serving import serve_paycore
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 LOCKED = grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -38,24 +38,16 @@ async def strict(settings: Settings) -> AsyncIterator[tuple[Any, Services]]:
     process has seen yet (a new worker, a cache expired) would.
     """
     redis = start_redis()
-    strict_settings = settings.replace(
-        redis_url=redis.url,
-        auth=AuthSettings(
-            lockout_failures=POLICY.failures,
-            lockout_window_s=POLICY.window_s,
-            lockout_s=POLICY.lockout_s,
-            key_cache_s=0,
-        ),
+    auth = AuthSettings(
+        lockout_failures=POLICY.failures,
+        lockout_window_s=POLICY.window_s,
+        lockout_s=POLICY.lockout_s,
+        key_cache_s=0,
     )
-    services = await open_services(strict_settings)
-    server = PaycoreServer(strict_settings, services)
-    await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield payment_service_pb2_grpc.PaymentServiceStub(channel), services
+        async with serve_paycore(settings.replace(redis_url=redis.url, auth=auth)) as paycore:
+            yield paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), paycore.services
     finally:
-        await server.stop(grace=0.5)
-        await services.close()
         redis.stop()
 
 

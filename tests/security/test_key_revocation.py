@@ -19,14 +19,14 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.config import AuthSettings, Settings
 from paycore.v1 import access_service_pb2 as pb
 from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
 from tests.support.auth import Metadata, bearer, merchant_metadata, platform_metadata
 from tests.support.redis_cluster import start_redis
+from tests.support.serving import serve_paycore
 
 DEADLINE_S = 10.0
 """Generous under a loaded machine; without the broadcast the other process waits 60 s."""
@@ -61,15 +61,8 @@ class Paycore:
 
 @contextlib.asynccontextmanager
 async def _serve(settings: Settings) -> AsyncIterator[Paycore]:
-    services = await open_services(settings)
-    server = PaycoreServer(settings, services)
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield Paycore(services, channel)
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
+    async with serve_paycore(settings) as serving:
+        yield Paycore(serving.services, serving.channel)
 
 
 def _trusting(settings: Settings, redis_url: str | None = None) -> Settings:

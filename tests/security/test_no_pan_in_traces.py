@@ -20,8 +20,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from core.api.server import PaycoreServer
-from core.app import open_services
 from core.config import Settings
 from core.telemetry import Telemetry
 from paycore.v1 import card_vault_service_pb2 as vault_svc
@@ -29,6 +27,7 @@ from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.e2e.helpers import EXP_YEAR, create_request, new_request_id
 from tests.support.auth import merchant_metadata
+from tests.support.serving import serve_paycore
 from tests.vault.conftest import distinctive_pan
 
 
@@ -41,21 +40,14 @@ async def traced(
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     metrics = InMemoryMetricReader()
     telemetry = Telemetry(tracer_provider, MeterProvider(metric_readers=[metrics]))
-    services = await open_services(settings, telemetry)
-    server = PaycoreServer(settings, services, telemetry=telemetry)
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield (
-                payment_service_pb2_grpc.PaymentServiceStub(channel),
-                card_vault_service_pb2_grpc.CardVaultServiceStub(channel),
-                spans,
-                metrics,
-                services,
-            )
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
+    async with serve_paycore(settings, telemetry=telemetry) as paycore:
+        yield (
+            paycore.stub(payment_service_pb2_grpc.PaymentServiceStub),
+            paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub),
+            spans,
+            metrics,
+            paycore.services,
+        )
 
 
 def _card(number: str, **fields: Any) -> pb.CardData:

@@ -14,8 +14,8 @@ import grpc
 import pytest
 from cryptography import x509
 
-from core.api.server import PaycoreServer, transport_security
-from core.app import Services, open_services
+from core.api.server import transport_security
+from core.app import Services
 from core.config import ConfigError, Settings, load_settings, settings_as_toml, validate
 from paycore.client import (
     AsyncPaycoreClient,
@@ -29,6 +29,7 @@ from paycore.client import (
 )
 from paycore.v1.payment_pb2 import Payment
 from tests.support.auth import merchant_metadata
+from tests.support.serving import serve_paycore
 from tools.make_dev_certs import DevCerts, write_dev_certs
 
 UNKNOWN_PAYMENT = "pay_" + "0" * 26
@@ -69,14 +70,8 @@ async def _serving(settings: Settings) -> AsyncIterator[str]:
     drains their executor, which would end the streams of every later test
     that shares them (tests/events/test_stream.py after this module).
     """
-    services = await open_services(settings)
-    server = PaycoreServer(settings, services)
-    await server.start()
-    try:
-        yield f"127.0.0.1:{server.port}"
-    finally:
-        await server.stop(grace=1.0)
-        await services.close()
+    async with serve_paycore(settings, grace_s=1.0) as paycore:
+        yield paycore.target  # clients here bring their own TLS channel credentials
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.config import Settings
 from core.domain import ids
 from core.storage.pool import NestedAcquireError, PaycorePool, create_pool
@@ -33,6 +32,7 @@ from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import webhook_service_pb2 as wh
 from tests.e2e.helpers import Api, create_request, error_info, new_request_id, rich_status
 from tests.support.auth import Metadata
+from tests.support.serving import serve_paycore
 from tests.vault.conftest import Vault, by_token, distinctive_pan
 
 CONCURRENT_PAYMENTS = 50
@@ -60,23 +60,21 @@ async def small_pool(
     settings: Settings, merchant_id: str, metadata: Metadata, **overrides: object
 ) -> AsyncIterator[SmallPool]:
     """Serve with ``pg_pool_max=2`` (and ``overrides``) until the block ends."""
-    own = settings.replace(pg_pool_min=1, pg_pool_max=2, **overrides)
-    services = await open_services(own)
-    server = PaycoreServer(own, services)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    try:
+    async with serve_paycore(
+        settings.replace(pg_pool_min=1, pg_pool_max=2, **overrides)
+    ) as paycore:
+        services = paycore.services
         yield SmallPool(
             services,
-            Api(payment_service_pb2_grpc.PaymentServiceStub(channel), merchant_id, metadata),
-            Vault(card_vault_service_pb2_grpc.CardVaultServiceStub(channel), merchant_id, metadata),
-            webhook_service_pb2_grpc.WebhookServiceStub(channel),
+            Api(paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), merchant_id, metadata),
+            Vault(
+                paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub),
+                merchant_id,
+                metadata,
+            ),
+            paycore.stub(webhook_service_pb2_grpc.WebhookServiceStub),
         )
         assert not services.pool.nested_acquires, services.pool.nested_acquires[0]
-    finally:
-        await channel.close(grace=None)
-        await server.stop(grace=0.5)
-        await services.close()
 
 
 async def test_fifty_concurrent_token_payments_on_a_pool_of_two_all_complete_once_each(

@@ -21,13 +21,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services
 from core.config import Settings
 from core.telemetry import Telemetry
 from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import card, create_request, request_for, usd
 from tests.support.auth import merchant_metadata
+from tests.support.serving import serve_paycore
 
 # A W3C traceparent as a caller's tracing library would send it.
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -84,18 +84,13 @@ async def observed(settings: Settings) -> AsyncIterator[Observed]:
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     telemetry = Telemetry(tracer_provider, MeterProvider(metric_readers=[reader]))
-    services = await open_services(settings, telemetry)
-    server = PaycoreServer(settings, services, telemetry=telemetry)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    try:
+    async with serve_paycore(settings, telemetry=telemetry) as paycore:
         yield Observed(
-            payment_service_pb2_grpc.PaymentServiceStub(channel), spans, reader, services
+            paycore.stub(payment_service_pb2_grpc.PaymentServiceStub),
+            spans,
+            reader,
+            paycore.services,
         )
-    finally:
-        await channel.close(grace=None)
-        await server.stop(grace=0.5)
-        await services.close()
 
 
 async def _merchant(services: Services) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -264,22 +259,13 @@ async def test_metrics_after_a_scripted_scenario(observed: Observed) -> None:
 async def test_rate_limit_rejections_are_counted(settings: Settings) -> None:
     reader = InMemoryMetricReader()
     telemetry = Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
-    limited = settings.replace(
-        rate_limits=settings.rate_limits.__class__(writes_per_s=0.1, writes_burst=1)
-    )
-    services = await open_services(limited, telemetry)
-    server = PaycoreServer(limited, services, telemetry=telemetry)
-    await server.start()
-    _, metadata = await _merchant(services)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
+    limits = settings.rate_limits.__class__(writes_per_s=0.1, writes_burst=1)
+    async with serve_paycore(settings.replace(rate_limits=limits), telemetry=telemetry) as paycore:
+        _, metadata = await _merchant(paycore.services)
+        stub = paycore.stub(payment_service_pb2_grpc.PaymentServiceStub)
+        await stub.CreatePayment(create_request(), metadata=metadata)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.CreatePayment(create_request(), metadata=metadata)
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.CreatePayment(create_request(), metadata=metadata)
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
 
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     data = reader.get_metrics_data()

@@ -13,20 +13,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import grpc
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from core.api.server import PaycoreServer
-from core.app import open_services
 from core.config import Settings
 from core.telemetry import Telemetry
 from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import create_request
 from tests.support.auth import merchant_metadata
+from tests.support.serving import serve_paycore
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{CALLER_TRACE_ID}-00f067aa0ba902b7-01"
@@ -49,17 +47,9 @@ def count_started_spans(telemetry: Telemetry) -> list[str]:
 @asynccontextmanager
 async def serving(settings: Settings, telemetry: Telemetry) -> AsyncIterator[Any]:
     """A PaymentService stub of a server using ``telemetry``, and the metadata of a merchant."""
-    services = await open_services(settings, telemetry)
-    server = PaycoreServer(settings, services, telemetry=telemetry)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    try:
-        metadata = await merchant_metadata(services.pool, f"mt_{uuid.uuid4().hex[:12]}")
-        yield payment_service_pb2_grpc.PaymentServiceStub(channel), metadata
-    finally:
-        await channel.close(grace=None)
-        await server.stop(grace=0.5)
-        await services.close()
+    async with serve_paycore(settings, telemetry=telemetry) as paycore:
+        metadata = await merchant_metadata(paycore.services.pool, f"mt_{uuid.uuid4().hex[:12]}")
+        yield paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), metadata
 
 
 async def test_with_tracing_off_a_payment_starts_no_span(settings: Settings) -> None:

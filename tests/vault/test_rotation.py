@@ -10,12 +10,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-import grpc
 import pytest
 
 from core import cli
-from core.api.server import PaycoreServer
-from core.app import open_services
 from core.config import Settings
 from core.storage.migrate import migrate
 from core.vault.keyring import UnknownKeyError
@@ -25,6 +22,7 @@ from paycore.v1 import payment_pb2 as pb
 from tests.conftest import _create_database, _drop_database
 from tests.e2e.helpers import Api
 from tests.support.auth import merchant_metadata
+from tests.support.serving import serve_paycore
 
 from .conftest import Vault, by_token, distinctive_pan
 
@@ -56,22 +54,17 @@ class Running:
 @asynccontextmanager
 async def running(settings: Settings, merchant_id: str) -> AsyncIterator[Running]:
     """A paycore server with its own services (and so its own keyring), and clients on it."""
-    services = await open_services(settings)
-    server = PaycoreServer(settings, services)
-    await server.start()
-    metadata = await merchant_metadata(services.pool, merchant_id)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield Running(
-                Vault(
-                    card_vault_service_pb2_grpc.CardVaultServiceStub(channel), merchant_id, metadata
-                ),
-                Api(payment_service_pb2_grpc.PaymentServiceStub(channel), merchant_id, metadata),
-                services.vault,
-            )
-    finally:
-        await server.stop(grace=0.5)
-        await services.close()
+    async with serve_paycore(settings) as paycore:
+        metadata = await merchant_metadata(paycore.services.pool, merchant_id)
+        yield Running(
+            Vault(
+                paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub),
+                merchant_id,
+                metadata,
+            ),
+            Api(paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), merchant_id, metadata),
+            paycore.services.vault,
+        )
 
 
 async def _key_ids(dsn: str | None) -> list[str]:
