@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from core.cli import EXIT_CONFIG, main
 from core.config import (
@@ -160,20 +160,16 @@ def test_redact_url_hides_only_the_password(url: str, shown: str) -> None:
 def test_every_setting_is_documented_with_its_environment_variable() -> None:
     documented = (Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md").read_text()
     defaults = Settings()
-    tables = {
-        field.name: getattr(defaults, field.name)
-        for field in dataclasses.fields(Settings)
-        if dataclasses.is_dataclass(getattr(defaults, field.name))
-    }
+    tables = {name: value for name, value in defaults if isinstance(value, BaseModel)}
     rows = {
-        (f"`{field.name}`", f"`PAYCORE_{field.name.upper()}`")
-        for field in dataclasses.fields(Settings)
-        if field.name not in tables
+        (f"`{name}`", f"`PAYCORE_{name.upper()}`")
+        for name in Settings.model_fields
+        if name not in tables
     } | {
-        (f"`{table}.{field.name}`", f"`PAYCORE_{table.upper()}__{field.name.upper()}`")
+        (f"`{table}.{name}`", f"`PAYCORE_{table.upper()}__{name.upper()}`")
         for table, nested in tables.items()
-        for field in dataclasses.fields(nested)
-        if field.name != "merchants"  # TOML only, documented by hand
+        for name in type(nested).model_fields
+        if name != "merchants"  # TOML only, documented by hand
     }
     assert {"risk", "rate_limits", "auth"} <= set(tables)
 
