@@ -21,10 +21,15 @@ from core.config._tables import (
     RiskSettings,
     StatusQuerySettings,
 )
-from core.events.schedule import DEFAULT_SCHEDULE
 
 DEV_FINGERPRINT_KEY = "paycore-dev-fingerprint-key-change-me"
 """The public default of ``card_fingerprint_key``: for development and tests only."""
+
+DEFAULT_WEBHOOK_RETRY_SCHEDULE: tuple[str, ...] = (
+    "1m", "5m", "10m", "10m", "10m", "1h", "1h", "1h", "1h", "1h", "6h", "6h", "6h",
+)  # fmt: skip
+"""1 m, 5 m, 10 m x 3, 1 h x 5, 6 h x 3: 14 attempts over about 23.6 hours
+(core/events/schedule.py reads the units)."""
 
 
 class ServerFields(FrozenModel):
@@ -162,7 +167,7 @@ class WebhookFields(FrozenModel):
 
     webhook_relay: bool = True
     """Run a webhook relay worker in each server process (any number may run at once)."""
-    webhook_retry_schedule: Texts = DEFAULT_SCHEDULE
+    webhook_retry_schedule: Texts = DEFAULT_WEBHOOK_RETRY_SCHEDULE
     """Delays between webhook attempts (``30s``, ``5m``, ``6h``...); after the last, dead letter."""
     webhook_timeout_s: float = 10.0
     """How long one webhook POST may take, connect to last byte."""
