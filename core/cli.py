@@ -2,7 +2,7 @@
 ``vault rotate`` stored cards to the active key, issue API ``keys`` (``bootstrap``, ``create``).
 
 Settings come from defaults < TOML file (``--config`` / ``PAYCORE_CONFIG``) <
-``PAYCORE_*`` environment variables < the flags here (see core/config.py).
+``PAYCORE_*`` environment variables < the flags here (see core/config/).
 Exit codes: 0 done, 1 failed, 2 bad configuration or usage.
 """
 

@@ -3,18 +3,14 @@
 A schedule is the list of delays between attempts: ``("1m", "5m", "1h")``
 means attempt 1 at once, attempt 2 a minute after attempt 1 failed, attempt 3
 five minutes after that, attempt 4 an hour later; if that fails too the
-delivery is dead-lettered. The default spans about a day.
+delivery is dead-lettered. The default (setting ``webhook_retry_schedule``,
+core/config) spans about a day.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-DEFAULT_SCHEDULE: tuple[str, ...] = (
-    "1m", "5m", "10m", "10m", "10m", "1h", "1h", "1h", "1h", "1h", "6h", "6h", "6h",
-)  # fmt: skip
-"""1 m, 5 m, 10 m x 3, 1 h x 5, 6 h x 3: 14 attempts over about 23.6 hours."""
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -3,7 +3,7 @@
 The channel's answer exists only in the request's memory until transaction 2
 commits (core/service/execution.py), so a brief database outage is waited out
 rather than given up at once. Settings that must outlast a live request
-(``status_query.started_grace_s``, core/config.py) are checked against this window.
+(``status_query.started_grace_s``, core/config/_rules.py) are checked against this window.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.config import Settings
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -19,7 +20,7 @@ from core.domain.payment import (
     RefundState,
 )
 from core.events.derive import EVENT_TYPES, derive_events
-from core.events.schedule import DEFAULT_SCHEDULE, parse_duration, parse_schedule, retry_delay
+from core.events.schedule import parse_duration, parse_schedule, retry_delay
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 S = PaymentState
@@ -160,7 +161,7 @@ def test_every_derivable_type_is_a_known_event_type() -> None:
 
 
 def test_the_default_schedule_spans_about_a_day_then_dead_letters() -> None:
-    delays = parse_schedule(DEFAULT_SCHEDULE)
+    delays = parse_schedule(Settings().webhook_retry_schedule)
     assert 20 * 3600 <= sum(delays) <= 26 * 3600
     assert retry_delay(delays, 1) == 60.0
     assert retry_delay(delays, len(delays)) == 6 * 3600.0

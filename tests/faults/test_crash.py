@@ -42,7 +42,7 @@ def simulator_args(request: pytest.FixtureRequest) -> tuple[str, ...] | None:
 @pytest.fixture
 def paycore_settings(request: pytest.FixtureRequest) -> dict[str, str]:
     # The shortest grace paycore accepts (above the channel timeout plus the commit
-    # retries, core/config.py): the status query asks soon after the crash.
+    # retries, core/config/_rules.py): the status query asks soon after the crash.
     in_flight = {
         "PAYCORE_CHANNEL_TIMEOUT_S": "4",
         "PAYCORE_STATUS_QUERY__STARTED_GRACE_S": "21",

@@ -49,7 +49,7 @@ def simulator_args() -> tuple[str, ...]:
 
 @pytest.fixture
 def paycore_settings() -> dict[str, str]:
-    # The shortest grace paycore accepts above a 2 s channel timeout (core/config.py).
+    # The shortest grace paycore accepts above a 2 s channel timeout (core/config/_rules.py).
     return {"PAYCORE_CHANNEL_TIMEOUT_S": "2", "PAYCORE_STATUS_QUERY__STARTED_GRACE_S": "19"}
 
 

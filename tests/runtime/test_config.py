@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from core.cli import EXIT_CONFIG, main
 from core.config import (
@@ -53,6 +53,62 @@ def test_nested_risk_settings_come_from_a_table_and_double_underscore_variables(
 
     assert settings.risk.blocked_bins == ("411111",)
     assert settings.risk.max_amount_minor == 500
+
+
+def test_a_variable_overrides_one_field_of_a_table_and_keeps_the_files_others(
+    tmp_path: Path,
+) -> None:
+    config = write(
+        tmp_path / "paycore.toml", "[risk]\nmax_amount_minor = 5\nreview_amount_minor = 3\n"
+    )
+
+    settings = load_settings(config, environ={"PAYCORE_RISK__MAX_AMOUNT_MINOR": "7"})
+
+    assert (settings.risk.max_amount_minor, settings.risk.review_amount_minor) == (7, 3)
+
+
+def test_an_empty_variable_unsets_an_optional_setting_of_the_file(tmp_path: Path) -> None:
+    config = write(tmp_path / "paycore.toml", 'postgres_dsn = "postgresql://db/paycore"\n')
+
+    assert load_settings(config, environ={"PAYCORE_POSTGRES_DSN": ""}).postgres_dsn is None
+
+
+def test_merchant_rate_limits_come_from_the_file_with_their_own_types(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "paycore.toml",
+        "[rate_limits.merchants.Acme]\nwrites_per_s = 500\nwrites_burst = 50\n",
+    )
+
+    limits = load_settings(config, environ={}).rate_limits.for_merchant("Acme")
+
+    assert (limits.writes_per_s, limits.writes_burst, limits.reads_burst) == (500.0, 50, 100)
+    assert isinstance(limits.writes_burst, int)
+    with pytest.raises(ConfigError, match=r"rate_limits\.merchants\.Acme: unknown setting 'burst'"):
+        load_settings(
+            write(tmp_path / "bad.toml", "[rate_limits.merchants.Acme]\nburst = 1\n"), environ={}
+        )
+    with pytest.raises(ConfigError, match="PAYCORE_RATE_LIMITS__MERCHANTS"):
+        load_settings(environ={"PAYCORE_RATE_LIMITS__MERCHANTS__ACME__WRITES_PER_S": "1"})
+
+
+def test_a_bad_variable_is_named_with_its_field_and_why() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"PAYCORE_RISK__MAX_AMOUNT_MINOR": "lots"})
+
+    assert str(caught.value).startswith(
+        "PAYCORE_RISK__MAX_AMOUNT_MINOR (risk.max_amount_minor): cannot use 'lots': "
+    )
+    assert "valid integer" in str(caught.value)
+
+
+def test_settings_are_immutable_and_replace_converts_or_refuses_naming_the_field() -> None:
+    settings = Settings()
+
+    with pytest.raises(ValueError, match="frozen"):
+        settings.port = 1
+    assert settings.replace(data_dir="/srv/paycore").data_dir == Path("/srv/paycore")
+    with pytest.raises(ConfigError, match=r"^workers: cannot use 'many'"):
+        settings.replace(workers="many")
 
 
 def test_types_are_coerced_from_environment_text() -> None:
@@ -160,20 +216,16 @@ def test_redact_url_hides_only_the_password(url: str, shown: str) -> None:
 def test_every_setting_is_documented_with_its_environment_variable() -> None:
     documented = (Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md").read_text()
     defaults = Settings()
-    tables = {
-        field.name: getattr(defaults, field.name)
-        for field in dataclasses.fields(Settings)
-        if dataclasses.is_dataclass(getattr(defaults, field.name))
-    }
+    tables = {name: value for name, value in defaults if isinstance(value, BaseModel)}
     rows = {
-        (f"`{field.name}`", f"`PAYCORE_{field.name.upper()}`")
-        for field in dataclasses.fields(Settings)
-        if field.name not in tables
+        (f"`{name}`", f"`PAYCORE_{name.upper()}`")
+        for name in Settings.model_fields
+        if name not in tables
     } | {
-        (f"`{table}.{field.name}`", f"`PAYCORE_{table.upper()}__{field.name.upper()}`")
+        (f"`{table}.{name}`", f"`PAYCORE_{table.upper()}__{name.upper()}`")
         for table, nested in tables.items()
-        for field in dataclasses.fields(nested)
-        if field.name != "merchants"  # TOML only, documented by hand
+        for name in type(nested).model_fields
+        if name != "merchants"  # TOML only, documented by hand
     }
     assert {"risk", "rate_limits", "auth"} <= set(tables)
 
