@@ -13,7 +13,7 @@ field is documented where it is declared; ``docs/CONFIGURATION.md`` lists them.
 
 With neither ``postgres_dsn`` nor ``redis_url`` set, ``paycore run`` starts an
 embedded PostgreSQL and Redis from pip wheels, keeping their data under
-``data_dir`` (see core/runtime/embedded.py).
+``data_dir`` (see core/runtime/embedded/).
 """
 
 from core.config._base import ConfigError
