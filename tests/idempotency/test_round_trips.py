@@ -14,7 +14,6 @@ Reads cost less: one EVALSHA per lease of read tokens (core/gate/read_leases.py)
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -69,7 +68,7 @@ async def test_one_redis_round_trip_per_create_and_per_lease_of_reads(
 ) -> None:
     # A lease lasts longer than N reads take even on a loaded machine: exactly
     # one EVALSHA per lease_size reads.
-    limits = dataclasses.replace(GENEROUS, reads_per_s=1000, reads_burst=100)
+    limits = GENEROUS.model_copy(update={"reads_per_s": 1000, "reads_burst": 100})
     stack = await private_stack(rate_limits=limits)
     lease = lease_size(RateLimit(1000, 100))
     merchant = new_merchant()
