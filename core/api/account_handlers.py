@@ -2,7 +2,7 @@
 
 Runs through the same pipeline as PaymentService (``core.api.handlers``):
 caller, policy, parsing, one error mapping. Validation is in
-``core.api.account_validation``.
+``core.api.requests.accounts``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import grpc
 from google.protobuf.message import Message
 from google.type import money_pb2
 
-from core.api import account_validation as validation
 from core.api import convert
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.requests import accounts as validation
+from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.pages import encode_cursor
 from core.api.serialized import payment_encoder
 from core.api.status import encode_error
-from core.api.validation import encode_cursor, request_fingerprint
 from core.domain.errors import PaycoreError, Reason
 from core.domain.money import Money
 from core.domain.payment import RiskAssessment, RiskDecision

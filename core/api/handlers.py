@@ -26,8 +26,12 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.trace import Status, StatusCode
 
-from core.api import convert, validation
+from core.api import convert
 from core.api.identity import Caller, IdentityResolver
+from core.api.requests import payments as payment_validation
+from core.api.requests import refunds as refund_validation
+from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.pages import encode_page_token
 from core.api.serialized import payment_encoder, payments_field
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.auth import policy
@@ -116,44 +120,42 @@ class PaymentHandlers:
         self._today = today or (lambda: datetime.now(UTC).date())
 
     def _identity(self, request: Any) -> RequestIdentity:
-        return RequestIdentity(
-            request.request_id, validation.request_fingerprint(request, self._secret)
-        )
+        return RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
 
     async def create_payment(self, caller: Caller, request: svc.CreatePaymentRequest) -> Reply:
         _check_card_data(caller, request)
-        command = validation.create_payment(caller.merchant_id, request, self._today())
+        command = payment_validation.create_payment(caller.merchant_id, request, self._today())
         return await self._service.create_payment(command, self._identity(request), _CREATE)
 
     async def confirm_payment(self, caller: Caller, request: svc.ConfirmPaymentRequest) -> Reply:
         _check_card_data(caller, request)
-        command = validation.confirm_payment(caller.merchant_id, request, self._today())
+        command = payment_validation.confirm_payment(caller.merchant_id, request, self._today())
         return await self._service.confirm_payment(command, self._identity(request), _CONFIRM)
 
     async def capture_payment(self, caller: Caller, request: svc.CapturePaymentRequest) -> Reply:
-        command = validation.capture_payment(caller.merchant_id, request)
+        command = payment_validation.capture_payment(caller.merchant_id, request)
         return await self._service.capture_payment(command, self._identity(request), _CAPTURE)
 
     async def cancel_payment(self, caller: Caller, request: svc.CancelPaymentRequest) -> Reply:
-        command = validation.cancel_payment(caller.merchant_id, request)
+        command = payment_validation.cancel_payment(caller.merchant_id, request)
         return await self._service.cancel_payment(command, self._identity(request), _CANCEL)
 
     async def refund_payment(self, caller: Caller, request: svc.RefundPaymentRequest) -> Reply:
-        command = validation.refund_payment(caller.merchant_id, request)
+        command = refund_validation.refund_payment(caller.merchant_id, request)
         return await self._service.refund_payment(command, self._identity(request), _REFUND)
 
     async def update_payment(self, caller: Caller, request: svc.UpdatePaymentRequest) -> Reply:
-        command = validation.update_payment(caller.merchant_id, request)
+        command = payment_validation.update_payment(caller.merchant_id, request)
         return await self._service.update_payment(command, self._identity(request), _UPDATE)
 
     async def approve_refund(self, caller: Caller, request: svc.ApproveRefundRequest) -> Reply:
-        command = validation.approve_refund(caller.merchant_id, request)
+        command = refund_validation.approve_refund(caller.merchant_id, request)
         return await self._service.approve_refund(
             command, caller.actor, self._identity(request), _APPROVE_REFUND
         )
 
     async def reject_refund(self, caller: Caller, request: svc.RejectRefundRequest) -> Reply:
-        command = validation.reject_refund(caller.merchant_id, request)
+        command = refund_validation.reject_refund(caller.merchant_id, request)
         return await self._service.reject_refund(
             command, caller.actor, self._identity(request), _REJECT_REFUND
         )
@@ -161,7 +163,7 @@ class PaymentHandlers:
     async def list_refunds(
         self, caller: Caller, request: svc.ListRefundsRequest
     ) -> svc.ListRefundsResponse:
-        query = validation.list_refunds(caller.merchant_id, request, self._secret)
+        query = refund_validation.list_refunds(caller.merchant_id, request, self._secret)
         refunds, more = await self._service.list_refunds(query)
         return svc.ListRefundsResponse(
             refunds=[convert.refund_to_proto(r) for r in refunds],
@@ -175,15 +177,15 @@ class PaymentHandlers:
         if not (more and page):
             return ""
         last = page[-1]
-        return validation.encode_page_token(request, last.created_at, last.id, self._secret)
+        return encode_page_token(request, last.created_at, last.id, self._secret)
 
     async def get_payment(self, caller: Caller, request: svc.GetPaymentRequest) -> Reply:
-        payment_id = validation.get_payment_id(request)
+        payment_id = payment_validation.get_payment_id(request)
         payment = await self._service.get_payment(caller.merchant_id, payment_id)
         return Reply(True, payments_field(svc.GetPaymentResponse, "payment", [payment]))
 
     async def list_payments(self, caller: Caller, request: svc.ListPaymentsRequest) -> Reply:
-        query = validation.list_payments(caller.merchant_id, request, self._secret)
+        query = payment_validation.list_payments(caller.merchant_id, request, self._secret)
         payments, more = await self._service.list_payments(query)
         token = self._next_page_token(request, payments, more)
         # payments (field 1), then next_page_token (2): the order of a deterministic

@@ -1,8 +1,7 @@
 """The CardVaultService RPCs: the one place a full card number enters paycore to be kept.
 
 Runs through the same pipeline as PaymentService (``core.api.handlers``):
-caller, parsing, one error mapping. Validation is in ``core.api.validation``
-with every other request's.
+caller, parsing, one error mapping. Validation is in ``core.api.requests.vault``.
 """
 
 from __future__ import annotations
@@ -14,9 +13,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert, validation
+from core.api import convert
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.requests import vault as validation
+from core.api.requests.fingerprint import request_fingerprint
 from core.api.status import encode_error
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.telemetry import Telemetry
@@ -56,9 +57,7 @@ class CardVaultHandlers:
 
     async def tokenize_card(self, caller: Caller, request: vault_svc.TokenizeCardRequest) -> Reply:
         command = validation.tokenize_card(caller.merchant_id, request, self._today())
-        identity = RequestIdentity(
-            request.request_id, validation.request_fingerprint(request, self._secret)
-        )
+        identity = RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
         return await self._vault.tokenize(command, identity, _TOKENIZE)
 
     async def get_card_token(

@@ -2,7 +2,7 @@
 
 Both run through the pipeline of ``core.api.handlers`` (caller, policy,
 parsing, one error mapping); StreamEvents is its server-streaming variant.
-Validation is in ``core.api.webhook_validation``.
+Validation is in ``core.api.requests.webhooks``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api import webhook_validation as validation
 from core.api.handlers import Handler, StreamHandler, reveal_once, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.requests import webhooks as validation
+from core.api.requests.fingerprint import request_fingerprint
 from core.api.status import encode_error
-from core.api.validation import request_fingerprint
 from core.events.model import Delivery, DeliveryState, WebhookEndpoint
 from core.events.service import EndpointWithSecret, EventStreams, WebhookService
 from core.events.snapshot import event_to_proto
