@@ -1,6 +1,6 @@
 """The AccessService RPCs: merchants and API keys, for superadmin keys.
 
-Runs through the same pipeline as every service (``core.api.handlers``). A
+Runs through the same pipeline as every service (``core.api.pipeline``). A
 key's secret is added to the reply of the call that created it and to no
 other: the stored reply, which retries replay, holds the key without it.
 """
@@ -16,11 +16,12 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api.handlers import Handler, reveal_once, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
 from core.api.requests import access as validation
 from core.api.requests.fingerprint import request_fingerprint
 from core.api.requests.pages import cursor_page, encode_cursor
+from core.api.reveal import reveal_once
 from core.api.status import encode_error
 from core.auth.keys import ApiKey, Merchant
 from core.auth.policy import Role

@@ -1,6 +1,6 @@
 """The AccountService RPCs: wallets, balances, transfers and statements.
 
-Runs through the same pipeline as PaymentService (``core.api.handlers``):
+Runs through the same pipeline as PaymentService (``core.api.pipeline``):
 caller, policy, parsing, one error mapping. Validation is in
 ``core.api.requests.accounts``.
 """
@@ -17,8 +17,8 @@ from google.protobuf.message import Message
 from google.type import money_pb2
 
 from core.api import convert
-from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
 from core.api.requests import accounts as validation
 from core.api.requests.fingerprint import request_fingerprint
 from core.api.requests.pages import encode_cursor

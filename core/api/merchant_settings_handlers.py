@@ -1,6 +1,6 @@
 """The MerchantSettingsService RPCs (admin only): read and change a merchant's settings.
 
-Runs through the same pipeline as PaymentService (``core.api.handlers``);
+Runs through the same pipeline as PaymentService (``core.api.pipeline``);
 validation is in ``core.api.requests.merchant_settings``.
 """
 
@@ -12,8 +12,8 @@ import grpc
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
 from core.api.requests import merchant_settings as validation
 from core.api.requests.fingerprint import request_fingerprint
 from core.api.status import encode_error

@@ -1,6 +1,6 @@
 """The RiskService RPCs (admin role): dry-run scoring, review queue, block/allow lists.
 
-Runs through the same pipeline as PaymentService (``core.api.handlers``):
+Runs through the same pipeline as PaymentService (``core.api.pipeline``):
 caller, policy, parsing, one error mapping. Validation is in
 ``core.api.requests.risk``.
 """
@@ -15,8 +15,8 @@ import grpc
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
 from core.api.requests import risk as validation
 from core.api.requests.fingerprint import request_fingerprint
 from core.api.serialized import payment_encoder

@@ -15,8 +15,8 @@ import grpc
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
 from core.api.requests import routing as validation
 from core.api.requests.fingerprint import request_fingerprint
 from core.api.status import encode_error

@@ -16,12 +16,12 @@ from core.api.access_handlers import generic_handler as access_generic_handler
 from core.api.account_handlers import SERVICE_NAME as ACCOUNT_SERVICE_NAME
 from core.api.account_handlers import AccountHandlers
 from core.api.account_handlers import generic_handler as account_generic_handler
-from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
 from core.api.merchant_settings_handlers import MerchantSettingsHandlers
 from core.api.merchant_settings_handlers import generic_handler as settings_generic_handler
+from core.api.payment_handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.reflection import enable_reflection
 from core.api.risk_handlers import SERVICE_NAME as RISK_SERVICE_NAME
 from core.api.risk_handlers import RiskHandlers

@@ -1,6 +1,6 @@
 """The CardVaultService RPCs: the one place a full card number enters paycore to be kept.
 
-Runs through the same pipeline as PaymentService (``core.api.handlers``):
+Runs through the same pipeline as PaymentService (``core.api.pipeline``):
 caller, parsing, one error mapping. Validation is in ``core.api.requests.vault``.
 """
 
@@ -14,8 +14,8 @@ import grpc
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
 from core.api.requests import vault as validation
 from core.api.requests.fingerprint import request_fingerprint
 from core.api.status import encode_error

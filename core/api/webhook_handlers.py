@@ -1,6 +1,6 @@
 """The WebhookService and EventService RPCs (merchant notifications, issue 7).
 
-Both run through the pipeline of ``core.api.handlers`` (caller, policy,
+Both run through the pipeline of ``core.api.pipeline`` (caller, policy,
 parsing, one error mapping); StreamEvents is its server-streaming variant.
 Validation is in ``core.api.requests.webhooks``.
 """
@@ -15,10 +15,11 @@ from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api.handlers import Handler, StreamHandler, reveal_once, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, StreamHandler, service_handler
 from core.api.requests import webhooks as validation
 from core.api.requests.fingerprint import request_fingerprint
+from core.api.reveal import reveal_once
 from core.api.status import encode_error
 from core.events.model import Delivery, DeliveryState, WebhookEndpoint
 from core.events.service import EndpointWithSecret, EventStreams, WebhookService
