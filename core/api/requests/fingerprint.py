@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from google.protobuf.message import Message
+
+from core.service.execution import RequestIdentity
 
 
 def request_fingerprint(request: Message, key: bytes) -> bytes:
@@ -26,3 +29,8 @@ def request_fingerprint(request: Message, key: bytes) -> bytes:
     finally:
         request.request_id = request_id  # type: ignore[attr-defined]
     return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def request_identity(request: Any, key: bytes) -> RequestIdentity:
+    """A mutating request's idempotency identity: its request_id and its fingerprint."""
+    return RequestIdentity(request.request_id, request_fingerprint(request, key))
