@@ -19,7 +19,7 @@ from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import access as validation
-from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.fingerprint import request_identity
 from core.api.requests.pages import cursor_page, encode_cursor
 from core.api.reveal import reveal_once
 from core.api.status import encode_error
@@ -130,7 +130,7 @@ class AccessHandlers:
         self._secret = secret  # keys request fingerprints, signs page tokens
 
     def _identity(self, request: Any) -> RequestIdentity:
-        return RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+        return request_identity(request, self._secret)
 
     async def create_merchant(self, caller: Caller, request: pb.CreateMerchantRequest) -> Reply:
         command = validation.create_merchant(request)

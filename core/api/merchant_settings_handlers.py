@@ -15,10 +15,10 @@ from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import merchant_settings as validation
-from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.fingerprint import request_identity
 from core.api.status import encode_error
 from core.domain.merchant_settings import MerchantSettings
-from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.execution import Encoder, Reply
 from core.service.merchant_settings import MerchantSettingsService
 from core.telemetry import Telemetry
 from paycore.v1 import merchant_settings_service_pb2 as settings_svc
@@ -52,7 +52,7 @@ class MerchantSettingsHandlers:
         self, caller: Caller, request: settings_svc.UpdateMerchantSettingsRequest
     ) -> Reply:
         update = validation.update_merchant_settings(caller.merchant_id, request)
-        identity = RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+        identity = request_identity(request, self._secret)
         return await self._service.update_settings(update, caller.actor, identity, _UPDATE)
 
 

@@ -21,7 +21,7 @@ from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import payments as payment_validation
 from core.api.requests import refunds as refund_validation
-from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.fingerprint import request_identity
 from core.api.requests.pages import encode_page_token
 from core.api.serialized import payment_encoder, payments_field
 from core.api.status import encode_error
@@ -82,7 +82,7 @@ class PaymentHandlers:
         self._today = today or (lambda: datetime.now(UTC).date())
 
     def _identity(self, request: Any) -> RequestIdentity:
-        return RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+        return request_identity(request, self._secret)
 
     async def create_payment(self, caller: Caller, request: svc.CreatePaymentRequest) -> Reply:
         _check_card_data(caller, request)

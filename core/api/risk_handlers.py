@@ -18,7 +18,7 @@ from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import risk as validation
-from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.fingerprint import request_identity
 from core.api.serialized import payment_encoder
 from core.api.status import encode_error
 from core.domain import ids
@@ -85,7 +85,7 @@ class RiskHandlers:
         self._today = today or (lambda: datetime.now(UTC).date())
 
     def _identity(self, request: Any) -> RequestIdentity:
-        return RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+        return request_identity(request, self._secret)
 
     async def score_transaction(
         self, caller: Caller, request: risk_svc.ScoreTransactionRequest

@@ -18,10 +18,10 @@ from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import routing as validation
-from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.fingerprint import request_identity
 from core.api.status import encode_error
 from core.domain.merchant_routing import MerchantRouting
-from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.execution import Encoder, Reply
 from core.service.merchant_routing import MerchantRoutingService
 from core.telemetry import Telemetry
 from paycore.v1 import routing_service_pb2 as routing_svc
@@ -88,7 +88,7 @@ class RoutingHandlers:
         self, caller: Caller, request: routing_svc.SetMerchantRoutingRequest
     ) -> Reply:
         chain = validation.set_merchant_routing(request, self._service)
-        identity = RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+        identity = request_identity(request, self._secret)
         return await self._service.set_routing(
             caller.merchant_id, chain, caller.actor, identity, self._encoder
         )

@@ -18,7 +18,7 @@ from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, StreamHandler, service_handler
 from core.api.requests import webhooks as validation
-from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.fingerprint import request_identity
 from core.api.reveal import reveal_once
 from core.api.status import encode_error
 from core.events.model import Delivery, DeliveryState, WebhookEndpoint
@@ -126,7 +126,7 @@ class WebhookHandlers:
         self._secret = secret  # keys request fingerprints
 
     def _identity(self, request: Any) -> RequestIdentity:
-        return RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+        return request_identity(request, self._secret)
 
     async def create_webhook_endpoint(
         self, caller: Caller, request: wh.CreateWebhookEndpointRequest
