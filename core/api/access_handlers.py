@@ -1,6 +1,6 @@
 """The AccessService RPCs: merchants and API keys, for superadmin keys.
 
-Runs through the same pipeline as every service (``core.api.handlers``). A
+Runs through the same pipeline as every service (``core.api.pipeline``). A
 key's secret is added to the reply of the call that created it and to no
 other: the stored reply, which retries replay, holds the key without it.
 """
@@ -15,9 +15,13 @@ import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
-from core.api import convert, validation
-from core.api.handlers import Handler, reveal_once, service_handler
+from core.api import convert
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
+from core.api.requests import access as validation
+from core.api.requests.fingerprint import request_identity
+from core.api.requests.pages import cursor_page, encode_cursor
+from core.api.reveal import reveal_once
 from core.api.status import encode_error
 from core.auth.keys import ApiKey, Merchant
 from core.auth.policy import Role
@@ -126,9 +130,7 @@ class AccessHandlers:
         self._secret = secret  # keys request fingerprints, signs page tokens
 
     def _identity(self, request: Any) -> RequestIdentity:
-        return RequestIdentity(
-            request.request_id, validation.request_fingerprint(request, self._secret)
-        )
+        return request_identity(request, self._secret)
 
     async def create_merchant(self, caller: Caller, request: pb.CreateMerchantRequest) -> Reply:
         command = validation.create_merchant(request)
@@ -145,14 +147,14 @@ class AccessHandlers:
     async def list_merchants(
         self, caller: Caller, request: pb.ListMerchantsRequest
     ) -> pb.ListMerchantsResponse:
-        size, after = validation.cursor_page(
+        size, after = cursor_page(
             request.page_size, request.page_token, self._secret, _MERCHANTS_SCOPE
         )
         merchants = await self._service.list_merchants(after, size + 1)
         token = ""
         if len(merchants) > size:
             merchants = merchants[:size]
-            token = validation.encode_cursor(merchants[-1].id, self._secret, _MERCHANTS_SCOPE)
+            token = encode_cursor(merchants[-1].id, self._secret, _MERCHANTS_SCOPE)
         return pb.ListMerchantsResponse(
             merchants=[merchant_to_proto(m) for m in merchants], next_page_token=token
         )
@@ -163,14 +165,12 @@ class AccessHandlers:
         where = validation.audit_filter(request)
         # The filters are part of the token's scope: a token of one listing is refused by another.
         scope = f"ListAuditEvents:{where}"
-        size, cursor = validation.cursor_page(
-            request.page_size, request.page_token, self._secret, scope
-        )
+        size, cursor = cursor_page(request.page_size, request.page_token, self._secret, scope)
         events = await self._service.list_audit(where, int(cursor) if cursor else None, size + 1)
         token = ""
         if len(events) > size:
             events = events[:size]
-            token = validation.encode_cursor(str(events[-1].id), self._secret, scope)
+            token = encode_cursor(str(events[-1].id), self._secret, scope)
         return pb.ListAuditEventsResponse(
             events=[audit_event_to_proto(e) for e in events], next_page_token=token
         )

@@ -1,7 +1,7 @@
 """The MerchantSettingsService RPCs (admin only): read and change a merchant's settings.
 
-Runs through the same pipeline as PaymentService (``core.api.handlers``);
-validation is in ``core.api.validation`` with every other request's.
+Runs through the same pipeline as PaymentService (``core.api.pipeline``);
+validation is in ``core.api.requests.merchant_settings``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert, validation
-from core.api.handlers import Handler, service_handler
+from core.api import convert
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
+from core.api.requests import merchant_settings as validation
+from core.api.requests.fingerprint import request_identity
 from core.api.status import encode_error
 from core.domain.merchant_settings import MerchantSettings
-from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.execution import Encoder, Reply
 from core.service.merchant_settings import MerchantSettingsService
 from core.telemetry import Telemetry
 from paycore.v1 import merchant_settings_service_pb2 as settings_svc
@@ -50,9 +52,7 @@ class MerchantSettingsHandlers:
         self, caller: Caller, request: settings_svc.UpdateMerchantSettingsRequest
     ) -> Reply:
         update = validation.update_merchant_settings(caller.merchant_id, request)
-        identity = RequestIdentity(
-            request.request_id, validation.request_fingerprint(request, self._secret)
-        )
+        identity = request_identity(request, self._secret)
         return await self._service.update_settings(update, caller.actor, identity, _UPDATE)
 
 

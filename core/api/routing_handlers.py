@@ -2,7 +2,8 @@
 
 A chain travels as ``paycore.v1.RoutingChain`` and is kept in the routing
 file's format (a JSON-ready table, see core/domain/merchant_routing.py); it is
-checked by the same parser as the file, whose errors become field violations.
+checked by the same parser as the file, whose errors become field violations
+(``core.api.requests.routing``).
 """
 
 from __future__ import annotations
@@ -13,52 +14,19 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert, validation
-from core.api.handlers import Handler, service_handler
+from core.api import convert
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, service_handler
+from core.api.requests import routing as validation
+from core.api.requests.fingerprint import request_identity
 from core.api.status import encode_error
-from core.domain.errors import FieldViolation, ValidationError, ViolationCollector
 from core.domain.merchant_routing import MerchantRouting
-from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.execution import Encoder, Reply
 from core.service.merchant_routing import MerchantRoutingService
 from core.telemetry import Telemetry
 from paycore.v1 import routing_service_pb2 as routing_svc
-from router.config import RoutingConfigError
 
 SERVICE_NAME = "paycore.v1.RoutingService"
-
-_RULE_LISTS = ("methods", "currencies", "bins", "countries", "merchants")
-_RULE_AMOUNTS = ("min_amount_minor", "max_amount_minor")
-
-
-def chain_from_proto(chain: routing_svc.RoutingChain) -> dict[str, Any]:
-    """A RoutingChain as the routing file's table (only what is set)."""
-    table: dict[str, Any] = {}
-    if chain.strategies:
-        table["strategies"] = list(chain.strategies)
-    if chain.rules:
-        table["rules"] = [_rule_from_proto(rule) for rule in chain.rules]
-    if chain.split:
-        table["split"] = dict(chain.split)
-    if chain.HasField("health"):
-        health = chain.health
-        tuning: dict[str, Any] = {}
-        if health.HasField("min_samples"):
-            tuning["min_samples"] = health.min_samples.value
-        if health.HasField("min_success_rate_bps"):
-            # A fraction in the file's format, exact for whole basis points.
-            tuning["min_success_rate"] = health.min_success_rate_bps.value / 10_000
-        if health.HasField("max_latency_ms"):
-            tuning["max_latency_ms"] = health.max_latency_ms.value
-        table["health"] = tuning
-    return table
-
-
-def _rule_from_proto(rule: routing_svc.RoutingRule) -> dict[str, Any]:
-    table: dict[str, Any] = {"name": rule.name, "channels": list(rule.channels)}
-    table.update({name: list(getattr(rule, name)) for name in _RULE_LISTS if getattr(rule, name)})
-    table.update({name: getattr(rule, name) for name in _RULE_AMOUNTS if getattr(rule, name)})
-    return table
 
 
 def chain_to_proto(table: Mapping[str, Any]) -> routing_svc.RoutingChain:
@@ -94,31 +62,6 @@ def routing_to_proto(
     return message
 
 
-def set_merchant_routing(
-    request: routing_svc.SetMerchantRoutingRequest, service: MerchantRoutingService
-) -> dict[str, Any] | None:
-    """Validate a SetMerchantRoutingRequest: the chain to store (None: use the default)."""
-    v = ViolationCollector()
-    validation._request_id(v, request.request_id)
-    has_chain = request.HasField("chain")
-    if request.use_default and has_chain:
-        v.add("chain", "must be unset with use_default")
-    elif not request.use_default and not has_chain:
-        v.add("chain", "required (or use_default to route by the routing file)")
-    v.raise_if_any()
-    if request.use_default:
-        return None
-    table = chain_from_proto(request.chain)
-    try:
-        service.check(table)
-    except RoutingConfigError as error:
-        field, problem = error.field, error.problem
-        if field == "chain.health.min_success_rate":  # a fraction in the file, bps here
-            field, problem = f"{field}_bps", "must be 0 to 10000 basis points"
-        raise ValidationError([FieldViolation(field, problem)]) from None
-    return table
-
-
 class RoutingHandlers:
     """One method per RoutingService RPC."""
 
@@ -144,10 +87,8 @@ class RoutingHandlers:
     async def set_merchant_routing(
         self, caller: Caller, request: routing_svc.SetMerchantRoutingRequest
     ) -> Reply:
-        chain = set_merchant_routing(request, self._service)
-        identity = RequestIdentity(
-            request.request_id, validation.request_fingerprint(request, self._secret)
-        )
+        chain = validation.set_merchant_routing(request, self._service)
+        identity = request_identity(request, self._secret)
         return await self._service.set_routing(
             caller.merchant_id, chain, caller.actor, identity, self._encoder
         )

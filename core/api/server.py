@@ -16,12 +16,13 @@ from core.api.access_handlers import generic_handler as access_generic_handler
 from core.api.account_handlers import SERVICE_NAME as ACCOUNT_SERVICE_NAME
 from core.api.account_handlers import AccountHandlers
 from core.api.account_handlers import generic_handler as account_generic_handler
-from core.api.handlers import SERVICE_NAME, PaymentHandlers, generic_handler
 from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
 from core.api.merchant_settings_handlers import MerchantSettingsHandlers
 from core.api.merchant_settings_handlers import generic_handler as settings_generic_handler
+from core.api.payment_handlers import SERVICE_NAME, PaymentHandlers, generic_handler
+from core.api.payout_handlers import PayoutHandlers
 from core.api.reflection import enable_reflection
 from core.api.risk_handlers import SERVICE_NAME as RISK_SERVICE_NAME
 from core.api.risk_handlers import RiskHandlers
@@ -29,6 +30,7 @@ from core.api.risk_handlers import generic_handler as risk_generic_handler
 from core.api.routing_handlers import SERVICE_NAME as ROUTING_SERVICE_NAME
 from core.api.routing_handlers import RoutingHandlers
 from core.api.routing_handlers import generic_handler as routing_generic_handler
+from core.api.settlement_handlers import SettlementHandlers
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -127,7 +129,6 @@ class PaycoreServer:
         access = AccessHandlers(services.access, secret)
         merchant_settings = MerchantSettingsHandlers(services.merchant_settings, secret)
         risk = RiskHandlers(services.risk, secret)
-        accounts = AccountHandlers(services.accounts, services.settlement, secret)
         self._server.add_generic_rpc_handlers(
             (
                 generic_handler(payments, resolver, telemetry),
@@ -135,7 +136,13 @@ class PaycoreServer:
                 access_generic_handler(access, resolver, telemetry),
                 settings_generic_handler(merchant_settings, resolver, telemetry),
                 risk_generic_handler(risk, resolver, telemetry),
-                account_generic_handler(accounts, resolver, telemetry),
+                account_generic_handler(
+                    AccountHandlers(services.accounts, secret),
+                    PayoutHandlers(services.accounts, secret),
+                    SettlementHandlers(services.settlement, secret),
+                    resolver,
+                    telemetry,
+                ),
                 routing_generic_handler(
                     RoutingHandlers(services.merchant_routing, secret), resolver, telemetry
                 ),

@@ -1,8 +1,8 @@
 """The WebhookService and EventService RPCs (merchant notifications, issue 7).
 
-Both run through the pipeline of ``core.api.handlers`` (caller, policy,
+Both run through the pipeline of ``core.api.pipeline`` (caller, policy,
 parsing, one error mapping); StreamEvents is its server-streaming variant.
-Validation is in ``core.api.webhook_validation``.
+Validation is in ``core.api.requests.webhooks``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from core.api import convert
-from core.api import webhook_validation as validation
-from core.api.handlers import Handler, StreamHandler, reveal_once, service_handler
 from core.api.identity import Caller, IdentityResolver
+from core.api.pipeline import Handler, StreamHandler, service_handler
+from core.api.requests import webhooks as validation
+from core.api.requests.fingerprint import request_identity
+from core.api.reveal import reveal_once
 from core.api.status import encode_error
-from core.api.validation import request_fingerprint
 from core.events.model import Delivery, DeliveryState, WebhookEndpoint
 from core.events.service import EndpointWithSecret, EventStreams, WebhookService
 from core.events.snapshot import event_to_proto
@@ -125,7 +126,7 @@ class WebhookHandlers:
         self._secret = secret  # keys request fingerprints
 
     def _identity(self, request: Any) -> RequestIdentity:
-        return RequestIdentity(request.request_id, request_fingerprint(request, self._secret))
+        return request_identity(request, self._secret)
 
     async def create_webhook_endpoint(
         self, caller: Caller, request: wh.CreateWebhookEndpointRequest

@@ -9,7 +9,7 @@ everything a merchant may.
 - ``SUPERADMIN``: the platform operator: merchants, API keys and roles.
 
 Every RPC paycore serves must have a row in ``POLICY``: the server refuses to
-start otherwise (``core.api.handlers.service_handler``), so a new RPC cannot
+start otherwise (``core.api.pipeline.service_handler``), so a new RPC cannot
 ship without a decision about who may call it. An RPC missing from the table
 is denied, never allowed.
 """

@@ -13,7 +13,7 @@ is None for a new one) and returns the money movements between them::
 Which accounts: a card payment moves money from the channel's clearing
 account to the merchant's pending balance. Two kinds of payment name a
 customer wallet in their metadata (keys only paycore sets; merchants cannot,
-see core/api/validation.py):
+see core/api/requests/fields.py):
 
 - ``paycore.wallet_account_id``: a payment FROM the wallet (PayFromWallet):
   the wallet takes the channel's place (its hold reserves the wallet's money);

@@ -24,7 +24,7 @@ from aiohttp import ClientSession
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.type import money_pb2
 
-from core.api.account_validation import top_up_wallet
+from core.api.requests.accounts import top_up_wallet
 from core.auth.policy import Role
 from core.config import ChannelSettings, Settings
 from core.domain.attempt import AttemptOutcome, ChannelResult

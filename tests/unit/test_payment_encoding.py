@@ -15,7 +15,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from core.api import convert
-from core.api.handlers import PaymentHandlers
+from core.api.payment_handlers import PaymentHandlers
 from core.auth.caller import Caller
 from core.domain.payment import Payment
 from paycore.v1 import payment_service_pb2 as svc

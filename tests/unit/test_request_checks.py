@@ -10,7 +10,8 @@ from datetime import date
 import pytest
 from google.type import money_pb2
 
-from core.api import validation
+from core.api.requests.fingerprint import request_fingerprint
+from core.api.requests.payments import create_payment
 from core.domain.errors import ValidationError
 from core.domain.money import Money
 from core.domain.payment import RiskContext
@@ -43,33 +44,33 @@ def _fingerprint_of_a_copy(request: svc.CreatePaymentRequest) -> bytes:
 
 def test_fingerprint_is_unchanged_for_records_already_stored() -> None:
     request = _request(metadata={"b": "2", "a": "1"}, description="shoes")
-    assert validation.request_fingerprint(request, KEY) == _fingerprint_of_a_copy(request)
+    assert request_fingerprint(request, KEY) == _fingerprint_of_a_copy(request)
 
 
 def test_fingerprint_leaves_the_request_as_it_was() -> None:
     request = _request("req-42")
     before = request.SerializeToString()
-    validation.request_fingerprint(request, KEY)
+    request_fingerprint(request, KEY)
     assert request.request_id == "req-42"
     assert request.SerializeToString() == before
 
 
 def test_fingerprint_ignores_the_request_id_only() -> None:
-    fingerprint = validation.request_fingerprint(_request("a"), KEY)
-    assert validation.request_fingerprint(_request("b"), KEY) == fingerprint
-    assert validation.request_fingerprint(_request("a", description="x"), KEY) != fingerprint
+    fingerprint = request_fingerprint(_request("a"), KEY)
+    assert request_fingerprint(_request("b"), KEY) == fingerprint
+    assert request_fingerprint(_request("a", description="x"), KEY) != fingerprint
 
 
 @pytest.mark.parametrize("request_id", ["a space", "tab\there", "caf\u00e9", "nul\x00", "\x7f"])
 def test_request_id_outside_visible_ascii_is_refused(request_id: str) -> None:
     with pytest.raises(ValidationError) as raised:
-        validation.create_payment("m_1", _request(request_id), TODAY)
+        create_payment("m_1", _request(request_id), TODAY)
     assert [violation.field for violation in raised.value.violations] == ["request_id"]
 
 
 def test_request_id_may_use_every_visible_ascii_character() -> None:
     every = "".join(chr(code) for code in range(ord("!"), ord("~") + 1))
-    assert validation.create_payment("m_1", _request(every), TODAY).amount.amount == 1000
+    assert create_payment("m_1", _request(every), TODAY).amount.amount == 1000
 
 
 def test_risk_transaction_carries_every_customer_signal() -> None:

@@ -1,4 +1,4 @@
-"""WebhookService and EventService requests -> validated commands (see core.api.validation)."""
+"""WebhookService and EventService requests -> validated commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from core.api.validation import _request_id, _text, duration_within
+from core.api.requests import fields
 from core.domain.digits import is_ascii_digits
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.events.derive import EVENT_TYPES
@@ -79,9 +79,9 @@ def _event_types(v: ViolationCollector, field: str, values: list[str]) -> tuple[
 def create_endpoint(merchant_id: str, request: wh.CreateWebhookEndpointRequest) -> CreateEndpoint:
     """Validate a CreateWebhookEndpointRequest."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _url(v, request.url)
-    _text(v, "description", request.description, MAX_ENDPOINT_DESCRIPTION)
+    fields.text(v, "description", request.description, MAX_ENDPOINT_DESCRIPTION)
     types = _event_types(v, "event_types", list(request.event_types))
     v.raise_if_any()
     return CreateEndpoint(merchant_id, request.url, request.description, types)
@@ -90,7 +90,7 @@ def create_endpoint(merchant_id: str, request: wh.CreateWebhookEndpointRequest) 
 def update_endpoint(merchant_id: str, request: wh.UpdateWebhookEndpointRequest) -> UpdateEndpoint:
     """Validate an UpdateWebhookEndpointRequest: only the fields named in update_mask change."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _endpoint_id(v, request.endpoint_id)
     paths = list(request.update_mask.paths)
     if not paths:
@@ -101,7 +101,7 @@ def update_endpoint(merchant_id: str, request: wh.UpdateWebhookEndpointRequest) 
     if "url" in paths:
         _url(v, request.url)
     if "description" in paths:
-        _text(v, "description", request.description, MAX_ENDPOINT_DESCRIPTION)
+        fields.text(v, "description", request.description, MAX_ENDPOINT_DESCRIPTION)
     types = _event_types(v, "event_types", list(request.event_types))
     v.raise_if_any()
     return UpdateEndpoint(
@@ -120,7 +120,7 @@ def endpoint_id_of(
     """Validate a request naming one endpoint (and, for Delete, its request_id)."""
     v = ViolationCollector()
     if isinstance(request, wh.DeleteWebhookEndpointRequest):
-        _request_id(v, request.request_id)
+        fields.request_id(v, request.request_id)
     _endpoint_id(v, request.endpoint_id)
     v.raise_if_any()
     return request.endpoint_id
@@ -129,11 +129,11 @@ def endpoint_id_of(
 def rotate_secret(merchant_id: str, request: wh.RotateWebhookSecretRequest) -> RotateSecret:
     """Validate a RotateWebhookSecretRequest (overlap 0 to 7 days; unset: the default)."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _endpoint_id(v, request.endpoint_id)
     overlap: timedelta | None = None
     if request.HasField("overlap"):
-        overlap = duration_within(v, "overlap", request.overlap, MAX_OVERLAP)
+        overlap = fields.duration_within(v, "overlap", request.overlap, MAX_OVERLAP)
     v.raise_if_any()
     return RotateSecret(merchant_id, request.endpoint_id, overlap)
 
@@ -141,7 +141,7 @@ def rotate_secret(merchant_id: str, request: wh.RotateWebhookSecretRequest) -> R
 def redeliver_event(request: wh.RedeliverEventRequest) -> tuple[str, str]:
     """Validate a RedeliverEventRequest; returns (event_id, endpoint_id or "")."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _event_id(v, request.event_id)
     _endpoint_id(v, request.endpoint_id, required=False)
     v.raise_if_any()

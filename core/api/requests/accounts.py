@@ -1,20 +1,14 @@
-"""Validation of the AccountService requests (field violations, as in core/api/validation.py)."""
+"""AccountService requests -> validated commands: wallets, transfers, payouts, settlement."""
 
 from __future__ import annotations
 
 import re
 from datetime import date
 
-from core.api.digits import iso_day
-from core.api.validation import (
-    MAX_CUSTOMER_ID,
-    MAX_DESCRIPTION,
-    _money,
-    _request_id,
-    _text,
-    create_payment,
-    cursor_page,
-)
+from core.api.requests import fields
+from core.api.requests.digits import iso_day
+from core.api.requests.pages import cursor_page
+from core.api.requests.payments import create_payment
 from core.domain import ids
 from core.domain.commands import CreatePayment
 from core.domain.digits import is_ascii_digits
@@ -54,10 +48,10 @@ def _account_id(v: ViolationCollector, field: str, value: str) -> None:
 def create_account(merchant_id: str, request: account_svc.CreateAccountRequest) -> OpenWallet:
     """CreateAccount -> OpenWallet."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _currency(v, request.currency_code)
-    _text(v, "customer_id", request.customer_id, MAX_CUSTOMER_ID)
-    _text(v, "description", request.description, MAX_DESCRIPTION)
+    fields.text(v, "customer_id", request.customer_id, fields.MAX_CUSTOMER_ID)
+    fields.text(v, "description", request.description, fields.MAX_DESCRIPTION)
     v.raise_if_any()
     return OpenWallet(merchant_id, request.currency_code, request.customer_id, request.description)
 
@@ -81,8 +75,8 @@ def _amount_and_description(
     if not request.HasField("amount"):
         v.add("amount", "required")
     else:
-        amount = _money(v, "amount", request.amount)
-    _text(v, "description", request.description, MAX_DESCRIPTION)
+        amount = fields.money(v, "amount", request.amount)
+    fields.text(v, "description", request.description, fields.MAX_DESCRIPTION)
     v.raise_if_any()
     assert amount is not None
     return amount
@@ -91,7 +85,7 @@ def _amount_and_description(
 def transfer_funds(merchant_id: str, request: account_svc.TransferFundsRequest) -> TransferFunds:
     """TransferFunds -> TransferFunds command."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _account_id(v, "from_account_id", request.from_account_id)
     _account_id(v, "to_account_id", request.to_account_id)
     if request.from_account_id and request.from_account_id == request.to_account_id:
@@ -150,7 +144,7 @@ def settlement_day(
     """RunSettlement / GetSettlementReport / ExportSettlementReport -> the day they name."""
     v = ViolationCollector()
     if isinstance(request, account_svc.RunSettlementRequest):
-        _request_id(v, request.request_id)
+        fields.request_id(v, request.request_id)
     _currency(v, request.currency_code)
     day = _business_date(v, request.business_date)
     v.raise_if_any()
@@ -186,7 +180,7 @@ def top_up_wallet(
 def pay_from_wallet(merchant_id: str, request: account_svc.PayFromWalletRequest) -> WalletPayment:
     """PayFromWallet -> WalletPayment."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _account_id(v, "account_id", request.account_id)
     amount = _amount_and_description(v, request)
     return WalletPayment(merchant_id, request.account_id, amount, request.description)
@@ -198,7 +192,7 @@ _BANK_ACCOUNT = re.compile(r"[A-Z0-9]{8,34}")
 def withdraw_funds(merchant_id: str, request: account_svc.WithdrawFundsRequest) -> WithdrawFunds:
     """WithdrawFunds -> WithdrawFunds command."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     _account_id(v, "account_id", request.account_id)
     if not _BANK_ACCOUNT.fullmatch(request.bank_account):
         v.add("bank_account", "required: an IBAN or account number, 8 to 34 capitals and digits")
@@ -225,10 +219,10 @@ def withdrawal_review(
 ) -> WithdrawalReviewDecision:
     """ApproveWithdrawal / RejectWithdrawal -> the admin's decision."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     if not ids.is_valid(ids.WITHDRAWAL, request.withdrawal_id):
         v.add("withdrawal_id", "must be a withdrawal id: wd_ followed by 26 base32 characters")
-    _text(v, "note", request.note, MAX_DESCRIPTION)
+    fields.text(v, "note", request.note, fields.MAX_DESCRIPTION)
     v.raise_if_any()
     return WithdrawalReviewDecision(merchant_id, request.withdrawal_id, approve, request.note)
 
@@ -236,7 +230,7 @@ def withdrawal_review(
 def set_fee_rules(merchant_id: str, request: account_svc.SetFeeRulesRequest) -> SetFeeRules:
     """SetFeeRules -> the merchant's new rules (one per known method, within bounds)."""
     v = ViolationCollector()
-    _request_id(v, request.request_id)
+    fields.request_id(v, request.request_id)
     seen: set[str] = set()
     for i, rule in enumerate(request.rules):
         field = f"rules[{i}]"
