@@ -53,10 +53,10 @@ from core.storage.access import PostgresAccessStore
 from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.pool import PaycorePool, close_pool, create_pool
-from core.storage.postgres import PostgresPaymentRepository
 from core.storage.risk import PostgresRiskStore
 from core.storage.routing import PostgresRoutingStore
 from core.storage.status_queries import PostgresStatusQueryStore
+from core.storage.unit_of_work import PostgresPaymentRepository
 from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring

@@ -30,8 +30,8 @@ from core.events.stream import EventNotifier
 from core.gate import RequestGate, RpcClass
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.events import PostgresEventStore
-from core.storage.postgres import PostgresTransaction
 from core.storage.repository import PaymentTransaction, RequestKey
+from core.storage.unit_of_work import PostgresTransaction
 from core.storage.webhooks import DeliveryQuery, PostgresWebhookStore
 
 ENDPOINT_ID_PREFIX = "whe"

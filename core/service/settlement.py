@@ -153,7 +153,7 @@ class SettlementService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[SettlementRecord]:
             record = await self._store.settle(tx, day, self._fee, at)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action="settlement.run",
@@ -195,7 +195,7 @@ class SettlementService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[FeeSchedule]:
             before = await self._store.replace_fee_rules(tx, command.merchant_id, rules)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action="fee_rules.set",

@@ -8,7 +8,7 @@ Locking: ``post`` locks every account it touches with one ``SELECT ... ORDER
 BY id FOR UPDATE``, so two postings over the same accounts queue in the same
 order and cannot deadlock; the balance check and the write happen under those
 locks, which is what makes concurrent spends from one wallet unable to
-overdraw it. Payment postings lock the payment row first (lock_payment) and
+overdraw it. Payment postings lock the payment row first (payments.lock) and
 the accounts second; nothing locks them the other way round.
 """
 

@@ -1,8 +1,8 @@
 """The ledger store of the account service: writes in a request's transaction, reads on the pool.
 
 Kept apart from core/storage/ledger.py because that module is imported by
-core/storage/postgres.py (the payment save hook) and this one needs postgres's
-error mapping.
+core/storage/payments.py (the payment save hook) and this one maps a lost
+connection to an error (core/storage/unavailable.py).
 """
 
 from __future__ import annotations
