@@ -34,7 +34,8 @@ from core.ledger.withdrawals import Withdrawal, WithdrawalState
 from core.service.accounts import AccountService, Transferred
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.service.settlement import SettlementService
-from core.storage.ledger import SettlementRecord, StatementLine
+from core.storage.ledger import StatementLine
+from core.storage.ledger_settlements import SettlementRecord
 from core.telemetry import Telemetry
 from paycore.v1 import account_service_pb2 as account_svc
 from paycore.v1 import payment_pb2
