@@ -122,7 +122,7 @@ async def _write(repository: PostgresPaymentRepository, merchant_id: str) -> Non
 
 async def _subscribe(pool: asyncpg.Pool, merchants: Sequence[str]) -> None:
     # Fictitious endpoints that are never posted to: no secret (real ones are
-    # stored sealed by PostgresWebhookStore.save_endpoint).
+    # stored sealed by PostgresWebhookEndpoints.save_endpoint).
     now = datetime.now(UTC)
     await pool.executemany(
         """
