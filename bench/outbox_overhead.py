@@ -42,7 +42,7 @@ from core.runtime.loop import run
 from core.storage.events import PaymentOutbox
 from core.storage.migrate import migrate
 from core.storage.pool import create_pool
-from core.storage.postgres import PostgresPaymentRepository
+from core.storage.unit_of_work import PostgresPaymentRepository
 
 MODULE = "bench.outbox_overhead"
 RESULTS_HEADING = "## Outbox overhead"
@@ -105,11 +105,11 @@ def _payment(merchant_id: str) -> Payment:
 async def _write(repository: PostgresPaymentRepository, merchant_id: str) -> None:
     payment = _payment(merchant_id)
     async with repository.transaction() as tx:
-        await tx.insert_payment(payment)
+        await tx.payments.insert(payment)
     async with repository.transaction() as tx:
-        locked = await tx.lock_payment(merchant_id, payment.id)
+        locked = await tx.payments.lock(merchant_id, payment.id)
         assert locked is not None
-        await tx.save_payment(
+        await tx.payments.save(
             dataclasses.replace(
                 locked,
                 state=PaymentState.CAPTURED,
@@ -122,7 +122,7 @@ async def _write(repository: PostgresPaymentRepository, merchant_id: str) -> Non
 
 async def _subscribe(pool: asyncpg.Pool, merchants: Sequence[str]) -> None:
     # Fictitious endpoints that are never posted to: no secret (real ones are
-    # stored sealed by PostgresWebhookStore.save_endpoint).
+    # stored sealed by PostgresWebhookEndpoints.save_endpoint).
     now = datetime.now(UTC)
     await pool.executemany(
         """

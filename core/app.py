@@ -53,11 +53,12 @@ from core.storage.access import PostgresAccessStore
 from core.storage.events import PaymentOutbox, PostgresEventStore
 from core.storage.ledger_store import PostgresLedgerStore
 from core.storage.pool import PaycorePool, close_pool, create_pool
-from core.storage.postgres import PostgresPaymentRepository
 from core.storage.risk import PostgresRiskStore
 from core.storage.routing import PostgresRoutingStore
 from core.storage.status_queries import PostgresStatusQueryStore
-from core.storage.webhooks import PostgresWebhookStore
+from core.storage.unit_of_work import PostgresPaymentRepository
+from core.storage.webhook_deliveries import PostgresWebhookDeliveries
+from core.storage.webhook_endpoints import PostgresWebhookEndpoints
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
@@ -147,13 +148,14 @@ class Notifications:
     webhooks: WebhookService
     streams: EventStreams
     notifier: EventNotifier
-    store: PostgresWebhookStore
+    endpoints: PostgresWebhookEndpoints
+    deliveries: PostgresWebhookDeliveries
     relay_settings: RelaySettings
     telemetry: Telemetry = field(default_factory=Telemetry.disabled)
 
     def relay(self) -> WebhookRelay:
         """A relay worker for this process (``start()`` it; ``stop()`` it before close)."""
-        return WebhookRelay(self.store, self.relay_settings, telemetry=self.telemetry)
+        return WebhookRelay(self.deliveries, self.relay_settings, telemetry=self.telemetry)
 
     async def close(self) -> None:
         """End the event streams and stop polling for them."""
@@ -388,12 +390,14 @@ async def open_services(
     if settings.risk.rules_poll_interval_s > 0:
         background.append(asyncio.create_task(rules.watch(settings.risk.rules_poll_interval_s)))
     events = PostgresEventStore(pool)
-    webhook_store = PostgresWebhookStore(pool, SecretSealer(keyring))
+    webhook_endpoints = PostgresWebhookEndpoints(pool, SecretSealer(keyring))
+    webhook_deliveries = PostgresWebhookDeliveries(pool, webhook_endpoints)
     notifier = EventNotifier(events, settings.event_stream_poll_s)
     notifications = Notifications(
         webhooks=WebhookService(
             executor=executor,
-            store=webhook_store,
+            endpoints=webhook_endpoints,
+            deliveries=webhook_deliveries,
             events=events,
             gate=gate,
             default_overlap=timedelta(seconds=settings.webhook_secret_overlap_s),
@@ -401,7 +405,8 @@ async def open_services(
         ),
         streams=EventStreams(events=events, notifier=notifier, gate=gate),
         notifier=notifier,
-        store=webhook_store,
+        endpoints=webhook_endpoints,
+        deliveries=webhook_deliveries,
         relay_settings=relay_settings(settings),
         telemetry=telemetry,
     )

@@ -302,8 +302,8 @@ async def _rotate_vault(settings: Settings) -> int:
             total += moved
         # Webhook signing secrets are sealed under the same keys.
         if services.notifications is not None:
-            store = services.notifications.store
-            while resealed := await store.reseal_secrets(_ROTATE_BATCH):
+            endpoints = services.notifications.endpoints
+            while resealed := await endpoints.reseal_secrets(_ROTATE_BATCH):
                 log.info("re-wrapped the signing secrets of %d webhook endpoints", resealed)
         return total
     finally:

@@ -1,4 +1,4 @@
-"""Domain values -> protobuf messages (the reverse direction is core.api.validation)."""
+"""Domain values -> protobuf messages (the other way: the request checks, core/api/requests/)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from core.ledger.fees import FeeSchedule
 from core.ledger.settlement import settlement_csv_rows
 from core.service.execution import Encoder, Reply
 from core.service.settlement import SettlementService
-from core.storage.ledger import SettlementRecord
+from core.storage.ledger_settlements import SettlementRecord
 from paycore.v1 import account_service_pb2 as account_svc
 
 

@@ -1,7 +1,7 @@
 """Relay workers: POST leased webhook deliveries to merchants' endpoints (aiohttp).
 
 One ``WebhookRelay`` per server process. Its loop leases due deliveries from
-PostgreSQL (core/storage/webhooks.py: SKIP LOCKED, so any number of processes
+PostgreSQL (core/storage/webhook_deliveries.py: SKIP LOCKED, so any number of processes
 share the work without double-sending in the normal case) and sends each in
 its own task:
 
@@ -32,7 +32,7 @@ from core.events.model import LeasedDelivery
 from core.events.schedule import retry_delay
 from core.events.signing import signature_header
 from core.events.snapshot import webhook_body
-from core.storage.webhooks import AttemptOutcome, PostgresWebhookStore
+from core.storage.webhook_deliveries import AttemptOutcome, PostgresWebhookDeliveries
 from core.telemetry import Telemetry
 from paycore.client.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER
 
@@ -74,7 +74,7 @@ class WebhookRelay:
 
     def __init__(
         self,
-        store: PostgresWebhookStore,
+        store: PostgresWebhookDeliveries,
         settings: RelaySettings,
         *,
         clock: Callable[[], datetime] = _utcnow,

@@ -30,9 +30,10 @@ from core.events.stream import EventNotifier
 from core.gate import RequestGate, RpcClass
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.events import PostgresEventStore
-from core.storage.postgres import PostgresTransaction
 from core.storage.repository import PaymentTransaction, RequestKey
-from core.storage.webhooks import DeliveryQuery, PostgresWebhookStore
+from core.storage.unit_of_work import PostgresTransaction
+from core.storage.webhook_deliveries import DeliveryQuery, PostgresWebhookDeliveries
+from core.storage.webhook_endpoints import PostgresWebhookEndpoints
 
 ENDPOINT_ID_PREFIX = "whe"
 SECRET_PREFIX = "whsec_"
@@ -102,14 +103,16 @@ class WebhookService:
         self,
         *,
         executor: RequestExecutor,
-        store: PostgresWebhookStore,
+        endpoints: PostgresWebhookEndpoints,
+        deliveries: PostgresWebhookDeliveries,
         events: PostgresEventStore,
         gate: RequestGate,
         default_overlap: timedelta,
         require_https: bool = True,
     ) -> None:
         self._executor = executor
-        self._store = store
+        self._endpoints = endpoints
+        self._deliveries = deliveries
         self._events = events
         self._gate = gate
         self._default_overlap = default_overlap
@@ -127,7 +130,7 @@ class WebhookService:
     async def get_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         """One endpoint; NOT_FOUND for unknown, deleted and other merchants' endpoints."""
         await self._gate.admit(merchant_id, RpcClass.READS, None)
-        endpoint = await self._store.get_endpoint(merchant_id, endpoint_id)
+        endpoint = await self._endpoints.get_endpoint(merchant_id, endpoint_id)
         if endpoint is None:
             raise NotFoundError(Reason.WEBHOOK_ENDPOINT_NOT_FOUND, endpoint_id=endpoint_id)
         return endpoint
@@ -135,12 +138,12 @@ class WebhookService:
     async def list_endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:
         """The merchant's endpoints, oldest first."""
         await self._gate.admit(merchant_id, RpcClass.READS, None)
-        return await self._store.list_endpoints(merchant_id)
+        return await self._endpoints.list_endpoints(merchant_id)
 
     async def list_deliveries(self, query: DeliveryQuery) -> tuple[list[Delivery], bool]:
         """A page of deliveries, newest first, and whether more follow."""
         await self._gate.admit(query.merchant_id, RpcClass.READS, None)
-        rows = await self._store.list_deliveries(
+        rows = await self._deliveries.list_deliveries(
             dataclasses.replace(query, page_size=query.page_size + 1)
         )
         return rows[: query.page_size], len(rows) > query.page_size
@@ -165,7 +168,10 @@ class WebhookService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[EndpointWithSecret]:
             connection = _connection(tx)
-            if await self._store.count_endpoints(connection, command.merchant_id) >= MAX_ENDPOINTS:
+            if (
+                await self._endpoints.count_endpoints(connection, command.merchant_id)
+                >= MAX_ENDPOINTS
+            ):
                 raise PaycoreError(Reason.WEBHOOK_ENDPOINT_LIMIT_REACHED, limit=MAX_ENDPOINTS)
             endpoint = WebhookEndpoint(
                 id=endpoint_id,
@@ -180,7 +186,7 @@ class WebhookService:
                 created_at=at,
                 updated_at=at,
             )
-            await self._store.save_endpoint(connection, endpoint)
+            await self._endpoints.save_endpoint(connection, endpoint)
             executed.append(True)
             return Plan(endpoint_id, result=EndpointWithSecret(endpoint, secret))
 
@@ -204,7 +210,7 @@ class WebhookService:
                 if value is not None:
                     changes[name] = value
             updated = dataclasses.replace(endpoint, **changes)  # type: ignore[arg-type]
-            await self._store.save_endpoint(connection, updated)
+            await self._endpoints.save_endpoint(connection, updated)
             return Plan(endpoint.id, result=updated)
 
         key = RequestKey(command.merchant_id, "UpdateWebhookEndpoint", request.request_id)
@@ -222,7 +228,7 @@ class WebhookService:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[WebhookEndpoint]:
             connection = _connection(tx)
             endpoint = await self._locked(connection, merchant_id, endpoint_id)
-            await self._store.delete_endpoint(connection, merchant_id, endpoint_id, at)
+            await self._endpoints.delete_endpoint(connection, merchant_id, endpoint_id, at)
             return Plan(endpoint.id, result=endpoint)
 
         key = RequestKey(merchant_id, "DeleteWebhookEndpoint", request.request_id)
@@ -249,7 +255,7 @@ class WebhookService:
                 previous_until=at + overlap if overlap > timedelta(0) else None,
                 updated_at=at,
             )
-            await self._store.save_endpoint(connection, rotated)
+            await self._endpoints.save_endpoint(connection, rotated)
             executed.append(True)
             return Plan(endpoint.id, result=EndpointWithSecret(rotated, secret))
 
@@ -275,7 +281,7 @@ class WebhookService:
                 raise NotFoundError(Reason.EVENT_NOT_FOUND, event_id=event_id)
             if endpoint_id:
                 await self._locked(connection, merchant_id, endpoint_id)
-            again = await self._store.redeliver(
+            again = await self._deliveries.redeliver(
                 connection, merchant_id, event.sequence, endpoint_id
             )
             if not again:
@@ -292,7 +298,7 @@ class WebhookService:
     async def _locked(
         self, connection: asyncpg.Connection, merchant_id: str, endpoint_id: str
     ) -> WebhookEndpoint:
-        endpoint = await self._store.lock_endpoint(connection, merchant_id, endpoint_id)
+        endpoint = await self._endpoints.lock_endpoint(connection, merchant_id, endpoint_id)
         if endpoint is None:
             raise NotFoundError(Reason.WEBHOOK_ENDPOINT_NOT_FOUND, endpoint_id=endpoint_id)
         return endpoint

@@ -182,7 +182,7 @@ class RiskService:
             review = await self._store.lock_review(tx, command.merchant_id, payment.id)
             assert review is not None
             rejected = lifecycle.reject_review(payment, command.note, at)
-            await tx.save_payment(rejected)
+            await tx.payments.save(rejected)
             await self._store.save_review(
                 tx,
                 dataclasses.replace(
@@ -196,7 +196,7 @@ class RiskService:
         return await self._executor.execute(key, request, encoder, plan)
 
     async def _held(self, tx: PaymentTransaction, command: DecideReview) -> Payment:
-        payment = await tx.lock_payment(command.merchant_id, command.payment_id)
+        payment = await tx.payments.lock(command.merchant_id, command.payment_id)
         if payment is None:
             raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=command.payment_id)
         if await self._store.lock_review(tx, command.merchant_id, payment.id) is None:
@@ -214,7 +214,7 @@ class RiskService:
         command: DecideReview,
         at: datetime,
     ) -> None:
-        await tx.record_audit(
+        await tx.audit.record(
             AuditRecord(
                 actor=actor,
                 action=action,
@@ -252,7 +252,7 @@ class RiskService:
             )
             stored = await self._store.add_entry(tx, entry)
             existed = stored.id != entry_id
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action=f"risk_list.{command.list.value}.add",
@@ -284,7 +284,7 @@ class RiskService:
             removed = await self._store.remove_entry(tx, command.merchant_id, command.entry_id)
             if removed is None:
                 raise NotFoundError(Reason.RISK_LIST_ENTRY_NOT_FOUND, entry_id=command.entry_id)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action=f"risk_list.{removed.list.value}.remove",

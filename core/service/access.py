@@ -116,9 +116,9 @@ class AccessService:
             merchant = Merchant(
                 command.merchant_id, command.display_name, at, command.raw_card_data_allowed
             )
-            if not await tx.insert_merchant(merchant):
+            if not await tx.merchants.insert(merchant):
                 raise PaycoreError(Reason.MERCHANT_ALREADY_EXISTS, merchant_id=merchant.id)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor,
                     "merchant.create",
@@ -162,9 +162,9 @@ class AccessService:
             api_key = ApiKey(
                 issued.prefix, command.merchant_id, command.role, command.description, at
             )
-            await tx.insert_api_key(api_key, issued.secret_hash)
+            await tx.keys.insert(api_key, issued.secret_hash)
             executed.append(True)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor,
                     "api_key.create",
@@ -204,8 +204,8 @@ class AccessService:
             current = await _locked_key(tx, prefix)
             revoked = current.revoked(at)
             if revoked != current:
-                await tx.save_api_key(revoked)
-                await tx.record_audit(
+                await tx.keys.save(revoked)
+                await tx.audit.record(
                     AuditRecord(
                         actor,
                         "api_key.revoke",
@@ -242,10 +242,10 @@ class AccessService:
                 raise IllegalTransitionError(Reason.API_KEY_REVOKED, prefix=prefix)
             new = ApiKey(issued.prefix, current.merchant_id, current.role, current.description, at)
             previous = current.rotated(new.prefix, at + overlap)
-            await tx.insert_api_key(new, issued.secret_hash)
+            await tx.keys.insert(new, issued.secret_hash)
             executed.append(True)
-            await tx.save_api_key(previous)
-            await tx.record_audit(
+            await tx.keys.save(previous)
+            await tx.audit.record(
                 AuditRecord(
                     actor,
                     "api_key.rotate",
@@ -280,7 +280,7 @@ class AccessService:
 
 
 async def _locked_key(tx: PaymentTransaction, prefix: str) -> ApiKey:
-    current = await tx.lock_api_key(prefix)
+    current = await tx.keys.lock(prefix)
     if current is None:
         raise NotFoundError(Reason.API_KEY_NOT_FOUND, prefix=prefix)
     return current

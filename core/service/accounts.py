@@ -4,7 +4,7 @@ Mutations run through the RequestExecutor like payments (idempotent per
 request_id, the reply stored with the change). Their journal entries are
 written inside the executor's transaction, so a transfer and its reply
 commit together. Payments reach the ledger without this service: their
-postings are written by the payment save itself (core/storage/postgres.py).
+postings are written by the payment save itself (core/storage/payments.py).
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ class AccountService:
         """A payment funded by a wallet, captured at once in one transaction with its debit."""
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
-            # Locked: the funds check below and the posting of insert_payment
+            # Locked: the funds check below and the posting of payments.insert
             # happen under the same row lock, so parallel payments from one
             # wallet cannot both pass the check. Checked BEFORE anything is
             # written: a refused payment leaves no payment row behind. (Lock
@@ -340,7 +340,7 @@ class AccountService:
                 payment = dataclasses.replace(
                     payment, state=PaymentState.DECLINED, amount_captured=zero, failure=failure
                 )
-            await tx.insert_payment(payment)  # a capture posts wallet -> merchant_pending
+            await tx.payments.insert(payment)  # a capture posts wallet -> merchant_pending
             return Plan(payment.id, result=payment)
 
         key = RequestKey(command.merchant_id, "PayFromWallet", request.request_id)
@@ -431,7 +431,7 @@ class AccountService:
                     held, state=WithdrawalState.DECLINED, failure=failure, updated_at=at
                 )
                 await self._store.save_withdrawal_state(tx, done)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action="withdrawal_review.approve"

@@ -113,7 +113,7 @@ class AnswerWriter:
 def _recorded(payment: Payment, attempt_id: str, result: ChannelResult, at: datetime) -> Payment:
     """``payment`` as read once the attempt's outcome is recorded, as the ordinary path reads it.
 
-    (``complete_attempt`` then ``lock_payment``: the reply and the events show
+    (``attempts.complete`` then ``payments.lock``: the reply and the events show
     the attempt settled.) The statement records the outcome the same way.
     """
     return dataclasses.replace(

@@ -41,7 +41,7 @@ async def settle_attempt(
         return Settled.ALREADY_SETTLED
     if not result.outcome.is_final:
         return Settled.STILL_UNKNOWN
-    payment = await tx.lock_payment(attempt.merchant_id, attempt.payment_id)
+    payment = await tx.payments.lock(attempt.merchant_id, attempt.payment_id)
     if payment is None:  # attempts reference their payment; payments are never deleted
         raise LookupError(f"payment {attempt.payment_id} vanished")
     try:
@@ -51,8 +51,8 @@ async def settle_attempt(
         log.exception("attempt %s cannot be settled automatically", attempt.id)
         await tx.reschedule_attempt(attempt.merchant_id, attempt.id, None)
         return Settled.NEEDS_ATTENTION
-    await tx.complete_attempt(attempt.merchant_id, attempt.id, result, at)
-    await tx.save_payment(updated)
+    await tx.attempts.complete(attempt.merchant_id, attempt.id, result, at)
+    await tx.payments.save(updated)
     log.info(
         "attempt %s on %s settled late: %s (payment %s is %s)",
         attempt.id,

@@ -318,7 +318,7 @@ class RequestExecutor:
         settings = self._settings
         now = self._clock()
         async with self._repo.transaction() as tx:
-            claim = await tx.claim_request(
+            claim = await tx.requests.claim(
                 key, request.fingerprint, now, settings.request_lease_s, settings.idempotency_ttl_s
             )
             if claim.status is ClaimStatus.COMPLETED:
@@ -357,14 +357,14 @@ class RequestExecutor:
                 # savepoint is not needed: plan() raises before writing.
                 trace.get_current_span().set_attribute(instruments.ERROR_REASON, error.reason.name)
                 body = encoder.failure(error)
-                await tx.complete_request(key, False, body, "", now)
+                await tx.requests.complete(key, False, body, "", now)
                 return "", Reply(False, body)
             if planned.dispatch is None:
                 assert planned.result is not None
                 body = encoder.success(planned.result)
-                await tx.complete_request(key, True, body, planned.resource_id, now)
+                await tx.requests.complete(key, True, body, planned.resource_id, now)
                 return planned.resource_id, Reply(True, body)
-            await tx.set_request_resource(key, planned.resource_id)
+            await tx.requests.set_resource(key, planned.resource_id)
             return planned.resource_id, planned.dispatch
 
     def _may_have_died(self, claimed_at: datetime | None) -> bool:
@@ -404,7 +404,7 @@ class RequestExecutor:
         if value is None:
             return None
         body = encoder.success(value)
-        await tx.complete_request(key, True, body, resource_id, now)
+        await tx.requests.complete(key, True, body, resource_id, now)
         self._telemetry.request_repeated("resumed")
         log.info("request %s resumed after its executor died: %s", key.request_id, resource_id)
         return Reply(True, body)
@@ -517,8 +517,8 @@ class RequestExecutor:
         at: datetime,
     ) -> Reply | Dispatch[T]:
         async with self._repo.transaction() as tx:
-            await tx.complete_attempt(key.merchant_id, dispatch.attempt.id, result, at)
-            current = await tx.lock_payment(key.merchant_id, dispatch.attempt.payment_id)
+            await tx.attempts.complete(key.merchant_id, dispatch.attempt.id, result, at)
+            current = await tx.payments.lock(key.merchant_id, dispatch.attempt.payment_id)
             if current is None:  # the row was written by transaction 1 and is never deleted
                 raise LookupError(f"payment {dispatch.attempt.payment_id} vanished")
             if not lifecycle.awaits_answer(current, dispatch.attempt):
@@ -532,8 +532,8 @@ class RequestExecutor:
                 rerouted = dispatch.failover(current, at)
                 if rerouted is not None:
                     moved, following = rerouted
-                    await tx.save_payment(moved)
-                    await tx.record_attempt(following.attempt, at)
+                    await tx.payments.save(moved)
+                    await tx.attempts.record(following.attempt, at)
                     return following
             updated, value = dispatch.complete(current, result, at)
             if isinstance(value, PaycoreError):
@@ -541,7 +541,7 @@ class RequestExecutor:
             else:
                 body, ok = encoder.success(value), True
             # The reply is stored first so that it rides in the payment's own
-            # statement (core/storage/postgres.py); both commit together.
-            await tx.complete_request(key, ok, body, updated.id, at)
-            await tx.save_payment(updated)
+            # statement (core/storage/payments.py); both commit together.
+            await tx.requests.complete(key, ok, body, updated.id, at)
+            await tx.payments.save(updated)
         return Reply(ok, body)

@@ -70,38 +70,63 @@ class PlannedWrites:
     def __init__(self) -> None:
         self.payment: Payment | None = None
         self.attempt: Attempt | None = None
+        self.payments = _PlannedPayments(self)
+        self.attempts = _PlannedAttempts(self)
 
-    async def insert_payment(self, payment: Payment) -> None:
+    def __getattr__(self, name: str) -> Any:
+        # Every other repository of the unit of work (and ``connection``): not batchable.
+        _refuse()
+
+
+class _PlannedPayments:
+    """``PlannedWrites.payments``: records the new payment; refuses anything else."""
+
+    def __init__(self, writes: PlannedWrites) -> None:
+        self._writes = writes
+
+    async def insert(self, payment: Payment) -> None:
         """Record the new payment (one per plan; none that posts to the ledger)."""
-        if self.payment is not None or postings_for(None, payment):
-            self._refuse()
-        self.payment = payment
-
-    async def record_attempt(self, attempt: Attempt, at: datetime) -> None:
-        """Record the attempt (one per plan, of the recorded payment)."""
-        if (
-            self.attempt is not None
-            or self.payment is None
-            or attempt.payment_id != self.payment.id
-        ):
-            self._refuse()
-        self.attempt = attempt
+        if self._writes.payment is not None or postings_for(None, payment):
+            _refuse()
+        self._writes.payment = payment
 
     async def record_routing(
         self, merchant_id: str, payment_id: str, routing: RoutingRecord
     ) -> None:
         """Nothing to do when the recorded payment's row carries this routing."""
-        payment = self.payment
+        payment = self._writes.payment
         if payment is None or payment.id != payment_id or payment.routing != routing:
-            self._refuse()
+            _refuse()
 
     def __getattr__(self, name: str) -> Any:
-        # Every other PaymentTransaction method (and ``connection``): not batchable.
-        self._refuse()
+        # Locks, saves, reads: not batchable.
+        _refuse()
 
-    @staticmethod
-    def _refuse() -> NoReturn:
-        raise NotBatchableError
+
+class _PlannedAttempts:
+    """``PlannedWrites.attempts``: records the new payment's attempt; refuses anything else."""
+
+    def __init__(self, writes: PlannedWrites) -> None:
+        self._writes = writes
+
+    async def record(self, attempt: Attempt, at: datetime) -> None:
+        """Record the attempt (one per plan, of the recorded payment)."""
+        writes = self._writes
+        if (
+            writes.attempt is not None
+            or writes.payment is None
+            or attempt.payment_id != writes.payment.id
+        ):
+            _refuse()
+        writes.attempt = attempt
+
+    def __getattr__(self, name: str) -> Any:
+        # Completing an attempt: not batchable.
+        _refuse()
+
+
+def _refuse() -> NoReturn:
+    raise NotBatchableError
 
 
 class ClaimWriter:

@@ -77,7 +77,7 @@ class MerchantRoutingService:
             before = await self._store.lock(tx, merchant_id)
             after = MerchantRouting(merchant_id, chain, at)
             await self._store.save(tx, after)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action="merchant_routing.set",

@@ -41,10 +41,10 @@ class MerchantSettingsService:
         """Replace the fields ``update`` names; audited with before and after."""
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[MerchantSettings]:
-            before = await tx.lock_merchant_settings(update.merchant_id)
+            before = await tx.merchants.lock_settings(update.merchant_id)
             after = update.apply(before, at)
-            await tx.save_merchant_settings(after)
-            await tx.record_audit(
+            await tx.merchants.save_settings(after)
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action="merchant_settings.update",

@@ -200,7 +200,7 @@ class PaymentService:
             if command.confirmation_method is ConfirmationMethod.MANUAL or not payment.method:
                 # Validation guarantees a payment method with automatic confirmation;
                 # with manual confirmation ConfirmPayment brings it.
-                await tx.insert_payment(payment)
+                await tx.payments.insert(payment)
                 return Plan(payment.id, result=payment)
             return await self._authorize(
                 tx,
@@ -297,9 +297,9 @@ class PaymentService:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             payment = await self._locked(tx, command.merchant_id, command.payment_id)
             amount = lifecycle.plan_capture(payment, command.amount)
-            await tx.save_payment(lifecycle.begin_capture(payment, at))
+            await tx.payments.save(lifecycle.begin_capture(payment, at))
             attempt = self._attempt(payment, ChannelOperation.CAPTURE, amount)
-            await tx.record_attempt(attempt, at)
+            await tx.attempts.record(attempt, at)
 
             def complete(
                 current: Payment, result: ChannelResult, when: datetime
@@ -321,11 +321,11 @@ class PaymentService:
             payment = await self._locked(tx, command.merchant_id, command.payment_id)
             if not lifecycle.needs_void(payment):
                 canceled = lifecycle.cancel_unconfirmed(payment, at)
-                await tx.save_payment(canceled)
+                await tx.payments.save(canceled)
                 return Plan(payment.id, result=canceled)
-            await tx.save_payment(lifecycle.begin_void(payment, at))
+            await tx.payments.save(lifecycle.begin_void(payment, at))
             attempt = self._attempt(payment, ChannelOperation.VOID, payment.amount)
-            await tx.record_attempt(attempt, at)
+            await tx.attempts.record(attempt, at)
 
             def complete(
                 current: Payment, result: ChannelResult, when: datetime
@@ -355,7 +355,7 @@ class PaymentService:
             amount = lifecycle.plan_refund(payment, command.amount)
             # Read inside the payment's lock: a threshold committed before this
             # refund was planned applies to it.
-            settings = await tx.merchant_settings(command.merchant_id)
+            settings = await tx.merchants.settings(command.merchant_id)
             held = refund_needs_review(
                 amount,
                 settings.refund_review_threshold(payment.currency),
@@ -371,7 +371,7 @@ class PaymentService:
             )
             if held:
                 waiting = lifecycle.hold_refund(payment, refund, at)
-                await tx.save_payment(waiting)
+                await tx.payments.save(waiting)
                 return Plan(payment.id, result=(refund, waiting))
             return await self._send_refund(
                 tx, lifecycle.begin_refund(payment, refund, at), refund, at
@@ -426,7 +426,7 @@ class PaymentService:
                 )
             # An approval is audited with the decision; the channel's answer
             # then settles the refund like any other, on the refund itself.
-            await tx.record_audit(
+            await tx.audit.record(
                 _refund_audit(
                     "refund.approve" if approve else "refund.reject",
                     actor,
@@ -439,7 +439,7 @@ class PaymentService:
             )
             if approve:
                 return await self._send_refund(tx, updated, after, at)
-            await tx.save_payment(updated)
+            await tx.payments.save(updated)
             return Plan(payment.id, result=(after, updated))
 
         rpc = "ApproveRefund" if approve else "RejectRefund"
@@ -464,7 +464,7 @@ class PaymentService:
                 description=command.description,
                 metadata=command.metadata,
             )
-            await tx.save_payment(updated)
+            await tx.payments.save(updated)
             return Plan(payment.id, result=updated)
 
         key = RequestKey(command.merchant_id, "UpdatePayment", request.request_id)
@@ -557,15 +557,15 @@ class PaymentService:
         else:
             decided, dispatch = self._route(payment, risk, card, at, transaction)
         if new:
-            await tx.insert_payment(decided)
+            await tx.payments.insert(decided)
         else:
-            await tx.save_payment(decided)
+            await tx.payments.save(decided)
         if decided.state is PaymentState.REQUIRES_REVIEW:
             await self._risk.hold(tx, decided, card, card_token, at)
         if decided.routing is not None:
-            await tx.record_routing(decided.merchant_id, decided.id, decided.routing)
+            await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
         if dispatch is not None:
-            await tx.record_attempt(dispatch.attempt, at)
+            await tx.attempts.record(dispatch.attempt, at)
         return Plan(decided.id, result=decided, dispatch=dispatch)
 
     async def dispatch_reviewed(
@@ -574,11 +574,11 @@ class PaymentService:
         """Send a held payment an admin approved, through the normal authorization path."""
         assert payment.risk is not None  # held payments were scored
         decided, dispatch = self._route(payment, payment.risk, card, at, None, reviewed=True)
-        await tx.save_payment(decided)
+        await tx.payments.save(decided)
         if decided.routing is not None:
-            await tx.record_routing(decided.merchant_id, decided.id, decided.routing)
+            await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
         if dispatch is not None:
-            await tx.record_attempt(dispatch.attempt, at)
+            await tx.attempts.record(dispatch.attempt, at)
         return Plan(decided.id, result=decided, dispatch=dispatch)
 
     def _route(
@@ -660,11 +660,11 @@ class PaymentService:
         end here, so an approved refund is recorded, shielded and settled
         exactly like one that never waited.
         """
-        await tx.save_payment(payment)
+        await tx.payments.save(payment)
         attempt = dataclasses.replace(
             self._attempt(payment, ChannelOperation.REFUND, refund.amount), refund_id=refund.id
         )
-        await tx.record_attempt(attempt, at)
+        await tx.attempts.record(attempt, at)
 
         def complete(
             current: Payment, result: ChannelResult, when: datetime
@@ -678,8 +678,8 @@ class PaymentService:
         self, tx: PaymentTransaction, merchant_id: str, refund_id: str
     ) -> Payment:
         """The locked payment a refund belongs to; NOT_FOUND for unknown (or others') refunds."""
-        payment_id = await tx.refund_payment_id(merchant_id, refund_id)
-        payment = None if payment_id is None else await tx.lock_payment(merchant_id, payment_id)
+        payment_id = await tx.payments.refund_payment_id(merchant_id, refund_id)
+        payment = None if payment_id is None else await tx.payments.lock(merchant_id, payment_id)
         if payment is None:
             raise NotFoundError(Reason.REFUND_NOT_FOUND, refund_id=refund_id)
         return payment
@@ -698,7 +698,7 @@ class PaymentService:
 
     @staticmethod
     async def _locked(tx: PaymentTransaction, merchant_id: str, payment_id: str) -> Payment:
-        payment = await tx.lock_payment(merchant_id, payment_id)
+        payment = await tx.payments.lock(merchant_id, payment_id)
         if payment is None:
             raise NotFoundError(Reason.PAYMENT_NOT_FOUND, payment_id=payment_id)
         return payment
@@ -766,7 +766,7 @@ async def settled_payment(
     which the payment alone does not tell; a retry of those gets
     REQUEST_IN_PROGRESS (GetPayment shows the outcome).
     """
-    payment = await tx.lock_payment(merchant_id, payment_id)
+    payment = await tx.payments.lock(merchant_id, payment_id)
     if payment is None or payment.operation_in_flight:
         return None
     return payment

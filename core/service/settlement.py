@@ -11,7 +11,7 @@ captures or refunds of its own, for every merchant and currency, each in its
 own transaction (and the last closed day for items carried over from days
 settled already). Every worker may run it: the settlement row's unique key
 (merchant, currency, day) lets exactly one transaction settle a day; the
-others find its row and move on (core/storage/ledger.py ``settle``).
+others find its row and move on (core/storage/ledger_settlements.py ``settle``).
 
 RunSettlement (admin) settles one closed day on demand (an open or future one
 is FAILED_PRECONDITION BUSINESS_DAY_NOT_CLOSED, not remembered against the
@@ -43,7 +43,7 @@ from core.ledger.settlement import (
     last_closed_day,
 )
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.storage.ledger import SettlementRecord
+from core.storage.ledger_settlements import SettlementRecord
 from core.storage.repository import PaymentTransaction, RequestKey
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class SettlementService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[SettlementRecord]:
             record = await self._store.settle(tx, day, self._fee, at)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action="settlement.run",
@@ -195,7 +195,7 @@ class SettlementService:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[FeeSchedule]:
             before = await self._store.replace_fee_rules(tx, command.merchant_id, rules)
-            await tx.record_audit(
+            await tx.audit.record(
                 AuditRecord(
                     actor=actor,
                     action="fee_rules.set",

@@ -1,9 +1,9 @@
-"""Merchants and API keys in PostgreSQL (asyncpg): what authentication reads and superadmins write.
+"""API keys in PostgreSQL (asyncpg), and what authentication and superadmins read.
 
-Writes run inside the executor's transaction (``PostgresTransaction`` calls
-the ``insert_*`` / ``lock_*`` / ``save_*`` functions below with its
-connection), so a key change commits together with its audit record and the
-request_id's stored reply.
+Writes run inside the executor's transaction (``PostgresApiKeys`` is its
+``uow.keys``), so a key change commits together with its audit record and the
+request_id's stored reply. ``PostgresAccessStore`` reads keys, merchants
+(rows of core/storage/merchants.py) and the audit trail on the pool.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from core.auth.keys import (
 from core.auth.policy import Role
 from core.domain.audit import Actor, AuditFilter, AuditRecord, StoredAudit
 from core.storage.audit import insert_audit
+from core.storage.merchants import MERCHANT_COLUMNS, PostgresMerchants, merchant_from_row
 from core.storage.unavailable import unavailable_as_error
 
 _KEY_COLUMNS = (
     "prefix, merchant_id, role, description, create_time, expire_time, revoke_time, rotated_to"
 )
-_MERCHANT_COLUMNS = "id, display_name, raw_card_data_allowed, create_time"
 
 
 def _key(row: asyncpg.Record) -> ApiKey:
@@ -46,62 +46,47 @@ def _key(row: asyncpg.Record) -> ApiKey:
     )
 
 
-def _merchant(row: asyncpg.Record) -> Merchant:
-    return Merchant(
-        id=row["id"],
-        display_name=row["display_name"],
-        created_at=row["create_time"],
-        raw_card_data_allowed=row["raw_card_data_allowed"],
-    )
+class PostgresApiKeys:
+    """The API keys of one transaction (``uow.keys``)."""
 
+    __slots__ = ("_c",)
 
-async def insert_merchant(connection: asyncpg.Connection, merchant: Merchant) -> bool:
-    """Store a new merchant; False when the id is taken (nothing changes then)."""
-    status: str = await connection.execute(
-        f"INSERT INTO merchants ({_MERCHANT_COLUMNS}) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (id) DO NOTHING",
-        merchant.id,
-        merchant.display_name,
-        merchant.raw_card_data_allowed,
-        merchant.created_at,
-    )
-    return status.endswith(" 1")
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._c = connection
 
+    async def insert(self, key: ApiKey, secret_hash: bytes) -> None:
+        """Store a new key (only its hash)."""
+        await self._c.execute(
+            f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            key.prefix,
+            key.merchant_id,
+            key.role.label,
+            key.description,
+            key.created_at,
+            key.expires_at,
+            key.revoked_at,
+            key.rotated_to,
+            secret_hash,
+        )
 
-async def insert_api_key(connection: asyncpg.Connection, key: ApiKey, secret_hash: bytes) -> None:
-    """Store a new key (only its hash)."""
-    await connection.execute(
-        f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        key.prefix,
-        key.merchant_id,
-        key.role.label,
-        key.description,
-        key.created_at,
-        key.expires_at,
-        key.revoked_at,
-        key.rotated_to,
-        secret_hash,
-    )
+    async def lock(self, prefix: str) -> ApiKey | None:
+        """Read a key and lock its row until the transaction ends (revoke/rotate races)."""
+        row = await self._c.fetchrow(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = $1 FOR UPDATE", prefix
+        )
+        return _key(row) if row else None
 
-
-async def lock_api_key(connection: asyncpg.Connection, prefix: str) -> ApiKey | None:
-    """Read a key and lock its row until the transaction ends (revoke/rotate races)."""
-    row = await connection.fetchrow(
-        f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = $1 FOR UPDATE", prefix
-    )
-    return _key(row) if row else None
-
-
-async def save_api_key(connection: asyncpg.Connection, key: ApiKey) -> None:
-    """Store a key's mutable fields (expiry, revocation, successor)."""
-    await connection.execute(
-        "UPDATE api_keys SET expire_time = $2, revoke_time = $3, rotated_to = $4 WHERE prefix = $1",
-        key.prefix,
-        key.expires_at,
-        key.revoked_at,
-        key.rotated_to,
-    )
+    async def save(self, key: ApiKey) -> None:
+        """Store a key's mutable fields (expiry, revocation, successor)."""
+        await self._c.execute(
+            "UPDATE api_keys SET expire_time = $2, revoke_time = $3, rotated_to = $4"
+            " WHERE prefix = $1",
+            key.prefix,
+            key.expires_at,
+            key.revoked_at,
+            key.rotated_to,
+        )
 
 
 async def superadmin_key_exists(connection: asyncpg.Connection) -> bool:
@@ -148,7 +133,7 @@ async def issue_key(
                 raise BootstrapRefusedError("a superadmin key exists already")
         if merchant_id is not None and merchant_name is not None:
             merchant = Merchant(merchant_id, merchant_name, at, raw_card_data_allowed)
-            if await insert_merchant(connection, merchant):
+            if await PostgresMerchants(connection).insert(merchant):
                 await insert_audit(
                     connection,
                     AuditRecord(
@@ -162,7 +147,7 @@ async def issue_key(
                     ),
                 )
         api_key = ApiKey(issued.prefix, merchant_id, role, description, at)
-        await insert_api_key(connection, api_key, issued.secret_hash)
+        await PostgresApiKeys(connection).insert(api_key, issued.secret_hash)
         await insert_audit(
             connection,
             AuditRecord(
@@ -204,19 +189,19 @@ class PostgresAccessStore:
         """One merchant, or None."""
         async with unavailable_as_error():
             row = await self._pool.fetchrow(
-                f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE id = $1", merchant_id
+                f"SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1", merchant_id
             )
-        return _merchant(row) if row else None
+        return merchant_from_row(row) if row else None
 
     async def list_merchants(self, after_id: str, limit: int) -> list[Merchant]:
         """Up to ``limit`` merchants ordered by id, after ``after_id``."""
         async with unavailable_as_error():
             rows = await self._pool.fetch(
-                f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE id > $1 ORDER BY id LIMIT $2",
+                f"SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id > $1 ORDER BY id LIMIT $2",
                 after_id,
                 limit,
             )
-        return [_merchant(row) for row in rows]
+        return [merchant_from_row(row) for row in rows]
 
     async def get_key(self, prefix: str) -> ApiKey | None:
         """One key (no hash), or None."""

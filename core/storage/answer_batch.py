@@ -76,7 +76,7 @@ _ANSWER_CTES = (
         """,
     ),
     (
-        # A routing decision, once stored, stays (as ``save_payment``'s).
+        # A routing decision, once stored, stays (as ``PostgresPayments.save``'s).
         "answer_paid",
         f"""
         UPDATE payments p SET ({MUTABLE_COLUMNS}) = (u.state, u.amount, u.amount_captured,

@@ -38,3 +38,16 @@ async def insert_audit(connection: asyncpg.Connection, record: AuditRecord) -> N
 
 def _json_or_null(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(dict(value), sort_keys=True, default=str)
+
+
+class PostgresAudit:
+    """The audit trail of one transaction (``uow.audit``)."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._c = connection
+
+    async def record(self, record: AuditRecord) -> None:
+        """Append an admin action to the trail (commits with the change it describes)."""
+        await insert_audit(self._c, record)

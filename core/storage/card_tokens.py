@@ -1,7 +1,7 @@
 """The card vault's rows in PostgreSQL (asyncpg): sealed cards under their tokens.
 
-Every function takes the connection to run on. Inside a request's transaction
-that is the transaction's own connection (``PostgresTransaction``): a payment
+Inside a request's transaction the rows are read and written on the
+transaction's own connection (``PostgresCardTokens``): a payment
 by token reads its card there, never on a second pooled connection, which
 would deadlock a busy pool (core/storage/pool.py).
 
@@ -57,41 +57,46 @@ def _stored_card_from_row(row: asyncpg.Record) -> StoredCard:
     return StoredCard(token, _sealed_from_row(row))
 
 
-async def insert_card_token(connection: asyncpg.Connection, stored: StoredCard) -> None:
-    """Store a new vault row."""
-    token, card, sealed = stored.token, stored.token.card, stored.sealed
-    await connection.execute(
-        f"""
-        INSERT INTO card_tokens ({_CARD_TOKEN_COLUMNS})
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-        """,
-        token.merchant_id,
-        token.id,
-        card.brand,
-        card.bin,
-        card.last4,
-        card.exp_month,
-        card.exp_year,
-        card.fingerprint,
-        sealed.key_id,
-        sealed.wrapped_dek,
-        sealed.dek_nonce,
-        sealed.nonce,
-        sealed.ciphertext,
-        token.created_at,
-    )
+class PostgresCardTokens:
+    """The vault rows of one transaction (``uow.card_tokens``): on its own connection."""
 
+    __slots__ = ("_c",)
 
-async def find_card_token(
-    connection: asyncpg.Connection | asyncpg.Pool, merchant_id: str, token_id: str
-) -> StoredCard | None:
-    """One vault row of one merchant (None for unknown tokens and other merchants')."""
-    row = await connection.fetchrow(
-        f"SELECT {_CARD_TOKEN_COLUMNS} FROM card_tokens WHERE merchant_id = $1 AND id = $2",
-        merchant_id,
-        token_id,
-    )
-    return None if row is None else _stored_card_from_row(row)
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._c = connection
+
+    async def insert(self, stored: StoredCard) -> None:
+        """Store a new vault row (the card vault's tokenize)."""
+        token, card, sealed = stored.token, stored.token.card, stored.sealed
+        await self._c.execute(
+            f"""
+            INSERT INTO card_tokens ({_CARD_TOKEN_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            """,
+            token.merchant_id,
+            token.id,
+            card.brand,
+            card.bin,
+            card.last4,
+            card.exp_month,
+            card.exp_year,
+            card.fingerprint,
+            sealed.key_id,
+            sealed.wrapped_dek,
+            sealed.dek_nonce,
+            sealed.nonce,
+            sealed.ciphertext,
+            token.created_at,
+        )
+
+    async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """One vault row of one merchant (None for unknown tokens and other merchants')."""
+        row = await self._c.fetchrow(
+            f"SELECT {_CARD_TOKEN_COLUMNS} FROM card_tokens WHERE merchant_id = $1 AND id = $2",
+            merchant_id,
+            token_id,
+        )
+        return None if row is None else _stored_card_from_row(row)
 
 
 _FIND_MANY = f"""

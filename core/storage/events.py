@@ -1,7 +1,7 @@
 """The event outbox in PostgreSQL: append a payment change's events, read them back.
 
 Appending happens inside the statement that writes the change (``PaymentOutbox.parts``
-is used by ``PostgresTransaction.insert_payment`` / ``save_payment``), so an
+is used by ``PostgresPayments.insert`` / ``save``), so an
 event exists if and only if its change committed. In the same statement the
 event is fanned out to the merchant's subscribed webhook endpoints (one
 ``webhook_deliveries`` row each). Nothing is NOTIFYed: see core/events/stream.py.
@@ -63,8 +63,8 @@ def event_from_row(row: asyncpg.Record) -> StoredEvent:
 class PaymentOutbox:
     """The events of a payment change, as parts of the statement that writes the change.
 
-    ``PostgresTransaction`` puts these parts into the one statement that stores
-    the payment row (core/storage/postgres.py), so a change and its events
+    ``PostgresPayments`` puts these parts into the one statement that stores
+    the payment row (core/storage/payments.py), so a change and its events
     cost one round trip together and commit together.
     """
 

@@ -1,8 +1,8 @@
 """The ledger store of the account service: writes in a request's transaction, reads on the pool.
 
 Kept apart from core/storage/ledger.py because that module is imported by
-core/storage/postgres.py (the payment save hook) and this one needs postgres's
-error mapping.
+core/storage/payments.py (the payment save hook) and this one maps a lost
+connection to an error (core/storage/unavailable.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from core.ledger.fees import FeeRule
 from core.ledger.journal import JournalTransaction
 from core.ledger.settlement import SettlementDay
 from core.ledger.withdrawals import Withdrawal
-from core.storage import ledger
-from core.storage.ledger import DueWithdrawal, SettlementRecord, StatementLine
+from core.storage import ledger, ledger_settlements, ledger_withdrawals
+from core.storage.ledger import StatementLine
+from core.storage.ledger_settlements import SettlementRecord
+from core.storage.ledger_withdrawals import DueWithdrawal
 from core.storage.unavailable import unavailable_as_error
 
 
@@ -78,8 +80,8 @@ class PostgresLedgerStore:
     async def settle(
         self, tx: object, day: SettlementDay, fee: FeeRule, at: datetime
     ) -> SettlementRecord:
-        """Settle ``day`` inside ``tx``; see core/storage/ledger.py ``settle``."""
-        return await ledger.settle(_connection(tx), day, fee, at)
+        """Settle ``day`` inside ``tx``; see core/storage/ledger_settlements.py ``settle``."""
+        return await ledger_settlements.settle(_connection(tx), day, fee, at)
 
     async def settle_alone(
         self, day: SettlementDay, fee: FeeRule, at: datetime
@@ -90,64 +92,68 @@ class PostgresLedgerStore:
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
-            return await ledger.settle(connection, day, fee, at)
+            return await ledger_settlements.settle(connection, day, fee, at)
 
     async def settlement(self, day: SettlementDay) -> SettlementRecord | None:
         """The stored settlement of ``day``, with its lines."""
         async with unavailable_as_error():
-            return await ledger.settlement_record(self._pool, day)
+            return await ledger_settlements.settlement_record(self._pool, day)
 
     async def due_settlements(self, last_closed: date) -> list[SettlementDay]:
-        """The settlements the daily job owes up to ``last_closed``; see core/storage/ledger.py."""
+        """The settlements the daily job owes up to ``last_closed`` (see ledger_settlements.py)."""
         async with unavailable_as_error():
-            return await ledger.due_settlements(self._pool, last_closed)
+            return await ledger_settlements.due_settlements(self._pool, last_closed)
 
     async def fee_rules(self, merchant_id: str) -> dict[str, FeeRule]:
         """The merchant's own fee rules, by method."""
         async with unavailable_as_error():
-            return await ledger.fee_rules(self._pool, merchant_id)
+            return await ledger_settlements.fee_rules(self._pool, merchant_id)
 
     async def replace_fee_rules(
         self, tx: object, merchant_id: str, rules: dict[str, FeeRule]
     ) -> dict[str, FeeRule]:
         """Replace the merchant's fee rules inside ``tx``; returns the previous ones."""
-        return await ledger.replace_fee_rules(_connection(tx), merchant_id, rules)
+        return await ledger_settlements.replace_fee_rules(_connection(tx), merchant_id, rules)
 
     async def insert_withdrawal(
         self, tx: object, withdrawal: Withdrawal, first_query: datetime | None = None
     ) -> None:
         """Store a new withdrawal inside ``tx`` (``first_query``: its first status query)."""
-        await ledger.insert_withdrawal(_connection(tx), withdrawal, first_query)
+        await ledger_withdrawals.insert_withdrawal(_connection(tx), withdrawal, first_query)
 
     async def lock_withdrawal(
         self, tx: object, merchant_id: str, withdrawal_id: str
     ) -> Withdrawal | None:
         """A withdrawal, locked until ``tx`` ends."""
-        return await ledger.get_withdrawal(_connection(tx), merchant_id, withdrawal_id, lock=True)
+        return await ledger_withdrawals.get_withdrawal(
+            _connection(tx), merchant_id, withdrawal_id, lock=True
+        )
 
     async def save_withdrawal_state(
         self, tx: object, withdrawal: Withdrawal, first_query: datetime | None = None
     ) -> None:
         """Store a withdrawal's new state inside ``tx`` (``first_query`` once sent to the bank)."""
-        await ledger.save_withdrawal_state(_connection(tx), withdrawal, first_query)
+        await ledger_withdrawals.save_withdrawal_state(_connection(tx), withdrawal, first_query)
 
     async def lease_due_withdrawals(
         self, now: datetime, lease: timedelta, batch_size: int
     ) -> list[DueWithdrawal]:
         """PENDING withdrawals whose status query is due, leased to this worker."""
         async with unavailable_as_error():
-            return await ledger.lease_due_withdrawals(self._pool, now, lease, batch_size)
+            return await ledger_withdrawals.lease_due_withdrawals(
+                self._pool, now, lease, batch_size
+            )
 
     async def reschedule_withdrawal_query(
         self, merchant_id: str, withdrawal_id: str, next_query: datetime | None
     ) -> None:
         """Count a status query that could not tell; None: needs a person."""
         async with unavailable_as_error():
-            await ledger.reschedule_withdrawal_query(
+            await ledger_withdrawals.reschedule_withdrawal_query(
                 self._pool, merchant_id, withdrawal_id, next_query
             )
 
     async def get_withdrawal(self, merchant_id: str, withdrawal_id: str) -> Withdrawal | None:
         """One withdrawal of one merchant."""
         async with unavailable_as_error():
-            return await ledger.get_withdrawal(self._pool, merchant_id, withdrawal_id)
+            return await ledger_withdrawals.get_withdrawal(self._pool, merchant_id, withdrawal_id)

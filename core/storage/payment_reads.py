@@ -1,6 +1,6 @@
 """A payment read back from PostgreSQL: the columns to select and the domain object they make.
 
-Shared by every read of payments: the transactions of core/storage/postgres.py
+Shared by every read of payments: the repository of core/storage/payments.py
 and the review queue of core/storage/risk.py.
 """
 

@@ -1,7 +1,7 @@
 """A payment as the values of its row in ``payments`` (the jsonb columns as Python values).
 
 Shared by every statement writing payment rows: the one-at-a-time writes of
-core/storage/postgres.py and the batched first transactions of
+core/storage/payments.py and the batched first transactions of
 core/storage/claim_batch.py.
 """
 

@@ -1,9 +1,10 @@
 """The storage interface the payment service talks to.
 
-One implementation, ``core.storage.postgres``, backs it with asyncpg; the
-service never imports asyncpg. Writes happen inside ``transaction()`` so that a
-state change, its channel attempt record and its idempotency reply commit
-together or not at all.
+One implementation, ``core.storage.unit_of_work``, backs it with asyncpg (a
+module per aggregate); the service never imports asyncpg. Writes happen
+inside ``transaction()``, through its repository per aggregate
+(``uow.payments``, ``uow.requests``...), so that a state change, its channel
+attempt record and its idempotency reply commit together or not at all.
 """
 
 from __future__ import annotations
@@ -127,45 +128,39 @@ class AnsweredChange:
     """When the answer is recorded (the attempt's completion, the request's)."""
 
 
-class PaymentTransaction(Protocol):
-    """Operations available inside one database transaction."""
+class Requests(Protocol):
+    """Request_id records inside one transaction (``uow.requests``)."""
 
-    async def claim_request(
+    async def claim(
         self, key: RequestKey, fingerprint: bytes, at: datetime, lease_s: float, ttl_s: int
     ) -> Claim:
         """Claim ``key`` for this request, or report who has it."""
         ...
 
-    async def complete_request(
+    async def complete(
         self, key: RequestKey, ok: bool, reply: bytes, resource_id: str, at: datetime
     ) -> None:
         """Store the reply of a claimed request (committed with the transaction)."""
         ...
 
-    async def set_request_resource(self, key: RequestKey, resource_id: str) -> None:
+    async def set_resource(self, key: RequestKey, resource_id: str) -> None:
         """Remember which resource an unfinished request is working on."""
         ...
 
-    async def lock_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
+
+class Payments(Protocol):
+    """Payments and their refunds inside one transaction (``uow.payments``)."""
+
+    async def lock(self, merchant_id: str, payment_id: str) -> Payment | None:
         """Read a payment and lock its row until the transaction ends."""
         ...
 
-    async def insert_payment(self, payment: Payment) -> None:
+    async def insert(self, payment: Payment) -> None:
         """Store a new payment."""
         ...
 
-    async def save_payment(self, payment: Payment) -> None:
+    async def save(self, payment: Payment) -> None:
         """Store every mutable field of an existing payment, and its refunds."""
-        ...
-
-    async def record_attempt(self, attempt: Attempt, at: datetime) -> None:
-        """Write a channel attempt as started (before the channel is called)."""
-        ...
-
-    async def complete_attempt(
-        self, merchant_id: str, attempt_id: str, result: ChannelResult, at: datetime
-    ) -> None:
-        """Record a channel's answer to an attempt."""
         ...
 
     async def record_routing(
@@ -174,48 +169,120 @@ class PaymentTransaction(Protocol):
         """Store a payment's routing decision (shown by GetPayment)."""
         ...
 
-    async def insert_card_token(self, stored: StoredCard) -> None:
-        """Store a new vault row (the card vault's tokenize)."""
-        ...
-
-    async def card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
-        """One vault row of one merchant, read in this transaction (a payment by token)."""
-        ...
-
-    async def record_audit(self, record: AuditRecord) -> None:
-        """Append an admin action to the audit trail (commits with the change it describes)."""
-        ...
-
-    async def insert_merchant(self, merchant: Merchant) -> bool:
-        """Store a new merchant; False when its id is taken."""
-        ...
-
-    async def insert_api_key(self, key: ApiKey, secret_hash: bytes) -> None:
-        """Store a new API key (its hash only)."""
-        ...
-
-    async def lock_api_key(self, prefix: str) -> ApiKey | None:
-        """Read an API key and lock it until the transaction ends."""
-        ...
-
-    async def save_api_key(self, key: ApiKey) -> None:
-        """Store an API key's expiry, revocation and successor."""
-        ...
-
     async def refund_payment_id(self, merchant_id: str, refund_id: str) -> str | None:
         """The payment a refund of the merchant belongs to; None for an unknown refund."""
         ...
 
-    async def merchant_settings(self, merchant_id: str) -> MerchantSettings:
+
+class Attempts(Protocol):
+    """Channel attempts inside one transaction (``uow.attempts``)."""
+
+    async def record(self, attempt: Attempt, at: datetime) -> None:
+        """Write a channel attempt as started (before the channel is called)."""
+        ...
+
+    async def complete(
+        self, merchant_id: str, attempt_id: str, result: ChannelResult, at: datetime
+    ) -> None:
+        """Record a channel's answer to an attempt."""
+        ...
+
+
+class CardTokens(Protocol):
+    """The card vault's rows inside one transaction (``uow.card_tokens``)."""
+
+    async def insert(self, stored: StoredCard) -> None:
+        """Store a new vault row (the card vault's tokenize)."""
+        ...
+
+    async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """One vault row of one merchant, read in this transaction (a payment by token)."""
+        ...
+
+
+class Merchants(Protocol):
+    """Merchants and their settings inside one transaction (``uow.merchants``)."""
+
+    async def insert(self, merchant: Merchant) -> bool:
+        """Store a new merchant; False when its id is taken."""
+        ...
+
+    async def settings(self, merchant_id: str) -> MerchantSettings:
         """A merchant's settings as committed (the defaults when never changed); no lock."""
         ...
 
-    async def lock_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+    async def lock_settings(self, merchant_id: str) -> MerchantSettings:
         """A merchant's settings, locked until the transaction ends (for an update)."""
         ...
 
-    async def save_merchant_settings(self, settings: MerchantSettings) -> None:
-        """Store a merchant's settings (after ``lock_merchant_settings``)."""
+    async def save_settings(self, settings: MerchantSettings) -> None:
+        """Store a merchant's settings (after ``lock_settings``)."""
+        ...
+
+
+class ApiKeys(Protocol):
+    """API keys inside one transaction (``uow.keys``)."""
+
+    async def insert(self, key: ApiKey, secret_hash: bytes) -> None:
+        """Store a new API key (its hash only)."""
+        ...
+
+    async def lock(self, prefix: str) -> ApiKey | None:
+        """Read an API key and lock it until the transaction ends."""
+        ...
+
+    async def save(self, key: ApiKey) -> None:
+        """Store an API key's expiry, revocation and successor."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """The audit trail inside one transaction (``uow.audit``)."""
+
+    async def record(self, record: AuditRecord) -> None:
+        """Append an admin action to the audit trail (commits with the change it describes)."""
+        ...
+
+
+class PaymentTransaction(Protocol):
+    """One database transaction (the unit of work): a repository per aggregate.
+
+    Everything written through them commits together or not at all.
+    """
+
+    @property
+    def requests(self) -> Requests:
+        """Request_id records (claim, complete)."""
+        ...
+
+    @property
+    def payments(self) -> Payments:
+        """Payments and refunds (lock, insert, save)."""
+        ...
+
+    @property
+    def attempts(self) -> Attempts:
+        """Channel attempts (record, complete)."""
+        ...
+
+    @property
+    def card_tokens(self) -> CardTokens:
+        """The card vault's rows."""
+        ...
+
+    @property
+    def merchants(self) -> Merchants:
+        """Merchants and merchant settings."""
+        ...
+
+    @property
+    def keys(self) -> ApiKeys:
+        """API keys."""
+        ...
+
+    @property
+    def audit(self) -> AuditTrail:
+        """The audit trail."""
         ...
 
 
@@ -249,7 +316,7 @@ class PaymentRepository(Protocol):
     async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
         """One vault row of one merchant, outside any transaction (GetCardToken).
 
-        Inside a transaction use ``PaymentTransaction.card_token``: a second
+        Inside a transaction use ``PaymentTransaction.card_tokens.find``: a second
         connection taken while the transaction holds one can deadlock the pool.
         """
         ...

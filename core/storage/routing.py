@@ -8,9 +8,9 @@ from typing import Any
 import asyncpg
 
 from core.domain.merchant_routing import MerchantRouting
-from core.storage.postgres import PostgresTransaction
 from core.storage.repository import PaymentTransaction
 from core.storage.unavailable import unavailable_as_error
+from core.storage.unit_of_work import PostgresTransaction
 
 
 def _connection(tx: PaymentTransaction) -> asyncpg.Connection:

@@ -2,7 +2,7 @@
 
 Round trips are most of paycore's work (issue 18), so writes whose results
 nobody reads right away ride in the next statement as CTEs: a transaction's
-pending writes (core/storage/postgres.py), a ledger posting
+pending writes (core/storage/session.py), a ledger posting
 (core/storage/ledger_append.py), a batch of channel answers
 (core/storage/answer_batch.py).
 """

@@ -21,8 +21,8 @@ import asyncpg
 from core.domain.attempt import Attempt, ChannelOperation
 from core.domain.money import Money
 from core.storage.events import PaymentOutbox
-from core.storage.postgres import PostgresTransaction
 from core.storage.unavailable import unavailable_as_error
+from core.storage.unit_of_work import PostgresTransaction
 
 _UNRESOLVED = "('started', 'unknown', 'pending')"
 
@@ -77,7 +77,7 @@ class PostgresSettlement(PostgresTransaction):
 
     async def lock_unresolved_attempt(self, merchant_id: str, attempt_id: str) -> bool:
         """Lock the attempt's row; True when it is still unresolved (and not given up on)."""
-        outcome = await self._c.fetchval(
+        outcome = await self.connection.fetchval(
             "SELECT outcome FROM channel_attempts"
             " WHERE merchant_id = $1 AND id = $2 AND NOT needs_attention FOR UPDATE",
             merchant_id,
@@ -89,7 +89,7 @@ class PostgresSettlement(PostgresTransaction):
         self, merchant_id: str, attempt_id: str, next_query: datetime | None
     ) -> None:
         """Count a query that could not tell; ``next_query`` None marks it for manual attention."""
-        await self._c.execute(
+        await self.connection.execute(
             """
             UPDATE channel_attempts
             SET query_count = query_count + 1, lease_until = NULL,

@@ -106,7 +106,7 @@ class CardVault:
             record_aad(merchant_id, token_id),
         )
         token = CardToken(token_id, merchant_id, summarize(card, self._fingerprint_key), at)
-        await tx.insert_card_token(StoredCard(token, sealed))
+        await tx.card_tokens.insert(StoredCard(token, sealed))
         return token
 
     async def get_token(self, merchant_id: str, token_id: str) -> CardToken:
@@ -146,7 +146,7 @@ class CardVault:
         is a server fault and raises EnvelopeError / UnknownKeyError.
         """
         if stored is None:
-            stored = _found(await tx.card_token(merchant_id, token_id), token_id)
+            stored = _found(await tx.card_tokens.find(merchant_id, token_id), token_id)
         sealed = stored.sealed
         plaintext = open_sealed(
             sealed, self._keyring.kek(sealed.key_id), record_aad(merchant_id, token_id)

@@ -224,7 +224,7 @@ async def _refund_settling_while(api: Api, db: Any, amount: int, waiter: Any) ->
 
 
 # An operation queued on a payment's row lock while a refund settles must see
-# the settled refund (PostgresTransaction.lock_payment reads after locking).
+# the settled refund (PostgresPayments.lock reads after locking).
 
 
 async def test_operation_waiting_for_the_lock_does_not_undo_a_settled_refund(

@@ -62,7 +62,7 @@ async def start_relay(
     """Start relay workers on the session's database (stopped at the end of the test)."""
     started: list[WebhookRelay] = []
     assert services.notifications is not None
-    store = services.notifications.store
+    store = services.notifications.deliveries
 
     async def start(settings: RelaySettings = FAST) -> WebhookRelay:
         relay = WebhookRelay(store, settings)

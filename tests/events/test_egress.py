@@ -62,7 +62,8 @@ async def test_an_http_url_is_refused_when_https_is_required(
     live = services.notifications.webhooks
     strict = WebhookService(
         executor=live._executor,
-        store=live._store,
+        endpoints=live._endpoints,
+        deliveries=live._deliveries,
         events=live._events,
         gate=live._gate,
         default_overlap=timedelta(hours=1),
@@ -87,7 +88,7 @@ async def test_the_relay_refuses_to_post_to_a_private_address_by_default(
     endpoint = await create_endpoint(webhooks, metadata, receiver.url)  # http://127.0.0.1:...
     assert services.notifications is not None
     guarded = WebhookRelay(
-        services.notifications.store, dataclasses.replace(FAST, allow_private_networks=False)
+        services.notifications.deliveries, dataclasses.replace(FAST, allow_private_networks=False)
     )
     await guarded.start()
     try:

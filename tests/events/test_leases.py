@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 from core.app import Services
-from core.storage.webhooks import AttemptOutcome
+from core.storage.webhook_deliveries import AttemptOutcome
 from paycore.v1 import webhook_service_pb2 as wh
 
 from .helpers import FAST, Receiver, create_endpoint, eventually, pay
@@ -16,7 +16,7 @@ async def test_a_delivery_leased_by_a_worker_that_died_is_sent_after_its_lease_e
     *, stub, webhooks, metadata, services: Services, receiver: Receiver, start_relay
 ) -> None:
     assert services.notifications is not None
-    store = services.notifications.store
+    store = services.notifications.deliveries
     endpoint = await create_endpoint(webhooks, metadata, receiver.url, ["payment.succeeded"])
     await pay(stub, metadata)
 

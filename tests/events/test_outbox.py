@@ -53,12 +53,12 @@ async def test_an_event_exists_only_if_its_change_committed(
     rolled_back = new_payment(merchant_id)
     with pytest.raises(RollbackError):
         async with services.repository.transaction() as tx:
-            await tx.insert_payment(rolled_back)
+            await tx.payments.insert(rolled_back)
             raise RollbackError
 
     committed = new_payment(merchant_id)
     async with services.repository.transaction() as tx:
-        await tx.insert_payment(committed)
+        await tx.payments.insert(committed)
 
     # The rolled-back transaction left neither payment nor event, nor a hole
     # in the numbering: its sequence number went back.
@@ -67,7 +67,7 @@ async def test_an_event_exists_only_if_its_change_committed(
 
 async def test_events_are_immutable(services: Services, merchant_id: str) -> None:
     async with services.repository.transaction() as tx:
-        await tx.insert_payment(new_payment(merchant_id))
+        await tx.payments.insert(new_payment(merchant_id))
     for statement in ("UPDATE events SET type = 'x'", "DELETE FROM events"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await services.pool.execute(f"{statement} WHERE merchant_id = $1", merchant_id)

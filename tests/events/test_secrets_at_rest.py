@@ -9,7 +9,8 @@ import pytest
 
 from core.app import Services
 from core.events.relay import WebhookRelay
-from core.storage.webhooks import PostgresWebhookStore
+from core.storage.webhook_deliveries import PostgresWebhookDeliveries
+from core.storage.webhook_endpoints import PostgresWebhookEndpoints
 from core.vault.envelope import EnvelopeError
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
@@ -57,9 +58,11 @@ async def test_the_stored_secret_is_sealed_and_deliveries_still_verify_after_rot
     # other tests' servers, which know only the old key, can still sign.
     old_keyring = services.vault._keyring
     keys = {**old_keyring.keys, "k_new": os.urandom(32)}
-    newer = PostgresWebhookStore(services.pool, SecretSealer(Keyring(keys, "k_new")))
-    back = PostgresWebhookStore(services.pool, SecretSealer(Keyring(keys, old_keyring.active_id)))
-    relay = WebhookRelay(newer, FAST)
+    newer = PostgresWebhookEndpoints(services.pool, SecretSealer(Keyring(keys, "k_new")))
+    back = PostgresWebhookEndpoints(
+        services.pool, SecretSealer(Keyring(keys, old_keyring.active_id))
+    )
+    relay = WebhookRelay(PostgresWebhookDeliveries(services.pool, newer), FAST)
     try:
         while await newer.reseal_secrets(100):
             pass
@@ -89,7 +92,7 @@ async def test_an_endpoint_whose_secret_does_not_open_holds_up_no_other(
     # Its secret sealed under a key this server does not have (a key dropped too early).
     foreign = SecretSealer(Keyring({"k_gone": os.urandom(32)}, "k_gone"))
     assert services.notifications is not None
-    relay = WebhookRelay(services.notifications.store, FAST)
+    relay = WebhookRelay(services.notifications.deliveries, FAST)
     try:
         merchant_id = await services.pool.fetchval(
             "SELECT merchant_id FROM webhook_endpoints WHERE id = $1", broken.endpoint.id

@@ -31,7 +31,7 @@ async def test_audit_record_commits_with_its_transaction(
 ) -> None:
     record = _record(merchant_id)
     async with services.repository.transaction() as tx:
-        await tx.record_audit(record)
+        await tx.audit.record(record)
     row = await services.pool.fetchrow(
         "SELECT * FROM audit_events WHERE resource_id = $1", record.resource_id
     )
@@ -53,7 +53,7 @@ async def test_audit_record_rolls_back_with_a_failed_change(
     record = _record(merchant_id)
     with pytest.raises(RuntimeError):
         async with services.repository.transaction() as tx:
-            await tx.record_audit(record)
+            await tx.audit.record(record)
             raise RuntimeError("the change failed after auditing")
     count = await services.pool.fetchval(
         "SELECT count(*) FROM audit_events WHERE resource_id = $1", record.resource_id
@@ -73,7 +73,7 @@ async def test_audit_events_cannot_be_rewritten(
 ) -> None:
     record = _record(merchant_id)
     async with services.repository.transaction() as tx:
-        await tx.record_audit(record)
+        await tx.audit.record(record)
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await services.pool.execute(statement, record.resource_id)
     action = await services.pool.fetchval(

@@ -1,4 +1,4 @@
-"""Writes that wait for the transaction's next statement (core/storage/postgres.py).
+"""Writes that wait for the transaction's next statement (core/storage/session.py).
 
 Attempts and request records ride along with the next statement of their
 transaction, or with one last statement before COMMIT: they must commit with
@@ -68,11 +68,11 @@ async def test_waiting_writes_commit_with_the_transaction(
     attempt = _attempt(payment)
     now = datetime.now(UTC)
     async with services.repository.transaction() as tx:
-        assert (await tx.claim_request(key, b"fp", now, 60, 3600)).status is ClaimStatus.NEW
-        await tx.insert_payment(payment)
-        await tx.record_routing(merchant_id, payment.id, payment.routing)  # type: ignore[arg-type]
-        await tx.record_attempt(attempt, now)
-        await tx.set_request_resource(key, payment.id)
+        assert (await tx.requests.claim(key, b"fp", now, 60, 3600)).status is ClaimStatus.NEW
+        await tx.payments.insert(payment)
+        await tx.payments.record_routing(merchant_id, payment.id, payment.routing)  # type: ignore[arg-type]
+        await tx.attempts.record(attempt, now)
+        await tx.requests.set_resource(key, payment.id)
 
     stored = await services.repository.get_payment(merchant_id, payment.id)
     assert stored is not None and stored.routing == payment.routing
@@ -90,10 +90,10 @@ async def test_waiting_writes_roll_back_with_the_transaction(
     now = datetime.now(UTC)
     with pytest.raises(RuntimeError):
         async with services.repository.transaction() as tx:
-            await tx.claim_request(key, b"fp", now, 60, 3600)
-            await tx.insert_payment(payment)
-            await tx.record_attempt(_attempt(payment), now)
-            await tx.complete_request(key, True, b"reply", payment.id, now)
+            await tx.requests.claim(key, b"fp", now, 60, 3600)
+            await tx.payments.insert(payment)
+            await tx.attempts.record(_attempt(payment), now)
+            await tx.requests.complete(key, True, b"reply", payment.id, now)
             raise RuntimeError("the request failed after its last write")
 
     assert await services.repository.get_payment(merchant_id, payment.id) is None
@@ -108,22 +108,22 @@ async def test_a_read_after_a_waiting_write_sees_it(services: Services, merchant
     attempt = _attempt(payment)
     now = datetime.now(UTC)
     async with services.repository.transaction() as tx:
-        await tx.insert_payment(payment)
-        await tx.record_attempt(attempt, now)
-        locked = await tx.lock_payment(merchant_id, payment.id)
+        await tx.payments.insert(payment)
+        await tx.attempts.record(attempt, now)
+        locked = await tx.payments.lock(merchant_id, payment.id)
         assert locked is not None
         assert [(a.id, a.outcome) for a in locked.attempts] == [(attempt.id, "started")]
         # Two writes of one table never share a statement: the second waits
         # for the first, and the read after both sees the last.
-        await tx.complete_attempt(
+        await tx.attempts.complete(
             merchant_id, attempt.id, ChannelResult(AttemptOutcome.SUCCEEDED, "ch_1"), now
         )
-        relocked = await tx.lock_payment(merchant_id, payment.id)
+        relocked = await tx.payments.lock(merchant_id, payment.id)
         assert relocked is not None
         assert [(a.outcome, a.channel_reference) for a in relocked.attempts] == [
             ("succeeded", "ch_1")
         ]
-        await tx.save_payment(dataclasses.replace(relocked, description="saved"))
+        await tx.payments.save(dataclasses.replace(relocked, description="saved"))
 
     stored = await services.repository.get_payment(merchant_id, payment.id)
     assert stored is not None and stored.description == "saved"
@@ -136,5 +136,5 @@ async def test_saving_a_payment_that_is_not_there_fails(
     payment = _payment(merchant_id)
     with pytest.raises(LookupError):
         async with services.repository.transaction() as tx:
-            await tx.insert_payment(payment)
-            await tx.save_payment(dataclasses.replace(payment, id=ids.new_id(ids.PAYMENT)))
+            await tx.payments.insert(payment)
+            await tx.payments.save(dataclasses.replace(payment, id=ids.new_id(ids.PAYMENT)))

@@ -142,10 +142,10 @@ async def test_planned_writes_refuse_anything_but_a_new_payments_writes() -> Non
     claim = new_claim("m", "r")
 
     with pytest.raises(NotBatchableError):
-        await writes.lock_payment("m", claim.payment.id)
-    await writes.insert_payment(claim.payment)
+        await writes.payments.lock("m", claim.payment.id)
+    await writes.payments.insert(claim.payment)
     assert claim.attempt is not None
-    await writes.record_attempt(claim.attempt, AT)
+    await writes.attempts.record(claim.attempt, AT)
 
     assert (writes.payment, writes.attempt) == (claim.payment, claim.attempt)
 
@@ -158,8 +158,8 @@ async def test_a_planned_call_carries_its_payment_as_committed_and_its_version()
     dispatch: Dispatch[str] = Dispatch(attempt, None, lambda p, r, at: (p, "done"))
 
     async def plan(tx: PaymentTransaction, now: datetime) -> Plan[str]:
-        await tx.insert_payment(claim.payment)
-        await tx.record_attempt(attempt, now)
+        await tx.payments.insert(claim.payment)
+        await tx.attempts.record(attempt, now)
         return Plan(claim.payment.id, dispatch=dispatch)
 
     planned = await writer(storage).claim_planned(

@@ -14,7 +14,7 @@ from core.domain.errors import FieldViolation, Reason, ValidationError, Violatio
 from core.events.derive import EVENT_TYPES
 from core.events.model import DeliveryState
 from core.events.service import CreateEndpoint, RotateSecret, UpdateEndpoint
-from core.storage.webhooks import DeliveryQuery
+from core.storage.webhook_deliveries import DeliveryQuery
 from paycore.v1 import event_service_pb2 as event_svc
 from paycore.v1 import webhook_service_pb2 as wh
 
