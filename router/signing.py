@@ -39,7 +39,9 @@ def verify(
     """Raise BadSignature unless ``body`` has a valid HMAC signature at most ``tolerance_s`` old."""
     timestamp, given = _signature(headers, "v1")
     expected = sign(secret, body, timestamp).partition(",v1=")[2]
-    if not hmac.compare_digest(given, expected):
+    # As bytes: compare_digest raises TypeError for text with non-ASCII characters,
+    # and a header holds whatever the sender put there.
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
         raise BadSignature("signature does not match")
     _fresh(timestamp, now, tolerance_s)
 

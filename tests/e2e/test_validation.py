@@ -254,6 +254,7 @@ BAD_TOKENS = {
     "garbage": "garbage",
     "punctuation": "!!!!",
     "not ascii": "jeton-invalidé",
+    "signature not ascii": _token({"t": "2026-01-01T00:00:00+00:00"}).partition(".")[0] + ".signé",
     "base64 of junk bytes": base64.urlsafe_b64encode(b"\xff\xfe\x00junk").decode(),
     "base64 of a JSON list": _token([1, 2]),
     "base64 of a JSON string": _token("token"),

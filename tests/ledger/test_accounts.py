@@ -110,14 +110,15 @@ async def test_bad_requests_name_their_fields(accounts_stub: Stub, metadata: Met
         "to_account_id",
         "amount",
     )
-    await expect_invalid(
-        accounts_stub.ListAccountEntries(
-            acc.ListAccountEntriesRequest(account_id=AVAILABLE, page_token="forged"),
-            metadata=metadata,
-        ),
-        "page_token",
-        reason="INVALID_PAGE_TOKEN",
-    )
+    for token in ("forged", "Zm9yZ2Vk.signé"):  # the second: a signature that is not ASCII
+        await expect_invalid(
+            accounts_stub.ListAccountEntries(
+                acc.ListAccountEntriesRequest(account_id=AVAILABLE, page_token=token),
+                metadata=metadata,
+            ),
+            "page_token",
+            reason="INVALID_PAGE_TOKEN",
+        )
 
 
 async def test_transfer_moves_money_and_refuses_more_than_is_available(

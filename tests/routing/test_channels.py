@@ -201,6 +201,7 @@ def test_a_signed_notification_verifies_and_decodes() -> None:
         ({}, "missing"),
         ({"X-Signature": sign(b"other", b"{}", 1_000)}, "does not match"),
         ({"X-Signature": sign(b"s3cret", b"{}", 600)}, "stale"),
+        ({"X-Signature": "t=1000,v1=signé"}, "does not match"),
     ],
 )
 def test_bad_or_stale_signatures_are_refused(headers: dict[str, str], why: str) -> None:

@@ -42,7 +42,7 @@ def cursor_page(page_size: int, page_token: str, key: bytes, scope: str) -> tupl
             raw = base64.urlsafe_b64decode(body.encode("ascii") + b"=" * (-len(body) % 4))
         except (ValueError, UnicodeEncodeError, binascii.Error):
             raw = b""
-        if not raw or not hmac.compare_digest(signature, _cursor_signature(scope, raw, key)):
+        if not raw or not _same(signature, _cursor_signature(scope, raw, key)):
             raise ValidationError(
                 [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
                 Reason.INVALID_PAGE_TOKEN,
@@ -70,6 +70,15 @@ def _filter_hash(request: Message) -> str:
     copy.ClearField("page_token")
     copy.ClearField("page_size")  # AIP-158: page size may change between pages
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def _same(presented: str, expected: str) -> bool:
+    """Constant-time comparison of a caller's signature with ours.
+
+    As bytes: ``hmac.compare_digest`` refuses two ``str`` with non-ASCII characters
+    (TypeError), and a page token is whatever text the caller sent.
+    """
+    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def _sign(payload: bytes, key: bytes) -> str:
@@ -115,7 +124,7 @@ def decode_page_token(
         raw = base64.urlsafe_b64decode(body.encode("ascii") + b"=" * (-len(body) % 4))
     except (ValueError, UnicodeEncodeError, binascii.Error):
         raise invalid("malformed: pass next_page_token unchanged") from None
-    if not hmac.compare_digest(signature, _sign(raw, key)):
+    if not _same(signature, _sign(raw, key)):
         raise invalid("not issued by this service: pass next_page_token unchanged")
     try:
         payload = json.loads(raw)
