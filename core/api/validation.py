@@ -49,8 +49,13 @@ from core.domain.commands import (
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.merchant_settings import MerchantSettingsUpdate
 from core.domain.money import AmountError, CurrencyError, Money
-from core.domain.payment import BankTransferDetails, CaptureMethod, ConfirmationMethod, RiskContext
-from core.ledger.postings import RESERVED_PREFIX
+from core.domain.payment import (
+    RESERVED_PREFIX,
+    BankTransferDetails,
+    CaptureMethod,
+    ConfirmationMethod,
+    RiskContext,
+)
 from core.service.access import MAX_ROTATION_OVERLAP, NewApiKey, NewMerchant
 from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import card_vault_service_pb2 as vault_svc
