@@ -45,11 +45,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
-from core.config import RateLimitSettings
 from core.domain.errors import RateLimitedError
 from core.gate.autopipeline import AutoPipeline
 from core.gate.gate import Admission, GateClaim, Rider
-from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
+from core.gate.limits import MICROS, LocalLimiter, RateLimit, RateLimitConfig, RpcClass
 from core.gate.read_leases import LEASE_SCRIPT, LeasedBudgets
 from core.telemetry import Telemetry
 
@@ -154,7 +153,7 @@ class GateStats:
     rate_limited: int = 0
 
 
-def _limits(settings: RateLimitSettings, rpc_class: RpcClass) -> RateLimit:
+def _limits(settings: RateLimitConfig, rpc_class: RpcClass) -> RateLimit:
     if rpc_class is RpcClass.WRITES:
         return RateLimit(settings.writes_per_s, settings.writes_burst)
     return RateLimit(settings.reads_per_s, settings.reads_burst)
@@ -170,7 +169,7 @@ class RedisRequestGate:
     def __init__(
         self,
         client: RedisClient,
-        limits: RateLimitSettings,
+        limits: RateLimitConfig,
         *,
         marker_ttl_s: float,
         retry_interval_s: float,
