@@ -37,6 +37,7 @@ from core.risk.service import RiskService
 from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.accounts import AccountService
+from core.service.card_vault import CardVault
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
@@ -61,7 +62,6 @@ from core.storage.webhooks import PostgresWebhookStore
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
-from core.vault.service import CardVault
 from router import Channel, Router
 from router.channels.bank_payouts import PAYOUTS_PATH, BankPayoutChannel, SimulatedPayoutDesk
 from router.channels.bank_transfer import process_bank_key, simulated_bank_channel

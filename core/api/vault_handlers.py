@@ -18,10 +18,10 @@ from core.api import convert, validation
 from core.api.handlers import Handler, service_handler
 from core.api.identity import Caller, IdentityResolver
 from core.api.status import encode_error
+from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.telemetry import Telemetry
 from core.vault.records import CardToken
-from core.vault.service import CardVault
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 
 SERVICE_NAME = "paycore.v1.CardVaultService"

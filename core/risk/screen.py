@@ -24,9 +24,9 @@ from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
 from core.risk.records import Review, ReviewStatus
 from core.risk.velocity import RedisVelocity, VelocityRead
+from core.service.card_vault import CardVault
 from core.storage.repository import PaymentTransaction
 from core.storage.risk import PostgresRiskStore
-from core.vault.service import CardVault
 from riskengine.engine import RiskEngine, Verdict, refund_needs_a_look
 from riskengine.features import (
     FeatureSettings,
