@@ -33,7 +33,6 @@ from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.ledger.fees import FeeRule
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
-from core.risk.service import RiskService
 from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.accounts import AccountService
@@ -47,6 +46,7 @@ from core.service.payouts import (
     PayoutQuerySettings,
     PayoutStatusQueries,
 )
+from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
 from core.service.wallet_channel import WalletChannel

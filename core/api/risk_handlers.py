@@ -28,7 +28,8 @@ from core.domain import ids
 from core.domain.audit import Actor
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.risk.records import ListEntry, ListName
-from core.risk.service import (
+from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.risk_back_office import (
     AddListEntry,
     DecideReview,
     RemoveListEntry,
@@ -36,7 +37,6 @@ from core.risk.service import (
     ScoreTransaction,
     is_list_entry_id,
 )
-from core.service.execution import Encoder, Reply, RequestIdentity
 from core.telemetry import Telemetry
 from paycore.v1 import risk_service_pb2 as risk_svc
 

@@ -24,9 +24,9 @@ from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
 from core.risk.records import Review, ReviewStatus
 from core.risk.velocity import RedisVelocity, VelocityRead
-from core.service.card_vault import CardVault
 from core.storage.repository import PaymentTransaction
 from core.storage.risk import PostgresRiskStore
+from core.vault.records import CardToken
 from riskengine.engine import RiskEngine, Verdict, refund_needs_a_look
 from riskengine.features import (
     FeatureSettings,
@@ -44,6 +44,16 @@ LIST_CACHE_TTL_S = 60.0
 LIST_CACHE_TTL_BLIND_S = 2.0
 """How long they are trusted while Redis is away (no version to compare)."""
 _MAX_CACHED_MERCHANTS = 10_000
+
+
+class CardKeeper(Protocol):
+    """Seals a held payment's card in the vault (``core.service.card_vault.CardVault``)."""
+
+    async def keep(
+        self, tx: PaymentTransaction, merchant_id: str, card: CardInput, at: datetime
+    ) -> CardToken:
+        """Store ``card`` under a new token, in ``tx``."""
+        ...
 
 
 class ScreeningConfig(Protocol):
@@ -138,7 +148,7 @@ class RiskScreen:
         engine: RiskEngine,
         velocity: RedisVelocity,
         store: PostgresRiskStore,
-        vault: CardVault,
+        vault: CardKeeper,
         settings: ScreeningConfig,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
