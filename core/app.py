@@ -27,13 +27,13 @@ from core.events.schedule import parse_schedule
 from core.events.service import EventStreams, WebhookService
 from core.events.snapshot import payment_snapshot
 from core.events.stream import EventNotifier
-from core.gate.auth_throttle import RedisGuessThrottle
-from core.gate.key_revocations import RedisKeyRevocations
-from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.ledger.fees import FeeRule
+from core.redis.auth_throttle import RedisGuessThrottle
+from core.redis.key_revocations import RedisKeyRevocations
+from core.redis.request_gate import RedisClient, RedisRequestGate
+from core.redis.velocity import RedisVelocity
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
-from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.card_vault import CardVault

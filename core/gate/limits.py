@@ -5,7 +5,7 @@ theoretical arrival time (TAT) of the next request if requests came exactly at
 the limit. A request at ``now`` is allowed when ``TAT - now <= tolerance``,
 and then pushes TAT forward by one emission interval. It is a token bucket
 without a refill loop: exact, O(1), and one value to store. The Redis script
-in ``core/gate/redis_gate.py`` runs the same arithmetic atomically in Redis;
+in ``core/redis/request_gate.py`` runs the same arithmetic atomically in Redis;
 ``LocalLimiter`` runs it in-process when Redis is unreachable.
 """
 

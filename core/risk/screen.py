@@ -22,8 +22,8 @@ from typing import Protocol
 from core.domain.commands import CardInput
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
+from core.redis.velocity import RedisVelocity, VelocityRead
 from core.risk.records import Review, ReviewStatus
-from core.risk.velocity import RedisVelocity, VelocityRead
 from core.storage.repository import PaymentTransaction
 from core.storage.risk import PostgresRiskStore
 from core.vault.records import CardToken

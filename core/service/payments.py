@@ -51,8 +51,8 @@ from core.domain.payment import (
 )
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
+from core.redis.velocity import VelocityRead
 from core.risk.screen import RiskScreen, Screening
-from core.risk.velocity import VelocityRead
 from core.service.card_vault import CardVault
 from core.service.execution import (
     Dispatch,
