@@ -32,8 +32,8 @@ from core.config import RateLimitSettings, Settings
 from core.domain.money import Money
 from core.domain.payment import CardSummary
 from core.gate import GateClaim, RpcClass
-from core.gate.redis_gate import RedisRequestGate
-from core.risk.velocity import RedisVelocity
+from core.redis.request_gate import RedisRequestGate
+from core.redis.velocity import RedisVelocity
 from core.runtime.loop import run
 from riskengine.features import Transaction
 

@@ -1,6 +1,6 @@
 """Redis memory per payment held by risk velocity: the figure docs/SCALING.md sizes Redis with.
 
-The velocity sets (core/risk/velocity.py) keep every payment of the last 24 h once per
+The velocity sets (core/redis/velocity.py) keep every payment of the last 24 h once per
 entity it names, plus each customer's history. This writes the labeled synthetic
 stream of riskengine/synthetic.py (customers with several payments each, shared IPs and
 devices, attacks) through the real velocity script with Redis' own clock, so every
@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 
 from bench.record import append_result
 from core.config import Settings
-from core.risk.velocity import RedisVelocity
+from core.redis.velocity import RedisVelocity
 from core.runtime.embedded import start_embedded
 from riskengine.synthetic import generate
 

@@ -29,9 +29,9 @@ import redis.asyncio as aioredis
 from bench.record import append_result
 from core.config import RiskSettings, Settings
 from core.domain.payment import RiskDecision
+from core.redis.velocity import RedisVelocity
 from core.risk.rules_file import default_rules_path, load_rules
 from core.risk.screen import screen
-from core.risk.velocity import RedisVelocity
 from core.runtime.embedded import start_embedded
 from riskengine.engine import RiskEngine
 from riskengine.features import NO_LISTS

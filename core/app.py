@@ -27,16 +27,16 @@ from core.events.schedule import parse_schedule
 from core.events.service import EventStreams, WebhookService
 from core.events.snapshot import payment_snapshot
 from core.events.stream import EventNotifier
-from core.gate.auth_throttle import RedisGuessThrottle
-from core.gate.key_revocations import RedisKeyRevocations
-from core.gate.redis_gate import RedisClient, RedisRequestGate
 from core.ledger.fees import FeeRule
+from core.redis.auth_throttle import RedisGuessThrottle
+from core.redis.key_revocations import RedisKeyRevocations
+from core.redis.request_gate import RedisClient, RedisRequestGate
+from core.redis.velocity import RedisVelocity
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
-from core.risk.service import RiskService
-from core.risk.velocity import RedisVelocity
 from core.service.access import AccessService
 from core.service.accounts import AccountService
+from core.service.card_vault import CardVault
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
@@ -46,6 +46,7 @@ from core.service.payouts import (
     PayoutQuerySettings,
     PayoutStatusQueries,
 )
+from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
 from core.service.wallet_channel import WalletChannel
@@ -62,7 +63,6 @@ from core.storage.webhook_endpoints import PostgresWebhookEndpoints
 from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
-from core.vault.service import CardVault
 from router import Channel, Router
 from router.channels.bank_payouts import PAYOUTS_PATH, BankPayoutChannel, SimulatedPayoutDesk
 from router.channels.bank_transfer import process_bank_key, simulated_bank_channel

@@ -163,10 +163,12 @@ async def _reconcile_async(
 ) -> list[dict[str, Any]]:
     from core.service.reconciliation import reconcile_channel  # noqa: PLC0415
     from core.storage.pool import create_pool  # noqa: PLC0415
+    from core.storage.reconciliation import recorded_attempts  # noqa: PLC0415
 
     pool = await create_pool(dsn, 1, 2, acquire_timeout_s=acquire_timeout_s)
     try:
-        found = await reconcile_channel(pool, channel, lines, since, until)
+        records = functools.partial(recorded_attempts, pool)
+        found = await reconcile_channel(records, channel, lines, since, until)
     finally:
         await pool.close()
     return [

@@ -10,6 +10,7 @@ from google.type import money_pb2
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.money import Money
 from core.domain.payment import (
+    WALLET_KEY,
     AttemptRecord,
     BankTransferDetails,
     CaptureMethod,
@@ -23,7 +24,6 @@ from core.domain.payment import (
     RiskAssessment,
     RiskDecision,
 )
-from core.ledger.postings import WALLET_KEY
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_pb2 as pb
 

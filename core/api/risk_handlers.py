@@ -24,8 +24,8 @@ from core.api.status import encode_error
 from core.domain import ids
 from core.domain.audit import Actor
 from core.risk.records import ListEntry
-from core.risk.service import RiskService, is_list_entry_id
 from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.risk_back_office import RiskService, is_list_entry_id
 from core.telemetry import Telemetry
 from paycore.v1 import risk_service_pb2 as risk_svc
 

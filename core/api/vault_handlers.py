@@ -19,10 +19,10 @@ from core.api.pipeline import Handler, service_handler
 from core.api.requests import vault as validation
 from core.api.requests.fingerprint import request_identity
 from core.api.status import encode_error
+from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Reply
 from core.telemetry import Telemetry
 from core.vault.records import CardToken
-from core.vault.service import CardVault
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 
 SERVICE_NAME = "paycore.v1.CardVaultService"

@@ -28,6 +28,7 @@ from core.domain.errors import (
 from core.domain.evolve import evolve
 from core.domain.money import Money
 from core.domain.payment import (
+    TOP_UP_KEY,
     CaptureMethod,
     Failure,
     Payment,
@@ -38,7 +39,6 @@ from core.domain.payment import (
     RiskDecision,
     RoutingRecord,
 )
-from core.ledger.postings import TOP_UP_KEY
 
 S = PaymentState
 

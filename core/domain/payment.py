@@ -204,6 +204,17 @@ class AttemptRecord:
     """Status queries could not settle it: a person must find out what happened."""
 
 
+WALLET_KEY = "paycore.wallet_account_id"
+"""Metadata naming the wallet a payment is paid from."""
+TOP_UP_KEY = "paycore.top_up_account_id"
+"""Metadata naming the wallet a card payment tops up."""
+RESERVED_PREFIX = "paycore."
+"""Metadata keys paycore sets itself; a merchant's request may not use them.
+
+The ledger's posting rules read them (core/ledger/postings.py).
+"""
+
+
 def _frozen_metadata(metadata: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(metadata))
 

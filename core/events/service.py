@@ -8,11 +8,14 @@ caller's merchant: another merchant's endpoint or event is NOT_FOUND.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -26,7 +29,6 @@ from core.domain.errors import (
     ValidationError,
 )
 from core.events.model import Delivery, StoredEvent, WebhookEndpoint
-from core.events.stream import EventNotifier
 from core.gate import RequestGate, RpcClass
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.events import PostgresEventStore
@@ -304,11 +306,24 @@ class WebhookService:
         return endpoint
 
 
+class EventWakeups(Protocol):
+    """Wakes streams when a merchant's events may have moved (``core.events.stream``)."""
+
+    @property
+    def closed(self) -> bool:
+        """True once streams should end (their callers reconnect)."""
+        ...
+
+    def subscribe(self, merchant_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """An Event set when the merchant's events may have moved (clear it before each read)."""
+        ...
+
+
 class EventStreams:
     """EventService.StreamEvents: the backlog after a cursor, then live events."""
 
     def __init__(
-        self, *, events: PostgresEventStore, notifier: EventNotifier, gate: RequestGate
+        self, *, events: PostgresEventStore, notifier: EventWakeups, gate: RequestGate
     ) -> None:
         self._events = events
         self._notifier = notifier

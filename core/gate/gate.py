@@ -1,9 +1,9 @@
 """The request gate: rate limiting and the fast idempotency check, as one step.
 
 The payment service asks the gate once per request, before any database work.
-This module only defines what the gate answers; ``core.gate.redis_gate`` is
+This module only defines what the gate answers; ``core.redis.request_gate`` is
 the implementation (one Redis round trip per write; reads spend tokens leased
-a few at a time, core/gate/read_leases.py).
+a few at a time, core/redis/read_leases.py).
 
 The gate is a fast path, never the only guard: PostgreSQL keeps the
 authoritative record of every request_id (core/storage). A gate that lost its

@@ -5,7 +5,7 @@ theoretical arrival time (TAT) of the next request if requests came exactly at
 the limit. A request at ``now`` is allowed when ``TAT - now <= tolerance``,
 and then pushes TAT forward by one emission interval. It is a token bucket
 without a refill loop: exact, O(1), and one value to store. The Redis script
-in ``core/gate/redis_gate.py`` runs the same arithmetic atomically in Redis;
+in ``core/redis/request_gate.py`` runs the same arithmetic atomically in Redis;
 ``LocalLimiter`` runs it in-process when Redis is unreachable.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 MICROS = 1_000_000
 
@@ -23,6 +24,38 @@ class RpcClass(enum.Enum):
 
     WRITES = "writes"
     READS = "reads"
+
+
+class RateLimitConfig(Protocol):
+    """The configured limits the gate reads: per RPC class, with per-merchant overrides.
+
+    ``core.config.RateLimitSettings`` is one; the gate takes any value of this
+    shape, so it does not import the configuration (bootstrap) it is wired by.
+    """
+
+    @property
+    def writes_per_s(self) -> float:
+        """Mutating RPCs per second (average)."""
+        ...
+
+    @property
+    def writes_burst(self) -> int:
+        """Mutating RPCs admitted at once."""
+        ...
+
+    @property
+    def reads_per_s(self) -> float:
+        """Reads per second (average)."""
+        ...
+
+    @property
+    def reads_burst(self) -> int:
+        """Reads admitted at once."""
+        ...
+
+    def for_merchant(self, merchant_id: str) -> RateLimitConfig:
+        """The limits of one merchant: the defaults with its overrides applied."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,16 +31,9 @@ cannot post twice, PostgreSQL refuses the second primary key.
 
 from __future__ import annotations
 
-from core.domain.payment import Payment, PaymentState, RefundState
+from core.domain.payment import TOP_UP_KEY, WALLET_KEY, Payment, PaymentState, RefundState
 from core.ledger.accounts import AccountKind, clearing_account_id, system_account_id
 from core.ledger.journal import JournalTransaction, Phase, TransactionKind, transfer
-
-WALLET_KEY = "paycore.wallet_account_id"
-"""Metadata naming the wallet a payment is paid from."""
-TOP_UP_KEY = "paycore.top_up_account_id"
-"""Metadata naming the wallet a card payment tops up."""
-RESERVED_PREFIX = "paycore."
-"""Metadata keys paycore sets itself; a merchant's request may not use them."""
 
 
 def _method(payment: Payment) -> str:

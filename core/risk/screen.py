@@ -14,19 +14,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from core.config import RiskSettings
 from core.domain.commands import CardInput
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
+from core.redis.velocity import RedisVelocity, VelocityRead
 from core.risk.records import Review, ReviewStatus
-from core.risk.velocity import RedisVelocity, VelocityRead
 from core.storage.repository import PaymentTransaction
 from core.storage.risk import PostgresRiskStore
-from core.vault.service import CardVault
+from core.vault.records import CardToken
 from riskengine.engine import RiskEngine, Verdict, refund_needs_a_look
 from riskengine.features import (
     FeatureSettings,
@@ -46,6 +46,48 @@ LIST_CACHE_TTL_BLIND_S = 2.0
 _MAX_CACHED_MERCHANTS = 10_000
 
 
+class CardKeeper(Protocol):
+    """Seals a held payment's card in the vault (``core.service.card_vault.CardVault``)."""
+
+    async def keep(
+        self, tx: PaymentTransaction, merchant_id: str, card: CardInput, at: datetime
+    ) -> CardToken:
+        """Store ``card`` under a new token, in ``tx``."""
+        ...
+
+
+class ScreeningConfig(Protocol):
+    """The configured limits and blocklists screening reads (``core.config.RiskSettings``).
+
+    A protocol, so risk does not import the configuration (bootstrap) it is wired by.
+    """
+
+    @property
+    def max_amount_minor(self) -> int:
+        """Hard limit per payment, in minor units."""
+        ...
+
+    @property
+    def review_amount_minor(self) -> int:
+        """Payments above this add to the risk score."""
+        ...
+
+    @property
+    def blocked_card_fingerprints(self) -> Sequence[str]:
+        """Card fingerprints blocked for every merchant."""
+        ...
+
+    @property
+    def blocked_bins(self) -> Sequence[str]:
+        """BIN prefixes blocked for every merchant."""
+        ...
+
+    @property
+    def blocked_customer_ids(self) -> Sequence[str]:
+        """Customer ids blocked for every merchant."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Screening:
     """The verdict and the features it was computed from (the dry run shows both)."""
@@ -56,7 +98,7 @@ class Screening:
 
 def screen(
     engine: RiskEngine,
-    settings: RiskSettings,
+    settings: ScreeningConfig,
     transaction: Transaction,
     velocity: Velocity,
     lists: MerchantLists,
@@ -75,7 +117,7 @@ def screen(
     return Screening(engine.assess(features), features)
 
 
-def static_lists(settings: RiskSettings) -> MerchantLists:
+def static_lists(settings: ScreeningConfig) -> MerchantLists:
     """The blocklists of the configuration file, applied to every merchant."""
     blocked = {
         "card_fingerprint": frozenset(settings.blocked_card_fingerprints),
@@ -106,8 +148,8 @@ class RiskScreen:
         engine: RiskEngine,
         velocity: RedisVelocity,
         store: PostgresRiskStore,
-        vault: CardVault,
-        settings: RiskSettings,
+        vault: CardKeeper,
+        settings: ScreeningConfig,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine

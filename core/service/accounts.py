@@ -22,6 +22,8 @@ from core.domain.commands import CreatePayment
 from core.domain.errors import IllegalTransitionError, NotFoundError, PaycoreError, Reason
 from core.domain.money import Money
 from core.domain.payment import (
+    TOP_UP_KEY,
+    WALLET_KEY,
     CaptureMethod,
     ConfirmationMethod,
     Failure,
@@ -41,7 +43,6 @@ from core.ledger.commands import (
     WithdrawFunds,
 )
 from core.ledger.journal import JournalTransaction, TransactionKind, transfer
-from core.ledger.postings import TOP_UP_KEY, WALLET_KEY
 from core.ledger.withdrawals import (
     Withdrawal,
     WithdrawalState,

@@ -2,7 +2,7 @@
 
 Request path (see ``RequestExecutor.execute``)::
 
-    gate: rate limit + request_id marker          (one Redis round trip, core/gate)
+    gate: rate limit + request_id marker          (one Redis round trip, core/redis/request_gate.py)
       ├─ marker seen: answer from PostgreSQL's record of the request_id
       └─ new (or Redis unavailable):
     claim request_id ─┬─ replay / in progress / mismatch      (transaction 1)

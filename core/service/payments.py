@@ -51,8 +51,9 @@ from core.domain.payment import (
 )
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck, refund_needs_review
 from core.gate import RequestGate, RpcClass
+from core.redis.velocity import VelocityRead
 from core.risk.screen import RiskScreen, Screening
-from core.risk.velocity import VelocityRead
+from core.service.card_vault import CardVault
 from core.service.execution import (
     Dispatch,
     Encoder,
@@ -70,7 +71,6 @@ from core.storage.repository import (
 )
 from core.telemetry import Telemetry, instruments
 from core.vault.records import StoredCard
-from core.vault.service import CardVault
 from riskengine.features import Transaction
 from router import Router
 from router.routing import RouteRequest

@@ -1,21 +1,26 @@
-"""The reconciliation job: one channel's settlement report against paycore's records."""
+"""The reconciliation job: one channel's settlement report against paycore's records.
+
+The records come through ``RecordedAttempts`` (a read bound to a pool by the
+caller: ``core.storage.reconciliation.recorded_attempts``), so this job imports
+no database driver.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-import asyncpg
-
-from core.domain.reconciliation import Mismatch, SettlementLine, reconcile
-from core.storage.reconciliation import recorded_attempts
+from core.domain.reconciliation import Mismatch, RecordedAttempt, SettlementLine, reconcile
 
 log = logging.getLogger(__name__)
 
+RecordedAttempts = Callable[[str, datetime, datetime], Awaitable[list[RecordedAttempt]]]
+"""Reads every attempt paycore recorded on a channel in ``[since, until)``."""
+
 
 async def reconcile_channel(
-    pool: asyncpg.Pool,
+    recorded_attempts: RecordedAttempts,
     channel: str,
     report: Sequence[SettlementLine],
     since: datetime,
@@ -26,7 +31,7 @@ async def reconcile_channel(
     The report should cover the same period; lines of attempts recorded
     outside it show up as MISSING_IN_PAYCORE. Each mismatch is also logged.
     """
-    mismatches = reconcile(report, await recorded_attempts(pool, channel, since, until))
+    mismatches = reconcile(report, await recorded_attempts(channel, since, until))
     for mismatch in mismatches:
         log.warning(
             "reconciliation %s: %s on %s (channel %s, paycore %s)",

@@ -3,8 +3,10 @@
 - ``envelope``: AES-256-GCM sealing with a per-record data key wrapped by a key-encryption key;
 - ``keyring``: the key-encryption keys from configuration, and which one is active;
 - ``records``: what the vault stores and shows (``StoredCard``, ``CardToken``);
-- ``service``: ``CardVault``, tokenize / read / reveal for payment / rotate.
+- ``secrets``: webhook signing secrets sealed at rest with the same keys.
 
-Kept free of imports here: ``core.config`` validates keys with ``keyring``,
-which must not pull in the service layer.
+Pure computation, no I/O: the use cases (tokenize / read / reveal for payment /
+rotate) are ``CardVault`` in ``core/service/card_vault.py``, an application
+module like the other features. Kept free of imports here: ``core.config``
+validates keys with ``keyring``.
 """

@@ -16,8 +16,8 @@ from typing import Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from router.channels.notify import post_until_accepted
 from router.signing import sign_rsa
-from router.simulator.notify import post_until_accepted
 
 A = TypeVar("A")
 

@@ -36,11 +36,11 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, Chann
 from core.domain.commands import CardInput
 from core.domain.payment import BankAccount, Failure
 from router.channel import Notification
+from router.channels.acquirer_wire import notification_from_wire, notification_to_wire
 from router.channels.bank_desk import BankBook
 from router.channels.simulated import NOT_FOUND
 from router.routing import ChannelProfile
 from router.signing import verify_rsa
-from router.simulator.wire import notification_from_wire, notification_to_wire
 
 BANK_TRANSFER_PROFILE = ChannelProfile(
     name="bank_transfer",

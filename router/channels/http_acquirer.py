@@ -1,4 +1,4 @@
-"""A card acquirer reached over HTTP (the channel simulator's API, router/simulator/wire.py).
+"""A card acquirer reached over HTTP (the simulator's API, router/channels/acquirer_wire.py).
 
 How every ending of an HTTP call is classified (money safety first):
 
@@ -29,9 +29,9 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.payment import Failure
 from router.channel import AmbiguousAnswer, BadSignature, ChannelNotProcessed, Notification
+from router.channels.acquirer_wire import attempt_to_wire, notification_from_wire, result_from_wire
 from router.routing import ChannelProfile
 from router.signing import SIGNATURE_HEADER, sign, verify
-from router.simulator.wire import attempt_to_wire, notification_from_wire, result_from_wire
 
 
 class HttpAcquirer:

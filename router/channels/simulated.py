@@ -54,6 +54,7 @@ from core.domain.commands import CardInput
 from core.domain.payment import Failure
 from core.domain.reconciliation import SettlementLine
 from router.channel import BadSignature, ChannelNotProcessed, Notification
+from router.channels.acquirer_wire import notification_from_wire
 from router.channels.sandbox import (
     CAPTURE_REFUSED,
     REFUND_FAILS,
@@ -63,7 +64,6 @@ from router.channels.sandbox import (
 )
 from router.routing import TEST_AMOUNT_MODULUS, ChannelProfile
 from router.signing import verify
-from router.simulator.wire import notification_from_wire
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,14 +31,14 @@ from core.domain.attempt import Attempt, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
 from core.telemetry.http import HttpEndpoint
 from router.channel import BadSignature, ChannelNotProcessed
-from router.channels.simulated import SimulatedAcquirer
-from router.signing import sign, verify
-from router.simulator.notify import post_until_accepted
-from router.simulator.wire import (
+from router.channels.acquirer_wire import (
     attempt_from_wire,
     notification_to_wire,
     result_to_wire,
 )
+from router.channels.notify import post_until_accepted
+from router.channels.simulated import SimulatedAcquirer
+from router.signing import sign, verify
 
 log = logging.getLogger(__name__)
 

@@ -66,7 +66,7 @@ def _check_round(round_: Round, workers: int, with_h2load: bool) -> None:
         if scenario.startswith("create"):
             assert costs.redis_cpu_s > 0
         else:
-            # Reads lease their tokens a few at a time (core/gate/read_leases.py): a
+            # Reads lease their tokens a few at a time (core/redis/read_leases.py): a
             # short window's few scripts may cost Redis less than one CPU clock tick.
             assert costs.redis_cpu_s >= 0
         assert costs.batches is None  # no group-commit writer on this branch yet

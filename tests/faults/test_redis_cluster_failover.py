@@ -18,7 +18,7 @@ import asyncio
 import pytest
 
 from core.gate.limits import RpcClass
-from core.gate.redis_gate import rate_key
+from core.redis.request_gate import rate_key
 
 from .conftest import Scenario
 

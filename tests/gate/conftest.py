@@ -15,7 +15,7 @@ import pytest
 
 from core.app import connect_redis
 from core.config import RateLimitSettings, Settings
-from core.gate.redis_gate import RedisClient, RedisRequestGate
+from core.redis.request_gate import RedisClient, RedisRequestGate
 from tests.support.redis_cluster import (
     RedisClusterHandle,
     RedisServerHandle,

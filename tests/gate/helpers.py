@@ -8,7 +8,7 @@ import pytest
 
 from core.domain.errors import RateLimitedError
 from core.gate import Admission, GateClaim, RpcClass
-from core.gate.redis_gate import RedisRequestGate
+from core.redis.request_gate import RedisRequestGate
 
 WRITES, READS = RpcClass.WRITES, RpcClass.READS
 

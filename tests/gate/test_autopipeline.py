@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.config import RateLimitSettings
 from core.gate import Admission
-from core.gate.autopipeline import AutoPipeline
+from core.redis.autopipeline import AutoPipeline
 from tests.support.redis_cluster import RedisServerHandle, free_port
 
 from .conftest import GateBackend, MakeGate

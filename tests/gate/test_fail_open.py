@@ -18,7 +18,7 @@ from tests.support.redis_cluster import RedisServerHandle, free_port
 from .conftest import GateBackend, MakeGate
 from .helpers import READS, WRITES, admit_all, new_claim, new_merchant_id, refusal
 
-GATE_LOGGER = "core.gate.redis_gate"
+GATE_LOGGER = "core.redis.request_gate"
 
 
 class FakeClock:

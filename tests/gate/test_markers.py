@@ -12,7 +12,7 @@ import dataclasses
 
 from core.config import RateLimitSettings
 from core.gate import Admission
-from core.gate.redis_gate import RedisRequestGate
+from core.redis.request_gate import RedisRequestGate
 
 from .conftest import GateBackend, MakeGate
 from .helpers import READS, WRITES, new_claim, new_merchant_id, refusal

@@ -15,7 +15,7 @@ from redis.crc import key_slot
 
 from core.config import RateLimitSettings
 from core.domain.errors import Code, RateLimitedError, Reason
-from core.gate.redis_gate import rate_key, request_key
+from core.redis.request_gate import rate_key, request_key
 from tests.support.redis_cluster import RedisClusterHandle
 
 from .conftest import GateBackend, MakeGate

@@ -2,7 +2,7 @@
 
 The limit keeps its meaning (per merchant, shared by every process through
 Redis, on Redis' clock); a process may spend at most one lease of tokens that
-Redis admitted earlier, which bounds the over-admission (core/gate/read_leases.py).
+Redis admitted earlier, which bounds the over-admission (core/redis/read_leases.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from core.config import RateLimitSettings
 from core.domain.errors import Code, RateLimitedError, Reason
 from core.gate import Admission
 from core.gate.limits import RateLimit, RpcClass
-from core.gate.read_leases import LEASE_LIFETIME_S, LeasedBudgets, lease_size
+from core.redis.read_leases import LEASE_LIFETIME_S, LeasedBudgets, lease_size
 from tests.support.redis_cluster import RedisServerHandle
 
 from .conftest import GateBackend, MakeGate

@@ -16,8 +16,8 @@ from core.domain.errors import RateLimitedError
 from core.domain.money import Money
 from core.domain.payment import CardSummary
 from core.gate import Admission
-from core.gate.redis_gate import RedisRequestGate
-from core.risk.velocity import RedisVelocity
+from core.redis.request_gate import RedisRequestGate
+from core.redis.velocity import RedisVelocity
 from riskengine.features import UNAVAILABLE, Transaction
 from tests.support.redis_cluster import free_port
 

@@ -4,7 +4,7 @@ Redis' INFO commandstats counts every command it executes, those a script calls
 included; after ``prepare()`` (which loads the script), N admitted writes must
 add exactly N EVALSHA calls, the script's own commands, and nothing else. Reads
 are cheaper still: one EVALSHA per lease of tokens (issue 18,
-core/gate/read_leases.py).
+core/redis/read_leases.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from core.domain.money import Money
 from core.domain.payment import CardSummary
 from core.gate import Admission
 from core.gate.limits import RateLimit
-from core.gate.read_leases import lease_size
-from core.risk.velocity import RedisVelocity
+from core.redis.read_leases import lease_size
+from core.redis.velocity import RedisVelocity
 from riskengine.features import Transaction
 from tests.support.redis_cluster import RedisClusterHandle, RedisServerHandle
 

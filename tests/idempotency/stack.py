@@ -27,7 +27,7 @@ from google.rpc import error_details_pb2, status_pb2
 from core.api.server import PaycoreServer
 from core.app import Services
 from core.config import Settings
-from core.gate.redis_gate import GateStats
+from core.redis.request_gate import GateStats
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import Api, create_request, new_request_id, wire

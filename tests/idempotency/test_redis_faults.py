@@ -14,7 +14,7 @@ import dataclasses
 import random
 import time
 
-from core.gate.redis_gate import GateStats
+from core.redis.request_gate import GateStats
 from paycore.v1 import payment_service_pb2 as svc
 from tests.e2e.helpers import changed, create_request, usd
 

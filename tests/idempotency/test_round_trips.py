@@ -8,7 +8,7 @@ commands clients sent from those a script ran. Each write must have cost
 exactly one EVALSHA: the gate's rate limit and idempotency marker, and for a
 new payment its risk velocity too (read and counted by the same script, right
 after the marker), in one round trip (run with ``-s`` to see the figures).
-Reads cost less: one EVALSHA per lease of read tokens (core/gate/read_leases.py).
+Reads cost less: one EVALSHA per lease of read tokens (core/redis/read_leases.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.gate.limits import RateLimit
-from core.gate.read_leases import lease_size
+from core.redis.read_leases import lease_size
 from tests.e2e.helpers import create_request
 
 from .conftest import GENEROUS, StartStack
@@ -38,7 +38,7 @@ async def round_trips(
     """Redis round trips per call over ``calls`` sequential calls; all must be EVALSHA.
 
     ``clocks_per_call``: how often the script reads Redis' clock; once per call,
-    a new payment included (its risk velocity, core/risk/velocity.py, uses the
+    a new payment included (its risk velocity, core/redis/velocity.py, uses the
     gate's reading). ``scripts``: the EVALSHAs expected (default: one per call).
     """
     scripts = calls if scripts is None else scripts

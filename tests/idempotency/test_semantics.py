@@ -14,7 +14,7 @@ import time
 import grpc
 
 from core.gate.gate import GateClaim
-from core.gate.redis_gate import request_key
+from core.redis.request_gate import request_key
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from tests.e2e.helpers import (

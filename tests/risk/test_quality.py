@@ -7,8 +7,8 @@ import uuid
 import redis.asyncio as aioredis
 
 from bench.risk_quality import evaluate
+from core.redis.velocity import RedisVelocity
 from core.risk.rules_file import default_rules_path, load_rules
-from core.risk.velocity import RedisVelocity
 from riskengine.engine import RiskEngine
 from riskengine.synthetic import generate
 

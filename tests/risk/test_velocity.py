@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from core.domain.money import Money
 from core.domain.payment import CardSummary
-from core.risk.velocity import RedisVelocity, list_version_key, velocity_key
+from core.redis.velocity import RedisVelocity, list_version_key, velocity_key
 from paycore.v1 import payment_pb2 as pb
 from riskengine.features import Transaction
 from tests.e2e.helpers import CARD_DECLINED, card, usd

@@ -36,6 +36,7 @@ from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import risk_service_pb2 as risk_svc
 from paycore.v1 import risk_service_pb2_grpc
 from router.channel import BadSignature
+from router.channels.acquirer_wire import notification_to_wire
 from router.channels.bank_transfer import (
     BANK_TRANSFER_PROFILE,
     TEST_COLLECTION_ACCOUNT,
@@ -43,7 +44,6 @@ from router.channels.bank_transfer import (
     SimulatedBank,
 )
 from router.signing import SIGNATURE_HEADER, sign, sign_rsa
-from router.simulator.wire import notification_to_wire
 from tests.e2e.helpers import (
     FAILED_PRECONDITION,
     Api,

@@ -14,11 +14,11 @@ from aiohttp import ClientSession
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.payment import Failure
 from paycore.v1 import payment_pb2 as pb
+from router.channels.acquirer_wire import notification_to_wire
 from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import SimulatedAcquirer
 from router.signing import SIGNATURE_HEADER, sign
 from router.simulator.app import ChannelSimulator, start_simulator
-from router.simulator.wire import notification_to_wire
 from tests.e2e.helpers import usd
 from tests.routing.conftest import CALLBACK_SECRET, Stack
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ from core.domain.reconciliation import (
     settlement_csv,
 )
 from core.service.reconciliation import reconcile_channel
+from core.storage.reconciliation import recorded_attempts
 from paycore.v1 import payment_pb2 as pb
 from tests.e2e.helpers import CARD_DECLINED, card, usd
 from tests.routing.conftest import Stack
@@ -90,7 +92,7 @@ async def test_a_channels_report_is_reconciled_against_paycores_attempts(stack: 
     ]  # `dropped` is left out
 
     mismatches = await reconcile_channel(
-        stack.services.pool,
+        functools.partial(recorded_attempts, stack.services.pool),
         stack.a.name,
         parse_settlement_csv(settlement_csv(report)),
         since,

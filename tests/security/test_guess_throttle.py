@@ -17,7 +17,7 @@ import pytest
 from core.app import Services
 from core.auth.authenticator import LockoutPolicy
 from core.config import AuthSettings, Settings
-from core.gate.auth_throttle import RedisGuessThrottle
+from core.redis.auth_throttle import RedisGuessThrottle
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 from tests.e2e.helpers import expect_error, retry_delay_s

@@ -10,9 +10,9 @@ import secrets
 import asyncpg
 import pytest
 
+from core.service.card_vault import record_aad
 from core.vault.envelope import Sealed, open_sealed
 from core.vault.keyring import DEV_KEK
-from core.vault.service import record_aad
 from paycore.v1 import payment_pb2 as pb
 from tests.e2e.helpers import Api, card, request_for, usd
 

@@ -14,9 +14,9 @@ import pytest
 
 from core import cli
 from core.config import Settings
+from core.service.card_vault import CardVault
 from core.storage.migrate import migrate
 from core.vault.keyring import UnknownKeyError
-from core.vault.service import CardVault
 from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.conftest import _create_database, _drop_database

@@ -17,7 +17,7 @@ from google.type import money_pb2
 from core.domain import ids
 from core.domain.errors import ViolationCollector
 from core.domain.money import AmountError, CurrencyError, Money
-from core.ledger.postings import RESERVED_PREFIX
+from core.domain.payment import RESERVED_PREFIX
 
 MAX_REQUEST_ID = 255
 MAX_CUSTOMER_ID = 255

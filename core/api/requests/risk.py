@@ -18,7 +18,7 @@ from core.api.requests.payment_methods import payment_method
 from core.api.requests.risk_signals import risk_context
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.risk.records import ListName
-from core.risk.service import (
+from core.service.risk_back_office import (
     AddListEntry,
     DecideReview,
     RemoveListEntry,

@@ -13,7 +13,7 @@ tag ``{auth}``, so on a Redis Cluster one script reads and updates both.
 from __future__ import annotations
 
 from core.auth.authenticator import LockoutPolicy
-from core.gate.redis_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
+from core.redis.request_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
 
 # For each subject: a lock still running is reported and not counted again (it
 # runs its course rather than grow with every refused guess); otherwise the

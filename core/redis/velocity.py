@@ -45,8 +45,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.gate import Rider
-from core.gate.autopipeline import AutoPipeline
-from core.gate.redis_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
+from core.redis.autopipeline import AutoPipeline
+from core.redis.request_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
 from riskengine.features import (
     DECLINE_ENTITIES,
     DECLINE_WINDOWS,

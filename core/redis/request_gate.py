@@ -11,18 +11,18 @@ that owns the merchant:
 
 Reads (no claim) do not pay that round trip each: the process leases a few of
 the merchant's read tokens from the same GCRA state at once and spends them
-locally (core/gate/read_leases.py, which bounds the over-admission).
+locally (core/redis/read_leases.py, which bounds the over-admission).
 
 Every key of a merchant carries the hash tag ``{<merchant>}``, so in a Redis
 Cluster they live in one slot and the script can touch them together.
 
 A write may bring a ``Rider``: more Redis work of the same merchant (risk
-velocity, core/risk/velocity.py) that runs in the same script, only when the
+velocity, core/redis/velocity.py) that runs in the same script, only when the
 request is NEW (a refused or repeated request counts nothing), so a payment
 costs one round trip in all.
 
 The scripts of concurrent requests leave together: ``AutoPipeline``
-(core/gate/autopipeline.py) sends every command queued in one event-loop tick
+(core/redis/autopipeline.py) sends every command queued in one event-loop tick
 as one pipeline, so N concurrent requests cost one round trip, not N.
 
 When Redis cannot be reached (error or timeout), the gate fails open: rate
@@ -45,12 +45,11 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
-from core.config import RateLimitSettings
 from core.domain.errors import RateLimitedError
-from core.gate.autopipeline import AutoPipeline
 from core.gate.gate import Admission, GateClaim, Rider
-from core.gate.limits import MICROS, LocalLimiter, RateLimit, RpcClass
-from core.gate.read_leases import LEASE_SCRIPT, LeasedBudgets
+from core.gate.limits import MICROS, LocalLimiter, RateLimit, RateLimitConfig, RpcClass
+from core.redis.autopipeline import AutoPipeline
+from core.redis.read_leases import LEASE_SCRIPT, LeasedBudgets
 from core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -154,7 +153,7 @@ class GateStats:
     rate_limited: int = 0
 
 
-def _limits(settings: RateLimitSettings, rpc_class: RpcClass) -> RateLimit:
+def _limits(settings: RateLimitConfig, rpc_class: RpcClass) -> RateLimit:
     if rpc_class is RpcClass.WRITES:
         return RateLimit(settings.writes_per_s, settings.writes_burst)
     return RateLimit(settings.reads_per_s, settings.reads_burst)
@@ -170,7 +169,7 @@ class RedisRequestGate:
     def __init__(
         self,
         client: RedisClient,
-        limits: RateLimitSettings,
+        limits: RateLimitConfig,
         *,
         marker_ttl_s: float,
         retry_interval_s: float,

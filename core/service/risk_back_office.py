@@ -25,10 +25,10 @@ from core.domain.payment import CardSummary, Payment, RiskContext
 from core.gate import RequestGate, RpcClass
 from core.risk.records import ListEntry, ListName, QueuedReview, ReviewStatus
 from core.risk.screen import RiskScreen, Screening
+from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments import PaymentService, settled_payment
 from core.storage.repository import PaymentTransaction, RequestKey
-from core.vault.service import CardVault
 from riskengine.features import Transaction
 
 LIST_ENTRY = "rle"

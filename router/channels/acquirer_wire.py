@@ -1,4 +1,4 @@
-"""The simulator's wire format: JSON bodies signed with router.signing. Pure.
+"""The acquirer HTTP wire format (simulator, http_acquirer): JSON signed by router.signing. Pure.
 
 Requests: ``POST /v1/<authorize|capture|void|refund|query>`` with an attempt
 (and for authorize the card); answers: 200 with a result, 503 with

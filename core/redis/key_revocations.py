@@ -25,7 +25,7 @@ from typing import Protocol
 
 from redis.asyncio.client import PubSub
 
-from core.gate.redis_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
+from core.redis.request_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
 
 log = logging.getLogger(__name__)
 
