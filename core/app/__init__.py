@@ -113,9 +113,9 @@ async def open_services(
         repository=repository,
         screen=screen,
     )
-    # Nothing above awaits once the risk screen is open, so the background work
-    # starts here just as it would in between; merchant routing's first refresh
-    # (PostgreSQL) runs with it already going.
+    # The background work starts once all it uses is built (nothing awaits after the
+    # risk screen opens, so no task of it could have run sooner); merchant routing's
+    # first refresh then runs with it going.
     background = start_background(
         settings,
         authenticator=authenticator,
