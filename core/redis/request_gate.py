@@ -190,10 +190,10 @@ class RedisRequestGate:
         self.availability = RedisAvailability(
             retry_interval_s=retry_interval_s, log_interval_s=log_interval_s, monotonic=monotonic
         )
-        """Shared with the other users of this Redis (risk velocity) in core/app.py."""
+        """Shared with the other users of this Redis (risk velocity): core/app/_risk.py."""
         self.stats = GateStats()
         self.pipeline = AutoPipeline(client)
-        """Batches this gate's commands per loop tick; shared with risk velocity (core/app.py)."""
+        """Batches the gate's commands per loop tick; velocity shares it (core/app/_risk.py)."""
         self.reads = LeasedBudgets(self._lease, monotonic)
         """The read tokens this process leased (requests without a claim spend them)."""
 

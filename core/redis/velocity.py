@@ -33,7 +33,7 @@ Like the request gate, velocity FAILS OPEN: when Redis cannot answer, the
 transaction is scored with zero velocity and the feature
 ``velocity_unavailable`` set (rules may act on it). Whether Redis is worth
 asking is the gate's ``RedisAvailability`` (one view of one Redis, shared in
-core/app.py). A payment is never refused because Redis is away.
+core/app/_risk.py). A payment is never refused because Redis is away.
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ class RedisVelocity:
         pipeline: AutoPipeline | None = None,
     ) -> None:
         """``availability`` and ``pipeline``: the gate's, to share one view of Redis and its
-        batches (core/app.py); by default this instance's own."""
+        batches (core/app/_risk.py); by default this instance's own."""
         self._client = client
         self._pipeline = pipeline or AutoPipeline(client)
         self._script = client.register_script(_SCRIPT)

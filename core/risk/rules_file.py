@@ -4,8 +4,8 @@
 engine, or logs every problem and keeps the rules in use. ``poll()`` reloads
 when the file's modification time or size changed; ``watch()`` polls every
 ``interval_s`` (a task of the server process), and SIGHUP calls ``reload()``
-(see core/app.py). Tests call ``reload()``/``poll()`` directly: deterministic,
-no sleeping.
+(see core/app/_services.py and core/api/server.py). Tests call
+``reload()``/``poll()`` directly: deterministic, no sleeping.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def payment(merchant_id: str, amount: int = 1500) -> Transaction:
 
 
 def velocity_of(gate: RedisRequestGate) -> RedisVelocity:
-    """Velocity on the gate's Redis, sharing its view of Redis as core/app.py wires it."""
+    """Velocity on the gate's Redis, sharing its view of Redis as core/app/_risk.py wires it."""
     return RedisVelocity(gate.client, retry_interval_s=1.0, availability=gate.availability)
 
 

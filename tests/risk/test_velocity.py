@@ -158,7 +158,7 @@ async def test_declines_reported_by_the_channel_feed_card_testing_rules(shop: Sh
 async def test_payments_are_scored_without_velocity_while_redis_is_away(
     shop: Shop, services
 ) -> None:
-    # One view of Redis for the gate and velocity (core/app.py): away for both.
+    # One view of Redis for the gate and velocity (core/app/_risk.py): away for both.
     availability = services.gate.availability
     away = availability._away_until
     availability._away_until = time.monotonic() + 60.0  # as after a failure

@@ -1,0 +1,156 @@
+"""The composition root: opens PostgreSQL and Redis and wires every feature's service on them.
+
+``open_services`` reads as the start-up sequence; each step is built by the
+module of its feature:
+
+- ``_connections``: the PostgreSQL pool, the Redis client, the request gate, their gauges;
+- ``_routing``: the channels and the router, merchants' routing chains, status queries
+  and channel notifications;
+- ``_payments``: the payment stores (with the outbox), the exactly-once executor, payments;
+- ``_vault``: the card vault and its keyring;
+- ``_risk``: the rules file, risk screening with velocity, the risk back office;
+- ``_access``: API key authentication and administration;
+- ``_accounts``: settlement, wallets and withdrawals, payouts to the bank (``Payouts``);
+- ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
+- ``_services``: ``Services``, the background work, and the order of ``close()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from core.app._access import build_access
+from core.app._accounts import Payouts, build_accounts, build_settlement
+from core.app._connections import connect_redis, observe_gauges, open_gate, open_pool
+from core.app._notifications import Notifications, build_notifications
+from core.app._payments import build_executor, build_payments, payment_stores
+from core.app._risk import build_risk_service, open_risk_screen, open_rules
+from core.app._routing import attempt_resolution, build_router, open_merchant_routing
+from core.app._services import Services, start_background
+from core.app._vault import build_vault, vault_keyring
+from core.config import Settings
+from core.domain import clock as wall_clock
+from core.service.merchant_settings import MerchantSettingsService
+from core.storage.ledger_store import PostgresLedgerStore
+from core.telemetry import Telemetry
+from router import Channel
+
+__all__ = ["Notifications", "Payouts", "Services", "connect_redis", "open_services"]
+
+
+async def open_services(
+    settings: Settings,
+    telemetry: Telemetry | None = None,
+    *,
+    channels: Sequence[Channel] | None = None,
+    clock: Callable[[], datetime] = wall_clock.now,
+) -> Services:
+    """Connect to PostgreSQL and Redis and build the payment service.
+
+    ``channels`` replaces the built-in simulated channels (tests inject
+    channels with failure behaviour of their own). ``clock`` is the time by
+    which settlement decides which business days are over: the process-wide
+    wall clock (core/domain/clock.py) unless a test passes one it controls.
+
+    ``settings.postgres_dsn`` and ``settings.redis_url`` must be resolved
+    (embedded servers are started by the CLI before this). PostgreSQL must be
+    reachable; Redis need not be: the gate fails open until it is.
+    ``telemetry`` defaults to recording nothing.
+    """
+    telemetry = telemetry or Telemetry.disabled()
+    if not settings.postgres_dsn or not settings.redis_url:
+        raise ValueError("open_services needs resolved postgres_dsn and redis_url")
+    pool = await open_pool(settings)
+    redis = connect_redis(settings)
+    gate = await open_gate(settings, redis, telemetry)
+    router = build_router(settings, channels)
+    observe_gauges(telemetry, pool, redis, router)
+    repository, attempts = payment_stores(pool)
+    executor = build_executor(
+        settings, repository=repository, gate=gate, router=router, telemetry=telemetry
+    )
+    keyring = vault_keyring(settings)
+    vault = build_vault(
+        settings,
+        executor=executor,
+        repository=repository,
+        gate=gate,
+        keyring=keyring,
+        telemetry=telemetry,
+    )
+    rules = open_rules(settings, pool)
+    screen = await open_risk_screen(
+        settings, pool=pool, redis=redis, gate=gate, rules=rules, vault=vault
+    )
+    payments = build_payments(
+        settings,
+        executor=executor,
+        repository=repository,
+        gate=gate,
+        screen=screen,
+        router=router,
+        vault=vault,
+        telemetry=telemetry,
+    )
+    authenticator, access, key_changes = build_access(settings, pool, gate, executor)
+    risk = build_risk_service(
+        settings, executor=executor, gate=gate, screen=screen, payments=payments, vault=vault
+    )
+    ledger_store = PostgresLedgerStore(pool)
+    settlement = build_settlement(
+        settings, executor=executor, store=ledger_store, gate=gate, clock=clock
+    )
+    notifications = build_notifications(
+        settings, pool=pool, keyring=keyring, executor=executor, gate=gate, telemetry=telemetry
+    )
+    accounts, payouts = build_accounts(
+        settings,
+        executor=executor,
+        store=ledger_store,
+        gate=gate,
+        payments=payments,
+        repository=repository,
+        screen=screen,
+    )
+    # The background work starts once all it uses is built (nothing awaits after the
+    # risk screen opens, so no task of it could have run sooner); merchant routing's
+    # first refresh then runs with it going.
+    background = start_background(
+        settings,
+        authenticator=authenticator,
+        key_changes=key_changes,
+        rules=rules,
+        settlement=settlement,
+        payouts=payouts,
+    )
+    merchant_routing = await open_merchant_routing(
+        settings, executor=executor, pool=pool, gate=gate, router=router, background=background
+    )
+    status_queries, callbacks = attempt_resolution(settings, attempts, router)
+    return Services(
+        notifications=notifications,
+        pool=pool,
+        repository=repository,
+        redis=redis,
+        gate=gate,
+        executor=executor,
+        payments=payments,
+        vault=vault,
+        authenticator=authenticator,
+        access=access,
+        merchant_settings=MerchantSettingsService(
+            executor=executor, repository=repository, gate=gate
+        ),
+        risk=risk,
+        risk_screen=screen,
+        rules=rules,
+        router=router,
+        status_queries=status_queries,
+        callbacks=callbacks,
+        accounts=accounts,
+        settlement=settlement,
+        payouts=payouts,
+        merchant_routing=merchant_routing,
+        background=background,
+    )
