@@ -17,7 +17,7 @@ from core.storage.repository import PaymentTransaction
 
 
 class LedgerStore(Protocol):
-    """The ledger's storage as this service uses it (core/storage/ledger_store.py)."""
+    """Accounts, journal postings and withdrawals as the account use cases store them."""
 
     async def insert_account(self, tx: PaymentTransaction, account: Account) -> None:
         """Store a new account inside ``tx``."""

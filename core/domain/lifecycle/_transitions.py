@@ -1,8 +1,8 @@
 """Which operation a payment's state allows: the table every caller-initiated operation checks.
 
-``require`` is the one gate of the state machine; the checks an amount passes
-(above zero, in the payment's currency) are here too, shared by capture,
-refund and amount updates.
+``require`` checks an operation against it (and against an operation still in
+flight); the checks a requested amount passes (above zero, in the payment's
+currency) are here too, shared by capture, refund and amount updates.
 """
 
 from __future__ import annotations
