@@ -19,6 +19,14 @@ The exception tree::
 
 This module is pure: it imports nothing from grpc, redis or asyncpg, so the
 domain can raise these and be tested without a server.
+
+Why one file over ~400 lines: most of it is the ``Reason`` table, and the
+catalog must stay one table (one enum is what lets ``_check_catalog_unique``
+refuse two reasons sharing a row, and what the proto documentation is checked
+against). The exceptions are built from its rows and the tree above is read
+with it in one place. The rest (``FieldViolation``, ``ViolationCollector``)
+is the payload and the builder of ``ValidationError``: moved out, it would
+import this module while ``ValidationError`` imports it back.
 """
 
 from __future__ import annotations
