@@ -7,7 +7,7 @@ import pytest
 from core.domain import lifecycle
 from core.domain.errors import IllegalTransitionError, Reason
 from core.domain.payment import PaymentState, RiskAssessment, RiskDecision
-from tests.unit.test_lifecycle import T1, make_payment
+from tests.support.payment_builders import T1, make_payment
 
 REVIEW = RiskAssessment(score=60, decision=RiskDecision.REVIEW, reasons=("geo_mismatch",))
 APPROVE = RiskAssessment(score=0, decision=RiskDecision.APPROVE)

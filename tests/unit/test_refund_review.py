@@ -11,7 +11,7 @@ from core.domain.merchant_settings import MerchantSettings, MerchantSettingsUpda
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState, Refund, RefundState
 from core.domain.refund_review import NoRefundRiskFlags, refund_needs_review
-from tests.unit.test_lifecycle import T1, T2, make_payment, result, usd
+from tests.support.payment_builders import T1, T2, make_payment, result, usd
 
 S = PaymentState
 R = RefundState

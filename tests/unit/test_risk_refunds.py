@@ -8,7 +8,7 @@ import pytest
 
 from core.domain.payment import PaymentState, RiskAssessment, RiskDecision
 from riskengine.engine import refund_needs_a_look
-from tests.unit.test_lifecycle import make_payment
+from tests.support.payment_builders import make_payment
 
 
 @pytest.mark.parametrize(
