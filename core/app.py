@@ -40,7 +40,7 @@ from core.service.card_vault import CardVault
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
-from core.service.payments import PaymentService, ServiceSettings
+from core.service.payments.service import PaymentService, ServiceSettings
 from core.service.payouts import (
     BankPayouts,
     PayoutQuerySettings,

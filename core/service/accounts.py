@@ -53,7 +53,7 @@ from core.ledger.withdrawals import (
 )
 from core.risk.screen import Screening
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.service.payments import PaymentService
+from core.service.payments.service import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.storage.ledger import StatementLine
 from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
