@@ -28,7 +28,7 @@ from core.api.status import encode_error
 from core.domain.errors import PaycoreError, Reason
 from core.domain.payment import Payment, Refund
 from core.service.execution import Encoder, Reply, RequestIdentity
-from core.service.payments import PaymentService
+from core.service.payments.service import PaymentService
 from core.telemetry import Telemetry
 from paycore.v1 import payment_service_pb2 as svc
 

@@ -15,7 +15,7 @@ from core.redis.request_gate import RedisRequestGate
 from core.risk.screen import RiskScreen
 from core.service.accounts import AccountService
 from core.service.execution import RequestExecutor
-from core.service.payments import PaymentService
+from core.service.payments.service import PaymentService
 from core.service.payouts import BankPayouts, PayoutQuerySettings, PayoutStatusQueries
 from core.service.settlement import SettlementService
 from core.storage.ledger_store import PostgresLedgerStore

@@ -10,7 +10,7 @@ from core.redis.request_gate import RedisRequestGate
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
 from core.service.execution import ExecutorSettings, RequestExecutor
-from core.service.payments import PaymentService, ServiceSettings
+from core.service.payments.service import PaymentService, ServiceSettings
 from core.storage.events import PaymentOutbox
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.unit_of_work import PostgresPaymentRepository

@@ -13,7 +13,7 @@ from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
 from core.service.execution import RequestExecutor
-from core.service.payments import PaymentService
+from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
 from core.storage.risk import PostgresRiskStore
 

@@ -21,7 +21,7 @@ from core.service.card_vault import CardVault
 from core.service.execution import RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
-from core.service.payments import PaymentService
+from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler

@@ -41,7 +41,7 @@ from core.ledger.journal import TransactionKind, transfer
 from core.service.account_checks import RISK_DECLINED, Screener, check_account, score_outflow
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.ledger_port import LedgerStore
-from core.service.payments import PaymentService
+from core.service.payments.service import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.service.withdrawals import PayoutChannel, UnwiredPayoutChannel, WithdrawalUseCases
 from core.storage.ledger import StatementLine

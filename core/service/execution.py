@@ -17,14 +17,14 @@ error) is stored with the change it reports, so a retry with the same
 request_id replays it exactly; see core/storage/repository.py. Redis only
 makes repeats cheaper: PostgreSQL's unique request record is the guarantee.
 Services (payments, the card vault) supply the ``plan``; this module owns
-the rest.
+the rest, in steps: the claim and the plan (core/service/request_claim.py),
+the channel call and its answer (core/service/channel_call.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,24 +33,17 @@ from typing import TypeVar
 from opentelemetry import trace
 
 from core.domain import clock as wall_clock
-from core.domain import lifecycle
-from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.errors import PaycoreError, Reason
 from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
 from core.service.answer_commit import AnswerBatches, AnswerWriter
-from core.service.batching import BatchFailedError
-from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
+from core.service.channel_call import ChannelCalls
 from core.service.group_commit import ClaimBatches, ClaimWriter
+from core.service.request_claim import RequestClaims
 
 # The request's types live in core/service/requests.py (shared with the group
 # commits); services and handlers import them from here.
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity, Resume
-from core.storage.repository import (
-    ClaimStatus,
-    PaymentRepository,
-    PaymentTransaction,
-    RequestKey,
-)
+from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.telemetry import Telemetry, instruments
 from router import Router
 
@@ -69,9 +62,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_RESUME_AFTER_S = 2.0
-"""Age of an "in progress" request record after which a repeat checks whether it died."""
 
 _CANCEL_WAIT_S = 1.0
 """At shutdown, how long cancelled operations may take to let their connections go."""
@@ -110,14 +100,27 @@ class RequestExecutor:
         (core/service/answer_commit.py); without them every request runs on its own."""
         self._repo = repository
         self._gate = gate
-        self._router = router
         self._settings = settings
         self._clock = clock
-        self._telemetry = telemetry or Telemetry.disabled()
+        self._telemetry = telemetry = telemetry or Telemetry.disabled()
         self._in_flight: set[asyncio.Task[Reply]] = set()
         ttl = timedelta(seconds=settings.idempotency_ttl_s)
         self.claim_writer = None if claims is None else ClaimWriter(claims, lambda at: at - ttl)
         self.answer_writer = None if answers is None else AnswerWriter(answers)
+        self._claims = RequestClaims(
+            repository=repository,
+            clock=clock,
+            telemetry=telemetry,
+            request_lease_s=settings.request_lease_s,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+        )
+        self._calls = ChannelCalls(
+            repository=repository,
+            router=router,
+            clock=clock,
+            telemetry=telemetry,
+            answer_writer=self.answer_writer,
+        )
 
     async def drain(self, within_s: float) -> None:
         """Wait (up to ``within_s`` seconds) for operations whose callers went away to commit.
@@ -243,7 +246,11 @@ class RequestExecutor:
             raise PaycoreError(
                 Reason.IDEMPOTENCY_KEY_REUSED, request_id=key.request_id, operation=key.operation
             )
-        if stored is not None and resume is not None and self._may_have_died(stored.created_at):
+        if (
+            stored is not None
+            and resume is not None
+            and self._claims.may_have_died(stored.created_at)
+        ):
             # Still "in progress" a while after it began: perhaps its executor
             # died after the channel call. The claim (a transaction) tells, and
             # resumes it if so.
@@ -276,7 +283,7 @@ class RequestExecutor:
                     lease_s=self._settings.request_lease_s,
                 )
             if batched is None:
-                batched = await self._claim_and_plan(key, request, encoder, plan, resume)
+                batched = await self._claims.claim_and_plan(key, request, encoder, plan, resume)
             resource_id, claimed = batched
         if resource_id:
             annotate_resource(resource_id)  # on the RPC's span, now current again
@@ -289,259 +296,17 @@ class RequestExecutor:
         # request_id stays in progress and the attempt stays 'started'; the
         # channel is then asked what happened (status query), never called a
         # second time for the same attempt.
-        result = await self._call_channel(dispatch)
+        calls = self._calls
+        result = await calls.call(dispatch)
         committed: Reply | Dispatch[T] | None = None
         if batch:
-            committed = await self._answer_in_batch(key, encoder, dispatch, result)
+            committed = await calls.answer_in_batch(key, encoder, dispatch, result)
         if committed is None:
-            committed = await self._commit_channel_answer(key, encoder, dispatch, result)
+            committed = await calls.commit_answer(key, encoder, dispatch, result)
         while isinstance(committed, Dispatch):
             # Failover: the channel certainly did nothing, and the next
             # channel's attempt is recorded and committed; same rules again.
             dispatch = committed
-            result = await self._call_channel(dispatch)
-            committed = await self._commit_channel_answer(key, encoder, dispatch, result)
+            result = await calls.call(dispatch)
+            committed = await calls.commit_answer(key, encoder, dispatch, result)
         return committed
-
-    async def _claim_and_plan(
-        self,
-        key: RequestKey,
-        request: RequestIdentity,
-        encoder: Encoder[T],
-        plan: Callable[[PaymentTransaction, datetime], Awaitable[Plan[T]]],
-        resume: Resume[T] | None,
-    ) -> tuple[str, Reply | Dispatch[T]]:
-        """Transaction 1: claim the request_id and decide.
-
-        Returns the payment's id (when known) and a Reply, or the channel call to make.
-        """
-        settings = self._settings
-        now = self._clock()
-        async with self._repo.transaction() as tx:
-            claim = await tx.requests.claim(
-                key, request.fingerprint, now, settings.request_lease_s, settings.idempotency_ttl_s
-            )
-            if claim.status is ClaimStatus.COMPLETED:
-                self._telemetry.request_repeated("replay")
-                return claim.resource_id, Reply(claim.reply_ok, claim.reply)
-            if claim.status is ClaimStatus.MISMATCH:
-                self._telemetry.request_repeated("conflict")
-                raise PaycoreError(
-                    Reason.IDEMPOTENCY_KEY_REUSED,
-                    request_id=key.request_id,
-                    operation=key.operation,
-                )
-            if claim.status is ClaimStatus.IN_PROGRESS:
-                resumed = await self._resumed(
-                    tx,
-                    key,
-                    claim.resource_id,
-                    claim.created_at,
-                    encoder=encoder,
-                    resume=resume,
-                    now=now,
-                )
-                if resumed is not None:
-                    return claim.resource_id, resumed
-                self._telemetry.request_repeated("in_progress")
-                raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
-            try:
-                planned = await plan(tx, now)
-            except PaycoreError as error:
-                if error.retryable:
-                    # "Busy, try again" is not this request's outcome: roll
-                    # the claim back with everything else so the retry runs.
-                    raise
-                # The request started executing, so its business error is its
-                # reply (Stripe's rule): stored, and replayed on retry. A
-                # savepoint is not needed: plan() raises before writing.
-                trace.get_current_span().set_attribute(instruments.ERROR_REASON, error.reason.name)
-                body = encoder.failure(error)
-                await tx.requests.complete(key, False, body, "", now)
-                return "", Reply(False, body)
-            if planned.dispatch is None:
-                assert planned.result is not None
-                body = encoder.success(planned.result)
-                await tx.requests.complete(key, True, body, planned.resource_id, now)
-                return planned.resource_id, Reply(True, body)
-            await tx.requests.set_resource(key, planned.resource_id)
-            return planned.resource_id, planned.dispatch
-
-    def _may_have_died(self, claimed_at: datetime | None) -> bool:
-        """Whether a request claimed at ``claimed_at`` may have lost its executor.
-
-        Younger records are surely being executed: a burst of repeats of a
-        request still in its first transaction would otherwise each hold a
-        connection waiting on that request's row locks, and starve the pool
-        the request itself needs to finish.
-        """
-        if claimed_at is None:
-            return False
-        return claimed_at.timestamp() <= self._clock().timestamp() - _RESUME_AFTER_S
-
-    async def _resumed(
-        self,
-        tx: PaymentTransaction,
-        key: RequestKey,
-        resource_id: str,
-        claimed_at: datetime | None,
-        *,
-        encoder: Encoder[T],
-        resume: Resume[T] | None,
-        now: datetime,
-    ) -> Reply | None:
-        """The reply of a request whose executor died, once its resource is settled.
-
-        A live executor clears the resource's operation in flight and completes
-        the request in one transaction (transaction 2), so "request in progress
-        but resource settled" can only mean its executor is gone and a status
-        query or a notification applied the channel's answer. ``resume`` reads
-        the resource under its row lock, so it cannot race that resolution.
-        """
-        if resume is None or not resource_id or not self._may_have_died(claimed_at):
-            return None
-        value = await resume(tx, key.merchant_id, resource_id)
-        if value is None:
-            return None
-        body = encoder.success(value)
-        await tx.requests.complete(key, True, body, resource_id, now)
-        self._telemetry.request_repeated("resumed")
-        log.info("request %s resumed after its executor died: %s", key.request_id, resource_id)
-        return Reply(True, body)
-
-    async def _call_channel(self, dispatch: Dispatch[T]) -> ChannelResult:
-        """Make the recorded attempt in its own span, and count how it ended."""
-        attempt = dispatch.attempt
-        with self._telemetry.stage(
-            f"channel.{attempt.operation.value}",
-            **{instruments.CHANNEL: attempt.channel, instruments.ATTEMPT_ID: attempt.id},
-        ) as span:
-            started = time.perf_counter()
-            result = await self._router.execute(attempt, dispatch.card)
-            elapsed = time.perf_counter() - started
-            span.set_attribute(instruments.OUTCOME, result.outcome.value)
-        self._telemetry.channel_called(
-            attempt.channel,
-            attempt.operation.value,
-            result.outcome.value,
-            elapsed,
-            reason=result.failure.code if result.failure else "",
-        )
-        if result.outcome is AttemptOutcome.UNKNOWN:
-            # Expected (a timeout, a reset, a 5xx): one WARNING line, no traceback.
-            log.warning(
-                "attempt %s on %s ended unknown (%s); payment %s awaits a status query",
-                attempt.id,
-                attempt.channel,
-                result.failure.code if result.failure else "no answer",
-                attempt.payment_id,
-            )
-        return result
-
-    async def _answer_in_batch(
-        self, key: RequestKey, encoder: Encoder[T], dispatch: Dispatch[T], result: ChannelResult
-    ) -> Reply | None:
-        """Transaction 2 of a new payment, group-committed; None: take the ordinary path."""
-        writer = self.answer_writer
-        if writer is None:
-            return None
-        with self._telemetry.stage("db.commit"):
-            try:
-                return await writer.answer(key, encoder, dispatch, result, self._clock())
-            except BatchFailedError:
-                # Rolled back, or committed with only the acknowledgement lost: the
-                # stored reply tells which. None (or unknown yet): the ordinary path
-                # applies the answer; it finds the payment as it is, and retries
-                # while PostgreSQL is away, checking for a stored reply again.
-                return await self._committed_reply(key)
-
-    async def _commit_channel_answer(
-        self,
-        key: RequestKey,
-        encoder: Encoder[T],
-        dispatch: Dispatch[T],
-        result: ChannelResult,
-    ) -> Reply | Dispatch[T]:
-        """Transaction 2: apply the channel's answer, retrying while PostgreSQL is unreachable.
-
-        The answer exists only in memory until this commits; losing it would
-        leave the payment to a status query. So a brief database outage is
-        waited out (``COMMIT_RETRY_WINDOW_S``) rather than given up at once.
-        """
-        for delay in COMMIT_RETRY_DELAYS_S:
-            try:
-                return await self._apply_channel_answer(key, encoder, dispatch, result)
-            except PaycoreError as error:
-                if error.reason is not Reason.SERVICE_UNAVAILABLE:
-                    raise
-                log.warning("commit of attempt %s failed; retrying", dispatch.attempt.id)
-                await asyncio.sleep(delay)
-                # The commit may have happened with only its acknowledgement lost (the
-                # connection dropped after COMMIT, or while it went back to the pool):
-                # then the stored reply is the answer, and applying the channel's answer
-                # again would find the attempt settled (found by tests/faults).
-                committed = await self._committed_reply(key)
-                if committed is not None:
-                    return committed
-        return await self._apply_channel_answer(key, encoder, dispatch, result)
-
-    async def _committed_reply(self, key: RequestKey) -> Reply | None:
-        """The request's stored reply if it is completed; None if not, or unknown yet."""
-        try:
-            stored = await self._repo.find_request(key)
-        except PaycoreError as error:
-            if error.reason is not Reason.SERVICE_UNAVAILABLE:
-                raise
-            return None
-        if stored is None or not stored.completed:
-            return None
-        return Reply(stored.reply_ok, stored.reply)
-
-    async def _apply_channel_answer(
-        self,
-        key: RequestKey,
-        encoder: Encoder[T],
-        dispatch: Dispatch[T],
-        result: ChannelResult,
-    ) -> Reply | Dispatch[T]:
-        at = self._clock()
-        with self._telemetry.stage("db.commit"):
-            return await self._store_channel_answer(key, encoder, dispatch, result, at)
-
-    async def _store_channel_answer(
-        self,
-        key: RequestKey,
-        encoder: Encoder[T],
-        dispatch: Dispatch[T],
-        result: ChannelResult,
-        at: datetime,
-    ) -> Reply | Dispatch[T]:
-        async with self._repo.transaction() as tx:
-            await tx.attempts.complete(key.merchant_id, dispatch.attempt.id, result, at)
-            current = await tx.payments.lock(key.merchant_id, dispatch.attempt.payment_id)
-            if current is None:  # the row was written by transaction 1 and is never deleted
-                raise LookupError(f"payment {dispatch.attempt.payment_id} vanished")
-            if not lifecycle.awaits_answer(current, dispatch.attempt):
-                # A status query or a notification settled the attempt while this
-                # request waited (its commit retried past status_query.started_grace_s):
-                # the channel's answer is in the payment already, and applying it twice
-                # could move money twice. Roll back; the caller retries, and a
-                # CreatePayment retry then resumes with the payment as settled.
-                raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=key.request_id)
-            if result.not_processed and dispatch.failover is not None:
-                rerouted = dispatch.failover(current, at)
-                if rerouted is not None:
-                    moved, following = rerouted
-                    await tx.payments.save(moved)
-                    await tx.attempts.record(following.attempt, at)
-                    return following
-            updated, value = dispatch.complete(current, result, at)
-            if isinstance(value, PaycoreError):
-                body, ok = encoder.failure(value), False
-            else:
-                body, ok = encoder.success(value), True
-            # The reply is stored first so that it rides in the payment's own
-            # statement (core/storage/payments.py); both commit together.
-            await tx.requests.complete(key, ok, body, updated.id, at)
-            await tx.payments.save(updated)
-        return Reply(ok, body)

@@ -27,7 +27,8 @@ from core.risk.records import ListEntry, ListName, QueuedReview, ReviewStatus
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.service.payments import PaymentService, settled_payment
+from core.service.payments.authorize import settled_payment
+from core.service.payments.service import PaymentService
 from core.storage.repository import PaymentTransaction, RequestKey
 from riskengine.features import Transaction
 

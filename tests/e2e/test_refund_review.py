@@ -24,7 +24,7 @@ from core.domain.commands import RefundPayment
 from core.domain.money import Money
 from core.domain.payment import Payment, Refund
 from core.service.execution import Encoder, Reply, RequestIdentity
-from core.service.payments import PaymentService, ServiceSettings
+from core.service.payments.service import PaymentService, ServiceSettings
 from paycore.v1 import merchant_settings_service_pb2 as settings_svc
 from paycore.v1 import merchant_settings_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb

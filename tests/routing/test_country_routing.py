@@ -21,7 +21,7 @@ from core.domain.payment import (
     PaymentState,
 )
 from core.risk.rules_file import default_rules_path, load_rules
-from core.service.payments import route_request
+from core.service.payments.authorize import route_request
 from paycore.v1 import payment_pb2 as pb
 from router.channels.simulated import ACQUIRER_A, ACQUIRER_B, SimulatedAcquirer
 from tests.e2e.helpers import VISA, card

@@ -15,7 +15,7 @@ from core.api.requests.payments import create_payment
 from core.domain.errors import ValidationError
 from core.domain.money import Money
 from core.domain.payment import RiskContext
-from core.service.payments import risk_transaction
+from core.service.payments.authorize import risk_transaction
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 

@@ -1,0 +1,296 @@
+"""The authorization path: a payment scored by risk, then declined, held or routed and sent.
+
+CreatePayment, ConfirmPayment and an approved risk review all end here
+(``Authorization``): risk screens the payment, the router picks its channel,
+core.domain.lifecycle says what it becomes, and the decision with its channel
+attempt is written in the request's first transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from core.domain import ids, lifecycle
+from core.domain.attempt import Attempt, ChannelOperation, ChannelResult
+from core.domain.cards import summarize
+from core.domain.commands import CardInput
+from core.domain.errors import PaycoreError
+from core.domain.issuers import issuer_country
+from core.domain.money import Money
+from core.domain.payment import (
+    CaptureMethod,
+    CardSummary,
+    Payment,
+    PaymentState,
+    RiskAssessment,
+    RiskContext,
+    RiskDecision,
+    RoutingRecord,
+)
+from core.redis.velocity import VelocityRead
+from core.risk.screen import RiskScreen, Screening
+from core.service.card_vault import CardVault
+from core.service.group_commit import NotBatchableError, PlannedWrites
+from core.service.requests import Dispatch, Plan
+from core.storage.repository import PaymentTransaction
+from core.telemetry import Telemetry, instruments
+from core.vault.records import StoredCard
+from riskengine.features import Transaction
+from router import Router
+from router.routing import RouteRequest
+
+
+class Authorization:
+    """Scores, routes and plans the authorization of payments, inside their plans."""
+
+    def __init__(
+        self,
+        *,
+        risk: RiskScreen,
+        router: Router,
+        vault: CardVault,
+        telemetry: Telemetry,
+        fingerprint_key: str,
+    ) -> None:
+        """``fingerprint_key``: keys the HMAC of card numbers in their masked form."""
+        self._risk = risk
+        self._router = router
+        self._vault = vault
+        self._telemetry = telemetry
+        self._fingerprint_key = fingerprint_key
+
+    async def card_to_use(
+        self,
+        tx: PaymentTransaction,
+        merchant_id: str,
+        card: CardInput | None,
+        card_token: str,
+        stored: StoredCard | None = None,
+    ) -> tuple[CardInput | None, CardSummary | None]:
+        """The card to pay with and its masked form; a token is revealed by the vault.
+
+        Called inside the plan, so after the rate limit and the request_id
+        claim: a refused or replayed request never decrypts a card (it may
+        have read a token's sealed row before the gate: core/service/payments/create.py).
+        The token is read on ``tx``'s connection, never on a second one, unless
+        its row was read before the transaction (``stored``).
+        An unknown token (or another merchant's) is NOT_FOUND, stored as the
+        request's outcome like any error once execution has begun. The
+        revealed number stays in this request's memory for the channel call
+        only; the payment keeps the token's masked card.
+        """
+        if card_token:
+            token, revealed = await self._vault.reveal(tx, merchant_id, card_token, stored)
+            return revealed, token.card
+        if card is None:
+            return None, None
+        return card, summarize(card, self._fingerprint_key)
+
+    async def authorize(
+        self,
+        tx: PaymentTransaction,
+        payment: Payment,
+        card: CardInput | None,
+        at: datetime,
+        *,
+        new: bool,
+        card_token: str = "",
+        context: RiskContext | None = None,
+        counted: VelocityRead | None = None,
+        scored: list[Screening] | None = None,
+        transaction: Transaction | None = None,
+    ) -> Plan[Payment]:
+        """Score, then decline, hold for review or route; store the decision (and attempt).
+
+        ``counted``: the payment's velocity, already read and counted by the gate.
+        ``scored``: where an earlier run of the same plan left its screening (reused).
+        ``transaction``: what risk scores of ``payment``, when already built.
+        """
+        recording = isinstance(tx, PlannedWrites)
+        if recording and counted is None:
+            # Scoring would count the payment's velocity before the batch decides
+            # whether this request_id is new: a repeat would be counted again.
+            raise NotBatchableError
+        if transaction is None:
+            transaction = risk_transaction(
+                payment.merchant_id,
+                payment.amount,
+                payment.card,
+                payment.customer_id,
+                context or RiskContext(),
+                _risk_method(payment, card_token),
+            )
+        if scored:
+            risk = scored[0].verdict.assessment
+        else:
+            with self._telemetry.stage("risk") as span:
+                # A recorded plan holds no connection, so the lists (when not cached)
+                # are read from the pool, not through the recorder.
+                screening = await self._risk.assess(
+                    transaction, payment.id, tx=None if recording else tx, counted=counted
+                )
+                risk = screening.verdict.assessment
+                span.set_attribute(instruments.DECISION, risk.decision.value)
+                span.set_attribute(instruments.SCORE, risk.score)
+            self._telemetry.risk_assessed(risk.decision.value, risk.score)
+            if scored is not None:
+                scored.append(screening)
+        dispatch: Dispatch[Payment] | None = None
+        if risk.decision is RiskDecision.DECLINE:
+            # Not counted as a decline for card testing: only issuers' answers are.
+            decided = lifecycle.decline_for_risk(payment, risk, at)
+        elif risk.decision is RiskDecision.REVIEW:
+            decided = lifecycle.hold_for_review(payment, risk, at)
+        else:
+            decided, dispatch = self._route(payment, risk, card, at, transaction)
+        if new:
+            await tx.payments.insert(decided)
+        else:
+            await tx.payments.save(decided)
+        if decided.state is PaymentState.REQUIRES_REVIEW:
+            await self._risk.hold(tx, decided, card, card_token, at)
+        if decided.routing is not None:
+            await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
+        if dispatch is not None:
+            await tx.attempts.record(dispatch.attempt, at)
+        return Plan(decided.id, result=decided, dispatch=dispatch)
+
+    async def dispatch_reviewed(
+        self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
+    ) -> Plan[Payment]:
+        """Send a held payment an admin approved, through the normal authorization path."""
+        assert payment.risk is not None  # held payments were scored
+        decided, dispatch = self._route(payment, payment.risk, card, at, None, reviewed=True)
+        await tx.payments.save(decided)
+        if decided.routing is not None:
+            await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
+        if dispatch is not None:
+            await tx.attempts.record(dispatch.attempt, at)
+        return Plan(decided.id, result=decided, dispatch=dispatch)
+
+    def _route(
+        self,
+        payment: Payment,
+        risk: RiskAssessment,
+        card: CardInput | None,
+        at: datetime,
+        transaction: Transaction | None,
+        *,
+        reviewed: bool = False,
+    ) -> tuple[Payment, Dispatch[Payment] | None]:
+        """Route a payment risk let through; the result is final or needs a channel call."""
+        with self._telemetry.stage("route") as span:
+            countries = self._risk.engine.rules.bin_countries
+            decision = self._router.decide(route_request(payment, countries))
+            if decision.channel is None:
+                why = "no channel can carry the payment (" + "; ".join(decision.steps) + ")"
+                failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
+                return failed, None
+            span.set_attribute(instruments.CHANNEL, decision.channel)
+        pending = lifecycle.begin_authorization(
+            payment,
+            risk,
+            decision.channel,
+            at,
+            reviewed=reviewed,
+            routing=RoutingRecord(decision.candidates, decision.steps),
+        )
+        return pending, self._authorization(pending, card, decision.candidates, transaction)
+
+    def _authorization(
+        self,
+        payment: Payment,
+        card: CardInput | None,
+        candidates: tuple[str, ...],
+        transaction: Transaction | None,
+    ) -> Dispatch[Payment]:
+        """The authorization call on ``payment.channel``, failing over along ``candidates``.
+
+        Failover happens only after an answer proving the channel did nothing
+        (see Dispatch.failover); the next candidate gets a new attempt with a
+        new idempotency key, recorded before it is called.
+        """
+        attempt = Attempt(
+            id=ids.new_id(ids.ATTEMPT),
+            merchant_id=payment.merchant_id,
+            payment_id=payment.id,
+            operation=ChannelOperation.AUTHORIZE,
+            channel=payment.channel,
+            amount=payment.amount,
+            capture=payment.capture_method is CaptureMethod.AUTOMATIC,
+        )
+
+        def complete(
+            current: Payment, result: ChannelResult, when: datetime
+        ) -> tuple[Payment, Payment | PaycoreError]:
+            updated = lifecycle.complete_authorization(current, result, when)
+            if transaction is not None:
+                # Card testing shows as declines: counted off the reply path.
+                self._risk.note_outcome(transaction, updated)
+            return updated, updated
+
+        def failover(current: Payment, when: datetime) -> tuple[Payment, Dispatch[Payment]] | None:
+            remaining = candidates[candidates.index(current.channel) + 1 :]
+            if not remaining:
+                return None
+            moved = lifecycle.reroute_authorization(current, remaining[0], when)
+            return moved, self._authorization(moved, card, candidates, transaction)
+
+        return Dispatch(attempt, card, complete, failover)
+
+
+def risk_transaction(  # noqa: PLR0917
+    merchant_id: str,
+    amount: Money,
+    card: CardSummary | None,
+    customer_id: str,
+    context: RiskContext,
+    method: str,
+) -> Transaction:
+    """What the risk engine scores of a payment (the same before and inside the plan)."""
+    signals = context.signals()  # the customer's signals, named as Transaction names them
+    return Transaction(merchant_id, amount, card, customer_id, **signals, method=method)
+
+
+async def settled_payment(
+    tx: PaymentTransaction, merchant_id: str, payment_id: str
+) -> Payment | None:
+    """The payment a crashed CreatePayment/ConfirmPayment left, once its outcome is known.
+
+    The ``resume`` of those requests (see ``RequestExecutor.execute``): their
+    whole outcome is the payment's state (authorized, captured, failed with
+    its failure...), so once a status query or a notification settled the
+    channel call, the payment as it is now is the answer. Capture, cancel and
+    refund have no resume: their reply is an error when the channel refused,
+    which the payment alone does not tell; a retry of those gets
+    REQUEST_IN_PROGRESS (GetPayment shows the outcome).
+    """
+    payment = await tx.payments.lock(merchant_id, payment_id)
+    if payment is None or payment.operation_in_flight:
+        return None
+    return payment
+
+
+def route_request(payment: Payment, bin_countries: Mapping[str, str]) -> RouteRequest:
+    """What routing needs to know about a payment: its method and, for a card, brand, BIN
+    and issuer country (from ``bin_countries``, the risk rules' table: one table for both).
+    """
+    card = payment.card
+    return RouteRequest(
+        merchant_id=payment.merchant_id,
+        method=payment.method,
+        currency=payment.currency,
+        amount_minor=payment.amount.amount,
+        brand=card.brand if card else "",
+        bin=card.bin if card else "",
+        country=issuer_country(bin_countries, card.bin) if card else "",
+        split_key=payment.id,
+    )
+
+
+def _risk_method(payment: Payment, card_token: str) -> str:
+    """The ``method`` feature risk rules see: "card", "card_token" or "bank_transfer"."""
+    if payment.bank_transfer is not None:
+        return "bank_transfer"
+    return "card_token" if card_token else "card"
