@@ -30,9 +30,9 @@ from core.domain.errors import (
 )
 from core.events.model import Delivery, StoredEvent, WebhookEndpoint
 from core.gate import RequestGate, RpcClass
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.events import PostgresEventStore
-from core.storage.repository import PaymentTransaction, RequestKey
 from core.storage.unit_of_work import PostgresTransaction
 from core.storage.webhook_deliveries import DeliveryQuery, PostgresWebhookDeliveries
 from core.storage.webhook_endpoints import PostgresWebhookEndpoints

@@ -22,9 +22,9 @@ from typing import Protocol
 from core.domain.commands import CardInput
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
+from core.ports.repository import PaymentTransaction
 from core.redis.velocity import RedisVelocity, VelocityRead
 from core.risk.records import Review, ReviewStatus
-from core.storage.repository import PaymentTransaction
 from core.storage.risk import PostgresRiskStore
 from core.vault.records import CardToken
 from riskengine.engine import RiskEngine, Verdict, refund_needs_a_look

@@ -18,8 +18,8 @@ from core.auth.keys import ApiKey, IssuedKey, Merchant, generate_key
 from core.auth.policy import Role
 from core.domain.audit import Actor, AuditFilter, AuditRecord, StoredAudit
 from core.domain.errors import IllegalTransitionError, NotFoundError, PaycoreError, Reason
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.storage.repository import PaymentTransaction, RequestKey
 
 PLATFORM_SCOPE = "*platform"
 """The request_id scope (and rate-limit bucket) of platform RPCs; '*' is never in a merchant id."""

@@ -15,8 +15,8 @@ from core.domain.money import Money
 from core.domain.payment import Failure, RiskAssessment
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.commands import WalletPayment, WithdrawFunds
+from core.ports.repository import PaymentTransaction
 from core.risk.screen import Screening
-from core.storage.repository import PaymentTransaction
 from riskengine.features import Transaction
 
 RISK_DECLINED = Failure("risk_declined", "Declined by risk screening.")

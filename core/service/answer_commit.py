@@ -33,9 +33,9 @@ from core.domain import lifecycle
 from core.domain.attempt import ChannelResult
 from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
+from core.ports.repository import AnsweredChange, RequestKey
 from core.service.batching import Batcher
 from core.service.requests import Dispatch, Encoder, Reply
-from core.storage.repository import AnsweredChange, RequestKey
 
 
 class AnswerBatches(Protocol):

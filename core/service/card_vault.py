@@ -18,6 +18,7 @@ from core.domain.cards import summarize
 from core.domain.commands import CardInput, TokenizeCard
 from core.domain.errors import NotFoundError, Reason
 from core.gate import RequestGate, RpcClass
+from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.execution import (
     Encoder,
     Plan,
@@ -26,7 +27,6 @@ from core.service.execution import (
     RequestIdentity,
     annotate_resource,
 )
-from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.telemetry import Telemetry
 from core.vault.envelope import Sealed, open_sealed, rewrap, seal
 from core.vault.keyring import Keyring

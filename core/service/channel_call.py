@@ -19,11 +19,11 @@ from typing import TypeVar
 from core.domain import lifecycle
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.errors import PaycoreError, Reason
+from core.ports.repository import PaymentRepository, RequestKey
 from core.service.answer_commit import AnswerWriter
 from core.service.batching import BatchFailedError
 from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
 from core.service.requests import Dispatch, Encoder, Reply
-from core.storage.repository import PaymentRepository, RequestKey
 from core.telemetry import Telemetry, instruments
 from router import Router
 

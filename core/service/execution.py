@@ -14,7 +14,7 @@ Request path (see ``RequestExecutor.execute``)::
 
 The reply of every request that started executing (success or business
 error) is stored with the change it reports, so a retry with the same
-request_id replays it exactly; see core/storage/repository.py. Redis only
+request_id replays it exactly; see core/ports/repository.py. Redis only
 makes repeats cheaper: PostgreSQL's unique request record is the guarantee.
 Services (payments, the card vault) supply the ``plan``; this module owns
 the rest, in steps: the claim and the plan (core/service/request_claim.py),
@@ -35,6 +35,7 @@ from opentelemetry import trace
 from core.domain import clock as wall_clock
 from core.domain.errors import PaycoreError, Reason
 from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
+from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.answer_commit import AnswerBatches, AnswerWriter
 from core.service.channel_call import ChannelCalls
 from core.service.group_commit import ClaimBatches, ClaimWriter
@@ -43,7 +44,6 @@ from core.service.request_claim import RequestClaims
 # The request's types live in core/service/requests.py (shared with the group
 # commits); services and handlers import them from here.
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity, Resume
-from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.telemetry import Telemetry, instruments
 from router import Router
 

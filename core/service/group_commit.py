@@ -33,9 +33,9 @@ from core.domain.attempt import Attempt
 from core.domain.errors import PaycoreError
 from core.domain.payment import AttemptRecord, Payment, RoutingRecord
 from core.ledger.postings import postings_for
+from core.ports.repository import NewClaim, PaymentTransaction, RequestKey, WrittenPayment
 from core.service.batching import Batcher, BatchFailedError
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity
-from core.storage.repository import NewClaim, PaymentTransaction, RequestKey, WrittenPayment
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Protocol
 from core.ledger.accounts import Account
 from core.ledger.journal import JournalTransaction
 from core.ledger.withdrawals import Withdrawal
+from core.ports.repository import PaymentTransaction
 from core.storage.ledger import StatementLine
-from core.storage.repository import PaymentTransaction
 
 
 class LedgerStore(Protocol):

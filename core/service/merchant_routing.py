@@ -22,8 +22,8 @@ from typing import Any
 from core.domain.audit import Actor, AuditRecord
 from core.domain.merchant_routing import MerchantRouting
 from core.gate import RequestGate, RpcClass
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.storage.repository import PaymentTransaction, RequestKey
 from core.storage.routing import PostgresRoutingStore
 from router import Router
 from router.config import RoutingConfigError, parse_chain

@@ -12,8 +12,8 @@ from datetime import datetime
 from core.domain.audit import Actor, AuditRecord
 from core.domain.merchant_settings import MerchantSettings, MerchantSettingsUpdate
 from core.gate import RequestGate, RpcClass
+from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.storage.repository import PaymentRepository, PaymentTransaction, RequestKey
 
 
 class MerchantSettingsService:

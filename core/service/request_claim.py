@@ -19,13 +19,13 @@ from typing import TypeVar
 from opentelemetry import trace
 
 from core.domain.errors import PaycoreError, Reason
-from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity, Resume
-from core.storage.repository import (
+from core.ports.repository import (
     ClaimStatus,
     PaymentRepository,
     PaymentTransaction,
     RequestKey,
 )
+from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity, Resume
 from core.telemetry import Telemetry, instruments
 
 log = logging.getLogger(__name__)

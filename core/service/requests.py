@@ -16,7 +16,7 @@ from core.domain.attempt import Attempt, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
-from core.storage.repository import PaymentTransaction, WrittenPayment
+from core.ports.repository import PaymentTransaction, WrittenPayment
 
 T = TypeVar("T")
 

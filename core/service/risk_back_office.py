@@ -23,13 +23,13 @@ from core.domain.errors import NotFoundError, Reason
 from core.domain.money import Money
 from core.domain.payment import CardSummary, Payment, RiskContext
 from core.gate import RequestGate, RpcClass
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.risk.records import ListEntry, ListName, QueuedReview, ReviewStatus
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.authorize import settled_payment
 from core.service.payments.service import PaymentService
-from core.storage.repository import PaymentTransaction, RequestKey
 from riskengine.features import Transaction
 
 LIST_ENTRY = "rle"

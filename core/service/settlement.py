@@ -42,9 +42,9 @@ from core.ledger.settlement import (
     is_closed,
     last_closed_day,
 )
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.storage.ledger_settlements import SettlementRecord
-from core.storage.repository import PaymentTransaction, RequestKey
 
 log = logging.getLogger(__name__)
 

@@ -45,10 +45,10 @@ import asyncpg
 
 from core.ledger.journal import JournalTransaction
 from core.ledger.postings import postings_for
+from core.ports.repository import AnsweredChange
 from core.storage import ledger_append
 from core.storage.events import BATCH_EVENT_CTES, PaymentOutbox, event_drafts
 from core.storage.payment_rows import MUTABLE_COLUMNS, columns, row_texts
-from core.storage.repository import AnsweredChange
 from core.storage.statement import Statement
 
 _ANSWER_CTES = (

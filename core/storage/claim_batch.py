@@ -28,9 +28,9 @@ from datetime import datetime
 
 import asyncpg
 
+from core.ports.repository import NewClaim
 from core.storage.events import BATCH_EVENT_CTES, PaymentOutbox, ctes_text, event_drafts
 from core.storage.payment_rows import MUTABLE_COLUMNS, columns, row_texts
-from core.storage.repository import NewClaim
 
 _COMMIT = f"""
 WITH claims AS (

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from core.storage.repository import Claim, ClaimStatus, RequestKey, StoredRequest
+from core.ports.repository import Claim, ClaimStatus, RequestKey, StoredRequest
 from core.storage.session import Session
 
 # A request_id's record, read after a conflicting claim and by repeats.

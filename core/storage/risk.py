@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
+from core.ports.repository import PaymentTransaction
 from core.risk.records import ListEntry, ListName, QueuedReview, Review, ReviewStatus
 from core.storage.payment_reads import PAYMENT_COLUMNS, payment_from_row
-from core.storage.repository import PaymentTransaction
 from core.storage.unavailable import unavailable_as_error
 from core.storage.unit_of_work import PostgresTransaction
 from riskengine.features import MerchantLists

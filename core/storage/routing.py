@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from core.domain.merchant_routing import MerchantRouting
-from core.storage.repository import PaymentTransaction
+from core.ports.repository import PaymentTransaction
 from core.storage.unavailable import unavailable_as_error
 from core.storage.unit_of_work import PostgresTransaction
 

@@ -29,6 +29,7 @@ import asyncpg
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund
+from core.ports.repository import AnsweredChange, NewClaim, RequestKey, StoredRequest
 from core.storage import answer_batch, card_tokens, claim_batch, idempotency, payments
 from core.storage.access import PostgresApiKeys
 from core.storage.attempts import PostgresAttempts
@@ -37,7 +38,6 @@ from core.storage.card_tokens import PostgresCardTokens
 from core.storage.idempotency import PostgresRequests
 from core.storage.merchants import PostgresMerchants, merchant_settings
 from core.storage.payments import PostgresPayments
-from core.storage.repository import AnsweredChange, NewClaim, RequestKey, StoredRequest
 from core.storage.session import Session
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed

@@ -22,7 +22,7 @@ import pytest
 from core.app import Services
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.payment import PaymentState, Refund, RefundState
-from core.storage.repository import AnsweredChange, NewClaim
+from core.ports.repository import AnsweredChange, NewClaim
 from tests.storage.test_group_commit import AT, new_claim
 
 LATER = AT + timedelta(seconds=1)

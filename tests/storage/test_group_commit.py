@@ -16,7 +16,7 @@ from core.domain import ids
 from core.domain.attempt import Attempt, ChannelOperation
 from core.domain.money import Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
-from core.storage.repository import NewClaim, RequestKey
+from core.ports.repository import NewClaim, RequestKey
 
 AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

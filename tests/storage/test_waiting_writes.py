@@ -24,7 +24,7 @@ from core.domain.payment import (
     PaymentState,
     RoutingRecord,
 )
-from core.storage.repository import ClaimStatus, RequestKey
+from core.ports.repository import ClaimStatus, RequestKey
 
 
 def _payment(merchant_id: str) -> Payment:

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from core.ports.repository import NewClaim, PaymentTransaction
 from core.service.group_commit import ClaimWriter, NotBatchableError, PlannedWrites
 from core.service.requests import Dispatch, Encoder, Plan, RequestIdentity
-from core.storage.repository import NewClaim, PaymentTransaction
 from tests.storage.test_group_commit import AT, new_claim
 
 

@@ -28,12 +28,12 @@ from core.domain.payment import (
     RiskDecision,
     RoutingRecord,
 )
+from core.ports.repository import PaymentTransaction
 from core.redis.velocity import VelocityRead
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.group_commit import NotBatchableError, PlannedWrites
 from core.service.requests import Dispatch, Plan
-from core.storage.repository import PaymentTransaction
 from core.telemetry import Telemetry, instruments
 from core.vault.records import StoredCard
 from riskengine.features import Transaction

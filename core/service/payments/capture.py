@@ -9,9 +9,9 @@ from core.domain.attempt import ChannelOperation, ChannelResult
 from core.domain.commands import CapturePayment
 from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.steps import channel_attempt, locked_payment, refused_or
-from core.storage.repository import PaymentTransaction, RequestKey
 
 
 class PaymentCapture:

@@ -16,12 +16,12 @@ from core.domain.cards import summarize
 from core.domain.commands import ConfirmPayment, CreatePayment
 from core.domain.money import Money
 from core.domain.payment import CardSummary, ConfirmationMethod, Payment, PaymentState
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.authorize import Authorization, risk_transaction, settled_payment
 from core.service.payments.steps import locked_payment
-from core.storage.repository import PaymentTransaction, RequestKey
 from core.vault.records import StoredCard
 from riskengine.features import Transaction
 

@@ -10,8 +10,8 @@ from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.errors import NotFoundError, Reason
 from core.domain.payment import Payment, Refund
 from core.gate import RequestGate, RpcClass
+from core.ports.repository import PaymentRepository
 from core.service.execution import annotate_resource
-from core.storage.repository import PaymentRepository
 from core.telemetry import Telemetry
 
 

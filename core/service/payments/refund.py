@@ -19,9 +19,9 @@ from core.domain.commands import RefundPayment, ReviewRefund
 from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.payment import Payment, Refund, RefundState
 from core.domain.refund_review import RefundRiskCheck, refund_needs_review
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.steps import channel_attempt, locked_payment
-from core.storage.repository import PaymentTransaction, RequestKey
 
 RefundEncoder = Encoder[tuple[Refund, Payment]]
 """How a refund's reply is encoded: the refund, with its payment as it now is."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck
 from core.gate import RequestGate
+from core.ports.repository import PaymentRepository
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
 from core.service.execution import RequestExecutor
@@ -20,7 +21,6 @@ from core.service.payments.create import PaymentCreation
 from core.service.payments.reads import PaymentReads
 from core.service.payments.refund import Refunds
 from core.service.payments.update import PaymentUpdate
-from core.storage.repository import PaymentRepository
 from core.telemetry import Telemetry
 from router import Router
 

@@ -7,7 +7,7 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, Chann
 from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.money import Money
 from core.domain.payment import Failure, Payment
-from core.storage.repository import PaymentTransaction
+from core.ports.repository import PaymentTransaction
 
 
 async def locked_payment(tx: PaymentTransaction, merchant_id: str, payment_id: str) -> Payment:

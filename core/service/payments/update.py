@@ -7,9 +7,9 @@ from datetime import datetime
 from core.domain import lifecycle
 from core.domain.commands import UpdatePayment
 from core.domain.payment import Payment
+from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.steps import locked_payment
-from core.storage.repository import PaymentTransaction, RequestKey
 
 
 class PaymentUpdate:
