@@ -11,9 +11,8 @@ import pytest
 
 from core.app import Services
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.api import Api
 from tests.support.auth import Metadata, merchant_metadata
-
-from .helpers import Api
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ from google.protobuf import timestamp_pb2
 
 from core.app import Services
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
-
-from .helpers import Api, S, card, expect_invalid, manual_capture, usd, wire
+from tests.support.expect import expect_invalid
+from tests.support.requests import S, card, manual_capture, usd, wire
 
 
 async def _create_in_order(api: Api, count: int, **fields: object) -> list[str]:

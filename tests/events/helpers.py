@@ -13,7 +13,7 @@ from aiohttp import web
 from core.events.relay import RelaySettings
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import webhook_service_pb2
-from tests.e2e.helpers import create_request, new_request_id
+from tests.support.requests import create_request, new_request_id
 
 Metadata = tuple[tuple[str, str], ...]
 

@@ -17,7 +17,7 @@ from core.events.egress import BlockedAddressError, PublicOnlyResolver, is_publi
 from core.events.relay import WebhookRelay
 from core.events.service import CreateEndpoint, WebhookService
 from core.service.execution import Encoder, RequestIdentity
-from tests.e2e.helpers import new_request_id
+from tests.support.requests import new_request_id
 
 from .helpers import FAST, Receiver, create_endpoint, eventually, pay
 

@@ -6,14 +6,14 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import (
+from tests.support.expect import (
     FAILED_PRECONDITION,
     INVALID_ARGUMENT,
     NOT_FOUND,
     assert_invalid,
     expect_error,
-    new_request_id,
 )
+from tests.support.requests import new_request_id
 
 from .helpers import create_endpoint, eventually, pay
 

@@ -16,7 +16,7 @@ from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from paycore.client import verify_webhook_signature
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import new_request_id
+from tests.support.requests import new_request_id
 
 from .helpers import FAST, Receiver, create_endpoint, eventually, pay
 

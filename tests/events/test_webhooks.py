@@ -11,13 +11,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from paycore.client import WebhookSignatureError, verify_webhook_signature
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import (
-    FAILED_PRECONDITION,
-    NOT_FOUND,
-    expect_error,
-    manual_capture,
-    new_request_id,
-)
+from tests.support.expect import FAILED_PRECONDITION, NOT_FOUND, expect_error
+from tests.support.requests import manual_capture, new_request_id
 
 from .helpers import FAST, Receiver, create_endpoint, eventually, pay
 

@@ -30,9 +30,10 @@ from core.config import Settings
 from core.redis.request_gate import GateStats
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import Api, create_request, new_request_id, wire
+from tests.support.api import Api
 from tests.support.auth import Metadata, merchant_metadata
 from tests.support.redis_cluster import RedisServerHandle
+from tests.support.requests import create_request, new_request_id, wire
 
 SERVICE = "/paycore.v1.PaymentService"
 DETAILS_KEY = "grpc-status-details-bin"
@@ -161,7 +162,7 @@ class Stack:
         return self.keys[merchant_id]
 
     async def api(self, merchant_id: str) -> Api:
-        """One merchant's view of the API (tests/e2e/helpers.py)."""
+        """One merchant's view of the API (tests/support/api.py)."""
         return Api(self.stub, merchant_id, await self.metadata(merchant_id))
 
     async def answer(self, merchant_id: str, request: Message) -> Answer:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import create_request, manual_capture, request_for
+from tests.support.requests import create_request, manual_capture, request_for
 
 from .conftest import StartStack
 from .stack import CREATE, new_merchant, single_reply

@@ -9,7 +9,7 @@ from google.rpc import error_details_pb2
 
 from core.config import RateLimitSettings
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import create_request
+from tests.support.requests import create_request
 
 from .conftest import GENEROUS, StartStack
 from .stack import CREATE, Answer, Stack, new_merchant

@@ -16,7 +16,7 @@ import time
 
 from core.redis.request_gate import GateStats
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import changed, create_request, usd
+from tests.support.requests import changed, create_request, usd
 
 from .conftest import StartStack
 from .stack import (

@@ -19,7 +19,7 @@ from typing import Any
 
 from core.gate.limits import RateLimit
 from core.redis.read_leases import lease_size
-from tests.e2e.helpers import create_request
+from tests.support.requests import create_request
 
 from .conftest import GENEROUS, StartStack
 from .stack import Stack, new_merchant

@@ -17,7 +17,7 @@ from core.gate.gate import GateClaim
 from core.redis.request_gate import request_key
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import (
+from tests.support.requests import (
     CAPTURE_REFUSED,
     CARD_DECLINED,
     card,

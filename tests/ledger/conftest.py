@@ -16,7 +16,7 @@ from core.ledger.journal import TransactionKind, transfer
 from core.ledger.settlement import day_end, day_of
 from core.storage import ledger
 from paycore.v1 import account_service_pb2_grpc, payment_service_pb2_grpc
-from tests.e2e.helpers import Api
+from tests.support.api import Api
 from tests.support.auth import Metadata
 from tests.support.clock import TestClock
 

@@ -12,8 +12,9 @@ import grpc
 from core.app import Services
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
-from tests.e2e.helpers import error_info, expect_error, expect_invalid, money, new_request_id, usd
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import money, new_request_id, usd
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent

@@ -53,18 +53,18 @@ from router.channels.bank_payouts import (
     answer_to_wire,
 )
 from router.signing import SIGNATURE_HEADER
-from tests.e2e.helpers import (
+from tests.support.api import Api
+from tests.support.auth import Metadata, merchant_metadata
+from tests.support.expect import error_info
+from tests.support.requests import (
     CARD_DECLINED,
     REFUND_FAILS,
     VISA,
-    Api,
     card,
-    error_info,
     manual_capture,
     new_request_id,
     usd,
 )
-from tests.support.auth import Metadata, merchant_metadata
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent

@@ -10,17 +10,10 @@ import grpc
 from core.app import Services
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import (
-    CARD_DECLINED,
-    Api,
-    card,
-    error_info,
-    expect_error,
-    expect_invalid,
-    new_request_id,
-    usd,
-)
+from tests.support.api import Api
 from tests.support.auth import Metadata
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import CARD_DECLINED, card, cents, new_request_id, usd
 
 from .invariants import assert_ledger_consistent
 
@@ -30,10 +23,6 @@ if TYPE_CHECKING:
     Stub = account_service_pb2_grpc.AccountServiceAsyncStub
 
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
-
-
-def _cents(money: Any) -> int:
-    return int(money.units) * 100 + int(money.nanos) // 10_000_000
 
 
 async def _wallet(stub: Stub, metadata: Metadata) -> str:
@@ -60,7 +49,7 @@ def _pay(stub: Stub, metadata: Metadata, wallet: str, units: int) -> Any:
 
 async def _available(stub: Stub, metadata: Metadata, account_id: str) -> int:
     request = acc.GetAccountRequest(account_id=account_id)
-    return _cents((await stub.GetAccount(request, metadata=metadata)).account.balance.available)
+    return cents((await stub.GetAccount(request, metadata=metadata)).account.balance.available)
 
 
 async def test_top_up_pay_from_wallet_refund_and_statement(
@@ -87,7 +76,7 @@ async def test_top_up_pay_from_wallet_refund_and_statement(
     statement = await accounts_stub.ListAccountEntries(
         acc.ListAccountEntriesRequest(account_id=wallet), metadata=metadata
     )
-    assert [(e.kind, _cents(e.amount), e.reference) for e in statement.entries] == [
+    assert [(e.kind, cents(e.amount), e.reference) for e in statement.entries] == [
         (acc.AccountEntry.KIND_REFUND, 500, paid.id),
         (acc.AccountEntry.KIND_CAPTURE, -2_000, paid.id),
         (acc.AccountEntry.KIND_CAPTURE, 5_000, top_up.id),

@@ -27,7 +27,7 @@ from router.channels.simulated import (
     Behaviour,
     SimulatedAcquirer,
 )
-from tests.e2e.helpers import Api
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
 from tests.support.serving import serve_paycore
 

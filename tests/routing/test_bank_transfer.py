@@ -44,17 +44,11 @@ from router.channels.bank_transfer import (
     SimulatedBank,
 )
 from router.signing import SIGNATURE_HEADER, sign, sign_rsa
-from tests.e2e.helpers import (
-    FAILED_PRECONDITION,
-    Api,
-    build,
-    expect_error,
-    expect_invalid,
-    money,
-    same_payment,
-)
 from tests.routing.conftest import Served, serve
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
+from tests.support.expect import FAILED_PRECONDITION, expect_error, expect_invalid, same_payment
+from tests.support.requests import build, money
 
 BANK_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 S = pb.Payment

@@ -24,9 +24,10 @@ from router.channels.simulated import (
     SimulatedAcquirer,
 )
 from router.health import BreakerSettings, BreakerState
-from tests.e2e.helpers import Api, card, usd
 from tests.routing.conftest import CALLBACK_SECRET, Stack, renamed, serve
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
+from tests.support.requests import card, usd
 
 S = pb.Payment
 REFUSED = usd(999, 3)  # amount trigger 99903: the channel refuses the connection

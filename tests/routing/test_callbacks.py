@@ -19,8 +19,8 @@ from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import SimulatedAcquirer
 from router.signing import SIGNATURE_HEADER, sign
 from router.simulator.app import ChannelSimulator, start_simulator
-from tests.e2e.helpers import usd
 from tests.routing.conftest import CALLBACK_SECRET, Stack
+from tests.support.requests import usd
 
 S = pb.Payment
 NEVER_ANSWERED = usd(999, 2)  # amount trigger 99902: the channel never answers

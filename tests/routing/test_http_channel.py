@@ -21,9 +21,9 @@ from router import Router
 from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import ACQUIRER_A, Behaviour, SimulatedAcquirer
 from router.simulator.app import ChannelSimulator, HttpFaults, start_simulator
-from tests.e2e.helpers import usd
 from tests.routing.conftest import serve
 from tests.routing.test_channels import VISA, authorize
+from tests.support.requests import usd
 
 S = pb.Payment
 

@@ -22,9 +22,10 @@ from grpc_health.v1 import health_pb2
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import Api, new_request_id
 from tests.idempotency.stack import payment_row
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
+from tests.support.requests import new_request_id
 
 from .processes import Spawn, free_port, health, wait_for
 

@@ -14,13 +14,6 @@ from core.auth.policy import Role
 from paycore.v1 import access_service_pb2 as pb
 from paycore.v1 import access_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import (
-    card,
-    create_request,
-    error_info,
-    expect_error,
-    expect_invalid,
-)
 from tests.support.auth import (
     MERCHANT_HEADER,
     Metadata,
@@ -28,6 +21,8 @@ from tests.support.auth import (
     merchant_metadata,
     platform_metadata,
 )
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import card, create_request
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 

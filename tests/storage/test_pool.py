@@ -30,8 +30,10 @@ from paycore.v1 import (
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import Api, create_request, error_info, new_request_id, rich_status
+from tests.support.api import Api
 from tests.support.auth import Metadata
+from tests.support.expect import error_info, rich_status
+from tests.support.requests import create_request, new_request_id
 from tests.support.serving import serve_paycore
 from tests.vault.conftest import Vault, by_token, distinctive_pan
 

@@ -16,8 +16,9 @@ from paycore.v1 import card_vault_service_pb2 as vault_svc
 from paycore.v1 import card_vault_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.e2e.conftest import api, db  # noqa: F401  # shared fixtures
-from tests.e2e.helpers import EXP_YEAR, Api, new_request_id
+from tests.support.api import Api
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.requests import card_data, new_request_id
 
 
 def luhn_complete(prefix: str) -> str:
@@ -36,19 +37,6 @@ def distinctive_pan() -> str:
     number = luhn_complete("4" + "".join(secrets.choice("0123456789") for _ in range(14)))
     assert luhn_valid(number)
     return number
-
-
-def card_data(number: str, **fields: Any) -> pb.CardData:
-    """A valid card; fields override expiry, CVC and holder."""
-    values: dict[str, Any] = {
-        "number": number,
-        "exp_month": 12,
-        "exp_year": EXP_YEAR,
-        "cvc": "123",
-        "holder_name": "Ada Lovelace",
-    }
-    values.update(fields)
-    return pb.CardData(**values)
 
 
 def by_token(token_id: str) -> pb.PaymentMethodData:

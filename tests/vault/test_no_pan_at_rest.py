@@ -14,7 +14,8 @@ from core.service.card_vault import record_aad
 from core.vault.envelope import Sealed, open_sealed
 from core.vault.keyring import DEV_KEK
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import Api, card, request_for, usd
+from tests.support.api import Api
+from tests.support.requests import card, request_for, usd
 
 from .conftest import Vault, by_token, distinctive_pan
 

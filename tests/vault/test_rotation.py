@@ -20,7 +20,7 @@ from core.vault.keyring import UnknownKeyError
 from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.conftest import _create_database, _drop_database
-from tests.e2e.helpers import Api
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
 from tests.support.serving import serve_paycore
 

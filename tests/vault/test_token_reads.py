@@ -13,7 +13,7 @@ import asyncio
 from core.app import Services
 from core.storage.card_tokens import CardTokenReads
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import Api
+from tests.support.api import Api
 
 from .conftest import Vault, by_token, distinctive_pan
 

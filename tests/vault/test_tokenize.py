@@ -7,20 +7,18 @@ import pytest
 
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import (
+from tests.support.api import Api
+from tests.support.expect import INVALID_ARGUMENT, NOT_FOUND, expect_error, expect_invalid
+from tests.support.requests import (
     CARD_DECLINED,
     EXP_YEAR,
-    INVALID_ARGUMENT,
-    NOT_FOUND,
-    Api,
-    expect_error,
-    expect_invalid,
+    card_data,
     new_request_id,
     request_for,
     usd,
 )
 
-from .conftest import Vault, by_token, card_data, distinctive_pan
+from .conftest import Vault, by_token, distinctive_pan
 
 S = pb.Payment
 
