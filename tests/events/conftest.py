@@ -17,9 +17,8 @@ import pytest
 from core.app import Services
 from core.events.relay import RelaySettings, WebhookRelay
 from paycore.v1 import event_service_pb2_grpc, webhook_service_pb2_grpc
-from tests.support.auth import merchant_metadata
-
-from .helpers import FAST, Metadata, Receiver
+from tests.support.auth import Metadata, merchant_metadata
+from tests.support.webhooks import FAST, Receiver
 
 
 @pytest.fixture

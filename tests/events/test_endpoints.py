@@ -6,6 +6,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from paycore.v1 import webhook_service_pb2 as wh
+from tests.events.helpers import pay
 from tests.support.expect import (
     FAILED_PRECONDITION,
     INVALID_ARGUMENT,
@@ -13,9 +14,9 @@ from tests.support.expect import (
     assert_invalid,
     expect_error,
 )
+from tests.support.polling import eventually
 from tests.support.requests import new_request_id
-
-from .helpers import create_endpoint, eventually, pay
+from tests.support.webhooks import create_endpoint
 
 URL = "https://merchant.example/hooks"
 

@@ -15,9 +15,7 @@ from core.app import Services
 from core.ledger.journal import TransactionKind, transfer
 from core.ledger.settlement import day_end, day_of
 from core.storage import ledger
-from paycore.v1 import account_service_pb2_grpc, payment_service_pb2_grpc
-from tests.support.api import Api
-from tests.support.auth import Metadata
+from paycore.v1 import account_service_pb2_grpc
 from tests.support.clock import TestClock
 
 
@@ -27,14 +25,6 @@ def accounts_stub(
 ) -> account_service_pb2_grpc.AccountServiceAsyncStub:
     """AccountService stub over the test channel."""
     return account_service_pb2_grpc.AccountServiceStub(grpc_channel)
-
-
-@pytest.fixture
-def api(
-    stub: payment_service_pb2_grpc.PaymentServiceStub, merchant_id: str, metadata: Metadata
-) -> Api:
-    """The test's merchant's PaymentService."""
-    return Api(stub, merchant_id, metadata)
 
 
 async def book_opening_balance(

@@ -24,8 +24,8 @@ from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
 from router.channels.bank_payouts import PAYOUTS_PATH, PayoutAnswer, PayoutStatus, answer_to_wire
 from router.signing import SIGNATURE_HEADER, sign_rsa
-from tests.events.helpers import eventually
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.polling import eventually
 from tests.support.requests import cents, new_request_id, usd
 from tests.support.serving import serve_paycore
 

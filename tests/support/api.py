@@ -1,7 +1,8 @@
-"""The PaymentService as one merchant sees it: ``Api``, a call per RPC and payments made ready.
+"""Services as one merchant sees them: ``Api`` (PaymentService: a call per RPC and payments
+made ready in any state) and ``VaultApi`` (CardVaultService).
 
-Built from a PaymentService stub, a merchant id and call metadata with an API key of
-that merchant (tests/support/auth.py); ``in_state`` makes a payment in any Payment.State.
+Each is built from a stub, a merchant id and call metadata with an API key of that
+merchant (tests/support/auth.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from paycore.v1 import card_vault_service_pb2 as vault_svc
+from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from paycore.v1 import payment_service_pb2_grpc
 from tests.support.requests import (
     CARD_DECLINED,
     PROCESSING_ERROR,
@@ -23,9 +25,11 @@ from tests.support.requests import (
     S,
     build,
     card,
+    card_data,
     create_request,
     manual_capture,
     manual_confirmation,
+    new_request_id,
     usd,
 )
 
@@ -147,3 +151,31 @@ class Api:
         payment = await makers[state]()
         assert payment.state == state
         return payment
+
+
+@dataclass(frozen=True)
+class VaultApi:
+    """The CardVaultService as one merchant sees it."""
+
+    stub: card_vault_service_pb2_grpc.CardVaultServiceAsyncStub
+    merchant_id: str
+    metadata: tuple[tuple[str, str], ...]
+    """Call metadata with an API key of this merchant."""
+
+    async def tokenize_request(
+        self, request: vault_svc.TokenizeCardRequest
+    ) -> vault_svc.TokenizeCardResponse:
+        """TokenizeCard with a request as given."""
+        return await self.stub.TokenizeCard(request, metadata=self.metadata)
+
+    async def tokenize(self, number: str, **fields: Any) -> vault_svc.CardToken:
+        """TokenizeCard with a fresh request_id; the token."""
+        request = vault_svc.TokenizeCardRequest(
+            request_id=new_request_id(), card=card_data(number, **fields)
+        )
+        return (await self.tokenize_request(request)).token
+
+    async def get(self, token_id: str) -> vault_svc.CardToken:
+        """GetCardToken."""
+        request = vault_svc.GetCardTokenRequest(token_id=token_id)
+        return (await self.stub.GetCardToken(request, metadata=self.metadata)).token

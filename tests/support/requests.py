@@ -1,6 +1,7 @@
 """Request builders for the PaymentService: cards, money, valid requests of every RPC.
 
-- ``card`` (``card_data``), ``usd``, ``money`` build the parts; ``cents`` reads a Money
+- ``card`` (``card_data``, ``by_token``), ``usd``, ``money`` build the parts;
+  ``distinctive_pan`` is a card number no other test uses; ``cents`` reads a Money
   back as minor units;
 - ``build``, ``create_request``, ``request_for`` and ``changed`` build whole requests
   (a fresh request_id unless given; a field set to None is left unset);
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 from google.type import money_pb2
 
+from core.domain.cards import luhn_valid
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 
@@ -78,6 +81,29 @@ def card_data(number: str = VISA, **fields: Any) -> pb.CardData:
 def card(number: str = VISA, **fields: Any) -> pb.PaymentMethodData:
     """A card payment method (``card_data``); fields override a valid expiry, CVC and holder."""
     return pb.PaymentMethodData(card=card_data(number, **fields))
+
+
+def luhn_complete(prefix: str) -> str:
+    """``prefix`` followed by its Luhn check digit."""
+    total = 0
+    for position, char in enumerate(reversed(prefix)):
+        digit = int(char)
+        if position % 2 == 0:  # doubled: these become odd positions once the check digit follows
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return prefix + str((10 - total % 10) % 10)
+
+
+def distinctive_pan() -> str:
+    """A Luhn-valid 16-digit Visa number no other test uses (the sandbox authorizes it)."""
+    number = luhn_complete("4" + "".join(secrets.choice("0123456789") for _ in range(14)))
+    assert luhn_valid(number)
+    return number
+
+
+def by_token(token_id: str) -> pb.PaymentMethodData:
+    """A payment method naming a stored card."""
+    return pb.PaymentMethodData(card_token=token_id)
 
 
 def build(message_type: type[M], **fields: Any) -> M:
