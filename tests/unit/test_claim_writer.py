@@ -11,8 +11,8 @@ import pytest
 from core.service.group_commit import ClaimWriter, NotBatchableError, PlannedWrites
 from core.service.requests import Dispatch, Encoder, Plan, RequestIdentity
 from core.storage.repository import PaymentTransaction
-from tests.storage.test_group_commit import AT, new_claim
 from tests.support.memory import MemoryClaimBatches
+from tests.support.payments import AT, new_claim
 
 
 async def turns(count: int = 5) -> None:
