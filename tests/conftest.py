@@ -36,6 +36,7 @@ from tests.support.api import Api
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
 from tests.support.clock import TestClock
 from tests.support.redis_cluster import RedisClusterHandle, start_cluster
+from tests.support.requests import new_merchant_id
 from tests.support.serving import Serving, serve_paycore
 
 
@@ -212,7 +213,7 @@ def stub(grpc_channel: grpc.aio.Channel) -> payment_service_pb2_grpc.PaymentServ
 @pytest.fixture
 def merchant_id() -> str:
     """A merchant of its own for each test."""
-    return f"m_{uuid.uuid4().hex[:16]}"
+    return new_merchant_id()
 
 
 @pytest.fixture
@@ -249,7 +250,7 @@ def api(
 @pytest.fixture
 async def other_api(stub: payment_service_pb2_grpc.PaymentServiceStub, services: Services) -> Api:
     """A second merchant, for isolation tests."""
-    other = f"m_{uuid.uuid4().hex[:16]}"
+    other = new_merchant_id()
     return Api(stub, other, await merchant_metadata(services.pool, other))
 
 

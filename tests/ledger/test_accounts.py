@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -14,7 +13,7 @@ from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
 from tests.support.auth import Metadata, merchant_metadata
 from tests.support.expect import error_info, expect_error, expect_invalid
-from tests.support.requests import money, new_request_id, usd
+from tests.support.requests import money, new_merchant_id, new_request_id, usd
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent
@@ -75,7 +74,7 @@ async def test_another_merchants_account_is_not_found(
     accounts_stub: Stub, metadata: Metadata, services: Services
 ) -> None:
     wallet = await _wallet(accounts_stub, metadata)
-    other = await merchant_metadata(services.pool, f"m_{uuid.uuid4().hex[:16]}")
+    other = await merchant_metadata(services.pool, new_merchant_id())
     await expect_error(
         accounts_stub.GetAccount(acc.GetAccountRequest(account_id=wallet.id), metadata=other),
         grpc.StatusCode.NOT_FOUND,

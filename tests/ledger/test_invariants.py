@@ -62,6 +62,7 @@ from tests.support.requests import (
     VISA,
     card,
     manual_capture,
+    new_merchant_id,
     new_request_id,
     usd,
 )
@@ -379,7 +380,7 @@ async def test_random_sequences_keep_every_ledger_invariant(
     outside: Context,
     services: Services,
 ) -> None:
-    merchant_id = f"m_{uuid.uuid4().hex[:16]}"  # a fresh merchant per example
+    merchant_id = new_merchant_id()  # a fresh merchant per example
     api = Api(stub, merchant_id, await merchant_metadata(services.pool, merchant_id))
     model = Model(admin=await merchant_metadata(services.pool, merchant_id, Role.ADMIN))
     for op in operations:

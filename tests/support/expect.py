@@ -3,7 +3,8 @@
 ``expect_error`` / ``expect_invalid`` await a call that must fail and check its
 google.rpc.Status (code, exactly one ErrorInfo, BadRequest field violations);
 ``error_info``, ``violations``, ``retry_delay_s`` and ``details`` read one error's
-details; ``same_payment`` checks that a refused request changed nothing.
+details (``details_of`` those of a Status); ``same_payment`` checks that a refused
+request changed nothing.
 """
 
 from __future__ import annotations
@@ -42,8 +43,13 @@ def rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:
 
 def details(error: grpc.aio.AioRpcError, kind: type[M]) -> list[M]:
     """The details of type ``kind`` the error's google.rpc.Status carried, in order."""
+    return details_of(rich_status(error), kind)
+
+
+def details_of(status: status_pb2.Status, kind: type[M]) -> list[M]:
+    """The details of type ``kind`` in a google.rpc.Status, in order."""
     found = []
-    for detail in rich_status(error).details:
+    for detail in status.details:
         if detail.Is(kind.DESCRIPTOR):  # type: ignore[arg-type]  # upb descriptors
             message = kind()
             detail.Unpack(message)

@@ -3,6 +3,7 @@
 - ``card`` (``card_data``, ``by_token``), ``usd``, ``money`` build the parts;
   ``distinctive_pan`` is a card number no other test uses; ``cents`` reads a Money
   back as minor units;
+- ``new_request_id`` and ``new_merchant_id`` are fresh ids;
 - ``build``, ``create_request``, ``request_for`` and ``changed`` build whole requests
   (a fresh request_id unless given; a field set to None is left unset);
 - ``PAYMENT_RPCS`` has a valid request of every RPC that names a payment, and
@@ -48,6 +49,12 @@ M = TypeVar("M", bound=Message)
 def new_request_id() -> str:
     """A fresh idempotency key."""
     return str(uuid.uuid4())
+
+
+def new_merchant_id() -> str:
+    """A merchant no other test uses: every query and key is scoped by merchant, so tests never
+    collide."""
+    return f"m_{uuid.uuid4().hex[:16]}"
 
 
 def money(units: int, nanos: int = 0, currency: str = "USD") -> money_pb2.Money:

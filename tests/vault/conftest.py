@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import grpc
@@ -12,6 +11,7 @@ from core.app import Services
 from paycore.v1 import card_vault_service_pb2_grpc
 from tests.support.api import Api, VaultApi
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.requests import new_merchant_id
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ async def other_vault(
     vault_stub: card_vault_service_pb2_grpc.CardVaultServiceAsyncStub, services: Services
 ) -> VaultApi:
     """A second merchant's vault, for isolation tests."""
-    other = f"m_{uuid.uuid4().hex[:16]}"
+    other = new_merchant_id()
     return VaultApi(vault_stub, other, await merchant_metadata(services.pool, other))
 
 
