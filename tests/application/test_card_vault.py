@@ -8,8 +8,6 @@ often the request is repeated and whatever the gate remembers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from core.domain.commands import CardInput, TokenizeCard
@@ -18,15 +16,13 @@ from core.gate import Admission
 from core.service.card_vault import CardVault
 from core.service.execution import (
     Encoder,
-    ExecutorSettings,
     Reply,
     RequestExecutor,
     RequestIdentity,
 )
 from core.vault.keyring import Keyring
 from core.vault.records import CardToken
-from router import Router
-from tests.support.memory import MemoryChannel, MemoryRequestGate
+from tests.support.memory import MemoryRequestGate
 from tests.support.memory_repository import MemoryRepository
 from tests.support.requests import EXP_YEAR, VISA, new_request_id
 
@@ -42,37 +38,33 @@ ENCODER: Encoder[CardToken] = Encoder(
 """Replies as token ids (the API layer's protobuf encoding is not under test here)."""
 
 
-@dataclass
-class Vault:
-    """A CardVault over in-memory storage and gate, and what it talks to."""
-
-    vault: CardVault
-    repository: MemoryRepository
-    gate: MemoryRequestGate
-
-    async def tokenize(self, card: CardInput, request: RequestIdentity) -> Reply:
-        """TokenizeCard for MERCHANT."""
-        return await self.vault.tokenize(TokenizeCard(MERCHANT, card), request, ENCODER)
-
-
-def open_vault(active_key: str = "k_old", repository: MemoryRepository | None = None) -> Vault:
-    """The card vault wired as core/app.py wires it, with in-memory adapters."""
-    repository = repository or MemoryRepository()
-    gate = MemoryRequestGate()
-    executor = RequestExecutor(
-        repository=repository,
-        gate=gate,
-        router=Router([MemoryChannel()], timeout_s=1.0),
-        settings=ExecutorSettings(),
-    )
-    vault = CardVault(
+def card_vault(
+    executor: RequestExecutor,
+    repository: MemoryRepository,
+    gate: MemoryRequestGate,
+    active_key: str = "k_old",
+) -> CardVault:
+    """The card vault wired as core/app.py wires it, sealing new cards under ``active_key``."""
+    return CardVault(
         executor=executor,
         repository=repository,
         gate=gate,
         keyring=Keyring(KEYS, active_key),
         fingerprint_key="test-fingerprint-key",
     )
-    return Vault(vault, repository, gate)
+
+
+@pytest.fixture
+def vault(
+    executor: RequestExecutor, repository: MemoryRepository, gate: MemoryRequestGate
+) -> CardVault:
+    """The card vault over the in-memory adapters (tests/application/conftest.py)."""
+    return card_vault(executor, repository, gate)
+
+
+async def tokenize(vault: CardVault, card: CardInput, request: RequestIdentity) -> Reply:
+    """TokenizeCard for MERCHANT."""
+    return await vault.tokenize(TokenizeCard(MERCHANT, card), request, ENCODER)
 
 
 def request_of(card: CardInput, request_id: str | None = None) -> RequestIdentity:
@@ -80,81 +72,86 @@ def request_of(card: CardInput, request_id: str | None = None) -> RequestIdentit
     return RequestIdentity(request_id or new_request_id(), repr(card.number).encode())
 
 
-async def test_a_card_is_kept_masked_and_revealed_whole_only_to_pay() -> None:
-    vault = open_vault()
-
-    reply = await vault.tokenize(CARD, request_of(CARD))
+async def test_a_card_is_kept_masked_and_revealed_whole_only_to_pay(
+    vault: CardVault, repository: MemoryRepository
+) -> None:
+    reply = await tokenize(vault, CARD, request_of(CARD))
 
     assert reply.ok
     token_id = reply.body.decode()
-    token = await vault.vault.get_token(MERCHANT, token_id)
+    token = await vault.get_token(MERCHANT, token_id)
     assert (token.card.brand, token.card.last4, token.card.exp_year) == ("visa", "4242", EXP_YEAR)
-    async with vault.repository.transaction() as tx:
-        shown, card = await vault.vault.reveal(tx, MERCHANT, token_id)
+    async with repository.transaction() as tx:
+        shown, card = await vault.reveal(tx, MERCHANT, token_id)
     assert shown == token
     assert card == CardInput(VISA, 12, EXP_YEAR, cvc="", holder_name="Ada Lovelace")
 
 
-async def test_a_repeated_request_id_replays_the_same_token_and_keeps_one_card() -> None:
-    vault = open_vault()
+async def test_a_repeated_request_id_replays_the_same_token_and_keeps_one_card(
+    vault: CardVault, repository: MemoryRepository, gate: MemoryRequestGate
+) -> None:
     request = request_of(CARD)
 
-    first = await vault.tokenize(CARD, request)
-    again = await vault.tokenize(CARD, request)
+    first = await tokenize(vault, CARD, request)
+    again = await tokenize(vault, CARD, request)
 
     assert again == first
-    assert len(vault.repository.state.card_tokens) == 1
-    assert [admission for *_, admission in vault.gate.admitted] == [Admission.NEW, Admission.SEEN]
+    assert len(repository.state.card_tokens) == 1
+    assert [admission for *_, admission in gate.admitted] == [Admission.NEW, Admission.SEEN]
 
 
-async def test_a_repeat_the_gate_forgot_is_replayed_from_the_stored_request() -> None:
-    vault = open_vault()
+async def test_a_repeat_the_gate_forgot_is_replayed_from_the_stored_request(
+    vault: CardVault, repository: MemoryRepository, gate: MemoryRequestGate
+) -> None:
     request = request_of(CARD)
-    first = await vault.tokenize(CARD, request)
+    first = await tokenize(vault, CARD, request)
 
-    vault.gate.forget()  # Redis flushed: only the repository's record guards the request_id
-    again = await vault.tokenize(CARD, request)
+    gate.forget()  # Redis flushed: only the repository's record guards the request_id
+    again = await tokenize(vault, CARD, request)
 
     assert again == first
-    assert len(vault.repository.state.card_tokens) == 1
+    assert len(repository.state.card_tokens) == 1
 
 
 @pytest.mark.parametrize("gate_remembers", [True, False])
-async def test_a_request_id_reused_for_another_card_is_refused(gate_remembers: bool) -> None:
-    vault = open_vault()
+async def test_a_request_id_reused_for_another_card_is_refused(
+    vault: CardVault, repository: MemoryRepository, gate: MemoryRequestGate, gate_remembers: bool
+) -> None:
     request_id = new_request_id()
-    await vault.tokenize(CARD, request_of(CARD, request_id))
+    await tokenize(vault, CARD, request_of(CARD, request_id))
     if not gate_remembers:
-        vault.gate.forget()
+        gate.forget()
 
     with pytest.raises(PaycoreError) as refused:
-        await vault.tokenize(OTHER_CARD, request_of(OTHER_CARD, request_id))
+        await tokenize(vault, OTHER_CARD, request_of(OTHER_CARD, request_id))
 
     assert refused.value.reason is Reason.IDEMPOTENCY_KEY_REUSED
-    assert len(vault.repository.state.card_tokens) == 1
+    assert len(repository.state.card_tokens) == 1
 
 
-async def test_a_token_of_another_merchant_is_not_found() -> None:
-    vault = open_vault()
-    token_id = (await vault.tokenize(CARD, request_of(CARD))).body.decode()
+async def test_a_token_of_another_merchant_is_not_found(vault: CardVault) -> None:
+    token_id = (await tokenize(vault, CARD, request_of(CARD))).body.decode()
 
     with pytest.raises(NotFoundError) as unknown:
-        await vault.vault.get_token("m_other", token_id)
+        await vault.get_token("m_other", token_id)
 
     assert unknown.value.reason is Reason.CARD_TOKEN_NOT_FOUND
 
 
-async def test_rotation_rewraps_every_card_under_the_active_key_in_batches() -> None:
-    old = open_vault("k_old")
+async def test_rotation_rewraps_every_card_under_the_active_key_in_batches(
+    vault: CardVault,
+    executor: RequestExecutor,
+    repository: MemoryRepository,
+    gate: MemoryRequestGate,
+) -> None:
     tokens = [
-        (await old.tokenize(card, request_of(card))).body.decode() for card in (CARD, OTHER_CARD)
+        (await tokenize(vault, card, request_of(card))).body.decode() for card in (CARD, OTHER_CARD)
     ]
-    new = open_vault("k_new", old.repository)
+    rotated = card_vault(executor, repository, gate, active_key="k_new")
 
-    assert [await new.vault.rotate(batch_size=1) for _ in range(3)] == [1, 1, 0]
+    assert [await rotated.rotate(batch_size=1) for _ in range(3)] == [1, 1, 0]
 
-    stored = old.repository.state.card_tokens.values()
-    assert {row.sealed.key_id for row in stored} == {"k_new"}
-    async with new.repository.transaction() as tx:
-        revealed = [(await new.vault.reveal(tx, MERCHANT, token))[1].number for token in tokens]
+    assert {row.sealed.key_id for row in repository.state.card_tokens.values()} == {"k_new"}
+    async with repository.transaction() as tx:
+        revealed = [(await rotated.reveal(tx, MERCHANT, token))[1].number for token in tokens]
     assert revealed == [CARD.number, OTHER_CARD.number]
