@@ -31,7 +31,7 @@ from tests.support.clock import TestClock
 from tests.support.expect import error_info, expect_error, expect_invalid
 from tests.support.requests import cents, new_request_id, usd
 
-from .conftest import book_card_item, book_opening_balance
+from .conftest import available_cents, book_card_item, book_opening_balance
 from .invariants import assert_ledger_consistent
 
 if TYPE_CHECKING:
@@ -99,11 +99,6 @@ async def _run(stub: Stub, metadata: Metadata, day: date) -> acc.SettlementRepor
     return (await stub.RunSettlement(request, metadata=metadata)).report
 
 
-async def _available(stub: Stub, metadata: Metadata, account_id: str) -> int:
-    request = acc.GetAccountRequest(account_id=account_id)
-    return cents((await stub.GetAccount(request, metadata=metadata)).account.balance.available)
-
-
 async def test_run_settlement_moves_pending_to_available_and_reports_it(
     *,
     api: Api,
@@ -129,9 +124,9 @@ async def test_run_settlement_moves_pending_to_available_and_reports_it(
         1194,
     ]
     assert {line.payment_id for line in report.lines} == {first.id, second.id}
-    assert await _available(accounts_stub, metadata, "merchant_available.USD") == 1194
-    assert await _available(accounts_stub, metadata, "fee_revenue.USD") == 106
-    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == 0
+    assert await available_cents(accounts_stub, metadata, "merchant_available.USD") == 1194
+    assert await available_cents(accounts_stub, metadata, "fee_revenue.USD") == 106
+    assert await available_cents(accounts_stub, metadata, "merchant_pending.USD") == 0
     await assert_ledger_consistent(services.pool, api.merchant_id)
 
     again = await _run(accounts_stub, admin_metadata, today)
@@ -279,11 +274,11 @@ async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_th
     }
     assert cents(report.captured) == sum(r["amount"] for r in posted) == 1400
     assert (
-        await _available(accounts_stub, metadata, "merchant_available.USD")
+        await available_cents(accounts_stub, metadata, "merchant_available.USD")
         == cents(report.net)
         == 1400 - 15
     )
-    assert await _available(accounts_stub, metadata, "fee_revenue.USD") == cents(report.fees)
+    assert await available_cents(accounts_stub, metadata, "fee_revenue.USD") == cents(report.fees)
     await assert_ledger_consistent(services.pool, api.merchant_id)
 
 
@@ -407,7 +402,7 @@ async def test_an_open_or_future_business_day_cannot_be_settled_and_nothing_move
 ) -> None:
     settlement_clock.reset()  # real time: today is not over
     await api.captured()
-    pending = await _available(accounts_stub, metadata, "merchant_pending.USD")
+    pending = await available_cents(accounts_stub, metadata, "merchant_pending.USD")
 
     for day in (today, today + timedelta(days=1), date(today.year + 4, 1, 1)):
         await expect_error(
@@ -417,9 +412,9 @@ async def test_an_open_or_future_business_day_cannot_be_settled_and_nothing_move
         )
 
     assert await _settlement_rows(services, api.merchant_id) == 0
-    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == pending
+    assert await available_cents(accounts_stub, metadata, "merchant_pending.USD") == pending
     await expect_error(
-        _available(accounts_stub, metadata, "merchant_available.USD"),
+        available_cents(accounts_stub, metadata, "merchant_available.USD"),
         grpc.StatusCode.NOT_FOUND,
         "ACCOUNT_NOT_FOUND",
     )  # nothing was ever made available
