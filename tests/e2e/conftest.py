@@ -1,45 +1,12 @@
-"""Fixtures of the end-to-end suite: one merchant's API, a second merchant, the database."""
+"""Fixtures of the end-to-end suite: raw PaymentService methods (``api``, ``other_api`` and
+``db`` are every suite's, in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import asyncpg
 import grpc
 import pytest
-
-from core.app import Services
-from paycore.v1 import payment_service_pb2_grpc
-from tests.support.auth import Metadata, merchant_metadata
-
-from .helpers import Api
-
-
-@pytest.fixture
-def api(
-    stub: payment_service_pb2_grpc.PaymentServiceStub, merchant_id: str, metadata: Metadata
-) -> Api:
-    """The test's merchant."""
-    return Api(stub, merchant_id, metadata)
-
-
-@pytest.fixture
-async def other_api(stub: payment_service_pb2_grpc.PaymentServiceStub, services: Services) -> Api:
-    """A second merchant, for isolation tests."""
-    other = f"m_{uuid.uuid4().hex[:16]}"
-    return Api(stub, other, await merchant_metadata(services.pool, other))
-
-
-@pytest.fixture(scope="session")
-async def db(postgres_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    """Direct access to the server's PostgreSQL, to check what was committed."""
-    pool = await asyncpg.create_pool(postgres_dsn, min_size=1, max_size=4)
-    assert pool is not None
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture

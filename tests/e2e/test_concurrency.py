@@ -10,18 +10,9 @@ import pytest
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-
-from .helpers import (
-    ABORTED,
-    FAILED_PRECONDITION,
-    Api,
-    S,
-    build,
-    error_info,
-    retry_delay_s,
-    usd,
-    wire,
-)
+from tests.support.api import Api
+from tests.support.expect import ABORTED, FAILED_PRECONDITION, error_info, retry_delay_s
+from tests.support.requests import S, build, usd, wire
 
 LOSING_REASONS = {
     (FAILED_PRECONDITION, "PAYMENT_NOT_CAPTURABLE"),

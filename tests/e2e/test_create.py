@@ -10,13 +10,12 @@ from google.type import money_pb2
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-
-from .helpers import (
+from tests.support.api import Api
+from tests.support.requests import (
     AMEX,
     MASTERCARD,
     OTHER_VALID,
     VISA,
-    Api,
     S,
     card,
     create_request,

@@ -17,8 +17,9 @@ import pytest
 from core.domain.errors import PaycoreError, Reason
 from core.storage.unavailable import unavailable_as_error
 from paycore.v1 import payment_pb2 as pb
-
-from .helpers import Api, create_request, expect_error, retry_delay_s
+from tests.support.api import Api
+from tests.support.expect import expect_error, retry_delay_s
+from tests.support.requests import create_request
 
 
 async def _blocked_behind(db: asyncpg.Pool, blocker_pid: int) -> int:

@@ -8,8 +8,15 @@ from typing import Any
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-
-from .helpers import Api, card, create_request, manual_capture, manual_confirmation, usd, wire
+from tests.support.api import Api
+from tests.support.requests import (
+    card,
+    create_request,
+    manual_capture,
+    manual_confirmation,
+    usd,
+    wire,
+)
 
 PAN = "4000056655665556"  # a Visa number with no sandbox behaviour: authorized
 

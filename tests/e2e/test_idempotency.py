@@ -9,26 +9,27 @@ import grpc
 import pytest
 
 from paycore.v1 import payment_service_pb2 as svc
-
-from .helpers import (
+from tests.support.api import Api
+from tests.support.expect import (
     ABORTED,
     FAILED_PRECONDITION,
     INVALID_ARGUMENT,
+    error_info,
+    expect_error,
+    expect_invalid,
+    retry_delay_s,
+    rich_status,
+)
+from tests.support.requests import (
     PAYMENT_RPCS,
     READY_FOR,
-    Api,
     S,
     build,
     changed,
     create_request,
-    error_info,
-    expect_error,
-    expect_invalid,
     manual_capture,
     manual_confirmation,
     new_request_id,
-    retry_delay_s,
-    rich_status,
     usd,
     wire,
 )

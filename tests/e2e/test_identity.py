@@ -9,19 +9,17 @@ import pytest
 
 from core.app import Services
 from paycore.v1 import payment_service_pb2 as svc
+from tests.support.api import Api
 from tests.support.auth import MERCHANT_HEADER, merchant_metadata
-
-from .helpers import (
+from tests.support.expect import (
     NOT_FOUND,
-    PAYMENT_RPCS,
     PERMISSION_DENIED,
     UNAUTHENTICATED,
-    Api,
-    create_request,
     error_info,
     expect_error,
     same_payment,
 )
+from tests.support.requests import PAYMENT_RPCS, create_request
 
 ALL_RPCS: dict[str, Any] = {
     **PAYMENT_RPCS,

@@ -11,23 +11,24 @@ import pytest
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-
-from .helpers import (
+from tests.support.api import Api
+from tests.support.expect import (
     FAILED_PRECONDITION,
     INVALID_ARGUMENT,
-    MASTERCARD,
     NOT_FOUND,
+    expect_error,
+    same_payment,
+)
+from tests.support.requests import (
+    MASTERCARD,
     PAYMENT_RPCS,
-    Api,
     S,
     build,
     card,
-    expect_error,
     manual_capture,
     manual_confirmation,
     money,
     request_for,
-    same_payment,
     usd,
 )
 

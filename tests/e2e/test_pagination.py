@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,9 +10,10 @@ from google.protobuf import timestamp_pb2
 
 from core.app import Services
 from paycore.v1 import payment_service_pb2_grpc
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
-
-from .helpers import Api, S, card, expect_invalid, manual_capture, usd, wire
+from tests.support.expect import expect_invalid
+from tests.support.requests import S, card, manual_capture, new_merchant_id, usd, wire
 
 
 async def _create_in_order(api: Api, count: int, **fields: object) -> list[str]:
@@ -82,7 +82,7 @@ async def busy_merchant(
     stub: payment_service_pb2_grpc.PaymentServiceStub, services: Services
 ) -> AsyncIterator[Api]:
     """A merchant with 101 payments (waiting for confirmation: cheap to make)."""
-    merchant = f"m_{uuid.uuid4().hex[:16]}"
+    merchant = new_merchant_id()
     api = Api(stub, merchant, await merchant_metadata(services.pool, merchant))
     await asyncio.gather(*(api.requires_confirmation() for _ in range(101)))
     yield api

@@ -31,21 +31,9 @@ from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from router import Router
 from router.channels.simulated import SANDBOX, SimulatedAcquirer
-
-from .helpers import (
-    FAILED_PRECONDITION,
-    NOT_FOUND,
-    REFUND_FAILS,
-    Api,
-    build,
-    card,
-    expect_error,
-    expect_invalid,
-    money,
-    new_request_id,
-    usd,
-    wire,
-)
+from tests.support.api import Api
+from tests.support.expect import FAILED_PRECONDITION, NOT_FOUND, expect_error, expect_invalid
+from tests.support.requests import REFUND_FAILS, build, card, money, new_request_id, usd, wire
 
 R = pb.Refund
 S = pb.Payment

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from paycore.v1 import payment_pb2 as pb
-
-from .helpers import (
+from tests.support.api import Api
+from tests.support.expect import FAILED_PRECONDITION, expect_error, same_payment
+from tests.support.requests import (
     AMEX,
     CAPTURE_REFUSED,
     CARD_DECLINED,
     EXPIRED_CARD,
-    FAILED_PRECONDITION,
     INCORRECT_CVC,
     INSUFFICIENT_FUNDS,
     MASTERCARD,
@@ -20,13 +20,10 @@ from .helpers import (
     REFUND_FAILS,
     RISK_LIMIT_USD,
     VISA,
-    Api,
     S,
     card,
-    expect_error,
     manual_capture,
     manual_confirmation,
-    same_payment,
     usd,
 )
 

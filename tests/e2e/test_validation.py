@@ -15,20 +15,17 @@ from google.protobuf import timestamp_pb2
 from core.config import DEV_FINGERPRINT_KEY
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-
-from .helpers import (
+from tests.support.api import Api
+from tests.support.expect import assert_invalid, expect_invalid, same_payment
+from tests.support.requests import (
     EXP_YEAR,
     PAYMENT_RPCS,
     READY_FOR,
-    Api,
-    assert_invalid,
     card,
     changed,
     create_request,
-    expect_invalid,
     manual_confirmation,
     money,
-    same_payment,
     usd,
 )
 

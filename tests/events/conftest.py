@@ -8,7 +8,6 @@ the relay workers it needs with a compressed retry schedule (``FAST``).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
@@ -17,9 +16,9 @@ import pytest
 from core.app import Services
 from core.events.relay import RelaySettings, WebhookRelay
 from paycore.v1 import event_service_pb2_grpc, webhook_service_pb2_grpc
-from tests.support.auth import merchant_metadata
-
-from .helpers import FAST, Metadata, Receiver
+from tests.support.auth import Metadata, merchant_metadata
+from tests.support.requests import new_merchant_id
+from tests.support.webhooks import FAST, Receiver
 
 
 @pytest.fixture
@@ -93,4 +92,4 @@ def event_stub(grpc_channel: grpc.aio.Channel) -> event_service_pb2_grpc.EventSe
 @pytest.fixture
 async def other_metadata(services: Services) -> Metadata:
     """A caller of a second merchant (an API key of its own)."""
-    return await merchant_metadata(services.pool, f"m_{uuid.uuid4().hex[:16]}")
+    return await merchant_metadata(services.pool, new_merchant_id())

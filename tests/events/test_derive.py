@@ -11,8 +11,6 @@ import pytest
 from core.config import Settings
 from core.domain.money import Money
 from core.domain.payment import (
-    CaptureMethod,
-    ConfirmationMethod,
     Failure,
     Payment,
     PaymentState,
@@ -21,27 +19,14 @@ from core.domain.payment import (
 )
 from core.events.derive import EVENT_TYPES, derive_events
 from core.events.schedule import parse_duration, parse_schedule, retry_delay
+from tests.support.payments import domain_payment
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 S = PaymentState
 
 
 def payment(state: PaymentState = S.REQUIRES_CONFIRMATION, **fields: object) -> Payment:
-    values: dict[str, object] = {
-        "id": "pay_1",
-        "merchant_id": "m",
-        "state": state,
-        "amount": Money(1000, "USD"),
-        "amount_captured": Money(0, "USD"),
-        "amount_refunded": Money(0, "USD"),
-        "capture_method": CaptureMethod.AUTOMATIC,
-        "confirmation_method": ConfirmationMethod.AUTOMATIC,
-        "card": None,
-        "created_at": AT,
-        "updated_at": AT,
-    }
-    values.update(fields)
-    return Payment(**values)  # type: ignore[arg-type]
+    return domain_payment(state, merchant_id="m", created_at=AT, updated_at=AT, **fields)
 
 
 def captured(**fields: object) -> Payment:

@@ -17,9 +17,10 @@ from core.events.egress import BlockedAddressError, PublicOnlyResolver, is_publi
 from core.events.relay import WebhookRelay
 from core.events.service import CreateEndpoint, WebhookService
 from core.service.execution import Encoder, RequestIdentity
-from tests.e2e.helpers import new_request_id
-
-from .helpers import FAST, Receiver, create_endpoint, eventually, pay
+from tests.events.helpers import pay
+from tests.support.polling import eventually
+from tests.support.requests import new_request_id
+from tests.support.webhooks import FAST, Receiver, create_endpoint
 
 
 @pytest.mark.parametrize(

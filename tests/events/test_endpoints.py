@@ -6,16 +6,17 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import (
+from tests.events.helpers import pay
+from tests.support.expect import (
     FAILED_PRECONDITION,
     INVALID_ARGUMENT,
     NOT_FOUND,
     assert_invalid,
     expect_error,
-    new_request_id,
 )
-
-from .helpers import create_endpoint, eventually, pay
+from tests.support.polling import eventually
+from tests.support.requests import new_request_id
+from tests.support.webhooks import create_endpoint
 
 URL = "https://merchant.example/hooks"
 

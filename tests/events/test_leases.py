@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from core.app import Services
 from core.storage.webhook_deliveries import AttemptOutcome
 from paycore.v1 import webhook_service_pb2 as wh
-
-from .helpers import FAST, Receiver, create_endpoint, eventually, pay
+from tests.events.helpers import pay
+from tests.support.polling import eventually
+from tests.support.webhooks import FAST, Receiver, create_endpoint
 
 
 async def test_a_delivery_leased_by_a_worker_that_died_is_sent_after_its_lease_expires(

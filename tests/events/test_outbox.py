@@ -13,8 +13,8 @@ from core.domain import ids
 from core.domain.money import Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
 from paycore.v1 import event_service_pb2 as ev
+from tests.events.helpers import pay
 
-from .helpers import pay
 from .test_stream import read
 
 

@@ -24,10 +24,12 @@ from paycore.v1 import event_service_pb2 as ev
 from paycore.v1 import merchant_settings_service_pb2 as settings_svc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import REFUND_FAILS, build, card, new_request_id, usd
+from tests.events.helpers import pay
 from tests.support.auth import Metadata
+from tests.support.polling import eventually
+from tests.support.requests import REFUND_FAILS, build, card, new_request_id, usd
+from tests.support.webhooks import Receiver, create_endpoint
 
-from .helpers import Receiver, create_endpoint, eventually, pay
 from .test_stream import read
 
 R = pb.Refund

@@ -16,9 +16,10 @@ from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from paycore.client import verify_webhook_signature
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import new_request_id
-
-from .helpers import FAST, Receiver, create_endpoint, eventually, pay
+from tests.events.helpers import pay
+from tests.support.polling import eventually
+from tests.support.requests import new_request_id
+from tests.support.webhooks import FAST, Receiver, create_endpoint
 
 K1 = "k1:" + base64.b64encode(os.urandom(32)).decode()
 K2 = "k2:" + base64.b64encode(os.urandom(32)).decode()

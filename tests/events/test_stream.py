@@ -11,19 +11,10 @@ from core.config import Settings
 from paycore.v1 import event_service_pb2 as ev
 from paycore.v1 import event_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import (
-    INVALID_ARGUMENT,
-    REFUND_FAILS,
-    assert_invalid,
-    build,
-    card,
-    error_info,
-    manual_capture,
-    usd,
-)
+from tests.events.helpers import pay
+from tests.support.expect import INVALID_ARGUMENT, assert_invalid, error_info
+from tests.support.requests import REFUND_FAILS, build, card, manual_capture, usd
 from tests.support.serving import serve_paycore
-
-from .helpers import pay
 
 
 async def read(call: Any, count: int) -> list[ev.Event]:

@@ -11,15 +11,11 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from paycore.client import WebhookSignatureError, verify_webhook_signature
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import (
-    FAILED_PRECONDITION,
-    NOT_FOUND,
-    expect_error,
-    manual_capture,
-    new_request_id,
-)
-
-from .helpers import FAST, Receiver, create_endpoint, eventually, pay
+from tests.events.helpers import pay
+from tests.support.expect import FAILED_PRECONDITION, NOT_FOUND, expect_error
+from tests.support.polling import eventually
+from tests.support.requests import manual_capture, new_request_id
+from tests.support.webhooks import FAST, Receiver, create_endpoint
 
 D = wh.WebhookDelivery
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ import grpc
 import pytest
 
 from tests.support.auth import Metadata, dsn_merchant_metadata
+from tests.support.requests import new_merchant_id
 
 from .books import Books, check_books
 from .load import Journal, Load, LoadShape
@@ -133,7 +133,7 @@ async def scenario(
         if simulator_args is not None:
             settings |= await asyncio.to_thread(stack.run_simulator, *simulator_args)
         await asyncio.to_thread(stack.run_paycore, **settings)
-        merchant_id = f"m_{uuid.uuid4().hex[:16]}"
+        merchant_id = new_merchant_id()
         metadata = await dsn_merchant_metadata(stack.postgres_dsn, merchant_id)
         db = await asyncpg.create_pool(stack.postgres_dsn, min_size=1, max_size=4)
         assert db is not None

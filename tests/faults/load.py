@@ -28,7 +28,9 @@ from google.protobuf.message import Message
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import (
+from tests.support.answers import Answer, answer_of, rpc_name
+from tests.support.auth import Metadata
+from tests.support.requests import (
     CARD_DECLINED,
     VISA,
     card,
@@ -37,8 +39,6 @@ from tests.e2e.helpers import (
     new_request_id,
     usd,
 )
-from tests.idempotency.stack import Answer, answer_of, rpc_name
-from tests.support.auth import Metadata
 
 S = pb.Payment
 RETRIED = frozenset(

@@ -9,9 +9,9 @@ import pytest
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import create_request
-from tests.events.helpers import eventually
-from tests.idempotency.stack import answer_of
+from tests.support.answers import answer_of
+from tests.support.polling import eventually
+from tests.support.requests import create_request
 
 from .conftest import Scenario
 

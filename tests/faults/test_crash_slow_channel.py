@@ -23,7 +23,7 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation
 from core.domain.money import Money
 from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import ACQUIRER_A
-from tests.events.helpers import eventually
+from tests.support.polling import eventually
 
 from .conftest import Scenario
 from .stack import SIMULATOR_SECRET

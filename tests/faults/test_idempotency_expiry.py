@@ -21,7 +21,7 @@ import time
 import pytest
 
 from paycore.v1 import payment_service_pb2 as svc
-from tests.idempotency.stack import rpc_name
+from tests.support.answers import rpc_name
 
 from .conftest import Scenario
 from .load import Journal

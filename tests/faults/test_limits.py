@@ -20,9 +20,10 @@ from core.config import Settings
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import Api, create_request, new_request_id, usd
-from tests.idempotency.stack import payment_row, still_waiting
+from tests.support.api import Api
 from tests.support.auth import Metadata
+from tests.support.requests import create_request, new_request_id, usd
+from tests.support.row_locks import payment_row, still_waiting
 from tests.support.serving import serve_paycore
 
 if TYPE_CHECKING:

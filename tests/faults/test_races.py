@@ -13,7 +13,7 @@ import asyncio
 from google.protobuf.message import Message
 
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import create_request, manual_capture, new_request_id, usd
+from tests.support.requests import create_request, manual_capture, new_request_id, usd
 
 from .conftest import Scenario
 from .load import Journal, request_id_of

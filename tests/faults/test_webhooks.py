@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from paycore.v1 import webhook_service_pb2_grpc
-from tests.events.helpers import Receiver, create_endpoint, eventually
+from tests.support.polling import eventually
+from tests.support.webhooks import Receiver, create_endpoint
 
 from .conftest import Scenario
 

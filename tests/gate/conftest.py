@@ -1,8 +1,8 @@
 """Fixtures of the request gate suites: the gate on a single Redis and on a real Redis Cluster.
 
 Gate tests isolate themselves by merchant (the ``merchant_id`` fixture, or
-``helpers.new_merchant_id()``): every key the gate writes carries the merchant,
-so nothing is ever flushed from the shared Redis.
+``new_merchant_id()`` of tests/support/requests.py): every key the gate writes carries
+the merchant, so nothing is ever flushed from the shared Redis.
 """
 
 from __future__ import annotations

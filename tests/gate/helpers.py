@@ -13,11 +13,6 @@ from core.redis.request_gate import RedisRequestGate
 WRITES, READS = RpcClass.WRITES, RpcClass.READS
 
 
-def new_merchant_id() -> str:
-    """A merchant no other test uses: the gate's keys carry it, so tests never collide."""
-    return f"m_{uuid.uuid4().hex[:16]}"
-
-
 def new_claim(operation: str = "create_payment", fingerprint: bytes = b"request-a") -> GateClaim:
     """A write's idempotency identity with a request_id never used before."""
     return GateClaim(operation, f"req_{uuid.uuid4().hex}", fingerprint)

@@ -24,9 +24,10 @@ from core.config import RateLimitSettings
 from core.gate import Admission
 from core.redis.autopipeline import AutoPipeline
 from tests.support.redis_cluster import RedisServerHandle, free_port
+from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate
-from .helpers import READS, WRITES, new_claim, new_merchant_id
+from .helpers import READS, WRITES, new_claim
 
 REQUESTS = 50
 UNLIMITED = RateLimitSettings(

@@ -14,9 +14,10 @@ import pytest
 from core.config import RateLimitSettings
 from core.gate import Admission
 from tests.support.redis_cluster import RedisServerHandle, free_port
+from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate
-from .helpers import READS, WRITES, admit_all, new_claim, new_merchant_id, refusal
+from .helpers import READS, WRITES, admit_all, new_claim, refusal
 
 GATE_LOGGER = "core.redis.request_gate"
 

@@ -13,9 +13,10 @@ import dataclasses
 from core.config import RateLimitSettings
 from core.gate import Admission
 from core.redis.request_gate import RedisRequestGate
+from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate
-from .helpers import READS, WRITES, new_claim, new_merchant_id, refusal
+from .helpers import READS, WRITES, new_claim, refusal
 
 MARKER_TTL_S = 0.3
 

@@ -17,9 +17,10 @@ from core.config import RateLimitSettings
 from core.domain.errors import Code, RateLimitedError, Reason
 from core.redis.request_gate import rate_key, request_key
 from tests.support.redis_cluster import RedisClusterHandle
+from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate
-from .helpers import READS, WRITES, admit_all, new_claim, new_merchant_id, refusal
+from .helpers import READS, WRITES, admit_all, new_claim, refusal
 
 PRECISION_RATE_PER_S = 50
 PRECISION_BURST = 5

@@ -20,9 +20,10 @@ from core.redis.request_gate import RedisRequestGate
 from core.redis.velocity import RedisVelocity
 from riskengine.features import UNAVAILABLE, Transaction
 from tests.support.redis_cluster import free_port
+from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate
-from .helpers import WRITES, new_claim, new_merchant_id
+from .helpers import WRITES, new_claim
 
 
 @pytest.fixture(params=["single", "cluster"])

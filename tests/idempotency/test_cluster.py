@@ -21,17 +21,10 @@ from redis.asyncio.cluster import RedisCluster
 from core.app import Services
 from core.config import RateLimitSettings, Settings
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import (
-    _details,
-    create_request,
-    error_info,
-    expect_error,
-    retry_delay_s,
-    usd,
-    wire,
-)
 from tests.support.auth import merchant_metadata
+from tests.support.expect import details, error_info, expect_error, retry_delay_s
 from tests.support.redis_cluster import RedisClusterHandle
+from tests.support.requests import create_request, usd, wire
 from tests.support.serving import serve_paycore
 
 from .conftest import GENEROUS
@@ -189,7 +182,7 @@ async def test_rate_limits_on_a_cluster_refuse_with_quota_failure_and_retry_info
         "RATE_LIMITED",
     )
 
-    (quota,) = _details(error, error_details_pb2.QuotaFailure)
+    (quota,) = details(error, error_details_pb2.QuotaFailure)
     assert quota.violations[0].subject == f"merchant:{merchant_id}:writes"
     delay = retry_delay_s(error)
     assert delay is not None and 0 < delay <= 10  # one 10 s interval at most

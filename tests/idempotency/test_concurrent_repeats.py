@@ -7,10 +7,11 @@ import asyncio
 import pytest
 
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import create_request, manual_capture, request_for
+from tests.support.answers import single_reply
+from tests.support.requests import create_request, manual_capture, new_merchant_id, request_for
 
 from .conftest import StartStack
-from .stack import CREATE, new_merchant, single_reply
+from .stack import CREATE
 
 
 @pytest.mark.parametrize("redis", ["up", "down"])
@@ -18,7 +19,7 @@ async def test_200_concurrent_identical_creates_make_one_payment_and_one_channel
     private_stack: StartStack, redis: str
 ) -> None:
     stack = await private_stack()
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     request = create_request()
     if redis == "down":  # PostgreSQL alone guards the request_id
         await asyncio.to_thread(stack.redis.stop)
@@ -52,7 +53,7 @@ async def test_50_concurrent_identical_captures_capture_once(private_stack: Star
 
 async def test_50_concurrent_identical_refunds_refund_once(private_stack: StartStack) -> None:
     stack = await private_stack()
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     api = await stack.api(merchant)
     payment = await api.captured()
     refund = request_for("RefundPayment", payment.id)
@@ -70,7 +71,7 @@ async def test_concurrent_creates_of_two_request_ids_make_two_payments(
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack()
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     first, second = create_request(**manual_capture()), create_request(**manual_capture())
 
     answers = await asyncio.gather(*(stack.answer(merchant, r) for r in [first, second] * 25))

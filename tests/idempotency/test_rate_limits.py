@@ -9,10 +9,11 @@ from google.rpc import error_details_pb2
 
 from core.config import RateLimitSettings
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import create_request
+from tests.support.answers import Answer
+from tests.support.requests import create_request, new_merchant_id
 
 from .conftest import GENEROUS, StartStack
-from .stack import CREATE, Answer, Stack, new_merchant
+from .stack import CREATE, Stack
 
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 # One write a second: a burst spread out by a busy machine (the suite shares
@@ -49,7 +50,7 @@ async def test_over_the_write_limit_is_resource_exhausted_with_quota_failure_and
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack(rate_limits=TIGHT_WRITES)
-    merchant = new_merchant()
+    merchant = new_merchant_id()
 
     accepted, refused = await burst_of_creates(stack, merchant)
 
@@ -69,7 +70,7 @@ async def test_a_rate_limited_request_id_executes_when_retried_later(
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack(rate_limits=TIGHT_WRITES)
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     await burst_of_creates(stack, merchant)
     request = create_request()
 
@@ -84,7 +85,7 @@ async def test_a_rate_limited_request_id_executes_when_retried_later(
 
 async def test_merchants_have_separate_budgets(private_stack: StartStack) -> None:
     stack = await private_stack(rate_limits=TIGHT_WRITES)
-    busy, other = new_merchant(), new_merchant()
+    busy, other = new_merchant_id(), new_merchant_id()
 
     await burst_of_creates(stack, busy)
     accepted, refused = await burst_of_creates(stack, other)
@@ -95,7 +96,7 @@ async def test_merchants_have_separate_budgets(private_stack: StartStack) -> Non
 
 
 async def test_a_merchant_override_limits_only_that_merchant(private_stack: StartStack) -> None:
-    limited, other = new_merchant(), new_merchant()
+    limited, other = new_merchant_id(), new_merchant_id()
     overrides = {"writes_per_s": WRITES_PER_S, "writes_burst": WRITES_BURST}
     stack = await private_stack(
         rate_limits=RateLimitSettings(
@@ -118,7 +119,7 @@ async def test_reads_have_their_own_budget(private_stack: StartStack) -> None:
             writes_per_s=WRITES_PER_S, writes_burst=WRITES_BURST, reads_per_s=1, reads_burst=3
         )
     )
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     accepted, _ = await burst_of_creates(stack, merchant)
     payment_id = accepted[0].response(CREATE).payment.id
     get = svc.GetPaymentRequest(payment_id=payment_id)
@@ -136,7 +137,7 @@ async def test_with_redis_down_limits_fall_back_to_the_process_and_never_error(
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack(rate_limits=TIGHT_WRITES, redis_retry_interval_s=0.2)
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     await asyncio.to_thread(stack.redis.stop)
 
     accepted, refused = await burst_of_creates(stack, merchant)

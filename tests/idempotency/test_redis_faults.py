@@ -16,19 +16,12 @@ import time
 
 from core.redis.request_gate import GateStats
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import changed, create_request, usd
+from tests.support.answers import Answer, single_reply
+from tests.support.requests import changed, create_request, new_merchant_id, usd
+from tests.support.row_locks import idempotency_row, payment_row, still_waiting
 
 from .conftest import StartStack
-from .stack import (
-    CREATE,
-    Answer,
-    Stack,
-    idempotency_row,
-    new_merchant,
-    payment_row,
-    single_reply,
-    still_waiting,
-)
+from .stack import CREATE, Stack
 
 # Short enough that the suite does not wait long for Redis to be tried again.
 FAST_RECOVERY = {"redis_retry_interval_s": 0.2, "redis_timeout_s": 0.2}
@@ -132,7 +125,7 @@ async def test_once_redis_answers_again_the_gate_does_not_fail_open_again(
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack(**{**FAST_RECOVERY, "redis_timeout_s": 1.0})
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     await creates_waiting_together(stack, merchant)
     # The client pools several connections, which the restart leaves stale. The
     # gate's auto-pipeline needs few; other users of the client open more.
@@ -161,7 +154,7 @@ async def test_redis_stopped_mid_run_never_duplicates_and_never_fails_a_call(
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack(**FAST_RECOVERY)
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     api = await stack.api(merchant)
     firsts: dict[str, Answer] = {}  # request_id -> its first answer
     done: list[svc.CreatePaymentRequest] = []  # requests answered, to retry
@@ -231,7 +224,7 @@ async def test_a_hung_redis_is_given_up_on_once_and_the_request_executes_once(
     private_stack: StartStack,
 ) -> None:
     stack = await private_stack(**FAST_RECOVERY)
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     await (await stack.api(merchant)).create()  # the gate's connection is open
     request = create_request()
     failures_before = stack.stats.redis_failures

@@ -19,10 +19,10 @@ from typing import Any
 
 from core.gate.limits import RateLimit
 from core.redis.read_leases import lease_size
-from tests.e2e.helpers import create_request
+from tests.support.requests import create_request, new_merchant_id
 
 from .conftest import GENEROUS, StartStack
-from .stack import Stack, new_merchant
+from .stack import Stack
 
 N = 50
 
@@ -71,7 +71,7 @@ async def test_one_redis_round_trip_per_create_and_per_lease_of_reads(
     limits = GENEROUS.model_copy(update={"reads_per_s": 1000, "reads_burst": 100})
     stack = await private_stack(rate_limits=limits)
     lease = lease_size(RateLimit(1000, 100))
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     api = await stack.api(merchant)
     payment = await api.create()  # warm: the gate's connection is open
 
@@ -171,7 +171,7 @@ async def test_creates_ready_together_share_statements_and_each_is_answered_comm
     answer_writer = stack.services.executor.answer_writer
     assert writer is not None
     assert answer_writer is not None
-    merchants = [new_merchant() for _ in range(16)]
+    merchants = [new_merchant_id() for _ in range(16)]
     for merchant in merchants:  # warm: the merchants' keys, lists and connections
         assert (await stack.answer(merchant, create_request())).ok
     batches, claims = writer.batches, writer.claims
@@ -201,7 +201,7 @@ async def test_creates_ready_together_share_statements_and_each_is_answered_comm
 
 async def statements_of_one_create(stack: Stack) -> list[str]:
     """Every statement the stack's only pooled connection ran while one create was answered."""
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     await stack.answer(merchant, create_request())  # warm: the connection exists
     statements: list[str] = []
     (holder,) = stack.services.pool._holders

@@ -17,27 +17,23 @@ from core.gate.gate import GateClaim
 from core.redis.request_gate import request_key
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import (
+from tests.support.answers import Answer
+from tests.support.requests import (
     CAPTURE_REFUSED,
     CARD_DECLINED,
     card,
     changed,
     create_request,
     manual_capture,
+    new_merchant_id,
     new_request_id,
     request_for,
     usd,
 )
+from tests.support.row_locks import payment_row, still_waiting
 
 from .conftest import StartStack
-from .stack import (
-    CREATE,
-    Answer,
-    Stack,
-    new_merchant,
-    payment_row,
-    still_waiting,
-)
+from .stack import CREATE, Stack
 
 INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT
 SHORT_LEASE_S = 0.3
@@ -115,7 +111,7 @@ async def test_a_repeat_of_a_request_in_flight_is_aborted_with_retry_info(
 
 async def test_two_merchants_may_use_the_same_request_id(private_stack: StartStack) -> None:
     stack = await private_stack()
-    merchants = [new_merchant(), new_merchant()]
+    merchants = [new_merchant_id(), new_merchant_id()]
     request = create_request()
 
     answers = [await stack.answer(m, request) for m in merchants]
@@ -130,7 +126,7 @@ async def test_two_merchants_may_use_the_same_request_id(private_stack: StartSta
 
 async def test_one_request_id_on_different_rpcs_is_independent(private_stack: StartStack) -> None:
     stack = await private_stack()
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     request_id = new_request_id()
 
     create = await stack.answer(merchant, create_request(request_id=request_id, **manual_capture()))
@@ -149,7 +145,7 @@ async def test_one_request_id_on_different_rpcs_is_independent(private_stack: St
 
 async def test_a_decline_is_replayed_identically(private_stack: StartStack) -> None:
     stack = await private_stack(request_lease_s=SHORT_LEASE_S)
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     request = create_request(payment_method=card(CARD_DECLINED))
 
     first = await stack.answer(merchant, request)
@@ -165,7 +161,7 @@ async def test_a_decline_is_replayed_identically(private_stack: StartStack) -> N
 
 async def test_a_business_error_is_replayed_identically(private_stack: StartStack) -> None:
     stack = await private_stack(request_lease_s=SHORT_LEASE_S)
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     payment = await (await stack.api(merchant)).authorized(payment_method=card(CAPTURE_REFUSED))
     capture = request_for("CapturePayment", payment.id)
 
@@ -182,7 +178,7 @@ async def test_a_business_error_is_replayed_identically(private_stack: StartStac
 
 async def test_a_validation_failure_is_not_stored(private_stack: StartStack) -> None:
     stack = await private_stack()
-    merchant = new_merchant()
+    merchant = new_merchant_id()
     invalid = create_request(payment_method=card("4242424242424241"))  # bad Luhn check digit
 
     refused = await stack.answer(merchant, invalid)

@@ -15,10 +15,11 @@ from core.app import Services
 from core.ledger.journal import TransactionKind, transfer
 from core.ledger.settlement import day_end, day_of
 from core.storage import ledger
-from paycore.v1 import account_service_pb2_grpc, payment_service_pb2_grpc
-from tests.e2e.helpers import Api
+from paycore.v1 import account_service_pb2 as acc
+from paycore.v1 import account_service_pb2_grpc
 from tests.support.auth import Metadata
 from tests.support.clock import TestClock
+from tests.support.requests import cents
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +28,6 @@ def accounts_stub(
 ) -> account_service_pb2_grpc.AccountServiceAsyncStub:
     """AccountService stub over the test channel."""
     return account_service_pb2_grpc.AccountServiceStub(grpc_channel)
-
-
-@pytest.fixture
-def api(
-    stub: payment_service_pb2_grpc.PaymentServiceStub, merchant_id: str, metadata: Metadata
-) -> Api:
-    """The test's merchant's PaymentService."""
-    return Api(stub, merchant_id, metadata)
 
 
 async def book_opening_balance(
@@ -57,6 +50,14 @@ async def book_opening_balance(
     )
     async with pool.acquire() as connection, connection.transaction():
         await ledger.post(connection, txn, datetime.now(UTC))
+
+
+async def available_cents(
+    stub: account_service_pb2_grpc.AccountServiceAsyncStub, metadata: Metadata, account_id: str
+) -> int:
+    """The available balance of ``account_id`` in cents (GetAccount)."""
+    request = acc.GetAccountRequest(account_id=account_id)
+    return cents((await stub.GetAccount(request, metadata=metadata)).account.balance.available)
 
 
 # Longer than any one settlement test runs: its payments and its business day must agree.

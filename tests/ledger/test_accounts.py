@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -12,10 +11,11 @@ import grpc
 from core.app import Services
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
-from tests.e2e.helpers import error_info, expect_error, expect_invalid, money, new_request_id, usd
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import money, new_merchant_id, new_request_id, usd
 
-from .conftest import book_opening_balance
+from .conftest import available_cents, book_opening_balance
 from .invariants import assert_ledger_consistent
 
 if TYPE_CHECKING:
@@ -38,13 +38,6 @@ async def _transfer(
         from_account_id=source, to_account_id=target, amount=usd(*divmod(cents, 100)), **fields
     )
     return await stub.TransferFunds(request, metadata=metadata)
-
-
-async def _available(stub: Stub, metadata: Metadata, account_id: str) -> int:
-    account = (
-        await stub.GetAccount(acc.GetAccountRequest(account_id=account_id), metadata=metadata)
-    ).account
-    return account.balance.available.units * 100 + account.balance.available.nanos // 10_000_000
 
 
 async def test_create_account_opens_an_empty_wallet_once_per_request_id(
@@ -74,7 +67,7 @@ async def test_another_merchants_account_is_not_found(
     accounts_stub: Stub, metadata: Metadata, services: Services
 ) -> None:
     wallet = await _wallet(accounts_stub, metadata)
-    other = await merchant_metadata(services.pool, f"m_{uuid.uuid4().hex[:16]}")
+    other = await merchant_metadata(services.pool, new_merchant_id())
     await expect_error(
         accounts_stub.GetAccount(acc.GetAccountRequest(account_id=wallet.id), metadata=other),
         grpc.StatusCode.NOT_FOUND,
@@ -137,7 +130,7 @@ async def test_transfer_moves_money_and_refuses_more_than_is_available(
         "INSUFFICIENT_FUNDS",
     )
     assert error_info(error).metadata["account_id"] == wallet.id
-    assert await _available(accounts_stub, metadata, wallet.id) == 2_500
+    assert await available_cents(accounts_stub, metadata, wallet.id) == 2_500
     await assert_ledger_consistent(db, merchant_id)
 
 
@@ -154,7 +147,7 @@ async def test_transfer_replays_its_reply_for_the_same_request_id(
         accounts_stub, metadata, AVAILABLE, wallet.id, 600, request_id=request_id
     )
     assert first == again
-    assert await _available(accounts_stub, metadata, wallet.id) == 600
+    assert await available_cents(accounts_stub, metadata, wallet.id) == 600
     await expect_error(
         _transfer(accounts_stub, metadata, AVAILABLE, wallet.id, 700, request_id=request_id),
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -198,8 +191,8 @@ async def test_parallel_spends_never_overdraw_a_wallet(
     ]
     assert {error_info(e).reason for e in refused} == {"INSUFFICIENT_FUNDS"}
     assert len(refused) == 30
-    assert await _available(accounts_stub, metadata, wallet.id) == 0
-    assert await _available(accounts_stub, metadata, AVAILABLE) == 1_000
+    assert await available_cents(accounts_stub, metadata, wallet.id) == 0
+    assert await available_cents(accounts_stub, metadata, AVAILABLE) == 1_000
     await assert_ledger_consistent(db, merchant_id)
 
 

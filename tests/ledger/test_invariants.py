@@ -53,18 +53,19 @@ from router.channels.bank_payouts import (
     answer_to_wire,
 )
 from router.signing import SIGNATURE_HEADER
-from tests.e2e.helpers import (
+from tests.support.api import Api
+from tests.support.auth import Metadata, merchant_metadata
+from tests.support.expect import error_info
+from tests.support.requests import (
     CARD_DECLINED,
     REFUND_FAILS,
     VISA,
-    Api,
     card,
-    error_info,
     manual_capture,
+    new_merchant_id,
     new_request_id,
     usd,
 )
-from tests.support.auth import Metadata, merchant_metadata
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent
@@ -379,7 +380,7 @@ async def test_random_sequences_keep_every_ledger_invariant(
     outside: Context,
     services: Services,
 ) -> None:
-    merchant_id = f"m_{uuid.uuid4().hex[:16]}"  # a fresh merchant per example
+    merchant_id = new_merchant_id()  # a fresh merchant per example
     api = Api(stub, merchant_id, await merchant_metadata(services.pool, merchant_id))
     model = Model(admin=await merchant_metadata(services.pool, merchant_id, Role.ADMIN))
     for op in operations:

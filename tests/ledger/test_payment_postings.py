@@ -9,8 +9,9 @@ import grpc
 
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
-from tests.e2e.helpers import CARD_DECLINED, REFUND_FAILS, Api, card, manual_capture, usd
+from tests.support.api import Api
 from tests.support.auth import Metadata
+from tests.support.requests import CARD_DECLINED, REFUND_FAILS, card, manual_capture, usd
 
 from .invariants import assert_ledger_consistent
 

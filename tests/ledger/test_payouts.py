@@ -24,9 +24,9 @@ from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
 from router.channels.bank_payouts import PAYOUTS_PATH, PayoutAnswer, PayoutStatus, answer_to_wire
 from router.signing import SIGNATURE_HEADER, sign_rsa
-from tests.e2e.helpers import new_request_id, usd
-from tests.events.helpers import eventually
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.polling import eventually
+from tests.support.requests import cents, new_request_id, usd
 from tests.support.serving import serve_paycore
 
 from .conftest import book_opening_balance
@@ -64,7 +64,7 @@ class Bank:
         """(available, pending debits) of the available balance, in cents."""
         request = acc.GetAccountRequest(account_id=AVAILABLE)
         balance = (await self.stub.GetAccount(request, metadata=self.metadata)).account.balance
-        return _cents(balance.available), _cents(balance.pending_debits)
+        return cents(balance.available), cents(balance.pending_debits)
 
     async def post(self, body: bytes, signature: str) -> tuple[int, str]:
         url = f"http://127.0.0.1:{self.server.callbacks_port}{PAYOUTS_PATH}"
@@ -73,10 +73,6 @@ class Bank:
             session.post(url, data=body, headers={SIGNATURE_HEADER: signature}) as answer,
         ):
             return answer.status, await answer.text()
-
-
-def _cents(money: Any) -> int:
-    return int(money.units) * 100 + int(money.nanos) // 10_000_000
 
 
 async def _bank(settings: Settings, merchant_id: str, **ledger: Any) -> AsyncIterator[Bank]:

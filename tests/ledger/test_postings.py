@@ -13,7 +13,6 @@ from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
     CardSummary,
-    ConfirmationMethod,
     Payment,
     PaymentState,
     Refund,
@@ -36,6 +35,7 @@ from core.ledger.withdrawals import (
     withdrawal_hold,
     withdrawal_outcome,
 )
+from tests.support.payments import domain_payment
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)
 CARD = CardSummary("visa", "424242", "4242", 12, 2030, "fp")
@@ -43,22 +43,15 @@ OK = ChannelResult(AttemptOutcome.SUCCEEDED, "ref")
 
 
 def _payment(state: PaymentState = PaymentState.PENDING, **changes: object) -> Payment:
-    usd = Money(1000, "USD")
-    base = Payment(
-        id="pay_1",
-        merchant_id="m1",
-        state=state,
-        amount=usd,
-        amount_captured=Money.zero("USD"),
-        amount_refunded=Money.zero("USD"),
-        capture_method=CaptureMethod.MANUAL,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
-        card=CARD,
-        created_at=AT,
-        updated_at=AT,
-        channel="sandbox",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "merchant_id": "m1",
+        "capture_method": CaptureMethod.MANUAL,
+        "card": CARD,
+        "created_at": AT,
+        "updated_at": AT,
+        "channel": "sandbox",
+    }
+    return domain_payment(state, **{**values, **changes})
 
 
 def _refund(amount: int, state: RefundState, refund_id: str = "re_1") -> Refund:

@@ -22,8 +22,9 @@ from core.config import RiskSettings, Settings
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import expect_error, new_request_id, usd
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.expect import expect_error
+from tests.support.requests import cents, new_request_id, usd
 from tests.support.serving import serve_paycore
 
 from .conftest import book_opening_balance
@@ -88,11 +89,7 @@ class Scored:
     async def available(self) -> tuple[int, int]:
         request = acc.GetAccountRequest(account_id=AVAILABLE)
         balance = (await self.stub.GetAccount(request, metadata=self.metadata)).account.balance
-        return _cents(balance.available), _cents(balance.pending_debits)
-
-
-def _cents(money: Any) -> int:
-    return int(money.units) * 100 + int(money.nanos) // 10_000_000
+        return cents(balance.available), cents(balance.pending_debits)
 
 
 @pytest.fixture
@@ -205,5 +202,5 @@ async def test_a_wallet_payment_risk_declines_or_reviews_moves_nothing(scored: S
     account = await scored.stub.GetAccount(
         acc.GetAccountRequest(account_id=wallet), metadata=scored.metadata
     )
-    assert _cents(account.account.balance.available) == 20_000 - 3_000
+    assert cents(account.account.balance.available) == 20_000 - 3_000
     await assert_ledger_consistent(scored.services.pool, scored.merchant_id)

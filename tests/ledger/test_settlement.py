@@ -25,11 +25,13 @@ from core.ledger.settlement import (
 from core.service.settlement import SettlementService
 from core.storage.ledger_store import PostgresLedgerStore
 from paycore.v1 import account_service_pb2 as acc
-from tests.e2e.helpers import Api, error_info, expect_error, expect_invalid, new_request_id, usd
+from tests.support.api import Api
 from tests.support.auth import Metadata, platform_metadata
 from tests.support.clock import TestClock
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import cents, new_request_id, usd
 
-from .conftest import book_card_item, book_opening_balance
+from .conftest import available_cents, book_card_item, book_opening_balance
 from .invariants import assert_ledger_consistent
 
 if TYPE_CHECKING:
@@ -90,20 +92,11 @@ def test_a_negative_day_settles_nothing() -> None:
     assert not figures.settles
 
 
-def _cents(money: object) -> int:
-    return int(money.units) * 100 + int(money.nanos) // 10_000_000  # type: ignore[attr-defined]
-
-
 async def _run(stub: Stub, metadata: Metadata, day: date) -> acc.SettlementReport:
     request = acc.RunSettlementRequest(
         request_id=new_request_id(), currency_code="USD", business_date=day.isoformat()
     )
     return (await stub.RunSettlement(request, metadata=metadata)).report
-
-
-async def _available(stub: Stub, metadata: Metadata, account_id: str) -> int:
-    request = acc.GetAccountRequest(account_id=account_id)
-    return _cents((await stub.GetAccount(request, metadata=metadata)).account.balance.available)
 
 
 async def test_run_settlement_moves_pending_to_available_and_reports_it(
@@ -124,16 +117,16 @@ async def test_run_settlement_moves_pending_to_available_and_reports_it(
     _close(settlement_clock, settings, today)
     report = await _run(accounts_stub, admin_metadata, today)
     assert report.settled
-    assert [_cents(m) for m in (report.captured, report.refunded, report.fees, report.net)] == [
+    assert [cents(m) for m in (report.captured, report.refunded, report.fees, report.net)] == [
         1600,
         300,
         106,
         1194,
     ]
     assert {line.payment_id for line in report.lines} == {first.id, second.id}
-    assert await _available(accounts_stub, metadata, "merchant_available.USD") == 1194
-    assert await _available(accounts_stub, metadata, "fee_revenue.USD") == 106
-    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == 0
+    assert await available_cents(accounts_stub, metadata, "merchant_available.USD") == 1194
+    assert await available_cents(accounts_stub, metadata, "fee_revenue.USD") == 106
+    assert await available_cents(accounts_stub, metadata, "merchant_pending.USD") == 0
     await assert_ledger_consistent(services.pool, api.merchant_id)
 
     again = await _run(accounts_stub, admin_metadata, today)
@@ -168,8 +161,8 @@ async def test_the_csv_export_adds_up_to_the_report(
     rows = list(csv.DictReader(io.StringIO(export.csv)))
     *lines, total = rows
     assert total["transaction_id"] == "TOTAL"
-    assert sum(int(r["net_minor"]) for r in lines) == int(total["net_minor"]) == _cents(report.net)
-    assert sum(int(r["fee_minor"]) for r in lines) == _cents(report.fees)
+    assert sum(int(r["net_minor"]) for r in lines) == int(total["net_minor"]) == cents(report.net)
+    assert sum(int(r["fee_minor"]) for r in lines) == cents(report.fees)
     assert [r["transaction_id"] for r in lines] == [line.transaction_id for line in report.lines]
 
 
@@ -261,7 +254,7 @@ async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_th
     )
     _close(settlement_clock, settings, today)
     report = await _run(accounts_stub, admin_metadata, today)
-    assert sorted((line.method, _cents(line.fee)) for line in report.lines) == [
+    assert sorted((line.method, cents(line.fee)) for line in report.lines) == [
         ("card", 15),
         ("wallet", 0),
     ]
@@ -277,15 +270,15 @@ async def test_the_platform_sets_a_merchants_fee_rules_and_settlement_charges_th
         api.merchant_id,
     )
     assert {(r["id"], r["amount"]) for r in posted} == {
-        (line.transaction_id, _cents(line.amount)) for line in report.lines
+        (line.transaction_id, cents(line.amount)) for line in report.lines
     }
-    assert _cents(report.captured) == sum(r["amount"] for r in posted) == 1400
+    assert cents(report.captured) == sum(r["amount"] for r in posted) == 1400
     assert (
-        await _available(accounts_stub, metadata, "merchant_available.USD")
-        == _cents(report.net)
+        await available_cents(accounts_stub, metadata, "merchant_available.USD")
+        == cents(report.net)
         == 1400 - 15
     )
-    assert await _available(accounts_stub, metadata, "fee_revenue.USD") == _cents(report.fees)
+    assert await available_cents(accounts_stub, metadata, "fee_revenue.USD") == cents(report.fees)
     await assert_ledger_consistent(services.pool, api.merchant_id)
 
 
@@ -373,7 +366,7 @@ async def test_a_negative_day_carries_its_items_to_the_next_settlement(
     report = await _run(accounts_stub, admin_metadata, today - timedelta(days=1))
     assert not report.lines  # nothing was written before yesterday's end
     current = await _run(accounts_stub, admin_metadata, today)
-    assert (current.settled, _cents(current.net), current.journal_transaction_id) == (
+    assert (current.settled, cents(current.net), current.journal_transaction_id) == (
         False,
         -59,
         "",
@@ -409,7 +402,7 @@ async def test_an_open_or_future_business_day_cannot_be_settled_and_nothing_move
 ) -> None:
     settlement_clock.reset()  # real time: today is not over
     await api.captured()
-    pending = await _available(accounts_stub, metadata, "merchant_pending.USD")
+    pending = await available_cents(accounts_stub, metadata, "merchant_pending.USD")
 
     for day in (today, today + timedelta(days=1), date(today.year + 4, 1, 1)):
         await expect_error(
@@ -419,9 +412,9 @@ async def test_an_open_or_future_business_day_cannot_be_settled_and_nothing_move
         )
 
     assert await _settlement_rows(services, api.merchant_id) == 0
-    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == pending
+    assert await available_cents(accounts_stub, metadata, "merchant_pending.USD") == pending
     await expect_error(
-        _available(accounts_stub, metadata, "merchant_available.USD"),
+        available_cents(accounts_stub, metadata, "merchant_available.USD"),
         grpc.StatusCode.NOT_FOUND,
         "ACCOUNT_NOT_FOUND",
     )  # nothing was ever made available
@@ -494,7 +487,7 @@ async def test_every_capture_and_refund_lands_in_its_own_days_report_whatever_th
     for day, report in reports.items():
         assert report.settled, day
         assert {line.transaction_id for line in report.lines} == expected[day], day
-    assert [_cents(reports[second].captured), _cents(reports[second].refunded)] == [2700, 500]
+    assert [cents(reports[second].captured), cents(reports[second].refunded)] == [2700, 500]
     unsettled = await pool.fetchval(
         "SELECT count(*) FROM ledger_transactions WHERE merchant_id = $1"
         " AND kind IN ('capture', 'refund') AND settlement_id = ''",
@@ -518,9 +511,9 @@ async def test_a_negative_days_items_are_settled_by_the_next_settlement_with_the
     first = await _run(accounts_stub, admin_metadata, negative)
     second = await _run(accounts_stub, admin_metadata, next_day)
 
-    assert (first.settled, _cents(first.net)) == (False, -59)
+    assert (first.settled, cents(first.net)) == (False, -59)
     assert second.settled
-    assert (_cents(second.captured), _cents(second.refunded)) == (3000, 1000)
+    assert (cents(second.captured), cents(second.refunded)) == (3000, 1000)
     await assert_ledger_consistent(pool, merchant)
 
 

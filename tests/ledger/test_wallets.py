@@ -10,18 +10,12 @@ import grpc
 from core.app import Services
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import (
-    CARD_DECLINED,
-    Api,
-    card,
-    error_info,
-    expect_error,
-    expect_invalid,
-    new_request_id,
-    usd,
-)
+from tests.support.api import Api
 from tests.support.auth import Metadata
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import CARD_DECLINED, card, cents, new_request_id, usd
 
+from .conftest import available_cents
 from .invariants import assert_ledger_consistent
 
 if TYPE_CHECKING:
@@ -30,10 +24,6 @@ if TYPE_CHECKING:
     Stub = account_service_pb2_grpc.AccountServiceAsyncStub
 
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
-
-
-def _cents(money: Any) -> int:
-    return int(money.units) * 100 + int(money.nanos) // 10_000_000
 
 
 async def _wallet(stub: Stub, metadata: Metadata) -> str:
@@ -58,36 +48,31 @@ def _pay(stub: Stub, metadata: Metadata, wallet: str, units: int) -> Any:
     return stub.PayFromWallet(request, metadata=metadata)
 
 
-async def _available(stub: Stub, metadata: Metadata, account_id: str) -> int:
-    request = acc.GetAccountRequest(account_id=account_id)
-    return _cents((await stub.GetAccount(request, metadata=metadata)).account.balance.available)
-
-
 async def test_top_up_pay_from_wallet_refund_and_statement(
     api: Api, accounts_stub: Stub, metadata: Metadata, services: Services
 ) -> None:
     wallet = await _wallet(accounts_stub, metadata)
     top_up = await _top_up(accounts_stub, metadata, wallet, 50)
     assert top_up.state == pb.Payment.STATE_CAPTURED
-    assert await _available(accounts_stub, metadata, wallet) == 5_000
+    assert await available_cents(accounts_stub, metadata, wallet) == 5_000
 
     paid = (await _pay(accounts_stub, metadata, wallet, 20)).payment
     assert (paid.state, paid.metadata["paycore.wallet_account_id"]) == (
         pb.Payment.STATE_CAPTURED,
         wallet,
     )
-    assert await _available(accounts_stub, metadata, wallet) == 3_000
-    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == 2_000
+    assert await available_cents(accounts_stub, metadata, wallet) == 3_000
+    assert await available_cents(accounts_stub, metadata, "merchant_pending.USD") == 2_000
 
     refund = await api.refund(paid.id, usd(5))
     assert refund.payment.state == pb.Payment.STATE_PARTIALLY_REFUNDED
-    assert await _available(accounts_stub, metadata, wallet) == 3_500
-    assert await _available(accounts_stub, metadata, "merchant_pending.USD") == 1_500
+    assert await available_cents(accounts_stub, metadata, wallet) == 3_500
+    assert await available_cents(accounts_stub, metadata, "merchant_pending.USD") == 1_500
 
     statement = await accounts_stub.ListAccountEntries(
         acc.ListAccountEntriesRequest(account_id=wallet), metadata=metadata
     )
-    assert [(e.kind, _cents(e.amount), e.reference) for e in statement.entries] == [
+    assert [(e.kind, cents(e.amount), e.reference) for e in statement.entries] == [
         (acc.AccountEntry.KIND_REFUND, 500, paid.id),
         (acc.AccountEntry.KIND_CAPTURE, -2_000, paid.id),
         (acc.AccountEntry.KIND_CAPTURE, 5_000, top_up.id),
@@ -120,7 +105,7 @@ async def test_parallel_wallet_payments_never_overdraw(
     refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(paid) == 5
     assert {error_info(e).reason for e in refused} == {"INSUFFICIENT_FUNDS"}
-    assert await _available(accounts_stub, metadata, wallet) == 0
+    assert await available_cents(accounts_stub, metadata, wallet) == 0
     await assert_ledger_consistent(services.pool, api.merchant_id)
 
 
@@ -132,7 +117,7 @@ async def test_a_top_up_is_scored_routed_and_not_refundable_to_the_card(
         accounts_stub, metadata, wallet, 10, payment_method=card(CARD_DECLINED)
     )
     assert declined.state == pb.Payment.STATE_DECLINED
-    assert await _available(accounts_stub, metadata, wallet) == 0
+    assert await available_cents(accounts_stub, metadata, wallet) == 0
     top_up = await _top_up(accounts_stub, metadata, wallet, 10)
     assert top_up.risk.decision == pb.RiskAssessment.DECISION_APPROVE
     await expect_error(api.refund(top_up.id), FAILED_PRECONDITION, "TOP_UP_NOT_REFUNDABLE")

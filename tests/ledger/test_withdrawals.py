@@ -8,8 +8,9 @@ import grpc
 
 from core.app import Services
 from paycore.v1 import account_service_pb2 as acc
-from tests.e2e.helpers import error_info, expect_error, expect_invalid, new_request_id, usd
 from tests.support.auth import Metadata
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import cents, new_request_id, usd
 
 from .conftest import book_opening_balance
 from .invariants import assert_ledger_consistent
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
 
 AVAILABLE = "merchant_available.USD"
 IBAN = "DE89370400440532013000"
-
-
-def _cents(money: Any) -> int:
-    return int(money.units) * 100 + int(money.nanos) // 10_000_000
 
 
 async def _withdraw(stub: Stub, metadata: Metadata, units: int, **fields: Any) -> Any:
@@ -48,7 +45,7 @@ async def test_a_withdrawal_holds_then_posts_or_releases(
     refused = (await _withdraw(accounts_stub, metadata, 20)).withdrawal
     assert (paid_out.state, paid_out.bank_account_last4) == (acc.Withdrawal.STATE_PENDING, "3000")
     held = await _balance(accounts_stub, metadata)
-    assert (_cents(held.posted), _cents(held.available)) == (10_000, 5_000)
+    assert (cents(held.posted), cents(held.available)) == (10_000, 5_000)
 
     # The bank channel's answers (issue 5 wires its callback to complete_withdrawal).
     await services.accounts.complete_withdrawal(merchant_id, paid_out.id, succeeded=True)
@@ -56,7 +53,7 @@ async def test_a_withdrawal_holds_then_posts_or_releases(
     again = await services.accounts.complete_withdrawal(merchant_id, refused.id, succeeded=True)
     assert again.state.value == "failed"  # the first answer stands
     after = await _balance(accounts_stub, metadata)
-    assert (_cents(after.posted), _cents(after.available), _cents(after.pending_debits)) == (
+    assert (cents(after.posted), cents(after.available), cents(after.pending_debits)) == (
         7_000,
         7_000,
         0,
@@ -109,4 +106,4 @@ async def test_withdrawals_check_their_input_and_replay(
     first = await _withdraw(accounts_stub, metadata, 4, request_id="wd-1")
     second = await _withdraw(accounts_stub, metadata, 4, request_id="wd-1")
     assert first == second
-    assert _cents((await _balance(accounts_stub, metadata)).available) == 600
+    assert cents((await _balance(accounts_stub, metadata)).available) == 600

@@ -15,7 +15,7 @@ from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc, risk_service_pb2_grpc
 from paycore.v1 import risk_service_pb2 as risk_svc
-from tests.e2e.helpers import build, create_request
+from tests.support.requests import build, create_request
 
 Metadata = tuple[tuple[str, str], ...]
 

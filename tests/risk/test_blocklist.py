@@ -12,7 +12,8 @@ from core.risk.screen import RiskScreen
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import risk_service_pb2 as risk_svc
 from riskengine.features import Transaction
-from tests.e2e.helpers import NOT_FOUND, build, card, expect_error, expect_invalid, usd
+from tests.support.expect import NOT_FOUND, expect_error, expect_invalid
+from tests.support.requests import build, card, usd
 
 from .conftest import Shop, audit_json
 

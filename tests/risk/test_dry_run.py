@@ -7,7 +7,8 @@ import grpc
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import risk_service_pb2 as risk_svc
-from tests.e2e.helpers import card, expect_invalid, money, usd
+from tests.support.expect import expect_invalid
+from tests.support.requests import card, money, usd
 
 from .conftest import Shop
 

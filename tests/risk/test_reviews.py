@@ -10,17 +10,14 @@ import grpc
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import risk_service_pb2 as risk_svc
-from tests.e2e.helpers import (
+from tests.support.expect import FAILED_PRECONDITION, NOT_FOUND, expect_error, expect_invalid
+from tests.support.requests import (
     AMEX,
     CARD_DECLINED,
-    FAILED_PRECONDITION,
     MASTERCARD,
-    NOT_FOUND,
     VISA,
     build,
     card,
-    expect_error,
-    expect_invalid,
     manual_capture,
     manual_confirmation,
     usd,

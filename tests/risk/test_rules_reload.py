@@ -11,7 +11,7 @@ from core.app import Services
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
 from paycore.v1 import payment_pb2 as pb
 from riskengine.rules import RulesError
-from tests.e2e.helpers import usd
+from tests.support.requests import usd
 
 from .conftest import Shop
 

@@ -15,7 +15,7 @@ from core.domain.payment import CardSummary
 from core.redis.velocity import RedisVelocity, list_version_key, velocity_key
 from paycore.v1 import payment_pb2 as pb
 from riskengine.features import Transaction
-from tests.e2e.helpers import CARD_DECLINED, card, usd
+from tests.support.requests import CARD_DECLINED, card, usd
 
 from .conftest import Shop
 

@@ -27,8 +27,9 @@ from router.channels.simulated import (
     Behaviour,
     SimulatedAcquirer,
 )
-from tests.e2e.helpers import Api
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
+from tests.support.requests import new_merchant_id
 from tests.support.serving import serve_paycore
 
 
@@ -110,7 +111,7 @@ async def serve(
     }
     own = settings.replace(**(defaults | (changes or {})))
     async with serve_paycore(own, channels=channels) as paycore:
-        merchant_id = f"m_{uuid.uuid4().hex[:16]}"
+        merchant_id = new_merchant_id()
         api = Api(
             paycore.stub(payment_service_pb2_grpc.PaymentServiceStub),
             merchant_id,

@@ -7,7 +7,6 @@ callbacks ingress (or, when it never arrives, by a status query).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import time
@@ -44,17 +43,12 @@ from router.channels.bank_transfer import (
     SimulatedBank,
 )
 from router.signing import SIGNATURE_HEADER, sign, sign_rsa
-from tests.e2e.helpers import (
-    FAILED_PRECONDITION,
-    Api,
-    build,
-    expect_error,
-    expect_invalid,
-    money,
-    same_payment,
-)
 from tests.routing.conftest import Served, serve
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
+from tests.support.expect import FAILED_PRECONDITION, expect_error, expect_invalid, same_payment
+from tests.support.polling import eventually
+from tests.support.requests import build, money
 
 BANK_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 S = pb.Payment
@@ -114,13 +108,15 @@ async def pay_by_transfer(api: Api, cents: int, **fields: object) -> pb.Payment:
 
 async def settled(api: Api, payment_id: str) -> pb.Payment:
     """The payment once it left PENDING (polls GetPayment with a deadline)."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def left_pending() -> pb.Payment | None:
         payment = await api.get(payment_id)
-        if payment.state != S.STATE_PENDING:
-            return payment
-        assert time.monotonic() < deadline, "the bank's notification never settled the payment"
-        await asyncio.sleep(0.05)
+        return None if payment.state == S.STATE_PENDING else payment
+
+    settled: pb.Payment = await eventually(
+        left_pending, within_s=10, what="the bank's notification never settled the payment"
+    )
+    return settled
 
 
 async def balances(pool: asyncpg.Pool, merchant_id: str) -> dict[str, int]:
@@ -360,10 +356,12 @@ async def test_a_lost_notification_is_caught_by_the_pending_schedule(
 ) -> None:
     bank_stack.bank.notify_url = ""  # the bank settles but never tells
     reply = await pay_by_transfer(bank_stack.api, 2500)
-    deadline = time.monotonic() + 10
-    while bank_stack.bank.transfers[reply.attempts[0].id].outcome is AttemptOutcome.PENDING:
-        assert time.monotonic() < deadline, "the simulated bank never settled"
-        await asyncio.sleep(0.02)  # it settles after 50 ms
+    transfer = reply.attempts[0].id
+    await eventually(  # it settles after 50 ms
+        lambda: bank_stack.bank.transfers[transfer].outcome is not AttemptOutcome.PENDING,
+        within_s=10,
+        what="the simulated bank never settled",
+    )
 
     assert await bank_stack.served.services.status_queries.run_once() == 1
 

@@ -24,9 +24,10 @@ from router.channels.simulated import (
     SimulatedAcquirer,
 )
 from router.health import BreakerSettings, BreakerState
-from tests.e2e.helpers import Api, card, usd
 from tests.routing.conftest import CALLBACK_SECRET, Stack, renamed, serve
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
+from tests.support.requests import card, new_merchant_id, usd
 
 S = pb.Payment
 REFUSED = usd(999, 3)  # amount trigger 99903: the channel refuses the connection
@@ -40,7 +41,7 @@ async def test_one_merchants_test_trigger_amounts_never_close_a_channel_to_anoth
     tests = [await stack.api.create(amount=amount) for amount in [REFUSED, BUSY] * OPENS_AFTER]
 
     async with grpc.aio.insecure_channel(stack.target) as channel:
-        other_id = f"m_{uuid.uuid4().hex[:16]}"
+        other_id = new_merchant_id()
         other = Api(
             payment_service_pb2_grpc.PaymentServiceStub(channel),
             other_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -19,8 +18,9 @@ from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import SimulatedAcquirer
 from router.signing import SIGNATURE_HEADER, sign
 from router.simulator.app import ChannelSimulator, start_simulator
-from tests.e2e.helpers import usd
 from tests.routing.conftest import CALLBACK_SECRET, Stack
+from tests.support.polling import eventually
+from tests.support.requests import usd
 
 S = pb.Payment
 NEVER_ANSWERED = usd(999, 2)  # amount trigger 99902: the channel never answers
@@ -173,10 +173,10 @@ async def test_the_simulator_notifies_paycore_of_a_charge_whose_answer_was_lost(
         payment = await stack.api.create(amount=usd(999, 1))  # charged, answer never comes
         assert payment.state == S.STATE_PENDING
 
-        deadline = time.monotonic() + 10
-        while (await stack.api.get(payment.id)).state == S.STATE_PENDING:
-            assert time.monotonic() < deadline, "the notification never settled the payment"
-            await asyncio.sleep(0.05)
+        async def settled() -> bool:
+            return (await stack.api.get(payment.id)).state != S.STATE_PENDING
+
+        await eventually(settled, within_s=10, what="the notification never settled the payment")
 
         assert (await stack.api.get(payment.id)).state == S.STATE_CAPTURED
         assert simulator.acquirer.charges(payment.id) == 1

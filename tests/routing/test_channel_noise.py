@@ -16,8 +16,8 @@ from core.config import ChannelSettings, Settings
 from paycore.v1 import payment_pb2 as pb
 from router.channels.simulated import ACQUIRER_A, SimulatedAcquirer
 from router.simulator.app import ChannelSimulator, HttpFaults, start_simulator
-from tests.e2e.helpers import usd
 from tests.routing.conftest import serve
+from tests.support.requests import usd
 
 SECRET = b"simulator-secret"
 RESET_AFTER_CHARGE = usd(999, 5)

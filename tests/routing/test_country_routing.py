@@ -24,8 +24,8 @@ from core.risk.rules_file import default_rules_path, load_rules
 from core.service.payments.authorize import route_request
 from paycore.v1 import payment_pb2 as pb
 from router.channels.simulated import ACQUIRER_A, ACQUIRER_B, SimulatedAcquirer
-from tests.e2e.helpers import VISA, card
 from tests.routing.conftest import CALLBACK_SECRET, Served, renamed, serve
+from tests.support.requests import VISA, card
 
 GB_VISA = "4462000000000003"  # BIN 446200: GB in the shipped table
 DE_MASTERCARD = "5200000000000007"  # BIN 520000: DE

@@ -15,8 +15,8 @@ from core.service.status_query import StatusQueryScheduler
 from core.storage.status_queries import PostgresStatusQueryStore
 from paycore.v1 import payment_pb2 as pb
 from router.channels.simulated import Behaviour
-from tests.e2e.helpers import AMEX, VISA, card, money, usd
 from tests.routing.conftest import Stack
+from tests.support.requests import AMEX, VISA, card, money, usd
 
 S = pb.Payment
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +19,10 @@ from router import Router
 from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import ACQUIRER_A, Behaviour, SimulatedAcquirer
 from router.simulator.app import ChannelSimulator, HttpFaults, start_simulator
-from tests.e2e.helpers import usd
 from tests.routing.conftest import serve
 from tests.routing.test_channels import VISA, authorize
+from tests.support.polling import eventually
+from tests.support.requests import usd
 
 S = pb.Payment
 
@@ -175,10 +174,11 @@ async def test_paycore_configured_with_a_simulator_url_pays_over_http(
             assert (payment.state, payment.channel) == (S.STATE_CAPTURED, "acquirer_a")
             assert {e.payment_id for e in simulator.acquirer.ledger.values()} == {payment.id}
             # The simulator's notification of the same charge is acknowledged and changes nothing.
-            deadline = time.monotonic() + 10
-            while simulator.notifications_delivered < 1:
-                assert time.monotonic() < deadline, "notification never acknowledged"
-                await asyncio.sleep(0.05)
+            await eventually(
+                lambda: simulator.notifications_delivered >= 1,
+                within_s=10,
+                what="notification never acknowledged",
+            )
             assert await served.api.get(payment.id) == payment
     finally:
         await endpoint.stop()

@@ -24,9 +24,10 @@ from core.service.status_query import StatusQueryScheduler
 from core.storage.status_queries import PostgresStatusQueryStore
 from paycore.v1 import payment_pb2 as pb
 from router.channels.simulated import ACQUIRER_A, SimulatedAcquirer
-from tests.e2e.helpers import create_request, expect_error, retry_delay_s
-from tests.events.helpers import eventually
 from tests.routing.conftest import renamed, serve
+from tests.support.expect import expect_error, retry_delay_s
+from tests.support.polling import eventually
+from tests.support.requests import create_request
 
 
 class HeldAnswers(SimulatedAcquirer):

@@ -22,9 +22,10 @@ from paycore.v1 import routing_service_pb2_grpc
 from router.channels.simulated import ACQUIRER_A, ACQUIRER_B, SimulatedAcquirer
 from router.config import load_routing_file
 from router.routing import CostBased, HealthBased, Rules
-from tests.e2e.helpers import INVALID_ARGUMENT, assert_invalid, new_request_id, usd, wire
 from tests.routing.conftest import CALLBACK_SECRET, Served, renamed, routing_toml, serve
 from tests.support.auth import merchant_metadata
+from tests.support.expect import INVALID_ARGUMENT, assert_invalid
+from tests.support.requests import new_request_id, usd, wire
 
 if TYPE_CHECKING:
     Stub = routing_service_pb2_grpc.RoutingServiceAsyncStub

@@ -26,8 +26,8 @@ from core.domain.reconciliation import (
 from core.service.reconciliation import reconcile_channel
 from core.storage.reconciliation import recorded_attempts
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import CARD_DECLINED, card, usd
 from tests.routing.conftest import Stack
+from tests.support.requests import CARD_DECLINED, card, usd
 
 K = MismatchKind
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -22,9 +21,10 @@ from grpc_health.v1 import health_pb2
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import Api, new_request_id
-from tests.idempotency.stack import payment_row
+from tests.support.api import Api
 from tests.support.auth import merchant_metadata
+from tests.support.requests import new_merchant_id, new_request_id
+from tests.support.row_locks import payment_row
 
 from .processes import Spawn, free_port, health, wait_for
 
@@ -69,7 +69,7 @@ async def test_sigterm_stops_within_the_grace_while_every_connection_is_stuck(
         timeout=90,
         what="paycore to serve",
     )
-    merchant_id = f"m_{uuid.uuid4().hex[:16]}"
+    merchant_id = new_merchant_id()
     db = await asyncpg.create_pool(postgres_dsn, min_size=1, max_size=2)
     assert db is not None
     try:

@@ -14,13 +14,6 @@ from core.auth.policy import Role
 from paycore.v1 import access_service_pb2 as pb
 from paycore.v1 import access_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
-from tests.e2e.helpers import (
-    card,
-    create_request,
-    error_info,
-    expect_error,
-    expect_invalid,
-)
 from tests.support.auth import (
     MERCHANT_HEADER,
     Metadata,
@@ -28,6 +21,8 @@ from tests.support.auth import (
     merchant_metadata,
     platform_metadata,
 )
+from tests.support.expect import error_info, expect_error, expect_invalid
+from tests.support.requests import card, create_request, new_merchant_id
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
@@ -49,7 +44,7 @@ async def platform(services: Services) -> Metadata:
 
 
 async def _new_merchant(access: Any, platform: Metadata, **fields: Any) -> str:
-    merchant_id = f"m_{uuid.uuid4().hex[:16]}"
+    merchant_id = new_merchant_id()
     await access.CreateMerchant(
         pb.CreateMerchantRequest(
             request_id=_new_id(), merchant_id=merchant_id, display_name="Shop", **fields
@@ -335,7 +330,7 @@ async def test_an_admin_of_one_merchant_sees_nothing_of_another(
 ) -> None:
     owner = await merchant_metadata(services.pool, merchant_id)
     payment = (await stub.CreatePayment(create_request(), metadata=owner)).payment
-    other_admin = await merchant_metadata(services.pool, f"m_{uuid.uuid4().hex[:16]}", Role.ADMIN)
+    other_admin = await merchant_metadata(services.pool, new_merchant_id(), Role.ADMIN)
 
     await expect_error(
         stub.GetPayment(svc.GetPaymentRequest(payment_id=payment.id), metadata=other_admin),

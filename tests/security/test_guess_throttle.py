@@ -20,8 +20,8 @@ from core.config import AuthSettings, Settings
 from core.redis.auth_throttle import RedisGuessThrottle
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import expect_error, retry_delay_s
 from tests.support.auth import Metadata, bearer, merchant_metadata
+from tests.support.expect import expect_error, retry_delay_s
 from tests.support.redis_cluster import start_redis
 from tests.support.serving import serve_paycore
 

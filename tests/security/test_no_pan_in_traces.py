@@ -25,10 +25,9 @@ from core.telemetry import Telemetry
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import EXP_YEAR, create_request, new_request_id
 from tests.support.auth import merchant_metadata
+from tests.support.requests import EXP_YEAR, create_request, distinctive_pan, new_request_id
 from tests.support.serving import serve_paycore
-from tests.vault.conftest import distinctive_pan
 
 
 @pytest.fixture

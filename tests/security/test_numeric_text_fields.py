@@ -47,8 +47,9 @@ from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import risk_service_pb2 as risk
 from paycore.v1 import routing_service_pb2 as routing
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import EXP_YEAR, VISA, card, create_request, expect_invalid, new_request_id
 from tests.support.auth import Metadata, merchant_metadata
+from tests.support.expect import expect_invalid
+from tests.support.requests import EXP_YEAR, VISA, card, create_request, new_request_id
 
 EXAMPLES_PER_FIELD = 25
 

@@ -21,8 +21,8 @@ from google.protobuf.descriptor import MethodDescriptor
 import paycore.v1
 from core.app import Services
 from core.auth.policy import POLICY, Role
-from tests.e2e.helpers import error_info
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
+from tests.support.expect import error_info
 
 
 def _served_methods() -> list[MethodDescriptor]:

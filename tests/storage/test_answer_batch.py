@@ -23,7 +23,7 @@ from core.app import Services
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.payment import PaymentState, Refund, RefundState
 from core.ports.repository import AnsweredChange, NewClaim
-from tests.storage.test_group_commit import AT, new_claim
+from tests.support.payments import AT, new_claim
 
 LATER = AT + timedelta(seconds=1)
 SUCCEEDED = ChannelResult(AttemptOutcome.SUCCEEDED, reference="ch_ref")

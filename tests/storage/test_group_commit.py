@@ -9,53 +9,10 @@ the real server: tests/idempotency/test_round_trips.py.)
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from core.app import Services
-from core.domain import ids
-from core.domain.attempt import Attempt, ChannelOperation
-from core.domain.money import Money
-from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
-from core.ports.repository import NewClaim, RequestKey
-
-AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
-
-
-def new_claim(merchant_id: str, request_id: str, *, answered: bool = False) -> NewClaim:
-    """A new payment in flight (with its attempt), or one answered at once (no attempt)."""
-    payment = Payment(
-        id=ids.new_id(ids.PAYMENT),
-        merchant_id=merchant_id,
-        state=PaymentState.FAILED if answered else PaymentState.PENDING,
-        amount=Money(700, "EUR"),
-        amount_captured=Money(0, "EUR"),
-        amount_refunded=Money(0, "EUR"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
-        card=None,
-        metadata={"order": request_id},
-        channel="" if answered else "sandbox",
-        operation_in_flight="" if answered else "authorize",
-        created_at=AT,
-        updated_at=AT,
-    )
-    attempt = Attempt(
-        id=ids.new_id(ids.ATTEMPT),
-        merchant_id=merchant_id,
-        payment_id=payment.id,
-        operation=ChannelOperation.AUTHORIZE,
-        channel="sandbox",
-        amount=payment.amount,
-    )
-    return NewClaim(
-        key=RequestKey(merchant_id, "CreatePayment", request_id),
-        fingerprint=request_id.encode(),
-        at=AT,
-        lease_until=AT + timedelta(seconds=60),
-        payment=payment,
-        attempt=None if answered else attempt,
-        reply=(True, b"answered") if answered else None,
-    )
+from tests.support.payments import AT, new_claim
 
 
 def claimed(outcomes: list[int | None] | None) -> bool:

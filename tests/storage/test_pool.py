@@ -30,10 +30,11 @@ from paycore.v1 import (
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import webhook_service_pb2 as wh
-from tests.e2e.helpers import Api, create_request, error_info, new_request_id, rich_status
+from tests.support.api import Api, VaultApi
 from tests.support.auth import Metadata
+from tests.support.expect import error_info, rich_status
+from tests.support.requests import by_token, create_request, distinctive_pan, new_request_id
 from tests.support.serving import serve_paycore
-from tests.vault.conftest import Vault, by_token, distinctive_pan
 
 CONCURRENT_PAYMENTS = 50
 CONCURRENT_REDELIVERIES = 10
@@ -46,7 +47,7 @@ class SmallPool:
 
     services: Services
     api: Api
-    vault: Vault
+    vault: VaultApi
     webhooks: Any
     """WebhookService stub (async; its generated stubs type it as the sync one)."""
 
@@ -67,7 +68,7 @@ async def small_pool(
         yield SmallPool(
             services,
             Api(paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), merchant_id, metadata),
-            Vault(
+            VaultApi(
                 paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub),
                 merchant_id,
                 metadata,

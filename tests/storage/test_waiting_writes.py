@@ -16,29 +16,21 @@ import pytest
 from core.app import Services
 from core.domain import ids
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
-from core.domain.money import Money
 from core.domain.payment import (
-    CaptureMethod,
-    ConfirmationMethod,
     Payment,
     PaymentState,
     RoutingRecord,
 )
 from core.ports.repository import ClaimStatus, RequestKey
+from tests.support.payments import domain_payment
 
 
 def _payment(merchant_id: str) -> Payment:
     at = datetime.now(UTC)
-    return Payment(
+    return domain_payment(
+        PaymentState.PENDING,
         id=ids.new_id(ids.PAYMENT),
         merchant_id=merchant_id,
-        state=PaymentState.PENDING,
-        amount=Money(1000, "USD"),
-        amount_captured=Money(0, "USD"),
-        amount_refunded=Money(0, "USD"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
-        card=None,
         created_at=at,
         updated_at=at,
         channel="sandbox_card",

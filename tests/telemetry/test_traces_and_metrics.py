@@ -25,8 +25,8 @@ from core.app import Services
 from core.config import Settings
 from core.telemetry import Telemetry
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import card, create_request, request_for, usd
 from tests.support.auth import merchant_metadata
+from tests.support.requests import card, create_request, request_for, usd
 from tests.support.serving import serve_paycore
 
 # A W3C traceparent as a caller's tracing library would send it.

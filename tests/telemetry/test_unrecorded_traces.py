@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from core.config import Settings
 from core.telemetry import Telemetry
 from paycore.v1 import payment_service_pb2_grpc
-from tests.e2e.helpers import create_request
 from tests.support.auth import merchant_metadata
+from tests.support.requests import create_request
 from tests.support.serving import serve_paycore
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

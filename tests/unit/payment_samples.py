@@ -25,6 +25,7 @@ from core.domain.payment import (
     RiskDecision,
     RoutingRecord,
 )
+from tests.support.payments import domain_payment
 
 AT = datetime(2026, 3, 14, 15, 9, 26, 535897, tzinfo=UTC)
 LATER = AT + timedelta(seconds=3, microseconds=1)
@@ -48,19 +49,7 @@ def _attempt(number: int, currency: str, **fields: object) -> AttemptRecord:
 
 def _payment(**fields: object) -> Payment:
     """A payment of ``fields``; by default nothing captured, automatic, no card, made at AT."""
-    amount = fields["amount"]
-    assert isinstance(amount, Money)
-    values: dict[str, object] = {
-        "amount_captured": Money(0, amount.currency),
-        "amount_refunded": Money(0, amount.currency),
-        "capture_method": CaptureMethod.AUTOMATIC,
-        "confirmation_method": ConfirmationMethod.AUTOMATIC,
-        "card": None,
-        "created_at": AT,
-        "updated_at": AT,
-    }
-    values.update(fields)
-    return Payment(**values)  # type: ignore[arg-type]
+    return domain_payment(**{"created_at": AT, "updated_at": AT, **fields})
 
 
 def samples() -> dict[str, Payment]:

@@ -1,4 +1,5 @@
-"""The Authenticator without servers: in-memory key directory and guess throttle."""
+"""The Authenticator without servers: in-memory key directory and guess throttle
+(tests/support/memory.py)."""
 
 from __future__ import annotations
 
@@ -8,42 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.auth.authenticator import Authenticator, Credentials, LockoutPolicy
+from core.auth.authenticator import Authenticator, Credentials
 from core.auth.keys import ApiKey, KeyLookup, generate_key
 from core.auth.policy import Role
 from core.domain.errors import AuthenticationLockedError, PaycoreError, Reason
+from tests.support.memory import MemoryGuessThrottle, MemoryKeyDirectory
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class Directory:
-    """Keys by prefix; ``hold`` makes the next read wait until it is set."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, KeyLookup] = {}
-        self.reads = 0
-        self.hold: asyncio.Event | None = None
-        self.reading = asyncio.Event()
-
-    async def find_key(self, prefix: str) -> KeyLookup | None:
-        self.reads += 1
-        self.reading.set()
-        found = self.keys.get(prefix)
-        if self.hold is not None:
-            await self.hold.wait()
-        return found
-
-
-class Throttle:
-    """Counts failures; every subject is locked from ``locked_after`` failures on."""
-
-    def __init__(self, locked_after: int = 1_000) -> None:
-        self.failures: list[tuple[str, str | None]] = []
-        self.locked_after = locked_after
-
-    async def note_failure(self, source: str, prefix: str | None, policy: LockoutPolicy) -> int:
-        self.failures.append((source, prefix))
-        return 60_000 if len(self.failures) >= self.locked_after else 0
 
 
 class Clock:
@@ -57,10 +29,10 @@ class Clock:
 
 
 def _setup(
-    throttle: Throttle | None = None, cache_s: float = 60.0
-) -> tuple[Authenticator, Directory, Throttle, Clock, str, str]:
-    directory, clock = Directory(), Clock()
-    throttle = throttle or Throttle()
+    throttle: MemoryGuessThrottle | None = None, cache_s: float = 60.0
+) -> tuple[Authenticator, MemoryKeyDirectory, MemoryGuessThrottle, Clock, str, str]:
+    directory, clock = MemoryKeyDirectory(), Clock()
+    throttle = throttle or MemoryGuessThrottle()
     issued = generate_key()
     key = ApiKey(issued.prefix, "m_1", Role.MERCHANT, "test", NOW)
     directory.keys[issued.prefix] = KeyLookup(key, issued.secret_hash, False)
@@ -83,7 +55,7 @@ def _reason(error: pytest.ExceptionInfo[PaycoreError]) -> Reason:
 
 
 async def test_a_valid_key_is_accepted_without_asking_the_throttle_even_when_locked() -> None:
-    authenticator, _, throttle, _, _, secret = _setup(Throttle(locked_after=0))
+    authenticator, _, throttle, _, _, secret = _setup(MemoryGuessThrottle(locked_after=0))
 
     caller = await authenticator.authenticate(_as(secret))
 
@@ -91,7 +63,7 @@ async def test_a_valid_key_is_accepted_without_asking_the_throttle_even_when_loc
 
 
 async def test_a_failed_key_is_counted_per_source_and_prefix_and_locked_over_the_limit() -> None:
-    authenticator, _, throttle, _, prefix, _ = _setup(Throttle(locked_after=2))
+    authenticator, _, throttle, _, prefix, _ = _setup(MemoryGuessThrottle(locked_after=2))
 
     with pytest.raises(PaycoreError) as first:
         await authenticator.authenticate(_as(f"{prefix}_" + "x" * 43))

@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
 
-from core.ports.repository import NewClaim, PaymentTransaction
+from core.ports.repository import PaymentTransaction
 from core.service.group_commit import ClaimWriter, NotBatchableError, PlannedWrites
 from core.service.requests import Dispatch, Encoder, Plan, RequestIdentity
-from tests.storage.test_group_commit import AT, new_claim
-
-
-class Storage:
-    """Claims request_ids in memory; ``fail`` makes the next statement fail."""
-
-    def __init__(self) -> None:
-        self.statements: list[list[str]] = []
-        self.claimed: set[str] = set()
-        self.fail = False
-        self.release: asyncio.Event | None = None
-
-    async def commit_new_claims(
-        self, claims: Sequence[NewClaim], expired_before: datetime
-    ) -> list[int | None] | None:
-        self.statements.append([c.key.request_id for c in claims])
-        if self.release is not None:
-            await self.release.wait()
-        if self.fail:
-            raise ConnectionResetError("PostgreSQL went away")
-        # A claimed payment's row version (the statement's number), None: not claimed.
-        version = len(self.statements)
-        outcomes = [None if c.key.request_id in self.claimed else version for c in claims]
-        self.claimed.update(c.key.request_id for c in claims)
-        return outcomes
+from tests.support.memory import MemoryClaimBatches
+from tests.support.payments import AT, new_claim
 
 
 async def turns(count: int = 5) -> None:
@@ -45,12 +21,12 @@ async def turns(count: int = 5) -> None:
         await asyncio.sleep(0)
 
 
-def writer(storage: Storage) -> ClaimWriter:
+def writer(storage: MemoryClaimBatches) -> ClaimWriter:
     return ClaimWriter(storage, lambda at: at - timedelta(days=1))
 
 
 async def test_claims_ready_in_one_loop_turn_share_one_statement() -> None:
-    storage = Storage()
+    storage = MemoryClaimBatches()
     claims = [new_claim("m", f"r{i}") for i in range(5)]
 
     outcomes = await asyncio.gather(*(writer(storage).claim(c) for c in claims[:1]))
@@ -64,7 +40,7 @@ async def test_claims_ready_in_one_loop_turn_share_one_statement() -> None:
 
 
 async def test_a_claimed_request_id_fails_alone() -> None:
-    storage = Storage()
+    storage = MemoryClaimBatches()
     storage.claimed.add("taken")
     shared = writer(storage)
 
@@ -78,7 +54,7 @@ async def test_a_claimed_request_id_fails_alone() -> None:
 
 
 async def test_the_same_request_id_twice_in_one_batch_leaves_the_second_out() -> None:
-    storage = Storage()
+    storage = MemoryClaimBatches()
     shared = writer(storage)
 
     outcomes = list(
@@ -92,7 +68,7 @@ async def test_the_same_request_id_twice_in_one_batch_leaves_the_second_out() ->
 
 
 async def test_a_failed_statement_sends_every_claim_of_it_the_ordinary_way() -> None:
-    storage = Storage()
+    storage = MemoryClaimBatches()
     storage.fail = True
     shared = writer(storage)
 
@@ -104,7 +80,7 @@ async def test_a_failed_statement_sends_every_claim_of_it_the_ordinary_way() -> 
 
 
 async def test_claims_arriving_while_statements_run_leave_together() -> None:
-    storage = Storage()
+    storage = MemoryClaimBatches()
     storage.release = asyncio.Event()
     shared = writer(storage)
     first = [asyncio.ensure_future(shared.claim(new_claim("m", f"a{i}"))) for i in range(2)]
@@ -121,7 +97,7 @@ async def test_claims_arriving_while_statements_run_leave_together() -> None:
 
 
 async def test_a_cancelled_request_does_not_break_its_batch() -> None:
-    storage = Storage()
+    storage = MemoryClaimBatches()
     storage.release = asyncio.Event()
     shared = writer(storage)
     cancelled = asyncio.ensure_future(shared.claim(new_claim("m", "gone")))
@@ -151,7 +127,7 @@ async def test_planned_writes_refuse_anything_but_a_new_payments_writes() -> Non
 
 
 async def test_a_planned_call_carries_its_payment_as_committed_and_its_version() -> None:
-    storage = Storage()
+    storage = MemoryClaimBatches()
     claim = new_claim("m", "r")
     attempt = claim.attempt
     assert attempt is not None

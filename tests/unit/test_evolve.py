@@ -10,27 +10,20 @@ import pytest
 from core.domain.evolve import evolve
 from core.domain.money import Money
 from core.domain.payment import (
-    CaptureMethod,
     CardSummary,
-    ConfirmationMethod,
     Payment,
     PaymentState,
     RoutingRecord,
 )
+from tests.support.payments import domain_payment
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _payment() -> Payment:
-    return Payment(
-        id="pay_1",
+    return domain_payment(
         merchant_id="m",
-        state=PaymentState.REQUIRES_CONFIRMATION,
         amount=Money(1000, "EUR"),
-        amount_captured=Money(0, "EUR"),
-        amount_refunded=Money(0, "EUR"),
-        capture_method=CaptureMethod.AUTOMATIC,
-        confirmation_method=ConfirmationMethod.AUTOMATIC,
         card=CardSummary("visa", "424242", "4242", 12, 2030, "f" * 32),
         created_at=AT,
         updated_at=AT,

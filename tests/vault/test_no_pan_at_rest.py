@@ -14,9 +14,8 @@ from core.service.card_vault import record_aad
 from core.vault.envelope import Sealed, open_sealed
 from core.vault.keyring import DEV_KEK
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import Api, card, request_for, usd
-
-from .conftest import Vault, by_token, distinctive_pan
+from tests.support.api import Api, VaultApi
+from tests.support.requests import by_token, card, distinctive_pan, request_for, usd
 
 S = pb.Payment
 
@@ -49,7 +48,7 @@ async def _dump(db: asyncpg.Pool, merchant_id: str) -> tuple[str, list[bytes]]:
 
 
 async def test_no_full_card_number_or_cvc_is_stored_or_logged(
-    vault: Vault, api: Api, db: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+    vault: VaultApi, api: Api, db: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     tokenized, confirmed, raw_card = distinctive_pan(), distinctive_pan(), distinctive_pan()
@@ -87,7 +86,7 @@ async def test_no_full_card_number_or_cvc_is_stored_or_logged(
         assert pan not in logged
 
 
-async def test_the_sealed_card_holds_no_cvc(vault: Vault, db: asyncpg.Pool) -> None:
+async def test_the_sealed_card_holds_no_cvc(vault: VaultApi, db: asyncpg.Pool) -> None:
     token = await vault.tokenize(distinctive_pan(), cvc="987")
     row = await db.fetchrow(
         "SELECT key_id, wrapped_dek, dek_nonce, nonce, ciphertext FROM card_tokens"

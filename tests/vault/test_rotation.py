@@ -20,11 +20,10 @@ from core.vault.keyring import UnknownKeyError
 from paycore.v1 import card_vault_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.conftest import _create_database, _drop_database
-from tests.e2e.helpers import Api
+from tests.support.api import Api, VaultApi
 from tests.support.auth import merchant_metadata
+from tests.support.requests import by_token, distinctive_pan
 from tests.support.serving import serve_paycore
-
-from .conftest import Vault, by_token, distinctive_pan
 
 K1 = "k1:" + base64.b64encode(os.urandom(32)).decode()
 K2 = "k2:" + base64.b64encode(os.urandom(32)).decode()
@@ -46,7 +45,7 @@ async def own_database(_embedded: tuple[str, str], settings: Settings) -> AsyncI
 class Running:
     """One merchant's clients of a running server, and that server's vault."""
 
-    vault: Vault
+    vault: VaultApi
     api: Api
     card_vault: CardVault
 
@@ -57,7 +56,7 @@ async def running(settings: Settings, merchant_id: str) -> AsyncIterator[Running
     async with serve_paycore(settings) as paycore:
         metadata = await merchant_metadata(paycore.services.pool, merchant_id)
         yield Running(
-            Vault(
+            VaultApi(
                 paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub),
                 merchant_id,
                 metadata,

@@ -13,13 +13,12 @@ import asyncio
 from core.app import Services
 from core.storage.card_tokens import CardTokenReads
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import Api
-
-from .conftest import Vault, by_token, distinctive_pan
+from tests.support.api import Api, VaultApi
+from tests.support.requests import by_token, distinctive_pan
 
 
 async def test_concurrent_reads_share_one_statement_and_keep_merchants_apart(
-    services: Services, vault: Vault, other_vault: Vault
+    services: Services, vault: VaultApi, other_vault: VaultApi
 ) -> None:
     mine = [await vault.tokenize(distinctive_pan()) for _ in range(3)]
     theirs = await other_vault.tokenize(distinctive_pan())
@@ -49,7 +48,7 @@ async def test_concurrent_reads_share_one_statement_and_keep_merchants_apart(
 
 
 async def test_a_row_found_is_remembered_for_a_while_an_unknown_one_is_not(
-    services: Services, vault: Vault
+    services: Services, vault: VaultApi
 ) -> None:
     token = await vault.tokenize(distinctive_pan())
     unknown = "tok_" + "0" * 26
@@ -70,7 +69,7 @@ async def test_a_row_found_is_remembered_for_a_while_an_unknown_one_is_not(
 
 
 async def test_payments_by_token_are_group_committed(
-    services: Services, vault: Vault, api: Api
+    services: Services, vault: VaultApi, api: Api
 ) -> None:
     tokens = [await vault.tokenize(distinctive_pan()) for _ in range(4)]
     await api.create(payment_method=by_token(tokens[0].id))  # warm: the merchant's risk lists

@@ -7,25 +7,23 @@ import pytest
 
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 from paycore.v1 import payment_pb2 as pb
-from tests.e2e.helpers import (
+from tests.support.api import Api, VaultApi
+from tests.support.expect import INVALID_ARGUMENT, NOT_FOUND, expect_error, expect_invalid
+from tests.support.requests import (
     CARD_DECLINED,
     EXP_YEAR,
-    INVALID_ARGUMENT,
-    NOT_FOUND,
-    Api,
-    expect_error,
-    expect_invalid,
+    by_token,
+    card_data,
+    distinctive_pan,
     new_request_id,
     request_for,
     usd,
 )
 
-from .conftest import Vault, by_token, card_data, distinctive_pan
-
 S = pb.Payment
 
 
-async def test_tokenize_returns_the_masked_card_and_get_shows_the_same(vault: Vault) -> None:
+async def test_tokenize_returns_the_masked_card_and_get_shows_the_same(vault: VaultApi) -> None:
     pan = distinctive_pan()
 
     token = await vault.tokenize(pan)
@@ -40,7 +38,7 @@ async def test_tokenize_returns_the_masked_card_and_get_shows_the_same(vault: Va
 
 
 async def test_payment_by_token_is_captured_with_the_tokens_masked_card(
-    vault: Vault, api: Api
+    vault: VaultApi, api: Api
 ) -> None:
     pan = distinctive_pan()
     token = await vault.tokenize(pan)
@@ -52,7 +50,7 @@ async def test_payment_by_token_is_captured_with_the_tokens_masked_card(
     assert (await api.get(payment.id)).payment_method.card == token.card
 
 
-async def test_the_channel_sees_the_stored_card_number(vault: Vault, api: Api) -> None:
+async def test_the_channel_sees_the_stored_card_number(vault: VaultApi, api: Api) -> None:
     token = await vault.tokenize(CARD_DECLINED)
 
     payment = await api.create(payment_method=by_token(token.id))
@@ -61,7 +59,7 @@ async def test_the_channel_sees_the_stored_card_number(vault: Vault, api: Api) -
     assert payment.failure.code == "card_declined"
 
 
-async def test_confirm_payment_takes_a_token(vault: Vault, api: Api) -> None:
+async def test_confirm_payment_takes_a_token(vault: VaultApi, api: Api) -> None:
     token = await vault.tokenize(distinctive_pan())
     waiting = await api.requires_confirmation()
 
@@ -72,7 +70,7 @@ async def test_confirm_payment_takes_a_token(vault: Vault, api: Api) -> None:
     assert confirmed.payment_method.card == token.card
 
 
-async def test_tokenize_is_idempotent_by_request_id(vault: Vault, db: asyncpg.Pool) -> None:
+async def test_tokenize_is_idempotent_by_request_id(vault: VaultApi, db: asyncpg.Pool) -> None:
     request = vault_svc.TokenizeCardRequest(
         request_id=new_request_id(), card=card_data(distinctive_pan())
     )
@@ -87,7 +85,7 @@ async def test_tokenize_is_idempotent_by_request_id(vault: Vault, db: asyncpg.Po
     assert rows == 1
 
 
-async def test_a_request_id_reused_for_another_card_is_refused(vault: Vault) -> None:
+async def test_a_request_id_reused_for_another_card_is_refused(vault: VaultApi) -> None:
     request = vault_svc.TokenizeCardRequest(
         request_id=new_request_id(), card=card_data(distinctive_pan())
     )
@@ -100,7 +98,7 @@ async def test_a_request_id_reused_for_another_card_is_refused(vault: Vault) -> 
 
 
 async def test_another_merchant_can_neither_read_nor_pay_with_the_token(
-    vault: Vault, other_vault: Vault, other_api: Api
+    vault: VaultApi, other_vault: VaultApi, other_api: Api
 ) -> None:
     token = await vault.tokenize(distinctive_pan())
 
@@ -114,7 +112,7 @@ async def test_another_merchant_can_neither_read_nor_pay_with_the_token(
     assert (await other_api.get(waiting.id)).state == S.STATE_REQUIRES_CONFIRMATION
 
 
-async def test_an_unknown_token_is_not_found(vault: Vault, api: Api) -> None:
+async def test_an_unknown_token_is_not_found(vault: VaultApi, api: Api) -> None:
     unknown = "tok_01JD0Z8W7X6V5T4S3R2Q1P0N9M"
 
     await expect_error(vault.get(unknown), NOT_FOUND, "CARD_TOKEN_NOT_FOUND")
@@ -134,21 +132,21 @@ async def test_an_unknown_token_is_not_found(vault: Vault, api: Api) -> None:
     ],
 )
 async def test_bad_cards_are_invalid_with_field_violations(
-    vault: Vault, card: pb.CardData | None, fields: list[str]
+    vault: VaultApi, card: pb.CardData | None, fields: list[str]
 ) -> None:
     request = vault_svc.TokenizeCardRequest(request_id=new_request_id(), card=card)
 
     await expect_invalid(vault.tokenize_request(request), *fields)
 
 
-async def test_tokenize_needs_a_request_id(vault: Vault) -> None:
+async def test_tokenize_needs_a_request_id(vault: VaultApi) -> None:
     request = vault_svc.TokenizeCardRequest(card=card_data(distinctive_pan()))
 
     await expect_invalid(vault.tokenize_request(request), "request_id")
 
 
 @pytest.mark.parametrize("token_id", ["", "tok_x", "pay_01JD0Z8W7X6V5T4S3R2Q1P0N9M"])
-async def test_malformed_token_ids_are_invalid(vault: Vault, api: Api, token_id: str) -> None:
+async def test_malformed_token_ids_are_invalid(vault: VaultApi, api: Api, token_id: str) -> None:
     await expect_invalid(vault.get(token_id), "token_id")
     await expect_invalid(api.create(payment_method=by_token(token_id)), "payment_method.card_token")
 

@@ -1,0 +1,1 @@
+"""Use cases of the application run against the in-memory adapters (tests/support/memory*.py)."""

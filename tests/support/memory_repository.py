@@ -1,0 +1,353 @@
+"""The payment repository in memory: ``MemoryRepository``, a PaymentRepository without a database.
+
+Like httpx's MockTransport, it lets the application (core/service/) run its use cases
+in milliseconds, with no server: the request executor, the card vault, anything that
+talks to ``core.ports.repository``'s Protocols. What it keeps is plain dictionaries
+of the domain's frozen values, open to a test's assertions (``repository.state``).
+
+Transactions run one at a time (a lock stands in for PostgreSQL's row locks) on a
+copy of the state, which replaces the state when the block ends normally and is
+dropped when it raises: all or nothing, as in PostgreSQL. A request_id is claimed by
+the same rules as core/storage/idempotency.py (a record older than the TTL is taken
+over). Listing pages (``list_payments``, ``list_refunds``) is left to the PostgreSQL
+tests: it raises NotImplementedError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from core.auth.keys import ApiKey, Merchant
+from core.domain.attempt import Attempt, ChannelResult
+from core.domain.audit import AuditRecord
+from core.domain.commands import PaymentQuery, RefundQuery
+from core.domain.merchant_settings import MerchantSettings
+from core.domain.payment import Payment, Refund, RoutingRecord
+from core.ports.repository import (
+    Claim,
+    ClaimStatus,
+    PaymentRepository,
+    RequestKey,
+    StoredRequest,
+)
+from core.vault.envelope import Sealed
+from core.vault.records import StoredCard
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """What the repository holds for one request_id (the idempotency_keys row)."""
+
+    fingerprint: bytes
+    created_at: datetime
+    lease_until: datetime
+    completed: bool = False
+    reply_ok: bool = False
+    reply: bytes = b""
+    resource_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """A channel attempt as recorded: started (``result`` None) or answered."""
+
+    attempt: Attempt
+    started_at: datetime
+    result: ChannelResult | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class MemoryState:
+    """Everything the repository stores, by the keys PostgreSQL's tables use."""
+
+    requests: dict[RequestKey, RequestRecord] = field(default_factory=dict)
+    payments: dict[tuple[str, str], Payment] = field(default_factory=dict)
+    """By (merchant_id, payment_id)."""
+    attempts: dict[tuple[str, str], AttemptRecord] = field(default_factory=dict)
+    """By (merchant_id, attempt_id)."""
+    card_tokens: dict[tuple[str, str], StoredCard] = field(default_factory=dict)
+    """By (merchant_id, token_id)."""
+    merchants: dict[str, Merchant] = field(default_factory=dict)
+    merchant_settings: dict[str, MerchantSettings] = field(default_factory=dict)
+    keys: dict[str, tuple[ApiKey, bytes]] = field(default_factory=dict)
+    """By prefix: the key and its secret's hash."""
+    audit: list[AuditRecord] = field(default_factory=list)
+
+    def copy(self) -> MemoryState:
+        """A copy a transaction may change (the values are frozen, so shallow copies do)."""
+        return MemoryState(
+            requests=dict(self.requests),
+            payments=dict(self.payments),
+            attempts=dict(self.attempts),
+            card_tokens=dict(self.card_tokens),
+            merchants=dict(self.merchants),
+            merchant_settings=dict(self.merchant_settings),
+            keys=dict(self.keys),
+            audit=list(self.audit),
+        )
+
+
+class MemoryRequests:
+    """``Requests``: request_id records of one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def claim(
+        self, key: RequestKey, fingerprint: bytes, at: datetime, lease_s: float, ttl_s: int
+    ) -> Claim:
+        """Claim ``key`` (NEW), or report the committed record that has it."""
+        existing = self._state.requests.get(key)
+        if existing is None or existing.created_at < at - timedelta(seconds=ttl_s):
+            lease_until = at + timedelta(seconds=lease_s)
+            self._state.requests[key] = RequestRecord(fingerprint, at, lease_until)
+            return Claim(ClaimStatus.NEW)
+        if existing.fingerprint != fingerprint:
+            return Claim(ClaimStatus.MISMATCH)
+        if existing.completed:
+            return Claim(
+                ClaimStatus.COMPLETED,
+                reply_ok=existing.reply_ok,
+                reply=existing.reply,
+                resource_id=existing.resource_id,
+            )
+        return Claim(
+            ClaimStatus.IN_PROGRESS,
+            resource_id=existing.resource_id,
+            created_at=existing.created_at,
+        )
+
+    async def complete(
+        self, key: RequestKey, ok: bool, reply: bytes, resource_id: str, at: datetime
+    ) -> None:
+        """Store the reply of a claimed request."""
+        record = self._state.requests[key]
+        self._state.requests[key] = dataclasses.replace(
+            record, completed=True, reply_ok=ok, reply=reply, resource_id=resource_id
+        )
+
+    async def set_resource(self, key: RequestKey, resource_id: str) -> None:
+        """Remember the resource an unfinished request works on."""
+        record = self._state.requests[key]
+        self._state.requests[key] = dataclasses.replace(record, resource_id=resource_id)
+
+
+class MemoryPayments:
+    """``Payments``: payments and their refunds in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def lock(self, merchant_id: str, payment_id: str) -> Payment | None:
+        """The payment (transactions run one at a time: holding it is the lock)."""
+        return self._state.payments.get((merchant_id, payment_id))
+
+    async def insert(self, payment: Payment) -> None:
+        """Store a new payment; a taken id is an error, as PostgreSQL's primary key says."""
+        row = (payment.merchant_id, payment.id)
+        if row in self._state.payments:
+            raise ValueError(f"payment {payment.id} exists already")
+        self._state.payments[row] = payment
+
+    async def save(self, payment: Payment) -> None:
+        """Store an existing payment as it now is."""
+        row = (payment.merchant_id, payment.id)
+        if row not in self._state.payments:
+            raise LookupError(f"payment {payment.id} was never inserted")
+        self._state.payments[row] = payment
+
+    async def record_routing(
+        self, merchant_id: str, payment_id: str, routing: RoutingRecord
+    ) -> None:
+        """Store a payment's routing decision."""
+        payment = self._state.payments[(merchant_id, payment_id)]
+        self._state.payments[(merchant_id, payment_id)] = dataclasses.replace(
+            payment, routing=routing
+        )
+
+    async def refund_payment_id(self, merchant_id: str, refund_id: str) -> str | None:
+        """The merchant's payment holding refund ``refund_id``; None when unknown."""
+        for (owner, payment_id), payment in self._state.payments.items():
+            if owner == merchant_id and any(refund.id == refund_id for refund in payment.refunds):
+                return payment_id
+        return None
+
+
+class MemoryAttempts:
+    """``Attempts``: channel attempts in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def record(self, attempt: Attempt, at: datetime) -> None:
+        """Record an attempt as started."""
+        self._state.attempts[(attempt.merchant_id, attempt.id)] = AttemptRecord(attempt, at)
+
+    async def complete(
+        self, merchant_id: str, attempt_id: str, result: ChannelResult, at: datetime
+    ) -> None:
+        """Record a channel's answer to a started attempt."""
+        record = self._state.attempts[(merchant_id, attempt_id)]
+        self._state.attempts[(merchant_id, attempt_id)] = dataclasses.replace(
+            record, result=result, completed_at=at
+        )
+
+
+class MemoryCardTokens:
+    """``CardTokens``: the card vault's rows in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def insert(self, stored: StoredCard) -> None:
+        """Store a new vault row."""
+        self._state.card_tokens[(stored.token.merchant_id, stored.token.id)] = stored
+
+    async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """One vault row of the merchant."""
+        return self._state.card_tokens.get((merchant_id, token_id))
+
+
+class MemoryMerchants:
+    """``Merchants``: merchants and their settings in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def insert(self, merchant: Merchant) -> bool:
+        """Store a new merchant; False when its id is taken."""
+        if merchant.id in self._state.merchants:
+            return False
+        self._state.merchants[merchant.id] = merchant
+        return True
+
+    async def settings(self, merchant_id: str) -> MerchantSettings:
+        """The merchant's settings (the defaults when never changed)."""
+        found = self._state.merchant_settings.get(merchant_id)
+        return found if found is not None else MerchantSettings(merchant_id)
+
+    async def lock_settings(self, merchant_id: str) -> MerchantSettings:
+        """The merchant's settings, for an update."""
+        return await self.settings(merchant_id)
+
+    async def save_settings(self, settings: MerchantSettings) -> None:
+        """Store the merchant's settings."""
+        self._state.merchant_settings[settings.merchant_id] = settings
+
+
+class MemoryApiKeys:
+    """``ApiKeys``: API keys in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def insert(self, key: ApiKey, secret_hash: bytes) -> None:
+        """Store a new key and its secret's hash."""
+        self._state.keys[key.prefix] = (key, secret_hash)
+
+    async def lock(self, prefix: str) -> ApiKey | None:
+        """The key with ``prefix``."""
+        found = self._state.keys.get(prefix)
+        return None if found is None else found[0]
+
+    async def save(self, key: ApiKey) -> None:
+        """Store a key's expiry, revocation and successor (its hash stays)."""
+        _, secret_hash = self._state.keys[key.prefix]
+        self._state.keys[key.prefix] = (key, secret_hash)
+
+
+class MemoryAuditTrail:
+    """``AuditTrail``: the audit trail in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def record(self, record: AuditRecord) -> None:
+        """Append an admin action."""
+        self._state.audit.append(record)
+
+
+class MemoryTransaction:
+    """``PaymentTransaction``: a repository per aggregate over one copy of the state."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self.requests = MemoryRequests(state)
+        self.payments = MemoryPayments(state)
+        self.attempts = MemoryAttempts(state)
+        self.card_tokens = MemoryCardTokens(state)
+        self.merchants = MemoryMerchants(state)
+        self.keys = MemoryApiKeys(state)
+        self.audit = MemoryAuditTrail(state)
+
+
+class MemoryRepository:
+    """``PaymentRepository`` in memory; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.state = MemoryState()
+        """What is committed."""
+        self.commits = 0
+        """How many transactions committed."""
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MemoryTransaction]:
+        """A transaction: its writes replace the state on normal exit, vanish on an exception."""
+        async with self._lock:
+            working = self.state.copy()
+            yield MemoryTransaction(working)
+            self.state = working
+            self.commits += 1
+
+    async def get_payment(self, merchant_id: str, payment_id: str) -> Payment | None:
+        """One committed payment of one merchant."""
+        return self.state.payments.get((merchant_id, payment_id))
+
+    async def find_request(self, key: RequestKey) -> StoredRequest | None:
+        """The committed record of a request_id, if any."""
+        record = self.state.requests.get(key)
+        if record is None:
+            return None
+        return StoredRequest(
+            record.fingerprint, record.completed, record.reply_ok, record.reply, record.created_at
+        )
+
+    async def list_payments(self, query: PaymentQuery) -> list[Payment]:
+        """Not kept in memory: listing is tested against PostgreSQL."""
+        raise NotImplementedError("list payments against PostgreSQL (tests/e2e)")
+
+    async def list_refunds(self, query: RefundQuery) -> list[Refund]:
+        """Not kept in memory: listing is tested against PostgreSQL."""
+        raise NotImplementedError("list refunds against PostgreSQL (tests/e2e)")
+
+    async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
+        """A merchant's committed settings (the defaults when never changed)."""
+        found = self.state.merchant_settings.get(merchant_id)
+        return found if found is not None else MerchantSettings(merchant_id)
+
+    async def get_card_token(self, merchant_id: str, token_id: str) -> StoredCard | None:
+        """One committed vault row of one merchant."""
+        return self.state.card_tokens.get((merchant_id, token_id))
+
+    async def rewrap_card_tokens(
+        self, active_key_id: str, batch_size: int, rewrap: Callable[[Sealed], Sealed]
+    ) -> int:
+        """Re-wrap up to ``batch_size`` rows not under ``active_key_id``; how many."""
+        async with self._lock:  # one transaction: nothing awaits between its reads and writes
+            rows = self.state.card_tokens
+            stale = [row for row, stored in rows.items() if stored.sealed.key_id != active_key_id]
+            for row in stale[:batch_size]:
+                rows[row] = dataclasses.replace(rows[row], sealed=rewrap(rows[row].sealed))
+            self.commits += 1
+        return len(stale[:batch_size])
+
+
+def _typed_as_the_port(repository: MemoryRepository) -> PaymentRepository:
+    """Never called: mypy checks here that MemoryRepository is a PaymentRepository."""
+    return repository
