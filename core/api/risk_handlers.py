@@ -23,7 +23,7 @@ from core.api.serialized import payment_encoder
 from core.api.status import encode_error
 from core.domain import ids
 from core.domain.audit import Actor
-from core.risk.records import ListEntry
+from core.domain.risk_records import ListEntry
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.service.risk_back_office import RiskService, is_list_entry_id
 from core.telemetry import Telemetry

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.gate import Rider
+from core.ports.risk import CountingRider, VelocityRead
 from core.redis.autopipeline import AutoPipeline
 from core.redis.request_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
 from riskengine.features import (
@@ -199,15 +199,6 @@ def list_version_key(merchant_id: str) -> str:
     return f"paycore:{{{merchant_id}}}:risk:lv"
 
 
-@dataclass(frozen=True, slots=True)
-class VelocityRead:
-    """What one script run returned: the counters, and the merchant's list version."""
-
-    velocity: Velocity
-    list_version: int | None
-    """None when Redis could not be asked."""
-
-
 @dataclass(slots=True)
 class VelocityStats:
     """Counters for operators and tests."""
@@ -245,7 +236,7 @@ class _Layout:
         return VelocityRead(velocity, reply[position])
 
 
-class VelocityRider(Rider):
+class VelocityRider(CountingRider):
     """A payment's velocity read-and-count, riding in the request gate's round trip."""
 
     __slots__ = ("_layout",)

@@ -22,10 +22,9 @@ from typing import Protocol
 from core.domain.commands import CardInput
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
+from core.domain.risk_records import Review, ReviewStatus
 from core.ports.repository import PaymentTransaction
-from core.redis.velocity import RedisVelocity, VelocityRead
-from core.risk.records import Review, ReviewStatus
-from core.storage.risk import PostgresRiskStore
+from core.ports.risk import RiskStore, VelocityRead, VelocityStore
 from core.vault.records import CardToken
 from riskengine.engine import RiskEngine, Verdict, refund_needs_a_look
 from riskengine.features import (
@@ -146,8 +145,8 @@ class RiskScreen:
         self,
         *,
         engine: RiskEngine,
-        velocity: RedisVelocity,
-        store: PostgresRiskStore,
+        velocity: VelocityStore,
+        store: RiskStore,
         vault: CardKeeper,
         settings: ScreeningConfig,
         monotonic: Callable[[], float] = time.monotonic,

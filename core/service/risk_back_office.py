@@ -22,9 +22,9 @@ from core.domain.commands import CardInput
 from core.domain.errors import NotFoundError, Reason
 from core.domain.money import Money
 from core.domain.payment import CardSummary, Payment, RiskContext
+from core.domain.risk_records import ListEntry, ListName, QueuedReview, ReviewStatus
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentTransaction, RequestKey
-from core.risk.records import ListEntry, ListName, QueuedReview, ReviewStatus
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity

@@ -13,8 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from core.domain.risk_records import ListEntry, ListName, QueuedReview, Review, ReviewStatus
 from core.ports.repository import PaymentTransaction
-from core.risk.records import ListEntry, ListName, QueuedReview, Review, ReviewStatus
 from core.storage.payment_reads import PAYMENT_COLUMNS, payment_from_row
 from core.storage.unavailable import unavailable_as_error
 from core.storage.unit_of_work import PostgresTransaction

@@ -17,7 +17,7 @@ from core.api.requests.digits import digits
 from core.api.requests.payment_methods import payment_method
 from core.api.requests.risk_signals import risk_context
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
-from core.risk.records import ListName
+from core.domain.risk_records import ListName
 from core.service.risk_back_office import (
     AddListEntry,
     DecideReview,

@@ -29,7 +29,7 @@ from core.domain.payment import (
     RoutingRecord,
 )
 from core.ports.repository import PaymentTransaction
-from core.redis.velocity import VelocityRead
+from core.ports.risk import VelocityRead
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.group_commit import NotBatchableError, PlannedWrites

@@ -1,4 +1,4 @@
-"""Values of the risk component: list entries and held payments (pure)."""
+"""Values of risk screening: block/allow list entries and payments held for review."""
 
 from __future__ import annotations
 

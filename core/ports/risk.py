@@ -1,0 +1,105 @@
+"""What risk screening and the risk back office need from their stores.
+
+``VelocityStore``: the card, device and customer counters (Redis implements it,
+core/redis/velocity.py); ``RiskStore``: block/allow lists and the review queue
+(PostgreSQL, core/storage/risk.py). core/risk/screen.py and
+core/service/risk_back_office.py depend on these only, so tests can give them
+in-memory stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.domain.risk_records import ListEntry, QueuedReview, Review
+from core.gate import Rider
+from core.ports.repository import PaymentTransaction
+from riskengine.features import MerchantLists, Transaction, Velocity
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityRead:
+    """What one read-and-count returned: the counters, and the merchant's list version."""
+
+    velocity: Velocity
+    list_version: int | None
+    """None when the store could not be asked."""
+
+
+class CountingRider(Rider):
+    """A payment's velocity read-and-count, riding in the request gate's round trip."""
+
+    __slots__ = ()
+
+    def read(self) -> VelocityRead | None:
+        """The counters, when the gate ran the rider (None: score it the usual way)."""
+        raise NotImplementedError
+
+
+class VelocityStore(Protocol):
+    """Velocity counters of cards, devices and customers, and the lists' version."""
+
+    def rider(self, transaction: Transaction, member: str) -> CountingRider:
+        """The read-and-count of a new payment, to ride in the request gate's round trip."""
+        ...
+
+    async def read_and_count(
+        self, transaction: Transaction, member: str, *, write: bool, now_ms: int | None = None
+    ) -> VelocityRead:
+        """Counters before ``transaction``, adding it (``write``) in the same round trip."""
+        ...
+
+    async def record_decline(
+        self, transaction: Transaction, member: str, *, now_ms: int | None = None
+    ) -> None:
+        """Count a declined transaction against its card and device (card testing)."""
+        ...
+
+    async def bump_list_version(self, merchant_id: str) -> None:
+        """Tell every process that the merchant's lists changed (best effort)."""
+        ...
+
+
+class RiskStore(Protocol):
+    """Block/allow list entries and the queue of payments held for review."""
+
+    async def add_entry(self, tx: PaymentTransaction, entry: ListEntry) -> ListEntry:
+        """Insert ``entry``; an equal entry already there is returned."""
+        ...
+
+    async def remove_entry(
+        self, tx: PaymentTransaction, merchant_id: str, entry_id: str
+    ) -> ListEntry | None:
+        """Delete one entry; the deleted entry, or None if there was none."""
+        ...
+
+    async def list_entries(self, merchant_id: str, after_id: str, limit: int) -> list[ListEntry]:
+        """Up to ``limit`` entries after ``after_id``."""
+        ...
+
+    async def merchant_lists(
+        self, merchant_id: str, tx: PaymentTransaction | None = None
+    ) -> MerchantLists:
+        """Every entry of the merchant, as the sets the risk engine matches against."""
+        ...
+
+    async def insert_review(self, tx: PaymentTransaction, review: Review) -> None:
+        """Queue a held payment."""
+        ...
+
+    async def lock_review(
+        self, tx: PaymentTransaction, merchant_id: str, payment_id: str
+    ) -> Review | None:
+        """A payment's review, locked until the transaction ends."""
+        ...
+
+    async def save_review(self, tx: PaymentTransaction, review: Review) -> None:
+        """Store a review's decision."""
+        ...
+
+    async def pending_reviews(
+        self, merchant_id: str, after_payment_id: str, limit: int
+    ) -> list[QueuedReview]:
+        """Up to ``limit`` pending reviews (oldest payment first) after a payment id."""
+        ...
