@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.gate.limits import MICROS, RateLimit, RpcClass
+from core.redis.gcra import GCRA_LUA
 
 LEASE_FRACTION_S = 0.01
 """A lease holds at most this many seconds' worth of the merchant's limit (1 %)."""
@@ -49,23 +50,17 @@ MAX_LEASE = 32
 LEASE_LIFETIME_S = 1.0
 """Leased tokens not spent by then are dropped."""
 
-LEASE_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local want = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if (not tat) or tat < now then tat = now end
-if tat - now > tolerance then
-  return {0, tat - now - tolerance}
+LEASE_SCRIPT = (
+    GCRA_LUA
+    + """
+local granted, retry_after = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
+                                  tonumber(ARGV[3]), now)
+if granted == 0 then
+  return {0, retry_after}
 end
-local granted = math.min(want, math.floor((tolerance - (tat - now)) / interval) + 1)
-local next_tat = tat + granted * interval
-redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
-           'PX', math.ceil((next_tat - now) / 1000) + 1)
 return {granted, 0}
 """
+)
 """GCRA for ``want`` requests at once (ARGV: interval_us, tolerance_us, want).
 
 Returns ``{granted, 0}`` with 1 <= granted <= want, as many as GCRA admits one

@@ -49,6 +49,7 @@ from core.domain.errors import RateLimitedError
 from core.gate.gate import Admission, GateClaim, Rider
 from core.gate.limits import MICROS, LocalLimiter, RateLimit, RateLimitConfig, RpcClass
 from core.redis.autopipeline import AutoPipeline
+from core.redis.gcra import GCRA_LUA
 from core.redis.read_leases import LEASE_SCRIPT, LeasedBudgets
 from core.telemetry import Telemetry
 
@@ -60,19 +61,13 @@ RedisClient = aioredis.Redis | RedisCluster
 # raises RedisClusterException (not a RedisError) when no node is reachable.
 REDIS_UNAVAILABLE = (RedisError, RedisClusterException, OSError)
 
-_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if (not tat) or tat < now then tat = now end
-if tat - now > tolerance then
-  return {0, tat - now - tolerance}
+_SCRIPT = (
+    GCRA_LUA
+    + """
+local granted, retry_after = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 1, now)
+if granted == 0 then
+  return {0, retry_after}
 end
-local next_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', next_tat),
-           'PX', math.ceil((next_tat - now) / 1000) + 1)
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
   if RIDER then return {1, 1, rider({unpack(KEYS, 3)}, {unpack(ARGV, 5)}, now)} end
   return {1, 1}
@@ -80,6 +75,7 @@ end
 if redis.call('GET', KEYS[2]) == ARGV[3] then return {1, 2} end
 return {1, 3}
 """
+)
 _PLAIN_SCRIPT = "local RIDER = false\n" + _SCRIPT
 
 _ADMISSIONS = {0: Admission.UNCHECKED, 1: Admission.NEW, 2: Admission.SEEN, 3: Admission.CONFLICT}
