@@ -17,6 +17,8 @@ module of its feature:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -33,6 +35,7 @@ from core.config import Settings
 from core.domain import clock as wall_clock
 from core.service.merchant_settings import MerchantSettingsService
 from core.storage.ledger_store import PostgresLedgerStore
+from core.storage.pool import close_pool
 from core.telemetry import Telemetry
 from router import Channel
 
@@ -61,96 +64,113 @@ async def open_services(
     telemetry = telemetry or Telemetry.disabled()
     if not settings.postgres_dsn or not settings.redis_url:
         raise ValueError("open_services needs resolved postgres_dsn and redis_url")
-    pool = await open_pool(settings)
-    redis = connect_redis(settings)
-    gate = await open_gate(settings, redis, telemetry)
-    router = build_router(settings, channels)
-    observe_gauges(telemetry, pool, redis, router)
-    repository, attempts = payment_stores(pool)
-    executor = build_executor(
-        settings, repository=repository, gate=gate, router=router, telemetry=telemetry
-    )
-    keyring = vault_keyring(settings)
-    vault = build_vault(
-        settings,
-        executor=executor,
-        repository=repository,
-        gate=gate,
-        keyring=keyring,
-        telemetry=telemetry,
-    )
-    rules = open_rules(settings, pool)
-    screen = await open_risk_screen(
-        settings, pool=pool, redis=redis, gate=gate, rules=rules, vault=vault
-    )
-    payments = build_payments(
-        settings,
-        executor=executor,
-        repository=repository,
-        gate=gate,
-        screen=screen,
-        router=router,
-        vault=vault,
-        telemetry=telemetry,
-    )
-    authenticator, access, key_changes = build_access(settings, pool, gate, executor)
-    risk = build_risk_service(
-        settings, executor=executor, gate=gate, screen=screen, payments=payments, vault=vault
-    )
-    ledger_store = PostgresLedgerStore(pool)
-    settlement = build_settlement(
-        settings, executor=executor, store=ledger_store, gate=gate, clock=clock
-    )
-    notifications = build_notifications(
-        settings, pool=pool, keyring=keyring, executor=executor, gate=gate, telemetry=telemetry
-    )
-    accounts, payouts = build_accounts(
-        settings,
-        executor=executor,
-        store=ledger_store,
-        gate=gate,
-        payments=payments,
-        repository=repository,
-        screen=screen,
-    )
-    # The background work starts once all it uses is built (nothing awaits after the
-    # risk screen opens, so no task of it could have run sooner); merchant routing's
-    # first refresh then runs with it going.
-    background = start_background(
-        settings,
-        authenticator=authenticator,
-        key_changes=key_changes,
-        rules=rules,
-        settlement=settlement,
-        payouts=payouts,
-    )
-    merchant_routing = await open_merchant_routing(
-        settings, executor=executor, pool=pool, gate=gate, router=router, background=background
-    )
-    status_queries, callbacks = attempt_resolution(settings, attempts, router)
-    return Services(
-        notifications=notifications,
-        pool=pool,
-        repository=repository,
-        redis=redis,
-        gate=gate,
-        executor=executor,
-        payments=payments,
-        vault=vault,
-        authenticator=authenticator,
-        access=access,
-        merchant_settings=MerchantSettingsService(
-            executor=executor, repository=repository, gate=gate
-        ),
-        risk=risk,
-        risk_screen=screen,
-        rules=rules,
-        router=router,
-        status_queries=status_queries,
-        callbacks=callbacks,
-        accounts=accounts,
-        settlement=settlement,
-        payouts=payouts,
-        merchant_routing=merchant_routing,
-        background=background,
-    )
+    # A start-up that fails half way (a rules file that does not load, PostgreSQL gone
+    # during the first routing refresh) closes what it had opened, last first: the
+    # caller (a test, a supervisor that retries) must not inherit connections or tasks.
+    async with contextlib.AsyncExitStack() as undo:
+        pool = await open_pool(settings)
+        undo.push_async_callback(close_pool, pool, 1.0)
+        redis = connect_redis(settings)
+        undo.push_async_callback(redis.aclose)
+        gate = await open_gate(settings, redis, telemetry)
+        router = build_router(settings, channels)
+        undo.push_async_callback(router.close)
+        observe_gauges(telemetry, pool, redis, router)
+        repository, attempts = payment_stores(pool)
+        executor = build_executor(
+            settings, repository=repository, gate=gate, router=router, telemetry=telemetry
+        )
+        keyring = vault_keyring(settings)
+        vault = build_vault(
+            settings,
+            executor=executor,
+            repository=repository,
+            gate=gate,
+            keyring=keyring,
+            telemetry=telemetry,
+        )
+        rules = open_rules(settings, pool)
+        screen = await open_risk_screen(
+            settings, pool=pool, redis=redis, gate=gate, rules=rules, vault=vault
+        )
+        payments = build_payments(
+            settings,
+            executor=executor,
+            repository=repository,
+            gate=gate,
+            screen=screen,
+            router=router,
+            vault=vault,
+            telemetry=telemetry,
+        )
+        authenticator, access, key_changes = build_access(settings, pool, gate, executor)
+        risk = build_risk_service(
+            settings, executor=executor, gate=gate, screen=screen, payments=payments, vault=vault
+        )
+        ledger_store = PostgresLedgerStore(pool)
+        settlement = build_settlement(
+            settings, executor=executor, store=ledger_store, gate=gate, clock=clock
+        )
+        notifications = build_notifications(
+            settings, pool=pool, keyring=keyring, executor=executor, gate=gate, telemetry=telemetry
+        )
+        accounts, payouts = build_accounts(
+            settings,
+            executor=executor,
+            store=ledger_store,
+            gate=gate,
+            payments=payments,
+            repository=repository,
+            screen=screen,
+        )
+        # The background work starts once all it uses is built (nothing awaits after the
+        # risk screen opens, so no task of it could have run sooner); merchant routing's
+        # first refresh then runs with it going.
+        background = start_background(
+            settings,
+            authenticator=authenticator,
+            key_changes=key_changes,
+            rules=rules,
+            settlement=settlement,
+            payouts=payouts,
+        )
+        undo.push_async_callback(_cancel, background)
+        merchant_routing = await open_merchant_routing(
+            settings, executor=executor, pool=pool, gate=gate, router=router, background=background
+        )
+        status_queries, callbacks = attempt_resolution(settings, attempts, router)
+        services = Services(
+            notifications=notifications,
+            pool=pool,
+            repository=repository,
+            redis=redis,
+            gate=gate,
+            executor=executor,
+            payments=payments,
+            vault=vault,
+            authenticator=authenticator,
+            access=access,
+            merchant_settings=MerchantSettingsService(
+                executor=executor, repository=repository, gate=gate
+            ),
+            risk=risk,
+            risk_screen=screen,
+            rules=rules,
+            router=router,
+            status_queries=status_queries,
+            callbacks=callbacks,
+            accounts=accounts,
+            settlement=settlement,
+            payouts=payouts,
+            merchant_routing=merchant_routing,
+            background=background,
+        )
+        undo.pop_all()  # started: Services.close releases all of it from now on
+    return services
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
