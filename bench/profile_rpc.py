@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--out", type=Path, help="where to keep the pstats file")
     options = parser.parse_args(argv)
-    from core.api.server import serve  # noqa: PLC0415
+    from core.runtime.serve import serve  # noqa: PLC0415
 
     port = free_port()
     settings = load_settings().replace(port=port, http_port=0, workers=1, log_level="WARNING")

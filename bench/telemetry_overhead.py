@@ -61,9 +61,9 @@ from core.app import open_services
 from core.config import RateLimitSettings, Settings
 from core.runtime.embedded import start_embedded
 from core.runtime.loop import run
+from core.runtime.telemetry import TelemetryRuntime, build_telemetry
 from core.storage.migrate import migrate
 from core.telemetry import Telemetry
-from core.telemetry.setup import TelemetryRuntime, build_telemetry
 
 MODULE = "bench.telemetry_overhead"
 RESULTS_HEADING = "## Telemetry overhead"

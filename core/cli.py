@@ -252,7 +252,7 @@ def _run(settings: Settings) -> int:
 def _serve(settings: Settings, index: int) -> None:
     """Body of worker ``index``: one event loop, one gRPC server, until SIGTERM."""
     # gRPC is imported only now, in the worker, after any fork (see supervisor.py).
-    from core.api.server import serve  # noqa: PLC0415
+    from core.runtime.serve import serve  # noqa: PLC0415
 
     run(
         serve(settings, reuse_port=settings.workers > 1, worker_index=index),

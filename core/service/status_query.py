@@ -27,8 +27,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from core.config import StatusQuerySettings
 from core.domain import clock as wall_clock
 from core.domain.attempt import ChannelResult
 from core.service.attempt_resolution import Settled, settle_attempt
@@ -64,6 +64,43 @@ async def poll_rounds(
                     await stop.wait()
 
 
+class StatusQueryConfig(Protocol):
+    """The schedule and limits of status queries (``core.config.StatusQuerySettings``).
+
+    A protocol, so the application does not import the configuration it is wired by.
+    """
+
+    @property
+    def delays_s(self) -> tuple[float, ...]:
+        """Seconds before each query of an attempt that ended unknown (first, then next)."""
+        ...
+
+    @property
+    def pending_delays_s(self) -> tuple[float, ...]:
+        """The same for attempts an asynchronous channel answered "pending"."""
+        ...
+
+    @property
+    def started_grace_s(self) -> float:
+        """How long after it was recorded an attempt with no answer at all is first queried."""
+        ...
+
+    @property
+    def lease_s(self) -> float:
+        """How long a worker holds the attempts it picked."""
+        ...
+
+    @property
+    def batch_size(self) -> int:
+        """Attempts picked per round."""
+        ...
+
+    @property
+    def poll_interval_s(self) -> float:
+        """How often to look for due attempts when the last batch was not full."""
+        ...
+
+
 class StatusQueryScheduler:
     """Polls channels about unresolved attempts (see the module docstring)."""
 
@@ -72,7 +109,7 @@ class StatusQueryScheduler:
         *,
         store: PostgresStatusQueryStore,
         router: Router,
-        settings: StatusQuerySettings,
+        settings: StatusQueryConfig,
         clock: Callable[[], datetime] = wall_clock.now,
     ) -> None:
         self._store = store

@@ -25,7 +25,7 @@ from google.type import money_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.config import Settings
-from core.telemetry.setup import build_telemetry
+from core.runtime.telemetry import build_telemetry
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc, webhook_service_pb2_grpc
