@@ -33,8 +33,8 @@ from contextlib import AbstractContextManager
 from opentelemetry import trace
 
 from bench.telemetry_overhead import TelemetryOn
+from core.ports import telemetry as names
 from core.telemetry import Telemetry
-from core.telemetry import instruments as names
 
 METHOD = "CreatePayment"
 SPAN = f"paycore.v1.PaymentService/{METHOD}"

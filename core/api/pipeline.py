@@ -31,10 +31,10 @@ from core.api.identity import Caller, IdentityResolver
 from core.api.status import abort_with, encode_error, internal_error, status_code_name
 from core.auth import policy
 from core.domain.errors import FieldViolation, PaycoreError, ValidationError
+from core.ports.telemetry import GRPC_STATUS, MERCHANT, REQUEST_ID, RPC_METHOD, RPC_SERVICE
 from core.service.execution import Reply
 from core.telemetry import Telemetry
 from core.telemetry import context as log_context
-from core.telemetry.instruments import GRPC_STATUS, MERCHANT, REQUEST_ID, RPC_METHOD, RPC_SERVICE
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from core.domain.commands import CardInput, TokenizeCard
 from core.domain.errors import NotFoundError, Reason
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
+from core.ports.telemetry import NO_INSTRUMENTS, Instruments
 from core.service.execution import (
     Encoder,
     Plan,
@@ -27,7 +28,6 @@ from core.service.execution import (
     RequestIdentity,
     annotate_resource,
 )
-from core.telemetry import Telemetry
 from core.vault.envelope import Sealed, open_sealed, rewrap, seal
 from core.vault.keyring import Keyring
 from core.vault.records import CardToken, StoredCard
@@ -72,14 +72,14 @@ class CardVault:
         gate: RequestGate,
         keyring: Keyring,
         fingerprint_key: str,
-        telemetry: Telemetry | None = None,
+        telemetry: Instruments | None = None,
     ) -> None:
         self._executor = executor
         self._repo = repository
         self._gate = gate
         self._keyring = keyring
         self._fingerprint_key = fingerprint_key
-        self._telemetry = telemetry or Telemetry.disabled()
+        self._telemetry = telemetry or NO_INSTRUMENTS
 
     async def tokenize(
         self, command: TokenizeCard, request: RequestIdentity, encoder: Encoder[CardToken]

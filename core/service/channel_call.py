@@ -19,12 +19,13 @@ from typing import TypeVar
 from core.domain import lifecycle
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.errors import PaycoreError, Reason
+from core.ports import telemetry as instruments
 from core.ports.repository import PaymentRepository, RequestKey
+from core.ports.telemetry import Instruments
 from core.service.answer_commit import AnswerWriter
 from core.service.batching import BatchFailedError
 from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
 from core.service.requests import Dispatch, Encoder, Reply
-from core.telemetry import Telemetry, instruments
 from router import Router
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class ChannelCalls:
         repository: PaymentRepository,
         router: Router,
         clock: Callable[[], datetime],
-        telemetry: Telemetry,
+        telemetry: Instruments,
         answer_writer: AnswerWriter | None,
     ) -> None:
         """``answer_writer``: group-commits new payments' answers; None: never."""

@@ -35,7 +35,9 @@ from opentelemetry import trace
 from core.domain import clock as wall_clock
 from core.domain.errors import PaycoreError, Reason
 from core.gate import Admission, GateClaim, RequestGate, Rider, RpcClass
+from core.ports import telemetry as instruments
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
+from core.ports.telemetry import NO_INSTRUMENTS, Instruments
 from core.service.answer_commit import AnswerBatches, AnswerWriter
 from core.service.channel_call import ChannelCalls
 from core.service.group_commit import ClaimBatches, ClaimWriter
@@ -44,7 +46,6 @@ from core.service.request_claim import RequestClaims
 # The request's types live in core/service/requests.py (shared with the group
 # commits); services and handlers import them from here.
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity, Resume
-from core.telemetry import Telemetry, instruments
 from router import Router
 
 __all__ = [
@@ -91,7 +92,7 @@ class RequestExecutor:
         router: Router,
         settings: ExecutorSettings,
         clock: Callable[[], datetime] = wall_clock.now,
-        telemetry: Telemetry | None = None,
+        telemetry: Instruments | None = None,
         claims: ClaimBatches | None = None,
         answers: AnswerBatches | None = None,
     ) -> None:
@@ -102,7 +103,7 @@ class RequestExecutor:
         self._gate = gate
         self._settings = settings
         self._clock = clock
-        self._telemetry = telemetry = telemetry or Telemetry.disabled()
+        self._telemetry = telemetry = telemetry or NO_INSTRUMENTS
         self._in_flight: set[asyncio.Task[Reply]] = set()
         ttl = timedelta(seconds=settings.idempotency_ttl_s)
         self.claim_writer = None if claims is None else ClaimWriter(claims, lambda at: at - ttl)

@@ -19,14 +19,15 @@ from typing import TypeVar
 from opentelemetry import trace
 
 from core.domain.errors import PaycoreError, Reason
+from core.ports import telemetry as instruments
 from core.ports.repository import (
     ClaimStatus,
     PaymentRepository,
     PaymentTransaction,
     RequestKey,
 )
+from core.ports.telemetry import Instruments
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity, Resume
-from core.telemetry import Telemetry, instruments
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class RequestClaims:
         *,
         repository: PaymentRepository,
         clock: Callable[[], datetime],
-        telemetry: Telemetry,
+        telemetry: Instruments,
         request_lease_s: float,
         idempotency_ttl_s: int,
     ) -> None:

@@ -29,49 +29,25 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 from core.domain.errors import Code, PaycoreError
+from core.ports.telemetry import (
+    BREAKER_STATE,
+    CHANNEL,
+    DECISION,
+    DECLINE_REASON,
+    ERROR_REASON,
+    GRPC_STATUS,
+    NO_SPAN,
+    OPERATION,
+    OUTCOME,
+    RPC_METHOD,
+    WEBHOOK_RESULT,
+)
 
 SCOPE = "paycore"
 
 access_log = logging.getLogger("paycore.access")
 """One INFO line per RPC served (``Telemetry.rpc_finished``): the access log."""
 
-# Attribute keys (OpenTelemetry semantic conventions where one exists).
-MERCHANT = "paycore.merchant_id"
-REQUEST_ID = "paycore.request_id"
-PAYMENT_ID = "paycore.payment_id"
-DECISION = "paycore.risk.decision"
-SCORE = "paycore.risk.score"
-CHANNEL = "paycore.channel"
-OPERATION = "paycore.channel.operation"
-OUTCOME = "paycore.channel.outcome"
-ATTEMPT_ID = "paycore.attempt_id"
-ADMISSION = "paycore.gate.admission"
-RPC_METHOD = "rpc.method"
-RPC_SERVICE = "rpc.service"
-GRPC_STATUS = "rpc.grpc.status_code"
-ERROR_REASON = "paycore.error.reason"
-BREAKER_STATE = "paycore.channel.breaker_state"
-DECLINE_REASON = "paycore.decline.reason"
-WEBHOOK_RESULT = "paycore.webhook.result"
-
-
-class _NoSpan(AbstractContextManager[trace.Span]):
-    """What a stage is when nothing would be recorded: the invalid span, no context change.
-
-    One shared instance: with tracing off, or inside an unsampled trace, a stage
-    costs one method call instead of a span, a context attach and a generator.
-    """
-
-    __slots__ = ()
-
-    def __enter__(self) -> trace.Span:
-        return trace.INVALID_SPAN
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
-_NO_SPAN = _NoSpan()
 TRACEPARENT = "traceparent"
 
 
@@ -182,7 +158,7 @@ class Telemetry:
         caller's trace id. Status and exceptions are left to the caller to record.
         """
         if not self.tracing and all(key != TRACEPARENT for key, _ in metadata):
-            return _NO_SPAN
+            return NO_SPAN
         parent = propagate.extract(
             {key: value for key, value in metadata if isinstance(value, str)}
         )
@@ -205,10 +181,10 @@ class Telemetry:
         (its children would not be either: the sampler is parent-based).
         """
         if not self.tracing:
-            return _NO_SPAN
+            return NO_SPAN
         current = trace.get_current_span()
         if not current.is_recording() and current.get_span_context().is_valid:
-            return _NO_SPAN
+            return NO_SPAN
         return self._stage(name, attributes)
 
     @contextmanager

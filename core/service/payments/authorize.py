@@ -28,13 +28,14 @@ from core.domain.payment import (
     RiskDecision,
     RoutingRecord,
 )
+from core.ports import telemetry as instruments
 from core.ports.repository import PaymentTransaction
 from core.ports.risk import VelocityRead
+from core.ports.telemetry import Instruments
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.group_commit import NotBatchableError, PlannedWrites
 from core.service.requests import Dispatch, Plan
-from core.telemetry import Telemetry, instruments
 from core.vault.records import StoredCard
 from riskengine.features import Transaction
 from router import Router
@@ -50,7 +51,7 @@ class Authorization:
         risk: RiskScreen,
         router: Router,
         vault: CardVault,
-        telemetry: Telemetry,
+        telemetry: Instruments,
         fingerprint_key: str,
     ) -> None:
         """``fingerprint_key``: keys the HMAC of card numbers in their masked form."""

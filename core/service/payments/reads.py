@@ -11,8 +11,8 @@ from core.domain.errors import NotFoundError, Reason
 from core.domain.payment import Payment, Refund
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentRepository
+from core.ports.telemetry import Instruments
 from core.service.execution import annotate_resource
-from core.telemetry import Telemetry
 
 
 class _PageQuery(Protocol):
@@ -33,7 +33,7 @@ class PaymentReads:
     """Reads a merchant's payments and refunds."""
 
     def __init__(
-        self, *, repository: PaymentRepository, gate: RequestGate, telemetry: Telemetry
+        self, *, repository: PaymentRepository, gate: RequestGate, telemetry: Instruments
     ) -> None:
         self._repo = repository
         self._gate = gate

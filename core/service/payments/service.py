@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck
 from core.gate import RequestGate
 from core.ports.repository import PaymentRepository
+from core.ports.telemetry import NO_INSTRUMENTS, Instruments
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
 from core.service.execution import RequestExecutor
@@ -21,7 +22,6 @@ from core.service.payments.create import PaymentCreation
 from core.service.payments.reads import PaymentReads
 from core.service.payments.refund import Refunds
 from core.service.payments.update import PaymentUpdate
-from core.telemetry import Telemetry
 from router import Router
 
 
@@ -52,11 +52,11 @@ class PaymentService:
         router: Router,
         settings: ServiceSettings,
         vault: CardVault,
-        telemetry: Telemetry | None = None,
+        telemetry: Instruments | None = None,
         refund_risk: RefundRiskCheck | None = None,
     ) -> None:
         """``refund_risk``: flags refunds for review whatever their amount (default: none)."""
-        telemetry = telemetry or Telemetry.disabled()
+        telemetry = telemetry or NO_INSTRUMENTS
         authorization = Authorization(
             risk=risk,
             router=router,
