@@ -15,7 +15,6 @@ import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import access as validation
@@ -29,6 +28,7 @@ from core.domain.audit import StoredAudit
 from core.service.access import AccessService, Rotation
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.telemetry import Telemetry
+from core.wire import convert
 from paycore.v1 import access_service_pb2 as pb
 
 SERVICE_NAME = "paycore.v1.AccessService"

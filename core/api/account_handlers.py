@@ -15,15 +15,14 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.ledger_convert import ENTRY_KIND, signed_money
 from core.api.payout_handlers import PayoutHandlers
 from core.api.pipeline import Handler, service_handler
+from core.api.replies import payment_encoder
 from core.api.requests import accounts as validation
 from core.api.requests.fingerprint import request_identity
 from core.api.requests.pages import encode_cursor
-from core.api.serialized import payment_encoder
 from core.api.settlement_handlers import SettlementHandlers
 from core.api.status import encode_error
 from core.domain.errors import PaycoreError, Reason
@@ -33,6 +32,7 @@ from core.service.accounts import AccountService, Transferred
 from core.service.execution import Encoder, Reply
 from core.storage.ledger import StatementLine
 from core.telemetry import Telemetry
+from core.wire import convert
 from paycore.v1 import account_service_pb2 as account_svc
 
 SERVICE_NAME = "paycore.v1.AccountService"

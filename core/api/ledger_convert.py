@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from google.type import money_pb2
 
-from core.api import convert
 from core.domain.money import Money
 from core.ledger.journal import TransactionKind
+from core.wire import convert
 from paycore.v1 import account_service_pb2 as account_svc
 
 ENTRY_KIND = {

@@ -11,7 +11,6 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import merchant_settings as validation
@@ -21,6 +20,7 @@ from core.domain.merchant_settings import MerchantSettings
 from core.service.execution import Encoder, Reply
 from core.service.merchant_settings import MerchantSettingsService
 from core.telemetry import Telemetry
+from core.wire import convert
 from paycore.v1 import merchant_settings_service_pb2 as settings_svc
 
 SERVICE_NAME = "paycore.v1.MerchantSettingsService"

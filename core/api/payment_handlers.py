@@ -16,20 +16,21 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
+from core.api.replies import payment_encoder
 from core.api.requests import payments as payment_validation
 from core.api.requests import refunds as refund_validation
 from core.api.requests.fingerprint import request_identity
 from core.api.requests.pages import encode_page_token
-from core.api.serialized import payment_encoder, payments_field
 from core.api.status import encode_error
 from core.domain.errors import PaycoreError, Reason
 from core.domain.payment import Payment, Refund
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.service.payments.service import PaymentService
 from core.telemetry import Telemetry
+from core.wire import convert
+from core.wire.serialized import payments_field
 from paycore.v1 import payment_service_pb2 as svc
 
 SERVICE_NAME = "paycore.v1.PaymentService"

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller
 from core.api.requests import accounts as validation
 from core.api.requests.fingerprint import request_identity
@@ -20,6 +19,7 @@ from core.domain.payment import RiskAssessment, RiskDecision
 from core.ledger.withdrawals import Withdrawal, WithdrawalState
 from core.service.accounts import AccountService
 from core.service.execution import Encoder, Reply
+from core.wire import convert
 from paycore.v1 import account_service_pb2 as account_svc
 from paycore.v1 import payment_pb2
 

@@ -14,12 +14,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
+from core.api.replies import payment_encoder
 from core.api.requests import risk as validation
 from core.api.requests.fingerprint import request_identity
-from core.api.serialized import payment_encoder
 from core.api.status import encode_error
 from core.domain import ids
 from core.domain.audit import Actor
@@ -27,6 +26,7 @@ from core.domain.risk_records import ListEntry
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.service.risk_back_office import RiskService, is_list_entry_id
 from core.telemetry import Telemetry
+from core.wire import convert
 from paycore.v1 import risk_service_pb2 as risk_svc
 
 SERVICE_NAME = "paycore.v1.RiskService"

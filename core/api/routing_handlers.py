@@ -14,7 +14,6 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import routing as validation
@@ -24,6 +23,7 @@ from core.domain.merchant_routing import MerchantRouting
 from core.service.execution import Encoder, Reply
 from core.service.merchant_routing import MerchantRoutingService
 from core.telemetry import Telemetry
+from core.wire import convert
 from paycore.v1 import routing_service_pb2 as routing_svc
 
 SERVICE_NAME = "paycore.v1.RoutingService"

@@ -12,7 +12,6 @@ import io
 
 from google.type import money_pb2
 
-from core.api import convert
 from core.api.identity import Caller
 from core.api.ledger_convert import ENTRY_KIND, signed_money
 from core.api.requests import accounts as validation
@@ -23,6 +22,7 @@ from core.ledger.settlement import settlement_csv_rows
 from core.service.execution import Encoder, Reply
 from core.service.settlement import SettlementService
 from core.storage.ledger_settlements import SettlementRecord
+from core.wire import convert
 from paycore.v1 import account_service_pb2 as account_svc
 
 

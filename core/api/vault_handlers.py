@@ -13,7 +13,6 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, service_handler
 from core.api.requests import vault as validation
@@ -23,6 +22,7 @@ from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Reply
 from core.telemetry import Telemetry
 from core.vault.records import CardToken
+from core.wire import convert
 from paycore.v1 import card_vault_service_pb2 as vault_svc
 
 SERVICE_NAME = "paycore.v1.CardVaultService"

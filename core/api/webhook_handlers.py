@@ -14,7 +14,6 @@ import grpc
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
-from core.api import convert
 from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, StreamHandler, service_handler
 from core.api.requests import webhooks as validation
@@ -26,6 +25,7 @@ from core.events.service import EndpointWithSecret, EventStreams, WebhookService
 from core.events.snapshot import event_to_proto
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.telemetry import Telemetry
+from core.wire import convert
 from paycore.v1 import event_service_pb2 as event_svc
 from paycore.v1 import webhook_service_pb2 as wh
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
-from core.api import convert
-from core.api.serialized import payment_bytes
 from core.domain.payment import Payment
 from core.events.model import StoredEvent
+from core.wire import convert
+from core.wire.serialized import payment_bytes
 from paycore.v1 import event_service_pb2 as event_pb
 from paycore.v1 import payment_pb2
 
@@ -20,7 +20,7 @@ from paycore.v1 import payment_pb2
 def payment_snapshot(payment: Payment) -> bytes:
     """The payment as its API message, serialized (what an event keeps).
 
-    The same bytes as the reply's (core/api/serialized.py): built once per change.
+    The same bytes as the reply's (core/wire/serialized.py): built once per change.
     """
     return payment_bytes(payment)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from google.protobuf import timestamp_pb2
 
-from core.api import convert
 from core.api.payment_handlers import PaymentHandlers
 from core.auth.caller import Caller
 from core.domain.payment import Payment
+from core.wire import convert
 from paycore.v1 import payment_service_pb2 as svc
 from tests.unit.payment_samples import samples
 

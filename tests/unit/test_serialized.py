@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf.message import Message
 
-from core.api import convert, serialized
+from core.api.replies import payment_encoder
 from core.domain.money import Money
 from core.domain.payment import (
     AttemptRecord,
@@ -25,6 +25,7 @@ from core.domain.payment import (
     RoutingRecord,
 )
 from core.events.snapshot import payment_snapshot
+from core.wire import convert, serialized
 from paycore.v1 import account_service_pb2 as account_svc
 from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import risk_service_pb2 as risk_svc
@@ -114,7 +115,7 @@ def test_a_change_is_converted_once_for_its_events_and_its_reply(
     conversions: list[Payment],
 ) -> None:
     changed = rich_payment(2500)
-    reply = serialized.payment_encoder(svc.CreatePaymentResponse).success(changed)
+    reply = payment_encoder(svc.CreatePaymentResponse).success(changed)
     snapshots = [payment_snapshot(changed), payment_snapshot(changed)]
 
     assert conversions == [changed]

@@ -8,7 +8,6 @@ from typing import Any
 
 from google.protobuf import timestamp_pb2
 
-from core.api.convert import STATE_FROM_PROTO
 from core.api.requests import fields, pages
 from core.api.requests.payment_methods import any_payment_method
 from core.api.requests.risk_signals import risk_context
@@ -23,6 +22,7 @@ from core.domain.commands import (
 )
 from core.domain.errors import ViolationCollector
 from core.domain.payment import CaptureMethod, ConfirmationMethod
+from core.wire.convert import STATE_FROM_PROTO
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core.api.convert import REFUND_STATE_FROM_PROTO
 from core.api.requests import fields, pages
 from core.domain import ids
 from core.domain.commands import RefundPayment, RefundQuery, ReviewRefund
 from core.domain.errors import ViolationCollector
+from core.wire.convert import REFUND_STATE_FROM_PROTO
 from paycore.v1 import payment_service_pb2 as svc
 
 

@@ -18,10 +18,8 @@ from collections.abc import Callable, Iterable
 
 from google.protobuf.message import Message
 
-from core.api import convert
-from core.api.status import encode_error
 from core.domain.payment import Payment
-from core.service.execution import Encoder
+from core.wire import convert
 
 _REMEMBERED = 256
 """Payments remembered: far more than one event loop has between a change and its reply."""
@@ -74,11 +72,6 @@ def payments_field(response_type: type[Message], field: str, payments: Iterable[
         data = convert.payment_to_proto(payment).SerializeToString(deterministic=True)
         parts += (key, _varint(len(data)), data)
     return b"".join(parts)
-
-
-def payment_encoder(response_type: Callable[..., Message]) -> Encoder[Payment]:
-    """The Encoder of an RPC answering ``response_type(payment=...)`` (or a business error)."""
-    return Encoder(success=payment_reply(response_type), failure=encode_error)
 
 
 def _varint(value: int) -> bytes:
