@@ -1,8 +1,7 @@
 """A merchant's settings (refund review thresholds): defaults, updates, replays, validation.
 
-Real PostgreSQL and Redis behind a real server. Callers are named only through
-the ``metadata`` / ``admin_metadata`` fixtures (the merchant's own key and its
-back office), so these tests keep working when API keys replace them.
+Callers as in test_refund_review.py: only through the ``metadata`` / ``admin_metadata``
+fixtures.
 """
 
 from __future__ import annotations
@@ -10,23 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from paycore.v1 import merchant_settings_service_pb2 as settings_svc
-from paycore.v1 import payment_pb2 as pb
 from tests.support.expect import expect_invalid
 from tests.support.requests import build, money, usd, wire
 
 from .back_office import BackOffice, audit_rows
-
-R = pb.Refund
-S = pb.Payment
-PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
-
-
-# --- merchant settings ---------------------------------------------------------------------
 
 
 async def test_settings_default_to_no_thresholds_and_round_trip(

@@ -1,8 +1,7 @@
 """Refund review decisions: replayed, raced, refused to a merchant key, audited, validated.
 
-Real PostgreSQL and Redis behind a real server. Callers are named only through
-the ``metadata`` / ``admin_metadata`` fixtures (the merchant's own key and its
-back office), so these tests keep working when API keys replace them.
+Callers as in test_refund_review.py: only through the ``metadata`` / ``admin_metadata``
+fixtures.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from tests.support.requests import new_request_id, usd, wire
 from .back_office import BackOffice, audit_rows, held, refund_attempts
 
 R = pb.Refund
-S = pb.Payment
 PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 

@@ -8,7 +8,6 @@ back office), so these tests keep working when API keys replace them.
 from __future__ import annotations
 
 import asyncpg
-import grpc
 import pytest
 
 from core.app import Services
@@ -29,7 +28,6 @@ from .back_office import BackOffice, held, refund_attempts
 
 R = pb.Refund
 S = pb.Payment
-PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 
 # --- without a threshold nothing changes ------------------------------------------------

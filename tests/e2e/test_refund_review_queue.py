@@ -1,13 +1,10 @@
 """The refund review queue (ListRefunds): its filters, its pages and their tokens.
 
-Real PostgreSQL and Redis behind a real server. Callers are named only through
-the ``metadata`` / ``admin_metadata`` fixtures (the merchant's own key and its
-back office), so these tests keep working when API keys replace them.
+Callers as in test_refund_review.py: only through the ``metadata`` / ``admin_metadata``
+fixtures.
 """
 
 from __future__ import annotations
-
-import grpc
 
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import payment_service_pb2 as svc
@@ -19,11 +16,6 @@ from tests.support.requests import build, usd
 from .back_office import BackOffice
 
 R = pb.Refund
-S = pb.Payment
-PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
-
-
-# --- the review queue ----------------------------------------------------------------------
 
 
 async def test_list_refunds_filters_the_review_queue_and_pages(
