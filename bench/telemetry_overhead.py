@@ -19,7 +19,8 @@ percentiles per configuration. Run from the repository root::
     PYTHONPATH=clients/python:. python -m bench.telemetry_overhead --seconds 8 --rounds 3
 
 Set ``PAYCORE_BENCH_POSTGRES_DSN`` (a migrated database is fine; migrations are
-applied) and ``PAYCORE_BENCH_REDIS_URL`` to use existing servers.
+applied) and ``PAYCORE_BENCH_REDIS_URL`` to use existing servers. This module measures
+and records; the figures, their summary and the RESULTS.md row are bench/telemetry_report.py.
 """
 
 from __future__ import annotations
@@ -31,15 +32,12 @@ import logging
 import multiprocessing
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -49,13 +47,21 @@ from prometheus_client import generate_latest
 
 from bench.cpu import CpuSamples
 from bench.load import (
-    LoadResult,
     issue_bench_keys,
     latency_percentiles_ms,
     load_process_ready,
     run_load,
 )
 from bench.record import append_row, command_line, git_revision, markdown_row
+from bench.telemetry_report import (
+    RESULTS_HEADING,
+    TABLE_HEADER,
+    BenchOptions,
+    ConfigurationSummary,
+    OverheadResult,
+    RoundResult,
+    result_cells,
+)
 from core.api.server import PaycoreServer
 from core.app import open_services
 from core.config import RateLimitSettings, Settings
@@ -66,134 +72,13 @@ from core.storage.migrate import migrate
 from core.telemetry import Telemetry
 
 MODULE = "bench.telemetry_overhead"
-RESULTS_HEADING = "## Telemetry overhead"
 CONFIGURATIONS = ("off", "on")
 """The order of the two configurations within every round."""
-DEFAULT_SAMPLE_RATIO = Settings().trace_sample_ratio
 
 UNLIMITED = RateLimitSettings(
     writes_per_s=1_000_000, writes_burst=1_000_000, reads_per_s=1_000_000, reads_burst=1_000_000
 )
 """The benchmark measures the request path, not the rate limiter refusing it."""
-
-
-@dataclass(frozen=True, slots=True)
-class BenchOptions:
-    """How long, how often and how hard to measure."""
-
-    seconds: float = 10.0
-    """Measured window of one round, per configuration."""
-    rounds: int = 3
-    """Rounds; each serves one window with telemetry off and one with it on."""
-    concurrency: int = 32
-    """Concurrent closed-loop callers (one merchant each)."""
-    sample_ratio: float = DEFAULT_SAMPLE_RATIO
-    """Share of traces recorded with telemetry on (the ``trace_sample_ratio`` default)."""
-    warmup_s: float = 1.0
-    """Load before each window that is not counted (channels connect, pools fill)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RoundResult:
-    """One configuration's window in one round."""
-
-    configuration: str
-    load: LoadResult
-    spans_exported: int
-    """Spans the batch processor handed to the exporter (0 with telemetry off)."""
-    scrape_bytes: int
-    """Size of the round's Prometheus scrape (0 with telemetry off)."""
-    server_cpu_s: float = 0.0
-    """CPU time of this process (the server, its threads included) over the load's window."""
-
-    @property
-    def cpu_ms_per_call(self) -> float:
-        """Server CPU per OK call, in ms: steadier than req/s on a machine shared with others."""
-        return self.server_cpu_s / max(self.load.ok, 1) * 1000
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigurationSummary:
-    """One configuration over all rounds."""
-
-    name: str
-    throughputs: tuple[float, ...]
-    """OK calls per second, per round."""
-    ok: int
-    errors: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    """Latency percentiles over every OK call of every round."""
-    cpu_ms_per_call: tuple[float, ...] = ()
-    """Server CPU per OK call, per round."""
-
-    @property
-    def throughput(self) -> float:
-        """Median throughput over the rounds."""
-        return statistics.median(self.throughputs)
-
-    @property
-    def cpu_ms(self) -> float:
-        """Median server CPU per OK call over the rounds, in ms."""
-        return statistics.median(self.cpu_ms_per_call) if self.cpu_ms_per_call else 0.0
-
-    @classmethod
-    def of(cls, name: str, rounds: Sequence[RoundResult]) -> ConfigurationSummary:
-        """Summarise the rounds of configuration ``name``."""
-        own = [result for result in rounds if result.configuration == name]
-        mine = [result.load for result in own]
-        latencies = tuple(latency for load in mine for latency in load.latencies_s)
-        p50, p95, p99 = latency_percentiles_ms(latencies)
-        return cls(
-            name=name,
-            throughputs=tuple(load.throughput for load in mine),
-            ok=sum(load.ok for load in mine),
-            errors=sum(sum(load.errors.values()) for load in mine),
-            p50_ms=p50,
-            p95_ms=p95,
-            p99_ms=p99,
-            cpu_ms_per_call=tuple(result.cpu_ms_per_call for result in own),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class OverheadResult:
-    """Telemetry off and on, measured in one run."""
-
-    options: BenchOptions
-    rounds: tuple[RoundResult, ...]
-    off: ConfigurationSummary
-    on: ConfigurationSummary
-    event_loop: str
-    """The server's event loop implementation ("uvloop" or "asyncio")."""
-
-    @property
-    def ratio(self) -> float:
-        """Median throughput with telemetry on divided by off (1.0: no cost)."""
-        return self.on.throughput / self.off.throughput
-
-    @property
-    def cost_percent(self) -> float:
-        """Throughput lost to telemetry, in percent (negative: within noise, on was faster)."""
-        return (1.0 - self.ratio) * 100.0
-
-    @property
-    def pair_ratios(self) -> tuple[float, ...]:
-        """On / off throughput of each round: their spread shows how noisy the run was."""
-        return tuple(
-            on / off for off, on in zip(self.off.throughputs, self.on.throughputs, strict=True)
-        )
-
-    @property
-    def cpu_ratio(self) -> float:
-        """Median server CPU per call with telemetry on divided by off (1.0: no cost)."""
-        return self.on.cpu_ms / self.off.cpu_ms if self.off.cpu_ms else 0.0
-
-    @property
-    def spans_exported(self) -> int:
-        """Spans exported over all rounds with telemetry on."""
-        return sum(result.spans_exported for result in self.rounds)
 
 
 class DiscardingSpanExporter(SpanExporter):
@@ -343,45 +228,6 @@ def _progress(index: int, rounds: int, result: RoundResult) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-TABLE_HEADER = (
-    "| Date | Commit | Command | Off req/s | On req/s | On/Off | p99 off | p99 on | Notes |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-)
-
-
-def result_cells(result: OverheadResult, revision: str, command: str) -> list[str]:
-    """The cells of one RESULTS.md row, in TABLE_HEADER's order."""
-    off, on = result.off, result.on
-
-    def per_round(summary: ConfigurationSummary) -> str:
-        return "/".join(f"{throughput:.0f}" for throughput in summary.throughputs)
-
-    notes = (
-        f"{os.cpu_count()} cores shared by server, load process, PostgreSQL and Redis; "
-        f"server on {result.event_loop}; sample ratio {result.options.sample_ratio:g}, "
-        f"concurrency {result.options.concurrency}; cost {result.cost_percent:.1f} %; "
-        f"rounds off {per_round(off)}, on {per_round(on)} req/s "
-        f"(on/off {'/'.join(f'{ratio:.2f}' for ratio in result.pair_ratios)}); "
-        f"p50 {off.p50_ms:.1f}/{on.p50_ms:.1f} ms, p95 {off.p95_ms:.1f}/{on.p95_ms:.1f} ms "
-        f"(off/on); errors {off.errors}/{on.errors}; spans exported {result.spans_exported}; "
-        f"server CPU per call off/on {off.cpu_ms:.2f}/{on.cpu_ms:.2f} ms "
-        f"(on/off {result.cpu_ratio:.3f}; rounds "
-        f"{'/'.join(f'{a:.2f}' for a in off.cpu_ms_per_call)} off, "
-        f"{'/'.join(f'{a:.2f}' for a in on.cpu_ms_per_call)} on)"
-    )
-    return [
-        datetime.now(UTC).date().isoformat(),
-        f"`{revision}`",
-        f"`{command}`",
-        f"{off.throughput:.1f}",
-        f"{on.throughput:.1f}",
-        f"{result.ratio:.3f}",
-        f"{off.p99_ms:.1f} ms",
-        f"{on.p99_ms:.1f} ms",
-        notes,
-    ]
 
 
 @contextmanager

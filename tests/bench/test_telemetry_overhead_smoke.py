@@ -9,13 +9,8 @@ import math
 from pathlib import Path
 
 from bench.record import append_row, command_line, markdown_row
-from bench.telemetry_overhead import (
-    RESULTS_HEADING,
-    TABLE_HEADER,
-    BenchOptions,
-    measure_overhead,
-    result_cells,
-)
+from bench.telemetry_overhead import measure_overhead
+from bench.telemetry_report import RESULTS_HEADING, TABLE_HEADER, BenchOptions, result_cells
 
 
 async def test_benchmark_serves_both_configurations_and_computes_the_ratio(

@@ -5,7 +5,7 @@ Every part is a process of its own, so a fault is a real one:
 - PostgreSQL: an embedded cluster (core/runtime/embedded/) in a temporary data dir,
   stopped and started with its own clean shutdown (``pg_ctl -m fast`` drops every
   connection) at the same socket, so the DSN paycore holds stays valid;
-- Redis: a private ``redis-server`` (tests/support/redis_cluster.py) on a fixed port,
+- Redis: a private ``redis-server`` (tests/support/redis_server.py) on a fixed port,
   which may be stopped, started again empty, or flushed;
 - paycore: ``python -m core.cli run`` on a fixed port, configured through ``PAYCORE_*``
   variables (``run_paycore``); it may be killed with SIGKILL and started again.
@@ -37,12 +37,8 @@ from grpc_health.v1 import health_pb2
 from core.config import Settings
 from core.runtime.embedded import EmbeddedServiceError, EmbeddedServices, start_embedded
 from tests.runtime.processes import REPO_ROOT, clean_environment, free_port, health
-from tests.support.redis_cluster import (
-    RedisClusterHandle,
-    RedisServerHandle,
-    start_cluster,
-    start_redis,
-)
+from tests.support.redis_cluster import RedisClusterHandle, start_cluster
+from tests.support.redis_server import RedisServerHandle, start_redis
 
 SERVE_TIMEOUT_S = 90.0
 """How long ``paycore run`` may take to serve (imports, migrations) on a busy machine."""

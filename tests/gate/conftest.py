@@ -16,11 +16,8 @@ import pytest
 from core.app import connect_redis
 from core.config import RateLimitSettings, Settings
 from core.redis.request_gate import RedisClient, RedisRequestGate
-from tests.support.redis_cluster import (
-    RedisClusterHandle,
-    RedisServerHandle,
-    start_redis,
-)
+from tests.support.redis_cluster import RedisClusterHandle
+from tests.support.redis_server import RedisServerHandle, start_redis
 
 
 class GateBackend(NamedTuple):

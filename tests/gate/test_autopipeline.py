@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.config import RateLimitSettings
 from core.gate import Admission
 from core.redis.autopipeline import AutoPipeline
-from tests.support.redis_cluster import RedisServerHandle, free_port
+from tests.support.redis_server import RedisServerHandle, free_port
 from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate

@@ -13,7 +13,7 @@ import pytest
 
 from core.config import RateLimitSettings
 from core.gate import Admission
-from tests.support.redis_cluster import RedisServerHandle, free_port
+from tests.support.redis_server import RedisServerHandle, free_port
 from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate

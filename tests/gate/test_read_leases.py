@@ -17,7 +17,7 @@ from core.domain.errors import Code, RateLimitedError, Reason
 from core.gate import Admission
 from core.gate.limits import RateLimit, RpcClass
 from core.redis.read_leases import LEASE_LIFETIME_S, LeasedBudgets, lease_size
-from tests.support.redis_cluster import RedisServerHandle
+from tests.support.redis_server import RedisServerHandle
 
 from .conftest import GateBackend, MakeGate
 from .helpers import READS, admit_all, refusal

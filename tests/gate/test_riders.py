@@ -19,7 +19,7 @@ from core.gate import Admission
 from core.redis.request_gate import RedisRequestGate
 from core.redis.velocity import RedisVelocity
 from riskengine.features import UNAVAILABLE, Transaction
-from tests.support.redis_cluster import free_port
+from tests.support.redis_server import free_port
 from tests.support.requests import new_merchant_id
 
 from .conftest import GateBackend, MakeGate

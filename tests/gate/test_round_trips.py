@@ -20,7 +20,8 @@ from core.gate.limits import RateLimit
 from core.redis.read_leases import lease_size
 from core.redis.velocity import RedisVelocity
 from riskengine.features import Transaction
-from tests.support.redis_cluster import RedisClusterHandle, RedisServerHandle
+from tests.support.redis_cluster import RedisClusterHandle
+from tests.support.redis_server import RedisServerHandle
 
 from .conftest import GateBackend, MakeGate
 from .helpers import READS, WRITES, admit_all, new_claim

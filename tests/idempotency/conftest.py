@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError
 
 from core.config import RateLimitSettings, Settings
 from paycore.v1 import payment_service_pb2_grpc
-from tests.support.redis_cluster import start_redis
+from tests.support.redis_server import start_redis
 from tests.support.serving import serve_paycore
 
 from .stack import Stack

@@ -30,7 +30,7 @@ from paycore.v1 import payment_service_pb2_grpc
 from tests.support.answers import Answer, answer_of
 from tests.support.api import Api
 from tests.support.auth import Metadata, merchant_metadata
-from tests.support.redis_cluster import RedisServerHandle
+from tests.support.redis_server import RedisServerHandle
 from tests.support.requests import create_request, new_merchant_id, new_request_id
 from tests.support.row_locks import idempotency_row, still_waiting
 

@@ -15,6 +15,13 @@ that every spend was refused exactly when the source lacked the money.
 The suite runs a modest number of examples (25 sequences of up to 15
 operations); bench/ledger_soak.py runs many more (LEDGER_EXAMPLES /
 LEDGER_STEPS override the counts).
+
+One file, over 400 lines, on purpose: it is one stateful property test. The
+operations (``OPERATIONS``), the model of the accounts (``Model``) and the
+interpreter that runs an operation against the server and the model
+(``_run``) are one specification, read together; split, a reader would
+check each operation's model update in one file against its RPC in another.
+bench/ledger_soak.py runs this test by its node id.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A paycore server of its own over two simulated acquirers, with names unique to the test.
+"""A paycore server of its own over simulated acquirers or a bank, with names unique to the test.
 
 Unique channel names keep each test's status-query rounds to its own attempts
 (a scheduler only leases attempts on channels it has adapters for).
@@ -20,6 +20,7 @@ from core.app import Services
 from core.config import Settings, StatusQuerySettings
 from paycore.v1 import payment_service_pb2_grpc
 from router.channel import Channel
+from router.channels.bank_transfer import BANK_TRANSFER_PROFILE, BankTransferChannel, SimulatedBank
 from router.channels.simulated import (
     ACQUIRER_A,
     ACQUIRER_B,
@@ -31,6 +32,8 @@ from tests.support.api import Api
 from tests.support.auth import merchant_metadata
 from tests.support.requests import new_merchant_id
 from tests.support.serving import serve_paycore
+
+from .bank import BANK_KEY
 
 
 def renamed(spec: AcquirerSpec, name: str) -> AcquirerSpec:
@@ -137,3 +140,39 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
     routing.write_text(routing_toml(a.name, b.name))
     async with serve(settings, [a, b], routing) as served:
         yield Stack(served.services, served.api, a, b, served.callbacks_url, served.target)
+
+
+@dataclass
+class BankStack:
+    """A paycore served over one bank-transfer channel and its simulated bank."""
+
+    served: Served
+    bank: SimulatedBank
+    channel: BankTransferChannel
+
+    @property
+    def api(self) -> Api:
+        """The test merchant's PaymentService calls."""
+        return self.served.api
+
+    @property
+    def notify_url(self) -> str:
+        """Where the bank posts its notifications (the callbacks ingress)."""
+        return f"{self.served.callbacks_url}/callbacks/{self.channel.name}"
+
+
+@pytest.fixture
+async def bank_stack(settings: Settings, tmp_path: Path) -> AsyncIterator[BankStack]:
+    """paycore over one bank channel named for this test (status-query rounds stay its own)."""
+    bank = SimulatedBank(BANK_KEY, settle_after_s=0.05)
+    profile = dataclasses.replace(BANK_TRANSFER_PROFILE, name=f"bank_{uuid.uuid4().hex[:8]}")
+    channel = BankTransferChannel(bank, BANK_KEY.public_key(), profile=profile)
+    routing = tmp_path / "routing.toml"
+    routing.write_text('[default]\nstrategies = ["health"]\n')
+    async with serve(settings, [channel], routing) as served:
+        # The server announced its ingress to the channel when it started.
+        assert bank.notify_url == f"{served.callbacks_url}/callbacks/{channel.name}"
+        try:
+            yield BankStack(served, bank, channel)
+        finally:
+            await bank.close()

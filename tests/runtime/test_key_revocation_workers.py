@@ -23,7 +23,7 @@ from paycore.v1 import access_service_pb2 as access_pb
 from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
-from tests.support.redis_cluster import RedisServerHandle, start_redis
+from tests.support.redis_server import RedisServerHandle, start_redis
 
 from .processes import Background, Spawn, start_paycore, wait_for
 from .test_run import serving_pids

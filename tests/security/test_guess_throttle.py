@@ -22,7 +22,7 @@ from paycore.v1 import payment_service_pb2 as svc
 from paycore.v1 import payment_service_pb2_grpc
 from tests.support.auth import Metadata, bearer, merchant_metadata
 from tests.support.expect import expect_error, retry_delay_s
-from tests.support.redis_cluster import start_redis
+from tests.support.redis_server import start_redis
 from tests.support.serving import serve_paycore
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED

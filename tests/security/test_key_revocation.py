@@ -25,7 +25,7 @@ from paycore.v1 import access_service_pb2 as pb
 from paycore.v1 import access_service_pb2_grpc, payment_service_pb2_grpc
 from paycore.v1 import payment_service_pb2 as svc
 from tests.support.auth import Metadata, bearer, merchant_metadata, platform_metadata
-from tests.support.redis_cluster import start_redis
+from tests.support.redis_server import start_redis
 from tests.support.serving import serve_paycore
 
 DEADLINE_S = 10.0
