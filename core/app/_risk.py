@@ -15,6 +15,7 @@ from core.service.card_vault import CardVault
 from core.service.execution import RequestExecutor
 from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
+from core.storage.audit import append_to
 from core.storage.risk import PostgresRiskStore
 
 
@@ -25,7 +26,7 @@ def open_rules(settings: Settings, pool: asyncpg.Pool) -> RulesFile:
     """
     return RulesFile(
         Path(settings.risk.rules_file) if settings.risk.rules_file else default_rules_path(),
-        on_change=audit_to(pool),
+        on_change=audit_to(append_to(pool)),
     )
 
 

@@ -18,10 +18,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-import asyncpg
-
 from core.domain.audit import Actor, AuditRecord
-from core.storage.audit import insert_audit
 from riskengine.engine import RiskEngine
 from riskengine.rules import RulesError, RuleSet, parse_rules
 
@@ -60,7 +57,11 @@ RulesChanged = Callable[[RuleSet, RuleSet], Awaitable[None]]
 """Called with (before, after) once a reload put new rules in use (the audit trail)."""
 
 
-def audit_to(pool: asyncpg.Pool) -> RulesChanged:
+AuditAppender = Callable[[AuditRecord], Awaitable[None]]
+"""Appends one record to the audit trail on its own (core/storage/audit.py's ``append_to``)."""
+
+
+def audit_to(append: AuditAppender) -> RulesChanged:
     """An ``on_change`` that appends each rules change to the audit trail (actor ``system``).
 
     Every server process adopts a changed file on its own, so each appends
@@ -69,21 +70,19 @@ def audit_to(pool: asyncpg.Pool) -> RulesChanged:
     """
 
     async def record(before: RuleSet, after: RuleSet) -> None:
-        async with pool.acquire() as connection:
-            await insert_audit(
-                connection,
-                AuditRecord(
-                    actor=Actor(role="system", key_id=None, merchant_id=None),
-                    action="risk_rules.reload",
-                    resource_type="risk_rules",
-                    resource_id=after.source,
-                    merchant_id=None,
-                    at=datetime.now(UTC),
-                    before=rules_view(before),
-                    after=rules_view(after),
-                    details={"pid": os.getpid()},
-                ),
-            )
+        await append(
+            AuditRecord(
+                actor=Actor(role="system", key_id=None, merchant_id=None),
+                action="risk_rules.reload",
+                resource_type="risk_rules",
+                resource_id=after.source,
+                merchant_id=None,
+                at=datetime.now(UTC),
+                before=rules_view(before),
+                after=rules_view(after),
+                details={"pid": os.getpid()},
+            ),
+        )
 
     return record
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -51,3 +51,13 @@ class PostgresAudit:
     async def record(self, record: AuditRecord) -> None:
         """Append an admin action to the trail (commits with the change it describes)."""
         await insert_audit(self._c, record)
+
+
+def append_to(pool: asyncpg.Pool) -> Callable[[AuditRecord], Awaitable[None]]:
+    """Appends records to the trail each in a transaction of its own (events of the system)."""
+
+    async def append(record: AuditRecord) -> None:
+        async with pool.acquire() as connection:
+            await insert_audit(connection, record)
+
+    return append

@@ -9,6 +9,7 @@ import pytest
 
 from core.app import Services
 from core.risk.rules_file import RulesFile, audit_to, default_rules_path
+from core.storage.audit import append_to
 from paycore.v1 import payment_pb2 as pb
 from riskengine.rules import RulesError
 from tests.support.requests import usd
@@ -89,7 +90,7 @@ async def test_a_rules_change_is_audited_and_a_refused_edit_is_not(
 ) -> None:
     path = tmp_path / "audited.toml"
     write(path, default_rules_path().read_text())
-    rules = RulesFile(path, on_change=audit_to(services.pool))
+    rules = RulesFile(path, on_change=audit_to(append_to(services.pool)))
 
     write(path, default_rules_path().read_text() + MARKER)
     assert await rules.poll_and_report() is True
