@@ -28,9 +28,9 @@ from core.api.status import encode_error
 from core.domain.errors import PaycoreError, Reason
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.journal import Phase
+from core.ledger.records import StatementLine
 from core.service.accounts import AccountService, Transferred
 from core.service.execution import Encoder, Reply
-from core.storage.ledger import StatementLine
 from core.telemetry import Telemetry
 from core.wire import convert
 from paycore.v1 import account_service_pb2 as account_svc

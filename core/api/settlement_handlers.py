@@ -18,10 +18,10 @@ from core.api.requests import accounts as validation
 from core.api.requests.fingerprint import request_identity
 from core.api.status import encode_error
 from core.ledger.fees import FeeSchedule
+from core.ledger.records import SettlementRecord
 from core.ledger.settlement import settlement_csv_rows
 from core.service.execution import Encoder, Reply
 from core.service.settlement import SettlementService
-from core.storage.ledger_settlements import SettlementRecord
 from core.wire import convert
 from paycore.v1 import account_service_pb2 as account_svc
 

@@ -38,6 +38,7 @@ from core.gate import RequestGate, RpcClass
 from core.ledger.accounts import Account, AccountKind, system_account
 from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds, WalletPayment
 from core.ledger.journal import TransactionKind, transfer
+from core.ledger.records import StatementLine
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.account_checks import RISK_DECLINED, Screener, check_account, score_outflow
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
@@ -45,7 +46,6 @@ from core.service.ledger_port import LedgerStore
 from core.service.payments.service import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.service.withdrawals import PayoutChannel, UnwiredPayoutChannel, WithdrawalUseCases
-from core.storage.ledger import StatementLine
 
 
 def _utcnow() -> datetime:

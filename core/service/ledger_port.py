@@ -11,9 +11,9 @@ from typing import Protocol
 
 from core.ledger.accounts import Account
 from core.ledger.journal import JournalTransaction
+from core.ledger.records import StatementLine
 from core.ledger.withdrawals import Withdrawal
 from core.ports.repository import PaymentTransaction
-from core.storage.ledger import StatementLine
 
 
 class LedgerStore(Protocol):

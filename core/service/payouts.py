@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from core.domain.payment import Failure
+from core.ledger.records import DueWithdrawal
 from core.ledger.withdrawals import Withdrawal
 from core.service.status_query import poll_rounds
-from core.storage.ledger_withdrawals import DueWithdrawal
 from router.channels.bank_payouts import Payout, PayoutAnswer, PayoutStatus
 
 log = logging.getLogger(__name__)

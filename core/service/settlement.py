@@ -35,6 +35,7 @@ from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.gate import RequestGate, RpcClass
 from core.ledger.commands import SetFeeRules
 from core.ledger.fees import FeeRule, FeeSchedule
+from core.ledger.records import SettlementRecord
 from core.ledger.settlement import (
     SETTLEMENT_TIME_ZONE,
     SettlementDay,
@@ -44,7 +45,6 @@ from core.ledger.settlement import (
 )
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.storage.ledger_settlements import SettlementRecord
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -28,6 +27,7 @@ from core.ledger.accounts import Account, AccountKind, Balance, system_account
 from core.ledger.balances import apply
 from core.ledger.journal import Entry, JournalTransaction, Phase, TransactionKind
 from core.ledger.postings import postings_for
+from core.ledger.records import StatementLine
 from core.storage import ledger_append
 
 _ACCOUNT_COLUMNS = """
@@ -252,23 +252,6 @@ async def get_account(
         account_id,
     )
     return None if row is None else _account_from_row(row)
-
-
-@dataclass(frozen=True, slots=True)
-class StatementLine:
-    """One entry of an account's statement, with what its transaction was."""
-
-    seq: int
-    transaction_id: str
-    kind: TransactionKind
-    phase: Phase
-    amount: int
-    currency: str
-    reference: str
-    description: str
-    created_at: datetime
-    hold_state: str = ""
-    """For a hold's entry: ``open``, ``posted`` or ``voided``."""
 
 
 async def statement(

@@ -10,7 +10,6 @@ caller's transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import asyncpg
@@ -19,6 +18,7 @@ from core.domain import ids
 from core.ledger.accounts import AccountKind, system_account_id
 from core.ledger.fees import FeeRule, FeeSchedule
 from core.ledger.journal import TransactionKind
+from core.ledger.records import SettlementRecord
 from core.ledger.settlement import (
     SETTLEMENT_TIME_ZONE,
     SettlementDay,
@@ -31,18 +31,6 @@ from core.ledger.settlement import (
     settlement_transaction,
 )
 from core.storage.ledger import post
-
-
-@dataclass(frozen=True, slots=True)
-class SettlementRecord:
-    """A stored settlement: its figures and whether (and by which journal transaction) it moved."""
-
-    id: str
-    figures: SettlementFigures
-    settled: bool
-    """False when the net was negative: the items roll into the next settlement."""
-    journal_id: str
-    created_at: datetime
 
 
 async def fee_rules(

@@ -15,12 +15,10 @@ import asyncpg
 from core.ledger.accounts import Account
 from core.ledger.fees import FeeRule
 from core.ledger.journal import JournalTransaction
+from core.ledger.records import DueWithdrawal, SettlementRecord, StatementLine
 from core.ledger.settlement import SettlementDay
 from core.ledger.withdrawals import Withdrawal
 from core.storage import ledger, ledger_settlements, ledger_withdrawals
-from core.storage.ledger import StatementLine
-from core.storage.ledger_settlements import SettlementRecord
-from core.storage.ledger_withdrawals import DueWithdrawal
 from core.storage.unavailable import unavailable_as_error
 
 

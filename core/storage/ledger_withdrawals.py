@@ -6,13 +6,13 @@ core/storage/ledger.py in the same transaction as the row's change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from core.domain.money import Money
 from core.domain.payment import Failure
+from core.ledger.records import DueWithdrawal
 from core.ledger.withdrawals import Withdrawal, WithdrawalState
 
 _WITHDRAWAL_COLUMNS = """
@@ -117,14 +117,6 @@ async def save_withdrawal_state(
         withdrawal.needs_attention,
         None if withdrawal.state.is_final else first_query,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class DueWithdrawal:
-    """A PENDING withdrawal leased to this worker for a status query."""
-
-    withdrawal: Withdrawal
-    query_count: int
 
 
 async def lease_due_withdrawals(
