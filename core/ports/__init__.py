@@ -4,6 +4,7 @@
   tokens, merchants, API keys, audit) and its unit of work; PostgreSQL implements it
   (core/storage/);
 - ``risk``: velocity counters (Redis) and block/allow lists and reviews (PostgreSQL);
+- ``status_queries``: unresolved channel attempts, leased and settled (PostgreSQL);
 - ``telemetry``: spans and counts of the application's work (OpenTelemetry).
 
 Tests use in-memory implementations (tests/support/memory*.py). The application

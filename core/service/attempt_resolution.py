@@ -14,7 +14,7 @@ from datetime import datetime
 
 from core.domain import lifecycle
 from core.domain.attempt import Attempt, ChannelResult
-from core.storage.status_queries import PostgresSettlement
+from core.ports.status_queries import AttemptSettlement
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class Settled(enum.Enum):
 
 
 async def settle_attempt(
-    tx: PostgresSettlement, attempt: Attempt, result: ChannelResult, at: datetime
+    tx: AttemptSettlement, attempt: Attempt, result: ChannelResult, at: datetime
 ) -> Settled:
     """Apply ``result`` to ``attempt`` and its payment, once (see the module docstring)."""
     recorded = await tx.lock_unresolved_attempt(attempt.merchant_id, attempt.id)

@@ -31,13 +31,8 @@ from typing import Protocol
 
 from core.domain import clock as wall_clock
 from core.domain.attempt import ChannelResult
+from core.ports.status_queries import AttemptSettlement, DueAttempt, LeaseTerms, StatusQueryStore
 from core.service.attempt_resolution import Settled, settle_attempt
-from core.storage.status_queries import (
-    DueAttempt,
-    LeaseTerms,
-    PostgresSettlement,
-    PostgresStatusQueryStore,
-)
 from router import Router
 
 log = logging.getLogger(__name__)
@@ -107,7 +102,7 @@ class StatusQueryScheduler:
     def __init__(
         self,
         *,
-        store: PostgresStatusQueryStore,
+        store: StatusQueryStore,
         router: Router,
         settings: StatusQueryConfig,
         clock: Callable[[], datetime] = wall_clock.now,
@@ -149,7 +144,7 @@ class StatusQueryScheduler:
             if settled is Settled.STILL_UNKNOWN:
                 await self._reschedule(tx, due, now)
 
-    async def _reschedule(self, tx: PostgresSettlement, due: DueAttempt, now: datetime) -> None:
+    async def _reschedule(self, tx: AttemptSettlement, due: DueAttempt, now: datetime) -> None:
         """The channel could not tell: query again later, or give up to a person."""
         attempt = due.attempt
         delays = self._pending_delays if due.outcome == "pending" else self._delays

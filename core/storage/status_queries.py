@@ -13,50 +13,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from core.domain.attempt import Attempt, ChannelOperation
 from core.domain.money import Money
+from core.ports.status_queries import DueAttempt, FoundAttempt, LeaseTerms
 from core.storage.events import PaymentOutbox
 from core.storage.unavailable import unavailable_as_error
 from core.storage.unit_of_work import PostgresTransaction
 
 _UNRESOLVED = "('started', 'unknown', 'pending')"
-
-
-@dataclass(frozen=True, slots=True)
-class DueAttempt:
-    """An unresolved attempt leased to this worker, and how many queries it already had."""
-
-    attempt: Attempt
-    outcome: str
-    """'started', 'unknown' or 'pending' (each has its own schedule)."""
-    query_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class FoundAttempt:
-    """An attempt looked up by id, as recorded."""
-
-    attempt: Attempt
-    outcome: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseTerms:
-    """Which attempts are due and for how long a worker holds them."""
-
-    first_delay_s: float
-    pending_first_delay_s: float
-    started_grace_s: float
-    lease_s: float
-    batch_size: int
-    channels: tuple[str, ...]
-    """Only attempts on these channels (the ones this worker has adapters for)."""
 
 
 def _attempt_from_row(row: asyncpg.Record) -> Attempt:
