@@ -29,12 +29,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from core.batching import Batcher
 from core.domain import lifecycle
 from core.domain.attempt import ChannelResult
 from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
 from core.ports.repository import AnsweredChange, RequestKey
-from core.service.batching import Batcher
 from core.service.requests import Dispatch, Encoder, Reply
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
+from core.batching import BatchFailedError
 from core.domain import lifecycle
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.errors import PaycoreError, Reason
@@ -23,7 +24,6 @@ from core.ports import telemetry as instruments
 from core.ports.repository import PaymentRepository, RequestKey
 from core.ports.telemetry import Instruments
 from core.service.answer_commit import AnswerWriter
-from core.service.batching import BatchFailedError
 from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
 from core.service.requests import Dispatch, Encoder, Reply
 from router import Router

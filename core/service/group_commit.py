@@ -29,12 +29,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, TypeVar, cast
 
+from core.batching import Batcher, BatchFailedError
 from core.domain.attempt import Attempt
 from core.domain.errors import PaycoreError
 from core.domain.payment import AttemptRecord, Payment, RoutingRecord
 from core.ledger.postings import postings_for
 from core.ports.repository import NewClaim, PaymentTransaction, RequestKey, WrittenPayment
-from core.service.batching import Batcher, BatchFailedError
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class ClaimWriter:
     """Collects new claims and commits those ready in one loop turn as one statement.
 
     The batching (when a batch leaves, how many at once) is ``Batcher``'s
-    (core/service/batching.py); each statement takes a pooled connection only
+    (core/batching.py); each statement takes a pooled connection only
     for itself, never across a request's awaits.
     """
 

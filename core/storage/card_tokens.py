@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
+from core.batching import Batcher, BatchFailedError
 from core.domain.payment import CardSummary
-from core.service.batching import Batcher, BatchFailedError
 from core.vault.envelope import Sealed
 from core.vault.records import CardToken, StoredCard
 
@@ -119,7 +119,7 @@ async def find_card_tokens(
 class CardTokenReads:
     """Reads vault rows on the pool; the reads of one event-loop turn share one statement.
 
-    The batching is ``Batcher``'s (core/service/batching.py): the first read of
+    The batching is ``Batcher``'s (core/batching.py): the first read of
     a turn schedules the statement after the callbacks already ready (the other
     requests about to ask), so an idle server waits for nothing. Each statement
     takes a pooled connection for itself only: callers must hold none while
