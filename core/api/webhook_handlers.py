@@ -20,7 +20,7 @@ from core.api.requests import webhooks as validation
 from core.api.requests.fingerprint import request_identity
 from core.api.reveal import reveal_once
 from core.api.status import encode_error
-from core.events.model import Delivery, DeliveryState, WebhookEndpoint
+from core.domain.notifications import Delivery, DeliveryState, WebhookEndpoint
 from core.events.service import EndpointWithSecret, EventStreams, WebhookService
 from core.events.snapshot import event_to_proto
 from core.service.execution import Encoder, Reply, RequestIdentity

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from core.domain.notifications import LeasedDelivery
 from core.events.egress import PublicOnlyResolver, check_literal_host
-from core.events.model import LeasedDelivery
 from core.events.schedule import retry_delay
 from core.events.signing import signature_header
 from core.events.snapshot import webhook_body

@@ -18,8 +18,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import asyncpg
-
 from core.domain import ids
 from core.domain.errors import (
     FieldViolation,
@@ -28,14 +26,11 @@ from core.domain.errors import (
     Reason,
     ValidationError,
 )
-from core.events.model import Delivery, StoredEvent, WebhookEndpoint
+from core.domain.notifications import Delivery, StoredEvent, WebhookEndpoint
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentTransaction, RequestKey
+from core.ports.webhooks import DeliveryQuery, EventStore, WebhookDeliveries, WebhookEndpoints
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.storage.events import PostgresEventStore
-from core.storage.unit_of_work import PostgresTransaction
-from core.storage.webhook_deliveries import DeliveryQuery, PostgresWebhookDeliveries
-from core.storage.webhook_endpoints import PostgresWebhookEndpoints
 
 ENDPOINT_ID_PREFIX = "whe"
 SECRET_PREFIX = "whsec_"
@@ -90,14 +85,6 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def _connection(tx: PaymentTransaction) -> asyncpg.Connection:
-    # Webhook rows are written on the request's own transaction so they commit
-    # with its idempotency record; only the PostgreSQL transaction has one.
-    if not isinstance(tx, PostgresTransaction):
-        raise TypeError("webhook storage needs a PostgreSQL transaction")
-    return tx.connection
-
-
 class WebhookService:
     """Endpoints, deliveries and redelivery for one merchant at a time."""
 
@@ -105,9 +92,9 @@ class WebhookService:
         self,
         *,
         executor: RequestExecutor,
-        endpoints: PostgresWebhookEndpoints,
-        deliveries: PostgresWebhookDeliveries,
-        events: PostgresEventStore,
+        endpoints: WebhookEndpoints,
+        deliveries: WebhookDeliveries,
+        events: EventStore,
         gate: RequestGate,
         default_overlap: timedelta,
         require_https: bool = True,
@@ -169,11 +156,7 @@ class WebhookService:
         secret = new_secret()
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[EndpointWithSecret]:
-            connection = _connection(tx)
-            if (
-                await self._endpoints.count_endpoints(connection, command.merchant_id)
-                >= MAX_ENDPOINTS
-            ):
+            if await self._endpoints.count_endpoints(tx, command.merchant_id) >= MAX_ENDPOINTS:
                 raise PaycoreError(Reason.WEBHOOK_ENDPOINT_LIMIT_REACHED, limit=MAX_ENDPOINTS)
             endpoint = WebhookEndpoint(
                 id=endpoint_id,
@@ -188,7 +171,7 @@ class WebhookService:
                 created_at=at,
                 updated_at=at,
             )
-            await self._endpoints.save_endpoint(connection, endpoint)
+            await self._endpoints.save_endpoint(tx, endpoint)
             executed.append(True)
             return Plan(endpoint_id, result=EndpointWithSecret(endpoint, secret))
 
@@ -204,15 +187,14 @@ class WebhookService:
         self._check_scheme(command.url)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[WebhookEndpoint]:
-            connection = _connection(tx)
-            endpoint = await self._locked(connection, command.merchant_id, command.endpoint_id)
+            endpoint = await self._locked(tx, command.merchant_id, command.endpoint_id)
             changes: dict[str, object] = {"updated_at": at}
             for name in ("url", "description", "event_types", "enabled"):
                 value = getattr(command, name)
                 if value is not None:
                     changes[name] = value
             updated = dataclasses.replace(endpoint, **changes)  # type: ignore[arg-type]
-            await self._endpoints.save_endpoint(connection, updated)
+            await self._endpoints.save_endpoint(tx, updated)
             return Plan(endpoint.id, result=updated)
 
         key = RequestKey(command.merchant_id, "UpdateWebhookEndpoint", request.request_id)
@@ -228,9 +210,8 @@ class WebhookService:
         """Delete an endpoint; its pending deliveries end (dead, "endpoint deleted")."""
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[WebhookEndpoint]:
-            connection = _connection(tx)
-            endpoint = await self._locked(connection, merchant_id, endpoint_id)
-            await self._endpoints.delete_endpoint(connection, merchant_id, endpoint_id, at)
+            endpoint = await self._locked(tx, merchant_id, endpoint_id)
+            await self._endpoints.delete_endpoint(tx, merchant_id, endpoint_id, at)
             return Plan(endpoint.id, result=endpoint)
 
         key = RequestKey(merchant_id, "DeleteWebhookEndpoint", request.request_id)
@@ -248,8 +229,7 @@ class WebhookService:
         overlap = self._default_overlap if command.overlap is None else command.overlap
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[EndpointWithSecret]:
-            connection = _connection(tx)
-            endpoint = await self._locked(connection, command.merchant_id, command.endpoint_id)
+            endpoint = await self._locked(tx, command.merchant_id, command.endpoint_id)
             rotated = dataclasses.replace(
                 endpoint,
                 secret=secret,
@@ -257,7 +237,7 @@ class WebhookService:
                 previous_until=at + overlap if overlap > timedelta(0) else None,
                 updated_at=at,
             )
-            await self._endpoints.save_endpoint(connection, rotated)
+            await self._endpoints.save_endpoint(tx, rotated)
             executed.append(True)
             return Plan(endpoint.id, result=EndpointWithSecret(rotated, secret))
 
@@ -277,15 +257,12 @@ class WebhookService:
         """Schedule the event again to endpoints where its delivery is dead or finished."""
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[list[Delivery]]:
-            connection = _connection(tx)
-            event = await self._events.get_event(merchant_id, event_id, connection)
+            event = await self._events.get_event(merchant_id, event_id, tx)
             if event is None:
                 raise NotFoundError(Reason.EVENT_NOT_FOUND, event_id=event_id)
             if endpoint_id:
-                await self._locked(connection, merchant_id, endpoint_id)
-            again = await self._deliveries.redeliver(
-                connection, merchant_id, event.sequence, endpoint_id
-            )
+                await self._locked(tx, merchant_id, endpoint_id)
+            again = await self._deliveries.redeliver(tx, merchant_id, event.sequence, endpoint_id)
             if not again:
                 raise PaycoreError(
                     Reason.NOTHING_TO_REDELIVER,
@@ -298,9 +275,9 @@ class WebhookService:
         return await self._executor.execute(key, request, encoder, plan)
 
     async def _locked(
-        self, connection: asyncpg.Connection, merchant_id: str, endpoint_id: str
+        self, tx: PaymentTransaction, merchant_id: str, endpoint_id: str
     ) -> WebhookEndpoint:
-        endpoint = await self._endpoints.lock_endpoint(connection, merchant_id, endpoint_id)
+        endpoint = await self._endpoints.lock_endpoint(tx, merchant_id, endpoint_id)
         if endpoint is None:
             raise NotFoundError(Reason.WEBHOOK_ENDPOINT_NOT_FOUND, endpoint_id=endpoint_id)
         return endpoint
@@ -322,9 +299,7 @@ class EventWakeups(Protocol):
 class EventStreams:
     """EventService.StreamEvents: the backlog after a cursor, then live events."""
 
-    def __init__(
-        self, *, events: PostgresEventStore, notifier: EventWakeups, gate: RequestGate
-    ) -> None:
+    def __init__(self, *, events: EventStore, notifier: EventWakeups, gate: RequestGate) -> None:
         self._events = events
         self._notifier = notifier
         self._gate = gate

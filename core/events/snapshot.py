@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
+from core.domain.notifications import StoredEvent
 from core.domain.payment import Payment
-from core.events.model import StoredEvent
 from core.wire import convert
 from core.wire.serialized import payment_bytes
 from paycore.v1 import event_service_pb2 as event_pb

@@ -5,6 +5,7 @@
   (core/storage/);
 - ``risk``: velocity counters (Redis) and block/allow lists and reviews (PostgreSQL);
 - ``status_queries``: unresolved channel attempts, leased and settled (PostgreSQL);
+- ``webhooks``: webhook endpoints, their deliveries and the events (PostgreSQL);
 - ``telemetry``: spans and counts of the application's work (OpenTelemetry).
 
 Tests use in-memory implementations (tests/support/memory*.py). The application

@@ -33,9 +33,11 @@ from typing import Any
 import asyncpg
 
 from core.domain import ids
+from core.domain.notifications import StoredEvent
 from core.domain.payment import Payment
 from core.events.derive import derive_events
-from core.events.model import StoredEvent
+from core.ports.repository import PaymentTransaction
+from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
 
 EVENT_ID_PREFIX = "evt"
@@ -246,14 +248,14 @@ class PostgresEventStore:
         return [event_from_row(row) for row in rows]
 
     async def get_event(
-        self, merchant_id: str, event_id: str, connection: asyncpg.Connection | None = None
+        self, merchant_id: str, event_id: str, tx: PaymentTransaction | None = None
     ) -> StoredEvent | None:
         """One event of the merchant by id.
 
-        Inside a transaction pass its ``connection``: a second pooled connection
-        taken while the transaction holds one can deadlock the pool.
+        Inside a transaction pass it (``tx``): a second pooled connection taken
+        while the transaction holds one can deadlock the pool.
         """
-        row = await (connection or self._pool).fetchrow(
+        row = await (self._pool if tx is None else connection_of(tx)).fetchrow(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE merchant_id = $1 AND id = $2",
             merchant_id,
             event_id,

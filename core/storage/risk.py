@@ -16,15 +16,9 @@ import asyncpg
 from core.domain.risk_records import ListEntry, ListName, QueuedReview, Review, ReviewStatus
 from core.ports.repository import PaymentTransaction
 from core.storage.payment_reads import PAYMENT_COLUMNS, payment_from_row
+from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
-from core.storage.unit_of_work import PostgresTransaction
 from riskengine.features import MerchantLists
-
-
-def _connection(tx: PaymentTransaction) -> asyncpg.Connection:
-    if not isinstance(tx, PostgresTransaction):
-        raise TypeError("risk storage needs a PostgresTransaction")
-    return tx.connection
 
 
 def _entry(row: asyncpg.Record) -> ListEntry:
@@ -65,7 +59,7 @@ class PostgresRiskStore:
 
     async def add_entry(self, tx: PaymentTransaction, entry: ListEntry) -> ListEntry:
         """Insert ``entry``; an equal entry (same list, kind, value) already there is returned."""
-        row = await _connection(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"""
             INSERT INTO risk_list_entries ({_ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (merchant_id, list, kind, value) DO NOTHING RETURNING {_ENTRY_COLUMNS}
@@ -79,7 +73,7 @@ class PostgresRiskStore:
             entry.created_at,
         )
         if row is None:
-            row = await _connection(tx).fetchrow(
+            row = await connection_of(tx).fetchrow(
                 f"""SELECT {_ENTRY_COLUMNS} FROM risk_list_entries
                 WHERE merchant_id = $1 AND list = $2 AND kind = $3 AND value = $4""",
                 entry.merchant_id,
@@ -93,7 +87,7 @@ class PostgresRiskStore:
         self, tx: PaymentTransaction, merchant_id: str, entry_id: str
     ) -> ListEntry | None:
         """Delete one entry; the deleted entry, or None if there was none."""
-        row = await _connection(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"DELETE FROM risk_list_entries WHERE merchant_id = $1 AND id = $2"
             f" RETURNING {_ENTRY_COLUMNS}",
             merchant_id,
@@ -125,7 +119,7 @@ class PostgresRiskStore:
         sql = "SELECT list, kind, value FROM risk_list_entries WHERE merchant_id = $1"
         async with unavailable_as_error():
             if tx is not None:
-                rows = await _connection(tx).fetch(sql, merchant_id)
+                rows = await connection_of(tx).fetch(sql, merchant_id)
             else:
                 rows = await self._pool.fetch(sql, merchant_id)
         sets: dict[str, dict[str, set[str]]] = {
@@ -143,7 +137,7 @@ class PostgresRiskStore:
 
     async def insert_review(self, tx: PaymentTransaction, review: Review) -> None:
         """Queue a held payment."""
-        await _connection(tx).execute(
+        await connection_of(tx).execute(
             f"INSERT INTO risk_reviews ({_REVIEW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             review.merchant_id,
             review.payment_id,
@@ -158,7 +152,7 @@ class PostgresRiskStore:
         self, tx: PaymentTransaction, merchant_id: str, payment_id: str
     ) -> Review | None:
         """A payment's review, locked until the transaction ends."""
-        row = await _connection(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"SELECT {_REVIEW_COLUMNS} FROM risk_reviews"
             " WHERE merchant_id = $1 AND payment_id = $2 FOR UPDATE",
             merchant_id,
@@ -168,7 +162,7 @@ class PostgresRiskStore:
 
     async def save_review(self, tx: PaymentTransaction, review: Review) -> None:
         """Store a review's decision."""
-        await _connection(tx).execute(
+        await connection_of(tx).execute(
             "UPDATE risk_reviews SET status = $3, note = $4, decide_time = $5"
             " WHERE merchant_id = $1 AND payment_id = $2",
             review.merchant_id,

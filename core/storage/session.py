@@ -72,3 +72,15 @@ class Session:
         if self._pending:
             sql, args = self.carried(frozenset()).build("SELECT 1")
             await self.connection.execute(sql, *args)
+
+
+def connection_of(tx: object) -> asyncpg.Connection:
+    """The PostgreSQL connection of a request's transaction, for a store writing on it.
+
+    Rows written this way commit (or roll back) with the request's idempotency record.
+    Only a PostgreSQL transaction (core/storage/unit_of_work.py) has one.
+    """
+    connection = getattr(tx, "connection", None)
+    if connection is None:
+        raise TypeError("PostgreSQL storage needs a PostgreSQL transaction")
+    return connection

@@ -29,7 +29,12 @@ import asyncpg
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund
-from core.ports.repository import AnsweredChange, NewClaim, RequestKey, StoredRequest
+from core.ports.repository import (
+    AnsweredChange,
+    NewClaim,
+    RequestKey,
+    StoredRequest,
+)
 from core.storage import answer_batch, card_tokens, claim_batch, idempotency, payments
 from core.storage.access import PostgresApiKeys
 from core.storage.attempts import PostgresAttempts

@@ -24,13 +24,16 @@ from typing import Any
 
 import asyncpg
 
-from core.events.model import (
+from core.domain.notifications import (
     Delivery,
     DeliveryAttempt,
     DeliveryState,
     LeasedDelivery,
 )
+from core.ports.repository import PaymentTransaction
+from core.ports.webhooks import DeliveryQuery
 from core.storage.events import event_from_row
+from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
 from core.storage.webhook_endpoints import ENDPOINT_COLUMNS, PostgresWebhookEndpoints
 from core.vault.secrets import is_sealed
@@ -58,19 +61,6 @@ class AttemptOutcome:
     def ok(self) -> bool:
         """A 2xx answer: delivered."""
         return 200 <= self.status_code < 300
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryQuery:
-    """Filters and page of ListWebhookDeliveries."""
-
-    merchant_id: str
-    endpoint_id: str = ""
-    event_id: str = ""
-    states: tuple[DeliveryState, ...] = ()
-    before_id: int | None = None
-    """Keyset cursor: deliveries with a smaller id (newest first)."""
-    page_size: int = 50
 
 
 class PostgresWebhookDeliveries:
@@ -109,9 +99,10 @@ class PostgresWebhookDeliveries:
 
     @staticmethod
     async def redeliver(
-        connection: asyncpg.Connection, merchant_id: str, event_sequence: int, endpoint_id: str
+        tx: PaymentTransaction, merchant_id: str, event_sequence: int, endpoint_id: str
     ) -> list[Delivery]:
         """Make the event's finished or dead deliveries pending again, due now, in a new round."""
+        connection = connection_of(tx)
         again = await connection.fetch(
             """
             UPDATE webhook_deliveries d SET state = 'pending', next_attempt_at = now(),

@@ -14,7 +14,9 @@ from datetime import datetime
 
 import asyncpg
 
-from core.events.model import WebhookEndpoint
+from core.domain.notifications import WebhookEndpoint
+from core.ports.repository import PaymentTransaction
+from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import EnvelopeError
 from core.vault.secrets import SecretSealer
@@ -95,10 +97,10 @@ class PostgresWebhookEndpoints:
                 )
         return len(stale)
 
-    # --- RPC writes run on the request's connection -----------------------------
+    # --- RPC writes run on the request's transaction ----------------------------
 
     @staticmethod
-    async def count_endpoints(connection: asyncpg.Connection, merchant_id: str) -> int:
+    async def count_endpoints(tx: PaymentTransaction, merchant_id: str) -> int:
         """How many live endpoints the merchant has.
 
         The rows are locked FOR NO KEY UPDATE, which does not block payments
@@ -106,7 +108,7 @@ class PostgresWebhookEndpoints:
         concurrent creates may each miss the other's row: the limit is a guard
         against runaway registrations, not an exact quota.
         """
-        rows = await connection.fetch(
+        rows = await connection_of(tx).fetch(
             """
             SELECT 1 FROM webhook_endpoints
             WHERE merchant_id = $1 AND NOT deleted FOR NO KEY UPDATE
@@ -116,20 +118,18 @@ class PostgresWebhookEndpoints:
         return len(rows)
 
     async def lock_endpoint(
-        self, connection: asyncpg.Connection, merchant_id: str, endpoint_id: str
+        self, tx: PaymentTransaction, merchant_id: str, endpoint_id: str
     ) -> WebhookEndpoint | None:
         """A live endpoint, locked until the transaction ends."""
-        row = await connection.fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"{_ENDPOINT_BY_ID} FOR NO KEY UPDATE", merchant_id, endpoint_id
         )
         return None if row is None else self.endpoint_from_row(row)
 
-    async def save_endpoint(
-        self, connection: asyncpg.Connection, endpoint: WebhookEndpoint
-    ) -> None:
+    async def save_endpoint(self, tx: PaymentTransaction, endpoint: WebhookEndpoint) -> None:
         """Store a new endpoint, or every mutable field of an existing one (secrets sealed)."""
         owner = _owner(endpoint.merchant_id, endpoint.id)
-        await connection.execute(
+        await connection_of(tx).execute(
             """
             INSERT INTO webhook_endpoints AS w (merchant_id, id, url, description, event_types,
                 enabled, secret, previous_secret, previous_until, create_time, update_time)
@@ -155,9 +155,10 @@ class PostgresWebhookEndpoints:
 
     @staticmethod
     async def delete_endpoint(
-        connection: asyncpg.Connection, merchant_id: str, endpoint_id: str, at: datetime
+        tx: PaymentTransaction, merchant_id: str, endpoint_id: str, at: datetime
     ) -> None:
         """Mark an endpoint deleted and end its pending deliveries (kept for the record)."""
+        connection = connection_of(tx)
         await connection.execute(
             """
             UPDATE webhook_endpoints SET deleted = true, enabled = false, update_time = $3
