@@ -3,7 +3,9 @@
 - ``repository``: the payment store (payments, request_id records, channel attempts, card
   tokens, merchants, API keys, audit) and its unit of work; PostgreSQL implements it
   (core/storage/);
+- ``ledger``: accounts, journal postings and withdrawals (PostgreSQL);
 - ``risk``: velocity counters (Redis) and block/allow lists and reviews (PostgreSQL);
+- ``routing``: merchants' own routing chains (PostgreSQL);
 - ``status_queries``: unresolved channel attempts, leased and settled (PostgreSQL);
 - ``webhooks``: webhook endpoints, their deliveries and the events (PostgreSQL);
 - ``telemetry``: spans and counts of the application's work (OpenTelemetry).

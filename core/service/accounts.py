@@ -10,7 +10,7 @@ Wallets, balances, transfers, statements, top-ups and wallet payments are
 here; withdrawals are in core/service/withdrawals.py (``WithdrawalUseCases``,
 mixed in); the checks money leaving an account passes are in
 core/service/account_checks.py and the ledger's storage port in
-core/service/ledger_port.py.
+core/ports/ledger.py.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from core.ledger.accounts import Account, AccountKind, system_account
 from core.ledger.commands import OpenWallet, StatementQuery, TransferFunds, WalletPayment
 from core.ledger.journal import TransactionKind, transfer
 from core.ledger.records import StatementLine
+from core.ports.ledger import LedgerStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.account_checks import RISK_DECLINED, Screener, check_account, score_outflow
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.service.ledger_port import LedgerStore
 from core.service.payments.service import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.service.withdrawals import PayoutChannel, UnwiredPayoutChannel, WithdrawalUseCases

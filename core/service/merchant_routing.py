@@ -17,38 +17,19 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from core.domain.audit import Actor, AuditRecord
 from core.domain.merchant_routing import MerchantRouting
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentTransaction, RequestKey
+from core.ports.routing import RoutingStore
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from router import Router
 from router.config import RoutingConfigError, parse_chain
 from router.routing import Strategy
 
 log = logging.getLogger(__name__)
-
-
-class RoutingStore(Protocol):
-    """Merchants' own routing chains (PostgreSQL: core/storage/routing.py)."""
-
-    async def custom_chains(self) -> dict[str, Mapping[str, Any]]:
-        """Every merchant's own chain (merchants using the file's are left out)."""
-        ...
-
-    async def get(self, merchant_id: str) -> MerchantRouting:
-        """The merchant's routing (no chain of its own when never set)."""
-        ...
-
-    async def lock(self, tx: PaymentTransaction, merchant_id: str) -> MerchantRouting:
-        """The merchant's routing, its row locked until ``tx`` ends (created if missing)."""
-        ...
-
-    async def save(self, tx: PaymentTransaction, routing: MerchantRouting) -> None:
-        """Store ``routing`` (its row is locked by ``lock``)."""
-        ...
 
 
 class MerchantRoutingService:

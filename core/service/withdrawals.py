@@ -29,10 +29,10 @@ from core.ledger.withdrawals import (
     withdrawal_hold,
     withdrawal_outcome,
 )
+from core.ports.ledger import LedgerStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.account_checks import RISK_DECLINED, Screener, check_account, score_outflow
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.service.ledger_port import LedgerStore
 
 log = logging.getLogger(__name__)
 

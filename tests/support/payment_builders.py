@@ -24,6 +24,7 @@ from core.domain.payment import (
     RiskAssessment,
     RiskDecision,
 )
+from tests.support.payments import domain_payment
 
 S = PaymentState
 O = AttemptOutcome  # noqa: E741
@@ -50,21 +51,19 @@ def make_payment(
     refunds: tuple[Refund, ...] = (),
     currency: str = "USD",
 ) -> Payment:
-    """A payment in ``state`` with amounts that make sense for that state."""
+    """A payment in ``state`` with amounts that make sense for that state (manual capture)."""
     if captured is None:
         captured = amount if state in {S.CAPTURED, S.PARTIALLY_REFUNDED, S.REFUNDED} else 0
     if refunded is None:
         refunded = {S.PARTIALLY_REFUNDED: captured // 4, S.REFUNDED: captured}.get(state, 0)
-    return Payment(
+    return domain_payment(
+        state,
         id="pay_01TEST",
-        merchant_id="m_1",
-        state=state,
         amount=Money(amount, currency),
         amount_captured=Money(captured, currency),
         amount_refunded=Money(refunded, currency),
         capture_method=capture_method,
         confirmation_method=ConfirmationMethod.MANUAL,
-        card=None,
         created_at=T0,
         updated_at=T0,
         operation_in_flight=operation_in_flight,
