@@ -14,6 +14,9 @@ from core.api.access_handlers import generic_handler as access_generic_handler
 from core.api.account_handlers import SERVICE_NAME as ACCOUNT_SERVICE_NAME
 from core.api.account_handlers import AccountHandlers
 from core.api.account_handlers import generic_handler as account_generic_handler
+from core.api.customer_handlers import SERVICE_NAME as CUSTOMER_SERVICE_NAME
+from core.api.customer_handlers import CustomerHandlers
+from core.api.customer_handlers import generic_handler as customer_generic_handler
 from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
@@ -88,6 +91,7 @@ PAYCORE_SERVICES = (
     EVENT_SERVICE_NAME,
     ACCOUNT_SERVICE_NAME,
     ROUTING_SERVICE_NAME,
+    CUSTOMER_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
 
@@ -142,6 +146,9 @@ class PaycoreServer:
                 ),
                 routing_generic_handler(
                     RoutingHandlers(services.merchant_routing, secret), resolver, telemetry
+                ),
+                customer_generic_handler(
+                    CustomerHandlers(services.customers, secret), resolver, telemetry
                 ),
             )
         )

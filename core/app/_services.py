@@ -18,6 +18,7 @@ from core.risk.screen import RiskScreen
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.card_vault import CardVault
+from core.service.customers import CustomerService
 from core.service.execution import RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
@@ -55,6 +56,7 @@ class Services:
     settlement: SettlementService
     payouts: Payouts
     merchant_routing: MerchantRoutingService
+    customers: CustomerService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
 
