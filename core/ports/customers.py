@@ -21,7 +21,7 @@ class Customers(Protocol):
         ...
 
     async def find(self, merchant_id: str, customer_id: str) -> Customer | None:
-        """A live customer of the merchant, read in this transaction without a lock."""
+        """A live customer of the merchant; a concurrent delete cannot commit under it."""
         ...
 
     async def save(self, customer: Customer) -> None:

@@ -49,8 +49,14 @@ class PostgresCustomers:
         return None if row is None else _customer(row)
 
     async def find(self, merchant_id: str, customer_id: str) -> Customer | None:
-        """A live customer, without a lock (a payment naming it)."""
-        row = await self._connection.fetchrow(_BY_ID, merchant_id, customer_id)
+        """A live customer, share-locked: a payment naming it.
+
+        FOR SHARE waits for a concurrent update or delete (they lock FOR NO KEY
+        UPDATE) and then reads the row as committed, so a payment never names a
+        customer whose delete committed before the payment did; payments of one
+        customer do not wait for each other.
+        """
+        row = await self._connection.fetchrow(f"{_BY_ID} FOR SHARE", merchant_id, customer_id)
         return None if row is None else _customer(row)
 
     async def save(self, customer: Customer) -> None:

@@ -8,6 +8,7 @@ from tests.customers.conftest import CustomerApi
 from tests.support.api import Api
 from tests.support.expect import NOT_FOUND, expect_error
 from tests.support.requests import create_request
+from tests.support.row_locks import still_waiting
 
 UNKNOWN = "cus_01JD0Z8W7X6V5T4S3R2Q1P0N9M"
 
@@ -69,3 +70,21 @@ async def test_payments_keep_the_id_of_a_customer_deleted_after_them(
     await customers.delete(customer.id)
 
     assert (await api.get(payment.id)).customer_id == customer.id
+
+
+async def test_a_payment_waits_for_a_concurrent_delete_and_is_then_refused(
+    api: Api, customers: CustomerApi, db: asyncpg.Pool
+) -> None:
+    customer = await customers.create(email="racing@example.com")
+
+    # A delete in flight (as DeleteCustomer writes it): the payment must not slip past it.
+    async with db.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "UPDATE customers SET deleted = true WHERE merchant_id = $1 AND id = $2",
+            customers.merchant_id,
+            customer.id,
+        )
+        paying = await still_waiting(api.create(customer_id=customer.id))
+
+    await expect_error(paying, NOT_FOUND, "CUSTOMER_NOT_FOUND")
+    assert await _payments(db, api.merchant_id) == 0
