@@ -22,8 +22,16 @@ from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 
 
-async def require_customer(tx: PaymentTransaction, merchant_id: str, customer_id: str) -> None:
-    """Refuse (NOT_FOUND) a customer id that names no live customer of the merchant."""
+async def check_customer_reference(
+    tx: PaymentTransaction, merchant_id: str, customer_id: str
+) -> None:
+    """A payment's or a wallet's ``customer_id``: a customer id must name a live customer.
+
+    Refused (NOT_FOUND) when it does not; any other value is the merchant's free
+    text and reads nothing (core/domain/customers.py, ``names_customer``).
+    """
+    if not rules.names_customer(customer_id):
+        return
     if await tx.customers.find(merchant_id, customer_id) is None:
         raise NotFoundError(Reason.CUSTOMER_NOT_FOUND, customer_id=customer_id)
 

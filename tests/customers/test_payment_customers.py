@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import asyncpg
+from typing import Any
 
+import asyncpg
+import grpc
+
+from paycore.v1 import account_service_pb2 as acc
+from paycore.v1 import account_service_pb2_grpc
 from tests.customers.conftest import CustomerApi
 from tests.support.api import Api
 from tests.support.expect import NOT_FOUND, expect_error
-from tests.support.requests import create_request
+from tests.support.requests import create_request, new_request_id
 from tests.support.row_locks import still_waiting
 
 UNKNOWN = "cus_01JD0Z8W7X6V5T4S3R2Q1P0N9M"
@@ -88,3 +93,34 @@ async def test_a_payment_waits_for_a_concurrent_delete_and_is_then_refused(
 
     await expect_error(paying, NOT_FOUND, "CUSTOMER_NOT_FOUND")
     assert await _payments(db, api.merchant_id) == 0
+
+
+async def test_a_wallet_names_a_customer_by_the_same_rule(
+    grpc_channel: grpc.aio.Channel,
+    customers: CustomerApi,
+    other_customers: CustomerApi,
+    db: asyncpg.Pool,
+) -> None:
+    accounts = account_service_pb2_grpc.AccountServiceStub(grpc_channel)
+    customer = await customers.create(email="saver@example.com")
+    foreign = await other_customers.create(email="theirs@example.com")
+
+    def open_wallet(customer_id: str) -> Any:
+        request = acc.CreateAccountRequest(
+            request_id=new_request_id(), currency_code="USD", customer_id=customer_id
+        )
+        return accounts.CreateAccount(request, metadata=customers.metadata)
+
+    opened = await open_wallet(customer.id)
+    kept = await open_wallet("cus_NffrFeUfNV2Hib")
+    await expect_error(open_wallet(foreign.id), NOT_FOUND, "CUSTOMER_NOT_FOUND")
+
+    assert (opened.account.customer_id, kept.account.customer_id) == (
+        customer.id,
+        "cus_NffrFeUfNV2Hib",
+    )
+    wallets = await db.fetch(
+        "SELECT customer_id FROM ledger_accounts WHERE merchant_id = $1 AND customer_id <> ''",
+        customers.merchant_id,
+    )
+    assert sorted(w["customer_id"] for w in wallets) == sorted([customer.id, "cus_NffrFeUfNV2Hib"])

@@ -27,11 +27,12 @@ if _version_not_supported:
 
 class CustomerServiceStub:
     """The merchant's customers: who pays, how to reach them, and the card they
-    pay with by default. A payment names a customer by putting its `id`
-    (`cus_...`) in CreatePaymentRequest.customer_id: such a value must name a
-    live customer of the caller's merchant, else the payment is refused with
-    NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept
-    as the merchant's own free-text reference, as before customers existed.
+    pay with by default. A payment or a wallet names a customer by putting its
+    `id` (`cus_...`) in its customer_id (CreatePaymentRequest,
+    CreateAccountRequest): such a value must name a live customer of the
+    caller's merchant, else the request is refused with NOT_FOUND
+    (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept as the
+    merchant's own free-text reference, as before customers existed.
     Customers belong to the caller's merchant: another merchant's customer is
     NOT_FOUND.
     """
@@ -71,11 +72,12 @@ class CustomerServiceStub:
 
 class CustomerServiceServicer:
     """The merchant's customers: who pays, how to reach them, and the card they
-    pay with by default. A payment names a customer by putting its `id`
-    (`cus_...`) in CreatePaymentRequest.customer_id: such a value must name a
-    live customer of the caller's merchant, else the payment is refused with
-    NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept
-    as the merchant's own free-text reference, as before customers existed.
+    pay with by default. A payment or a wallet names a customer by putting its
+    `id` (`cus_...`) in its customer_id (CreatePaymentRequest,
+    CreateAccountRequest): such a value must name a live customer of the
+    caller's merchant, else the request is refused with NOT_FOUND
+    (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept as the
+    merchant's own free-text reference, as before customers existed.
     Customers belong to the caller's merchant: another merchant's customer is
     NOT_FOUND.
     """
@@ -111,9 +113,9 @@ class CustomerServiceServicer:
 
     def DeleteCustomer(self, request, context):
         """Deletes a customer: its email, name, metadata and default payment method
-        are erased and it is NOT_FOUND from then on, so new payments cannot name
-        it. Payments made before keep its id as their customer_id; its card
-        tokens stay usable. Idempotent by request_id.
+        are erased and it is NOT_FOUND from then on, so new payments and wallets
+        cannot name it. Payments and wallets made before keep its id as their
+        customer_id; its card tokens stay usable. Idempotent by request_id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,11 +159,12 @@ def add_CustomerServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class CustomerService:
     """The merchant's customers: who pays, how to reach them, and the card they
-    pay with by default. A payment names a customer by putting its `id`
-    (`cus_...`) in CreatePaymentRequest.customer_id: such a value must name a
-    live customer of the caller's merchant, else the payment is refused with
-    NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept
-    as the merchant's own free-text reference, as before customers existed.
+    pay with by default. A payment or a wallet names a customer by putting its
+    `id` (`cus_...`) in its customer_id (CreatePaymentRequest,
+    CreateAccountRequest): such a value must name a live customer of the
+    caller's merchant, else the request is refused with NOT_FOUND
+    (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept as the
+    merchant's own free-text reference, as before customers existed.
     Customers belong to the caller's merchant: another merchant's customer is
     NOT_FOUND.
     """

@@ -28,11 +28,12 @@ GRPC_VERSION: str
 
 class CustomerServiceStub:
     """The merchant's customers: who pays, how to reach them, and the card they
-    pay with by default. A payment names a customer by putting its `id`
-    (`cus_...`) in CreatePaymentRequest.customer_id: such a value must name a
-    live customer of the caller's merchant, else the payment is refused with
-    NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept
-    as the merchant's own free-text reference, as before customers existed.
+    pay with by default. A payment or a wallet names a customer by putting its
+    `id` (`cus_...`) in its customer_id (CreatePaymentRequest,
+    CreateAccountRequest): such a value must name a live customer of the
+    caller's merchant, else the request is refused with NOT_FOUND
+    (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept as the
+    merchant's own free-text reference, as before customers existed.
     Customers belong to the caller's merchant: another merchant's customer is
     NOT_FOUND.
     """
@@ -53,19 +54,20 @@ class CustomerServiceStub:
     """Lists the caller's customers, newest first, with pagination (AIP-158)."""
     DeleteCustomer: _grpc.UnaryUnaryMultiCallable[_customer_service_pb2.DeleteCustomerRequest, _customer_service_pb2.DeleteCustomerResponse]
     """Deletes a customer: its email, name, metadata and default payment method
-    are erased and it is NOT_FOUND from then on, so new payments cannot name
-    it. Payments made before keep its id as their customer_id; its card
-    tokens stay usable. Idempotent by request_id.
+    are erased and it is NOT_FOUND from then on, so new payments and wallets
+    cannot name it. Payments and wallets made before keep its id as their
+    customer_id; its card tokens stay usable. Idempotent by request_id.
     """
 
 @_typing.type_check_only
 class CustomerServiceAsyncStub(CustomerServiceStub):
     """The merchant's customers: who pays, how to reach them, and the card they
-    pay with by default. A payment names a customer by putting its `id`
-    (`cus_...`) in CreatePaymentRequest.customer_id: such a value must name a
-    live customer of the caller's merchant, else the payment is refused with
-    NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept
-    as the merchant's own free-text reference, as before customers existed.
+    pay with by default. A payment or a wallet names a customer by putting its
+    `id` (`cus_...`) in its customer_id (CreatePaymentRequest,
+    CreateAccountRequest): such a value must name a live customer of the
+    caller's merchant, else the request is refused with NOT_FOUND
+    (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept as the
+    merchant's own free-text reference, as before customers existed.
     Customers belong to the caller's merchant: another merchant's customer is
     NOT_FOUND.
     """
@@ -83,18 +85,19 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     """Lists the caller's customers, newest first, with pagination (AIP-158)."""
     DeleteCustomer: _aio.UnaryUnaryMultiCallable[_customer_service_pb2.DeleteCustomerRequest, _customer_service_pb2.DeleteCustomerResponse]  # type: ignore[assignment]
     """Deletes a customer: its email, name, metadata and default payment method
-    are erased and it is NOT_FOUND from then on, so new payments cannot name
-    it. Payments made before keep its id as their customer_id; its card
-    tokens stay usable. Idempotent by request_id.
+    are erased and it is NOT_FOUND from then on, so new payments and wallets
+    cannot name it. Payments and wallets made before keep its id as their
+    customer_id; its card tokens stay usable. Idempotent by request_id.
     """
 
 class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
     """The merchant's customers: who pays, how to reach them, and the card they
-    pay with by default. A payment names a customer by putting its `id`
-    (`cus_...`) in CreatePaymentRequest.customer_id: such a value must name a
-    live customer of the caller's merchant, else the payment is refused with
-    NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept
-    as the merchant's own free-text reference, as before customers existed.
+    pay with by default. A payment or a wallet names a customer by putting its
+    `id` (`cus_...`) in its customer_id (CreatePaymentRequest,
+    CreateAccountRequest): such a value must name a live customer of the
+    caller's merchant, else the request is refused with NOT_FOUND
+    (ERROR_REASON_CUSTOMER_NOT_FOUND). Any other customer_id is kept as the
+    merchant's own free-text reference, as before customers existed.
     Customers belong to the caller's merchant: another merchant's customer is
     NOT_FOUND.
     """
@@ -140,9 +143,9 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_customer_service_pb2.DeleteCustomerResponse, _abc.Awaitable[_customer_service_pb2.DeleteCustomerResponse]]:
         """Deletes a customer: its email, name, metadata and default payment method
-        are erased and it is NOT_FOUND from then on, so new payments cannot name
-        it. Payments made before keep its id as their customer_id; its card
-        tokens stay usable. Idempotent by request_id.
+        are erased and it is NOT_FOUND from then on, so new payments and wallets
+        cannot name it. Payments and wallets made before keep its id as their
+        customer_id; its card tokens stay usable. Idempotent by request_id.
         """
 
 def add_CustomerServiceServicer_to_server(servicer: CustomerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
