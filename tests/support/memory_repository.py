@@ -26,7 +26,7 @@ from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
-from core.domain.customers import Customer
+from core.domain.customers import Customer, CustomerQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund, RoutingRecord
 from core.ports.repository import (
@@ -350,6 +350,26 @@ class MemoryRepository:
     async def list_refunds(self, query: RefundQuery) -> list[Refund]:
         """Not kept in memory: listing is tested against PostgreSQL."""
         raise NotImplementedError("list refunds against PostgreSQL (tests/e2e)")
+
+    async def get_customer(self, merchant_id: str, customer_id: str) -> Customer | None:
+        """One committed live customer (``CustomerReads``)."""
+        return await MemoryCustomers(self.state).find(merchant_id, customer_id)
+
+    async def list_customers(self, query: CustomerQuery) -> list[Customer]:
+        """Committed live customers, newest first, after the cursor (``CustomerReads``)."""
+        found = sorted(
+            (
+                c
+                for (merchant_id, _), c in self.state.customers.items()
+                if merchant_id == query.merchant_id
+                and not c.deleted
+                and (not query.before_id or c.id < query.before_id)
+                and (not query.email or c.email == query.email)
+            ),
+            key=lambda c: c.id,
+            reverse=True,
+        )
+        return found[: query.page_size]
 
     async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
         """A merchant's committed settings (the defaults when never changed)."""
