@@ -13,7 +13,8 @@ module of its feature:
 - ``_accounts``: settlement, wallets and withdrawals, payouts to the bank (``Payouts``);
 - ``_customers``: the merchant's customers;
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
-- ``_services``: ``Services``, the background work, and the order of ``close()``.
+- ``_services``: ``Services``, the background work, and the order of ``close()``;
+- ``_server``: the gRPC server of ``Services`` (``paycore_server``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.app._notifications import Notifications, build_notifications
 from core.app._payments import build_executor, build_payments, payment_stores
 from core.app._risk import build_risk_service, open_risk_screen, open_rules
 from core.app._routing import attempt_resolution, build_router, open_merchant_routing
+from core.app._server import paycore_server, server_settings
 from core.app._services import Services, start_background
 from core.app._vault import build_vault, vault_keyring
 from core.config import Settings
@@ -41,7 +43,15 @@ from core.storage.pool import close_pool
 from core.telemetry import Telemetry
 from router import Channel
 
-__all__ = ["Notifications", "Payouts", "Services", "connect_redis", "open_services"]
+__all__ = [
+    "Notifications",
+    "Payouts",
+    "Services",
+    "connect_redis",
+    "open_services",
+    "paycore_server",
+    "server_settings",
+]
 
 
 async def open_services(

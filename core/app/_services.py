@@ -48,7 +48,7 @@ class Services:
     risk: RiskService
     risk_screen: RiskScreen
     rules: RulesFile
-    """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
+    """The risk rules file; reloaded on SIGHUP (core/runtime/serve.py)."""
     router: Router
     status_queries: StatusQueryScheduler
     callbacks: CallbackIngress
