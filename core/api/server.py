@@ -57,6 +57,7 @@ from core.events.service import EventStreams, WebhookService
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.card_vault import CardVault
+from core.service.customers import CustomerService
 from core.service.execution import RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
@@ -141,6 +142,7 @@ class ServedServices:
     accounts: AccountService
     settlement: SettlementService
     merchant_routing: MerchantRoutingService
+    customers: CustomerService
     executor: RequestExecutor
     """Drained at shutdown: operations whose callers went away run to their commit."""
     status_queries: StatusQueryScheduler

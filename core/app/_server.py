@@ -45,6 +45,7 @@ def served_services(services: Services) -> ServedServices:
         accounts=services.accounts,
         settlement=services.settlement,
         merchant_routing=services.merchant_routing,
+        customers=services.customers,
         executor=services.executor,
         status_queries=services.status_queries,
         # Channels' notifications, and the bank's answers to payouts.
