@@ -114,12 +114,20 @@ class LedgerEntry:
     amount_minor: int
     currency: str
     result: ChannelResult
+    merchant_initiated: bool = False
+    """A merchant-initiated charge, as the attempt said (tests read what the channel saw)."""
+    agreement_id: str = ""
 
 
 NOT_FOUND = ChannelResult(
     AttemptOutcome.FAILED,
     failure=Failure("not_found", "The channel has no record of this request."),
     not_processed=True,
+)
+
+
+_NO_AGREEMENT = Failure(
+    "agreement_required", "A merchant-initiated charge needs the agreement id of its mandate."
 )
 
 
@@ -221,6 +229,10 @@ class SimulatedAcquirer:
             )
 
         def decide() -> ChannelResult:
+            if attempt.merchant_initiated and not attempt.agreement_id:
+                # As a network does: a charge without the customer needs the agreement
+                # the customer-present verification made.
+                return ChannelResult(AttemptOutcome.DECLINED, failure=_NO_AGREEMENT)
             if card.number in self._spec.declines:
                 code, message = self._spec.declines[card.number]
                 return ChannelResult(AttemptOutcome.DECLINED, failure=Failure(code, message))
@@ -307,6 +319,8 @@ class SimulatedAcquirer:
             attempt.amount.amount,
             attempt.amount.currency,
             result,
+            attempt.merchant_initiated,
+            attempt.agreement_id,
         )
         if trigger is _Trigger.HANG_AFTER_PROCESSING:
             await asyncio.sleep(behaviour.hang_s)
