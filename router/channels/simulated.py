@@ -33,6 +33,10 @@ number              acquirer_a                    acquirer_b
 4000000000000341    authorized                    declined: do_not_honor
 ==================  ============================  ============================
 
+A merchant-initiated authorization (``Attempt.merchant_initiated``, a charge under a
+mandate) without an ``agreement_id`` is declined (``agreement_required``), as a network
+declines one it cannot tie to the customer's consent; the ledger records both.
+
 The ledger is keyed by attempt id (paycore's idempotency key): the same
 attempt sent twice is executed once, and ``query`` answers from it, as a
 real provider's status API would.
