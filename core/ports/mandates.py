@@ -12,7 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from core.domain.mandates import ChargeHistory, Mandate, PaymentMethodQuery, SavedPaymentMethod
+from core.domain.mandates import (
+    ChargeHistory,
+    Mandate,
+    MandateCharge,
+    PaymentMethodQuery,
+    SavedPaymentMethod,
+)
 
 
 class Mandates(Protocol):
@@ -41,6 +47,10 @@ class Mandates(Protocol):
         self, merchant_id: str, mandate_id: str, payment_id: str, at: datetime
     ) -> None:
         """Note that ``payment_id`` was made under the mandate."""
+        ...
+
+    async def charge_of(self, merchant_id: str, payment_id: str) -> MandateCharge | None:
+        """The mandate charge ``payment_id`` was created as; None for any other payment."""
         ...
 
 

@@ -17,6 +17,7 @@ from core.domain.mandates import (
     Frequency,
     Interval,
     Mandate,
+    MandateCharge,
     MandateScope,
     MandateUsage,
     PaymentMethodQuery,
@@ -135,6 +136,22 @@ class PostgresMandates:
             mandate_id,
             at,
         )
+
+    async def charge_of(self, merchant_id: str, payment_id: str) -> MandateCharge | None:
+        """The mandate a payment was charged under, as its charge."""
+        row = await self._connection.fetchrow(
+            """
+            SELECT m.id, m.customer_id, m.card_token, m.agreement_id
+            FROM mandate_charges c JOIN mandates m
+                ON m.merchant_id = c.merchant_id AND m.id = c.mandate_id
+            WHERE c.merchant_id = $1 AND c.payment_id = $2
+            """,
+            merchant_id,
+            payment_id,
+        )
+        if row is None:
+            return None
+        return MandateCharge(row["id"], row["customer_id"], row["card_token"], row["agreement_id"])
 
 
 class PostgresMandateReads:

@@ -27,7 +27,7 @@ from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.customers import Customer, CustomerQuery
-from core.domain.mandates import ChargeHistory, Mandate
+from core.domain.mandates import ChargeHistory, Mandate, MandateCharge
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund, RoutingRecord
 from core.ports.repository import (
@@ -334,6 +334,16 @@ class MemoryMandates:
     ) -> None:
         """Note a payment made under the mandate."""
         self._state.mandate_charges.append((merchant_id, mandate_id, payment_id, at))
+
+    async def charge_of(self, merchant_id: str, payment_id: str) -> MandateCharge | None:
+        """The mandate a payment was charged under, as its charge."""
+        for merchant, mandate_id, charged, _ in self._state.mandate_charges:
+            if (merchant, charged) == (merchant_id, payment_id):
+                mandate = self._state.mandates[(merchant, mandate_id)]
+                return MandateCharge(
+                    mandate.id, mandate.customer_id, mandate.card_token, mandate.agreement_id
+                )
+        return None
 
 
 class MemoryTransaction:

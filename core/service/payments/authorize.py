@@ -165,9 +165,16 @@ class Authorization:
     async def dispatch_reviewed(
         self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
     ) -> Plan[Payment]:
-        """Send a held payment an admin approved, through the normal authorization path."""
+        """Send a held payment an admin approved, through the normal authorization path.
+
+        A merchant-initiated charge held for review is still one when approved:
+        the channel is told so, with its mandate's agreement id.
+        """
         assert payment.risk is not None  # held payments were scored
-        decided, dispatch = self._route(payment, payment.risk, card, at, None, reviewed=True)
+        mandate = await tx.mandates.charge_of(payment.merchant_id, payment.id)
+        decided, dispatch = self._route(
+            payment, payment.risk, card, at, None, reviewed=True, mandate=mandate
+        )
         await tx.payments.save(decided)
         if decided.routing is not None:
             await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
