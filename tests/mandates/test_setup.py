@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import grpc
 
 from core.app import Services
 from core.domain.attempt import ChannelOperation
@@ -16,9 +18,11 @@ from tests.support.expect import (
     FAILED_PRECONDITION,
     INVALID_ARGUMENT,
     NOT_FOUND,
+    error_info,
     expect_error,
     expect_invalid,
 )
+from tests.support.polling import eventually
 from tests.support.requests import cents, usd
 
 UNKNOWN_CUSTOMER = "cus_01JD0Z8W7X6V5T4S3R2Q1P0N9M"
@@ -155,3 +159,36 @@ async def test_payment_methods_list_each_card_with_its_mandates_page_by_page(
         INVALID_ARGUMENT,
         "INVALID_PAGE_TOKEN",
     )
+
+
+async def test_concurrent_repeats_of_one_setup_verify_the_card_once(
+    mandates: MandateApi, saved: Saved, services: Services, db: asyncpg.Pool
+) -> None:
+    request = mandates.setup_request(saved.customer_id, saved.card_token)
+
+    outcomes = await asyncio.gather(
+        *(mandates.call("SetupPaymentMethod", request) for _ in range(4)),
+        return_exceptions=True,
+    )
+
+    answered = [o.mandate for o in outcomes if not isinstance(o, BaseException)]
+    busy = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+    assert len(answered) + len(busy) == len(outcomes)
+    assert all(error_info(e).reason == "REQUEST_IN_PROGRESS" for e in busy)
+
+    async def replayed() -> ms.SetupPaymentMethodResponse | None:
+        try:
+            response: ms.SetupPaymentMethodResponse = await mandates.call(
+                "SetupPaymentMethod", request
+            )
+        except grpc.aio.AioRpcError as error:
+            if error_info(error).reason != "REQUEST_IN_PROGRESS":
+                raise
+            return None
+        return response
+
+    final = await eventually(replayed, what="the setup's replay")
+    assert all(m == final.mandate for m in answered)
+    assert len(channel_calls(services, final.mandate.verification_payment_id)) == 2
+    assert await count(db, "payments", mandates.merchant_id) == 1
+    assert await count(db, "mandates", mandates.merchant_id) == 1
