@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from core.domain.errors import PaycoreError, Reason
 from core.domain.money import Money
-from core.domain.payment import CardSummary, Payment, PaymentState
+from core.domain.payment import CardSummary, Payment, PaymentState, RiskDecision
 
 VERIFICATION_AMOUNT_MINOR = 1
 """What SetupPaymentMethod authorizes (and voids) to verify a card: one minor unit.
@@ -245,7 +245,10 @@ def verification_refusal(payment: Payment) -> PaycoreError | None:
         PaymentState.CANCELED,
     ):
         return None
-    if payment.state is PaymentState.REQUIRES_REVIEW:
+    risk = payment.risk
+    if payment.state is PaymentState.REQUIRES_REVIEW or (
+        risk is not None and risk.decision is RiskDecision.REVIEW
+    ):
         why = "risk held the verification for review"
     elif payment.failure is not None:
         why = f"{payment.failure.code}: {payment.failure.message}"

@@ -27,6 +27,8 @@ from core.domain.payment import (
     Failure,
     Payment,
     PaymentState,
+    RiskAssessment,
+    RiskDecision,
 )
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -152,7 +154,9 @@ def test_a_declined_or_held_verification_refuses_the_setup() -> None:
     declined = _verification(
         PaymentState.DECLINED, failure=Failure("card_declined", "The card was declined.")
     )
-    for payment in (declined, _verification(PaymentState.REQUIRES_REVIEW)):
+    held = RiskAssessment(score=60, decision=RiskDecision.REVIEW, reasons=("rule",))
+    canceled_held = _verification(PaymentState.CANCELED, risk=held)
+    for payment in (declined, _verification(PaymentState.REQUIRES_REVIEW), canceled_held):
         error = verification_refusal(payment)
         assert error is not None
         assert error.reason is Reason.PAYMENT_METHOD_VERIFICATION_FAILED

@@ -13,6 +13,7 @@ verified (and voided) once whatever the retries and crashes:
 2. ``SetupPaymentMethod.void``: once authorized, the verification is voided
    (core/service/payments/cancel.py). A void the channel refuses leaves the
    small authorization to expire at the issuer; the card is verified all the same.
+   A verification risk held for review is canceled the same way (never sent).
 3. ``SetupPaymentMethod``: the mandate is recorded with the verification's
    channel reference as its agreement id, or the setup is refused
    (PAYMENT_METHOD_VERIFICATION_FAILED) when the verification did not pass.
@@ -74,7 +75,9 @@ class PaymentMethodSetup:
             # The channel's answer is not known yet (a timeout): a status query
             # settles it, and the caller's retry carries on from there.
             raise PaycoreError(Reason.REQUEST_IN_PROGRESS, request_id=request.request_id)
-        if verified.state is PaymentState.AUTHORIZED:
+        if verified.state in (PaymentState.AUTHORIZED, PaymentState.REQUIRES_REVIEW):
+            # Authorized: voided. Held by risk: canceled, so that no approval sends
+            # it later; a setup is customer-present, and the customer is gone by then.
             await self._void(verified, request, encoder)
         return await self._record(command, request, encoder, verified.id)
 
@@ -113,7 +116,7 @@ class PaymentMethodSetup:
     async def _void(
         self, verification: Payment, request: RequestIdentity, encoder: Encoder[Mandate]
     ) -> None:
-        """Step 2: release the verification's authorization (its outcome changes nothing)."""
+        """Step 2: release the verification (its outcome changes nothing of the setup's)."""
         cancel = CancelPayment(verification.merchant_id, verification.id, "payment method verified")
         ignored: Encoder[Payment] = Encoder(lambda _: b"", encoder.failure)
         await self._cancellation.cancel_payment(cancel, request, ignored, operation=VOID)
