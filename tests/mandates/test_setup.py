@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
+import pytest
 
 from core.app import Services
 from core.domain.attempt import ChannelOperation
+from core.domain.mandates import Mandate
+from core.storage.mandates import PostgresMandates
 from paycore.v1 import mandate_service_pb2 as ms
 from paycore.v1 import payment_pb2 as pb
 from tests.mandates.conftest import MandateApi, Saved, at, channel_calls, count, scope
@@ -190,5 +193,37 @@ async def test_concurrent_repeats_of_one_setup_verify_the_card_once(
     final = await eventually(replayed, what="the setup's replay")
     assert all(m == final.mandate for m in answered)
     assert len(channel_calls(services, final.mandate.verification_payment_id)) == 2
+    assert await count(db, "payments", mandates.merchant_id) == 1
+    assert await count(db, "mandates", mandates.merchant_id) == 1
+
+
+async def test_a_setup_cut_short_after_its_verification_resumes_without_verifying_again(
+    mandates: MandateApi,
+    saved: Saved,
+    services: Services,
+    db: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The mandate's write fails once (as if the process died there): the
+    # verification and its void are committed, the mandate is not.
+    save = PostgresMandates.save
+    failures: list[str] = []
+
+    async def failing_once(self: PostgresMandates, mandate: Mandate) -> None:
+        if not failures:
+            failures.append(mandate.id)
+            raise ConnectionResetError("cut short")
+        await save(self, mandate)
+
+    monkeypatch.setattr(PostgresMandates, "save", failing_once)
+    request = mandates.setup_request(saved.customer_id, saved.card_token)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await mandates.call("SetupPaymentMethod", request)
+    assert await count(db, "mandates", mandates.merchant_id) == 0
+
+    mandate = (await mandates.call("SetupPaymentMethod", request)).mandate
+
+    assert failures and mandate.id != failures[0]  # recorded by the retry
+    assert len(channel_calls(services, mandate.verification_payment_id)) == 2
     assert await count(db, "payments", mandates.merchant_id) == 1
     assert await count(db, "mandates", mandates.merchant_id) == 1
