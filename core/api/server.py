@@ -28,6 +28,9 @@ from core.api.customer_handlers import CustomerHandlers
 from core.api.customer_handlers import generic_handler as customer_generic_handler
 from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
+from core.api.mandate_handlers import SERVICE_NAME as MANDATE_SERVICE_NAME
+from core.api.mandate_handlers import MandateHandlers
+from core.api.mandate_handlers import generic_handler as mandate_generic_handler
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
 from core.api.merchant_settings_handlers import MerchantSettingsHandlers
 from core.api.merchant_settings_handlers import generic_handler as settings_generic_handler
@@ -193,6 +196,7 @@ PAYCORE_SERVICES = (
     ACCOUNT_SERVICE_NAME,
     ROUTING_SERVICE_NAME,
     CUSTOMER_SERVICE_NAME,
+    MANDATE_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
 
@@ -250,6 +254,9 @@ class PaycoreServer:
                 ),
                 customer_generic_handler(
                     CustomerHandlers(services.customers, secret), resolver, telemetry
+                ),
+                mandate_generic_handler(
+                    MandateHandlers(services.mandates, secret), resolver, telemetry
                 ),
             )
         )

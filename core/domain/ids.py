@@ -23,6 +23,7 @@ JOURNAL = "jtx"
 SETTLEMENT = "stl"
 WITHDRAWAL = "wd"
 CUSTOMER = "cus"
+MANDATE = "man"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
 _PATTERNS = {
@@ -37,6 +38,7 @@ _PATTERNS = {
         SETTLEMENT,
         WITHDRAWAL,
         CUSTOMER,
+        MANDATE,
     )
 }
 
