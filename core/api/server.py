@@ -62,6 +62,7 @@ from core.service.accounts import AccountService
 from core.service.card_vault import CardVault
 from core.service.customers import CustomerService
 from core.service.execution import RequestExecutor
+from core.service.mandates.service import MandateService
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments.service import PaymentService
@@ -146,6 +147,7 @@ class ServedServices:
     settlement: SettlementService
     merchant_routing: MerchantRoutingService
     customers: CustomerService
+    mandates: MandateService
     executor: RequestExecutor
     """Drained at shutdown: operations whose callers went away run to their commit."""
     status_queries: StatusQueryScheduler
