@@ -69,6 +69,10 @@ class Attempt:
     agreement_id: str = ""
     """With ``merchant_initiated``: the mandate's agreement (the channel's
     reference of the customer-present verification)."""
+    eci: str = ""
+    """For AUTHORIZE: the 3-D Secure result's Electronic Commerce Indicator ("": none)."""
+    liability_shift: bool = False
+    """For AUTHORIZE: 3-D Secure shifted fraud liability to the issuer."""
 
 
 @dataclass(frozen=True, slots=True)

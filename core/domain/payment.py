@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 
+from core.domain.authentication import Authentication, NextAction
 from core.domain.money import Money
 
 
@@ -29,6 +30,11 @@ class PaymentState(enum.Enum):
     CANCELED = "canceled"
     DECLINED = "declined"
     FAILED = "failed"
+    REQUIRES_ACTION = "requires_action"
+    """The customer must act first (``Payment.next_action``: a 3-D Secure challenge).
+
+    Listed last: the encoding tests' samples number the states in this order.
+    """
 
     @property
     def is_terminal(self) -> bool:
@@ -262,6 +268,10 @@ class Payment:
     """Every channel call made for the payment, oldest first (read from storage, never saved)."""
     bank_transfer: BankTransferDetails | None = None
     """Set when the payment method is a bank transfer (then ``card`` is None)."""
+    next_action: NextAction | None = None
+    """What the customer must do (REQUIRES_ACTION only)."""
+    authentication: Authentication | None = None
+    """The card's 3-D Secure result (None: the card takes no part in 3-D Secure)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))

@@ -24,12 +24,14 @@ from core.domain.payment import (
     RiskAssessment,
     RiskDecision,
 )
+from core.wire.authentication import authentication_to_proto, next_action_to_proto
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_pb2 as pb
 
 STATE_TO_PROTO: dict[PaymentState, pb.Payment.State.ValueType] = {
     PaymentState.REQUIRES_CONFIRMATION: pb.Payment.STATE_REQUIRES_CONFIRMATION,
     PaymentState.REQUIRES_REVIEW: pb.Payment.STATE_REQUIRES_REVIEW,
+    PaymentState.REQUIRES_ACTION: pb.Payment.STATE_REQUIRES_ACTION,
     PaymentState.PENDING: pb.Payment.STATE_PENDING,
     PaymentState.AUTHORIZED: pb.Payment.STATE_AUTHORIZED,
     PaymentState.CAPTURED: pb.Payment.STATE_CAPTURED,
@@ -181,6 +183,10 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
             )
         )
     message.attempts.extend(attempt_to_proto(attempt) for attempt in payment.attempts)
+    if payment.next_action is not None:
+        message.next_action.CopyFrom(next_action_to_proto(payment.next_action))
+    if payment.authentication is not None:
+        message.authentication.CopyFrom(authentication_to_proto(payment.authentication))
     return message
 
 

@@ -21,7 +21,7 @@ EXPECTED_TRANSITIONS: Mapping[str, tuple[frozenset[PaymentState], Reason]] = {
     "update_amount": (frozenset({S.REQUIRES_CONFIRMATION}), Reason.AMOUNT_NOT_UPDATABLE),
     "capture": (frozenset({S.AUTHORIZED}), Reason.PAYMENT_NOT_CAPTURABLE),
     "cancel": (
-        frozenset({S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW, S.AUTHORIZED}),
+        frozenset({S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW, S.REQUIRES_ACTION, S.AUTHORIZED}),
         Reason.PAYMENT_NOT_CANCELABLE,
     ),
     "decide_review": (frozenset({S.REQUIRES_REVIEW}), Reason.PAYMENT_NOT_IN_REVIEW),

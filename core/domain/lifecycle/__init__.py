@@ -15,6 +15,7 @@ split the machine by what each decides:
 
 - ``_transitions``: which operation each state allows (``TRANSITIONS``, ``require``);
 - ``_authorization``: confirmation, risk's verdict, the channel's answer to an authorization;
+- ``_customer_action``: a 3-D Secure challenge: opened, completed, failed, abandoned;
 - ``_capture`` and ``_cancel``: capturing an authorized payment, or releasing it by a void;
 - ``_refunds``: refunds, their review and the channel's answer;
 - ``_late_answers``: a status query's or notification's answer to an attempt left unknown;
@@ -32,6 +33,15 @@ from core.domain.lifecycle._authorization import (
 )
 from core.domain.lifecycle._cancel import begin_void, cancel_unconfirmed, complete_void, needs_void
 from core.domain.lifecycle._capture import begin_capture, complete_capture, plan_capture
+from core.domain.lifecycle._customer_action import (
+    abandon_challenge,
+    authenticate_frictionless,
+    challenge_expired,
+    challenge_open,
+    complete_challenge,
+    decline_unauthenticated,
+    require_action,
+)
 from core.domain.lifecycle._details import update_details
 from core.domain.lifecycle._late_answers import awaits_answer, resolve_attempt
 from core.domain.lifecycle._refunds import (
@@ -46,18 +56,24 @@ from core.domain.lifecycle._transitions import TRANSITIONS, require
 
 __all__ = [
     "TRANSITIONS",
+    "abandon_challenge",
     "approve_refund",
+    "authenticate_frictionless",
     "awaits_answer",
     "begin_authorization",
     "begin_capture",
     "begin_refund",
     "begin_void",
     "cancel_unconfirmed",
+    "challenge_expired",
+    "challenge_open",
     "complete_authorization",
     "complete_capture",
+    "complete_challenge",
     "complete_refund",
     "complete_void",
     "decline_for_risk",
+    "decline_unauthenticated",
     "fail_unroutable",
     "hold_for_review",
     "hold_refund",
@@ -67,6 +83,7 @@ __all__ = [
     "reject_refund",
     "reject_review",
     "require",
+    "require_action",
     "reroute_authorization",
     "resolve_attempt",
     "update_details",

@@ -26,9 +26,20 @@ from core.domain.payment import (
 S = PaymentState
 
 
-def _require_confirmable(payment: Payment, *, reviewed: bool = False) -> None:
-    # A payment held for review is sent on only once a person approved it.
-    expected = S.REQUIRES_REVIEW if reviewed else S.REQUIRES_CONFIRMATION
+def require_confirmable(
+    payment: Payment, *, reviewed: bool = False, authenticated: bool = False
+) -> None:
+    """Raise PAYMENT_NOT_CONFIRMABLE unless ``payment`` may be sent on (or stopped) now."""
+    # A payment held for review is sent on only once a person approved it; one
+    # waiting for its customer, only once the customer authenticated.
+    if authenticated:
+        expected = S.REQUIRES_ACTION
+        if payment.next_action is not None:  # the challenge is still open
+            raise IllegalTransitionError(
+                Reason.PAYMENT_NOT_CONFIRMABLE, payment_id=payment.id, state=payment.state.name
+            )
+    else:
+        expected = S.REQUIRES_REVIEW if reviewed else S.REQUIRES_CONFIRMATION
     if payment.state is not expected or payment.operation_in_flight:
         raise IllegalTransitionError(
             Reason.PAYMENT_NOT_CONFIRMABLE, payment_id=payment.id, state=payment.state.name
@@ -37,7 +48,7 @@ def _require_confirmable(payment: Payment, *, reviewed: bool = False) -> None:
 
 def decline_for_risk(payment: Payment, risk: RiskAssessment, at: datetime) -> Payment:
     """A payment the risk engine declined: terminal, never sent to a channel."""
-    _require_confirmable(payment)
+    require_confirmable(payment)
     return evolve(
         payment,
         state=S.DECLINED,
@@ -51,7 +62,7 @@ def hold_for_review(payment: Payment, risk: RiskAssessment, at: datetime) -> Pay
     """A payment the risk engine wants a person to look at: held, never sent until approved."""
     if risk.decision is not RiskDecision.REVIEW:
         raise ValueError(f"only a REVIEW decision holds a payment, not {risk.decision.name}")
-    _require_confirmable(payment)
+    require_confirmable(payment)
     return evolve(payment, state=S.REQUIRES_REVIEW, risk=risk, updated_at=at)
 
 
@@ -67,10 +78,16 @@ def reject_review(payment: Payment, note: str, at: datetime) -> Payment:
 
 
 def fail_unroutable(
-    payment: Payment, risk: RiskAssessment, why: str, at: datetime, *, reviewed: bool = False
+    payment: Payment,
+    risk: RiskAssessment,
+    why: str,
+    at: datetime,
+    *,
+    reviewed: bool = False,
+    authenticated: bool = False,
 ) -> Payment:
     """A payment no configured channel can carry: FAILED, nothing moved."""
-    _require_confirmable(payment, reviewed=reviewed)
+    require_confirmable(payment, reviewed=reviewed, authenticated=authenticated)
     return evolve(
         payment,
         state=S.FAILED,
@@ -87,6 +104,7 @@ def begin_authorization(
     at: datetime,
     *,
     reviewed: bool = False,
+    authenticated: bool = False,
     routing: RoutingRecord | None = None,
 ) -> Payment:
     """Mark the payment as sent to ``channel``: PENDING with AUTHORIZE in flight.
@@ -95,12 +113,14 @@ def begin_authorization(
     assessment stays the REVIEW one, as the record of what risk said).
     ``routing``: how the channel was chosen, recorded on the payment (else
     it keeps the record it has).
+    ``authenticated``: a payment whose customer completed a 3-D Secure challenge
+    (``lifecycle.complete_challenge``), sent on with its authentication result.
     """
     allowed = RiskDecision.REVIEW if reviewed else RiskDecision.APPROVE
     if risk.decision is not allowed:
         # DECLINE never reaches a channel; REVIEW waits for a person first.
         raise ValueError(f"a payment with risk decision {risk.decision.name} must not be sent")
-    _require_confirmable(payment, reviewed=reviewed)
+    require_confirmable(payment, reviewed=reviewed, authenticated=authenticated)
     return evolve(
         payment,
         state=S.PENDING,

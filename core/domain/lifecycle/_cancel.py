@@ -6,6 +6,7 @@ from datetime import datetime
 
 from core.domain.attempt import AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.evolve import evolve
+from core.domain.lifecycle._customer_action import abandon_challenge
 from core.domain.lifecycle._transitions import require
 from core.domain.payment import Payment, PaymentState
 
@@ -21,6 +22,8 @@ def needs_void(payment: Payment) -> bool:
 def cancel_unconfirmed(payment: Payment, at: datetime) -> Payment:
     """Cancel a payment that never reached a channel."""
     require(payment, "cancel")
+    if payment.state is S.REQUIRES_ACTION:
+        return abandon_challenge(payment, at)
     if payment.state not in (S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW):
         raise ValueError("an authorized payment is canceled through a void")
     return evolve(payment, state=S.CANCELED, updated_at=at)

@@ -36,7 +36,7 @@ TRANSITIONS: Mapping[str, _Rule] = {
     "update_amount": _Rule(frozenset({S.REQUIRES_CONFIRMATION}), Reason.AMOUNT_NOT_UPDATABLE),
     "capture": _Rule(frozenset({S.AUTHORIZED}), Reason.PAYMENT_NOT_CAPTURABLE),
     "cancel": _Rule(
-        frozenset({S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW, S.AUTHORIZED}),
+        frozenset({S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW, S.REQUIRES_ACTION, S.AUTHORIZED}),
         Reason.PAYMENT_NOT_CANCELABLE,
     ),
     "decide_review": _Rule(frozenset({S.REQUIRES_REVIEW}), Reason.PAYMENT_NOT_IN_REVIEW),

@@ -128,6 +128,14 @@ class Payment(_message.Message):
         (RiskService.RejectReview, then STATE_DECLINED with failure code
         "risk_rejected"), or the merchant cancels it.
         """
+        STATE_REQUIRES_ACTION: Payment._State.ValueType  # 11
+        """The customer must act before the payment can go on: `next_action` says
+        what (a 3-D Secure challenge page to redirect them to). Nothing is held
+        yet. Completing it authorizes the payment; failing it declines it
+        (failure "authentication_failed"); leaving it past
+        `next_action.expire_time` (or CancelPayment) cancels it (failure
+        "authentication_abandoned").
+        """
 
     class State(_State, metaclass=_StateEnumTypeWrapper):
         """The lifecycle of a payment. Every legal transition is listed here; any
@@ -139,6 +147,10 @@ class Payment(_message.Message):
           REQUIRES_REVIEW       --RiskService.ApproveReview--> PENDING | AUTHORIZED | CAPTURED | DECLINED | FAILED
           REQUIRES_REVIEW       --RiskService.RejectReview---> DECLINED
           REQUIRES_REVIEW       --cancel---> CANCELED
+          REQUIRES_CONFIRMATION --confirm--> REQUIRES_ACTION   (the issuer asks for a 3-D Secure challenge)
+          REQUIRES_ACTION       --challenge completed--> PENDING | AUTHORIZED | CAPTURED | DECLINED | FAILED
+          REQUIRES_ACTION       --challenge failed-----> DECLINED (failure "authentication_failed")
+          REQUIRES_ACTION       --expired or cancel----> CANCELED (nothing was held)
           PENDING               --channel--> AUTHORIZED | CAPTURED | DECLINED | FAILED
           AUTHORIZED            --capture--> CAPTURED
           AUTHORIZED            --cancel---> CANCELED
@@ -179,6 +191,14 @@ class Payment(_message.Message):
     until an admin approves it (RiskService.ApproveReview), rejects it
     (RiskService.RejectReview, then STATE_DECLINED with failure code
     "risk_rejected"), or the merchant cancels it.
+    """
+    STATE_REQUIRES_ACTION: Payment.State.ValueType  # 11
+    """The customer must act before the payment can go on: `next_action` says
+    what (a 3-D Secure challenge page to redirect them to). Nothing is held
+    yet. Completing it authorizes the payment; failing it declines it
+    (failure "authentication_failed"); leaving it past
+    `next_action.expire_time` (or CancelPayment) cancels it (failure
+    "authentication_abandoned").
     """
 
     @_typing.final
@@ -222,6 +242,8 @@ class Payment(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
+    NEXT_ACTION_FIELD_NUMBER: _builtins.int
+    AUTHENTICATION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `pay_` followed by 26 characters of Crockford
     base32 (a ULID, so identifiers sort by creation time).
@@ -301,6 +323,16 @@ class Payment(_message.Message):
         (authorizations, failovers, captures, voids, refunds).
         """
 
+    @_builtins.property
+    def next_action(self) -> Global___NextAction:
+        """What the customer must do; set in STATE_REQUIRES_ACTION only."""
+
+    @_builtins.property
+    def authentication(self) -> Global___Authentication:
+        """The card's 3-D Secure authentication; unset for a card that takes no part
+        in 3-D Secure (and for other methods).
+        """
+
     def __init__(
         self,
         *,
@@ -325,14 +357,168 @@ class Payment(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         routing: Global___RoutingDecision | None = ...,
         attempts: _abc.Iterable[Global___ChannelAttempt] | None = ...,
+        next_action: Global___NextAction | None = ...,
+        authentication: Global___Authentication | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "create_time", b"create_time", "failure", b"failure", "payment_method", b"payment_method", "risk", b"risk", "routing", b"routing", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "authentication", b"authentication", "create_time", b"create_time", "failure", b"failure", "next_action", b"next_action", "payment_method", b"payment_method", "risk", b"risk", "routing", b"routing", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "capture_method", b"capture_method", "channel", b"channel", "channel_reference", b"channel_reference", "confirmation_method", b"confirmation_method", "create_time", b"create_time", "customer_id", b"customer_id", "description", b"description", "failure", b"failure", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "payment_method", b"payment_method", "refunds", b"refunds", "risk", b"risk", "routing", b"routing", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "authentication", b"authentication", "capture_method", b"capture_method", "channel", b"channel", "channel_reference", b"channel_reference", "confirmation_method", b"confirmation_method", "create_time", b"create_time", "customer_id", b"customer_id", "description", b"description", "failure", b"failure", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "refunds", b"refunds", "risk", b"risk", "routing", b"routing", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Payment: _TypeAlias = Payment  # noqa: Y015
+
+@_typing.final
+class NextAction(_message.Message):
+    """What a customer must do before their payment can go on."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REDIRECT_TO_URL_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def redirect_to_url(self) -> Global___RedirectToUrl:
+        """Send the customer's browser to a page (a 3-D Secure challenge)."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the action expires: the payment is then canceled."""
+
+    def __init__(
+        self,
+        *,
+        redirect_to_url: Global___RedirectToUrl | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["redirect_to_url"]  # noqa: Y015
+    _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
+
+Global___NextAction: _TypeAlias = NextAction  # noqa: Y015
+
+@_typing.final
+class RedirectToUrl(_message.Message):
+    """A page to send the customer's browser to, and where it comes back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    RETURN_URL_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """The page (for 3-D Secure, the issuer's challenge page)."""
+    return_url: _builtins.str
+    """Where the customer's browser is sent once they are done
+    (CreatePaymentRequest.return_url).
+    """
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        return_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["return_url", b"return_url", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedirectToUrl: _TypeAlias = RedirectToUrl  # noqa: Y015
+
+@_typing.final
+class Authentication(_message.Message):
+    """A payment's 3-D Secure authentication."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Flow:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _FlowEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Authentication._Flow.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        FLOW_UNSPECIFIED: Authentication._Flow.ValueType  # 0
+        """Never set by the server."""
+        FLOW_FRICTIONLESS: Authentication._Flow.ValueType  # 1
+        """From the payment's data alone, without asking the payer."""
+        FLOW_CHALLENGE: Authentication._Flow.ValueType  # 2
+        """The payer completed (or failed) a challenge on the issuer's page."""
+
+    class Flow(_Flow, metaclass=_FlowEnumTypeWrapper):
+        """How the issuer authenticated the payer."""
+
+    FLOW_UNSPECIFIED: Authentication.Flow.ValueType  # 0
+    """Never set by the server."""
+    FLOW_FRICTIONLESS: Authentication.Flow.ValueType  # 1
+    """From the payment's data alone, without asking the payer."""
+    FLOW_CHALLENGE: Authentication.Flow.ValueType  # 2
+    """The payer completed (or failed) a challenge on the issuer's page."""
+
+    class _Status:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Authentication._Status.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATUS_UNSPECIFIED: Authentication._Status.ValueType  # 0
+        """Never set by the server."""
+        STATUS_CHALLENGE_PENDING: Authentication._Status.ValueType  # 1
+        """A challenge is waiting for the payer."""
+        STATUS_SUCCEEDED: Authentication._Status.ValueType  # 2
+        """The payer was authenticated."""
+        STATUS_FAILED: Authentication._Status.ValueType  # 3
+        """The payer failed the challenge (the payment is declined)."""
+        STATUS_UNAVAILABLE: Authentication._Status.ValueType  # 4
+        """The issuer could not authenticate: authorized without liability shift."""
+        STATUS_ABANDONED: Authentication._Status.ValueType  # 5
+        """The payer never completed the challenge (the payment is canceled)."""
+
+    class Status(_Status, metaclass=_StatusEnumTypeWrapper):
+        """Where the authentication stands."""
+
+    STATUS_UNSPECIFIED: Authentication.Status.ValueType  # 0
+    """Never set by the server."""
+    STATUS_CHALLENGE_PENDING: Authentication.Status.ValueType  # 1
+    """A challenge is waiting for the payer."""
+    STATUS_SUCCEEDED: Authentication.Status.ValueType  # 2
+    """The payer was authenticated."""
+    STATUS_FAILED: Authentication.Status.ValueType  # 3
+    """The payer failed the challenge (the payment is declined)."""
+    STATUS_UNAVAILABLE: Authentication.Status.ValueType  # 4
+    """The issuer could not authenticate: authorized without liability shift."""
+    STATUS_ABANDONED: Authentication.Status.ValueType  # 5
+    """The payer never completed the challenge (the payment is canceled)."""
+
+    FLOW_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ECI_FIELD_NUMBER: _builtins.int
+    LIABILITY_SHIFT_FIELD_NUMBER: _builtins.int
+    flow: Global___Authentication.Flow.ValueType
+    """How the issuer authenticated."""
+    status: Global___Authentication.Status.ValueType
+    """Where it stands."""
+    eci: _builtins.str
+    """Electronic Commerce Indicator: "05" authenticated, "07" not authenticated."""
+    liability_shift: _builtins.bool
+    """A fraud chargeback is the issuer's liability, not the merchant's."""
+    def __init__(
+        self,
+        *,
+        flow: Global___Authentication.Flow.ValueType = ...,
+        status: Global___Authentication.Status.ValueType = ...,
+        eci: _builtins.str = ...,
+        liability_shift: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["eci", b"eci", "flow", b"flow", "liability_shift", b"liability_shift", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Authentication: _TypeAlias = Authentication  # noqa: Y015
 
 @_typing.final
 class RoutingDecision(_message.Message):

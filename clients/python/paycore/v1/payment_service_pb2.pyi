@@ -59,6 +59,7 @@ class CreatePaymentRequest(_message.Message):
     RISK_CONTEXT_FIELD_NUMBER: _builtins.int
     MANDATE_ID_FIELD_NUMBER: _builtins.int
     OFF_SESSION_FIELD_NUMBER: _builtins.int
+    RETURN_URL_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key (AIP-155), unique per merchant and request: 1 to 255
     printable ASCII characters without spaces; a UUID is a good choice.
@@ -91,6 +92,13 @@ class CreatePaymentRequest(_message.Message):
     off_session: _builtins.bool
     """The customer is not present: the merchant charges under `mandate_id`
     (required together with it).
+    """
+    return_url: _builtins.str
+    """Where the customer's browser returns after a 3-D Secure challenge
+    (an absolute http or https URL). A card whose issuer asks for a challenge
+    makes the payment STATE_REQUIRES_ACTION with a `next_action` redirect
+    when it is set; without it such a card is declined
+    ("authentication_required").
     """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
@@ -128,10 +136,11 @@ class CreatePaymentRequest(_message.Message):
         risk_context: _payment_pb2.RiskContext | None = ...,
         mandate_id: _builtins.str = ...,
         off_session: _builtins.bool = ...,
+        return_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_method", b"payment_method", "risk_context", b"risk_context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "capture_method", b"capture_method", "confirmation_method", b"confirmation_method", "customer_id", b"customer_id", "description", b"description", "mandate_id", b"mandate_id", "metadata", b"metadata", "off_session", b"off_session", "payment_method", b"payment_method", "request_id", b"request_id", "risk_context", b"risk_context"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "capture_method", b"capture_method", "confirmation_method", b"confirmation_method", "customer_id", b"customer_id", "description", b"description", "mandate_id", b"mandate_id", "metadata", b"metadata", "off_session", b"off_session", "payment_method", b"payment_method", "request_id", b"request_id", "return_url", b"return_url", "risk_context", b"risk_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

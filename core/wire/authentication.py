@@ -1,0 +1,50 @@
+"""A payment's customer action and 3-D Secure result -> protobuf (``Payment.next_action``,
+``Payment.authentication``)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from google.protobuf import timestamp_pb2
+
+from core.domain.authentication import (
+    Authentication,
+    AuthenticationFlow,
+    AuthenticationStatus,
+    NextAction,
+)
+from paycore.v1 import payment_pb2 as pb
+
+_FLOW = {
+    AuthenticationFlow.FRICTIONLESS: pb.Authentication.FLOW_FRICTIONLESS,
+    AuthenticationFlow.CHALLENGE: pb.Authentication.FLOW_CHALLENGE,
+}
+_STATUS = {
+    AuthenticationStatus.CHALLENGE_PENDING: pb.Authentication.STATUS_CHALLENGE_PENDING,
+    AuthenticationStatus.SUCCEEDED: pb.Authentication.STATUS_SUCCEEDED,
+    AuthenticationStatus.FAILED: pb.Authentication.STATUS_FAILED,
+    AuthenticationStatus.UNAVAILABLE: pb.Authentication.STATUS_UNAVAILABLE,
+    AuthenticationStatus.ABANDONED: pb.Authentication.STATUS_ABANDONED,
+}
+
+
+def next_action_to_proto(action: NextAction) -> pb.NextAction:
+    """The redirect the customer must follow, and when it expires."""
+    expire = timestamp_pb2.Timestamp()
+    expire.FromDatetime(action.expires_at.astimezone(UTC))
+    return pb.NextAction(
+        redirect_to_url=pb.RedirectToUrl(
+            url=action.redirect.url, return_url=action.redirect.return_url
+        ),
+        expire_time=expire,
+    )
+
+
+def authentication_to_proto(result: Authentication) -> pb.Authentication:
+    """The flow, status, ECI and liability shift of a payment's authentication."""
+    return pb.Authentication(
+        flow=_FLOW[result.flow],
+        status=_STATUS[result.status],
+        eci=result.eci,
+        liability_shift=result.liability_shift,
+    )
