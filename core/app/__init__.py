@@ -36,6 +36,7 @@ from core.app._risk import build_risk_service, open_risk_screen, open_rules
 from core.app._routing import attempt_resolution, build_router, open_merchant_routing
 from core.app._server import paycore_server, server_settings
 from core.app._services import Services, start_background
+from core.app._three_ds import build_challenge_completion, build_three_ds
 from core.app._vault import build_vault, vault_keyring
 from core.config import Settings
 from core.domain import clock as wall_clock
@@ -107,6 +108,7 @@ async def open_services(
         screen = await open_risk_screen(
             settings, pool=pool, redis=redis, gate=gate, rules=rules, vault=vault
         )
+        three_ds = build_three_ds(settings, vault)
         payments = build_payments(
             settings,
             executor=executor,
@@ -116,6 +118,7 @@ async def open_services(
             router=router,
             vault=vault,
             telemetry=telemetry,
+            three_ds=three_ds.authentication,
         )
         authenticator, access, key_changes = build_access(settings, pool, gate, executor)
         risk = build_risk_service(
@@ -153,6 +156,16 @@ async def open_services(
             settings, executor=executor, pool=pool, gate=gate, router=router, background=background
         )
         status_queries, callbacks = attempt_resolution(settings, attempts, router)
+        challenges = build_challenge_completion(
+            settings,
+            three_ds,
+            pool=pool,
+            executor=executor,
+            repository=repository,
+            vault=vault,
+            authorization=payments.authorization,
+            background=background,
+        )
         services = Services(
             notifications=notifications,
             pool=pool,
@@ -182,6 +195,7 @@ async def open_services(
                 pool, executor=executor, repository=repository, gate=gate, payments=payments
             ),
             background=background,
+            three_ds=(three_ds.acs, challenges),
         )
         undo.pop_all()  # started: Services.close releases all of it from now on
     return services

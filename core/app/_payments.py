@@ -11,6 +11,7 @@ from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.payments.service import PaymentService, ServiceSettings
+from core.service.payments.three_ds import ThreeDSecure
 from core.storage.events import PaymentOutbox
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.unit_of_work import PostgresPaymentRepository
@@ -62,6 +63,7 @@ def build_payments(
     router: Router,
     vault: CardVault,
     telemetry: Telemetry,
+    three_ds: ThreeDSecure | None = None,
 ) -> PaymentService:
     """The payment service: payments and refunds, screened by ``screen``, routed by ``router``."""
     return PaymentService(
@@ -74,4 +76,5 @@ def build_payments(
         vault=vault,
         telemetry=telemetry,
         refund_risk=screen,
+        three_ds=three_ds,
     )

@@ -49,8 +49,8 @@ def served_services(services: Services) -> ServedServices:
         mandates=services.mandates,
         executor=services.executor,
         status_queries=services.status_queries,
-        # Channels' notifications, and the bank's answers to payouts.
-        callbacks=(services.callbacks, services.payouts),
+        # Channels' notifications, the bank's answers to payouts, 3-D Secure pages.
+        callbacks=(services.callbacks, services.payouts, *services.three_ds),
         notifications=services.notifications,
     )
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+from core.api.server import CallbackReceiver
 from core.app._accounts import Payouts
 from core.app._notifications import Notifications
 from core.auth.authenticator import Authenticator
@@ -61,6 +62,8 @@ class Services:
     mandates: MandateService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
+    three_ds: tuple[CallbackReceiver, ...] = ()
+    """The sandbox issuer's challenge page and the challenges' completion endpoint."""
 
     async def close(self, pool_within_s: float = 1.0) -> None:
         """Close the connection pools (after in-flight work has drained).

@@ -131,6 +131,13 @@ class ChannelSettings(FrozenModel):
     bank_settle_after_s: float = 2.0
     """When the simulated bank (channel ``bank_transfer``) reports a transfer: this long after
     it was registered; the notification reaches paycore only with ``callbacks_enabled``."""
+    three_ds_challenge_expiry_s: float = 600.0
+    """How long a customer has to complete a 3-D Secure challenge; then the payment is canceled."""
+    three_ds_sweep_interval_s: float = 5.0
+    """How often each server process cancels challenges past their deadline."""
+    three_ds_secret: OptionalText = None
+    """HMAC secret of the simulated ACS's signed results (None: random per process, which
+    is right for one process; set it when several workers share the callbacks port)."""
 
 
 class StatusQuerySettings(FrozenModel):

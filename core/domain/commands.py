@@ -59,6 +59,8 @@ class CreatePayment:
     mandate_id: str = ""
     """A merchant-initiated (off-session) charge under this mandate: it gives the
     card token and the customer (core/domain/mandates.py)."""
+    return_url: str = ""
+    """Where the customer's browser comes back after a 3-D Secure challenge."""
 
 
 @dataclass(frozen=True, slots=True)

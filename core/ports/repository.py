@@ -22,6 +22,7 @@ from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund, RoutingRecord
+from core.ports.authentications import Authentications
 from core.ports.customers import Customers
 from core.ports.mandates import Mandates
 from core.vault.envelope import Sealed
@@ -295,6 +296,11 @@ class PaymentTransaction(Protocol):
     @property
     def mandates(self) -> Mandates:
         """The merchant's mandates, and the charges made under them."""
+        ...
+
+    @property
+    def authentications(self) -> Authentications:
+        """Payments' 3-D Secure authentications and their open challenges."""
         ...
 
 

@@ -27,6 +27,7 @@ from core.domain.payment import (
     RiskDecision,
     RoutingRecord,
 )
+from core.storage.authentication_reads import authentication_from_json
 from core.storage.payment_methods import bank_transfer_from_json
 
 # One refund row as JSON (decoded by refund_from_json): inside a payment's
@@ -62,7 +63,11 @@ PAYMENT_COLUMNS = f"""
     COALESCE((
         SELECT jsonb_agg({ATTEMPT_JSON} ORDER BY a.create_time, a.id)
         FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
-    ), '[]'::jsonb) AS attempts
+    ), '[]'::jsonb) AS attempts,
+    (
+        SELECT to_jsonb(pa) FROM payment_authentications pa
+        WHERE pa.merchant_id = p.merchant_id AND pa.payment_id = p.id
+    ) AS authentication
 """
 
 
@@ -151,4 +156,5 @@ def payment_from_row(row: asyncpg.Record) -> Payment:
         routing=routing_from_json(row["routing"]),
         attempts=tuple(attempt_from_json(item, currency) for item in row["attempts"]),
         bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
+        **authentication_from_json(row["authentication"]),
     )

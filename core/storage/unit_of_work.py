@@ -3,7 +3,8 @@
 ``PostgresPaymentRepository.transaction()`` opens a ``PostgresTransaction``;
 the application reaches each aggregate through it (``uow.payments``,
 ``uow.requests``, ``uow.attempts``, ``uow.card_tokens``, ``uow.merchants``,
-``uow.keys``, ``uow.audit``, ``uow.customers``, ``uow.mandates``), each a small
+``uow.keys``, ``uow.audit``, ``uow.customers``, ``uow.mandates``,
+``uow.authentications``), each a small
 class in its aggregate's module holding this transaction's connection. Reads
 outside a transaction, and the group commits of new claims and of channel
 answers, are the repository's.
@@ -40,6 +41,7 @@ from core.storage import answer_batch, card_tokens, claim_batch, idempotency, pa
 from core.storage.access import PostgresApiKeys
 from core.storage.attempts import PostgresAttempts
 from core.storage.audit import PostgresAudit
+from core.storage.authentications import PostgresAuthentications
 from core.storage.card_tokens import PostgresCardTokens
 from core.storage.customers import PostgresCustomers
 from core.storage.idempotency import PostgresRequests
@@ -80,6 +82,7 @@ class PostgresTransaction:
         self.audit = PostgresAudit(connection)
         self.customers = PostgresCustomers(connection)
         self.mandates = PostgresMandates(connection)
+        self.authentications = PostgresAuthentications(connection)
 
     @property
     def connection(self) -> asyncpg.Connection:

@@ -22,12 +22,29 @@ number              outcome
 any other valid     authorized
 ==================  =========================================================
 
+3-D Secure test cards (paycore's sandbox directory server, ``enrollment``;
+asked before any channel, so the same on every channel; authorized afterwards):
+
+==================  =========================================================
+number              authentication
+==================  =========================================================
+4000000000003063    frictionless: authenticated (ECI 05), liability shifts
+4000000000003220    challenge: the payment waits in REQUIRES_ACTION for the
+                    customer to complete (or fail) the simulated ACS page
+4000008400001629    challenge, which the ACS refuses whatever the customer
+                    does: declined (authentication_failed)
+4000000000003097    authentication unavailable: authorized without liability
+                    shift (ECI 07)
+any other           not enrolled: authorized as before, nothing recorded
+==================  =========================================================
+
 Acquirer-specific cards and the amount triggers are in router/channels/simulated.py.
 """
 
 from __future__ import annotations
 
 from core.domain.attempt import AttemptOutcome
+from core.domain.authentication import Enrollment
 from core.domain.payment import Failure
 from router.routing import ChannelProfile
 
@@ -62,3 +79,16 @@ def card_outcome(number: str) -> tuple[AttemptOutcome, Failure | None, str]:
 def reference_flags(reference: str) -> str:
     """The behaviour flags a reference carries (after its first dot)."""
     return reference.partition(".")[2]
+
+
+_ENROLLMENTS = {
+    "4000000000003063": Enrollment.FRICTIONLESS,
+    "4000000000003220": Enrollment.CHALLENGE,
+    "4000008400001629": Enrollment.CHALLENGE_FAILS,
+    "4000000000003097": Enrollment.UNAVAILABLE,
+}
+
+
+def enrollment(number: str) -> Enrollment:
+    """What the sandbox directory server says of card ``number`` (the table above)."""
+    return _ENROLLMENTS.get(number, Enrollment.NOT_ENROLLED)

@@ -29,7 +29,9 @@ Acquirer-specific test cards:
 number              acquirer_a                    acquirer_b
 ==================  ============================  ============================
 4000000000003220    declined: authentication_     authorized
-                    required
+                    required, unless the
+                    attempt is authenticated
+                    (3-D Secure, ECI 05)
 4000000000000341    authorized                    declined: do_not_honor
 ==================  ============================  ============================
 
@@ -54,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
+from core.domain.authentication import AUTHENTICATED
 from core.domain.commands import CardInput
 from core.domain.payment import Failure
 from core.domain.reconciliation import SettlementLine
@@ -121,6 +124,8 @@ class LedgerEntry:
     merchant_initiated: bool = False
     """A merchant-initiated charge, as the attempt said (tests read what the channel saw)."""
     agreement_id: str = ""
+    eci: str = ""
+    """The 3-D Secure ECI the attempt carried (tests read what the channel saw)."""
 
 
 NOT_FOUND = ChannelResult(
@@ -129,6 +134,8 @@ NOT_FOUND = ChannelResult(
     not_processed=True,
 )
 
+
+AUTHENTICATION_REQUIRED = "authentication_required"
 
 _NO_AGREEMENT = Failure(
     "agreement_required", "A merchant-initiated charge needs the agreement id of its mandate."
@@ -157,7 +164,7 @@ ACQUIRER_A = AcquirerSpec(
     ),
     "aqa",
     MappingProxyType(
-        {"4000000000003220": ("authentication_required", "The issuer requires authentication.")}
+        {"4000000000003220": (AUTHENTICATION_REQUIRED, "The issuer requires authentication.")}
     ),
 )
 """Cheap, Visa/Mastercard only, three currencies, up to 50,000.00."""
@@ -239,7 +246,9 @@ class SimulatedAcquirer:
                 return ChannelResult(AttemptOutcome.DECLINED, failure=_NO_AGREEMENT)
             if card.number in self._spec.declines:
                 code, message = self._spec.declines[card.number]
-                return ChannelResult(AttemptOutcome.DECLINED, failure=Failure(code, message))
+                # An issuer asking for authentication is satisfied by a 3-D Secure result.
+                if not (code == AUTHENTICATION_REQUIRED and attempt.eci == AUTHENTICATED):
+                    return ChannelResult(AttemptOutcome.DECLINED, failure=Failure(code, message))
             outcome, failure, flags = card_outcome(card.number)
             if outcome is not AttemptOutcome.SUCCEEDED:
                 return ChannelResult(outcome, failure=failure)
@@ -325,6 +334,7 @@ class SimulatedAcquirer:
             result,
             attempt.merchant_initiated,
             attempt.agreement_id,
+            attempt.eci,
         )
         if trigger is _Trigger.HANG_AFTER_PROCESSING:
             await asyncio.sleep(behaviour.hang_s)

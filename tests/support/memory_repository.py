@@ -85,6 +85,8 @@ class MemoryState:
     mandates: dict[tuple[str, str], Mandate] = field(default_factory=dict)
     mandate_charges: list[tuple[str, str, str, datetime]] = field(default_factory=list)
     """(merchant_id, mandate_id, payment_id, when), in the order they were made."""
+    challenge_cards: dict[tuple[str, str], str] = field(default_factory=dict)
+    """The vault token a challenged payment's card waits under, by (merchant_id, payment_id)."""
 
     def copy(self) -> MemoryState:
         """A copy a transaction may change (the values are frozen, so shallow copies do)."""
@@ -100,6 +102,7 @@ class MemoryState:
             customers=dict(self.customers),
             mandates=dict(self.mandates),
             mandate_charges=list(self.mandate_charges),
+            challenge_cards=dict(self.challenge_cards),
         )
 
 
@@ -346,6 +349,17 @@ class MemoryMandates:
         return None
 
 
+class MemoryAuthentications:
+    """``Authentications``: results live on the payments; challenges' card tokens here."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def save(self, payment: Payment, card_token: str = "") -> None:
+        """Keep the card token of a challenge when it opens (the result is on the payment)."""
+        self._state.challenge_cards.setdefault((payment.merchant_id, payment.id), card_token)
+
+
 class MemoryTransaction:
     """``PaymentTransaction``: a repository per aggregate over one copy of the state."""
 
@@ -359,6 +373,7 @@ class MemoryTransaction:
         self.audit = MemoryAuditTrail(state)
         self.customers = MemoryCustomers(state)
         self.mandates = MemoryMandates(state)
+        self.authentications = MemoryAuthentications(state)
 
 
 class MemoryRepository:

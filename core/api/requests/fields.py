@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from google.protobuf import duration_pb2
 from google.type import money_pb2
@@ -62,6 +63,26 @@ def token_id(v: ViolationCollector, field: str, value: str) -> None:
         v.add(field, "required")
     elif not ids.is_valid(ids.TOKEN, value):
         v.add(field, "must be a card token: tok_ followed by 26 base32 characters")
+
+
+MAX_URL = 2048
+
+
+def web_url(v: ViolationCollector, field: str, value: str) -> None:
+    """An optional absolute http:// or https:// URL with a host (empty: not given)."""
+    if not value:
+        return
+    if len(value) > MAX_URL:
+        v.add(field, f"must be at most {MAX_URL} characters")
+        return
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in {"http", "https"} and bool(parts.hostname)
+        _ = parts.port  # raises for a port out of range
+    except ValueError:
+        usable = False
+    if not usable or any(c.isspace() for c in value):
+        v.add(field, "must be an http:// or https:// URL with a host")
 
 
 def text(v: ViolationCollector, field: str, value: str, limit: int) -> None:

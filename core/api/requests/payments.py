@@ -74,6 +74,7 @@ def create_payment(
     fields.text(v, "description", request.description, fields.MAX_DESCRIPTION)
     metadata = fields.metadata(v, "metadata", request.metadata)
     context = risk_context(v, "risk_context", request.risk_context)
+    fields.web_url(v, "return_url", request.return_url)
     v.raise_if_any()
     assert amount is not None
     return CreatePayment(
@@ -89,6 +90,7 @@ def create_payment(
         risk_context=context,
         bank_transfer=transfer,
         mandate_id=request.mandate_id,
+        return_url=request.return_url,
     )
 
 

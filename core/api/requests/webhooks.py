@@ -6,7 +6,6 @@ import base64
 import binascii
 import re
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from core.api.requests import fields
 from core.domain.digits import is_ascii_digits
@@ -18,7 +17,6 @@ from core.ports.webhooks import DeliveryQuery
 from paycore.v1 import event_service_pb2 as event_svc
 from paycore.v1 import webhook_service_pb2 as wh
 
-MAX_URL = 2048
 MAX_ENDPOINT_DESCRIPTION = 500
 MAX_OVERLAP = timedelta(days=7)
 DEFAULT_PAGE_SIZE = 50
@@ -56,17 +54,7 @@ def _url(v: ViolationCollector, value: str) -> None:
     if not value:
         v.add("url", "required")
         return
-    if len(value) > MAX_URL:
-        v.add("url", f"must be at most {MAX_URL} characters")
-        return
-    try:
-        parts = urlsplit(value)
-        usable = parts.scheme in {"http", "https"} and bool(parts.hostname)
-        _ = parts.port  # raises for a port out of range
-    except ValueError:
-        usable = False
-    if not usable or any(c.isspace() for c in value):
-        v.add("url", "must be an http:// or https:// URL with a host")
+    fields.web_url(v, "url", value)
 
 
 def _event_types(v: ViolationCollector, field: str, values: list[str]) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from core.ports.telemetry import Instruments
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.group_commit import NotBatchableError, PlannedWrites
+from core.service.payments.three_ds import ThreeDSecure
 from core.service.requests import Dispatch, Plan
 from core.vault.records import StoredCard
 from riskengine.features import Transaction
@@ -54,13 +55,19 @@ class Authorization:
         vault: CardVault,
         telemetry: Instruments,
         fingerprint_key: str,
+        three_ds: ThreeDSecure | None = None,
     ) -> None:
-        """``fingerprint_key``: keys the HMAC of card numbers in their masked form."""
+        """``fingerprint_key``: keys the HMAC of card numbers in their masked form.
+
+        ``three_ds``: the card's issuer authenticates the payer between risk and
+        routing (None: no 3-D Secure).
+        """
         self._risk = risk
         self._router = router
         self._vault = vault
         self._telemetry = telemetry
         self._fingerprint_key = fingerprint_key
+        self._three_ds = three_ds
 
     async def card_to_use(
         self,
@@ -103,6 +110,7 @@ class Authorization:
         scored: list[Screening] | None = None,
         transaction: Transaction | None = None,
         mandate: MandateCharge | None = None,
+        return_url: str = "",
     ) -> Plan[Payment]:
         """Score, then decline, hold for review or route; store the decision (and attempt).
 
@@ -111,6 +119,7 @@ class Authorization:
         ``transaction``: what risk scores of ``payment``, when already built.
         ``mandate``: a merchant-initiated charge under this mandate (scored as such,
         and the channel told so with the agreement id).
+        ``return_url``: where the customer comes back after a 3-D Secure challenge.
         """
         recording = isinstance(tx, PlannedWrites)
         if recording and counted is None:
@@ -149,13 +158,22 @@ class Authorization:
         elif risk.decision is RiskDecision.REVIEW:
             decided = lifecycle.hold_for_review(payment, risk, at)
         else:
-            decided, dispatch = self._route(payment, risk, card, at, transaction, mandate=mandate)
+            decided = payment
+            if self._three_ds is not None and mandate is None:
+                # A merchant-initiated charge has no customer present to authenticate.
+                decided = await self._three_ds.authenticate(payment, risk, card, at, return_url)
+            if decided.state is PaymentState.REQUIRES_CONFIRMATION:
+                decided, dispatch = self._route(
+                    decided, risk, card, at, transaction, mandate=mandate
+                )
         if new:
             await tx.payments.insert(decided)
         else:
             await tx.payments.save(decided)
         if decided.state is PaymentState.REQUIRES_REVIEW:
             await self._risk.hold(tx, decided, card, card_token, at)
+        if self._three_ds is not None:
+            await self._three_ds.record(tx, decided, card, card_token, at)
         if decided.routing is not None:
             await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
         if dispatch is not None:
@@ -175,12 +193,17 @@ class Authorization:
         decided, dispatch = self._route(
             payment, payment.risk, card, at, None, reviewed=True, mandate=mandate
         )
-        await tx.payments.save(decided)
-        if decided.routing is not None:
-            await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
-        if dispatch is not None:
-            await tx.attempts.record(dispatch.attempt, at)
-        return Plan(decided.id, result=decided, dispatch=dispatch)
+        return await _store_routed(tx, decided, dispatch, at)
+
+    async def dispatch_authenticated(
+        self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
+    ) -> Plan[Payment]:
+        """Send a payment whose customer completed a 3-D Secure challenge, with its result."""
+        assert payment.risk is not None  # challenged payments were scored
+        decided, dispatch = self._route(payment, payment.risk, card, at, None, authenticated=True)
+        planned = await _store_routed(tx, decided, dispatch, at)
+        await tx.authentications.save(decided)
+        return planned
 
     def _route(
         self,
@@ -192,6 +215,7 @@ class Authorization:
         *,
         reviewed: bool = False,
         mandate: MandateCharge | None = None,
+        authenticated: bool = False,
     ) -> tuple[Payment, Dispatch[Payment] | None]:
         """Route a payment risk let through; the result is final or needs a channel call."""
         with self._telemetry.stage("route") as span:
@@ -199,7 +223,9 @@ class Authorization:
             decision = self._router.decide(route_request(payment, countries))
             if decision.channel is None:
                 why = "no channel can carry the payment (" + "; ".join(decision.steps) + ")"
-                failed = lifecycle.fail_unroutable(payment, risk, why, at, reviewed=reviewed)
+                failed = lifecycle.fail_unroutable(
+                    payment, risk, why, at, reviewed=reviewed, authenticated=authenticated
+                )
                 return failed, None
             span.set_attribute(instruments.CHANNEL, decision.channel)
         pending = lifecycle.begin_authorization(
@@ -208,6 +234,7 @@ class Authorization:
             decision.channel,
             at,
             reviewed=reviewed,
+            authenticated=authenticated,
             routing=RoutingRecord(decision.candidates, decision.steps),
         )
         return pending, self._authorization(
@@ -238,6 +265,8 @@ class Authorization:
             capture=payment.capture_method is CaptureMethod.AUTOMATIC,
             merchant_initiated=mandate is not None,
             agreement_id=mandate.agreement_id if mandate else "",
+            eci=payment.authentication.eci if payment.authentication else "",
+            liability_shift=bool(payment.authentication and payment.authentication.liability_shift),
         )
 
         def complete(
@@ -257,6 +286,18 @@ class Authorization:
             return moved, self._authorization(moved, card, candidates, transaction, mandate)
 
         return Dispatch(attempt, card, complete, failover)
+
+
+async def _store_routed(
+    tx: PaymentTransaction, decided: Payment, dispatch: Dispatch[Payment] | None, at: datetime
+) -> Plan[Payment]:
+    """Store a payment sent on after it waited (review, challenge): its routing and attempt."""
+    await tx.payments.save(decided)
+    if decided.routing is not None:
+        await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
+    if dispatch is not None:
+        await tx.attempts.record(dispatch.attempt, at)
+    return Plan(decided.id, result=decided, dispatch=dispatch)
 
 
 def risk_transaction(  # noqa: PLR0917

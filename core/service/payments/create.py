@@ -117,6 +117,7 @@ class PaymentCreation:
                 scored=scored,
                 transaction=transaction,
                 mandate=mandate,
+                return_url=command.return_url,
             )
             if mandate is not None:
                 await record_mandate_charge(tx, mandate, planned, at)

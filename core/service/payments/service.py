@@ -21,6 +21,7 @@ from core.service.payments.capture import PaymentCapture
 from core.service.payments.create import PaymentCreation
 from core.service.payments.reads import PaymentReads
 from core.service.payments.refund import Refunds
+from core.service.payments.three_ds import ThreeDSecure
 from core.service.payments.update import PaymentUpdate
 from router import Router
 
@@ -54,8 +55,12 @@ class PaymentService:
         vault: CardVault,
         telemetry: Instruments | None = None,
         refund_risk: RefundRiskCheck | None = None,
+        three_ds: ThreeDSecure | None = None,
     ) -> None:
-        """``refund_risk``: flags refunds for review whatever their amount (default: none)."""
+        """``refund_risk``: flags refunds for review whatever their amount (default: none).
+
+        ``three_ds``: 3-D Secure between risk and routing (default: none).
+        """
         telemetry = telemetry or NO_INSTRUMENTS
         authorization = Authorization(
             risk=risk,
@@ -63,6 +68,7 @@ class PaymentService:
             vault=vault,
             telemetry=telemetry,
             fingerprint_key=settings.fingerprint_key,
+            three_ds=three_ds,
         )
         creation = PaymentCreation(
             executor=executor,

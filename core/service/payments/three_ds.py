@@ -1,0 +1,88 @@
+"""3-D Secure in the authorization path: ask the issuer before any channel is asked.
+
+Risk has approved the payment; the card's issuer (through the directory
+server, ``core.ports.three_ds``) then authenticates the payer without a
+challenge (the result rides with the authorization), wants a challenge (the
+payment waits in REQUIRES_ACTION, its card sealed in the vault, until the
+customer completes it: core/service/payments/challenges.py), or takes no part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.domain import lifecycle
+from core.domain.authentication import Enrollment, NextAction, RedirectToUrl, frictionless
+from core.domain.commands import CardInput
+from core.domain.payment import Payment, PaymentState, RiskAssessment
+from core.ports.repository import PaymentTransaction
+from core.ports.three_ds import DirectoryServer
+from core.service.card_vault import CardVault
+
+
+@dataclass(frozen=True, slots=True)
+class ThreeDSSettings:
+    """How long a customer has to complete a challenge."""
+
+    challenge_expiry_s: float = 600.0
+
+
+class ThreeDSecure:
+    """The authentication step between risk and routing."""
+
+    def __init__(
+        self, *, directory: DirectoryServer, vault: CardVault, settings: ThreeDSSettings
+    ) -> None:
+        self._directory = directory
+        self._vault = vault
+        self._expiry = timedelta(seconds=settings.challenge_expiry_s)
+
+    async def authenticate(
+        self,
+        payment: Payment,
+        risk: RiskAssessment,
+        card: CardInput | None,
+        at: datetime,
+        return_url: str,
+    ) -> Payment:
+        """The payment to go on with: REQUIRES_CONFIRMATION (to route, maybe authenticated)
+        or, when it stops here, REQUIRES_ACTION (a challenge) or DECLINED (a challenge
+        with no ``return_url`` to send the customer back to).
+        """
+        if card is None:
+            return payment
+        enrollment = await self._directory.enrollment(card)
+        result = frictionless(enrollment)
+        if result is not None:
+            return lifecycle.authenticate_frictionless(payment, result, at)
+        if enrollment is Enrollment.NOT_ENROLLED:
+            return payment
+        if not return_url:
+            return lifecycle.decline_unauthenticated(payment, risk, at)
+        url = self._directory.challenge_url(payment.id, enrollment)
+        action = NextAction(RedirectToUrl(url, return_url), at + self._expiry)
+        return lifecycle.require_action(payment, risk, action, at)
+
+    async def record(
+        self,
+        tx: PaymentTransaction,
+        payment: Payment,
+        card: CardInput | None,
+        card_token: str,
+        at: datetime,
+    ) -> None:
+        """Store the payment's authentication, once its row is written (nothing without one).
+
+        A challenged payment's card is sealed in the vault (unless it came as a
+        token already) for the authorization after the challenge: the request
+        that brought it is over by then.
+        """
+        if payment.authentication is None:
+            return
+        kept = ""
+        if payment.state is PaymentState.REQUIRES_ACTION:
+            kept = card_token
+            if not kept and card is not None:
+                kept = (await self._vault.keep(tx, payment.merchant_id, card, at)).id
+        await tx.authentications.save(payment, kept)
