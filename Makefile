@@ -67,7 +67,7 @@ DATA_DIR ?= .data
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt proto breaking migrate clean clean-data dev-certs locust locust-ui bench \
+.PHONY: help run test chromium lint fmt proto breaking migrate clean clean-data dev-certs locust locust-ui bench \
 	faults lock $(VENV)
 
 help:
@@ -111,7 +111,18 @@ lock: $(DEV_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/paycore run $(ARGS)
 
-test: $(VENV)
+CHROMIUM := /usr/bin/chromium
+
+# The browser tests (tests/three_ds/test_browser.py) drive Debian's chromium through
+# Playwright: installed here when missing and we may (root, with apt-get); otherwise
+# those tests skip, saying why.
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \
+		echo "could not install chromium: the browser tests will skip" >&2; \
+	fi
+
+test: $(VENV) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: $(RUN_STAMP)
