@@ -10,6 +10,8 @@ Answers:
 - 404: no challenge for that payment;
 - 409: the challenge had ended otherwise (expired, canceled, another result
   first): nothing changes;
+- 503: not applied now (rate limited, or the same result still being
+  applied after a while): the page may be submitted again;
 - 303 to the payment's return url: applied, or the same result again
   (idempotent: core/service/payments/challenges.py).
 """
@@ -73,6 +75,8 @@ class ChallengeCompletionIngress:
         outcome = await self._completion.complete(payment_id, result)
         if outcome is Completion.UNKNOWN:
             return web.Response(status=404, text="unknown challenge")
+        if outcome is Completion.BUSY:
+            return web.Response(status=503, text="Please try again in a moment.")
         if outcome is Completion.CLOSED:
             return web.Response(
                 status=409,

@@ -147,6 +147,19 @@ async def test_a_replayed_completion_changes_nothing_and_charges_once(
     assert len(after_second.attempts) == 1
 
 
+async def test_a_double_submitted_completion_is_applied_once(stack: ThreeDSStack) -> None:
+    payment = await stack.challenged()
+    async with aiohttp.ClientSession() as session:
+        signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
+        replies = await asyncio.gather(*(post_completion(stack, session, signed) for _ in range(3)))
+
+    assert [reply.status for reply in replies] == [303, 303, 303]
+    done = await stack.served.api.get(payment.id)
+    assert done.state == S.STATE_CAPTURED
+    assert len(done.attempts) == 1
+    assert stack.acquirer.charges(payment.id) == 1
+
+
 async def test_another_result_after_the_first_is_refused(stack: ThreeDSStack) -> None:
     payment = await stack.challenged()
     url = payment.next_action.redirect_to_url.url

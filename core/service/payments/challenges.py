@@ -26,7 +26,7 @@ from datetime import datetime
 from core.domain import clock as wall_clock
 from core.domain import lifecycle
 from core.domain.authentication import Authentication, AuthenticationStatus
-from core.domain.errors import PaycoreError
+from core.domain.errors import PaycoreError, Reason
 from core.domain.payment import Payment, PaymentState
 from core.ports.authentications import ChallengeReads
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
@@ -47,7 +47,13 @@ class Completion(enum.Enum):
     """The challenge had ended otherwise (expired, canceled, another result): nothing changed."""
     UNKNOWN = "unknown"
     """No challenge for that payment."""
+    BUSY = "busy"
+    """Not applied now (rate limited, or the same completion still running): try again."""
 
+
+_IN_PROGRESS_TRIES = 60
+_IN_PROGRESS_PAUSE_S = 0.25
+"""How long a repeated completion waits for the first one to be applied (15 s)."""
 
 _ENCODER: Encoder[Payment] = Encoder(
     success=lambda payment: payment.state.value.encode(),
@@ -112,16 +118,24 @@ class ChallengeCompletion:
         # another one for the same challenge is IDEMPOTENCY_KEY_REUSED.
         fingerprint = json.dumps([result.status.value, result.eci]).encode()
         key = RequestKey(merchant_id, "CompleteChallenge", payment_id)
-        try:
-            reply = await self._executor.execute(
-                key, RequestIdentity(payment_id, fingerprint), _ENCODER, plan, settled_payment
-            )
-        except PaycoreError as exc:
-            log.info("challenge completion for %s refused: %s", payment_id, exc.reason.name)
-            return Completion.CLOSED
-        if not reply.ok or reply.body == PaymentState.CANCELED.value.encode():
-            return Completion.CLOSED
-        return Completion.APPLIED
+        identity = RequestIdentity(payment_id, fingerprint)
+        for _ in range(_IN_PROGRESS_TRIES):
+            try:
+                reply = await self._executor.execute(key, identity, _ENCODER, plan, settled_payment)
+            except PaycoreError as exc:
+                if exc.reason is Reason.REQUEST_IN_PROGRESS:
+                    # A double click: the first submission is being applied (its
+                    # channel call may take a while); answer as it will.
+                    await asyncio.sleep(_IN_PROGRESS_PAUSE_S)
+                    continue
+                log.info("challenge completion for %s refused: %s", payment_id, exc.reason.name)
+                if exc.reason is Reason.IDEMPOTENCY_KEY_REUSED:
+                    return Completion.CLOSED
+                return Completion.BUSY
+            if not reply.ok or reply.body == PaymentState.CANCELED.value.encode():
+                return Completion.CLOSED
+            return Completion.APPLIED
+        return Completion.BUSY
 
     async def expire_due(self, limit: int = 100) -> int:
         """Cancel open challenges past their deadline; returns how many were canceled."""
