@@ -73,6 +73,8 @@ class ConfirmPayment:
     """The card, unless ``card_token`` or ``bank_transfer`` gives the method (exactly one)."""
     card_token: str = ""
     bank_transfer: BankTransferDetails | None = None
+    return_url: str = ""
+    """Where the customer's browser comes back after a 3-D Secure challenge."""
 
 
 @dataclass(frozen=True, slots=True)

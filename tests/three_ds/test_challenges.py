@@ -11,6 +11,7 @@ import asyncio
 import aiohttp
 
 from paycore.v1 import payment_pb2 as pb
+from tests.support.expect import expect_invalid
 from tests.support.polling import eventually
 from tests.support.requests import card
 
@@ -249,3 +250,26 @@ async def test_the_state_change_is_announced_as_payment_requires_action(
         "SELECT type FROM events WHERE resource_id = $1 ORDER BY sequence", payment.id
     )
     assert "payment.requires_action" in [row["type"] for row in rows]
+
+
+async def test_a_manually_confirmed_payment_is_challenged_at_confirmation(
+    stack: ThreeDSStack,
+) -> None:
+    api = stack.served.api
+    created = await api.requires_confirmation()
+    waiting = await api.confirm(created.id, CHALLENGE, return_url=stack.return_url)
+    assert waiting.state == S.STATE_REQUIRES_ACTION
+    async with aiohttp.ClientSession() as session:
+        signed = await acs_result(session, waiting.next_action.redirect_to_url.url, "complete")
+        reply = await post_completion(stack, session, signed)
+
+    assert reply.status == 303
+    assert (await api.get(created.id)).state == S.STATE_CAPTURED
+
+
+async def test_a_return_url_that_is_not_a_web_address_is_refused(stack: ThreeDSStack) -> None:
+    api = stack.served.api
+    await expect_invalid(
+        api.create(payment_method=card(CHALLENGE), return_url="javascript:alert(1)"), "return_url"
+    )
+    assert (await api.list()).payments == []  # nothing was created

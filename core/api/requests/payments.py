@@ -104,8 +104,11 @@ def confirm_payment(
     card, card_token, transfer = any_payment_method(
         v, "payment_method", request.payment_method, today
     )
+    fields.web_url(v, "return_url", request.return_url)
     v.raise_if_any()
-    return ConfirmPayment(merchant_id, request.payment_id, card, card_token, transfer)
+    return ConfirmPayment(
+        merchant_id, request.payment_id, card, card_token, transfer, request.return_url
+    )
 
 
 def capture_payment(merchant_id: str, request: svc.CapturePaymentRequest) -> CapturePayment:

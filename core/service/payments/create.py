@@ -146,7 +146,13 @@ class PaymentCreation:
                 payment, card=card, bank_transfer=command.bank_transfer
             )
             return await authorization.authorize(
-                tx, with_method, card_input, at, new=False, card_token=command.card_token
+                tx,
+                with_method,
+                card_input,
+                at,
+                new=False,
+                card_token=command.card_token,
+                return_url=command.return_url,
             )
 
         key = RequestKey(command.merchant_id, "ConfirmPayment", request.request_id)

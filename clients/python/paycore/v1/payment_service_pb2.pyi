@@ -397,10 +397,15 @@ class ConfirmPaymentRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
     PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
+    RETURN_URL_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key, as on CreatePaymentRequest. Required."""
     payment_id: _builtins.str
     """The payment to confirm. Required."""
+    return_url: _builtins.str
+    """Where the customer's browser returns after a 3-D Secure challenge, as
+    CreatePaymentRequest.return_url.
+    """
     @_builtins.property
     def payment_method(self) -> _payment_pb2.PaymentMethodData:
         """How to charge the customer. Required: paycore never keeps full card
@@ -413,10 +418,11 @@ class ConfirmPaymentRequest(_message.Message):
         request_id: _builtins.str = ...,
         payment_id: _builtins.str = ...,
         payment_method: _payment_pb2.PaymentMethodData | None = ...,
+        return_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["payment_method", b"payment_method"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id", "payment_method", b"payment_method", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_id", b"payment_id", "payment_method", b"payment_method", "request_id", b"request_id", "return_url", b"return_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
