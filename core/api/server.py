@@ -56,7 +56,6 @@ from core.api.webhook_handlers import (
     webhook_generic_handler,
 )
 from core.auth.authenticator import Authenticator
-from core.events.service import EventStreams, WebhookService
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.card_vault import CardVault
@@ -69,6 +68,7 @@ from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
+from core.service.webhooks import EventStreams, WebhookService
 from core.telemetry import Telemetry
 from core.telemetry.http import HttpEndpoint
 

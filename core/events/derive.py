@@ -23,8 +23,7 @@ states other branches are still adding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from core.domain.notifications import EventDraft
 from core.domain.payment import Payment, Refund
 
 PAYMENT_CREATED = "payment.created"
@@ -68,26 +67,6 @@ EVENT_TYPES: tuple[str, ...] = tuple(
     )
 )
 """Every event type paycore emits today (endpoint subscriptions are checked against it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class EventDraft:
-    """An event to append: its type, what it is about, and the payment after the change."""
-
-    type: str
-    payment: Payment
-    refund_id: str = ""
-    """The refund a ``refund.*`` event is about ("" for ``payment.*``)."""
-
-    @property
-    def resource_type(self) -> str:
-        """``payment`` or ``refund``."""
-        return "refund" if self.refund_id else "payment"
-
-    @property
-    def resource_id(self) -> str:
-        """The id of the payment or refund the event is about."""
-        return self.refund_id or self.payment.id
 
 
 def _payment_state_event(state_value: str) -> str | None:

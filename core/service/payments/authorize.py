@@ -36,6 +36,7 @@ from core.ports.telemetry import Instruments
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.group_commit import NotBatchableError, PlannedWrites
+from core.service.payment_changes import payment_change
 from core.service.requests import Dispatch, Plan
 from core.vault.records import StoredCard
 from riskengine.features import Transaction
@@ -96,7 +97,7 @@ class Authorization:
         card: CardInput | None,
         at: datetime,
         *,
-        new: bool,
+        locked: Payment | None,
         card_token: str = "",
         context: RiskContext | None = None,
         counted: VelocityRead | None = None,
@@ -106,6 +107,8 @@ class Authorization:
     ) -> Plan[Payment]:
         """Score, then decline, hold for review or route; store the decision (and attempt).
 
+        ``locked``: the payment as this transaction locked it (``payment`` is it with
+        the method to use); None for a new payment, stored here for the first time.
         ``counted``: the payment's velocity, already read and counted by the gate.
         ``scored``: where an earlier run of the same plan left its screening (reused).
         ``transaction``: what risk scores of ``payment``, when already built.
@@ -150,10 +153,7 @@ class Authorization:
             decided = lifecycle.hold_for_review(payment, risk, at)
         else:
             decided, dispatch = self._route(payment, risk, card, at, transaction, mandate=mandate)
-        if new:
-            await tx.payments.insert(decided)
-        else:
-            await tx.payments.save(decided)
+        await tx.payments.save(payment_change(locked, decided))
         if decided.state is PaymentState.REQUIRES_REVIEW:
             await self._risk.hold(tx, decided, card, card_token, at)
         if decided.routing is not None:
@@ -175,7 +175,7 @@ class Authorization:
         decided, dispatch = self._route(
             payment, payment.risk, card, at, None, reviewed=True, mandate=mandate
         )
-        await tx.payments.save(decided)
+        await tx.payments.save(payment_change(payment, decided))
         if decided.routing is not None:
             await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
         if dispatch is not None:

@@ -19,8 +19,9 @@ from core.domain.commands import RefundPayment, ReviewRefund
 from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.payment import Payment, Refund, RefundState
 from core.domain.refund_review import RefundRiskCheck, refund_needs_review
-from core.ports.repository import PaymentTransaction, RequestKey
+from core.ports.repository import PaymentChange, PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.steps import channel_attempt, locked_payment
 
 RefundEncoder = Encoder[tuple[Refund, Payment]]
@@ -65,9 +66,10 @@ class Refunds:
             )
             if held:
                 waiting = lifecycle.hold_refund(payment, refund, at)
-                await tx.payments.save(waiting)
+                await tx.payments.save(payment_change(payment, waiting))
                 return Plan(payment.id, result=(refund, waiting))
-            return await _send_refund(tx, lifecycle.begin_refund(payment, refund, at), refund, at)
+            sent = lifecycle.begin_refund(payment, refund, at)
+            return await _send_refund(tx, payment_change(payment, sent), refund, at)
 
         key = RequestKey(command.merchant_id, "RefundPayment", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
@@ -130,8 +132,8 @@ class Refunds:
                 )
             )
             if approve:
-                return await _send_refund(tx, updated, after, at)
-            await tx.payments.save(updated)
+                return await _send_refund(tx, payment_change(payment, updated), after, at)
+            await tx.payments.save(payment_change(payment, updated))
             return Plan(payment.id, result=(after, updated))
 
         rpc = "ApproveRefund" if approve else "RejectRefund"
@@ -140,15 +142,17 @@ class Refunds:
 
 
 async def _send_refund(
-    tx: PaymentTransaction, payment: Payment, refund: Refund, at: datetime
+    tx: PaymentTransaction, change: PaymentChange, refund: Refund, at: datetime
 ) -> Plan[tuple[Refund, Payment]]:
-    """Store ``payment`` with ``refund`` PENDING and in flight, and plan its channel call.
+    """Store ``change`` (its payment with ``refund`` PENDING and in flight), plan its channel call.
 
     The one refund path to a channel: RefundPayment and ApproveRefund both
     end here, so an approved refund is recorded, shielded and settled
     exactly like one that never waited.
     """
-    await tx.payments.save(payment)
+    # Announced now (refund.created); the money moves with the answer (``complete``).
+    await tx.payments.save(change)
+    payment = change.after
     attempt = dataclasses.replace(
         channel_attempt(payment, ChannelOperation.REFUND, refund.amount), refund_id=refund.id
     )
