@@ -1,9 +1,10 @@
 """The architecture contracts of pyproject.toml hold: ``lint-imports`` passes on each of them.
 
 The contracts (``[tool.importlinter]``, described in docs/ARCHITECTURE.md): the purity of
-core's pure modules, of riskengine and of the router's core; core's layers; no cycles
-between sibling packages; storage deriving no postings or events (it stores what the
-application computed). Their ``ignore_imports`` lists are debt that may only shrink.
+core's pure modules, of riskengine and of the router's core; riskengine used through its
+package's exports; core's layers; no cycles between sibling packages; storage deriving no
+postings or events (it stores what the application computed). Their ``ignore_imports``
+lists are debt that may only shrink.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ CONTRACTS = [
     "pure-core",
     "pure-core-parents",
     "pure-engine-and-routing",
+    "riskengine-one-interface",
     "core-layers",
     "acyclic",
     "storage-only-stores",

@@ -39,7 +39,7 @@ from core.service.group_commit import NotBatchableError, PlannedWrites
 from core.service.payment_changes import payment_change
 from core.service.requests import Dispatch, Plan
 from core.vault.records import StoredCard
-from riskengine.features import Transaction
+from riskengine import Transaction
 from router import Router
 from router.routing import RouteRequest
 

@@ -26,7 +26,7 @@ from core.service.payments.authorize import Authorization, risk_transaction, set
 from core.service.payments.mandate_charge import charge_under_mandate, record_mandate_charge
 from core.service.payments.steps import locked_payment
 from core.vault.records import StoredCard
-from riskengine.features import Transaction
+from riskengine import Transaction
 
 
 class PaymentCreation:
