@@ -14,6 +14,9 @@ from core.api.access_handlers import generic_handler as access_generic_handler
 from core.api.account_handlers import SERVICE_NAME as ACCOUNT_SERVICE_NAME
 from core.api.account_handlers import AccountHandlers
 from core.api.account_handlers import generic_handler as account_generic_handler
+from core.api.dispute_handlers import SERVICE_NAME as DISPUTE_SERVICE_NAME
+from core.api.dispute_handlers import DisputeHandlers
+from core.api.dispute_handlers import generic_handler as dispute_generic_handler
 from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
@@ -88,6 +91,7 @@ PAYCORE_SERVICES = (
     EVENT_SERVICE_NAME,
     ACCOUNT_SERVICE_NAME,
     ROUTING_SERVICE_NAME,
+    DISPUTE_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
 
@@ -145,6 +149,14 @@ class PaycoreServer:
                 ),
             )
         )
+        if services.disputes is not None:
+            self._server.add_generic_rpc_handlers(
+                (
+                    dispute_generic_handler(
+                        DisputeHandlers(services.disputes.service, secret), resolver, telemetry
+                    ),
+                )
+            )
         notifications = services.notifications
         if notifications is not None:
             self._server.add_generic_rpc_handlers(
@@ -183,6 +195,8 @@ class PaycoreServer:
             endpoint = HttpEndpoint(self._settings.callbacks_host, self._settings.callbacks_port)
             self._services.callbacks.install(endpoint.app)
             self._services.payouts.install(endpoint.app)  # the bank's payout answers
+            if self._services.disputes is not None:  # the channels' dispute notifications
+                self._services.disputes.ingress.install(endpoint.app)
             self.callbacks_port = await endpoint.start()
             self._services.callbacks.announce(self._settings.callbacks_host, self.callbacks_port)
             self._services.payouts.notify_to(self._settings.callbacks_host, self.callbacks_port)

@@ -12,6 +12,7 @@ module of its feature:
 - ``_access``: API key authentication and administration;
 - ``_accounts``: settlement, wallets and withdrawals, payouts to the bank (``Payouts``);
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
+- ``_disputes``: disputes, their refund guard and the channels' dispute ingress (``Disputes``);
 - ``_services``: ``Services``, the background work, and the order of ``close()``.
 """
 
@@ -25,6 +26,7 @@ from datetime import datetime
 from core.app._access import build_access
 from core.app._accounts import Payouts, build_accounts, build_settlement
 from core.app._connections import connect_redis, observe_gauges, open_gate, open_pool
+from core.app._disputes import build_disputes, dispute_store, refund_guard
 from core.app._notifications import Notifications, build_notifications
 from core.app._payments import build_executor, build_payments, payment_stores
 from core.app._risk import build_risk_service, open_risk_screen, open_rules
@@ -93,6 +95,7 @@ async def open_services(
         screen = await open_risk_screen(
             settings, pool=pool, redis=redis, gate=gate, rules=rules, vault=vault
         )
+        disputes_store = dispute_store(pool)
         payments = build_payments(
             settings,
             executor=executor,
@@ -102,6 +105,7 @@ async def open_services(
             router=router,
             vault=vault,
             telemetry=telemetry,
+            refund_guard=refund_guard(disputes_store),
         )
         authenticator, access, key_changes = build_access(settings, pool, gate, executor)
         risk = build_risk_service(
@@ -139,6 +143,16 @@ async def open_services(
             settings, executor=executor, pool=pool, gate=gate, router=router, background=background
         )
         status_queries, callbacks = attempt_resolution(settings, attempts, router)
+        disputes = build_disputes(
+            settings,
+            store=disputes_store,
+            executor=executor,
+            repository=repository,
+            gate=gate,
+            keyring=keyring,
+            router=router,
+            attempts=attempts,
+        )
         services = Services(
             notifications=notifications,
             pool=pool,
@@ -164,6 +178,7 @@ async def open_services(
             payouts=payouts,
             merchant_routing=merchant_routing,
             background=background,
+            disputes=disputes,
         )
         undo.pop_all()  # started: Services.close releases all of it from now on
     return services

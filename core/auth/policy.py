@@ -52,6 +52,7 @@ _WEBHOOKS = "paycore.v1.WebhookService"
 _EVENTS = "paycore.v1.EventService"
 _ACCOUNTS = "paycore.v1.AccountService"
 _ROUTING = "paycore.v1.RoutingService"
+_DISPUTES = "paycore.v1.DisputeService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -73,6 +74,11 @@ POLICY: Mapping[str, Role] = {
     # A merchant's own routing chain (issue 5): the back office's.
     f"{_ROUTING}/GetMerchantRouting": Role.ADMIN,
     f"{_ROUTING}/SetMerchantRouting": Role.ADMIN,
+    # Disputes: a merchant's own, answered by the merchant's keys.
+    f"{_DISPUTES}/GetDispute": Role.MERCHANT,
+    f"{_DISPUTES}/ListDisputes": Role.MERCHANT,
+    f"{_DISPUTES}/SubmitEvidence": Role.MERCHANT,
+    f"{_DISPUTES}/AcceptDispute": Role.MERCHANT,
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,

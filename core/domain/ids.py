@@ -22,11 +22,22 @@ ACCOUNT = "acct"
 JOURNAL = "jtx"
 SETTLEMENT = "stl"
 WITHDRAWAL = "wd"
+DISPUTE = "dp"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
 _PATTERNS = {
     prefix: re.compile(rf"{prefix}_{_ULID_BODY}")
-    for prefix in (PAYMENT, REFUND, ATTEMPT, TOKEN, ACCOUNT, JOURNAL, SETTLEMENT, WITHDRAWAL)
+    for prefix in (
+        PAYMENT,
+        REFUND,
+        ATTEMPT,
+        TOKEN,
+        ACCOUNT,
+        JOURNAL,
+        SETTLEMENT,
+        WITHDRAWAL,
+        DISPUTE,
+    )
 }
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -215,6 +216,30 @@ def event_drafts(
         )
         for draft in derive_events(before, after)
     ]
+
+
+async def append_events(
+    connection: asyncpg.Connection,
+    merchant_id: str,
+    at: datetime,
+    drafts: Sequence[tuple[str, str, str, bytes]],
+) -> None:
+    """Append events the application named (type, resource_type, resource_id, snapshot),
+    numbered and fanned out as the outbox's, inside the caller's transaction."""
+    if not drafts:
+        return
+    args = (
+        merchant_id,
+        len(drafts),
+        at,
+        [ids.new_id(EVENT_ID_PREFIX) for _ in drafts],
+        [d[0] for d in drafts],
+        [d[1] for d in drafts],
+        [d[2] for d in drafts],
+        ["" for _ in drafts],
+        [d[3] for d in drafts],
+    )
+    await connection.execute(f"WITH {ctes_text(_OUTBOX_CTES)} SELECT 1", *args)
 
 
 def ctes_text(ctes: Sequence[tuple[str, str]]) -> str:

@@ -51,10 +51,11 @@ from types import MappingProxyType
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
+from core.domain.disputes import DisputeNotice
 from core.domain.payment import Failure
 from core.domain.reconciliation import SettlementLine
 from router.channel import BadSignature, ChannelNotProcessed, Notification
-from router.channels.acquirer_wire import notification_from_wire
+from router.channels.acquirer_wire import notification_from_wire, signed_dispute_notice
 from router.channels.sandbox import (
     CAPTURE_REFUSED,
     REFUND_FAILS,
@@ -267,6 +268,13 @@ class SimulatedAcquirer:
             raise BadSignature(f"channel {self.name} sends no notifications")
         verify(self._secret, headers, body, self._clock(), self._tolerance_s)
         return notification_from_wire(json.loads(body))
+
+    def parse_dispute_notice(self, headers: Mapping[str, str], body: bytes) -> DisputeNotice:
+        """Verify an HMAC-signed JSON dispute notification and decode it."""
+        if not self._secret:
+            raise BadSignature(f"channel {self.name} sends no notifications")
+        verify(self._secret, headers, body, self._clock(), self._tolerance_s)
+        return signed_dispute_notice(body)
 
     def _follow_up(self, attempt: Attempt, refused_code: str) -> ChannelResult:
         if reference_flags(attempt.channel_reference) == CAPTURE_REFUSED:

@@ -19,6 +19,7 @@ from core.domain.commands import RefundPayment, ReviewRefund
 from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.payment import Payment, Refund, RefundState
 from core.domain.refund_review import RefundRiskCheck, refund_needs_review
+from core.ports.disputes import RefundGuard
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.steps import channel_attempt, locked_payment
@@ -30,10 +31,18 @@ RefundEncoder = Encoder[tuple[Refund, Payment]]
 class Refunds:
     """Refunds payments, and sends or rejects the refunds held for review."""
 
-    def __init__(self, *, executor: RequestExecutor, refund_risk: RefundRiskCheck) -> None:
-        """``refund_risk``: flags refunds risk wants reviewed, whatever their amount."""
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        refund_risk: RefundRiskCheck,
+        guard: RefundGuard | None = None,
+    ) -> None:
+        """``refund_risk``: flags refunds risk wants reviewed, whatever their amount;
+        ``guard``: refuses refunds of payments a dispute holds (core/service/disputes.py)."""
         self._executor = executor
         self._refund_risk = refund_risk
+        self._guard = guard
 
     async def refund_payment(
         self, command: RefundPayment, request: RequestIdentity, encoder: RefundEncoder
@@ -47,6 +56,8 @@ class Refunds:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[tuple[Refund, Payment]]:
             payment = await locked_payment(tx, command.merchant_id, command.payment_id)
             amount = lifecycle.plan_refund(payment, command.amount)
+            if self._guard is not None:  # under the payment's lock, as disputes open
+                await self._guard.check_refundable(tx, payment.merchant_id, payment.id)
             # Read inside the payment's lock: a threshold committed before this
             # refund was planned applies to it.
             settings = await tx.merchants.settings(command.merchant_id)

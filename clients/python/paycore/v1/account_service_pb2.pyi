@@ -929,6 +929,10 @@ class Account(_message.Message):
         """What a channel collected and owes (negative while it owes)."""
         KIND_FEE_REVENUE: Account._Kind.ValueType  # 5
         """Fees charged to the merchant."""
+        KIND_DISPUTE: Account._Kind.ValueType  # 6
+        """Money withdrawn from the merchant by open chargebacks (returned when
+        one is won, paid to the channel when one is lost).
+        """
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
         """What an account holds."""
@@ -945,6 +949,10 @@ class Account(_message.Message):
     """What a channel collected and owes (negative while it owes)."""
     KIND_FEE_REVENUE: Account.Kind.ValueType  # 5
     """Fees charged to the merchant."""
+    KIND_DISPUTE: Account.Kind.ValueType  # 6
+    """Money withdrawn from the merchant by open chargebacks (returned when
+    one is won, paid to the channel when one is lost).
+    """
 
     ID_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
@@ -1066,6 +1074,10 @@ class AccountEntry(_message.Message):
         """Booked by an operator."""
         KIND_WITHDRAWAL: AccountEntry._Kind.ValueType  # 8
         """A withdrawal to a bank account (a hold until the bank answers)."""
+        KIND_DISPUTE: AccountEntry._Kind.ValueType  # 9
+        """A chargeback: its opening (amount and fee), its return when won, its
+        payment to the channel when lost.
+        """
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
         """What caused a journal transaction."""
@@ -1088,6 +1100,10 @@ class AccountEntry(_message.Message):
     """Booked by an operator."""
     KIND_WITHDRAWAL: AccountEntry.Kind.ValueType  # 8
     """A withdrawal to a bank account (a hold until the bank answers)."""
+    KIND_DISPUTE: AccountEntry.Kind.ValueType  # 9
+    """A chargeback: its opening (amount and fee), its return when won, its
+    payment to the channel when lost.
+    """
 
     class _Phase:
         ValueType = _typing.NewType("ValueType", _builtins.int)

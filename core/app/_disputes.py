@@ -1,0 +1,61 @@
+"""Disputes (issue 22): their store, the use cases, the channels' notification ingress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from core.callbacks.disputes import DisputeIngress
+from core.config import Settings
+from core.redis.request_gate import RedisRequestGate
+from core.service.disputes import DisputedRefunds, DisputeService
+from core.service.execution import RequestExecutor
+from core.storage.disputes import PostgresDisputes
+from core.storage.status_queries import PostgresStatusQueryStore
+from core.storage.unit_of_work import PostgresPaymentRepository
+from core.vault.keyring import Keyring
+from core.vault.secrets import SecretSealer
+from core.wire.disputes import dispute_bytes
+from router import Router
+
+
+@dataclass(frozen=True, slots=True)
+class Disputes:
+    """The dispute service (DisputeService RPCs) and the channels' dispute ingress."""
+
+    service: DisputeService
+    ingress: DisputeIngress
+
+
+def dispute_store(pool: asyncpg.Pool) -> PostgresDisputes:
+    """The disputes' PostgreSQL store; its events keep the dispute's API message."""
+    return PostgresDisputes(pool, dispute_bytes)
+
+
+def refund_guard(store: PostgresDisputes) -> DisputedRefunds:
+    """What RefundPayment asks first: refused while a dispute holds the payment."""
+    return DisputedRefunds(store)
+
+
+def build_disputes(
+    settings: Settings,
+    *,
+    store: PostgresDisputes,
+    executor: RequestExecutor,
+    repository: PostgresPaymentRepository,
+    gate: RedisRequestGate,
+    keyring: Keyring,
+    router: Router,
+    attempts: PostgresStatusQueryStore,
+) -> Disputes:
+    """The dispute use cases (evidence sealed under the vault ``keyring``) and their ingress."""
+    service = DisputeService(
+        executor=executor,
+        repository=repository,
+        store=store,
+        gate=gate,
+        sealer=SecretSealer(keyring),
+        dispute_fee_minor=settings.ledger.dispute_fee_minor,
+    )
+    return Disputes(service, DisputeIngress(router=router, attempts=attempts, disputes=service))
