@@ -37,6 +37,12 @@ class DisputeStore(Protocol):
         """The payment's disputes, locked until ``tx`` ends (lock the payment first)."""
         ...
 
+    async def find(
+        self, tx: PaymentTransaction, merchant_id: str, channel: str, reference: str
+    ) -> Dispute | None:
+        """The dispute the channel calls ``reference``, locked until ``tx`` ends."""
+        ...
+
     async def lock(
         self, tx: PaymentTransaction, merchant_id: str, dispute_id: str
     ) -> Dispute | None:

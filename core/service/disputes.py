@@ -109,16 +109,20 @@ class DisputeService:
             if payment is None:
                 return NoticeOutcome.UNKNOWN_PAYMENT
             known = await self._store.of_payment(tx, merchant_id, payment_id)
-            before = next(
-                (
-                    d
-                    for d in known
-                    if (d.channel, d.channel_reference) == (channel, notice.reference)
-                ),
-                None,
-            )
+            before = await self._store.find(tx, merchant_id, channel, notice.reference)
             if before is None:
                 after = self._new_dispute(payment, known, channel, notice, at)
+            elif before.payment_id != payment_id:
+                # The channel named its dispute of another charge: nothing to apply here.
+                log.error(
+                    "dispute notice %s on %s names dispute %s of payment %s, not %s: ignored",
+                    notice.event_id,
+                    channel,
+                    before.id,
+                    before.payment_id,
+                    payment_id,
+                )
+                after = None
             else:
                 after = self._changed(before, notice, at)
             if after is None:

@@ -76,6 +76,20 @@ class PostgresDisputes:
         )
         return [_from_row(row) for row in rows]
 
+    async def find(
+        self, tx: PaymentTransaction, merchant_id: str, channel: str, reference: str
+    ) -> Dispute | None:
+        row = await connection_of(tx).fetchrow(
+            f"""
+            SELECT {_COLUMNS} FROM disputes
+            WHERE merchant_id = $1 AND channel = $2 AND channel_reference = $3 FOR UPDATE
+            """,
+            merchant_id,
+            channel,
+            reference,
+        )
+        return None if row is None else _from_row(row)
+
     async def lock(
         self, tx: PaymentTransaction, merchant_id: str, dispute_id: str
     ) -> Dispute | None:

@@ -45,6 +45,8 @@ class DisputeStack:
     """DisputeService stub."""
     accounts: Any
     """AccountService stub."""
+    channel: grpc.aio.Channel
+    """The gRPC channel of the stubs (for more of them)."""
 
     @property
     def metadata(self) -> Any:
@@ -113,4 +115,5 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DisputeStac
             acquirer,
             dispute_service_pb2_grpc.DisputeServiceStub(channel),
             account_service_pb2_grpc.AccountServiceStub(channel),
+            channel,
         )

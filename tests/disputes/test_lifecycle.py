@@ -6,17 +6,24 @@ gRPC DisputeService; balances are read back through AccountService.
 
 from __future__ import annotations
 
-import grpc
-from google.protobuf import json_format
+import asyncio
+import json
 
+import grpc
+
+from core.domain.disputes import DISPUTE_EVENT_TYPES
+from core.events.relay import WebhookRelay
 from core.events.snapshot import event_to_proto
 from core.storage.events import event_from_row
 from paycore.v1 import dispute_pb2 as dpb
 from paycore.v1 import dispute_service_pb2 as dsvc
+from paycore.v1 import webhook_service_pb2_grpc
 from tests.disputes.conftest import DisputeStack
 from tests.ledger.invariants import assert_ledger_consistent
 from tests.support.expect import expect_error
+from tests.support.polling import eventually
 from tests.support.requests import new_request_id, usd
+from tests.support.webhooks import FAST, Receiver, create_endpoint
 
 D = dpb.Dispute
 PENDING = "merchant_pending.USD"
@@ -175,14 +182,33 @@ async def test_an_inquiry_moves_no_money_and_closes(stack: DisputeStack) -> None
     await stack.served.api.refund(payment.id, usd(2))  # a closed inquiry holds nothing
 
 
-async def test_dispute_events_reach_a_webhook_in_json(stack: DisputeStack) -> None:
-    payment = await stack.served.api.captured(amount=usd(10))
-    assert await stack.notify(payment) == (200, "[accepted]")
-    (dispute,) = await stack.disputes_of(payment.id)
-    (event_type, shown) = (await _events(stack, dispute.id))[0]
-    body = json_format.MessageToDict(shown)
-    assert (event_type, body["id"], body["state"]) == (
-        "dispute.created",
-        dispute.id,
-        "STATE_NEEDS_RESPONSE",
-    )
+async def test_every_step_reaches_a_subscribed_webhook_as_json(stack: DisputeStack) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    webhooks = webhook_service_pb2_grpc.WebhookServiceStub(stack.channel)
+    await create_endpoint(webhooks, stack.metadata, receiver.url, list(DISPUTE_EVENT_TYPES))
+    assert stack.served.services.notifications is not None
+    relay = WebhookRelay(stack.served.services.notifications.deliveries, FAST)
+    await relay.start()
+    try:
+        payment = await stack.served.api.captured(amount=usd(10))
+        assert await stack.notify(payment) == (200, "[accepted]")
+        (dispute,) = await stack.disputes_of(payment.id)
+        evidence = dsvc.SubmitEvidenceRequest(
+            request_id=new_request_id(), dispute_id=dispute.id, evidence=EVIDENCE
+        )
+        await stack.disputes.SubmitEvidence(evidence, metadata=stack.metadata)
+        assert await stack.notify(payment, "lost") == (200, "[accepted]")
+
+        await eventually(lambda: len(receiver.delivered()) == 3, what="three deliveries")
+        bodies = [json.loads(r.body) for r in receiver.received]
+        assert [(b["type"], b["dispute"]["state"]) for b in bodies] == [
+            ("dispute.created", "STATE_NEEDS_RESPONSE"),
+            ("dispute.updated", "STATE_UNDER_REVIEW"),
+            ("dispute.closed", "STATE_LOST"),
+        ]
+        assert {b["dispute"]["id"] for b in bodies} == {dispute.id}
+        assert all("payment" not in b for b in bodies)  # a dispute event carries the dispute
+    finally:
+        await asyncio.wait_for(relay.stop(grace_s=0.5), timeout=20)
+        await receiver.stop()
