@@ -114,9 +114,11 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("bank_replay"), _pick, st.booleans()),
     st.tuples(st.just("review"), _pick, st.booleans()),
     st.tuples(st.just("block"), _pick, st.just(0)),
-    st.tuples(st.just("dispute"), _pick, _cents),
-    st.tuples(st.just("dispute_verdict"), _pick, st.booleans()),
-    st.tuples(st.just("accept_dispute"), _pick, st.just(0)),
+    # A channel's first notice of a dispute is usually its opening; a verdict may come first.
+    st.tuples(
+        st.just("dispute"), _pick, st.tuples(_cents, st.sampled_from(["opened", "won", "lost"]))
+    ),
+    st.tuples(st.just("decide_dispute"), _pick, st.sampled_from(["won", "lost", "accept"])),
 )
 
 
@@ -350,7 +352,7 @@ async def _run(
         # The bank sends an answer again, or a contradicting one: nothing changes.
         withdrawal_id = model.answered[number % len(model.answered)]
         await ctx.notify(api.merchant_id, withdrawal_id, paid=bool(extra))
-    elif name in ("dispute", "dispute_verdict", "accept_dispute"):
+    elif name in ("dispute", "decide_dispute"):
         await _run_dispute(op, api, services, model, ctx)
     elif name == "transfer" and len(model.balances) > 1:
         ids = sorted(model.balances)
@@ -385,12 +387,14 @@ async def _run_dispute(
     if name == "dispute" and model.by_card:
         payment = model.by_card[number % len(model.by_card)]
         reference = f"dp_ref_{uuid.uuid4().hex[:12]}"
-        await _notice(services, payment, reference, "opened", extra)
-        model.disputes.append((payment, reference))
-    elif name == "dispute_verdict" and model.disputes:
+        cents, verdict = extra
+        await _notice(services, payment, reference, verdict, cents)
+        if verdict == "opened":
+            model.disputes.append((payment, reference))
+    elif name == "decide_dispute" and model.disputes and extra != "accept":
         payment, reference = model.disputes.pop(number % len(model.disputes))
-        await _notice(services, payment, reference, "won" if extra else "lost", 0)
-    elif name == "accept_dispute" and model.disputes:
+        await _notice(services, payment, reference, extra, 0)  # the channel decides
+    elif name == "decide_dispute" and model.disputes:
         payment, reference = model.disputes.pop(number % len(model.disputes))
         dispute_id = await services.pool.fetchval(
             "SELECT id FROM disputes WHERE merchant_id = $1 AND channel_reference = $2",
