@@ -10,7 +10,9 @@ processing, so they are ambiguous) on top.
 With a ``notify_url``, the simulator also posts a signed notification of
 every authorization it processed (retrying until paycore answers 2xx), as
 a PSP's webhooks would: this is how a payment whose answer was lost can be
-settled before any status query.
+settled before any status query. A capture of a sandbox dispute card
+(router/channels/sandbox.py) is disputed ``dispute_after_s`` later: a signed
+dispute notification to ``<notify_url>/disputes``.
 """
 
 from __future__ import annotations
@@ -24,19 +26,23 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from core.domain.attempt import Attempt, ChannelOperation, ChannelResult
+from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
+from core.domain.disputes import ChannelVerdict, DisputeKind, DisputeNotice
 from core.telemetry.http import HttpEndpoint
 from router.channel import BadSignature, ChannelNotProcessed
 from router.channels.acquirer_wire import (
     attempt_from_wire,
+    dispute_notice_to_wire,
     notification_to_wire,
     result_to_wire,
 )
 from router.channels.notify import post_until_accepted
+from router.channels.sandbox import dispute_of
 from router.channels.simulated import SimulatedAcquirer
 from router.signing import sign, verify
 
@@ -65,6 +71,7 @@ class ChannelSimulator:
         faults: HttpFaults | None = None,
         notify_url: str = "",
         tolerance_s: float = 300.0,
+        dispute_after_s: float = 5.0,
     ) -> None:
         self.acquirer = acquirer
         self._secret = secret
@@ -74,6 +81,8 @@ class ChannelSimulator:
         self._tolerance_s = tolerance_s
         self._notifications: set[asyncio.Task[None]] = set()
         self.notifications_delivered = 0
+        self.dispute_after_s = dispute_after_s
+        self.disputes_delivered = 0
 
     def install(self, app: web.Application) -> None:
         """Add the simulator's routes to ``app``."""
@@ -104,6 +113,8 @@ class ChannelSimulator:
             raise web.HTTPInternalServerError() from None
         if attempt.operation is ChannelOperation.AUTHORIZE and self.notify_url:
             self._notify(attempt.id, result)
+        if self.notify_url:
+            self._dispute_later(attempt, result)
         if self._faults.error_5xx_rate and self._random.random() < self._faults.error_5xx_rate:
             return web.json_response({"error": "internal"}, status=500)
         return web.json_response(result_to_wire(result))
@@ -137,6 +148,41 @@ class ChannelSimulator:
             self.notify_url, body, lambda data, at: sign(secret, data, at)
         ):
             self.notifications_delivered += 1
+
+    def _dispute_later(self, attempt: Attempt, result: ChannelResult) -> None:
+        """Dispute a captured sandbox dispute card ``dispute_after_s`` from now."""
+        captured = attempt.operation is ChannelOperation.CAPTURE or (
+            attempt.operation is ChannelOperation.AUTHORIZE and attempt.capture
+        )
+        if not captured or result.outcome is not AttemptOutcome.SUCCEEDED:
+            return
+        reference = result.reference or attempt.channel_reference
+        dispute = dispute_of(reference)
+        if dispute is None:
+            return
+        kind, reason = dispute
+        notice = DisputeNotice(
+            event_id=f"evd_{attempt.id}",
+            attempt_id=attempt.id,
+            reference=f"dp_{attempt.id.removeprefix('att_')}",
+            kind=DisputeKind(kind),
+            verdict=ChannelVerdict.OPENED,
+            amount=attempt.amount,
+            reason=reason,
+            evidence_due_at=datetime.now(UTC) + timedelta(days=7),
+        )
+        task = asyncio.create_task(self._deliver_dispute(notice))
+        self._notifications.add(task)
+        task.add_done_callback(self._notifications.discard)
+
+    async def _deliver_dispute(self, notice: DisputeNotice) -> None:
+        await asyncio.sleep(self.dispute_after_s)
+        body = json.dumps(dispute_notice_to_wire(notice)).encode()
+        secret = self._secret
+        if await post_until_accepted(
+            f"{self.notify_url}/disputes", body, lambda data, at: sign(secret, data, at)
+        ):
+            self.disputes_delivered += 1
 
     async def _cancel_notifications(self, app: web.Application) -> None:
         for task in list(self._notifications):
