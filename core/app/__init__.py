@@ -26,7 +26,7 @@ from datetime import datetime
 from core.app._access import build_access
 from core.app._accounts import Payouts, build_accounts, build_settlement
 from core.app._connections import connect_redis, observe_gauges, open_gate, open_pool
-from core.app._disputes import build_disputes, dispute_store, refund_guard
+from core.app._disputes import build_disputes, dispute_store, refund_guard, start_deadlines
 from core.app._notifications import Notifications, build_notifications
 from core.app._payments import build_executor, build_payments, payment_stores
 from core.app._risk import build_risk_service, open_risk_screen, open_rules
@@ -152,7 +152,9 @@ async def open_services(
             keyring=keyring,
             router=router,
             attempts=attempts,
+            clock=clock,
         )
+        start_deadlines(settings, disputes, background)
         services = Services(
             notifications=notifications,
             pool=pool,

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from core.callbacks.disputes import DisputeIngress
 from core.config import Settings
 from core.redis.request_gate import RedisRequestGate
-from core.service.disputes import DisputedRefunds, DisputeService
+from core.service.disputes import (
+    DeadlineSettings,
+    DisputeDeadlines,
+    DisputedRefunds,
+    DisputeService,
+)
 from core.service.execution import RequestExecutor
 from core.storage.disputes import PostgresDisputes
 from core.storage.status_queries import PostgresStatusQueryStore
@@ -22,10 +30,12 @@ from router import Router
 
 @dataclass(frozen=True, slots=True)
 class Disputes:
-    """The dispute service (DisputeService RPCs) and the channels' dispute ingress."""
+    """The dispute service (DisputeService RPCs), the channels' dispute ingress, the due dates."""
 
     service: DisputeService
     ingress: DisputeIngress
+    deadlines: DisputeDeadlines
+    """Closes unanswered disputes past their due date (started by ``start_deadlines``)."""
 
 
 def dispute_store(pool: asyncpg.Pool) -> PostgresDisputes:
@@ -48,6 +58,7 @@ def build_disputes(
     keyring: Keyring,
     router: Router,
     attempts: PostgresStatusQueryStore,
+    clock: Callable[[], datetime],
 ) -> Disputes:
     """The dispute use cases (evidence sealed under the vault ``keyring``) and their ingress."""
     service = DisputeService(
@@ -58,4 +69,22 @@ def build_disputes(
         sealer=SecretSealer(keyring),
         dispute_fee_minor=settings.ledger.dispute_fee_minor,
     )
-    return Disputes(service, DisputeIngress(router=router, attempts=attempts, disputes=service))
+    return Disputes(
+        service,
+        DisputeIngress(router=router, attempts=attempts, disputes=service),
+        DisputeDeadlines(
+            service,
+            DeadlineSettings(poll_interval_s=settings.ledger.dispute_poll_interval_s),
+            clock,
+        ),
+    )
+
+
+def start_deadlines(
+    settings: Settings, disputes: Disputes, background: list[asyncio.Task[None]]
+) -> None:
+    """Start the due date job in this process (every worker runs one: SKIP LOCKED keeps
+    their batches apart); ``Services.close`` cancels it with the other background work."""
+    if settings.ledger.dispute_poll_interval_s > 0:
+        task = asyncio.create_task(disputes.deadlines.run(asyncio.Event()), name="disputes")
+        background.append(task)

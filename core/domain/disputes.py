@@ -5,7 +5,8 @@ A channel opens a dispute by a notification (core/callbacks/disputes.py)::
     inquiry     needs_response -> under_review -> closed   (no money moves)
                       \\-> becomes a chargeback (escalation)
     chargeback  needs_response -> under_review -> won | lost
-                needs_response -> lost                    (the merchant accepts)
+                needs_response -> lost                    (the merchant accepts, or the
+                                                           evidence due date passes)
                 needs_response -> won | lost              (the channel decides unanswered)
 
 The merchant answers with evidence (needs_response -> under_review) or
@@ -212,6 +213,18 @@ def escalate(dispute: Dispute, fee: Money, due: datetime, at: datetime) -> Dispu
         evidence_submitted=False,
         updated_at=at,
     )
+
+
+def expire(dispute: Dispute, at: datetime) -> Dispute | None:
+    """The evidence due date passed unanswered: a chargeback is LOST, an inquiry CLOSED.
+
+    None (nothing changes) while the due date is ahead or the dispute is not
+    waiting for the merchant (evidence submitted, or decided).
+    """
+    if dispute.status is not DisputeStatus.NEEDS_RESPONSE or at < dispute.evidence_due_at:
+        return None
+    final = DisputeStatus.LOST if dispute.kind is DisputeKind.CHARGEBACK else DisputeStatus.CLOSED
+    return evolve(dispute, status=final, updated_at=at)
 
 
 def decide(dispute: Dispute, verdict: ChannelVerdict, at: datetime) -> Dispute | None:

@@ -89,6 +89,12 @@ class DisputeStore(Protocol):
         """Append the events the use case named, each with ``dispute`` as it now is."""
         ...
 
+    async def lock_overdue(
+        self, tx: PaymentTransaction, now: datetime, batch_size: int
+    ) -> list[Dispute]:
+        """Disputes still needing a response after their due date, locked (SKIP LOCKED)."""
+        ...
+
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:
         """One dispute (no lock)."""
         ...

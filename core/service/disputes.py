@@ -15,12 +15,16 @@ the change.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
+from core.domain import clock as wall_clock
 from core.domain import disputes, ids
 from core.domain.disputes import (
     ChannelVerdict,
@@ -38,6 +42,7 @@ from core.ledger.disputes import postings_for_dispute
 from core.ports.disputes import DisputeQuery, DisputeStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.status_query import poll_rounds
 from core.vault.secrets import SecretSealer
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,39 @@ class DisputedRefunds:
                 dispute_id=blocker.id,
                 state=blocker.status.name,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineSettings:
+    """How often the evidence due date job looks for overdue disputes."""
+
+    poll_interval_s: float = 60.0
+    batch_size: int = 50
+
+
+class DisputeDeadlines:
+    """The job that closes disputes whose evidence due date passed unanswered."""
+
+    def __init__(
+        self,
+        service: DisputeService,
+        settings: DeadlineSettings,
+        clock: Callable[[], datetime] = wall_clock.now,
+    ) -> None:
+        self._service = service
+        self._settings = settings
+        self._clock = clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; a failed round is logged and retried next round."""
+        settings = self._settings
+        await poll_rounds(
+            stop, self.run_once, settings.batch_size, settings.poll_interval_s, "dispute deadline"
+        )
+
+    async def run_once(self) -> int:
+        """One round: close up to a batch of overdue disputes; returns how many."""
+        return await self._service.expire_overdue(self._clock(), self._settings.batch_size)
 
 
 class DisputeService:
@@ -271,6 +309,26 @@ class DisputeService:
 
         key = RequestKey(merchant_id, "AcceptDispute", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
+
+    # --- the evidence due date -------------------------------------------------------
+
+    async def expire_overdue(self, now: datetime, batch_size: int) -> int:
+        """Close unanswered disputes past their due date (lost; an inquiry closed).
+
+        One transaction per batch: the rows are locked SKIP LOCKED, so workers
+        of several processes take disjoint batches, and a worker that dies
+        mid-batch rolls it back (due again next round). Returns how many.
+        """
+        async with self._repository.transaction() as tx:
+            overdue = await self._store.lock_overdue(tx, now, batch_size)
+            for before in overdue:
+                after = disputes.expire(before, now)
+                if after is not None:
+                    await self._store.save(tx, after)
+                    await self._record(tx, before, after, now)
+        if overdue:
+            log.info("%d dispute(s) closed unanswered past their due date", len(overdue))
+        return len(overdue)
 
     async def _locked(self, tx: PaymentTransaction, merchant_id: str, dispute_id: str) -> Dispute:
         dispute = await self._store.lock(tx, merchant_id, dispute_id)

@@ -201,6 +201,24 @@ class PostgresDisputes:
             [(t, "dispute", dispute.id, snapshot) for t in types],
         )
 
+    async def lock_overdue(
+        self, tx: PaymentTransaction, now: datetime, batch_size: int
+    ) -> list[Dispute]:
+        # SKIP LOCKED: workers running the job at once take disjoint batches, and
+        # the row locks (held to the commit) are the lease; a crashed worker's
+        # transaction rolls back and its disputes are due again.
+        rows = await connection_of(tx).fetch(
+            f"""
+            SELECT {_COLUMNS} FROM disputes
+            WHERE status = 'needs_response' AND evidence_due_time <= $1
+            ORDER BY evidence_due_time LIMIT $2
+            FOR UPDATE SKIP LOCKED
+            """,
+            now,
+            batch_size,
+        )
+        return [_from_row(row) for row in rows]
+
     @unavailable_as_error()
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:
         row = await self._pool.fetchrow(

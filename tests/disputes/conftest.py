@@ -64,6 +64,7 @@ class DisputeStack:
         event_id: str = "",
         secret: bytes = CALLBACK_SECRET,
         attempt_id: str = "",
+        due_in: timedelta = timedelta(days=7),
     ) -> tuple[int, str]:
         """POST the acquirer's signed dispute notification about ``payment``."""
         notice = DisputeNotice(
@@ -74,7 +75,7 @@ class DisputeStack:
             verdict=ChannelVerdict(verdict),
             amount=Money(cents(payment.amount) if amount is None else amount, "USD"),
             reason="fraudulent",
-            evidence_due_at=datetime.now(UTC).replace(microsecond=0) + timedelta(days=7),
+            evidence_due_at=datetime.now(UTC).replace(microsecond=0) + due_in,
         )
         body = json.dumps(dispute_notice_to_wire(notice)).encode()
         url = f"{self.served.callbacks_url}/callbacks/{self.acquirer.name}/disputes"
@@ -106,8 +107,10 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DisputeStac
     )
     routing = tmp_path / "routing.toml"
     routing.write_text('[default]\nstrategies = ["health"]\n')
+    # The due date job runs when a test says so (DisputeDeadlines.run_once).
+    no_deadline_job = settings.ledger.model_copy(update={"dispute_poll_interval_s": 0})
     async with (
-        serve(settings, [acquirer], routing) as served,
+        serve(settings, [acquirer], routing, {"ledger": no_deadline_job}) as served,
         grpc.aio.insecure_channel(served.target) as channel,
     ):
         yield DisputeStack(

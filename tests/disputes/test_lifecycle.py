@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import grpc
 
@@ -212,3 +213,33 @@ async def test_every_step_reaches_a_subscribed_webhook_as_json(stack: DisputeSta
     finally:
         await asyncio.wait_for(relay.stop(grace_s=0.5), timeout=20)
         await receiver.stop()
+
+
+async def test_a_due_date_passed_unanswered_closes_the_dispute_as_lost(
+    stack: DisputeStack,
+) -> None:
+    late = await stack.served.api.captured(amount=usd(20))
+    answered = await stack.served.api.captured(amount=usd(21))
+    ahead = await stack.served.api.captured(amount=usd(22))
+    past = timedelta(seconds=-1)
+    assert await stack.notify(late, due_in=past) == (200, "[accepted]")
+    assert await stack.notify(answered, due_in=past) == (200, "[accepted]")
+    assert await stack.notify(ahead) == (200, "[accepted]")
+    (reviewed,) = await stack.disputes_of(answered.id)
+    evidence = dsvc.SubmitEvidenceRequest(
+        request_id=new_request_id(), dispute_id=reviewed.id, evidence=EVIDENCE
+    )
+    await stack.disputes.SubmitEvidence(evidence, metadata=stack.metadata)
+    clearing = f"clearing.{stack.acquirer.name}.USD"
+    clearing_before = await stack.balance(clearing)
+    assert stack.served.services.disputes is not None
+
+    await stack.served.services.disputes.deadlines.run_once()
+
+    (lost,) = await stack.disputes_of(late.id)
+    assert lost.state == D.STATE_LOST
+    assert [t for t, _ in await _events(stack, lost.id)] == ["dispute.created", "dispute.closed"]
+    assert await stack.balance(clearing) == clearing_before + 2_000  # paid to the channel
+    assert [d.state for d in await stack.disputes_of(answered.id)] == [D.STATE_UNDER_REVIEW]
+    assert [d.state for d in await stack.disputes_of(ahead.id)] == [D.STATE_NEEDS_RESPONSE]
+    await assert_ledger_consistent(stack.served.services.pool, stack.served.api.merchant_id)

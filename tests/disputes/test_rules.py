@@ -138,6 +138,17 @@ def test_an_inquiry_closes_and_can_become_a_chargeback() -> None:
     assert disputes.escalate(escalated, Money(1500, "USD"), LATER, LATER) is None
 
 
+def test_an_unanswered_dispute_past_its_due_date_is_lost_an_inquiry_closed() -> None:
+    due = AT + timedelta(days=7)
+    assert disputes.expire(_dispute(), due - timedelta(seconds=1)) is None
+    lost = disputes.expire(_dispute(), due)
+    assert lost is not None and lost.status is DisputeStatus.LOST
+    closed = disputes.expire(_dispute(kind=DisputeKind.INQUIRY), due)
+    assert closed is not None and closed.status is DisputeStatus.CLOSED
+    answered = disputes.submit_evidence(_dispute(), LATER)
+    assert disputes.expire(answered, due + timedelta(days=30)) is None
+
+
 def test_events_of_each_step() -> None:
     opened = _dispute()
     reviewed = disputes.submit_evidence(opened, LATER)

@@ -27,6 +27,9 @@ CREATE TABLE disputes (
 
 CREATE INDEX disputes_by_payment ON disputes (merchant_id, payment_id);
 CREATE INDEX disputes_newest_first ON disputes (merchant_id, create_time DESC, id DESC);
+-- The deadline job (core/service/disputes.py) looks for unanswered disputes past due.
+CREATE INDEX disputes_awaiting_response ON disputes (evidence_due_time)
+    WHERE status = 'needs_response';
 
 -- The merchant's evidence, sealed under the vault keyring (core/vault/secrets.py,
 -- bound to the dispute's id): written once, never shown again.
