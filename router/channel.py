@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.commands import CardInput
-from core.domain.disputes import DisputeNotice
+from core.domain.disputes import DisputeNotice, Evidence
 from router.routing import ChannelProfile
 
 
@@ -81,6 +81,18 @@ class DisputeNotifying(Protocol):
 
         Raises ``BadSignature`` for a missing, wrong or stale signature, or a
         signed body that is not a dispute notification.
+        """
+        ...
+
+
+@runtime_checkable
+class DisputeAnswering(Protocol):
+    """A channel that takes the merchant's evidence on its disputes (optional)."""
+
+    async def send_dispute_evidence(self, reference: str, evidence: Evidence) -> None:
+        """Hand the evidence of the channel's dispute ``reference`` over; raise if not taken.
+
+        The channel answers later with a won or lost dispute notification.
         """
         ...
 

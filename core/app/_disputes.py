@@ -68,6 +68,7 @@ def build_disputes(
         gate=gate,
         sealer=SecretSealer(keyring),
         dispute_fee_minor=settings.ledger.dispute_fee_minor,
+        router=router,
     )
     return Disputes(
         service,

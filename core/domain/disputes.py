@@ -26,6 +26,7 @@ money back by the refund.
 
 from __future__ import annotations
 
+import base64
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -154,6 +155,21 @@ class Evidence:
     texts: tuple[tuple[str, str], ...]
     """(field, text) of the EVIDENCE_TEXT_FIELDS given, in that order."""
     attachments: tuple[Attachment, ...] = ()
+
+
+def evidence_fields(evidence: Evidence) -> dict[str, object]:
+    """The evidence as JSON-ready fields (attachments in base64): what is sealed and sent."""
+    return {
+        "texts": dict(evidence.texts),
+        "attachments": [
+            {
+                "file_name": a.file_name,
+                "content_type": a.content_type,
+                "content": base64.b64encode(a.content).decode(),
+            }
+            for a in evidence.attachments
+        ],
+    }
 
 
 def disputable(payment: Payment, others: Iterable[Dispute]) -> Money:

@@ -16,7 +16,6 @@ the change.
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import json
 import logging
@@ -44,6 +43,8 @@ from core.ports.repository import PaymentRepository, PaymentTransaction, Request
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.status_query import poll_rounds
 from core.vault.secrets import SecretSealer
+from router import Router
+from router.channel import DisputeAnswering
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class DisputeService:
         gate: RequestGate,
         sealer: SecretSealer,
         dispute_fee_minor: int,
+        router: Router,
     ) -> None:
         self._executor = executor
         self._repository = repository
@@ -131,6 +133,7 @@ class DisputeService:
         self._gate = gate
         self._sealer = sealer
         self._fee_minor = dispute_fee_minor
+        self._router = router  # the channels, which take the merchant's evidence
 
     # --- from the channel -----------------------------------------------------
 
@@ -277,8 +280,16 @@ class DisputeService:
         request: RequestIdentity,
         encoder: Encoder[Dispute],
     ) -> Reply:
-        """Store the evidence sealed; NEEDS_RESPONSE -> UNDER_REVIEW."""
+        """Store the evidence sealed (NEEDS_RESPONSE -> UNDER_REVIEW), then hand it to the channel.
+
+        The channel is called after the commit, with no transaction open, by
+        the call that made the change (a replay of the request_id does not
+        send again). If the channel cannot take it, the reply is still the
+        committed change: the evidence is kept, the failure logged, and the
+        dispute waits UNDER_REVIEW (sending it again is not automated yet).
+        """
         sealed = self._sealer.seal(_evidence_text(evidence), dispute_id)
+        submitted: list[Dispute] = []
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Dispute]:
             before = await self._locked(tx, merchant_id, dispute_id)
@@ -286,10 +297,30 @@ class DisputeService:
             await self._store.save(tx, after)
             await self._store.save_evidence(tx, after, sealed, at)
             await self._record(tx, before, after, at)
+            submitted.append(after)
             return Plan(dispute_id, result=after)
 
         key = RequestKey(merchant_id, "SubmitEvidence", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        if reply.ok and submitted:
+            await self._send_evidence(submitted[-1], evidence)
+        return reply
+
+    async def _send_evidence(self, dispute: Dispute, evidence: Evidence) -> None:
+        if dispute.channel not in self._router.channel_names:
+            log.warning("evidence of %s kept: channel %s is gone", dispute.id, dispute.channel)
+            return
+        channel = self._router.channel(dispute.channel)
+        if not isinstance(channel, DisputeAnswering):
+            return  # a channel that takes no evidence: the verdict comes without it
+        try:
+            await channel.send_dispute_evidence(dispute.channel_reference, evidence)
+        except Exception:
+            log.exception(
+                "evidence of dispute %s not taken by %s: kept, to send again",
+                dispute.id,
+                dispute.channel,
+            )
 
     async def accept_dispute(
         self,
@@ -338,18 +369,5 @@ class DisputeService:
 
 
 def _evidence_text(evidence: Evidence) -> str:
-    """The evidence as the JSON text that is sealed (attachments in base64)."""
-    return json.dumps(
-        {
-            "texts": dict(evidence.texts),
-            "attachments": [
-                {
-                    "file_name": a.file_name,
-                    "content_type": a.content_type,
-                    "content": base64.b64encode(a.content).decode(),
-                }
-                for a in evidence.attachments
-            ],
-        },
-        separators=(",", ":"),
-    )
+    """The evidence as the JSON text that is sealed."""
+    return json.dumps(disputes.evidence_fields(evidence), separators=(",", ":"))

@@ -13,13 +13,21 @@ seconds).
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
-from core.domain.disputes import ChannelVerdict, DisputeKind, DisputeNotice
+from core.domain.disputes import (
+    Attachment,
+    ChannelVerdict,
+    DisputeKind,
+    DisputeNotice,
+    Evidence,
+    evidence_fields,
+)
 from core.domain.money import Money
 from core.domain.payment import Failure
 from router.channel import BadSignature, Notification
@@ -130,6 +138,21 @@ def dispute_notice_from_wire(body: dict[str, Any]) -> DisputeNotice:
         reason=str(body.get("reason", "")),
         evidence_due_at=datetime.fromtimestamp(int(body["evidence_due_by"]), UTC),
     )
+
+
+def evidence_to_wire(reference: str, evidence: Evidence) -> dict[str, Any]:
+    """The body of ``POST /v1/dispute_evidence``: the channel's dispute and the evidence."""
+    return {"dispute_id": reference, **evidence_fields(evidence)}
+
+
+def evidence_from_wire(body: dict[str, Any]) -> tuple[str, Evidence]:
+    """The dispute reference and evidence of a ``dispute_evidence`` body."""
+    attachments = tuple(
+        Attachment(str(a["file_name"]), str(a["content_type"]), base64.b64decode(a["content"]))
+        for a in body.get("attachments", [])
+    )
+    texts = tuple((str(k), str(v)) for k, v in dict(body.get("texts", {})).items())
+    return str(body["dispute_id"]), Evidence(texts, attachments)
 
 
 def signed_dispute_notice(body: bytes) -> DisputeNotice:

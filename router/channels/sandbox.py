@@ -26,7 +26,8 @@ any other valid     authorized
 ==================  =========================================================
 
 The disputes are sent by the HTTP channel simulator (router/simulator/app.py) some
-seconds after the capture, as a signed notification to paycore's dispute ingress.
+seconds after the capture, as a signed notification to paycore's dispute ingress;
+evidence containing ``winning_evidence`` wins them, any other loses.
 
 Acquirer-specific cards and the amount triggers are in router/channels/simulated.py.
 """

@@ -12,13 +12,16 @@ every authorization it processed (retrying until paycore answers 2xx), as
 a PSP's webhooks would: this is how a payment whose answer was lost can be
 settled before any status query. A capture of a sandbox dispute card
 (router/channels/sandbox.py) is disputed ``dispute_after_s`` later: a signed
-dispute notification to ``<notify_url>/disputes``.
+dispute notification to ``<notify_url>/disputes``; evidence posted to
+``/v1/dispute_evidence`` decides it ``dispute_after_s`` later: won when a text
+contains ``winning_evidence``, lost otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -38,6 +42,7 @@ from router.channel import BadSignature, ChannelNotProcessed
 from router.channels.acquirer_wire import (
     attempt_from_wire,
     dispute_notice_to_wire,
+    evidence_from_wire,
     notification_to_wire,
     result_to_wire,
 )
@@ -48,7 +53,9 @@ from router.signing import sign, verify
 
 log = logging.getLogger(__name__)
 
-_OPERATIONS = {op.value for op in ChannelOperation} | {"query"}
+_OPERATIONS = {op.value for op in ChannelOperation} | {"query", "dispute_evidence"}
+WINNING_EVIDENCE = "winning_evidence"
+"""Evidence text that wins a sandbox dispute (as in Stripe's test mode); any other loses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,8 @@ class ChannelSimulator:
         self.notifications_delivered = 0
         self.dispute_after_s = dispute_after_s
         self.disputes_delivered = 0
+        self._disputes: dict[str, DisputeNotice] = {}
+        """The disputes this simulator opened, by its reference (evidence decides them)."""
 
     def install(self, app: web.Application) -> None:
         """Add the simulator's routes to ``app``."""
@@ -99,6 +108,8 @@ class ChannelSimulator:
         except BadSignature as exc:
             log.warning("simulator refused a request: %s", exc)
             return web.json_response({"error": "bad_signature"}, status=401)
+        if operation == "dispute_evidence":
+            return self._answer_evidence(json.loads(body))
         attempt, card = attempt_from_wire(json.loads(body), self.acquirer.name)
         if operation == "query":
             return web.json_response(result_to_wire(await self.acquirer.query(attempt)))
@@ -171,6 +182,22 @@ class ChannelSimulator:
             reason=reason,
             evidence_due_at=datetime.now(UTC) + timedelta(days=7),
         )
+        self._disputes[notice.reference] = notice
+        self._send_dispute(notice)
+
+    def _answer_evidence(self, body: dict[str, Any]) -> web.Response:
+        """Decide a dispute on its evidence, later (a 404 for a dispute it never opened)."""
+        reference, evidence = evidence_from_wire(body)
+        opened = self._disputes.get(reference)
+        if opened is None:
+            return web.json_response({"error": "unknown_dispute"}, status=404)
+        wins = any(WINNING_EVIDENCE in text for _, text in evidence.texts)
+        verdict = ChannelVerdict.WON if wins else ChannelVerdict.LOST
+        event_id = f"{opened.event_id}_{verdict.value}"
+        self._send_dispute(dataclasses.replace(opened, verdict=verdict, event_id=event_id))
+        return web.json_response({"received": True})
+
+    def _send_dispute(self, notice: DisputeNotice) -> None:
         task = asyncio.create_task(self._deliver_dispute(notice))
         self._notifications.add(task)
         task.add_done_callback(self._notifications.discard)

@@ -77,6 +77,9 @@ async def test_open_then_evidence_then_won_returns_the_amount_and_keeps_the_fee(
         "SELECT sealed FROM dispute_evidence WHERE dispute_id = $1", dispute.id
     )
     assert sealed.startswith("sealed1.") and "teapot" not in sealed  # stored encrypted
+    handed = stack.acquirer.evidence[dispute.channel_reference]  # and given to the channel
+    assert dict(handed.texts)["product_description"] == "A blue teapot, delivered."
+    assert [a.content for a in handed.attachments] == [b"%PDF receipt"]
 
     assert await stack.notify(payment, "won") == (200, "[accepted]")
 
