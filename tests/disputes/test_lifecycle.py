@@ -186,6 +186,28 @@ async def test_an_inquiry_moves_no_money_and_closes(stack: DisputeStack) -> None
     await stack.served.api.refund(payment.id, usd(2))  # a closed inquiry holds nothing
 
 
+async def test_an_inquiry_that_becomes_a_chargeback_withdraws_then(stack: DisputeStack) -> None:
+    payment = await stack.served.api.captured(amount=usd(15))
+    before = await stack.balance(PENDING)
+    assert await stack.notify(payment, kind="inquiry") == (200, "[accepted]")
+    assert await stack.balance(PENDING) == before
+
+    assert await stack.notify(payment) == (200, "[accepted]")  # the same dispute, escalated
+
+    (dispute,) = await stack.disputes_of(payment.id)
+    assert (dispute.kind, dispute.state, dispute.fee) == (
+        D.KIND_CHARGEBACK,
+        D.STATE_NEEDS_RESPONSE,
+        usd(15),
+    )
+    assert await stack.balance(PENDING) == before - 1_500 - FEE
+    assert [t for t, _ in await _events(stack, dispute.id)] == [
+        "dispute.created",
+        "dispute.updated",
+    ]
+    await assert_ledger_consistent(stack.served.services.pool, stack.served.api.merchant_id)
+
+
 async def test_every_step_reaches_a_subscribed_webhook_as_json(stack: DisputeStack) -> None:
     receiver = Receiver()
     await receiver.start()
