@@ -92,7 +92,8 @@ class DisputeStore(Protocol):
     async def lock_overdue(
         self, tx: PaymentTransaction, now: datetime, batch_size: int
     ) -> list[Dispute]:
-        """Disputes still needing a response after their due date, locked (SKIP LOCKED)."""
+        """Up to ``batch_size`` disputes still needing a response after their due date, locked
+        (SKIP LOCKED: those another transaction holds are left out)."""
         ...
 
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:

@@ -344,22 +344,32 @@ class DisputeService:
     # --- the evidence due date -------------------------------------------------------
 
     async def expire_overdue(self, now: datetime, batch_size: int) -> int:
-        """Close unanswered disputes past their due date (lost; an inquiry closed).
+        """Close up to ``batch_size`` unanswered disputes past their due date; returns how many.
 
-        One transaction per batch: the rows are locked SKIP LOCKED, so workers
-        of several processes take disjoint batches, and a worker that dies
-        mid-batch rolls it back (due again next round). Returns how many.
+        A chargeback is lost, an inquiry closed. One transaction per dispute,
+        which locks it SKIP LOCKED: workers of several processes take
+        different disputes, a worker that dies rolls its one back (due again
+        next round), and the locks follow the order of every other dispute
+        change (dispute, accounts, the merchant's event sequence), one
+        merchant at a time, so the job never deadlocks with group commits.
         """
-        async with self._repository.transaction() as tx:
-            overdue = await self._store.lock_overdue(tx, now, batch_size)
-            for before in overdue:
+        closed = 0
+        while closed < batch_size:
+            async with self._repository.transaction() as tx:
+                overdue = await self._store.lock_overdue(tx, now, 1)
+                if not overdue:
+                    break
+                (before,) = overdue
                 after = disputes.expire(before, now)
-                if after is not None:
-                    await self._store.save(tx, after)
-                    await self._record(tx, before, after, now)
-        if overdue:
-            log.info("%d dispute(s) closed unanswered past their due date", len(overdue))
-        return len(overdue)
+                if after is None:  # the query and the rule disagree: a bug, not a loop
+                    raise ValueError(f"dispute {before.id} is not overdue at {now}")
+                await self._store.save(tx, after)
+                await self._record(tx, before, after, now)
+            log.info(
+                "dispute %s closed %s: due %s", after.id, after.status.value, before.evidence_due_at
+            )
+            closed += 1
+        return closed
 
     async def _locked(self, tx: PaymentTransaction, merchant_id: str, dispute_id: str) -> Dispute:
         dispute = await self._store.lock(tx, merchant_id, dispute_id)
