@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ import grpc
 import pytest
 from aiohttp import ClientSession
 
+from core.auth.policy import Role
 from core.config import Settings
 from core.domain.disputes import ChannelVerdict, DisputeKind, DisputeNotice
 from core.domain.money import Money
@@ -32,6 +33,7 @@ from router.channels.acquirer_wire import dispute_notice_to_wire
 from router.channels.simulated import ACQUIRER_A, SimulatedAcquirer
 from router.signing import SIGNATURE_HEADER, sign
 from tests.routing.conftest import CALLBACK_SECRET, Served, renamed, serve
+from tests.support.auth import Metadata, merchant_metadata
 from tests.support.requests import cents
 
 
@@ -120,3 +122,13 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DisputeStac
             account_service_pb2_grpc.AccountServiceStub(channel),
             channel,
         )
+
+
+@pytest.fixture
+def admin_metadata_of(stack: DisputeStack) -> Callable[[str], Awaitable[Metadata]]:
+    """An admin key of a merchant of the stack's paycore."""
+
+    async def make(merchant_id: str) -> Metadata:
+        return await merchant_metadata(stack.served.services.pool, merchant_id, Role.ADMIN)
+
+    return make

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import grpc
 
 from paycore.v1 import dispute_pb2 as dpb
 from paycore.v1 import dispute_service_pb2 as dsvc
+from paycore.v1 import merchant_settings_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
 from tests.disputes.conftest import DisputeStack
+from tests.e2e.back_office import BackOffice, held
 from tests.ledger.invariants import assert_ledger_consistent
-from tests.support.auth import merchant_metadata
+from tests.support.auth import Metadata, merchant_metadata
 from tests.support.expect import error_info, expect_error, expect_invalid
 from tests.support.requests import cents, new_merchant_id, new_request_id, usd
 
@@ -185,3 +188,27 @@ async def test_concurrent_refunds_and_disputes_never_exceed_the_capture(
         assert refunded + disputed <= 10_000, (refunded, disputed)
         assert refunded + disputed > 0
     await assert_ledger_consistent(stack.served.services.pool, api.merchant_id)
+
+
+async def test_a_held_refund_cannot_be_approved_while_a_dispute_is_open(
+    stack: DisputeStack, admin_metadata_of: Callable[[str], Awaitable[Metadata]]
+) -> None:
+    api = stack.served.api
+    admin = BackOffice(
+        api.stub,
+        merchant_settings_service_pb2_grpc.MerchantSettingsServiceStub(stack.channel),
+        await admin_metadata_of(api.merchant_id),
+    )
+    payment, refund = await held(api, admin, amount=80)  # 100.00 captured, 80.00 reserved
+    assert await stack.notify(payment, amount=10_000) == (200, "[accepted]")
+    (dispute,) = await stack.disputes_of(payment.id)
+    assert dispute.amount == usd(20)  # what the held refund left
+
+    await expect_error(
+        admin.approve(refund.id, request_id=new_request_id()),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "PAYMENT_DISPUTED",
+    )
+    still = await admin.refunds(payment_id=payment.id)
+    assert [r.state for r in still.refunds] == [pb.Refund.STATE_PENDING_REVIEW]
+    await admin.reject(refund.id, request_id=new_request_id())  # rejecting needs no channel

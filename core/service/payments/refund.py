@@ -123,6 +123,8 @@ class Refunds:
             before = next(r for r in payment.refunds if r.id == command.refund_id)
             if approve:
                 updated, after = lifecycle.approve_refund(payment, command.refund_id, at)
+                if self._guard is not None:  # sent only if no dispute holds the payment
+                    await self._guard.check_refundable(tx, payment.merchant_id, payment.id)
             else:
                 updated, after = lifecycle.reject_refund(
                     payment, command.refund_id, command.reason, at
