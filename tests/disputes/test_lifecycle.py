@@ -268,3 +268,23 @@ async def test_a_due_date_passed_unanswered_closes_the_dispute_as_lost(
     assert [d.state for d in await stack.disputes_of(answered.id)] == [D.STATE_UNDER_REVIEW]
     assert [d.state for d in await stack.disputes_of(ahead.id)] == [D.STATE_NEEDS_RESPONSE]
     await assert_ledger_consistent(stack.served.services.pool, stack.served.api.merchant_id)
+
+
+async def test_notices_racing_each_other_open_and_decide_the_dispute_once(
+    stack: DisputeStack,
+) -> None:
+    payment = await stack.served.api.captured(amount=usd(50))
+    before = await stack.balance(PENDING)
+
+    answers = await asyncio.gather(
+        *(stack.notify(payment, event_id=f"evt_open_{n}") for n in range(3)),
+        *(stack.notify(payment, "won", event_id=f"evt_won_{n}") for n in range(3)),
+        stack.notify(payment, event_id="evt_open_0"),  # a redelivery
+    )
+
+    assert set(answers) == {(200, "[accepted]")}
+    (dispute,) = await stack.disputes_of(payment.id)
+    assert dispute.state == D.STATE_WON
+    assert [t for t, _ in await _events(stack, dispute.id)][-1] == "dispute.closed"
+    assert await stack.balance(PENDING) == before - FEE  # opened once, returned once
+    await assert_ledger_consistent(stack.served.services.pool, stack.served.api.merchant_id)
