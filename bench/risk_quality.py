@@ -31,10 +31,8 @@ from core.config import RiskSettings, Settings
 from core.domain.payment import RiskDecision
 from core.redis.velocity import RedisVelocity
 from core.risk.rules_file import default_rules_path, load_rules
-from core.risk.screen import screen
 from core.runtime.embedded import start_embedded
-from riskengine.engine import RiskEngine
-from riskengine.features import NO_LISTS
+from riskengine import NO_LISTS, RiskEngine, screen
 from riskengine.synthetic import PATTERNS, LabeledTransaction, generate
 
 HEADING = "## Risk rules quality"

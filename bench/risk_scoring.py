@@ -1,6 +1,6 @@
 """Speed of risk scoring per transaction: feature computation + the rules, without Redis.
 
-Times ``core.risk.screen.screen`` (compute every feature, run every rule of
+Times ``riskengine.screen`` (compute every feature, run every rule of
 the shipped ``riskengine/default_rules.toml``, decide) on transactions of
 the synthetic stream with fully populated velocity counters, one call at a
 time, and reports p50/p99/max. The baseline in the same run is feature
@@ -24,18 +24,18 @@ from collections.abc import Callable
 from bench.record import append_result
 from core.config import RiskSettings
 from core.risk.rules_file import default_rules_path, load_rules
-from core.risk.screen import screen
-from riskengine.engine import RiskEngine
-from riskengine.features import (
+from riskengine import (
     DECLINE_ENTITIES,
     DECLINE_WINDOWS,
     ENTITIES,
     NO_LISTS,
     WINDOWS,
     FeatureSettings,
+    RiskEngine,
     Transaction,
     Velocity,
     compute_features,
+    screen,
 )
 from riskengine.synthetic import generate
 

@@ -62,8 +62,7 @@ from bench.telemetry_report import (
     RoundResult,
     result_cells,
 )
-from core.api.server import PaycoreServer
-from core.app import open_services
+from core.app import open_services, paycore_server
 from core.config import RateLimitSettings, Settings
 from core.runtime.embedded import start_embedded
 from core.runtime.loop import run
@@ -181,7 +180,7 @@ async def _serve_round(
     try:
         services = await open_services(settings, telemetry)
         try:
-            server = PaycoreServer(settings, services, telemetry=telemetry)
+            server = paycore_server(settings, services, telemetry=telemetry)
             port = await server.start()
             api_keys = await issue_bench_keys(services.pool, merchant_prefix, options.concurrency)
             try:

@@ -16,7 +16,7 @@ with a note saying what it did; the notes and the final order are the
 
 The first candidate carries the payment; the others are failover targets,
 used only when the one before *certainly* did not process the payment (see
-router/dispatch.py). Nothing here does I/O: health arrives as ``HealthView``
+router/router.py). Nothing here does I/O: health arrives as ``HealthView``
 snapshots taken by the router.
 """
 

@@ -1,11 +1,20 @@
-"""The gRPC server: PaymentService, health checking, reflection, graceful shutdown."""
+"""The gRPC server: PaymentService, health checking, reflection, graceful shutdown.
+
+The server takes what it serves from the application (``ServedServices``) and the
+few settings it needs (``ServerSettings``) as values of its own: the bootstrap
+(core/app/_server.py) builds both from its ``Services`` and ``Settings``, so this
+adapter imports neither the wiring nor the configuration.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from core.api.access_handlers import SERVICE_NAME as ACCESS_SERVICE_NAME
@@ -14,6 +23,9 @@ from core.api.access_handlers import generic_handler as access_generic_handler
 from core.api.account_handlers import SERVICE_NAME as ACCOUNT_SERVICE_NAME
 from core.api.account_handlers import AccountHandlers
 from core.api.account_handlers import generic_handler as account_generic_handler
+from core.api.customer_handlers import SERVICE_NAME as CUSTOMER_SERVICE_NAME
+from core.api.customer_handlers import CustomerHandlers
+from core.api.customer_handlers import generic_handler as customer_generic_handler
 from core.api.dispute_handlers import SERVICE_NAME as DISPUTE_SERVICE_NAME
 from core.api.dispute_handlers import DisputeHandlers
 from core.api.dispute_handlers import generic_handler as dispute_generic_handler
@@ -43,22 +55,117 @@ from core.api.webhook_handlers import (
     event_generic_handler,
     webhook_generic_handler,
 )
-from core.app import Services
-from core.config import Settings
+from core.auth.authenticator import Authenticator
+from core.events.service import EventStreams, WebhookService
+from core.service.access import AccessService
+from core.service.accounts import AccountService
+from core.service.card_vault import CardVault
+from core.service.customers import CustomerService
+from core.service.disputes import DisputeService
+from core.service.execution import RequestExecutor
+from core.service.merchant_routing import MerchantRoutingService
+from core.service.merchant_settings import MerchantSettingsService
+from core.service.payments.service import PaymentService
+from core.service.risk_back_office import RiskService
+from core.service.settlement import SettlementService
+from core.service.status_query import StatusQueryScheduler
 from core.telemetry import Telemetry
 from core.telemetry.http import HttpEndpoint
 
 log = logging.getLogger(__name__)
 
 
-def transport_security(settings: Settings) -> str:
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """What the server reads of the configuration (``Settings`` fields of the same names).
+
+    No defaults: the bootstrap fills every field from Settings (core/app/_server.py).
+    """
+
+    host: str
+    port: int
+    card_fingerprint_key: str
+    """The key of card fingerprints; the handlers derive fingerprints with it."""
+    grpc_max_message_bytes: int
+    """Largest request; replies may be 4 times as large (beyond: RESOURCE_EXHAUSTED)."""
+    grpc_max_concurrent_streams: int
+    grpc_max_concurrent_rpcs: int
+    tls_cert_file: str | None
+    """PEM certificate chain; with ``tls_key_file``, the server speaks TLS."""
+    tls_key_file: str | None
+    tls_client_ca_file: str | None
+    """With it, only clients with a certificate signed by these CAs (mutual TLS)."""
+    callbacks_enabled: bool
+    """Whether to serve channel notifications over HTTP on ``callbacks_host:callbacks_port``."""
+    callbacks_host: str
+    callbacks_port: int
+    status_queries_enabled: bool
+    """Whether this process asks channels about attempts left without an answer."""
+
+
+class CallbackReceiver(Protocol):
+    """Something channels notify over HTTP: installed on the server's callbacks endpoint."""
+
+    def install(self, app: web.Application) -> None:
+        """Add its routes to ``app`` (before the endpoint starts)."""
+        ...
+
+    def announce(self, host: str, port: int) -> None:
+        """Where the endpoint listens, for in-process simulated channels that post to it."""
+        ...
+
+
+class EventNotifications(Protocol):
+    """Webhook endpoints and event streams (core/app/_notifications.py builds them)."""
+
+    @property
+    def webhooks(self) -> WebhookService:
+        """The webhook endpoints' use cases."""
+        ...
+
+    @property
+    def streams(self) -> EventStreams:
+        """The event streams' use cases."""
+        ...
+
+    async def close(self) -> None:
+        """End the event streams (their callers resume from their cursor elsewhere)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServedServices:
+    """The application's services the gRPC server serves, and what it starts and drains."""
+
+    authenticator: Authenticator
+    payments: PaymentService
+    vault: CardVault
+    access: AccessService
+    merchant_settings: MerchantSettingsService
+    risk: RiskService
+    accounts: AccountService
+    settlement: SettlementService
+    merchant_routing: MerchantRoutingService
+    customers: CustomerService
+    executor: RequestExecutor
+    """Drained at shutdown: operations whose callers went away run to their commit."""
+    status_queries: StatusQueryScheduler
+    """Run while the server serves, when ``ServerSettings.status_queries_enabled``."""
+    callbacks: tuple[CallbackReceiver, ...] = ()
+    """Installed on the callbacks endpoint, when ``ServerSettings.callbacks_enabled``."""
+    notifications: EventNotifications | None = None
+    disputes: DisputeService | None = None
+    """DisputeService's use cases (their channel ingress is one of ``callbacks``)."""
+
+
+def transport_security(settings: ServerSettings) -> str:
     """What the gRPC port speaks: "plaintext", "TLS" or "mutual TLS"."""
     if not settings.tls_cert_file:
         return "plaintext"
     return "mutual TLS" if settings.tls_client_ca_file else "TLS"
 
 
-def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
     """TLS credentials from the configured PEM files; None when TLS is not configured.
 
     With ``tls_client_ca_file`` the handshake refuses any client that does not
@@ -66,7 +173,7 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     """
     if not settings.tls_cert_file:
         return None
-    if not settings.tls_key_file:  # validate() refuses this; Settings built in code may not
+    if not settings.tls_key_file:  # validate() refuses this; settings built in code may not
         raise ValueError("tls_key_file must be set with tls_cert_file")
     client_ca = _read_pem(settings.tls_client_ca_file) if settings.tls_client_ca_file else None
     return grpc.ssl_server_credentials(
@@ -91,6 +198,7 @@ PAYCORE_SERVICES = (
     EVENT_SERVICE_NAME,
     ACCOUNT_SERVICE_NAME,
     ROUTING_SERVICE_NAME,
+    CUSTOMER_SERVICE_NAME,
     DISPUTE_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
@@ -101,8 +209,8 @@ class PaycoreServer:
 
     def __init__(
         self,
-        settings: Settings,
-        services: Services,
+        settings: ServerSettings,
+        services: ServedServices,
         *,
         reuse_port: bool = False,
         identity: IdentityResolver | None = None,
@@ -116,7 +224,7 @@ class PaycoreServer:
                 # would let a second paycore silently share the port, so it is
                 # on only in --workers mode.
                 ("grpc.so_reuseport", 1 if reuse_port else 0),
-                # Resource limits (Settings.grpc_*): beyond them RESOURCE_EXHAUSTED.
+                # Resource limits (ServerSettings.grpc_*): beyond them RESOURCE_EXHAUSTED.
                 ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", 4 * settings.grpc_max_message_bytes),
                 ("grpc.max_concurrent_streams", settings.grpc_max_concurrent_streams),
@@ -147,13 +255,16 @@ class PaycoreServer:
                 routing_generic_handler(
                     RoutingHandlers(services.merchant_routing, secret), resolver, telemetry
                 ),
+                customer_generic_handler(
+                    CustomerHandlers(services.customers, secret), resolver, telemetry
+                ),
             )
         )
         if services.disputes is not None:
             self._server.add_generic_rpc_handlers(
                 (
                     dispute_generic_handler(
-                        DisputeHandlers(services.disputes.service, secret), resolver, telemetry
+                        DisputeHandlers(services.disputes, secret), resolver, telemetry
                     ),
                 )
             )
@@ -193,15 +304,13 @@ class PaycoreServer:
         await self._server.start()
         if self._settings.callbacks_enabled:
             endpoint = HttpEndpoint(self._settings.callbacks_host, self._settings.callbacks_port)
-            self._services.callbacks.install(endpoint.app)
-            self._services.payouts.install(endpoint.app)  # the bank's payout answers
-            if self._services.disputes is not None:  # the channels' dispute notifications
-                self._services.disputes.ingress.install(endpoint.app)
+            for receiver in self._services.callbacks:
+                receiver.install(endpoint.app)
             self.callbacks_port = await endpoint.start()
-            self._services.callbacks.announce(self._settings.callbacks_host, self.callbacks_port)
-            self._services.payouts.notify_to(self._settings.callbacks_host, self.callbacks_port)
+            for receiver in self._services.callbacks:
+                receiver.announce(self._settings.callbacks_host, self.callbacks_port)
             self._callbacks = endpoint
-        if self._settings.status_query.enabled:
+        if self._settings.status_queries_enabled:
             self._background = asyncio.create_task(
                 self._services.status_queries.run(self._stopping), name="status-queries"
             )

@@ -11,9 +11,11 @@ module of its feature:
 - ``_risk``: the rules file, risk screening with velocity, the risk back office;
 - ``_access``: API key authentication and administration;
 - ``_accounts``: settlement, wallets and withdrawals, payouts to the bank (``Payouts``);
+- ``_customers``: the merchant's customers;
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
 - ``_disputes``: disputes, their refund guard and the channels' dispute ingress (``Disputes``);
-- ``_services``: ``Services``, the background work, and the order of ``close()``.
+- ``_services``: ``Services``, the background work, and the order of ``close()``;
+- ``_server``: the gRPC server of ``Services`` (``paycore_server``).
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from datetime import datetime
 from core.app._access import build_access
 from core.app._accounts import Payouts, build_accounts, build_settlement
 from core.app._connections import connect_redis, observe_gauges, open_gate, open_pool
+from core.app._customers import build_customers
 from core.app._disputes import build_disputes, dispute_store, refund_guard, start_deadlines
 from core.app._notifications import Notifications, build_notifications
 from core.app._payments import build_executor, build_payments, payment_stores
 from core.app._risk import build_risk_service, open_risk_screen, open_rules
 from core.app._routing import attempt_resolution, build_router, open_merchant_routing
+from core.app._server import paycore_server, server_settings
 from core.app._services import Services, start_background
 from core.app._vault import build_vault, vault_keyring
 from core.config import Settings
@@ -41,7 +45,15 @@ from core.storage.pool import close_pool
 from core.telemetry import Telemetry
 from router import Channel
 
-__all__ = ["Notifications", "Payouts", "Services", "connect_redis", "open_services"]
+__all__ = [
+    "Notifications",
+    "Payouts",
+    "Services",
+    "connect_redis",
+    "open_services",
+    "paycore_server",
+    "server_settings",
+]
 
 
 async def open_services(
@@ -179,6 +191,7 @@ async def open_services(
             settlement=settlement,
             payouts=payouts,
             merchant_routing=merchant_routing,
+            customers=build_customers(pool, executor=executor, gate=gate),
             background=background,
             disputes=disputes,
         )

@@ -36,7 +36,7 @@ class Payouts:
         """Serve the bank's payout notifications on the callbacks endpoint ``app``."""
         self.ingress.install(app)
 
-    def notify_to(self, host: str, port: int) -> None:
+    def announce(self, host: str, port: int) -> None:
         """Where the (simulated) bank posts its notifications: this process's callbacks port."""
         reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
         self.desk.notify_url = f"http://{reachable}:{port}{PAYOUTS_PATH}"

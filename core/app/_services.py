@@ -19,6 +19,7 @@ from core.risk.screen import RiskScreen
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.card_vault import CardVault
+from core.service.customers import CustomerService
 from core.service.execution import RequestExecutor
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
@@ -48,7 +49,7 @@ class Services:
     risk: RiskService
     risk_screen: RiskScreen
     rules: RulesFile
-    """The risk rules file; ``rules.reload()`` on SIGHUP (core/api/server.py)."""
+    """The risk rules file; reloaded on SIGHUP (core/runtime/serve.py)."""
     router: Router
     status_queries: StatusQueryScheduler
     callbacks: CallbackIngress
@@ -56,6 +57,7 @@ class Services:
     settlement: SettlementService
     payouts: Payouts
     merchant_routing: MerchantRoutingService
+    customers: CustomerService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
     disputes: Disputes | None = field(default=None)

@@ -52,6 +52,7 @@ _WEBHOOKS = "paycore.v1.WebhookService"
 _EVENTS = "paycore.v1.EventService"
 _ACCOUNTS = "paycore.v1.AccountService"
 _ROUTING = "paycore.v1.RoutingService"
+_CUSTOMERS = "paycore.v1.CustomerService"
 _DISPUTES = "paycore.v1.DisputeService"
 
 POLICY: Mapping[str, Role] = {
@@ -74,6 +75,12 @@ POLICY: Mapping[str, Role] = {
     # A merchant's own routing chain (issue 5): the back office's.
     f"{_ROUTING}/GetMerchantRouting": Role.ADMIN,
     f"{_ROUTING}/SetMerchantRouting": Role.ADMIN,
+    # Customers (issue 20): a merchant's own, like its payments.
+    f"{_CUSTOMERS}/CreateCustomer": Role.MERCHANT,
+    f"{_CUSTOMERS}/GetCustomer": Role.MERCHANT,
+    f"{_CUSTOMERS}/UpdateCustomer": Role.MERCHANT,
+    f"{_CUSTOMERS}/ListCustomers": Role.MERCHANT,
+    f"{_CUSTOMERS}/DeleteCustomer": Role.MERCHANT,
     # Disputes: a merchant's own, answered by the merchant's keys.
     f"{_DISPUTES}/GetDispute": Role.MERCHANT,
     f"{_DISPUTES}/ListDisputes": Role.MERCHANT,

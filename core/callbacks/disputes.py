@@ -54,6 +54,9 @@ class DisputeIngress:
         """Add ``POST /callbacks/{channel}/disputes`` to ``app``."""
         app.router.add_post("/callbacks/{channel}/disputes", self._handle)
 
+    def announce(self, host: str, port: int) -> None:
+        """Nothing to tell: a channel posts disputes below the URL CallbackIngress announced."""
+
     async def _handle(self, request: web.Request) -> web.Response:
         name = request.match_info["channel"]
         channel = self._router.channel(name) if name in self._router.channel_names else None

@@ -129,6 +129,7 @@ class Reason(enum.Enum):
         Code.NOT_FOUND, False, "Card token {token_id} does not exist."
     )
     MERCHANT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Merchant {merchant_id} does not exist.")
+    CUSTOMER_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Customer {customer_id} does not exist.")
     API_KEY_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "API key {prefix} does not exist.")
     MERCHANT_ALREADY_EXISTS = ReasonSpec(
         Code.ALREADY_EXISTS, False, "Merchant {merchant_id} already exists."

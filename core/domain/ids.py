@@ -22,6 +22,7 @@ ACCOUNT = "acct"
 JOURNAL = "jtx"
 SETTLEMENT = "stl"
 WITHDRAWAL = "wd"
+CUSTOMER = "cus"
 DISPUTE = "dp"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
@@ -36,6 +37,7 @@ _PATTERNS = {
         JOURNAL,
         SETTLEMENT,
         WITHDRAWAL,
+        CUSTOMER,
         DISPUTE,
     )
 }

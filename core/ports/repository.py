@@ -22,6 +22,7 @@ from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund, RoutingRecord
+from core.ports.customers import Customers
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
 
@@ -283,6 +284,11 @@ class PaymentTransaction(Protocol):
     @property
     def audit(self) -> AuditTrail:
         """The audit trail."""
+        ...
+
+    @property
+    def customers(self) -> Customers:
+        """The merchant's customers."""
         ...
 
 

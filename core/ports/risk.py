@@ -1,30 +1,24 @@
-"""What risk screening and the risk back office need from their stores.
+"""What paycore's risk screening and the risk back office need from their stores.
 
-``VelocityStore``: the card, device and customer counters (Redis implements it,
-core/redis/velocity.py); ``RiskStore``: block/allow lists and the review queue
-(PostgreSQL, core/storage/risk.py). core/risk/screen.py and
-core/service/risk_back_office.py depend on these only, so tests can give them
-in-memory stores.
+``RidingVelocityStore``: the engine's velocity port (``riskengine.VelocityStore``, which
+Redis implements, core/redis/velocity.py) whose read-and-count can also ride in the
+request gate's round trip (``CountingRider``): the riding is paycore's, the counting the
+engine's. ``RiskStore``: block/allow lists and the review queue (PostgreSQL,
+core/storage/risk.py). core/risk/screen.py and core/service/risk_back_office.py depend
+on these only, so tests can give them in-memory stores.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from core.domain.risk_records import ListEntry, QueuedReview, Review
 from core.gate import Rider
 from core.ports.repository import PaymentTransaction
-from riskengine.features import MerchantLists, Transaction, Velocity
+from riskengine import MerchantLists, Transaction, VelocityRead, VelocityStore
 
-
-@dataclass(frozen=True, slots=True)
-class VelocityRead:
-    """What one read-and-count returned: the counters, and the merchant's list version."""
-
-    velocity: Velocity
-    list_version: int | None
-    """None when the store could not be asked."""
+# VelocityRead is the engine's; named here too for the payment use cases that import it from here.
+__all__ = ["CountingRider", "RidingVelocityStore", "RiskStore", "VelocityRead"]
 
 
 class CountingRider(Rider):
@@ -37,27 +31,11 @@ class CountingRider(Rider):
         raise NotImplementedError
 
 
-class VelocityStore(Protocol):
-    """Velocity counters of cards, devices and customers, and the lists' version."""
+class RidingVelocityStore(VelocityStore, Protocol):
+    """The engine's velocity store, whose read-and-count can ride in the gate's round trip."""
 
     def rider(self, transaction: Transaction, member: str) -> CountingRider:
         """The read-and-count of a new payment, to ride in the request gate's round trip."""
-        ...
-
-    async def read_and_count(
-        self, transaction: Transaction, member: str, *, write: bool, now_ms: int | None = None
-    ) -> VelocityRead:
-        """Counters before ``transaction``, adding it (``write``) in the same round trip."""
-        ...
-
-    async def record_decline(
-        self, transaction: Transaction, member: str, *, now_ms: int | None = None
-    ) -> None:
-        """Count a declined transaction against its card and device (card testing)."""
-        ...
-
-    async def bump_list_version(self, merchant_id: str) -> None:
-        """Tell every process that the merchant's lists changed (best effort)."""
         ...
 
 

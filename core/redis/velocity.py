@@ -44,16 +44,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.ports.risk import CountingRider, VelocityRead
+from core.ports.risk import CountingRider
 from core.redis.autopipeline import AutoPipeline
 from core.redis.request_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisClient
-from riskengine.features import (
+from riskengine import (
     DECLINE_ENTITIES,
     DECLINE_WINDOWS,
     UNAVAILABLE,
     WINDOWS,
     Transaction,
     Velocity,
+    VelocityRead,
 )
 
 log = logging.getLogger(__name__)

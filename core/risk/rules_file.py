@@ -4,7 +4,7 @@
 engine, or logs every problem and keeps the rules in use. ``poll()`` reloads
 when the file's modification time or size changed; ``watch()`` polls every
 ``interval_s`` (a task of the server process), and SIGHUP calls ``reload()``
-(see core/app/_services.py and core/api/server.py). Tests call
+(see core/app/_services.py and core/runtime/serve.py). Tests call
 ``reload()``/``poll()`` directly: deterministic, no sleeping.
 """
 
@@ -19,8 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from core.domain.audit import Actor, AuditRecord
-from riskengine.engine import RiskEngine
-from riskengine.rules import RulesError, RuleSet, parse_rules
+from riskengine import RiskEngine, RulesError, RuleSet, parse_rules
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@
 routed: one Redis round trip reads and updates the velocity counters (and
 returns the merchant's list version), the merchant's block/allow lists come
 from an in-process cache that is reloaded when that version moves, and the
-pure engine (riskengine/) decides. ``hold`` queues a payment the engine sent
-to REVIEW; ``note_outcome`` counts declines for card-testing rules, off the
-reply path.
+engine's pure screening (``riskengine.screen``) decides. ``hold`` queues a
+payment the engine sent to REVIEW; ``note_outcome`` counts declines for
+card-testing rules, off the reply path.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -24,17 +23,23 @@ from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
 from core.domain.risk_records import Review, ReviewStatus
 from core.ports.repository import PaymentTransaction
-from core.ports.risk import RiskStore, VelocityRead, VelocityStore
+from core.ports.risk import RidingVelocityStore, RiskStore
 from core.vault.records import CardToken
-from riskengine.engine import RiskEngine, Verdict, refund_needs_a_look
-from riskengine.features import (
-    FeatureSettings,
-    FeatureValue,
+from riskengine import (
     MerchantLists,
+    RiskEngine,
+    Screening,
+    ScreeningConfig,
     Transaction,
-    Velocity,
-    compute_features,
+    VelocityRead,
+    merge_lists,
+    refund_needs_a_look,
+    screen,
+    static_lists,
 )
+
+# Screening is the engine's; named here too for the payment use cases that import it from here.
+__all__ = ["CardKeeper", "RiskScreen", "Screening"]
 
 log = logging.getLogger(__name__)
 
@@ -55,89 +60,6 @@ class CardKeeper(Protocol):
         ...
 
 
-class ScreeningConfig(Protocol):
-    """The configured limits and blocklists screening reads (``core.config.RiskSettings``).
-
-    A protocol, so risk does not import the configuration (bootstrap) it is wired by.
-    """
-
-    @property
-    def max_amount_minor(self) -> int:
-        """Hard limit per payment, in minor units."""
-        ...
-
-    @property
-    def review_amount_minor(self) -> int:
-        """Payments above this add to the risk score."""
-        ...
-
-    @property
-    def blocked_card_fingerprints(self) -> Sequence[str]:
-        """Card fingerprints blocked for every merchant."""
-        ...
-
-    @property
-    def blocked_bins(self) -> Sequence[str]:
-        """BIN prefixes blocked for every merchant."""
-        ...
-
-    @property
-    def blocked_customer_ids(self) -> Sequence[str]:
-        """Customer ids blocked for every merchant."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Screening:
-    """The verdict and the features it was computed from (the dry run shows both)."""
-
-    verdict: Verdict
-    features: dict[str, FeatureValue]
-
-
-def screen(
-    engine: RiskEngine,
-    settings: ScreeningConfig,
-    transaction: Transaction,
-    velocity: Velocity,
-    lists: MerchantLists,
-) -> Screening:
-    """Features and verdict of one transaction, given what Redis and the lists said (pure)."""
-    features = compute_features(
-        transaction,
-        velocity,
-        lists,
-        FeatureSettings(
-            max_amount_minor=settings.max_amount_minor,
-            review_amount_minor=settings.review_amount_minor,
-            bin_countries=engine.rules.bin_countries,
-        ),
-    )
-    return Screening(engine.assess(features), features)
-
-
-def static_lists(settings: ScreeningConfig) -> MerchantLists:
-    """The blocklists of the configuration file, applied to every merchant."""
-    blocked = {
-        "card_fingerprint": frozenset(settings.blocked_card_fingerprints),
-        "bin": frozenset(settings.blocked_bins),
-        "customer": frozenset(settings.blocked_customer_ids),
-    }
-    return MerchantLists(blocked={k: v for k, v in blocked.items() if v})
-
-
-def _merge(first: MerchantLists, second: MerchantLists) -> MerchantLists:
-    def union(
-        a: dict[str, frozenset[str]], b: dict[str, frozenset[str]]
-    ) -> dict[str, frozenset[str]]:
-        return {k: a.get(k, frozenset()) | b.get(k, frozenset()) for k in a.keys() | b.keys()}
-
-    return MerchantLists(
-        blocked=union(dict(first.blocked), dict(second.blocked)),
-        allowed=union(dict(first.allowed), dict(second.allowed)),
-    )
-
-
 class RiskScreen:
     """Scores payments; holds the ones sent to review."""
 
@@ -145,7 +67,7 @@ class RiskScreen:
         self,
         *,
         engine: RiskEngine,
-        velocity: VelocityStore,
+        velocity: RidingVelocityStore,
         store: RiskStore,
         vault: CardKeeper,
         settings: ScreeningConfig,
@@ -206,7 +128,7 @@ class RiskScreen:
                     return lists
             elif version is None and now - loaded < LIST_CACHE_TTL_BLIND_S:
                 return lists
-        lists = _merge(self._static, await self.store.merchant_lists(merchant_id, tx))
+        lists = merge_lists(self._static, await self.store.merchant_lists(merchant_id, tx))
         if len(self._lists) >= _MAX_CACHED_MERCHANTS:
             self._lists.clear()
         self._lists[merchant_id] = (version, now, lists)

@@ -2,8 +2,9 @@
 
 ``serve`` is what each worker of ``paycore run`` runs (core/cli.py): it builds the
 process's telemetry (core/runtime/telemetry.py) and services (core/app/), serves them
-with ``PaycoreServer`` (core/api/server.py) and, on SIGTERM or SIGINT, drains within the
-grace period and closes everything in order.
+with ``PaycoreServer`` (core/api/server.py; ``paycore_server`` of core/app/_server.py
+builds it) and, on SIGTERM or SIGINT, drains within the grace period and closes
+everything in order.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import logging
 import signal
 from collections.abc import Callable
 
-from core.api.server import PaycoreServer
-from core.app import open_services
+from core.app import open_services, paycore_server
 from core.config import Settings
 from core.runtime.telemetry import build_telemetry
 
@@ -55,7 +55,7 @@ async def serve(
         try:
             if settings.callbacks_port:  # one ingress port per worker, like the HTTP port
                 settings = settings.replace(callbacks_port=settings.callbacks_port + worker_index)
-            server = PaycoreServer(
+            server = paycore_server(
                 settings, services, reuse_port=reuse_port, telemetry=runtime.telemetry
             )
             port = await server.start()

@@ -16,8 +16,7 @@ from core.domain.payment import Failure, RiskAssessment
 from core.ledger.accounts import Account, AccountKind
 from core.ledger.commands import WalletPayment, WithdrawFunds
 from core.ports.repository import PaymentTransaction
-from core.risk.screen import Screening
-from riskengine.features import Transaction
+from riskengine import Screening, Transaction
 
 RISK_DECLINED = Failure("risk_declined", "Declined by risk screening.")
 """The failure of a wallet payment or a withdrawal risk declined."""

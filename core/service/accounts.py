@@ -42,6 +42,7 @@ from core.ledger.records import StatementLine
 from core.ports.ledger import LedgerStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.account_checks import RISK_DECLINED, Screener, check_account, score_outflow
+from core.service.customers import check_customer_reference
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.service import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
@@ -88,9 +89,13 @@ class AccountService(WithdrawalUseCases):
     async def open_wallet(
         self, command: OpenWallet, request: RequestIdentity, encoder: Encoder[Account]
     ) -> Reply:
-        """Open a customer wallet (no overdraft) with a zero balance."""
+        """Open a customer wallet (no overdraft) with a zero balance.
+
+        Its ``customer_id``, when a customer id (``cus_...``), names a live customer.
+        """
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Account]:
+            await check_customer_reference(tx, command.merchant_id, command.customer_id)
             account = Account(
                 id=ids.new_id(ids.ACCOUNT),
                 merchant_id=command.merchant_id,

@@ -25,12 +25,12 @@ from core.domain.payment import CardSummary, Payment, RiskContext
 from core.domain.risk_records import ListEntry, ListName, QueuedReview, ReviewStatus
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentTransaction, RequestKey
-from core.risk.screen import RiskScreen, Screening
+from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.authorize import settled_payment
 from core.service.payments.service import PaymentService
-from riskengine.features import Transaction
+from riskengine import Screening, Transaction
 
 LIST_ENTRY = "rle"
 """Id prefix of block/allow list entries (``rle_`` + ULID)."""

@@ -18,7 +18,7 @@ from core.ports.repository import PaymentTransaction
 from core.storage.payment_reads import PAYMENT_COLUMNS, payment_from_row
 from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
-from riskengine.features import MerchantLists
+from riskengine import MerchantLists
 
 
 def _entry(row: asyncpg.Record) -> ListEntry:

@@ -3,7 +3,7 @@
 ``PostgresPaymentRepository.transaction()`` opens a ``PostgresTransaction``;
 the application reaches each aggregate through it (``uow.payments``,
 ``uow.requests``, ``uow.attempts``, ``uow.card_tokens``, ``uow.merchants``,
-``uow.keys``, ``uow.audit``), each a small class in its aggregate's module
+``uow.keys``, ``uow.audit``, ``uow.customers``), each a small class in its aggregate's module
 holding this transaction's connection. Reads outside a transaction, and the
 group commits of new claims and of channel answers, are the repository's.
 
@@ -40,6 +40,7 @@ from core.storage.access import PostgresApiKeys
 from core.storage.attempts import PostgresAttempts
 from core.storage.audit import PostgresAudit
 from core.storage.card_tokens import PostgresCardTokens
+from core.storage.customers import PostgresCustomers
 from core.storage.idempotency import PostgresRequests
 from core.storage.merchants import PostgresMerchants, merchant_settings
 from core.storage.payments import PostgresPayments
@@ -75,6 +76,7 @@ class PostgresTransaction:
         self.merchants = PostgresMerchants(connection)
         self.keys = PostgresApiKeys(connection)
         self.audit = PostgresAudit(connection)
+        self.customers = PostgresCustomers(connection)
 
     @property
     def connection(self) -> asyncpg.Connection:

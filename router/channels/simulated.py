@@ -21,7 +21,7 @@ These are test mode: the answer is the one the amount asked for, not news of
 the channel's health. Every simulated acquirer's profile declares them
 (``test_amounts``), and the router keeps them out of the circuit breaker, so one
 merchant's test payments never take a channel away from anyone
-(router/dispatch.py).
+(router/router.py).
 
 Acquirer-specific test cards:
 

@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 
 from core.api.server import transport_security
-from core.app import Services
+from core.app import Services, server_settings
 from core.config import ConfigError, Settings, load_settings, settings_as_toml, validate
 from paycore.client import (
     AsyncPaycoreClient,
@@ -296,6 +296,7 @@ def test_tls_file_that_is_not_pem_is_refused_naming_the_field(
 def test_server_logs_which_transport_it_speaks(certs: DevCerts) -> None:
     tls = Settings(tls_cert_file=str(certs.server_cert), tls_key_file=str(certs.server_key))
 
-    assert transport_security(Settings()) == "plaintext"
-    assert transport_security(tls) == "TLS"
-    assert transport_security(tls.replace(tls_client_ca_file=str(certs.ca_cert))) == "mutual TLS"
+    mutual = tls.replace(tls_client_ca_file=str(certs.ca_cert))
+    assert transport_security(server_settings(Settings())) == "plaintext"
+    assert transport_security(server_settings(tls)) == "TLS"
+    assert transport_security(server_settings(mutual)) == "mutual TLS"

@@ -26,6 +26,7 @@ from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
+from core.domain.customers import Customer, CustomerQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund, RoutingRecord
 from core.ports.repository import (
@@ -78,6 +79,8 @@ class MemoryState:
     keys: dict[str, tuple[ApiKey, bytes]] = field(default_factory=dict)
     """By prefix: the key and its secret's hash."""
     audit: list[AuditRecord] = field(default_factory=list)
+    customers: dict[tuple[str, str], Customer] = field(default_factory=dict)
+    """By (merchant_id, customer_id), deleted ones too (as PostgreSQL keeps them)."""
 
     def copy(self) -> MemoryState:
         """A copy a transaction may change (the values are frozen, so shallow copies do)."""
@@ -90,6 +93,7 @@ class MemoryState:
             merchant_settings=dict(self.merchant_settings),
             keys=dict(self.keys),
             audit=list(self.audit),
+            customers=dict(self.customers),
         )
 
 
@@ -273,6 +277,26 @@ class MemoryAuditTrail:
         self._state.audit.append(record)
 
 
+class MemoryCustomers:
+    """``Customers``: the merchant's customers in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def lock(self, merchant_id: str, customer_id: str) -> Customer | None:
+        """A live customer (the transaction holds the repository's lock already)."""
+        return await self.find(merchant_id, customer_id)
+
+    async def find(self, merchant_id: str, customer_id: str) -> Customer | None:
+        """A live customer of the merchant."""
+        customer = self._state.customers.get((merchant_id, customer_id))
+        return None if customer is None or customer.deleted else customer
+
+    async def save(self, customer: Customer) -> None:
+        """Store a new customer or replace an existing one."""
+        self._state.customers[(customer.merchant_id, customer.id)] = customer
+
+
 class MemoryTransaction:
     """``PaymentTransaction``: a repository per aggregate over one copy of the state."""
 
@@ -284,6 +308,7 @@ class MemoryTransaction:
         self.merchants = MemoryMerchants(state)
         self.keys = MemoryApiKeys(state)
         self.audit = MemoryAuditTrail(state)
+        self.customers = MemoryCustomers(state)
 
 
 class MemoryRepository:
@@ -325,6 +350,26 @@ class MemoryRepository:
     async def list_refunds(self, query: RefundQuery) -> list[Refund]:
         """Not kept in memory: listing is tested against PostgreSQL."""
         raise NotImplementedError("list refunds against PostgreSQL (tests/e2e)")
+
+    async def get_customer(self, merchant_id: str, customer_id: str) -> Customer | None:
+        """One committed live customer (``CustomerReads``)."""
+        return await MemoryCustomers(self.state).find(merchant_id, customer_id)
+
+    async def list_customers(self, query: CustomerQuery) -> list[Customer]:
+        """Committed live customers, newest first, after the cursor (``CustomerReads``)."""
+        found = sorted(
+            (
+                c
+                for (merchant_id, _), c in self.state.customers.items()
+                if merchant_id == query.merchant_id
+                and not c.deleted
+                and (not query.before_id or c.id < query.before_id)
+                and (not query.email or c.email == query.email)
+            ),
+            key=lambda c: c.id,
+            reverse=True,
+        )
+        return found[: query.page_size]
 
     async def get_merchant_settings(self, merchant_id: str) -> MerchantSettings:
         """A merchant's committed settings (the defaults when never changed)."""

@@ -1,6 +1,7 @@
 """In-memory risk stores: velocity counters and the lists and review queue, as dicts.
 
-``MemoryVelocity`` implements ``core.ports.risk.VelocityStore`` and ``MemoryRiskStore``
+``MemoryVelocity`` implements ``core.ports.risk.RidingVelocityStore`` (the engine's
+``riskengine.VelocityStore`` with a gate rider) and ``MemoryRiskStore``
 ``core.ports.risk.RiskStore`` (mypy checks both, see the end); with them, risk screening
 (core/risk/screen.py) and the payment use cases run without Redis or PostgreSQL.
 Velocity counts payments per card fingerprint only, which is what screening's rules read
@@ -14,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from core.domain.risk_records import ListEntry, ListName, QueuedReview, Review
 from core.ports.repository import PaymentTransaction
-from core.ports.risk import CountingRider, VelocityRead
-from riskengine.features import MerchantLists, Transaction, Velocity
+from core.ports.risk import CountingRider
+from riskengine import MerchantLists, Transaction, Velocity, VelocityRead
 
 if TYPE_CHECKING:
-    from core.ports.risk import RiskStore, VelocityStore
+    from core.ports.risk import RidingVelocityStore, RiskStore
 
 
 class MemoryRider(CountingRider):
@@ -131,6 +132,6 @@ class MemoryRiskStore:
 
 def _typed_as_the_ports(velocity: MemoryVelocity, store: MemoryRiskStore) -> None:
     """Fails mypy when an in-memory store drifts from its port."""
-    checked_velocity: VelocityStore = velocity
+    checked_velocity: RidingVelocityStore = velocity
     checked_store: RiskStore = store
     del checked_velocity, checked_store

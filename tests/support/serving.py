@@ -2,7 +2,7 @@
 
 Every test that needs a server of its own (settings overridden, its own telemetry,
 channels with failure behaviour, a clock it controls) opens it here, so a change to
-how paycore is wired (``open_services``, ``PaycoreServer``) is made in one place:
+how paycore is wired (``open_services``, ``paycore_server``) is made in one place:
 
     async with serve_paycore(settings.replace(pg_pool_max=2)) as paycore:
         stub = paycore.stub(payment_service_pb2_grpc.PaymentServiceStub)
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import grpc
 
 from core.api.server import PaycoreServer
-from core.app import Services, open_services
+from core.app import Services, open_services, paycore_server
 from core.config import Settings
 from core.telemetry import Telemetry
 from router.channel import Channel
@@ -84,7 +84,7 @@ async def serve_paycore(
             options["clock"] = clock
         services = opened = await open_services(own, telemetry, **options)
     try:
-        server = PaycoreServer(own, services, telemetry=telemetry)
+        server = paycore_server(own, services, telemetry=telemetry)
         await server.start()
         serving: Serving | None = None
         try:

@@ -19,6 +19,7 @@ from core.domain.payment import CardSummary, ConfirmationMethod, Payment, Paymen
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
+from core.service.customers import check_customer_reference
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.authorize import Authorization, risk_transaction, settled_payment
 from core.service.payments.steps import locked_payment
@@ -66,6 +67,9 @@ class PaymentCreation:
         authorization = self._authorization
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
+            # A customer id must name a live customer; reading it takes the payment
+            # off the group commit, only for payments that name one.
+            await check_customer_reference(tx, command.merchant_id, command.customer_id)
             card_input, card = command.card, summary  # a card and a token are exclusive
             if command.card_token:
                 card_input, card = await authorization.card_to_use(

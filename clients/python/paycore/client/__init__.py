@@ -35,7 +35,7 @@ from ._errors import (
     from_rpc_error,
 )
 from ._money import money, to_minor
-from ._requests import PaymentFilters, RefundFilters
+from ._requests import CustomerOptions, PaymentFilters, RefundFilters
 from ._retry import RetryPolicy, is_retryable
 from ._sync import PaycoreClient
 from ._tls import tls_credentials
@@ -44,6 +44,7 @@ from .webhooks import WebhookSignatureError, verify_webhook_signature
 __all__ = [
     "AbortedError",
     "AsyncPaycoreClient",
+    "CustomerOptions",
     "DeadlineExceededError",
     "FailedPreconditionError",
     "FieldViolation",

@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.money_pb2 import Money
 
 from paycore.v1 import card_vault_service_pb2 as vault_pb
+from paycore.v1 import customer_service_pb2 as customer_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import (
@@ -110,6 +111,19 @@ class MerchantSettingsOptions(WriteOptions, total=False):
     """At most one per currency; a refund of more waits for review. [] removes them all."""
 
 
+class CustomerOptions(WriteOptions, total=False):
+    """Fields of ``create_customer``; ``update_customer`` changes exactly those given."""
+
+    email: str
+    """Email address, at most 254 characters; "" clears it on update."""
+    name: str
+    """Name, at most 255 characters; "" clears it on update."""
+    metadata: Mapping[str, str]
+    """At most 50 keys of 1 to 40 characters; values at most 500 characters."""
+    default_payment_method: str
+    """A card token (``tok_...``) of the merchant; "" clears it on update."""
+
+
 class RefundFilters(TypedDict, total=False):
     """Filters of ``list_refunds`` and ``iter_refunds``; all given ones must match."""
 
@@ -178,7 +192,9 @@ def list_payments(
     )
 
 
-_List = TypeVar("_List", pb.ListPaymentsRequest, pb.ListRefundsRequest)
+_List = TypeVar(
+    "_List", pb.ListPaymentsRequest, pb.ListRefundsRequest, customer_pb.ListCustomersRequest
+)
 
 
 def list_refunds(page_size: int, page_token: str, filters: RefundFilters) -> pb.ListRefundsRequest:
@@ -192,7 +208,8 @@ def list_refunds(page_size: int, page_token: str, filters: RefundFilters) -> pb.
 
 
 def next_page(
-    request: _List, response: pb.ListPaymentsResponse | pb.ListRefundsResponse
+    request: _List,
+    response: pb.ListPaymentsResponse | pb.ListRefundsResponse | customer_pb.ListCustomersResponse,
 ) -> _List | None:
     """The request for the page after ``response``, or None after the last page."""
     if not response.next_page_token:
@@ -275,3 +292,28 @@ def update_merchant_settings(
         ),
         update_mask=FieldMask(paths=mask),
     )
+
+
+def create_customer(options: CustomerOptions) -> customer_pb.CreateCustomerRequest:
+    """A CreateCustomerRequest with a request_id."""
+    return customer_pb.CreateCustomerRequest(**_with_request_id(options))
+
+
+def update_customer(
+    customer_id: str, options: CustomerOptions
+) -> customer_pb.UpdateCustomerRequest:
+    """An UpdateCustomerRequest whose update mask names exactly the fields given.
+
+    Raises ValueError when no field is given.
+    """
+    mask = [name for name in options if name != "request_id"]
+    if not mask:
+        raise ValueError("give at least one of email, name, metadata, default_payment_method")
+    return customer_pb.UpdateCustomerRequest(
+        customer_id=customer_id, update_mask=FieldMask(paths=mask), **_with_request_id(options)
+    )
+
+
+def delete_customer(customer_id: str, options: WriteOptions) -> customer_pb.DeleteCustomerRequest:
+    """A DeleteCustomerRequest with a request_id."""
+    return customer_pb.DeleteCustomerRequest(customer_id=customer_id, **_with_request_id(options))

@@ -12,9 +12,11 @@ from google.type.money_pb2 import Money
 
 from paycore.v1 import (
     card_vault_service_pb2_grpc,
+    customer_service_pb2_grpc,
     merchant_settings_service_pb2_grpc,
     payment_service_pb2_grpc,
 )
+from paycore.v1 import customer_service_pb2 as customer_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.card_vault_service_pb2 import CardToken
@@ -72,6 +74,7 @@ class PaycoreClient:
         self._channel = channel
         self._stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
         self._vault = card_vault_service_pb2_grpc.CardVaultServiceStub(channel)
+        self._customers = customer_service_pb2_grpc.CustomerServiceStub(channel)
         self._settings_stub = merchant_settings_service_pb2_grpc.MerchantSettingsServiceStub(
             channel
         )
@@ -247,3 +250,49 @@ class PaycoreClient:
         """Replace exactly the settings given; return the settings after the change."""
         request = build.update_merchant_settings(options)
         return self._call(self._settings_stub.UpdateMerchantSettings, request).settings
+
+    # Customers (CustomerService): a customer's id (cus_...) in create_payment's
+    # customer_id names that customer.
+
+    def create_customer(self, **options: Unpack[build.CustomerOptions]) -> customer_pb.Customer:
+        """Create a customer; see CustomerOptions."""
+        request = build.create_customer(options)
+        return self._call(self._customers.CreateCustomer, request).customer
+
+    def get_customer(self, customer_id: str) -> customer_pb.Customer:
+        """Return one customer of the merchant; NotFoundError if there is none."""
+        request = customer_pb.GetCustomerRequest(customer_id=customer_id)
+        return self._call(self._customers.GetCustomer, request).customer
+
+    def update_customer(
+        self, customer_id: str, **options: Unpack[build.CustomerOptions]
+    ) -> customer_pb.Customer:
+        """Change exactly the fields given; return the changed Customer."""
+        request = build.update_customer(customer_id, options)
+        return self._call(self._customers.UpdateCustomer, request).customer
+
+    def delete_customer(self, customer_id: str, **options: Unpack[build.WriteOptions]) -> None:
+        """Delete a customer: erased, and NotFoundError from then on."""
+        request = build.delete_customer(customer_id, options)
+        self._call(self._customers.DeleteCustomer, request)
+
+    def list_customers(
+        self, *, page_size: int = 0, page_token: str = "", email: str = ""
+    ) -> customer_pb.ListCustomersResponse:
+        """Return one page (``page_size`` 0 to 100, 0 meaning 20) of customers, newest first."""
+        request = customer_pb.ListCustomersRequest(
+            page_size=page_size, page_token=page_token, email=email
+        )
+        return self._call(self._customers.ListCustomers, request)
+
+    def iter_customers(
+        self, *, page_size: int = 0, email: str = ""
+    ) -> Iterator[customer_pb.Customer]:
+        """Yield every customer (with ``email``, if given), newest first, page after page."""
+        request: customer_pb.ListCustomersRequest | None = customer_pb.ListCustomersRequest(
+            page_size=page_size, email=email
+        )
+        while request is not None:
+            response = self._call(self._customers.ListCustomers, request)
+            yield from response.customers
+            request = build.next_page(request, response)

@@ -1195,7 +1195,10 @@ class CreateAccountRequest(_message.Message):
     currency_code: _builtins.str
     """ISO 4217 code of the wallet's currency. Required."""
     customer_id: _builtins.str
-    """The merchant's reference for the customer (up to 255 characters)."""
+    """The merchant's reference for the customer (up to 255 characters). A
+    customer id (`cus_...`, CustomerService) must name a live customer of the
+    caller's merchant, else NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND).
+    """
     description: _builtins.str
     """Free text (up to 1000 characters)."""
     def __init__(

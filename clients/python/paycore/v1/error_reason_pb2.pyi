@@ -106,6 +106,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_CARD_TOKEN_NOT_FOUND: _ErrorReason.ValueType  # 20
     """NOT_FOUND: no such card token for the caller's merchant."""
+    ERROR_REASON_CUSTOMER_NOT_FOUND: _ErrorReason.ValueType  # 150
+    """NOT_FOUND: no such customer for the caller's merchant (never created,
+    deleted, or another merchant's). Also the answer to a payment or a wallet
+    whose customer_id is a customer id (`cus_...`) that names no live customer.
+    """
     ERROR_REASON_REFUND_NOT_FOUND: _ErrorReason.ValueType  # 40
     """NOT_FOUND: no such refund for the caller's merchant."""
     ERROR_REASON_REFUND_NOT_IN_REVIEW: _ErrorReason.ValueType  # 41
@@ -283,6 +288,11 @@ Retry after the RetryInfo delay; the retry gets the first request's outcome.
 """
 ERROR_REASON_CARD_TOKEN_NOT_FOUND: ErrorReason.ValueType  # 20
 """NOT_FOUND: no such card token for the caller's merchant."""
+ERROR_REASON_CUSTOMER_NOT_FOUND: ErrorReason.ValueType  # 150
+"""NOT_FOUND: no such customer for the caller's merchant (never created,
+deleted, or another merchant's). Also the answer to a payment or a wallet
+whose customer_id is a customer id (`cus_...`) that names no live customer.
+"""
 ERROR_REASON_REFUND_NOT_FOUND: ErrorReason.ValueType  # 40
 """NOT_FOUND: no such refund for the caller's merchant."""
 ERROR_REASON_REFUND_NOT_IN_REVIEW: ErrorReason.ValueType  # 41

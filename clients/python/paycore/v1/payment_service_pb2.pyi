@@ -67,7 +67,10 @@ class CreatePaymentRequest(_message.Message):
     confirmation_method: _payment_pb2.ConfirmationMethod.ValueType
     """Defaults to CONFIRMATION_METHOD_AUTOMATIC."""
     customer_id: _builtins.str
-    """The merchant's reference for the customer, at most 255 characters."""
+    """The merchant's reference for the customer, at most 255 characters. A
+    customer id (`cus_...`, CustomerService) must name a live customer of the
+    caller's merchant, else NOT_FOUND (ERROR_REASON_CUSTOMER_NOT_FOUND).
+    """
     description: _builtins.str
     """Free text, at most 1000 characters."""
     @_builtins.property

@@ -1,4 +1,7 @@
-"""Runs channel calls: decides the route, bounds the wait, classifies each ending, tracks health."""
+"""The router: decides a payment's route, bounds each channel call, classifies its ending.
+
+It also tracks each channel's health (the breakers of router/health.py).
+"""
 
 from __future__ import annotations
 
