@@ -42,6 +42,14 @@ CREATE TABLE dispute_evidence (
     FOREIGN KEY (merchant_id, dispute_id) REFERENCES disputes (merchant_id, id)
 );
 
+-- Settlement counts dispute movements on the pending balance too (a chargeback's
+-- amount and fee, a won one's return; core/ledger/settlement.py): they join the
+-- index of what no settlement counted yet, and a settlement keeps their sum.
+DROP INDEX ledger_transactions_unsettled;
+CREATE INDEX ledger_transactions_unsettled ON ledger_transactions (merchant_id, currency, create_time)
+    WHERE settlement_id = '' AND kind IN ('capture', 'refund', 'dispute');
+ALTER TABLE ledger_settlements ADD COLUMN disputed bigint NOT NULL DEFAULT 0;
+
 -- Every dispute notification a channel sent, once (its event id), and what
 -- paycore made of it: applied, unchanged (a repeat, or news of a decided
 -- dispute), or ignored (nothing left to dispute: the payment was refunded).
