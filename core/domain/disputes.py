@@ -101,9 +101,12 @@ class Dispute:
     evidence_submitted: bool = False
 
     @property
-    def withdraws(self) -> bool:
-        """Whether the dispute holds the merchant's money: an open or lost chargeback."""
-        return self.kind is DisputeKind.CHARGEBACK and self.status is not DisputeStatus.WON
+    def claims(self) -> bool:
+        """Whether the dispute counts against what may still be disputed: an open or lost
+        chargeback (it holds the money), or an open inquiry (it may become a chargeback)."""
+        if self.kind is DisputeKind.CHARGEBACK:
+            return self.status is not DisputeStatus.WON
+        return not self.status.is_final
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +179,11 @@ def disputable(payment: Payment, others: Iterable[Dispute]) -> Money:
     """How much a new dispute of ``payment`` may claim (zero: nothing left).
 
     What the payment captured, less what it refunded or reserved for refunds
-    in flight or in review (``amount_refundable``), less the chargebacks
-    already holding its money.
+    in flight or in review (``amount_refundable``), less what other disputes
+    claim: the chargebacks holding its money and the open inquiries, which
+    may become chargebacks of their amount.
     """
-    held = sum(d.amount.amount for d in others if d.withdraws)
+    held = sum(d.amount.amount for d in others if d.claims)
     return Money(max(payment.amount_refundable.amount - held, 0), payment.currency)
 
 

@@ -85,6 +85,14 @@ def test_open_and_lost_chargebacks_count_against_a_new_dispute_won_ones_do_not()
     assert disputes.disputable(payment, won).amount == 1000
 
 
+def test_an_open_inquiry_counts_against_a_new_dispute_a_closed_one_does_not() -> None:
+    payment = _captured()
+    inquiry = _dispute(kind=DisputeKind.INQUIRY, amount=600)
+    closed = _dispute(kind=DisputeKind.INQUIRY, status=DisputeStatus.CLOSED, amount=600)
+    assert disputes.disputable(payment, [inquiry]).amount == 400
+    assert disputes.disputable(payment, [closed]).amount == 1000
+
+
 def test_a_fully_refunded_payment_has_nothing_left_to_dispute() -> None:
     payment = _captured(refunds=(_refund(1000, RefundState.SUCCEEDED),))
     assert disputes.disputable(payment, []).amount == 0
