@@ -12,12 +12,8 @@ import asyncpg
 from core.callbacks.disputes import DisputeIngress
 from core.config import Settings
 from core.redis.request_gate import RedisRequestGate
-from core.service.disputes import (
-    DeadlineSettings,
-    DisputeDeadlines,
-    DisputedRefunds,
-    DisputeService,
-)
+from core.service.dispute_deadlines import DeadlineSettings, DisputeDeadlines
+from core.service.disputes import DisputedRefunds, DisputeService
 from core.service.execution import RequestExecutor
 from core.storage.disputes import PostgresDisputes
 from core.storage.status_queries import PostgresStatusQueryStore

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import base64
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core.domain.errors import IllegalTransitionError, Reason
 from core.domain.evolve import evolve
@@ -173,6 +174,16 @@ def evidence_fields(evidence: Evidence) -> dict[str, object]:
             for a in evidence.attachments
         ],
     }
+
+
+def evidence_from_fields(fields: Mapping[str, Any]) -> Evidence:
+    """The evidence of ``evidence_fields``' output (read back to send it again)."""
+    texts = tuple((str(k), str(v)) for k, v in dict(fields.get("texts", {})).items())
+    attachments = tuple(
+        Attachment(str(a["file_name"]), str(a["content_type"]), base64.b64decode(a["content"]))
+        for a in fields.get("attachments", [])
+    )
+    return Evidence(texts, attachments)
 
 
 def disputable(payment: Payment, others: Iterable[Dispute]) -> Money:

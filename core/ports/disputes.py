@@ -96,6 +96,17 @@ class DisputeStore(Protocol):
         (SKIP LOCKED: those another transaction holds are left out)."""
         ...
 
+    async def mark_evidence_sent(self, dispute: Dispute, at: datetime) -> None:
+        """Remember that the channel took the dispute's evidence."""
+        ...
+
+    async def unsent_evidence(
+        self, stored_before: datetime, limit: int
+    ) -> list[tuple[Dispute, str]]:
+        """Disputes under review whose evidence (sealed, stored before ``stored_before``) the
+        channel has not taken yet, with it; oldest first."""
+        ...
+
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:
         """One dispute (no lock)."""
         ...

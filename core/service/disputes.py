@@ -15,12 +15,9 @@ the change.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from core.domain import clock as wall_clock
@@ -41,7 +38,6 @@ from core.ledger.disputes import postings_for_dispute
 from core.ports.disputes import DisputeQuery, DisputeStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
-from core.service.status_query import poll_rounds
 from core.vault.secrets import SecretSealer
 from router import Router
 from router.channel import DisputeAnswering
@@ -78,39 +74,6 @@ class DisputedRefunds:
                 dispute_id=blocker.id,
                 state=blocker.status.name,
             )
-
-
-@dataclass(frozen=True, slots=True)
-class DeadlineSettings:
-    """How often the evidence due date job looks for overdue disputes."""
-
-    poll_interval_s: float = 60.0
-    batch_size: int = 50
-
-
-class DisputeDeadlines:
-    """The job that closes disputes whose evidence due date passed unanswered."""
-
-    def __init__(
-        self,
-        service: DisputeService,
-        settings: DeadlineSettings,
-        clock: Callable[[], datetime] = wall_clock.now,
-    ) -> None:
-        self._service = service
-        self._settings = settings
-        self._clock = clock
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set; a failed round is logged and retried next round."""
-        settings = self._settings
-        await poll_rounds(
-            stop, self.run_once, settings.batch_size, settings.poll_interval_s, "dispute deadline"
-        )
-
-    async def run_once(self) -> int:
-        """One round: close up to a batch of overdue disputes; returns how many."""
-        return await self._service.expire_overdue(self._clock(), self._settings.batch_size)
 
 
 class DisputeService:
@@ -307,20 +270,35 @@ class DisputeService:
         return reply
 
     async def _send_evidence(self, dispute: Dispute, evidence: Evidence) -> None:
+        """Hand the evidence to the dispute's channel; on success remember it was taken.
+
+        A failure is logged and the evidence stays unsent: the dispute job
+        (``resend_evidence``) tries again. The channel knows the evidence by
+        its dispute id, so a second delivery of the same evidence is harmless.
+        """
         if dispute.channel not in self._router.channel_names:
             log.warning("evidence of %s kept: channel %s is gone", dispute.id, dispute.channel)
             return
         channel = self._router.channel(dispute.channel)
-        if not isinstance(channel, DisputeAnswering):
-            return  # a channel that takes no evidence: the verdict comes without it
         try:
-            await channel.send_dispute_evidence(dispute.channel_reference, evidence)
+            if isinstance(channel, DisputeAnswering):  # others decide without evidence
+                await channel.send_dispute_evidence(dispute.channel_reference, evidence)
+            await self._store.mark_evidence_sent(dispute, wall_clock.now())
         except Exception:
+            # After the commit: the reply stands whatever happens here.
             log.exception(
-                "evidence of dispute %s not taken by %s: kept, to send again",
+                "evidence of dispute %s not known to be taken by %s: sent again later",
                 dispute.id,
                 dispute.channel,
             )
+
+    async def resend_evidence(self, stored_before: datetime, batch_size: int) -> int:
+        """Send again the evidence a channel did not take (stored before ``stored_before``)."""
+        unsent = await self._store.unsent_evidence(stored_before, batch_size)
+        for dispute, sealed in unsent:
+            fields = json.loads(self._sealer.open(sealed, dispute.id))
+            await self._send_evidence(dispute, disputes.evidence_from_fields(fields))
+        return len(unsent)
 
     async def accept_dispute(
         self,

@@ -220,6 +220,35 @@ class PostgresDisputes:
         return [_from_row(row) for row in rows]
 
     @unavailable_as_error()
+    async def mark_evidence_sent(self, dispute: Dispute, at: datetime) -> None:
+        await self._pool.execute(
+            """
+            UPDATE dispute_evidence SET sent_time = $3
+            WHERE merchant_id = $1 AND dispute_id = $2 AND sent_time IS NULL
+            """,
+            dispute.merchant_id,
+            dispute.id,
+            at,
+        )
+
+    @unavailable_as_error()
+    async def unsent_evidence(
+        self, stored_before: datetime, limit: int
+    ) -> list[tuple[Dispute, str]]:
+        columns = ", ".join(f"d.{c.strip()}" for c in _COLUMNS.split(","))
+        rows = await self._pool.fetch(
+            f"""
+            SELECT {columns}, v.sealed FROM dispute_evidence v
+            JOIN disputes d ON d.merchant_id = v.merchant_id AND d.id = v.dispute_id
+            WHERE v.sent_time IS NULL AND v.create_time < $1 AND d.status = 'under_review'
+            ORDER BY v.create_time LIMIT $2
+            """,
+            stored_before,
+            limit,
+        )
+        return [(_from_row(row), row["sealed"]) for row in rows]
+
+    @unavailable_as_error()
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:
         row = await self._pool.fetchrow(
             f"SELECT {_COLUMNS} FROM disputes WHERE merchant_id = $1 AND id = $2",

@@ -13,7 +13,6 @@ seconds).
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -21,12 +20,12 @@ from typing import Any
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.disputes import (
-    Attachment,
     ChannelVerdict,
     DisputeKind,
     DisputeNotice,
     Evidence,
     evidence_fields,
+    evidence_from_fields,
 )
 from core.domain.money import Money
 from core.domain.payment import Failure
@@ -147,12 +146,7 @@ def evidence_to_wire(reference: str, evidence: Evidence) -> dict[str, Any]:
 
 def evidence_from_wire(body: dict[str, Any]) -> tuple[str, Evidence]:
     """The dispute reference and evidence of a ``dispute_evidence`` body."""
-    attachments = tuple(
-        Attachment(str(a["file_name"]), str(a["content_type"]), base64.b64decode(a["content"]))
-        for a in body.get("attachments", [])
-    )
-    texts = tuple((str(k), str(v)) for k, v in dict(body.get("texts", {})).items())
-    return str(body["dispute_id"]), Evidence(texts, attachments)
+    return str(body["dispute_id"]), evidence_from_fields(body)
 
 
 def signed_dispute_notice(body: bytes) -> DisputeNotice:

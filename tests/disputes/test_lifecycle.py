@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
+import pytest
 
-from core.domain.disputes import DISPUTE_EVENT_TYPES
+from core.domain.disputes import DISPUTE_EVENT_TYPES, Evidence
 from core.events.relay import WebhookRelay
 from core.events.snapshot import event_to_proto
 from core.storage.events import event_from_row
@@ -288,3 +289,37 @@ async def test_notices_racing_each_other_open_and_decide_the_dispute_once(
     assert [t for t, _ in await _events(stack, dispute.id)][-1] == "dispute.closed"
     assert await stack.balance(PENDING) == before - FEE  # opened once, returned once
     await assert_ledger_consistent(stack.served.services.pool, stack.served.api.merchant_id)
+
+
+async def test_evidence_the_channel_did_not_take_is_sent_again_by_the_job(
+    stack: DisputeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment = await stack.served.api.captured(amount=usd(10))
+    assert await stack.notify(payment) == (200, "[accepted]")
+    (dispute,) = await stack.disputes_of(payment.id)
+    taken = stack.acquirer.send_dispute_evidence
+    tries: list[str] = []
+
+    async def away_once(reference: str, evidence: Evidence) -> None:
+        tries.append(reference)
+        if len(tries) == 1:
+            raise ConnectionResetError("the channel went away")
+        await taken(reference, evidence)
+
+    monkeypatch.setattr(stack.acquirer, "send_dispute_evidence", away_once)
+    request = dsvc.SubmitEvidenceRequest(
+        request_id=new_request_id(), dispute_id=dispute.id, evidence=EVIDENCE
+    )
+    submitted = await stack.disputes.SubmitEvidence(request, metadata=stack.metadata)
+    assert submitted.dispute.state == D.STATE_UNDER_REVIEW  # committed, whatever the channel did
+    assert dispute.channel_reference not in stack.acquirer.evidence
+    assert stack.served.services.disputes is not None
+    service = stack.served.services.disputes.service
+    later = datetime.now(UTC) + timedelta(seconds=1)
+
+    assert await service.resend_evidence(later, 50) == 1
+
+    handed = stack.acquirer.evidence[dispute.channel_reference]
+    assert dict(handed.texts)["shipping_details"].startswith("Tracking 1Z999")
+    assert await service.resend_evidence(later, 50) == 0  # taken: not sent a third time
+    assert tries == [dispute.channel_reference] * 2

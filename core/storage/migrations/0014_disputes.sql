@@ -32,12 +32,14 @@ CREATE INDEX disputes_awaiting_response ON disputes (evidence_due_time)
     WHERE status = 'needs_response';
 
 -- The merchant's evidence, sealed under the vault keyring (core/vault/secrets.py,
--- bound to the dispute's id): written once, never shown again.
+-- bound to the dispute's id): written once, never shown again. sent_time: when
+-- the channel took it (NULL: not yet; the dispute job sends it again).
 CREATE TABLE dispute_evidence (
     merchant_id  text        NOT NULL,
     dispute_id   text        NOT NULL,
     sealed       text        NOT NULL,
     create_time  timestamptz NOT NULL,
+    sent_time    timestamptz,
     PRIMARY KEY (merchant_id, dispute_id),
     FOREIGN KEY (merchant_id, dispute_id) REFERENCES disputes (merchant_id, id)
 );
