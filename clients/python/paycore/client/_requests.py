@@ -23,6 +23,7 @@ from google.type.money_pb2 import Money
 
 from paycore.v1 import card_vault_service_pb2 as vault_pb
 from paycore.v1 import customer_service_pb2 as customer_pb
+from paycore.v1 import dispute_service_pb2 as dispute_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import (
@@ -193,7 +194,11 @@ def list_payments(
 
 
 _List = TypeVar(
-    "_List", pb.ListPaymentsRequest, pb.ListRefundsRequest, customer_pb.ListCustomersRequest
+    "_List",
+    pb.ListPaymentsRequest,
+    pb.ListRefundsRequest,
+    customer_pb.ListCustomersRequest,
+    dispute_pb.ListDisputesRequest,
 )
 
 
@@ -209,7 +214,10 @@ def list_refunds(page_size: int, page_token: str, filters: RefundFilters) -> pb.
 
 def next_page(
     request: _List,
-    response: pb.ListPaymentsResponse | pb.ListRefundsResponse | customer_pb.ListCustomersResponse,
+    response: pb.ListPaymentsResponse
+    | pb.ListRefundsResponse
+    | customer_pb.ListCustomersResponse
+    | dispute_pb.ListDisputesResponse,
 ) -> _List | None:
     """The request for the page after ``response``, or None after the last page."""
     if not response.next_page_token:
@@ -317,3 +325,17 @@ def update_customer(
 def delete_customer(customer_id: str, options: WriteOptions) -> customer_pb.DeleteCustomerRequest:
     """A DeleteCustomerRequest with a request_id."""
     return customer_pb.DeleteCustomerRequest(customer_id=customer_id, **_with_request_id(options))
+
+
+def submit_evidence(
+    dispute_id: str, evidence: dispute_pb.Evidence, options: WriteOptions
+) -> dispute_pb.SubmitEvidenceRequest:
+    """A SubmitEvidenceRequest with a request_id."""
+    return dispute_pb.SubmitEvidenceRequest(
+        dispute_id=dispute_id, evidence=evidence, **_with_request_id(options)
+    )
+
+
+def accept_dispute(dispute_id: str, options: WriteOptions) -> dispute_pb.AcceptDisputeRequest:
+    """An AcceptDisputeRequest with a request_id."""
+    return dispute_pb.AcceptDisputeRequest(dispute_id=dispute_id, **_with_request_id(options))
