@@ -60,6 +60,7 @@ def _catalogue() -> dict[str, type]:
         "over_review_amount": bool,
         "allowlisted": bool,
         "velocity_unavailable": bool,
+        "merchant_initiated": bool,
     }
     for entity in ENTITIES:
         for window in WINDOWS:
@@ -100,6 +101,8 @@ class Transaction:
     device_id: str = ""
     method: str = "card"
     """``card`` (submitted in full) or ``card_token`` (from the vault)."""
+    merchant_initiated: bool = False
+    """A charge under a mandate, without the customer present (no CVC, no device)."""
 
     def entity_values(self) -> dict[str, str]:
         """The velocity entities this transaction has, by entity name (empty ones left out)."""
@@ -214,6 +217,7 @@ def compute_features(
         "over_amount_limit": amount > settings.max_amount_minor,
         "over_review_amount": amount > settings.review_amount_minor,
         "velocity_unavailable": not velocity.available,
+        "merchant_initiated": transaction.merchant_initiated,
     }
     counters = velocity.counters
     for entity, names in _VELOCITY_NAMES:

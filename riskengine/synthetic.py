@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from core.domain.money import Money
 from core.domain.payment import CardSummary
@@ -71,7 +72,7 @@ class _Maker:
         value = int(self.rng.lognormvariate(math.log(median), sigma))
         return max(low, min(high, value))
 
-    def payment(self, amount: int, card: CardSummary, **fields: str) -> Transaction:
+    def payment(self, amount: int, card: CardSummary, **fields: Any) -> Transaction:
         return Transaction(self.merchant_id, Money(amount, "USD"), card, **fields)
 
     def country(self) -> tuple[str, str]:

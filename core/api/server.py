@@ -31,6 +31,9 @@ from core.api.dispute_handlers import DisputeHandlers
 from core.api.dispute_handlers import generic_handler as dispute_generic_handler
 from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
+from core.api.mandate_handlers import SERVICE_NAME as MANDATE_SERVICE_NAME
+from core.api.mandate_handlers import MandateHandlers
+from core.api.mandate_handlers import generic_handler as mandate_generic_handler
 from core.api.merchant_settings_handlers import SERVICE_NAME as SETTINGS_SERVICE_NAME
 from core.api.merchant_settings_handlers import MerchantSettingsHandlers
 from core.api.merchant_settings_handlers import generic_handler as settings_generic_handler
@@ -63,6 +66,7 @@ from core.service.card_vault import CardVault
 from core.service.customers import CustomerService
 from core.service.disputes import DisputeService
 from core.service.execution import RequestExecutor
+from core.service.mandates.service import MandateService
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments.service import PaymentService
@@ -147,6 +151,7 @@ class ServedServices:
     settlement: SettlementService
     merchant_routing: MerchantRoutingService
     customers: CustomerService
+    mandates: MandateService
     executor: RequestExecutor
     """Drained at shutdown: operations whose callers went away run to their commit."""
     status_queries: StatusQueryScheduler
@@ -199,6 +204,7 @@ PAYCORE_SERVICES = (
     ACCOUNT_SERVICE_NAME,
     ROUTING_SERVICE_NAME,
     CUSTOMER_SERVICE_NAME,
+    MANDATE_SERVICE_NAME,
     DISPUTE_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
@@ -257,6 +263,9 @@ class PaycoreServer:
                 ),
                 customer_generic_handler(
                     CustomerHandlers(services.customers, secret), resolver, telemetry
+                ),
+                mandate_generic_handler(
+                    MandateHandlers(services.mandates, secret), resolver, telemetry
                 ),
             )
         )

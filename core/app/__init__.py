@@ -12,6 +12,7 @@ module of its feature:
 - ``_access``: API key authentication and administration;
 - ``_accounts``: settlement, wallets and withdrawals, payouts to the bank (``Payouts``);
 - ``_customers``: the merchant's customers;
+- ``_mandates``: customers' saved payment methods and mandates;
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
 - ``_disputes``: disputes, their refund guard and the channels' dispute ingress (``Disputes``);
 - ``_services``: ``Services``, the background work, and the order of ``close()``;
@@ -30,6 +31,7 @@ from core.app._accounts import Payouts, build_accounts, build_settlement
 from core.app._connections import connect_redis, observe_gauges, open_gate, open_pool
 from core.app._customers import build_customers
 from core.app._disputes import build_disputes, dispute_store, refund_guard, start_deadlines
+from core.app._mandates import build_mandates
 from core.app._notifications import Notifications, build_notifications
 from core.app._payments import build_executor, build_payments, payment_stores
 from core.app._risk import build_risk_service, open_risk_screen, open_rules
@@ -192,6 +194,9 @@ async def open_services(
             payouts=payouts,
             merchant_routing=merchant_routing,
             customers=build_customers(pool, executor=executor, gate=gate),
+            mandates=build_mandates(
+                pool, executor=executor, repository=repository, gate=gate, payments=payments
+            ),
             background=background,
             disputes=disputes,
         )

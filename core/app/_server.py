@@ -46,6 +46,7 @@ def served_services(services: Services) -> ServedServices:
         settlement=services.settlement,
         merchant_routing=services.merchant_routing,
         customers=services.customers,
+        mandates=services.mandates,
         executor=services.executor,
         status_queries=services.status_queries,
         # Channels' notifications (payments, disputes), and the bank's answers to payouts.

@@ -21,6 +21,7 @@ from core.service.accounts import AccountService
 from core.service.card_vault import CardVault
 from core.service.customers import CustomerService
 from core.service.execution import RequestExecutor
+from core.service.mandates.service import MandateService
 from core.service.merchant_routing import MerchantRoutingService
 from core.service.merchant_settings import MerchantSettingsService
 from core.service.payments.service import PaymentService
@@ -58,6 +59,7 @@ class Services:
     payouts: Payouts
     merchant_routing: MerchantRoutingService
     customers: CustomerService
+    mandates: MandateService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
     disputes: Disputes | None = field(default=None)

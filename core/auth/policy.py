@@ -53,6 +53,7 @@ _EVENTS = "paycore.v1.EventService"
 _ACCOUNTS = "paycore.v1.AccountService"
 _ROUTING = "paycore.v1.RoutingService"
 _CUSTOMERS = "paycore.v1.CustomerService"
+_MANDATES = "paycore.v1.MandateService"
 _DISPUTES = "paycore.v1.DisputeService"
 
 POLICY: Mapping[str, Role] = {
@@ -81,6 +82,10 @@ POLICY: Mapping[str, Role] = {
     f"{_CUSTOMERS}/UpdateCustomer": Role.MERCHANT,
     f"{_CUSTOMERS}/ListCustomers": Role.MERCHANT,
     f"{_CUSTOMERS}/DeleteCustomer": Role.MERCHANT,
+    # Saved payment methods and mandates (issue 20): a merchant's customers' own.
+    f"{_MANDATES}/SetupPaymentMethod": Role.MERCHANT,
+    f"{_MANDATES}/ListPaymentMethods": Role.MERCHANT,
+    f"{_MANDATES}/RevokeMandate": Role.MERCHANT,
     # Disputes: a merchant's own, answered by the merchant's keys.
     f"{_DISPUTES}/GetDispute": Role.MERCHANT,
     f"{_DISPUTES}/ListDisputes": Role.MERCHANT,

@@ -63,6 +63,12 @@ class Attempt:
     """For AUTHORIZE: capture in the same call (a "sale")."""
     channel_reference: str = ""
     """For follow-up operations: the channel's reference of the payment."""
+    merchant_initiated: bool = False
+    """For AUTHORIZE: a charge the merchant makes without the customer present,
+    under a mandate (core/domain/mandates.py); no CVC comes with it."""
+    agreement_id: str = ""
+    """With ``merchant_initiated``: the mandate's agreement (the channel's
+    reference of the customer-present verification)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,9 @@ class CreatePayment:
     """Customer signals for risk scoring (email, IP, device)."""
     bank_transfer: BankTransferDetails | None = None
     """Pay by bank transfer (the payer's details) instead of a card."""
+    mandate_id: str = ""
+    """A merchant-initiated (off-session) charge under this mandate: it gives the
+    card token and the customer (core/domain/mandates.py)."""
 
 
 @dataclass(frozen=True, slots=True)

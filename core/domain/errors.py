@@ -130,6 +130,44 @@ class Reason(enum.Enum):
     )
     MERCHANT_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Merchant {merchant_id} does not exist.")
     CUSTOMER_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Customer {customer_id} does not exist.")
+    # Mandates (issue 20): a merchant-initiated charge outside what the customer agreed to.
+    MANDATE_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Mandate {mandate_id} does not exist.")
+    MANDATE_REVOKED = ReasonSpec(
+        Code.FAILED_PRECONDITION, False, "Mandate {mandate_id} was revoked; it allows no charge."
+    )
+    MANDATE_EXPIRED = ReasonSpec(
+        Code.FAILED_PRECONDITION, False, "Mandate {mandate_id} expired at {expire_time}."
+    )
+    MANDATE_AMOUNT_EXCEEDED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "{requested} is over the {max_amount} per charge that mandate {mandate_id} allows.",
+    )
+    MANDATE_CURRENCY_MISMATCH = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Mandate {mandate_id} allows charges in {expected}, not in {given}.",
+    )
+    MANDATE_ALREADY_USED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Mandate {mandate_id} is single-use and was used by payment {payment_id}.",
+    )
+    MANDATE_FREQUENCY_EXCEEDED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Mandate {mandate_id} allows {allowed} charge(s) per {period}; {made} made already.",
+    )
+    MANDATE_CUSTOMER_MISMATCH = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Mandate {mandate_id} was given by customer {mandate_customer}, not {customer_id}.",
+    )
+    PAYMENT_METHOD_VERIFICATION_FAILED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "The payment method could not be verified (payment {payment_id}): {why}",
+    )
     API_KEY_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "API key {prefix} does not exist.")
     MERCHANT_ALREADY_EXISTS = ReasonSpec(
         Code.ALREADY_EXISTS, False, "Merchant {merchant_id} already exists."

@@ -23,6 +23,7 @@ JOURNAL = "jtx"
 SETTLEMENT = "stl"
 WITHDRAWAL = "wd"
 CUSTOMER = "cus"
+MANDATE = "man"
 DISPUTE = "dp"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
@@ -38,6 +39,7 @@ _PATTERNS = {
         SETTLEMENT,
         WITHDRAWAL,
         CUSTOMER,
+        MANDATE,
         DISPUTE,
     )
 }

@@ -3,9 +3,10 @@
 ``PostgresPaymentRepository.transaction()`` opens a ``PostgresTransaction``;
 the application reaches each aggregate through it (``uow.payments``,
 ``uow.requests``, ``uow.attempts``, ``uow.card_tokens``, ``uow.merchants``,
-``uow.keys``, ``uow.audit``, ``uow.customers``), each a small class in its aggregate's module
-holding this transaction's connection. Reads outside a transaction, and the
-group commits of new claims and of channel answers, are the repository's.
+``uow.keys``, ``uow.audit``, ``uow.customers``, ``uow.mandates``), each a small
+class in its aggregate's module holding this transaction's connection. Reads
+outside a transaction, and the group commits of new claims and of channel
+answers, are the repository's.
 
 Durability: every write runs in a transaction that commits with the server's
 default ``synchronous_commit = on``, so a reply sent after ``transaction()``
@@ -42,6 +43,7 @@ from core.storage.audit import PostgresAudit
 from core.storage.card_tokens import PostgresCardTokens
 from core.storage.customers import PostgresCustomers
 from core.storage.idempotency import PostgresRequests
+from core.storage.mandates import PostgresMandates
 from core.storage.merchants import PostgresMerchants, merchant_settings
 from core.storage.payments import PostgresPayments
 from core.storage.session import Session
@@ -77,6 +79,7 @@ class PostgresTransaction:
         self.keys = PostgresApiKeys(connection)
         self.audit = PostgresAudit(connection)
         self.customers = PostgresCustomers(connection)
+        self.mandates = PostgresMandates(connection)
 
     @property
     def connection(self) -> asyncpg.Connection:

@@ -44,6 +44,8 @@ def attempt_to_wire(attempt: Attempt, card: CardInput | None = None) -> dict[str
         "capture": attempt.capture,
         "channel_reference": attempt.channel_reference,
         "refund_id": attempt.refund_id,
+        "merchant_initiated": attempt.merchant_initiated,
+        "agreement_id": attempt.agreement_id,
     }
     if card is not None:
         body["card"] = {
@@ -67,6 +69,8 @@ def attempt_from_wire(body: dict[str, Any], channel: str) -> tuple[Attempt, Card
         refund_id=str(body.get("refund_id", "")),
         capture=bool(body.get("capture", False)),
         channel_reference=str(body.get("channel_reference", "")),
+        merchant_initiated=bool(body.get("merchant_initiated", False)),
+        agreement_id=str(body.get("agreement_id", "")),
     )
     raw = body.get("card")
     card = (

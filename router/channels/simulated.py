@@ -33,6 +33,10 @@ number              acquirer_a                    acquirer_b
 4000000000000341    authorized                    declined: do_not_honor
 ==================  ============================  ============================
 
+A merchant-initiated authorization (``Attempt.merchant_initiated``, a charge under a
+mandate) without an ``agreement_id`` is declined (``agreement_required``), as a network
+declines one it cannot tie to the customer's consent; the ledger records both.
+
 The ledger is keyed by attempt id (paycore's idempotency key): the same
 attempt sent twice is executed once, and ``query`` answers from it, as a
 real provider's status API would.
@@ -115,12 +119,20 @@ class LedgerEntry:
     amount_minor: int
     currency: str
     result: ChannelResult
+    merchant_initiated: bool = False
+    """A merchant-initiated charge, as the attempt said (tests read what the channel saw)."""
+    agreement_id: str = ""
 
 
 NOT_FOUND = ChannelResult(
     AttemptOutcome.FAILED,
     failure=Failure("not_found", "The channel has no record of this request."),
     not_processed=True,
+)
+
+
+_NO_AGREEMENT = Failure(
+    "agreement_required", "A merchant-initiated charge needs the agreement id of its mandate."
 )
 
 
@@ -224,6 +236,10 @@ class SimulatedAcquirer:
             )
 
         def decide() -> ChannelResult:
+            if attempt.merchant_initiated and not attempt.agreement_id:
+                # As a network does: a charge without the customer needs the agreement
+                # the customer-present verification made.
+                return ChannelResult(AttemptOutcome.DECLINED, failure=_NO_AGREEMENT)
             if card.number in self._spec.declines:
                 code, message = self._spec.declines[card.number]
                 return ChannelResult(AttemptOutcome.DECLINED, failure=Failure(code, message))
@@ -321,6 +337,8 @@ class SimulatedAcquirer:
             attempt.amount.amount,
             attempt.amount.currency,
             result,
+            attempt.merchant_initiated,
+            attempt.agreement_id,
         )
         if trigger is _Trigger.HANG_AFTER_PROCESSING:
             await asyncio.sleep(behaviour.hang_s)

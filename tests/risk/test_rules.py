@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def features(
     amount: int = 1000,
     velocity: Velocity | None = None,
     settings: FeatureSettings = SETTINGS,
-    **fields: str,
+    **fields: Any,
 ) -> dict:
     transaction = Transaction("m", Money(amount, "USD"), CARD, **fields)
     return compute_features(transaction, velocity or Velocity(), MerchantLists(), settings)
@@ -223,3 +224,15 @@ score = 1
     with pytest.raises(RulesError) as raised:
         parse_rules(body)
     assert len(raised.value.problems) == 2
+
+
+def test_a_merchant_initiated_charge_is_no_first_seen_customer_purchase() -> None:
+    # The customer was present (and verified the card) when the mandate was set up.
+    engine = RiskEngine(load_rules(default_rules_path()))
+    big = 2_500_00
+    present = engine.assess(features(big, customer_id="cus_1"))
+    merchant = engine.assess(features(big, customer_id="cus_1", merchant_initiated=True))
+    assert present.assessment.decision is RiskDecision.REVIEW
+    assert "amount_outlier_first_seen" not in merchant.assessment.reasons
+    assert merchant.assessment.decision is RiskDecision.APPROVE
+    assert features(merchant_initiated=True)["merchant_initiated"] is True

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -32,7 +33,7 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-def transaction(merchant: str, amount: int = 1000, **fields: str) -> Transaction:
+def transaction(merchant: str, amount: int = 1000, **fields: Any) -> Transaction:
     summary = CardSummary("visa", "424242", "4242", 12, 2030, "fp_card")
     return Transaction(merchant, Money(amount, "USD"), summary, **fields)
 

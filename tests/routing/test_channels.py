@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from core.domain.commands import CardInput
 from core.domain.money import Money
 from router import Router
 from router.channel import BadSignature
+from router.channels.acquirer_wire import attempt_from_wire, attempt_to_wire
 from router.channels.simulated import (
     ACQUIRER_A,
     ACQUIRER_B,
@@ -270,3 +272,27 @@ def test_a_bad_routing_file_is_refused_with_the_offending_key(
 
 def test_channel_result_defaults_to_processed() -> None:
     assert not ChannelResult(AttemptOutcome.FAILED).not_processed
+
+
+async def test_a_merchant_initiated_charge_needs_its_agreement_id() -> None:
+    channel = SimulatedAcquirer(SANDBOX)
+    card = CardInput("4242424242424242", 12, YEAR)
+    mit = dataclasses.replace(authorize(SANDBOX.profile.name), merchant_initiated=True)
+
+    without = await channel.authorize(mit, card)
+    agreed = dataclasses.replace(mit, id="att_2", agreement_id="sbx_agreement")
+    with_agreement = await channel.authorize(agreed, card)
+
+    assert without.outcome is AttemptOutcome.DECLINED
+    assert without.failure is not None and without.failure.code == "agreement_required"
+    assert with_agreement.outcome is AttemptOutcome.SUCCEEDED
+    seen = channel.ledger["att_2"]
+    assert (seen.merchant_initiated, seen.agreement_id) == (True, "sbx_agreement")
+
+
+def test_the_wire_carries_the_merchant_initiated_flag_and_agreement() -> None:
+    mit = dataclasses.replace(
+        authorize("acquirer_a"), merchant_initiated=True, agreement_id="aqa_1"
+    )
+    decoded, _ = attempt_from_wire(attempt_to_wire(mit), "acquirer_a")
+    assert decoded == mit

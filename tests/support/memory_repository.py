@@ -27,6 +27,7 @@ from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.customers import Customer, CustomerQuery
+from core.domain.mandates import ChargeHistory, Mandate, MandateCharge
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund, RoutingRecord
 from core.ports.repository import (
@@ -81,6 +82,9 @@ class MemoryState:
     audit: list[AuditRecord] = field(default_factory=list)
     customers: dict[tuple[str, str], Customer] = field(default_factory=dict)
     """By (merchant_id, customer_id), deleted ones too (as PostgreSQL keeps them)."""
+    mandates: dict[tuple[str, str], Mandate] = field(default_factory=dict)
+    mandate_charges: list[tuple[str, str, str, datetime]] = field(default_factory=list)
+    """(merchant_id, mandate_id, payment_id, when), in the order they were made."""
 
     def copy(self) -> MemoryState:
         """A copy a transaction may change (the values are frozen, so shallow copies do)."""
@@ -94,6 +98,8 @@ class MemoryState:
             keys=dict(self.keys),
             audit=list(self.audit),
             customers=dict(self.customers),
+            mandates=dict(self.mandates),
+            mandate_charges=list(self.mandate_charges),
         )
 
 
@@ -297,6 +303,49 @@ class MemoryCustomers:
         self._state.customers[(customer.merchant_id, customer.id)] = customer
 
 
+class MemoryMandates:
+    """``Mandates``: the merchant's mandates and their charges in one transaction."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
+
+    async def lock(self, merchant_id: str, mandate_id: str) -> Mandate | None:
+        """A mandate of the merchant (the transaction holds the repository's lock already)."""
+        return self._state.mandates.get((merchant_id, mandate_id))
+
+    async def save(self, mandate: Mandate) -> None:
+        """Store a new mandate or replace an existing one."""
+        self._state.mandates[(mandate.merchant_id, mandate.id)] = mandate
+
+    async def history(
+        self, merchant_id: str, mandate_id: str, window_start: datetime | None
+    ) -> ChargeHistory:
+        """The first charge under the mandate and how many since ``window_start``."""
+        made = [
+            (payment_id, at)
+            for merchant, mandate, payment_id, at in self._state.mandate_charges
+            if (merchant, mandate) == (merchant_id, mandate_id)
+        ]
+        in_window = sum(1 for _, at in made if window_start is not None and at > window_start)
+        return ChargeHistory(made[0][0] if made else "", in_window)
+
+    async def record_charge(
+        self, merchant_id: str, mandate_id: str, payment_id: str, at: datetime
+    ) -> None:
+        """Note a payment made under the mandate."""
+        self._state.mandate_charges.append((merchant_id, mandate_id, payment_id, at))
+
+    async def charge_of(self, merchant_id: str, payment_id: str) -> MandateCharge | None:
+        """The mandate a payment was charged under, as its charge."""
+        for merchant, mandate_id, charged, _ in self._state.mandate_charges:
+            if (merchant, charged) == (merchant_id, payment_id):
+                mandate = self._state.mandates[(merchant, mandate_id)]
+                return MandateCharge(
+                    mandate.id, mandate.customer_id, mandate.card_token, mandate.agreement_id
+                )
+        return None
+
+
 class MemoryTransaction:
     """``PaymentTransaction``: a repository per aggregate over one copy of the state."""
 
@@ -309,6 +358,7 @@ class MemoryTransaction:
         self.keys = MemoryApiKeys(state)
         self.audit = MemoryAuditTrail(state)
         self.customers = MemoryCustomers(state)
+        self.mandates = MemoryMandates(state)
 
 
 class MemoryRepository:

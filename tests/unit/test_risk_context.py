@@ -16,6 +16,8 @@ def test_signals_are_every_field_by_name() -> None:
 
 def test_signals_fill_a_transaction() -> None:
     context = RiskContext("a@b.example", "192.0.2.1", "DE", "device-1")
-    transaction = Transaction("m", Money(100, "EUR"), None, "c", **context.signals())
+    transaction = Transaction(
+        "m", Money(100, "EUR"), None, "c", **context.signals(), merchant_initiated=False
+    )
     assert (transaction.customer_email, transaction.ip_country) == ("a@b.example", "DE")
     assert transaction.device_id == "device-1"

@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from core.api.requests import fields, pages
+from core.api.requests.mandates import check_mandate_charge
 from core.api.requests.payment_methods import any_payment_method
 from core.api.requests.risk_signals import risk_context
 from core.domain import ids
@@ -58,7 +59,9 @@ def create_payment(
     _enum(v, "confirmation_method", request.confirmation_method, _CONFIRMATION)
     confirmation = _CONFIRMATION.get(request.confirmation_method, ConfirmationMethod.AUTOMATIC)
     card, card_token, transfer = None, "", None
-    if request.HasField("payment_method") or confirmation is ConfirmationMethod.AUTOMATIC:
+    if request.mandate_id or request.off_session:
+        check_mandate_charge(v, request, confirmation)
+    elif request.HasField("payment_method") or confirmation is ConfirmationMethod.AUTOMATIC:
         card, card_token, transfer = any_payment_method(
             v, "payment_method", request.payment_method, today
         )
@@ -85,6 +88,7 @@ def create_payment(
         card_token=card_token,
         risk_context=context,
         bank_transfer=transfer,
+        mandate_id=request.mandate_id,
     )
 
 

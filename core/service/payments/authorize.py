@@ -17,6 +17,7 @@ from core.domain.cards import summarize
 from core.domain.commands import CardInput
 from core.domain.errors import PaycoreError
 from core.domain.issuers import issuer_country
+from core.domain.mandates import MandateCharge
 from core.domain.money import Money
 from core.domain.payment import (
     CaptureMethod,
@@ -101,12 +102,15 @@ class Authorization:
         counted: VelocityRead | None = None,
         scored: list[Screening] | None = None,
         transaction: Transaction | None = None,
+        mandate: MandateCharge | None = None,
     ) -> Plan[Payment]:
         """Score, then decline, hold for review or route; store the decision (and attempt).
 
         ``counted``: the payment's velocity, already read and counted by the gate.
         ``scored``: where an earlier run of the same plan left its screening (reused).
         ``transaction``: what risk scores of ``payment``, when already built.
+        ``mandate``: a merchant-initiated charge under this mandate (scored as such,
+        and the channel told so with the agreement id).
         """
         recording = isinstance(tx, PlannedWrites)
         if recording and counted is None:
@@ -121,6 +125,7 @@ class Authorization:
                 payment.customer_id,
                 context or RiskContext(),
                 _risk_method(payment, card_token),
+                merchant_initiated=mandate is not None,
             )
         if scored:
             risk = scored[0].verdict.assessment
@@ -144,7 +149,7 @@ class Authorization:
         elif risk.decision is RiskDecision.REVIEW:
             decided = lifecycle.hold_for_review(payment, risk, at)
         else:
-            decided, dispatch = self._route(payment, risk, card, at, transaction)
+            decided, dispatch = self._route(payment, risk, card, at, transaction, mandate=mandate)
         if new:
             await tx.payments.insert(decided)
         else:
@@ -160,9 +165,16 @@ class Authorization:
     async def dispatch_reviewed(
         self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
     ) -> Plan[Payment]:
-        """Send a held payment an admin approved, through the normal authorization path."""
+        """Send a held payment an admin approved, through the normal authorization path.
+
+        A merchant-initiated charge held for review is still one when approved:
+        the channel is told so, with its mandate's agreement id.
+        """
         assert payment.risk is not None  # held payments were scored
-        decided, dispatch = self._route(payment, payment.risk, card, at, None, reviewed=True)
+        mandate = await tx.mandates.charge_of(payment.merchant_id, payment.id)
+        decided, dispatch = self._route(
+            payment, payment.risk, card, at, None, reviewed=True, mandate=mandate
+        )
         await tx.payments.save(decided)
         if decided.routing is not None:
             await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
@@ -179,6 +191,7 @@ class Authorization:
         transaction: Transaction | None,
         *,
         reviewed: bool = False,
+        mandate: MandateCharge | None = None,
     ) -> tuple[Payment, Dispatch[Payment] | None]:
         """Route a payment risk let through; the result is final or needs a channel call."""
         with self._telemetry.stage("route") as span:
@@ -197,7 +210,9 @@ class Authorization:
             reviewed=reviewed,
             routing=RoutingRecord(decision.candidates, decision.steps),
         )
-        return pending, self._authorization(pending, card, decision.candidates, transaction)
+        return pending, self._authorization(
+            pending, card, decision.candidates, transaction, mandate
+        )
 
     def _authorization(
         self,
@@ -205,6 +220,7 @@ class Authorization:
         card: CardInput | None,
         candidates: tuple[str, ...],
         transaction: Transaction | None,
+        mandate: MandateCharge | None = None,
     ) -> Dispatch[Payment]:
         """The authorization call on ``payment.channel``, failing over along ``candidates``.
 
@@ -220,6 +236,8 @@ class Authorization:
             channel=payment.channel,
             amount=payment.amount,
             capture=payment.capture_method is CaptureMethod.AUTOMATIC,
+            merchant_initiated=mandate is not None,
+            agreement_id=mandate.agreement_id if mandate else "",
         )
 
         def complete(
@@ -236,7 +254,7 @@ class Authorization:
             if not remaining:
                 return None
             moved = lifecycle.reroute_authorization(current, remaining[0], when)
-            return moved, self._authorization(moved, card, candidates, transaction)
+            return moved, self._authorization(moved, card, candidates, transaction, mandate)
 
         return Dispatch(attempt, card, complete, failover)
 
@@ -248,10 +266,20 @@ def risk_transaction(  # noqa: PLR0917
     customer_id: str,
     context: RiskContext,
     method: str,
+    *,
+    merchant_initiated: bool = False,
 ) -> Transaction:
     """What the risk engine scores of a payment (the same before and inside the plan)."""
     signals = context.signals()  # the customer's signals, named as Transaction names them
-    return Transaction(merchant_id, amount, card, customer_id, **signals, method=method)
+    return Transaction(
+        merchant_id,
+        amount,
+        card,
+        customer_id,
+        **signals,
+        method=method,
+        merchant_initiated=merchant_initiated,
+    )
 
 
 async def settled_payment(

@@ -21,9 +21,18 @@ class PaymentCancellation:
         self._executor = executor
 
     async def cancel_payment(
-        self, command: CancelPayment, request: RequestIdentity, encoder: Encoder[Payment]
+        self,
+        command: CancelPayment,
+        request: RequestIdentity,
+        encoder: Encoder[Payment],
+        *,
+        operation: str = "CancelPayment",
     ) -> Reply:
-        """Cancel before capture: directly if never sent, through a void if authorized."""
+        """Cancel before capture: directly if never sent, through a void if authorized.
+
+        ``operation``: the request_id's namespace (another use case voiding a
+        payment of its own, e.g. SetupPaymentMethod's verification).
+        """
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             payment = await locked_payment(tx, command.merchant_id, command.payment_id)
@@ -43,5 +52,5 @@ class PaymentCancellation:
 
             return Plan(payment.id, dispatch=Dispatch(attempt, None, complete))
 
-        key = RequestKey(command.merchant_id, "CancelPayment", request.request_id)
+        key = RequestKey(command.merchant_id, operation, request.request_id)
         return await self._executor.execute(key, request, encoder, plan)

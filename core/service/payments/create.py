@@ -22,6 +22,7 @@ from core.service.card_vault import CardVault
 from core.service.customers import check_customer_reference
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payments.authorize import Authorization, risk_transaction, settled_payment
+from core.service.payments.mandate_charge import charge_under_mandate, record_mandate_charge
 from core.service.payments.steps import locked_payment
 from core.vault.records import StoredCard
 from riskengine.features import Transaction
@@ -67,13 +68,20 @@ class PaymentCreation:
         authorization = self._authorization
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
+            # Under a mandate, the mandate gives the customer and the card token
+            # (validation allows neither a card nor a token of the request's own).
+            mandate = None
+            if command.mandate_id:
+                mandate = await charge_under_mandate(tx, command, at)
+            customer_id = mandate.customer_id if mandate else command.customer_id
+            card_token = mandate.card_token if mandate else command.card_token
             # A customer id must name a live customer; reading it takes the payment
             # off the group commit, only for payments that name one.
-            await check_customer_reference(tx, command.merchant_id, command.customer_id)
+            await check_customer_reference(tx, command.merchant_id, customer_id)
             card_input, card = command.card, summary  # a card and a token are exclusive
-            if command.card_token:
+            if card_token:
                 card_input, card = await authorization.card_to_use(
-                    tx, command.merchant_id, None, command.card_token, stored
+                    tx, command.merchant_id, None, card_token, stored
                 )
             payment = Payment(
                 id=payment_id,
@@ -85,7 +93,7 @@ class PaymentCreation:
                 capture_method=command.capture_method,
                 confirmation_method=command.confirmation_method,
                 card=card,
-                customer_id=command.customer_id,
+                customer_id=customer_id,
                 description=command.description,
                 metadata=command.metadata,
                 created_at=at,
@@ -97,18 +105,22 @@ class PaymentCreation:
                 # with manual confirmation ConfirmPayment brings it.
                 await tx.payments.insert(payment)
                 return Plan(payment.id, result=payment)
-            return await authorization.authorize(
+            planned = await authorization.authorize(
                 tx,
                 payment,
                 card_input,
                 at,
                 new=True,
-                card_token=command.card_token,
+                card_token=card_token,
                 context=command.risk_context,
                 counted=velocity.read() if velocity else None,
                 scored=scored,
                 transaction=transaction,
+                mandate=mandate,
             )
+            if mandate is not None:
+                await record_mandate_charge(tx, mandate, planned, at)
+            return planned
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
         return await self._executor.execute(

@@ -90,3 +90,5 @@ class PaymentService:
         self.list_payments = reads.list_payments
         self.list_refunds = reads.list_refunds
         self.dispatch_reviewed = authorization.dispatch_reviewed
+        self.authorization = authorization
+        """The authorization path, for other use cases that authorize (SetupPaymentMethod)."""

@@ -24,6 +24,7 @@ from google.type.money_pb2 import Money
 from paycore.v1 import card_vault_service_pb2 as vault_pb
 from paycore.v1 import customer_service_pb2 as customer_pb
 from paycore.v1 import dispute_service_pb2 as dispute_pb
+from paycore.v1 import mandate_service_pb2 as mandate_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import (
@@ -62,6 +63,11 @@ class CreatePaymentOptions(WriteOptions, total=False):
     """Free text, at most 1000 characters."""
     metadata: Mapping[str, str]
     """At most 50 keys of 1 to 40 characters; values at most 500 characters."""
+    mandate_id: str
+    """A merchant-initiated charge under this mandate (``man_...``, from
+    ``setup_payment_method``): give ``off_session=True`` and no payment_method."""
+    off_session: bool
+    """The customer is not present: required with ``mandate_id``."""
 
 
 class UpdatePaymentOptions(WriteOptions, total=False):
@@ -198,6 +204,7 @@ _List = TypeVar(
     pb.ListPaymentsRequest,
     pb.ListRefundsRequest,
     customer_pb.ListCustomersRequest,
+    mandate_pb.ListPaymentMethodsRequest,
     dispute_pb.ListDisputesRequest,
 )
 
@@ -217,6 +224,7 @@ def next_page(
     response: pb.ListPaymentsResponse
     | pb.ListRefundsResponse
     | customer_pb.ListCustomersResponse
+    | mandate_pb.ListPaymentMethodsResponse
     | dispute_pb.ListDisputesResponse,
 ) -> _List | None:
     """The request for the page after ``response``, or None after the last page."""
@@ -325,6 +333,20 @@ def update_customer(
 def delete_customer(customer_id: str, options: WriteOptions) -> customer_pb.DeleteCustomerRequest:
     """A DeleteCustomerRequest with a request_id."""
     return customer_pb.DeleteCustomerRequest(customer_id=customer_id, **_with_request_id(options))
+
+
+def setup_payment_method(
+    customer_id: str, card_token: str, scope: mandate_pb.MandateScope, options: WriteOptions
+) -> mandate_pb.SetupPaymentMethodRequest:
+    """A SetupPaymentMethodRequest with a request_id."""
+    return mandate_pb.SetupPaymentMethodRequest(
+        customer_id=customer_id, card_token=card_token, scope=scope, **_with_request_id(options)
+    )
+
+
+def revoke_mandate(mandate_id: str, options: WriteOptions) -> mandate_pb.RevokeMandateRequest:
+    """A RevokeMandateRequest with a request_id."""
+    return mandate_pb.RevokeMandateRequest(mandate_id=mandate_id, **_with_request_id(options))
 
 
 def submit_evidence(

@@ -14,11 +14,13 @@ from paycore.v1 import (
     card_vault_service_pb2_grpc,
     customer_service_pb2_grpc,
     dispute_service_pb2_grpc,
+    mandate_service_pb2_grpc,
     merchant_settings_service_pb2_grpc,
     payment_service_pb2_grpc,
 )
 from paycore.v1 import customer_service_pb2 as customer_pb
 from paycore.v1 import dispute_service_pb2 as dispute_pb
+from paycore.v1 import mandate_service_pb2 as mandate_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.card_vault_service_pb2 import CardToken
@@ -78,6 +80,7 @@ class PaycoreClient:
         self._stub = payment_service_pb2_grpc.PaymentServiceStub(channel)
         self._vault = card_vault_service_pb2_grpc.CardVaultServiceStub(channel)
         self._customers = customer_service_pb2_grpc.CustomerServiceStub(channel)
+        self._mandates = mandate_service_pb2_grpc.MandateServiceStub(channel)
         self._disputes = dispute_service_pb2_grpc.DisputeServiceStub(channel)
         self._settings_stub = merchant_settings_service_pb2_grpc.MerchantSettingsServiceStub(
             channel
@@ -299,6 +302,44 @@ class PaycoreClient:
         while request is not None:
             response = self._call(self._customers.ListCustomers, request)
             yield from response.customers
+            request = build.next_page(request, response)
+
+    # Saved payment methods and mandates (MandateService): create_payment with
+    # mandate_id and off_session=True charges under a mandate.
+
+    def setup_payment_method(
+        self,
+        customer_id: str,
+        card_token: str,
+        *,
+        scope: mandate_pb.MandateScope,
+        **options: Unpack[build.WriteOptions],
+    ) -> mandate_pb.Mandate:
+        """Verify a customer's card token at a channel and return the active mandate.
+
+        FailedPreconditionError (PAYMENT_METHOD_VERIFICATION_FAILED) when the
+        card does not verify.
+        """
+        request = build.setup_payment_method(customer_id, card_token, scope, options)
+        return self._call(self._mandates.SetupPaymentMethod, request).mandate
+
+    def revoke_mandate(
+        self, mandate_id: str, **options: Unpack[build.WriteOptions]
+    ) -> mandate_pb.Mandate:
+        """Revoke a mandate (no charge under it from then on); return it revoked."""
+        request = build.revoke_mandate(mandate_id, options)
+        return self._call(self._mandates.RevokeMandate, request).mandate
+
+    def iter_payment_methods(
+        self, customer_id: str, *, page_size: int = 0
+    ) -> Iterator[mandate_pb.SavedPaymentMethod]:
+        """Yield every card token the customer set up, with its mandates, page after page."""
+        request: mandate_pb.ListPaymentMethodsRequest | None = mandate_pb.ListPaymentMethodsRequest(
+            customer_id=customer_id, page_size=page_size
+        )
+        while request is not None:
+            response = self._call(self._mandates.ListPaymentMethods, request)
+            yield from response.payment_methods
             request = build.next_page(request, response)
 
     # Disputes (DisputeService): opened and decided by the channels; the merchant

@@ -111,6 +111,42 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     deleted, or another merchant's). Also the answer to a payment or a wallet
     whose customer_id is a customer id (`cus_...`) that names no live customer.
     """
+    ERROR_REASON_MANDATE_NOT_FOUND: _ErrorReason.ValueType  # 160
+    """NOT_FOUND: no such mandate for the caller's merchant (never created, or
+    another merchant's).
+    """
+    ERROR_REASON_MANDATE_REVOKED: _ErrorReason.ValueType  # 161
+    """FAILED_PRECONDITION: the mandate was revoked (RevokeMandate); nothing was
+    created.
+    """
+    ERROR_REASON_MANDATE_EXPIRED: _ErrorReason.ValueType  # 162
+    """FAILED_PRECONDITION: the mandate's expire_time has passed; nothing was
+    created.
+    """
+    ERROR_REASON_MANDATE_AMOUNT_EXCEEDED: _ErrorReason.ValueType  # 163
+    """FAILED_PRECONDITION: the amount is over the mandate's max_amount per
+    charge; nothing was created.
+    """
+    ERROR_REASON_MANDATE_CURRENCY_MISMATCH: _ErrorReason.ValueType  # 164
+    """FAILED_PRECONDITION: the amount's currency is not the mandate's
+    (max_amount's); nothing was created.
+    """
+    ERROR_REASON_MANDATE_ALREADY_USED: _ErrorReason.ValueType  # 165
+    """FAILED_PRECONDITION: a single-use mandate already paid for a payment;
+    nothing was created.
+    """
+    ERROR_REASON_MANDATE_FREQUENCY_EXCEEDED: _ErrorReason.ValueType  # 166
+    """FAILED_PRECONDITION: the mandate's frequency allows no more charges in the
+    current period; nothing was created.
+    """
+    ERROR_REASON_MANDATE_CUSTOMER_MISMATCH: _ErrorReason.ValueType  # 167
+    """FAILED_PRECONDITION: the payment's customer_id is not the customer who
+    gave the mandate; nothing was created.
+    """
+    ERROR_REASON_PAYMENT_METHOD_VERIFICATION_FAILED: _ErrorReason.ValueType  # 168
+    """FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was
+    declined or failed (or held by risk); no mandate was recorded.
+    """
     ERROR_REASON_REFUND_NOT_FOUND: _ErrorReason.ValueType  # 40
     """NOT_FOUND: no such refund for the caller's merchant."""
     ERROR_REASON_REFUND_NOT_IN_REVIEW: _ErrorReason.ValueType  # 41
@@ -292,6 +328,42 @@ ERROR_REASON_CUSTOMER_NOT_FOUND: ErrorReason.ValueType  # 150
 """NOT_FOUND: no such customer for the caller's merchant (never created,
 deleted, or another merchant's). Also the answer to a payment or a wallet
 whose customer_id is a customer id (`cus_...`) that names no live customer.
+"""
+ERROR_REASON_MANDATE_NOT_FOUND: ErrorReason.ValueType  # 160
+"""NOT_FOUND: no such mandate for the caller's merchant (never created, or
+another merchant's).
+"""
+ERROR_REASON_MANDATE_REVOKED: ErrorReason.ValueType  # 161
+"""FAILED_PRECONDITION: the mandate was revoked (RevokeMandate); nothing was
+created.
+"""
+ERROR_REASON_MANDATE_EXPIRED: ErrorReason.ValueType  # 162
+"""FAILED_PRECONDITION: the mandate's expire_time has passed; nothing was
+created.
+"""
+ERROR_REASON_MANDATE_AMOUNT_EXCEEDED: ErrorReason.ValueType  # 163
+"""FAILED_PRECONDITION: the amount is over the mandate's max_amount per
+charge; nothing was created.
+"""
+ERROR_REASON_MANDATE_CURRENCY_MISMATCH: ErrorReason.ValueType  # 164
+"""FAILED_PRECONDITION: the amount's currency is not the mandate's
+(max_amount's); nothing was created.
+"""
+ERROR_REASON_MANDATE_ALREADY_USED: ErrorReason.ValueType  # 165
+"""FAILED_PRECONDITION: a single-use mandate already paid for a payment;
+nothing was created.
+"""
+ERROR_REASON_MANDATE_FREQUENCY_EXCEEDED: ErrorReason.ValueType  # 166
+"""FAILED_PRECONDITION: the mandate's frequency allows no more charges in the
+current period; nothing was created.
+"""
+ERROR_REASON_MANDATE_CUSTOMER_MISMATCH: ErrorReason.ValueType  # 167
+"""FAILED_PRECONDITION: the payment's customer_id is not the customer who
+gave the mandate; nothing was created.
+"""
+ERROR_REASON_PAYMENT_METHOD_VERIFICATION_FAILED: ErrorReason.ValueType  # 168
+"""FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was
+declined or failed (or held by risk); no mandate was recorded.
 """
 ERROR_REASON_REFUND_NOT_FOUND: ErrorReason.ValueType  # 40
 """NOT_FOUND: no such refund for the caller's merchant."""

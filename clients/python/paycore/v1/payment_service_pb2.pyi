@@ -57,6 +57,8 @@ class CreatePaymentRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     RISK_CONTEXT_FIELD_NUMBER: _builtins.int
+    MANDATE_ID_FIELD_NUMBER: _builtins.int
+    OFF_SESSION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key (AIP-155), unique per merchant and request: 1 to 255
     printable ASCII characters without spaces; a UUID is a good choice.
@@ -73,6 +75,23 @@ class CreatePaymentRequest(_message.Message):
     """
     description: _builtins.str
     """Free text, at most 1000 characters."""
+    mandate_id: _builtins.str
+    """A merchant-initiated charge under this mandate (`man_...`,
+    MandateService.SetupPaymentMethod); requires `off_session`. The mandate
+    gives the card token and the customer: leave `payment_method` unset (no
+    CVC is needed) and `customer_id` empty or the mandate's customer.
+    Confirmation must be automatic. The channel is told the charge is
+    merchant-initiated, with the mandate's agreement id, and risk scores it as
+    such. Refused, with nothing created, when the mandate is unknown
+    (NOT_FOUND, ERROR_REASON_MANDATE_NOT_FOUND) or does not allow the charge
+    (FAILED_PRECONDITION): ERROR_REASON_MANDATE_REVOKED, _EXPIRED,
+    _AMOUNT_EXCEEDED, _CURRENCY_MISMATCH, _ALREADY_USED, _FREQUENCY_EXCEEDED,
+    _CUSTOMER_MISMATCH.
+    """
+    off_session: _builtins.bool
+    """The customer is not present: the merchant charges under `mandate_id`
+    (required together with it).
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """The amount to authorize. Required; must be positive, in a currency with
@@ -107,10 +126,12 @@ class CreatePaymentRequest(_message.Message):
         description: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         risk_context: _payment_pb2.RiskContext | None = ...,
+        mandate_id: _builtins.str = ...,
+        off_session: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "payment_method", b"payment_method", "risk_context", b"risk_context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "capture_method", b"capture_method", "confirmation_method", b"confirmation_method", "customer_id", b"customer_id", "description", b"description", "metadata", b"metadata", "payment_method", b"payment_method", "request_id", b"request_id", "risk_context", b"risk_context"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "capture_method", b"capture_method", "confirmation_method", b"confirmation_method", "customer_id", b"customer_id", "description", b"description", "mandate_id", b"mandate_id", "metadata", b"metadata", "off_session", b"off_session", "payment_method", b"payment_method", "request_id", b"request_id", "risk_context", b"risk_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

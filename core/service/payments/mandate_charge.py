@@ -1,0 +1,58 @@
+"""CreatePayment under a mandate (issue 20): the mandate check step of its plan.
+
+A merchant-initiated charge names a mandate instead of a card: the mandate,
+locked for the request's transaction, must allow it (core/domain/mandates.py
+says why not, each broken term with its own reason, and nothing is created);
+it then gives the card token, the customer and the agreement id the channel
+is told about (core/service/payments/authorize.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.domain import mandates as rules
+from core.domain.commands import CreatePayment
+from core.domain.errors import NotFoundError, Reason
+from core.domain.mandates import MandateCharge
+from core.domain.payment import Payment, PaymentState
+from core.ports.repository import PaymentTransaction
+from core.service.requests import Plan
+
+
+async def charge_under_mandate(
+    tx: PaymentTransaction, command: CreatePayment, at: datetime
+) -> MandateCharge:
+    """The charge ``command`` may make under its mandate; refused with the term it breaks.
+
+    The mandate's row stays locked until the payment commits, so concurrent
+    charges of one mandate (and its revocation) take turns: a single-use
+    mandate pays once, a frequency is never exceeded by a race.
+    """
+    mandate = await tx.mandates.lock(command.merchant_id, command.mandate_id)
+    if mandate is None:
+        raise NotFoundError(Reason.MANDATE_NOT_FOUND, mandate_id=command.mandate_id)
+    window = mandate.scope.frequency.window()
+    history = await tx.mandates.history(
+        mandate.merchant_id, mandate.id, None if window is None else at - window
+    )
+    rules.check_charge(
+        mandate, customer_id=command.customer_id, amount=command.amount, at=at, history=history
+    )
+    return MandateCharge(mandate.id, mandate.customer_id, mandate.card_token, mandate.agreement_id)
+
+
+async def record_mandate_charge(
+    tx: PaymentTransaction, charge: MandateCharge, planned: Plan[Payment], at: datetime
+) -> None:
+    """Count the payment against its mandate, unless it never got past risk or routing.
+
+    A payment declined by risk or left unroutable asked the customer's bank
+    for nothing, so it uses none of the mandate; one sent to the channel (or
+    held for review) does, whatever the channel answers.
+    """
+    payment = planned.result
+    assert payment is not None  # the authorization path always decides a payment
+    if payment.state in (PaymentState.DECLINED, PaymentState.FAILED):
+        return
+    await tx.mandates.record_charge(payment.merchant_id, charge.mandate_id, payment.id, at)
