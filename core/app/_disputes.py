@@ -65,6 +65,7 @@ def build_disputes(
         sealer=SecretSealer(keyring),
         dispute_fee_minor=settings.ledger.dispute_fee_minor,
         router=router,
+        channel_timeout_s=settings.channel_timeout_s,
     )
     return Disputes(
         service,

@@ -15,6 +15,7 @@ the change.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
@@ -89,7 +90,9 @@ class DisputeService:
         sealer: SecretSealer,
         dispute_fee_minor: int,
         router: Router,
+        channel_timeout_s: float = 10.0,
     ) -> None:
+        """``channel_timeout_s`` bounds handing evidence to a channel (as the router's calls)."""
         self._executor = executor
         self._repository = repository
         self._store = store
@@ -97,6 +100,7 @@ class DisputeService:
         self._sealer = sealer
         self._fee_minor = dispute_fee_minor
         self._router = router  # the channels, which take the merchant's evidence
+        self._channel_timeout_s = channel_timeout_s
 
     # --- from the channel -----------------------------------------------------
 
@@ -282,7 +286,8 @@ class DisputeService:
         channel = self._router.channel(dispute.channel)
         try:
             if isinstance(channel, DisputeAnswering):  # others decide without evidence
-                await channel.send_dispute_evidence(dispute.channel_reference, evidence)
+                async with asyncio.timeout(self._channel_timeout_s):
+                    await channel.send_dispute_evidence(dispute.channel_reference, evidence)
             await self._store.mark_evidence_sent(dispute, wall_clock.now())
         except Exception:
             # After the commit: the reply stands whatever happens here.
