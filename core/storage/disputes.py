@@ -7,10 +7,12 @@ come from the use case (core/service/disputes.py); ``announce`` only adds
 each event's snapshot, the dispute as the API shows it (``snapshot``, given
 by the wiring: storage knows no protobuf).
 
-Locking: a use case locks the payment row first (payments.lock), then its
-disputes (``of_payment``), then the ledger's accounts (``ledger.post``), the
-order every payment posting uses too, so refunds and disputes of one payment
-queue instead of deadlocking.
+Locking: a channel's notice and a refund lock the payment row first
+(payments.lock), then its disputes (``of_payment``, ``find``); the merchant's
+answers and the dispute job lock just the dispute (``lock``, ``lock_overdue``).
+The ledger's accounts (``ledger.post``) and then the merchant's event sequence
+(``announce``) always come last, as in every payment posting, so refunds and
+dispute changes of one payment queue instead of deadlocking.
 """
 
 from __future__ import annotations
