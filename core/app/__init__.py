@@ -14,6 +14,7 @@ module of its feature:
 - ``_customers``: the merchant's customers;
 - ``_mandates``: customers' saved payment methods and mandates;
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
+- ``_disputes``: disputes, their refund guard and the channels' dispute ingress (``Disputes``);
 - ``_services``: ``Services``, the background work, and the order of ``close()``;
 - ``_server``: the gRPC server of ``Services`` (``paycore_server``).
 """
@@ -29,6 +30,7 @@ from core.app._access import build_access
 from core.app._accounts import Payouts, build_accounts, build_settlement
 from core.app._connections import connect_redis, observe_gauges, open_gate, open_pool
 from core.app._customers import build_customers
+from core.app._disputes import build_disputes, dispute_store, refund_guard, start_deadlines
 from core.app._mandates import build_mandates
 from core.app._notifications import Notifications, build_notifications
 from core.app._payments import build_executor, build_payments, payment_stores
@@ -107,6 +109,7 @@ async def open_services(
         screen = await open_risk_screen(
             settings, pool=pool, redis=redis, gate=gate, rules=rules, vault=vault
         )
+        disputes_store = dispute_store(pool)
         payments = build_payments(
             settings,
             executor=executor,
@@ -116,6 +119,7 @@ async def open_services(
             router=router,
             vault=vault,
             telemetry=telemetry,
+            refund_guard=refund_guard(disputes_store),
         )
         authenticator, access, key_changes = build_access(settings, pool, gate, executor)
         risk = build_risk_service(
@@ -153,6 +157,18 @@ async def open_services(
             settings, executor=executor, pool=pool, gate=gate, router=router, background=background
         )
         status_queries, callbacks = attempt_resolution(settings, attempts, router)
+        disputes = build_disputes(
+            settings,
+            store=disputes_store,
+            executor=executor,
+            repository=repository,
+            gate=gate,
+            keyring=keyring,
+            router=router,
+            attempts=attempts,
+            clock=clock,
+        )
+        start_deadlines(settings, disputes, background)
         services = Services(
             notifications=notifications,
             pool=pool,
@@ -182,6 +198,7 @@ async def open_services(
                 pool, executor=executor, repository=repository, gate=gate, payments=payments
             ),
             background=background,
+            disputes=disputes,
         )
         undo.pop_all()  # started: Services.close releases all of it from now on
     return services

@@ -6,6 +6,7 @@ import asyncpg
 
 from core.config import Settings
 from core.events.snapshot import payment_snapshot
+from core.ports.disputes import RefundGuard
 from core.redis.request_gate import RedisRequestGate
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
@@ -62,6 +63,7 @@ def build_payments(
     router: Router,
     vault: CardVault,
     telemetry: Telemetry,
+    refund_guard: RefundGuard | None = None,
 ) -> PaymentService:
     """The payment service: payments and refunds, screened by ``screen``, routed by ``router``."""
     return PaymentService(
@@ -74,4 +76,5 @@ def build_payments(
         vault=vault,
         telemetry=telemetry,
         refund_risk=screen,
+        refund_guard=refund_guard,
     )

@@ -49,9 +49,14 @@ def served_services(services: Services) -> ServedServices:
         mandates=services.mandates,
         executor=services.executor,
         status_queries=services.status_queries,
-        # Channels' notifications, and the bank's answers to payouts.
-        callbacks=(services.callbacks, services.payouts),
+        # Channels' notifications (payments, disputes), and the bank's answers to payouts.
+        callbacks=(
+            services.callbacks,
+            services.payouts,
+            *((services.disputes.ingress,) if services.disputes else ()),
+        ),
         notifications=services.notifications,
+        disputes=services.disputes.service if services.disputes else None,
     )
 
 

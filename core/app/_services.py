@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from core.app._accounts import Payouts
+from core.app._disputes import Disputes
 from core.app._notifications import Notifications
 from core.auth.authenticator import Authenticator
 from core.callbacks.ingress import CallbackIngress
@@ -61,6 +62,7 @@ class Services:
     mandates: MandateService
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
+    disputes: Disputes | None = field(default=None)
 
     async def close(self, pool_within_s: float = 1.0) -> None:
         """Close the connection pools (after in-flight work has drained).

@@ -19,6 +19,7 @@ from core.domain.commands import RefundPayment, ReviewRefund
 from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.payment import Payment, Refund, RefundState
 from core.domain.refund_review import RefundRiskCheck, refund_needs_review
+from core.ports.disputes import RefundGuard
 from core.ports.repository import PaymentChange, PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payment_changes import payment_change
@@ -31,10 +32,18 @@ RefundEncoder = Encoder[tuple[Refund, Payment]]
 class Refunds:
     """Refunds payments, and sends or rejects the refunds held for review."""
 
-    def __init__(self, *, executor: RequestExecutor, refund_risk: RefundRiskCheck) -> None:
-        """``refund_risk``: flags refunds risk wants reviewed, whatever their amount."""
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        refund_risk: RefundRiskCheck,
+        guard: RefundGuard | None = None,
+    ) -> None:
+        """``refund_risk``: flags refunds risk wants reviewed, whatever their amount;
+        ``guard``: refuses refunds of payments a dispute holds (core/service/disputes.py)."""
         self._executor = executor
         self._refund_risk = refund_risk
+        self._guard = guard
 
     async def refund_payment(
         self, command: RefundPayment, request: RequestIdentity, encoder: RefundEncoder
@@ -48,6 +57,8 @@ class Refunds:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[tuple[Refund, Payment]]:
             payment = await locked_payment(tx, command.merchant_id, command.payment_id)
             amount = lifecycle.plan_refund(payment, command.amount)
+            if self._guard is not None:  # under the payment's lock, as disputes open
+                await self._guard.check_refundable(tx, payment.merchant_id, payment.id)
             # Read inside the payment's lock: a threshold committed before this
             # refund was planned applies to it.
             settings = await tx.merchants.settings(command.merchant_id)
@@ -114,6 +125,8 @@ class Refunds:
             before = next(r for r in payment.refunds if r.id == command.refund_id)
             if approve:
                 updated, after = lifecycle.approve_refund(payment, command.refund_id, at)
+                if self._guard is not None:  # sent only if no dispute holds the payment
+                    await self._guard.check_refundable(tx, payment.merchant_id, payment.id)
             else:
                 updated, after = lifecycle.reject_refund(
                     payment, command.refund_id, command.reason, at
