@@ -28,7 +28,7 @@ from core.ledger.journal import JournalTransaction
 from core.ports.disputes import DisputeQuery
 from core.ports.repository import PaymentTransaction
 from core.storage import ledger
-from core.storage.events import append_events
+from core.storage.events import EventRow, append_events
 from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
 
@@ -200,7 +200,7 @@ class PostgresDisputes:
             connection_of(tx),
             dispute.merchant_id,
             dispute.updated_at,
-            [(t, "dispute", dispute.id, snapshot) for t in types],
+            [EventRow(t, "dispute", dispute.id, "", snapshot) for t in types],
         )
 
     async def lock_overdue(

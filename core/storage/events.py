@@ -249,27 +249,13 @@ def event_drafts(outbox: PaymentOutbox, change: PaymentChange) -> list[tuple[Any
 
 
 async def append_events(
-    connection: asyncpg.Connection,
-    merchant_id: str,
-    at: datetime,
-    drafts: Sequence[tuple[str, str, str, bytes]],
+    connection: asyncpg.Connection, merchant_id: str, at: datetime, rows: Sequence[EventRow]
 ) -> None:
-    """Append events the application named (type, resource_type, resource_id, snapshot),
-    numbered and fanned out as the outbox's, inside the caller's transaction."""
-    if not drafts:
-        return
-    args = (
-        merchant_id,
-        len(drafts),
-        at,
-        [ids.new_id(EVENT_ID_PREFIX) for _ in drafts],
-        [d[0] for d in drafts],
-        [d[1] for d in drafts],
-        [d[2] for d in drafts],
-        ["" for _ in drafts],
-        [d[3] for d in drafts],
-    )
-    await connection.execute(f"WITH {ctes_text(_OUTBOX_CTES)} SELECT 1", *args)
+    """Append ``rows`` (events of any aggregate the application named), numbered and fanned
+    out as the outbox's, inside the caller's transaction: one statement."""
+    parts = outbox_parts(merchant_id, at, rows)
+    if parts is not None:
+        await connection.execute(f"WITH {ctes_text(parts.ctes)} SELECT 1", *parts.args)
 
 
 def ctes_text(ctes: Sequence[tuple[str, str]]) -> str:
