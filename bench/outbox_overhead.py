@@ -39,6 +39,7 @@ from core.domain.money import Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
 from core.events.snapshot import payment_snapshot
 from core.runtime.loop import run
+from core.service.payment_changes import payment_change
 from core.storage.events import PaymentOutbox
 from core.storage.migrate import migrate
 from core.storage.pool import create_pool
@@ -105,19 +106,18 @@ def _payment(merchant_id: str) -> Payment:
 async def _write(repository: PostgresPaymentRepository, merchant_id: str) -> None:
     payment = _payment(merchant_id)
     async with repository.transaction() as tx:
-        await tx.payments.insert(payment)
+        await tx.payments.save(payment_change(None, payment))
     async with repository.transaction() as tx:
         locked = await tx.payments.lock(merchant_id, payment.id)
         assert locked is not None
-        await tx.payments.save(
-            dataclasses.replace(
-                locked,
-                state=PaymentState.CAPTURED,
-                amount_captured=locked.amount,
-                operation_in_flight="",
-                updated_at=datetime.now(UTC),
-            )
+        captured = dataclasses.replace(
+            locked,
+            state=PaymentState.CAPTURED,
+            amount_captured=locked.amount,
+            operation_in_flight="",
+            updated_at=datetime.now(UTC),
         )
+        await tx.payments.save(payment_change(locked, captured))
 
 
 async def _subscribe(pool: asyncpg.Pool, merchants: Sequence[str]) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.domain.attempt import Attempt, ChannelResult
 from core.domain.commands import CardInput
+from core.domain.disputes import DisputeNotice, Evidence
 from router.routing import ChannelProfile
 
 
@@ -67,6 +68,31 @@ class Channel(Protocol):
         """Verify a notification's signature and freshness and decode it.
 
         Raises ``BadSignature`` for a missing, wrong or stale signature.
+        """
+        ...
+
+
+@runtime_checkable
+class DisputeNotifying(Protocol):
+    """A channel that notifies disputes (optional: the dispute ingress asks for it)."""
+
+    def parse_dispute_notice(self, headers: Mapping[str, str], body: bytes) -> DisputeNotice:
+        """Verify a dispute notification's signature and freshness and decode it.
+
+        Raises ``BadSignature`` for a missing, wrong or stale signature, or a
+        signed body that is not a dispute notification.
+        """
+        ...
+
+
+@runtime_checkable
+class DisputeAnswering(Protocol):
+    """A channel that takes the merchant's evidence on its disputes (optional)."""
+
+    async def send_dispute_evidence(self, reference: str, evidence: Evidence) -> None:
+        """Hand the evidence of the channel's dispute ``reference`` over; raise if not taken.
+
+        The channel answers later with a won or lost dispute notification.
         """
         ...
 

@@ -43,6 +43,7 @@ _KIND = {
     AccountKind.MERCHANT_AVAILABLE: account_svc.Account.KIND_MERCHANT_AVAILABLE,
     AccountKind.CHANNEL_CLEARING: account_svc.Account.KIND_CHANNEL_CLEARING,
     AccountKind.FEE_REVENUE: account_svc.Account.KIND_FEE_REVENUE,
+    AccountKind.DISPUTE: account_svc.Account.KIND_DISPUTE,
 }
 _PHASE = {
     Phase.POSTED: account_svc.AccountEntry.PHASE_POSTED,

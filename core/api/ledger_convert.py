@@ -18,6 +18,7 @@ ENTRY_KIND = {
     TransactionKind.SETTLEMENT: account_svc.AccountEntry.KIND_SETTLEMENT,
     TransactionKind.ADJUSTMENT: account_svc.AccountEntry.KIND_ADJUSTMENT,
     TransactionKind.WITHDRAWAL: account_svc.AccountEntry.KIND_WITHDRAWAL,
+    TransactionKind.DISPUTE: account_svc.AccountEntry.KIND_DISPUTE,
 }
 """A journal transaction's kind as its API value."""
 

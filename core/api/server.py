@@ -26,6 +26,9 @@ from core.api.account_handlers import generic_handler as account_generic_handler
 from core.api.customer_handlers import SERVICE_NAME as CUSTOMER_SERVICE_NAME
 from core.api.customer_handlers import CustomerHandlers
 from core.api.customer_handlers import generic_handler as customer_generic_handler
+from core.api.dispute_handlers import SERVICE_NAME as DISPUTE_SERVICE_NAME
+from core.api.dispute_handlers import DisputeHandlers
+from core.api.dispute_handlers import generic_handler as dispute_generic_handler
 from core.api.health import HealthService
 from core.api.identity import ApiKeyIdentity, IdentityResolver
 from core.api.mandate_handlers import SERVICE_NAME as MANDATE_SERVICE_NAME
@@ -56,11 +59,11 @@ from core.api.webhook_handlers import (
     webhook_generic_handler,
 )
 from core.auth.authenticator import Authenticator
-from core.events.service import EventStreams, WebhookService
 from core.service.access import AccessService
 from core.service.accounts import AccountService
 from core.service.card_vault import CardVault
 from core.service.customers import CustomerService
+from core.service.disputes import DisputeService
 from core.service.execution import RequestExecutor
 from core.service.mandates.service import MandateService
 from core.service.merchant_routing import MerchantRoutingService
@@ -69,6 +72,7 @@ from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
+from core.service.webhooks import EventStreams, WebhookService
 from core.telemetry import Telemetry
 from core.telemetry.http import HttpEndpoint
 
@@ -155,6 +159,8 @@ class ServedServices:
     callbacks: tuple[CallbackReceiver, ...] = ()
     """Installed on the callbacks endpoint, when ``ServerSettings.callbacks_enabled``."""
     notifications: EventNotifications | None = None
+    disputes: DisputeService | None = None
+    """DisputeService's use cases (their channel ingress is one of ``callbacks``)."""
 
 
 def transport_security(settings: ServerSettings) -> str:
@@ -199,6 +205,7 @@ PAYCORE_SERVICES = (
     ROUTING_SERVICE_NAME,
     CUSTOMER_SERVICE_NAME,
     MANDATE_SERVICE_NAME,
+    DISPUTE_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
 
@@ -262,6 +269,14 @@ class PaycoreServer:
                 ),
             )
         )
+        if services.disputes is not None:
+            self._server.add_generic_rpc_handlers(
+                (
+                    dispute_generic_handler(
+                        DisputeHandlers(services.disputes, secret), resolver, telemetry
+                    ),
+                )
+            )
         notifications = services.notifications
         if notifications is not None:
             self._server.add_generic_rpc_handlers(

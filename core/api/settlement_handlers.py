@@ -42,6 +42,7 @@ def settlement_to_proto(record: SettlementRecord) -> account_svc.SettlementRepor
         refunded=money(figures.refunded),
         fees=money(figures.fees),
         net=money(figures.net),
+        disputed=money(figures.disputed),
         settled=record.settled,
         journal_transaction_id=record.journal_id,
         lines=[

@@ -21,9 +21,9 @@ from core.api.requests.fingerprint import request_identity
 from core.api.reveal import reveal_once
 from core.api.status import encode_error
 from core.domain.notifications import Delivery, DeliveryState, WebhookEndpoint
-from core.events.service import EndpointWithSecret, EventStreams, WebhookService
 from core.events.snapshot import event_to_proto
 from core.service.execution import Encoder, Reply, RequestIdentity
+from core.service.webhooks import EndpointWithSecret, EventStreams, WebhookService
 from core.telemetry import Telemetry
 from core.wire import convert
 from paycore.v1 import event_service_pb2 as event_svc

@@ -14,6 +14,7 @@ module of its feature:
 - ``_customers``: the merchant's customers;
 - ``_mandates``: customers' saved payment methods and mandates;
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
+- ``_disputes``: disputes, their refund guard and the channels' dispute ingress (``Disputes``);
 - ``_services``: ``Services``, the background work, and the order of ``close()``;
 - ``_server``: the gRPC server of ``Services`` (``paycore_server``).
 """
@@ -29,6 +30,7 @@ from core.app._access import build_access
 from core.app._accounts import Payouts, build_accounts, build_settlement
 from core.app._connections import connect_redis, observe_gauges, open_gate, open_pool
 from core.app._customers import build_customers
+from core.app._disputes import build_disputes, dispute_store, refund_guard, start_deadlines
 from core.app._mandates import build_mandates
 from core.app._notifications import Notifications, build_notifications
 from core.app._payments import build_executor, build_payments, payment_stores
@@ -109,6 +111,7 @@ async def open_services(
             settings, pool=pool, redis=redis, gate=gate, rules=rules, vault=vault
         )
         three_ds = build_three_ds(settings, vault)
+        disputes_store = dispute_store(pool)
         payments = build_payments(
             settings,
             executor=executor,
@@ -119,6 +122,7 @@ async def open_services(
             vault=vault,
             telemetry=telemetry,
             three_ds=three_ds.authentication,
+            refund_guard=refund_guard(disputes_store),
         )
         authenticator, access, key_changes = build_access(settings, pool, gate, executor)
         risk = build_risk_service(
@@ -166,6 +170,18 @@ async def open_services(
             authorization=payments.authorization,
             background=background,
         )
+        disputes = build_disputes(
+            settings,
+            store=disputes_store,
+            executor=executor,
+            repository=repository,
+            gate=gate,
+            keyring=keyring,
+            router=router,
+            attempts=attempts,
+            clock=clock,
+        )
+        start_deadlines(settings, disputes, background)
         services = Services(
             notifications=notifications,
             pool=pool,
@@ -196,6 +212,7 @@ async def open_services(
             ),
             background=background,
             three_ds=(three_ds.acs, challenges),
+            disputes=disputes,
         )
         undo.pop_all()  # started: Services.close releases all of it from now on
     return services

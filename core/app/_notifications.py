@@ -10,10 +10,10 @@ import asyncpg
 from core.config import Settings
 from core.events.relay import RelaySettings, WebhookRelay
 from core.events.schedule import parse_schedule
-from core.events.service import EventStreams, WebhookService
 from core.events.stream import EventNotifier
 from core.redis.request_gate import RedisRequestGate
 from core.service.execution import RequestExecutor
+from core.service.webhooks import EventStreams, WebhookService
 from core.storage.events import PostgresEventStore
 from core.storage.webhook_deliveries import PostgresWebhookDeliveries
 from core.storage.webhook_endpoints import PostgresWebhookEndpoints

@@ -6,6 +6,7 @@ import asyncpg
 
 from core.config import Settings
 from core.events.snapshot import payment_snapshot
+from core.ports.disputes import RefundGuard
 from core.redis.request_gate import RedisRequestGate
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
@@ -64,6 +65,7 @@ def build_payments(
     vault: CardVault,
     telemetry: Telemetry,
     three_ds: ThreeDSecure | None = None,
+    refund_guard: RefundGuard | None = None,
 ) -> PaymentService:
     """The payment service: payments and refunds, screened by ``screen``, routed by ``router``."""
     return PaymentService(
@@ -77,4 +79,5 @@ def build_payments(
         telemetry=telemetry,
         refund_risk=screen,
         three_ds=three_ds,
+        refund_guard=refund_guard,
     )

@@ -49,9 +49,16 @@ def served_services(services: Services) -> ServedServices:
         mandates=services.mandates,
         executor=services.executor,
         status_queries=services.status_queries,
-        # Channels' notifications, the bank's answers to payouts, 3-D Secure pages.
-        callbacks=(services.callbacks, services.payouts, *services.three_ds),
+        # Channels' notifications (payments, disputes), the bank's answers to payouts,
+        # and the 3-D Secure pages.
+        callbacks=(
+            services.callbacks,
+            services.payouts,
+            *((services.disputes.ingress,) if services.disputes else ()),
+            *services.three_ds,
+        ),
         notifications=services.notifications,
+        disputes=services.disputes.service if services.disputes else None,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from core.api.server import CallbackReceiver
 from core.app._accounts import Payouts
+from core.app._disputes import Disputes
 from core.app._notifications import Notifications
 from core.auth.authenticator import Authenticator
 from core.callbacks.ingress import CallbackIngress
@@ -64,6 +65,7 @@ class Services:
     notifications: Notifications | None = field(default=None)
     three_ds: tuple[CallbackReceiver, ...] = ()
     """The sandbox issuer's challenge page and the challenges' completion endpoint."""
+    disputes: Disputes | None = field(default=None)
 
     async def close(self, pool_within_s: float = 1.0) -> None:
         """Close the connection pools (after in-flight work has drained).

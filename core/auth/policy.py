@@ -54,6 +54,7 @@ _ACCOUNTS = "paycore.v1.AccountService"
 _ROUTING = "paycore.v1.RoutingService"
 _CUSTOMERS = "paycore.v1.CustomerService"
 _MANDATES = "paycore.v1.MandateService"
+_DISPUTES = "paycore.v1.DisputeService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -85,6 +86,11 @@ POLICY: Mapping[str, Role] = {
     f"{_MANDATES}/SetupPaymentMethod": Role.MERCHANT,
     f"{_MANDATES}/ListPaymentMethods": Role.MERCHANT,
     f"{_MANDATES}/RevokeMandate": Role.MERCHANT,
+    # Disputes: a merchant's own, answered by the merchant's keys.
+    f"{_DISPUTES}/GetDispute": Role.MERCHANT,
+    f"{_DISPUTES}/ListDisputes": Role.MERCHANT,
+    f"{_DISPUTES}/SubmitEvidence": Role.MERCHANT,
+    f"{_DISPUTES}/AcceptDispute": Role.MERCHANT,
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,

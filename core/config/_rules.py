@@ -87,6 +87,10 @@ MAX_SETTLEMENT_GRACE_S = 21_600.0
 def _validate_ledger(ledger: LedgerSettings) -> None:
     if not 0 <= ledger.fee_bps <= 10_000 or ledger.fee_fixed_minor < 0:
         raise ConfigError("ledger.fee_bps must be 0..10000 and ledger.fee_fixed_minor >= 0")
+    if ledger.dispute_fee_minor < 0:
+        raise ConfigError("ledger.dispute_fee_minor must be >= 0")
+    if ledger.dispute_poll_interval_s < 0:
+        raise ConfigError("ledger.dispute_poll_interval_s must be >= 0")
     if ledger.settlement_poll_interval_s < 0:
         raise ConfigError("ledger.settlement_poll_interval_s must be >= 0")
     if not 0 <= ledger.settlement_grace_s <= MAX_SETTLEMENT_GRACE_S:

@@ -36,6 +36,12 @@ class LedgerSettings(FrozenModel):
     """Default fee on a capture, in basis points of its amount (290: 2.9 %)."""
     fee_fixed_minor: int = 30
     """Default fixed fee on a capture, in minor units of its currency (30: 0.30 USD)."""
+    dispute_fee_minor: int = 1500
+    """Fee on a chargeback, in minor units of its currency, kept even when the merchant wins
+    (1500: 15.00 USD; core/ledger/disputes.py)."""
+    dispute_poll_interval_s: float = 60.0
+    """How often the job looks for disputes whose evidence due date passed unanswered (and
+    closes them as lost); 0: never."""
     settlement_poll_interval_s: float = 300.0
     """How often the settlement job looks for closed days with unsettled items (0: never)."""
     settlement_grace_s: float = 300.0

@@ -237,6 +237,18 @@ class Reason(enum.Enum):
         "Withdrawal {withdrawal_id} is {state}; only a withdrawal held for review can be"
         " approved or rejected.",
     )
+    DISPUTE_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Dispute {dispute_id} does not exist.")
+    DISPUTE_NOT_RESPONDABLE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Dispute {dispute_id} is {state}; only a dispute that needs a response takes evidence"
+        " or can be accepted.",
+    )
+    PAYMENT_DISPUTED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} has dispute {dispute_id} ({state}); it cannot be refunded.",
+    )
     BANK_TRANSFER_PENDING = ReasonSpec(
         Code.FAILED_PRECONDITION,
         False,

@@ -24,6 +24,7 @@ SETTLEMENT = "stl"
 WITHDRAWAL = "wd"
 CUSTOMER = "cus"
 MANDATE = "man"
+DISPUTE = "dp"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
 _PATTERNS = {
@@ -39,6 +40,7 @@ _PATTERNS = {
         WITHDRAWAL,
         CUSTOMER,
         MANDATE,
+        DISPUTE,
     )
 }
 

@@ -1,10 +1,36 @@
-"""Events, webhook endpoints, deliveries and attempts as frozen values (pure)."""
+"""Event drafts, stored events, webhook endpoints, deliveries, attempts: frozen values (pure)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+
+from core.domain.payment import Payment
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event to append: its type, what it is about, and the payment after the change.
+
+    Which drafts a payment change makes is decided by core/events/derive.py; the
+    outbox stores them as ``StoredEvent``s, numbered, with the payment serialized.
+    """
+
+    type: str
+    payment: Payment
+    refund_id: str = ""
+    """The refund a ``refund.*`` event is about ("" for ``payment.*``)."""
+
+    @property
+    def resource_type(self) -> str:
+        """``payment`` or ``refund``."""
+        return "refund" if self.refund_id else "payment"
+
+    @property
+    def resource_id(self) -> str:
+        """The id of the payment or refund the event is about."""
+        return self.refund_id or self.payment.id
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ states other branches are still adding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from core.domain.disputes import DISPUTE_EVENT_TYPES
+from core.domain.notifications import EventDraft
 from core.domain.payment import Payment, Refund
 
 PAYMENT_CREATED = "payment.created"
@@ -65,31 +65,12 @@ REFUND_STATE_EVENTS: dict[str, str | None] = {
 EVENT_TYPES: tuple[str, ...] = tuple(
     sorted(
         {PAYMENT_CREATED, PAYMENT_UPDATED, REFUND_CREATED, REFUND_UPDATED}
+        | set(DISPUTE_EVENT_TYPES)  # named by the dispute use cases (core/domain/disputes.py)
         | {t for t in PAYMENT_STATE_EVENTS.values() if t}
         | {t for t in REFUND_STATE_EVENTS.values() if t}
     )
 )
 """Every event type paycore emits today (endpoint subscriptions are checked against it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class EventDraft:
-    """An event to append: its type, what it is about, and the payment after the change."""
-
-    type: str
-    payment: Payment
-    refund_id: str = ""
-    """The refund a ``refund.*`` event is about ("" for ``payment.*``)."""
-
-    @property
-    def resource_type(self) -> str:
-        """``payment`` or ``refund``."""
-        return "refund" if self.refund_id else "payment"
-
-    @property
-    def resource_id(self) -> str:
-        """The id of the payment or refund the event is about."""
-        return self.refund_id or self.payment.id
 
 
 def _payment_state_event(state_value: str) -> str | None:

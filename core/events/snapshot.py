@@ -2,7 +2,8 @@
 
 The stored snapshot is the serialized ``paycore.v1.Payment`` made when the
 change committed (``payment_snapshot``), so an event shows the payment as
-GetPayment showed it then, however the payment changes later.
+GetPayment showed it then, however the payment changes later; a dispute
+event's is the serialized ``paycore.v1.Dispute`` (resource_type ``dispute``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from core.domain.notifications import StoredEvent
 from core.domain.payment import Payment
 from core.wire import convert
 from core.wire.serialized import payment_bytes
+from paycore.v1 import dispute_pb2, payment_pb2
 from paycore.v1 import event_service_pb2 as event_pb
-from paycore.v1 import payment_pb2
 
 
 def payment_snapshot(payment: Payment) -> bytes:
@@ -31,6 +32,16 @@ def event_to_proto(event: StoredEvent) -> event_pb.Event:
     A refund event carries its refund as well, taken from the same snapshot
     (so it is the refund as it was right after the change, like the payment).
     """
+    if (
+        event.resource_type == "dispute"
+    ):  # a dispute event keeps the dispute (core/wire/disputes.py)
+        return event_pb.Event(
+            id=event.id,
+            sequence=event.sequence,
+            type=event.type,
+            create_time=convert.timestamp(event.created_at),
+            dispute=dispute_pb2.Dispute.FromString(event.snapshot),
+        )
     payment = payment_pb2.Payment.FromString(event.snapshot)
     message = event_pb.Event(
         id=event.id,

@@ -4,9 +4,10 @@ Every money movement paycore knows about is one ``JournalTransaction`` whose
 entries sum to zero per currency. Holds are two-phase, as in TigerBeetle: a
 PENDING transaction reserves amounts; a POST_PENDING transaction posts (part
 of) it and releases the rest; a VOID_PENDING transaction releases it all.
-``postings_for`` turns a payment's change into journal transactions; storage
-(core/storage/ledger.py) writes them in the same PostgreSQL transaction as the
-change. Nothing here imports grpc, redis or asyncpg.
+``postings_for`` turns a payment's change into journal transactions (applied by
+the application, core/service/payment_changes.py); storage (core/storage/ledger.py)
+writes them in the same PostgreSQL transaction as the change. Nothing here
+imports grpc, redis or asyncpg.
 """
 
 from core.ledger.accounts import (

@@ -9,7 +9,7 @@ channel collects money it owes paycore.
 Every account belongs to one merchant (``merchant_id`` scopes all ledger
 rows). The system accounts of a merchant have fixed ids, made on first use:
 ``merchant_pending.USD``, ``merchant_available.USD``, ``fee_revenue.USD``,
-``clearing.<channel>.USD``. Customer wallets have generated ids ``acct_...``.
+``clearing.<channel>.USD``, ``dispute.USD``. Customer wallets have generated ids ``acct_...``.
 Keeping even clearing and fee revenue per merchant means no single row is
 updated by every merchant's payments (no platform-wide hot spot).
 """
@@ -34,6 +34,8 @@ class AccountKind(enum.Enum):
     """What a channel collected and owes paycore (negative while it owes)."""
     FEE_REVENUE = "fee_revenue"
     """Fees paycore charged the merchant."""
+    DISPUTE = "dispute"
+    """Money open chargebacks withdrew from the merchant (core/ledger/disputes.py)."""
 
     @property
     def is_system(self) -> bool:
@@ -72,6 +74,7 @@ def kind_of_system_account(account_id: str) -> AccountKind | None:
         "merchant_pending": AccountKind.MERCHANT_PENDING,
         "merchant_available": AccountKind.MERCHANT_AVAILABLE,
         "fee_revenue": AccountKind.FEE_REVENUE,
+        "dispute": AccountKind.DISPUTE,
         "clearing": AccountKind.CHANNEL_CLEARING,
     }.get(head)
 

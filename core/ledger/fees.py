@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+DEFAULT_DISPUTE_FEE_MINOR = 1500
+"""The dispute fee (config ``ledger.dispute_fee_minor``): charged when a chargeback opens, in
+minor units of its currency, kept whatever the outcome (as Stripe's 15.00 USD)."""
+
 FEE_METHODS = ("card", "bank_transfer", "wallet", "other")
 """The methods a fee rule can name: what a capture's journal transaction records as its
 method (core/ledger/postings.py): ``card``, ``bank_transfer``, ``wallet`` (PayFromWallet),

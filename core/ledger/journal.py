@@ -32,6 +32,8 @@ class TransactionKind(enum.Enum):
     TRANSFER = "transfer"
     SETTLEMENT = "settlement"
     WITHDRAWAL = "withdrawal"
+    DISPUTE = "dispute"
+    """A chargeback's opening, its return when won, its payment to the channel when lost."""
     ADJUSTMENT = "adjustment"
     """Money booked by an operator or a test fixture (e.g. opening balances)."""
 

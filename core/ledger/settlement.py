@@ -1,19 +1,23 @@
 """Settlement (pure): what one merchant's day adds up to, and the journal transaction moving it.
 
-A settlement takes the captures and refunds on the merchant's pending
-balance that no settlement counted yet, up to a cutoff, and computes::
+A settlement takes the captures, refunds and dispute movements on the
+merchant's pending balance that no settlement counted yet, up to a cutoff,
+and computes::
 
-    net = captured - refunded - fees            (fees from the FeeSchedule)
+    net = captured - refunded - disputed - fees   (fees from the FeeSchedule)
 
-then moves it in ONE journal transaction::
+where ``disputed`` is what chargebacks took from the pending balance (their
+amounts and dispute fees) less what won ones returned (core/ledger/disputes.py;
+a lost chargeback's payment to the channel leaves the dispute account, not
+the pending balance). Then it moves the net in ONE journal transaction::
 
-    merchant_pending  -(captured - refunded)
+    merchant_pending  -(captured - refunded - disputed)
     fee_revenue       +fees
     merchant_available +net
 
-A day whose net is negative (refunds beyond the day's captures) settles
-nothing: its transactions stay unsettled and roll into the next settlement,
-so the available balance never goes below zero by settlement.
+A day whose net is negative (refunds or chargebacks beyond the day's
+captures) settles nothing: its transactions stay unsettled and roll into the
+next settlement, so the available balance never goes below zero by settlement.
 """
 
 from __future__ import annotations
@@ -71,7 +75,13 @@ def last_closed_day(now: datetime, grace: timedelta) -> date:
 
 @dataclass(frozen=True, slots=True)
 class SettlementItem:
-    """One capture or refund a settlement counts (amount positive, as on the payment)."""
+    """One capture, refund or dispute movement a settlement counts.
+
+    ``amount`` is positive for captures and refunds (as on the payment); for a
+    dispute movement it is its change to the pending balance: negative when a
+    chargeback took money (its amount, its fee), positive when a won one
+    returned it.
+    """
 
     transaction_id: str
     kind: TransactionKind
@@ -90,9 +100,9 @@ class SettlementLine:
     @property
     def net(self) -> int:
         """What the item adds to the merchant's available balance."""
-        signed = (
-            self.item.amount if self.item.kind is TransactionKind.CAPTURE else -self.item.amount
-        )
+        # Captures add, refunds take; a dispute movement's amount is signed already.
+        item = self.item
+        signed = -item.amount if item.kind is TransactionKind.REFUND else item.amount
         return signed - self.fee
 
 
@@ -116,19 +126,29 @@ class SettlementFigures:
         return sum(x.item.amount for x in self.lines if x.item.kind is TransactionKind.REFUND)
 
     @property
+    def disputed(self) -> int:
+        """What chargebacks took from the pending balance, less what won ones returned."""
+        return -sum(x.item.amount for x in self.lines if x.item.kind is TransactionKind.DISPUTE)
+
+    @property
     def fees(self) -> int:
         """Sum of the fees."""
         return sum(x.fee for x in self.lines)
 
     @property
     def net(self) -> int:
-        """captured - refunded - fees: what moves to the available balance."""
-        return self.captured - self.refunded - self.fees
+        """captured - refunded - disputed - fees: what moves to the available balance."""
+        return self.pending_change - self.fees
+
+    @property
+    def pending_change(self) -> int:
+        """captured - refunded - disputed: what leaves the pending balance."""
+        return self.captured - self.refunded - self.disputed
 
     @property
     def moves(self) -> bool:
         """Whether the pending balance changes (False when refunds cancel the captures)."""
-        return self.captured != self.refunded
+        return self.pending_change != 0
 
     @property
     def settles(self) -> bool:
@@ -159,9 +179,7 @@ def settlement_transaction(transaction_id: str, figures: SettlementFigures) -> J
         raise ValueError("nothing to move: no items, a negative net, or refunds equal captures")
     currency = figures.currency
     amounts = {
-        system_account_id(AccountKind.MERCHANT_PENDING, currency): -(
-            figures.captured - figures.refunded
-        ),
+        system_account_id(AccountKind.MERCHANT_PENDING, currency): -figures.pending_change,
         system_account_id(AccountKind.FEE_REVENUE, currency): figures.fees,
         system_account_id(AccountKind.MERCHANT_AVAILABLE, currency): figures.net,
     }
@@ -205,10 +223,10 @@ def settlement_csv_rows(figures: SettlementFigures) -> list[tuple[str, ...]]:
     rows.append(
         (
             "TOTAL",
-            f"captured={figures.captured} refunded={figures.refunded}",
+            f"captured={figures.captured} refunded={figures.refunded} disputed={figures.disputed}",
             "",
             "",
-            str(figures.captured - figures.refunded),
+            str(figures.pending_change),
             str(figures.fees),
             str(figures.net),
         )

@@ -11,6 +11,6 @@
 - ``telemetry``: spans and counts of the application's work (OpenTelemetry).
 
 Tests use in-memory implementations (tests/support/memory*.py). The application
-(core/service/, core/risk/, core/events/service.py) depends on these; a package of its own,
+(core/service/, core/risk/, core/service/webhooks.py) depends on these; a package of its own,
 below both, so that neither the application nor the adapters import each other through it.
 """

@@ -5,6 +5,10 @@ module per aggregate); the service never imports asyncpg. Writes happen
 inside ``transaction()``, through its repository per aggregate
 (``uow.payments``, ``uow.requests``...), so that a state change, its channel
 attempt record and its idempotency reply commit together or not at all.
+
+A payment is written as a ``PaymentChange``: the application computes the
+ledger postings and the outbox events of the change (core/service/payment_changes.py)
+and storage stores exactly those, with the row, atomically; it derives nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from core.domain.attempt import Attempt, ChannelResult
 from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
+from core.domain.notifications import EventDraft
 from core.domain.payment import Payment, Refund, RoutingRecord
+from core.ledger.journal import JournalTransaction
 from core.ports.authentications import Authentications
 from core.ports.customers import Customers
 from core.ports.mandates import Mandates
@@ -75,6 +81,25 @@ class StoredRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentChange:
+    """A payment going from ``before`` to ``after``, with what it moves and announces.
+
+    Built by the application (``payment_change``, core/service/payment_changes.py)
+    and stored as one: the row ``after``, the journal transactions ``postings``
+    in the ledger, the ``events`` in the outbox, in the writing transaction or
+    statement. Storage derives none of them.
+    """
+
+    before: Payment | None
+    """The payment as the transaction locked it; None for a new payment."""
+    after: Payment
+    postings: tuple[JournalTransaction, ...]
+    """The money the change moves (core/ledger/postings.py), in posting order."""
+    events: tuple[EventDraft, ...]
+    """What the change announces to the merchant (core/events/derive.py), in order."""
+
+
+@dataclass(frozen=True, slots=True)
 class NewClaim:
     """The first transaction of a new payment's request, decided before its claim.
 
@@ -88,10 +113,16 @@ class NewClaim:
     fingerprint: bytes
     at: datetime
     lease_until: datetime
-    payment: Payment
+    change: PaymentChange
+    """The new payment (``before`` None) and its events; it posts nothing."""
     attempt: Attempt | None
     reply: tuple[bool, bytes] | None
     """(ok, body) when the request is answered already (no channel call); None: in progress."""
+
+    @property
+    def payment(self) -> Payment:
+        """The new payment."""
+        return self.change.after
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +145,17 @@ class AnsweredChange:
 
     Committed with others in one statement (core/storage/answer_batch.py),
     only if the attempt is still ``started`` and the payment's row still
-    ``version``: the attempt's outcome, the payment ``after``, the request's
-    stored reply, the events and postings of ``before`` -> ``after``.
+    ``version``: the attempt's outcome, the payment ``change.after``, the
+    request's stored reply, and the change's postings and events.
     """
 
     key: RequestKey
     attempt_id: str
     result: ChannelResult
     version: int
-    """``before``'s row version (``WrittenPayment.version``)."""
-    before: Payment
-    after: Payment
+    """``change.before``'s row version (``WrittenPayment.version``)."""
+    change: PaymentChange
+    """The answer applied to the payment as written, with its postings and events."""
     ok: bool
     reply: bytes
     at: datetime
@@ -158,12 +189,14 @@ class Payments(Protocol):
         """Read a payment and lock its row until the transaction ends."""
         ...
 
-    async def insert(self, payment: Payment) -> None:
-        """Store a new payment."""
-        ...
+    async def save(self, change: PaymentChange) -> None:
+        """Store ``change`` in this transaction, and nothing it does not say.
 
-    async def save(self, payment: Payment) -> None:
-        """Store every mutable field of an existing payment, and its refunds."""
+        The payment ``after`` with its refunds (a new row when ``before`` is None),
+        its ``postings`` in the ledger and its ``events`` in the outbox.
+        ``before`` is the payment as this transaction locked it (``lock``).
+        Raises what the ledger refuses (INSUFFICIENT_FUNDS...), before writing the row.
+        """
         ...
 
     async def record_routing(
@@ -260,7 +293,7 @@ class PaymentTransaction(Protocol):
 
     @property
     def payments(self) -> Payments:
-        """Payments and refunds (lock, insert, save)."""
+        """Payments and refunds (lock, save)."""
         ...
 
     @property

@@ -1,4 +1,4 @@
-"""What the webhook and event use cases need from their stores (core/events/service.py).
+"""What the webhook and event use cases need from their stores (core/service/webhooks.py).
 
 Endpoints and their deliveries, and the events themselves: PostgreSQL implements them
 (core/storage/webhook_endpoints.py, webhook_deliveries.py, events.py). Writes take the

@@ -44,6 +44,7 @@ from core.ports.repository import PaymentRepository, PaymentTransaction, Request
 from core.service.account_checks import RISK_DECLINED, Screener, check_account, score_outflow
 from core.service.customers import check_customer_reference
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.service import PaymentService
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.service.withdrawals import PayoutChannel, UnwiredPayoutChannel, WithdrawalUseCases
@@ -184,7 +185,7 @@ class AccountService(WithdrawalUseCases):
         """A payment funded by a wallet, captured at once in one transaction with its debit."""
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
-            # Locked: the funds check below and the posting of payments.insert
+            # Locked: the funds check below and the posting of payments.save
             # happen under the same row lock, so parallel payments from one
             # wallet cannot both pass the check. Checked BEFORE anything is
             # written: a refused payment leaves no payment row behind. (Lock
@@ -234,7 +235,8 @@ class AccountService(WithdrawalUseCases):
                 payment = dataclasses.replace(
                     payment, state=PaymentState.DECLINED, amount_captured=zero, failure=failure
                 )
-            await tx.payments.insert(payment)  # a capture posts wallet -> merchant_pending
+            # A capture: its posting moves wallet -> merchant_pending, with the payment.
+            await tx.payments.save(payment_change(None, payment))
             return Plan(payment.id, result=payment)
 
         key = RequestKey(command.merchant_id, "PayFromWallet", request.request_id)

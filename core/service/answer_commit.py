@@ -35,6 +35,7 @@ from core.domain.attempt import ChannelResult
 from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
 from core.ports.repository import AnsweredChange, RequestKey
+from core.service.payment_changes import payment_change
 from core.service.requests import Dispatch, Encoder, Reply
 
 
@@ -99,8 +100,17 @@ class AnswerWriter:
         else:
             reply = Reply(True, encoder.success(value))
         attempt_id, version = dispatch.attempt.id, written.version
+        # The money the answer moved (a capture) and the events it announces
+        # commit with the payment in the batch's statement.
         change = AnsweredChange(
-            key, attempt_id, result, version, before, after, reply.ok, reply.body, at
+            key,
+            attempt_id,
+            result,
+            version,
+            payment_change(before, after),
+            reply.ok,
+            reply.body,
+            at,
         )
         return reply if await self._batcher.submit(change) else None
 

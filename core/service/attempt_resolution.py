@@ -15,6 +15,7 @@ from datetime import datetime
 from core.domain import lifecycle
 from core.domain.attempt import Attempt, ChannelResult
 from core.ports.status_queries import AttemptSettlement
+from core.service.payment_changes import payment_change
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ async def settle_attempt(
         await tx.reschedule_attempt(attempt.merchant_id, attempt.id, None)
         return Settled.NEEDS_ATTENTION
     await tx.attempts.complete(attempt.merchant_id, attempt.id, result, at)
-    await tx.payments.save(updated)
+    # What the late answer moved (a capture, a refund) and announces, with the payment.
+    await tx.payments.save(payment_change(payment, updated))
     log.info(
         "attempt %s on %s settled late: %s (payment %s is %s)",
         attempt.id,

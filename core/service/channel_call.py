@@ -25,6 +25,7 @@ from core.ports.repository import PaymentRepository, RequestKey
 from core.ports.telemetry import Instruments
 from core.service.answer_commit import AnswerWriter
 from core.service.commit_retry import COMMIT_RETRY_DELAYS_S
+from core.service.payment_changes import payment_change
 from core.service.requests import Dispatch, Encoder, Reply
 from router import Router
 
@@ -176,7 +177,7 @@ class ChannelCalls:
                 rerouted = dispatch.failover(current, at)
                 if rerouted is not None:
                     moved, following = rerouted
-                    await tx.payments.save(moved)
+                    await tx.payments.save(payment_change(current, moved))
                     await tx.attempts.record(following.attempt, at)
                     return following
             updated, value = dispatch.complete(current, result, at)
@@ -185,7 +186,8 @@ class ChannelCalls:
             else:
                 body, ok = encoder.success(value), True
             # The reply is stored first so that it rides in the payment's own
-            # statement (core/storage/payments.py); both commit together.
+            # statement (core/storage/payments.py); both commit together, with the
+            # money the answer moved (a capture, a refund) and the events it announces.
             await tx.requests.complete(key, ok, body, updated.id, at)
-            await tx.payments.save(updated)
+            await tx.payments.save(payment_change(current, updated))
         return Reply(ok, body)

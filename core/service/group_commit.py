@@ -33,8 +33,13 @@ from core.batching import Batcher, BatchFailedError
 from core.domain.attempt import Attempt
 from core.domain.errors import PaycoreError
 from core.domain.payment import AttemptRecord, Payment, RoutingRecord
-from core.ledger.postings import postings_for
-from core.ports.repository import NewClaim, PaymentTransaction, RequestKey, WrittenPayment
+from core.ports.repository import (
+    NewClaim,
+    PaymentChange,
+    PaymentTransaction,
+    RequestKey,
+    WrittenPayment,
+)
 from core.service.requests import Dispatch, Encoder, Plan, Reply, RequestIdentity
 
 log = logging.getLogger(__name__)
@@ -68,10 +73,15 @@ class PlannedWrites:
     """
 
     def __init__(self) -> None:
-        self.payment: Payment | None = None
+        self.change: PaymentChange | None = None
         self.attempt: Attempt | None = None
         self.payments = _PlannedPayments(self)
         self.attempts = _PlannedAttempts(self)
+
+    @property
+    def payment(self) -> Payment | None:
+        """The new payment recorded, if any."""
+        return None if self.change is None else self.change.after
 
     def __getattr__(self, name: str) -> Any:
         # Every other repository of the unit of work (and ``connection``): not batchable.
@@ -84,11 +94,11 @@ class _PlannedPayments:
     def __init__(self, writes: PlannedWrites) -> None:
         self._writes = writes
 
-    async def insert(self, payment: Payment) -> None:
-        """Record the new payment (one per plan; none that posts to the ledger)."""
-        if self._writes.payment is not None or postings_for(None, payment):
+    async def save(self, change: PaymentChange) -> None:
+        """Record the new payment and its events (one per plan; none that posts to the ledger)."""
+        if self._writes.change is not None or change.before is not None or change.postings:
             _refuse()
-        self._writes.payment = payment
+        self._writes.change = change
 
     async def record_routing(
         self, merchant_id: str, payment_id: str, routing: RoutingRecord
@@ -180,9 +190,10 @@ class ClaimWriter:
             planned = await plan(cast(PaymentTransaction, writes), now)
         except Exception:
             return None
-        payment, attempt, dispatch = writes.payment, writes.attempt, planned.dispatch
-        if payment is None or payment.id != planned.resource_id:
+        change, attempt, dispatch = writes.change, writes.attempt, planned.dispatch
+        if change is None or change.after.id != planned.resource_id:
             return None
+        payment = change.after
         if (dispatch.attempt if dispatch is not None else None) is not attempt:
             return None
         answered: Reply | None = None
@@ -194,7 +205,7 @@ class ClaimWriter:
             fingerprint=request.fingerprint,
             at=now,
             lease_until=now + timedelta(seconds=lease_s),
-            payment=payment,
+            change=change,
             attempt=attempt,
             reply=None if answered is None else (answered.ok, answered.body),
         )

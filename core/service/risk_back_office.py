@@ -28,6 +28,7 @@ from core.ports.repository import PaymentTransaction, RequestKey
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.authorize import settled_payment
 from core.service.payments.service import PaymentService
 from riskengine import Screening, Transaction
@@ -183,7 +184,7 @@ class RiskService:
             review = await self._store.lock_review(tx, command.merchant_id, payment.id)
             assert review is not None
             rejected = lifecycle.reject_review(payment, command.note, at)
-            await tx.payments.save(rejected)
+            await tx.payments.save(payment_change(payment, rejected))
             await self._store.save_review(
                 tx,
                 dataclasses.replace(

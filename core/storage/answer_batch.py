@@ -44,7 +44,6 @@ from typing import Any
 import asyncpg
 
 from core.ledger.journal import JournalTransaction
-from core.ledger.postings import postings_for
 from core.ports.repository import AnsweredChange
 from core.storage import ledger_append
 from core.storage.events import BATCH_EVENT_CTES, PaymentOutbox, event_drafts
@@ -132,18 +131,16 @@ _EVENT_CTES = (
 )
 
 
-def storable_postings(change: AnsweredChange) -> list[JournalTransaction] | None:
-    """The postings of ``change`` if ``commit_answers`` may take it; None: only the ordinary path.
+def storable(answered: AnsweredChange) -> bool:
+    """Whether ``commit_answers`` may take ``answered``; False: only the ordinary path may.
 
     Refunds are saved row by row there; a posting that may be refused needs
     ``ledger.post``'s checks on locked balances.
     """
-    if change.before.refunds or change.after.refunds:
-        return None
-    moved = postings_for(change.before, change.after)
-    if moved and not ledger_append.appendable(change.after.merchant_id, moved):
-        return None
-    return moved
+    change = answered.change
+    if (change.before is not None and change.before.refunds) or change.after.refunds:
+        return False
+    return ledger_append.appendable(change.after.merchant_id, change.postings)
 
 
 async def commit_answers(
@@ -151,18 +148,18 @@ async def commit_answers(
 ) -> list[bool]:
     """Commit ``changes`` in one statement; whether each was written (and so committed).
 
-    A change not storable (``storable_postings``), or whose attempt or payment moved on (see the
+    A change not storable (``storable``), or whose attempt or payment moved on (see the
     module docstring), is not written, and nothing of it is; nor is a second
-    change of one payment (its "before" would be stale).
+    change of one payment (its "before" would be stale). The postings and events
+    written are the changes' own (``AnsweredChange.change``): none is derived here.
     """
     rows: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     postings: list[tuple[str, str, datetime, JournalTransaction]] = []
     payments: set[tuple[str, str]] = set()
     for change in changes:
-        after = change.after
-        moved = storable_postings(change)
-        if moved is None:
+        after = change.change.after
+        if not storable(change):
             continue
         if (after.merchant_id, after.id) in payments:
             continue  # the second's "before" would be stale (and a row is updated once)
@@ -185,8 +182,10 @@ async def commit_answers(
                 *row_texts(after)[2:],
             )
         )
-        events.extend(event_drafts(outbox, change.before, after))
-        postings.extend((after.merchant_id, after.id, after.updated_at, txn) for txn in moved)
+        events.extend(event_drafts(outbox, change.change))
+        postings.extend(
+            (after.merchant_id, after.id, after.updated_at, txn) for txn in change.change.postings
+        )
     if not rows:
         return [False] * len(changes)
     statement = Statement()

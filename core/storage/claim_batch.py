@@ -101,10 +101,15 @@ async def commit_new_claims(
     transaction id, the ``xmin`` of every row it wrote (``WrittenPayment``).
     Payment ids are unique, so ``(merchant_id, resource_id)`` names a claim.
     ``expired_before``: a record created earlier is forgotten and taken over.
+    The events written are the claims' own (``NewClaim.change.events``).
     """
     keys, payments, attempts, events = [], [], [], []
     for claim in claims:
         payment = claim.payment
+        if claim.change.before is not None or claim.change.postings:
+            # The statement inserts new payments and posts nothing (the
+            # application never batches one that posts): refuse, not drop.
+            raise ValueError(f"payment {payment.id} is not a new payment without postings")
         ok, reply = claim.reply if claim.reply is not None else (None, None)
         keys.append(
             (
@@ -147,7 +152,7 @@ async def commit_new_claims(
                     claim.at,
                 )
             )
-        events.extend(event_drafts(outbox, None, payment))
+        events.extend(event_drafts(outbox, claim.change))
     rows = await pool.fetch(
         _COMMIT,
         *columns(keys, 11),

@@ -1,7 +1,9 @@
-"""The event outbox in PostgreSQL: append a payment change's events, read them back.
+"""The event outbox in PostgreSQL: append the events a change announces, read them back.
 
-Appending happens inside the statement that writes the change (``PaymentOutbox.parts``
-is used by ``PostgresPayments.insert`` / ``save``), so an
+Which events a change makes is the application's decision (``PaymentChange.events``,
+core/service/payment_changes.py); this module only stores them. Appending happens
+inside the statement that writes the change (``PaymentOutbox.parts`` is used by
+``PostgresPayments.save``; ``outbox_parts`` for events of any aggregate), so an
 event exists if and only if its change committed. In the same statement the
 event is fanned out to the merchant's subscribed webhook endpoints (one
 ``webhook_deliveries`` row each). Nothing is NOTIFYed: see core/events/stream.py.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -35,8 +38,7 @@ import asyncpg
 from core.domain import ids
 from core.domain.notifications import StoredEvent
 from core.domain.payment import Payment
-from core.events.derive import derive_events
-from core.ports.repository import PaymentTransaction
+from core.ports.repository import PaymentChange, PaymentTransaction
 from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
 
@@ -77,29 +79,59 @@ class PaymentOutbox:
         """What an event keeps of ``payment``: the payment as the API shows it, serialized."""
         return self._snapshot(payment)
 
-    def parts(self, before: Payment | None, after: Payment) -> OutboxParts | None:
-        """The CTEs appending the events of ``before`` -> ``after``; None when there are none.
-
-        Numbering upserts the merchant's event_sequences row and so takes (and
-        holds until commit) its lock: see the module docstring for why this is
-        what keeps cursors gap-free. The deliveries reference events inserted
-        by the same statement; foreign keys are checked at its end.
-        """
-        drafts = derive_events(before, after)
-        if not drafts:
-            return None
-        args = (
+    def parts(self, change: PaymentChange) -> OutboxParts | None:
+        """The CTEs appending ``change.events``; None when it has none."""
+        after = change.after
+        return outbox_parts(
             after.merchant_id,
-            len(drafts),
             after.updated_at,
-            [ids.new_id(EVENT_ID_PREFIX) for _ in drafts],
-            [draft.type for draft in drafts],
-            [draft.resource_type for draft in drafts],
-            [draft.resource_id for draft in drafts],
-            [draft.refund_id for draft in drafts],
-            [self._snapshot(draft.payment) for draft in drafts],
+            [
+                EventRow(
+                    draft.type,
+                    draft.resource_type,
+                    draft.resource_id,
+                    draft.refund_id,
+                    self._snapshot(draft.payment),
+                )
+                for draft in change.events
+            ],
         )
-        return OutboxParts(_OUTBOX_CTES, args)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event to append, as stored: what it is about and its serialized snapshot."""
+
+    type: str
+    resource_type: str
+    resource_id: str
+    refund_id: str
+    """The refund a ``refund.*`` event is about ("" otherwise)."""
+    snapshot: bytes
+
+
+def outbox_parts(merchant_id: str, at: datetime, rows: Sequence[EventRow]) -> OutboxParts | None:
+    """The CTEs appending ``rows``, events of one merchant created ``at``; None when empty.
+
+    Numbering upserts the merchant's event_sequences row and so takes (and
+    holds until commit) its lock: see the module docstring for why this is
+    what keeps cursors gap-free. The deliveries reference events inserted
+    by the same statement; foreign keys are checked at its end.
+    """
+    if not rows:
+        return None
+    args = (
+        merchant_id,
+        len(rows),
+        at,
+        [ids.new_id(EVENT_ID_PREFIX) for _ in rows],
+        [row.type for row in rows],
+        [row.resource_type for row in rows],
+        [row.resource_id for row in rows],
+        [row.refund_id for row in rows],
+        [row.snapshot for row in rows],
+    )
+    return OutboxParts(_OUTBOX_CTES, args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +229,9 @@ gaps.
 """
 
 
-def event_drafts(
-    outbox: PaymentOutbox, before: Payment | None, after: Payment
-) -> list[tuple[Any, ...]]:
-    """The rows of the CTE ``event_drafts`` (without ``n``) for ``before`` -> ``after``."""
+def event_drafts(outbox: PaymentOutbox, change: PaymentChange) -> list[tuple[Any, ...]]:
+    """The rows of the CTE ``event_drafts`` (without ``n``) for ``change.events``."""
+    after = change.after
     return [
         (
             after.merchant_id,
@@ -213,8 +244,18 @@ def event_drafts(
             outbox.snapshot(draft.payment),
             after.updated_at,
         )
-        for draft in derive_events(before, after)
+        for draft in change.events
     ]
+
+
+async def append_events(
+    connection: asyncpg.Connection, merchant_id: str, at: datetime, rows: Sequence[EventRow]
+) -> None:
+    """Append ``rows`` (events of any aggregate the application named), numbered and fanned
+    out as the outbox's, inside the caller's transaction: one statement."""
+    parts = outbox_parts(merchant_id, at, rows)
+    if parts is not None:
+        await connection.execute(f"WITH {ctes_text(parts.ctes)} SELECT 1", *parts.args)
 
 
 def ctes_text(ctes: Sequence[tuple[str, str]]) -> str:

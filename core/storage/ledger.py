@@ -22,12 +22,11 @@ from datetime import datetime
 import asyncpg
 
 from core.domain.errors import NotFoundError, Reason
-from core.domain.payment import Payment
 from core.ledger.accounts import Account, AccountKind, Balance, system_account
 from core.ledger.balances import apply
 from core.ledger.journal import Entry, JournalTransaction, Phase, TransactionKind
-from core.ledger.postings import postings_for
 from core.ledger.records import StatementLine
+from core.ports.repository import PaymentChange
 from core.storage import ledger_append
 
 _ACCOUNT_COLUMNS = """
@@ -210,16 +209,14 @@ async def post(connection: asyncpg.Connection, txn: JournalTransaction, at: date
         )
 
 
-async def post_payment_change(
-    connection: asyncpg.Connection, before: Payment | None, after: Payment
-) -> None:
-    """The ledger hook of a payment save: post what ``before`` -> ``after`` moved, if anything.
+async def post_payment_change(connection: asyncpg.Connection, change: PaymentChange) -> None:
+    """The ledger part of a payment save: post ``change.postings``, as the application planned.
 
     A payment authorized before the ledger existed (migration 0009) has no
     hold to resolve: its capture is posted outright and its void posts
     nothing, so payments in flight across the upgrade keep working.
     """
-    postings = postings_for(before, after)
+    postings, after = change.postings, change.after
     if postings and ledger_append.appendable(after.merchant_id, postings):
         # System accounts only, nothing to refuse: one statement (issue 18).
         await ledger_append.post_appended(connection, after.merchant_id, postings, after.updated_at)

@@ -133,7 +133,7 @@ APPEND_CTES: tuple[tuple[str, str], ...] = (
 """The CTEs writing appended postings (read ``draft_ctes``); ``ledger_moved``: a row per account."""
 
 
-def appendable(merchant_id: str, postings: list[JournalTransaction]) -> bool:
+def appendable(merchant_id: str, postings: Sequence[JournalTransaction]) -> bool:
     """Whether ``post_appended`` may write ``postings``: posted at once, system accounts only.
 
     Every account must be a system account that may go below zero (so no
@@ -204,7 +204,7 @@ def draft_args(postings: Sequence[tuple[str, str, datetime, JournalTransaction]]
 async def post_appended(
     connection: asyncpg.Connection,
     merchant_id: str,
-    postings: list[JournalTransaction],
+    postings: Sequence[JournalTransaction],
     at: datetime,
 ) -> None:
     """Write ``postings`` (``appendable`` ones) and their balances in one statement.

@@ -77,7 +77,8 @@ async def settle(
 ) -> SettlementRecord:
     """Settle one merchant's currency for ``business_date`` (inside the caller's transaction).
 
-    It counts the day's own unsettled captures and refunds, and those of
+    It counts the day's own unsettled captures, refunds and dispute movements
+    on the pending balance (core/ledger/settlement.py), and those of
     earlier days that were settled already (a negative day's, carried over;
     one committed after its day was settled): never an earlier day's that
     still awaits its own settlement, never a later day's.
@@ -107,11 +108,13 @@ async def settle(
         return existing
     rows = await connection.fetch(
         """
-        SELECT t.id, t.kind, t.reference, t.method, abs(e.amount) AS amount
+        SELECT t.id, t.kind, t.reference, t.method,
+               CASE WHEN t.kind = 'dispute' THEN e.amount ELSE abs(e.amount) END AS amount
         FROM ledger_transactions t
         JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.transaction_id = t.id
         WHERE t.merchant_id = $1 AND t.currency = $2 AND t.settlement_id = ''
-          AND t.kind IN ('capture', 'refund') AND t.create_time < $3 AND e.account_id = $4
+          AND t.kind IN ('capture', 'refund', 'dispute') AND t.create_time < $3
+          AND e.account_id = $4
           AND (t.create_time >= $5 OR EXISTS (
             SELECT 1 FROM ledger_settlements s
             WHERE s.merchant_id = t.merchant_id AND s.currency = t.currency
@@ -170,7 +173,7 @@ async def settle(
     await connection.execute(
         """
         UPDATE ledger_settlements SET captured = $3, refunded = $4, fees = $5, net = $6,
-            settled = $7, journal_id = $8
+            settled = $7, journal_id = $8, disputed = $9
         WHERE merchant_id = $1 AND id = $2
         """,
         merchant_id,
@@ -181,6 +184,7 @@ async def settle(
         figures.net,
         figures.settles,
         journal_id,
+        figures.disputed,
     )
     return SettlementRecord(claimed, figures, figures.settles, journal_id, at)
 
@@ -246,7 +250,14 @@ async def due_settlements(
             SELECT DISTINCT t.merchant_id, t.currency,
                    (t.create_time AT TIME ZONE $2::text)::date AS own_day
             FROM ledger_transactions t
-            WHERE t.settlement_id = '' AND t.kind IN ('capture', 'refund') AND t.create_time < $1
+            WHERE t.settlement_id = '' AND t.kind IN ('capture', 'refund', 'dispute')
+              AND t.create_time < $1
+              -- Of dispute movements, those on the pending balance (a lost chargeback's
+              -- payment to the channel leaves the dispute account: no settlement's item).
+              AND (t.kind <> 'dispute' OR EXISTS (
+                SELECT 1 FROM ledger_entries e
+                WHERE e.merchant_id = t.merchant_id AND e.transaction_id = t.id
+                  AND e.account_id = 'merchant_pending.' || t.currency))
         ), due AS (
             SELECT DISTINCT i.merchant_id, i.currency,
                    CASE WHEN s.id IS NULL THEN i.own_day ELSE $3::date END AS business_date

@@ -1,14 +1,15 @@
 """Payments and their refunds (tables ``payments``, ``refunds``): the aggregate's repository.
 
-Inside a request's transaction, ``PostgresPayments`` (``uow.payments``) locks,
-inserts and saves payments; outside one, ``get_payment``, ``list_payments``
-and ``list_refunds`` read on the pool.
+Inside a request's transaction, ``PostgresPayments`` (``uow.payments``) locks
+and saves payments; outside one, ``get_payment``, ``list_payments`` and
+``list_refunds`` read on the pool.
 
-Every payment written also posts the money it moved to the ledger
-(core/storage/ledger.py) and, with an outbox, appends its events
-(core/storage/events.py): the payment as locked in the transaction is the
-"before", the payment written the "after". The row, its events and the
-transaction's waiting writes (core/storage/session.py) are one statement.
+A payment is saved as a ``PaymentChange`` the application built
+(core/service/payment_changes.py): storage stores its row, posts exactly its
+postings to the ledger (core/storage/ledger.py) and, with an outbox, appends
+exactly its events (core/storage/events.py); it decides none of them. The
+row, its events and the transaction's waiting writes (core/storage/session.py)
+are one statement.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncpg
 
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.payment import Payment, Refund, RoutingRecord
+from core.ports.repository import PaymentChange
 from core.storage import ledger as ledger_storage
 from core.storage.payment_reads import (
     PAYMENT_COLUMNS,
@@ -47,7 +49,7 @@ class PostgresPayments:
         self._session = session
         self._outbox = outbox
         self._seen: dict[tuple[str, str], Payment] = {}
-        """Each payment as this transaction last read or wrote it: the hooks' "before"."""
+        """Each payment as this transaction last locked or wrote it."""
 
     async def lock(self, merchant_id: str, payment_id: str) -> Payment | None:
         """Read a payment and lock its row until the transaction ends."""
@@ -76,24 +78,25 @@ class PostgresPayments:
         self._seen[(merchant_id, payment_id)] = payment
         return payment
 
-    async def _write(
-        self, before: Payment | None, after: Payment, sql: str, args: Sequence[Any]
-    ) -> None:
-        """The one path of every payment write: ``sql`` stores the row, in this transaction.
+    async def save(self, change: PaymentChange) -> None:
+        """Store ``change``: its row (inserted when new), refunds, postings and events.
 
-        The journal entries of the money it moved (issue 6, core/storage/ledger.py)
-        and its events (issue 7, the outbox) are both derived from ``before`` and
-        ``after`` here, so a new path that saves a payment gets both for free.
         The ledger goes first (it reads and writes only its own tables, and a
         refused posting then leaves nothing written); the row, its events and
         the pending writes are then one statement.
         """
+        after = change.after
+        if change.before is not None and (after.merchant_id, after.id) not in self._seen:
+            # Saved without being locked first in this transaction: lock it now,
+            # so the row is locked before the ledger's accounts, as always.
+            await self.lock(after.merchant_id, after.id)
         connection = self._session.connection
-        await ledger_storage.post_payment_change(connection, before, after)
+        await ledger_storage.post_payment_change(connection, change)
         statement = self._session.carried(frozenset({"payments"}))
+        sql, args = _insert(after) if change.before is None else _update(after)
         statement.add((("payment_row", sql),), args)
         if self._outbox is not None:
-            events = self._outbox.parts(before, after)
+            events = self._outbox.parts(change)
             if events is not None:
                 statement.add(events.ctes, events.args)
         text, values = statement.build("SELECT count(*) FROM payment_row")
@@ -102,48 +105,6 @@ class PostgresPayments:
             raise LookupError(f"payment {after.id} vanished while locked")
         await self._save_refunds(after)
         self._seen[(after.merchant_id, after.id)] = after
-
-    async def insert(self, payment: Payment) -> None:
-        """Store a new payment."""
-        await self._write(
-            None,
-            payment,
-            f"""
-            INSERT INTO payments (merchant_id, id, {MUTABLE_COLUMNS},
-                currency, capture_method, confirmation_method, customer_id, create_time)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18, $19, $20, $21, $22)
-            RETURNING 1
-            """,
-            (
-                *row_values(payment),
-                payment.currency,
-                payment.capture_method.value,
-                payment.confirmation_method.value,
-                payment.customer_id,
-                payment.created_at,
-            ),
-        )
-
-    async def save(self, payment: Payment) -> None:
-        """Store every mutable field of an existing payment, and its refunds."""
-        before = self._seen.get((payment.merchant_id, payment.id))
-        if before is None:
-            # Saved without being locked first in this transaction: lock and
-            # read it now, so the hooks compare against what is committed.
-            before = await self.lock(payment.merchant_id, payment.id)
-        # A routing decision, once stored, stays (a save without one keeps it).
-        await self._write(
-            before,
-            payment,
-            f"""
-            UPDATE payments SET ({MUTABLE_COLUMNS}) = ($3, $4, $5, $6, $7, $8, $9, $10, $11,
-                $12, $13, $14, $15, $16, COALESCE($17, routing))
-            WHERE merchant_id = $1 AND id = $2
-            RETURNING 1
-            """,
-            row_values(payment),
-        )
 
     async def _save_refunds(self, payment: Payment) -> None:
         if not payment.refunds:
@@ -206,6 +167,40 @@ class PostgresPayments:
             refund_id,
         )
         return value
+
+
+def _insert(payment: Payment) -> tuple[str, Sequence[Any]]:
+    """The statement part storing a new payment's row."""
+    return _INSERT_PAYMENT, (
+        *row_values(payment),
+        payment.currency,
+        payment.capture_method.value,
+        payment.confirmation_method.value,
+        payment.customer_id,
+        payment.created_at,
+    )
+
+
+def _update(payment: Payment) -> tuple[str, Sequence[Any]]:
+    """The statement part storing every mutable field of an existing payment's row."""
+    return _UPDATE_PAYMENT, row_values(payment)
+
+
+_INSERT_PAYMENT = f"""
+    INSERT INTO payments (merchant_id, id, {MUTABLE_COLUMNS},
+        currency, capture_method, confirmation_method, customer_id, create_time)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+            $17, $18, $19, $20, $21, $22)
+    RETURNING 1
+"""
+
+# A routing decision, once stored, stays (a save without one keeps it).
+_UPDATE_PAYMENT = f"""
+    UPDATE payments SET ({MUTABLE_COLUMNS}) = ($3, $4, $5, $6, $7, $8, $9, $10, $11,
+        $12, $13, $14, $15, $16, COALESCE($17, routing))
+    WHERE merchant_id = $1 AND id = $2
+    RETURNING 1
+"""
 
 
 async def get_payment(pool: asyncpg.Pool, merchant_id: str, payment_id: str) -> Payment | None:

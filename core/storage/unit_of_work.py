@@ -60,9 +60,9 @@ if TYPE_CHECKING:
 class PostgresTransaction:
     """PaymentTransaction on one asyncpg connection inside a transaction.
 
-    With an ``outbox``, every payment written also appends its events in this
-    transaction (core/storage/events.py): the payment as locked here is the
-    "before", the payment written the "after".
+    With an ``outbox``, every payment saved also appends the events its
+    ``PaymentChange`` carries, in this transaction (core/storage/events.py);
+    without one (storage tools and tests) events are not stored.
     """
 
     def __init__(

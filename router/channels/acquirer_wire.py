@@ -4,18 +4,32 @@ Requests: ``POST /v1/<authorize|capture|void|refund|query>`` with an attempt
 (and for authorize the card); answers: 200 with a result, 503 with
 ``not_processed`` (the channel certainly did nothing), 401 for a bad signature.
 Notifications (simulator -> paycore) use the same result fields plus an
-``event_id`` and the ``attempt_id``.
+``event_id`` and the ``attempt_id``. Dispute notifications (``POST
+/callbacks/<channel>/disputes``) name the charging ``attempt_id`` and the
+channel's ``dispute_id``, with ``kind``, ``status`` (opened, won, lost,
+closed), ``amount``, ``currency``, ``reason`` and ``evidence_due_by`` (Unix
+seconds).
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.commands import CardInput
+from core.domain.disputes import (
+    ChannelVerdict,
+    DisputeKind,
+    DisputeNotice,
+    Evidence,
+    evidence_fields,
+    evidence_from_fields,
+)
 from core.domain.money import Money
 from core.domain.payment import Failure
-from router.channel import Notification
+from router.channel import BadSignature, Notification
 
 
 def attempt_to_wire(attempt: Attempt, card: CardInput | None = None) -> dict[str, Any]:
@@ -98,3 +112,54 @@ def notification_to_wire(event_id: str, attempt_id: str, result: ChannelResult) 
 def notification_from_wire(body: dict[str, Any]) -> Notification:
     """The notification of a (verified) body."""
     return Notification(str(body["event_id"]), str(body["attempt_id"]), result_from_wire(body))
+
+
+def dispute_notice_to_wire(notice: DisputeNotice) -> dict[str, Any]:
+    """A dispute notification body."""
+    return {
+        "event_id": notice.event_id,
+        "attempt_id": notice.attempt_id,
+        "dispute_id": notice.reference,
+        "kind": notice.kind.value,
+        "status": notice.verdict.value,
+        "amount": notice.amount.amount,
+        "currency": notice.amount.currency,
+        "reason": notice.reason,
+        "evidence_due_by": int(notice.evidence_due_at.timestamp()),
+    }
+
+
+def dispute_notice_from_wire(body: dict[str, Any]) -> DisputeNotice:
+    """The dispute notification of a (verified) body (ValueError, KeyError, TypeError if not)."""
+    return DisputeNotice(
+        event_id=str(body["event_id"]),
+        attempt_id=str(body["attempt_id"]),
+        reference=str(body["dispute_id"]),
+        kind=DisputeKind(body["kind"]),
+        verdict=ChannelVerdict(body["status"]),
+        amount=Money(int(body["amount"]), str(body["currency"])),
+        reason=str(body.get("reason", "")),
+        evidence_due_at=datetime.fromtimestamp(int(body["evidence_due_by"]), UTC),
+    )
+
+
+def evidence_to_wire(reference: str, evidence: Evidence) -> dict[str, Any]:
+    """The body of ``POST /v1/dispute_evidence``: the channel's dispute and the evidence."""
+    return {"dispute_id": reference, **evidence_fields(evidence)}
+
+
+def evidence_from_wire(body: dict[str, Any]) -> tuple[str, Evidence]:
+    """The dispute reference and evidence of a ``dispute_evidence`` body."""
+    return str(body["dispute_id"]), evidence_from_fields(body)
+
+
+def signed_dispute_notice(body: bytes) -> DisputeNotice:
+    """The dispute notification of a body whose signature was verified.
+
+    A signed body that does not decode is refused like a bad signature
+    (BadSignature): the channel sent something paycore cannot act on.
+    """
+    try:
+        return dispute_notice_from_wire(json.loads(body))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadSignature(f"signed but unreadable dispute notification: {exc}") from None

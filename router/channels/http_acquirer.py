@@ -27,9 +27,16 @@ from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTime
 
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
+from core.domain.disputes import DisputeNotice, Evidence
 from core.domain.payment import Failure
 from router.channel import AmbiguousAnswer, BadSignature, ChannelNotProcessed, Notification
-from router.channels.acquirer_wire import attempt_to_wire, notification_from_wire, result_from_wire
+from router.channels.acquirer_wire import (
+    attempt_to_wire,
+    evidence_to_wire,
+    notification_from_wire,
+    result_from_wire,
+    signed_dispute_notice,
+)
 from router.routing import ChannelProfile
 from router.signing import SIGNATURE_HEADER, sign, verify
 
@@ -97,6 +104,17 @@ class HttpAcquirer:
             return notification_from_wire(json.loads(body))
         except (ValueError, KeyError, TypeError) as exc:
             raise BadSignature(f"signed but unreadable notification: {exc}") from None
+
+    def parse_dispute_notice(self, headers: Mapping[str, str], body: bytes) -> DisputeNotice:
+        """Verify the HMAC signature (and its age) and decode a dispute notification."""
+        verify(self._secret, headers, body, self._clock(), self._tolerance_s)
+        return signed_dispute_notice(body)
+
+    async def send_dispute_evidence(self, reference: str, evidence: Evidence) -> None:
+        """POST /v1/dispute_evidence; anything but a 200 raises AmbiguousAnswer."""
+        status, _ = await self._post("dispute_evidence", evidence_to_wire(reference, evidence))
+        if status != 200:
+            raise AmbiguousAnswer(f"dispute_evidence answered HTTP {status}")
 
     async def _call(self, operation: str, body: dict[str, Any]) -> ChannelResult:
         status, payload = await self._post(operation, body)

@@ -19,13 +19,12 @@ number              outcome
 4000000000000119    failed: processing_error (no money moved)
 4000000000005126    authorized; every refund fails (refund_failed)
 4000000000000259    authorized; capture and void are refused (capture_refused)
+4000000000002602    authorized; once captured, disputed as ``fraudulent`` (chargeback)
+4000000000002685    authorized; once captured, disputed as ``product_not_received``
+4000000000001976    authorized; once captured, an inquiry (``fraudulent``)
 any other valid     authorized
 ==================  =========================================================
 
-3-D Secure test cards (paycore's sandbox directory server, ``enrollment``;
-asked before any channel, so the same on every channel; authorized afterwards):
-
-==================  =========================================================
 number              authentication
 ==================  =========================================================
 4000000000003063    frictionless: authenticated (ECI 05), liability shifts
@@ -37,7 +36,15 @@ number              authentication
                     shift (ECI 07)
 any other           not enrolled: authorized as before, nothing recorded
 ==================  =========================================================
+=======
+The disputes are sent by the HTTP channel simulator (router/simulator/app.py) some
+seconds after the capture, as a signed notification to paycore's dispute ingress;
+evidence containing ``winning_evidence`` wins them, any other loses.
 
+3-D Secure test cards (paycore's sandbox directory server, ``enrollment``;
+asked before any channel, so the same on every channel; authorized afterwards):
+
+==================  ==================================================
 Acquirer-specific cards and the amount triggers are in router/channels/simulated.py.
 """
 
@@ -59,7 +66,18 @@ _FAILS = {"4000000000000119": ("processing_error", "The card could not be proces
 # Behaviour flags carried in the channel reference, for later operations.
 REFUND_FAILS = "rf"
 CAPTURE_REFUSED = "cr"
-_FLAGS_BY_CARD = {"4000000000005126": REFUND_FAILS, "4000000000000259": CAPTURE_REFUSED}
+_DISPUTES = {
+    "df": ("chargeback", "fraudulent"),
+    "dn": ("chargeback", "product_not_received"),
+    "di": ("inquiry", "fraudulent"),
+}
+_FLAGS_BY_CARD = {
+    "4000000000005126": REFUND_FAILS,
+    "4000000000000259": CAPTURE_REFUSED,
+    "4000000000002602": "df",
+    "4000000000002685": "dn",
+    "4000000000001976": "di",
+}
 
 SANDBOX_PROFILE = ChannelProfile(name="sandbox_card")
 """The sandbox takes every currency and brand, free of charge."""
@@ -79,6 +97,11 @@ def card_outcome(number: str) -> tuple[AttemptOutcome, Failure | None, str]:
 def reference_flags(reference: str) -> str:
     """The behaviour flags a reference carries (after its first dot)."""
     return reference.partition(".")[2]
+
+
+def dispute_of(reference: str) -> tuple[str, str] | None:
+    """(kind, reason) of the dispute a captured charge of this reference draws; None: none."""
+    return _DISPUTES.get(reference_flags(reference))
 
 
 _ENROLLMENTS = {

@@ -58,10 +58,11 @@ from types import MappingProxyType
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.authentication import AUTHENTICATED
 from core.domain.commands import CardInput
+from core.domain.disputes import DisputeNotice, Evidence
 from core.domain.payment import Failure
 from core.domain.reconciliation import SettlementLine
 from router.channel import BadSignature, ChannelNotProcessed, Notification
-from router.channels.acquirer_wire import notification_from_wire
+from router.channels.acquirer_wire import notification_from_wire, signed_dispute_notice
 from router.channels.sandbox import (
     CAPTURE_REFUSED,
     REFUND_FAILS,
@@ -210,6 +211,8 @@ class SimulatedAcquirer:
         """Every processed attempt by id (public for tests and settlement reports)."""
         self.queries = 0
         """Status queries answered (for tests)."""
+        self.evidence: dict[str, Evidence] = {}
+        """Evidence received, by the channel's dispute id."""
 
     def charges(self, payment_id: str) -> int:
         """How many successful authorizations the provider made for ``payment_id``."""
@@ -292,6 +295,17 @@ class SimulatedAcquirer:
             raise BadSignature(f"channel {self.name} sends no notifications")
         verify(self._secret, headers, body, self._clock(), self._tolerance_s)
         return notification_from_wire(json.loads(body))
+
+    def parse_dispute_notice(self, headers: Mapping[str, str], body: bytes) -> DisputeNotice:
+        """Verify an HMAC-signed JSON dispute notification and decode it."""
+        if not self._secret:
+            raise BadSignature(f"channel {self.name} sends no notifications")
+        verify(self._secret, headers, body, self._clock(), self._tolerance_s)
+        return signed_dispute_notice(body)
+
+    async def send_dispute_evidence(self, reference: str, evidence: Evidence) -> None:
+        """Keep the evidence (``evidence``, for tests): the in-process channel decides nothing."""
+        self.evidence[reference] = evidence
 
     def _follow_up(self, attempt: Attempt, refused_code: str) -> ChannelResult:
         if reference_flags(attempt.channel_reference) == CAPTURE_REFUSED:

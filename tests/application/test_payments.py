@@ -15,6 +15,7 @@ from core.domain.commands import CapturePayment, CardInput, CreatePayment, Refun
 from core.domain.errors import PaycoreError, Reason
 from core.domain.money import Money
 from core.domain.payment import CaptureMethod, Failure, Payment, PaymentState, Refund
+from core.ledger.journal import Phase
 from core.risk.rules_file import RulesFile, default_rules_path
 from core.risk.screen import RiskScreen
 from core.service.card_vault import CardVault
@@ -188,3 +189,38 @@ async def test_a_refund_never_exceeds_what_was_captured(
     assert after.amount_refunded == Money(1_000, "USD") == after.amount_captured
     assert after.state is PaymentState.REFUNDED
     assert [operation for operation, _ in channel.calls] == ["authorize", "capture", "refund"]
+
+
+async def test_a_capture_moves_its_money_and_announces_it_with_the_payment(
+    payments: PaymentService, repository: MemoryRepository
+) -> None:
+    # The use cases hand storage each change's postings and events (core/service/
+    # payment_changes.py): the in-memory repository keeps exactly what it was given.
+    created = await payments.create_payment(
+        create(capture=CaptureMethod.MANUAL), identity(), ENCODER
+    )
+    payment = await stored(repository, created.body)
+    assert [(t.id, t.phase) for t in repository.state.postings] == [
+        (f"{payment.id}:hold", Phase.PENDING)
+    ]
+
+    captured = await payments.capture_payment(
+        CapturePayment(MERCHANT, payment.id, Money(1_000, "USD")),
+        identity(what=b"capture"),
+        ENCODER,
+    )
+
+    assert captured.ok, captured.body
+    capture = repository.state.postings[-1]
+    assert (capture.id, capture.phase, capture.pending_id) == (
+        f"{payment.id}:capture",
+        Phase.POST_PENDING,
+        f"{payment.id}:hold",
+    )
+    assert sorted(entry.amount for entry in capture.entries) == [-1_000, 1_000]
+    assert [(event.type, event.resource_id) for event in repository.state.events] == [
+        ("payment.created", payment.id),
+        ("payment.authorized", payment.id),
+        ("payment.succeeded", payment.id),
+    ]
+    assert repository.state.events[-1].payment == await stored(repository, created.body)

@@ -1,8 +1,10 @@
 """The architecture contracts of pyproject.toml hold: ``lint-imports`` passes on each of them.
 
 The contracts (``[tool.importlinter]``, described in docs/ARCHITECTURE.md): the purity of
-core's pure modules, of riskengine and of the router's core; core's layers; no cycles
-between sibling packages. Their ``ignore_imports`` lists are debt that may only shrink.
+core's pure modules, of riskengine and of the router's core; riskengine used through its
+package's exports; core's layers; no cycles between sibling packages; storage deriving no
+postings or events (it stores what the application computed). Their ``ignore_imports``
+lists are debt that may only shrink.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 """The venv's lint-imports, beside the interpreter running the tests."""
 
-CONTRACTS = ["pure-core", "pure-core-parents", "pure-engine-and-routing", "core-layers", "acyclic"]
+CONTRACTS = [
+    "pure-core",
+    "pure-core-parents",
+    "pure-engine-and-routing",
+    "riskengine-one-interface",
+    "core-layers",
+    "acyclic",
+    "storage-only-stores",
+]
 
 
 def configured_contract_ids() -> list[str]:

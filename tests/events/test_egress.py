@@ -15,8 +15,8 @@ import pytest
 from core.app import Services
 from core.events.egress import BlockedAddressError, PublicOnlyResolver, is_public
 from core.events.relay import WebhookRelay
-from core.events.service import CreateEndpoint, WebhookService
 from core.service.execution import Encoder, RequestIdentity
+from core.service.webhooks import CreateEndpoint, WebhookService
 from tests.events.helpers import pay
 from tests.support.polling import eventually
 from tests.support.requests import new_request_id

@@ -12,6 +12,7 @@ from core.app import Services
 from core.domain import ids
 from core.domain.money import Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
+from core.service.payment_changes import payment_change
 from paycore.v1 import event_service_pb2 as ev
 from tests.events.helpers import pay
 
@@ -53,12 +54,12 @@ async def test_an_event_exists_only_if_its_change_committed(
     rolled_back = new_payment(merchant_id)
     with pytest.raises(RollbackError):
         async with services.repository.transaction() as tx:
-            await tx.payments.insert(rolled_back)
+            await tx.payments.save(payment_change(None, rolled_back))
             raise RollbackError
 
     committed = new_payment(merchant_id)
     async with services.repository.transaction() as tx:
-        await tx.payments.insert(committed)
+        await tx.payments.save(payment_change(None, committed))
 
     # The rolled-back transaction left neither payment nor event, nor a hole
     # in the numbering: its sequence number went back.
@@ -67,7 +68,7 @@ async def test_an_event_exists_only_if_its_change_committed(
 
 async def test_events_are_immutable(services: Services, merchant_id: str) -> None:
     async with services.repository.transaction() as tx:
-        await tx.payments.insert(new_payment(merchant_id))
+        await tx.payments.save(payment_change(None, new_payment(merchant_id)))
     for statement in ("UPDATE events SET type = 'x'", "DELETE FROM events"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await services.pool.execute(f"{statement} WHERE merchant_id = $1", merchant_id)

@@ -19,7 +19,11 @@ async def assert_ledger_consistent(db: asyncpg.Pool, merchant_id: str) -> None:
       authorized;
     - every withdrawal agrees with its hold: open while PENDING or held for
       review, posted once SUCCEEDED, released once FAILED (or DECLINED after
-      a review), absent when risk DECLINED it outright.
+      a review), absent when risk DECLINED it outright;
+    - every chargeback agrees with the ledger: opened (amount and fee), then
+      returned exactly when WON and paid to the channel exactly when LOST;
+      the dispute account holds the open chargebacks' amounts; and no payment
+      has refunds and chargebacks holding its money beyond what it captured.
     """
     unbalanced = await db.fetch(
         """
@@ -110,3 +114,55 @@ async def assert_ledger_consistent(db: asyncpg.Pool, merchant_id: str) -> None:
         merchant_id,
     )
     assert not withdrawals, f"withdrawals and ledger disagree: {withdrawals}"
+
+    disputes = await db.fetch(
+        """
+        WITH moved AS (
+            SELECT split_part(t.id, ':', 1) AS dispute_id,
+                   array_agg(split_part(t.id, ':', 2) ORDER BY split_part(t.id, ':', 2)) AS steps,
+                   COALESCE(max(e.amount) FILTER (WHERE t.id LIKE '%:open'), 0) AS opened
+            FROM ledger_transactions t
+            JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.transaction_id = t.id
+                                 AND e.amount > 0
+            WHERE t.merchant_id = $1 AND t.kind = 'dispute'
+            GROUP BY 1
+        )
+        SELECT d.id, d.status, d.amount, d.fee, m.steps, m.opened FROM disputes d
+        LEFT JOIN moved m ON m.dispute_id = d.id
+        WHERE d.merchant_id = $1 AND d.kind = 'chargeback' AND NOT COALESCE(
+            m.opened = d.amount AND m.steps = (
+                SELECT array_agg(step ORDER BY step) FROM unnest(
+                    ARRAY['open']
+                    || CASE WHEN d.fee > 0 THEN ARRAY['fee'] ELSE ARRAY[]::text[] END
+                    || CASE WHEN d.status IN ('won', 'lost') THEN ARRAY[d.status]
+                       ELSE ARRAY[]::text[] END) AS step), false)
+        """,
+        merchant_id,
+    )
+    assert not disputes, f"chargebacks and ledger disagree: {disputes}"
+    held = await db.fetchval(
+        """
+        SELECT COALESCE(sum(amount), 0) FROM disputes WHERE merchant_id = $1
+          AND kind = 'chargeback' AND status IN ('needs_response', 'under_review')
+        """,
+        merchant_id,
+    )
+    in_account = await db.fetchval(
+        """
+        SELECT COALESCE(sum(credits_posted - debits_posted), 0) FROM ledger_accounts
+        WHERE merchant_id = $1 AND kind = 'dispute'
+        """,
+        merchant_id,
+    )
+    assert held == in_account, f"open chargebacks {held} but the dispute account holds {in_account}"
+    beyond = await db.fetch(
+        """
+        SELECT p.id, p.amount_captured, p.amount_refunded, sum(d.amount) AS disputed
+        FROM payments p JOIN disputes d ON d.merchant_id = p.merchant_id AND d.payment_id = p.id
+        WHERE p.merchant_id = $1 AND d.kind = 'chargeback' AND d.status <> 'won'
+        GROUP BY p.id, p.amount_captured, p.amount_refunded
+        HAVING p.amount_refunded + sum(d.amount) > p.amount_captured
+        """,
+        merchant_id,
+    )
+    assert not beyond, f"refunds and chargebacks beyond the capture: {beyond}"

@@ -3,7 +3,8 @@
 Each example is a fresh merchant running a random sequence of payments
 (automatic and manual capture, partial captures, voids, refunds that succeed
 or fail, declines), wallets, opening balances, transfers, top-ups, wallet
-payments and withdrawals, through the real gRPC API. Withdrawals and wallet
+payments and withdrawals, and disputes of card payments (opened by the
+channel's notice, won, lost or accepted), through the real gRPC API. Withdrawals and wallet
 payments are scored by the risk engine (a wallet's customer may be put on
 the blocklist: declined; a large first withdrawal is held for review, then
 approved or rejected), and the bank answers withdrawals with RSA-signed
@@ -44,13 +45,17 @@ from hypothesis import strategies as st
 
 from core.app import Services
 from core.auth.policy import Role
+from core.domain.disputes import ChannelVerdict, DisputeKind, DisputeNotice
+from core.domain.money import Money
 from core.ledger.fees import FeeRule
 from core.ledger.settlement import SettlementDay
+from core.service.disputes import NoticeOutcome
 from core.storage.ledger_store import PostgresLedgerStore
 from core.telemetry.http import HttpEndpoint
 from paycore.v1 import account_service_pb2 as acc
+from paycore.v1 import dispute_service_pb2 as dsvc
+from paycore.v1 import dispute_service_pb2_grpc, payment_service_pb2_grpc, risk_service_pb2_grpc
 from paycore.v1 import payment_pb2 as pb
-from paycore.v1 import payment_service_pb2_grpc, risk_service_pb2_grpc
 from paycore.v1 import risk_service_pb2 as risk_pb
 from router.channels.bank_payouts import (
     PAYOUTS_PATH,
@@ -109,6 +114,11 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("bank_replay"), _pick, st.booleans()),
     st.tuples(st.just("review"), _pick, st.booleans()),
     st.tuples(st.just("block"), _pick, st.just(0)),
+    # A channel's first notice of a dispute is usually its opening; a verdict may come first.
+    st.tuples(
+        st.just("dispute"), _pick, st.tuples(_cents, st.sampled_from(["opened", "won", "lost"]))
+    ),
+    st.tuples(st.just("decide_dispute"), _pick, st.sampled_from(["won", "lost", "accept"])),
 )
 
 
@@ -133,6 +143,10 @@ class Model:
     """The merchant's admin key (reviews, blocklist)."""
     paid_from: dict[str, str] = field(default_factory=dict)
     """Payment id -> the wallet that paid it (its refunds credit that wallet)."""
+    by_card: list[pb.Payment] = field(default_factory=list)
+    """Captured card payments (what a channel may dispute)."""
+    disputes: list[tuple[pb.Payment, str]] = field(default_factory=list)
+    """Disputes the channel opened and has not decided: (payment, the channel's reference)."""
 
     def wallet(self, number: int) -> str | None:
         """The ``number``-th wallet (cyclically), if any."""
@@ -166,6 +180,8 @@ class Context:
     """The payout notifications ingress (core/callbacks/payouts.py), served over HTTP."""
     desk: SimulatedPayoutDesk
     """The bank, whose key signs the notifications."""
+    disputes: Any
+    """DisputeService stub (accepting disputes)."""
 
     async def notify(self, merchant_id: str, withdrawal_id: str, *, paid: bool) -> None:
         """Post the bank's signed answer about a withdrawal; the ingress accepts it."""
@@ -201,13 +217,16 @@ async def _run(
             model.authorized.append(payment)
         elif payment.state == pb.Payment.STATE_CAPTURED:
             model.captured.append(payment)
+            model.by_card.append(payment)
     elif name in ("capture", "void") and model.authorized:
         payment = model.authorized.pop(number % len(model.authorized))
         if name == "void":
             await api.cancel(payment.id)
             return
         part = max(1, _cents_of(payment.amount) * extra // 100)
-        model.captured.append(await api.capture(payment.id, usd(*divmod(part, 100))))
+        captured = await api.capture(payment.id, usd(*divmod(part, 100)))
+        model.captured.append(captured)
+        model.by_card.append(captured)
     elif name == "refund" and model.captured:
         payment = model.captured[number % len(model.captured)]
         try:
@@ -217,6 +236,7 @@ async def _run(
                 "REFUND_EXCEEDS_CAPTURED",
                 "PAYMENT_NOT_REFUNDABLE",
                 "TOP_UP_NOT_REFUNDABLE",
+                "PAYMENT_DISPUTED",
             )
         else:
             wallet = model.paid_from.get(payment.id)
@@ -332,6 +352,8 @@ async def _run(
         # The bank sends an answer again, or a contradicting one: nothing changes.
         withdrawal_id = model.answered[number % len(model.answered)]
         await ctx.notify(api.merchant_id, withdrawal_id, paid=bool(extra))
+    elif name in ("dispute", "decide_dispute"):
+        await _run_dispute(op, api, services, model, ctx)
     elif name == "transfer" and len(model.balances) > 1:
         ids = sorted(model.balances)
         source, target = ids[number % len(ids)], ids[(number + 1) % len(ids)]
@@ -352,6 +374,60 @@ async def _run(
             model.balances[target] += extra
 
 
+async def _run_dispute(
+    op: tuple[str, int, Any], api: Api, services: Services, model: Model, ctx: Context
+) -> None:
+    """The channel opens or decides a dispute of a card payment; or the merchant accepts one.
+
+    The channel's notice goes to the dispute use case as the ingress hands it
+    over (the session's simulated channels sign nothing; tests/disputes posts
+    signed notices to the real ingress).
+    """
+    name, number, extra = op
+    if name == "dispute" and model.by_card:
+        payment = model.by_card[number % len(model.by_card)]
+        reference = f"dp_ref_{uuid.uuid4().hex[:12]}"
+        cents, verdict = extra
+        await _notice(services, payment, reference, verdict, cents)
+        if verdict == "opened":
+            model.disputes.append((payment, reference))
+    elif name == "decide_dispute" and model.disputes and extra != "accept":
+        payment, reference = model.disputes.pop(number % len(model.disputes))
+        await _notice(services, payment, reference, extra, 0)  # the channel decides
+    elif name == "decide_dispute" and model.disputes:
+        payment, reference = model.disputes.pop(number % len(model.disputes))
+        dispute_id = await services.pool.fetchval(
+            "SELECT id FROM disputes WHERE merchant_id = $1 AND channel_reference = $2",
+            payment.merchant_id,
+            reference,
+        )
+        if dispute_id is None:
+            return  # nothing was left to dispute: the notice was ignored
+        accept = dsvc.AcceptDisputeRequest(request_id=new_request_id(), dispute_id=dispute_id)
+        await ctx.disputes.AcceptDispute(accept, metadata=api.metadata)
+
+
+async def _notice(
+    services: Services, payment: pb.Payment, reference: str, verdict: str, cents: int
+) -> None:
+    """The channel's notice about its dispute ``reference`` of ``payment`` (``cents``: 0, all)."""
+    assert services.disputes is not None
+    notice = DisputeNotice(
+        event_id=f"evt_{uuid.uuid4().hex}",
+        attempt_id=payment.attempts[0].id,
+        reference=reference,
+        kind=DisputeKind.CHARGEBACK,
+        verdict=ChannelVerdict(verdict),
+        amount=Money(cents or _cents_of(payment.amount), "USD"),
+        reason="fraudulent",
+        evidence_due_at=datetime.now(UTC) + timedelta(days=7),
+    )
+    outcome = await services.disputes.service.apply_notice(
+        payment.channel, payment.merchant_id, payment.id, notice, datetime.now(UTC)
+    )
+    assert outcome is not NoticeOutcome.UNKNOWN_PAYMENT
+
+
 @pytest.fixture(scope="session")
 async def outside(grpc_channel: grpc.aio.Channel, services: Services) -> AsyncIterator[Context]:
     """The back office and the bank; the shared services' payout ingress is served on an
@@ -364,6 +440,7 @@ async def outside(grpc_channel: grpc.aio.Channel, services: Services) -> AsyncIt
             risk=risk_service_pb2_grpc.RiskServiceStub(grpc_channel),
             ingress_url=f"http://127.0.0.1:{port}{PAYOUTS_PATH}",
             desk=services.payouts.desk,
+            disputes=dispute_service_pb2_grpc.DisputeServiceStub(grpc_channel),
         )
     finally:
         await endpoint.stop()

@@ -6,6 +6,7 @@ Unique channel names keep each test's status-query rounds to its own attempts
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from core.app import Services
-from core.config import Settings, StatusQuerySettings
+from core.config import ChannelSettings, Settings, StatusQuerySettings
 from paycore.v1 import payment_service_pb2_grpc
 from router.channel import Channel
 from router.channels.bank_transfer import BANK_TRANSFER_PROFILE, BankTransferChannel, SimulatedBank
@@ -28,6 +29,7 @@ from router.channels.simulated import (
     Behaviour,
     SimulatedAcquirer,
 )
+from router.simulator.app import ChannelSimulator, start_simulator
 from tests.support.api import Api
 from tests.support.auth import merchant_metadata
 from tests.support.requests import new_merchant_id
@@ -126,6 +128,34 @@ async def serve(
             f"http://127.0.0.1:{paycore.server.callbacks_port}",
             paycore.target,
         )
+
+
+@asynccontextmanager
+async def serve_over_simulator(
+    settings: Settings,
+    simulator: ChannelSimulator,
+    routing: Path,
+    secret: bytes,
+    *,
+    notify: bool = True,
+) -> AsyncIterator[Served]:
+    """paycore whose ``acquirer_a`` is ``simulator``, started on a free port, over HTTP.
+
+    With ``notify`` the simulator posts its notifications to the served callbacks ingress.
+    """
+    endpoint = await start_simulator(simulator)
+    table = '[default]\nstrategies = ["rules"]\n[[default.rules]]\nname = "a"\n'
+    await asyncio.to_thread(routing.write_text, table + 'channels = ["acquirer_a"]\n')
+    channels = ChannelSettings(
+        acquirer_a_url=f"http://127.0.0.1:{endpoint.port}", http_secret=secret.decode()
+    )
+    try:
+        async with serve(settings, None, routing, {"channels": channels}) as served:
+            if notify:
+                simulator.notify_url = f"{served.callbacks_url}/callbacks/acquirer_a"
+            yield served
+    finally:
+        await endpoint.stop()
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ChannelSettings, Settings
+from core.config import Settings
 from paycore.v1 import payment_pb2 as pb
 from router.channels.simulated import ACQUIRER_A, SimulatedAcquirer
-from router.simulator.app import ChannelSimulator, HttpFaults, start_simulator
-from tests.routing.conftest import serve
+from router.simulator.app import ChannelSimulator, HttpFaults
+from tests.routing.conftest import serve_over_simulator
 from tests.support.requests import usd
 
 SECRET = b"simulator-secret"
@@ -45,23 +45,13 @@ async def test_a_reset_or_a_5xx_at_the_channel_logs_one_warning_and_no_traceback
     simulator = ChannelSimulator(
         SimulatedAcquirer(ACQUIRER_A), SECRET, faults=HttpFaults(error_5xx_rate=error_5xx_rate)
     )
-    endpoint = await start_simulator(simulator)
-    routing = tmp_path / "routing.toml"
-    routing.write_text(
-        '[default]\nstrategies = ["rules"]\n[[default.rules]]\nname = "a"\n'
-        'channels = ["acquirer_a"]\n'
-    )
-    channels = ChannelSettings(
-        acquirer_a_url=f"http://127.0.0.1:{endpoint.port}", http_secret=SECRET.decode()
-    )
-    try:
-        async with serve(settings, None, routing, {"channels": channels}) as served:
-            caplog.clear()
-            caplog.set_level(logging.DEBUG)
-            payment = await served.api.create(amount=amount)
-            logged = [r for r in caplog.records if _paycore_side(r)]
-    finally:
-        await endpoint.stop()
+    async with serve_over_simulator(
+        settings, simulator, tmp_path / "routing.toml", SECRET, notify=False
+    ) as served:
+        caplog.clear()
+        caplog.set_level(logging.DEBUG)
+        payment = await served.api.create(amount=amount)
+        logged = [r for r in caplog.records if _paycore_side(r)]
 
     assert payment.state == pb.Payment.STATE_PENDING  # unknown: a status query settles it
     loud = [(r.levelname, r.getMessage()) for r in logged if r.levelno >= logging.WARNING]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ChannelSettings, Settings
+from core.config import Settings
 from core.domain.attempt import AttemptOutcome, ChannelOperation
 from core.domain.commands import CardInput
 from core.telemetry.http import HttpEndpoint
@@ -19,7 +19,7 @@ from router import Router
 from router.channels.http_acquirer import HttpAcquirer
 from router.channels.simulated import ACQUIRER_A, Behaviour, SimulatedAcquirer
 from router.simulator.app import ChannelSimulator, HttpFaults, start_simulator
-from tests.routing.conftest import serve
+from tests.routing.conftest import serve_over_simulator
 from tests.routing.test_channels import VISA, authorize
 from tests.support.polling import eventually
 from tests.support.requests import usd
@@ -151,34 +151,17 @@ async def test_paycore_configured_with_a_simulator_url_pays_over_http(
     settings: Settings, tmp_path: Path
 ) -> None:
     simulator = ChannelSimulator(SimulatedAcquirer(ACQUIRER_A), SECRET)
-    endpoint = await start_simulator(simulator)
-    routing = tmp_path / "routing.toml"
-    routing.write_text(
-        '[default]\nstrategies = ["rules"]\n[[default.rules]]\nname = "a"\n'
-        'channels = ["acquirer_a"]\n'
-    )
-    try:
-        async with serve(
-            settings,
-            None,
-            routing,
-            {
-                "channels": ChannelSettings(
-                    acquirer_a_url=f"http://127.0.0.1:{endpoint.port}", http_secret=SECRET.decode()
-                )
-            },
-        ) as served:
-            simulator.notify_url = f"{served.callbacks_url}/callbacks/acquirer_a"
-            payment = await served.api.create(amount=usd(12))
+    async with serve_over_simulator(
+        settings, simulator, tmp_path / "routing.toml", SECRET
+    ) as served:
+        payment = await served.api.create(amount=usd(12))
 
-            assert (payment.state, payment.channel) == (S.STATE_CAPTURED, "acquirer_a")
-            assert {e.payment_id for e in simulator.acquirer.ledger.values()} == {payment.id}
-            # The simulator's notification of the same charge is acknowledged and changes nothing.
-            await eventually(
-                lambda: simulator.notifications_delivered >= 1,
-                within_s=10,
-                what="notification never acknowledged",
-            )
-            assert await served.api.get(payment.id) == payment
-    finally:
-        await endpoint.stop()
+        assert (payment.state, payment.channel) == (S.STATE_CAPTURED, "acquirer_a")
+        assert {e.payment_id for e in simulator.acquirer.ledger.values()} == {payment.id}
+        # The simulator's notification of the same charge is acknowledged and changes nothing.
+        await eventually(
+            lambda: simulator.notifications_delivered >= 1,
+            within_s=10,
+            what="notification never acknowledged",
+        )
+        assert await served.api.get(payment.id) == payment

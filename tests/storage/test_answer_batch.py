@@ -23,6 +23,7 @@ from core.app import Services
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from core.domain.payment import PaymentState, Refund, RefundState
 from core.ports.repository import AnsweredChange, NewClaim
+from core.service.payment_changes import payment_change
 from tests.support.payments import AT, new_claim
 
 LATER = AT + timedelta(seconds=1)
@@ -48,8 +49,9 @@ def captured(claim: NewClaim, version: int) -> AnsweredChange:
         updated_at=LATER,
     )
     assert claim.attempt is not None
+    change = payment_change(before, after)
     return AnsweredChange(
-        claim.key, claim.attempt.id, SUCCEEDED, version, before, after, True, b"ok", LATER
+        claim.key, claim.attempt.id, SUCCEEDED, version, change, True, b"ok", LATER
     )
 
 
@@ -172,15 +174,15 @@ async def test_a_change_the_statement_cannot_take_is_not_sent(services: Services
     refund = Refund(
         id="re_1",
         payment_id=claim.payment.id,
-        amount=change.after.amount,
+        amount=change.change.after.amount,
         state=RefundState.PENDING,
         reason="",
         created_at=LATER,
     )
-    with_refund = dataclasses.replace(change.after, refunds=(refund,))
+    with_refund = dataclasses.replace(change.change.after, refunds=(refund,))
 
     written = await services.repository.commit_answers(
-        [dataclasses.replace(change, after=with_refund)]
+        [dataclasses.replace(change, change=payment_change(claim.payment, with_refund))]
     )
 
     assert written == [False]

@@ -22,6 +22,7 @@ from core.domain.payment import (
     RoutingRecord,
 )
 from core.ports.repository import ClaimStatus, RequestKey
+from core.service.payment_changes import payment_change
 from tests.support.payments import domain_payment
 
 
@@ -61,7 +62,7 @@ async def test_waiting_writes_commit_with_the_transaction(
     now = datetime.now(UTC)
     async with services.repository.transaction() as tx:
         assert (await tx.requests.claim(key, b"fp", now, 60, 3600)).status is ClaimStatus.NEW
-        await tx.payments.insert(payment)
+        await tx.payments.save(payment_change(None, payment))
         await tx.payments.record_routing(merchant_id, payment.id, payment.routing)  # type: ignore[arg-type]
         await tx.attempts.record(attempt, now)
         await tx.requests.set_resource(key, payment.id)
@@ -83,7 +84,7 @@ async def test_waiting_writes_roll_back_with_the_transaction(
     with pytest.raises(RuntimeError):
         async with services.repository.transaction() as tx:
             await tx.requests.claim(key, b"fp", now, 60, 3600)
-            await tx.payments.insert(payment)
+            await tx.payments.save(payment_change(None, payment))
             await tx.attempts.record(_attempt(payment), now)
             await tx.requests.complete(key, True, b"reply", payment.id, now)
             raise RuntimeError("the request failed after its last write")
@@ -100,7 +101,7 @@ async def test_a_read_after_a_waiting_write_sees_it(services: Services, merchant
     attempt = _attempt(payment)
     now = datetime.now(UTC)
     async with services.repository.transaction() as tx:
-        await tx.payments.insert(payment)
+        await tx.payments.save(payment_change(None, payment))
         await tx.attempts.record(attempt, now)
         locked = await tx.payments.lock(merchant_id, payment.id)
         assert locked is not None
@@ -115,7 +116,8 @@ async def test_a_read_after_a_waiting_write_sees_it(services: Services, merchant
         assert [(a.outcome, a.channel_reference) for a in relocked.attempts] == [
             ("succeeded", "ch_1")
         ]
-        await tx.payments.save(dataclasses.replace(relocked, description="saved"))
+        saved = dataclasses.replace(relocked, description="saved")
+        await tx.payments.save(payment_change(relocked, saved))
 
     stored = await services.repository.get_payment(merchant_id, payment.id)
     assert stored is not None and stored.description == "saved"
@@ -128,5 +130,6 @@ async def test_saving_a_payment_that_is_not_there_fails(
     payment = _payment(merchant_id)
     with pytest.raises(LookupError):
         async with services.repository.transaction() as tx:
-            await tx.payments.insert(payment)
-            await tx.payments.save(dataclasses.replace(payment, id=ids.new_id(ids.PAYMENT)))
+            await tx.payments.save(payment_change(None, payment))
+            ghost = dataclasses.replace(payment, id=ids.new_id(ids.PAYMENT))
+            await tx.payments.save(payment_change(ghost, ghost))

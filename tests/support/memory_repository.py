@@ -29,10 +29,13 @@ from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.customers import Customer, CustomerQuery
 from core.domain.mandates import ChargeHistory, Mandate, MandateCharge
 from core.domain.merchant_settings import MerchantSettings
+from core.domain.notifications import EventDraft
 from core.domain.payment import Payment, Refund, RoutingRecord
+from core.ledger.journal import JournalTransaction
 from core.ports.repository import (
     Claim,
     ClaimStatus,
+    PaymentChange,
     PaymentRepository,
     RequestKey,
     StoredRequest,
@@ -85,6 +88,10 @@ class MemoryState:
     mandates: dict[tuple[str, str], Mandate] = field(default_factory=dict)
     mandate_charges: list[tuple[str, str, str, datetime]] = field(default_factory=list)
     """(merchant_id, mandate_id, payment_id, when), in the order they were made."""
+    postings: list[JournalTransaction] = field(default_factory=list)
+    """The ledger: every journal transaction posted by a payment's change, in order."""
+    events: list[EventDraft] = field(default_factory=list)
+    """The outbox: every event appended by a payment's change, in order."""
     challenge_cards: dict[tuple[str, str], str] = field(default_factory=dict)
     """The vault token a challenged payment's card waits under, by (merchant_id, payment_id)."""
 
@@ -102,6 +109,8 @@ class MemoryState:
             customers=dict(self.customers),
             mandates=dict(self.mandates),
             mandate_charges=list(self.mandate_charges),
+            postings=list(self.postings),
+            events=list(self.events),
             challenge_cards=dict(self.challenge_cards),
         )
 
@@ -161,19 +170,24 @@ class MemoryPayments:
         """The payment (transactions run one at a time: holding it is the lock)."""
         return self._state.payments.get((merchant_id, payment_id))
 
-    async def insert(self, payment: Payment) -> None:
-        """Store a new payment; a taken id is an error, as PostgreSQL's primary key says."""
-        row = (payment.merchant_id, payment.id)
-        if row in self._state.payments:
-            raise ValueError(f"payment {payment.id} exists already")
-        self._state.payments[row] = payment
+    async def save(self, change: PaymentChange) -> None:
+        """Store the payment as it now is, its postings and its events, as given.
 
-    async def save(self, payment: Payment) -> None:
-        """Store an existing payment as it now is."""
+        A taken id for a new payment, or a journal transaction posted twice, is
+        an error, as PostgreSQL's primary keys say.
+        """
+        payment = change.after
         row = (payment.merchant_id, payment.id)
-        if row not in self._state.payments:
+        if change.before is None and row in self._state.payments:
+            raise ValueError(f"payment {payment.id} exists already")
+        if change.before is not None and row not in self._state.payments:
             raise LookupError(f"payment {payment.id} was never inserted")
+        posted = {txn.id for txn in self._state.postings}
+        if any(txn.id in posted for txn in change.postings):
+            raise ValueError(f"a posting of payment {payment.id} is posted already")
         self._state.payments[row] = payment
+        self._state.postings.extend(change.postings)
+        self._state.events.extend(change.events)
 
     async def record_routing(
         self, merchant_id: str, payment_id: str, routing: RoutingRecord

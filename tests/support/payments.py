@@ -14,6 +14,7 @@ from core.domain.attempt import Attempt, ChannelOperation
 from core.domain.money import Money
 from core.domain.payment import CaptureMethod, ConfirmationMethod, Payment, PaymentState
 from core.ports.repository import NewClaim, RequestKey
+from core.service.payment_changes import payment_change
 
 AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
 """When the payments of this module are made (unless a test says otherwise)."""
@@ -71,7 +72,7 @@ def new_claim(merchant_id: str, request_id: str, *, answered: bool = False) -> N
         fingerprint=request_id.encode(),
         at=AT,
         lease_until=AT + timedelta(seconds=60),
-        payment=payment,
+        change=payment_change(None, payment),
         attempt=None if answered else attempt,
         reply=(True, b"answered") if answered else None,
     )

@@ -119,7 +119,7 @@ async def test_planned_writes_refuse_anything_but_a_new_payments_writes() -> Non
 
     with pytest.raises(NotBatchableError):
         await writes.payments.lock("m", claim.payment.id)
-    await writes.payments.insert(claim.payment)
+    await writes.payments.save(claim.change)
     assert claim.attempt is not None
     await writes.attempts.record(claim.attempt, AT)
 
@@ -134,7 +134,7 @@ async def test_a_planned_call_carries_its_payment_as_committed_and_its_version()
     dispatch: Dispatch[str] = Dispatch(attempt, None, lambda p, r, at: (p, "done"))
 
     async def plan(tx: PaymentTransaction, now: datetime) -> Plan[str]:
-        await tx.payments.insert(claim.payment)
+        await tx.payments.save(claim.change)
         await tx.attempts.record(attempt, now)
         return Plan(claim.payment.id, dispatch=dispatch)
 

@@ -30,7 +30,7 @@ from paycore.v1 import account_service_pb2 as account_svc
 from paycore.v1 import payment_service_pb2 as svc
 
 _SYSTEM_ACCOUNT = re.compile(
-    r"(merchant_pending|merchant_available|fee_revenue|clearing\.[a-z0-9_-]{1,40})\.[A-Z]{3}"
+    r"(merchant_pending|merchant_available|fee_revenue|dispute|clearing\.[a-z0-9_-]{1,40})\.[A-Z]{3}"
 )
 
 

@@ -12,8 +12,8 @@ from core.domain.digits import is_ascii_digits
 from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
 from core.domain.notifications import DeliveryState
 from core.events.derive import EVENT_TYPES
-from core.events.service import CreateEndpoint, RotateSecret, UpdateEndpoint
 from core.ports.webhooks import DeliveryQuery
+from core.service.webhooks import CreateEndpoint, RotateSecret, UpdateEndpoint
 from paycore.v1 import event_service_pb2 as event_svc
 from paycore.v1 import webhook_service_pb2 as wh
 

@@ -99,7 +99,7 @@ class PaymentMethodSetup:
                 payment,
                 card_input,
                 at,
-                new=True,
+                locked=None,
                 card_token=command.card_token,
             )
 

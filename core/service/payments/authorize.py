@@ -36,10 +36,11 @@ from core.ports.telemetry import Instruments
 from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.group_commit import NotBatchableError, PlannedWrites
+from core.service.payment_changes import payment_change
 from core.service.payments.three_ds import ThreeDSecure
 from core.service.requests import Dispatch, Plan
 from core.vault.records import StoredCard
-from riskengine.features import Transaction
+from riskengine import Transaction
 from router import Router
 from router.routing import RouteRequest
 
@@ -103,7 +104,7 @@ class Authorization:
         card: CardInput | None,
         at: datetime,
         *,
-        new: bool,
+        locked: Payment | None,
         card_token: str = "",
         context: RiskContext | None = None,
         counted: VelocityRead | None = None,
@@ -114,6 +115,8 @@ class Authorization:
     ) -> Plan[Payment]:
         """Score, then decline, hold for review or route; store the decision (and attempt).
 
+        ``locked``: the payment as this transaction locked it (``payment`` is it with
+        the method to use); None for a new payment, stored here for the first time.
         ``counted``: the payment's velocity, already read and counted by the gate.
         ``scored``: where an earlier run of the same plan left its screening (reused).
         ``transaction``: what risk scores of ``payment``, when already built.
@@ -166,10 +169,7 @@ class Authorization:
                 decided, dispatch = self._route(
                     decided, risk, card, at, transaction, mandate=mandate
                 )
-        if new:
-            await tx.payments.insert(decided)
-        else:
-            await tx.payments.save(decided)
+        await tx.payments.save(payment_change(locked, decided))
         if decided.state is PaymentState.REQUIRES_REVIEW:
             await self._risk.hold(tx, decided, card, card_token, at)
         if self._three_ds is not None:
@@ -193,15 +193,18 @@ class Authorization:
         decided, dispatch = self._route(
             payment, payment.risk, card, at, None, reviewed=True, mandate=mandate
         )
-        return await _store_routed(tx, decided, dispatch, at)
+        return await _store_routed(tx, payment, decided, dispatch, at)
 
     async def dispatch_authenticated(
         self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
     ) -> Plan[Payment]:
-        """Send a payment whose customer completed a 3-D Secure challenge, with its result."""
+        """Send a payment whose customer completed a 3-D Secure challenge, with its result.
+
+        ``payment``: as ``lifecycle.complete_challenge`` left the payment locked in ``tx``.
+        """
         assert payment.risk is not None  # challenged payments were scored
         decided, dispatch = self._route(payment, payment.risk, card, at, None, authenticated=True)
-        planned = await _store_routed(tx, decided, dispatch, at)
+        planned = await _store_routed(tx, payment, decided, dispatch, at)
         await tx.authentications.save(decided)
         return planned
 
@@ -289,10 +292,17 @@ class Authorization:
 
 
 async def _store_routed(
-    tx: PaymentTransaction, decided: Payment, dispatch: Dispatch[Payment] | None, at: datetime
+    tx: PaymentTransaction,
+    before: Payment,
+    decided: Payment,
+    dispatch: Dispatch[Payment] | None,
+    at: datetime,
 ) -> Plan[Payment]:
-    """Store a payment sent on after it waited (review, challenge): its routing and attempt."""
-    await tx.payments.save(decided)
+    """Store a payment sent on after it waited (review, challenge): its routing and attempt.
+
+    ``before``: the payment as locked in ``tx`` (what the change moves from).
+    """
+    await tx.payments.save(payment_change(before, decided))
     if decided.routing is not None:
         await tx.payments.record_routing(decided.merchant_id, decided.id, decided.routing)
     if dispatch is not None:

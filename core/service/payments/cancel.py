@@ -11,6 +11,7 @@ from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.steps import channel_attempt, locked_payment, refused_or
 
 
@@ -38,9 +39,9 @@ class PaymentCancellation:
             payment = await locked_payment(tx, command.merchant_id, command.payment_id)
             if not lifecycle.needs_void(payment):
                 canceled = lifecycle.cancel_unconfirmed(payment, at)
-                await tx.payments.save(canceled)
+                await tx.payments.save(payment_change(payment, canceled))
                 return Plan(payment.id, result=canceled)
-            await tx.payments.save(lifecycle.begin_void(payment, at))
+            await tx.payments.save(payment_change(payment, lifecycle.begin_void(payment, at)))
             attempt = channel_attempt(payment, ChannelOperation.VOID, payment.amount)
             await tx.attempts.record(attempt, at)
 

@@ -11,6 +11,7 @@ from core.domain.errors import PaycoreError
 from core.domain.payment import Payment
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.steps import channel_attempt, locked_payment, refused_or
 
 
@@ -28,7 +29,8 @@ class PaymentCapture:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             payment = await locked_payment(tx, command.merchant_id, command.payment_id)
             amount = lifecycle.plan_capture(payment, command.amount)
-            await tx.payments.save(lifecycle.begin_capture(payment, at))
+            # In flight: nothing moves yet; the answer (``complete``) posts the capture.
+            await tx.payments.save(payment_change(payment, lifecycle.begin_capture(payment, at)))
             attempt = channel_attempt(payment, ChannelOperation.CAPTURE, amount)
             await tx.attempts.record(attempt, at)
 

@@ -32,6 +32,7 @@ from core.ports.authentications import ChallengeReads
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.authorize import Authorization, settled_payment
 from core.service.payments.steps import locked_payment
 
@@ -101,13 +102,13 @@ class ChallengeCompletion:
             if lifecycle.challenge_expired(payment, at):
                 # Late: the deadline passed before the sweep got to it.
                 canceled = lifecycle.abandon_challenge(payment, at)
-                await _save(tx, canceled)
+                await _save(tx, payment, canceled)
                 return Plan(payment_id, result=canceled)
             if not lifecycle.challenge_open(payment):
                 return Plan(payment_id, result=payment)  # ended otherwise: changes nothing
             updated = lifecycle.complete_challenge(payment, result, at)
             if updated.state is PaymentState.DECLINED:
-                await _save(tx, updated)
+                await _save(tx, payment, updated)
                 return Plan(payment_id, result=updated)
             card = None
             if record.card_token:
@@ -147,7 +148,7 @@ class ChallengeCompletion:
                 # Re-checked under the lock: a completion may have come first.
                 if payment is None or not lifecycle.challenge_expired(payment, at):
                     continue
-                await _save(tx, lifecycle.abandon_challenge(payment, at))
+                await _save(tx, payment, lifecycle.abandon_challenge(payment, at))
                 canceled += 1
         return canceled
 
@@ -162,9 +163,9 @@ class ChallengeCompletion:
                 await asyncio.wait_for(stopping.wait(), self._sweep_interval_s)
 
 
-async def _save(tx: PaymentTransaction, payment: Payment) -> None:
+async def _save(tx: PaymentTransaction, locked: Payment, ended: Payment) -> None:
     """Store a payment whose challenge ended without a channel call, and its authentication."""
-    assert payment.authentication is not None
-    assert payment.authentication.status is not AuthenticationStatus.CHALLENGE_PENDING
-    await tx.payments.save(payment)
-    await tx.authentications.save(payment)
+    assert ended.authentication is not None
+    assert ended.authentication.status is not AuthenticationStatus.CHALLENGE_PENDING
+    await tx.payments.save(payment_change(locked, ended))
+    await tx.authentications.save(ended)

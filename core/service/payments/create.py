@@ -21,11 +21,12 @@ from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.customers import check_customer_reference
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.authorize import Authorization, risk_transaction, settled_payment
 from core.service.payments.mandate_charge import charge_under_mandate, record_mandate_charge
 from core.service.payments.steps import locked_payment
 from core.vault.records import StoredCard
-from riskengine.features import Transaction
+from riskengine import Transaction
 
 
 class PaymentCreation:
@@ -103,14 +104,14 @@ class PaymentCreation:
             if command.confirmation_method is ConfirmationMethod.MANUAL or not payment.method:
                 # Validation guarantees a payment method with automatic confirmation;
                 # with manual confirmation ConfirmPayment brings it.
-                await tx.payments.insert(payment)
+                await tx.payments.save(payment_change(None, payment))
                 return Plan(payment.id, result=payment)
             planned = await authorization.authorize(
                 tx,
                 payment,
                 card_input,
                 at,
-                new=True,
+                locked=None,
                 card_token=card_token,
                 context=command.risk_context,
                 counted=velocity.read() if velocity else None,
@@ -150,7 +151,7 @@ class PaymentCreation:
                 with_method,
                 card_input,
                 at,
-                new=False,
+                locked=payment,
                 card_token=command.card_token,
                 return_url=command.return_url,
             )

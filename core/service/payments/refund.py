@@ -19,8 +19,10 @@ from core.domain.commands import RefundPayment, ReviewRefund
 from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.payment import Payment, Refund, RefundState
 from core.domain.refund_review import RefundRiskCheck, refund_needs_review
-from core.ports.repository import PaymentTransaction, RequestKey
+from core.ports.disputes import RefundGuard
+from core.ports.repository import PaymentChange, PaymentTransaction, RequestKey
 from core.service.execution import Dispatch, Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.steps import channel_attempt, locked_payment
 
 RefundEncoder = Encoder[tuple[Refund, Payment]]
@@ -30,10 +32,18 @@ RefundEncoder = Encoder[tuple[Refund, Payment]]
 class Refunds:
     """Refunds payments, and sends or rejects the refunds held for review."""
 
-    def __init__(self, *, executor: RequestExecutor, refund_risk: RefundRiskCheck) -> None:
-        """``refund_risk``: flags refunds risk wants reviewed, whatever their amount."""
+    def __init__(
+        self,
+        *,
+        executor: RequestExecutor,
+        refund_risk: RefundRiskCheck,
+        guard: RefundGuard | None = None,
+    ) -> None:
+        """``refund_risk``: flags refunds risk wants reviewed, whatever their amount;
+        ``guard``: refuses refunds of payments a dispute holds (core/service/disputes.py)."""
         self._executor = executor
         self._refund_risk = refund_risk
+        self._guard = guard
 
     async def refund_payment(
         self, command: RefundPayment, request: RequestIdentity, encoder: RefundEncoder
@@ -47,6 +57,8 @@ class Refunds:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[tuple[Refund, Payment]]:
             payment = await locked_payment(tx, command.merchant_id, command.payment_id)
             amount = lifecycle.plan_refund(payment, command.amount)
+            if self._guard is not None:  # under the payment's lock, as disputes open
+                await self._guard.check_refundable(tx, payment.merchant_id, payment.id)
             # Read inside the payment's lock: a threshold committed before this
             # refund was planned applies to it.
             settings = await tx.merchants.settings(command.merchant_id)
@@ -65,9 +77,10 @@ class Refunds:
             )
             if held:
                 waiting = lifecycle.hold_refund(payment, refund, at)
-                await tx.payments.save(waiting)
+                await tx.payments.save(payment_change(payment, waiting))
                 return Plan(payment.id, result=(refund, waiting))
-            return await _send_refund(tx, lifecycle.begin_refund(payment, refund, at), refund, at)
+            sent = lifecycle.begin_refund(payment, refund, at)
+            return await _send_refund(tx, payment_change(payment, sent), refund, at)
 
         key = RequestKey(command.merchant_id, "RefundPayment", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
@@ -112,6 +125,8 @@ class Refunds:
             before = next(r for r in payment.refunds if r.id == command.refund_id)
             if approve:
                 updated, after = lifecycle.approve_refund(payment, command.refund_id, at)
+                if self._guard is not None:  # sent only if no dispute holds the payment
+                    await self._guard.check_refundable(tx, payment.merchant_id, payment.id)
             else:
                 updated, after = lifecycle.reject_refund(
                     payment, command.refund_id, command.reason, at
@@ -130,8 +145,8 @@ class Refunds:
                 )
             )
             if approve:
-                return await _send_refund(tx, updated, after, at)
-            await tx.payments.save(updated)
+                return await _send_refund(tx, payment_change(payment, updated), after, at)
+            await tx.payments.save(payment_change(payment, updated))
             return Plan(payment.id, result=(after, updated))
 
         rpc = "ApproveRefund" if approve else "RejectRefund"
@@ -140,15 +155,17 @@ class Refunds:
 
 
 async def _send_refund(
-    tx: PaymentTransaction, payment: Payment, refund: Refund, at: datetime
+    tx: PaymentTransaction, change: PaymentChange, refund: Refund, at: datetime
 ) -> Plan[tuple[Refund, Payment]]:
-    """Store ``payment`` with ``refund`` PENDING and in flight, and plan its channel call.
+    """Store ``change`` (its payment with ``refund`` PENDING and in flight), plan its channel call.
 
     The one refund path to a channel: RefundPayment and ApproveRefund both
     end here, so an approved refund is recorded, shielded and settled
     exactly like one that never waited.
     """
-    await tx.payments.save(payment)
+    # Announced now (refund.created); the money moves with the answer (``complete``).
+    await tx.payments.save(change)
+    payment = change.after
     attempt = dataclasses.replace(
         channel_attempt(payment, ChannelOperation.REFUND, refund.amount), refund_id=refund.id
     )

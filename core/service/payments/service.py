@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from core.domain.refund_review import NoRefundRiskFlags, RefundRiskCheck
 from core.gate import RequestGate
+from core.ports.disputes import RefundGuard
 from core.ports.repository import PaymentRepository
 from core.ports.telemetry import NO_INSTRUMENTS, Instruments
 from core.risk.screen import RiskScreen
@@ -55,12 +56,12 @@ class PaymentService:
         vault: CardVault,
         telemetry: Instruments | None = None,
         refund_risk: RefundRiskCheck | None = None,
+        refund_guard: RefundGuard | None = None,
         three_ds: ThreeDSecure | None = None,
     ) -> None:
-        """``refund_risk``: flags refunds for review whatever their amount (default: none).
-
-        ``three_ds``: 3-D Secure between risk and routing (default: none).
-        """
+        """``refund_risk``: flags refunds for review whatever their amount (default: none);
+        ``refund_guard``: refuses refunds of disputed payments (default: none);
+        ``three_ds``: 3-D Secure between risk and routing (default: none)."""
         telemetry = telemetry or NO_INSTRUMENTS
         authorization = Authorization(
             risk=risk,
@@ -77,7 +78,9 @@ class PaymentService:
             authorization=authorization,
             fingerprint_key=settings.fingerprint_key,
         )
-        refunds = Refunds(executor=executor, refund_risk=refund_risk or NoRefundRiskFlags())
+        refunds = Refunds(
+            executor=executor, refund_risk=refund_risk or NoRefundRiskFlags(), guard=refund_guard
+        )
         reads = PaymentReads(repository=repository, gate=gate, telemetry=telemetry)
         self.create_payment = creation.create_payment
         self.confirm_payment = creation.confirm_payment

@@ -9,6 +9,7 @@ from core.domain.commands import UpdatePayment
 from core.domain.payment import Payment
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.payment_changes import payment_change
 from core.service.payments.steps import locked_payment
 
 
@@ -32,7 +33,7 @@ class PaymentUpdate:
                 description=command.description,
                 metadata=command.metadata,
             )
-            await tx.payments.save(updated)
+            await tx.payments.save(payment_change(payment, updated))
             return Plan(payment.id, result=updated)
 
         key = RequestKey(command.merchant_id, "UpdatePayment", request.request_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
 
@@ -13,15 +13,18 @@ from google.type.money_pb2 import Money
 from paycore.v1 import (
     card_vault_service_pb2_grpc,
     customer_service_pb2_grpc,
+    dispute_service_pb2_grpc,
     mandate_service_pb2_grpc,
     merchant_settings_service_pb2_grpc,
     payment_service_pb2_grpc,
 )
 from paycore.v1 import customer_service_pb2 as customer_pb
+from paycore.v1 import dispute_service_pb2 as dispute_pb
 from paycore.v1 import mandate_service_pb2 as mandate_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.card_vault_service_pb2 import CardToken
+from paycore.v1.dispute_pb2 import Dispute
 from paycore.v1.payment_pb2 import Payment, PaymentMethodData, Refund
 
 from . import _requests as build
@@ -68,6 +71,7 @@ class AsyncPaycoreClient:
         self._vault = card_vault_service_pb2_grpc.CardVaultServiceStub(channel)
         self._customers = customer_service_pb2_grpc.CustomerServiceStub(channel)
         self._mandates = mandate_service_pb2_grpc.MandateServiceStub(channel)
+        self._disputes = dispute_service_pb2_grpc.DisputeServiceStub(channel)
         self._settings_stub = merchant_settings_service_pb2_grpc.MerchantSettingsServiceStub(
             channel
         )
@@ -340,3 +344,59 @@ class AsyncPaycoreClient:
             for method in response.payment_methods:
                 yield method
             request = build.next_page(request, response)
+
+    # Disputes (DisputeService): opened and decided by the channels; the merchant
+    # answers with evidence or accepts.
+
+    async def get_dispute(self, dispute_id: str) -> Dispute:
+        """Return one dispute of the merchant; NotFoundError if there is none."""
+        request = dispute_pb.GetDisputeRequest(dispute_id=dispute_id)
+        return (await self._call(self._disputes.GetDispute, request)).dispute
+
+    async def list_disputes(
+        self,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        payment_id: str = "",
+        states: Sequence[Dispute.State.ValueType] = (),
+    ) -> dispute_pb.ListDisputesResponse:
+        """Return one page (``page_size`` 0 to 100, 0 meaning 20) of disputes, newest first."""
+        request = dispute_pb.ListDisputesRequest(
+            page_size=page_size, page_token=page_token, payment_id=payment_id, states=states
+        )
+        return await self._call(self._disputes.ListDisputes, request)
+
+    async def iter_disputes(
+        self,
+        *,
+        page_size: int = 0,
+        payment_id: str = "",
+        states: Sequence[Dispute.State.ValueType] = (),
+    ) -> AsyncIterator[Dispute]:
+        """Yield every dispute (of ``payment_id``, in ``states``), newest first."""
+        request: dispute_pb.ListDisputesRequest | None = dispute_pb.ListDisputesRequest(
+            page_size=page_size, payment_id=payment_id, states=states
+        )
+        while request is not None:
+            response = await self._call(self._disputes.ListDisputes, request)
+            for dispute in response.disputes:
+                yield dispute
+            request = build.next_page(request, response)
+
+    async def submit_evidence(
+        self,
+        dispute_id: str,
+        evidence: dispute_pb.Evidence,
+        **options: Unpack[build.WriteOptions],
+    ) -> Dispute:
+        """Answer a dispute with evidence (stored encrypted, handed to the channel)."""
+        request = build.submit_evidence(dispute_id, evidence, options)
+        return (await self._call(self._disputes.SubmitEvidence, request)).dispute
+
+    async def accept_dispute(
+        self, dispute_id: str, **options: Unpack[build.WriteOptions]
+    ) -> Dispute:
+        """Give in: the dispute is lost (an inquiry closed) at once."""
+        request = build.accept_dispute(dispute_id, options)
+        return (await self._call(self._disputes.AcceptDispute, request)).dispute

@@ -23,6 +23,7 @@ from google.type.money_pb2 import Money
 
 from paycore.v1 import card_vault_service_pb2 as vault_pb
 from paycore.v1 import customer_service_pb2 as customer_pb
+from paycore.v1 import dispute_service_pb2 as dispute_pb
 from paycore.v1 import mandate_service_pb2 as mandate_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
@@ -204,6 +205,7 @@ _List = TypeVar(
     pb.ListRefundsRequest,
     customer_pb.ListCustomersRequest,
     mandate_pb.ListPaymentMethodsRequest,
+    dispute_pb.ListDisputesRequest,
 )
 
 
@@ -222,7 +224,8 @@ def next_page(
     response: pb.ListPaymentsResponse
     | pb.ListRefundsResponse
     | customer_pb.ListCustomersResponse
-    | mandate_pb.ListPaymentMethodsResponse,
+    | mandate_pb.ListPaymentMethodsResponse
+    | dispute_pb.ListDisputesResponse,
 ) -> _List | None:
     """The request for the page after ``response``, or None after the last page."""
     if not response.next_page_token:
@@ -344,3 +347,17 @@ def setup_payment_method(
 def revoke_mandate(mandate_id: str, options: WriteOptions) -> mandate_pb.RevokeMandateRequest:
     """A RevokeMandateRequest with a request_id."""
     return mandate_pb.RevokeMandateRequest(mandate_id=mandate_id, **_with_request_id(options))
+
+
+def submit_evidence(
+    dispute_id: str, evidence: dispute_pb.Evidence, options: WriteOptions
+) -> dispute_pb.SubmitEvidenceRequest:
+    """A SubmitEvidenceRequest with a request_id."""
+    return dispute_pb.SubmitEvidenceRequest(
+        dispute_id=dispute_id, evidence=evidence, **_with_request_id(options)
+    )
+
+
+def accept_dispute(dispute_id: str, options: WriteOptions) -> dispute_pb.AcceptDisputeRequest:
+    """An AcceptDisputeRequest with a request_id."""
+    return dispute_pb.AcceptDisputeRequest(dispute_id=dispute_id, **_with_request_id(options))

@@ -641,6 +641,7 @@ class SettlementReport(_message.Message):
     JOURNAL_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
     LINES_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    DISPUTED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """`stl_` and a ULID."""
     currency_code: _builtins.str
@@ -670,15 +671,21 @@ class SettlementReport(_message.Message):
 
     @_builtins.property
     def net(self) -> _money_pb2.Money:
-        """captured - refunded - fees; what moved to `merchant_available`."""
+        """captured - refunded - disputed - fees; what moved to `merchant_available`."""
 
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___SettlementLine]:
-        """Each capture and refund counted."""
+        """Each capture, refund and dispute movement counted."""
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the settlement ran."""
+
+    @_builtins.property
+    def disputed(self) -> _money_pb2.Money:
+        """What chargebacks took from the pending balance (their amounts and dispute
+        fees) less what won chargebacks returned; may be negative.
+        """
 
     def __init__(
         self,
@@ -694,10 +701,11 @@ class SettlementReport(_message.Message):
         journal_transaction_id: _builtins.str = ...,
         lines: _abc.Iterable[Global___SettlementLine] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        disputed: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["captured", b"captured", "create_time", b"create_time", "fees", b"fees", "net", b"net", "refunded", b"refunded"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured", b"captured", "create_time", b"create_time", "disputed", b"disputed", "fees", b"fees", "net", b"net", "refunded", b"refunded"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "captured", b"captured", "create_time", b"create_time", "currency_code", b"currency_code", "fees", b"fees", "id", b"id", "journal_transaction_id", b"journal_transaction_id", "lines", b"lines", "net", b"net", "refunded", b"refunded", "settled", b"settled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date", "captured", b"captured", "create_time", b"create_time", "currency_code", b"currency_code", "disputed", b"disputed", "fees", b"fees", "id", b"id", "journal_transaction_id", b"journal_transaction_id", "lines", b"lines", "net", b"net", "refunded", b"refunded", "settled", b"settled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -705,7 +713,7 @@ Global___SettlementReport: _TypeAlias = SettlementReport  # noqa: Y015
 
 @_typing.final
 class SettlementLine(_message.Message):
-    """One capture or refund of a settlement."""
+    """One capture, refund or dispute movement of a settlement."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -718,14 +726,17 @@ class SettlementLine(_message.Message):
     transaction_id: _builtins.str
     """The journal transaction (e.g. `pay_...:capture`)."""
     kind: Global___AccountEntry.Kind.ValueType
-    """KIND_CAPTURE or KIND_REFUND."""
+    """KIND_CAPTURE, KIND_REFUND or KIND_DISPUTE."""
     payment_id: _builtins.str
     """The payment."""
     method: _builtins.str
     """How it was paid (`card`...): the fee schedule's key."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
-        """The captured or refunded amount (positive)."""
+        """The captured or refunded amount (positive); for KIND_DISPUTE, its change
+        to the pending balance: negative for a chargeback's amount or fee,
+        positive for what a won chargeback returned.
+        """
 
     @_builtins.property
     def fee(self) -> _money_pb2.Money:
@@ -929,6 +940,10 @@ class Account(_message.Message):
         """What a channel collected and owes (negative while it owes)."""
         KIND_FEE_REVENUE: Account._Kind.ValueType  # 5
         """Fees charged to the merchant."""
+        KIND_DISPUTE: Account._Kind.ValueType  # 6
+        """Money withdrawn from the merchant by open chargebacks (returned when
+        one is won, paid to the channel when one is lost).
+        """
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
         """What an account holds."""
@@ -945,6 +960,10 @@ class Account(_message.Message):
     """What a channel collected and owes (negative while it owes)."""
     KIND_FEE_REVENUE: Account.Kind.ValueType  # 5
     """Fees charged to the merchant."""
+    KIND_DISPUTE: Account.Kind.ValueType  # 6
+    """Money withdrawn from the merchant by open chargebacks (returned when
+    one is won, paid to the channel when one is lost).
+    """
 
     ID_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
@@ -1066,6 +1085,10 @@ class AccountEntry(_message.Message):
         """Booked by an operator."""
         KIND_WITHDRAWAL: AccountEntry._Kind.ValueType  # 8
         """A withdrawal to a bank account (a hold until the bank answers)."""
+        KIND_DISPUTE: AccountEntry._Kind.ValueType  # 9
+        """A chargeback: its opening (amount and fee), its return when won, its
+        payment to the channel when lost.
+        """
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
         """What caused a journal transaction."""
@@ -1088,6 +1111,10 @@ class AccountEntry(_message.Message):
     """Booked by an operator."""
     KIND_WITHDRAWAL: AccountEntry.Kind.ValueType  # 8
     """A withdrawal to a bank account (a hold until the bank answers)."""
+    KIND_DISPUTE: AccountEntry.Kind.ValueType  # 9
+    """A chargeback: its opening (amount and fee), its return when won, its
+    payment to the channel when lost.
+    """
 
     class _Phase:
         ValueType = _typing.NewType("ValueType", _builtins.int)

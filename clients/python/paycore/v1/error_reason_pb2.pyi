@@ -203,6 +203,17 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: only a withdrawal the risk engine held for review
     (STATE_REQUIRES_REVIEW) can be approved or rejected.
     """
+    ERROR_REASON_DISPUTE_NOT_FOUND: _ErrorReason.ValueType  # 130
+    """NOT_FOUND: no such dispute for the caller's merchant."""
+    ERROR_REASON_DISPUTE_NOT_RESPONDABLE: _ErrorReason.ValueType  # 131
+    """FAILED_PRECONDITION: only a dispute in Dispute.STATE_NEEDS_RESPONSE takes
+    evidence or can be accepted; it was answered already, or is decided.
+    """
+    ERROR_REASON_PAYMENT_DISPUTED: _ErrorReason.ValueType  # 132
+    """FAILED_PRECONDITION: the payment has an open dispute, or lost one: its
+    money is the dispute's, so it cannot be refunded (a won dispute returns
+    it, and refunds are possible again).
+    """
     ERROR_REASON_BANK_TRANSFER_PENDING: _ErrorReason.ValueType  # 90
     """FAILED_PRECONDITION: the payment is a bank transfer the bank has not
     reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
@@ -409,6 +420,17 @@ ERROR_REASON_WITHDRAWAL_NOT_FOUND: ErrorReason.ValueType  # 117
 ERROR_REASON_WITHDRAWAL_NOT_IN_REVIEW: ErrorReason.ValueType  # 118
 """FAILED_PRECONDITION: only a withdrawal the risk engine held for review
 (STATE_REQUIRES_REVIEW) can be approved or rejected.
+"""
+ERROR_REASON_DISPUTE_NOT_FOUND: ErrorReason.ValueType  # 130
+"""NOT_FOUND: no such dispute for the caller's merchant."""
+ERROR_REASON_DISPUTE_NOT_RESPONDABLE: ErrorReason.ValueType  # 131
+"""FAILED_PRECONDITION: only a dispute in Dispute.STATE_NEEDS_RESPONSE takes
+evidence or can be accepted; it was answered already, or is decided.
+"""
+ERROR_REASON_PAYMENT_DISPUTED: ErrorReason.ValueType  # 132
+"""FAILED_PRECONDITION: the payment has an open dispute, or lost one: its
+money is the dispute's, so it cannot be refunded (a won dispute returns
+it, and refunds are possible again).
 """
 ERROR_REASON_BANK_TRANSFER_PENDING: ErrorReason.ValueType  # 90
 """FAILED_PRECONDITION: the payment is a bank transfer the bank has not

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from paycore.v1 import dispute_pb2 as _dispute_pb2
 from paycore.v1 import payment_pb2 as _payment_pb2
 import builtins as _builtins
 import sys
@@ -89,6 +90,7 @@ class Event(_message.Message):
     PAYMENT_FIELD_NUMBER: _builtins.int
     REFUND_ID_FIELD_NUMBER: _builtins.int
     REFUND_FIELD_NUMBER: _builtins.int
+    DISPUTE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `evt_` followed by a 26-character ULID. The
     same on every webhook retry: deduplicate by it.
@@ -104,7 +106,9 @@ class Event(_message.Message):
     refund.created, refund.succeeded, refund.failed (the channel refused the
     refund: `refund.failure` says why), refund.requires_review (held for an
     admin), refund.rejected (an admin rejected the held refund; it never
-    reached a channel: `refund.rejection_reason` says why), refund.updated.
+    reached a channel: `refund.rejection_reason` says why), refund.updated,
+    dispute.created, dispute.updated (evidence submitted, an inquiry became
+    a chargeback), dispute.closed (won, lost or a closed inquiry).
     """
     refund_id: _builtins.str
     """For refund.* events: the refund of `payment.refunds` the event is about."""
@@ -126,6 +130,12 @@ class Event(_message.Message):
         events.
         """
 
+    @_builtins.property
+    def dispute(self) -> _dispute_pb2.Dispute:
+        """For dispute.* events (dispute.created, dispute.updated, dispute.closed):
+        the dispute as it was right after the change; `payment` is then unset.
+        """
+
     def __init__(
         self,
         *,
@@ -136,10 +146,11 @@ class Event(_message.Message):
         payment: _payment_pb2.Payment | None = ...,
         refund_id: _builtins.str = ...,
         refund: _payment_pb2.Refund | None = ...,
+        dispute: _dispute_pb2.Dispute | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dispute", b"dispute", "payment", b"payment", "refund", b"refund"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "id", b"id", "payment", b"payment", "refund", b"refund", "refund_id", b"refund_id", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dispute", b"dispute", "id", b"id", "payment", b"payment", "refund", b"refund", "refund_id", b"refund_id", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,111 @@
+"""DisputeService requests -> validated values (every bad field listed at once)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.api.requests import fields
+from core.api.requests.pages import cursor_page, listed_states
+from core.domain import ids
+from core.domain.disputes import (
+    EVIDENCE_TEXT_FIELDS,
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    MAX_ATTACHMENTS_BYTES,
+    MAX_EVIDENCE_TEXT,
+    Attachment,
+    Dispute,
+    Evidence,
+)
+from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
+from core.ports.disputes import DisputeQuery
+from core.wire.disputes import STATUS_FROM_PROTO
+from paycore.v1 import dispute_service_pb2 as svc
+
+MAX_FILE_NAME = 200
+MAX_CONTENT_TYPE = 100
+
+
+def _dispute_id(v: ViolationCollector, value: str) -> None:
+    if not value:
+        v.add("dispute_id", "required")
+    elif not ids.is_valid(ids.DISPUTE, value):
+        v.add("dispute_id", "must be a dispute id: dp_ followed by 26 base32 characters")
+
+
+def dispute_id_of(request: svc.GetDisputeRequest | svc.AcceptDisputeRequest) -> str:
+    """The dispute a Get or Accept request names (Accept: with its request_id checked)."""
+    v = ViolationCollector()
+    if isinstance(request, svc.AcceptDisputeRequest):
+        fields.request_id(v, request.request_id)
+    _dispute_id(v, request.dispute_id)
+    v.raise_if_any()
+    return request.dispute_id
+
+
+def list_scope(request: svc.ListDisputesRequest) -> str:
+    """What a page token of this listing is signed for: its filters (AIP-158)."""
+    states = ",".join(str(s) for s in sorted(request.states))
+    return f"disputes:{request.payment_id}:{states}"
+
+
+def list_disputes(merchant_id: str, request: svc.ListDisputesRequest, key: bytes) -> DisputeQuery:
+    """Validate a ListDisputesRequest (``key`` verifies its page token)."""
+    v = ViolationCollector()
+    statuses = listed_states(v, request.states, STATUS_FROM_PROTO)
+    if request.payment_id:
+        fields.payment_id(v, request.payment_id)
+    v.raise_if_any()
+    page_size, cursor = cursor_page(request.page_size, request.page_token, key, list_scope(request))
+    after = None
+    if cursor:
+        time_text, _, last_id = cursor.partition("|")
+        try:
+            after = (datetime.fromisoformat(time_text), last_id)
+        except ValueError:  # signed by us, so only a bug gets here
+            raise ValidationError(
+                [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
+                Reason.INVALID_PAGE_TOKEN,
+            ) from None
+    return DisputeQuery(merchant_id, page_size, request.payment_id, frozenset(statuses), after)
+
+
+def page_cursor(last: Dispute) -> str:
+    """The cursor text after ``last`` (signed into a page token by the handler)."""
+    return f"{last.created_at.isoformat()}|{last.id}"
+
+
+def submit_evidence(request: svc.SubmitEvidenceRequest) -> tuple[str, Evidence]:
+    """Validate a SubmitEvidenceRequest: (dispute id, evidence) within the size limits."""
+    v = ViolationCollector()
+    fields.request_id(v, request.request_id)
+    _dispute_id(v, request.dispute_id)
+    given = request.evidence
+    texts = []
+    for name in EVIDENCE_TEXT_FIELDS:
+        text = getattr(given, name)
+        if len(text) > MAX_EVIDENCE_TEXT:
+            v.add(f"evidence.{name}", f"must be at most {MAX_EVIDENCE_TEXT} characters")
+        elif text:
+            texts.append((name, text))
+    if len(given.attachments) > MAX_ATTACHMENTS:
+        v.add("evidence.attachments", f"at most {MAX_ATTACHMENTS} attachments")
+    total = 0
+    for index, file in enumerate(given.attachments):
+        where = f"evidence.attachments[{index}]"
+        if not 0 < len(file.file_name) <= MAX_FILE_NAME:
+            v.add(f"{where}.file_name", f"required, at most {MAX_FILE_NAME} characters")
+        if not 0 < len(file.content_type) <= MAX_CONTENT_TYPE:
+            v.add(f"{where}.content_type", f"required, at most {MAX_CONTENT_TYPE} characters")
+        if not 0 < len(file.content) <= MAX_ATTACHMENT_BYTES:
+            v.add(f"{where}.content", f"must be 1 to {MAX_ATTACHMENT_BYTES} bytes")
+        total += len(file.content)
+    if total > MAX_ATTACHMENTS_BYTES:
+        v.add("evidence.attachments", f"at most {MAX_ATTACHMENTS_BYTES} bytes in all")
+    if not texts and not given.attachments:
+        v.add("evidence", "required: at least one text field or attachment")
+    v.raise_if_any()
+    attachments = tuple(
+        Attachment(f.file_name, f.content_type, bytes(f.content)) for f in given.attachments
+    )
+    return request.dispute_id, Evidence(tuple(texts), attachments)

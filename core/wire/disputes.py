@@ -1,0 +1,44 @@
+"""Disputes -> protobuf (``paycore.v1.Dispute``), for replies and dispute events."""
+
+from __future__ import annotations
+
+from core.domain.disputes import Dispute, DisputeKind, DisputeStatus
+from core.wire.convert import money_to_proto, timestamp
+from paycore.v1 import dispute_pb2 as pb
+
+KIND_TO_PROTO: dict[DisputeKind, pb.Dispute.Kind.ValueType] = {
+    DisputeKind.INQUIRY: pb.Dispute.KIND_INQUIRY,
+    DisputeKind.CHARGEBACK: pb.Dispute.KIND_CHARGEBACK,
+}
+STATUS_TO_PROTO: dict[DisputeStatus, pb.Dispute.State.ValueType] = {
+    DisputeStatus.NEEDS_RESPONSE: pb.Dispute.STATE_NEEDS_RESPONSE,
+    DisputeStatus.UNDER_REVIEW: pb.Dispute.STATE_UNDER_REVIEW,
+    DisputeStatus.WON: pb.Dispute.STATE_WON,
+    DisputeStatus.LOST: pb.Dispute.STATE_LOST,
+    DisputeStatus.CLOSED: pb.Dispute.STATE_CLOSED,
+}
+STATUS_FROM_PROTO = {value: key for key, value in STATUS_TO_PROTO.items()}
+
+
+def dispute_to_proto(dispute: Dispute) -> pb.Dispute:
+    """A dispute as the API shows it (its evidence never: only whether it was submitted)."""
+    return pb.Dispute(
+        id=dispute.id,
+        payment_id=dispute.payment_id,
+        amount=money_to_proto(dispute.amount),
+        fee=money_to_proto(dispute.fee),
+        kind=KIND_TO_PROTO[dispute.kind],
+        state=STATUS_TO_PROTO[dispute.status],
+        reason=dispute.reason,
+        evidence_due_time=timestamp(dispute.evidence_due_at),
+        evidence_submitted=dispute.evidence_submitted,
+        channel=dispute.channel,
+        channel_reference=dispute.channel_reference,
+        create_time=timestamp(dispute.created_at),
+        update_time=timestamp(dispute.updated_at),
+    )
+
+
+def dispute_bytes(dispute: Dispute) -> bytes:
+    """The dispute's message, serialized: what a dispute event keeps as its snapshot."""
+    return dispute_to_proto(dispute).SerializeToString(deterministic=True)
