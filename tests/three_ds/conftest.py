@@ -113,21 +113,28 @@ async def stack(three_ds_server: ThreeDSServer) -> AsyncIterator[ThreeDSStack]:
 _HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
 
 
-async def acs_result(
-    session: aiohttp.ClientSession, challenge_url: str, decision: str
-) -> dict[str, str]:
+async def acs_result(challenge_url: str, decision: str) -> dict[str, str]:
     """What the ACS page hands the browser after ``decision``: the signed result's form fields."""
-    async with session.post(challenge_url, data={"decision": decision}) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(challenge_url, data={"decision": decision}) as reply,
+    ):
         assert reply.status == 200, await reply.text()
         page = await reply.text()
     return {name: html.unescape(value) for name, value in _HIDDEN.findall(page)}
 
 
-async def post_completion(
-    stack: ThreeDSStack, session: aiohttp.ClientSession, fields: dict[str, Any]
-) -> aiohttp.ClientResponse:
+async def post_completion(stack: ThreeDSStack, fields: dict[str, Any]) -> aiohttp.ClientResponse:
     """POST a result to the completion endpoint (redirects not followed)."""
     url = f"{stack.served.callbacks_url}/3ds/complete"
-    async with session.post(url, data=fields, allow_redirects=False) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=fields, allow_redirects=False) as reply,
+    ):
         await reply.read()
         return reply
+
+
+async def signed_result(payment: pb.Payment, decision: str) -> dict[str, str]:
+    """The ACS's signed result for ``payment``'s challenge after ``decision``."""
+    return await acs_result(payment.next_action.redirect_to_url.url, decision)

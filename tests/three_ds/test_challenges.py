@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-
 from paycore.v1 import payment_pb2 as pb
 from tests.support.expect import expect_invalid
 from tests.support.polling import eventually
@@ -24,6 +22,7 @@ from .conftest import (
     ThreeDSStack,
     acs_result,
     post_completion,
+    signed_result,
 )
 
 S = pb.Payment
@@ -82,9 +81,8 @@ async def test_a_completed_challenge_authorizes_through_the_channel_with_its_res
     stack: ThreeDSStack,
 ) -> None:
     payment = await stack.challenged()
-    async with aiohttp.ClientSession() as session:
-        signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
-        reply = await post_completion(stack, session, signed)
+    signed = await signed_result(payment, "complete")
+    reply = await post_completion(stack, signed)
 
     assert reply.status == 303
     assert reply.headers["Location"] == stack.return_url
@@ -102,9 +100,8 @@ async def test_a_completed_challenge_authorizes_through_the_channel_with_its_res
 
 async def test_a_failed_challenge_declines_the_payment(stack: ThreeDSStack) -> None:
     payment = await stack.challenged()
-    async with aiohttp.ClientSession() as session:
-        signed = await acs_result(session, payment.next_action.redirect_to_url.url, "fail")
-        reply = await post_completion(stack, session, signed)
+    signed = await signed_result(payment, "fail")
+    reply = await post_completion(stack, signed)
 
     assert reply.status == 303  # the customer goes back to the merchant either way
     done = await stack.served.api.get(payment.id)
@@ -120,9 +117,8 @@ async def test_an_acs_that_refuses_declines_even_a_completed_challenge(
     stack: ThreeDSStack,
 ) -> None:
     payment = await stack.challenged(REFUSED_CHALLENGE)
-    async with aiohttp.ClientSession() as session:
-        signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
-        await post_completion(stack, session, signed)
+    signed = await signed_result(payment, "complete")
+    await post_completion(stack, signed)
 
     done = await stack.served.api.get(payment.id)
     assert done.state == S.STATE_DECLINED
@@ -133,11 +129,10 @@ async def test_a_replayed_completion_changes_nothing_and_charges_once(
     stack: ThreeDSStack,
 ) -> None:
     payment = await stack.challenged()
-    async with aiohttp.ClientSession() as session:
-        signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
-        first = await post_completion(stack, session, signed)
-        after_first = await stack.served.api.get(payment.id)
-        second = await post_completion(stack, session, signed)
+    signed = await signed_result(payment, "complete")
+    first = await post_completion(stack, signed)
+    after_first = await stack.served.api.get(payment.id)
+    second = await post_completion(stack, signed)
 
     assert first.status == second.status == 303
     assert second.headers["Location"] == stack.return_url
@@ -150,9 +145,8 @@ async def test_a_replayed_completion_changes_nothing_and_charges_once(
 
 async def test_a_double_submitted_completion_is_applied_once(stack: ThreeDSStack) -> None:
     payment = await stack.challenged()
-    async with aiohttp.ClientSession() as session:
-        signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
-        replies = await asyncio.gather(*(post_completion(stack, session, signed) for _ in range(3)))
+    signed = await signed_result(payment, "complete")
+    replies = await asyncio.gather(*(post_completion(stack, signed) for _ in range(3)))
 
     assert [reply.status for reply in replies] == [303, 303, 303]
     done = await stack.served.api.get(payment.id)
@@ -164,11 +158,10 @@ async def test_a_double_submitted_completion_is_applied_once(stack: ThreeDSStack
 async def test_another_result_after_the_first_is_refused(stack: ThreeDSStack) -> None:
     payment = await stack.challenged()
     url = payment.next_action.redirect_to_url.url
-    async with aiohttp.ClientSession() as session:
-        completed = await acs_result(session, url, "complete")
-        failed = await acs_result(session, url, "fail")
-        await post_completion(stack, session, completed)
-        late = await post_completion(stack, session, failed)
+    completed = await acs_result(url, "complete")
+    failed = await acs_result(url, "fail")
+    await post_completion(stack, completed)
+    late = await post_completion(stack, failed)
 
     assert late.status == 409
     assert (await stack.served.api.get(payment.id)).state == S.STATE_CAPTURED
@@ -176,12 +169,11 @@ async def test_another_result_after_the_first_is_refused(stack: ThreeDSStack) ->
 
 async def test_a_forged_signature_is_refused_and_changes_nothing(stack: ThreeDSStack) -> None:
     payment = await stack.challenged()
-    async with aiohttp.ClientSession() as session:
-        signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
-        timestamp = signed["signature"].split(",")[0]
-        forged = {**signed, "signature": f"{timestamp},v1={'0' * 64}"}
-        refused = await post_completion(stack, session, forged)
-        unsigned = await post_completion(stack, session, {"result": signed["result"]})
+    signed = await signed_result(payment, "complete")
+    timestamp = signed["signature"].split(",")[0]
+    forged = {**signed, "signature": f"{timestamp},v1={'0' * 64}"}
+    refused = await post_completion(stack, forged)
+    unsigned = await post_completion(stack, {"result": signed["result"]})
 
     assert refused.status == 403
     assert unsigned.status == 403
@@ -195,15 +187,14 @@ async def test_an_unanswered_challenge_expires_and_a_late_completion_is_refused(
 ) -> None:
     async with three_ds_server(expiry_s=0.5, sweep_s=0.1) as stack:
         payment = await stack.challenged()
-        async with aiohttp.ClientSession() as session:
-            signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
+        signed = await signed_result(payment, "complete")
 
-            async def canceled() -> pb.Payment | None:
-                read = await stack.served.api.get(payment.id)
-                return read if read.state == S.STATE_CANCELED else None
+        async def canceled() -> pb.Payment | None:
+            read = await stack.served.api.get(payment.id)
+            return read if read.state == S.STATE_CANCELED else None
 
-            expired = await eventually(canceled, what="the challenge expired")
-            late = await post_completion(stack, session, signed)
+        expired = await eventually(canceled, what="the challenge expired")
+        late = await post_completion(stack, signed)
 
         assert late.status == 409
         assert expired.failure.code == "authentication_abandoned"
@@ -219,10 +210,9 @@ async def test_a_completion_past_the_deadline_cancels_even_before_the_sweep(
 ) -> None:
     async with three_ds_server(expiry_s=0.3, sweep_s=3600) as stack:
         payment = await stack.challenged()
-        async with aiohttp.ClientSession() as session:
-            signed = await acs_result(session, payment.next_action.redirect_to_url.url, "complete")
-            await asyncio.sleep(0.4)  # past the deadline; the sweep would wait an hour
-            late = await post_completion(stack, session, signed)
+        signed = await signed_result(payment, "complete")
+        await asyncio.sleep(0.4)  # past the deadline; the sweep would wait an hour
+        late = await post_completion(stack, signed)
 
         assert late.status == 409
         done = await stack.served.api.get(payment.id)
@@ -259,9 +249,8 @@ async def test_a_manually_confirmed_payment_is_challenged_at_confirmation(
     created = await api.requires_confirmation()
     waiting = await api.confirm(created.id, CHALLENGE, return_url=stack.return_url)
     assert waiting.state == S.STATE_REQUIRES_ACTION
-    async with aiohttp.ClientSession() as session:
-        signed = await acs_result(session, waiting.next_action.redirect_to_url.url, "complete")
-        reply = await post_completion(stack, session, signed)
+    signed = await signed_result(waiting, "complete")
+    reply = await post_completion(stack, signed)
 
     assert reply.status == 303
     assert (await api.get(created.id)).state == S.STATE_CAPTURED
