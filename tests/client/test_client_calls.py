@@ -79,6 +79,20 @@ async def test_create_payment_sends_every_field_and_returns_the_payment(
     )
 
 
+async def test_a_return_url_is_sent_on_create_and_confirm(
+    client: EitherClient, paycore: ScriptedPaymentService
+) -> None:
+    await client.create_payment(
+        amount=money(1050, "USD"), payment_method=VISA, return_url="https://shop.test/back"
+    )
+    await client.confirm_payment("pay_1", payment_method=VISA, return_url="https://shop.test/c")
+
+    [created] = paycore.requests("CreatePayment")
+    [confirmed] = paycore.requests("ConfirmPayment")
+    assert created.return_url == "https://shop.test/back"
+    assert confirmed.return_url == "https://shop.test/c"
+
+
 async def test_a_generated_request_id_is_a_uuid4(
     client: EitherClient, paycore: ScriptedPaymentService
 ) -> None:

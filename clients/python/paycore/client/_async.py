@@ -157,7 +157,7 @@ class AsyncPaycoreClient:
         payment_id: str,
         *,
         payment_method: PaymentMethodData,
-        **options: Unpack[build.WriteOptions],
+        **options: Unpack[build.ConfirmPaymentOptions],
     ) -> Payment:
         """Authorize a payment created with manual confirmation; return the Payment."""
         request = build.confirm_payment(payment_id, payment_method, options)

@@ -68,6 +68,17 @@ class CreatePaymentOptions(WriteOptions, total=False):
     ``setup_payment_method``): give ``off_session=True`` and no payment_method."""
     off_session: bool
     """The customer is not present: required with ``mandate_id``."""
+    return_url: str
+    """Where the customer's browser comes back after a 3-D Secure challenge (the
+    payment is then STATE_REQUIRES_ACTION: send the customer to
+    ``payment.next_action.redirect_to_url.url``)."""
+
+
+class ConfirmPaymentOptions(WriteOptions, total=False):
+    """Optional arguments of ``confirm_payment``."""
+
+    return_url: str
+    """As ``CreatePaymentOptions.return_url``."""
 
 
 class UpdatePaymentOptions(WriteOptions, total=False):
@@ -250,7 +261,7 @@ def update_payment(payment_id: str, options: UpdatePaymentOptions) -> pb.UpdateP
 
 
 def confirm_payment(
-    payment_id: str, payment_method: PaymentMethodData, options: WriteOptions
+    payment_id: str, payment_method: PaymentMethodData, options: ConfirmPaymentOptions
 ) -> pb.ConfirmPaymentRequest:
     """A ConfirmPaymentRequest with a request_id."""
     return pb.ConfirmPaymentRequest(

@@ -161,7 +161,7 @@ class PaycoreClient:
         payment_id: str,
         *,
         payment_method: PaymentMethodData,
-        **options: Unpack[build.WriteOptions],
+        **options: Unpack[build.ConfirmPaymentOptions],
     ) -> Payment:
         """Authorize a payment created with manual confirmation; return the Payment."""
         request = build.confirm_payment(payment_id, payment_method, options)
