@@ -65,7 +65,11 @@ PAYMENT_COLUMNS = f"""
         FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
     ), '[]'::jsonb) AS attempts,
     (
-        SELECT to_jsonb(pa) FROM payment_authentications pa
+        SELECT jsonb_build_object(
+            'flow', pa.flow, 'status', pa.status, 'eci', pa.eci,
+            'liability_shift', pa.liability_shift, 'redirect_url', pa.redirect_url,
+            'return_url', pa.return_url, 'expire_time', pa.expire_time
+        ) FROM payment_authentications pa
         WHERE pa.merchant_id = p.merchant_id AND pa.payment_id = p.id
     ) AS authentication
 """
