@@ -46,6 +46,8 @@ def attempt_to_wire(attempt: Attempt, card: CardInput | None = None) -> dict[str
         "refund_id": attempt.refund_id,
         "merchant_initiated": attempt.merchant_initiated,
         "agreement_id": attempt.agreement_id,
+        "eci": attempt.eci,
+        "liability_shift": attempt.liability_shift,
     }
     if card is not None:
         body["card"] = {
@@ -71,6 +73,8 @@ def attempt_from_wire(body: dict[str, Any], channel: str) -> tuple[Attempt, Card
         channel_reference=str(body.get("channel_reference", "")),
         merchant_initiated=bool(body.get("merchant_initiated", False)),
         agreement_id=str(body.get("agreement_id", "")),
+        eci=str(body.get("eci", "")),
+        liability_shift=bool(body.get("liability_shift", False)),
     )
     raw = body.get("card")
     card = (

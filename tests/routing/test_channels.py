@@ -72,6 +72,29 @@ async def test_acquirers_share_the_sandbox_cards_and_differ_on_their_own(
     assert (result_a.outcome.value, result_b.outcome.value) == (a, b)
 
 
+async def test_acquirer_a_takes_the_authentication_card_once_3ds_authenticated_it() -> None:
+    acquirer_a = SimulatedAcquirer(ACQUIRER_A)
+    attempt = dataclasses.replace(authorize("acquirer_a"), eci="05", liability_shift=True)
+
+    result = await acquirer_a.authorize(attempt, card("4000000000003220"))
+    unauthenticated = await acquirer_a.authorize(
+        dataclasses.replace(attempt, id="att_2", eci="07", liability_shift=False),
+        card("4000000000003220"),
+    )
+
+    assert result.outcome is AttemptOutcome.SUCCEEDED
+    assert unauthenticated.outcome is AttemptOutcome.DECLINED
+    assert unauthenticated.failure is not None
+    assert unauthenticated.failure.code == "authentication_required"
+    assert acquirer_a.ledger["att_1"].eci == "05"
+
+
+def test_an_attempts_authentication_result_crosses_the_wire() -> None:
+    attempt = dataclasses.replace(authorize("acquirer_a"), eci="05", liability_shift=True)
+
+    assert attempt_from_wire(attempt_to_wire(attempt), "acquirer_a") == (attempt, None)
+
+
 async def test_the_same_attempt_sent_twice_is_processed_once() -> None:
     channel = SimulatedAcquirer(SANDBOX)
     attempt = authorize("sandbox_card")
