@@ -79,7 +79,10 @@ class SandboxAcs:
         return enrollment(card.number)
 
     def challenge_url(self, payment_id: str, enrollment: Enrollment) -> str:
-        """This process's challenge page for ``payment_id``."""
+        """This process's challenge page for ``payment_id`` ("" when the page is not served:
+        the callbacks HTTP port is off)."""
+        if not self._base_url:
+            return ""
         url = f"{self._base_url}/acs/challenge/{payment_id}"
         return f"{url}?card={_REFUSES}" if enrollment is Enrollment.CHALLENGE_FAILS else url
 

@@ -21,5 +21,5 @@ class DirectoryServer(Protocol):
         ...
 
     def challenge_url(self, payment_id: str, enrollment: Enrollment) -> str:
-        """The issuer's challenge page for the payer of ``payment_id``."""
+        """The issuer's challenge page for the payer of ``payment_id`` ("": none can be shown)."""
         ...

@@ -25,15 +25,18 @@ RETURN_URL = "https://shop.test/back"
 class Directory:
     """A directory server that answers ``enrollment`` for every card, and counts the questions."""
 
-    def __init__(self, enrollment: Enrollment) -> None:
+    def __init__(self, enrollment: Enrollment, *, serves_pages: bool = True) -> None:
         self.answer = enrollment
         self.asked = 0
+        self.serves_pages = serves_pages
 
     async def enrollment(self, card: CardInput) -> Enrollment:
         self.asked += 1
         return self.answer
 
     def challenge_url(self, payment_id: str, enrollment: Enrollment) -> str:
+        if not self.serves_pages:
+            return ""
         return f"http://acs.test/{payment_id}/{enrollment.value}"
 
 
@@ -102,6 +105,18 @@ async def test_a_challenge_sends_the_customer_to_the_issuers_page_until_the_dead
 async def test_a_challenge_with_nowhere_to_return_is_declined(vault: CardVault) -> None:
     payment = await three_ds(Directory(Enrollment.CHALLENGE), vault).authenticate(
         make_payment(), APPROVED, CARD, T1, ""
+    )
+
+    assert payment.state is PaymentState.DECLINED
+    assert payment.failure is not None
+    assert payment.failure.code == "authentication_required"
+
+
+async def test_a_challenge_with_no_page_to_show_is_declined(vault: CardVault) -> None:
+    directory = Directory(Enrollment.CHALLENGE, serves_pages=False)
+
+    payment = await three_ds(directory, vault).authenticate(
+        make_payment(), APPROVED, CARD, T1, RETURN_URL
     )
 
     assert payment.state is PaymentState.DECLINED

@@ -88,16 +88,20 @@ ThreeDSServer = Callable[..., AbstractAsyncContextManager[ThreeDSStack]]
 
 @pytest.fixture
 def three_ds_server(settings: Settings, tmp_path: Path, return_page: str) -> ThreeDSServer:
-    """Start a paycore whose challenges expire after ``expiry_s`` (swept every ``sweep_s``)."""
+    """Start a paycore whose challenges expire after ``expiry_s`` (swept every ``sweep_s``),
+    serving its HTTP port unless ``callbacks`` is False."""
     routing = tmp_path / "routing.toml"
     routing.write_text(ROUTING)
 
     @asynccontextmanager
-    async def start(expiry_s: float = 600.0, sweep_s: float = 0.1) -> AsyncIterator[ThreeDSStack]:
+    async def start(
+        expiry_s: float = 600.0, sweep_s: float = 0.1, *, callbacks: bool = True
+    ) -> AsyncIterator[ThreeDSStack]:
         channels = ChannelSettings(
             three_ds_challenge_expiry_s=expiry_s, three_ds_sweep_interval_s=sweep_s
         )
-        async with serve(settings, None, routing, {"channels": channels}) as served:
+        changes = {"channels": channels, "callbacks_enabled": callbacks}
+        async with serve(settings, None, routing, changes) as served:
             yield ThreeDSStack(served, return_page)
 
     return start

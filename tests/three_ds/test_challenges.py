@@ -65,6 +65,18 @@ async def test_a_challenge_with_no_return_url_is_declined_as_before(stack: Three
     assert payment.attempts == []
 
 
+async def test_without_the_http_port_there_is_no_challenge_page_and_the_card_is_declined(
+    three_ds_server: ThreeDSServer,
+) -> None:
+    async with three_ds_server(callbacks=False) as stack:
+        payment = await stack.served.api.create(
+            payment_method=card(CHALLENGE), return_url=stack.return_url
+        )
+
+        assert payment.state == S.STATE_DECLINED
+        assert payment.failure.code == "authentication_required"
+
+
 async def test_a_challenge_waits_for_the_customer_with_a_redirect(stack: ThreeDSStack) -> None:
     payment = await stack.challenged()
 

@@ -48,7 +48,7 @@ class ThreeDSecure:
     ) -> Payment:
         """The payment to go on with: REQUIRES_CONFIRMATION (to route, maybe authenticated)
         or, when it stops here, REQUIRES_ACTION (a challenge) or DECLINED (a challenge
-        with no ``return_url`` to send the customer back to).
+        with no ``return_url`` to send the customer back to, or no page to show them).
         """
         if card is None:
             return payment
@@ -58,9 +58,11 @@ class ThreeDSecure:
             return lifecycle.authenticate_frictionless(payment, result, at)
         if enrollment is Enrollment.NOT_ENROLLED:
             return payment
-        if not return_url:
-            return lifecycle.decline_unauthenticated(payment, risk, at)
         url = self._directory.challenge_url(payment.id, enrollment)
+        if not return_url or not url:
+            # Nowhere to send the customer, or no page to show them: declined as the
+            # issuer declines an unauthenticated payment it wanted to challenge.
+            return lifecycle.decline_unauthenticated(payment, risk, at)
         action = NextAction(RedirectToUrl(url, return_url), at + self._expiry)
         return lifecycle.require_action(payment, risk, action, at)
 
