@@ -196,15 +196,23 @@ class Authorization:
         return await _store_routed(tx, payment, decided, dispatch, at)
 
     async def dispatch_authenticated(
-        self, tx: PaymentTransaction, payment: Payment, card: CardInput | None, at: datetime
+        self,
+        tx: PaymentTransaction,
+        locked: Payment,
+        completed: Payment,
+        card: CardInput | None,
+        at: datetime,
     ) -> Plan[Payment]:
         """Send a payment whose customer completed a 3-D Secure challenge, with its result.
 
-        ``payment``: as ``lifecycle.complete_challenge`` left the payment locked in ``tx``.
+        ``locked``: the payment as locked in ``tx``; ``completed``: it after
+        ``lifecycle.complete_challenge`` (its authentication recorded).
         """
-        assert payment.risk is not None  # challenged payments were scored
-        decided, dispatch = self._route(payment, payment.risk, card, at, None, authenticated=True)
-        planned = await _store_routed(tx, payment, decided, dispatch, at)
+        assert completed.risk is not None  # challenged payments were scored
+        decided, dispatch = self._route(
+            completed, completed.risk, card, at, None, authenticated=True
+        )
+        planned = await _store_routed(tx, locked, decided, dispatch, at)
         await tx.authentications.save(decided)
         return planned
 

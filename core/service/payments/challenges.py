@@ -113,10 +113,13 @@ class ChallengeCompletion:
             card = None
             if record.card_token:
                 _, card = await vault.reveal(tx, merchant_id, record.card_token)
-            return await authorization.dispatch_authenticated(tx, updated, card, at)
+            return await authorization.dispatch_authenticated(tx, payment, updated, card, at)
 
         # The result is the request's fingerprint: the same completion replays,
-        # another one for the same challenge is IDEMPOTENCY_KEY_REUSED.
+        # another one for the same challenge is IDEMPOTENCY_KEY_REUSED. A crash after
+        # the channel call leaves the payment PENDING with the authorization in flight:
+        # a status query settles it, and a repeated completion then gets the payment
+        # as it is (``settled_payment``), never a second authorization.
         fingerprint = json.dumps([result.status.value, result.eci]).encode()
         key = RequestKey(merchant_id, "CompleteChallenge", payment_id)
         identity = RequestIdentity(payment_id, fingerprint)
