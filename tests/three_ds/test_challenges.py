@@ -87,6 +87,8 @@ async def test_a_challenge_waits_for_the_customer_with_a_redirect(stack: ThreeDS
     assert payment.authentication.status == A.STATUS_CHALLENGE_PENDING
     assert payment.attempts == []  # nothing sent, nothing held
     assert (await stack.served.api.get(payment.id)).next_action == payment.next_action
+    waiting = await stack.served.api.list(states=[S.STATE_REQUIRES_ACTION])
+    assert [p.id for p in waiting.payments] == [payment.id]
 
 
 async def test_a_completed_challenge_authorizes_through_the_channel_with_its_result(
