@@ -250,7 +250,7 @@ def _serve_round(plan: _Plan, name: str, workers: int) -> ServerRound:
                 echo, target, keys, options=options, contexts=probes.contexts, probes=None,
                 replay=job,
             )  # fmt: skip
-    http_port = free_port()
+    http_port = free_port(consecutive=workers)
     metrics = [f"http://127.0.0.1:{http_port + i}/metrics" for i in range(workers)]
     with paycore_server(*plan.databases, port, workers, http_port=http_port) as paycore:
         if not probes.contexts and set(options.scenarios) - {"create"}:

@@ -73,12 +73,30 @@ class Measured:
         return self.use.cpu_s / self.load.ok * 1000 if self.load.ok else float("nan")
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_port(consecutive: int = 1) -> int:
+    """A TCP port nothing listens on now, followed by ``consecutive - 1`` free ones.
+
+    Workers serve /metrics on ``http_port + i``: a port the kernel picked is free,
+    but the next one may be another process's (an outgoing connection's ephemeral
+    port), so all of them are checked, holding each until the last is found.
+    """
+    while True:
+        probes: list[socket.socket] = []
+        try:
+            first = socket.socket()
+            probes.append(first)
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            for offset in range(1, consecutive):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port + offset))
+            return port
+        except (OSError, OverflowError):
+            continue  # a following port is taken (or past 65535): draw again
+        finally:
+            for probe in probes:
+                probe.close()
 
 
 def _peak_rss_mb(pid: int) -> float:
