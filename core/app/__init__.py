@@ -180,6 +180,7 @@ async def open_services(
             router=router,
             attempts=attempts,
             clock=clock,
+            velocity=screen.velocity,
         )
         start_deadlines(settings, disputes, background)
         services = Services(

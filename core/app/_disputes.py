@@ -21,6 +21,7 @@ from core.storage.unit_of_work import PostgresPaymentRepository
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from core.wire.disputes import dispute_bytes
+from riskengine import VelocityStore
 from router import Router
 
 
@@ -55,8 +56,10 @@ def build_disputes(
     router: Router,
     attempts: PostgresStatusQueryStore,
     clock: Callable[[], datetime],
+    velocity: VelocityStore | None = None,
 ) -> Disputes:
-    """The dispute use cases (evidence sealed under the vault ``keyring``) and their ingress."""
+    """The dispute use cases (evidence sealed under the vault ``keyring``) and their ingress;
+    a lost dispute is counted in ``velocity`` for the risk engine."""
     service = DisputeService(
         executor=executor,
         repository=repository,
@@ -66,6 +69,7 @@ def build_disputes(
         dispute_fee_minor=settings.ledger.dispute_fee_minor,
         router=router,
         channel_timeout_s=settings.channel_timeout_s,
+        velocity=velocity,
     )
     return Disputes(
         service,

@@ -40,6 +40,7 @@ from core.ports.disputes import DisputeQuery, DisputeStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.vault.secrets import SecretSealer
+from riskengine import Transaction, VelocityStore
 from router import Router
 from router.channel import DisputeAnswering
 
@@ -91,8 +92,10 @@ class DisputeService:
         dispute_fee_minor: int,
         router: Router,
         channel_timeout_s: float = 10.0,
+        velocity: VelocityStore | None = None,
     ) -> None:
-        """``channel_timeout_s`` bounds handing evidence to a channel (as the router's calls)."""
+        """``channel_timeout_s`` bounds handing evidence to a channel (as the router's calls);
+        ``velocity``: where a lost dispute is counted for the risk engine (None: nowhere)."""
         self._executor = executor
         self._repository = repository
         self._store = store
@@ -101,6 +104,7 @@ class DisputeService:
         self._fee_minor = dispute_fee_minor
         self._router = router  # the channels, which take the merchant's evidence
         self._channel_timeout_s = channel_timeout_s
+        self._velocity = velocity
 
     # --- from the channel -----------------------------------------------------
 
@@ -151,7 +155,9 @@ class DisputeService:
                 outcome=outcome.value,
                 at=at,
             )
-            return outcome
+        if after is not None:
+            await self._count_if_lost(before, after)
+        return outcome
 
     def _new_dispute(
         self,
@@ -217,6 +223,32 @@ class DisputeService:
         """Post what ``before`` -> ``after`` moved and append its events."""
         await self._store.post(tx, postings_for_dispute(before, after), at)
         await self._store.announce(tx, after, disputes.dispute_events(before, after))
+
+    async def _count_if_lost(self, before: Dispute | None, after: Dispute) -> None:
+        """After the commit: a dispute just lost counts against its payer's card, customer
+        and email in the risk features (``<entity>_lost_disputes``).
+
+        Best effort, like the decline counts: a crash or an unreachable store
+        between the commit and here leaves the loss uncounted; the dispute, its
+        ledger and its ``dispute.closed`` event are committed regardless.
+        """
+        lost = after.status is DisputeStatus.LOST
+        if self._velocity is None or not lost or (before and before.status is after.status):
+            return
+        try:
+            payer = await self._store.payer_of(after.merchant_id, after.payment_id)
+            if payer is None:
+                return
+            transaction = Transaction(
+                after.merchant_id,
+                payer.amount,
+                payer.card,
+                payer.customer_id,
+                customer_email=payer.email,
+            )
+            await self._velocity.record_lost_dispute(transaction, after.id)
+        except Exception:
+            log.exception("lost dispute %s not counted for the risk engine", after.id)
 
     # --- reads ------------------------------------------------------------------
 
@@ -319,10 +351,15 @@ class DisputeService:
             after = disputes.accept(before, at)
             await self._store.save(tx, after)
             await self._record(tx, before, after, at)
+            accepted.append((before, after))
             return Plan(dispute_id, result=after)
 
+        accepted: list[tuple[Dispute, Dispute]] = []
         key = RequestKey(merchant_id, "AcceptDispute", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        if reply.ok and accepted:
+            await self._count_if_lost(*accepted[-1])
+        return reply
 
     # --- the evidence due date -------------------------------------------------------
 
@@ -351,6 +388,7 @@ class DisputeService:
             log.info(
                 "dispute %s closed %s: due %s", after.id, after.status.value, before.evidence_due_at
             )
+            await self._count_if_lost(before, after)
             closed += 1
         return closed
 

@@ -25,10 +25,11 @@ import asyncpg
 from core.domain.disputes import Dispute, DisputeKind, DisputeStatus
 from core.domain.money import Money
 from core.ledger.journal import JournalTransaction
-from core.ports.disputes import DisputeQuery
+from core.ports.disputes import DisputedPayer, DisputeQuery
 from core.ports.repository import PaymentTransaction
 from core.storage import ledger
 from core.storage.events import EventRow, append_events
+from core.storage.payment_reads import card_from_json
 from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
 
@@ -249,6 +250,26 @@ class PostgresDisputes:
             limit,
         )
         return [(_from_row(row), row["sealed"]) for row in rows]
+
+    @unavailable_as_error()
+    async def payer_of(self, merchant_id: str, payment_id: str) -> DisputedPayer | None:
+        row = await self._pool.fetchrow(
+            """
+            SELECT p.amount, p.currency, p.card, p.customer_id, coalesce(c.email, '') AS email
+            FROM payments p
+            LEFT JOIN customers c
+              ON c.merchant_id = p.merchant_id AND c.id = p.customer_id AND NOT c.deleted
+            WHERE p.merchant_id = $1 AND p.id = $2
+            """,
+            merchant_id,
+            payment_id,
+        )
+        if row is None:
+            return None
+        card = card_from_json(row["card"])
+        return DisputedPayer(
+            Money(row["amount"], row["currency"]), card, row["customer_id"], row["email"]
+        )
 
     @unavailable_as_error()
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:
