@@ -181,6 +181,7 @@ async def open_services(
             attempts=attempts,
             clock=clock,
             velocity=screen.velocity,
+            telemetry=telemetry,
         )
         start_deadlines(settings, disputes, background)
         services = Services(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.domain.dispute_rate import DisputeRate
 from core.domain.disputes import Dispute, DisputeStatus
 from core.domain.money import Money
 from core.domain.payment import CardSummary
@@ -122,6 +123,10 @@ class DisputeStore(Protocol):
 
     async def payer_of(self, merchant_id: str, payment_id: str) -> DisputedPayer | None:
         """The card, customer and email of a payment (None: no such payment)."""
+        ...
+
+    async def dispute_rate(self, merchant_id: str, start: datetime, end: datetime) -> DisputeRate:
+        """Payments captured and disputes opened within [start, end), by currency."""
         ...
 
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from core.domain import clock as wall_clock
 from core.domain import disputes, ids
+from core.domain.dispute_rate import DisputeRate, metric_reason
 from core.domain.disputes import (
     ChannelVerdict,
     Dispute,
@@ -38,6 +39,7 @@ from core.gate import RequestGate, RpcClass
 from core.ledger.disputes import postings_for_dispute
 from core.ports.disputes import DisputeQuery, DisputeStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
+from core.ports.telemetry import NO_INSTRUMENTS, Instruments
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.vault.secrets import SecretSealer
 from riskengine import Transaction, VelocityStore
@@ -93,9 +95,11 @@ class DisputeService:
         router: Router,
         channel_timeout_s: float = 10.0,
         velocity: VelocityStore | None = None,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         """``channel_timeout_s`` bounds handing evidence to a channel (as the router's calls);
-        ``velocity``: where a lost dispute is counted for the risk engine (None: nowhere)."""
+        ``velocity``: where a lost dispute is counted for the risk engine (None: nowhere);
+        ``instruments`` count disputes opened and closed."""
         self._executor = executor
         self._repository = repository
         self._store = store
@@ -105,6 +109,7 @@ class DisputeService:
         self._router = router  # the channels, which take the merchant's evidence
         self._channel_timeout_s = channel_timeout_s
         self._velocity = velocity
+        self._instruments = instruments
 
     # --- from the channel -----------------------------------------------------
 
@@ -156,7 +161,7 @@ class DisputeService:
                 at=at,
             )
         if after is not None:
-            await self._count_if_lost(before, after)
+            await self._committed(before, after)
         return outcome
 
     def _new_dispute(
@@ -224,16 +229,22 @@ class DisputeService:
         await self._store.post(tx, postings_for_dispute(before, after), at)
         await self._store.announce(tx, after, disputes.dispute_events(before, after))
 
-    async def _count_if_lost(self, before: Dispute | None, after: Dispute) -> None:
-        """After the commit: a dispute just lost counts against its payer's card, customer
-        and email in the risk features (``<entity>_lost_disputes``).
+    async def _committed(self, before: Dispute | None, after: Dispute) -> None:
+        """After the commit: count the dispute opened or closed (metrics), and a dispute
+        just lost against its payer's card, customer and email in the risk features
+        (``<entity>_lost_disputes``).
 
         Best effort, like the decline counts: a crash or an unreachable store
         between the commit and here leaves the loss uncounted; the dispute, its
         ledger and its ``dispute.closed`` event are committed regardless.
         """
-        lost = after.status is DisputeStatus.LOST
-        if self._velocity is None or not lost or (before and before.status is after.status):
+        reason = metric_reason(after.reason)
+        if before is None:
+            self._instruments.dispute_changed(after.kind.value, reason, "opened")
+        closed = after.status.is_final and (before is None or not before.status.is_final)
+        if closed:
+            self._instruments.dispute_changed(after.kind.value, reason, after.status.value)
+        if self._velocity is None or not closed or after.status is not DisputeStatus.LOST:
             return
         try:
             payer = await self._store.payer_of(after.merchant_id, after.payment_id)
@@ -268,6 +279,11 @@ class DisputeService:
         )
         rows = await self._store.list(asked)
         return rows[: query.page_size], len(rows) > query.page_size
+
+    async def dispute_rate(self, merchant_id: str, start: datetime, end: datetime) -> DisputeRate:
+        """The merchant's chargebacks per captured payment within [start, end)."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        return await self._store.dispute_rate(merchant_id, start, end)
 
     # --- the merchant's answers ---------------------------------------------------
 
@@ -358,7 +374,7 @@ class DisputeService:
         key = RequestKey(merchant_id, "AcceptDispute", request.request_id)
         reply = await self._executor.execute(key, request, encoder, plan)
         if reply.ok and accepted:
-            await self._count_if_lost(*accepted[-1])
+            await self._committed(*accepted[-1])
         return reply
 
     # --- the evidence due date -------------------------------------------------------
@@ -388,7 +404,7 @@ class DisputeService:
             log.info(
                 "dispute %s closed %s: due %s", after.id, after.status.value, before.evidence_due_at
             )
-            await self._count_if_lost(before, after)
+            await self._committed(before, after)
             closed += 1
         return closed
 
