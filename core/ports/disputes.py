@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Protocol
 
 from core.domain.dispute_rate import DisputeRate
-from core.domain.disputes import Dispute, DisputeStatus
+from core.domain.dispute_status import DisputeStatus
+from core.domain.disputes import Dispute
 from core.domain.money import Money
 from core.domain.payment import CardSummary
 from core.ledger.journal import JournalTransaction

@@ -24,12 +24,12 @@ from datetime import datetime
 from core.domain import clock as wall_clock
 from core.domain import disputes, ids
 from core.domain.dispute_rate import DisputeRate, metric_reason
+from core.domain.dispute_status import DisputeStatus
 from core.domain.disputes import (
     ChannelVerdict,
     Dispute,
     DisputeKind,
     DisputeNotice,
-    DisputeStatus,
     Evidence,
 )
 from core.domain.errors import NotFoundError, PaycoreError, Reason

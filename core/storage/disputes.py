@@ -23,7 +23,8 @@ from datetime import datetime
 import asyncpg
 
 from core.domain.dispute_rate import CurrencyDisputes, DisputeRate
-from core.domain.disputes import Dispute, DisputeKind, DisputeStatus
+from core.domain.dispute_status import DisputeStatus
+from core.domain.disputes import Dispute, DisputeKind
 from core.domain.money import Money
 from core.ledger.journal import JournalTransaction
 from core.ports.disputes import DisputedPayer, DisputeQuery

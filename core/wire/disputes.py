@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from core.domain.dispute_rate import DisputeRate
-from core.domain.disputes import Dispute, DisputeKind, DisputeStatus
+from core.domain.disputes import Dispute
 from core.domain.money import Money
 from core.wire.convert import money_to_proto, timestamp
+from core.wire.dispute_states import KIND_TO_PROTO, STATUS_FROM_PROTO, STATUS_TO_PROTO
 from paycore.v1 import dispute_pb2 as pb
 from paycore.v1 import dispute_service_pb2 as svc
 
-KIND_TO_PROTO: dict[DisputeKind, pb.Dispute.Kind.ValueType] = {
-    DisputeKind.INQUIRY: pb.Dispute.KIND_INQUIRY,
-    DisputeKind.CHARGEBACK: pb.Dispute.KIND_CHARGEBACK,
-}
-STATUS_TO_PROTO: dict[DisputeStatus, pb.Dispute.State.ValueType] = {
-    DisputeStatus.NEEDS_RESPONSE: pb.Dispute.STATE_NEEDS_RESPONSE,
-    DisputeStatus.UNDER_REVIEW: pb.Dispute.STATE_UNDER_REVIEW,
-    DisputeStatus.WON: pb.Dispute.STATE_WON,
-    DisputeStatus.LOST: pb.Dispute.STATE_LOST,
-    DisputeStatus.CLOSED: pb.Dispute.STATE_CLOSED,
-}
-STATUS_FROM_PROTO = {value: key for key, value in STATUS_TO_PROTO.items()}
+__all__ = [
+    "KIND_TO_PROTO",
+    "STATUS_FROM_PROTO",
+    "STATUS_TO_PROTO",
+    "dispute_bytes",
+    "dispute_rate_to_proto",
+    "dispute_to_proto",
+]
 
 
 def dispute_to_proto(dispute: Dispute) -> pb.Dispute:
