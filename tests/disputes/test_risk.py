@@ -7,6 +7,8 @@ notice or AcceptDispute, and the next payment is scored by the shipped rules
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from paycore.v1 import customer_service_pb2 as cs
 from paycore.v1 import customer_service_pb2_grpc
 from paycore.v1 import dispute_service_pb2 as dsvc
@@ -97,3 +99,18 @@ async def test_a_won_dispute_counts_against_no_one(stack: DisputeStack) -> None:
 
     assert after.state == pb.Payment.STATE_CAPTURED
     assert not [r for r in after.risk.reasons if "lost_dispute" in r]
+
+
+async def test_a_dispute_lost_by_its_due_date_counts_against_the_card(
+    stack: DisputeStack,
+) -> None:
+    api = stack.served.api
+    payment = await api.captured(payment_method=card(MASTERCARD))
+    assert await stack.notify(payment, due_in=timedelta(seconds=-1)) == (200, "[accepted]")
+    assert stack.served.services.disputes is not None
+
+    await stack.served.services.disputes.deadlines.run_once()
+
+    after = await api.create(payment_method=card(MASTERCARD))
+    assert after.state == pb.Payment.STATE_REQUIRES_REVIEW
+    assert "lost_dispute_card" in after.risk.reasons
