@@ -14,6 +14,7 @@ from core.config import Settings
 from core.ports.telemetry import NO_INSTRUMENTS
 from core.redis.request_gate import RedisRequestGate
 from core.service.dispute_deadlines import DeadlineSettings, DisputeDeadlines
+from core.service.dispute_outcomes import DisputeOutcomes
 from core.service.disputes import DisputedRefunds, DisputeService
 from core.service.execution import RequestExecutor
 from core.storage.disputes import PostgresDisputes
@@ -72,8 +73,7 @@ def build_disputes(
         dispute_fee_minor=settings.ledger.dispute_fee_minor,
         router=router,
         channel_timeout_s=settings.channel_timeout_s,
-        velocity=velocity,
-        instruments=telemetry or NO_INSTRUMENTS,
+        outcomes=DisputeOutcomes(store, velocity, telemetry or NO_INSTRUMENTS),
     )
     return Disputes(
         service,

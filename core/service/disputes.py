@@ -23,7 +23,7 @@ from datetime import datetime
 
 from core.domain import clock as wall_clock
 from core.domain import disputes, ids
-from core.domain.dispute_rate import DisputeRate, metric_reason
+from core.domain.dispute_rate import DisputeRate
 from core.domain.dispute_status import DisputeStatus
 from core.domain.disputes import (
     ChannelVerdict,
@@ -39,10 +39,9 @@ from core.gate import RequestGate, RpcClass
 from core.ledger.disputes import postings_for_dispute
 from core.ports.disputes import DisputeQuery, DisputeStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
-from core.ports.telemetry import NO_INSTRUMENTS, Instruments
+from core.service.dispute_outcomes import DisputeOutcomes
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.vault.secrets import SecretSealer
-from riskengine import Transaction, VelocityStore
 from router import Router
 from router.channel import DisputeAnswering
 
@@ -94,12 +93,10 @@ class DisputeService:
         dispute_fee_minor: int,
         router: Router,
         channel_timeout_s: float = 10.0,
-        velocity: VelocityStore | None = None,
-        instruments: Instruments = NO_INSTRUMENTS,
+        outcomes: DisputeOutcomes | None = None,
     ) -> None:
         """``channel_timeout_s`` bounds handing evidence to a channel (as the router's calls);
-        ``velocity``: where a lost dispute is counted for the risk engine (None: nowhere);
-        ``instruments`` count disputes opened and closed."""
+        ``outcomes`` counts each committed change (metrics, lost disputes for risk)."""
         self._executor = executor
         self._repository = repository
         self._store = store
@@ -108,8 +105,7 @@ class DisputeService:
         self._fee_minor = dispute_fee_minor
         self._router = router  # the channels, which take the merchant's evidence
         self._channel_timeout_s = channel_timeout_s
-        self._velocity = velocity
-        self._instruments = instruments
+        self._outcomes = outcomes or DisputeOutcomes(store)
 
     # --- from the channel -----------------------------------------------------
 
@@ -161,7 +157,7 @@ class DisputeService:
                 at=at,
             )
         if after is not None:
-            await self._committed(before, after)
+            await self._outcomes.committed(before, after)
         return outcome
 
     def _new_dispute(
@@ -228,38 +224,6 @@ class DisputeService:
         """Post what ``before`` -> ``after`` moved and append its events."""
         await self._store.post(tx, postings_for_dispute(before, after), at)
         await self._store.announce(tx, after, disputes.dispute_events(before, after))
-
-    async def _committed(self, before: Dispute | None, after: Dispute) -> None:
-        """After the commit: count the dispute opened or closed (metrics), and a dispute
-        just lost against its payer's card, customer and email in the risk features
-        (``<entity>_lost_disputes``).
-
-        Best effort, like the decline counts: a crash or an unreachable store
-        between the commit and here leaves the loss uncounted; the dispute, its
-        ledger and its ``dispute.closed`` event are committed regardless.
-        """
-        reason = metric_reason(after.reason)
-        if before is None:
-            self._instruments.dispute_changed(after.kind.value, reason, "opened")
-        closed = after.status.is_final and (before is None or not before.status.is_final)
-        if closed:
-            self._instruments.dispute_changed(after.kind.value, reason, after.status.value)
-        if self._velocity is None or not closed or after.status is not DisputeStatus.LOST:
-            return
-        try:
-            payer = await self._store.payer_of(after.merchant_id, after.payment_id)
-            if payer is None:
-                return
-            transaction = Transaction(
-                after.merchant_id,
-                payer.amount,
-                payer.card,
-                payer.customer_id,
-                customer_email=payer.email,
-            )
-            await self._velocity.record_lost_dispute(transaction, after.id)
-        except Exception:
-            log.exception("lost dispute %s not counted for the risk engine", after.id)
 
     # --- reads ------------------------------------------------------------------
 
@@ -374,7 +338,7 @@ class DisputeService:
         key = RequestKey(merchant_id, "AcceptDispute", request.request_id)
         reply = await self._executor.execute(key, request, encoder, plan)
         if reply.ok and accepted:
-            await self._committed(*accepted[-1])
+            await self._outcomes.committed(*accepted[-1])
         return reply
 
     # --- the evidence due date -------------------------------------------------------
@@ -404,7 +368,7 @@ class DisputeService:
             log.info(
                 "dispute %s closed %s: due %s", after.id, after.status.value, before.evidence_due_at
             )
-            await self._committed(before, after)
+            await self._outcomes.committed(before, after)
             closed += 1
         return closed
 
