@@ -163,11 +163,11 @@ async def _reconcile_async(
 ) -> list[dict[str, Any]]:
     from core.service.reconciliation import reconcile_channel  # noqa: PLC0415
     from core.storage.pool import create_pool  # noqa: PLC0415
-    from core.storage.reconciliation import recorded_attempts  # noqa: PLC0415
+    from core.storage.reconciliation import recorded_movements  # noqa: PLC0415
 
     pool = await create_pool(dsn, 1, 2, acquire_timeout_s=acquire_timeout_s)
     try:
-        records = functools.partial(recorded_attempts, pool)
+        records = functools.partial(recorded_movements, pool)
         found = await reconcile_channel(records, channel, lines, since, until)
     finally:
         await pool.close()

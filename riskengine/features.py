@@ -33,6 +33,11 @@ WINDOW_MS = {"1m": 60_000, "1h": 3_600_000, "24h": 86_400_000}
 DECLINE_ENTITIES = ("card", "device")
 """Entities whose recent declines are counted (card testing)."""
 DECLINE_WINDOWS = ("1h", "24h")
+LOST_DISPUTE_ENTITIES = ("card", "customer", "email")
+"""Entities whose lost chargebacks are counted (``<entity>_lost_disputes``): a card, a
+customer or an email that cost the merchant a dispute is likely to again."""
+LOST_DISPUTE_DAYS = 365
+"""How far back lost disputes count (chargebacks are decided months after the payment)."""
 LIST_KINDS = ("card_fingerprint", "email", "ip", "device", "bin", "customer")
 """What a block or allow list entry can name."""
 
@@ -69,6 +74,8 @@ def _catalogue() -> dict[str, type]:
     for entity in DECLINE_ENTITIES:
         for window in DECLINE_WINDOWS:
             types[f"{entity}_declines_{window}"] = int
+    for entity in LOST_DISPUTE_ENTITIES:
+        types[f"{entity}_lost_disputes"] = int
     for kind in LIST_KINDS:
         types[f"blocked_{kind}"] = bool
     return types
@@ -83,6 +90,7 @@ _VELOCITY_NAMES = tuple(
     for entity in ENTITIES
 )
 _DECLINE_NAMES = tuple(f"{e}_declines_{w}" for e in DECLINE_ENTITIES for w in DECLINE_WINDOWS)
+_LOST_DISPUTE_NAMES = tuple(f"{e}_lost_disputes" for e in LOST_DISPUTE_ENTITIES)
 _BLOCKED_NAMES = tuple((kind, f"blocked_{kind}") for kind in LIST_KINDS)
 _NOTHING_BLOCKED = MappingProxyType({name: False for _, name in _BLOCKED_NAMES})
 
@@ -120,8 +128,9 @@ class Transaction:
 class Velocity:
     """Counters read from Redis, BEFORE the transaction being scored.
 
-    ``counters`` holds ``<entity>_count_<window>``, ``<entity>_sum_<window>``
-    and ``<entity>_declines_<window>``; missing names count as zero.
+    ``counters`` holds ``<entity>_count_<window>``, ``<entity>_sum_<window>``,
+    ``<entity>_declines_<window>`` and ``<entity>_lost_disputes``; missing names count
+    as zero.
     """
 
     counters: Mapping[str, int] = field(default_factory=dict)
@@ -229,7 +238,7 @@ def compute_features(
         else:
             for count, total in names:
                 features[count] = features[total] = 0
-    for name in _DECLINE_NAMES:
+    for name in _DECLINE_NAMES + _LOST_DISPUTE_NAMES:
         features[name] = counters.get(name, 0)
     list_values = {
         "card_fingerprint": card.fingerprint if card else "",

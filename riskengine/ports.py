@@ -39,6 +39,13 @@ class VelocityStore(Protocol):
         """Count a declined transaction against its card and device (card testing)."""
         ...
 
+    async def record_lost_dispute(
+        self, transaction: Transaction, dispute_id: str, *, now_ms: int | None = None
+    ) -> None:
+        """Count a chargeback lost on ``transaction`` against its card, customer and email
+        (``dispute_id`` counts once however often it is recorded)."""
+        ...
+
     async def bump_list_version(self, merchant_id: str) -> None:
         """Tell every process that the merchant's lists changed (best effort)."""
         ...

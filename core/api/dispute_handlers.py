@@ -22,7 +22,7 @@ from core.domain.disputes import Dispute
 from core.service.disputes import DisputeService
 from core.service.execution import Encoder, Reply
 from core.telemetry import Telemetry
-from core.wire.disputes import dispute_to_proto
+from core.wire.disputes import dispute_rate_to_proto, dispute_to_proto
 from paycore.v1 import dispute_service_pb2 as svc
 
 SERVICE_NAME = "paycore.v1.DisputeService"
@@ -66,6 +66,14 @@ class DisputeHandlers:
             disputes=[dispute_to_proto(d) for d in page], next_page_token=token
         )
 
+    async def get_dispute_rate(
+        self, caller: Caller, request: svc.GetDisputeRateRequest
+    ) -> svc.GetDisputeRateResponse:
+        start, end = validation.dispute_rate_window(request)
+        return dispute_rate_to_proto(
+            await self._service.dispute_rate(caller.merchant_id, start, end)
+        )
+
     async def submit_evidence(self, caller: Caller, request: svc.SubmitEvidenceRequest) -> Reply:
         dispute_id, evidence = validation.submit_evidence(request)
         identity = request_identity(request, self._secret)
@@ -92,6 +100,7 @@ def generic_handler(
         "ListDisputes": (svc.ListDisputesRequest, handlers.list_disputes),
         "SubmitEvidence": (svc.SubmitEvidenceRequest, handlers.submit_evidence),
         "AcceptDispute": (svc.AcceptDisputeRequest, handlers.accept_dispute),
+        "GetDisputeRate": (svc.GetDisputeRateRequest, handlers.get_dispute_rate),
     }
     return service_handler(
         svc.DESCRIPTOR.services_by_name["DisputeService"], table, identity, telemetry

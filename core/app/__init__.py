@@ -180,6 +180,8 @@ async def open_services(
             router=router,
             attempts=attempts,
             clock=clock,
+            velocity=screen.velocity,
+            telemetry=telemetry,
         )
         start_deadlines(settings, disputes, background)
         services = Services(

@@ -11,16 +11,20 @@ import asyncpg
 
 from core.callbacks.disputes import DisputeIngress
 from core.config import Settings
+from core.ports.telemetry import NO_INSTRUMENTS
 from core.redis.request_gate import RedisRequestGate
 from core.service.dispute_deadlines import DeadlineSettings, DisputeDeadlines
+from core.service.dispute_outcomes import DisputeOutcomes
 from core.service.disputes import DisputedRefunds, DisputeService
 from core.service.execution import RequestExecutor
 from core.storage.disputes import PostgresDisputes
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.unit_of_work import PostgresPaymentRepository
+from core.telemetry import Telemetry
 from core.vault.keyring import Keyring
 from core.vault.secrets import SecretSealer
 from core.wire.disputes import dispute_bytes
+from riskengine import VelocityStore
 from router import Router
 
 
@@ -55,8 +59,11 @@ def build_disputes(
     router: Router,
     attempts: PostgresStatusQueryStore,
     clock: Callable[[], datetime],
+    velocity: VelocityStore | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Disputes:
-    """The dispute use cases (evidence sealed under the vault ``keyring``) and their ingress."""
+    """The dispute use cases (evidence sealed under the vault ``keyring``) and their ingress;
+    a lost dispute is counted in ``velocity`` for the risk engine."""
     service = DisputeService(
         executor=executor,
         repository=repository,
@@ -66,6 +73,7 @@ def build_disputes(
         dispute_fee_minor=settings.ledger.dispute_fee_minor,
         router=router,
         channel_timeout_s=settings.channel_timeout_s,
+        outcomes=DisputeOutcomes(store, velocity, telemetry or NO_INSTRUMENTS),
     )
     return Disputes(
         service,

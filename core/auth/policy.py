@@ -89,6 +89,7 @@ POLICY: Mapping[str, Role] = {
     # Disputes: a merchant's own, answered by the merchant's keys.
     f"{_DISPUTES}/GetDispute": Role.MERCHANT,
     f"{_DISPUTES}/ListDisputes": Role.MERCHANT,
+    f"{_DISPUTES}/GetDisputeRate": Role.MERCHANT,
     f"{_DISPUTES}/SubmitEvidence": Role.MERCHANT,
     f"{_DISPUTES}/AcceptDispute": Role.MERCHANT,
     # Card vault: the one way a card number enters paycore.

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.domain.dispute_status import DisputeStatus
 from core.domain.errors import IllegalTransitionError, Reason
 from core.domain.evolve import evolve
 from core.domain.money import Money
@@ -52,22 +53,6 @@ class DisputeKind(enum.Enum):
     """A question from the issuer; no money moves."""
     CHARGEBACK = "chargeback"
     """The issuer took the money back: amount and fee are withdrawn from the merchant."""
-
-
-class DisputeStatus(enum.Enum):
-    """Where a dispute stands (the stored value is the string)."""
-
-    NEEDS_RESPONSE = "needs_response"
-    UNDER_REVIEW = "under_review"
-    WON = "won"
-    LOST = "lost"
-    CLOSED = "closed"
-    """An inquiry that ended without a chargeback."""
-
-    @property
-    def is_final(self) -> bool:
-        """Whether nothing can change the dispute any more."""
-        return self in (DisputeStatus.WON, DisputeStatus.LOST, DisputeStatus.CLOSED)
 
 
 class ChannelVerdict(enum.Enum):

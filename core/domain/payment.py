@@ -13,6 +13,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from core.domain.authentication import Authentication, NextAction
+from core.domain.dispute_status import DisputeStatus
 from core.domain.money import Money
 
 
@@ -226,6 +227,15 @@ def _frozen_metadata(metadata: Mapping[str, str]) -> Mapping[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentDispute:
+    """One dispute of a payment, as the payment shows it (the dispute is DisputeService's)."""
+
+    id: str
+    status: DisputeStatus
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
 class Payment:
     """One payment of one merchant.
 
@@ -272,6 +282,9 @@ class Payment:
     """What the customer must do (REQUIRES_ACTION only)."""
     authentication: Authentication | None = None
     """The card's 3-D Secure result (None: the card takes no part in 3-D Secure)."""
+    disputes: tuple[PaymentDispute, ...] = ()
+    """The payment's disputes, oldest first (read from storage, never saved: a dispute
+    changes no state of the payment)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))

@@ -1,8 +1,14 @@
 """Reconciliation: a channel's settlement report against paycore's attempts. Pure.
 
 Lines are matched by attempt id (the idempotency key paycore gives the
-channel with every call, which the channel reports back). For each pair, or
-each line without a partner, at most one mismatch is reported::
+channel with every call, which the channel reports back). Dispute movements
+are lines too, keyed by the channel's own dispute reference (the one its
+notifications carry) and their operation: ``chargeback`` (the amount taken
+back, expected in the period the dispute was opened in) and
+``chargeback_reversal`` (a won dispute's amount returned, expected in the
+period it was won in); the ``attempt_id`` column then holds that reference.
+Inquiries move no money and have no lines. For each pair, or each line
+without a partner, at most one mismatch is reported::
 
     channel line, no paycore attempt          MISSING_IN_PAYCORE
     paycore says it moved money, no line      MISSING_AT_CHANNEL
@@ -30,6 +36,11 @@ from dataclasses import dataclass
 from core.domain.errors import FieldViolation, ValidationError
 
 SETTLEMENT_HEADER = ("attempt_id", "operation", "amount_minor", "currency", "status")
+CHARGEBACK = "chargeback"
+CHARGEBACK_REVERSAL = "chargeback_reversal"
+DISPUTE_OPERATIONS = frozenset({CHARGEBACK, CHARGEBACK_REVERSAL})
+"""Operations of dispute lines: keyed by dispute reference AND operation (one dispute may
+have both lines); every other line by attempt id alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,7 @@ class SettlementLine:
     """One line of a channel's settlement report."""
 
     attempt_id: str
+    """The attempt id; a dispute line's channel dispute reference (``DISPUTE_OPERATIONS``)."""
     operation: str
     amount_minor: int
     currency: str
@@ -45,9 +57,10 @@ class SettlementLine:
 
 @dataclass(frozen=True, slots=True)
 class RecordedAttempt:
-    """What paycore recorded for one channel attempt."""
+    """What paycore recorded for one channel attempt, or one dispute movement."""
 
     attempt_id: str
+    """The attempt id; a dispute movement's channel dispute reference."""
     payment_id: str
     operation: str
     amount_minor: int
@@ -79,16 +92,19 @@ def reconcile(
     report: Iterable[SettlementLine], records: Iterable[RecordedAttempt]
 ) -> list[Mismatch]:
     """Every mismatch between ``report`` and ``records``, ordered by attempt id."""
-    lines = {line.attempt_id: line for line in report}
-    recorded = {r.attempt_id: r for r in records}
+    lines = {_key(line.attempt_id, line.operation): line for line in report}
+    recorded = {_key(r.attempt_id, r.operation): r for r in records}
     found: list[Mismatch] = []
-    for attempt_id in sorted(lines.keys() | recorded.keys()):
-        kind = _compare(lines.get(attempt_id), recorded.get(attempt_id))
+    for key in sorted(lines.keys() | recorded.keys()):
+        kind = _compare(lines.get(key), recorded.get(key))
         if kind is not None:
-            found.append(
-                Mismatch(kind, attempt_id, lines.get(attempt_id), recorded.get(attempt_id))
-            )
+            found.append(Mismatch(kind, key[0], lines.get(key), recorded.get(key)))
     return found
+
+
+def _key(reference: str, operation: str) -> tuple[str, str]:
+    """What a line is matched by: its attempt id, or a dispute's reference and operation."""
+    return (reference, operation if operation in DISPUTE_OPERATIONS else "")
 
 
 def _compare(line: SettlementLine | None, record: RecordedAttempt | None) -> MismatchKind | None:

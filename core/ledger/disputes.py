@@ -16,7 +16,8 @@ Transaction ids are derived from the dispute (``<dispute>:open``, ``:fee``,
 
 from __future__ import annotations
 
-from core.domain.disputes import Dispute, DisputeKind, DisputeStatus
+from core.domain.dispute_status import DisputeStatus
+from core.domain.disputes import Dispute, DisputeKind
 from core.ledger.accounts import AccountKind, clearing_account_id, system_account_id
 from core.ledger.journal import JournalTransaction, TransactionKind, transfer
 

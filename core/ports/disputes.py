@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from core.domain.disputes import Dispute, DisputeStatus
+from core.domain.dispute_rate import DisputeRate
+from core.domain.dispute_status import DisputeStatus
+from core.domain.disputes import Dispute
+from core.domain.money import Money
+from core.domain.payment import CardSummary
 from core.ledger.journal import JournalTransaction
 from core.ports.repository import PaymentTransaction
 
@@ -26,6 +30,17 @@ class DisputeQuery:
     payment_id: str = ""
     statuses: frozenset[DisputeStatus] = frozenset()
     after: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputedPayer:
+    """Who paid the disputed payment, as the risk engine counts a lost dispute against them."""
+
+    amount: Money
+    card: CardSummary | None
+    customer_id: str
+    email: str
+    """The stored customer's email ("" without one: a payment keeps no email of its own)."""
 
 
 class DisputeStore(Protocol):
@@ -105,6 +120,14 @@ class DisputeStore(Protocol):
     ) -> list[tuple[Dispute, str]]:
         """Disputes under review whose evidence (sealed, stored before ``stored_before``) the
         channel has not taken yet, with it; oldest first."""
+        ...
+
+    async def payer_of(self, merchant_id: str, payment_id: str) -> DisputedPayer | None:
+        """The card, customer and email of a payment (None: no such payment)."""
+        ...
+
+    async def dispute_rate(self, merchant_id: str, start: datetime, end: datetime) -> DisputeRate:
+        """Payments captured and disputes opened within [start, end), by currency."""
         ...
 
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:

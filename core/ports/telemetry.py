@@ -32,6 +32,9 @@ ERROR_REASON = "paycore.error.reason"
 BREAKER_STATE = "paycore.channel.breaker_state"
 DECLINE_REASON = "paycore.decline.reason"
 WEBHOOK_RESULT = "paycore.webhook.result"
+DISPUTE_KIND = "paycore.dispute.kind"
+DISPUTE_REASON = "paycore.dispute.reason"
+DISPUTE_OUTCOME = "paycore.dispute.outcome"
 
 
 class NoSpan(AbstractContextManager[trace.Span]):
@@ -74,6 +77,10 @@ class Instruments(Protocol):
         """A request_id was seen again: replay, conflict, in_progress or resumed."""
         ...
 
+    def dispute_changed(self, kind: str, reason: str, outcome: str) -> None:
+        """A dispute was opened (``opened``) or closed (``won``, ``lost``, ``closed``)."""
+        ...
+
 
 class _NoInstruments:
     """Records nothing."""
@@ -92,6 +99,9 @@ class _NoInstruments:
         return None
 
     def request_repeated(self, answer: str) -> None:
+        return None
+
+    def dispute_changed(self, kind: str, reason: str, outcome: str) -> None:
         return None
 
 

@@ -12,8 +12,10 @@ and a flood cannot grow a key without bound.
 
 Declines per card and device (card testing) are sorted sets too, written
 after the outcome by ``record_decline`` (off the reply path), and read by
-the same script. A customer's all-time history (count and sum of amounts,
-kept 90 days after the last payment) answers "first seen?" and "how does
+the same script; so are chargebacks lost per card, customer and email
+(``record_lost_dispute``, a dispute id per member, kept a year). A
+customer's all-time history (count and sum of amounts, kept 90 days after
+the last payment) answers "first seen?" and "how does
 this amount compare?". The merchant's list version (``risk:lv``), bumped on
 every block/allow list change, comes back in the same reply so every
 paycore process notices a list change on its next payment.
@@ -50,6 +52,8 @@ from core.redis.request_gate import REDIS_UNAVAILABLE, RedisAvailability, RedisC
 from riskengine import (
     DECLINE_ENTITIES,
     DECLINE_WINDOWS,
+    LOST_DISPUTE_DAYS,
+    LOST_DISPUTE_ENTITIES,
     UNAVAILABLE,
     WINDOWS,
     Transaction,
@@ -62,11 +66,15 @@ log = logging.getLogger(__name__)
 MAX_EVENTS = 1000
 """Members kept per velocity set (the most recent)."""
 HISTORY_TTL_MS = 90 * 86_400_000
+DECLINE_WINDOW_MS = 86_400_000
+LOST_DISPUTE_WINDOW_MS = LOST_DISPUTE_DAYS * 86_400_000
 
-# KEYS: velocity sets (ARGV[4] of them), decline sets (ARGV[5]), the customer's
-# history hash (if ARGV[6] == '1'), the list version key (always last).
+# KEYS: velocity sets (ARGV[4] of them), decline sets (ARGV[5]), lost dispute sets
+# (ARGV[10]), the customer's history hash (if ARGV[6] == '1'), the list version key
+# (always last).
 # ARGV: 1 write ('1'/'0'), 2 amount, 3 member id, 4 #velocity, 5 #declines,
-#       6 has history, 7 now in ms ('' = Redis' own clock), 8 cap, 9 history TTL ms.
+#       6 has history, 7 now in ms ('' = Redis' own clock), 8 cap, 9 history TTL ms,
+#       10 #lost dispute sets, 11 their window in ms.
 # clock_us: Redis' clock as the gate's script already read it (riding), or nil.
 #
 # Redis commands per velocity set: ZRANGE (the whole set: what fell out of the
@@ -139,8 +147,12 @@ for i = nv + 1, nv + nd do
   table.insert(out, in_hour)
   table.insert(out, in_day)
 end
+local nl = tonumber(ARGV[10])
+for i = nv + nd + 1, nv + nd + nl do
+  table.insert(out, redis.call('ZCOUNT', KEYS[i], now - tonumber(ARGV[11]), '+inf'))
+end
 if ARGV[6] == '1' then
-  local key = KEYS[nv + nd + 1]
+  local key = KEYS[nv + nd + nl + 1]
   local history = redis.call('HMGET', key, 'count', 'sum')
   table.insert(out, tonumber(history[1]) or 0)
   table.insert(out, tonumber(history[2]) or 0)
@@ -156,7 +168,9 @@ end
 """
 _SCRIPT = _FUNCTION + "return rider(KEYS, ARGV)\n"
 
-_DECLINE_SCRIPT = """
+# Adds one event (a decline, a lost dispute) to sets kept for a window.
+# ARGV: 1 now in ms ('' = Redis' own clock), 2 member, 3 cap, 4 window in ms.
+_EVENT_SCRIPT = """
 local now
 if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
@@ -165,12 +179,13 @@ else
   now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 end
 local cap = tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
 for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - 86400000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   redis.call('ZADD', KEYS[i], now, ARGV[2])
   local size = redis.call('ZCARD', KEYS[i])
   if size > cap then redis.call('ZREMRANGEBYRANK', KEYS[i], 0, size - cap - 1) end
-  redis.call('PEXPIRE', KEYS[i], 86400000)
+  redis.call('PEXPIRE', KEYS[i], window)
 end
 return #KEYS
 """
@@ -188,6 +203,11 @@ def velocity_key(merchant_id: str, entity: str, value: str) -> str:
 def decline_key(merchant_id: str, entity: str, value: str) -> str:
     """The sorted set of one card's or device's recent declines."""
     return f"paycore:{{{merchant_id}}}:risk:d:{entity}:{_digest(value)}"
+
+
+def lost_dispute_key(merchant_id: str, entity: str, value: str) -> str:
+    """The sorted set of the disputes lost on one card, customer or email (by dispute id)."""
+    return f"paycore:{{{merchant_id}}}:risk:l:{entity}:{_digest(value)}"
 
 
 def history_key(merchant_id: str, customer_id: str) -> str:
@@ -215,6 +235,7 @@ class _Layout:
 
     names: tuple[str, ...]
     declines: tuple[str, ...]
+    lost: tuple[str, ...]
     has_history: bool
 
     def decode(self, reply: list[int]) -> VelocityRead:
@@ -229,6 +250,9 @@ class _Layout:
             for window in DECLINE_WINDOWS:
                 counters[f"{name}_declines_{window}"] = reply[position]
                 position += 1
+        for name in self.lost:
+            counters[f"{name}_lost_disputes"] = reply[position]
+            position += 1
         count = total = 0
         if self.has_history:
             count, total = reply[position], reply[position + 1]
@@ -261,6 +285,8 @@ def _script_input(
     keys = [velocity_key(merchant, name, entities[name]) for name in names]
     declines = [name for name in DECLINE_ENTITIES if name in entities]
     keys += [decline_key(merchant, name, entities[name]) for name in declines]
+    lost = [name for name in LOST_DISPUTE_ENTITIES if name in entities]
+    keys += [lost_dispute_key(merchant, name, entities[name]) for name in lost]
     has_history = "customer" in entities
     if has_history:
         keys.append(history_key(merchant, entities["customer"]))
@@ -275,8 +301,10 @@ def _script_input(
         "" if now_ms is None else now_ms,
         MAX_EVENTS,
         HISTORY_TTL_MS,
+        len(lost),
+        LOST_DISPUTE_WINDOW_MS,
     ]
-    return keys, args, _Layout(tuple(names), tuple(declines), has_history)
+    return keys, args, _Layout(tuple(names), tuple(declines), tuple(lost), has_history)
 
 
 class RedisVelocity:
@@ -300,7 +328,7 @@ class RedisVelocity:
         self._client = client
         self._pipeline = pipeline or AutoPipeline(client)
         self._script = client.register_script(_SCRIPT)
-        self._decline_script = client.register_script(_DECLINE_SCRIPT)
+        self._event_script = client.register_script(_EVENT_SCRIPT)
         self._availability = availability or RedisAvailability(
             retry_interval_s=retry_interval_s, log_interval_s=log_interval_s, monotonic=monotonic
         )
@@ -310,7 +338,7 @@ class RedisVelocity:
         """Load the scripts now, so the first payment costs one round trip like the rest."""
         try:
             await self._client.script_load(_SCRIPT)
-            await self._client.script_load(_DECLINE_SCRIPT)
+            await self._client.script_load(_EVENT_SCRIPT)
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)
 
@@ -344,19 +372,53 @@ class RedisVelocity:
         self, transaction: Transaction, member: str, *, now_ms: int | None = None
     ) -> None:
         """Count a declined transaction against its card and device (card testing)."""
+        await self._record_event(
+            transaction, member, DECLINE_ENTITIES, decline_key, DECLINE_WINDOW_MS, now_ms
+        )
+
+    async def record_lost_dispute(
+        self, transaction: Transaction, dispute_id: str, *, now_ms: int | None = None
+    ) -> None:
+        """Count a chargeback lost on ``transaction`` against its card, customer and email.
+
+        Best effort, like declines: when Redis is away the loss is not counted
+        (the dispute and its ``dispute.closed`` event are committed regardless).
+        """
+        await self._record_event(
+            transaction,
+            dispute_id,
+            LOST_DISPUTE_ENTITIES,
+            lost_dispute_key,
+            LOST_DISPUTE_WINDOW_MS,
+            now_ms,
+        )
+
+    async def _record_event(  # noqa: PLR0917
+        self,
+        transaction: Transaction,
+        member: str,
+        entity_names: tuple[str, ...],
+        key_of: Callable[[str, str, str], str],
+        window_ms: int,
+        now_ms: int | None,
+    ) -> None:
+        """Add ``member`` to the sets ``key_of`` names for the transaction's ``entity_names``,
+        each kept ``window_ms``."""
         if self._availability.away():
             return
         entities = transaction.entity_values()
         keys = [
-            decline_key(transaction.merchant_id, name, entities[name])
-            for name in DECLINE_ENTITIES
+            key_of(transaction.merchant_id, name, entities[name])
+            for name in entity_names
             if name in entities
         ]
         if not keys:
             return
         try:
             await self._pipeline.run_script(
-                self._decline_script, keys, ["" if now_ms is None else now_ms, member, MAX_EVENTS]
+                self._event_script,
+                keys,
+                ["" if now_ms is None else now_ms, member, MAX_EVENTS, window_ms],
             )
         except REDIS_UNAVAILABLE as exc:
             self._note_failure(exc)

@@ -23,12 +23,13 @@ from datetime import datetime
 
 from core.domain import clock as wall_clock
 from core.domain import disputes, ids
+from core.domain.dispute_rate import DisputeRate
+from core.domain.dispute_status import DisputeStatus
 from core.domain.disputes import (
     ChannelVerdict,
     Dispute,
     DisputeKind,
     DisputeNotice,
-    DisputeStatus,
     Evidence,
 )
 from core.domain.errors import NotFoundError, PaycoreError, Reason
@@ -38,6 +39,7 @@ from core.gate import RequestGate, RpcClass
 from core.ledger.disputes import postings_for_dispute
 from core.ports.disputes import DisputeQuery, DisputeStore
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
+from core.service.dispute_outcomes import DisputeOutcomes
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.vault.secrets import SecretSealer
 from router import Router
@@ -91,8 +93,10 @@ class DisputeService:
         dispute_fee_minor: int,
         router: Router,
         channel_timeout_s: float = 10.0,
+        outcomes: DisputeOutcomes | None = None,
     ) -> None:
-        """``channel_timeout_s`` bounds handing evidence to a channel (as the router's calls)."""
+        """``channel_timeout_s`` bounds handing evidence to a channel (as the router's calls);
+        ``outcomes`` counts each committed change (metrics, lost disputes for risk)."""
         self._executor = executor
         self._repository = repository
         self._store = store
@@ -101,6 +105,7 @@ class DisputeService:
         self._fee_minor = dispute_fee_minor
         self._router = router  # the channels, which take the merchant's evidence
         self._channel_timeout_s = channel_timeout_s
+        self._outcomes = outcomes or DisputeOutcomes(store)
 
     # --- from the channel -----------------------------------------------------
 
@@ -151,7 +156,9 @@ class DisputeService:
                 outcome=outcome.value,
                 at=at,
             )
-            return outcome
+        if after is not None:
+            await self._outcomes.committed(before, after)
+        return outcome
 
     def _new_dispute(
         self,
@@ -237,6 +244,11 @@ class DisputeService:
         rows = await self._store.list(asked)
         return rows[: query.page_size], len(rows) > query.page_size
 
+    async def dispute_rate(self, merchant_id: str, start: datetime, end: datetime) -> DisputeRate:
+        """The merchant's chargebacks per captured payment within [start, end)."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        return await self._store.dispute_rate(merchant_id, start, end)
+
     # --- the merchant's answers ---------------------------------------------------
 
     async def submit_evidence(
@@ -319,10 +331,15 @@ class DisputeService:
             after = disputes.accept(before, at)
             await self._store.save(tx, after)
             await self._record(tx, before, after, at)
+            accepted.append((before, after))
             return Plan(dispute_id, result=after)
 
+        accepted: list[tuple[Dispute, Dispute]] = []
         key = RequestKey(merchant_id, "AcceptDispute", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        if reply.ok and accepted:
+            await self._outcomes.committed(*accepted[-1])
+        return reply
 
     # --- the evidence due date -------------------------------------------------------
 
@@ -351,6 +368,7 @@ class DisputeService:
             log.info(
                 "dispute %s closed %s: due %s", after.id, after.status.value, before.evidence_due_at
             )
+            await self._outcomes.committed(before, after)
             closed += 1
         return closed
 

@@ -1,8 +1,8 @@
 """The reconciliation job: one channel's settlement report against paycore's records.
 
 The records come through ``RecordedAttempts`` (a read bound to a pool by the
-caller: ``core.storage.reconciliation.recorded_attempts``), so this job imports
-no database driver.
+caller: ``core.storage.reconciliation.recorded_movements``, the attempts and the
+dispute movements), so this job imports no database driver.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from core.domain.reconciliation import Mismatch, RecordedAttempt, SettlementLine
 log = logging.getLogger(__name__)
 
 RecordedAttempts = Callable[[str, datetime, datetime], Awaitable[list[RecordedAttempt]]]
-"""Reads every attempt paycore recorded on a channel in ``[since, until)``."""
+"""Reads every attempt (and dispute movement) paycore recorded on a channel in
+``[since, until)``."""
 
 
 async def reconcile_channel(
@@ -26,7 +27,7 @@ async def reconcile_channel(
     since: datetime,
     until: datetime,
 ) -> list[Mismatch]:
-    """Mismatches between ``report`` and the attempts paycore made on ``channel`` in the period.
+    """Mismatches between ``report`` and what paycore recorded on ``channel`` in the period.
 
     The report should cover the same period; lines of attempts recorded
     outside it show up as MISSING_IN_PAYCORE. Each mismatch is also logged.

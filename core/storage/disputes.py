@@ -22,13 +22,16 @@ from datetime import datetime
 
 import asyncpg
 
-from core.domain.disputes import Dispute, DisputeKind, DisputeStatus
+from core.domain.dispute_rate import CurrencyDisputes, DisputeRate
+from core.domain.dispute_status import DisputeStatus
+from core.domain.disputes import Dispute, DisputeKind
 from core.domain.money import Money
 from core.ledger.journal import JournalTransaction
-from core.ports.disputes import DisputeQuery
+from core.ports.disputes import DisputedPayer, DisputeQuery
 from core.ports.repository import PaymentTransaction
 from core.storage import ledger
 from core.storage.events import EventRow, append_events
+from core.storage.payment_reads import card_from_json
 from core.storage.session import connection_of
 from core.storage.unavailable import unavailable_as_error
 
@@ -249,6 +252,74 @@ class PostgresDisputes:
             limit,
         )
         return [(_from_row(row), row["sealed"]) for row in rows]
+
+    @unavailable_as_error()
+    async def payer_of(self, merchant_id: str, payment_id: str) -> DisputedPayer | None:
+        row = await self._pool.fetchrow(
+            """
+            SELECT p.amount, p.currency, p.card, p.customer_id, coalesce(c.email, '') AS email
+            FROM payments p
+            LEFT JOIN customers c
+              ON c.merchant_id = p.merchant_id AND c.id = p.customer_id AND NOT c.deleted
+            WHERE p.merchant_id = $1 AND p.id = $2
+            """,
+            merchant_id,
+            payment_id,
+        )
+        if row is None:
+            return None
+        card = card_from_json(row["card"])
+        return DisputedPayer(
+            Money(row["amount"], row["currency"]), card, row["customer_id"], row["email"]
+        )
+
+    @unavailable_as_error()
+    async def dispute_rate(self, merchant_id: str, start: datetime, end: datetime) -> DisputeRate:
+        # Both sides read the merchant's newest-first indexes over the window: a report
+        # read (rate limited as a read), not a per-payment one.
+        rows = await self._pool.fetch(
+            """
+            WITH paid AS (
+                SELECT currency, count(*) AS payments, sum(amount_captured) AS captured
+                FROM payments
+                WHERE merchant_id = $1 AND create_time >= $2 AND create_time < $3
+                  AND amount_captured > 0
+                GROUP BY currency
+            ), disputed AS (
+                SELECT currency,
+                       count(*) FILTER (WHERE kind = 'chargeback') AS disputes,
+                       coalesce(sum(amount) FILTER (WHERE kind = 'chargeback'), 0) AS disputed,
+                       count(*) FILTER (WHERE kind = 'inquiry') AS inquiries
+                FROM disputes
+                WHERE merchant_id = $1 AND create_time >= $2 AND create_time < $3
+                GROUP BY currency
+            )
+            SELECT coalesce(p.currency, d.currency) AS currency,
+                   coalesce(p.payments, 0) AS payments, coalesce(p.captured, 0) AS captured,
+                   coalesce(d.disputes, 0) AS disputes, coalesce(d.disputed, 0) AS disputed,
+                   coalesce(d.inquiries, 0) AS inquiries
+            FROM paid p FULL JOIN disputed d ON d.currency = p.currency
+            ORDER BY 1
+            """,
+            merchant_id,
+            start,
+            end,
+        )
+        return DisputeRate(
+            start,
+            end,
+            tuple(
+                CurrencyDisputes(
+                    r["currency"],
+                    r["payments"],
+                    int(r["captured"]),
+                    r["disputes"],
+                    int(r["disputed"]),
+                    r["inquiries"],
+                )
+                for r in rows
+            ),
+        )
 
     @unavailable_as_error()
     async def get(self, merchant_id: str, dispute_id: str) -> Dispute | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from core.domain.dispute_status import DisputeStatus
 from core.domain.money import Money
 from core.domain.payment import (
     AttemptRecord,
@@ -20,6 +21,7 @@ from core.domain.payment import (
     ConfirmationMethod,
     Failure,
     Payment,
+    PaymentDispute,
     PaymentState,
     Refund,
     RefundState,
@@ -71,7 +73,14 @@ PAYMENT_COLUMNS = f"""
             'return_url', pa.return_url, 'expire_time', pa.expire_time
         ) FROM payment_authentications pa
         WHERE pa.merchant_id = p.merchant_id AND pa.payment_id = p.id
-    ) AS authentication
+    ) AS authentication,
+    COALESCE((
+        SELECT jsonb_agg(
+            jsonb_build_object('id', d.id, 'status', d.status, 'amount', d.amount)
+            ORDER BY d.create_time, d.id
+        )
+        FROM disputes d WHERE d.merchant_id = p.merchant_id AND d.payment_id = p.id
+    ), '[]'::jsonb) AS disputes
 """
 
 
@@ -82,6 +91,7 @@ _CAPTURE = {method.value: method for method in CaptureMethod}
 _CONFIRMATION = {method.value: method for method in ConfirmationMethod}
 _REFUND_STATES = {state.value: state for state in RefundState}
 _DECISIONS = {decision.value: decision for decision in RiskDecision}
+_DISPUTE_STATES = {status.value: status for status in DisputeStatus}
 
 
 def card_from_json(data: dict[str, Any] | None) -> CardSummary | None:
@@ -161,4 +171,8 @@ def payment_from_row(row: asyncpg.Record) -> Payment:
         attempts=tuple(attempt_from_json(item, currency) for item in row["attempts"]),
         bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
         **authentication_from_json(row["authentication"]),
+        disputes=tuple(
+            PaymentDispute(d["id"], _DISPUTE_STATES[d["status"]], Money(d["amount"], currency))
+            for d in row["disputes"]
+        ),
     )

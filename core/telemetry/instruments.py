@@ -34,6 +34,9 @@ from core.ports.telemetry import (
     CHANNEL,
     DECISION,
     DECLINE_REASON,
+    DISPUTE_KIND,
+    DISPUTE_OUTCOME,
+    DISPUTE_REASON,
     ERROR_REASON,
     GRPC_STATUS,
     NO_SPAN,
@@ -65,6 +68,7 @@ class _Instruments:
     webhook_attempts: metrics.Counter
     webhook_duration: metrics.Histogram
     outbox_lag: metrics.Histogram
+    disputes: metrics.Counter
 
 
 def _instruments(meter: metrics.Meter) -> _Instruments:
@@ -117,6 +121,12 @@ def _instruments(meter: metrics.Meter) -> _Instruments:
             "paycore.outbox.lag",
             unit="s",
             description="From an event's commit to the start of its first webhook POST",
+        ),
+        # No merchant attribute (cardinality): a merchant's rate is DisputeService.GetDisputeRate.
+        disputes=meter.create_counter(
+            "paycore.disputes",
+            unit="{dispute}",
+            description="Disputes opened and closed, by kind, reason and outcome",
         ),
     )
 
@@ -283,6 +293,13 @@ class Telemetry:
     def outbox_lagged(self, lag_s: float) -> None:
         """An event's first webhook POST starts ``lag_s`` after the event was committed."""
         self._m.outbox_lag.record(max(lag_s, 0.0))
+
+    def dispute_changed(self, kind: str, reason: str, outcome: str) -> None:
+        """A dispute was opened (``opened``) or closed (``won``, ``lost``, ``closed``);
+        ``reason`` is from a closed set (``core.domain.dispute_rate.metric_reason``)."""
+        self._m.disputes.add(
+            1, self._cached(DISPUTE_KIND, kind, DISPUTE_REASON, reason, DISPUTE_OUTCOME, outcome)
+        )
 
     def observe_breakers(
         self, states: Sequence[str], sample: Callable[[], Mapping[str, str]]

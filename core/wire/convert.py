@@ -25,6 +25,7 @@ from core.domain.payment import (
     RiskDecision,
 )
 from core.wire.authentication import authentication_to_proto, next_action_to_proto
+from core.wire.dispute_states import STATUS_TO_PROTO as DISPUTE_STATE_TO_PROTO
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_pb2 as pb
 
@@ -187,6 +188,12 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
         message.next_action.CopyFrom(next_action_to_proto(payment.next_action))
     if payment.authentication is not None:
         message.authentication.CopyFrom(authentication_to_proto(payment.authentication))
+    message.disputes.extend(
+        pb.PaymentDispute(
+            dispute_id=d.id, state=DISPUTE_STATE_TO_PROTO[d.status], amount=money_to_proto(d.amount)
+        )
+        for d in payment.disputes
+    )
     return message
 
 

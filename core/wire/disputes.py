@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from core.domain.disputes import Dispute, DisputeKind, DisputeStatus
+from core.domain.dispute_rate import DisputeRate
+from core.domain.disputes import Dispute
+from core.domain.money import Money
 from core.wire.convert import money_to_proto, timestamp
+from core.wire.dispute_states import KIND_TO_PROTO, STATUS_FROM_PROTO, STATUS_TO_PROTO
 from paycore.v1 import dispute_pb2 as pb
+from paycore.v1 import dispute_service_pb2 as svc
 
-KIND_TO_PROTO: dict[DisputeKind, pb.Dispute.Kind.ValueType] = {
-    DisputeKind.INQUIRY: pb.Dispute.KIND_INQUIRY,
-    DisputeKind.CHARGEBACK: pb.Dispute.KIND_CHARGEBACK,
-}
-STATUS_TO_PROTO: dict[DisputeStatus, pb.Dispute.State.ValueType] = {
-    DisputeStatus.NEEDS_RESPONSE: pb.Dispute.STATE_NEEDS_RESPONSE,
-    DisputeStatus.UNDER_REVIEW: pb.Dispute.STATE_UNDER_REVIEW,
-    DisputeStatus.WON: pb.Dispute.STATE_WON,
-    DisputeStatus.LOST: pb.Dispute.STATE_LOST,
-    DisputeStatus.CLOSED: pb.Dispute.STATE_CLOSED,
-}
-STATUS_FROM_PROTO = {value: key for key, value in STATUS_TO_PROTO.items()}
+__all__ = [
+    "KIND_TO_PROTO",
+    "STATUS_FROM_PROTO",
+    "STATUS_TO_PROTO",
+    "dispute_bytes",
+    "dispute_rate_to_proto",
+    "dispute_to_proto",
+]
 
 
 def dispute_to_proto(dispute: Dispute) -> pb.Dispute:
@@ -42,3 +42,25 @@ def dispute_to_proto(dispute: Dispute) -> pb.Dispute:
 def dispute_bytes(dispute: Dispute) -> bytes:
     """The dispute's message, serialized: what a dispute event keeps as its snapshot."""
     return dispute_to_proto(dispute).SerializeToString(deterministic=True)
+
+
+def dispute_rate_to_proto(rate: DisputeRate) -> svc.GetDisputeRateResponse:
+    """GetDisputeRate's reply."""
+    return svc.GetDisputeRateResponse(
+        captured_payments=rate.captured_payments,
+        disputes=rate.disputes,
+        rate_basis_points=rate.rate_basis_points,
+        inquiries=rate.inquiries,
+        currencies=[
+            svc.CurrencyDisputeRate(
+                currency_code=c.currency,
+                captured_payments=c.captured_payments,
+                captured_amount=money_to_proto(Money(c.captured_amount, c.currency)),
+                disputes=c.disputes,
+                disputed_amount=money_to_proto(Money(c.disputed_amount, c.currency)),
+                disputed_amount_basis_points=c.amount_rate_basis_points,
+                inquiries=c.inquiries,
+            )
+            for c in rate.by_currency
+        ],
+    )

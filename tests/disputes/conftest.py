@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.auth.policy import Role
 from core.config import Settings
 from core.domain.disputes import ChannelVerdict, DisputeKind, DisputeNotice
 from core.domain.money import Money
+from core.telemetry import Telemetry
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc, dispute_service_pb2_grpc
 from paycore.v1 import dispute_service_pb2 as dsvc
@@ -101,8 +103,10 @@ class DisputeStack:
         return cents(account.balance.posted)
 
 
-@pytest.fixture
-async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DisputeStack]:
+@asynccontextmanager
+async def dispute_stack(
+    settings: Settings, tmp_path: Path, telemetry: Telemetry | None = None
+) -> AsyncIterator[DisputeStack]:
     """paycore over one acquirer named for this test, its callbacks ingress on a free port."""
     acquirer = SimulatedAcquirer(
         renamed(ACQUIRER_A, f"dsp_{uuid.uuid4().hex[:8]}"), callback_secret=CALLBACK_SECRET
@@ -112,7 +116,7 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DisputeStac
     # The due date job runs when a test says so (DisputeDeadlines.run_once).
     no_deadline_job = settings.ledger.model_copy(update={"dispute_poll_interval_s": 0})
     async with (
-        serve(settings, [acquirer], routing, {"ledger": no_deadline_job}) as served,
+        serve(settings, [acquirer], routing, {"ledger": no_deadline_job}, telemetry) as served,
         grpc.aio.insecure_channel(served.target) as channel,
     ):
         yield DisputeStack(
@@ -122,6 +126,13 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DisputeStac
             account_service_pb2_grpc.AccountServiceStub(channel),
             channel,
         )
+
+
+@pytest.fixture
+async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[DisputeStack]:
+    """The test's own paycore and acquirer (``dispute_stack``)."""
+    async with dispute_stack(settings, tmp_path) as built:
+        yield built
 
 
 @pytest.fixture

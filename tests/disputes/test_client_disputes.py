@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from paycore.client import AsyncPaycoreClient, NotFoundError
@@ -42,3 +44,17 @@ async def test_the_client_reads_answers_and_accepts_disputes(
     assert [d.id for d in page.disputes] == [second.id]
     with pytest.raises(NotFoundError):
         await client.get_dispute("dp_01JD0Z8W7X6V5T4S3R2Q1P0N9M")
+
+
+async def test_the_client_reads_the_dispute_rate_and_refuses_a_naive_window(
+    stack: DisputeStack, client: AsyncPaycoreClient
+) -> None:
+    payment = await stack.served.api.captured(amount=usd(10))
+    assert await stack.notify(payment) == (200, "[accepted]")
+    now = datetime.now(UTC)
+
+    rate = await client.get_dispute_rate(now - timedelta(hours=1), now + timedelta(hours=1))
+
+    assert (rate.captured_payments, rate.disputes, rate.rate_basis_points) == (1, 1, 10_000)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await client.get_dispute_rate(datetime(2026, 1, 1), now)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.domain import disputes
+from core.domain.dispute_status import DisputeStatus
 from core.domain.disputes import (
     DISPUTE_CLOSED,
     DISPUTE_CREATED,
@@ -15,7 +16,6 @@ from core.domain.disputes import (
     ChannelVerdict,
     Dispute,
     DisputeKind,
-    DisputeStatus,
 )
 from core.domain.errors import IllegalTransitionError, Reason
 from core.domain.money import Money

@@ -104,13 +104,14 @@ async def test_each_request_is_one_evalsha_on_a_redis_cluster(
     await _assert_one_evalsha_per_request(backend, redis_cluster.nodes, make_gate, merchant_id)
 
 
-async def test_a_new_card_payment_runs_nine_redis_commands_in_its_one_evalsha(
+async def test_a_new_card_payment_runs_ten_redis_commands_in_its_one_evalsha(
     private_redis: RedisServerHandle, make_gate: MakeGate, merchant_id: str
 ) -> None:
     """The gate's four (TIME, GET and SET of the rate, SET NX of the marker) and its
-    velocity's five: ZRANGE, ZADD and PEXPIRE of the card's set, one ZCOUNT of its
-    declines (none in the day: the hour is not asked) and the GET of the list
-    version. The velocity reads no clock of its own: it uses the gate's TIME."""
+    velocity's six: ZRANGE, ZADD and PEXPIRE of the card's set, one ZCOUNT of its
+    declines (none in the day: the hour is not asked), one ZCOUNT of its lost
+    disputes and the GET of the list version. The velocity reads no clock of its
+    own: it uses the gate's TIME."""
     gate = await make_gate(GateBackend(private_redis.url, cluster=False), limits=UNLIMITED)
     velocity = RedisVelocity(
         gate.client, retry_interval_s=1.0, availability=gate.availability, pipeline=gate.pipeline
@@ -126,6 +127,6 @@ async def test_a_new_card_payment_runs_nine_redis_commands_in_its_one_evalsha(
     finally:
         counts.close()
 
-    scripted = Counter(time=1, get=2, set=2, zrange=1, zadd=1, pexpire=1, zcount=1)
-    assert sum(scripted.values()) == 9
+    scripted = Counter(time=1, get=2, set=2, zrange=1, zadd=1, pexpire=1, zcount=2)
+    assert sum(scripted.values()) == 10
     assert executed == Counter(evalsha=1, info=1) + scripted

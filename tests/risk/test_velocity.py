@@ -170,3 +170,29 @@ async def test_payments_are_scored_without_velocity_while_redis_is_away(
         assert payment.state == pb.Payment.STATE_CAPTURED  # fail open
     finally:
         availability._away_until = away
+
+
+async def test_lost_disputes_count_once_each_for_a_year_per_card_customer_and_email(
+    redis_client: aioredis.Redis,
+) -> None:
+    velocity = RedisVelocity(redis_client, retry_interval_s=1.0)
+    merchant = f"m_{uuid.uuid4().hex[:12]}"
+    payer = transaction(merchant, customer_id="c", customer_email="Who@Example.com")
+    await velocity.record_lost_dispute(payer, "dp_old", now_ms=NOW - 366 * 24 * HOUR)
+    await velocity.record_lost_dispute(payer, "dp_1", now_ms=NOW - 30 * 24 * HOUR)
+    await velocity.record_lost_dispute(payer, "dp_1", now_ms=NOW - 29 * 24 * HOUR)  # again
+    await velocity.record_lost_dispute(transaction(merchant), "dp_2", now_ms=NOW - HOUR)
+
+    same_email = transaction(merchant, customer_email="who@example.com")
+    read = await velocity.read_and_count(same_email, "p", write=False, now_ms=NOW)
+    assert read.velocity.counters["card_lost_disputes"] == 2  # dp_1 and dp_2; dp_old expired
+    assert read.velocity.counters["email_lost_disputes"] == 1
+    customer = await velocity.read_and_count(
+        transaction(merchant, customer_id="c"), "p", write=False, now_ms=NOW
+    )
+    assert customer.velocity.counters["customer_lost_disputes"] == 1
+    assert customer.velocity.customer_tx_count == 0  # the history still follows the lost sets
+    other = await velocity.read_and_count(
+        transaction(f"m_{uuid.uuid4().hex[:12]}"), "p", write=False, now_ms=NOW
+    )
+    assert other.velocity.counters["card_lost_disputes"] == 0  # per merchant

@@ -19,6 +19,7 @@ import pytest
 
 from core.app import Services
 from core.config import ChannelSettings, Settings, StatusQuerySettings
+from core.telemetry import Telemetry
 from paycore.v1 import payment_service_pb2_grpc
 from router.channel import Channel
 from router.channels.bank_transfer import BANK_TRANSFER_PROFILE, BankTransferChannel, SimulatedBank
@@ -94,6 +95,7 @@ async def serve(
     channels: list[Channel] | None,
     routing: Path,
     changes: dict[str, Any] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Served]:
     """Services and a started server over ``channels``; channel timeout 0.5 s (unless changed).
 
@@ -115,7 +117,7 @@ async def serve(
         ),
     }
     own = settings.replace(**(defaults | (changes or {})))
-    async with serve_paycore(own, channels=channels) as paycore:
+    async with serve_paycore(own, channels=channels, telemetry=telemetry) as paycore:
         merchant_id = new_merchant_id()
         api = Api(
             paycore.stub(payment_service_pb2_grpc.PaymentServiceStub),

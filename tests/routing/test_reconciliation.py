@@ -62,6 +62,20 @@ def test_each_kind_of_mismatch_is_found(
     assert (mismatch.kind, mismatch.attempt_id) == (kind, "att_1")
 
 
+def test_dispute_lines_match_by_reference_and_operation_beside_attempts() -> None:
+    opened = SettlementLine("ch_dp_1", "chargeback", 1000, "USD", "succeeded")
+    returned = dataclasses.replace(opened, operation="chargeback_reversal")
+    paycore_opened = RecordedAttempt("ch_dp_1", "pay_1", "chargeback", 1000, "USD", "succeeded")
+    paycore_returned = dataclasses.replace(paycore_opened, operation="chargeback_reversal")
+
+    assert reconcile([opened, returned], [paycore_opened, paycore_returned]) == []
+    (missing,) = reconcile([opened], [paycore_opened, paycore_returned])
+    assert (missing.kind, missing.attempt_id) == (K.MISSING_AT_CHANNEL, "ch_dp_1")
+    assert missing.recorded == paycore_returned
+    (short,) = reconcile([dataclasses.replace(opened, amount_minor=999)], [paycore_opened])
+    assert short.kind is K.AMOUNT_MISMATCH
+
+
 def test_settlement_csv_round_trips_and_bad_lines_are_named() -> None:
     lines = [line("att_1"), line("att_2", 5, "declined")]
 

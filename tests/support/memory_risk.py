@@ -38,6 +38,7 @@ class MemoryVelocity:
     def __init__(self) -> None:
         self.counted: Counter[tuple[str, str]] = Counter()
         self.declines: Counter[tuple[str, str]] = Counter()
+        self.lost_disputes: set[tuple[str, str, str]] = set()
         self.list_versions: Counter[str] = Counter()
 
     def rider(self, transaction: Transaction, member: str) -> CountingRider:
@@ -60,6 +61,13 @@ class MemoryVelocity:
     ) -> None:
         """Count a decline against the card."""
         self.declines[(transaction.merchant_id, transaction.entity_values().get("card", ""))] += 1
+
+    async def record_lost_dispute(
+        self, transaction: Transaction, dispute_id: str, *, now_ms: int | None = None
+    ) -> None:
+        """Remember a lost dispute (by id) against the card."""
+        card = transaction.entity_values().get("card", "")
+        self.lost_disputes.add((transaction.merchant_id, card, dispute_id))
 
     async def bump_list_version(self, merchant_id: str) -> None:
         """The merchant's lists changed."""

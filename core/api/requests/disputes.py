@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.api.requests import fields
 from core.api.requests.pages import cursor_page, listed_states
@@ -22,6 +22,7 @@ from core.ports.disputes import DisputeQuery
 from core.wire.disputes import STATUS_FROM_PROTO
 from paycore.v1 import dispute_service_pb2 as svc
 
+MAX_RATE_WINDOW = timedelta(days=366)
 MAX_FILE_NAME = 200
 MAX_CONTENT_TYPE = 100
 
@@ -109,3 +110,24 @@ def submit_evidence(request: svc.SubmitEvidenceRequest) -> tuple[str, Evidence]:
         Attachment(f.file_name, f.content_type, bytes(f.content)) for f in given.attachments
     )
     return request.dispute_id, Evidence(tuple(texts), attachments)
+
+
+def dispute_rate_window(request: svc.GetDisputeRateRequest) -> tuple[datetime, datetime]:
+    """Validate a GetDisputeRateRequest; returns its window [start, end)."""
+    v = ViolationCollector()
+    bounds: list[datetime] = []
+    for name in ("start_time", "end_time"):
+        if not request.HasField(name):
+            v.add(name, "required")
+        elif (moment := fields.timestamp_bound(getattr(request, name))) is None:
+            v.add(name, "is not a valid timestamp")
+        else:
+            bounds.append(moment)
+    if len(bounds) == 2:
+        start, end = bounds
+        if start >= end:
+            v.add("end_time", "must be after start_time")
+        elif end - start > MAX_RATE_WINDOW:
+            v.add("end_time", f"must be at most {MAX_RATE_WINDOW.days} days after start_time")
+    v.raise_if_any()
+    return bounds[0], bounds[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
 
@@ -400,3 +401,11 @@ class AsyncPaycoreClient:
         """Give in: the dispute is lost (an inquiry closed) at once."""
         request = build.accept_dispute(dispute_id, options)
         return (await self._call(self._disputes.AcceptDispute, request)).dispute
+
+    async def get_dispute_rate(
+        self, start: datetime, end: datetime
+    ) -> dispute_pb.GetDisputeRateResponse:
+        """Chargebacks per captured payment within [start, end) (timezone-aware, at most
+        366 days), with the amounts per currency."""
+        request = build.get_dispute_rate(start, end)
+        return await self._call(self._disputes.GetDisputeRate, request)

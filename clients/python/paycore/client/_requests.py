@@ -372,3 +372,10 @@ def submit_evidence(
 def accept_dispute(dispute_id: str, options: WriteOptions) -> dispute_pb.AcceptDisputeRequest:
     """An AcceptDisputeRequest with a request_id."""
     return dispute_pb.AcceptDisputeRequest(dispute_id=dispute_id, **_with_request_id(options))
+
+
+def get_dispute_rate(start: datetime, end: datetime) -> dispute_pb.GetDisputeRateRequest:
+    """A GetDisputeRateRequest; raises ValueError for a naive datetime."""
+    return dispute_pb.GetDisputeRateRequest(
+        start_time=_timestamp("start", start), end_time=_timestamp("end", end)
+    )

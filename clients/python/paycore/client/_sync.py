@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
 
@@ -394,3 +395,9 @@ class PaycoreClient:
         """Give in: the dispute is lost (an inquiry closed) at once."""
         request = build.accept_dispute(dispute_id, options)
         return (self._call(self._disputes.AcceptDispute, request)).dispute
+
+    def get_dispute_rate(self, start: datetime, end: datetime) -> dispute_pb.GetDisputeRateResponse:
+        """Chargebacks per captured payment within [start, end) (timezone-aware, at most
+        366 days), with the amounts per currency."""
+        request = build.get_dispute_rate(start, end)
+        return self._call(self._disputes.GetDisputeRate, request)

@@ -22,10 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.type import money_pb2 as google_dot_type_dot_money__pb2
 from paycore.v1 import dispute_pb2 as paycore_dot_v1_dot_dispute__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paycore/v1/dispute_service.proto\x12\npaycore.v1\x1a\x18paycore/v1/dispute.proto\"2\n\x11GetDisputeRequest\x12\x1d\n\ndispute_id\x18\x01 \x01(\tR\tdisputeId\"C\n\x12GetDisputeResponse\x12-\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute\"\xa3\x01\n\x13ListDisputesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x1d\n\npayment_id\x18\x03 \x01(\tR\tpaymentId\x12\x31\n\x06states\x18\x04 \x03(\x0e\x32\x19.paycore.v1.Dispute.StateR\x06states\"o\n\x14ListDisputesResponse\x12/\n\x08\x64isputes\x18\x01 \x03(\x0b\x32\x13.paycore.v1.DisputeR\x08\x64isputes\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"n\n\x12\x45videnceAttachment\x12\x1b\n\tfile_name\x18\x01 \x01(\tR\x08\x66ileName\x12!\n\x0c\x63ontent_type\x18\x02 \x01(\tR\x0b\x63ontentType\x12\x18\n\x07\x63ontent\x18\x03 \x01(\x0cR\x07\x63ontent\"\xde\x02\n\x08\x45vidence\x12/\n\x13product_description\x18\x01 \x01(\tR\x12productDescription\x12)\n\x10\x63ustomer_details\x18\x02 \x01(\tR\x0f\x63ustomerDetails\x12)\n\x10shipping_details\x18\x03 \x01(\tR\x0fshippingDetails\x12\x35\n\x16\x63ustomer_communication\x18\x04 \x01(\tR\x15\x63ustomerCommunication\x12#\n\rrefund_policy\x18\x05 \x01(\tR\x0crefundPolicy\x12-\n\x12uncategorized_text\x18\x06 \x01(\tR\x11uncategorizedText\x12@\n\x0b\x61ttachments\x18\x07 \x03(\x0b\x32\x1e.paycore.v1.EvidenceAttachmentR\x0b\x61ttachments\"\x87\x01\n\x15SubmitEvidenceRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\ndispute_id\x18\x02 \x01(\tR\tdisputeId\x12\x30\n\x08\x65vidence\x18\x03 \x01(\x0b\x32\x14.paycore.v1.EvidenceR\x08\x65vidence\"G\n\x16SubmitEvidenceResponse\x12-\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute\"T\n\x14\x41\x63\x63\x65ptDisputeRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\ndispute_id\x18\x02 \x01(\tR\tdisputeId\"F\n\x15\x41\x63\x63\x65ptDisputeResponse\x12-\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute2\xdf\x02\n\x0e\x44isputeService\x12K\n\nGetDispute\x12\x1d.paycore.v1.GetDisputeRequest\x1a\x1e.paycore.v1.GetDisputeResponse\x12Q\n\x0cListDisputes\x12\x1f.paycore.v1.ListDisputesRequest\x1a .paycore.v1.ListDisputesResponse\x12W\n\x0eSubmitEvidence\x12!.paycore.v1.SubmitEvidenceRequest\x1a\".paycore.v1.SubmitEvidenceResponse\x12T\n\rAcceptDispute\x12 .paycore.v1.AcceptDisputeRequest\x1a!.paycore.v1.AcceptDisputeResponseBz\n\x0e\x63om.paycore.v1B\x13\x44isputeServiceProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n paycore/v1/dispute_service.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x18paycore/v1/dispute.proto\"2\n\x11GetDisputeRequest\x12\x1d\n\ndispute_id\x18\x01 \x01(\tR\tdisputeId\"C\n\x12GetDisputeResponse\x12-\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute\"\xa3\x01\n\x13ListDisputesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x1d\n\npayment_id\x18\x03 \x01(\tR\tpaymentId\x12\x31\n\x06states\x18\x04 \x03(\x0e\x32\x19.paycore.v1.Dispute.StateR\x06states\"o\n\x14ListDisputesResponse\x12/\n\x08\x64isputes\x18\x01 \x03(\x0b\x32\x13.paycore.v1.DisputeR\x08\x64isputes\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"n\n\x12\x45videnceAttachment\x12\x1b\n\tfile_name\x18\x01 \x01(\tR\x08\x66ileName\x12!\n\x0c\x63ontent_type\x18\x02 \x01(\tR\x0b\x63ontentType\x12\x18\n\x07\x63ontent\x18\x03 \x01(\x0cR\x07\x63ontent\"\xde\x02\n\x08\x45vidence\x12/\n\x13product_description\x18\x01 \x01(\tR\x12productDescription\x12)\n\x10\x63ustomer_details\x18\x02 \x01(\tR\x0f\x63ustomerDetails\x12)\n\x10shipping_details\x18\x03 \x01(\tR\x0fshippingDetails\x12\x35\n\x16\x63ustomer_communication\x18\x04 \x01(\tR\x15\x63ustomerCommunication\x12#\n\rrefund_policy\x18\x05 \x01(\tR\x0crefundPolicy\x12-\n\x12uncategorized_text\x18\x06 \x01(\tR\x11uncategorizedText\x12@\n\x0b\x61ttachments\x18\x07 \x03(\x0b\x32\x1e.paycore.v1.EvidenceAttachmentR\x0b\x61ttachments\"\x87\x01\n\x15SubmitEvidenceRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\ndispute_id\x18\x02 \x01(\tR\tdisputeId\x12\x30\n\x08\x65vidence\x18\x03 \x01(\x0b\x32\x14.paycore.v1.EvidenceR\x08\x65vidence\"G\n\x16SubmitEvidenceResponse\x12-\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute\"T\n\x14\x41\x63\x63\x65ptDisputeRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n\ndispute_id\x18\x02 \x01(\tR\tdisputeId\"F\n\x15\x41\x63\x63\x65ptDisputeResponse\x12-\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute\"\x89\x01\n\x15GetDisputeRateRequest\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"\xdc\x02\n\x13\x43urrencyDisputeRate\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12+\n\x11\x63\x61ptured_payments\x18\x02 \x01(\x03R\x10\x63\x61pturedPayments\x12;\n\x0f\x63\x61ptured_amount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x63\x61pturedAmount\x12\x1a\n\x08\x64isputes\x18\x04 \x01(\x03R\x08\x64isputes\x12;\n\x0f\x64isputed_amount\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x64isputedAmount\x12?\n\x1c\x64isputed_amount_basis_points\x18\x06 \x01(\x05R\x19\x64isputedAmountBasisPoints\x12\x1c\n\tinquiries\x18\x07 \x01(\x03R\tinquiries\"\xec\x01\n\x16GetDisputeRateResponse\x12+\n\x11\x63\x61ptured_payments\x18\x01 \x01(\x03R\x10\x63\x61pturedPayments\x12\x1a\n\x08\x64isputes\x18\x02 \x01(\x03R\x08\x64isputes\x12*\n\x11rate_basis_points\x18\x03 \x01(\x05R\x0frateBasisPoints\x12\x1c\n\tinquiries\x18\x04 \x01(\x03R\tinquiries\x12?\n\ncurrencies\x18\x05 \x03(\x0b\x32\x1f.paycore.v1.CurrencyDisputeRateR\ncurrencies2\xb8\x03\n\x0e\x44isputeService\x12K\n\nGetDispute\x12\x1d.paycore.v1.GetDisputeRequest\x1a\x1e.paycore.v1.GetDisputeResponse\x12Q\n\x0cListDisputes\x12\x1f.paycore.v1.ListDisputesRequest\x1a .paycore.v1.ListDisputesResponse\x12W\n\x0eSubmitEvidence\x12!.paycore.v1.SubmitEvidenceRequest\x1a\".paycore.v1.SubmitEvidenceResponse\x12T\n\rAcceptDispute\x12 .paycore.v1.AcceptDisputeRequest\x1a!.paycore.v1.AcceptDisputeResponse\x12W\n\x0eGetDisputeRate\x12!.paycore.v1.GetDisputeRateRequest\x1a\".paycore.v1.GetDisputeRateResponseBz\n\x0e\x63om.paycore.v1B\x13\x44isputeServiceProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,26 +35,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paycore.v1.dispute_service_
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016com.paycore.v1B\023DisputeServiceProtoP\001Z#paycore/gen/go/paycore/v1;paycorev1\242\002\003PCX\252\002\nPaycore.V1\312\002\nPaycore\\V1\352\002\013Paycore::V1'
-  _globals['_GETDISPUTEREQUEST']._serialized_start=74
-  _globals['_GETDISPUTEREQUEST']._serialized_end=124
-  _globals['_GETDISPUTERESPONSE']._serialized_start=126
-  _globals['_GETDISPUTERESPONSE']._serialized_end=193
-  _globals['_LISTDISPUTESREQUEST']._serialized_start=196
-  _globals['_LISTDISPUTESREQUEST']._serialized_end=359
-  _globals['_LISTDISPUTESRESPONSE']._serialized_start=361
-  _globals['_LISTDISPUTESRESPONSE']._serialized_end=472
-  _globals['_EVIDENCEATTACHMENT']._serialized_start=474
-  _globals['_EVIDENCEATTACHMENT']._serialized_end=584
-  _globals['_EVIDENCE']._serialized_start=587
-  _globals['_EVIDENCE']._serialized_end=937
-  _globals['_SUBMITEVIDENCEREQUEST']._serialized_start=940
-  _globals['_SUBMITEVIDENCEREQUEST']._serialized_end=1075
-  _globals['_SUBMITEVIDENCERESPONSE']._serialized_start=1077
-  _globals['_SUBMITEVIDENCERESPONSE']._serialized_end=1148
-  _globals['_ACCEPTDISPUTEREQUEST']._serialized_start=1150
-  _globals['_ACCEPTDISPUTEREQUEST']._serialized_end=1234
-  _globals['_ACCEPTDISPUTERESPONSE']._serialized_start=1236
-  _globals['_ACCEPTDISPUTERESPONSE']._serialized_end=1306
-  _globals['_DISPUTESERVICE']._serialized_start=1309
-  _globals['_DISPUTESERVICE']._serialized_end=1660
+  _globals['_GETDISPUTEREQUEST']._serialized_start=132
+  _globals['_GETDISPUTEREQUEST']._serialized_end=182
+  _globals['_GETDISPUTERESPONSE']._serialized_start=184
+  _globals['_GETDISPUTERESPONSE']._serialized_end=251
+  _globals['_LISTDISPUTESREQUEST']._serialized_start=254
+  _globals['_LISTDISPUTESREQUEST']._serialized_end=417
+  _globals['_LISTDISPUTESRESPONSE']._serialized_start=419
+  _globals['_LISTDISPUTESRESPONSE']._serialized_end=530
+  _globals['_EVIDENCEATTACHMENT']._serialized_start=532
+  _globals['_EVIDENCEATTACHMENT']._serialized_end=642
+  _globals['_EVIDENCE']._serialized_start=645
+  _globals['_EVIDENCE']._serialized_end=995
+  _globals['_SUBMITEVIDENCEREQUEST']._serialized_start=998
+  _globals['_SUBMITEVIDENCEREQUEST']._serialized_end=1133
+  _globals['_SUBMITEVIDENCERESPONSE']._serialized_start=1135
+  _globals['_SUBMITEVIDENCERESPONSE']._serialized_end=1206
+  _globals['_ACCEPTDISPUTEREQUEST']._serialized_start=1208
+  _globals['_ACCEPTDISPUTEREQUEST']._serialized_end=1292
+  _globals['_ACCEPTDISPUTERESPONSE']._serialized_start=1294
+  _globals['_ACCEPTDISPUTERESPONSE']._serialized_end=1364
+  _globals['_GETDISPUTERATEREQUEST']._serialized_start=1367
+  _globals['_GETDISPUTERATEREQUEST']._serialized_end=1504
+  _globals['_CURRENCYDISPUTERATE']._serialized_start=1507
+  _globals['_CURRENCYDISPUTERATE']._serialized_end=1855
+  _globals['_GETDISPUTERATERESPONSE']._serialized_start=1858
+  _globals['_GETDISPUTERATERESPONSE']._serialized_end=2094
+  _globals['_DISPUTESERVICE']._serialized_start=2097
+  _globals['_DISPUTESERVICE']._serialized_end=2537
 # @@protoc_insertion_point(module_scope)

@@ -6,7 +6,9 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.type import money_pb2 as _money_pb2
 from paycore.v1 import dispute_pb2 as _dispute_pb2
 import builtins as _builtins
 import sys
@@ -316,3 +318,129 @@ class AcceptDisputeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AcceptDisputeResponse: _TypeAlias = AcceptDisputeResponse  # noqa: Y015
+
+@_typing.final
+class GetDisputeRateRequest(_message.Message):
+    """Request for DisputeService.GetDisputeRate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Start of the window, inclusive. Required."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """End of the window, exclusive: after `start_time`, at most 366 days after.
+        Required.
+        """
+
+    def __init__(
+        self,
+        *,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDisputeRateRequest: _TypeAlias = GetDisputeRateRequest  # noqa: Y015
+
+@_typing.final
+class CurrencyDisputeRate(_message.Message):
+    """One currency's share of a dispute rate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    CAPTURED_PAYMENTS_FIELD_NUMBER: _builtins.int
+    CAPTURED_AMOUNT_FIELD_NUMBER: _builtins.int
+    DISPUTES_FIELD_NUMBER: _builtins.int
+    DISPUTED_AMOUNT_FIELD_NUMBER: _builtins.int
+    DISPUTED_AMOUNT_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    INQUIRIES_FIELD_NUMBER: _builtins.int
+    currency_code: _builtins.str
+    """ISO 4217 code of the amounts."""
+    captured_payments: _builtins.int
+    """Payments in this currency created within the window and captured."""
+    disputes: _builtins.int
+    """Chargebacks in this currency opened within the window."""
+    disputed_amount_basis_points: _builtins.int
+    """`disputed_amount` per `captured_amount`, in basis points (100 = 1 %)."""
+    inquiries: _builtins.int
+    """Inquiries in this currency opened within the window."""
+    @_builtins.property
+    def captured_amount(self) -> _money_pb2.Money:
+        """What was captured on them."""
+
+    @_builtins.property
+    def disputed_amount(self) -> _money_pb2.Money:
+        """What those chargebacks claimed."""
+
+    def __init__(
+        self,
+        *,
+        currency_code: _builtins.str = ...,
+        captured_payments: _builtins.int = ...,
+        captured_amount: _money_pb2.Money | None = ...,
+        disputes: _builtins.int = ...,
+        disputed_amount: _money_pb2.Money | None = ...,
+        disputed_amount_basis_points: _builtins.int = ...,
+        inquiries: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured_amount", b"captured_amount", "disputed_amount", b"disputed_amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["captured_amount", b"captured_amount", "captured_payments", b"captured_payments", "currency_code", b"currency_code", "disputed_amount", b"disputed_amount", "disputed_amount_basis_points", b"disputed_amount_basis_points", "disputes", b"disputes", "inquiries", b"inquiries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CurrencyDisputeRate: _TypeAlias = CurrencyDisputeRate  # noqa: Y015
+
+@_typing.final
+class GetDisputeRateResponse(_message.Message):
+    """Response for DisputeService.GetDisputeRate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAPTURED_PAYMENTS_FIELD_NUMBER: _builtins.int
+    DISPUTES_FIELD_NUMBER: _builtins.int
+    RATE_BASIS_POINTS_FIELD_NUMBER: _builtins.int
+    INQUIRIES_FIELD_NUMBER: _builtins.int
+    CURRENCIES_FIELD_NUMBER: _builtins.int
+    captured_payments: _builtins.int
+    """Payments created within the window and captured, all currencies."""
+    disputes: _builtins.int
+    """Chargebacks opened within the window (an inquiry that became one counts)."""
+    rate_basis_points: _builtins.int
+    """`disputes` per `captured_payments`, in basis points (100 = 1 %); 0 when
+    nothing was captured.
+    """
+    inquiries: _builtins.int
+    """Inquiries opened within the window (not in `disputes`)."""
+    @_builtins.property
+    def currencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___CurrencyDisputeRate]:
+        """By currency, ordered by currency code; currencies with neither payments
+        nor disputes in the window are left out.
+        """
+
+    def __init__(
+        self,
+        *,
+        captured_payments: _builtins.int = ...,
+        disputes: _builtins.int = ...,
+        rate_basis_points: _builtins.int = ...,
+        inquiries: _builtins.int = ...,
+        currencies: _abc.Iterable[Global___CurrencyDisputeRate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["captured_payments", b"captured_payments", "currencies", b"currencies", "disputes", b"disputes", "inquiries", b"inquiries", "rate_basis_points", b"rate_basis_points"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDisputeRateResponse: _TypeAlias = GetDisputeRateResponse  # noqa: Y015

@@ -58,6 +58,11 @@ class DisputeServiceStub:
                 request_serializer=paycore_dot_v1_dot_dispute__service__pb2.AcceptDisputeRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_dispute__service__pb2.AcceptDisputeResponse.FromString,
                 _registered_method=True)
+        self.GetDisputeRate = channel.unary_unary(
+                '/paycore.v1.DisputeService/GetDisputeRate',
+                request_serializer=paycore_dot_v1_dot_dispute__service__pb2.GetDisputeRateRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_dispute__service__pb2.GetDisputeRateResponse.FromString,
+                _registered_method=True)
 
 
 class DisputeServiceServicer:
@@ -103,6 +108,17 @@ class DisputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDisputeRate(self, request, context):
+        """The caller's dispute rate over a window, as the card networks count it:
+        chargebacks opened within the window per payment captured within it
+        (created within it and captured), with the amounts per currency.
+        Inquiries are counted apart. A window that is not a valid range of at
+        most 366 days fails with INVALID_ARGUMENT (VALIDATION_FAILED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DisputeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +141,11 @@ def add_DisputeServiceServicer_to_server(servicer, server):
                     servicer.AcceptDispute,
                     request_deserializer=paycore_dot_v1_dot_dispute__service__pb2.AcceptDisputeRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_dispute__service__pb2.AcceptDisputeResponse.SerializeToString,
+            ),
+            'GetDisputeRate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDisputeRate,
+                    request_deserializer=paycore_dot_v1_dot_dispute__service__pb2.GetDisputeRateRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_dispute__service__pb2.GetDisputeRateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -239,6 +260,33 @@ class DisputeService:
             '/paycore.v1.DisputeService/AcceptDispute',
             paycore_dot_v1_dot_dispute__service__pb2.AcceptDisputeRequest.SerializeToString,
             paycore_dot_v1_dot_dispute__service__pb2.AcceptDisputeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDisputeRate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.DisputeService/GetDisputeRate',
+            paycore_dot_v1_dot_dispute__service__pb2.GetDisputeRateRequest.SerializeToString,
+            paycore_dot_v1_dot_dispute__service__pb2.GetDisputeRateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,13 @@ class DisputeServiceStub:
     dispute that is not STATE_NEEDS_RESPONSE fails with FAILED_PRECONDITION
     (DISPUTE_NOT_RESPONDABLE).
     """
+    GetDisputeRate: _grpc.UnaryUnaryMultiCallable[_dispute_service_pb2.GetDisputeRateRequest, _dispute_service_pb2.GetDisputeRateResponse]
+    """The caller's dispute rate over a window, as the card networks count it:
+    chargebacks opened within the window per payment captured within it
+    (created within it and captured), with the amounts per currency.
+    Inquiries are counted apart. A window that is not a valid range of at
+    most 366 days fails with INVALID_ARGUMENT (VALIDATION_FAILED).
+    """
 
 @_typing.type_check_only
 class DisputeServiceAsyncStub(DisputeServiceStub):
@@ -86,6 +93,13 @@ class DisputeServiceAsyncStub(DisputeServiceStub):
     """Accepts the dispute: it is lost at once, the amount stays withdrawn. A
     dispute that is not STATE_NEEDS_RESPONSE fails with FAILED_PRECONDITION
     (DISPUTE_NOT_RESPONDABLE).
+    """
+    GetDisputeRate: _aio.UnaryUnaryMultiCallable[_dispute_service_pb2.GetDisputeRateRequest, _dispute_service_pb2.GetDisputeRateResponse]  # type: ignore[assignment]
+    """The caller's dispute rate over a window, as the card networks count it:
+    chargebacks opened within the window per payment captured within it
+    (created within it and captured), with the amounts per currency.
+    Inquiries are counted apart. A window that is not a valid range of at
+    most 366 days fails with INVALID_ARGUMENT (VALIDATION_FAILED).
     """
 
 class DisputeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -137,6 +151,19 @@ class DisputeServiceServicer(metaclass=_abc_1.ABCMeta):
         """Accepts the dispute: it is lost at once, the amount stays withdrawn. A
         dispute that is not STATE_NEEDS_RESPONSE fails with FAILED_PRECONDITION
         (DISPUTE_NOT_RESPONDABLE).
+        """
+
+    @_abc_1.abstractmethod
+    def GetDisputeRate(
+        self,
+        request: _dispute_service_pb2.GetDisputeRateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispute_service_pb2.GetDisputeRateResponse, _abc.Awaitable[_dispute_service_pb2.GetDisputeRateResponse]]:
+        """The caller's dispute rate over a window, as the card networks count it:
+        chargebacks opened within the window per payment captured within it
+        (created within it and captured), with the amounts per currency.
+        Inquiries are counted apart. A window that is not a valid range of at
+        most 366 days fails with INVALID_ARGUMENT (VALIDATION_FAILED).
         """
 
 def add_DisputeServiceServicer_to_server(servicer: DisputeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
+from paycore.v1 import dispute_pb2 as paycore_dot_v1_dot_dispute__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paycore/v1/payment.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\x87\x0c\n\x07Payment\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12/\n\x05state\x18\x03 \x01(\x0e\x32\x19.paycore.v1.Payment.StateR\x05state\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12;\n\x0f\x61mount_captured\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountCaptured\x12;\n\x0f\x61mount_refunded\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountRefunded\x12@\n\x0e\x63\x61pture_method\x18\x07 \x01(\x0e\x32\x19.paycore.v1.CaptureMethodR\rcaptureMethod\x12O\n\x13\x63onfirmation_method\x18\x08 \x01(\x0e\x32\x1e.paycore.v1.ConfirmationMethodR\x12\x63onfirmationMethod\x12@\n\x0epayment_method\x18\t \x01(\x0b\x32\x19.paycore.v1.PaymentMethodR\rpaymentMethod\x12\x1f\n\x0b\x63ustomer_id\x18\n \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x0b \x01(\tR\x0b\x64\x65scription\x12=\n\x08metadata\x18\x0c \x03(\x0b\x32!.paycore.v1.Payment.MetadataEntryR\x08metadata\x12.\n\x04risk\x18\r \x01(\x0b\x32\x1a.paycore.v1.RiskAssessmentR\x04risk\x12\x34\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1a.paycore.v1.PaymentFailureR\x07\x66\x61ilure\x12\x18\n\x07\x63hannel\x18\x0f \x01(\tR\x07\x63hannel\x12+\n\x11\x63hannel_reference\x18\x10 \x01(\tR\x10\x63hannelReference\x12,\n\x07refunds\x18\x11 \x03(\x0b\x32\x12.paycore.v1.RefundR\x07refunds\x12;\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x35\n\x07routing\x18\x1e \x01(\x0b\x32\x1b.paycore.v1.RoutingDecisionR\x07routing\x12\x36\n\x08\x61ttempts\x18\x1f \x03(\x0b\x32\x1a.paycore.v1.ChannelAttemptR\x08\x61ttempts\x12\x37\n\x0bnext_action\x18  \x01(\x0b\x32\x16.paycore.v1.NextActionR\nnextAction\x12\x42\n\x0e\x61uthentication\x18! \x01(\x0b\x32\x1a.paycore.v1.AuthenticationR\x0e\x61uthentication\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x9e\x02\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSTATE_REQUIRES_CONFIRMATION\x10\x01\x12\x11\n\rSTATE_PENDING\x10\x02\x12\x14\n\x10STATE_AUTHORIZED\x10\x03\x12\x12\n\x0eSTATE_CAPTURED\x10\x04\x12\x1c\n\x18STATE_PARTIALLY_REFUNDED\x10\x05\x12\x12\n\x0eSTATE_REFUNDED\x10\x06\x12\x12\n\x0eSTATE_CANCELED\x10\x07\x12\x12\n\x0eSTATE_DECLINED\x10\x08\x12\x10\n\x0cSTATE_FAILED\x10\t\x12\x19\n\x15STATE_REQUIRES_REVIEW\x10\n\x12\x19\n\x15STATE_REQUIRES_ACTION\x10\x0b\"\x98\x01\n\nNextAction\x12\x43\n\x0fredirect_to_url\x18\x01 \x01(\x0b\x32\x19.paycore.v1.RedirectToUrlH\x00R\rredirectToUrl\x12;\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTimeB\x08\n\x06\x61\x63tion\"@\n\rRedirectToUrl\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x1d\n\nreturn_url\x18\x02 \x01(\tR\treturnUrl\"\x9c\x03\n\x0e\x41uthentication\x12\x33\n\x04\x66low\x18\x01 \x01(\x0e\x32\x1f.paycore.v1.Authentication.FlowR\x04\x66low\x12\x39\n\x06status\x18\x02 \x01(\x0e\x32!.paycore.v1.Authentication.StatusR\x06status\x12\x10\n\x03\x65\x63i\x18\x03 \x01(\tR\x03\x65\x63i\x12\'\n\x0fliability_shift\x18\x04 \x01(\x08R\x0eliabilityShift\"G\n\x04\x46low\x12\x14\n\x10\x46LOW_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46LOW_FRICTIONLESS\x10\x01\x12\x12\n\x0e\x46LOW_CHALLENGE\x10\x02\"\x95\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18STATUS_CHALLENGE_PENDING\x10\x01\x12\x14\n\x10STATUS_SUCCEEDED\x10\x02\x12\x11\n\rSTATUS_FAILED\x10\x03\x12\x16\n\x12STATUS_UNAVAILABLE\x10\x04\x12\x14\n\x10STATUS_ABANDONED\x10\x05\"G\n\x0fRoutingDecision\x12\x1e\n\ncandidates\x18\x01 \x03(\tR\ncandidates\x12\x14\n\x05steps\x18\x02 \x03(\tR\x05steps\"\xb2\x03\n\x0e\x43hannelAttempt\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n\toperation\x18\x02 \x01(\tR\toperation\x12\x18\n\x07\x63hannel\x18\x03 \x01(\tR\x07\x63hannel\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x18\n\x07outcome\x18\x05 \x01(\tR\x07outcome\x12!\n\x0c\x66\x61ilure_code\x18\x06 \x01(\tR\x0b\x66\x61ilureCode\x12+\n\x11\x63hannel_reference\x18\x07 \x01(\tR\x10\x63hannelReference\x12\x1b\n\trefund_id\x18\x08 \x01(\tR\x08refundId\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12?\n\rcomplete_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63ompleteTime\x12\'\n\x0fneeds_attention\x18\x0b \x01(\x08R\x0eneedsAttention\"\xad\x01\n\x11PaymentMethodData\x12*\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x14.paycore.v1.CardDataH\x00R\x04\x63\x61rd\x12\x1f\n\ncard_token\x18\x02 \x01(\tH\x00R\tcardToken\x12\x43\n\rbank_transfer\x18\x03 \x01(\x0b\x32\x1c.paycore.v1.BankTransferDataH\x00R\x0c\x62\x61nkTransferB\x06\n\x04kind\"R\n\x10\x42\x61nkTransferData\x12\x1d\n\npayer_name\x18\x01 \x01(\tR\tpayerName\x12\x1f\n\x0bpayer_email\x18\x02 \x01(\tR\npayerEmail\"\x8d\x01\n\x08\x43\x61rdData\x12\x16\n\x06number\x18\x01 \x01(\tR\x06number\x12\x1b\n\texp_month\x18\x02 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x03 \x01(\x05R\x07\x65xpYear\x12\x10\n\x03\x63vc\x18\x04 \x01(\tR\x03\x63vc\x12\x1f\n\x0bholder_name\x18\x05 \x01(\tR\nholderName\"\xae\x01\n\rPaymentMethod\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x10.paycore.v1.CardH\x00R\x04\x63\x61rd\x12?\n\rbank_transfer\x18\x02 \x01(\x0b\x32\x18.paycore.v1.BankTransferH\x00R\x0c\x62\x61nkTransfer\x12,\n\x06wallet\x18\x03 \x01(\x0b\x32\x12.paycore.v1.WalletH\x00R\x06walletB\x06\n\x04kind\"\'\n\x06Wallet\x12\x1d\n\naccount_id\x18\x01 \x01(\tR\taccountId\"\xb9\x01\n\x0c\x42\x61nkTransfer\x12\x1d\n\npayer_name\x18\x01 \x01(\tR\tpayerName\x12\x1f\n\x0bpayer_email\x18\x02 \x01(\tR\npayerEmail\x12\x1c\n\treference\x18\x03 \x01(\tR\treference\x12\x12\n\x04iban\x18\x04 \x01(\tR\x04iban\x12\x10\n\x03\x62ic\x18\x05 \x01(\tR\x03\x62ic\x12%\n\x0e\x61\x63\x63ount_holder\x18\x06 \x01(\tR\raccountHolder\"\x9e\x01\n\x04\x43\x61rd\x12\x14\n\x05\x62rand\x18\x01 \x01(\tR\x05\x62rand\x12\x10\n\x03\x62in\x18\x02 \x01(\tR\x03\x62in\x12\x14\n\x05last4\x18\x03 \x01(\tR\x05last4\x12\x1b\n\texp_month\x18\x04 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x05 \x01(\x05R\x07\x65xpYear\x12 \n\x0b\x66ingerprint\x18\x06 \x01(\tR\x0b\x66ingerprint\"\xe8\x01\n\x0eRiskAssessment\x12\x14\n\x05score\x18\x01 \x01(\x05R\x05score\x12?\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32#.paycore.v1.RiskAssessment.DecisionR\x08\x64\x65\x63ision\x12\x18\n\x07reasons\x18\x03 \x03(\tR\x07reasons\"e\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_APPROVE\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x14\n\x10\x44\x45\x43ISION_DECLINE\x10\x03\"\x8f\x01\n\x0bRiskContext\x12%\n\x0e\x63ustomer_email\x18\x01 \x01(\tR\rcustomerEmail\x12\x1d\n\nip_address\x18\x02 \x01(\tR\tipAddress\x12\x1d\n\nip_country\x18\x03 \x01(\tR\tipCountry\x12\x1b\n\tdevice_id\x18\x04 \x01(\tR\x08\x64\x65viceId\">\n\x0ePaymentFailure\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xff\x03\n\x06Refund\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x18.paycore.v1.Refund.StateR\x05state\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12+\n\x11\x63hannel_reference\x18\x06 \x01(\tR\x10\x63hannelReference\x12;\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12)\n\x10rejection_reason\x18\x08 \x01(\tR\x0frejectionReason\x12\x34\n\x07\x66\x61ilure\x18\t \x01(\x0b\x32\x1a.paycore.v1.PaymentFailureR\x07\x66\x61ilure\"\x86\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x18\n\x14STATE_PENDING_REVIEW\x10\x04\x12\x12\n\x0eSTATE_REJECTED\x10\x05*h\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PTURE_METHOD_AUTOMATIC\x10\x01\x12\x19\n\x15\x43\x41PTURE_METHOD_MANUAL\x10\x02*|\n\x12\x43onfirmationMethod\x12#\n\x1f\x43ONFIRMATION_METHOD_UNSPECIFIED\x10\x00\x12!\n\x1d\x43ONFIRMATION_METHOD_AUTOMATIC\x10\x01\x12\x1e\n\x1a\x43ONFIRMATION_METHOD_MANUAL\x10\x02\x42s\n\x0e\x63om.paycore.v1B\x0cPaymentProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18paycore/v1/payment.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\x1a\x18paycore/v1/dispute.proto\"\xbf\x0c\n\x07Payment\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bmerchant_id\x18\x02 \x01(\tR\nmerchantId\x12/\n\x05state\x18\x03 \x01(\x0e\x32\x19.paycore.v1.Payment.StateR\x05state\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12;\n\x0f\x61mount_captured\x18\x05 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountCaptured\x12;\n\x0f\x61mount_refunded\x18\x06 \x01(\x0b\x32\x12.google.type.MoneyR\x0e\x61mountRefunded\x12@\n\x0e\x63\x61pture_method\x18\x07 \x01(\x0e\x32\x19.paycore.v1.CaptureMethodR\rcaptureMethod\x12O\n\x13\x63onfirmation_method\x18\x08 \x01(\x0e\x32\x1e.paycore.v1.ConfirmationMethodR\x12\x63onfirmationMethod\x12@\n\x0epayment_method\x18\t \x01(\x0b\x32\x19.paycore.v1.PaymentMethodR\rpaymentMethod\x12\x1f\n\x0b\x63ustomer_id\x18\n \x01(\tR\ncustomerId\x12 \n\x0b\x64\x65scription\x18\x0b \x01(\tR\x0b\x64\x65scription\x12=\n\x08metadata\x18\x0c \x03(\x0b\x32!.paycore.v1.Payment.MetadataEntryR\x08metadata\x12.\n\x04risk\x18\r \x01(\x0b\x32\x1a.paycore.v1.RiskAssessmentR\x04risk\x12\x34\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1a.paycore.v1.PaymentFailureR\x07\x66\x61ilure\x12\x18\n\x07\x63hannel\x18\x0f \x01(\tR\x07\x63hannel\x12+\n\x11\x63hannel_reference\x18\x10 \x01(\tR\x10\x63hannelReference\x12,\n\x07refunds\x18\x11 \x03(\x0b\x32\x12.paycore.v1.RefundR\x07refunds\x12;\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x35\n\x07routing\x18\x1e \x01(\x0b\x32\x1b.paycore.v1.RoutingDecisionR\x07routing\x12\x36\n\x08\x61ttempts\x18\x1f \x03(\x0b\x32\x1a.paycore.v1.ChannelAttemptR\x08\x61ttempts\x12\x37\n\x0bnext_action\x18  \x01(\x0b\x32\x16.paycore.v1.NextActionR\nnextAction\x12\x42\n\x0e\x61uthentication\x18! \x01(\x0b\x32\x1a.paycore.v1.AuthenticationR\x0e\x61uthentication\x12\x36\n\x08\x64isputes\x18\" \x03(\x0b\x32\x1a.paycore.v1.PaymentDisputeR\x08\x64isputes\x1a;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x9e\x02\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSTATE_REQUIRES_CONFIRMATION\x10\x01\x12\x11\n\rSTATE_PENDING\x10\x02\x12\x14\n\x10STATE_AUTHORIZED\x10\x03\x12\x12\n\x0eSTATE_CAPTURED\x10\x04\x12\x1c\n\x18STATE_PARTIALLY_REFUNDED\x10\x05\x12\x12\n\x0eSTATE_REFUNDED\x10\x06\x12\x12\n\x0eSTATE_CANCELED\x10\x07\x12\x12\n\x0eSTATE_DECLINED\x10\x08\x12\x10\n\x0cSTATE_FAILED\x10\t\x12\x19\n\x15STATE_REQUIRES_REVIEW\x10\n\x12\x19\n\x15STATE_REQUIRES_ACTION\x10\x0b\"\x8c\x01\n\x0ePaymentDispute\x12\x1d\n\ndispute_id\x18\x01 \x01(\tR\tdisputeId\x12/\n\x05state\x18\x02 \x01(\x0e\x32\x19.paycore.v1.Dispute.StateR\x05state\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\"\x98\x01\n\nNextAction\x12\x43\n\x0fredirect_to_url\x18\x01 \x01(\x0b\x32\x19.paycore.v1.RedirectToUrlH\x00R\rredirectToUrl\x12;\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTimeB\x08\n\x06\x61\x63tion\"@\n\rRedirectToUrl\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x1d\n\nreturn_url\x18\x02 \x01(\tR\treturnUrl\"\x9c\x03\n\x0e\x41uthentication\x12\x33\n\x04\x66low\x18\x01 \x01(\x0e\x32\x1f.paycore.v1.Authentication.FlowR\x04\x66low\x12\x39\n\x06status\x18\x02 \x01(\x0e\x32!.paycore.v1.Authentication.StatusR\x06status\x12\x10\n\x03\x65\x63i\x18\x03 \x01(\tR\x03\x65\x63i\x12\'\n\x0fliability_shift\x18\x04 \x01(\x08R\x0eliabilityShift\"G\n\x04\x46low\x12\x14\n\x10\x46LOW_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46LOW_FRICTIONLESS\x10\x01\x12\x12\n\x0e\x46LOW_CHALLENGE\x10\x02\"\x95\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18STATUS_CHALLENGE_PENDING\x10\x01\x12\x14\n\x10STATUS_SUCCEEDED\x10\x02\x12\x11\n\rSTATUS_FAILED\x10\x03\x12\x16\n\x12STATUS_UNAVAILABLE\x10\x04\x12\x14\n\x10STATUS_ABANDONED\x10\x05\"G\n\x0fRoutingDecision\x12\x1e\n\ncandidates\x18\x01 \x03(\tR\ncandidates\x12\x14\n\x05steps\x18\x02 \x03(\tR\x05steps\"\xb2\x03\n\x0e\x43hannelAttempt\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n\toperation\x18\x02 \x01(\tR\toperation\x12\x18\n\x07\x63hannel\x18\x03 \x01(\tR\x07\x63hannel\x12*\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12\x18\n\x07outcome\x18\x05 \x01(\tR\x07outcome\x12!\n\x0c\x66\x61ilure_code\x18\x06 \x01(\tR\x0b\x66\x61ilureCode\x12+\n\x11\x63hannel_reference\x18\x07 \x01(\tR\x10\x63hannelReference\x12\x1b\n\trefund_id\x18\x08 \x01(\tR\x08refundId\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12?\n\rcomplete_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63ompleteTime\x12\'\n\x0fneeds_attention\x18\x0b \x01(\x08R\x0eneedsAttention\"\xad\x01\n\x11PaymentMethodData\x12*\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x14.paycore.v1.CardDataH\x00R\x04\x63\x61rd\x12\x1f\n\ncard_token\x18\x02 \x01(\tH\x00R\tcardToken\x12\x43\n\rbank_transfer\x18\x03 \x01(\x0b\x32\x1c.paycore.v1.BankTransferDataH\x00R\x0c\x62\x61nkTransferB\x06\n\x04kind\"R\n\x10\x42\x61nkTransferData\x12\x1d\n\npayer_name\x18\x01 \x01(\tR\tpayerName\x12\x1f\n\x0bpayer_email\x18\x02 \x01(\tR\npayerEmail\"\x8d\x01\n\x08\x43\x61rdData\x12\x16\n\x06number\x18\x01 \x01(\tR\x06number\x12\x1b\n\texp_month\x18\x02 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x03 \x01(\x05R\x07\x65xpYear\x12\x10\n\x03\x63vc\x18\x04 \x01(\tR\x03\x63vc\x12\x1f\n\x0bholder_name\x18\x05 \x01(\tR\nholderName\"\xae\x01\n\rPaymentMethod\x12&\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x10.paycore.v1.CardH\x00R\x04\x63\x61rd\x12?\n\rbank_transfer\x18\x02 \x01(\x0b\x32\x18.paycore.v1.BankTransferH\x00R\x0c\x62\x61nkTransfer\x12,\n\x06wallet\x18\x03 \x01(\x0b\x32\x12.paycore.v1.WalletH\x00R\x06walletB\x06\n\x04kind\"\'\n\x06Wallet\x12\x1d\n\naccount_id\x18\x01 \x01(\tR\taccountId\"\xb9\x01\n\x0c\x42\x61nkTransfer\x12\x1d\n\npayer_name\x18\x01 \x01(\tR\tpayerName\x12\x1f\n\x0bpayer_email\x18\x02 \x01(\tR\npayerEmail\x12\x1c\n\treference\x18\x03 \x01(\tR\treference\x12\x12\n\x04iban\x18\x04 \x01(\tR\x04iban\x12\x10\n\x03\x62ic\x18\x05 \x01(\tR\x03\x62ic\x12%\n\x0e\x61\x63\x63ount_holder\x18\x06 \x01(\tR\raccountHolder\"\x9e\x01\n\x04\x43\x61rd\x12\x14\n\x05\x62rand\x18\x01 \x01(\tR\x05\x62rand\x12\x10\n\x03\x62in\x18\x02 \x01(\tR\x03\x62in\x12\x14\n\x05last4\x18\x03 \x01(\tR\x05last4\x12\x1b\n\texp_month\x18\x04 \x01(\x05R\x08\x65xpMonth\x12\x19\n\x08\x65xp_year\x18\x05 \x01(\x05R\x07\x65xpYear\x12 \n\x0b\x66ingerprint\x18\x06 \x01(\tR\x0b\x66ingerprint\"\xe8\x01\n\x0eRiskAssessment\x12\x14\n\x05score\x18\x01 \x01(\x05R\x05score\x12?\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32#.paycore.v1.RiskAssessment.DecisionR\x08\x64\x65\x63ision\x12\x18\n\x07reasons\x18\x03 \x03(\tR\x07reasons\"e\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_APPROVE\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x14\n\x10\x44\x45\x43ISION_DECLINE\x10\x03\"\x8f\x01\n\x0bRiskContext\x12%\n\x0e\x63ustomer_email\x18\x01 \x01(\tR\rcustomerEmail\x12\x1d\n\nip_address\x18\x02 \x01(\tR\tipAddress\x12\x1d\n\nip_country\x18\x03 \x01(\tR\tipCountry\x12\x1b\n\tdevice_id\x18\x04 \x01(\tR\x08\x64\x65viceId\">\n\x0ePaymentFailure\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xff\x03\n\x06Refund\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\npayment_id\x18\x02 \x01(\tR\tpaymentId\x12*\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyR\x06\x61mount\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x18.paycore.v1.Refund.StateR\x05state\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12+\n\x11\x63hannel_reference\x18\x06 \x01(\tR\x10\x63hannelReference\x12;\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12)\n\x10rejection_reason\x18\x08 \x01(\tR\x0frejectionReason\x12\x34\n\x07\x66\x61ilure\x18\t \x01(\x0b\x32\x1a.paycore.v1.PaymentFailureR\x07\x66\x61ilure\"\x86\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_PENDING\x10\x01\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x02\x12\x10\n\x0cSTATE_FAILED\x10\x03\x12\x18\n\x14STATE_PENDING_REVIEW\x10\x04\x12\x12\n\x0eSTATE_REJECTED\x10\x05*h\n\rCaptureMethod\x12\x1e\n\x1a\x43\x41PTURE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41PTURE_METHOD_AUTOMATIC\x10\x01\x12\x19\n\x15\x43\x41PTURE_METHOD_MANUAL\x10\x02*|\n\x12\x43onfirmationMethod\x12#\n\x1f\x43ONFIRMATION_METHOD_UNSPECIFIED\x10\x00\x12!\n\x1d\x43ONFIRMATION_METHOD_AUTOMATIC\x10\x01\x12\x1e\n\x1a\x43ONFIRMATION_METHOD_MANUAL\x10\x02\x42s\n\x0e\x63om.paycore.v1B\x0cPaymentProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,54 +37,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\016com.paycore.v1B\014PaymentProtoP\001Z#paycore/gen/go/paycore/v1;paycorev1\242\002\003PCX\252\002\nPaycore.V1\312\002\nPaycore\\V1\352\002\013Paycore::V1'
   _globals['_PAYMENT_METADATAENTRY']._loaded_options = None
   _globals['_PAYMENT_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_CAPTUREMETHOD']._serialized_start=4720
-  _globals['_CAPTUREMETHOD']._serialized_end=4824
-  _globals['_CONFIRMATIONMETHOD']._serialized_start=4826
-  _globals['_CONFIRMATIONMETHOD']._serialized_end=4950
-  _globals['_PAYMENT']._serialized_start=99
-  _globals['_PAYMENT']._serialized_end=1642
-  _globals['_PAYMENT_METADATAENTRY']._serialized_start=1294
-  _globals['_PAYMENT_METADATAENTRY']._serialized_end=1353
-  _globals['_PAYMENT_STATE']._serialized_start=1356
-  _globals['_PAYMENT_STATE']._serialized_end=1642
-  _globals['_NEXTACTION']._serialized_start=1645
-  _globals['_NEXTACTION']._serialized_end=1797
-  _globals['_REDIRECTTOURL']._serialized_start=1799
-  _globals['_REDIRECTTOURL']._serialized_end=1863
-  _globals['_AUTHENTICATION']._serialized_start=1866
-  _globals['_AUTHENTICATION']._serialized_end=2278
-  _globals['_AUTHENTICATION_FLOW']._serialized_start=2055
-  _globals['_AUTHENTICATION_FLOW']._serialized_end=2126
-  _globals['_AUTHENTICATION_STATUS']._serialized_start=2129
-  _globals['_AUTHENTICATION_STATUS']._serialized_end=2278
-  _globals['_ROUTINGDECISION']._serialized_start=2280
-  _globals['_ROUTINGDECISION']._serialized_end=2351
-  _globals['_CHANNELATTEMPT']._serialized_start=2354
-  _globals['_CHANNELATTEMPT']._serialized_end=2788
-  _globals['_PAYMENTMETHODDATA']._serialized_start=2791
-  _globals['_PAYMENTMETHODDATA']._serialized_end=2964
-  _globals['_BANKTRANSFERDATA']._serialized_start=2966
-  _globals['_BANKTRANSFERDATA']._serialized_end=3048
-  _globals['_CARDDATA']._serialized_start=3051
-  _globals['_CARDDATA']._serialized_end=3192
-  _globals['_PAYMENTMETHOD']._serialized_start=3195
-  _globals['_PAYMENTMETHOD']._serialized_end=3369
-  _globals['_WALLET']._serialized_start=3371
-  _globals['_WALLET']._serialized_end=3410
-  _globals['_BANKTRANSFER']._serialized_start=3413
-  _globals['_BANKTRANSFER']._serialized_end=3598
-  _globals['_CARD']._serialized_start=3601
-  _globals['_CARD']._serialized_end=3759
-  _globals['_RISKASSESSMENT']._serialized_start=3762
-  _globals['_RISKASSESSMENT']._serialized_end=3994
-  _globals['_RISKASSESSMENT_DECISION']._serialized_start=3893
-  _globals['_RISKASSESSMENT_DECISION']._serialized_end=3994
-  _globals['_RISKCONTEXT']._serialized_start=3997
-  _globals['_RISKCONTEXT']._serialized_end=4140
-  _globals['_PAYMENTFAILURE']._serialized_start=4142
-  _globals['_PAYMENTFAILURE']._serialized_end=4204
-  _globals['_REFUND']._serialized_start=4207
-  _globals['_REFUND']._serialized_end=4718
-  _globals['_REFUND_STATE']._serialized_start=4584
-  _globals['_REFUND_STATE']._serialized_end=4718
+  _globals['_CAPTUREMETHOD']._serialized_start=4945
+  _globals['_CAPTUREMETHOD']._serialized_end=5049
+  _globals['_CONFIRMATIONMETHOD']._serialized_start=5051
+  _globals['_CONFIRMATIONMETHOD']._serialized_end=5175
+  _globals['_PAYMENT']._serialized_start=125
+  _globals['_PAYMENT']._serialized_end=1724
+  _globals['_PAYMENT_METADATAENTRY']._serialized_start=1376
+  _globals['_PAYMENT_METADATAENTRY']._serialized_end=1435
+  _globals['_PAYMENT_STATE']._serialized_start=1438
+  _globals['_PAYMENT_STATE']._serialized_end=1724
+  _globals['_PAYMENTDISPUTE']._serialized_start=1727
+  _globals['_PAYMENTDISPUTE']._serialized_end=1867
+  _globals['_NEXTACTION']._serialized_start=1870
+  _globals['_NEXTACTION']._serialized_end=2022
+  _globals['_REDIRECTTOURL']._serialized_start=2024
+  _globals['_REDIRECTTOURL']._serialized_end=2088
+  _globals['_AUTHENTICATION']._serialized_start=2091
+  _globals['_AUTHENTICATION']._serialized_end=2503
+  _globals['_AUTHENTICATION_FLOW']._serialized_start=2280
+  _globals['_AUTHENTICATION_FLOW']._serialized_end=2351
+  _globals['_AUTHENTICATION_STATUS']._serialized_start=2354
+  _globals['_AUTHENTICATION_STATUS']._serialized_end=2503
+  _globals['_ROUTINGDECISION']._serialized_start=2505
+  _globals['_ROUTINGDECISION']._serialized_end=2576
+  _globals['_CHANNELATTEMPT']._serialized_start=2579
+  _globals['_CHANNELATTEMPT']._serialized_end=3013
+  _globals['_PAYMENTMETHODDATA']._serialized_start=3016
+  _globals['_PAYMENTMETHODDATA']._serialized_end=3189
+  _globals['_BANKTRANSFERDATA']._serialized_start=3191
+  _globals['_BANKTRANSFERDATA']._serialized_end=3273
+  _globals['_CARDDATA']._serialized_start=3276
+  _globals['_CARDDATA']._serialized_end=3417
+  _globals['_PAYMENTMETHOD']._serialized_start=3420
+  _globals['_PAYMENTMETHOD']._serialized_end=3594
+  _globals['_WALLET']._serialized_start=3596
+  _globals['_WALLET']._serialized_end=3635
+  _globals['_BANKTRANSFER']._serialized_start=3638
+  _globals['_BANKTRANSFER']._serialized_end=3823
+  _globals['_CARD']._serialized_start=3826
+  _globals['_CARD']._serialized_end=3984
+  _globals['_RISKASSESSMENT']._serialized_start=3987
+  _globals['_RISKASSESSMENT']._serialized_end=4219
+  _globals['_RISKASSESSMENT_DECISION']._serialized_start=4118
+  _globals['_RISKASSESSMENT_DECISION']._serialized_end=4219
+  _globals['_RISKCONTEXT']._serialized_start=4222
+  _globals['_RISKCONTEXT']._serialized_end=4365
+  _globals['_PAYMENTFAILURE']._serialized_start=4367
+  _globals['_PAYMENTFAILURE']._serialized_end=4429
+  _globals['_REFUND']._serialized_start=4432
+  _globals['_REFUND']._serialized_end=4943
+  _globals['_REFUND_STATE']._serialized_start=4809
+  _globals['_REFUND_STATE']._serialized_end=4943
 # @@protoc_insertion_point(module_scope)

@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import money_pb2 as _money_pb2
+from paycore.v1 import dispute_pb2 as _dispute_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -244,6 +245,7 @@ class Payment(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     NEXT_ACTION_FIELD_NUMBER: _builtins.int
     AUTHENTICATION_FIELD_NUMBER: _builtins.int
+    DISPUTES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `pay_` followed by 26 characters of Crockford
     base32 (a ULID, so identifiers sort by creation time).
@@ -333,6 +335,14 @@ class Payment(_message.Message):
         in 3-D Secure (and for other methods).
         """
 
+    @_builtins.property
+    def disputes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentDispute]:
+        """The payment's disputes, oldest first (DisputeService has the whole of
+        each). A dispute leaves the payment's state as it is: a disputed payment
+        stays STATE_CAPTURED (or partially refunded); what it withdrew shows in
+        the merchant's balance.
+        """
+
     def __init__(
         self,
         *,
@@ -359,14 +369,47 @@ class Payment(_message.Message):
         attempts: _abc.Iterable[Global___ChannelAttempt] | None = ...,
         next_action: Global___NextAction | None = ...,
         authentication: Global___Authentication | None = ...,
+        disputes: _abc.Iterable[Global___PaymentDispute] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "authentication", b"authentication", "create_time", b"create_time", "failure", b"failure", "next_action", b"next_action", "payment_method", b"payment_method", "risk", b"risk", "routing", b"routing", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "authentication", b"authentication", "capture_method", b"capture_method", "channel", b"channel", "channel_reference", b"channel_reference", "confirmation_method", b"confirmation_method", "create_time", b"create_time", "customer_id", b"customer_id", "description", b"description", "failure", b"failure", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "refunds", b"refunds", "risk", b"risk", "routing", b"routing", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "amount_captured", b"amount_captured", "amount_refunded", b"amount_refunded", "attempts", b"attempts", "authentication", b"authentication", "capture_method", b"capture_method", "channel", b"channel", "channel_reference", b"channel_reference", "confirmation_method", b"confirmation_method", "create_time", b"create_time", "customer_id", b"customer_id", "description", b"description", "disputes", b"disputes", "failure", b"failure", "id", b"id", "merchant_id", b"merchant_id", "metadata", b"metadata", "next_action", b"next_action", "payment_method", b"payment_method", "refunds", b"refunds", "risk", b"risk", "routing", b"routing", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Payment: _TypeAlias = Payment  # noqa: Y015
+
+@_typing.final
+class PaymentDispute(_message.Message):
+    """One dispute of a payment, as the payment shows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPUTE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    dispute_id: _builtins.str
+    """The dispute's id (`dp_...`), for DisputeService.GetDispute."""
+    state: _dispute_pb2.Dispute.State.ValueType
+    """Where the dispute stands."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """What the dispute claims."""
+
+    def __init__(
+        self,
+        *,
+        dispute_id: _builtins.str = ...,
+        state: _dispute_pb2.Dispute.State.ValueType = ...,
+        amount: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "dispute_id", b"dispute_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaymentDispute: _TypeAlias = PaymentDispute  # noqa: Y015
 
 @_typing.final
 class NextAction(_message.Message):
