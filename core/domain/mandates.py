@@ -178,6 +178,16 @@ class ChargeHistory:
     """Charges inside the frequency's current window (0 when unscheduled)."""
 
 
+def check_in_force(mandate: Mandate, at: datetime) -> None:
+    """Refuse a charge under ``mandate`` at ``at`` if it was revoked or has expired."""
+    status = mandate.status_at(at)
+    if status is MandateStatus.REVOKED:
+        raise PaycoreError(Reason.MANDATE_REVOKED, mandate_id=mandate.id)
+    if status is MandateStatus.EXPIRED:
+        expires_at = mandate.scope.expires_at
+        raise PaycoreError(Reason.MANDATE_EXPIRED, mandate_id=mandate.id, expire_time=expires_at)
+
+
 def check_charge(
     mandate: Mandate,
     *,
@@ -191,12 +201,7 @@ def check_charge(
     ``customer_id``: the payment's ("" takes the mandate's customer).
     """
     mandate_id = mandate.id
-    status = mandate.status_at(at)
-    if status is MandateStatus.REVOKED:
-        raise PaycoreError(Reason.MANDATE_REVOKED, mandate_id=mandate_id)
-    if status is MandateStatus.EXPIRED:
-        expires_at = mandate.scope.expires_at
-        raise PaycoreError(Reason.MANDATE_EXPIRED, mandate_id=mandate_id, expire_time=expires_at)
+    check_in_force(mandate, at)
     if customer_id and customer_id != mandate.customer_id:
         raise PaycoreError(
             Reason.MANDATE_CUSTOMER_MISMATCH,

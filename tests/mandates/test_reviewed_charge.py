@@ -128,3 +128,25 @@ async def test_a_verification_risk_holds_refuses_the_setup_and_is_canceled(
     assert verification.state == pb.Payment.STATE_CANCELED  # no approval can send it now
     assert channel_calls(reviewed.paycore.services, verification.id) == []
     assert not (await reviewed.mandates.methods(reviewed.customer_id)).payment_methods
+
+
+async def test_a_held_charge_whose_mandate_was_revoked_is_not_sent_on_approval(
+    reviewed: Reviewed,
+) -> None:
+    token = await reviewed.vault.tokenize("4242424242424242")
+    mandate = await reviewed.mandates.setup(reviewed.customer_id, token.id)
+    held = await reviewed.api.create(mandate_id=mandate.id, off_session=True, payment_method=None)
+    assert held.state == pb.Payment.STATE_REQUIRES_REVIEW
+    await reviewed.mandates.revoke(mandate.id)  # the customer withdraws consent meanwhile
+
+    approve = build(risk_svc.ApproveReviewRequest, payment_id=held.id, note="known member")
+    risk_stub = reviewed.paycore.stub(risk_service_pb2_grpc.RiskServiceStub)
+    await expect_error(
+        risk_stub.ApproveReview(approve, metadata=reviewed.admin),
+        FAILED_PRECONDITION,
+        "MANDATE_REVOKED",
+    )
+
+    assert channel_calls(reviewed.paycore.services, held.id) == []
+    still = await reviewed.api.get(held.id)
+    assert still.state == pb.Payment.STATE_REQUIRES_REVIEW  # the admin may still reject it

@@ -37,6 +37,7 @@ from core.risk.screen import RiskScreen, Screening
 from core.service.card_vault import CardVault
 from core.service.group_commit import NotBatchableError, PlannedWrites
 from core.service.payment_changes import payment_change
+from core.service.payments.mandate_charge import check_still_in_force
 from core.service.payments.three_ds import ThreeDSecure
 from core.service.requests import Dispatch, Plan
 from core.vault.records import StoredCard
@@ -190,6 +191,8 @@ class Authorization:
         """
         assert payment.risk is not None  # held payments were scored
         mandate = await tx.mandates.charge_of(payment.merchant_id, payment.id)
+        if mandate is not None:
+            await check_still_in_force(tx, payment.merchant_id, mandate.mandate_id, at)
         decided, dispatch = self._route(
             payment, payment.risk, card, at, None, reviewed=True, mandate=mandate
         )

@@ -42,6 +42,23 @@ async def charge_under_mandate(
     return MandateCharge(mandate.id, mandate.customer_id, mandate.card_token, mandate.agreement_id)
 
 
+async def check_still_in_force(
+    tx: PaymentTransaction, merchant_id: str, mandate_id: str, at: datetime
+) -> None:
+    """Refuse to send a held charge whose mandate was revoked (or expired) while it waited.
+
+    A merchant-initiated charge held for review was checked against its
+    mandate when it was created; the customer may have withdrawn consent
+    since. Approving it then would charge without consent, so the approval
+    is refused (nothing changes; the admin rejects the held payment instead).
+    The row lock orders this against a concurrent revocation.
+    """
+    mandate = await tx.mandates.lock(merchant_id, mandate_id)
+    if mandate is None:  # mandates are never deleted; a charge names an existing one
+        raise NotFoundError(Reason.MANDATE_NOT_FOUND, mandate_id=mandate_id)
+    rules.check_in_force(mandate, at)
+
+
 async def record_mandate_charge(
     tx: PaymentTransaction, charge: MandateCharge, planned: Plan[Payment], at: datetime
 ) -> None:
