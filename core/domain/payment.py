@@ -132,6 +132,21 @@ class BankTransferDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class RedirectWalletDetails:
+    """A payment through a third-party wallet the customer approves on the wallet's own page.
+
+    The wallet's answer to the authorization is a page to send the customer
+    to (the payment's ``next_action``); they come back to ``return_url``, and
+    the wallet's notification (or a status query) settles the payment.
+    """
+
+    provider: str
+    """The wallet, as the merchant names it to the customer (e.g. "sandbox_pay")."""
+    return_url: str
+    """Where the wallet sends the customer's browser back once they decided."""
+
+
+@dataclass(frozen=True, slots=True)
 class RiskAssessment:
     """Score 0-100, decision and the ids of the rules that fired."""
 
@@ -272,6 +287,8 @@ class Payment:
     """What the customer must do (REQUIRES_ACTION only)."""
     authentication: Authentication | None = None
     """The card's 3-D Secure result (None: the card takes no part in 3-D Secure)."""
+    redirect_wallet: RedirectWalletDetails | None = None
+    """Set when the payment method is a redirect wallet (None for every other method)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))
@@ -290,9 +307,12 @@ class Payment:
 
     @property
     def method(self) -> str:
-        """The payment method as routing names it: "card", "bank_transfer" ("": none yet)."""
+        """The payment method as routing names it: "card", "bank_transfer", "redirect_wallet"
+        ("": none yet)."""
         if self.bank_transfer is not None:
             return "bank_transfer"
+        if self.redirect_wallet is not None:
+            return "redirect_wallet"
         return "card" if self.card is not None else ""
 
     @property
