@@ -74,6 +74,9 @@ class Attempt:
     """For AUTHORIZE: the 3-D Secure result's Electronic Commerce Indicator ("": none)."""
     liability_shift: bool = False
     """For AUTHORIZE: 3-D Secure shifted fraud liability to the issuer."""
+    return_url: str = ""
+    """For AUTHORIZE of a redirect method: where the channel's page sends the customer
+    back (not stored: only the authorization call needs it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -640,6 +640,7 @@ class PaymentMethodData(_message.Message):
     CARD_FIELD_NUMBER: _builtins.int
     CARD_TOKEN_FIELD_NUMBER: _builtins.int
     BANK_TRANSFER_FIELD_NUMBER: _builtins.int
+    REDIRECT_WALLET_FIELD_NUMBER: _builtins.int
     card_token: _builtins.str
     """A card stored earlier with CardVaultService.TokenizeCard (`tok_...`), of
     the same merchant. The card is decrypted only for the channel call.
@@ -662,22 +663,61 @@ class PaymentMethodData(_message.Message):
         any payment.
         """
 
+    @_builtins.property
+    def redirect_wallet(self) -> Global___RedirectWallet:
+        """A third-party wallet the customer approves the payment in, on the
+        wallet's own page (sandbox: channel `redirect_wallet`). CreatePayment
+        needs a `return_url` and automatic confirmation; it answers
+        STATE_REQUIRES_ACTION with `next_action.redirect_to_url` (the wallet's
+        page) and the wallet's notification then settles the payment:
+        STATE_CAPTURED (or STATE_AUTHORIZED with CAPTURE_METHOD_MANUAL) when
+        approved, STATE_DECLINED (failure code "wallet_declined") when
+        declined, STATE_CANCELED (failure code "customer_abandoned") when the
+        customer did not decide before `next_action.expire_time`. Refunds go
+        back through the wallet.
+        """
+
     def __init__(
         self,
         *,
         card: Global___CardData | None = ...,
         card_token: _builtins.str = ...,
         bank_transfer: Global___BankTransferData | None = ...,
+        redirect_wallet: Global___RedirectWallet | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind", "redirect_wallet", b"redirect_wallet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind", "redirect_wallet", b"redirect_wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "card_token", "bank_transfer"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "card_token", "bank_transfer", "redirect_wallet"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___PaymentMethodData: _TypeAlias = PaymentMethodData  # noqa: Y015
+
+@_typing.final
+class RedirectWallet(_message.Message):
+    """A redirect wallet as requested and as shown on a payment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The wallet, as the merchant shows it to the customer: 1 to 64 letters,
+    digits and underscores (e.g. "sandbox_pay").
+    """
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedirectWallet: _TypeAlias = RedirectWallet  # noqa: Y015
 
 @_typing.final
 class BankTransferData(_message.Message):
@@ -758,6 +798,7 @@ class PaymentMethod(_message.Message):
     CARD_FIELD_NUMBER: _builtins.int
     BANK_TRANSFER_FIELD_NUMBER: _builtins.int
     WALLET_FIELD_NUMBER: _builtins.int
+    REDIRECT_WALLET_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def card(self) -> Global___Card:
         """A card."""
@@ -770,18 +811,23 @@ class PaymentMethod(_message.Message):
     def wallet(self) -> Global___Wallet:
         """A customer wallet of the merchant (AccountService.PayFromWallet)."""
 
+    @_builtins.property
+    def redirect_wallet(self) -> Global___RedirectWallet:
+        """A third-party wallet the customer approved the payment in."""
+
     def __init__(
         self,
         *,
         card: Global___Card | None = ...,
         bank_transfer: Global___BankTransfer | None = ...,
         wallet: Global___Wallet | None = ...,
+        redirect_wallet: Global___RedirectWallet | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "wallet", b"wallet"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "redirect_wallet", b"redirect_wallet", "wallet", b"wallet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "wallet", b"wallet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "redirect_wallet", b"redirect_wallet", "wallet", b"wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "bank_transfer", "wallet"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "bank_transfer", "wallet", "redirect_wallet"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
