@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 
-from core.domain.authentication import Authentication, NextAction
+from core.domain.authentication import Authentication, DisplayQrCode, NextAction, RedirectToUrl
 from core.domain.money import Money
 
 
@@ -144,6 +144,16 @@ class RedirectWalletDetails:
     """The wallet, as the merchant names it to the customer (e.g. "sandbox_pay")."""
     return_url: str
     """Where the wallet sends the customer's browser back once they decided."""
+    scan_qr: bool = False
+    """A merchant-presented QR code instead of a redirect: the merchant shows the
+    wallet's page as a QR code, the customer scans it and decides on their phone
+    (no ``return_url``)."""
+
+    def action(self, page_url: str, expires_at: datetime) -> NextAction:
+        """What the customer must do to reach the wallet's page ``page_url``."""
+        if self.scan_qr:
+            return NextAction(None, expires_at, DisplayQrCode(page_url))
+        return NextAction(RedirectToUrl(page_url, self.return_url), expires_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,12 +317,12 @@ class Payment:
 
     @property
     def method(self) -> str:
-        """The payment method as routing names it: "card", "bank_transfer", "redirect_wallet"
-        ("": none yet)."""
+        """The payment method as routing names it: "card", "bank_transfer", "redirect_wallet",
+        "qr_wallet" ("": none yet)."""
         if self.bank_transfer is not None:
             return "bank_transfer"
         if self.redirect_wallet is not None:
-            return "redirect_wallet"
+            return "qr_wallet" if self.redirect_wallet.scan_qr else "redirect_wallet"
         return "card" if self.card is not None else ""
 
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.domain.authentication import NextAction, RedirectToUrl
 from core.domain.payment import BankAccount, BankTransferDetails, Payment, RedirectWalletDetails
 
 
@@ -48,13 +47,15 @@ def method_details_json(payment: Payment) -> dict[str, Any] | None:
     if wallet is None:
         return bank_transfer_json(payment.bank_transfer)
     value: dict[str, Any] = {
-        "redirect_wallet": {"provider": wallet.provider, "return_url": wallet.return_url}
-    }
-    if payment.next_action is not None:
-        value["page"] = {
-            "url": payment.next_action.redirect.url,
-            "expire_time": payment.next_action.expires_at.isoformat(),
+        "redirect_wallet": {
+            "provider": wallet.provider,
+            "return_url": wallet.return_url,
+            "scan_qr": wallet.scan_qr,
         }
+    }
+    action = payment.next_action
+    if action is not None:
+        value["page"] = {"url": action.target, "expire_time": action.expires_at.isoformat()}
     return value
 
 
@@ -67,8 +68,7 @@ def method_details_from_json(data: dict[str, Any] | None) -> dict[str, Any]:
     fields: dict[str, Any] = {"redirect_wallet": wallet}
     page = data.get("page")
     if page:
-        fields["next_action"] = NextAction(
-            RedirectToUrl(page["url"], wallet.return_url),
-            datetime.fromisoformat(page["expire_time"]),
+        fields["next_action"] = wallet.action(
+            page["url"], datetime.fromisoformat(page["expire_time"])
         )
     return fields

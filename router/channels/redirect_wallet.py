@@ -1,4 +1,9 @@
-"""The redirect wallet channel (sandbox): the customer approves the payment on the wallet's page.
+"""The wallet channels (sandbox): the customer approves the payment on the wallet's page.
+
+``redirect_wallet`` sends the customer's browser to the page and back to the
+merchant's return url; ``qr_wallet`` (merchant-presented QR code) has the
+merchant show the page's url as a QR code, which the customer scans and
+"pays" on their phone: the same page, the same settlement.
 
 Authorization opens a session at the simulated wallet (router/channels/wallet_book.py)
 and answers PENDING with the wallet's page: the payment waits in
@@ -8,9 +13,10 @@ settles it; a status query asks the wallet when no notification came.
 Refunds go back through the wallet. The pages (served on paycore's callbacks
 HTTP port, beside the notification ingress):
 
-- ``GET /wallet/{reference}``: the payment, with Approve and Decline buttons;
-- ``POST /wallet/{reference}`` (``decision=approve|decline``): the decision,
-  then a redirect (303) to the merchant's return url.
+- ``GET /<channel>/{reference}``: the payment, with Approve and Decline buttons;
+- ``POST /<channel>/{reference}`` (``decision=approve|decline``): the decision,
+  then a redirect (303) to the merchant's return url (a scanned page shows the
+  result instead).
 """
 
 from __future__ import annotations
@@ -41,6 +47,13 @@ REDIRECT_WALLET_PROFILE = ChannelProfile(
     fee_bps=150,
 )
 
+QR_WALLET_PROFILE = ChannelProfile(
+    name="qr_wallet",
+    methods=frozenset({"qr_wallet"}),
+    currencies=frozenset({"EUR", "GBP", "USD"}),
+    fee_bps=100,
+)
+
 _UNAVAILABLE = ChannelResult(
     AttemptOutcome.FAILED,
     failure=Failure("wallet_unavailable", "The wallet's page cannot be shown to the customer."),
@@ -56,11 +69,15 @@ class RedirectWalletChannel:
         wallet: WalletBook,
         *,
         profile: ChannelProfile = REDIRECT_WALLET_PROFILE,
+        redirects: bool = True,
         tolerance_s: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = profile.name
         self.profile = profile
+        self.redirects = redirects
+        """True: the customer's browser is sent to the page and back to the return url;
+        False: the merchant shows the page as a QR code, scanned with the customer's phone."""
         self.wallet = wallet
         """The wallet behind the channel (tests read its sessions and refunds)."""
         self._tolerance_s = tolerance_s
@@ -68,7 +85,7 @@ class RedirectWalletChannel:
 
     async def authorize(self, attempt: Attempt, card: CardInput | None) -> ChannelResult:
         """Open the wallet session: PENDING with the page the customer decides on."""
-        if not self.wallet.page_url or not attempt.return_url:
+        if not self.wallet.page_url or (self.redirects and not attempt.return_url):
             # Nowhere to send the customer (callbacks port off, or no way back).
             return _UNAVAILABLE
         return self.wallet.open(attempt).answer
@@ -105,12 +122,12 @@ class RedirectWalletChannel:
 
     def install_pages(self, app: web.Application) -> None:
         """Add the wallet's pages to ``app`` (paycore's callbacks HTTP port)."""
-        app.router.add_get("/wallet/{reference}", self._page)
-        app.router.add_post("/wallet/{reference}", self._decide)
+        app.router.add_get(f"/{self.name}/{{reference}}", self._page)
+        app.router.add_post(f"/{self.name}/{{reference}}", self._decide)
 
     def set_page_url(self, base_url: str) -> None:
-        """Where the pages are served: the redirects given to customers from now on."""
-        self.wallet.page_url = base_url
+        """Where the pages are served: the pages given to customers from now on."""
+        self.wallet.page_url = f"{base_url}/{self.name}"
 
     async def close(self) -> None:
         """Stop the wallet's expiries and notifications (the router closes its channels)."""
@@ -131,7 +148,7 @@ class RedirectWalletChannel:
         if not session.pending:
             return _ended(session)
         amount = f"{session.amount.amount / 100:.2f} {session.amount.currency}"
-        action = f"/wallet/{html.escape(session.reference)}"
+        action = f"/{self.name}/{html.escape(session.reference)}"
         return html_page(
             "Sandbox wallet",
             f"""<p>Pay <strong id="amount">{html.escape(amount)}</strong> with your wallet?</p>
@@ -148,8 +165,10 @@ class RedirectWalletChannel:
         session = self.wallet.decide(request.match_info["reference"], approve=decision == "approve")
         if session is None:
             return _unknown()
-        if session.answer.failure is not None and session.answer.outcome is AttemptOutcome.FAILED:
-            return _ended(session)  # expired before the customer decided: stay on the wallet
+        if session.answer.outcome is AttemptOutcome.FAILED or not session.return_url:
+            # Expired before the customer decided: they stay on the wallet. Or scanned
+            # from a QR code: the phone has no merchant page to go back to.
+            return _ended(session)
         raise web.HTTPSeeOther(session.return_url)
 
 
@@ -166,10 +185,17 @@ def _ended(session: WalletSession) -> web.Response:
     )
 
 
-def simulated_wallet_channel(*, expiry_s: float = 900.0) -> RedirectWalletChannel:
-    """The built-in redirect wallet with a signing secret of this process's own.
+def simulated_wallet_channels(*, expiry_s: float = 900.0) -> list[RedirectWalletChannel]:
+    """The built-in wallets (``redirect_wallet``, ``qr_wallet``), each with a secret of its own.
 
-    Its page url and ``notify_url`` are set by the server once the callbacks
-    port listens (the wallet notifies this process's own ingress).
+    Their page urls and ``notify_url`` are set by the server once the callbacks
+    port listens (a wallet notifies this process's own ingress).
     """
-    return RedirectWalletChannel(WalletBook(secrets.token_bytes(32), expiry_s=expiry_s))
+    return [
+        RedirectWalletChannel(WalletBook(secrets.token_bytes(32), expiry_s=expiry_s)),
+        RedirectWalletChannel(
+            WalletBook(secrets.token_bytes(32), expiry_s=expiry_s),
+            profile=QR_WALLET_PROFILE,
+            redirects=False,
+        ),
+    ]

@@ -93,7 +93,7 @@ class WalletBook:
             return self.sessions[existing]
         reference = f"ws_{secrets.token_hex(8)}"
         expires_at = datetime.fromtimestamp(self._clock(), UTC) + timedelta(seconds=self.expiry_s)
-        redirect = CustomerRedirect(f"{self.page_url}/wallet/{reference}", expires_at)
+        redirect = CustomerRedirect(f"{self.page_url}/{reference}", expires_at)
         session = WalletSession(
             reference,
             attempt.id,

@@ -34,7 +34,7 @@ strategies = ["rules"]
 
 [[default.rules]]
 name = "wallet"
-channels = ["redirect_wallet"]
+channels = ["redirect_wallet", "qr_wallet"]
 """
 
 S = pb.Payment
@@ -45,24 +45,36 @@ def wallet_method(provider: str = "sandbox_pay") -> pb.PaymentMethodData:
     return pb.PaymentMethodData(redirect_wallet=pb.RedirectWallet(provider=provider))
 
 
+def qr_wallet_method(provider: str = "sandbox_pay") -> pb.PaymentMethodData:
+    """A QR wallet payment method (the merchant shows a QR code)."""
+    return pb.PaymentMethodData(qr_wallet=pb.QrWallet(provider=provider))
+
+
 @dataclass
 class WalletStack:
     """A served paycore, its sandbox wallet, and the merchant's return page."""
 
     served: Served
     return_url: str
+    channel: str = "redirect_wallet"
+    """The wallet the tests pay with: ``redirect_wallet``, or ``qr_wallet`` (``qr()``)."""
 
     @property
     def wallet(self) -> WalletBook:
-        channel = self.served.services.router.channel("redirect_wallet")
+        channel = self.served.services.router.channel(self.channel)
         assert isinstance(channel, RedirectWalletChannel)
         return channel.wallet
 
+    def qr(self) -> WalletStack:
+        """The same paycore, paying with the QR wallet."""
+        return WalletStack(self.served, self.return_url, "qr_wallet")
+
     async def pay(self, **fields: Any) -> pb.Payment:
         """A new wallet payment, waiting for its customer on the wallet's page."""
-        payment = await self.served.api.create(
-            payment_method=wallet_method(), return_url=self.return_url, **fields
-        )
+        method: dict[str, Any] = {"payment_method": qr_wallet_method()}
+        if self.channel == "redirect_wallet":
+            method = {"payment_method": wallet_method(), "return_url": self.return_url}
+        payment = await self.served.api.create(**method, **fields)
         assert payment.state == S.STATE_REQUIRES_ACTION, payment
         return payment
 
@@ -75,9 +87,7 @@ class WalletStack:
         async with (
             aiohttp.ClientSession() as session,
             session.post(
-                payment.next_action.redirect_to_url.url,
-                data={"decision": decision},
-                allow_redirects=False,
+                page_url(payment), data={"decision": decision}, allow_redirects=False
             ) as reply,
         ):
             await reply.read()
@@ -107,6 +117,14 @@ class WalletStack:
             session.post(url, data=body, headers=headers) as reply,
         ):
             return reply.status
+
+
+def page_url(payment: pb.Payment) -> str:
+    """The wallet's page of ``payment``: redirected to, or scanned from its QR code."""
+    action = payment.next_action
+    if action.WhichOneof("action") == "display_qr_code":
+        return action.display_qr_code.payload
+    return action.redirect_to_url.url
 
 
 WalletServer = Callable[..., AbstractAsyncContextManager[WalletStack]]

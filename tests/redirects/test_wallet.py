@@ -25,7 +25,7 @@ async def test_a_wallet_payment_waits_for_its_customer_on_the_wallets_page(
     payment = await stack.pay()
 
     redirect = payment.next_action.redirect_to_url
-    assert redirect.url.startswith(f"{stack.served.callbacks_url}/wallet/ws_")
+    assert redirect.url.startswith(f"{stack.served.callbacks_url}/redirect_wallet/ws_")
     assert redirect.return_url == stack.return_url
     assert payment.next_action.expire_time.seconds > 0
     assert payment.payment_method.redirect_wallet.provider == "sandbox_pay"

@@ -15,6 +15,7 @@ from core.domain.attempt import (
     ChannelResult,
     CustomerRedirect,
 )
+from core.domain.authentication import DisplayQrCode, RedirectToUrl
 from core.domain.errors import PaycoreError, Reason
 from core.domain.evolve import evolve
 from core.domain.payment import CaptureMethod, Failure, Payment, RedirectWalletDetails
@@ -39,8 +40,7 @@ def test_the_wallets_page_puts_the_payment_in_requires_action_with_its_redirect(
     payment = shown()
     assert payment.state is S.REQUIRES_ACTION
     assert payment.next_action is not None
-    assert payment.next_action.redirect.url == PAGE.url
-    assert payment.next_action.redirect.return_url == WALLET.return_url
+    assert payment.next_action.redirect == RedirectToUrl(PAGE.url, WALLET.return_url)
     assert payment.next_action.expires_at == PAGE.expires_at
     assert payment.operation_in_flight == "authorize"  # the wallet holds the attempt
     assert payment.channel_reference == "ws_1"
@@ -122,3 +122,21 @@ def test_a_redirect_answer_for_a_payment_of_another_method_is_refused() -> None:
     card = lifecycle.begin_authorization(make_payment(), APPROVED, "acquirer_a", T0)
     with pytest.raises(ValueError, match="not a redirect wallet"):
         lifecycle.complete_authorization(card, SHOWN, T1)
+
+
+def test_a_qr_wallet_payment_shows_the_wallets_page_as_a_qr_code() -> None:
+    qr = evolve(WALLET, return_url="", scan_qr=True)
+    payment = lifecycle.begin_authorization(
+        evolve(make_payment(), redirect_wallet=qr), APPROVED, "qr_wallet", T0
+    )
+
+    shown_qr = lifecycle.complete_authorization(payment, SHOWN, T1)
+
+    assert shown_qr.state is S.REQUIRES_ACTION
+    assert shown_qr.method == "qr_wallet"
+    assert shown_qr.next_action is not None
+    assert shown_qr.next_action.redirect is None
+    assert shown_qr.next_action.qr_code == DisplayQrCode(PAGE.url)
+    assert shown_qr.next_action.target == PAGE.url
+    abandoned = lifecycle.complete_authorization(shown_qr, result(O.FAILED, failure=ABANDONED), T2)
+    assert abandoned.state is S.CANCELED

@@ -47,15 +47,22 @@ def any_payment_method(
     return card(v, f"{field}.card", method.card, today), "", None
 
 
-def redirect_wallet(
-    v: ViolationCollector, field: str, wallet: pb.RedirectWallet, return_url: str
+WALLET_KINDS = frozenset({"redirect_wallet", "qr_wallet"})
+"""The payment methods a customer approves on a wallet's page (CreatePayment only)."""
+
+
+def wallet(
+    v: ViolationCollector, field: str, method: pb.PaymentMethodData, return_url: str
 ) -> RedirectWalletDetails:
-    """A redirect wallet: its provider's name, and where its page sends the customer back."""
-    if not _PROVIDER.fullmatch(wallet.provider):
-        v.add(f"{field}.provider", "must be 1 to 64 letters, digits and underscores")
-    if not return_url:
+    """A redirect wallet (which needs ``return_url``) or a QR wallet (which takes none)."""
+    kind = method.WhichOneof("kind")
+    scan_qr = kind == "qr_wallet"
+    provider = method.qr_wallet.provider if scan_qr else method.redirect_wallet.provider
+    if not _PROVIDER.fullmatch(provider):
+        v.add(f"{field}.{kind}.provider", "must be 1 to 64 letters, digits and underscores")
+    if not scan_qr and not return_url:
         v.add("return_url", "required with a redirect wallet: where its page sends the customer")
-    return RedirectWalletDetails(provider=wallet.provider, return_url=return_url)
+    return RedirectWalletDetails(provider, "" if scan_qr else return_url, scan_qr=scan_qr)
 
 
 def bank_transfer(

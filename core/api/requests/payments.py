@@ -10,7 +10,8 @@ from google.protobuf import timestamp_pb2
 
 from core.api.requests import fields, pages
 from core.api.requests.mandates import check_mandate_charge
-from core.api.requests.payment_methods import any_payment_method, redirect_wallet
+from core.api.requests.payment_methods import WALLET_KINDS, any_payment_method
+from core.api.requests.payment_methods import wallet as wallet_method
 from core.api.requests.risk_signals import risk_context
 from core.domain import ids
 from core.domain.commands import (
@@ -61,11 +62,10 @@ def create_payment(
     card, card_token, transfer, wallet = None, "", None, None
     if request.mandate_id or request.off_session:
         check_mandate_charge(v, request, confirmation)
-    elif request.payment_method.WhichOneof("kind") == "redirect_wallet":
-        requested = request.payment_method.redirect_wallet
-        wallet = redirect_wallet(v, "payment_method.redirect_wallet", requested, request.return_url)
+    elif request.payment_method.WhichOneof("kind") in WALLET_KINDS:
+        wallet = wallet_method(v, "payment_method", request.payment_method, request.return_url)
         if confirmation is ConfirmationMethod.MANUAL:
-            v.add("confirmation_method", "a redirect wallet is confirmed at once: use AUTOMATIC")
+            v.add("confirmation_method", "a wallet payment is confirmed at once: use AUTOMATIC")
     elif request.HasField("payment_method") or confirmation is ConfirmationMethod.AUTOMATIC:
         card, card_token, transfer = any_payment_method(
             v, "payment_method", request.payment_method, today

@@ -1,4 +1,7 @@
-"""Redirect wallets: a payment waiting while its customer decides on the wallet's own page.
+"""Redirect and QR wallets: a payment waiting while its customer decides on the wallet's page.
+
+The customer reaches the page by a redirect, or (a merchant-presented QR code,
+``RedirectWalletDetails.scan_qr``) by scanning the code the merchant shows.
 
 ::
 
@@ -19,7 +22,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.domain.attempt import CUSTOMER_ABANDONED, ChannelOperation, CustomerRedirect
-from core.domain.authentication import NextAction, RedirectToUrl
 from core.domain.evolve import evolve
 from core.domain.payment import Failure, Payment, PaymentState
 
@@ -35,16 +37,15 @@ def awaits_wallet_customer(payment: Payment) -> bool:
 
 
 def redirect_to_wallet(payment: Payment, redirect: CustomerRedirect, at: datetime) -> Payment:
-    """The wallet took the authorization and shows the customer its page: REQUIRES_ACTION.
+    """The wallet took the authorization and has a page for the customer: REQUIRES_ACTION
+    (``next_action``: a redirect to it, or its QR code to show).
 
     The authorization stays in flight: nothing else may start on the payment
     until the wallet's answer settles it.
     """
     if payment.redirect_wallet is None:
         raise ValueError(f"payment {payment.id} is not a redirect wallet payment")
-    action = NextAction(
-        RedirectToUrl(redirect.url, payment.redirect_wallet.return_url), redirect.expires_at
-    )
+    action = payment.redirect_wallet.action(redirect.url, redirect.expires_at)
     return evolve(payment, state=S.REQUIRES_ACTION, next_action=action, updated_at=at)
 
 

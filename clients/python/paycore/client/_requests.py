@@ -52,7 +52,8 @@ class CreatePaymentOptions(WriteOptions, total=False):
     """Optional arguments of ``create_payment``."""
 
     payment_method: PaymentMethodData
-    """How to charge (see ``card()``, ``card_token()``, ``redirect_wallet()``); required
+    """How to charge (see ``card()``, ``card_token()``, ``redirect_wallet()``, ``qr_wallet()``);
+    required
     unless confirmation is manual."""
     capture_method: CaptureMethod.ValueType
     """CAPTURE_METHOD_AUTOMATIC (default) or CAPTURE_METHOD_MANUAL."""
