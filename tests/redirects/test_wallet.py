@@ -7,16 +7,25 @@ wallet's page posts them (tests/redirects/test_browser.py clicks the real page).
 
 from __future__ import annotations
 
+import json
+import time
+
+import aiohttp
+from grpc import StatusCode
+
 from core.domain.attempt import AttemptOutcome, ChannelResult
 from paycore.v1 import payment_pb2 as pb
+from router.channels.acquirer_wire import notification_to_wire
+from router.signing import SIGNATURE_HEADER, sign
 from tests.routing.bank import event_types
-from tests.support.expect import expect_invalid
+from tests.support.expect import expect_error, expect_invalid
 from tests.support.polling import eventually
 from tests.support.requests import create_request, manual_capture, usd
 
 from .conftest import WalletServer, WalletStack, wallet_method
 
 S = pb.Payment
+FAILED_PRECONDITION = StatusCode.FAILED_PRECONDITION
 
 
 async def test_a_wallet_payment_waits_for_its_customer_on_the_wallets_page(
@@ -183,6 +192,36 @@ async def test_a_wallet_payment_needs_a_return_url_a_provider_and_automatic_conf
         "confirmation_method",
     )
     assert await api.list_all() == []
+
+
+async def test_a_payment_waiting_in_the_wallet_cannot_be_canceled_or_captured(
+    stack: WalletStack,
+) -> None:
+    payment = await stack.pay(**manual_capture())
+    api = stack.served.api
+
+    await expect_error(api.cancel(payment.id), FAILED_PRECONDITION, "WALLET_CUSTOMER_PENDING")
+    await expect_error(api.capture(payment.id), FAILED_PRECONDITION, "WALLET_CUSTOMER_PENDING")
+
+    assert (await api.get(payment.id)).state == S.STATE_REQUIRES_ACTION
+
+
+async def test_the_wallet_ingress_takes_only_the_wallets_own_signature(
+    stack: WalletStack,
+) -> None:
+    payment = await stack.pay()
+    approved = ChannelResult(AttemptOutcome.SUCCEEDED, reference=payment.channel_reference)
+    body = json.dumps(notification_to_wire("wev_forged", payment.attempts[0].id, approved))
+    url = f"{stack.served.callbacks_url}/callbacks/redirect_wallet"
+    forged = {SIGNATURE_HEADER: sign(b"not the wallet's secret", body.encode(), int(time.time()))}
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=forged) as reply,
+    ):
+        assert reply.status == 401
+
+    assert (await stack.served.api.get(payment.id)).state == S.STATE_REQUIRES_ACTION
 
 
 async def test_the_wallet_refuses_a_decision_after_it_was_made(stack: WalletStack) -> None:

@@ -113,9 +113,10 @@ def test_a_wallet_payment_is_no_3ds_challenge_and_cannot_be_canceled_while_shown
     payment = shown()
     assert not lifecycle.challenge_open(payment)
     # The wallet holds the attempt: only its answer (or its expiry) ends the payment.
-    with pytest.raises(PaycoreError) as raised:
-        lifecycle.cancel_unconfirmed(payment, T2)
-    assert raised.value.reason is Reason.PAYMENT_OPERATION_IN_PROGRESS
+    for operation in ("cancel", "capture", "refund"):
+        with pytest.raises(PaycoreError) as raised:
+            lifecycle.require(payment, operation)
+        assert raised.value.reason is Reason.WALLET_CUSTOMER_PENDING
 
 
 def test_a_redirect_answer_for_a_payment_of_another_method_is_refused() -> None:
