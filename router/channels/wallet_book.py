@@ -116,6 +116,9 @@ class WalletBook:
         session = self.sessions.get(reference)
         if session is None:
             return None
+        if session.pending and self._clock() >= session.expires_at.timestamp():
+            # Past the expiry before the expiry task ran (a busy loop): too late all the same.
+            self._end(session, ChannelResult(AttemptOutcome.FAILED, reference, ABANDONED))
         if session.pending:
             if approve:
                 self._end(session, ChannelResult(AttemptOutcome.SUCCEEDED, reference=reference))
