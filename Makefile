@@ -113,9 +113,9 @@ run: $(RUN_STAMP)
 
 CHROMIUM := /usr/bin/chromium
 
-# The browser tests (tests/three_ds/test_browser.py) drive Debian's chromium through
-# Playwright: installed here when missing and we may (root, with apt-get); otherwise
-# those tests skip, saying why.
+# The browser tests (tests/three_ds/test_browser.py, tests/redirects/test_browser.py) drive
+# Debian's chromium through Playwright: installed here when missing and we may (root, with
+# apt-get); otherwise those tests skip, saying why.
 chromium:
 	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \

@@ -24,6 +24,7 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
+from playwright.async_api import Browser
 
 from core.api.server import PaycoreServer
 from core.app import Services, open_services
@@ -35,6 +36,7 @@ from paycore.v1 import payment_service_pb2_grpc
 from tests.support.api import Api
 from tests.support.auth import Metadata, merchant_metadata, platform_metadata
 from tests.support.clock import TestClock
+from tests.support.customer_pages import headless_chromium, merchant_return_page
 from tests.support.redis_cluster import RedisClusterHandle, start_cluster
 from tests.support.requests import new_merchant_id
 from tests.support.serving import Serving, serve_paycore
@@ -263,3 +265,17 @@ async def db(postgres_dsn: str) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless chromium (tests using it are marked ``needs_chromium``)."""
+    async with headless_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+async def return_page() -> AsyncIterator[str]:
+    """The url of the merchant's page customers come back to (answers "Thank you")."""
+    async with merchant_return_page() as url:
+        yield url

@@ -20,6 +20,7 @@ from core.storage.status_queries import PostgresStatusQueryStore
 from router import Channel, Router
 from router.channels.bank_transfer import simulated_bank_channel
 from router.channels.builtin import builtin_channels
+from router.channels.redirect_wallet import simulated_wallet_channels
 from router.config import load_routing_file
 
 
@@ -41,6 +42,9 @@ def build_router(settings: Settings, channels: Sequence[Channel] | None) -> Rout
         )
         # Bank transfers: the simulated bank, notifying this process's own ingress.
         channels.append(simulated_bank_channel(settle_after_s=simulators.bank_settle_after_s))
+        # Redirect and QR wallets: the sandbox wallets, their pages on this process's
+        # callbacks port.
+        channels.extend(simulated_wallet_channels(expiry_s=simulators.redirect_wallet_expiry_s))
     if all(channel.name != WalletChannel.name for channel in channels):
         # Refunds of wallet payments (PayFromWallet) go to the wallet "channel".
         channels = [*channels, WalletChannel()]

@@ -32,6 +32,7 @@ from core.domain.authentication import (
 )
 from core.domain.commands import CardInput
 from router.channels.sandbox import enrollment
+from router.pages import html_page
 from router.signing import sign
 
 COMPLETION_PATH = "/3ds/complete"
@@ -100,7 +101,7 @@ class SandboxAcs:
         payment_id = html.escape(request.match_info["payment_id"])
         query = html.escape(request.query_string)
         action = f"/acs/challenge/{payment_id}" + (f"?{query}" if query else "")
-        return _html(
+        return html_page(
             "Verify your payment",
             f"""<p>Your bank asks you to confirm payment <code>{payment_id}</code>.</p>
 <form method="post" action="{action}">
@@ -119,7 +120,7 @@ class SandboxAcs:
         result = challenge_result(completed=decision == "complete" and not refuses)
         body = result_body(payment_id, result)
         signature = sign(self._secret, body, int(self._clock()))
-        return _html(
+        return html_page(
             "Returning to the merchant",
             f"""<form method="post" action="{COMPLETION_PATH}" id="result">
   <input type="hidden" name="result" value="{html.escape(body.decode())}">
@@ -128,12 +129,3 @@ class SandboxAcs:
 </form>
 <script>document.getElementById("result").submit();</script>""",
         )
-
-
-def _html(title: str, content: str) -> web.Response:
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>{title}</h1>
-{content}
-</body></html>"""
-    return web.Response(text=page, content_type="text/html")

@@ -52,20 +52,32 @@ class CallbackIngress:
         self._clock = clock
 
     def install(self, app: web.Application) -> None:
-        """Add ``POST /callbacks/{channel}`` to ``app``."""
+        """Add ``POST /callbacks/{channel}`` to ``app``, and the pages of simulated channels.
+
+        A channel that shows the customer a page of its own (the sandbox
+        redirect wallet) has ``install_pages``; a real provider serves its own.
+        """
         app.router.add_post("/callbacks/{channel}", self._handle)
+        for name in self._router.channel_names:
+            install_pages = getattr(self._router.channel(name), "install_pages", None)
+            if install_pages is not None:
+                install_pages(app)
 
     def announce(self, host: str, port: int) -> None:
-        """Tell in-process simulated channels (the bank) where this ingress listens.
+        """Tell in-process simulated channels (the bank, the wallet) where this ingress listens.
 
         A channel that posts its own notifications has ``set_notify_url``; real
         providers are given the URL in their dashboards instead.
         """
         reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
         for name in self._router.channel_names:
-            set_notify_url = getattr(self._router.channel(name), "set_notify_url", None)
+            channel = self._router.channel(name)
+            set_notify_url = getattr(channel, "set_notify_url", None)
             if set_notify_url is not None:
                 set_notify_url(f"http://{reachable}:{port}/callbacks/{name}")
+            set_page_url = getattr(channel, "set_page_url", None)
+            if set_page_url is not None:
+                set_page_url(f"http://{reachable}:{port}")
 
     async def _handle(self, request: web.Request) -> web.Response:
         name = request.match_info["channel"]

@@ -137,6 +137,10 @@ class ChannelSettings(FrozenModel):
     bank_settle_after_s: float = 2.0
     """When the simulated bank (channel ``bank_transfer``) reports a transfer: this long after
     it was registered; the notification reaches paycore only with ``callbacks_enabled``."""
+    redirect_wallet_expiry_s: float = 900.0
+    """How long a customer has to decide on a sandbox wallet's page (channels
+    ``redirect_wallet`` and ``qr_wallet``); then the wallet reports the payment abandoned and
+    it is canceled."""
     three_ds_challenge_expiry_s: float = 600.0
     """How long a customer has to complete a 3-D Secure challenge; then the payment is canceled."""
     three_ds_sweep_interval_s: float = 5.0

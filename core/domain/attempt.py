@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.domain.money import Money
 from core.domain.payment import BankAccount, Failure
@@ -73,6 +74,23 @@ class Attempt:
     """For AUTHORIZE: the 3-D Secure result's Electronic Commerce Indicator ("": none)."""
     liability_shift: bool = False
     """For AUTHORIZE: 3-D Secure shifted fraud liability to the issuer."""
+    return_url: str = ""
+    """For AUTHORIZE of a redirect method: where the channel's page sends the customer
+    back (not stored: only the authorization call needs it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRedirect:
+    """A channel's page where the customer decides (a redirect wallet's approval page)."""
+
+    url: str
+    expires_at: datetime
+    """After this the channel no longer takes the customer's decision: it ends the
+    attempt as abandoned (failure code ``CUSTOMER_ABANDONED``)."""
+
+
+CUSTOMER_ABANDONED = "customer_abandoned"
+"""The failure code of an attempt the customer never decided on before its expiry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +107,6 @@ class ChannelResult:
     pay_to: BankAccount | None = None
     """A bank-transfer channel's answer to an authorization: where the customer pays
     (quoting ``reference``)."""
+    redirect: CustomerRedirect | None = None
+    """A redirect wallet's PENDING answer to an authorization: the page the customer
+    approves (or declines) the payment on."""

@@ -73,16 +73,36 @@ class RedirectToUrl:
 
 
 @dataclass(frozen=True, slots=True)
+class DisplayQrCode:
+    """Show the customer a QR code of ``payload``; they scan it with their phone and pay there."""
+
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
 class NextAction:
     """What the customer must do before the payment can go on (REQUIRES_ACTION only).
 
-    One kind today (``redirect``, a 3-D Secure challenge page); the proto's
-    oneof leaves room for a QR code or a verification code.
+    Exactly one kind: ``redirect`` (a 3-D Secure challenge or a wallet's page)
+    or ``qr_code`` (a QR code the merchant shows); the proto's oneof.
     """
 
-    redirect: RedirectToUrl
+    redirect: RedirectToUrl | None
     expires_at: datetime
     """After this the payment is canceled (nothing was held, so nothing is released)."""
+    qr_code: DisplayQrCode | None = None
+
+    def __post_init__(self) -> None:
+        if (self.redirect is None) == (self.qr_code is None):
+            raise ValueError("a next action is a redirect or a QR code, exactly one")
+
+    @property
+    def target(self) -> str:
+        """Where the customer acts: the page they are sent to, or what the QR code encodes."""
+        if self.redirect is not None:
+            return self.redirect.url
+        assert self.qr_code is not None  # exactly one (__post_init__)
+        return self.qr_code.payload
 
 
 AUTHENTICATED = "05"

@@ -17,6 +17,7 @@ from core.domain.payment import (
     CaptureMethod,
     ConfirmationMethod,
     PaymentState,
+    RedirectWalletDetails,
     RefundState,
     RiskContext,
 )
@@ -56,6 +57,8 @@ class CreatePayment:
     """Customer signals for risk scoring (email, IP, device)."""
     bank_transfer: BankTransferDetails | None = None
     """Pay by bank transfer (the payer's details) instead of a card."""
+    redirect_wallet: RedirectWalletDetails | None = None
+    """Pay in a third-party wallet on its own page instead of a card (automatic confirmation)."""
     mandate_id: str = ""
     """A merchant-initiated (off-session) charge under this mandate: it gives the
     card token and the customer (core/domain/mandates.py)."""

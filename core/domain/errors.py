@@ -255,6 +255,12 @@ class Reason(enum.Enum):
         "Payment {payment_id} is a bank transfer the bank has not reported yet; nothing can"
         " be done on it until the money arrives (then it is refundable) or the transfer fails.",
     )
+    WALLET_CUSTOMER_PENDING = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} waits for its customer's decision in the wallet; nothing can be"
+        " done on it until the wallet reports it approved, declined or expired.",
+    )
     ACCOUNT_CURRENCY_MISMATCH = ReasonSpec(
         Code.INVALID_ARGUMENT,
         False,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 
-from core.domain.authentication import Authentication, NextAction
+from core.domain.authentication import Authentication, DisplayQrCode, NextAction, RedirectToUrl
 from core.domain.dispute_status import DisputeStatus
 from core.domain.money import Money
 
@@ -130,6 +130,31 @@ class BankTransferDetails:
     reference: str = ""
     """What the customer quotes in the transfer (the bank's reference of it)."""
     pay_to: BankAccount | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectWalletDetails:
+    """A payment through a third-party wallet the customer approves on the wallet's own page.
+
+    The wallet's answer to the authorization is a page to send the customer
+    to (the payment's ``next_action``); they come back to ``return_url``, and
+    the wallet's notification (or a status query) settles the payment.
+    """
+
+    provider: str
+    """The wallet, as the merchant names it to the customer (e.g. "sandbox_pay")."""
+    return_url: str
+    """Where the wallet sends the customer's browser back once they decided."""
+    scan_qr: bool = False
+    """A merchant-presented QR code instead of a redirect: the merchant shows the
+    wallet's page as a QR code, the customer scans it and decides on their phone
+    (no ``return_url``)."""
+
+    def action(self, page_url: str, expires_at: datetime) -> NextAction:
+        """What the customer must do to reach the wallet's page ``page_url``."""
+        if self.scan_qr:
+            return NextAction(None, expires_at, DisplayQrCode(page_url))
+        return NextAction(RedirectToUrl(page_url, self.return_url), expires_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +310,8 @@ class Payment:
     disputes: tuple[PaymentDispute, ...] = ()
     """The payment's disputes, oldest first (read from storage, never saved: a dispute
     changes no state of the payment)."""
+    redirect_wallet: RedirectWalletDetails | None = None
+    """Set when the payment method is a redirect wallet (None for every other method)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))
@@ -303,9 +330,12 @@ class Payment:
 
     @property
     def method(self) -> str:
-        """The payment method as routing names it: "card", "bank_transfer" ("": none yet)."""
+        """The payment method as routing names it: "card", "bank_transfer", "redirect_wallet",
+        "qr_wallet" ("": none yet)."""
         if self.bank_transfer is not None:
             return "bank_transfer"
+        if self.redirect_wallet is not None:
+            return "qr_wallet" if self.redirect_wallet.scan_qr else "redirect_wallet"
         return "card" if self.card is not None else ""
 
     @property

@@ -16,10 +16,10 @@ DEFAULT_DISPUTE_FEE_MINOR = 1500
 """The dispute fee (config ``ledger.dispute_fee_minor``): charged when a chargeback opens, in
 minor units of its currency, kept whatever the outcome (as Stripe's 15.00 USD)."""
 
-FEE_METHODS = ("card", "bank_transfer", "wallet", "other")
+FEE_METHODS = ("card", "bank_transfer", "wallet", "redirect_wallet", "qr_wallet", "other")
 """The methods a fee rule can name: what a capture's journal transaction records as its
 method (core/ledger/postings.py): ``card``, ``bank_transfer``, ``wallet`` (PayFromWallet),
-``other``."""
+``redirect_wallet`` and ``qr_wallet`` (a third-party wallet's page), ``other``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,7 @@ _ANSWER_CTES = (
                  failure_code, at, operation, request_id, ok, reply, state, amount,
                  amount_captured, amount_refunded, card, description, metadata, risk,
                  failure, channel, channel_reference, operation_in_flight, update_time,
-                 bank_transfer, routing)
+                 method_details, routing)
         JOIN channel_attempts a ON a.merchant_id = u.merchant_id AND a.id = u.attempt_id
         JOIN payments p ON p.merchant_id = u.merchant_id AND p.id = u.payment_id
         WHERE a.outcome = 'started' AND a.payment_id = u.payment_id
@@ -81,7 +81,7 @@ _ANSWER_CTES = (
         UPDATE payments p SET ({MUTABLE_COLUMNS}) = (u.state, u.amount, u.amount_captured,
             u.amount_refunded, u.card::jsonb, u.description, u.metadata::jsonb, u.risk::jsonb,
             u.failure::jsonb, u.channel, u.channel_reference, u.operation_in_flight,
-            u.update_time, u.bank_transfer::jsonb, COALESCE(u.routing::jsonb, p.routing))
+            u.update_time, u.method_details::jsonb, COALESCE(u.routing::jsonb, p.routing))
         FROM answer_locked u
         WHERE p.merchant_id = u.merchant_id AND p.id = u.payment_id
           AND p.xmin = u.version::xid

@@ -35,6 +35,7 @@ class PostgresAuthentications:
         if result is None:
             return
         action = payment.next_action
+        redirect = action.redirect if action else None  # a challenge's page
         await self._connection.execute(
             """
             INSERT INTO payment_authentications (merchant_id, payment_id, flow, status, eci,
@@ -50,8 +51,8 @@ class PostgresAuthentications:
             result.status.value,
             result.eci,
             result.liability_shift,
-            action.redirect.url if action else "",
-            action.redirect.return_url if action else "",
+            redirect.url if redirect else "",
+            redirect.return_url if redirect else "",
             action.expires_at if action else None,
             card_token,
             payment.updated_at,

@@ -56,7 +56,7 @@ WITH claims AS (
     SELECT p.merchant_id, p.id, p.state, p.amount, p.amount_captured, p.amount_refunded,
         p.card::jsonb, p.description, p.metadata::jsonb, p.risk::jsonb, p.failure::jsonb,
         p.channel, p.channel_reference, p.operation_in_flight, p.update_time,
-        p.bank_transfer::jsonb, p.routing::jsonb, p.currency, p.capture_method,
+        p.method_details::jsonb, p.routing::jsonb, p.currency, p.capture_method,
         p.confirmation_method, p.customer_id, p.create_time
     FROM unnest($13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[],
                 $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
@@ -65,7 +65,7 @@ WITH claims AS (
                 $34::timestamptz[])
         AS p(merchant_id, id, state, amount, amount_captured, amount_refunded, card,
              description, metadata, risk, failure, channel, channel_reference,
-             operation_in_flight, update_time, bank_transfer, routing, currency,
+             operation_in_flight, update_time, method_details, routing, currency,
              capture_method, confirmation_method, customer_id, create_time)
     JOIN claimed USING (merchant_id) WHERE claimed.resource_id = p.id
 ), attempts AS (

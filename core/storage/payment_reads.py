@@ -30,7 +30,7 @@ from core.domain.payment import (
     RoutingRecord,
 )
 from core.storage.authentication_reads import authentication_from_json
-from core.storage.payment_methods import bank_transfer_from_json
+from core.storage.payment_methods import method_details_from_json
 
 # One refund row as JSON (decoded by refund_from_json): inside a payment's
 # refunds, and as each row of ListRefunds.
@@ -61,7 +61,7 @@ PAYMENT_COLUMNS = f"""
         SELECT jsonb_agg({REFUND_JSON} ORDER BY r.create_time, r.id)
         FROM refunds r WHERE r.merchant_id = p.merchant_id AND r.payment_id = p.id
     ), '[]'::jsonb) AS refunds,
-    p.routing, p.bank_transfer,
+    p.routing, p.method_details,
     COALESCE((
         SELECT jsonb_agg({ATTEMPT_JSON} ORDER BY a.create_time, a.id)
         FROM channel_attempts a WHERE a.merchant_id = p.merchant_id AND a.payment_id = p.id
@@ -169,7 +169,7 @@ def payment_from_row(row: asyncpg.Record) -> Payment:
         updated_at=row["update_time"],
         routing=routing_from_json(row["routing"]),
         attempts=tuple(attempt_from_json(item, currency) for item in row["attempts"]),
-        bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
+        **method_details_from_json(row["method_details"]),
         **authentication_from_json(row["authentication"]),
         disputes=tuple(
             PaymentDispute(d["id"], _DISPUTE_STATES[d["status"]], Money(d["amount"], currency))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.domain.payment import CardSummary, Failure, Payment, RiskAssessment, RoutingRecord
-from core.storage.payment_methods import bank_transfer_json
+from core.storage.payment_methods import method_details_json
 
 
 def card_json(card: CardSummary | None) -> dict[str, Any] | None:
@@ -51,7 +51,7 @@ def routing_json(routing: RoutingRecord | None) -> dict[str, list[str]] | None:
 # What a save may change, in the order of ``row_values`` ($3..$17 after merchant and id).
 MUTABLE_COLUMNS = """
     state, amount, amount_captured, amount_refunded, card, description, metadata, risk,
-    failure, channel, channel_reference, operation_in_flight, update_time, bank_transfer, routing
+    failure, channel, channel_reference, operation_in_flight, update_time, method_details, routing
 """
 
 
@@ -73,7 +73,7 @@ def row_values(payment: Payment) -> tuple[Any, ...]:
         payment.channel_reference,
         payment.operation_in_flight,
         payment.updated_at,
-        bank_transfer_json(payment.bank_transfer),
+        method_details_json(payment),
         routing_json(payment.routing),
     )
 

@@ -13,6 +13,7 @@ from core.domain.authentication import (
     AuthenticationStatus,
     NextAction,
 )
+from core.wire.qr_codes import qr_code_to_proto
 from paycore.v1 import payment_pb2 as pb
 
 _FLOW = {
@@ -29,15 +30,16 @@ _STATUS = {
 
 
 def next_action_to_proto(action: NextAction) -> pb.NextAction:
-    """The redirect the customer must follow, and when it expires."""
+    """What the customer must do (a redirect to follow, a QR code to show), and until when."""
     expire = timestamp_pb2.Timestamp()
     expire.FromDatetime(action.expires_at.astimezone(UTC))
-    return pb.NextAction(
-        redirect_to_url=pb.RedirectToUrl(
-            url=action.redirect.url, return_url=action.redirect.return_url
-        ),
-        expire_time=expire,
-    )
+    message = pb.NextAction(expire_time=expire)
+    if action.redirect is not None:
+        message.redirect_to_url.url = action.redirect.url
+        message.redirect_to_url.return_url = action.redirect.return_url
+    if action.qr_code is not None:
+        message.display_qr_code.CopyFrom(qr_code_to_proto(action.qr_code.payload))
+    return message
 
 
 def authentication_to_proto(result: Authentication) -> pb.Authentication:

@@ -170,6 +170,11 @@ def payment_to_proto(payment: Payment) -> pb.Payment:
         message.payment_method.card.CopyFrom(card_to_proto(payment.card))
     if payment.bank_transfer is not None:
         message.payment_method.bank_transfer.CopyFrom(bank_transfer_to_proto(payment.bank_transfer))
+    if payment.redirect_wallet is not None:
+        if payment.redirect_wallet.scan_qr:
+            message.payment_method.qr_wallet.provider = payment.redirect_wallet.provider
+        else:
+            message.payment_method.redirect_wallet.provider = payment.redirect_wallet.provider
     wallet = payment.metadata.get(WALLET_KEY)
     if wallet:  # PayFromWallet: the wallet is the payment method
         message.payment_method.wallet.account_id = wallet

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.domain.authentication import Enrollment
+from core.domain.authentication import Enrollment, RedirectToUrl
 from core.domain.commands import CardInput
 from core.domain.payment import PaymentState
 from core.service.card_vault import CardVault
@@ -97,8 +97,9 @@ async def test_a_challenge_sends_the_customer_to_the_issuers_page_until_the_dead
 
     assert payment.state is PaymentState.REQUIRES_ACTION
     assert payment.next_action is not None
-    assert payment.next_action.redirect.url == f"http://acs.test/{payment.id}/{enrollment.value}"
-    assert payment.next_action.redirect.return_url == RETURN_URL
+    assert payment.next_action.redirect == RedirectToUrl(
+        f"http://acs.test/{payment.id}/{enrollment.value}", RETURN_URL
+    )
     assert payment.next_action.expires_at == T1 + timedelta(seconds=90)
 
 

@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 
-from paycore.client import AsyncPaycoreClient, PaycoreClient, card, money
+from paycore.client import (
+    AsyncPaycoreClient,
+    PaycoreClient,
+    card,
+    money,
+    qr_wallet,
+    redirect_wallet,
+)
 from paycore.v1 import payment_service_pb2 as pb
 from paycore.v1.payment_pb2 import CAPTURE_METHOD_MANUAL, Payment, Refund
 
@@ -91,6 +98,24 @@ async def test_a_return_url_is_sent_on_create_and_confirm(
     [confirmed] = paycore.requests("ConfirmPayment")
     assert created.return_url == "https://shop.test/back"
     assert confirmed.return_url == "https://shop.test/c"
+
+
+async def test_a_redirect_or_qr_wallet_is_sent_as_the_payment_method(
+    client: EitherClient, paycore: ScriptedPaymentService
+) -> None:
+    await client.create_payment(
+        amount=money(1050, "USD"),
+        payment_method=redirect_wallet("sandbox_pay"),
+        return_url="https://shop.test/back",
+    )
+
+    await client.create_payment(amount=money(1050, "USD"), payment_method=qr_wallet("qr_pay"))
+
+    redirected, scanned = paycore.requests("CreatePayment")
+    assert redirected.payment_method.WhichOneof("kind") == "redirect_wallet"
+    assert redirected.payment_method.redirect_wallet.provider == "sandbox_pay"
+    assert scanned.payment_method.WhichOneof("kind") == "qr_wallet"
+    assert scanned.payment_method.qr_wallet.provider == "qr_pay"
 
 
 async def test_a_generated_request_id_is_a_uuid4(

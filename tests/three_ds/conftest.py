@@ -18,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from core.config import ChannelSettings, Settings
 from paycore.v1 import payment_pb2 as pb
@@ -61,26 +60,6 @@ class ThreeDSStack:
         )
         assert payment.state == pb.Payment.STATE_REQUIRES_ACTION, payment
         return payment
-
-
-@pytest.fixture
-async def return_page() -> AsyncIterator[str]:
-    """The merchant's page customers come back to (answers "Thank you")."""
-
-    async def thanks(request: web.Request) -> web.Response:
-        return web.Response(text="Thank you", content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/return", thanks)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/return"
-    finally:
-        await runner.cleanup()
 
 
 ThreeDSServer = Callable[..., AbstractAsyncContextManager[ThreeDSStack]]

@@ -8,38 +8,17 @@ merchant's return page. Against real PostgreSQL and Redis.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-
-import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from paycore.v1 import payment_pb2 as pb
+from tests.support.customer_pages import needs_chromium
 from tests.support.polling import eventually
 
 from .conftest import ThreeDSServer, ThreeDSStack
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"no {CHROMIUM}: run `make test` as root to install it, or `apt-get install chromium`",
-)
+pytestmark = needs_chromium
 
 S = pb.Payment
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Headless chromium (Debian's, not a downloaded one)."""
-    async with async_playwright() as driver:
-        launched = await driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def open_challenge(browser: Browser, payment: pb.Payment) -> Page:

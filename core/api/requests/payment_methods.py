@@ -1,4 +1,4 @@
-"""How a request pays: a full card, a vault token or a bank transfer.
+"""How a request pays: a full card, a vault token, a bank transfer or a redirect wallet.
 
 Shared by the payment requests, TokenizeCard, TopUpWallet (through
 CreatePayment's checks) and ScoreTransaction.
@@ -6,6 +6,7 @@ CreatePayment's checks) and ScoreTransaction.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from core.api.requests import fields
@@ -13,10 +14,11 @@ from core.api.requests.digits import digits
 from core.domain.cards import is_expired, luhn_valid
 from core.domain.commands import CardInput
 from core.domain.errors import ViolationCollector
-from core.domain.payment import BankTransferDetails
+from core.domain.payment import BankTransferDetails, RedirectWalletDetails
 from paycore.v1 import payment_pb2 as pb
 
 MAX_HOLDER_NAME = 200
+_PROVIDER = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def payment_method(
@@ -43,6 +45,24 @@ def any_payment_method(
         v.add(field, "required: a payment method (card, card_token or bank_transfer)")
         return None, "", None
     return card(v, f"{field}.card", method.card, today), "", None
+
+
+WALLET_KINDS = frozenset({"redirect_wallet", "qr_wallet"})
+"""The payment methods a customer approves on a wallet's page (CreatePayment only)."""
+
+
+def wallet(
+    v: ViolationCollector, field: str, method: pb.PaymentMethodData, return_url: str
+) -> RedirectWalletDetails:
+    """A redirect wallet (which needs ``return_url``) or a QR wallet (which takes none)."""
+    kind = method.WhichOneof("kind")
+    scan_qr = kind == "qr_wallet"
+    provider = method.qr_wallet.provider if scan_qr else method.redirect_wallet.provider
+    if not _PROVIDER.fullmatch(provider):
+        v.add(f"{field}.{kind}.provider", "must be 1 to 64 letters, digits and underscores")
+    if not scan_qr and not return_url:
+        v.add("return_url", "required with a redirect wallet: where its page sends the customer")
+    return RedirectWalletDetails(provider, "" if scan_qr else return_url, scan_qr=scan_qr)
 
 
 def bank_transfer(

@@ -8,7 +8,8 @@ from typing import Any
 
 from core.api.requests import fields, pages
 from core.api.requests.mandates import check_mandate_charge
-from core.api.requests.payment_methods import any_payment_method
+from core.api.requests.payment_methods import WALLET_KINDS, any_payment_method
+from core.api.requests.payment_methods import wallet as wallet_method
 from core.api.requests.risk_signals import risk_context
 from core.domain import ids
 from core.domain.commands import (
@@ -56,9 +57,13 @@ def create_payment(
     _enum(v, "capture_method", request.capture_method, _CAPTURE)
     _enum(v, "confirmation_method", request.confirmation_method, _CONFIRMATION)
     confirmation = _CONFIRMATION.get(request.confirmation_method, ConfirmationMethod.AUTOMATIC)
-    card, card_token, transfer = None, "", None
+    card, card_token, transfer, wallet = None, "", None, None
     if request.mandate_id or request.off_session:
         check_mandate_charge(v, request, confirmation)
+    elif request.payment_method.WhichOneof("kind") in WALLET_KINDS:
+        wallet = wallet_method(v, "payment_method", request.payment_method, request.return_url)
+        if confirmation is ConfirmationMethod.MANUAL:
+            v.add("confirmation_method", "a wallet payment is confirmed at once: use AUTOMATIC")
     elif request.HasField("payment_method") or confirmation is ConfirmationMethod.AUTOMATIC:
         card, card_token, transfer = any_payment_method(
             v, "payment_method", request.payment_method, today
@@ -87,6 +92,7 @@ def create_payment(
         card_token=card_token,
         risk_context=context,
         bank_transfer=transfer,
+        redirect_wallet=wallet,
         mandate_id=request.mandate_id,
         return_url=request.return_url,
     )

@@ -16,6 +16,7 @@ split the machine by what each decides:
 - ``_transitions``: which operation each state allows (``TRANSITIONS``, ``require``);
 - ``_authorization``: confirmation, risk's verdict, the channel's answer to an authorization;
 - ``_customer_action``: a 3-D Secure challenge: opened, completed, failed, abandoned;
+- ``_redirects``: a redirect wallet's customer deciding on the wallet's page;
 - ``_capture`` and ``_cancel``: capturing an authorized payment, or releasing it by a void;
 - ``_refunds``: refunds, their review and the channel's answer;
 - ``_late_answers``: a status query's or notification's answer to an attempt left unknown;
@@ -44,6 +45,7 @@ from core.domain.lifecycle._customer_action import (
 )
 from core.domain.lifecycle._details import update_details
 from core.domain.lifecycle._late_answers import awaits_answer, resolve_attempt
+from core.domain.lifecycle._redirects import awaits_wallet_customer
 from core.domain.lifecycle._refunds import (
     approve_refund,
     begin_refund,
@@ -60,6 +62,7 @@ __all__ = [
     "approve_refund",
     "authenticate_frictionless",
     "awaits_answer",
+    "awaits_wallet_customer",
     "begin_authorization",
     "begin_capture",
     "begin_refund",

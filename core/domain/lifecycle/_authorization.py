@@ -12,6 +12,11 @@ from datetime import datetime
 from core.domain.attempt import AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.errors import IllegalTransitionError, Reason
 from core.domain.evolve import evolve
+from core.domain.lifecycle._redirects import (
+    awaits_wallet_customer,
+    redirect_to_wallet,
+    unanswered_state,
+)
 from core.domain.lifecycle._transitions import require
 from core.domain.payment import (
     CaptureMethod,
@@ -153,9 +158,13 @@ def complete_authorization(payment: Payment, result: ChannelResult, at: datetime
     UNKNOWN (or PENDING, an asynchronous method's "answer later") leaves the
     payment PENDING with the operation still marked, so no other operation
     starts before a status query or the channel's notification settles it.
+    A redirect wallet's PENDING with its page waits in REQUIRES_ACTION instead
+    (core/domain/lifecycle/_redirects.py), its answer settles it the same way.
     """
-    if payment.state is not S.PENDING:
+    if payment.state is not S.PENDING and not awaits_wallet_customer(payment):
         raise ValueError(f"authorization result for a payment in {payment.state.name}")
+    if result.redirect is not None and not result.outcome.is_final:
+        payment = redirect_to_wallet(payment, result.redirect, at)
     common: dict[str, object] = {"updated_at": at}
     if result.reference:
         common["channel_reference"] = result.reference
@@ -167,6 +176,7 @@ def complete_authorization(payment: Payment, result: ChannelResult, at: datetime
     if not result.outcome.is_final:
         return evolve(payment, **common)
     common["operation_in_flight"] = ""
+    common["next_action"] = None
     if result.outcome is AttemptOutcome.SUCCEEDED:
         if payment.capture_method is CaptureMethod.AUTOMATIC:
             return evolve(
@@ -180,5 +190,7 @@ def complete_authorization(payment: Payment, result: ChannelResult, at: datetime
         "card_declined" if result.outcome is AttemptOutcome.DECLINED else "processing_error",
         "The channel did not accept the payment.",
     )
-    state = S.DECLINED if result.outcome is AttemptOutcome.DECLINED else S.FAILED
+    state = unanswered_state(
+        payment, failure, S.DECLINED if result.outcome is AttemptOutcome.DECLINED else S.FAILED
+    )
     return evolve(payment, state=state, failure=failure, **common)

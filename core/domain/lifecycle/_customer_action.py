@@ -60,7 +60,13 @@ def require_action(
 
 def challenge_open(payment: Payment) -> bool:
     """Whether a challenge completion still applies to ``payment``."""
-    return payment.state is S.REQUIRES_ACTION and payment.next_action is not None
+    # A redirect wallet's customer acts on an attempt already in flight
+    # (lifecycle/_redirects.py): no challenge of paycore's to complete or expire.
+    return (
+        payment.state is S.REQUIRES_ACTION
+        and payment.next_action is not None
+        and not payment.operation_in_flight
+    )
 
 
 def challenge_expired(payment: Payment, at: datetime) -> bool:

@@ -17,6 +17,7 @@ from core.domain.errors import (
     Reason,
     ValidationError,
 )
+from core.domain.lifecycle._redirects import awaits_wallet_customer
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
 
@@ -51,12 +52,16 @@ def require(payment: Payment, operation: str) -> None:
     that operation's answer is committed (ABORTED, retryable): checked first,
     because the state it will settle in may well allow the operation. A bank
     transfer the bank registered but has not reported is FAILED_PRECONDITION
-    (BANK_TRANSFER_PENDING) instead: retrying would not help for days.
+    (BANK_TRANSFER_PENDING) instead: retrying would not help for days; so is a
+    wallet payment whose customer has not decided (WALLET_CUSTOMER_PENDING).
     """
     rule = TRANSITIONS[operation]
     if payment.awaits_bank_transfer:
         # Not "in progress, retry": the money may take days, or never come.
         raise IllegalTransitionError(Reason.BANK_TRANSFER_PENDING, payment_id=payment.id)
+    if awaits_wallet_customer(payment):
+        # Nor for a customer on the wallet's page: only the wallet's answer ends it.
+        raise IllegalTransitionError(Reason.WALLET_CUSTOMER_PENDING, payment_id=payment.id)
     if payment.operation_in_flight:
         raise PaycoreError(
             Reason.PAYMENT_OPERATION_IN_PROGRESS,

@@ -281,6 +281,7 @@ class Authorization:
             agreement_id=mandate.agreement_id if mandate else "",
             eci=payment.authentication.eci if payment.authentication else "",
             liability_shift=bool(payment.authentication and payment.authentication.liability_shift),
+            return_url=payment.redirect_wallet.return_url if payment.redirect_wallet else "",
         )
 
         def complete(
@@ -381,7 +382,8 @@ def route_request(payment: Payment, bin_countries: Mapping[str, str]) -> RouteRe
 
 
 def _risk_method(payment: Payment, card_token: str) -> str:
-    """The ``method`` feature risk rules see: "card", "card_token" or "bank_transfer"."""
-    if payment.bank_transfer is not None:
-        return "bank_transfer"
+    """The ``method`` feature risk rules see: "card", "card_token", "bank_transfer" or
+    "redirect_wallet"."""
+    if payment.card is None:
+        return payment.method
     return "card_token" if card_token else "card"

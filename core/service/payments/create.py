@@ -100,6 +100,7 @@ class PaymentCreation:
                 created_at=at,
                 updated_at=at,
                 bank_transfer=command.bank_transfer,
+                redirect_wallet=command.redirect_wallet,
             )
             if command.confirmation_method is ConfirmationMethod.MANUAL or not payment.method:
                 # Validation guarantees a payment method with automatic confirmation;

@@ -17,7 +17,7 @@ succeed later with the same request_id, and raise PaycoreError subclasses.
 """
 
 from ._async import AsyncPaycoreClient
-from ._card import card, card_token
+from ._card import card, card_token, qr_wallet, redirect_wallet
 from ._errors import (
     AbortedError,
     DeadlineExceededError,
@@ -67,6 +67,8 @@ __all__ = [
     "from_rpc_error",
     "is_retryable",
     "money",
+    "qr_wallet",
+    "redirect_wallet",
     "tls_credentials",
     "to_minor",
     "verify_webhook_signature",

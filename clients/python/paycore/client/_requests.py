@@ -52,7 +52,9 @@ class CreatePaymentOptions(WriteOptions, total=False):
     """Optional arguments of ``create_payment``."""
 
     payment_method: PaymentMethodData
-    """How to charge (see ``card()``); required unless confirmation is manual."""
+    """How to charge (see ``card()``, ``card_token()``, ``redirect_wallet()``, ``qr_wallet()``);
+    required
+    unless confirmation is manual."""
     capture_method: CaptureMethod.ValueType
     """CAPTURE_METHOD_AUTOMATIC (default) or CAPTURE_METHOD_MANUAL."""
     confirmation_method: ConfirmationMethod.ValueType
@@ -69,9 +71,9 @@ class CreatePaymentOptions(WriteOptions, total=False):
     off_session: bool
     """The customer is not present: required with ``mandate_id``."""
     return_url: str
-    """Where the customer's browser comes back after a 3-D Secure challenge (the
-    payment is then STATE_REQUIRES_ACTION: send the customer to
-    ``payment.next_action.redirect_to_url.url``)."""
+    """Where the customer's browser comes back after a 3-D Secure challenge or a
+    redirect wallet's page (required with ``redirect_wallet()``; the payment is then
+    STATE_REQUIRES_ACTION: send the customer to ``payment.next_action.redirect_to_url.url``)."""
 
 
 class ConfirmPaymentOptions(WriteOptions, total=False):

@@ -395,7 +395,9 @@ class FeeRule(_message.Message):
     BPS_FIELD_NUMBER: _builtins.int
     FIXED_MINOR_FIELD_NUMBER: _builtins.int
     method: _builtins.str
-    """The payment method it applies to: `card`, `bank_transfer`, `wallet` or `other`."""
+    """The payment method it applies to: `card`, `bank_transfer`, `wallet`,
+    `redirect_wallet`, `qr_wallet` or `other`.
+    """
     bps: _builtins.int
     """Basis points of the captured amount, 0 to 10000 (290 = 2.9 %)."""
     fixed_minor: _builtins.int

@@ -236,7 +236,7 @@ class AccountServiceServicer:
 
     def SetFeeRules(self, request, context):
         """Sets the merchant's fee rules, one per payment method (`card`,
-        `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+        `bank_transfer`, `wallet`, `redirect_wallet`, `qr_wallet`, `other`), replacing all of its previous rules;
         a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
         only (the platform sets prices), naming the merchant with
         x-paycore-merchant-id; audited. Idempotent by request_id.

@@ -100,7 +100,7 @@ class AccountServiceStub:
     """
     SetFeeRules: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]
     """Sets the merchant's fee rules, one per payment method (`card`,
-    `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+    `bank_transfer`, `wallet`, `redirect_wallet`, `qr_wallet`, `other`), replacing all of its previous rules;
     a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
     only (the platform sets prices), naming the merchant with
     x-paycore-merchant-id; audited. Idempotent by request_id.
@@ -195,7 +195,7 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """
     SetFeeRules: _aio.UnaryUnaryMultiCallable[_account_service_pb2.SetFeeRulesRequest, _account_service_pb2.SetFeeRulesResponse]  # type: ignore[assignment]
     """Sets the merchant's fee rules, one per payment method (`card`,
-    `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+    `bank_transfer`, `wallet`, `redirect_wallet`, `qr_wallet`, `other`), replacing all of its previous rules;
     a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
     only (the platform sets prices), naming the merchant with
     x-paycore-merchant-id; audited. Idempotent by request_id.
@@ -353,7 +353,7 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.SetFeeRulesResponse, _abc.Awaitable[_account_service_pb2.SetFeeRulesResponse]]:
         """Sets the merchant's fee rules, one per payment method (`card`,
-        `bank_transfer`, `wallet`, `other`), replacing all of its previous rules;
+        `bank_transfer`, `wallet`, `redirect_wallet`, `qr_wallet`, `other`), replacing all of its previous rules;
         a method without a rule pays the platform default. Settlement charges them on each capture. Superadmin
         only (the platform sets prices), naming the merchant with
         x-paycore-merchant-id; audited. Idempotent by request_id.

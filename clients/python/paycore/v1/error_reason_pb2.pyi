@@ -220,6 +220,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     until the money arrived (then it is CAPTURED and refundable) or the
     transfer failed.
     """
+    ERROR_REASON_WALLET_CUSTOMER_PENDING: _ErrorReason.ValueType  # 190
+    """FAILED_PRECONDITION: the payment is a redirect or QR wallet payment whose
+    customer has not decided in the wallet yet (STATE_REQUIRES_ACTION): it
+    cannot be canceled (or anything else) until the wallet reports it
+    approved, declined or expired (`next_action.expire_time`).
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 19
     """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for
     this class of RPC (writes or reads). google.rpc.QuotaFailure names the
@@ -437,6 +443,12 @@ ERROR_REASON_BANK_TRANSFER_PENDING: ErrorReason.ValueType  # 90
 reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
 until the money arrived (then it is CAPTURED and refundable) or the
 transfer failed.
+"""
+ERROR_REASON_WALLET_CUSTOMER_PENDING: ErrorReason.ValueType  # 190
+"""FAILED_PRECONDITION: the payment is a redirect or QR wallet payment whose
+customer has not decided in the wallet yet (STATE_REQUIRES_ACTION): it
+cannot be canceled (or anything else) until the wallet reports it
+approved, declined or expired (`next_action.expire_time`).
 """
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """RESOURCE_EXHAUSTED (retryable): the merchant is over its rate limit for

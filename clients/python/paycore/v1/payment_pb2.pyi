@@ -418,10 +418,19 @@ class NextAction(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REDIRECT_TO_URL_FIELD_NUMBER: _builtins.int
+    DISPLAY_QR_CODE_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def redirect_to_url(self) -> Global___RedirectToUrl:
-        """Send the customer's browser to a page (a 3-D Secure challenge)."""
+        """Send the customer's browser to a page (a 3-D Secure challenge, a
+        redirect wallet's page).
+        """
+
+    @_builtins.property
+    def display_qr_code(self) -> Global___DisplayQrCode:
+        """Show the customer a QR code (a QR wallet payment): they scan it with
+        their phone and pay in their wallet app.
+        """
 
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
@@ -431,13 +440,14 @@ class NextAction(_message.Message):
         self,
         *,
         redirect_to_url: Global___RedirectToUrl | None = ...,
+        display_qr_code: Global___DisplayQrCode | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "display_qr_code", b"display_qr_code", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "display_qr_code", b"display_qr_code", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["redirect_to_url"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["redirect_to_url", "display_qr_code"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 
@@ -683,6 +693,8 @@ class PaymentMethodData(_message.Message):
     CARD_FIELD_NUMBER: _builtins.int
     CARD_TOKEN_FIELD_NUMBER: _builtins.int
     BANK_TRANSFER_FIELD_NUMBER: _builtins.int
+    REDIRECT_WALLET_FIELD_NUMBER: _builtins.int
+    QR_WALLET_FIELD_NUMBER: _builtins.int
     card_token: _builtins.str
     """A card stored earlier with CardVaultService.TokenizeCard (`tok_...`), of
     the same merchant. The card is decrypted only for the channel call.
@@ -705,22 +717,127 @@ class PaymentMethodData(_message.Message):
         any payment.
         """
 
+    @_builtins.property
+    def redirect_wallet(self) -> Global___RedirectWallet:
+        """A third-party wallet the customer approves the payment in, on the
+        wallet's own page (sandbox: channel `redirect_wallet`). CreatePayment
+        needs a `return_url` and automatic confirmation; it answers
+        STATE_REQUIRES_ACTION with `next_action.redirect_to_url` (the wallet's
+        page) and the wallet's notification then settles the payment:
+        STATE_CAPTURED (or STATE_AUTHORIZED with CAPTURE_METHOD_MANUAL) when
+        approved, STATE_DECLINED (failure code "wallet_declined") when
+        declined, STATE_CANCELED (failure code "customer_abandoned") when the
+        customer did not decide before `next_action.expire_time`. Refunds go
+        back through the wallet.
+        """
+
+    @_builtins.property
+    def qr_wallet(self) -> Global___QrWallet:
+        """A wallet app the customer pays in by scanning a QR code the merchant
+        shows (sandbox: channel `qr_wallet`). CreatePayment needs automatic
+        confirmation; it answers STATE_REQUIRES_ACTION with
+        `next_action.display_qr_code` to show, and then settles as a redirect
+        wallet does (approved, declined, or canceled past `expire_time`).
+        """
+
     def __init__(
         self,
         *,
         card: Global___CardData | None = ...,
         card_token: _builtins.str = ...,
         bank_transfer: Global___BankTransferData | None = ...,
+        redirect_wallet: Global___RedirectWallet | None = ...,
+        qr_wallet: Global___QrWallet | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind", "qr_wallet", b"qr_wallet", "redirect_wallet", b"redirect_wallet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "card_token", b"card_token", "kind", b"kind", "qr_wallet", b"qr_wallet", "redirect_wallet", b"redirect_wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "card_token", "bank_transfer"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "card_token", "bank_transfer", "redirect_wallet", "qr_wallet"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___PaymentMethodData: _TypeAlias = PaymentMethodData  # noqa: Y015
+
+@_typing.final
+class DisplayQrCode(_message.Message):
+    """A QR code for the customer to scan (NextAction.display_qr_code)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    IMAGE_PNG_FIELD_NUMBER: _builtins.int
+    IMAGE_SVG_FIELD_NUMBER: _builtins.int
+    payload: _builtins.str
+    """What the code encodes (in the sandbox, the URL of the wallet's "scan and
+    pay" page); draw it yourself, or show one of the images.
+    """
+    image_png: _builtins.bytes
+    """The code as a PNG image (black on white, with its quiet zone)."""
+    image_svg: _builtins.str
+    """The code as an SVG document."""
+    def __init__(
+        self,
+        *,
+        payload: _builtins.str = ...,
+        image_png: _builtins.bytes = ...,
+        image_svg: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_png", b"image_png", "image_svg", b"image_svg", "payload", b"payload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisplayQrCode: _TypeAlias = DisplayQrCode  # noqa: Y015
+
+@_typing.final
+class QrWallet(_message.Message):
+    """A wallet app the customer pays in by scanning a QR code the merchant shows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The wallet, as the merchant shows it to the customer: 1 to 64 letters,
+    digits and underscores (e.g. "sandbox_pay").
+    """
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QrWallet: _TypeAlias = QrWallet  # noqa: Y015
+
+@_typing.final
+class RedirectWallet(_message.Message):
+    """A redirect wallet as requested and as shown on a payment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The wallet, as the merchant shows it to the customer: 1 to 64 letters,
+    digits and underscores (e.g. "sandbox_pay").
+    """
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedirectWallet: _TypeAlias = RedirectWallet  # noqa: Y015
 
 @_typing.final
 class BankTransferData(_message.Message):
@@ -801,6 +918,8 @@ class PaymentMethod(_message.Message):
     CARD_FIELD_NUMBER: _builtins.int
     BANK_TRANSFER_FIELD_NUMBER: _builtins.int
     WALLET_FIELD_NUMBER: _builtins.int
+    REDIRECT_WALLET_FIELD_NUMBER: _builtins.int
+    QR_WALLET_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def card(self) -> Global___Card:
         """A card."""
@@ -813,18 +932,28 @@ class PaymentMethod(_message.Message):
     def wallet(self) -> Global___Wallet:
         """A customer wallet of the merchant (AccountService.PayFromWallet)."""
 
+    @_builtins.property
+    def redirect_wallet(self) -> Global___RedirectWallet:
+        """A third-party wallet the customer approved the payment in."""
+
+    @_builtins.property
+    def qr_wallet(self) -> Global___QrWallet:
+        """A wallet app the customer scanned the merchant's QR code with."""
+
     def __init__(
         self,
         *,
         card: Global___Card | None = ...,
         bank_transfer: Global___BankTransfer | None = ...,
         wallet: Global___Wallet | None = ...,
+        redirect_wallet: Global___RedirectWallet | None = ...,
+        qr_wallet: Global___QrWallet | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "wallet", b"wallet"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "qr_wallet", b"qr_wallet", "redirect_wallet", b"redirect_wallet", "wallet", b"wallet"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "wallet", b"wallet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bank_transfer", b"bank_transfer", "card", b"card", "kind", b"kind", "qr_wallet", b"qr_wallet", "redirect_wallet", b"redirect_wallet", "wallet", b"wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "bank_transfer", "wallet"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["card", "bank_transfer", "wallet", "redirect_wallet", "qr_wallet"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
