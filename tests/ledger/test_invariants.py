@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from aiohttp import ClientSession
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core.app import Services
@@ -457,6 +457,26 @@ def _record_stats(operations: int) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(operations=st.lists(OPERATIONS, min_size=max(1, STEPS // 3), max_size=STEPS))
+# Random sequences seldom open a dispute and later decide it: every run also plays each
+# verdict after an opening (won, lost, accepted), beside a refund of a disputed payment,
+# a settlement and a second dispute of a partly disputed payment.
+@example(
+    operations=[
+        ("pay", 1_200, VISA),
+        ("pay", 900, VISA),
+        ("pay", 700, VISA),
+        ("dispute", 0, (500, "opened")),
+        ("dispute", 1, (900, "opened")),
+        ("dispute", 2, (300, "opened")),
+        ("refund", 2, 200),
+        ("decide_dispute", 0, "won"),
+        ("decide_dispute", 0, "lost"),
+        ("settle", 0, 0),
+        ("decide_dispute", 0, "accept"),
+        ("dispute", 0, (700, "opened")),
+        ("refund", 0, 100),
+    ]
+)
 async def test_random_sequences_keep_every_ledger_invariant(
     operations: list[tuple[str, int, Any]],
     stub: payment_service_pb2_grpc.PaymentServiceStub,
