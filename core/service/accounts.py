@@ -227,11 +227,12 @@ class AccountService(WithdrawalUseCases):
                 # risk wants reviewed is declined too, saying so
                 # (risk_review_required): the merchant may ask again after a
                 # person cleared the customer (an allow list entry).
-                failure = (
-                    RISK_DECLINED
-                    if risk.decision is RiskDecision.DECLINE
-                    else _RISK_REVIEW_REQUIRED
-                )
+                # One risk wants its customer to authenticate (STEP_UP) is declined
+                # authentication_required: a wallet payment has no such step yet.
+                failure = {
+                    RiskDecision.DECLINE: RISK_DECLINED,
+                    RiskDecision.STEP_UP: _AUTHENTICATION_REQUIRED,
+                }.get(risk.decision, _RISK_REVIEW_REQUIRED)
                 payment = dataclasses.replace(
                     payment, state=PaymentState.DECLINED, amount_captured=zero, failure=failure
                 )
@@ -250,6 +251,10 @@ class AccountService(WithdrawalUseCases):
         )
 
 
+_AUTHENTICATION_REQUIRED = Failure(
+    "authentication_required",
+    "Risk screening wants the customer authenticated, which a wallet payment cannot do yet.",
+)
 _RISK_REVIEW_REQUIRED = Failure(
     "risk_review_required",
     "Risk screening wants a person to look at this wallet payment; it was not made.",

@@ -2,8 +2,8 @@
 
 A server of its own with a rules file that holds withdrawals of 50.00 or more
 for review, declines those of 90.00 or more, and declines wallet payments of
-90.00 or more and reviews those of 50.00 or more (method ``withdrawal`` and
-``wallet`` in the rules' features).
+90.00 or more, reviews those of 50.00 or more and asks for step-up from 40.00
+(method ``withdrawal`` and ``wallet`` in the rules' features).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ W = acc.Withdrawal
 
 RULES = """
 [thresholds]
+step_up = 20
 review = 50
 decline = 80
 
@@ -59,6 +60,12 @@ description = "A wallet payment of 50.00 or more: a person would look first"
 when = [["method", "==", "wallet"], ["amount", ">=", 5000]]
 score = 10
 action = "review"
+
+[[rule]]
+id = "medium_wallet_payment"
+description = "A wallet payment of 40.00 or more: its customer should authenticate"
+when = [["method", "==", "wallet"], ["amount", ">=", 4000]]
+score = 25
 
 [[rule]]
 id = "huge_wallet_payment"
@@ -191,6 +198,7 @@ async def test_a_wallet_payment_risk_declines_or_reviews_moves_nothing(scored: S
         return (await scored.stub.PayFromWallet(request, metadata=scored.metadata)).payment
 
     declined, reviewed, paid = await pay(95), await pay(60), await pay(30)
+    stepped_up = await pay(45)
     assert (declined.state, declined.failure.code) == (pb.Payment.STATE_DECLINED, "risk_declined")
     assert declined.risk.decision == pb.RiskAssessment.DECISION_DECLINE
     assert (reviewed.state, reviewed.failure.code) == (
@@ -198,6 +206,12 @@ async def test_a_wallet_payment_risk_declines_or_reviews_moves_nothing(scored: S
         "risk_review_required",
     )
     assert reviewed.risk.decision == pb.RiskAssessment.DECISION_REVIEW
+    # A wallet payment has no authentication step: one risk steps up is declined.
+    assert (stepped_up.state, stepped_up.failure.code) == (
+        pb.Payment.STATE_DECLINED,
+        "authentication_required",
+    )
+    assert stepped_up.risk.decision == pb.RiskAssessment.DECISION_STEP_UP
     assert paid.state == pb.Payment.STATE_CAPTURED
     account = await scored.stub.GetAccount(
         acc.GetAccountRequest(account_id=wallet), metadata=scored.metadata

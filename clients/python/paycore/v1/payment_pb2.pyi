@@ -921,6 +921,11 @@ class RiskAssessment(_message.Message):
         """Needs a human look before it is sent to a channel."""
         DECISION_DECLINE: RiskAssessment._Decision.ValueType  # 3
         """Too risky: the payment is declined without reaching a channel."""
+        DECISION_STEP_UP: RiskAssessment._Decision.ValueType  # 4
+        """Let through only once the customer authenticates (risk-based step-up: a
+        3-D Secure challenge for a card); without a way to authenticate, declined
+        authentication_required.
+        """
 
     class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper):
         """What the risk engine decided."""
@@ -933,6 +938,11 @@ class RiskAssessment(_message.Message):
     """Needs a human look before it is sent to a channel."""
     DECISION_DECLINE: RiskAssessment.Decision.ValueType  # 3
     """Too risky: the payment is declined without reaching a channel."""
+    DECISION_STEP_UP: RiskAssessment.Decision.ValueType  # 4
+    """Let through only once the customer authenticates (risk-based step-up: a
+    3-D Secure challenge for a card); without a way to authenticate, declined
+    authentication_required.
+    """
 
     SCORE_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
