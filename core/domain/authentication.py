@@ -15,6 +15,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.domain.verification import VerifyCode
+
 
 class Enrollment(enum.Enum):
     """What the directory server says of a card before any payment is sent."""
@@ -76,13 +78,14 @@ class RedirectToUrl:
 class NextAction:
     """What the customer must do before the payment can go on (REQUIRES_ACTION only).
 
-    One kind today (``redirect``, a 3-D Secure challenge page); the proto's
-    oneof leaves room for a QR code or a verification code.
+    One of: ``redirect`` (a 3-D Secure challenge page) or ``verify_code`` (a
+    one-time code sent to the customer: core/domain/verification.py).
     """
 
-    redirect: RedirectToUrl
+    redirect: RedirectToUrl | None
     expires_at: datetime
     """After this the payment is canceled (nothing was held, so nothing is released)."""
+    verify_code: VerifyCode | None = None
 
 
 AUTHENTICATED = "05"

@@ -34,7 +34,8 @@ class PostgresAuthentications:
         result = payment.authentication
         if result is None:
             return
-        action = payment.next_action
+        redirect = payment.next_action.redirect if payment.next_action else None
+        expires_at = payment.next_action.expires_at if redirect and payment.next_action else None
         await self._connection.execute(
             """
             INSERT INTO payment_authentications (merchant_id, payment_id, flow, status, eci,
@@ -50,9 +51,9 @@ class PostgresAuthentications:
             result.status.value,
             result.eci,
             result.liability_shift,
-            action.redirect.url if action else "",
-            action.redirect.return_url if action else "",
-            action.expires_at if action else None,
+            redirect.url if redirect else "",
+            redirect.return_url if redirect else "",
+            expires_at,
             card_token,
             payment.updated_at,
         )

@@ -13,6 +13,7 @@ from core.domain.authentication import (
     AuthenticationStatus,
     NextAction,
 )
+from core.domain.verification import VerifyCode
 from paycore.v1 import payment_pb2 as pb
 
 _FLOW = {
@@ -29,15 +30,17 @@ _STATUS = {
 
 
 def next_action_to_proto(action: NextAction) -> pb.NextAction:
-    """The redirect the customer must follow, and when it expires."""
+    """What the customer must do (follow a redirect, enter a code), and when it expires."""
     expire = timestamp_pb2.Timestamp()
     expire.FromDatetime(action.expires_at.astimezone(UTC))
-    return pb.NextAction(
-        redirect_to_url=pb.RedirectToUrl(
-            url=action.redirect.url, return_url=action.redirect.return_url
-        ),
-        expire_time=expire,
-    )
+    message = pb.NextAction(expire_time=expire)
+    if action.redirect is not None:
+        message.redirect_to_url.CopyFrom(
+            pb.RedirectToUrl(url=action.redirect.url, return_url=action.redirect.return_url)
+        )
+    if action.verify_code is not None:
+        message.verify_code.CopyFrom(verify_code_to_proto(action.verify_code))
+    return message
 
 
 def authentication_to_proto(result: Authentication) -> pb.Authentication:
@@ -48,3 +51,8 @@ def authentication_to_proto(result: Authentication) -> pb.Authentication:
         eci=result.eci,
         liability_shift=result.liability_shift,
     )
+
+
+def verify_code_to_proto(step: VerifyCode) -> pb.VerifyCode:
+    """Where the code went (masked) and how many wrong codes are left; never the code."""
+    return pb.VerifyCode(sent_to=step.sent_to, attempts_left=step.attempts_left)

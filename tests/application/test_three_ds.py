@@ -97,6 +97,7 @@ async def test_a_challenge_sends_the_customer_to_the_issuers_page_until_the_dead
 
     assert payment.state is PaymentState.REQUIRES_ACTION
     assert payment.next_action is not None
+    assert payment.next_action.redirect is not None
     assert payment.next_action.redirect.url == f"http://acs.test/{payment.id}/{enrollment.value}"
     assert payment.next_action.redirect.return_url == RETURN_URL
     assert payment.next_action.expires_at == T1 + timedelta(seconds=90)
