@@ -29,6 +29,7 @@ from core.domain.payment import (
 )
 from core.storage.authentication_reads import authentication_from_json
 from core.storage.payment_methods import bank_transfer_from_json
+from core.storage.verification_codes import VERIFICATION_JSON, verification_from_json
 
 # One refund row as JSON (decoded by refund_from_json): inside a payment's
 # refunds, and as each row of ListRefunds.
@@ -71,7 +72,8 @@ PAYMENT_COLUMNS = f"""
             'return_url', pa.return_url, 'expire_time', pa.expire_time
         ) FROM payment_authentications pa
         WHERE pa.merchant_id = p.merchant_id AND pa.payment_id = p.id
-    ) AS authentication
+    ) AS authentication,
+    {VERIFICATION_JSON}
 """
 
 
@@ -161,4 +163,5 @@ def payment_from_row(row: asyncpg.Record) -> Payment:
         attempts=tuple(attempt_from_json(item, currency) for item in row["attempts"]),
         bank_transfer=bank_transfer_from_json(row["bank_transfer"]),
         **authentication_from_json(row["authentication"]),
+        **verification_from_json(row["verification"]),
     )
