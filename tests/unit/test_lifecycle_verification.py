@@ -19,6 +19,7 @@ from core.domain.verification import (
     mask_destination,
     well_formed_code,
 )
+from core.service.payments.code_sender import SandboxCodeSender
 from tests.support.payment_builders import APPROVED, T0, T1, T2, S, make_payment
 
 STEP_UP = RiskAssessment(30, RiskDecision.STEP_UP, ("medium_wallet_payment",))
@@ -165,3 +166,11 @@ def test_where_a_code_went_is_shown_masked(destination: str, masked: str) -> Non
 def test_a_code_is_six_ascii_digits(code: str, ok: bool) -> None:
     assert well_formed_code(code) is ok
     assert not well_formed_code("١٢٣٤٥٦")  # other scripts' digits are not a code
+
+
+async def test_the_sandbox_sender_keeps_the_latest_codes_only() -> None:
+    sender = SandboxCodeSender(kept=2)
+    for n in range(3):
+        await sender.send("m", f"pay_{n}", "jane@example.com", f"00000{n}")
+    assert sender.received("pay_0") is None
+    assert sender.received("pay_2") == ("jane@example.com", "000002")
