@@ -2,7 +2,8 @@
 
 A server of its own with a rules file that holds withdrawals of 50.00 or more
 for review, declines those of 90.00 or more, and declines wallet payments of
-90.00 or more, reviews those of 50.00 or more and asks for step-up from 40.00
+90.00 or more, reviews those of 50.00 or more and asks for step-up from 40.00 (a
+withdrawal in the step-up band waits for review)
 (method ``withdrawal`` and ``wallet`` in the rules' features).
 """
 
@@ -60,6 +61,12 @@ description = "A wallet payment of 50.00 or more: a person would look first"
 when = [["method", "==", "wallet"], ["amount", ">=", 5000]]
 score = 10
 action = "review"
+
+[[rule]]
+id = "medium_withdrawal"
+description = "A withdrawal from 40.00 to 49.99: in the step-up band"
+when = [["method", "==", "withdrawal"], ["amount", ">=", 4000], ["amount", "<", 5000]]
+score = 25
 
 [[rule]]
 id = "medium_wallet_payment"
@@ -218,3 +225,12 @@ async def test_a_wallet_payment_risk_declines_or_reviews_moves_nothing(scored: S
     )
     assert cents(account.account.balance.available) == 20_000 - 3_000
     await assert_ledger_consistent(scored.services.pool, scored.merchant_id)
+
+
+async def test_a_withdrawal_risk_steps_up_waits_for_review(scored: Scored) -> None:
+    # No customer is present at a withdrawal to authenticate: a person looks instead.
+    stepped_up = await scored.withdraw(45)
+    assert stepped_up.state == W.STATE_REQUIRES_REVIEW
+    assert stepped_up.risk.decision == pb.RiskAssessment.DECISION_STEP_UP
+    assert await scored.available() == (50_000 - 4_500, 4_500)  # held, as a review holds
+    assert stepped_up.id not in scored.services.payouts.desk.payouts
