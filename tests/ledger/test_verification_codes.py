@@ -8,6 +8,7 @@ memory: ``SandboxCodeSender.received``, in-process only).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -284,3 +285,22 @@ async def test_a_code_is_neither_logged_nor_stored(
     assert row is not None
     assert all(code not in str(value) for value in row.values())
     assert not row["open"]
+
+
+async def test_concurrent_submits_are_applied_one_at_a_time(wallets: Wallets) -> None:
+    payment = await wallets.pay(45)
+    right = wallets.code(payment)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+
+    await asyncio.gather(*(wallets.submit(payment.id, wrong) for _ in range(2)))
+    assert (await wallets.get(payment.id)).next_action.verify_code.attempts_left == 3
+
+    outcomes = await asyncio.gather(
+        *(wallets.submit(payment.id, right) for _ in range(3)), return_exceptions=True
+    )
+    paid = [o for o in outcomes if isinstance(o, pb.Payment)]
+    refused = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+    assert [p.state for p in paid] == [S.STATE_CAPTURED]
+    assert [e.code() for e in refused] == [grpc.StatusCode.FAILED_PRECONDITION] * 2
+    assert await wallets.available() == 20_000 - 4_500  # debited once
+    await assert_ledger_consistent(wallets.services.pool, wallets.merchant_id)
