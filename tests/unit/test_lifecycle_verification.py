@@ -134,6 +134,14 @@ def test_a_code_after_the_step_ended_changes_nothing(
         assert raised.value.reason is Reason.VERIFICATION_NOT_PENDING
 
 
+def test_a_code_step_is_no_challenge() -> None:
+    waiting = awaiting_code()
+    assert not lifecycle.challenge_open(waiting)
+    assert not lifecycle.challenge_expired(waiting, ACTION.expires_at)
+    with pytest.raises(IllegalTransitionError):
+        lifecycle.abandon_challenge(waiting, T2)
+
+
 def test_a_challenge_is_no_code_step() -> None:
     from tests.unit.test_lifecycle_customer_action import challenged  # noqa: PLC0415
 

@@ -61,8 +61,10 @@ def require_action(
 
 
 def challenge_open(payment: Payment) -> bool:
-    """Whether a challenge completion still applies to ``payment``."""
-    return payment.state is S.REQUIRES_ACTION and payment.next_action is not None
+    """Whether a challenge completion still applies to ``payment`` (a payment waiting for
+    a verification code has no challenge: core/domain/lifecycle/_verification.py)."""
+    action = payment.next_action
+    return payment.state is S.REQUIRES_ACTION and action is not None and action.verify_code is None
 
 
 def challenge_expired(payment: Payment, at: datetime) -> bool:
