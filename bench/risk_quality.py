@@ -6,7 +6,18 @@ the default rules), feeds issuer declines back like the payment service
 does, and reports precision, recall and false-positive rate of "flagged"
 (REVIEW or DECLINE) against the labels, with recall per fraud pattern.
 
+``--step-up N`` switches risk-based step-up on (``thresholds.step_up = N`` over the
+shipped rules, their ``exempt_*`` rules included). A stepped-up payment is
+"flagged" when its customer does not pass authentication, under two stated
+assumptions, since the stream cannot authenticate anyone: a fraudster never
+passes (the stolen card's owner has the phone and the issuer's app, the
+fraudster has neither), and a legitimate customer passes with probability
+``--legit-pass`` (default 0.95; customers abandon or fail some challenges), drawn
+from a seeded generator. A stepped-up payment that passes reaches the issuer
+(its declines are fed back); one that fails does not.
+
     PYTHONPATH=clients/python:. python -m bench.risk_quality [--customers 300] [--seed 7]
+    PYTHONPATH=clients/python:. python -m bench.risk_quality --step-up 20
 
 Redis: ``PAYCORE_BENCH_REDIS_URL``, else an embedded one in a temporary
 directory. Keys are written under a fresh ``bench_risk_*`` merchant.
@@ -16,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
+import random
 import sys
 import tempfile
 import uuid
@@ -38,6 +51,15 @@ from riskengine.synthetic import PATTERNS, LabeledTransaction, generate
 HEADING = "## Risk rules quality"
 
 
+@dataclass(frozen=True, slots=True)
+class StepUp:
+    """How the stream's stepped-up customers are assumed to fare (see the module docstring)."""
+
+    legit_pass: float = 0.95
+    """Share of legitimate customers who pass authentication."""
+    seed: int = 0
+
+
 @dataclass(slots=True)
 class Quality:
     """A confusion matrix of flagged (REVIEW/DECLINE) vs fraud, and per-pattern detail."""
@@ -49,6 +71,8 @@ class Quality:
     flagged_by_pattern: Counter[str] = field(default_factory=Counter)
     total_by_pattern: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
+    stepped_up_legit_passed: int = 0
+    stepped_up_legit_failed: int = 0
 
     @property
     def precision(self) -> float:
@@ -79,10 +103,15 @@ async def evaluate(
     engine: RiskEngine,
     stream: list[LabeledTransaction],
     settings: RiskSettings | None = None,
+    step_up: StepUp | None = None,
 ) -> Quality:
-    """Score the stream in order, as the service would, and compare with the labels."""
+    """Score the stream in order, as the service would, and compare with the labels.
+
+    ``step_up``: how stepped-up customers fare (needed when ``engine`` steps up).
+    """
     settings = settings or RiskSettings()
     quality = Quality()
+    passes = random.Random(step_up.seed) if step_up else None
     for i, event in enumerate(stream):
         member = f"s{i}"
         read = await velocity.read_and_count(
@@ -90,8 +119,16 @@ async def evaluate(
         )
         decision = screen(engine, settings, event.transaction, read.velocity, NO_LISTS)
         outcome = decision.verdict.assessment.decision
-        flagged = outcome is not RiskDecision.APPROVE
-        if outcome is RiskDecision.APPROVE and event.issuer_declines:
+        let_through = outcome is RiskDecision.APPROVE
+        if outcome is RiskDecision.STEP_UP:
+            assert step_up is not None and passes is not None  # only with a step-up threshold
+            # The stated assumptions: a fraudster never passes; a customer passes at legit_pass.
+            let_through = not event.fraud and passes.random() < step_up.legit_pass
+            if not event.fraud:
+                quality.stepped_up_legit_passed += let_through
+                quality.stepped_up_legit_failed += not let_through
+        flagged = not let_through
+        if let_through and event.issuer_declines:
             # What the payment service does after the channel declined.
             await velocity.record_decline(event.transaction, member, now_ms=event.at_ms)
         quality.decisions[outcome.name] += 1
@@ -106,16 +143,29 @@ async def evaluate(
     return quality
 
 
-async def measure(redis_url: str, customers: int, attacks: int, seed: int) -> Quality:
-    """Generate, replay and evaluate one stream against the Redis at ``redis_url``."""
+async def measure(  # noqa: PLR0917
+    redis_url: str,
+    customers: int,
+    attacks: int,
+    seed: int,
+    step_up_threshold: int = 0,
+    step_up: StepUp | None = None,
+) -> Quality:
+    """Generate, replay and evaluate one stream against the Redis at ``redis_url``.
+
+    ``step_up_threshold``: the shipped rules' ``thresholds.step_up`` (0: off, as shipped).
+    """
     client = aioredis.from_url(redis_url)
     try:
         velocity = RedisVelocity(client, retry_interval_s=1.0)
-        engine = RiskEngine(load_rules(default_rules_path()))
+        rules = dataclasses.replace(
+            load_rules(default_rules_path()), step_up_threshold=step_up_threshold
+        )
+        engine = RiskEngine(rules)
         stream = generate(
             f"bench_risk_{uuid.uuid4().hex[:10]}", customers=customers, attacks=attacks, seed=seed
         )
-        return await evaluate(velocity, engine, stream)
+        return await evaluate(velocity, engine, stream, step_up=step_up)
     finally:
         await client.aclose()
 
@@ -126,6 +176,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--attacks", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--step-up", type=int, default=0, help="thresholds.step_up over the shipped rules"
+    )
+    parser.add_argument(
+        "--legit-pass",
+        type=float,
+        default=0.95,
+        help="assumed share of stepped-up legitimate customers who pass authentication",
+    )
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     redis_url = os.environ.get("PAYCORE_BENCH_REDIS_URL")
@@ -135,13 +194,22 @@ def main(argv: list[str] | None = None) -> None:
         embedded = start_embedded(Settings(data_dir=data, postgres_dsn="postgresql://unused"))
         redis_url = embedded.redis_url
     try:
-        quality = asyncio.run(measure(redis_url, args.customers, args.attacks, args.seed))
+        step_up = StepUp(args.legit_pass, args.seed) if args.step_up else None
+        quality = asyncio.run(
+            measure(redis_url, args.customers, args.attacks, args.seed, args.step_up, step_up)
+        )
     finally:
         if embedded is not None:
             embedded.stop()
     fraud = quality.tp + quality.fn
     legit = quality.fp + quality.tn
     per_pattern = ", ".join(f"{p} {r:.0%}" for p, r in quality.pattern_recall().items())
+    if args.step_up:
+        per_pattern += (
+            f"; step-up {args.step_up}, legit pass assumed {args.legit_pass:.0%}: stepped-up "
+            f"legit {quality.stepped_up_legit_passed} passed, "
+            f"{quality.stepped_up_legit_failed} failed; stepped-up fraud all stopped (assumed)"
+        )
     print(
         f"payments {fraud + legit} (fraud {fraud}, legit {legit}); "
         f"precision {quality.precision:.3f}, recall {quality.recall:.3f}, "

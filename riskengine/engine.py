@@ -7,7 +7,12 @@ over a feature dict (``riskengine.features``) and decides:
 2. else a live ``allow`` rule fired (an allowlisted customer, card...) -> APPROVE;
 3. else a live ``review`` rule fired -> REVIEW (or DECLINE if the score says so);
 4. else by score (sum of live rules' scores, capped to 0-100): at or above
-   the decline threshold DECLINE, at or above the review threshold REVIEW.
+   the decline threshold DECLINE, at or above the review threshold REVIEW,
+   at or above the step-up threshold (when the file sets one) STEP_UP: the
+   customer authenticates (a 3-D Secure challenge, a verification code)
+   instead of being held or declined — unless a live ``exempt`` rule fired
+   (low value, merchant-initiated, trusted customer), then APPROVE, the
+   exemption among the reasons (an exemption that spared nothing is no reason).
 
 Shadow rules are evaluated exactly like live ones but only reported
 (``Verdict.shadow``), never counted. The rule set is swapped atomically by
@@ -53,6 +58,7 @@ class RiskEngine:
         score = 0
         reasons: list[str] = []
         shadow: list[str] = []
+        exemptions: list[str] = []
         block = allow = review = False
         # Few rules fire: find them in one comprehension, then read only those.
         fired = [rule for rule in rules.rules if rule.applies(features)]
@@ -60,15 +66,21 @@ class RiskEngine:
             if rule.shadow:
                 shadow.append(rule.id)
                 continue
+            action = rule.action
+            if action is Action.EXEMPT and not rule.score:
+                # A reason only when it spared a step-up (most small payments fire one).
+                exemptions.append(rule.id)
+                continue
             reasons.append(rule.id)
             score += rule.score
-            action = rule.action
             if action is Action.BLOCK:
                 block = True
             elif action is Action.ALLOW:
                 allow = True
             elif action is Action.REVIEW:
                 review = True
+            elif action is Action.EXEMPT:
+                exemptions.append(rule.id)
         score = max(0, min(score, 100))
         if block:
             decision = RiskDecision.DECLINE
@@ -78,6 +90,9 @@ class RiskEngine:
             decision = RiskDecision.DECLINE
         elif review or score >= rules.review_threshold:
             decision = RiskDecision.REVIEW
+        elif 0 < rules.step_up_threshold <= score:
+            decision = RiskDecision.APPROVE if exemptions else RiskDecision.STEP_UP
+            reasons.extend(rule_id for rule_id in exemptions if rule_id not in reasons)
         else:
             decision = RiskDecision.APPROVE
         return Verdict(RiskAssessment(score, decision, tuple(reasons)), tuple(shadow))

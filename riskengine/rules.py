@@ -3,6 +3,7 @@
 A rules file looks like this (the shipped one is ``riskengine/default_rules.toml``)::
 
     [thresholds]
+    step_up = 30          # optional: step_up <= score < review -> STEP_UP (absent: off)
     review = 50           # score >= review  -> REVIEW
     decline = 80          # score >= decline -> DECLINE
 
@@ -15,7 +16,7 @@ A rules file looks like this (the shipped one is ``riskengine/default_rules.toml
     when = [["card_declines_1h", ">=", 3], ["amount", "<", 1000]]   # all must hold
     when_any = [["has_ip", "==", true]]     # optional: at least one must hold
     score = 40                              # added to the score (0-100, capped)
-    action = "block"                        # optional: block | review | allow
+    action = "block"                        # optional: block | review | allow | exempt
     mode = "live"                           # or "shadow": evaluated and logged, no effect
 
 A condition is ``[feature, operator, operand]``: the feature must be one of
@@ -82,6 +83,8 @@ class Action(enum.Enum):
     BLOCK = "block"
     REVIEW = "review"
     ALLOW = "allow"
+    EXEMPT = "exempt"
+    """Spares the customer a step-up (low value, merchant-initiated, trusted), nothing else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,8 @@ class RuleSet:
     rules: tuple[Rule, ...]
     review_threshold: int = 50
     decline_threshold: int = 80
+    step_up_threshold: int = 0
+    """A score from here up to the review threshold asks for authentication (0: never)."""
     bin_countries: Mapping[str, str] = field(default_factory=dict)
     source: str = ""
     """Where the rules came from (a path), for logs."""
@@ -208,7 +213,7 @@ def _compile_rule(index: int, raw: Any, seen: set[str], problems: list[str]) -> 
     try:
         action = Action(raw.get("action", ""))
     except ValueError:
-        problems.append(f"{where}: action must be block, review or allow")
+        problems.append(f"{where}: action must be block, review, allow or exempt")
         action = Action.NONE
     mode = raw.get("mode", "live")
     if mode not in ("live", "shadow"):
@@ -239,17 +244,23 @@ def _compile_rule(index: int, raw: Any, seen: set[str], problems: list[str]) -> 
     )
 
 
-def _thresholds(raw: Any, problems: list[str]) -> tuple[int, int]:
+def _thresholds(raw: Any, problems: list[str]) -> tuple[int, int, int]:
+    """(step_up, review, decline); step_up 0 when the file sets none."""
     if not isinstance(raw, dict):
         problems.append("thresholds: must be a table")
-        return 50, 80
+        return 0, 50, 80
     review, decline = raw.get("review", 50), raw.get("decline", 80)
-    if set(raw) - {"review", "decline"}:
-        problems.append(f"thresholds: unknown keys {sorted(set(raw) - {'review', 'decline'})}")
+    step_up = raw.get("step_up", 0)
+    unknown = sorted(set(raw) - {"step_up", "review", "decline"})
+    if unknown:
+        problems.append(f"thresholds: unknown keys {unknown}")
     if not (_literal_ok(int, review) and _literal_ok(int, decline) and 0 < review <= decline):
         problems.append("thresholds: need integers with 0 < review <= decline")
-        return 50, 80
-    return review, decline
+        return 0, 50, 80
+    if not (_literal_ok(int, step_up) and 0 <= step_up <= review):
+        problems.append("thresholds: step_up needs an integer with 0 <= step_up <= review")
+        return 0, review, decline
+    return step_up, review, decline
 
 
 def _bin_countries(raw: Any, problems: list[str]) -> dict[str, str]:
@@ -277,7 +288,7 @@ def parse_rules(text: str, source: str = "") -> RuleSet:
     unknown = sorted(set(document) - _TOP_KEYS)
     if unknown:
         problems.append(f"unknown top-level keys {unknown}")
-    review, decline = _thresholds(document.get("thresholds", {}), problems)
+    step_up, review, decline = _thresholds(document.get("thresholds", {}), problems)
     countries = _bin_countries(document.get("bin_countries", {}), problems)
     raw_rules = document.get("rule", [])
     if not isinstance(raw_rules, list) or not raw_rules:
@@ -291,6 +302,7 @@ def parse_rules(text: str, source: str = "") -> RuleSet:
         rules=tuple(r for r in rules if r is not None),
         review_threshold=review,
         decline_threshold=decline,
+        step_up_threshold=step_up,
         bin_countries=countries,
         source=source,
     )

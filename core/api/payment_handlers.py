@@ -21,6 +21,7 @@ from core.api.pipeline import Handler, service_handler
 from core.api.replies import payment_encoder
 from core.api.requests import payments as payment_validation
 from core.api.requests import refunds as refund_validation
+from core.api.requests import verification as verification_validation
 from core.api.requests.fingerprint import request_identity
 from core.api.requests.pages import encode_page_token
 from core.api.status import encode_error
@@ -40,6 +41,7 @@ _CONFIRM = payment_encoder(svc.ConfirmPaymentResponse)
 _CAPTURE = payment_encoder(svc.CapturePaymentResponse)
 _CANCEL = payment_encoder(svc.CancelPaymentResponse)
 _UPDATE = payment_encoder(svc.UpdatePaymentResponse)
+_VERIFY = payment_encoder(svc.VerifyPaymentCodeResponse)
 
 
 def _refund_encoder(response_type: Callable[..., Message]) -> Encoder[tuple[Refund, Payment]]:
@@ -102,6 +104,12 @@ class PaymentHandlers:
     async def cancel_payment(self, caller: Caller, request: svc.CancelPaymentRequest) -> Reply:
         command = payment_validation.cancel_payment(caller.merchant_id, request)
         return await self._service.cancel_payment(command, self._identity(request), _CANCEL)
+
+    async def verify_payment_code(
+        self, caller: Caller, request: svc.VerifyPaymentCodeRequest
+    ) -> Reply:
+        command = verification_validation.verify_payment_code(caller.merchant_id, request)
+        return await self._service.verify_payment_code(command, self._identity(request), _VERIFY)
 
     async def refund_payment(self, caller: Caller, request: svc.RefundPaymentRequest) -> Reply:
         command = refund_validation.refund_payment(caller.merchant_id, request)
@@ -169,6 +177,7 @@ def generic_handler(
         "ConfirmPayment": (svc.ConfirmPaymentRequest, handlers.confirm_payment),
         "CapturePayment": (svc.CapturePaymentRequest, handlers.capture_payment),
         "CancelPayment": (svc.CancelPaymentRequest, handlers.cancel_payment),
+        "VerifyPaymentCode": (svc.VerifyPaymentCodeRequest, handlers.verify_payment_code),
         "RefundPayment": (svc.RefundPaymentRequest, handlers.refund_payment),
         "ListRefunds": (svc.ListRefundsRequest, handlers.list_refunds),
         "ApproveRefund": (svc.ApproveRefundRequest, handlers.approve_refund),

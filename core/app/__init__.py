@@ -40,6 +40,7 @@ from core.app._server import paycore_server, server_settings
 from core.app._services import Services, start_background
 from core.app._three_ds import build_challenge_completion, build_three_ds
 from core.app._vault import build_vault, vault_keyring
+from core.app._verification import build_verification, start_verification_sweep
 from core.config import Settings
 from core.domain import clock as wall_clock
 from core.service.merchant_settings import MerchantSettingsService
@@ -112,6 +113,10 @@ async def open_services(
         )
         three_ds = build_three_ds(settings, vault)
         disputes_store = dispute_store(pool)
+        ledger_store = PostgresLedgerStore(pool)
+        verification = build_verification(
+            settings, pool=pool, executor=executor, repository=repository, ledger=ledger_store
+        )
         payments = build_payments(
             settings,
             executor=executor,
@@ -123,12 +128,12 @@ async def open_services(
             telemetry=telemetry,
             three_ds=three_ds.authentication,
             refund_guard=refund_guard(disputes_store),
+            verification=verification,
         )
         authenticator, access, key_changes = build_access(settings, pool, gate, executor)
         risk = build_risk_service(
             settings, executor=executor, gate=gate, screen=screen, payments=payments, vault=vault
         )
-        ledger_store = PostgresLedgerStore(pool)
         settlement = build_settlement(
             settings, executor=executor, store=ledger_store, gate=gate, clock=clock
         )
@@ -170,6 +175,7 @@ async def open_services(
             authorization=payments.authorization,
             background=background,
         )
+        start_verification_sweep(verification, background)
         disputes = build_disputes(
             settings,
             store=disputes_store,

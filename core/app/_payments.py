@@ -13,6 +13,7 @@ from core.service.card_vault import CardVault
 from core.service.execution import ExecutorSettings, RequestExecutor
 from core.service.payments.service import PaymentService, ServiceSettings
 from core.service.payments.three_ds import ThreeDSecure
+from core.service.payments.verification import CodeVerification
 from core.storage.events import PaymentOutbox
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.unit_of_work import PostgresPaymentRepository
@@ -66,6 +67,7 @@ def build_payments(
     telemetry: Telemetry,
     three_ds: ThreeDSecure | None = None,
     refund_guard: RefundGuard | None = None,
+    verification: CodeVerification | None = None,
 ) -> PaymentService:
     """The payment service: payments and refunds, screened by ``screen``, routed by ``router``."""
     return PaymentService(
@@ -80,4 +82,5 @@ def build_payments(
         refund_risk=screen,
         three_ds=three_ds,
         refund_guard=refund_guard,
+        verification=verification,
     )

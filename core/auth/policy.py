@@ -65,6 +65,7 @@ POLICY: Mapping[str, Role] = {
     f"{_PAYMENTS}/ConfirmPayment": Role.MERCHANT,
     f"{_PAYMENTS}/CapturePayment": Role.MERCHANT,
     f"{_PAYMENTS}/CancelPayment": Role.MERCHANT,
+    f"{_PAYMENTS}/VerifyPaymentCode": Role.MERCHANT,
     f"{_PAYMENTS}/RefundPayment": Role.MERCHANT,
     f"{_PAYMENTS}/ListRefunds": Role.MERCHANT,
     # Refund review: the back office decides on held refunds.

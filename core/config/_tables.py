@@ -144,7 +144,12 @@ class ChannelSettings(FrozenModel):
     three_ds_challenge_expiry_s: float = 600.0
     """How long a customer has to complete a 3-D Secure challenge; then the payment is canceled."""
     three_ds_sweep_interval_s: float = 5.0
-    """How often each server process cancels challenges past their deadline."""
+    """How often each server process cancels challenges and verification codes past their
+    deadline."""
+    verification_code_expiry_s: float = 600.0
+    """How long a customer has to enter a verification code; then the payment is canceled."""
+    verification_code_attempts: int = 5
+    """Codes a customer may try; the last wrong one declines the payment (lockout)."""
     three_ds_secret: OptionalText = None
     """HMAC secret of the simulated ACS's signed results (None: random per process, which
     is right for one process; set it when several workers share the callbacks port)."""

@@ -15,6 +15,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.domain.verification import VerifyCode
+
 
 class Enrollment(enum.Enum):
     """What the directory server says of a card before any payment is sent."""
@@ -83,26 +85,34 @@ class DisplayQrCode:
 class NextAction:
     """What the customer must do before the payment can go on (REQUIRES_ACTION only).
 
-    Exactly one kind: ``redirect`` (a 3-D Secure challenge or a wallet's page)
-    or ``qr_code`` (a QR code the merchant shows); the proto's oneof.
+    Exactly one kind, the proto's oneof: ``redirect`` (a 3-D Secure challenge or
+    a wallet's page), ``qr_code`` (a QR code the merchant shows) or
+    ``verify_code`` (a one-time code sent to the customer:
+    core/domain/verification.py).
     """
 
     redirect: RedirectToUrl | None
     expires_at: datetime
     """After this the payment is canceled (nothing was held, so nothing is released)."""
     qr_code: DisplayQrCode | None = None
+    verify_code: VerifyCode | None = None
 
     def __post_init__(self) -> None:
-        if (self.redirect is None) == (self.qr_code is None):
-            raise ValueError("a next action is a redirect or a QR code, exactly one")
+        kinds = (self.redirect, self.qr_code, self.verify_code)
+        if sum(kind is not None for kind in kinds) != 1:
+            raise ValueError("a next action is a redirect, a QR code or a code, exactly one")
 
     @property
     def target(self) -> str:
-        """Where the customer acts: the page they are sent to, or what the QR code encodes."""
+        """Where the customer acts: the page they are sent to, or what the QR code encodes.
+
+        A code to enter has no such place: "" (only wallets' pages are stored by it).
+        """
         if self.redirect is not None:
             return self.redirect.url
-        assert self.qr_code is not None  # exactly one (__post_init__)
-        return self.qr_code.payload
+        if self.qr_code is not None:
+            return self.qr_code.payload
+        return ""
 
 
 AUTHENTICATED = "05"

@@ -98,6 +98,16 @@ class CapturePayment:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyPaymentCode:
+    """The one-time code the customer of a payment waiting for one entered."""
+
+    merchant_id: str
+    payment_id: str
+    code: str = field(repr=False)
+    """Never printed: a code in a log would be a code anyone reading it could use."""
+
+
+@dataclass(frozen=True, slots=True)
 class CancelPayment:
     """Cancel (void) a payment before capture."""
 

@@ -244,6 +244,11 @@ class Reason(enum.Enum):
         "Dispute {dispute_id} is {state}; only a dispute that needs a response takes evidence"
         " or can be accepted.",
     )
+    VERIFICATION_NOT_PENDING = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Payment {payment_id} is {state} and waits for no verification code.",
+    )
     PAYMENT_DISPUTED = ReasonSpec(
         Code.FAILED_PRECONDITION,
         False,

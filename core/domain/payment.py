@@ -92,6 +92,8 @@ class RiskDecision(enum.Enum):
     """The risk engine's verdict."""
 
     APPROVE = "approve"
+    STEP_UP = "step_up"
+    """Let through only once the customer authenticates (a challenge or a code)."""
     REVIEW = "review"
     DECLINE = "decline"
 

@@ -47,7 +47,7 @@ PAYMENT_STATE_EVENTS: dict[str, str | None] = {
     "failed": "payment.failed",
     # The risk engine's REVIEW hold (a state being added in parallel).
     "requires_review": "payment.requires_review",
-    # Waiting for the customer (a 3-D Secure challenge: Payment.next_action).
+    # Waiting for the customer (a 3-D Secure challenge, a verification code: next_action).
     "requires_action": "payment.requires_action",
 }
 

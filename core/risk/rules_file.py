@@ -38,6 +38,7 @@ def rules_view(rules: RuleSet) -> dict[str, object]:
     """A rule set as an audit snapshot: thresholds and every rule's id, weight and mode."""
     return {
         "source": rules.source,
+        "step_up_threshold": rules.step_up_threshold,
         "review_threshold": rules.review_threshold,
         "decline_threshold": rules.decline_threshold,
         "rules": [

@@ -46,6 +46,7 @@ from core.service.customers import check_customer_reference
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 from core.service.payment_changes import payment_change
 from core.service.payments.service import PaymentService
+from core.service.payments.verification import PendingCode, customer_destination
 from core.service.wallet_channel import WALLET_CHANNEL
 from core.service.withdrawals import PayoutChannel, UnwiredPayoutChannel, WithdrawalUseCases
 
@@ -182,9 +183,17 @@ class AccountService(WithdrawalUseCases):
     async def pay_from_wallet(
         self, command: WalletPayment, request: RequestIdentity, encoder: Encoder[Payment]
     ) -> Reply:
-        """A payment funded by a wallet, captured at once in one transaction with its debit."""
+        """A payment funded by a wallet, captured at once in one transaction with its debit.
+
+        One risk steps up waits for its customer's verification code instead
+        (core/service/payments/verification.py), when the wallet's customer has
+        an email to send it to.
+        """
+        codes = self._payments.verification
+        asked: list[PendingCode] = []
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
+            asked.clear()  # a plan run again (a retried transaction) asks anew
             # Locked: the funds check below and the posting of payments.save
             # happen under the same row lock, so parallel payments from one
             # wallet cannot both pass the check. Checked BEFORE anything is
@@ -221,17 +230,27 @@ class AccountService(WithdrawalUseCases):
                 channel=WALLET_CHANNEL,
                 risk=risk,
             )
+            if risk.decision is RiskDecision.STEP_UP and codes is not None:
+                destination = await customer_destination(tx, wallet.merchant_id, wallet.customer_id)
+                if destination:
+                    unpaid = dataclasses.replace(
+                        payment, state=PaymentState.REQUIRES_CONFIRMATION, amount_captured=zero
+                    )
+                    waiting, code = await codes.ask(tx, unpaid, risk, destination, at)
+                    asked.append(code)
+                    return Plan(waiting.id, result=waiting)
             if risk.decision is not RiskDecision.APPROVE:
                 # Nothing moves. A wallet payment is captured in this very
                 # transaction and has no channel to send it to later, so one
                 # risk wants reviewed is declined too, saying so
                 # (risk_review_required): the merchant may ask again after a
                 # person cleared the customer (an allow list entry).
-                failure = (
-                    RISK_DECLINED
-                    if risk.decision is RiskDecision.DECLINE
-                    else _RISK_REVIEW_REQUIRED
-                )
+                # One risk wants its customer to authenticate (STEP_UP) with no
+                # address to send a code to is declined authentication_required.
+                failure = {
+                    RiskDecision.DECLINE: RISK_DECLINED,
+                    RiskDecision.STEP_UP: _AUTHENTICATION_REQUIRED,
+                }.get(risk.decision, _RISK_REVIEW_REQUIRED)
                 payment = dataclasses.replace(
                     payment, state=PaymentState.DECLINED, amount_captured=zero, failure=failure
                 )
@@ -240,7 +259,10 @@ class AccountService(WithdrawalUseCases):
             return Plan(payment.id, result=payment)
 
         key = RequestKey(command.merchant_id, "PayFromWallet", request.request_id)
-        return await self._executor.execute(key, request, encoder, plan)
+        reply = await self._executor.execute(key, request, encoder, plan)
+        if codes is not None and asked:
+            await codes.deliver(asked)  # committed: the code may go out
+        return reply
 
     async def statement(self, query: StatementQuery) -> list[StatementLine]:
         """A page of the account's entries, newest first; NOT_FOUND as for ``get_account``."""
@@ -250,6 +272,10 @@ class AccountService(WithdrawalUseCases):
         )
 
 
+_AUTHENTICATION_REQUIRED = Failure(
+    "authentication_required",
+    "Risk screening wants the customer authenticated, and no code can be sent to them.",
+)
 _RISK_REVIEW_REQUIRED = Failure(
     "risk_review_required",
     "Risk screening wants a person to look at this wallet payment; it was not made.",

@@ -107,6 +107,8 @@ class WithdrawalUseCases:
             state = {
                 RiskDecision.APPROVE: WithdrawalState.PENDING,
                 RiskDecision.REVIEW: WithdrawalState.REQUIRES_REVIEW,
+                # No customer at a withdrawal to authenticate: a person looks instead.
+                RiskDecision.STEP_UP: WithdrawalState.REQUIRES_REVIEW,
                 RiskDecision.DECLINE: WithdrawalState.DECLINED,
             }[risk.decision]
             withdrawal = Withdrawal(

@@ -34,8 +34,8 @@ class PostgresAuthentications:
         result = payment.authentication
         if result is None:
             return
-        action = payment.next_action
-        redirect = action.redirect if action else None  # a challenge's page
+        redirect = payment.next_action.redirect if payment.next_action else None
+        expires_at = payment.next_action.expires_at if redirect and payment.next_action else None
         await self._connection.execute(
             """
             INSERT INTO payment_authentications (merchant_id, payment_id, flow, status, eci,
@@ -53,7 +53,7 @@ class PostgresAuthentications:
             result.liability_shift,
             redirect.url if redirect else "",
             redirect.return_url if redirect else "",
-            action.expires_at if action else None,
+            expires_at,
             card_token,
             payment.updated_at,
         )

@@ -31,6 +31,7 @@ from core.domain.payment import (
 )
 from core.storage.authentication_reads import authentication_from_json
 from core.storage.payment_methods import method_details_from_json
+from core.storage.verification_codes import VERIFICATION_JSON, verification_from_json
 
 # One refund row as JSON (decoded by refund_from_json): inside a payment's
 # refunds, and as each row of ListRefunds.
@@ -80,7 +81,8 @@ PAYMENT_COLUMNS = f"""
             ORDER BY d.create_time, d.id
         )
         FROM disputes d WHERE d.merchant_id = p.merchant_id AND d.payment_id = p.id
-    ), '[]'::jsonb) AS disputes
+    ), '[]'::jsonb) AS disputes,
+    {VERIFICATION_JSON}
 """
 
 
@@ -135,6 +137,20 @@ def routing_from_json(data: Mapping[str, Any] | None) -> RoutingRecord | None:
     return RoutingRecord(tuple(data["candidates"]), tuple(data["steps"]))
 
 
+def _open_step(row: asyncpg.Record) -> dict[str, Any]:
+    """The method's details and the payment's authentication, with the ``next_action`` of the
+    one step the customer is in: a wallet's page, a 3-D Secure challenge or a code to enter.
+
+    A payment is in at most one (a wallet payment takes no part in 3-D Secure, and codes
+    are for paycore's own wallets); merged by hand, as ``**`` twice would raise on the key.
+    """
+    return {
+        **method_details_from_json(row["method_details"]),
+        **authentication_from_json(row["authentication"]),
+        **verification_from_json(row["verification"]),
+    }
+
+
 def payment_from_row(row: asyncpg.Record) -> Payment:
     currency = row["currency"]
     risk = row["risk"]
@@ -169,8 +185,7 @@ def payment_from_row(row: asyncpg.Record) -> Payment:
         updated_at=row["update_time"],
         routing=routing_from_json(row["routing"]),
         attempts=tuple(attempt_from_json(item, currency) for item in row["attempts"]),
-        **method_details_from_json(row["method_details"]),
-        **authentication_from_json(row["authentication"]),
+        **_open_step(row),
         disputes=tuple(
             PaymentDispute(d["id"], _DISPUTE_STATES[d["status"]], Money(d["amount"], currency))
             for d in row["disputes"]

@@ -13,6 +13,7 @@ from core.domain.authentication import (
     AuthenticationStatus,
     NextAction,
 )
+from core.domain.verification import VerifyCode
 from core.wire.qr_codes import qr_code_to_proto
 from paycore.v1 import payment_pb2 as pb
 
@@ -30,7 +31,8 @@ _STATUS = {
 
 
 def next_action_to_proto(action: NextAction) -> pb.NextAction:
-    """What the customer must do (a redirect to follow, a QR code to show), and until when."""
+    """What the customer must do (follow a redirect, show a QR code, enter a code), and until
+    when."""
     expire = timestamp_pb2.Timestamp()
     expire.FromDatetime(action.expires_at.astimezone(UTC))
     message = pb.NextAction(expire_time=expire)
@@ -39,6 +41,8 @@ def next_action_to_proto(action: NextAction) -> pb.NextAction:
         message.redirect_to_url.return_url = action.redirect.return_url
     if action.qr_code is not None:
         message.display_qr_code.CopyFrom(qr_code_to_proto(action.qr_code.payload))
+    if action.verify_code is not None:
+        message.verify_code.CopyFrom(verify_code_to_proto(action.verify_code))
     return message
 
 
@@ -50,3 +54,8 @@ def authentication_to_proto(result: Authentication) -> pb.Authentication:
         eci=result.eci,
         liability_shift=result.liability_shift,
     )
+
+
+def verify_code_to_proto(step: VerifyCode) -> pb.VerifyCode:
+    """Where the code went (masked) and how many wrong codes are left; never the code."""
+    return pb.VerifyCode(sent_to=step.sent_to, attempts_left=step.attempts_left)

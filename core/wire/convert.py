@@ -64,6 +64,7 @@ _DECISION = {
     RiskDecision.APPROVE: pb.RiskAssessment.DECISION_APPROVE,
     RiskDecision.REVIEW: pb.RiskAssessment.DECISION_REVIEW,
     RiskDecision.DECLINE: pb.RiskAssessment.DECISION_DECLINE,
+    RiskDecision.STEP_UP: pb.RiskAssessment.DECISION_STEP_UP,
 }
 
 

@@ -174,6 +174,13 @@ class ScriptedPaymentService(
         payment = Payment(id=request.payment_id, state=Payment.STATE_CANCELED)
         return pb.CancelPaymentResponse(payment=payment)
 
+    async def VerifyPaymentCode(
+        self, request: pb.VerifyPaymentCodeRequest, context: _Context
+    ) -> pb.VerifyPaymentCodeResponse:
+        await self._play("VerifyPaymentCode", request, context)
+        payment = Payment(id=request.payment_id, state=Payment.STATE_CAPTURED)
+        return pb.VerifyPaymentCodeResponse(payment=payment)
+
     async def RefundPayment(
         self, request: pb.RefundPaymentRequest, context: _Context
     ) -> pb.RefundPaymentResponse:

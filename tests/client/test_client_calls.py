@@ -337,3 +337,15 @@ async def test_update_merchant_settings_masks_exactly_the_settings_given(
 def test_update_merchant_settings_needs_a_setting() -> None:
     with PaycoreClient("127.0.0.1:1", api_key=API_KEY) as client, pytest.raises(ValueError):
         client.update_merchant_settings()
+
+
+async def test_verify_payment_code_sends_the_code_under_a_request_id(
+    client: EitherClient, paycore: ScriptedPaymentService
+) -> None:
+    paid = await client.verify_payment_code("pay_1", "042137", request_id="verify-pay_1")
+    await client.verify_payment_code("pay_1", "042137")
+
+    assert paid.state == Payment.STATE_CAPTURED
+    first, second = paycore.requests("VerifyPaymentCode")
+    assert (first.payment_id, first.code, first.request_id) == ("pay_1", "042137", "verify-pay_1")
+    assert uuid.UUID(second.request_id).version == 4  # a new code is a new request

@@ -2,8 +2,9 @@
 
 A server of its own with a rules file that holds withdrawals of 50.00 or more
 for review, declines those of 90.00 or more, and declines wallet payments of
-90.00 or more and reviews those of 50.00 or more (method ``withdrawal`` and
-``wallet`` in the rules' features).
+90.00 or more, reviews those of 50.00 or more and asks for step-up from 40.00 (a
+withdrawal in the step-up band waits for review)
+(method ``withdrawal`` and ``wallet`` in the rules' features).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ W = acc.Withdrawal
 
 RULES = """
 [thresholds]
+step_up = 20
 review = 50
 decline = 80
 
@@ -59,6 +61,18 @@ description = "A wallet payment of 50.00 or more: a person would look first"
 when = [["method", "==", "wallet"], ["amount", ">=", 5000]]
 score = 10
 action = "review"
+
+[[rule]]
+id = "medium_withdrawal"
+description = "A withdrawal from 40.00 to 49.99: in the step-up band"
+when = [["method", "==", "withdrawal"], ["amount", ">=", 4000], ["amount", "<", 5000]]
+score = 25
+
+[[rule]]
+id = "medium_wallet_payment"
+description = "A wallet payment of 40.00 or more: its customer should authenticate"
+when = [["method", "==", "wallet"], ["amount", ">=", 4000]]
+score = 25
 
 [[rule]]
 id = "huge_wallet_payment"
@@ -191,6 +205,7 @@ async def test_a_wallet_payment_risk_declines_or_reviews_moves_nothing(scored: S
         return (await scored.stub.PayFromWallet(request, metadata=scored.metadata)).payment
 
     declined, reviewed, paid = await pay(95), await pay(60), await pay(30)
+    stepped_up = await pay(45)
     assert (declined.state, declined.failure.code) == (pb.Payment.STATE_DECLINED, "risk_declined")
     assert declined.risk.decision == pb.RiskAssessment.DECISION_DECLINE
     assert (reviewed.state, reviewed.failure.code) == (
@@ -198,9 +213,24 @@ async def test_a_wallet_payment_risk_declines_or_reviews_moves_nothing(scored: S
         "risk_review_required",
     )
     assert reviewed.risk.decision == pb.RiskAssessment.DECISION_REVIEW
+    # A wallet payment has no authentication step: one risk steps up is declined.
+    assert (stepped_up.state, stepped_up.failure.code) == (
+        pb.Payment.STATE_DECLINED,
+        "authentication_required",
+    )
+    assert stepped_up.risk.decision == pb.RiskAssessment.DECISION_STEP_UP
     assert paid.state == pb.Payment.STATE_CAPTURED
     account = await scored.stub.GetAccount(
         acc.GetAccountRequest(account_id=wallet), metadata=scored.metadata
     )
     assert cents(account.account.balance.available) == 20_000 - 3_000
     await assert_ledger_consistent(scored.services.pool, scored.merchant_id)
+
+
+async def test_a_withdrawal_risk_steps_up_waits_for_review(scored: Scored) -> None:
+    # No customer is present at a withdrawal to authenticate: a person looks instead.
+    stepped_up = await scored.withdraw(45)
+    assert stepped_up.state == W.STATE_REQUIRES_REVIEW
+    assert stepped_up.risk.decision == pb.RiskAssessment.DECISION_STEP_UP
+    assert await scored.available() == (50_000 - 4_500, 4_500)  # held, as a review holds
+    assert stepped_up.id not in scored.services.payouts.desk.payouts

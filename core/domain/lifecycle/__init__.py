@@ -17,6 +17,7 @@ split the machine by what each decides:
 - ``_authorization``: confirmation, risk's verdict, the channel's answer to an authorization;
 - ``_customer_action``: a 3-D Secure challenge: opened, completed, failed, abandoned;
 - ``_redirects``: a redirect wallet's customer deciding on the wallet's page;
+- ``_verification``: a verification code: sent, entered right or wrong, locked out, expired;
 - ``_capture`` and ``_cancel``: capturing an authorized payment, or releasing it by a void;
 - ``_refunds``: refunds, their review and the channel's answer;
 - ``_late_answers``: a status query's or notification's answer to an attempt left unknown;
@@ -55,10 +56,21 @@ from core.domain.lifecycle._refunds import (
     reject_refund,
 )
 from core.domain.lifecycle._transitions import TRANSITIONS, require
+from core.domain.lifecycle._verification import (
+    abandon_code,
+    accept_code,
+    code_expired,
+    code_open,
+    decline_unfunded,
+    reject_code,
+    require_code,
+)
 
 __all__ = [
     "TRANSITIONS",
     "abandon_challenge",
+    "abandon_code",
+    "accept_code",
     "approve_refund",
     "authenticate_frictionless",
     "awaits_answer",
@@ -70,6 +82,8 @@ __all__ = [
     "cancel_unconfirmed",
     "challenge_expired",
     "challenge_open",
+    "code_expired",
+    "code_open",
     "complete_authorization",
     "complete_capture",
     "complete_challenge",
@@ -77,16 +91,19 @@ __all__ = [
     "complete_void",
     "decline_for_risk",
     "decline_unauthenticated",
+    "decline_unfunded",
     "fail_unroutable",
     "hold_for_review",
     "hold_refund",
     "needs_void",
     "plan_capture",
     "plan_refund",
+    "reject_code",
     "reject_refund",
     "reject_review",
     "require",
     "require_action",
+    "require_code",
     "reroute_authorization",
     "resolve_attempt",
     "update_details",

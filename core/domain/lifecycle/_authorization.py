@@ -121,9 +121,16 @@ def begin_authorization(
     ``authenticated``: a payment whose customer completed a 3-D Secure challenge
     (``lifecycle.complete_challenge``), sent on with its authentication result.
     """
-    allowed = RiskDecision.REVIEW if reviewed else RiskDecision.APPROVE
-    if risk.decision is not allowed:
-        # DECLINE never reaches a channel; REVIEW waits for a person first.
+    if reviewed:
+        allowed = {RiskDecision.REVIEW}
+    elif authenticated:
+        # A stepped-up payment (risk wanted authentication) goes on once the customer passed.
+        allowed = {RiskDecision.APPROVE, RiskDecision.STEP_UP}
+    else:
+        allowed = {RiskDecision.APPROVE}
+    if risk.decision not in allowed:
+        # DECLINE never reaches a channel; REVIEW waits for a person first; STEP_UP
+        # for the customer's authentication.
         raise ValueError(f"a payment with risk decision {risk.decision.name} must not be sent")
     require_confirmable(payment, reviewed=reviewed, authenticated=authenticated)
     return evolve(

@@ -8,6 +8,7 @@ from core.domain.attempt import AttemptOutcome, ChannelOperation, ChannelResult
 from core.domain.evolve import evolve
 from core.domain.lifecycle._customer_action import abandon_challenge
 from core.domain.lifecycle._transitions import require
+from core.domain.lifecycle._verification import abandon_code, code_open
 from core.domain.payment import Payment, PaymentState
 
 S = PaymentState
@@ -22,6 +23,8 @@ def needs_void(payment: Payment) -> bool:
 def cancel_unconfirmed(payment: Payment, at: datetime) -> Payment:
     """Cancel a payment that never reached a channel."""
     require(payment, "cancel")
+    if code_open(payment):
+        return abandon_code(payment, at)
     if payment.state is S.REQUIRES_ACTION:
         return abandon_challenge(payment, at)
     if payment.state not in (S.REQUIRES_CONFIRMATION, S.REQUIRES_REVIEW):

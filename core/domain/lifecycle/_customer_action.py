@@ -3,6 +3,7 @@
 ::
 
     REQUIRES_CONFIRMATION --risk approves, issuer wants a challenge--> REQUIRES_ACTION
+    REQUIRES_CONFIRMATION --risk asks for step-up (a card)----------> REQUIRES_ACTION
     REQUIRES_ACTION --challenge completed--> (authorization: PENDING, then the channel's answer)
     REQUIRES_ACTION --challenge failed-----> DECLINED  (authentication_failed)
     REQUIRES_ACTION --expired or canceled--> CANCELED  (nothing was held: nothing to release)
@@ -41,11 +42,12 @@ def authenticate_frictionless(payment: Payment, result: Authentication, at: date
 def require_action(
     payment: Payment, risk: RiskAssessment, action: NextAction, at: datetime
 ) -> Payment:
-    """Risk let the payment through and its issuer wants a challenge: wait for the customer.
+    """Risk let the payment through and its issuer wants a challenge, or risk asked for
+    one (STEP_UP): wait for the customer.
 
     Nothing is sent to a channel and nothing is held until the challenge is completed.
     """
-    if risk.decision is not RiskDecision.APPROVE:
+    if risk.decision not in {RiskDecision.APPROVE, RiskDecision.STEP_UP}:
         raise ValueError(f"a payment with risk decision {risk.decision.name} is not challenged")
     require_confirmable(payment)
     return evolve(
@@ -61,10 +63,14 @@ def require_action(
 def challenge_open(payment: Payment) -> bool:
     """Whether a challenge completion still applies to ``payment``."""
     # A redirect wallet's customer acts on an attempt already in flight
-    # (lifecycle/_redirects.py): no challenge of paycore's to complete or expire.
+    # (lifecycle/_redirects.py), and a payment waiting for a verification code
+    # (lifecycle/_verification.py) has no challenge: neither is paycore's
+    # challenge to complete or expire.
+    action = payment.next_action
     return (
         payment.state is S.REQUIRES_ACTION
-        and payment.next_action is not None
+        and action is not None
+        and action.verify_code is None
         and not payment.operation_in_flight
     )
 
@@ -127,7 +133,8 @@ def abandon_challenge(payment: Payment, at: datetime) -> Payment:
 
 
 def decline_unauthenticated(payment: Payment, risk: RiskAssessment, at: datetime) -> Payment:
-    """The issuer wants a challenge but the customer cannot be sent to one (no return url).
+    """The issuer (or risk's step-up) wants a challenge but the customer cannot be sent to
+    one (no return url, no page, a card that cannot be challenged, a method without one).
 
     DECLINED as the issuer would decline it: nothing was sent to a channel.
     """

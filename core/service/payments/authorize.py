@@ -166,6 +166,9 @@ class Authorization:
             if self._three_ds is not None and mandate is None:
                 # A merchant-initiated charge has no customer present to authenticate.
                 decided = await self._three_ds.authenticate(payment, risk, card, at, return_url)
+            elif risk.decision is RiskDecision.STEP_UP:
+                # Risk wants the customer authenticated and nothing here can: declined.
+                decided = lifecycle.decline_unauthenticated(payment, risk, at)
             if decided.state is PaymentState.REQUIRES_CONFIRMATION:
                 decided, dispatch = self._route(
                     decided, risk, card, at, transaction, mandate=mandate

@@ -16,7 +16,6 @@ the channel call carrying the authentication result).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import json
 import logging
@@ -34,7 +33,7 @@ from core.service.card_vault import CardVault
 from core.service.execution import Encoder, Plan, RequestExecutor, RequestIdentity
 from core.service.payment_changes import payment_change
 from core.service.payments.authorize import Authorization, settled_payment
-from core.service.payments.steps import locked_payment
+from core.service.payments.steps import locked_payment, sweep_every
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +156,7 @@ class ChallengeCompletion:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Sweep expired challenges every ``sweep_interval_s`` until ``stopping`` is set."""
-        while not stopping.is_set():
-            try:
-                await self.expire_due()
-            except Exception:  # the next sweep retries; a challenge waits a little longer
-                log.exception("challenge expiry sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), self._sweep_interval_s)
+        await sweep_every(self._sweep_interval_s, stopping, self.expire_due, "challenge expiry")
 
 
 async def _save(tx: PaymentTransaction, locked: Payment, ended: Payment) -> None:

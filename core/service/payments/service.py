@@ -24,6 +24,7 @@ from core.service.payments.reads import PaymentReads
 from core.service.payments.refund import Refunds
 from core.service.payments.three_ds import ThreeDSecure
 from core.service.payments.update import PaymentUpdate
+from core.service.payments.verification import CodeVerification, no_code_steps
 from router import Router
 
 
@@ -58,10 +59,13 @@ class PaymentService:
         refund_risk: RefundRiskCheck | None = None,
         refund_guard: RefundGuard | None = None,
         three_ds: ThreeDSecure | None = None,
+        verification: CodeVerification | None = None,
     ) -> None:
         """``refund_risk``: flags refunds for review whatever their amount (default: none);
         ``refund_guard``: refuses refunds of disputed payments (default: none);
-        ``three_ds``: 3-D Secure between risk and routing (default: none)."""
+        ``three_ds``: 3-D Secure between risk and routing (default: none);
+        ``verification``: verification codes for stepped-up wallet payments (default: none,
+        and VerifyPaymentCode finds no payment waiting for a code)."""
         telemetry = telemetry or NO_INSTRUMENTS
         authorization = Authorization(
             risk=risk,
@@ -96,3 +100,6 @@ class PaymentService:
         self.dispatch_reviewed = authorization.dispatch_reviewed
         self.authorization = authorization
         """The authorization path, for other use cases that authorize (SetupPaymentMethod)."""
+        self.verification = verification
+        """Verification codes, for PayFromWallet (AccountService) to ask for one."""
+        self.verify_payment_code = verification.verify if verification else no_code_steps

@@ -1,6 +1,12 @@
-"""Steps the payment plans share: the locked payment, a channel attempt, a refusal as error."""
+"""Steps the payment plans share: the locked payment, a channel attempt, a refusal as error,
+and the loop of a sweep (a customer's step left past its deadline)."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 
 from core.domain import ids
 from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, ChannelResult
@@ -8,6 +14,8 @@ from core.domain.errors import NotFoundError, PaycoreError, Reason
 from core.domain.money import Money
 from core.domain.payment import Failure, Payment
 from core.ports.repository import PaymentTransaction
+
+log = logging.getLogger(__name__)
 
 
 async def locked_payment(tx: PaymentTransaction, merchant_id: str, payment_id: str) -> Payment:
@@ -42,3 +50,20 @@ def refused_or(payment: Payment, result: ChannelResult, operation: str) -> Payme
             channel_message=failure.message,
         )
     return payment
+
+
+async def sweep_every(
+    interval_s: float, stopping: asyncio.Event, sweep: Callable[[], Awaitable[int]], what: str
+) -> None:
+    """Run ``sweep`` every ``interval_s`` until ``stopping`` is set.
+
+    A failed sweep is logged and the next one retries: what it would have
+    ended waits a little longer, nothing is lost.
+    """
+    while not stopping.is_set():
+        try:
+            await sweep()
+        except Exception:
+            log.exception("%s sweep failed", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval_s)

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from core.domain import lifecycle
 from core.domain.authentication import Enrollment, NextAction, RedirectToUrl, frictionless
 from core.domain.commands import CardInput
-from core.domain.payment import Payment, PaymentState, RiskAssessment
+from core.domain.payment import Payment, PaymentState, RiskAssessment, RiskDecision
 from core.ports.repository import PaymentTransaction
 from core.ports.three_ds import DirectoryServer
 from core.service.card_vault import CardVault
+
+_CHALLENGES = frozenset({Enrollment.CHALLENGE, Enrollment.CHALLENGE_FAILS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,22 @@ class ThreeDSecure:
         """The payment to go on with: REQUIRES_CONFIRMATION (to route, maybe authenticated)
         or, when it stops here, REQUIRES_ACTION (a challenge) or DECLINED (a challenge
         with no ``return_url`` to send the customer back to, or no page to show them).
+
+        Risk's STEP_UP mandates a challenge: the issuer's frictionless answer is not
+        enough, and a payment that cannot be challenged (no card, a card outside
+        3-D Secure or an issuer unavailable) is declined ``authentication_required``.
         """
+        step_up = risk.decision is RiskDecision.STEP_UP
         if card is None:
-            return payment
+            return lifecycle.decline_unauthenticated(payment, risk, at) if step_up else payment
         enrollment = await self._directory.enrollment(card)
+        if step_up:
+            # Mandated: an issuer that would answer frictionless challenges instead;
+            # one that cannot challenge (not enrolled, unavailable) leaves no way in.
+            if enrollment is Enrollment.FRICTIONLESS:
+                enrollment = Enrollment.CHALLENGE
+            elif enrollment not in _CHALLENGES:
+                return lifecycle.decline_unauthenticated(payment, risk, at)
         result = frictionless(enrollment)
         if result is not None:
             return lifecycle.authenticate_frictionless(payment, result, at)

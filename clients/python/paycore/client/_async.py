@@ -178,6 +178,17 @@ class AsyncPaycoreClient:
         request = build.cancel_payment(payment_id, options)
         return (await self._call(self._stub.CancelPayment, request)).payment
 
+    async def verify_payment_code(
+        self, payment_id: str, code: str, **options: Unpack[build.WriteOptions]
+    ) -> Payment:
+        """Submit the one-time code the customer entered (``next_action.verify_code``).
+
+        Returns the Payment: captured on the right code, still waiting with one
+        attempt fewer on a wrong one, declined after the last wrong one.
+        """
+        request = build.verify_payment_code(payment_id, code, options)
+        return (await self._call(self._stub.VerifyPaymentCode, request)).payment
+
     async def refund_payment(
         self, payment_id: str, **options: Unpack[build.RefundPaymentOptions]
     ) -> pb.RefundPaymentResponse:

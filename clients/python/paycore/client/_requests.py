@@ -281,6 +281,15 @@ def cancel_payment(payment_id: str, options: CancelPaymentOptions) -> pb.CancelP
     return pb.CancelPaymentRequest(payment_id=payment_id, **_with_request_id(options))
 
 
+def verify_payment_code(
+    payment_id: str, code: str, options: WriteOptions
+) -> pb.VerifyPaymentCodeRequest:
+    """A VerifyPaymentCodeRequest with a request_id."""
+    return pb.VerifyPaymentCodeRequest(
+        payment_id=payment_id, code=code, **_with_request_id(options)
+    )
+
+
 def refund_payment(payment_id: str, options: RefundPaymentOptions) -> pb.RefundPaymentRequest:
     """A RefundPaymentRequest with a request_id."""
     return pb.RefundPaymentRequest(payment_id=payment_id, **_with_request_id(options))

@@ -214,6 +214,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     money is the dispute's, so it cannot be refunded (a won dispute returns
     it, and refunds are possible again).
     """
+    ERROR_REASON_VERIFICATION_NOT_PENDING: _ErrorReason.ValueType  # 195
+    """FAILED_PRECONDITION: VerifyPaymentCode on a payment that waits for no
+    verification code (none was asked, or it was entered, locked out, expired
+    or canceled): nothing changed; GetPayment shows how it ended.
+    """
     ERROR_REASON_BANK_TRANSFER_PENDING: _ErrorReason.ValueType  # 90
     """FAILED_PRECONDITION: the payment is a bank transfer the bank has not
     reported yet (STATE_PENDING): it cannot be captured, canceled or refunded
@@ -437,6 +442,11 @@ ERROR_REASON_PAYMENT_DISPUTED: ErrorReason.ValueType  # 132
 """FAILED_PRECONDITION: the payment has an open dispute, or lost one: its
 money is the dispute's, so it cannot be refunded (a won dispute returns
 it, and refunds are possible again).
+"""
+ERROR_REASON_VERIFICATION_NOT_PENDING: ErrorReason.ValueType  # 195
+"""FAILED_PRECONDITION: VerifyPaymentCode on a payment that waits for no
+verification code (none was asked, or it was entered, locked out, expired
+or canceled): nothing changed; GetPayment shows how it ended.
 """
 ERROR_REASON_BANK_TRANSFER_PENDING: ErrorReason.ValueType  # 90
 """FAILED_PRECONDITION: the payment is a bank transfer the bank has not

@@ -419,6 +419,7 @@ class NextAction(_message.Message):
 
     REDIRECT_TO_URL_FIELD_NUMBER: _builtins.int
     DISPLAY_QR_CODE_FIELD_NUMBER: _builtins.int
+    VERIFY_CODE_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def redirect_to_url(self) -> Global___RedirectToUrl:
@@ -433,6 +434,12 @@ class NextAction(_message.Message):
         """
 
     @_builtins.property
+    def verify_code(self) -> Global___VerifyCode:
+        """Ask the customer for the one-time code sent to them, then call
+        PaymentService.VerifyPaymentCode (a wallet payment risk stepped up).
+        """
+
+    @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the action expires: the payment is then canceled."""
 
@@ -441,17 +448,48 @@ class NextAction(_message.Message):
         *,
         redirect_to_url: Global___RedirectToUrl | None = ...,
         display_qr_code: Global___DisplayQrCode | None = ...,
+        verify_code: Global___VerifyCode | None = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "display_qr_code", b"display_qr_code", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "display_qr_code", b"display_qr_code", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url", "verify_code", b"verify_code"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "display_qr_code", b"display_qr_code", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "display_qr_code", b"display_qr_code", "expire_time", b"expire_time", "redirect_to_url", b"redirect_to_url", "verify_code", b"verify_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["redirect_to_url", "display_qr_code"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["redirect_to_url", "display_qr_code", "verify_code"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 
 Global___NextAction: _TypeAlias = NextAction  # noqa: Y015
+
+@_typing.final
+class VerifyCode(_message.Message):
+    """A one-time code was sent to the customer: they enter it, the merchant submits
+    it with PaymentService.VerifyPaymentCode. The code itself is never shown.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENT_TO_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_LEFT_FIELD_NUMBER: _builtins.int
+    sent_to: _builtins.str
+    """Where the code was sent, masked: "j***@example.com" or "+1 *** *** 12"."""
+    attempts_left: _builtins.int
+    """How many more wrong codes are accepted; the next wrong code after the
+    last one declines the payment (failure verification_failed).
+    """
+    def __init__(
+        self,
+        *,
+        sent_to: _builtins.str = ...,
+        attempts_left: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts_left", b"attempts_left", "sent_to", b"sent_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyCode: _TypeAlias = VerifyCode  # noqa: Y015
 
 @_typing.final
 class RedirectToUrl(_message.Message):
@@ -1093,6 +1131,11 @@ class RiskAssessment(_message.Message):
         """Needs a human look before it is sent to a channel."""
         DECISION_DECLINE: RiskAssessment._Decision.ValueType  # 3
         """Too risky: the payment is declined without reaching a channel."""
+        DECISION_STEP_UP: RiskAssessment._Decision.ValueType  # 4
+        """Let through only once the customer authenticates (risk-based step-up: a
+        3-D Secure challenge for a card); without a way to authenticate, declined
+        authentication_required.
+        """
 
     class Decision(_Decision, metaclass=_DecisionEnumTypeWrapper):
         """What the risk engine decided."""
@@ -1105,6 +1148,11 @@ class RiskAssessment(_message.Message):
     """Needs a human look before it is sent to a channel."""
     DECISION_DECLINE: RiskAssessment.Decision.ValueType  # 3
     """Too risky: the payment is declined without reaching a channel."""
+    DECISION_STEP_UP: RiskAssessment.Decision.ValueType  # 4
+    """Let through only once the customer authenticates (risk-based step-up: a
+    3-D Secure challenge for a card); without a way to authenticate, declined
+    authentication_required.
+    """
 
     SCORE_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int

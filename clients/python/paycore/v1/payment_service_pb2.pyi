@@ -565,6 +565,66 @@ class CancelPaymentResponse(_message.Message):
 Global___CancelPaymentResponse: _TypeAlias = CancelPaymentResponse  # noqa: Y015
 
 @_typing.final
+class VerifyPaymentCodeRequest(_message.Message):
+    """Request for PaymentService.VerifyPaymentCode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key, as on CreatePaymentRequest. Required. A new code is a
+    new request (a new request_id); the same request_id replays the answer.
+    """
+    payment_id: _builtins.str
+    """The payment waiting for the code. Required."""
+    code: _builtins.str
+    """The code the customer entered: six ASCII digits. Required. Never logged
+    or stored by paycore.
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "payment_id", b"payment_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyPaymentCodeRequest: _TypeAlias = VerifyPaymentCodeRequest  # noqa: Y015
+
+@_typing.final
+class VerifyPaymentCodeResponse(_message.Message):
+    """Response for PaymentService.VerifyPaymentCode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def payment(self) -> _payment_pb2.Payment:
+        """The payment after the code: captured, still waiting (one attempt fewer),
+        declined or canceled.
+        """
+
+    def __init__(
+        self,
+        *,
+        payment: _payment_pb2.Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyPaymentCodeResponse: _TypeAlias = VerifyPaymentCodeResponse  # noqa: Y015
+
+@_typing.final
 class RefundPaymentRequest(_message.Message):
     """Request for PaymentService.RefundPayment."""
 

@@ -93,6 +93,11 @@ class PaymentServiceStub:
                 request_serializer=paycore_dot_v1_dot_payment__service__pb2.CancelPaymentRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_payment__service__pb2.CancelPaymentResponse.FromString,
                 _registered_method=True)
+        self.VerifyPaymentCode = channel.unary_unary(
+                '/paycore.v1.PaymentService/VerifyPaymentCode',
+                request_serializer=paycore_dot_v1_dot_payment__service__pb2.VerifyPaymentCodeRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_payment__service__pb2.VerifyPaymentCodeResponse.FromString,
+                _registered_method=True)
         self.RefundPayment = channel.unary_unary(
                 '/paycore.v1.PaymentService/RefundPayment',
                 request_serializer=paycore_dot_v1_dot_payment__service__pb2.RefundPaymentRequest.SerializeToString,
@@ -201,6 +206,20 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyPaymentCode(self, request, context):
+        """Submits the one-time code the customer of a payment waiting in
+        STATE_REQUIRES_ACTION with `next_action.verify_code` entered (a wallet
+        payment the risk engine stepped up). The right code pays (STATE_CAPTURED;
+        STATE_DECLINED `insufficient_funds` if the wallet was spent meanwhile); a
+        wrong one costs an attempt (`next_action.verify_code.attempts_left`), the
+        last one declines the payment (`verification_failed`); a code after the
+        deadline cancels it (`verification_expired`). FAILED_PRECONDITION
+        VERIFICATION_NOT_PENDING when the payment waits for no code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RefundPayment(self, request, context):
         """Refunds (part of) a captured payment. Several refunds may be made; their
         total never exceeds the captured amount. A refund above the merchant's
@@ -278,6 +297,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.CancelPayment,
                     request_deserializer=paycore_dot_v1_dot_payment__service__pb2.CancelPaymentRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_payment__service__pb2.CancelPaymentResponse.SerializeToString,
+            ),
+            'VerifyPaymentCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyPaymentCode,
+                    request_deserializer=paycore_dot_v1_dot_payment__service__pb2.VerifyPaymentCodeRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_payment__service__pb2.VerifyPaymentCodeResponse.SerializeToString,
             ),
             'RefundPayment': grpc.unary_unary_rpc_method_handler(
                     servicer.RefundPayment,
@@ -513,6 +537,33 @@ class PaymentService:
             '/paycore.v1.PaymentService/CancelPayment',
             paycore_dot_v1_dot_payment__service__pb2.CancelPaymentRequest.SerializeToString,
             paycore_dot_v1_dot_payment__service__pb2.CancelPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyPaymentCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.PaymentService/VerifyPaymentCode',
+            paycore_dot_v1_dot_payment__service__pb2.VerifyPaymentCodeRequest.SerializeToString,
+            paycore_dot_v1_dot_payment__service__pb2.VerifyPaymentCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

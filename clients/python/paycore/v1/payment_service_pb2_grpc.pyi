@@ -87,6 +87,16 @@ class PaymentServiceStub:
     """Cancels (voids) a payment before capture: from STATE_REQUIRES_CONFIRMATION
     or STATE_AUTHORIZED. A captured payment must be refunded instead.
     """
+    VerifyPaymentCode: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.VerifyPaymentCodeRequest, _payment_service_pb2.VerifyPaymentCodeResponse]
+    """Submits the one-time code the customer of a payment waiting in
+    STATE_REQUIRES_ACTION with `next_action.verify_code` entered (a wallet
+    payment the risk engine stepped up). The right code pays (STATE_CAPTURED;
+    STATE_DECLINED `insufficient_funds` if the wallet was spent meanwhile); a
+    wrong one costs an attempt (`next_action.verify_code.attempts_left`), the
+    last one declines the payment (`verification_failed`); a code after the
+    deadline cancels it (`verification_expired`). FAILED_PRECONDITION
+    VERIFICATION_NOT_PENDING when the payment waits for no code.
+    """
     RefundPayment: _grpc.UnaryUnaryMultiCallable[_payment_service_pb2.RefundPaymentRequest, _payment_service_pb2.RefundPaymentResponse]
     """Refunds (part of) a captured payment. Several refunds may be made; their
     total never exceeds the captured amount. A refund above the merchant's
@@ -170,6 +180,16 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     CancelPayment: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.CancelPaymentRequest, _payment_service_pb2.CancelPaymentResponse]  # type: ignore[assignment]
     """Cancels (voids) a payment before capture: from STATE_REQUIRES_CONFIRMATION
     or STATE_AUTHORIZED. A captured payment must be refunded instead.
+    """
+    VerifyPaymentCode: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.VerifyPaymentCodeRequest, _payment_service_pb2.VerifyPaymentCodeResponse]  # type: ignore[assignment]
+    """Submits the one-time code the customer of a payment waiting in
+    STATE_REQUIRES_ACTION with `next_action.verify_code` entered (a wallet
+    payment the risk engine stepped up). The right code pays (STATE_CAPTURED;
+    STATE_DECLINED `insufficient_funds` if the wallet was spent meanwhile); a
+    wrong one costs an attempt (`next_action.verify_code.attempts_left`), the
+    last one declines the payment (`verification_failed`); a code after the
+    deadline cancels it (`verification_expired`). FAILED_PRECONDITION
+    VERIFICATION_NOT_PENDING when the payment waits for no code.
     """
     RefundPayment: _aio.UnaryUnaryMultiCallable[_payment_service_pb2.RefundPaymentRequest, _payment_service_pb2.RefundPaymentResponse]  # type: ignore[assignment]
     """Refunds (part of) a captured payment. Several refunds may be made; their
@@ -293,6 +313,22 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_payment_service_pb2.CancelPaymentResponse, _abc.Awaitable[_payment_service_pb2.CancelPaymentResponse]]:
         """Cancels (voids) a payment before capture: from STATE_REQUIRES_CONFIRMATION
         or STATE_AUTHORIZED. A captured payment must be refunded instead.
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyPaymentCode(
+        self,
+        request: _payment_service_pb2.VerifyPaymentCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_service_pb2.VerifyPaymentCodeResponse, _abc.Awaitable[_payment_service_pb2.VerifyPaymentCodeResponse]]:
+        """Submits the one-time code the customer of a payment waiting in
+        STATE_REQUIRES_ACTION with `next_action.verify_code` entered (a wallet
+        payment the risk engine stepped up). The right code pays (STATE_CAPTURED;
+        STATE_DECLINED `insufficient_funds` if the wallet was spent meanwhile); a
+        wrong one costs an attempt (`next_action.verify_code.attempts_left`), the
+        last one declines the payment (`verification_failed`); a code after the
+        deadline cancels it (`verification_expired`). FAILED_PRECONDITION
+        VERIFICATION_NOT_PENDING when the payment waits for no code.
         """
 
     @_abc_1.abstractmethod
