@@ -12,6 +12,7 @@ module of its feature:
 - ``_access``: API key authentication and administration;
 - ``_accounts``: settlement, wallets and withdrawals, payouts to the bank (``Payouts``);
 - ``_customers``: the merchant's customers;
+- ``_subscriptions``: prices, subscriptions and the billing runner;
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
 - ``_services``: ``Services``, the background work, and the order of ``close()``;
 - ``_server``: the gRPC server of ``Services`` (``paycore_server``).
@@ -34,6 +35,7 @@ from core.app._risk import build_risk_service, open_risk_screen, open_rules
 from core.app._routing import attempt_resolution, build_router, open_merchant_routing
 from core.app._server import paycore_server, server_settings
 from core.app._services import Services, start_background
+from core.app._subscriptions import build_billing, build_subscriptions
 from core.app._vault import build_vault, vault_keyring
 from core.config import Settings
 from core.domain import clock as wall_clock
@@ -151,6 +153,9 @@ async def open_services(
             settings, executor=executor, pool=pool, gate=gate, router=router, background=background
         )
         status_queries, callbacks = attempt_resolution(settings, attempts, router)
+        billing = build_billing(settings, pool, repository=repository, payments=payments)
+        if settings.billing_poll_s > 0:
+            background.append(asyncio.create_task(billing.watch(settings.billing_poll_s)))
         services = Services(
             notifications=notifications,
             pool=pool,
@@ -176,6 +181,8 @@ async def open_services(
             payouts=payouts,
             merchant_routing=merchant_routing,
             customers=build_customers(pool, executor=executor, gate=gate),
+            subscriptions=build_subscriptions(settings, pool, executor=executor, gate=gate),
+            billing=billing,
             background=background,
         )
         undo.pop_all()  # started: Services.close releases all of it from now on

@@ -23,6 +23,7 @@ from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund, RoutingRecord
 from core.ports.customers import Customers
+from core.ports.subscriptions import SubscriptionRecords
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
 
@@ -289,6 +290,11 @@ class PaymentTransaction(Protocol):
     @property
     def customers(self) -> Customers:
         """The merchant's customers."""
+        ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRecords:
+        """Prices, subscriptions, invoices and test clocks."""
         ...
 
 

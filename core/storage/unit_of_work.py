@@ -45,6 +45,7 @@ from core.storage.idempotency import PostgresRequests
 from core.storage.merchants import PostgresMerchants, merchant_settings
 from core.storage.payments import PostgresPayments
 from core.storage.session import Session
+from core.storage.subscriptions import PostgresSubscriptionRecords
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
@@ -77,6 +78,7 @@ class PostgresTransaction:
         self.keys = PostgresApiKeys(connection)
         self.audit = PostgresAudit(connection)
         self.customers = PostgresCustomers(connection)
+        self.subscriptions = PostgresSubscriptionRecords(connection)
 
     @property
     def connection(self) -> asyncpg.Connection:

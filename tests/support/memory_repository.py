@@ -38,6 +38,7 @@ from core.ports.repository import (
 )
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
+from tests.support.memory_subscriptions import MemoryBillingState, MemorySubscriptionRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class MemoryState:
     audit: list[AuditRecord] = field(default_factory=list)
     customers: dict[tuple[str, str], Customer] = field(default_factory=dict)
     """By (merchant_id, customer_id), deleted ones too (as PostgreSQL keeps them)."""
+    billing: MemoryBillingState = field(default_factory=MemoryBillingState)
 
     def copy(self) -> MemoryState:
         """A copy a transaction may change (the values are frozen, so shallow copies do)."""
@@ -94,6 +96,7 @@ class MemoryState:
             keys=dict(self.keys),
             audit=list(self.audit),
             customers=dict(self.customers),
+            billing=self.billing.copy(),
         )
 
 
@@ -309,6 +312,7 @@ class MemoryTransaction:
         self.keys = MemoryApiKeys(state)
         self.audit = MemoryAuditTrail(state)
         self.customers = MemoryCustomers(state)
+        self.subscriptions = MemorySubscriptionRecords(state.billing)
 
 
 class MemoryRepository:
