@@ -41,6 +41,9 @@ from core.api.routing_handlers import SERVICE_NAME as ROUTING_SERVICE_NAME
 from core.api.routing_handlers import RoutingHandlers
 from core.api.routing_handlers import generic_handler as routing_generic_handler
 from core.api.settlement_handlers import SettlementHandlers
+from core.api.subscription_handlers import SERVICE_NAME as SUBSCRIPTION_SERVICE_NAME
+from core.api.subscription_handlers import SubscriptionHandlers
+from core.api.subscription_handlers import generic_handler as subscription_generic_handler
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -65,6 +68,7 @@ from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
+from core.service.subscriptions import SubscriptionService
 from core.telemetry import Telemetry
 from core.telemetry.http import HttpEndpoint
 
@@ -143,6 +147,7 @@ class ServedServices:
     settlement: SettlementService
     merchant_routing: MerchantRoutingService
     customers: CustomerService
+    subscriptions: SubscriptionService
     executor: RequestExecutor
     """Drained at shutdown: operations whose callers went away run to their commit."""
     status_queries: StatusQueryScheduler
@@ -193,6 +198,7 @@ PAYCORE_SERVICES = (
     ACCOUNT_SERVICE_NAME,
     ROUTING_SERVICE_NAME,
     CUSTOMER_SERVICE_NAME,
+    SUBSCRIPTION_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
 
@@ -250,6 +256,9 @@ class PaycoreServer:
                 ),
                 customer_generic_handler(
                     CustomerHandlers(services.customers, secret), resolver, telemetry
+                ),
+                subscription_generic_handler(
+                    SubscriptionHandlers(services.subscriptions, secret), resolver, telemetry
                 ),
             )
         )

@@ -46,6 +46,7 @@ def served_services(services: Services) -> ServedServices:
         settlement=services.settlement,
         merchant_routing=services.merchant_routing,
         customers=services.customers,
+        subscriptions=services.subscriptions,
         executor=services.executor,
         status_queries=services.status_queries,
         # Channels' notifications, and the bank's answers to payouts.

@@ -53,6 +53,7 @@ _EVENTS = "paycore.v1.EventService"
 _ACCOUNTS = "paycore.v1.AccountService"
 _ROUTING = "paycore.v1.RoutingService"
 _CUSTOMERS = "paycore.v1.CustomerService"
+_SUBSCRIPTIONS = "paycore.v1.SubscriptionService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -80,6 +81,18 @@ POLICY: Mapping[str, Role] = {
     f"{_CUSTOMERS}/UpdateCustomer": Role.MERCHANT,
     f"{_CUSTOMERS}/ListCustomers": Role.MERCHANT,
     f"{_CUSTOMERS}/DeleteCustomer": Role.MERCHANT,
+    # Subscriptions (issue 20): a merchant's own; its test clock too (test servers only).
+    f"{_SUBSCRIPTIONS}/CreatePrice": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/CreateSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/GetSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/ListSubscriptions": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/UpdateSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/CancelSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/PauseSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/ResumeSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/ListInvoices": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/GetMembershipStatus": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/AdvanceTestClock": Role.MERCHANT,
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,

@@ -23,6 +23,9 @@ JOURNAL = "jtx"
 SETTLEMENT = "stl"
 WITHDRAWAL = "wd"
 CUSTOMER = "cus"
+PRICE = "price"
+SUBSCRIPTION = "sub"
+INVOICE = "in"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
 _PATTERNS = {
@@ -37,6 +40,9 @@ _PATTERNS = {
         SETTLEMENT,
         WITHDRAWAL,
         CUSTOMER,
+        PRICE,
+        SUBSCRIPTION,
+        INVOICE,
     )
 }
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -139,6 +140,40 @@ class CreateSubscription:
     when_dunning_ends: WhenDunningEnds = WhenDunningEnds.CANCEL
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateSubscription:
+    """UpdateSubscription, validated: None leaves a field as it is."""
+
+    merchant_id: str
+    subscription_id: str
+    price_id: str | None = None
+    quantity: int | None = None
+    payment_method: str | None = None
+    """A card token, or "" for the customer's default payment method."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionQuery:
+    """One ListSubscriptions page: newest first, after the cursor."""
+
+    merchant_id: str
+    page_size: int
+    before_id: str = ""
+    """Keyset cursor: subscriptions with a smaller id (ids are time-ordered); "" from the top."""
+    customer_id: str = ""
+    """Only this customer's; "" for all."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceQuery:
+    """One ListInvoices page of one subscription: newest first, after the cursor."""
+
+    merchant_id: str
+    subscription_id: str
+    page_size: int
+    before_id: str = ""
+
+
 _LIVE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
@@ -149,6 +184,15 @@ def _refuse(subscription: Subscription, action: str) -> IllegalTransitionError:
         status=subscription.status.value,
         action=action,
     )
+
+
+def membership_of(subscriptions: Sequence[Subscription]) -> Subscription | None:
+    """Which of a customer's subscriptions answers for its membership: an active one, else
+    the first given (the newest, as listings give them); None for none."""
+    for subscription in subscriptions:
+        if subscription.is_active:
+            return subscription
+    return subscriptions[0] if subscriptions else None
 
 
 def new_price(command: CreatePrice, price_id: str, at: datetime) -> Price:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.domain.billing_events import BILLING_EVENT_TYPES
 from core.domain.payment import Payment, Refund
 
 PAYMENT_CREATED = "payment.created"
@@ -63,6 +64,7 @@ REFUND_STATE_EVENTS: dict[str, str | None] = {
 EVENT_TYPES: tuple[str, ...] = tuple(
     sorted(
         {PAYMENT_CREATED, PAYMENT_UPDATED, REFUND_CREATED, REFUND_UPDATED}
+        | set(BILLING_EVENT_TYPES)
         | {t for t in PAYMENT_STATE_EVENTS.values() if t}
         | {t for t in REFUND_STATE_EVENTS.values() if t}
     )

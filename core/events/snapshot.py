@@ -31,6 +31,8 @@ def event_to_proto(event: StoredEvent) -> event_pb.Event:
     A refund event carries its refund as well, taken from the same snapshot
     (so it is the refund as it was right after the change, like the payment).
     """
+    if event.resource_type in ("subscription", "invoice"):
+        return _billing_event(event)
     payment = payment_pb2.Payment.FromString(event.snapshot)
     message = event_pb.Event(
         id=event.id,
@@ -45,6 +47,21 @@ def event_to_proto(event: StoredEvent) -> event_pb.Event:
             if refund.id == event.refund_id:
                 message.refund.CopyFrom(refund)
                 break
+    return message
+
+
+def _billing_event(event: StoredEvent) -> event_pb.Event:
+    """A subscription's or an invoice's event: its snapshot is that resource's message."""
+    message = event_pb.Event(
+        id=event.id,
+        sequence=event.sequence,
+        type=event.type,
+        create_time=convert.timestamp(event.created_at),
+    )
+    if event.resource_type == "invoice":
+        message.invoice.ParseFromString(event.snapshot)
+    else:
+        message.subscription.ParseFromString(event.snapshot)
     return message
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.domain.billing_events import BillingEvent
 from core.domain.invoices import Invoice
-from core.domain.subscriptions import Price, Subscription
+from core.domain.subscriptions import InvoiceQuery, Price, Subscription, SubscriptionQuery
 
 
 class SubscriptionRecords(Protocol):
@@ -45,6 +46,10 @@ class SubscriptionRecords(Protocol):
         """Store a new invoice or every mutable field of an existing one."""
         ...
 
+    async def announce(self, events: Sequence[BillingEvent], at: datetime) -> None:
+        """Append ``events`` to the merchant's outbox (they commit with the change)."""
+        ...
+
     async def clock_now(self, merchant_id: str, wall: datetime) -> datetime:
         """The merchant's billing now: its test clock's time, else ``wall``."""
         ...
@@ -65,8 +70,12 @@ class SubscriptionReads(Protocol):
         """One subscription of the merchant (by primary key)."""
         ...
 
-    async def list_invoices(self, merchant_id: str, subscription_id: str) -> list[Invoice]:
-        """The subscription's invoices, oldest period first."""
+    async def list_subscriptions(self, query: SubscriptionQuery) -> list[Subscription]:
+        """Up to ``query.page_size`` subscriptions, newest first, after the cursor."""
+        ...
+
+    async def list_invoices(self, query: InvoiceQuery) -> list[Invoice]:
+        """Up to ``query.page_size`` of a subscription's invoices, newest first."""
         ...
 
 

@@ -42,6 +42,13 @@ from core.domain import clock as wall_clock
 from core.domain import ids
 from core.domain import invoices as invoice_rules
 from core.domain import subscriptions as rules
+from core.domain.billing_events import (
+    INVOICE_CREATED,
+    INVOICE_PAID,
+    INVOICE_PAYMENT_FAILED,
+    BillingEvent,
+    subscription_events,
+)
 from core.domain.commands import CreatePayment
 from core.domain.invoices import DunningSchedule, Invoice, InvoiceStatus
 from core.domain.money import Money
@@ -53,7 +60,6 @@ from core.service.requests import Encoder, Reply, RequestIdentity
 
 log = logging.getLogger(__name__)
 
-INVOICE_ID_PREFIX = "in"
 NO_PAYMENT_METHOD = "no_payment_method"
 """An invoice's failure code when neither the subscription nor its customer has a card."""
 
@@ -237,11 +243,13 @@ class BillingRunner:
             invoice = await records.open_invoice(due.merchant_id, due.subscription_id)
             if invoice is None:
                 if rules.ends_at_renewal(subscription):
-                    await records.save(rules.canceled(subscription, now))
+                    ended = rules.canceled(subscription, now)
+                    await records.save(ended)
+                    await records.announce(subscription_events(subscription, ended), self._clock())
                     return None
                 amount, _ = rules.renewal_amount(subscription)
                 invoice = invoice_rules.opened(
-                    ids.new_id(INVOICE_ID_PREFIX),
+                    ids.new_id(ids.INVOICE),
                     merchant_id=subscription.merchant_id,
                     subscription_id=subscription.id,
                     period=subscription.next_period(),
@@ -252,6 +260,9 @@ class BillingRunner:
                 await records.save_invoice(invoice)
                 subscription = rules.billed(subscription, now)
                 await records.save(subscription)
+                await records.announce(
+                    [BillingEvent(INVOICE_CREATED, subscription, invoice)], self._clock()
+                )
             token = subscription.payment_method
             if not token:
                 customer = await tx.customers.find(due.merchant_id, subscription.customer_id)
@@ -273,15 +284,20 @@ class BillingRunner:
             period = (invoice.period_start, invoice.period_end)
             if outcome is None:
                 invoice = invoice_rules.paid_without_charge(invoice, now)
-                subscription = rules.paid(subscription, period, now)
+                after = rules.paid(subscription, period, now)
             elif outcome.paid:
                 invoice = invoice_rules.charge_succeeded(invoice, outcome.payment_id, now)
-                subscription = rules.paid(subscription, period, now)
+                after = rules.paid(subscription, period, now)
             else:
                 invoice = invoice_rules.charge_failed(
                     invoice, outcome.payment_id, outcome.failure_code, self._settings.dunning, now
                 )
-                subscription = rules.payment_failed(subscription, invoice.next_attempt_at, now)
+                after = rules.payment_failed(subscription, invoice.next_attempt_at, now)
             await records.save_invoice(invoice)
-            await records.save(subscription)
-            return invoice.status is InvoiceStatus.PAID
+            await records.save(after)
+            paid = invoice.status is InvoiceStatus.PAID
+            event = BillingEvent(INVOICE_PAID if paid else INVOICE_PAYMENT_FAILED, after, invoice)
+            await records.announce(
+                [event, *subscription_events(subscription, after)], self._clock()
+            )
+            return paid

@@ -9,33 +9,31 @@ Times are the merchant's billing clock: its test clock when it has one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from core.domain import ids
 from core.domain import subscriptions as rules
+from core.domain.billing_events import subscription_events
 from core.domain.errors import IllegalTransitionError, NotFoundError, Reason
 from core.domain.invoices import Invoice, voided
-from core.domain.subscriptions import CreatePrice, CreateSubscription, Price, Subscription
+from core.domain.subscriptions import (
+    CreatePrice,
+    CreateSubscription,
+    InvoiceQuery,
+    Price,
+    Subscription,
+    SubscriptionQuery,
+    UpdateSubscription,
+)
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.ports.subscriptions import SubscriptionReads
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 
-PRICE_ID_PREFIX = "price"
-SUBSCRIPTION_ID_PREFIX = "sub"
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionChange:
-    """UpdateSubscription, validated: None leaves a field as it is."""
-
-    merchant_id: str
-    subscription_id: str
-    price_id: str | None = None
-    quantity: int | None = None
-    payment_method: str | None = None
+MEMBERSHIP_SCAN = 100
+"""A customer's subscriptions read to answer its membership (newest first)."""
 
 
 async def _locked(tx: PaymentTransaction, merchant_id: str, subscription_id: str) -> Subscription:
@@ -88,10 +86,31 @@ class SubscriptionService:
             raise NotFoundError(Reason.SUBSCRIPTION_NOT_FOUND, subscription_id=subscription_id)
         return subscription
 
-    async def list_invoices(self, merchant_id: str, subscription_id: str) -> list[Invoice]:
-        """The subscription's invoices, oldest period first."""
-        await self.get_subscription(merchant_id, subscription_id)
-        return await self._reads.list_invoices(merchant_id, subscription_id)
+    async def list_subscriptions(self, query: SubscriptionQuery) -> tuple[list[Subscription], bool]:
+        """A page of the merchant's subscriptions, newest first, and whether more follow."""
+        await self._gate.admit(query.merchant_id, RpcClass.READS, None)
+        # One more than the page: whether another page follows, without a count.
+        rows = await self._reads.list_subscriptions(
+            dataclasses.replace(query, page_size=query.page_size + 1)
+        )
+        return rows[: query.page_size], len(rows) > query.page_size
+
+    async def list_invoices(self, query: InvoiceQuery) -> tuple[list[Invoice], bool]:
+        """A page of one subscription's invoices, newest first, and whether more follow."""
+        await self.get_subscription(query.merchant_id, query.subscription_id)
+        rows = await self._reads.list_invoices(
+            dataclasses.replace(query, page_size=query.page_size + 1)
+        )
+        return rows[: query.page_size], len(rows) > query.page_size
+
+    async def membership(self, merchant_id: str, customer_id: str) -> Subscription | None:
+        """The subscription that answers "is this customer a member now?" (None: it has none).
+
+        An active one if any is (rules.membership_of); the customer must be live.
+        """
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        query = SubscriptionQuery(merchant_id, MEMBERSHIP_SCAN, customer_id=customer_id)
+        return rules.membership_of(await self._reads.list_subscriptions(query))
 
     # --- writes ---------------------------------------------------------------
 
@@ -99,7 +118,7 @@ class SubscriptionService:
         self, command: CreatePrice, request: RequestIdentity, encoder: Encoder[Price]
     ) -> Reply:
         """Create a price (its product named on it)."""
-        price_id = ids.new_id(PRICE_ID_PREFIX)
+        price_id = ids.new_id(ids.PRICE)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Price]:
             price = rules.new_price(command, price_id, at)
@@ -113,7 +132,7 @@ class SubscriptionService:
         self, command: CreateSubscription, request: RequestIdentity, encoder: Encoder[Subscription]
     ) -> Reply:
         """Subscribe a live customer of the merchant to one of its prices."""
-        subscription_id = ids.new_id(SUBSCRIPTION_ID_PREFIX)
+        subscription_id = ids.new_id(ids.SUBSCRIPTION)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Subscription]:
             merchant = command.merchant_id
@@ -124,6 +143,7 @@ class SubscriptionService:
             now = await tx.subscriptions.clock_now(merchant, at)
             subscription = rules.new_subscription(command, price, subscription_id, now)
             await tx.subscriptions.save(subscription)
+            await tx.subscriptions.announce(subscription_events(None, subscription), at)
             return Plan(subscription.id, result=subscription)
 
         key = RequestKey(command.merchant_id, "CreateSubscription", request.request_id)
@@ -145,17 +165,18 @@ class SubscriptionService:
         merchant_id, subscription_id = ids_
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Subscription]:
-            subscription = await _locked(tx, merchant_id, subscription_id)
+            before = await _locked(tx, merchant_id, subscription_id)
             now = await tx.subscriptions.clock_now(merchant_id, at)
-            subscription = await change(tx, subscription, now)
-            await tx.subscriptions.save(subscription)
-            return Plan(subscription.id, result=subscription)
+            after = await change(tx, before, now)
+            await tx.subscriptions.save(after)
+            await tx.subscriptions.announce(subscription_events(before, after), at)
+            return Plan(after.id, result=after)
 
         key = RequestKey(merchant_id, operation, request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
 
     async def update_subscription(
-        self, command: SubscriptionChange, request: RequestIdentity, encoder: Encoder[Subscription]
+        self, command: UpdateSubscription, request: RequestIdentity, encoder: Encoder[Subscription]
     ) -> Reply:
         """A new price or quantity (prorated) or payment method (a PAST_DUE one retries at once)."""
         merchant = command.merchant_id

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -215,6 +216,37 @@ def event_drafts(
         )
         for draft in derive_events(before, after)
     ]
+
+
+async def append_events(
+    connection: asyncpg.Connection,
+    merchant_id: str,
+    at: datetime,
+    events: Sequence[tuple[str, str, str, bytes]],
+) -> None:
+    """Append events that are not a payment's: ``(type, resource_type, resource_id, snapshot)``.
+
+    The outbox's own statement (numbered, appended, fanned out to the endpoints),
+    so they share its ordering guarantee; used for subscriptions and invoices.
+    """
+    if not events:
+        return
+    types = [event[0] for event in events]
+    resource_types = [event[1] for event in events]
+    resource_ids = [event[2] for event in events]
+    snapshots = [event[3] for event in events]
+    await connection.execute(
+        f"WITH {ctes_text(_OUTBOX_CTES)} SELECT 1",
+        merchant_id,
+        len(events),
+        at,
+        [ids.new_id(EVENT_ID_PREFIX) for _ in events],
+        types,
+        resource_types,
+        resource_ids,
+        [""] * len(events),
+        snapshots,
+    )
 
 
 def ctes_text(ctes: Sequence[tuple[str, str]]) -> str:

@@ -15,15 +15,24 @@ first charge instead of making a second one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from core.domain.billing_events import BillingEvent
 from core.domain.billing_periods import Interval
 from core.domain.invoices import Invoice, InvoiceStatus
-from core.domain.subscriptions import Price, Subscription, SubscriptionStatus, WhenDunningEnds
+from core.domain.subscriptions import (
+    InvoiceQuery,
+    Price,
+    Subscription,
+    SubscriptionQuery,
+    SubscriptionStatus,
+    WhenDunningEnds,
+)
 from core.ports.subscriptions import DueSubscription
+from core.storage.events import append_events
 from core.storage.unavailable import unavailable_as_error
 
 _PRICE_COLUMNS = """
@@ -31,11 +40,12 @@ _PRICE_COLUMNS = """
     p.interval, p.interval_count, p.trial_days, p.create_time AS p_create_time
 """
 
-_SUBSCRIPTION = f"""
+_SUBSCRIPTIONS = f"""
     SELECT s.*, {_PRICE_COLUMNS}
     FROM subscriptions s JOIN prices p ON p.merchant_id = s.merchant_id AND p.id = s.price_id
-    WHERE s.merchant_id = $1 AND s.id = $2
 """
+
+_SUBSCRIPTION = f"{_SUBSCRIPTIONS} WHERE s.merchant_id = $1 AND s.id = $2"
 
 _INVOICE_COLUMNS = """
     merchant_id, id, subscription_id, period_start, period_end, amount, currency, status,
@@ -103,8 +113,23 @@ def _invoice(row: asyncpg.Record) -> Invoice:
 class PostgresSubscriptionRecords:
     """``SubscriptionRecords`` on one transaction's connection."""
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(
+        self,
+        connection: asyncpg.Connection,
+        snapshot: Callable[[BillingEvent], bytes] | None = None,
+    ) -> None:
+        """``snapshot``: an event's subscription or invoice as the API shows it (None: no
+        events, for tools and tests of storage alone)."""
         self._c = connection
+        self._snapshot = snapshot
+
+    async def announce(self, events: Sequence[BillingEvent], at: datetime) -> None:
+        """Append ``events`` to the outbox in this transaction (core/storage/events.py)."""
+        snapshot = self._snapshot
+        if snapshot is None or not events:
+            return
+        rows = [(e.type, e.resource_type, e.resource_id, snapshot(e)) for e in events]
+        await append_events(self._c, events[0].subscription.merchant_id, at, rows)
 
     async def save_price(self, price: Price) -> None:
         """Store a new price."""
@@ -266,15 +291,35 @@ class PostgresSubscriptionReads:
         return None if row is None else _subscription(row)
 
     @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
-    async def list_invoices(self, merchant_id: str, subscription_id: str) -> list[Invoice]:
-        """The subscription's invoices, oldest period first."""
+    async def list_subscriptions(self, query: SubscriptionQuery) -> list[Subscription]:
+        """Up to ``query.page_size`` subscriptions, newest first (ids are time-ordered)."""
+        rows = await self._pool.fetch(
+            f"""
+            {_SUBSCRIPTIONS}
+            WHERE s.merchant_id = $1 AND ($2 = '' OR s.id < $2)
+              AND ($3 = '' OR s.customer_id = $3)
+            ORDER BY s.id DESC LIMIT $4
+            """,
+            query.merchant_id,
+            query.before_id,
+            query.customer_id,
+            query.page_size,
+        )
+        return [_subscription(row) for row in rows]
+
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
+    async def list_invoices(self, query: InvoiceQuery) -> list[Invoice]:
+        """Up to ``query.page_size`` of the subscription's invoices, newest first."""
         rows = await self._pool.fetch(
             f"""
             SELECT {_INVOICE_COLUMNS} FROM invoices
-            WHERE merchant_id = $1 AND subscription_id = $2 ORDER BY period_start
+            WHERE merchant_id = $1 AND subscription_id = $2 AND ($3 = '' OR id < $3)
+            ORDER BY id DESC LIMIT $4
             """,
-            merchant_id,
-            subscription_id,
+            query.merchant_id,
+            query.subscription_id,
+            query.before_id,
+            query.page_size,
         )
         return [_invoice(row) for row in rows]
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from core.domain.billing_events import BillingEvent
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund
@@ -68,6 +69,7 @@ class PostgresTransaction:
         outbox: PaymentOutbox | None = None,
         *,
         defer_writes: bool = False,
+        billing_snapshot: Callable[[BillingEvent], bytes] | None = None,
     ) -> None:
         self._session = Session(connection, defer_writes=defer_writes)
         self.requests = PostgresRequests(self._session)
@@ -78,7 +80,7 @@ class PostgresTransaction:
         self.keys = PostgresApiKeys(connection)
         self.audit = PostgresAudit(connection)
         self.customers = PostgresCustomers(connection)
-        self.subscriptions = PostgresSubscriptionRecords(connection)
+        self.subscriptions = PostgresSubscriptionRecords(connection, billing_snapshot)
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -93,9 +95,16 @@ class PostgresTransaction:
 class PostgresPaymentRepository:
     """PaymentRepository over an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, outbox: PaymentOutbox | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        outbox: PaymentOutbox | None = None,
+        billing_snapshot: Callable[[BillingEvent], bytes] | None = None,
+    ) -> None:
+        """``billing_snapshot``: subscriptions' and invoices' events' bodies (None: none)."""
         self._pool = pool
         self._outbox = outbox  # None: no events (tools, tests of storage alone)
+        self._billing_snapshot = billing_snapshot
         self._card_tokens = card_tokens.CardTokenReads(pool)
 
     @asynccontextmanager
@@ -107,7 +116,12 @@ class PostgresPaymentRepository:
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
-            tx = PostgresTransaction(connection, self._outbox, defer_writes=True)
+            tx = PostgresTransaction(
+                connection,
+                self._outbox,
+                defer_writes=True,
+                billing_snapshot=self._billing_snapshot,
+            )
             yield tx
             # Reached only when the body ended normally: its waiting writes
             # go in one statement, then COMMIT. An exception skips both.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.domain.billing_events import BillingEvent
 from core.domain.invoices import Invoice, InvoiceStatus
 from core.domain.subscriptions import Price, Subscription
 
@@ -17,11 +19,16 @@ class MemoryBillingState:
     subscriptions: dict[tuple[str, str], Subscription] = field(default_factory=dict)
     invoices: dict[tuple[str, str], Invoice] = field(default_factory=dict)
     clocks: dict[str, datetime] = field(default_factory=dict)
+    events: list[BillingEvent] = field(default_factory=list)
 
     def copy(self) -> MemoryBillingState:
         """A copy a transaction may change (values are frozen)."""
         return MemoryBillingState(
-            dict(self.prices), dict(self.subscriptions), dict(self.invoices), dict(self.clocks)
+            dict(self.prices),
+            dict(self.subscriptions),
+            dict(self.invoices),
+            dict(self.clocks),
+            list(self.events),
         )
 
 
@@ -58,6 +65,11 @@ class MemorySubscriptionRecords:
     async def save_invoice(self, invoice: Invoice) -> None:
         """Store an invoice."""
         self._s.invoices[(invoice.merchant_id, invoice.id)] = invoice
+
+    async def announce(self, events: Sequence[BillingEvent], at: datetime) -> None:
+        """Keep ``events`` (committed with the transaction)."""
+        del at
+        self._s.events.extend(events)
 
     async def clock_now(self, merchant_id: str, wall: datetime) -> datetime:
         """The merchant's test clock, else ``wall``."""

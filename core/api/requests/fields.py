@@ -8,10 +8,10 @@ are reported together.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.type import money_pb2
 
 from core.domain import ids
@@ -148,3 +148,22 @@ def duration_within(
             return value
         v.add(field, f"must be at most {maximum}")
     return timedelta(0)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def exact_time(stamp: timestamp_pb2.Timestamp) -> datetime | None:
+    """A Timestamp as a datetime, or None if it is not a valid Timestamp.
+
+    Rounded UP to the microsecond: paycore stores times in whole
+    microseconds, so for both an inclusive start and an exclusive end,
+    rounding up selects exactly the rows the nanosecond bound selects
+    (Timestamp.ToDatetime would round down and include one too many).
+    """
+    if not 0 <= stamp.nanos < 1_000_000_000 or not -62135596800 <= stamp.seconds <= 253402300799:
+        return None
+    try:
+        return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=-(-stamp.nanos // 1000))
+    except OverflowError:
+        return None

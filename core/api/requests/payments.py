@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
-
-from google.protobuf import timestamp_pb2
 
 from core.api.requests import fields, pages
 from core.api.requests.payment_methods import any_payment_method
@@ -162,25 +160,6 @@ def get_payment_id(request: svc.GetPaymentRequest) -> str:
     return request.payment_id
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _exact_bound(stamp: timestamp_pb2.Timestamp) -> datetime | None:
-    """A time filter bound as a datetime, or None if it is not a valid Timestamp.
-
-    Rounded UP to the microsecond: paycore stores times in whole
-    microseconds, so for both an inclusive start and an exclusive end,
-    rounding up selects exactly the payments the nanosecond bound selects
-    (Timestamp.ToDatetime would round down and include one too many).
-    """
-    if not 0 <= stamp.nanos < 1_000_000_000 or not -62135596800 <= stamp.seconds <= 253402300799:
-        return None
-    try:
-        return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=-(-stamp.nanos // 1000))
-    except OverflowError:
-        return None
-
-
 def list_payments(
     merchant_id: str, request: svc.ListPaymentsRequest, token_key: bytes
 ) -> PaymentQuery:
@@ -194,7 +173,7 @@ def list_payments(
     for name in ("create_time_start", "create_time_end"):
         if request.HasField(name):
             stamp = getattr(request, name)
-            moment = _exact_bound(stamp)
+            moment = fields.exact_time(stamp)
             if moment is None:
                 v.add(name, "is not a valid timestamp")
             elif name == "create_time_start":
