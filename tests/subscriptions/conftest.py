@@ -22,8 +22,8 @@ from paycore.v1 import subscription_service_pb2 as pb
 from paycore.v1 import subscription_service_pb2_grpc
 from tests.customers.conftest import CustomerApi, customer_stub, customers, vault
 from tests.support.api import VaultApi
-from tests.support.auth import Metadata
-from tests.support.requests import build, distinctive_pan, money
+from tests.support.auth import Metadata, merchant_metadata
+from tests.support.requests import build, distinctive_pan, money, new_merchant_id
 
 __all__ = ["customer_stub", "customers", "vault"]
 
@@ -177,6 +177,16 @@ async def subscriptions(
     api = SubscriptionApi(subscription_stub, merchant_id, metadata)
     await api.advance(START)
     return api
+
+
+@pytest.fixture
+async def other_subscriptions(
+    subscription_stub: subscription_service_pb2_grpc.SubscriptionServiceAsyncStub,
+    services: Services,
+) -> SubscriptionApi:
+    """A second merchant's subscriptions, for isolation tests."""
+    other = new_merchant_id()
+    return SubscriptionApi(subscription_stub, other, await merchant_metadata(services.pool, other))
 
 
 @pytest.fixture
