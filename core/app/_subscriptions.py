@@ -45,6 +45,9 @@ def build_billing(
         leases=PostgresBillingLeases(pool),
         charge=payments.create_payment,
         replies=CreatePaymentReplies(),
-        settings=BillingSettings(dunning=DunningSchedule.of(settings.billing_dunning_days)),
+        settings=BillingSettings(
+            dunning=DunningSchedule.of(settings.billing_dunning_days),
+            lease_s=settings.billing_lease_s,
+        ),
         owner=owner or f"{socket.gethostname()}:{os.getpid()}",
     )

@@ -196,6 +196,8 @@ class BillingFields(FrozenModel):
     """Days after an invoice's first failed charge when it is charged again."""
     billing_poll_s: float = 10.0
     """How often each process bills the subscriptions due (any number may run); 0: never."""
+    billing_lease_s: float = 120.0
+    """How long a runner holds a subscription it bills; a crashed runner's expire after it."""
 
 
 class Settings(

@@ -50,6 +50,7 @@ from core.domain.billing_events import (
     subscription_events,
 )
 from core.domain.commands import CreatePayment
+from core.domain.errors import PaycoreError
 from core.domain.invoices import DunningSchedule, Invoice, InvoiceStatus
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
@@ -198,6 +199,10 @@ class BillingRunner:
                 # one step per period, while the lease holds.
                 while await self.bill(item):
                     pass
+            except Exception:
+                # One subscription's trouble (PostgreSQL away mid-step...) must not starve
+                # the others of the batch; its step is re-run by a later round.
+                log.exception("billing %s failed; retried later", item.subscription_id)
             finally:
                 await self._leases.release(self._owner, item)
         return len(due)
@@ -218,7 +223,19 @@ class BillingRunner:
             invoice.subscription_id, invoice.period_start, invoice.attempts + 1
         )
         identity = RequestIdentity(request_id, _fingerprint(command, request_id))
-        reply = await self._charge(command, identity, self._replies.encoder)
+        try:
+            reply = await self._charge(command, identity, self._replies.encoder)
+        except PaycoreError as error:
+            if error.retryable:
+                # Busy or in progress (a charge of this request_id cut short by a crash,
+                # until its attempt is settled): not this charge's outcome; later.
+                log.info("charge %s: %s; retried later", request_id, error.reason.name)
+                return False
+            # Refused before it started (nothing stored under the request_id): a failed
+            # charge, dunned like a decline; the next attempt has a request_id of its own.
+            return await self._record(
+                charge, ChargeOutcome("", False, True, error.reason.name.lower())
+            )
         outcome = self._replies.outcome(reply)
         if not outcome.settled and outcome.payment_id:
             # The reply is the payment as the charge left it (held for risk review, or
