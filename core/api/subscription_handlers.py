@@ -19,7 +19,6 @@ from core.api.requests import subscriptions as validation
 from core.api.requests.fingerprint import request_identity
 from core.api.requests.pages import encode_cursor
 from core.api.status import encode_error
-from core.domain.errors import NotFoundError, Reason
 from core.domain.subscriptions import Price, Subscription
 from core.service.execution import Encoder, Reply, RequestIdentity
 from core.service.subscriptions import SubscriptionService
@@ -149,9 +148,8 @@ class SubscriptionHandlers:
             )
         else:
             found = await self._service.membership(merchant_id, customer_id)
-            if found is None:
-                raise NotFoundError(Reason.SUBSCRIPTION_NOT_FOUND, subscription_id=customer_id)
-        assert found is not None  # get_subscription raises NOT_FOUND
+        if found is None:  # a customer without subscriptions: not a member
+            return pb.GetMembershipStatusResponse(active=False)
         message = subscription_to_proto(found)
         return pb.GetMembershipStatusResponse(
             active=message.active,

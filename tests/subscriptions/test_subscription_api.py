@@ -127,6 +127,8 @@ async def test_a_customers_membership_is_its_active_subscription(
     subscriptions: SubscriptionApi, billing: Billing, customers: CustomerApi, vault: VaultApi
 ) -> None:
     customer_id = await member(customers, vault)
+    none_yet = await subscriptions.membership(customer_id=customer_id)
+    assert (none_yet.active, none_yet.subscription_id, none_yet.status) == (False, "", 0)
     price = await subscriptions.price(100)
     older = await subscriptions.subscribe(customer_id, price.id)
     newer = await subscriptions.subscribe(customer_id, price.id)
