@@ -8,6 +8,7 @@ charges it through the ordinary payment path. Statuses::
     OPEN --charge failed, retries left--> OPEN (next_attempt_at set)
     OPEN --last retry failed--> UNCOLLECTIBLE
     OPEN --subscription canceled--> VOID
+    VOID --a charge in flight at the cancel succeeded--> PAID (the money moved)
 
 Dunning: ``DunningSchedule.retry_days`` are days after the invoice's *first*
 failed charge; the default ``(1, 3, 5, 7)`` retries one, three, five and seven

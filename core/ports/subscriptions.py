@@ -42,6 +42,10 @@ class SubscriptionRecords(Protocol):
         """The subscription's OPEN invoice, locked; None when none is open."""
         ...
 
+    async def lock_invoice(self, merchant_id: str, invoice_id: str) -> Invoice | None:
+        """One invoice, locked until the transaction ends."""
+        ...
+
     async def save_invoice(self, invoice: Invoice) -> None:
         """Store a new invoice or every mutable field of an existing one."""
         ...

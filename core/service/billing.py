@@ -292,12 +292,21 @@ class BillingRunner:
         async with self._repo.transaction() as tx:
             records = tx.subscriptions
             subscription = await records.lock(before.merchant_id, before.subscription_id)
-            invoice = await records.open_invoice(before.merchant_id, before.subscription_id)
-            if subscription is None or invoice is None or invoice.id != before.id:
-                return False  # another runner recorded it, or the subscription was canceled
-            if invoice.attempts != before.attempts:
-                return False
+            invoice = await records.lock_invoice(before.merchant_id, before.id)
+            if subscription is None or invoice is None or invoice.attempts != before.attempts:
+                return False  # another runner recorded this charge's outcome
             now = await records.clock_now(before.merchant_id, self._clock())
+            if invoice.status is InvoiceStatus.VOID:
+                # Canceled while the charge was in flight. Money that moved paid the
+                # invoice (the merchant may refund it); the subscription stays canceled.
+                if outcome is not None and outcome.paid:
+                    invoice = invoice_rules.charge_succeeded(invoice, outcome.payment_id, now)
+                    await records.save_invoice(invoice)
+                    event = BillingEvent(INVOICE_PAID, subscription, invoice)
+                    await records.announce([event], self._clock())
+                return False
+            if invoice.status is not InvoiceStatus.OPEN:
+                return False  # recorded already (a zero invoice keeps its attempts)
             period = (invoice.period_start, invoice.period_end)
             if outcome is None:
                 invoice = invoice_rules.paid_without_charge(invoice, now)

@@ -221,6 +221,18 @@ class PostgresSubscriptionRecords:
         )
         return None if row is None else _invoice(row)
 
+    async def lock_invoice(self, merchant_id: str, invoice_id: str) -> Invoice | None:
+        """One invoice, locked until the transaction ends."""
+        row = await self._c.fetchrow(
+            f"""
+            SELECT {_INVOICE_COLUMNS} FROM invoices WHERE merchant_id = $1 AND id = $2
+            FOR NO KEY UPDATE
+            """,
+            merchant_id,
+            invoice_id,
+        )
+        return None if row is None else _invoice(row)
+
     async def save_invoice(self, invoice: Invoice) -> None:
         """Insert a new invoice or replace every mutable field of an existing one."""
         i = invoice

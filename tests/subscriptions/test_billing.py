@@ -129,3 +129,45 @@ async def test_a_runner_that_dies_after_charging_is_replayed_not_charged_twice(
     assert (invoice.status, invoice.attempts) == (PAID, 1)
     assert await billing.payments() == 1 and await billing.paid() == 800
     assert (await subscriptions.membership(subscription_id=subscription.id)).active
+
+
+async def test_a_charge_in_flight_when_canceled_still_pays_its_invoice(
+    subscriptions: SubscriptionApi,
+    billing: Billing,
+    services: Services,
+    customers: CustomerApi,
+    vault: VaultApi,
+) -> None:
+    customer_id = await member(customers, vault)
+    subscription = await subscriptions.subscribe(customer_id, (await subscriptions.price(300)).id)
+    charge = services.payments.create_payment
+
+    async def cancel_during_charge(
+        command: CreatePayment, request: RequestIdentity, encoder: Encoder[Payment]
+    ) -> Reply:
+        reply = await charge(command, request, encoder)
+        await subscriptions.change("CancelSubscription", subscription.id)  # voids the invoice
+        return reply
+
+    runner = billing.runner("runner")
+    runner._charge = cancel_during_charge  # the cancel lands between charge and record
+    await runner.bill(DueSubscription(billing.merchant_id, subscription.id))
+
+    (invoice,) = await subscriptions.invoices(subscription.id)
+    assert (invoice.status, invoice.attempts) == (PAID, 1)  # the money moved: paid, not void
+    assert (await subscriptions.get(subscription.id)).status == sub_pb.Subscription.STATUS_CANCELED
+    assert await billing.paid() == 300
+
+
+async def test_a_free_period_is_paid_without_a_charge_once(
+    subscriptions: SubscriptionApi, billing: Billing, customers: CustomerApi, vault: VaultApi
+) -> None:
+    customer_id = await member(customers, vault)
+    subscription = await subscriptions.subscribe(customer_id, (await subscriptions.price(0)).id)
+    await subscriptions.advance(START + timedelta(days=40))
+    await asyncio.gather(billing.runner("a").run_once(), billing.runner("b").run_once())
+
+    invoices = await subscriptions.invoices(subscription.id)
+    assert [(i.status, i.attempts, i.payment_id) for i in invoices] == [(PAID, 0, "")] * 2
+    assert (await subscriptions.membership(subscription_id=subscription.id)).active
+    assert await billing.payments() == 0

@@ -62,6 +62,10 @@ class MemorySubscriptionRecords:
                 return invoice
         return None
 
+    async def lock_invoice(self, merchant_id: str, invoice_id: str) -> Invoice | None:
+        """One invoice (the repository's lock is held already)."""
+        return self._s.invoices.get((merchant_id, invoice_id))
+
     async def save_invoice(self, invoice: Invoice) -> None:
         """Store an invoice."""
         self._s.invoices[(invoice.merchant_id, invoice.id)] = invoice
