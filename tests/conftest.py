@@ -154,6 +154,10 @@ def settings(postgres_dsn: str, redis_url: str) -> Settings:
         # and no status query asks it; tests/ledger/test_payouts.py runs banks
         # that answer by themselves.
         ledger=LedgerSettings(payout_settle_after_s=1e9, payout_poll_interval_s=0),
+        # Merchants' test clocks on; billing runs when a test runs it (tests/subscriptions),
+        # so that a test sees each run's outcome and no other.
+        billing_test_clocks=True,
+        billing_poll_s=0,
     )
 
 

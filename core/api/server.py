@@ -47,6 +47,9 @@ from core.api.routing_handlers import SERVICE_NAME as ROUTING_SERVICE_NAME
 from core.api.routing_handlers import RoutingHandlers
 from core.api.routing_handlers import generic_handler as routing_generic_handler
 from core.api.settlement_handlers import SettlementHandlers
+from core.api.subscription_handlers import SERVICE_NAME as SUBSCRIPTION_SERVICE_NAME
+from core.api.subscription_handlers import SubscriptionHandlers
+from core.api.subscription_handlers import generic_handler as subscription_generic_handler
 from core.api.vault_handlers import SERVICE_NAME as VAULT_SERVICE_NAME
 from core.api.vault_handlers import CardVaultHandlers
 from core.api.vault_handlers import generic_handler as vault_generic_handler
@@ -73,6 +76,7 @@ from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
 from core.service.webhooks import EventStreams, WebhookService
+from core.service.subscriptions import SubscriptionService
 from core.telemetry import Telemetry
 from core.telemetry.http import HttpEndpoint
 
@@ -152,6 +156,7 @@ class ServedServices:
     merchant_routing: MerchantRoutingService
     customers: CustomerService
     mandates: MandateService
+    subscriptions: SubscriptionService
     executor: RequestExecutor
     """Drained at shutdown: operations whose callers went away run to their commit."""
     status_queries: StatusQueryScheduler
@@ -206,6 +211,7 @@ PAYCORE_SERVICES = (
     CUSTOMER_SERVICE_NAME,
     MANDATE_SERVICE_NAME,
     DISPUTE_SERVICE_NAME,
+    SUBSCRIPTION_SERVICE_NAME,
 )
 """Every paycore gRPC service: reflected, and reported by the health service."""
 
@@ -266,6 +272,9 @@ class PaycoreServer:
                 ),
                 mandate_generic_handler(
                     MandateHandlers(services.mandates, secret), resolver, telemetry
+                ),
+                subscription_generic_handler(
+                    SubscriptionHandlers(services.subscriptions, secret), resolver, telemetry
                 ),
             )
         )

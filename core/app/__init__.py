@@ -13,6 +13,7 @@ module of its feature:
 - ``_accounts``: settlement, wallets and withdrawals, payouts to the bank (``Payouts``);
 - ``_customers``: the merchant's customers;
 - ``_mandates``: customers' saved payment methods and mandates;
+- ``_subscriptions``: prices, subscriptions and the billing runner;
 - ``_notifications``: webhooks, event streams and the relay's settings (``Notifications``);
 - ``_disputes``: disputes, their refund guard and the channels' dispute ingress (``Disputes``);
 - ``_services``: ``Services``, the background work, and the order of ``close()``;
@@ -39,6 +40,7 @@ from core.app._routing import attempt_resolution, build_router, open_merchant_ro
 from core.app._server import paycore_server, server_settings
 from core.app._services import Services, start_background
 from core.app._three_ds import build_challenge_completion, build_three_ds
+from core.app._subscriptions import build_billing, build_subscriptions
 from core.app._vault import build_vault, vault_keyring
 from core.app._verification import build_verification, start_verification_sweep
 from core.config import Settings
@@ -190,6 +192,9 @@ async def open_services(
             telemetry=telemetry,
         )
         start_deadlines(settings, disputes, background)
+        billing = build_billing(settings, pool, repository=repository, payments=payments)
+        if settings.billing_poll_s > 0:
+            background.append(asyncio.create_task(billing.watch(settings.billing_poll_s)))
         services = Services(
             notifications=notifications,
             pool=pool,
@@ -218,6 +223,8 @@ async def open_services(
             mandates=build_mandates(
                 pool, executor=executor, repository=repository, gate=gate, payments=payments
             ),
+            subscriptions=build_subscriptions(settings, pool, executor=executor, gate=gate),
+            billing=billing,
             background=background,
             three_ds=(three_ds.acs, challenges),
             disputes=disputes,

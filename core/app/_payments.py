@@ -18,6 +18,7 @@ from core.storage.events import PaymentOutbox
 from core.storage.status_queries import PostgresStatusQueryStore
 from core.storage.unit_of_work import PostgresPaymentRepository
 from core.telemetry import Telemetry
+from core.wire.subscriptions import billing_event_snapshot
 from router import Router
 
 
@@ -27,7 +28,8 @@ def payment_stores(
     """The payments repository and the attempts' status query store, sharing one outbox."""
     # The outbox: every payment write appends its events in the same transaction.
     outbox = PaymentOutbox(payment_snapshot)
-    return PostgresPaymentRepository(pool, outbox), PostgresStatusQueryStore(pool, outbox)
+    repository = PostgresPaymentRepository(pool, outbox, billing_event_snapshot)
+    return repository, PostgresStatusQueryStore(pool, outbox)
 
 
 def build_executor(

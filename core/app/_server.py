@@ -47,6 +47,7 @@ def served_services(services: Services) -> ServedServices:
         merchant_routing=services.merchant_routing,
         customers=services.customers,
         mandates=services.mandates,
+        subscriptions=services.subscriptions,
         executor=services.executor,
         status_queries=services.status_queries,
         # Channels' notifications (payments, disputes), the bank's answers to payouts,

@@ -19,6 +19,7 @@ from core.risk.rules_file import RulesFile
 from core.risk.screen import RiskScreen
 from core.service.access import AccessService
 from core.service.accounts import AccountService
+from core.service.billing import BillingRunner
 from core.service.card_vault import CardVault
 from core.service.customers import CustomerService
 from core.service.execution import RequestExecutor
@@ -29,6 +30,7 @@ from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
+from core.service.subscriptions import SubscriptionService
 from core.storage.pool import PaycorePool, close_pool
 from core.storage.unit_of_work import PostgresPaymentRepository
 from router import Router
@@ -61,6 +63,9 @@ class Services:
     merchant_routing: MerchantRoutingService
     customers: CustomerService
     mandates: MandateService
+    subscriptions: SubscriptionService
+    billing: BillingRunner
+    """Bills due subscriptions when run (``run_once``)."""
     background: list[asyncio.Task[None]] = field(default_factory=list)
     notifications: Notifications | None = field(default=None)
     three_ds: tuple[CallbackReceiver, ...] = ()

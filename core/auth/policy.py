@@ -55,6 +55,7 @@ _ROUTING = "paycore.v1.RoutingService"
 _CUSTOMERS = "paycore.v1.CustomerService"
 _MANDATES = "paycore.v1.MandateService"
 _DISPUTES = "paycore.v1.DisputeService"
+_SUBSCRIPTIONS = "paycore.v1.SubscriptionService"
 
 POLICY: Mapping[str, Role] = {
     # Payments: a merchant's own.
@@ -93,6 +94,18 @@ POLICY: Mapping[str, Role] = {
     f"{_DISPUTES}/GetDisputeRate": Role.MERCHANT,
     f"{_DISPUTES}/SubmitEvidence": Role.MERCHANT,
     f"{_DISPUTES}/AcceptDispute": Role.MERCHANT,
+    # Subscriptions (issue 20): a merchant's own; its test clock too (test servers only).
+    f"{_SUBSCRIPTIONS}/CreatePrice": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/CreateSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/GetSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/ListSubscriptions": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/UpdateSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/CancelSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/PauseSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/ResumeSubscription": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/ListInvoices": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/GetMembershipStatus": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/AdvanceTestClock": Role.MERCHANT,
     # Card vault: the one way a card number enters paycore.
     f"{_VAULT}/TokenizeCard": Role.MERCHANT,
     f"{_VAULT}/GetCardToken": Role.MERCHANT,

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from core.config._base import ConfigError, seconds
 from core.config._settings import Settings
 from core.config._tables import LedgerSettings, StatusQuerySettings
+from core.domain.invoices import DunningSchedule
 from core.events.schedule import parse_schedule
 from core.service.commit_retry import COMMIT_RETRY_WINDOW_S
 from core.vault.keyring import KeyringError
@@ -51,6 +52,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError("grace_period_s must be >= 0 and channel_timeout_s > 0")
     _validate_status_query(settings.status_query)
     _validate_started_grace(settings)
+    _validate_billing(settings)
     channels = settings.channels
     if (channels.acquirer_a_url or channels.acquirer_b_url) and not channels.http_secret:
         raise ConfigError("channels.http_secret is required with a channel simulator URL")
@@ -218,3 +220,12 @@ def _validate_vault(settings: Settings) -> None:
         parse_vault_config(settings.vault_keys, settings.vault_active_key_id or "")
     except KeyringError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _validate_billing(settings: Settings) -> None:
+    if settings.billing_poll_s < 0 or settings.billing_lease_s <= 0:
+        raise ConfigError("billing_poll_s must be >= 0 and billing_lease_s > 0")
+    try:
+        DunningSchedule.of(settings.billing_dunning_days)
+    except ValueError as error:
+        raise ConfigError(f"billing_dunning_days: {error}") from None

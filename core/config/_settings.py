@@ -187,9 +187,23 @@ class WebhookFields(FrozenModel):
     """How often each process checks for new events of the merchants it streams to."""
 
 
+class BillingFields(FrozenModel):
+    """Subscriptions' billing (core/service/billing.py)."""
+
+    billing_test_clocks: bool = False
+    """Offer AdvanceTestClock: merchants move their own billing time (test servers only)."""
+    billing_dunning_days: tuple[int, ...] = (1, 3, 5, 7)
+    """Days after an invoice's first failed charge when it is charged again."""
+    billing_poll_s: float = 10.0
+    """How often each process bills the subscriptions due (any number may run); 0: never."""
+    billing_lease_s: float = 120.0
+    """How long a runner holds a subscription it bills; a crashed runner's expire after it."""
+
+
 class Settings(
     # pydantic puts the fields of the last base first: the areas are listed bottom-up
     # so that ``paycore config`` prints them top-down, the server first.
+    BillingFields,
     WebhookFields,
     TlsFields,
     TelemetryFields,

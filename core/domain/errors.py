@@ -168,6 +168,31 @@ class Reason(enum.Enum):
         False,
         "The payment method could not be verified (payment {payment_id}): {why}",
     )
+    # Subscriptions and billing (issue 20).
+    PRICE_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "Price {price_id} does not exist.")
+    SUBSCRIPTION_NOT_FOUND = ReasonSpec(
+        Code.NOT_FOUND, False, "Subscription {subscription_id} does not exist."
+    )
+    SUBSCRIPTION_STATUS_CONFLICT = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Subscription {subscription_id} is {status}; it cannot be {action}.",
+    )
+    SUBSCRIPTION_PRICE_MISMATCH = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Price {price_id} has another interval or currency than subscription {subscription_id}.",
+    )
+    TEST_CLOCK_BACKWARDS = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "The test clock is at {now}; it only moves forward (asked for {to_time}).",
+    )
+    TEST_CLOCKS_DISABLED = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Test clocks are off on this server (setting billing.test_clocks).",
+    )
     API_KEY_NOT_FOUND = ReasonSpec(Code.NOT_FOUND, False, "API key {prefix} does not exist.")
     MERCHANT_ALREADY_EXISTS = ReasonSpec(
         Code.ALREADY_EXISTS, False, "Merchant {merchant_id} already exists."

@@ -25,6 +25,9 @@ WITHDRAWAL = "wd"
 CUSTOMER = "cus"
 MANDATE = "man"
 DISPUTE = "dp"
+PRICE = "price"
+SUBSCRIPTION = "sub"
+INVOICE = "in"
 
 _ULID_BODY = r"[0-9A-HJKMNP-TV-Z]{26}"
 _PATTERNS = {
@@ -41,6 +44,9 @@ _PATTERNS = {
         CUSTOMER,
         MANDATE,
         DISPUTE,
+        PRICE,
+        SUBSCRIPTION,
+        INVOICE,
     )
 }
 

@@ -23,6 +23,7 @@ states other branches are still adding.
 
 from __future__ import annotations
 
+from core.domain.billing_events import BILLING_EVENT_TYPES
 from core.domain.disputes import DISPUTE_EVENT_TYPES
 from core.domain.notifications import EventDraft
 from core.domain.payment import Payment, Refund
@@ -66,6 +67,7 @@ EVENT_TYPES: tuple[str, ...] = tuple(
     sorted(
         {PAYMENT_CREATED, PAYMENT_UPDATED, REFUND_CREATED, REFUND_UPDATED}
         | set(DISPUTE_EVENT_TYPES)  # named by the dispute use cases (core/domain/disputes.py)
+        | set(BILLING_EVENT_TYPES)
         | {t for t in PAYMENT_STATE_EVENTS.values() if t}
         | {t for t in REFUND_STATE_EVENTS.values() if t}
     )

@@ -42,6 +42,8 @@ def event_to_proto(event: StoredEvent) -> event_pb.Event:
             create_time=convert.timestamp(event.created_at),
             dispute=dispute_pb2.Dispute.FromString(event.snapshot),
         )
+    if event.resource_type in ("subscription", "invoice"):
+        return _billing_event(event)
     payment = payment_pb2.Payment.FromString(event.snapshot)
     message = event_pb.Event(
         id=event.id,
@@ -56,6 +58,21 @@ def event_to_proto(event: StoredEvent) -> event_pb.Event:
             if refund.id == event.refund_id:
                 message.refund.CopyFrom(refund)
                 break
+    return message
+
+
+def _billing_event(event: StoredEvent) -> event_pb.Event:
+    """A subscription's or an invoice's event: its snapshot is that resource's message."""
+    message = event_pb.Event(
+        id=event.id,
+        sequence=event.sequence,
+        type=event.type,
+        create_time=convert.timestamp(event.created_at),
+    )
+    if event.resource_type == "invoice":
+        message.invoice.ParseFromString(event.snapshot)
+    else:
+        message.subscription.ParseFromString(event.snapshot)
     return message
 
 

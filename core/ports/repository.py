@@ -31,6 +31,7 @@ from core.ledger.journal import JournalTransaction
 from core.ports.authentications import Authentications
 from core.ports.customers import Customers
 from core.ports.mandates import Mandates
+from core.ports.subscriptions import SubscriptionRecords
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
 
@@ -334,6 +335,11 @@ class PaymentTransaction(Protocol):
     @property
     def authentications(self) -> Authentications:
         """Payments' 3-D Secure authentications and their open challenges."""
+        ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRecords:
+        """Prices, subscriptions, invoices and test clocks."""
         ...
 
 

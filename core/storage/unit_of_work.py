@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from core.domain.billing_events import BillingEvent
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.merchant_settings import MerchantSettings
 from core.domain.payment import Payment, Refund
@@ -49,6 +50,7 @@ from core.storage.mandates import PostgresMandates
 from core.storage.merchants import PostgresMerchants, merchant_settings
 from core.storage.payments import PostgresPayments
 from core.storage.session import Session
+from core.storage.subscriptions import PostgresSubscriptionRecords
 from core.storage.unavailable import unavailable_as_error
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
@@ -71,6 +73,7 @@ class PostgresTransaction:
         outbox: PaymentOutbox | None = None,
         *,
         defer_writes: bool = False,
+        billing_snapshot: Callable[[BillingEvent], bytes] | None = None,
     ) -> None:
         self._session = Session(connection, defer_writes=defer_writes)
         self.requests = PostgresRequests(self._session)
@@ -83,6 +86,7 @@ class PostgresTransaction:
         self.customers = PostgresCustomers(connection)
         self.mandates = PostgresMandates(connection)
         self.authentications = PostgresAuthentications(connection)
+        self.subscriptions = PostgresSubscriptionRecords(connection, billing_snapshot)
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -97,9 +101,16 @@ class PostgresTransaction:
 class PostgresPaymentRepository:
     """PaymentRepository over an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, outbox: PaymentOutbox | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        outbox: PaymentOutbox | None = None,
+        billing_snapshot: Callable[[BillingEvent], bytes] | None = None,
+    ) -> None:
+        """``billing_snapshot``: subscriptions' and invoices' events' bodies (None: none)."""
         self._pool = pool
         self._outbox = outbox  # None: no events (tools, tests of storage alone)
+        self._billing_snapshot = billing_snapshot
         self._card_tokens = card_tokens.CardTokenReads(pool)
 
     @asynccontextmanager
@@ -111,7 +122,12 @@ class PostgresPaymentRepository:
             self._pool.acquire() as connection,
             connection.transaction(),
         ):
-            tx = PostgresTransaction(connection, self._outbox, defer_writes=True)
+            tx = PostgresTransaction(
+                connection,
+                self._outbox,
+                defer_writes=True,
+                billing_snapshot=self._billing_snapshot,
+            )
             yield tx
             # Reached only when the body ended normally: its waiting writes
             # go in one statement, then COMMIT. An exception skips both.

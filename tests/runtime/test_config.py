@@ -265,3 +265,16 @@ def test_paycore_run_refuses_a_started_grace_shorter_than_a_live_request(
 
     assert code == EXIT_CONFIG  # before anything starts
     assert "status_query.started_grace_s" in capsys.readouterr().err
+
+
+def test_billing_settings_that_cannot_work_are_refused() -> None:
+    with pytest.raises(ConfigError, match="billing_dunning_days: retry days must be increasing"):
+        load_settings(environ={"PAYCORE_BILLING_DUNNING_DAYS": "[3, 1]"})
+    with pytest.raises(ConfigError, match="billing_lease_s > 0"):
+        load_settings(environ={"PAYCORE_BILLING_LEASE_S": "0"})
+    assert load_settings(
+        environ={"PAYCORE_BILLING_DUNNING_DAYS": "[2, 4]"}
+    ).billing_dunning_days == (
+        2,
+        4,
+    )

@@ -42,6 +42,7 @@ from core.ports.repository import (
 )
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
+from tests.support.memory_subscriptions import MemoryBillingState, MemorySubscriptionRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,7 @@ class MemoryState:
     """The outbox: every event appended by a payment's change, in order."""
     challenge_cards: dict[tuple[str, str], str] = field(default_factory=dict)
     """The vault token a challenged payment's card waits under, by (merchant_id, payment_id)."""
+    billing: MemoryBillingState = field(default_factory=MemoryBillingState)
 
     def copy(self) -> MemoryState:
         """A copy a transaction may change (the values are frozen, so shallow copies do)."""
@@ -112,6 +114,7 @@ class MemoryState:
             postings=list(self.postings),
             events=list(self.events),
             challenge_cards=dict(self.challenge_cards),
+            billing=self.billing.copy(),
         )
 
 
@@ -388,6 +391,7 @@ class MemoryTransaction:
         self.customers = MemoryCustomers(state)
         self.mandates = MemoryMandates(state)
         self.authentications = MemoryAuthentications(state)
+        self.subscriptions = MemorySubscriptionRecords(state.billing)
 
 
 class MemoryRepository:

@@ -175,7 +175,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def timestamp_bound(stamp: timestamp_pb2.Timestamp) -> datetime | None:
-    """A time filter bound as a datetime, or None if it is not a valid Timestamp.
+    """A Timestamp (a time filter's bound, a start time) as a datetime; None if not valid.
 
     Rounded UP to the microsecond: paycore stores times in whole
     microseconds, so for both an inclusive start and an exclusive end,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar, Unpack
 
@@ -18,17 +18,21 @@ from paycore.v1 import (
     mandate_service_pb2_grpc,
     merchant_settings_service_pb2_grpc,
     payment_service_pb2_grpc,
+    subscription_service_pb2_grpc,
 )
 from paycore.v1 import customer_service_pb2 as customer_pb
 from paycore.v1 import dispute_service_pb2 as dispute_pb
 from paycore.v1 import mandate_service_pb2 as mandate_pb
 from paycore.v1 import merchant_settings_service_pb2 as settings_pb
 from paycore.v1 import payment_service_pb2 as pb
+from paycore.v1 import subscription_pb2 as sub_pb
+from paycore.v1 import subscription_service_pb2 as subs_pb
 from paycore.v1.card_vault_service_pb2 import CardToken
 from paycore.v1.dispute_pb2 import Dispute
 from paycore.v1.payment_pb2 import Payment, PaymentMethodData, Refund
 
 from . import _requests as build
+from . import _subscriptions as subs
 from ._call_options import CallOptions
 from ._retry import DEFAULT_RETRY_POLICY, Backoff, RetryPolicy
 
@@ -83,6 +87,7 @@ class PaycoreClient:
         self._customers = customer_service_pb2_grpc.CustomerServiceStub(channel)
         self._mandates = mandate_service_pb2_grpc.MandateServiceStub(channel)
         self._disputes = dispute_service_pb2_grpc.DisputeServiceStub(channel)
+        self._subscriptions = subscription_service_pb2_grpc.SubscriptionServiceStub(channel)
         self._settings_stub = merchant_settings_service_pb2_grpc.MerchantSettingsServiceStub(
             channel
         )
@@ -412,3 +417,92 @@ class PaycoreClient:
         366 days), with the amounts per currency."""
         request = build.get_dispute_rate(start, end)
         return self._call(self._disputes.GetDisputeRate, request)
+
+    # Subscriptions (SubscriptionService): prices, subscriptions, invoices, membership.
+
+    def create_price(
+        self,
+        product_name: str,
+        amount: Money,
+        interval: str,
+        **options: Unpack[subs.PriceOptions],
+    ) -> sub_pb.Price:
+        """Create a price per ``interval`` ("day", "week", "month", "year"); see PriceOptions."""
+        request = subs.create_price(product_name, amount, interval, options)
+        return self._call(self._subscriptions.CreatePrice, request).price
+
+    def create_subscription(
+        self,
+        customer_id: str,
+        price_id: str,
+        *,
+        start_time: datetime | None = None,
+        **options: Unpack[subs.SubscriptionOptions],
+    ) -> sub_pb.Subscription:
+        """Subscribe a customer to a price from ``start_time`` (default now); see
+        SubscriptionOptions."""
+        request = subs.create_subscription(customer_id, price_id, start_time, options)
+        return self._call(self._subscriptions.CreateSubscription, request).subscription
+
+    def get_subscription(self, subscription_id: str) -> sub_pb.Subscription:
+        """Return one subscription; NotFoundError if there is none."""
+        request = subs_pb.GetSubscriptionRequest(subscription_id=subscription_id)
+        return self._call(self._subscriptions.GetSubscription, request).subscription
+
+    def update_subscription(
+        self, subscription_id: str, **options: Unpack[subs.SubscriptionChangeOptions]
+    ) -> sub_pb.Subscription:
+        """Change exactly the fields given (price and quantity prorated)."""
+        request = subs.update_subscription(subscription_id, options)
+        return self._call(self._subscriptions.UpdateSubscription, request).subscription
+
+    def cancel_subscription(
+        self,
+        subscription_id: str,
+        *,
+        at_period_end: bool = False,
+        **options: Unpack[build.WriteOptions],
+    ) -> sub_pb.Subscription:
+        """Cancel now, or at the end of the current period."""
+        request = subs.cancel_subscription(subscription_id, at_period_end, options)
+        return self._call(self._subscriptions.CancelSubscription, request).subscription
+
+    def pause_subscription(
+        self, subscription_id: str, **options: Unpack[build.WriteOptions]
+    ) -> sub_pb.Subscription:
+        """Pause billing until resumed."""
+        request = subs.pause_subscription(subscription_id, options)
+        return self._call(self._subscriptions.PauseSubscription, request).subscription
+
+    def resume_subscription(
+        self, subscription_id: str, **options: Unpack[build.WriteOptions]
+    ) -> sub_pb.Subscription:
+        """Resume a paused subscription: a new period starts and is billed at once."""
+        request = subs.resume_subscription(subscription_id, options)
+        return self._call(self._subscriptions.ResumeSubscription, request).subscription
+
+    def list_invoices(
+        self, subscription_id: str, *, page_size: int = 0, page_token: str = ""
+    ) -> subs_pb.ListInvoicesResponse:
+        """Return one page of a subscription's invoices, newest first."""
+        request = subs_pb.ListInvoicesRequest(
+            subscription_id=subscription_id, page_size=page_size, page_token=page_token
+        )
+        return self._call(self._subscriptions.ListInvoices, request)
+
+    def get_membership_status(
+        self, *, subscription_id: str = "", customer_id: str = ""
+    ) -> subs_pb.GetMembershipStatusResponse:
+        """Whether a subscription (or any of a customer's) is active now; give exactly one."""
+        request = subs_pb.GetMembershipStatusRequest(
+            subscription_id=subscription_id, customer_id=customer_id
+        )
+        return self._call(self._subscriptions.GetMembershipStatus, request)
+
+    def advance_test_clock(
+        self, to_time: datetime, **options: Unpack[build.WriteOptions]
+    ) -> datetime:
+        """Move the merchant's test clock forward (test servers only); its new time."""
+        request = subs.advance_test_clock(to_time, options)
+        response = self._call(self._subscriptions.AdvanceTestClock, request)
+        return response.now.ToDatetime(tzinfo=UTC)

@@ -147,6 +147,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was
     declined or failed (or held by risk); no mandate was recorded.
     """
+    ERROR_REASON_PRICE_NOT_FOUND: _ErrorReason.ValueType  # 170
+    """NOT_FOUND: no such price for the caller's merchant (SubscriptionService)."""
+    ERROR_REASON_SUBSCRIPTION_NOT_FOUND: _ErrorReason.ValueType  # 171
+    """NOT_FOUND: no such subscription for the caller's merchant."""
+    ERROR_REASON_SUBSCRIPTION_STATUS_CONFLICT: _ErrorReason.ValueType  # 172
+    """FAILED_PRECONDITION: the subscription's status does not allow the change
+    (a canceled subscription cannot be paused, only a paused one resumed...).
+    """
+    ERROR_REASON_SUBSCRIPTION_PRICE_MISMATCH: _ErrorReason.ValueType  # 173
+    """FAILED_PRECONDITION: UpdateSubscription to a price of another interval or
+    currency; create a new subscription instead.
+    """
+    ERROR_REASON_TEST_CLOCK_BACKWARDS: _ErrorReason.ValueType  # 174
+    """FAILED_PRECONDITION: AdvanceTestClock to a time before the clock's."""
+    ERROR_REASON_TEST_CLOCKS_DISABLED: _ErrorReason.ValueType  # 175
+    """FAILED_PRECONDITION: the server does not offer test clocks (production)."""
     ERROR_REASON_REFUND_NOT_FOUND: _ErrorReason.ValueType  # 40
     """NOT_FOUND: no such refund for the caller's merchant."""
     ERROR_REASON_REFUND_NOT_IN_REVIEW: _ErrorReason.ValueType  # 41
@@ -376,6 +392,22 @@ ERROR_REASON_PAYMENT_METHOD_VERIFICATION_FAILED: ErrorReason.ValueType  # 168
 """FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was
 declined or failed (or held by risk); no mandate was recorded.
 """
+ERROR_REASON_PRICE_NOT_FOUND: ErrorReason.ValueType  # 170
+"""NOT_FOUND: no such price for the caller's merchant (SubscriptionService)."""
+ERROR_REASON_SUBSCRIPTION_NOT_FOUND: ErrorReason.ValueType  # 171
+"""NOT_FOUND: no such subscription for the caller's merchant."""
+ERROR_REASON_SUBSCRIPTION_STATUS_CONFLICT: ErrorReason.ValueType  # 172
+"""FAILED_PRECONDITION: the subscription's status does not allow the change
+(a canceled subscription cannot be paused, only a paused one resumed...).
+"""
+ERROR_REASON_SUBSCRIPTION_PRICE_MISMATCH: ErrorReason.ValueType  # 173
+"""FAILED_PRECONDITION: UpdateSubscription to a price of another interval or
+currency; create a new subscription instead.
+"""
+ERROR_REASON_TEST_CLOCK_BACKWARDS: ErrorReason.ValueType  # 174
+"""FAILED_PRECONDITION: AdvanceTestClock to a time before the clock's."""
+ERROR_REASON_TEST_CLOCKS_DISABLED: ErrorReason.ValueType  # 175
+"""FAILED_PRECONDITION: the server does not offer test clocks (production)."""
 ERROR_REASON_REFUND_NOT_FOUND: ErrorReason.ValueType  # 40
 """NOT_FOUND: no such refund for the caller's merchant."""
 ERROR_REASON_REFUND_NOT_IN_REVIEW: ErrorReason.ValueType  # 41

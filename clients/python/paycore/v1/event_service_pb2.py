@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from paycore.v1 import dispute_pb2 as paycore_dot_v1_dot_dispute__pb2
 from paycore.v1 import payment_pb2 as paycore_dot_v1_dot_payment__pb2
+from paycore.v1 import subscription_pb2 as paycore_dot_v1_dot_subscription__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epaycore/v1/event_service.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paycore/v1/dispute.proto\x1a\x18paycore/v1/payment.proto\"]\n\x13StreamEventsRequest\x12%\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03R\rafterSequence\x12\x1f\n\x0b\x65vent_types\x18\x02 \x03(\tR\neventTypes\"?\n\x14StreamEventsResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.paycore.v1.EventR\x05\x65vent\"\xab\x02\n\x05\x45vent\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n\x08sequence\x18\x02 \x01(\x03R\x08sequence\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12-\n\x07payment\x18\x05 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\x12\x1b\n\trefund_id\x18\x06 \x01(\tR\x08refundId\x12*\n\x06refund\x18\x07 \x01(\x0b\x32\x12.paycore.v1.RefundR\x06refund\x12-\n\x07\x64ispute\x18\x08 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute2c\n\x0c\x45ventService\x12S\n\x0cStreamEvents\x12\x1f.paycore.v1.StreamEventsRequest\x1a .paycore.v1.StreamEventsResponse0\x01\x42x\n\x0e\x63om.paycore.v1B\x11\x45ventServiceProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epaycore/v1/event_service.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paycore/v1/dispute.proto\x1a\x18paycore/v1/payment.proto\x1a\x1dpaycore/v1/subscription.proto\"]\n\x13StreamEventsRequest\x12%\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03R\rafterSequence\x12\x1f\n\x0b\x65vent_types\x18\x02 \x03(\tR\neventTypes\"?\n\x14StreamEventsResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.paycore.v1.EventR\x05\x65vent\"\x98\x03\n\x05\x45vent\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n\x08sequence\x18\x02 \x01(\x03R\x08sequence\x12\x12\n\x04type\x18\x03 \x01(\tR\x04type\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12-\n\x07payment\x18\x05 \x01(\x0b\x32\x13.paycore.v1.PaymentR\x07payment\x12\x1b\n\trefund_id\x18\x06 \x01(\tR\x08refundId\x12*\n\x06refund\x18\x07 \x01(\x0b\x32\x12.paycore.v1.RefundR\x06refund\x12-\n\x07\x64ispute\x18\x08 \x01(\x0b\x32\x13.paycore.v1.DisputeR\x07\x64ispute\x12<\n\x0csubscription\x18\x14 \x01(\x0b\x32\x18.paycore.v1.SubscriptionR\x0csubscription\x12-\n\x07invoice\x18\x15 \x01(\x0b\x32\x13.paycore.v1.InvoiceR\x07invoice2c\n\x0c\x45ventService\x12S\n\x0cStreamEvents\x12\x1f.paycore.v1.StreamEventsRequest\x1a .paycore.v1.StreamEventsResponse0\x01\x42x\n\x0e\x63om.paycore.v1B\x11\x45ventServiceProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +36,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'paycore.v1.event_service_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016com.paycore.v1B\021EventServiceProtoP\001Z#paycore/gen/go/paycore/v1;paycorev1\242\002\003PCX\252\002\nPaycore.V1\312\002\nPaycore\\V1\352\002\013Paycore::V1'
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=131
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=224
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=226
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=289
-  _globals['_EVENT']._serialized_start=292
-  _globals['_EVENT']._serialized_end=591
-  _globals['_EVENTSERVICE']._serialized_start=593
-  _globals['_EVENTSERVICE']._serialized_end=692
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=162
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=255
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=257
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=320
+  _globals['_EVENT']._serialized_start=323
+  _globals['_EVENT']._serialized_end=731
+  _globals['_EVENTSERVICE']._serialized_start=733
+  _globals['_EVENTSERVICE']._serialized_end=832
 # @@protoc_insertion_point(module_scope)

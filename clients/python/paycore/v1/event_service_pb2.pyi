@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from paycore.v1 import dispute_pb2 as _dispute_pb2
 from paycore.v1 import payment_pb2 as _payment_pb2
+from paycore.v1 import subscription_pb2 as _subscription_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -91,6 +92,8 @@ class Event(_message.Message):
     REFUND_ID_FIELD_NUMBER: _builtins.int
     REFUND_FIELD_NUMBER: _builtins.int
     DISPUTE_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_FIELD_NUMBER: _builtins.int
+    INVOICE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `evt_` followed by a 26-character ULID. The
     same on every webhook retry: deduplicate by it.
@@ -136,6 +139,20 @@ class Event(_message.Message):
         the dispute as it was right after the change; `payment` is then unset.
         """
 
+    @_builtins.property
+    def subscription(self) -> _subscription_pb2.Subscription:
+        """For subscription.* events (subscription.created, subscription.updated,
+        subscription.canceled): the subscription right after the change; `payment`
+        is unset.
+        """
+
+    @_builtins.property
+    def invoice(self) -> _subscription_pb2.Invoice:
+        """For invoice.* events (invoice.created, invoice.paid,
+        invoice.payment_failed): the invoice right after the change; `payment` is
+        unset (the charge's own payment.* events carry it).
+        """
+
     def __init__(
         self,
         *,
@@ -147,10 +164,12 @@ class Event(_message.Message):
         refund_id: _builtins.str = ...,
         refund: _payment_pb2.Refund | None = ...,
         dispute: _dispute_pb2.Dispute | None = ...,
+        subscription: _subscription_pb2.Subscription | None = ...,
+        invoice: _subscription_pb2.Invoice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dispute", b"dispute", "payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dispute", b"dispute", "invoice", b"invoice", "payment", b"payment", "refund", b"refund", "subscription", b"subscription"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dispute", b"dispute", "id", b"id", "payment", b"payment", "refund", b"refund", "refund_id", b"refund_id", "sequence", b"sequence", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dispute", b"dispute", "id", b"id", "invoice", b"invoice", "payment", b"payment", "refund", b"refund", "refund_id", b"refund_id", "sequence", b"sequence", "subscription", b"subscription", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
