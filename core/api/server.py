@@ -75,8 +75,8 @@ from core.service.payments.service import PaymentService
 from core.service.risk_back_office import RiskService
 from core.service.settlement import SettlementService
 from core.service.status_query import StatusQueryScheduler
-from core.service.webhooks import EventStreams, WebhookService
 from core.service.subscriptions import SubscriptionService
+from core.service.webhooks import EventStreams, WebhookService
 from core.telemetry import Telemetry
 from core.telemetry.http import HttpEndpoint
 

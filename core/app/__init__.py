@@ -39,8 +39,8 @@ from core.app._risk import build_risk_service, open_risk_screen, open_rules
 from core.app._routing import attempt_resolution, build_router, open_merchant_routing
 from core.app._server import paycore_server, server_settings
 from core.app._services import Services, start_background
-from core.app._three_ds import build_challenge_completion, build_three_ds
 from core.app._subscriptions import build_billing, build_subscriptions
+from core.app._three_ds import build_challenge_completion, build_three_ds
 from core.app._vault import build_vault, vault_keyring
 from core.app._verification import build_verification, start_verification_sweep
 from core.config import Settings
