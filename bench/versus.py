@@ -5,8 +5,11 @@ PostgreSQL and Redis once (``PAYCORE_BENCH_*`` or embedded ones, as the other
 benchmarks), then, round after round, serves ``paycore run --workers 1`` from
 the baseline checkout and from this one in turn (the order flips every round,
 so a drift of the shared machine does not favour either), each on a fresh
-server, and drives it with ``bench.load``'s closed loop (``--concurrency``
-callers, one merchant each, in ``--processes`` generator processes).
+server with a database of its own (migrated by that checkout's own ``paycore
+migrate``, so a baseline from before a schema change runs on its own schema) and
+merchants of its own, and drives it with ``bench.load``'s closed loop
+(``--concurrency`` callers, one merchant each, in ``--processes`` generator
+processes).
 
 Per window it reads:
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -48,6 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -249,16 +254,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         check=True,
     ).stdout.strip()
     rounds: list[tuple[Window, Window]] = []
-    with bench_databases() as databases:
-        dsn = databases[0]
+    with bench_databases() as (dsn, redis_url):
         asyncio.run(migrate(dsn))
-        prefix = f"versus_{uuid.uuid4().hex[:8]}"
-        keys = asyncio.run(_issue_keys(dsn, prefix, options.concurrency))
-        sides = [("baseline", options.baseline), ("this", REPOSITORY)]
+        # The baseline gets a database of its own, migrated by its own code: a
+        # baseline from before a schema change cannot run on this checkout's schema.
+        base_dsn = asyncio.run(_own_database(dsn, "paycore_versus_baseline"))
+        _migrate_with(options.baseline, base_dsn)
+        run = uuid.uuid4().hex[:8]
+        # Separate merchants too, so rate limits and velocity in the shared Redis
+        # never carry over from one side to the other.
+        sides = {
+            side: (repository, (side_dsn, redis_url), (prefix, keys))
+            for side, repository, side_dsn in (
+                ("baseline", options.baseline, base_dsn),
+                ("this", REPOSITORY, dsn),
+            )
+            for prefix in [f"versus_{run}_{side}"]
+            for keys in [asyncio.run(_issue_keys(side_dsn, prefix, options.concurrency))]
+        }
+        order = ["baseline", "this"]
         for index in range(options.rounds):
             measured = {}
-            for side, repository in sides if index % 2 == 0 else sides[::-1]:
-                window = measure_side(side, repository, databases, (prefix, keys), options)
+            for side in order if index % 2 == 0 else order[::-1]:
+                repository, databases, merchants = sides[side]
+                window = measure_side(side, repository, databases, merchants, options)
                 print(f"round {index + 1} {window.line()}", flush=True)
                 measured[side] = window
             rounds.append((measured["baseline"], measured["this"]))
@@ -268,6 +287,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         append_result(
             HEADINGS[options.section], MODULE, argv, [f"`{baseline}`", *cells], revision=revision
         )
+
+
+async def _own_database(dsn: str, name: str) -> str:
+    """A new, empty database ``name`` on ``dsn``'s server (dropped first if left over)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+def _migrate_with(repository: Path, dsn: str) -> None:
+    """Apply ``repository``'s own migrations to ``dsn`` with its own ``paycore migrate``."""
+    subprocess.run(
+        [str(repository / ".venv" / "bin" / "paycore"), "migrate"],
+        cwd=repository,
+        env={**os.environ, "PAYCORE_POSTGRES_DSN": dsn},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 async def _issue_keys(dsn: str, prefix: str, count: int) -> list[str]:
