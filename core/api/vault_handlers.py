@@ -34,6 +34,7 @@ def card_token_to_proto(token: CardToken) -> vault_svc.CardToken:
         id=token.id,
         card=convert.card_to_proto(token.card),
         create_time=convert.timestamp(token.created_at),
+        customer_id=token.customer_id,
     )
 
 

@@ -86,6 +86,8 @@ class TokenizeCard:
 
     merchant_id: str
     card: CardInput
+    customer_id: str = ""
+    """Whom the card belongs to (a customer id or the merchant's free text); "" for no one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ token it pays with by default. Payments reference a customer through their
 free-text ``customer_id``: a value with the shape of a customer id (``cus_`` and
 a ULID, ``names_customer``) must name a live customer of the merchant; any other
 value stays the merchant's own reference, as it was before customers existed.
+Card tokens carry a ``customer_id`` the same way (TokenizeCard); a token that
+belongs to a customer pays only for that customer (``customer_paying_by_token``).
 
 Deleting a customer erases what identifies a person (email, name, metadata, the
 default payment method) and keeps the id and times, so that payments made
@@ -21,6 +23,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from core.domain import ids
+from core.domain.errors import PaycoreError, Reason
 
 
 def _frozen(metadata: Mapping[str, str]) -> Mapping[str, str]:
@@ -127,3 +130,26 @@ def names_customer(customer_id: str) -> bool:
     (another provider's ids), keep meaning what they meant.
     """
     return ids.is_valid(ids.CUSTOMER, customer_id)
+
+
+def customer_paying_by_token(customer_id: str, token_id: str, token_customer: str) -> str:
+    """The customer of a payment (or a setup) by card token ``token_id``, as mandates decide it.
+
+    ``customer_id``: the request's ("" takes the token's customer, as a
+    payment under a mandate takes the mandate's); ``token_customer``: the
+    token's ("" when it belongs to no one: it pays for any customer, as every
+    token stored before tokens had customers). A token that belongs to a
+    customer refuses to pay for another (FAILED_PRECONDITION,
+    CARD_TOKEN_CUSTOMER_MISMATCH). Values compare exactly, free text too: the
+    merchant's own reference for the token's owner is that owner.
+    """
+    if not token_customer:
+        return customer_id
+    if customer_id and customer_id != token_customer:
+        raise PaycoreError(
+            Reason.CARD_TOKEN_CUSTOMER_MISMATCH,
+            token_id=token_id,
+            token_customer=token_customer,
+            customer_id=customer_id,
+        )
+    return token_customer

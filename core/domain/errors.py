@@ -163,6 +163,11 @@ class Reason(enum.Enum):
         False,
         "Mandate {mandate_id} was given by customer {mandate_customer}, not {customer_id}.",
     )
+    CARD_TOKEN_CUSTOMER_MISMATCH = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Card token {token_id} belongs to customer {token_customer}, not {customer_id}.",
+    )
     PAYMENT_METHOD_VERIFICATION_FAILED = ReasonSpec(
         Code.FAILED_PRECONDITION,
         False,

@@ -20,6 +20,7 @@ from core.domain.errors import NotFoundError, Reason
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentRepository, PaymentTransaction, RequestKey
 from core.ports.telemetry import NO_INSTRUMENTS, Instruments
+from core.service.customers import check_customer_reference
 from core.service.execution import (
     Encoder,
     Plan,
@@ -84,19 +85,35 @@ class CardVault:
     async def tokenize(
         self, command: TokenizeCard, request: RequestIdentity, encoder: Encoder[CardToken]
     ) -> Reply:
-        """Seal and store a card; idempotent by request_id like every mutating RPC."""
+        """Seal and store a card; idempotent by request_id like every mutating RPC.
+
+        Its ``customer_id`` is checked as a payment's is (a customer id names a
+        live customer, free text is the merchant's) and kept with the token.
+        """
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[CardToken]:
-            token = await self.keep(tx, command.merchant_id, command.card, at)
+            await check_customer_reference(tx, command.merchant_id, command.customer_id)
+            token = await self.keep(
+                tx, command.merchant_id, command.card, at, customer_id=command.customer_id
+            )
             return Plan(token.id, result=token)
 
         key = RequestKey(command.merchant_id, "TokenizeCard", request.request_id)
         return await self._executor.execute(key, request, encoder, plan)
 
     async def keep(
-        self, tx: PaymentTransaction, merchant_id: str, card: CardInput, at: datetime
+        self,
+        tx: PaymentTransaction,
+        merchant_id: str,
+        card: CardInput,
+        at: datetime,
+        *,
+        customer_id: str = "",
     ) -> CardToken:
-        """Seal and store ``card`` inside ``tx`` (tokenize, or a payment held for review)."""
+        """Seal and store ``card`` inside ``tx`` (tokenize, or a payment held for review).
+
+        ``customer_id``: whom the token belongs to, already checked ("": no one).
+        """
         token_id = ids.new_id(ids.TOKEN)
         keyring = self._keyring
         sealed = seal(
@@ -105,7 +122,8 @@ class CardVault:
             keyring.active_kek,
             record_aad(merchant_id, token_id),
         )
-        token = CardToken(token_id, merchant_id, summarize(card, self._fingerprint_key), at)
+        summary = summarize(card, self._fingerprint_key)
+        token = CardToken(token_id, merchant_id, summary, at, customer_id)
         await tx.card_tokens.insert(StoredCard(token, sealed))
         return token
 

@@ -26,7 +26,7 @@ from core.vault.records import CardToken, StoredCard
 
 _CARD_TOKEN_COLUMNS = """
     merchant_id, id, brand, bin, last4, exp_month, exp_year, fingerprint,
-    key_id, wrapped_dek, dek_nonce, nonce, ciphertext, create_time
+    key_id, wrapped_dek, dek_nonce, nonce, ciphertext, create_time, customer_id
 """
 
 
@@ -53,6 +53,7 @@ def _stored_card_from_row(row: asyncpg.Record) -> StoredCard:
             fingerprint=row["fingerprint"],
         ),
         created_at=row["create_time"],
+        customer_id=row["customer_id"],
     )
     return StoredCard(token, _sealed_from_row(row))
 
@@ -71,7 +72,7 @@ class PostgresCardTokens:
         await self._c.execute(
             f"""
             INSERT INTO card_tokens ({_CARD_TOKEN_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             """,
             token.merchant_id,
             token.id,
@@ -87,6 +88,7 @@ class PostgresCardTokens:
             sealed.nonce,
             sealed.ciphertext,
             token.created_at,
+            token.customer_id,
         )
 
     async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:

@@ -162,19 +162,29 @@ class PostgresMandateReads:
 
     @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
     async def list_payment_methods(self, query: PaymentMethodQuery) -> list[SavedPaymentMethod]:
-        """A page of the customer's card tokens (in id order), each with its mandates."""
+        """A page of the customer's card tokens (in id order), each with its mandates.
+
+        The customer's tokens are those it set up (its mandates') and those
+        tokenized with its customer_id (none of their mandates, maybe).
+        """
         rows = await self._pool.fetch(
             f"""
             WITH page AS (
-                SELECT DISTINCT card_token FROM mandates
-                WHERE merchant_id = $1 AND customer_id = $2 AND card_token > $3
+                SELECT card_token FROM (
+                    SELECT card_token FROM mandates
+                    WHERE merchant_id = $1 AND customer_id = $2 AND card_token > $3
+                    UNION
+                    SELECT id FROM card_tokens
+                    WHERE merchant_id = $1 AND customer_id = $2 AND id > $3
+                ) AS tokens
                 ORDER BY card_token LIMIT $4
             )
-            SELECT {_COLUMNS}, t.brand, t.bin, t.last4, t.exp_month, t.exp_year, t.fingerprint
-            FROM page JOIN mandates m ON m.merchant_id = $1 AND m.customer_id = $2
+            SELECT {_COLUMNS}, page.card_token AS method_token,
+                t.brand, t.bin, t.last4, t.exp_month, t.exp_year, t.fingerprint
+            FROM page JOIN card_tokens t ON t.merchant_id = $1 AND t.id = page.card_token
+            LEFT JOIN mandates m ON m.merchant_id = $1 AND m.customer_id = $2
                 AND m.card_token = page.card_token
-            JOIN card_tokens t ON t.merchant_id = $1 AND t.id = m.card_token
-            ORDER BY m.card_token, m.create_time, m.id
+            ORDER BY page.card_token, m.create_time, m.id
             """,
             query.merchant_id,
             query.customer_id,
@@ -185,12 +195,14 @@ class PostgresMandateReads:
 
 
 def _grouped(rows: Sequence[asyncpg.Record]) -> list[SavedPaymentMethod]:
-    """Rows ordered by card token, one per mandate -> one method per token."""
+    """Rows ordered by card token, one per mandate (or one without) -> one method per token."""
     methods: list[SavedPaymentMethod] = []
     mandates: list[Mandate] = []
     for index, row in enumerate(rows):
-        mandates.append(_mandate(row))
-        last_of_token = index + 1 == len(rows) or rows[index + 1]["card_token"] != row["card_token"]
+        token = row["method_token"]
+        if row["id"] is not None:  # a token saved with the customer may have no mandate
+            mandates.append(_mandate(row))
+        last_of_token = index + 1 == len(rows) or rows[index + 1]["method_token"] != token
         if last_of_token:
             card = CardSummary(
                 row["brand"],
@@ -200,6 +212,6 @@ def _grouped(rows: Sequence[asyncpg.Record]) -> list[SavedPaymentMethod]:
                 row["exp_year"],
                 row["fingerprint"],
             )
-            methods.append(SavedPaymentMethod(row["card_token"], card, tuple(mandates)))
+            methods.append(SavedPaymentMethod(token, card, tuple(mandates)))
             mandates = []
     return methods

@@ -17,6 +17,8 @@ class CardToken:
     merchant_id: str
     card: CardSummary
     created_at: datetime
+    customer_id: str = ""
+    """Whom the card belongs to (TokenizeCard's customer_id); "" for no one."""
 
 
 @dataclass(frozen=True, slots=True)

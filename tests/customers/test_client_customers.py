@@ -43,3 +43,11 @@ async def test_the_client_creates_updates_lists_and_deletes_customers(
 async def test_update_customer_needs_a_field(client: AsyncPaycoreClient) -> None:
     with pytest.raises(ValueError, match="at least one"):
         await client.update_customer("cus_01JD0Z8W7X6V5T4S3R2Q1P0N9M")
+
+
+async def test_the_client_tokenizes_a_card_for_a_customer(client: AsyncPaycoreClient) -> None:
+    ada = await client.create_customer(email="ada@example.com")
+
+    token = await client.tokenize_card(card(VISA, 12, 2030, cvc="123"), customer_id=ada.id)
+
+    assert token.customer_id == ada.id

@@ -168,10 +168,12 @@ class VaultApi:
         """TokenizeCard with a request as given."""
         return await self.stub.TokenizeCard(request, metadata=self.metadata)
 
-    async def tokenize(self, number: str, **fields: Any) -> vault_svc.CardToken:
-        """TokenizeCard with a fresh request_id; the token."""
+    async def tokenize(
+        self, number: str, customer_id: str = "", **fields: Any
+    ) -> vault_svc.CardToken:
+        """TokenizeCard with a fresh request_id (for ``customer_id``, if any); the token."""
         request = vault_svc.TokenizeCardRequest(
-            request_id=new_request_id(), card=card_data(number, **fields)
+            request_id=new_request_id(), card=card_data(number, **fields), customer_id=customer_id
         )
         return (await self.tokenize_request(request)).token
 

@@ -11,11 +11,13 @@ from core.domain.customers import (
     CreateCustomer,
     Customer,
     UpdateCustomer,
+    customer_paying_by_token,
     erased,
     names_customer,
     new_customer,
     updated,
 )
+from core.domain.errors import Code, PaycoreError, Reason
 
 AT = datetime(2026, 1, 2, tzinfo=UTC)
 LATER = AT + timedelta(hours=1)
@@ -75,3 +77,30 @@ def test_the_metadata_of_a_customer_cannot_change_behind_its_back() -> None:
 )
 def test_only_a_paycore_customer_id_names_a_customer(customer_id: str, names: bool) -> None:
     assert names_customer(customer_id) is names
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "token_customer", "payer"),
+    [
+        ("", "", ""),
+        ("cus_A", "", "cus_A"),  # a token of no one pays for anyone
+        ("alice", "", "alice"),
+        ("", "cus_A", "cus_A"),  # "" takes the token's customer
+        ("cus_A", "cus_A", "cus_A"),
+        ("", "alice", "alice"),  # free text binds as a customer id does
+    ],
+)
+def test_a_token_pays_for_its_own_customer(
+    customer_id: str, token_customer: str, payer: str
+) -> None:
+    assert customer_paying_by_token(customer_id, "tok_1", token_customer) == payer
+
+
+@pytest.mark.parametrize(("customer_id", "token_customer"), [("cus_B", "cus_A"), ("bob", "alice")])
+def test_a_token_refuses_to_pay_for_another_customer(customer_id: str, token_customer: str) -> None:
+    with pytest.raises(PaycoreError) as refused:
+        customer_paying_by_token(customer_id, "tok_1", token_customer)
+
+    assert refused.value.reason is Reason.CARD_TOKEN_CUSTOMER_MISMATCH
+    assert refused.value.code is Code.FAILED_PRECONDITION
+    assert token_customer in refused.value.message and customer_id in refused.value.message

@@ -8,7 +8,8 @@ import grpc
 import pytest
 
 from core.app import Services
-from paycore.v1 import card_vault_service_pb2_grpc
+from paycore.v1 import card_vault_service_pb2_grpc, customer_service_pb2_grpc
+from tests.customers.conftest import CustomerApi
 from tests.support.api import Api, VaultApi
 from tests.support.auth import Metadata, merchant_metadata
 from tests.support.requests import new_merchant_id
@@ -45,3 +46,11 @@ async def other_vault(
 def other_api(stub: Any, other_vault: VaultApi) -> Api:
     """The second merchant's PaymentService."""
     return Api(stub, other_vault.merchant_id, other_vault.metadata)
+
+
+@pytest.fixture
+def customers(grpc_channel: grpc.aio.Channel, merchant_id: str, metadata: Metadata) -> CustomerApi:
+    """The test's merchant's customers (whom its cards may belong to)."""
+    return CustomerApi(
+        customer_service_pb2_grpc.CustomerServiceStub(grpc_channel), merchant_id, metadata
+    )

@@ -23,9 +23,10 @@ def tokenize_card(
         v.add("card", "required")
     else:
         card_input = card(v, "card", request.card, today)
+    fields.text(v, "customer_id", request.customer_id, fields.MAX_CUSTOMER_ID)
     v.raise_if_any()
     assert card_input is not None
-    return TokenizeCard(merchant_id, dataclasses.replace(card_input, cvc=""))
+    return TokenizeCard(merchant_id, dataclasses.replace(card_input, cvc=""), request.customer_id)
 
 
 def get_card_token_id(request: vault_svc.GetCardTokenRequest) -> str:

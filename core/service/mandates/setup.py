@@ -90,8 +90,9 @@ class PaymentMethodSetup:
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             await check_customer_reference(tx, command.merchant_id, command.customer_id)
-            card_input, card = await authorization.card_to_use(
-                tx, command.merchant_id, None, command.card_token
+            # The customer is required here: a token of another customer is refused.
+            card_input, card, _ = await authorization.card_to_use(
+                tx, command.merchant_id, None, command.card_token, customer_id=command.customer_id
             )
             payment = _verification_payment(command, payment_id, card, at)
             return await authorization.authorize(

@@ -15,6 +15,7 @@ from core.domain import ids, lifecycle
 from core.domain.attempt import Attempt, ChannelOperation, ChannelResult
 from core.domain.cards import summarize
 from core.domain.commands import CardInput
+from core.domain.customers import customer_paying_by_token
 from core.domain.errors import PaycoreError
 from core.domain.issuers import issuer_country
 from core.domain.mandates import MandateCharge
@@ -78,8 +79,14 @@ class Authorization:
         card: CardInput | None,
         card_token: str,
         stored: StoredCard | None = None,
-    ) -> tuple[CardInput | None, CardSummary | None]:
-        """The card to pay with and its masked form; a token is revealed by the vault.
+        *,
+        customer_id: str = "",
+    ) -> tuple[CardInput | None, CardSummary | None, str]:
+        """The card to pay with, its masked form and whom it pays for; the vault reveals a token.
+
+        ``customer_id``: the request's; a token's own customer binds it, from
+        the same row read (``customer_paying_by_token``: "" takes the token's,
+        another is refused with CARD_TOKEN_CUSTOMER_MISMATCH).
 
         Called inside the plan, so after the rate limit and the request_id
         claim: a refused or replayed request never decrypts a card (it may
@@ -93,10 +100,11 @@ class Authorization:
         """
         if card_token:
             token, revealed = await self._vault.reveal(tx, merchant_id, card_token, stored)
-            return revealed, token.card
+            payer = customer_paying_by_token(customer_id, card_token, token.customer_id)
+            return revealed, token.card, payer
         if card is None:
-            return None, None
-        return card, summarize(card, self._fingerprint_key)
+            return None, None, customer_id
+        return card, summarize(card, self._fingerprint_key), customer_id
 
     async def authorize(
         self,

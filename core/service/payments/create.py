@@ -14,6 +14,8 @@ from datetime import datetime
 from core.domain import ids, lifecycle
 from core.domain.cards import summarize
 from core.domain.commands import ConfirmPayment, CreatePayment
+from core.domain.customers import customer_paying_by_token
+from core.domain.errors import PaycoreError
 from core.domain.money import Money
 from core.domain.payment import CardSummary, ConfirmationMethod, Payment, PaymentState
 from core.ports.repository import PaymentTransaction, RequestKey
@@ -76,14 +78,16 @@ class PaymentCreation:
                 mandate = await charge_under_mandate(tx, command, at)
             customer_id = mandate.customer_id if mandate else command.customer_id
             card_token = mandate.card_token if mandate else command.card_token
+            card_input, card = command.card, summary  # a card and a token are exclusive
+            if card_token:
+                # A token that belongs to a customer pays for that customer only
+                # ("" takes it); its customer comes with its row, read as before.
+                card_input, card, customer_id = await authorization.card_to_use(
+                    tx, command.merchant_id, None, card_token, stored, customer_id=customer_id
+                )
             # A customer id must name a live customer; reading it takes the payment
             # off the group commit, only for payments that name one.
             await check_customer_reference(tx, command.merchant_id, customer_id)
-            card_input, card = command.card, summary  # a card and a token are exclusive
-            if card_token:
-                card_input, card = await authorization.card_to_use(
-                    tx, command.merchant_id, None, card_token, stored
-                )
             payment = Payment(
                 id=payment_id,
                 merchant_id=command.merchant_id,
@@ -139,8 +143,14 @@ class PaymentCreation:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Payment]:
             payment = await locked_payment(tx, command.merchant_id, command.payment_id)
             lifecycle.require(payment, "confirm")
-            card_input, card = await authorization.card_to_use(
-                tx, command.merchant_id, command.card, command.card_token
+            # A payment's customer is fixed when it is created: a token of another
+            # customer is refused, and one without a customer stays without.
+            card_input, card, _ = await authorization.card_to_use(
+                tx,
+                command.merchant_id,
+                command.card,
+                command.card_token,
+                customer_id=payment.customer_id,
             )
             # Validation requires a card, a token or a bank transfer.
             assert card_input is not None or command.bank_transfer is not None
@@ -197,11 +207,19 @@ def _velocity_transaction(
         card, method = stored.token.card, "card_token"
     else:
         return None
+    customer_id = command.customer_id
+    if stored is not None:
+        try:  # the payment's customer, as the plan decides it from the same row
+            customer_id = customer_paying_by_token(
+                customer_id, stored.token.id, stored.token.customer_id
+            )
+        except PaycoreError:
+            return None  # refused by the plan, where the refusal is the request's outcome
     return risk_transaction(
         command.merchant_id,
         command.amount,
         card,
-        command.customer_id,
+        customer_id,
         command.risk_context,
         method,
     )

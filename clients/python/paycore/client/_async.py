@@ -206,13 +206,14 @@ class AsyncPaycoreClient:
         return await self._call(self._stub.RefundPayment, request)
 
     async def tokenize_card(
-        self, card: PaymentMethodData, **options: Unpack[build.WriteOptions]
+        self, card: PaymentMethodData, **options: Unpack[build.TokenizeCardOptions]
     ) -> CardToken:
         """Store a card in paycore's vault; pay with ``card_token(token.id)`` afterwards.
 
         ``card`` is ``card(number, exp_month, exp_year, cvc=...)``. This is the
         one call that sends a full card number (unless the merchant is allowed
-        raw card data); the CVC is checked and never stored.
+        raw card data); the CVC is checked and never stored. ``customer_id``:
+        whom the card belongs to (it then pays for that customer only).
         """
         request = build.tokenize_card(card, options)
         return (await self._call(self._vault.TokenizeCard, request)).token

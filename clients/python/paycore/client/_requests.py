@@ -83,6 +83,15 @@ class ConfirmPaymentOptions(WriteOptions, total=False):
     """As ``CreatePaymentOptions.return_url``."""
 
 
+class TokenizeCardOptions(WriteOptions, total=False):
+    """Optional arguments of ``tokenize_card``."""
+
+    customer_id: str
+    """Whom the card belongs to, as a payment's ``customer_id``: a customer id
+    (``cus_...``) must name a live customer; then the token pays for that
+    customer only."""
+
+
 class UpdatePaymentOptions(WriteOptions, total=False):
     """Fields ``update_payment`` changes: exactly those given, even when empty."""
 
@@ -295,7 +304,9 @@ def refund_payment(payment_id: str, options: RefundPaymentOptions) -> pb.RefundP
     return pb.RefundPaymentRequest(payment_id=payment_id, **_with_request_id(options))
 
 
-def tokenize_card(card: PaymentMethodData, options: WriteOptions) -> vault_pb.TokenizeCardRequest:
+def tokenize_card(
+    card: PaymentMethodData, options: TokenizeCardOptions
+) -> vault_pb.TokenizeCardRequest:
     """A TokenizeCardRequest with a request_id, for the card of ``card(...)``."""
     if card.WhichOneof("kind") != "card":
         raise ValueError("tokenize_card takes a full card: card(number, exp_month, exp_year, ...)")

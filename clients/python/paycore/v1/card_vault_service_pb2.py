@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from paycore.v1 import payment_pb2 as paycore_dot_v1_dot_payment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#paycore/v1/card_vault_service.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paycore/v1/payment.proto\"^\n\x13TokenizeCardRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12(\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x14.paycore.v1.CardDataR\x04\x63\x61rd\"C\n\x14TokenizeCardResponse\x12+\n\x05token\x18\x01 \x01(\x0b\x32\x15.paycore.v1.CardTokenR\x05token\"0\n\x13GetCardTokenRequest\x12\x19\n\x08token_id\x18\x01 \x01(\tR\x07tokenId\"C\n\x14GetCardTokenResponse\x12+\n\x05token\x18\x01 \x01(\x0b\x32\x15.paycore.v1.CardTokenR\x05token\"~\n\tCardToken\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12$\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x10.paycore.v1.CardR\x04\x63\x61rd\x12;\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime2\xb8\x01\n\x10\x43\x61rdVaultService\x12Q\n\x0cTokenizeCard\x12\x1f.paycore.v1.TokenizeCardRequest\x1a .paycore.v1.TokenizeCardResponse\x12Q\n\x0cGetCardToken\x12\x1f.paycore.v1.GetCardTokenRequest\x1a .paycore.v1.GetCardTokenResponseB|\n\x0e\x63om.paycore.v1B\x15\x43\x61rdVaultServiceProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#paycore/v1/card_vault_service.proto\x12\npaycore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18paycore/v1/payment.proto\"\x7f\n\x13TokenizeCardRequest\x12\x1d\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12(\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x14.paycore.v1.CardDataR\x04\x63\x61rd\x12\x1f\n\x0b\x63ustomer_id\x18\x03 \x01(\tR\ncustomerId\"C\n\x14TokenizeCardResponse\x12+\n\x05token\x18\x01 \x01(\x0b\x32\x15.paycore.v1.CardTokenR\x05token\"0\n\x13GetCardTokenRequest\x12\x19\n\x08token_id\x18\x01 \x01(\tR\x07tokenId\"C\n\x14GetCardTokenResponse\x12+\n\x05token\x18\x01 \x01(\x0b\x32\x15.paycore.v1.CardTokenR\x05token\"\x9f\x01\n\tCardToken\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12$\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x10.paycore.v1.CardR\x04\x63\x61rd\x12;\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12\x1f\n\x0b\x63ustomer_id\x18\x04 \x01(\tR\ncustomerId2\xb8\x01\n\x10\x43\x61rdVaultService\x12Q\n\x0cTokenizeCard\x12\x1f.paycore.v1.TokenizeCardRequest\x1a .paycore.v1.TokenizeCardResponse\x12Q\n\x0cGetCardToken\x12\x1f.paycore.v1.GetCardTokenRequest\x1a .paycore.v1.GetCardTokenResponseB|\n\x0e\x63om.paycore.v1B\x15\x43\x61rdVaultServiceProtoP\x01Z#paycore/gen/go/paycore/v1;paycorev1\xa2\x02\x03PCX\xaa\x02\nPaycore.V1\xca\x02\nPaycore\\V1\xea\x02\x0bPaycore::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016com.paycore.v1B\025CardVaultServiceProtoP\001Z#paycore/gen/go/paycore/v1;paycorev1\242\002\003PCX\252\002\nPaycore.V1\312\002\nPaycore\\V1\352\002\013Paycore::V1'
   _globals['_TOKENIZECARDREQUEST']._serialized_start=110
-  _globals['_TOKENIZECARDREQUEST']._serialized_end=204
-  _globals['_TOKENIZECARDRESPONSE']._serialized_start=206
-  _globals['_TOKENIZECARDRESPONSE']._serialized_end=273
-  _globals['_GETCARDTOKENREQUEST']._serialized_start=275
-  _globals['_GETCARDTOKENREQUEST']._serialized_end=323
-  _globals['_GETCARDTOKENRESPONSE']._serialized_start=325
-  _globals['_GETCARDTOKENRESPONSE']._serialized_end=392
-  _globals['_CARDTOKEN']._serialized_start=394
-  _globals['_CARDTOKEN']._serialized_end=520
-  _globals['_CARDVAULTSERVICE']._serialized_start=523
-  _globals['_CARDVAULTSERVICE']._serialized_end=707
+  _globals['_TOKENIZECARDREQUEST']._serialized_end=237
+  _globals['_TOKENIZECARDRESPONSE']._serialized_start=239
+  _globals['_TOKENIZECARDRESPONSE']._serialized_end=306
+  _globals['_GETCARDTOKENREQUEST']._serialized_start=308
+  _globals['_GETCARDTOKENREQUEST']._serialized_end=356
+  _globals['_GETCARDTOKENRESPONSE']._serialized_start=358
+  _globals['_GETCARDTOKENRESPONSE']._serialized_end=425
+  _globals['_CARDTOKEN']._serialized_start=428
+  _globals['_CARDTOKEN']._serialized_end=587
+  _globals['_CARDVAULTSERVICE']._serialized_start=590
+  _globals['_CARDVAULTSERVICE']._serialized_end=774
 # @@protoc_insertion_point(module_scope)

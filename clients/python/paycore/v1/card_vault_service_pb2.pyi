@@ -26,8 +26,22 @@ class TokenizeCardRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CARD_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key, as on CreatePaymentRequest. Required."""
+    customer_id: _builtins.str
+    """Whom the card belongs to, as on CreatePaymentRequest (at most 255
+    characters). A customer id (`cus_...`, CustomerService) must name a live
+    customer of the caller's merchant, else NOT_FOUND
+    (ERROR_REASON_CUSTOMER_NOT_FOUND) and nothing is stored; any other value
+    is kept as the merchant's own free-text reference. Empty: the token
+    belongs to no customer and pays for any. A token that belongs to a
+    customer pays only for that customer: a payment (PaymentMethodData.card_token)
+    with another non-empty customer_id, or MandateService.SetupPaymentMethod
+    for another customer, is refused with FAILED_PRECONDITION
+    (ERROR_REASON_CARD_TOKEN_CUSTOMER_MISMATCH); a payment with an empty
+    customer_id takes the token's.
+    """
     @_builtins.property
     def card(self) -> _payment_pb2.CardData:
         """The card. Its `cvc` is checked for shape and then discarded."""
@@ -37,10 +51,11 @@ class TokenizeCardRequest(_message.Message):
         *,
         request_id: _builtins.str = ...,
         card: _payment_pb2.CardData | None = ...,
+        customer_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "customer_id", b"customer_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -125,8 +140,13 @@ class CardToken(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     CARD_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `tok_` followed by a 26-character ULID."""
+    customer_id: _builtins.str
+    """Whom the card belongs to (TokenizeCardRequest.customer_id); empty for no
+    one.
+    """
     @_builtins.property
     def card(self) -> _payment_pb2.Card:
         """The card as safe to show: brand, BIN, last four, expiry, fingerprint."""
@@ -141,10 +161,11 @@ class CardToken(_message.Message):
         id: _builtins.str = ...,
         card: _payment_pb2.Card | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        customer_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "create_time", b"create_time", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card", b"card", "create_time", b"create_time", "customer_id", b"customer_id", "id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

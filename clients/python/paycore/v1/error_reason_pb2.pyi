@@ -143,6 +143,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: the payment's customer_id is not the customer who
     gave the mandate; nothing was created.
     """
+    ERROR_REASON_CARD_TOKEN_CUSTOMER_MISMATCH: _ErrorReason.ValueType  # 206
+    """FAILED_PRECONDITION: the card token belongs to a customer (its
+    TokenizeCard customer_id) and the request names another: a payment's
+    customer_id, or SetupPaymentMethod's customer; nothing was created.
+    """
     ERROR_REASON_PAYMENT_METHOD_VERIFICATION_FAILED: _ErrorReason.ValueType  # 168
     """FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was
     declined or failed (or held by risk); no mandate was recorded.
@@ -387,6 +392,11 @@ current period; nothing was created.
 ERROR_REASON_MANDATE_CUSTOMER_MISMATCH: ErrorReason.ValueType  # 167
 """FAILED_PRECONDITION: the payment's customer_id is not the customer who
 gave the mandate; nothing was created.
+"""
+ERROR_REASON_CARD_TOKEN_CUSTOMER_MISMATCH: ErrorReason.ValueType  # 206
+"""FAILED_PRECONDITION: the card token belongs to a customer (its
+TokenizeCard customer_id) and the request names another: a payment's
+customer_id, or SetupPaymentMethod's customer; nothing was created.
 """
 ERROR_REASON_PAYMENT_METHOD_VERIFICATION_FAILED: ErrorReason.ValueType  # 168
 """FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was

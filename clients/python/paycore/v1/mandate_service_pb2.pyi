@@ -234,7 +234,9 @@ class SavedPaymentMethod(_message.Message):
 
     @_builtins.property
     def mandates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Mandate]:
-        """Every mandate given for this card token, oldest first."""
+        """Every mandate given for this card token, oldest first; none for a card
+        the customer saved (TokenizeCard) and never set up.
+        """
 
     def __init__(
         self,

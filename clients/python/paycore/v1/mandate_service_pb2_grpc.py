@@ -82,8 +82,9 @@ class MandateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPaymentMethods(self, request, context):
-        """Lists the card tokens a customer set up, each with its mandates, with
-        pagination (AIP-158).
+        """Lists the card tokens a customer set up (SetupPaymentMethod) or saved
+        (CardVaultService.TokenizeCard with its customer_id), each with its
+        mandates, in token order, with pagination (AIP-158).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,8 +50,9 @@ class MandateServiceStub:
     request_id: a retry replays the answer and never verifies twice.
     """
     ListPaymentMethods: _grpc.UnaryUnaryMultiCallable[_mandate_service_pb2.ListPaymentMethodsRequest, _mandate_service_pb2.ListPaymentMethodsResponse]
-    """Lists the card tokens a customer set up, each with its mandates, with
-    pagination (AIP-158).
+    """Lists the card tokens a customer set up (SetupPaymentMethod) or saved
+    (CardVaultService.TokenizeCard with its customer_id), each with its
+    mandates, in token order, with pagination (AIP-158).
     """
     RevokeMandate: _grpc.UnaryUnaryMultiCallable[_mandate_service_pb2.RevokeMandateRequest, _mandate_service_pb2.RevokeMandateResponse]
     """Revokes a mandate: no charge is allowed under it from then on
@@ -81,8 +82,9 @@ class MandateServiceAsyncStub(MandateServiceStub):
     request_id: a retry replays the answer and never verifies twice.
     """
     ListPaymentMethods: _aio.UnaryUnaryMultiCallable[_mandate_service_pb2.ListPaymentMethodsRequest, _mandate_service_pb2.ListPaymentMethodsResponse]  # type: ignore[assignment]
-    """Lists the card tokens a customer set up, each with its mandates, with
-    pagination (AIP-158).
+    """Lists the card tokens a customer set up (SetupPaymentMethod) or saved
+    (CardVaultService.TokenizeCard with its customer_id), each with its
+    mandates, in token order, with pagination (AIP-158).
     """
     RevokeMandate: _aio.UnaryUnaryMultiCallable[_mandate_service_pb2.RevokeMandateRequest, _mandate_service_pb2.RevokeMandateResponse]  # type: ignore[assignment]
     """Revokes a mandate: no charge is allowed under it from then on
@@ -121,8 +123,9 @@ class MandateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _mandate_service_pb2.ListPaymentMethodsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_mandate_service_pb2.ListPaymentMethodsResponse, _abc.Awaitable[_mandate_service_pb2.ListPaymentMethodsResponse]]:
-        """Lists the card tokens a customer set up, each with its mandates, with
-        pagination (AIP-158).
+        """Lists the card tokens a customer set up (SetupPaymentMethod) or saved
+        (CardVaultService.TokenizeCard with its customer_id), each with its
+        mandates, in token order, with pagination (AIP-158).
         """
 
     @_abc_1.abstractmethod
