@@ -21,6 +21,8 @@ Without servers:
 
 - ``memory`` and ``memory_repository``: in-memory adapters for the application's ports
   (repository, request gate, channel, key directory, guess throttle, claim batches);
-  tests/application runs use cases through them;
+  tests/application runs use cases through them. The repository's state is in
+  ``memory_state``, its parties (merchants, keys, customers, mandates...) in
+  ``memory_parties``, billing in ``memory_subscriptions``, risk in ``memory_risk``;
 - ``payments``: domain payments and a new payment's first transaction.
 """

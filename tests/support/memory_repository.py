@@ -19,19 +19,13 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.auth.keys import ApiKey, Merchant
 from core.domain.attempt import Attempt, ChannelResult
-from core.domain.audit import AuditRecord
 from core.domain.commands import PaymentQuery, RefundQuery
 from core.domain.customers import Customer, CustomerQuery
-from core.domain.mandates import ChargeHistory, Mandate, MandateCharge
 from core.domain.merchant_settings import MerchantSettings
-from core.domain.notifications import EventDraft
 from core.domain.payment import Payment, Refund, RoutingRecord
-from core.ledger.journal import JournalTransaction
 from core.ports.repository import (
     Claim,
     ClaimStatus,
@@ -42,80 +36,16 @@ from core.ports.repository import (
 )
 from core.vault.envelope import Sealed
 from core.vault.records import StoredCard
-from tests.support.memory_subscriptions import MemoryBillingState, MemorySubscriptionRecords
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """What the repository holds for one request_id (the idempotency_keys row)."""
-
-    fingerprint: bytes
-    created_at: datetime
-    lease_until: datetime
-    completed: bool = False
-    reply_ok: bool = False
-    reply: bytes = b""
-    resource_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """A channel attempt as recorded: started (``result`` None) or answered."""
-
-    attempt: Attempt
-    started_at: datetime
-    result: ChannelResult | None = None
-    completed_at: datetime | None = None
-
-
-@dataclass(slots=True)
-class MemoryState:
-    """Everything the repository stores, by the keys PostgreSQL's tables use."""
-
-    requests: dict[RequestKey, RequestRecord] = field(default_factory=dict)
-    payments: dict[tuple[str, str], Payment] = field(default_factory=dict)
-    """By (merchant_id, payment_id)."""
-    attempts: dict[tuple[str, str], AttemptRecord] = field(default_factory=dict)
-    """By (merchant_id, attempt_id)."""
-    card_tokens: dict[tuple[str, str], StoredCard] = field(default_factory=dict)
-    """By (merchant_id, token_id)."""
-    merchants: dict[str, Merchant] = field(default_factory=dict)
-    merchant_settings: dict[str, MerchantSettings] = field(default_factory=dict)
-    keys: dict[str, tuple[ApiKey, bytes]] = field(default_factory=dict)
-    """By prefix: the key and its secret's hash."""
-    audit: list[AuditRecord] = field(default_factory=list)
-    customers: dict[tuple[str, str], Customer] = field(default_factory=dict)
-    """By (merchant_id, customer_id), deleted ones too (as PostgreSQL keeps them)."""
-    mandates: dict[tuple[str, str], Mandate] = field(default_factory=dict)
-    mandate_charges: list[tuple[str, str, str, datetime]] = field(default_factory=list)
-    """(merchant_id, mandate_id, payment_id, when), in the order they were made."""
-    postings: list[JournalTransaction] = field(default_factory=list)
-    """The ledger: every journal transaction posted by a payment's change, in order."""
-    events: list[EventDraft] = field(default_factory=list)
-    """The outbox: every event appended by a payment's change, in order."""
-    challenge_cards: dict[tuple[str, str], str] = field(default_factory=dict)
-    """The vault token a challenged payment's card waits under, by (merchant_id, payment_id)."""
-    billing: MemoryBillingState = field(default_factory=MemoryBillingState)
-
-    def copy(self) -> MemoryState:
-        """A copy a transaction may change (the values are frozen, so shallow copies do)."""
-        return MemoryState(
-            requests=dict(self.requests),
-            payments=dict(self.payments),
-            attempts=dict(self.attempts),
-            card_tokens=dict(self.card_tokens),
-            merchants=dict(self.merchants),
-            merchant_settings=dict(self.merchant_settings),
-            keys=dict(self.keys),
-            audit=list(self.audit),
-            customers=dict(self.customers),
-            mandates=dict(self.mandates),
-            mandate_charges=list(self.mandate_charges),
-            postings=list(self.postings),
-            events=list(self.events),
-            challenge_cards=dict(self.challenge_cards),
-            billing=self.billing.copy(),
-        )
+from tests.support.memory_parties import (
+    MemoryApiKeys,
+    MemoryAuditTrail,
+    MemoryAuthentications,
+    MemoryCustomers,
+    MemoryMandates,
+    MemoryMerchants,
+)
+from tests.support.memory_state import AttemptRecord, MemoryState, RequestRecord
+from tests.support.memory_subscriptions import MemorySubscriptionRecords
 
 
 class MemoryRequests:
@@ -242,139 +172,6 @@ class MemoryCardTokens:
     async def find(self, merchant_id: str, token_id: str) -> StoredCard | None:
         """One vault row of the merchant."""
         return self._state.card_tokens.get((merchant_id, token_id))
-
-
-class MemoryMerchants:
-    """``Merchants``: merchants and their settings in one transaction."""
-
-    def __init__(self, state: MemoryState) -> None:
-        self._state = state
-
-    async def insert(self, merchant: Merchant) -> bool:
-        """Store a new merchant; False when its id is taken."""
-        if merchant.id in self._state.merchants:
-            return False
-        self._state.merchants[merchant.id] = merchant
-        return True
-
-    async def settings(self, merchant_id: str) -> MerchantSettings:
-        """The merchant's settings (the defaults when never changed)."""
-        found = self._state.merchant_settings.get(merchant_id)
-        return found if found is not None else MerchantSettings(merchant_id)
-
-    async def lock_settings(self, merchant_id: str) -> MerchantSettings:
-        """The merchant's settings, for an update."""
-        return await self.settings(merchant_id)
-
-    async def save_settings(self, settings: MerchantSettings) -> None:
-        """Store the merchant's settings."""
-        self._state.merchant_settings[settings.merchant_id] = settings
-
-
-class MemoryApiKeys:
-    """``ApiKeys``: API keys in one transaction."""
-
-    def __init__(self, state: MemoryState) -> None:
-        self._state = state
-
-    async def insert(self, key: ApiKey, secret_hash: bytes) -> None:
-        """Store a new key and its secret's hash."""
-        self._state.keys[key.prefix] = (key, secret_hash)
-
-    async def lock(self, prefix: str) -> ApiKey | None:
-        """The key with ``prefix``."""
-        found = self._state.keys.get(prefix)
-        return None if found is None else found[0]
-
-    async def save(self, key: ApiKey) -> None:
-        """Store a key's expiry, revocation and successor (its hash stays)."""
-        _, secret_hash = self._state.keys[key.prefix]
-        self._state.keys[key.prefix] = (key, secret_hash)
-
-
-class MemoryAuditTrail:
-    """``AuditTrail``: the audit trail in one transaction."""
-
-    def __init__(self, state: MemoryState) -> None:
-        self._state = state
-
-    async def record(self, record: AuditRecord) -> None:
-        """Append an admin action."""
-        self._state.audit.append(record)
-
-
-class MemoryCustomers:
-    """``Customers``: the merchant's customers in one transaction."""
-
-    def __init__(self, state: MemoryState) -> None:
-        self._state = state
-
-    async def lock(self, merchant_id: str, customer_id: str) -> Customer | None:
-        """A live customer (the transaction holds the repository's lock already)."""
-        return await self.find(merchant_id, customer_id)
-
-    async def find(self, merchant_id: str, customer_id: str) -> Customer | None:
-        """A live customer of the merchant."""
-        customer = self._state.customers.get((merchant_id, customer_id))
-        return None if customer is None or customer.deleted else customer
-
-    async def save(self, customer: Customer) -> None:
-        """Store a new customer or replace an existing one."""
-        self._state.customers[(customer.merchant_id, customer.id)] = customer
-
-
-class MemoryMandates:
-    """``Mandates``: the merchant's mandates and their charges in one transaction."""
-
-    def __init__(self, state: MemoryState) -> None:
-        self._state = state
-
-    async def lock(self, merchant_id: str, mandate_id: str) -> Mandate | None:
-        """A mandate of the merchant (the transaction holds the repository's lock already)."""
-        return self._state.mandates.get((merchant_id, mandate_id))
-
-    async def save(self, mandate: Mandate) -> None:
-        """Store a new mandate or replace an existing one."""
-        self._state.mandates[(mandate.merchant_id, mandate.id)] = mandate
-
-    async def history(
-        self, merchant_id: str, mandate_id: str, window_start: datetime | None
-    ) -> ChargeHistory:
-        """The first charge under the mandate and how many since ``window_start``."""
-        made = [
-            (payment_id, at)
-            for merchant, mandate, payment_id, at in self._state.mandate_charges
-            if (merchant, mandate) == (merchant_id, mandate_id)
-        ]
-        in_window = sum(1 for _, at in made if window_start is not None and at > window_start)
-        return ChargeHistory(made[0][0] if made else "", in_window)
-
-    async def record_charge(
-        self, merchant_id: str, mandate_id: str, payment_id: str, at: datetime
-    ) -> None:
-        """Note a payment made under the mandate."""
-        self._state.mandate_charges.append((merchant_id, mandate_id, payment_id, at))
-
-    async def charge_of(self, merchant_id: str, payment_id: str) -> MandateCharge | None:
-        """The mandate a payment was charged under, as its charge."""
-        for merchant, mandate_id, charged, _ in self._state.mandate_charges:
-            if (merchant, charged) == (merchant_id, payment_id):
-                mandate = self._state.mandates[(merchant, mandate_id)]
-                return MandateCharge(
-                    mandate.id, mandate.customer_id, mandate.card_token, mandate.agreement_id
-                )
-        return None
-
-
-class MemoryAuthentications:
-    """``Authentications``: results live on the payments; challenges' card tokens here."""
-
-    def __init__(self, state: MemoryState) -> None:
-        self._state = state
-
-    async def save(self, payment: Payment, card_token: str = "") -> None:
-        """Keep the card token of a challenge when it opens (the result is on the payment)."""
-        self._state.challenge_cards.setdefault((payment.merchant_id, payment.id), card_token)
 
 
 class MemoryTransaction:
