@@ -168,9 +168,18 @@ class MandateCharge:
     agreement_id: str
 
 
+UNUSED_BY = (PaymentState.DECLINED, PaymentState.FAILED)
+"""How a charge ends that used none of its mandate: it took no money, so it counts
+toward neither single use nor the frequency (a declined renewal retried by
+dunning must not exhaust the mandate)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChargeHistory:
-    """The charges already made under a mandate, as the mandate check needs them."""
+    """The charges already made under a mandate, as the mandate check needs them.
+
+    Only charges that used the mandate count: not those that ended ``UNUSED_BY``.
+    """
 
     first_payment_id: str = ""
     """The first payment made under the mandate; "" when none."""
