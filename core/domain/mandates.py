@@ -247,6 +247,19 @@ def check_charge(
         )
 
 
+def check_recurring(mandate: Mandate, *, customer_id: str, amount: Money, at: datetime) -> None:
+    """Refuse ``mandate`` for charges of ``amount`` every period (a subscription's).
+
+    The terms of ``check_charge`` that do not depend on charges made (in force,
+    the customer's, the currency, the amount per charge), and multi-use: a
+    single-use mandate cannot pay a second period. Checked when a subscription
+    takes the mandate; each renewal's charge is checked again by ``check_charge``.
+    """
+    check_charge(mandate, customer_id=customer_id, amount=amount, at=at, history=ChargeHistory())
+    if mandate.scope.usage is not MandateUsage.MULTI_USE:
+        raise PaycoreError(Reason.MANDATE_NOT_MULTI_USE, mandate_id=mandate.id)
+
+
 def verification_refusal(payment: Payment) -> PaycoreError | None:
     """Why a verification payment did not verify the card; None when it did.
 
