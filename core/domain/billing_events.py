@@ -53,9 +53,17 @@ class BillingEvent:
 
 
 def _shown(subscription: Subscription) -> tuple[object, ...]:
-    # What a merchant sees change: status, price, quantity, card, the end-of-period flag.
+    # What a merchant sees change: status, price, quantity, card or mandate, the
+    # end-of-period flag.
     s = subscription
-    return (s.status, s.price.id, s.quantity, s.payment_method, s.cancel_at_period_end)
+    return (
+        s.status,
+        s.price.id,
+        s.quantity,
+        s.payment_method,
+        s.mandate_id,
+        s.cancel_at_period_end,
+    )
 
 
 def subscription_events(before: Subscription | None, after: Subscription) -> list[BillingEvent]:

@@ -168,6 +168,11 @@ class Reason(enum.Enum):
         False,
         "Card token {token_id} belongs to customer {token_customer}, not {customer_id}.",
     )
+    MANDATE_NOT_MULTI_USE = ReasonSpec(
+        Code.FAILED_PRECONDITION,
+        False,
+        "Mandate {mandate_id} is single-use; a subscription charges under a multi-use one.",
+    )
     PAYMENT_METHOD_VERIFICATION_FAILED = ReasonSpec(
         Code.FAILED_PRECONDITION,
         False,

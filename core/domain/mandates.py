@@ -168,9 +168,18 @@ class MandateCharge:
     agreement_id: str
 
 
+UNUSED_BY = (PaymentState.DECLINED, PaymentState.FAILED)
+"""How a charge ends that used none of its mandate: it took no money, so it counts
+toward neither single use nor the frequency (a declined renewal retried by
+dunning must not exhaust the mandate)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChargeHistory:
-    """The charges already made under a mandate, as the mandate check needs them."""
+    """The charges already made under a mandate, as the mandate check needs them.
+
+    Only charges that used the mandate count: not those that ended ``UNUSED_BY``.
+    """
 
     first_payment_id: str = ""
     """The first payment made under the mandate; "" when none."""
@@ -236,6 +245,19 @@ def check_charge(
             period=scope.frequency.describe(),
             made=history.in_window,
         )
+
+
+def check_recurring(mandate: Mandate, *, customer_id: str, amount: Money, at: datetime) -> None:
+    """Refuse ``mandate`` for charges of ``amount`` every period (a subscription's).
+
+    The terms of ``check_charge`` that do not depend on charges made (in force,
+    the customer's, the currency, the amount per charge), and multi-use: a
+    single-use mandate cannot pay a second period. Checked when a subscription
+    takes the mandate; each renewal's charge is checked again by ``check_charge``.
+    """
+    check_charge(mandate, customer_id=customer_id, amount=amount, at=at, history=ChargeHistory())
+    if mandate.scope.usage is not MandateUsage.MULTI_USE:
+        raise PaycoreError(Reason.MANDATE_NOT_MULTI_USE, mandate_id=mandate.id)
 
 
 def verification_refusal(payment: Payment) -> PaycoreError | None:

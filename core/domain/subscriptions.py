@@ -3,8 +3,13 @@
 A **price** is what a product costs per period: an amount in minor units, a
 currency, an interval (``count`` days, weeks, months or years) and the trial
 days a new subscription gets. A **subscription** bills one customer for
-``quantity`` of one price, each period, with a card token (its own, else the
-customer's default payment method at the time of the charge).
+``quantity`` of one price, each period, either under a **mandate** (the
+customer's consent to merchant-initiated charges, core/domain/mandates.py:
+each renewal is an off-session charge the channel gets with the mandate's
+agreement id) or with a card token (its own, else the customer's default
+payment method at the time of the charge). A subscription has one or the
+other: giving it a mandate clears its card token, giving it a card token (or
+"" for the customer's default) clears its mandate.
 
 Statuses and what moves them (``SubscriptionStatus``)::
 
@@ -84,7 +89,8 @@ class Subscription:
     price: Price
     quantity: int
     payment_method: str
-    """A card token (``tok_...``); "" charges the customer's default payment method."""
+    """A card token (``tok_...``); "" charges the customer's default payment method
+    (or, with ``mandate_id``, nothing: the mandate names the card)."""
     status: SubscriptionStatus
     anchor: datetime
     """Where periods are counted from (the start, or the end of the trial)."""
@@ -101,6 +107,8 @@ class Subscription:
     pending_proration: int = 0
     """Minor units the next invoice adds (negative: a credit) for changes made mid-period."""
     canceled_at: datetime | None = None
+    mandate_id: str = ""
+    """The mandate (``man_...``) renewals are charged under, merchant-initiated; "" for none."""
 
     @property
     def is_active(self) -> bool:
@@ -135,6 +143,8 @@ class CreateSubscription:
     price_id: str
     quantity: int = 1
     payment_method: str = ""
+    mandate_id: str = ""
+    """A multi-use mandate of the customer; excludes ``payment_method``."""
     start: datetime | None = None
     """None: now (the merchant's test clock's now, when it has one)."""
     when_dunning_ends: WhenDunningEnds = WhenDunningEnds.CANCEL
@@ -149,7 +159,14 @@ class UpdateSubscription:
     price_id: str | None = None
     quantity: int | None = None
     payment_method: str | None = None
-    """A card token, or "" for the customer's default payment method."""
+    """A card token, or "" for the customer's default payment method (clears the mandate)."""
+    mandate_id: str | None = None
+    """A mandate to charge under (clears the card token), or "" for none."""
+
+    @property
+    def changes_amount(self) -> bool:
+        """Whether the period's amount may change (a mandate must still allow it)."""
+        return self.price_id is not None or self.quantity is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +245,7 @@ def new_subscription(
         price=price,
         quantity=command.quantity,
         payment_method=command.payment_method,
+        mandate_id=command.mandate_id,
         status=status,
         anchor=trial_end,
         periods_billed=0,
@@ -240,9 +258,15 @@ def new_subscription(
     )
 
 
+def period_amount(subscription: Subscription) -> int:
+    """What one period costs at its price and quantity (before proration): the charge
+    a mandate must allow."""
+    return subscription.price.amount * subscription.quantity
+
+
 def renewal_amount(subscription: Subscription) -> tuple[int, int]:
     """The next invoice's amount, and the proration left over (a credit larger than it)."""
-    total = subscription.price.amount * subscription.quantity + subscription.pending_proration
+    total = period_amount(subscription) + subscription.pending_proration
     return max(total, 0), min(total, 0)
 
 
@@ -366,13 +390,20 @@ def changed(subscription: Subscription, price: Price, quantity: int, at: datetim
     )
 
 
-def payment_method_changed(subscription: Subscription, token_id: str, at: datetime) -> Subscription:
-    """A new card token; a PAST_DUE subscription retries its open invoice at once with it."""
+def payment_method_changed(
+    subscription: Subscription, token_id: str, at: datetime, *, mandate_id: str = ""
+) -> Subscription:
+    """A new card token, or a mandate (``mandate_id``; the token then is ""); a PAST_DUE
+    subscription retries its open invoice at once with it."""
     if subscription.status in (SubscriptionStatus.CANCELED, SubscriptionStatus.UNPAID):
         raise _refuse(subscription, "changed")
     retry = (
         at if subscription.status is SubscriptionStatus.PAST_DUE else subscription.next_billing_at
     )
     return dataclasses.replace(
-        subscription, payment_method=token_id, next_billing_at=retry, updated_at=at
+        subscription,
+        payment_method=token_id,
+        mandate_id=mandate_id,
+        next_billing_at=retry,
+        updated_at=at,
     )

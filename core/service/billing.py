@@ -24,7 +24,15 @@ it once. A charge whose channel answer is unknown is recorded later: the next
 step replays the request_id and gets the payment as a status query settled it.
 
 The charge itself is built by ``invoice_charge`` alone: the one place that says
-what a renewal's CreatePayment is (mandates and ``off_session`` go there).
+what a renewal's CreatePayment is. A subscription with a mandate is charged
+under it, merchant-initiated (``mandate_id``, no card of its own: the payment
+path takes the card and the customer from the mandate, tells the channel its
+agreement id and scores the charge as merchant initiated). A mandate revoked or
+expired since the subscription took it is refused by the payment path before
+anything is created (its refusal is the request's stored reply): a failed
+charge like a decline, its failure code the reason (``mandate_revoked``), dunned
+on the schedule; the next attempt has a request_id of its own, so a new mandate
+(UpdateSubscription) is charged afresh.
 """
 
 from __future__ import annotations
@@ -114,14 +122,17 @@ def payment_outcome(payment: Payment) -> ChargeOutcome:
 def invoice_charge(subscription: Subscription, invoice: Invoice, card_token: str) -> CreatePayment:
     """The CreatePayment that charges ``invoice``: the one place a renewal's payment is made.
 
-    Mandates (``mandate_id``) and merchant-initiated flags (``off_session``)
-    belong here when CreatePayment has them.
+    Under the subscription's mandate when it has one: a merchant-initiated
+    (off-session) charge, the card the mandate's (``card_token`` is unused);
+    else a charge of ``card_token``.
     """
+    mandate_id = subscription.mandate_id
     return CreatePayment(
         merchant_id=subscription.merchant_id,
         amount=Money(invoice.amount, invoice.currency),
         card=None,
-        card_token=card_token,
+        card_token="" if mandate_id else card_token,
+        mandate_id=mandate_id,
         customer_id=subscription.customer_id,
         description=f"{subscription.price.product_name} {invoice.period_start:%Y-%m-%d}",
         metadata=MappingProxyType({"subscription_id": subscription.id, "invoice_id": invoice.id}),
@@ -129,7 +140,10 @@ def invoice_charge(subscription: Subscription, invoice: Invoice, card_token: str
 
 
 def _fingerprint(command: CreatePayment, request_id: str) -> bytes:
-    # The same charge always has the same fingerprint, so its replay is accepted.
+    # The same charge always has the same fingerprint, so its replay is accepted. A
+    # charge under a mandate has no card token: its mandate is left out on purpose, so
+    # a mandate changed between a charge and its replay still replays the first charge
+    # (its money moved) instead of refusing the request_id and charging again.
     text = f"{request_id}|{command.amount.amount}|{command.amount.currency}|{command.card_token}"
     return hashlib.sha256(text.encode()).digest()
 
@@ -215,9 +229,9 @@ class BillingRunner:
         invoice = charge.invoice
         if invoice.amount == 0:
             return await self._record(charge, None)
-        if not charge.card_token:
-            return await self._record(charge, ChargeOutcome("", False, True, NO_PAYMENT_METHOD))
         subscription = charge.subscription
+        if not charge.card_token and not subscription.mandate_id:
+            return await self._record(charge, ChargeOutcome("", False, True, NO_PAYMENT_METHOD))
         command = invoice_charge(subscription, invoice, charge.card_token)
         request_id = invoice_rules.charge_request_id(
             invoice.subscription_id, invoice.period_start, invoice.attempts + 1
@@ -281,7 +295,7 @@ class BillingRunner:
                     [BillingEvent(INVOICE_CREATED, subscription, invoice)], self._clock()
                 )
             token = subscription.payment_method
-            if not token:
+            if not token and not subscription.mandate_id:
                 customer = await tx.customers.find(due.merchant_id, subscription.customer_id)
                 token = "" if customer is None else customer.default_payment_method
             return _Charge(subscription, invoice, token)

@@ -14,10 +14,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from core.domain import ids
+from core.domain import mandates as mandate_rules
 from core.domain import subscriptions as rules
 from core.domain.billing_events import subscription_events
 from core.domain.errors import IllegalTransitionError, NotFoundError, Reason
 from core.domain.invoices import Invoice, voided
+from core.domain.money import Money
 from core.domain.subscriptions import (
     CreatePrice,
     CreateSubscription,
@@ -53,6 +55,27 @@ async def _price(tx: PaymentTransaction, merchant_id: str, price_id: str) -> Pri
 async def _require_card_token(tx: PaymentTransaction, merchant_id: str, token_id: str) -> None:
     if token_id and await tx.card_tokens.find(merchant_id, token_id) is None:
         raise NotFoundError(Reason.CARD_TOKEN_NOT_FOUND, token_id=token_id)
+
+
+async def _require_mandate(
+    tx: PaymentTransaction, subscription: Subscription, at: datetime
+) -> None:
+    """Refuse the subscription's mandate unless it allows its renewals (mandates.check_recurring).
+
+    ``at`` is the wall clock's, as each renewal's charge checks the mandate by it.
+    The row lock orders this against a concurrent RevokeMandate: a mandate revoked
+    after this commits is the charge's to refuse (billing dunns that).
+    """
+    mandate_id = subscription.mandate_id
+    if not mandate_id:
+        return
+    mandate = await tx.mandates.lock(subscription.merchant_id, mandate_id)
+    if mandate is None:
+        raise NotFoundError(Reason.MANDATE_NOT_FOUND, mandate_id=mandate_id)
+    amount = Money(rules.period_amount(subscription), subscription.price.currency)
+    mandate_rules.check_recurring(
+        mandate, customer_id=subscription.customer_id, amount=amount, at=at
+    )
 
 
 class SubscriptionService:
@@ -142,6 +165,7 @@ class SubscriptionService:
             await _require_card_token(tx, merchant, command.payment_method)
             now = await tx.subscriptions.clock_now(merchant, at)
             subscription = rules.new_subscription(command, price, subscription_id, now)
+            await _require_mandate(tx, subscription, at)
             await tx.subscriptions.save(subscription)
             await tx.subscriptions.announce(subscription_events(None, subscription), at)
             return Plan(subscription.id, result=subscription)
@@ -155,9 +179,12 @@ class SubscriptionService:
         ids_: tuple[str, str],
         request: RequestIdentity,
         encoder: Encoder[Subscription],
-        change: Callable[[PaymentTransaction, Subscription, datetime], Awaitable[Subscription]],
+        change: Callable[
+            [PaymentTransaction, Subscription, datetime, datetime], Awaitable[Subscription]
+        ],
     ) -> Reply:
-        """Run ``change`` on the locked subscription ``ids_`` (merchant, id) at the merchant's now.
+        """Run ``change`` on the locked subscription ``ids_`` (merchant, id) at the merchant's now
+        (and the wall clock's, its last argument).
 
         ``change`` raises before it writes anything: a refused change leaves the
         subscription as it was (the business error is the request's stored reply).
@@ -167,7 +194,7 @@ class SubscriptionService:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Subscription]:
             before = await _locked(tx, merchant_id, subscription_id)
             now = await tx.subscriptions.clock_now(merchant_id, at)
-            after = await change(tx, before, now)
+            after = await change(tx, before, now, at)
             await tx.subscriptions.save(after)
             await tx.subscriptions.announce(subscription_events(before, after), at)
             return Plan(after.id, result=after)
@@ -178,11 +205,12 @@ class SubscriptionService:
     async def update_subscription(
         self, command: UpdateSubscription, request: RequestIdentity, encoder: Encoder[Subscription]
     ) -> Reply:
-        """A new price or quantity (prorated) or payment method (a PAST_DUE one retries at once)."""
+        """A new price or quantity (prorated) or payment method or mandate (a PAST_DUE one
+        retries at once); a mandate it has (or gets) must allow the result."""
         merchant = command.merchant_id
 
         async def change(
-            tx: PaymentTransaction, subscription: Subscription, now: datetime
+            tx: PaymentTransaction, subscription: Subscription, now: datetime, at: datetime
         ) -> Subscription:
             if command.price_id is not None or command.quantity is not None:
                 price = subscription.price
@@ -190,11 +218,16 @@ class SubscriptionService:
                     price = await _price(tx, merchant, command.price_id)
                 quantity = command.quantity or subscription.quantity
                 subscription = rules.changed(subscription, price, quantity, now)
-            if command.payment_method is not None:
-                await _require_card_token(tx, merchant, command.payment_method)
+            if command.mandate_id:  # a mandate names its card (with a token: refused)
                 subscription = rules.payment_method_changed(
-                    subscription, command.payment_method, now
+                    subscription, "", now, mandate_id=command.mandate_id
                 )
+            elif command.payment_method is not None or command.mandate_id is not None:
+                token = command.payment_method or ""
+                await _require_card_token(tx, merchant, token)
+                subscription = rules.payment_method_changed(subscription, token, now)
+            if command.mandate_id or (command.changes_amount and subscription.mandate_id):
+                await _require_mandate(tx, subscription, at)
             return subscription
 
         target = (merchant, command.subscription_id)
@@ -210,8 +243,9 @@ class SubscriptionService:
         """Cancel ``target`` (merchant, id) now (its open invoice voided) or at period end."""
 
         async def change(
-            tx: PaymentTransaction, subscription: Subscription, now: datetime
+            tx: PaymentTransaction, subscription: Subscription, now: datetime, at: datetime
         ) -> Subscription:
+            del at
             ended = rules.canceled(subscription, now, at_period_end=at_period_end)
             if ended.next_billing_at is None:
                 records = tx.subscriptions
@@ -233,9 +267,9 @@ class SubscriptionService:
         rule = rules.paused if pause else rules.resumed
 
         async def change(
-            tx: PaymentTransaction, subscription: Subscription, now: datetime
+            tx: PaymentTransaction, subscription: Subscription, now: datetime, at: datetime
         ) -> Subscription:
-            del tx
+            del tx, at
             return rule(subscription, now)
 
         operation = "PauseSubscription" if pause else "ResumeSubscription"

@@ -13,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from core.domain.mandates import (
+    UNUSED_BY,
     ChargeHistory,
     Frequency,
     Interval,
@@ -108,19 +109,28 @@ class PostgresMandates:
     async def history(
         self, merchant_id: str, mandate_id: str, window_start: datetime | None
     ) -> ChargeHistory:
-        """The first charge under the mandate and the number since ``window_start``."""
+        """The first charge under the mandate and the number since ``window_start``.
+
+        Charges whose payment ended declined or failed (``UNUSED_BY``) used none
+        of the mandate and are left out. A charge is noted in the transaction
+        that writes its payment, so its payment row is always there to read.
+        """
         row = await self._connection.fetchrow(
             """
-            SELECT (SELECT payment_id FROM mandate_charges
-                    WHERE merchant_id = $1 AND mandate_id = $2
+            WITH used AS (
+                SELECT c.payment_id, c.create_time FROM mandate_charges c
+                JOIN payments p ON p.merchant_id = c.merchant_id AND p.id = c.payment_id
+                WHERE c.merchant_id = $1 AND c.mandate_id = $2 AND p.state <> ALL($4::text[])
+            )
+            SELECT (SELECT payment_id FROM used
                     ORDER BY create_time, payment_id LIMIT 1) AS first_payment_id,
-                   (SELECT count(*) FROM mandate_charges
-                    WHERE merchant_id = $1 AND mandate_id = $2
-                      AND $3::timestamptz IS NOT NULL AND create_time > $3) AS in_window
+                   (SELECT count(*) FROM used
+                    WHERE $3::timestamptz IS NOT NULL AND create_time > $3) AS in_window
             """,
             merchant_id,
             mandate_id,
             window_start,
+            [state.value for state in UNUSED_BY],
         )
         return ChargeHistory(row["first_payment_id"] or "", row["in_window"])
 

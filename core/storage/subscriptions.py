@@ -75,6 +75,7 @@ def _subscription(row: asyncpg.Record) -> Subscription:
         price=_price(row),
         quantity=row["quantity"],
         payment_method=row["payment_method"] or "",
+        mandate_id=row["mandate_id"] or "",
         status=SubscriptionStatus(row["status"]),
         anchor=row["anchor"],
         periods_billed=row["periods_billed"],
@@ -174,9 +175,9 @@ class PostgresSubscriptionRecords:
             INSERT INTO subscriptions (merchant_id, id, customer_id, price_id, quantity,
                 payment_method, status, anchor, periods_billed, current_period_start,
                 current_period_end, next_billing_at, when_dunning_ends, cancel_at_period_end,
-                pending_proration, canceled_at, create_time, update_time)
+                pending_proration, canceled_at, create_time, update_time, mandate_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                $17, $18)
+                $17, $18, $19)
             ON CONFLICT (merchant_id, id) DO UPDATE SET price_id = EXCLUDED.price_id,
                 quantity = EXCLUDED.quantity, payment_method = EXCLUDED.payment_method,
                 status = EXCLUDED.status, anchor = EXCLUDED.anchor,
@@ -186,7 +187,8 @@ class PostgresSubscriptionRecords:
                 next_billing_at = EXCLUDED.next_billing_at,
                 cancel_at_period_end = EXCLUDED.cancel_at_period_end,
                 pending_proration = EXCLUDED.pending_proration,
-                canceled_at = EXCLUDED.canceled_at, update_time = EXCLUDED.update_time
+                canceled_at = EXCLUDED.canceled_at, update_time = EXCLUDED.update_time,
+                mandate_id = EXCLUDED.mandate_id
             """,
             s.merchant_id,
             s.id,
@@ -206,6 +208,7 @@ class PostgresSubscriptionRecords:
             s.canceled_at,
             s.created_at,
             s.updated_at,
+            s.mandate_id or None,
         )
 
     async def open_invoice(self, merchant_id: str, subscription_id: str) -> Invoice | None:

@@ -65,6 +65,7 @@ def subscription_to_proto(subscription: Subscription) -> pb.Subscription:
         price=price_to_proto(s.price),
         quantity=s.quantity,
         payment_method=s.payment_method,
+        mandate_id=s.mandate_id,
         status=pb.Subscription.Status.Value(f"STATUS_{s.status.name}"),
         active=s.is_active,
         current_period_start=timestamp(s.current_period_start),

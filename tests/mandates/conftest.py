@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -12,17 +13,20 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from core.app import Services
+from core.config import RiskSettings, Settings
 from paycore.v1 import (
     card_vault_service_pb2_grpc,
     customer_service_pb2_grpc,
     mandate_service_pb2_grpc,
+    payment_service_pb2_grpc,
 )
 from paycore.v1 import mandate_service_pb2 as ms
 from router.channels.simulated import LedgerEntry, SimulatedAcquirer
 from tests.customers.conftest import CustomerApi
-from tests.support.api import VaultApi
+from tests.support.api import Api, VaultApi
 from tests.support.auth import Metadata, merchant_metadata
 from tests.support.requests import build, new_merchant_id, usd
+from tests.support.serving import Serving
 
 Scope = ms.MandateScope
 
@@ -158,3 +162,42 @@ async def count(db: asyncpg.Pool, table: str, merchant_id: str) -> int:
         merchant_id,
     )
     return result
+
+
+def with_risk_rules(settings: Settings, tmp_path: Path, rules: str) -> Settings:
+    """``settings`` with the risk rules ``rules`` (TOML), for a server of a test's own."""
+    path = tmp_path / "rules.toml"
+    path.write_text(rules)
+    return settings.replace(risk=RiskSettings(rules_file=str(path), rules_poll_interval_s=0))
+
+
+@dataclass(frozen=True)
+class ServedMerchant:
+    """A new merchant of a server of a test's own: a customer of its, and its APIs."""
+
+    merchant_id: str
+    metadata: Metadata
+    customer_id: str
+    vault: VaultApi
+    mandates: MandateApi
+    api: Api
+
+
+async def served_merchant(paycore: Serving) -> ServedMerchant:
+    """A new merchant of ``paycore`` with one customer (no card yet)."""
+    merchant = new_merchant_id()
+    metadata = await merchant_metadata(paycore.services.pool, merchant)
+    customers = CustomerApi(
+        paycore.stub(customer_service_pb2_grpc.CustomerServiceStub), merchant, metadata
+    )
+    customer = await customers.create(email="member@example.com")
+    return ServedMerchant(
+        merchant,
+        metadata,
+        customer.id,
+        VaultApi(
+            paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub), merchant, metadata
+        ),
+        MandateApi(paycore.stub(mandate_service_pb2_grpc.MandateServiceStub), merchant, metadata),
+        Api(paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), merchant, metadata),
+    )

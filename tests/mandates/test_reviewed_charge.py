@@ -13,22 +13,17 @@ from pathlib import Path
 import pytest
 
 from core.auth.policy import Role
-from core.config import RiskSettings, Settings
-from paycore.v1 import (
-    card_vault_service_pb2_grpc,
-    customer_service_pb2_grpc,
-    mandate_service_pb2_grpc,
-    payment_service_pb2_grpc,
-    risk_service_pb2_grpc,
-)
+from core.config import Settings
 from paycore.v1 import payment_pb2 as pb
 from paycore.v1 import risk_service_pb2 as risk_svc
-from tests.customers.conftest import CustomerApi
-from tests.mandates.conftest import MandateApi, channel_calls
+from paycore.v1 import (
+    risk_service_pb2_grpc,
+)
+from tests.mandates.conftest import MandateApi, channel_calls, served_merchant, with_risk_rules
 from tests.support.api import Api, VaultApi
 from tests.support.auth import Metadata, merchant_metadata
 from tests.support.expect import FAILED_PRECONDITION, expect_error
-from tests.support.requests import build, new_merchant_id
+from tests.support.requests import build
 from tests.support.serving import Serving, serve_paycore
 
 RULES = """
@@ -66,28 +61,16 @@ class Reviewed:
 
 @pytest.fixture
 async def reviewed(settings: Settings, tmp_path: Path) -> AsyncIterator[Reviewed]:
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
-    risk = RiskSettings(rules_file=str(rules), rules_poll_interval_s=0)
-    async with serve_paycore(settings.replace(risk=risk)) as paycore:
-        merchant = new_merchant_id()
-        metadata = await merchant_metadata(paycore.services.pool, merchant)
-        admin = await merchant_metadata(paycore.services.pool, merchant, Role.ADMIN)
-        customers = CustomerApi(
-            paycore.stub(customer_service_pb2_grpc.CustomerServiceStub), merchant, metadata
-        )
-        customer = await customers.create(email="member@example.com")
+    async with serve_paycore(with_risk_rules(settings, tmp_path, RULES)) as paycore:
+        merchant = await served_merchant(paycore)
+        admin = await merchant_metadata(paycore.services.pool, merchant.merchant_id, Role.ADMIN)
         yield Reviewed(
             paycore,
             admin,
-            customer.id,
-            VaultApi(
-                paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub), merchant, metadata
-            ),
-            MandateApi(
-                paycore.stub(mandate_service_pb2_grpc.MandateServiceStub), merchant, metadata
-            ),
-            Api(paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), merchant, metadata),
+            merchant.customer_id,
+            merchant.vault,
+            merchant.mandates,
+            merchant.api,
         )
 
 

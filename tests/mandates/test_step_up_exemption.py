@@ -12,19 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import RiskSettings, Settings
-from paycore.v1 import (
-    card_vault_service_pb2_grpc,
-    customer_service_pb2_grpc,
-    mandate_service_pb2_grpc,
-    payment_service_pb2_grpc,
-)
+from core.config import Settings
 from paycore.v1 import payment_pb2 as pb
-from tests.customers.conftest import CustomerApi
-from tests.mandates.conftest import MandateApi
-from tests.support.api import Api, VaultApi
-from tests.support.auth import merchant_metadata
-from tests.support.requests import by_token, new_merchant_id, usd
+from tests.mandates.conftest import MandateApi, served_merchant, with_risk_rules
+from tests.support.api import Api
+from tests.support.requests import by_token, usd
 from tests.support.serving import serve_paycore
 
 RULES = """
@@ -52,25 +44,10 @@ async def apis(
     settings: Settings, tmp_path: Path
 ) -> AsyncIterator[tuple[Api, MandateApi, str, str]]:
     """The payment and mandate APIs of one merchant, its customer and the customer's card token."""
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULES)
-    risk = RiskSettings(rules_file=str(rules), rules_poll_interval_s=0)
-    async with serve_paycore(settings.replace(risk=risk)) as paycore:
-        merchant = new_merchant_id()
-        metadata = await merchant_metadata(paycore.services.pool, merchant)
-        customers = CustomerApi(
-            paycore.stub(customer_service_pb2_grpc.CustomerServiceStub), merchant, metadata
-        )
-        customer = await customers.create(email="member@example.com")
-        vault = VaultApi(
-            paycore.stub(card_vault_service_pb2_grpc.CardVaultServiceStub), merchant, metadata
-        )
-        token = await vault.tokenize("4242424242424242")
-        mandates = MandateApi(
-            paycore.stub(mandate_service_pb2_grpc.MandateServiceStub), merchant, metadata
-        )
-        api = Api(paycore.stub(payment_service_pb2_grpc.PaymentServiceStub), merchant, metadata)
-        yield api, mandates, customer.id, token.id
+    async with serve_paycore(with_risk_rules(settings, tmp_path, RULES)) as paycore:
+        merchant = await served_merchant(paycore)
+        token = await merchant.vault.tokenize("4242424242424242")
+        yield merchant.api, merchant.mandates, merchant.customer_id, token.id
 
 
 async def test_a_merchant_initiated_charge_is_exempt_and_the_customer_present_one_is_not(

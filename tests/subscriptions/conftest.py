@@ -4,7 +4,7 @@ test clock, billing runners of the test's own, and the ledger's view of what was
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,15 +17,17 @@ from core.app._subscriptions import build_billing
 from core.config import Settings
 from core.ledger.accounts import AccountKind, system_account_id
 from core.service.billing import BillingRunner
+from paycore.v1 import mandate_service_pb2 as ms
 from paycore.v1 import subscription_pb2 as sub_pb
 from paycore.v1 import subscription_service_pb2 as pb
 from paycore.v1 import subscription_service_pb2_grpc
 from tests.customers.conftest import CustomerApi, customer_stub, customers, vault
+from tests.mandates.conftest import MandateApi, mandate_stub, mandates, scope
 from tests.support.api import VaultApi
 from tests.support.auth import Metadata, merchant_metadata
 from tests.support.requests import build, distinctive_pan, money, new_merchant_id
 
-__all__ = ["customer_stub", "customers", "vault"]
+__all__ = ["customer_stub", "customers", "mandate_stub", "mandates", "vault"]
 
 START = datetime(2027, 1, 31, 9, 0, tzinfo=UTC)
 """Where each test's merchant's test clock starts: a month end, to see month ends handled."""
@@ -130,6 +132,17 @@ class Billing:
             owner=owner,
         )
 
+    async def through_dunning(self, subscriptions: SubscriptionApi) -> BillingRunner:
+        """Bill a subscription created at ``START`` whose charges fail, to the end of a
+        short dunning schedule (``billing_dunning_days``): charged at the start, then
+        retried after 1 and 2 days, each as its day comes. The runner used."""
+        runner = self.runner("runner", billing_dunning_days=(1, 2))
+        await runner.run_once()
+        for days in (1, 2):
+            await subscriptions.advance(START + timedelta(days=days, minutes=1))
+            await runner.run_once()
+        return runner
+
     async def paid(self) -> int:
         """The merchant's pending balance in the ledger: what its customers' charges brought.
 
@@ -205,3 +218,19 @@ async def member(customers: CustomerApi, vault: VaultApi, number: str = "") -> s
     token = await vault.tokenize(number or distinctive_pan())
     customer = await customers.create(email="member@example.com", default_payment_method=token.id)
     return customer.id
+
+
+def eur_scope(euros: int = 50, **fields: Any) -> ms.MandateScope:
+    """A multi-use, unscheduled mandate of up to ``euros`` EUR per charge."""
+    return scope(max_amount=money(euros, 0, "EUR"), **fields)
+
+
+async def customer_with_mandate(
+    customers: CustomerApi, vault: VaultApi, mandates: MandateApi, **fields: Any
+) -> tuple[str, ms.Mandate]:
+    """A customer without a default card, and a mandate of a card of theirs (EUR)."""
+    customer = await customers.create(email="member@example.com")
+    token = await vault.tokenize(distinctive_pan())
+    values: dict[str, Any] = {"scope": eur_scope()}
+    values.update(fields)
+    return customer.id, await mandates.setup(customer.id, token.id, **values)

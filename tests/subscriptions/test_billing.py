@@ -23,7 +23,14 @@ from core.service.execution import Encoder, Reply, RequestIdentity
 from paycore.v1 import subscription_pb2 as sub_pb
 from tests.customers.conftest import CustomerApi
 from tests.ledger.invariants import assert_ledger_consistent
-from tests.subscriptions.conftest import START, Billing, SubscriptionApi, member
+from tests.mandates.conftest import MandateApi
+from tests.subscriptions.conftest import (
+    START,
+    Billing,
+    SubscriptionApi,
+    customer_with_mandate,
+    member,
+)
 from tests.support.api import VaultApi
 
 pytestmark = pytest.mark.asyncio
@@ -97,15 +104,27 @@ class _CrashError(Exception):
     """The runner dies here: after the charge, before its outcome is recorded."""
 
 
+@pytest.mark.parametrize("under_mandate", [False, True])
 async def test_a_runner_that_dies_after_charging_is_replayed_not_charged_twice(
     subscriptions: SubscriptionApi,
     billing: Billing,
     services: Services,
     customers: CustomerApi,
     vault: VaultApi,
+    *,
+    mandates: MandateApi,
+    under_mandate: bool,
 ) -> None:
-    customer_id = await member(customers, vault)
-    subscription = await subscriptions.subscribe(customer_id, (await subscriptions.price(800)).id)
+    # Under a mandate as with a card: the replay's fingerprint is the first charge's.
+    fields: dict[str, str] = {}
+    if under_mandate:
+        customer_id, mandate = await customer_with_mandate(customers, vault, mandates)
+        fields["mandate_id"] = mandate.id
+    else:
+        customer_id = await member(customers, vault)
+    price = await subscriptions.price(800)
+    subscription = await subscriptions.subscribe(customer_id, price.id, **fields)
+    before = await billing.payments()  # a mandate's verification
     charge = services.payments.create_payment
 
     async def charge_then_die(
@@ -121,13 +140,13 @@ async def test_a_runner_that_dies_after_charging_is_replayed_not_charged_twice(
         await doomed.bill(DueSubscription(billing.merchant_id, subscription.id))
     (invoice,) = await subscriptions.invoices(subscription.id)
     assert (invoice.status, invoice.attempts) == (OPEN, 0)  # charged, nothing recorded
-    assert await billing.payments() == 1
+    assert await billing.payments() == before + 1
 
     await billing.runner("survivor").run_once()
 
     (invoice,) = await subscriptions.invoices(subscription.id)
     assert (invoice.status, invoice.attempts) == (PAID, 1)
-    assert await billing.payments() == 1 and await billing.paid() == 800
+    assert await billing.payments() == before + 1 and await billing.paid() == 800
     assert (await subscriptions.membership(subscription_id=subscription.id)).active
 
 

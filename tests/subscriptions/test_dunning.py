@@ -94,12 +94,8 @@ async def test_dunning_that_gives_up_ends_the_subscription_as_the_merchant_chose
     subscription = await subscriptions.subscribe(
         customer_id, price.id, when_dunning_ends=when_dunning_ends
     )
-    # A shorter schedule (billing_dunning_days): charged at the start, then after 1 and 2 days.
-    runner = billing.runner("runner", billing_dunning_days=(1, 2))
-    await runner.run_once()
-    for days in (1, 2):
-        await subscriptions.advance(START + timedelta(days=days, minutes=1))
-        await runner.run_once()
+    # A shorter schedule: charged at the start, then after 1 and 2 days.
+    runner = await billing.through_dunning(subscriptions)
 
     ended = await subscriptions.get(subscription.id)
     assert (ended.status, ended.active, ended.HasField("next_billing_time")) == (

@@ -17,6 +17,7 @@ from core.domain.mandates import (
     MandateStatus,
     MandateUsage,
     check_charge,
+    check_recurring,
     revoked,
     verification_refusal,
 )
@@ -164,3 +165,33 @@ def test_a_declined_or_held_verification_refuses_the_setup() -> None:
         "card_declined"
         in (verification_refusal(declined) or PaycoreError(Reason.INTERNAL_ERROR)).message
     )
+
+
+def recurring_refusal(
+    subject: Mandate, amount: Money = TEN, customer_id: str = "cus_1"
+) -> Reason | None:
+    try:
+        check_recurring(subject, customer_id=customer_id, amount=amount, at=NOW)
+    except PaycoreError as error:
+        return error.reason
+    return None
+
+
+@pytest.mark.parametrize(
+    ("subject", "amount", "customer_id", "reason"),
+    [
+        (mandate(), TEN, "cus_1", None),
+        # Charges made so far do not matter: each renewal's charge checks those.
+        (mandate(frequency=Frequency(Interval.MONTH)), TEN, "cus_1", None),
+        (revoked(mandate(), NOW), TEN, "cus_1", Reason.MANDATE_REVOKED),
+        (mandate(expires_at=NOW), TEN, "cus_1", Reason.MANDATE_EXPIRED),
+        (mandate(), TEN, "cus_2", Reason.MANDATE_CUSTOMER_MISMATCH),
+        (mandate(), Money(1000, "EUR"), "cus_1", Reason.MANDATE_CURRENCY_MISMATCH),
+        (mandate(), Money(5001, "USD"), "cus_1", Reason.MANDATE_AMOUNT_EXCEEDED),
+        (mandate(usage=MandateUsage.SINGLE_USE), TEN, "cus_1", Reason.MANDATE_NOT_MULTI_USE),
+    ],
+)
+def test_a_subscription_takes_a_multi_use_mandate_of_its_customer_that_allows_a_period(
+    subject: Mandate, amount: Money, customer_id: str, reason: Reason | None
+) -> None:
+    assert recurring_refusal(subject, amount, customer_id) is reason

@@ -39,6 +39,13 @@ def _within(v: ViolationCollector, field: str, value: int, low: int, high: int) 
         v.add(field, f"must be from {low} to {high}")
 
 
+def _one_way_to_pay(v: ViolationCollector, payment_method: str, mandate_id: str) -> None:
+    # A subscription pays under a mandate (which names its card) or with a card token,
+    # never both: refused rather than one silently winning.
+    if payment_method and mandate_id:
+        v.add("mandate_id", "excludes payment_method: the mandate names the card it charges")
+
+
 def create_price(merchant_id: str, request: pb.CreatePriceRequest) -> CreatePrice:
     """Validate a CreatePriceRequest, every bad field at once."""
     v = ViolationCollector()
@@ -82,6 +89,8 @@ def create_subscription(
     _within(v, "quantity", quantity, 1, MAX_QUANTITY)
     if request.payment_method:
         fields.token_id(v, "payment_method", request.payment_method)
+    _id(v, "mandate_id", request.mandate_id, ids.MANDATE, required=False)
+    _one_way_to_pay(v, request.payment_method, request.mandate_id)
     start: datetime | None = None
     if request.HasField("start_time"):
         start = fields.timestamp_bound(request.start_time)
@@ -98,6 +107,7 @@ def create_subscription(
         request.price_id,
         quantity=quantity,
         payment_method=request.payment_method,
+        mandate_id=request.mandate_id,
         start=start,
         when_dunning_ends=when_dunning_ends,
     )
@@ -117,6 +127,7 @@ def update_subscription(
             "price_id": bool(request.price_id),
             "quantity": bool(request.quantity),
             "payment_method": bool(request.payment_method),
+            "mandate_id": bool(request.mandate_id),
         },
     )
     if "price_id" in paths:
@@ -125,6 +136,10 @@ def update_subscription(
         _within(v, "quantity", request.quantity, 1, MAX_QUANTITY)
     if "payment_method" in paths and request.payment_method:  # "" is the customer's default
         fields.token_id(v, "payment_method", request.payment_method)
+    if "mandate_id" in paths:  # "" removes the mandate
+        _id(v, "mandate_id", request.mandate_id, ids.MANDATE, required=False)
+    if "payment_method" in paths and "mandate_id" in paths:
+        _one_way_to_pay(v, request.payment_method, request.mandate_id)
     v.raise_if_any()
     return UpdateSubscription(
         merchant_id,
@@ -132,6 +147,7 @@ def update_subscription(
         price_id=request.price_id if "price_id" in paths else None,
         quantity=request.quantity if "quantity" in paths else None,
         payment_method=request.payment_method if "payment_method" in paths else None,
+        mandate_id=request.mandate_id if "mandate_id" in paths else None,
     )
 
 

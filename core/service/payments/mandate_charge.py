@@ -15,7 +15,7 @@ from core.domain import mandates as rules
 from core.domain.commands import CreatePayment
 from core.domain.errors import NotFoundError, Reason
 from core.domain.mandates import MandateCharge
-from core.domain.payment import Payment, PaymentState
+from core.domain.payment import Payment
 from core.ports.repository import PaymentTransaction
 from core.service.requests import Plan
 
@@ -62,14 +62,16 @@ async def check_still_in_force(
 async def record_mandate_charge(
     tx: PaymentTransaction, charge: MandateCharge, planned: Plan[Payment], at: datetime
 ) -> None:
-    """Count the payment against its mandate, unless it never got past risk or routing.
+    """Note the payment under its mandate, unless it never got past risk or routing.
 
     A payment declined by risk or left unroutable asked the customer's bank
-    for nothing, so it uses none of the mandate; one sent to the channel (or
-    held for review) does, whatever the channel answers.
+    for nothing: nothing is noted. One sent to the channel (or held for
+    review) is noted now, before its answer; if it then ends declined or
+    failed it counts for nothing (``rules.UNUSED_BY``: the history leaves it
+    out), so a declined charge retried later does not exhaust the mandate.
     """
     payment = planned.result
     assert payment is not None  # the authorization path always decides a payment
-    if payment.state in (PaymentState.DECLINED, PaymentState.FAILED):
+    if payment.state in rules.UNUSED_BY:
         return
     await tx.mandates.record_charge(payment.merchant_id, charge.mandate_id, payment.id, at)

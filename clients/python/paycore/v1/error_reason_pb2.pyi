@@ -152,6 +152,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was
     declined or failed (or held by risk); no mandate was recorded.
     """
+    ERROR_REASON_MANDATE_NOT_MULTI_USE: _ErrorReason.ValueType  # 169
+    """FAILED_PRECONDITION: a subscription was given a single-use mandate; it
+    charges every period, so it needs a multi-use one. Nothing was changed.
+    """
     ERROR_REASON_PRICE_NOT_FOUND: _ErrorReason.ValueType  # 170
     """NOT_FOUND: no such price for the caller's merchant (SubscriptionService)."""
     ERROR_REASON_SUBSCRIPTION_NOT_FOUND: _ErrorReason.ValueType  # 171
@@ -401,6 +405,10 @@ customer_id, or SetupPaymentMethod's customer; nothing was created.
 ERROR_REASON_PAYMENT_METHOD_VERIFICATION_FAILED: ErrorReason.ValueType  # 168
 """FAILED_PRECONDITION: SetupPaymentMethod's verification at the channel was
 declined or failed (or held by risk); no mandate was recorded.
+"""
+ERROR_REASON_MANDATE_NOT_MULTI_USE: ErrorReason.ValueType  # 169
+"""FAILED_PRECONDITION: a subscription was given a single-use mandate; it
+charges every period, so it needs a multi-use one. Nothing was changed.
 """
 ERROR_REASON_PRICE_NOT_FOUND: ErrorReason.ValueType  # 170
 """NOT_FOUND: no such price for the caller's merchant (SubscriptionService)."""

@@ -188,6 +188,7 @@ class Subscription(_message.Message):
     CANCEL_TIME_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    MANDATE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier, `sub_` followed by a 26-character ULID."""
     customer_id: _builtins.str
@@ -196,7 +197,7 @@ class Subscription(_message.Message):
     """Units of the price billed each period (at least 1)."""
     payment_method: _builtins.str
     """The card token charged; empty: the customer's default payment method at
-    the time of each charge.
+    the time of each charge (or the mandate's card, with `mandate_id`).
     """
     status: Global___Subscription.Status.ValueType
     """The status."""
@@ -210,6 +211,12 @@ class Subscription(_message.Message):
     """
     when_dunning_ends: Global___Subscription.WhenDunningEnds.ValueType
     """What the last failed retry does."""
+    mandate_id: _builtins.str
+    """The mandate (`man_...`) renewals are charged under, as merchant-initiated
+    off-session payments; empty: none (`payment_method` pays). A mandate
+    revoked or expired since makes each charge fail (invoice failure code
+    `mandate_revoked`, `mandate_expired`) and the invoice is dunned.
+    """
     @_builtins.property
     def price(self) -> Global___Price:
         """The price, as it is now."""
@@ -257,10 +264,11 @@ class Subscription(_message.Message):
         cancel_time: _timestamp_pb2.Timestamp | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        mandate_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "create_time", b"create_time", "current_period_end", b"current_period_end", "current_period_start", b"current_period_start", "next_billing_time", b"next_billing_time", "price", b"price", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "cancel_at_period_end", b"cancel_at_period_end", "cancel_time", b"cancel_time", "create_time", b"create_time", "current_period_end", b"current_period_end", "current_period_start", b"current_period_start", "customer_id", b"customer_id", "id", b"id", "next_billing_time", b"next_billing_time", "payment_method", b"payment_method", "pending_proration", b"pending_proration", "price", b"price", "quantity", b"quantity", "status", b"status", "update_time", b"update_time", "when_dunning_ends", b"when_dunning_ends"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "cancel_at_period_end", b"cancel_at_period_end", "cancel_time", b"cancel_time", "create_time", b"create_time", "current_period_end", b"current_period_end", "current_period_start", b"current_period_start", "customer_id", b"customer_id", "id", b"id", "mandate_id", b"mandate_id", "next_billing_time", b"next_billing_time", "payment_method", b"payment_method", "pending_proration", b"pending_proration", "price", b"price", "quantity", b"quantity", "status", b"status", "update_time", b"update_time", "when_dunning_ends", b"when_dunning_ends"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -103,6 +103,7 @@ class CreateSubscriptionRequest(_message.Message):
     PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     WHEN_DUNNING_ENDS_FIELD_NUMBER: _builtins.int
+    MANDATE_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key. Required."""
     customer_id: _builtins.str
@@ -113,10 +114,20 @@ class CreateSubscriptionRequest(_message.Message):
     """Units billed each period, 1 to 10000 (0 means 1)."""
     payment_method: _builtins.str
     """A card token (`tok_...`) of the caller; empty: the customer's default
-    payment method at each charge.
+    payment method at each charge (or the mandate, with `mandate_id`).
+    Giving both `payment_method` and `mandate_id` is INVALID_ARGUMENT.
     """
     when_dunning_ends: _subscription_pb2.Subscription.WhenDunningEnds.ValueType
     """What the last failed retry of an invoice does (default: cancel)."""
+    mandate_id: _builtins.str
+    """A mandate (`man_...`, MandateService.SetupPaymentMethod) each renewal is
+    charged under: a merchant-initiated, off-session payment the channel gets
+    with the mandate's agreement id. It must exist (MANDATE_NOT_FOUND), be
+    active (MANDATE_REVOKED, MANDATE_EXPIRED), multi-use
+    (MANDATE_NOT_MULTI_USE), the customer's (MANDATE_CUSTOMER_MISMATCH), in
+    the price's currency (MANDATE_CURRENCY_MISMATCH) and allow the period's
+    amount, price times quantity (MANDATE_AMOUNT_EXCEEDED). Empty: no mandate.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """When periods start; unset: now (by the merchant's test clock, if any)."""
@@ -131,10 +142,11 @@ class CreateSubscriptionRequest(_message.Message):
         payment_method: _builtins.str = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         when_dunning_ends: _subscription_pb2.Subscription.WhenDunningEnds.ValueType = ...,
+        mandate_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "payment_method", b"payment_method", "price_id", b"price_id", "quantity", b"quantity", "request_id", b"request_id", "start_time", b"start_time", "when_dunning_ends", b"when_dunning_ends"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "mandate_id", b"mandate_id", "payment_method", b"payment_method", "price_id", b"price_id", "quantity", b"quantity", "request_id", b"request_id", "start_time", b"start_time", "when_dunning_ends", b"when_dunning_ends"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -280,6 +292,7 @@ class UpdateSubscriptionRequest(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    MANDATE_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key. Required."""
     subscription_id: _builtins.str
@@ -289,11 +302,21 @@ class UpdateSubscriptionRequest(_message.Message):
     quantity: _builtins.int
     """A new quantity, 1 to 10000."""
     payment_method: _builtins.str
-    """A new card token (`tok_...`; empty: the customer's default)."""
+    """A new card token (`tok_...`; empty: the customer's default). Clears the
+    subscription's mandate.
+    """
+    mandate_id: _builtins.str
+    """A new mandate to charge renewals under (checked as CreateSubscription
+    checks it; clears the card token); empty: none. A past-due subscription
+    retries its open invoice at once with it. A new price or quantity is
+    checked against the subscription's mandate too (MANDATE_AMOUNT_EXCEEDED).
+    """
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change: any of "price_id", "quantity", "payment_method".
-        If empty, every field set on this request (non-empty) is changed.
+        """The fields to change: any of "price_id", "quantity", "payment_method",
+        "mandate_id". If empty, every field set on this request (non-empty) is
+        changed. A non-empty `payment_method` with a non-empty `mandate_id` is
+        INVALID_ARGUMENT.
         """
 
     def __init__(
@@ -305,10 +328,11 @@ class UpdateSubscriptionRequest(_message.Message):
         quantity: _builtins.int = ...,
         payment_method: _builtins.str = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        mandate_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment_method", b"payment_method", "price_id", b"price_id", "quantity", b"quantity", "request_id", b"request_id", "subscription_id", b"subscription_id", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mandate_id", b"mandate_id", "payment_method", b"payment_method", "price_id", b"price_id", "quantity", b"quantity", "request_id", b"request_id", "subscription_id", b"subscription_id", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
