@@ -64,6 +64,10 @@ class CreatePayment:
     card token and the customer (core/domain/mandates.py)."""
     return_url: str = ""
     """Where the customer's browser comes back after a 3-D Secure challenge."""
+    mandate_time: datetime | None = None
+    """When the mandate's terms (expiry, frequency window) are judged; None: the
+    payment's own time. Billing passes its merchant's clock, so that renewals on a
+    test clock (a year in seconds) meet a monthly mandate once a month of that clock."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,19 @@ def charge_request_id(subscription_id: str, period_start: datetime, attempt: int
     return f"billing:{subscription_id}:{period_start.strftime('%Y%m%dT%H%M%SZ')}:{attempt}"
 
 
+def charge_due_at(invoice: Invoice) -> datetime:
+    """When the invoice's next charge is due by its merchant's clock.
+
+    The period's start for the first charge, then each dunning retry's time. A
+    test clock that jumps months ahead is caught up one charge at a time, each as
+    of the time it was due, so terms judged by time (a mandate's once a month)
+    see the months that passed, not one instant.
+    """
+    if invoice.attempts and invoice.next_attempt_at is not None:
+        return invoice.next_attempt_at
+    return invoice.period_start
+
+
 def charge_succeeded(invoice: Invoice, payment_id: str, at: datetime) -> Invoice:
     """The charge paid the invoice."""
     return dataclasses.replace(

@@ -58,7 +58,7 @@ from core.domain.billing_events import (
     subscription_events,
 )
 from core.domain.commands import CreatePayment
-from core.domain.errors import PaycoreError
+from core.domain.errors import PaycoreError, Reason
 from core.domain.invoices import DunningSchedule, Invoice, InvoiceStatus
 from core.domain.money import Money
 from core.domain.payment import Payment, PaymentState
@@ -123,11 +123,13 @@ def invoice_charge(subscription: Subscription, invoice: Invoice, card_token: str
     """The CreatePayment that charges ``invoice``: the one place a renewal's payment is made.
 
     Under the subscription's mandate when it has one: a merchant-initiated
-    (off-session) charge, the card the mandate's (``card_token`` is unused);
-    else a charge of ``card_token``.
+    (off-session) charge, the card the mandate's (``card_token`` is unused),
+    its terms judged when the charge was due by the merchant's clock (a test
+    clock's month is a month to a monthly mandate); else a charge of ``card_token``.
     """
     mandate_id = subscription.mandate_id
     return CreatePayment(
+        mandate_time=invoice_rules.charge_due_at(invoice) if mandate_id else None,
         merchant_id=subscription.merchant_id,
         amount=Money(invoice.amount, invoice.currency),
         card=None,
@@ -140,11 +142,12 @@ def invoice_charge(subscription: Subscription, invoice: Invoice, card_token: str
 
 
 def _fingerprint(command: CreatePayment, request_id: str) -> bytes:
-    # The same charge always has the same fingerprint, so its replay is accepted. A
-    # charge under a mandate has no card token: its mandate is left out on purpose, so
-    # a mandate changed between a charge and its replay still replays the first charge
-    # (its money moved) instead of refusing the request_id and charging again.
-    text = f"{request_id}|{command.amount.amount}|{command.amount.currency}|{command.card_token}"
+    # The same charge always has the same fingerprint, so its replay is accepted. How
+    # it pays (card token or mandate) is left out on purpose: the merchant may switch
+    # either between a charge cut short and its replay, and the replay must then answer
+    # the first charge (its money moved), not refuse the request_id and let dunning
+    # charge the new card again. The invoice fixes the amount and currency.
+    text = f"{request_id}|{command.amount.amount}|{command.amount.currency}"
     return hashlib.sha256(text.encode()).digest()
 
 
@@ -240,6 +243,12 @@ class BillingRunner:
         try:
             reply = await self._charge(command, identity, self._replies.encoder)
         except PaycoreError as error:
+            if error.reason is Reason.IDEMPOTENCY_KEY_REUSED:
+                # This request_id was spent on another charge (an invoice's amount
+                # changed under it?). A charge was made: never dun it as a failure,
+                # which would charge again; leave the invoice for an operator.
+                log.error("charge %s: request_id spent on another charge", request_id)
+                return False
             if error.retryable:
                 # Busy or in progress (a charge of this request_id cut short by a crash,
                 # until its attempt is settled): not this charge's outcome; later.

@@ -36,10 +36,22 @@ async def check_customer_reference(
         raise NotFoundError(Reason.CUSTOMER_NOT_FOUND, customer_id=customer_id)
 
 
-async def _require_card_token(tx: PaymentTransaction, merchant_id: str, token_id: str) -> None:
-    # "" clears the default; any other value must be one of the merchant's tokens.
-    if token_id and await tx.card_tokens.find(merchant_id, token_id) is None:
+async def require_card_token(
+    tx: PaymentTransaction, merchant_id: str, token_id: str, customer_id: str
+) -> None:
+    """Refuse ``token_id`` as a way ``customer_id`` pays ("" names no token: nothing to check).
+
+    It must be one of the merchant's tokens (NOT_FOUND) and, if it belongs to a
+    customer, to this one (``customer_paying_by_token``): a customer's default
+    card or a subscription's card is charged for that customer, so another
+    customer's card is refused when it is named, not at the first charge.
+    """
+    if not token_id:
+        return
+    stored = await tx.card_tokens.find(merchant_id, token_id)
+    if stored is None:
         raise NotFoundError(Reason.CARD_TOKEN_NOT_FOUND, token_id=token_id)
+    rules.customer_paying_by_token(customer_id, token_id, stored.token.customer_id)
 
 
 class CustomerService:
@@ -80,7 +92,9 @@ class CustomerService:
         customer_id = ids.new_id(ids.CUSTOMER)
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Customer]:
-            await _require_card_token(tx, command.merchant_id, command.default_payment_method)
+            await require_card_token(
+                tx, command.merchant_id, command.default_payment_method, customer_id
+            )
             customer = rules.new_customer(command, customer_id, at)
             await tx.customers.save(customer)
             return Plan(customer.id, result=customer)
@@ -96,7 +110,9 @@ class CustomerService:
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Customer]:
             customer = await self._locked(tx, command.merchant_id, command.customer_id)
             if command.default_payment_method is not None:
-                await _require_card_token(tx, command.merchant_id, command.default_payment_method)
+                await require_card_token(
+                    tx, command.merchant_id, command.default_payment_method, customer.id
+                )
             changed = rules.updated(customer, command, at)
             await tx.customers.save(changed)
             return Plan(changed.id, result=changed)

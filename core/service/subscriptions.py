@@ -32,6 +32,7 @@ from core.domain.subscriptions import (
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.ports.subscriptions import SubscriptionReads
+from core.service.customers import require_card_token
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
 
 MEMBERSHIP_SCAN = 100
@@ -50,11 +51,6 @@ async def _price(tx: PaymentTransaction, merchant_id: str, price_id: str) -> Pri
     if price is None:
         raise NotFoundError(Reason.PRICE_NOT_FOUND, price_id=price_id)
     return price
-
-
-async def _require_card_token(tx: PaymentTransaction, merchant_id: str, token_id: str) -> None:
-    if token_id and await tx.card_tokens.find(merchant_id, token_id) is None:
-        raise NotFoundError(Reason.CARD_TOKEN_NOT_FOUND, token_id=token_id)
 
 
 async def _require_mandate(
@@ -162,7 +158,7 @@ class SubscriptionService:
             if await tx.customers.find(merchant, command.customer_id) is None:
                 raise NotFoundError(Reason.CUSTOMER_NOT_FOUND, customer_id=command.customer_id)
             price = await _price(tx, merchant, command.price_id)
-            await _require_card_token(tx, merchant, command.payment_method)
+            await require_card_token(tx, merchant, command.payment_method, command.customer_id)
             now = await tx.subscriptions.clock_now(merchant, at)
             subscription = rules.new_subscription(command, price, subscription_id, now)
             await _require_mandate(tx, subscription, at)
@@ -224,7 +220,7 @@ class SubscriptionService:
                 )
             elif command.payment_method is not None or command.mandate_id is not None:
                 token = command.payment_method or ""
-                await _require_card_token(tx, merchant, token)
+                await require_card_token(tx, merchant, token, subscription.customer_id)
                 subscription = rules.payment_method_changed(subscription, token, now)
             if command.mandate_id or (command.changes_amount and subscription.mandate_id):
                 await _require_mandate(tx, subscription, at)

@@ -156,3 +156,27 @@ async def test_a_token_of_a_deleted_customer_pays_no_more(
         MISMATCH,
     )
     assert (await _rows(db, api.merchant_id))["payments"] == 0
+
+
+async def test_a_customers_default_card_is_its_own_or_no_ones(
+    customers: CustomerApi, vault: VaultApi, owner: str
+) -> None:
+    # Named as another customer's default, the owner's card would be charged for
+    # that customer at the first renewal: refused when it is named instead.
+    theirs = await vault.tokenize(distinctive_pan(), customer_id=owner)
+    other = await customers.create(email="other@example.com")
+
+    await expect_error(
+        customers.create(email="new@example.com", default_payment_method=theirs.id),
+        FAILED_PRECONDITION,
+        MISMATCH,
+    )
+    await expect_error(
+        customers.update(other.id, default_payment_method=theirs.id), FAILED_PRECONDITION, MISMATCH
+    )
+    assert await customers.get(other.id) == other
+
+    own = await customers.update(owner, default_payment_method=theirs.id)
+    no_ones = await vault.tokenize(distinctive_pan())
+    shared = await customers.update(other.id, default_payment_method=no_ones.id)
+    assert (own.default_payment_method, shared.default_payment_method) == (theirs.id, no_ones.id)

@@ -32,6 +32,7 @@ from tests.subscriptions.conftest import (
     member,
 )
 from tests.support.api import VaultApi
+from tests.support.requests import distinctive_pan
 
 pytestmark = pytest.mark.asyncio
 
@@ -105,6 +106,7 @@ class _CrashError(Exception):
 
 
 @pytest.mark.parametrize("under_mandate", [False, True])
+@pytest.mark.parametrize("switch_card", [False, True])
 async def test_a_runner_that_dies_after_charging_is_replayed_not_charged_twice(
     subscriptions: SubscriptionApi,
     billing: Billing,
@@ -114,8 +116,11 @@ async def test_a_runner_that_dies_after_charging_is_replayed_not_charged_twice(
     *,
     mandates: MandateApi,
     under_mandate: bool,
+    switch_card: bool,
 ) -> None:
-    # Under a mandate as with a card: the replay's fingerprint is the first charge's.
+    # Under a mandate as with a card: the replay's fingerprint is the first charge's,
+    # even when the merchant switched the subscription to another card in between
+    # (the request_id was spent on the first card: its money moved).
     fields: dict[str, str] = {}
     if under_mandate:
         customer_id, mandate = await customer_with_mandate(customers, vault, mandates)
@@ -141,6 +146,9 @@ async def test_a_runner_that_dies_after_charging_is_replayed_not_charged_twice(
     (invoice,) = await subscriptions.invoices(subscription.id)
     assert (invoice.status, invoice.attempts) == (OPEN, 0)  # charged, nothing recorded
     assert await billing.payments() == before + 1
+    if switch_card:
+        other = await vault.tokenize(distinctive_pan())
+        await subscriptions.update(subscription.id, payment_method=other.id)
 
     await billing.runner("survivor").run_once()
 

@@ -85,6 +85,32 @@ async def test_a_subscription_under_a_mandate_renews_with_merchant_initiated_cha
     assert (await subscriptions.get(subscription.id)).status == S.STATUS_ACTIVE
 
 
+async def test_a_monthly_mandate_pays_each_monthly_renewal_by_the_test_clock(
+    subscriptions: SubscriptionApi,
+    billing: Billing,
+    customers: CustomerApi,
+    vault: VaultApi,
+    *,
+    mandates: MandateApi,
+) -> None:
+    # A mandate's once-a-month is judged by the merchant's clock, as the renewals are:
+    # four months of the test clock pass in a second of wall time.
+    monthly = eur_scope(interval=ms.MandateScope.INTERVAL_MONTH)
+    customer_id, mandate = await customer_with_mandate(customers, vault, mandates, scope=monthly)
+    price = await subscriptions.price(1250)
+    subscription = await subscriptions.subscribe(customer_id, price.id, mandate_id=mandate.id)
+    runner = billing.runner("runner")
+    await runner.run_once()
+
+    await subscriptions.advance(START + timedelta(days=100))
+    await runner.run_once()
+
+    invoices = await subscriptions.invoices(subscription.id)
+    assert [(i.status, i.attempts) for i in invoices] == [(I.STATUS_PAID, 1)] * 4
+    assert await billing.paid() == 4 * 1250
+    assert (await subscriptions.get(subscription.id)).status == S.STATUS_ACTIVE
+
+
 async def test_a_mandate_the_subscription_cannot_use_is_refused_and_nothing_changes(
     subscriptions: SubscriptionApi,
     customers: CustomerApi,

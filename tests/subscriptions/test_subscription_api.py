@@ -23,7 +23,7 @@ from tests.subscriptions.conftest import START, Billing, SubscriptionApi, member
 from tests.support.api import VaultApi
 from tests.support.auth import Metadata
 from tests.support.expect import expect_error, expect_invalid
-from tests.support.requests import build, money, new_request_id
+from tests.support.requests import build, distinctive_pan, money, new_request_id
 
 pytestmark = pytest.mark.asyncio
 
@@ -121,6 +121,30 @@ async def test_cancel_now_voids_the_open_invoice_and_billing_stops(
     (invoice,) = await subscriptions.invoices(subscription.id)
     assert invoice.status == sub_pb.Invoice.STATUS_VOID
     assert await billing.payments() == 1
+
+
+async def test_a_subscription_pays_with_its_customers_card_not_anothers(
+    subscriptions: SubscriptionApi, customers: CustomerApi, vault: VaultApi
+) -> None:
+    owner = (await customers.create(email="owner@example.com")).id
+    theirs = await vault.tokenize(distinctive_pan(), customer_id=owner)
+    customer_id = await member(customers, vault)
+    price = await subscriptions.price(100)
+    mismatch = (grpc.StatusCode.FAILED_PRECONDITION, "CARD_TOKEN_CUSTOMER_MISMATCH")
+
+    await expect_error(
+        subscriptions.subscribe(customer_id, price.id, payment_method=theirs.id), *mismatch
+    )
+    listed = await subscriptions.call(
+        "ListSubscriptions", pb.ListSubscriptionsRequest(customer_id=customer_id)
+    )
+    assert list(listed.subscriptions) == []
+    subscription = await subscriptions.subscribe(customer_id, price.id)
+    await expect_error(subscriptions.update(subscription.id, payment_method=theirs.id), *mismatch)
+    assert await subscriptions.get(subscription.id) == subscription
+
+    owners = await subscriptions.subscribe(owner, price.id, payment_method=theirs.id)
+    assert owners.payment_method == theirs.id
 
 
 async def test_a_customers_membership_is_its_active_subscription(

@@ -74,8 +74,9 @@ class PaymentCreation:
             # Under a mandate, the mandate gives the customer and the card token
             # (validation allows neither a card nor a token of the request's own).
             mandate = None
+            terms_at = command.mandate_time or at
             if command.mandate_id:
-                mandate = await charge_under_mandate(tx, command, at)
+                mandate = await charge_under_mandate(tx, command, terms_at)
             customer_id = mandate.customer_id if mandate else command.customer_id
             card_token = mandate.card_token if mandate else command.card_token
             card_input, card = command.card, summary  # a card and a token are exclusive
@@ -126,7 +127,7 @@ class PaymentCreation:
                 return_url=command.return_url,
             )
             if mandate is not None:
-                await record_mandate_charge(tx, mandate, planned, at)
+                await record_mandate_charge(tx, mandate, planned, terms_at)
             return planned
 
         key = RequestKey(command.merchant_id, "CreatePayment", request.request_id)
