@@ -247,17 +247,30 @@ def check_charge(
         )
 
 
-def check_recurring(mandate: Mandate, *, customer_id: str, amount: Money, at: datetime) -> None:
-    """Refuse ``mandate`` for charges of ``amount`` every period (a subscription's).
+def check_recurring(
+    mandate: Mandate, *, customer_id: str, amount: Money, at: datetime, every: Frequency
+) -> None:
+    """Refuse ``mandate`` for charges of ``amount`` once per ``every`` (a subscription's period).
 
     The terms of ``check_charge`` that do not depend on charges made (in force,
-    the customer's, the currency, the amount per charge), and multi-use: a
-    single-use mandate cannot pay a second period. Checked when a subscription
-    takes the mandate; each renewal's charge is checked again by ``check_charge``.
+    the customer's, the currency, the amount per charge), multi-use (a
+    single-use mandate cannot pay a second period) and a frequency the periods
+    fit in: a weekly price under a monthly mandate would fail every other
+    renewal. Checked when a subscription takes the mandate; each renewal's
+    charge is checked again by ``check_charge``.
     """
     check_charge(mandate, customer_id=customer_id, amount=amount, at=at, history=ChargeHistory())
     if mandate.scope.usage is not MandateUsage.MULTI_USE:
         raise PaycoreError(Reason.MANDATE_NOT_MULTI_USE, mandate_id=mandate.id)
+    allowed, renewals = mandate.scope.frequency.window(), every.window()
+    if allowed is not None and renewals is not None and renewals < allowed:
+        raise PaycoreError(
+            Reason.MANDATE_FREQUENCY_EXCEEDED,
+            mandate_id=mandate.id,
+            allowed=1,
+            period=mandate.scope.frequency.describe(),
+            made=f"a subscription renewing every {every.describe()} would make more",
+        )
 
 
 def verification_refusal(payment: Payment) -> PaycoreError | None:

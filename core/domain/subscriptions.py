@@ -43,6 +43,8 @@ from datetime import datetime, timedelta
 
 from core.domain.billing_periods import Interval, period_bounds, prorated
 from core.domain.errors import IllegalTransitionError, Reason
+from core.domain.mandates import Frequency
+from core.domain.mandates import Interval as MandateInterval
 
 
 class SubscriptionStatus(enum.Enum):
@@ -256,6 +258,11 @@ def new_subscription(
         created_at=at,
         updated_at=at,
     )
+
+
+def renewal_frequency(price: Price) -> Frequency:
+    """How often ``price`` renews, as a mandate's frequency (the same four units)."""
+    return Frequency(MandateInterval(price.interval.value), price.interval_count)
 
 
 def period_amount(subscription: Subscription) -> int:

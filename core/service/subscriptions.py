@@ -70,7 +70,11 @@ async def _require_mandate(
         raise NotFoundError(Reason.MANDATE_NOT_FOUND, mandate_id=mandate_id)
     amount = Money(rules.period_amount(subscription), subscription.price.currency)
     mandate_rules.check_recurring(
-        mandate, customer_id=subscription.customer_id, amount=amount, at=at
+        mandate,
+        customer_id=subscription.customer_id,
+        amount=amount,
+        at=at,
+        every=rules.renewal_frequency(subscription.price),
     )
 
 

@@ -145,6 +145,16 @@ async def test_a_mandate_the_subscription_cannot_use_is_refused_and_nothing_chan
         subscriptions.subscribe(customer_id, price.id, mandate_id=good.id, payment_method=token.id),
         "mandate_id",
     )
+    # Once a month allows no weekly renewals.
+    monthly = await mandates.setup(
+        customer_id, token.id, scope=eur_scope(interval=ms.MandateScope.INTERVAL_MONTH)
+    )
+    weekly = await subscriptions.price(999, interval=sub_pb.Price.INTERVAL_WEEK)
+    await expect_error(
+        subscriptions.subscribe(customer_id, weekly.id, mandate_id=monthly.id),
+        FAILED_PRECONDITION,
+        "MANDATE_FREQUENCY_EXCEEDED",
+    )
     count = "SELECT count(*) FROM subscriptions WHERE merchant_id = $1"
     assert await db.fetchval(count, subscriptions.merchant_id) == 0
 

@@ -167,11 +167,14 @@ def test_a_declined_or_held_verification_refuses_the_setup() -> None:
     )
 
 
+MONTHLY = Frequency(Interval.MONTH)
+
+
 def recurring_refusal(
-    subject: Mandate, amount: Money = TEN, customer_id: str = "cus_1"
+    subject: Mandate, amount: Money = TEN, customer_id: str = "cus_1", every: Frequency = MONTHLY
 ) -> Reason | None:
     try:
-        check_recurring(subject, customer_id=customer_id, amount=amount, at=NOW)
+        check_recurring(subject, customer_id=customer_id, amount=amount, at=NOW, every=every)
     except PaycoreError as error:
         return error.reason
     return None
@@ -195,3 +198,20 @@ def test_a_subscription_takes_a_multi_use_mandate_of_its_customer_that_allows_a_
     subject: Mandate, amount: Money, customer_id: str, reason: Reason | None
 ) -> None:
     assert recurring_refusal(subject, amount, customer_id) is reason
+
+
+@pytest.mark.parametrize(
+    ("allowed", "every", "reason"),
+    [
+        (Frequency(), Frequency(Interval.DAY), None),  # unscheduled: any renewal
+        (MONTHLY, MONTHLY, None),
+        (MONTHLY, Frequency(Interval.YEAR), None),
+        (MONTHLY, Frequency(Interval.WEEK, 3), Reason.MANDATE_FREQUENCY_EXCEEDED),
+        (Frequency(Interval.MONTH, 3), MONTHLY, Reason.MANDATE_FREQUENCY_EXCEEDED),
+        (Frequency(Interval.WEEK, 4), MONTHLY, None),  # 28 days fit in the shortest month
+    ],
+)
+def test_a_subscription_renews_no_more_often_than_its_mandate_allows(
+    allowed: Frequency, every: Frequency, reason: Reason | None
+) -> None:
+    assert recurring_refusal(mandate(frequency=allowed), every=every) is reason
