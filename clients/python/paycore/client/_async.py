@@ -1,4 +1,11 @@
-"""AsyncPaycoreClient: paycore's PaymentService over an asyncio gRPC channel."""
+"""AsyncPaycoreClient: paycore's API (payments, card vault, customers, mandates, disputes,
+subscriptions, settings) over an asyncio gRPC channel.
+
+Why one file over ~400 lines: the client is one object for the whole API, as
+httpx's Client is, and every method is a few lines that hand a request built by
+_requests.py or _subscriptions.py to ``_call``; splitting the class by service
+would scatter one short pattern over several files. _sync.py mirrors it.
+"""
 
 from __future__ import annotations
 

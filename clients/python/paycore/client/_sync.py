@@ -1,4 +1,11 @@
-"""PaycoreClient: paycore's PaymentService over a blocking gRPC channel."""
+"""PaycoreClient: paycore's API (payments, card vault, customers, mandates, disputes,
+subscriptions, settings) over a blocking gRPC channel.
+
+Why one file over ~400 lines: the client is one object for the whole API, as
+httpx's Client is, and every method is a few lines that hand a request built by
+_requests.py or _subscriptions.py to ``_call``; splitting the class by service
+would scatter one short pattern over several files. It mirrors _async.py.
+"""
 
 from __future__ import annotations
 
