@@ -8,6 +8,7 @@ import pytest
 
 from paycore.client import AsyncPaycoreClient, FailedPreconditionError, card, money
 from paycore.v1 import subscription_pb2 as sub_pb
+from tests.mandates.conftest import scope
 from tests.support.auth import Metadata
 from tests.support.requests import distinctive_pan
 from tests.support.serving import Serving
@@ -52,3 +53,21 @@ async def test_the_client_prices_subscribes_changes_and_reads_membership(
         await client.advance_test_clock(START - timedelta(days=1))
     with pytest.raises(ValueError, match="interval"):
         await client.create_price("Gold", money(990, "EUR"), "fortnight")
+
+
+async def test_the_client_subscribes_under_a_mandate_and_switches_to_a_card(
+    client: AsyncPaycoreClient,
+) -> None:
+    token = await client.tokenize_card(card(distinctive_pan(), 12, 2031))
+    customer = await client.create_customer()
+    mandate = await client.setup_payment_method(
+        customer.id, token.id, scope=scope(max_amount=money(5000, "EUR"))
+    )
+    price = await client.create_price("Gold", money(990, "EUR"), "month")
+
+    subscription = await client.create_subscription(customer.id, price.id, mandate_id=mandate.id)
+    assert (subscription.mandate_id, subscription.payment_method) == (mandate.id, "")
+    by_card = await client.update_subscription(subscription.id, payment_method=token.id)
+    assert (by_card.mandate_id, by_card.payment_method) == ("", token.id)
+    again = await client.update_subscription(subscription.id, mandate_id=mandate.id)
+    assert (again.mandate_id, again.payment_method) == (mandate.id, "")

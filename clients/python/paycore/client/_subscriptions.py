@@ -40,6 +40,9 @@ class SubscriptionOptions(WriteOptions, total=False):
     """Units billed each period (default 1)."""
     payment_method: str
     """A card token (``tok_...``); default: the customer's default payment method."""
+    mandate_id: str
+    """A multi-use mandate of the customer (``man_...``): each renewal is then a
+    merchant-initiated charge under it. Not together with ``payment_method``."""
     when_dunning_ends: sub_pb.Subscription.WhenDunningEnds.ValueType
     """``WHEN_DUNNING_ENDS_CANCEL`` (default) or ``WHEN_DUNNING_ENDS_MARK_UNPAID``."""
 
@@ -53,6 +56,8 @@ class SubscriptionChangeOptions(WriteOptions, total=False):
     """A new quantity (prorated)."""
     payment_method: str
     """A card token; "" for the customer's default. A past_due subscription retries with it."""
+    mandate_id: str
+    """A mandate to renew under (clears the card token); "" for none."""
 
 
 def create_price(
@@ -87,7 +92,7 @@ def update_subscription(
     """An UpdateSubscriptionRequest whose mask names exactly the fields given (ValueError: none)."""
     mask = [name for name in options if name != "request_id"]
     if not mask:
-        raise ValueError("give at least one of price_id, quantity, payment_method")
+        raise ValueError("give at least one of price_id, quantity, payment_method, mandate_id")
     return pb.UpdateSubscriptionRequest(
         subscription_id=subscription_id,
         update_mask=FieldMask(paths=mask),
