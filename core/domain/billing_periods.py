@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import calendar
 import enum
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Billing times (a start, a test clock) come before this: periods of up to 365
+years counted from it still fit in a datetime (year 9999), so no boundary overflows."""
 
 
 class Interval(enum.Enum):

@@ -42,9 +42,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.domain.billing_periods import Interval, period_bounds, prorated
-from core.domain.errors import IllegalTransitionError, Reason
+from core.domain.errors import FieldViolation, IllegalTransitionError, Reason, ValidationError
 from core.domain.mandates import Frequency
 from core.domain.mandates import Interval as MandateInterval
+from core.domain.money import MAX_AMOUNT_MINOR
+from core.domain.subscription_commands import CreatePrice, CreateSubscription, WhenDunningEnds
 
 
 class SubscriptionStatus(enum.Enum):
@@ -56,13 +58,6 @@ class SubscriptionStatus(enum.Enum):
     PAUSED = "paused"
     CANCELED = "canceled"
     UNPAID = "unpaid"
-
-
-class WhenDunningEnds(enum.Enum):
-    """What the last failed retry of an invoice does to its subscription."""
-
-    CANCEL = "canceled"
-    MARK_UNPAID = "unpaid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,76 +118,6 @@ class Subscription:
         return period_bounds(self.anchor, price.interval, price.interval_count, self.periods_billed)
 
 
-@dataclass(frozen=True, slots=True)
-class CreatePrice:
-    """CreatePrice, validated (the product is named on the price: no product object)."""
-
-    merchant_id: str
-    product_name: str
-    amount: int
-    currency: str
-    interval: Interval
-    interval_count: int = 1
-    trial_days: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CreateSubscription:
-    """CreateSubscription, validated."""
-
-    merchant_id: str
-    customer_id: str
-    price_id: str
-    quantity: int = 1
-    payment_method: str = ""
-    mandate_id: str = ""
-    """A multi-use mandate of the customer; excludes ``payment_method``."""
-    start: datetime | None = None
-    """None: now (the merchant's test clock's now, when it has one)."""
-    when_dunning_ends: WhenDunningEnds = WhenDunningEnds.CANCEL
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateSubscription:
-    """UpdateSubscription, validated: None leaves a field as it is."""
-
-    merchant_id: str
-    subscription_id: str
-    price_id: str | None = None
-    quantity: int | None = None
-    payment_method: str | None = None
-    """A card token, or "" for the customer's default payment method (clears the mandate)."""
-    mandate_id: str | None = None
-    """A mandate to charge under (clears the card token), or "" for none."""
-
-    @property
-    def changes_amount(self) -> bool:
-        """Whether the period's amount may change (a mandate must still allow it)."""
-        return self.price_id is not None or self.quantity is not None
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionQuery:
-    """One ListSubscriptions page: newest first, after the cursor."""
-
-    merchant_id: str
-    page_size: int
-    before_id: str = ""
-    """Keyset cursor: subscriptions with a smaller id (ids are time-ordered); "" from the top."""
-    customer_id: str = ""
-    """Only this customer's; "" for all."""
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceQuery:
-    """One ListInvoices page of one subscription: newest first, after the cursor."""
-
-    merchant_id: str
-    subscription_id: str
-    page_size: int
-    before_id: str = ""
-
-
 _LIVE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
@@ -229,10 +154,38 @@ def new_price(command: CreatePrice, price_id: str, at: datetime) -> Price:
     )
 
 
+BACKDATING_TOLERANCE = timedelta(hours=1)
+"""How far before now a start may be (a caller's clock behind): billing charges
+every period from the start, so an older one would charge for periods long over."""
+
+
+def _check_period_amount(price: Price, quantity: int) -> None:
+    # A period's charge is one payment: beyond the largest amount, every renewal
+    # would fail to be invoiced, leaving the subscription active and never charged.
+    if price.amount * quantity > MAX_AMOUNT_MINOR:
+        raise ValidationError(
+            [
+                FieldViolation(
+                    "quantity",
+                    f"price x quantity must be at most {MAX_AMOUNT_MINOR} minor units a period",
+                )
+            ]
+        )
+
+
 def new_subscription(
     command: CreateSubscription, price: Price, subscription_id: str, at: datetime
 ) -> Subscription:
-    """The subscription ``command`` creates at ``at``; billing takes it from there."""
+    """The subscription ``command`` creates at ``at``; billing takes it from there.
+
+    Refused (INVALID_ARGUMENT): a start more than ``BACKDATING_TOLERANCE`` before
+    ``at`` (the merchant's clock), and a period amount beyond the largest payment.
+    """
+    if command.start is not None and command.start < at - BACKDATING_TOLERANCE:
+        raise ValidationError(
+            [FieldViolation("start_time", "must not be in the past (by the merchant's clock)")]
+        )
+    _check_period_amount(price, command.quantity)
     start = command.start or at
     trial_end = start + timedelta(days=price.trial_days)
     if price.trial_days:
@@ -383,6 +336,7 @@ def changed(subscription: Subscription, price: Price, quantity: int, at: datetim
         raise IllegalTransitionError(
             Reason.SUBSCRIPTION_PRICE_MISMATCH, subscription_id=subscription.id, price_id=price.id
         )
+    _check_period_amount(price, quantity)
     adjustment = 0
     if subscription.status is not SubscriptionStatus.TRIALING:
         start, end = subscription.current_period_start, subscription.current_period_end

@@ -16,7 +16,8 @@ from typing import Protocol
 
 from core.domain.billing_events import BillingEvent
 from core.domain.invoices import Invoice
-from core.domain.subscriptions import InvoiceQuery, Price, Subscription, SubscriptionQuery
+from core.domain.subscription_commands import InvoiceQuery, SubscriptionQuery
+from core.domain.subscriptions import Price, Subscription
 
 
 class SubscriptionRecords(Protocol):

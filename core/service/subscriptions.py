@@ -20,15 +20,14 @@ from core.domain.billing_events import subscription_events
 from core.domain.errors import IllegalTransitionError, NotFoundError, Reason
 from core.domain.invoices import Invoice, voided
 from core.domain.money import Money
-from core.domain.subscriptions import (
+from core.domain.subscription_commands import (
     CreatePrice,
     CreateSubscription,
     InvoiceQuery,
-    Price,
-    Subscription,
     SubscriptionQuery,
     UpdateSubscription,
 )
+from core.domain.subscriptions import Price, Subscription
 from core.gate import RequestGate, RpcClass
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.ports.subscriptions import SubscriptionReads

@@ -23,14 +23,8 @@ import asyncpg
 from core.domain.billing_events import BillingEvent
 from core.domain.billing_periods import Interval
 from core.domain.invoices import Invoice, InvoiceStatus
-from core.domain.subscriptions import (
-    InvoiceQuery,
-    Price,
-    Subscription,
-    SubscriptionQuery,
-    SubscriptionStatus,
-    WhenDunningEnds,
-)
+from core.domain.subscription_commands import InvoiceQuery, SubscriptionQuery, WhenDunningEnds
+from core.domain.subscriptions import Price, Subscription, SubscriptionStatus
 from core.ports.subscriptions import DueSubscription
 from core.storage.events import EventRow, append_events
 from core.storage.unavailable import unavailable_as_error

@@ -10,7 +10,8 @@ from core.domain.billing_events import BillingEvent
 from core.domain.billing_periods import Interval
 from core.domain.invoices import Invoice
 from core.domain.money import Money
-from core.domain.subscriptions import Price, Subscription, WhenDunningEnds
+from core.domain.subscription_commands import WhenDunningEnds
+from core.domain.subscriptions import Price, Subscription
 from core.wire.convert import money_to_proto, timestamp
 from paycore.v1 import subscription_pb2 as pb
 

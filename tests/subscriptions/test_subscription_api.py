@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -306,6 +306,19 @@ async def test_bad_requests_are_refused_precisely_and_change_nothing(
     await expect_invalid(
         subscriptions.membership(subscription_id=subscription.id, customer_id=customer_id),
         "subscription_id",
+    )
+    # Times billing could not count periods from, and a period no payment could charge.
+    end_of_time = datetime(9999, 12, 31, tzinfo=UTC)
+    await expect_invalid(subscriptions.advance(end_of_time), "to_time")
+    for start in (end_of_time, START - timedelta(days=2)):  # far ahead; periods long over
+        await expect_invalid(
+            subscriptions.subscribe(customer_id, price.id, start_time=stamp(start)), "start_time"
+        )
+    largest = await subscriptions.price(10**15)  # the largest amount paycore takes
+    await expect_invalid(subscriptions.subscribe(customer_id, largest.id, quantity=2), "quantity")
+    cheap = await subscriptions.price(5 * 10**11)
+    await expect_invalid(
+        subscriptions.update(subscription.id, price_id=cheap.id, quantity=10_000), "quantity"
     )
 
     after = await subscriptions.get(subscription.id)

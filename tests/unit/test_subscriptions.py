@@ -12,12 +12,8 @@ from core.domain import subscriptions as subs
 from core.domain.billing_periods import Interval
 from core.domain.errors import IllegalTransitionError, Reason
 from core.domain.invoices import DunningSchedule, InvoiceStatus
-from core.domain.subscriptions import (
-    CreatePrice,
-    CreateSubscription,
-    SubscriptionStatus,
-    WhenDunningEnds,
-)
+from core.domain.subscription_commands import CreatePrice, CreateSubscription, WhenDunningEnds
+from core.domain.subscriptions import SubscriptionStatus
 
 AT = datetime(2027, 3, 1, tzinfo=UTC)
 MONTHLY = subs.new_price(CreatePrice("m", "Gold", 3000, "EUR", Interval.MONTH), "price_1", AT)

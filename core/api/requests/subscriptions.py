@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from google.protobuf import timestamp_pb2
+
 from core.api.requests import fields
 from core.api.requests.pages import cursor_page
 from core.domain import ids
+from core.domain.billing_periods import LATEST
 from core.domain.errors import ViolationCollector
-from core.domain.subscriptions import (
+from core.domain.subscription_commands import (
     CreatePrice,
     CreateSubscription,
     InvoiceQuery,
@@ -37,6 +40,19 @@ def _id(
 def _within(v: ViolationCollector, field: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         v.add(field, f"must be from {low} to {high}")
+
+
+def _billing_time(
+    v: ViolationCollector, field: str, stamp: timestamp_pb2.Timestamp
+) -> datetime | None:
+    """A time billing counts periods from, before ``LATEST`` (no period may overflow)."""
+    at = fields.timestamp_bound(stamp)
+    if at is None:
+        v.add(field, "must be a valid timestamp")
+    elif at >= LATEST:
+        v.add(field, f"must be before {LATEST:%Y-%m-%dT%H:%M:%SZ}")
+        return None
+    return at
 
 
 def _one_way_to_pay(v: ViolationCollector, payment_method: str, mandate_id: str) -> None:
@@ -93,9 +109,7 @@ def create_subscription(
     _one_way_to_pay(v, request.payment_method, request.mandate_id)
     start: datetime | None = None
     if request.HasField("start_time"):
-        start = fields.timestamp_bound(request.start_time)
-        if start is None:
-            v.add("start_time", "must be a valid timestamp")
+        start = _billing_time(v, "start_time", request.start_time)
     when_dunning_ends = when_dunning_ends_from_proto(request.when_dunning_ends)
     if when_dunning_ends is None:
         v.add("when_dunning_ends", "must be WHEN_DUNNING_ENDS_CANCEL or _MARK_UNPAID")
@@ -181,8 +195,10 @@ def advance_test_clock(request: pb.AdvanceTestClockRequest) -> datetime:
     """Validate an AdvanceTestClockRequest: the clock's new time."""
     v = ViolationCollector()
     fields.request_id(v, request.request_id)
-    to_time = fields.timestamp_bound(request.to_time) if request.HasField("to_time") else None
-    if to_time is None:
+    to_time = None
+    if request.HasField("to_time"):
+        to_time = _billing_time(v, "to_time", request.to_time)
+    else:
         v.add("to_time", "required: a valid timestamp")
     v.raise_if_any()
     assert to_time is not None  # raise_if_any passed

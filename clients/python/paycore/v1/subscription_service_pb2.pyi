@@ -111,7 +111,9 @@ class CreateSubscriptionRequest(_message.Message):
     price_id: _builtins.str
     """A price (`price_...`) of the caller. Required."""
     quantity: _builtins.int
-    """Units billed each period, 1 to 10000 (0 means 1)."""
+    """Units billed each period, 1 to 10000 (0 means 1); the price times the
+    quantity may be at most 10^15 minor units (one payment's largest amount).
+    """
     payment_method: _builtins.str
     """A card token (`tok_...`) of the caller; empty: the customer's default
     payment method at each charge (or the mandate, with `mandate_id`).
@@ -130,7 +132,10 @@ class CreateSubscriptionRequest(_message.Message):
     """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
-        """When periods start; unset: now (by the merchant's test clock, if any)."""
+        """When periods start; unset: now (by the merchant's test clock, if any).
+        Not more than an hour in the past (billing would charge for periods
+        already over) and before 9000-01-01T00:00:00Z: else INVALID_ARGUMENT.
+        """
 
     def __init__(
         self,
@@ -300,7 +305,9 @@ class UpdateSubscriptionRequest(_message.Message):
     price_id: _builtins.str
     """A new price of the same interval and currency."""
     quantity: _builtins.int
-    """A new quantity, 1 to 10000."""
+    """A new quantity, 1 to 10000 (the price times the quantity at most 10^15
+    minor units).
+    """
     payment_method: _builtins.str
     """A new card token (`tok_...`; empty: the customer's default). Clears the
     subscription's mandate.
@@ -650,7 +657,9 @@ class AdvanceTestClockRequest(_message.Message):
     """Idempotency key. Required."""
     @_builtins.property
     def to_time(self) -> _timestamp_pb2.Timestamp:
-        """The clock's new time: not before its current one. Required."""
+        """The clock's new time: not before its current one, and before
+        9000-01-01T00:00:00Z. Required.
+        """
 
     def __init__(
         self,
