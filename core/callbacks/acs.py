@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from core.domain import ids
 from core.domain.authentication import (
     Authentication,
     AuthenticationFlow,
@@ -32,7 +33,7 @@ from core.domain.authentication import (
 )
 from core.domain.commands import CardInput
 from router.channels.sandbox import enrollment
-from router.pages import html_page
+from router.pages import html_page, posted_form
 from router.signing import sign
 
 COMPLETION_PATH = "/3ds/complete"
@@ -59,10 +60,13 @@ def result_from_body(body: bytes) -> tuple[str, Authentication]:
     data = json.loads(body)
     if not isinstance(data, dict):
         raise ValueError("an ACS result is a JSON object")
+    payment_id = data["payment_id"]
+    if not isinstance(payment_id, str) or not ids.is_valid(ids.PAYMENT, payment_id):
+        raise ValueError("an ACS result names a payment by its id")
     status = AuthenticationStatus(data["status"])
     if status not in (AuthenticationStatus.SUCCEEDED, AuthenticationStatus.FAILED):
         raise ValueError(f"a challenge does not end {status.value}")
-    return str(data["payment_id"]), Authentication(
+    return payment_id, Authentication(
         AuthenticationFlow.CHALLENGE, status, str(data["eci"]), bool(data["liability_shift"])
     )
 
@@ -98,7 +102,9 @@ class SandboxAcs:
         self._base_url = f"http://{reachable}:{port}"
 
     async def _page(self, request: web.Request) -> web.Response:
-        payment_id = html.escape(request.match_info["payment_id"])
+        if not ids.is_valid(ids.PAYMENT, request.match_info["payment_id"]):
+            return _no_such_payment()
+        payment_id = request.match_info["payment_id"]  # an id: nothing to escape
         query = html.escape(request.query_string)
         action = f"/acs/challenge/{payment_id}" + (f"?{query}" if query else "")
         return html_page(
@@ -112,7 +118,9 @@ class SandboxAcs:
 
     async def _decide(self, request: web.Request) -> web.Response:
         payment_id = request.match_info["payment_id"]
-        form = await request.post()
+        if not ids.is_valid(ids.PAYMENT, payment_id):
+            return _no_such_payment()
+        form = await posted_form(request)
         decision = form.get("decision")
         if decision not in ("complete", "fail"):
             return web.Response(status=400, text="decision must be complete or fail")
@@ -129,3 +137,8 @@ class SandboxAcs:
 </form>
 <script>document.getElementById("result").submit();</script>""",
         )
+
+
+def _no_such_payment() -> web.Response:
+    # The sandbox ACS knows no challenges; a path that is not a payment id is no challenge.
+    return html_page("Unknown payment", "<p>No payment has that id.</p>", status=404)

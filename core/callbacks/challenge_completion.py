@@ -27,6 +27,7 @@ from aiohttp import web
 from core.callbacks.acs import COMPLETION_PATH, result_from_body
 from core.service.payments.challenges import ChallengeCompletion, Completion
 from router.channel import BadSignature
+from router.pages import posted_form
 from router.signing import SIGNATURE_HEADER, verify
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class ChallengeCompletionIngress:
         """Nothing to tell: the ACS page posts to a path on the same port."""
 
     async def _handle(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        form = await posted_form(request)
         body, signature = form.get("result"), form.get("signature")
         if not isinstance(body, str) or not isinstance(signature, str):
             return web.Response(status=403, text="unsigned result")

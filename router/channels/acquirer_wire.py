@@ -157,6 +157,35 @@ def evidence_from_wire(body: dict[str, Any]) -> tuple[str, Evidence]:
     return str(body["dispute_id"]), evidence_from_fields(body)
 
 
+_UNREADABLE = (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError)
+"""What decoding a body that is not what the wire format says raises: not JSON, not an
+object, a field missing or of another type, a time beyond datetime's range
+(OverflowError, or OSError from the platform's time_t), JSON nested too deep for the
+parser (RecursionError)."""
+
+
+def _signed_object(body: bytes) -> dict[str, Any]:
+    """A signed body's JSON object (ValueError if it is none, or holds a NUL PostgreSQL refuses)."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("the body is not a JSON object")
+    if any(isinstance(value, str) and "\x00" in value for value in data.values()):
+        raise ValueError("a text field holds the NUL character (U+0000)")
+    return data
+
+
+def signed_notification(body: bytes) -> Notification:
+    """The notification of a body whose signature was verified.
+
+    A signed body that does not decode is refused like a bad signature
+    (BadSignature, answered 401): the channel sent something paycore cannot act on.
+    """
+    try:
+        return notification_from_wire(_signed_object(body))
+    except _UNREADABLE as exc:
+        raise BadSignature(f"signed but unreadable notification: {exc}") from None
+
+
 def signed_dispute_notice(body: bytes) -> DisputeNotice:
     """The dispute notification of a body whose signature was verified.
 
@@ -164,6 +193,6 @@ def signed_dispute_notice(body: bytes) -> DisputeNotice:
     (BadSignature): the channel sent something paycore cannot act on.
     """
     try:
-        return dispute_notice_from_wire(json.loads(body))
-    except (ValueError, KeyError, TypeError) as exc:
+        return dispute_notice_from_wire(_signed_object(body))
+    except _UNREADABLE as exc:
         raise BadSignature(f"signed but unreadable dispute notification: {exc}") from None

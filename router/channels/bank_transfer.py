@@ -36,7 +36,7 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelOperation, Chann
 from core.domain.commands import CardInput
 from core.domain.payment import BankAccount, Failure
 from router.channel import Notification
-from router.channels.acquirer_wire import notification_from_wire, notification_to_wire
+from router.channels.acquirer_wire import notification_to_wire, signed_notification
 from router.channels.bank_desk import BankBook
 from router.channels.simulated import NOT_FOUND
 from router.routing import ChannelProfile
@@ -136,7 +136,7 @@ class BankTransferChannel:
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify the bank's RSA signature (and its age) and decode the notification."""
         verify_rsa(self._public_key, headers, body, self._clock(), self._tolerance_s)
-        return notification_from_wire(json.loads(body))
+        return signed_notification(body)
 
 
 @functools.cache

@@ -29,13 +29,13 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.disputes import DisputeNotice, Evidence
 from core.domain.payment import Failure
-from router.channel import AmbiguousAnswer, BadSignature, ChannelNotProcessed, Notification
+from router.channel import AmbiguousAnswer, ChannelNotProcessed, Notification
 from router.channels.acquirer_wire import (
     attempt_to_wire,
     evidence_to_wire,
-    notification_from_wire,
     result_from_wire,
     signed_dispute_notice,
+    signed_notification,
 )
 from router.routing import ChannelProfile
 from router.signing import SIGNATURE_HEADER, sign, verify
@@ -100,10 +100,7 @@ class HttpAcquirer:
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify the HMAC signature (and its age) and decode the notification."""
         verify(self._secret, headers, body, self._clock(), self._tolerance_s)
-        try:
-            return notification_from_wire(json.loads(body))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadSignature(f"signed but unreadable notification: {exc}") from None
+        return signed_notification(body)
 
     def parse_dispute_notice(self, headers: Mapping[str, str], body: bytes) -> DisputeNotice:
         """Verify the HMAC signature (and its age) and decode a dispute notification."""

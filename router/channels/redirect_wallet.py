@@ -22,7 +22,6 @@ HTTP port, beside the notification ingress):
 from __future__ import annotations
 
 import html
-import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -33,10 +32,10 @@ from core.domain.attempt import Attempt, AttemptOutcome, ChannelResult
 from core.domain.commands import CardInput
 from core.domain.payment import Failure
 from router.channel import Notification
-from router.channels.acquirer_wire import notification_from_wire
+from router.channels.acquirer_wire import signed_notification
 from router.channels.simulated import NOT_FOUND
 from router.channels.wallet_book import WalletBook, WalletSession
-from router.pages import html_page
+from router.pages import html_page, posted_form
 from router.routing import ChannelProfile
 from router.signing import verify
 
@@ -113,7 +112,7 @@ class RedirectWalletChannel:
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify the wallet's HMAC signature (and its age) and decode the notification."""
         verify(self.wallet.secret, headers, body, self._clock(), self._tolerance_s)
-        return notification_from_wire(json.loads(body))
+        return signed_notification(body)
 
     def set_notify_url(self, url: str) -> None:
         """Where the wallet posts its notifications, unless it was given a URL already."""
@@ -159,7 +158,7 @@ class RedirectWalletChannel:
         )
 
     async def _decide(self, request: web.Request) -> web.StreamResponse:
-        decision = (await request.post()).get("decision")
+        decision = (await posted_form(request)).get("decision")
         if decision not in ("approve", "decline"):
             return web.Response(status=400, text="decision must be approve or decline")
         session = self.wallet.decide(request.match_info["reference"], approve=decision == "approve")

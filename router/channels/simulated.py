@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -62,7 +61,7 @@ from core.domain.disputes import DisputeNotice, Evidence
 from core.domain.payment import Failure
 from core.domain.reconciliation import SettlementLine
 from router.channel import BadSignature, ChannelNotProcessed, Notification
-from router.channels.acquirer_wire import notification_from_wire, signed_dispute_notice
+from router.channels.acquirer_wire import signed_dispute_notice, signed_notification
 from router.channels.sandbox import (
     CAPTURE_REFUSED,
     REFUND_FAILS,
@@ -294,7 +293,7 @@ class SimulatedAcquirer:
         if not self._secret:
             raise BadSignature(f"channel {self.name} sends no notifications")
         verify(self._secret, headers, body, self._clock(), self._tolerance_s)
-        return notification_from_wire(json.loads(body))
+        return signed_notification(body)
 
     def parse_dispute_notice(self, headers: Mapping[str, str], body: bytes) -> DisputeNotice:
         """Verify an HMAC-signed JSON dispute notification and decode it."""
