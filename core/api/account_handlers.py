@@ -141,7 +141,7 @@ class AccountHandlers:
         lines = await self._service.statement(query)
         token = ""
         if len(lines) == query.page_size:
-            scope = validation.statement_scope(query.account_id)
+            scope = validation.statement_scope(query.merchant_id, query.account_id)
             token = encode_cursor(str(lines[-1].seq), self._secret, scope)
         return account_svc.ListAccountEntriesResponse(
             entries=[entry_to_proto(line) for line in lines], next_page_token=token

@@ -61,7 +61,9 @@ class DisputeHandlers:
         token = ""
         if more and page:
             cursor = validation.page_cursor(page[-1])
-            token = encode_cursor(cursor, self._secret, validation.list_scope(request))
+            token = encode_cursor(
+                cursor, self._secret, validation.list_scope(caller.merchant_id, request)
+            )
         return svc.ListDisputesResponse(
             disputes=[dispute_to_proto(d) for d in page], next_page_token=token
         )

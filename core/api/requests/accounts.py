@@ -96,9 +96,11 @@ def transfer_funds(merchant_id: str, request: account_svc.TransferFundsRequest) 
     )
 
 
-def statement_scope(account_id: str) -> str:
-    """The page-token scope of one account's statement (a token of another is refused)."""
-    return f"AccountService.ListAccountEntries:{account_id}"
+def statement_scope(merchant_id: str, account_id: str) -> str:
+    """The page-token scope of one merchant's account's statement (a token of another is
+    refused: system accounts such as merchant_available.USD have the same id at every
+    merchant)."""
+    return f"AccountService.ListAccountEntries:{merchant_id}:{account_id}"
 
 
 def list_account_entries(
@@ -109,7 +111,10 @@ def list_account_entries(
     _account_id(v, "account_id", request.account_id)
     v.raise_if_any()
     page_size, cursor = cursor_page(
-        request.page_size, request.page_token, token_key, statement_scope(request.account_id)
+        request.page_size,
+        request.page_token,
+        token_key,
+        statement_scope(merchant_id, request.account_id),
     )
     if cursor and not is_ascii_digits(cursor):  # signed by us, so only a bug gets here
         raise ValidationError(

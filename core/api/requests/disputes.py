@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from core.api.requests import fields
@@ -25,6 +26,8 @@ from paycore.v1 import dispute_service_pb2 as svc
 MAX_RATE_WINDOW = timedelta(days=366)
 MAX_FILE_NAME = 200
 MAX_CONTENT_TYPE = 100
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*", re.ASCII)
+"""type/subtype (RFC 6838 names), without parameters."""
 
 
 def _dispute_id(v: ViolationCollector, value: str) -> None:
@@ -44,10 +47,14 @@ def dispute_id_of(request: svc.GetDisputeRequest | svc.AcceptDisputeRequest) -> 
     return request.dispute_id
 
 
-def list_scope(request: svc.ListDisputesRequest) -> str:
-    """What a page token of this listing is signed for: its filters (AIP-158)."""
+def list_scope(merchant_id: str, request: svc.ListDisputesRequest) -> str:
+    """What a page token of this listing is signed for: its merchant and filters (AIP-158).
+
+    The merchant too: another merchant's token is refused, not read as a cursor
+    into this merchant's disputes.
+    """
     states = ",".join(str(s) for s in sorted(request.states))
-    return f"disputes:{request.payment_id}:{states}"
+    return f"disputes:{merchant_id}:{request.payment_id}:{states}"
 
 
 def list_disputes(merchant_id: str, request: svc.ListDisputesRequest, key: bytes) -> DisputeQuery:
@@ -57,7 +64,8 @@ def list_disputes(merchant_id: str, request: svc.ListDisputesRequest, key: bytes
     if request.payment_id:
         fields.payment_id(v, request.payment_id)
     v.raise_if_any()
-    page_size, cursor = cursor_page(request.page_size, request.page_token, key, list_scope(request))
+    scope = list_scope(merchant_id, request)
+    page_size, cursor = cursor_page(request.page_size, request.page_token, key, scope)
     after = None
     if cursor:
         time_text, _, last_id = cursor.partition("|")
@@ -76,6 +84,18 @@ def page_cursor(last: Dispute) -> str:
     return f"{last.created_at.isoformat()}|{last.id}"
 
 
+def _file_name(v: ViolationCollector, field: str, name: str, seen: set[str]) -> None:
+    """A file name the acquirer can show: a base name, printable, unique in the submission."""
+    if not 0 < len(name) <= MAX_FILE_NAME:
+        v.add(field, f"required, at most {MAX_FILE_NAME} characters")
+    elif not name.isprintable() or any(c in name for c in "/\\") or name in (".", ".."):
+        # A name, not a path: no separators, no control characters (NUL among them).
+        v.add(field, "must be a file name: printable, without / or \\")
+    elif name in seen:
+        v.add(field, f"another attachment is named {name!r} already")
+    seen.add(name)
+
+
 def submit_evidence(request: svc.SubmitEvidenceRequest) -> tuple[str, Evidence]:
     """Validate a SubmitEvidenceRequest: (dispute id, evidence) within the size limits."""
     v = ViolationCollector()
@@ -85,19 +105,20 @@ def submit_evidence(request: svc.SubmitEvidenceRequest) -> tuple[str, Evidence]:
     texts = []
     for name in EVIDENCE_TEXT_FIELDS:
         text = getattr(given, name)
-        if len(text) > MAX_EVIDENCE_TEXT:
-            v.add(f"evidence.{name}", f"must be at most {MAX_EVIDENCE_TEXT} characters")
-        elif text:
+        fields.text(v, f"evidence.{name}", text, MAX_EVIDENCE_TEXT)
+        if text:
             texts.append((name, text))
     if len(given.attachments) > MAX_ATTACHMENTS:
         v.add("evidence.attachments", f"at most {MAX_ATTACHMENTS} attachments")
     total = 0
+    names: set[str] = set()
     for index, file in enumerate(given.attachments):
         where = f"evidence.attachments[{index}]"
-        if not 0 < len(file.file_name) <= MAX_FILE_NAME:
-            v.add(f"{where}.file_name", f"required, at most {MAX_FILE_NAME} characters")
+        _file_name(v, f"{where}.file_name", file.file_name, names)
         if not 0 < len(file.content_type) <= MAX_CONTENT_TYPE:
             v.add(f"{where}.content_type", f"required, at most {MAX_CONTENT_TYPE} characters")
+        elif not _MEDIA_TYPE.fullmatch(file.content_type):
+            v.add(f"{where}.content_type", "must be a media type such as application/pdf")
         if not 0 < len(file.content) <= MAX_ATTACHMENT_BYTES:
             v.add(f"{where}.content", f"must be 1 to {MAX_ATTACHMENT_BYTES} bytes")
         total += len(file.content)

@@ -1388,7 +1388,10 @@ class ListAccountEntriesRequest(_message.Message):
     page_size: _builtins.int
     """At most this many entries (default 20, at most 100)."""
     page_token: _builtins.str
-    """`next_page_token` of the previous page; empty for the first."""
+    """`next_page_token` of the previous page of the same merchant's account;
+    empty for the first. Another token fails with INVALID_ARGUMENT
+    (INVALID_PAGE_TOKEN).
+    """
     def __init__(
         self,
         *,

@@ -80,8 +80,9 @@ class ListDisputesRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of disputes to return, 0 to 100; 0 means 20."""
     page_token: _builtins.str
-    """`next_page_token` of a previous response. The other fields must be the
-    same as in that request, or the call fails with INVALID_ARGUMENT.
+    """`next_page_token` of a previous response to the same merchant. The other
+    fields must be the same as in that request, or the call fails with
+    INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
     """
     payment_id: _builtins.str
     """Only disputes of this payment."""
@@ -143,9 +144,13 @@ class EvidenceAttachment(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
     file_name: _builtins.str
-    """The file's name, 1 to 200 characters. Required."""
+    """The file's name, 1 to 200 printable characters without "/" or "\\", unique
+    among the submission's attachments. Required.
+    """
     content_type: _builtins.str
-    """Its media type, for example "application/pdf". Required."""
+    """Its media type, type/subtype without parameters, for example
+    "application/pdf". Required.
+    """
     content: _builtins.bytes
     """The file, 1 byte to 256 KiB; at most 768 KiB for all attachments."""
     def __init__(
@@ -166,7 +171,8 @@ Global___EvidenceAttachment: _TypeAlias = EvidenceAttachment  # noqa: Y015
 @_typing.final
 class Evidence(_message.Message):
     """The merchant's side of the story. Every text field is optional, at most
-    20,000 characters; at least one field or attachment is required.
+    20,000 characters without NUL (U+0000); at least one field or attachment is
+    required.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
