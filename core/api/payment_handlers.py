@@ -138,17 +138,23 @@ class PaymentHandlers:
         refunds, more = await self._service.list_refunds(query)
         return svc.ListRefundsResponse(
             refunds=[convert.refund_to_proto(r) for r in refunds],
-            next_page_token=self._next_page_token(request, refunds, more),
+            next_page_token=self._next_page_token(caller, request, refunds, more),
         )
 
     def _next_page_token(
-        self, request: Message, page: Sequence[Payment] | Sequence[Refund], more: bool
+        self,
+        caller: Caller,
+        request: Message,
+        page: Sequence[Payment] | Sequence[Refund],
+        more: bool,
     ) -> str:
-        """The token of the page after ``page`` (empty on the last page)."""
+        """The token of the page after ``page`` (empty on the last page), for this caller."""
         if not (more and page):
             return ""
         last = page[-1]
-        return encode_page_token(request, last.created_at, last.id, self._secret)
+        return encode_page_token(
+            request, caller.merchant_id, last.created_at, last.id, self._secret
+        )
 
     async def get_payment(self, caller: Caller, request: svc.GetPaymentRequest) -> Reply:
         payment_id = payment_validation.get_payment_id(request)
@@ -158,7 +164,7 @@ class PaymentHandlers:
     async def list_payments(self, caller: Caller, request: svc.ListPaymentsRequest) -> Reply:
         query = payment_validation.list_payments(caller.merchant_id, request, self._secret)
         payments, more = await self._service.list_payments(query)
-        token = self._next_page_token(request, payments, more)
+        token = self._next_page_token(caller, request, payments, more)
         # payments (field 1), then next_page_token (2): the order of a deterministic
         # serialization of the whole response.
         tail = svc.ListPaymentsResponse(next_page_token=token).SerializeToString(deterministic=True)

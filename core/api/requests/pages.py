@@ -63,13 +63,15 @@ def _cursor_signature(scope: str, raw: bytes, key: bytes) -> str:
     return _sign(scope.encode() + b"\0" + raw, key)
 
 
-def _filter_hash(request: Message) -> str:
-    """Identifies a request's filters, so a page token cannot be reused with others."""
+def _filter_hash(request: Message, merchant_id: str) -> str:
+    """Identifies a request's filters and caller, so a page token cannot be reused with other
+    filters or by another merchant."""
     copy = type(request)()
     copy.CopyFrom(request)
     copy.ClearField("page_token")
     copy.ClearField("page_size")  # AIP-158: page size may change between pages
-    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
+    scope = merchant_id.encode() + b"\0" + copy.SerializeToString(deterministic=True)
+    return hashlib.sha256(scope).hexdigest()[:16]
 
 
 def _same(presented: str, expected: str) -> bool:
@@ -86,18 +88,21 @@ def _sign(payload: bytes, key: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def encode_page_token(request: Message, last_time: datetime, last_id: str, key: bytes) -> str:
+def encode_page_token(
+    request: Message, merchant_id: str, last_time: datetime, last_id: str, key: bytes
+) -> str:
     """An opaque, signed token naming the last item returned and the request's filters.
 
-    ``request`` is a List request (ListPayments, ListRefunds); its filters
-    are hashed into the token, and the request type with them.
+    ``request`` is a List request (ListPayments, ListRefunds) of ``merchant_id``;
+    its filters and the merchant are hashed into the token, and the request
+    type with them.
 
     Signed with the server secret so that a token cannot be forged or edited:
     what comes back is exactly what paycore issued (merchant scoping makes a
     forged token harmless, but answering it would invite guessing).
     """
     payload = json.dumps(
-        {"t": last_time.isoformat(), "id": last_id, "f": _filter_hash(request)},
+        {"t": last_time.isoformat(), "id": last_id, "f": _filter_hash(request, merchant_id)},
         separators=(",", ":"),
     ).encode()
     body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
@@ -109,11 +114,15 @@ _TOKEN_TIMES = (datetime(2000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UT
 
 
 def decode_page_token(
-    request: svc.ListPaymentsRequest | svc.ListRefundsRequest, key: bytes, id_prefix: str
+    request: svc.ListPaymentsRequest | svc.ListRefundsRequest,
+    merchant_id: str,
+    key: bytes,
+    id_prefix: str,
 ) -> tuple[datetime, str]:
     """The (time, id) of the last item before the page ``request.page_token`` asks for.
 
-    Refused unless paycore issued the token for a request with the same filters.
+    Refused unless paycore issued the token to ``merchant_id`` for a request with
+    the same filters.
     """
 
     def invalid(why: str) -> ValidationError:
@@ -149,8 +158,8 @@ def decode_page_token(
         or not _TOKEN_TIMES[0] <= last_time < _TOKEN_TIMES[1]
     ):
         raise invalid("malformed: pass next_page_token unchanged")
-    if filters != _filter_hash(request):
-        raise invalid("was issued for a request with different filters")
+    if filters != _filter_hash(request, merchant_id):
+        raise invalid("was issued for a request with different filters, or to another merchant")
     return last_time, last_id
 
 

@@ -198,7 +198,11 @@ def list_payments(
     if start is not None and end is not None and start >= end:
         v.add("create_time_end", "must be after create_time_start")
     v.raise_if_any()
-    after = pages.decode_page_token(request, token_key, ids.PAYMENT) if request.page_token else None
+    after = (
+        pages.decode_page_token(request, merchant_id, token_key, ids.PAYMENT)
+        if request.page_token
+        else None
+    )
     return PaymentQuery(
         merchant_id=merchant_id,
         page_size=pages.page_size(request.page_size),

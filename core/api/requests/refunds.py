@@ -32,7 +32,11 @@ def list_refunds(
     if request.payment_id:
         fields.payment_id(v, request.payment_id)
     v.raise_if_any()
-    after = pages.decode_page_token(request, token_key, ids.REFUND) if request.page_token else None
+    after = (
+        pages.decode_page_token(request, merchant_id, token_key, ids.REFUND)
+        if request.page_token
+        else None
+    )
     return RefundQuery(
         merchant_id=merchant_id,
         page_size=pages.page_size(request.page_size),

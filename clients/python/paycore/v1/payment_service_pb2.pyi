@@ -231,8 +231,9 @@ class ListPaymentsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of payments to return, 0 to 100; 0 means 20."""
     page_token: _builtins.str
-    """`next_page_token` of a previous response. The other fields must be the
-    same as in that request, or the call fails with INVALID_ARGUMENT.
+    """`next_page_token` of a previous response to the same merchant. The other
+    fields must be the same as in that request, or the call fails with
+    INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
     """
     customer_id: _builtins.str
     """Only payments of this customer reference."""
@@ -706,8 +707,9 @@ class ListRefundsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of refunds to return, 0 to 100; 0 means 20."""
     page_token: _builtins.str
-    """`next_page_token` of a previous response. The other fields must be the
-    same as in that request, or the call fails with INVALID_ARGUMENT.
+    """`next_page_token` of a previous response to the same merchant. The other
+    fields must be the same as in that request, or the call fails with
+    INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
     """
     payment_id: _builtins.str
     """Only refunds of this payment."""

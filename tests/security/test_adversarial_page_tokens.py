@@ -1,9 +1,9 @@
-"""Adversarial AccountService requests: a statement's page token is the merchant's own.
+"""Page tokens passed to another merchant: refused, as a token of another listing is (AIP-158).
 
-System accounts have the same id at every merchant (``merchant_pending.USD``),
-so a page token signed only for the account id would be taken by another
-merchant as a cursor into its own statement. It is refused instead, as a
-token of another listing is (AIP-158).
+A token signed only for a listing's filters would be taken by another merchant
+as a cursor into its own listing: ListPayments and ListRefunds tokens name no
+merchant in their filters, and system accounts have the same id at every
+merchant (``merchant_pending.USD``). (ListDisputes: test_adversarial_disputes.py.)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import grpc
 
 from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import account_service_pb2_grpc
+from paycore.v1 import payment_service_pb2 as svc
 from tests.support.api import Api
 from tests.support.expect import expect_invalid
 from tests.support.requests import usd
@@ -39,3 +40,18 @@ async def test_another_merchants_statement_token_is_an_invalid_page_token(
     )
     mine = await accounts.ListAccountEntries(theirs, metadata=api.metadata)
     assert mine.entries and mine.entries != page.entries
+
+
+async def test_another_merchants_refunds_token_is_an_invalid_page_token(
+    api: Api, other_api: Api
+) -> None:
+    payment = await api.captured(amount=usd(10))
+    for _ in range(2):
+        await api.refund(payment.id, usd(1))
+    page = await api.call("ListRefunds", svc.ListRefundsRequest(page_size=1))
+    assert page.next_page_token
+    theirs = svc.ListRefundsRequest(page_size=1, page_token=page.next_page_token)
+    await expect_invalid(
+        other_api.call("ListRefunds", theirs), "page_token", reason="INVALID_PAGE_TOKEN"
+    )
+    assert len((await api.call("ListRefunds", theirs)).refunds) == 1
