@@ -19,12 +19,12 @@ from core.api.pipeline import Handler, service_handler
 from core.api.replies import payment_encoder
 from core.api.requests import risk as validation
 from core.api.requests.fingerprint import request_identity
+from core.api.requests.pages import encode_cursor
 from core.api.status import encode_error
-from core.domain import ids
 from core.domain.audit import Actor
 from core.domain.risk_records import ListEntry
 from core.service.execution import Encoder, Reply, RequestIdentity
-from core.service.risk_back_office import RiskService, is_list_entry_id
+from core.service.risk_back_office import RiskService
 from core.telemetry import Telemetry
 from core.wire import convert
 from paycore.v1 import risk_service_pb2 as risk_svc
@@ -99,10 +99,17 @@ class RiskHandlers:
             features={k: _feature_text(v) for k, v in screening.features.items()},
         )
 
+    def _next_page_token(self, caller: Caller, request: Message, last_id: str) -> str:
+        """The signed token of the page after ``last_id`` ("" on the last page)."""
+        if not last_id:
+            return ""
+        scope = validation.page_scope(request, caller.merchant_id)
+        return encode_cursor(last_id, self._secret, scope)
+
     async def list_reviews(
         self, caller: Caller, request: risk_svc.ListReviewsRequest
     ) -> risk_svc.ListReviewsResponse:
-        after, size = validation.page(request, lambda t: ids.is_valid(ids.PAYMENT, t))
+        after, size = validation.page(request, caller.merchant_id, self._secret)
         reviews, more = await self._service.list_reviews(caller.merchant_id, after, size)
         return risk_svc.ListReviewsResponse(
             reviews=[
@@ -112,7 +119,9 @@ class RiskHandlers:
                 )
                 for q in reviews
             ],
-            next_page_token=reviews[-1].payment.id if more and reviews else "",
+            next_page_token=self._next_page_token(
+                caller, request, reviews[-1].payment.id if more and reviews else ""
+            ),
         )
 
     async def approve_review(self, caller: Caller, request: risk_svc.ApproveReviewRequest) -> Reply:
@@ -148,11 +157,13 @@ class RiskHandlers:
     async def list_blocklist_entries(
         self, caller: Caller, request: risk_svc.ListBlocklistEntriesRequest
     ) -> risk_svc.ListBlocklistEntriesResponse:
-        after, size = validation.page(request, is_list_entry_id)
+        after, size = validation.page(request, caller.merchant_id, self._secret)
         entries, more = await self._service.list_entries(caller.merchant_id, after, size)
         return risk_svc.ListBlocklistEntriesResponse(
             entries=[entry_to_proto(e) for e in entries],
-            next_page_token=entries[-1].id if more and entries else "",
+            next_page_token=self._next_page_token(
+                caller, request, entries[-1].id if more and entries else ""
+            ),
         )
 
 

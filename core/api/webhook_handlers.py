@@ -18,6 +18,7 @@ from core.api.identity import Caller, IdentityResolver
 from core.api.pipeline import Handler, StreamHandler, service_handler
 from core.api.requests import webhooks as validation
 from core.api.requests.fingerprint import request_identity
+from core.api.requests.pages import encode_cursor
 from core.api.reveal import reveal_once
 from core.api.status import encode_error
 from core.domain.notifications import Delivery, DeliveryState, WebhookEndpoint
@@ -174,11 +175,12 @@ class WebhookHandlers:
     async def list_webhook_deliveries(
         self, caller: Caller, request: wh.ListWebhookDeliveriesRequest
     ) -> wh.ListWebhookDeliveriesResponse:
-        query = validation.list_deliveries(caller.merchant_id, request)
+        query = validation.list_deliveries(caller.merchant_id, request, self._secret)
         deliveries, more = await self._service.list_deliveries(query)
         token = ""
         if more and deliveries:
-            token = validation.encode_delivery_page_token(deliveries[-1].id)
+            scope = validation.deliveries_scope(caller.merchant_id, request)
+            token = encode_cursor(str(deliveries[-1].id), self._secret, scope)
         return wh.ListWebhookDeliveriesResponse(
             deliveries=[delivery_to_proto(d) for d in deliveries], next_page_token=token
         )

@@ -35,20 +35,28 @@ def cursor_page(page_size: int, page_token: str, key: bytes, scope: str) -> tupl
     if not 0 <= page_size <= MAX_PAGE_SIZE:
         v.add("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
     v.raise_if_any()
-    cursor = ""
-    if page_token:
-        body, _, signature = page_token.partition(".")
-        try:
-            raw = base64.urlsafe_b64decode(body.encode("ascii") + b"=" * (-len(body) % 4))
-        except (ValueError, UnicodeEncodeError, binascii.Error):
-            raw = b""
-        if not raw or not _same(signature, _cursor_signature(scope, raw, key)):
-            raise ValidationError(
-                [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
-                Reason.INVALID_PAGE_TOKEN,
-            )
-        cursor = raw.decode()
-    return page_size or DEFAULT_PAGE_SIZE, cursor
+    return page_size or DEFAULT_PAGE_SIZE, signed_cursor(page_token, key, scope)
+
+
+def signed_cursor(page_token: str, key: bytes, scope: str) -> str:
+    """The cursor of a token ``encode_cursor`` signed for ``scope`` ("" for no token).
+
+    Anything else (forged, edited, of another listing, filters or merchant) is
+    INVALID_PAGE_TOKEN.
+    """
+    if not page_token:
+        return ""
+    body, _, signature = page_token.partition(".")
+    try:
+        raw = base64.urlsafe_b64decode(body.encode("ascii") + b"=" * (-len(body) % 4))
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        raw = b""
+    if not raw or not _same(signature, _cursor_signature(scope, raw, key)):
+        raise ValidationError(
+            [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
+            Reason.INVALID_PAGE_TOKEN,
+        )
+    return raw.decode()
 
 
 def encode_cursor(cursor: str, key: bytes, scope: str) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 from google.protobuf import unknown_fields
 from google.protobuf.descriptor import FieldDescriptor
@@ -16,7 +14,7 @@ from core.api.requests.addresses import canonical_ip
 from core.api.requests.digits import digits
 from core.api.requests.payment_methods import payment_method
 from core.api.requests.risk_signals import risk_context
-from core.domain.errors import FieldViolation, Reason, ValidationError, ViolationCollector
+from core.domain.errors import ViolationCollector
 from core.domain.risk_records import ListName
 from core.service.risk_back_office import (
     AddListEntry,
@@ -150,19 +148,23 @@ def remove_entry(
     return RemoveListEntry(merchant_id, request.entry_id)
 
 
-def page(request: Any, valid_token: Callable[[str], bool]) -> tuple[str, int]:
+def page_scope(request: Message, merchant_id: str) -> str:
+    """What a ListReviews / ListBlocklistEntries page token is signed for: the RPC and merchant."""
+    return f"{type(request).__name__}:{merchant_id}"
+
+
+def page(
+    request: risk_svc.ListReviewsRequest | risk_svc.ListBlocklistEntriesRequest,
+    merchant_id: str,
+    key: bytes,
+) -> tuple[str, int]:
     """A ListReviews / ListBlocklistEntries page: (the id to list after, the page size).
 
-    The page token is the last id of the previous page; ``valid_token`` says
-    whether a token has the shape of such an id.
+    The page token is the last id of the previous page, signed (``pages.encode_cursor``)
+    for the RPC and the merchant: a forged id, or a token of another listing or
+    merchant, is INVALID_PAGE_TOKEN.
     """
-    v = ViolationCollector()
-    if not 0 <= request.page_size <= pages.MAX_PAGE_SIZE:
-        v.add("page_size", f"must be 0 to {pages.MAX_PAGE_SIZE}")
-    v.raise_if_any()
-    if request.page_token and not valid_token(request.page_token):
-        raise ValidationError(
-            [FieldViolation("page_token", "malformed: pass next_page_token unchanged")],
-            Reason.INVALID_PAGE_TOKEN,
-        )
-    return request.page_token, request.page_size or pages.DEFAULT_PAGE_SIZE
+    size, after = pages.cursor_page(
+        request.page_size, request.page_token, key, page_scope(request, merchant_id)
+    )
+    return after, size

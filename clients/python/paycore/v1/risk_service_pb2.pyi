@@ -131,7 +131,9 @@ class ListReviewsRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of reviews to return, 0 to 100; 0 means 20."""
     page_token: _builtins.str
-    """`next_page_token` of a previous response."""
+    """`next_page_token` of a previous response to the same merchant; any other
+    token fails with INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+    """
     def __init__(
         self,
         *,
@@ -541,7 +543,9 @@ class ListBlocklistEntriesRequest(_message.Message):
     page_size: _builtins.int
     """Maximum number of entries to return, 0 to 100; 0 means 20."""
     page_token: _builtins.str
-    """`next_page_token` of a previous response."""
+    """`next_page_token` of a previous response to the same merchant; any other
+    token fails with INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+    """
     def __init__(
         self,
         *,

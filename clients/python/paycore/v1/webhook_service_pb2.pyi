@@ -563,7 +563,9 @@ class ListWebhookDeliveriesRequest(_message.Message):
     page_size: _builtins.int
     """At most this many deliveries (default 50, at most 200)."""
     page_token: _builtins.str
-    """`next_page_token` of a previous response (same filters)."""
+    """`next_page_token` of a previous response to the same merchant, with the same
+    filters; any other token fails with INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[Global___WebhookDelivery.State.ValueType]:
         """Only deliveries in these states; empty: all."""
