@@ -157,14 +157,14 @@ def evidence_from_wire(body: dict[str, Any]) -> tuple[str, Evidence]:
     return str(body["dispute_id"]), evidence_from_fields(body)
 
 
-_UNREADABLE = (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError)
+UNREADABLE = (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError)
 """What decoding a body that is not what the wire format says raises: not JSON, not an
 object, a field missing or of another type, a time beyond datetime's range
 (OverflowError, or OSError from the platform's time_t), JSON nested too deep for the
 parser (RecursionError)."""
 
 
-def _signed_object(body: bytes) -> dict[str, Any]:
+def signed_object(body: bytes) -> dict[str, Any]:
     """A signed body's JSON object (ValueError if it is none, or holds a NUL PostgreSQL refuses)."""
     data = json.loads(body)
     if not isinstance(data, dict):
@@ -181,8 +181,8 @@ def signed_notification(body: bytes) -> Notification:
     (BadSignature, answered 401): the channel sent something paycore cannot act on.
     """
     try:
-        return notification_from_wire(_signed_object(body))
-    except _UNREADABLE as exc:
+        return notification_from_wire(signed_object(body))
+    except UNREADABLE as exc:
         raise BadSignature(f"signed but unreadable notification: {exc}") from None
 
 
@@ -193,6 +193,6 @@ def signed_dispute_notice(body: bytes) -> DisputeNotice:
     (BadSignature): the channel sent something paycore cannot act on.
     """
     try:
-        return dispute_notice_from_wire(_signed_object(body))
-    except _UNREADABLE as exc:
+        return dispute_notice_from_wire(signed_object(body))
+    except UNREADABLE as exc:
         raise BadSignature(f"signed but unreadable dispute notification: {exc}") from None

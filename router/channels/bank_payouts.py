@@ -33,6 +33,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from core.domain.money import Money
+from router.channels.acquirer_wire import UNREADABLE, signed_object
 from router.channels.bank_desk import BankBook
 from router.signing import verify_rsa
 
@@ -175,6 +176,6 @@ class BankPayoutChannel:
         """
         verify_rsa(self._public_key, headers, body, self._clock(), self._tolerance_s)
         try:
-            return answer_from_wire(json.loads(body))
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            return answer_from_wire(signed_object(body))
+        except UNREADABLE as exc:
             raise ValueError(f"not a payout notification: {exc}") from None

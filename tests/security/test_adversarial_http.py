@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from paycore.v1 import account_service_pb2 as acc
 from paycore.v1 import payment_pb2 as pb
 from router.signing import SIGNATURE_HEADER
+from tests.ledger.test_payouts import Bank, queried
 from tests.redirects.conftest import WalletServer, WalletStack, page_url, wallet_server
 
-__all__ = ["wallet_server"]
+__all__ = ["queried", "wallet_server"]
 
 FORM = "application/x-www-form-urlencoded"
 UNREADABLE_FORMS = [
@@ -118,3 +120,21 @@ async def test_signed_but_unreadable_notifications_are_refused_and_change_nothin
     assert await _status("POST", url, b"{}", **stale) == 401
     assert stack.session(payment).pending
     assert (await stack.served.api.get(payment.id)).state == pb.Payment.STATE_REQUIRES_ACTION
+
+
+async def test_signed_but_unreadable_payout_notifications_are_400_and_change_nothing(
+    queried: Bank,
+) -> None:
+    withdrawal = await queried.withdraw(30)
+    bank = queried.services.payouts.desk
+    unreadable = [
+        b"[" * 100_000,
+        b"[]",
+        json.dumps({"payout_id": "wd\x00", "merchant_id": "m", "status": "paid"}).encode(),
+        json.dumps(
+            {"payout_id": withdrawal.id, "merchant_id": queried.merchant_id, "status": "?"}
+        ).encode(),
+    ]
+    for body in unreadable:
+        assert (await queried.post(body, bank.sign(body, int(time.time()))))[0] == 400, body[:40]
+    assert (await queried.get(withdrawal.id)).state == acc.Withdrawal.STATE_PENDING
