@@ -3,13 +3,14 @@ the forms those pages post back."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
-from multidict import MultiDictProxy
 
 
 async def posted_form(
     request: web.Request,
-) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+) -> Mapping[str, str | bytes | bytearray | web.FileField]:
     """The form a page posted; 400 Bad Request when its body cannot be read as one.
 
     ``request.post()`` raises ValueError (a multipart body without a boundary or
