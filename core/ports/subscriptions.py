@@ -35,6 +35,10 @@ class SubscriptionRecords(Protocol):
         """A subscription (with its price), locked until the transaction ends."""
         ...
 
+    async def lock_of_customer(self, merchant_id: str, customer_id: str) -> list[Subscription]:
+        """The customer's subscriptions not canceled, oldest first, locked until the end."""
+        ...
+
     async def save(self, subscription: Subscription) -> None:
         """Store a new subscription or every mutable field of an existing one."""
         ...

@@ -20,6 +20,7 @@ from core.gate import RequestGate, RpcClass
 from core.ports.customers import CustomerReads
 from core.ports.repository import PaymentTransaction, RequestKey
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.subscription_endings import end_customers_subscriptions
 
 
 async def check_customer_reference(
@@ -127,12 +128,14 @@ class CustomerService:
         request: RequestIdentity,
         encoder: Encoder[Customer],
     ) -> Reply:
-        """Delete a customer: erased and NOT_FOUND from then on (core/domain/customers.py)."""
+        """Delete a customer: erased and NOT_FOUND from then on (core/domain/customers.py),
+        its subscriptions canceled at once (core/service/subscription_endings.py)."""
 
         async def plan(tx: PaymentTransaction, at: datetime) -> Plan[Customer]:
             customer = await self._locked(tx, merchant_id, customer_id)
             gone = rules.erased(customer, at)
             await tx.customers.save(gone)
+            await end_customers_subscriptions(tx, merchant_id, customer_id, at)
             return Plan(gone.id, result=gone)
 
         key = RequestKey(merchant_id, "DeleteCustomer", request.request_id)

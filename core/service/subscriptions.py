@@ -18,7 +18,7 @@ from core.domain import mandates as mandate_rules
 from core.domain import subscriptions as rules
 from core.domain.billing_events import subscription_events
 from core.domain.errors import IllegalTransitionError, NotFoundError, Reason
-from core.domain.invoices import Invoice, voided
+from core.domain.invoices import Invoice
 from core.domain.money import Money
 from core.domain.subscription_commands import (
     CreatePrice,
@@ -33,6 +33,7 @@ from core.ports.repository import PaymentTransaction, RequestKey
 from core.ports.subscriptions import SubscriptionReads
 from core.service.customers import require_card_token
 from core.service.execution import Encoder, Plan, Reply, RequestExecutor, RequestIdentity
+from core.service.subscription_endings import void_open_invoice
 
 MEMBERSHIP_SCAN = 100
 """A customer's subscriptions read to answer its membership (newest first)."""
@@ -246,11 +247,7 @@ class SubscriptionService:
         ) -> Subscription:
             del at
             ended = rules.canceled(subscription, now, at_period_end=at_period_end)
-            if ended.next_billing_at is None:
-                records = tx.subscriptions
-                open_invoice = await records.open_invoice(subscription.merchant_id, subscription.id)
-                if open_invoice is not None:
-                    await records.save_invoice(voided(open_invoice, now))
+            await void_open_invoice(tx, ended, now)
             return ended
 
         return await self._change("CancelSubscription", target, request, encoder, change)

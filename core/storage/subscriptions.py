@@ -161,6 +161,17 @@ class PostgresSubscriptionRecords:
         )
         return None if row is None else _subscription(row)
 
+    async def lock_of_customer(self, merchant_id: str, customer_id: str) -> list[Subscription]:
+        """The customer's subscriptions not canceled, oldest first, their rows locked."""
+        rows = await self._c.fetch(
+            f"""{_SUBSCRIPTIONS} WHERE s.merchant_id = $1 AND s.customer_id = $2
+                AND s.status <> $3 ORDER BY s.id FOR NO KEY UPDATE OF s""",
+            merchant_id,
+            customer_id,
+            SubscriptionStatus.CANCELED.value,
+        )
+        return [_subscription(row) for row in rows]
+
     async def save(self, subscription: Subscription) -> None:
         """Insert a new subscription or replace every mutable field of an existing one."""
         s = subscription

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from core.domain.billing_events import BillingEvent
 from core.domain.invoices import Invoice, InvoiceStatus
-from core.domain.subscriptions import Price, Subscription
+from core.domain.subscriptions import Price, Subscription, SubscriptionStatus
 
 
 @dataclass
@@ -49,6 +49,19 @@ class MemorySubscriptionRecords:
     async def lock(self, merchant_id: str, subscription_id: str) -> Subscription | None:
         """A subscription (the repository's lock is held already)."""
         return self._s.subscriptions.get((merchant_id, subscription_id))
+
+    async def lock_of_customer(self, merchant_id: str, customer_id: str) -> list[Subscription]:
+        """The customer's subscriptions not canceled, oldest first."""
+        return sorted(
+            (
+                s
+                for (merchant, _), s in self._s.subscriptions.items()
+                if merchant == merchant_id
+                and s.customer_id == customer_id
+                and s.status is not SubscriptionStatus.CANCELED
+            ),
+            key=lambda s: s.id,
+        )
 
     async def save(self, subscription: Subscription) -> None:
         """Store a subscription."""
