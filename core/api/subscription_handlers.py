@@ -76,6 +76,24 @@ class SubscriptionHandlers:
         command = validation.create_subscription(caller.merchant_id, request)
         return await self._service.create_subscription(command, self._identity(request), _CREATE)
 
+    async def get_price(self, caller: Caller, request: pb.GetPriceRequest) -> pb.GetPriceResponse:
+        price = await self._service.get_price(caller.merchant_id, validation.price_id_of(request))
+        return pb.GetPriceResponse(price=price_to_proto(price))
+
+    async def list_prices(
+        self, caller: Caller, request: pb.ListPricesRequest
+    ) -> pb.ListPricesResponse:
+        query = validation.list_prices(caller.merchant_id, request, self._secret)
+        prices, more = await self._service.list_prices(query)
+        token = ""
+        if more and prices:
+            token = encode_cursor(
+                prices[-1].id, self._secret, validation.list_prices_scope(caller.merchant_id)
+            )
+        return pb.ListPricesResponse(
+            prices=[price_to_proto(p) for p in prices], next_page_token=token
+        )
+
     async def get_subscription(
         self, caller: Caller, request: pb.GetSubscriptionRequest
     ) -> pb.GetSubscriptionResponse:
@@ -175,6 +193,8 @@ def generic_handler(
     table: dict[str, tuple[type[Message], Handler]] = {
         "CreatePrice": (pb.CreatePriceRequest, h.create_price),
         "CreateSubscription": (pb.CreateSubscriptionRequest, h.create_subscription),
+        "GetPrice": (pb.GetPriceRequest, h.get_price),
+        "ListPrices": (pb.ListPricesRequest, h.list_prices),
         "GetSubscription": (pb.GetSubscriptionRequest, h.get_subscription),
         "ListSubscriptions": (pb.ListSubscriptionsRequest, h.list_subscriptions),
         "UpdateSubscription": (pb.UpdateSubscriptionRequest, h.update_subscription),

@@ -96,6 +96,8 @@ POLICY: Mapping[str, Role] = {
     f"{_DISPUTES}/AcceptDispute": Role.MERCHANT,
     # Subscriptions (issue 20): a merchant's own; its test clock too (test servers only).
     f"{_SUBSCRIPTIONS}/CreatePrice": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/GetPrice": Role.MERCHANT,
+    f"{_SUBSCRIPTIONS}/ListPrices": Role.MERCHANT,
     f"{_SUBSCRIPTIONS}/CreateSubscription": Role.MERCHANT,
     f"{_SUBSCRIPTIONS}/GetSubscription": Role.MERCHANT,
     f"{_SUBSCRIPTIONS}/ListSubscriptions": Role.MERCHANT,

@@ -83,6 +83,16 @@ class SubscriptionQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceQuery:
+    """One ListPrices page: newest first, after the cursor."""
+
+    merchant_id: str
+    page_size: int
+    before_id: str = ""
+    """Keyset cursor: prices with a smaller id (ids are time-ordered); "" from the top."""
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceQuery:
     """One ListInvoices page of one subscription: newest first, after the cursor."""
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from core.domain.billing_events import BillingEvent
 from core.domain.invoices import Invoice
-from core.domain.subscription_commands import InvoiceQuery, SubscriptionQuery
+from core.domain.subscription_commands import InvoiceQuery, PriceQuery, SubscriptionQuery
 from core.domain.subscriptions import Price, Subscription
 
 
@@ -73,7 +73,15 @@ class SubscriptionRecords(Protocol):
 
 
 class SubscriptionReads(Protocol):
-    """Committed subscriptions and invoices, read outside any transaction."""
+    """Committed prices, subscriptions and invoices, read outside any transaction."""
+
+    async def get_price(self, merchant_id: str, price_id: str) -> Price | None:
+        """One price of the merchant (by primary key)."""
+        ...
+
+    async def list_prices(self, query: PriceQuery) -> list[Price]:
+        """Up to ``query.page_size`` prices, newest first, after the cursor."""
+        ...
 
     async def get_subscription(self, merchant_id: str, subscription_id: str) -> Subscription | None:
         """One subscription of the merchant (by primary key)."""

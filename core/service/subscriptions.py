@@ -24,6 +24,7 @@ from core.domain.subscription_commands import (
     CreatePrice,
     CreateSubscription,
     InvoiceQuery,
+    PriceQuery,
     SubscriptionQuery,
     UpdateSubscription,
 )
@@ -108,6 +109,22 @@ class SubscriptionService:
         if subscription is None:
             raise NotFoundError(Reason.SUBSCRIPTION_NOT_FOUND, subscription_id=subscription_id)
         return subscription
+
+    async def get_price(self, merchant_id: str, price_id: str) -> Price:
+        """One price of the merchant; NOT_FOUND otherwise."""
+        await self._gate.admit(merchant_id, RpcClass.READS, None)
+        price = await self._reads.get_price(merchant_id, price_id)
+        if price is None:
+            raise NotFoundError(Reason.PRICE_NOT_FOUND, price_id=price_id)
+        return price
+
+    async def list_prices(self, query: PriceQuery) -> tuple[list[Price], bool]:
+        """A page of the merchant's prices, newest first, and whether more follow."""
+        await self._gate.admit(query.merchant_id, RpcClass.READS, None)
+        rows = await self._reads.list_prices(
+            dataclasses.replace(query, page_size=query.page_size + 1)
+        )
+        return rows[: query.page_size], len(rows) > query.page_size
 
     async def list_subscriptions(self, query: SubscriptionQuery) -> tuple[list[Subscription], bool]:
         """A page of the merchant's subscriptions, newest first, and whether more follow."""

@@ -23,7 +23,12 @@ import asyncpg
 from core.domain.billing_events import BillingEvent
 from core.domain.billing_periods import Interval
 from core.domain.invoices import Invoice, InvoiceStatus
-from core.domain.subscription_commands import InvoiceQuery, SubscriptionQuery, WhenDunningEnds
+from core.domain.subscription_commands import (
+    InvoiceQuery,
+    PriceQuery,
+    SubscriptionQuery,
+    WhenDunningEnds,
+)
 from core.domain.subscriptions import Price, Subscription, SubscriptionStatus
 from core.ports.subscriptions import DueSubscription
 from core.storage.events import EventRow, append_events
@@ -303,6 +308,31 @@ class PostgresSubscriptionReads:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
+    async def get_price(self, merchant_id: str, price_id: str) -> Price | None:
+        """One price by primary key."""
+        row = await self._pool.fetchrow(
+            f"SELECT {_PRICE_COLUMNS} FROM prices p WHERE p.merchant_id = $1 AND p.id = $2",
+            merchant_id,
+            price_id,
+        )
+        return None if row is None else _price(row)
+
+    @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
+    async def list_prices(self, query: PriceQuery) -> list[Price]:
+        """Up to ``query.page_size`` prices, newest first (ids are time-ordered)."""
+        rows = await self._pool.fetch(
+            f"""
+            SELECT {_PRICE_COLUMNS} FROM prices p
+            WHERE p.merchant_id = $1 AND ($2 = '' OR p.id < $2)
+            ORDER BY p.id DESC LIMIT $3
+            """,
+            query.merchant_id,
+            query.before_id,
+            query.page_size,
+        )
+        return [_price(row) for row in rows]
 
     @unavailable_as_error()  # PostgreSQL away or the pool exhausted: UNAVAILABLE
     async def get_subscription(self, merchant_id: str, subscription_id: str) -> Subscription | None:

@@ -32,6 +32,8 @@ async def test_the_client_prices_subscribes_changes_and_reads_membership(
     token = await client.tokenize_card(card(distinctive_pan(), 12, 2031))
     customer = await client.create_customer(default_payment_method=token.id)
     price = await client.create_price("Gold", money(990, "EUR"), "month", trial_days=7)
+    assert await client.get_price(price.id) == price
+    assert list((await client.list_prices(page_size=1)).prices) == [price]
     subscription = await client.create_subscription(customer.id, price.id, quantity=2)
     assert subscription.status == sub_pb.Subscription.STATUS_TRIALING
     assert subscription.current_period_end.ToDatetime(tzinfo=UTC) == START + timedelta(days=7)

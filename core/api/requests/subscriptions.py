@@ -15,6 +15,7 @@ from core.domain.subscription_commands import (
     CreatePrice,
     CreateSubscription,
     InvoiceQuery,
+    PriceQuery,
     SubscriptionQuery,
     UpdateSubscription,
 )
@@ -203,6 +204,27 @@ def advance_test_clock(request: pb.AdvanceTestClockRequest) -> datetime:
     v.raise_if_any()
     assert to_time is not None  # raise_if_any passed
     return to_time
+
+
+def price_id_of(request: pb.GetPriceRequest) -> str:
+    """Validate a GetPriceRequest: its price id."""
+    v = ViolationCollector()
+    _id(v, "price_id", request.price_id, ids.PRICE)
+    v.raise_if_any()
+    return request.price_id
+
+
+def list_prices_scope(merchant_id: str) -> str:
+    """What a ListPrices page token is valid for: this merchant."""
+    return f"ListPrices:{merchant_id}"
+
+
+def list_prices(merchant_id: str, request: pb.ListPricesRequest, key: bytes) -> PriceQuery:
+    """Validate a ListPricesRequest; its page token must be one paycore issued for it."""
+    size, before = cursor_page(
+        request.page_size, request.page_token, key, list_prices_scope(merchant_id)
+    )
+    return PriceQuery(merchant_id, size, before_id=before)
 
 
 def list_subscriptions_scope(merchant_id: str, request: pb.ListSubscriptionsRequest) -> str:

@@ -447,6 +447,18 @@ class AsyncPaycoreClient:
         request = subs.create_price(product_name, amount, interval, options)
         return (await self._call(self._subscriptions.CreatePrice, request)).price
 
+    async def get_price(self, price_id: str) -> sub_pb.Price:
+        """Return one price of the merchant; NotFoundError if there is none."""
+        request = subs_pb.GetPriceRequest(price_id=price_id)
+        return (await self._call(self._subscriptions.GetPrice, request)).price
+
+    async def list_prices(
+        self, *, page_size: int = 0, page_token: str = ""
+    ) -> subs_pb.ListPricesResponse:
+        """Return one page of the merchant's prices, newest first."""
+        request = subs_pb.ListPricesRequest(page_size=page_size, page_token=page_token)
+        return await self._call(self._subscriptions.ListPrices, request)
+
     async def create_subscription(
         self,
         customer_id: str,

@@ -439,6 +439,18 @@ class PaycoreClient:
         request = subs.create_price(product_name, amount, interval, options)
         return self._call(self._subscriptions.CreatePrice, request).price
 
+    def get_price(self, price_id: str) -> sub_pb.Price:
+        """Return one price of the merchant; NotFoundError if there is none."""
+        request = subs_pb.GetPriceRequest(price_id=price_id)
+        return (self._call(self._subscriptions.GetPrice, request)).price
+
+    def list_prices(
+        self, *, page_size: int = 0, page_token: str = ""
+    ) -> subs_pb.ListPricesResponse:
+        """Return one page of the merchant's prices, newest first."""
+        request = subs_pb.ListPricesRequest(page_size=page_size, page_token=page_token)
+        return self._call(self._subscriptions.ListPrices, request)
+
     def create_subscription(
         self,
         customer_id: str,

@@ -91,6 +91,106 @@ class CreatePriceResponse(_message.Message):
 Global___CreatePriceResponse: _TypeAlias = CreatePriceResponse  # noqa: Y015
 
 @_typing.final
+class GetPriceRequest(_message.Message):
+    """Request for SubscriptionService.GetPrice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRICE_ID_FIELD_NUMBER: _builtins.int
+    price_id: _builtins.str
+    """A price (`price_...`) of the caller. Required."""
+    def __init__(
+        self,
+        *,
+        price_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price_id", b"price_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPriceRequest: _TypeAlias = GetPriceRequest  # noqa: Y015
+
+@_typing.final
+class GetPriceResponse(_message.Message):
+    """Response for SubscriptionService.GetPrice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def price(self) -> _subscription_pb2.Price:
+        """The price."""
+
+    def __init__(
+        self,
+        *,
+        price: _subscription_pb2.Price | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPriceResponse: _TypeAlias = GetPriceResponse  # noqa: Y015
+
+@_typing.final
+class ListPricesRequest(_message.Message):
+    """Request for SubscriptionService.ListPrices."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many prices (0 means 20; at most 100)."""
+    page_token: _builtins.str
+    """`next_page_token` of a previous response."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPricesRequest: _TypeAlias = ListPricesRequest  # noqa: Y015
+
+@_typing.final
+class ListPricesResponse(_message.Message):
+    """Response for SubscriptionService.ListPrices."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRICES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def prices(self) -> _containers.RepeatedCompositeFieldContainer[_subscription_pb2.Price]:
+        """Prices, newest first."""
+
+    def __init__(
+        self,
+        *,
+        prices: _abc.Iterable[_subscription_pb2.Price] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "prices", b"prices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPricesResponse: _TypeAlias = ListPricesResponse  # noqa: Y015
+
+@_typing.final
 class CreateSubscriptionRequest(_message.Message):
     """Request for SubscriptionService.CreateSubscription."""
 

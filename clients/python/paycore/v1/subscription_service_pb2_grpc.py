@@ -46,6 +46,16 @@ class SubscriptionServiceStub:
                 request_serializer=paycore_dot_v1_dot_subscription__service__pb2.CreatePriceRequest.SerializeToString,
                 response_deserializer=paycore_dot_v1_dot_subscription__service__pb2.CreatePriceResponse.FromString,
                 _registered_method=True)
+        self.GetPrice = channel.unary_unary(
+                '/paycore.v1.SubscriptionService/GetPrice',
+                request_serializer=paycore_dot_v1_dot_subscription__service__pb2.GetPriceRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_subscription__service__pb2.GetPriceResponse.FromString,
+                _registered_method=True)
+        self.ListPrices = channel.unary_unary(
+                '/paycore.v1.SubscriptionService/ListPrices',
+                request_serializer=paycore_dot_v1_dot_subscription__service__pb2.ListPricesRequest.SerializeToString,
+                response_deserializer=paycore_dot_v1_dot_subscription__service__pb2.ListPricesResponse.FromString,
+                _registered_method=True)
         self.CreateSubscription = channel.unary_unary(
                 '/paycore.v1.SubscriptionService/CreateSubscription',
                 request_serializer=paycore_dot_v1_dot_subscription__service__pb2.CreateSubscriptionRequest.SerializeToString,
@@ -110,6 +120,20 @@ class SubscriptionServiceServicer:
 
     def CreatePrice(self, request, context):
         """Creates a price (the product is named on it). Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrice(self, request, context):
+        """Returns one price (a membership tier, say).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPrices(self, request, context):
+        """Lists the caller's prices, newest first (AIP-158 pages).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,6 +229,16 @@ def add_SubscriptionServiceServicer_to_server(servicer, server):
                     request_deserializer=paycore_dot_v1_dot_subscription__service__pb2.CreatePriceRequest.FromString,
                     response_serializer=paycore_dot_v1_dot_subscription__service__pb2.CreatePriceResponse.SerializeToString,
             ),
+            'GetPrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrice,
+                    request_deserializer=paycore_dot_v1_dot_subscription__service__pb2.GetPriceRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_subscription__service__pb2.GetPriceResponse.SerializeToString,
+            ),
+            'ListPrices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrices,
+                    request_deserializer=paycore_dot_v1_dot_subscription__service__pb2.ListPricesRequest.FromString,
+                    response_serializer=paycore_dot_v1_dot_subscription__service__pb2.ListPricesResponse.SerializeToString,
+            ),
             'CreateSubscription': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSubscription,
                     request_deserializer=paycore_dot_v1_dot_subscription__service__pb2.CreateSubscriptionRequest.FromString,
@@ -290,6 +324,60 @@ class SubscriptionService:
             '/paycore.v1.SubscriptionService/CreatePrice',
             paycore_dot_v1_dot_subscription__service__pb2.CreatePriceRequest.SerializeToString,
             paycore_dot_v1_dot_subscription__service__pb2.CreatePriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.SubscriptionService/GetPrice',
+            paycore_dot_v1_dot_subscription__service__pb2.GetPriceRequest.SerializeToString,
+            paycore_dot_v1_dot_subscription__service__pb2.GetPriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/paycore.v1.SubscriptionService/ListPrices',
+            paycore_dot_v1_dot_subscription__service__pb2.ListPricesRequest.SerializeToString,
+            paycore_dot_v1_dot_subscription__service__pb2.ListPricesResponse.FromString,
             options,
             channel_credentials,
             insecure,

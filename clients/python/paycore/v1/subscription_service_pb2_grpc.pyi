@@ -42,6 +42,10 @@ class SubscriptionServiceStub:
     def __new__(cls, channel: _aio.Channel) -> SubscriptionServiceAsyncStub: ...
     CreatePrice: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.CreatePriceRequest, _subscription_service_pb2.CreatePriceResponse]
     """Creates a price (the product is named on it). Idempotent by request_id."""
+    GetPrice: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.GetPriceRequest, _subscription_service_pb2.GetPriceResponse]
+    """Returns one price (a membership tier, say)."""
+    ListPrices: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.ListPricesRequest, _subscription_service_pb2.ListPricesResponse]
+    """Lists the caller's prices, newest first (AIP-158 pages)."""
     CreateSubscription: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.CreateSubscriptionRequest, _subscription_service_pb2.CreateSubscriptionResponse]
     """Subscribes a customer to a price. Without a trial the first invoice is
     due at the start and charged by billing within moments. Idempotent by
@@ -96,6 +100,10 @@ class SubscriptionServiceAsyncStub(SubscriptionServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreatePrice: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.CreatePriceRequest, _subscription_service_pb2.CreatePriceResponse]  # type: ignore[assignment]
     """Creates a price (the product is named on it). Idempotent by request_id."""
+    GetPrice: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.GetPriceRequest, _subscription_service_pb2.GetPriceResponse]  # type: ignore[assignment]
+    """Returns one price (a membership tier, say)."""
+    ListPrices: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.ListPricesRequest, _subscription_service_pb2.ListPricesResponse]  # type: ignore[assignment]
+    """Lists the caller's prices, newest first (AIP-158 pages)."""
     CreateSubscription: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.CreateSubscriptionRequest, _subscription_service_pb2.CreateSubscriptionResponse]  # type: ignore[assignment]
     """Subscribes a customer to a price. Without a trial the first invoice is
     due at the start and charged by billing within moments. Idempotent by
@@ -153,6 +161,22 @@ class SubscriptionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_subscription_service_pb2.CreatePriceResponse, _abc.Awaitable[_subscription_service_pb2.CreatePriceResponse]]:
         """Creates a price (the product is named on it). Idempotent by request_id."""
+
+    @_abc_1.abstractmethod
+    def GetPrice(
+        self,
+        request: _subscription_service_pb2.GetPriceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscription_service_pb2.GetPriceResponse, _abc.Awaitable[_subscription_service_pb2.GetPriceResponse]]:
+        """Returns one price (a membership tier, say)."""
+
+    @_abc_1.abstractmethod
+    def ListPrices(
+        self,
+        request: _subscription_service_pb2.ListPricesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscription_service_pb2.ListPricesResponse, _abc.Awaitable[_subscription_service_pb2.ListPricesResponse]]:
+        """Lists the caller's prices, newest first (AIP-158 pages)."""
 
     @_abc_1.abstractmethod
     def CreateSubscription(
