@@ -16,7 +16,8 @@ from core.service.billing import BillingRunner, BillingSettings
 from core.service.execution import RequestExecutor
 from core.service.payments.service import PaymentService
 from core.service.subscriptions import SubscriptionService
-from core.storage.subscriptions import PostgresBillingLeases, PostgresSubscriptionReads
+from core.storage.billing_leases import PostgresBillingLeases
+from core.storage.subscriptions import PostgresSubscriptionReads
 
 
 def build_subscriptions(

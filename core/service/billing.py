@@ -13,7 +13,7 @@ billing clock (its test clock, else the wall clock)::
         (dunning: PAST_DUE with the next retry, or CANCELED/UNPAID after the last)
 
 Why it is exactly once: a subscription is leased to one runner at a time
-(core/storage/subscriptions.py); an invoice is unique per (subscription,
+(core/storage/billing_leases.py); an invoice is unique per (subscription,
 period) in PostgreSQL; and a runner that crashes between the charge and
 transaction 2 left the invoice's attempts as they were, so whoever re-runs the
 step computes the same request_id and the payment engine replays the first
