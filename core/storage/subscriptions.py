@@ -30,6 +30,8 @@ _PRICE_COLUMNS = """
     p.interval, p.interval_count, p.trial_days, p.create_time AS p_create_time
 """
 
+_PRICE = f"SELECT {_PRICE_COLUMNS} FROM prices p WHERE p.merchant_id = $1 AND p.id = $2"
+
 _SUBSCRIPTIONS = f"""
     SELECT s.*, {_PRICE_COLUMNS}
     FROM subscriptions s JOIN prices p ON p.merchant_id = s.merchant_id AND p.id = s.price_id
@@ -144,7 +146,7 @@ class PostgresSubscriptionRecords:
     async def find_price(self, merchant_id: str, price_id: str) -> Price | None:
         """A price of the merchant."""
         row = await self._c.fetchrow(
-            f"SELECT {_PRICE_COLUMNS} FROM prices p WHERE p.merchant_id = $1 AND p.id = $2",
+            _PRICE,
             merchant_id,
             price_id,
         )
@@ -304,7 +306,7 @@ class PostgresSubscriptionReads:
     async def get_price(self, merchant_id: str, price_id: str) -> Price | None:
         """One price by primary key."""
         row = await self._pool.fetchrow(
-            f"SELECT {_PRICE_COLUMNS} FROM prices p WHERE p.merchant_id = $1 AND p.id = $2",
+            _PRICE,
             merchant_id,
             price_id,
         )
